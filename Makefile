@@ -1,0 +1,42 @@
+# samfpga: the two commands a newcomer needs are `make demo` and `make test`; the rest are building blocks.
+SHELL := /bin/bash
+PY      := .venv/bin/python
+PYB     := .venv-board/bin/python
+OUT     ?= out
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup setup-dev setup-board demo test test-dev test-board lint stats clean
+
+setup: setup-dev setup-board
+
+setup-dev:
+	@bash env/setup.sh dev
+
+setup-board:
+	@bash env/setup.sh board
+
+## demo: set up if needed, then segment the bundled sample with the bundled default model
+demo: setup
+	$(PY) -m samfpga.demo --out $(OUT)/demo
+
+## test: set up if needed, then run the whole suite (lint, dev environment, then the board-like environment)
+test: setup
+	.venv/bin/ruff check .
+	$(PY) -m pytest -q tests --ignore=tests/runtime
+	$(PYB) -m pytest -q tests/runtime
+
+test-dev: setup-dev
+	$(PY) -m pytest -q tests --ignore=tests/runtime
+
+test-board: setup-board
+	$(PYB) -m pytest -q tests/runtime
+
+lint: setup-dev
+	.venv/bin/ruff check .
+
+## stats: parameters and MACs per stage of the TinySAM (vit_t) model at 1024x1024
+stats: setup-dev
+	$(PY) -m samfpga.models.stats vit_t
+
+clean:
+	rm -rf $(OUT) .pytest_cache
