@@ -1,0 +1,160 @@
+"""Read and validate an exported model bundle (``bundle.json`` + ONNX graphs); no torch.
+
+Bundle format ``samfpga-bundle`` version 1 (written by ``samfpga.models.export``)::
+
+    bundle.json   {"format": "samfpga-bundle", "version": 1, "image_size": S,
+                   "embedding_shape": [C, h, w], "mask_input_size": [4h, 4w], "num_mask_tokens": 4,
+                   "mask_threshold": 0.0, "pixel_mean": [3], "pixel_std": [3], "model_config": {...} | null,
+                   "source": str, "opset": 17, "files": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
+                   "sha256": {"encoder": hex, "decoder": hex}}
+    encoder.onnx  image (1,3,S,S) float32 normalised + zero-padded -> image_embeddings (1,C,h,w)
+    decoder.onnx  image_embeddings (1,C,h,w), point_coords (B,N,2), point_labels (B,N), mask_input (1|B,1,4h,4w),
+                  has_mask_input (1,) -> low_res_masks (B,num_mask_tokens,4h,4w), iou_predictions (B,num_mask_tokens)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BUNDLE_FORMAT = "samfpga-bundle"
+SUPPORTED_VERSIONS = (1,)
+
+
+class BundleError(ValueError):
+    """A bundle is missing, malformed or inconsistent; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle. Paths are absolute; shapes are ints."""
+
+    root: Path
+    image_size: int
+    embedding_shape: tuple[int, int, int]
+    mask_input_size: tuple[int, int]
+    num_mask_tokens: int
+    mask_threshold: float
+    pixel_mean: tuple[float, float, float]
+    pixel_std: tuple[float, float, float]
+    encoder_path: Path
+    decoder_path: Path
+    opset: int
+    source: str = ""
+    model_config: dict[str, Any] | None = None
+    sha256: dict[str, str] = field(default_factory=dict)
+
+
+def _field(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
+    if name not in meta:
+        raise BundleError(f"{where}: missing field {name!r}")
+    value = meta[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise BundleError(f"{where}: field {name!r} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _int_list(meta: dict[str, Any], name: str, length: int, where: Path) -> tuple[int, ...]:
+    value = _field(meta, name, list, where)
+    if len(value) != length or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise BundleError(f"{where}: field {name!r} must be {length} positive ints, got {value!r}")
+    return tuple(value)
+
+
+def _float_list(meta: dict[str, Any], name: str, length: int, where: Path) -> tuple[float, ...]:
+    value = _field(meta, name, list, where)
+    if len(value) != length or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise BundleError(f"{where}: field {name!r} must be {length} numbers, got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
+    """Load ``path`` (a bundle directory or its ``bundle.json``) and validate every field.
+
+    Raises:
+        BundleError: naming the file and the offending field.
+    """
+    path = Path(path)
+    meta_path = path if path.name == "bundle.json" else path / "bundle.json"
+    if not meta_path.is_file():
+        raise BundleError(f"{meta_path}: no such file (a bundle directory holds bundle.json, encoder.onnx, decoder.onnx)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{meta_path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{meta_path}: top level must be a JSON object")
+    fmt = _field(meta, "format", str, meta_path)
+    if fmt != BUNDLE_FORMAT:
+        raise BundleError(f"{meta_path}: field 'format' is {fmt!r}, expected {BUNDLE_FORMAT!r}")
+    version = _field(meta, "version", int, meta_path)
+    if version not in SUPPORTED_VERSIONS:
+        raise BundleError(f"{meta_path}: field 'version' is {version}, this runtime reads {SUPPORTED_VERSIONS}")
+    image_size = _field(meta, "image_size", int, meta_path)
+    if image_size <= 0:
+        raise BundleError(f"{meta_path}: field 'image_size' must be positive, got {image_size}")
+    emb = _int_list(meta, "embedding_shape", 3, meta_path)
+    mask_in = _int_list(meta, "mask_input_size", 2, meta_path)
+    if mask_in != (4 * emb[1], 4 * emb[2]):
+        raise BundleError(f"{meta_path}: field 'mask_input_size' {list(mask_in)} must be 4x the embedding grid {list(emb[1:])}")
+    num_tokens = _field(meta, "num_mask_tokens", int, meta_path)
+    if num_tokens < 1:
+        raise BundleError(f"{meta_path}: field 'num_mask_tokens' must be >= 1, got {num_tokens}")
+    threshold = float(_field(meta, "mask_threshold", (int, float), meta_path))
+    mean = _float_list(meta, "pixel_mean", 3, meta_path)
+    std = _float_list(meta, "pixel_std", 3, meta_path)
+    if any(s <= 0 for s in std):
+        raise BundleError(f"{meta_path}: field 'pixel_std' must be positive, got {list(std)}")
+    opset = _field(meta, "opset", int, meta_path)
+    files = _field(meta, "files", dict, meta_path)
+    paths: dict[str, Path] = {}
+    for key in ("encoder", "decoder"):
+        name = files.get(key)
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleError(f"{meta_path}: field 'files.{key}' must be a relative file name, got {name!r}")
+        p = meta_path.parent / name
+        if not p.is_file():
+            raise BundleError(f"{p}: no such file (named by field 'files.{key}' of {meta_path})")
+        paths[key] = p.resolve()
+    sha = meta.get("sha256", {})
+    if not isinstance(sha, dict):
+        raise BundleError(f"{meta_path}: field 'sha256' must be an object")
+    if verify_hashes:
+        for key, p in paths.items():
+            want = sha.get(key)
+            if want is None:
+                raise BundleError(f"{meta_path}: field 'sha256.{key}' is missing")
+            got = _sha256(p)
+            if got != want:
+                raise BundleError(f"{p}: sha256 {got[:12]}... does not match field 'sha256.{key}' of {meta_path} "
+                                  f"({str(want)[:12]}...); the file was modified or truncated")
+    cfg = meta.get("model_config")
+    if cfg is not None and not isinstance(cfg, dict):
+        raise BundleError(f"{meta_path}: field 'model_config' must be an object or null")
+    return Bundle(
+        root=meta_path.parent.resolve(),
+        image_size=image_size,
+        embedding_shape=emb,  # type: ignore[arg-type]
+        mask_input_size=mask_in,  # type: ignore[arg-type]
+        num_mask_tokens=num_tokens,
+        mask_threshold=threshold,
+        pixel_mean=mean,  # type: ignore[arg-type]
+        pixel_std=std,  # type: ignore[arg-type]
+        encoder_path=paths["encoder"],
+        decoder_path=paths["decoder"],
+        opset=opset,
+        source=str(meta.get("source", "")),
+        model_config=cfg,
+        sha256={k: str(v) for k, v in sha.items()},
+    )

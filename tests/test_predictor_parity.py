@@ -1,0 +1,176 @@
+"""Host ``Predictor`` (ONNX, numpy) vs official ``segment_anything.SamPredictor`` (torch) on the same weights.
+
+The oracle is segment-anything's own ``Sam`` with its own ``PromptEncoder``, ``MaskDecoder`` (full vit_t
+size: 256 channels, here on a 16x16 embedding) and pre/postprocessing, driven by the official
+``SamPredictor``. Its image encoder is samfpga's small TinyViT (256x256 input, so the test is fast), because
+MobileSAM's TinyViT hard-codes a 64x64 embedding (1024 input); samfpga's TinyViT equals MobileSAM's at 1024
+(tests/test_model_parity.py). Seeded random weights; the same state dict is loaded into ``samfpga.models``
+and exported to an ONNX bundle.
+
+Tolerances (ONNX float32 vs torch float32): image embedding, IoU predictions, low-res logits and upscaled
+logits max abs diff <= 1e-4; boolean masks identical except at pixels whose official logit is within 1e-3 of
+the threshold (a float32 rounding difference may flip those).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from samfpga.models import build_sam
+from samfpga.models.export import export_bundle
+from samfpga.predictor import Predictor
+from tests.official import seeded_state_dict, segment_anything
+
+TOL = 1e-4
+MASK_MARGIN = 1e-3
+SMALL_ENCODER = dict(img_size=256, embed_dims=[32, 48, 64, 96], depths=[1, 1, 2, 1], num_heads=[1, 2, 2, 3],
+                     window_sizes=[7, 7, 7, 7])
+
+
+@pytest.fixture(scope="module")
+def predictors(tmp_path_factory):
+    torch.manual_seed(0)
+    ours = build_sam("vit_t", **SMALL_ENCODER)
+    state = seeded_state_dict(ours, seed=3)
+    ours.load_state_dict(state)
+    ref_model = _official_sam(build_sam("vit_t", **SMALL_ENCODER).image_encoder)
+    ref_model.load_state_dict(state)
+    bundle = export_bundle(ours, tmp_path_factory.mktemp("parity") / "bundle", source="parity test")
+    ref = segment_anything().SamPredictor(ref_model)
+    host = Predictor.from_bundle(bundle)
+    image = _image(150, 230)
+    ref.set_image(image)
+    host.set_image(image)
+    return ref, host, image
+
+
+def _official_sam(image_encoder: torch.nn.Module) -> torch.nn.Module:
+    m = segment_anything().modeling
+    emb = image_encoder.img_size // 16
+    return m.Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=m.PromptEncoder(embed_dim=256, image_embedding_size=(emb, emb),
+                                       input_image_size=(image_encoder.img_size,) * 2, mask_in_chans=16),
+        mask_decoder=m.MaskDecoder(num_multimask_outputs=3, transformer=m.TwoWayTransformer(
+            depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8), transformer_dim=256, iou_head_depth=3,
+            iou_head_hidden_dim=256),
+    ).eval()
+
+
+def _image(h: int, w: int) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * 255 // w), (yy * 255 // h), ((xx + yy) * 3) % 256], axis=-1).astype(np.float64)
+    img[40:110, 60:150] = [230, 30, 40]
+    img += rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _check(ref_out, host_out):
+    (rm, ri, rl), (hm, hi, hl) = ref_out, host_out
+    rm, ri, rl = (t.detach().numpy() if torch.is_tensor(t) else t for t in (rm, ri, rl))
+    assert hm.shape == rm.shape and hi.shape == ri.shape and hl.shape == rl.shape
+    assert np.abs(hi - ri).max() <= TOL
+    assert np.abs(hl - rl).max() <= TOL
+    return rm, hm
+
+
+def _check_masks(ref: Predictor, ref_out, host_out, prompt: dict, multimask: bool):
+    rm, hm = _check(ref_out, host_out)
+    assert hm.dtype == np.bool_
+    # the official logits tell which pixels are too close to the threshold to call
+    logits, _, _ = ref.predict(**prompt, multimask_output=multimask, return_logits=True)
+    clear = np.abs(logits) > MASK_MARGIN
+    assert np.array_equal(hm[clear], rm[clear])
+    assert clear.mean() > 0.99
+
+
+PROMPTS = {
+    "one_point": dict(point_coords=np.array([[100.0, 70.0]]), point_labels=np.array([1])),
+    "fg_bg_points": dict(point_coords=np.array([[100.0, 70.0], [20.0, 130.0]]), point_labels=np.array([1, 0])),
+    "box": dict(box=np.array([55.0, 35.0, 155.0, 115.0])),
+    "box_and_points": dict(box=np.array([55.0, 35.0, 155.0, 115.0]), point_coords=np.array([[100.0, 70.0]]),
+                           point_labels=np.array([0])),
+}
+
+
+def test_image_embedding(predictors):
+    ref, host, _ = predictors
+    assert host.original_size == tuple(ref.original_size) and host.input_size == tuple(ref.input_size)
+    emb = ref.get_image_embedding().numpy()
+    assert host.get_image_embedding().shape == emb.shape
+    assert np.abs(host.get_image_embedding() - emb).max() <= TOL
+
+
+@pytest.mark.parametrize("multimask", [True, False])
+@pytest.mark.parametrize("name", sorted(PROMPTS))
+def test_predict(predictors, name, multimask):
+    ref, host, _ = predictors
+    prompt = PROMPTS[name]
+    _check_masks(ref, ref.predict(**prompt, multimask_output=multimask),
+                 host.predict(**prompt, multimask_output=multimask), prompt, multimask)
+
+
+def test_predict_with_mask_input_and_logits(predictors):
+    ref, host, _ = predictors
+    _, _, low = ref.predict(**PROMPTS["one_point"], multimask_output=False)
+    prompt = dict(PROMPTS["fg_bg_points"], mask_input=low)
+    _check_masks(ref, ref.predict(**prompt, multimask_output=False), host.predict(**prompt, multimask_output=False),
+                 prompt, False)
+    r = ref.predict(**prompt, return_logits=True)
+    h = host.predict(**prompt, return_logits=True)
+    _check(r, h)
+    assert h[0].dtype == np.float32 and np.abs(h[0] - r[0]).max() <= TOL
+
+
+def test_predict_mask_input_only(predictors):
+    ref, host, _ = predictors
+    _, _, low = ref.predict(**PROMPTS["box"], multimask_output=False)
+    _check(ref.predict(mask_input=low, return_logits=True), host.predict(mask_input=low, return_logits=True))
+
+
+@pytest.mark.parametrize("with_boxes", [False, True])
+def test_predict_batch_matches_predict_torch(predictors, with_boxes):
+    ref, host, _ = predictors
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(0, [230, 150], size=(5, 2, 2))
+    labels = rng.integers(0, 2, size=(5, 2))
+    coords = host.transform.apply_coords(pts, host.original_size).astype(np.float32)
+    boxes = None
+    if with_boxes:
+        corners = np.sort(rng.uniform(0, [230, 150], size=(5, 2, 2)), axis=1).reshape(5, 4)
+        boxes = host.transform.apply_boxes(corners, host.original_size).astype(np.float32)
+    r = ref.predict_torch(torch.from_numpy(coords), torch.from_numpy(labels).int(),
+                          None if boxes is None else torch.from_numpy(boxes), return_logits=True)
+    h = host.predict_batch(coords, labels, boxes, return_logits=True)
+    _check(r, h)
+    assert h[0].shape == (5, 3, 150, 230)
+    assert np.abs(h[0] - r[0].numpy()).max() <= TOL
+
+
+def test_misuse_errors_match_official(predictors):
+    ref, host, _ = predictors
+    fresh = Predictor(host.encoder, host.decoder, host.bundle)
+    with pytest.raises(RuntimeError, match="An image must be set"):
+        fresh.predict(**PROMPTS["one_point"])
+    with pytest.raises(RuntimeError, match="An image must be set"):
+        fresh.predict_batch(None, None, np.array([[0.0, 0.0, 10.0, 10.0]]))
+    with pytest.raises(RuntimeError, match="to generate an embedding"):
+        fresh.get_image_embedding()
+    with pytest.raises(AssertionError, match="point_labels must be supplied"):
+        host.predict(point_coords=np.array([[1.0, 1.0]]))
+    with pytest.raises(AssertionError, match="image_format"):
+        fresh.set_image(np.zeros((4, 4, 3), np.uint8), image_format="RGBA")
+    with pytest.raises(ValueError, match="uint8"):
+        fresh.set_image(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="point_labels must be 1"):
+        host.predict(point_coords=np.array([[1.0, 1.0]]), point_labels=np.array([5]))
+
+
+def test_bgr_input_equals_rgb(predictors):
+    _, host, image = predictors
+    emb = host.get_image_embedding().copy()
+    host.set_image(np.ascontiguousarray(image[..., ::-1]), image_format="BGR")
+    assert np.array_equal(host.get_image_embedding(), emb)
