@@ -8,6 +8,7 @@ and the prompt encoder + mask decoder run as one ONNX graph (``OnnxDecoder``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ class Predictor:
         self._std = np.asarray(bundle.pixel_std, dtype=np.float32)
         self.transform = ResizeLongestSide(bundle.image_size)
         self.timings: dict[str, float] = {}
+        # called with the prompt-batch size after every decoder run (progress bars, call counting)
+        self.batch_callbacks: list[Callable[[int], None]] = []
         self.reset_image()
 
     @classmethod
@@ -218,6 +221,8 @@ class Predictor:
         if not return_logits:
             masks = masks > self.mask_threshold
         self.timings.update({"decode_s": t1 - t0, "postprocess_s": time.perf_counter() - t1})
+        for callback in self.batch_callbacks:
+            callback(int(coords.shape[0]))
         return masks, iou, low_res
 
     def _decoder_points(

@@ -140,6 +140,7 @@ def export_bundle(
         export_decoder(sam, tmp / DECODER_FILE, opset)
         meta["sha256"] = {k: sha256_file(tmp / name) for k, name in meta["files"].items()}
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary readable directory
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -1,0 +1,353 @@
+"""``samfpga`` command line: segment, everything, and the development subcommands (dispatched lazily).
+
+    samfpga segment IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--multimask] --out DIR
+    samfpga everything IMAGE --mode dense|hierarchical --out DIR
+    samfpga eval|train|build-hw|stats|export ...   (need the development environment)
+
+Model: the bundled default, unless ``--model DIR`` (an exported bundle) or ``--checkpoint FILE`` (official
+layout or samfpga checkpoint; needs torch, exported to a temporary bundle). Every error is one line on
+stderr with exit status 2, and no output file is left behind: results are written into a temporary
+directory next to ``--out`` and moved into place only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from . import __version__
+from .assets import default_bundle_dir
+from .backends import BackendError, available_backends
+from .bundle import BundleError, load_bundle
+from .image_io import ImageError, read_image, write_png
+from .predictor import Predictor
+from .viz import overlay
+
+# subcommand -> module whose main(argv) implements it (owned by the development side)
+DISPATCH = {
+    "eval": "samfpga.models.evaluate",
+    "train": "samfpga.models.training.cli",
+    "build-hw": "samfpga.hw.build_cli",
+    "stats": "samfpga.models.stats",
+    "export": "samfpga.models.export.cli",
+}
+
+
+class CliError(Exception):
+    """A user error; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ------------------------------------------------------------------ parsing
+def _numbers(text: str, count: tuple[int, ...], what: str) -> list[float]:
+    parts = text.split(",")
+    if len(parts) not in count:
+        raise argparse.ArgumentTypeError(f"malformed {what} {text!r}: expected {' or '.join(map(str, count))} "
+                                         f"comma-separated numbers")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"malformed {what} {text!r}: not numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"malformed {what} {text!r}: not finite")
+    return values
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """'X,Y' or 'X,Y,LABEL' (LABEL 1 foreground, default; 0 background)."""
+    v = _numbers(text, (2, 3), "point")
+    label = 1 if len(v) == 2 else v[2]
+    if label not in (0, 1):
+        raise argparse.ArgumentTypeError(f"malformed point {text!r}: label must be 1 (foreground) or 0 (background)")
+    return v[0], v[1], int(label)
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """'X0,Y0,X1,Y1' with X0 < X1 and Y0 < Y1."""
+    x0, y0, x1, y1 = _numbers(text, (4,), "box")
+    if not (x0 < x1 and y0 < y1):
+        raise argparse.ArgumentTypeError(f"malformed box {text!r}: need X0 < X1 and Y0 < Y1")
+    return x0, y0, x1, y1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"malformed integer {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"malformed number {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1]")
+    return v
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--model", type=Path, help="exported bundle directory (default: the bundled default model)")
+    g.add_argument("--checkpoint", type=Path, help="official-layout or samfpga checkpoint (needs torch)")
+    p.add_argument("--variant", default="vit_t", help="architecture of an official-layout --checkpoint (default vit_t)")
+    p.add_argument("--backend", default="onnx", help=f"encoder backend (available: {', '.join(available_backends())})")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: its default)")
+    p.add_argument("--convert", action="store_true",
+                   help="convert grayscale/palette/alpha/16-bit images to 8-bit RGB instead of refusing them")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="samfpga", description="Segment Anything on the samfpga host runtime.")
+    p.add_argument("--version", action="version", version=f"samfpga {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    seg = sub.add_parser("segment", help="masks for point/box prompts")
+    seg.add_argument("image", type=Path)
+    seg.add_argument("--point", type=parse_point, action="append", default=[], metavar="X,Y[,LABEL]",
+                     help="prompt point in image pixels; LABEL 1 foreground (default) or 0 background; repeatable")
+    seg.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="prompt box in image pixels")
+    seg.add_argument("--multimask", action="store_true", help="write the three multimask outputs instead of one")
+    _add_model_options(seg)
+    ev = sub.add_parser("everything", help="segment everything (COCO-RLE JSON + overlay)")
+    ev.add_argument("image", type=Path)
+    ev.add_argument("--mode", choices=["dense", "hierarchical"], default="hierarchical")
+    ev.add_argument("--points-per-side", type=_positive_int, default=32)
+    ev.add_argument("--points-per-batch", type=_positive_int, default=64)
+    ev.add_argument("--pred-iou-thresh", type=_fraction, default=0.88)
+    ev.add_argument("--stability-score-thresh", type=_fraction, default=0.95)
+    ev.add_argument("--crop-n-layers", type=int, default=0, help="dense mode only")
+    ev.add_argument("--min-mask-region-area", type=int, default=0)
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(ev)
+    for name, module in DISPATCH.items():
+        sub.add_parser(name, help=f"(development environment) runs {module}", add_help=False)
+    return p
+
+
+# ------------------------------------------------------------------- model
+@contextmanager
+def _model(args: argparse.Namespace) -> Iterator[Predictor]:
+    if args.checkpoint is not None:
+        with tempfile.TemporaryDirectory(prefix="samfpga-export-") as tmp:
+            bundle = _export_checkpoint(args.checkpoint, args.variant, Path(tmp) / "bundle")
+            yield _predictor(bundle, args)
+        return
+    path = args.model if args.model is not None else default_bundle_dir()
+    if path is None:
+        raise CliError("no bundled default model (samfpga/assets/default/bundle.json is missing); "
+                       "pass --model DIR or --checkpoint FILE")
+    yield _predictor(path, args)
+
+
+def _predictor(path: Path, args: argparse.Namespace) -> Predictor:
+    bundle = load_bundle(path)
+    return Predictor.from_bundle(bundle, backend=args.backend, threads=args.threads)
+
+
+def _export_checkpoint(checkpoint: Path, variant: str, out: Path) -> Path:
+    if not checkpoint.is_file():
+        raise CliError(f"{checkpoint}: no such checkpoint file")
+    try:
+        from .models.build import build_sam
+        from .models.export import export_bundle  # needs torch
+    except ImportError as err:
+        raise CliError(f"--checkpoint needs the development environment with torch ({err}); "
+                       f"export a bundle there with 'samfpga export' and pass --model") from None
+    try:
+        sam = build_sam(variant, checkpoint=checkpoint)
+    except Exception as err:  # CheckpointError, unknown variant, wrong architecture: one line for the user
+        raise CliError(" ".join(str(err).split())) from None
+    return export_bundle(sam, out, source=f"checkpoint {checkpoint.name}")
+
+
+# ------------------------------------------------------------------ output
+@contextmanager
+def staged_output(out: Path) -> Iterator[Path]:
+    """A temporary directory next to ``out``; its files move into ``out`` only if the block succeeds."""
+    parent = out.resolve().parent
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".tmp"))
+    except OSError as err:
+        raise CliError(f"--out {out}: cannot create output directory ({err.strerror})") from None
+    try:
+        yield tmp
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, bytes):
+        return o.decode("ascii")
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def _note(msg: str | None) -> None:
+    if msg:
+        print(f"samfpga: note: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+def check_prompt(points: Sequence[tuple[float, float, int]], box: Sequence[float] | None,
+                 size: tuple[int, int], image: Path) -> None:
+    """Refuse an empty prompt and points/boxes outside the (H, W) image."""
+    h, w = size
+    if not points and box is None:
+        raise CliError("empty prompt: give at least one --point X,Y[,LABEL] or a --box X0,Y0,X1,Y1")
+    for x, y, _ in points:
+        if not (0 <= x < w and 0 <= y < h):
+            raise CliError(f"point ({x:g}, {y:g}) is outside the image {image} ({w}x{h} pixels: 0 <= x < {w}, "
+                           f"0 <= y < {h})")
+    if box is not None:
+        x0, y0, x1, y1 = box
+        if not (0 <= x0 and 0 <= y0 and x1 <= w and y1 <= h):
+            raise CliError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the image {image} ({w}x{h} pixels)")
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    image, note = read_image(args.image, convert=args.convert)
+    check_prompt(args.point, args.box, image.shape[:2], args.image)
+    _note(note)
+    points = np.array([p[:2] for p in args.point], dtype=np.float64).reshape(-1, 2) if args.point else None
+    labels = np.array([p[2] for p in args.point], dtype=np.int64) if args.point else None
+    box = np.array(args.box, dtype=np.float64) if args.box is not None else None
+    with staged_output(args.out) as tmp, _model(args) as predictor:
+        t0 = time.perf_counter()
+        predictor.set_image(image)
+        t1 = time.perf_counter()
+        masks, scores, _ = predictor.predict(point_coords=points, point_labels=labels, box=box,
+                                             multimask_output=args.multimask)
+        t2 = time.perf_counter()
+        best = int(np.argmax(scores))
+        records = []
+        for i, m in enumerate(masks):
+            name = f"mask_{i}.png"
+            write_png(tmp / name, m)
+            records.append({"file": name, "iou_prediction": float(scores[i]), "area": int(m.sum())})
+        write_png(tmp / "overlay.png", overlay(image, masks[best:best + 1], points, labels, box))
+        _write_json(tmp / "scores.json", {
+            "image": str(args.image), "image_size": list(image.shape[:2]), "model": predictor.bundle.source,
+            "prompt": {"points": [] if points is None else points.tolist(),
+                       "labels": [] if labels is None else labels.tolist(), "box": args.box},
+            "multimask": bool(args.multimask), "best": best, "masks": records,
+            "timings_s": {"set_image": t1 - t0, "predict": t2 - t1}, "note": note,
+        })
+    print(f"{args.out}: {len(records)} mask(s), best #{best} iou_prediction {float(scores[best]):.3f} "
+          f"(set_image {t1 - t0:.3f} s, predict {t2 - t1:.3f} s)")
+    return 0
+
+
+def cmd_everything(args: argparse.Namespace) -> int:
+    image, note = read_image(args.image, convert=args.convert)
+    _note(note)
+    try:
+        everything = importlib.import_module("samfpga.everything")
+    except ImportError as err:
+        raise CliError(f"segment-everything is not available: samfpga.everything cannot be imported ({err})") from None
+    try:
+        from pycocotools import mask as mask_utils
+    except ImportError:
+        raise CliError("everything needs pycocotools for COCO RLE output (pip install pycocotools)") from None
+    params: dict[str, Any] = dict(
+        points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
+        pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh,
+        min_mask_region_area=args.min_mask_region_area, output_mode="coco_rle",
+    )
+    if args.mode == "dense":
+        cls = everything.AutomaticMaskGenerator
+        params["crop_n_layers"] = args.crop_n_layers
+    else:
+        if args.crop_n_layers:
+            raise CliError("--crop-n-layers applies to --mode dense only")
+        cls = everything.HierarchicalMaskGenerator
+    from tqdm import tqdm
+
+    with staged_output(args.out) as tmp, _model(args) as predictor:
+        t0 = time.perf_counter()
+        bar = tqdm(desc=f"{args.mode} prompt batches", unit="batch", disable=args.no_progress, file=sys.stderr)
+        predictor.batch_callbacks.append(lambda n: bar.update(1))
+        try:
+            records = cls(predictor, **params).generate(image)
+        finally:
+            bar.close()
+        t1 = time.perf_counter()
+        records = sorted(records, key=lambda r: -int(r["area"]))
+        masks = [mask_utils.decode(r["segmentation"]).astype(bool) for r in records]
+        write_png(tmp / "overlay.png", overlay(image, masks) if masks else image)
+        _write_json(tmp / "masks.json", {
+            "image": str(args.image), "image_size": list(image.shape[:2]), "model": predictor.bundle.source,
+            "mode": args.mode, "params": params, "decoder_batches": bar.n, "time_s": t1 - t0,
+            "annotations": records, "note": note,
+        })
+    print(f"{args.out}: {len(records)} masks ({args.mode}, {bar.n} decoder batches, {t1 - t0:.2f} s)")
+    return 0
+
+
+def _dispatch(name: str, argv: list[str]) -> int:
+    module = DISPATCH[name]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise CliError(f"'samfpga {name}' is not available here: {module} cannot be imported ({err}); it needs "
+                       f"the development environment (.venv)") from None
+    if not hasattr(mod, "main"):
+        raise CliError(f"'samfpga {name}': {module} has no main(argv)")
+    rc = mod.main(argv)
+    return int(rc or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in DISPATCH:
+            return _dispatch(argv[0], argv[1:])
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # argparse: --help, --version, usage errors
+            return int(e.code or 0) if not isinstance(e.code, str) else 2
+        return {"segment": cmd_segment, "everything": cmd_everything}[args.command](args)
+    except (CliError, ImageError, BundleError, BackendError) as err:
+        print(f"samfpga: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("samfpga: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
