@@ -167,3 +167,9 @@ def build_sam(
     else:
         model = build_from_config(variant_config(variant, image_size, **overrides))
     return model.eval()
+
+
+# SAM's ViT-B/L/H (teachers) register themselves; imported here, after the registry exists, to avoid a cycle.
+from .image_encoder.vit import register as _register_vit  # noqa: E402
+
+_register_vit()

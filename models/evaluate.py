@@ -1,0 +1,259 @@
+"""Promptable-segmentation evaluation on the held-out synthetic split (or any images with instance masks).
+
+``python -m samfpga.models.evaluate (--checkpoint CKPT | --bundle DIR) [--images N] [--json OUT]``
+
+Per ground-truth instance (prompts in ``data.prompts``):
+
+- ``center_point``: one positive click at the interior point farthest from the boundary; multimask output,
+  the mask with the highest predicted IoU is taken (what ``SamPredictor`` users do with one click);
+- ``random_point``: one positive click at a uniformly random interior pixel (seeded per image), same rule;
+- ``box``: the tight box, single-mask output;
+- ``clicks_1..3``: SAM's iterative protocol: click 1 = centre point, each further click at the point
+  farthest from the boundary of the largest error region (positive on missed foreground), all clicks so
+  far as prompt, single-mask output from click 2 on.
+
+Everything mode: a regular grid of positive points, 3 masks each, filtered by predicted IoU and stability,
+mask NMS; average recall (AR) = recall of ground-truth instances averaged over IoU thresholds 0.5:0.95.
+
+The model is either a torch checkpoint (``TorchPredictor`` here) or an exported ONNX bundle, run by the host
+``samfpga.predictor.Predictor``; both expose ``set_image`` / ``predict`` with ``SamPredictor`` semantics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .build import build_sam
+from .data.prompts import centre_point, mask_box, next_click, random_point
+from .data.synthetic import SyntheticConfig, generate_sample, sample_rng
+
+IOU_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
+
+
+class PromptPredictor(Protocol):
+    def set_image(self, image: np.ndarray) -> None: ...
+
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+class TorchPredictor:
+    """``SamPredictor``-style wrapper of a torch ``Sam`` (numpy in, numpy out)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        from samfpga.transforms import ResizeLongestSide
+
+        self.model = model.eval()
+        self.transform = ResizeLongestSide(model.img_size)
+        self.features: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def set_image(self, image: np.ndarray) -> None:
+        """image: (H, W, 3) uint8 RGB."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"set_image expects an (H, W, 3) uint8 array, got {image.shape} {image.dtype}")
+        self.original_size = image.shape[:2]
+        resized = self.transform.apply_image(image)
+        self.input_size = resized.shape[:2]
+        x = torch.from_numpy(np.array(resized)).permute(2, 0, 1).float()
+        self.features = self.model.image_encoder(self.model.preprocess(x)[None])
+
+    @torch.no_grad()
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns masks (C, H, W) (bool, or float32 logits), iou (C,), low-res logits (C, h, w)."""
+        if self.features is None:
+            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        m = self.model
+        points = boxes = masks = None
+        if point_coords is not None:
+            c = self.transform.apply_coords(np.asarray(point_coords, dtype=np.float64), self.original_size)
+            points = (torch.as_tensor(c, dtype=torch.float32)[None], torch.as_tensor(point_labels)[None].float())
+        if box is not None:
+            b = self.transform.apply_boxes(np.asarray(box, dtype=np.float64), self.original_size)
+            boxes = torch.as_tensor(b, dtype=torch.float32).reshape(1, 4)
+        if mask_input is not None:
+            masks = torch.as_tensor(mask_input, dtype=torch.float32)[None]
+        sparse, dense = m.prompt_encoder(points=points, boxes=boxes, masks=masks)
+        low, iou = m.mask_decoder(self.features, m.prompt_encoder.get_dense_pe(), sparse, dense, multimask_output)
+        up = m.postprocess_masks(low, self.input_size, self.original_size)[0].numpy()
+        out = up if return_logits else up > m.mask_threshold
+        return out, iou[0].numpy(), low[0].numpy()
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _best(masks: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    return masks[int(np.argmax(scores))]
+
+
+def evaluate_prompts(pred: PromptPredictor, image: np.ndarray, gts: np.ndarray, rng: np.random.Generator,
+                     clicks: int = 3) -> dict[str, list[float]]:
+    """Per-instance IoUs of one image for every prompt protocol (see module docstring)."""
+    res: dict[str, list[float]] = {"center_point": [], "random_point": [], "box": []}
+    res.update({f"clicks_{k}": [] for k in range(1, clicks + 1)})
+    pred.set_image(image)
+    for gt in gts:
+        cx, cy = centre_point(gt)
+        masks, scores, _ = pred.predict(np.array([[cx, cy]]), np.array([1]), multimask_output=True)
+        first = _best(masks, scores)
+        res["center_point"].append(iou(first, gt))
+        rx, ry = random_point(gt, rng)
+        masks, scores, _ = pred.predict(np.array([[rx, ry]]), np.array([1]), multimask_output=True)
+        res["random_point"].append(iou(_best(masks, scores), gt))
+        masks, _, _ = pred.predict(box=np.array(mask_box(gt), dtype=np.float64), multimask_output=False)
+        res["box"].append(iou(masks[0], gt))
+        pts, labels, cur = [[cx, cy]], [1], first
+        res["clicks_1"].append(iou(cur, gt))
+        for k in range(2, clicks + 1):
+            nxt = next_click(cur, gt)
+            if nxt is not None:
+                pts.append(list(nxt[0]))
+                labels.append(nxt[1])
+                masks, _, _ = pred.predict(np.array(pts), np.array(labels), multimask_output=False)
+                cur = masks[0]
+            res[f"clicks_{k}"].append(iou(cur, gt))
+    return res
+
+
+def _stability(logits: np.ndarray, offset: float = 1.0) -> np.ndarray:
+    hi = (logits > offset).reshape(len(logits), -1).sum(1)
+    lo = (logits > -offset).reshape(len(logits), -1).sum(1)
+    return hi / np.maximum(lo, 1)
+
+
+def everything_masks(pred: PromptPredictor, image: np.ndarray, points_per_side: int = 16, pred_iou_thresh: float = 0.8,
+                     stability_thresh: float = 0.9, nms_thresh: float = 0.7, min_area: int = 16) -> list[np.ndarray]:
+    """SAM-style automatic masks: a grid of single positive points, 3 masks each, filtered, mask-IoU NMS."""
+    pred.set_image(image)
+    h, w = image.shape[:2]
+    cand: list[tuple[float, np.ndarray]] = []
+    step = 1.0 / points_per_side
+    for gy in np.arange(step / 2, 1, step):
+        for gx in np.arange(step / 2, 1, step):
+            logits, scores, _ = pred.predict(np.array([[gx * w, gy * h]]), np.array([1]), multimask_output=True,
+                                             return_logits=True)
+            stab = _stability(logits)
+            for k in range(len(scores)):
+                m = logits[k] > 0
+                if scores[k] >= pred_iou_thresh and stab[k] >= stability_thresh and m.sum() >= min_area:
+                    cand.append((float(scores[k]), m))
+    cand.sort(key=lambda t: -t[0])
+    kept: list[np.ndarray] = []
+    for _, m in cand:
+        if all(iou(m, k) <= nms_thresh for k in kept):
+            kept.append(m)
+    return kept
+
+
+def average_recall(gts: np.ndarray, preds: list[np.ndarray]) -> tuple[list[float], float]:
+    """Best IoU per ground-truth instance and the recall averaged over thresholds 0.5:0.95 (as a fraction)."""
+    best = [max((iou(p, g) for p in preds), default=0.0) for g in gts]
+    return best, float(np.mean([np.mean(np.array(best) >= t) for t in IOU_THRESHOLDS]))
+
+
+def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size: int = 256,
+             everything_images: int = 10, points_per_side: int = 16, progress: bool = True) -> dict[str, Any]:
+    """Evaluate on ``images`` held-out synthetic images of split ``seed``; returns the report dict."""
+    from tqdm import tqdm
+
+    scfg = SyntheticConfig(image_size=image_size)
+    per: dict[str, list[float]] = {}
+    t0 = time.time()
+    for i in tqdm(range(images), desc="prompts", disable=not progress):
+        s = generate_sample(seed, i, scfg)
+        r = evaluate_prompts(pred, s.image, s.masks, sample_rng(seed, i, stream=1))
+        for k, v in r.items():
+            per.setdefault(k, []).extend(v)
+    t_prompts = time.time() - t0
+    best_all: list[float] = []
+    t0 = time.time()
+    n_masks = 0
+    for i in tqdm(range(min(everything_images, images)), desc="everything", disable=not progress):
+        s = generate_sample(seed, i, scfg)
+        masks = everything_masks(pred, s.image, points_per_side)
+        n_masks += len(masks)
+        best, _ = average_recall(s.masks, masks)
+        best_all.extend(best)
+    ar = float(np.mean([np.mean(np.array(best_all) >= t) for t in IOU_THRESHOLDS])) if best_all else None
+    return {
+        "split": {"generator": "samfpga.models.data.synthetic", "seed": seed, "images": images,
+                  "image_size": image_size, "instances": len(per["box"])},
+        "miou": {k: float(np.mean(v)) for k, v in per.items()},
+        "everything": {"images": min(everything_images, images), "points_per_side": points_per_side,
+                       "average_recall": ar, "masks_per_image": n_masks / max(1, min(everything_images, images)),
+                       "iou_thresholds": IOU_THRESHOLDS.tolist()},
+        "seconds": {"prompts": round(t_prompts, 1), "everything": round(time.time() - t0, 1)},
+    }
+
+
+def load_predictor(checkpoint: str | None, bundle: str | None, variant: str = "vit_t") -> PromptPredictor:
+    if checkpoint is not None:
+        return TorchPredictor(build_sam(variant, checkpoint=checkpoint))
+    from samfpga.predictor import Predictor
+
+    return Predictor.from_bundle(bundle)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="samfpga eval", description="mIoU per prompt type and everything-mode AR "
+                                 "on the held-out synthetic split; writes a JSON report.")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="torch checkpoint (samfpga or official layout)")
+    src.add_argument("--bundle", help="exported ONNX bundle directory (runs on the host runtime)")
+    ap.add_argument("--variant", default="vit_t", help="architecture of an official-layout checkpoint")
+    ap.add_argument("--seed", type=int, default=1, help="synthetic split (1 = held out from training)")
+    ap.add_argument("--images", type=int, default=100)
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--everything-images", type=int, default=10)
+    ap.add_argument("--points-per-side", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", help="write the report here (atomically)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        pred = load_predictor(args.checkpoint, args.bundle, args.variant)
+    except (OSError, ValueError) as err:
+        print(f"samfpga eval: {err}", file=sys.stderr)
+        return 2
+    report = evaluate(pred, args.seed, args.images, args.image_size, args.everything_images, args.points_per_side)
+    report["model"] = {"checkpoint": args.checkpoint, "bundle": args.bundle}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Training configuration: one dataclass tree, read from / written to YAML.
+
+A run is either ``supervised`` (masks from ground truth, SAM-style point / box prompts with iterative clicks)
+or ``distill`` (TinySAM full-stage distillation from a teacher: embedding, token and output losses, later
+prompts from online hard-prompt sampling), optionally with a ground-truth term.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Synthetic data: a fixed pool of ``train_images`` from split ``train_seed``; held-out split ``val_seed``."""
+
+    image_size: int = 256
+    train_seed: int = 0
+    train_images: int = 2000
+    val_seed: int = 1
+    val_images: int = 100
+    min_objects: int = 2
+    max_objects: int = 6
+    cache_dir: str = "out/data"  # generated pools are cached here (they are pure functions of the seed)
+
+
+@dataclass
+class LossConfig:
+    """Weights of each loss term (0 switches a term off)."""
+
+    focal: float = 20.0  # SAM's 20:1 focal:dice on ground-truth masks
+    dice: float = 1.0
+    iou: float = 1.0  # MSE of the IoU head against the real IoU
+    embedding: float = 1.0  # distill: MSE student vs teacher image embedding
+    token: float = 1.0  # distill: MSE of decoder output tokens
+    output: float = 1.0  # distill: focal+dice of student logits against the teacher's masks
+    gt_in_distill: float = 0.0  # distill: weight of the ground-truth (supervised) term
+
+
+@dataclass
+class TrainConfig:
+    """A training run. ``model`` is a SamConfig dict (see ``samfpga.models.SamConfig.to_dict``) or
+    ``{"variant": name, **overrides}``."""
+
+    name: str = "run"
+    mode: str = "supervised"  # "supervised" | "distill"
+    model: dict[str, Any] = field(default_factory=lambda: {"variant": "vit_t"})
+    teacher_checkpoint: str | None = None
+    teacher_variant: str = "vit_t"  # architecture of a plain (official-layout) teacher file; samfpga files carry theirs
+    teacher_cache: bool = True  # distill: precompute teacher embeddings of the pool to disk, reuse them
+    init_decoder_from_teacher: bool = True  # distill: start the student's prompt encoder + decoder as the teacher's
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    steps: int = 1000
+    batch_size: int = 8
+    instances_per_image: int = 4
+    click_rounds: int = 2  # extra prompts after the first (iterative clicks / hard prompts)
+    box_prob: float = 0.5  # probability that a step's first prompt is a box rather than a point
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 1  # torch intra-op threads per process (shared machines: keep low)
+    out_dir: str = "out/train/run"
+    save_every: int = 200
+    log_every: int = 20
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("supervised", "distill"):
+            raise ValueError(f"TrainConfig.mode must be 'supervised' or 'distill', got {self.mode!r}")
+        if self.mode == "distill" and not self.teacher_checkpoint:
+            raise ValueError("TrainConfig: mode 'distill' needs teacher_checkpoint")
+        for name in ("steps", "batch_size", "instances_per_image"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
+        if isinstance(self.data, dict):
+            self.data = DataConfig(**self.data)
+        if isinstance(self.loss, dict):
+            self.loss = LossConfig(**self.loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        d = dict(d)
+        for key, sub in (("data", DataConfig), ("loss", LossConfig)):
+            if key in d and isinstance(d[key], dict):
+                sub_known = {f.name for f in dataclasses.fields(sub)}
+                bad = set(d[key]) - sub_known
+                if bad:
+                    raise ValueError(f"unknown TrainConfig.{key} fields: {sorted(bad)}")
+                d[key] = sub(**d[key])
+        return cls(**d)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config; ``overrides`` are ``key=value`` strings (dotted keys, YAML values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config {path}: no such file")
+    d = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(d, dict):
+        raise ValueError(f"training config {path}: expected a mapping at top level")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return TrainConfig.from_dict(d)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    tmp.replace(path)

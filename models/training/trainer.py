@@ -1,0 +1,353 @@
+"""The training loop: supervised SAM training and TinySAM full-stage distillation, single process or DDP.
+
+One step, for a batch of B images:
+
+    images (B,3,S,S) -> student encoder -> emb_s (B,C,h,w)       [teacher emb_t: cached on disk or computed]
+    pick <= instances_per_image ground-truth instances per image -> M prompts
+    round 0: one positive point (multimask, best-of-3 loss) or a jittered box (single mask)
+    rounds 1..R: add one click: supervised -> from the student's error against ground truth;
+                 distill -> online hard prompt from the student/teacher disagreement, labelled by the teacher
+    each round: decoder of student (and teacher) on all M prompts -> losses (see ``losses``)
+
+Under ``torchrun`` (WORLD_SIZE > 1) the same code initialises a process group and wraps the step module in
+DistributedDataParallel; each rank takes its share of every global batch, so results do not depend on how a
+global batch is split except through floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..build import SamConfig, build_from_config, build_sam, variant_config
+from ..checkpoint import save_checkpoint
+from ..data.prompts import boxes_from_masks, error_clicks, sample_points
+from ..data.synthetic import SyntheticConfig, generate_sample
+from ..sam import Sam
+from .config import DataConfig, TrainConfig, save_config
+from .hard_prompts import hard_prompt_points
+from .losses import embedding_loss, output_loss, supervised_loss, token_loss
+
+
+# ---------------------------------------------------------------------------------------------------- data
+@dataclass
+class Pool:
+    """A fixed set of synthetic images. images: (N,3,S,S) uint8. labels: (N,S,S) uint8 instance ids
+    (0 background; visible synthetic masks never overlap, so one label map holds all instances)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def masks(self, i: int) -> torch.Tensor:
+        """(K, S, S) bool instance masks of image i."""
+        lab = self.labels[i]
+        ids = [k for k in range(1, int(lab.max()) + 1) if bool((lab == k).any())]
+        return torch.stack([lab == k for k in ids])
+
+
+def synthetic_config(data: DataConfig) -> SyntheticConfig:
+    return SyntheticConfig(image_size=data.image_size, min_objects=data.min_objects, max_objects=data.max_objects)
+
+
+def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> Pool:
+    """Generate (or read from ``data.cache_dir``) ``n`` images of split ``seed``."""
+    scfg = synthetic_config(data)
+    key = f"synth_s{seed}_n{n}_{data.image_size}_{data.min_objects}-{data.max_objects}"
+    path = Path(data.cache_dir) / f"{key}.pt" if data.cache_dir else None
+    if path is not None and path.is_file():
+        d = torch.load(path, weights_only=True)
+        return Pool(d["images"], d["labels"])
+    s = data.image_size
+    images = torch.empty((n, 3, s, s), dtype=torch.uint8)
+    labels = torch.zeros((n, s, s), dtype=torch.uint8)
+    for i in tqdm(range(n), desc=f"generating {key}", disable=not progress):
+        sample = generate_sample(seed, i, scfg)
+        images[i] = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1)))
+        for k, m in enumerate(sample.masks):
+            labels[i][torch.from_numpy(m)] = k + 1
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({"images": images, "labels": labels}, tmp)
+        tmp.replace(path)
+    return Pool(images, labels)
+
+
+# --------------------------------------------------------------------------------------------------- model
+def model_config(spec: dict[str, Any]) -> SamConfig:
+    """SamConfig from a config's ``model`` entry: a full SamConfig dict, or ``{"variant": ..., **overrides}``."""
+    spec = dict(spec)
+    if "variant" in spec:
+        variant = spec.pop("variant")
+        image_size = spec.pop("image_size", None)
+        return variant_config(variant, image_size, **spec)
+    return SamConfig.from_dict(spec)
+
+
+def normalise(model: Sam, images: torch.Tensor) -> torch.Tensor:
+    """(B,3,S,S) uint8 -> SAM-normalised float32."""
+    return (images.float() - model.pixel_mean) / model.pixel_std
+
+
+def decode(
+    model: Sam,
+    emb: torch.Tensor,
+    points: torch.Tensor | None,
+    labels: torch.Tensor | None,
+    boxes: torch.Tensor | None,
+):
+    """Decoder on M prompts with per-prompt embeddings ``emb`` (M,C,h,w); returns ``DecoderOutput``."""
+    pts = (points, labels) if points is not None and points.shape[1] > 0 else None
+    sparse, dense = model.prompt_encoder(points=pts, boxes=boxes, masks=None)
+    return model.mask_decoder.predict_all(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
+
+
+def _chosen(masks: torch.Tensor, iou: torch.Tensor, multimask: bool) -> torch.Tensor:
+    """The mask the model would output: best predicted IoU of the 3 multimask outputs, or output 0."""
+    if not multimask:
+        return masks[:, 0]
+    idx = iou[:, 1:].argmax(1) + 1
+    return masks[torch.arange(masks.shape[0]), idx]
+
+
+class TrainStep(nn.Module):
+    """Computes one step's losses; the module DDP wraps (the student is its only trainable child)."""
+
+    def __init__(self, student: Sam, cfg: TrainConfig, teacher: Sam | None = None) -> None:
+        super().__init__()
+        self.student = student
+        self.cfg = cfg
+        self._teacher = [teacher]  # a list keeps the frozen teacher out of the module tree (and out of DDP)
+
+    @property
+    def teacher(self) -> Sam | None:
+        return self._teacher[0]
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        masks: list[torch.Tensor],
+        gen: torch.Generator,
+        teacher_emb: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """images (B,3,S,S) uint8, masks: B tensors (K_b,S,S) bool. Returns named scalar losses and 'total'."""
+        cfg, lw, student = self.cfg, self.cfg.loss, self.student
+        distill = cfg.mode == "distill"
+        x = normalise(student, images)
+        emb_s = student.image_encoder(x)
+        emb_t = None
+        if distill:
+            if teacher_emb is None:
+                with torch.no_grad():
+                    teacher_emb = self.teacher.image_encoder(normalise(self.teacher, images))
+            emb_t = teacher_emb.float()
+
+        img_idx, tgts = [], []
+        for b, m in enumerate(masks):
+            order = torch.randperm(m.shape[0], generator=gen)[: cfg.instances_per_image]
+            tgts.append(m[order])
+            img_idx += [b] * len(order)
+        tgt = torch.cat(tgts)
+        idx = torch.tensor(img_idx)
+        src_s = emb_s[idx]
+        src_t = emb_t[idx] if emb_t is not None else None
+        size = tgt.shape[-1]
+
+        use_box = bool(torch.rand((), generator=gen) < cfg.box_prob)
+        m_count = tgt.shape[0]
+        boxes = boxes_from_masks(tgt, generator=gen) if use_box else None
+        points = torch.zeros((m_count, 0, 2))
+        labels = torch.zeros((m_count, 0))
+        if not use_box:
+            points = sample_points(tgt, gen)[:, None]
+            labels = torch.ones((m_count, 1))
+
+        terms: dict[str, torch.Tensor] = {}
+
+        def add(name: str, value: torch.Tensor) -> None:
+            terms[name] = terms.get(name, 0.0) + value / (cfg.click_rounds + 1)
+
+        for r in range(cfg.click_rounds + 1):
+            multimask = r == 0 and not use_box
+            sel = slice(1, 4) if multimask else slice(0, 1)
+            so = decode(student, src_s, points, labels, boxes)
+            up_s = F.interpolate(so.masks, size=(size, size), mode="bilinear", align_corners=False)
+            if not distill or lw.gt_in_distill > 0:
+                w = 1.0 if not distill else lw.gt_in_distill
+                add("gt", w * supervised_loss(up_s[:, sel], so.iou_pred[:, sel], tgt, lw.focal, lw.dice, lw.iou))
+            cur_s = _chosen(up_s, so.iou_pred, multimask)
+            if distill:
+                with torch.no_grad():
+                    to = decode(self.teacher, src_t, points, labels, boxes)
+                add("token", lw.token * token_loss(so.tokens, to.tokens))
+                add("output", lw.output * output_loss(so.masks, to.masks, lw.focal, lw.dice))
+                add("iou", lw.iou * F.mse_loss(so.iou_pred, to.iou_pred))
+                if r < cfg.click_rounds:
+                    up_t = F.interpolate(to.masks, size=(size, size), mode="bilinear", align_corners=False)
+                    pt, lab = hard_prompt_points(cur_s, _chosen(up_t, to.iou_pred, multimask), gen)
+            elif r < cfg.click_rounds:
+                pt, lab = error_clicks(cur_s.detach() > 0, tgt, gen)
+            if r < cfg.click_rounds:
+                points = torch.cat([points, pt[:, None]], 1)
+                labels = torch.cat([labels, lab[:, None]], 1)
+        if distill and lw.embedding > 0:
+            terms["embedding"] = lw.embedding * embedding_loss(emb_s, emb_t)
+        terms["total"] = sum(terms.values())
+        return terms
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _lr_lambda(cfg: TrainConfig):
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def load_teacher(cfg: TrainConfig) -> Sam:
+    teacher = build_sam(cfg.teacher_variant, checkpoint=cfg.teacher_checkpoint)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def teacher_embeddings(teacher: Sam, pool: Pool, cfg: TrainConfig, batch: int = 16) -> torch.Tensor:
+    """Teacher image embeddings of the whole pool (N,C,h,w) float16, precomputed once and stored on disk
+    (keyed by the teacher file's content hash and the pool), as TinySAM does for SA-1B."""
+    digest = hashlib.sha256(Path(cfg.teacher_checkpoint).read_bytes()).hexdigest()[:16]
+    d = cfg.data
+    key = f"temb_{digest}_s{d.train_seed}_n{d.train_images}_{d.image_size}_{d.min_objects}-{d.max_objects}.pt"
+    path = Path(d.cache_dir or cfg.out_dir) / key
+    rank, _ = _dist_info()
+    if rank == 0 and not path.is_file():
+        out = []
+        with torch.no_grad():
+            for i in tqdm(range(0, len(pool.images), batch), desc="teacher embeddings"):
+                x = normalise(teacher, pool.images[i : i + batch])
+                out.append(teacher.image_encoder(x).half())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save(torch.cat(out), path)
+    _barrier()
+    return torch.load(path, weights_only=True)
+
+
+# ---------------------------------------------------------------------------------------------------- train
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) a training run; returns the path of the final checkpoint ``<out_dir>/model.pt``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
+    rank, world = _dist_info()
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "train_config.yaml")
+
+    if rank == 0:
+        pool = build_pool(cfg.data.train_seed, cfg.data.train_images, cfg.data, progress=True)
+    _barrier()
+    if rank != 0:
+        pool = build_pool(cfg.data.train_seed, cfg.data.train_images, cfg.data)
+
+    mcfg = model_config(cfg.model)
+    student = build_from_config(mcfg)
+    teacher, temb = None, None
+    if cfg.mode == "distill":
+        teacher = load_teacher(cfg)
+        if cfg.init_decoder_from_teacher:
+            student.prompt_encoder.load_state_dict(teacher.prompt_encoder.state_dict())
+            student.mask_decoder.load_state_dict(teacher.mask_decoder.state_dict())
+        if cfg.teacher_cache:
+            temb = teacher_embeddings(teacher, pool, cfg)
+    student.train()
+    step_module: nn.Module = TrainStep(student, cfg, teacher)
+    if world > 1:
+        step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(cfg))
+
+    start = 0
+    last = out / "last.pt"
+    if cfg.resume and last.is_file():
+        state = torch.load(last, weights_only=False)
+        student.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        sched.load_state_dict(state["sched"])
+        start = int(state["step"])
+
+    n = len(pool.images)
+    log_path = out / "log.jsonl"
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
+    t0 = time.time()
+    for step in bar:
+        # Batch and prompt randomness are functions of (seed, step, rank): resuming replays the same run.
+        g_data = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        global_idx = torch.randperm(n, generator=g_data)[: cfg.batch_size * world]
+        idx = global_idx[rank::world]
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 101 + rank + 1)
+        images = pool.images[idx]
+        masks = [pool.masks(int(i)) for i in idx]
+        te = temb[idx] if temb is not None else None
+        terms = step_module(images, masks, gen, te)
+        optim.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optim.step()
+        sched.step()
+        done = step + 1
+        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+            rec = {k: round(float(v), 5) for k, v in terms.items()}
+            rec.update(step=done, lr=sched.get_last_lr()[0], elapsed_s=round(time.time() - t0, 1))
+            bar.set_postfix(total=rec["total"])
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if rank == 0 and (done % cfg.save_every == 0 or done == cfg.steps):
+            _atomic_save(
+                {"step": done, "model": student.state_dict(), "optim": optim.state_dict(),
+                 "sched": sched.state_dict(), "config": cfg.to_dict()},
+                last,
+            )
+    final = out / "model.pt"
+    if rank == 0:
+        student.eval()
+        save_checkpoint(student, final, half=False, config=mcfg.to_dict())
+    _barrier()
+    return final
