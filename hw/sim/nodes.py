@@ -79,6 +79,8 @@ def build_hw_graph(specs: list[NodeSpec], part: str = ZYNQ_PART, clk_ns: float =
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
 
+    import samfpga.hw.custom_ops  # noqa: F401  (registers the project's own RTL ops with FINN)
+
     model = _make_graph(specs)
     model = model.transform(SpecializeLayers(part))
     model = model.transform(GiveUniqueNodeNames())
@@ -102,8 +104,6 @@ def _rand(dt: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt: str = "INT4",
          wdt: str = "INT4", odt: str = "INT32", seed: int = 0) -> NodeSpec:
     """Matrix-vector unit, weights in a decoupled memory stream (FINN's default for MVAU_rtl)."""
-    from qonnx.core.datatype import DataType
-
     w = _rand(wdt, (mw, mh), _rng(seed))
     return NodeSpec(
         "MVAU",
@@ -113,7 +113,7 @@ def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt:
         {"mvau_in": ((1, n, mw), idt)},
         {"mvau_out": ((1, n, mh), odt)},
         {"mvau_w": (w, wdt)},
-    ) if DataType[odt] else None
+    )
 
 
 def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: str = "UINT4",
@@ -181,4 +181,31 @@ def fifo(shape: tuple[int, ...] = (1, 16, 4), simd: int = 2, depth: int = 8, dt:
              impl_style="rtl", preferred_impl_style="rtl"),
         {"fifo_in": (shape, dt)},
         {"fifo_out": (shape, dt)},
+    )
+
+
+def addstreams(ch: int = 8, pe: int = 4, n: int = 6, dt0: str = "INT8", dt1: str = "INT8") -> NodeSpec:
+    """Own RTL: integer residual add of two streams (hw/rtl/add_streams.sv)."""
+    from qonnx.core.datatype import DataType
+
+    from samfpga.hw.custom_ops.addstreams import sum_datatype
+
+    odt = sum_datatype(DataType[dt0], DataType[dt1]).name
+    return NodeSpec(
+        "AddStreams",
+        dict(NumChannels=ch, PE=pe, inputDataTypes=[dt0, dt1], outputDataType=odt, numInputVectors=[1, n],
+             preferred_impl_style="rtl"),
+        {"add_in0": ((1, n, ch), dt0), "add_in1": ((1, n, ch), dt1)},
+        {"add_out": ((1, n, ch), odt)},
+    )
+
+
+def duplicatestreams(ch: int = 8, pe: int = 2, n: int = 6, dt: str = "INT8", outputs: int = 2) -> NodeSpec:
+    """Own RTL: one stream copied to ``outputs`` streams (hw/rtl/duplicate_streams.sv)."""
+    return NodeSpec(
+        "DuplicateStreams",
+        dict(NumChannels=ch, PE=pe, NumOutputStreams=outputs, inputDataType=dt, numInputVectors=[1, n],
+             preferred_impl_style="rtl"),
+        {"dup_in": ((1, n, ch), dt)},
+        {f"dup_out{i}": ((1, n, ch), dt) for i in range(outputs)},
     )
