@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="masks for point/box prompts")
     seg.add_argument("image", type=Path)
     seg.add_argument("--point", type=parse_point, action="append", default=[], metavar="X,Y[,LABEL]",
-                     help="prompt point in image pixels; LABEL 1 foreground (default) or 0 background; repeatable")
+                     help="prompt point in image pixels; LABEL 1 foreground (default) or 0 background; repeatable "
+                          "(write --point=X,Y when X is negative)")
     seg.add_argument("--box", type=parse_box, metavar="X0,Y0,X1,Y1", help="prompt box in image pixels")
     seg.add_argument("--multimask", action="store_true", help="write the three multimask outputs instead of one")
     _add_model_options(seg)
