@@ -180,3 +180,26 @@ def test_export_cli_checkpoint_and_wrong_architecture(tmp_path, capsys):
     assert "does not fit the model architecture" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_vit_t_size_decoder_graph(tmp_path):
+    """The full-size decoder (256 channels on the 64x64 embedding of a 1024 input), one point prompt + box."""
+    from samfpga.models.export import export_decoder
+
+    torch.manual_seed(2)
+    sam = build_sam("vit_t")
+    path = export_decoder(sam, tmp_path / "decoder.onnx")
+    dec = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(1, 256, 64, 64)).astype(np.float32)
+    coords = np.array([[[400.0, 300.0]]], np.float32)
+    labels = np.ones((1, 1), np.int64)
+    boxes = np.array([[250.0, 200.0, 600.0, 500.0]], np.float32)
+    with torch.no_grad():
+        ref_masks, ref_iou = _torch_decoder(sam, emb, coords, labels, boxes, None)
+    pc, pl = _onnx_inputs(coords, labels, boxes, 1)
+    low, iou = dec.run(None, {"image_embeddings": emb, "point_coords": pc, "point_labels": pl,
+                              "mask_input": np.zeros((1, 1, 256, 256), np.float32),
+                              "has_mask_input": np.zeros(1, np.float32)})
+    assert low.shape == (1, 4, 256, 256)
+    assert np.abs(low - ref_masks.numpy()).max() <= TOL and np.abs(iou - ref_iou.numpy()).max() <= TOL
