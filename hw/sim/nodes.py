@@ -117,12 +117,20 @@ def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt:
 
 
 def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: str = "UINT4",
-                 seed: int = 1, runtime_writeable: int = 0) -> NodeSpec:
-    """Multi-threshold activation (the quantised activation after every MVAU), sorted random thresholds."""
+                 seed: int = 1, runtime_writeable: int = 0,
+                 t_range: tuple[int, int] | None = None) -> NodeSpec:
+    """Multi-threshold activation (the quantised activation after every MVAU), sorted random thresholds.
+
+    t_range: (lo, hi) the thresholds are drawn from; default the whole input datatype range.
+    """
     from qonnx.core.datatype import DataType
 
     steps = DataType[odt].get_num_possible_values() - 1
-    t = np.sort(_rand(idt, (ch, steps), _rng(seed)), axis=1)
+    if t_range is None:
+        t = _rand(idt, (ch, steps), _rng(seed))
+    else:
+        t = _rng(seed).integers(t_range[0], t_range[1] + 1, size=(ch, steps)).astype(np.float32)
+    t = np.sort(t, axis=1)
     return NodeSpec(
         "Thresholding",
         dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=idt,
@@ -208,4 +216,50 @@ def duplicatestreams(ch: int = 8, pe: int = 2, n: int = 6, dt: str = "INT8", out
              preferred_impl_style="rtl"),
         {"dup_in": ((1, n, ch), dt)},
         {f"dup_out{i}": ((1, n, ch), dt) for i in range(outputs)},
+    )
+
+
+def chain(*specs: NodeSpec) -> list[NodeSpec]:
+    """Connect ``specs`` in order: each spec's first input tensor is renamed to the previous spec's first output."""
+    out: list[NodeSpec] = []
+    for i, s in enumerate(specs):
+        s.inputs = dict(s.inputs)
+        if out:
+            prev_name, (prev_shape, prev_dt) = next(iter(out[-1].outputs.items()))
+            first, (shape, dt) = next(iter(s.inputs.items()))
+            if tuple(shape) != tuple(prev_shape) or dt != prev_dt:
+                raise ValueError(f"cannot chain {out[-1].op_type} {prev_shape}/{prev_dt} into {s.op_type} "
+                                 f"{shape}/{dt}")
+            s.inputs = {prev_name: s.inputs.pop(first), **s.inputs}
+        # unique tensor names per position so the same layer type can appear twice
+        s.outputs = {f"{k}_{i}": v for k, v in s.outputs.items()}
+        s.initializers = {f"{k}_{i}": v for k, v in s.initializers.items()}
+        if not out:
+            s.inputs = {f"{k}_{i}": v for k, v in s.inputs.items()}
+        out.append(s)
+    return out
+
+
+def stem_segment(img: int = 8, seed: int = 7) -> list[NodeSpec]:
+    """The encoder's stem pattern: pad -> sliding window (3x3, stride 2) -> MVAU -> FIFO -> thresholding.
+
+    RGB UINT8 input (3 channels, SIMD 3 as a 3-channel stem folds), INT4 weights, INT20 accumulator, UINT4 output.
+    """
+    ch, k, cout, pad, stride = 3, 3, 8, 1, 2
+    padded = img + 2 * pad
+    ofm = (padded - k) // stride + 1
+    mv = mvau(mw=k * k * ch, mh=cout, simd=ch, pe=2, idt="UINT8", wdt="INT4", odt="INT20", seed=seed)
+    mv.attrs["numInputVectors"] = [1, ofm, ofm]
+    mv.inputs = {"mvau_in": ((1, ofm, ofm, k * k * ch), "UINT8")}
+    mv.outputs = {"mvau_out": ((1, ofm, ofm, cout), "INT20")}
+    th = thresholding(ch=cout, pe=2, n=0, idt="INT20", odt="UINT4", seed=seed + 1, t_range=(-3000, 3000))
+    th.attrs["numInputVectors"] = [1, ofm, ofm]
+    th.inputs = {"thr_in": ((1, ofm, ofm, cout), "INT20")}
+    th.outputs = {"thr_out": ((1, ofm, ofm, cout), "UINT4")}
+    return chain(
+        fmpadding(ifm=img, ch=ch, pad=pad, simd=ch, dt="UINT8"),
+        swg(ifm=padded, ch=ch, k=k, stride=stride, simd=ch, dt="UINT8"),
+        mv,
+        fifo(shape=(1, ofm, ofm, cout), simd=2, depth=16, dt="INT20"),
+        th,
     )

