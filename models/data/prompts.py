@@ -27,11 +27,15 @@ def _check_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def centre_point(mask: np.ndarray) -> tuple[int, int]:
-    """The interior pixel farthest from the mask boundary (ties: first in row-major order), as (x, y)."""
+    """The interior pixel farthest from the mask boundary, as (x, y); among equally far pixels (a plateau
+    along a bar's axis) the one nearest the mask's centroid, then the first in row-major order."""
     mask = _check_mask(mask)
     dist = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return int(x), int(y)
+    ys, xs = np.nonzero(dist >= dist.max() - 1e-6)
+    my, mx = np.nonzero(mask)
+    d2 = (xs - mx.mean()) ** 2 + (ys - my.mean()) ** 2
+    k = int(np.argmin(d2))
+    return int(xs[k]), int(ys[k])
 
 
 def random_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:

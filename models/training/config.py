@@ -53,6 +53,7 @@ class TrainConfig:
     teacher_checkpoint: str | None = None
     teacher_variant: str = "vit_t"  # architecture of a plain (official-layout) teacher file; samfpga files carry theirs
     teacher_cache: bool = True  # distill: precompute teacher embeddings of the pool to disk, reuse them
+    init_checkpoint: str | None = None  # start the student from these weights (strict load), e.g. a pretraining run
     init_decoder_from_teacher: bool = True  # distill: start the student's prompt encoder + decoder as the teacher's
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -33,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..build import SamConfig, build_from_config, build_sam, variant_config
-from ..checkpoint import save_checkpoint
+from ..checkpoint import load_checkpoint_into, read_checkpoint, save_checkpoint
 from ..data.prompts import boxes_from_masks, error_clicks, sample_points
 from ..data.synthetic import SyntheticConfig, generate_sample
 from ..sam import Sam
@@ -221,6 +221,17 @@ def _barrier() -> None:
         dist.barrier()
 
 
+def _check_replicas_agree(model: nn.Module) -> None:
+    """DDP keeps replicas identical (same initial broadcast, averaged gradients); verify, since a replica
+    that drifted would silently train a different model than the one rank 0 saves."""
+    flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    sig = torch.stack([flat.sum(), (flat * torch.arange(len(flat), dtype=torch.float64).remainder(97)).sum()])
+    gathered = [torch.zeros_like(sig) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, sig)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError(f"DDP replicas diverged: parameter signatures {[g.tolist() for g in gathered]}")
+
+
 def _lr_lambda(cfg: TrainConfig):
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -266,8 +277,12 @@ def teacher_embeddings(teacher: Sam, pool: Pool, cfg: TrainConfig, batch: int = 
 
 
 # ---------------------------------------------------------------------------------------------------- train
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) a training run; returns the path of the final checkpoint ``<out_dir>/model.pt``."""
+def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
+    """Run (or resume) a training run; returns the path of the final checkpoint ``<out_dir>/model.pt``.
+
+    ``stop_at`` ends the process after that many steps as an interruption would (``last.pt`` written,
+    no final checkpoint, returns None); running again resumes.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
@@ -287,6 +302,9 @@ def train(cfg: TrainConfig) -> Path:
 
     mcfg = model_config(cfg.model)
     student = build_from_config(mcfg)
+    if cfg.init_checkpoint:
+        state, _ = read_checkpoint(cfg.init_checkpoint)
+        load_checkpoint_into(student, state, source=cfg.init_checkpoint)
     teacher, temb = None, None
     if cfg.mode == "distill":
         teacher = load_teacher(cfg)
@@ -314,7 +332,8 @@ def train(cfg: TrainConfig) -> Path:
 
     n = len(pool.images)
     log_path = out / "log.jsonl"
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
     t0 = time.time()
     for step in bar:
         # Batch and prompt randomness are functions of (seed, step, rank): resuming replays the same run.
@@ -334,17 +353,22 @@ def train(cfg: TrainConfig) -> Path:
         sched.step()
         done = step + 1
         if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {k: round(float(v), 5) for k, v in terms.items()}
+            rec = {k: round(float(v.detach()), 5) for k, v in terms.items()}
             rec.update(step=done, lr=sched.get_last_lr()[0], elapsed_s=round(time.time() - t0, 1))
             bar.set_postfix(total=rec["total"])
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
-        if rank == 0 and (done % cfg.save_every == 0 or done == cfg.steps):
+        if rank == 0 and (done % cfg.save_every == 0 or done == end):
             _atomic_save(
                 {"step": done, "model": student.state_dict(), "optim": optim.state_dict(),
                  "sched": sched.state_dict(), "config": cfg.to_dict()},
                 last,
             )
+    if world > 1:
+        _check_replicas_agree(student)
+    if end < cfg.steps:
+        _barrier()
+        return None
     final = out / "model.pt"
     if rank == 0:
         student.eval()
