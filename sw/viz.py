@@ -13,9 +13,9 @@ BACKGROUND = (230, 40, 40)
 BOX = (40, 140, 255)
 
 
-def palette(n: int, seed: int = 3) -> np.ndarray:
+def palette(n: int, seed: int = 0) -> np.ndarray:
     """``n`` distinct bright colours, (n, 3) uint8, deterministic (golden-ratio hue steps)."""
-    hues = (np.arange(n) * 0.618033988749895 + seed * 0.1) % 1.0
+    hues = (np.arange(n) * 0.618033988749895 + 0.85 + seed * 0.1) % 1.0  # first: magenta, visible on most scenes
     rgb = [colorsys.hsv_to_rgb(float(h), 0.75, 0.95) for h in hues]
     return (np.array(rgb, dtype=np.float64).reshape(n, 3) * 255).astype(np.uint8)
 
@@ -60,7 +60,7 @@ def overlay(
         out[outline(m)] = c
     pil = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(pil)
-    r = max(3, round(max(image.shape[:2]) / 120))
+    r = max(5, round(max(image.shape[:2]) / 80))
     if box is not None:
         x0, y0, x1, y1 = (float(v) for v in np.asarray(box).reshape(4))
         draw.rectangle([x0, y0, x1, y1], outline=BOX, width=max(1, r // 2))
@@ -68,5 +68,5 @@ def overlay(
         labels = np.ones(len(points)) if labels is None else np.asarray(labels)
         for (x, y), lab in zip(np.asarray(points, dtype=float).reshape(-1, 2), labels):
             fill = FOREGROUND if lab == 1 else BACKGROUND
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=(255, 255, 255), width=max(1, r // 3))
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=fill, outline=(255, 255, 255), width=2)
     return np.asarray(pil)

@@ -127,3 +127,18 @@ def test_default_bundle_on_sample(tmp_path):
     masks, iou, _ = p.predict(pts, np.array(prompt["labels"]) if prompt["points"] else None,
                               None if prompt["box"] is None else np.array(prompt["box"]), multimask_output=False)
     assert masks.shape == (1, *image.shape[:2]) and 0 < masks.sum() < masks.size
+
+
+def test_overlay_fills_outlines_and_marks():
+    from samfpga.viz import BOX, FOREGROUND, outline, overlay, palette
+
+    img = np.full((40, 50, 3), 100, np.uint8)
+    m = np.zeros((40, 50), bool)
+    m[10:30, 10:40] = True
+    edge = outline(m)
+    assert edge.sum() == 2 * 20 + 2 * 28 and not edge[15, 20] and edge[10, 20]
+    out = overlay(img, [m], points=np.array([[25, 20]]), labels=np.array([1]), box=np.array([2, 2, 47, 37]))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert np.array_equal(out[10, 20], palette(1)[0])  # outline in the mask colour
+    assert not np.array_equal(out[15, 15], img[15, 15]) and np.array_equal(out[35, 5], img[35, 5])
+    assert np.array_equal(out[20, 25], FOREGROUND) and np.array_equal(out[2, 20], BOX)
