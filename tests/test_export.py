@@ -173,6 +173,13 @@ def test_export_cli_checkpoint_and_wrong_architecture(tmp_path, capsys):
     assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "b")]) == 0
     b = load_bundle(tmp_path / "b")
     assert b.image_size == 128 and "small.pt" in b.source
+    # an existing bundle directory is refused without --overwrite; with it, only the bundle's files change
+    assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "b")]) == 2
+    assert "exists" in capsys.readouterr().err
+    (tmp_path / "b" / "checkpoint.pt").write_bytes(b"kept")
+    assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--overwrite"]) == 0
+    assert (tmp_path / "b" / "checkpoint.pt").read_bytes() == b"kept"
+    assert load_bundle(tmp_path / "b").sha256 == b.sha256  # export is deterministic
     # official-layout state dict of the small model, read as vit_t: wrong architecture
     plain = save_checkpoint(sam, tmp_path / "plain.pt")
     assert export_main(["--checkpoint", str(plain), "--out", str(tmp_path / "c")]) == 2

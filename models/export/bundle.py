@@ -124,7 +124,8 @@ def export_bundle(
     """Export ``sam`` (eval mode, float32) as a bundle directory ``out_dir``.
 
     Everything is written into a temporary sibling directory and renamed into place, so an interrupted
-    export leaves no half-written bundle.
+    export leaves no half-written bundle. With ``overwrite`` an existing directory keeps its other files
+    (e.g. the checkpoint the bundle was exported from); the bundle's three files are replaced.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -142,8 +143,12 @@ def export_bundle(
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary readable directory
         if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+            # replace only the bundle's own files (the directory may also hold e.g. the source checkpoint);
+            # bundle.json last, so a reader never sees new metadata with old graphs
+            for name in (*meta["files"].values(), "bundle.json"):
+                os.replace(tmp / name, out_dir / name)
+        else:
+            os.replace(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
