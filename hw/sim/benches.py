@@ -41,6 +41,14 @@ BENCHES: list[Bench] = [
 ]
 
 
+def get_bench(name: str) -> Bench:
+    """The bench called ``name`` (raises with the known names)."""
+    for b in BENCHES:
+        if b.name == name:
+            return b
+    raise ValueError(f"unknown bench {name!r}; known: {bench_names()}")
+
+
 def bench_names() -> list[str]:
     """Names of all benches, in run order."""
     return [b.name for b in BENCHES]
@@ -55,7 +63,7 @@ def _params(specs: list[nodes.NodeSpec]) -> dict:
     return out
 
 
-def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3) -> BenchResult:
+def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, tamper: int = 0) -> BenchResult:
     """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
     specs = bench.specs()
     t0 = time.monotonic()
@@ -68,7 +76,7 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3) ->
             if t in graph_inputs:
                 inputs[t] = nodes._rand(dt, shape, rng)
     res = run_bench(bench.name, model, inputs, work_root / bench.name, params=_params(specs), pause=pause,
-                    seed=seed)
+                    seed=seed, tamper=tamper)
     res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
     return res
 

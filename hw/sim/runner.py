@@ -75,11 +75,13 @@ def finn_estimated_cycles(model) -> tuple[int, int]:
 
 
 def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, params: dict | None = None,
-              pause: float = 0.3, seed: int = 0) -> BenchResult:
+              pause: float = 0.3, seed: int = 0, tamper: int = 0) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
     inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape.
     work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
+    tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
+        comparison catches wrong words; a tampered bench must fail).
     """
     from finn.core.onnx_exec import execute_onnx
     from qonnx.custom_op.registry import getCustomOp
@@ -118,6 +120,10 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         spec["masks"][f"m_axis_{i}"] = str(mask)
         spec["widths"][f"m_axis_{i}"] = padded
         n_out_words += len(words)
+    if tamper:
+        exp = spec["expected"]["m_axis_0"]
+        for i in range(min(tamper, len(exp))):
+            exp[i] = str(int(exp[i]) ^ 1)
     n_in_words = sum(len(w) for w in spec["inputs"].values())
     spec["timeout_cycles"] = int(20 * (res.finn_estimated_cycles + n_in_words + n_out_words) / (1 - pause) ** 2
                                  + 20000)
@@ -161,7 +167,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         runner.test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
                     test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
                     results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
-    except Exception as exc:  # a failed build/sim is a failed bench, reported with its log location
+    except (Exception, SystemExit) as exc:
+        # a failed build/sim is a failed bench, reported with its log location (the runner exits on a
+        # failing cocotb test, e.g. a mismatch, whose details are still in the result file)
         res.error = f"{type(exc).__name__}: {exc} (logs in {work_dir})"
     result_path = Path(spec["result"])
     if result_path.is_file():
