@@ -174,3 +174,27 @@ def test_bgr_input_equals_rgb(predictors):
     emb = host.get_image_embedding().copy()
     host.set_image(np.ascontiguousarray(image[..., ::-1]), image_format="BGR")
     assert np.array_equal(host.get_image_embedding(), emb)
+
+
+def test_vit_t_1024_against_official_mobilesam(tmp_path):
+    """Full size: MobileSAM's official vit_t (1024 input) with seeded weights, official SamPredictor vs the host
+    Predictor on the exported bundle; one point prompt, multimask, on a 240x320 image."""
+    from tests.official import official_vit_t
+
+    torch.manual_seed(0)
+    ref_model = official_vit_t()
+    state = seeded_state_dict(ref_model, seed=5)
+    ref_model.load_state_dict(state)
+    ref_model.eval()  # after loading: MobileSAM caches attention biases (``ab``) when switching to eval
+    ours = build_sam("vit_t")
+    ours.load_state_dict(state)
+    host = Predictor.from_bundle(export_bundle(ours, tmp_path / "vit_t", source="vit_t parity"))
+    ref = segment_anything().SamPredictor(ref_model)
+    image = _image(240, 320)
+    ref.set_image(image)
+    host.set_image(image)
+    assert np.abs(host.get_image_embedding() - ref.get_image_embedding().numpy()).max() <= TOL
+    prompt = PROMPTS["box_and_points"]
+    r, h = ref.predict(**prompt, return_logits=True), host.predict(**prompt, return_logits=True)
+    _check(r, h)
+    assert h[0].shape == (3, 240, 320) and np.abs(h[0] - r[0].numpy()).max() <= TOL
