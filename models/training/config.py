@@ -17,8 +17,12 @@ import yaml
 
 @dataclass
 class DataConfig:
-    """Synthetic data: a fixed pool of ``train_images`` from split ``train_seed``; held-out split ``val_seed``."""
+    """Training images. ``synthetic``: a fixed pool of ``train_images`` from split ``train_seed`` (held-out split
+    ``val_seed``); ``coco``: ``annotations`` (COCO json) + ``image_dir``; ``sa1b``: ``image_dir`` of SA-1B tiles."""
 
+    source: str = "synthetic"
+    annotations: str | None = None
+    image_dir: str | None = None
     image_size: int = 256
     train_seed: int = 0
     train_images: int = 2000
@@ -27,6 +31,14 @@ class DataConfig:
     min_objects: int = 2
     max_objects: int = 6
     cache_dir: str = "out/data"  # generated pools are cached here (they are pure functions of the seed)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("synthetic", "coco", "sa1b"):
+            raise ValueError(f"DataConfig.source must be synthetic, coco or sa1b, got {self.source!r}")
+        if self.source == "coco" and not (self.annotations and self.image_dir):
+            raise ValueError("DataConfig: source 'coco' needs annotations and image_dir")
+        if self.source == "sa1b" and not self.image_dir:
+            raise ValueError("DataConfig: source 'sa1b' needs image_dir")
 
 
 @dataclass

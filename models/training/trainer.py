@@ -51,11 +51,45 @@ class Pool:
     images: torch.Tensor
     labels: torch.Tensor
 
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.images[idx], [self.masks(int(i)) for i in idx]
+
     def masks(self, i: int) -> torch.Tensor:
         """(K, S, S) bool instance masks of image i."""
         lab = self.labels[i]
         ids = [k for k in range(1, int(lab.max()) + 1) if bool((lab == k).any())]
         return torch.stack([lab == k for k in ids])
+
+
+class DatasetSource:
+    """Real data (``data.coco`` / ``data.sa1b``): items read on demand; images without instances are skipped."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+        self.keep = [i for i in range(len(dataset)) if len(dataset[i]["masks"]) > 0]
+        if not self.keep:
+            raise ValueError("training data: no image has an instance mask")
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        items = [self.dataset[self.keep[int(i)]] for i in idx]
+        return torch.stack([it["image"] for it in items]), [it["masks"] for it in items]
+
+
+def build_source(data: DataConfig, progress: bool = False) -> Pool | DatasetSource:
+    """The training images named by ``data.source``."""
+    if data.source == "synthetic":
+        return build_pool(data.train_seed, data.train_images, data, progress)
+    from ..data.coco import COCOSegmentation, SA1BSegmentation
+
+    if data.source == "coco":
+        return DatasetSource(COCOSegmentation(data.annotations, data.image_dir, data.image_size))
+    return DatasetSource(SA1BSegmentation(data.image_dir, data.image_size))
 
 
 def synthetic_config(data: DataConfig) -> SyntheticConfig:
@@ -256,19 +290,24 @@ def load_teacher(cfg: TrainConfig) -> Sam:
     return teacher
 
 
-def teacher_embeddings(teacher: Sam, pool: Pool, cfg: TrainConfig, batch: int = 16) -> torch.Tensor:
+def teacher_embeddings(teacher: Sam, pool: Pool | DatasetSource, cfg: TrainConfig, batch: int = 16) -> torch.Tensor:
     """Teacher image embeddings of the whole pool (N,C,h,w) float16, precomputed once and stored on disk
     (keyed by the teacher file's content hash and the pool), as TinySAM does for SA-1B."""
     digest = hashlib.sha256(Path(cfg.teacher_checkpoint).read_bytes()).hexdigest()[:16]
     d = cfg.data
-    key = f"temb_{digest}_s{d.train_seed}_n{d.train_images}_{d.image_size}_{d.min_objects}-{d.max_objects}.pt"
+    if d.source == "synthetic":
+        key = f"temb_{digest}_s{d.train_seed}_n{d.train_images}_{d.image_size}_{d.min_objects}-{d.max_objects}.pt"
+    else:
+        where = hashlib.sha256(f"{d.source}|{d.annotations}|{d.image_dir}".encode()).hexdigest()[:12]
+        key = f"temb_{digest}_{d.source}_{where}_{d.image_size}.pt"
     path = Path(d.cache_dir or cfg.out_dir) / key
     rank, _ = _dist_info()
     if rank == 0 and not path.is_file():
         out = []
         with torch.no_grad():
-            for i in tqdm(range(0, len(pool.images), batch), desc="teacher embeddings"):
-                x = normalise(teacher, pool.images[i : i + batch])
+            for i in tqdm(range(0, len(pool), batch), desc="teacher embeddings"):
+                images, _ = pool.batch(torch.arange(i, min(i + batch, len(pool))))
+                x = normalise(teacher, images)
                 out.append(teacher.image_encoder(x).half())
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save(torch.cat(out), path)
@@ -295,10 +334,10 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
         save_config(cfg, out / "train_config.yaml")
 
     if rank == 0:
-        pool = build_pool(cfg.data.train_seed, cfg.data.train_images, cfg.data, progress=True)
+        pool = build_source(cfg.data, progress=True)
     _barrier()
     if rank != 0:
-        pool = build_pool(cfg.data.train_seed, cfg.data.train_images, cfg.data)
+        pool = build_source(cfg.data)
 
     mcfg = model_config(cfg.model)
     student = build_from_config(mcfg)
@@ -330,7 +369,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
         sched.load_state_dict(state["sched"])
         start = int(state["step"])
 
-    n = len(pool.images)
+    n = len(pool)
     log_path = out / "log.jsonl"
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
@@ -341,8 +380,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
         global_idx = torch.randperm(n, generator=g_data)[: cfg.batch_size * world]
         idx = global_idx[rank::world]
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 101 + rank + 1)
-        images = pool.images[idx]
-        masks = [pool.masks(int(i)) for i in idx]
+        images, masks = pool.batch(idx)
         te = temb[idx] if temb is not None else None
         terms = step_module(images, masks, gen, te)
         optim.zero_grad(set_to_none=True)
