@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -308,7 +309,9 @@ def cmd_everything(args: argparse.Namespace) -> int:
             bar.close()
         t1 = time.perf_counter()
         records = sorted(records, key=lambda r: -int(r["area"]))
-        masks = [mask_utils.decode(r["segmentation"]).astype(bool) for r in records]
+        with warnings.catch_warnings():  # pycocotools' __array__ under numpy 2 (dev env) warns, harmlessly
+            warnings.simplefilter("ignore", DeprecationWarning)
+            masks = [mask_utils.decode(r["segmentation"]).astype(bool) for r in records]
         write_png(tmp / "overlay.png", overlay(image, masks) if masks else image)
         _write_json(tmp / "masks.json", {
             "image": str(args.image), "image_size": list(image.shape[:2]), "model": predictor.bundle.source,

@@ -212,3 +212,58 @@ def test_dispatch(capsys, monkeypatch):
     rc, _, err = run(["train", "--help"], capsys)
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "'samfpga train' is not available" in err and "no_such_module" in err
+
+
+class _FakeGenerator:
+    """Stands in for samfpga.everything's generators to test the CLI's wiring on its own: two decoder batches,
+    records in SamAutomaticMaskGenerator's coco_rle layout."""
+
+    def __init__(self, predictor, output_mode: str = "binary_mask", **params) -> None:
+        assert output_mode == "coco_rle"
+        self.predictor, self.params = predictor, params
+
+    def generate(self, image: np.ndarray) -> list[dict]:
+        from pycocotools import mask as mask_utils
+
+        p = self.predictor
+        p.set_image(image)
+        records = []
+        for pts in (np.array([[[10.0, 10.0]], [[30.0, 20.0]]]), np.array([[[50.0, 30.0]]])):
+            coords = p.transform.apply_coords(pts, p.original_size).astype(np.float32)
+            masks, iou, _ = p.predict_batch(coords, np.ones(coords.shape[:2]), multimask_output=False)
+            for m, s, pt in zip(masks[:, 0], iou[:, 0], pts[:, 0]):
+                rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+                rle["counts"] = rle["counts"].decode()
+                records.append({"segmentation": rle, "area": int(m.sum()), "bbox": [0, 0, 1, 1],
+                                "predicted_iou": float(s), "point_coords": [pt.tolist()], "stability_score": 1.0,
+                                "crop_box": [0, 0, 60, 40]})
+        return records
+
+
+def test_everything_wiring(image, tmp_path, capsys, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("samfpga.everything")
+    fake.AutomaticMaskGenerator = fake.HierarchicalMaskGenerator = _FakeGenerator
+    monkeypatch.setitem(sys.modules, "samfpga.everything", fake)
+    out = tmp_path / "out"
+    rc, stdout, err = run(["everything", str(image), "--mode", "dense", "--points-per-side", "4", "--model",
+                           str(BUNDLE), "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["masks.json", "overlay.png"]
+    data = json.loads((out / "masks.json").read_text())
+    assert data["decoder_batches"] == 2 and len(data["annotations"]) == 3 and data["params"]["points_per_side"] == 4
+    assert data["annotations"][0]["segmentation"]["size"] == [40, 60]
+    assert "prompt batches" in err and "3 masks" in stdout
+    rc, _, err = run(["everything", str(image), "--mode", "hierarchical", "--crop-n-layers", "1", "--model",
+                      str(BUNDLE), "--out", str(tmp_path / "o2")], capsys)
+    assert_clean_failure(rc, err, tmp_path / "o2", "--crop-n-layers applies to --mode dense only")
+
+
+def test_everything_without_generators(image, tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "samfpga.everything", None)  # import raises ImportError
+    rc, _, err = run(["everything", str(image), "--model", str(BUNDLE), "--out", str(tmp_path / "o")], capsys)
+    assert_clean_failure(rc, err, tmp_path / "o", "segment-everything is not available")
