@@ -29,9 +29,20 @@ def test_bench_bit_exact(name, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_bench_detects_a_wrong_word(tmp_path):
-    """Self-check of the comparison: flipping one bit of one expected word must fail the bench."""
-    res = run_one(get_bench("fifo"), tmp_path, seed=1, tamper=1)
+def test_bench_fails_without_axilite_programming(tmp_path):
+    """Negative control: the thresholds are changed for FINN's execution but not written over AXI-Lite, so the
+    HDL still holds its init-file thresholds and the bench must report mismatching words."""
+    import numpy as np
+
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.benches import program_thresholds_axilite
+    from samfpga.hw.sim.runner import run_bench
+
+    spec = nodes.thresholding(runtime_writeable=1)
+    model = nodes.build_hw_graph([spec])
+    node_name, writes = program_thresholds_axilite(model)
+    assert len(writes) > 0
+    x = nodes._rand("INT12", spec.inputs["thr_in"][0], np.random.default_rng(3))
+    res = run_bench("no_axilite", model, {"thr_in": x}, tmp_path / "b", axilite=(node_name, []))
     assert not res.passed
-    assert res.mismatches == 2  # the tampered word, once per pass
-    assert res.first_mismatches[0]["index"] == 0
+    assert 0 < res.mismatches <= res.words_compared

@@ -5,6 +5,7 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     expected: {"m_axis_0": [word, ...], ...}   FINN's python execution packed the same way
     masks:    {"m_axis_0": mask}               meaningful bits of a word (padding bits are not compared)
     pause:    probability that a source withholds / a sink refuses a beat in the backpressure pass
+    axilite_writes: optional [[byte address, 32-bit word], ...] written through ``s_axilite`` before streaming
     seed, timeout_cycles, result: where to write the result JSON
 Two passes run on the same input: one with random backpressure on every input and output (checks correctness
 under stalls) and one without (the cycle count compared with FINN's estimate). Both are compared word by word.
@@ -19,7 +20,14 @@ import random
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Combine, RisingEdge, with_timeout
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotbext.axi import (
+    AxiLiteBus,
+    AxiLiteMaster,
+    AxiStreamBus,
+    AxiStreamFrame,
+    AxiStreamSink,
+    AxiStreamSource,
+)
 
 
 def _pauses(rng: random.Random, p: float):
@@ -89,6 +97,17 @@ async def stream_bench(dut):
     await ClockCycles(dut.clk, 8)
     dut.rst_n.value = 1
     await ClockCycles(dut.clk, 4)
+    axilite = spec.get("axilite_writes") or []
+    readback_mismatches = 0
+    if axilite:
+        # program runtime-writeable parameters over AXI-Lite as FINN's driver does, before any data
+        master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axilite"), dut.clk, dut.rst_n,
+                               reset_active_level=False)
+        for addr, word in axilite:
+            await master.write_dword(int(addr), int(word))
+        for addr, word in axilite[:: max(1, len(axilite) // 8)]:
+            if await master.read_dword(int(addr)) != int(word) & 0xFFFFFFFF:
+                readback_mismatches += 1
 
     got_bp, cycles_bp = await _run_pass(dut, sources, sinks, spec, spec["pause"], rng, counter)
     await ClockCycles(dut.clk, 4)
@@ -96,9 +115,11 @@ async def stream_bench(dut):
     c1, m1, f1 = _compare(got_bp, spec)
     c2, m2, f2 = _compare(got_free, spec)
     result = {"words_compared": c1 + c2, "mismatches": m1 + m2, "first_mismatches": f1 + f2,
-              "cycles": cycles, "cycles_backpressure": cycles_bp}
+              "cycles": cycles, "cycles_backpressure": cycles_bp, "axilite_writes": len(axilite),
+              "axilite_readback_mismatches": readback_mismatches}
     tmp = spec["result"] + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(result, fh)
     os.replace(tmp, spec["result"])
     assert m1 + m2 == 0, f"{m1 + m2} of {c1 + c2} output words differ from FINN's execution: {f1 + f2}"
+    assert readback_mismatches == 0, f"{readback_mismatches} AXI-Lite read-backs differ from the written words"

@@ -24,6 +24,34 @@ class Bench:
     name: str
     kind: str
     specs: Callable[[], list[nodes.NodeSpec]]
+    # optional: reprograms the built graph at run time; returns (node name, AXI-Lite writes)
+    program: Callable[[object], tuple[str, list[tuple[int, int]]]] | None = None
+
+
+def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
+    """Replace the thresholds of the graph's Thresholding_rtl node with new random ones, to be written over
+    AXI-Lite as FINN's driver writes runtime weights (the ``decoupled_runtime`` file, 32-bit words from
+    address 0). The HDL keeps the old thresholds in its init files, so a bit-exact result against FINN's
+    execution with the new ones shows the AXI-Lite programming took effect."""
+    import tempfile
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    node = next(n for n in model.graph.node if n.op_type == "Thresholding_rtl")
+    op = getCustomOp(node)
+    old = model.get_initializer(node.input[1])
+    dt = op.get_input_datatype(1)
+    new = np.sort(np.random.default_rng(seed).integers(int(dt.min()), int(dt.max()) + 1, size=old.shape), axis=1)
+    if np.array_equal(new, old):
+        raise RuntimeError("new thresholds equal the initial ones; the AXI-Lite check would prove nothing")
+    model.set_initializer(node.input[1], new.astype(np.float32))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runtime_weights.dat"
+        op.make_weight_file(new.astype(np.float32), "decoupled_runtime", str(path))
+        words = [int(line, 16) for line in path.read_text().split()]
+    if any(w >> 32 for w in words):
+        raise ValueError("thresholds wider than 32 bits are not supported by this bench")
+    return node.name, [(4 * i, w) for i, w in enumerate(words)]
 
 
 BENCHES: list[Bench] = [
@@ -32,6 +60,8 @@ BENCHES: list[Bench] = [
     Bench("swg_stride2", "layer", lambda: [nodes.swg(ifm=7, ch=3, stride=2, simd=3, dt="UINT8")]),
     Bench("mvau", "layer", lambda: [nodes.mvau()]),
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
+    Bench("thresholding_axilite", "layer", lambda: [nodes.thresholding(runtime_writeable=1)],
+          program=program_thresholds_axilite),
     Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
     Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
     Bench("fifo", "layer", lambda: [nodes.fifo()]),
@@ -75,8 +105,9 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, ta
         for t, (shape, dt) in s.inputs.items():
             if t in graph_inputs:
                 inputs[t] = nodes._rand(dt, shape, rng)
+    axilite = bench.program(model) if bench.program else None
     res = run_bench(bench.name, model, inputs, work_root / bench.name, params=_params(specs), pause=pause,
-                    seed=seed, tamper=tamper)
+                    seed=seed, tamper=tamper, axilite=axilite)
     res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
     return res
 

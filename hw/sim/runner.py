@@ -32,6 +32,7 @@ class BenchResult:
     mismatches: int = -1
     cycles_simulated: int = 0
     cycles_with_backpressure: int = 0
+    axilite_writes: int = 0
     finn_estimated_cycles: int = 0
     finn_max_node_cycles: int = 0
     cycles_ratio: float = 0.0
@@ -75,13 +76,15 @@ def finn_estimated_cycles(model) -> tuple[int, int]:
 
 
 def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, params: dict | None = None,
-              pause: float = 0.3, seed: int = 0, tamper: int = 0) -> BenchResult:
+              pause: float = 0.3, seed: int = 0, tamper: int = 0,
+              axilite: tuple[str, list[tuple[int, int]]] | None = None) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
     inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape.
     work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
     tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
         comparison catches wrong words; a tampered bench must fail).
+    axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
     """
     from finn.core.onnx_exec import execute_onnx
     from qonnx.custom_op.registry import getCustomOp
@@ -128,7 +131,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
     spec["timeout_cycles"] = int(20 * (res.finn_estimated_cycles + n_in_words + n_out_words) / (1 - pause) ** 2
                                  + 20000)
 
-    work_dir = Path(work_dir)
+    work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
         shutil.rmtree(work_dir)
     src_dir = work_dir / "hdl"
@@ -147,7 +150,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
     files.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     staged = stage_sources(files, src_dir)
     top = src_dir / "sim_top.sv"
-    generate_top(model, top)
+    generate_top(model, top, axilite_node=axilite[0] if axilite else None)
+    if axilite:
+        spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
     staged.append(top)
 
     spec_path = work_dir / "spec.json"
@@ -179,6 +184,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         res.first_mismatches = r["first_mismatches"]
         res.cycles_simulated = r["cycles"]
         res.cycles_with_backpressure = r["cycles_backpressure"]
+        res.axilite_writes = r.get("axilite_writes", 0)
         if res.finn_estimated_cycles:
             res.cycles_ratio = round(res.cycles_simulated / res.finn_estimated_cycles, 3)
         if res.finn_max_node_cycles:

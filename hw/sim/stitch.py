@@ -61,9 +61,17 @@ def _conn(port: str, signal: str) -> str:
     return f"    .{port}({signal})"
 
 
-def generate_top(model, out_path: Path) -> tuple[list[Stream], list[Stream]]:
+# widths of the AXI-Lite signals exposed on the top (addresses wider than a node needs are truncated there)
+_AXILITE_WIDTHS = {"awaddr": 32, "araddr": 32, "wdata": 32, "rdata": 32, "wstrb": 4, "bresp": 2, "rresp": 2,
+                   "awprot": 3, "arprot": 3}
+
+
+def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tuple[list[Stream], list[Stream]]:
     """Write ``sim_top`` for ``model`` (a FINN HW graph after PrepareIP) to ``out_path``.
 
+    axilite_node: name of the node whose ``s_axilite`` interface is exposed as the top's ``s_axilite_*`` ports
+        (runtime-writeable weights/thresholds, programmed by the bench as FINN's driver does); other AXI-Lite
+        interfaces are tied off.
     Returns the external input and output streams (in graph input/output order).
     """
     from qonnx.custom_op.registry import getCustomOp
@@ -78,6 +86,7 @@ def generate_top(model, out_path: Path) -> tuple[list[Stream], list[Stream]]:
     ext_out = [None] * len(goutputs)
     decls: list[str] = []
     insts: list[str] = []
+    axilite_ports: list[str] = []
 
     def wire(prefix: str, width: int) -> None:
         decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
@@ -125,6 +134,10 @@ def generate_top(model, out_path: Path) -> tuple[list[Stream], list[Stream]]:
                         sig = f"s_axis_{i}_{field}"
                     elif model.get_initializer(t) is not None and _decoupled(op):
                         sig = f"{node.name}_wstrm_{field}"
+            if sig is None and node.name == axilite_node and pname.startswith("s_axilite_"):
+                sig = pname.lower()
+                width = _AXILITE_WIDTHS.get(sig[len("s_axilite_"):], 1)
+                axilite_ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
             if sig is None:
                 sig = "'0" if direction == "input" else ""
             conns.append(_conn(pname, sig))
@@ -135,7 +148,9 @@ def generate_top(model, out_path: Path) -> tuple[list[Stream], list[Stream]]:
         insts.append(f"  {module} {node.name}_i (\n" + ",\n".join(conns) + "\n  );")
     if None in ext_in or None in ext_out:
         raise ValueError("a graph input/output is not connected to any node stream")
-    ports = ["  input logic clk", "  input logic rst_n"]
+    if axilite_node is not None and not axilite_ports:
+        raise ValueError(f"node {axilite_node} has no s_axilite interface to expose")
+    ports = ["  input logic clk", "  input logic rst_n", *axilite_ports]
     for s in ext_in:
         ports += [f"  input logic [{s.width - 1}:0] {s.prefix}_tdata", f"  input logic {s.prefix}_tvalid",
                   f"  output logic {s.prefix}_tready"]
