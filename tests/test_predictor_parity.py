@@ -147,7 +147,7 @@ def test_predict_batch_matches_predict_torch(predictors, with_boxes):
     h = host.predict_batch(coords, labels, boxes, return_logits=True)
     _check(r, h)
     assert h[0].shape == (5, 3, 150, 230)
-    assert np.abs(h[0] - r[0]).max() <= TOL
+    assert np.abs(h[0] - r[0].numpy()).max() <= TOL
 
 
 def test_misuse_errors_match_official(predictors):
