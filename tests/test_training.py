@@ -175,3 +175,11 @@ def test_training_on_coco_format_data(tmp_path):
     assert train(cfg).is_file()
     with pytest.raises(ValueError, match="needs annotations"):
         DataConfig(source="coco")
+
+
+def test_stop_after_ends_early_on_the_same_schedule(tmp_path):
+    final = train(tiny_config(tmp_path, steps=6, stop_after=2))
+    assert final is not None and final.is_file()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert log[-1]["lr"] > 0.5 * 3e-3  # still high: the schedule is the 6-step one

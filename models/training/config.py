@@ -69,7 +69,8 @@ class TrainConfig:
     init_decoder_from_teacher: bool = True  # distill: start the student's prompt encoder + decoder as the teacher's
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    steps: int = 1000
+    steps: int = 1000  # length of the learning-rate schedule (warmup + cosine)
+    stop_after: int | None = None  # end the run early (after this many steps) on the same schedule
     batch_size: int = 8
     instances_per_image: int = 4
     click_rounds: int = 2  # extra prompts after the first (iterative clicks / hard prompts)

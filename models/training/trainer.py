@@ -371,7 +371,8 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
 
     n = len(pool)
     log_path = out / "log.jsonl"
-    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    planned = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    end = planned if stop_at is None else min(planned, stop_at)
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
     t0 = time.time()
     for step in bar:
@@ -404,7 +405,7 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
             )
     if world > 1:
         _check_replicas_agree(student)
-    if end < cfg.steps:
+    if end < planned:
         _barrier()
         return None
     final = out / "model.pt"
