@@ -47,6 +47,54 @@ class BenchResult:
         return asdict(self)
 
 
+# Verilator's runtime objects are the same for every design built with the same flags; compiling them takes about
+# half of a small bench's build. They are kept in a per-process temporary folder (never in the repo, gone with the
+# process) and copied into later build folders, where make finds them up to date. cocotb's verilator.o includes the
+# design's header, so it is always rebuilt.
+_RUNTIME_OBJS = ("verilated", "verilated_dpi", "verilated_threads", "verilated_vpi")
+_runtime_cache: dict[str, Path] = {}
+
+
+def _runtime_key() -> str:
+    import hashlib
+    import os
+
+    text = "|".join([os.environ.get("PATH", "").split(os.pathsep)[0], os.environ.get("MAKEFLAGS", ""),
+                     " ".join(VERILATOR_ARGS)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _reuse_runtime_objects(build_dir: Path) -> bool:
+    cache = _runtime_cache.get(_runtime_key())
+    if cache is None:
+        return False
+    import os
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # Verilator regenerates Vtop.mk (a prerequisite of these objects) after this copy, so the copies are dated
+    # an hour ahead to stay newer than it; make may warn about clock skew, harmlessly
+    future = time.time() + 3600
+    for name in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            dst = build_dir / f"{name}{ext}"
+            shutil.copy(cache / f"{name}{ext}", dst)
+            os.utime(dst, (future, future))
+    return True
+
+
+def _stash_runtime_objects(build_dir: Path) -> None:
+    import tempfile
+
+    key = _runtime_key()
+    if key in _runtime_cache or not all((build_dir / f"{n}.o").is_file() for n in _RUNTIME_OBJS):
+        return
+    cache = Path(tempfile.mkdtemp(prefix="samfpga_verilated_rt_"))
+    for name in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            shutil.copy(build_dir / f"{name}{ext}", cache / f"{name}{ext}")
+    _runtime_cache[key] = cache
+
+
 def _pack(arr: np.ndarray, op, index: int, is_input: bool) -> tuple[list[int], int, int]:
     """Words of a node stream for tensor ``arr`` (FINN's rtlsim packing); returns (words, padded bits, mask)."""
     from finn.util.data_packing import npy_to_rtlsim_input
@@ -164,11 +212,13 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
 
     runner = get_runner("verilator")
     tb = time.monotonic()
+    _reuse_runtime_objects(work_dir / "sim_build")
     try:
         runner.build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
                      build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
                      log_file=work_dir / "build.log")
         res.build_s = round(time.monotonic() - tb, 2)
+        _stash_runtime_objects(work_dir / "sim_build")
         runner.test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
                     test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
                     results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
