@@ -148,8 +148,11 @@ def summarize(results: list[BenchResult]) -> dict:
     }
 
 
-def write_report(results: list[BenchResult], path: Path, pause: float) -> dict:
-    """Write the JSON report atomically; returns it."""
+def write_report(results: list[BenchResult], path: Path, pause: float, skipped: list | None = None,
+                 source: str = "catalogue") -> dict:
+    """Write the JSON report atomically; returns it. ``skipped``: nodes not simulated (from_build.Skipped)."""
+    from dataclasses import asdict
+
     import cocotb
     import finn
 
@@ -164,7 +167,9 @@ def write_report(results: list[BenchResult], path: Path, pause: float) -> dict:
             "machine": platform.machine(),
             "note": "wall times measured on a CPU shared with other jobs; Verilator compile dominates",
         },
+        "source": source,
         "benches": [r.to_dict() for r in results],
+        "not_simulated": [asdict(k) for k in skipped or []],
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

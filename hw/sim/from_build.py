@@ -1,0 +1,102 @@
+"""Bench the RTL nodes of an existing FINN HW graph (e.g. the project's FINN build of the encoder).
+
+Each ``*_rtl`` node of the ONNX file (after ``specialize_layers``; HDL already generated or not) is cut out into
+a single-node graph with its initializers and datatypes, its HDL is (re)generated into this run's FINN build dir
+and the bench runs on seeded random input of the node's input datatypes. Nodes that cannot be simulated here are
+listed with the reason (HLS nodes: their HDL needs Vitis HLS; nodes whose FINN cycle estimate exceeds the limit:
+cocotb drives roughly 10k-80k cycles/s).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim.finn_boot import boot_finn
+from samfpga.hw.sim.nodes import CLK_NS, ZYNQ_PART, _rand
+from samfpga.hw.sim.runner import BenchResult, run_bench
+
+
+@dataclass
+class Skipped:
+    """A node of the build that was not simulated, and why."""
+
+    name: str
+    op_type: str
+    reason: str
+
+
+def single_node_model(model, node):
+    """A graph holding only ``node`` of ``model``: its inputs (graph inputs or initializers), datatypes, attributes.
+
+    The node's code-generation folders are cleared so PrepareIP regenerates its HDL for this run.
+    """
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import qonnx_make_model
+
+    new = copy.deepcopy(node)
+    ins, inits = [], []
+    for t in new.input:
+        if model.get_initializer(t) is not None:
+            inits.append(t)
+        else:
+            ins.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)))
+    outs = [helper.make_tensor_value_info(t, TensorProto.FLOAT, model.get_tensor_shape(t)) for t in new.output]
+    m = ModelWrapper(qonnx_make_model(helper.make_graph([new], f"{node.name}_only", ins, outs),
+                                      producer_name="samfpga.hw.sim.from_build"))
+    for t in list(new.input) + list(new.output):
+        m.set_tensor_datatype(t, model.get_tensor_datatype(t))
+    for t in inits:
+        m.set_initializer(t, model.get_initializer(t))
+    op = getCustomOp(m.graph.node[0])
+    for attr in ("code_gen_dir_ipgen", "ipgen_path", "ip_path", "code_gen_dir_cppsim"):
+        if attr in op.get_nodeattr_types():
+            op.set_nodeattr(attr, "")
+    return m
+
+
+def bench_build(onnx_path: str | Path, work_root: Path, part: str = ZYNQ_PART, clk_ns: float = CLK_NS,
+                max_cycles: int = 200_000, only: list[str] | None = None, seed: int = 0,
+                pause: float = 0.3) -> tuple[list[BenchResult], list[Skipped]]:
+    """Bench every RTL node of the FINN HW graph in ``onnx_path`` (see module doc)."""
+    boot_finn()
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops may appear in the graph)
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FINN graph not found: {path}")
+    model = ModelWrapper(str(path))
+    results: list[BenchResult] = []
+    skipped: list[Skipped] = []
+    rng = np.random.default_rng(seed)
+    for node in model.graph.node:
+        if only and node.name not in only:
+            continue
+        if not node.op_type.endswith("_rtl"):
+            why = "HLS node: HDL needs Vitis HLS" if node.op_type.endswith("_hls") else "not a FINN HW RTL node"
+            skipped.append(Skipped(node.name, node.op_type, why))
+            continue
+        m = single_node_model(model, node)
+        op = getCustomOp(m.graph.node[0])
+        cycles = int(op.get_exp_cycles())
+        if cycles > max_cycles:
+            skipped.append(Skipped(node.name, node.op_type, f"FINN estimates {cycles} cycles > {max_cycles}"))
+            continue
+        m = m.transform(PrepareIP(part, clk_ns))
+        inputs = {}
+        for t in (i.name for i in m.graph.input):
+            dt = m.get_tensor_datatype(t)
+            inputs[t] = _rand(dt.name, tuple(m.get_tensor_shape(t)), rng)
+        res = run_bench(node.name, m, inputs, work_root / node.name, params={"source": str(path), "part": part},
+                        pause=pause, seed=seed)
+        results.append(res)
+    return results, skipped
