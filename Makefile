@@ -46,11 +46,13 @@ clean:
 TRAIN_CFG := models/training/configs
 train-default: setup-dev
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher.yaml
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher_ft.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_pretrain.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student.yaml
 	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/assets/default \
-	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
-	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher/model.pt --json $(OUT)/eval/teacher.json
+	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_teacher_ft.yaml \
+	  $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
+	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher_ft/model.pt --json $(OUT)/eval/teacher.json
 	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt --json $(OUT)/eval/student.json
 
 ## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
