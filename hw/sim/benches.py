@@ -70,6 +70,8 @@ BENCHES: list[Bench] = [
     Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
     Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
+    Bench("stem2_segment", "segment",
+          lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),
     Bench("residual_segment", "segment", lambda: nodes.residual_segment()),
 ]
 

@@ -240,27 +240,29 @@ def chain(*specs: NodeSpec) -> list[NodeSpec]:
     return out
 
 
-def stem_segment(img: int = 8, seed: int = 7) -> list[NodeSpec]:
+def stem_segment(img: int = 8, seed: int = 7, ch: int = 3, cout: int = 8, simd: int = 3, pe: int = 2,
+                 idt: str = "UINT8", acc: str = "INT20", odt: str = "UINT4") -> list[NodeSpec]:
     """The encoder's stem pattern: pad -> sliding window (3x3, stride 2) -> MVAU -> FIFO -> thresholding.
 
-    RGB UINT8 input (3 channels, SIMD 3 as a 3-channel stem folds), INT4 weights, INT20 accumulator, UINT4 output.
+    Defaults: the first stem conv (RGB UINT8 input, 3 channels at SIMD 3), INT4 weights, INT20 accumulator,
+    UINT4 activation. ``ch=32, cout=64`` gives TinyViT-5M's second stem conv (32 -> 64 channels).
     """
-    ch, k, cout, pad, stride = 3, 3, 8, 1, 2
+    k, pad, stride = 3, 1, 2
     padded = img + 2 * pad
     ofm = (padded - k) // stride + 1
-    mv = mvau(mw=k * k * ch, mh=cout, simd=ch, pe=2, idt="UINT8", wdt="INT4", odt="INT20", seed=seed)
+    mv = mvau(mw=k * k * ch, mh=cout, simd=simd, pe=pe, idt=idt, wdt="INT4", odt=acc, seed=seed)
     mv.attrs["numInputVectors"] = [1, ofm, ofm]
-    mv.inputs = {"mvau_in": ((1, ofm, ofm, k * k * ch), "UINT8")}
-    mv.outputs = {"mvau_out": ((1, ofm, ofm, cout), "INT20")}
-    th = thresholding(ch=cout, pe=2, n=0, idt="INT20", odt="UINT4", seed=seed + 1, t_range=(-3000, 3000))
+    mv.inputs = {"mvau_in": ((1, ofm, ofm, k * k * ch), idt)}
+    mv.outputs = {"mvau_out": ((1, ofm, ofm, cout), acc)}
+    th = thresholding(ch=cout, pe=pe, n=0, idt=acc, odt=odt, seed=seed + 1, t_range=(-3000, 3000))
     th.attrs["numInputVectors"] = [1, ofm, ofm]
-    th.inputs = {"thr_in": ((1, ofm, ofm, cout), "INT20")}
-    th.outputs = {"thr_out": ((1, ofm, ofm, cout), "UINT4")}
+    th.inputs = {"thr_in": ((1, ofm, ofm, cout), acc)}
+    th.outputs = {"thr_out": ((1, ofm, ofm, cout), odt)}
     return chain(
-        fmpadding(ifm=img, ch=ch, pad=pad, simd=ch, dt="UINT8"),
-        swg(ifm=padded, ch=ch, k=k, stride=stride, simd=ch, dt="UINT8"),
+        fmpadding(ifm=img, ch=ch, pad=pad, simd=simd, dt=idt),
+        swg(ifm=padded, ch=ch, k=k, stride=stride, simd=simd, dt=idt),
         mv,
-        fifo(shape=(1, ofm, ofm, cout), simd=2, depth=16, dt="INT20"),
+        fifo(shape=(1, ofm, ofm, cout), simd=pe, depth=16, dt=acc),
         th,
     )
 
