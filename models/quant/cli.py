@@ -1,0 +1,62 @@
+"""``python -m samfpga.models.quant export ...``: quantize (PTQ) the encoder and write its QONNX graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from .config import QuantConfig
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .encoder import quantize_encoder
+    from .export import export_qonnx
+    from .ptq import calibrate
+    from .source import load_model, synthetic_images
+
+    sam = load_model(None if args.random else args.checkpoint, seed=args.seed)
+    cfg = QuantConfig(weight_bits=args.bits, act_bits=args.act_bits or args.bits, scale=args.scale)
+    if args.config:
+        with open(args.config) as f:
+            cfg = QuantConfig.from_dict(json.load(f))
+    q = quantize_encoder(sam.image_encoder, cfg)
+    t0 = time.time()
+    calibrate(q, synthetic_images(sam, args.calib_images, seed=0), bias_correction=args.bias_correction)
+    t1 = time.time()
+    size = sam.img_size
+    path = export_qonnx(q, args.out, (1, 3, size, size))
+    print(f"calibrated on {args.calib_images} images in {t1 - t0:.1f}s; wrote {path} in {time.time() - t1:.1f}s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m samfpga.models.quant", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ex = sub.add_parser("export", help="PTQ-quantize the image encoder and export QONNX")
+    src = ex.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="samfpga checkpoint (carries its config)")
+    src.add_argument("--random", action="store_true", help="seeded random model of the default student family")
+    ex.add_argument("--seed", type=int, default=0, help="seed of --random")
+    ex.add_argument("--out", required=True, help="output .onnx")
+    ex.add_argument("--bits", type=int, default=8, help="weight bits (and activation bits unless --act-bits)")
+    ex.add_argument("--act-bits", type=int, default=None)
+    ex.add_argument("--scale", choices=["po2", "float"], default="po2")
+    ex.add_argument("--config", help="QuantConfig as JSON (overrides --bits/--act-bits/--scale)")
+    ex.add_argument("--calib-images", type=int, default=8)
+    ex.add_argument("--bias-correction", action="store_true")
+    ex.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        return _export(args)
+    except (OSError, ValueError) as err:
+        print(f"samfpga quant: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

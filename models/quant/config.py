@@ -1,0 +1,84 @@
+"""Quantization configuration: one dataclass with defaults and per-module-name bit-width overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+MIN_BITS = 4
+MAX_BITS = 8
+SCALE_TYPES = ("po2", "float")
+
+
+@dataclass
+class QuantConfig:
+    """How the encoder is quantized.
+
+    Attributes:
+        weight_bits: default weight bit width (signed, per-output-channel scales).
+        act_bits: default activation bit width (signed, or unsigned after ReLU and softmax; per-tensor scales).
+        scale: ``"po2"`` (power-of-two scales: integer shifts in hardware, and float arithmetic on quantized
+            values stays exact, which makes Brevitas vs QONNX bit-exact) or ``"float"`` (free float scales).
+        weight_bits_overrides: ``{fnmatch pattern over weight-layer names: bits}``, e.g.
+            ``{"layers.1.blocks.*.mlp.fc1": 4}``. Names are those of ``quant_site_names(qmodel)["weight"]``.
+        act_bits_overrides: the same for activation quantizers (names under ``["act"]``).
+        softmax_bits: bit width of the (unsigned) softmax output quantizer.
+    Later patterns win over earlier ones. Every pattern must match at least one site.
+    """
+
+    weight_bits: int = 8
+    act_bits: int = 8
+    scale: str = "po2"
+    weight_bits_overrides: dict[str, int] = field(default_factory=dict)
+    act_bits_overrides: dict[str, int] = field(default_factory=dict)
+    softmax_bits: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("weight_bits", "act_bits", "softmax_bits"):
+            _check_bits(f"QuantConfig.{name}", getattr(self, name))
+        for attr in ("weight_bits_overrides", "act_bits_overrides"):
+            for pattern, bits in getattr(self, attr).items():
+                _check_bits(f"QuantConfig.{attr}[{pattern!r}]", bits)
+        if self.scale not in SCALE_TYPES:
+            raise ValueError(f"QuantConfig.scale {self.scale!r} is not one of {SCALE_TYPES}")
+
+    def weight_bits_for(self, name: str) -> int:
+        return _lookup(name, self.weight_bits, self.weight_bits_overrides)
+
+    def act_bits_for(self, name: str) -> int:
+        return _lookup(name, self.act_bits, self.act_bits_overrides)
+
+    def check_patterns(self, weight_names: list[str], act_names: list[str]) -> None:
+        """Raise if an override pattern matches no quantization site (a typo would silently do nothing)."""
+        for attr, names in (("weight_bits_overrides", weight_names), ("act_bits_overrides", act_names)):
+            for pattern in getattr(self, attr):
+                if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                    raise ValueError(
+                        f"QuantConfig.{attr} pattern {pattern!r} matches no site; e.g. {names[:3]} ..."
+                    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> QuantConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown QuantConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _check_bits(what: str, bits: Any) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not MIN_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"{what} = {bits!r}: bit widths must be integers in [{MIN_BITS}, {MAX_BITS}]")
+
+
+def _lookup(name: str, default: int, overrides: dict[str, int]) -> int:
+    bits = default
+    for pattern, b in overrides.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            bits = b
+    return bits
