@@ -111,11 +111,11 @@ def test_cli_segment_and_error(tmp_path, expected, capsys):
 
 
 def test_default_bundle_on_sample(tmp_path):
-    """The bundled default model segments the bundled sample (runs once the default is committed)."""
+    """The bundled default model (sw/assets/default) segments the bundled sample with its bundled prompt."""
     root = default_bundle_dir()
     samples = sample_images()
-    if root is None or not samples:
-        pytest.skip("no bundled default model / sample yet (sw/assets/default, sw/assets/samples)")
+    assert root is not None, "sw/assets/default/bundle.json is missing"
+    assert samples, "no sample image in sw/assets/samples"
     p = Predictor.from_bundle(root)
     from samfpga.image_io import read_image
 
