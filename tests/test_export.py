@@ -210,3 +210,34 @@ def test_vit_t_size_decoder_graph(tmp_path):
                               "has_mask_input": np.zeros(1, np.float32)})
     assert low.shape == (1, 4, 256, 256)
     assert np.abs(low - ref_masks.numpy()).max() <= TOL and np.abs(iou - ref_iou.numpy()).max() <= TOL
+
+
+def test_committed_default_bundle_matches_its_checkpoint():
+    """sw/assets/default/{encoder,decoder}.onnx were exported from sw/assets/default/checkpoint.pt (not stale).
+    Re-export after a new checkpoint: python -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt
+    --out sw/assets/default --overwrite"""
+    from samfpga.assets import default_bundle_dir, default_checkpoint
+
+    root, ckpt = default_bundle_dir(), default_checkpoint()
+    assert root is not None and ckpt is not None, "the bundled default model is missing"
+    sam = build_sam(checkpoint=ckpt)
+    b = load_bundle(root)
+    assert b.model_config == sam.config.to_dict()
+    s = b.image_size
+    x = np.random.default_rng(0).normal(size=(1, 3, s, s)).astype(np.float32)
+    enc = ort.InferenceSession(str(b.encoder_path), providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(str(b.decoder_path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        emb_t = sam.image_encoder(torch.from_numpy(x))
+    (emb,) = enc.run(None, {"image": x})
+    assert np.abs(emb - emb_t.numpy()).max() <= TOL
+    coords = np.array([[[s * 0.4, s * 0.6]]], np.float32)
+    labels = np.ones((1, 1), np.int64)
+    with torch.no_grad():
+        ref_masks, ref_iou = _torch_decoder(sam, emb_t.numpy(), coords, labels, None, None)
+    pc, pl = _onnx_inputs(coords, labels, None, 1)
+    h4, w4 = b.mask_input_size
+    low, iou = dec.run(None, {"image_embeddings": emb_t.numpy(), "point_coords": pc, "point_labels": pl,
+                              "mask_input": np.zeros((1, 1, h4, w4), np.float32),
+                              "has_mask_input": np.zeros(1, np.float32)})
+    assert np.abs(low - ref_masks.numpy()).max() <= TOL and np.abs(iou - ref_iou.numpy()).max() <= TOL
