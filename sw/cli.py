@@ -297,16 +297,16 @@ def cmd_everything(args: argparse.Namespace) -> int:
         if args.crop_n_layers:
             raise CliError("--crop-n-layers applies to --mode dense only")
         cls = everything.HierarchicalMaskGenerator
-    from tqdm import tqdm
-
     with staged_output(args.out) as tmp, _model(args) as predictor:
-        t0 = time.perf_counter()
-        bar = tqdm(desc=f"{args.mode} prompt batches", unit="batch", disable=args.no_progress, file=sys.stderr)
-        predictor.batch_callbacks.append(lambda n: bar.update(1))
+        batches = []
+        predictor.batch_callbacks.append(batches.append)
         try:
-            records = cls(predictor, **params).generate(image)
-        finally:
-            bar.close()
+            # the generators draw the tqdm bar over prompt batches themselves (they know the total)
+            generator = cls(predictor, progress=not args.no_progress, **params)
+        except ValueError as err:
+            raise CliError(f"everything: {err}") from None
+        t0 = time.perf_counter()
+        records = generator.generate(image)
         t1 = time.perf_counter()
         records = sorted(records, key=lambda r: -int(r["area"]))
         with warnings.catch_warnings():  # pycocotools' __array__ under numpy 2 (dev env) warns, harmlessly
@@ -315,10 +315,11 @@ def cmd_everything(args: argparse.Namespace) -> int:
         write_png(tmp / "overlay.png", overlay(image, masks) if masks else image)
         _write_json(tmp / "masks.json", {
             "image": str(args.image), "image_size": list(image.shape[:2]), "model": predictor.bundle.source,
-            "mode": args.mode, "params": params, "decoder_batches": bar.n, "time_s": t1 - t0,
-            "annotations": records, "note": note,
+            "mode": args.mode, "params": params, "decoder_batches": len(batches), "decoder_prompts": sum(batches),
+            "generator_stats": getattr(generator, "stats", {}), "time_s": t1 - t0, "annotations": records,
+            "note": note,
         })
-    print(f"{args.out}: {len(records)} masks ({args.mode}, {bar.n} decoder batches, {t1 - t0:.2f} s)")
+    print(f"{args.out}: {len(records)} masks ({args.mode}, {len(batches)} decoder batches, {t1 - t0:.2f} s)")
     return 0
 
 

@@ -218,9 +218,11 @@ class _FakeGenerator:
     """Stands in for samfpga.everything's generators to test the CLI's wiring on its own: two decoder batches,
     records in SamAutomaticMaskGenerator's coco_rle layout."""
 
-    def __init__(self, predictor, output_mode: str = "binary_mask", **params) -> None:
+    def __init__(self, predictor, output_mode: str = "binary_mask", progress: bool = False, **params) -> None:
         assert output_mode == "coco_rle"
-        self.predictor, self.params = predictor, params
+        if params["points_per_side"] < 4:
+            raise ValueError(f"points_per_side must be >= 4, got {params['points_per_side']}")
+        self.predictor, self.params, self.progress = predictor, params, progress
 
     def generate(self, image: np.ndarray) -> list[dict]:
         from pycocotools import mask as mask_utils
@@ -253,9 +255,12 @@ def test_everything_wiring(image, tmp_path, capsys, monkeypatch):
     assert rc == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["masks.json", "overlay.png"]
     data = json.loads((out / "masks.json").read_text())
-    assert data["decoder_batches"] == 2 and len(data["annotations"]) == 3 and data["params"]["points_per_side"] == 4
-    assert data["annotations"][0]["segmentation"]["size"] == [40, 60]
-    assert "prompt batches" in err and "3 masks" in stdout
+    assert data["decoder_batches"] == 2 and data["decoder_prompts"] == 3 and len(data["annotations"]) == 3
+    assert data["params"]["points_per_side"] == 4 and data["annotations"][0]["segmentation"]["size"] == [40, 60]
+    assert "3 masks" in stdout and "2 decoder batches" in stdout
+    rc, _, err = run(["everything", str(image), "--points-per-side", "2", "--model", str(BUNDLE), "--out",
+                      str(tmp_path / "o3")], capsys)
+    assert_clean_failure(rc, err, tmp_path / "o3", "points_per_side must be >= 4")
     rc, _, err = run(["everything", str(image), "--mode", "hierarchical", "--crop-n-layers", "1", "--model",
                       str(BUNDLE), "--out", str(tmp_path / "o2")], capsys)
     assert_clean_failure(rc, err, tmp_path / "o2", "--crop-n-layers applies to --mode dense only")
