@@ -65,7 +65,7 @@ BENCHES: list[Bench] = [
     Bench("mvau_int8_full_pe", "layer",
           lambda: [nodes.mvau(mw=16, mh=4, simd=4, pe=4, n=3, idt="INT8", wdt="INT8", odt="INT24")]),
     Bench("mvau_uint8_int4", "layer",
-          lambda: [nodes.mvau(mw=27, mh=6, simd=9, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
+          lambda: [nodes.mvau(mw=9, mh=6, simd=3, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
     Bench("thresholding_signed_out", "layer",
           lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),
