@@ -52,6 +52,7 @@ def float_and_quant() -> tuple[torch.nn.Module, torch.nn.Module]:
         (dict(weight_bits=True), "weight_bits = True"),
         (dict(scale="log"), "scale 'log'"),
         (dict(act_bits_overrides={"layers.*": 2}), "act_bits_overrides['layers.*'] = 2"),
+        (dict(residual_stats="mean"), "residual_stats 'mean'"),
     ],
 )
 def test_bad_config_is_refused(kwargs: dict, words: str) -> None:
@@ -186,3 +187,27 @@ def test_qonnx_full_encoder_matches_brevitas(float_and_quant, tmp_path) -> None:
     assert len(ops) == sum(1 for n in g.node if n.op_type == "Conv") + 6 + 3 * 4  # 6 attn matmuls, 4 linears/block
     bad = [n.name for n in ops if not (quantized(n.input[0]) and quantized(n.input[1]))]
     assert not bad, f"nodes with an unquantized input: {bad}"
+
+
+def test_qat_distillation_reduces_the_embedding_loss(float_and_quant) -> None:
+    """A few QAT steps (embedding distillation from the float teacher, training pipeline's loss) on a
+    W4 copy: the loss on the training images goes down and the weights move."""
+    from samfpga.models.quant.qat import QATConfig, qat_distill
+    from samfpga.models.training.losses import embedding_loss
+
+    enc, _ = float_and_quant
+    q = quantize_encoder(enc, QuantConfig(weight_bits=4))
+    x = images(8, seed=0)
+    calibrate(q, x)
+    with torch.no_grad():
+        target = enc(x)
+        before = embedding_loss(q(x), target).item()
+    w0 = q.quant_sites["weight"]["layers.1.blocks.0.attn.qkv"].weight.detach().clone()
+    losses = qat_distill(q, enc, x, QATConfig(steps=6, batch_size=4, lr=1e-3))
+    with torch.no_grad():
+        after = embedding_loss(q(x), target).item()
+    assert len(losses) == 6 and not q.training
+    assert after < before, (before, after)
+    assert not torch.equal(w0, q.quant_sites["weight"]["layers.1.blocks.0.attn.qkv"].weight)
+    with pytest.raises(ValueError, match="QATConfig needs"):
+        QATConfig(steps=0)

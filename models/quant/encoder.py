@@ -52,7 +52,8 @@ class _Builder:
         self.act_sites: dict[str, nn.Module] = {}
 
     def act(self, name: str, signed: bool = True, bits: int | None = None) -> nn.Module:
-        q = act_quant(bits or self.cfg.act_bits_for(name), signed, self.cfg.scale)
+        stats = self.cfg.residual_stats if name.rsplit(".", 1)[-1].startswith("residual") else "percentile"
+        q = act_quant(bits or self.cfg.act_bits_for(name), signed, self.cfg.scale, stats)
         self.act_sites[name] = q
         return q
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import brevitas.nn as qnn
 import torch
+from brevitas.core.stats import StatsOp
 from brevitas.quant import (
     Int8ActPerTensorFixedPoint,
     Int8ActPerTensorFloat,
@@ -31,9 +32,18 @@ _ACT_QUANT = {
 }
 
 
-def act_quant(bits: int, signed: bool, scale: str) -> qnn.QuantIdentity:
-    """A per-tensor activation quantizer: float tensor in, float tensor of quantized values out (same shape)."""
-    return qnn.QuantIdentity(act_quant=_ACT_QUANT[(scale, signed)], bit_width=bits, return_quant_tensor=False)
+def act_quant(bits: int, signed: bool, scale: str, stats: str = "percentile") -> qnn.QuantIdentity:
+    """A per-tensor activation quantizer: float tensor in, float tensor of quantized values out (same shape).
+
+    ``stats``: calibration statistic for the range, ``"percentile"`` (99.999th, Brevitas' default: clips
+    rare outliers) or ``"max"`` (no clipping).
+    """
+    quant = _ACT_QUANT[(scale, signed)]
+    if stats == "max":
+        quant = quant.let(scaling_stats_op=StatsOp.MAX)
+    elif stats != "percentile":
+        raise ValueError(f"unknown activation statistic {stats!r}")
+    return qnn.QuantIdentity(act_quant=quant, bit_width=bits, return_quant_tensor=False)
 
 
 def quant_relu(bits: int, scale: str) -> qnn.QuantReLU:
