@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                          "catalogue; --only then selects node names")
     ap.add_argument("--part", default=None, help="FPGA part for --model (default: Zynq UltraScale+ xczu7ev)")
     ap.add_argument("--max-cycles", type=int, default=200_000, help="--model: skip nodes FINN estimates longer")
+    ap.add_argument("--max-vectors", type=int, default=None,
+                    help="--model: shrink MVAU/Thresholding/DWC/FIFO/own-op nodes to this many pixels/tokens")
     args = ap.parse_args(argv)
     if not 0 <= args.pause < 1:
         ap.error(f"--pause must be in [0, 1), got {args.pause}")
@@ -32,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         from samfpga.hw.sim.nodes import ZYNQ_PART
 
         results, skipped = bench_build(args.model, work, part=args.part or ZYNQ_PART, max_cycles=args.max_cycles,
-                                       only=args.only, seed=args.seed, pause=args.pause)
+                                       only=args.only, seed=args.seed, pause=args.pause,
+                                       max_vectors=args.max_vectors)
         for r in results:
             print(f"[sim] {r.name:30s} {'PASS' if r.passed else 'FAIL'} words={r.words_compared} "
                   f"mismatches={r.mismatches} cycles={r.cycles_simulated} finn_est={r.finn_estimated_cycles}")

@@ -29,10 +29,42 @@ class Skipped:
     reason: str
 
 
-def single_node_model(model, node):
+def _shrink(op, max_vectors: int) -> bool:
+    """Reduce the number of pixels/tokens a node processes to at most ``max_vectors`` (weights, channels, folding
+    and datatypes untouched). Returns whether the node was changed. Sliding-window and padding nodes are not
+    shrunk (their image size is part of the configuration)."""
+    types = op.get_nodeattr_types()
+    if "numInputVectors" in types:
+        vecs = op.get_nodeattr("numInputVectors")
+        vecs = [vecs] if isinstance(vecs, int) else list(vecs)
+        if int(np.prod(vecs)) <= max_vectors:
+            return False
+        op.set_nodeattr("numInputVectors", [1, max_vectors] if types["numInputVectors"][0] == "ints" else
+                        max_vectors)
+        return True
+    if "inShape" in types and "outShape" in types:  # data-width converter: folding depends on the last dim
+        shape = list(op.get_nodeattr("inShape"))
+        if int(np.prod(shape[:-1])) <= max_vectors:
+            return False
+        op.set_nodeattr("inShape", [1, max_vectors, shape[-1]])
+        op.set_nodeattr("outShape", [1, max_vectors, shape[-1]])
+        return True
+    if "folded_shape" in types and "normal_shape" in types:  # FIFO
+        normal, folded = list(op.get_nodeattr("normal_shape")), list(op.get_nodeattr("folded_shape"))
+        if int(np.prod(normal[:-1])) <= max_vectors:
+            return False
+        op.set_nodeattr("normal_shape", [1, max_vectors, normal[-1]])
+        op.set_nodeattr("folded_shape", [1, max_vectors, *folded[-2:]])
+        return True
+    return False
+
+
+def single_node_model(model, node, max_vectors: int | None = None):
     """A graph holding only ``node`` of ``model``: its inputs (graph inputs or initializers), datatypes, attributes.
 
-    The node's code-generation folders are cleared so PrepareIP regenerates its HDL for this run.
+    The node's code-generation folders are cleared so PrepareIP regenerates its HDL for this run. With
+    ``max_vectors``, the node is shrunk to at most that many pixels/tokens (see ``_shrink``) and the graph's
+    tensor shapes follow the node's own normal shapes.
     """
     from onnx import TensorProto, helper
     from qonnx.core.modelwrapper import ModelWrapper
@@ -57,13 +89,22 @@ def single_node_model(model, node):
     for attr in ("code_gen_dir_ipgen", "ipgen_path", "ip_path", "code_gen_dir_cppsim"):
         if attr in op.get_nodeattr_types():
             op.set_nodeattr(attr, "")
+    if max_vectors is not None and _shrink(op, max_vectors):
+        for vi in m.graph.input:
+            k = list(new.input).index(vi.name)
+            m.set_tensor_shape(vi.name, list(op.get_normal_input_shape(k)))
+        for k, vi in enumerate(m.graph.output):
+            m.set_tensor_shape(vi.name, list(op.get_normal_output_shape(k)))
     return m
 
 
 def bench_build(onnx_path: str | Path, work_root: Path, part: str = ZYNQ_PART, clk_ns: float = CLK_NS,
                 max_cycles: int = 200_000, only: list[str] | None = None, seed: int = 0,
-                pause: float = 0.3) -> tuple[list[BenchResult], list[Skipped]]:
-    """Bench every RTL node of the FINN HW graph in ``onnx_path`` (see module doc)."""
+                pause: float = 0.3, max_vectors: int | None = None) -> tuple[list[BenchResult], list[Skipped]]:
+    """Bench every RTL node of the FINN HW graph in ``onnx_path`` (see module doc).
+
+    max_vectors: shrink nodes to at most this many pixels/tokens first (weights, folding, datatypes as built).
+    """
     boot_finn()
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from qonnx.core.modelwrapper import ModelWrapper
@@ -85,7 +126,7 @@ def bench_build(onnx_path: str | Path, work_root: Path, part: str = ZYNQ_PART, c
             why = "HLS node: HDL needs Vitis HLS" if node.op_type.endswith("_hls") else "not a FINN HW RTL node"
             skipped.append(Skipped(node.name, node.op_type, why))
             continue
-        m = single_node_model(model, node)
+        m = single_node_model(model, node, max_vectors=max_vectors)
         op = getCustomOp(m.graph.node[0])
         cycles = int(op.get_exp_cycles())
         if cycles > max_cycles:
@@ -96,7 +137,9 @@ def bench_build(onnx_path: str | Path, work_root: Path, part: str = ZYNQ_PART, c
         for t in (i.name for i in m.graph.input):
             dt = m.get_tensor_datatype(t)
             inputs[t] = _rand(dt.name, tuple(m.get_tensor_shape(t)), rng)
-        res = run_bench(node.name, m, inputs, work_root / node.name, params={"source": str(path), "part": part},
-                        pause=pause, seed=seed)
+        params = {"source": str(path), "part": part,
+                  "shrunk_to_vectors": max_vectors if model.get_tensor_shape(node.output[0])
+                  != m.get_tensor_shape(node.output[0]) else None}
+        res = run_bench(node.name, m, inputs, work_root / node.name, params=params, pause=pause, seed=seed)
         results.append(res)
     return results, skipped
