@@ -33,6 +33,7 @@ from .amg import (
     uncrop_masks,
     uncrop_points,
 )
+from .decode import decode_points
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
@@ -101,11 +102,11 @@ def filter_batch(
     mask_threshold: float, pred_iou_thresh: float, stability_score_thresh: float, stability_score_offset: float,
     high_score_thresh: float | None = None,
 ) -> tuple[MaskData, np.ndarray | None]:
-    """One decoder batch -> the masks that pass the filters, as RLEs in the original image frame.
+    """Decoded masks of one prompt batch -> the masks that pass the filters, as RLEs in the original image frame.
 
     Args:
-        masks: (B, C, h, w) float32 logits in the crop frame; iou_preds (B, C) float32; points (B, 2) the
-            prompts in crop pixels.
+        masks: (N, h, w) float32 logits in the crop frame (all masks of the batch, or those already past the
+            IoU filter); iou_preds (N,) float32; points (N, 2) the prompt of each mask, crop pixels.
         high_score_thresh: if given, also return the (h, w) bool union of ``logits > high_score_thresh`` over
             the kept masks (TinySAM's covered map), else None.
 
@@ -114,11 +115,7 @@ def filter_batch(
         rles (K uncompressed RLEs of the whole image); and the covered map or None.
     """
     orig_h, orig_w = orig_size
-    data = MaskData(
-        masks=masks.reshape(-1, *masks.shape[2:]),
-        iou_preds=iou_preds.reshape(-1),
-        points=np.repeat(points, masks.shape[1], axis=0),
-    )
+    data = MaskData(masks=masks, iou_preds=iou_preds, points=points)
     if pred_iou_thresh > 0.0:
         data.filter(data["iou_preds"] > pred_iou_thresh)
     data["stability_score"] = calculate_stability_score(data["masks"], mask_threshold, stability_score_offset)
@@ -133,7 +130,7 @@ def filter_batch(
         data.filter(keep)
     covered = None
     if high_score_thresh is not None:
-        covered = data["high"].any(axis=0) if len(data["high"]) else np.zeros(masks.shape[-2:], dtype=bool)
+        covered = data["high"].any(axis=0) if len(data["high"]) else np.zeros(orig_size, dtype=bool)
         del data["high"]
     data["rles"] = mask_to_rle(uncrop_masks(data["masks"], crop_box, orig_h, orig_w))
     del data["masks"]
@@ -297,12 +294,11 @@ class AutomaticMaskGenerator:
         data = MaskData()
         for (points,) in batch_iterator(self.points_per_batch, points_for_image):
             coords = self.predictor.transform.apply_coords(points, cropped_size).astype(np.float32)
-            labels = np.ones((len(points), 1), dtype=np.int64)
-            masks, iou_preds, _ = self.predictor.predict_batch(coords[:, None, :], labels, multimask_output=True,
-                                                               return_logits=True)
+            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh)
             counter.add(len(points))
-            batch, _ = filter_batch(masks, iou_preds, points, crop_box, orig_size, self.predictor.mask_threshold,
-                                    self.pred_iou_thresh, self.stability_score_thresh, self.stability_score_offset)
+            batch, _ = filter_batch(masks, iou_preds, points[kept // 3], crop_box, orig_size,
+                                    self.predictor.mask_threshold, self.pred_iou_thresh, self.stability_score_thresh,
+                                    self.stability_score_offset)
             data.cat(batch)
             del masks
         self.predictor.reset_image()

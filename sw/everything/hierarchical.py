@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .amg import MaskData, batch_iterator, batched_nms, build_point_grid
+from .decode import decode_points
 from .dense import (
     DecoderCounter,
     PromptPredictor,
@@ -163,12 +164,10 @@ class HierarchicalMaskGenerator:
             return data, covered
         for (batch_points,) in batch_iterator(self.points_per_batch, points):
             coords = self.predictor.transform.apply_coords(batch_points, orig_size).astype(np.float32)
-            labels = np.ones((len(batch_points), 1), dtype=np.int64)
-            masks, iou_preds, _ = self.predictor.predict_batch(coords[:, None, :], labels, multimask_output=True,
-                                                               return_logits=True)
+            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh)
             counter.add(len(batch_points))
             batch, high = filter_batch(
-                masks, iou_preds, batch_points, [0, 0, w, h], orig_size, self.predictor.mask_threshold,
+                masks, iou_preds, batch_points[kept // 3], [0, 0, w, h], orig_size, self.predictor.mask_threshold,
                 self.pred_iou_thresh, self.stability_score_thresh, self.stability_score_offset,
                 self.high_score_thresh if need_covered else None)
             if covered is not None:
