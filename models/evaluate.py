@@ -179,7 +179,8 @@ def average_recall(gts: np.ndarray, preds: list[np.ndarray]) -> tuple[list[float
 
 
 def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size: int = 256,
-             everything_images: int = 10, points_per_side: int = 16, progress: bool = True) -> dict[str, Any]:
+             everything_images: int = 10, points_per_side: int = 16, progress: bool = True,
+             pred_iou_thresh: float = 0.8, stability_thresh: float = 0.9) -> dict[str, Any]:
     """Evaluate on ``images`` held-out synthetic images of split ``seed``; returns the report dict."""
     from tqdm import tqdm
 
@@ -197,7 +198,7 @@ def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size
     n_masks = 0
     for i in tqdm(range(min(everything_images, images)), desc="everything", disable=not progress):
         s = generate_sample(seed, i, scfg)
-        masks = everything_masks(pred, s.image, points_per_side)
+        masks = everything_masks(pred, s.image, points_per_side, pred_iou_thresh, stability_thresh)
         n_masks += len(masks)
         best, _ = average_recall(s.masks, masks)
         best_all.extend(best)
@@ -208,6 +209,7 @@ def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size
         "miou": {k: float(np.mean(v)) for k, v in per.items()},
         "everything": {"images": min(everything_images, images), "points_per_side": points_per_side,
                        "average_recall": ar, "masks_per_image": n_masks / max(1, min(everything_images, images)),
+                       "pred_iou_thresh": pred_iou_thresh, "stability_thresh": stability_thresh,
                        "iou_thresholds": IOU_THRESHOLDS.tolist()},
         "seconds": {"prompts": round(t_prompts, 1), "everything": round(time.time() - t0, 1)},
     }
@@ -233,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--everything-images", type=int, default=10)
     ap.add_argument("--points-per-side", type=int, default=16)
+    ap.add_argument("--pred-iou-thresh", type=float, default=0.8, help="everything mode: keep masks above")
+    ap.add_argument("--stability-thresh", type=float, default=0.9, help="everything mode: keep masks above")
+    ap.add_argument("--reference", help="also evaluate this checkpoint (e.g. the teacher), or read its earlier JSON "
+                    "report, and report the ratios")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", help="write the report here (atomically)")
     args = ap.parse_args(argv)
@@ -242,8 +248,29 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"samfpga eval: {err}", file=sys.stderr)
         return 2
-    report = evaluate(pred, args.seed, args.images, args.image_size, args.everything_images, args.points_per_side)
+    opts = dict(pred_iou_thresh=args.pred_iou_thresh, stability_thresh=args.stability_thresh)
+    report = evaluate(pred, args.seed, args.images, args.image_size, args.everything_images, args.points_per_side,
+                      **opts)
     report["model"] = {"checkpoint": args.checkpoint, "bundle": args.bundle}
+    if args.reference:
+        try:
+            if args.reference.endswith(".json"):  # a report written earlier by this command
+                ref = json.loads(Path(args.reference).read_text())
+                if ref.get("split") != report["split"]:
+                    raise ValueError(f"{args.reference} was measured on {ref.get('split')}, not {report['split']}")
+            else:
+                ref_pred = load_predictor(args.reference, None, args.variant)
+                ref = evaluate(ref_pred, args.seed, args.images, args.image_size, args.everything_images,
+                               args.points_per_side, **opts)
+                ref["model"] = {"checkpoint": args.reference}
+        except (OSError, ValueError) as err:
+            print(f"samfpga eval: {err}", file=sys.stderr)
+            return 2
+        ref.pop("reference", None)
+        ref.pop("ratio_to_reference", None)
+        report["reference"] = ref
+        report["ratio_to_reference"] = {k: v / ref["miou"][k] if ref["miou"][k] else None
+                                        for k, v in report["miou"].items()}
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
