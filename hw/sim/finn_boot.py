@@ -1,13 +1,12 @@
-"""Import FINN+ without Vivado: the minimum the simulation benches need.
+"""Import FINN+ without Vivado: delegates to the project's ``samfpga.hw.finn_env.boot`` when it exists.
 
 FINN+ refuses to import ``finn.builder`` without Vivado unless the lazy names of ``finn.xsi`` are pre-bound
 (rtlsim in FINN+ is xsim only; these benches never call it), and its transformations need a settings object.
-When the project's shared shim ``samfpga.hw.finn_env`` exists it is imported first, so both agree.
+The fallback below does the same minimum, for checkouts without ``hw/finn_env.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +17,13 @@ _BOOTED = False
 def boot_finn(build_dir: str | Path | None = None) -> Path:
     """Prepare FINN for use without Vivado (idempotent); returns FINN_BUILD_DIR."""
     global _BOOTED
+    try:
+        from samfpga.hw import finn_env
+    except ImportError:
+        finn_env = None
+    if finn_env is not None and hasattr(finn_env, "boot"):
+        _BOOTED = True
+        return Path(finn_env.boot(build_dir))
     if build_dir is not None:
         os.environ["FINN_BUILD_DIR"] = str(build_dir)
     elif "FINN_BUILD_DIR" not in os.environ:
@@ -25,10 +31,6 @@ def boot_finn(build_dir: str | Path | None = None) -> Path:
     Path(os.environ["FINN_BUILD_DIR"]).mkdir(parents=True, exist_ok=True)
     if _BOOTED:
         return Path(os.environ["FINN_BUILD_DIR"])
-    try:
-        importlib.import_module("samfpga.hw.finn_env")
-    except ImportError:
-        pass
     import finn.xsi as xsi
 
     for name in xsi._LAZY_NAMES:
