@@ -1,0 +1,217 @@
+"""The named steps of a samfpga FINN build: ``fn(model: ModelWrapper, ctx: BuildContext) -> ModelWrapper``.
+
+Software steps wrap FINN+'s builder steps (``finn.builder.build_dataflow_steps``) with a FINN
+``DataflowBuildConfig`` derived from ours (``finn_config``); ``streamline`` is the project's own (FINN's default
+streamline stops at the Q/K/V fork of attention). Vivado steps raise ``VivadoRequired`` when Vivado is missing;
+``flow.run_build`` then stops with a message. Estimates go to ``ctx.notes`` ("resources", "cycles", "segments"),
+which ``report.build_report`` reads.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samfpga.hw.build.config import VIVADO_STEPS, BuildConfig
+from samfpga.hw.finn_env import vivado_available
+
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+
+
+class VivadoRequired(RuntimeError):
+    """Raised by a step that needs Vivado / Vitis HLS when they are not installed (message: what needs it)."""
+
+
+@dataclass
+class BuildContext:
+    """State shared by the steps of one build."""
+
+    cfg: BuildConfig
+    out: Path
+    notes: dict = field(default_factory=dict)
+    _finn_cfg: object = None
+
+    @property
+    def finn_cfg(self):
+        if self._finn_cfg is None:
+            self._finn_cfg = finn_config(self.cfg, self.out)
+        return self._finn_cfg
+
+
+def finn_config(cfg: BuildConfig, out: Path):
+    """FINN's DataflowBuildConfig matching ``cfg`` (what the wrapped FINN steps read); FINN's own reports go to
+    ``out/finn/report``."""
+    from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
+
+    board = cfg.board_spec
+    fcfg = DataflowBuildConfig(
+        output_dir=str(out / "finn"),
+        synth_clk_period_ns=1000.0 / cfg.clock,
+        fpga_part=board.part,
+        board=board.finn_board,
+        target_fps=None if cfg.folding_file else max(1, round(cfg.target_fps)),
+        folding_config_file=cfg.folding_file,
+        generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
+        standalone_thresholds=True,  # thresholds as own layers, so MVAUs can specialise to RTL
+        save_intermediate_models=True,
+    )
+    Path(fcfg.get_report_directory()).mkdir(parents=True, exist_ok=True)
+    Path(fcfg.get_intermediate_models_directory()).mkdir(parents=True, exist_ok=True)
+    return fcfg
+
+
+def _finn():
+    import finn.builder.build_dataflow_steps as s
+
+    return s
+
+
+def step_qonnx_to_finn(model, ctx):
+    return _finn().step_qonnx_to_finn(model, ctx.finn_cfg)
+
+
+def step_tidy_up(model, ctx):
+    return _finn().step_tidy_up(model, ctx.finn_cfg)
+
+
+def step_streamline(model, ctx):
+    """Transformer-aware streamlining: LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases
+    absorbed into thresholds, StreamlinePlus (fork/residual aware), convs lowered to NHWC MatMul, StreamlinePlus
+    again for what lowering exposed."""
+    from finn.transformation.streamline.absorb import (
+        AbsorbConsecutiveTransposes,
+        AbsorbScalarBiasIntoMultiThreshold,
+        AbsorbTransposeIntoMultiThreshold,
+    )
+    from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
+    from finn.transformation.streamline.streamline_plus import StreamlinePlus
+    from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    model = model.transform(ExtractNormScaleBias())
+    model = model.transform(AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(StreamlinePlus())
+    if model.get_nodes_by_op_type("Conv"):
+        model = model.transform(LowerConvsToMatMul())
+        model = model.transform(AbsorbTransposeIntoMultiThreshold())
+        model = model.transform(AbsorbConsecutiveTransposes())
+        model = model.transform(StreamlinePlus())
+    model = model.transform(InferShapes())
+    model = model.transform(InferDataTypes())
+    model = model.transform(InferDataLayouts())
+    model = model.transform(RemoveUnusedTensors())
+    return model.transform(GiveUniqueNodeNames())
+
+
+def step_convert_to_hw(model, ctx):
+    model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
+    if ctx.cfg.own_rtl and ctx.cfg.board_spec.family != "versal":
+        from samfpga.hw.custom_ops.transforms import UseOwnRTL
+
+        model = model.transform(UseOwnRTL())
+    return model
+
+
+def step_partition(model, ctx):
+    """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it
+    are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph."""
+    ctx.notes["host_nodes"] = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
+    ctx.notes["nodes_before_partition"] = len(model.graph.node)
+    model = _finn().step_create_dataflow_partition(model, ctx.finn_cfg)
+    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
+    return model
+
+
+def step_specialize(model, ctx):
+    if ctx.cfg.prefer_rtl:
+        from qonnx.custom_op.registry import getCustomOp
+
+        for n in model.graph.node:
+            if not n.domain.startswith(HW_DOMAIN):
+                continue
+            op = getCustomOp(n)
+            if "preferred_impl_style" in op.get_nodeattr_types() and op.get_nodeattr("preferred_impl_style") == "":
+                op.set_nodeattr("preferred_impl_style", "rtl")
+    model = _finn().step_specialize_layers(model, ctx.finn_cfg)
+    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
+    return model
+
+
+def step_fold(model, ctx):
+    if ctx.cfg.folding_file:
+        model = _finn().step_apply_folding_config(model, ctx.finn_cfg)
+    else:
+        model = _finn().step_target_fps_parallelization(model, ctx.finn_cfg)
+    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
+    return model
+
+
+def step_estimates(model, ctx):
+    """FINN's analytical estimates per HW node: ``notes["resources"][name]`` (LUT, BRAM_18K, URAM, DSP, ...) and
+    ``notes["cycles"][name]``; FINN's own estimate reports under ``out/finn/report``."""
+    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+
+    part = ctx.cfg.board_spec.part
+    ctx.notes["resources"] = model.analysis(lambda m: res_estimation(m, part))
+    ctx.notes["cycles"] = model.analysis(exp_cycles_per_layer)
+    return model
+
+
+def step_hw_codegen(model, ctx):
+    """FINN's PrepareIP: real HDL for RTL layers, C++/TCL for HLS layers; each node's code is moved to
+    ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = _finn().step_hw_codegen(model, ctx.finn_cfg)
+    hdl = ctx.out / "hdl"
+    hdl.mkdir(exist_ok=True)
+    for n in model.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        op = getCustomOp(n)
+        src = op.get_nodeattr("code_gen_dir_ipgen")
+        if src and Path(src).is_dir():
+            dst = hdl / n.name
+            shutil.move(src, dst)
+            op.set_nodeattr("code_gen_dir_ipgen", str(dst))
+    return model
+
+
+def _vivado_step(name: str, finn_name: str) -> Callable:
+    def run(model, ctx):
+        if not vivado_available():
+            raise VivadoRequired(f"step {name} (FINN {finn_name})")
+        return getattr(_finn(), finn_name)(model, ctx.finn_cfg)
+
+    run.__name__ = f"step_{name}"
+    return run
+
+
+_VIVADO_FINN = {
+    "hls_ipgen": "step_hw_ipgen",
+    "fifo_sizing": "step_set_fifo_depths",
+    "stitched_ip": "step_create_stitched_ip",
+    "synth": "step_out_of_context_synthesis",
+    "bitfile": "step_synthesize_bitfile",
+    "deployment": "step_deployment_package",
+}
+assert set(_VIVADO_FINN) == set(VIVADO_STEPS)
+
+STEPS: dict[str, Callable] = {
+    "qonnx_to_finn": step_qonnx_to_finn,
+    "tidy_up": step_tidy_up,
+    "streamline": step_streamline,
+    "convert_to_hw": step_convert_to_hw,
+    "partition": step_partition,
+    "specialize": step_specialize,
+    "fold": step_fold,
+    "estimates": step_estimates,
+    "hw_codegen": step_hw_codegen,
+    **{n: _vivado_step(n, f) for n, f in _VIVADO_FINN.items()},
+}
