@@ -211,3 +211,15 @@ def test_qat_distillation_reduces_the_embedding_loss(float_and_quant) -> None:
     assert not torch.equal(w0, q.quant_sites["weight"]["layers.1.blocks.0.attn.qkv"].weight)
     with pytest.raises(ValueError, match="QATConfig needs"):
         QATConfig(steps=0)
+
+
+def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path, capsys) -> None:
+    from samfpga.models.quant.cli import main
+
+    out = tmp_path / "x.onnx"
+    assert main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.pt" in err and "no such file" in err and len(err.splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="input_shape must be"):
+        export_qonnx(torch.nn.Identity(), tmp_path / "y.onnx", (3, 64, 64))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -14,7 +16,7 @@ from .config import QuantConfig
 
 def _export(args: argparse.Namespace) -> int:
     from .encoder import quantize_encoder
-    from .export import export_qonnx
+    from .export import compare_with_qonnx, export_qonnx, op_census
     from .ptq import calibrate
     from .source import load_model, synthetic_images
 
@@ -30,7 +32,25 @@ def _export(args: argparse.Namespace) -> int:
     size = sam.img_size
     path = export_qonnx(q, args.out, (1, 3, size, size))
     print(f"calibrated on {args.calib_images} images in {t1 - t0:.1f}s; wrote {path} in {time.time() - t1:.1f}s")
+    report: dict = {"onnx": str(path), "config": cfg.to_dict(), "input_shape": [1, 3, size, size],
+                    "op_census": op_census(path)}
+    print("op census:", json.dumps(report["op_census"]))
+    if args.verify:
+        held = synthetic_images(sam, args.verify, seed=1)
+        report["qonnx_vs_brevitas"] = [compare_with_qonnx(q, path, x[None]) for x in held]
+        print("qonnx vs brevitas:", json.dumps(report["qonnx_vs_brevitas"]))
+    if args.report:
+        write_json(args.report, report)
     return 0
+
+
+def write_json(path: str, obj: dict) -> None:
+    """Write ``obj`` as JSON atomically (temp file + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    tmp.replace(p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--config", help="QuantConfig as JSON (overrides --bits/--act-bits/--scale)")
     ex.add_argument("--calib-images", type=int, default=8)
     ex.add_argument("--bias-correction", action="store_true")
+    ex.add_argument("--verify", type=int, default=0, metavar="N",
+                    help="run the graph under qonnx execution on N held-out images and compare with Brevitas")
+    ex.add_argument("--report", help="write op census (+ verification) as JSON here")
     ex.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -50,3 +50,38 @@ def export_qonnx(qmodel: nn.Module, path: str | Path, input_shape: tuple[int, ..
         if os.path.exists(tmp + ".data"):
             os.unlink(tmp + ".data")
     return path
+
+
+def op_census(path: str | Path) -> dict[str, int]:
+    """``{op_type: count}`` of an ONNX file's graph, most frequent first."""
+    import collections
+
+    import onnx
+
+    counts = collections.Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+    return dict(counts.most_common())
+
+
+def compare_with_qonnx(qmodel: nn.Module, path: str | Path, x: torch.Tensor) -> dict[str, float]:
+    """Run the exported graph under qonnx execution and the Brevitas model on ``x`` ((1,3,S,S) float).
+
+    Returns the fraction of output elements that differ and the largest difference, in units of the
+    output quantizer's step (``lsb``) when the model has one.
+    """
+    import numpy as np
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    mw = ModelWrapper(str(path))
+    out = execute_onnx(mw, {mw.graph.input[0].name: x.numpy()})[mw.graph.output[0].name]
+    with torch.no_grad():
+        ref = qmodel(x).numpy()
+    if out.shape != ref.shape:
+        raise ValueError(f"{path}: output shape {out.shape} differs from the Brevitas model's {ref.shape}")
+    res = {"elements": int(ref.size), "mismatch_fraction": float((out != ref).mean()),
+           "max_abs_diff": float(np.abs(out - ref).max())}
+    sites = getattr(qmodel, "quant_sites", {}).get("act", {})
+    if "output" in sites:
+        lsb = float(sites["output"].act_quant.scale())
+        res["max_diff_lsb"] = res["max_abs_diff"] / lsb
+    return res
