@@ -47,6 +47,25 @@ def agreement(ref: torch.nn.Module, enc: torch.nn.Module, x: torch.Tensor) -> di
     }
 
 
+def render_table(report: dict[str, Any]) -> str:
+    """Markdown table of a report: mIoU (center point, box, 3 clicks), drop vs float in points, embedding cosine."""
+    rows = ["| setting | mIoU 1 point | mIoU box | mIoU 3 clicks | drop = float − quant, mIoU points (1 point / box / 3 clicks) "
+            "| embedding cosine | embedding rel. L2 |", "|---|---|---|---|---|---|---|"]
+    for name, r in report["results"].items():
+        m, d, e = r["miou"], r["miou_drop_points"], r["embedding_vs_float"]
+        rows.append(f"| {name} | {m['center_point']:.4f} | {m['box']:.4f} | {m['clicks_3']:.4f} | "
+                    f"{d['center_point']:+.2f} / {d['box']:+.2f} / {d['clicks_3']:+.2f} | {e['cosine']:.4f} | "
+                    f"{e['rel_l2']:.4f} |")
+    return "\n".join(rows) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="sw/assets/default/checkpoint.pt")
@@ -55,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results/quant_accuracy.json")
+    ap.add_argument("--render-only", action="store_true", help="only write the .md table of an existing --out")
     args = ap.parse_args(argv)
+    if args.render_only:
+        path = Path(args.out)
+        write_atomic(path.with_suffix(".md"), render_table(json.loads(path.read_text())))
+        return 0
     torch.set_num_threads(args.threads)
     sam = load_model(args.checkpoint)
     float_enc = sam.image_encoder
@@ -97,11 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in report["results"].values():
         r["miou_drop_points"] = {k: round(100 * (base[k] - v), 2) for k, v in r["miou"].items()}
     path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(path)
-    print(f"wrote {path}")
+    write_atomic(path, json.dumps(report, indent=2) + "\n")
+    write_atomic(path.with_suffix(".md"), render_table(report))
+    print(f"wrote {path} and {path.with_suffix('.md')}")
     return 0
 
 
