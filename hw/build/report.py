@@ -53,7 +53,10 @@ def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: floa
     """Report dict (see docs/hardware.md for the fields). ``model`` is the estimated HW graph."""
     nodes = list(model.graph.node)
     hw = [n for n in nodes if n.domain.startswith(HW_DOMAIN)]
-    host = [n for n in nodes if not n.domain.startswith(HW_DOMAIN)]
+    # host nodes: those left in this graph plus those the partition step cut off around the dataflow partition
+    host = [(n.name, n.op_type) for n in nodes if not n.domain.startswith(HW_DOMAIN)]
+    host += [tuple(x) for x in notes.get("host_nodes", []) if x[1] != "StreamingDataflowPartition"]
+    nodes_total = len(hw) + len(host)
     res = {n.name: layer_resources(notes.get("resources", {}).get(n.name, {})) for n in hw}
     cycles = notes.get("cycles", {})
     budget = board.budget()
@@ -92,13 +95,13 @@ def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: floa
         "board": board.to_dict(),
         "clock_mhz": clock_mhz,
         "nodes": {
-            "total": len(nodes),
+            "total": nodes_total,
             "on_hw": len(hw),
             "on_host": len(host),
-            "hw_fraction": len(hw) / len(nodes) if nodes else 0.0,
+            "hw_fraction": len(hw) / nodes_total if nodes_total else 0.0,
             "hw_op_types": dict(Counter(n.op_type for n in hw).most_common()),
-            "host_op_types": dict(Counter(n.op_type for n in host).most_common()),
-            "host_nodes": [[n.name, n.op_type] for n in host],
+            "host_op_types": dict(Counter(op for _, op in host).most_common()),
+            "host_nodes": [list(x) for x in host],
         },
         "total": {
             "resources": total,
@@ -131,7 +134,7 @@ def report_markdown(rep: dict) -> str:
     lines = [
         f"# FINN build report: {b['name']} ({b['part']}, {rep['clock_mhz']:g} MHz)",
         "",
-        "FINN analytical estimates (no synthesis).",
+        "FINN analytical estimates (no synthesis). FINN has no flip-flop model: FF shows 0 (not estimated).",
         "",
         f"Nodes: {n['total']} total, {n['on_hw']} on HW layers ({100 * n['hw_fraction']:.1f}%), "
         f"{n['on_host']} left on the host: {n['host_op_types'] or 'none'}",
