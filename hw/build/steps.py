@@ -72,38 +72,62 @@ def step_qonnx_to_finn(model, ctx):
     return _finn().step_qonnx_to_finn(model, ctx.finn_cfg)
 
 
+def fix_threshold_layouts(model):
+    """MultiThreshold nodes on rank-2/3 tensors (token streams) sometimes carry a 4-d ``data_layout`` from the
+    QONNX conversion, which makes their execution pick a channel axis that does not exist; the layout of those
+    is cleared so execution and FINN's conversion use the rank's default (NC / NWC: channels last)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    for n in model.get_nodes_by_op_type("MultiThreshold"):
+        op = getCustomOp(n)
+        shape = model.get_tensor_shape(n.input[0])
+        if shape is not None and len(shape) < 4 and len(op.get_nodeattr("data_layout")) >= 4:
+            op.set_nodeattr("data_layout", "")
+    return model
+
+
 def step_tidy_up(model, ctx):
-    return _finn().step_tidy_up(model, ctx.finn_cfg)
+    return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg))
 
 
 def step_streamline(model, ctx):
-    """Transformer-aware streamlining: LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases
-    absorbed into thresholds, StreamlinePlus (fork/residual aware), convs lowered to NHWC MatMul, StreamlinePlus
-    again for what lowering exposed."""
+    """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, FINN's
+    Streamline, convs lowered to NHWC MatMul with transposes absorbed, Streamline again. ``cfg.extra
+    ["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off by default
+    because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
+    from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.absorb import (
         AbsorbConsecutiveTransposes,
         AbsorbScalarBiasIntoMultiThreshold,
         AbsorbTransposeIntoMultiThreshold,
     )
     from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
-    from finn.transformation.streamline.streamline_plus import StreamlinePlus
     from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
+    def streamline(m):
+        m = m.transform(Streamline())
+        if ctx.cfg.extra.get("streamline_plus"):
+            from finn.transformation.streamline.streamline_plus import StreamlinePlus
+
+            m = m.transform(StreamlinePlus())
+        return m
+
     model = model.transform(ExtractNormScaleBias())
     model = model.transform(AbsorbScalarBiasIntoMultiThreshold())
-    model = model.transform(StreamlinePlus())
+    model = streamline(model)
     if model.get_nodes_by_op_type("Conv"):
         model = model.transform(LowerConvsToMatMul())
         model = model.transform(AbsorbTransposeIntoMultiThreshold())
         model = model.transform(AbsorbConsecutiveTransposes())
-        model = model.transform(StreamlinePlus())
+        model = streamline(model)
     model = model.transform(InferShapes())
     model = model.transform(InferDataTypes())
     model = model.transform(InferDataLayouts())
+    model = fix_threshold_layouts(model)
     model = model.transform(RemoveUnusedTensors())
     return model.transform(GiveUniqueNodeNames())
 
