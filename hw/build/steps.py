@@ -68,10 +68,6 @@ def _finn():
     return s
 
 
-def step_qonnx_to_finn(model, ctx):
-    return _finn().step_qonnx_to_finn(model, ctx.finn_cfg)
-
-
 def fix_threshold_layouts(model):
     """MultiThreshold nodes on rank-2/3 tensors (token streams) sometimes carry a 4-d ``data_layout`` from the
     QONNX conversion, which makes their execution pick a channel axis that does not exist; the layout of those
@@ -84,6 +80,10 @@ def fix_threshold_layouts(model):
         if shape is not None and len(shape) < 4 and len(op.get_nodeattr("data_layout")) >= 4:
             op.set_nodeattr("data_layout", "")
     return model
+
+
+def step_qonnx_to_finn(model, ctx):
+    return fix_threshold_layouts(_finn().step_qonnx_to_finn(model, ctx.finn_cfg))
 
 
 def step_tidy_up(model, ctx):
@@ -109,6 +109,12 @@ def step_streamline(model, ctx):
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
     def streamline(m):
+        from finn.transformation.streamline.reorder import MoveLinearPastFork
+
+        m = m.transform(Streamline())
+        # scales on a fork (the residual branch point) block absorption into the next thresholds: move them
+        # onto each branch and streamline again
+        m = m.transform(MoveLinearPastFork())
         m = m.transform(Streamline())
         if ctx.cfg.extra.get("streamline_plus"):
             from finn.transformation.streamline.streamline_plus import StreamlinePlus

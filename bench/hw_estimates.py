@@ -1,0 +1,138 @@
+"""FINN estimates of the TinySAM-size encoder on every board: resources, fps, fit, DSP roofline.
+
+    .venv/bin/python bench/hw_estimates.py [--image-size 1024] [--boards kv260,zcu104,...] [--out bench/results]
+
+Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10), hardware-friendly variant:
+activation relu and windows 8/16/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
+(estimates do not depend on weight values), W8A8 PTQ on 2 random images, QONNX export by samfpga.models.quant.
+Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once. All resource and
+cycle figures are FINN analytical estimates, not synthesis. Writes hw_estimates[_<size>].json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+COMMON = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "partition")
+PER_BOARD = ("specialize", "fold", "estimates")
+
+
+def export_encoder(size: int, path: Path) -> dict:
+    import torch
+
+    from samfpga.models.build import variant_config
+    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant.source import random_student
+    from samfpga.models.stats import model_stats
+
+    torch.set_num_threads(1)
+    g = size // 16  # grid of stages 2..4 (stage 1 is twice that)
+    windows = [8, 8, 16 if g % 16 == 0 else 8, 8]
+    cfg = variant_config("vit_t", image_size=size, activation="relu", window_sizes=windows)
+    sam = random_student(seed=0, config=cfg)
+    stats = model_stats(random_student(seed=0, config=cfg), "vit_t-relu")
+    q = quantize_encoder(sam.image_encoder, QuantConfig())
+    calibrate(q, torch.randn(2, 3, size, size))
+    export_qonnx(q, path, (1, 3, size, size))
+    return {"image_size": size, "window_sizes": windows, "encoder_macs": stats.encoder_macs,
+            "encoder_params": stats.encoder_params}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image-size", type=int, default=1024)
+    ap.add_argument("--boards", default="kv260,zcu104,zcu102,pynq-z2,vck190")
+    ap.add_argument("--target-fps", type=float, default=1.0)
+    ap.add_argument("--work", default="out/hw_estimates")
+    ap.add_argument("--out", default="bench/results")
+    args = ap.parse_args(argv)
+
+    from samfpga.hw.boards import get_board
+    from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.report import build_report
+    from samfpga.hw.build.steps import STEPS, BuildContext
+    from samfpga.hw.finn_env import boot
+
+    work = Path(args.work) / str(args.image_size)
+    work.mkdir(parents=True, exist_ok=True)
+    boot(work / "finn_build")
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    import samfpga.hw.custom_ops  # noqa: F401
+
+    t0 = time.time()
+    onnx_path = work / "encoder_w8a8.onnx"
+    enc = export_encoder(args.image_size, onnx_path)
+    timings = {"export": round(time.time() - t0, 1)}
+    boards = [get_board(b) for b in args.boards.split(",")]
+    ctx = BuildContext(cfg=BuildConfig(board=boards[0].name, output_dir=str(work), target_fps=args.target_fps),
+                       out=work)
+    model = ModelWrapper(str(onnx_path))
+    for name in COMMON:
+        t = time.time()
+        model = STEPS[name](model, ctx)
+        timings[name] = round(time.time() - t, 1)
+        model.save(str(work / f"{name}.onnx"))
+        print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
+    common_notes = dict(ctx.notes)
+    results = {}
+    for b in boards:
+        bctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(work / b.name), target_fps=args.target_fps),
+                            out=work / b.name, notes=dict(common_notes))
+        m = model
+        t = time.time()
+        for name in PER_BOARD:
+            m = STEPS[name](m, bctx)
+        rep = build_report(m, bctx.notes, b, b.clock_mhz, bctx.cfg.partition_limit)
+        macs = enc["encoder_macs"]
+        roof = b.dsp * b.clock_mhz * 1e6 * b.macs_per_dsp(8)
+        rep["roofline"] = {"encoder_macs": macs, "macs_per_dsp": b.macs_per_dsp(8),
+                           "peak_macs_per_s": roof, "fps_dsp_roofline": roof / macs}
+        rep["seconds"] = round(time.time() - t, 1)
+        del rep["partitions"]  # per-layer detail stays in the work dir's reports
+        results[b.name] = rep
+        t_ = rep["total"]
+        print(f"{b.name}: fits={t_['fits']} partitions={t_['partitions']} LUT={t_['resources']['LUT']:.0f} "
+              f"DSP={t_['resources']['DSP']:.0f} BRAM36={t_['resources']['BRAM36']:.0f} "
+              f"fps(unconstrained)={t_['fps_single_pipeline_unconstrained']} roofline={roof / macs:.2f}", flush=True)
+    out = {"label": "FINN analytical estimates (finn-plus 1.6.1), not synthesis", "encoder": enc,
+           "target_fps": args.target_fps, "step_seconds": timings, "boards": results}
+    dst = Path(args.out)
+    dst.mkdir(parents=True, exist_ok=True)
+    suffix = "" if args.image_size == 1024 else f"_{args.image_size}"
+    (dst / f"hw_estimates{suffix}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    (dst / f"hw_estimates{suffix}.md").write_text(markdown(out))
+    return 0
+
+
+def markdown(out: dict) -> str:
+    e = out["encoder"]
+    lines = [f"# FINN estimates: TinySAM-size encoder (vit_t dims, ReLU, windows {e['window_sizes']}) at "
+             f"{e['image_size']}x{e['image_size']}", "", out["label"] + f"; folding target {out['target_fps']} fps.",
+             f"Encoder MACs (samfpga.models.stats): {e['encoder_macs'] / 1e9:.2f} G; params {e['encoder_params']:,}.",
+             "", "| board | HW nodes | LUT | BRAM36 | URAM | DSP | fits | partitions | fps (1 pipeline, if it fit) |"
+             " fps (partitions in turn) | DSP roofline fps |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in out["boards"].items():
+        t, n = r["total"], r["nodes"]
+        res = t["resources"]
+        lines.append(
+            f"| {name} | {n['on_hw']}/{n['total']} | {res['LUT']:,.0f} ({100 * t['utilization']['LUT']:.0f}%) | "
+            f"{res['BRAM36']:,.0f} | {res['URAM']:,.0f} | {res['DSP']:,.0f} | {'yes' if t['fits'] else 'no'} | "
+            f"{t['partitions']} | {_f(t['fps_single_pipeline_unconstrained'])} | {_f(t['fps_partitions_sequential'])} | "
+            f"{r['roofline']['fps_dsp_roofline']:.2f} |")
+    lines += ["", f"Step times (s): {out['step_seconds']}", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.3g}"
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    raise SystemExit(main())
