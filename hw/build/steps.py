@@ -139,7 +139,11 @@ def step_streamline(model, ctx):
 
 
 def step_convert_to_hw(model, ctx):
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
+    # integer-input thresholds rounded up to integers (same result on integers): required by HDL generation
+    model = model.transform(RoundAndClipThresholds())
     if ctx.cfg.own_rtl and ctx.cfg.board_spec.family != "versal":
         from samfpga.hw.custom_ops.transforms import UseOwnRTL
 
