@@ -100,3 +100,27 @@ def test_vit_block_chain(block_chain) -> None:
     print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}")
     left = [(n, op) for n, op in hw.host_nodes if op in HEAVY_OPS | {"Softmax", "LayerNormalization"}]
     assert not left, f"compute nodes left on the host: {left}"
+
+
+def test_build_cli_on_slice(encoder_qonnx, tmp_path) -> None:
+    """The whole software flow through ``samfpga build-hw`` on the stem+MBConv slice: report, per-step graphs,
+    HDL per RTL node, and the stop before the first Vivado step."""
+    import json
+
+    from samfpga.hw.build_cli import main
+    from samfpga.hw.finn_env import vivado_available
+
+    sliced = slice_qonnx(encoder_qonnx, tmp_path / "stem_mbconv.onnx", *STEM_MBCONV)
+    out = tmp_path / "build"
+    assert main(["--board", "kv260", "--model", str(sliced), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert (out / "report.md").read_text().startswith("# FINN build report: kv260")
+    n = rep["nodes"]
+    assert n["on_hw"] + n["on_host"] == n["total"] and n["on_hw"] >= 0.9 * n["total"]
+    assert rep["total"]["resources"]["LUT"] > 0 and rep["total"]["partitions"] >= 1
+    assert rep["total"]["fps_single_pipeline_unconstrained"] > 0
+    assert (out / "intermediate" / "09_hw_codegen.onnx").is_file()
+    rtl = [p for p in (out / "hdl").iterdir() if "_rtl_" in p.name]
+    assert rtl and all(any(f.suffix in (".v", ".sv") for f in p.iterdir()) for p in rtl)
+    if not vivado_available():
+        assert rep["stopped"]["step"] == "hls_ipgen"
