@@ -73,7 +73,8 @@ def test_bit_width_selection_changes_the_quantizers() -> None:
     enc = tiny_encoder()
     cfg = QuantConfig(
         weight_bits_overrides={"layers.1.blocks.0.attn.qkv": 4, "layers.2.*.mlp.fc*": 6},
-        act_bits_overrides={"layers.1.blocks.0.attn.q": 5},
+        act_bits_overrides={"layers.1.blocks.0.attn.q": 5, "layers.2.blocks.0.attn.softmax": 7},
+        softmax_bits=6,
     )
     q = quantize_encoder(enc, cfg)
     w, a = q.quant_sites["weight"], q.quant_sites["act"]
@@ -83,6 +84,10 @@ def test_bit_width_selection_changes_the_quantizers() -> None:
     assert float(w["layers.1.blocks.0.attn.proj"].quant_weight().bit_width) == 8
     assert float(a["layers.1.blocks.0.attn.q"].act_quant.bit_width()) == 5
     assert float(a["layers.1.blocks.0.attn.k"].act_quant.bit_width()) == 8
+    assert float(a["layers.1.blocks.0.attn.softmax"].act_quant.bit_width()) == 6
+    assert float(a["layers.2.blocks.0.attn.softmax"].act_quant.bit_width()) == 7
+    # the float encoder is untouched: still plain nn.Linear layers
+    assert type(enc.layers[1].blocks[0].attn.qkv) is torch.nn.Linear
     # 4-bit weights take at most 16 distinct integer levels per output channel
     qw = w["layers.1.blocks.0.attn.qkv"].quant_weight()
     ints = (qw.value / qw.scale).round()

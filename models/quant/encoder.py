@@ -51,9 +51,9 @@ class _Builder:
         self.weight_sites: dict[str, nn.Module] = {}
         self.act_sites: dict[str, nn.Module] = {}
 
-    def act(self, name: str, signed: bool = True, bits: int | None = None) -> nn.Module:
+    def act(self, name: str, signed: bool = True, default_bits: int | None = None) -> nn.Module:
         stats = self.cfg.residual_stats if name.rsplit(".", 1)[-1].startswith("residual") else "percentile"
-        q = act_quant(bits or self.cfg.act_bits_for(name), signed, self.cfg.scale, stats)
+        q = act_quant(self.cfg.act_bits_for(name, default_bits), signed, self.cfg.scale, stats)
         self.act_sites[name] = q
         return q
 
@@ -108,7 +108,7 @@ def _quantize_attention(b: _Builder, p: str, at: Attention, residual: nn.Module)
     at.norm = nn.Sequential(at.norm, b.act(f"{p}.norm_out"))
     at.qkv = b.linear(f"{p}.qkv", at.qkv)
     at.matmul_qk = QuantMatMul(b.act(f"{p}.q"), b.act(f"{p}.k"))
-    at.softmax = nn.Sequential(at.softmax, b.act(f"{p}.softmax", signed=False, bits=b.cfg.softmax_bits))
+    at.softmax = nn.Sequential(at.softmax, b.act(f"{p}.softmax", signed=False, default_bits=b.cfg.softmax_bits))
     at.matmul_av = QuantMatMul(nn.Identity(), b.act(f"{p}.v"))
     at.proj = nn.Sequential(b.act(f"{p}.proj_in"), b.linear(f"{p}.proj", at.proj), residual)
 
