@@ -3,7 +3,7 @@
     .venv/bin/python bench/hw_estimates.py [--image-size 1024] [--boards kv260,zcu104,...] [--out bench/results]
 
 Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10), hardware-friendly variant:
-activation relu and windows 8/16/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
+activation relu and windows 8/8/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
 (estimates do not depend on weight values), W8A8 PTQ on 2 random images, QONNX export by samfpga.models.quant.
 Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once. All resource and
 cycle figures are FINN analytical estimates, not synthesis. Writes hw_estimates[_<size>].json and .md.
@@ -31,8 +31,7 @@ def export_encoder(size: int, path: Path) -> dict:
     from samfpga.models.stats import model_stats
 
     torch.set_num_threads(1)
-    g = size // 16  # grid of stages 2..4 (stage 1 is twice that)
-    windows = [8, 8, 16 if g % 16 == 0 else 8, 8]
+    windows = [8, 8, 8, 8]  # divide the stage grids S/8, S/16 (no Pad/Slice); vit_t uses 7/7/14/7
     cfg = variant_config("vit_t", image_size=size, activation="relu", window_sizes=windows)
     sam = random_student(seed=0, config=cfg)
     stats = model_stats(random_student(seed=0, config=cfg), "vit_t-relu")
