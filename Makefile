@@ -5,7 +5,8 @@ PYB     := .venv-board/bin/python
 OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-dev setup-board demo test test-dev test-board lint stats clean
+.PHONY: setup setup-dev setup-board demo test test-dev test-board lint stats clean bundle-default bench build-hw \
+        train-default eval-default sim
 
 setup: setup-dev setup-board
 
@@ -40,6 +41,22 @@ stats: setup-dev
 
 clean:
 	rm -rf $(OUT) .pytest_cache
+
+## bundle-default: re-export the bundled default checkpoint to its ONNX bundle (after retraining)
+bundle-default: setup-dev
+	$(PY) -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt --out sw/assets/default --overwrite
+
+## bench: the benchmarks, each writing its figures to bench/results/ (tens of minutes on 2 cores)
+bench: setup-dev
+	$(PY) -m bench.everything --images 4
+	$(PY) -m bench.everything --images 4 --pred-iou-thresh 0.5 --stability-score-thresh 0.8 --out bench/results/everything.lowthresh
+	$(PY) bench/quant_accuracy.py
+	$(PY) bench/hw_estimates.py
+
+## build-hw: FINN build of the bundled default for BOARD (default kv260) up to what runs without Vivado
+BOARD ?= kv260
+build-hw: setup-dev
+	$(PY) -m samfpga.hw.build_cli --board $(BOARD) --out $(OUT)/hw/$(BOARD)
 
 ## train-default: reproduce the bundled default model from scratch on CPU (teacher, student pretraining,
 ## distillation, publish to sw/assets/default, evaluation of teacher and student); see docs/training.md
