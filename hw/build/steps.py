@@ -154,8 +154,24 @@ def step_convert_to_hw(model, ctx):
 def step_partition(model, ctx):
     """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it
     are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph."""
-    ctx.notes["host_nodes"] = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
+    host = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
     ctx.notes["nodes_before_partition"] = len(model.graph.node)
+    segments, cur = [], []
+    for n in model.graph.node:  # topological order: runs of HW nodes between host nodes
+        if n.domain.startswith(HW_DOMAIN):
+            cur.append(n.name)
+        elif cur:
+            segments.append(cur)
+            cur = []
+    if cur:
+        segments.append(cur)
+    if len(segments) > 1:
+        # host nodes between HW layers: FINN makes one dataflow partition only, so the graph stays whole (host
+        # nodes in place) and each run of HW layers is reported as its own segment
+        ctx.notes["segments"] = segments
+        ctx.notes["partition"] = f"{len(segments)} HW segments separated by host nodes; FINN partition not applied"
+        return model
+    ctx.notes["host_nodes"] = host
     model = _finn().step_create_dataflow_partition(model, ctx.finn_cfg)
     ctx.notes["segments"] = [[n.name for n in model.graph.node]]
     return model
@@ -172,7 +188,7 @@ def step_specialize(model, ctx):
             if "preferred_impl_style" in op.get_nodeattr_types() and op.get_nodeattr("preferred_impl_style") == "":
                 op.set_nodeattr("preferred_impl_style", "rtl")
     model = _finn().step_specialize_layers(model, ctx.finn_cfg)
-    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
+    _renamed_segments(model, ctx)
     return model
 
 
@@ -180,9 +196,26 @@ def step_fold(model, ctx):
     if ctx.cfg.folding_file:
         model = _finn().step_apply_folding_config(model, ctx.finn_cfg)
     else:
+        if len(ctx.notes.get("segments", [])) > 1:
+            # FINN's second folding pass analyses the whole graph as one pipeline and fails on host nodes
+            ctx.finn_cfg.folding_two_pass_relaxation = False
         model = _finn().step_target_fps_parallelization(model, ctx.finn_cfg)
-    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
+    _renamed_segments(model, ctx)
     return model
+
+
+def _renamed_segments(model, ctx) -> None:
+    """Recompute the HW segments (runs of HW nodes between host nodes) after FINN renamed the nodes."""
+    segments, cur = [], []
+    for n in model.graph.node:
+        if n.domain.startswith(HW_DOMAIN):
+            cur.append(n.name)
+        elif cur:
+            segments.append(cur)
+            cur = []
+    if cur:
+        segments.append(cur)
+    ctx.notes["segments"] = segments
 
 
 def step_estimates(model, ctx):
