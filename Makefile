@@ -52,6 +52,7 @@ bench: setup-dev
 	$(PY) -m bench.everything --images 4 --pred-iou-thresh 0.5 --stability-score-thresh 0.8 --out bench/results/everything.lowthresh
 	$(PY) bench/quant_accuracy.py
 	$(PY) bench/hw_estimates.py
+	$(PY) bench/sim_encoder.py
 
 ## build-hw: FINN build of the bundled default for BOARD (default kv260) up to what runs without Vivado
 BOARD ?= kv260
