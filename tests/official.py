@@ -167,3 +167,28 @@ def seeded_state_dict(model: torch.nn.Module, seed: int = 0, std: float = 0.05) 
         else:
             out[k] = std * torch.randn(v.shape, generator=g)
     return out
+
+
+def official_sam_with(image_encoder: torch.nn.Module) -> torch.nn.Module:
+    """The official segment-anything ``Sam`` (default prompt encoder and mask decoder) around ``image_encoder``
+    (anything with ``img_size`` and a (B,3,S,S) -> (B,256,S/16,S/16) forward), in eval mode."""
+    m = segment_anything().modeling
+    emb = image_encoder.img_size // 16
+    return m.Sam(
+        image_encoder=image_encoder,
+        prompt_encoder=m.PromptEncoder(embed_dim=256, image_embedding_size=(emb, emb),
+                                       input_image_size=(image_encoder.img_size,) * 2, mask_in_chans=16),
+        mask_decoder=m.MaskDecoder(num_multimask_outputs=3, transformer=m.TwoWayTransformer(
+            depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8), transformer_dim=256, iou_head_depth=3,
+            iou_head_hidden_dim=256),
+    ).eval()
+
+
+def synthetic_image(h: int = 120, w: int = 168, seed: int = 7) -> np.ndarray:
+    """(h, w, 3) uint8 RGB test image: colour ramps, a red rectangle at rows 40:110, cols 60:150, noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * 255 // w), (yy * 255 // h), ((xx + yy) * 3) % 256], axis=-1).astype(np.float64)
+    img[40:110, 60:150] = [230, 30, 40]
+    img += rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)

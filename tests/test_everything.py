@@ -29,7 +29,7 @@ import torch
 
 from samfpga.everything import AutomaticMaskGenerator, HierarchicalMaskGenerator, round2_points
 from samfpga.everything import amg as ours
-from tests.official import _batched_nms, segment_anything
+from tests.official import _batched_nms, official_sam_with, segment_anything, synthetic_image
 
 # ----------------------------------------------------------------------------- utilities vs official
 
@@ -199,26 +199,8 @@ def _everything_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return st
 
 
-def _official_sam(image_encoder: torch.nn.Module) -> torch.nn.Module:
-    m = segment_anything().modeling
-    emb = image_encoder.img_size // 16
-    return m.Sam(
-        image_encoder=image_encoder,
-        prompt_encoder=m.PromptEncoder(embed_dim=256, image_embedding_size=(emb, emb),
-                                       input_image_size=(image_encoder.img_size,) * 2, mask_in_chans=16),
-        mask_decoder=m.MaskDecoder(num_multimask_outputs=3, transformer=m.TwoWayTransformer(
-            depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8), transformer_dim=256, iou_head_depth=3,
-            iou_head_hidden_dim=256),
-    ).eval()
 
 
-def _test_image(h: int = 120, w: int = 168) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([(xx * 255 // w), (yy * 255 // h), ((xx + yy) * 3) % 256], axis=-1).astype(np.float64)
-    img[40:110, 60:150] = [230, 30, 40]
-    img += rng.normal(0, 8, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +213,7 @@ def models(tmp_path_factory):
     mine = build_sam("vit_t", **SMALL_ENCODER)
     state = _everything_state(mine)
     mine.load_state_dict(state)
-    ref_model = _official_sam(build_sam("vit_t", **SMALL_ENCODER).image_encoder)
+    ref_model = official_sam_with(build_sam("vit_t", **SMALL_ENCODER).image_encoder)
     ref_model.load_state_dict(state)
     host = Predictor.from_bundle(export_bundle(mine, tmp_path_factory.mktemp("everything") / "bundle",
                                                source="everything test"))
@@ -264,7 +246,7 @@ def _match(ref: list[dict], got: list[dict]) -> None:
 @pytest.mark.parametrize("crop_n_layers", [0, 1])
 def test_dense_matches_official_generator(models, crop_n_layers):
     ref_model, host = models
-    image = _test_image()
+    image = synthetic_image()
     # layer 1: 4 crops with 6x6 points each (crop_n_points_downscale_factor 2) to keep the test time down; overlap
     # 0.7 makes the crops big enough that a mask inside one survives the crop-edge filter and cross-crop NMS
     params = dict(PARITY, crop_n_layers=crop_n_layers, crop_n_points_downscale_factor=2, crop_overlap_ratio=0.7)
@@ -283,7 +265,7 @@ def test_dense_matches_official_generator(models, crop_n_layers):
 
 def test_dense_output_modes_agree(models):
     _, host = models
-    image = _test_image()
+    image = synthetic_image()
     from pycocotools import mask as mask_utils
 
     binary = AutomaticMaskGenerator(host, **SMALL, output_mode="binary_mask").generate(image)
@@ -300,7 +282,7 @@ def test_dense_output_modes_agree(models):
 
 def test_min_mask_region_area(models):
     _, host = models
-    image = _test_image()
+    image = synthetic_image()
     plain = AutomaticMaskGenerator(host, **SMALL).generate(image)
     cleaned = AutomaticMaskGenerator(host, **SMALL, min_mask_region_area=200).generate(image)
     assert 0 < len(cleaned) <= len(plain)
@@ -380,7 +362,7 @@ def test_hierarchical_skips_covered_and_saves_prompts(models):
     """A big object covers most of the image after round 1 (the test model's masks are large), so round 2
     sends fewer prompts than the 15 per coarse point of an uncovered image, and fewer than dense's 16x16 (small grid: test time)."""
     _, host = models
-    image = _test_image()
+    image = synthetic_image()
     params = dict(points_per_side=16, pred_iou_thresh=0.02, stability_score_thresh=0.5, box_nms_thresh=0.95)
     gen = HierarchicalMaskGenerator(host, high_score_thresh=2.0, **params)
     recs = gen.generate(image)
@@ -402,7 +384,7 @@ def test_decode_fast_path_equals_predict_batch(models):
     from samfpga.everything.decode import decode_points
 
     _, host = models
-    host.set_image(_test_image())
+    host.set_image(synthetic_image())
 
     class Generic:  # not a samfpga Predictor: decode_points takes the predict_batch path
         def predict_batch(self, *args, **kwargs):

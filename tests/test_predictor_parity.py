@@ -21,7 +21,7 @@ import torch
 from samfpga.models import build_sam
 from samfpga.models.export import export_bundle
 from samfpga.predictor import Predictor
-from tests.official import seeded_state_dict, segment_anything
+from tests.official import official_sam_with, seeded_state_dict, segment_anything, synthetic_image
 
 TOL = 1e-4
 MASK_MARGIN = 1e-3
@@ -35,37 +35,19 @@ def predictors(tmp_path_factory):
     ours = build_sam("vit_t", **SMALL_ENCODER)
     state = seeded_state_dict(ours, seed=3)
     ours.load_state_dict(state)
-    ref_model = _official_sam(build_sam("vit_t", **SMALL_ENCODER).image_encoder)
+    ref_model = official_sam_with(build_sam("vit_t", **SMALL_ENCODER).image_encoder)
     ref_model.load_state_dict(state)
     bundle = export_bundle(ours, tmp_path_factory.mktemp("parity") / "bundle", source="parity test")
     ref = segment_anything().SamPredictor(ref_model)
     host = Predictor.from_bundle(bundle)
-    image = _image(150, 230)
+    image = synthetic_image(150, 230)
     ref.set_image(image)
     host.set_image(image)
     return ref, host, image
 
 
-def _official_sam(image_encoder: torch.nn.Module) -> torch.nn.Module:
-    m = segment_anything().modeling
-    emb = image_encoder.img_size // 16
-    return m.Sam(
-        image_encoder=image_encoder,
-        prompt_encoder=m.PromptEncoder(embed_dim=256, image_embedding_size=(emb, emb),
-                                       input_image_size=(image_encoder.img_size,) * 2, mask_in_chans=16),
-        mask_decoder=m.MaskDecoder(num_multimask_outputs=3, transformer=m.TwoWayTransformer(
-            depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8), transformer_dim=256, iou_head_depth=3,
-            iou_head_hidden_dim=256),
-    ).eval()
 
 
-def _image(h: int, w: int) -> np.ndarray:
-    rng = np.random.default_rng(7)
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = np.stack([(xx * 255 // w), (yy * 255 // h), ((xx + yy) * 3) % 256], axis=-1).astype(np.float64)
-    img[40:110, 60:150] = [230, 30, 40]
-    img += rng.normal(0, 8, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _check(ref_out, host_out):
@@ -190,7 +172,7 @@ def test_vit_t_1024_against_official_mobilesam(tmp_path):
     ours.load_state_dict(state)
     host = Predictor.from_bundle(export_bundle(ours, tmp_path / "vit_t", source="vit_t parity"))
     ref = segment_anything().SamPredictor(ref_model)
-    image = _image(240, 320)
+    image = synthetic_image(240, 320)
     ref.set_image(image)
     host.set_image(image)
     assert np.abs(host.get_image_embedding() - ref.get_image_embedding().numpy()).max() <= TOL
