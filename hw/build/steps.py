@@ -83,6 +83,9 @@ def fix_threshold_layouts(model):
 
 
 def step_qonnx_to_finn(model, ctx):
+    from samfpga.hw.build.attention import QuantActHalfEvenToMultiThreshold  # ties to even, as QONNX's Quant
+
+    model = model.transform(QuantActHalfEvenToMultiThreshold())
     return fix_threshold_layouts(_finn().step_qonnx_to_finn(model, ctx.finn_cfg))
 
 
