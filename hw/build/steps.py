@@ -90,7 +90,9 @@ def step_qonnx_to_finn(model, ctx):
 
 
 def step_tidy_up(model, ctx):
-    return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg))
+    from samfpga.hw.build.attention import IntegerSplit  # qkv Split on integers: StreamingSplit + MVAUs later
+
+    return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg).transform(IntegerSplit()))
 
 
 def step_streamline(model, ctx):
