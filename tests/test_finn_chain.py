@@ -2,11 +2,12 @@
 
 Input: the quantized encoder exported by samfpga.models.quant (seeded random TinyViT of the default ReLU
 student family at 64x64, one block per stage: tests/test_quant.py's TINY, W8A8 po2 scales, PTQ-calibrated).
-The whole encoder takes several minutes through the flow on the 2-core CI machine, so the chain runs on a
-reduced SLICE of that graph: the stem (conv+BN+ReLU, conv) and the first MBConv (1x1, depthwise 3x3, 1x1,
-residual add, ReLU). Each stage is executed with finn.core.onnx_exec.execute_onnx on the same input and compared
-with the QONNX stage: tolerance 0 (bit-exact; power-of-two scales make every float op on these integers exact).
-The full encoder runs through the same steps in bench/hw_estimates.py.
+The whole encoder takes several minutes through the flow on the 2-core CI machine, so the chain runs on reduced
+SLICES of that graph: the stem (conv+BN+ReLU, conv) with the first MBConv (1x1, depthwise 3x3, 1x1, residual add,
+ReLU), and the first TinyViT block. Each stage is executed with finn.core.onnx_exec.execute_onnx on the same input
+and compared with the previous stage: tolerance 0 (bit-exact; power-of-two scales make every float op on these
+integers exact, and QONNX's round-half-to-even quantizers become ties-to-even thresholds, see
+hw/build/attention.py). The full encoder runs through the same steps in bench/hw_estimates.py.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from test_quant import TINY, images  # noqa: E402
 STEM_MBCONV = (["global_in"], ["Quant_37_out0"])
 # first TinyViT block (window attention with QK^T/softmax/AV, local depthwise conv, LayerNorm + MLP, residuals),
 # from the float output of the preceding PatchMerging conv to the quantized input of the next PatchMerging
-VIT_BLOCK = (["Conv_7_out0"], ["Quant_53_out0"])
+VIT_BLOCK = (["Conv_7_out0"], ["Quant_51_out0"])
 HEAVY_OPS = {"Conv", "MatMul", "MultiThreshold", "Add", "Mul", "Relu"}  # must not stay on the host
+BLOCK_OPS = HEAVY_OPS | {"Split", "Softmax", "LayerNormalization"}
 
 
 @pytest.fixture(scope="module")
@@ -82,27 +84,64 @@ def test_slice_on_hw_layers(stem_chain) -> None:
     assert hw.hw_nodes / hw.nodes >= 0.8
 
 
-@pytest.mark.xfail(strict=True, reason="known: after qonnx_to_finn the QK^T MatMul output (first differing tensor, "
-                   "MatMul_1) differs by 1/1024 from QONNX execution, 28.8% of the block output off by one step; "
-                   "cause not yet located (see docs/hardware.md)")
 def test_vit_block_chain(block_chain) -> None:
-    """Transformer block: QONNX -> FINN-ONNX -> tidy is bit-exact; streamlining moves float scales past the
-    attention's float Mul/Add/Softmax, where float32 rounding may change a rounding decision of a later
-    quantizer: tolerance one output quantization step, on at most 1% of the elements (measured: see report)."""
+    """Transformer block (LayerNorm, qkv Linear, StreamingSplit, QK^T, softmax, AV, proj, residual, local conv,
+    LayerNorm + MLP, residual): every stage equal to the previous one, tolerance 0, and every compute node on a
+    HW layer. Softmax and LayerNorm stay float in FINN+ (HWSoftmax, LayerNorm HW layers), whose float32 results
+    may differ in the last ulp from onnxruntime's (measured: 1.2e-7 on some LayerNorm outputs after convert_to_hw);
+    such a difference changes a quantized output only if the value lies within an ulp of a threshold, which does
+    not happen for this input (measured: 0 of 2048 block outputs differ at every stage)."""
+    names = [s.step for s in block_chain]
+    assert names == ["qonnx", "qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw"]
     ref = block_chain[0].output
-    step = np.min(np.diff(np.unique(ref)))  # the output quantizer's step (po2 scale)
+    assert ref.size == 32 * 8 * 8 and np.unique(ref).size > 32  # a non-trivial block output
     for prev, cur in zip(block_chain, block_chain[1:], strict=False):
-        a, b = cur.output.reshape(ref.shape), prev.output.reshape(ref.shape)
-        if cur.step in ("qonnx_to_finn", "tidy_up", "convert_to_hw"):
-            np.testing.assert_array_equal(a, b, err_msg=f"{cur.step} differs from {prev.step}")
-        else:
-            diff = np.abs(a - b)
-            print(f"{cur.step}: max diff {diff.max() / step:.0f} steps, {np.mean(diff > 0):.4%} elements differ")
-            assert diff.max() <= step and np.mean(diff > 0) <= 0.01, cur.step
+        np.testing.assert_array_equal(cur.output.reshape(ref.shape), prev.output.reshape(ref.shape),
+                                      err_msg=f"{cur.step} differs from {prev.step}")
     hw = block_chain[-1]
     print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}")
-    left = [(n, op) for n, op in hw.host_nodes if op in HEAVY_OPS | {"Softmax", "LayerNormalization"}]
+    left = [(n, op) for n, op in hw.host_nodes if op in BLOCK_OPS]
     assert not left, f"compute nodes left on the host: {left}"
+
+
+def test_quant_ties_round_to_even(tmp_path) -> None:
+    """QONNX's Quant rounds half to even (numpy/torch round); FINN's stock MultiThreshold conversion rounds ties up.
+    A requantization from a 2**-4 grid to 2**-2 (half of all inputs are ties there, as after a residual add) and a
+    float input with ties: the chain must stay equal to QONNX, and FINN's stock conversion must not (the case that
+    made the transformer block differ before hw/build/attention.py)."""
+    from onnx import TensorProto, helper
+
+    from samfpga.hw.build.verify import execute
+
+    def quant(name: str, inp: str, scale: float) -> list:
+        inits = [helper.make_tensor(f"{name}_s", TensorProto.FLOAT, [], [scale]),
+                 helper.make_tensor(f"{name}_z", TensorProto.FLOAT, [], [0.0]),
+                 helper.make_tensor(f"{name}_b", TensorProto.FLOAT, [], [8.0])]
+        node = helper.make_node("Quant", [inp, f"{name}_s", f"{name}_z", f"{name}_b"], [f"{name}_out"], name=name,
+                                domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
+        return [node, inits]
+
+    (qa, ia), (qb, ib) = quant("qa", "x", 2.0**-4), quant("qb", "qa_out", 2.0**-2)
+    (qc, ic) = quant("qc", "x", 2.0**-3)
+    add = helper.make_node("Add", ["qb_out", "qc_out"], ["y"], name="add")
+    graph = helper.make_graph([qa, qb, qc, add], "ties", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 512])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512])], [*ia, *ib, *ic])
+    path = tmp_path / "ties.onnx"
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))).save(str(path))
+    x = (np.arange(-256, 256, dtype=np.float32) / 32).reshape(1, 512)  # ties for both scales, no clipping
+    stages = run_chain(path, x, tmp_path / "work")
+    expect = np.round(np.round(x * 16) / 4) / 4 + np.round(x * 8) / 8
+    np.testing.assert_array_equal(stages[0].output, expect)
+    for s in stages[1:]:
+        np.testing.assert_array_equal(s.output.reshape(expect.shape), expect, err_msg=s.step)
+
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+
+    stock = execute(ModelWrapper(str(path)).transform(ConvertQONNXtoFINN()), x).reshape(expect.shape)
+    assert np.mean(stock != expect) > 0.2  # FINN alone rounds every tie up
 
 
 def test_build_cli_on_slice(encoder_qonnx, tmp_path) -> None:
@@ -122,7 +161,7 @@ def test_build_cli_on_slice(encoder_qonnx, tmp_path) -> None:
     assert n["on_hw"] + n["on_host"] == n["total"] and n["on_hw"] >= 0.9 * n["total"]
     assert rep["total"]["resources"]["LUT"] > 0 and rep["total"]["partitions"] >= 1
     assert rep["total"]["fps_single_pipeline_unconstrained"] > 0
-    assert (out / "intermediate" / "09_hw_codegen.onnx").is_file()
+    assert len(list((out / "intermediate").glob("*_hw_codegen.onnx"))) == 1
     rtl = [p for p in (out / "hdl").iterdir() if "_rtl_" in p.name]
     assert rtl and all(any(f.suffix in (".v", ".sv") for f in p.iterdir()) for p in rtl)
     if not vivado_available():

@@ -73,7 +73,7 @@ def test_bit_width_selection_changes_the_quantizers() -> None:
     enc = tiny_encoder()
     cfg = QuantConfig(
         weight_bits_overrides={"layers.1.blocks.0.attn.qkv": 4, "layers.2.*.mlp.fc*": 6},
-        act_bits_overrides={"layers.1.blocks.0.attn.q": 5, "layers.2.blocks.0.attn.softmax": 7},
+        act_bits_overrides={"layers.1.blocks.0.attn.qkv_out": 5, "layers.2.blocks.0.attn.softmax": 7},
         softmax_bits=6,
     )
     q = quantize_encoder(enc, cfg)
@@ -82,8 +82,8 @@ def test_bit_width_selection_changes_the_quantizers() -> None:
     assert float(w["layers.2.blocks.0.mlp.fc1"].quant_weight().bit_width) == 6
     assert float(w["layers.2.blocks.0.mlp.fc2"].quant_weight().bit_width) == 6
     assert float(w["layers.1.blocks.0.attn.proj"].quant_weight().bit_width) == 8
-    assert float(a["layers.1.blocks.0.attn.q"].act_quant.bit_width()) == 5
-    assert float(a["layers.1.blocks.0.attn.k"].act_quant.bit_width()) == 8
+    assert float(a["layers.1.blocks.0.attn.qkv_out"].act_quant.bit_width()) == 5
+    assert float(a["layers.2.blocks.0.attn.qkv_out"].act_quant.bit_width()) == 8
     assert float(a["layers.1.blocks.0.attn.softmax"].act_quant.bit_width()) == 6
     assert float(a["layers.2.blocks.0.attn.softmax"].act_quant.bit_width()) == 7
     # the float encoder is untouched: still plain nn.Linear layers
@@ -99,13 +99,20 @@ def test_bit_width_selection_changes_the_quantizers() -> None:
 def test_every_weight_layer_and_matmul_is_quantized(float_and_quant) -> None:
     import brevitas.nn as qnn
 
+    from samfpga.models.image_encoder.tiny_vit import Attention
     from samfpga.models.quant.layers import QuantMatMul
 
     _, q = float_and_quant
     assert not [n for n, m in q.named_modules() if type(m) in (torch.nn.Conv2d, torch.nn.Linear)]
     mms = [m for m in q.modules() if isinstance(m, QuantMatMul)]
     assert len(mms) == 2 * 3  # qk and av in the three transformer blocks
-    assert all(isinstance(m.b_quant, qnn.QuantIdentity) for m in mms)
+    # the matmul operands are quantized before them: q, k, v are slices of ONE quantized qkv output (one integer
+    # stream through the split), the probabilities come from the softmax quantizer
+    attns = [m for m in q.modules() if isinstance(m, Attention)]
+    assert len(attns) == 3
+    for at in attns:
+        assert isinstance(at.qkv[0], qnn.QuantLinear) and isinstance(at.qkv[1], qnn.QuantIdentity)
+        assert isinstance(at.softmax[1], qnn.QuantIdentity) and not at.softmax[1].act_quant.is_signed
     # BatchNorm is folded away
     assert not [m for m in q.modules() if isinstance(m, torch.nn.BatchNorm2d)]
 

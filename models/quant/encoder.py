@@ -7,8 +7,9 @@
   ``nn.Linear`` -> ``QuantLinear``; biases stay float (absorbed into FINN thresholds).
 - ReLU -> ``QuantReLU`` (unsigned output; becomes a MultiThreshold). GELU (not a threshold function FINN
   implements on Zynq) stays float with a quantizer after it.
-- ``matmul_qk`` / ``matmul_av`` -> ``QuantMatMul`` with quantized operands on both inputs; the softmax output
-  is quantized unsigned. The 1/sqrt(d) scale and the relative-position bias stay a scalar Mul and a constant
+- Attention: one quantizer on the qkv Linear output (before TinyViT's per-head view + split), so q, k and v
+  are slices of one quantized stream; ``matmul_qk`` / ``matmul_av`` -> ``QuantMatMul`` whose operands are
+  those slices and the softmax output, quantized unsigned. The 1/sqrt(d) scale and the relative-position bias stay a scalar Mul and a constant
   Add between QK^T and the softmax.
 - LayerNorm stays float with a quantizer on its output; SAM's LayerNorm2d in the neck becomes
   permute + LayerNormalization + permute.
@@ -106,10 +107,12 @@ def _quantize_merging(b: _Builder, p: str, pm: PatchMerging, input_quantized: bo
 
 def _quantize_attention(b: _Builder, p: str, at: Attention, residual: nn.Module) -> None:
     at.norm = nn.Sequential(at.norm, b.act(f"{p}.norm_out"))
-    at.qkv = b.linear(f"{p}.qkv", at.qkv)
-    at.matmul_qk = QuantMatMul(b.act(f"{p}.q"), b.act(f"{p}.k"))
+    # ONE quantizer on the qkv output, before the per-head split: q, k and v are slices of one integer stream with
+    # one scale (the split is a FINN StreamingSplit of integers), not requantizations of a float split
+    at.qkv = nn.Sequential(b.linear(f"{p}.qkv", at.qkv), b.act(f"{p}.qkv_out"))
+    at.matmul_qk = QuantMatMul(nn.Identity(), nn.Identity())
     at.softmax = nn.Sequential(at.softmax, b.act(f"{p}.softmax", signed=False, default_bits=b.cfg.softmax_bits))
-    at.matmul_av = QuantMatMul(nn.Identity(), b.act(f"{p}.v"))
+    at.matmul_av = QuantMatMul(nn.Identity(), nn.Identity())
     at.proj = nn.Sequential(b.act(f"{p}.proj_in"), b.linear(f"{p}.proj", at.proj), residual)
 
 

@@ -95,7 +95,9 @@ def quant_linear(lin: nn.Linear, bits: int, scale: str) -> qnn.QuantLinear:
 
 
 class QuantMatMul(nn.Module):
-    """``a @ b`` with both operands quantized (FINN: a dynamic MVAU with streamed weights)."""
+    """``a @ b`` of two quantized operands (FINN: a dynamic MVAU with streamed weights). ``a_quant`` / ``b_quant``
+    quantize an operand here; ``nn.Identity`` where it arrives quantized (attention: slices of the quantized qkv
+    output, the quantized softmax)."""
 
     def __init__(self, a_quant: nn.Module, b_quant: nn.Module) -> None:
         super().__init__()
