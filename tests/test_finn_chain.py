@@ -124,8 +124,8 @@ def test_quant_ties_round_to_even(tmp_path) -> None:
     (qa, ia), (qb, ib) = quant("qa", "x", 2.0**-4), quant("qb", "qa_out", 2.0**-2)
     (qc, ic) = quant("qc", "x", 2.0**-3)
     add = helper.make_node("Add", ["qb_out", "qc_out"], ["y"], name="add")
-    graph = helper.make_graph([qa, qb, qc, add], "ties", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 512])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512])], [*ia, *ib, *ic])
+    io = [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, 512]) for t in ("x", "y")]
+    graph = helper.make_graph([qa, qb, qc, add], "ties", io[:1], io[1:], [*ia, *ib, *ic])
     path = tmp_path / "ties.onnx"
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model

@@ -9,8 +9,8 @@
   implements on Zynq) stays float with a quantizer after it.
 - Attention: one quantizer on the qkv Linear output (before TinyViT's per-head view + split), so q, k and v
   are slices of one quantized stream; ``matmul_qk`` / ``matmul_av`` -> ``QuantMatMul`` whose operands are
-  those slices and the softmax output, quantized unsigned. The 1/sqrt(d) scale and the relative-position bias stay a scalar Mul and a constant
-  Add between QK^T and the softmax.
+  those slices and the softmax output, quantized unsigned. The 1/sqrt(d) scale and the relative-position
+  bias stay a scalar Mul and a constant Add between QK^T and the softmax.
 - LayerNorm stays float with a quantizer on its output; SAM's LayerNorm2d in the neck becomes
   permute + LayerNormalization + permute.
 - Residual adds: both branches are quantized by ONE shared quantizer (same scale, so the add is an integer
