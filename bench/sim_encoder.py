@@ -51,10 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     qonnx = export_qonnx(q, args.out / "tiny_w8a8.onnx", (1, 3, 64, 64))
     build_dir = args.out / "build"
     rc = build_cli.main(["--board", args.board, "--model", str(qonnx), "--out", str(build_dir)])
-    graph = build_dir / "intermediate" / "09_hw_codegen.onnx"
-    if not graph.is_file():
-        print(f"build-hw returned {rc} and wrote no {graph}", file=sys.stderr)
+    graphs = sorted((build_dir / "intermediate").glob("*_hw_codegen.onnx"))  # NN_ depends on the step list
+    if not graphs:
+        print(f"build-hw returned {rc} and wrote no {build_dir}/intermediate/NN_hw_codegen.onnx", file=sys.stderr)
         return 1
+    graph = graphs[-1]
 
     boot()
     from qonnx.core.modelwrapper import ModelWrapper

@@ -16,6 +16,7 @@ SOFTWARE_STEPS = (
     "partition",
     "specialize",
     "fold",
+    "transpose_decomposition",
     "estimates",
     "hw_codegen",
 )

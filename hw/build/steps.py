@@ -68,17 +68,34 @@ def _finn():
     return s
 
 
+_CHANNELS_LAST = {2: "NC", 3: "NWC", 4: "NHWC"}
+_CHANNELS_FIRST = {2: "NC", 3: "NCW", 4: "NCHW"}
+
+
 def fix_threshold_layouts(model):
-    """MultiThreshold nodes on rank-2/3 tensors (token streams) sometimes carry a 4-d ``data_layout`` from the
-    QONNX conversion, which makes their execution pick a channel axis that does not exist; the layout of those
-    is cleared so execution and FINN's conversion use the rank's default (NC / NWC: channels last)."""
+    """MultiThreshold nodes whose ``data_layout`` does not fit their input get a consistent one.
+
+    FINN's layout inference labels token streams oddly: a 4-d layout on rank-2/3 tensors, or a layout without a
+    channel axis ("NWH", "NHW", "NCH" on a rank-4 tensor). MultiThreshold execution then thresholds along axis 1
+    and fails (or, with matching sizes, would threshold the wrong axis). Such layouts are replaced: per-channel
+    thresholds (T: (C, steps), C > 1) get the layout whose channel axis has size C (last axis preferred),
+    shared thresholds the rank's default (empty: NC / NWC / NCHW)."""
     from qonnx.custom_op.registry import getCustomOp
 
     for n in model.get_nodes_by_op_type("MultiThreshold"):
         op = getCustomOp(n)
         shape = model.get_tensor_shape(n.input[0])
-        if shape is not None and len(shape) < 4 and len(op.get_nodeattr("data_layout")) >= 4:
-            op.set_nodeattr("data_layout", "")
+        layout = op.get_nodeattr("data_layout")
+        if shape is None or not layout or (len(layout) == len(shape) and layout.count("C") == 1):
+            continue
+        t = model.get_initializer(n.input[1])
+        new = ""
+        if t is not None and t.shape[0] > 1 and 2 <= len(shape) <= 4:
+            if shape[-1] == t.shape[0]:
+                new = _CHANNELS_LAST[len(shape)]
+            elif shape[1] == t.shape[0]:
+                new = _CHANNELS_FIRST[len(shape)]
+        op.set_nodeattr("data_layout", new)
     return model
 
 
@@ -97,9 +114,10 @@ def step_tidy_up(model, ctx):
 
 def step_streamline(model, ctx):
     """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, FINN's
-    Streamline, convs lowered to NHWC MatMul with transposes absorbed, Streamline again. ``cfg.extra
-    ["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off by default
-    because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
+    Streamline, convs lowered to NHWC MatMul with transposes absorbed, Streamline again, then the project's
+    ``StreamlineExtra`` (hw/build/streamline_extra.py; ``cfg.extra["streamline_extra"]``, default on).
+    ``cfg.extra["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off
+    by default because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
     from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.absorb import (
         AbsorbConsecutiveTransposes,
@@ -135,6 +153,12 @@ def step_streamline(model, ctx):
         model = model.transform(AbsorbTransposeIntoMultiThreshold())
         model = model.transform(AbsorbConsecutiveTransposes())
         model = streamline(model)
+    if ctx.cfg.extra.get("streamline_extra", True):
+        from samfpga.hw.build.streamline_extra import StreamlineExtra
+
+        # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
+        # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly (hw/build/streamline_extra.py)
+        model = model.transform(StreamlineExtra())
     model = model.transform(InferShapes())
     model = model.transform(InferDataTypes())
     model = model.transform(InferDataLayouts())
@@ -205,6 +229,17 @@ def step_fold(model, ctx):
             # FINN's second folding pass analyses the whole graph as one pipeline and fails on host nodes
             ctx.finn_cfg.folding_two_pass_relaxation = False
         model = _finn().step_target_fps_parallelization(model, ctx.finn_cfg)
+    _renamed_segments(model, ctx)
+    return model
+
+
+def step_transpose_decomposition(model, ctx):
+    """FINN+'s ``step_transpose_decomposition``: each ``Shuffle`` (a Transpose, with the Reshapes around it, as one
+    HW layer; FINN+ has no implementation of it) becomes a chain of InnerShuffle (swap of the two innermost axes:
+    ``InnerShuffle_rtl``) and OuterShuffle (permutation of the outer axes, innermost fixed: ``OuterShuffle_hls``)
+    layers, then specialised. Runs after folding, as in FINN+'s builder: the decomposition keeps each Shuffle's
+    SIMD (folding leaves Shuffles at SIMD=1, it only folds specialised layers)."""
+    model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
     _renamed_segments(model, ctx)
     return model
 
@@ -283,6 +318,7 @@ STEPS: dict[str, Callable] = {
     "partition": step_partition,
     "specialize": step_specialize,
     "fold": step_fold,
+    "transpose_decomposition": step_transpose_decomposition,
     "estimates": step_estimates,
     "hw_codegen": step_hw_codegen,
     **{n: _vivado_step(n, f) for n, f in _VIVADO_FINN.items()},
