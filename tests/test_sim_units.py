@@ -22,6 +22,31 @@ def test_patches_apply_once_to_finn_sources(tmp_path):
     assert original.index("function leaf_load_t init_leaf_loads") > original.index("begin : genTree")
 
 
+def test_shuffle_patches_apply_once_to_finn_sources(tmp_path):
+    lib = rtllib.finn_rtllib() / "inner_shuffle"
+    staged = rtllib.stage_sources([lib / "inner_shuffle.sv", lib / "skid.sv"], tmp_path)
+    shuffle = staged[0].read_text()
+    # the bit-stream casts are gone, replaced by the streaming concatenations they are defined as
+    assert "packed_rotidx_vec_t'(" not in shuffle and "rotidx_vec_t'(" not in shuffle
+    assert "assign  rd_pat_packed = {>>{RdPat}};" in shuffle
+    assert "assign {>>{rd_pat_forwarded}} = rd_pat_forwarded_packed;" in shuffle
+    assert shuffle.index("assign  rd_pat_packed") < shuffle.index(".idat(rd_pat_packed)")
+    assert 'SRL capacity.", FEED_STAGES);' in staged[1].read_text()
+    with pytest.raises(rtllib.PatchError):
+        rtllib.patch_inner_shuffle("module inner_shuffle; endmodule")
+    with pytest.raises(rtllib.PatchError):
+        rtllib.patch_skid("module skid; endmodule")
+
+
+def test_float_inputs_are_ieee_words_without_negative_zero():
+    from samfpga.hw.sim import nodes
+
+    x = nodes._rand("FLOAT32", (4096,), np.random.default_rng(0))
+    assert x.dtype == np.float32 and (x < 0).any() and (x > 0).any()
+    assert not np.signbit(x[x == 0]).any()  # -0.0 normalised (see docs/simulation.md: float thresholding)
+    np.testing.assert_array_equal(x * 8, np.round(x * 8))  # on the 1/8 grid
+
+
 def test_patch_fails_loudly_on_changed_source():
     with pytest.raises(rtllib.PatchError):
         rtllib.patch_fifo("module fifo; endmodule")

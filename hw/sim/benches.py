@@ -23,10 +23,13 @@ class Bench:
 
     name: str
     kind: str
-    specs: Callable[[], list[nodes.NodeSpec]]
+    specs: Callable[[], list[nodes.NodeSpec]] | None
     # optional: reprograms the built graph at run time; returns (node name, AXI-Lite writes)
     program: Callable[[object], tuple[str, list[tuple[int, int]]]] | None = None
     part: str = nodes.ZYNQ_PART
+    # alternative to ``specs``: builds the RTL graph itself through FINN's own transformations (e.g. a Transpose
+    # decomposed into shuffle layers); returns the ModelWrapper after PrepareIP
+    graph: Callable[[], object] | None = None
 
 
 def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
@@ -71,10 +74,29 @@ BENCHES: list[Bench] = [
           lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),
     Bench("thresholding_axilite", "layer", lambda: [nodes.thresholding(runtime_writeable=1)],
           program=program_thresholds_axilite),
+    # the encoder's requantisers: INT32 accumulator -> 8 bit (255 thresholds, INT33 as RoundAndClipThresholds
+    # makes them), PE 1 as FINN's folding leaves them; a wide signed input with channel folding (PE 4 of 16)
+    Bench("thresholding_int32_uint8", "layer",
+          lambda: [nodes.thresholding(ch=8, pe=1, n=4, idt="INT32", wdt="INT33", odt="UINT8")]),
+    Bench("thresholding_int24_int8_pe4", "layer",
+          lambda: [nodes.thresholding(ch=16, pe=4, n=4, idt="INT24", wdt="INT25", odt="INT8")]),
+    # float input (thresholds after a float scale Mul): FINN's RTL compares IEEE sign/magnitude (FPARG)
+    Bench("thresholding_float32", "layer",
+          lambda: [nodes.thresholding(ch=4, pe=2, n=8, idt="FLOAT32", odt="INT8")]),
     Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),
     Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
     Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
     Bench("fifo", "layer", lambda: [nodes.fifo()]),
+    # Reshape_rtl (FINN's DWC at equal widths): tokens -> feature map, and the qkv split of a wide stream
+    Bench("reshape", "layer", lambda: [nodes.reshape((1, 16, 12), (1, 4, 4, 12), pe=4, dt="INT8")]),
+    Bench("reshape_qkv_int32", "layer", lambda: [nodes.reshape((1, 8, 24), (1, 8, 3, 8), pe=2, dt="INT32")]),
+    # Transposes through FINN+'s decomposition (Shuffle -> InnerShuffle_rtl): K^T per head (2 heads: two pages
+    # through the double buffer), tokens <-> channels at SIMD 4 on INT32, and a Reshape fused into the Shuffle
+    Bench("inner_shuffle", "layer", None, graph=lambda: nodes.transpose_graph((1, 2, 8, 12), (0, 1, 3, 2))),
+    Bench("inner_shuffle_simd4_int32", "layer", None,
+          graph=lambda: nodes.transpose_graph((1, 8, 12), (0, 2, 1), dt="INT32", simd=4)),
+    Bench("inner_shuffle_reshape_float32", "layer", None,
+          graph=lambda: nodes.transpose_graph((1, 8, 12), (0, 1, 3, 2), dt="FLOAT32", reshape_to=(1, 8, 3, 4))),
     Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
     Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
@@ -106,20 +128,45 @@ def _params(specs: list[nodes.NodeSpec]) -> dict:
     return out
 
 
+def _graph_params(model) -> dict:
+    """JSON-friendly attributes of every node of a built graph (code-generation paths left out)."""
+    from onnx import helper
+
+    skip = {"code_gen_dir_ipgen", "ipgen_path", "ip_path", "gen_top_module", "backend", "exec_mode"}
+    out = {}
+    for i, n in enumerate(model.graph.node):
+        attrs = {}
+        for a in n.attribute:
+            if a.name in skip:
+                continue
+            v = helper.get_attribute_value(a)
+            attrs[a.name] = v.decode() if isinstance(v, bytes) else (list(v) if isinstance(v, list | tuple) else v)
+        out[f"{i}:{n.op_type}"] = attrs
+    return out
+
+
 def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, tamper: int = 0) -> BenchResult:
     """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
-    specs = bench.specs()
     t0 = time.monotonic()
-    model = nodes.build_hw_graph(specs, part=bench.part)
     rng = np.random.default_rng(seed)
-    graph_inputs = {t.name for t in model.graph.input}
     inputs = {}
-    for s in specs:
-        for t, (shape, dt) in s.inputs.items():
-            if t in graph_inputs:
-                inputs[t] = nodes._rand(dt, shape, rng)
+    if bench.graph is not None:
+        model = bench.graph()
+        for t in model.graph.input:
+            inputs[t.name] = nodes._rand(model.get_tensor_datatype(t.name).name,
+                                         tuple(model.get_tensor_shape(t.name)), rng)
+        params = _graph_params(model)
+    else:
+        specs = bench.specs()
+        model = nodes.build_hw_graph(specs, part=bench.part)
+        graph_inputs = {t.name for t in model.graph.input}
+        for s in specs:
+            for t, (shape, dt) in s.inputs.items():
+                if t in graph_inputs:
+                    inputs[t] = nodes._rand(dt, shape, rng)
+        params = _params(specs)
     axilite = bench.program(model) if bench.program else None
-    res = run_bench(bench.name, model, inputs, work_root / bench.name, params=_params(specs), pause=pause,
+    res = run_bench(bench.name, model, inputs, work_root / bench.name, params=params, pause=pause,
                     seed=seed, tamper=tamper, axilite=axilite)
     res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
     return res

@@ -95,9 +95,17 @@ def _rng(seed: int) -> np.random.Generator:
 
 
 def _rand(dt: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Uniform random integers over the whole range of FINN datatype ``dt`` (shape ``shape``, dtype float32).
+
+    FLOAT32/FLOAT16: normal values (scale 8) of both signs on a grid of 1/8, so that values drawn for inputs and
+    for thresholds coincide often (ties exercise the ``>=`` of thresholding). Negative zero is normalised to +0.0
+    (FINN's float thresholding RTL orders -0.0 below +0.0; docs/simulation.md)."""
     from qonnx.core.datatype import DataType
 
     d = DataType[dt]
+    if not d.is_integer():
+        x = np.round(64.0 * rng.standard_normal(size=shape)) / 8.0 + 0.0  # + 0.0 turns -0.0 into +0.0
+        return x.astype(np.float16 if dt == "FLOAT16" else np.float32).astype(np.float32)
     return rng.integers(int(d.min()), int(d.max()) + 1, size=shape).astype(np.float32)
 
 
@@ -118,27 +126,30 @@ def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt:
 
 def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: str = "UINT4",
                  seed: int = 1, runtime_writeable: int = 0,
-                 t_range: tuple[int, int] | None = None) -> NodeSpec:
+                 t_range: tuple[int, int] | None = None, wdt: str | None = None) -> NodeSpec:
     """Multi-threshold activation (the quantised activation after every MVAU), sorted random thresholds.
 
-    t_range: (lo, hi) the thresholds are drawn from; default the whole input datatype range.
+    t_range: (lo, hi) the thresholds are drawn from; default the whole threshold datatype range.
+    wdt: threshold datatype (default ``idt``); FINN's RoundAndClipThresholds makes it one bit wider than the input
+        (e.g. INT33 for INT32 accumulators), since thresholds are clipped to [min - 1, max + 1] of the input.
     """
     from qonnx.core.datatype import DataType
 
+    wdt = wdt or idt
     steps = DataType[odt].get_num_possible_values() - 1
     if t_range is None:
-        t = _rand(idt, (ch, steps), _rng(seed))
+        t = _rand(wdt, (ch, steps), _rng(seed))
     else:
         t = _rng(seed).integers(t_range[0], t_range[1] + 1, size=(ch, steps)).astype(np.float32)
     t = np.sort(t, axis=1)
     return NodeSpec(
         "Thresholding",
-        dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=idt,
+        dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=wdt,
              outputDataType=odt, ActVal=int(DataType[odt].min()), numInputVectors=[1, n],
              runtime_writeable_weights=runtime_writeable, preferred_impl_style="rtl"),
         {"thr_in": ((1, n, ch), idt)},
         {"thr_out": ((1, n, ch), odt)},
-        {"thr_t": (t, idt)},
+        {"thr_t": (t, wdt)},
     )
 
 
@@ -306,3 +317,72 @@ def vvau(ch: int = 4, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt:
         {"vvau_out": ((1, dim, dim, ch), odt)},
         {"vvau_w": (w, wdt)},
     )
+
+
+def reshape(inp_shape: tuple[int, ...] = (1, 16, 12), out_shape: tuple[int, ...] = (1, 4, 4, 12), pe: int = 4,
+            dt: str = "INT8") -> NodeSpec:
+    """Reshape as a HW layer (FINN's ``InferReshape``; e.g. tokens (1, N, C) <-> feature map (1, H, W, C), or the
+    qkv split (1, N, 3C) -> (1, N, 3, C)). Its RTL is FINN's DWC at equal widths: ``pe`` elements per word,
+    row-major order unchanged, so ``pe`` must divide the innermost dimension of both shapes."""
+    return NodeSpec(
+        "Reshape",
+        dict(inp_shape=list(inp_shape), out_shape=list(out_shape), dtype=dt, PE=pe, preferred_impl_style="rtl"),
+        {"rs_in": (tuple(inp_shape), dt)},
+        {"rs_out": (tuple(out_shape), dt)},
+    )
+
+
+def transpose_graph(in_shape: tuple[int, ...], perm: tuple[int, ...], dt: str = "INT8", simd: int = 1,
+                    reshape_to: tuple[int, ...] | None = None, part: str = ZYNQ_PART, clk_ns: float = CLK_NS):
+    """An ONNX Transpose (optionally fed by a Reshape to ``reshape_to``) turned into RTL by FINN's own flow:
+    ``InferShuffle`` (Reshape + Transpose -> one Shuffle), SIMD set as a folding config would,
+    ``ShuffleDecomposition`` + ``InferInnerOuterShuffles`` (FINN+'s transpose decomposition: InnerShuffle = swap of
+    the two innermost axes, OuterShuffle = permutation of the outer axes), ``SpecializeLayers`` and ``PrepareIP``.
+
+    in_shape: graph input shape; perm: the Transpose's permutation (of ``reshape_to`` when given).
+    Returns the ``ModelWrapper``; raises ValueError when a decomposed layer is not RTL (OuterShuffle exists only
+    as HLS in FINN+ 1.6.1).
+    """
+    boot_finn()
+    from finn.transformation.fpgadataflow.convert_to_hw.shuffle import InferShuffle
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.transformation.fpgadataflow.transpose_decomposition import (
+        InferInnerOuterShuffles,
+        ShuffleDecomposition,
+    )
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    logical = tuple(reshape_to) if reshape_to is not None else tuple(in_shape)
+    out_shape = [logical[p] for p in perm]
+    nodes_, inits = [], []
+    t_in = "tr_in"
+    if reshape_to is not None:
+        inits.append(helper.make_tensor("tr_shape", TensorProto.INT64, [len(logical)], list(logical)))
+        nodes_.append(helper.make_node("Reshape", [t_in, "tr_shape"], ["tr_reshaped"], name="Reshape_0"))
+        t_in = "tr_reshaped"
+    nodes_.append(helper.make_node("Transpose", [t_in], ["tr_out"], perm=list(perm), name="Transpose_0"))
+    graph = helper.make_graph(
+        nodes_, "sim_transpose",
+        [helper.make_tensor_value_info("tr_in", TensorProto.FLOAT, list(in_shape))],
+        [helper.make_tensor_value_info("tr_out", TensorProto.FLOAT, out_shape)], initializer=inits)
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="samfpga.hw.sim"))
+    model.set_tensor_datatype("tr_in", DataType[dt])
+    model = model.transform(InferShapes()).transform(InferDataTypes())
+    # FINN's default filter skips a graph's first Transpose (an NCHW->NHWC input conversion); here it is the layer
+    model = model.transform(InferShuffle(_filter=lambda m, n: True))
+    for n in model.get_nodes_by_op_type("Shuffle"):
+        getCustomOp(n).set_nodeattr("SIMD", simd)
+    model = model.transform(ShuffleDecomposition()).transform(InferInnerOuterShuffles())
+    model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
+    bad = [n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")]
+    if bad:
+        raise ValueError(f"transpose {perm} of {logical} decomposed into non-RTL layers {bad}")
+    return model.transform(PrepareIP(part, clk_ns))

@@ -9,6 +9,11 @@ Patches (see docs/simulation.md):
                    evaluate an unpacked struct inside a constant function)
     *StreamingFIFO wrapper  keeps the real ``fifo`` under FINN_SIMULATION instead of the unbounded
                    ``fifo_gauge`` FIFO-sizing model, so the bench simulates the FIFO that is synthesised
+    skid.sv        (InnerShuffle_rtl) the ``$error`` of the SRL-capacity check formats ``%0d`` without an argument
+                   (Verilator 5.48: "Missing arguments for $display-like format"); ``FEED_STAGES`` is passed
+    inner_shuffle.sv  (InnerShuffle_rtl) the two bit-stream casts between the unpacked read-pattern array and its
+                   packed form (Verilator 5.48: "Unsupported: static cast ... from 'logic[..]$[..]'") are written as
+                   the streaming concatenations ``{>>{...}}`` that IEEE 1800 defines those casts to be
 """
 
 from __future__ import annotations
@@ -57,9 +62,31 @@ def patch_fifo_wrapper(text: str) -> str:
     return _replace_once(text, "`ifdef FINN_SIMULATION", "`ifdef SAMFPGA_FIFO_GAUGE", "StreamingFIFO wrapper")
 
 
+def patch_skid(text: str) -> str:
+    """Give the elaboration-time ``$error`` in skid.sv the argument its ``%0d`` refers to (message only)."""
+    return _replace_once(text, 'exceeds SRL capacity.");', 'exceeds SRL capacity.", FEED_STAGES);', "skid.sv")
+
+
+def patch_inner_shuffle(text: str) -> str:
+    """Replace ``packed_rotidx_vec_t'(RdPat)`` and ``rotidx_vec_t'(rd_pat_forwarded_packed)`` (bit-stream casts,
+    unsupported by Verilator) by the equivalent left-to-right streaming concatenations (IEEE 1800-2017 6.24.3:
+    a bit-stream cast packs/unpacks as ``{>>{...}}``)."""
+    text = _replace_once(text, "\t\t.idat(packed_rotidx_vec_t'(RdPat)),", "\t\t.idat(rd_pat_packed),",
+                         "inner_shuffle.sv")
+    text = _replace_once(text, "\t//=======================================================================\n\tskid #(\n"
+                         "\t\t.DATA_WIDTH($bits(packed_rotidx_vec_t))",
+                         "\tuwire packed_rotidx_vec_t  rd_pat_packed;\n\tassign  rd_pat_packed = {>>{RdPat}};\n"
+                         "\t//=======================================================================\n\tskid #(\n"
+                         "\t\t.DATA_WIDTH($bits(packed_rotidx_vec_t))", "inner_shuffle.sv")
+    return _replace_once(text, "\tassign rd_pat_forwarded = rotidx_vec_t'(rd_pat_forwarded_packed);",
+                         "\tassign {>>{rd_pat_forwarded}} = rd_pat_forwarded_packed;", "inner_shuffle.sv")
+
+
 PATCHES: dict[str, Callable[[str], str]] = {
+    "inner_shuffle.sv": patch_inner_shuffle,
     "add_multi.sv": patch_add_multi,
     "fifo.sv": patch_fifo,
+    "skid.sv": patch_skid,
 }
 _WRAPPER_PATCHES: list[tuple[re.Pattern[str], Callable[[str], str]]] = [
     (re.compile(r"StreamingFIFO_rtl_\w*\.v$"), patch_fifo_wrapper),
