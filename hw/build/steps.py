@@ -114,11 +114,10 @@ def step_tidy_up(model, ctx):
 
 def step_streamline(model, ctx):
     """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, FINN's
-    Streamline, convs lowered to NHWC MatMul with transposes absorbed, Streamline again, then the project's
+    Streamline (run as ``FastStreamline``: same graph, housekeeping only after rules that changed it), convs lowered to NHWC MatMul with transposes absorbed, Streamline again, then the project's
     ``StreamlineExtra`` (hw/build/streamline_extra.py; ``cfg.extra["streamline_extra"]``, default on).
     ``cfg.extra["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off
     by default because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
-    from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.absorb import (
         AbsorbConsecutiveTransposes,
         AbsorbScalarBiasIntoMultiThreshold,
@@ -131,14 +130,16 @@ def step_streamline(model, ctx):
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
+    from samfpga.hw.build.streamline_extra import FastStreamline
+
     def streamline(m):
         from finn.transformation.streamline.reorder import MoveLinearPastFork
 
-        m = m.transform(Streamline())
+        m = m.transform(FastStreamline())
         # scales on a fork (the residual branch point) block absorption into the next thresholds: move them
         # onto each branch and streamline again
         m = m.transform(MoveLinearPastFork())
-        m = m.transform(Streamline())
+        m = m.transform(FastStreamline())
         if ctx.cfg.extra.get("streamline_plus"):
             from finn.transformation.streamline.streamline_plus import StreamlinePlus
 
@@ -167,7 +168,27 @@ def step_streamline(model, ctx):
     return model.transform(GiveUniqueNodeNames())
 
 
+def output_scales_to_host(model):
+    """ElementwiseMul layers that multiply a graph output by a constant (the output dequantization scale) back to
+    a plain ONNX ``Mul`` on the host: the accelerator then streams out integers and the float scale is one host
+    multiplication, instead of a float multiplier layer at the end of the pipeline."""
+    from onnx import helper
+
+    outs = {o.name for o in model.graph.output}
+    graph = model.graph
+    for i, n in enumerate(list(graph.node)):
+        if n.op_type != "ElementwiseMul" or n.domain != HW_DOMAIN or n.output[0] not in outs:
+            continue
+        if sum(model.get_initializer(t) is not None for t in n.input) != 1:
+            continue
+        graph.node.remove(n)
+        graph.node.insert(i, helper.make_node("Mul", list(n.input), list(n.output), name=n.name))
+    return model
+
+
 def step_convert_to_hw(model, ctx):
+    """FINN's ``step_convert_to_hw`` (standalone thresholds), thresholds rounded, own RTL ops on Zynq
+    (``UseOwnRTL``)."""
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
@@ -182,7 +203,9 @@ def step_convert_to_hw(model, ctx):
 
 def step_partition(model, ctx):
     """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it
-    are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph."""
+    are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph. The output's
+    dequantization scale goes to the host first (``output_scales_to_host``)."""
+    model = output_scales_to_host(model)
     host = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
     ctx.notes["nodes_before_partition"] = len(model.graph.node)
     segments, cur = [], []

@@ -1,0 +1,149 @@
+"""Streamlining and Shuffle decomposition of the FINN flow (hw/build/streamline_extra.py, steps
+``streamline`` and ``transpose_decomposition``) on the first TinyViT block of the chain tests' tiny encoder.
+
+The block (LayerNorm, attention with QK^T / softmax / AV, residual adds, local depthwise conv, LayerNorm + MLP)
+runs through the software steps up to ``transpose_decomposition``; checked:
+  * FastStreamline gives the same graph as FINN+'s Streamline (serialized models equal);
+  * after the flow every MVAU / AddStreams input stream is integer-typed, and a Thresholding layer takes a float
+    stream only behind a float layer (LayerNorm, HWSoftmax) or the graph input: no float scale multiplication is
+    left in front of an integer layer (the one left is the QK^T scale before the softmax); the residual adds
+    are the project's AddStreams_rtl;
+  * no ``Shuffle`` is left (InnerShuffle_rtl / OuterShuffle_hls instead);
+  * the final graph, executed in Python (FINN's per-layer Python models of the specialised layers), equals the
+    ``convert_to_hw`` graph and the QONNX slice: tolerance 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from samfpga.hw.build.verify import execute, slice_qonnx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_finn_chain import VIT_BLOCK  # noqa: E402
+from test_quant import TINY, images  # noqa: E402
+
+STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "partition", "specialize", "fold",
+         "transpose_decomposition")
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+FLOAT_LAYERS = ("LayerNorm", "HWSoftmax")  # FINN+ runs these in float; their outputs are float streams
+
+
+@pytest.fixture(scope="module")
+def block(tmp_path_factory):
+    """(QONNX slice path, input, {step: graph after it}, build notes) for the first TinyViT block."""
+    from samfpga.models.build import variant_config
+    from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant.source import random_student
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("streamline")
+    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
+    q = quantize_encoder(enc)
+    calibrate(q, images(4, seed=0))
+    full = export_qonnx(q, d / "enc.onnx", (1, 3, 64, 64))
+    sliced = slice_qonnx(full, d / "vit_block.onnx", *VIT_BLOCK)
+
+    from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.steps import STEPS as ALL_STEPS
+    from samfpga.hw.build.steps import BuildContext
+    from samfpga.hw.finn_env import boot
+
+    boot(d / "finn_build")
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    import samfpga.hw.custom_ops  # noqa: F401
+
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "work")), out=d / "work")
+    model = ModelWrapper(str(sliced))
+    x = np.random.default_rng(7).normal(size=model.get_tensor_shape(VIT_BLOCK[0][0])).astype(np.float32)
+    graphs = {}
+    for name in STEPS:
+        model = ALL_STEPS[name](model, ctx)
+        graphs[name] = copy.deepcopy(model)
+    return sliced, x, graphs, ctx.notes
+
+
+def python_view(model):
+    """Copy of ``model`` with every specialised layer (``X_hls`` / ``X_rtl``) mapped back to its HW abstraction
+    ``X``, whose Python execution FINN provides (HLS layers execute only in cppsim/rtlsim otherwise)."""
+    m = copy.deepcopy(model)
+    for n in m.graph.node:
+        for style in ("hls", "rtl"):
+            if n.domain == f"finn.custom_op.fpgadataflow.{style}" and n.op_type.endswith(f"_{style}"):
+                n.op_type = n.op_type[: -len(style) - 1]
+                n.domain = "finn.custom_op.fpgadataflow"
+    return m
+
+
+def _source(model, tensor: str):
+    """The node producing ``tensor``, looking through pure data-movement layers (Shuffles, Reshape)."""
+    node = model.find_producer(tensor)
+    while node is not None and node.op_type.split("_")[0] in ("InnerShuffle", "OuterShuffle", "Shuffle",
+                                                                "Reshape", "DuplicateStreams", "StreamingSplit"):
+        node = model.find_producer(node.input[0])
+    return node
+
+
+def test_fast_streamline_is_finns_streamline(block) -> None:
+    from finn.transformation.streamline import Streamline
+
+    from samfpga.hw.build.streamline_extra import FastStreamline
+
+    tidy = block[2]["tidy_up"]
+    a = tidy.transform(FastStreamline())
+    b = tidy.transform(Streamline())
+    assert len(a.graph.node) < len(tidy.graph.node)  # it did streamline something
+    assert a.model.SerializeToString() == b.model.SerializeToString()
+
+
+def test_integer_streams_into_integer_layers(block) -> None:
+    model = block[2]["transpose_decomposition"]
+    ops = [n.op_type for n in model.graph.node]
+    assert "Shuffle" not in ops and {"InnerShuffle_rtl", "OuterShuffle_hls"} & set(ops), ops
+    assert "ElementwiseAdd_hls" not in ops and ops.count("AddStreams_rtl") == 2, ops  # the two residual adds
+    # a float scale multiplication remains only in front of a float layer (QK^T scale before the softmax); the
+    # output's dequantization scale is a host Mul
+    muls = [(n.name, [c.op_type for c in model.find_consumers(n.output[0])])
+            for n in model.graph.node if n.op_type.startswith("ElementwiseMul")]
+    assert len(muls) == 1 and muls[0][1] == ["HWSoftmax_hls"], muls
+    # the only host node is that Mul, after the HW layers: FINN's dataflow partition applies (the build goes on
+    # with the HW partition alone)
+    assert [op for _, op in block[3]["host_nodes"]] == ["Mul"], block[3]["host_nodes"]
+    assert all(n.domain.startswith(HW_DOMAIN) for n in model.graph.node)
+    bad = []
+    for n in model.graph.node:
+        kind = n.op_type.rsplit("_", 1)[0]
+        if kind not in ("MVAU", "VVAU", "AddStreams", "Thresholding"):
+            continue
+        for t in n.input:
+            if model.get_initializer(t) is not None or model.get_tensor_datatype(t).is_integer():
+                continue
+            src = _source(model, t)
+            from_float_layer = src is None or src.op_type.rsplit("_", 1)[0] in FLOAT_LAYERS
+            if kind != "Thresholding" or not from_float_layer:
+                bad.append((n.name, t, src.op_type if src is not None else "graph input"))
+    assert not bad, f"float streams into integer layers: {bad}"
+
+
+def test_flow_bit_exact(block) -> None:
+    """QONNX slice == convert_to_hw graph; the HW partition after transpose_decomposition == the same graph's
+    tensor at the partition output (before the host's output scale Mul)."""
+    sliced, x, graphs, _ = block
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    ref = execute(ModelWrapper(str(sliced)), x)
+    hw_graph = graphs["convert_to_hw"]
+    ctx = execute_onnx(hw_graph, {hw_graph.graph.input[0].name: x}, return_full_exec_context=True)
+    np.testing.assert_array_equal(ctx[hw_graph.graph.output[0].name].reshape(ref.shape), ref)
+    assert np.unique(ref).size > 32  # a non-trivial block output
+    final_graph = python_view(graphs["transpose_decomposition"])
+    final = execute(final_graph, x)
+    np.testing.assert_array_equal(final, ctx[final_graph.graph.output[0].name].reshape(final.shape))
