@@ -18,8 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-COMMON = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "partition")
-PER_BOARD = ("specialize", "fold", "estimates")
+
+def step_split() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The build's software steps up to ``estimates``, split into the board-independent ones (through
+    ``partition``, run once) and the per-board ones."""
+    from samfpga.hw.build.config import SOFTWARE_STEPS
+
+    steps = SOFTWARE_STEPS[: SOFTWARE_STEPS.index("estimates") + 1]
+    cut = steps.index("partition") + 1
+    return steps[:cut], steps[cut:]
 
 
 def export_encoder(size: int, path: Path) -> dict:
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import samfpga.hw.custom_ops  # noqa: F401
 
+    common, per_board = step_split()
     t0 = time.time()
     onnx_path = work / "encoder_w8a8.onnx"
     enc = export_encoder(args.image_size, onnx_path)
@@ -72,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = BuildContext(cfg=BuildConfig(board=boards[0].name, output_dir=str(work), target_fps=args.target_fps),
                        out=work)
     model = ModelWrapper(str(onnx_path))
-    for name in COMMON:
+    for name in common:
         t = time.time()
         model = STEPS[name](model, ctx)
         timings[name] = round(time.time() - t, 1)
@@ -85,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                             out=work / b.name, notes=dict(common_notes))
         m = model
         t = time.time()
-        for name in PER_BOARD:
+        for name in per_board:
             m = STEPS[name](m, bctx)
         rep = build_report(m, bctx.notes, b, b.clock_mhz, bctx.cfg.partition_limit)
         macs = enc["encoder_macs"]
