@@ -46,3 +46,24 @@ def test_bench_fails_without_axilite_programming(tmp_path):
     res = run_bench("no_axilite", model, {"thr_in": x}, tmp_path / "b", axilite=(node_name, []))
     assert not res.passed
     assert 0 < res.mismatches <= res.words_compared
+
+
+@pytest.mark.timeout(300)
+def test_float_thresholding_orders_negative_zero_below_positive_zero(tmp_path):
+    """Known deviation of FINN+'s float Thresholding_rtl (FPARG sign/magnitude compare) from its python execution:
+    an input of -0.0 against a threshold of +0.0 does not count in the RTL (IEEE: -0.0 >= +0.0 is true). Every
+    other pairing of signed zeros, and ordinary values, agree. Exactly the one affected word differs, in both passes."""
+    import numpy as np
+
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.runner import run_bench
+
+    spec = nodes.thresholding(ch=2, pe=1, n=4, idt="FLOAT32", odt="UINT2")
+    # channel 0 has a +0.0 threshold, channel 1 a -0.0 threshold
+    spec.initializers["thr_t"] = (np.array([[-1.0, 0.0, 1.0], [-1.0, -0.0, 1.0]], dtype=np.float32), "FLOAT32")
+    x = np.array([[[-0.0, -0.0], [0.0, 0.0], [0.5, -0.5], [-2.0, 2.0]]], dtype=np.float32)
+    res = run_bench("negzero", nodes.build_hw_graph([spec]), {"thr_in": x}, tmp_path / "b", pause=0.0)
+    assert res.words_compared == 16
+    assert res.mismatches == 2
+    # word 0 = (vector 0, channel 0): -0.0 vs thresholds (-1, +0, 1): FINN counts 2, the RTL 1
+    assert all(m["index"] == 0 and m["expected"] == "0x2" and m["got"] == "0x1" for m in res.first_mismatches)
