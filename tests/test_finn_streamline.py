@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_finn_chain import VIT_BLOCK  # noqa: E402
 from test_quant import TINY, images  # noqa: E402
 
-STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "partition", "specialize", "fold",
-         "transpose_decomposition")
+STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial", "partition",
+         "specialize", "fold", "minimize_bit_width", "transpose_decomposition")
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
 FLOAT_LAYERS = ("LayerNorm", "HWSoftmax")  # FINN+ runs these in float; their outputs are float streams
 

@@ -201,6 +201,19 @@ def step_convert_to_hw(model, ctx):
     return model
 
 
+def step_minimize_bit_width_initial(model, ctx):
+    """FINN+'s ``step_minimize_bit_width_initial``: weight and accumulator widths of MVAU/VVAU tightened to what
+    the weights and input ranges need (instead of INT32 accumulators), thresholds rounded/clipped to the new
+    input range; specialisation then sees the real widths. Exact: every reachable value still fits."""
+    return _finn().step_minimize_bit_width_initial(model, ctx.finn_cfg)
+
+
+def step_minimize_bit_width(model, ctx):
+    """FINN+'s ``step_minimize_bit_width`` after folding (implementation-specific widths of the specialised
+    layers), as in FINN+'s default step list."""
+    return _finn().step_minimize_bit_width(model, ctx.finn_cfg)
+
+
 def step_partition(model, ctx):
     """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it
     are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph. The output's
@@ -338,9 +351,11 @@ STEPS: dict[str, Callable] = {
     "tidy_up": step_tidy_up,
     "streamline": step_streamline,
     "convert_to_hw": step_convert_to_hw,
+    "minimize_bit_width_initial": step_minimize_bit_width_initial,
     "partition": step_partition,
     "specialize": step_specialize,
     "fold": step_fold,
+    "minimize_bit_width": step_minimize_bit_width,
     "transpose_decomposition": step_transpose_decomposition,
     "estimates": step_estimates,
     "hw_codegen": step_hw_codegen,

@@ -47,11 +47,9 @@ class UseOwnRTL(Transformation):
             elif _residual_add(model, node):
                 op = getCustomOp(node)
                 a, b = DataType[op.get_nodeattr("lhs_dtype")], DataType[op.get_nodeattr("rhs_dtype")]
-                odt = DataType[op.get_nodeattr("out_dtype")]
-                need = sum_datatype(a, b)
-                # keep FINN's output datatype when it covers every sum (the RTL wraps at O_BITS otherwise)
-                if not (odt.is_integer() and odt.min() <= need.min() and odt.max() >= need.max()):
-                    odt = need
+                # the smallest type holding every sum (FINN's ElementwiseAdd says INT32): the following layers
+                # (thresholds) then compare on the real width; the RTL never wraps
+                odt = sum_datatype(a, b)
                 shape = list(op.get_nodeattr("out_shape"))
                 new = helper.make_node(
                     "AddStreams", list(node.input), list(node.output), domain=HW_DOMAIN, backend="fpgadataflow",
