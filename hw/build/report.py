@@ -49,6 +49,13 @@ def split_by_budget(names: list[str], res: dict[str, dict[str, float]], budget: 
     return groups
 
 
+def float_input_layers(model, hw: list) -> list[str]:
+    """Names of the HW layers ``hw`` with a float (non-integer) input stream; constant inputs don't count."""
+    return [n.name for n in hw
+            if any(t and model.get_initializer(t) is None and not model.get_tensor_datatype(t).is_integer()
+                   for t in n.input)]
+
+
 def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: float) -> dict:
     """Report dict (see docs/hardware.md for the fields). ``model`` is the estimated HW graph."""
     nodes = list(model.graph.node)
@@ -64,6 +71,7 @@ def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: floa
     segments = [[x for x in s if x in hw_names] for s in notes.get("segments", [[n.name for n in hw]])]
     segments = [s for s in segments if s]
     op_of = {n.name: n.op_type for n in nodes}
+    float_in = float_input_layers(model, hw)
 
     partitions = []
     for si, seg in enumerate(segments):
@@ -102,6 +110,8 @@ def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: floa
             "hw_op_types": dict(Counter(n.op_type for n in hw).most_common()),
             "host_op_types": dict(Counter(op for _, op in host).most_common()),
             "host_nodes": [list(x) for x in host],
+            "float_input_op_types": dict(Counter(op_of[x] for x in float_in).most_common()),
+            "float_input_layers": float_in,
         },
         "total": {
             "resources": total,
@@ -138,6 +148,8 @@ def report_markdown(rep: dict) -> str:
         "",
         f"Nodes: {n['total']} total, {n['on_hw']} on HW layers ({100 * n['hw_fraction']:.1f}%), "
         f"{n['on_host']} left on the host: {n['host_op_types'] or 'none'}",
+        "",
+        f"HW layers with a float input stream: {n['float_input_op_types'] or 'none'}",
         "",
         "| resource | estimate | budget | utilization | margin |",
         "|---|---|---|---|---|",
