@@ -93,7 +93,11 @@ class MoveLinearPastDataMovement(Transformation):
             in_shape = model.get_tensor_shape(n.input[0])
             if in_shape is None or model.get_tensor_shape(nxt.output[0]) is None:
                 continue
-            if np.broadcast_shapes(tuple(in_shape), p.shape) != tuple(in_shape) or np.prod(in_shape) > self.max_elems:
+            try:
+                keeps_shape = np.broadcast_shapes(tuple(in_shape), p.shape) == tuple(in_shape)
+            except ValueError:  # not broadcastable: leave the node to the graph's own checks
+                continue
+            if not keeps_shape or np.prod(in_shape) > self.max_elems:
                 continue  # P would change the shape, or is too large to move elementwise
             moved = _compress(_apply_data_movement(model, nxt, np.broadcast_to(p, in_shape)))
             # rewire: x -> nxt -> new tensor -> n -> nxt's old output (consumers unchanged)
@@ -130,8 +134,9 @@ class MoveScaleMulPastJoinAdd(Transformation):
             ps = [_const_param(model, p) for p in prods]
             if ps[0] is None or ps[1] is None or ps[0].shape != ps[1].shape or not np.array_equal(ps[0], ps[1]):
                 continue
-            if not is_po2(ps[0]):
-                continue
+            if not is_po2(ps[0]) or any(model.find_producer(p.input[0]) is None for p in prods):
+                continue  # (a graph input as a branch: FINN's AbsorbAddIntoMultiThreshold would take the Add
+                # of two streams for a constant bias and fail)
             out = add.output[0]
             mid = model.make_new_valueinfo_name()
             add.input[0], add.input[1] = prods[0].input[0], prods[1].input[0]
