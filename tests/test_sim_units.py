@@ -108,3 +108,19 @@ def test_word_comparator_counts_mismatches():
     assert _compare({"m_axis_0": [1, 2, 3]}, spec)[:2] == (3, 0)
     assert _compare({"m_axis_0": [1, 0x12, 4]}, spec)[:2] == (3, 1)  # padding bit ignored, LSB flip caught
     assert _compare({"m_axis_0": [1, 2]}, spec)[1] == 1  # a missing word counts
+
+
+def test_shrink_dynamic_mvau_keeps_one_matrix():
+    """An attention matmul of a build is shrunk to one head's matrix and at most max_vectors rows, with the
+    streamed-matrix shape still matching its folded stream shape (no Verilator build)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.from_build import single_node_model
+
+    model = nodes._make_graph([nodes.mvau_dynamic(heads=2, n=20)])
+    m = single_node_model(model, model.graph.node[0], max_vectors=16)
+    op = getCustomOp(m.graph.node[0])
+    assert list(op.get_nodeattr("numInputVectors")) == [1, 1, 16]
+    assert int(np.prod(m.get_tensor_shape("mm_b"))) == int(np.prod(op.get_folded_input_shape(1)))
+    assert int(np.prod(m.get_tensor_shape("mm_a"))) == int(np.prod(op.get_folded_input_shape(0)))

@@ -69,6 +69,8 @@ BENCHES: list[Bench] = [
           lambda: [nodes.mvau(mw=16, mh=4, simd=4, pe=4, n=3, idt="INT8", wdt="INT8", odt="INT24")]),
     Bench("mvau_uint8_int4", "layer",
           lambda: [nodes.mvau(mw=9, mh=6, simd=3, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
+    # attention matmul: both operands streamed, the second through FINN's dynamic loader (one matrix per head)
+    Bench("mvau_dynamic", "layer", lambda: [nodes.mvau_dynamic()]),
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
     Bench("thresholding_signed_out", "layer",
           lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),

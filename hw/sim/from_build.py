@@ -34,6 +34,17 @@ def _shrink(op, max_vectors: int) -> bool:
     and datatypes untouched). Returns whether the node was changed. Sliding-window and padding nodes are not
     shrunk (their image size is part of the configuration)."""
     types = op.get_nodeattr_types()
+    if "mem_mode" in types and op.get_nodeattr("mem_mode") == "dynamic":
+        # attention matmul (both operands streamed): the weight stream carries one matrix per vecs[0] x vecs[1]
+        # (window x head), each applied to vecs[2:] rows; keep one matrix and at most max_vectors rows
+        vecs = list(op.get_nodeattr("numInputVectors"))
+        if len(vecs) < 3:
+            return False
+        new = [1, 1, min(int(np.prod(vecs[2:])), max_vectors)]
+        if int(np.prod(new)) == int(np.prod(vecs)):
+            return False
+        op.set_nodeattr("numInputVectors", new)
+        return True
     if "numInputVectors" in types:
         vecs = op.get_nodeattr("numInputVectors")
         vecs = [vecs] if isinstance(vecs, int) else list(vecs)

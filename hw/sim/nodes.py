@@ -386,3 +386,17 @@ def transpose_graph(in_shape: tuple[int, ...], perm: tuple[int, ...], dt: str = 
     if bad:
         raise ValueError(f"transpose {perm} of {logical} decomposed into non-RTL layers {bad}")
     return model.transform(PrepareIP(part, clk_ns))
+
+
+def mvau_dynamic(mw: int = 8, mh: int = 6, simd: int = 2, pe: int = 3, heads: int = 2, n: int = 4,
+                 idt: str = "INT8", wdt: str = "INT8", odt: str = "INT20") -> NodeSpec:
+    """Attention matmul (Q K^T or A V): both operands streamed (``mem_mode=dynamic``). The second input carries one
+    (mw, mh) matrix per head, each applied to the head's ``n`` rows; FINN's dynamic loader buffers and replays it."""
+    return NodeSpec(
+        "MVAU",
+        dict(MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt, outputDataType=odt,
+             ActVal=0, binaryXnorMode=0, noActivation=1, mem_mode="dynamic",
+             numInputVectors=[1, heads, n], accDataType=odt, preferred_impl_style="rtl"),
+        {"mm_a": ((1, heads, n, mw), idt), "mm_b": ((1, heads, mw, mh), wdt)},
+        {"mm_out": ((1, heads, n, mh), odt)},
+    )

@@ -141,3 +141,8 @@ def memstream_sources() -> list[Path]:
     """Sources of FINN's weight-stream memory (used by MVAU_rtl in mem_mode internal_decoupled)."""
     lib = finn_rtllib()
     return [lib / "axi/hdl/axilite.sv", lib / "memstream/hdl/memstream.sv", lib / "memstream/hdl/memstream_axi.sv"]
+
+
+def dynload_sources() -> list[Path]:
+    """Source of FINN's dynamic weight loader (MVAU_rtl in mem_mode dynamic: the attention matmuls)."""
+    return [finn_rtllib() / "dynload/hdl/dynamic_load.sv"]

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from samfpga.hw.sim.finn_boot import boot_finn
-from samfpga.hw.sim.rtllib import memstream_sources, stage_sources
-from samfpga.hw.sim.stitch import _decoupled, generate_top
+from samfpga.hw.sim.rtllib import dynload_sources, memstream_sources, stage_sources
+from samfpga.hw.sim.stitch import _decoupled, _dynamic, generate_top
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.axis_bench"
@@ -190,6 +190,8 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
         if _decoupled(op):
             files += memstream_sources() + [code_dir / f"{node.name}_memstream_wrapper.v"]
+        if _dynamic(op):
+            files += dynload_sources() + [code_dir / f"{node.name}_dynamic_load_wrapper.v"]
         # memory init files ($readmemh with paths relative to the simulator's working directory)
         for dat in code_dir.glob("*.dat"):
             (work_dir / "run").mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ slave ``s_axis_<i>`` per graph input and one master ``m_axis_<i>`` per graph out
 ``in<k>_V`` / ``out<k>_V`` streams connect to the neighbour that produces/consumes the same ONNX tensor, exactly
 as FINN's stitched IP connects them. A node's weight input that is an initializer is fed by FINN's memstream
 (``<node>_memstream_wrapper``, initialised from the generated ``memblock.dat``), which is what FINN instantiates for
-``mem_mode=internal_decoupled``. Remaining inputs (AXI-Lite, set selectors) are tied to zero.
+``mem_mode=internal_decoupled``. A streamed weight input (``mem_mode=dynamic``, the attention matmuls) passes
+through FINN's dynamic loader (``<node>_dynamic_load_wrapper``: buffers one matrix, replays it for every vector),
+as in FINN's IP hierarchy for that mode. Remaining inputs (AXI-Lite, set selectors) are tied to zero.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def _decoupled(op) -> bool:
     return "mem_mode" in op.get_nodeattr_types() and op.get_nodeattr("mem_mode") == "internal_decoupled"
 
 
+def _dynamic(op) -> bool:
+    """Whether the node's second input is a streamed matrix fed through FINN's dynamic loader (``dynamic``)."""
+    return "mem_mode" in op.get_nodeattr_types() and op.get_nodeattr("mem_mode") == "dynamic"
+
+
 def _conn(port: str, signal: str) -> str:
     return f"    .{port}({signal})"
 
@@ -91,6 +98,18 @@ def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tupl
     def wire(prefix: str, width: int) -> None:
         decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
 
+    def source(t: str, op, k: int, field: str) -> str | None:
+        """Signal carrying ``field`` of tensor ``t`` (a node output or a graph input, which becomes a port)."""
+        if t in producers:
+            pn, pk = producers[t]
+            return f"{pn.name}_out{pk}_{field}"
+        if t in ginputs:
+            i = ginputs.index(t)
+            width = op.get_instream_width_padded(k) if k else op.get_instream_width_padded()
+            ext_in[i] = Stream(f"s_axis_{i}", width)
+            return f"s_axis_{i}_{field}"
+        return None
+
     # every node output is a wire named after the producing node; graph outputs are assigned to ports
     for node in model.graph.node:
         op = getCustomOp(node)
@@ -122,18 +141,14 @@ def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tupl
                 kind, k, field = m.group(1), int(m.group(2)), m.group(3).lower()
                 if kind == "out":
                     sig = f"{node.name}_out{k}_{field}"
+                elif k == 1 and _dynamic(op):
+                    sig = f"{node.name}_wdyn_{field}"  # from the dynamic loader, instantiated below
                 elif k < len(node.input):
                     t = node.input[k]
-                    if t in producers:
-                        pn, pk = producers[t]
-                        sig = f"{pn.name}_out{pk}_{field}"
-                    elif t in ginputs:
-                        i = ginputs.index(t)
-                        width = op.get_instream_width_padded(k) if k else op.get_instream_width_padded()
-                        ext_in[i] = Stream(f"s_axis_{i}", width)
-                        sig = f"s_axis_{i}_{field}"
-                    elif model.get_initializer(t) is not None and _decoupled(op):
+                    if model.get_initializer(t) is not None and _decoupled(op):
                         sig = f"{node.name}_wstrm_{field}"
+                    else:
+                        sig = source(t, op, k, field)
             if sig is None and node.name == axilite_node and pname.startswith("s_axilite_"):
                 sig = pname.lower()
                 width = _AXILITE_WIDTHS.get(sig[len("s_axilite_"):], 1)
@@ -145,6 +160,14 @@ def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tupl
             width = op.get_instream_width_padded(1)
             wire(f"{node.name}_wstrm", width)
             insts.append(_memstream_instance(node.name, path.parent))
+        if _dynamic(op):
+            wbits = op.get_input_datatype(1).bitwidth()
+            # the loader's output (= the MVU's weight port): PE x SIMD weights per word, padded to bytes
+            wire(f"{node.name}_wdyn", (op.get_nodeattr("PE") * op.get_nodeattr("SIMD") * wbits + 7) // 8 * 8)
+            feed = {f: source(node.input[1], op, 1, f) for f in ("tdata", "tvalid", "tready")}
+            if None in feed.values():
+                raise ValueError(f"streamed weight input of {node.name} has no producer")
+            insts.append(_dynload_instance(node.name, path.parent, feed))
         insts.append(f"  {module} {node.name}_i (\n" + ",\n".join(conns) + "\n  );")
     if None in ext_in or None in ext_out:
         raise ValueError("a graph input/output is not connected to any node stream")
@@ -180,3 +203,22 @@ def _memstream_instance(node_name: str, code_dir: Path) -> str:
         else:
             conns.append(_conn(pname, "'0" if direction == "input" else ""))
     return f"  {module} {node_name}_wstrm_i (\n" + ",\n".join(conns) + "\n  );"
+
+
+def _dynload_instance(node_name: str, code_dir: Path, feed: dict[str, str]) -> str:
+    """FINN's dynamic loader of ``node_name``: ``feed`` signals (tdata/tvalid/tready) in, ``<node>_wdyn`` out."""
+    module = f"{node_name}_dynamic_load_wrapper"
+    wrapper = code_dir / f"{module}.v"
+    if not wrapper.is_file():
+        raise FileNotFoundError(f"dynamic load wrapper of {node_name} not generated: {wrapper}")
+    conns = [_conn("ap_clk", "clk"), _conn("ap_rst_n", "rst_n")]
+    for direction, pname in module_ports(wrapper.read_text(), module):
+        if pname in ("ap_clk", "ap_rst_n"):
+            continue
+        if pname.startswith("s_axis_0_"):
+            conns.append(_conn(pname, feed[pname[len("s_axis_0_"):].lower()]))
+        elif pname.startswith("m_axis_0_"):
+            conns.append(_conn(pname, f"{node_name}_wdyn_{pname[len('m_axis_0_'):].lower()}"))
+        else:
+            conns.append(_conn(pname, "'0" if direction == "input" else ""))
+    return f"  {module} {node_name}_wdynld_i (\n" + ",\n".join(conns) + "\n  );"
