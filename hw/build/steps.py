@@ -120,7 +120,6 @@ def step_streamline(model, ctx):
     by default because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
     from finn.transformation.streamline.absorb import (
         AbsorbConsecutiveTransposes,
-        AbsorbScalarBiasIntoMultiThreshold,
         AbsorbTransposeIntoMultiThreshold,
     )
     from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
@@ -130,7 +129,7 @@ def step_streamline(model, ctx):
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from samfpga.hw.build.streamline_extra import FastStreamline
+    from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll, FastStreamline
 
     def streamline(m):
         from finn.transformation.streamline.reorder import MoveLinearPastFork
@@ -147,7 +146,7 @@ def step_streamline(model, ctx):
         return m
 
     model = model.transform(ExtractNormScaleBias())
-    model = model.transform(AbsorbScalarBiasIntoMultiThreshold())
+    model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
     model = streamline(model)
     if model.get_nodes_by_op_type("Conv"):
         model = model.transform(LowerConvsToMatMul())
