@@ -91,8 +91,8 @@ def _build(args) -> Path | None:
 
 
 def _signature(m, n) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """(op type, datatypes of the streamed inputs, datatypes of the outputs) of node ``n``."""
-    ins = tuple(m.get_tensor_datatype(t).name for t in n.input if m.get_initializer(t) is None)
+    """(op type, datatypes of the inputs (weights/thresholds included), datatypes of the outputs) of node ``n``."""
+    ins = tuple(m.get_tensor_datatype(t).name for t in n.input)
     outs = tuple(m.get_tensor_datatype(t).name for t in n.output)
     return n.op_type, ins, outs
 

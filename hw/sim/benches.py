@@ -58,6 +58,12 @@ def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[i
     return node.name, [(4 * i, w) for i, w in enumerate(words)]
 
 
+def _with_range(spec: nodes.NodeSpec, rng_range: tuple[int, int]) -> nodes.NodeSpec:
+    """``spec`` with its first input drawn from ``rng_range`` instead of its datatype's whole range."""
+    spec.input_ranges = {next(iter(spec.inputs)): rng_range}
+    return spec
+
+
 BENCHES: list[Bench] = [
     Bench("fmpadding", "layer", lambda: [nodes.fmpadding()]),
     Bench("swg", "layer", lambda: [nodes.swg()]),
@@ -82,6 +88,10 @@ BENCHES: list[Bench] = [
           lambda: [nodes.thresholding(ch=8, pe=1, n=4, idt="INT32", wdt="INT33", odt="UINT8")]),
     Bench("thresholding_int24_int8_pe4", "layer",
           lambda: [nodes.thresholding(ch=16, pe=4, n=4, idt="INT24", wdt="INT25", odt="INT8")]),
+    # thresholds narrower than the input, as FINN's minimize_bit_width leaves them (INT20 accumulator, INT16)
+    # (inputs drawn from +-40000 so that most fall between the thresholds, some beyond them on both sides)
+    Bench("thresholding_int20_thr16", "layer", lambda: [_with_range(
+        nodes.thresholding(ch=6, pe=2, n=6, idt="INT20", wdt="INT16", odt="INT8"), (-40000, 40000))]),
     # float input (thresholds after a float scale Mul): FINN's RTL compares IEEE sign/magnitude (FPARG)
     Bench("thresholding_float32", "layer",
           lambda: [nodes.thresholding(ch=4, pe=2, n=8, idt="FLOAT32", odt="INT8")]),
@@ -164,7 +174,10 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, ta
         graph_inputs = {t.name for t in model.graph.input}
         for s in specs:
             for t, (shape, dt) in s.inputs.items():
-                if t in graph_inputs:
+                if t in graph_inputs and t in s.input_ranges:
+                    lo, hi = s.input_ranges[t]
+                    inputs[t] = rng.integers(lo, hi + 1, size=shape).astype(np.float32)
+                elif t in graph_inputs:
                     inputs[t] = nodes._rand(dt, shape, rng)
         params = _params(specs)
     axilite = bench.program(model) if bench.program else None

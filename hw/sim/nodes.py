@@ -29,6 +29,8 @@ class NodeSpec:
     outputs: dict[str, tuple[tuple[int, ...], str]]
     initializers: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     name: str = ""
+    # optional (lo, hi) of the random values drawn for a graph input (default: its datatype's whole range)
+    input_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _make_graph(specs: list[NodeSpec]):
