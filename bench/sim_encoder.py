@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", default="kv260")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "sim_encoder")
     ap.add_argument("--max-vectors", type=int, default=16)
+    # the MLP's second MVAU at SIMD = PE = 1 and 16 tokens is 262144 cycles: about a minute of cocotb
+    ap.add_argument("--max-cycles", type=int, default=300_000)
     ap.add_argument("--graph", type=Path, default=None, help="bench this FINN HW graph instead of building one")
     args = ap.parse_args(argv)
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     names = select_nodes(m)
     report = args.out / "report.json"
     rc = sim_main(["--model", str(graph), "--only", *names, "--max-vectors", str(args.max_vectors),
-                   "--out", str(report), "--work", str(args.out / "sim_work")])
+                   "--max-cycles", str(args.max_cycles), "--out", str(report), "--work", str(args.out / "sim_work")])
     data = json.loads(report.read_text())
     data["coverage"] = coverage(m, data["benches"])
     for row in data["coverage"]:
