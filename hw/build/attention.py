@@ -168,21 +168,22 @@ class IntegerSplit(Transformation):
     Scalar ``Mul`` (the dequantization scale) -> Reshape/Transpose -> ``Split`` becomes Reshape/Transpose ->
     ``Split`` -> one ``Mul`` per output (the Muls then travel through each branch like any quantizer's scale in
     FINN's streamlining); the quantizer's sign bias (MultiThreshold -> scalar Add) is absorbed into the
-    MultiThreshold (FINN's ``AbsorbScalarBiasIntoMultiThreshold``, exact), and the Split outputs are annotated
+    MultiThreshold (FINN's ``AbsorbScalarBiasIntoMultiThreshold`` in one pass, exact), and the Split outputs are annotated
     with the Split input's integer datatype (qonnx's ``InferDataTypes`` does not know Split and would leave them
     FLOAT32, which keeps the MatMuls behind it off the MVAU conversion). Exact: scalar ops commute with data
     movement."""
 
     def apply(self, model):
-        from finn.transformation.streamline.absorb import AbsorbScalarBiasIntoMultiThreshold
         from qonnx.transformation.infer_datatypes import InferDataTypes
         from qonnx.transformation.infer_shapes import InferShapes
+
+        from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll
 
         moved = False
         for split in model.get_nodes_by_op_type("Split"):
             moved |= self._move_mul(model, split)
         if moved:
-            model = model.transform(AbsorbScalarBiasIntoMultiThreshold())
+            model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
             model = model.transform(InferShapes()).transform(InferDataTypes())
         for split in model.get_nodes_by_op_type("Split"):
             dt = model.get_tensor_datatype(split.input[0])
