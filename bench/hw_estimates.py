@@ -1,6 +1,7 @@
 """FINN estimates of the TinySAM-size encoder on every board: resources, fps, fit, DSP roofline.
 
     .venv/bin/python bench/hw_estimates.py [--image-size 1024] [--boards kv260,zcu104,...] [--out bench/results]
+        [--resume-after STEP]   # continue an interrupted run from WORK/<size>/STEP.onnx (board-independent steps)
 
 Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10), hardware-friendly variant:
 activation relu and windows 8/8/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
@@ -29,24 +30,35 @@ def step_split() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return steps[:cut], steps[cut:]
 
 
-def export_encoder(size: int, path: Path) -> dict:
-    import torch
+WINDOWS = [8, 8, 8, 8]  # divide the stage grids S/8, S/16 (no Pad/Slice); vit_t uses 7/7/14/7
 
+
+def _config(size: int):
     from samfpga.models.build import variant_config
-    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
+
+    return variant_config("vit_t", image_size=size, activation="relu", window_sizes=WINDOWS)
+
+
+def encoder_info(size: int) -> dict:
+    """Size, windows, MACs and parameters of the benchmarked encoder (samfpga.models.stats)."""
     from samfpga.models.quant.source import random_student
     from samfpga.models.stats import model_stats
 
+    stats = model_stats(random_student(seed=0, config=_config(size)), "vit_t-relu")
+    return {"image_size": size, "window_sizes": WINDOWS, "encoder_macs": stats.encoder_macs,
+            "encoder_params": stats.encoder_params}
+
+
+def export_encoder(size: int, path: Path) -> None:
+    import torch
+
+    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant.source import random_student
+
     torch.set_num_threads(1)
-    windows = [8, 8, 8, 8]  # divide the stage grids S/8, S/16 (no Pad/Slice); vit_t uses 7/7/14/7
-    cfg = variant_config("vit_t", image_size=size, activation="relu", window_sizes=windows)
-    sam = random_student(seed=0, config=cfg)
-    stats = model_stats(random_student(seed=0, config=cfg), "vit_t-relu")
-    q = quantize_encoder(sam.image_encoder, QuantConfig())
+    q = quantize_encoder(random_student(seed=0, config=_config(size)).image_encoder, QuantConfig())
     calibrate(q, torch.randn(2, 3, size, size))
     export_qonnx(q, path, (1, 3, size, size))
-    return {"image_size": size, "window_sizes": windows, "encoder_macs": stats.encoder_macs,
-            "encoder_params": stats.encoder_params}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-fps", type=float, default=1.0)
     ap.add_argument("--work", default="out/hw_estimates")
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--resume-after", metavar="STEP",
+                    help="load WORK/<size>/STEP.onnx (a board-independent step of an earlier run) and go on from there")
     args = ap.parse_args(argv)
 
     from samfpga.hw.boards import get_board
@@ -72,19 +86,32 @@ def main(argv: list[str] | None = None) -> int:
     import samfpga.hw.custom_ops  # noqa: F401
 
     common, per_board = step_split()
-    t0 = time.time()
-    onnx_path = work / "encoder_w8a8.onnx"
-    enc = export_encoder(args.image_size, onnx_path)
-    timings = {"export": round(time.time() - t0, 1)}
+    timings_file = work / "step_seconds.json"
+    if args.resume_after:
+        if args.resume_after not in common:
+            raise SystemExit(f"--resume-after: {args.resume_after!r} is not a board-independent step ({common})")
+        start = work / f"{args.resume_after}.onnx"
+        if not start.is_file():
+            raise SystemExit(f"--resume-after: {start} not found (run without --resume-after first)")
+        timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+        common = common[common.index(args.resume_after) + 1:]
+        timings["resumed_after"] = args.resume_after
+    else:
+        t0 = time.time()
+        start = work / "encoder_w8a8.onnx"
+        export_encoder(args.image_size, start)
+        timings = {"export": round(time.time() - t0, 1)}
+    enc = encoder_info(args.image_size)
     boards = [get_board(b) for b in args.boards.split(",")]
     ctx = BuildContext(cfg=BuildConfig(board=boards[0].name, output_dir=str(work), target_fps=args.target_fps),
                        out=work)
-    model = ModelWrapper(str(onnx_path))
+    model = ModelWrapper(str(start))
     for name in common:
         t = time.time()
         model = STEPS[name](model, ctx)
         timings[name] = round(time.time() - t, 1)
         model.save(str(work / f"{name}.onnx"))
+        timings_file.write_text(json.dumps(timings))
         print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
     common_notes = dict(ctx.notes)
     results = {}
