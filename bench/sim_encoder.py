@@ -93,8 +93,9 @@ def _build(args) -> Path | None:
 
 
 def _signature(m, n) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """(op type, datatypes of the inputs (weights/thresholds included), datatypes of the outputs) of node ``n``."""
-    ins = tuple(m.get_tensor_datatype(t).name for t in n.input)
+    """(op type, datatypes of the inputs, datatypes of the outputs) of node ``n``; an initializer input (weights,
+    thresholds) is marked ``=`` so a streamed operand (attention matmul) differs from stored weights."""
+    ins = tuple(("=" if m.get_initializer(t) is not None else "") + m.get_tensor_datatype(t).name for t in n.input)
     outs = tuple(m.get_tensor_datatype(t).name for t in n.output)
     return n.op_type, ins, outs
 
