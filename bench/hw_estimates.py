@@ -68,9 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-fps", type=float, default=1.0)
     ap.add_argument("--work", default="out/hw_estimates")
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the .md from the .json in --out (no build)")
     ap.add_argument("--resume-after", metavar="STEP",
                     help="load WORK/<size>/STEP.onnx (a board-independent step of an earlier run) and go on from there")
     args = ap.parse_args(argv)
+    suffix = "" if args.image_size == 1024 else f"_{args.image_size}"
+    dst = Path(args.out)
+    if args.render_only:
+        out = json.loads((dst / f"hw_estimates{suffix}.json").read_text())
+        (dst / f"hw_estimates{suffix}.md").write_text(markdown(out))
+        return 0
 
     from samfpga.hw.boards import get_board
     from samfpga.hw.build.config import BuildConfig
@@ -136,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
               f"fps(unconstrained)={t_['fps_single_pipeline_unconstrained']} roofline={roof / macs:.2f}", flush=True)
     out = {"label": "FINN analytical estimates (finn-plus 1.6.1), not synthesis", "encoder": enc,
            "target_fps": args.target_fps, "step_seconds": timings, "boards": results}
-    dst = Path(args.out)
     dst.mkdir(parents=True, exist_ok=True)
-    suffix = "" if args.image_size == 1024 else f"_{args.image_size}"
     (dst / f"hw_estimates{suffix}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
     (dst / f"hw_estimates{suffix}.md").write_text(markdown(out))
     return 0
@@ -159,6 +165,19 @@ def markdown(out: dict) -> str:
             f"{res['BRAM36']:,.0f} | {res['URAM']:,.0f} | {res['DSP']:,.0f} | {'yes' if t['fits'] else 'no'} | "
             f"{t['partitions']} | {_f(t['fps_single_pipeline_unconstrained'])} | {_f(t['fps_partitions_sequential'])} | "
             f"{r['roofline']['fps_dsp_roofline']:.2f} |")
+    lines += ["", "Where it does not fit (utilization = estimate / board budget; the flow's answer is the partitioning "
+              "above, each partition within the budget share, run one after the other, reconfiguration not counted):", ""]
+    for name, r in out["boards"].items():
+        t = r["total"]
+        if t["fits"]:
+            lines.append(f"- {name}: fits as one pipeline.")
+            continue
+        util = {k: u for k, u in t["utilization"].items() if u is not None}  # None: the board has none of it
+        over = {k: u for k, u in util.items() if u > 1}
+        worst = max(over or util, key=(over or util).get)
+        lines.append(f"- {name}: over budget on " + ", ".join(f"{k} {u:.1f}x" for k, u in sorted(
+            over.items(), key=lambda kv: -kv[1])) + f" (binding: {worst}); {t['partitions']} partitions -> "
+            f"{_f(t['fps_partitions_sequential'])} fps in turn.")
     lines += ["", f"Step times (s): {out['step_seconds']}", ""]
     return "\n".join(lines) + "\n"
 
