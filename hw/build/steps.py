@@ -220,15 +220,7 @@ def step_partition(model, ctx):
     model = output_scales_to_host(model)
     host = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
     ctx.notes["nodes_before_partition"] = len(model.graph.node)
-    segments, cur = [], []
-    for n in model.graph.node:  # topological order: runs of HW nodes between host nodes
-        if n.domain.startswith(HW_DOMAIN):
-            cur.append(n.name)
-        elif cur:
-            segments.append(cur)
-            cur = []
-    if cur:
-        segments.append(cur)
+    segments = _hw_segments(model)
     if len(segments) > 1:
         # host nodes between HW layers: FINN makes one dataflow partition only, so the graph stays whole (host
         # nodes in place) and each run of HW layers is reported as its own segment
@@ -279,8 +271,8 @@ def step_transpose_decomposition(model, ctx):
     return model
 
 
-def _renamed_segments(model, ctx) -> None:
-    """Recompute the HW segments (runs of HW nodes between host nodes) after FINN renamed the nodes."""
+def _hw_segments(model) -> list[list[str]]:
+    """Names of the runs of HW nodes between host nodes, in topological order."""
     segments, cur = [], []
     for n in model.graph.node:
         if n.domain.startswith(HW_DOMAIN):
@@ -290,7 +282,12 @@ def _renamed_segments(model, ctx) -> None:
             cur = []
     if cur:
         segments.append(cur)
-    ctx.notes["segments"] = segments
+    return segments
+
+
+def _renamed_segments(model, ctx) -> None:
+    """Recompute the HW segments after FINN renamed the nodes."""
+    ctx.notes["segments"] = _hw_segments(model)
 
 
 def step_estimates(model, ctx):

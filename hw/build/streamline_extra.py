@@ -17,7 +17,8 @@ and FINN's fork / absorb rules in between (``MoveLinearPastFork``, ``AbsorbAddIn
 by 2**k commutes with every float rounding (no overflow/underflow at these magnitudes), and LayerNorm's
 (x - mean) / sqrt(var + eps) scales by 2**k exactly because var scales by 4**k.
 What stays (see ``remaining_float_muls``): scales before Softmax (no scale input in FINN+'s HWSoftmax), scales
-before the float qkv Split, and the graph output's dequantization.
+before a qkv Split whose input is still float (the shared qkv quantizer of samfpga.models.quant plus
+``attention.IntegerSplit`` remove those), and the graph output's dequantization (moved to the host).
 """
 
 from __future__ import annotations
