@@ -17,14 +17,16 @@ import numpy as np
 from onnx import helper
 from qonnx.transformation.base import Transformation
 
+from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll, is_po2
+
 # ops that pass values through unchanged (so the input grid is the output grid)
 _PASSTHROUGH = {"Transpose", "Reshape", "Identity", "Split", "Flatten", "Squeeze", "Unsqueeze", "Relu", "MaxPool",
                 "Concat"}
 
 
 def _po2(x: np.ndarray) -> bool:
-    x = np.abs(np.asarray(x, dtype=np.float64)).flatten()
-    return bool(x.size) and bool(np.all(x > 0)) and bool(np.all(np.exp2(np.round(np.log2(x))) == x))
+    """Every element is a power of two in magnitude (either sign)."""
+    return is_po2(np.abs(x))
 
 
 def _on_grid(c: np.ndarray, g: float) -> bool:
@@ -176,8 +178,6 @@ class IntegerSplit(Transformation):
     def apply(self, model):
         from qonnx.transformation.infer_datatypes import InferDataTypes
         from qonnx.transformation.infer_shapes import InferShapes
-
-        from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll
 
         moved = False
         for split in model.get_nodes_by_op_type("Split"):
