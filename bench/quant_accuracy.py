@@ -1,6 +1,6 @@
 """Quantization cost on the held-out benchmark: float vs Brevitas PTQ / QAT at several bit widths.
 
-    .venv/bin/python bench/quant_accuracy.py [--checkpoint sw/assets/default/checkpoint.pt] [--images 100]
+    .venv/bin/python bench/quant_accuracy.py [--checkpoint sw/samfpga/assets/default/checkpoint.pt] [--images 100]
         [--qat-steps 100] [--out bench/results/quant_accuracy.json]
 
 For each setting the float model's image encoder is replaced by its quantized copy (decoder and prompt
@@ -68,7 +68,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="sw/assets/default/checkpoint.pt")
+    ap.add_argument("--checkpoint", default="sw/samfpga/assets/default/checkpoint.pt")
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--qat-steps", type=int, default=100)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))

@@ -9,7 +9,7 @@ are listed under ``coverage`` as not simulated (their HDL needs Vitis HLS).
 
     .venv/bin/python bench/sim_encoder.py [--board kv260] [--out out/sim_encoder]   # about 5-8 min on 2 cores
     .venv/bin/python bench/sim_encoder.py --graph OUT/build/intermediate/NN_hw_codegen.onnx   # reuse a build
-Writes OUT/report.json (the sim report) and copies it to hw/sim/encoder_report.json.
+Writes OUT/report.json (the sim report) and copies it to hw/reports/sim/encoder_report.json.
 """
 
 from __future__ import annotations

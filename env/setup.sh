@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 which=${1:-all}
 
-hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+hash_of() { { cat "$@"; git ls-files sw models hw 2>/dev/null || find sw models hw -type f | sort; } | sha256sum | cut -c1-16; }
 
 pip_q() { "$1"/bin/python -m pip install --disable-pip-version-check -q "${@:2}"; }
 
@@ -24,7 +24,9 @@ setup_dev() {
   # finn-plus pins brevitas 0.13.0 / setuptools<70, which cannot co-exist with torch 2.13: install without deps
   pip_q $venv --no-deps -r env/nodeps.txt
   pip_q $venv -c env/constraints.txt -r env/dev.txt
-  pip_q $venv --no-deps --no-build-isolation -e .
+  # strict editable mode: a .pth onto a tree of links to the sources, no import hook (static analysis
+  # follows it); the stamp covers the list of package files, so adding a module re-links
+  pip_q $venv --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
   echo "$stamp" > $venv/.stamp
 }
 
@@ -36,7 +38,7 @@ setup_board() {
   [[ -x $venv/bin/python ]] || "$PY" -m venv $venv
   rm -f $venv/.stamp
   pip_q $venv -r env/board.txt
-  pip_q $venv --no-deps -e .
+  pip_q $venv --no-deps -e . --config-settings editable_mode=strict
   echo "$stamp" > $venv/.stamp
 }
 

@@ -115,14 +115,13 @@ def test_cli_errors(tmp_path, capsys):
 def test_bundled_default_model_is_hardware_friendly_and_segments():
     """The committed default: compact fp16 samfpga checkpoint, ReLU TinyViT with windows dividing every stage
     grid (no padding), and on the bundled samples it outlines the prompted object."""
-    from pathlib import Path
 
     from PIL import Image
 
+    from samfpga.assets import ASSETS_DIR as assets
     from samfpga.models import build_sam, read_checkpoint
     from samfpga.models.evaluate import TorchPredictor, iou
 
-    assets = Path(__file__).resolve().parents[1] / "sw" / "assets"
     ckpt = assets / "default" / "checkpoint.pt"
     assert ckpt.stat().st_size <= 6e6
     state, cfg = read_checkpoint(ckpt)

@@ -213,9 +213,9 @@ def test_vit_t_size_decoder_graph(tmp_path):
 
 
 def test_committed_default_bundle_matches_its_checkpoint():
-    """sw/assets/default/{encoder,decoder}.onnx were exported from sw/assets/default/checkpoint.pt (not stale).
-    Re-export after a new checkpoint: python -m samfpga.models.export --checkpoint sw/assets/default/checkpoint.pt
-    --out sw/assets/default --overwrite"""
+    """sw/samfpga/assets/default/{encoder,decoder}.onnx were exported from sw/samfpga/assets/default/checkpoint.pt (not stale).
+    Re-export after a new checkpoint: python -m samfpga.models.export --checkpoint sw/samfpga/assets/default/checkpoint.pt
+    --out sw/samfpga/assets/default --overwrite"""
     from samfpga.assets import default_bundle_dir, default_checkpoint
 
     root, ckpt = default_bundle_dir(), default_checkpoint()

@@ -1,4 +1,4 @@
-"""Board table of the FINN flow (hw/boards.py)."""
+"""Board table of the FINN flow (hw/samfpga/hw/boards.py)."""
 
 import pytest
 

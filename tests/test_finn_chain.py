@@ -7,7 +7,7 @@ SLICES of that graph: the stem (conv+BN+ReLU, conv) with the first MBConv (1x1, 
 ReLU), and the first TinyViT block. Each stage is executed with finn.core.onnx_exec.execute_onnx on the same input
 and compared with the previous stage: tolerance 0 (bit-exact; power-of-two scales make every float op on these
 integers exact, and QONNX's round-half-to-even quantizers become ties-to-even thresholds, see
-hw/build/attention.py). The full encoder runs through the same steps in bench/hw_estimates.py.
+hw/samfpga/hw/build/attention.py). The full encoder runs through the same steps in bench/hw_estimates.py.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def test_quant_ties_round_to_even(tmp_path) -> None:
     """QONNX's Quant rounds half to even (numpy/torch round); FINN's stock MultiThreshold conversion rounds ties up.
     A requantization from a 2**-4 grid to 2**-2 (half of all inputs are ties there, as after a residual add) and a
     float input with ties: the chain must stay equal to QONNX, and FINN's stock conversion must not (the case that
-    made the transformer block differ before hw/build/attention.py)."""
+    made the transformer block differ before hw/samfpga/hw/build/attention.py)."""
     from onnx import TensorProto, helper
 
     from samfpga.hw.build.verify import execute

@@ -1,4 +1,4 @@
-"""Streamlining and Shuffle decomposition of the FINN flow (hw/build/streamline_extra.py, steps
+"""Streamlining and Shuffle decomposition of the FINN flow (hw/samfpga/hw/build/streamline_extra.py, steps
 ``streamline`` and ``transpose_decomposition``) on the first TinyViT block of the chain tests' tiny encoder.
 
 The block (LayerNorm, attention with QK^T / softmax / AV, residual adds, local depthwise conv, LayerNorm + MLP)
@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_finn_chain import VIT_BLOCK  # noqa: E402
 from test_quant import TINY, images  # noqa: E402
 
+from samfpga.hw import HW_DOMAIN
+
 STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial", "partition",
          "specialize", "fold", "minimize_bit_width", "transpose_decomposition")
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
 FLOAT_LAYERS = ("LayerNorm", "HWSoftmax")  # FINN+ runs these in float; their outputs are float streams
 
 

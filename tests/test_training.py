@@ -66,9 +66,13 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
 
 
 def test_committed_configs_parse():
-    from pathlib import Path
+    from samfpga.resources import package_path
 
-    for path in sorted(Path("models/training/configs").glob("*.yaml")):
+    paths = sorted(package_path("samfpga.models.training", "configs").glob("*.yaml"))
+    # the four stages of `make train-default`; an empty glob must not pass
+    assert {p.stem for p in paths} >= {"default_teacher", "default_teacher_ft", "default_student_pretrain",
+                                      "default_student"}, paths
+    for path in paths:
         cfg = load_config(path)
         m = model_config(cfg.model)
         assert m.encoder_config.img_size == cfg.data.image_size, path

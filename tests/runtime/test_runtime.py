@@ -1,7 +1,7 @@
 """Board environment (no torch): load a bundle, run ``Predictor`` and the CLI.
 
 Uses the committed tiny seeded-random bundle ``tests/runtime/data/tiny_bundle`` (regenerate with
-``python -m samfpga.models.export.testbundle`` in .venv) and ``expected.npz``: the torch model's outputs for a
+``python -m samfpga.models.export.testbundle --out tests/runtime/data/tiny_bundle`` in .venv) and ``expected.npz``: the torch model's outputs for a
 fixed image and prompts (``Sam.forward``, the official predictor path). Tolerance: ONNX (onnxruntime 1.23)
 vs torch float32 max abs diff <= 1e-4 on upscaled logits, IoU and low-res logits; boolean masks identical
 where the torch logit is more than 1e-3 from the threshold. Also runs the bundled default model, if present,
@@ -111,11 +111,11 @@ def test_cli_segment_and_error(tmp_path, expected, capsys):
 
 
 def test_default_bundle_on_sample(tmp_path):
-    """The bundled default model (sw/assets/default) segments the bundled sample with its bundled prompt."""
+    """The bundled default model (sw/samfpga/assets/default) segments the bundled sample with its bundled prompt."""
     root = default_bundle_dir()
     samples = sample_images()
-    assert root is not None, "sw/assets/default/bundle.json is missing"
-    assert samples, "no sample image in sw/assets/samples"
+    assert root is not None, "sw/samfpga/assets/default/bundle.json is missing"
+    assert samples, "no sample image in sw/samfpga/assets/samples"
     p = Predictor.from_bundle(root)
     from samfpga.image_io import read_image
 

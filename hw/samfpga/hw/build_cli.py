@@ -1,0 +1,87 @@
+"""``samfpga build-hw``: quantized encoder -> FINN dataflow build for a board -> DIR/report.json + DIR/report.md.
+
+    samfpga build-hw --board kv260 --out out/hw/kv260                     # bundled default model, W8A8
+    samfpga build-hw --board zcu104 --checkpoint ckpt.pt --bits 6 --out DIR
+    samfpga build-hw --board vck190 --model enc_w8a8.onnx --target-fps 30 --out DIR
+Without Vivado the build runs every step that does not need it and stops with a message saying what it produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from samfpga.assets import DEFAULT_DIR
+from samfpga.hw.boards import BOARDS
+
+DEFAULT_CHECKPOINT = DEFAULT_DIR / "checkpoint.pt"
+
+
+def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib_images: int = 8) -> Path:
+    """PTQ-quantize a checkpoint's encoder with samfpga.models.quant (W``bits``A``bits``) and export QONNX."""
+    import torch
+
+    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant.source import load_model, synthetic_images
+
+    torch.set_num_threads(1)
+    sam = load_model(checkpoint)
+    q = quantize_encoder(sam.image_encoder, QuantConfig(weight_bits=bits, act_bits=bits))
+    calibrate(q, synthetic_images(sam, calib_images))
+    return export_qonnx(q, out_onnx, (1, 3, sam.img_size, sam.img_size))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="samfpga build-hw", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--board", required=True, help=f"one of: {', '.join(BOARDS)}")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="samfpga checkpoint; its encoder is quantized (PTQ) first "
+                                          "(default: the bundled default model)")
+    src.add_argument("--model", help="already quantized QONNX encoder (.onnx)")
+    ap.add_argument("--bits", type=int, default=8, help="weight and activation bits when quantizing (4..8)")
+    ap.add_argument("--target-fps", type=float, default=10.0)
+    ap.add_argument("--folding", help="FINN folding config JSON (instead of --target-fps)")
+    ap.add_argument("--clock-mhz", type=float, help="override the board's default clock")
+    ap.add_argument("--steps", help="comma-separated subset of the build steps (default: all)")
+    ap.add_argument("--out", required=True, help="output directory (must not exist)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from samfpga.hw.build import DEFAULT_STEPS, BuildConfig, BuildError, run_build
+
+    try:
+        steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
+        cfg = BuildConfig(board=args.board, output_dir=args.out, target_fps=args.target_fps,
+                          folding_file=args.folding, clock_mhz=args.clock_mhz, steps=steps)
+        if not 4 <= args.bits <= 8:
+            raise ValueError(f"--bits must be in 4..8, got {args.bits}")
+        if Path(args.out).exists():
+            raise ValueError(f"output directory exists: {args.out} (choose a new one)")
+        with tempfile.TemporaryDirectory(prefix="samfpga_q_") as td:
+            if args.model:
+                model = Path(args.model)
+            else:
+                ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+                if not ckpt.is_file():
+                    raise ValueError(f"checkpoint not found: {ckpt}")
+                print(f"quantizing {ckpt} (W{args.bits}A{args.bits}, PTQ) ...", flush=True)
+                model = quantize_checkpoint(ckpt, args.bits, Path(td) / "encoder_qonnx.onnx")
+            rep = run_build(model, cfg)
+    except (ValueError, BuildError) as e:
+        print(f"build-hw: error: {e}", file=sys.stderr)
+        return 2
+    t, n = rep["total"], rep["nodes"]
+    print(f"{n['on_hw']}/{n['total']} nodes on HW; fits {cfg.board}: {t['fits']}; partitions: {t['partitions']}; "
+          f"wrote {Path(args.out) / 'report.json'} and report.md")
+    if "stopped" in rep:
+        print(f"stopped before {rep['stopped']['step']} (Vivado not found)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

