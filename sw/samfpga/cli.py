@@ -172,8 +172,8 @@ def _export_checkpoint(checkpoint: Path, variant: str, out: Path) -> Path:
     if not checkpoint.is_file():
         raise CliError(f"{checkpoint}: no such checkpoint file")
     try:
-        from .models.build import build_sam
-        from .models.export import export_bundle  # needs torch
+        from samfpga.models.build import build_sam
+        from samfpga.models.export import export_bundle  # needs torch
     except ImportError as err:
         raise CliError(f"--checkpoint needs the development environment with torch ({err}); "
                        f"export a bundle there with 'samfpga export' and pass --model") from None

@@ -36,8 +36,8 @@ def _random_bundle(tmp: Path) -> Path:
     try:
         import torch
 
-        from .models.build import build_sam
-        from .models.export import export_bundle
+        from samfpga.models.build import build_sam
+        from samfpga.models.export import export_bundle
     except ImportError as err:
         raise SystemExit(f"samfpga demo: error: no bundled default model and no torch to build a random one ({err})") from None
     torch.manual_seed(RANDOM_SEED)
