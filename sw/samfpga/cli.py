@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--crop-n-layers", type=int, default=0, help="dense mode only")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--timings", action="store_true",
+                    help="print seconds per stage (encoder, decoder, upscale, filters, rle, nms, ...)")
     _add_model_options(ev)
     for name, module in DISPATCH.items():
         sub.add_parser(name, help=f"(development environment) runs {module}", add_help=False)
@@ -316,9 +318,14 @@ def cmd_everything(args: argparse.Namespace) -> int:
         _write_json(tmp / "masks.json", {
             "image": str(args.image), "image_size": list(image.shape[:2]), "model": predictor.bundle.source,
             "mode": args.mode, "params": params, "decoder_batches": len(batches), "decoder_prompts": sum(batches),
-            "generator_stats": getattr(generator, "stats", {}), "time_s": t1 - t0, "annotations": records,
+            "generator_stats": getattr(generator, "stats", {}), "time_s": t1 - t0,
+            "timings_s": getattr(generator, "timings", {}), "annotations": records,
             "note": note,
         })
+    if args.timings:
+        from .everything.timing import format_table
+
+        print(format_table(generator.timings))
     print(f"{args.out}: {len(records)} masks ({args.mode}, {len(batches)} decoder batches, {t1 - t0:.2f} s)")
     return 0
 

@@ -63,6 +63,9 @@ def test_dense_on_bundle(predictor):
     _check_records(gen.generate(_image()), (48, 72))
     assert gen.stats["decoder_prompts"] == 36 + 4 * 9 and gen.stats["images_encoded"] == 5
     assert gen.stats["decoder_batches"] == 3 + 4
+    t = gen.timings  # every stage that ran was timed, and the stages add up to the wall time
+    assert all(t[k] > 0 for k in ("encoder", "decoder", "upscale", "filters", "rle", "nms", "records")), t
+    assert abs(sum(v for k, v in t.items() if k != "total") - t["total"]) < 1e-6
 
 
 def test_hierarchical_on_bundle(predictor):
@@ -81,9 +84,40 @@ def test_cli_everything(tmp_path, capsys, mode):
     write_png(img, _image())
     out = tmp_path / "out"
     rc = cli.main(["everything", str(img), "--mode", mode, "--points-per-side", "8", "--pred-iou-thresh", "0",
-                   "--stability-score-thresh", "0", "--model", str(BUNDLE), "--out", str(out), "--no-progress"])
-    assert rc == 0, capsys.readouterr().err
+                   "--stability-score-thresh", "0", "--model", str(BUNDLE), "--out", str(out), "--no-progress",
+                   "--timings"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "decoder" in captured.out and "total" in captured.out, captured.out
     data = json.loads((out / "masks.json").read_text())
     assert (out / "overlay.png").is_file()
     _check_records(data["annotations"], (48, 72))
     assert data["decoder_prompts"] == (64 if mode == "dense" else data["generator_stats"]["decoder_prompts"])
+    assert data["timings_s"]["decoder"] > 0 and data["timings_s"]["total"] <= data["time_s"] + 1e-6
+
+
+def test_stage_timings_add_up_and_cat_does_not_alias():
+    """generate() records seconds per stage that add up to its wall time; MaskData.cat shares no list with its
+    argument (it no longer deep-copies, so appending to the source afterwards must not leak in)."""
+    from samfpga.everything.amg import MaskData
+    from samfpga.everything.timing import STAGES, StageTimes, format_table
+
+    a, b = MaskData(rles=[{"x": 1}]), MaskData(rles=[{"x": 2}])
+    acc = MaskData()
+    acc.cat(a)
+    acc.cat(b)
+    a["rles"].append({"x": 3})
+    assert [r["x"] for r in acc["rles"]] == [1, 2]
+    assert [r["x"] for r in a["rles"]] == [1, 3]
+
+    t = StageTimes()
+    with t.stage("nms"):
+        sum(range(10000))
+    t.stop()
+    d = t.as_dict()
+    assert set(d) == {*STAGES, "other", "total"} and d["nms"] > 0
+    assert abs(sum(v for k, v in d.items() if k != "total") - d["total"]) < 1e-9
+    assert "nms" in format_table(d)
+    with pytest.raises(ValueError, match="unknown stage"):
+        with t.stage("bogus"):
+            pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, ItemsView, Sequence
-from copy import deepcopy
 from itertools import product
 from typing import Any
 
@@ -55,13 +54,16 @@ class MaskData:
                 self._stats[k] = [v[int(i)] for i in keep]
 
     def cat(self, new_stats: MaskData) -> None:
+        """Append ``new_stats``'s rows. The official code deep-copies every list it appends (26% of a dense run's
+        wall time with vit_t, issue 16); here columns are shared with ``new_stats`` instead: arrays are never
+        written in place and list items (RLE dicts) are replaced, never mutated, so the results are the same."""
         for k, v in new_stats.items():
             if k not in self._stats or self._stats[k] is None:
-                self._stats[k] = deepcopy(v)
+                self._stats[k] = list(v) if isinstance(v, list) else v
             elif isinstance(v, np.ndarray):
                 self._stats[k] = np.concatenate([self._stats[k], v], axis=0)
             else:
-                self._stats[k] = self._stats[k] + deepcopy(v)
+                self._stats[k].extend(v)
 
 
 def _check_column(key: str, value: Any) -> None:

@@ -17,6 +17,8 @@ import numpy as np
 
 from samfpga.transforms import resize_bilinear
 
+from .timing import StageTimes, stage
+
 
 @functools.lru_cache(maxsize=16)
 def _axis_matrix(n_low: int, padded: int, crop: int, out: int) -> np.ndarray:
@@ -44,14 +46,15 @@ def upscale(low_res: np.ndarray, image_size: int, input_size: tuple[int, int],
     return np.ascontiguousarray(rows.reshape(big_h, k, big_w).transpose(1, 0, 2))
 
 
-def decode_points(predictor: Any, coords: np.ndarray, pred_iou_thresh: float) -> tuple[np.ndarray, np.ndarray,
-                                                                                       np.ndarray]:
+def decode_points(predictor: Any, coords: np.ndarray, pred_iou_thresh: float,
+                  times: StageTimes | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Three masks for each single-point prompt, those with IoU > ``pred_iou_thresh`` upscaled.
 
     Args:
         predictor: with an image set.
         coords: (B, 2) float32 points in the encoder-input frame (``transform.apply_coords``).
         pred_iou_thresh: masks with predicted IoU <= this are dropped (0 keeps all).
+        times: accumulates the ``decoder`` and ``upscale`` stages when given.
 
     Returns:
         kept (K,) int64 flat indices into the (B, 3) outputs (prompt i, mask j -> 3 i + j), in order;
@@ -63,17 +66,20 @@ def decode_points(predictor: Any, coords: np.ndarray, pred_iou_thresh: float) ->
     if isinstance(predictor, Predictor):
         pts = np.concatenate([coords[:, None, :], np.zeros((b, 1, 2), np.float32)], axis=1)
         labels = np.tile(np.array([[1.0, -1.0]], dtype=np.float32), (b, 1))
-        low_res, iou = predictor.decoder(predictor.get_image_embedding(), pts, labels, None)
+        with stage(times, "decoder"):
+            low_res, iou = predictor.decoder(predictor.get_image_embedding(), pts, labels, None)
         low_res, iou = low_res[:, 1:], iou[:, 1:]  # multimask output: tokens 1..3
         for callback in predictor.batch_callbacks:
             callback(b)
         iou = iou.reshape(-1)
         kept = np.flatnonzero(iou > pred_iou_thresh) if pred_iou_thresh > 0.0 else np.arange(len(iou))
         low = low_res.reshape(-1, *low_res.shape[2:])[kept]
-        logits = upscale(low, predictor.image_size, predictor.input_size, predictor.original_size)
+        with stage(times, "upscale"):
+            logits = upscale(low, predictor.image_size, predictor.input_size, predictor.original_size)
         return kept, logits, iou[kept]
-    masks, iou, _ = predictor.predict_batch(coords[:, None, :], np.ones((b, 1), dtype=np.int64),
-                                            multimask_output=True, return_logits=True)
+    with stage(times, "decoder"):  # decoder and upscaling together: predict_batch does both
+        masks, iou, _ = predictor.predict_batch(coords[:, None, :], np.ones((b, 1), dtype=np.int64),
+                                                multimask_output=True, return_logits=True)
     masks = np.asarray(masks, dtype=np.float32)
     iou = np.asarray(iou, dtype=np.float32).reshape(-1)
     kept = np.flatnonzero(iou > pred_iou_thresh) if pred_iou_thresh > 0.0 else np.arange(len(iou))

@@ -34,6 +34,7 @@ from .amg import (
     uncrop_points,
 )
 from .decode import decode_points
+from .timing import StageTimes, stage
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
@@ -100,7 +101,7 @@ def check_image(image: np.ndarray) -> None:
 def filter_batch(
     masks: np.ndarray, iou_preds: np.ndarray, points: np.ndarray, crop_box: list[int], orig_size: tuple[int, int],
     mask_threshold: float, pred_iou_thresh: float, stability_score_thresh: float, stability_score_offset: float,
-    high_score_thresh: float | None = None,
+    high_score_thresh: float | None = None, times: StageTimes | None = None,
 ) -> tuple[MaskData, np.ndarray | None]:
     """Decoded masks of one prompt batch -> the masks that pass the filters, as RLEs in the original image frame.
 
@@ -109,11 +110,26 @@ def filter_batch(
             IoU filter); iou_preds (N,) float32; points (N, 2) the prompt of each mask, crop pixels.
         high_score_thresh: if given, also return the (h, w) bool union of ``logits > high_score_thresh`` over
             the kept masks (TinySAM's covered map), else None.
+        times: accumulates the ``filters`` and ``rle`` stages when given.
 
     Returns:
         MaskData with iou_preds (K,), points (K, 2), stability_score (K,), boxes (K, 4) int64 crop-frame XYXY,
         rles (K uncompressed RLEs of the whole image); and the covered map or None.
     """
+    with stage(times, "filters"):
+        data, covered = _filter(masks, iou_preds, points, crop_box, orig_size, mask_threshold, pred_iou_thresh,
+                                stability_score_thresh, stability_score_offset, high_score_thresh)
+    with stage(times, "rle"):
+        data["rles"] = mask_to_rle(uncrop_masks(data["masks"], crop_box, *orig_size))
+    del data["masks"]
+    return data, covered
+
+
+def _filter(masks: np.ndarray, iou_preds: np.ndarray, points: np.ndarray, crop_box: list[int],
+            orig_size: tuple[int, int], mask_threshold: float, pred_iou_thresh: float,
+            stability_score_thresh: float, stability_score_offset: float,
+            high_score_thresh: float | None) -> tuple[MaskData, np.ndarray | None]:
+    """``filter_batch`` before run-length encoding: the kept masks as (K, h, w) bool under ``masks``."""
     orig_h, orig_w = orig_size
     data = MaskData(masks=masks, iou_preds=iou_preds, points=points)
     if pred_iou_thresh > 0.0:
@@ -132,8 +148,6 @@ def filter_batch(
     if high_score_thresh is not None:
         covered = data["high"].any(axis=0) if len(data["high"]) else np.zeros(orig_size, dtype=bool)
         del data["high"]
-    data["rles"] = mask_to_rle(uncrop_masks(data["masks"], crop_box, orig_h, orig_w))
-    del data["masks"]
     return data, covered
 
 
@@ -251,15 +265,23 @@ class AutomaticMaskGenerator:
         self.progress = progress
         # decoder work of the last generate(): prompts sent and decoder runs
         self.stats: dict[str, int] = {"decoder_prompts": 0, "decoder_batches": 0, "images_encoded": 0}
+        # seconds per stage of the last generate() (samfpga.everything.timing)
+        self.timings: dict[str, float] = {}
 
     def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
         """Masks for the whole of ``image`` (H, W, 3) uint8 RGB: a list of records (see ``to_records``)."""
         check_image(image)
+        self._times = times = StageTimes()
         data = self._generate_masks(image)
         if self.min_mask_region_area > 0:
-            data = small_region_postprocess(data, self.min_mask_region_area,
-                                            max(self.box_nms_thresh, self.crop_nms_thresh))
-        return to_records(data, self.output_mode)
+            with times.stage("postprocess"):
+                data = small_region_postprocess(data, self.min_mask_region_area,
+                                                max(self.box_nms_thresh, self.crop_nms_thresh))
+        with times.stage("records"):
+            records = to_records(data, self.output_mode)
+        times.stop()
+        self.timings = times.as_dict()
+        return records
 
     def _generate_masks(self, image: np.ndarray) -> MaskData:
         orig_size = image.shape[:2]
@@ -279,8 +301,9 @@ class AutomaticMaskGenerator:
         if len(crop_boxes) > 1:
             # prefer masks from smaller crops
             scores = 1.0 / box_area(data["crop_boxes"]).astype(np.float32)
-            keep = batched_nms(data["boxes"].astype(np.float32), scores, np.zeros(len(data["boxes"])),
-                               self.crop_nms_thresh)
+            with self._times.stage("nms"):
+                keep = batched_nms(data["boxes"].astype(np.float32), scores, np.zeros(len(data["boxes"])),
+                                   self.crop_nms_thresh)
             data.filter(keep)
         return data
 
@@ -289,23 +312,25 @@ class AutomaticMaskGenerator:
         x0, y0, x1, y1 = crop_box
         cropped = np.ascontiguousarray(image[y0:y1, x0:x1, :])
         cropped_size = cropped.shape[:2]
-        self.predictor.set_image(cropped)
+        with self._times.stage("encoder"):
+            self.predictor.set_image(cropped)
         points_for_image = self.point_grids[crop_layer_idx] * np.array(cropped_size)[None, ::-1]
         data = MaskData()
         for (points,) in batch_iterator(self.points_per_batch, points_for_image):
             coords = self.predictor.transform.apply_coords(points, cropped_size).astype(np.float32)
-            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh)
+            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh, self._times)
             counter.add(len(points))
             batch, _ = filter_batch(masks, iou_preds, points[kept // 3], crop_box, orig_size,
                                     self.predictor.mask_threshold, self.pred_iou_thresh, self.stability_score_thresh,
-                                    self.stability_score_offset)
+                                    self.stability_score_offset, times=self._times)
             data.cat(batch)
             del masks
         self.predictor.reset_image()
         if "boxes" not in data:
             return MaskData()
-        keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
-                           self.box_nms_thresh)
+        with self._times.stage("nms"):
+            keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
+                               self.box_nms_thresh)
         data.filter(keep)
         data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
         data["points"] = uncrop_points(data["points"], crop_box)

@@ -29,6 +29,7 @@ from .dense import (
     small_region_postprocess,
     to_records,
 )
+from .timing import StageTimes
 
 
 def round2_points(coarse_points: np.ndarray, covered: np.ndarray, points_per_side: int) -> np.ndarray:
@@ -122,13 +123,16 @@ class HierarchicalMaskGenerator:
         self.output_mode = output_mode
         self.progress = progress
         self.stats: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}  # seconds per stage of the last generate()
 
     def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
         """Masks for the whole of ``image`` (H, W, 3) uint8 RGB: records as ``AutomaticMaskGenerator``'s
         (crop_box is the whole image)."""
         check_image(image)
         h, w = image.shape[:2]
-        self.predictor.set_image(image)
+        self._times = times = StageTimes()
+        with times.stage("encoder"):
+            self.predictor.set_image(image)
         counter = DecoderCounter(self.progress, None, "everything (hierarchical)")
         try:
             coarse = build_point_grid(self.points_per_side // 4) * np.array([w, h], dtype=np.float64)[None]
@@ -146,13 +150,19 @@ class HierarchicalMaskGenerator:
         data.cat(round1)
         if "boxes" not in data:
             data = _empty_data()
-        keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
-                           self.box_nms_thresh)
+        with times.stage("nms"):
+            keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
+                               self.box_nms_thresh)
         data.filter(keep)
         data["crop_boxes"] = np.tile(np.array([[0, 0, w, h]], dtype=np.int64), (len(data["rles"]), 1))
         if self.min_mask_region_area > 0:
-            data = small_region_postprocess(data, self.min_mask_region_area, self.box_nms_thresh)
-        return to_records(data, self.output_mode)
+            with times.stage("postprocess"):
+                data = small_region_postprocess(data, self.min_mask_region_area, self.box_nms_thresh)
+        with times.stage("records"):
+            records = to_records(data, self.output_mode)
+        times.stop()
+        self.timings = times.as_dict()
+        return records
 
     def _run(self, points: np.ndarray, orig_size: tuple[int, int], counter: DecoderCounter,
              need_covered: bool) -> tuple[MaskData, np.ndarray | None]:
@@ -164,12 +174,12 @@ class HierarchicalMaskGenerator:
             return data, covered
         for (batch_points,) in batch_iterator(self.points_per_batch, points):
             coords = self.predictor.transform.apply_coords(batch_points, orig_size).astype(np.float32)
-            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh)
+            kept, masks, iou_preds = decode_points(self.predictor, coords, self.pred_iou_thresh, self._times)
             counter.add(len(batch_points))
             batch, high = filter_batch(
                 masks, iou_preds, batch_points[kept // 3], [0, 0, w, h], orig_size, self.predictor.mask_threshold,
                 self.pred_iou_thresh, self.stability_score_thresh, self.stability_score_offset,
-                self.high_score_thresh if need_covered else None)
+                self.high_score_thresh if need_covered else None, times=self._times)
             if covered is not None:
                 covered |= high
             data.cat(batch)
