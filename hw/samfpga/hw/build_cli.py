@@ -36,6 +36,21 @@ def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib
     return export_qonnx(q, out_onnx, (1, 3, sam.img_size, sam.img_size))
 
 
+def _quantize(ckpt: Path, bits: int, td: Path) -> tuple[Path, str]:
+    """``quantize_checkpoint`` with its library output (torch.onnx export chatter) kept for build.log; one line
+    on screen. Returns the QONNX path and the captured output."""
+    import time
+
+    from samfpga.hw.build.progress import BuildLog
+
+    t0 = time.time()
+    with BuildLog(td / "quantize.log") as blog:
+        blog.say(f"quantizing {ckpt} (W{bits}A{bits}, PTQ) ...")
+        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx")
+        blog.say(f"quantized in {time.time() - t0:.1f} s")
+    return model, (td / "quantize.log").read_text()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="samfpga build-hw", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,14 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"output directory exists: {args.out} (choose a new one)")
         with tempfile.TemporaryDirectory(prefix="samfpga_q_") as td:
             if args.model:
-                model = Path(args.model)
+                model, preamble = Path(args.model), ""
             else:
                 ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
                 if not ckpt.is_file():
                     raise ValueError(f"checkpoint not found: {ckpt}")
-                print(f"quantizing {ckpt} (W{args.bits}A{args.bits}, PTQ) ...", flush=True)
-                model = quantize_checkpoint(ckpt, args.bits, Path(td) / "encoder_qonnx.onnx")
-            run_build(model, cfg)  # prints the progress, the verdict and the report's path
+                model, preamble = _quantize(ckpt, args.bits, Path(td))
+            run_build(model, cfg, preamble=preamble)  # prints the progress, the verdict and the report's path
     except (ValueError, BuildError) as e:
         print(f"build-hw: error: {e}", file=sys.stderr)
         return 2

@@ -52,15 +52,17 @@ def _load(model_path: str | Path):
     return ModelWrapper(proto)
 
 
-def run_build(model_path: str | Path, cfg: BuildConfig, screen: TextIO | None = None) -> dict:
+def run_build(model_path: str | Path, cfg: BuildConfig, screen: TextIO | None = None, preamble: str = "") -> dict:
     """Run ``cfg.steps`` on the QONNX model at ``model_path``; returns the report dict (also written to DIR).
 
-    ``screen`` gets one line per step and the verdict (default: stdout); library output goes to DIR/build.log."""
+    ``screen`` gets one line per step and the verdict (default: stdout); library output goes to DIR/build.log,
+    which starts with ``preamble`` (e.g. what quantizing the model printed)."""
     out = Path(cfg.output_dir)
     if out.exists():
         raise ValueError(f"output directory exists: {out} (choose a new one)")
     model = _load(model_path)
     out.mkdir(parents=True)
+    (out / "build.log").write_text(preamble)
     try:
         with BuildLog(out / "build.log", screen or sys.stdout) as blog:
             return _run(model, cfg, out.resolve(), blog)
