@@ -38,7 +38,7 @@ FLOAT_LAYERS = ("LayerNorm", "HWSoftmax")  # FINN+ runs these in float; their ou
 
 @pytest.fixture(scope="module")
 def block(tmp_path_factory):
-    """(QONNX slice path, input, {step: graph after it}, build notes) for the first TinyViT block."""
+    """(QONNX slice path, input, {step: graph after it}, build results) for the first TinyViT block."""
     from samfpga.models.build import variant_config
     from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
     from samfpga.models.quant.source import random_student
@@ -68,7 +68,7 @@ def block(tmp_path_factory):
     for name in STEPS:
         model = ALL_STEPS[name](model, ctx)
         graphs[name] = copy.deepcopy(model)
-    return sliced, x, graphs, ctx.notes
+    return sliced, x, graphs, ctx.results
 
 
 def python_view(model):
@@ -116,7 +116,7 @@ def test_integer_streams_into_integer_layers(block) -> None:
     assert len(muls) == 1 and muls[0][1] == ["HWSoftmax_hls"], muls
     # the only host node is that Mul, after the HW layers: FINN's dataflow partition applies (the build goes on
     # with the HW partition alone)
-    assert [op for _, op in block[3]["host_nodes"]] == ["Mul"], block[3]["host_nodes"]
+    assert [op for _, op in block[3].host_nodes] == ["Mul"], block[3].host_nodes
     assert all(n.domain.startswith(HW_DOMAIN) for n in model.graph.node)
     bad = []
     for n in model.graph.node:

@@ -3,7 +3,10 @@
     samfpga build-hw --board kv260 --out out/hw/kv260                     # bundled default model, W8A8
     samfpga build-hw --board zcu104 --checkpoint ckpt.pt --bits 6 --out DIR
     samfpga build-hw --board vck190 --model enc_w8a8.onnx --target-fps 30 --out DIR
-Without Vivado the build runs every step that does not need it and stops with a message saying what it produced.
+The folding (parallelism per layer) and memory styles are searched for the highest throughput that fits the board
+as one pipeline within --fit-limit of every resource (--target-fps caps it). One line per step on screen; library
+messages go to DIR/build.log; the last lines give the fit verdict and the path of report.md. Without Vivado the
+build runs every step that does not need it and stops with a message saying what it produced.
 """
 
 from __future__ import annotations
@@ -33,6 +36,21 @@ def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib
     return export_qonnx(q, out_onnx, (1, 3, sam.img_size, sam.img_size))
 
 
+def _quantize(ckpt: Path, bits: int, td: Path) -> tuple[Path, str]:
+    """``quantize_checkpoint`` with its library output (torch.onnx export chatter) kept for build.log; one line
+    on screen. Returns the QONNX path and the captured output."""
+    import time
+
+    from samfpga.hw.build.progress import BuildLog
+
+    t0 = time.time()
+    with BuildLog(td / "quantize.log") as blog:
+        blog.say(f"quantizing {ckpt} (W{bits}A{bits}, PTQ) ...")
+        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx")
+        blog.say(f"quantized in {time.time() - t0:.1f} s")
+    return model, (td / "quantize.log").read_text()
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="samfpga build-hw", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,8 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                           "(default: the bundled default model)")
     src.add_argument("--model", help="already quantized QONNX encoder (.onnx)")
     ap.add_argument("--bits", type=int, default=8, help="weight and activation bits when quantizing (4..8)")
-    ap.add_argument("--target-fps", type=float, default=10.0)
-    ap.add_argument("--folding", help="FINN folding config JSON (instead of --target-fps)")
+    ap.add_argument("--target-fps", type=float, help="throughput cap of the fit search (default: as fast as fits); "
+                                                     "with --no-fit FINN's folding target (default 10)")
+    ap.add_argument("--fit-limit", type=float, default=0.85, help="fraction of each board resource the design may "
+                                                                  "use (default 0.85)")
+    ap.add_argument("--no-fit", action="store_true", help="FINN's target-fps folding instead of the fit search")
+    ap.add_argument("--folding", help="FINN folding config JSON (instead of the fit search)")
     ap.add_argument("--clock-mhz", type=float, help="override the board's default clock")
     ap.add_argument("--steps", help="comma-separated subset of the build steps (default: all)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
@@ -52,34 +74,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from samfpga.hw.build import DEFAULT_STEPS, BuildConfig, BuildError, run_build
+    from samfpga.hw.build import BuildConfig, BuildError, run_build
 
     try:
-        steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else DEFAULT_STEPS
+        steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else None
         cfg = BuildConfig(board=args.board, output_dir=args.out, target_fps=args.target_fps,
-                          folding_file=args.folding, clock_mhz=args.clock_mhz, steps=steps)
+                          folding_file=args.folding, fit=not args.no_fit, fit_limit=args.fit_limit,
+                          clock_mhz=args.clock_mhz, steps=steps)
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():
             raise ValueError(f"output directory exists: {args.out} (choose a new one)")
         with tempfile.TemporaryDirectory(prefix="samfpga_q_") as td:
             if args.model:
-                model = Path(args.model)
+                model, preamble = Path(args.model), ""
             else:
                 ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
                 if not ckpt.is_file():
                     raise ValueError(f"checkpoint not found: {ckpt}")
-                print(f"quantizing {ckpt} (W{args.bits}A{args.bits}, PTQ) ...", flush=True)
-                model = quantize_checkpoint(ckpt, args.bits, Path(td) / "encoder_qonnx.onnx")
-            rep = run_build(model, cfg)
+                model, preamble = _quantize(ckpt, args.bits, Path(td))
+            run_build(model, cfg, preamble=preamble)  # prints the progress, the verdict and the report's path
     except (ValueError, BuildError) as e:
         print(f"build-hw: error: {e}", file=sys.stderr)
         return 2
-    t, n = rep["total"], rep["nodes"]
-    print(f"{n['on_hw']}/{n['total']} nodes on HW; fits {cfg.board}: {t['fits']}; partitions: {t['partitions']}; "
-          f"wrote {Path(args.out) / 'report.json'} and report.md")
-    if "stopped" in rep:
-        print(f"stopped before {rep['stopped']['step']} (Vivado not found)")
     return 0
 
 

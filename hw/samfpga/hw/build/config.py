@@ -1,4 +1,8 @@
-"""Configuration of one FINN build (one dataclass, like FINN's DataflowBuildConfig)."""
+"""Configuration of one FINN build: ``BuildConfig`` (what, for which board, which steps) and ``BuildOptions``
+(documented switches of individual steps), like FINN's ``DataflowBuildConfig``.
+
+The step names come from the one step list in ``samfpga.hw.build.steps`` (``PIPELINE``).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,32 @@ from pathlib import Path
 
 from samfpga.hw.boards import Board, get_board
 
-#: Steps that run on this machine (no Vivado), in order.
-SOFTWARE_STEPS = (
-    "qonnx_to_finn",
-    "tidy_up",
-    "streamline",
-    "convert_to_hw",
-    "minimize_bit_width_initial",
-    "partition",
-    "specialize",
-    "fold",
-    "minimize_bit_width",
-    "transpose_decomposition",
-    "estimates",
-    "hw_codegen",
-)
-#: Steps that need Vivado / Vitis HLS; the build stops before them, with a message, when Vivado is missing.
-VIVADO_STEPS = ("hls_ipgen", "fifo_sizing", "stitched_ip", "synth", "bitfile", "deployment")
-DEFAULT_STEPS = SOFTWARE_STEPS + VIVADO_STEPS
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Switches of individual steps; the defaults are the flow as documented in docs/hardware.md.
+
+    streamline_extra:  run the project's ``StreamlineExtra`` after FINN's streamlining (float scales between
+                       integer layers moved/absorbed exactly; hw/samfpga/hw/build/streamline_extra.py)
+    streamline_plus:   also run FINN+'s ``StreamlinePlus`` after each Streamline (off: it did not terminate on the
+                       encoder graphs here)
+    fit_ladder_ratio:  ratio between consecutive cycle targets the fit search tabulates (``fit.build_table``); a
+                       smaller ratio finds a finer optimum at the cost of more folding trials
+    search_memory:     let the fit search also choose memory styles per layer (BRAM / LUTRAM / URAM) instead of
+                       FINN's automatic placement
+    mvau_wwidth_max:   FINN's SetFolding limit on an MVAU's weight bits per PE (SIMD x weight bits), as in FINN's
+                       DataflowBuildConfig
+    """
+
+    streamline_extra: bool = True
+    streamline_plus: bool = False
+    fit_ladder_ratio: float = 2.0
+    search_memory: bool = True
+    mvau_wwidth_max: int = 36
+
+    def __post_init__(self) -> None:
+        if not self.fit_ladder_ratio > 1.0:
+            raise ValueError(f"fit_ladder_ratio must be > 1, got {self.fit_ladder_ratio}")
 
 
 @dataclass
@@ -32,34 +44,49 @@ class BuildConfig:
     """What to build and for which board.
 
     board:          board name from ``samfpga.hw.boards.BOARDS``
-    output_dir:     build directory (intermediate/, hdl/, report.json, report.md, ...)
-    target_fps:     frames per second FINN's folding aims for (ignored when ``folding_file`` is given)
-    folding_file:   FINN folding JSON applied instead of target_fps
+    output_dir:     build directory (intermediate/, hdl/, report.json, report.md, build.log, ...)
+    target_fps:     upper limit of the throughput the fit search aims for (None: as fast as fits); with
+                    ``fit=False`` FINN's own folding aims for it (default then 10 fps)
+    folding_file:   FINN folding JSON applied instead of the fit search
+    fit:            search the folding (PE/SIMD per layer, memory styles) for the highest throughput that fits
+                    within ``fit_limit`` of every board resource (``samfpga.hw.build.fit``); False: FINN's
+                    ``target_fps`` folding
+    fit_limit:      fraction of each board resource the design may use
     clock_mhz:      overrides the board's default clock
     prefer_rtl:     ask specialisation for RTL implementations wherever FINN+ has them
     own_rtl:        apply samfpga.hw.custom_ops.UseOwnRTL (own AddStreams/DuplicateStreams RTL) on Zynq parts
-    partition_limit: fraction of each board resource one partition may use when the report splits the graph
-    steps:          names of the steps to run, in order (subset of DEFAULT_STEPS)
+    steps:          names of the steps to run, in order (subset of ``DEFAULT_STEPS``; None: all)
+    options:        switches of individual steps (``BuildOptions``)
     """
 
     board: str
     output_dir: str
-    target_fps: float = 10.0
+    target_fps: float | None = None
     folding_file: str | None = None
+    fit: bool = True
+    fit_limit: float = 0.85
     clock_mhz: float | None = None
     prefer_rtl: bool = True
     own_rtl: bool = True
-    partition_limit: float = 0.85
-    steps: tuple[str, ...] = DEFAULT_STEPS
-    extra: dict = field(default_factory=dict)
+    steps: tuple[str, ...] | None = None
+    options: BuildOptions = field(default_factory=BuildOptions)
 
     def __post_init__(self) -> None:
+        from samfpga.hw.build.steps import DEFAULT_STEPS
+
         get_board(self.board)  # one-line error for unknown boards
+        if self.steps is None:
+            self.steps = DEFAULT_STEPS
+        self.steps = tuple(self.steps)
         unknown = [s for s in self.steps if s not in DEFAULT_STEPS]
         if unknown:
             raise ValueError(f"unknown build step(s) {unknown}; known steps: {', '.join(DEFAULT_STEPS)}")
-        if self.target_fps <= 0:
+        if self.target_fps is not None and not self.target_fps > 0:
             raise ValueError(f"target_fps must be > 0, got {self.target_fps}")
+        if not 0 < self.fit_limit <= 1:
+            raise ValueError(f"fit_limit must be in (0, 1], got {self.fit_limit}")
+        if self.clock_mhz is not None and not self.clock_mhz > 0:
+            raise ValueError(f"clock_mhz must be > 0, got {self.clock_mhz}")
         if self.folding_file is not None and not Path(self.folding_file).is_file():
             raise ValueError(f"folding file not found: {self.folding_file}")
 
@@ -74,5 +101,5 @@ class BuildConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["steps"] = list(self.steps)
+        d["steps"] = list(self.steps or ())
         return d

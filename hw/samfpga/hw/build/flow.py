@@ -5,7 +5,8 @@ Layout of the output directory (see docs/hardware.md):
     DIR/hdl/<node name>/                generated HDL (RTL layers) or HLS C++/TCL per HW node
     DIR/finn/                           FINN's own reports (auto folding config, ...)
     DIR/build_config.json               the BuildConfig
-    DIR/report.json, DIR/report.md      the build report
+    DIR/report.json, DIR/report.md      the build report; DIR/resources.png its bar chart
+    DIR/build.log                       library warnings and output (FINN, qonnx), with the progress lines
 The build writes into DIR directly (the saved graphs hold absolute paths to DIR/hdl, so DIR cannot be renamed
 afterwards) and removes DIR when any step fails, so a failed build leaves nothing.
 """
@@ -14,12 +15,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
+from samfpga.hw import HW_DOMAIN
 from samfpga.hw.build.config import BuildConfig
+from samfpga.hw.build.context import BuildContext
+from samfpga.hw.build.progress import BuildLog, step_line
 from samfpga.hw.build.report import build_report, report_markdown
-from samfpga.hw.build.steps import STEPS, BuildContext, VivadoRequired
+from samfpga.hw.build.steps import STEPS, VivadoRequired
 from samfpga.hw.finn_env import boot, vivado_available
 
 
@@ -46,58 +52,88 @@ def _load(model_path: str | Path):
     return ModelWrapper(proto)
 
 
-def run_build(model_path: str | Path, cfg: BuildConfig, log=print) -> dict:
-    """Run ``cfg.steps`` on the QONNX model at ``model_path``; returns the report dict (also written to DIR)."""
+def run_build(model_path: str | Path, cfg: BuildConfig, screen: TextIO | None = None, preamble: str = "") -> dict:
+    """Run ``cfg.steps`` on the QONNX model at ``model_path``; returns the report dict (also written to DIR).
+
+    ``screen`` gets one line per step and the verdict (default: stdout); library output goes to DIR/build.log,
+    which starts with ``preamble`` (e.g. what quantizing the model printed)."""
     out = Path(cfg.output_dir)
     if out.exists():
         raise ValueError(f"output directory exists: {out} (choose a new one)")
     model = _load(model_path)
     out.mkdir(parents=True)
+    (out / "build.log").write_text(preamble)
     try:
-        return _run(model, cfg, out.resolve(), log)
+        with BuildLog(out / "build.log", screen or sys.stdout) as blog:
+            return _run(model, cfg, out.resolve(), blog)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _run(model, cfg: BuildConfig, tmp: Path, log) -> dict:
-    boot(tmp / "finn_build")
+def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
+    boot(out / "finn_build")
     import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops registered before any FINN step)
 
-    ctx = BuildContext(cfg=cfg, out=tmp)
-    (tmp / "intermediate").mkdir()
-    (tmp / "build_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    ctx = BuildContext(cfg=cfg, out=out)
+    (out / "intermediate").mkdir()
+    (out / "build_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    blog.say(f"samfpga build-hw: {cfg.board}, {len(cfg.steps)} steps, output {out} (library messages: build.log)")
     timings: dict[str, float] = {}
-    stopped = None
-    estimated = None
+    stopped, estimated = None, None
     for i, name in enumerate(cfg.steps, 1):
-        t0 = time.time()
+        t0, warned = time.time(), blog.warnings
         try:
             model = STEPS[name](model, ctx)
         except VivadoRequired as e:
-            done = list(cfg.steps[: i - 1])
-            stopped = {"step": name, "message": f"{e} needs Vivado (not found: no `vivado` on PATH, XILINX_VIVADO "
-                                                 f"unset). Produced: steps {', '.join(done)}; still needing Vivado: "
-                                                 f"{', '.join(cfg.steps[i - 1:])}."}
-            log(f"build stopped before {name}: {stopped['message']}")
+            stopped = _stopped(name, str(e), cfg.steps, i)
+            blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped, needs Vivado (not installed); "
+                     f"the remaining {len(cfg.steps) - i + 1} steps need it too")
             break
         except Exception as e:  # noqa: BLE001 - reported as one line naming the step
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise BuildError(f"build step {name} failed: {type(e).__name__}: {msg[:300]}") from e
         timings[name] = round(time.time() - t0, 2)
-        model.save(str(tmp / "intermediate" / f"{i:02d}_{name}.onnx"))
-        log(f"[{i:02d}] {name}: {timings[name]:.1f}s, {len(model.graph.node)} nodes")
+        model.save(str(out / "intermediate" / f"{i:02d}_{name}.onnx"))
+        hw = sum(n.domain.startswith(HW_DOMAIN) for n in model.graph.node)
+        blog.say(step_line(i, len(cfg.steps), name, timings[name], time.time() - blog.t0, hw,
+                           len(model.graph.node), blog.warnings - warned))
         if name == "estimates":
             estimated = model
-    if estimated is None:
-        estimated = model
-    report = build_report(estimated, ctx.notes, cfg.board_spec, cfg.clock, cfg.partition_limit)
+    report = _write_report(estimated or model, ctx, out, timings, stopped)
+    shutil.rmtree(out / "finn_build", ignore_errors=True)
+    blog.say(f"{blog.warnings} library warnings and {blog.lines} lines of library output in {out / 'build.log'}")
+    blog.say(f"verdict: {report['verdict']['text']}")
+    for a in report["verdict"]["advice"]:
+        blog.say(f"  - {a}")
+    blog.say(f"report: {out / 'report.md'}")
+    return report
+
+
+def _stopped(name: str, what: str, steps: tuple[str, ...], i: int) -> dict:
+    done = list(steps[: i - 1])
+    return {"step": name, "message": f"{what} needs Vivado (not found: no `vivado` on PATH, XILINX_VIVADO "
+                                     f"unset). Produced: steps {', '.join(done)}; still needing Vivado: "
+                                     f"{', '.join(steps[i - 1:])}."}
+
+
+def _write_report(model, ctx: BuildContext, out: Path, timings: dict, stopped: dict | None) -> dict:
+    """report.json, report.md and the chart resources.png (when any layer was estimated)."""
+    from samfpga.hw.build.chart import resource_chart
+
+    cfg = ctx.cfg
+    report = build_report(model, ctx.results, cfg.board_spec, cfg.clock, cfg.fit_limit)
     report["config"] = cfg.to_dict()
     report["step_seconds"] = timings
     report["vivado_available"] = vivado_available()
     if stopped:
         report["stopped"] = stopped
-    shutil.rmtree(tmp / "finn_build", ignore_errors=True)
-    (tmp / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (tmp / "report.md").write_text(report_markdown(report))
+    chart = None
+    if ctx.results.costs:
+        chart = resource_chart({k: {r: v[r] for r in v if r in report["total"]["budget"]}
+                                for k, v in report["op_types"].items()}, report["total"]["budget"],
+                               cfg.fit_limit, f"{cfg.board}: resource use per layer type ({', '.join(report['total']['sources'])})",
+                               out / "resources.png").name
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "report.md").write_text(report_markdown(report, chart))
     return report

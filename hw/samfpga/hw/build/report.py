@@ -1,51 +1,14 @@
-"""Build report: nodes on HW / host, FINN resource + cycle estimates, partitions against the board budget, fps."""
+"""Build report: nodes on HW / host, resources per layer and per layer type (each figure with its source), the
+fit verdict for ONE pipeline on the board, memories that need the driver, and report.md with a bar chart."""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections import Counter, defaultdict
 
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.boards import RESOURCES, Board
-
-
-def layer_resources(est: dict) -> dict[str, float]:
-    """FINN's per-node estimate -> our units (BRAM in 36 Kb blocks = BRAM_18K / 2; FF when FINN gives it)."""
-    return {
-        "LUT": float(est.get("LUT", 0)),
-        "FF": float(est.get("FF", 0)),
-        "BRAM36": float(est.get("BRAM_18K", 0)) / 2.0,
-        "URAM": float(est.get("URAM", 0)),
-        "DSP": float(est.get("DSP", 0)),
-    }
-
-
-def _sum(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {r: float(sum(x[r] for x in rows)) for r in RESOURCES}
-
-
-def _fits(total: dict[str, float], budget: dict[str, int], limit: float) -> bool:
-    return all(total[r] <= limit * budget[r] for r in RESOURCES if budget[r] > 0 or total[r] > 0)
-
-
-def split_by_budget(names: list[str], res: dict[str, dict[str, float]], budget: dict[str, int],
-                    limit: float) -> list[list[str]]:
-    """Greedy split of a run of HW nodes (topological order) into consecutive groups each within ``limit`` x budget.
-
-    A single node larger than the budget gets a group of its own (it cannot be split without refolding).
-    """
-    groups: list[list[str]] = []
-    cur: list[str] = []
-    for n in names:
-        trial = cur + [n]
-        if cur and not _fits(_sum([res[x] for x in trial]), budget, limit):
-            groups.append(cur)
-            cur = [n]
-        else:
-            cur = trial
-    if cur:
-        groups.append(cur)
-    return groups
+from samfpga.hw.build.context import BuildResults
+from samfpga.hw.build.fit import advice
 
 
 def float_input_layers(model, hw: list) -> list[str]:
@@ -55,77 +18,119 @@ def float_input_layers(model, hw: list) -> list[str]:
                    for t in n.input)]
 
 
-def build_report(model, notes: dict, board: Board, clock_mhz: float, limit: float) -> dict:
-    """Report dict (see docs/hardware.md for the fields). ``model`` is the estimated HW graph."""
+def node_census(model, results: BuildResults) -> dict:
+    """Nodes on HW layers and on the host (those in ``model`` plus those the partition step cut off)."""
     nodes = list(model.graph.node)
     hw = [n for n in nodes if n.domain.startswith(HW_DOMAIN)]
-    # host nodes: those left in this graph plus those the partition step cut off around the dataflow partition
     host = [(n.name, n.op_type) for n in nodes if not n.domain.startswith(HW_DOMAIN)]
-    host += [tuple(x) for x in notes.get("host_nodes", []) if x[1] != "StreamingDataflowPartition"]
-    nodes_total = len(hw) + len(host)
-    res = {n.name: layer_resources(notes.get("resources", {}).get(n.name, {})) for n in hw}
-    cycles = notes.get("cycles", {})
-    budget = board.budget()
-    hw_names = {n.name for n in hw}
-    segments = [[x for x in s if x in hw_names] for s in notes.get("segments", [[n.name for n in hw]])]
-    segments = [s for s in segments if s]
+    host += [tuple(x) for x in results.host_nodes if x[1] != "StreamingDataflowPartition"]
+    total = len(hw) + len(host)
     op_of = {n.name: n.op_type for n in nodes}
     float_in = float_input_layers(model, hw)
+    return {
+        "total": total,
+        "on_hw": len(hw),
+        "on_host": len(host),
+        "hw_fraction": len(hw) / total if total else 0.0,
+        "hw_op_types": dict(Counter(n.op_type for n in hw).most_common()),
+        "host_op_types": dict(Counter(op for _, op in host).most_common()),
+        "host_nodes": [list(x) for x in host],
+        "float_input_op_types": dict(Counter(op_of[x] for x in float_in).most_common()),
+        "float_input_layers": float_in,
+    }
 
-    partitions = []
-    for si, seg in enumerate(segments):
-        for group in split_by_budget(seg, res, budget, limit):
-            tot = _sum([res[x] for x in group])
-            cyc = max((cycles.get(x, 0) for x in group), default=0)
-            partitions.append({
-                "index": len(partitions),
-                "host_segment": si,
-                "nodes": len(group),
-                "op_types": dict(Counter(op_of[x] for x in group).most_common()),
-                "resources": tot,
-                "utilization": {r: (tot[r] / budget[r] if budget[r] else (math.inf if tot[r] else 0.0))
-                                for r in RESOURCES},
-                "margin": {r: budget[r] - tot[r] for r in RESOURCES},
-                "fits": _fits(tot, budget, 1.0),
-                "bottleneck_cycles": cyc,
-                "bottleneck_node": max(group, key=lambda x: cycles.get(x, 0)),
-                "fps_at_clock": clock_mhz * 1e6 / cyc if cyc else None,
-                "layers": [{"name": x, "op_type": op_of[x], "cycles": cycles.get(x, 0), **res[x]} for x in group],
-            })
-    total = _sum([res[n.name] for n in hw])
-    total_fits = _fits(total, budget, 1.0)
-    # one partition: the dataflow pipeline's rate is set by its slowest layer. Several partitions on one device
-    # run one after the other (reconfiguration time not counted), so their bottleneck cycles add up.
-    seq_cycles = sum(p["bottleneck_cycles"] for p in partitions)
-    one_cycles = max((cycles.get(n.name, 0) for n in hw), default=0)
+
+def layer_rows(model, results: BuildResults) -> list[dict]:
+    """One row per HW layer: resources with their source and unmodelled zeros, cycles, runtime-writeable."""
+    rw = set(results.runtime_writeable)
+    rows = []
+    for n in model.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        c = results.costs.get(n.name)
+        rows.append({
+            "name": n.name, "op_type": n.op_type, "cycles": results.cycles.get(n.name, 0),
+            **{r: (float(getattr(c, r)) if c else 0.0) for r in RESOURCES},
+            "source": c.source if c else "not estimated",
+            "unmodelled": list(c.unmodelled) if c else list(RESOURCES),
+            "runtime_writeable": n.name in rw,
+        })
+    return rows
+
+
+def by_op_type(rows: list[dict]) -> dict[str, dict]:
+    """Per layer type: count, summed resources, the sources of its figures, the resources left unmodelled (0 not
+    measured) by any of its layers, and its slowest layer's cycles."""
+    out: dict[str, dict] = defaultdict(lambda: {"layers": 0, **dict.fromkeys(RESOURCES, 0.0), "sources": [],
+                                                "unmodelled": [], "max_cycles": 0})
+    for row in rows:
+        t = out[row["op_type"]]
+        t["layers"] += 1
+        for r in RESOURCES:
+            t[r] += row[r]
+        t["sources"] = sorted(set(t["sources"]) | {row["source"]})
+        t["unmodelled"] = [r for r in RESOURCES if r in set(t["unmodelled"]) | set(row["unmodelled"])]
+        t["max_cycles"] = max(t["max_cycles"], row["cycles"])
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["LUT"]))
+
+
+def verdict(totals: dict[str, float], types: dict[str, dict], board: Board, limit: float, fps: float | None,
+            clock_mhz: float) -> dict:
+    """Does the design fit ``board`` as one pipeline within ``limit`` of every resource; if not, which resource
+    binds, by how much, and what would make it fit."""
+    budget = board.budget()
+    pressure = {r: (totals[r] / (limit * budget[r]) if budget[r] else (float("inf") if totals[r] else 0.0))
+                for r in RESOURCES}
+    binding = max(pressure, key=pressure.get)
+    fits = pressure[binding] <= 1.0
+    if fits:
+        text = (f"fits {board.name} as one pipeline within {100 * limit:.0f}% of every resource "
+                f"({binding} highest at {100 * limit * pressure[binding]:.0f}% of the board)"
+                + (f"; {fps:,.1f} fps at {clock_mhz:g} MHz" if fps else ""))
+    else:
+        text = (f"does not fit {board.name} as one pipeline: {binding} binds at "
+                + ("a resource the board lacks" if pressure[binding] == float("inf") else
+                   f"{pressure[binding]:.2f}x its {100 * limit:.0f}% budget"))
+    return {"fits": fits, "binding": binding, "pressure": pressure, "text": text,
+            "advice": advice(totals, {k: {r: v[r] for r in RESOURCES} for k, v in types.items()}, board, limit)}
+
+
+def build_report(model, results: BuildResults, board: Board, clock_mhz: float, limit: float) -> dict:
+    """Report dict (fields in docs/hardware.md). ``model``: the estimated HW graph; ``results``: the steps'."""
+    rows = layer_rows(model, results)
+    types = by_op_type(rows)
+    budget = board.budget()
+    tot = {r: float(sum(x[r] for x in rows)) for r in RESOURCES}
+    slow = max(rows, key=lambda x: x["cycles"], default=None)
+    cycles = slow["cycles"] if slow else 0
+    fps = clock_mhz * 1e6 / cycles if cycles else None
+    v = verdict(tot, types, board, limit, fps, clock_mhz)
+    binding = v["binding"]
     return {
         "board": board.to_dict(),
         "clock_mhz": clock_mhz,
-        "nodes": {
-            "total": nodes_total,
-            "on_hw": len(hw),
-            "on_host": len(host),
-            "hw_fraction": len(hw) / nodes_total if nodes_total else 0.0,
-            "hw_op_types": dict(Counter(n.op_type for n in hw).most_common()),
-            "host_op_types": dict(Counter(op for _, op in host).most_common()),
-            "host_nodes": [list(x) for x in host],
-            "float_input_op_types": dict(Counter(op_of[x] for x in float_in).most_common()),
-            "float_input_layers": float_in,
-        },
+        "nodes": node_census(model, results),
         "total": {
-            "resources": total,
+            "resources": tot,
             "budget": budget,
-            "utilization": {r: (total[r] / budget[r] if budget[r] else None) for r in RESOURCES},
-            "margin": {r: budget[r] - total[r] for r in RESOURCES},
-            "fits": total_fits,
-            "single_pipeline_bottleneck_cycles": one_cycles,
-            "fps_if_fits": clock_mhz * 1e6 / one_cycles if (one_cycles and total_fits) else None,
-            "fps_single_pipeline_unconstrained": clock_mhz * 1e6 / one_cycles if one_cycles else None,
-            "partitions": len(partitions),
-            "fps_partitions_sequential": clock_mhz * 1e6 / seq_cycles if seq_cycles else None,
-            "partition_limit": limit,
+            "utilization": {r: (tot[r] / budget[r] if budget[r] else None) for r in RESOURCES},
+            "margin": {r: limit * budget[r] - tot[r] for r in RESOURCES},
+            "fit_limit": limit,
+            "fits": v["fits"],
+            "bottleneck_cycles": cycles,
+            "bottleneck_node": slow["name"] if slow else None,
+            "fps": fps,
+            "sources": sorted({x["source"] for x in rows}),
+            "unmodelled": {op: t["unmodelled"] for op, t in types.items() if t["unmodelled"]},
         },
-        "partitions": partitions,
+        "verdict": v,
+        "fit_search": results.fit.to_dict() if results.fit else None,
+        "op_types": types,
+        "layers": rows,
+        "largest_layers": sorted(rows, key=lambda x: -x[binding])[:10],
+        "memory": {"placed_without_uram": results.memory_forced, "runtime_writeable": results.runtime_writeable},
+        "segments": len(results.segments),
+        "partition_note": results.partition_note,
     }
 
 
@@ -137,42 +142,84 @@ def _fmt(x) -> str:
     return str(x)
 
 
-def report_markdown(rep: dict) -> str:
-    """Readable summary of ``build_report``'s dict."""
-    b, n, t = rep["board"], rep["nodes"], rep["total"]
+def _cell(t: dict, r: str) -> str:
+    """A resource figure; a 0 that its source does not model is shown as ``0*``."""
+    return "0*" if (t[r] == 0 and r in t["unmodelled"]) else _fmt(t[r])
+
+
+def report_markdown(rep: dict, chart: str | None = None) -> str:
+    """Readable summary of ``build_report``'s dict; ``chart``: file name of the bar chart next to report.md."""
+    b, n, t, v = rep["board"], rep["nodes"], rep["total"], rep["verdict"]
     lines = [
         f"# FINN build report: {b['name']} ({b['part']}, {rep['clock_mhz']:g} MHz)",
         "",
-        "FINN analytical estimates (no synthesis). FINN has no flip-flop model: FF shows 0 (not estimated).",
+        f"**Verdict: {v['text']}.**",
+        "",
+        *[f"- {a}" for a in v["advice"]],
+        "" if v["advice"] else None,
+        f"Figures from: {', '.join(t['sources']) or '-'} (no synthesis). `0*`: the source does not model this "
+        "resource for that layer type; the zero is not a measurement.",
         "",
         f"Nodes: {n['total']} total, {n['on_hw']} on HW layers ({100 * n['hw_fraction']:.1f}%), "
         f"{n['on_host']} left on the host: {n['host_op_types'] or 'none'}",
         "",
         f"HW layers with a float input stream: {n['float_input_op_types'] or 'none'}",
         "",
-        "| resource | estimate | budget | utilization | margin |",
+        f"Slowest layer: {t['bottleneck_node']} at {t['bottleneck_cycles']:,} cycles per frame -> "
+        f"{_fmt(t['fps'])} fps at {rep['clock_mhz']:g} MHz.",
+        "",
+        f"| resource | total | budget | utilization | margin to {100 * t['fit_limit']:.0f}% |",
         "|---|---|---|---|---|",
     ]
+    lines = [x for x in lines if x is not None]
     for r in RESOURCES:
         u = t["utilization"][r]
         lines.append(f"| {r} | {_fmt(t['resources'][r])} | {t['budget'][r]:,} | "
                      f"{'-' if u is None else f'{100 * u:.1f}%'} | {_fmt(t['margin'][r])} |")
-    lines += [
-        "",
-        f"Fits the board as one pipeline: **{'yes' if t['fits'] else 'no'}**. "
-        f"Slowest layer: {t['single_pipeline_bottleneck_cycles']:,} cycles -> "
-        f"{_fmt(t['fps_single_pipeline_unconstrained'])} fps at {rep['clock_mhz']:g} MHz if it fit.",
-        f"Partitions (each within {100 * t['partition_limit']:.0f}% of the budget, run one after the other): "
-        f"{t['partitions']} -> {_fmt(t['fps_partitions_sequential'])} fps (reconfiguration not counted).",
-        "",
-        "| partition | nodes | LUT | BRAM36 | URAM | DSP | fits | bottleneck cycles | fps |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for p in rep["partitions"]:
-        r = p["resources"]
-        lines.append(f"| {p['index']} | {p['nodes']} | {_fmt(r['LUT'])} | {_fmt(r['BRAM36'])} | {_fmt(r['URAM'])} | "
-                     f"{_fmt(r['DSP'])} | {'yes' if p['fits'] else 'no'} | {p['bottleneck_cycles']:,} | "
-                     f"{_fmt(p['fps_at_clock'])} |")
+    lines += ["", "## Per layer type", ""]
+    if chart:
+        lines += [f"![resource use per layer type against the {b['name']} budget]({chart})", ""]
+    lines += ["| layer type | layers | LUT | FF | BRAM36 | URAM | DSP | source | slowest (cycles) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for op, x in rep["op_types"].items():
+        lines.append(f"| {op} | {x['layers']} | " + " | ".join(_cell(x, r) for r in RESOURCES)
+                     + f" | {', '.join(x['sources'])} | {x['max_cycles']:,} |")
+    lines.append("| **budget** | | " + " | ".join(f"{t['budget'][r]:,}" for r in RESOURCES) + " | | |")
+    lines += _fit_lines(rep.get("fit_search")) + _memory_lines(rep["memory"])
+    lines += ["", "## Largest layers (by the binding resource)", "",
+              "| layer | type | LUT | BRAM36 | URAM | DSP | cycles | source |", "|---|---|---|---|---|---|---|---|"]
+    for x in rep["largest_layers"]:
+        lines.append(f"| {x['name']} | {x['op_type']} | {_cell(x, 'LUT')} | {_cell(x, 'BRAM36')} | "
+                     f"{_cell(x, 'URAM')} | {_cell(x, 'DSP')} | {x['cycles']:,} | {x['source']} |")
+    if rep.get("partition_note"):
+        lines += ["", f"Partition: {rep['partition_note']}."]
     if "stopped" in rep:
         lines += ["", f"Build stopped before `{rep['stopped']['step']}`: {rep['stopped']['message']}"]
+    lines += ["", "Every layer (resources, source, cycles) is in report.json (`layers`)."]
     return "\n".join(lines) + "\n"
+
+
+def _fit_lines(f: dict | None) -> list[str]:
+    if not f:
+        return ["", "Folding: not searched (folding file or FINN's target-fps folding)."]
+    cap = " (capped by --target-fps)" if f["capped"] else ""
+    return ["", "## Fit search", "",
+            f"Searched folding and memory styles ({f['table_size']} per-layer options, table {f['table_seconds']:.1f}"
+            f" s, search {f['seconds']:.2f} s, {f['trials']} trials): "
+            + (f"fastest that fits: {f['cycles']:,} cycles per frame, {f['fps']:.3g} fps{cap}."
+               if f["fits"] else
+               f"nothing fits; the smallest configuration ({f['cycles']:,} cycles) needs {f['binding']} "
+               f"{f['over_by']:.2f}x its budget share.")
+            + f" Fastest possible at any size: {f['min_cycles']:,} cycles "
+              f"({f['clock_mhz'] * 1e6 / f['min_cycles']:.3g} fps)."]
+
+
+def _memory_lines(m: dict) -> list[str]:
+    out = []
+    if m["placed_without_uram"]:
+        out += ["", f"No URAM on this board: {len(m['placed_without_uram'])} layers' memories placed in BRAM/LUTRAM "
+                    "(FINN's automatic placement would count URAM)."]
+    if m["runtime_writeable"]:
+        out += ["", f"Runtime-writeable (memories in URAM, which the bitstream cannot initialise; the driver writes "
+                    f"their weights/thresholds at start-up): {', '.join(m['runtime_writeable'])}."]
+    return out

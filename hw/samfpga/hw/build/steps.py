@@ -1,64 +1,31 @@
-"""The named steps of a samfpga FINN build: ``fn(model: ModelWrapper, ctx: BuildContext) -> ModelWrapper``.
+"""The named steps of a samfpga FINN build, ``fn(model: ModelWrapper, ctx: BuildContext) -> ModelWrapper``, and
+the one list that orders them (``PIPELINE``; ``SOFTWARE_STEPS``, ``VIVADO_STEPS``, ``DEFAULT_STEPS`` and ``STEPS``
+derive from it).
 
 Software steps wrap FINN+'s builder steps (``finn.builder.build_dataflow_steps``) with a FINN
-``DataflowBuildConfig`` derived from ours (``finn_config``); ``streamline`` is the project's own (FINN's default
-streamline stops at the Q/K/V fork of attention). Vivado steps raise ``VivadoRequired`` when Vivado is missing;
-``flow.run_build`` then stops with a message. Estimates go to ``ctx.notes`` ("resources", "cycles", "segments"),
-which ``report.build_report`` reads.
+``DataflowBuildConfig`` derived from ours (``context.finn_config``); ``streamline`` is the project's own (FINN's
+default streamline stops at the Q/K/V fork of attention); ``fold`` searches the folding that fits the board
+(``fit.py``). Vivado steps raise ``VivadoRequired`` when Vivado is missing; ``flow.run_build`` then stops with a
+message. Results go to ``ctx.results`` (``context.BuildResults``), which ``report.build_report`` reads.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from samfpga.hw import HW_DOMAIN
-from samfpga.hw.build.config import VIVADO_STEPS, BuildConfig
+from samfpga.hw.build.context import BuildContext, finn_config
 from samfpga.hw.finn_env import vivado_available
+
+__all__ = ["DEFAULT_STEPS", "HW_DOMAIN", "PIPELINE", "SOFTWARE_STEPS", "STEPS", "VIVADO_STEPS", "BuildContext",
+           "Step", "VivadoRequired", "finn_config"]
 
 
 class VivadoRequired(RuntimeError):
     """Raised by a step that needs Vivado / Vitis HLS when they are not installed (message: what needs it)."""
-
-
-@dataclass
-class BuildContext:
-    """State shared by the steps of one build."""
-
-    cfg: BuildConfig
-    out: Path
-    notes: dict = field(default_factory=dict)
-    _finn_cfg: object = None
-
-    @property
-    def finn_cfg(self):
-        if self._finn_cfg is None:
-            self._finn_cfg = finn_config(self.cfg, self.out)
-        return self._finn_cfg
-
-
-def finn_config(cfg: BuildConfig, out: Path):
-    """FINN's DataflowBuildConfig matching ``cfg`` (what the wrapped FINN steps read); FINN's own reports go to
-    ``out/finn/report``."""
-    from finn.builder.build_dataflow_config import DataflowBuildConfig, DataflowOutputType
-
-    board = cfg.board_spec
-    fcfg = DataflowBuildConfig(
-        output_dir=str(out / "finn"),
-        synth_clk_period_ns=1000.0 / cfg.clock,
-        fpga_part=board.part,
-        board=board.finn_board,
-        target_fps=None if cfg.folding_file else max(1, round(cfg.target_fps)),
-        folding_config_file=cfg.folding_file,
-        generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
-        standalone_thresholds=True,  # thresholds as own layers, so MVAUs can specialise to RTL
-        save_intermediate_models=True,
-    )
-    Path(fcfg.get_report_directory()).mkdir(parents=True, exist_ok=True)
-    Path(fcfg.get_intermediate_models_directory()).mkdir(parents=True, exist_ok=True)
-    return fcfg
 
 
 def _finn():
@@ -111,59 +78,76 @@ def step_tidy_up(model, ctx):
     return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg).transform(IntegerSplit()))
 
 
-def step_streamline(model, ctx):
-    """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, FINN's
-    Streamline (run as ``FastStreamline``: same graph, housekeeping only after rules that changed it), convs lowered to NHWC MatMul with transposes absorbed, Streamline again, then the project's
-    ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_extra.py; ``cfg.extra["streamline_extra"]``, default on).
-    ``cfg.extra["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off
-    by default because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
+def _streamline_pass(model, plus: bool):
+    """FINN's Streamline (as ``FastStreamline``: same graph, housekeeping only after rules that changed it),
+    scales on forks moved onto the branches, Streamline again; FINN+'s StreamlinePlus after it when ``plus``."""
+    from finn.transformation.streamline.reorder import MoveLinearPastFork
+
+    from samfpga.hw.build.streamline_extra import FastStreamline
+
+    model = model.transform(FastStreamline())
+    # scales on a fork (the residual branch point) block absorption into the next thresholds: move them onto
+    # each branch and streamline again
+    model = model.transform(MoveLinearPastFork())
+    model = model.transform(FastStreamline())
+    if plus:
+        from finn.transformation.streamline.streamline_plus import StreamlinePlus
+
+        model = model.transform(StreamlinePlus())
+    return model
+
+
+def _lower_convs(model):
+    """Convs to NHWC MatMuls (``LowerConvsToMatMul``), the transposes it adds absorbed where possible."""
     from finn.transformation.streamline.absorb import (
         AbsorbConsecutiveTransposes,
         AbsorbTransposeIntoMultiThreshold,
     )
-    from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+    model = model.transform(LowerConvsToMatMul())
+    model = model.transform(AbsorbTransposeIntoMultiThreshold())
+    return model.transform(AbsorbConsecutiveTransposes())
+
+
+def _retype(model):
+    """Shapes, datatypes and layouts inferred again, threshold layouts repaired, names made unique."""
     from qonnx.transformation.general import GiveUniqueNodeNames, RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll, FastStreamline
-
-    def streamline(m):
-        from finn.transformation.streamline.reorder import MoveLinearPastFork
-
-        m = m.transform(FastStreamline())
-        # scales on a fork (the residual branch point) block absorption into the next thresholds: move them
-        # onto each branch and streamline again
-        m = m.transform(MoveLinearPastFork())
-        m = m.transform(FastStreamline())
-        if ctx.cfg.extra.get("streamline_plus"):
-            from finn.transformation.streamline.streamline_plus import StreamlinePlus
-
-            m = m.transform(StreamlinePlus())
-        return m
-
-    model = model.transform(ExtractNormScaleBias())
-    model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
-    model = streamline(model)
-    if model.get_nodes_by_op_type("Conv"):
-        model = model.transform(LowerConvsToMatMul())
-        model = model.transform(AbsorbTransposeIntoMultiThreshold())
-        model = model.transform(AbsorbConsecutiveTransposes())
-        model = streamline(model)
-    if ctx.cfg.extra.get("streamline_extra", True):
-        from samfpga.hw.build.streamline_extra import StreamlineExtra
-
-        # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
-        # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly (hw/samfpga/hw/build/streamline_extra.py)
-        model = model.transform(StreamlineExtra())
     model = model.transform(InferShapes())
     model = model.transform(InferDataTypes())
     model = model.transform(InferDataLayouts())
     model = fix_threshold_layouts(model)
     model = model.transform(RemoveUnusedTensors())
     return model.transform(GiveUniqueNodeNames())
+
+
+def step_streamline(model, ctx):
+    """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, a streamline
+    pass (``_streamline_pass``), convs lowered to NHWC MatMul with transposes absorbed and a second pass, then the
+    project's ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_extra.py; ``options.streamline_extra``).
+    ``options.streamline_plus`` adds FINN+'s StreamlinePlus to each pass (off: it did not terminate on the
+    encoder graphs here, see docs/hardware.md)."""
+    from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
+
+    from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll
+
+    opts = ctx.cfg.options
+    model = model.transform(ExtractNormScaleBias())
+    model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
+    model = _streamline_pass(model, opts.streamline_plus)
+    if model.get_nodes_by_op_type("Conv"):
+        model = _streamline_pass(_lower_convs(model), opts.streamline_plus)
+    if opts.streamline_extra:
+        from samfpga.hw.build.streamline_extra import StreamlineExtra
+
+        # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
+        # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly
+        model = model.transform(StreamlineExtra())
+    return _retype(model)
 
 
 def output_scales_to_host(model):
@@ -212,65 +196,7 @@ def step_minimize_bit_width(model, ctx):
     return _finn().step_minimize_bit_width(model, ctx.finn_cfg)
 
 
-def step_partition(model, ctx):
-    """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it
-    are listed in ``ctx.notes["host_nodes"]``; the build continues on the child graph. The output's
-    dequantization scale goes to the host first (``output_scales_to_host``)."""
-    model = output_scales_to_host(model)
-    host = [[n.name, n.op_type] for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
-    ctx.notes["nodes_before_partition"] = len(model.graph.node)
-    segments = _hw_segments(model)
-    if len(segments) > 1:
-        # host nodes between HW layers: FINN makes one dataflow partition only, so the graph stays whole (host
-        # nodes in place) and each run of HW layers is reported as its own segment
-        ctx.notes["segments"] = segments
-        ctx.notes["partition"] = f"{len(segments)} HW segments separated by host nodes; FINN partition not applied"
-        return model
-    ctx.notes["host_nodes"] = host
-    model = _finn().step_create_dataflow_partition(model, ctx.finn_cfg)
-    ctx.notes["segments"] = [[n.name for n in model.graph.node]]
-    return model
-
-
-def step_specialize(model, ctx):
-    if ctx.cfg.prefer_rtl:
-        from qonnx.custom_op.registry import getCustomOp
-
-        for n in model.graph.node:
-            if not n.domain.startswith(HW_DOMAIN):
-                continue
-            op = getCustomOp(n)
-            if "preferred_impl_style" in op.get_nodeattr_types() and op.get_nodeattr("preferred_impl_style") == "":
-                op.set_nodeattr("preferred_impl_style", "rtl")
-    model = _finn().step_specialize_layers(model, ctx.finn_cfg)
-    _renamed_segments(model, ctx)
-    return model
-
-
-def step_fold(model, ctx):
-    if ctx.cfg.folding_file:
-        model = _finn().step_apply_folding_config(model, ctx.finn_cfg)
-    else:
-        if len(ctx.notes.get("segments", [])) > 1:
-            # FINN's second folding pass analyses the whole graph as one pipeline and fails on host nodes
-            ctx.finn_cfg.folding_two_pass_relaxation = False
-        model = _finn().step_target_fps_parallelization(model, ctx.finn_cfg)
-    _renamed_segments(model, ctx)
-    return model
-
-
-def step_transpose_decomposition(model, ctx):
-    """FINN+'s ``step_transpose_decomposition``: each ``Shuffle`` (a Transpose, with the Reshapes around it, as one
-    HW layer; FINN+ has no implementation of it) becomes a chain of InnerShuffle (swap of the two innermost axes:
-    ``InnerShuffle_rtl``) and OuterShuffle (permutation of the outer axes, innermost fixed: ``OuterShuffle_hls``)
-    layers, then specialised. Runs after folding, as in FINN+'s builder: the decomposition keeps each Shuffle's
-    SIMD (folding leaves Shuffles at SIMD=1, it only folds specialised layers)."""
-    model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
-    _renamed_segments(model, ctx)
-    return model
-
-
-def _hw_segments(model) -> list[list[str]]:
+def hw_segments(model) -> list[list[str]]:
     """Names of the runs of HW nodes between host nodes, in topological order."""
     segments, cur = [], []
     for n in model.graph.node:
@@ -284,20 +210,105 @@ def _hw_segments(model) -> list[list[str]]:
     return segments
 
 
-def _renamed_segments(model, ctx) -> None:
-    """Recompute the HW segments after FINN renamed the nodes."""
-    ctx.notes["segments"] = _hw_segments(model)
+def step_partition(model, ctx):
+    """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it go
+    to ``results.host_nodes``; the build continues on the child graph. The output's dequantization scale goes to
+    the host first (``output_scales_to_host``). With host nodes between HW layers the graph stays whole."""
+    res = ctx.results
+    model = output_scales_to_host(model)
+    res.nodes_before_partition = len(model.graph.node)
+    res.segments = hw_segments(model)
+    if len(res.segments) > 1:
+        # FINN makes one dataflow partition only: the graph stays whole (host nodes in place) and each run of HW
+        # layers is reported as its own segment
+        res.partition_note = f"{len(res.segments)} HW segments separated by host nodes; FINN partition not applied"
+        return model
+    res.host_nodes = [(n.name, n.op_type) for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
+    model = _finn().step_create_dataflow_partition(model, ctx.finn_cfg)
+    res.segments = [[n.name for n in model.graph.node]]
+    return model
+
+
+def step_specialize(model, ctx):
+    """``preferred_impl_style=rtl`` where unset (``cfg.prefer_rtl``), then FINN's ``step_specialize_layers``."""
+    if ctx.cfg.prefer_rtl:
+        from qonnx.custom_op.registry import getCustomOp
+
+        for n in model.graph.node:
+            if not n.domain.startswith(HW_DOMAIN):
+                continue
+            op = getCustomOp(n)
+            if "preferred_impl_style" in op.get_nodeattr_types() and op.get_nodeattr("preferred_impl_style") == "":
+                op.set_nodeattr("preferred_impl_style", "rtl")
+    model = _finn().step_specialize_layers(model, ctx.finn_cfg)
+    ctx.results.segments = hw_segments(model)
+    return model
+
+
+def step_fold(model, ctx):
+    """Folding: the fit search (``cfg.fit``: highest throughput within ``cfg.fit_limit`` of every board resource,
+    capped by ``cfg.target_fps``; ``fit.py``), or a folding file, or FINN's ``target_fps`` folding. On a board
+    without URAM, memories left to FINN's automatic placement are put in BRAM (``memory.place_without_uram``)."""
+    from samfpga.hw.build import memory
+
+    cfg, board = ctx.cfg, ctx.cfg.board_spec
+    if cfg.folding_file:
+        model = _finn().step_apply_folding_config(model, ctx.finn_cfg)
+    elif cfg.fit:
+        _fit(model, ctx)
+    else:
+        if len(ctx.results.segments) > 1:
+            # FINN's second folding pass analyses the whole graph as one pipeline and fails on host nodes
+            ctx.finn_cfg.folding_two_pass_relaxation = False
+        model = _finn().step_target_fps_parallelization(model, ctx.finn_cfg)
+    ctx.results.memory_forced = memory.place_without_uram(model, board)
+    ctx.results.segments = hw_segments(model)
+    return model
+
+
+def _fit(model, ctx) -> None:
+    """Fit search on ``model`` (in place): table of per-layer options, search, chosen attributes applied."""
+    from samfpga.hw.build import fit, memory
+
+    cfg, board = ctx.cfg, ctx.cfg.board_spec
+    styles = memory.styles_for(board) if cfg.options.search_memory else ("",)
+    if not cfg.options.search_memory:
+        memory.place_without_uram(model, board)
+    table = fit.build_table(model, board, cfg.clock, cfg.target_fps, cfg.options.fit_ladder_ratio, styles,
+                            cfg.options.mvau_wwidth_max)
+    result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps)
+    result.table_seconds = table.seconds
+    result.advice = fit.advice(result.totals, result.by_op_type, board, cfg.fit_limit)
+    fit.apply(model, table.groups, result.choice)
+    ctx.results.fit = result
+
+
+def step_transpose_decomposition(model, ctx):
+    """FINN+'s ``step_transpose_decomposition``: each ``Shuffle`` (a Transpose, with the Reshapes around it, as one
+    HW layer; FINN+ has no implementation of it) becomes a chain of InnerShuffle (swap of the two innermost axes:
+    ``InnerShuffle_rtl``) and OuterShuffle (permutation of the outer axes, innermost fixed: ``OuterShuffle_hls``)
+    layers, then specialised. Runs after folding, as in FINN+'s builder: the decomposition keeps each Shuffle's
+    SIMD."""
+    model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
+    ctx.results.segments = hw_segments(model)
+    return model
 
 
 def step_estimates(model, ctx):
-    """FINN's analytical estimates per HW node: ``notes["resources"][name]`` (LUT, BRAM_18K, URAM, DSP, ...) and
-    ``notes["cycles"][name]``; FINN's own estimate reports under ``out/finn/report``."""
-    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
-    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    """Resources per HW node through ``samfpga.hw.resources.layer_costs`` (own models where registered, FINN's
+    estimate otherwise, each labelled) into ``results.costs``, FINN's expected cycles into ``results.cycles``.
+    Layers with memories in URAM are made runtime-writeable (``memory.mark_runtime_writeable``)."""
+    from qonnx.custom_op.registry import getCustomOp
 
-    part = ctx.cfg.board_spec.part
-    ctx.notes["resources"] = model.analysis(lambda m: res_estimation(m, part))
-    ctx.notes["cycles"] = model.analysis(exp_cycles_per_layer)
+    from samfpga.hw.build import memory
+    from samfpga.hw.resources import layer_costs
+
+    res, board = ctx.results, ctx.cfg.board_spec
+    res.memory_forced = sorted(set(res.memory_forced) | set(memory.place_without_uram(model, board)))
+    res.costs = {c.name: c for c in layer_costs(model, board)}
+    res.cycles = {n.name: int(getCustomOp(n).get_exp_cycles()) for n in model.graph.node
+                  if n.domain.startswith(HW_DOMAIN)}
+    res.runtime_writeable = memory.mark_runtime_writeable(model, [n for n, c in res.costs.items() if c.URAM > 0])
     return model
 
 
@@ -328,31 +339,49 @@ def _vivado_step(name: str, finn_name: str) -> Callable:
         return getattr(_finn(), finn_name)(model, ctx.finn_cfg)
 
     run.__name__ = f"step_{name}"
+    run.__doc__ = f"FINN's ``{finn_name}`` (needs Vivado)."
     return run
 
 
-_VIVADO_FINN = {
-    "hls_ipgen": "step_hw_ipgen",
-    "fifo_sizing": "step_set_fifo_depths",
-    "stitched_ip": "step_create_stitched_ip",
-    "synth": "step_out_of_context_synthesis",
-    "bitfile": "step_synthesize_bitfile",
-    "deployment": "step_deployment_package",
-}
-assert set(_VIVADO_FINN) == set(VIVADO_STEPS)
+@dataclass(frozen=True)
+class Step:
+    """One named build step: its function and whether it needs Vivado / Vitis HLS."""
 
-STEPS: dict[str, Callable] = {
-    "qonnx_to_finn": step_qonnx_to_finn,
-    "tidy_up": step_tidy_up,
-    "streamline": step_streamline,
-    "convert_to_hw": step_convert_to_hw,
-    "minimize_bit_width_initial": step_minimize_bit_width_initial,
-    "partition": step_partition,
-    "specialize": step_specialize,
-    "fold": step_fold,
-    "minimize_bit_width": step_minimize_bit_width,
-    "transpose_decomposition": step_transpose_decomposition,
-    "estimates": step_estimates,
-    "hw_codegen": step_hw_codegen,
-    **{n: _vivado_step(n, f) for n, f in _VIVADO_FINN.items()},
-}
+    name: str
+    fn: Callable
+    needs_vivado: bool = False
+
+    @property
+    def doc(self) -> str:
+        """First line of the step function's docstring."""
+        return (self.fn.__doc__ or "").strip().split("\n")[0]
+
+
+#: The build, in order (FINN+'s ``default_build_dataflow_steps`` order). The only list of step names.
+PIPELINE: tuple[Step, ...] = (
+    Step("qonnx_to_finn", step_qonnx_to_finn),
+    Step("tidy_up", step_tidy_up),
+    Step("streamline", step_streamline),
+    Step("convert_to_hw", step_convert_to_hw),
+    Step("minimize_bit_width_initial", step_minimize_bit_width_initial),
+    Step("partition", step_partition),
+    Step("specialize", step_specialize),
+    Step("fold", step_fold),
+    Step("minimize_bit_width", step_minimize_bit_width),
+    Step("transpose_decomposition", step_transpose_decomposition),
+    Step("estimates", step_estimates),
+    Step("hw_codegen", step_hw_codegen),
+    Step("hls_ipgen", _vivado_step("hls_ipgen", "step_hw_ipgen"), needs_vivado=True),
+    Step("fifo_sizing", _vivado_step("fifo_sizing", "step_set_fifo_depths"), needs_vivado=True),
+    Step("stitched_ip", _vivado_step("stitched_ip", "step_create_stitched_ip"), needs_vivado=True),
+    Step("synth", _vivado_step("synth", "step_out_of_context_synthesis"), needs_vivado=True),
+    Step("bitfile", _vivado_step("bitfile", "step_synthesize_bitfile"), needs_vivado=True),
+    Step("deployment", _vivado_step("deployment", "step_deployment_package"), needs_vivado=True),
+)
+#: name -> step function
+STEPS: dict[str, Callable] = {s.name: s.fn for s in PIPELINE}
+#: steps that run on this machine (no Vivado), in order
+SOFTWARE_STEPS: tuple[str, ...] = tuple(s.name for s in PIPELINE if not s.needs_vivado)
+#: steps that need Vivado / Vitis HLS; the build stops before them, with a message, when Vivado is missing
+VIVADO_STEPS: tuple[str, ...] = tuple(s.name for s in PIPELINE if s.needs_vivado)
+DEFAULT_STEPS: tuple[str, ...] = tuple(s.name for s in PIPELINE)
