@@ -6,13 +6,16 @@
 Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10), hardware-friendly variant:
 activation relu and windows 8/8/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
 (estimates do not depend on weight values), W8A8 PTQ on 2 random images, QONNX export by samfpga.models.quant.
-Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once. All resource and
-cycle figures are FINN analytical estimates, not synthesis. Writes hw_estimates[_<size>].json and .md.
+Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once, then per board the
+fit search (``fold``: fastest folding within 85% of every resource, as one pipeline) and the estimates. Resource
+figures come from samfpga.hw.resources.layer_costs (each labelled: FINN estimate or own model), cycles from FINN;
+not synthesis. Writes hw_estimates[_<size>].json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 def step_split() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The build's software steps up to ``estimates``, split into the board-independent ones (through
     ``partition``, run once) and the per-board ones."""
-    from samfpga.hw.build.config import SOFTWARE_STEPS
+    from samfpga.hw.build.steps import SOFTWARE_STEPS
 
     steps = SOFTWARE_STEPS[: SOFTWARE_STEPS.index("estimates") + 1]
     cut = steps.index("partition") + 1
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image-size", type=int, default=1024)
     ap.add_argument("--boards", default="kv260,zcu104,zcu102,pynq-z2,vck190")
-    ap.add_argument("--target-fps", type=float, default=1.0)
+    ap.add_argument("--target-fps", type=float, help="throughput cap of the fit search (default: none)")
     ap.add_argument("--work", default="out/hw_estimates")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--render-only", action="store_true",
@@ -82,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from samfpga.hw.boards import get_board
     from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.context import BuildContext
     from samfpga.hw.build.report import build_report
-    from samfpga.hw.build.steps import STEPS, BuildContext
+    from samfpga.hw.build.steps import STEPS
     from samfpga.hw.finn_env import boot
 
     work = Path(args.work) / str(args.image_size)
@@ -121,28 +125,29 @@ def main(argv: list[str] | None = None) -> int:
         model.save(str(work / f"{name}.onnx"))
         timings_file.write_text(json.dumps(timings))
         print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
-    common_notes = dict(ctx.notes)
     results = {}
     for b in boards:
         bctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(work / b.name), target_fps=args.target_fps),
-                            out=work / b.name, notes=dict(common_notes))
-        m = model
+                            out=work / b.name, results=copy.deepcopy(ctx.results))
+        m = copy.deepcopy(model)  # the fit search folds in place
         t = time.time()
         for name in per_board:
             m = STEPS[name](m, bctx)
-        rep = build_report(m, bctx.notes, b, b.clock_mhz, bctx.cfg.partition_limit)
+        rep = build_report(m, bctx.results, b, b.clock_mhz, bctx.cfg.fit_limit)
         macs = enc["encoder_macs"]
         roof = b.dsp * b.clock_mhz * 1e6 * b.macs_per_dsp(8)
         rep["roofline"] = {"encoder_macs": macs, "macs_per_dsp": b.macs_per_dsp(8),
                            "peak_macs_per_s": roof, "fps_dsp_roofline": roof / macs}
         rep["seconds"] = round(time.time() - t, 1)
-        del rep["partitions"]  # per-layer detail stays in the work dir's reports
+        for k in ("layers", "largest_layers"):  # per-layer detail: the work dir's graphs have it
+            del rep[k]
         results[b.name] = rep
         t_ = rep["total"]
-        print(f"{b.name}: fits={t_['fits']} partitions={t_['partitions']} LUT={t_['resources']['LUT']:.0f} "
+        print(f"{b.name}: {rep['verdict']['text']}; LUT={t_['resources']['LUT']:.0f} "
               f"DSP={t_['resources']['DSP']:.0f} BRAM36={t_['resources']['BRAM36']:.0f} "
-              f"fps(unconstrained)={t_['fps_single_pipeline_unconstrained']} roofline={roof / macs:.2f}", flush=True)
-    out = {"label": "FINN analytical estimates (finn-plus 1.6.1), not synthesis", "encoder": enc,
+              f"fps={t_['fps']} roofline={roof / macs:.2f}", flush=True)
+    out = {"label": "layer costs from samfpga.hw.resources (sources per figure in each board's `total.sources`), "
+                    "FINN cycle estimates (finn-plus 1.6.1); not synthesis", "encoder": enc,
            "target_fps": args.target_fps, "step_seconds": timings, "boards": results}
     dst.mkdir(parents=True, exist_ok=True)
     (dst / f"hw_estimates{suffix}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
@@ -152,34 +157,30 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(out: dict) -> str:
     e = out["encoder"]
-    lines = [f"# FINN estimates: TinySAM-size encoder (vit_t dims, ReLU, windows {e['window_sizes']}) at "
-             f"{e['image_size']}x{e['image_size']}", "", out["label"] + f"; folding target {out['target_fps']} fps.",
+    cap = f"fit search capped at {out['target_fps']} fps" if out.get("target_fps") else "fit search, no fps cap"
+    lines = [f"# Hardware estimates: TinySAM-size encoder (vit_t dims, ReLU, windows {e['window_sizes']}) at "
+             f"{e['image_size']}x{e['image_size']}", "", out["label"] + f"; {cap}.",
              f"Encoder MACs (samfpga.models.stats): {e['encoder_macs'] / 1e9:.2f} G; params {e['encoder_params']:,}.",
-             "", "| board | HW nodes | LUT | BRAM36 | URAM | DSP | fits | partitions | fps (1 pipeline, if it fit) |"
-             " fps (partitions in turn) | DSP roofline fps |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| board | HW nodes | LUT | BRAM36 | URAM | DSP | fits (85%) | binding | fps (one pipeline) |"
+             " DSP roofline fps | sources |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in out["boards"].items():
-        t, n = r["total"], r["nodes"]
+        t, n, v = r["total"], r["nodes"], r["verdict"]
         res = t["resources"]
         lines.append(
             f"| {name} | {n['on_hw']}/{n['total']} | {res['LUT']:,.0f} ({100 * t['utilization']['LUT']:.0f}%) | "
-            f"{res['BRAM36']:,.0f} | {res['URAM']:,.0f} | {res['DSP']:,.0f} | {'yes' if t['fits'] else 'no'} | "
-            f"{t['partitions']} | {_f(t['fps_single_pipeline_unconstrained'])} | {_f(t['fps_partitions_sequential'])} | "
-            f"{r['roofline']['fps_dsp_roofline']:.2f} |")
-    lines += ["", "Where it does not fit (utilization = estimate / board budget; the flow's answer is the partitioning "
-              "above, each partition within the budget share, run one after the other, reconfiguration not counted):", ""]
+            f"{res['BRAM36']:,.0f} | {res['URAM']:,.0f} | {res['DSP']:,.0f} | {'yes' if v['fits'] else 'no'} | "
+            f"{v['binding']} {_x(v['pressure'][v['binding']])} | {_f(t['fps'])} | "
+            f"{r['roofline']['fps_dsp_roofline']:.2f} | {', '.join(t['sources'])} |")
+    lines += ["", "Verdicts and what would make each fit (binding resource = highest total / (85% x budget)):", ""]
     for name, r in out["boards"].items():
-        t = r["total"]
-        if t["fits"]:
-            lines.append(f"- {name}: fits as one pipeline.")
-            continue
-        util = {k: u for k, u in t["utilization"].items() if u is not None}  # None: the board has none of it
-        over = {k: u for k, u in util.items() if u > 1}
-        worst = max(over or util, key=(over or util).get)
-        lines.append(f"- {name}: over budget on " + ", ".join(f"{k} {u:.1f}x" for k, u in sorted(
-            over.items(), key=lambda kv: -kv[1])) + f" (binding: {worst}); {t['partitions']} partitions -> "
-            f"{_f(t['fps_partitions_sequential'])} fps in turn.")
+        lines.append(f"- {name}: {r['verdict']['text']}.")
+        lines += [f"  - {a}" for a in r["verdict"]["advice"]]
     lines += ["", f"Step times (s): {out['step_seconds']}", ""]
     return "\n".join(lines) + "\n"
+
+
+def _x(p: float) -> str:
+    return "(no such resource)" if p == float("inf") else f"{p:.2f}x"
 
 
 def _f(x) -> str:

@@ -34,7 +34,7 @@ def resource_chart(by_op_type: dict[str, dict[str, float]], budget: dict[str, in
         vals = [sum(pct(o, r) for o in rest) if op == "other" else pct(op, r) for r in res]
         ax.bar(res, vals, bottom=bottom, label=op, color="0.7" if op == "other" else colours(k % 10))
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax.axhline(100 * limit, color="tab:orange", ls="--", lw=1, label=f"fit limit {100 * limit:.0f}%")
+    ax.axhline(100 * limit, color="black", ls="--", lw=1, label=f"fit limit {100 * limit:.0f}%")
     ax.axhline(100, color="tab:red", lw=1, label="board (100%)")
     top_y = max([*bottom, 110.0])
     for x, (r, b) in enumerate(zip(res, bottom, strict=True)):

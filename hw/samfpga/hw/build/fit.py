@@ -23,6 +23,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from samfpga.hw.boards import BOARDS, RESOURCES, Board
 
@@ -39,12 +40,17 @@ class Option:
     res: dict[str, dict[str, float]]  # node name -> {LUT, FF, BRAM36, URAM, DSP}
     style: str = ""  # memory style name (memory.STYLES), "" when the layers have no memory attribute
 
-    @property
+    @cached_property
     def max_cycles(self) -> int:
         return max(self.cycles.values())
 
-    def total(self) -> dict[str, float]:
+    @cached_property
+    def _total(self) -> dict[str, float]:
         return {r: float(sum(x[r] for x in self.res.values())) for r in RESOURCES}
+
+    def total(self) -> dict[str, float]:
+        """Summed resources of the group's layers (a copy)."""
+        return dict(self._total)
 
 
 @dataclass
@@ -103,7 +109,7 @@ def _weights(budget: dict[str, int], limit: float) -> dict[str, float]:
 
 def _price(opt: Option, w: dict[str, float]) -> float:
     """Weighted cost of an option; inf when it uses a resource the board does not have."""
-    tot = opt.total()
+    tot = opt._total
     if any(tot[r] > 0 and r not in w for r in RESOURCES):
         return math.inf
     return sum(w[r] * tot[r] for r in w)
@@ -130,7 +136,7 @@ def _choose(groups: list[Group], t: float, w: dict[str, float]) -> list[int] | N
 def _totals(groups: list[Group], choice: list[int]) -> dict[str, float]:
     tot = dict.fromkeys(RESOURCES, 0.0)
     for g, i in zip(groups, choice, strict=True):
-        for r, v in g.options[i].total().items():
+        for r, v in g.options[i]._total.items():
             tot[r] += v
     return tot
 
@@ -141,8 +147,8 @@ def _pressure(tot: dict[str, float], budget: dict[str, int], limit: float) -> di
 
 
 def _evaluate(groups: list[Group], t: float, budget: dict[str, int], limit: float, rounds: int = 8):
-    """Best choice at target ``t``: (choice, totals, pressure) with the lowest worst pressure over a few rounds of
-    re-weighting, or None when some group cannot reach ``t``."""
+    """Best choice at target ``t``: (choice, totals, pressure, worst pressure) with the lowest worst pressure over
+    a few rounds of re-weighting, or None when some group cannot reach ``t``."""
     w = _weights(budget, limit)
     best = None
     for _ in range(rounds):

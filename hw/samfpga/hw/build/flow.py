@@ -80,9 +80,10 @@ def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
     (out / "build_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     blog.say(f"samfpga build-hw: {cfg.board}, {len(cfg.steps)} steps, output {out} (library messages: build.log)")
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}  # CPU seconds of this process per step: comparable across machine loads
     stopped, estimated = None, None
     for i, name in enumerate(cfg.steps, 1):
-        t0, warned = time.time(), blog.warnings
+        t0, c0, warned = time.time(), time.process_time(), blog.warnings
         try:
             model = STEPS[name](model, ctx)
         except VivadoRequired as e:
@@ -94,13 +95,14 @@ def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise BuildError(f"build step {name} failed: {type(e).__name__}: {msg[:300]}") from e
         timings[name] = round(time.time() - t0, 2)
+        cpu[name] = round(time.process_time() - c0, 2)
         model.save(str(out / "intermediate" / f"{i:02d}_{name}.onnx"))
         hw = sum(n.domain.startswith(HW_DOMAIN) for n in model.graph.node)
         blog.say(step_line(i, len(cfg.steps), name, timings[name], time.time() - blog.t0, hw,
                            len(model.graph.node), blog.warnings - warned))
         if name == "estimates":
             estimated = model
-    report = _write_report(estimated or model, ctx, out, timings, stopped)
+    report = _write_report(estimated or model, ctx, out, {"wall": timings, "cpu": cpu}, stopped)
     shutil.rmtree(out / "finn_build", ignore_errors=True)
     blog.say(f"{blog.warnings} library warnings and {blog.lines} lines of library output in {out / 'build.log'}")
     blog.say(f"verdict: {report['verdict']['text']}")
@@ -117,14 +119,15 @@ def _stopped(name: str, what: str, steps: tuple[str, ...], i: int) -> dict:
                                      f"{', '.join(steps[i - 1:])}."}
 
 
-def _write_report(model, ctx: BuildContext, out: Path, timings: dict, stopped: dict | None) -> dict:
+def _write_report(model, ctx: BuildContext, out: Path, timings: dict[str, dict], stopped: dict | None) -> dict:
     """report.json, report.md and the chart resources.png (when any layer was estimated)."""
     from samfpga.hw.build.chart import resource_chart
 
     cfg = ctx.cfg
     report = build_report(model, ctx.results, cfg.board_spec, cfg.clock, cfg.fit_limit)
     report["config"] = cfg.to_dict()
-    report["step_seconds"] = timings
+    report["step_seconds"] = timings["wall"]
+    report["step_cpu_seconds"] = timings["cpu"]
     report["vivado_available"] = vivado_available()
     if stopped:
         report["stopped"] = stopped
