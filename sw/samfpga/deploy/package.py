@@ -175,8 +175,9 @@ def check_package(path: str | Path, log=print) -> bool:
     got = pkg.intgraph().run(x)
     diff = int(np.count_nonzero(got.reshape(expect.shape) != expect))
     if diff:
-        log(f"  self-check FAILED: {diff} of {expect.size} outputs differ from FINN's execution "
+        log(f"  self-check FAILED: {diff} of {expect.size} outputs differ from the reference in selfcheck.npz "
             f"(max abs {np.abs(got.reshape(expect.shape) - expect).max():.3g})")
         return False
-    log(f"  self-check passed: integer graph output equals FINN's Python execution on {expect.size} values")
+    log(f"  self-check passed: integer graph output equals the reference in selfcheck.npz on {expect.size} values "
+        "(FINN's Python execution of the build, for packages made by samfpga deploy)")
     return True

@@ -23,7 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from samfpga.kernels import addstreams, duplicate, fmpadding, float_layers, mvau, shuffle, swg, thresholding, vvau
+from samfpga.kernels import (
+    addstreams,
+    duplicate,
+    float_layers,
+    fmpadding,
+    mvau,
+    shuffle,
+    swg,
+    thresholding,
+    vvau,
+)
 
 FORMAT, VERSION = "samfpga-intgraph", 1
 
