@@ -88,6 +88,6 @@ sim: setup-dev
 
 ## bitstream: Vivado project, bitstream and hwh for the FINN build of BOARD (needs vivado on PATH and a build
 ## from `make build-hw` whose Vivado steps ran); stops with a message where vivado is missing
-bitstream: setup-dev
+bitstream:
 	@command -v vivado >/dev/null || { echo "make bitstream: vivado is not on PATH (install Vivado and source its settings64.sh); 'python -m samfpga.hw.vivado --build $(OUT)/hw/$(BOARD) --out $(OUT)/vivado/$(BOARD) --tcl-only' writes the project script without it" >&2; exit 2; }
 	$(PY) -m samfpga.hw.vivado --build $(OUT)/hw/$(BOARD) --out $(OUT)/vivado/$(BOARD)
