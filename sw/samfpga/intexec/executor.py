@@ -231,6 +231,8 @@ _OPS: dict[str, Callable] = {
     "InnerShuffle": lambda g, n, a: [shuffle.inner_shuffle(a[0], tuple(_a(n, "transpose_in_shape")))],
     "OuterShuffle": lambda g, n, a: [shuffle.outer_shuffle(a[0], tuple(_a(n, "transpose_in_shape")),
                                                            tuple(_a(n, "perm")), tuple(_a(n, "out_shape")))],
+    "Shuffle": lambda g, n, a: [shuffle.outer_shuffle(a[0], tuple(_a(n, "transpose_in_shape")),
+                                                      tuple(_a(n, "perm")), tuple(_a(n, "out_shape")))],
     "StreamingSplit": lambda g, n, a: shuffle.split(a[0], list(_a(n, "ChannelsPerStream"))),
     "LayerNorm": lambda g, n, a: [float_layers.layer_norm(a[0], float(_a(n, "epsilon", 1e-5)))],
     "HWSoftmax": lambda g, n, a: [float_layers.softmax(a[0])],

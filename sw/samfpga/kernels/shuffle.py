@@ -18,6 +18,7 @@ def inner_shuffle(x: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
 
 def outer_shuffle(x: np.ndarray, in_shape: tuple[int, ...], perm: tuple[int, ...],
                   out_shape: tuple[int, ...]) -> np.ndarray:
+    """View ``x`` as ``in_shape``, permute by ``perm``, view as ``out_shape`` (also FINN's undecomposed Shuffle)."""
     return np.transpose(x.reshape(in_shape), perm).reshape(out_shape)
 
 
