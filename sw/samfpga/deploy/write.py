@@ -9,6 +9,7 @@ file. Written into a temporary directory next to PKG and moved into place only w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -71,6 +72,7 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
                     "files": files, "bitfile": None if absent else "accel.bit", "hwh": None if absent else "accel.hwh",
                     "absent": absent}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a package is an ordinary readable directory
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -207,7 +207,7 @@ def export_build(build_dir: str | Path, out: str | Path) -> dict:
     o = Path(out)
     o.mkdir(parents=True, exist_ok=True)
     (o / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
-    np.savez(o / "weights.npz", **weights)
+    np.savez_compressed(o / "weights.npz", **weights)
     (o / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     return drv
 
