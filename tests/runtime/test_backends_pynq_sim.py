@@ -218,3 +218,16 @@ def test_cli_errors(pkg_dir, tmp_path, capsys) -> None:
     assert "no such deployment package" in capsys.readouterr().err
     assert main(["deploy", "--check", str(pkg_dir)]) == 0
     assert not (tmp_path / "o").exists()
+
+
+def test_other_accelerator_model_goes_through_the_dma_path(pkg_dir) -> None:
+    """An accelerator model plugged into the simulated device (here: the executor's output plus one) reaches the
+    backend's output through packing, DMA and unpacking: the driver does not bypass the device."""
+    pkg = load_package(pkg_dir)
+    g = pkg.intgraph()
+    sim = create_backend("pynq-sim", pkg.bundle, package=pkg, accelerator=lambda x: g.run_accelerator(x) * 0 + 1)
+    try:
+        out = sim.encode(_inputs(1)[0])
+    finally:
+        sim.close()
+    np.testing.assert_array_equal(out, np.full(out.shape, 0.05, np.float32))  # 1 * the output scale

@@ -54,11 +54,12 @@ class PynqEncoderBackend(EncoderBackend):
         self.accel.close()
 
 
-def make_pynq_sim(bundle: Bundle, package=None, fault: str | None = None, timeout_s: float = 10.0, **kw):
+def make_pynq_sim(bundle: Bundle, package=None, fault: str | None = None, timeout_s: float = 10.0,
+                  accelerator=None, **kw):
     """The ``pynq`` backend, unmodified, on a simulated PYNQ device whose accelerator model is the integer
-    executor of the package's graph (``samfpga.pynq_sim``)."""
+    executor of the package's graph, or ``accelerator`` (``samfpga.pynq_sim``)."""
     from samfpga.pynq_sim import SimDevice
 
     pkg = _package(bundle, package)
-    dev = SimDevice(pkg, fault=fault)
+    dev = SimDevice(pkg, fault=fault, accelerator=accelerator)
     return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, **kw)

@@ -12,6 +12,7 @@
   against it by the package loader). Without a bitfile in the package, a stand-in file in a temporary
   directory plays the bitfile (pynq's Bitstream needs a path).
 * ``fault="dma_hang"``: the output DMA never completes (for the driver's timeout path).
+* ``accelerator=fn``: another accelerator model (values in -> values out, normal shapes), e.g. an RTL simulation.
 """
 
 from __future__ import annotations
@@ -60,14 +61,16 @@ class SimDevice(pynq.Device):
 
     _next_addr = 0x6000_0000
 
-    def __init__(self, package, fault: str | None = None, tag: str = "pynq-sim") -> None:
+    def __init__(self, package, fault: str | None = None, tag: str = "pynq-sim", accelerator=None) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS[1:]}")
         super().__init__(tag)
         self.name = "samfpga-sim"
         self.capabilities = {"REGISTER_RW": True}
         self.package, self.driver, self.fault = package, package.driver, fault
-        self.graph = package.intgraph()
+        # accelerator model: accelerator input values (normal shape) -> output values; default the integer
+        # executor; an RTL simulation of the stitched design can be plugged in here
+        self.accelerator = accelerator or package.intgraph().run_accelerator
         self.dmas = {n: _Dma(n, d["base"], d["range"]) for n, d in self.driver["dma"].items()}
         self.buffers: dict[int, np.ndarray] = {}
         self.timings: dict[str, float] = {}
@@ -146,7 +149,7 @@ class SimDevice(pynq.Device):
         x = unpack(raw, inp["dtype"], inp["shape_folded"][-1]).reshape(inp["shape_normal"])
         idma.regs[0x00] = AP_IDLE | AP_DONE
         t1 = time.perf_counter()
-        y = self.graph.run_accelerator(x)
+        y = self.accelerator(x)
         t2 = time.perf_counter()
         packed = pack(np.asarray(y).reshape(out["shape_folded"]), out["dtype"])
         nout = int(np.prod(out["shape_packed"]))
