@@ -3,7 +3,7 @@ Python execution (finn/qonnx ``execute_onnx``, FINN's per-layer Python models of
 same build, and the deployment package of that build under ``quant``.
 
 Build: the whole tiny 64x64 test encoder (tests/test_quant.py's TINY, seeded random weights, W8A8 PTQ) through
-``samfpga build-hw`` (every software step, up to HDL generation), built in the test.
+``samfpga build-hw`` (every software step but HDL generation: tests/make_tiny_deploy.py), built in the test.
 
 Tolerances: integer layers 0 (bit-exact). The float layers FINN+ runs on Zynq (LayerNorm via torch, HWSoftmax via
 scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp from torch's reduction order
