@@ -82,14 +82,12 @@ def hwh_dmas(hwh: Path) -> dict[str, dict]:
     except ET.ParseError as e:
         raise DeployError(f"{hwh}: not a readable .hwh ({e})") from None
     out = {}
-    for mod in root.iter("MODULE"):
-        name = mod.get("INSTANCE", "")
-        for rng in mod.iter("MEMRANGE"):
-            inst = rng.get("INSTANCE")
-            if inst and ("dma" in inst.lower()):
-                out[inst] = {"base": int(rng.get("BASEVALUE"), 16), "range": int(rng.get("HIGHVALUE"), 16)
-                             - int(rng.get("BASEVALUE"), 16) + 1}
-        del name
+    # the processor's MEMORYMAP lists every slave it reaches: MEMRANGE INSTANCE=<cell> BASEVALUE/HIGHVALUE
+    for rng in root.iter("MEMRANGE"):
+        inst = rng.get("INSTANCE")
+        if inst and "dma" in inst.lower():
+            base = int(rng.get("BASEVALUE"), 16)
+            out[inst] = {"base": base, "range": int(rng.get("HIGHVALUE"), 16) - base + 1}
     return out
 
 
