@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default eval-default sim
+        train-default eval-default sim bitstream
 
 setup: setup-dev setup-board
 
@@ -85,3 +85,9 @@ eval-default: setup-dev
 ## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)
 sim: setup-dev
 	$(PY) -m samfpga.hw.sim --out hw/reports/sim/report.json --work $(OUT)/sim
+
+## bitstream: Vivado project, bitstream and hwh for the FINN build of BOARD (needs vivado on PATH and a build
+## from `make build-hw` whose Vivado steps ran); stops with a message where vivado is missing
+bitstream:
+	@command -v vivado >/dev/null || { echo "make bitstream: vivado is not on PATH (install Vivado and source its settings64.sh); 'python -m samfpga.hw.vivado --build $(OUT)/hw/$(BOARD) --out $(OUT)/vivado/$(BOARD) --tcl-only' writes the project script without it" >&2; exit 2; }
+	$(PY) -m samfpga.hw.vivado --build $(OUT)/hw/$(BOARD) --out $(OUT)/vivado/$(BOARD)

@@ -2,10 +2,12 @@
 
     samfpga segment IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--multimask] --out DIR
     samfpga everything IMAGE --mode dense|hierarchical --out DIR
+    samfpga deploy BUILD_DIR --out PKG | samfpga deploy --check PKG
     samfpga eval|train|build-hw|stats|export ...   (need the development environment)
 
 Model: the bundled default, unless ``--model DIR`` (an exported bundle) or ``--checkpoint FILE`` (official
-layout or samfpga checkpoint; needs torch, exported to a temporary bundle). Every error is one line on
+layout or samfpga checkpoint; needs torch, exported to a temporary bundle) or ``--deploy PKG`` (a deployment
+package: its bundle, with ``--backend quant|pynq|pynq-sim|onnx``, default quant). Every error is one line on
 stderr with exit status 2, and no output file is left behind: results are written into a temporary
 directory next to ``--out`` and moved into place only when everything succeeded.
 """
@@ -31,7 +33,7 @@ import numpy as np
 
 from . import __version__
 from .assets import default_bundle_dir
-from .backends import BackendError, available_backends
+from .backends import PACKAGE_BACKENDS, BackendError, available_backends
 from .bundle import BundleError, load_bundle
 from .image_io import ImageError, read_image, write_png
 from .predictor import Predictor
@@ -112,8 +114,10 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--model", type=Path, help="exported bundle directory (default: the bundled default model)")
     g.add_argument("--checkpoint", type=Path, help="official-layout or samfpga checkpoint (needs torch)")
+    g.add_argument("--deploy", type=Path, metavar="PKG",
+                   help="deployment package (samfpga deploy); --backend quant (default), pynq, pynq-sim or onnx")
     p.add_argument("--variant", default="vit_t", help="architecture of an official-layout --checkpoint (default vit_t)")
-    p.add_argument("--backend", default="onnx", help=f"encoder backend (available: {', '.join(available_backends())})")
+    p.add_argument("--backend", default=None, help=f"encoder backend (available: {', '.join(available_backends())})")
     p.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0: its default)")
     p.add_argument("--convert", action="store_true",
                    help="convert grayscale/palette/alpha/16-bit images to 8-bit RGB instead of refusing them")
@@ -145,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--timings", action="store_true",
                     help="print seconds per stage (encoder, decoder, upscale, filters, rle, nms, ...)")
     _add_model_options(ev)
+    sub.add_parser("deploy", help="make (BUILD_DIR --out PKG) or check (--check PKG) a deployment package",
+                   add_help=False)
     for name, module in DISPATCH.items():
         sub.add_parser(name, help=f"(development environment) runs {module}", add_help=False)
     return p
@@ -158,6 +164,16 @@ def _model(args: argparse.Namespace) -> Iterator[Predictor]:
             bundle = _export_checkpoint(args.checkpoint, args.variant, Path(tmp) / "bundle")
             yield _predictor(bundle, args)
         return
+    if args.deploy is not None:
+        from .deploy import DeployError
+
+        try:
+            yield Predictor.from_deploy(args.deploy, backend=args.backend or "quant", threads=args.threads)
+        except DeployError as err:
+            raise CliError(str(err)) from None
+        return
+    if args.backend in PACKAGE_BACKENDS:
+        raise CliError(f"--backend {args.backend} runs a deployment package: add --deploy PKG (samfpga deploy)")
     path = args.model if args.model is not None else default_bundle_dir()
     if path is None:
         raise CliError("no bundled default model (samfpga/assets/default/bundle.json is missing); "
@@ -167,7 +183,7 @@ def _model(args: argparse.Namespace) -> Iterator[Predictor]:
 
 def _predictor(path: Path, args: argparse.Namespace) -> Predictor:
     bundle = load_bundle(path)
-    return Predictor.from_bundle(bundle, backend=args.backend, threads=args.threads)
+    return Predictor.from_bundle(bundle, backend=args.backend or "onnx", threads=args.threads)
 
 
 def _export_checkpoint(checkpoint: Path, variant: str, out: Path) -> Path:
@@ -348,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in DISPATCH:
             return _dispatch(argv[0], argv[1:])
+        if argv and argv[0] == "deploy":
+            from .deploy.cli import main as deploy_main
+
+            return deploy_main(argv[1:])
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # argparse: --help, --version, usage errors

@@ -94,6 +94,19 @@ class Predictor:
             backend_options.setdefault("threads", threads)
         return cls(create_backend(backend, b, **backend_options), OnnxDecoder(b, threads), b)
 
+    @classmethod
+    def from_deploy(cls, package: str | Path, backend: str = "quant", threads: int = 0,
+                    **backend_options: Any) -> Predictor:
+        """Load a deployment package (``samfpga deploy``) and build the predictor with its encoder backend:
+        ``quant`` (integer graph on the CPU), ``pynq`` (the accelerator; needs the bitfile), ``pynq-sim``
+        (the pynq driver on a simulated device) or ``onnx`` (the package bundle's float encoder)."""
+        from .deploy import load_package
+
+        pkg = load_package(package)
+        if backend != "onnx":
+            backend_options.setdefault("package", pkg)
+        return cls.from_bundle(pkg.bundle, backend=backend, threads=threads, **backend_options)
+
     # ------------------------------------------------------------------ image
     def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
         """Compute the embedding of ``image``.

@@ -1,0 +1,65 @@
+"""``pynq`` encoder backend: the FINN accelerator on a PYNQ/Kria board, host layers in numpy.
+
+encode: host layers before the accelerator (input layout transpose) -> pack into a ``pynq.allocate`` buffer ->
+IODMA run with timeout (``AcceleratorOverlay``) -> unpack -> host layers after it (output dequantisation).
+``pynq-sim`` is this class with a simulated PYNQ device (``samfpga.pynq_sim``) passed as ``device``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..bundle import Bundle
+from .base import BackendError, EncoderBackend
+from .quant_backend import _package, to_nchw
+
+
+class PynqEncoderBackend(EncoderBackend):
+    """Args: bundle; package: ``DeployPackage`` or path; device: a ``pynq.Device`` (default: the board's);
+    timeout_s: how long to wait for the output DMA; bitfile: override the package's bitfile (pynq-sim)."""
+
+    def __init__(self, bundle: Bundle, package=None, device=None, timeout_s: float = 10.0, bitfile=None) -> None:
+        try:
+            import pynq  # noqa: F401
+        except ImportError as e:
+            raise BackendError(f"backend 'pynq' needs the pynq package ({e}); on a PC use --backend pynq-sim") from None
+        self.package = _package(bundle, package)
+        bit = bitfile or self.package.bitfile
+        if bit is None:
+            why = self.package.manifest.get("absent", {}).get("bitfile", "not built")
+            raise BackendError(f"{self.package.root}: no bitfile in the package ({why}); use --backend pynq-sim "
+                               "or quant")
+        self.image_size = bundle.image_size
+        self.embedding_shape = tuple(bundle.embedding_shape)  # type: ignore[assignment]
+        self.graph = self.package.intgraph()  # host layers only; the accelerator part runs on the FPGA
+        from .pynq_driver import AcceleratorOverlay
+
+        self.accel = AcceleratorOverlay(bit, self.package.driver, device=device, timeout_s=timeout_s)
+        self.timings: dict[str, float] = {}
+
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        a = self.graph.run_host_pre(x)
+        t1 = time.perf_counter()
+        y = self.accel.execute(a)
+        t2 = time.perf_counter()
+        out = self.graph.run_host_post(y)
+        t3 = time.perf_counter()
+        self.timings = {"host_pre_s": t1 - t0, **self.accel.timings, "host_post_s": t3 - t2}
+        return to_nchw(out, self.embedding_shape)
+
+    def close(self) -> None:
+        self.accel.close()
+
+
+def make_pynq_sim(bundle: Bundle, package=None, fault: str | None = None, timeout_s: float = 10.0,
+                  accelerator=None, **kw):
+    """The ``pynq`` backend, unmodified, on a simulated PYNQ device whose accelerator model is the integer
+    executor of the package's graph, or ``accelerator`` (``samfpga.pynq_sim``)."""
+    from samfpga.pynq_sim import SimDevice
+
+    pkg = _package(bundle, package)
+    dev = SimDevice(pkg, fault=fault, accelerator=accelerator)
+    return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, **kw)

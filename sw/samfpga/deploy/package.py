@@ -1,0 +1,181 @@
+"""Load and verify a deployment package (format ``samfpga-deploy`` v1).
+
+    PKG/manifest.json   {"format": "samfpga-deploy", "version": 1, "board", "source", "files": {rel: sha256},
+                         "bitfile": "accel.bit" | null, "hwh": "accel.hwh" | null, "absent": {what: why}}
+    PKG/driver.json     driver description (``samfpga-driver``: DMA names/addresses, I/O datatypes and shapes, clock)
+    PKG/graph.json, PKG/weights.npz   the build's final graph (``samfpga-intgraph``): the ``quant`` reference
+    PKG/selfcheck.npz   an input and the output FINN's Python execution gave for it when the package was made
+    PKG/bundle/         the model bundle (decoder.onnx for the host, encoder.onnx float reference)
+    PKG/accel.bit, PKG/accel.hwh   when Vivado built them (else listed under "absent": usable with pynq-sim)
+    PKG/README.md
+
+Every check failure is one line naming the file and what disagrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.bundle import Bundle, BundleError, load_bundle
+
+FORMAT, VERSION = "samfpga-deploy", 1
+DRIVER_FORMAT = "samfpga-driver"
+
+
+class DeployError(ValueError):
+    """A package is missing, malformed or inconsistent (one line naming the file and the disagreement)."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class DeployPackage:
+    root: Path
+    manifest: dict
+    driver: dict
+    bundle: Bundle
+
+    @property
+    def bitfile(self) -> Path | None:
+        b = self.manifest.get("bitfile")
+        return self.root / b if b else None
+
+    @property
+    def hwh(self) -> Path | None:
+        h = self.manifest.get("hwh")
+        return self.root / h if h else None
+
+    def intgraph(self):
+        from samfpga.intexec import load_intgraph
+
+        return load_intgraph(self.root)
+
+
+def _read_json(p: Path, fmt: str) -> dict:
+    if not p.is_file():
+        raise DeployError(f"{p}: missing")
+    try:
+        d = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise DeployError(f"{p}: not JSON ({e})") from None
+    if d.get("format") != fmt or d.get("version") != 1:
+        raise DeployError(f"{p}: not a {fmt} v1 file (format={d.get('format')!r}, version={d.get('version')!r})")
+    return d
+
+
+def hwh_dmas(hwh: Path) -> dict[str, dict]:
+    """DMA instances and their AXI-Lite base addresses read from a Vivado .hwh (``{instance: {base, range}}``)."""
+    try:
+        root = ET.parse(hwh).getroot()
+    except ET.ParseError as e:
+        raise DeployError(f"{hwh}: not a readable .hwh ({e})") from None
+    out = {}
+    # the processor's MEMORYMAP lists every slave it reaches: MEMRANGE INSTANCE=<cell> BASEVALUE/HIGHVALUE
+    for rng in root.iter("MEMRANGE"):
+        inst = rng.get("INSTANCE")
+        if inst and "dma" in inst.lower():
+            base = int(rng.get("BASEVALUE"), 16)
+            out[inst] = {"base": base, "range": int(rng.get("HIGHVALUE"), 16) - base + 1}
+    return out
+
+
+def load_package(path: str | Path, verify: bool = True) -> DeployPackage:
+    """Load ``PKG``; with ``verify`` the checksums and the agreement of driver description, graph, bundle,
+    bitfile and hwh are checked (``DeployError`` on the first disagreement)."""
+    root = Path(path).resolve()
+    if not root.is_dir():
+        raise DeployError(f"{root}: no such deployment package (directory)")
+    man = _read_json(root / "manifest.json", FORMAT)
+    if verify:
+        for rel, digest in man.get("files", {}).items():
+            p = root / rel
+            if not p.is_file():
+                raise DeployError(f"{p}: listed in manifest.json but missing")
+            got = sha256(p)
+            if got != digest:
+                raise DeployError(f"{p}: sha256 {got[:12]}… does not match manifest.json ({digest[:12]}…)")
+        for key in ("bitfile", "hwh"):
+            if man.get(key) is None and key not in man.get("absent", {}):
+                raise DeployError(f"{root / 'manifest.json'}: {key} neither present nor listed under 'absent'")
+    drv = _read_json(root / "driver.json", DRIVER_FORMAT)
+    try:
+        bundle = load_bundle(root / "bundle", verify_hashes=verify)
+    except BundleError as e:
+        raise DeployError(str(e)) from None
+    pkg = DeployPackage(root, man, drv, bundle)
+    if verify:
+        _check_agreement(pkg)
+    return pkg
+
+
+def _check_agreement(pkg: DeployPackage) -> None:
+    drv, root = pkg.driver, pkg.root
+    g = json.loads((root / "graph.json").read_text())
+    acc = g.get("accelerator") or {}
+    for side, key in (("inputs", "input"), ("outputs", "output")):
+        io = drv[side][0]
+        t = acc.get(key)
+        if t != io["tensor"]:
+            raise DeployError(f"{root / 'driver.json'}: {side}[0] tensor {io['tensor']!r} is not the graph's "
+                              f"accelerator {key} {t!r}")
+        decl = g["tensors"][t]
+        if decl["dtype"] != io["dtype"]:
+            raise DeployError(f"{root / 'driver.json'}: {side}[0] dtype {io['dtype']} != graph.json {decl['dtype']}")
+        if int(np.prod(decl["shape"])) != int(np.prod(io["shape_normal"])):
+            raise DeployError(f"{root / 'driver.json'}: {side}[0] shape {io['shape_normal']} != graph.json "
+                              f"{decl['shape']}")
+    gin = g["tensors"][g["input"]]["shape"]
+    s = pkg.bundle.image_size
+    if list(gin) != [1, 3, s, s]:
+        raise DeployError(f"{root / 'graph.json'}: input shape {gin} does not fit the bundle's image size {s}")
+    gout = g["tensors"][g["output"]]["shape"]
+    c, h, w = pkg.bundle.embedding_shape
+    if list(gout) not in ([1, c, h, w], [1, h, w, c]):
+        raise DeployError(f"{root / 'graph.json'}: output shape {gout} does not fit the bundle's embedding "
+                          f"{[c, h, w]}")
+    if pkg.hwh is not None:
+        found = hwh_dmas(pkg.hwh)
+        for name, d in drv["dma"].items():
+            if name not in found:
+                raise DeployError(f"{pkg.hwh}: no DMA {name!r} (driver.json names it; hwh has {sorted(found)})")
+            if found[name]["base"] != d["base"]:
+                raise DeployError(f"{pkg.hwh}: DMA {name} at {found[name]['base']:#x}, driver.json says {d['base']:#x}")
+    if pkg.bitfile is not None and pkg.hwh is not None and pkg.bitfile.stem != pkg.hwh.stem:
+        raise DeployError(f"{root / 'manifest.json'}: bitfile {pkg.bitfile.name} and hwh {pkg.hwh.name} differ in name "
+                          "(pynq loads NAME.hwh next to NAME.bit)")
+
+
+def check_package(path: str | Path, log=print) -> bool:
+    """Self-check: load with verification, then run the integer graph on ``selfcheck.npz``'s input and compare
+    with the output FINN's Python execution gave when the package was made. Returns True when all pass."""
+    pkg = load_package(path)
+    log(f"{pkg.root}: manifest, checksums ({len(pkg.manifest['files'])} files), driver/graph/bundle agree")
+    absent = pkg.manifest.get("absent", {})
+    for k, why in absent.items():
+        log(f"  {k}: absent ({why}); usable with --backend pynq-sim or quant")
+    sc = pkg.root / "selfcheck.npz"
+    if not sc.is_file():
+        raise DeployError(f"{sc}: missing")
+    with np.load(sc) as z:
+        x, expect = z["input"], z["expected"]
+    got = pkg.intgraph().run(x)
+    diff = int(np.count_nonzero(got.reshape(expect.shape) != expect))
+    if diff:
+        log(f"  self-check FAILED: {diff} of {expect.size} outputs differ from the reference in selfcheck.npz "
+            f"(max abs {np.abs(got.reshape(expect.shape) - expect).max():.3g})")
+        return False
+    log(f"  self-check passed: integer graph output equals the reference in selfcheck.npz on {expect.size} values "
+        "(FINN's Python execution of the build, for packages made by samfpga deploy)")
+    return True

@@ -1,0 +1,80 @@
+"""Write a deployment package from a FINN build directory (compiler environment: reads the build's ONNX graphs).
+
+``write_package(BUILD_DIR, PKG)``: graph + driver description (``samfpga.hw.build.package``), the model bundle,
+bitfile/hwh when the build has them (``BUILD_DIR/finn/bitfile/*.bit`` + ``.hwh``), a self-check vector whose
+expected output is FINN's own Python execution of the build, a README and the manifest with sha256 of every
+file. Written into a temporary directory next to PKG and moved into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.assets import DEFAULT_DIR
+from samfpga.bundle import load_bundle
+from samfpga.deploy.package import FORMAT, DeployError, sha256
+
+README = """# samfpga deployment package ({board})
+
+Made from the FINN build `{source}`. On the board (PYNQ 3.0.1 / Kria-PYNQ):
+
+    samfpga deploy --check .                                    # checksums, agreement, self-check
+    samfpga segment IMAGE --point X,Y --deploy . --backend pynq --out DIR
+
+Without a board: `--backend pynq-sim` (the same driver against a simulated PYNQ device) or `--backend quant`
+(the integer encoder on the CPU). Files: see manifest.json; format in docs/board.md.
+{absent}"""
+
+
+def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
+                  seed: int = 0, log=print) -> Path:
+    from samfpga.hw.build.package import export_build, finn_execute
+
+    build, out = Path(build_dir), Path(out)
+    if out.exists():
+        raise DeployError(f"{out}: exists (choose a new package directory)")
+    bundle = load_bundle(bundle_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        drv = export_build(build, tmp)
+        shutil.copytree(bundle.root, tmp / "bundle", ignore=shutil.ignore_patterns("checkpoint.pt", "*.yaml",
+                                                                                    "EVAL.json", "__*"))
+        g = json.loads((tmp / "graph.json").read_text())
+        shape = g["tensors"][g["input"]]["shape"]
+        if shape != [1, 3, bundle.image_size, bundle.image_size]:
+            raise DeployError(f"{build}: the build's input {shape} does not fit the bundle {bundle.root} "
+                              f"(image size {bundle.image_size})")
+        x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+        log("self-check vector: FINN Python execution of the build ...")
+        expected = np.asarray(finn_execute(build, x, tmp / ".work"), dtype=np.float32)
+        shutil.rmtree(tmp / ".work", ignore_errors=True)
+        np.savez(tmp / "selfcheck.npz", input=x, expected=expected)
+        absent = {}
+        bits = sorted((build / "finn" / "bitfile").glob("*.bit")) if (build / "finn" / "bitfile").is_dir() else []
+        if bits and bits[0].with_suffix(".hwh").is_file():
+            shutil.copy(bits[0], tmp / "accel.bit")
+            shutil.copy(bits[0].with_suffix(".hwh"), tmp / "accel.hwh")
+        else:
+            why = "the build stopped before Vivado's bitfile step" if not bits else "no .hwh next to the bitfile"
+            absent = {"bitfile": why, "hwh": why}
+        (tmp / "README.md").write_text(README.format(
+            board=drv["board"], source=build.resolve(),
+            absent="" if not absent else f"\nBitfile and hwh are absent: {absent['bitfile']}.\n"))
+        files = {p.relative_to(tmp).as_posix(): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest = {"format": FORMAT, "version": 1, "board": drv["board"], "source": str(build.resolve()),
+                    "files": files, "bitfile": None if absent else "accel.bit", "hwh": None if absent else "accel.hwh",
+                    "absent": absent}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a package is an ordinary readable directory
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

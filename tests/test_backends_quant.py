@@ -1,0 +1,175 @@
+"""The ``quant`` backend's integer executor (samfpga.intexec over samfpga.kernels, numpy only) against FINN's
+Python execution (finn/qonnx ``execute_onnx``, FINN's per-layer Python models of the specialised layers) of the
+same build, and the deployment package of that build under ``quant``.
+
+Build: the whole tiny 64x64 test encoder (tests/test_quant.py's TINY, seeded random weights, W8A8 PTQ) through
+``samfpga build-hw`` (every software step but HDL generation: tests/make_tiny_deploy.py), built in the test.
+
+Tolerances: integer layers 0 (bit-exact). The float layers FINN+ runs on Zynq (LayerNorm via torch, HWSoftmax via
+scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp from torch's reduction order
+(measured and printed); the test requires every integer tensor of the graph and the encoder output to be equal.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from samfpga.backends.packing import pack, unpack  # noqa: E402
+
+
+@pytest.mark.parametrize("dt, simd", [("INT8", 4), ("UINT4", 3), ("INT3", 5), ("FLOAT32", 3), ("INT19", 2),
+                                      ("UINT8", 1), ("BIPOLAR", 5), ("INT16", 2), ("UINT2", 7)])
+def test_packing_matches_finn(dt: str, simd: int) -> None:
+    """pack/unpack == FINN's finnpy_to_packed_bytearray / packed_bytearray_to_finnpy (reverse_inner and
+    reverse_endian, as FINN's driver calls them)."""
+    from samfpga.hw.finn_env import boot
+
+    boot()
+    from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
+    from qonnx.core.datatype import DataType
+
+    rng = np.random.default_rng(0)
+    d = DataType[dt]
+    if dt == "FLOAT32":
+        x = rng.normal(size=(2, 6, simd)).astype(np.float32)
+    elif dt == "BIPOLAR":
+        x = rng.choice([-1.0, 1.0], size=(2, 6, simd)).astype(np.float32)
+    else:
+        x = rng.integers(int(d.min()), int(d.max()) + 1, size=(2, 6, simd)).astype(np.float32)
+    ref = finnpy_to_packed_bytearray(x, d, reverse_inner=True, reverse_endian=True)
+    got = pack(x, dt)
+    np.testing.assert_array_equal(got, ref)
+    back = packed_bytearray_to_finnpy(np.ascontiguousarray(ref), d, x.shape, reverse_inner=True, reverse_endian=True)
+    np.testing.assert_array_equal(unpack(got, dt, simd), back)
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/make_tiny_deploy.py)."""
+    from make_tiny_deploy import build
+
+    return build(tmp_path_factory.mktemp("tiny_build"))
+
+
+def _inputs(n: int) -> list[np.ndarray]:
+    from test_quant import images
+
+    return [images(1, seed=100 + i).numpy().astype(np.float32) for i in range(n)]
+
+
+@pytest.mark.slow
+def test_every_node_on_random_inputs(tiny_build) -> None:
+    """Each node of the final graph alone, on random inputs of its input datatypes: samfpga.kernels vs FINN's
+    execute_node of the same node (python view): integer outputs tolerance 0, float outputs (LayerNorm, HWSoftmax,
+    float element-wise) rtol 4e-6 (the count of last-ulp differences is printed); every node type covered."""
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.package import intgraph_spec, load_build, python_view
+    from samfpga.intexec.executor import _OPS, IntGraph
+
+    final, parent, _ = load_build(tiny_build[0])
+    view = python_view(final)
+    spec, weights = intgraph_spec(final, None)
+    g = IntGraph(spec, weights)
+    rng = np.random.default_rng(0)
+    covered: dict[str, int] = {}
+    ulp: dict[str, int] = {}
+    for node, gnode in zip(view.graph.node, g.nodes, strict=True):
+        ctx = {}
+        for t in node.input:
+            init = view.get_initializer(t)
+            if init is not None:
+                ctx[t] = init
+                continue
+            shape, dt = view.get_tensor_shape(t), view.get_tensor_datatype(t)
+            if dt.is_integer():
+                lo, hi = int(dt.min()), int(dt.max())
+                ctx[t] = rng.integers(max(lo, -2**20), min(hi, 2**20) + 1, size=shape).astype(np.float32)
+            else:
+                ctx[t] = (rng.normal(size=shape) * 4).astype(np.float32)
+        ours_in = [ctx[t] if view.get_initializer(t) is None else weights[t] for t in node.input]
+        for t in node.output:
+            ctx[t] = np.zeros(view.get_tensor_shape(t), dtype=np.float32)
+        try:
+            getCustomOp(node).execute_node(ctx, view.graph)
+        except ValueError as e:  # AddStreams refuses random sums outside its output type: not a layer input
+            assert "exceeds" in str(e)
+            continue
+        ours = _OPS[gnode.op](g, gnode, [x.astype(np.float64) if DataType[g.dtype(t)].is_integer() else x
+                                         for x, t in zip(ours_in, node.input, strict=True)])
+        for t, v in zip(node.output, ours, strict=True):
+            mine = np.asarray(v, np.float32).reshape(ctx[t].shape)
+            if DataType[g.dtype(t)].is_integer():
+                np.testing.assert_array_equal(mine, ctx[t], err_msg=f"{node.name} ({node.op_type}) output {t}")
+            else:  # float layers: numpy float32 vs torch/scipy float32, last-ulp differences allowed
+                np.testing.assert_allclose(mine, ctx[t], rtol=4e-6, atol=1e-6, err_msg=f"{node.name} output {t}")
+                ulp[gnode.op] = ulp.get(gnode.op, 0) + int(np.count_nonzero(mine != ctx[t]))
+                ulp[gnode.op + " values"] = ulp.get(gnode.op + " values", 0) + mine.size
+        covered[gnode.op] = covered.get(gnode.op, 0) + 1
+    print("node types compared:", covered)
+    print("float outputs differing in the last ulp(s):", ulp)
+    assert {"Thresholding", "MVAU", "VVAU", "ConvolutionInputGenerator", "FMPadding", "AddStreams",
+            "DuplicateStreams", "LayerNorm", "HWSoftmax"} <= set(covered), covered
+
+
+@pytest.mark.slow
+def test_whole_encoder_bit_identical_to_finn(tiny_build, tmp_path) -> None:
+    from finn.core.onnx_exec import execute_onnx
+
+    from samfpga.hw.build.package import finn_execute, intgraph_spec, load_build, python_view
+    from samfpga.intexec.executor import IntGraph
+
+    final, parent, _ = load_build(tiny_build[0])
+    spec, weights = intgraph_spec(final, parent)
+    g = IntGraph(spec, weights)
+    view = python_view(final)
+    for x in _inputs(3):
+        ref = finn_execute(tiny_build[0], x, tmp_path)
+        got = g.run(x)
+        assert np.unique(ref).size > 50  # a non-trivial embedding
+        np.testing.assert_array_equal(got.reshape(ref.shape), ref)
+        # every tensor of the accelerator graph (integer and float streams)
+        a_in = g.run_host_pre(x)
+        ctx = execute_onnx(view, {view.graph.input[0].name: a_in.astype(np.float32)}, return_full_exec_context=True)
+        ours = g.run_all(x)
+        float_ulp = 0
+        for t, v in ctx.items():
+            name = {final.graph.input[0].name: spec["accelerator"]["input"],
+                    final.graph.output[0].name: spec["accelerator"]["output"]}.get(t, t)
+            if name not in ours:
+                continue
+            mine = np.asarray(ours[name], np.float32).reshape(v.shape)
+            if g.dtype(name).startswith("FLOAT"):
+                float_ulp += int(np.count_nonzero(mine != v))
+                np.testing.assert_allclose(mine, v, rtol=2e-6, atol=1e-6, err_msg=t)
+            else:
+                np.testing.assert_array_equal(mine, v, err_msg=t)
+        print(f"float tensors: {float_ulp} values differ in the last ulp(s); all integer tensors equal")
+
+
+@pytest.mark.slow
+def test_deploy_package_quant(tiny_build, tmp_path) -> None:
+    """samfpga deploy BUILD --out PKG --bundle B --check; the package's quant backend equals FINN's execution.
+    (pynq-sim needs pynq, which lives in the board environment: tests/runtime/test_backends_tiny_deploy.py runs
+    it on the committed package of this same build.)"""
+    from samfpga.backends import create_backend
+    from samfpga.cli import main
+    from samfpga.deploy import load_package
+    from samfpga.hw.build.package import finn_execute
+
+    pkg_dir = tmp_path / "pkg"
+    assert main(["deploy", str(tiny_build[0]), "--out", str(pkg_dir), "--bundle", str(tiny_build[1]),
+                 "--check"]) == 0
+    pkg = load_package(pkg_dir)
+    assert pkg.manifest["absent"]["bitfile"] and pkg.bitfile is None
+    quant = create_backend("quant", pkg.bundle, package=pkg)
+    for x in _inputs(2):
+        ref = finn_execute(tiny_build[0], x, tmp_path / "w")
+        np.testing.assert_array_equal(quant.encode(x), ref)
