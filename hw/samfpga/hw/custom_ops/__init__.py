@@ -8,7 +8,11 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
 FINN+ has only HLS (or Versal DSP58) implementations of these for Zynq UltraScale+.
 """
 
+from samfpga.hw.custom_ops import costs  # registers the resource models of the ops below
 from samfpga.hw.custom_ops.addstreams import AddStreams, AddStreams_rtl
+from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU, DepthwiseVVAU_rtl
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
+from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
 
-__all__ = ["AddStreams", "AddStreams_rtl", "DuplicateStreams_rtl"]
+__all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl", "costs",
+           "StreamingSplit_rtl"]
