@@ -7,7 +7,7 @@ Structure counted (hw/samfpga/hw/rtl/*.sv):
     duplicate_streams  one data register (shared by the outputs), one valid flag per output
     stream_split       one data register and valid flag per output, a part and a beat counter
     dw_vvau            one DSP48E2 per product (PE*SIMD; Yosys maps every product to a DSP), the weight ROM in
-                       LUTs (one LUT per weight bit per 64 words), the adders (SIMD-1 tree + 1 accumulate per
+                       LUTs (one LUT per weight bit per 32 words), the adders (SIMD-1 tree + 1 accumulate per
                        lane, ACC_BITS each), partial and output registers (2 * PE * ACC_BITS), fold counters
 """
 
@@ -45,7 +45,7 @@ def stream_split_resources(n: int, width: int, beats: list[int]) -> dict[str, fl
 
 def dw_vvau_resources(pe: int, simd: int, sf: int, nf: int, w_bits: int, acc_bits: int) -> dict[str, float]:
     word = simd * pe * w_bits
-    rom = word * math.ceil(nf * sf / 64)
+    rom = word * math.ceil(nf * sf / 32)
     adders = pe * simd * acc_bits
     return {"LUT": rom + adders + CONTROL_LUT, "FF": 2 * pe * acc_bits + _bits(sf) + _bits(nf) + 1,
             "DSP": pe * simd, "BRAM36": 0.0}

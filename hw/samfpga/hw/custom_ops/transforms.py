@@ -117,7 +117,8 @@ class OuterShuffleToInnerShuffles(Transformation):
     the head split (1, N, h, d) -> (1, h, N, d) = (N, h*d) -> (h*d, N), then per head (d, N) -> (N, d). Each
     InnerShuffle buffers one view page (double-buffered: 2 x the tensor for a whole-tensor view), where FINN's HLS
     OuterShuffle keeps a smaller reorder window; the area model must count that. Run after
-    ``InferInnerOuterShuffles`` and before ``SpecializeLayers``. When the last view groups the output axes
+    ``InferInnerOuterShuffles`` and before ``SpecializeLayers``, or on a specialised graph (``OuterShuffle_hls``
+    nodes, e.g. after FINN's ``step_transpose_decomposition``) followed by ``SpecializeLayers`` again. When the last view groups the output axes
     differently from the declared output shape, a HW Reshape (pass-through) follows. A node is left alone when its
     SIMD does not divide both sides of every view.
     """
@@ -127,7 +128,7 @@ class OuterShuffleToInnerShuffles(Transformation):
 
         graph = model.graph
         for node in list(graph.node):
-            if node.op_type != "OuterShuffle" or node.domain != HW_DOMAIN:
+            if node.op_type not in ("OuterShuffle", "OuterShuffle_hls") or not node.domain.startswith(HW_DOMAIN):
                 continue
             chain = self._chain(model, node, np)
             if chain is None:

@@ -133,6 +133,9 @@ BENCHES: list[Bench] = [
         (1, 8, 2, 4), (0, 2, 1, 3), simd=2, after_decomposition=_outer_to_inner())),
     Bench("outer_shuffle_windows_as_inner", "own_rtl", None, graph=lambda: nodes.transpose_graph(
         (1, 2, 2, 2, 2, 4), (0, 1, 3, 2, 4, 5), dt="INT9", after_decomposition=_outer_to_inner())),
+    # as built in the tiny encoder (its KV260 build's OuterShuffle_hls_0: (1, 16, 16, 16), perm (0, 2, 1, 3), INT8, SIMD 1)
+    Bench("outer_shuffle_heads_16x16x16", "own_rtl", None, graph=lambda: nodes.transpose_graph(
+        (1, 16, 16, 16), (0, 2, 1, 3), after_decomposition=_outer_to_inner())),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
     Bench("stem2_segment", "segment",
           lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),
