@@ -55,3 +55,50 @@ def test_use_own_rtl_maps_residual_ops_and_keeps_results():
     for n in own.graph.node:
         getCustomOp(n).set_nodeattr("exec_mode", "cppsim")
     np.testing.assert_array_equal(execute_onnx(own, {"x": x})["y"], ref)
+
+
+def _vvau_split_graph(no_activation: int = 1):
+    """VVAU (standalone, depthwise 3x3 windows) -> StreamingSplit into two halves of the channels."""
+    vv = nodes.vvau(ch=8, pe=2, simd=3, idt="INT8", wdt="INT4", odt="INT16")
+    vv.attrs["noActivation"] = no_activation
+    vv.attrs.pop("preferred_impl_style")
+    split = nodes.streaming_split(channels=(4, 4), simd=2, n=3, dt="INT16")
+    split.attrs.pop("preferred_impl_style")
+    split.attrs["numInputVectors"] = [1, 3, 3]
+    split.inputs = {"vvau_out": ((1, 3, 3, 8), "INT16")}
+    split.outputs = {"s0": ((1, 3, 3, 4), "INT16"), "s1": ((1, 3, 3, 4), "INT16")}
+    return nodes._make_graph([vv, split])
+
+
+def test_use_own_rtl_maps_depthwise_vvau_and_split_and_keeps_results():
+    boot_finn()
+    from finn.core.onnx_exec import execute_onnx
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.custom_ops.transforms import UseOwnRTL
+
+    model = _vvau_split_graph()
+    x = nodes._rand("INT8", (1, 3, 3, 72), np.random.default_rng(1))
+    ref = execute_onnx(model, {"vvau_in": x})
+    assert np.abs(ref["s0"]).max() > 0
+    # FINN alone: the VVAU is HLS on Zynq (its RTL needs DSP58)
+    assert model.transform(SpecializeLayers(nodes.ZYNQ_PART)).graph.node[0].op_type == "VVAU_hls"
+    own = model.transform(UseOwnRTL())
+    assert [n.op_type for n in own.graph.node] == ["DepthwiseVVAU", "StreamingSplit"]
+    assert getCustomOp(own.graph.node[0]).get_nodeattr("mem_mode") == "internal_embedded"
+    own = own.transform(SpecializeLayers(nodes.ZYNQ_PART))
+    assert [n.op_type for n in own.graph.node] == ["DepthwiseVVAU_rtl", "StreamingSplit_rtl"]
+    got = execute_onnx(own, {"vvau_in": x})
+    for t in ("s0", "s1"):
+        np.testing.assert_array_equal(got[t], ref[t])
+    # on Versal FINN's own VVAU_rtl (DSP58) stays
+    assert UseOwnRTL("xcvc1902-vsva2197-2MP-e-S").apply(_vvau_split_graph())[0].graph.node[0].op_type == "VVAU"
+
+
+def test_use_own_rtl_leaves_vvau_with_fused_thresholds():
+    boot_finn()
+    from samfpga.hw.custom_ops.transforms import UseOwnRTL
+
+    model = _vvau_split_graph(no_activation=0)
+    assert [n.op_type for n in model.transform(UseOwnRTL()).graph.node] == ["VVAU", "StreamingSplit"]

@@ -1,14 +1,22 @@
-"""Own RTL blocks registered as FINN+ custom ops (python execution model + HDL generation).
+"""Own RTL blocks registered as FINN+ custom ops (python execution model + HDL generation), for the layers FINN+
+has only as HLS (or Versal DSP58 RTL) on Zynq UltraScale+.
 
 Importing this package registers, in FINN's own registries (so ``getCustomOp`` and ``SpecializeLayers`` find them):
-    AddStreams            (domain finn.custom_op.fpgadataflow)      integer residual add of two streams
-    AddStreams_rtl        (domain finn.custom_op.fpgadataflow.rtl)  its RTL variant, hw/samfpga/hw/rtl/add_streams.sv
-    DuplicateStreams_rtl  (domain finn.custom_op.fpgadataflow.rtl)  RTL variant of FINN's DuplicateStreams,
-                                                                     hw/samfpga/hw/rtl/duplicate_streams.sv
-FINN+ has only HLS (or Versal DSP58) implementations of these for Zynq UltraScale+.
+    AddStreams            (finn.custom_op.fpgadataflow)      integer residual add of two streams
+    AddStreams_rtl        (finn.custom_op.fpgadataflow.rtl)  hw/samfpga/hw/rtl/add_streams.sv
+    DepthwiseVVAU         (finn.custom_op.fpgadataflow)      FINN's VVAU (depthwise conv, no activation), integer
+    DepthwiseVVAU_rtl     (finn.custom_op.fpgadataflow.rtl)  hw/samfpga/hw/rtl/dw_vvau.sv
+    DuplicateStreams_rtl  (finn.custom_op.fpgadataflow.rtl)  FINN's DuplicateStreams, rtl/duplicate_streams.sv
+    StreamingSplit_rtl    (finn.custom_op.fpgadataflow.rtl)  FINN's StreamingSplit, rtl/stream_split.sv
+and their resource models (``costs``) with ``samfpga.hw.resources``. The common boilerplate is ``rtl_base``; the
+graph transformations that map FINN's layers onto these are in ``transforms``.
 """
 
+from samfpga.hw.custom_ops import costs  # registers the resource models of the ops below
 from samfpga.hw.custom_ops.addstreams import AddStreams, AddStreams_rtl
+from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU, DepthwiseVVAU_rtl
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
+from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
 
-__all__ = ["AddStreams", "AddStreams_rtl", "DuplicateStreams_rtl"]
+__all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl", "costs",
+           "StreamingSplit_rtl"]

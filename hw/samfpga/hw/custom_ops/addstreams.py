@@ -1,20 +1,20 @@
 """AddStreams: integer element-wise add of two equally shaped streams (the encoder's residual add).
 
-``AddStreams`` is the HW abstraction (python execution: exact integer sum); ``AddStreams_rtl`` generates a
-wrapper around hw/samfpga/hw/rtl/add_streams.sv. Input layout: ``numInputVectors + [NumChannels]``, folded by ``PE``.
+``AddStreams`` is the HW abstraction (python execution: ``samfpga.kernels.elementwise.add``, exact);
+``AddStreams_rtl`` wraps hw/samfpga/hw/rtl/add_streams.sv. Input layout: ``numInputVectors + [NumChannels]``,
+folded by ``PE``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
-from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
-from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 from onnx import helper
 from qonnx.core.datatype import DataType
 
-from samfpga.hw.custom_ops._rtlgen import ipi_commands, rtl_source, write_wrapper
+from samfpga.hw.custom_ops.rtl_base import ChannelStreamOp, OwnRTLBackend, core_instance_text
+from samfpga.kernels import elementwise
 
 
 def sum_datatype(a: DataType, b: DataType) -> DataType:
@@ -27,34 +27,16 @@ def sum_datatype(a: DataType, b: DataType) -> DataType:
 
 
 @register_hw_op
-class AddStreams(HWCustomOp):
+class AddStreams(ChannelStreamOp):
     """out[..., c] = in0[..., c] + in1[..., c] on integers; both inputs share shape and folding."""
 
     def get_nodeattr_types(self) -> dict:
         attrs = {
-            "NumChannels": ("i", True, 0),
-            "PE": ("i", True, 0),
             "inputDataTypes": ("strings", True, [""]),
             "outputDataType": ("s", False, ""),
-            "numInputVectors": ("ints", False, [1]),
         }
         attrs.update(super().get_nodeattr_types())
         return attrs
-
-    def get_normal_input_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return (*self.get_nodeattr("numInputVectors"), self.get_nodeattr("NumChannels"))
-
-    def get_folded_input_shape(self, ind: int = 0) -> tuple[int, ...]:
-        ch, pe = self.get_nodeattr("NumChannels"), self.get_nodeattr("PE")
-        if ch % pe:
-            raise ValueError(f"{self.onnx_node.name}: PE={pe} does not divide NumChannels={ch}")
-        return (*self.get_nodeattr("numInputVectors"), ch // pe, pe)
-
-    def get_normal_output_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return self.get_normal_input_shape()
-
-    def get_folded_output_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return self.get_folded_input_shape()
 
     def get_input_datatype(self, ind: int = 0) -> DataType:
         return DataType[self.get_nodeattr("inputDataTypes")[ind]]
@@ -62,18 +44,6 @@ class AddStreams(HWCustomOp):
     def get_output_datatype(self, ind: int = 0) -> DataType:
         odt = self.get_nodeattr("outputDataType")
         return DataType[odt] if odt else sum_datatype(self.get_input_datatype(0), self.get_input_datatype(1))
-
-    def get_instream_width(self, ind: int = 0) -> int:
-        return self.get_nodeattr("PE") * self.get_input_datatype(ind).bitwidth()
-
-    def get_outstream_width(self, ind: int = 0) -> int:
-        return self.get_nodeattr("PE") * self.get_output_datatype().bitwidth()
-
-    def get_number_output_values(self) -> int:
-        return int(np.prod(self.get_folded_output_shape()[:-1]))
-
-    def get_exp_cycles(self) -> int:
-        return int(np.prod(self.get_folded_output_shape()[:-1]))
 
     def make_shape_compatible_op(self, model):
         node = self.onnx_node
@@ -93,60 +63,23 @@ class AddStreams(HWCustomOp):
 
     def execute_node(self, context, graph) -> None:
         node = self.onnx_node
-        a = np.asarray(context[node.input[0]], dtype=np.float64)
-        b = np.asarray(context[node.input[1]], dtype=np.float64)
-        if a.shape != b.shape:
-            raise ValueError(f"{node.name}: input shapes differ {a.shape} vs {b.shape}")
-        out = a + b
+        try:
+            out = elementwise.add(context[node.input[0]], context[node.input[1]])
+        except ValueError as exc:
+            raise ValueError(f"{node.name}: {exc}") from exc
         odt = self.get_output_datatype()
-        if out.min() < odt.min() or out.max() > odt.max():
-            raise ValueError(f"{node.name}: sum range [{out.min()}, {out.max()}] exceeds {odt.name}")
+        self.check_output_range(out, odt)
         context[node.output[0]] = out.astype(np.float32).reshape(self.get_normal_output_shape())
 
 
 @register_rtl_op
-class AddStreams_rtl(AddStreams, RTLBackend):
+class AddStreams_rtl(AddStreams, OwnRTLBackend):
     """RTL variant: hw/samfpga/hw/rtl/add_streams.sv, one output register, full throughput (one beat per cycle)."""
 
-    def get_nodeattr_types(self) -> dict:
-        attrs = {}
-        attrs.update(AddStreams.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
+    RTL_SOURCES = ("add_streams.sv",)
 
-    def execute_node(self, context, graph) -> None:
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            AddStreams.execute_node(self, context, graph)
-
-    def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
+    def core_instance(self, model) -> str:
         a, b, o = self.get_input_datatype(0), self.get_input_datatype(1), self.get_output_datatype()
-        pe = self.get_nodeattr("PE")
-        wa, wb, wo = (self.get_instream_width_padded(0), self.get_instream_width_padded(1),
-                      self.get_outstream_width_padded())
-        top = self.get_verilog_top_module_name()
-        text = (
-            f"// generated by samfpga.hw.custom_ops for node {self.onnx_node.name}\n"
-            f"module {top} (\n"
-            "\tinput  ap_clk,\n\tinput  ap_rst_n,\n"
-            f"\tinput  [{wa - 1}:0] in0_V_TDATA,\n\tinput  in0_V_TVALID,\n\toutput in0_V_TREADY,\n"
-            f"\tinput  [{wb - 1}:0] in1_V_TDATA,\n\tinput  in1_V_TVALID,\n\toutput in1_V_TREADY,\n"
-            f"\toutput [{wo - 1}:0] out0_V_TDATA,\n\toutput out0_V_TVALID,\n\tinput  out0_V_TREADY\n);\n"
-            f"\tadd_streams #(.PE({pe}), .A_BITS({a.bitwidth()}), .B_BITS({b.bitwidth()}), "
-            f".O_BITS({o.bitwidth()}), .A_SIGNED({int(a.signed())}), .B_SIGNED({int(b.signed())})) core (\n"
-            "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
-            "\t\t.a_tdata(in0_V_TDATA), .a_tvalid(in0_V_TVALID), .a_tready(in0_V_TREADY),\n"
-            "\t\t.b_tdata(in1_V_TDATA), .b_tvalid(in1_V_TVALID), .b_tready(in1_V_TREADY),\n"
-            "\t\t.o_tdata(out0_V_TDATA), .o_tvalid(out0_V_TVALID), .o_tready(out0_V_TREADY)\n\t);\nendmodule\n"
-        )
-        write_wrapper(self, text)
-
-    def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
-        top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
-        if abspath:
-            return [str(rtl_source("add_streams.sv")), f"{self.get_nodeattr('code_gen_dir_ipgen')}/{top}.v"]
-        return ["add_streams.sv", f"{top}.v"]
-
-    def code_generation_ipi(self) -> list[str]:
-        return ipi_commands(self)
+        params = (f".PE({self.get_nodeattr('PE')}), .A_BITS({a.bitwidth()}), .B_BITS({b.bitwidth()}), "
+                  f".O_BITS({o.bitwidth()}), .A_SIGNED({int(a.signed())}), .B_SIGNED({int(b.signed())})")
+        return core_instance_text("add_streams", params, {"a": "in0", "b": "in1", "o": "out0"})

@@ -64,6 +64,12 @@ def _with_range(spec: nodes.NodeSpec, rng_range: tuple[int, int]) -> nodes.NodeS
     return spec
 
 
+def _outer_to_inner():
+    from samfpga.hw.custom_ops.transforms import OuterShuffleToInnerShuffles
+
+    return OuterShuffleToInnerShuffles()
+
+
 BENCHES: list[Bench] = [
     Bench("fmpadding", "layer", lambda: [nodes.fmpadding()]),
     Bench("swg", "layer", lambda: [nodes.swg()]),
@@ -111,6 +117,25 @@ BENCHES: list[Bench] = [
           graph=lambda: nodes.transpose_graph((1, 8, 12), (0, 1, 3, 2), dt="FLOAT32", reshape_to=(1, 8, 3, 4))),
     Bench("addstreams", "own_rtl", lambda: [nodes.addstreams()]),
     Bench("duplicatestreams", "own_rtl", lambda: [nodes.duplicatestreams()]),
+    # own depthwise VVAU on Zynq (FINN+'s VVAU_rtl is DSP58-only): the MBConv 3x3 depthwise conv, INT8 x INT4 at
+    # SIMD 3 (three kernel folds), and UINT8 x INT8 at SIMD 1 / PE 4 (nine folds per channel group)
+    Bench("dw_vvau", "own_rtl", lambda: [nodes.depthwise_vvau()]),
+    Bench("dw_vvau_uint8_int8", "own_rtl",
+          lambda: [nodes.depthwise_vvau(ch=8, dim=2, pe=4, simd=1, idt="UINT8", wdt="INT8", odt="INT20")]),
+    # own StreamingSplit (q/k/v): three equal parts at SIMD 4, and unequal parts (2, 4, 6 beats) at SIMD 2
+    Bench("streaming_split", "own_rtl", lambda: [nodes.streaming_split()]),
+    Bench("streaming_split_uneq_int20", "own_rtl",
+          lambda: [nodes.streaming_split(channels=(4, 8, 12), simd=2, n=5, dt="INT20")]),
+    # outer permutations (FINN+: OuterShuffle, HLS only) as chains of InnerShuffle_rtl on regrouped views
+    # (own OuterShuffleToInnerShuffles): the attention head split (1, N, h, d) -> (1, h, N, d) at SIMD 2, and
+    # TinyViT's window partition (1, H/w, w, W/w, w, C) -> (1, H/w, W/w, w, w, C) on INT9
+    Bench("outer_shuffle_heads_as_inner", "own_rtl", None, graph=lambda: nodes.transpose_graph(
+        (1, 8, 2, 4), (0, 2, 1, 3), simd=2, after_decomposition=_outer_to_inner())),
+    Bench("outer_shuffle_windows_as_inner", "own_rtl", None, graph=lambda: nodes.transpose_graph(
+        (1, 2, 2, 2, 2, 4), (0, 1, 3, 2, 4, 5), dt="INT9", after_decomposition=_outer_to_inner())),
+    # as built in the tiny encoder (its KV260 build's OuterShuffle_hls_0: (1, 16, 16, 16), perm (0, 2, 1, 3), INT8, SIMD 1)
+    Bench("outer_shuffle_heads_16x16x16", "own_rtl", None, graph=lambda: nodes.transpose_graph(
+        (1, 16, 16, 16), (0, 2, 1, 3), after_decomposition=_outer_to_inner())),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
     Bench("stem2_segment", "segment",
           lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),

