@@ -35,7 +35,7 @@ def build(work: Path) -> tuple[Path, Path]:
     q = quantize_encoder(sam.image_encoder)
     calibrate(q, images(4, seed=0))
     onnx_path = export_qonnx(q, work / "enc.onnx", (1, 3, 64, 64))
-    from samfpga.hw.build.config import SOFTWARE_STEPS
+    from samfpga.hw.build import SOFTWARE_STEPS
 
     # every software step except HDL generation (which changes no arithmetic and takes minutes)
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
