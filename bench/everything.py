@@ -42,7 +42,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def official_decoder(sam):
     """segment-anything's PromptEncoder + MaskDecoder with ``sam``'s prompt-encoder / mask-decoder weights."""
-    from tests.official import segment_anything
+    from tests.support.official import segment_anything
 
     m = segment_anything().modeling
     pe, md = sam.prompt_encoder, sam.mask_decoder

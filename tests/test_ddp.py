@@ -11,7 +11,7 @@ import torch
 
 from samfpga.models import build_sam, read_checkpoint
 from samfpga.models.training.config import save_config
-from tests.training_utils import tiny_config
+from tests.support.training import tiny_config
 
 
 def test_torchrun_two_processes(tmp_path):

@@ -14,7 +14,7 @@ from samfpga.models.checkpoint import save_checkpoint
 from samfpga.models.data.synthetic import SyntheticConfig, generate_sample
 from samfpga.models.evaluate import average_recall, evaluate, main
 from samfpga.models.training.trainer import model_config
-from tests.training_utils import TINY_MODEL
+from tests.support.training import TINY_MODEL
 
 # Mean IoU the bundled default must reach on the bundled samples with their point + box prompts
 # (measured 0.642 with the committed default: see docs/training.md).

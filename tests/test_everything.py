@@ -1,7 +1,7 @@
 """Segment-everything on the host (``samfpga.everything``) against the official code.
 
 1. Mask utilities (``samfpga.everything.amg``, numpy) against ``segment_anything.utils.amg`` (torch) and the
-   torchvision NMS stand-in of tests/official.py: exact equality (integers, booleans, RLE counts); stability
+   torchvision NMS stand-in of samfpga.models.official: exact equality (integers, booleans, RLE counts); stability
    scores to float32 rounding (1e-6).
 2. ``AutomaticMaskGenerator`` (host ``Predictor``, ONNX) against the official ``SamAutomaticMaskGenerator``
    (official ``SamPredictor``, torch) on the same weights and image, crop_n_layers 0 and 1: same number of
@@ -29,7 +29,7 @@ import torch
 
 from samfpga.everything import AutomaticMaskGenerator, HierarchicalMaskGenerator, round2_points
 from samfpga.everything import amg as ours
-from tests.official import _batched_nms, official_sam_with, segment_anything, synthetic_image
+from tests.support.official import official_sam_with, segment_anything, synthetic_image, torch_batched_nms
 
 # ----------------------------------------------------------------------------- utilities vs official
 
@@ -90,7 +90,7 @@ def test_nms_matches_torchvision_semantics():
     scores[5] = scores[7]  # a tie: torchvision keeps input order among equal scores (stable sort)
     cats = rng.integers(0, 3, 60)
     for thr in (0.3, 0.7):
-        ref = _batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(cats), thr).numpy()
+        ref = torch_batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(cats), thr).numpy()
         assert np.array_equal(ours.batched_nms(boxes, scores, cats, thr), ref)
     assert 0 < len(ours.nms(boxes, scores, 0.3)) < 60
 
@@ -184,7 +184,7 @@ SMALL = dict(PARITY, points_per_side=4)  # quick runs for the output-format chec
 
 
 def _everything_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    from tests.official import seeded_state_dict
+    from tests.support.official import seeded_state_dict
 
     st = seeded_state_dict(model, seed=3)
     for key in st:

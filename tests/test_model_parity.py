@@ -13,7 +13,7 @@ import torch
 
 from samfpga.models import build_sam
 from samfpga.transforms import ResizeLongestSide, normalize_and_pad, postprocess_masks
-from tests.official import official_vit_t, seeded_state_dict
+from tests.support.official import official_vit_t, seeded_state_dict
 
 TOL = 1e-4
 
@@ -104,7 +104,7 @@ def test_mask_decoder(pair, multimask, prompt):
 
 def test_full_predictor_path_non_square(pair):
     """Official SamPredictor vs samfpga's numpy transforms + our modules, on a 480x640 image."""
-    from tests.official import mobile_sam
+    from tests.support.official import mobile_sam
 
     ref, ours = pair
     rng = np.random.default_rng(5)

@@ -21,7 +21,7 @@ import torch
 from samfpga.models import build_sam
 from samfpga.models.export import export_bundle
 from samfpga.predictor import Predictor
-from tests.official import official_sam_with, seeded_state_dict, segment_anything, synthetic_image
+from tests.support.official import official_sam_with, seeded_state_dict, segment_anything, synthetic_image
 
 TOL = 1e-4
 MASK_MARGIN = 1e-3
@@ -161,7 +161,7 @@ def test_bgr_input_equals_rgb(predictors):
 def test_vit_t_1024_against_official_mobilesam(tmp_path):
     """Full size: MobileSAM's official vit_t (1024 input) with seeded weights, official SamPredictor vs the host
     Predictor on the exported bundle; one point prompt, multimask, on a 240x320 image."""
-    from tests.official import official_vit_t
+    from tests.support.official import official_vit_t
 
     torch.manual_seed(0)
     ref_model = official_vit_t()
