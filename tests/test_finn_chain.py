@@ -12,7 +12,6 @@ hw/samfpga/hw/build/attention.py). The full encoder runs through the same steps 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +19,8 @@ import pytest
 import torch
 
 from samfpga.hw.build.verify import run_chain, slice_qonnx
+from tests.support.tiny_encoder import STEM_MBCONV, TINY, VIT_BLOCK, images
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_quant import TINY, images  # noqa: E402
-
-# tensor names of the exported tiny encoder (qonnx GiveReadableTensorNames, deterministic for this architecture)
-STEM_MBCONV = (["global_in"], ["Quant_37_out0"])
-# first TinyViT block (window attention with QK^T/softmax/AV, local depthwise conv, LayerNorm + MLP, residuals),
-# from the float output of the preceding PatchMerging conv to the quantized input of the next PatchMerging
-VIT_BLOCK = (["Conv_7_out0"], ["Quant_51_out0"])
 HEAVY_OPS = {"Conv", "MatMul", "MultiThreshold", "Add", "Mul", "Relu"}  # must not stay on the host
 BLOCK_OPS = HEAVY_OPS | {"Split", "Softmax", "LayerNormalization"}
 

@@ -11,28 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from samfpga.models.build import variant_config
 from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quant_site_names, quantize_encoder
-from samfpga.models.quant.source import random_student
-
-TINY = dict(
-    image_size=64, embed_dims=[16, 32, 48, 64], depths=[1, 1, 1, 1], num_heads=[1, 2, 3, 4],
-    window_sizes=[4, 4, 4, 4], activation="relu", num_classes=0, out_chans=32, prompt_embed_dim=32,
-)
-
-
-def tiny_encoder(activation: str = "relu") -> torch.nn.Module:
-    cfg = variant_config("vit_t", **{**TINY, "activation": activation})
-    return random_student(seed=3, config=cfg).image_encoder
-
-
-def images(n: int, seed: int) -> torch.Tensor:
-    # normalised-image statistics: roughly zero mean, unit variance, with spatial structure
-    g = torch.Generator().manual_seed(seed)
-    low = torch.randn(n, 3, 8, 8, generator=g)
-    return torch.nn.functional.interpolate(low, size=(64, 64), mode="bilinear", align_corners=False) + 0.3 * torch.randn(
-        n, 3, 64, 64, generator=g
-    )
+from tests.support.tiny_encoder import images, tiny_encoder
 
 
 @pytest.fixture(scope="module")
