@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from samfpga.decoder_prompts import decoder_prompts
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -72,8 +74,7 @@ def decoder_latency(sam, predictor, batch: int, repeats: int, rounds: int = 5) -
     rng = np.random.default_rng(0)
     s = predictor.image_size
     coords = rng.uniform(0, s, (batch, 1, 2)).astype(np.float32)
-    pts = np.concatenate([coords, np.zeros((batch, 1, 2), np.float32)], 1)
-    labels = np.tile(np.array([[1.0, -1.0]], np.float32), (batch, 1))
+    pts, labels = decoder_prompts(coords, np.ones((batch, 1)), None)
 
     def host():
         return predictor.decoder(emb, pts, labels, None)

@@ -133,7 +133,7 @@ def test_full_predictor_path_non_square(pair):
         low, iou = ours.mask_decoder(emb, ours.prompt_encoder.get_dense_pe(), sparse, dense, True)
     assert maxdiff(low[0], torch.from_numpy(low_ref)) <= TOL
     assert maxdiff(iou[0], torch.from_numpy(iou_ref)) <= TOL
-    masks = postprocess_masks(low.numpy(), resized.shape[:2], image.shape[:2], 1024)[0]
+    masks = postprocess_masks(low.numpy(), 1024, resized.shape[:2], image.shape[:2])[0]
     assert masks.shape == masks_ref.shape == (3, 480, 640)
     assert np.abs(masks - masks_ref).max() <= TOL
     # the torch-side postprocessing too

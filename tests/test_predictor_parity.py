@@ -141,11 +141,18 @@ def test_misuse_errors_match_official(predictors):
         fresh.predict_batch(None, None, np.array([[0.0, 0.0, 10.0, 10.0]]))
     with pytest.raises(RuntimeError, match="to generate an embedding"):
         fresh.get_image_embedding()
-    with pytest.raises(AssertionError, match="point_labels must be supplied"):
+    # where SamPredictor asserts or fails deep inside torch/numpy, the host raises a ValueError naming the argument
+    with pytest.raises(ValueError, match="point_labels must be supplied"):
         host.predict(point_coords=np.array([[1.0, 1.0]]))
+    with pytest.raises(ValueError, match="point_labels given without point_coords"):
+        host.predict(point_labels=np.array([1]))
+    with pytest.raises(ValueError, match=r"box must be \(4,\)"):
+        host.predict(box=np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="image is empty"):
+        fresh.set_image(np.zeros((0, 0, 3), np.uint8))
     with pytest.raises(AssertionError, match="image_format"):
         fresh.set_image(np.zeros((4, 4, 3), np.uint8), image_format="RGBA")
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(ValueError, match="image must be an"):
         fresh.set_image(np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError, match="point_labels must be 1"):
         host.predict(point_coords=np.array([[1.0, 1.0]]), point_labels=np.array([5]))
