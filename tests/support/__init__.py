@@ -2,5 +2,6 @@
 
 - ``official``: the official SAM / MobileSAM oracles built around samfpga parts, seeded weights, a test image;
 - ``training``: a tiny model and training config for the training / DDP / evaluation tests;
-- ``tiny_encoder``: the chain tests' tiny quantized encoder and the tensor names of its slices.
+- ``tiny_encoder``: the chain tests' tiny quantized encoder and the tensor names of its slices;
+- ``prompts``: Hypothesis strategies for predictor inputs and the refusal rule (numpy only: both environments).
 """
