@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from samfpga.backends import EncoderBackend
+from samfpga.bundle import Bundle
+from samfpga.decoder import OnnxDecoder
 from samfpga.everything import AutomaticMaskGenerator
 from samfpga.predictor import Predictor
 
@@ -146,6 +149,27 @@ def load_predictor(checkpoint: str | None, bundle: str | None, variant: str = "v
         out = Path(tempfile.mkdtemp(dir=workdir, prefix="bundle."))
         bundle = str(export_bundle(sam, out / "bundle", source=f"checkpoint {checkpoint}"))
     return Predictor.from_bundle(bundle, threads=threads)
+
+
+class TorchEncoderBackend(EncoderBackend):
+    """A torch image encoder (float, or Brevitas-quantized by bench/quant_accuracy.py) behind the runtime's
+    encoder interface, so that encoders without an ONNX graph are measured on the same ``Predictor``."""
+
+    def __init__(self, encoder: torch.nn.Module, image_size: int, embedding_shape: tuple[int, int, int]) -> None:
+        self.encoder = encoder.eval()
+        self.image_size = int(image_size)
+        self.embedding_shape = tuple(int(v) for v in embedding_shape)
+
+    @torch.no_grad()
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        return self.encoder(torch.from_numpy(x)).numpy()
+
+
+def encoder_predictor(bundle: Bundle, encoder: torch.nn.Module, threads: int = 1) -> Predictor:
+    """The runtime ``Predictor`` of ``bundle`` (its decoder.onnx, sizes, normalisation) with ``encoder`` (torch,
+    (1,3,S,S) -> (1,C,h,w)) in place of encoder.onnx."""
+    backend = TorchEncoderBackend(encoder, bundle.image_size, bundle.embedding_shape)
+    return Predictor(backend, OnnxDecoder(bundle, threads), bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
