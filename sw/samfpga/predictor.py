@@ -197,14 +197,9 @@ class Predictor:
         self.timings.update({"decode_s": t1 - t0, "postprocess_s": time.perf_counter() - t1})
         return masks, iou, low_res
 
-    def predict_low_res(
-        self,
-        point_coords: np.ndarray | None,
-        point_labels: np.ndarray | None,
-        boxes: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_low_res(self, point_coords: np.ndarray | None, point_labels: np.ndarray | None,
+                        boxes: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                        multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``predict_batch`` without the upscaling: low-res logits (B, C, 4h, 4w) float32 and iou predictions
         (B, C) float32 (segment-everything upscales only the masks that pass its filters)."""
         if not self.is_image_set:
