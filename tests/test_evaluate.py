@@ -105,6 +105,7 @@ def tiny_ckpt(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 64 s
 def test_cli_torch_and_bundle_agree(tiny_ckpt, tmp_path):
     from samfpga.models import build_sam
     from samfpga.models.export.bundle import export_bundle

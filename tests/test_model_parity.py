@@ -47,6 +47,7 @@ def test_state_dict_layout_matches_official(pair):
     ours.load_state_dict(ref_sd, strict=True)
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 42 s
 def test_encoder_embedding(pair):
     ref, ours = pair
     x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(2))
@@ -102,6 +103,7 @@ def test_mask_decoder(pair, multimask, prompt):
     assert maxdiff(ma, mb) <= TOL and maxdiff(ia, ib) <= TOL
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 48 s
 def test_full_predictor_path_non_square(pair):
     """Official SamPredictor vs samfpga's numpy transforms + our modules, on a 480x640 image."""
     from tests.support.official import mobile_sam

@@ -172,6 +172,7 @@ def test_bgr_input_equals_rgb(predictors):
     assert np.array_equal(host.get_image_embedding(), emb)
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 88 s
 def test_vit_t_1024_against_official_mobilesam(tmp_path):
     """Full size: MobileSAM's official vit_t (1024 input) with seeded weights, official SamPredictor vs the host
     Predictor on the exported bundle; one point prompt, multimask, on a 240x320 image."""
