@@ -139,16 +139,14 @@ class Predictor:
         """
         if not self.is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        # add the batch axis; decoder_prompts checks labels against coordinates (both or neither, matching shape)
         coords = labels = boxes = masks_in = None
-        if point_coords is None and point_labels is not None:
-            raise ValueError("point_labels given without point_coords; pass both or neither")
         if point_coords is not None:
-            if point_labels is None:
-                raise ValueError("point_labels must be supplied if point_coords is supplied.")
             c = as_finite(point_coords, "point_coords", np.float64)
             if c.ndim != 2 or c.shape[1] != 2:
                 raise ValueError(f"point_coords must be (N, 2) (x, y), got shape {c.shape}")
             coords = self.transform.apply_coords(c, self.original_size)[None]
+        if point_labels is not None:
             labels = np.asarray(point_labels)[None]
         if box is not None:
             b = as_finite(box, "box", np.float64)
