@@ -5,7 +5,7 @@ PYB     := .venv-board/bin/python
 OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup setup-dev setup-board demo test test-dev test-board lint stats clean bundle-default bench build-hw \
+.PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
         train-default eval-default sim bitstream
 
 setup: setup-dev setup-board
@@ -25,6 +25,13 @@ test: setup
 	.venv/bin/ruff check .
 	$(PY) -m pytest -q tests --ignore=tests/runtime
 	$(PYB) -m pytest -q tests/runtime
+
+## test-fast: the same without the tests marked slow (> ~30 s each: FINN chain, RTL benches, full-size parity);
+## for quick iteration, not a replacement for `make test`
+test-fast: setup
+	.venv/bin/ruff check .
+	$(PY) -m pytest -q -m "not slow" tests --ignore=tests/runtime
+	$(PYB) -m pytest -q -m "not slow" tests/runtime
 
 test-dev: setup-dev
 	$(PY) -m pytest -q tests --ignore=tests/runtime

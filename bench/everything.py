@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from samfpga.decoder_prompts import decoder_prompts
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,7 +44,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def official_decoder(sam):
     """segment-anything's PromptEncoder + MaskDecoder with ``sam``'s prompt-encoder / mask-decoder weights."""
-    from tests.official import segment_anything
+    from samfpga.models.official import segment_anything
 
     m = segment_anything().modeling
     pe, md = sam.prompt_encoder, sam.mask_decoder
@@ -72,8 +74,7 @@ def decoder_latency(sam, predictor, batch: int, repeats: int, rounds: int = 5) -
     rng = np.random.default_rng(0)
     s = predictor.image_size
     coords = rng.uniform(0, s, (batch, 1, 2)).astype(np.float32)
-    pts = np.concatenate([coords, np.zeros((batch, 1, 2), np.float32)], 1)
-    labels = np.tile(np.array([[1.0, -1.0]], np.float32), (batch, 1))
+    pts, labels = decoder_prompts(coords, np.ones((batch, 1)), None)
 
     def host():
         return predictor.decoder(emb, pts, labels, None)
@@ -113,9 +114,11 @@ def decoder_latency(sam, predictor, batch: int, repeats: int, rounds: int = 5) -
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from samfpga.assets import default_checkpoint
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, default=ROOT / "sw" / "assets" / "default" / "checkpoint.pt")
+    p.add_argument("--checkpoint", type=Path, default=default_checkpoint())
     p.add_argument("--images", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="synthetic split seed (1 = held-out)")
     p.add_argument("--points-per-side", type=int, default=32)
@@ -129,11 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-batch", type=int, default=64)
     p.add_argument("--latency-repeats", type=int, default=10)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     import torch
 
-    from samfpga.everything import AutomaticMaskGenerator, HierarchicalMaskGenerator
     from samfpga.models import build_sam
     from samfpga.models.data.synthetic import SyntheticConfig, generate_sample
     from samfpga.models.export import export_bundle
@@ -151,24 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         size = predictor.image_size
         for i in range(args.images):
             image = generate_sample(args.seed, i, SyntheticConfig(image_size=size)).image
-            dense = AutomaticMaskGenerator(predictor, **common)
-            t0 = time.perf_counter()
-            d = dense.generate(image)
-            t1 = time.perf_counter()
-            hier = HierarchicalMaskGenerator(predictor, high_score_thresh=args.high_score_thresh, **common)
-            h = hier.generate(image)
-            t2 = time.perf_counter()
-            dm = np.stack([r["segmentation"] for r in d]) if d else np.zeros((0, *image.shape[:2]), bool)
-            hm = np.stack([r["segmentation"] for r in h]) if h else np.zeros((0, *image.shape[:2]), bool)
-            iou = mask_iou(dm, hm)
-            recovered = int((iou.max(1) >= args.recover_iou).sum()) if len(dm) and len(hm) else 0
-            rows.append({
-                "image": i, "dense_prompts": dense.stats["decoder_prompts"],
-                "dense_batches": dense.stats["decoder_batches"], "dense_s": t1 - t0, "dense_masks": len(d),
-                "hier_prompts": hier.stats["decoder_prompts"], "hier_batches": hier.stats["decoder_batches"],
-                "hier_round2_prompts": hier.stats["round2_prompts"], "hier_covered": hier.stats["covered_fraction"],
-                "hier_s": t2 - t1, "hier_masks": len(h), "dense_recovered": recovered,
-            })
+            rows.append(compare_generators(predictor, image, common, args.high_score_thresh, args.recover_iou))
+            rows[-1] = {"image": i, **rows[-1]}
             print(json.dumps(rows[-1]), flush=True)
         predictor.set_image(generate_sample(args.seed, 0, SyntheticConfig(image_size=size)).image)
         latency = decoder_latency(sam, predictor, args.latency_batch, args.latency_repeats)
@@ -189,15 +179,46 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads, "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus",
         "per_image": rows, "totals": tot, "summary": summary, "decoder_latency": latency,
     }
+    md = markdown(result, args.recover_iou)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    out_json, out_md = Path(f"{args.out}.json"), Path(f"{args.out}.md")
-    tmp_json = Path(f"{args.out}.json.tmp")
-    tmp_json.write_text(json.dumps(result, indent=2))
-    tmp_json.replace(out_json)
+    _write_atomically(Path(f"{args.out}.json"), json.dumps(result, indent=2))
+    _write_atomically(Path(f"{args.out}.md"), "\n".join(md))
+    print("\n".join(md[-6:]))
+    return 0
+
+
+def compare_generators(predictor, image: np.ndarray, common: dict, high_score_thresh: float,
+                       recover_iou: float) -> dict:
+    """Dense and hierarchical generation on one image: prompts, batches, seconds, masks, dense masks recovered."""
+    from samfpga.everything import AutomaticMaskGenerator, HierarchicalMaskGenerator
+
+    dense = AutomaticMaskGenerator(predictor, **common)
+    t0 = time.perf_counter()
+    d = dense.generate(image)
+    t1 = time.perf_counter()
+    hier = HierarchicalMaskGenerator(predictor, high_score_thresh=high_score_thresh, **common)
+    h = hier.generate(image)
+    t2 = time.perf_counter()
+    dm = np.stack([r["segmentation"] for r in d]) if d else np.zeros((0, *image.shape[:2]), bool)
+    hm = np.stack([r["segmentation"] for r in h]) if h else np.zeros((0, *image.shape[:2]), bool)
+    iou = mask_iou(dm, hm)
+    recovered = int((iou.max(1) >= recover_iou).sum()) if len(dm) and len(hm) else 0
+    return {
+        "dense_prompts": dense.stats["decoder_prompts"],
+        "dense_batches": dense.stats["decoder_batches"], "dense_s": t1 - t0, "dense_masks": len(d),
+        "hier_prompts": hier.stats["decoder_prompts"], "hier_batches": hier.stats["decoder_batches"],
+        "hier_round2_prompts": hier.stats["round2_prompts"], "hier_covered": hier.stats["covered_fraction"],
+        "hier_s": t2 - t1, "hier_masks": len(h), "dense_recovered": recovered,
+    }
+
+
+def markdown(result: dict, recover_iou: float) -> list[str]:
+    """The lines of ``<out>.md``: per-image table and the summary against the issue's targets."""
+    rows, summary, latency = result["per_image"], result["summary"], result["decoder_latency"]
     md = [
-        f"# Segment-everything benchmark\n\n`{result['command']}`  \nmodel: `{args.checkpoint}` "
-        f"(image size {size}), {args.images} synthetic images (seed {args.seed}), threads {args.threads}, "
-        f"{result['machine']}\n",
+        f"# Segment-everything benchmark\n\n`{result['command']}`  \nmodel: `{result['checkpoint']}` "
+        f"(image size {result['image_size']}), {result['images']} synthetic images (seed {result['seed']}), "
+        f"threads {result['threads']}, {result['machine']}\n",
         f"params: {json.dumps(result['params'])}\n",
         "| image | dense prompts | dense s | dense masks | hier prompts (round 2) | covered | hier s | hier masks "
         "| dense recovered |",
@@ -212,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- decoder prompts dense / hierarchical: **{summary['prompt_ratio_dense_over_hier']:.2f}x** (target >= 2x)",
         f"- wall time dense / hierarchical: **{summary['speedup_hier_over_dense']:.2f}x** (target >= 1.8x)",
-        f"- dense masks recovered by hierarchical at IoU >= {args.recover_iou}: "
+        f"- dense masks recovered by hierarchical at IoU >= {recover_iou}: "
         + (f"**{100 * rec:.1f}%**" if rec is not None else "n/a (dense found no masks)") + " (target >= 95%)",
         f"- decoder latency per prompt (batch {latency['batch']}): host ONNX "
         f"{latency['host_onnx_ms_per_prompt']:.3f} ms, official torch {latency['torch_ms_per_prompt']:.3f} ms, "
@@ -220,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{latency['max_abs_diff_low_res']:.1e} (logits), {latency['max_abs_diff_iou']:.1e} (IoU)",
         "",
     ]
-    tmp_md = Path(f"{args.out}.md.tmp")
-    tmp_md.write_text("\n".join(md))
-    tmp_md.replace(out_md)
-    print("\n".join(md[-6:]))
-    return 0
+    return md
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
         [--qat-steps 100] [--out bench/results/quant_accuracy.json]
 
 For each setting the float model's image encoder is replaced by its quantized copy (decoder and prompt
-encoder stay float) and ``samfpga.models.evaluate.evaluate`` runs on the held-out synthetic split (seed 1):
+encoder stay float: the float model's exported decoder.onnx on the runtime ``Predictor``, with the torch encoder
+as its encoder backend) and ``samfpga.models.evaluate.evaluate`` runs on the held-out synthetic split (seed 1):
 mIoU per prompt type. Also the embedding agreement with the float encoder on 8 held-out images (cosine,
 relative L2). PTQ calibrates on 8 training-split (seed 0) images; QAT distils the float encoder on 64.
 """
@@ -12,18 +13,22 @@ relative L2). PTQ calibrates on 8 training-split (seed 0) images; QAT distils th
 from __future__ import annotations
 
 import argparse
-import copy
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from samfpga.models.evaluate import TorchPredictor, evaluate
+from samfpga.bundle import load_bundle
+from samfpga.models.evaluate import encoder_predictor, evaluate
+from samfpga.models.export import export_bundle
 from samfpga.models.quant import QuantConfig, calibrate, quantize_encoder
 from samfpga.models.quant.qat import QATConfig, qat_distill
 from samfpga.models.quant.source import load_model, synthetic_images
@@ -93,11 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
 
+    tmp = Path(tempfile.mkdtemp(prefix="quant_accuracy."))
+    atexit.register(shutil.rmtree, tmp, True)
+    bundle = load_bundle(export_bundle(sam, tmp / "bundle", source=f"checkpoint {args.checkpoint}"))
+
     def run(name: str, enc: torch.nn.Module, extra: dict[str, Any]) -> None:
-        s = copy.copy(sam)
-        s.image_encoder = enc
         t0 = time.time()
-        r = evaluate(TorchPredictor(s), seed=1, images=args.images, image_size=sam.img_size, everything_images=0,
+        r = evaluate(encoder_predictor(bundle, enc, args.threads), seed=1, images=args.images, image_size=sam.img_size, everything_images=0,
                      progress=False)
         entry = {"miou": r["miou"], "embedding_vs_float": agreement(float_enc, enc, held), **extra,
                  "eval_seconds": round(time.time() - t0, 1)}

@@ -1,7 +1,7 @@
 """The whole chain on a small encoder of the bundled student's family: Brevitas W8A8 -> QONNX -> FINN build for
 a board (``samfpga build-hw``) -> open RTL simulation of the build's own RTL nodes (``samfpga.hw.sim --model``).
 
-The encoder is the chain tests' tiny one (tests/test_quant.py ``TINY``: 64x64 input, one block per stage,
+The encoder is the chain tests' tiny one (``samfpga.models.quant.source.TINY_STUDENT``, as tests/test_quant.py: 64x64 input, one block per stage,
 seeded random weights, PTQ on 4 synthetic-statistics images). One node per RTL op type and stream datatype
 signature (input and output FINN datatypes, so e.g. INT8 / INT32 / FLOAT32 InnerShuffles and integer / float
 Thresholding each get one), plus a few more MVAUs, is simulated; float streams are driven with IEEE words. HLS nodes
@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 EXTRA = ("MVAU_rtl_12", "MVAU_rtl_20", "ConvolutionInputGenerator_rtl_3", "Thresholding_rtl_3")
 
@@ -71,17 +70,14 @@ def main(argv: list[str] | None = None) -> int:
 def _build(args) -> Path | None:
     """Brevitas W8A8 of the tiny encoder -> QONNX -> ``samfpga build-hw``; returns its last hw_codegen graph."""
     import torch
-    from test_quant import TINY, images
 
     from samfpga.hw import build_cli
-    from samfpga.models.build import variant_config
     from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
-    from samfpga.models.quant.source import random_student
+    from samfpga.models.quant.source import statistics_images, tiny_student_encoder
 
     torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc)
-    calibrate(q, images(4, seed=0))
+    q = quantize_encoder(tiny_student_encoder(seed=3))
+    calibrate(q, statistics_images(4, seed=0))
     qonnx = export_qonnx(q, args.out / "tiny_w8a8.onnx", (1, 3, 64, 64))
     build_dir = args.out / "build"
     rc = build_cli.main(["--board", args.board, "--model", str(qonnx), "--out", str(build_dir)])

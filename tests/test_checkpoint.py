@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samfpga.models import CheckpointError, build_sam, read_checkpoint, save_checkpoint
-from tests.official import official_vit_t, seeded_state_dict
+from tests.support.official import official_vit_t, seeded_state_dict
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,15 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from samfpga.models import build_sam, read_checkpoint
 from samfpga.models.training.config import save_config
-from tests.training_utils import tiny_config
+from tests.support.training import tiny_config
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 51 s
 def test_torchrun_two_processes(tmp_path):
     cfg = tiny_config(tmp_path, steps=3, threads=1)
     save_config(cfg, tmp_path / "tiny.yaml")

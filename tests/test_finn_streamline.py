@@ -16,20 +16,14 @@ runs through the software steps up to ``transpose_decomposition``; checked:
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from samfpga.hw.build.verify import execute, slice_qonnx
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_finn_chain import VIT_BLOCK  # noqa: E402
-from test_quant import TINY, images  # noqa: E402
-
 from samfpga.hw import HW_DOMAIN
+from samfpga.hw.build.verify import execute, slice_qonnx
+from tests.support.tiny_encoder import TINY, VIT_BLOCK, images
 
 STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial", "partition",
          "specialize", "fold", "minimize_bit_width", "transpose_decomposition")

@@ -13,7 +13,7 @@ import torch
 
 from samfpga.models import build_sam
 from samfpga.transforms import ResizeLongestSide, normalize_and_pad, postprocess_masks
-from tests.official import official_vit_t, seeded_state_dict
+from tests.support.official import official_vit_t, seeded_state_dict
 
 TOL = 1e-4
 
@@ -47,6 +47,7 @@ def test_state_dict_layout_matches_official(pair):
     ours.load_state_dict(ref_sd, strict=True)
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 42 s
 def test_encoder_embedding(pair):
     ref, ours = pair
     x = torch.randn(1, 3, 1024, 1024, generator=torch.Generator().manual_seed(2))
@@ -102,9 +103,10 @@ def test_mask_decoder(pair, multimask, prompt):
     assert maxdiff(ma, mb) <= TOL and maxdiff(ia, ib) <= TOL
 
 
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 48 s
 def test_full_predictor_path_non_square(pair):
     """Official SamPredictor vs samfpga's numpy transforms + our modules, on a 480x640 image."""
-    from tests.official import mobile_sam
+    from tests.support.official import mobile_sam
 
     ref, ours = pair
     rng = np.random.default_rng(5)
@@ -133,7 +135,7 @@ def test_full_predictor_path_non_square(pair):
         low, iou = ours.mask_decoder(emb, ours.prompt_encoder.get_dense_pe(), sparse, dense, True)
     assert maxdiff(low[0], torch.from_numpy(low_ref)) <= TOL
     assert maxdiff(iou[0], torch.from_numpy(iou_ref)) <= TOL
-    masks = postprocess_masks(low.numpy(), resized.shape[:2], image.shape[:2], 1024)[0]
+    masks = postprocess_masks(low.numpy(), 1024, resized.shape[:2], image.shape[:2])[0]
     assert masks.shape == masks_ref.shape == (3, 480, 640)
     assert np.abs(masks - masks_ref).max() <= TOL
     # the torch-side postprocessing too

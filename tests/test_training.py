@@ -15,7 +15,7 @@ from samfpga.models.training.config import TrainConfig, load_config, save_config
 from samfpga.models.training.hard_prompts import hard_prompt_points
 from samfpga.models.training.losses import dice_loss, focal_loss, mask_iou, output_loss, supervised_loss
 from samfpga.models.training.trainer import TrainStep, build_pool, model_config, train
-from tests.training_utils import TINY_MODEL, tiny_config
+from tests.support.training import TINY_MODEL, tiny_config
 
 
 def test_mask_losses():

@@ -10,7 +10,7 @@ import torch
 
 from samfpga.models import CheckpointError, build_sam
 from samfpga.models.image_encoder.vit import VIT_VARIANTS, ImageEncoderViT, ViTConfig
-from tests.official import seeded_state_dict, segment_anything
+from tests.support.official import seeded_state_dict, segment_anything
 
 # Reduced ViT for numerical checks: 2 blocks, one windowed (with padding: 8x8 grid, window 3) and one global.
 SMALL = dict(img_size=128, embed_dim=64, depth=2, num_heads=4, window_size=3, global_attn_indexes=[1])

@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The format is defined here, by its reader; the writer (``samfpga.models.export``) imports these names.
 BUNDLE_FORMAT = "samfpga-bundle"
+BUNDLE_VERSION = 1  # the version the exporter writes
 SUPPORTED_VERSIONS = (1,)
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+ENCODER_INPUTS = ("image",)
+ENCODER_OUTPUTS = ("image_embeddings",)
 
 
 class BundleError(ValueError):
@@ -71,7 +77,8 @@ def _float_list(meta: dict[str, Any], name: str, length: int, where: Path) -> tu
     return tuple(float(v) for v in value)
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -135,7 +142,7 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
             want = sha.get(key)
             if want is None:
                 raise BundleError(f"{meta_path}: field 'sha256.{key}' is missing")
-            got = _sha256(p)
+            got = sha256_file(p)
             if got != want:
                 raise BundleError(f"{p}: sha256 {got[:12]}... does not match field 'sha256.{key}' of {meta_path} "
                                   f"({str(want)[:12]}...); the file was modified or truncated")

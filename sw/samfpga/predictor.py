@@ -7,7 +7,6 @@ and the prompt encoder + mask decoder run as one ONNX graph (``OnnxDecoder``).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,43 +17,8 @@ import numpy as np
 from .backends import EncoderBackend, create_backend
 from .bundle import Bundle, load_bundle
 from .decoder import OnnxDecoder
-from .transforms import ResizeLongestSide, _linear_weights
-
-# decoder.onnx labels (SAM's ONNX convention): box corners are points with labels 2 and 3, -1 pads.
-PAD_LABEL = -1.0
-BOX_LABELS = (2.0, 3.0)
-
-
-@functools.lru_cache(maxsize=16)
-def _resample_matrix(in_size: int, padded_size: int, crop: int, out_size: int) -> np.ndarray:
-    """(out_size, in_size) float32 matrix of the 1-D map of ``Sam.postprocess_masks``: bilinear
-    (align_corners=False) ``in_size -> padded_size``, keep the first ``crop`` samples, bilinear
-    ``crop -> out_size``. Both steps are linear, so their product applies the whole chain at once."""
-
-    def interp(n_in: int, n_out: int) -> np.ndarray:
-        i0, i1, lam = _linear_weights(n_in, n_out)
-        m = np.zeros((n_out, n_in), dtype=np.float64)
-        rows = np.arange(n_out)
-        np.add.at(m, (rows, i0), 1.0 - lam.astype(np.float64))
-        np.add.at(m, (rows, i1), lam.astype(np.float64))
-        return m
-
-    up = interp(in_size, padded_size)[:crop]
-    return (interp(crop, out_size) @ up).astype(np.float32)
-
-
-def postprocess(low_res: np.ndarray, image_size: int, input_size: tuple[int, int],
-                original_size: tuple[int, int]) -> np.ndarray:
-    """Low-res logits (..., 4h, 4w) -> (..., H0, W0) float32, as ``Sam.postprocess_masks``: upscale to the
-    padded encoder input, crop the padding, resize to the original image.
-
-    Computed as ``R @ x @ C.T`` with the composed resampling matrices (two matrix products per mask instead of
-    a (S, S) intermediate): the same linear map as torch's two ``interpolate`` calls, equal up to float32
-    rounding (max abs diff ~1e-6 on logits of order 10; tests/test_predictor_parity.py).
-    """
-    r = _resample_matrix(low_res.shape[-2], image_size, int(input_size[0]), int(original_size[0]))
-    c = _resample_matrix(low_res.shape[-1], image_size, int(input_size[1]), int(original_size[1]))
-    return np.matmul(np.matmul(r, low_res.astype(np.float32, copy=False)), c.T)
+from .decoder_prompts import as_finite, decoder_prompts
+from .transforms import ResizeLongestSide, normalize_and_pad, postprocess_masks, preprocess_shape
 
 
 class Predictor:
@@ -117,8 +81,13 @@ class Predictor:
         """
         assert image_format in ["RGB", "BGR"], f"image_format must be in ['RGB', 'BGR'], is {image_format}."
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"set_image expects an (H, W, 3) uint8 array, got "
+            raise ValueError(f"set_image: image must be an (H, W, 3) uint8 array, got "
                              f"{getattr(image, 'shape', type(image).__name__)} {getattr(image, 'dtype', '')}")
+        if min(image.shape[:2]) == 0:
+            raise ValueError(f"set_image: image is empty, shape {image.shape}")
+        if min(preprocess_shape(image.shape[0], image.shape[1], self.image_size)) == 0:
+            raise ValueError(f"set_image: image of shape {image.shape} is too elongated: its short side would "
+                             f"resize to 0 pixels at long side {self.image_size}")
         if image_format != self.image_format:
             image = image[..., ::-1]
         t0 = time.perf_counter()
@@ -136,20 +105,12 @@ class Predictor:
         self.reset_image()
         self.original_size = tuple(int(v) for v in original_image_size)
         self.input_size = tuple(int(v) for v in input_image.shape[:2])
-        x = self._preprocess(input_image)
+        x = normalize_and_pad(input_image, self.image_size, self._mean, self._std)
         t1 = time.perf_counter()
         self.features = self.encoder.encode(x)
         t2 = time.perf_counter()
         self.timings = {"preprocess_s": t1 - t0, "encode_s": t2 - t1}
         self.is_image_set = True
-
-    def _preprocess(self, input_image: np.ndarray) -> np.ndarray:
-        """(h, w, 3) uint8 -> (1, 3, S, S) float32: normalise, zero-pad bottom/right (``Sam.preprocess``)."""
-        h, w = input_image.shape[:2]
-        x = (input_image.astype(np.float32) - self._mean) / self._std
-        out = np.zeros((1, 3, self.image_size, self.image_size), dtype=np.float32)
-        out[0, :, :h, :w] = x.transpose(2, 0, 1)
-        return out
 
     def get_image_embedding(self) -> np.ndarray:
         """The current image's embedding, (1, C, h, w) float32."""
@@ -191,17 +152,26 @@ class Predictor:
         """
         if not self.is_image_set:
             raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        # add the batch axis; decoder_prompts checks labels against coordinates (both or neither, matching shape)
         coords = labels = boxes = masks_in = None
         if point_coords is not None:
-            assert point_labels is not None, "point_labels must be supplied if point_coords is supplied."
-            coords = self.transform.apply_coords(np.asarray(point_coords), self.original_size)
-            coords = np.asarray(coords, dtype=np.float32)[None, :, :]
-            labels = np.asarray(point_labels)[None, :]
+            c = as_finite(point_coords, "point_coords", np.float64)
+            if c.ndim != 2 or c.shape[1] != 2:
+                raise ValueError(f"point_coords must be (N, 2) (x, y), got shape {c.shape}")
+            coords = self.transform.apply_coords(c, self.original_size)[None]
+        if point_labels is not None:
+            labels = np.asarray(point_labels)[None]
         if box is not None:
-            boxes = self.transform.apply_boxes(np.asarray(box), self.original_size).astype(np.float32)[None, :]
-            boxes = boxes.reshape(1, 4)
+            b = as_finite(box, "box", np.float64)
+            if b.shape not in ((4,), (1, 4)):
+                raise ValueError(f"box must be (4,) XYXY, got shape {b.shape}")
+            boxes = self.transform.apply_boxes(b, self.original_size)
         if mask_input is not None:
-            masks_in = np.asarray(mask_input, dtype=np.float32)[None, :, :, :]
+            masks_in = as_finite(mask_input, "mask_input")
+            if masks_in.ndim != 3:
+                raise ValueError(f"mask_input must be (1, {', '.join(map(str, self.bundle.mask_input_size))}), "
+                                 f"got shape {masks_in.shape}")
+            masks_in = masks_in[None]
         masks, iou, low_res = self.predict_batch(coords, labels, boxes, masks_in, multimask_output, return_logits)
         return masks[0], iou[0], low_res[0]
 
@@ -229,76 +199,33 @@ class Predictor:
             masks (B, C, H, W) bool (float32 with ``return_logits``), iou predictions (B, C) float32,
             low-res logits (B, C, 4h, 4w) float32.
         """
-        if not self.is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
         t0 = time.perf_counter()
-        coords, labels = self._decoder_points(point_coords, point_labels, boxes, mask_input)
-        if mask_input is not None:
-            mask_input = np.asarray(mask_input, dtype=np.float32)
-            want = (1, *self.bundle.mask_input_size)
-            if mask_input.ndim != 4 or mask_input.shape[1:] != want or mask_input.shape[0] not in (1, coords.shape[0]):
-                raise ValueError(f"mask_input must be (B or 1, {', '.join(map(str, want))}), got {mask_input.shape}")
-        low_res, iou = self.decoder(self.features, coords, labels, mask_input)
+        low_res, iou = self.predict_low_res(point_coords, point_labels, boxes, mask_input, multimask_output)
         t1 = time.perf_counter()
-        sel = slice(1, None) if multimask_output else slice(0, 1)
-        low_res = np.ascontiguousarray(low_res[:, sel])
-        iou = np.ascontiguousarray(iou[:, sel])
-        masks = postprocess(low_res, self.image_size, self.input_size, self.original_size)
+        masks = postprocess_masks(low_res, self.image_size, self.input_size, self.original_size)
         if not return_logits:
             masks = masks > self.mask_threshold
         self.timings.update({"decode_s": t1 - t0, "postprocess_s": time.perf_counter() - t1})
-        for callback in self.batch_callbacks:
-            callback(int(coords.shape[0]))
         return masks, iou, low_res
 
-    def _decoder_points(
-        self, point_coords: np.ndarray | None, point_labels: np.ndarray | None, boxes: np.ndarray | None,
-        mask_input: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Points, box corners and padding as ``decoder.onnx`` takes them: (B, N', 2) and (B, N').
-
-        Mirrors the official prompt encoder: points first; box corners (labels 2, 3) after them; the padding
-        point (0, 0) with label -1 appended when there is no box.
-        """
-        parts_c: list[np.ndarray] = []
-        parts_l: list[np.ndarray] = []
-        batch = None
-        if point_coords is not None:
-            if point_labels is None:
-                raise ValueError("point_labels must be supplied if point_coords is supplied.")
-            c = np.asarray(point_coords, dtype=np.float32)
-            lab = np.asarray(point_labels)
-            if c.ndim != 3 or c.shape[2] != 2:
-                raise ValueError(f"point_coords must be (B, N, 2), got {c.shape}")
-            if lab.shape != c.shape[:2]:
-                raise ValueError(f"point_labels must be (B, N) = {c.shape[:2]}, got {lab.shape}")
-            if not np.all(np.isfinite(c)):
-                raise ValueError("point_coords contain NaN or infinite values")
-            bad = ~np.isin(lab, (-1, 0, 1))
-            if bad.any():
-                raise ValueError(f"point_labels must be 1 (foreground), 0 (background) or -1 (ignored), got "
-                                 f"{np.unique(lab[bad]).tolist()}")
-            batch = c.shape[0]
-            parts_c.append(c)
-            parts_l.append(lab.astype(np.float32))
-        if boxes is not None:
-            b = np.asarray(boxes, dtype=np.float32)
-            if b.ndim == 1:
-                b = b[None]
-            if b.ndim != 2 or b.shape[1] != 4:
-                raise ValueError(f"boxes must be (B, 4) XYXY, got {b.shape}")
-            if not np.all(np.isfinite(b)):
-                raise ValueError("boxes contain NaN or infinite values")
-            if batch is not None and b.shape[0] != batch:
-                raise ValueError(f"boxes batch {b.shape[0]} does not match point batch {batch}")
-            batch = b.shape[0]
-            parts_c.append(b.reshape(-1, 2, 2))
-            parts_l.append(np.tile(np.array(BOX_LABELS, dtype=np.float32), (batch, 1)))
-        if batch is None:
-            batch = 1 if mask_input is None else int(np.asarray(mask_input).shape[0])
-        if point_coords is not None and boxes is None:
-            parts_c.append(np.zeros((batch, 1, 2), dtype=np.float32))
-            parts_l.append(np.full((batch, 1), PAD_LABEL, dtype=np.float32))
-        if not parts_c:
-            return np.zeros((batch, 0, 2), dtype=np.float32), np.zeros((batch, 0), dtype=np.float32)
-        return np.concatenate(parts_c, axis=1), np.concatenate(parts_l, axis=1)
+    def predict_low_res(self, point_coords: np.ndarray | None, point_labels: np.ndarray | None,
+                        boxes: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                        multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_batch`` without the upscaling: low-res logits (B, C, 4h, 4w) float32 and iou predictions
+        (B, C) float32 (segment-everything upscales only the masks that pass its filters)."""
+        if not self.is_image_set:
+            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        if mask_input is not None:
+            mask_input = as_finite(mask_input, "mask_input")
+            want = (1, *self.bundle.mask_input_size)
+            if mask_input.ndim != 4 or mask_input.shape[1:] != want:
+                raise ValueError(f"mask_input must be (B or 1, {', '.join(map(str, want))}), got {mask_input.shape}")
+        coords, labels = decoder_prompts(point_coords, point_labels, boxes,
+                                         1 if mask_input is None else mask_input.shape[0])
+        if mask_input is not None and mask_input.shape[0] not in (1, coords.shape[0]):
+            raise ValueError(f"mask_input batch {mask_input.shape[0]} must be 1 or the prompt batch {coords.shape[0]}")
+        low_res, iou = self.decoder(self.features, coords, labels, mask_input)
+        sel = slice(1, None) if multimask_output else slice(0, 1)
+        for callback in self.batch_callbacks:
+            callback(int(coords.shape[0]))
+        return np.ascontiguousarray(low_res[:, sel]), np.ascontiguousarray(iou[:, sel])

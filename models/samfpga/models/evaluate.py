@@ -12,11 +12,13 @@ Per ground-truth instance (prompts in ``data.prompts``):
   farthest from the boundary of the largest error region (positive on missed foreground), all clicks so
   far as prompt, single-mask output from click 2 on.
 
-Everything mode: a regular grid of positive points, 3 masks each, filtered by predicted IoU and stability,
-mask NMS; average recall (AR) = recall of ground-truth instances averaged over IoU thresholds 0.5:0.95.
+Everything mode: the shipped ``samfpga.everything.AutomaticMaskGenerator`` (SAM's grid of single-point
+prompts, predicted-IoU and stability filters, box NMS), as users run it; average recall (AR) = recall of
+ground-truth instances averaged over IoU thresholds 0.5:0.95.
 
-The model is either a torch checkpoint (``TorchPredictor`` here) or an exported ONNX bundle, run by the host
-``samfpga.predictor.Predictor``; both expose ``set_image`` / ``predict`` with ``SamPredictor`` semantics.
+The model runs on the host runtime's ``samfpga.predictor.Predictor``: an exported ONNX bundle as it is, a torch
+checkpoint after exporting it to a temporary bundle (the export is checked against torch to 1e-4 by
+tests/test_export.py), so the figures are those of the runtime users run.
 """
 
 from __future__ import annotations
@@ -25,83 +27,26 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from samfpga.backends import EncoderBackend
+from samfpga.bundle import Bundle
+from samfpga.decoder import OnnxDecoder
+from samfpga.everything import AutomaticMaskGenerator
+from samfpga.predictor import Predictor
+
 from .build import build_sam
 from .data.prompts import centre_point, mask_box, next_click, random_point
 from .data.synthetic import SyntheticConfig, generate_sample, sample_rng
+from .export import export_bundle
 
 IOU_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
-
-
-class PromptPredictor(Protocol):
-    def set_image(self, image: np.ndarray) -> None: ...
-
-    def predict(
-        self,
-        point_coords: np.ndarray | None = None,
-        point_labels: np.ndarray | None = None,
-        box: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-        return_logits: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-
-
-class TorchPredictor:
-    """``SamPredictor``-style wrapper of a torch ``Sam`` (numpy in, numpy out)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        from samfpga.transforms import ResizeLongestSide
-
-        self.model = model.eval()
-        self.transform = ResizeLongestSide(model.img_size)
-        self.features: torch.Tensor | None = None
-
-    @torch.no_grad()
-    def set_image(self, image: np.ndarray) -> None:
-        """image: (H, W, 3) uint8 RGB."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"set_image expects an (H, W, 3) uint8 array, got {image.shape} {image.dtype}")
-        self.original_size = image.shape[:2]
-        resized = self.transform.apply_image(image)
-        self.input_size = resized.shape[:2]
-        x = torch.from_numpy(np.array(resized)).permute(2, 0, 1).float()
-        self.features = self.model.image_encoder(self.model.preprocess(x)[None])
-
-    @torch.no_grad()
-    def predict(
-        self,
-        point_coords: np.ndarray | None = None,
-        point_labels: np.ndarray | None = None,
-        box: np.ndarray | None = None,
-        mask_input: np.ndarray | None = None,
-        multimask_output: bool = True,
-        return_logits: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Returns masks (C, H, W) (bool, or float32 logits), iou (C,), low-res logits (C, h, w)."""
-        if self.features is None:
-            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
-        m = self.model
-        points = boxes = masks = None
-        if point_coords is not None:
-            c = self.transform.apply_coords(np.asarray(point_coords, dtype=np.float64), self.original_size)
-            points = (torch.as_tensor(c, dtype=torch.float32)[None], torch.as_tensor(point_labels)[None].float())
-        if box is not None:
-            b = self.transform.apply_boxes(np.asarray(box, dtype=np.float64), self.original_size)
-            boxes = torch.as_tensor(b, dtype=torch.float32).reshape(1, 4)
-        if mask_input is not None:
-            masks = torch.as_tensor(mask_input, dtype=torch.float32)[None]
-        sparse, dense = m.prompt_encoder(points=points, boxes=boxes, masks=masks)
-        low, iou = m.mask_decoder(self.features, m.prompt_encoder.get_dense_pe(), sparse, dense, multimask_output)
-        up = m.postprocess_masks(low, self.input_size, self.original_size)[0].numpy()
-        out = up if return_logits else up > m.mask_threshold
-        return out, iou[0].numpy(), low[0].numpy()
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,7 +58,7 @@ def _best(masks: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return masks[int(np.argmax(scores))]
 
 
-def evaluate_prompts(pred: PromptPredictor, image: np.ndarray, gts: np.ndarray, rng: np.random.Generator,
+def evaluate_prompts(pred: Predictor, image: np.ndarray, gts: np.ndarray, rng: np.random.Generator,
                      clicks: int = 3) -> dict[str, list[float]]:
     """Per-instance IoUs of one image for every prompt protocol (see module docstring)."""
     res: dict[str, list[float]] = {"center_point": [], "random_point": [], "box": []}
@@ -142,34 +87,12 @@ def evaluate_prompts(pred: PromptPredictor, image: np.ndarray, gts: np.ndarray, 
     return res
 
 
-def _stability(logits: np.ndarray, offset: float = 1.0) -> np.ndarray:
-    hi = (logits > offset).reshape(len(logits), -1).sum(1)
-    lo = (logits > -offset).reshape(len(logits), -1).sum(1)
-    return hi / np.maximum(lo, 1)
-
-
-def everything_masks(pred: PromptPredictor, image: np.ndarray, points_per_side: int = 16, pred_iou_thresh: float = 0.8,
-                     stability_thresh: float = 0.9, nms_thresh: float = 0.7, min_area: int = 16) -> list[np.ndarray]:
-    """SAM-style automatic masks: a grid of single positive points, 3 masks each, filtered, mask-IoU NMS."""
-    pred.set_image(image)
-    h, w = image.shape[:2]
-    cand: list[tuple[float, np.ndarray]] = []
-    step = 1.0 / points_per_side
-    for gy in np.arange(step / 2, 1, step):
-        for gx in np.arange(step / 2, 1, step):
-            logits, scores, _ = pred.predict(np.array([[gx * w, gy * h]]), np.array([1]), multimask_output=True,
-                                             return_logits=True)
-            stab = _stability(logits)
-            for k in range(len(scores)):
-                m = logits[k] > 0
-                if scores[k] >= pred_iou_thresh and stab[k] >= stability_thresh and m.sum() >= min_area:
-                    cand.append((float(scores[k]), m))
-    cand.sort(key=lambda t: -t[0])
-    kept: list[np.ndarray] = []
-    for _, m in cand:
-        if all(iou(m, k) <= nms_thresh for k in kept):
-            kept.append(m)
-    return kept
+def everything_masks(pred: Predictor, image: np.ndarray, points_per_side: int = 16, pred_iou_thresh: float = 0.8,
+                     stability_thresh: float = 0.9) -> list[np.ndarray]:
+    """The shipped ``AutomaticMaskGenerator`` (one crop layer, box NMS 0.7) on ``image``: (H, W) bool masks."""
+    gen = AutomaticMaskGenerator(pred, points_per_side=points_per_side, pred_iou_thresh=pred_iou_thresh,
+                                 stability_score_thresh=stability_thresh)
+    return [r["segmentation"] for r in gen.generate(image)]
 
 
 def average_recall(gts: np.ndarray, preds: list[np.ndarray]) -> tuple[list[float], float]:
@@ -178,7 +101,7 @@ def average_recall(gts: np.ndarray, preds: list[np.ndarray]) -> tuple[list[float
     return best, float(np.mean([np.mean(np.array(best) >= t) for t in IOU_THRESHOLDS]))
 
 
-def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size: int = 256,
+def evaluate(pred: Predictor, seed: int = 1, images: int = 100, image_size: int = 256,
              everything_images: int = 10, points_per_side: int = 16, progress: bool = True,
              pred_iou_thresh: float = 0.8, stability_thresh: float = 0.9) -> dict[str, Any]:
     """Evaluate on ``images`` held-out synthetic images of split ``seed``; returns the report dict."""
@@ -207,7 +130,8 @@ def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size
         "split": {"generator": "samfpga.models.data.synthetic", "seed": seed, "images": images,
                   "image_size": image_size, "instances": len(per["box"])},
         "miou": {k: float(np.mean(v)) for k, v in per.items()},
-        "everything": {"images": min(everything_images, images), "points_per_side": points_per_side,
+        "everything": {"generator": "samfpga.everything.AutomaticMaskGenerator",
+                       "images": min(everything_images, images), "points_per_side": points_per_side,
                        "average_recall": ar, "masks_per_image": n_masks / max(1, min(everything_images, images)),
                        "pred_iou_thresh": pred_iou_thresh, "stability_thresh": stability_thresh,
                        "iou_thresholds": IOU_THRESHOLDS.tolist()},
@@ -215,12 +139,37 @@ def evaluate(pred: PromptPredictor, seed: int = 1, images: int = 100, image_size
     }
 
 
-def load_predictor(checkpoint: str | None, bundle: str | None, variant: str = "vit_t") -> PromptPredictor:
+def load_predictor(checkpoint: str | None, bundle: str | None, variant: str = "vit_t",
+                   workdir: str | Path | None = None, threads: int = 1) -> Predictor:
+    """The runtime ``Predictor`` of ``bundle``, or of ``checkpoint`` exported to a bundle under ``workdir``."""
     if checkpoint is not None:
-        return TorchPredictor(build_sam(variant, checkpoint=checkpoint))
-    from samfpga.predictor import Predictor
+        if workdir is None:
+            raise ValueError("load_predictor: a checkpoint needs a workdir for its exported bundle")
+        sam = build_sam(variant, checkpoint=checkpoint)
+        out = Path(tempfile.mkdtemp(dir=workdir, prefix="bundle."))
+        bundle = str(export_bundle(sam, out / "bundle", source=f"checkpoint {checkpoint}"))
+    return Predictor.from_bundle(bundle, threads=threads)
 
-    return Predictor.from_bundle(bundle)
+
+class TorchEncoderBackend(EncoderBackend):
+    """A torch image encoder (float, or Brevitas-quantized by bench/quant_accuracy.py) behind the runtime's
+    encoder interface, so that encoders without an ONNX graph are measured on the same ``Predictor``."""
+
+    def __init__(self, encoder: torch.nn.Module, image_size: int, embedding_shape: tuple[int, int, int]) -> None:
+        self.encoder = encoder.eval()
+        self.image_size = int(image_size)
+        self.embedding_shape = tuple(int(v) for v in embedding_shape)
+
+    @torch.no_grad()
+    def _encode(self, x: np.ndarray) -> np.ndarray:
+        return self.encoder(torch.from_numpy(x)).numpy()
+
+
+def encoder_predictor(bundle: Bundle, encoder: torch.nn.Module, threads: int = 1) -> Predictor:
+    """The runtime ``Predictor`` of ``bundle`` (its decoder.onnx, sizes, normalisation) with ``encoder`` (torch,
+    (1,3,S,S) -> (1,C,h,w)) in place of encoder.onnx."""
+    backend = TorchEncoderBackend(encoder, bundle.image_size, bundle.embedding_shape)
+    return Predictor(backend, OnnxDecoder(bundle, threads), bundle)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,8 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the report here (atomically)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="samfpga-eval.") as workdir:
+        return _run(args, workdir)
+
+
+def _run(args: argparse.Namespace, workdir: str) -> int:
     try:
-        pred = load_predictor(args.checkpoint, args.bundle, args.variant)
+        pred = load_predictor(args.checkpoint, args.bundle, args.variant, workdir, args.threads)
     except (OSError, ValueError) as err:
         print(f"samfpga eval: {err}", file=sys.stderr)
         return 2
@@ -259,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                 if ref.get("split") != report["split"]:
                     raise ValueError(f"{args.reference} was measured on {ref.get('split')}, not {report['split']}")
             else:
-                ref_pred = load_predictor(args.reference, None, args.variant)
+                ref_pred = load_predictor(args.reference, None, args.variant, workdir, args.threads)
                 ref = evaluate(ref_pred, args.seed, args.images, args.image_size, args.everything_images,
                                args.points_per_side, **opts)
                 ref["model"] = {"checkpoint": args.reference}

@@ -99,25 +99,23 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
     ) -> DecoderOutput:
         """Masks and IoU of all mask tokens plus the output tokens themselves (see ``DecoderOutput``)."""
+        nb = sparse_prompt_embeddings.shape[0]
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
-        output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
-        tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
-        if image_embeddings.shape[0] != tokens.shape[0]:
-            src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
-        else:
-            src = image_embeddings
-        src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
-        b, c, h, w = src.shape
+        tokens = torch.cat((output_tokens.unsqueeze(0).expand(nb, -1, -1), sparse_prompt_embeddings), dim=1)
+        # Broadcasting instead of SAM's repeat_interleave of the (1, C, h, w) image over the prompt batch: the
+        # same values, and it traces to ONNX with a dynamic prompt batch (export.onnx_models calls this method).
+        src = (image_embeddings + dense_prompt_embeddings).expand(nb, -1, -1, -1)
+        pos_src = image_pe.expand(nb, -1, -1, -1)
+        c, h, w = src.shape[1], src.shape[2], src.shape[3]
         hs, src = self.transformer(src, pos_src, tokens)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
-        src = src.transpose(1, 2).reshape(b, c, h, w)
+        src = src.transpose(1, 2).reshape(nb, c, h, w)
         upscaled = self.output_upscaling(src)
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )
-        b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        uc, uh, uw = upscaled.shape[1], upscaled.shape[2], upscaled.shape[3]
+        masks = (hyper_in @ upscaled.reshape(nb, uc, uh * uw)).reshape(nb, -1, uh, uw)
         iou_pred = self.iou_prediction_head(iou_token_out)
         return DecoderOutput(masks=masks, iou_pred=iou_pred, tokens=hs[:, : 1 + self.num_mask_tokens, :])

@@ -44,15 +44,17 @@ class PromptPredictor(Protocol):
 
     mask_threshold: float
     transform: Any
+    image_size: int
+    input_size: tuple[int, ...] | None
+    original_size: tuple[int, ...] | None
 
     def set_image(self, image: np.ndarray) -> None: ...
 
     def reset_image(self) -> None: ...
 
-    def predict_batch(self, point_coords: np.ndarray | None, point_labels: np.ndarray | None,
-                      boxes: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                      multimask_output: bool = True,
-                      return_logits: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def predict_low_res(self, point_coords: np.ndarray | None, point_labels: np.ndarray | None,
+                        boxes: np.ndarray | None = None, mask_input: np.ndarray | None = None,
+                        multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class DecoderCounter:
@@ -203,7 +205,7 @@ class AutomaticMaskGenerator:
     """Segment everything with a grid of point prompts (``SamAutomaticMaskGenerator``'s algorithm).
 
     Args:
-        predictor: the host ``Predictor`` (anything with ``set_image``, ``predict_batch``, ``transform``,
+        predictor: the host ``Predictor`` (anything with ``set_image``, ``predict_low_res``, ``transform``,
             ``mask_threshold``, ``reset_image``).
         points_per_side: grid points per side (points_per_side**2 prompts), or None with ``point_grids``.
         points_per_batch: prompts per decoder run.

@@ -134,21 +134,49 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         comparison catches wrong words; a tampered bench must fail).
     axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
     """
-    from finn.core.onnx_exec import execute_onnx
-    from qonnx.custom_op.registry import getCustomOp
-
     boot_finn()
     setup_verilator_env()
     t0 = time.monotonic()
     res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {})
     res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
+    expected = _finn_reference(model, inputs)
+    spec = _stream_spec(model, inputs, expected, pause, seed, tamper, res.finn_estimated_cycles)
+
+    work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    staged = _stage_hdl(model, work_dir, axilite[0] if axilite else None)
+    if axilite:
+        spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
+    spec_path = work_dir / "spec.json"
+    spec["result"] = str(work_dir / "result.json")
+    spec_path.write_text(json.dumps(spec))
+    (work_dir / "run").mkdir(parents=True, exist_ok=True)
+
+    _build_and_simulate(res, staged, work_dir, spec_path)
+    _read_result(res, Path(spec["result"]), work_dir)
+    res.passed = not res.error and res.mismatches == 0 and res.words_compared > 0
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res
+
+
+def _finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """FINN's python execution of ``model`` on ``inputs``: graph output name -> array (the expected streams)."""
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.custom_op.registry import getCustomOp
+
     for node in model.graph.node:
         # RTL nodes execute through their python model when not set to rtlsim (FINN+ rtlsim needs xsim)
         op = getCustomOp(node)
         if "exec_mode" in op.get_nodeattr_types():
             op.set_nodeattr("exec_mode", "cppsim")
-    out_names = [t.name for t in model.graph.output]
-    ctx = execute_onnx(model, dict(inputs), return_full_exec_context=False)
+    return execute_onnx(model, dict(inputs), return_full_exec_context=False)
+
+
+def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], pause: float, seed: int,
+                 tamper: int, estimated_cycles: int) -> dict:
+    """The bench spec (axis_bench's JSON): input and expected output words per stream, widths, masks, timeout."""
+    from qonnx.custom_op.registry import getCustomOp
 
     consumers = {}
     producers = {}
@@ -164,9 +192,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         spec["inputs"][f"s_axis_{i}"] = [str(w) for w in words]
         spec["widths"][f"s_axis_{i}"] = padded
     n_out_words = 0
-    for i, t in enumerate(out_names):
+    for i, t in enumerate(t.name for t in model.graph.output):
         node, k = producers[t]
-        words, padded, mask = _pack(np.asarray(ctx[t], dtype=np.float32), getCustomOp(node), k, False)
+        words, padded, mask = _pack(np.asarray(expected[t], dtype=np.float32), getCustomOp(node), k, False)
         spec["expected"][f"m_axis_{i}"] = [str(w) for w in words]
         spec["masks"][f"m_axis_{i}"] = str(mask)
         spec["widths"][f"m_axis_{i}"] = padded
@@ -176,12 +204,15 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         for i in range(min(tamper, len(exp))):
             exp[i] = str(int(exp[i]) ^ 1)
     n_in_words = sum(len(w) for w in spec["inputs"].values())
-    spec["timeout_cycles"] = int(20 * (res.finn_estimated_cycles + n_in_words + n_out_words) / (1 - pause) ** 2
-                                 + 20000)
+    spec["timeout_cycles"] = int(20 * (estimated_cycles + n_in_words + n_out_words) / (1 - pause) ** 2 + 20000)
+    return spec
 
-    work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
+
+def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
+    """Every node's HDL (memstream / dynamic-load wrappers included) staged and patched under work_dir/hdl, plus
+    the generated top level; memory init files copied to work_dir/run. Returns the source list, in order."""
+    from qonnx.custom_op.registry import getCustomOp
+
     src_dir = work_dir / "hdl"
     files: list[Path] = []
     for node in model.graph.node:
@@ -200,16 +231,13 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
     files.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     staged = stage_sources(files, src_dir)
     top = src_dir / "sim_top.sv"
-    generate_top(model, top, axilite_node=axilite[0] if axilite else None)
-    if axilite:
-        spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
+    generate_top(model, top, axilite_node=axilite_node)
     staged.append(top)
+    return staged
 
-    spec_path = work_dir / "spec.json"
-    spec["result"] = str(work_dir / "result.json")
-    spec_path.write_text(json.dumps(spec))
-    (work_dir / "run").mkdir(parents=True, exist_ok=True)
 
+def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, spec_path: Path) -> None:
+    """Verilator build and cocotb run of the bench; a failure is recorded in ``res.error``."""
     from cocotb_tools.runner import get_runner
 
     runner = get_runner("verilator")
@@ -228,7 +256,10 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
         # a failed build/sim is a failed bench, reported with its log location (the runner exits on a
         # failing cocotb test, e.g. a mismatch, whose details are still in the result file)
         res.error = f"{type(exc).__name__}: {exc} (logs in {work_dir})"
-    result_path = Path(spec["result"])
+
+
+def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
+    """Copy the bench's result file (words compared, mismatches, cycles) into ``res``."""
     if result_path.is_file():
         r = json.loads(result_path.read_text())
         res.words_compared = r["words_compared"]
@@ -243,6 +274,3 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
             res.cycles_ratio_max_node = round(res.cycles_simulated / res.finn_max_node_cycles, 3)
     elif not res.error:
         res.error = f"simulation wrote no result (logs in {work_dir})"
-    res.passed = not res.error and res.mismatches == 0 and res.words_compared > 0
-    res.wall_s = round(time.monotonic() - t0, 2)
-    return res

@@ -81,112 +81,132 @@ def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tupl
         interfaces are tied off.
     Returns the external input and output streams (in graph input/output order).
     """
-    from qonnx.custom_op.registry import getCustomOp
-
-    ginputs = [t.name for t in model.graph.input]
-    goutputs = [t.name for t in model.graph.output]
-    producers = {}
+    top = _TopBuilder(model, axilite_node)
+    top.output_wires()
     for node in model.graph.node:
-        for k, t in enumerate(node.output):
-            producers[t] = (node, k)
-    ext_in = [None] * len(ginputs)
-    ext_out = [None] * len(goutputs)
-    decls: list[str] = []
-    insts: list[str] = []
-    axilite_ports: list[str] = []
+        top.instance(node)
+    if None in top.ext_in or None in top.ext_out:
+        raise ValueError("a graph input/output is not connected to any node stream")
+    if axilite_node is not None and not top.axilite_ports:
+        raise ValueError(f"node {axilite_node} has no s_axilite interface to expose")
+    out_path.write_text(top.render())
+    return top.ext_in, top.ext_out
 
-    def wire(prefix: str, width: int) -> None:
-        decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
 
-    def source(t: str, op, k: int, field: str) -> str | None:
+class _TopBuilder:
+    """Collects the top's declarations, instances and external ports while walking the graph's nodes."""
+
+    def __init__(self, model, axilite_node: str | None) -> None:
+        self.model = model
+        self.axilite_node = axilite_node
+        self.ginputs = [t.name for t in model.graph.input]
+        self.goutputs = [t.name for t in model.graph.output]
+        self.producers = {}
+        for node in model.graph.node:
+            for k, t in enumerate(node.output):
+                self.producers[t] = (node, k)
+        self.ext_in: list[Stream | None] = [None] * len(self.ginputs)
+        self.ext_out: list[Stream | None] = [None] * len(self.goutputs)
+        self.decls: list[str] = []
+        self.insts: list[str] = []
+        self.axilite_ports: list[str] = []
+
+    def wire(self, prefix: str, width: int) -> None:
+        self.decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
+
+    def source(self, t: str, op, k: int, field: str) -> str | None:
         """Signal carrying ``field`` of tensor ``t`` (a node output or a graph input, which becomes a port)."""
-        if t in producers:
-            pn, pk = producers[t]
+        if t in self.producers:
+            pn, pk = self.producers[t]
             return f"{pn.name}_out{pk}_{field}"
-        if t in ginputs:
-            i = ginputs.index(t)
+        if t in self.ginputs:
+            i = self.ginputs.index(t)
             width = op.get_instream_width_padded(k) if k else op.get_instream_width_padded()
-            ext_in[i] = Stream(f"s_axis_{i}", width)
+            self.ext_in[i] = Stream(f"s_axis_{i}", width)
             return f"s_axis_{i}_{field}"
         return None
 
-    # every node output is a wire named after the producing node; graph outputs are assigned to ports
-    for node in model.graph.node:
-        op = getCustomOp(node)
-        for k, t in enumerate(node.output):
-            wire(f"{node.name}_out{k}", op.get_outstream_width_padded(k) if k else op.get_outstream_width_padded())
-            if t in goutputs:
-                i = goutputs.index(t)
-                ext_out[i] = Stream(f"m_axis_{i}", op.get_outstream_width_padded(k) if k else
-                                    op.get_outstream_width_padded())
-                insts.append(
-                    f"  assign m_axis_{i}_tdata = {node.name}_out{k}_tdata;\n"
-                    f"  assign m_axis_{i}_tvalid = {node.name}_out{k}_tvalid;\n"
-                    f"  assign {node.name}_out{k}_tready = m_axis_{i}_tready;"
-                )
-    for node in model.graph.node:
+    def output_wires(self) -> None:
+        """Every node output is a wire named after the producing node; graph outputs are assigned to ports."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        for node in self.model.graph.node:
+            op = getCustomOp(node)
+            for k, t in enumerate(node.output):
+                width = op.get_outstream_width_padded(k) if k else op.get_outstream_width_padded()
+                self.wire(f"{node.name}_out{k}", width)
+                if t in self.goutputs:
+                    i = self.goutputs.index(t)
+                    self.ext_out[i] = Stream(f"m_axis_{i}", width)
+                    self.insts.append(
+                        f"  assign m_axis_{i}_tdata = {node.name}_out{k}_tdata;\n"
+                        f"  assign m_axis_{i}_tvalid = {node.name}_out{k}_tvalid;\n"
+                        f"  assign {node.name}_out{k}_tready = m_axis_{i}_tready;"
+                    )
+
+    def instance(self, node) -> None:
+        """The node's wrapper instance, plus its memstream or dynamic loader when its weights need one."""
+        from qonnx.custom_op.registry import getCustomOp
+
         op = getCustomOp(node)
         module, path = _top_module_file(op)
         conns = [_conn("ap_clk", "clk"), _conn("ap_rst_n", "rst_n")]
         ports = module_ports(path.read_text(), module)
-        names = {n for _, n in ports}
-        if "ap_clk2x" in names:
+        if "ap_clk2x" in {n for _, n in ports}:
             conns.append(_conn("ap_clk2x", "clk"))  # no pumped compute/memory in these benches
         for direction, pname in ports:
-            if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
-                continue
-            m = _STREAM_RE.match(pname)
-            sig = None
-            if m:
-                kind, k, field = m.group(1), int(m.group(2)), m.group(3).lower()
-                if kind == "out":
-                    sig = f"{node.name}_out{k}_{field}"
-                elif k == 1 and _dynamic(op):
-                    sig = f"{node.name}_wdyn_{field}"  # from the dynamic loader, instantiated below
-                elif k < len(node.input):
-                    t = node.input[k]
-                    if model.get_initializer(t) is not None and _decoupled(op):
-                        sig = f"{node.name}_wstrm_{field}"
-                    else:
-                        sig = source(t, op, k, field)
-            if sig is None and node.name == axilite_node and pname.startswith("s_axilite_"):
-                sig = pname.lower()
-                width = _AXILITE_WIDTHS.get(sig[len("s_axilite_"):], 1)
-                axilite_ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
-            if sig is None:
-                sig = "'0" if direction == "input" else ""
-            conns.append(_conn(pname, sig))
+            if pname not in ("ap_clk", "ap_clk2x", "ap_rst_n"):
+                conns.append(_conn(pname, self._port_signal(node, op, direction, pname)))
         if any(c.endswith("_wstrm_tdata)") for c in conns):
-            width = op.get_instream_width_padded(1)
-            wire(f"{node.name}_wstrm", width)
-            insts.append(_memstream_instance(node.name, path.parent))
+            self.wire(f"{node.name}_wstrm", op.get_instream_width_padded(1))
+            self.insts.append(_memstream_instance(node.name, path.parent))
         if _dynamic(op):
             wbits = op.get_input_datatype(1).bitwidth()
             # the loader's output (= the MVU's weight port): PE x SIMD weights per word, padded to bytes
-            wire(f"{node.name}_wdyn", (op.get_nodeattr("PE") * op.get_nodeattr("SIMD") * wbits + 7) // 8 * 8)
-            feed = {f: source(node.input[1], op, 1, f) for f in ("tdata", "tvalid", "tready")}
+            self.wire(f"{node.name}_wdyn", (op.get_nodeattr("PE") * op.get_nodeattr("SIMD") * wbits + 7) // 8 * 8)
+            feed = {f: self.source(node.input[1], op, 1, f) for f in ("tdata", "tvalid", "tready")}
             if None in feed.values():
                 raise ValueError(f"streamed weight input of {node.name} has no producer")
-            insts.append(_dynload_instance(node.name, path.parent, feed))
-        insts.append(f"  {module} {node.name}_i (\n" + ",\n".join(conns) + "\n  );")
-    if None in ext_in or None in ext_out:
-        raise ValueError("a graph input/output is not connected to any node stream")
-    if axilite_node is not None and not axilite_ports:
-        raise ValueError(f"node {axilite_node} has no s_axilite interface to expose")
-    ports = ["  input logic clk", "  input logic rst_n", *axilite_ports]
-    for s in ext_in:
-        ports += [f"  input logic [{s.width - 1}:0] {s.prefix}_tdata", f"  input logic {s.prefix}_tvalid",
-                  f"  output logic {s.prefix}_tready"]
-    for s in ext_out:
-        ports += [f"  output logic [{s.width - 1}:0] {s.prefix}_tdata", f"  output logic {s.prefix}_tvalid",
-                  f"  input logic {s.prefix}_tready"]
-    text = (
-        "// generated by samfpga.hw.sim.stitch: FINN node wrappers wired by their ONNX tensors\n"
-        "`timescale 1ns/1ps\nmodule sim_top (\n" + ",\n".join(ports) + "\n);\n"
-        + "\n".join(decls) + "\n" + "\n".join(insts) + "\nendmodule\n"
-    )
-    out_path.write_text(text)
-    return ext_in, ext_out
+            self.insts.append(_dynload_instance(node.name, path.parent, feed))
+        self.insts.append(f"  {module} {node.name}_i (\n" + ",\n".join(conns) + "\n  );")
+
+    def _port_signal(self, node, op, direction: str, pname: str) -> str:
+        """What drives (or reads) port ``pname`` of ``node``'s wrapper: a stream wire, a top port, or a tie-off."""
+        m = _STREAM_RE.match(pname)
+        sig = None
+        if m:
+            kind, k, field = m.group(1), int(m.group(2)), m.group(3).lower()
+            if kind == "out":
+                sig = f"{node.name}_out{k}_{field}"
+            elif k == 1 and _dynamic(op):
+                sig = f"{node.name}_wdyn_{field}"  # from the dynamic loader, instantiated by instance()
+            elif k < len(node.input):
+                t = node.input[k]
+                if self.model.get_initializer(t) is not None and _decoupled(op):
+                    sig = f"{node.name}_wstrm_{field}"
+                else:
+                    sig = self.source(t, op, k, field)
+        if sig is None and node.name == self.axilite_node and pname.startswith("s_axilite_"):
+            sig = pname.lower()
+            width = _AXILITE_WIDTHS.get(sig[len("s_axilite_"):], 1)
+            self.axilite_ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
+        if sig is None:
+            sig = "'0" if direction == "input" else ""
+        return sig
+
+    def render(self) -> str:
+        ports = ["  input logic clk", "  input logic rst_n", *self.axilite_ports]
+        for s in self.ext_in:
+            ports += [f"  input logic [{s.width - 1}:0] {s.prefix}_tdata", f"  input logic {s.prefix}_tvalid",
+                      f"  output logic {s.prefix}_tready"]
+        for s in self.ext_out:
+            ports += [f"  output logic [{s.width - 1}:0] {s.prefix}_tdata", f"  output logic {s.prefix}_tvalid",
+                      f"  input logic {s.prefix}_tready"]
+        return (
+            "// generated by samfpga.hw.sim.stitch: FINN node wrappers wired by their ONNX tensors\n"
+            "`timescale 1ns/1ps\nmodule sim_top (\n" + ",\n".join(ports) + "\n);\n"
+            + "\n".join(self.decls) + "\n" + "\n".join(self.insts) + "\nendmodule\n"
+        )
 
 
 def _memstream_instance(node_name: str, code_dir: Path) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,14 +12,21 @@ from typing import Any
 
 import torch
 
+from samfpga.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_VERSION,
+    DECODER_FILE,
+    ENCODER_FILE,
+    ENCODER_INPUTS,
+    ENCODER_OUTPUTS,
+    sha256_file,
+)
+from samfpga.decoder_prompts import DECODER_INPUTS, DECODER_OUTPUTS
+
 from ..sam import Sam
 from .onnx_models import DecoderOnnxModel, EncoderOnnxModel
 
-BUNDLE_FORMAT = "samfpga-bundle"
-BUNDLE_VERSION = 1
 ONNX_OPSET = 17
-ENCODER_FILE = "encoder.onnx"
-DECODER_FILE = "decoder.onnx"
 
 
 def _export(module: torch.nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
@@ -66,8 +72,8 @@ def export_decoder(sam: Sam, path: str | Path, opset: int = ONNX_OPSET) -> Path:
             model,
             decoder_example_inputs(sam),
             path,
-            ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"],
-            ["low_res_masks", "iou_predictions"],
+            list(DECODER_INPUTS),
+            list(DECODER_OUTPUTS),
             {
                 "point_coords": {0: "batch", 1: "num_points"},
                 "point_labels": {0: "batch", 1: "num_points"},
@@ -86,16 +92,8 @@ def export_encoder(sam: Sam, path: str | Path, opset: int = ONNX_OPSET) -> Path:
     model = EncoderOnnxModel(sam).eval()
     x = torch.zeros(1, 3, sam.img_size, sam.img_size)
     with torch.no_grad():
-        _export(model, (x,), path, ["image"], ["image_embeddings"], None, opset)
+        _export(model, (x,), path, list(ENCODER_INPUTS), list(ENCODER_OUTPUTS), None, opset)
     return path
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def bundle_metadata(sam: Sam, config: dict[str, Any] | None, source: str, opset: int) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from samfpga.decoder_prompts import BOX_LABELS, PAD_LABEL
+
 from ..sam import Sam
 
 
@@ -20,7 +22,8 @@ class DecoderOnnxModel(nn.Module):
     Inputs:
         image_embeddings: (1, C, h, w) float32.
         point_coords: (B, N, 2) float32, (x, y) in encoder-input pixels (after ResizeLongestSide).
-        point_labels: (B, N) float32: 1 fg, 0 bg, 2/3 box top-left/bottom-right, -1 padding point.
+        point_labels: (B, N) float32: 1 fg, 0 bg, 2/3 box top-left/bottom-right, -1 padding point
+            (``samfpga.decoder_prompts``, the reader's definition of this contract).
         mask_input: (1 or B, 1, 4h, 4w) float32 low-res logits of a previous prediction.
         has_mask_input: (1,) float32, 1 to use ``mask_input``, 0 to use the no-mask embedding.
 
@@ -32,6 +35,9 @@ class DecoderOnnxModel(nn.Module):
 
     def __init__(self, sam: Sam) -> None:
         super().__init__()
+        if sam.prompt_encoder.num_point_embeddings != max(BOX_LABELS) + 1:
+            raise ValueError(f"the prompt encoder has {sam.prompt_encoder.num_point_embeddings} point embeddings; "
+                             f"decoder.onnx's labels need {max(BOX_LABELS) + 1}")
         self.prompt_encoder = sam.prompt_encoder
         self.mask_decoder = sam.mask_decoder
         self.img_size = sam.img_size
@@ -43,8 +49,9 @@ class DecoderOnnxModel(nn.Module):
         coords = (point_coords + 0.5) / self.img_size  # pixel centres, normalised (input frame is square)
         emb = pe_layer._pe_encoding(coords)
         labels = point_labels.unsqueeze(-1)
-        emb = emb * (labels != -1).to(emb.dtype)
-        emb = emb + self.prompt_encoder.not_a_point_embed.weight * (labels == -1).to(emb.dtype)
+        emb = emb * (labels != PAD_LABEL).to(emb.dtype)
+        emb = emb + self.prompt_encoder.not_a_point_embed.weight * (labels == PAD_LABEL).to(emb.dtype)
+        # labels 0, 1 (background, foreground) and BOX_LABELS (2, 3) index the point embeddings
         for i in range(self.prompt_encoder.num_point_embeddings):
             emb = emb + self.prompt_encoder.point_embeddings[i].weight * (labels == i).to(emb.dtype)
         return emb
@@ -62,28 +69,9 @@ class DecoderOnnxModel(nn.Module):
         mask_input: torch.Tensor,
         has_mask_input: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        dec = self.mask_decoder
         sparse = self._embed_points(point_coords, point_labels)
         dense = self._embed_masks(mask_input, has_mask_input)
-        b = sparse.shape[0]
-        output_tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], dim=0)
-        tokens = torch.cat([output_tokens.unsqueeze(0).expand(b, -1, -1), sparse], dim=1)
-        # Same values as the official repeat_interleave: the image (batch 1) broadcast over the prompt batch.
-        src = (image_embeddings + dense).expand(b, -1, -1, -1)
-        pos_src = self.image_pe.expand(b, -1, -1, -1)
-        c, h, w = src.shape[1], src.shape[2], src.shape[3]
-        hs, src = dec.transformer(src, pos_src, tokens)
-        iou_token_out = hs[:, 0, :]
-        mask_tokens_out = hs[:, 1 : (1 + dec.num_mask_tokens), :]
-        src = src.transpose(1, 2).reshape(b, c, h, w)
-        upscaled = dec.output_upscaling(src)
-        hyper_in = torch.stack(
-            [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(dec.output_hypernetworks_mlps)], dim=1
-        )
-        uc, uh, uw = upscaled.shape[1], upscaled.shape[2], upscaled.shape[3]
-        masks = (hyper_in @ upscaled.reshape(b, uc, uh * uw)).reshape(b, -1, uh, uw)
-        iou_pred = dec.iou_prediction_head(iou_token_out)
-        return masks, iou_pred
+        return self.mask_decoder.predict_masks(image_embeddings, self.image_pe, sparse, dense)
 
 
 class EncoderOnnxModel(nn.Module):

@@ -10,7 +10,7 @@ from torch import nn
 
 from samfpga.resources import package_path
 
-from ..build import SamConfig, build_from_config, build_sam
+from ..build import SamConfig, build_from_config, build_sam, variant_config
 from ..sam import Sam
 
 # The bundled hardware student's architecture is defined once, by the training config of the default student.
@@ -68,3 +68,26 @@ def synthetic_images(sam: Sam, n: int, seed: int = 0) -> torch.Tensor:
         x = torch.from_numpy(np.array(img)).permute(2, 0, 1).float()
         out.append(sam.preprocess(x))
     return torch.stack(out)
+
+
+# A tiny model of the default student family (64x64 input, one block per stage), small enough for the chain
+# tests (Brevitas -> QONNX -> FINN -> RTL) and bench/sim_encoder.py to push the whole encoder through the flow.
+TINY_STUDENT = dict(
+    image_size=64, embed_dims=[16, 32, 48, 64], depths=[1, 1, 1, 1], num_heads=[1, 2, 3, 4],
+    window_sizes=[4, 4, 4, 4], activation="relu", num_classes=0, out_chans=32, prompt_embed_dim=32,
+)
+
+
+def tiny_student_encoder(activation: str = "relu", seed: int = 3) -> nn.Module:
+    """The image encoder of ``random_student(seed)`` at ``TINY_STUDENT`` size: (B,3,64,64) -> (B,32,4,4)."""
+    return random_student(seed=seed, config=variant_config("vit_t", **{**TINY_STUDENT, "activation": activation})
+                          ).image_encoder
+
+
+def statistics_images(n: int, seed: int, size: int = 64) -> torch.Tensor:
+    """(n,3,size,size) float32 with normalised-image statistics (about zero mean, unit variance) and spatial
+    structure (bilinear-upsampled 8x8 noise plus fine noise): calibration input without a dataset."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(n, 3, 8, 8, generator=g)
+    return torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False) \
+        + 0.3 * torch.randn(n, 3, size, size, generator=g)

@@ -332,14 +332,48 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train_config.yaml")
+    pool = _build_pool(cfg, rank)
+    mcfg = model_config(cfg.model)
+    student, teacher, temb = _build_models(cfg, mcfg, pool)
+    step_module: nn.Module = TrainStep(student, cfg, teacher)
+    if world > 1:
+        step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(cfg))
+    last = out / "last.pt"
+    start = _resume(last, student, optim, sched) if cfg.resume and last.is_file() else 0
 
+    planned = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
+    end = planned if stop_at is None else min(planned, stop_at)
+    loop = _Loop(cfg, step_module, params, optim, sched, pool, temb, rank, world)
+    loop.run(start, end, student, out / "log.jsonl", last)
+    if world > 1:
+        _check_replicas_agree(student)
+    if end < planned:
+        _barrier()
+        return None
+    final = out / "model.pt"
+    if rank == 0:
+        student.eval()
+        save_checkpoint(student, final, half=False, config=mcfg.to_dict())
+    _barrier()
+    return final
+
+
+def _build_pool(cfg: TrainConfig, rank: int) -> Pool | DatasetSource:
+    """The training images: rank 0 builds (and caches) them first, the other ranks then read the cache."""
     if rank == 0:
         pool = build_source(cfg.data, progress=True)
     _barrier()
     if rank != 0:
         pool = build_source(cfg.data)
+    return pool
 
-    mcfg = model_config(cfg.model)
+
+def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource
+                  ) -> tuple[Sam, Sam | None, torch.Tensor | None]:
+    """(student in train mode, frozen teacher or None, cached teacher embeddings or None)."""
     student = build_from_config(mcfg)
     if cfg.init_checkpoint:
         state, _ = read_checkpoint(cfg.init_checkpoint)
@@ -353,64 +387,62 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
         if cfg.teacher_cache:
             temb = teacher_embeddings(teacher, pool, cfg)
     student.train()
-    step_module: nn.Module = TrainStep(student, cfg, teacher)
-    if world > 1:
-        step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(cfg))
+    return student, teacher, temb
 
-    start = 0
-    last = out / "last.pt"
-    if cfg.resume and last.is_file():
-        state = torch.load(last, weights_only=False)
-        student.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        start = int(state["step"])
 
-    n = len(pool)
-    log_path = out / "log.jsonl"
-    planned = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
-    end = planned if stop_at is None else min(planned, stop_at)
-    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=rank != 0)
-    t0 = time.time()
-    for step in bar:
+def _resume(last: Path, student: Sam, optim: torch.optim.Optimizer, sched: Any) -> int:
+    """Load model, optimiser and schedule state from ``last``; returns the step to continue from."""
+    state = torch.load(last, weights_only=False)
+    student.load_state_dict(state["model"])
+    optim.load_state_dict(state["optim"])
+    sched.load_state_dict(state["sched"])
+    return int(state["step"])
+
+
+class _Loop:
+    """The optimisation steps of ``train``, with logging (``log.jsonl``) and ``last.pt`` snapshots on rank 0."""
+
+    def __init__(self, cfg: TrainConfig, step_module: nn.Module, params: list[nn.Parameter],
+                 optim: torch.optim.Optimizer, sched: Any, pool: Pool | DatasetSource,
+                 temb: torch.Tensor | None, rank: int, world: int) -> None:
+        self.cfg, self.step_module, self.params, self.optim, self.sched = cfg, step_module, params, optim, sched
+        self.pool, self.temb, self.rank, self.world = pool, temb, rank, world
+
+    def step(self, step: int) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns the loss terms."""
+        cfg, world = self.cfg, self.world
         # Batch and prompt randomness are functions of (seed, step, rank): resuming replays the same run.
         g_data = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        global_idx = torch.randperm(n, generator=g_data)[: cfg.batch_size * world]
-        idx = global_idx[rank::world]
-        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 101 + rank + 1)
-        images, masks = pool.batch(idx)
-        te = temb[idx] if temb is not None else None
-        terms = step_module(images, masks, gen, te)
-        optim.zero_grad(set_to_none=True)
+        global_idx = torch.randperm(len(self.pool), generator=g_data)[: cfg.batch_size * world]
+        idx = global_idx[self.rank::world]
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 101 + self.rank + 1)
+        images, masks = self.pool.batch(idx)
+        te = self.temb[idx] if self.temb is not None else None
+        terms = self.step_module(images, masks, gen, te)
+        self.optim.zero_grad(set_to_none=True)
         terms["total"].backward()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optim.step()
-        sched.step()
-        done = step + 1
-        if rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {k: round(float(v.detach()), 5) for k, v in terms.items()}
-            rec.update(step=done, lr=sched.get_last_lr()[0], elapsed_s=round(time.time() - t0, 1))
-            bar.set_postfix(total=rec["total"])
-            with open(log_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-        if rank == 0 and (done % cfg.save_every == 0 or done == end):
-            _atomic_save(
-                {"step": done, "model": student.state_dict(), "optim": optim.state_dict(),
-                 "sched": sched.state_dict(), "config": cfg.to_dict()},
-                last,
-            )
-    if world > 1:
-        _check_replicas_agree(student)
-    if end < planned:
-        _barrier()
-        return None
-    final = out / "model.pt"
-    if rank == 0:
-        student.eval()
-        save_checkpoint(student, final, half=False, config=mcfg.to_dict())
-    _barrier()
-    return final
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.optim.step()
+        self.sched.step()
+        return terms
+
+    def run(self, start: int, end: int, student: Sam, log_path: Path, last: Path) -> None:
+        cfg = self.cfg
+        bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=self.rank != 0)
+        t0 = time.time()
+        for step in bar:
+            terms = self.step(step)
+            done = step + 1
+            if self.rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+                rec = {k: round(float(v.detach()), 5) for k, v in terms.items()}
+                rec.update(step=done, lr=self.sched.get_last_lr()[0], elapsed_s=round(time.time() - t0, 1))
+                bar.set_postfix(total=rec["total"])
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            if self.rank == 0 and (done % cfg.save_every == 0 or done == end):
+                _atomic_save(
+                    {"step": done, "model": student.state_dict(), "optim": self.optim.state_dict(),
+                     "sched": self.sched.state_dict(), "config": cfg.to_dict()},
+                    last,
+                )
