@@ -3,7 +3,7 @@ Python execution (finn/qonnx ``execute_onnx``, FINN's per-layer Python models of
 same build, and the deployment package of that build under ``quant``.
 
 Build: the whole tiny 64x64 test encoder (tests/test_quant.py's TINY, seeded random weights, W8A8 PTQ) through
-``samfpga build-hw`` (every software step but HDL generation: tests/make_tiny_deploy.py), built in the test.
+``samfpga build-hw`` (every software step but HDL generation: tests/support/tiny_deploy.py), built in the test.
 
 Tolerances: integer layers 0 (bit-exact). The float layers FINN+ runs on Zynq (LayerNorm via torch, HWSoftmax via
 scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp from torch's reduction order
@@ -12,15 +12,10 @@ scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp fro
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from samfpga.backends.packing import pack, unpack  # noqa: E402
+from samfpga.backends.packing import pack, unpack
 
 
 @pytest.mark.parametrize("dt, simd", [("INT8", 4), ("UINT4", 3), ("INT3", 5), ("FLOAT32", 3), ("INT19", 2),
@@ -51,14 +46,14 @@ def test_packing_matches_finn(dt: str, simd: int) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):
-    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/make_tiny_deploy.py)."""
-    from make_tiny_deploy import build
+    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py)."""
+    from tests.support.tiny_deploy import build
 
     return build(tmp_path_factory.mktemp("tiny_build"))
 
 
 def _inputs(n: int) -> list[np.ndarray]:
-    from test_quant import images
+    from tests.support.tiny_encoder import images
 
     return [images(1, seed=100 + i).numpy().astype(np.float32) for i in range(n)]
 

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "runtime"))
-from synthetic_package import driver_spec  # noqa: E402
-
 from samfpga.hw.boards import BOARDS  # noqa: E402
 from samfpga.hw.build.package import DMA_RANGE, PL_BASE  # noqa: E402
 from samfpga.hw.vivado import project_tcl  # noqa: E402
+from tests.support.synthetic_package import driver_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 """The ``pynq`` backend's driver on the simulated PYNQ device (board environment, no torch/finn), on a small
-numpy-made deployment package (tests/runtime/synthetic_package.py): results, faults, package checks, CLI.
+numpy-made deployment package (tests/support/synthetic_package.py): results, faults, package checks, CLI.
 
 Compared: pynq-sim vs quant vs the package's function written out directly (tolerance 0: all three compute
 the same integers; the float host layers are the same float32 operations)."""
@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_package import _weights, direct, hwh_text, make_package, write_manifest  # noqa: E402
-
 from samfpga.backends import BackendError, available_backends, create_backend  # noqa: E402
 from samfpga.deploy import DeployError, check_package, load_package  # noqa: E402
+from tests.support.synthetic_package import _weights, direct, hwh_text, make_package, write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 

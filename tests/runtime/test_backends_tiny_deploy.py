@@ -1,5 +1,5 @@
 """The committed deployment package of the tiny FINN build (tests/runtime/data/tiny_deploy, made by
-tests/make_tiny_deploy.py) in the board environment: self-check against FINN's execution, and ``pynq-sim``
+tests/support/tiny_deploy.py) in the board environment: self-check against FINN's execution, and ``pynq-sim``
 against ``quant`` on every bundled sample through the CLI (segment and everything): identical masks."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The tiny test encoder's FINN build and deployment package (compiler environment).
 
-    .venv/bin/python tests/make_tiny_deploy.py --out tests/runtime/data/tiny_deploy
+    .venv/bin/python -m tests.support.tiny_deploy --out tests/runtime/data/tiny_deploy
 
-Model: tests/test_quant.py's TINY (64x64, 32-channel 4x4 embedding) with seeded random weights (seed 3), W8A8
+Model: tests.support.tiny_encoder's TINY (64x64, 32-channel 4x4 embedding) with seeded random weights (seed 3), W8A8
 PTQ-calibrated on 4 synthetic images, exported to QONNX and as a float bundle; ``samfpga build-hw --board kv260``
 (every software step but HDL generation); ``samfpga deploy`` with that bundle. The committed package is what the board-environment
 tests and notebooks/02_board.ipynb load (no torch/finn there); tests/test_backends_quant.py builds the same
@@ -12,23 +12,20 @@ thing from scratch and checks it against FINN.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def build(work: Path) -> tuple[Path, Path]:
     """(build dir, bundle dir) under ``work``."""
     import torch
-    from test_quant import TINY, images
 
     from samfpga.hw.build_cli import main
     from samfpga.models.build import variant_config
     from samfpga.models.export import export_bundle
     from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
     from samfpga.models.quant.source import random_student
+    from tests.support.tiny_encoder import TINY, images
 
     torch.set_num_threads(1)
     sam = random_student(seed=3, config=variant_config("vit_t", **TINY))
@@ -41,7 +38,7 @@ def build(work: Path) -> tuple[Path, Path]:
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
     if main(["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]) != 0:
         raise RuntimeError("build-hw failed")
-    export_bundle(sam, work / "bundle", source="tiny test encoder (tests/make_tiny_deploy.py, seed 3)")
+    export_bundle(sam, work / "bundle", source="tiny test encoder (tests/support/tiny_deploy.py, seed 3)")
     return work / "build", work / "bundle"
 
 

@@ -101,7 +101,7 @@ def write_manifest(root: Path, bitfile: str | None = None, hwh: str | None = Non
              for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
     absent = {} if bitfile else {"bitfile": "synthetic test package", "hwh": "synthetic test package"}
     (root / "manifest.json").write_text(json.dumps({
-        "format": "samfpga-deploy", "version": 1, "board": "kv260", "source": "tests/runtime/synthetic_package.py",
+        "format": "samfpga-deploy", "version": 1, "board": "kv260", "source": "tests/support/synthetic_package.py",
         "files": files, "bitfile": bitfile, "hwh": hwh, "absent": absent}, indent=1))
 
 
