@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-TINY_BUNDLE = Path(__file__).parent / "data" / "tiny_bundle"
+TINY_BUNDLE = Path(__file__).resolve().parents[1] / "runtime" / "data" / "tiny_bundle"
 BASE = 0xA000_0000
 
 

@@ -223,6 +223,7 @@ _OPS: dict[str, Callable] = {
     "MultiThreshold": _threshold,
     "MVAU": _mvau,
     "VVAU": _vvau,
+    "DepthwiseVVAU": _vvau,  # the project's own RTL of FINN's VVAU without activation (samfpga.hw.custom_ops)
     "ConvolutionInputGenerator": _swg,
     "FMPadding": lambda g, n, a: [fmpadding.fmpadding(a[0], tuple(_a(n, "Padding")))],
     "AddStreams": _addstreams,
