@@ -215,7 +215,7 @@ def _close(ref_out, host_out) -> None:
         assert np.abs(h - r).max() <= TOL * max(1.0, float(np.abs(r).max()))
 
 
-@pytest.mark.slow  # 218 s for 150 examples under load average ~16 (pytest --durations); now 100 examples
+@pytest.mark.slow  # pytest --durations, 2-core machine under load average ~15: 105 s (100 examples)
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_any_prompt_works_as_official_or_is_refused(predictors, data):
