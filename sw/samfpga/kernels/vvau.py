@@ -2,8 +2,9 @@
 
 Shapes: ``x`` holds, per output pixel, the Kh*Kw window of every channel; ``w`` is (C, Kh*Kw). Results are exact
 int64. FINN's VVAU takes its window in one of two element orders (``window_order``):
-    "kc"   (..., Kh*Kw, C): kernel position outer, channel inner (an Im2Col / sliding-window generator's output)
-    "pe"   (..., C // pe, Kh*Kw, pe): FINN's folded stream order with ``pe`` channels interleaved (a standalone VVAU)
+    "kc"   (..., Kh*Kw, C): kernel position outer, channel inner (the output of an Im2Col)
+    "pe"   (..., C // pe, Kh*Kw, pe): FINN's folded stream order with ``pe`` channels interleaved (a standalone VVAU,
+           or one behind a specialised sliding-window generator, which streams in this order)
 """
 
 from __future__ import annotations
