@@ -117,3 +117,33 @@ def test_bench_detects_a_wrong_weight(tmp_path):
     res = run_bench("dw_vvau_wrong_weight", model, {"vvau_in": x}, tmp_path / "b", pause=0.0)
     assert res.words_compared > 0
     assert 0 < res.mismatches < res.words_compared
+
+
+def test_python_model_behind_sliding_window_equals_finn_and_convolution():
+    """SWG_rtl (depthwise, SIMD = PE) -> VVAU: FINN's python execution of the specialised generator emits the
+    hardware order (C/PE, K, PE); FINN's VVAU (its Versal VVAU_rtl) and the own op (Zynq) then untangle by PE.
+    Both equal a direct depthwise convolution (tolerance 0)."""
+    boot_finn()
+    from finn.core.onnx_exec import execute_onnx
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401
+
+    x = nodes._rand("INT8", (1, 5, 5, 8), np.random.default_rng(6))
+    outs = {}
+    for op_type, part in (("VVAU", nodes.VERSAL_PART), ("DepthwiseVVAU", nodes.ZYNQ_PART)):
+        specs = nodes.depthwise_conv_segment()
+        specs[1].op_type = op_type
+        if op_type == "VVAU":
+            specs[1].attrs["mem_mode"] = "internal_decoupled"
+        model = nodes._make_graph(specs).transform(SpecializeLayers(part))
+        assert [n.op_type for n in model.graph.node] == ["ConvolutionInputGenerator_rtl", f"{op_type}_rtl"]
+        for n in model.graph.node:
+            getCustomOp(n).set_nodeattr("exec_mode", "cppsim")  # the python models of the specialised layers
+        outs[op_type] = execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
+    w = nodes._rand("INT4", (8, 1, 3, 3), np.random.default_rng(5)).reshape(8, 9)
+    win = np.stack([x[0, i:i + 3, j:j + 3, :].reshape(9, 8) for i in range(3) for j in range(3)]).reshape(3, 3, 9, 8)
+    ref = kernel.depthwise(win, w)
+    np.testing.assert_array_equal(outs["VVAU"].reshape(3, 3, 8), ref)
+    np.testing.assert_array_equal(outs["DepthwiseVVAU"].reshape(3, 3, 8), ref)

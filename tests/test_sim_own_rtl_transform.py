@@ -82,18 +82,26 @@ def test_use_own_rtl_maps_depthwise_vvau_and_split_and_keeps_results():
     x = nodes._rand("INT8", (1, 3, 3, 72), np.random.default_rng(1))
     ref = execute_onnx(model, {"vvau_in": x})
     assert np.abs(ref["s0"]).max() > 0
-    # FINN alone: the VVAU is HLS on Zynq (its RTL needs DSP58)
-    assert model.transform(SpecializeLayers(nodes.ZYNQ_PART)).graph.node[0].op_type == "VVAU_hls"
-    own = model.transform(UseOwnRTL())
-    assert [n.op_type for n in own.graph.node] == ["DepthwiseVVAU", "StreamingSplit"]
-    assert getCustomOp(own.graph.node[0]).get_nodeattr("mem_mode") == "internal_embedded"
+    # before folding: the split prefers RTL, the VVAU is left for FINN's folding (HLS on Zynq: its RTL needs DSP58)
+    early = model.transform(UseOwnRTL()).transform(SpecializeLayers(nodes.ZYNQ_PART))
+    assert [n.op_type for n in early.graph.node] == ["VVAU_hls", "StreamingSplit_rtl"]
+    # after folding (as a folding step leaves it: PE 4 set on the HLS node): VVAU_hls -> DepthwiseVVAU, PE kept
+    getCustomOp(early.graph.node[0]).set_nodeattr("PE", 4)
+    own = early.transform(UseOwnRTL(after_folding=True))
+    assert [n.op_type for n in own.graph.node] == ["DepthwiseVVAU", "StreamingSplit_rtl"]
+    op = getCustomOp(own.graph.node[0])
+    assert op.get_nodeattr("mem_mode") == "internal_embedded" and op.get_nodeattr("PE") == 4
     own = own.transform(SpecializeLayers(nodes.ZYNQ_PART))
     assert [n.op_type for n in own.graph.node] == ["DepthwiseVVAU_rtl", "StreamingSplit_rtl"]
-    got = execute_onnx(own, {"vvau_in": x})
+    # PE 4 (not the PE 2 the reference ran with) changes only the standalone window order: feed the input in it
+    x4 = x.reshape(1, 3, 3, 4, 9, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 3, 3, 9, 8)  # (K, C) order
+    x4 = x4.reshape(1, 3, 3, 9, 2, 4).transpose(0, 1, 2, 4, 3, 5).reshape(1, 3, 3, 72)  # (C/4, K, 4) order
+    got = execute_onnx(own, {"vvau_in": x4})
     for t in ("s0", "s1"):
         np.testing.assert_array_equal(got[t], ref[t])
     # on Versal FINN's own VVAU_rtl (DSP58) stays
-    assert UseOwnRTL("xcvc1902-vsva2197-2MP-e-S").apply(_vvau_split_graph())[0].graph.node[0].op_type == "VVAU"
+    versal = UseOwnRTL("xcvc1902-vsva2197-2MP-e-S", after_folding=True).apply(_vvau_split_graph())[0]
+    assert versal.graph.node[0].op_type == "VVAU"
 
 
 def test_use_own_rtl_leaves_vvau_with_fused_thresholds():
@@ -101,4 +109,4 @@ def test_use_own_rtl_leaves_vvau_with_fused_thresholds():
     from samfpga.hw.custom_ops.transforms import UseOwnRTL
 
     model = _vvau_split_graph(no_activation=0)
-    assert [n.op_type for n in model.transform(UseOwnRTL()).graph.node] == ["VVAU", "StreamingSplit"]
+    assert [n.op_type for n in model.transform(UseOwnRTL(after_folding=True)).graph.node] == ["VVAU", "StreamingSplit"]

@@ -3,7 +3,9 @@
 Shapes: ``x`` holds, per output pixel, the Kh*Kw window of every channel; weights are (C, Kh*Kw) (or the
 depthwise conv layout (C, 1, Kh, Kw)). FINN's VVAU takes its window in one of two element orders:
     "kc"   (..., Kh*Kw, C): kernel position outer, channel inner (an Im2Col / sliding-window generator's output)
-    "pe"   (..., C // pe, Kh*Kw, pe): FINN's folded stream order with ``pe`` channels interleaved (a standalone VVAU)
+    "pe"   (..., C // pe, Kh*Kw, pe): FINN's folded stream order with ``pe`` channels interleaved (a standalone VVAU,
+           or one behind a specialised sliding-window generator, which streams in this order; FINN's python model
+           takes "kc" only behind the abstract Im2Col / ConvolutionInputGenerator)
 ``depthwise`` is the exact integer product the RTL computes; ``vvau`` is the graph node as FINN executes it.
 """
 

@@ -13,7 +13,12 @@ from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_o
 from onnx import helper
 from qonnx.core.datatype import DataType
 
-from samfpga.hw.custom_ops.rtl_base import ChannelStreamOp, OwnRTLBackend, core_instance_text
+from samfpga.hw.custom_ops.rtl_base import (
+    ChannelStreamOp,
+    OwnRTLBackend,
+    check_output_range,
+    core_instance_text,
+)
 from samfpga.kernels import elementwise
 
 
@@ -68,7 +73,7 @@ class AddStreams(ChannelStreamOp):
         except ValueError as exc:
             raise ValueError(f"{node.name}: {exc}") from exc
         odt = self.get_output_datatype()
-        self.check_output_range(out, odt)
+        check_output_range(node.name, out, odt)
         context[node.output[0]] = out.astype(np.float32).reshape(self.get_normal_output_shape())
 
 

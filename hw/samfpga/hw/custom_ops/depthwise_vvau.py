@@ -14,7 +14,7 @@ from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 from finn.custom_op.fpgadataflow.vectorvectoractivation import VVAU
 
-from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, core_instance_text, dt_params
+from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, check_output_range, core_instance_text, dt_params
 from samfpga.kernels import vvau as kernel
 
 
@@ -62,15 +62,14 @@ class DepthwiseVVAU(VVAU):
         x = context[node.input[0]]
         ch = self.get_nodeattr("Channels")
         kh, kw = self.get_nodeattr("Kernel")
-        # as FINN's VVAU: behind a sliding-window generator the window is in (K, C) order; standalone it is in
-        # the folded stream order with PE channels interleaved
+        # exactly as FINN's VVAU: behind the abstract sliding-window generator (Im2Col / ConvolutionInputGenerator)
+        # the window is in (K, C) order; otherwise (standalone, or behind a specialised ConvolutionInputGenerator_rtl,
+        # whose python execution emits the hardware order) in the folded stream order with PE channels interleaved
         producer = [n for n in graph.node if node.input[0] in n.output]
-        from_swg = bool(producer) and producer[0].op_type.startswith(("Im2Col", "ConvolutionInputGenerator"))
+        from_swg = bool(producer) and producer[0].op_type in ("Im2Col", "ConvolutionInputGenerator")
         pe = ch if from_swg else self.get_nodeattr("PE")
         out = kernel.depthwise(kernel.window_to_kc(x, ch, kh * kw, pe), self.kernel_weights(graph))
-        odt = self.get_output_datatype()
-        if out.size and (out.min() < odt.min() or out.max() > odt.max()):
-            raise ValueError(f"{node.name}: result range [{out.min()}, {out.max()}] exceeds {odt.name}")
+        check_output_range(node.name, out, self.get_output_datatype())
         context[node.output[0]] = out.astype(np.float32).reshape(self.get_normal_output_shape())
 
 

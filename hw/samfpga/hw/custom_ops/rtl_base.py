@@ -86,6 +86,12 @@ def core_instance_text(module: str, params: str, streams: dict[str, str], fanout
     return f"{head}\t{module} #({params}) core (\n" + ",\n".join(conns) + "\n\t);\n" + tail
 
 
+def check_output_range(node_name: str, out: np.ndarray, odt: DataType) -> None:
+    """Raise when ``out`` does not fit ``odt`` (the RTL would wrap where python does not)."""
+    if out.size and (out.min() < odt.min() or out.max() > odt.max()):
+        raise ValueError(f"{node_name}: result range [{out.min()}, {out.max()}] exceeds {odt.name}")
+
+
 class ChannelStreamOp(HWCustomOp):
     """HW abstraction over a ``numInputVectors + [NumChannels]`` stream folded by ``PE``, every input and output
     of the same shape. Subclasses give the datatypes and ``execute_node``."""
@@ -127,10 +133,6 @@ class ChannelStreamOp(HWCustomOp):
         # one beat per cycle
         return int(np.prod(self.get_folded_output_shape()[:-1]))
 
-    def check_output_range(self, out: np.ndarray, odt: DataType) -> None:
-        """Raise when ``out`` does not fit ``odt`` (the RTL would wrap where python does not)."""
-        if out.size and (out.min() < odt.min() or out.max() > odt.max()):
-            raise ValueError(f"{self.onnx_node.name}: result range [{out.min()}, {out.max()}] exceeds {odt.name}")
 
 
 class OwnRTLBackend(RTLBackend):

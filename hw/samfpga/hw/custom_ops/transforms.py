@@ -1,13 +1,19 @@
-"""Graph transformation mapping the encoder's stream ops onto the project's own RTL (for Zynq UltraScale+).
+"""Graph transformations mapping the encoder's layers onto the project's own RTL (for Zynq UltraScale+).
 
-Run it on a FINN HW graph after ``convert_to_hw`` and before ``specialize_layers``:
+``UseOwnRTL()`` on a FINN HW graph after ``convert_to_hw``, before ``specialize_layers``:
     ElementwiseAdd with two streamed integer inputs of equal shape (the residual add)  -> AddStreams
-    VVAU without fused thresholds, integer inputs and weights (the depthwise conv)     -> DepthwiseVVAU
     DuplicateStreams, StreamingSplit                                                 -> preferred_impl_style rtl
-FINN's own specialisation then picks AddStreams_rtl / DepthwiseVVAU_rtl / DuplicateStreams_rtl /
-StreamingSplit_rtl (registered by importing ``samfpga.hw.custom_ops``) instead of HLS. Other ElementwiseAdd
-nodes (broadcast, constant operand, float) and VVAUs the own RTL cannot implement are left to FINN. On a Versal
-part (``fpgapart`` given) VVAUs stay FINN's, whose VVAU_rtl uses DSP58 there.
+``UseOwnRTL(after_folding=True)`` on the folded, specialised graph (after FINN's folding and
+``transpose_decomposition``), then ``SpecializeLayers`` again:
+    VVAU(_hls) without fused thresholds, integer inputs and weights (depthwise conv) -> DepthwiseVVAU, FINN's
+                                                                                     folding (PE, SIMD) kept
+    OuterShuffle(_hls)                                                               -> InnerShuffle chain
+                                                                                     (``OuterShuffleToInnerShuffles``)
+The VVAU waits for folding because FINN's ``SetFolding`` folds only its own op types: mapped earlier, a depthwise
+layer would keep PE = Channels (one multiplier per channel). FINN's specialisation then picks the own ``_rtl``
+variants (registered by importing ``samfpga.hw.custom_ops``) instead of HLS. Other ElementwiseAdd nodes
+(broadcast, constant operand, float) and VVAUs the own RTL cannot implement are left to FINN. On a Versal part
+(``fpgapart`` given) VVAUs stay FINN's, whose VVAU_rtl uses DSP58 there.
 """
 
 from __future__ import annotations
@@ -55,10 +61,13 @@ def _add_streams(model, node):
 
 
 def _depthwise_vvau(node):
-    """The same node as a DepthwiseVVAU (FINN's VVAU attributes are its attributes; the weights become constants
-    of the RTL wrapper: ``mem_mode=internal_embedded``)."""
+    """The same node as a DepthwiseVVAU (FINN's VVAU attributes are its attributes, those of an HLS variant are
+    dropped; the weights become constants of the RTL wrapper: ``mem_mode=internal_embedded``)."""
+    from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU
+
     new = helper.make_node("DepthwiseVVAU", list(node.input), list(node.output), domain=HW_DOMAIN, name=node.name)
-    new.attribute.extend(a for a in node.attribute if a.name not in ("preferred_impl_style", "mem_mode"))
+    known = set(DepthwiseVVAU(new).get_nodeattr_types()) - {"preferred_impl_style", "mem_mode"}
+    new.attribute.extend(a for a in node.attribute if a.name in known)
     new.attribute.append(helper.make_attribute("preferred_impl_style", "rtl"))
     new.attribute.append(helper.make_attribute("mem_mode", "internal_embedded"))
     return new
@@ -67,28 +76,37 @@ def _depthwise_vvau(node):
 class UseOwnRTL(Transformation):
     """Map the encoder's stream ops onto the project's own RTL (see the module doc)."""
 
-    def __init__(self, fpgapart: str | None = None) -> None:
+    def __init__(self, fpgapart: str | None = None, after_folding: bool = False) -> None:
         super().__init__()
         self.versal = bool(fpgapart) and fpgapart.lower().startswith("xcv")
+        self.after_folding = after_folding
 
     def apply(self, model):
+        if self.after_folding:
+            return self._after_folding(model)
         graph = model.graph
         for i, node in enumerate(list(graph.node)):
             if node.domain != HW_DOMAIN:
                 continue
-            new = None
             if node.op_type in PREFER_RTL:
                 op = getCustomOp(node)
                 if op.get_nodeattr("preferred_impl_style") != "rtl":
                     op.set_nodeattr("preferred_impl_style", "rtl")
             elif _residual_add(model, node):
                 new = _add_streams(model, node)
-            elif node.op_type == "VVAU" and not self.versal and not unsupported_reason(getCustomOp(node)):
-                new = _depthwise_vvau(node)
-            if new is not None:
                 graph.node.remove(node)
                 graph.node.insert(i, new)
         return model, False
+
+    def _after_folding(self, model):
+        graph = model.graph
+        if not self.versal:
+            for i, node in enumerate(list(graph.node)):
+                if (node.op_type in ("VVAU", "VVAU_hls") and node.domain.startswith(HW_DOMAIN)
+                        and not unsupported_reason(getCustomOp(node))):
+                    graph.node.remove(node)
+                    graph.node.insert(i, _depthwise_vvau(node))
+        return model.transform(OuterShuffleToInnerShuffles()), False
 
 
 def block_swaps(perm: list[int]) -> list[tuple[int, int]]:

@@ -140,6 +140,7 @@ BENCHES: list[Bench] = [
     Bench("stem2_segment", "segment",
           lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),
     Bench("residual_segment", "segment", lambda: nodes.residual_segment()),
+    Bench("dw_conv_segment", "segment", lambda: nodes.depthwise_conv_segment()),
 ]
 
 

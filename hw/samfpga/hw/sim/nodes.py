@@ -344,6 +344,16 @@ def streaming_split(channels: tuple[int, ...] = (8, 8, 8), simd: int = 4, n: int
     )
 
 
+def depthwise_conv_segment(ifm: int = 5, ch: int = 8, pe: int = 2, dt: str = "INT8", wdt: str = "INT4",
+                           odt: str = "INT16") -> list[NodeSpec]:
+    """MBConv's depthwise 3x3 as the encoder streams it: sliding window (depthwise order, SIMD = PE) -> own
+    DepthwiseVVAU (SIMD 1). FINN's python execution of the VVAU sees the window in (K, C) order behind the
+    generator, while the hardware stream is in (C/PE, K, PE) order: the stitched bench checks both agree."""
+    ofm = ifm - 2
+    vv = depthwise_vvau(ch=ch, dim=ofm, pe=pe, simd=1, idt=dt, wdt=wdt, odt=odt)
+    return chain(swg(ifm=ifm, ch=ch, simd=pe, dt=dt, depthwise=1), vv)
+
+
 def reshape(inp_shape: tuple[int, ...] = (1, 16, 12), out_shape: tuple[int, ...] = (1, 4, 4, 12), pe: int = 4,
             dt: str = "INT8") -> NodeSpec:
     """Reshape as a HW layer (FINN's ``InferReshape``; e.g. tokens (1, N, C) <-> feature map (1, H, W, C), or the
