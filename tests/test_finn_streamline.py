@@ -115,7 +115,7 @@ def test_integer_streams_into_integer_layers(block) -> None:
     bad = []
     for n in model.graph.node:
         kind = n.op_type.rsplit("_", 1)[0]
-        if kind not in ("MVAU", "VVAU", "AddStreams", "Thresholding"):
+        if kind not in ("MVAU", "VVAU", "DepthwiseVVAU", "AddStreams", "Thresholding"):
             continue
         for t in n.input:
             if model.get_initializer(t) is not None or model.get_tensor_datatype(t).is_integer():

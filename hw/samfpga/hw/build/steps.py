@@ -288,8 +288,18 @@ def step_transpose_decomposition(model, ctx):
     HW layer; FINN+ has no implementation of it) becomes a chain of InnerShuffle (swap of the two innermost axes:
     ``InnerShuffle_rtl``) and OuterShuffle (permutation of the outer axes, innermost fixed: ``OuterShuffle_hls``)
     layers, then specialised. Runs after folding, as in FINN+'s builder: the decomposition keeps each Shuffle's
-    SIMD."""
+    SIMD. On Zynq with ``own_rtl``, ``UseOwnRTL(after_folding=True)`` then maps depthwise VVAUs and OuterShuffles
+    to RTL."""
     model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
+    if ctx.cfg.own_rtl and ctx.cfg.board_spec.family != "versal":
+        # own RTL for what FINN+ leaves to HLS on Zynq once folding is known: depthwise VVAUs (mapped after
+        # SetFolding, which folds only FINN's own op types) and OuterShuffles as InnerShuffles on regrouped views
+        from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+        from samfpga.hw.custom_ops.transforms import UseOwnRTL
+
+        model = model.transform(UseOwnRTL(after_folding=True))
+        model = model.transform(SpecializeLayers(ctx.cfg.board_spec.part))
     ctx.results.segments = hw_segments(model)
     return model
 
