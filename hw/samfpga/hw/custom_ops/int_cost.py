@@ -7,7 +7,7 @@ counts of the bundled default's shapes (bench/int_ops_yosys.py, bench/results/in
 IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-2) x RB):
     token buffer   LUTRAM, async read: PE*b * ceil(C/PE / 64) LUT
     rsqrt table    BRAM18 halves when >= 4 Kb, else LUT ROM (entries/64 * RB)
-    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (SB^2 / (27*18), rounded up)
+    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (27x18 tiles, see _dsp_mult)
     LUT logic      LN_LUT_FIXED_PER_SB * SB (statistics, leading-one, barrel shift) + LN_LUT_PER_LANE_BIT * PB per lane
     FF             5 * SB + RB + 16
 IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
@@ -46,7 +46,10 @@ def _lutram(depth: int, width: int) -> float:
 
 
 def _dsp_mult(a: int, b: int) -> int:
-    return math.ceil(a * b / (27 * 18))
+    """DSP48E2 (27x18) count of an a x b multiplier as Yosys splits it (one fewer than the tiling when both
+    operands exceed a DSP's: the high x high product lands in fabric)."""
+    n = math.ceil(a / 27) * math.ceil(b / 18)
+    return n - 1 if a > 27 and b > 18 else n
 
 
 def layernorm_model(op) -> dict[str, float]:
