@@ -26,8 +26,8 @@ import math
 from samfpga.hw.resources import LayerCost, register_model
 
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
-LN_LUT_FIXED_PER_SB = 6.0
-LN_LUT_PER_LANE_BIT = 12.0
+LN_LUT_FIXED_PER_SB = 11.5
+LN_LUT_PER_LANE_BIT = 9.0
 SM_LUT_PER_LANE_BIT = 4.0
 SM_LUT_FIXED_PER_BIT = 4.0
 _BRAM18_MIN_BITS = 4096
