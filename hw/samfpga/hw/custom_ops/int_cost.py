@@ -12,9 +12,10 @@ IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-
     FF             5 * SB + RB + 16
 IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
     row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
-    exp table      per lane a LUT ROM (2^G/64 * (E+1)) or BRAM18 when >= 4 Kb
-    bias table     BRAM36: ceil(PE/2) copies (dual port) of ceil(ROWS*N*BB / 36 Kb); LUT ROM when < 4 Kb
-    DSP            per lane: a * MULT (1) and e * RC (ceil(KB/26))
+    exp table      per lane a LUT ROM (2^G/64 * (E+1)): read asynchronously, so never BRAM
+    bias table     LUT ROM per lane (ROWS*N/64 * BB): read asynchronously in the input phase, so Yosys cannot
+                   map it to BRAM (a registered read would; see docs/hardware.md, what is left)
+    DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
     LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
     FF             UB + 2*SSB + KB + 40
 """
@@ -71,17 +72,12 @@ def softmax_model(op, model) -> dict[str, float]:
     g, e = op.get_nodeattr("exp_frac_bits"), op.get_nodeattr("exp_bits")
     ssb = e + math.ceil(math.log2(n)) + 2 if n > 1 else e + 2
     xb = max(w["KB"], op.get_nodeattr("recip_bits")) + 2
-    exp_lut, exp_bram = _rom(1 << g, e + 1)
-    lut = _lutram(n // pe, pe * w["UB"]) + pe * exp_lut + SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe
-    lut += SM_LUT_FIXED_PER_BIT * ssb
-    bram = pe * exp_bram
+    lut = _lutram(n // pe, pe * w["UB"]) + pe * math.ceil((1 << g) / 64) * (e + 1)
+    lut += SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe + SM_LUT_FIXED_PER_BIT * ssb
     if bias is not None:
-        b_lut, b_bram = _rom(bias.size, w["BB"])
-        copies = math.ceil(pe / 2) if b_bram else pe
-        lut += copies * b_lut
-        bram += copies * b_bram
-    dsp = pe * (1 + math.ceil(w["KB"] / 26))
-    return {"LUT": lut, "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": bram}
+        lut += pe * math.ceil(bias.size / 64) * w["BB"]
+    dsp = pe * (1 + math.ceil(w["KB"] / 18))
+    return {"LUT": float(lut), "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": 0.0}
 
 
 def own_model(op, model) -> dict[str, float]:

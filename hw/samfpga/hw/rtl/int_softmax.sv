@@ -64,7 +64,6 @@ module int_softmax #(
 	logic [BB-1:0]  Bias[NB];
 	initial begin
 		if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
-		for(int unsigned  i = 0; i < NB; i++)  Bias[i] = '0;
 		if(ROWS > 0 && BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
 	end
 
