@@ -13,7 +13,7 @@ IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-
 IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
     row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
     exp table      per lane a LUT ROM (2^G/64 * (E+1)): read asynchronously, so never BRAM
-    bias table     LUT ROM per lane (ROWS*N/64 * BB): read asynchronously in the input phase, so Yosys cannot
+    bias table     LUT ROM per lane (1.75 * ROWS*N/64 * BB): read asynchronously in the input phase, so Yosys cannot
                    map it to BRAM (a registered read would; see docs/hardware.md, what is left)
     DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
     LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
@@ -29,8 +29,9 @@ from samfpga.hw.resources import LayerCost, register_model
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
 LN_LUT_FIXED_PER_SB = 11.5
 LN_LUT_PER_LANE_BIT = 9.0
-SM_LUT_PER_LANE_BIT = 4.0
+SM_LUT_PER_LANE_BIT = 3.85
 SM_LUT_FIXED_PER_BIT = 4.0
+SM_BIAS_ROM_FACTOR = 1.75  # LUT6 per 64 x 1 bit of the asynchronous bias ROM, with its muxes and addressing
 _BRAM18_MIN_BITS = 4096
 
 
@@ -75,7 +76,7 @@ def softmax_model(op, model) -> dict[str, float]:
     lut = _lutram(n // pe, pe * w["UB"]) + pe * math.ceil((1 << g) / 64) * (e + 1)
     lut += SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe + SM_LUT_FIXED_PER_BIT * ssb
     if bias is not None:
-        lut += pe * math.ceil(bias.size / 64) * w["BB"]
+        lut += SM_BIAS_ROM_FACTOR * pe * math.ceil(bias.size / 64) * w["BB"]
     dsp = pe * (1 + math.ceil(w["KB"] / 18))
     return {"LUT": float(lut), "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": 0.0}
 
