@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from samfpga.hw import HW_DOMAIN
+from samfpga.hw.build.package import python_view
 from samfpga.hw.build.verify import execute, slice_qonnx
 from tests.support.tiny_encoder import TINY, VIT_BLOCK, images
 
@@ -63,18 +64,6 @@ def block(tmp_path_factory):
         model = ALL_STEPS[name](model, ctx)
         graphs[name] = copy.deepcopy(model)
     return sliced, x, graphs, ctx.results
-
-
-def python_view(model):
-    """Copy of ``model`` with every specialised layer (``X_hls`` / ``X_rtl``) mapped back to its HW abstraction
-    ``X``, whose Python execution FINN provides (HLS layers execute only in cppsim/rtlsim otherwise)."""
-    m = copy.deepcopy(model)
-    for n in m.graph.node:
-        for style in ("hls", "rtl"):
-            if n.domain == f"finn.custom_op.fpgadataflow.{style}" and n.op_type.endswith(f"_{style}"):
-                n.op_type = n.op_type[: -len(style) - 1]
-                n.domain = "finn.custom_op.fpgadataflow"
-    return m
 
 
 def _source(model, tensor: str):

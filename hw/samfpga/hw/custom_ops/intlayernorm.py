@@ -1,0 +1,193 @@
+"""IntLayerNorm: integer LayerNorm over the last axis (integer statistics + reciprocal-square-root table).
+
+``IntLayerNorm`` is the HW abstraction; its python execution is ``samfpga.kernels.layernorm.int_layernorm``
+(the one home of the arithmetic). ``IntLayerNorm_rtl`` wraps hw/samfpga/hw/rtl/int_layernorm.sv.
+Input ``numInputVectors + [NumChannels]`` integers; output the same shape, ``outputDataType`` (signed) integers
+``~= 2^frac_bits * (x - mean) / sqrt(var + eps)``, negated on the channels flagged in ``negate`` (so a negative
+LayerNorm gamma becomes a positive scale the following thresholds can absorb).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
+from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
+from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
+from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
+from qonnx.core.datatype import DataType
+
+from samfpga.hw.custom_ops._rtlgen import ipi_commands, rtl_source, write_wrapper
+from samfpga.kernels.layernorm import IntLayerNormParams, int_layernorm
+
+
+def write_hex_table(path, values: np.ndarray, bits: int) -> None:
+    """``values`` (1-D integers) as $readmemh lines, two's complement in ``bits`` bits; written atomically."""
+    from pathlib import Path
+
+    v = np.asarray(values, dtype=np.int64).ravel()
+    mask = (1 << bits) - 1
+    digits = (bits + 3) // 4
+    text = "".join(f"{int(x) & mask:0{digits}x}\n" for x in v)
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+class _StreamShape:
+    """Shape/width methods shared by the single-input, shape-preserving integer layers here."""
+
+    def get_normal_input_shape(self, ind: int = 0) -> tuple[int, ...]:
+        return (*self.get_nodeattr("numInputVectors"), self.get_nodeattr("NumChannels"))
+
+    def get_folded_input_shape(self, ind: int = 0) -> tuple[int, ...]:
+        ch, pe = self.get_nodeattr("NumChannels"), self.get_nodeattr("PE")
+        if ch % pe:
+            raise ValueError(f"{self.onnx_node.name}: PE={pe} does not divide NumChannels={ch}")
+        return (*self.get_nodeattr("numInputVectors"), ch // pe, pe)
+
+    def get_normal_output_shape(self, ind: int = 0) -> tuple[int, ...]:
+        return self.get_normal_input_shape()
+
+    def get_folded_output_shape(self, ind: int = 0) -> tuple[int, ...]:
+        return self.get_folded_input_shape()
+
+    def get_input_datatype(self, ind: int = 0) -> DataType:
+        return DataType[self.get_nodeattr("inputDataType")]
+
+    def get_output_datatype(self, ind: int = 0) -> DataType:
+        return DataType[self.get_nodeattr("outputDataType")]
+
+    def get_instream_width(self, ind: int = 0) -> int:
+        return self.get_nodeattr("PE") * self.get_input_datatype().bitwidth()
+
+    def get_outstream_width(self, ind: int = 0) -> int:
+        return self.get_nodeattr("PE") * self.get_output_datatype().bitwidth()
+
+    def get_number_output_values(self) -> int:
+        return int(np.prod(self.get_folded_output_shape()[:-1]))
+
+    def make_shape_compatible_op(self, model):
+        return super().make_const_shape_op(self.get_normal_input_shape())
+
+    def infer_node_datatype(self, model) -> None:
+        # follow the producer (FINN's minimize_bit_width narrows accumulators after conversion)
+        idt = model.get_tensor_datatype(self.onnx_node.input[0])
+        if not idt.is_integer():
+            raise ValueError(f"{self.onnx_node.name}: input {self.onnx_node.input[0]} is {idt.name}, not integer")
+        self.set_nodeattr("inputDataType", idt.name)
+        model.set_tensor_datatype(self.onnx_node.output[0], self.get_output_datatype())
+
+
+@register_hw_op
+class IntLayerNorm(_StreamShape, HWCustomOp):
+    """Integer LayerNorm of each vector of ``NumChannels`` integers (see module doc and the kernel)."""
+
+    def get_nodeattr_types(self) -> dict:
+        attrs = {
+            "NumChannels": ("i", True, 0),
+            "PE": ("i", False, 1),
+            "inputDataType": ("s", True, ""),
+            "outputDataType": ("s", True, ""),
+            "numInputVectors": ("ints", False, [1]),
+            "eps_int": ("i", True, 0),
+            "frac_bits": ("i", False, 8),
+            "lut_bits": ("i", False, 10),
+            "r_bits": ("i", False, 16),
+            # channels whose output is negated (0/1 per channel; empty: none)
+            "negate": ("ints", False, []),
+        }
+        attrs.update(super().get_nodeattr_types())
+        return attrs
+
+    def params(self) -> IntLayerNormParams:
+        return IntLayerNormParams(
+            channels=self.get_nodeattr("NumChannels"), eps_int=self.get_nodeattr("eps_int"),
+            frac_bits=self.get_nodeattr("frac_bits"), out_bits=self.get_output_datatype().bitwidth(),
+            lut_bits=self.get_nodeattr("lut_bits"), r_bits=self.get_nodeattr("r_bits"),
+            negate=tuple(self.get_nodeattr("negate")) or None,
+        )
+
+    def get_exp_cycles(self) -> int:
+        beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
+        return int(np.prod(self.get_nodeattr("numInputVectors"))) * (2 * beats + 5)
+
+    def verify_node(self) -> list[str]:
+        msgs = []
+        idt, odt = self.get_input_datatype(), self.get_output_datatype()
+        if not idt.is_integer() or idt.bitwidth() > 17:
+            msgs.append(f"IntLayerNorm needs an integer input of at most 17 bits, got {idt.name}")
+        if not (odt.is_integer() and odt.signed()):
+            msgs.append(f"IntLayerNorm needs a signed integer output, got {odt.name}")
+        try:
+            self.params()
+        except ValueError as exc:
+            msgs.append(str(exc))
+        return msgs
+
+    def execute_node(self, context, graph) -> None:
+        node = self.onnx_node
+        x = np.asarray(context[node.input[0]], dtype=np.float64).reshape(self.get_normal_input_shape())
+        context[node.output[0]] = int_layernorm(x, self.params()).astype(np.float32)
+
+
+@register_rtl_op
+class IntLayerNorm_rtl(IntLayerNorm, RTLBackend):
+    """RTL variant: hw/samfpga/hw/rtl/int_layernorm.sv (three phases per vector; see the SV header)."""
+
+    def get_nodeattr_types(self) -> dict:
+        attrs = {}
+        attrs.update(IntLayerNorm.get_nodeattr_types(self))
+        attrs.update(RTLBackend.get_nodeattr_types(self))
+        return attrs
+
+    def execute_node(self, context, graph) -> None:
+        if self.get_nodeattr("exec_mode") == "rtlsim":
+            RTLBackend.execute_node(self, context, graph)
+        else:
+            IntLayerNorm.execute_node(self, context, graph)
+
+    def stats_bits(self) -> int:
+        """Width of the signed statistics registers: C^2 * max|x|^2 + eps_int, plus sign."""
+        p = self.params()
+        idt = self.get_input_datatype()
+        xmax = max(abs(int(idt.min())), abs(int(idt.max())))
+        return int(p.channels * p.channels * xmax * xmax + p.eps_int).bit_length() + 2
+
+    def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
+        from pathlib import Path
+
+        p = self.params()
+        idt, odt = self.get_input_datatype(), self.get_output_datatype()
+        top = self.get_verilog_top_module_name()
+        code_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
+        code_dir.mkdir(parents=True, exist_ok=True)
+        table = f"{top}_rsqrt.dat"
+        write_hex_table(code_dir / table, p.table, p.r_bits)
+        neg = p.negate or (0,) * p.channels
+        neg_bits = "".join(str(int(b)) for b in reversed(neg))  # channel 0 in the LSB
+        wi, wo = self.get_instream_width_padded(), self.get_outstream_width_padded()
+        text = (
+            f"// generated by samfpga.hw.custom_ops for node {self.onnx_node.name}\n"
+            f"module {top} (\n"
+            "\tinput  ap_clk,\n\tinput  ap_rst_n,\n"
+            f"\tinput  [{wi - 1}:0] in0_V_TDATA,\n\tinput  in0_V_TVALID,\n\toutput in0_V_TREADY,\n"
+            f"\toutput [{wo - 1}:0] out0_V_TDATA,\n\toutput out0_V_TVALID,\n\tinput  out0_V_TREADY\n);\n"
+            f"\tint_layernorm #(.C({p.channels}), .PE({self.get_nodeattr('PE')}), .IN_BITS({idt.bitwidth()}), "
+            f".IN_SIGNED({int(idt.signed())}), .OUT_BITS({odt.bitwidth()}), .EPS(64'd{p.eps_int}), "
+            f".T({p.lut_bits}), .RB({p.r_bits}), .SHIFT_BIAS({p.shift_bias}), .SB({self.stats_bits()}), "
+            f".NEG({p.channels}'b{neg_bits}), .RSQRT_FILE(\"{table}\")) core (\n"
+            "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
+            "\t\t.i_tdata(in0_V_TDATA), .i_tvalid(in0_V_TVALID), .i_tready(in0_V_TREADY),\n"
+            "\t\t.o_tdata(out0_V_TDATA), .o_tvalid(out0_V_TVALID), .o_tready(out0_V_TREADY)\n\t);\nendmodule\n"
+        )
+        write_wrapper(self, text)
+
+    def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
+        top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
+        if abspath:
+            return [str(rtl_source("int_layernorm.sv")), f"{self.get_nodeattr('code_gen_dir_ipgen')}/{top}.v"]
+        return ["int_layernorm.sv", f"{top}.v"]
+
+    def code_generation_ipi(self) -> list[str]:
+        return ipi_commands(self)

@@ -1,0 +1,156 @@
+// Integer LayerNorm over C channels per token, PE lanes per beat: the arithmetic of
+// sw/samfpga/kernels/layernorm.py (int_layernorm), bit for bit.
+//   S1 = sum x, S2 = sum x^2 (while the token streams in and is buffered)
+//   E  = max(C*S2 - S1^2 + EPS, 1);  k = ceil((bitlen(E) - T)/2);  m = E >> 2k (<< -2k);  R = RSQRT[m - 2^(T-2)]
+//   z  = clip(+-((C*x - S1) * R + 2^(sh-1) >>> sh)),  sh = SHIFT_BIAS + k, - on NEG channels (on the way out)
+// Three phases per token, not overlapped: C/PE input beats, 5 cycles of statistics, C/PE output beats.
+// The token buffer is read asynchronously (LUTRAM); the RSQRT table comes from RSQRT_FILE ($readmemh, one hex
+// entry per line, 3*2^(T-2) entries). Lane i of a beat occupies bits [i*BITS +: BITS] (FINN's packing).
+module int_layernorm #(
+	int unsigned  C = 16,
+	int unsigned  PE = 1,
+	int unsigned  IN_BITS = 8,
+	bit  IN_SIGNED = 1,
+	int unsigned  OUT_BITS = 14,
+	longint unsigned  EPS = 0,          // round(C^2 * eps)
+	int unsigned  T = 10,               // table index bits (even)
+	int unsigned  RB = 16,              // table entry bits
+	int unsigned  SHIFT_BIAS = 16,      // S - F
+	int unsigned  SB = 48,              // width of the statistics (holds C^2 * max|x|^2 + EPS, signed)
+	logic [C-1:0]  NEG = '0,            // channels whose output is negated (before saturation)
+	parameter  RSQRT_FILE = "",
+
+	localparam int unsigned  BEATS = C / PE,
+	localparam int unsigned  I_STREAM = (PE*IN_BITS + 7)/8 * 8,
+	localparam int unsigned  O_STREAM = (PE*OUT_BITS + 7)/8 * 8,
+	localparam int unsigned  DB = IN_BITS + $clog2(C) + 3,    // d = C*x - S1 (signed)
+	localparam int unsigned  PB = DB + RB + 1,                // d * R (signed)
+	localparam int unsigned  AB = BEATS > 1 ? $clog2(BEATS) : 1
+)(
+	input	logic  clk,
+	input	logic  rst,
+
+	input	logic [I_STREAM-1:0]  i_tdata,
+	input	logic  i_tvalid,
+	output	logic  i_tready,
+
+	output	logic [O_STREAM-1:0]  o_tdata,
+	output	logic  o_tvalid,
+	input	logic  o_tready
+);
+
+	typedef enum logic [2:0] { IN, ST0, ST1, ST2, ST3, OUT } state_t;
+	state_t  State = IN;
+
+	logic [PE*IN_BITS-1:0]  Buf[BEATS];
+	logic [AB-1:0]  Ptr = '0;
+	logic signed [SB-1:0]  S1 = '0, S2 = '0, P1 = '0, P2 = '0, E = '0;
+	int  K = 0;           // k of the kernel (may be negative)
+	logic [RB-1:0]  R = '0;
+	logic [RB-1:0]  Rsqrt[3 << (T-2)];
+	initial begin
+		if(RSQRT_FILE != "")  $readmemh(RSQRT_FILE, Rsqrt);
+	end
+
+	// lane values of the incoming beat, sign/zero extended
+	logic signed [SB-1:0]  lane_sum, lane_sq;
+	always_comb begin
+		lane_sum = '0;
+		lane_sq = '0;
+		for(int unsigned  l = 0; l < PE; l++) begin
+			automatic logic [IN_BITS-1:0]  raw = i_tdata[l*IN_BITS +: IN_BITS];
+			automatic logic signed [IN_BITS:0]  v = IN_SIGNED? $signed({raw[IN_BITS-1], raw}) : $signed({1'b0, raw});
+			lane_sum += SB'(v);
+			lane_sq += SB'(v) * SB'(v);
+		end
+	end
+
+	// bit length of E and the table index
+	int  blen;
+	always_comb begin
+		blen = 0;
+		for(int  b = 0; b < SB; b++)  if(E[b])  blen = b + 1;
+	end
+	logic [SB-1:0]  m;
+	always_comb begin
+		if(K >= 0)  m = E >>> (2*K);
+		else        m = E <<< (-2*K);
+	end
+
+	assign	i_tready = State == IN;
+
+	// output lanes: combinational from the buffer entry at Ptr
+	uwire [PE*IN_BITS-1:0]  rd = Buf[Ptr];
+	uwire signed [SB-1:0]  c_s = SB'(C);
+	int  sh;
+	assign	sh = int'(SHIFT_BIAS) + K;
+	always_comb begin
+		o_tdata = '0;
+		for(int unsigned  l = 0; l < PE; l++) begin
+			automatic logic [IN_BITS-1:0]  raw = rd[l*IN_BITS +: IN_BITS];
+			automatic logic signed [IN_BITS:0]  v = IN_SIGNED? $signed({raw[IN_BITS-1], raw}) : $signed({1'b0, raw});
+			automatic logic signed [DB-1:0]  d = DB'(c_s * SB'(v) - S1);
+			automatic logic signed [PB-1:0]  p = PB'(d) * $signed({1'b0, R});
+			automatic logic signed [PB-1:0]  r = (p + (PB'(1) <<< (sh - 1))) >>> sh;
+			automatic logic signed [PB-1:0]  z = NEG[Ptr*PE + l] ? -r : r;
+			automatic logic signed [PB-1:0]  lo = -(PB'(1) <<< (OUT_BITS-1));
+			automatic logic signed [PB-1:0]  hi = (PB'(1) <<< (OUT_BITS-1)) - 1;
+			automatic logic signed [PB-1:0]  c = z < lo ? lo : z > hi ? hi : z;
+			o_tdata[l*OUT_BITS +: OUT_BITS] = c[OUT_BITS-1:0];
+		end
+	end
+	assign	o_tvalid = State == OUT;
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			State <= IN;
+			Ptr <= '0;
+			S1 <= '0;
+			S2 <= '0;
+		end
+		else begin
+			unique case(State)
+			IN: if(i_tvalid) begin
+				Buf[Ptr] <= i_tdata[PE*IN_BITS-1:0];
+				S1 <= S1 + lane_sum;
+				S2 <= S2 + lane_sq;
+				if(Ptr == AB'(BEATS-1)) begin
+					Ptr <= '0;
+					State <= ST0;
+				end
+				else  Ptr <= Ptr + 1;
+			end
+			ST0: begin
+				P1 <= c_s * S2;
+				P2 <= S1 * S1;
+				State <= ST1;
+			end
+			ST1: begin
+				automatic logic signed [SB-1:0]  e = P1 - P2 + SB'(EPS);
+				E <= e < 1 ? SB'(1) : e;
+				State <= ST2;
+			end
+			ST2: begin
+				// ceil((blen - T) / 2) for either sign
+				K <= (blen - int'(T) + 1) >>> 1;
+				State <= ST3;
+			end
+			ST3: begin
+				R <= Rsqrt[m[T-1:0] - (1 << (T-2))];
+				State <= OUT;
+			end
+			OUT: if(o_tready) begin
+				if(Ptr == AB'(BEATS-1)) begin
+					Ptr <= '0;
+					S1 <= '0;
+					S2 <= '0;
+					State <= IN;
+				end
+				else  Ptr <= Ptr + 1;
+			end
+			default:  State <= IN;
+			endcase
+		end
+	end
+
+endmodule : int_layernorm

@@ -1,0 +1,172 @@
+// Integer softmax over rows of N logits, PE lanes per beat, with the logit scale, an additive per-row bias
+// table (attention relative-position bias) and the output quantizer folded in: the arithmetic of
+// sw/samfpga/kernels/softmax.py (int_softmax), bit for bit.
+//   u  = (a*MULT + BIAS[row mod ROWS][j] + 2^(P-1)) >>> P      (input phase: N/PE beats, running max)
+//   e  = EXP[(max-u) mod 2^G] >> ((max-u) >> G), 0 beyond E     (exponent phase: N/PE cycles, running sum S)
+//   RC = K / S                                                  (restoring division: KB cycles)
+//   y  = min((e*RC + 2^(W-1)) >> W, 2^OUT_BITS - 1)             (output phase: N/PE beats)
+// Phases are not overlapped. Tables: EXP_FILE (2^G entries of E+1 bits), BIAS_FILE (ROWS*N signed entries of
+// BB bits, row-major; ROWS = 0: no bias), both $readmemh hex, one entry per line.
+module int_softmax #(
+	int unsigned  N = 16,
+	int unsigned  PE = 1,
+	int unsigned  IN_BITS = 16,
+	bit  IN_SIGNED = 1,
+	int unsigned  OUT_BITS = 8,
+	longint unsigned  MULT = 1,
+	int unsigned  MB = 16,              // bits of MULT (unsigned)
+	int unsigned  P = 1,                // pre-shift
+	int unsigned  ROWS = 0,
+	int unsigned  BB = 16,              // bias entry bits (signed)
+	int unsigned  G = 6,
+	int unsigned  E = 16,
+	int unsigned  W = 40,
+	longint unsigned  K = 1,
+	int unsigned  KB = 48,              // bits of K
+	int unsigned  UB = 40,              // width of u (signed) and of the row buffer entries
+	parameter  EXP_FILE = "",
+	parameter  BIAS_FILE = "",
+
+	localparam int unsigned  BEATS = N / PE,
+	localparam int unsigned  I_STREAM = (PE*IN_BITS + 7)/8 * 8,
+	localparam int unsigned  O_STREAM = (PE*OUT_BITS + 7)/8 * 8,
+	localparam int unsigned  AB = BEATS > 1 ? $clog2(BEATS) : 1,
+	localparam int unsigned  NB = ROWS > 0 ? ROWS*N : 1,
+	localparam int unsigned  BA = NB > 1 ? $clog2(NB) : 1,
+	localparam int unsigned  SSB = E + $clog2(N) + 2,          // sum of exponents (unsigned)
+	localparam int unsigned  XB = (KB > W ? KB : W) + 2          // e * RC + rounding (unsigned)
+)(
+	input	logic  clk,
+	input	logic  rst,
+
+	input	logic [I_STREAM-1:0]  i_tdata,
+	input	logic  i_tvalid,
+	output	logic  i_tready,
+
+	output	logic [O_STREAM-1:0]  o_tdata,
+	output	logic  o_tvalid,
+	input	logic  o_tready
+);
+
+	typedef enum logic [2:0] { IN, EXPO, DIV, OUT } state_t;
+	state_t  State = IN;
+
+	logic [PE*UB-1:0]  Buf[BEATS];
+	logic [AB-1:0]  Ptr = '0;
+	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias entry
+	logic signed [UB-1:0]  Max = '0;
+	logic [SSB-1:0]  Sum = '0;
+	logic [KB-1:0]  Quot = '0;
+	logic [SSB:0]  Rem = '0;
+	int  DivBit = 0;
+
+	logic [E:0]  Exp[1 << G];
+	logic [BB-1:0]  Bias[NB];
+	initial begin
+		if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
+		if(ROWS > 0 && BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
+	end
+
+	// input phase: u per lane, beat maximum
+	logic [PE*UB-1:0]  u_beat;
+	logic signed [UB-1:0]  beat_max;
+	always_comb begin
+		u_beat = '0;
+		beat_max = '0;
+		for(int unsigned  l = 0; l < PE; l++) begin
+			automatic logic [IN_BITS-1:0]  raw = i_tdata[l*IN_BITS +: IN_BITS];
+			automatic logic signed [UB+P-1:0]  a = IN_SIGNED? (UB+P)'($signed(raw)) : (UB+P)'($signed({1'b0, raw}));
+			automatic logic signed [UB+P-1:0]  b = ROWS > 0 ? (UB+P)'($signed(Bias[RowBase + BA'(Ptr*PE + l)])) : '0;
+			automatic logic signed [UB+P-1:0]  t = a * (UB+P)'($signed({1'b0, MB'(MULT)})) + b + ((UB+P)'(1) <<< (P-1));
+			automatic logic signed [UB+P-1:0]  u = t >>> P;
+			u_beat[l*UB +: UB] = u[UB-1:0];
+			if(l == 0 || $signed(u[UB-1:0]) > beat_max)  beat_max = u[UB-1:0];
+		end
+	end
+
+	// exponent phase: e per lane of the buffered beat, beat sum
+	uwire [PE*UB-1:0]  rd = Buf[Ptr];
+	logic [PE*UB-1:0]  e_beat;
+	logic [SSB-1:0]  beat_sum;
+	always_comb begin
+		e_beat = '0;
+		beat_sum = '0;
+		for(int unsigned  l = 0; l < PE; l++) begin
+			automatic logic [UB-1:0]  v = Max - $signed(rd[l*UB +: UB]);
+			automatic logic [UB-1:0]  q = v >> G;
+			automatic logic [E:0]  t = Exp[v[G-1:0]];
+			automatic logic [E:0]  e = q > UB'(E) ? '0 : t >> q;
+			e_beat[l*UB +: UB] = UB'(e);
+			beat_sum += SSB'(e);
+		end
+	end
+
+	// output phase
+	always_comb begin
+		o_tdata = '0;
+		for(int unsigned  l = 0; l < PE; l++) begin
+			automatic logic [XB-1:0]  x = XB'(rd[l*UB +: E+1]) * XB'(Quot);
+			automatic logic [XB-1:0]  y = (x + (XB'(1) << (W-1))) >> W;
+			automatic logic [XB-1:0]  ymax = (XB'(1) << OUT_BITS) - 1;
+			automatic logic [XB-1:0]  c = y > ymax ? ymax : y;
+			o_tdata[l*OUT_BITS +: OUT_BITS] = c[OUT_BITS-1:0];
+		end
+	end
+
+	assign	i_tready = State == IN;
+	assign	o_tvalid = State == OUT;
+
+	// one step of the restoring division K / Sum, most significant quotient bit first
+	uwire [SSB:0]  rem_shift = {Rem[SSB-1:0], K[DivBit]};
+	uwire  fits = rem_shift >= {1'b0, Sum};
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			State <= IN;
+			Ptr <= '0;
+			RowBase <= '0;
+		end
+		else begin
+			unique case(State)
+			IN: if(i_tvalid) begin
+				Buf[Ptr] <= u_beat;
+				if(Ptr == 0 || beat_max > Max)  Max <= beat_max;
+				if(Ptr == AB'(BEATS-1)) begin
+					Ptr <= '0;
+					Sum <= '0;
+					State <= EXPO;
+				end
+				else  Ptr <= Ptr + 1;
+			end
+			EXPO: begin
+				Buf[Ptr] <= e_beat;
+				Sum <= Sum + beat_sum;
+				if(Ptr == AB'(BEATS-1)) begin
+					Ptr <= '0;
+					Rem <= '0;
+					Quot <= '0;
+					DivBit <= KB - 1;
+					State <= DIV;
+				end
+				else  Ptr <= Ptr + 1;
+			end
+			DIV: begin
+				Rem <= fits ? rem_shift - {1'b0, Sum} : rem_shift;
+				Quot[DivBit] <= fits;
+				DivBit <= DivBit - 1;
+				if(DivBit == 0)  State <= OUT;
+			end
+			OUT: if(o_tready) begin
+				if(Ptr == AB'(BEATS-1)) begin
+					Ptr <= '0;
+					if(ROWS > 0)  RowBase <= (RowBase + BA'(N) == BA'(NB)) ? '0 : RowBase + BA'(N);
+					State <= IN;
+				end
+				else  Ptr <= Ptr + 1;
+			end
+			default:  State <= IN;
+			endcase
+		end
+	end
+
+endmodule : int_softmax
