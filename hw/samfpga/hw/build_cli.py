@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--folding", help="FINN folding config JSON (instead of the fit search)")
     ap.add_argument("--clock-mhz", type=float, help="override the board's default clock")
     ap.add_argument("--steps", help="comma-separated subset of the build steps (default: all)")
+    ap.add_argument("--int-ops", action="store_true",
+                    help="integer LayerNorm/softmax RTL instead of FINN+'s float HLS layers (not bit-exact against "
+                         "the float-LayerNorm QONNX model; docs/hardware.md)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -75,12 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from samfpga.hw.build import BuildConfig, BuildError, run_build
+    from samfpga.hw.build.config import BuildOptions
 
     try:
         steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else None
         cfg = BuildConfig(board=args.board, output_dir=args.out, target_fps=args.target_fps,
                           folding_file=args.folding, fit=not args.no_fit, fit_limit=args.fit_limit,
-                          clock_mhz=args.clock_mhz, steps=steps)
+                          clock_mhz=args.clock_mhz, steps=steps, options=BuildOptions(int_ops=args.int_ops))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():
