@@ -34,16 +34,27 @@ Without a board: `--backend pynq-sim` (the same driver against a simulated PYNQ 
 
 def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
                   seed: int = 0, log=print) -> Path:
-    from samfpga.hw.build.package import export_build, finn_execute
+    try:
+        from samfpga.hw.build.package import PackageError, export_build, finn_execute
+        from samfpga.hw.finn_env import boot
 
+        boot()
+    except ImportError as e:
+        raise DeployError(f"making a package needs the development environment with finn-plus ({e})") from None
     build, out = Path(build_dir), Path(out)
+    if not (build / "build_config.json").is_file():
+        raise DeployError(f"{build}: not a samfpga build directory (no build_config.json; make one with "
+                          "samfpga build-hw)")
     if out.exists():
         raise DeployError(f"{out}: exists (choose a new package directory)")
     bundle = load_bundle(bundle_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        drv = export_build(build, tmp)
+        try:
+            drv = export_build(build, tmp)
+        except PackageError as e:
+            raise DeployError(str(e)) from None
         shutil.copytree(bundle.root, tmp / "bundle", ignore=shutil.ignore_patterns("checkpoint.pt", "*.yaml",
                                                                                     "EVAL.json", "__*"))
         g = json.loads((tmp / "graph.json").read_text())
