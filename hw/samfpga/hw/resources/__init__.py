@@ -7,8 +7,8 @@ the resources FINN reports as 0 for that op type listed in ``LayerCost.unmodelle
 prices the FIFOs a dataflow pipeline needs (analytic depths; ``samfpga.hw.resources.fifo``). See docs/resources.md.
 """
 
+from samfpga.hw.resources import models  # noqa: F401  (registers the own models)
 from samfpga.hw.resources.cost import SOURCES, LayerCost, finn_estimate, layer_costs, register_model, total
-from samfpga.hw.resources import models  # noqa: E402,F401,I001  (registers the own models)
 from samfpga.hw.resources.fifo import estimate_fifo_depths, fifo_costs
 
 __all__ = ["SOURCES", "LayerCost", "estimate_fifo_depths", "fifo_costs", "finn_estimate", "layer_costs",

@@ -7,6 +7,7 @@ Primitive geometries (AMD UG573 / UG574):
             placed in URAM must be written at run time (FINN: ``runtime_writeable_weights`` + the driver).
     LUTRAM  a SLICEM LUT6 holds 64x1 (ROM or single-port RAM); deeper memories take ceil(depth/64) LUTs per bit and
             a read multiplexer (F7/F8 muxes cover 4 LUTs for free, beyond that ~1 LUT per 4 inputs per bit).
+    LUTRAM (simple dual port, FIFOs) RAM32M16 32x14 / RAM64M8 64x7 in 8 LUTs.
     SRL     a LUT as SRLC32E: 32-deep shift register of one bit (FIFOs and delay lines).
 """
 
@@ -59,6 +60,17 @@ def lutram(depth: int, width: int) -> float:
     cells = math.ceil(depth / 64)
     mux = 0 if cells <= 4 else math.ceil((cells - 4) / 4) + 1  # F7/F8 muxes combine 4 cells for free
     return float(width * (cells + mux))
+
+
+def lutram_sdp(depth: int, width: int) -> float:
+    """LUTs of a distributed simple-dual-port RAM (a FIFO's storage: one write, one read port): RAM32M16 holds
+    32 x 14 bits in 8 LUTs, RAM64M8 64 x 7 in 8; deeper memories cascade 64-deep blocks with a read mux."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    if depth <= 32:
+        return float(8 * math.ceil(width / 14))
+    cells = math.ceil(depth / 64)
+    return float(8 * math.ceil(width / 7) * cells + (0 if cells == 1 else width * math.ceil(cells / 4)))
 
 
 def srl(depth: int, width: int) -> float:

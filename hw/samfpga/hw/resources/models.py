@@ -30,7 +30,17 @@ from samfpga.hw.resources.cost import LayerCost, register_model
 
 #: Per-op-type factors on the logic LUT/FF terms, fitted to Yosys counts (bench/resource_models.py; see
 #: docs/resources.md for the run). Missing entries mean 1.0 (not calibrated).
-CALIBRATION: dict[str, dict[str, float]] = {}
+CALIBRATION: dict[str, dict[str, float]] = {
+    # geometric means of (Yosys - fixed terms) / logic terms over the bench configurations (run of 2026-12-01,
+    # bench/results/resource_models.json "fit"); 1-2 configurations per op type, so these are coarse
+    "AddStreams_rtl": {"LUT": 0.946, "FF": 1.0},
+    "MVAU_rtl": {"LUT": 2.395, "FF": 2.5},
+    "ConvolutionInputGenerator_rtl": {"LUT": 1.531, "FF": 0.568},
+    "FMPadding_rtl": {"LUT": 1.653, "FF": 1.056},
+    "StreamingDataWidthConverter_rtl": {"LUT": 2.445, "FF": 0.96},
+    "InnerShuffle_rtl": {"LUT": 2.05, "FF": 2.72},
+    "StreamingFIFO_rtl": {"LUT": 1.225, "FF": 1.346},
+}
 
 #: Assumed cost of one Vitis HLS float32 operator on UltraScale+ (fully pipelined, DSP-based where HLS uses DSPs),
 #: in the range AMD's HLS operator characterisation reports; the HLS layers cannot be synthesised here (no
@@ -79,20 +89,14 @@ def cost_from_terms(op, terms: Terms, basis: str) -> LayerCost:
     """Sum ``terms`` into a labelled ``LayerCost`` (own model). ``basis`` says what the constants rest on."""
     op_type = op.onnx_node.op_type
     cal = CALIBRATION.get(op_type, {})
-    tot = {"LUT": 0.0, "FF": 0.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0}
-    for t in terms.logic.values():
-        for k, v in t.items():
-            tot[k] += v * cal.get(k, 1.0)
-    for t in terms.fixed.values():
-        for k, v in t.items():
-            if k in tot:
-                tot[k] += v
-    detail = {"basis": basis, "calibration": cal or "none", "terms": {**terms.logic, **terms.fixed}}
+    tot = terms_total(terms, op_type)
+    detail = {"basis": basis, "calibration": cal or "none", "terms": {**terms.logic, **terms.fixed},
+              "fixed_terms": sorted(terms.fixed)}
     if terms.runtime_load:
         detail["runtime_load"] = terms.runtime_load
         detail["note"] = ("URAM cannot be initialised by the bitstream: these memories need runtime-writeable "
                           "weights loaded by the driver")
-    return LayerCost(op.onnx_node.name, op_type, LUT=math.ceil(tot["LUT"]), FF=math.ceil(tot["FF"]),
+    return LayerCost(op.onnx_node.name, op_type, LUT=tot["LUT"], FF=tot["FF"],
                      BRAM36=tot["BRAM36"], URAM=tot["URAM"], DSP=tot["DSP"], source="own model", detail=detail)
 
 
@@ -268,14 +272,19 @@ def fmpadding_rtl_cost(op, model, board: Board) -> LayerCost:
     return cost_from_terms(op, t, "finn-rtllib fmpadding structure, Yosys-calibrated")
 
 
-@register_model("StreamingDataWidthConverter_rtl", "Reshape_rtl")
+@register_model("Reshape_rtl")
+def reshape_rtl_cost(op, model, board: Board) -> LayerCost:
+    """FINN's Reshape_rtl is dwc_axi at equal input and output widths: a pass-through of wires (Yosys finds no cell
+    in it, bench/results/resource_models.md). Free in hardware, so 0 with the reason in ``detail``."""
+    c = cost_from_terms(op, Terms(), "dwc_axi at equal widths is wires only (Yosys: no cells)")
+    c.detail["free"] = "pass-through: stream wires, no logic"
+    return c
+
+
+@register_model("StreamingDataWidthConverter_rtl")
 def dwc_rtl_cost(op, model, board: Board) -> LayerCost:
-    """finn-rtllib dwc_axi: a shift register of max(in, out) bits with a word counter; at equal widths (Reshape_rtl)
-    a register slice."""
-    if op.onnx_node.op_type == "Reshape_rtl":
-        wi = wo = int(op.get_instream_width())
-    else:
-        wi, wo = int(op.get_nodeattr("inWidth")), int(op.get_nodeattr("outWidth"))
+    """finn-rtllib dwc_axi/vpc.sv: a shift register of max(in, out) bits with a word counter."""
+    wi, wo = int(op.get_nodeattr("inWidth")), int(op.get_nodeattr("outWidth"))
     t = Terms()
     big, small = max(wi, wo), min(wi, wo)
     ratio = max(1, math.ceil(big / small))
@@ -299,10 +308,13 @@ def fifo_terms(depth: int, width: int, ram_style: str = "auto") -> Terms:
     if depth <= 2:
         t.add("register_stage", LUT=2, FF=depth * width + 2)
         return t
-    if ram_style == "auto" and depth <= 64:
-        t.add_fixed("srl_storage", LUT=memory.srl(depth, width))
+    if ram_style in ("auto", "distributed") and depth <= 64:
+        # fifo.sv keeps its words in a RAM with separate read/write ports: RAM32M16/RAM64M8 (Yosys and Vivado)
+        t.add_fixed("storage", LUT=memory.lutram_sdp(depth, width))
+    elif ram_style == "distributed":
+        t.add_fixed("storage", LUT=memory.lutram_sdp(depth, width))
     else:
-        t.add_memory("storage", depth, width, ram_style)
+        t.add_memory("storage", depth, width, "block" if ram_style == "auto" else ram_style)
     a = clog2(depth)
     t.add("pointers", LUT=3 * a + 4, FF=3 * a + 2)
     _handshake(t, width)
@@ -329,11 +341,30 @@ def inner_shuffle_rtl_cost(op, model, board: Board) -> LayerCost:
 @register_model("AddStreams_rtl")
 def addstreams_rtl_cost(op, model, board: Board) -> LayerCost:
     """hw/samfpga/hw/rtl/add_streams.sv: PE adders of O_BITS (carry chain, ~1 LUT/bit) and one output register."""
-    pe, obits = int(op.get_nodeattr("PE")), _bits(op, "out")
+    return cost_from_terms(op, add_streams_terms(int(op.get_nodeattr("PE")), _bits(op, "out")),
+                           "add_streams.sv structure, Yosys-calibrated")
+
+
+def add_streams_terms(pe: int, o_bits: int) -> Terms:
+    """add_streams.sv with parameters PE and O_BITS."""
     t = Terms()
-    t.add("adders", LUT=pe * obits)
-    t.add("output_register", LUT=3, FF=pe * obits + 1)
-    return cost_from_terms(op, t, "add_streams.sv structure, Yosys-calibrated")
+    t.add("adders", LUT=pe * o_bits)
+    t.add("output_register", LUT=3, FF=pe * o_bits + 1)
+    return t
+
+
+def terms_total(terms: Terms, op_type: str) -> dict[str, float]:
+    """Calibrated totals of ``terms`` for ``op_type`` (what ``cost_from_terms`` would report)."""
+    cal = CALIBRATION.get(op_type, {})
+    tot = {"LUT": 0.0, "FF": 0.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0}
+    for t in terms.logic.values():
+        for k, v in t.items():
+            tot[k] += v * cal.get(k, 1.0)
+    for t in terms.fixed.values():
+        for k, v in t.items():
+            if k in tot:
+                tot[k] += v
+    return {k: float(math.ceil(v)) if k in ("LUT", "FF") else v for k, v in tot.items()}
 
 
 @register_model("DuplicateStreams_rtl")
