@@ -203,11 +203,79 @@ def render_md(rows: list[dict], summary: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def price_graph(onnx_path: Path, board_name: str, out: Path) -> dict:
+    """Per op type of a saved FINN HW graph (e.g. a build's last intermediate model): FINN estimate vs own model,
+    plus the estimated FIFOs; writes ``out`` (.json and .md)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.boards import get_board
+    from samfpga.hw.resources import fifo_costs, finn_estimate, layer_costs
+
+    board = get_board(board_name)
+    model = ModelWrapper(str(onnx_path))
+    own = layer_costs(model, board)
+    finn = [finn_estimate(getCustomOp(n), board) for n in model.graph.node if n.domain.startswith(HW_DOMAIN)]
+    fifos = fifo_costs(model, board)
+    keys = ("LUT", "FF", "BRAM36", "URAM", "DSP")
+    per: dict[str, dict] = {}
+    for src, costs in (("finn", finn), ("own", own)):
+        for c in costs:
+            d = per.setdefault(c.op_type, {"layers": 0, "finn": dict.fromkeys(keys, 0.0),
+                                           "own": dict.fromkeys(keys, 0.0)})
+            d["layers"] += src == "own"
+            for k in keys:
+                d[src][k] += getattr(c, k)
+    per["FIFOs (estimated)"] = {"layers": len(fifos), "finn": dict.fromkeys(keys, 0.0),
+                                "own": {k: float(sum(getattr(c, k) for c in fifos)) for k in keys}}
+    totals = {src: {k: float(sum(v[src][k] for v in per.values())) for k in keys} for src in ("finn", "own")}
+    runtime = sorted(c.name for c in own if c.detail.get("runtime_load"))
+    res = {"graph": str(onnx_path), "board": board.to_dict(), "per_op_type": per, "total": totals,
+           "utilisation_own": {k: totals["own"][k] / board.budget()[k] for k in keys},
+           "runtime_loaded_layers": runtime}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    lines = [f"# Resources of {onnx_path.name} on {board.name}: FINN estimate vs own model", "",
+             f"Command: `PYTHONPATH=sw:models:hw .venv/bin/python bench/resource_models.py --graph {onnx_path} "
+             f"--board {board.name}`. Own model = samfpga.hw.resources (docs/resources.md); FINN gives no FF.", "",
+             "| op type | layers | LUT FINN | LUT own | FF own | BRAM36 FINN | BRAM36 own | URAM FINN | URAM own | "
+             "DSP FINN | DSP own |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = sorted(per.items(), key=lambda kv: -kv[1]["own"]["LUT"])
+    for op, v in rows + [("**total**", {"layers": sum(v["layers"] for v in per.values()), **totals})]:
+        f, o = v["finn"], v["own"]
+        lines.append(f"| {op} | {v['layers']} | {_f(f['LUT'])} | {_f(o['LUT'])} | {_f(o['FF'])} | "
+                     f"{_f(f['BRAM36'])} | {_f(o['BRAM36'])} | {_f(f['URAM'])} | {_f(o['URAM'])} | "
+                     f"{_f(f['DSP'])} | {_f(o['DSP'])} |")
+    b = board.budget()
+    lines += ["", "Own model against the board: " + ", ".join(
+        f"{k} {totals['own'][k]:,.0f} / {b[k]:,} ({100 * totals['own'][k] / b[k]:.0f}%)" for k in keys)]
+    if runtime:
+        lines += ["", f"{len(runtime)} layers keep memories in URAM, which the bitstream cannot initialise "
+                  "(runtime-writeable weights loaded by the driver)."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="op types to run (default all)")
     ap.add_argument("--out", type=Path, default=RESULTS / "resource_models.json")
+    ap.add_argument("--graph", type=Path, help="price a saved FINN HW graph instead (no synthesis)")
+    ap.add_argument("--board", default="kv260")
     args = ap.parse_args(argv)
+    if args.graph:
+        from samfpga.hw.sim.finn_boot import boot_finn
+
+        boot_finn()
+        import samfpga.hw.custom_ops  # noqa: F401
+
+        out = RESULTS / f"resource_models_{args.board}_graph.json"
+        if args.out != RESULTS / "resource_models.json":
+            out = args.out
+        res = price_graph(args.graph, args.board, out)
+        print(json.dumps(res["total"], indent=1))
+        return 0
     from samfpga.hw.boards import get_board
     from samfpga.hw.sim.finn_boot import boot_finn
     from samfpga.hw.synth.yosys import yosys_version

@@ -138,3 +138,26 @@ def test_fifo_storage_by_depth() -> None:
     assert fifo_terms(64, 32).fixed["storage"]["LUT"] == 40  # 5 x RAM64M8 (Yosys: the same 5 cells)
     deep = fifo_terms(256, 16).fixed["storage"]
     assert deep["kind"] == "BRAM" and deep["BRAM36"] == 0.5  # Yosys: one RAMB18E2
+
+
+def test_requant_model_by_hand() -> None:
+    """FINN+'s Requant_rtl (requant.sv): one DSP per PE for x * scale + bias, a per-channel parameter ROM of
+    CF = C / PE words per PE (FINN itself has no estimate for it)."""
+    import numpy as np
+
+    ch, pe = 32, 4
+    spec = nodes.NodeSpec(
+        "Requant",
+        dict(PE=pe, NumChannels=ch, inputDataType="INT20", outputDataType="UINT8", numInputVectors=[1, 4],
+             preferred_impl_style="rtl"),
+        {"rq_in": ((1, 4, ch), "INT20")},
+        {"rq_out": ((1, 4, ch), "UINT8")},
+        {"rq_scale": (np.full(ch, 0.01, dtype=np.float32), "FLOAT32"),
+         "rq_bias": (np.zeros(ch, dtype=np.float32), "FLOAT32")},
+    )
+    _, (c,) = _costs(spec)
+    assert c.op_type == "Requant_rtl" and c.source == "own model"
+    assert c.DSP == pe
+    # K = 20 > 18 (B port): x = 20 bits, scale 18 bits; ROM word = 2*18 + 20 + 1 + 6 = 63 bits, CF = 8 deep
+    assert c.detail["terms"]["parameters"]["shape"] == f"{pe}x 8x63"
+    assert c.LUT > 0 and c.FF > 0
