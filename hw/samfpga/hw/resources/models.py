@@ -230,7 +230,7 @@ def thresholding_rtl_cost(op, model, board: Board) -> LayerCost:
     for s, (width, depth) in enumerate(stages):
         style = ("ultra" if trig_u and depth >= trig_u else "block" if trig_b and depth >= trig_b else
                  "distributed" if trig_b else "auto")
-        t.add_memory(f"thresholds_stage{s}", depth, width, style, count=pe)
+        t.add_memory(f"thresholds_stage{s}", int(depth), int(width), style, count=pe)
         # comparator on the carry chain (1 LUT/bit) + pipeline register of value, pointer and result
         t.add("stage_compare", LUT=pe * (wbits + 2), FF=pe * (wbits + clog2(depth) + 2))
     if int(_attr(op, "runtime_writeable_weights", 0)):
