@@ -1,0 +1,182 @@
+"""Analytic FIFO depths for a FINN dataflow graph, and their cost, without rtlsim (FINN's set_fifo_depths needs it).
+
+Where a pipeline needs a FIFO:
+- **Fork/join (residual) branches.** A DuplicateStreams node feeds a long branch (e.g. LayerNorm -> MVAU -> ... ) and
+  a short one (the skip path), joined by AddStreams. The long branch emits its first word only after each of its
+  layers has taken a "start-up" part of the frame (an MVAU one input row, a sliding window its line buffer, an
+  InnerShuffle one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then the join takes nothing,
+  so the short branch must hold what the fork sends meanwhile, or the fork stalls and the pipeline deadlocks.
+  Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x the words
+  per frame on the short edge, + ``SLACK_PER_LAYER`` per layer of the long branch (pipeline registers in flight).
+  The throughput difference needs no extra depth: a slower long branch back-pressures the fork.
+- **Every other edge**: ``min_depth`` words (default 32: one SRL32 per bit), the decoupling a Vivado
+  set_fifo_depths run typically leaves between layers of different rates.
+
+``fifo_costs(model, board)`` prices each estimated FIFO with the StreamingFIFO_rtl model; the FIFOs are not
+inserted into the graph.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from samfpga.hw import HW_DOMAIN
+from samfpga.hw.boards import Board
+from samfpga.hw.resources.cost import LayerCost
+
+SLACK_PER_LAYER = 8
+DEFAULT_MIN_DEPTH = 32
+
+
+@dataclass
+class FifoEstimate:
+    """One estimated FIFO on the edge ``producer -> consumer`` (``tensor``): ``depth`` words of ``width`` bits."""
+
+    producer: str
+    consumer: str
+    tensor: str
+    depth: int
+    width: int
+    reason: str
+
+
+def _elems(shape) -> int:
+    return int(math.prod(int(s) for s in shape))
+
+
+def startup_fraction(op) -> float:
+    """Fraction of its input frame a layer consumes before its first output word (see module docstring)."""
+    t = op.onnx_node.op_type
+    total = max(1, _elems(op.get_normal_input_shape(0)))
+    attrs = op.get_nodeattr_types()
+    if t.startswith("MVAU"):
+        mw = int(op.get_nodeattr("MW"))
+        if op.get_nodeattr("mem_mode") == "dynamic":
+            # attention matmul: the streamed operand (input 1) must be complete before the first product
+            return 1.0
+        return mw / total
+    if t.startswith("VVAU"):
+        return _elems(op.get_nodeattr("Kernel")) * int(op.get_nodeattr("Channels")) / total
+    if t.startswith("ConvolutionInputGenerator"):
+        return min(1.0, int(op.get_buffer_depth()) * int(op.get_nodeattr("SIMD")) / total)
+    if t.startswith("InnerShuffle"):
+        shape = op.get_nodeattr("transpose_in_shape") or op.get_nodeattr("in_shape")
+        return min(1.0, int(shape[-2]) * int(shape[-1]) / total)
+    if t.startswith("OuterShuffle"):
+        from samfpga.hw.resources.models import outer_shuffle_buffer
+
+        return min(1.0, outer_shuffle_buffer(op) * int(op.get_nodeattr("SIMD")) / total)
+    if t.startswith(("LayerNorm", "HWSoftmax")) and "ifm_dim" in attrs:
+        return int(op.get_nodeattr("ifm_dim")[-1]) / total
+    return 0.0
+
+
+def _hw_nodes(model) -> dict:
+    from qonnx.custom_op.registry import getCustomOp
+
+    return {n.name: (n, getCustomOp(n)) for n in model.graph.node if n.domain.startswith(HW_DOMAIN)}
+
+
+def _consumers(model, tensor: str) -> list:
+    return [n for n in model.graph.node if tensor in n.input]
+
+
+def _longest(model, hw: dict, start_tensor: str, join: str, memo: dict) -> tuple[float, int] | None:
+    """(start-up fraction, layers) of the longest path from ``start_tensor`` to node ``join``; None if none."""
+    best: tuple[float, int] | None = None
+    for c in _consumers(model, start_tensor):
+        if c.name == join:
+            cand = (0.0, 0)
+        elif c.name in hw:
+            key = c.name
+            if key not in memo:
+                sub = None
+                for out in c.output:
+                    r = _longest(model, hw, out, join, memo)
+                    if r is not None and (sub is None or r[0] > sub[0]):
+                        sub = r
+                memo[key] = None if sub is None else (sub[0] + startup_fraction(hw[c.name][1]), sub[1] + 1)
+            cand = memo[key]
+        else:
+            cand = None
+        if cand is not None and (best is None or cand[0] > best[0]):
+            best = cand
+    return best
+
+
+def _reachable(model, tensor: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
+        for c in _consumers(model, t):
+            if c.name not in seen:
+                seen.add(c.name)
+                stack.extend(c.output)
+    return seen
+
+
+def _join_of(model, fork) -> str | None:
+    """The first node (graph order) reached from every output of ``fork``."""
+    common = set.intersection(*[_reachable(model, o) for o in fork.output])
+    for n in model.graph.node:
+        if n.name in common:
+            return n.name
+    return None
+
+
+def estimate_fifo_depths(model, min_depth: int = DEFAULT_MIN_DEPTH) -> list[FifoEstimate]:
+    """One ``FifoEstimate`` per HW-to-HW edge of ``model`` (a FINN ModelWrapper after specialize_layers)."""
+    hw = _hw_nodes(model)
+    branch_depth: dict[tuple[str, str], tuple[int, str]] = {}
+    for name, (node, op) in hw.items():
+        if not node.op_type.startswith("DuplicateStreams") or len(node.output) < 2:
+            continue
+        join = _join_of(model, node)
+        if join is None:
+            continue
+        paths = {o: _longest(model, hw, o, join, {}) for o in node.output}
+        paths = {o: p for o, p in paths.items() if p is not None}
+        if len(paths) < 2:
+            continue
+        longest = max(p[0] for p in paths.values())
+        layers = max(p[1] for p in paths.values())
+        words = int(math.prod(op.get_folded_output_shape(0)[:-1]))
+        for o, (frac, _) in paths.items():
+            if frac >= longest:
+                continue
+            first = _consumers(model, o)[0]
+            depth = math.ceil((longest - frac) * words) + SLACK_PER_LAYER * layers
+            branch_depth[(name, first.name)] = (
+                max(min_depth, depth),
+                f"fork {name} -> join {join}: long branch start-up {longest:.3f} of a frame "
+                f"({layers} layers) vs {frac:.3f} on this branch, {words} words per frame")
+    out = []
+    for name, (node, op) in hw.items():
+        for i, t in enumerate(node.output):
+            for c in _consumers(model, t):
+                if c.name not in hw or c.op_type.startswith("StreamingFIFO"):
+                    continue
+                width = int(op.get_outstream_width(i))
+                depth, reason = branch_depth.get((name, c.name), (min_depth, "minimum decoupling depth"))
+                out.append(FifoEstimate(name, c.name, t, int(depth), width, reason))
+    return out
+
+
+def fifo_costs(model, board: Board, min_depth: int = DEFAULT_MIN_DEPTH) -> list[LayerCost]:
+    """Price the FIFOs ``estimate_fifo_depths`` places (own model of finn-rtllib fifo.sv, ram_style auto)."""
+    from samfpga.hw.resources.models import cost_from_terms, fifo_terms
+
+    class _Named:  # cost_from_terms reads only onnx_node.name / op_type
+        def __init__(self, name: str) -> None:
+            self.onnx_node = type("N", (), {"name": name, "op_type": "StreamingFIFO_rtl"})()
+
+    out = []
+    for f in estimate_fifo_depths(model, min_depth):
+        c = cost_from_terms(_Named(f"fifo_{f.producer}__{f.consumer}"), fifo_terms(f.depth, f.width),
+                            "estimated FIFO depth (samfpga.hw.resources.fifo), finn-rtllib fifo.sv structure")
+        c.detail.update({"depth": f.depth, "width": f.width, "tensor": f.tensor, "reason": f.reason,
+                         "estimated": True})
+        out.append(c)
+    return out
