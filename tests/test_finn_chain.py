@@ -162,10 +162,13 @@ def test_build_cli_on_slice(encoder_qonnx, tmp_path) -> None:
 
     (graph,) = (out / "intermediate").glob("*_hw_codegen.onnx")
     hw_nodes = [nd for nd in ModelWrapper(str(graph)).graph.node if nd.domain.startswith(HW_DOMAIN)]
-    layers = rep["layers"]
+    rows = rep["layers"]  # every HW layer, then the FIFOs the stitched pipeline will need (estimated depths)
+    layers = [lay for lay in rows if not lay["op_type"].endswith("(estimated)")]
+    fifos = [lay for lay in rows if lay["op_type"].endswith("(estimated)")]
     assert sorted(lay["name"] for lay in layers) == sorted(nd.name for nd in hw_nodes) and len(hw_nodes) == n["on_hw"]
+    assert fifos and all(f["depth"] >= 32 and f["LUT"] + f["BRAM36"] > 0 for f in fifos)
     for r, total in rep["total"]["resources"].items():
-        assert total == pytest.approx(sum(lay[r] for lay in layers)), r
+        assert total == pytest.approx(sum(lay[r] for lay in rows)), r
     # every compute layer costs something (an RTL MVAU may be all DSP: FINN estimates 0 LUT for it)
     assert all(lay["LUT"] + lay["DSP"] > 0 for lay in layers if lay["op_type"].startswith("MVAU"))
     cycles = {nd.name: int(getCustomOp(nd).get_exp_cycles()) for nd in hw_nodes}

@@ -29,6 +29,7 @@ class BuildResults:
     runtime_writeable: HW nodes with memories in URAM, which the bitstream cannot initialise: their weights /
                      thresholds must be written by the driver at run time
     fit:             the fit search's result (``samfpga.hw.build.fit.FitResult``) when it ran
+    fifos:           the FIFOs a stitched pipeline needs (analytic depths, ``samfpga.hw.resources.fifo``), priced
     int_ops:         what the integer LayerNorm/softmax conversion replaced and skipped (with the reason), when on
     """
 
@@ -38,6 +39,7 @@ class BuildResults:
     partition_note: str | None = None
     costs: dict[str, LayerCost] = field(default_factory=dict)
     int_ops: dict = field(default_factory=dict)
+    fifos: list[LayerCost] = field(default_factory=list)
     cycles: dict[str, int] = field(default_factory=dict)
     memory_forced: list[str] = field(default_factory=list)
     runtime_writeable: list[str] = field(default_factory=list)

@@ -314,11 +314,13 @@ def step_estimates(model, ctx):
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build import memory
-    from samfpga.hw.resources import layer_costs
+    from samfpga.hw.resources import fifo_costs, layer_costs
 
     res, board = ctx.results, ctx.cfg.board_spec
     res.memory_forced = sorted(set(res.memory_forced) | set(memory.place_without_uram(model, board)))
     res.costs = {c.name: c for c in layer_costs(model, board)}
+    # no FIFOs exist before Vivado's set_fifo_depths: the ones the pipeline will need are priced from analytic depths
+    res.fifos = fifo_costs(model, board)
     res.cycles = {n.name: int(getCustomOp(n).get_exp_cycles()) for n in model.graph.node
                   if n.domain.startswith(HW_DOMAIN)}
     res.runtime_writeable = memory.mark_runtime_writeable(model, [n for n, c in res.costs.items() if c.URAM > 0])
