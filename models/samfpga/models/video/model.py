@@ -42,6 +42,8 @@ class VideoConfig:
     num_maskmem: int = 7
     max_obj_ptrs_in_encoder: int = 16
     memory_layers: int = 4
+    memory_ffn_dim: int = 2048
+    decoder_mlp_dim: int = 2048
     pool_memory: bool = False
     sigmoid_scale_for_mem_enc: float = 20.0
     sigmoid_bias_for_mem_enc: float = -10.0
@@ -79,13 +81,14 @@ class VideoSam(nn.Module):
         if cfg.family == "sam2.1_tiny":
             self.image_encoder: nn.Module = HieraImageEncoder(HieraConfig())
         else:
-            self.image_encoder = TinyViT(TinyViTConfig(**{"img_size": cfg.image_size, **cfg.tiny_vit}))
+            self.image_encoder = TinyViT(TinyViTConfig(**{"img_size": cfg.image_size, "out_chans": c, **cfg.tiny_vit}))
         self.memory_attention = MemoryAttention(MemoryAttentionConfig(
-            d_model=c, mem_dim=m, num_layers=cfg.memory_layers, feat_size=(s, s), pool_memory=cfg.pool_memory))
+            d_model=c, mem_dim=m, num_layers=cfg.memory_layers, dim_feedforward=cfg.memory_ffn_dim, feat_size=(s, s),
+            pool_memory=cfg.pool_memory))
         self.memory_encoder = MemoryEncoder(MemoryEncoderConfig(in_dim=c, out_dim=m))
         self.sam_prompt_encoder = SAM2PromptEncoder(
             embed_dim=c, image_embedding_size=(s, s), input_image_size=(cfg.image_size,) * 2, mask_in_chans=16)
-        self.sam_mask_decoder = SAM2MaskDecoder(c, use_high_res_features=cfg.high_res)
+        self.sam_mask_decoder = SAM2MaskDecoder(c, use_high_res_features=cfg.high_res, mlp_dim=cfg.decoder_mlp_dim)
         self.obj_ptr_proj = MLP(c, c, c, 3)
         self.obj_ptr_tpos_proj = nn.Linear(c, m)
         self.maskmem_tpos_enc = nn.Parameter(torch.zeros(cfg.num_maskmem, 1, 1, m))
@@ -127,7 +130,8 @@ class VideoSam(nn.Module):
         """``SAM2Base._forward_sam_heads``. pix_feat (B, 256, s, s) memory-conditioned; point_coords (B, N, 2) in
         image_size pixels, labels (B, N) int; mask_inputs (B, 1, 4s, 4s) or larger (resized antialiased).
         Returns low_res_multimasks (B, M, 4s, 4s), ious (B, M), low_res_masks (B, 1, 4s, 4s), high_res_masks
-        (B, 1, S, S), obj_ptr (B, 256), object_score_logits (B, 1)."""
+        (B, 1, S, S), obj_ptr (B, 256), object_score_logits (B, 1); low_res_multimasks_raw are the candidates
+        before an absent object's are replaced by NO_OBJ_SCORE (what training losses see)."""
         b = pix_feat.shape[0]
         if point_coords is None:
             point_coords = torch.zeros(b, 1, 2)
@@ -139,6 +143,7 @@ class VideoSam(nn.Module):
         out = self.sam_mask_decoder.predict_all(pix_feat, self.sam_prompt_encoder.get_dense_pe(), sparse, dense,
                                                 high_res)
         masks, ious, tokens = self.sam_mask_decoder.select(out, multimask_output)
+        raw = masks
         appearing = out.object_score > 0
         masks = torch.where(appearing[:, None, None], masks, torch.full_like(masks, NO_OBJ_SCORE))
         high = F.interpolate(masks, size=(self.cfg.image_size,) * 2, mode="bilinear", align_corners=False)
@@ -151,7 +156,7 @@ class VideoSam(nn.Module):
             low_best, high_best = masks, high
         lam = appearing.float()
         obj_ptr = lam * self.obj_ptr_proj(token) + (1 - lam) * self.no_obj_ptr
-        return {"low_res_multimasks": masks, "ious": ious, "low_res_masks": low_best, "high_res_masks": high_best,
+        return {"low_res_multimasks": masks, "low_res_multimasks_raw": raw, "ious": ious, "low_res_masks": low_best, "high_res_masks": high_best,
                 "obj_ptr": obj_ptr, "object_score_logits": out.object_score}
 
     def mask_as_output(self, pix_feat: torch.Tensor, mask: torch.Tensor,

@@ -47,14 +47,14 @@ class SAM2MaskDecoder(nn.Module):
     """``sam2.modeling.sam.mask_decoder.MaskDecoder`` with pred_obj_scores, pred_obj_scores_mlp and
     iou_prediction_use_sigmoid on (the SAM2.1 settings)."""
 
-    def __init__(self, transformer_dim: int = 256, use_high_res_features: bool = False,
+    def __init__(self, transformer_dim: int = 256, use_high_res_features: bool = False, mlp_dim: int = 2048,
                  stability_delta: float = 0.05, stability_thresh: float = 0.98) -> None:
         super().__init__()
         c = transformer_dim
         self.transformer_dim = c
-        self.transformer = TwoWayTransformer(depth=2, embedding_dim=c, num_heads=8, mlp_dim=2048)
+        self.transformer = TwoWayTransformer(depth=2, embedding_dim=c, num_heads=8, mlp_dim=mlp_dim)
         for layer in self.transformer.layers:
-            layer.mlp = MLP(c, 2048, c, 2)  # SAM2 names it mlp.layers.{0,1}; same ReLU MLP as SAM's MLPBlock
+            layer.mlp = MLP(c, mlp_dim, c, 2)  # SAM2 names it mlp.layers.{0,1}; same ReLU MLP as SAM's MLPBlock
         self.num_mask_tokens = 4
         self.iou_token = nn.Embedding(1, c)
         self.mask_tokens = nn.Embedding(self.num_mask_tokens, c)
@@ -68,7 +68,7 @@ class SAM2MaskDecoder(nn.Module):
             self.conv_s0 = nn.Conv2d(c, c // 8, kernel_size=1)
             self.conv_s1 = nn.Conv2d(c, c // 4, kernel_size=1)
         self.output_hypernetworks_mlps = nn.ModuleList(MLP(c, c, c // 8, 3) for _ in range(self.num_mask_tokens))
-        self.iou_prediction_head = MLP(c, 256, self.num_mask_tokens, 3, sigmoid_output=True)
+        self.iou_prediction_head = MLP(c, c, self.num_mask_tokens, 3, sigmoid_output=True)
         self.pred_obj_score_head = MLP(c, c, 1, 3)
         self.stability_delta = stability_delta
         self.stability_thresh = stability_thresh
