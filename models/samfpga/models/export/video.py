@@ -122,8 +122,16 @@ def export_graphs(model: VideoSam, out: Path, opset: int = ONNX_OPSET) -> None:
     if tuple(got) != want:
         raise ValueError(f"the image encoder gives {tuple(got)} features, the video model needs {want} (stride 16)")
     hr_in = ["high_res_0", "high_res_1"] if model.cfg.high_res else []
-    _export(EncoderOnnx(model), ex["encoder"], out / FILES["encoder"], ["image"],
-            ["image_embeddings", *hr_in], None, opset)
+    trunk = getattr(model.image_encoder, "trunk", None)
+    if trunk is not None:  # Hiera: its bicubic position-table resize becomes a constant (ONNX's cubic Resize differs)
+        with torch.no_grad():
+            trunk.fixed_pos = trunk.pos_embed_at(model.cfg.image_size // 4, model.cfg.image_size // 4).detach()
+    try:
+        _export(EncoderOnnx(model), ex["encoder"], out / FILES["encoder"], ["image"],
+                ["image_embeddings", *hr_in], None, opset)
+    finally:
+        if trunk is not None:
+            trunk.fixed_pos = None
     b = {0: "batch"}
     _export(HeadsOnnx(model), ex["heads"], out / FILES["heads"],
             ["pix_feat", "point_coords", "point_labels", "mask_input", "has_mask_input", *hr_in],

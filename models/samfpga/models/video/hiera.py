@@ -135,13 +135,17 @@ class Hiera(nn.Module):
             self.blocks.append(MultiScaleBlock(dim, dim_out, heads, 2 if i in q_pool_blocks else None, ws))
             dim = dim_out
         self.channel_list = [self.blocks[i].dim_out for i in self.stage_ends[::-1]]
+        self.fixed_pos: torch.Tensor | None = None  # set by ONNX export: ONNX's bicubic Resize differs from torch's
+
+    def pos_embed_at(self, h: int, w: int) -> torch.Tensor:
+        """(1, h, w, C) position embedding: the background table resized bicubically plus the tiled window table."""
+        pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
+        reps = [a // b for a, b in zip(pos.shape, self.pos_embed_window.shape)]
+        return (pos + self.pos_embed_window.tile(reps)).permute(0, 2, 3, 1)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.patch_embed(x)
-        h, w = x.shape[1:3]
-        pos = F.interpolate(self.pos_embed, size=(h, w), mode="bicubic")
-        reps = [a // b for a, b in zip(pos.shape, self.pos_embed_window.shape)]
-        x = x + (pos + self.pos_embed_window.tile(reps)).permute(0, 2, 3, 1)
+        x = x + (self.fixed_pos if self.fixed_pos is not None else self.pos_embed_at(*x.shape[1:3]))
         outs = []
         for i, blk in enumerate(self.blocks):
             x = blk(x)
