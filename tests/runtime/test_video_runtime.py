@@ -104,10 +104,10 @@ def test_bad_prompts(pred):
 
 
 def test_stream_bounded_memory(pred):
-    """A 120-frame stream through an iterator: the bank stops growing once the window is full, frames are not held,
+    """A 60-frame stream through an iterator: the bank stops growing once the window is full, frames are not held,
     and the pointer normaliser needs no video length. (10,000 frames: bench/video_stream.py.)"""
     bounded = VideoPredictor(pred.engine, BankConfig(num_maskmem=7, max_obj_ptrs=16, bounded=True))
-    state = bounded.init_state(moving_square(120))
+    state = bounded.init_state(moving_square(60))
     assert state.num_frames is None
     bounded.add_new_points_or_box(state, 0, 1, box=np.array([10, 20, 30, 44]))
     sizes, entries = [], []
@@ -117,10 +117,10 @@ def test_stream_bounded_memory(pred):
         sizes.append(state.memory_bytes())
         entries.append(len(state.objects[1].non_cond))
         assert logits.shape == (1, 1, 72, 96)
-    assert n == 120 and state.num_frames == 120
+    assert n == 60 and state.num_frames == 60
     assert max(entries) == 15  # the 15 most recent unprompted frames (pointers), 6 of them with memories
     with_memory = [t for t, m in state.objects[1].non_cond.items() if m.maskmem is not None]
-    assert with_memory == list(range(114, 120))
+    assert with_memory == list(range(54, 60))
     assert max(sizes[30:]) == min(sizes[30:])
     assert not hasattr(state.source, "frames")
 

@@ -216,7 +216,7 @@ def run_track(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     model = args.model if args.model is not None else default_video_bundle()
     if model is None:
         raise TrackError("no bundled default video model (samfpga/assets/video_default/video.json is missing); "
-                         "pass --model DIR (a video bundle from 'samfpga export --video')")
+                         "pass --model DIR (a video bundle: python -m samfpga.models.export.video)")
     bundle = load_video_bundle(model)
     pred = VideoPredictor.from_bundle(bundle, encoder=args.encoder, threads=args.threads,
                                       bank=BankConfig(num_maskmem=bundle.num_maskmem,

@@ -212,3 +212,34 @@ def export_video_bundle(model: VideoSam, out_dir: str | Path, source: str = "", 
         if tmp.exists():
             shutil.rmtree(tmp)
     return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m samfpga.models.export.video --checkpoint FILE --out DIR [--image-size S]``: an official
+    ``sam2.1_hiera_tiny.pt`` or a samfpga video checkpoint to a video bundle."""
+    import argparse
+
+    from ..video.checkpoint import VideoCheckpointError, load_official_sam2, load_video_checkpoint
+
+    p = argparse.ArgumentParser(prog="samfpga.models.export.video", description=main.__doc__)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--image-size", type=int, default=None,
+                   help="input side for an official checkpoint (default 1024; 256/512 for edge boards)")
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        if a.image_size is not None:
+            model = load_official_sam2(a.checkpoint, image_size=a.image_size)
+        else:
+            model = load_video_checkpoint(a.checkpoint)
+    except (VideoCheckpointError, OSError) as e:
+        print(f"samfpga.models.export.video: error: {e}")
+        return 2
+    out = export_video_bundle(model, a.out, source=f"checkpoint {a.checkpoint.name}", overwrite=a.overwrite)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
