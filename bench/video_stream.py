@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     early = float(np.median(times[100:200])) if n > 200 else float("nan")
     late = float(np.median(times[-max(n // 10, 1):]))
     res = {
-        "command": "bench/video_stream.py " + " ".join(argv or []),
+        "command": "bench/video_stream.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "bundle": str(a.bundle), "bundle_image_size": pred.image_size, "frame_size": s, "frames": n,
         "threads": a.threads, "host": platform.platform(),
         "rss_mb_at_100": rss_100, "rss_mb_final": samples[-1]["rss_mb"],
