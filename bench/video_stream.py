@@ -61,19 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     s = a.size
     r = s // 10
     pred.add_new_points_or_box(state, 0, 1, box=np.array([s * 3 / 4 - r, s / 2 - r, s * 3 / 4 + r, s / 2 + r]))
-    times, samples = [], []
-    t_prev = time.perf_counter()
+    times, cpu, samples = [], [], []
+    t_prev, c_prev = time.perf_counter(), time.process_time()
     for f, _, logits in pred.propagate_in_video(state):
         now = time.perf_counter()
         times.append(now - t_prev)
+        cpu.append(time.process_time() - c_prev)
         if f % 100 == 0 or f == a.frames - 1:
             samples.append({"frame": f, "rss_mb": round(rss_mb(), 2), "frame_s": round(times[-1], 5),
                             "bank_bytes": state.memory_bytes(), "area": int((logits[0, 0] > 0).sum())})
-        t_prev = time.perf_counter()
+        t_prev, c_prev = time.perf_counter(), time.process_time()
     n = len(times)
     rss_100 = next(x["rss_mb"] for x in samples if x["frame"] >= 100)
     early = float(np.median(times[100:200])) if n > 200 else float("nan")
     late = float(np.median(times[-max(n // 10, 1):]))
+    # CPU time of this process per frame: what the tracker costs, independent of other load on a shared machine
+    cpu_early = float(np.median(cpu[100:200])) if n > 200 else float("nan")
+    cpu_late = float(np.median(cpu[-max(n // 10, 1):]))
     res = {
         "command": "bench/video_stream.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "bundle": str(a.bundle), "bundle_image_size": pred.image_size, "frame_size": s, "frames": n,
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "bank_bytes_final": samples[-1]["bank_bytes"],
         "median_frame_s_100_200": early, "median_frame_s_last_10pct": late,
         "flat_time": bool(late <= 1.25 * early) if n > 200 else None,
+        "median_cpu_s_100_200": cpu_early, "median_cpu_s_last_10pct": cpu_late,
+        "flat_cpu_time": bool(cpu_late <= 1.25 * cpu_early) if n > 200 else None,
         "samples": samples,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         f"# Endless stream, bounded memory bank\n\n{n} frames of {s}x{s}, model input {pred.image_size}, bundle "
         f"`{a.bundle}`, {a.threads} onnxruntime thread(s), {platform.platform()}.\n\n"
         f"| RSS at frame 100 | max RSS growth after 100 | bank bytes at the end | median s/frame 100-200 | "
-        f"median s/frame last 10% |\n|---|---|---|---|---|\n| {rss_100:.1f} MB | {res['rss_growth_after_100_mb']:.2f} MB"
-        f" | {res['bank_bytes_final']} | {early:.4f} | {late:.4f} |\n")
+        f"median s/frame last 10% | median CPU s/frame 100-200 | last 10% |\n|---|---|---|---|---|---|---|\n"
+        f"| {rss_100:.1f} MB | {res['rss_growth_after_100_mb']:.2f} MB | {res['bank_bytes_final']} | {early:.4f} | "
+        f"{late:.4f} | {cpu_early:.4f} | {cpu_late:.4f} |\n\nCommand: `{res['command']}`\n")
     print(json.dumps({k: v for k, v in res.items() if k != "samples"}, indent=1))
     return 0
 
