@@ -158,8 +158,8 @@ def train(cfg: VideoTrainConfig, out_dir: Path, log_every: int = 10) -> VideoSam
         opt.step()
         sched.step()
         if step % log_every == 0 or step == cfg.steps - 1:
-            rec = {"step": step, "time_s": round(time.time() - t0, 1), "total": float(total),
-                   **{k: float(v) for k, v in losses.items()}}
+            rec = {"step": step, "time_s": round(time.time() - t0, 1), "total": float(total.detach()),
+                   **{k: float(v.detach()) for k, v in losses.items()}}
             log.append(rec)
             print(json.dumps(rec), flush=True)
     model.eval()
