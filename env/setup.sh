@@ -24,6 +24,9 @@ setup_dev() {
   # finn-plus pins brevitas 0.13.0 / setuptools<70, which cannot co-exist with torch 2.13: install without deps
   pip_q $venv --no-deps -r env/nodeps.txt
   pip_q $venv -c env/constraints.txt -r env/dev.txt
+  # official SAM2 1.1.0 as the video test oracle: no CUDA extension, no deps (they would pull CUDA torch),
+  # no build isolation (its setup.py imports torch)
+  SAM2_BUILD_CUDA=0 pip_q $venv --no-deps --no-build-isolation sam2==1.1.0
   # strict editable mode: a .pth onto a tree of links to the sources, no import hook (static analysis
   # follows it); the stamp covers the list of package files, so adding a module re-links
   pip_q $venv --no-deps --no-build-isolation -e . --config-settings editable_mode=strict

@@ -3,6 +3,7 @@
     samfpga segment IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--multimask] --out DIR
     samfpga everything IMAGE --mode dense|hierarchical --out DIR
     samfpga deploy BUILD_DIR --out PKG | samfpga deploy --check PKG
+    samfpga track VIDEO --point F,X,Y[,OBJ] | --box F,X0,Y0,X1,Y1[,OBJ] | --mask F,PNG[,OBJ] --out DIR
     samfpga eval|train|build-hw|stats|export ...   (need the development environment)
 
 Model: the bundled default, unless ``--model DIR`` (an exported bundle) or ``--checkpoint FILE`` (official
@@ -37,6 +38,7 @@ from .backends import PACKAGE_BACKENDS, BackendError, available_backends
 from .bundle import BundleError, load_bundle
 from .image_io import ImageError, read_image, write_png
 from .predictor import Predictor
+from .video.track import add_parser as _add_track_parser
 from .viz import overlay
 
 # subcommand -> module whose main(argv) implements it (owned by the development side)
@@ -151,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(ev)
     sub.add_parser("deploy", help="make (BUILD_DIR --out PKG) or check (--check PKG) a deployment package",
                    add_help=False)
+    _add_track_parser(sub)
     for name, module in DISPATCH.items():
         sub.add_parser(name, help=f"(development environment) runs {module}", add_help=False)
     return p
@@ -346,6 +349,21 @@ def cmd_everything(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_track(args: argparse.Namespace) -> int:
+    """Video tracking (samfpga.video.track): masks, COCO-RLE per frame, overlay GIF, summary.json."""
+    from .video.track import TrackError, run_track
+
+    try:
+        with staged_output(args.out) as tmp:
+            summary = run_track(args, tmp)
+            _write_json(tmp / "summary.json", summary)
+    except TrackError as err:
+        raise CliError(str(err)) from None
+    print(f"{args.out}: {len(summary['objects'])} object(s) over {summary['tracked_frames']} frame(s), "
+          f"{summary['mean_frame_s']:.3f} s/frame")
+    return 0
+
+
 def _dispatch(name: str, argv: list[str]) -> int:
     module = DISPATCH[name]
     try:
@@ -372,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # argparse: --help, --version, usage errors
             return int(e.code or 0) if not isinstance(e.code, str) else 2
-        return {"segment": cmd_segment, "everything": cmd_everything}[args.command](args)
+        return {"segment": cmd_segment, "everything": cmd_everything, "track": cmd_track}[args.command](args)
     except (CliError, ImageError, BundleError, BackendError) as err:
         print(f"samfpga: error: {err}", file=sys.stderr)
         return 2

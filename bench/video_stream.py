@@ -1,0 +1,108 @@
+"""Endless-stream benchmark: track one object through an N-frame synthetic camera stream (frames generated on the
+fly, fed as an iterator) with the bounded memory bank; record resident memory (RSS) and per-frame time.
+
+    PYTHONPATH=sw:models:hw .venv-board/bin/python bench/video_stream.py --bundle DIR --frames 10000 --size 256 \
+        --out bench/results/video_stream
+
+Writes OUT.json (every 100th frame's RSS and time, summary) and OUT.md. The pass criterion of issue 13: RSS grows
+< 50 MB after the first 100 frames and the per-frame time stays flat (last 10% vs frames 100-200 within 25%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.video.bank import BankConfig
+from samfpga.video.predictor import VideoPredictor
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def stream(n: int, size: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """A textured background with a disc circling and fading out/in (frames made on demand, never stored)."""
+    rng = np.random.default_rng(seed)
+    bg = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for t in range(n):
+        cx = size / 2 + size / 4 * np.cos(t / 40)
+        cy = size / 2 + size / 4 * np.sin(t / 40)
+        f = bg.copy()
+        disc = (xx - cx) ** 2 + (yy - cy) ** 2 < (size / 10) ** 2
+        f[disc] = (220, 60, 40)
+        yield f
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--frames", type=int, default=10_000)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args(argv)
+    pred = VideoPredictor.from_bundle(a.bundle, threads=a.threads)
+    pred.bank = BankConfig(num_maskmem=pred.engine.bundle.num_maskmem, max_obj_ptrs=pred.engine.bundle.max_obj_ptrs,
+                           bounded=True)
+    state = pred.init_state(stream(a.frames, a.size))
+    s = a.size
+    r = s // 10
+    pred.add_new_points_or_box(state, 0, 1, box=np.array([s * 3 / 4 - r, s / 2 - r, s * 3 / 4 + r, s / 2 + r]))
+    times, cpu, samples = [], [], []
+    t_prev, c_prev = time.perf_counter(), time.process_time()
+    for f, _, logits in pred.propagate_in_video(state):
+        now = time.perf_counter()
+        times.append(now - t_prev)
+        cpu.append(time.process_time() - c_prev)
+        if f % 100 == 0 or f == a.frames - 1:
+            samples.append({"frame": f, "rss_mb": round(rss_mb(), 2), "frame_s": round(times[-1], 5),
+                            "bank_bytes": state.memory_bytes(), "area": int((logits[0, 0] > 0).sum())})
+        t_prev, c_prev = time.perf_counter(), time.process_time()
+    n = len(times)
+    rss_100 = next(x["rss_mb"] for x in samples if x["frame"] >= 100)
+    early = float(np.median(times[100:200])) if n > 200 else float("nan")
+    late = float(np.median(times[-max(n // 10, 1):]))
+    # CPU time of this process per frame: what the tracker costs, independent of other load on a shared machine
+    cpu_early = float(np.median(cpu[100:200])) if n > 200 else float("nan")
+    cpu_late = float(np.median(cpu[-max(n // 10, 1):]))
+    res = {
+        "command": "bench/video_stream.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "bundle": str(a.bundle), "bundle_image_size": pred.image_size, "frame_size": s, "frames": n,
+        "threads": a.threads, "host": platform.platform(),
+        "rss_mb_at_100": rss_100, "rss_mb_final": samples[-1]["rss_mb"],
+        "rss_growth_after_100_mb": round(max(x["rss_mb"] for x in samples) - rss_100, 2),
+        "bank_bytes_final": samples[-1]["bank_bytes"],
+        "median_frame_s_100_200": early, "median_frame_s_last_10pct": late,
+        "flat_time": bool(late <= 1.25 * early) if n > 200 else None,
+        "median_cpu_s_100_200": cpu_early, "median_cpu_s_last_10pct": cpu_late,
+        "flat_cpu_time": bool(cpu_late <= 1.25 * cpu_early) if n > 200 else None,
+        "samples": samples,
+    }
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
+    a.out.with_suffix(".md").write_text(
+        f"# Endless stream, bounded memory bank\n\n{n} frames of {s}x{s}, model input {pred.image_size}, bundle "
+        f"`{a.bundle}`, {a.threads} onnxruntime thread(s), {platform.platform()}.\n\n"
+        f"| RSS at frame 100 | max RSS growth after 100 | bank bytes at the end | median s/frame 100-200 | "
+        f"median s/frame last 10% | median CPU s/frame 100-200 | last 10% |\n|---|---|---|---|---|---|---|\n"
+        f"| {rss_100:.1f} MB | {res['rss_growth_after_100_mb']:.2f} MB | {res['bank_bytes_final']} | {early:.4f} | "
+        f"{late:.4f} | {cpu_early:.4f} | {cpu_late:.4f} |\n\nCommand: `{res['command']}`\n")
+    print(json.dumps({k: v for k, v in res.items() if k != "samples"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
