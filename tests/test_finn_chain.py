@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from samfpga.hw.build.verify import run_chain, slice_qonnx
-from tests.support.tiny_encoder import STEM_MBCONV, TINY, VIT_BLOCK, images
+from tests.support.tiny_encoder import STEM_MBCONV, VIT_BLOCK, images, tiny_encoder_qonnx
 
 HEAVY_OPS = {"Conv", "MatMul", "MultiThreshold", "Add", "Mul", "Relu"}  # must not stay on the host
 BLOCK_OPS = HEAVY_OPS | {"Split", "Softmax", "LayerNormalization"}
@@ -27,15 +26,7 @@ BLOCK_OPS = HEAVY_OPS | {"Split", "Softmax", "LayerNormalization"}
 
 @pytest.fixture(scope="module")
 def encoder_qonnx(tmp_path_factory) -> Path:
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
-    from samfpga.models.quant.source import random_student
-
-    torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc)
-    calibrate(q, images(4, seed=0))
-    return export_qonnx(q, tmp_path_factory.mktemp("enc") / "enc.onnx", (1, 3, 64, 64))
+    return tiny_encoder_qonnx(tmp_path_factory.mktemp("enc"))
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,21 @@ depthwise conv) built by ``samfpga build-hw`` up to HDL generation, then priced 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_finn_chain import VIT_BLOCK, encoder_qonnx  # noqa: E402,F401  (module fixture reused)
+from tests.support.tiny_encoder import VIT_BLOCK, tiny_encoder_qonnx
+
+
+@pytest.fixture(scope="module")
+def encoder_qonnx(tmp_path_factory) -> Path:
+    return tiny_encoder_qonnx(tmp_path_factory.mktemp("enc"))
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_every_layer_of_a_vit_block_is_priced(encoder_qonnx, tmp_path) -> None:  # noqa: F811
+def test_every_layer_of_a_vit_block_is_priced(encoder_qonnx, tmp_path) -> None:
     from qonnx.core.modelwrapper import ModelWrapper
 
     from samfpga.hw.boards import get_board

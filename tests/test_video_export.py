@@ -20,7 +20,7 @@ from samfpga.models.export.video import (
 from samfpga.models.video import VideoConfig, VideoSam
 from samfpga.models.video.checkpoint import load_video_checkpoint, save_video_checkpoint
 from samfpga.video.bundle import load_video_bundle
-from tests.make_tiny_video_bundle import TINY, tiny_video_model
+from tests.support.tiny_video_bundle import TINY, tiny_video_model
 
 TOL = 1e-4
 

@@ -8,7 +8,7 @@ import torch
 
 from samfpga.models.video import build_video_sam
 from samfpga.models.video.position import sine_pe_1d
-from tests.video_official import CONFIG, POSTPROCESSING, requires_sam2, seeded_sam2_state
+from tests.support.video_official import CONFIG, POSTPROCESSING, requires_sam2, seeded_sam2_state
 
 pytestmark = requires_sam2
 S = 256  # image size; feature grid 16²

@@ -14,7 +14,12 @@ from samfpga.models.data.video import VideoConfig, generate_video
 from samfpga.models.export.video import export_video_bundle
 from samfpga.models.video import build_video_sam
 from samfpga.video.predictor import VideoPredictor
-from tests.video_official import feed_frames, official_video_predictor, requires_sam2, seeded_sam2_state
+from tests.support.video_official import (
+    feed_frames,
+    official_video_predictor,
+    requires_sam2,
+    seeded_sam2_state,
+)
 
 pytestmark = [requires_sam2, pytest.mark.slow]
 S = 256

@@ -2,7 +2,7 @@
 model at 128² with a one-block-per-stage TinyViT, 32 channels and seeded random weights. It checks mechanics (API, memory bank,
 CLI, streams), not accuracy. Regenerate with (dev environment):
 
-    PYTHONPATH=sw:models:hw .venv/bin/python tests/make_tiny_video_bundle.py
+    .venv/bin/python -m tests.support.tiny_video_bundle
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def tiny_video_model(seed: int = 0) -> VideoSam:
 
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "runtime" / "data" / "tiny_video_bundle"
-    export_video_bundle(tiny_video_model(), out, source="tests/make_tiny_video_bundle.py (random weights)",
+    export_video_bundle(tiny_video_model(), out, source="tests/support/tiny_video_bundle.py (random weights)",
                         overwrite=True)
     print(out)
     return 0
