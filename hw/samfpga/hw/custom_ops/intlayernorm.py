@@ -13,10 +13,9 @@ import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
-from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 from qonnx.core.datatype import DataType
 
-from samfpga.hw.custom_ops._rtlgen import ipi_commands, rtl_source, write_wrapper
+from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, write_wrapper
 from samfpga.kernels.layernorm import IntLayerNormParams, int_layernorm
 
 
@@ -132,20 +131,10 @@ class IntLayerNorm(_StreamShape, HWCustomOp):
 
 
 @register_rtl_op
-class IntLayerNorm_rtl(IntLayerNorm, RTLBackend):
+class IntLayerNorm_rtl(IntLayerNorm, OwnRTLBackend):
     """RTL variant: hw/samfpga/hw/rtl/int_layernorm.sv (three phases per vector; see the SV header)."""
 
-    def get_nodeattr_types(self) -> dict:
-        attrs = {}
-        attrs.update(IntLayerNorm.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
-
-    def execute_node(self, context, graph) -> None:
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            IntLayerNorm.execute_node(self, context, graph)
+    RTL_SOURCES = ("int_layernorm.sv",)
 
     def stats_bits(self) -> int:
         """Width of the signed statistics registers: C^2 * max|x|^2 + eps_int, plus sign."""
@@ -183,11 +172,3 @@ class IntLayerNorm_rtl(IntLayerNorm, RTLBackend):
         )
         write_wrapper(self, text)
 
-    def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
-        top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
-        if abspath:
-            return [str(rtl_source("int_layernorm.sv")), f"{self.get_nodeattr('code_gen_dir_ipgen')}/{top}.v"]
-        return ["int_layernorm.sv", f"{top}.v"]
-
-    def code_generation_ipi(self) -> list[str]:
-        return ipi_commands(self)

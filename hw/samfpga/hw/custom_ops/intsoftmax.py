@@ -14,10 +14,9 @@ import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
-from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from samfpga.hw.custom_ops._rtlgen import ipi_commands, rtl_source, write_wrapper
 from samfpga.hw.custom_ops.intlayernorm import _StreamShape, write_hex_table
+from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, write_wrapper
 from samfpga.kernels.softmax import IntSoftmaxParams, int_softmax
 
 
@@ -90,20 +89,10 @@ class IntSoftmax(_StreamShape, HWCustomOp):
 
 
 @register_rtl_op
-class IntSoftmax_rtl(IntSoftmax, RTLBackend):
+class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
     """RTL variant: hw/samfpga/hw/rtl/int_softmax.sv (four phases per row; see the SV header)."""
 
-    def get_nodeattr_types(self) -> dict:
-        attrs = {}
-        attrs.update(IntSoftmax.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
-
-    def execute_node(self, context, graph) -> None:
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            IntSoftmax.execute_node(self, context, graph)
+    RTL_SOURCES = ("int_softmax.sv",)
 
     def widths(self, bias: np.ndarray | None) -> dict[str, int]:
         """RTL widths: MB (mult), BB (bias entries), UB (u and the row buffer), KB (out_num)."""
@@ -151,11 +140,3 @@ class IntSoftmax_rtl(IntSoftmax, RTLBackend):
         )
         write_wrapper(self, text)
 
-    def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
-        top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
-        if abspath:
-            return [str(rtl_source("int_softmax.sv")), f"{self.get_nodeattr('code_gen_dir_ipgen')}/{top}.v"]
-        return ["int_softmax.sv", f"{top}.v"]
-
-    def code_generation_ipi(self) -> list[str]:
-        return ipi_commands(self)

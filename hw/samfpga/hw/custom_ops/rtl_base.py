@@ -49,6 +49,19 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+def write_wrapper(op, text: str) -> Path:
+    """Write ``op``'s generated top-level wrapper ``<top>.v`` into its ``code_gen_dir_ipgen`` and set FINN's
+    bookkeeping (``gen_top_module``; ``ipgen_path`` / ``ip_path``, which PrepareIP and stitching read)."""
+    code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+    code_dir.mkdir(parents=True, exist_ok=True)
+    top = op.get_verilog_top_module_name()
+    op.set_nodeattr("gen_top_module", top)
+    path = write_text_atomic(code_dir / f"{top}.v", text)
+    op.set_nodeattr("ipgen_path", str(code_dir))
+    op.set_nodeattr("ip_path", str(code_dir))
+    return path
+
+
 def stream_ports(kind: str, index: int, width: int) -> list[str]:
     """FINN's AXI-Stream port lines of the wrapper (``kind`` 'in' or 'out'), e.g. ``in0_V_TDATA``."""
     if kind == "in":
@@ -174,8 +187,6 @@ class OwnRTLBackend(RTLBackend):
         raise NotImplementedError
 
     def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
-        code_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
-        code_dir.mkdir(parents=True, exist_ok=True)
         top = self.get_verilog_top_module_name()
         ports = []
         for k in range(self.num_stream_inputs()):
@@ -185,11 +196,7 @@ class OwnRTLBackend(RTLBackend):
         ports[-1] = ports[-1].rstrip(",")
         text = WRAPPER.substitute(node=self.onnx_node.name, top=top, ports="\n".join(ports),
                                   body=self.core_instance(model))
-        self.set_nodeattr("gen_top_module", top)
-        write_text_atomic(code_dir / f"{top}.v", text)
-        # PrepareIP and stitching read these to find the generated IP
-        self.set_nodeattr("ipgen_path", str(code_dir))
-        self.set_nodeattr("ip_path", str(code_dir))
+        write_wrapper(self, text)
 
     def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
         top = self.get_nodeattr("gen_top_module") or self.get_verilog_top_module_name()
