@@ -124,7 +124,7 @@ def test_report_names_what_binds(tmp_path) -> None:
     v = rep["verdict"]
     assert not v["fits"] and v["binding"] == "LUT"
     assert v["pressure"]["LUT"] == pytest.approx(160_000 / (0.85 * kv.lut))
-    assert f"LUT binds at {160_000 / (0.85 * kv.lut):.2f}x its 85% budget" in v["text"]
+    assert f"over the 85% budget on LUT {160_000 / (0.85 * kv.lut):.2f}x (LUT binds)" in v["text"]
     assert any("zcu104" in a for a in v["advice"] if a.startswith("A bigger board"))
     assert [x["name"] for x in rep["largest_layers"][:2]] == ["Thresholding_rtl_0", "Thresholding_rtl_1"]
     assert "does not fit kv260 as one pipeline" in report_markdown(rep)

@@ -27,7 +27,7 @@ def resource_chart(by_op_type: dict[str, dict[str, float]], budget: dict[str, in
     share = {op: max((pct(op, r) for r in res), default=0.0) for op in by_op_type}
     named = [op for op in sorted(share, key=share.get, reverse=True)[:top] if share[op] > 0]
     rest = [op for op in by_op_type if op not in named]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     bottom = [0.0] * len(res)
     colours = plt.get_cmap("tab10")
     for k, op in enumerate(named + (["other"] if rest else [])):
@@ -43,7 +43,7 @@ def resource_chart(by_op_type: dict[str, dict[str, float]], budget: dict[str, in
     ax.set_ylabel("% of board budget")
     ax.set_ylim(0, top_y * 1.1)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: bars stay readable
     fig.tight_layout()
     out = Path(path)
     fig.savefig(out)

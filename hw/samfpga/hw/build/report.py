@@ -93,9 +93,10 @@ def verdict(totals: dict[str, float], types: dict[str, dict], board: Board, limi
                 f"({binding} highest at {100 * limit * pressure[binding]:.0f}% of the board)"
                 + (f"; {fps:,.1f} fps at {clock_mhz:g} MHz" if fps else ""))
     else:
-        text = (f"does not fit {board.name} as one pipeline: {binding} binds at "
-                + ("a resource the board lacks" if pressure[binding] == float("inf") else
-                   f"{pressure[binding]:.2f}x its {100 * limit:.0f}% budget"))
+        over = sorted((r for r in RESOURCES if pressure[r] > 1.0), key=lambda r: -pressure[r])
+        text = (f"does not fit {board.name} as one pipeline: over the {100 * limit:.0f}% budget on "
+                + ", ".join(f"{r} " + ("(the board has none)" if pressure[r] == float("inf") else
+                                       f"{pressure[r]:.2f}x") for r in over) + f" ({binding} binds)")
     return {"fits": fits, "binding": binding, "pressure": pressure, "text": text,
             "advice": advice(totals, {k: {r: v[r] for r in RESOURCES} for k, v in types.items()}, board, limit)}
 
