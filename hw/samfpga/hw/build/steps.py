@@ -298,11 +298,14 @@ def step_transpose_decomposition(model, ctx):
         # own RTL for what FINN+ leaves to HLS on Zynq once folding is known: depthwise VVAUs (mapped after
         # SetFolding, which folds only FINN's own op types) and OuterShuffles as InnerShuffles on regrouped views
         from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+        from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
         from samfpga.hw.custom_ops.transforms import UseOwnRTL
 
         model = model.transform(UseOwnRTL(after_folding=True))
         model = model.transform(SpecializeLayers(ctx.cfg.board_spec.part))
+        # the names hw_codegen will give (it renames first): estimates and the report must use the same ones
+        model = model.transform(GiveUniqueNodeNamesRecursive())
     ctx.results.segments = hw_segments(model)
     return model
 
