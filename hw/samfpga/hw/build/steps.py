@@ -54,6 +54,7 @@ def finn_config(cfg: BuildConfig, out: Path):
         folding_config_file=cfg.folding_file,
         generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
         standalone_thresholds=True,  # thresholds as own layers, so MVAUs can specialise to RTL
+        requant_bitwidth_threshold=1024,  # FINN's inexact Requant inference off: build.requant.InferExactRequant
         save_intermediate_models=True,
     )
     Path(fcfg.get_report_directory()).mkdir(parents=True, exist_ok=True)
@@ -99,14 +100,14 @@ def fix_threshold_layouts(model):
 
 
 def step_qonnx_to_finn(model, ctx):
-    from samfpga.hw.build.attention import QuantActHalfEvenToMultiThreshold  # ties to even, as QONNX's Quant
+    from samfpga.hw.build.quant_rounding import QuantActToMultiThreshold  # rounds as each QONNX Quant does
 
-    model = model.transform(QuantActHalfEvenToMultiThreshold())
+    model = model.transform(QuantActToMultiThreshold())
     return fix_threshold_layouts(_finn().step_qonnx_to_finn(model, ctx.finn_cfg))
 
 
 def step_tidy_up(model, ctx):
-    from samfpga.hw.build.attention import IntegerSplit  # qkv Split on integers: StreamingSplit + MVAUs later
+    from samfpga.hw.build.integer_split import IntegerSplit  # qkv Split on integers: StreamingSplit + MVAUs later
 
     return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg).transform(IntegerSplit()))
 
@@ -114,7 +115,7 @@ def step_tidy_up(model, ctx):
 def step_streamline(model, ctx):
     """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, FINN's
     Streamline (run as ``FastStreamline``: same graph, housekeeping only after rules that changed it), convs lowered to NHWC MatMul with transposes absorbed, Streamline again, then the project's
-    ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_extra.py; ``cfg.extra["streamline_extra"]``, default on).
+    ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_rules.py; ``cfg.extra["streamline_extra"]``, default on).
     ``cfg.extra["streamline_plus"]`` adds FINN+'s StreamlinePlus (fork/residual aware) after each Streamline; off
     by default because it did not terminate on the encoder graphs here (see docs/hardware.md)."""
     from finn.transformation.streamline.absorb import (
@@ -128,7 +129,8 @@ def step_streamline(model, ctx):
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll, FastStreamline
+    from samfpga.hw.build.fast_streamline import FastStreamline
+    from samfpga.hw.build.streamline_rules import AbsorbScalarBiasIntoMultiThresholdAll
 
     def streamline(m):
         from finn.transformation.streamline.reorder import MoveLinearPastFork
@@ -153,10 +155,10 @@ def step_streamline(model, ctx):
         model = model.transform(AbsorbConsecutiveTransposes())
         model = streamline(model)
     if ctx.cfg.extra.get("streamline_extra", True):
-        from samfpga.hw.build.streamline_extra import StreamlineExtra
+        from samfpga.hw.build.streamline_rules import StreamlineExtra
 
         # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
-        # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly (hw/samfpga/hw/build/streamline_extra.py)
+        # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly (hw/samfpga/hw/build/streamline_rules.py)
         model = model.transform(StreamlineExtra())
     model = model.transform(InferShapes())
     model = model.transform(InferDataTypes())
@@ -189,6 +191,10 @@ def step_convert_to_hw(model, ctx):
     (``UseOwnRTL``)."""
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
+    from samfpga.hw.build.requant import InferExactRequant
+
+    # uniform integer requantizers -> arithmetic Requant layers (exact cases only; thresholds integer first)
+    model = model.transform(RoundAndClipThresholds()).transform(InferExactRequant())
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
     # integer-input thresholds rounded up to integers (same result on integers): required by HDL generation
     model = model.transform(RoundAndClipThresholds())
