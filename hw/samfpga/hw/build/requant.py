@@ -117,7 +117,9 @@ class InferExactRequant(Transformation):
                 signed = odt.signed()
                 narrow = int(n == 2 ** odt.bitwidth() - 2)
                 lo, hi = min_int(signed, narrow, odt.bitwidth()), max_int(signed, narrow, odt.bitwidth())
-                if (lo, hi) != (ob, ob + n):
+                if narrow:
+                    reason = "narrow output range (requant.sv clips to the full range)"
+                elif (lo, hi) != (ob, ob + n):
                     reason = f"levels [{ob}, {ob + n}] are not the range of {odt.name}"
             if reason is None:
                 params = uniform_requant_params(t, ob, int(idt.min()), int(idt.max()))
