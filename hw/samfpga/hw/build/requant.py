@@ -28,6 +28,45 @@ DSP_VERSION = 2  # DSP48E2 (Zynq UltraScale+); requant.sv derives its operand wi
 _X_WIDTH_MAX = {1: 25, 2: 27, 3: 27}  # wider inputs lose their LSBs in requant.sv (X1 takes the top bits)
 
 
+_PASS = ("Transpose", "Reshape", "Im2Col", "MaxPool", "Identity", "Split", "Flatten", "Squeeze", "Unsqueeze")
+
+
+def input_range(model, tensor: str, _depth: int = 0) -> tuple[int, int]:
+    """Conservative integer range of ``tensor``: through data movement, sums, and MatMuls with constant integer
+    weights (per output column ``sum max(w*lo, w*hi)``); its datatype's range otherwise (and as a bound).
+    Before ``minimize_bit_width`` FINN annotates every MatMul output INT32; this is what the accumulator needs."""
+    dt = model.get_tensor_datatype(tensor)
+    lo, hi = int(dt.min()), int(dt.max())
+    n = model.find_producer(tensor)
+    if n is None or _depth > 64 or not dt.is_integer():
+        return lo, hi
+    consts = [model.get_initializer(i) for i in n.input]
+    if n.op_type in _PASS:
+        r = input_range(model, n.input[0], _depth + 1)
+    elif n.op_type == "Add" and consts[1] is None and consts[0] is None:
+        (a0, a1), (b0, b1) = (input_range(model, i, _depth + 1) for i in n.input[:2])
+        r = (a0 + b0, a1 + b1)
+    elif n.op_type == "MatMul" and consts[0] is None and consts[1] is not None:
+        w = np.asarray(consts[1], dtype=np.float64).reshape(-1, consts[1].shape[-1])
+        if not np.all(w == np.round(w)):
+            return lo, hi
+        a0, a1 = input_range(model, n.input[0], _depth + 1)
+        r = (int(np.minimum(w * a0, w * a1).sum(0).min()), int(np.maximum(w * a0, w * a1).sum(0).max()))
+    elif n.op_type == "MatMul" and consts[0] is None and consts[1] is None:
+        (a0, a1), (b0, b1) = (input_range(model, i, _depth + 1) for i in n.input[:2])
+        k = model.get_tensor_shape(n.input[0])[-1]
+        m = max(abs(a0), abs(a1)) * max(abs(b0), abs(b1)) * k
+        r = (-m, m)
+    else:
+        return lo, hi
+    return max(lo, r[0]), min(hi, r[1])
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits of the smallest signed integer type holding [lo, hi]."""
+    return max(int(lo).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+
+
 def _channel_step(t: np.ndarray, in_lo: int, in_hi: int) -> tuple[float, float] | None:
     """(T0, d) with ``#{i: x >= t[i]} == #{i: x >= T0 + i*d}`` for every integer x in [in_lo, in_hi], d a power of
     two, else None. ``t``: one channel's sorted integer thresholds. Thresholds at or below ``in_lo`` (always passed)
@@ -76,6 +115,15 @@ def uniform_requant_params(thresholds: np.ndarray, out_bias: float, in_lo: int, 
     return s32, b32
 
 
+def params_mem_mode(scale: np.ndarray, bias: np.ndarray) -> str:
+    """``internal_embedded`` when every parameter prints exactly with 6 decimals (FINN+'s Requant_rtl writes them
+    into the SV source as ``f"{v:.6f}"``, e.g. 2**-12 -> 0.000244: a different scale), else ``internal_decoupled``
+    (FINN decomposes the float32 values into fixed point in Python, exactly)."""
+    vals = np.concatenate([np.ravel(scale), np.ravel(bias)]).astype(np.float32)
+    exact = all(np.float32(float(f"{float(v):.6f}")) == v for v in vals)
+    return "internal_embedded" if exact else "internal_decoupled"
+
+
 class InferExactRequant(Transformation):
     """Each MultiThreshold with an integer input, ``out_scale`` 1, an output range of exactly its levels and
     uniform power-of-two threshold steps (``uniform_requant_params``) -> FINN+ ``Requant`` (PE=1), channels on the
@@ -107,8 +155,8 @@ class InferExactRequant(Transformation):
                 reason = "thresholds or shape unknown"
             elif op.get_nodeattr("out_scale") != 1.0:
                 reason = "out_scale != 1"
-            elif idt.bitwidth() > _X_WIDTH_MAX[self.dsp_version]:
-                reason = f"input {idt.name} wider than the DSP port"
+            elif signed_bits(*input_range(model, node.input[0])) > _X_WIDTH_MAX[self.dsp_version]:
+                reason = f"input range {input_range(model, node.input[0])} wider than the DSP port"
             elif t.shape[0] > 1 and shape[-1] != t.shape[0]:
                 reason = f"channels not on the last axis (layout {op.get_nodeattr('data_layout')})"
             if reason is None:
@@ -122,7 +170,7 @@ class InferExactRequant(Transformation):
                 elif (lo, hi) != (ob, ob + n):
                     reason = f"levels [{ob}, {ob + n}] are not the range of {odt.name}"
             if reason is None:
-                params = uniform_requant_params(t, ob, int(idt.min()), int(idt.max()))
+                params = uniform_requant_params(t, ob, *input_range(model, node.input[0]))
                 if isinstance(params, str):
                     reason = params
             if reason is not None:
@@ -139,6 +187,7 @@ class InferExactRequant(Transformation):
                 "Requant", [node.input[0], sname, bname], [node.output[0]], domain="finn.custom_op.fpgadataflow",
                 backend="fpgadataflow", NumChannels=int(c), PE=1, inputDataType=idt.name, outputDataType=odt.name,
                 numInputVectors=[int(s) for s in shape[:-1]], narrow=narrow, name=f"Requant_{node.name}",
+                mem_mode=params_mem_mode(scale, bias),  # an attribute of Requant_rtl, kept by SpecializeLayers
             )
             graph.node.insert(list(graph.node).index(node), new)
             graph.node.remove(node)
@@ -150,3 +199,14 @@ class InferExactRequant(Transformation):
                 kept[node.name] = f"RTL parameters: {e}"
         model.set_metadata_prop("samfpga_thresholds_kept", json.dumps(kept))
         return model, False
+
+
+def check_requant_inputs(model, dsp_version: int = DSP_VERSION) -> None:
+    """Raise if a Requant layer's input is wider than requant.sv's multiplier port (its RTL would drop input
+    LSBs, silently). Run after ``minimize_bit_width``: InferExactRequant checked the accumulator range, FINN
+    annotates the tightened width there."""
+    bad = [f"{n.name}: {model.get_tensor_datatype(n.input[0]).name}" for n in model.graph.node
+           if n.op_type.startswith("Requant")
+           and model.get_tensor_datatype(n.input[0]).bitwidth() > _X_WIDTH_MAX[dsp_version]]
+    if bad:
+        raise ValueError(f"Requant inputs wider than the DSP{dsp_version} port ({_X_WIDTH_MAX[dsp_version]} bits): {bad}")

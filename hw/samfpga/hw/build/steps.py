@@ -209,7 +209,11 @@ def step_minimize_bit_width_initial(model, ctx):
     """FINN+'s ``step_minimize_bit_width_initial``: weight and accumulator widths of MVAU/VVAU tightened to what
     the weights and input ranges need (instead of INT32 accumulators), thresholds rounded/clipped to the new
     input range; specialisation then sees the real widths. Exact: every reachable value still fits."""
-    return _finn().step_minimize_bit_width_initial(model, ctx.finn_cfg)
+    from samfpga.hw.build.requant import check_requant_inputs
+
+    model = _finn().step_minimize_bit_width_initial(model, ctx.finn_cfg)
+    check_requant_inputs(model)  # requant.sv drops input LSBs beyond its DSP port: never silently
+    return model
 
 
 def step_minimize_bit_width(model, ctx):
