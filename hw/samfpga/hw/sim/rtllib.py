@@ -85,7 +85,8 @@ def patch_inner_shuffle(text: str) -> str:
 def patch_requant(text: str) -> str:
     """requant.sv under Verilator: its three ``typedef struct`` -> ``typedef struct packed`` (all members 2-state
     integral; Verilator 5.48 cannot constant-evaluate the elaboration functions derive_MUL_WIDTHS, derive_PARAMS,
-    derive_SHIFT_MINMAX that assign members of an unpacked struct), and ``$shortrealtobits`` replaced (below)."""
+    derive_SHIFT_MINMAX that assign members of an unpacked struct), ``$shortrealtobits`` replaced and a zero-width
+    part select of an elaboration warning masked (below)."""
     if text.count("\ttypedef struct {") != 3:
         raise ValueError("requant.sv: expected 3 unpacked struct typedefs; finn-rtllib changed, revisit the patch")
     text = text.replace("\ttypedef struct {", "\ttypedef struct packed {")
@@ -102,6 +103,10 @@ def patch_requant(text: str) -> str:
            "\tendfunction\n")
     text = _replace_once(text, "\tlocalparam int unsigned  CF = C/PE;", "\tlocalparam int unsigned  CF = C/PE;\n" + f32,
                          "requant.sv")
+    # the elaboration warning about a truncated scale mantissa selects a zero-width range when inputs fit the
+    # DSP port (K <= 18: S_WIDTH 25), which Verilator rejects even in the untaken branch: same test as a mask
+    text = _replace_once(text, "if(sm[0+:25-MUL_WIDTHS.s] != 0)",
+                         "if((sm & ((25'(1) << (25-MUL_WIDTHS.s)) - 25'(1))) != 0)", "requant.sv")
     return text.replace("$shortrealtobits(", "samfpga_f32bits(")
 
 
