@@ -18,7 +18,6 @@ Two rounding rules occur in the project's QONNX graphs:
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
 from qonnx.transformation.base import Transformation
 
 from samfpga.hw.build.streamline_rules import is_po2

@@ -107,7 +107,7 @@ def step_qonnx_to_finn(model, ctx):
 
 
 def step_tidy_up(model, ctx):
-    from samfpga.hw.build.integer_split import IntegerSplit  # qkv Split on integers: StreamingSplit + MVAUs later
+    from samfpga.hw.build.integer_split import IntegerSplit  # qkv Split on integers: StreamingSplit, MVAUs
 
     return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg).transform(IntegerSplit()))
 

@@ -20,7 +20,7 @@ def activation_rounding(qmodel: nn.Module) -> str | None:
     from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
 
     kinds = set()
-    for name, m in qmodel.named_modules():
+    for m in qmodel.modules():
         if isinstance(m, ActQuantProxyFromInjector) and m.is_quant_enabled:
             impl = m.fused_activation_quant_proxy.tensor_quant.int_quant.float_to_int_impl
             kinds.add(isinstance(impl, RoundHalfUpSte))
