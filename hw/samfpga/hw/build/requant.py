@@ -115,6 +115,12 @@ def uniform_requant_params(thresholds: np.ndarray, out_bias: float, in_lo: int, 
     return s32, b32
 
 
+def _channels_last(layout, rank: int) -> bool:
+    if not layout:
+        return rank <= 2
+    return layout[-1] == "C"  # FINN's layout inference mislabels some ranks (e.g. NWHC on rank 3): last axis counts
+
+
 def params_mem_mode(scale: np.ndarray, bias: np.ndarray) -> str:
     """``internal_embedded`` when every parameter prints exactly with 6 decimals (FINN+'s Requant_rtl writes them
     into the SV source as ``f"{v:.6f}"``, e.g. 2**-12 -> 0.000244: a different scale), else ``internal_decoupled``
@@ -159,6 +165,10 @@ class InferExactRequant(Transformation):
                 reason = f"input range {input_range(model, node.input[0])} wider than the DSP port"
             elif t.shape[0] > 1 and shape[-1] != t.shape[0]:
                 reason = f"channels not on the last axis (layout {op.get_nodeattr('data_layout')})"
+            elif not _channels_last(model.get_tensor_layout(node.input[0]), len(shape)):
+                # Requant is a channels-last HW layer; FINN's later layout transformations (Shuffle decomposition)
+                # treat its input as such, so a channel-first tensor (even with shared thresholds) keeps its table
+                reason = f"tensor layout {model.get_tensor_layout(node.input[0])} (channels not last)"
             if reason is None:
                 ob = float(op.get_nodeattr("out_bias"))
                 n = t.shape[1]
