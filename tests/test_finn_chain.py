@@ -108,8 +108,9 @@ def test_vit_block_chain(block_chain) -> None:
     assert not left, f"compute nodes left on the host: {left}"
     # integer-input requantizers (qkv, residuals, MLP, local conv) are Requant; thresholds remain only behind
     # the float LayerNorm / Softmax outputs
-    # (float inputs: 2 LayerNorm outputs, the softmax output, the windowed LN output; plus channel-first ones)
-    assert hw.op_types.get("Requant", 0) >= 6 and hw.op_types.get("Thresholding", 0) <= 6, hw.op_types
+    # (measured: 7 Requant, 5 Thresholding: float inputs = 2 LayerNorm outputs, the softmax output, the windowed
+    # LN output; one channel-first (NCW) local-conv requantizer)
+    assert hw.op_types.get("Requant", 0) >= 7 and hw.op_types.get("Thresholding", 0) <= 5, hw.op_types
 
 
 def _ties_graph(path: Path, half_up: bool) -> None:
