@@ -6,8 +6,8 @@ The whole encoder takes several minutes through the flow on the 2-core CI machin
 SLICES of that graph: the stem (conv+BN+ReLU, conv) with the first MBConv (1x1, depthwise 3x3, 1x1, residual add,
 ReLU), and the first TinyViT block. Each stage is executed with finn.core.onnx_exec.execute_onnx on the same input
 and compared with the previous stage: tolerance 0 (bit-exact; power-of-two scales make every float op on these
-integers exact, and QONNX's round-half-to-even quantizers become ties-to-even thresholds, see
-hw/samfpga/hw/build/attention.py). The full encoder runs through the same steps in bench/hw_estimates.py.
+integers exact; the round-half-up activation quantizers, exported as Add(s/2) -> Quant(FLOOR), become uniform
+thresholds and then arithmetic Requant layers, see hw/samfpga/hw/build/quant_rounding.py and requant.py). The full encoder runs through the same steps in bench/hw_estimates.py.
 """
 
 from __future__ import annotations
@@ -61,10 +61,14 @@ def test_each_stage_bit_exact(stem_chain) -> None:
 
 def test_slice_on_hw_layers(stem_chain) -> None:
     hw = stem_chain[-1]
-    print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}")
+    print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}; ops {hw.op_types}")
     left = [(n, op) for n, op in hw.host_nodes if op in HEAVY_OPS]
     assert not left, f"compute nodes left on the host: {left}"
     assert hw.hw_nodes / hw.nodes >= 0.8
+    # integer-input channels-last requantizers are arithmetic; thresholds remain for the float graph input's
+    # quantizer, a channel-first (NCHW) one and where float32 bias absorption left integer thresholds one off
+    # uniform (measured: 4 Requant, 3 Thresholding)
+    assert hw.op_types.get("Requant", 0) >= 4 and hw.op_types.get("Thresholding", 0) <= 3, hw.op_types
 
 
 def test_vit_block_chain(block_chain) -> None:
@@ -82,44 +86,83 @@ def test_vit_block_chain(block_chain) -> None:
         np.testing.assert_array_equal(cur.output.reshape(ref.shape), prev.output.reshape(ref.shape),
                                       err_msg=f"{cur.step} differs from {prev.step}")
     hw = block_chain[-1]
-    print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}")
+    print(f"HW graph: {hw.hw_nodes}/{hw.nodes} nodes on HW layers; host: {hw.host_nodes}; ops {hw.op_types}")
     left = [(n, op) for n, op in hw.host_nodes if op in BLOCK_OPS]
     assert not left, f"compute nodes left on the host: {left}"
+    # integer-input requantizers (qkv, residuals, MLP, local conv) are Requant; thresholds remain only behind
+    # the float LayerNorm / Softmax outputs
+    # (measured: 7 Requant, 5 Thresholding: float inputs = 2 LayerNorm outputs, the softmax output, the windowed
+    # LN output; one channel-first (NCW) local-conv requantizer)
+    assert hw.op_types.get("Requant", 0) >= 7 and hw.op_types.get("Thresholding", 0) <= 5, hw.op_types
 
 
-def test_quant_ties_round_to_even(tmp_path) -> None:
-    """QONNX's Quant rounds half to even (numpy/torch round); FINN's stock MultiThreshold conversion rounds ties up.
-    A requantization from a 2**-4 grid to 2**-2 (half of all inputs are ties there, as after a residual add) and a
-    float input with ties: the chain must stay equal to QONNX, and FINN's stock conversion must not (the case that
-    made the transformer block differ before hw/samfpga/hw/build/attention.py)."""
+def _ties_graph(path: Path, half_up: bool) -> None:
+    """x -> two requantizers (2**-4 grid, then 2**-2: half of the inputs are ties, as after a residual add) and
+    a parallel 2**-3 one, summed. ``half_up``: each quantizer as the export writes round half up,
+    Add(x, s/2) -> Quant(FLOOR); else QONNX's Quant(ROUND) (ties to even)."""
     from onnx import TensorProto, helper
-
-    from samfpga.hw.build.verify import execute
-
-    def quant(name: str, inp: str, scale: float) -> list:
-        inits = [helper.make_tensor(f"{name}_s", TensorProto.FLOAT, [], [scale]),
-                 helper.make_tensor(f"{name}_z", TensorProto.FLOAT, [], [0.0]),
-                 helper.make_tensor(f"{name}_b", TensorProto.FLOAT, [], [8.0])]
-        node = helper.make_node("Quant", [inp, f"{name}_s", f"{name}_z", f"{name}_b"], [f"{name}_out"], name=name,
-                                domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
-        return [node, inits]
-
-    (qa, ia), (qb, ib) = quant("qa", "x", 2.0**-4), quant("qb", "qa_out", 2.0**-2)
-    (qc, ic) = quant("qc", "x", 2.0**-3)
-    add = helper.make_node("Add", ["qb_out", "qc_out"], ["y"], name="add")
-    io = [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, 512]) for t in ("x", "y")]
-    graph = helper.make_graph([qa, qb, qc, add], "ties", io[:1], io[1:], [*ia, *ib, *ic])
-    path = tmp_path / "ties.onnx"
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
 
+    nodes, inits = [], []
+
+    def quant(name: str, inp: str, scale: float) -> None:
+        inits.extend([helper.make_tensor(f"{name}_s", TensorProto.FLOAT, [], [scale]),
+                      helper.make_tensor(f"{name}_z", TensorProto.FLOAT, [], [0.0]),
+                      helper.make_tensor(f"{name}_b", TensorProto.FLOAT, [], [8.0])])
+        if half_up:
+            inits.append(helper.make_tensor(f"{name}_h", TensorProto.FLOAT, [], [scale / 2]))
+            nodes.append(helper.make_node("Add", [inp, f"{name}_h"], [f"{name}_in"], name=f"{name}_half"))
+            inp = f"{name}_in"
+        nodes.append(helper.make_node("Quant", [inp, f"{name}_s", f"{name}_z", f"{name}_b"], [f"{name}_out"],
+                                      name=name, domain="qonnx.custom_op.general", signed=1, narrow=0,
+                                      rounding_mode="FLOOR" if half_up else "ROUND"))
+
+    quant("qa", "x", 2.0**-4)
+    quant("qb", "qa_out", 2.0**-2)
+    quant("qc", "x", 2.0**-3)
+    nodes.append(helper.make_node("Add", ["qb_out", "qc_out"], ["y"], name="add"))
+    io = [helper.make_tensor_value_info(t, TensorProto.FLOAT, [1, 512]) for t in ("x", "y")]
+    graph = helper.make_graph(nodes, "ties", io[:1], io[1:], inits)
     cleanup_model(ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))).save(str(path))
+
+
+def test_quant_ties_round_half_up_to_requant(tmp_path) -> None:
+    """The project's rule, round half up: every stage equal to ``floor(x/s + 0.5)`` at tolerance 0, and the
+    integer-input requantizer (2**-4 -> 2**-2 grid, half of its inputs ties) becomes an arithmetic Requant (the
+    float-input ones stay thresholds: their input is the float graph input)."""
+    x = (np.arange(-256, 256, dtype=np.float32) / 32).reshape(1, 512)  # ties for both scales, no clipping
+    path = tmp_path / "ties_up.onnx"
+    _ties_graph(path, half_up=True)
+    stages = run_chain(path, x, tmp_path / "work")
+
+    def up(v: np.ndarray, s: float) -> np.ndarray:
+        return np.floor(v / s + 0.5) * s
+
+    expect = up(up(x, 2.0**-4), 2.0**-2) + up(x, 2.0**-3)
+    assert np.mean(expect != np.round(np.round(x * 16) / 4) / 4 + np.round(x * 8) / 8) > 0.2  # rules differ here
+    for s in stages:
+        np.testing.assert_array_equal(s.output.reshape(expect.shape), expect, err_msg=s.step)
+    assert stages[-1].op_types.get("Requant") == 1, stages[-1].op_types
+
+
+def test_quant_ties_round_to_even(tmp_path) -> None:
+    """QONNX's Quant(ROUND) rounds half to even (numpy/torch round); FINN's stock MultiThreshold conversion rounds
+    ties up. The chain must stay equal to QONNX (half-even thresholds; they alternate, so they stay threshold
+    tables), and FINN's stock conversion must not."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from samfpga.hw.build.verify import execute
+
+    path = tmp_path / "ties.onnx"
+    _ties_graph(path, half_up=False)
     x = (np.arange(-256, 256, dtype=np.float32) / 32).reshape(1, 512)  # ties for both scales, no clipping
     stages = run_chain(path, x, tmp_path / "work")
     expect = np.round(np.round(x * 16) / 4) / 4 + np.round(x * 8) / 8
     np.testing.assert_array_equal(stages[0].output, expect)
     for s in stages[1:]:
         np.testing.assert_array_equal(s.output.reshape(expect.shape), expect, err_msg=s.step)
+    assert "Requant" not in stages[-1].op_types, stages[-1].op_types
 
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 

@@ -1,4 +1,4 @@
-"""Streamlining and Shuffle decomposition of the FINN flow (hw/samfpga/hw/build/streamline_extra.py, steps
+"""Streamlining and Shuffle decomposition of the FINN flow (hw/samfpga/hw/build/streamline_rules.py, steps
 ``streamline`` and ``transpose_decomposition``) on the first TinyViT block of the chain tests' tiny encoder.
 
 The block (LayerNorm, attention with QK^T / softmax / AV, residual adds, local depthwise conv, LayerNorm + MLP)
@@ -78,7 +78,7 @@ def _source(model, tensor: str):
 def test_fast_streamline_is_finns_streamline(block) -> None:
     from finn.transformation.streamline import Streamline
 
-    from samfpga.hw.build.streamline_extra import FastStreamline
+    from samfpga.hw.build.fast_streamline import FastStreamline
 
     tidy = block[2]["tidy_up"]
     a = tidy.transform(FastStreamline())
@@ -165,7 +165,7 @@ def test_rules_on_conv_output_and_residual_join() -> None:
     from finn.core.onnx_exec import execute_onnx
     from onnx import helper
 
-    from samfpga.hw.build.streamline_extra import StreamlineExtra
+    from samfpga.hw.build.streamline_rules import StreamlineExtra
     from samfpga.hw.finn_env import boot
 
     boot()

@@ -215,3 +215,31 @@ def test_cli_reports_a_missing_checkpoint_in_one_line(tmp_path, capsys) -> None:
     assert not out.exists() and not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="input_shape must be"):
         export_qonnx(torch.nn.Identity(), tmp_path / "y.onnx", (3, 64, 64))
+
+
+def test_round_half_up_brevitas_equals_qonnx_on_ties(tmp_path) -> None:
+    """The project's rounding rule on ties (tolerance 0): Brevitas' RoundHalfUpSte quantizer = floor(x/s + 0.5)
+    (negative ties towards +inf, unlike torch.round's ties to even), and its QONNX export
+    (Add(s/2) -> Quant(FLOOR)) executes to the same values."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from samfpga.models.quant.layers import act_quant
+
+    q = torch.nn.Sequential(act_quant(8, True, "po2", "max"))
+    q.train()
+    q(torch.linspace(-3.9, 3.9, 64).view(1, 1, 8, 8))  # calibrate: max 3.9 -> scale 2**-5
+    q.eval()
+    s = float(q[0].act_quant.scale())
+    assert s == 2.0**-5
+    x = (torch.arange(-256, 256, dtype=torch.float32) * s / 4).view(1, 2, 16, 16)  # every 2nd value a tie
+    ref = torch.clamp(torch.floor(x / s + 0.5), -128, 127) * s
+    with torch.no_grad():
+        out = q(x)
+    assert torch.equal(out, ref)
+    assert not torch.equal(out, torch.clamp(torch.round(x / s), -128, 127) * s)  # the ties are exercised
+    path = export_qonnx(q, tmp_path / "q.onnx", (1, 2, 16, 16))
+    m = ModelWrapper(str(path))
+    assert sorted(n.op_type for n in m.graph.node) == ["Add", "Quant"]
+    got = execute_onnx(m, {m.graph.input[0].name: x.numpy()})[m.graph.output[0].name]
+    np.testing.assert_array_equal(got, ref.numpy())

@@ -29,6 +29,7 @@ from samfpga.kernels import (
     float_layers,
     fmpadding,
     mvau,
+    requant,
     shuffle,
     swg,
     thresholding,
@@ -210,6 +211,15 @@ def _addstreams(g: IntGraph, n: Node, a: list) -> list:
     return [addstreams.addstreams(a[0], a[1], lo, hi)]
 
 
+def _requant(g: IntGraph, n: Node, a: list) -> list:
+    """FINN+'s Requant as its python execution computes it (float32 ``clip(floor(x*scale + bias + 0.5))``);
+    scale and bias are the node's 2nd and 3rd (initializer) inputs."""
+    odt = g.dtype(n.outputs[0])
+    signed = odt.startswith("INT")
+    bits = int(odt[3:] if signed else odt[4:])
+    return [requant.requant_spec(a[0], a[1], a[2], bits, signed, bool(int(_a(n, "narrow", 0))))]
+
+
 def _host_binary(fn):
     def run(g: IntGraph, n: Node, a: list) -> list:
         # plain ONNX op on the host (onnxruntime semantics: float32 in, float32 out)
@@ -223,6 +233,7 @@ _OPS: dict[str, Callable] = {
     "MultiThreshold": _threshold,
     "MVAU": _mvau,
     "VVAU": _vvau,
+    "Requant": _requant,
     "DepthwiseVVAU": _vvau,  # the project's own RTL of FINN's VVAU without activation (samfpga.hw.custom_ops)
     "ConvolutionInputGenerator": _swg,
     "FMPadding": lambda g, n, a: [fmpadding.fmpadding(a[0], tuple(_a(n, "Padding")))],

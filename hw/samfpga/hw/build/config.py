@@ -17,7 +17,7 @@ class BuildOptions:
     """Switches of individual steps; the defaults are the flow as documented in docs/hardware.md.
 
     streamline_extra:  run the project's ``StreamlineExtra`` after FINN's streamlining (float scales between
-                       integer layers moved/absorbed exactly; hw/samfpga/hw/build/streamline_extra.py)
+                       integer layers moved/absorbed exactly; hw/samfpga/hw/build/streamline_rules.py)
     streamline_plus:   also run FINN+'s ``StreamlinePlus`` after each Streamline (off: it did not terminate on the
                        encoder graphs here)
     fit_ladder_ratio:  ratio between consecutive cycle targets the fit search tabulates (``fit.build_table``); a

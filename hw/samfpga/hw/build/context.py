@@ -78,6 +78,7 @@ def finn_config(cfg: BuildConfig, out: Path):
         folding_config_file=cfg.folding_file,
         generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
         standalone_thresholds=True,  # thresholds as own layers, so MVAUs can specialise to RTL
+        requant_bitwidth_threshold=1024,  # FINN's inexact Requant inference off: build.requant.InferExactRequant
         save_intermediate_models=True,
     )
     Path(fcfg.get_report_directory()).mkdir(parents=True, exist_ok=True)

@@ -66,14 +66,14 @@ def fix_threshold_layouts(model):
 
 
 def step_qonnx_to_finn(model, ctx):
-    from samfpga.hw.build.attention import QuantActHalfEvenToMultiThreshold  # ties to even, as QONNX's Quant
+    from samfpga.hw.build.quant_rounding import QuantActToMultiThreshold  # rounds as each QONNX Quant does
 
-    model = model.transform(QuantActHalfEvenToMultiThreshold())
+    model = model.transform(QuantActToMultiThreshold())
     return fix_threshold_layouts(_finn().step_qonnx_to_finn(model, ctx.finn_cfg))
 
 
 def step_tidy_up(model, ctx):
-    from samfpga.hw.build.attention import IntegerSplit  # qkv Split on integers: StreamingSplit + MVAUs later
+    from samfpga.hw.build.integer_split import IntegerSplit  # qkv Split on integers: StreamingSplit, MVAUs
 
     return fix_threshold_layouts(_finn().step_tidy_up(model, ctx.finn_cfg).transform(IntegerSplit()))
 
@@ -83,7 +83,7 @@ def _streamline_pass(model, plus: bool):
     scales on forks moved onto the branches, Streamline again; FINN+'s StreamlinePlus after it when ``plus``."""
     from finn.transformation.streamline.reorder import MoveLinearPastFork
 
-    from samfpga.hw.build.streamline_extra import FastStreamline
+    from samfpga.hw.build.fast_streamline import FastStreamline
 
     model = model.transform(FastStreamline())
     # scales on a fork (the residual branch point) block absorption into the next thresholds: move them onto
@@ -128,12 +128,12 @@ def _retype(model):
 def step_streamline(model, ctx):
     """LayerNorm scale/bias split off (ExtractNormScaleBias), scalar biases absorbed into thresholds, a streamline
     pass (``_streamline_pass``), convs lowered to NHWC MatMul with transposes absorbed and a second pass, then the
-    project's ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_extra.py; ``options.streamline_extra``).
+    project's ``StreamlineExtra`` (hw/samfpga/hw/build/streamline_rules.py; ``options.streamline_extra``).
     ``options.streamline_plus`` adds FINN+'s StreamlinePlus to each pass (off: it did not terminate on the
     encoder graphs here, see docs/hardware.md)."""
     from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
 
-    from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll
+    from samfpga.hw.build.streamline_rules import AbsorbScalarBiasIntoMultiThresholdAll
 
     opts = ctx.cfg.options
     model = model.transform(ExtractNormScaleBias())
@@ -142,7 +142,7 @@ def step_streamline(model, ctx):
     if model.get_nodes_by_op_type("Conv"):
         model = _streamline_pass(_lower_convs(model), opts.streamline_plus)
     if opts.streamline_extra:
-        from samfpga.hw.build.streamline_extra import StreamlineExtra
+        from samfpga.hw.build.streamline_rules import StreamlineExtra
 
         # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
         # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly
@@ -176,6 +176,11 @@ def step_convert_to_hw(model, ctx):
     from samfpga.hw.build import int_ops
 
     model = int_ops.apply_from_build(model, ctx)  # integer LayerNorm/softmax layers (options.int_ops)
+    from samfpga.hw.build.requant import InferExactRequant
+
+    # uniform integer requantizers -> arithmetic Requant layers (exact cases only; thresholds integer first),
+    # after the integer LayerNorm/softmax took the quantizers they fold
+    model = model.transform(RoundAndClipThresholds()).transform(InferExactRequant())
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
     # integer-input thresholds rounded up to integers (same result on integers): required by HDL generation
     model = model.transform(RoundAndClipThresholds())
@@ -190,7 +195,11 @@ def step_minimize_bit_width_initial(model, ctx):
     """FINN+'s ``step_minimize_bit_width_initial``: weight and accumulator widths of MVAU/VVAU tightened to what
     the weights and input ranges need (instead of INT32 accumulators), thresholds rounded/clipped to the new
     input range; specialisation then sees the real widths. Exact: every reachable value still fits."""
-    return _finn().step_minimize_bit_width_initial(model, ctx.finn_cfg)
+    from samfpga.hw.build.requant import check_requant_inputs
+
+    model = _finn().step_minimize_bit_width_initial(model, ctx.finn_cfg)
+    check_requant_inputs(model)  # requant.sv drops input LSBs beyond its DSP port: never silently
+    return model
 
 
 def step_minimize_bit_width(model, ctx):

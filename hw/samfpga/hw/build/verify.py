@@ -8,7 +8,8 @@ file (between named tensors) when the whole encoder is too slow to push through 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ class Stage:
     nodes: int
     hw_nodes: int
     host_nodes: list[tuple[str, str]]  # (name, op_type) of nodes not in the HW-layer domain
+    op_types: dict[str, int] = field(default_factory=dict)  # {op_type: count} of the whole graph
 
 
 def slice_qonnx(src: str | Path, dst: str | Path, inputs: list[str], outputs: list[str]) -> Path:
@@ -98,4 +100,5 @@ def run_chain(qonnx_path: str | Path, x: np.ndarray, work: str | Path, board: st
 
 def _stage(step: str, model, x: np.ndarray) -> Stage:
     host = [(n.name, n.op_type) for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
-    return Stage(step, execute(model, x), len(model.graph.node), len(model.graph.node) - len(host), host)
+    return Stage(step, execute(model, x), len(model.graph.node), len(model.graph.node) - len(host), host,
+                 dict(Counter(n.op_type for n in model.graph.node)))

@@ -101,6 +101,12 @@ BENCHES: list[Bench] = [
     # float input (thresholds after a float scale Mul): FINN's RTL compares IEEE sign/magnitude (FPARG)
     Bench("thresholding_float32", "layer",
           lambda: [nodes.thresholding(ch=4, pe=2, n=8, idt="FLOAT32", odt="INT8")]),
+    # arithmetic requantizer (build.requant.InferExactRequant), parameters embedded in the SV source (exact while
+    # they print exactly with 6 decimals: scales 2**-1..2**-6, as the build checks): INT20 accumulator -> INT8,
+    # inputs drawn around the output range so most outputs are not saturated; UINT8 output at PE = C
+    Bench("requant_int20_int8", "layer", lambda: [_with_range(nodes.requant(k_range=(1, 6)), (-9000, 9000))]),
+    Bench("requant_int16_uint8_pe8", "layer", lambda: [_with_range(
+        nodes.requant(ch=8, pe=8, idt="INT16", odt="UINT8", k_range=(0, 6)), (-2000, 20000))]),
     Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),
     Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
     Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),

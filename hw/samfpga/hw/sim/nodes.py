@@ -481,3 +481,25 @@ def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt:
         {"sm_out": (shape, "UINT8")},
         inits,
     )
+
+
+def requant(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT20", odt: str = "INT8", k_range: tuple[int, int] = (1, 6),
+            mem_mode: str = "internal_embedded", seed: int = 3) -> NodeSpec:
+    """FINN+'s arithmetic requantizer as ``samfpga.hw.build.requant.InferExactRequant`` makes it: per-channel
+    power-of-two scales 2**-k (k in ``k_range``) and biases ``0.5 - T0/d + out_bias`` on the 1/d grid, within what
+    requant.sv accepts (|bias| < 2**(in_bits - out_bits)). ``mem_mode``: "internal_decoupled" (parameters decomposed
+    in Python into a memstream) or "internal_embedded" (parameters printed into the SV source as decimals)."""
+    from qonnx.core.datatype import DataType
+
+    rng = _rng(seed)
+    d = 2.0 ** rng.integers(k_range[0], k_range[1] + 1, size=ch)
+    lim = 2 ** max(0, DataType[idt].bitwidth() - DataType[odt].bitwidth() - 4)
+    bias = 0.5 - (rng.integers(-lim, lim + 1, size=ch) + rng.integers(0, d) / d)
+    return NodeSpec(
+        "Requant",
+        dict(NumChannels=ch, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=[1, n], narrow=0,
+             mem_mode=mem_mode, preferred_impl_style="rtl"),
+        {"rq_in": ((1, n, ch), idt)},
+        {"rq_out": ((1, n, ch), odt)},
+        {"rq_scale": ((1.0 / d).astype(np.float32), "FLOAT32"), "rq_bias": (bias.astype(np.float32), "FLOAT32")},
+    )

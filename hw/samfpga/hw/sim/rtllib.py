@@ -82,7 +82,36 @@ def patch_inner_shuffle(text: str) -> str:
                          "\tassign {>>{rd_pat_forwarded}} = rd_pat_forwarded_packed;", "inner_shuffle.sv")
 
 
+def patch_requant(text: str) -> str:
+    """requant.sv under Verilator: its three ``typedef struct`` -> ``typedef struct packed`` (all members 2-state
+    integral; Verilator 5.48 cannot constant-evaluate the elaboration functions derive_MUL_WIDTHS, derive_PARAMS,
+    derive_SHIFT_MINMAX that assign members of an unpacked struct), ``$shortrealtobits`` replaced and a zero-width
+    part select of an elaboration warning masked (below)."""
+    if text.count("\ttypedef struct {") != 3:
+        raise ValueError("requant.sv: expected 3 unpacked struct typedefs; finn-rtllib changed, revisit the patch")
+    text = text.replace("\ttypedef struct {", "\ttypedef struct packed {")
+    # the parameter matrix packed as well (an element assignment of an unpacked 2-d array is not constant-evaluable)
+    text = _replace_once(text, "\ttypedef params_t  params_mat_t[PE][CF];",
+                         "\ttypedef params_t [PE-1:0][CF-1:0]  params_mat_t;", "requant.sv")
+    # Verilator promotes shortreal to real, and its $shortrealtobits returns the 64-bit pattern of the real:
+    # a constant function rebuilds the IEEE single fields from it (exact for float32-representable parameters,
+    # which the build's Requant parameters are; samfpga.hw.build.requant checks it)
+    f32 = ("\tfunction automatic bit [31:0] samfpga_f32bits(input real v);\n"
+           "\t\tautomatic bit [63:0] b = $realtobits(v);\n"
+           "\t\tif(v == 0.0)  return { b[63], 31'b0 };\n"
+           "\t\treturn { b[63], 8'(int'(b[62:52]) - 1023 + 127), b[51:29] };\n"
+           "\tendfunction\n")
+    text = _replace_once(text, "\tlocalparam int unsigned  CF = C/PE;", "\tlocalparam int unsigned  CF = C/PE;\n" + f32,
+                         "requant.sv")
+    # the elaboration warning about a truncated scale mantissa selects a zero-width range when inputs fit the
+    # DSP port (K <= 18: S_WIDTH 25), which Verilator rejects even in the untaken branch: same test as a mask
+    text = _replace_once(text, "if(sm[0+:25-MUL_WIDTHS.s] != 0)",
+                         "if((sm & ((25'(1) << (25-MUL_WIDTHS.s)) - 25'(1))) != 0)", "requant.sv")
+    return text.replace("$shortrealtobits(", "samfpga_f32bits(")
+
+
 PATCHES: dict[str, Callable[[str], str]] = {
+    "requant.sv": patch_requant,
     "inner_shuffle.sv": patch_inner_shuffle,
     "add_multi.sv": patch_add_multi,
     "fifo.sv": patch_fifo,

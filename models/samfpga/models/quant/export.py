@@ -11,6 +11,45 @@ from brevitas.export import export_qonnx as _brevitas_export_qonnx
 from torch import nn
 
 from . import compat  # noqa: F401
+from .rounding import HALF_UP, RoundHalfUpSte
+
+
+def activation_rounding(qmodel: nn.Module) -> str | None:
+    """``"half_up"`` when every enabled activation quantizer of ``qmodel`` rounds with ``RoundHalfUpSte``, None when
+    none does (Brevitas' own modes, exported as they are); a mix is an error (the export could not tell them apart)."""
+    from brevitas.proxy.runtime_quant import ActQuantProxyFromInjector
+
+    kinds = set()
+    for m in qmodel.modules():
+        if isinstance(m, ActQuantProxyFromInjector) and m.is_quant_enabled:
+            impl = m.fused_activation_quant_proxy.tensor_quant.int_quant.float_to_int_impl
+            kinds.add(isinstance(impl, RoundHalfUpSte))
+    if kinds == {True, False}:
+        raise ValueError("export_qonnx: activation quantizers mix round-half-up and other rounding modes")
+    return HALF_UP if kinds == {True} else None
+
+
+def half_up_as_floor(model):
+    """Every activation ``Quant`` (input not an initializer) written as ``Add(x, scale/2) -> Quant(FLOOR)``: QONNX's
+    ``floor((x + s/2)/s)`` equals Brevitas' ``floor(x/s + 0.5)`` (exact for power-of-two ``s``); see ``.rounding``.
+    Only per-tensor (scalar) scales, as the encoder's activation quantizers have."""
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    g = model.graph
+    for n in [n for n in g.node if n.op_type == "Quant"]:
+        if model.get_initializer(n.input[0]) is not None:
+            continue  # weight quantizer: values pre-quantized by Brevitas, rounding irrelevant
+        scale = model.get_initializer(n.input[1])
+        if scale is None or scale.size != 1:
+            raise ValueError(f"export_qonnx: activation Quant {n.name} needs a constant scalar scale, got {scale}")
+        half = model.make_new_valueinfo_name()
+        model.set_initializer(half, (scale.astype("float32") / 2).reshape(scale.shape))
+        mid = model.make_new_valueinfo_name()
+        g.node.insert(list(g.node).index(n), helper.make_node("Add", [n.input[0], half], [mid], name=f"{n.name}_half"))
+        n.input[0] = mid
+        getCustomOp(n).set_nodeattr("rounding_mode", "FLOOR")
+    return model
 
 
 def export_qonnx(qmodel: nn.Module, path: str | Path, input_shape: tuple[int, ...]) -> Path:
@@ -38,6 +77,8 @@ def export_qonnx(qmodel: nn.Module, path: str | Path, input_shape: tuple[int, ..
         with torch.no_grad():
             _brevitas_export_qonnx(qmodel, torch.zeros(*input_shape), tmp)
         model = cleanup_model(ModelWrapper(tmp))
+        if activation_rounding(qmodel) == HALF_UP:
+            model = half_up_as_floor(model)
         model = model.transform(InferShapes())
         model = model.transform(InferDataTypes())
         model = model.transform(GiveUniqueNodeNames())

@@ -19,16 +19,21 @@ from brevitas.quant import (
 from torch import nn
 
 from . import compat  # noqa: F401  (Tensor.rename shim, needed when brevitas layers run)
+from .rounding import RoundHalfUpSte
 
 # Per-output-channel power-of-two weight scales (Brevitas ships this only per tensor).
 Int8WeightPerChannelFixedPoint = Int8WeightPerTensorFixedPoint.let(scaling_per_output_channel=True)
 
 _WEIGHT_QUANT = {"po2": Int8WeightPerChannelFixedPoint, "float": Int8WeightPerChannelFloat}
+# activation quantizers round half up (floor(x + 0.5)), the project's one rule: see .rounding
 _ACT_QUANT = {
-    ("po2", True): Int8ActPerTensorFixedPoint,
-    ("po2", False): Uint8ActPerTensorFixedPoint,
-    ("float", True): Int8ActPerTensorFloat,
-    ("float", False): Uint8ActPerTensorFloat,
+    (scale, signed): q.let(float_to_int_impl=RoundHalfUpSte)
+    for (scale, signed), q in {
+        ("po2", True): Int8ActPerTensorFixedPoint,
+        ("po2", False): Uint8ActPerTensorFixedPoint,
+        ("float", True): Int8ActPerTensorFloat,
+        ("float", False): Uint8ActPerTensorFloat,
+    }.items()
 }
 
 

@@ -1,23 +1,26 @@
-"""Transformations of the FINN flow for the quantized encoder's transformer blocks.
+"""QONNX activation ``Quant`` -> FINN MultiThreshold with thresholds that round exactly as the Quant does.
 
-``QuantActHalfEvenToMultiThreshold``: QONNX ``Quant`` (rounding_mode ROUND = numpy/torch round, ties to even) ->
-MultiThreshold with thresholds that round ties to even too. FINN's own conversion (``ConvertQuantActToMultiThreshold``)
-puts the threshold of every level at the exact half step and compares with ``>=``, i.e. it rounds every tie UP; a
-tie is an input exactly on a half step, which is frequent wherever a value on a fine power-of-two grid is
-requantized to a coarser one (the residual sum before the next block's quantizer: 50% of the inputs are ties there;
-a zero-bias MatMul output before the q/k/v quantizer). ``x > t`` for the levels that ties must not reach:
-``x >= t + g/2`` where the input is provably on a power-of-two grid ``g`` (``input_grid``; the threshold stays on a
-half-grid point, so FINN's later scaling and integer rounding of thresholds keep it exact), else ``x >= nextafter(t)``
-(exact for the float32 comparison itself).
+Two rounding rules occur in the project's QONNX graphs:
+
+- **round half up**, ``floor(x/s + 0.5)`` (the project's rule, samfpga.models.quant.rounding): exported as
+  ``Add(x, s/2) -> Quant(rounding_mode=FLOOR)``. The pair is folded back into one quantizer whose thresholds sit at
+  the half steps and compare with ``>=``, which is what FINN's own handlers place: uniform thresholds, which
+  ``requant.InferExactRequant`` turns into arithmetic ``Requant`` layers later.
+- **round half to even** (QONNX ``ROUND``/``HALF_EVEN`` = numpy/torch round; Brevitas' default ``RoundSte``).
+  FINN's own conversion (``ConvertQuantActToMultiThreshold``) rounds every tie UP, and ties are frequent wherever a
+  value on a fine power-of-two grid is requantized to a coarser one (50% of the inputs after a residual add).
+  ``x > t`` for the levels that ties must not reach: ``x >= t + g/2`` where the input is provably on a power-of-two
+  grid ``g`` (``input_grid``; the threshold stays on a half-grid point, so FINN's later scaling and integer
+  rounding of thresholds keep it exact), else ``x >= nextafter(t)`` (exact for the float32 comparison itself).
+  Such thresholds alternate and stay threshold tables.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
 from qonnx.transformation.base import Transformation
 
-from samfpga.hw.build.streamline_extra import AbsorbScalarBiasIntoMultiThresholdAll, is_po2
+from samfpga.hw.build.streamline_rules import is_po2
 
 # ops that pass values through unchanged (so the input grid is the output grid)
 _PASSTHROUGH = {"Transpose", "Reshape", "Identity", "Split", "Flatten", "Squeeze", "Unsqueeze", "Relu", "MaxPool",
@@ -107,13 +110,25 @@ def half_even_thresholds(thresholds: np.ndarray, act_bias: float, grid: float | 
     return t
 
 
-class QuantActHalfEvenToMultiThreshold(Transformation):
-    """Converts activation ``Quant`` nodes with round-half-even rounding (QONNX ``ROUND``/``HALF_EVEN``) to
-    MultiThreshold nodes whose thresholds implement that rounding (see the module docstring). Uses FINN's own
-    handler of each node (same Add/Mul nodes, data layout and datatypes as ``ConvertQuantActToMultiThreshold``) and
-    changes only the threshold values; run it before FINN's ``step_qonnx_to_finn``, which then finds no activation
-    Quant left to convert. Quant nodes FINN would not convert (more than ``max_bits`` bits, other rounding modes)
-    are left to FINN."""
+def _half_up_pair(model, n):
+    """The ``Add(x, s/2)`` in front of a ``Quant(FLOOR)`` with scalar scale ``s`` (the export's round-half-up form),
+    else None."""
+    add = model.find_producer(n.input[0])
+    if add is None or add.op_type != "Add" or len(model.find_consumers(add.output[0])) != 1:
+        return None
+    half, scale = model.get_initializer(add.input[1]), model.get_initializer(n.input[1])
+    if half is None or scale is None or half.size != 1 or scale.size != 1 or model.get_initializer(add.input[0]) is not None:
+        return None
+    return add if np.float32(half.flatten()[0]) == np.float32(scale.flatten()[0]) / np.float32(2) else None
+
+
+class QuantActToMultiThreshold(Transformation):
+    """Converts activation ``Quant`` nodes to MultiThreshold nodes that round as the Quant does (module docstring):
+    ``Add(x, s/2) -> Quant(FLOOR)`` pairs (round half up) and ``Quant(ROUND|HALF_EVEN)`` (ties to even). Uses FINN's
+    own handler of each node (same Add/Mul nodes, data layout and datatypes as ``ConvertQuantActToMultiThreshold``)
+    and changes only the threshold values of half-even ones; run it before FINN's ``step_qonnx_to_finn``, which
+    then finds no activation Quant left to convert. Quant nodes FINN would not convert (more than ``max_bits`` bits,
+    other rounding modes) are left to FINN."""
 
     def __init__(self, max_bits: int = 8) -> None:
         super().__init__()
@@ -133,83 +148,44 @@ class QuantActHalfEvenToMultiThreshold(Transformation):
         grids = {n.name: input_grid(model, n.input[0], memo) for n in model.graph.node if n.op_type == "Quant"}
         while True:
             for idx, n in enumerate(model.graph.node):
-                if not self._convertible(model, n):
+                mode = self._mode(model, n)
+                if mode is None:
                     continue
+                if mode == "half_up":  # fold the export's Add(s/2) back: FINN's thresholds are floor(x/s + 0.5)
+                    add = _half_up_pair(model, n)
+                    n.input[0] = add.input[0]
+                    model.graph.node.remove(add)
+                    idx = list(model.graph.node).index(n)
                 pred = model.find_direct_predecessors(n)
                 pred_op = pred[0].op_type if pred else None
                 handlers = QuantActBaseHandler.__subclasses__()
                 cls = next((c for c in handlers if pred_op in c.valid_predecessor_op_types()), QuantIdentityHandler)
                 handler = cls(model, n, idx + 1)
-                base = handler._calculate_thresholds
-                act_bias = float(np.asarray(handler._calculate_act_bias()).flatten()[0])
-                grid = grids.get(n.name)
-                handler._calculate_thresholds = lambda b=base, a=act_bias, g=grid: half_even_thresholds(b(), a, g)
+                if mode == "half_even":
+                    base = handler._calculate_thresholds
+                    act_bias = float(np.asarray(handler._calculate_act_bias()).flatten()[0])
+                    grid = grids.get(n.name)
+                    handler._calculate_thresholds = lambda b=base, a=act_bias, g=grid: half_even_thresholds(b(), a, g)
                 model = handler.replace_quant_node()
                 break
             else:
                 return model, False
 
-    def _convertible(self, model, n) -> bool:
+    def _mode(self, model, n) -> str | None:
+        """"half_up", "half_even" or None (not converted here)."""
         from qonnx.custom_op.registry import getCustomOp
 
         if n.op_type != "Quant" or model.get_initializer(n.input[0]) is not None:
-            return False
+            return None
         if model.get_initializer(n.output[0]) is not None:
-            return False
+            return None
         bits = model.get_initializer(n.input[3])
         zp = model.get_initializer(n.input[2])
         if bits is None or float(bits) > self.max_bits or zp is None or np.any(zp != 0):
-            return False
-        return getCustomOp(n).get_nodeattr("rounding_mode").upper() in ("ROUND", "HALF_EVEN")
-
-
-class IntegerSplit(Transformation):
-    """Makes a ``Split`` fed by a quantizer (the qkv split of attention) split the integer stream, so FINN converts it
-    to a StreamingSplit and the q/k/v MatMuls to MVAUs.
-
-    Scalar ``Mul`` (the dequantization scale) -> Reshape/Transpose -> ``Split`` becomes Reshape/Transpose ->
-    ``Split`` -> one ``Mul`` per output (the Muls then travel through each branch like any quantizer's scale in
-    FINN's streamlining); the quantizer's sign bias (MultiThreshold -> scalar Add) is absorbed into the
-    MultiThreshold (FINN's ``AbsorbScalarBiasIntoMultiThreshold`` in one pass, exact), and the Split outputs are annotated
-    with the Split input's integer datatype (qonnx's ``InferDataTypes`` does not know Split and would leave them
-    FLOAT32, which keeps the MatMuls behind it off the MVAU conversion). Exact: scalar ops commute with data
-    movement."""
-
-    def apply(self, model):
-        from qonnx.transformation.infer_datatypes import InferDataTypes
-        from qonnx.transformation.infer_shapes import InferShapes
-
-        moved = False
-        for split in model.get_nodes_by_op_type("Split"):
-            moved |= self._move_mul(model, split)
-        if moved:
-            model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
-            model = model.transform(InferShapes()).transform(InferDataTypes())
-        for split in model.get_nodes_by_op_type("Split"):
-            dt = model.get_tensor_datatype(split.input[0])
-            if dt is not None and dt.is_integer():
-                for out in split.output:
-                    model.set_tensor_datatype(out, dt)
-        return model, False
-
-    @staticmethod
-    def _move_mul(model, split) -> bool:
-        chain, n = [], model.find_producer(split.input[0])
-        while n is not None and n.op_type in ("Reshape", "Transpose") and len(model.find_consumers(n.output[0])) == 1:
-            chain.append(n)
-            n = model.find_producer(n.input[0])
-        if n is None or n.op_type != "Mul" or len(model.find_consumers(n.output[0])) != 1:
-            return False
-        scale = model.get_initializer(n.input[1])
-        if scale is None or scale.size != 1 or model.get_initializer(n.input[0]) is not None:
-            return False
-        (chain[-1] if chain else split).input[0] = n.input[0]
-        g = model.graph
-        g.node.remove(n)
-        for i, out in enumerate(list(split.output)):
-            mid = model.make_new_valueinfo_name()
-            model.set_tensor_shape(mid, model.get_tensor_shape(out))
-            split.output[i] = mid
-            g.node.insert(list(g.node).index(split) + 1 + i,
-                          helper.make_node("Mul", [mid, n.input[1]], [out], name=f"{n.name}_{i}"))
-        return True
+            return None
+        rounding = getCustomOp(n).get_nodeattr("rounding_mode").upper()
+        if rounding in ("ROUND", "HALF_EVEN"):
+            return "half_even"
+        if rounding == "FLOOR" and _half_up_pair(model, n) is not None:
+            return "half_up"
+        return None
