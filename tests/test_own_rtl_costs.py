@@ -27,7 +27,7 @@ def test_layer_costs_use_own_models():
         model.graph.node.extend(nodes.build_hw_graph([s]).graph.node)
     got = {c.op_type: c for c in layer_costs(model, get_board("kv260"))}
     assert set(got) == {"DepthwiseVVAU_rtl", "StreamingSplit_rtl", "AddStreams_rtl", "DuplicateStreams_rtl"}
-    for c in got.values():
+    for c in got.values():  # AddStreams/DuplicateStreams: samfpga.hw.resources.models (one model per op type)
         assert c.source == "own model" and c.LUT > 0 and c.FF > 0, c
     # dw_vvau defaults: PE 2 x SIMD 3 products, INT16 accumulators: 2 * 2 * 16 register bits + counters
     assert got["DepthwiseVVAU_rtl"].DSP == 6
@@ -39,7 +39,6 @@ def test_models_grow_with_parallelism_and_width():
     wide = costs.dw_vvau_resources(pe=8, simd=1, sf=9, nf=1, w_bits=4, acc_bits=16)
     assert wide["DSP"] == 8 * small["DSP"] and wide["FF"] > small["FF"] and wide["LUT"] > small["LUT"]
     assert costs.stream_split_resources(3, 64, [4, 4, 4])["FF"] > costs.stream_split_resources(3, 32, [4, 4, 4])["FF"]
-    assert costs.add_streams_resources(8, 9)["LUT"] == 2 * costs.add_streams_resources(4, 9)["LUT"]
 
 
 def _yosys(tmp: Path, top: str, params: dict) -> dict[str, int]:

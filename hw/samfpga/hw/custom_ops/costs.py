@@ -30,14 +30,6 @@ def _cost(op, detail: dict, **res: float) -> LayerCost:
     return LayerCost(name=op.onnx_node.name, op_type=op.onnx_node.op_type, source="own model", detail=detail, **res)
 
 
-def add_streams_resources(pe: int, o_bits: int) -> dict[str, float]:
-    return {"LUT": pe * o_bits, "FF": pe * o_bits + 1, "DSP": 0.0, "BRAM36": 0.0}
-
-
-def duplicate_streams_resources(n: int, width: int) -> dict[str, float]:
-    return {"LUT": n + 1, "FF": width + n, "DSP": 0.0, "BRAM36": 0.0}
-
-
 def stream_split_resources(n: int, width: int, beats: list[int]) -> dict[str, float]:
     ff = n * width + n + _bits(n) + _bits(max(beats))
     return {"LUT": 4 * n + 2, "FF": ff, "DSP": 0.0, "BRAM36": 0.0}
@@ -49,18 +41,6 @@ def dw_vvau_resources(pe: int, simd: int, sf: int, nf: int, w_bits: int, acc_bit
     adders = pe * simd * acc_bits
     return {"LUT": rom + adders + CONTROL_LUT, "FF": 2 * pe * acc_bits + _bits(sf) + _bits(nf) + 1,
             "DSP": pe * simd, "BRAM36": 0.0}
-
-
-@register_model("AddStreams_rtl")
-def _add_streams(op, model, board: Board) -> LayerCost:
-    pe, o = op.get_nodeattr("PE"), op.get_output_datatype().bitwidth()
-    return _cost(op, {"PE": pe, "O_BITS": o}, **add_streams_resources(pe, o))
-
-
-@register_model("DuplicateStreams_rtl")
-def _duplicate_streams(op, model, board: Board) -> LayerCost:
-    n, w = op.get_num_output_streams(), op.get_instream_width_padded()
-    return _cost(op, {"N": n, "WIDTH": w}, **duplicate_streams_resources(n, w))
 
 
 @register_model("StreamingSplit_rtl")

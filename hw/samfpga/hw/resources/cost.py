@@ -51,6 +51,10 @@ def register_model(*op_types: str) -> Callable[[CostModel], CostModel]:
 
     def deco(fn: CostModel) -> CostModel:
         for op in op_types:
+            if op in _MODELS and _MODELS[op] is not fn:
+                # one model per op type: a second one would silently win or lose by import order
+                raise ValueError(f"a cost model for {op} is already registered ({_MODELS[op].__module__}."
+                                 f"{_MODELS[op].__qualname__}); one model per op type")
             _MODELS[op] = fn
         return fn
 
