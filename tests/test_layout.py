@@ -173,7 +173,7 @@ def test_installed_wheel_dev_commands_find_their_data(wheel, tmp_path):
         r = _run([exe, *cmd], cwd=work)
         assert r.returncode == 0 and "usage" in r.stdout.lower(), (cmd, r.stderr[-2000:])
     code = ("from samfpga.models.quant.source import STUDENT_CONFIG, student_config\n"
-            "from samfpga.hw.custom_ops._rtlgen import rtl_source\n"
+            "from samfpga.hw.custom_ops.rtl_base import rtl_source\n"
             "print(STUDENT_CONFIG); print(rtl_source('add_streams.sv')); print(student_config().encoder_config.img_size)")
     r = _run([py, "-c", code], cwd=work)
     assert r.returncode == 0, r.stderr[-2000:]
