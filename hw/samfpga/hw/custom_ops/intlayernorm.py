@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
-from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 from qonnx.core.datatype import DataType
 
-from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, write_wrapper
+from samfpga.hw.custom_ops.rtl_base import ChannelStreamOp, OwnRTLBackend, write_text_atomic, write_wrapper
 from samfpga.kernels.layernorm import IntLayerNormParams, int_layernorm
 
 
@@ -26,45 +25,23 @@ def write_hex_table(path, values: np.ndarray, bits: int) -> None:
     v = np.asarray(values, dtype=np.int64).ravel()
     mask = (1 << bits) - 1
     digits = (bits + 3) // 4
-    text = "".join(f"{int(x) & mask:0{digits}x}\n" for x in v)
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_text_atomic(Path(path), "".join(f"{int(x) & mask:0{digits}x}\n" for x in v))
 
 
-class _StreamShape:
-    """Shape/width methods shared by the single-input, shape-preserving integer layers here."""
+class _StreamShape(ChannelStreamOp):
+    """The single-input, shape-preserving integer layers here: ``ChannelStreamOp``'s shapes and widths, datatypes
+    from the ``inputDataType`` / ``outputDataType`` attributes."""
 
-    def get_normal_input_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return (*self.get_nodeattr("numInputVectors"), self.get_nodeattr("NumChannels"))
-
-    def get_folded_input_shape(self, ind: int = 0) -> tuple[int, ...]:
-        ch, pe = self.get_nodeattr("NumChannels"), self.get_nodeattr("PE")
-        if ch % pe:
-            raise ValueError(f"{self.onnx_node.name}: PE={pe} does not divide NumChannels={ch}")
-        return (*self.get_nodeattr("numInputVectors"), ch // pe, pe)
-
-    def get_normal_output_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return self.get_normal_input_shape()
-
-    def get_folded_output_shape(self, ind: int = 0) -> tuple[int, ...]:
-        return self.get_folded_input_shape()
+    def get_nodeattr_types(self) -> dict:
+        attrs = {"inputDataType": ("s", True, ""), "outputDataType": ("s", True, "")}
+        attrs.update(super().get_nodeattr_types())  # NumChannels, PE, numInputVectors (ChannelStreamOp)
+        return attrs
 
     def get_input_datatype(self, ind: int = 0) -> DataType:
         return DataType[self.get_nodeattr("inputDataType")]
 
     def get_output_datatype(self, ind: int = 0) -> DataType:
         return DataType[self.get_nodeattr("outputDataType")]
-
-    def get_instream_width(self, ind: int = 0) -> int:
-        return self.get_nodeattr("PE") * self.get_input_datatype().bitwidth()
-
-    def get_outstream_width(self, ind: int = 0) -> int:
-        return self.get_nodeattr("PE") * self.get_output_datatype().bitwidth()
-
-    def get_number_output_values(self) -> int:
-        return int(np.prod(self.get_folded_output_shape()[:-1]))
 
     def make_shape_compatible_op(self, model):
         return super().make_const_shape_op(self.get_normal_input_shape())
@@ -79,16 +56,11 @@ class _StreamShape:
 
 
 @register_hw_op
-class IntLayerNorm(_StreamShape, HWCustomOp):
+class IntLayerNorm(_StreamShape):
     """Integer LayerNorm of each vector of ``NumChannels`` integers (see module doc and the kernel)."""
 
     def get_nodeattr_types(self) -> dict:
         attrs = {
-            "NumChannels": ("i", True, 0),
-            "PE": ("i", False, 1),
-            "inputDataType": ("s", True, ""),
-            "outputDataType": ("s", True, ""),
-            "numInputVectors": ("ints", False, [1]),
             "eps_int": ("i", True, 0),
             "frac_bits": ("i", False, 8),
             "lut_bits": ("i", False, 10),

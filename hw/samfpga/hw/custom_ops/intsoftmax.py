@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
-from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 
 from samfpga.hw.custom_ops.intlayernorm import _StreamShape, write_hex_table
@@ -21,16 +20,11 @@ from samfpga.kernels.softmax import IntSoftmaxParams, int_softmax
 
 
 @register_hw_op
-class IntSoftmax(_StreamShape, HWCustomOp):
+class IntSoftmax(_StreamShape):
     """Integer softmax of each vector of ``NumChannels`` integers (see module doc and the kernel)."""
 
     def get_nodeattr_types(self) -> dict:
         attrs = {
-            "NumChannels": ("i", True, 0),
-            "PE": ("i", False, 1),
-            "inputDataType": ("s", True, ""),
-            "outputDataType": ("s", True, ""),
-            "numInputVectors": ("ints", False, [1]),
             "mult": ("i", True, 1),
             "pre_shift": ("i", True, 1),
             "out_num": ("i", True, 1),
