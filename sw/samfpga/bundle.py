@@ -86,22 +86,29 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
-    """Load ``path`` (a bundle directory or its ``bundle.json``) and validate every field.
-
-    Raises:
-        BundleError: naming the file and the offending field.
-    """
+def read_manifest(path: str | Path, name: str, holds: str) -> tuple[Path, dict[str, Any]]:
+    """``(manifest path, parsed JSON object)`` of a bundle directory ``path`` (or of ``path`` itself when it is
+    the manifest ``name``). ``holds`` names the directory's files for the error message. Raises BundleError."""
     path = Path(path)
-    meta_path = path if path.name == "bundle.json" else path / "bundle.json"
+    meta_path = path if path.name == name else path / name
     if not meta_path.is_file():
-        raise BundleError(f"{meta_path}: no such file (a bundle directory holds bundle.json, encoder.onnx, decoder.onnx)")
+        raise BundleError(f"{meta_path}: no such file (a bundle directory holds {holds})")
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{meta_path}: not valid JSON ({err})") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{meta_path}: top level must be a JSON object")
+    return meta_path, meta
+
+
+def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
+    """Load ``path`` (a bundle directory or its ``bundle.json``) and validate every field.
+
+    Raises:
+        BundleError: naming the file and the offending field.
+    """
+    meta_path, meta = read_manifest(path, "bundle.json", "bundle.json, encoder.onnx, decoder.onnx")
     fmt = _field(meta, "format", str, meta_path)
     if fmt != BUNDLE_FORMAT:
         raise BundleError(f"{meta_path}: field 'format' is {fmt!r}, expected {BUNDLE_FORMAT!r}")

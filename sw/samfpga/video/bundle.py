@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..bundle import Bundle, BundleError
+from ..bundle import Bundle, BundleError, _field, read_manifest, sha256_file
 
 VIDEO_BUNDLE_FORMAT = "samfpga-video-bundle"
 SUPPORTED_VERSIONS = (1,)
@@ -71,23 +69,6 @@ class VideoBundle:
                       source=self.source, model_config=self.model_config, sha256=dict(self.sha256))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _get(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
-    if name not in meta:
-        raise BundleError(f"{where}: missing field {name!r}")
-    v = meta[name]
-    if not isinstance(v, kind) or (isinstance(v, bool) and kind is not bool):
-        raise BundleError(f"{where}: field {name!r} must be {getattr(kind, '__name__', kind)}, got {v!r}")
-    return v
-
-
 def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBundle:
     """Load ``path`` (a video bundle directory or its ``video.json``) and validate it.
 
@@ -95,21 +76,13 @@ def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBund
         BundleError: naming the file and the offending field.
     """
     path = Path(path)
-    meta_path = path if path.name == "video.json" else path / "video.json"
-    if not meta_path.is_file():
-        raise BundleError(f"{meta_path}: no such file (a video bundle directory holds video.json and its graphs)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{meta_path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise BundleError(f"{meta_path}: top level must be a JSON object")
+    meta_path, meta = read_manifest(path, "video.json", "video.json and its graphs")
     if meta.get("format") != VIDEO_BUNDLE_FORMAT:
         raise BundleError(f"{meta_path}: field 'format' is {meta.get('format')!r}, expected {VIDEO_BUNDLE_FORMAT!r}")
-    version = _get(meta, "version", int, meta_path)
+    version = _field(meta, "version", int, meta_path)
     if version not in SUPPORTED_VERSIONS:
         raise BundleError(f"{meta_path}: field 'version' is {version}, this runtime reads {SUPPORTED_VERSIONS}")
-    ints = {k: _get(meta, k, int, meta_path) for k in
+    ints = {k: _field(meta, k, int, meta_path) for k in
             ("image_size", "feat_size", "hidden_dim", "mem_dim", "num_maskmem", "max_obj_ptrs", "opset")}
     for k, v in ints.items():
         if v <= 0:
@@ -118,7 +91,7 @@ def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBund
         raise BundleError(f"{meta_path}: field 'feat_size' {ints['feat_size']} must be image_size/16")
     if ints["max_obj_ptrs"] < 2:
         raise BundleError(f"{meta_path}: field 'max_obj_ptrs' must be >= 2, got {ints['max_obj_ptrs']}")
-    files = _get(meta, "files", dict, meta_path)
+    files = _field(meta, "files", dict, meta_path)
     sha = meta.get("sha256", {})
     paths: dict[str, Path] = {}
     for key in FILE_KEYS:
@@ -132,18 +105,18 @@ def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBund
             want = sha.get(key) if isinstance(sha, dict) else None
             if want is None:
                 raise BundleError(f"{meta_path}: field 'sha256.{key}' is missing")
-            if _sha256(p) != want:
+            if sha256_file(p) != want:
                 raise BundleError(f"{p}: sha256 does not match field 'sha256.{key}' of {meta_path}; the file was "
                                   f"modified or truncated")
         paths[key] = p.resolve()
-    mean = _get(meta, "pixel_mean", list, meta_path)
-    std = _get(meta, "pixel_std", list, meta_path)
+    mean = _field(meta, "pixel_mean", list, meta_path)
+    std = _field(meta, "pixel_std", list, meta_path)
     if len(mean) != 3 or len(std) != 3 or any(not isinstance(v, (int, float)) for v in mean + std) or min(std) <= 0:
         raise BundleError(f"{meta_path}: fields 'pixel_mean'/'pixel_std' must be 3 numbers (std > 0)")
-    family = _get(meta, "family", str, meta_path)
+    family = _field(meta, "family", str, meta_path)
     return VideoBundle(
         root=meta_path.parent.resolve(), family=family, pool_memory=bool(meta.get("pool_memory", False)),
-        high_res=bool(_get(meta, "high_res", bool, meta_path)),
+        high_res=bool(_field(meta, "high_res", bool, meta_path)),
         pixel_mean=tuple(float(v) for v in mean), pixel_std=tuple(float(v) for v in std),  # type: ignore[arg-type]
         paths=paths, source=str(meta.get("source", "")), model_config=meta.get("model_config"),
         sha256={k: str(v) for k, v in (sha or {}).items()}, **ints,
