@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ``sam2.1_hiera_tiny.pt`` or a samfpga video checkpoint to a video bundle."""
     import argparse
 
-    from ..video.checkpoint import VideoCheckpointError, load_official_sam2, load_video_checkpoint
+    from ..checkpoint import CheckpointError
+    from ..video.checkpoint import load_official_sam2, load_video_checkpoint
 
     p = argparse.ArgumentParser(prog="samfpga.models.export.video", description=main.__doc__)
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             model = load_official_sam2(a.checkpoint, image_size=a.image_size)
         else:
             model = load_video_checkpoint(a.checkpoint)
-    except (VideoCheckpointError, OSError) as e:
+    except (CheckpointError, OSError) as e:  # VideoCheckpointError is one, as is the strict-load check
         print(f"samfpga.models.export.video: error: {e}")
         return 2
     out = export_video_bundle(model, a.out, source=f"checkpoint {a.checkpoint.name}", overwrite=a.overwrite)

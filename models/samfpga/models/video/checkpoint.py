@@ -8,29 +8,18 @@ from typing import Any
 
 import torch
 
+from ..checkpoint import CheckpointError, check_state_dict
 from ..sam import Sam
 from .model import VideoConfig, VideoSam
 
 
-class VideoCheckpointError(ValueError):
+class VideoCheckpointError(CheckpointError):
     """A checkpoint that does not fit the video model; the message names the file and the keys."""
 
 
 def _strict_load(model: VideoSam, state: dict[str, torch.Tensor], source: str) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
-        if shapes:
-            parts.append(f"{len(shapes)} mis-shaped (e.g. {shapes[:2]})")
-        raise VideoCheckpointError(f"{source}: does not fit the {model.cfg.family} video model: " + "; ".join(parts))
+    # the image model's strict check (missing, unexpected and mis-shaped keys named), one implementation
+    check_state_dict(model, state, f"{source} ({model.cfg.family} video model)")
     model.load_state_dict(state, strict=True)
 
 
