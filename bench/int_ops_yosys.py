@@ -37,6 +37,11 @@ CONFIGS = {
                                                     scale=2.0**-14),
     "sm_n64_h4_bias_pe4": lambda: nodes.int_softmax(n=64, pe=4, heads=4, windows=1, idt="INT20",
                                                     scale=2.0**-14),
+    # TinyViT's (head, |dy|, |dx|) bias: the RTL's compact table (int_softmax.sv SIDE > 0)
+    "sm_n64_h4_window_pe1": lambda: nodes.int_softmax(n=64, pe=1, heads=4, windows=1, idt="INT20",
+                                                      scale=2.0**-14, bias="window"),
+    "sm_n64_h4_window_pe4": lambda: nodes.int_softmax(n=64, pe=4, heads=4, windows=1, idt="INT20",
+                                                      scale=2.0**-14, bias="window"),
 }
 
 _CELL = re.compile(r"^\s+(\d+)\s+(\w+)\s*$")

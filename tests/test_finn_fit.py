@@ -50,6 +50,15 @@ def test_tighter_budget_slows_the_pipeline() -> None:
     assert r.fits and r.cycles == 800 and r.totals["LUT"] == 330
 
 
+def test_reserved_resources_count_against_the_budget() -> None:
+    # 300 LUT reserved (the FIFOs): 400 cycles needs 630 + 300 > 850, 800 cycles 330 + 300 = 630 fits
+    r = search(pipeline(), BUDGET, clock_mhz=100.0, limit=0.85, reserved={"LUT": 300.0})
+    assert r.fits and r.cycles == 800 and r.totals["LUT"] == 630 and r.reserved == {"LUT": 300.0}
+    # a reserve bigger than the budget leaves nothing that fits
+    r = search(pipeline(), BUDGET, clock_mhz=100.0, limit=0.85, reserved={"LUT": 900.0})
+    assert not r.fits and r.binding == "LUT"
+
+
 def test_nothing_fits_names_the_binding_resource() -> None:
     # the smallest configuration needs 160 LUT and 10 DSP; with 8 DSP the DSP binds at 10 / (0.85 * 8)
     r = search(pipeline(), {**BUDGET, "DSP": 8}, clock_mhz=100.0, limit=0.85)

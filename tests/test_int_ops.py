@@ -291,3 +291,24 @@ def test_vit_block_all_integer(tmp_path) -> None:
     step = float(np.min(np.diff(np.unique(full))))
     dev = np.abs(out - full) / step
     assert dev.max() <= 2 and (dev > 0).mean() <= 0.05, (dev.max(), (dev > 0).mean())
+
+
+def test_compact_bias_recognises_tinyvit_window_offsets() -> None:
+    """The RTL stores TinyViT's attention bias as (head, |dy|, |dx|) entries; any other table is stored whole."""
+    from samfpga.hw.custom_ops.intsoftmax import compact_bias
+
+    side, heads = 4, 3
+    n = side * side
+    y, x = np.divmod(np.arange(n), side)
+    idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
+    t = np.random.default_rng(0).integers(-500, 500, size=(heads, n))
+    full = t[:, idx].reshape(heads * n, n)
+    got = compact_bias(full)
+    assert got is not None and got[0] == side
+    # entries never addressed (none here: every offset occurs) would be 0; every addressed one is the table's
+    assert np.array_equal(got[1].reshape(heads, n)[:, idx], t[:, idx])
+    broken = full.copy()
+    broken[5, 7] += 1  # one entry off the structure
+    assert compact_bias(broken) is None
+    assert compact_bias(full[:, :15]) is None  # row length not a square
+    assert compact_bias(np.zeros((9 * 2, 9), dtype=np.int64)) is None  # side 3: not a power of two

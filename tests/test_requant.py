@@ -119,3 +119,37 @@ def test_infer_exact_requant_matches_multithreshold_on_every_input() -> None:
     r2 = m2.transform(InferExactRequant())
     assert [n.op_type for n in r2.graph.node] == ["MultiThreshold"]
     assert "non-uniform" in json.loads(r2.get_metadata_prop("samfpga_thresholds_kept"))["mt"]
+
+
+def test_infer_exact_requant_takes_any_step_exactly() -> None:
+    """Thresholds ceil(T0 + i*d) of a non-power-of-two step (a LayerNorm's gamma, a weight scale folded in) ->
+    Requant, equal to the MultiThreshold on every INT12 input in FINN's execution and in the RTL's fixed-point
+    datapath; a table off that grid by one at a single threshold stays a MultiThreshold."""
+    import json
+
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.requant import InferExactRequant
+    from samfpga.kernels.requant import fixed_point_params, requant_fixed
+
+    x = np.repeat(np.arange(-2048, 2048, dtype=np.float32)[:, None], 3, axis=1)
+    t0 = np.array([-1000.3, -700.71, -300.05])[:, None]
+    d = np.array([7.83, 5.3, 2.37])[:, None]
+    t = np.clip(np.ceil(t0 + d * np.arange(255)[None]), -2048, 2048)
+    m = _mt_model(t, "INT12", "INT8", -128.0, x.shape[0])
+    ref = execute_onnx(m, {"x": x})["y"]
+    r = m.transform(InferExactRequant())
+    assert [n.op_type for n in r.graph.node] == ["Requant"], r.get_metadata_prop("samfpga_thresholds_kept")
+    np.testing.assert_array_equal(execute_onnx(r, {"x": x})["y"], ref)
+    node = r.graph.node[0]
+    p = fixed_point_params(r.get_initializer(node.input[1]), r.get_initializer(node.input[2]), 12, 8)
+    np.testing.assert_array_equal(requant_fixed(x, p, 8, True), ref)
+    assert getCustomOp(node).get_nodeattr("NumChannels") == 3
+
+    off = t.copy()
+    off[1, 100] += 1  # one threshold off the grid (float rounding in streamlining does this)
+    m2 = _mt_model(off, "INT12", "INT8", -128.0, x.shape[0])
+    r2 = m2.transform(InferExactRequant())
+    assert [n.op_type for n in r2.graph.node] == ["MultiThreshold"]
+    assert "non-uniform" in json.loads(r2.get_metadata_prop("samfpga_thresholds_kept"))["mt"]

@@ -73,6 +73,8 @@ class FitResult:
     binding:     resource with the highest totals / (limit x budget); over_by: that ratio (> 1: does not fit)
     min_cycles:  the fastest the table allows at all (every layer at its fastest option); capped: ``max_fps`` set T
     trials:      configurations evaluated; seconds: time of the table (``table_seconds``) and of the search
+    reserved:    resources set aside for what the table does not hold (the FIFOs the chosen folding needs), included
+                 in ``totals``
     """
 
     fits: bool
@@ -92,6 +94,7 @@ class FitResult:
     seconds: float
     table_seconds: float = 0.0
     table_size: int = 0
+    reserved: dict[str, float] = field(default_factory=dict)
     by_op_type: dict[str, dict[str, float]] = field(default_factory=dict)
     advice: list[str] = field(default_factory=list)
 
@@ -146,9 +149,10 @@ def _pressure(tot: dict[str, float], budget: dict[str, int], limit: float) -> di
     return {r: (tot[r] / (limit * budget[r]) if budget[r] else (math.inf if tot[r] > 0 else 0.0)) for r in RESOURCES}
 
 
-def _evaluate(groups: list[Group], t: float, budget: dict[str, int], limit: float, rounds: int = 8):
+def _evaluate(groups: list[Group], t: float, budget: dict[str, int], limit: float, rounds: int = 8,
+              reserved: dict[str, float] | None = None):
     """Best choice at target ``t``: (choice, totals, pressure, worst pressure) with the lowest worst pressure over
-    a few rounds of re-weighting, or None when some group cannot reach ``t``."""
+    a few rounds of re-weighting, or None when some group cannot reach ``t``. ``reserved`` is added to the totals."""
     w = _weights(budget, limit)
     best = None
     for _ in range(rounds):
@@ -156,6 +160,8 @@ def _evaluate(groups: list[Group], t: float, budget: dict[str, int], limit: floa
         if choice is None:
             return None
         tot = _totals(groups, choice)
+        for r, v in (reserved or {}).items():
+            tot[r] += v
         p = _pressure(tot, budget, limit)
         worst = max(p.values())
         if best is None or worst < best[3]:
@@ -168,8 +174,9 @@ def _evaluate(groups: list[Group], t: float, budget: dict[str, int], limit: floa
 
 
 def search(groups: list[Group], budget: dict[str, int], clock_mhz: float, limit: float = 0.85,
-           max_fps: float | None = None) -> FitResult:
-    """Fastest configuration of ``groups`` within ``limit`` x ``budget`` (see the module docstring)."""
+           max_fps: float | None = None, reserved: dict[str, float] | None = None) -> FitResult:
+    """Fastest configuration of ``groups`` within ``limit`` x ``budget`` (see the module docstring), with
+    ``reserved`` resources (per resource name) counted on top of every configuration's layers."""
     t0 = time.time()
     if not groups:
         raise ValueError("fit search: the graph has no HW layers to fold")
@@ -185,7 +192,7 @@ def search(groups: list[Group], budget: dict[str, int], clock_mhz: float, limit:
     def ev(t):
         nonlocal trials
         trials += 1
-        return _evaluate(groups, t, budget, limit)
+        return _evaluate(groups, t, budget, limit, reserved=reserved)
 
     # bisection for the smallest target that fits (cheaper configurations at larger targets)
     lo, hi = 0, len(cands) - 1
@@ -213,7 +220,7 @@ def search(groups: list[Group], budget: dict[str, int], clock_mhz: float, limit:
         utilization={r: (tot[r] / budget[r] if budget[r] else None) for r in RESOURCES},
         binding=binding, over_by=p[binding], min_cycles=lower, capped=bool(found and cap and found_t == cap),
         trials=trials, seconds=round(time.time() - t0, 3), table_size=sum(len(g.options) for g in groups),
-        by_op_type=_by_op_type(groups, choice))
+        reserved={r: float(v) for r, v in (reserved or {}).items()}, by_op_type=_by_op_type(groups, choice))
 
 
 def _by_op_type(groups: list[Group], choice: list[int]) -> dict[str, dict[str, float]]:

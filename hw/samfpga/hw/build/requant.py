@@ -115,10 +115,94 @@ def uniform_requant_params(thresholds: np.ndarray, out_bias: float, in_lo: int, 
     return s32, b32
 
 
+def _breakpoints(t: np.ndarray, in_lo: int, in_hi: int) -> np.ndarray:
+    """The inputs where a monotone step function with thresholds ``t`` (C, N) can change, per channel: both ends
+    of the range and each threshold and its predecessor inside it ((C, 2N + 2) int64)."""
+    pts = np.concatenate([t, t - 1, np.full((t.shape[0], 1), in_lo), np.full((t.shape[0], 1), in_hi)], axis=1)
+    return np.clip(pts, in_lo, in_hi).astype(np.int64)
+
+
+def _widest_step(k: np.ndarray, t: np.ndarray) -> float | None:
+    """A step ``d > 0`` with integers ``t = ceil(T0 + k*d)`` for some T0, or None. For a given d the possible T0
+    form the interval (max(t - 1 - k*d), min(t - k*d)]; its width is concave in d, so a ternary search finds the
+    d with the widest interval (the middle of the feasible range, far from every rounding boundary)."""
+    def width(d: float) -> float:
+        return float(np.min(t - k * d) - np.max(t - 1 - k * d))
+
+    d0 = float(np.polyfit(k, t, 1)[0])
+    if not d0 > 0:
+        return None
+    a, b = 0.5 * d0, 1.5 * d0
+    for _ in range(200):
+        m1, m2 = a + (b - a) / 3, b - (b - a) / 3
+        if width(m1) < width(m2):
+            a = m1
+        else:
+            b = m2
+    d = 0.5 * (a + b)
+    return d if width(d) > 1e-9 else None
+
+
+def fitted_requant_params(thresholds: np.ndarray, out_bias: float, in_lo: int, in_hi: int, out_bits: int,
+                          signed: bool, in_bits: range, dsp_version: int = DSP_VERSION
+                          ) -> tuple[np.ndarray, np.ndarray] | str:
+    """(scale, bias) float32 per channel for Requant where the thresholds are those of a requantizer with any
+    positive scale (integer thresholds ``ceil(T0 + i*d)``, ``d`` not a power of two), or the reason why not.
+
+    Exact, not approximate: both Requant evaluations — FINN+'s float32 specification (``requant_spec``, FINN's
+    python execution) and the RTL's fixed-point datapath (``requant_fixed``, for every input width in
+    ``in_bits``: ``minimize_bit_width`` narrows it later and the decomposition depends on it) — are monotone in
+    ``x`` like the MultiThreshold, so they equal it on every integer of [in_lo, in_hi] iff they equal it at the
+    range ends and at each threshold and its predecessor (``_breakpoints``); that is what is checked."""
+    from samfpga.kernels.requant import fixed_point_params, requant_fixed, requant_spec
+
+    t = np.sort(np.asarray(thresholds, dtype=np.float64), axis=1)
+    if not np.all(t == np.round(t)):
+        return "non-integer thresholds"
+    c, n = t.shape
+    scale, bias = np.empty(c), np.empty(c)
+    k = np.arange(n, dtype=np.float64)
+    for ch in range(c):
+        inner = (t[ch] > in_lo) & (t[ch] <= in_hi)
+        if inner.sum() < 2:
+            return "fewer than two thresholds inside the input range (step not determined)"
+        ki, ti = k[inner], t[ch, inner]
+        d = _widest_step(ki, ti)
+        if d is None:
+            return "non-uniform thresholds: not ceil(T0 + i*d) for one step d"
+        lo_t0, hi_t0 = float(np.max(ti - 1 - ki * d)), float(np.min(ti - ki * d))
+        t0 = 0.5 * (lo_t0 + hi_t0)
+        scale[ch], bias[ch] = 1.0 / d, 0.5 - t0 / d + out_bias
+    s32, b32 = scale.astype(np.float32), bias.astype(np.float32)
+    x = _breakpoints(t, in_lo, in_hi)  # (C, P)
+    want = out_bias + (x[:, :, None] >= t[:, None, :]).sum(axis=2)  # (C, P)
+    xs = x.T  # (P, C): channels last, as Requant evaluates
+    got = requant_spec(xs, s32, b32, out_bits, signed).T
+    if not np.array_equal(got, want):
+        return "float32 Requant differs from the thresholds at a breakpoint"
+    for bits in in_bits:
+        try:
+            p = fixed_point_params(s32, b32, bits, out_bits, dsp_version)
+        except ValueError as e:
+            return f"RTL parameters at {bits} input bits: {e}"
+        if p.x_drop or not np.array_equal(requant_fixed(xs, p, out_bits, signed).T, want):
+            return f"fixed-point Requant ({bits} input bits) differs from the thresholds at a breakpoint"
+    return s32, b32
+
+
 def _channels_last(layout, rank: int) -> bool:
     if not layout:
         return rank <= 2
     return layout[-1] == "C"  # FINN's layout inference mislabels some ranks (e.g. NWHC on rank 3): last axis counts
+
+
+def _normalised_last_axis(model, tensor: str) -> bool:
+    """Whether ``tensor`` comes from an integer LayerNorm (through data movement): LayerNorm normalises the last
+    axis, so its channels are last whatever layout annotation (often none) the tensor carries."""
+    n = model.find_producer(tensor)
+    while n is not None and n.op_type in ("Reshape", "Identity"):
+        n = model.find_producer(n.input[0])
+    return n is not None and n.op_type.startswith("IntLayerNorm")
 
 
 def params_mem_mode(scale: np.ndarray, bias: np.ndarray) -> str:
@@ -132,7 +216,8 @@ def params_mem_mode(scale: np.ndarray, bias: np.ndarray) -> str:
 
 class InferExactRequant(Transformation):
     """Each MultiThreshold with an integer input, ``out_scale`` 1, an output range of exactly its levels and
-    uniform power-of-two threshold steps (``uniform_requant_params``) -> FINN+ ``Requant`` (PE=1), channels on the
+    uniform power-of-two threshold steps (``uniform_requant_params``), or the rounded thresholds of any positive
+    step that Requant reproduces exactly (``fitted_requant_params``) -> FINN+ ``Requant`` (PE=1), channels on the
     last axis. Run after ``RoundAndClipThresholds`` and before FINN's ``step_convert_to_hw``."""
 
     def __init__(self, dsp_version: int = DSP_VERSION) -> None:
@@ -165,7 +250,8 @@ class InferExactRequant(Transformation):
                 reason = f"input range {input_range(model, node.input[0])} wider than the DSP port"
             elif t.shape[0] > 1 and shape[-1] != t.shape[0]:
                 reason = f"channels not on the last axis (layout {op.get_nodeattr('data_layout')})"
-            elif not _channels_last(model.get_tensor_layout(node.input[0]), len(shape)):
+            elif not (_channels_last(model.get_tensor_layout(node.input[0]), len(shape))
+                      or _normalised_last_axis(model, node.input[0])):
                 # Requant is a channels-last HW layer; FINN's later layout transformations (Shuffle decomposition)
                 # treat its input as such, so a channel-first tensor (even with shared thresholds) keeps its table
                 reason = f"tensor layout {model.get_tensor_layout(node.input[0])} (channels not last)"
@@ -180,7 +266,14 @@ class InferExactRequant(Transformation):
                 elif (lo, hi) != (ob, ob + n):
                     reason = f"levels [{ob}, {ob + n}] are not the range of {odt.name}"
             if reason is None:
-                params = uniform_requant_params(t, ob, *input_range(model, node.input[0]))
+                rng = input_range(model, node.input[0])
+                params = uniform_requant_params(t, ob, *rng)
+                if isinstance(params, str) and params.startswith("non-uniform"):
+                    # not a power-of-two step: a requantizer with any scale, checked exactly at its breakpoints,
+                    # for every input width minimize_bit_width may give it
+                    widths = range(signed_bits(*rng), min(idt.bitwidth(), _X_WIDTH_MAX[self.dsp_version]) + 1)
+                    params = fitted_requant_params(t, ob, *rng, odt.bitwidth(), odt.signed(), widths,
+                                                   self.dsp_version)
                 if isinstance(params, str):
                     reason = params
             if reason is not None:

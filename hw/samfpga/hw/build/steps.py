@@ -278,6 +278,22 @@ def step_fold(model, ctx):
     return model
 
 
+#: searches with a FIFO reserve after the first (the reserve only grows, so this converges or stops here)
+FIFO_RESERVE_ROUNDS = 3
+
+
+def _fifo_totals(model, board) -> dict[str, float]:
+    """Summed resources of the FIFOs ``model`` (folded) needs (``samfpga.hw.resources.fifo_costs``)."""
+    from samfpga.hw.boards import RESOURCES
+    from samfpga.hw.resources import fifo_costs
+
+    tot = dict.fromkeys(RESOURCES, 0.0)
+    for c in fifo_costs(model, board):
+        for r, v in c.resources().items():
+            tot[r] += v
+    return tot
+
+
 def _fit(model, ctx) -> None:
     """Fit search on ``model`` (in place): table of per-layer options, search, chosen attributes applied."""
     from samfpga.hw.build import fit, memory
@@ -289,6 +305,15 @@ def _fit(model, ctx) -> None:
     table = fit.build_table(model, board, cfg.clock, cfg.target_fps, cfg.options.fit_ladder_ratio, styles,
                             cfg.options.mvau_wwidth_max)
     result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps)
+    # the FIFOs a folding needs are not in the table (their depths depend on the folding of both neighbours):
+    # search again with the FIFOs of the last choice reserved, until the reserve covers the FIFOs of the choice
+    for _ in range(FIFO_RESERVE_ROUNDS):
+        fit.apply(model, table.groups, result.choice)
+        need = _fifo_totals(model, board)
+        if all(need[r] <= result.reserved.get(r, 0.0) for r in need):
+            break
+        reserve = {r: max(need[r], result.reserved.get(r, 0.0)) for r in need}
+        result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps, reserved=reserve)
     result.table_seconds = table.seconds
     result.advice = fit.advice(result.totals, result.by_op_type, board, cfg.fit_limit)
     fit.apply(model, table.groups, result.choice)

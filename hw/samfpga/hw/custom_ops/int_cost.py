@@ -13,8 +13,10 @@ IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-
 IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
     row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
     exp table      per lane a LUT ROM (2^G/64 * (E+1)): read asynchronously, so never BRAM
-    bias table     LUT ROM per lane (1.75 * ROWS*N/64 * BB): read asynchronously in the input phase, so Yosys cannot
-                   map it to BRAM (a registered read would; see docs/hardware.md, what is left)
+    bias table     compact (TinyViT's absolute-offset bias, ``intsoftmax.compact_bias``): per lane a LUT ROM of
+                   heads*N entries and the |dy|, |dx| index arithmetic; otherwise ROWS*N/PE words of PE*BB bits read
+                   through a register (one word per input beat), placed as ``samfpga.hw.resources.memory.place``
+                   decides (BRAM unless small or shallow, then LUTRAM)
     DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
     LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
     FF             UB + 2*SSB + KB + 40
@@ -25,13 +27,15 @@ from __future__ import annotations
 import math
 
 from samfpga.hw.resources import LayerCost, register_model
+from samfpga.hw.custom_ops.intsoftmax import compact_bias
+from samfpga.hw.resources.memory import lutram, place
 
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
 LN_LUT_FIXED_PER_SB = 11.5
 LN_LUT_PER_LANE_BIT = 9.0
 SM_LUT_PER_LANE_BIT = 3.85
 SM_LUT_FIXED_PER_BIT = 4.0
-SM_BIAS_ROM_FACTOR = 1.75  # LUT6 per 64 x 1 bit of the asynchronous bias ROM, with its muxes and addressing
+SM_LUT_PER_OFFSET_BIT = 2.0  # |a - b| of two SB-bit coordinates: subtract both ways and select (not yet fitted)
 _BRAM18_MIN_BITS = 4096
 
 
@@ -75,10 +79,22 @@ def softmax_model(op, model) -> dict[str, float]:
     xb = max(w["KB"], op.get_nodeattr("recip_bits")) + 2
     lut = _lutram(n // pe, pe * w["UB"]) + pe * math.ceil((1 << g) / 64) * (e + 1)
     lut += SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe + SM_LUT_FIXED_PER_BIT * ssb
-    if bias is not None:
-        lut += SM_BIAS_ROM_FACTOR * pe * math.ceil(bias.size / 64) * w["BB"]
+    bram = 0.0
+    ff = w["UB"] + 2 * ssb + w["KB"] + 40
+    compact = compact_bias(bias) if bias is not None else None
+    if compact is not None:
+        side, table = compact
+        sb = max(1, side.bit_length() - 1)
+        # per lane an asynchronous LUT ROM of the compact table and two |difference| of SB bits for its index
+        lut += pe * (lutram(table.size, w["BB"]) + SM_LUT_PER_OFFSET_BIT * 2 * sb)
+        ff += 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb  # head and query counters
+    elif bias is not None:
+        mem = place(bias.size // pe, pe * w["BB"])
+        lut += mem.LUT
+        bram += mem.BRAM36
+        ff += pe * w["BB"] + 1  # the read register and the priming flag
     dsp = pe * (1 + math.ceil(w["KB"] / 18))
-    return {"LUT": float(lut), "FF": float(w["UB"] + 2 * ssb + w["KB"] + 40), "DSP": float(dsp), "BRAM36": 0.0}
+    return {"LUT": float(lut), "FF": float(ff), "DSP": float(dsp), "BRAM36": bram}
 
 
 def own_model(op, model) -> dict[str, float]:

@@ -18,14 +18,26 @@ from samfpga.hw.custom_ops.rtl_base import ChannelStreamOp, OwnRTLBackend, write
 from samfpga.kernels.layernorm import IntLayerNormParams, int_layernorm
 
 
-def write_hex_table(path, values: np.ndarray, bits: int) -> None:
-    """``values`` (1-D integers) as $readmemh lines, two's complement in ``bits`` bits; written atomically."""
+def write_hex_table(path, values: np.ndarray, bits: int, per_line: int = 1) -> None:
+    """``values`` (integers, flattened) as $readmemh lines, two's complement in ``bits`` bits; written atomically.
+
+    ``per_line`` > 1 packs that many consecutive entries into one memory word, entry j in bits ``[j*bits +: bits]``
+    (a beat-wide RAM word); the number of values must be a multiple of it.
+    """
     from pathlib import Path
 
     v = np.asarray(values, dtype=np.int64).ravel()
+    if v.size % per_line:
+        raise ValueError(f"{path}: {v.size} table entries do not pack {per_line} to a word")
     mask = (1 << bits) - 1
-    digits = (bits + 3) // 4
-    write_text_atomic(Path(path), "".join(f"{int(x) & mask:0{digits}x}\n" for x in v))
+    digits = (bits * per_line + 3) // 4
+    lines = []
+    for word in v.reshape(-1, per_line):
+        packed = 0
+        for j, x in enumerate(word):
+            packed |= (int(x) & mask) << (j * bits)
+        lines.append(f"{packed:0{digits}x}\n")
+    write_text_atomic(Path(path), "".join(lines))
 
 
 class _StreamShape(ChannelStreamOp):

@@ -69,6 +69,9 @@ def startup_fraction(op) -> float:
         return min(1.0, outer_shuffle_buffer(op) * int(op.get_nodeattr("SIMD")) / total)
     if t.startswith(("LayerNorm", "HWSoftmax")) and "ifm_dim" in attrs:
         return int(op.get_nodeattr("ifm_dim")[-1]) / total
+    if t.startswith(("IntLayerNorm", "IntSoftmax")):
+        # own integer RTL: a whole row (its statistics or its maximum) before the row's first output
+        return int(op.get_nodeattr("NumChannels")) / total
     return 0.0
 
 

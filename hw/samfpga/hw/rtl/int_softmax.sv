@@ -5,8 +5,13 @@
 //   e  = EXP[(max-u) mod 2^G] >> ((max-u) >> G), 0 beyond E     (exponent phase: N/PE cycles, running sum S)
 //   RC = K / S                                                  (restoring division: KB cycles)
 //   y  = min((e*RC + 2^(W-1)) >> W, 2^OUT_BITS - 1)             (output phase: N/PE beats)
-// Phases are not overlapped. Tables: EXP_FILE (2^G entries of E+1 bits), BIAS_FILE (ROWS*N signed entries of
-// BB bits, row-major; ROWS = 0: no bias), both $readmemh hex, one entry per line.
+// Phases are not overlapped. Tables: EXP_FILE (2^G entries of E+1 bits, one per line), BIAS_FILE (ROWS*N signed
+// entries of BB bits, row-major, packed PE to a line, entry j of a beat in bits [j*BB +: BB]; ROWS = 0: no bias),
+// both $readmemh hex. The bias table is read one beat-wide word per cycle through a register (address one beat
+// ahead, one priming cycle per row), so synthesis maps it to block RAM instead of PE asynchronous LUT ROMs.
+// SIDE > 0 (a power of two, N = SIDE^2): the bias depends only on the head and the absolute offset of query and
+// key in a SIDE x SIDE window (TinyViT's attention bias): BIAS_FILE then holds ROWS/N * N entries, one per line,
+// BIAS[h][|yq-yk|*SIDE + |xq-xk|] for row r = h*N + q, and each lane looks its entry up in a small LUT ROM.
 module int_softmax #(
 	int unsigned  N = 16,
 	int unsigned  PE = 1,
@@ -18,6 +23,7 @@ module int_softmax #(
 	int unsigned  P = 1,                // pre-shift
 	int unsigned  ROWS = 0,
 	int unsigned  BB = 16,              // bias entry bits (signed)
+	int unsigned  SIDE = 0,             // > 0: compact absolute-offset bias table (see above)
 	int unsigned  G = 6,
 	int unsigned  E = 16,
 	int unsigned  W = 40,
@@ -31,8 +37,12 @@ module int_softmax #(
 	localparam int unsigned  I_STREAM = (PE*IN_BITS + 7)/8 * 8,
 	localparam int unsigned  O_STREAM = (PE*OUT_BITS + 7)/8 * 8,
 	localparam int unsigned  AB = BEATS > 1 ? $clog2(BEATS) : 1,
-	localparam int unsigned  NB = ROWS > 0 ? ROWS*N : 1,
-	localparam int unsigned  BA = NB > 1 ? $clog2(NB) : 1,
+	localparam int unsigned  NBW = ROWS > 0 && SIDE == 0 ? ROWS*BEATS : 1,   // full table: words of PE entries
+	localparam int unsigned  HEADS = SIDE > 0 ? ROWS / N : 1,                // compact table: heads x N entries
+	localparam int unsigned  SB = SIDE > 1 ? $clog2(SIDE) : 1,
+	localparam int unsigned  QB = N > 1 ? $clog2(N) : 1,
+	localparam int unsigned  HB = HEADS > 1 ? $clog2(HEADS) : 1,
+	localparam int unsigned  BA = NBW > 1 ? $clog2(NBW) : 1,
 	localparam int unsigned  SSB = E + $clog2(N) + 2,          // sum of exponents (unsigned)
 	localparam int unsigned  XB = (KB > W ? KB : W) + 2          // e * RC + rounding (unsigned)
 )(
@@ -53,7 +63,10 @@ module int_softmax #(
 
 	logic [PE*UB-1:0]  Buf[BEATS];
 	logic [AB-1:0]  Ptr = '0;
-	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias entry
+	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias word
+	logic  Primed = ROWS == 0 || SIDE > 0;   // BiasQ holds the bias word of beat Ptr
+	logic [HB-1:0]  Head = '0;          // compact table: head and query of this row
+	logic [QB-1:0]  Query = '0;
 	logic signed [UB-1:0]  Max = '0;
 	logic [SSB-1:0]  Sum = '0;
 	logic [KB-1:0]  Quot = '0;
@@ -61,11 +74,37 @@ module int_softmax #(
 	int  DivBit = 0;
 
 	logic [E:0]  Exp[1 << G];
-	logic [BB-1:0]  Bias[NB];
-	initial begin
-		if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
-		if(ROWS > 0 && BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
-	end
+	// bias word of the next beat: registered read, address one accepted beat ahead (the last beat's look-ahead
+	// address is never used: the row ends and the next row primes again)
+	uwire  accept = State == IN && i_tvalid && i_tready;
+	uwire [BA-1:0]  bias_addr = RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + 1 : Ptr);
+	logic [PE*BB-1:0]  BiasQ;             // the bias entries of the current beat
+	if(ROWS > 0 && SIDE == 0) begin : genFullBias
+		logic [PE*BB-1:0]  Bias[NBW];
+		initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
+		always_ff @(posedge clk)  BiasQ <= Bias[bias_addr];
+	end : genFullBias
+	else if(SIDE > 0) begin : genCompactBias
+		logic [BB-1:0]  Bias[HEADS*N];
+		initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
+		uwire [SB-1:0]  yq = Query[QB-1:SB];
+		uwire [SB-1:0]  xq = Query[SB-1:0];
+		always_comb begin
+			for(int unsigned  l = 0; l < PE; l++) begin
+				automatic logic [QB-1:0]  k = QB'(Ptr*PE + l);
+				automatic logic [SB-1:0]  yk = k[QB-1:SB];
+				automatic logic [SB-1:0]  xk = k[SB-1:0];
+				automatic logic [SB-1:0]  dy = yq > yk ? yq - yk : yk - yq;
+				automatic logic [SB-1:0]  dx = xq > xk ? xq - xk : xk - xq;
+				BiasQ[l*BB +: BB] = Bias[HEADS > 1 ? {Head, dy, dx} : {dy, dx}];
+			end
+		end
+	end : genCompactBias
+	else begin : genNoBias
+		assign  BiasQ = '0;
+	end : genNoBias
+	initial  if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
+
 
 	// input phase: u per lane, beat maximum
 	logic [PE*UB-1:0]  u_beat;
@@ -76,7 +115,7 @@ module int_softmax #(
 		for(int unsigned  l = 0; l < PE; l++) begin
 			automatic logic [IN_BITS-1:0]  raw = i_tdata[l*IN_BITS +: IN_BITS];
 			automatic logic signed [UB+P-1:0]  a = IN_SIGNED? (UB+P)'($signed(raw)) : (UB+P)'($signed({1'b0, raw}));
-			automatic logic signed [UB+P-1:0]  b = ROWS > 0 ? (UB+P)'($signed(Bias[RowBase + BA'(Ptr*PE + l)])) : '0;
+			automatic logic signed [UB+P-1:0]  b = ROWS > 0 ? (UB+P)'($signed(BiasQ[l*BB +: BB])) : '0;
 			automatic logic signed [UB+P-1:0]  t = a * (UB+P)'($signed({1'b0, MB'(MULT)})) + b + ((UB+P)'(1) <<< (P-1));
 			automatic logic signed [UB+P-1:0]  u = t >>> P;
 			u_beat[l*UB +: UB] = u[UB-1:0];
@@ -113,7 +152,7 @@ module int_softmax #(
 		end
 	end
 
-	assign	i_tready = State == IN;
+	assign	i_tready = State == IN && Primed;
 	assign	o_tvalid = State == OUT;
 
 	// one step of the restoring division K / Sum, most significant quotient bit first
@@ -125,15 +164,20 @@ module int_softmax #(
 			State <= IN;
 			Ptr <= '0;
 			RowBase <= '0;
+			Head <= '0;
+			Query <= '0;
+			Primed <= ROWS == 0 || SIDE > 0;
 		end
 		else begin
 			unique case(State)
-			IN: if(i_tvalid) begin
+			IN: if(!Primed)  Primed <= 1;
+			else if(i_tvalid) begin
 				Buf[Ptr] <= u_beat;
 				if(Ptr == 0 || beat_max > Max)  Max <= beat_max;
 				if(Ptr == AB'(BEATS-1)) begin
 					Ptr <= '0;
 					Sum <= '0;
+					Primed <= ROWS == 0 || SIDE > 0;
 					State <= EXPO;
 				end
 				else  Ptr <= Ptr + 1;
@@ -159,7 +203,11 @@ module int_softmax #(
 			OUT: if(o_tready) begin
 				if(Ptr == AB'(BEATS-1)) begin
 					Ptr <= '0;
-					if(ROWS > 0)  RowBase <= (RowBase + BA'(N) == BA'(NB)) ? '0 : RowBase + BA'(N);
+					if(ROWS > 0)  RowBase <= (RowBase + BA'(BEATS) == BA'(NBW)) ? '0 : RowBase + BA'(BEATS);
+					if(SIDE > 0) begin
+						Query <= Query + 1;  // N = 2^QB: wraps to the next head's first query
+						if(Query == QB'(N-1))  Head <= (Head == HB'(HEADS-1)) ? '0 : Head + 1;
+					end
 					State <= IN;
 				end
 				else  Ptr <= Ptr + 1;

@@ -150,6 +150,8 @@ BENCHES: list[Bench] = [
           lambda: [nodes.int_layernorm(ch=12, pe=1, n=4, idt="UINT4", frac_bits=6, negate=False)]),
     # integer softmax: attention logits with the relative-position bias table; without bias at PE 1
     Bench("int_softmax", "own_rtl", lambda: [nodes.int_softmax()]),
+    Bench("int_softmax_window_bias", "own_rtl",
+          lambda: [nodes.int_softmax(n=16, pe=4, heads=3, windows=2, bias="window")]),
     Bench("int_softmax_nobias_pe1", "own_rtl",
           lambda: [nodes.int_softmax(n=9, pe=1, heads=1, windows=3, idt="INT12", scale=2.0 ** -5, bias=False)]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),

@@ -461,13 +461,23 @@ def int_layernorm(ch: int = 16, pe: int = 2, n: int = 6, idt: str = "INT8", eps:
 
 
 def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt: str = "INT16",
-                scale: float = 2.0 ** -9, out_scale: float = 2.0 ** -8, bias: bool = True, exp_frac_bits: int = 6,
-                seed: int = 12) -> NodeSpec:
+                scale: float = 2.0 ** -9, out_scale: float = 2.0 ** -8, bias: bool | str = True,
+                exp_frac_bits: int = 6, seed: int = 12) -> NodeSpec:
     """Own RTL: integer softmax over rows of ``n`` (hw/samfpga/hw/rtl/int_softmax.sv), input
-    (windows, heads, n, n) as attention logits, with a random (heads * n, n) bias table when ``bias``."""
+    (windows, heads, n, n) as attention logits, with a (heads * n, n) bias table: random when ``bias`` is True,
+    TinyViT's (head, |dy|, |dx|) structure in a sqrt(n)-wide window when ``bias == "window"`` (the RTL's compact
+    table), none when False."""
     from samfpga.kernels.softmax import make_params
 
-    b = _rng(seed).normal(scale=2.0, size=(heads * n, n)) if bias else None
+    rng = _rng(seed)
+    b = None
+    if bias == "window":
+        side = int(round(n ** 0.5))
+        y, x = np.divmod(np.arange(n), side)
+        idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
+        b = rng.normal(scale=2.0, size=(heads, n))[:, idx].reshape(heads * n, n)
+    elif bias:
+        b = rng.normal(scale=2.0, size=(heads * n, n))
     p = make_params(n, scale, out_scale, b, out_bits=8, exp_frac_bits=exp_frac_bits)
     shape = (windows, heads, n, n)
     inits = {} if p.bias is None else {
