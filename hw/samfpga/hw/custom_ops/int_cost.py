@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import math
 
-from samfpga.hw.resources import LayerCost, register_model
 from samfpga.hw.custom_ops.intsoftmax import compact_bias
+from samfpga.hw.resources import LayerCost, register_model
 from samfpga.hw.resources.memory import lutram, place
 
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
