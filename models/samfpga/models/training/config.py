@@ -14,13 +14,20 @@ from typing import Any
 
 import yaml
 
+from ..data.randomized import FAMILIES
+from ..data.splits import GENERATORS
+
 
 @dataclass
 class DataConfig:
     """Training images. ``synthetic``: a fixed pool of ``train_images`` from split ``train_seed`` (held-out split
-    ``val_seed``); ``coco``: ``annotations`` (COCO json) + ``image_dir``; ``sa1b``: ``image_dir`` of SA-1B tiles."""
+    ``val_seed``) drawn by ``generator`` (``synthetic``: the original scenes; ``randomized``: domain-randomised
+    scenes of the family partition ``families``, see ``data.randomized``); ``coco``: ``annotations`` (COCO json)
+    + ``image_dir``; ``sa1b``: ``image_dir`` of SA-1B tiles."""
 
     source: str = "synthetic"
+    generator: str = "synthetic"
+    families: str = "train"  # randomized: never "shift" for a model that is then measured on the shift split
     annotations: str | None = None
     image_dir: str | None = None
     image_size: int = 256
@@ -35,6 +42,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "coco", "sa1b"):
             raise ValueError(f"DataConfig.source must be synthetic, coco or sa1b, got {self.source!r}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"DataConfig.generator must be one of {list(GENERATORS)}, got {self.generator!r}")
+        if self.families not in FAMILIES:
+            raise ValueError(f"DataConfig.families must be one of {sorted(FAMILIES)}, got {self.families!r}")
         if self.source == "coco" and not (self.annotations and self.image_dir):
             raise ValueError("DataConfig: source 'coco' needs annotations and image_dir")
         if self.source == "sa1b" and not self.image_dir:

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from ..build import SamConfig, build_from_config, build_sam, variant_config
 from ..checkpoint import load_checkpoint_into, read_checkpoint, save_checkpoint
 from ..data.prompts import boxes_from_masks, error_clicks, sample_points
-from ..data.synthetic import SyntheticConfig, generate_sample
+from ..data.splits import sample_function
 from ..sam import Sam
 from .config import DataConfig, TrainConfig, save_config
 from .hard_prompts import hard_prompt_points
@@ -92,14 +92,16 @@ def build_source(data: DataConfig, progress: bool = False) -> Pool | DatasetSour
     return DatasetSource(SA1BSegmentation(data.image_dir, data.image_size))
 
 
-def synthetic_config(data: DataConfig) -> SyntheticConfig:
-    return SyntheticConfig(image_size=data.image_size, min_objects=data.min_objects, max_objects=data.max_objects)
+def pool_key(data: DataConfig, seed: int, n: int) -> str:
+    """Cache name of a generated pool (the names of ``synthetic`` pools predate the other generators)."""
+    gen = "synth" if data.generator == "synthetic" else f"dr-{data.families}"
+    return f"{gen}_s{seed}_n{n}_{data.image_size}_{data.min_objects}-{data.max_objects}"
 
 
 def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> Pool:
-    """Generate (or read from ``data.cache_dir``) ``n`` images of split ``seed``."""
-    scfg = synthetic_config(data)
-    key = f"synth_s{seed}_n{n}_{data.image_size}_{data.min_objects}-{data.max_objects}"
+    """Generate (or read from ``data.cache_dir``) ``n`` images of split ``seed`` of ``data.generator``."""
+    draw = sample_function(data.generator, data.image_size, data.families, data.min_objects, data.max_objects)
+    key = pool_key(data, seed, n)
     path = Path(data.cache_dir) / f"{key}.pt" if data.cache_dir else None
     if path is not None and path.is_file():
         d = torch.load(path, weights_only=True)
@@ -108,7 +110,7 @@ def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> P
     images = torch.empty((n, 3, s, s), dtype=torch.uint8)
     labels = torch.zeros((n, s, s), dtype=torch.uint8)
     for i in tqdm(range(n), desc=f"generating {key}", disable=not progress):
-        sample = generate_sample(seed, i, scfg)
+        sample = draw(seed, i)
         images[i] = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1)))
         for k, m in enumerate(sample.masks):
             labels[i][torch.from_numpy(m)] = k + 1
@@ -296,7 +298,8 @@ def teacher_embeddings(teacher: Sam, pool: Pool | DatasetSource, cfg: TrainConfi
     digest = hashlib.sha256(Path(cfg.teacher_checkpoint).read_bytes()).hexdigest()[:16]
     d = cfg.data
     if d.source == "synthetic":
-        key = f"temb_{digest}_s{d.train_seed}_n{d.train_images}_{d.image_size}_{d.min_objects}-{d.max_objects}.pt"
+        # synthetic pools keep their names from before the other generators (existing caches stay valid)
+        key = f"temb_{digest}_{pool_key(d, d.train_seed, d.train_images).removeprefix('synth_')}.pt"
     else:
         where = hashlib.sha256(f"{d.source}|{d.annotations}|{d.image_dir}".encode()).hexdigest()[:12]
         key = f"temb_{digest}_{d.source}_{where}_{d.image_size}.pt"
