@@ -43,7 +43,10 @@ class SamConfig:
         return int(self.encoder_config.embedding_size)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["hq_token"]:  # left out when off: configs written before the HQ head (bundles, checkpoints) match
+            del d["hq_token"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SamConfig:

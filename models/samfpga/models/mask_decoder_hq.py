@@ -24,6 +24,13 @@ from torch import nn
 from .common import MLP, LayerNorm2d
 from .mask_decoder import DecoderOutput, MaskDecoder
 
+HQ_PARAMETERS = ("hf_token", "hf_mlp", "compress_vit_feat", "embedding_encoder", "embedding_maskfeature")
+
+
+def is_hq_key(key: str) -> bool:
+    """Whether a model state-dict key belongs to the HQ head (``mask_decoder.<one of HQ_PARAMETERS>.*``)."""
+    return key.startswith(tuple(f"mask_decoder.{p}." for p in HQ_PARAMETERS))
+
 
 class MaskDecoderHQ(MaskDecoder):
     """SAM's mask decoder with HQ-SAM's high-quality output token; drop-in for

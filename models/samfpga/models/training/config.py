@@ -63,6 +63,7 @@ class LossConfig:
     token: float = 1.0  # distill: MSE of decoder output tokens
     output: float = 1.0  # distill: focal+dice of student logits against the teacher's masks
     gt_in_distill: float = 0.0  # distill: weight of the ground-truth (supervised) term
+    hq: float = 1.0  # models with HQ-SAM's head (model.hq_token): focal+dice of the HQ mask against ground truth
 
 
 @dataclass
@@ -78,6 +79,7 @@ class TrainConfig:
     teacher_cache: bool = True  # distill: precompute teacher embeddings of the pool to disk, reuse them
     init_checkpoint: str | None = None  # start the student from these weights (strict load), e.g. a pretraining run
     init_decoder_from_teacher: bool = True  # distill: start the student's prompt encoder + decoder as the teacher's
+    trainable: str = "all"  # "all", or "hq": only HQ-SAM's head learns (HQ-SAM's recipe on a trained model)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     steps: int = 1000  # length of the learning-rate schedule (warmup + cosine)
@@ -102,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mode must be 'supervised' or 'distill', got {self.mode!r}")
         if self.mode == "distill" and not self.teacher_checkpoint:
             raise ValueError("TrainConfig: mode 'distill' needs teacher_checkpoint")
+        if self.trainable not in ("all", "hq"):
+            raise ValueError(f"TrainConfig.trainable must be 'all' or 'hq', got {self.trainable!r}")
         for name in ("steps", "batch_size", "instances_per_image"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")
