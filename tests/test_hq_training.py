@@ -18,6 +18,16 @@ from tests.support.training import TINY_MODEL, tiny_config
 TINY_HQ = {**TINY_MODEL, "hq_token": True}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on the shared 2-core machine two threads of a tiny model mostly wait for each other
+    (the 40 steps below: 6 min with the default 2 threads under load, seconds with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_hq_term_learns(tmp_path):
     """40 steps on one batch: the HQ mask's loss falls well below its start."""
     torch.manual_seed(0)
