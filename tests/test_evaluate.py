@@ -15,7 +15,7 @@ from samfpga.models.checkpoint import save_checkpoint
 from samfpga.models.data.randomized import FAMILIES
 from samfpga.models.data.splits import get_split
 from samfpga.models.data.synthetic import generate_sample
-from samfpga.models.evaluate import average_recall, evaluate, main
+from samfpga.models.evaluate import average_recall, boundary_iou, evaluate, iou, main
 from samfpga.models.training.trainer import model_config
 from tests.support.training import TINY_MODEL
 
@@ -104,6 +104,19 @@ def test_shift_split_report():
         evaluate(OraclePredictor(1, 64), images=1, image_size=64, everything_images=0, progress=False, split="nope")
 
 
+def test_boundary_iou():
+    g = np.zeros((100, 100), bool)
+    g[20:80, 20:80] = True  # diagonal 141 -> band d = 3 px
+    assert boundary_iou(g, g) == 1.0
+    shifted = np.roll(g, 1, axis=1)
+    assert iou(g, shifted) > 0.95 and boundary_iou(g, shifted) < 0.9  # boundary errors weigh more
+    # an object's interior does not count: a ring of width 3 along the contour has the full boundary IoU
+    band = g & ~np.pad(np.ones((54, 54), bool), 23)
+    assert boundary_iou(g, band) == 1.0 and iou(g, band) < 0.4
+    with pytest.raises(ValueError, match="one shape"):
+        boundary_iou(g, g[:50])
+
+
 def test_average_recall():
     g = np.zeros((2, 10, 10), bool)
     g[0, :5], g[1, 5:] = True, True
@@ -162,7 +175,6 @@ def test_bundled_default_model_is_hardware_friendly_and_segments():
 
     from samfpga.assets import ASSETS_DIR as assets
     from samfpga.models import build_sam, read_checkpoint
-    from samfpga.models.evaluate import iou
     from samfpga.predictor import Predictor
 
     ckpt = assets / "default" / "checkpoint.pt"
