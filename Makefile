@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default eval-default sim bitstream
+        train-default train-default-dr eval-default sim bitstream
 
 setup: setup-dev setup-board
 
@@ -83,6 +83,15 @@ train-default: setup-dev
 	  --json $(OUT)/eval/teacher.json
 	$(PY) -m samfpga.models.evaluate --checkpoint sw/samfpga/assets/default/checkpoint.pt $(EVAL_OPTS) \
 	  --reference $(OUT)/eval/teacher.json --json sw/samfpga/assets/default/EVAL.json
+
+## train-default-dr: a default trained on domain-randomised scenes (issue 14; docs/data.md): teacher, student
+## pretraining, distillation (each resumable: rerun to continue), then mIoU on the held-out and shift splits
+train-default-dr: setup-dev
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher_dr.yaml
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_dr_pretrain.yaml
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_dr.yaml
+	nice -n 10 $(PY) bench/eval_shift.py --checkpoint out/train/default_student_dr/model.pt --images 100 \
+	  --out $(OUT)/eval/eval_shift_student_dr
 
 ## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
 eval-default: setup-dev

@@ -12,8 +12,10 @@ import torch
 
 from samfpga.models.build import build_from_config
 from samfpga.models.checkpoint import save_checkpoint
-from samfpga.models.data.synthetic import SyntheticConfig, generate_sample
-from samfpga.models.evaluate import average_recall, evaluate, main
+from samfpga.models.data.randomized import FAMILIES
+from samfpga.models.data.splits import get_split
+from samfpga.models.data.synthetic import generate_sample
+from samfpga.models.evaluate import average_recall, boundary_iou, evaluate, iou, main
 from samfpga.models.training.trainer import model_config
 from tests.support.training import TINY_MODEL
 
@@ -30,17 +32,18 @@ class OraclePredictor:
 
     mask_threshold = 0.0
 
-    def __init__(self, seed: int, size: int, empty: bool = False) -> None:
+    def __init__(self, seed: int, size: int, empty: bool = False, split: str = "heldout") -> None:
         from samfpga.transforms import ResizeLongestSide
 
         self.seed, self.size, self.empty = seed, size, empty
+        self.draw = get_split(split).sample_function(size)
         self.image_size, self.transform = size, ResizeLongestSide(size)
         self.input_size = self.original_size = (size, size)
 
     def set_image(self, image):
         # identify which sample this is (evaluate walks the split in order; everything mode restarts at 0)
         for i in range(50):
-            s = generate_sample(self.seed, i, SyntheticConfig(image_size=self.size))
+            s = self.draw(self.seed, i)
             if np.array_equal(s.image, image):
                 self.masks = s.masks
                 return
@@ -84,6 +87,34 @@ def test_oracle_scores_one_and_empty_scores_zero():
                      points_per_side=4, progress=False)
     assert all(v == 0.0 for v in empty["miou"].values())
     assert empty["everything"]["average_recall"] == 0.0
+
+
+def test_shift_split_report():
+    rep = evaluate(OraclePredictor(1, 64, split="shift"), images=3, image_size=64, everything_images=0,
+                   progress=False, split="shift")
+    assert all(v == pytest.approx(1.0) for v in rep["miou"].values()), rep["miou"]
+    assert rep["split"]["name"] == "shift" and rep["split"]["families"] == "shift"
+    assert rep["split"]["generator"] == "samfpga.models.data.randomized"
+    assert set(rep["miou_by_kind"]) <= set(FAMILIES["shift"]["shapes"])
+    assert sum(v["instances"] for v in rep["miou_by_kind"].values()) == rep["split"]["instances"]
+    # the held-out split keeps the description earlier reports (EVAL.json) were written with
+    held = evaluate(OraclePredictor(1, 64), images=1, image_size=64, everything_images=0, progress=False)
+    assert set(held["split"]) == {"generator", "seed", "images", "image_size", "instances"}
+    with pytest.raises(ValueError, match="unknown evaluation split 'nope'"):
+        evaluate(OraclePredictor(1, 64), images=1, image_size=64, everything_images=0, progress=False, split="nope")
+
+
+def test_boundary_iou():
+    g = np.zeros((100, 100), bool)
+    g[20:80, 20:80] = True  # diagonal 141 -> band d = 3 px
+    assert boundary_iou(g, g) == 1.0
+    shifted = np.roll(g, 1, axis=1)
+    assert iou(g, shifted) > 0.95 and boundary_iou(g, shifted) < 0.9  # boundary errors weigh more
+    # an object's interior does not count: a ring of width 3 along the contour has the full boundary IoU
+    band = g & ~np.pad(np.ones((54, 54), bool), 23)
+    assert boundary_iou(g, band) == 1.0 and iou(g, band) < 0.4
+    with pytest.raises(ValueError, match="one shape"):
+        boundary_iou(g, g[:50])
 
 
 def test_average_recall():
@@ -144,7 +175,6 @@ def test_bundled_default_model_is_hardware_friendly_and_segments():
 
     from samfpga.assets import ASSETS_DIR as assets
     from samfpga.models import build_sam, read_checkpoint
-    from samfpga.models.evaluate import iou
     from samfpga.predictor import Predictor
 
     ckpt = assets / "default" / "checkpoint.pt"

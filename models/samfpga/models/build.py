@@ -12,6 +12,7 @@ from torch import nn
 
 from .image_encoder import TinyViT, TinyViTConfig
 from .mask_decoder import MaskDecoder
+from .mask_decoder_hq import MaskDecoderHQ
 from .prompt_encoder import PromptEncoder
 from .sam import Sam
 from .two_way_transformer import TwoWayTransformer
@@ -31,6 +32,7 @@ class SamConfig:
     num_multimask_outputs: int = 3
     iou_head_depth: int = 3
     iou_head_hidden_dim: int = 256
+    hq_token: bool = False  # HQ-SAM's high-quality output token and feature fusion (``MaskDecoderHQ``)
 
     @property
     def image_size(self) -> int:
@@ -41,7 +43,10 @@ class SamConfig:
         return int(self.encoder_config.embedding_size)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["hq_token"]:  # left out when off: configs written before the HQ head (bundles, checkpoints) match
+            del d["hq_token"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SamConfig:
@@ -65,6 +70,8 @@ ENCODERS: dict[str, tuple[Callable[[Any], nn.Module], type]] = {"tiny_vit": (Tin
 VARIANTS: dict[str, Callable[[], SamConfig]] = {
     # TinySAM and MobileSAM: TinyViT-5M at 1024x1024
     "vit_t": lambda: SamConfig(),
+    # Light HQ-SAM: vit_t with HQ-SAM's high-quality output token (official sam_hq_vit_tiny.pth layout)
+    "vit_t_hq": lambda: SamConfig(hq_token=True),
 }
 
 
@@ -113,7 +120,7 @@ def build_from_config(cfg: SamConfig) -> Sam:
         input_image_size=(cfg.image_size, cfg.image_size),
         mask_in_chans=cfg.mask_in_chans,
     )
-    mask_decoder = MaskDecoder(
+    decoder_kw: dict[str, Any] = dict(
         num_multimask_outputs=cfg.num_multimask_outputs,
         transformer=TwoWayTransformer(
             depth=cfg.decoder_depth,
@@ -125,6 +132,12 @@ def build_from_config(cfg: SamConfig) -> Sam:
         iou_head_depth=cfg.iou_head_depth,
         iou_head_hidden_dim=cfg.iou_head_hidden_dim,
     )
+    if cfg.hq_token:
+        if not hasattr(image_encoder, "early_channels"):
+            raise ValueError(f"hq_token needs an encoder with early features (TinyViT), not {cfg.encoder!r}")
+        mask_decoder: MaskDecoder = MaskDecoderHQ(vit_dim=image_encoder.early_channels, **decoder_kw)
+    else:
+        mask_decoder = MaskDecoder(**decoder_kw)
     sam = Sam(image_encoder, prompt_encoder, mask_decoder)
     sam.config = cfg  # type: ignore[assignment]
     return sam

@@ -22,6 +22,7 @@ class DecoderOutput:
     masks: torch.Tensor
     iou_pred: torch.Tensor
     tokens: torch.Tensor
+    hq_masks: torch.Tensor | None = None  # (B, 1, 4h, 4w) HQ-SAM's high-quality mask (``MaskDecoderHQ`` only)
 
 
 class MaskDecoder(nn.Module):
@@ -99,8 +100,23 @@ class MaskDecoder(nn.Module):
         dense_prompt_embeddings: torch.Tensor,
     ) -> DecoderOutput:
         """Masks and IoU of all mask tokens plus the output tokens themselves (see ``DecoderOutput``)."""
+        hs, upscaled = self._transform(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings)
+        return self._sam_heads(hs, upscaled)
+
+    def _output_tokens(self) -> torch.Tensor:
+        """The learnt output tokens put before the prompt tokens: (1 + num_mask_tokens, C)."""
+        return torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+
+    def _transform(
+        self,
+        image_embeddings: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two-way transformer and upscaling: token outputs hs (B, T, C), upscaled image (B, C/8, 4h, 4w)."""
         nb = sparse_prompt_embeddings.shape[0]
-        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        output_tokens = self._output_tokens()
         tokens = torch.cat((output_tokens.unsqueeze(0).expand(nb, -1, -1), sparse_prompt_embeddings), dim=1)
         # Broadcasting instead of SAM's repeat_interleave of the (1, C, h, w) image over the prompt batch: the
         # same values, and it traces to ONNX with a dynamic prompt batch (export.onnx_models calls this method).
@@ -108,10 +124,14 @@ class MaskDecoder(nn.Module):
         pos_src = image_pe.expand(nb, -1, -1, -1)
         c, h, w = src.shape[1], src.shape[2], src.shape[3]
         hs, src = self.transformer(src, pos_src, tokens)
+        src = src.transpose(1, 2).reshape(nb, c, h, w)
+        return hs, self.output_upscaling(src)
+
+    def _sam_heads(self, hs: torch.Tensor, upscaled: torch.Tensor) -> DecoderOutput:
+        """SAM's hypernetwork masks and IoU head from the transformer's token outputs."""
+        nb = hs.shape[0]
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : (1 + self.num_mask_tokens), :]
-        src = src.transpose(1, 2).reshape(nb, c, h, w)
-        upscaled = self.output_upscaling(src)
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1
         )

@@ -1,11 +1,12 @@
-"""Import the official SAM / MobileSAM code (PyPI ``segment-anything``, ``mobilesam-mirror``; dev environment,
-env/nodeps.txt) as reference implementations for parity tests and benchmarks (bench/everything.py).
+"""Import the official SAM / MobileSAM / HQ-SAM code (PyPI ``segment-anything``, ``mobilesam-mirror``,
+``segment-anything-hq``; dev environment, env/nodeps.txt) as reference implementations for parity tests and
+benchmarks (bench/everything.py).
 
 Both import torchvision (and MobileSAM also timm), which have no working CPU build for torch 2.13 here.
 When those are missing, stand-ins supply exactly what the official code uses: PIL bilinear resize, a greedy
 batched NMS with torchvision's semantics (``torch_batched_nms``), and timm's DropPath / to_2tuple /
-trunc_normal_ / register_model. They are installed into ``sys.modules`` only when ``segment_anything()`` or
-``mobile_sam()`` is called.
+trunc_normal_ / register_model. They are installed into ``sys.modules`` only when ``segment_anything()``,
+``mobile_sam()`` or ``segment_anything_hq()`` is called.
 """
 
 from __future__ import annotations
@@ -128,3 +129,9 @@ def mobile_sam() -> types.ModuleType:
     return importlib.import_module("mobile_sam")
 
 
+
+
+def segment_anything_hq() -> types.ModuleType:
+    """HQ-SAM's official package (PyPI ``segment-anything-hq``; ``vit_tiny`` is Light HQ-SAM's TinyViT)."""
+    _install_stand_ins()
+    return importlib.import_module("segment_anything_hq")

@@ -391,15 +391,44 @@ class TinyViT(nn.Module):
             x = layer(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.config.in_chans or x.shape[-2:] != (self.img_size, self.img_size):
             raise ValueError(
                 f"TinyViT expects (B,{self.config.in_chans},{self.img_size},{self.img_size}), got {tuple(x.shape)}"
             )
-        x = self.forward_tokens(x)
+
+    def _to_map(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, s*s, C) tokens -> (B, C, s, s) at the embedding resolution."""
         s = self.config.embedding_size
-        x = x.view(x.shape[0], s, s, x.shape[-1]).permute(0, 3, 1, 2)
-        return self.neck(x)
+        return tokens.view(tokens.shape[0], s, s, tokens.shape[-1]).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        return self.neck(self._to_map(self.forward_tokens(x)))
+
+    @property
+    def early_channels(self) -> int:
+        """Channels of the early feature of ``forward_with_early`` (embed_dims[2])."""
+        res = self.config.stage_resolutions()
+        if len(self.config.depths) < 4 or res[2] != self.config.embedding_size:
+            raise ValueError("TinyViT early features (HQ-SAM) need four stages, the third at the embedding "
+                             f"resolution; this encoder's stage grids are {res}")
+        return int(self.config.embed_dims[2])
+
+    def forward_with_early(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedding and HQ-SAM's early feature: (B,3,S,S) -> ((B, out_chans, s, s), (B, embed_dims[2], s, s)).
+
+        The early feature is the output of ``layers[1]`` (after its patch merging), as Light HQ-SAM's TinyViT
+        returns it in ``interm_embeddings[0]`` (there channels-last)."""
+        self._check_input(x)
+        if self.early_channels <= 0:  # the property raises for encoders without an early feature
+            raise AssertionError("unreachable")
+        x = self.patch_embed(x)
+        x = self.layers[1](self.layers[0](x))
+        early = self._to_map(x)
+        for layer in self.layers[2:]:
+            x = layer(x)
+        return self.neck(self._to_map(x)), early
 
 
 def _init_weights(m: nn.Module) -> None:

@@ -14,13 +14,20 @@ from typing import Any
 
 import yaml
 
+from ..data.randomized import FAMILIES
+from ..data.splits import GENERATORS
+
 
 @dataclass
 class DataConfig:
     """Training images. ``synthetic``: a fixed pool of ``train_images`` from split ``train_seed`` (held-out split
-    ``val_seed``); ``coco``: ``annotations`` (COCO json) + ``image_dir``; ``sa1b``: ``image_dir`` of SA-1B tiles."""
+    ``val_seed``) drawn by ``generator`` (``synthetic``: the original scenes; ``randomized``: domain-randomised
+    scenes of the family partition ``families``, see ``data.randomized``); ``coco``: ``annotations`` (COCO json)
+    + ``image_dir``; ``sa1b``: ``image_dir`` of SA-1B tiles."""
 
     source: str = "synthetic"
+    generator: str = "synthetic"
+    families: str = "train"  # randomized: never "shift" for a model that is then measured on the shift split
     annotations: str | None = None
     image_dir: str | None = None
     image_size: int = 256
@@ -35,6 +42,10 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "coco", "sa1b"):
             raise ValueError(f"DataConfig.source must be synthetic, coco or sa1b, got {self.source!r}")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"DataConfig.generator must be one of {list(GENERATORS)}, got {self.generator!r}")
+        if self.families not in FAMILIES:
+            raise ValueError(f"DataConfig.families must be one of {sorted(FAMILIES)}, got {self.families!r}")
         if self.source == "coco" and not (self.annotations and self.image_dir):
             raise ValueError("DataConfig: source 'coco' needs annotations and image_dir")
         if self.source == "sa1b" and not self.image_dir:
@@ -52,6 +63,7 @@ class LossConfig:
     token: float = 1.0  # distill: MSE of decoder output tokens
     output: float = 1.0  # distill: focal+dice of student logits against the teacher's masks
     gt_in_distill: float = 0.0  # distill: weight of the ground-truth (supervised) term
+    hq: float = 1.0  # models with HQ-SAM's head (model.hq_token): focal+dice of the HQ mask against ground truth
 
 
 @dataclass
@@ -67,6 +79,7 @@ class TrainConfig:
     teacher_cache: bool = True  # distill: precompute teacher embeddings of the pool to disk, reuse them
     init_checkpoint: str | None = None  # start the student from these weights (strict load), e.g. a pretraining run
     init_decoder_from_teacher: bool = True  # distill: start the student's prompt encoder + decoder as the teacher's
+    trainable: str = "all"  # "all", or "hq": only HQ-SAM's head learns (HQ-SAM's recipe on a trained model)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     steps: int = 1000  # length of the learning-rate schedule (warmup + cosine)
@@ -91,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mode must be 'supervised' or 'distill', got {self.mode!r}")
         if self.mode == "distill" and not self.teacher_checkpoint:
             raise ValueError("TrainConfig: mode 'distill' needs teacher_checkpoint")
+        if self.trainable not in ("all", "hq"):
+            raise ValueError(f"TrainConfig.trainable must be 'all' or 'hq', got {self.trainable!r}")
         for name in ("steps", "batch_size", "instances_per_image"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig.{name} must be positive, got {getattr(self, name)}")

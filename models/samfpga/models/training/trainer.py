@@ -35,11 +35,12 @@ from tqdm import tqdm
 from ..build import SamConfig, build_from_config, build_sam, variant_config
 from ..checkpoint import load_checkpoint_into, read_checkpoint, save_checkpoint
 from ..data.prompts import boxes_from_masks, error_clicks, sample_points
-from ..data.synthetic import SyntheticConfig, generate_sample
+from ..data.splits import sample_function
+from ..mask_decoder_hq import MaskDecoderHQ, is_hq_key
 from ..sam import Sam
 from .config import DataConfig, TrainConfig, save_config
 from .hard_prompts import hard_prompt_points
-from .losses import embedding_loss, output_loss, supervised_loss, token_loss
+from .losses import embedding_loss, mask_loss, output_loss, supervised_loss, token_loss
 
 
 # ---------------------------------------------------------------------------------------------------- data
@@ -92,14 +93,16 @@ def build_source(data: DataConfig, progress: bool = False) -> Pool | DatasetSour
     return DatasetSource(SA1BSegmentation(data.image_dir, data.image_size))
 
 
-def synthetic_config(data: DataConfig) -> SyntheticConfig:
-    return SyntheticConfig(image_size=data.image_size, min_objects=data.min_objects, max_objects=data.max_objects)
+def pool_key(data: DataConfig, seed: int, n: int) -> str:
+    """Cache name of a generated pool (the names of ``synthetic`` pools predate the other generators)."""
+    gen = "synth" if data.generator == "synthetic" else f"dr-{data.families}"
+    return f"{gen}_s{seed}_n{n}_{data.image_size}_{data.min_objects}-{data.max_objects}"
 
 
 def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> Pool:
-    """Generate (or read from ``data.cache_dir``) ``n`` images of split ``seed``."""
-    scfg = synthetic_config(data)
-    key = f"synth_s{seed}_n{n}_{data.image_size}_{data.min_objects}-{data.max_objects}"
+    """Generate (or read from ``data.cache_dir``) ``n`` images of split ``seed`` of ``data.generator``."""
+    draw = sample_function(data.generator, data.image_size, data.families, data.min_objects, data.max_objects)
+    key = pool_key(data, seed, n)
     path = Path(data.cache_dir) / f"{key}.pt" if data.cache_dir else None
     if path is not None and path.is_file():
         d = torch.load(path, weights_only=True)
@@ -108,7 +111,7 @@ def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> P
     images = torch.empty((n, 3, s, s), dtype=torch.uint8)
     labels = torch.zeros((n, s, s), dtype=torch.uint8)
     for i in tqdm(range(n), desc=f"generating {key}", disable=not progress):
-        sample = generate_sample(seed, i, scfg)
+        sample = draw(seed, i)
         images[i] = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1)))
         for k, m in enumerate(sample.masks):
             labels[i][torch.from_numpy(m)] = k + 1
@@ -142,11 +145,14 @@ def decode(
     points: torch.Tensor | None,
     labels: torch.Tensor | None,
     boxes: torch.Tensor | None,
+    early: torch.Tensor | None = None,
 ):
-    """Decoder on M prompts with per-prompt embeddings ``emb`` (M,C,h,w); returns ``DecoderOutput``."""
+    """Decoder on M prompts with per-prompt embeddings ``emb`` (M,C,h,w) (and, for an HQ decoder, early encoder
+    features (M,vit_dim,h,w)); returns ``DecoderOutput``."""
     pts = (points, labels) if points is not None and points.shape[1] > 0 else None
     sparse, dense = model.prompt_encoder(points=pts, boxes=boxes, masks=None)
-    return model.mask_decoder.predict_all(emb, model.prompt_encoder.get_dense_pe(), sparse, dense)
+    extra = {"early_features": early} if early is not None else {}
+    return model.mask_decoder.predict_all(emb, model.prompt_encoder.get_dense_pe(), sparse, dense, **extra)
 
 
 def _chosen(masks: torch.Tensor, iou: torch.Tensor, multimask: bool) -> torch.Tensor:
@@ -181,7 +187,10 @@ class TrainStep(nn.Module):
         cfg, lw, student = self.cfg, self.cfg.loss, self.student
         distill = cfg.mode == "distill"
         x = normalise(student, images)
-        emb_s = student.image_encoder(x)
+        if isinstance(student.mask_decoder, MaskDecoderHQ):
+            emb_s, early_s = student.image_encoder.forward_with_early(x)
+        else:
+            emb_s, early_s = student.image_encoder(x), None
         emb_t = None
         if distill:
             if teacher_emb is None:
@@ -197,6 +206,7 @@ class TrainStep(nn.Module):
         tgt = torch.cat(tgts)
         idx = torch.tensor(img_idx)
         src_s = emb_s[idx]
+        early_src = early_s[idx] if early_s is not None else None
         src_t = emb_t[idx] if emb_t is not None else None
         size = tgt.shape[-1]
 
@@ -217,8 +227,11 @@ class TrainStep(nn.Module):
         for r in range(cfg.click_rounds + 1):
             multimask = r == 0 and not use_box
             sel = slice(1, 4) if multimask else slice(0, 1)
-            so = decode(student, src_s, points, labels, boxes)
+            so = decode(student, src_s, points, labels, boxes, early_src)
             up_s = F.interpolate(so.masks, size=(size, size), mode="bilinear", align_corners=False)
+            if so.hq_masks is not None and lw.hq > 0:
+                up_hq = F.interpolate(so.hq_masks, size=(size, size), mode="bilinear", align_corners=False)
+                add("hq", lw.hq * mask_loss(up_hq[:, 0], tgt, lw.focal, lw.dice).mean())
             if not distill or lw.gt_in_distill > 0:
                 w = 1.0 if not distill else lw.gt_in_distill
                 add("gt", w * supervised_loss(up_s[:, sel], so.iou_pred[:, sel], tgt, lw.focal, lw.dice, lw.iou))
@@ -296,7 +309,8 @@ def teacher_embeddings(teacher: Sam, pool: Pool | DatasetSource, cfg: TrainConfi
     digest = hashlib.sha256(Path(cfg.teacher_checkpoint).read_bytes()).hexdigest()[:16]
     d = cfg.data
     if d.source == "synthetic":
-        key = f"temb_{digest}_s{d.train_seed}_n{d.train_images}_{d.image_size}_{d.min_objects}-{d.max_objects}.pt"
+        # synthetic pools keep their names from before the other generators (existing caches stay valid)
+        key = f"temb_{digest}_{pool_key(d, d.train_seed, d.train_images).removeprefix('synth_')}.pt"
     else:
         where = hashlib.sha256(f"{d.source}|{d.annotations}|{d.image_dir}".encode()).hexdigest()[:12]
         key = f"temb_{digest}_{d.source}_{where}_{d.image_size}.pt"
@@ -338,6 +352,12 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
     step_module: nn.Module = TrainStep(student, cfg, teacher)
     if world > 1:
         step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
+    if cfg.trainable == "hq":
+        if not isinstance(student.mask_decoder, MaskDecoderHQ):
+            raise ValueError("TrainConfig.trainable 'hq' needs a model with HQ-SAM's head (model.hq_token: true)")
+        for name, p in student.named_parameters():
+            p.requires_grad_(is_hq_key(name))
+        student.image_encoder.eval()  # frozen: TinyViT's BatchNorm running statistics must not move either
     params = [p for p in student.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(cfg))
@@ -377,6 +397,9 @@ def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource
     student = build_from_config(mcfg)
     if cfg.init_checkpoint:
         state, _ = read_checkpoint(cfg.init_checkpoint)
+        if mcfg.hq_token and not any(is_hq_key(k) for k in state):
+            # a model without the HQ head: everything else loads strictly, the head starts from its initialisation
+            state = {**{k: v for k, v in student.state_dict().items() if is_hq_key(k)}, **state}
         load_checkpoint_into(student, state, source=cfg.init_checkpoint)
     teacher, temb = None, None
     if cfg.mode == "distill":
