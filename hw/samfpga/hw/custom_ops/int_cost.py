@@ -28,14 +28,17 @@ import math
 
 from samfpga.hw.custom_ops.intsoftmax import compact_bias
 from samfpga.hw.resources import LayerCost, register_model
-from samfpga.hw.resources.memory import lutram, place
+from samfpga.hw.resources.memory import place
 
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
 LN_LUT_FIXED_PER_SB = 11.5
 LN_LUT_PER_LANE_BIT = 9.0
 SM_LUT_PER_LANE_BIT = 3.85
 SM_LUT_FIXED_PER_BIT = 4.0
-SM_LUT_PER_OFFSET_BIT = 2.0  # |a - b| of two SB-bit coordinates: subtract both ways and select (not yet fitted)
+SM_LUT_PER_OFFSET_BIT = 2.0  # |a - b| of two SB-bit coordinates: subtract both ways and select (not fitted)
+#: LUT per 64 entries x 1 bit of the compact bias ROM per lane, fitted to Yosys (sm_n64_h4_window_pe1: 5.5,
+#: _pe4: 5.1 after subtracting the bias-free layer's logic)
+SM_COMPACT_ROM_FACTOR = 5.3
 _BRAM18_MIN_BITS = 4096
 
 
@@ -85,8 +88,9 @@ def softmax_model(op, model) -> dict[str, float]:
     if compact is not None:
         side, table = compact
         sb = max(1, side.bit_length() - 1)
-        # per lane an asynchronous LUT ROM of the compact table and two |difference| of SB bits for its index
-        lut += pe * (lutram(table.size, w["BB"]) + SM_LUT_PER_OFFSET_BIT * 2 * sb)
+        # per lane an asynchronous ROM of the compact table (Yosys builds it from LUT logic, not 64x1 LUTRAM
+        # cells: SM_COMPACT_ROM_FACTOR) and two |difference| of SB bits for its index
+        lut += pe * (SM_COMPACT_ROM_FACTOR * math.ceil(table.size / 64) * w["BB"] + SM_LUT_PER_OFFSET_BIT * 2 * sb)
         ff += 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb  # head and query counters
     elif bias is not None:
         mem = place(bias.size // pe, pe * w["BB"])
