@@ -16,8 +16,9 @@ import tempfile
 from pathlib import Path
 
 
-def build(work: Path) -> tuple[Path, Path]:
-    """(build dir, bundle dir) under ``work``."""
+def build(work: Path, int_ops: bool = False) -> tuple[Path, Path]:
+    """(build dir, bundle dir) under ``work``; ``int_ops``: the build option ``--int-ops`` (integer LayerNorm and
+    softmax layers instead of FINN+'s float ones)."""
     import torch
 
     from samfpga.hw.build_cli import main
@@ -36,7 +37,8 @@ def build(work: Path) -> tuple[Path, Path]:
 
     # every software step except HDL generation (which changes no arithmetic and takes minutes)
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
-    if main(["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]) != 0:
+    argv = ["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]
+    if main(argv + (["--int-ops"] if int_ops else [])) != 0:
         raise RuntimeError("build-hw failed")
     export_bundle(sam, work / "bundle", source="tiny test encoder (tests/support/tiny_deploy.py, seed 3)")
     return work / "build", work / "bundle"
