@@ -3,7 +3,9 @@ Python execution (finn/qonnx ``execute_onnx``, FINN's per-layer Python models of
 same build, and the deployment package of that build under ``quant``.
 
 Build: the whole tiny 64x64 test encoder (tests/test_quant.py's TINY, seeded random weights, W8A8 PTQ) through
-``samfpga build-hw`` (every software step but HDL generation: tests/support/tiny_deploy.py), built in the test.
+``samfpga build-hw`` (every software step but HDL generation: tests/support/tiny_deploy.py), built in the test,
+once with FINN+'s float LayerNorm/softmax and once with ``--int-ops`` (the project's IntLayerNorm/IntSoftmax:
+integer end to end, so there every tensor, float or not, must be equal).
 
 Tolerances: integer layers 0 (bit-exact). The float layers FINN+ runs on Zynq (LayerNorm via torch, HWSoftmax via
 scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp from torch's reduction order
@@ -11,6 +13,8 @@ scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp fro
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -44,12 +48,13 @@ def test_packing_matches_finn(dt: str, simd: int) -> None:
     np.testing.assert_array_equal(unpack(got, dt, simd), back)
 
 
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py)."""
+@pytest.fixture(scope="module", params=[False, True], ids=["float_ops", "int_ops"])
+def tiny_build(request, tmp_path_factory):
+    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py),
+    with FINN+'s float LayerNorm/softmax and with the project's integer ones (``--int-ops``)."""
     from tests.support.tiny_deploy import build
 
-    return build(tmp_path_factory.mktemp("tiny_build"))
+    return build(tmp_path_factory.mktemp("tiny_build"), int_ops=request.param)
 
 
 def _inputs(n: int) -> list[np.ndarray]:
@@ -111,10 +116,16 @@ def test_every_node_on_random_inputs(tiny_build) -> None:
     print("node types compared:", covered)
     print("float outputs differing in the last ulp(s):", ulp)
     # on Zynq the depthwise convs run on the project's own RTL VVAU (DepthwiseVVAU) and FINN+'s OuterShuffles are
-    # rewritten as InnerShuffles, so neither VVAU nor OuterShuffle is left in the final graph
+    # rewritten as InnerShuffles, so neither VVAU nor OuterShuffle is left in the final graph; with int_ops the
+    # project's IntLayerNorm / IntSoftmax replace every float LayerNorm / HWSoftmax
+    int_ops = json.loads((tiny_build[0] / "build_config.json").read_text())["options"]["int_ops"]
+    norm = {"IntLayerNorm", "IntSoftmax"} if int_ops else set()
+    float_layers = {"LayerNorm", "HWSoftmax"}
     assert {"Thresholding", "MVAU", "DepthwiseVVAU", "ConvolutionInputGenerator", "FMPadding", "AddStreams",
-            "DuplicateStreams", "InnerShuffle", "LayerNorm", "HWSoftmax"} <= set(covered), covered
+            "DuplicateStreams", "InnerShuffle"} | (norm or float_layers) <= set(covered), covered
     assert not {"VVAU", "OuterShuffle"} & set(covered), covered
+    if norm:
+        assert not float_layers & set(covered) and ulp == {}, (covered, ulp)
 
 
 @pytest.mark.slow
@@ -150,6 +161,8 @@ def test_whole_encoder_bit_identical_to_finn(tiny_build, tmp_path) -> None:
             else:
                 np.testing.assert_array_equal(mine, v, err_msg=t)
         print(f"float tensors: {float_ulp} values differ in the last ulp(s); all integer tensors equal")
+        if json.loads((tiny_build[0] / "build_config.json").read_text())["options"]["int_ops"]:
+            assert float_ulp == 0  # no float layer inside the accelerator
 
 
 @pytest.mark.slow
