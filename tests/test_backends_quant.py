@@ -48,6 +48,41 @@ def test_packing_matches_finn(dt: str, simd: int) -> None:
     np.testing.assert_array_equal(unpack(got, dt, simd), back)
 
 
+@pytest.mark.parametrize("spec", ["layernorm_negate_int20", "softmax_bias"])
+def test_int_ops_nodes_bit_identical_to_finn(spec: str) -> None:
+    """IntLayerNorm (negated channels, INT20 inputs as wide as a conv accumulator) and IntSoftmax (with its bias
+    table input, a float32 initializer in the graph and in weights.npz; INT11 logits, so that the rows are not
+    one-hot), each a one-node graph after specialisation and HDL generation (samfpga.hw.sim.nodes):
+    samfpga.intexec's output equals FINN's execution of the node (the custom ops' execute_node), tolerance 0.
+    The tiny build has neither negated channels nor an attention bias (random weights): those paths are here."""
+    from finn.core.onnx_exec import execute_onnx
+
+    from samfpga.hw.build.package import intgraph_spec
+    from samfpga.hw.sim import nodes
+    from samfpga.intexec.executor import IntGraph
+
+    rng = np.random.default_rng(7)
+    if spec == "softmax_bias":
+        node_spec = nodes.int_softmax(n=8, pe=2, heads=2, windows=3, idt="INT11")
+    else:
+        node_spec = nodes.int_layernorm(ch=24, pe=2, n=7, idt="INT20", eps=3.0e4)
+    model = nodes.build_hw_graph([node_spec])
+    spec_json, weights = intgraph_spec(model, None)
+    g = IntGraph(spec_json, weights)
+    assert [n.op for n in g.nodes] == [node_spec.op_type]
+    name, (shape, dt) = next(iter(node_spec.inputs.items()))
+    for _ in range(3):
+        x = nodes._rand(dt, shape, rng)
+        ref = execute_onnx(model, {name: x})[model.graph.output[0].name]
+        got = g.run(x)
+        assert np.unique(ref).size > 20
+        np.testing.assert_array_equal(got, ref)
+    if spec == "softmax_bias":
+        assert len(g.nodes[0].inputs) == 2 and np.abs(weights[g.nodes[0].inputs[1]]).max() > 0
+    else:
+        assert any(g.nodes[0].attrs["negate"]) and np.abs(x).max() > 1 << 16
+
+
 @pytest.fixture(scope="module", params=[False, True], ids=["float_ops", "int_ops"])
 def tiny_build(request, tmp_path_factory):
     """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py),
