@@ -3,7 +3,9 @@ Python execution (finn/qonnx ``execute_onnx``, FINN's per-layer Python models of
 same build, and the deployment package of that build under ``quant``.
 
 Build: the whole tiny 64x64 test encoder (tests/test_quant.py's TINY, seeded random weights, W8A8 PTQ) through
-``samfpga build-hw`` (every software step but HDL generation: tests/support/tiny_deploy.py), built in the test.
+``samfpga build-hw`` (every software step but HDL generation: tests/support/tiny_deploy.py), built in the test,
+once with FINN+'s float LayerNorm/softmax and once with ``--int-ops`` (the project's IntLayerNorm/IntSoftmax:
+integer end to end, so there every tensor, float or not, must be equal).
 
 Tolerances: integer layers 0 (bit-exact). The float layers FINN+ runs on Zynq (LayerNorm via torch, HWSoftmax via
 scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp from torch's reduction order
@@ -11,6 +13,8 @@ scipy) are reproduced in numpy float32; LayerNorm can differ in the last ulp fro
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -44,12 +48,48 @@ def test_packing_matches_finn(dt: str, simd: int) -> None:
     np.testing.assert_array_equal(unpack(got, dt, simd), back)
 
 
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py)."""
+@pytest.mark.parametrize("spec", ["layernorm_negate_int20", "softmax_bias"])
+def test_int_ops_nodes_bit_identical_to_finn(spec: str) -> None:
+    """IntLayerNorm (negated channels, INT20 inputs as wide as a conv accumulator) and IntSoftmax (with its bias
+    table input, a float32 initializer in the graph and in weights.npz; INT11 logits, so that the rows are not
+    one-hot), each a one-node graph after specialisation and HDL generation (samfpga.hw.sim.nodes):
+    samfpga.intexec's output equals FINN's execution of the node (the custom ops' execute_node), tolerance 0.
+    The tiny build has neither negated channels nor an attention bias (random weights): those paths are here."""
+    from finn.core.onnx_exec import execute_onnx
+
+    from samfpga.hw.build.package import intgraph_spec
+    from samfpga.hw.sim import nodes
+    from samfpga.intexec.executor import IntGraph
+
+    rng = np.random.default_rng(7)
+    if spec == "softmax_bias":
+        node_spec = nodes.int_softmax(n=8, pe=2, heads=2, windows=3, idt="INT11")
+    else:
+        node_spec = nodes.int_layernorm(ch=24, pe=2, n=7, idt="INT20", eps=3.0e4)
+    model = nodes.build_hw_graph([node_spec])
+    spec_json, weights = intgraph_spec(model, None)
+    g = IntGraph(spec_json, weights)
+    assert [n.op for n in g.nodes] == [node_spec.op_type]
+    name, (shape, dt) = next(iter(node_spec.inputs.items()))
+    for _ in range(3):
+        x = nodes._rand(dt, shape, rng)
+        ref = execute_onnx(model, {name: x})[model.graph.output[0].name]
+        got = g.run(x)
+        assert np.unique(ref).size > 20
+        np.testing.assert_array_equal(got, ref)
+    if spec == "softmax_bias":
+        assert len(g.nodes[0].inputs) == 2 and np.abs(weights[g.nodes[0].inputs[1]]).max() > 0
+    else:
+        assert any(g.nodes[0].attrs["negate"]) and np.abs(x).max() > 1 << 16
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["float_ops", "int_ops"])
+def tiny_build(request, tmp_path_factory):
+    """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py),
+    with FINN+'s float LayerNorm/softmax and with the project's integer ones (``--int-ops``)."""
     from tests.support.tiny_deploy import build
 
-    return build(tmp_path_factory.mktemp("tiny_build"))
+    return build(tmp_path_factory.mktemp("tiny_build"), int_ops=request.param)
 
 
 def _inputs(n: int) -> list[np.ndarray]:
@@ -111,10 +151,16 @@ def test_every_node_on_random_inputs(tiny_build) -> None:
     print("node types compared:", covered)
     print("float outputs differing in the last ulp(s):", ulp)
     # on Zynq the depthwise convs run on the project's own RTL VVAU (DepthwiseVVAU) and FINN+'s OuterShuffles are
-    # rewritten as InnerShuffles, so neither VVAU nor OuterShuffle is left in the final graph
+    # rewritten as InnerShuffles, so neither VVAU nor OuterShuffle is left in the final graph; with int_ops the
+    # project's IntLayerNorm / IntSoftmax replace every float LayerNorm / HWSoftmax
+    int_ops = json.loads((tiny_build[0] / "build_config.json").read_text())["options"]["int_ops"]
+    norm = {"IntLayerNorm", "IntSoftmax"} if int_ops else set()
+    float_layers = {"LayerNorm", "HWSoftmax"}
     assert {"Thresholding", "MVAU", "DepthwiseVVAU", "ConvolutionInputGenerator", "FMPadding", "AddStreams",
-            "DuplicateStreams", "InnerShuffle", "LayerNorm", "HWSoftmax"} <= set(covered), covered
+            "DuplicateStreams", "InnerShuffle"} | (norm or float_layers) <= set(covered), covered
     assert not {"VVAU", "OuterShuffle"} & set(covered), covered
+    if norm:
+        assert not float_layers & set(covered) and ulp == {}, (covered, ulp)
 
 
 @pytest.mark.slow
@@ -150,6 +196,8 @@ def test_whole_encoder_bit_identical_to_finn(tiny_build, tmp_path) -> None:
             else:
                 np.testing.assert_array_equal(mine, v, err_msg=t)
         print(f"float tensors: {float_ulp} values differ in the last ulp(s); all integer tensors equal")
+        if json.loads((tiny_build[0] / "build_config.json").read_text())["options"]["int_ops"]:
+            assert float_ulp == 0  # no float layer inside the accelerator
 
 
 @pytest.mark.slow

@@ -16,7 +16,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samfpga.kernels.layernorm import IntLayerNormParams, eps_int_for, int_layernorm, out_bits_for
+from samfpga.kernels.layernorm import (
+    IntLayerNormParams,
+    eps_int_for,
+    int_layernorm,
+    max_abs_input,
+    out_bits_for,
+)
 from samfpga.kernels.softmax import int_softmax, make_params
 
 
@@ -66,6 +72,24 @@ def test_layernorm_negate_and_errors() -> None:
         IntLayerNormParams(16, 0, negate=(1, 0))
     with pytest.raises(ValueError, match="eps"):
         eps_int_for(16, -1.0)
+
+
+def test_layernorm_wide_inputs_exact() -> None:
+    """Inputs as wide as a conv accumulator (the neck's LayerNorm2d of an int_ops build sees INT21..INT24): the
+    kernel is exact up to ``max_abs_input``, checked by its scale invariance: x * 2^s with eps_int * 2^2s gives
+    the same integers bit for bit (E, d and the shift all carry the 2^s exactly); above the bound it refuses."""
+    rng = np.random.default_rng(5)
+    c, s = 256, 15
+    x = _tokens(rng, 200, c)  # |x| <= 128
+    base = IntLayerNormParams(c, 6040, out_bits=out_bits_for(c, 8))
+    wide = IntLayerNormParams(c, 6040 << (2 * s), out_bits=out_bits_for(c, 8))
+    xw = x * 2**s  # |x| up to 2^22
+    assert np.abs(xw).max() > 1 << 21 and np.abs(xw).max() <= max_abs_input(wide)
+    np.testing.assert_array_equal(int_layernorm(xw, wide), int_layernorm(x, base))
+    too_big = np.full((1, c), max_abs_input(wide) + 1)
+    too_big[0, 0] = 0
+    with pytest.raises(ValueError, match="overflow the int64"):
+        int_layernorm(too_big, wide)
 
 
 def _float_softmax_q(a, s, b, s_o, bits=8):

@@ -1,10 +1,14 @@
 """The committed deployment package of the tiny FINN build (tests/runtime/data/tiny_deploy, made by
-tests/support/tiny_deploy.py) in the board environment: self-check against FINN's execution, and ``pynq-sim``
-against ``quant`` on every bundled sample through the CLI (segment and everything): identical masks."""
+tests/support/tiny_deploy.py with --int-ops: the graph holds the project's IntLayerNorm / IntSoftmax) in the
+board environment: ``samfpga deploy --check`` against FINN's execution (and failing when an integer LayerNorm or
+softmax is changed), and ``pynq-sim`` against ``quant`` on every bundled sample through the CLI (segment and
+everything): identical masks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,35 @@ def _locks(tmp_path, monkeypatch):
 
 def test_package_self_check() -> None:
     assert check_package(PKG)
+
+
+def test_cli_deploy_check_with_int_ops(capsys) -> None:
+    """``samfpga deploy --check PKG`` on a package whose accelerator has integer LayerNorm and softmax layers:
+    the self-check runs them through samfpga.intexec and equals FINN's execution stored in selfcheck.npz."""
+    ops = [n["op"] for n in json.loads((PKG / "graph.json").read_text())["nodes"]]
+    assert ops.count("IntLayerNorm") == 8 and ops.count("IntSoftmax") == 3
+    assert not {"LayerNorm", "HWSoftmax"} & set(ops)
+    assert main(["deploy", "--check", str(PKG)]) == 0
+    assert "self-check passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("op, attr, change", [("IntLayerNorm", "frac_bits", lambda v: v - 1),
+                                              ("IntSoftmax", "out_num", lambda v: v // 2)])
+def test_cli_deploy_check_fails_on_changed_int_op(op, attr, change, tmp_path, capsys) -> None:
+    """The same check on a copy whose integer layers compute something else (attribute changed, manifest
+    checksum updated so that only the self-check can notice): exit 1, naming the differing outputs."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(PKG, pkg)
+    g = json.loads((pkg / "graph.json").read_text())
+    for n in g["nodes"]:
+        if n["op"] == op:
+            n["attrs"][attr] = change(n["attrs"][attr])
+    (pkg / "graph.json").write_text(json.dumps(g))
+    man = json.loads((pkg / "manifest.json").read_text())
+    man["files"]["graph.json"] = hashlib.sha256((pkg / "graph.json").read_bytes()).hexdigest()
+    (pkg / "manifest.json").write_text(json.dumps(man))
+    assert main(["deploy", "--check", str(pkg)]) == 1
+    assert "self-check FAILED" in capsys.readouterr().out
 
 
 def test_embeddings_pynq_sim_equal_quant() -> None:
