@@ -193,3 +193,33 @@ def test_rules_on_conv_output_and_residual_join() -> None:
     odd = _tiny_graph(nodes, {"x": [1, 4, 2, 3], "zf": [1, 6, 4]}, "y", inits, {"x": "INT8"})
     kept = odd.transform(StreamlineExtra())
     assert sum(n.op_type == "Mul" for n in kept.graph.node) == 2  # the two 0.3 scales stay in front of the join
+
+
+def test_per_channel_po2_scale_moves_into_weights_before_layernorm() -> None:
+    """MatMul -> Mul(per-channel po2) -> LayerNorm (the neck's 1x1 conv with per-channel weight scales): the
+    scale ratios move into the integer weight columns and the uniform rest into LayerNorm's epsilon, so the
+    LayerNorm input is the integer accumulator; outputs equal (tolerance 0). A non-po2 scale is left alone."""
+    from finn.core.onnx_exec import execute_onnx
+    from onnx import helper
+
+    from samfpga.hw.build.streamline_rules import StreamlineExtra
+    from samfpga.hw.finn_env import boot
+
+    boot()
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["acc"]), helper.make_node("Mul", ["acc", "s"], ["xs"]),
+             helper.make_node("LayerNormalization", ["xs", "g", "b"], ["y"], axis=-1, epsilon=1e-6)]
+    c = 8
+    inits = {"W": rng.integers(-127, 128, size=(16, c)), "s": np.exp2(rng.integers(-14, -11, size=(1, 1, c))),
+             "g": rng.normal(size=c), "b": rng.normal(size=c)}
+    model = _tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"})
+    out = model.transform(StreamlineExtra())
+    assert "Mul" not in [n.op_type for n in out.graph.node]
+    ln = next(n for n in out.graph.node if n.op_type == "LayerNormalization")
+    assert out.get_tensor_datatype(ln.input[0]).is_integer()
+    feeds = {"x": rng.integers(-128, 128, size=(1, 5, 16)).astype(np.float32)}
+    np.testing.assert_array_equal(execute_onnx(out, feeds)["y"], execute_onnx(model, feeds)["y"])
+
+    inits["s"] = inits["s"] * 0.3
+    kept = _tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"}).transform(StreamlineExtra())
+    assert "Mul" in [n.op_type for n in kept.graph.node]

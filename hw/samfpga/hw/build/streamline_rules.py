@@ -10,6 +10,7 @@ and runs of Transpose/Reshape that together keep the row-major element order (a 
 ``StreamlineExtra`` removes them with the rules below, each exact in float32 arithmetic (tolerance 0):
     MoveScaleMulPastJoinAdd    Add(a*s, b*s) -> Add(a, b)*s         s: the same power-of-two constant on both
     MoveLinearPastDataMovement f(x (*|+) P) -> f(x) (*|+) f(P)       f: Transpose/Reshape, P moved with the data
+    EqualiseChannelScalesBeforeLayerNorm  LN(MatMul(x, W)*s_c) -> LN(MatMul(x, W*s_c/min s)*min s)   s_c: po2
     AbsorbPo2MulIntoLayerNorm  LN(x*s, eps) -> LN(x, eps/s**2)       s: a positive power-of-two scalar
     CollapseDataMovement       Transpose/Reshape runs with identity element order -> one Reshape
 and FINN's fork / absorb rules in between (``MoveLinearPastFork``, ``AbsorbAddIntoMultiThreshold``,
@@ -190,6 +191,49 @@ class AbsorbPo2MulIntoLayerNorm(Transformation):
         return model, False
 
 
+class EqualiseChannelScalesBeforeLayerNorm(Transformation):
+    """``LN(MatMul(x, W) * s_c)`` with per-channel power-of-two scales ``s_c`` (per-output-channel weight scales)
+    -> ``LN(MatMul(x, W * (s_c / min s)) * min s)``: the ratios are powers of two >= 1, so the weight columns
+    scale exactly (integers stay integers, far below 2**24) and the remaining scale is uniform, for
+    ``AbsorbPo2MulIntoLayerNorm``. LayerNorm mixes channels, so a per-channel scale cannot move past it; this is
+    what lets the encoder's neck LayerNorm take an integer input. The weights' datatype widens to what the scaled
+    columns need (``minimize_bit_width`` keeps it tight)."""
+
+    def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
+        from qonnx.core.datatype import DataType
+
+        changed = False
+        for n in list(model.graph.node):
+            if n.op_type != "Mul" or model.is_fork_node(n):
+                continue
+            p = _const_param(model, n)
+            ln = _sole_consumer(model, n.output[0])
+            if p is None or ln is None or ln.op_type != "LayerNormalization" or ln.input[0] != n.output[0]:
+                continue
+            if np.all(p == p.flat[0]) or not is_po2(p):
+                continue
+            mm = model.find_producer(n.input[0])
+            if mm is None or mm.op_type != "MatMul" or model.is_fork_node(mm):
+                continue
+            w = model.get_initializer(mm.input[1])
+            c = w.shape[-1] if w is not None and w.ndim == 2 else None
+            if c is None or p.size != c or list(p.shape[:-1]) != [1] * (p.ndim - 1) or not np.all(w == np.round(w)):
+                continue
+            ratio = p.reshape(-1).astype(np.float64) / float(p.min())
+            w2 = w.astype(np.float64) * ratio[None, :]
+            if np.abs(w2).max() >= 2**24:
+                continue
+            model.set_initializer(mm.input[1], w2.astype(np.float32))
+            lo, hi = int(w2.min()), int(w2.max())
+            bits = max(lo.bit_length() if lo < 0 else 0, hi.bit_length()) + 1
+            model.set_tensor_datatype(mm.input[1], DataType[f"INT{max(bits, 2)}"])
+            model.set_initializer(n.input[1], np.full(p.shape, p.min(), dtype=np.float32))
+            changed = True
+        if changed:
+            model = model.transform(InferDataTypes())
+        return model, False
+
+
 class CollapseDataMovement(Transformation):
     """A run of Transpose/Reshape nodes (each feeding only the next) whose composition keeps the row-major
     element order is one Reshape (or nothing, when the shape is unchanged too)."""
@@ -262,7 +306,7 @@ class StreamlineExtra(Transformation):
 
         rules = [MoveScaleMulPastJoinAdd(), MoveLinearPastFork(), MoveLinearPastDataMovement(),
                  CollapseRepeatedMul(), AbsorbAddIntoMultiThreshold(), AbsorbMulIntoMultiThreshold(),
-                 AbsorbPo2MulIntoLayerNorm(), CollapseDataMovement()]
+                 EqualiseChannelScalesBeforeLayerNorm(), AbsorbPo2MulIntoLayerNorm(), CollapseDataMovement()]
         for _ in range(self.max_rounds):
             before = _signature(model)
             for rule in rules:
