@@ -17,8 +17,8 @@ named by ``files`` / ``sha256`` keys ``decoder_image``, ``decoder_prompt``, ``de
 
     decoder_image.onnx   image_embeddings (1,C,h,w) -> src (1,hw,C), l0_k, l0_v, l0_q (1,hw,Ci)
     decoder_prompt.onnx  src, l0_k, l0_v, l0_q, point_coords (B,N,2), point_labels (B,N)
-                         -> iou_predictions (B,T), hyper_in (B,T,C/8), src_out (B,C,h,w)
-    decoder_masks.onnx   src_out (B,C,h,w), hyper_in (B,T',C/8) -> low_res_masks (B,T',4h,4w)
+                         -> iou_predictions (B,T), hyper_in (B,T,C/8), image_tokens (B,hw,C)
+    decoder_masks.onnx   image_tokens (B,hw,C), hyper_in (B,T',C/8) -> low_res_masks (B,T',4h,4w)
 
 Runtimes that predate the split ignore these keys and run ``decoder.onnx`` (the same function).
 """
@@ -44,8 +44,8 @@ DECODER_SPLIT_FILES = {"decoder_image": "decoder_image.onnx", "decoder_prompt": 
                        "decoder_masks": "decoder_masks.onnx"}
 IMAGE_SIDE_OUTPUTS = ("src", "l0_k", "l0_v", "l0_q")
 PROMPT_SIDE_INPUTS = (*IMAGE_SIDE_OUTPUTS, "point_coords", "point_labels")
-PROMPT_SIDE_OUTPUTS = ("iou_predictions", "hyper_in", "src_out")
-MASK_SIDE_INPUTS = ("src_out", "hyper_in")
+PROMPT_SIDE_OUTPUTS = ("iou_predictions", "hyper_in", "image_tokens")
+MASK_SIDE_INPUTS = ("image_tokens", "hyper_in")
 MASK_SIDE_OUTPUTS = ("low_res_masks",)
 
 

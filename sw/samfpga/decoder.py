@@ -86,8 +86,8 @@ class OnnxDecoder:
             image = self.prepare(image) if mask_input is None else DecoderImage(np.asarray(image, np.float32))
         if mask_input is not None or image.side is None:
             return self._full(image.embeddings, point_coords, point_labels, mask_input)
-        iou, hyper_in, src_out = self._tokens(image, point_coords, point_labels)
-        return self._masks(src_out, hyper_in), iou
+        iou, hyper_in, image_tokens = self._tokens(image, point_coords, point_labels)
+        return self._masks(image_tokens, hyper_in), iou
 
     def decode_above(self, image: DecoderImage, point_coords: np.ndarray, point_labels: np.ndarray,
                      tokens: slice, iou_thresh: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,14 +106,14 @@ class OnnxDecoder:
             kept = _above(iou, iou_thresh)
             low = low_res[:, tokens].reshape(-1, *low_res.shape[2:])[kept]
             return kept, low, iou.reshape(-1)[kept]
-        iou, hyper_in, src_out = self._tokens(image, point_coords, point_labels)
+        iou, hyper_in, image_tokens = self._tokens(image, point_coords, point_labels)
         iou = np.ascontiguousarray(iou[:, tokens])
         kept = _above(iou, iou_thresh)
         t = iou.shape[1]
         prompts, inverse = np.unique(kept // t, return_inverse=True)
         if len(prompts) == 0:
             return kept, np.zeros((0, *self.mask_input_size), np.float32), np.zeros((0,), np.float32)
-        low = self._masks(src_out[prompts], hyper_in[prompts][:, tokens])  # (P, T', 4h, 4w)
+        low = self._masks(image_tokens[prompts], hyper_in[prompts][:, tokens])  # (P, T', 4h, 4w)
         return kept, low[inverse.reshape(-1), kept % t], iou.reshape(-1)[kept]
 
     def _full(self, emb: np.ndarray, point_coords: np.ndarray, point_labels: np.ndarray,
@@ -136,11 +136,11 @@ class OnnxDecoder:
         feeds["point_coords"] = np.ascontiguousarray(point_coords, dtype=np.float32)
         feeds["point_labels"] = np.ascontiguousarray(point_labels, dtype=np.float32)
         self.calls += 1
-        iou, hyper_in, src_out = self.split["decoder_prompt"].run(None, feeds)
-        return iou, hyper_in, src_out
+        iou, hyper_in, image_tokens = self.split["decoder_prompt"].run(None, feeds)
+        return iou, hyper_in, image_tokens
 
-    def _masks(self, src_out: np.ndarray, hyper_in: np.ndarray) -> np.ndarray:
-        feeds = dict(zip(MASK_SIDE_INPUTS, (np.ascontiguousarray(src_out), np.ascontiguousarray(hyper_in))))
+    def _masks(self, image_tokens: np.ndarray, hyper_in: np.ndarray) -> np.ndarray:
+        feeds = dict(zip(MASK_SIDE_INPUTS, (np.ascontiguousarray(image_tokens), np.ascontiguousarray(hyper_in))))
         return self.split["decoder_masks"].run(None, feeds)[0]
 
 

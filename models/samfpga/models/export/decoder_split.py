@@ -12,14 +12,14 @@ attention) are computed B times. The split computes the same function in three g
 ``PromptSideModel`` (per prompt batch)
     src, l0_k, l0_v, l0_q, point_coords (B, N, 2), point_labels (B, N) ->
     iou_predictions (B, T), hyper_in (B, T, C/8) (the hypernetwork outputs of the T mask tokens),
-    src_out (B, C, h, w) (the transformer's image tokens, the upscaling's input).
+    image_tokens (B, hw, C) (the transformer's image tokens, raster order: the upscaling's input).
     Attention over the image tokens after layer 0 is re-associated so the (hw, C) x (C, Ci) projections of
     the image tokens are never formed: with few prompt tokens (N_t = 1 + T + N) and H heads,
     ``softmax(q W_k k^T) (k W_v^T)`` is computed as ``softmax((q W_k) k^T) k W_v^T``, which costs
     H * N_t * C per image token instead of C * Ci (the same products in another order: equal up to float32
     rounding). The positional encoding of the image is a constant of this graph.
 ``MaskSideModel`` (per prompt whose masks are wanted)
-    src_out (B, C, h, w), hyper_in (B, T', C/8) -> low_res_masks (B, T', 4h, 4w): output upscaling and the
+    image_tokens (B, hw, C), hyper_in (B, T', C/8) -> low_res_masks (B, T', 4h, 4w): output upscaling and the
     hypernetwork product, for any subset T' of the mask tokens.
 
 Segment-everything needs the masks only of prompts with a predicted IoU above its threshold, so it runs the
@@ -135,8 +135,6 @@ class PromptSideModel(nn.Module):
         super().__init__()
         self.prompts = DecoderOnnxModel(sam)  # its point embedding (the bundle's prompt contract)
         self.decoder = sam.mask_decoder
-        h, w = sam.prompt_encoder.image_embedding_size
-        self.grid = (int(h), int(w))
         pe = sam.prompt_encoder.get_dense_pe().detach().clone()
         self.register_buffer("pos", pe.flatten(2).permute(0, 2, 1).contiguous(), persistent=False)
 
@@ -160,9 +158,7 @@ class PromptSideModel(nn.Module):
         iou = md.iou_prediction_head(queries[:, 0, :])
         hyper_in = torch.stack([mlp(queries[:, 1 + i, :]) for i, mlp in enumerate(md.output_hypernetworks_mlps)],
                                dim=1)
-        c = keys.shape[-1]
-        src_out = keys.transpose(1, 2).reshape(nb, c, *self.grid)
-        return iou, hyper_in, src_out
+        return iou, hyper_in, keys
 
     @staticmethod
     def _layer0(layer: nn.Module, queries: torch.Tensor, pe: torch.Tensor, src: torch.Tensor, l0_k: torch.Tensor,
@@ -200,16 +196,45 @@ class PromptSideModel(nn.Module):
 
 
 class MaskSideModel(nn.Module):
-    """Output upscaling and hypernetwork product: src_out (B, C, h, w), hyper_in (B, T', C/8) -> (B, T', 4h, 4w)."""
+    """Output upscaling and hypernetwork product: image_tokens (B, hw, C) (raster order), hyper_in (B, T', C/8)
+    -> (B, T', 4h, 4w).
+
+    The two stride-2, 2x2 transposed convolutions of ``output_upscaling`` touch each input pixel once, so each is
+    a per-pixel matrix product (C_in -> C_out x 2 x 2) and a pixel shuffle; computed channels-last, the
+    LayerNorm2d is a LayerNorm over the last axis, and both pixel shuffles are done once, after the hypernetwork
+    product has reduced the 32 channels to T' (the same sums as the module's, in another order).
+    """
 
     def __init__(self, sam: Sam) -> None:
         super().__init__()
-        self.upscaling = sam.mask_decoder.output_upscaling
+        up = sam.mask_decoder.output_upscaling
+        conv1, norm, act1, conv2, act2 = up[0], up[1], up[2], up[3], up[4]
+        for conv in (conv1, conv2):
+            if tuple(conv.kernel_size) != (2, 2) or tuple(conv.stride) != (2, 2) or tuple(conv.padding) != (0, 0):
+                raise ValueError(f"output upscaling: expected 2x2 stride-2 transposed convolutions, got {conv}")
+        self.norm, self.act1, self.act2 = norm, act1, act2
+        self.grid = tuple(int(v) for v in sam.prompt_encoder.image_embedding_size)
+        self.c1, self.c2 = conv1.out_channels, conv2.out_channels
+        # (C_in, C_out, 2, 2) -> (C_in, 2, 2, C_out): column (di, dj, co), so the output is channels-last
+        self.register_buffer("w1", conv1.weight.detach().permute(0, 2, 3, 1).reshape(conv1.in_channels, -1).clone(),
+                             persistent=False)
+        self.register_buffer("b1", conv1.bias.detach().repeat(4).clone(), persistent=False)
+        self.register_buffer("w2", conv2.weight.detach().permute(0, 2, 3, 1).reshape(conv2.in_channels, -1).clone(),
+                             persistent=False)
+        self.register_buffer("b2", conv2.bias.detach().repeat(4).clone(), persistent=False)
 
-    def forward(self, src_out: torch.Tensor, hyper_in: torch.Tensor) -> torch.Tensor:
-        up = self.upscaling(src_out)
-        b, c, h, w = up.shape
-        return (hyper_in @ up.reshape(b, c, h * w)).reshape(b, -1, h, w)
+    def forward(self, image_tokens: torch.Tensor, hyper_in: torch.Tensor) -> torch.Tensor:
+        b = image_tokens.shape[0]
+        h, w = self.grid
+        x = image_tokens @ self.w1 + self.b1  # (B, hw, 2*2*C1): columns (di, dj, c1)
+        x = x.reshape(b, h * w * 4, self.c1)
+        x = self.act1(torch.nn.functional.layer_norm(x, (self.c1,), self.norm.weight, self.norm.bias, self.norm.eps))
+        x = self.act2(x @ self.w2 + self.b2)  # (B, hw*4, 2*2*C2): rows (i, j, di, dj), columns (ei, ej, c2)
+        t = hyper_in.shape[1]
+        m = x.reshape(b, h * w * 16, self.c2) @ hyper_in.transpose(1, 2)  # (B, hw*16, T')
+        # rows (i, j, di, dj, ei, ej) -> output pixel (4i + 2di + ei, 4j + 2dj + ej)
+        m = m.reshape(b, h, w, 2, 2, 2, 2, t).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return m.reshape(b, t, 4 * h, 4 * w)
 
 
 def split_example_inputs(sam: Sam, batch: int = 2, points: int = 3) -> dict[str, torch.Tensor]:
@@ -219,9 +244,9 @@ def split_example_inputs(sam: Sam, batch: int = 2, points: int = 3) -> dict[str,
     emb, coords, labels, _, _ = decoder_example_inputs(sam, batch, points)
     with torch.no_grad():
         src, k, v, q = ImageSideModel(sam).eval()(emb)
-        _, hyper, src_out = PromptSideModel(sam).eval()(src, k, v, q, coords, labels)
+        _, hyper, tokens = PromptSideModel(sam).eval()(src, k, v, q, coords, labels)
     return {"image_embeddings": emb, "src": src, "l0_k": k, "l0_v": v, "l0_q": q, "point_coords": coords,
-            "point_labels": labels, "src_out": src_out, "hyper_in": hyper}
+            "point_labels": labels, "image_tokens": tokens, "hyper_in": hyper}
 
 
 def export_decoder_split(sam: Sam, out_dir: str | Path, opset: int) -> dict[str, Path]:
@@ -241,6 +266,6 @@ def export_decoder_split(sam: Sam, out_dir: str | Path, opset: int) -> dict[str,
                  **{k: batch for k in PROMPT_SIDE_OUTPUTS}}, opset)
         _export(MaskSideModel(sam).eval(), tuple(ex[k] for k in MASK_SIDE_INPUTS), paths["decoder_masks"],
                 list(MASK_SIDE_INPUTS), list(MASK_SIDE_OUTPUTS),
-                {"src_out": batch, "hyper_in": {0: "batch", 1: "tokens"},
+                {"image_tokens": batch, "hyper_in": {0: "batch", 1: "tokens"},
                  "low_res_masks": {0: "batch", 1: "tokens"}}, opset)
     return paths
