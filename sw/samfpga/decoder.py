@@ -8,6 +8,7 @@ same function (tests/test_decoder_split.py).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,8 @@ class OnnxDecoder:
             self._session = make_session(bundle.decoder_path, threads)
         self._no_mask = np.zeros((1, 1, *self.mask_input_size), dtype=np.float32)
         self.calls = 0  # decoder invocations (prompt batches), for benchmarks
+        # wall seconds per graph since construction: image side, prompt side, mask side, single graph
+        self.seconds = {"image": 0.0, "prompt": 0.0, "masks": 0.0, "single": 0.0}
 
     @property
     def session(self):
@@ -62,7 +65,10 @@ class OnnxDecoder:
             return DecoderImage(emb)
         sess = self.split["decoder_image"]
         names = [o.name for o in sess.get_outputs()]
-        return DecoderImage(emb, dict(zip(names, sess.run(None, {"image_embeddings": emb}))))
+        t0 = time.perf_counter()
+        outs = sess.run(None, {"image_embeddings": emb})
+        self.seconds["image"] += time.perf_counter() - t0
+        return DecoderImage(emb, dict(zip(names, outs)))
 
     def __call__(
         self,
@@ -127,7 +133,9 @@ class OnnxDecoder:
             "has_mask_input": has_mask,
         }
         self.calls += 1
+        t0 = time.perf_counter()
         low_res, iou = self.session.run(None, feeds)
+        self.seconds["single"] += time.perf_counter() - t0
         return low_res, iou
 
     def _tokens(self, image: DecoderImage, point_coords: np.ndarray,
@@ -136,12 +144,17 @@ class OnnxDecoder:
         feeds["point_coords"] = np.ascontiguousarray(point_coords, dtype=np.float32)
         feeds["point_labels"] = np.ascontiguousarray(point_labels, dtype=np.float32)
         self.calls += 1
+        t0 = time.perf_counter()
         iou, hyper_in, image_tokens = self.split["decoder_prompt"].run(None, feeds)
+        self.seconds["prompt"] += time.perf_counter() - t0
         return iou, hyper_in, image_tokens
 
     def _masks(self, image_tokens: np.ndarray, hyper_in: np.ndarray) -> np.ndarray:
         feeds = dict(zip(MASK_SIDE_INPUTS, (np.ascontiguousarray(image_tokens), np.ascontiguousarray(hyper_in))))
-        return self.split["decoder_masks"].run(None, feeds)[0]
+        t0 = time.perf_counter()
+        out = self.split["decoder_masks"].run(None, feeds)[0]
+        self.seconds["masks"] += time.perf_counter() - t0
+        return out
 
 
 def _above(iou: np.ndarray, thresh: float | None) -> np.ndarray:

@@ -28,7 +28,8 @@ def decode_points(predictor: Any, coords: np.ndarray, pred_iou_thresh: float,
             ``input_size`` and ``original_size``) with an image set.
         coords: (B, 2) float32 points in the encoder-input frame (``transform.apply_coords``).
         pred_iou_thresh: masks with predicted IoU <= this are dropped (0 keeps all).
-        times: accumulates the ``decoder`` and ``upscale`` stages when given.
+        times: accumulates the ``decoder``, ``masks`` (the split decoder's mask side, from ``OnnxDecoder.seconds``)
+            and ``upscale`` stages when given.
 
     Returns:
         kept (K,) int64 flat indices into the (B, 3) outputs (prompt i, mask j -> 3 i + j), in order;
@@ -36,9 +37,13 @@ def decode_points(predictor: Any, coords: np.ndarray, pred_iou_thresh: float,
     """
     b = len(coords)
     labels = np.full((b, 1), FOREGROUND_LABEL, dtype=np.float32)
+    seconds = getattr(getattr(predictor, "decoder", None), "seconds", None)
+    masks_before = seconds["masks"] if seconds is not None else 0.0
     with stage(times, "decoder"):
         kept, low, iou = predictor.predict_low_res_above(coords[:, None, :], labels,
                                                          pred_iou_thresh if pred_iou_thresh > 0.0 else None)
+    if times is not None and seconds is not None:
+        times.move("decoder", "masks", seconds["masks"] - masks_before)
     with stage(times, "upscale"):
         logits = postprocess_masks(low, predictor.image_size, predictor.input_size, predictor.original_size)
     return kept, logits, iou
