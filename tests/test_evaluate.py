@@ -27,7 +27,7 @@ MIN_SAMPLE_IOU = 0.5
 class OraclePredictor:
     """Returns the ground-truth instance under the clicked point (or inside the box): perfect answers.
 
-    Also serves ``AutomaticMaskGenerator`` (``predict_low_res`` + the geometry it upscales with): its "low-res"
+    Also serves ``AutomaticMaskGenerator`` (``predict_low_res_above`` + the geometry it upscales with): its "low-res"
     logits are full size (image_size = the image side, so the upscaling is the identity)."""
 
     mask_threshold = 0.0
@@ -71,10 +71,10 @@ class OraclePredictor:
         out = np.where(m, 10.0, -10.0).astype(np.float32) if return_logits else m
         return out, np.ones(k, np.float32), np.zeros((k, 16, 16), np.float32)
 
-    def predict_low_res(self, point_coords, point_labels, boxes=None, mask_input=None, multimask_output=True):
+    def predict_low_res_above(self, point_coords, point_labels, iou_thresh, multimask_output=True):
         k = 3 if multimask_output else 1
-        m = np.stack([np.repeat(self._at(*p[0])[None], k, 0) for p in point_coords])
-        return np.where(m, 10.0, -10.0).astype(np.float32), np.ones((len(m), k), np.float32)
+        m = np.stack([np.repeat(self._at(*p[0])[None], k, 0) for p in point_coords]).reshape(-1, self.size, self.size)
+        return np.arange(len(m)), np.where(m, 10.0, -10.0).astype(np.float32), np.ones(len(m), np.float32)
 
 
 def test_oracle_scores_one_and_empty_scores_zero():

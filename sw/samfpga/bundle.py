@@ -10,6 +10,17 @@ Bundle format ``samfpga-bundle`` version 1 (written by ``samfpga.models.export``
     encoder.onnx  image (1,3,S,S) float32 normalised + zero-padded -> image_embeddings (1,C,h,w)
     decoder.onnx  image_embeddings (1,C,h,w), point_coords (B,N,2), point_labels (B,N), mask_input (1|B,1,4h,4w),
                   has_mask_input (1,) -> low_res_masks (B,num_mask_tokens,4h,4w), iou_predictions (B,num_mask_tokens)
+
+Optional (bundles exported since issue 16; a bundle without them loads and runs ``decoder.onnx`` alone): the same
+decoder split so the prompt-independent work runs once per image (``samfpga.models.export.decoder_split``),
+named by ``files`` / ``sha256`` keys ``decoder_image``, ``decoder_prompt``, ``decoder_masks`` (all three or none)::
+
+    decoder_image.onnx   image_embeddings (1,C,h,w) -> src (1,hw,C), l0_k, l0_v, l0_q (1,hw,Ci)
+    decoder_prompt.onnx  src, l0_k, l0_v, l0_q, point_coords (B,N,2), point_labels (B,N)
+                         -> iou_predictions (B,T), hyper_in (B,T,C/8), image_tokens (B,hw,C)
+    decoder_masks.onnx   image_tokens (B,hw,C), hyper_in (B,T',C/8) -> low_res_masks (B,T',4h,4w)
+
+Runtimes that predate the split ignore these keys and run ``decoder.onnx`` (the same function).
 """
 
 from __future__ import annotations
@@ -28,6 +39,14 @@ ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
 ENCODER_INPUTS = ("image",)
 ENCODER_OUTPUTS = ("image_embeddings",)
+# the split decoder (optional): manifest key -> file name, and each graph's tensor names
+DECODER_SPLIT_FILES = {"decoder_image": "decoder_image.onnx", "decoder_prompt": "decoder_prompt.onnx",
+                       "decoder_masks": "decoder_masks.onnx"}
+IMAGE_SIDE_OUTPUTS = ("src", "l0_k", "l0_v", "l0_q")
+PROMPT_SIDE_INPUTS = (*IMAGE_SIDE_OUTPUTS, "point_coords", "point_labels")
+PROMPT_SIDE_OUTPUTS = ("iou_predictions", "hyper_in", "image_tokens")
+MASK_SIDE_INPUTS = ("image_tokens", "hyper_in")
+MASK_SIDE_OUTPUTS = ("low_res_masks",)
 
 
 class BundleError(ValueError):
@@ -52,6 +71,8 @@ class Bundle:
     source: str = ""
     model_config: dict[str, Any] | None = None
     sha256: dict[str, str] = field(default_factory=dict)
+    # the split decoder's graphs by ``DECODER_SPLIT_FILES`` key, or None when the bundle has only decoder.onnx
+    decoder_split: dict[str, Path] | None = None
 
 
 def _field(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -132,8 +153,12 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{meta_path}: field 'pixel_std' must be positive, got {list(std)}")
     opset = _field(meta, "opset", int, meta_path)
     files = _field(meta, "files", dict, meta_path)
+    split_keys = [k for k in DECODER_SPLIT_FILES if k in files]
+    if split_keys and len(split_keys) != len(DECODER_SPLIT_FILES):
+        raise BundleError(f"{meta_path}: field 'files' names {split_keys} of the split decoder; it needs all of "
+                          f"{list(DECODER_SPLIT_FILES)} or none")
     paths: dict[str, Path] = {}
-    for key in ("encoder", "decoder"):
+    for key in ("encoder", "decoder", *split_keys):
         name = files.get(key)
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise BundleError(f"{meta_path}: field 'files.{key}' must be a relative file name, got {name!r}")
@@ -171,4 +196,5 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         source=str(meta.get("source", "")),
         model_config=cfg,
         sha256={k: str(v) for k, v in sha.items()},
+        decoder_split={k: paths[k] for k in split_keys} or None,
     )

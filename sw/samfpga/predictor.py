@@ -2,7 +2,8 @@
 
 Same methods, arguments, shapes, coordinate conventions and misuse errors as
 ``segment_anything.SamPredictor``; the image encoder is an ``EncoderBackend`` (ONNX reference, FPGA, ...)
-and the prompt encoder + mask decoder run as one ONNX graph (``OnnxDecoder``).
+and the prompt encoder + mask decoder run on onnxruntime (``OnnxDecoder``: the bundle's decoder graph, or its split
+decoder whose image-side part runs once in ``set_image``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .backends import EncoderBackend, create_backend
 from .bundle import Bundle, load_bundle
-from .decoder import OnnxDecoder
+from .decoder import DecoderImage, OnnxDecoder
 from .decoder_prompts import as_finite, decoder_prompts
 from .transforms import ResizeLongestSide, normalize_and_pad, postprocess_masks, preprocess_shape
 
@@ -109,7 +110,8 @@ class Predictor:
         t1 = time.perf_counter()
         self.features = self.encoder.encode(x)
         t2 = time.perf_counter()
-        self.timings = {"preprocess_s": t1 - t0, "encode_s": t2 - t1}
+        self._decoder_image = self.decoder.prepare(self.features)
+        self.timings = {"preprocess_s": t1 - t0, "encode_s": t2 - t1, "decoder_prepare_s": time.perf_counter() - t2}
         self.is_image_set = True
 
     def get_image_embedding(self) -> np.ndarray:
@@ -122,6 +124,7 @@ class Predictor:
     def reset_image(self) -> None:
         self.is_image_set = False
         self.features: np.ndarray | None = None
+        self._decoder_image: DecoderImage | None = None
         self.original_size: tuple[int, ...] | None = None
         self.input_size: tuple[int, ...] | None = None
         self.orig_h = self.orig_w = self.input_h = self.input_w = None
@@ -224,8 +227,30 @@ class Predictor:
                                          1 if mask_input is None else mask_input.shape[0])
         if mask_input is not None and mask_input.shape[0] not in (1, coords.shape[0]):
             raise ValueError(f"mask_input batch {mask_input.shape[0]} must be 1 or the prompt batch {coords.shape[0]}")
-        low_res, iou = self.decoder(self.features, coords, labels, mask_input)
+        low_res, iou = self.decoder(self._decoder_image, coords, labels, mask_input)
         sel = slice(1, None) if multimask_output else slice(0, 1)
         for callback in self.batch_callbacks:
             callback(int(coords.shape[0]))
         return np.ascontiguousarray(low_res[:, sel]), np.ascontiguousarray(iou[:, sel])
+
+    def predict_low_res_above(self, point_coords: np.ndarray, point_labels: np.ndarray, iou_thresh: float | None,
+                              multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The low-res masks whose predicted IoU is above ``iou_thresh`` (None keeps all), for segment-everything:
+        the same kept masks as ``predict_low_res`` filtered afterwards, but with the split decoder only prompts
+        with a mask above the threshold are upscaled.
+
+        Args:
+            point_coords: (B, N, 2) float32 (x, y) in input-frame pixels; point_labels (B, N).
+
+        Returns:
+            kept (K,) int64 flat indices into the (B, C) outputs (prompt i, mask j -> C i + j), low-res logits
+            (K, 4h, 4w) float32 and IoU predictions (K,) float32; C = 3 or 1.
+        """
+        if not self.is_image_set:
+            raise RuntimeError("An image must be set with .set_image(...) before mask prediction.")
+        coords, labels = decoder_prompts(point_coords, point_labels, None)
+        sel = slice(1, None) if multimask_output else slice(0, 1)
+        out = self.decoder.decode_above(self._decoder_image, coords, labels, sel, iou_thresh)
+        for callback in self.batch_callbacks:
+            callback(int(coords.shape[0]))
+        return out

@@ -52,9 +52,8 @@ class PromptPredictor(Protocol):
 
     def reset_image(self) -> None: ...
 
-    def predict_low_res(self, point_coords: np.ndarray | None, point_labels: np.ndarray | None,
-                        boxes: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                        multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray]: ...
+    def predict_low_res_above(self, point_coords: np.ndarray, point_labels: np.ndarray, iou_thresh: float | None,
+                              multimask_output: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 class DecoderCounter:
@@ -205,7 +204,7 @@ class AutomaticMaskGenerator:
     """Segment everything with a grid of point prompts (``SamAutomaticMaskGenerator``'s algorithm).
 
     Args:
-        predictor: the host ``Predictor`` (anything with ``set_image``, ``predict_low_res``, ``transform``,
+        predictor: the host ``Predictor`` (anything with ``set_image``, ``predict_low_res_above``, ``transform``,
             ``mask_threshold``, ``reset_image``).
         points_per_side: grid points per side (points_per_side**2 prompts), or None with ``point_grids``.
         points_per_batch: prompts per decoder run.

@@ -1,7 +1,9 @@
 """Where segment-everything's time goes: wall seconds per stage, accumulated over one ``generate`` call.
 
-Stages (``STAGES``): ``encoder`` (set_image, per crop), ``decoder`` (the mask decoder graph), ``upscale``
-(low-res logits -> image size, only for masks past the IoU filter), ``filters`` (stability score, thresholds,
+Stages (``STAGES``): ``encoder`` (set_image, per crop; with the split decoder this includes its image side),
+``decoder`` (the mask decoder's transformer: the split decoder's prompt side, or the whole single graph),
+``masks`` (the split decoder's mask side: output upscaling to the low-res logits, only for prompts with a mask
+past the IoU filter), ``upscale`` (low-res logits -> image size, only for masks past the IoU filter), ``filters`` (stability score, thresholds,
 boxes, crop-edge test), ``rle`` (run-length encoding of surviving masks), ``nms`` (box NMS within and across
 crops), ``postprocess`` (small-region removal) and ``records`` (output records, COCO RLE). ``other`` is what the
 generator spent outside them (bookkeeping), so the stages add up to the wall time.
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-STAGES = ("encoder", "decoder", "upscale", "filters", "rle", "nms", "postprocess", "records")
+STAGES = ("encoder", "decoder", "masks", "upscale", "filters", "rle", "nms", "postprocess", "records")
 
 
 class StageTimes:
@@ -33,6 +35,15 @@ class StageTimes:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - t
+
+    def move(self, source: str, target: str, seconds: float) -> None:
+        """Re-attribute ``seconds`` already counted in stage ``source`` to ``target`` (a sub-stage timed inside
+        it, e.g. the decoder's mask side)."""
+        for name in (source, target):
+            if name not in self.seconds:
+                raise ValueError(f"unknown stage {name!r}; one of {STAGES}")
+        self.seconds[source] -= seconds
+        self.seconds[target] += seconds
 
     def stop(self) -> None:
         """End of the timed call: fixes the wall time that ``other`` is measured against."""

@@ -1,4 +1,5 @@
-"""Write a bundle directory: ``bundle.json`` + ``encoder.onnx`` + ``decoder.onnx`` (atomically)."""
+"""Write a bundle directory (atomically): ``bundle.json``, ``encoder.onnx``, ``decoder.onnx`` and the split decoder
+(``decoder_image.onnx``, ``decoder_prompt.onnx``, ``decoder_masks.onnx``; see ``decoder_split``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from samfpga.bundle import (
     BUNDLE_FORMAT,
     BUNDLE_VERSION,
     DECODER_FILE,
+    DECODER_SPLIT_FILES,
     ENCODER_FILE,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
@@ -24,6 +26,7 @@ from samfpga.bundle import (
 from samfpga.decoder_prompts import DECODER_INPUTS, DECODER_OUTPUTS
 
 from ..sam import Sam
+from .decoder_split import export_decoder_split
 from .onnx_models import DecoderOnnxModel, EncoderOnnxModel
 
 ONNX_OPSET = 17
@@ -111,7 +114,7 @@ def bundle_metadata(sam: Sam, config: dict[str, Any] | None, source: str, opset:
         "model_config": config,
         "source": source,
         "opset": int(opset),
-        "files": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE},
+        "files": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE, **DECODER_SPLIT_FILES},
         "sha256": {},
     }
 
@@ -123,7 +126,7 @@ def export_bundle(
 
     Everything is written into a temporary sibling directory and renamed into place, so an interrupted
     export leaves no half-written bundle. With ``overwrite`` an existing directory keeps its other files
-    (e.g. the checkpoint the bundle was exported from); the bundle's three files are replaced.
+    (e.g. the checkpoint the bundle was exported from); the bundle's own files are replaced.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -137,6 +140,7 @@ def export_bundle(
         meta = bundle_metadata(sam, config, source, opset)
         export_encoder(sam, tmp / ENCODER_FILE, opset)
         export_decoder(sam, tmp / DECODER_FILE, opset)
+        export_decoder_split(sam, tmp, opset)
         meta["sha256"] = {k: sha256_file(tmp / name) for k, name in meta["files"].items()}
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary readable directory
