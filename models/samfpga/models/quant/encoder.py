@@ -31,6 +31,8 @@ import copy
 
 from torch import nn
 
+from samfpga.kernels.int_params import IntOpsConfig
+
 from ..common import LayerNorm2d
 from ..image_encoder.tiny_vit import (
     Attention,
@@ -43,8 +45,6 @@ from ..image_encoder.tiny_vit import (
     TinyViT,
     TinyViTBlock,
 )
-from samfpga.kernels.int_params import IntOpsConfig
-
 from .config import QuantConfig
 from .int_norm import IntLayerNorm, IntSoftmax, use_int_softmax
 from .layers import ChannelLayerNorm, QuantMatMul, act_quant, quant_conv, quant_linear, quant_relu
