@@ -391,7 +391,8 @@ def use_int_ops(model, cfg: IntOpsConfig | None = None, notes: dict | None = Non
     the float LayerNormalization / Softmax (approximate, ``cfg``) to the integer HW layers; then the LayerNorm
     scale/bias absorbed into the thresholds and datatypes re-inferred.
 
-    ``notes`` (optional) receives ``int_ops``: the replaced and skipped node names (with the reason)."""
+    ``notes`` (optional) receives ``int_ops``: the replaced LayerNorm and softmax node names, those of them that
+    were float (``approximate``: not bit-exact against the QONNX model) and the skipped ones (with the reason)."""
     from finn.transformation.streamline.absorb import AbsorbAddIntoMultiThreshold, AbsorbMulIntoMultiThreshold
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_datatypes import InferDataTypes
@@ -412,7 +413,7 @@ def use_int_ops(model, cfg: IntOpsConfig | None = None, notes: dict | None = Non
         notes["int_ops"] = {
             "layernorm": [n for t in ln for n in t.result.replaced],
             "softmax": [n for t in sm for n in t.result.replaced],
-            "exact": [n for t in exact for n in t.result.replaced],
+            "approximate": [n for t in approx for n in t.result.replaced],
             "skipped": [list(s) for t in exact + approx for s in t.result.skipped],
         }
     return model
