@@ -1,12 +1,14 @@
 """The tiny test encoder's FINN build and deployment package (compiler environment).
 
-    .venv/bin/python -m tests.support.tiny_deploy --out tests/runtime/data/tiny_deploy
+    .venv/bin/python -m tests.support.tiny_deploy --int-ops --out tests/runtime/data/tiny_deploy
 
 Model: tests.support.tiny_encoder's TINY (64x64, 32-channel 4x4 embedding) with seeded random weights (seed 3), W8A8
-PTQ-calibrated on 4 synthetic images, exported to QONNX and as a float bundle; ``samfpga build-hw --board kv260``
-(every software step but HDL generation); ``samfpga deploy`` with that bundle. The committed package is what the board-environment
-tests and notebooks/02_board.ipynb load (no torch/finn there); tests/test_backends_quant.py builds the same
-thing from scratch and checks it against FINN.
+PTQ-calibrated on 4 synthetic images, exported to QONNX and as a float bundle; ``samfpga build-hw --board kv260
+--int-ops`` (every software step but HDL generation; the project's IntLayerNorm/IntSoftmax instead of FINN+'s float
+LayerNorm/HWSoftmax, so the board-environment tests run those through samfpga.intexec); ``samfpga deploy`` with that
+bundle. The committed package is what the board-environment tests and notebooks/02_board.ipynb load (no
+torch/finn there); tests/test_backends_quant.py builds the same thing (with and without --int-ops) from scratch and
+checks it against FINN.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import tempfile
 from pathlib import Path
 
 
-def build(work: Path) -> tuple[Path, Path]:
-    """(build dir, bundle dir) under ``work``."""
+def build(work: Path, int_ops: bool = False) -> tuple[Path, Path]:
+    """(build dir, bundle dir) under ``work``; ``int_ops``: the build option ``--int-ops`` (integer LayerNorm and
+    softmax layers instead of FINN+'s float ones)."""
     import torch
 
     from samfpga.hw.build_cli import main
@@ -36,10 +39,9 @@ def build(work: Path) -> tuple[Path, Path]:
 
     # every software step except HDL generation (which changes no arithmetic and takes minutes)
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
-    # --no-int-ops: the committed package (and the host quant backend's executor) has the float LayerNorm/softmax
-    # layers of this float-LayerNorm model
-    if main(["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--no-int-ops",
-             "--out", str(work / "build")]) != 0:
+    argv = ["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]
+    # explicit either way: build-hw's default is --int-ops
+    if main(argv + (["--int-ops"] if int_ops else ["--no-int-ops"])) != 0:
         raise RuntimeError("build-hw failed")
     export_bundle(sam, work / "bundle", source="tiny test encoder (tests/support/tiny_deploy.py, seed 3)")
     return work / "build", work / "bundle"
@@ -50,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--build", type=Path, help="reuse this build dir + --bundle instead of building")
     ap.add_argument("--bundle", type=Path)
+    ap.add_argument("--int-ops", action="store_true", help="build with samfpga build-hw --int-ops")
     args = ap.parse_args(argv)
     from samfpga.deploy.write import write_package
 
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         write_package(args.build, args.out, bundle_dir=args.bundle)
         return 0
     with tempfile.TemporaryDirectory(prefix="tiny_deploy_") as td:
-        b, bundle = build(Path(td))
+        b, bundle = build(Path(td), int_ops=args.int_ops)
         write_package(b, args.out, bundle_dir=bundle)
     return 0
 

@@ -70,10 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--folding", help="FINN folding config JSON (instead of the fit search)")
     ap.add_argument("--clock-mhz", type=float, help="override the board's default clock")
     ap.add_argument("--steps", help="comma-separated subset of the build steps (default: all)")
-    ap.add_argument("--no-int-ops", dest="int_ops", action="store_false",
-                    help="keep LayerNorm/softmax float (FINN+'s HLS layers) and quantize the checkpoint without "
-                         "QuantConfig.int_norm; default: integer LayerNorm/softmax RTL, bit-exact with the "
-                         "quantized model (docs/hardware.md)")
+    ap.add_argument("--int-ops", action=argparse.BooleanOptionalAction, default=True,
+                    help="integer LayerNorm/softmax RTL layers (default), a checkpoint quantized with "
+                         "QuantConfig.int_norm so they are bit-exact with the quantized model; --no-int-ops keeps "
+                         "FINN+'s float LayerNorm/softmax HLS layers (docs/hardware.md)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
