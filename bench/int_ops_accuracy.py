@@ -1,112 +1,59 @@
-"""Accuracy cost of the integer LayerNorm / softmax layers (IntLayerNorm, IntSoftmax) inside the quantized
-bundled default, against the float-LayerNorm/softmax W8A8 model and the float model.
+"""Accuracy cost of the integer LayerNorm / softmax layers (IntLayerNorm, IntSoftmax) in the quantized bundled
+default: the W8A8 model with ``QuantConfig(int_norm=True)`` against the float-LayerNorm/softmax W8A8 model and
+the float model.
 
     .venv/bin/python bench/int_ops_accuracy.py [--images 100] [--out bench/results/int_ops_accuracy.json]
 
-The W8A8 PTQ encoder (as bench/quant_accuracy.py builds it: default QuantConfig, 8 calibration images of the
-synthetic training split, seed 0) is copied and its TinyViT blocks' LayerNorms and attention softmaxes are
-replaced by torch modules that call the numpy kernels of ``samfpga.kernels.layernorm`` / ``.softmax`` on the
-integers the FINN graph carries (LayerNorm input: residual-quantizer integers; softmax input: q_int k_int^T, with
-the 1/sqrt(d) scale, the q/k scales, the relative-position bias and the softmax output quantizer folded in, as
-``samfpga.hw.build.int_ops`` folds them). The neck's two LayerNorms stay float (their input is a conv output with
-per-channel scales, not one integer grid; the graph transformation skips them too). Reported per setting:
-mIoU (center point, box, 3 clicks; held-out synthetic split, seed 1) and embedding cosine / relative L2 on
-8 held-out images against the float encoder and against the W8A8 encoder.
+The W8A8 PTQ encoders (as bench/quant_accuracy.py builds them: 8 calibration images of the synthetic training
+split, seed 0) are ``QuantConfig()`` and ``QuantConfig(int_norm=True)``: the latter is the model the FINN build
+maps onto the integer RTL layers bit-exactly (samfpga.models.quant.int_norm: every LayerNorm, including the neck's
+behind their own input quantizers, and every attention softmax, computed by the numpy kernels of
+``samfpga.kernels.layernorm`` / ``.softmax`` with the 1/sqrt(d) scale, the q/k scales, the relative-position bias
+and the softmax output quantizer folded in). The other int settings are the same model with other table sizes
+(``IntOpsConfig``). Reported per setting: mIoU (center point, box, 3 clicks; held-out synthetic split, seed 1)
+and embedding cosine / relative L2 on 8 held-out images against the float encoder and against the W8A8 encoder.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
 import json
+import shutil
 import sys
+import tempfile
 import time
-import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from quant_accuracy import agreement, write_atomic  # noqa: E402
 
-from samfpga.hw.build.int_ops import IntOpsConfig  # noqa: E402
-from samfpga.kernels.layernorm import IntLayerNormParams, eps_int_for, int_layernorm, out_bits_for  # noqa: E402
-from samfpga.kernels.softmax import int_softmax, make_params  # noqa: E402
-from samfpga.models.evaluate import TorchPredictor, evaluate  # noqa: E402
-from samfpga.models.image_encoder.tiny_vit import BasicLayer  # noqa: E402
+from samfpga.bundle import load_bundle  # noqa: E402
+from samfpga.kernels.int_params import IntOpsConfig  # noqa: E402
+from samfpga.models.evaluate import encoder_predictor, evaluate  # noqa: E402
+from samfpga.models.export import export_bundle  # noqa: E402
 from samfpga.models.quant import QuantConfig, calibrate, quantize_encoder  # noqa: E402
+from samfpga.models.quant.int_norm import IntLayerNorm, IntSoftmax  # noqa: E402
 from samfpga.models.quant.source import load_model, synthetic_images  # noqa: E402
 
 
-def _scale(quantizer) -> float:
-    return float(quantizer.act_quant.scale().detach())
-
-
-def _integers(x: torch.Tensor, s: float, what: str) -> np.ndarray:
-    v = x.detach().double().numpy() / s
-    r = np.round(v)
-    if np.abs(v - r).max(initial=0) > 1e-3:
-        raise ValueError(f"{what}: input is not on the quantizer's grid (scale {s})")
-    return r
-
-
-class IntLayerNormTorch(torch.nn.Module):
-    """``ln`` (nn.LayerNorm over C) computed by the integer kernel on ``x / s``; s = ``quantizer``'s scale."""
-
-    def __init__(self, ln: torch.nn.LayerNorm, quantizer, cfg: IntOpsConfig) -> None:
-        super().__init__()
-        self.ln, self.quantizer, self.cfg = ln, quantizer, cfg
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = _scale(self.quantizer)
-        c, f = x.shape[-1], self.cfg.ln_frac_bits
-        p = IntLayerNormParams(c, eps_int_for(c, self.ln.eps / s**2), frac_bits=f, out_bits=out_bits_for(c, f),
-                               lut_bits=self.cfg.ln_lut_bits, r_bits=self.cfg.ln_r_bits)
-        z = torch.from_numpy(int_layernorm(_integers(x, s, "LayerNorm"), p).astype(np.float32))
-        return z * (2.0**-f) * self.ln.weight.detach() + self.ln.bias.detach()
-
-
-def _int_attention_forward(self, x: torch.Tensor, cfg: IntOpsConfig) -> torch.Tensor:
-    """TinyViT ``Attention.forward`` with the softmax (and its scale, bias, output quantizer) as IntSoftmax."""
-    b, n, _ = x.shape
-    x = self.norm(x)
-    qkv = self.qkv(x)
-    s_qkv = _scale(self.qkv[1])
-    q, k, v = qkv.view(b, n, self.num_heads, -1).split([self.key_dim, self.key_dim, self.d], dim=3)
-    q, k, v = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
-    qi, ki = _integers(q, s_qkv, "q"), _integers(k, s_qkv, "k")
-    a = qi @ np.swapaxes(ki, -1, -2)  # exact in float64
-    s_o = _scale(self.softmax[1])
-    bias = self.bias().detach().double().numpy().reshape(-1, n)
-    p = make_params(n, s_qkv * s_qkv * self.scale, s_o, bias, out_bits=8, exp_frac_bits=cfg.sm_exp_frac_bits,
-                    exp_bits=cfg.sm_exp_bits, mult_bits=cfg.sm_mult_bits, recip_extra_bits=cfg.sm_recip_extra_bits)
-    attn = torch.from_numpy((int_softmax(a, p) * s_o).astype(np.float32))
-    x = self.matmul_av(attn, v).transpose(1, 2).reshape(b, n, self.dh)
-    return self.proj(x)
-
-
-def with_int_ops(qenc: torch.nn.Module, cfg: IntOpsConfig) -> torch.nn.Module:
-    """A copy of the quantized encoder with every TinyViT block's LayerNorms and softmax made integer."""
+def with_tables(qenc: torch.nn.Module, cfg: IntOpsConfig) -> torch.nn.Module:
+    """A copy of an int_norm encoder whose integer layers use the tables / widths of ``cfg``."""
     enc = copy.deepcopy(qenc)
-    count = 0
-    for layer in enc.layers:
-        if not isinstance(layer, BasicLayer):
-            continue
-        for wrapped in layer.blocks:
-            res_attn, blk = wrapped[0], wrapped[1]
-            blk.attn.norm[0] = IntLayerNormTorch(blk.attn.norm[0], res_attn, cfg)
-            blk.mlp.norm[0] = IntLayerNormTorch(blk.mlp.norm[0], blk.local_conv[-1], cfg)
-            blk.attn.forward = types.MethodType(lambda self, x: _int_attention_forward(self, x, cfg), blk.attn)
-            count += 1
-    if count == 0:
-        raise ValueError("no TinyViT block found")
+    layers = [m for m in enc.modules() if isinstance(m, (IntLayerNorm, IntSoftmax))]
+    if not layers:
+        raise ValueError("no integer LayerNorm / softmax layer found (not an int_norm model)")
+    for m in layers:
+        m.cfg = cfg
     return enc
 
 
 SETTINGS: dict[str, dict[str, int]] = {
-    "int_default": {},  # IntOpsConfig defaults: LN F=8, T=10, R=16; softmax G=6, E=16
+    "int_norm": {},  # QuantConfig(int_norm=True) as built: IntOpsConfig defaults, LN F=8, T=10, R=16; softmax G=6
     "int_softmax_g8": {"sm_exp_frac_bits": 8},
     "int_small_tables": {"ln_lut_bits": 6, "sm_exp_frac_bits": 4},
     "int_ln_f6": {"ln_frac_bits": 6},
@@ -117,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="sw/samfpga/assets/default/checkpoint.pt")
     ap.add_argument("--images", type=int, default=100)
-    ap.add_argument("--miou", nargs="*", default=["float", "w8a8_ptq", "int_default"],
+    ap.add_argument("--miou", nargs="*", default=["float", "w8a8_ptq", "int_norm"],
                     help="settings whose mIoU is evaluated (the others get embedding figures only)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="bench/results/int_ops_accuracy.json")
@@ -126,13 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     sam = load_model(args.checkpoint)
     float_enc = sam.image_encoder
     held = synthetic_images(sam, 8, seed=1)
-    q = quantize_encoder(float_enc, QuantConfig())
-    calibrate(q, synthetic_images(sam, 8, seed=0))
+    calib = synthetic_images(sam, 8, seed=0)
+    q = calibrate(quantize_encoder(float_enc, QuantConfig()), calib)
+    qi = calibrate(quantize_encoder(float_enc, QuantConfig(int_norm=True)), calib)
     encoders = {"float": float_enc, "w8a8_ptq": q}
+    tmp = Path(tempfile.mkdtemp(prefix="int_ops_accuracy."))
+    atexit.register(shutil.rmtree, tmp, True)
+    bundle = load_bundle(export_bundle(sam, tmp / "bundle", source=f"checkpoint {args.checkpoint}"))
     configs = {}
     for name, over in SETTINGS.items():
         configs[name] = IntOpsConfig(**over)
-        encoders[name] = with_int_ops(q, configs[name])
+        encoders[name] = with_tables(qi, configs[name]) if over else qi
     report: dict[str, Any] = {
         "checkpoint": args.checkpoint,
         "benchmark": f"samfpga.models.evaluate, synthetic seed 1, {args.images} images",
@@ -146,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in configs:
             entry["config"] = configs[name].__dict__
         if name in args.miou:
-            s = copy.copy(sam)
-            s.image_encoder = enc
             t0 = time.time()
-            r = evaluate(TorchPredictor(s), seed=1, images=args.images, image_size=sam.img_size,
-                         everything_images=0, progress=False)
+            r = evaluate(encoder_predictor(bundle, enc, args.threads), seed=1, images=args.images,
+                         image_size=sam.img_size, everything_images=0, progress=False)
             entry["miou"] = r["miou"]
             entry["eval_seconds"] = round(time.time() - t0, 1)
         report["results"][name] = entry

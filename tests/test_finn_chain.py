@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from samfpga.hw.build.config import BuildOptions
 from samfpga.hw.build.verify import run_chain, slice_qonnx
 from tests.support.tiny_encoder import STEM_MBCONV, VIT_BLOCK, images, tiny_encoder_qonnx
 
@@ -45,7 +46,9 @@ def block_chain(encoder_qonnx, tmp_path_factory):
 
     shape = ModelWrapper(str(sliced)).get_tensor_shape("Conv_7_out0")
     x = np.random.default_rng(7).normal(size=shape).astype(np.float32)
-    return run_chain(sliced, x, d / "work")
+    # the float-LayerNorm model: its LayerNorm / softmax stay float (int_ops would replace them approximately;
+    # the integer chain is tests/test_int_norm_chain.py)
+    return run_chain(sliced, x, d / "work", options=BuildOptions(int_ops=False))
 
 
 def test_each_stage_bit_exact(stem_chain) -> None:

@@ -46,7 +46,7 @@ def block(tmp_path_factory):
     full = export_qonnx(q, d / "enc.onnx", (1, 3, 64, 64))
     sliced = slice_qonnx(full, d / "vit_block.onnx", *VIT_BLOCK)
 
-    from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
     from samfpga.hw.build.steps import STEPS as ALL_STEPS
     from samfpga.hw.build.steps import BuildContext
     from samfpga.hw.finn_env import boot
@@ -56,7 +56,9 @@ def block(tmp_path_factory):
 
     import samfpga.hw.custom_ops  # noqa: F401
 
-    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "work")), out=d / "work")
+    # float LayerNorm / softmax kept (the float-LayerNorm model's HW layers are what this test checks)
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "work"), options=BuildOptions(int_ops=False)),
+                       out=d / "work")
     model = ModelWrapper(str(sliced))
     x = np.random.default_rng(7).normal(size=model.get_tensor_shape(VIT_BLOCK[0][0])).astype(np.float32)
     graphs = {}

@@ -221,7 +221,7 @@ def test_transformation_on_small_graph() -> None:
     mi = use_int_ops(m, notes=notes)
     ops = [n.op_type for n in mi.graph.node]
     assert sorted(ops) == ["IntLayerNorm", "IntSoftmax", "MultiThreshold"], ops
-    assert notes["int_ops"] == {"layernorm": ["LN"], "softmax": ["SM"], "skipped": []}
+    assert notes["int_ops"] == {"layernorm": ["LN"], "softmax": ["SM"], "approximate": ["LN", "SM"], "skipped": []}
     # the relative-position-like bias is stored once per (head, query) row, not per window
     sm = mi.get_nodes_by_op_type("IntSoftmax")[0]
     assert mi.get_initializer(sm.input[1]).shape == (16, 8)

@@ -40,7 +40,8 @@ def build(work: Path, int_ops: bool = False) -> tuple[Path, Path]:
     # every software step except HDL generation (which changes no arithmetic and takes minutes)
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
     argv = ["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]
-    if main(argv + (["--int-ops"] if int_ops else [])) != 0:
+    # explicit either way: build-hw's default is --int-ops
+    if main(argv + (["--int-ops"] if int_ops else ["--no-int-ops"])) != 0:
         raise RuntimeError("build-hw failed")
     export_bundle(sam, work / "bundle", source="tiny test encoder (tests/support/tiny_deploy.py, seed 3)")
     return work / "build", work / "bundle"

@@ -8,26 +8,39 @@ from samfpga.models.quant.source import TINY_STUDENT as TINY
 from samfpga.models.quant.source import statistics_images as images
 from samfpga.models.quant.source import tiny_student_encoder as tiny_encoder
 
-__all__ = ["STEM_MBCONV", "TINY", "VIT_BLOCK", "images", "tiny_encoder"]
+__all__ = ["INT_NECK", "INT_VIT_BLOCK", "STEM_MBCONV", "TINY", "VIT_BLOCK", "images", "tiny_encoder"]
 
 # tensor names of the exported tiny encoder (qonnx GiveReadableTensorNames, deterministic for this architecture)
 STEM_MBCONV = (["global_in"], ["Quant_37_out0"])
 # first TinyViT block (window attention with QK^T/softmax/AV, local depthwise conv, LayerNorm + MLP, residuals),
 # from the float output of the preceding PatchMerging conv to the quantized input of the next PatchMerging
 VIT_BLOCK = (["Conv_7_out0"], ["Quant_51_out0"])
+# the same cuts in the int_norm export (QuantConfig(int_norm=True): no softmax Quant nodes, a quantizer before each
+# neck LayerNorm): the first TinyViT block, and the neck from the last block's output (before its half-step Add)
+# to the graph output (conv 1x1, quantizer, IntLayerNorm, conv 3x3, quantizer, IntLayerNorm, output quantizer)
+INT_VIT_BLOCK = (["Conv_7_out0"], ["Quant_50_out0"])
+INT_NECK = (["Transpose_25_out0"], ["global_out"])
 
 
-def tiny_encoder_qonnx(out_dir):
-    """The chain tests' W8A8 QONNX export of the tiny encoder (seeded weights, PTQ on 4 images) in ``out_dir``:
-    the path of ``enc.onnx``."""
+def tiny_quant_encoder(int_norm: bool = False):
+    """The chain tests' W8A8 quantized tiny encoder (seeded weights, PTQ on 4 images); ``int_norm``: integer
+    LayerNorm/softmax (``QuantConfig.int_norm``)."""
     import torch
 
     from samfpga.models.build import variant_config
-    from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant import QuantConfig, calibrate, quantize_encoder
     from samfpga.models.quant.source import random_student
 
     torch.set_num_threads(1)
     enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc)
+    q = quantize_encoder(enc, QuantConfig(int_norm=int_norm))
     calibrate(q, images(4, seed=0))
-    return export_qonnx(q, out_dir / "enc.onnx", (1, 3, 64, 64))
+    return q
+
+
+def tiny_encoder_qonnx(out_dir, int_norm: bool = False):
+    """The QONNX export of ``tiny_quant_encoder(int_norm)`` in ``out_dir``: the path of ``enc.onnx``."""
+    from samfpga.models.quant import export_qonnx
+
+    return export_qonnx(tiny_quant_encoder(int_norm), out_dir / "enc.onnx", (1, 3, 64, 64))
+

@@ -22,8 +22,10 @@ from samfpga.hw.boards import BOARDS
 DEFAULT_CHECKPOINT = DEFAULT_DIR / "checkpoint.pt"
 
 
-def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib_images: int = 8) -> Path:
-    """PTQ-quantize a checkpoint's encoder with samfpga.models.quant (W``bits``A``bits``) and export QONNX."""
+def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib_images: int = 8,
+                        int_norm: bool = True) -> Path:
+    """PTQ-quantize a checkpoint's encoder with samfpga.models.quant (W``bits``A``bits``; ``int_norm``: integer
+    LayerNorm / softmax, ``QuantConfig.int_norm``) and export QONNX."""
     import torch
 
     from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
@@ -31,12 +33,12 @@ def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib
 
     torch.set_num_threads(1)
     sam = load_model(checkpoint)
-    q = quantize_encoder(sam.image_encoder, QuantConfig(weight_bits=bits, act_bits=bits))
+    q = quantize_encoder(sam.image_encoder, QuantConfig(weight_bits=bits, act_bits=bits, int_norm=int_norm))
     calibrate(q, synthetic_images(sam, calib_images))
     return export_qonnx(q, out_onnx, (1, 3, sam.img_size, sam.img_size))
 
 
-def _quantize(ckpt: Path, bits: int, td: Path) -> tuple[Path, str]:
+def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool) -> tuple[Path, str]:
     """``quantize_checkpoint`` with its library output (torch.onnx export chatter) kept for build.log; one line
     on screen. Returns the QONNX path and the captured output."""
     import time
@@ -45,8 +47,8 @@ def _quantize(ckpt: Path, bits: int, td: Path) -> tuple[Path, str]:
 
     t0 = time.time()
     with BuildLog(td / "quantize.log") as blog:
-        blog.say(f"quantizing {ckpt} (W{bits}A{bits}, PTQ) ...")
-        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx")
+        blog.say(f"quantizing {ckpt} (W{bits}A{bits}, PTQ{', integer LayerNorm/softmax' if int_norm else ''}) ...")
+        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx", int_norm=int_norm)
         blog.say(f"quantized in {time.time() - t0:.1f} s")
     return model, (td / "quantize.log").read_text()
 
@@ -68,9 +70,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--folding", help="FINN folding config JSON (instead of the fit search)")
     ap.add_argument("--clock-mhz", type=float, help="override the board's default clock")
     ap.add_argument("--steps", help="comma-separated subset of the build steps (default: all)")
-    ap.add_argument("--int-ops", action="store_true",
-                    help="integer LayerNorm/softmax RTL instead of FINN+'s float HLS layers (not bit-exact against "
-                         "the float-LayerNorm QONNX model; docs/hardware.md)")
+    ap.add_argument("--int-ops", action=argparse.BooleanOptionalAction, default=True,
+                    help="integer LayerNorm/softmax RTL layers (default), a checkpoint quantized with "
+                         "QuantConfig.int_norm so they are bit-exact with the quantized model; --no-int-ops keeps "
+                         "FINN+'s float LayerNorm/softmax HLS layers (docs/hardware.md)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
                 if not ckpt.is_file():
                     raise ValueError(f"checkpoint not found: {ckpt}")
-                model, preamble = _quantize(ckpt, args.bits, Path(td))
+                model, preamble = _quantize(ckpt, args.bits, Path(td), args.int_ops)
             run_build(model, cfg, preamble=preamble)  # prints the progress, the verdict and the report's path
     except (ValueError, BuildError) as e:
         print(f"build-hw: error: {e}", file=sys.stderr)

@@ -26,9 +26,12 @@ class BuildOptions:
                        FINN's automatic placement
     mvau_wwidth_max:   FINN's SetFolding limit on an MVAU's weight bits per PE (SIMD x weight bits), as in FINN's
                        DataflowBuildConfig
-    int_ops:           replace FINN+'s float LayerNorm / softmax with the project's integer RTL layers
-                       (``samfpga.hw.build.int_ops``, default ``IntOpsConfig``); off by default: they are not
-                       bit-exact against the float Brevitas/QONNX model (docs/hardware.md)
+    int_ops:           integer LayerNorm / softmax RTL layers instead of FINN+'s float HLS layers (on by default).
+                       A model quantized with ``QuantConfig(int_norm=True)`` (what ``samfpga build-hw`` exports
+                       from a checkpoint) carries them as its own arithmetic: converted exactly, bit-exact
+                       Brevitas -> QONNX -> FINN (tests/test_int_norm_chain.py). A float-LayerNorm QONNX model's
+                       LayerNormalization / Softmax are replaced approximately (``samfpga.hw.build.int_ops``,
+                       ``IntOpsConfig``; listed as ``int_ops.approximate`` in the build results); off keeps them float
     """
 
     streamline_extra: bool = True
@@ -36,7 +39,7 @@ class BuildOptions:
     fit_ladder_ratio: float = 2.0
     search_memory: bool = True
     mvau_wwidth_max: int = 36
-    int_ops: bool = False
+    int_ops: bool = True
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:

@@ -26,26 +26,10 @@ from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
 from samfpga.hw import HW_DOMAIN
-from samfpga.kernels.layernorm import eps_int_for, out_bits_for
-from samfpga.kernels.softmax import make_params
+from samfpga.kernels.int_params import IntOpsConfig, layernorm_affine, layernorm_params, softmax_params
 
-
-@dataclass
-class IntOpsConfig:
-    """Table sizes and bit widths of the integer layers (see samfpga.kernels.layernorm / softmax).
-
-    ln_frac_bits: F of IntLayerNorm's output; ln_lut_bits / ln_r_bits: rsqrt table index / entry bits.
-    sm_exp_frac_bits: G (exp table 2^G entries); sm_exp_bits: E; sm_mult_bits: significant bits of the logit
-    multiplier; sm_recip_extra_bits: extra reciprocal bits.
-    """
-
-    ln_frac_bits: int = 8
-    ln_lut_bits: int = 10
-    ln_r_bits: int = 16
-    sm_exp_frac_bits: int = 6
-    sm_exp_bits: int = 16
-    sm_mult_bits: int = 16
-    sm_recip_extra_bits: int = 12
+__all__ = ["ConvertQIntLayerNorm", "ConvertQIntSoftmax", "ConvertToIntLayerNorm", "ConvertToIntSoftmax",
+           "IntOpsConfig", "apply_from_build", "use_int_ops"]
 
 
 def _attr(node, name: str, default):
@@ -63,6 +47,22 @@ def _hw_node(op_type: str, inputs: list[str], outputs: list[str], name: str, **a
 def _add_tensor(model, name: str, shape: list[int], dt: DataType) -> None:
     model.graph.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape)))
     model.set_tensor_datatype(name, dt)
+
+
+def _int_layernorm_node(x: str, z: str, name: str, p, idt: DataType, odt: DataType, shape: list[int]):
+    """The IntLayerNorm HW node of ``IntLayerNormParams`` ``p`` on ``x`` (``shape``, last axis normalised)."""
+    return _hw_node(
+        "IntLayerNorm", [x], [z], name, NumChannels=p.channels, PE=1, inputDataType=idt.name,
+        outputDataType=odt.name, numInputVectors=list(shape[:-1]), eps_int=p.eps_int, frac_bits=p.frac_bits,
+        lut_bits=p.lut_bits, r_bits=p.r_bits, negate=list(p.negate or (0,) * p.channels))
+
+
+def _int_softmax_node(inputs: list[str], out: str, name: str, p, idt: DataType, odt: DataType, shape: list[int]):
+    """The IntSoftmax HW node of ``IntSoftmaxParams`` ``p`` (bias table, if any, as ``inputs[1]``)."""
+    return _hw_node(
+        "IntSoftmax", inputs, [out], name, NumChannels=p.n, PE=1, inputDataType=idt.name,
+        outputDataType=odt.name, numInputVectors=list(shape[:-1]), mult=p.mult, pre_shift=p.pre_shift,
+        out_num=p.out_num, recip_bits=p.recip_bits, exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits)
 
 
 @dataclass
@@ -99,15 +99,13 @@ class ConvertToIntLayerNorm(Transformation):
         beta = np.broadcast_to(np.asarray(beta, dtype=np.float64), (c,))
         if (gamma == 0).any():
             return "a channel has gamma == 0 (its output is constant; thresholds cannot absorb it)"
-        f = self.cfg.ln_frac_bits
-        odt = DataType[f"INT{out_bits_for(c, f)}"]
+        p = layernorm_params(c, eps, 1.0, gamma, self.cfg)  # the input scale is in eps (AbsorbPo2MulIntoLayerNorm)
+        f = p.frac_bits
+        odt = DataType[f"INT{p.out_bits}"]
         z = f"{node.name}_int_out"
         zs = f"{node.name}_int_scaled"
         _add_tensor(model, z, shape, odt)
-        ln = _hw_node(
-            "IntLayerNorm", [x], [z], f"{node.name}_int", NumChannels=c, PE=1, inputDataType=idt.name,
-            outputDataType=odt.name, numInputVectors=shape[:-1], eps_int=eps_int_for(c, eps), frac_bits=f,
-            lut_bits=self.cfg.ln_lut_bits, r_bits=self.cfg.ln_r_bits, negate=[int(g < 0) for g in gamma])
+        ln = _int_layernorm_node(x, z, f"{node.name}_int", p, idt, odt, shape)
         mul_c, add_c = f"{node.name}_int_scale", f"{node.name}_int_bias"
         model.set_initializer(mul_c, (np.abs(gamma) * 2.0 ** -f).astype(np.float32))
         out = node.output[0]
@@ -211,8 +209,7 @@ class ConvertToIntSoftmax(Transformation):
         n = shape[-1]
         bias = _bias_rows(b, shape) if b.shape != (1,) else None
         c = self.cfg
-        p = make_params(n, s, s_o, bias, out_bits=odt.bitwidth(), exp_frac_bits=c.sm_exp_frac_bits,
-                        exp_bits=c.sm_exp_bits, mult_bits=c.sm_mult_bits, recip_extra_bits=c.sm_recip_extra_bits)
+        p = softmax_params(n, s, s_o, bias, odt.bitwidth(), c)
         inputs = [t]
         if p.bias is not None:
             bname = f"{sm.name}_int_bias"
@@ -220,10 +217,7 @@ class ConvertToIntSoftmax(Transformation):
             bits = int(np.abs(p.bias).max(initial=0)).bit_length() + 1
             model.set_tensor_datatype(bname, DataType[f"INT{max(bits, 2)}"])
             inputs.append(bname)
-        new = _hw_node(
-            "IntSoftmax", inputs, [mt.output[0]], f"{sm.name}_int", NumChannels=n, PE=1, inputDataType=idt.name,
-            outputDataType=odt.name, numInputVectors=shape[:-1], mult=p.mult, pre_shift=p.pre_shift,
-            out_num=p.out_num, recip_bits=p.recip_bits, exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits)
+        new = _int_softmax_node(inputs, mt.output[0], f"{sm.name}_int", p, idt, odt, shape)
         i = list(model.graph.node).index(chain[0] if chain else sm)
         for old in [*chain, sm, mt]:
             model.graph.node.remove(old)
@@ -240,10 +234,165 @@ class ConvertToIntSoftmax(Transformation):
         return model, False
 
 
-def use_int_ops(model, cfg: IntOpsConfig | None = None, notes: dict | None = None):
-    """Both conversions, then the LayerNorm scale/bias absorbed into the thresholds and datatypes re-inferred.
+def _mt_channel_axis(mt, rank: int) -> int | None:
+    """The axis a MultiThreshold thresholds per channel, as qonnx's execution picks it."""
+    layout = _attr(mt, "data_layout", b"")
+    layout = layout.decode() if isinstance(layout, bytes) else layout
+    if not layout:
+        layout = {2: "NC", 3: "NWC", 4: "NCHW"}.get(rank)
+    if layout is None or "C" not in layout:
+        return 1
+    return layout.index("C")
 
-    ``notes`` (optional) receives ``int_ops``: the replaced and skipped node names (with the reason)."""
+
+def exact_thresholds(z_bits: int, gamma: np.ndarray, beta: np.ndarray, frac_bits: int,
+                     thr: np.ndarray) -> np.ndarray:
+    """Integer thresholds on IntLayerNorm's output ``z`` (signed ``z_bits``) that give, for every reachable z,
+    the same count as thresholds ``thr`` (C or 1, K) on ``layernorm_affine(z, gamma, beta)``: per channel the first
+    z whose float32 affine value reaches each threshold (the affine is non-decreasing in z: |gamma| >= 0, the
+    sign is in the integer layer). Exact by enumeration, not by dividing the thresholds in float. (C, K) float32.
+    """
+    c = gamma.size
+    z = np.arange(-(1 << (z_bits - 1)), 1 << (z_bits - 1), dtype=np.int64)
+    y = layernorm_affine(np.broadcast_to(z[:, None], (z.size, c)), gamma, beta, frac_bits)  # (Z, C)
+    t = np.broadcast_to(np.asarray(thr, dtype=np.float32), (c, thr.shape[-1]))
+    out = np.empty(t.shape, dtype=np.float64)
+    for ch in range(c):
+        out[ch] = z[0] + np.searchsorted(y[:, ch], t[ch], side="left")  # z[-1] + 1 where never reached
+    return out.astype(np.float32)
+
+
+class ConvertQIntLayerNorm(Transformation):
+    """The quantized model's ``QIntLayerNorm`` (samfpga.models.quant.qonnx_ops, integer input) -> IntLayerNorm with
+    its gamma/beta folded EXACTLY into the following MultiThreshold (directly behind it or behind Transposes that
+    carry its channel axis to the threshold's), or, failing that, IntLayerNorm -> Mul -> Add (the same float32
+    operations as the node). Bit-exact either way: the parameters are the node's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result = _Result()
+
+    def _threshold_behind(self, model, node, rank: int):
+        """(MultiThreshold, the data-movement nodes before it) when the LN output reaches exactly one
+        MultiThreshold through single-consumer Transposes that move the last axis to its channel axis."""
+        axis, t, moves = rank - 1, node.output[0], []
+        while True:
+            cons = model.find_consumers(t)
+            if len(cons) != 1:
+                return None
+            nxt = cons[0]
+            if nxt.op_type == "Transpose":
+                perm = list(_attr(nxt, "perm", []))
+                axis = perm.index(axis)
+                moves.append(nxt)
+                t = nxt.output[0]
+                continue
+            if nxt.op_type == "MultiThreshold" and nxt.input[0] == t \
+                    and _mt_channel_axis(nxt, rank) == axis and model.get_initializer(nxt.input[1]) is not None:
+                return nxt, moves
+            return None
+
+    def _convert(self, model, node) -> str | None:
+        from qonnx.custom_op.registry import getCustomOp
+
+        x = node.input[0]
+        idt = model.get_tensor_datatype(x)
+        if not idt.is_integer():
+            return f"input {x} is {idt.name}, not integer (its input scale was not absorbed)"
+        gamma, beta = model.get_initializer(node.input[1]), model.get_initializer(node.input[2])
+        if gamma is None or beta is None:
+            return "gamma or beta is not a constant"
+        shape = list(model.get_tensor_shape(x))
+        p = getCustomOp(node).params(gamma)
+        if p.channels != shape[-1]:
+            return f"gamma has {p.channels} channels, the input {shape[-1]}"
+        odt = DataType[f"INT{p.out_bits}"]
+        z = f"{node.name}_int_out"
+        _add_tensor(model, z, shape, odt)
+        new = [_int_layernorm_node(x, z, f"{node.name}_int", p, idt, odt, shape)]
+        behind = self._threshold_behind(model, node, len(shape))
+        if behind is not None:
+            mt, moves = behind
+            thr = model.get_initializer(mt.input[1])
+            model.set_initializer(mt.input[1], exact_thresholds(p.out_bits, gamma.ravel(), beta.ravel(),
+                                                                p.frac_bits, thr))
+            first = moves[0] if moves else mt
+            first.input[0] = z
+            model.set_tensor_datatype(mt.input[0], odt)
+            for mv in moves:
+                model.set_tensor_datatype(mv.output[0], odt)
+        else:
+            g, b = f"{node.name}_int_scale", f"{node.name}_int_bias"
+            zs = f"{node.name}_int_scaled"
+            model.set_initializer(g, (np.abs(gamma.astype(np.float32)) * np.float32(2.0 ** -p.frac_bits)))
+            model.set_initializer(b, beta.astype(np.float32))
+            _add_tensor(model, zs, shape, DataType["FLOAT32"])
+            new += [helper.make_node("Mul", [z, g], [zs], name=f"{node.name}_int_mul"),
+                    helper.make_node("Add", [zs, b], [node.output[0]], name=f"{node.name}_int_add")]
+        i = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        for k, n in enumerate(new):
+            model.graph.node.insert(i + k, n)
+        return None
+
+    def apply(self, model):
+        for node in [n for n in model.graph.node if n.op_type == "QIntLayerNorm"]:
+            why = self._convert(model, node)
+            if why is None:
+                self.result.replaced.append(node.name)
+            else:
+                self.result.skipped.append((node.name, why))
+        return model, False
+
+
+class ConvertQIntSoftmax(Transformation):
+    """The quantized model's ``QIntSoftmax`` (integer logits) -> IntSoftmax with the same parameters and bias table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result = _Result()
+
+    def _convert(self, model, node) -> str | None:
+        from qonnx.custom_op.registry import getCustomOp
+
+        a = node.input[0]
+        idt = model.get_tensor_datatype(a)
+        if not idt.is_integer():
+            return f"logits {a} are {idt.name}, not integer (their scale was not absorbed)"
+        shape = list(model.get_tensor_shape(a))
+        bias = model.get_initializer(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        if len(node.input) > 1 and node.input[1] and bias is None:
+            return "bias table is not a constant"
+        p = getCustomOp(node).params(shape[-1], None if bias is None else np.asarray(bias, dtype=np.int64))
+        odt = DataType[f"UINT{p.out_bits}"]
+        inputs = [a]
+        if bias is not None:
+            bits = int(np.abs(p.bias).max(initial=0)).bit_length() + 1
+            model.set_tensor_datatype(node.input[1], DataType[f"INT{max(bits, 2)}"])
+            inputs.append(node.input[1])  # int64 initializer: the entries can exceed float32's mantissa
+        i = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(i, _int_softmax_node(inputs, node.output[0], f"{node.name}_int", p, idt, odt, shape))
+        model.set_tensor_datatype(node.output[0], odt)
+        return None
+
+    def apply(self, model):
+        for node in [n for n in model.graph.node if n.op_type == "QIntSoftmax"]:
+            why = self._convert(model, node)
+            if why is None:
+                self.result.replaced.append(node.name)
+            else:
+                self.result.skipped.append((node.name, why))
+        return model, False
+
+
+def use_int_ops(model, cfg: IntOpsConfig | None = None, notes: dict | None = None, float_ops: bool = True):
+    """The quantized model's integer nodes (``QIntLayerNorm`` / ``QIntSoftmax``: exact) and, with ``float_ops``,
+    the float LayerNormalization / Softmax (approximate, ``cfg``) to the integer HW layers; then the LayerNorm
+    scale/bias absorbed into the thresholds and datatypes re-inferred.
+
+    ``notes`` (optional) receives ``int_ops``: the replaced LayerNorm and softmax node names, those of them that
+    were float (``approximate``: not bit-exact against the QONNX model) and the skipped ones (with the reason)."""
     from finn.transformation.streamline.absorb import AbsorbAddIntoMultiThreshold, AbsorbMulIntoMultiThreshold
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_datatypes import InferDataTypes
@@ -251,25 +400,34 @@ def use_int_ops(model, cfg: IntOpsConfig | None = None, notes: dict | None = Non
 
     import samfpga.hw.custom_ops  # noqa: F401  (registers IntLayerNorm / IntSoftmax with FINN)
 
-    ln, sm = ConvertToIntLayerNorm(cfg), ConvertToIntSoftmax(cfg)
-    model = model.transform(ln).transform(sm)
-    model = model.transform(AbsorbAddIntoMultiThreshold()).transform(AbsorbMulIntoMultiThreshold())
+    exact = [ConvertQIntLayerNorm(), ConvertQIntSoftmax()]
+    approx = [ConvertToIntLayerNorm(cfg), ConvertToIntSoftmax(cfg)] if float_ops else []
+    for t in exact + approx:
+        model = model.transform(t)
+    if approx:
+        model = model.transform(AbsorbAddIntoMultiThreshold()).transform(AbsorbMulIntoMultiThreshold())
     model = model.transform(InferShapes()).transform(InferDataTypes()).transform(RemoveUnusedTensors())
     if notes is not None:
+        ln, sm = [t for t in exact + approx if "LayerNorm" in type(t).__name__], \
+            [t for t in exact + approx if "Softmax" in type(t).__name__]
         notes["int_ops"] = {
-            "layernorm": ln.result.replaced, "softmax": sm.result.replaced,
-            "skipped": [list(s) for s in ln.result.skipped + sm.result.skipped],
+            "layernorm": [n for t in ln for n in t.result.replaced],
+            "softmax": [n for t in sm for n in t.result.replaced],
+            "approximate": [n for t in approx for n in t.result.replaced],
+            "skipped": [list(s) for t in exact + approx for s in t.result.skipped],
         }
     return model
 
 
 def apply_from_build(model, ctx):
-    """The build's hook (``step_convert_to_hw``): ``use_int_ops`` when ``cfg.options.int_ops`` is on; otherwise
-    ``model`` unchanged. Off by default: the integer layers are not bit-exact against the float Brevitas/QONNX
-    model (docs/hardware.md, "Integer LayerNorm and softmax")."""
-    if not ctx.cfg.options.int_ops:
+    """The build's hook (``step_convert_to_hw``): the quantized model's exact integer nodes always (they have no
+    float HW layer), the float LayerNorm / softmax too when ``cfg.options.int_ops`` is on (approximate: not
+    bit-exact against a float-LayerNorm Brevitas/QONNX model; docs/hardware.md, "Integer LayerNorm and softmax").
+    ``model`` unchanged when there is nothing to do."""
+    has_exact = any(n.op_type in ("QIntLayerNorm", "QIntSoftmax") for n in model.graph.node)
+    if not (ctx.cfg.options.int_ops or has_exact):
         return model
     notes: dict = {}
-    model = use_int_ops(model, IntOpsConfig(), notes=notes)
+    model = use_int_ops(model, IntOpsConfig(), notes=notes, float_ops=ctx.cfg.options.int_ops)
     ctx.results.int_ops = notes["int_ops"]
     return model

@@ -137,6 +137,8 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "memory": {"placed_without_uram": results.memory_forced, "runtime_writeable": results.runtime_writeable},
         "segments": len(results.segments),
         "partition_note": results.partition_note,
+        # integer LayerNorm / softmax layers: replaced (exactly, or "approximate" from a float LayerNorm), skipped
+        "int_ops": results.int_ops,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.build.config import BuildConfig
+from samfpga.hw.build.config import BuildConfig, BuildOptions
 from samfpga.hw.build.steps import HW_DOMAIN, STEPS, BuildContext
 from samfpga.hw.finn_env import boot
 
@@ -81,15 +81,17 @@ def execute(model, x: np.ndarray) -> np.ndarray:
 
 
 def run_chain(qonnx_path: str | Path, x: np.ndarray, work: str | Path, board: str = "kv260",
-              steps: tuple[str, ...] = CHAIN_STEPS) -> list[Stage]:
+              steps: tuple[str, ...] = CHAIN_STEPS, options: BuildOptions | None = None) -> list[Stage]:
     """Run ``steps`` on ``qonnx_path`` and execute the graph on ``x`` before the first step ("qonnx") and after
-    each step. ``x``: the graph input (e.g. (1,3,S,S) float32)."""
+    each step. ``x``: the graph input (e.g. (1,3,S,S) float32). ``options``: the build options (default
+    ``BuildOptions()``)."""
     boot(Path(work) / "finn_build")
     from qonnx.core.modelwrapper import ModelWrapper
 
     import samfpga.hw.custom_ops  # noqa: F401
 
-    ctx = BuildContext(cfg=BuildConfig(board=board, output_dir=str(work)), out=Path(work))
+    ctx = BuildContext(cfg=BuildConfig(board=board, output_dir=str(work), options=options or BuildOptions()),
+                       out=Path(work))
     model = ModelWrapper(str(qonnx_path))
     stages = [_stage("qonnx", model, x)]
     for name in steps:

@@ -245,15 +245,19 @@ class Attention(nn.Module):
         """Relative-position bias, (heads, N, N). Gathered on every call (no cache that can go stale)."""
         return self.attention_biases[:, self.attention_bias_idxs]
 
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """softmax(q k^T * scale + bias): q, k (B*, heads, N, key_dim) -> (B*, heads, N, N). A method of its own so
+        the quantized model's integer softmax (samfpga.models.quant.int_norm) replaces exactly this."""
+        attn = self.matmul_qk(q, k.transpose(-2, -1)) * self.scale + self.bias()
+        return self.softmax(attn)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
         x = self.norm(x)
         qkv = self.qkv(x)
         q, k, v = qkv.view(b, n, self.num_heads, -1).split([self.key_dim, self.key_dim, self.d], dim=3)
         q, k, v = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
-        attn = self.matmul_qk(q, k.transpose(-2, -1)) * self.scale + self.bias()
-        attn = self.softmax(attn)
-        x = self.matmul_av(attn, v).transpose(1, 2).reshape(b, n, self.dh)
+        x = self.matmul_av(self.attention_weights(q, k), v).transpose(1, 2).reshape(b, n, self.dh)
         return self.proj(x)
 
 

@@ -21,7 +21,8 @@ def _export(args: argparse.Namespace) -> int:
     from .source import load_model, synthetic_images
 
     sam = load_model(None if args.random else args.checkpoint, seed=args.seed)
-    cfg = QuantConfig(weight_bits=args.bits, act_bits=args.act_bits or args.bits, scale=args.scale)
+    cfg = QuantConfig(weight_bits=args.bits, act_bits=args.act_bits or args.bits, scale=args.scale,
+                      int_norm=args.int_norm)
     if args.config:
         with open(args.config) as f:
             cfg = QuantConfig.from_dict(json.load(f))
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--bits", type=int, default=8, help="weight bits (and activation bits unless --act-bits)")
     ex.add_argument("--act-bits", type=int, default=None)
     ex.add_argument("--scale", choices=["po2", "float"], default="po2")
+    ex.add_argument("--int-norm", action="store_true",
+                    help="integer LayerNorm/softmax (QuantConfig.int_norm): the model samfpga build-hw maps onto the "
+                         "integer RTL layers bit-exactly")
     ex.add_argument("--config", help="QuantConfig as JSON (overrides --bits/--act-bits/--scale)")
     ex.add_argument("--calib-images", type=int, default=8)
     ex.add_argument("--bias-correction", action="store_true")

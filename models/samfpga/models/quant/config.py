@@ -28,6 +28,10 @@ class QuantConfig:
         residual_stats: calibration statistic of the shared residual-stream quantizers, ``"max"`` (default:
             the residual stream carries outliers that percentile clipping destroys; measured on the default
             student, relative embedding error 8.8% -> 5.7% at W8A8) or ``"percentile"``.
+        int_norm: LayerNorms and attention softmaxes computed with the accelerator's integer arithmetic
+            (``samfpga.models.quant.int_norm``: IntLayerNorm / IntSoftmax, exported as QONNX nodes the FINN build
+            maps onto the integer RTL layers, bit-exact); a quantizer is then placed before each neck LayerNorm
+            (site ``neck.<i>.norm_in``). Needs ``scale="po2"``. False: float LayerNorm / softmax.
     Later patterns win over earlier ones. Every pattern must match at least one site.
     """
 
@@ -38,6 +42,7 @@ class QuantConfig:
     act_bits_overrides: dict[str, int] = field(default_factory=dict)
     softmax_bits: int = 8
     residual_stats: str = "max"
+    int_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits", "softmax_bits"):
@@ -49,6 +54,9 @@ class QuantConfig:
             raise ValueError(f"QuantConfig.residual_stats {self.residual_stats!r} is not 'max' or 'percentile'")
         if self.scale not in SCALE_TYPES:
             raise ValueError(f"QuantConfig.scale {self.scale!r} is not one of {SCALE_TYPES}")
+        if self.int_norm and self.scale != "po2":
+            raise ValueError("QuantConfig.int_norm needs scale='po2' (the integer layers divide by the input scale "
+                             f"exactly), got scale={self.scale!r}")
 
     def weight_bits_for(self, name: str) -> int:
         return _lookup(name, self.weight_bits, self.weight_bits_overrides)

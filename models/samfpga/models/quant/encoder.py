@@ -13,6 +13,10 @@
   bias stay a scalar Mul and a constant Add between QK^T and the softmax.
 - LayerNorm stays float with a quantizer on its output; SAM's LayerNorm2d in the neck becomes
   permute + LayerNormalization + permute.
+- ``QuantConfig.int_norm``: LayerNorms and softmaxes become the accelerator's integer layers (``.int_norm``):
+  ``IntLayerNorm`` on the integers of the quantizer in front (block LayerNorms: the residual quantizer; neck
+  LayerNorms: a quantizer ``neck.<i>.norm_in`` added before each), ``IntSoftmax`` on the raw q k^T with the
+  scale, relative-position bias and softmax output quantizer folded in.
 - Residual adds: both branches are quantized by ONE shared quantizer (same scale, so the add is an integer
   add of two streams in FINN). The quantizer wraps the block input (``Sequential(R, block)``) and is appended
   to the last layer of the residual branch, so ``x + f(x)`` in the float forward adds R(x) + R(f(R(x))).
@@ -27,6 +31,8 @@ import copy
 
 from torch import nn
 
+from samfpga.kernels.int_params import IntOpsConfig
+
 from ..common import LayerNorm2d
 from ..image_encoder.tiny_vit import (
     Attention,
@@ -40,6 +46,7 @@ from ..image_encoder.tiny_vit import (
     TinyViTBlock,
 )
 from .config import QuantConfig
+from .int_norm import IntLayerNorm, IntSoftmax, use_int_softmax
 from .layers import ChannelLayerNorm, QuantMatMul, act_quant, quant_conv, quant_linear, quant_relu
 
 
@@ -49,6 +56,7 @@ class _Builder:
     def __init__(self, config: QuantConfig, relu: bool) -> None:
         self.cfg = config
         self.relu = relu
+        self.int_ops = IntOpsConfig()
         self.weight_sites: dict[str, nn.Module] = {}
         self.act_sites: dict[str, nn.Module] = {}
 
@@ -65,6 +73,10 @@ class _Builder:
             self.act_sites[name] = q
             return q
         return nn.Sequential(nn.GELU(), self.act(name, signed=True))
+
+    def norm(self, ln: nn.LayerNorm, in_quant: nn.Module) -> nn.Module:
+        """``ln`` as it is, or (int_norm) as IntLayerNorm on the integers of ``in_quant``'s output."""
+        return IntLayerNorm(ln, in_quant, self.int_ops) if self.cfg.int_norm else ln
 
     def float_activation(self) -> nn.Module:
         return nn.ReLU() if self.relu else nn.GELU()
@@ -106,18 +118,23 @@ def _quantize_merging(b: _Builder, p: str, pm: PatchMerging, input_quantized: bo
 
 
 def _quantize_attention(b: _Builder, p: str, at: Attention, residual: nn.Module) -> None:
-    at.norm = nn.Sequential(at.norm, b.act(f"{p}.norm_out"))
+    at.norm = nn.Sequential(b.norm(at.norm, residual), b.act(f"{p}.norm_out"))
     # ONE quantizer on the qkv output, before the per-head split: q, k and v are slices of one integer stream with
     # one scale (the split is a FINN StreamingSplit of integers), not requantizations of a float split
-    at.qkv = nn.Sequential(b.linear(f"{p}.qkv", at.qkv), b.act(f"{p}.qkv_out"))
+    qkv_out = b.act(f"{p}.qkv_out")
+    at.qkv = nn.Sequential(b.linear(f"{p}.qkv", at.qkv), qkv_out)
     at.matmul_qk = QuantMatMul(nn.Identity(), nn.Identity())
-    at.softmax = nn.Sequential(at.softmax, b.act(f"{p}.softmax", signed=False, default_bits=b.cfg.softmax_bits))
+    sm_quant = b.act(f"{p}.softmax", signed=False, default_bits=b.cfg.softmax_bits)
+    if b.cfg.int_norm:
+        use_int_softmax(at, IntSoftmax(at.scale, qkv_out, sm_quant, b.int_ops))
+    else:
+        at.softmax = nn.Sequential(at.softmax, sm_quant)
     at.matmul_av = QuantMatMul(nn.Identity(), nn.Identity())
     at.proj = nn.Sequential(b.act(f"{p}.proj_in"), b.linear(f"{p}.proj", at.proj), residual)
 
 
 def _quantize_mlp(b: _Builder, p: str, mlp: Mlp, residual: nn.Module) -> None:
-    mlp.norm = nn.Sequential(mlp.norm, b.act(f"{p}.norm_out"))
+    mlp.norm = nn.Sequential(b.norm(mlp.norm, residual), b.act(f"{p}.norm_out"))
     mlp.fc1 = b.linear(f"{p}.fc1", mlp.fc1)
     mlp.act = b.activation(f"{p}.act")
     mlp.fc2 = nn.Sequential(b.linear(f"{p}.fc2", mlp.fc2), residual)
@@ -140,7 +157,12 @@ def _quantize_neck(b: _Builder, neck: nn.Sequential) -> nn.Sequential:
                 layers.append(b.act(f"neck.{i}.in"))
             layers.append(b.conv(f"neck.{i}", m))
         elif isinstance(m, LayerNorm2d):
-            layers.append(ChannelLayerNorm(m.weight.detach(), m.bias.detach(), m.eps))
+            ln = ChannelLayerNorm(m.weight.detach(), m.bias.detach(), m.eps)
+            if b.cfg.int_norm:  # the conv output has per-channel scales: one integer grid first
+                q = b.act(f"neck.{i}.norm_in")
+                ln.ln = b.norm(ln.ln, q)
+                layers.append(q)
+            layers.append(ln)
         else:
             raise TypeError(f"neck.{i}: unexpected {type(m).__name__}")
     layers.append(b.act("output"))
