@@ -56,7 +56,7 @@ def test_unroll_matches_host_predictor(tmp_path, monkeypatch):
 
 
 @torch.no_grad()
-def test_correction_makes_a_conditioning_frame():
+def test_correction_click_reruns_the_heads():
     model = tiny_video_model(seed=6)
     s = model.cfg.image_size
     feats = torch.randn(4, 1, model.cfg.hidden_dim, model.cfg.feat_size, model.cfg.feat_size)

@@ -26,6 +26,11 @@ def _pick_object(masks: np.ndarray) -> int:
     return int(np.argmax(masks.reshape(*masks.shape[:2], -1).sum(-1).min(0)))
 
 
+def _box(mask: np.ndarray) -> list[int] | None:
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1] if len(xs) else None
+
+
 def write_sample(out: Path) -> dict:
     v = generate_video(SEED, INDEX, VideoConfig(frames=FRAMES, image=SyntheticConfig(image_size=SIZE)))
     obj = _pick_object(v.masks)
@@ -35,13 +40,13 @@ def write_sample(out: Path) -> dict:
     for t, frame in enumerate(v.frames):
         Image.fromarray(frame).save(tmp / "frames" / f"{t:05d}.jpg", quality=QUALITY)
     Image.fromarray(v.masks[0, obj].astype(np.uint8) * 255).save(tmp / "mask_00000.png", optimize=True)
-    ys, xs = np.nonzero(v.masks[0, obj])
     meta = {
         "generator": "samfpga.models.data.video.generate_video", "split_seed": SEED, "index": INDEX,
         "frames": FRAMES, "image_size": SIZE, "jpeg_quality": QUALITY, "object": obj,
         "mask": "mask_00000.png",
-        "box": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1],
+        "box": _box(v.masks[0, obj]),
         "gt_area": [int(a) for a in v.masks[:, obj].reshape(FRAMES, -1).sum(-1)],
+        "gt_box": [_box(m) for m in v.masks[:, obj]],
         "command": "samfpga track frames --mask 0,mask_00000.png,1 --out OUT",
     }
     (tmp / "sample.json").write_text(json.dumps(meta, indent=1) + "\n")

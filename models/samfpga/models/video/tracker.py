@@ -3,8 +3,9 @@ later frame attends to the conditioning frames' memories, the most recent num_ma
 recent object pointers, exactly as the host predictor does when tracking forward. Batch = independent objects.
 
 A correction click (SAM2's interactive training) reruns a tracked frame's heads on the same memory-conditioned
-features with the click and the frame's own low-res logits as mask input; the corrected frame then counts as a
-conditioning frame, as in SAM2.1's predictor (``add_all_frames_to_correct_as_cond``)."""
+features with the click and the frame's own low-res logits as mask input; the corrected frame stays an ordinary
+(non-conditioning) memory, binarised for the memory encoder, as the host predictor and SAM2.1's predictor treat a
+click on a tracked frame."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory:
     outs: list[dict] = []
     mems: dict[int, torch.Tensor] = {}  # frame -> (B, s*s, M)
     ptrs: dict[int, torch.Tensor] = {}  # frame -> (B, C)
-    cond: list[int] = [0]
+    cond = [0]  # conditioning frames: the prompted first frame
     for t in range(t_len):
         feat = feats[t]
         binarize = False
@@ -82,7 +83,6 @@ def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory:
                 pts, labs = click
                 fixed = model.heads(pix, pts, labs, out["low_res_masks"], multimask_output=pts.shape[1] <= 1)
                 out = {**fixed, "before": out}
-                cond.append(t)
                 binarize = True
         outs.append(out)
         if use_memory:
