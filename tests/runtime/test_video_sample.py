@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from samfpga.assets import SAMPLE_VIDEO_DIR, default_video_bundle_dir, sample_video
 from samfpga.cli import main as cli_main
 
-# measured: mean box IoU 0.000 over frames 1-15 with the bundled model (see docs/video.md); a margin below it
-MIN_MEAN_BOX_IOU = 0.0
+# measured: mean box IoU 0.637 over frames 1-15 with the bundled model (docs/video.md); a margin below it
+MIN_MEAN_BOX_IOU = 0.5
 
 
 def _box(mask: np.ndarray) -> list[int] | None:
@@ -35,7 +34,6 @@ def test_bundled_video_assets_are_there():
     assert sample_video() is not None, f"{SAMPLE_VIDEO_DIR}: frames/ or mask_00000.png missing"
 
 
-@pytest.mark.slow
 def test_track_bundled_sample_with_bundled_model(tmp_path, capsys):
     frames, mask = sample_video()
     meta = json.loads((SAMPLE_VIDEO_DIR / "sample.json").read_text())

@@ -60,14 +60,17 @@ def baseline_video(image_pred: Any, frames: np.ndarray, first_masks: list[np.nda
 
 
 def evaluate(video_bundle: Path | None, image_bundle: Path | None, videos: int, frames: int, seed: int,
-             size: int, min_area: int, threads: int = 1) -> dict[str, Any]:
+             size: int, min_area: int, threads: int = 1, baseline_from: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     """J, F and J&F (DAVIS; ``samfpga.video.metrics``) per video and their means, of the video bundle (None: skip)
-    and of the memory-less baseline on the image bundle (None: skip)."""
+    and of the memory-less baseline on the image bundle (None: skip), or the baseline's per-video figures taken
+    from ``baseline_from`` (an earlier report of this evaluator on the same split)."""
     from samfpga.predictor import Predictor
     from samfpga.video.predictor import VideoPredictor
 
     vpred = VideoPredictor.from_bundle(video_bundle, threads=threads) if video_bundle else None
     ipred = Predictor.from_bundle(image_bundle, threads=threads) if image_bundle else None
+    earlier = {r["video"]: r for r in (baseline_from or {}).get("per_video", [])}
     per_video = []
     seconds = {"tracker": 0.0, "baseline": 0.0}
     t0 = time.time()
@@ -83,16 +86,24 @@ def evaluate(video_bundle: Path | None, image_bundle: Path | None, videos: int, 
             t1 = time.time()
             rec["tracker"] = sequence_j_and_f(track_video(vpred, v.frames, first), gts)
             seconds["tracker"] += time.time() - t1
-        if ipred is not None:
+        if baseline_from is not None:
+            if i not in earlier or earlier[i]["objects"] != len(objs) or "baseline" not in earlier[i]:
+                raise ValueError(f"the earlier baseline report has no matching baseline for video {i}")
+            rec["baseline"] = earlier[i]["baseline"]
+        elif ipred is not None:
             t1 = time.time()
             rec["baseline"] = sequence_j_and_f(baseline_video(ipred, v.frames, first), gts)
             seconds["baseline"] += time.time() - t1
         per_video.append(rec)
     summary: dict[str, Any] = {"videos": len(per_video), "frames": frames, "seed": seed, "image_size": size,
+                               "min_area": min_area,
                                "video_bundle": str(video_bundle) if video_bundle else None,
                                "image_bundle": str(image_bundle) if image_bundle else None,
                                "time_s": round(time.time() - t0, 1),
                                "seconds": {k: round(v, 1) for k, v in seconds.items() if v}}
+    if baseline_from is not None:
+        summary["baseline_from"] = {"image_bundle": baseline_from.get("image_bundle"),
+                                    "time_s": baseline_from.get("time_s")}
     for key in ("tracker", "baseline"):
         if per_video and key in per_video[0]:
             summary[key] = {m: float(np.mean([r[key][m] for r in per_video])) for m in ("J", "F", "J&F")}
@@ -116,6 +127,9 @@ def markdown(res: dict[str, Any], command: str) -> str:
     if "tracker" in res and "baseline" in res:
         lines += ["", f"Tracker − baseline: {100 * (res['tracker']['J&F'] - res['baseline']['J&F']):+.1f} points "
                       f"J&F."]
+    if "baseline_from" in res:
+        lines += ["", f"The baseline's figures come from an earlier run of this evaluator on the same split "
+                      f"(image bundle {res['baseline_from']['image_bundle']}, {res['baseline_from']['time_s']} s)."]
     lines += ["", f"Video bundle: {res['video_bundle']}; image bundle: {res['image_bundle']}. J&F as DAVIS 2017 "
                   "(first and last frames skipped, mean over objects then videos); per-video figures in the JSON.",
               ""]
@@ -137,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-bundle", type=Path, help="image bundle of the baseline (default: the bundled default)")
     p.add_argument("--baseline-only", action="store_true")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--baseline-json", type=Path, help="take the baseline from an earlier report of this command on "
+                   "the same split (videos, frames, seed, size, min-area) instead of recomputing it")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
     p.add_argument("--videos", type=int, default=10)
     p.add_argument("--frames", type=int, default=16)
@@ -153,7 +169,22 @@ def main(argv: list[str] | None = None) -> int:
         p.error("no bundled default image model; give --image-bundle DIR or --no-baseline")
     if video is None and image is None:
         p.error("nothing to evaluate (--baseline-only with --no-baseline)")
-    res = evaluate(video, image, a.videos, a.frames, a.seed, a.size, a.min_area, a.threads)
+    earlier = None
+    if a.baseline_json is not None:
+        try:
+            earlier = json.loads(a.baseline_json.read_text())
+        except (OSError, ValueError) as e:
+            p.error(f"--baseline-json {a.baseline_json}: unreadable ({e})")
+        split = {"frames": a.frames, "seed": a.seed, "image_size": a.size, "min_area": a.min_area}
+        got = {k: earlier.get(k, 64 if k == "min_area" else None) for k in split}  # min_area: 64 before recorded
+        if got != split or earlier.get("videos", 0) < a.videos or "baseline" not in earlier:
+            p.error(f"--baseline-json {a.baseline_json}: measured on {got} ({earlier.get('videos')} videos), not "
+                    f"{split} ({a.videos} videos), or holds no baseline")
+        image = None
+    try:
+        res = evaluate(video, image, a.videos, a.frames, a.seed, a.size, a.min_area, a.threads, earlier)
+    except ValueError as e:
+        p.error(str(e))
     if a.out:
         command = "samfpga eval --video " + " ".join(argv if argv is not None else sys.argv[1:])
         _write(a.out, json.dumps(res, indent=1) + "\n")
