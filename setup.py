@@ -26,7 +26,7 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
-        "samfpga.assets": ["default/*", "samples/*"],
+        "samfpga.assets": ["default/*", "video_default/*", "samples/*", "samples/video/*", "samples/video/frames/*"],
         "samfpga.models.training": ["configs/*.yaml"],
         "samfpga.hw": ["rtl/*.sv"],
     },

@@ -103,6 +103,9 @@ def test_wheel_contents(wheel):
     for data in ("samfpga/assets/default/bundle.json", "samfpga/assets/default/encoder.onnx",
                  "samfpga/assets/default/decoder.onnx", "samfpga/assets/default/checkpoint.pt",
                  "samfpga/assets/samples/sample_0.png", "samfpga/models/training/configs/default_student.yaml",
+                 "samfpga/assets/video_default/video.json", "samfpga/assets/video_default/memory_attention.onnx",
+                 "samfpga/assets/samples/video/frames/00000.jpg", "samfpga/assets/samples/video/mask_00000.png",
+                 "samfpga/models/training/configs/default_video.yaml",
                  "samfpga/hw/rtl/add_streams.sv"):
         assert data in names, data
     # generated reports are not package data

@@ -204,8 +204,14 @@ def encoder_predictor(bundle: Bundle, encoder: torch.nn.Module, threads: int = 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--video" in argv:  # video tracking J&F: its own evaluator and options
+        from .video.evaluate import main as video_main
+
+        return video_main([a for a in argv if a != "--video"])
     ap = argparse.ArgumentParser(prog="samfpga eval", description="mIoU per prompt type and everything-mode AR "
-                                 "on a held-out split; writes a JSON report.")
+                                 "on a held-out split; writes a JSON report. Video tracking J&F: "
+                                 "samfpga eval --video --help.")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="torch checkpoint (samfpga or official layout)")
     src.add_argument("--bundle", help="exported ONNX bundle directory (runs on the host runtime)")

@@ -2,7 +2,11 @@
 
 ``default/``  the default model: ``bundle.json`` + ``encoder.onnx`` + ``decoder.onnx`` (what the runtime loads)
               and ``checkpoint.pt`` (the trained samfpga checkpoint they were exported from).
+``video_default/``  the default video model: a video bundle (``video.json`` + encoder/heads/memory ONNX graphs +
+              ``constants.npz``) and ``video_checkpoint.pt`` (trained by ``make train-video``).
 ``samples/``  sample images; ``<stem>.json`` next to an image may give its prompt (see ``sample_prompt``).
+``samples/video/``  a sample video: ``frames/*.jpg``, ``mask_00000.png`` (frame 0's mask of one object),
+              ``sample.json`` (how it was made).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from ..resources import package_path
 
 ASSETS_DIR = package_path(__name__)
 DEFAULT_DIR = ASSETS_DIR / "default"
+VIDEO_DEFAULT_DIR = ASSETS_DIR / "video_default"
 SAMPLES_DIR = ASSETS_DIR / "samples"
+SAMPLE_VIDEO_DIR = SAMPLES_DIR / "video"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -28,6 +34,17 @@ def default_checkpoint() -> Path | None:
     """The bundled default model's torch checkpoint (needs torch to use), or None."""
     p = DEFAULT_DIR / "checkpoint.pt"
     return p if p.is_file() else None
+
+
+def default_video_bundle_dir() -> Path | None:
+    """The bundled default video model's bundle directory, or None when it is not there."""
+    return VIDEO_DEFAULT_DIR if (VIDEO_DEFAULT_DIR / "video.json").is_file() else None
+
+
+def sample_video() -> tuple[Path, Path] | None:
+    """The bundled sample video: (folder of frames, frame 0's mask PNG of one object), or None."""
+    frames, mask = SAMPLE_VIDEO_DIR / "frames", SAMPLE_VIDEO_DIR / "mask_00000.png"
+    return (frames, mask) if frames.is_dir() and mask.is_file() else None
 
 
 def sample_images() -> list[Path]:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..resources import package_path
+from ..assets import default_video_bundle_dir
 from ..viz import palette
 from .bank import BankConfig
 from .bundle import load_video_bundle
@@ -121,11 +121,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def default_video_bundle() -> Path | None:
-    d = package_path("samfpga.assets", "video_default")
-    return d if (d / "video.json").is_file() else None
-
-
 def _check_prompts(prompts: list[Prompt], n: int, h: int, w: int) -> dict[int, np.ndarray]:
     """Validate every prompt against the video before anything runs; returns the masks of --mask prompts."""
     if not prompts:
@@ -213,7 +208,7 @@ class _Progress:
 def run_track(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Run ``track`` writing into ``out`` (a staging directory); returns the summary. Raises TrackError."""
     prompts: list[Prompt] = [*args.point, *args.box, *args.mask]
-    model = args.model if args.model is not None else default_video_bundle()
+    model = args.model if args.model is not None else default_video_bundle_dir()
     if model is None:
         raise TrackError("no bundled default video model (samfpga/assets/video_default/video.json is missing); "
                          "pass --model DIR (a video bundle: python -m samfpga.models.export.video)")

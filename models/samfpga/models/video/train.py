@@ -1,21 +1,32 @@
-"""Train the FPGA-family video model on synthetic videos (SAM2-style: clips, a prompt on the first frame, the rest
-tracked through memory), starting from a trained samfpga image model whose encoder stays frozen.
+"""Train the FPGA-family video model on synthetic videos (SAM2-style: clips of 8 frames, a prompt on the first
+frame, the rest tracked through memory, correction clicks on a tracked frame), starting from a trained samfpga
+image model whose image encoder stays frozen.
 
-    python -m samfpga.models.video.train --out DIR [--steps N] [--batch B] [--clip T]
+    python -m samfpga.models.video.train --config models/samfpga/models/training/configs/default_video.yaml \
+        --out out/train/default_video [key=value ...]
+
+The frozen encoder's features of a fixed pool of training videos are computed once (cached per video under
+``cache_dir``, keyed by the image checkpoint's hash); clips are windows of those videos (random start, frame
+stride, direction and object). A run is resumable: ``resume.pt`` in the output directory is written every
+``checkpoint_every`` steps and picked up by the next start with the same config.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 
 from ..data.synthetic import SyntheticConfig
 from ..data.video import VideoConfig as ClipConfig
@@ -25,27 +36,82 @@ from .checkpoint import save_video_checkpoint, video_from_image_model
 from .model import VideoSam
 from .tracker import ClipPrompt, unroll
 
+PROMPT_KINDS = ("mask", "box", "point")
+
 
 @dataclass
 class VideoTrainConfig:
+    name: str = "video"
     image_checkpoint: str = ""  # default: the bundled default image model
     steps: int = 300
     batch: int = 4
     clip: int = 8
-    lr: float = 3e-4
-    decoder_lr: float = 3e-5
+    # data: a pool of training videos (split seed ``data_seed``; evaluation uses seed 1) whose encoder features
+    # are computed once; a clip is a window of ``clip`` frames at one of ``frame_strides``, maybe reversed
+    data_seed: int = 0
+    pool_videos: int = 256
+    pool_frames: int = 16
+    frame_strides: list[int] = field(default_factory=lambda: [1, 2])
+    reverse_prob: float = 0.5
+    cache_dir: str = "out/video_cache"
+    prompt_probs: dict[str, float] = field(default_factory=lambda: {"mask": 0.5, "box": 0.25, "point": 0.25})
+    correction_prob: float = 0.5  # share of clips with one correction click on a random tracked frame
+    # model: memory parts added to the image model
+    mem_dim: int = 64
     memory_layers: int = 2
     memory_ffn_dim: int = 512
     pool_memory: bool = False
+    # optimisation
+    lr: float = 3e-4
+    decoder_lr: float = 1e-4
+    weight_decay: float = 0.01
     seed: int = 0
     min_area: int = 64
     w_focal: float = 20.0
     w_dice: float = 1.0
     w_iou: float = 1.0
     w_score: float = 1.0
+    checkpoint_every: int = 50
+    threads: int = 0  # torch threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        bad = set(self.prompt_probs) - set(PROMPT_KINDS)
+        if bad or not self.prompt_probs or min(self.prompt_probs.values()) < 0:
+            raise ValueError(f"prompt_probs: keys from {PROMPT_KINDS}, non-negative; got {self.prompt_probs}")
+        if max(self.frame_strides) * (self.clip - 1) + 1 > self.pool_frames:
+            raise ValueError(f"a clip of {self.clip} frames at stride {max(self.frame_strides)} does not fit in "
+                             f"pool videos of {self.pool_frames} frames")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VideoTrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown video training config fields: {sorted(unknown)}")
+        return cls(**d)
 
 
-def _default_image_checkpoint() -> Path:
+def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> VideoTrainConfig:
+    """A YAML mapping of ``VideoTrainConfig`` fields (or none: the defaults) plus ``key=value`` overrides."""
+    d: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"video training config {path}: no such file")
+        d = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(d, dict):
+            raise ValueError(f"video training config {path}: expected a mapping at top level")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        d[key] = yaml.safe_load(value)
+    return VideoTrainConfig.from_dict(d)
+
+
+def _image_checkpoint(cfg: VideoTrainConfig) -> Path:
+    if cfg.image_checkpoint:
+        return Path(cfg.image_checkpoint)
     from samfpga.assets import default_checkpoint
 
     p = default_checkpoint()
@@ -57,9 +123,77 @@ def _default_image_checkpoint() -> Path:
 def build_initial_model(cfg: VideoTrainConfig) -> VideoSam:
     from ..build import build_sam
 
-    sam = build_sam(checkpoint=cfg.image_checkpoint or _default_image_checkpoint())
-    return video_from_image_model(sam, memory_layers=cfg.memory_layers, memory_ffn_dim=cfg.memory_ffn_dim,
-                                  pool_memory=cfg.pool_memory)
+    sam = build_sam(checkpoint=_image_checkpoint(cfg))
+    return video_from_image_model(sam, mem_dim=cfg.mem_dim, memory_layers=cfg.memory_layers,
+                                  memory_ffn_dim=cfg.memory_ffn_dim, pool_memory=cfg.pool_memory)
+
+
+# -- data: the frozen encoder's features of a pool of videos ---------------------------------------------------
+@dataclass
+class PoolVideo:
+    """feats (T, C, s, s) float16 frozen-encoder features; masks (T, N, S, S) bool visible masks."""
+
+    feats: np.ndarray
+    masks: np.ndarray
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_pool(model: VideoSam, cfg: VideoTrainConfig, log: bool = True) -> list[PoolVideo]:
+    """Encoder features of the pool videos, from ``cache_dir`` where present (written atomically per video)."""
+    size = model.cfg.image_size
+    key = _file_sha(_image_checkpoint(cfg))[:16]
+    root = Path(cfg.cache_dir) / f"encoder-{key}"
+    root.mkdir(parents=True, exist_ok=True)
+    pool: list[PoolVideo] = []
+    t0 = time.time()
+    model.image_encoder.eval()
+    for i in range(cfg.pool_videos):
+        path = root / f"seed{cfg.data_seed}_v{i:05d}_f{cfg.pool_frames}_s{size}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                shape = tuple(int(v) for v in z["mask_shape"])
+                masks = np.unpackbits(z["masks"])[: int(np.prod(shape))].reshape(shape).astype(bool)
+                pool.append(PoolVideo(z["feats"], masks))
+            continue
+        v = generate_video(cfg.data_seed, i, ClipConfig(frames=cfg.pool_frames,
+                                                        image=SyntheticConfig(image_size=size)))
+        with torch.no_grad():
+            feats = model.backbone(torch.from_numpy(v.frames).float().permute(0, 3, 1, 2))[0]
+        item = PoolVideo(feats.numpy().astype(np.float16), v.masks)
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez(tmp, feats=item.feats, masks=np.packbits(item.masks), mask_shape=np.array(item.masks.shape))
+        os.replace(tmp, path)
+        pool.append(item)
+        if log and (i + 1) % 32 == 0:
+            print(json.dumps({"pool": i + 1, "of": cfg.pool_videos, "time_s": round(time.time() - t0, 1)}),
+                  flush=True)
+    return pool
+
+
+def sample_clip(rng: np.random.Generator, pool: list[PoolVideo], cfg: VideoTrainConfig
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A clip with one object visible (≥ min_area pixels) on its first frame: feats (T, C, s, s) float16 and
+    gt (T, S, S) bool."""
+    while True:
+        v = pool[int(rng.integers(len(pool)))]
+        stride = int(rng.choice(cfg.frame_strides))
+        span = (cfg.clip - 1) * stride + 1
+        start = int(rng.integers(cfg.pool_frames - span + 1))
+        idx = np.arange(start, start + span, stride)
+        if rng.uniform() < cfg.reverse_prob:
+            idx = idx[::-1]
+        areas = v.masks[idx[0]].reshape(v.masks.shape[1], -1).sum(-1)
+        ok = np.nonzero(areas >= cfg.min_area)[0]
+        if len(ok):
+            obj = int(rng.choice(ok))
+            return v.feats[idx], v.masks[idx, obj]
 
 
 def _box(mask: np.ndarray) -> np.ndarray:
@@ -67,19 +201,8 @@ def _box(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
 
 
-def sample_clip(rng: np.random.Generator, index: int, cfg: VideoTrainConfig, size: int, seed: int = 0):
-    """A clip with one chosen object: frames (T, S, S, 3) uint8, gt (T, S, S) bool, and its frame-0 prompt kind."""
-    while True:
-        v = generate_video(seed, index, ClipConfig(frames=cfg.clip, image=SyntheticConfig(image_size=size)))
-        areas = v.masks[0].reshape(v.masks.shape[1], -1).sum(-1)
-        ok = np.nonzero(areas >= cfg.min_area)[0]
-        if len(ok):
-            obj = int(rng.choice(ok))
-            return v.frames, v.masks[:, obj]
-        index += 100_003
-
-
 def make_prompt(rng: np.random.Generator, gts: list[np.ndarray], kind: str) -> ClipPrompt:
+    """The frame-0 prompt of each clip's object: gts[i] (T, S, S) bool."""
     if kind == "mask":
         return ClipPrompt(masks=torch.from_numpy(np.stack([g[0] for g in gts])[:, None].astype(np.float32)))
     pts, labs = [], []
@@ -95,89 +218,154 @@ def make_prompt(rng: np.random.Generator, gts: list[np.ndarray], kind: str) -> C
     return ClipPrompt(points=torch.from_numpy(np.stack(pts)), labels=torch.tensor(labs, dtype=torch.int32))
 
 
+def correction_click(rng: np.random.Generator, pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One click per object on an error pixel of the tracked mask: positive on a missed pixel, negative on a
+    false one. pred, gt (B, S, S) bool -> points (B, 1, 2) xy float32 and labels (B, 1) int32 (−1 where the
+    prediction is already exact)."""
+    b = pred.shape[0]
+    pts = np.zeros((b, 1, 2), np.float32)
+    labs = -np.ones((b, 1), np.int32)
+    for i in range(b):
+        ys, xs = np.nonzero(pred[i] != gt[i])
+        if len(xs):
+            j = int(rng.integers(len(xs)))
+            pts[i, 0] = (xs[j], ys[j])
+            labs[i, 0] = int(gt[i, ys[j], xs[j]])
+    return pts, labs
+
+
 def clip_loss(outs: list[dict], gt: torch.Tensor, cfg: VideoTrainConfig, skip_first: bool) -> dict[str, torch.Tensor]:
     """gt (T, B, S, S) bool. Mask loss on the best of the candidates (present frames only), IoU regression,
-    object-score BCE."""
-    terms = {"mask": [], "iou": [], "score": []}
+    object-score BCE; a corrected frame counts its prediction before and after the click."""
+    terms: dict[str, list[torch.Tensor]] = {"mask": [], "iou": [], "score": []}
     size = gt.shape[-1]
-    for t, out in enumerate(outs):
+    for t, frame_out in enumerate(outs):
         g = gt[t].float()
         present = (g.flatten(1).sum(-1) > 0).float()
-        score = out["object_score_logits"][:, 0]
-        terms["score"].append(F.binary_cross_entropy_with_logits(score, present))
-        if t == 0 and skip_first:
-            continue
-        logits = F.interpolate(out["low_res_multimasks_raw"], size=(size, size), mode="bilinear", align_corners=False)
-        gm = g[:, None].expand_as(logits)
-        per = cfg.w_focal * focal_loss(logits, gm) + cfg.w_dice * dice_loss(logits, gm)  # (B, M)
-        best = per.argmin(dim=1)
-        bi = torch.arange(per.shape[0])
-        terms["mask"].append((per[bi, best] * present).sum() / present.sum().clamp(min=1))
-        with torch.no_grad():
-            pred = logits > 0
-            inter = (pred & gm.bool()).flatten(2).sum(-1).float()
-            union = (pred | gm.bool()).flatten(2).sum(-1).float()
-            iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
-        terms["iou"].append(((out["ious"] - iou) ** 2).mean(-1).mul(present).sum() / present.sum().clamp(min=1))
+        for out in ([frame_out["before"]] if "before" in frame_out else []) + [frame_out]:
+            score = out["object_score_logits"][:, 0]
+            terms["score"].append(F.binary_cross_entropy_with_logits(score, present))
+            if t == 0 and skip_first:
+                continue
+            logits = F.interpolate(out["low_res_multimasks_raw"], size=(size, size), mode="bilinear",
+                                   align_corners=False)
+            gm = g[:, None].expand_as(logits)
+            per = cfg.w_focal * focal_loss(logits, gm) + cfg.w_dice * dice_loss(logits, gm)  # (B, M)
+            best = per.argmin(dim=1)
+            bi = torch.arange(per.shape[0])
+            terms["mask"].append((per[bi, best] * present).sum() / present.sum().clamp(min=1))
+            with torch.no_grad():
+                pred = logits > 0
+                inter = (pred & gm.bool()).flatten(2).sum(-1).float()
+                union = (pred | gm.bool()).flatten(2).sum(-1).float()
+                iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+            terms["iou"].append(((out["ious"] - iou) ** 2).mean(-1).mul(present).sum() / present.sum().clamp(min=1))
     return {k: torch.stack(v).mean() for k, v in terms.items() if v}
 
 
+def _param_groups(model: VideoSam, cfg: VideoTrainConfig) -> list[dict[str, Any]]:
+    """The image model's prompt encoder and decoder at decoder_lr (they start trained); the object-score head,
+    memory parts and pointers at lr."""
+    dec, rest = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        new = "obj_score" in n or "pred_obj_score_head" in n or not n.startswith("sam_")
+        (rest if new else dec).append(p)
+    return [{"params": dec, "lr": cfg.decoder_lr}, {"params": rest, "lr": cfg.lr}]
+
+
 def train(cfg: VideoTrainConfig, out_dir: Path, log_every: int = 10) -> VideoSam:
+    """Train (or resume) into ``out_dir``: resume.pt while running, video_checkpoint.pt and train_log.json at the
+    end."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    model = build_initial_model(cfg).train()
-    size = model.cfg.image_size
+    model = build_initial_model(cfg)
     for p in model.image_encoder.parameters():
         p.requires_grad_(False)
-    dec = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith(("sam_", "image_encoder"))
-           and "obj_score" not in n and "pred_obj_score_head" not in n]
-    dec_ids = {id(p) for p in dec}
-    rest = [p for p in model.named_parameters() if p[1].requires_grad and id(p[1]) not in dec_ids]
-    opt = torch.optim.AdamW([{"params": dec, "lr": cfg.decoder_lr}, {"params": [p for _, p in rest], "lr": cfg.lr}],
-                            weight_decay=0.01)
+    t_pool = time.time()
+    pool = build_pool(model, cfg)
+    pool_s = round(time.time() - t_pool, 1)
+    model.train()
+    model.image_encoder.eval()
+    opt = torch.optim.AdamW(_param_groups(model, cfg), weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.decoder_lr, cfg.lr], total_steps=cfg.steps,
                                                 pct_start=0.1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resume = out_dir / "resume.pt"
     log: list[dict[str, Any]] = []
-    t0 = time.time()
-    for step in range(cfg.steps):
-        clips = [sample_clip(rng, step * cfg.batch + i, cfg, size) for i in range(cfg.batch)]
-        frames = torch.from_numpy(np.stack([c[0] for c in clips], axis=1)).float()  # (T, B, S, S, 3)
-        gt = torch.from_numpy(np.stack([c[1] for c in clips], axis=1))  # (T, B, S, S)
-        with torch.no_grad():
-            model.image_encoder.eval()
-            feats = model.backbone(frames.flatten(0, 1).permute(0, 3, 1, 2))[0]
-        feats = feats.reshape(cfg.clip, cfg.batch, *feats.shape[1:])
-        kind = str(rng.choice(["mask", "box", "point"], p=[0.4, 0.3, 0.3]))
+    start, elapsed = 0, 0.0
+    if resume.is_file():
+        ck = torch.load(resume, map_location="cpu", weights_only=False)
+        if ck["config"] != asdict(cfg):
+            raise ValueError(f"{resume}: written by another config; remove it or use another --out")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start, log, elapsed = ck["step"], ck["log"], ck["elapsed_s"]
+        print(json.dumps({"resumed_at_step": start}), flush=True)
+    kinds = [k for k in PROMPT_KINDS if cfg.prompt_probs.get(k, 0) > 0]
+    probs = np.array([cfg.prompt_probs[k] for k in kinds], np.float64)
+    t0 = time.time() - elapsed
+    for step in range(start, cfg.steps):
+        rng = np.random.default_rng([cfg.seed, step])  # per step: a resumed run draws the same clips
+        clips = [sample_clip(rng, pool, cfg) for _ in range(cfg.batch)]
+        feats = torch.from_numpy(np.stack([c[0] for c in clips], axis=1)).float()  # (T, B, C, s, s)
+        gt_np = np.stack([c[1] for c in clips], axis=1)  # (T, B, S, S)
+        gt = torch.from_numpy(gt_np)
+        kind = str(rng.choice(kinds, p=probs / probs.sum()))
         prompt = make_prompt(rng, [c[1] for c in clips], kind)
-        outs = unroll(model, feats, prompt)
+        corr_t = int(rng.integers(1, cfg.clip)) if rng.uniform() < cfg.correction_prob else -1
+
+        def correct(t: int, out: dict, corr_t: int = corr_t, rng: np.random.Generator = rng,
+                    gt_np: np.ndarray = gt_np) -> tuple[torch.Tensor, torch.Tensor] | None:
+            if t != corr_t:
+                return None
+            pred = (out["high_res_masks"][:, 0] > 0).detach().numpy()
+            pts, labs = correction_click(rng, pred, gt_np[t])
+            return torch.from_numpy(pts), torch.from_numpy(labs)
+
+        outs = unroll(model, feats, prompt, max_ptrs=model.cfg.max_obj_ptrs_in_encoder, correct=correct)
         losses = clip_loss(outs, gt, cfg, skip_first=kind == "mask")
         total = losses["mask"] + cfg.w_iou * losses["iou"] + cfg.w_score * losses["score"]
         opt.zero_grad()
         total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()
         if step % log_every == 0 or step == cfg.steps - 1:
-            rec = {"step": step, "time_s": round(time.time() - t0, 1), "total": float(total.detach()),
+            rec = {"step": step, "time_s": round(time.time() - t0, 1), "kind": kind, "total": float(total.detach()),
                    **{k: float(v.detach()) for k, v in losses.items()}}
             log.append(rec)
             print(json.dumps(rec), flush=True)
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            tmp = resume.with_name(".resume.pt.tmp")
+            torch.save({"config": asdict(cfg), "model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "step": step + 1, "log": log,
+                        "elapsed_s": time.time() - t0}, tmp)
+            os.replace(tmp, resume)
     model.eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    train_s = round(time.time() - t0, 1)
     save_video_checkpoint(model, out_dir / "video_checkpoint.pt", {"train_config": asdict(cfg)})
-    (out_dir / "train_log.json").write_text(json.dumps({"config": asdict(cfg), "log": log}, indent=1) + "\n")
+    (out_dir / "train_log.json").write_text(json.dumps(
+        {"config": asdict(cfg), "pool_s": pool_s, "train_s": train_s, "log": log}, indent=1) + "\n")
+    resume.unlink(missing_ok=True)
     return model
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="samfpga.models.video.train", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, help="YAML of VideoTrainConfig fields (default: the defaults)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--log-every", type=int, default=10)
-    for f, v in asdict(VideoTrainConfig()).items():
-        p.add_argument(f"--{f.replace('_', '-')}", type=type(v) if not isinstance(v, bool) else int, default=v)
+    p.add_argument("overrides", nargs="*", help="key=value (YAML values) on top of the config")
     a = p.parse_args(argv)
-    cfg = VideoTrainConfig(**{f: (bool(getattr(a, f)) if isinstance(v, bool) else getattr(a, f))
-                              for f, v in asdict(VideoTrainConfig()).items()})
+    try:
+        cfg = load_train_config(a.config, a.overrides)
+    except (OSError, ValueError, TypeError) as e:
+        print(f"samfpga.models.video.train: error: {e}")
+        return 2
     train(cfg, a.out, log_every=a.log_every)
     return 0
 
