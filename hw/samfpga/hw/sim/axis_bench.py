@@ -6,9 +6,14 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     masks:    {"m_axis_0": mask}               meaningful bits of a word (padding bits are not compared)
     pause:    probability that a source withholds / a sink refuses a beat in the backpressure pass
     axilite_writes: optional [[byte address, 32-bit word], ...] written through ``s_axilite`` before streaming
+    frames:   optional number of frames the words hold (default 1), streamed back to back in the free-running pass
+    bp_frames: optional number of frames (from the first) the backpressure pass streams (default all)
+    probes:   optional {label: "instance.signal"} read after both passes (e.g. a FIFO's ``maxcount``)
     seed, timeout_cycles, result: where to write the result JSON
 Two passes run on the same input: one with random backpressure on every input and output (checks correctness
 under stalls) and one without (the cycle count compared with FINN's estimate). Both are compared word by word.
+The free pass records the cycle at which each output frame's last word arrived: ``cycles`` is the first frame's
+(latency incl. streaming the input in), ``frame_interval`` the mean spacing of later frames (steady state).
 """
 
 from __future__ import annotations
@@ -35,29 +40,47 @@ def _pauses(rng: random.Random, p: float):
         yield rng.random() < p
 
 
-async def _collect(sink: AxiStreamSink, n: int) -> list[int]:
+async def _collect(sink: AxiStreamSink, n: int, per_frame: int, counter: list[int], done: list[int]) -> list[int]:
+    """``n`` words from ``sink``; appends to ``done`` the cycle count at which each ``per_frame`` words were in."""
     words: list[int] = []
     while len(words) < n:
         frame = await sink.recv(compact=False)
         words.extend(int(w) for w in frame.tdata)
+        while len(done) < len(words) // per_frame:
+            done.append(counter[0])
     return words
 
 
+def _first_frames(spec: dict, frames: int) -> dict:
+    """``spec`` with inputs and expected words cut to the first ``frames`` frames."""
+    total = int(spec.get("frames", 1))
+    if frames >= total:
+        return spec
+    cut = {k: {n: w[: len(w) // total * frames] for n, w in spec[k].items()} for k in ("inputs", "expected")}
+    return {**spec, **cut, "frames": frames}
+
+
 async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random, counter: list[int]):
+    """Stream the spec's inputs, collect its outputs; returns (words per output, cycles, frame completion cycles
+    of the first output relative to the pass start)."""
     for s in [*sources.values(), *sinks.values()]:
         s.set_pause_generator(_pauses(rng, pause) if pause > 0 else None)
         if pause == 0:
             # removing the generator leaves the last drawn pause state in place; a stuck pause would hang
             s.pause = False
     start = counter[0]
-    tasks = [cocotb.start_soon(_collect(sinks[n], len(w))) for n, w in spec["expected"].items()]
+    frames = int(spec.get("frames", 1))
+    done: dict[str, list[int]] = {n: [] for n in spec["expected"]}
+    tasks = [cocotb.start_soon(_collect(sinks[n], len(w), max(1, len(w) // frames), counter, done[n]))
+             for n, w in spec["expected"].items()]
     for name, words in spec["inputs"].items():
         await sources[name].send(AxiStreamFrame([int(w) for w in words]))
     got = {}
     await with_timeout(Combine(*tasks), spec["timeout_cycles"] * 10, "ns")
     for (name, _), task in zip(spec["expected"].items(), tasks):
         got[name] = task.result()
-    return got, counter[0] - start
+    first = next(iter(done.values()))
+    return got, counter[0] - start, [c - start for c in first]
 
 
 def _compare(got: dict, spec: dict) -> tuple[int, int, list]:
@@ -109,14 +132,23 @@ async def stream_bench(dut):
             if await master.read_dword(int(addr)) != int(word) & 0xFFFFFFFF:
                 readback_mismatches += 1
 
-    got_bp, cycles_bp = await _run_pass(dut, sources, sinks, spec, spec["pause"], rng, counter)
+    bp_spec = _first_frames(spec, int(spec.get("bp_frames", spec.get("frames", 1))))
+    got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, counter)
     await ClockCycles(dut.clk, 4)
-    got_free, cycles = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
-    c1, m1, f1 = _compare(got_bp, spec)
+    got_free, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+    c1, m1, f1 = _compare(got_bp, bp_spec)
     c2, m2, f2 = _compare(got_free, spec)
+    gaps = [b - a for a, b in zip(done, done[1:])]
+    probes = {}
+    for label, path in (spec.get("probes") or {}).items():
+        h = dut
+        for part in path.split("."):
+            h = getattr(h, part)
+        probes[label] = int(h.value)
     result = {"words_compared": c1 + c2, "mismatches": m1 + m2, "first_mismatches": f1 + f2,
-              "cycles": cycles, "cycles_backpressure": cycles_bp, "axilite_writes": len(axilite),
-              "axilite_readback_mismatches": readback_mismatches}
+              "cycles": done[0] if done else 0, "cycles_backpressure": cycles_bp, "axilite_writes": len(axilite),
+              "frame_done_cycles": done, "frame_interval": sum(gaps) / len(gaps) if gaps else 0.0,
+              "probes": probes, "axilite_readback_mismatches": readback_mismatches}
     tmp = spec["result"] + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(result, fh)

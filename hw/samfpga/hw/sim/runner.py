@@ -37,6 +37,10 @@ class BenchResult:
     finn_max_node_cycles: int = 0
     cycles_ratio: float = 0.0
     cycles_ratio_max_node: float = 0.0
+    frames: int = 1
+    frame_done_cycles: list = field(default_factory=list)
+    frame_interval: float = 0.0
+    probes: dict = field(default_factory=dict)
     wall_s: float = 0.0
     build_s: float = 0.0
     passed: bool = False
@@ -123,24 +127,35 @@ def finn_estimated_cycles(model) -> tuple[int, int]:
     return int(perf["critical_path_cycles"]), int(perf["max_cycles"])
 
 
-def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, params: dict | None = None,
-              pause: float = 0.3, seed: int = 0, tamper: int = 0,
-              axilite: tuple[str, list[tuple[int, int]]] | None = None) -> BenchResult:
+def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, np.ndarray]], work_dir: Path,
+              params: dict | None = None, pause: float = 0.3, seed: int = 0, tamper: int = 0,
+              axilite: tuple[str, list[tuple[int, int]]] | None = None, bp_frames: int | None = None,
+              probes: dict[str, str] | None = None, fast_compile: bool = True) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
-    inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape.
+    inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape;
+        or a list of such dicts: frames streamed back to back (the free-running pass measures the frame interval).
+    bp_frames: how many of the frames (from the first) the random-backpressure pass streams (default all).
+    probes: {label: "instance.signal"} of ``sim_top`` read after the run (into ``BenchResult.probes``).
+    fast_compile: compile the verilated C++ at -O0 (quicker builds of small benches; slower simulation).
     work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
     tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
         comparison catches wrong words; a tampered bench must fail).
     axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
     """
     boot_finn()
-    setup_verilator_env()
+    setup_verilator_env(fast_compile=fast_compile)
     t0 = time.monotonic()
-    res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {})
+    frames = list(inputs) if isinstance(inputs, list) else [inputs]
+    res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {},
+                      frames=len(frames))
     res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
-    expected = _finn_reference(model, inputs)
-    spec = _stream_spec(model, inputs, expected, pause, seed, tamper, res.finn_estimated_cycles)
+    expected = [finn_reference(model, f) for f in frames]
+    spec = _stream_spec(model, frames, expected, pause, seed, tamper,
+                        res.finn_estimated_cycles + (len(frames) - 1) * res.finn_max_node_cycles)
+    spec["frames"] = len(frames)
+    spec["bp_frames"] = len(frames) if bp_frames is None else max(1, min(bp_frames, len(frames)))
+    spec["probes"] = dict(probes or {})
 
     work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
@@ -160,7 +175,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
     return res
 
 
-def _finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """FINN's python execution of ``model`` on ``inputs``: graph output name -> array (the expected streams)."""
     from finn.core.onnx_exec import execute_onnx
     from qonnx.custom_op.registry import getCustomOp
@@ -173,9 +188,10 @@ def _finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return execute_onnx(model, dict(inputs), return_full_exec_context=False)
 
 
-def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], pause: float, seed: int,
-                 tamper: int, estimated_cycles: int) -> dict:
-    """The bench spec (axis_bench's JSON): input and expected output words per stream, widths, masks, timeout."""
+def _stream_spec(model, inputs: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]], pause: float,
+                 seed: int, tamper: int, estimated_cycles: int) -> dict:
+    """The bench spec (axis_bench's JSON): input and expected output words per stream (frames concatenated),
+    widths, masks, timeout."""
     from qonnx.custom_op.registry import getCustomOp
 
     consumers = {}
@@ -188,13 +204,19 @@ def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.nd
     spec = {"inputs": {}, "expected": {}, "masks": {}, "widths": {}, "pause": pause, "seed": seed}
     for i, t in enumerate(m.name for m in model.graph.input):
         node, k = consumers[t]
-        words, padded, _ = _pack(np.asarray(inputs[t], dtype=np.float32), getCustomOp(node), k, True)
+        words = []
+        for f in inputs:
+            w, padded, _ = _pack(np.asarray(f[t], dtype=np.float32), getCustomOp(node), k, True)
+            words += w
         spec["inputs"][f"s_axis_{i}"] = [str(w) for w in words]
         spec["widths"][f"s_axis_{i}"] = padded
     n_out_words = 0
     for i, t in enumerate(t.name for t in model.graph.output):
         node, k = producers[t]
-        words, padded, mask = _pack(np.asarray(expected[t], dtype=np.float32), getCustomOp(node), k, False)
+        words = []
+        for f in expected:
+            w, padded, mask = _pack(np.asarray(f[t], dtype=np.float32), getCustomOp(node), k, False)
+            words += w
         spec["expected"][f"m_axis_{i}"] = [str(w) for w in words]
         spec["masks"][f"m_axis_{i}"] = str(mask)
         spec["widths"][f"m_axis_{i}"] = padded
@@ -268,6 +290,9 @@ def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
         res.cycles_simulated = r["cycles"]
         res.cycles_with_backpressure = r["cycles_backpressure"]
         res.axilite_writes = r.get("axilite_writes", 0)
+        res.frame_done_cycles = r.get("frame_done_cycles", [])
+        res.frame_interval = r.get("frame_interval", 0.0)
+        res.probes = r.get("probes", {})
         if res.finn_estimated_cycles:
             res.cycles_ratio = round(res.cycles_simulated / res.finn_estimated_cycles, 3)
         if res.finn_max_node_cycles:
