@@ -15,7 +15,13 @@ from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_o
 from qonnx.core.datatype import DataType
 
 from samfpga.hw.custom_ops.rtl_base import ChannelStreamOp, OwnRTLBackend, write_text_atomic, write_wrapper
-from samfpga.kernels.layernorm import IntLayerNormParams, int_layernorm
+from samfpga.kernels.layernorm import (
+    ATTRS,
+    IntLayerNormParams,
+    int_layernorm,
+    max_abs_input,
+    params_from_attrs,
+)
 
 
 def write_hex_table(path, values: np.ndarray, bits: int) -> None:
@@ -72,12 +78,8 @@ class IntLayerNorm(_StreamShape):
         return attrs
 
     def params(self) -> IntLayerNormParams:
-        return IntLayerNormParams(
-            channels=self.get_nodeattr("NumChannels"), eps_int=self.get_nodeattr("eps_int"),
-            frac_bits=self.get_nodeattr("frac_bits"), out_bits=self.get_output_datatype().bitwidth(),
-            lut_bits=self.get_nodeattr("lut_bits"), r_bits=self.get_nodeattr("r_bits"),
-            negate=tuple(self.get_nodeattr("negate")) or None,
-        )
+        """The kernel's parameters, read from the node as ``samfpga.intexec`` reads it from graph.json."""
+        return params_from_attrs({k: self.get_nodeattr(k) for k in ATTRS}, self.get_output_datatype().bitwidth())
 
     def get_exp_cycles(self) -> int:
         beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
@@ -86,12 +88,15 @@ class IntLayerNorm(_StreamShape):
     def verify_node(self) -> list[str]:
         msgs = []
         idt, odt = self.get_input_datatype(), self.get_output_datatype()
-        if not idt.is_integer() or idt.bitwidth() > 17:
-            msgs.append(f"IntLayerNorm needs an integer input of at most 17 bits, got {idt.name}")
+        if not idt.is_integer():
+            msgs.append(f"IntLayerNorm needs an integer input, got {idt.name}")
         if not (odt.is_integer() and odt.signed()):
             msgs.append(f"IntLayerNorm needs a signed integer output, got {odt.name}")
         try:
-            self.params()
+            lim = max_abs_input(self.params())
+            if idt.is_integer() and max(-int(idt.min()), int(idt.max())) > lim:
+                msgs.append(f"IntLayerNorm: {idt.name} inputs can exceed {lim}, the largest magnitude whose "
+                            f"statistics stay exact in int64 for {self.get_nodeattr('NumChannels')} channels")
         except ValueError as exc:
             msgs.append(str(exc))
         return msgs

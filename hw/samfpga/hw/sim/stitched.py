@@ -187,8 +187,11 @@ def _cut_before(parent, sdp):
             need |= set(n.input)
     del m.graph.node[:]
     m.graph.node.extend(reversed(keep))
+    shape = m.get_tensor_shape(target)
+    for vi in [v for v in m.graph.value_info if v.name == target]:
+        m.graph.value_info.remove(vi)  # becomes the graph output (one ValueInfo per tensor)
     del m.graph.output[:]
-    m.graph.output.append(helper.make_tensor_value_info(target, 1, m.get_tensor_shape(target)))
+    m.graph.output.append(helper.make_tensor_value_info(target, 1, shape))
     return m
 
 
