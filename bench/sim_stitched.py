@@ -55,14 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     from samfpga.hw.finn_env import boot
 
-    if args.build is None:
-        shutil.rmtree(args.work, ignore_errors=True)
-        args.work.mkdir(parents=True)
-        build_dir = build(args.work, args.board)
-    else:
-        build_dir = args.build
-        shutil.rmtree(args.work / "stitched", ignore_errors=True)
-    boot()
+    # a fresh WORK (a reused build may live under it: then only the stitched run's folders are removed)
+    for d in ([args.work] if args.build is None else [args.work / "stitched", args.work / "finn_build"]):
+        shutil.rmtree(d, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    # FINN reads its build folder once per process: the generated HDL goes under WORK
+    boot(args.work.resolve() / "finn_build")
+    build_dir = build(args.work, args.board) if args.build is None else args.build
     from samfpga.hw.sim.stitched import run_stitched, write_result
     from samfpga.models.quant.source import statistics_images
 

@@ -9,6 +9,8 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     frames:   optional number of frames the words hold (default 1), streamed back to back in the free-running pass
     bp_frames: optional number of frames (from the first) the backpressure pass streams (default all)
     probes:   optional {label: "instance.signal"} read after both passes (e.g. a FIFO's ``maxcount``)
+    capture:  optional {"m_axis_0": word count, ...} instead of ``expected``: one free-running pass whose output
+              words are written to the result (``outputs``) without comparison (co-simulation: the RTL computes)
     seed, timeout_cycles, result: where to write the result JSON
 Two passes run on the same input: one with random backpressure on every input and output (checks correctness
 under stalls) and one without (the cycle count compared with FINN's estimate). Both are compared word by word.
@@ -70,14 +72,15 @@ async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random,
             s.pause = False
     start = counter[0]
     frames = int(spec.get("frames", 1))
-    done: dict[str, list[int]] = {n: [] for n in spec["expected"]}
-    tasks = [cocotb.start_soon(_collect(sinks[n], len(w), max(1, len(w) // frames), counter, done[n]))
-             for n, w in spec["expected"].items()]
+    counts = spec.get("capture") or {n: len(w) for n, w in spec["expected"].items()}
+    done: dict[str, list[int]] = {n: [] for n in counts}
+    tasks = [cocotb.start_soon(_collect(sinks[n], k, max(1, k // frames), counter, done[n]))
+             for n, k in counts.items()]
     for name, words in spec["inputs"].items():
         await sources[name].send(AxiStreamFrame([int(w) for w in words]))
     got = {}
     await with_timeout(Combine(*tasks), spec["timeout_cycles"] * 10, "ns")
-    for (name, _), task in zip(spec["expected"].items(), tasks):
+    for name, task in zip(counts, tasks):
         got[name] = task.result()
     first = next(iter(done.values()))
     return got, counter[0] - start, [c - start for c in first]
@@ -98,6 +101,13 @@ def _compare(got: dict, spec: dict) -> tuple[int, int, list]:
     return compared, mismatches, first
 
 
+def _write_result(spec: dict, result: dict) -> None:
+    tmp = spec["result"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, spec["result"])
+
+
 @cocotb.test()
 async def stream_bench(dut):
     """Random-backpressure pass then free-running pass; every output word compared with FINN's execution."""
@@ -116,7 +126,7 @@ async def stream_bench(dut):
     sources = {n: AxiStreamSource(AxiStreamBus.from_prefix(dut, n), dut.clk, dut.rst_n, reset_active_level=False,
                                   byte_size=int(spec["widths"][n])) for n in spec["inputs"]}
     sinks = {n: AxiStreamSink(AxiStreamBus.from_prefix(dut, n), dut.clk, dut.rst_n, reset_active_level=False,
-                              byte_size=int(spec["widths"][n])) for n in spec["expected"]}
+                              byte_size=int(spec["widths"][n])) for n in spec.get("capture") or spec["expected"]}
     await ClockCycles(dut.clk, 8)
     dut.rst_n.value = 1
     await ClockCycles(dut.clk, 4)
@@ -132,6 +142,11 @@ async def stream_bench(dut):
             if await master.read_dword(int(addr)) != int(word) & 0xFFFFFFFF:
                 readback_mismatches += 1
 
+    if spec.get("capture"):
+        got, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+        _write_result(spec, {"outputs": {n: [str(w) for w in ws] for n, ws in got.items()},
+                             "cycles": done[0] if done else 0, "frame_done_cycles": done})
+        return
     bp_spec = _first_frames(spec, int(spec.get("bp_frames", spec.get("frames", 1))))
     got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, counter)
     await ClockCycles(dut.clk, 4)
@@ -149,9 +164,6 @@ async def stream_bench(dut):
               "cycles": done[0] if done else 0, "cycles_backpressure": cycles_bp, "axilite_writes": len(axilite),
               "frame_done_cycles": done, "frame_interval": sum(gaps) / len(gaps) if gaps else 0.0,
               "probes": probes, "axilite_readback_mismatches": readback_mismatches}
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result, fh)
-    os.replace(tmp, spec["result"])
+    _write_result(spec, result)
     assert m1 + m2 == 0, f"{m1 + m2} of {c1 + c2} output words differ from FINN's execution: {f1 + f2}"
     assert readback_mismatches == 0, f"{readback_mismatches} AXI-Lite read-backs differ from the written words"

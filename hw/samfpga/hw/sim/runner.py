@@ -160,7 +160,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
         shutil.rmtree(work_dir)
-    staged = _stage_hdl(model, work_dir, axilite[0] if axilite else None)
+    staged = stage_hdl(model, work_dir, axilite[0] if axilite else None)
     if axilite:
         spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
     spec_path = work_dir / "spec.json"
@@ -230,7 +230,7 @@ def _stream_spec(model, inputs: list[dict[str, np.ndarray]], expected: list[dict
     return spec
 
 
-def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
+def stage_hdl(model, work_dir: Path, axilite_node: str | None = None) -> list[Path]:
     """Every node's HDL (memstream / dynamic-load wrappers included) staged and patched under work_dir/hdl, plus
     the generated top level; memory init files copied to work_dir/run. Returns the source list, in order."""
     from qonnx.custom_op.registry import getCustomOp
@@ -242,7 +242,8 @@ def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
         files += [Path(f) for f in op.get_rtl_file_list(abspath=True)]
         code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
         if _decoupled(op):
-            files += memstream_sources() + [code_dir / f"{node.name}_memstream_wrapper.v"]
+            # weights (MVAU/VVAU: <node>_memstream_wrapper) or Requant parameters (<node>_params_memstream_wrapper)
+            files += memstream_sources() + sorted(code_dir.glob(f"{node.name}_*memstream_wrapper.v"))
         if _dynamic(op):
             files += dynload_sources() + [code_dir / f"{node.name}_dynamic_load_wrapper.v"]
         # memory init files ($readmemh with paths relative to the simulator's working directory)
@@ -258,22 +259,34 @@ def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
     return staged
 
 
-def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, spec_path: Path) -> None:
-    """Verilator build and cocotb run of the bench; a failure is recorded in ``res.error``."""
+def verilator_build(staged: list[Path], work_dir: Path) -> None:
+    """Verilator build of ``sim_top`` from the ``staged`` sources into ``work_dir/sim_build``."""
     from cocotb_tools.runner import get_runner
 
-    runner = get_runner("verilator")
-    tb = time.monotonic()
     _reuse_runtime_objects(work_dir / "sim_build")
+    get_runner("verilator").build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+                                  build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
+                                  log_file=work_dir / "build.log")
+    _stash_runtime_objects(work_dir / "sim_build")
+
+
+def cocotb_run(work_dir: Path, spec_path: Path) -> None:
+    """One run of the stream bench (``axis_bench``) on the design built in ``work_dir`` with the spec file."""
+    from cocotb_tools.runner import get_runner
+
+    (work_dir / "run").mkdir(parents=True, exist_ok=True)
+    get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+                                 test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
+                                 results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
+
+
+def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, spec_path: Path) -> None:
+    """Verilator build and cocotb run of the bench; a failure is recorded in ``res.error``."""
+    tb = time.monotonic()
     try:
-        runner.build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
-                     build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
-                     log_file=work_dir / "build.log")
+        verilator_build(staged, work_dir)
         res.build_s = round(time.monotonic() - tb, 2)
-        _stash_runtime_objects(work_dir / "sim_build")
-        runner.test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
-                    test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
-                    results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
+        cocotb_run(work_dir, spec_path)
     except (Exception, SystemExit) as exc:
         # a failed build/sim is a failed bench, reported with its log location (the runner exits on a
         # failing cocotb test, e.g. a mismatch, whose details are still in the result file)
