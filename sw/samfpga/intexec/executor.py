@@ -28,9 +28,11 @@ from samfpga.kernels import (
     duplicate,
     float_layers,
     fmpadding,
+    layernorm,
     mvau,
     requant,
     shuffle,
+    softmax,
     swg,
     thresholding,
     vvau,
@@ -55,6 +57,15 @@ class Node:
 
 def _is_int(dtype: str) -> bool:
     return not dtype.startswith("FLOAT") and dtype != ""
+
+
+def dtype_bits(dtype: str) -> int:
+    """Bit width of a QONNX integer datatype name (INTk, UINTk; BINARY/BIPOLAR 1, TERNARY 2)."""
+    if dtype.startswith("UINT"):
+        return int(dtype[4:])
+    if dtype.startswith("INT"):
+        return int(dtype[3:])
+    return {"BINARY": 1, "BIPOLAR": 1, "TERNARY": 2}[dtype]
 
 
 def dtype_range(dtype: str) -> tuple[float, float]:
@@ -220,6 +231,19 @@ def _requant(g: IntGraph, n: Node, a: list) -> list:
     return [requant.requant_spec(a[0], a[1], a[2], bits, signed, bool(int(_a(n, "narrow", 0))))]
 
 
+def _int_layernorm(g: IntGraph, n: Node, a: list) -> list:
+    """The project's IntLayerNorm (samfpga.hw.custom_ops): the same kernel and attribute reading as its
+    ``execute_node``; the output width is that of the node's (signed) output datatype."""
+    p = layernorm.params_from_attrs(n.attrs, dtype_bits(g.dtype(n.outputs[0])))
+    return [layernorm.int_layernorm(a[0], p).astype(np.float64)]
+
+
+def _int_softmax(g: IntGraph, n: Node, a: list) -> list:
+    """The project's IntSoftmax; its optional second input is the (rows, n) integer bias table."""
+    p = softmax.params_from_attrs(n.attrs, dtype_bits(g.dtype(n.outputs[0])), a[1] if len(a) > 1 else None)
+    return [softmax.int_softmax(a[0], p).astype(np.float64)]
+
+
 def _host_binary(fn):
     def run(g: IntGraph, n: Node, a: list) -> list:
         # plain ONNX op on the host (onnxruntime semantics: float32 in, float32 out)
@@ -235,6 +259,8 @@ _OPS: dict[str, Callable] = {
     "VVAU": _vvau,
     "Requant": _requant,
     "DepthwiseVVAU": _vvau,  # the project's own RTL of FINN's VVAU without activation (samfpga.hw.custom_ops)
+    "IntLayerNorm": _int_layernorm,  # the project's integer LayerNorm / softmax (build option int_ops)
+    "IntSoftmax": _int_softmax,
     "ConvolutionInputGenerator": _swg,
     "FMPadding": lambda g, n, a: [fmpadding.fmpadding(a[0], tuple(_a(n, "Padding")))],
     "AddStreams": _addstreams,

@@ -22,6 +22,7 @@ broadcast over the windows). Shapes: ``a`` is ``(..., n)``; output ``(..., n)`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -69,6 +70,25 @@ class IntSoftmaxParams:
     @property
     def out_max(self) -> int:
         return (1 << self.out_bits) - 1
+
+
+#: Node attributes of an ``IntSoftmax`` layer that configure the kernel (FINN custom op and graph.json alike).
+ATTRS = ("NumChannels", "mult", "pre_shift", "out_num", "recip_bits", "exp_frac_bits", "exp_bits")
+
+
+def params_from_attrs(attrs: Mapping, out_bits: int, bias: np.ndarray | None = None) -> IntSoftmaxParams:
+    """Parameters of an ``IntSoftmax`` node from its attributes (``ATTRS``; absent optional ones take the defaults
+    above), the bit width of its unsigned output datatype and its bias table input (integers, (rows, n)) or None.
+    Used by the FINN custom op and by ``samfpga.intexec``, so both read a node the same way."""
+    if bias is not None:
+        b = np.asarray(bias)
+        if not np.array_equal(b, np.round(b)):
+            raise ValueError("IntSoftmax: bias table holds non-integer values")
+        bias = b.astype(np.int64)
+    optional = {k: int(attrs[k]) for k in ("exp_frac_bits", "exp_bits") if k in attrs}
+    return IntSoftmaxParams(n=int(attrs["NumChannels"]), mult=int(attrs["mult"]), pre_shift=int(attrs["pre_shift"]),
+                            out_num=int(attrs["out_num"]), recip_bits=int(attrs["recip_bits"]),
+                            out_bits=int(out_bits), bias=bias, **optional)
 
 
 def make_params(n: int, scale: float, out_scale: float, bias: np.ndarray | None = None, out_bits: int = 8,

@@ -16,7 +16,7 @@ from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_o
 
 from samfpga.hw.custom_ops.intlayernorm import _StreamShape, write_hex_table
 from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, write_wrapper
-from samfpga.kernels.softmax import IntSoftmaxParams, int_softmax
+from samfpga.kernels.softmax import ATTRS, IntSoftmaxParams, int_softmax, params_from_attrs
 
 
 @register_hw_op
@@ -47,12 +47,9 @@ class IntSoftmax(_StreamShape):
         return np.asarray(b, dtype=np.int64)
 
     def params(self, bias: np.ndarray | None = None) -> IntSoftmaxParams:
-        return IntSoftmaxParams(
-            n=self.get_nodeattr("NumChannels"), mult=self.get_nodeattr("mult"),
-            pre_shift=self.get_nodeattr("pre_shift"), out_num=self.get_nodeattr("out_num"),
-            recip_bits=self.get_nodeattr("recip_bits"), out_bits=self.get_output_datatype().bitwidth(),
-            exp_frac_bits=self.get_nodeattr("exp_frac_bits"), exp_bits=self.get_nodeattr("exp_bits"), bias=bias,
-        )
+        """The kernel's parameters, read from the node as ``samfpga.intexec`` reads it from graph.json."""
+        return params_from_attrs({k: self.get_nodeattr(k) for k in ATTRS}, self.get_output_datatype().bitwidth(),
+                                 bias)
 
     def div_bits(self) -> int:
         """Quotient bits of the per-row division (= bits of out_num): cycles of the RTL's divider."""
@@ -77,7 +74,7 @@ class IntSoftmax(_StreamShape):
         node = self.onnx_node
         bias = None
         if len(node.input) > 1 and node.input[1]:
-            bias = np.asarray(context[node.input[1]], dtype=np.int64)
+            bias = np.asarray(context[node.input[1]])
         a = np.asarray(context[node.input[0]], dtype=np.float64).reshape(self.get_normal_input_shape())
         context[node.output[0]] = int_softmax(a, self.params(bias)).astype(np.float32)
 
