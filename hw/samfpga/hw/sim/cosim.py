@@ -38,7 +38,7 @@ class RtlAccelerator:
         self.work = Path(work_dir).resolve()
         build = Path(build_dir).resolve()
         boot_finn(self.work / "finn_build")
-        setup_verilator_env(fast_compile=False)
+        setup_verilator_env(fast_compile=True)
         report = json.loads((build / "report.json").read_text())
         model, self.fifos, self.dwcs = stitched_model(hw_graph(build), report["board"]["part"],
                                                       1000.0 / float(report["clock_mhz"]))
@@ -91,3 +91,50 @@ class RtlAccelerator:
         y = rtlsim_output_to_npy(out_words, None, dt, tuple(oop.get_folded_output_shape(ok)),
                                  oop.get_outstream_width_padded(ok), dt.bitwidth())
         return y.reshape(oop.get_normal_output_shape(ok)).astype(np.float32)
+
+
+def serve(acc: RtlAccelerator, stdin=None, stdout=None) -> int:
+    """Answer ``samfpga.pynq_sim.external.ExternalAccelerator`` requests with ``acc`` until stdin closes."""
+    import sys
+
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
+    print("COSIM ready", file=stdout, flush=True)
+    for line in stdin:
+        parts = line.split()
+        if len(parts) != 2:
+            print(f"COSIM error expected '<input.npy> <output.npy>', got {line.strip()!r}", file=stdout, flush=True)
+            continue
+        try:
+            y = acc(np.load(parts[0]))
+            np.save(parts[1], y)
+            print(f"COSIM ok {acc.cycles[-1]}", file=stdout, flush=True)
+        except Exception as e:  # noqa: BLE001 - reported to the client, which raises
+            print(f"COSIM error {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", file=stdout,
+                  flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m samfpga.hw.sim.cosim --build BUILD --work DIR``: build the stitched RTL of BUILD, then serve
+    accelerator runs on stdin/stdout (the protocol of ``samfpga.pynq_sim.external``)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m samfpga.hw.sim.cosim", description=main.__doc__)
+    ap.add_argument("--build", required=True, type=Path, help="samfpga build dir (all-RTL HW graph, report.json)")
+    ap.add_argument("--work", required=True, type=Path, help="design build and run folder (created)")
+    args = ap.parse_args(argv)
+    try:
+        boot_finn(args.work.resolve() / "finn_build")  # FINN reads its build folder once per process
+        acc = RtlAccelerator(args.build, args.work, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except Exception as e:  # noqa: BLE001 - one line to the client, details on stderr
+        import traceback
+
+        traceback.print_exc()
+        print(f"COSIM error {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
+        return 1
+    return serve(acc)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -224,7 +224,7 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
         f"{len(frames)} frames ...")
     probes = {f.name: f"{f.name}_i.maxcount" for f in fifos}
     b = run_bench("stitched", model, frames, work_dir / "sim", pause=pause, seed=seed, bp_frames=1, probes=probes,
-                  fast_compile=False)
+                  fast_compile=True)
     res.words_compared, res.mismatches, res.first_mismatches = b.words_compared, b.mismatches, b.first_mismatches
     res.frame_done_cycles, res.cycles_backpressure, res.build_s = b.frame_done_cycles, b.cycles_with_backpressure, b.build_s
     res.latency_cycles = int(b.cycles_simulated)
