@@ -37,11 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=None, help="reuse this int_ops build of the tiny encoder")
     ap.add_argument("--work", type=Path, default=ROOT / "out" / "cosim_stitched")
     ap.add_argument("--images", type=int, default=2)
+    ap.add_argument("--reuse-rtl", action="store_true", help="keep the simulator built under WORK/rtl by a previous "
+                                                             "run on the same --build")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "cosim_pynq_rtl_64.json")
     args = ap.parse_args(argv)
     t0 = time.monotonic()
     work = args.work.resolve()
-    for d in ([work] if args.build is None else [work / "bundle", work / "pkg", work / "rtl", work / "finn_build"]):
+    keep = [] if args.reuse_rtl else [work / "rtl"]
+    for d in ([work] if args.build is None else [work / "bundle", work / "pkg", *keep, work / "finn_build"]):
         shutil.rmtree(d, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     from samfpga.hw.finn_env import boot
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     write_package(build_dir, work / "pkg", bundle_dir=work / "bundle")
     dev, board = _python(".venv", "SAMFPGA_DEV_PYTHON"), _python(".venv-board", "SAMFPGA_BOARD_PYTHON")
     model = [dev, "-m", "samfpga.hw.sim.cosim", "--build", str(build_dir), "--work", str(work / "rtl")]
+    if args.reuse_rtl:
+        model.append("--reuse")
     raw = work / "board_result.json"
     rc = subprocess.call([board, str(ROOT / "bench" / "cosim_board.py"), "--package", str(work / "pkg"),
                           "--out", str(raw), "--images", str(args.images), "--", *model], cwd=ROOT)

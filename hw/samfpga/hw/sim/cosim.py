@@ -27,9 +27,10 @@ class RtlAccelerator:
     """``(accelerator input values, normal shape) -> output values`` by Verilator simulation of the stitched RTL
     of the build in ``build_dir`` (all-RTL HW graph; see ``samfpga.hw.sim.stitched``). ``work_dir``: design build
     and run folders (created). ``runs`` and ``cycles`` record the calls (cycles from the first input word to the
-    last output word of each)."""
+    last output word of each). ``reuse``: keep the simulator an earlier instance built in ``work_dir`` (its memory
+    init files, referenced by absolute path, must still be there); for reruns of the same build only."""
 
-    def __init__(self, build_dir: str | Path, work_dir: str | Path, log=print) -> None:
+    def __init__(self, build_dir: str | Path, work_dir: str | Path, log=print, reuse: bool = False) -> None:
         from qonnx.custom_op.registry import getCustomOp
 
         from samfpga.hw.sim.runner import finn_estimated_cycles, stage_hdl, verilator_build
@@ -51,10 +52,13 @@ class RtlAccelerator:
         latency, _ = finn_estimated_cycles(model)
         self._timeout = 20 * latency + 100_000
         t0 = time.monotonic()
-        log(f"[cosim] Verilator build of {len(model.graph.node)} nodes in {self.work} ...")
-        verilator_build(stage_hdl(model, self.work), self.work)
+        if reuse and (self.work / "sim_build" / "Vtop").is_file():
+            log(f"[cosim] reusing the simulator built in {self.work / 'sim_build'}")
+        else:
+            log(f"[cosim] Verilator build of {len(model.graph.node)} nodes in {self.work} ...")
+            verilator_build(stage_hdl(model, self.work), self.work)
         self.build_s = round(time.monotonic() - t0, 1)
-        log(f"[cosim] built in {self.build_s} s")
+        log(f"[cosim] ready after {self.build_s} s")
         self.runs = 0
         self.cycles: list[int] = []
 
@@ -123,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m samfpga.hw.sim.cosim", description=main.__doc__)
     ap.add_argument("--build", required=True, type=Path, help="samfpga build dir (all-RTL HW graph, report.json)")
     ap.add_argument("--work", required=True, type=Path, help="design build and run folder (created)")
+    ap.add_argument("--reuse", action="store_true", help="keep a simulator already built in --work")
     args = ap.parse_args(argv)
     try:
         boot_finn(args.work.resolve() / "finn_build")  # FINN reads its build folder once per process
-        acc = RtlAccelerator(args.build, args.work, log=lambda m: print(m, file=sys.stderr, flush=True))
+        acc = RtlAccelerator(args.build, args.work, log=lambda m: print(m, file=sys.stderr, flush=True),
+                             reuse=args.reuse)
     except Exception as e:  # noqa: BLE001 - one line to the client, details on stderr
         import traceback
 

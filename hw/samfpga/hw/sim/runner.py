@@ -275,7 +275,9 @@ def cocotb_run(work_dir: Path, spec_path: Path) -> None:
     from cocotb_tools.runner import get_runner
 
     (work_dir / "run").mkdir(parents=True, exist_ok=True)
-    get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+    # a fresh runner object knows no sources: the top level's language is given, not inferred from them
+    get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", hdl_toplevel_lang="verilog",
+                                 build_dir=work_dir / "sim_build",
                                  test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
                                  results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
 
