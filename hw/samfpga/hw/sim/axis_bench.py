@@ -120,6 +120,8 @@ async def stream_bench(dut):
         while True:
             await RisingEdge(dut.clk)
             counter[0] += 1
+            if counter[0] % 100_000 == 0:
+                dut._log.info(f"cycle {counter[0]}")  # progress of long (whole-design) runs in sim.log
 
     cocotb.start_soon(count())
     dut.rst_n.value = 0
