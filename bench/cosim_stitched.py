@@ -70,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_rtl:
         model.append("--reuse")
     raw = work / "board_result.json"
+    # a private overlay lock folder: the simulated device's lock must not meet other processes' pynq-sim runs
+    env = {**os.environ, "SAMFPGA_LOCK_DIR": str(work / "locks")}
     rc = subprocess.call([board, str(ROOT / "bench" / "cosim_board.py"), "--package", str(work / "pkg"),
-                          "--out", str(raw), "--images", str(args.images), "--", *model], cwd=ROOT)
+                          "--out", str(raw), "--images", str(args.images), "--", *model], cwd=ROOT, env=env)
     if not raw.is_file():
         print(f"cosim: the board-environment run wrote no result (status {rc})", file=sys.stderr)
         return 1

@@ -9,6 +9,9 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     frames:   optional number of frames the words hold (default 1), streamed back to back in the free-running pass
     bp_frames: optional number of frames (from the first) the backpressure pass streams (default all)
     probes:   optional {label: "instance.signal"} read after both passes (e.g. a FIFO's ``maxcount``)
+    stall_cycles, stall_probes: optional deadlock watch: when for ``stall_cycles`` no input beat was seen accepted
+              (sampled every 256 cycles) and no output word arrived, the run stops and the result holds
+              ``stalled`` with the values of ``stall_probes`` ({label: "instance.signal"}, e.g. FIFO fill counts)
     capture:  optional {"m_axis_0": word count, ...} instead of ``expected``: one free-running pass whose output
               words are written to the result (``outputs``) without comparison (co-simulation: the RTL computes)
     seed, timeout_cycles, result: where to write the result JSON
@@ -26,7 +29,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Combine, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, Combine, First, RisingEdge, with_timeout
 from cocotbext.axi import (
     AxiLiteBus,
     AxiLiteMaster,
@@ -42,9 +45,9 @@ def _pauses(rng: random.Random, p: float):
         yield rng.random() < p
 
 
-async def _collect(sink: AxiStreamSink, n: int, per_frame: int, counter: list[int], done: list[int]) -> list[int]:
-    """``n`` words from ``sink``; appends to ``done`` the cycle count at which each ``per_frame`` words were in."""
-    words: list[int] = []
+async def _collect(sink: AxiStreamSink, n: int, per_frame: int, counter: list[int], done: list[int],
+                   words: list[int]) -> list[int]:
+    """``n`` words from ``sink`` into ``words``; appends to ``done`` the cycle at which each ``per_frame`` were in."""
     while len(words) < n:
         frame = await sink.recv(compact=False)
         words.extend(int(w) for w in frame.tdata)
@@ -62,6 +65,32 @@ def _first_frames(spec: dict, frames: int) -> dict:
     return {**spec, **cut, "frames": frames}
 
 
+class Stalled(Exception):
+    """No progress for ``stall_cycles``: the design deadlocked."""
+
+
+def _read(dut, path: str) -> int:
+    h = dut
+    for part in path.split("."):
+        h = getattr(h, part)
+    return int(h.value)
+
+
+async def _watch(dut, spec: dict, counter: list[int], outputs: list[list[int]]) -> None:
+    """Return when neither an input handshake (sampled) nor an output word was seen for ``stall_cycles``."""
+    limit = int(spec["stall_cycles"])
+    last, seen = counter[0], -1
+    while True:
+        await ClockCycles(dut.clk, 256)
+        n = sum(len(w) for w in outputs)
+        hs = any(int(getattr(dut, f"{s}_tvalid").value) and int(getattr(dut, f"{s}_tready").value)
+                 for s in spec["inputs"])
+        if hs or n != seen:
+            last, seen = counter[0], n
+        elif counter[0] - last > limit:
+            return
+
+
 async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random, counter: list[int]):
     """Stream the spec's inputs, collect its outputs; returns (words per output, cycles, frame completion cycles
     of the first output relative to the pass start)."""
@@ -74,12 +103,21 @@ async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random,
     frames = int(spec.get("frames", 1))
     counts = spec.get("capture") or {n: len(w) for n, w in spec["expected"].items()}
     done: dict[str, list[int]] = {n: [] for n in counts}
-    tasks = [cocotb.start_soon(_collect(sinks[n], k, max(1, k // frames), counter, done[n]))
+    outputs: dict[str, list[int]] = {n: [] for n in counts}
+    tasks = [cocotb.start_soon(_collect(sinks[n], k, max(1, k // frames), counter, done[n], outputs[n]))
              for n, k in counts.items()]
     for name, words in spec["inputs"].items():
         await sources[name].send(AxiStreamFrame([int(w) for w in words]))
     got = {}
-    await with_timeout(Combine(*tasks), spec["timeout_cycles"] * 10, "ns")
+    if spec.get("stall_cycles"):
+        watch = cocotb.start_soon(_watch(dut, spec, counter, list(outputs.values())))
+        await with_timeout(First(Combine(*tasks), watch), spec["timeout_cycles"] * 10, "ns")
+        if not all(t.done() for t in tasks):
+            raise Stalled(f"no progress for {spec['stall_cycles']} cycles at cycle {counter[0]} "
+                          f"({ {n: len(w) for n, w in outputs.items()} } output words of {counts})")
+        watch.cancel()
+    else:
+        await with_timeout(Combine(*tasks), spec["timeout_cycles"] * 10, "ns")
     for name, task in zip(counts, tasks):
         got[name] = task.result()
     first = next(iter(done.values()))
@@ -150,18 +188,21 @@ async def stream_bench(dut):
                              "cycles": done[0] if done else 0, "frame_done_cycles": done})
         return
     bp_spec = _first_frames(spec, int(spec.get("bp_frames", spec.get("frames", 1))))
-    got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, counter)
-    await ClockCycles(dut.clk, 4)
-    got_free, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+    try:
+        got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, counter)
+        await ClockCycles(dut.clk, 4)
+        got_free, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+    except Stalled as e:
+        _write_result(spec, {"words_compared": 0, "mismatches": -1, "first_mismatches": [], "cycles": 0,
+                             "cycles_backpressure": 0, "stalled": str(e),
+                             "stall_probes": {k: _read(dut, v) for k, v in (spec.get("stall_probes") or {}).items()}})
+        raise
     c1, m1, f1 = _compare(got_bp, bp_spec)
     c2, m2, f2 = _compare(got_free, spec)
     gaps = [b - a for a, b in zip(done, done[1:])]
     probes = {}
     for label, path in (spec.get("probes") or {}).items():
-        h = dut
-        for part in path.split("."):
-            h = getattr(h, part)
-        probes[label] = int(h.value)
+        probes[label] = _read(dut, path)
     result = {"words_compared": c1 + c2, "mismatches": m1 + m2, "first_mismatches": f1 + f2,
               "cycles": done[0] if done else 0, "cycles_backpressure": cycles_bp, "axilite_writes": len(axilite),
               "frame_done_cycles": done, "frame_interval": sum(gaps) / len(gaps) if gaps else 0.0,

@@ -52,7 +52,7 @@ class RtlAccelerator:
         latency, _ = finn_estimated_cycles(model)
         self._timeout = 20 * latency + 100_000
         t0 = time.monotonic()
-        if reuse and (self.work / "sim_build" / "Vtop").is_file():
+        if reuse and (self.work / "sim_build" / "sim_top").is_file():
             log(f"[cosim] reusing the simulator built in {self.work / 'sim_build'}")
         else:
             log(f"[cosim] Verilator build of {len(model.graph.node)} nodes in {self.work} ...")

@@ -41,6 +41,7 @@ class BenchResult:
     frame_done_cycles: list = field(default_factory=list)
     frame_interval: float = 0.0
     probes: dict = field(default_factory=dict)
+    stalled: dict = field(default_factory=dict)
     wall_s: float = 0.0
     build_s: float = 0.0
     passed: bool = False
@@ -130,7 +131,8 @@ def finn_estimated_cycles(model) -> tuple[int, int]:
 def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, np.ndarray]], work_dir: Path,
               params: dict | None = None, pause: float = 0.3, seed: int = 0, tamper: int = 0,
               axilite: tuple[str, list[tuple[int, int]]] | None = None, bp_frames: int | None = None,
-              probes: dict[str, str] | None = None, fast_compile: bool = True) -> BenchResult:
+              probes: dict[str, str] | None = None, fast_compile: bool = True, stall_cycles: int | None = None,
+              stall_probes: dict[str, str] | None = None) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
     inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape;
@@ -138,6 +140,8 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     bp_frames: how many of the frames (from the first) the random-backpressure pass streams (default all).
     probes: {label: "instance.signal"} of ``sim_top`` read after the run (into ``BenchResult.probes``).
     fast_compile: compile the verilated C++ at -O0 (quicker builds of small benches; slower simulation).
+    stall_cycles, stall_probes: deadlock watch (``axis_bench``): stop after that many cycles without progress and
+        record ``stall_probes`` ({label: "instance.signal"}) in ``BenchResult.stalled``.
     work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
     tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
         comparison catches wrong words; a tampered bench must fail).
@@ -156,6 +160,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     spec["frames"] = len(frames)
     spec["bp_frames"] = len(frames) if bp_frames is None else max(1, min(bp_frames, len(frames)))
     spec["probes"] = dict(probes or {})
+    if stall_cycles:
+        spec["stall_cycles"] = int(stall_cycles)
+        spec["stall_probes"] = dict(stall_probes or {})
 
     work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
@@ -308,6 +315,8 @@ def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
         res.frame_done_cycles = r.get("frame_done_cycles", [])
         res.frame_interval = r.get("frame_interval", 0.0)
         res.probes = r.get("probes", {})
+        if r.get("stalled"):
+            res.stalled = {"message": r["stalled"], "probes": r.get("stall_probes", {})}
         if res.finn_estimated_cycles:
             res.cycles_ratio = round(res.cycles_simulated / res.finn_estimated_cycles, 3)
         if res.finn_max_node_cycles:

@@ -73,6 +73,7 @@ class StitchedResult:
     build_s: float = 0.0
     wall_s: float = 0.0
     error: str = ""
+    stalled: dict = field(default_factory=dict)
     passed: bool = False
 
     def to_dict(self) -> dict:
@@ -223,8 +224,14 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     log(f"[stitched] {res.nodes} nodes ({len(fifos)} FIFOs, {res.dwcs} DWCs); Verilator build + simulation of "
         f"{len(frames)} frames ...")
     probes = {f.name: f"{f.name}_i.maxcount" for f in fifos}
+    # deadlock watch: no input accepted and no output for longer than FINN's (pessimistic, sequential) latency
     b = run_bench("stitched", model, frames, work_dir / "sim", pause=pause, seed=seed, bp_frames=1, probes=probes,
-                  fast_compile=True)
+                  fast_compile=True, stall_cycles=max(100_000, res.latency_estimated),
+                  stall_probes={f.name: f"{f.name}_i.count" for f in fifos})
+    if b.stalled:
+        # which FIFOs were full when it stopped: the edges whose depth was too small
+        full = {k: v for k, v in b.stalled["probes"].items() if v >= next(f.depth for f in fifos if f.name == k)}
+        res.stalled = {"message": b.stalled["message"], "full_fifos": full}
     res.words_compared, res.mismatches, res.first_mismatches = b.words_compared, b.mismatches, b.first_mismatches
     res.frame_done_cycles, res.cycles_backpressure, res.build_s = b.frame_done_cycles, b.cycles_with_backpressure, b.build_s
     res.latency_cycles = int(b.cycles_simulated)
