@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=None, help="reuse this build dir instead of building")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sim_stitched_64.json")
     ap.add_argument("--pause", type=float, default=0.3, help="backpressure pause probability (first frame)")
+    ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
+                                                          "left under WORK (its result, or re-run the simulation)")
     args = ap.parse_args(argv)
     if args.frames < 2:
         ap.error("--frames must be >= 2 (the frame interval needs two frames)")
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.finn_env import boot
 
     # a fresh WORK (a reused build may live under it: then only the stitched run's folders are removed)
-    for d in ([args.work] if args.build is None else [args.work / "stitched", args.work / "finn_build"]):
+    if args.resume and args.build is None:
+        ap.error("--resume needs --build (the build the earlier run stitched)")
+    reset = [] if args.resume else [args.work / "stitched", args.work / "finn_build"]
+    for d in ([args.work] if args.build is None else reset):
         shutil.rmtree(d, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
     # FINN reads its build folder once per process: the generated HDL goes under WORK
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.models.quant.source import statistics_images
 
     images = statistics_images(args.frames, seed=1).numpy()
-    res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause)
+    res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_result(res, args.out, {"command": cmd.strip(), "total_wall_s": total,

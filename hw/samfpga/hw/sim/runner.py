@@ -176,7 +176,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     (work_dir / "run").mkdir(parents=True, exist_ok=True)
 
     _build_and_simulate(res, staged, work_dir, spec_path)
-    _read_result(res, Path(spec["result"]), work_dir)
+    read_result(res, Path(spec["result"]), work_dir)
     res.passed = not res.error and res.mismatches == 0 and res.words_compared > 0
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
@@ -302,7 +302,7 @@ def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, sp
         res.error = f"{type(exc).__name__}: {exc} (logs in {work_dir})"
 
 
-def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
+def read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
     """Copy the bench's result file (words compared, mismatches, cycles) into ``res``."""
     if result_path.is_file():
         r = json.loads(result_path.read_text())

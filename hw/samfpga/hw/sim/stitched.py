@@ -130,8 +130,10 @@ def insert_fifos(model, min_depth: int | None = None) -> tuple[object, dict[str,
     return model, fifos
 
 
-def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth: int | None = None):
-    """FIFOs, DWCs, RTL specialisation, unique names and HDL for ``model`` (see module doc).
+def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth: int | None = None,
+                   prepare_ip: bool = True):
+    """FIFOs, DWCs, RTL specialisation, unique names and HDL for ``model`` (see module doc; ``prepare_ip=False``:
+    the same graph and names without generating HDL).
 
     Returns (the model after PrepareIP, the FIFOs with their node names, the number of DWCs inserted)."""
     from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
@@ -150,7 +152,9 @@ def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth:
         if n.op_type.startswith("StreamingFIFO"):
             fifos[n.output[0]].name = n.name
     dwcs = sum(n.op_type.startswith("StreamingDataWidthConverter") for n in model.graph.node)
-    return model.transform(PrepareIP(part, clk_ns)), list(fifos.values()), dwcs
+    if prepare_ip:
+        model = model.transform(PrepareIP(part, clk_ns))
+    return model, list(fifos.values()), dwcs
 
 
 def hw_inputs(build_dir: Path, images: np.ndarray) -> list[dict[str, np.ndarray]]:
@@ -197,11 +201,15 @@ def _cut_before(parent, sdp):
 
 
 def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: float = 0.3, seed: int = 0,
-                 min_depth: int | None = None, log=print) -> StitchedResult:
-    """Stitch, simulate and compare the build in ``build_dir`` on ``images`` (one frame each; see module doc)."""
+                 min_depth: int | None = None, log=print, resume: bool = False) -> StitchedResult:
+    """Stitch, simulate and compare the build in ``build_dir`` on ``images`` (one frame each; see module doc).
+
+    resume: reuse the simulator and bench spec an earlier run left in ``work_dir/sim`` (same build, same images):
+        its result when it has one, else the simulation alone is run again (no HDL generation, no Verilator build).
+    """
     from collections import Counter
 
-    from samfpga.hw.sim.runner import finn_estimated_cycles, run_bench
+    from samfpga.hw.sim.runner import BenchResult, cocotb_run, finn_estimated_cycles, read_result, run_bench
 
     t0 = time.monotonic()
     build_dir, work_dir = Path(build_dir).resolve(), Path(work_dir).resolve()
@@ -213,27 +221,45 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     res.bottleneck_node = str(report["total"].get("bottleneck_node", ""))
     clk_ns = 1000.0 / float(report["clock_mhz"])
     model = hw_graph(build_dir)
-    frames = hw_inputs(build_dir, images)
-    name = model.graph.input[0].name
-    frames = [{name: f["hw_in"]} for f in frames]
-    log(f"[stitched] {len(model.graph.node)} HW nodes; inserting FIFOs and DWCs, generating HDL ...")
-    model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth)
+    log(f"[stitched] {len(model.graph.node)} HW nodes; inserting FIFOs and DWCs"
+        + (" (resuming: no HDL generation)" if resume else ", generating HDL ..."))
+    model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth, prepare_ip=not resume)
     res.nodes = len(model.graph.node)
     res.op_types = dict(Counter(n.op_type for n in model.graph.node))
     res.latency_estimated, _ = finn_estimated_cycles(model)
-    log(f"[stitched] {res.nodes} nodes ({len(fifos)} FIFOs, {res.dwcs} DWCs); Verilator build + simulation of "
-        f"{len(frames)} frames ...")
-    probes = {f.name: f"{f.name}_i.maxcount" for f in fifos}
-    # deadlock watch: no input accepted and no output for longer than FINN's (pessimistic, sequential) latency
-    b = run_bench("stitched", model, frames, work_dir / "sim", pause=pause, seed=seed, bp_frames=1, probes=probes,
-                  fast_compile=True, stall_cycles=max(100_000, res.latency_estimated),
-                  stall_probes={f.name: f"{f.name}_i.count" for f in fifos})
+    if resume:
+        sim = work_dir / "sim"
+        spec = json.loads((sim / "spec.json").read_text())
+        if not Path(spec["result"]).is_file():
+            log(f"[stitched] re-running the simulation built in {sim} ...")
+            cocotb_run(sim, sim / "spec.json")
+        b = BenchResult(name="stitched", layer_types=[], params={}, frames=int(spec.get("frames", 1)))
+        read_result(b, Path(spec["result"]), sim)
+        b.passed = b.mismatches == 0 and b.words_compared > 0
+    else:
+        frames = [{model.graph.input[0].name: f["hw_in"]} for f in hw_inputs(build_dir, images)]
+        log(f"[stitched] {res.nodes} nodes ({len(fifos)} FIFOs, {res.dwcs} DWCs); Verilator build + simulation of "
+            f"{len(frames)} frames ...")
+        probes = {f.name: f"{f.name}_i.maxcount" for f in fifos}
+        # deadlock watch: no input accepted and no output for longer than FINN's (pessimistic, sequential) latency
+        b = run_bench("stitched", model, frames, work_dir / "sim", pause=pause, seed=seed, bp_frames=1,
+                      probes=probes, fast_compile=True, stall_cycles=max(100_000, res.latency_estimated),
+                      stall_probes={f.name: f"{f.name}_i.count" for f in fifos})
+    _figures(res, b, fifos)
+    res.wall_s = round(time.monotonic() - t0, 1)
+    return res
+
+
+def _figures(res: StitchedResult, b, fifos: list[FifoUse]) -> None:
+    """Copy the bench result ``b`` (``runner.BenchResult``) into ``res``: comparison, cycles, FIFO fill."""
     if b.stalled:
         # which FIFOs were full when it stopped: the edges whose depth was too small
-        full = {k: v for k, v in b.stalled["probes"].items() if v >= next(f.depth for f in fifos if f.name == k)}
-        res.stalled = {"message": b.stalled["message"], "full_fifos": full}
+        depth = {f.name: f.depth for f in fifos}
+        res.stalled = {"message": b.stalled["message"],
+                       "full_fifos": {k: v for k, v in b.stalled["probes"].items() if v >= depth[k]}}
     res.words_compared, res.mismatches, res.first_mismatches = b.words_compared, b.mismatches, b.first_mismatches
-    res.frame_done_cycles, res.cycles_backpressure, res.build_s = b.frame_done_cycles, b.cycles_with_backpressure, b.build_s
+    res.frame_done_cycles, res.cycles_backpressure, res.build_s = (b.frame_done_cycles, b.cycles_with_backpressure,
+                                                                   b.build_s)
     res.latency_cycles = int(b.cycles_simulated)
     res.cycles_simulated = round(float(b.frame_interval), 1)
     for f in fifos:
@@ -244,8 +270,6 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
         res.within_tolerance = abs(res.ratio - 1.0) <= CYCLE_TOLERANCE
     res.error = b.error
     res.passed = not b.error and b.mismatches == 0 and b.words_compared > 0
-    res.wall_s = round(time.monotonic() - t0, 1)
-    return res
 
 
 def write_result(res: StitchedResult, path: Path, extra: dict | None = None) -> dict:
