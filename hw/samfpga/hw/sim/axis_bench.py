@@ -29,7 +29,8 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Combine, First, RisingEdge, with_timeout
+from cocotb.triggers import ClockCycles, Combine, First, with_timeout
+from cocotb.utils import get_sim_time
 from cocotbext.axi import (
     AxiLiteBus,
     AxiLiteMaster,
@@ -39,20 +40,30 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
+CLK_NS = 10
+
+
+class Cycles:
+    """Clock cycles since time 0, from the simulation time (no coroutine woken on every edge)."""
+
+    @property
+    def now(self) -> int:
+        return int(get_sim_time(unit="ns")) // CLK_NS
+
 
 def _pauses(rng: random.Random, p: float):
     while True:
         yield rng.random() < p
 
 
-async def _collect(sink: AxiStreamSink, n: int, per_frame: int, counter: list[int], done: list[int],
+async def _collect(sink: AxiStreamSink, n: int, per_frame: int, cycles: Cycles, done: list[int],
                    words: list[int]) -> list[int]:
     """``n`` words from ``sink`` into ``words``; appends to ``done`` the cycle at which each ``per_frame`` were in."""
     while len(words) < n:
         frame = await sink.recv(compact=False)
         words.extend(int(w) for w in frame.tdata)
         while len(done) < len(words) // per_frame:
-            done.append(counter[0])
+            done.append(cycles.now)
     return words
 
 
@@ -76,22 +87,22 @@ def _read(dut, path: str) -> int:
     return int(h.value)
 
 
-async def _watch(dut, spec: dict, counter: list[int], outputs: list[list[int]]) -> None:
+async def _watch(dut, spec: dict, cycles: Cycles, outputs: list[list[int]]) -> None:
     """Return when neither an input handshake (sampled) nor an output word was seen for ``stall_cycles``."""
     limit = int(spec["stall_cycles"])
-    last, seen = counter[0], -1
+    last, seen = cycles.now, -1
     while True:
         await ClockCycles(dut.clk, 256)
         n = sum(len(w) for w in outputs)
         hs = any(int(getattr(dut, f"{s}_tvalid").value) and int(getattr(dut, f"{s}_tready").value)
                  for s in spec["inputs"])
         if hs or n != seen:
-            last, seen = counter[0], n
-        elif counter[0] - last > limit:
+            last, seen = cycles.now, n
+        elif cycles.now - last > limit:
             return
 
 
-async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random, counter: list[int]):
+async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random, cycles: Cycles):
     """Stream the spec's inputs, collect its outputs; returns (words per output, cycles, frame completion cycles
     of the first output relative to the pass start)."""
     for s in [*sources.values(), *sinks.values()]:
@@ -99,21 +110,21 @@ async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random,
         if pause == 0:
             # removing the generator leaves the last drawn pause state in place; a stuck pause would hang
             s.pause = False
-    start = counter[0]
+    start = cycles.now
     frames = int(spec.get("frames", 1))
     counts = spec.get("capture") or {n: len(w) for n, w in spec["expected"].items()}
     done: dict[str, list[int]] = {n: [] for n in counts}
     outputs: dict[str, list[int]] = {n: [] for n in counts}
-    tasks = [cocotb.start_soon(_collect(sinks[n], k, max(1, k // frames), counter, done[n], outputs[n]))
+    tasks = [cocotb.start_soon(_collect(sinks[n], k, max(1, k // frames), cycles, done[n], outputs[n]))
              for n, k in counts.items()]
     for name, words in spec["inputs"].items():
         await sources[name].send(AxiStreamFrame([int(w) for w in words]))
     got = {}
     if spec.get("stall_cycles"):
-        watch = cocotb.start_soon(_watch(dut, spec, counter, list(outputs.values())))
+        watch = cocotb.start_soon(_watch(dut, spec, cycles, list(outputs.values())))
         await with_timeout(First(Combine(*tasks), watch), spec["timeout_cycles"] * 10, "ns")
         if not all(t.done() for t in tasks):
-            raise Stalled(f"no progress for {spec['stall_cycles']} cycles at cycle {counter[0]} "
+            raise Stalled(f"no progress for {spec['stall_cycles']} cycles at cycle {cycles.now} "
                           f"({ {n: len(w) for n, w in outputs.items()} } output words of {counts})")
         watch.cancel()
     else:
@@ -121,7 +132,7 @@ async def _run_pass(dut, sources, sinks, spec, pause: float, rng: random.Random,
     for name, task in zip(counts, tasks):
         got[name] = task.result()
     first = next(iter(done.values()))
-    return got, counter[0] - start, [c - start for c in first]
+    return got, cycles.now - start, [c - start for c in first]
 
 
 def _compare(got: dict, spec: dict) -> tuple[int, int, list]:
@@ -151,17 +162,15 @@ async def stream_bench(dut):
     """Random-backpressure pass then free-running pass; every output word compared with FINN's execution."""
     spec = json.loads(open(os.environ["SAMFPGA_BENCH_SPEC"]).read())
     rng = random.Random(spec["seed"])
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    counter = [0]
+    cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
+    cycles = Cycles()
 
-    async def count():
+    async def progress():
         while True:
-            await RisingEdge(dut.clk)
-            counter[0] += 1
-            if counter[0] % 100_000 == 0:
-                dut._log.info(f"cycle {counter[0]}")  # progress of long (whole-design) runs in sim.log
+            await ClockCycles(dut.clk, 100_000)
+            dut._log.info(f"cycle {cycles.now}")  # progress of long (whole-design) runs in sim.log
 
-    cocotb.start_soon(count())
+    cocotb.start_soon(progress())
     dut.rst_n.value = 0
     sources = {n: AxiStreamSource(AxiStreamBus.from_prefix(dut, n), dut.clk, dut.rst_n, reset_active_level=False,
                                   byte_size=int(spec["widths"][n])) for n in spec["inputs"]}
@@ -183,15 +192,15 @@ async def stream_bench(dut):
                 readback_mismatches += 1
 
     if spec.get("capture"):
-        got, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+        got, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, cycles)
         _write_result(spec, {"outputs": {n: [str(w) for w in ws] for n, ws in got.items()},
                              "cycles": done[0] if done else 0, "frame_done_cycles": done})
         return
     bp_spec = _first_frames(spec, int(spec.get("bp_frames", spec.get("frames", 1))))
     try:
-        got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, counter)
+        got_bp, cycles_bp, _ = await _run_pass(dut, sources, sinks, bp_spec, spec["pause"], rng, cycles)
         await ClockCycles(dut.clk, 4)
-        got_free, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, counter)
+        got_free, _, done = await _run_pass(dut, sources, sinks, spec, 0.0, rng, cycles)
     except Stalled as e:
         _write_result(spec, {"words_compared": 0, "mismatches": -1, "first_mismatches": [], "cycles": 0,
                              "cycles_backpressure": 0, "stalled": str(e),
