@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=None, help="reuse this build dir instead of building")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sim_stitched_64.json")
     ap.add_argument("--pause", type=float, default=0.3, help="backpressure pause probability (first frame)")
+    ap.add_argument("--nodes", type=int, default=None, help="stitch only the first N HW nodes (a prefix of the "
+                                                             "pipeline ending at a single tensor)")
     ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
                                                           "left under WORK (its result, or re-run the simulation)")
     args = ap.parse_args(argv)
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.models.quant.source import statistics_images
 
     images = statistics_images(args.frames, seed=1).numpy()
-    res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume)
+    res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
+                       n_nodes=args.nodes)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_result(res, args.out, {"command": cmd.strip(), "total_wall_s": total,

@@ -52,6 +52,7 @@ class StitchedResult:
     """The figures of one stitched simulation (bench/results/sim_stitched_*.json)."""
 
     build_dir: str
+    prefix_nodes: int | None = None  # only the first N HW nodes of the build were stitched
     nodes: int = 0
     op_types: dict = field(default_factory=dict)
     frames: int = 0
@@ -93,6 +94,34 @@ def hw_graph(build_dir: Path):
         raise ValueError(f"{graphs[-1]}: not all RTL, cannot stitch for Verilator: {not_rtl} "
                          "(HLS layers need Vitis HLS; host nodes must be outside the dataflow partition)")
     return model
+
+
+def prefix_graph(model, n_nodes: int):
+    """The first ``n_nodes`` nodes of ``model`` (graph order) as a graph of its own: its output is the one tensor
+    that crosses the cut (a cut inside a fork/join is refused, naming the crossing tensors)."""
+    import copy
+
+    from onnx import helper
+
+    nodes = list(model.graph.node)
+    if not 0 < n_nodes <= len(nodes):
+        raise ValueError(f"--nodes {n_nodes}: the graph has {len(nodes)} nodes")
+    inside = {t for n in nodes[:n_nodes] for t in n.output}
+    outs = {o.name for o in model.graph.output}
+    cross = sorted({t for n in nodes[n_nodes:] for t in n.input if t in inside} | (inside & outs))
+    if len(cross) != 1:
+        raise ValueError(f"cannot cut after node {n_nodes} ({nodes[n_nodes - 1].name}): tensors {cross} cross the cut")
+    m = copy.deepcopy(model)
+    del m.graph.node[n_nodes:]
+    shape = m.get_tensor_shape(cross[0])
+    for vi in [v for v in m.graph.value_info if v.name == cross[0]]:
+        m.graph.value_info.remove(vi)
+    del m.graph.output[:]
+    m.graph.output.append(helper.make_tensor_value_info(cross[0], 1, shape))
+    used = {t for n in m.graph.node for t in n.input}
+    for init in [i for i in m.graph.initializer if i.name not in used]:
+        m.graph.initializer.remove(init)
+    return m
 
 
 def insert_fifos(model, min_depth: int | None = None) -> tuple[object, dict[str, FifoUse]]:
@@ -201,11 +230,14 @@ def _cut_before(parent, sdp):
 
 
 def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: float = 0.3, seed: int = 0,
-                 min_depth: int | None = None, log=print, resume: bool = False) -> StitchedResult:
+                 min_depth: int | None = None, log=print, resume: bool = False,
+                 n_nodes: int | None = None) -> StitchedResult:
     """Stitch, simulate and compare the build in ``build_dir`` on ``images`` (one frame each; see module doc).
 
     resume: reuse the simulator and bench spec an earlier run left in ``work_dir/sim`` (same build, same images):
         its result when it has one, else the simulation alone is run again (no HDL generation, no Verilator build).
+    n_nodes: stitch only the first ``n_nodes`` HW nodes (``prefix_graph``); the cycle estimate is then the slowest
+        of those nodes' expected cycles (``get_exp_cycles``, as the report computes it for the whole build).
     """
     from collections import Counter
 
@@ -221,6 +253,13 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     res.bottleneck_node = str(report["total"].get("bottleneck_node", ""))
     clk_ns = 1000.0 / float(report["clock_mhz"])
     model = hw_graph(build_dir)
+    if n_nodes is not None:
+        from qonnx.custom_op.registry import getCustomOp
+
+        model = prefix_graph(model, n_nodes)
+        slow = max(model.graph.node, key=lambda n: int(getCustomOp(n).get_exp_cycles()))
+        res.cycles_estimated, res.bottleneck_node = int(getCustomOp(slow).get_exp_cycles()), slow.name
+        res.prefix_nodes = n_nodes
     log(f"[stitched] {len(model.graph.node)} HW nodes; inserting FIFOs and DWCs"
         + (" (resuming: no HDL generation)" if resume else ", generating HDL ..."))
     model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth, prepare_ip=not resume)
