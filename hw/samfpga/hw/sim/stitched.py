@@ -256,6 +256,8 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     if n_nodes is not None:
         from qonnx.custom_op.registry import getCustomOp
 
+        import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops in the graph)
+
         model = prefix_graph(model, n_nodes)
         slow = max(model.graph.node, key=lambda n: int(getCustomOp(n).get_exp_cycles()))
         res.cycles_estimated, res.bottleneck_node = int(getCustomOp(slow).get_exp_cycles()), slow.name
