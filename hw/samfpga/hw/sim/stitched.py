@@ -2,11 +2,11 @@
 the simulated frame interval compared to the build report's cycle estimate.
 
 From the build's HW graph (the dataflow partition after the ``estimates`` step, every node RTL):
-1. FIFOs: one ``StreamingFIFO_rtl`` on every HW-to-HW edge, right after the producer, with the depth the build
-   priced (``samfpga.hw.resources.fifo.estimate_fifo_depths``: analytic fork/join depths, else the minimum
-   decoupling depth; FINN's own ``set_fifo_depths`` needs Vivado's xsim). The same FIFOs the report counts.
-2. Data-width converters where a producer's stream width differs from its consumer's (FINN's ``InsertDWC``);
-   the build's estimates do not see them (they are inserted only here, as FINN inserts them at stitching).
+1. Data-width converters where a producer's stream width differs from its consumer's (FINN's ``InsertDWC``);
+   the build's estimates do not see them (FINN inserts them only at stitching).
+2. FIFOs: one ``StreamingFIFO_rtl`` on every HW-to-HW edge, DWC edges included (FINN's order: DWCs, then FIFOs),
+   with the depth of ``samfpga.hw.resources.fifo.estimate_fifo_depths`` (the build's FIFO model: analytic
+   fork/join depths, else the minimum decoupling depth; FINN's own ``set_fifo_depths`` needs Vivado's xsim).
 3. ``SpecializeLayers`` (FIFO/DWC to RTL), unique names, ``PrepareIP`` (HDL of every node).
 4. ``samfpga.hw.sim.runner.run_bench``: ``stitch.generate_top`` wires the nodes by their ONNX tensors, Verilator
    builds it, ``axis_bench`` streams ``frames`` frames back to back (the first also under random backpressure),
@@ -172,8 +172,13 @@ def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth:
 
     import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops in the graph)
 
-    model, fifos = insert_fifos(model, min_depth)
+    # DWCs first, then a FIFO on every edge, DWC edges included, as FINN's set_fifo_depths orders them: an MVAU
+    # reads each input vector in a burst (it replays it from its own buffer for the other output rows), so the
+    # words an upsizing DWC assembles between bursts must wait in a FIFO between DWC and MVAU (without it the
+    # stem + stage-0 prefix ran at 1.36x the estimated interval)
     model = model.transform(InsertDWC()).transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
+    model, fifos = insert_fifos(model, min_depth)
+    model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
     not_rtl = sorted({n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")})
     if not_rtl:
         raise ValueError(f"after FIFO/DWC insertion, nodes not RTL: {not_rtl}")
