@@ -94,7 +94,7 @@ sim: setup-dev
 	$(PY) -m samfpga.hw.sim --out hw/reports/sim/report.json --work $(OUT)/sim
 
 ## sim-stitched: the 64x64 test encoder (int_ops build for kv260) as ONE stitched RTL design in Verilator: its stem +
-## MBConv stage 0 (first 28 HW nodes, ~5 min) and the whole encoder (>1 h on 2 cores), 3 frames back to back, every
+## MBConv stage 0 (first 28 HW nodes, ~5 min) and the whole encoder (~21 min at low load), 3 frames back to back, every
 ## output word against FINN's python execution, frame interval against the cycle estimate (within 15%);
 ## writes bench/results/sim_stitched_64*.json (docs/simulation.md)
 sim-stitched: setup-dev

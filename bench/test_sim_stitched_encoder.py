@@ -2,8 +2,8 @@
 
 Not part of ``make test`` (``testpaths = tests``). Two runs of the same int_ops kv260 build: the stem + MBConv
 stage 0 (the first 28 HW nodes, which hold the build's slowest layer; about 3-5 min here) and the whole encoder
-(476 nodes after FIFO/DWC insertion: an 18-min Verilator build and about 600k simulated cycles at ~430 cycles per
-CPU-second, over an hour on the shared 2-core machine). Write bench/results/sim_stitched_64*.json.
+(524 nodes after DWC/FIFO insertion, about 600k simulated cycles: 21 min wall at load ~3, 4 min of it the
+Verilator build; much longer on a loaded machine). Write bench/results/sim_stitched_64*.json.
 """
 
 from __future__ import annotations
