@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-dr eval-default train-video eval-video sim bitstream
+        train-default train-default-dr eval-default train-video eval-video sim sim-stitched cosim-rtl bitstream
 
 setup: setup-dev setup-board
 
@@ -114,6 +114,19 @@ eval-video: setup-dev
 ## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)
 sim: setup-dev
 	$(PY) -m samfpga.hw.sim --out hw/reports/sim/report.json --work $(OUT)/sim
+
+## sim-stitched: the 64x64 test encoder (int_ops build for kv260) as ONE stitched RTL design in Verilator: its stem +
+## MBConv stage 0 (first 28 HW nodes, ~5 min) and the whole encoder (~21 min at low load), 3 frames back to back, every
+## output word against FINN's python execution, frame interval against the cycle estimate (within 15%);
+## writes bench/results/sim_stitched_64*.json (docs/simulation.md)
+sim-stitched: setup-dev
+	nice -n 10 $(PY) -m pytest -q -p no:cacheprovider bench/test_sim_stitched_encoder.py
+
+## cosim-rtl: host-to-RTL co-simulation of the same encoder: the pynq backend (board environment) over the simulated
+## DMA into the stitched RTL (Verilator, development environment) vs the quant backend, every embedding value;
+## writes bench/results/cosim_pynq_rtl_64.json
+cosim-rtl: setup
+	nice -n 10 $(PY) bench/cosim_stitched.py --work $(OUT)/cosim_stitched
 
 ## bitstream: Vivado project, bitstream and hwh for the FINN build of BOARD (needs vivado on PATH and a build
 ## from `make build-hw` whose Vivado steps ran); stops with a message where vivado is missing

@@ -37,6 +37,11 @@ class BenchResult:
     finn_max_node_cycles: int = 0
     cycles_ratio: float = 0.0
     cycles_ratio_max_node: float = 0.0
+    frames: int = 1
+    frame_done_cycles: list = field(default_factory=list)
+    frame_interval: float = 0.0
+    probes: dict = field(default_factory=dict)
+    stalled: dict = field(default_factory=dict)
     wall_s: float = 0.0
     build_s: float = 0.0
     passed: bool = False
@@ -123,29 +128,46 @@ def finn_estimated_cycles(model) -> tuple[int, int]:
     return int(perf["critical_path_cycles"]), int(perf["max_cycles"])
 
 
-def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, params: dict | None = None,
-              pause: float = 0.3, seed: int = 0, tamper: int = 0,
-              axilite: tuple[str, list[tuple[int, int]]] | None = None) -> BenchResult:
+def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, np.ndarray]], work_dir: Path,
+              params: dict | None = None, pause: float = 0.3, seed: int = 0, tamper: int = 0,
+              axilite: tuple[str, list[tuple[int, int]]] | None = None, bp_frames: int | None = None,
+              probes: dict[str, str] | None = None, fast_compile: bool = True, stall_cycles: int | None = None,
+              stall_probes: dict[str, str] | None = None) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
-    inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape.
+    inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape;
+        or a list of such dicts: frames streamed back to back (the free-running pass measures the frame interval).
+    bp_frames: how many of the frames (from the first) the random-backpressure pass streams (default all).
+    probes: {label: "instance.signal"} of ``sim_top`` read after the run (into ``BenchResult.probes``).
+    fast_compile: compile the verilated C++ at -O0 (quicker builds of small benches; slower simulation).
+    stall_cycles, stall_probes: deadlock watch (``axis_bench``): stop after that many cycles without progress and
+        record ``stall_probes`` ({label: "instance.signal"}) in ``BenchResult.stalled``.
     work_dir: build folder (Verilator objects, staged and patched HDL, spec/result JSON); created if missing.
     tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
         comparison catches wrong words; a tampered bench must fail).
     axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
     """
     boot_finn()
-    setup_verilator_env()
+    setup_verilator_env(fast_compile=fast_compile)
     t0 = time.monotonic()
-    res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {})
+    frames = list(inputs) if isinstance(inputs, list) else [inputs]
+    res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {},
+                      frames=len(frames))
     res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
-    expected = _finn_reference(model, inputs)
-    spec = _stream_spec(model, inputs, expected, pause, seed, tamper, res.finn_estimated_cycles)
+    expected = [finn_reference(model, f) for f in frames]
+    spec = _stream_spec(model, frames, expected, pause, seed, tamper,
+                        res.finn_estimated_cycles + (len(frames) - 1) * res.finn_max_node_cycles)
+    spec["frames"] = len(frames)
+    spec["bp_frames"] = len(frames) if bp_frames is None else max(1, min(bp_frames, len(frames)))
+    spec["probes"] = dict(probes or {})
+    if stall_cycles:
+        spec["stall_cycles"] = int(stall_cycles)
+        spec["stall_probes"] = dict(stall_probes or {})
 
     work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
         shutil.rmtree(work_dir)
-    staged = _stage_hdl(model, work_dir, axilite[0] if axilite else None)
+    staged = stage_hdl(model, work_dir, axilite[0] if axilite else None)
     if axilite:
         spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
     spec_path = work_dir / "spec.json"
@@ -154,13 +176,13 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray], work_dir: Path, p
     (work_dir / "run").mkdir(parents=True, exist_ok=True)
 
     _build_and_simulate(res, staged, work_dir, spec_path)
-    _read_result(res, Path(spec["result"]), work_dir)
+    read_result(res, Path(spec["result"]), work_dir)
     res.passed = not res.error and res.mismatches == 0 and res.words_compared > 0
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
 
 
-def _finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """FINN's python execution of ``model`` on ``inputs``: graph output name -> array (the expected streams)."""
     from finn.core.onnx_exec import execute_onnx
     from qonnx.custom_op.registry import getCustomOp
@@ -173,9 +195,10 @@ def _finn_reference(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return execute_onnx(model, dict(inputs), return_full_exec_context=False)
 
 
-def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray], pause: float, seed: int,
-                 tamper: int, estimated_cycles: int) -> dict:
-    """The bench spec (axis_bench's JSON): input and expected output words per stream, widths, masks, timeout."""
+def _stream_spec(model, inputs: list[dict[str, np.ndarray]], expected: list[dict[str, np.ndarray]], pause: float,
+                 seed: int, tamper: int, estimated_cycles: int) -> dict:
+    """The bench spec (axis_bench's JSON): input and expected output words per stream (frames concatenated),
+    widths, masks, timeout."""
     from qonnx.custom_op.registry import getCustomOp
 
     consumers = {}
@@ -188,13 +211,19 @@ def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.nd
     spec = {"inputs": {}, "expected": {}, "masks": {}, "widths": {}, "pause": pause, "seed": seed}
     for i, t in enumerate(m.name for m in model.graph.input):
         node, k = consumers[t]
-        words, padded, _ = _pack(np.asarray(inputs[t], dtype=np.float32), getCustomOp(node), k, True)
+        words = []
+        for f in inputs:
+            w, padded, _ = _pack(np.asarray(f[t], dtype=np.float32), getCustomOp(node), k, True)
+            words += w
         spec["inputs"][f"s_axis_{i}"] = [str(w) for w in words]
         spec["widths"][f"s_axis_{i}"] = padded
     n_out_words = 0
     for i, t in enumerate(t.name for t in model.graph.output):
         node, k = producers[t]
-        words, padded, mask = _pack(np.asarray(expected[t], dtype=np.float32), getCustomOp(node), k, False)
+        words = []
+        for f in expected:
+            w, padded, mask = _pack(np.asarray(f[t], dtype=np.float32), getCustomOp(node), k, False)
+            words += w
         spec["expected"][f"m_axis_{i}"] = [str(w) for w in words]
         spec["masks"][f"m_axis_{i}"] = str(mask)
         spec["widths"][f"m_axis_{i}"] = padded
@@ -208,7 +237,7 @@ def _stream_spec(model, inputs: dict[str, np.ndarray], expected: dict[str, np.nd
     return spec
 
 
-def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
+def stage_hdl(model, work_dir: Path, axilite_node: str | None = None) -> list[Path]:
     """Every node's HDL (memstream / dynamic-load wrappers included) staged and patched under work_dir/hdl, plus
     the generated top level; memory init files copied to work_dir/run. Returns the source list, in order."""
     from qonnx.custom_op.registry import getCustomOp
@@ -220,7 +249,8 @@ def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
         files += [Path(f) for f in op.get_rtl_file_list(abspath=True)]
         code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
         if _decoupled(op):
-            files += memstream_sources() + [code_dir / f"{node.name}_memstream_wrapper.v"]
+            # weights (MVAU/VVAU: <node>_memstream_wrapper) or Requant parameters (<node>_params_memstream_wrapper)
+            files += memstream_sources() + sorted(code_dir.glob(f"{node.name}_*memstream_wrapper.v"))
         if _dynamic(op):
             files += dynload_sources() + [code_dir / f"{node.name}_dynamic_load_wrapper.v"]
         # memory init files ($readmemh with paths relative to the simulator's working directory)
@@ -236,29 +266,43 @@ def _stage_hdl(model, work_dir: Path, axilite_node: str | None) -> list[Path]:
     return staged
 
 
-def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, spec_path: Path) -> None:
-    """Verilator build and cocotb run of the bench; a failure is recorded in ``res.error``."""
+def verilator_build(staged: list[Path], work_dir: Path) -> None:
+    """Verilator build of ``sim_top`` from the ``staged`` sources into ``work_dir/sim_build``."""
     from cocotb_tools.runner import get_runner
 
-    runner = get_runner("verilator")
-    tb = time.monotonic()
     _reuse_runtime_objects(work_dir / "sim_build")
+    get_runner("verilator").build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+                                  build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
+                                  log_file=work_dir / "build.log")
+    _stash_runtime_objects(work_dir / "sim_build")
+
+
+def cocotb_run(work_dir: Path, spec_path: Path) -> None:
+    """One run of the stream bench (``axis_bench``) on the design built in ``work_dir`` with the spec file."""
+    from cocotb_tools.runner import get_runner
+
+    (work_dir / "run").mkdir(parents=True, exist_ok=True)
+    # a fresh runner object knows no sources: the top level's language is given, not inferred from them
+    get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", hdl_toplevel_lang="verilog",
+                                 build_dir=work_dir / "sim_build",
+                                 test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
+                                 results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
+
+
+def _build_and_simulate(res: BenchResult, staged: list[Path], work_dir: Path, spec_path: Path) -> None:
+    """Verilator build and cocotb run of the bench; a failure is recorded in ``res.error``."""
+    tb = time.monotonic()
     try:
-        runner.build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
-                     build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
-                     log_file=work_dir / "build.log")
+        verilator_build(staged, work_dir)
         res.build_s = round(time.monotonic() - tb, 2)
-        _stash_runtime_objects(work_dir / "sim_build")
-        runner.test(test_module=BENCH_MODULE, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
-                    test_dir=work_dir / "run", extra_env={"SAMFPGA_BENCH_SPEC": str(spec_path)},
-                    results_xml=str(work_dir / "results.xml"), log_file=work_dir / "sim.log")
+        cocotb_run(work_dir, spec_path)
     except (Exception, SystemExit) as exc:
         # a failed build/sim is a failed bench, reported with its log location (the runner exits on a
         # failing cocotb test, e.g. a mismatch, whose details are still in the result file)
         res.error = f"{type(exc).__name__}: {exc} (logs in {work_dir})"
 
 
-def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
+def read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
     """Copy the bench's result file (words compared, mismatches, cycles) into ``res``."""
     if result_path.is_file():
         r = json.loads(result_path.read_text())
@@ -268,6 +312,11 @@ def _read_result(res: BenchResult, result_path: Path, work_dir: Path) -> None:
         res.cycles_simulated = r["cycles"]
         res.cycles_with_backpressure = r["cycles_backpressure"]
         res.axilite_writes = r.get("axilite_writes", 0)
+        res.frame_done_cycles = r.get("frame_done_cycles", [])
+        res.frame_interval = r.get("frame_interval", 0.0)
+        res.probes = r.get("probes", {})
+        if r.get("stalled"):
+            res.stalled = {"message": r["stalled"], "probes": r.get("stall_probes", {})}
         if res.finn_estimated_cycles:
             res.cycles_ratio = round(res.cycles_simulated / res.finn_estimated_cycles, 3)
         if res.finn_max_node_cycles:

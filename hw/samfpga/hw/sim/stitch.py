@@ -8,7 +8,10 @@ as FINN's stitched IP connects them. A node's weight input that is an initialize
 (``<node>_memstream_wrapper``, initialised from the generated ``memblock.dat``), which is what FINN instantiates for
 ``mem_mode=internal_decoupled``. A streamed weight input (``mem_mode=dynamic``, the attention matmuls) passes
 through FINN's dynamic loader (``<node>_dynamic_load_wrapper``: buffers one matrix, replays it for every vector),
-as in FINN's IP hierarchy for that mode. Remaining inputs (AXI-Lite, set selectors) are tied to zero.
+as in FINN's IP hierarchy for that mode. A Requant in ``internal_decoupled`` mode takes its per-channel
+parameters (scale, shift, bias words) on ``s_params_V`` from its own memstream
+(``<node>_params_memstream_wrapper``, ``params_memblock.dat``), as FINN's IPI hierarchy for it wires them.
+Remaining inputs (AXI-Lite, set selectors) are tied to zero.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 _PORT_RE = re.compile(r"^\s*(input|output)\b.*?(\w+)\s*,?\s*$")
 _STREAM_RE = re.compile(r"^(in|out)(\d+)_V_(TDATA|TVALID|TREADY)$")
+_PARAMS_RE = re.compile(r"^s_params_V_(TDATA|TVALID|TREADY)$")
 
 
 @dataclass
@@ -160,6 +164,15 @@ class _TopBuilder:
         if any(c.endswith("_wstrm_tdata)") for c in conns):
             self.wire(f"{node.name}_wstrm", op.get_instream_width_padded(1))
             self.insts.append(_memstream_instance(node.name, path.parent))
+        if any(c.endswith("_pstrm_tdata)") for c in conns):
+            wrapper = path.parent / f"{node.name}_params_memstream_wrapper.v"
+            if not wrapper.is_file():
+                raise FileNotFoundError(f"params memstream wrapper of {node.name} not generated: {wrapper}")
+            w = re.search(r"parameter\s+WIDTH\s*=\s*(\d+)", wrapper.read_text())
+            if w is None:
+                raise ValueError(f"{wrapper}: no WIDTH parameter")
+            self.wire(f"{node.name}_pstrm", (int(w.group(1)) + 7) // 8 * 8)
+            self.insts.append(_memstream_instance(node.name, path.parent, "params_memstream_wrapper", "pstrm"))
         if _dynamic(op):
             wbits = op.get_input_datatype(1).bitwidth()
             # the loader's output (= the MVU's weight port): PE x SIMD weights per word, padded to bytes
@@ -174,6 +187,9 @@ class _TopBuilder:
         """What drives (or reads) port ``pname`` of ``node``'s wrapper: a stream wire, a top port, or a tie-off."""
         m = _STREAM_RE.match(pname)
         sig = None
+        pm = _PARAMS_RE.match(pname)
+        if pm:
+            sig = f"{node.name}_pstrm_{pm.group(1).lower()}"  # from the params memstream (instance())
         if m:
             kind, k, field = m.group(1), int(m.group(2)), m.group(3).lower()
             if kind == "out":
@@ -209,8 +225,9 @@ class _TopBuilder:
         )
 
 
-def _memstream_instance(node_name: str, code_dir: Path) -> str:
-    module = f"{node_name}_memstream_wrapper"
+def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_wrapper", wire: str = "wstrm") -> str:
+    """FINN's memstream ``<node>_<kind>`` of ``node_name`` driving the wire ``<node>_<wire>``."""
+    module = f"{node_name}_{kind}"
     wrapper = code_dir / f"{module}.v"
     if not wrapper.is_file():
         raise FileNotFoundError(f"memstream wrapper of {node_name} not generated: {wrapper}")
@@ -219,10 +236,10 @@ def _memstream_instance(node_name: str, code_dir: Path) -> str:
         if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
             continue
         if pname.startswith("m_axis_0_"):
-            conns.append(_conn(pname, f"{node_name}_wstrm_{pname[len('m_axis_0_'):]}"))
+            conns.append(_conn(pname, f"{node_name}_{wire}_{pname[len('m_axis_0_'):]}"))
         else:
             conns.append(_conn(pname, "'0" if direction == "input" else ""))
-    return f"  {module} {node_name}_wstrm_i (\n" + ",\n".join(conns) + "\n  );"
+    return f"  {module} {node_name}_{wire}_i (\n" + ",\n".join(conns) + "\n  );"
 
 
 def _dynload_instance(node_name: str, code_dir: Path, feed: dict[str, str]) -> str:

