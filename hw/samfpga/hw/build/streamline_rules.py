@@ -157,6 +157,18 @@ class MoveScaleMulPastJoinAdd(Transformation):
         return model, False
 
 
+def _mul_into_layernorm(model: ModelWrapper, node):
+    """(constant, LayerNorm) when ``node`` is a non-fork Mul by a constant whose only consumer is a LayerNorm's data
+    input, else None."""
+    if node.op_type != "Mul" or model.is_fork_node(node):
+        return None
+    p = _const_param(model, node)
+    ln = _sole_consumer(model, node.output[0])
+    if p is None or ln is None or ln.op_type != "LayerNormalization" or ln.input[0] != node.output[0]:
+        return None
+    return p, ln
+
+
 class AbsorbPo2MulIntoLayerNorm(Transformation):
     """``LayerNormalization(x * s, eps) -> LayerNormalization(x, eps / s**2)`` for a positive power-of-two scalar
     (or uniform) ``s`` on a non-fork Mul; LayerNorm is invariant to the scale up to epsilon, and the rescaled
@@ -165,12 +177,10 @@ class AbsorbPo2MulIntoLayerNorm(Transformation):
     def apply(self, model: ModelWrapper) -> tuple[ModelWrapper, bool]:
         changed = False
         for n in list(model.graph.node):
-            if n.op_type != "Mul" or model.is_fork_node(n):
+            m = _mul_into_layernorm(model, n)
+            if m is None:
                 continue
-            p = _const_param(model, n)
-            ln = _sole_consumer(model, n.output[0])
-            if p is None or ln is None or ln.op_type != "LayerNormalization" or ln.input[0] != n.output[0]:
-                continue
+            p, ln = m
             if p.size == 0 or not np.all(p == p.flat[0]) or not is_po2(p.flat[0]):
                 continue
             s = float(p.flat[0])
@@ -204,12 +214,10 @@ class EqualiseChannelScalesBeforeLayerNorm(Transformation):
 
         changed = False
         for n in list(model.graph.node):
-            if n.op_type != "Mul" or model.is_fork_node(n):
+            m = _mul_into_layernorm(model, n)
+            if m is None:
                 continue
-            p = _const_param(model, n)
-            ln = _sole_consumer(model, n.output[0])
-            if p is None or ln is None or ln.op_type != "LayerNormalization" or ln.input[0] != n.output[0]:
-                continue
+            p, ln = m
             if np.all(p == p.flat[0]) or not is_po2(p):
                 continue
             mm = model.find_producer(n.input[0])
