@@ -18,6 +18,8 @@ class BuildOptions:
 
     streamline_extra:  run the project's ``StreamlineExtra`` after FINN's streamlining (float scales between
                        integer layers moved/absorbed exactly; hw/samfpga/hw/build/streamline_rules.py)
+    channels_last:     sink the layout transposes around convs, residual joins and thresholds until they cancel
+                       (``channels_last.ChannelsLast``): no whole-map shuffle buffers, channels-last thresholds
     streamline_plus:   also run FINN+'s ``StreamlinePlus`` after each Streamline (off: it did not terminate on the
                        encoder graphs here)
     fit_ladder_ratio:  ratio between consecutive cycle targets the fit search tabulates (``fit.build_table``); a
@@ -35,6 +37,7 @@ class BuildOptions:
     """
 
     streamline_extra: bool = True
+    channels_last: bool = True
     streamline_plus: bool = False
     fit_ladder_ratio: float = 2.0
     search_memory: bool = True

@@ -147,6 +147,10 @@ def step_streamline(model, ctx):
         # float scales FINN's rules leave between integer layers (residual joins, per-channel conv scales
         # behind Transpose/Reshape, scales before LayerNorm): moved/absorbed exactly
         model = model.transform(StreamlineExtra())
+    if opts.channels_last:
+        from samfpga.hw.build.channels_last import ChannelsLast
+
+        model = model.transform(ChannelsLast())
     return _retype(model)
 
 
@@ -222,12 +226,38 @@ def hw_segments(model) -> list[list[str]]:
     return segments
 
 
+def output_layout_to_host(model):
+    """A Shuffle whose output leaves the accelerator (a graph output, or only host nodes after it) back to a plain
+    ``Transpose`` on the host: the embedding leaves the pipeline channels-last and the host reorders it (one numpy
+    transpose) instead of a whole-map shuffle buffer at the end of the pipeline."""
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    outs = {o.name for o in model.graph.output}
+    graph = model.graph
+    for i, n in enumerate(list(graph.node)):
+        if n.op_type != "Shuffle" or not n.domain.startswith(HW_DOMAIN):
+            continue
+        after = model.find_consumers(n.output[0])
+        if not (n.output[0] in outs or (after and all(not c.domain.startswith(HW_DOMAIN) for c in after))):
+            continue
+        op = getCustomOp(n)
+        if list(op.get_nodeattr("transpose_in_shape")) != list(op.get_nodeattr("in_shape")) or \
+                list(op.get_nodeattr("transpose_out_shape")) != list(op.get_nodeattr("out_shape")):
+            continue  # reshapes folded into the shuffle: left on the accelerator
+        graph.node.remove(n)
+        graph.node.insert(i, helper.make_node("Transpose", [n.input[0]], [n.output[0]], name=n.name,
+                                              perm=list(op.get_nodeattr("perm"))))
+    return model
+
+
 def step_partition(model, ctx):
     """FINN's dataflow partition: HW nodes into one child graph (FINN supports one); the host nodes around it go
     to ``results.host_nodes``; the build continues on the child graph. The output's dequantization scale goes to
-    the host first (``output_scales_to_host``). With host nodes between HW layers the graph stays whole."""
+    the host first (``output_scales_to_host``), and a layout shuffle at its end (``output_layout_to_host``). With host
+    nodes between HW layers the graph stays whole."""
     res = ctx.results
-    model = output_scales_to_host(model)
+    model = output_layout_to_host(output_scales_to_host(model))
     res.nodes_before_partition = len(model.graph.node)
     res.segments = hw_segments(model)
     if len(res.segments) > 1:

@@ -57,7 +57,7 @@ def _sole_consumer(model: ModelWrapper, tensor: str):
     return cons[0] if len(cons) == 1 else None
 
 
-def _apply_data_movement(model: ModelWrapper, node, x: np.ndarray) -> np.ndarray:
+def apply_data_movement(model: ModelWrapper, node, x: np.ndarray) -> np.ndarray:
     """Apply Transpose/Reshape ``node`` to ``x`` (shape = its input shape)."""
     if node.op_type == "Transpose":
         perm = helper.get_node_attr_value(node, "perm")
@@ -101,7 +101,7 @@ class MoveLinearPastDataMovement(Transformation):
                 continue
             if not keeps_shape or np.prod(in_shape) > self.max_elems:
                 continue  # P would change the shape, or is too large to move elementwise
-            moved = _compress(_apply_data_movement(model, nxt, np.broadcast_to(p, in_shape)))
+            moved = _compress(apply_data_movement(model, nxt, np.broadcast_to(p, in_shape)))
             # rewire: x -> nxt -> new tensor -> n -> nxt's old output (consumers unchanged)
             x, mid, out = n.input[0], model.make_new_valueinfo_name(), nxt.output[0]
             nxt.input[0], nxt.output[0] = x, mid
@@ -267,7 +267,7 @@ class CollapseDataMovement(Transformation):
             for k, node in enumerate(run, 1):
                 if model.get_tensor_shape(node.output[0]) is None:
                     break
-                idx = _apply_data_movement(model, node, idx)
+                idx = apply_data_movement(model, node, idx)
                 if np.array_equal(idx.reshape(-1), np.arange(idx.size)) and (k >= 2 or node.op_type == "Transpose"):
                     best = k
             if best == 0:
