@@ -17,26 +17,10 @@ from samfpga.video.bundle import load_video_bundle
 from samfpga.video.pack import main as pack_main
 from samfpga.video.pack import write_referencing, write_self_contained
 from samfpga.video.predictor import VideoPredictor
+from tests.support.image_bundle_from import image_bundle_from
 
 TINY = Path(__file__).parent / "data" / "tiny_video_bundle"
 TINY_IMAGE = Path(__file__).parent / "data" / "tiny_bundle"
-
-
-def image_bundle_from(video: Path, out: Path, encoder: Path | None = None) -> Path:
-    """An image bundle whose encoder.onnx is ``encoder`` (default: the video bundle's own); its decoder file is
-    the video heads graph, which nothing here runs (the loader checks only that it exists and its hash)."""
-    meta = json.loads((video / "video.json").read_text())
-    out.mkdir(parents=True)
-    shutil.copyfile(encoder or video / "encoder.onnx", out / "encoder.onnx")
-    shutil.copyfile(video / "heads.onnx", out / "decoder.onnx")
-    c, s = meta["hidden_dim"], meta["feat_size"]
-    files = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
-    (out / "bundle.json").write_text(json.dumps({
-        "format": "samfpga-bundle", "version": 1, "image_size": meta["image_size"], "embedding_shape": [c, s, s],
-        "mask_input_size": [4 * s, 4 * s], "num_mask_tokens": 4, "mask_threshold": 0.0,
-        "pixel_mean": meta["pixel_mean"], "pixel_std": meta["pixel_std"], "opset": meta["opset"], "files": files,
-        "sha256": {k: sha256_file(out / f) for k, f in files.items()}}))
-    return out
 
 
 def frames(n: int = 5, size: int = 96):
