@@ -7,7 +7,7 @@
               by hash (``samfpga.video.bundle``; ``python -m samfpga.video.pack`` makes a self-contained copy).
 ``samples/``  sample images; ``<stem>.json`` next to an image may give its prompt (see ``sample_prompt``).
 ``samples/video/``  a sample video: ``frames/*.jpg``, ``mask_00000.png`` (frame 0's mask of one object),
-              ``sample.json`` (how it was made).
+              ``masks/*.png`` (that object's ground-truth mask in every frame), ``sample.json`` (how it was made).
 """
 
 from __future__ import annotations
