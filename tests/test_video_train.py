@@ -24,6 +24,7 @@ from samfpga.models.video.train import (
 from samfpga.resources import package_path
 from samfpga.video.predictor import VideoPredictor
 from tests.support.tiny_video_bundle import tiny_video_model
+from tests.support.video_official import seeded_sam2_state
 
 TOL = 1e-3  # logits; the host keeps memories in bf16, the unroll here is patched to round them the same way
 
@@ -34,10 +35,9 @@ def _frames(t: int, size: int, seed: int) -> np.ndarray:
     return np.stack([np.roll(base, 3 * i, axis=1) for i in range(t)]).astype(np.uint8)
 
 
-@torch.no_grad()
-def test_unroll_matches_host_predictor(tmp_path, monkeypatch):
-    model = tiny_video_model(seed=5)
-    model.sam_mask_decoder.pred_obj_score_head.layers[2].bias.fill_(20.0)  # objects present: real masks tracked
+def _unroll_vs_host(model, tmp_path, monkeypatch) -> None:
+    """Mask prompts for two objects on frame 0, 6 frames tracked by ``unroll`` and by the host predictor on the
+    exported bundle: per-frame logits within TOL."""
     bundle = export_video_bundle(model, tmp_path / "vb")
     size, t_len = model.cfg.image_size, 6
     frames = _frames(t_len, size, 0)
@@ -48,9 +48,13 @@ def test_unroll_matches_host_predictor(tmp_path, monkeypatch):
     encode = model.encode_memory
     monkeypatch.setattr(model, "encode_memory",
                         lambda *a, **k: encode(*a, **k).to(torch.bfloat16).float())  # as the host bank stores it
-    feats = model.backbone(torch.from_numpy(frames).float().permute(0, 3, 1, 2))[0]
-    feats = feats[:, None].expand(-1, 2, -1, -1, -1)  # (T, objects, C, s, s)
-    outs = unroll(model, feats, ClipPrompt(masks=torch.from_numpy(masks[:, None].astype(np.float32))))
+    feats, high_res = model.backbone(torch.from_numpy(frames).float().permute(0, 3, 1, 2))
+
+    def two(x: torch.Tensor) -> torch.Tensor:  # (T, ...) -> (T, objects, ...)
+        return x[:, None].expand(-1, 2, *x.shape[1:])
+
+    outs = unroll(model, two(feats), ClipPrompt(masks=torch.from_numpy(masks[:, None].astype(np.float32))),
+                  high_res=None if high_res is None else (two(high_res[0]), two(high_res[1])))
 
     pred = VideoPredictor.from_bundle(bundle, threads=1)
     state = pred.init_state(list(frames))
@@ -63,6 +67,23 @@ def test_unroll_matches_host_predictor(tmp_path, monkeypatch):
         want = F.interpolate(outs[t]["low_res_masks"], size=(size, size), mode="bilinear", align_corners=False).numpy()
         np.testing.assert_allclose(host[t], want, atol=TOL, rtol=0, err_msg=f"frame {t}")
     assert any((outs[t]["high_res_masks"] > 0).any() for t in range(1, t_len))  # not a trivially empty track
+
+
+@torch.no_grad()
+def test_unroll_matches_host_predictor(tmp_path, monkeypatch):
+    model = tiny_video_model(seed=5)
+    model.sam_mask_decoder.pred_obj_score_head.layers[2].bias.fill_(20.0)  # objects present: real masks tracked
+    _unroll_vs_host(model, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+@torch.no_grad()
+def test_unroll_matches_host_predictor_high_res_family(tmp_path, monkeypatch):
+    """The official SAM2.1-tiny family (high-resolution skips), as a distillation teacher runs in training."""
+    model = build_video_sam("sam2.1_tiny", image_size=256).eval()
+    model.load_state_dict(seeded_sam2_state(model, seed=7))
+    model.sam_mask_decoder.pred_obj_score_head.layers[2].bias.fill_(20.0)
+    _unroll_vs_host(model, tmp_path, monkeypatch)
 
 
 @torch.no_grad()
