@@ -87,6 +87,7 @@ def test_video_checkpoint_round_trip(tmp_path):
         assert torch.equal(v, back.state_dict()[k]), k
 
 
+@pytest.mark.slow
 def test_export_referencing_an_image_bundles_encoder(exported, tmp_path):
     model, out = exported
     img = image_bundle_from(out, tmp_path / "image")  # another export of the same encoder: other bytes, same function
