@@ -103,6 +103,7 @@ eval-default: setup-dev
 train-video: setup-dev
 	nice -n 10 $(PY) -m samfpga.models.video.train --config $(TRAIN_CFG)/default_video.yaml --out $(OUT)/train/default_video
 	$(PY) -m samfpga.models.export.video --checkpoint $(OUT)/train/default_video/video_checkpoint.pt \
+	  --encoder-from sw/samfpga/assets/default \
 	  --out sw/samfpga/assets/video_default --overwrite
 	$(MAKE) eval-video
 

@@ -26,7 +26,8 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
-        "samfpga.assets": ["default/*", "video_default/*", "samples/*", "samples/video/*", "samples/video/frames/*"],
+        "samfpga.assets": ["default/*", "video_default/*", "samples/*", "samples/video/*", "samples/video/frames/*",
+                           "samples/video/masks/*"],
         "samfpga.models.training": ["configs/*.yaml"],
         "samfpga.hw": ["rtl/*.sv"],
     },

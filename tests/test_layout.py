@@ -105,6 +105,7 @@ def test_wheel_contents(wheel):
                  "samfpga/assets/samples/sample_0.png", "samfpga/models/training/configs/default_student.yaml",
                  "samfpga/assets/video_default/video.json", "samfpga/assets/video_default/memory_attention.onnx",
                  "samfpga/assets/samples/video/frames/00000.jpg", "samfpga/assets/samples/video/mask_00000.png",
+                 "samfpga/assets/samples/video/masks/00015.png",
                  "samfpga/models/training/configs/default_video.yaml",
                  "samfpga/hw/rtl/add_streams.sv"):
         assert data in names, data

@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from samfpga.bundle import BundleError
 from samfpga.models.export.video import (
     EncoderOnnx,
     HeadsOnnx,
@@ -20,6 +21,7 @@ from samfpga.models.export.video import (
 from samfpga.models.video import VideoConfig, VideoSam
 from samfpga.models.video.checkpoint import load_video_checkpoint, save_video_checkpoint
 from samfpga.video.bundle import load_video_bundle
+from tests.support.image_bundle_from import image_bundle_from
 from tests.support.tiny_video_bundle import TINY, tiny_video_model
 
 TOL = 1e-4
@@ -83,3 +85,26 @@ def test_video_checkpoint_round_trip(tmp_path):
     assert back.cfg == VideoConfig(**TINY)
     for k, v in model.state_dict().items():
         assert torch.equal(v, back.state_dict()[k]), k
+
+
+@pytest.mark.slow
+def test_export_referencing_an_image_bundles_encoder(exported, tmp_path):
+    model, out = exported
+    img = image_bundle_from(out, tmp_path / "image")  # another export of the same encoder: other bytes, same function
+    ref = export_video_bundle(model, tmp_path / "video", image_bundle=img)
+    b = load_video_bundle(ref)
+    assert not (ref / "encoder.onnx").exists() and b.paths["encoder"] == (img / "encoder.onnx").resolve()
+    # the self-contained export's other graphs are the ones referenced bundles hold
+    for key in ("heads", "memory_encoder", "memory_attention"):
+        np.testing.assert_array_equal(_run(b.paths[key], example_inputs(model)[key])[0],
+                                      _run(out / f"{key}.onnx", example_inputs(model)[key])[0])
+    # overwriting a self-contained export in place leaves no stale encoder.onnx behind
+    export_video_bundle(model, tmp_path / "video", overwrite=True)
+    assert (ref / "encoder.onnx").is_file()
+    export_video_bundle(model, tmp_path / "video", overwrite=True, image_bundle=img)
+    assert not (ref / "encoder.onnx").exists() and load_video_bundle(ref).image_bundle == img.resolve()
+    # a model with other encoder weights refuses that image bundle, and writes nothing
+    other = tiny_video_model(seed=4)
+    with pytest.raises(BundleError, match="does not compute the features"):
+        export_video_bundle(other, tmp_path / "other", image_bundle=img)
+    assert not (tmp_path / "other").exists() and not list(tmp_path.glob(".other*"))

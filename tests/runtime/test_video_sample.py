@@ -10,9 +10,12 @@ from PIL import Image
 
 from samfpga.assets import SAMPLE_VIDEO_DIR, default_video_bundle_dir, sample_video
 from samfpga.cli import main as cli_main
+from samfpga.video.metrics import sequence_j_and_f
 
 # measured: mean box IoU 0.637 over frames 1-15 with the bundled model (docs/video.md); a margin below it
 MIN_MEAN_BOX_IOU = 0.5
+# measured: J&F 0.412 against the sample's ground-truth masks (notebooks/03_video.ipynb, mask prompt); a margin below
+MIN_J_AND_F = 0.35
 
 
 def _box(mask: np.ndarray) -> list[int] | None:
@@ -52,3 +55,9 @@ def test_track_bundled_sample_with_bundled_model(tmp_path, capsys):
         else:
             ious.append(_box_iou(_box(pred), meta["gt_box"][t]))
     assert np.mean(ious) >= MIN_MEAN_BOX_IOU, ious
+    preds = np.stack([np.asarray(Image.open(out / "masks" / "1" / f"{t:05d}.png")) > 0 for t in range(meta["frames"])])
+    gts = np.stack([np.asarray(Image.open(SAMPLE_VIDEO_DIR / "masks" / f"{t:05d}.png")) > 0
+                    for t in range(meta["frames"])])
+    assert np.array_equal(gts[0], prompt)
+    score = sequence_j_and_f(preds[:, None], gts[:, None])
+    assert score["J&F"] >= MIN_J_AND_F, score

@@ -2,11 +2,12 @@
 
 ``default/``  the default model: ``bundle.json`` + ``encoder.onnx`` + ``decoder.onnx`` (what the runtime loads)
               and ``checkpoint.pt`` (the trained samfpga checkpoint they were exported from).
-``video_default/``  the default video model: a video bundle (``video.json`` + encoder/heads/memory ONNX graphs +
-              ``constants.npz``) and ``video_checkpoint.pt`` (trained by ``make train-video``).
+``video_default/``  the default video model (trained by ``make train-video``): a video bundle (``video.json`` +
+              heads/memory ONNX graphs + ``constants.npz``) whose image encoder is ``default/encoder.onnx``, referenced
+              by hash (``samfpga.video.bundle``; ``python -m samfpga.video.pack`` makes a self-contained copy).
 ``samples/``  sample images; ``<stem>.json`` next to an image may give its prompt (see ``sample_prompt``).
 ``samples/video/``  a sample video: ``frames/*.jpg``, ``mask_00000.png`` (frame 0's mask of one object),
-              ``sample.json`` (how it was made).
+              ``masks/*.png`` (that object's ground-truth mask in every frame), ``sample.json`` (how it was made).
 """
 
 from __future__ import annotations

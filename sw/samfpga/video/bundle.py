@@ -1,5 +1,15 @@
 """Read and validate a video bundle (``video.json`` + ONNX graphs + ``constants.npz``, written by
-``samfpga.models.export.video``); no torch."""
+``samfpga.models.export.video``); no torch.
+
+Two layouts (format in ``samfpga.models.export.video``):
+
+- version 1, self-contained: ``files.encoder`` names the bundle's own ``encoder.onnx``;
+- version 2, encoder by reference: no ``files.encoder``; field ``image_bundle`` is the path (relative to the video
+  bundle's directory) of the image bundle whose ``encoder.onnx`` the video model uses, and ``sha256.encoder`` is
+  that file's hash. The video model's image encoder is frozen, so the image bundle already ships it; the reference
+  saves a second copy (4.7 MB for the bundled default). Loading checks the hash against the image bundle's and
+  fails naming both files when they differ.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import Bundle, BundleError, _field, read_manifest, sha256_file
+from ..bundle import Bundle, BundleError, _field, load_bundle, read_manifest, sha256_file
 
 VIDEO_BUNDLE_FORMAT = "samfpga-video-bundle"
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 FILE_KEYS = ("encoder", "heads", "memory_encoder", "memory_attention", "constants")
 CONSTANT_SHAPES = {  # name -> shape, with C = hidden_dim, M = mem_dim, s = feat_size, K = num_maskmem
     "maskmem_tpos_enc": ("K", "M"), "no_mem_embed": ("C",), "no_obj_ptr": ("C",), "no_obj_embed_spatial": ("M",),
@@ -40,6 +50,8 @@ class VideoBundle:
     source: str = ""
     model_config: dict[str, Any] | None = None
     sha256: dict[str, str] = field(default_factory=dict)
+    # the image bundle directory whose encoder.onnx this bundle uses (version 2), or None when self-contained
+    image_bundle: Path | None = None
 
     def constants(self) -> dict[str, np.ndarray]:
         """The host-side tensors, shape-checked."""
@@ -69,8 +81,45 @@ class VideoBundle:
                       source=self.source, model_config=self.model_config, sha256=dict(self.sha256))
 
 
-def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBundle:
+def _referenced_encoder(meta: dict[str, Any], meta_path: Path, image_bundle: str | Path | None,
+                        verify_hashes: bool, ints: dict[str, int]) -> tuple[Path, Path]:
+    """(image bundle root, its encoder.onnx) for a version-2 bundle, checked against ``sha256.encoder``."""
+    if image_bundle is None:
+        rel = meta.get("image_bundle")
+        if not isinstance(rel, str) or not rel:
+            raise BundleError(f"{meta_path}: has no 'files.encoder', so field 'image_bundle' must name the image "
+                              f"bundle directory whose encoder it uses, got {rel!r}")
+        image_bundle = meta_path.parent / rel
+    image_bundle = Path(image_bundle)
+    try:
+        img = load_bundle(image_bundle, verify_hashes=verify_hashes)
+    except BundleError as e:
+        raise BundleError(f"{meta_path}: the image bundle it takes its encoder from is not usable: {e}") from None
+    sha = meta.get("sha256")
+    want = sha.get("encoder") if isinstance(sha, dict) else None
+    if not isinstance(want, str):
+        raise BundleError(f"{meta_path}: field 'sha256.encoder' is missing (it pins the referenced encoder)")
+    got = img.sha256.get("encoder", "")
+    if got != want:
+        raise BundleError(
+            f"the image encoder {img.encoder_path} (sha256 {got[:12]}..., from {img.root / 'bundle.json'}) is not "
+            f"the one {meta_path} was exported with (field 'sha256.encoder' {want[:12]}...); use the image bundle it "
+            f"was made for, or a self-contained video bundle (python -m samfpga.video.pack)")
+    emb = (ints["hidden_dim"], ints["feat_size"], ints["feat_size"])
+    if img.image_size != ints["image_size"] or tuple(img.embedding_shape) != emb:
+        raise BundleError(f"{img.root / 'bundle.json'}: image_size {img.image_size} / embedding_shape "
+                          f"{list(img.embedding_shape)} do not match {meta_path} ({ints['image_size']}, {list(emb)})")
+    return img.root, img.encoder_path
+
+
+def load_video_bundle(path: str | Path, verify_hashes: bool = True,
+                      image_bundle: str | Path | None = None) -> VideoBundle:
     """Load ``path`` (a video bundle directory or its ``video.json``) and validate it.
+
+    A bundle that references its image encoder (version 2) loads it from the image bundle its ``image_bundle``
+    field names, or from ``image_bundle`` when given (a bundle copied away from its image bundle); the image
+    encoder's sha256 must equal the video bundle's ``sha256.encoder`` (checked on the manifests always, on the
+    file's bytes when ``verify_hashes``). ``image_bundle`` is ignored for a self-contained bundle.
 
     Raises:
         BundleError: naming the file and the offending field.
@@ -94,7 +143,12 @@ def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBund
     files = _field(meta, "files", dict, meta_path)
     sha = meta.get("sha256", {})
     paths: dict[str, Path] = {}
-    for key in FILE_KEYS:
+    image_root: Path | None = None
+    keys = FILE_KEYS
+    if version >= 2 and "encoder" not in files:
+        image_root, paths["encoder"] = _referenced_encoder(meta, meta_path, image_bundle, verify_hashes, ints)
+        keys = tuple(k for k in FILE_KEYS if k != "encoder")
+    for key in keys:
         name = files.get(key)
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise BundleError(f"{meta_path}: field 'files.{key}' must be a relative file name, got {name!r}")
@@ -114,10 +168,13 @@ def load_video_bundle(path: str | Path, verify_hashes: bool = True) -> VideoBund
     if len(mean) != 3 or len(std) != 3 or any(not isinstance(v, (int, float)) for v in mean + std) or min(std) <= 0:
         raise BundleError(f"{meta_path}: fields 'pixel_mean'/'pixel_std' must be 3 numbers (std > 0)")
     family = _field(meta, "family", str, meta_path)
+    if image_root is not None and meta.get("high_res"):
+        raise BundleError(f"{meta_path}: a high-resolution ({family}) bundle needs its own encoder.onnx (the image "
+                          f"bundle's encoder has no high-resolution outputs); field 'files.encoder' is missing")
     return VideoBundle(
         root=meta_path.parent.resolve(), family=family, pool_memory=bool(meta.get("pool_memory", False)),
         high_res=bool(_field(meta, "high_res", bool, meta_path)),
         pixel_mean=tuple(float(v) for v in mean), pixel_std=tuple(float(v) for v in std),  # type: ignore[arg-type]
         paths=paths, source=str(meta.get("source", "")), model_config=meta.get("model_config"),
-        sha256={k: str(v) for k, v in (sha or {}).items()}, **ints,
+        sha256={k: str(v) for k, v in (sha or {}).items()}, image_bundle=image_root, **ints,
     )

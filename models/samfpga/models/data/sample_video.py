@@ -1,6 +1,7 @@
 """Write the bundled sample video (``sw/samfpga/assets/samples/video``): one synthetic video of a split used by
 neither training (seed 0) nor evaluation (seed 1), as JPEG frames (as SAM2 users feed videos), with its first frame's
-mask of one object and the ground-truth masks' areas, so ``samfpga track`` runs on a fresh checkout.
+mask of one object, that object's ground-truth mask in every frame (``masks/<frame>.png``, for J&F) and their areas and
+boxes, so ``samfpga track`` runs, and can be scored, on a fresh checkout.
 
     python -m samfpga.models.data.sample_video --out sw/samfpga/assets/samples/video
 """
@@ -40,10 +41,13 @@ def write_sample(out: Path) -> dict:
     for t, frame in enumerate(v.frames):
         Image.fromarray(frame).save(tmp / "frames" / f"{t:05d}.jpg", quality=QUALITY)
     Image.fromarray(v.masks[0, obj].astype(np.uint8) * 255).save(tmp / "mask_00000.png", optimize=True)
+    (tmp / "masks").mkdir()
+    for t, m in enumerate(v.masks[:, obj]):  # 1-bit PNGs: ~0.5 KB each
+        Image.fromarray(m).save(tmp / "masks" / f"{t:05d}.png", optimize=True)
     meta = {
         "generator": "samfpga.models.data.video.generate_video", "split_seed": SEED, "index": INDEX,
         "frames": FRAMES, "image_size": SIZE, "jpeg_quality": QUALITY, "object": obj,
-        "mask": "mask_00000.png",
+        "mask": "mask_00000.png", "gt_masks": "masks/<frame:05d>.png",
         "box": _box(v.masks[0, obj]),
         "gt_area": [int(a) for a in v.masks[:, obj].reshape(FRAMES, -1).sum(-1)],
         "gt_box": [_box(m) for m in v.masks[:, obj]],

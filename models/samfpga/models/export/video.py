@@ -1,6 +1,9 @@
 """Export a video model (``samfpga.models.video.VideoSam``) as a video bundle the host runtime reads without torch.
 
-Bundle format ``samfpga-video-bundle`` version 1::
+Bundle format ``samfpga-video-bundle`` version 1 (self-contained; version 2 is the same without ``encoder.onnx``:
+``files`` has no ``encoder``, field ``image_bundle`` is the relative path of the image bundle whose encoder.onnx the
+model uses, ``sha256.encoder`` that file's hash; written when ``image_bundle=`` / ``--encoder-from`` is given and the
+image bundle's encoder computes this model's encoder, see ``samfpga.video.pack``)::
 
     video.json             {"format", "version", "family", "image_size", "feat_size", "hidden_dim", "mem_dim",
                             "num_maskmem", "max_obj_ptrs", "pool_memory", "high_res", "pixel_mean", "pixel_std",
@@ -38,7 +41,7 @@ from torch import nn
 from ..video.model import VideoSam
 
 VIDEO_BUNDLE_FORMAT = "samfpga-video-bundle"
-VIDEO_BUNDLE_VERSION = 1
+VIDEO_BUNDLE_VERSION = 1  # self-contained (samfpga.video.pack writes version 2, the encoder by reference)
 ONNX_OPSET = 17
 FILES = {"encoder": "encoder.onnx", "heads": "heads.onnx", "memory_encoder": "memory_encoder.onnx",
          "memory_attention": "memory_attention.onnx", "constants": "constants.npz"}
@@ -178,19 +181,25 @@ def _sha256(path: Path) -> str:
 
 
 def export_video_bundle(model: VideoSam, out_dir: str | Path, source: str = "", opset: int = ONNX_OPSET,
-                        overwrite: bool = False) -> Path:
+                        overwrite: bool = False, image_bundle: str | Path | None = None) -> Path:
     """Write ``model`` (float32, eval) as a video bundle directory, atomically (a temporary sibling renamed
-    into place; an interrupted export leaves nothing)."""
+    into place; an interrupted export leaves nothing). With ``image_bundle`` (an image bundle whose encoder.onnx
+    computes this model's encoder, checked by ``samfpga.video.pack.write_referencing``) the bundle references that
+    encoder instead of holding a copy (version 2; the relative path from ``out_dir`` is stored, so keep the two
+    side by side). Raises BundleError (a ValueError) when the image bundle's encoder is another one."""
+    from samfpga.video.pack import write_referencing
+
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"video bundle directory {out_dir} exists (pass overwrite=True / --overwrite)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     model = model.float().eval()
     cfg = model.cfg
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    made = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    ref = made.with_name(made.name + ".ref")  # a sibling of out_dir: the stored relative path is the same
     try:
-        export_graphs(model, tmp, opset)
-        np.savez(tmp / FILES["constants"], **constants(model))
+        export_graphs(model, made, opset)
+        np.savez(made / FILES["constants"], **constants(model))
         meta = {
             "format": VIDEO_BUNDLE_FORMAT, "version": VIDEO_BUNDLE_VERSION, "family": cfg.family,
             "image_size": cfg.image_size, "feat_size": cfg.feat_size, "hidden_dim": cfg.hidden_dim,
@@ -199,18 +208,22 @@ def export_video_bundle(model: VideoSam, out_dir: str | Path, source: str = "", 
             "pixel_mean": [float(v) for v in model.pixel_mean.flatten()],
             "pixel_std": [float(v) for v in model.pixel_std.flatten()],
             "model_config": cfg.to_dict(), "source": source, "opset": opset, "files": dict(FILES),
-            "sha256": {k: _sha256(tmp / f) for k, f in FILES.items()},
+            "sha256": {k: _sha256(made / f) for k, f in FILES.items()},
         }
-        (tmp / "video.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (made / "video.json").write_text(json.dumps(meta, indent=2) + "\n")
+        tmp = made if image_bundle is None else write_referencing(made, ref, image_bundle)
         os.chmod(tmp, 0o755)
         if out_dir.exists():
-            for name in (*FILES.values(), "video.json"):
+            for name in os.listdir(tmp):
                 os.replace(tmp / name, out_dir / name)
+            if image_bundle is not None:  # a copy left by an earlier self-contained export would mislead
+                (out_dir / FILES["encoder"]).unlink(missing_ok=True)
         else:
             os.replace(tmp, out_dir)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        for d in (made, ref):
+            if d.exists():
+                shutil.rmtree(d)
     return out_dir
 
 
@@ -227,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--image-size", type=int, default=None,
                    help="input side for an official checkpoint (default 1024; 256/512 for edge boards)")
+    p.add_argument("--encoder-from", type=Path, default=None, metavar="IMAGE_BUNDLE",
+                   help="reference this image bundle's encoder.onnx (checked to be the model's encoder) instead of "
+                        "writing a copy; default: a self-contained bundle")
     p.add_argument("--overwrite", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -237,7 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, OSError) as e:  # VideoCheckpointError is one, as is the strict-load check
         print(f"samfpga.models.export.video: error: {e}")
         return 2
-    out = export_video_bundle(model, a.out, source=f"checkpoint {a.checkpoint.name}", overwrite=a.overwrite)
+    try:
+        out = export_video_bundle(model, a.out, source=f"checkpoint {a.checkpoint.name}", overwrite=a.overwrite,
+                                  image_bundle=a.encoder_from)
+    except (ValueError, FileExistsError) as e:  # BundleError is a ValueError
+        print(f"samfpga.models.export.video: error: {e}")
+        return 2
     print(out)
     return 0
 

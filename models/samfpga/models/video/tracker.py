@@ -33,14 +33,19 @@ CorrectFn = Callable[[int, dict], "tuple[torch.Tensor, torch.Tensor] | None"]
 
 
 def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory: bool = True,
-           max_ptrs: int | None = None, correct: CorrectFn | None = None) -> list[dict]:
-    """feats (T, B, C, s, s) raw backbone features (single-scale family). Returns per frame the heads' outputs
+           max_ptrs: int | None = None, correct: CorrectFn | None = None,
+           high_res: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[dict]:
+    """feats (T, B, C, s, s) raw backbone features; ``high_res`` the high-resolution family's decoder skip
+    features (T, B, C/8, 4s, 4s), (T, B, C/4, 2s, 2s) (``VideoSam.backbone``; None for the single-scale family).
+    Returns per frame the heads' outputs
     (``VideoSam.heads`` dict, with all multimask candidates); a corrected frame's dict holds the pre-correction
     output under ``"before"``. ``max_ptrs``: the pointer-position normaliser (default min(T, max_obj_ptrs), as the
     official predictor on a T-frame video; a streaming tracker fixes it at max_obj_ptrs). ``use_memory=False``:
     every later frame sees only its own features + no_mem_embed (the memory-less ablation)."""
     t_len, b = feats.shape[:2]
     cfg = model.cfg
+    if cfg.high_res != (high_res is not None):
+        raise ValueError(f"the {cfg.family} family {'needs' if cfg.high_res else 'takes no'} high-resolution features")
     c, s, k = cfg.hidden_dim, cfg.feat_size, cfg.num_maskmem
     max_ptrs = max_ptrs or min(t_len, cfg.max_obj_ptrs_in_encoder)
     pos = model.vision_pos().flatten(2).transpose(1, 2).expand(b, -1, -1)
@@ -53,16 +58,18 @@ def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory:
     cond = [0]  # conditioning frames: the prompted first frame
     for t in range(t_len):
         feat = feats[t]
+        hr = None if high_res is None else (high_res[0][t], high_res[1][t])
         binarize = False
         if t == 0:
             if prompt.masks is not None:
-                out = model.mask_as_output(feat, prompt.masks)
+                out = model.mask_as_output(feat, prompt.masks, high_res=hr)
             else:
                 n = prompt.labels.shape[1]  # type: ignore[union-attr]
-                out = model.heads(feat + no_mem, prompt.points, prompt.labels, None, multimask_output=n <= 1)
+                out = model.heads(feat + no_mem, prompt.points, prompt.labels, None, multimask_output=n <= 1,
+                                  high_res=hr)
                 binarize = True
         elif not use_memory:
-            out = model.heads(feat + no_mem, None, None, None, multimask_output=True)
+            out = model.heads(feat + no_mem, None, None, None, multimask_output=True, high_res=hr)
         else:
             # the official rule: a recent frame that is a conditioning frame contributes no second memory
             recent = [i for i in range(max(0, t - k + 1), t) if i not in cond]
@@ -77,11 +84,12 @@ def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory:
             ppos = ppos.repeat_interleave(split, dim=0).unsqueeze(0).expand(b, -1, -1)
             cond_feat = model.memory_attention(feat.flatten(2).transpose(1, 2), pos, mem, mpos, ptr, ppos)
             pix = cond_feat.transpose(1, 2).reshape(b, c, s, s)
-            out = model.heads(pix, None, None, None, multimask_output=True)
+            out = model.heads(pix, None, None, None, multimask_output=True, high_res=hr)
             click = correct(t, out) if correct is not None else None
             if click is not None:
                 pts, labs = click
-                fixed = model.heads(pix, pts, labs, out["low_res_masks"], multimask_output=pts.shape[1] <= 1)
+                fixed = model.heads(pix, pts, labs, out["low_res_masks"], multimask_output=pts.shape[1] <= 1,
+                                    high_res=hr)
                 out = {**fixed, "before": out}
                 binarize = True
         outs.append(out)

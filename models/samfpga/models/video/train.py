@@ -9,6 +9,13 @@ The frozen encoder's features of a fixed pool of training videos are computed on
 ``cache_dir``, keyed by the image checkpoint's hash); clips are windows of those videos (random start, frame
 stride, direction and object). A run is resumable: ``resume.pt`` in the output directory is written every
 ``checkpoint_every`` steps and picked up by the next start with the same config.
+
+Distillation (``teacher_checkpoint``: an official SAM2.1 checkpoint, ``sam2.1_hiera_tiny.pt`` or any file in its
+state-dict layout, loaded strictly by ``load_official_sam2`` at the student's input size): the teacher tracks every
+clip with the same prompt and the same correction click, and the student's chosen low-res mask logits and object
+score are pulled towards the teacher's probabilities (``w_distill`` × BCE), beside the ground-truth losses. The
+teacher sees the clip's frames (regenerated from the pool's video index; its Hiera encoder runs on them each step,
+so a step costs the teacher's encoder on batch × clip frames more). ``default_video_distill.yaml`` is the recipe.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from ..data.synthetic import SyntheticConfig
 from ..data.video import VideoConfig as ClipConfig
 from ..data.video import generate_video
 from ..training.losses import dice_loss, focal_loss
-from .checkpoint import save_video_checkpoint, video_from_image_model
+from .checkpoint import load_official_sam2, save_video_checkpoint, video_from_image_model
 from .model import VideoSam
 from .tracker import ClipPrompt, unroll
 
@@ -73,6 +80,9 @@ class VideoTrainConfig:
     w_score: float = 1.0
     checkpoint_every: int = 50
     threads: int = 0  # torch threads; 0 = torch's default
+    # distillation from an official-layout SAM2.1 checkpoint ({"model": state_dict}); "" = none
+    teacher_checkpoint: str = ""
+    w_distill: float = 1.0
 
     def __post_init__(self) -> None:
         bad = set(self.prompt_probs) - set(PROMPT_KINDS)
@@ -177,12 +187,22 @@ def build_pool(model: VideoSam, cfg: VideoTrainConfig, log: bool = True) -> list
     return pool
 
 
-def sample_clip(rng: np.random.Generator, pool: list[PoolVideo], cfg: VideoTrainConfig
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """A clip with one object visible (≥ min_area pixels) on its first frame: feats (T, C, s, s) float16 and
-    gt (T, S, S) bool."""
+@dataclass
+class Clip:
+    """feats (T, C, s, s) float16, gt (T, S, S) bool; where it came from: pool video ``video`` (split
+    ``data_seed``), its frames ``frames`` (T,) in clip order."""
+
+    feats: np.ndarray
+    gt: np.ndarray
+    video: int
+    frames: np.ndarray
+
+
+def sample_clip(rng: np.random.Generator, pool: list[PoolVideo], cfg: VideoTrainConfig) -> Clip:
+    """A clip with one object visible (≥ min_area pixels) on its first frame."""
     while True:
-        v = pool[int(rng.integers(len(pool)))]
+        vi = int(rng.integers(len(pool)))
+        v = pool[vi]
         stride = int(rng.choice(cfg.frame_strides))
         span = (cfg.clip - 1) * stride + 1
         start = int(rng.integers(cfg.pool_frames - span + 1))
@@ -193,7 +213,7 @@ def sample_clip(rng: np.random.Generator, pool: list[PoolVideo], cfg: VideoTrain
         ok = np.nonzero(areas >= cfg.min_area)[0]
         if len(ok):
             obj = int(rng.choice(ok))
-            return v.feats[idx], v.masks[idx, obj]
+            return Clip(v.feats[idx], v.masks[idx, obj], vi, idx)
 
 
 def _box(mask: np.ndarray) -> np.ndarray:
@@ -263,6 +283,59 @@ def clip_loss(outs: list[dict], gt: torch.Tensor, cfg: VideoTrainConfig, skip_fi
     return {k: torch.stack(v).mean() for k, v in terms.items() if v}
 
 
+# -- distillation from an official-layout SAM2.1 teacher ----------------------------------------------------------
+def load_teacher(cfg: VideoTrainConfig, image_size: int) -> VideoSam | None:
+    """The frozen teacher at the student's input size, or None without ``teacher_checkpoint``."""
+    if not cfg.teacher_checkpoint:
+        return None
+    path = Path(cfg.teacher_checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"teacher_checkpoint {path}: no such file (an official SAM2.1 checkpoint such as "
+                                f"sam2.1_hiera_tiny.pt, or any file in its state-dict layout)")
+    teacher = load_official_sam2(path, image_size=image_size)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def clip_frames(cfg: VideoTrainConfig, clips: list[Clip], size: int) -> torch.Tensor:
+    """The clips' RGB frames (T, B, 3, S, S) float 0..255, regenerated from their pool videos."""
+    out = []
+    for c in clips:
+        v = generate_video(cfg.data_seed, c.video, ClipConfig(frames=cfg.pool_frames,
+                                                              image=SyntheticConfig(image_size=size)))
+        out.append(torch.from_numpy(v.frames[c.frames]).float().permute(0, 3, 1, 2))
+    return torch.stack(out, dim=1)
+
+
+@torch.no_grad()
+def teacher_unroll(teacher: VideoSam, frames: torch.Tensor, prompt: ClipPrompt,
+                   clicks: dict[int, tuple[torch.Tensor, torch.Tensor]], max_ptrs: int) -> list[dict]:
+    """The teacher tracking the clip: frames (T, B, 3, S, S) float 0..255; ``clicks`` the student's correction
+    clicks by frame, replayed so both see the same interaction."""
+    t_len, b = frames.shape[:2]
+    feats, high_res = teacher.backbone(frames.flatten(0, 1))
+    feats = feats.unflatten(0, (t_len, b))
+    if high_res is not None:
+        high_res = (high_res[0].unflatten(0, (t_len, b)), high_res[1].unflatten(0, (t_len, b)))
+    return unroll(teacher, feats, prompt, max_ptrs=max_ptrs, correct=lambda t, out: clicks.get(t),
+                  high_res=high_res)
+
+
+def distill_loss(student: list[dict], teacher: list[dict]) -> torch.Tensor:
+    """BCE of the student's chosen low-res mask logits (B, 1, h, w) and object-score logits (B, 1) against the
+    teacher's probabilities (resized to the student's grid if the two differ), averaged over frames."""
+    terms = []
+    for s_out, t_out in zip(student, teacher, strict=True):
+        logits, target = s_out["low_res_masks"], torch.sigmoid(t_out["low_res_masks"])
+        if target.shape[-2:] != logits.shape[-2:]:
+            target = F.interpolate(target, size=logits.shape[-2:], mode="bilinear", align_corners=False)
+        terms.append(F.binary_cross_entropy_with_logits(logits, target))
+        terms.append(F.binary_cross_entropy_with_logits(s_out["object_score_logits"],
+                                                        torch.sigmoid(t_out["object_score_logits"])))
+    return torch.stack(terms).mean()
+
+
 def _param_groups(model: VideoSam, cfg: VideoTrainConfig) -> list[dict[str, Any]]:
     """The image model's prompt encoder and decoder at decoder_lr (they start trained); the object-score head,
     memory parts and pointers at lr."""
@@ -284,6 +357,7 @@ def train(cfg: VideoTrainConfig, out_dir: Path, log_every: int = 10) -> VideoSam
     model = build_initial_model(cfg)
     for p in model.image_encoder.parameters():
         p.requires_grad_(False)
+    teacher = load_teacher(cfg, model.cfg.image_size)
     t_pool = time.time()
     pool = build_pool(model, cfg)
     pool_s = round(time.time() - t_pool, 1)
@@ -311,24 +385,32 @@ def train(cfg: VideoTrainConfig, out_dir: Path, log_every: int = 10) -> VideoSam
     for step in range(start, cfg.steps):
         rng = np.random.default_rng([cfg.seed, step])  # per step: a resumed run draws the same clips
         clips = [sample_clip(rng, pool, cfg) for _ in range(cfg.batch)]
-        feats = torch.from_numpy(np.stack([c[0] for c in clips], axis=1)).float()  # (T, B, C, s, s)
-        gt_np = np.stack([c[1] for c in clips], axis=1)  # (T, B, S, S)
+        feats = torch.from_numpy(np.stack([c.feats for c in clips], axis=1)).float()  # (T, B, C, s, s)
+        gt_np = np.stack([c.gt for c in clips], axis=1)  # (T, B, S, S)
         gt = torch.from_numpy(gt_np)
         kind = str(rng.choice(kinds, p=probs / probs.sum()))
-        prompt = make_prompt(rng, [c[1] for c in clips], kind)
+        prompt = make_prompt(rng, [c.gt for c in clips], kind)
         corr_t = int(rng.integers(1, cfg.clip)) if rng.uniform() < cfg.correction_prob else -1
+        clicks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
         def correct(t: int, out: dict, corr_t: int = corr_t, rng: np.random.Generator = rng,
-                    gt_np: np.ndarray = gt_np) -> tuple[torch.Tensor, torch.Tensor] | None:
+                    gt_np: np.ndarray = gt_np, clicks: dict = clicks) -> tuple[torch.Tensor, torch.Tensor] | None:
             if t != corr_t:
                 return None
             pred = (out["high_res_masks"][:, 0] > 0).detach().numpy()
             pts, labs = correction_click(rng, pred, gt_np[t])
-            return torch.from_numpy(pts), torch.from_numpy(labs)
+            clicks[t] = torch.from_numpy(pts), torch.from_numpy(labs)
+            return clicks[t]
 
-        outs = unroll(model, feats, prompt, max_ptrs=model.cfg.max_obj_ptrs_in_encoder, correct=correct)
+        max_ptrs = model.cfg.max_obj_ptrs_in_encoder
+        outs = unroll(model, feats, prompt, max_ptrs=max_ptrs, correct=correct)
         losses = clip_loss(outs, gt, cfg, skip_first=kind == "mask")
+        if teacher is not None:
+            frames = clip_frames(cfg, clips, model.cfg.image_size)
+            losses["distill"] = distill_loss(outs, teacher_unroll(teacher, frames, prompt, clicks, max_ptrs))
         total = losses["mask"] + cfg.w_iou * losses["iou"] + cfg.w_score * losses["score"]
+        if "distill" in losses:
+            total = total + cfg.w_distill * losses["distill"]
         opt.zero_grad()
         total.backward()
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
