@@ -12,10 +12,12 @@
    predictions (the map is elementwise, so this is what the calibrated runtime returns); logit and stability
    distributions before/after the logit map. Figures: ``<figures>/calibration_reliability.png``,
    ``<figures>/calibration_distributions.png``.
-2. Everything mode on ``heldout`` images 0..E-1, raw vs calibrated runtime, each image through dense
+2. Everything mode on ``heldout`` images 0..E-1, raw vs calibrated runtime (and the IoU map alone when the
+   calibration also maps logits), each image through dense
    (``AutomaticMaskGenerator``) then hierarchical (``HierarchicalMaskGenerator``), same process, back to back:
    at TinySAM's thresholds (IoU 0.88, stability 0.95, high score 8.5) and at ``EVAL.json``'s (0.5 / 0.8):
-   masks per image, AR and mean best IoU per instance (``models.evaluate.average_recall``), wall seconds,
+   masks per image, AR and mean best IoU per instance (``models.evaluate.average_recall``), precision (output
+   masks with IoU >= 0.5 to some instance) and the mean IoU of the output masks, wall seconds,
    decoder prompts, hierarchical speed-up (dense / hierarchical wall time) and the fraction of dense masks a
    hierarchical mask recovers (IoU >= 0.8).
 
@@ -107,7 +109,10 @@ def everything_part(bundle, cal: Calibration, images: int, pps: int, threads: in
     draw = spl.sample_function(bundle.image_size)
     samples = [draw(spl.seed, i) for i in range(images)]
     out: dict = {}
-    for variant, c in (("raw", IDENTITY), ("calibrated", cal)):
+    variants = [("raw", IDENTITY), ("calibrated", cal)]
+    if cal.logit_scale != 1.0 or cal.logit_offset != 0.0:  # the IoU map alone, logits raw
+        variants.insert(1, ("iou_map_only", replace(cal, logit_scale=1.0, logit_offset=0.0)))
+    for variant, c in variants:
         pred = Predictor.from_bundle(replace(bundle, calibration=c), threads=threads)
         for tname, th in THRESHOLDS.items():
             rows = []
@@ -122,8 +127,9 @@ def everything_part(bundle, cal: Calibration, images: int, pps: int, threads: in
                     wall = time.perf_counter() - t0
                     m = np.array([r["segmentation"] for r in recs], dtype=bool).reshape(-1, *s.image.shape[:2])
                     best, _ = average_recall(s.masks, list(m))
+                    per_mask = mask_iou(m, s.masks).max(axis=1) if len(m) else np.zeros(0)  # best instance
                     masks[mode] = m
-                    row[mode] = {"masks": len(m), "wall_s": wall, "best_iou": best,
+                    row[mode] = {"masks": len(m), "wall_s": wall, "best_iou": best, "mask_iou": per_mask.tolist(),
                                  "decoder_prompts": int(gen.stats.get("decoder_prompts", 0)) if hasattr(gen, "stats")
                                  else None}
                     if mode == "hierarchical":
@@ -140,7 +146,10 @@ def _summary(rows: list[dict], th: dict) -> dict:
     for mode in ("dense", "hierarchical"):
         best = [b for r in rows for b in r[mode]["best_iou"]]
         thr = np.round(np.arange(0.5, 0.951, 0.05), 2)
+        kept = np.array([v for r in rows for v in r[mode]["mask_iou"]])
         res[mode] = {"masks_per_image": float(np.mean([r[mode]["masks"] for r in rows])),
+                     "precision_at_0.5": float((kept >= 0.5).mean()) if len(kept) else None,
+                     "mean_iou_of_output_masks": float(kept.mean()) if len(kept) else None,
                      "average_recall": float(np.mean([np.mean(np.array(best) >= t) for t in thr])),
                      "miou_best_per_instance": float(np.mean(best)),
                      "wall_s_per_image": float(np.mean([r[mode]["wall_s"] for r in rows])),
@@ -229,8 +238,9 @@ def markdown(report: dict) -> str:
                          f"{d['pred_iou_gt_0.88']:.3f} | {d['passing_both']:.3f} | {d['actual_iou_ge_0.88']:.3f} |")
     lines += ["", f"## Everything mode, heldout images 0..{report['everything_images'] - 1}, points_per_side "
               f"{report['points_per_side']}\n",
-              "| runtime | thresholds (IoU/stab) | mode | masks/image | AR | mIoU (best/instance) | s/image | prompts/image |"
-              " speed-up | dense recovered |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| runtime | thresholds (IoU/stab) | mode | masks/image | AR | mIoU (best/instance) | precision@0.5 |"
+              " mean IoU of output masks | s/image | prompts/image | speed-up | dense recovered |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for variant, per in report["everything"].items():
         for r in per.values():
             for mode in ("dense", "hierarchical"):
@@ -238,8 +248,10 @@ def markdown(report: dict) -> str:
                 rec = r["dense_masks_recovered"]
                 extra = (f"{r['speedup_hierarchical_vs_dense']:.2f}x | {'-' if rec is None else f'{rec:.2f}'}"
                          if mode == "hierarchical" else " | ")
+                prec, mio = m["precision_at_0.5"], m["mean_iou_of_output_masks"]
                 lines.append(f"| {variant} | {r['pred_iou_thresh']}/{r['stability_score_thresh']} | {mode} | "
                              f"{m['masks_per_image']:.1f} | {m['average_recall']:.3f} | {m['miou_best_per_instance']:.3f} | "
+                             f"{'-' if prec is None else f'{prec:.2f}'} | {'-' if mio is None else f'{mio:.3f}'} | "
                              f"{m['wall_s_per_image']:.2f} | {m['decoder_prompts_per_image']:.0f} | {extra} |")
     lines += ["", f"Figures: {', '.join(report['figures'])}. Machine: {report['machine']}.", ""]
     return "\n".join(lines)
