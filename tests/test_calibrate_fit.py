@@ -63,7 +63,6 @@ def default_predictor():
     return Predictor.from_bundle(replace(load_bundle(default_bundle_dir()), calibration=IDENTITY), threads=1)
 
 
-@pytest.mark.slow  # ~20-40 s on the shared machine: two collections through the ONNX runtime
 def test_collect_and_fit_reproduce(default_predictor):
     """One calibration image, twice: identical records and identical fit; the records are consistent."""
     runs = [C.collect(default_predictor, ["heldout"], 2, 1, points_per_side=4, progress=False) for _ in range(2)]
