@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-dr eval-default train-video eval-video sim sim-stitched cosim-rtl bitstream
+        train-default train-default-dr eval-default calibrate train-video eval-video sim sim-stitched cosim-rtl bitstream
 
 setup: setup-dev setup-board
 
@@ -60,6 +60,15 @@ bench: setup-dev
 	$(PY) bench/quant_accuracy.py
 	$(PY) bench/hw_estimates.py
 	$(PY) bench/sim_encoder.py
+
+## calibrate: fit the bundled default's output calibration (IoU map + logit scale) on the calibration split (seed 2)
+## into a copy under $(OUT)/calibrated, then measure it against the raw outputs (bench/results/calibration.*,
+## docs/calibration_*.png); see docs/calibration.md
+calibrate: setup-dev
+	rm -rf $(OUT)/calibrated
+	nice -n 10 $(PY) -m samfpga.models.calibrate --bundle sw/samfpga/assets/default --out $(OUT)/calibrated \
+	  --images 30 --json $(OUT)/calibration_fit.json
+	nice -n 10 $(PY) bench/calibration.py --calibrated $(OUT)/calibrated --images 30 --everything-images 10
 
 ## build-hw: FINN build of the bundled default for BOARD (default kv260) up to what runs without Vivado
 BOARD ?= kv260

@@ -21,6 +21,9 @@ named by ``files`` / ``sha256`` keys ``decoder_image``, ``decoder_prompt``, ``de
     decoder_masks.onnx   image_tokens (B,hw,C), hyper_in (B,T',C/8) -> low_res_masks (B,T',4h,4w)
 
 Runtimes that predate the split ignore these keys and run ``decoder.onnx`` (the same function).
+
+Optional ``calibration`` object (``samfpga.calibration``): post-hoc maps of the IoU predictions and mask logits,
+applied by ``samfpga.decoder.OnnxDecoder``; without it the outputs are the graphs' own.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .calibration import IDENTITY, Calibration, CalibrationError
 
 # The format is defined here, by its reader; the writer (``samfpga.models.export``) imports these names.
 BUNDLE_FORMAT = "samfpga-bundle"
@@ -73,6 +78,8 @@ class Bundle:
     sha256: dict[str, str] = field(default_factory=dict)
     # the split decoder's graphs by ``DECODER_SPLIT_FILES`` key, or None when the bundle has only decoder.onnx
     decoder_split: dict[str, Path] | None = None
+    # post-hoc output calibration (field ``calibration``); IDENTITY when the bundle has none
+    calibration: Calibration = IDENTITY
 
 
 def _field(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -181,6 +188,12 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
     cfg = meta.get("model_config")
     if cfg is not None and not isinstance(cfg, dict):
         raise BundleError(f"{meta_path}: field 'model_config' must be an object or null")
+    calibration = IDENTITY
+    if "calibration" in meta:
+        try:
+            calibration = Calibration.from_json(meta["calibration"], f"{meta_path}: field 'calibration'")
+        except CalibrationError as err:
+            raise BundleError(str(err)) from None
     return Bundle(
         root=meta_path.parent.resolve(),
         image_size=image_size,
@@ -197,4 +210,5 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         model_config=cfg,
         sha256={k: str(v) for k, v in sha.items()},
         decoder_split={k: paths[k] for k in split_keys} or None,
+        calibration=calibration,
     )

@@ -4,6 +4,10 @@ A bundle with the split decoder (``samfpga.bundle``) runs the prompt-independent
 (``prepare``), the transformer per prompt batch and the mask upscaling only for the prompts whose masks are
 wanted (``decode_above``); mask prompts, and bundles without the split, run ``decoder.onnx``. Both compute the
 same function (tests/test_decoder_split.py).
+
+The bundle's calibration (``samfpga.calibration``) is applied here and nowhere else: to the IoU predictions and
+mask logits as each graph returns them (so ``decode_above`` filters on calibrated IoU), and inverted on
+``mask_input`` logits going in.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class OnnxDecoder:
         self.embedding_shape = tuple(bundle.embedding_shape)
         self.mask_input_size = tuple(bundle.mask_input_size)
         self.num_mask_tokens = bundle.num_mask_tokens
+        self.calibration = bundle.calibration
         self._session = None  # decoder.onnx, made on first use when the split serves the rest
         self.split = None
         if bundle.decoder_split is not None:
@@ -129,14 +134,15 @@ class OnnxDecoder:
             "image_embeddings": np.ascontiguousarray(emb, dtype=np.float32),
             "point_coords": np.ascontiguousarray(point_coords, dtype=np.float32),
             "point_labels": np.ascontiguousarray(point_labels, dtype=np.float32),
-            "mask_input": self._no_mask if mask_input is None else np.ascontiguousarray(mask_input, dtype=np.float32),
+            "mask_input": self._no_mask if mask_input is None else np.ascontiguousarray(
+                self.calibration.raw_logits(np.asarray(mask_input, dtype=np.float32))),
             "has_mask_input": has_mask,
         }
         self.calls += 1
         t0 = time.perf_counter()
         low_res, iou = self.session.run(None, feeds)
         self.seconds["single"] += time.perf_counter() - t0
-        return low_res, iou
+        return self.calibration.logits(low_res), self.calibration.iou(iou)
 
     def _tokens(self, image: DecoderImage, point_coords: np.ndarray,
                 point_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,14 +153,14 @@ class OnnxDecoder:
         t0 = time.perf_counter()
         iou, hyper_in, image_tokens = self.split["decoder_prompt"].run(None, feeds)
         self.seconds["prompt"] += time.perf_counter() - t0
-        return iou, hyper_in, image_tokens
+        return self.calibration.iou(iou), hyper_in, image_tokens
 
     def _masks(self, image_tokens: np.ndarray, hyper_in: np.ndarray) -> np.ndarray:
         feeds = dict(zip(MASK_SIDE_INPUTS, (np.ascontiguousarray(image_tokens), np.ascontiguousarray(hyper_in))))
         t0 = time.perf_counter()
         out = self.split["decoder_masks"].run(None, feeds)[0]
         self.seconds["masks"] += time.perf_counter() - t0
-        return out
+        return self.calibration.logits(out)
 
 
 def _above(iou: np.ndarray, thresh: float | None) -> np.ndarray:
