@@ -46,6 +46,7 @@ DISPATCH = {
     "eval": "samfpga.models.evaluate",
     "train": "samfpga.models.training.cli",
     "build-hw": "samfpga.hw.build_cli",
+    "plan-hw": "samfpga.hw.plan.__main__",
     "stats": "samfpga.models.stats",
     "export": "samfpga.models.export.cli",
 }

@@ -1,0 +1,107 @@
+"""Plans of the TinySAM-size encoder (vit_t, hardware variant: relu, windows 8) on kv260 / zcu104 / pynq-z2 at
+1024² and 512², plus a check of the planner's per-layer cycles against the bundled default's KV260 build report.
+
+    PYTHONPATH=sw:models:hw .venv/bin/python bench/plan_vit_t.py [--out bench/results] [--work /tmp/plan15]
+
+Writes bench/results/plan_vit_t.json / .md (and per-plan report.json/.md/.png under --work). Figures: own model
+(samfpga.hw.plan), no FINN build and no synthesis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+BOARDS = ("kv260", "zcu104", "pynq-z2")
+SIZES = (1024, 512)
+
+
+def check_256(build_report: Path) -> dict:
+    """Per-layer cycles of the bundled default (256²) at PE = SIMD = 1 (the folding the KV260 build report's layers
+    were left at) against FINN's figures in the build report, MVAU_rtl and DepthwiseVVAU_rtl in graph order."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.plan.layers import encoder_layers
+    from samfpga.models.build import SamConfig
+    from samfpga.resources import package_path
+
+    bundle = json.loads(Path(package_path("samfpga.assets", "default", "bundle.json")).read_text())
+    cfg = SamConfig.from_dict(bundle["model_config"]).encoder_config
+    ours = [x for u in encoder_layers(cfg) for x in u.layers]
+    rep = json.loads(build_report.read_text())
+    finn = [x for x in rep["layers"] if x["op_type"] in ("MVAU_rtl", "DepthwiseVVAU_rtl")]
+    rows, match = [], 0
+    mv = [x for x in finn if x["op_type"] == "MVAU_rtl"]
+    dw = [x for x in finn if x["op_type"] == "DepthwiseVVAU_rtl"]
+    om = [x for x in ours if x.kind != "dwconv"]
+    od = [x for x in ours if x.kind == "dwconv"]
+    for a, b in list(zip(om, mv, strict=False)) + list(zip(od, dw, strict=False)):
+        c = pricing.cycles(a, 1, 1)
+        rows.append({"layer": a.name, "finn_node": b["name"], "plan_cycles": c, "finn_cycles": b["cycles"],
+                     "ratio": c / b["cycles"] if b["cycles"] else None})
+        match += c == b["cycles"]
+    return {"build_report": str(build_report), "layers_plan": [len(om), len(od)], "layers_finn": [len(mv), len(dw)],
+            "compared": len(rows), "equal": match, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from samfpga.hw.plan import PlanConfig, plan
+    from samfpga.hw.plan.report import write
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--work", default="/tmp/plan15")
+    a = ap.parse_args(argv)
+    out = {"command": "PYTHONPATH=sw:models:hw .venv/bin/python bench/plan_vit_t.py", "plans": []}
+    for s in SIZES:
+        for b in BOARDS:
+            t = time.time()
+            p = plan(PlanConfig(board=b, image_size=s))
+            files = write(p, Path(a.work) / f"{b}_{s}")
+            row = {"board": b, "image_size": s, "fits": p.fits, "fps": p.fps, "period_cycles": p.period_cycles,
+                   "roofline_fps": p.roofline["fps"], "encoder_gmac": p.roofline["encoder_macs"] / 1e9,
+                   "fraction_of_roofline": p.fps / p.roofline["fps"], "binds": p.binds,
+                   "totals": p.totals, "budget": p.budget, "ddr_mb_per_frame": p.ddr["bytes_per_frame"] / 1e6,
+                   "ddr_utilization": p.ddr["utilization"],
+                   "units": [{"name": u.name, "mode": u.mode, "blocks": u.blocks, "cycles": u.cycles} for u in p.units],
+                   "searched": p.searched, "seconds": round(time.time() - t, 1), "report": str(files["md"])}
+            out["plans"].append(row)
+            print(f"{b} {s}: fits={p.fits} fps={p.fps:.3g} roofline={p.roofline['fps']:.3g} binds={p.binds} "
+                  f"({row['seconds']} s)", flush=True)
+    out["check_256"] = check_256(Path(a.out) / "hw_build_kv260_int_ops.json")
+    c = out["check_256"]
+    print(f"256² check: {c['equal']} of {c['compared']} layers' cycles equal FINN's", flush=True)
+    dst = Path(a.out)
+    (dst / "plan_vit_t.json").write_text(json.dumps(out, indent=1, default=float))
+    (dst / "plan_vit_t.md").write_text(markdown(out))
+    return 0
+
+
+def markdown(out: dict) -> str:
+    lines = ["# Plans of the vit_t encoder (hardware variant: relu, windows 8) per board and input size", "",
+             f"Command: `{out['command']}`. Own model (samfpga.hw.plan): no FINN build, no synthesis. "
+             "Every resource within 85% of the board; DDR at 70% of peak.", "",
+             "| board | size | fits | fps | DSP roofline fps | of roofline | what binds | LUT | BRAM36 | URAM | DSP "
+             "| DDR MB/frame | modes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in out["plans"]:
+        t = r["totals"]
+        modes = ", ".join(f"{u['name'].replace('layers.', 'L').replace('.blocks', 'b')}:{u['mode'][:8]}"
+                          for u in r["units"] if u["blocks"] > 1)
+        lines.append(f"| {r['board']} | {r['image_size']} | {'yes' if r['fits'] else 'no'} | {r['fps']:.3g} | "
+                     f"{r['roofline_fps']:.3g} | {100 * r['fraction_of_roofline']:.1f}% | {'; '.join(r['binds'])} | "
+                     f"{t['LUT']:,.0f} | {t['BRAM36']:,.0f} | {t['URAM']:,.0f} | {t['DSP']:,.0f} | "
+                     f"{r['ddr_mb_per_frame']:.2f} | {modes} |")
+    c = out["check_256"]
+    lines += ["", f"Check at 256² (bundled default): planner cycles at PE=SIMD=1 equal FINN's per-layer cycles in "
+              f"{c['build_report']} for {c['equal']} of {c['compared']} MVAU/DepthwiseVVAU layers "
+              f"(plan layers {c['layers_plan']}, build layers {c['layers_finn']}). The others differ by the ratios "
+              f"{sorted({r['ratio'] for r in c['rows'] if r['plan_cycles'] != r['finn_cycles']})}: "
+              + ", ".join(r['finn_node'] for r in c['rows'] if r['plan_cycles'] != r['finn_cycles'])
+              + " are the build's runtime-writeable (URAM) layers, which its fit search folded wider than "
+              "PE=SIMD=1 (the report's layer rows do not record PE/SIMD, so the folding is inferred, not read)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

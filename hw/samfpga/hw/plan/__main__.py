@@ -1,0 +1,32 @@
+"""``python -m samfpga.hw.plan --board kv260 --image-size 1024 --out DIR`` (also ``samfpga plan-hw``): plan the
+encoder on a board and write DIR/report.json, report.md, report.png."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    from samfpga.hw.plan.planner import PlanConfig, plan
+    from samfpga.hw.plan.report import write
+
+    ap = argparse.ArgumentParser(prog="samfpga plan-hw", description=__doc__)
+    ap.add_argument("--board", default="kv260")
+    ap.add_argument("--variant", default="vit_t")
+    ap.add_argument("--image-size", type=int, default=1024)
+    ap.add_argument("--ddr-efficiency", type=float, default=0.7)
+    ap.add_argument("--limit", type=float, default=0.85)
+    ap.add_argument("--w4-units", default="", help="comma-separated units whose weights may be 4 bit")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
+                     limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x))
+    p = plan(cfg)
+    files = write(p, a.out)
+    print(f"{a.board} {a.image_size}: {'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps "
+          f"(roofline {p.roofline['fps']:.3g}); binds: {'; '.join(p.binds)}; {files['md']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,425 @@
+"""Plan the encoder on a board: per unit unrolled or rolled, weights on chip or streamed, the folding of each body,
+the on-chip memories, DDR traffic per frame, cycles per frame and fps (``plan(cfg)``; own model throughout).
+
+Execution model (stated in every report):
+
+* The encoder is a chain of units (stem, each stage's blocks, each patch merging, neck; ``layers.encoder_layers``).
+  An **unrolled** unit is a FINN dataflow pipeline with one hardware layer per model layer: its time per frame is
+  its slowest layer's cycles. A **rolled** unit has one hardware body (the layers of one block) that runs once per
+  block: time = blocks x iteration, iteration = max(body's slowest layer, weight fetch of one block).
+  ``rolled_resident`` keeps every block's weights on chip (no fetch); ``rolled_streamed`` fetches each block's
+  weights from DDR into a double buffer while the previous block computes (2 buffers on chip, the fetch stalls
+  the body only when it is slower than the block's compute).
+* Units work on successive frames at the same time (frame pipelining, as FINN's dataflow). A rolled unit reads its
+  input from a ping-pong frame buffer (2 feature maps) and loops its output back through a loop buffer (1 feature
+  map: the body writes block i's output behind where it reads block i's input). These buffers stay on chip when
+  the memory left allows, else live in DDR: input buffer write + read per frame, loop buffer write + read per block
+  after the first.
+* DDR: every unit's fetches and spills share the board's bandwidth x ``ddr_efficiency``; the frame period is the
+  slowest unit or the DDR time of the frame's traffic, whichever is longer. Input image and output embedding
+  cross DDR once per frame.
+* Fit: the sum of every layer's LUT/FF/DSP (project models), of every memory (weights, line buffers, window
+  buffers, frame buffers on chip; ``samfpga.hw.resources.memory``) and of the LayerNorm/softmax allowances stays
+  within ``limit`` of every board resource. Memories over 4 Kb go to URAM (largest first, while it fits), then BRAM.
+  Memories over 4 Kb are packed into 72-bit words. Not counted: stream FIFOs between layers, data-width converters, the DMA engines and the loop control.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+
+from samfpga.hw.boards import RESOURCES, Board, get_board
+from samfpga.hw.plan import pricing
+from samfpga.hw.plan.layers import Layer, Unit
+from samfpga.hw.resources import memory as mem
+
+MODES = ("unrolled", "rolled_resident", "rolled_streamed")
+
+#: LayerNorm / softmax per transformer block, per layer (own model allowance: the mean per layer of IntLayerNorm_rtl
+#: / IntSoftmax_rtl in the 256x256 KV260 build, bench/results/hw_build_kv260_int_ops.json: 12 LN 8,090 LUT 2,204 FF
+#: 60 DSP 6 BRAM36; 6 softmax 5,215 LUT 1,017 FF 25 DSP), not scaled with folding
+ALLOWANCE = {
+    "IntLayerNorm_rtl": {"LUT": 674.0, "FF": 184.0, "BRAM36": 0.5, "URAM": 0.0, "DSP": 5.0},
+    "IntSoftmax_rtl": {"LUT": 869.0, "FF": 170.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 4.2},
+}
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """What to plan. ``window_sizes``/``activation``: the hardware variant of the encoder the FINN flow builds
+    (windows that divide the stage grids, relu; as bench/hw_estimates.py). ``w4_units``: units whose weights may be
+    4 bit (W4A8; only where the accuracy cost was measured acceptable: none by default)."""
+
+    board: str = "kv260"
+    variant: str = "vit_t"
+    image_size: int = 1024
+    window_sizes: tuple[int, ...] | None = (8, 8, 8, 8)
+    activation: str | None = "relu"
+    limit: float = 0.85
+    ddr_efficiency: float = 0.7
+    w_bits: int = 8
+    w4_units: tuple[str, ...] = ()
+    clock_mhz: float | None = None
+    modes: tuple[str, ...] = MODES
+    encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
+
+    def tinyvit(self):
+        if self.encoder_config is not None:
+            return self.encoder_config
+        from samfpga.models.build import variant_config
+
+        over = {}
+        if self.window_sizes is not None:
+            over["window_sizes"] = list(self.window_sizes)
+        if self.activation is not None:
+            over["activation"] = self.activation
+        return variant_config(self.variant, image_size=self.image_size, **over).encoder_config
+
+
+@dataclass
+class LayerPlan:
+    name: str
+    unit: str
+    op_type: str
+    pe: int
+    simd: int
+    cycles: int  # per run of the layer (one block)
+    runs: int  # runs per frame (blocks of a rolled body, 1 otherwise)
+    macs: int  # per frame, all runs
+    res: dict[str, float]
+    source: str
+
+
+@dataclass
+class Memory:
+    name: str
+    unit: str
+    kind: str  # weights | line_buffer | window_buffer | frame_buffer | loop_buffer
+    depth: int
+    width: int
+    count: int
+    placed: str = ""  # LUTRAM | BRAM | URAM | DDR
+    res: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width * self.count
+
+
+@dataclass
+class UnitPlan:
+    name: str
+    mode: str
+    blocks: int
+    w_bits: int
+    cycles: int  # per frame
+    iteration: int  # body cycles per block (rolled) or the unit's cycles
+    fetch_cycles: int  # DDR cycles of one block's weights (rolled_streamed), else 0
+    stall_cycles: int  # per frame: blocks x max(0, fetch - compute)
+    ddr_bytes: int
+    macs: int
+
+
+@dataclass
+class Plan:
+    config: dict
+    board: dict
+    fits: bool
+    period_cycles: int
+    fps: float
+    clock_mhz: float
+    units: list[UnitPlan]
+    layers: list[LayerPlan]
+    memories: list[Memory]
+    totals: dict[str, float]
+    budget: dict[str, int]
+    ddr: dict
+    binds: list[str]
+    roofline: dict
+    searched: int
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return d
+
+
+def _lanes(board: Board, bits: int) -> int:
+    from samfpga.hw.resources.models import dsp_version, mvu_lanes
+
+    return max(1, mvu_lanes(dsp_version(board), bits, pricing.ACT_BITS))
+
+
+class _Folds:
+    """Per layer shape the Pareto foldings with cycles ascending, for bisection."""
+
+    def __init__(self):
+        self.cache: dict = {}
+
+    def get(self, layer: Layer, target: float, lanes: int):
+        k = (layer.mw, layer.mh, layer.vectors, lanes)
+        if k not in self.cache:
+            fs = sorted(pricing.foldings(*k), key=lambda x: x[0])
+            self.cache[k] = ([f[0] for f in fs], fs)
+        cyc, fs = self.cache[k]
+        # the slowest (cheapest) folding with cycles <= target
+        i = bisect.bisect_right(cyc, target) - 1
+        return fs[i] if i >= 0 else None
+
+
+def _op_type(layer: Layer) -> str:
+    return {"dwconv": "DepthwiseVVAU_rtl", "matmul": "MVAU_rtl (dynamic)"}.get(layer.kind, "MVAU_rtl")
+
+
+def _window_buffers(unit: Unit) -> list[tuple[int, int, int]]:
+    """(depth, width, count) of the window partition and reverse buffers of one attention block (own model): each
+    a double-buffered band of ``window`` rows of the grid, 8 channels per 64-bit word."""
+    if not unit.window:
+        return []
+    elems = unit.window * unit.grid * unit.channels
+    return [(math.ceil(elems / 8), 64, 2), (math.ceil(elems / 8), 64, 2)]
+
+
+def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...], period: float, board: Board,
+              cfg: PlanConfig, folds: _Folds, bytes_per_cycle: float, clock: float, detail: bool = False):
+    """Resources, memories, DDR and unit times of one configuration at frame ``period`` cycles; None (and the
+    reason) when a layer or a weight fetch cannot meet it."""
+    tot = dict.fromkeys(RESOURCES, 0.0)
+    mems: list[Memory] = []
+    layer_plans: list[LayerPlan] = []
+    unit_plans: list[UnitPlan] = []
+    ddr = 0.0
+    for u, mode, wb in zip(units, modes, wbits, strict=True):
+        n = u.repeats
+        rolled = mode != "unrolled"
+        hw = list(u.blocks[0]) if rolled else u.layers
+        budget = period / n if rolled else period
+        block_bytes = sum(x.weights for x in u.blocks[0]) * wb / 8
+        fetch = block_bytes / bytes_per_cycle if mode == "rolled_streamed" else 0.0
+        if fetch > budget:
+            return None, f"{u.name}: one block's weights take {fetch:,.0f} DDR cycles, more than its {budget:,.0f}"
+        lanes = _lanes(board, wb)
+        body = 0
+        for x in hw:
+            f = folds.get(x, budget, _lanes(board, pricing.ACT_BITS) if x.dynamic else lanes)
+            if f is None:
+                return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
+            c, pe, simd = f
+            p = pricing.price(x, pe, simd, wb, board)
+            for r in RESOURCES:
+                tot[r] += p.res[r]
+            body = max(body, c)
+            copies = n if mode == "rolled_resident" else 2 if mode == "rolled_streamed" else 1
+            if p.weight_mem[0]:
+                mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))
+            for bname, d, w in p.buffers:
+                mems.append(Memory(f"{x.name}.{bname}", u.name, "line_buffer", d, w, 1))
+            if detail:
+                runs = n if rolled else 1
+                layer_plans.append(LayerPlan(x.name, u.name, _op_type(x), pe, simd, c, runs, x.macs * runs,
+                                             dict(p.res), p.source))
+        attn_blocks = 1 if rolled else n
+        if u.window:
+            for k, (d, w, cnt) in enumerate(_window_buffers(u)):
+                for b in range(attn_blocks):
+                    mems.append(Memory(f"{u.name}.{b}.window_{'partition' if k == 0 else 'reverse'}", u.name,
+                                       "window_buffer", d, w, cnt))
+            for op, per in (("IntLayerNorm_rtl", 2), ("IntSoftmax_rtl", 1)):
+                for r in RESOURCES:
+                    tot[r] += attn_blocks * per * ALLOWANCE[op][r]
+                if detail:
+                    layer_plans.append(LayerPlan(f"{u.name}.{op}", u.name, op, 0, 0, 0, n, 0,
+                                                 {r: attn_blocks * per * ALLOWANCE[op][r] for r in RESOURCES},
+                                                 "own model (allowance: 256x256 build's mean per layer)"))
+        iteration = max(body, math.ceil(fetch))
+        ucycles = n * iteration if rolled else body
+        udd = n * block_bytes if mode == "rolled_streamed" else 0.0
+        ddr += udd
+        if rolled:
+            mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2))
+            mems.append(Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", math.ceil(u.out_elems / 8), 64, 1))
+        unit_plans.append(UnitPlan(u.name, mode, n, wb, ucycles, iteration, math.ceil(fetch),
+                                   n * max(0, math.ceil(fetch) - body), int(udd), u.macs))
+    # frame I/O through DDR: the image in (3 x S x S bytes) and the embedding out
+    io_bytes = units[0].in_elems + units[-1].out_elems
+    ddr += io_bytes
+    ok, extra_ddr = _place(mems, tot, board, cfg.limit, units)
+    ddr += extra_ddr
+    ddr_cycles = ddr / bytes_per_cycle
+    slow = max(up.cycles for up in unit_plans)
+    res = {"totals": tot, "memories": mems, "units": unit_plans, "layers": layer_plans, "ddr_bytes": ddr,
+           "ddr_cycles": ddr_cycles, "io_bytes": io_bytes, "spill_bytes": extra_ddr, "slowest_unit": slow,
+           "fits": ok}
+    if not ok:
+        return res, "resources"
+    if ddr_cycles > period:
+        return res, f"DDR: {ddr / 1e6:,.1f} MB per frame take {ddr_cycles:,.0f} cycles, more than {period:,.0f}"
+    return res, None
+
+
+def _place(mems: list[Memory], tot: dict[str, float], board: Board, limit: float, units: list[Unit]):
+    """Place memories (LUTRAM when small, else URAM largest first while it fits, else BRAM); frame and loop
+    buffers go on chip only when they still fit, else to DDR. Adds to ``tot``; returns (fits, DDR bytes of the
+    spilled buffers)."""
+    budget = board.budget()
+    cap = {r: limit * budget[r] for r in RESOURCES}
+    fixed = [m for m in mems if m.kind not in ("frame_buffer", "loop_buffer")]
+    fms = [m for m in mems if m.kind in ("frame_buffer", "loop_buffer")]
+    for m in fixed:
+        if m.depth <= mem.AUTO_LUTRAM_DEPTH or m.depth * m.width <= mem.AUTO_LUTRAM_BITS:
+            m.placed, m.res = "LUTRAM", {"LUT": m.count * mem.lutram(m.depth, m.width)}
+            tot["LUT"] += m.res["LUT"]
+    big = sorted((m for m in fixed if not m.placed), key=lambda m: -m.bits)
+    for m in big:
+        # packed into 72-bit words (a narrow memory reads one wide word and serves it over several cycles)
+        words = math.ceil(m.depth * m.width / 72)
+        u = m.count * mem.uram(words, 72)
+        b = m.count * mem.bram36(words, 72)
+        # URAM (288 Kb, 8 BRAM36's worth) when it is at least 2/3 filled, and fits
+        if budget["URAM"] and tot["URAM"] + u <= cap["URAM"] and u * 8 <= b * 1.5 + 8:
+            m.placed, m.res = "URAM", {"URAM": u}
+        else:
+            m.placed, m.res = "BRAM", {"BRAM36": b}
+        for r, v in m.res.items():
+            tot[r] += v
+    fits = all(tot[r] <= cap[r] for r in RESOURCES)
+    spilled = 0.0
+    by_unit = {u.name: u for u in units}
+    for m in sorted(fms, key=lambda m: m.bits):
+        words = math.ceil(m.depth * m.width / 72)
+        u = m.count * mem.uram(words, 72)
+        b = m.count * mem.bram36(words, 72)
+        if fits and budget["URAM"] and tot["URAM"] + u <= cap["URAM"]:
+            m.placed, m.res = "URAM", {"URAM": u}
+        elif fits and tot["BRAM36"] + b <= cap["BRAM36"]:
+            m.placed, m.res = "BRAM", {"BRAM36": b}
+        else:
+            m.placed, m.res = "DDR", {}
+            fm_bytes = m.depth * m.width / 8 * (1 if m.kind == "loop_buffer" else 0.5)
+            n = by_unit[m.unit].repeats
+            # frame buffer: written once, read once per frame; loop buffer: written and read per block after the
+            # first
+            spilled += 2 * fm_bytes * (1 if m.kind == "frame_buffer" else n - 1)
+        for r, v in m.res.items():
+            tot[r] += v
+    return fits, spilled
+
+
+def roofline(macs: int, board: Board, clock: float) -> dict:
+    peak = board.dsp * board.macs_per_dsp(8) * clock * 1e6
+    return {"encoder_macs": macs, "dsp": board.dsp, "macs_per_dsp": board.macs_per_dsp(8), "clock_mhz": clock,
+            "peak_macs_per_s": peak, "fps": peak / macs,
+            "basis": f"{board.dsp} {board.dsp_kind} x {board.macs_per_dsp(8)} MAC (W8A8) x {clock:g} MHz"}
+
+
+def plan(cfg: PlanConfig, units: list[Unit] | None = None) -> Plan:
+    """The fastest configuration that fits ``cfg.board`` (see the module docstring), or when none does, the
+    smallest one and what binds."""
+    from samfpga.hw.plan.layers import encoder_layers
+
+    board = get_board(cfg.board)
+    clock = cfg.clock_mhz or board.clock_mhz
+    units = units if units is not None else encoder_layers(cfg.tinyvit())
+    gbps, ddr_src = pricing.DDR_GBPS[board.name]
+    bpc = gbps * 1e9 * cfg.ddr_efficiency / (clock * 1e6)
+    folds = _Folds()
+    choices = []
+    for u in units:
+        ms = [m for m in cfg.modes if m == "unrolled" or (u.repeats > 1 and u.identical)]
+        if not ms:
+            ms = ["unrolled"]
+        ws = [cfg.w_bits] + ([4] if u.name in cfg.w4_units and cfg.w_bits != 4 else [])
+        choices.append([(m, w) for m in ms for w in ws])
+    macs = sum(u.macs for u in units)
+    hi = float(max(x.macs for u in units for x in u.layers)) * 4  # every layer at PE = SIMD = 1 is below this
+    best = None
+    searched = 0
+    for combo in itertools.product(*choices):
+        modes = tuple(c[0] for c in combo)
+        wbits = tuple(c[1] for c in combo)
+        searched += 1
+
+        def ok(p: float, modes=modes, wbits=wbits) -> bool:
+            r, why = _evaluate(units, modes, wbits, p, board, cfg, folds, bpc, clock)
+            return why is None
+
+        if best is not None and not ok(best[0] * 0.999):
+            continue  # cannot beat the best found so far
+        if not ok(hi):
+            continue
+        lo_p, hi_p = 1.0, hi
+        for _ in range(60):
+            if hi_p / lo_p < 1.002:
+                break
+            mid = math.sqrt(lo_p * hi_p)
+            if ok(mid):
+                hi_p = mid
+            else:
+                lo_p = mid
+        if best is None or hi_p < best[0]:
+            best = (hi_p, modes, wbits)
+    if best is None:
+        return _no_fit(cfg, units, board, clock, bpc, folds, choices, macs, searched, gbps, ddr_src)
+    period, modes, wbits = best
+    r, _ = _evaluate(units, modes, wbits, period, board, cfg, folds, bpc, clock, detail=True)
+    cycles = math.ceil(max(r["slowest_unit"], r["ddr_cycles"]))
+    binds = _binds(units, modes, wbits, period, board, cfg, folds, bpc, clock, r)
+    return _make(cfg, board, True, cycles, clock, r, modes, macs, searched, binds, gbps, ddr_src, bpc)
+
+
+def _binds(units, modes, wbits, period, board, cfg, folds, bpc, clock, r) -> list[str]:
+    """What stops the plan from going faster: evaluate 3% faster and name the failure."""
+    faster, why = _evaluate(units, modes, wbits, period * 0.97, board, cfg, folds, bpc, clock)
+    out = []
+    if why == "resources" and faster is not None:
+        cap = {x: cfg.limit * board.budget()[x] for x in RESOURCES}
+        over = {x: faster["totals"][x] / cap[x] for x in RESOURCES if cap[x] and faster["totals"][x] > cap[x]}
+        for x, v in sorted(over.items(), key=lambda kv: -kv[1]):
+            out.append(f"{x}: 3% faster needs {faster['totals'][x]:,.0f} ({v:.2f}x the {100 * cfg.limit:.0f}% "
+                       f"budget of {cap[x]:,.0f})")
+    elif why:
+        out.append(why)
+    if r["ddr_cycles"] >= 0.97 * r["slowest_unit"]:
+        out.append(f"DDR bandwidth: {r['ddr_bytes'] / 1e6:,.1f} MB per frame = {r['ddr_cycles']:,.0f} cycles at "
+                   f"{cfg.ddr_efficiency:.0%} efficiency")
+    return out or ["(none found 3% faster)"]
+
+
+def _no_fit(cfg, units, board, clock, bpc, folds, choices, macs, searched, gbps, ddr_src) -> Plan:
+    """Nothing fits: the configuration with the lowest worst resource pressure at the slowest folding."""
+    hi = float(max(x.macs for u in units for x in u.layers)) * 4
+    best = None
+    cap = {x: cfg.limit * board.budget()[x] for x in RESOURCES}
+    for combo in itertools.product(*choices):
+        modes, wbits = tuple(c[0] for c in combo), tuple(c[1] for c in combo)
+        r, why = _evaluate(units, modes, wbits, hi, board, cfg, folds, bpc, clock, detail=True)
+        if r is None:
+            continue
+        p = {x: (r["totals"][x] / cap[x] if cap[x] else (math.inf if r["totals"][x] else 0.0)) for x in RESOURCES}
+        worst = max(p.values())
+        if best is None or worst < best[0]:
+            best = (worst, modes, r, p)
+    worst, modes, r, p = best
+    over = sorted((x for x in RESOURCES if p[x] > 1.0), key=lambda x: -p[x])
+    binds = [f"{x}: {r['totals'][x]:,.0f} needed at the slowest folding, "
+             + ("the board has none" if not cap[x] else f"{p[x]:.2f}x the {100 * cfg.limit:.0f}% budget "
+                                                         f"({cap[x]:,.0f})") for x in over]
+    cycles = math.ceil(max(r["slowest_unit"], r["ddr_cycles"]))
+    return _make(cfg, board, False, cycles, clock, r, modes, macs, searched, binds, gbps, ddr_src, bpc)
+
+
+def _make(cfg, board, fits, cycles, clock, r, modes, macs, searched, binds, gbps, ddr_src, bpc) -> Plan:
+    c = asdict(cfg)
+    c.pop("encoder_config", None)
+    ddr = {"peak_gbps": gbps, "source": ddr_src, "efficiency": cfg.ddr_efficiency,
+           "bytes_per_cycle": bpc, "bytes_per_frame": r["ddr_bytes"], "cycles_per_frame": r["ddr_cycles"],
+           "weights_bytes": sum(u.ddr_bytes for u in r["units"]), "spill_bytes": r["spill_bytes"],
+           "io_bytes": r["io_bytes"],
+           "gbps_at_plan_fps": r["ddr_bytes"] * clock * 1e6 / cycles / 1e9,
+           "utilization": r["ddr_bytes"] * clock * 1e6 / cycles / (gbps * 1e9)}
+    return Plan(config=c, board=board.to_dict(), fits=fits, period_cycles=cycles, fps=clock * 1e6 / cycles,
+                clock_mhz=clock, units=r["units"], layers=r["layers"], memories=r["memories"], totals=r["totals"],
+                budget=board.budget(), ddr=ddr, binds=binds, roofline=roofline(macs, board, clock),
+                searched=searched)

@@ -1,0 +1,161 @@
+"""Cycles and resources of one planned layer at a folding, by the project's resource models.
+
+Compute layers are priced with ``samfpga.hw.resources.models.mvau_terms`` (finn-rtllib MVU structure, Yosys-calibrated;
+attention matmuls in its ``dynamic`` mode), the depthwise conv with ``samfpga.hw.custom_ops.costs.dw_vvau_resources``
+(the project's DepthwiseVVAU_rtl), the requantizer after each with ``requant_rtl_cost`` (finn-rtllib requant.sv), all
+through a shape-only stand-in for a FINN node (``ShapeOp``: the attributes those models read). Memories are priced
+with ``samfpga.hw.resources.memory``. Cycles follow FINN's ``get_exp_cycles`` of MVAU/VVAU:
+(MH/PE) * (MW/SIMD) * vectors. Own-model additions (labelled in each figure's ``source``): line buffers of the
+sliding windows, the window-partition buffers, weight copies of rolled bodies, LayerNorm/softmax allowances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from samfpga.hw.boards import Board
+from samfpga.hw.plan.layers import Layer
+
+ACT_BITS = 8
+
+#: DDR peak bandwidth per board, GB/s, with its source. KV260 and PYNQ-Z2 from /work/shared/REFERENCE.md (KV260:
+#: DDR4 64-bit 2400; PYNQ-Z2: DDR3 ~2.1 GB/s); ZCU104/ZCU102: PS DDR4 64-bit, assumed 2400 MT/s like the KV260
+#: (not in REFERENCE.md); VCK190: one DDR4 64-bit 3200 controller (assumed).
+DDR_GBPS: dict[str, tuple[float, str]] = {
+    "kv260": (19.2, "REFERENCE.md: DDR4 64-bit 2400"),
+    "zcu104": (19.2, "assumed: PS DDR4 64-bit at 2400 MT/s"),
+    "zcu102": (19.2, "assumed: PS DDR4 64-bit at 2400 MT/s"),
+    "pynq-z2": (2.1, "REFERENCE.md: DDR3 ~2.1 GB/s"),
+    "vck190": (25.6, "assumed: DDR4 64-bit 3200"),
+}
+
+
+class _DT:
+    def __init__(self, bits: int):
+        self._b = bits
+
+    def bitwidth(self) -> int:
+        return self._b
+
+    def is_integer(self) -> bool:
+        return True
+
+    def min(self) -> int:
+        return -(1 << (self._b - 1))
+
+
+class _Node:
+    def __init__(self, name: str, op_type: str):
+        self.name, self.op_type, self.input = name, op_type, ["x", "w"]
+
+
+class ShapeOp:
+    """The part of a FINN custom-op instance the project's resource models read: node attributes and datatypes."""
+
+    def __init__(self, name: str, op_type: str, attrs: dict, in_bits: int, w_bits: int, out_bits: int):
+        self.onnx_node = _Node(name, op_type)
+        self._a, self._in, self._w, self._out = attrs, in_bits, w_bits, out_bits
+
+    def get_nodeattr(self, k):
+        return self._a[k]
+
+    def get_nodeattr_types(self):
+        return self._a
+
+    def get_input_datatype(self, ind: int = 0):
+        return _DT(self._w if ind == 1 else self._in)
+
+    def get_output_datatype(self, ind: int = 0):
+        return _DT(self._out)
+
+
+def acc_bits(layer: Layer, w_bits: int) -> int:
+    return w_bits + ACT_BITS + math.ceil(math.log2(max(2, layer.mw)))
+
+
+def cycles(layer: Layer, pe: int, simd: int) -> int:
+    """FINN's expected cycles of an MVAU / VVAU at PE, SIMD: (MH/PE) * (MW/SIMD) * vectors."""
+    return (layer.mh // pe) * (layer.mw // simd) * layer.vectors
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@cache
+def foldings(mw: int, mh: int, vectors: int, lanes: int) -> list[tuple[int, int, int]]:
+    """Pareto list (cycles descending) of (cycles, PE, SIMD) with PE | MH, SIMD | MW; each entry is the cheapest
+    (fewest DSP-equivalents ceil(PE/lanes) * SIMD, then fewest PE*SIMD) of the foldings at its cycle count or below."""
+    cands = []
+    for pe in _divisors(mh):
+        for simd in _divisors(mw):
+            c = (mh // pe) * (mw // simd) * vectors
+            cands.append((math.ceil(pe / lanes) * simd, pe * simd, c, pe, simd))
+    cands.sort()
+    out: list[tuple[int, int, int]] = []
+    best = math.inf
+    for _, _, c, pe, simd in cands:
+        if c < best:
+            out.append((c, pe, simd))
+            best = c
+    return sorted(out, key=lambda x: -x[0])
+
+
+def fold_for(layer: Layer, target: float, lanes: int) -> tuple[int, int, int] | None:
+    """Cheapest (cycles, PE, SIMD) of ``layer`` with cycles <= ``target``; None when even the fastest is slower."""
+    fs = foldings(layer.mw, layer.mh, layer.vectors, lanes)
+    ok = [f for f in fs if f[0] <= target]
+    return ok[0] if ok else None
+
+
+@dataclass
+class Priced:
+    """One layer's hardware at a folding: resources (LUT, FF, BRAM36, URAM, DSP) without its weight memory, the
+    weight memory as (depth, width) words, and line buffers as (depth, width)."""
+
+    res: dict[str, float]
+    weight_mem: tuple[int, int]
+    buffers: list[tuple[str, int, int]]
+    source: str
+
+
+def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board) -> Priced:
+    """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``)."""
+    return _price(layer.shape_key(), layer.kind, layer.mw, layer.mh, layer.kernel, layer.in_width, layer.in_channels,
+                  pe, simd, w_bits, board)
+
+
+@cache
+def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board) -> Priced:
+    from samfpga.hw.custom_ops.costs import dw_vvau_resources
+    from samfpga.hw.resources.models import mvau_terms, requant_rtl_cost, terms_total
+
+    a = w_bits + ACT_BITS + math.ceil(math.log2(max(2, mw)))
+    res = dict.fromkeys(("LUT", "FF", "BRAM36", "URAM", "DSP"), 0.0)
+    buffers: list[tuple[str, int, int]] = []
+    if kind == "dwconv":
+        r = dw_vvau_resources(pe, simd, mw // simd, mh // pe, w_bits, a)
+        rom = simd * pe * w_bits * math.ceil((mh // pe) * (mw // simd) / 32)
+        r = {**r, "LUT": r["LUT"] - rom}  # weights are priced as a memory of their own (copies for rolled bodies)
+        source = "own model (DepthwiseVVAU_rtl, samfpga.hw.custom_ops.costs)"
+    else:
+        dyn = kind == "matmul"
+        op = ShapeOp("l", "MVAU_rtl", {"PE": pe, "SIMD": simd, "MW": mw, "MH": mh,
+                                       "mem_mode": "dynamic" if dyn else "external", "ram_style": "auto"},
+                     ACT_BITS, ACT_BITS if dyn else w_bits, a)
+        r = terms_total(mvau_terms(op, None, board), "MVAU_rtl")
+        source = "own model (MVAU_rtl, samfpga.hw.resources.models)"
+    for k, v in r.items():
+        res[k] += float(v)
+    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": mh}, a, 0, ACT_BITS), None, board)
+    for k in res:
+        res[k] += float(getattr(rq, k))
+    wdepth = 0 if kind == "matmul" else (mw * mh) // (pe * simd)
+    if kernel > 1:
+        # sliding-window line buffer (own model): k-1 image rows plus k pixels of all input channels
+        par = pe if kind == "dwconv" else max(1, simd // (kernel * kernel)) if simd >= kernel * kernel else 1
+        depth = ((kernel - 1) * in_width + kernel) * in_channels // par
+        buffers.append(("line_buffer", depth, par * ACT_BITS))
+    return Priced(res, (wdepth, pe * simd * w_bits), buffers, source)

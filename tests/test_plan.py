@@ -1,0 +1,94 @@
+"""samfpga.hw.plan: layer list from the model, the planner's invariants (fit, rolled cycles, DDR arithmetic, what
+binds) on a tiny encoder (a few seconds)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from samfpga.hw.boards import RESOURCES, get_board
+from samfpga.hw.plan import PlanConfig, plan
+from samfpga.hw.plan.layers import encoder_layers
+from samfpga.models.image_encoder.tiny_vit import TinyViTConfig
+
+
+def tiny() -> TinyViTConfig:
+    return TinyViTConfig(img_size=64, embed_dims=[8, 16, 16, 16], depths=[2, 2, 3, 2], num_heads=[1, 2, 2, 2],
+                         window_sizes=[4, 4, 4, 4], out_chans=16, num_classes=0, activation="relu")
+
+
+@pytest.fixture(scope="module")
+def units():
+    return encoder_layers(tiny())
+
+
+def test_layers_macs_match_flop_counter(units):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from samfpga.models.image_encoder.tiny_vit import TinyViT
+
+    with torch.device("meta"):
+        enc = TinyViT(tiny())
+    with FlopCounterMode(display=False) as fc:
+        enc(torch.empty(1, 3, 64, 64, device="meta"))
+    assert sum(u.macs for u in units) == fc.get_total_flops() // 2
+    assert sum(u.weights for u in units) == sum(p.numel() for n, p in enc.named_parameters()
+                                                if p.ndim > 1 and not n.startswith("head") and "attention_biases" not in n)
+    names = [u.name for u in units]
+    assert names[0] == "patch_embed" and names[-1] == "neck"
+    stage2 = units[names.index("layers.2.blocks")]
+    assert stage2.repeats == 3 and stage2.identical
+
+
+def test_fits_means_within_limit_and_rolled_cycles(units):
+    p = plan(PlanConfig(board="zcu104", encoder_config=tiny()), units=units)
+    assert p.fits
+    for r in RESOURCES:
+        assert p.totals[r] <= 0.85 * p.budget[r] + 1e-9, r
+    # every layer and memory is in the totals
+    for r in RESOURCES:
+        s = sum(x.res.get(r, 0.0) for x in p.layers) + sum(m.res.get(r, 0.0) for m in p.memories)
+        assert math.isclose(s, p.totals[r], rel_tol=1e-9, abs_tol=1e-6), r
+    for u in p.units:
+        body = max(x.cycles for x in p.layers if x.unit == u.name and x.pe)
+        if u.mode == "unrolled":
+            assert u.cycles == body
+        else:
+            assert u.iteration == max(body, u.fetch_cycles)
+            assert u.cycles == u.blocks * u.iteration
+        assert u.cycles <= p.period_cycles
+    assert p.fps == pytest.approx(p.clock_mhz * 1e6 / p.period_cycles)
+
+
+def test_ddr_traffic_arithmetic(units):
+    cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("rolled_streamed",), ddr_efficiency=0.5)
+    p = plan(cfg, units=units)
+    by = {u.name: u for u in units}
+    streamed = [u for u in p.units if u.mode == "rolled_streamed"]
+    assert len(streamed) == 4  # every unit with repeated blocks
+    w = sum(by[u.name].weights for u in streamed)  # every block's weights once per frame, 8 bit
+    assert p.ddr["weights_bytes"] == w
+    assert p.ddr["io_bytes"] == 3 * 64 * 64 + 16 * 4 * 4
+    spill = 0
+    for m in p.memories:
+        if m.placed == "DDR":
+            fm = m.depth * m.width / 8 / m.count
+            spill += 2 * fm * (1 if m.kind == "frame_buffer" else by[m.unit].repeats - 1)
+    assert p.ddr["spill_bytes"] == pytest.approx(spill)
+    assert p.ddr["bytes_per_frame"] == pytest.approx(w + spill + p.ddr["io_bytes"])
+    bpc = 19.2e9 * 0.5 / 200e6
+    assert p.ddr["bytes_per_cycle"] == pytest.approx(bpc)
+    for u in streamed:
+        assert u.fetch_cycles == math.ceil(by[u.name].blocks[0][0].weights * 0 + sum(
+            x.weights for x in by[u.name].blocks[0]) / bpc)
+    assert p.period_cycles >= p.ddr["bytes_per_frame"] / bpc - 1
+
+
+def test_too_small_says_what_binds(units):
+    p = plan(PlanConfig(board="pynq-z2", encoder_config=tiny(), limit=0.002), units=units)
+    assert not p.fits
+    assert p.binds and any(r in p.binds[0] for r in RESOURCES)
+    assert "budget" in p.binds[0] or "none" in p.binds[0]
+    assert get_board("pynq-z2").dsp == p.budget["DSP"]
