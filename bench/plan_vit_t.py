@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                    "totals": p.totals, "budget": p.budget, "ddr_mb_per_frame": p.ddr["bytes_per_frame"] / 1e6,
                    "ddr_utilization": p.ddr["utilization"],
                    "units": [{"name": u.name, "mode": u.mode, "blocks": u.blocks, "cycles": u.cycles} for u in p.units],
-                   "searched": p.searched, "seconds": round(time.time() - t, 1), "report": str(files["md"])}
+                   "token_batch": p.config["token_batch"], "searched": p.searched, "seconds": round(time.time() - t, 1), "report": str(files["md"])}
             out["plans"].append(row)
             print(f"{b} {s}: fits={p.fits} fps={p.fps:.3g} roofline={p.roofline['fps']:.3g} binds={p.binds} "
                   f"({row['seconds']} s)", flush=True)
@@ -78,20 +78,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+_ABBR = {"unrolled": "U", "unrolled_batched": "UB", "rolled_resident": "RR", "rolled_streamed": "RS",
+         "rolled_batched": "RB"}
+
+
+def _short(name: str) -> str:
+    return (name.replace("patch_embed", "stem").replace("layers.", "s").replace(".blocks", "").replace(".downsample", "pm"))
+
+
 def markdown(out: dict) -> str:
     lines = ["# Plans of the vit_t encoder (hardware variant: relu, windows 8) per board and input size", "",
              f"Command: `{out['command']}`. Own model (samfpga.hw.plan): no FINN build, no synthesis. "
              "Every resource within 85% of the board; DDR at 70% of peak.", "",
+             "Modes per unit (stem, s0, s0pm, s1, s1pm, s2, s2pm, s3, neck): U unrolled (weights on chip), UB unrolled "
+             "with weights streamed per token batch, RS rolled with each block's weights fetched into a double "
+             "buffer, RB rolled with weights streamed per token batch, RR rolled with all blocks' weights on chip. "
+             "Execution and cost model: docs/plan.md, samfpga.hw.plan.planner.", "",
              "| board | size | fits | fps | DSP roofline fps | of roofline | what binds | LUT | BRAM36 | URAM | DSP "
-             "| DDR MB/frame | modes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| DDR MB/frame | token batch | modes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["plans"]:
         t = r["totals"]
-        modes = ", ".join(f"{u['name'].replace('layers.', 'L').replace('.blocks', 'b')}:{u['mode'][:8]}"
-                          for u in r["units"] if u["blocks"] > 1)
+        modes = ", ".join(f"{_short(u['name'])} {_ABBR[u['mode']]}" for u in r["units"])
         lines.append(f"| {r['board']} | {r['image_size']} | {'yes' if r['fits'] else 'no'} | {r['fps']:.3g} | "
                      f"{r['roofline_fps']:.3g} | {100 * r['fraction_of_roofline']:.1f}% | {'; '.join(r['binds'])} | "
                      f"{t['LUT']:,.0f} | {t['BRAM36']:,.0f} | {t['URAM']:,.0f} | {t['DSP']:,.0f} | "
-                     f"{r['ddr_mb_per_frame']:.2f} | {modes} |")
+                     f"{r['ddr_mb_per_frame']:.2f} | {r['token_batch']} | {modes} |")
     c = out["check_256"]
     lines += ["", f"Check at 256² (bundled default): planner cycles at PE=SIMD=1 equal FINN's per-layer cycles in "
               f"{c['build_report']} for {c['equal']} of {c['compared']} MVAU/DepthwiseVVAU layers "

@@ -92,3 +92,18 @@ def test_too_small_says_what_binds(units):
     assert p.binds and any(r in p.binds[0] for r in RESOURCES)
     assert "budget" in p.binds[0] or "none" in p.binds[0]
     assert get_board("pynq-z2").dsp == p.budget["DSP"]
+
+
+def test_batched_ddr_traffic(units):
+    """unrolled_batched: every conv/linear weight (not the depthwise ones) crosses DDR once per batch of tokens."""
+    cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,))
+    p = plan(cfg, units=units)
+    by = {u.name: u for u in units}
+    batched = [u for u in p.units if u.mode == "unrolled_batched"]
+    assert [u.name for u in batched] == [u.name for u in units if u.repeats == 1]
+    want = sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in batched for x in by[u.name].layers
+               if x.kind in ("conv", "linear"))
+    assert p.ddr["weights_bytes"] == want
+    kind = {x.name: x.kind for u in units for x in u.layers}
+    on_chip = [m.name for m in p.memories if m.kind == "weights" and m.unit in {u.name for u in batched}]
+    assert on_chip and all(kind[n[: -len(".weights")]] == "dwconv" for n in on_chip)

@@ -7,7 +7,7 @@ import argparse
 
 
 def main(argv: list[str] | None = None) -> int:
-    from samfpga.hw.plan.planner import PlanConfig, plan
+    from samfpga.hw.plan.planner import DEFAULT_MODES, MODES, PlanConfig, plan
     from samfpga.hw.plan.report import write
 
     ap = argparse.ArgumentParser(prog="samfpga plan-hw", description=__doc__)
@@ -17,10 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ddr-efficiency", type=float, default=0.7)
     ap.add_argument("--limit", type=float, default=0.85)
     ap.add_argument("--w4-units", default="", help="comma-separated units whose weights may be 4 bit")
+    ap.add_argument("--token-batches", default="8,32", help="token batch sizes tried by the *_batched modes")
+    ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"unit modes searched, of {', '.join(MODES)}")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
-                     limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x))
+                     limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x),
+                     token_batches=tuple(int(x) for x in a.token_batches.split(",")),
+                     modes=tuple(x for x in a.modes.split(",") if x))
+    bad = set(cfg.modes) - set(MODES)
+    if bad:
+        ap.error(f"unknown modes {sorted(bad)}; known: {', '.join(MODES)}")
     p = plan(cfg)
     files = write(p, a.out)
     print(f"{a.board} {a.image_size}: {'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps "

@@ -9,7 +9,10 @@ Execution model (stated in every report):
   block: time = blocks x iteration, iteration = max(body's slowest layer, weight fetch of one block).
   ``rolled_resident`` keeps every block's weights on chip (no fetch); ``rolled_streamed`` fetches each block's
   weights from DDR into a double buffer while the previous block computes (2 buffers on chip, the fetch stalls
-  the body only when it is slower than the block's compute).
+  the body only when it is slower than the block's compute). ``unrolled_batched`` / ``rolled_batched``: the
+  conv/linear layers keep no weights on chip; they run ``token_batch`` tokens per pass over the weights, which
+  stream from DDR once per batch (a double-buffered batch of input vectors and B x PE accumulators on chip). This
+  is a schedule of the project's own (finn-rtllib's MVU replays weights per token), priced with the MVU's logic.
 * Units work on successive frames at the same time (frame pipelining, as FINN's dataflow). A rolled unit reads its
   input from a ping-pong frame buffer (2 feature maps) and loops its output back through a loop buffer (1 feature
   map: the body writes block i's output behind where it reads block i's input). These buffers stay on chip when
@@ -36,7 +39,10 @@ from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.resources import memory as mem
 
-MODES = ("unrolled", "rolled_resident", "rolled_streamed")
+MODES = ("unrolled", "rolled_resident", "rolled_streamed", "unrolled_batched", "rolled_batched")
+#: searched by default (rolled_resident, which saves DSPs but no memory, on request: it multiplies the search by 4/3
+#: per repeated unit and never won in the vit_t plans)
+DEFAULT_MODES = ("unrolled", "rolled_streamed", "unrolled_batched", "rolled_batched")
 
 #: LayerNorm / softmax per transformer block, per layer (own model allowance: the mean per layer of IntLayerNorm_rtl
 #: / IntSoftmax_rtl in the 256x256 KV260 build, bench/results/hw_build_kv260_int_ops.json: 12 LN 8,090 LUT 2,204 FF
@@ -63,7 +69,9 @@ class PlanConfig:
     w_bits: int = 8
     w4_units: tuple[str, ...] = ()
     clock_mhz: float | None = None
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
+    token_batch: int = 16  # tokens per weight pass of the *_batched modes (the plan's choice among token_batches)
+    token_batches: tuple[int, ...] = (8, 32)  # searched by ``plan``
     encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def tinyvit(self):
@@ -193,7 +201,8 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     ddr = 0.0
     for u, mode, wb in zip(units, modes, wbits, strict=True):
         n = u.repeats
-        rolled = mode != "unrolled"
+        rolled = mode.startswith("rolled")
+        batched = mode.endswith("batched")
         hw = list(u.blocks[0]) if rolled else u.layers
         budget = period / n if rolled else period
         block_bytes = sum(x.weights for x in u.blocks[0]) * wb / 8
@@ -202,6 +211,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
             return None, f"{u.name}: one block's weights take {fetch:,.0f} DDR cycles, more than its {budget:,.0f}"
         lanes = _lanes(board, wb)
         body = 0
+        batched_bytes = 0.0
         for x in hw:
             f = folds.get(x, budget, _lanes(board, pricing.ACT_BITS) if x.dynamic else lanes)
             if f is None:
@@ -212,7 +222,16 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 tot[r] += p.res[r]
             body = max(body, c)
             copies = n if mode == "rolled_resident" else 2 if mode == "rolled_streamed" else 1
-            if p.weight_mem[0]:
+            if batched and p.weight_mem[0] and x.kind != "dwconv":
+                # weights stream from DDR once per batch of B tokens: a double-buffered batch of B input vectors
+                # (B x MW activations) and B x PE accumulators on chip; every weight word is used on B tokens
+                bt = min(cfg.token_batch, x.vectors)
+                mems.append(Memory(f"{x.name}.token_batch", u.name, "token_batch",
+                                   bt * x.mw // simd, simd * pricing.ACT_BITS, 2))
+                mems.append(Memory(f"{x.name}.accumulators", u.name, "accumulators", bt,
+                                   pe * pricing.acc_bits(x, wb), 1))
+                batched_bytes += (n if rolled else 1) * x.weights * wb / 8 * math.ceil(x.vectors / bt)
+            elif p.weight_mem[0]:
                 mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))
             for bname, d, w in p.buffers:
                 mems.append(Memory(f"{x.name}.{bname}", u.name, "line_buffer", d, w, 1))
@@ -235,7 +254,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                                                  "own model (allowance: 256x256 build's mean per layer)"))
         iteration = max(body, math.ceil(fetch))
         ucycles = n * iteration if rolled else body
-        udd = n * block_bytes if mode == "rolled_streamed" else 0.0
+        udd = n * block_bytes if mode == "rolled_streamed" else batched_bytes
         ddr += udd
         if rolled:
             mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2))
@@ -315,19 +334,37 @@ def roofline(macs: int, board: Board, clock: float) -> dict:
 
 
 def plan(cfg: PlanConfig, units: list[Unit] | None = None) -> Plan:
-    """The fastest configuration that fits ``cfg.board`` (see the module docstring), or when none does, the
-    smallest one and what binds."""
+    """The fastest configuration that fits ``cfg.board`` (see the module docstring) over ``cfg.token_batches``, or
+    when none does, the smallest one and what binds."""
+    import dataclasses
+
     from samfpga.hw.plan.layers import encoder_layers
 
+    units = units if units is not None else encoder_layers(cfg.tinyvit())
+    best = None
+    for b in cfg.token_batches:
+        p = _plan_one(dataclasses.replace(cfg, token_batch=b), units)
+        cap = {r: cfg.limit * p.budget[r] for r in RESOURCES}
+        worst = max(p.totals[r] / cap[r] if cap[r] else (math.inf if p.totals[r] else 0.0) for r in RESOURCES)
+        key = (not p.fits, -p.fps if p.fits else worst)
+        if best is None or key < best[0]:
+            best = (key, p)
+    return best[1]
+
+
+def _plan_one(cfg: PlanConfig, units: list[Unit]) -> Plan:
     board = get_board(cfg.board)
     clock = cfg.clock_mhz or board.clock_mhz
-    units = units if units is not None else encoder_layers(cfg.tinyvit())
     gbps, ddr_src = pricing.DDR_GBPS[board.name]
     bpc = gbps * 1e9 * cfg.ddr_efficiency / (clock * 1e6)
     folds = _Folds()
     choices = []
     for u in units:
-        ms = [m for m in cfg.modes if m == "unrolled" or (u.repeats > 1 and u.identical)]
+        # units with repeated identical blocks: unrolled or one of the rolled modes; other units: unrolled with
+        # weights on chip or streamed in token batches
+        rep = u.repeats > 1 and u.identical
+        ms = [m for m in cfg.modes if (m == "unrolled" or m.startswith("rolled")) if rep] if rep else \
+            [m for m in cfg.modes if m.startswith("unrolled")]
         if not ms:
             ms = ["unrolled"]
         ws = [cfg.w_bits] + ([4] if u.name in cfg.w4_units and cfg.w_bits != 4 else [])
