@@ -42,8 +42,16 @@ def test_layers_macs_match_flop_counter(units):
     assert stage2.repeats == 3 and stage2.identical
 
 
-def test_fits_means_within_limit_and_rolled_cycles(units):
+def test_fits_means_within_limit_and_rolled_cycles(units, tmp_path):
+    import json
+
+    from samfpga.hw.plan.report import write
+
     p = plan(PlanConfig(board="zcu104", encoder_config=tiny()), units=units)
+    files = write(p, tmp_path)
+    rep = json.loads(files["json"].read_text())
+    assert rep["fits"] and len(rep["layers"]) == len(p.layers) and files["png"].stat().st_size > 0
+    assert f"{p.fps:.3g} fps" in files["md"].read_text()
     assert p.fits
     for r in RESOURCES:
         assert p.totals[r] <= 0.85 * p.budget[r] + 1e-9, r
@@ -87,7 +95,8 @@ def test_ddr_traffic_arithmetic(units):
 
 
 def test_too_small_says_what_binds(units):
-    p = plan(PlanConfig(board="pynq-z2", encoder_config=tiny(), limit=0.002), units=units)
+    p = plan(PlanConfig(board="pynq-z2", encoder_config=tiny(), limit=0.002, modes=("unrolled", "rolled_streamed"),
+                        token_batches=(8,)), units=units)
     assert not p.fits
     assert p.binds and any(r in p.binds[0] for r in RESOURCES)
     assert "budget" in p.binds[0] or "none" in p.binds[0]
