@@ -94,6 +94,20 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
     assert gen.stats["proposals"] == 5 and gen.stats["decoder_prompts"] == 10  # a point and a box each
     assert records and all(r["crop_box"] == [0, 0, 256, 256] for r in records)
 
+    # installed into a copy of the bundle: found through bundle.json (hash-checked) without naming it
+    import shutil
+
+    from samfpga.models.proposals.install import install
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(package_path("samfpga.assets", "default"), bundle)
+    install(out / "proposals.onnx", bundle)
+    pred2 = Predictor.from_bundle(bundle)
+    assert pred2.bundle.proposals_path == (bundle / "proposals.onnx").resolve()
+    again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, pred_iou_thresh=0.0,
+                                  stability_score_thresh=0.0, output_mode="uncompressed_rle").generate(image)
+    assert again == records
+
     rc = cli.main(["everything", str(package_path("samfpga.assets", "samples", "sample_0.png")), "--mode",
                    "proposals", "--proposal-head", str(out / "proposals.onnx"), "--proposal-score-thresh", "0",
                    "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--out", str(tmp_path / "ev"),

@@ -21,6 +21,11 @@ named by ``files`` / ``sha256`` keys ``decoder_image``, ``decoder_prompt``, ``de
     decoder_masks.onnx   image_tokens (B,hw,C), hyper_in (B,T',C/8) -> low_res_masks (B,T',4h,4w)
 
 Runtimes that predate the split ignore these keys and run ``decoder.onnx`` (the same function).
+
+Optional (issue 16): the proposal head of ``samfpga everything --mode proposals``, key ``proposals``
+(``samfpga.models.proposals.install`` adds it to a bundle)::
+
+    proposals.onnx       image_embeddings (1,C,h,w) -> proposals (1,7,h,w)  (layout: samfpga.everything.proposals)
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ class Bundle:
     sha256: dict[str, str] = field(default_factory=dict)
     # the split decoder's graphs by ``DECODER_SPLIT_FILES`` key, or None when the bundle has only decoder.onnx
     decoder_split: dict[str, Path] | None = None
+    proposals_path: Path | None = None
 
 
 def _field(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -158,7 +164,7 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{meta_path}: field 'files' names {split_keys} of the split decoder; it needs all of "
                           f"{list(DECODER_SPLIT_FILES)} or none")
     paths: dict[str, Path] = {}
-    for key in ("encoder", "decoder", *split_keys):
+    for key in ("encoder", "decoder", *split_keys, *(["proposals"] if "proposals" in files else [])):
         name = files.get(key)
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise BundleError(f"{meta_path}: field 'files.{key}' must be a relative file name, got {name!r}")
@@ -197,4 +203,5 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         model_config=cfg,
         sha256={k: str(v) for k, v in sha.items()},
         decoder_split={k: paths[k] for k in split_keys} or None,
+        proposals_path=paths.get("proposals"),
     )

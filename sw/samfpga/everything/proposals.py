@@ -35,7 +35,6 @@ from .dense import (
 from .timing import StageTimes, stage
 
 HEAD_CHANNELS = 7
-HEAD_FILE = "proposals.onnx"
 
 
 def decode_head(out: np.ndarray, image_size: int, score_thresh: float,
@@ -92,8 +91,7 @@ class ProposalMaskGenerator:
 
     Args:
         predictor: the host ``Predictor``.
-        head: a ``ProposalHead`` or the path of its ONNX file (default: ``proposals.onnx`` in the predictor's
-            bundle directory).
+        head: a ``ProposalHead`` or the path of its ONNX file (default: the bundle's ``files.proposals``).
         score_thresh: centre probability a proposal needs.
         max_proposals: at most this many proposals (2 decoder prompts each).
         prompts: which prompts each proposal gets: "point" (its centre, three masks) and/or "box" (one mask).
@@ -125,10 +123,12 @@ class ProposalMaskGenerator:
         if max_proposals < 1:
             raise ValueError(f"max_proposals must be >= 1, got {max_proposals}")
         if head is None:
-            root = getattr(getattr(predictor, "bundle", None), "root", None)
-            if root is None:
-                raise ValueError("no proposal head given and the predictor has no bundle directory to find one in")
-            head = Path(root) / HEAD_FILE
+            bundle = getattr(predictor, "bundle", None)
+            head = getattr(bundle, "proposals_path", None)
+            if head is None:
+                where = getattr(bundle, "root", "the predictor's model")
+                raise ValueError(f"{where}: the bundle has no proposal head (files.proposals); pass one or add it "
+                                 f"with `python -m samfpga.models.proposals.install HEAD.onnx BUNDLE_DIR`")
         self.head = head if isinstance(head, ProposalHead) else ProposalHead(head)
         self.predictor = predictor
         self.score_thresh = score_thresh
