@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stability-score-thresh", type=float, default=0.8)
     p.add_argument("--score-thresh", default="0.1,0.2,0.3")
     p.add_argument("--max-proposals", type=int, default=48)
+    p.add_argument("--peak-window", type=int, default=3)
     p.add_argument("--iou", type=float, default=0.8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything_proposals")
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"image": i, "dense_masks": len(dense), "dense_prompts": gen.stats["decoder_prompts"],
                "dense_s": time.perf_counter() - t0, "proposals": {}}
         for thr in thresholds:
-            pg = ProposalMaskGenerator(pred, head, score_thresh=thr, max_proposals=args.max_proposals, **filters)
+            pg = ProposalMaskGenerator(pred, head, score_thresh=thr, max_proposals=args.max_proposals,
+                                       peak_window=args.peak_window, **filters)
             t0 = time.perf_counter()
             got = _masks(pg.generate(image), image.shape[:2])
             wall = time.perf_counter() - t0
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                          else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
-              "iou": args.iou, "head": str(args.head or bundle / "proposals.onnx"), "summary": summary,
+              "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals, "head": str(args.head or bundle / "proposals.onnx"), "summary": summary,
               "images": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -116,7 +118,8 @@ def markdown(result: dict) -> str:
              f"{len(result['images'])} images; filters {json.dumps(result['filters'])}; dense "
              f"{result['points_per_side']}² grid: {s['dense_prompts_per_image']:.0f} prompts, {s['dense_masks']} "
              f"masks, {s['dense_s_per_image']:.2f} s per image; recovered = a proposals mask at IoU >= "
-             f"{result['iou']} with the dense mask", "",
+             f"{result['iou']} with the dense mask; peak window {result['peak_window']}, at most "
+             f"{result['max_proposals']} proposals", "",
              "| score thresh | prompts / image | fewer than dense | dense masks recovered | masks / image | "
              "s / image |", "|---|---|---|---|---|---|"]
     for k, v in s["by_score_thresh"].items():

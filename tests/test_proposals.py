@@ -106,7 +106,7 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
     assert pred2.bundle.proposals_path == (bundle / "proposals.onnx").resolve()
     again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, pred_iou_thresh=0.0,
                                   stability_score_thresh=0.0, output_mode="uncompressed_rle").generate(image)
-    assert again == records
+    assert json.dumps(again) == json.dumps(records)  # (an empty mask has stability NaN: compare as text)
 
     rc = cli.main(["everything", str(package_path("samfpga.assets", "samples", "sample_0.png")), "--mode",
                    "proposals", "--proposal-head", str(out / "proposals.onnx"), "--proposal-score-thresh", "0",

@@ -37,12 +37,13 @@ from .timing import StageTimes, stage
 HEAD_CHANNELS = 7
 
 
-def decode_head(out: np.ndarray, image_size: int, score_thresh: float,
-                max_proposals: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode_head(out: np.ndarray, image_size: int, score_thresh: float, max_proposals: int,
+                peak_window: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Head output (7, h, w) -> proposals in encoder-input pixels, best first.
 
     A proposal is a cell whose centre probability (sigmoid of channel 0) is > ``score_thresh`` and is the
-    maximum of its 3x3 neighbourhood; at most ``max_proposals``.
+    maximum of its ``peak_window`` x ``peak_window`` neighbourhood (1: every cell over the threshold, so an
+    object can get several prompts); at most ``max_proposals``.
 
     Returns:
         points (K, 2) float32 (x, y); boxes (K, 4) float32 XYXY clipped to [0, image_size]; scores (K,) float32.
@@ -51,8 +52,12 @@ def decode_head(out: np.ndarray, image_size: int, score_thresh: float,
         raise ValueError(f"proposal head output must be ({HEAD_CHANNELS}, h, w), got {out.shape}")
     _, h, w = out.shape
     prob = 1.0 / (1.0 + np.exp(-out[0].astype(np.float64)))
-    padded = np.pad(prob, 1, constant_values=-1.0)
-    neigh = np.max(np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]), axis=0)
+    if peak_window < 1 or peak_window % 2 == 0:
+        raise ValueError(f"peak_window must be odd and >= 1, got {peak_window}")
+    r = peak_window // 2
+    padded = np.pad(prob, r, constant_values=-1.0)
+    neigh = np.max(np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(peak_window)
+                             for dx in range(peak_window)]), axis=0)
     ys, xs = np.nonzero((prob >= neigh) & (prob > score_thresh))
     order = np.argsort(-prob[ys, xs], kind="stable")[:max_proposals]
     ys, xs = ys[order], xs[order]
@@ -94,6 +99,7 @@ class ProposalMaskGenerator:
         head: a ``ProposalHead`` or the path of its ONNX file (default: the bundle's ``files.proposals``).
         score_thresh: centre probability a proposal needs.
         max_proposals: at most this many proposals (2 decoder prompts each).
+        peak_window: a proposal must be the best cell of this window (1: every cell over ``score_thresh``).
         prompts: which prompts each proposal gets: "point" (its centre, three masks) and/or "box" (one mask).
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh, min_mask_region_area,
         output_mode: as the dense generator.
@@ -108,6 +114,7 @@ class ProposalMaskGenerator:
         head: ProposalHead | str | Path | None = None,
         score_thresh: float = 0.3,
         max_proposals: int = 48,
+        peak_window: int = 3,
         prompts: tuple[str, ...] = ("point", "box"),
         points_per_batch: int = 64,
         pred_iou_thresh: float = 0.88,
@@ -133,6 +140,7 @@ class ProposalMaskGenerator:
         self.predictor = predictor
         self.score_thresh = score_thresh
         self.max_proposals = max_proposals
+        self.peak_window = peak_window
         self.prompts = tuple(prompts)
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
@@ -155,7 +163,7 @@ class ProposalMaskGenerator:
             with times.stage("encoder"):
                 pred.set_image(image)
                 points, boxes, _ = decode_head(self.head(pred.get_image_embedding()), pred.image_size,
-                                               self.score_thresh, self.max_proposals)
+                                               self.score_thresh, self.max_proposals, self.peak_window)
             # encoder-input frame -> original image frame (the records' point_coords)
             scale = np.array([w / pred.input_size[1], h / pred.input_size[0]], dtype=np.float64)
             data = MaskData()
