@@ -1,7 +1,7 @@
 """Proposals mode vs dense everything on held-out images (issue 16): decoder prompts and dense masks recovered.
 
     .venv/bin/python -m bench.everything_proposals [--head sw/samfpga/assets/default/proposals.onnx] \
-        [--images 10] [--score-thresh 0.1,0.2,0.3] [--out bench/results/everything_proposals]
+        [--images 10] [--score-thresh 0.1,0.2,0.3,0.5] [--out bench/results/everything_proposals]
 
 Per held-out image (``--split``, the bundled default's 256 x 256 input): dense everything with the bundled default
 (``--points-per-side`` grid) and ``ProposalMaskGenerator`` with the head, both at ``--pred-iou-thresh`` /
@@ -37,9 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--points-per-side", type=int, default=32)
     p.add_argument("--pred-iou-thresh", type=float, default=0.5)
     p.add_argument("--stability-score-thresh", type=float, default=0.8)
-    p.add_argument("--score-thresh", default="0.1,0.2,0.3")
+    p.add_argument("--score-thresh", default="0.1,0.2,0.3,0.5")
     p.add_argument("--max-proposals", type=int, default=48)
-    p.add_argument("--peak-window", type=int, default=3)
+    p.add_argument("--peak-window", type=int, default=1)
     p.add_argument("--iou", type=float, default=0.8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything_proposals")
@@ -52,6 +52,7 @@ def _masks(records: list[dict], shape: tuple[int, int]) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from samfpga.bundle import sha256_file
     from samfpga.everything import AutomaticMaskGenerator, ProposalMaskGenerator
     from samfpga.everything.proposals import ProposalHead
     from samfpga.models.data import get_split
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                          else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
-              "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals, "head": str(args.head or bundle / "proposals.onnx"), "summary": summary,
+              "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,
+              "head": str(args.head or bundle / "proposals.onnx"), "head_sha256": sha256_file(args.head or bundle / "proposals.onnx"), "summary": summary,
               "images": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -114,7 +114,7 @@ class ProposalMaskGenerator:
         head: ProposalHead | str | Path | None = None,
         score_thresh: float = 0.3,
         max_proposals: int = 48,
-        peak_window: int = 3,
+        peak_window: int = 1,
         prompts: tuple[str, ...] = ("point", "box"),
         points_per_batch: int = 64,
         pred_iou_thresh: float = 0.88,
