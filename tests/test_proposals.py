@@ -101,7 +101,11 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
 
     bundle = tmp_path / "bundle"
     shutil.copytree(package_path("samfpga.assets", "default"), bundle)
+    from samfpga.models.proposals.train import _cache_key
+
+    key = _cache_key(cfg, bundle)
     install(out / "proposals.onnx", bundle)
+    assert _cache_key(cfg, bundle) == key  # the teacher's targets stay cached when a head is installed
     pred2 = Predictor.from_bundle(bundle)
     assert pred2.bundle.proposals_path == (bundle / "proposals.onnx").resolve()
     again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, pred_iou_thresh=0.0,

@@ -127,7 +127,9 @@ def teacher_targets(pred, image: np.ndarray, cfg: ProposalTrainConfig) -> dict[s
 
 def _cache_key(cfg: ProposalTrainConfig, bundle: Path) -> str:
     manifest = json.loads((bundle / "bundle.json").read_text())
-    blob = json.dumps({"sha256": manifest.get("sha256"), "generator": cfg.generator, "seed": cfg.data_seed,
+    # the teacher's graphs only: installing a proposal head into the bundle must not invalidate the cache
+    teacher = {k: v for k, v in (manifest.get("sha256") or {}).items() if k != "proposals"}
+    blob = json.dumps({"sha256": teacher, "generator": cfg.generator, "seed": cfg.data_seed,
                        "dense": [cfg.dense_points_per_side, cfg.dense_pred_iou_thresh,
                                  cfg.dense_stability_score_thresh]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
