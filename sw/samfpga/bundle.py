@@ -24,6 +24,11 @@ Runtimes that predate the split ignore these keys and run ``decoder.onnx`` (the 
 
 Optional ``calibration`` object (``samfpga.calibration``): post-hoc maps of the IoU predictions and mask logits,
 applied by ``samfpga.decoder.OnnxDecoder``; without it the outputs are the graphs' own.
+
+Optional (issue 16): the proposal head of ``samfpga everything --mode proposals``, key ``proposals``
+(``samfpga.models.proposals.install`` adds it to a bundle)::
+
+    proposals.onnx       image_embeddings (1,C,h,w) -> proposals (1,7,h,w)  (layout: samfpga.everything.proposals)
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class Bundle:
     decoder_split: dict[str, Path] | None = None
     # post-hoc output calibration (field ``calibration``); IDENTITY when the bundle has none
     calibration: Calibration = IDENTITY
+    # the proposal head of everything mode (file key ``proposals``), or None
+    proposals_path: Path | None = None
 
 
 def _field(meta: dict[str, Any], name: str, kind: type | tuple[type, ...], where: Path) -> Any:
@@ -165,7 +172,7 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         raise BundleError(f"{meta_path}: field 'files' names {split_keys} of the split decoder; it needs all of "
                           f"{list(DECODER_SPLIT_FILES)} or none")
     paths: dict[str, Path] = {}
-    for key in ("encoder", "decoder", *split_keys):
+    for key in ("encoder", "decoder", *split_keys, *(["proposals"] if "proposals" in files else [])):
         name = files.get(key)
         if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
             raise BundleError(f"{meta_path}: field 'files.{key}' must be a relative file name, got {name!r}")
@@ -211,4 +218,5 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
         sha256={k: str(v) for k, v in sha.items()},
         decoder_split={k: paths[k] for k in split_keys} or None,
         calibration=calibration,
+        proposals_path=paths.get("proposals"),
     )

@@ -1,7 +1,7 @@
 """``samfpga`` command line: segment, everything, and the development subcommands (dispatched lazily).
 
     samfpga segment IMAGE [--point X,Y[,LABEL]]... [--box X0,Y0,X1,Y1] [--multimask] --out DIR
-    samfpga everything IMAGE --mode dense|hierarchical --out DIR
+    samfpga everything IMAGE --mode dense|hierarchical|proposals --out DIR
     samfpga deploy BUILD_DIR --out PKG | samfpga deploy --check PKG
     samfpga track VIDEO --point F,X,Y[,OBJ] | --box F,X0,Y0,X1,Y1[,OBJ] | --mask F,PNG[,OBJ] --out DIR
     samfpga eval|train|build-hw|stats|export ...   (need the development environment)
@@ -141,12 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(seg)
     ev = sub.add_parser("everything", help="segment everything (COCO-RLE JSON + overlay)")
     ev.add_argument("image", type=Path)
-    ev.add_argument("--mode", choices=["dense", "hierarchical"], default="hierarchical")
+    ev.add_argument("--mode", choices=["dense", "hierarchical", "proposals"], default="hierarchical")
     ev.add_argument("--points-per-side", type=_positive_int, default=32)
     ev.add_argument("--points-per-batch", type=_positive_int, default=64)
     ev.add_argument("--pred-iou-thresh", type=_fraction, default=0.88)
     ev.add_argument("--stability-score-thresh", type=_fraction, default=0.95)
     ev.add_argument("--crop-n-layers", type=int, default=0, help="dense mode only")
+    ev.add_argument("--proposal-head", type=Path,
+                    help="proposals mode: the head's ONNX file (default: proposals.onnx in the model bundle)")
+    ev.add_argument("--proposal-score-thresh", type=_fraction, default=0.3,
+                    help="proposals mode: centre probability a proposal needs")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.add_argument("--timings", action="store_true",
@@ -319,13 +323,23 @@ def cmd_everything(args: argparse.Namespace) -> int:
         if args.crop_n_layers:
             raise CliError("--crop-n-layers applies to --mode dense only")
         cls = everything.HierarchicalMaskGenerator
+    if args.mode == "proposals":
+        cls = everything.ProposalMaskGenerator
+        del params["points_per_side"]
+        params.update(head=None if args.proposal_head is None else str(args.proposal_head),
+                      score_thresh=args.proposal_score_thresh)
+    elif args.proposal_head is not None:
+        raise CliError("--proposal-head applies to --mode proposals only")
     with staged_output(args.out) as tmp, _model(args) as predictor:
         batches = []
         predictor.batch_callbacks.append(batches.append)
         try:
             # the generators draw the tqdm bar over prompt batches themselves (they know the total)
-            generator = cls(predictor, progress=not args.no_progress, **params)
-        except ValueError as err:
+            if args.mode == "proposals":  # a few prompt batches: no progress bar
+                generator = cls(predictor, **params)
+            else:
+                generator = cls(predictor, progress=not args.no_progress, **params)
+        except (ValueError, FileNotFoundError) as err:
             raise CliError(f"everything: {err}") from None
         t0 = time.perf_counter()
         records = generator.generate(image)

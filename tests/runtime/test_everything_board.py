@@ -121,3 +121,32 @@ def test_stage_timings_add_up_and_cat_does_not_alias():
     with pytest.raises(ValueError, match="unknown stage"):
         with t.stage("bogus"):
             pass
+
+
+def test_proposals_mode_on_the_bundled_default():
+    """The bundled default carries the proposal head (bundle.json files.proposals); proposals mode runs it
+    without torch: one point and one box prompt per proposal, at most 2 x 48 prompts (a dense 32x32 grid: 1024)."""
+    from samfpga.everything import ProposalMaskGenerator
+    from samfpga.image_io import read_image
+    from samfpga.resources import package_path
+
+    pred = Predictor.from_bundle(package_path("samfpga.assets", "default"))
+    assert pred.bundle.proposals_path is not None
+    image = read_image(package_path("samfpga.assets", "samples", "sample_2.png"))[0]
+    gen = ProposalMaskGenerator(pred, pred_iou_thresh=0.5, stability_score_thresh=0.8, output_mode="coco_rle")
+    _check_records(gen.generate(image), image.shape[:2])
+    assert 1 <= gen.stats["proposals"] <= 48 and gen.stats["decoder_prompts"] == 2 * gen.stats["proposals"]
+    assert "torch" not in sys.modules
+
+
+def test_proposals_mode_without_a_head_is_refused(predictor, tmp_path, capsys):
+    from samfpga.everything import ProposalMaskGenerator
+
+    with pytest.raises(ValueError, match="no proposal head"):
+        ProposalMaskGenerator(predictor)
+    img = tmp_path / "img.png"
+    write_png(img, _image())
+    rc = cli.main(["everything", str(img), "--mode", "proposals", "--model", str(BUNDLE), "--out",
+                   str(tmp_path / "out"), "--no-progress"])
+    assert rc != 0 and "no proposal head" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written

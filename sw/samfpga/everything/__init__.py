@@ -1,11 +1,13 @@
 """Segment-everything on the host runtime (numpy + onnxruntime, no torch).
 
 ``AutomaticMaskGenerator`` mirrors segment-anything's ``SamAutomaticMaskGenerator`` (dense point grid,
-optional crops); ``HierarchicalMaskGenerator`` is TinySAM's two-round hierarchical strategy. Both drive a
+optional crops); ``HierarchicalMaskGenerator`` is TinySAM's two-round hierarchical strategy;
+``ProposalMaskGenerator`` prompts the boxes and centres of a small CNN proposal head. All drive a
 ``samfpga.predictor.Predictor`` and return the official record dicts.
 """
 
 from .dense import AutomaticMaskGenerator
 from .hierarchical import HierarchicalMaskGenerator, round2_points
+from .proposals import ProposalMaskGenerator
 
-__all__ = ["AutomaticMaskGenerator", "HierarchicalMaskGenerator", "round2_points"]
+__all__ = ["AutomaticMaskGenerator", "HierarchicalMaskGenerator", "ProposalMaskGenerator", "round2_points"]

@@ -4,7 +4,9 @@ A grid of single-point prompts over the image (and optionally over overlapping c
 three masks; masks are kept when their predicted IoU and stability score pass the thresholds and they are not
 cut by a crop edge, then de-duplicated by box NMS within each crop and across crops. Same parameters, defaults,
 order of operations and record fields as the official generator (tests/test_everything.py checks the mask
-sets agree on the same weights).
+sets agree on the same weights). One difference in order, with the same records: kept masks are held
+bit-packed and run-length coded only once NMS has chosen the survivors (``encode_rles``), and each batch's
+full-resolution logits are dropped with the batch, so memory follows the batch and the kept masks, not the grid.
 """
 
 from __future__ import annotations
@@ -104,26 +106,61 @@ def filter_batch(
     mask_threshold: float, pred_iou_thresh: float, stability_score_thresh: float, stability_score_offset: float,
     high_score_thresh: float | None = None, times: StageTimes | None = None,
 ) -> tuple[MaskData, np.ndarray | None]:
-    """Decoded masks of one prompt batch -> the masks that pass the filters, as RLEs in the original image frame.
+    """Decoded masks of one prompt batch -> the masks that pass the filters, bit-packed, not yet run-length coded.
+
+    Run-length coding waits for NMS (``encode_rles``): see ``encode_rles`` for why that gives the same records.
 
     Args:
         masks: (N, h, w) float32 logits in the crop frame (all masks of the batch, or those already past the
             IoU filter); iou_preds (N,) float32; points (N, 2) the prompt of each mask, crop pixels.
         high_score_thresh: if given, also return the (h, w) bool union of ``logits > high_score_thresh`` over
             the kept masks (TinySAM's covered map), else None.
-        times: accumulates the ``filters`` and ``rle`` stages when given.
+        times: accumulates the ``filters`` and ``rle`` (bit packing) stages when given.
 
     Returns:
         MaskData with iou_preds (K,), points (K, 2), stability_score (K,), boxes (K, 4) int64 crop-frame XYXY,
-        rles (K uncompressed RLEs of the whole image); and the covered map or None.
+        packed (K arrays of ceil(h w / 8) uint8: the binary crop-frame mask, ``np.packbits`` of its row-major
+        flattening); and the covered map or None. Held until NMS: h w / 8 bytes per kept mask, where the batch's
+        float logits are 4 h w bytes per mask and are dropped with the batch.
     """
     with stage(times, "filters"):
         data, covered = _filter(masks, iou_preds, points, crop_box, orig_size, mask_threshold, pred_iou_thresh,
                                 stability_score_thresh, stability_score_offset, high_score_thresh)
     with stage(times, "rle"):
-        data["rles"] = mask_to_rle(uncrop_masks(data["masks"], crop_box, *orig_size))
+        kept = data["masks"]
+        data["packed"] = list(np.packbits(kept.reshape(len(kept), -1), axis=1)) if len(kept) else []
     del data["masks"]
     return data, covered
+
+
+def encode_rles(data: MaskData, crop_boxes: np.ndarray, orig_size: tuple[int, int],
+                times: StageTimes | None = None) -> MaskData:
+    """Replace ``data["packed"]`` by ``data["rles"]``: uncompressed RLEs of the whole image, in place.
+
+    Called once NMS has chosen the survivors, so only they are unpacked, uncropped and run-length coded. The
+    records equal those of coding every filtered mask before NMS (the official order) because nothing before
+    this point reads an RLE: the stability score is computed from the full-resolution logits and the NMS boxes
+    (within a crop and across crops) from the full-resolution binary masks in ``_filter``, before packing;
+    packing is lossless; and ``MaskData.filter`` moves each row's packed mask with its box and scores. Full-
+    resolution upscaling itself cannot be deferred the same way: the stability score, the boxes and the
+    crop-edge test are all taken on the upscaled masks, and the low-res logits do not determine them.
+
+    Args:
+        data: rows with ``packed`` (see ``filter_batch``).
+        crop_boxes: (K, 4) int XYXY crop of each row in the original image (its mask is (y1-y0, x1-x0)).
+        orig_size: (H, W) of the original image.
+    """
+    with stage(times, "rle"):
+        h, w = orig_size
+        rles = []
+        for packed, crop in zip(data["packed"], np.asarray(crop_boxes).reshape(-1, 4)):
+            x0, y0, x1, y1 = (int(v) for v in crop)
+            ch, cw = y1 - y0, x1 - x0
+            mask = np.unpackbits(packed, count=ch * cw).reshape(1, ch, cw).view(bool)
+            rles.extend(mask_to_rle(uncrop_masks(mask, [x0, y0, x1, y1], h, w)))
+        data["rles"] = rles
+        del data["packed"]
+    return data
 
 
 def _filter(masks: np.ndarray, iou_preds: np.ndarray, points: np.ndarray, crop_box: list[int],
@@ -306,7 +343,7 @@ class AutomaticMaskGenerator:
                 keep = batched_nms(data["boxes"].astype(np.float32), scores, np.zeros(len(data["boxes"])),
                                    self.crop_nms_thresh)
             data.filter(keep)
-        return data
+        return encode_rles(data, data["crop_boxes"], orig_size, self._times)
 
     def _process_crop(self, image: np.ndarray, crop_box: list[int], crop_layer_idx: int,
                       orig_size: tuple[int, int], counter: DecoderCounter) -> MaskData:
@@ -335,7 +372,7 @@ class AutomaticMaskGenerator:
         data.filter(keep)
         data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
         data["points"] = uncrop_points(data["points"], crop_box)
-        data["crop_boxes"] = np.array([crop_box for _ in range(len(data["rles"]))], dtype=np.int64).reshape(-1, 4)
+        data["crop_boxes"] = np.array([crop_box for _ in range(len(data["packed"]))], dtype=np.int64).reshape(-1, 4)
         return data
 
 

@@ -25,6 +25,7 @@ from .dense import (
     _empty_data,
     check_common,
     check_image,
+    encode_rles,
     filter_batch,
     small_region_postprocess,
     to_records,
@@ -154,7 +155,9 @@ class HierarchicalMaskGenerator:
             keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
                                self.box_nms_thresh)
         data.filter(keep)
-        data["crop_boxes"] = np.tile(np.array([[0, 0, w, h]], dtype=np.int64), (len(data["rles"]), 1))
+        data["crop_boxes"] = np.tile(np.array([[0, 0, w, h]], dtype=np.int64), (len(data["boxes"]), 1))
+        if "packed" in data:
+            encode_rles(data, data["crop_boxes"], (h, w), times)  # only NMS survivors (see encode_rles)
         if self.min_mask_region_area > 0:
             with times.stage("postprocess"):
                 data = small_region_postprocess(data, self.min_mask_region_area, self.box_nms_thresh)

@@ -3,9 +3,10 @@
 Stages (``STAGES``): ``encoder`` (set_image, per crop; with the split decoder this includes its image side),
 ``decoder`` (the mask decoder's transformer: the split decoder's prompt side, or the whole single graph),
 ``masks`` (the split decoder's mask side: output upscaling to the low-res logits, only for prompts with a mask
-past the IoU filter), ``upscale`` (low-res logits -> image size, only for masks past the IoU filter), ``filters`` (stability score, thresholds,
-boxes, crop-edge test), ``rle`` (run-length encoding of surviving masks), ``nms`` (box NMS within and across
-crops), ``postprocess`` (small-region removal) and ``records`` (output records, COCO RLE). ``other`` is what the
+past the IoU filter), ``upscale`` (low-res logits -> image size, only for masks past the IoU filter),
+``filters`` (stability score, thresholds, boxes, crop-edge test), ``rle`` (bit packing of the filtered masks,
+then unpacking and run-length coding of the NMS survivors), ``nms`` (box NMS within and across crops),
+``postprocess`` (small-region removal) and ``records`` (output records, COCO RLE). ``other`` is what the
 generator spent outside them (bookkeeping), so the stages add up to the wall time.
 """
 

@@ -1,0 +1,134 @@
+"""Proposals mode vs dense everything on held-out images (issue 16): decoder prompts and dense masks recovered.
+
+    .venv/bin/python -m bench.everything_proposals [--head sw/samfpga/assets/default/proposals.onnx] \
+        [--images 10] [--score-thresh 0.1,0.2,0.3,0.5] [--out bench/results/everything_proposals]
+
+Per held-out image (``--split``, the bundled default's 256 x 256 input): dense everything with the bundled default
+(``--points-per-side`` grid) and ``ProposalMaskGenerator`` with the head, both at ``--pred-iou-thresh`` /
+``--stability-score-thresh`` (default 0.5 / 0.8: the bundled default finds no mask on these images at the
+official 0.88 / 0.95). A dense mask is recovered when a proposals-mode mask has IoU >= ``--iou`` (0.8) with it.
+Per score threshold: decoder prompts per image (dense / proposals = the reduction), recovered fraction, and
+mean wall seconds per image. ``bench/everything_proposals_oracle.py`` gives the bound for perfect proposals.
+Writes ``<out>.json`` and ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.everything_proposals_oracle import mask_iou
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--head", type=Path, help="proposal head ONNX (default: the bundled default's)")
+    p.add_argument("--images", type=int, default=10)
+    p.add_argument("--split", default="heldout")
+    p.add_argument("--points-per-side", type=int, default=32)
+    p.add_argument("--pred-iou-thresh", type=float, default=0.5)
+    p.add_argument("--stability-score-thresh", type=float, default=0.8)
+    p.add_argument("--score-thresh", default="0.1,0.2,0.3,0.5")
+    p.add_argument("--max-proposals", type=int, default=48)
+    p.add_argument("--peak-window", type=int, default=1)
+    p.add_argument("--iou", type=float, default=0.8)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything_proposals")
+    return p.parse_args(argv)
+
+
+def _masks(records: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    return np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *shape), bool)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from samfpga.bundle import sha256_file
+    from samfpga.everything import AutomaticMaskGenerator, ProposalMaskGenerator
+    from samfpga.everything.proposals import ProposalHead
+    from samfpga.models.data import get_split
+    from samfpga.predictor import Predictor
+    from samfpga.resources import package_path
+
+    bundle = Path(package_path("samfpga.assets", "default"))
+    pred = Predictor.from_bundle(bundle, threads=args.threads)
+    head = ProposalHead(args.head or bundle / "proposals.onnx", threads=args.threads)
+    split = get_split(args.split)
+    sample = split.sample_function(pred.image_size)
+    filters = dict(pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh)
+    thresholds = [float(v) for v in args.score_thresh.split(",")]
+    rows = []
+    for i in range(args.images):
+        image = sample(split.seed, i).image
+        gen = AutomaticMaskGenerator(pred, points_per_side=args.points_per_side, **filters)
+        t0 = time.perf_counter()
+        dense = _masks(gen.generate(image), image.shape[:2])
+        row = {"image": i, "dense_masks": len(dense), "dense_prompts": gen.stats["decoder_prompts"],
+               "dense_s": time.perf_counter() - t0, "proposals": {}}
+        for thr in thresholds:
+            pg = ProposalMaskGenerator(pred, head, score_thresh=thr, max_proposals=args.max_proposals,
+                                       peak_window=args.peak_window, **filters)
+            t0 = time.perf_counter()
+            got = _masks(pg.generate(image), image.shape[:2])
+            wall = time.perf_counter() - t0
+            best = mask_iou(dense, got).max(1) if len(dense) and len(got) else np.zeros(len(dense))
+            row["proposals"][str(thr)] = {"masks": len(got), "prompts": pg.stats["decoder_prompts"],
+                                          "proposals": pg.stats["proposals"], "s": wall,
+                                          "recovered": int((best >= args.iou).sum())}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    n = sum(r["dense_masks"] for r in rows)
+    summary = {"dense_masks": n, "dense_prompts_per_image": float(np.mean([r["dense_prompts"] for r in rows])),
+               "dense_s_per_image": float(np.mean([r["dense_s"] for r in rows])), "by_score_thresh": {}}
+    for thr in thresholds:
+        k = str(thr)
+        prompts = float(np.mean([r["proposals"][k]["prompts"] for r in rows]))
+        summary["by_score_thresh"][k] = {
+            "prompts_per_image": prompts,
+            "prompt_reduction": summary["dense_prompts_per_image"] / max(prompts, 1e-9),
+            "recovered_fraction": sum(r["proposals"][k]["recovered"] for r in rows) / max(n, 1),
+            "masks_per_image": float(np.mean([r["proposals"][k]["masks"] for r in rows])),
+            "s_per_image": float(np.mean([r["proposals"][k]["s"] for r in rows])),
+        }
+    result = {"command": "python -m bench.everything_proposals " + " ".join(argv if argv is not None
+                                                                         else sys.argv[1:]),
+              "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
+              "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
+              "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,
+              "head": str(args.head or bundle / "proposals.onnx"), "head_sha256": sha256_file(args.head or bundle / "proposals.onnx"), "summary": summary,
+              "images": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    Path(f"{args.out}.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+def markdown(result: dict) -> str:
+    s = result["summary"]
+    lines = ["# Proposals mode vs dense everything (issue 16)", "", f"`{result['command']}`  ",
+             f"{result['machine']}; split {result['split']['name']} (seed {result['split']['seed']}), "
+             f"{len(result['images'])} images; filters {json.dumps(result['filters'])}; dense "
+             f"{result['points_per_side']}² grid: {s['dense_prompts_per_image']:.0f} prompts, {s['dense_masks']} "
+             f"masks, {s['dense_s_per_image']:.2f} s per image; recovered = a proposals mask at IoU >= "
+             f"{result['iou']} with the dense mask; peak window {result['peak_window']}, at most "
+             f"{result['max_proposals']} proposals", "",
+             "| score thresh | prompts / image | fewer than dense | dense masks recovered | masks / image | "
+             "s / image |", "|---|---|---|---|---|---|"]
+    for k, v in s["by_score_thresh"].items():
+        lines.append(f"| {k} | {v['prompts_per_image']:.1f} | {v['prompt_reduction']:.1f}x | "
+                     f"{100 * v['recovered_fraction']:.1f}% | {v['masks_per_image']:.1f} | {v['s_per_image']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

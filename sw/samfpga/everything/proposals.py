@@ -1,0 +1,229 @@
+"""``ProposalMaskGenerator``: segment-everything from object-aware prompts (issue 16, ``--mode proposals``).
+
+A small CNN head (``samfpga.models.proposals``, exported to ONNX) reads the image encoder's embedding and
+predicts, per embedding cell, an object-centre score, the centre's offset inside the cell and the object's box.
+Score peaks become proposals; each proposal is prompted twice (its centre as a point, three masks; its box, one
+mask), so the decoder sees 2 x proposals prompts instead of a whole grid. The masks then go through the dense
+generator's filters, box NMS and RLE-after-NMS (``dense.filter_batch`` / ``encode_rles``), and come back as the
+official records.
+
+Head output (``decode_head``): (7, h, w) float32 for an (C, h, w) embedding: 0 centre logit; 1-2 the centre's
+(dx, dy) from the cell centre, in cells; 3-6 the box's (left, top, right, bottom) distances from the centre,
+in units of the grid size (distance / (h or w cells)). Cells are ``image_size / w`` encoder-input pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .amg import MaskData, batched_nms
+from .decode import decode_points
+from .dense import (
+    DecoderCounter,
+    PromptPredictor,
+    _empty_data,
+    check_common,
+    check_image,
+    encode_rles,
+    filter_batch,
+    small_region_postprocess,
+    to_records,
+)
+from .timing import StageTimes, stage
+
+HEAD_CHANNELS = 7
+
+
+def decode_head(out: np.ndarray, image_size: int, score_thresh: float, max_proposals: int,
+                peak_window: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head output (7, h, w) -> proposals in encoder-input pixels, best first.
+
+    A proposal is a cell whose centre probability (sigmoid of channel 0) is > ``score_thresh`` and is the
+    maximum of its ``peak_window`` x ``peak_window`` neighbourhood (1: every cell over the threshold, so an
+    object can get several prompts); at most ``max_proposals``.
+
+    Returns:
+        points (K, 2) float32 (x, y); boxes (K, 4) float32 XYXY clipped to [0, image_size]; scores (K,) float32.
+    """
+    if out.ndim != 3 or out.shape[0] != HEAD_CHANNELS:
+        raise ValueError(f"proposal head output must be ({HEAD_CHANNELS}, h, w), got {out.shape}")
+    _, h, w = out.shape
+    prob = 1.0 / (1.0 + np.exp(-out[0].astype(np.float64)))
+    if peak_window < 1 or peak_window % 2 == 0:
+        raise ValueError(f"peak_window must be odd and >= 1, got {peak_window}")
+    r = peak_window // 2
+    padded = np.pad(prob, r, constant_values=-1.0)
+    neigh = np.max(np.stack([padded[dy:dy + h, dx:dx + w] for dy in range(peak_window)
+                             for dx in range(peak_window)]), axis=0)
+    ys, xs = np.nonzero((prob >= neigh) & (prob > score_thresh))
+    order = np.argsort(-prob[ys, xs], kind="stable")[:max_proposals]
+    ys, xs = ys[order], xs[order]
+    cell_w, cell_h = image_size / w, image_size / h
+    cx = (xs + 0.5 + out[1, ys, xs]) * cell_w
+    cy = (ys + 0.5 + out[2, ys, xs]) * cell_h
+    left, top = out[3, ys, xs] * image_size, out[4, ys, xs] * image_size
+    right, bottom = out[5, ys, xs] * image_size, out[6, ys, xs] * image_size
+    points = np.clip(np.stack([cx, cy], axis=1), 0, image_size - 1).astype(np.float32)
+    boxes = np.clip(np.stack([cx - left, cy - top, cx + right, cy + bottom], axis=1), 0, image_size)
+    return points.reshape(-1, 2), boxes.astype(np.float32).reshape(-1, 4), prob[ys, xs].astype(np.float32)
+
+
+class ProposalHead:
+    """The exported head on onnxruntime: ``(1, C, h, w)`` float32 embedding -> ``(7, h, w)`` float32."""
+
+    def __init__(self, path: str | Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"proposal head {path}: no such file (train one with `make train-proposals`)")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, embedding: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(embedding, dtype=np.float32)})[0]
+        return out[0]
+
+
+class ProposalMaskGenerator:
+    """Segment everything from the proposal head's prompts; records as ``AutomaticMaskGenerator``'s.
+
+    Args:
+        predictor: the host ``Predictor``.
+        head: a ``ProposalHead`` or the path of its ONNX file (default: the bundle's ``files.proposals``).
+        score_thresh: centre probability a proposal needs.
+        max_proposals: at most this many proposals (2 decoder prompts each).
+        peak_window: a proposal must be the best cell of this window (1: every cell over ``score_thresh``).
+        prompts: which prompts each proposal gets: "point" (its centre, three masks) and/or "box" (one mask).
+        pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh, min_mask_region_area,
+        output_mode: as the dense generator.
+
+    After ``generate``, ``stats`` holds decoder_prompts, decoder_batches, proposals and images_encoded;
+    ``timings`` the seconds per stage (the head counts under ``encoder``).
+    """
+
+    def __init__(
+        self,
+        predictor: PromptPredictor,
+        head: ProposalHead | str | Path | None = None,
+        score_thresh: float = 0.3,
+        max_proposals: int = 48,
+        peak_window: int = 1,
+        prompts: tuple[str, ...] = ("point", "box"),
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        box_nms_thresh: float = 0.7,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+    ) -> None:
+        check_common(1, None, output_mode, points_per_batch)
+        if not prompts or set(prompts) - {"point", "box"}:
+            raise ValueError(f"prompts must be a non-empty subset of ('point', 'box'), got {prompts!r}")
+        if max_proposals < 1:
+            raise ValueError(f"max_proposals must be >= 1, got {max_proposals}")
+        if head is None:
+            bundle = getattr(predictor, "bundle", None)
+            head = getattr(bundle, "proposals_path", None)
+            if head is None:
+                where = getattr(bundle, "root", "the predictor's model")
+                raise ValueError(f"{where}: the bundle has no proposal head (files.proposals); pass one or add it "
+                                 f"with `python -m samfpga.models.proposals.install HEAD.onnx BUNDLE_DIR`")
+        self.head = head if isinstance(head, ProposalHead) else ProposalHead(head)
+        self.predictor = predictor
+        self.score_thresh = score_thresh
+        self.max_proposals = max_proposals
+        self.peak_window = peak_window
+        self.prompts = tuple(prompts)
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+        self.stats: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+
+    def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
+        """Masks for the whole of ``image`` (H, W, 3) uint8 RGB: records as ``AutomaticMaskGenerator``'s."""
+        check_image(image)
+        h, w = image.shape[:2]
+        self._times = times = StageTimes()
+        pred = self.predictor
+        counter = DecoderCounter(False, None, "everything (proposals)")
+        try:
+            with times.stage("encoder"):
+                pred.set_image(image)
+                points, boxes, _ = decode_head(self.head(pred.get_image_embedding()), pred.image_size,
+                                               self.score_thresh, self.max_proposals, self.peak_window)
+            # encoder-input frame -> original image frame (the records' point_coords)
+            scale = np.array([w / pred.input_size[1], h / pred.input_size[0]], dtype=np.float64)
+            data = MaskData()
+            if "point" in self.prompts:
+                data.cat(self._run_points(points, points * scale, (h, w), counter))
+            if "box" in self.prompts:
+                centres = (boxes[:, :2] + boxes[:, 2:]) / 2 * scale
+                data.cat(self._run_boxes(boxes, centres, (h, w), counter))
+        finally:
+            pred.reset_image()
+        self.stats = {"decoder_prompts": counter.prompts, "decoder_batches": counter.batches,
+                      "proposals": len(points), "images_encoded": 1}
+        if "boxes" not in data:
+            data = _empty_data()
+        with times.stage("nms"):
+            keep = batched_nms(data["boxes"].astype(np.float32), data["iou_preds"], np.zeros(len(data["boxes"])),
+                               self.box_nms_thresh)
+        data.filter(keep)
+        data["crop_boxes"] = np.tile(np.array([[0, 0, w, h]], dtype=np.int64), (len(data["boxes"]), 1))
+        if "packed" in data:
+            encode_rles(data, data["crop_boxes"], (h, w), times)
+        if self.min_mask_region_area > 0:
+            with times.stage("postprocess"):
+                data = small_region_postprocess(data, self.min_mask_region_area, self.box_nms_thresh)
+        with times.stage("records"):
+            records = to_records(data, self.output_mode)
+        times.stop()
+        self.timings = times.as_dict()
+        return records
+
+    def _filter(self, masks, iou, points, orig_size) -> MaskData:
+        batch, _ = filter_batch(masks, iou, points, [0, 0, orig_size[1], orig_size[0]], orig_size,
+                                self.predictor.mask_threshold, self.pred_iou_thresh, self.stability_score_thresh,
+                                self.stability_score_offset, times=self._times)
+        return batch
+
+    def _run_points(self, coords: np.ndarray, points: np.ndarray, orig_size: tuple[int, int],
+                    counter: DecoderCounter) -> MaskData:
+        data = MaskData()
+        for start in range(0, len(coords), self.points_per_batch):
+            c = coords[start:start + self.points_per_batch]
+            kept, masks, iou = decode_points(self.predictor, c, self.pred_iou_thresh, self._times)
+            counter.add(len(c))
+            data.cat(self._filter(masks, iou, points[start:start + len(c)][kept // 3], orig_size))
+        return data
+
+    def _run_boxes(self, boxes: np.ndarray, centres: np.ndarray, orig_size: tuple[int, int],
+                   counter: DecoderCounter) -> MaskData:
+        from samfpga.transforms import postprocess_masks
+
+        pred = self.predictor
+        data = MaskData()
+        for start in range(0, len(boxes), self.points_per_batch):
+            b = boxes[start:start + self.points_per_batch]
+            with stage(self._times, "decoder"):
+                low, iou = pred.predict_low_res(None, None, b, None, multimask_output=False)
+            counter.add(len(b))
+            low, iou = low[:, 0], iou[:, 0]
+            kept = np.flatnonzero(iou > self.pred_iou_thresh) if self.pred_iou_thresh > 0 else np.arange(len(b))
+            with stage(self._times, "upscale"):
+                masks = postprocess_masks(low[kept], pred.image_size, pred.input_size, pred.original_size)
+            data.cat(self._filter(masks, iou[kept], centres[start:start + len(b)][kept], orig_size))
+        return data

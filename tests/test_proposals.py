@@ -1,0 +1,156 @@
+"""Proposals mode (issue 16): the head's training targets and the host's decoding of its output agree, the
+trainer runs end to end (teacher targets -> training -> resume -> ONNX), the ONNX head equals the torch head, and
+``ProposalMaskGenerator`` / ``samfpga everything --mode proposals`` run it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from samfpga.everything.proposals import HEAD_CHANNELS, ProposalHead, decode_head
+from samfpga.models.proposals import render_targets
+from samfpga.models.proposals.train import load_train_config, mask_centre, train
+
+
+def test_targets_decode_back_to_the_teacher_prompts():
+    """A head that outputs its targets exactly (logit +-20 from the centre cells) gives back every centre and
+    box: the training targets and the host's decoding use one layout."""
+    size, grid = 256, (16, 16)
+    centres = np.array([[40.0, 50.0], [200.5, 30.0], [128.0, 220.0]], np.float32)
+    boxes = np.array([[10, 20, 90, 70], [180, 5, 230, 60], [60, 180, 250, 256]], np.float32)
+    heat, reg, pos = render_targets(centres, boxes, grid, size, sigma=1.0)
+    assert pos.sum() == 3 and heat.max() == 1.0 and np.all(heat[pos] == 1.0)
+    out = np.concatenate([np.where(pos, 20.0, -20.0)[None], reg]).astype(np.float32)
+    points, got_boxes, scores = decode_head(out, size, score_thresh=0.5, max_proposals=10)
+    assert len(points) == 3 and np.all(scores > 0.99)
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    ref = np.lexsort((centres[:, 1], centres[:, 0]))
+    np.testing.assert_allclose(points[order], centres[ref], atol=1e-3)
+    np.testing.assert_allclose(got_boxes[order], np.clip(boxes[ref], 0, size), atol=1e-3)
+
+
+def test_decode_head_peaks_threshold_and_limit():
+    out = np.full((HEAD_CHANNELS, 8, 8), 0.0, np.float32)
+    out[0] = -10.0
+    out[0, 2, 2], out[0, 2, 3] = 3.0, 2.0  # neighbours: only the higher one is a peak
+    out[0, 6, 6] = 1.0
+    points, _, scores = decode_head(out, 64, score_thresh=0.5, max_proposals=10)
+    assert len(points) == 2 and scores[0] > scores[1]
+    np.testing.assert_allclose(points[0], [2.5 * 8, 2.5 * 8])
+    assert len(decode_head(out, 64, 0.5, max_proposals=1)[0]) == 1
+    assert len(decode_head(out, 64, 0.9, max_proposals=10)[0]) == 1
+    with pytest.raises(ValueError, match="proposal head output must be"):
+        decode_head(out[:3], 64, 0.5, 10)
+
+
+def test_mask_centre_inside_concave_mask():
+    m = np.zeros((20, 20), bool)
+    m[2:18, 2:5] = m[2:5, 2:18] = True  # an L: the centroid lies outside
+    x, y = mask_centre(m)
+    assert m[int(y), int(x)]
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    with pytest.raises(ValueError, match="unknown proposal training config keys"):
+        load_train_config(None, ["stepz=3"])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_train_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.slow  # teacher targets of 3 images through the bundled default + a few steps: ~40 s here
+def test_train_resume_export_and_generate(tmp_path, capsys):
+    from samfpga import cli
+    from samfpga.everything import ProposalMaskGenerator
+    from samfpga.image_io import read_image
+    from samfpga.models.proposals.head import ProposalHead as TorchHead
+    from samfpga.predictor import Predictor
+    from samfpga.resources import package_path
+
+    over = [f"cache_dir={tmp_path / 'cache'}", "images=3", "dense_points_per_side=8", "steps=6",
+            "checkpoint_every=3", "batch=2", "hidden=8", "threads=1"]
+    cfg = load_train_config(None, over)
+    out = tmp_path / "run"
+    train(cfg, out)
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["images"] == 3 and log["log"][-1]["step"] == 6 and not (out / "resume.pt").exists()
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 3  # teacher targets cached
+
+    # ONNX head == torch head
+    ck = torch.load(out / "head.pt", map_location="cpu", weights_only=False)
+    head = TorchHead(ck["in_shape"][0], 8)
+    head.load_state_dict(ck["head"])
+    x = torch.randn(1, *ck["in_shape"])
+    onnx_head = ProposalHead(out / "proposals.onnx")
+    np.testing.assert_allclose(onnx_head(x.numpy()), head(x)[0].detach().numpy(), atol=1e-5)
+
+    pred = Predictor.from_bundle(package_path("samfpga.assets", "default"))
+    image = read_image(package_path("samfpga.assets", "samples", "sample_0.png"))[0]
+    gen = ProposalMaskGenerator(pred, out / "proposals.onnx", score_thresh=0.0, max_proposals=5,
+                                pred_iou_thresh=0.0, stability_score_thresh=0.0, output_mode="uncompressed_rle")
+    records = gen.generate(image)
+    assert gen.stats["proposals"] == 5 and gen.stats["decoder_prompts"] == 10  # a point and a box each
+    assert records and all(r["crop_box"] == [0, 0, 256, 256] for r in records)
+
+    # installed into a copy of the bundle: found through bundle.json (hash-checked) without naming it
+    import shutil
+
+    from samfpga.models.proposals.install import install
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(package_path("samfpga.assets", "default"), bundle)
+    from samfpga.models.proposals.train import _cache_key
+
+    key = _cache_key(cfg, bundle)
+    install(out / "proposals.onnx", bundle)
+    assert _cache_key(cfg, bundle) == key  # the teacher's targets stay cached when a head is installed
+    pred2 = Predictor.from_bundle(bundle)
+    assert pred2.bundle.proposals_path == (bundle / "proposals.onnx").resolve()
+    again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, pred_iou_thresh=0.0,
+                                  stability_score_thresh=0.0, output_mode="uncompressed_rle").generate(image)
+    assert json.dumps(again) == json.dumps(records)  # (an empty mask has stability NaN: compare as text)
+
+    rc = cli.main(["everything", str(package_path("samfpga.assets", "samples", "sample_0.png")), "--mode",
+                   "proposals", "--proposal-head", str(out / "proposals.onnx"), "--proposal-score-thresh", "0",
+                   "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--out", str(tmp_path / "ev"),
+                   "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "ev" / "masks.json").read_text())
+    assert data["mode"] == "proposals" and data["generator_stats"]["proposals"] >= 1
+
+
+def test_resume_picks_up_a_checkpoint(tmp_path, monkeypatch):
+    """A run stopped right after its checkpoint resumes from it and ends where an uninterrupted run ends."""
+    from samfpga.models.proposals import train as T
+
+    items = [{"embedding": np.random.default_rng(i).standard_normal((8, 4, 4)).astype(np.float32),
+              "centres": np.array([[10.0, 12.0]], np.float32), "boxes": np.array([[2, 2, 20, 25]], np.float32)}
+             for i in range(3)]
+    monkeypatch.setattr(T, "build_targets", lambda cfg, log=True: (items, 32))
+    cfg = load_train_config(None, ["steps=6", "checkpoint_every=3", "batch=2", "hidden=4", "threads=1"])
+    train(cfg, tmp_path / "full")
+    full = torch.load(tmp_path / "full" / "head.pt", weights_only=False)["head"]
+
+    class Stop(Exception):
+        pass
+
+    real_save = torch.save
+    stopped = []
+
+    def save_then_stop(obj, path, *a, **k):
+        real_save(obj, path, *a, **k)
+        if str(path).endswith(".resume.pt.tmp") and not stopped:
+            stopped.append(True)
+            T.os.replace(path, str(path).replace(".resume.pt.tmp", "resume.pt"))
+            raise Stop
+
+    monkeypatch.setattr(T.torch, "save", save_then_stop)
+    with pytest.raises(Stop):
+        train(cfg, tmp_path / "cut")
+    assert (tmp_path / "cut" / "resume.pt").exists() and not (tmp_path / "cut" / "head.pt").exists()
+    train(cfg, tmp_path / "cut")
+    cut = torch.load(tmp_path / "cut" / "head.pt", weights_only=False)["head"]
+    for k in full:
+        torch.testing.assert_close(cut[k], full[k], rtol=0, atol=0)
