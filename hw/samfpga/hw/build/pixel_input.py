@@ -175,9 +175,17 @@ def to_pixel_input(model, mean, std):
 
 def step_pixel_input(model, ctx):
     """The graph input becomes the uint8 image (``options.pixel_input``): normalisation folded into the input
-    quantizer's thresholds, the input transpose removed (NHWC), pad codes into ``pixel_input.json``."""
+    quantizer's thresholds, the input transpose removed (NHWC), pad codes into ``pixel_input.json``. A graph whose
+    input is not a (1, 3, H, W) image (a slice of the encoder) is left as it is (``results.pixel_input``
+    says so); an image input that cannot be folded exactly stops the build (``PixelInputError``)."""
     opts = ctx.cfg.options
     if not opts.pixel_input:
+        return model
+    shape = model.get_tensor_shape(model.graph.input[0].name)
+    if shape is None or len(shape) != 4 or shape[1] != 3:
+        # a slice of the encoder (tests, benches) whose input is not the image: nothing to fold
+        ctx.results.pixel_input = {"skipped": f"graph input {model.graph.input[0].name} {shape} is not an image "
+                                              "(1, 3, H, W)"}
         return model
     model, info = to_pixel_input(model, opts.pixel_mean, opts.pixel_std)
     ctx.results.pixel_input = info.to_json()
