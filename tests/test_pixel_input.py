@@ -41,8 +41,9 @@ def _input_quantizer(tmp_path, bits: int, scale: str, spread: float):
     return q, export_qonnx(q, tmp_path / "q.onnx", (1, 3, 16, 16))
 
 
-@pytest.mark.parametrize("bits, scale, spread", [(8, "po2", 1.0), (8, "float", 0.7), (6, "po2", 2.0),
-                                                 (4, "float", 1.5)])
+@pytest.mark.parametrize("bits, scale, spread", [(8, "po2", 1.0), (8, "float", 0.7),
+                                                 pytest.param(6, "po2", 2.0, marks=pytest.mark.slow),
+                                                 pytest.param(4, "float", 1.5, marks=pytest.mark.slow)])
 def test_uint8_codes_equal_float_path_for_every_pixel(tmp_path, bits, scale, spread) -> None:
     """Every pixel of every channel: code on uint8 thresholds == Brevitas's == QONNX's on the normalised value;
     the pad codes quantize like normalised 0.0 in all three."""

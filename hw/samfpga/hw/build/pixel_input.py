@@ -125,6 +125,7 @@ def to_pixel_input(model, mean, std):
     (MultiThreshold), directly or through a Transpose to NHWC -> (model taking UINT8 pixels, ``PixelInput``).
     A Transpose to NHWC right before or right after the quantizer is removed: the graph input becomes NHWC."""
     from onnx import helper
+    from qonnx.core import data_layout as DataLayout
     from qonnx.core.datatype import DataType
     from qonnx.custom_op.registry import getCustomOp
 
@@ -169,6 +170,8 @@ def to_pixel_input(model, mean, std):
         model.graph.input.insert(0, new)
         getCustomOp(mt).set_nodeattr("data_layout", "NHWC")
     model.set_tensor_datatype(inp.name, DataType["UINT8"])
+    # InferDataLayouts assumes NCHW for a 4-d graph input without an annotation
+    model.set_tensor_layout(inp.name, DataLayout.NHWC if layout == "NHWC" else DataLayout.NCHW)
     info = PixelInput("UINT8", layout, pads, tuple(float(v) for v in mean), tuple(float(v) for v in std))
     return model, info
 
