@@ -81,6 +81,12 @@ def test_quant_pixel_path_equals_float_path() -> None:
         assert np.unique(want).size > 50
         assert int(np.count_nonzero(got != want)) == 0
     assert padded >= 4
+    # the pad codes matter: pixel 0 as padding (normalised -2.1..-1.8, not 0.0) changes the padded embedding
+    g = quant.encoder.graph
+    x = quant.encoder.input.pixel_tensor(resized, 64)
+    x[0, resized.shape[0]:, :] = 0
+    x[0, :, resized.shape[1]:] = 0
+    assert int(np.count_nonzero(to_nchw(g.run(x), shape) != want)) > 0
 
 
 def test_pynq_sim_pixel_path_sends_bytes() -> None:
@@ -103,7 +109,7 @@ def test_float_input_refused_by_pixel_package() -> None:
     quant = create_backend("quant", pkg.bundle, package=pkg)
     with pytest.raises(BackendError, match="takes uint8 pixels .NHWC.*call encode_image"):
         quant.encode(np.zeros((1, 3, 64, 64), np.float32))
-    with pytest.raises(BackendError, match="folds pixel_mean"):
+    with pytest.raises(BackendError, match="thresholds fold pixel_mean"):
         quant.encode_image(np.zeros((64, 64, 3), np.uint8), (0.0, 0.0, 0.0), pkg.bundle.pixel_std)
     with pytest.raises(BackendError, match=r"expects an \(h, w, 3\) uint8 image with long side 64"):
         quant.encode_image(np.zeros((64, 64, 3), np.float32), pkg.bundle.pixel_mean, pkg.bundle.pixel_std)
