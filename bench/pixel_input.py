@@ -19,6 +19,11 @@ enumeration proof for all 256 pixels of each channel, and the input quantizer's 
 path vs pixel path, and on 2 random images that are padded (every later layer sees the same integers when these
 are equal). Results are merged into
 ``--out`` (default bench/results/pixel_input.json) under the subcommand's key.
+
+    .venv/bin/python bench/pixel_input.py builds --pixel-build P --float-build F
+
+compares the whole encoder of two builds of one model, with and without the pixel input (each exported as the
+``quant`` backend runs it): embeddings on the 4 samples and 2 padded random images, and their DMA input bytes.
 """
 
 from __future__ import annotations
@@ -127,7 +132,8 @@ def bench_build(build: Path, work: Path) -> dict:
         rows.append({"image": name, "resized": list(r.shape[:2]), "values": int(a.size),
                      "distinct": int(np.unique(a).size), "differ": int(np.count_nonzero(a != b))})
         print(json.dumps(rows[-1]), flush=True)
-    return {"build": str(build), "graph": src.name, "image_size": s, "input": info.to_json(),
+    return {"build": str(build), "build_options": json.loads((build / "build_config.json").read_text())["options"],
+            "graph": src.name, "image_size": s, "input": info.to_json(),
             "first_node_after": pix_model.graph.node[0].op_type,
             "input_quantizer_thresholds": {"float": list(t_float.shape), "uint8": list(folded.shape),
                                            "uint8_min": float(folded.min()), "uint8_max": float(folded.max())},
@@ -139,6 +145,59 @@ def bench_build(build: Path, work: Path) -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def bench_builds(pixel_build: Path, float_build: Path, work: Path) -> dict:
+    """Whole-encoder embeddings of two builds of one model, with and without the pixel input, each exported as
+    the quant backend runs it (``export_build`` -> ``samfpga.intexec``): pixel path vs float path."""
+    from samfpga.backends.quant_backend import to_nchw
+    from samfpga.deploy.package import package_input
+    from samfpga.hw.build.package import export_build, pixel_input_info
+    from samfpga.intexec import load_intgraph
+    from samfpga.transforms import ResizeLongestSide, normalize_and_pad
+
+    info = pixel_input_info(pixel_build)
+    if info is None or pixel_input_info(float_build) is not None:
+        raise SystemExit(f"{pixel_build} must be a pixel-input build and {float_build} a float-input one")
+    inp = package_input(info)
+    graphs = {}
+    for key, b in (("pixel", pixel_build), ("float", float_build)):
+        drv = export_build(b, work / key)
+        graphs[key] = (load_intgraph(work / key), drv)
+    gp, gf = graphs["pixel"][0], graphs["float"][0]
+    s = gf.shape(gf.input)[-1]
+    resize = ResizeLongestSide(s)
+    rng = np.random.default_rng(0)
+    images = [(p.name, read_image(p)[0]) for p in sample_images()]
+    images += [(f"random_{h}x{w}", rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)) for h, w in ((300, 200),
+                                                                                                   (100, 400))]
+    rows = []
+    for name, image in images:
+        r = resize.apply_image(image)
+        t0 = time.perf_counter()
+        a = gf.run(normalize_and_pad(r, s, inp.pixel_mean, inp.pixel_std))
+        t1 = time.perf_counter()
+        b = gp.run(inp.pixel_tensor(r, s))
+        t2 = time.perf_counter()
+        a, b = to_nchw(a, _emb(a)), to_nchw(b, _emb(a))
+        rows.append({"image": name, "resized": list(r.shape[:2]), "values": int(a.size),
+                     "distinct": int(np.unique(a).size), "differ": int(np.count_nonzero(a != b)),
+                     "float_s": round(t1 - t0, 1), "pixel_s": round(t2 - t1, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    return {"pixel_build": str(pixel_build), "float_build": str(float_build), "image_size": s, "input": info,
+            "host_nodes_before_accelerator": {k: sum(1 for n in g[0].nodes[: g[0]._hw_range[0]])
+                                              for k, g in graphs.items()},
+            "dma": {"pixel_input_bytes": _dma_bytes(graphs["pixel"][1]),
+                    "float_input_bytes": _dma_bytes(graphs["float"][1]),
+                    "how": "driver.json input shape_packed of each build (what pynq.allocate gets)"},
+            "samples": rows, "all_equal": all(r["differ"] == 0 for r in rows),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def _emb(y: np.ndarray) -> tuple[int, int, int]:
+    """(C, h, w) of a graph output (1, C, h, w) or (1, h, w, C): the channel axis is the larger one here."""
+    _, a, b, c = y.shape
+    return (a, b, c) if a > c else (c, a, b)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -148,15 +207,25 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build")
     b.add_argument("--build", type=Path, required=True)
     b.add_argument("--work", type=Path, default=Path("/tmp/pixel_input_bench"))
-    for q in (p, b):
+    c = sub.add_parser("builds")
+    c.add_argument("--pixel-build", type=Path, required=True)
+    c.add_argument("--float-build", type=Path, required=True)
+    c.add_argument("--work", type=Path, default=Path("/tmp/pixel_input_bench"))
+    for q in (p, b, c):
         q.add_argument("--out", type=Path, default=Path("bench/results/pixel_input.json"))
     args = ap.parse_args(argv)
     if args.cmd == "package":
         res = bench_package(args.deploy, args.float_graph)
         key = "tiny_64_package"
-    else:
+    elif args.cmd == "build":
         res = bench_build(args.build, args.work)
         key = f"default_{res['image_size']}_streamlined"
+    else:
+        from samfpga.hw.finn_env import boot
+
+        boot(args.work)
+        res = bench_builds(args.pixel_build, args.float_build, args.work)
+        key = f"builds_{res['image_size']}"
     res["command"] = "python bench/pixel_input.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     _merge(args.out, key, res)
     print(f"all equal: {res['all_equal']}")
