@@ -192,6 +192,23 @@ def bench_builds(pixel_build: Path, float_build: Path, work: Path) -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+def bench_reports(pixel_build: Path, float_build: Path) -> dict:
+    """What the two builds' report.json say about the input: host nodes, layers with a float input stream, the
+    input quantizer's estimated cost (the report's source label kept), totals."""
+    out = {}
+    for key, b in (("pixel", pixel_build), ("float", float_build)):
+        r = json.loads((b / "report.json").read_text())
+        first = next(x for x in r["layers"] if x["op_type"].startswith("Thresholding"))
+        out[key] = {"build": str(b), "host_nodes": r["nodes"]["host_nodes"],
+                    "float_input_layers": r["nodes"].get("float_input_layers"),
+                    "input_quantizer": {k: first.get(k) for k in ("name", "op_type", "LUT", "FF", "BRAM36", "cycles",
+                                                                  "source")},
+                    "total_resources": r["total"]["resources"], "fps": r["total"]["fps"],
+                    "verdict": r["verdict"].get("text", r["verdict"].get("fits"))}
+    out["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return out
+
+
 def _emb(y: np.ndarray) -> tuple[int, int, int]:
     """(C, h, w) of a graph output (1, C, h, w) or (1, h, w, C): the channel axis is the larger one here."""
     _, a, b, c = y.shape
@@ -211,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--pixel-build", type=Path, required=True)
     c.add_argument("--float-build", type=Path, required=True)
     c.add_argument("--work", type=Path, default=Path("/tmp/pixel_input_bench"))
-    for q in (p, b, c):
+    r = sub.add_parser("reports")
+    r.add_argument("--pixel-build", type=Path, required=True)
+    r.add_argument("--float-build", type=Path, required=True)
+    r.add_argument("--key", help="key in --out (default reports_PIXELDIR_vs_FLOATDIR)")
+    for q in (p, b, c, r):
         q.add_argument("--out", type=Path, default=Path("bench/results/pixel_input.json"))
     args = ap.parse_args(argv)
     if args.cmd == "package":
@@ -220,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "build":
         res = bench_build(args.build, args.work)
         key = f"default_{res['image_size']}_streamlined"
+    elif args.cmd == "reports":
+        res = bench_reports(args.pixel_build, args.float_build)
+        key = args.key or f"reports_{args.pixel_build.name}_vs_{args.float_build.name}"
     else:
         from samfpga.hw.finn_env import boot
 
@@ -228,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         key = f"builds_{res['image_size']}"
     res["command"] = "python bench/pixel_input.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     _merge(args.out, key, res)
+    if "all_equal" not in res:  # reports: figures only, nothing compared
+        return 0
     print(f"all equal: {res['all_equal']}")
     return 0 if res["all_equal"] else 1
 
