@@ -88,7 +88,7 @@ def bench_package(deploy: Path, float_graph: Path) -> dict:
             sim.encoder.close()
     except ImportError as e:
         dma["pynq_sim_ibuf_nbytes"] = f"not measured ({e})"
-    return {"package": str(deploy), "float_graph": str(float_graph), "input": pkg.input.to_json(),
+    return {"package": str(deploy), "float_graph": str(float_graph), "image_size": s, "input": pkg.input.to_json(),
             "all_equal": all(r["differ"] == 0 for r in rows), "samples": rows, "dma": dma,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "package":
         res = bench_package(args.deploy, args.float_graph)
-        key = "tiny_64_package"
+        key = f"package_{res['image_size']}"
     elif args.cmd == "build":
         res = bench_build(args.build, args.work)
         key = f"default_{res['image_size']}_streamlined"
