@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = Predictor.from_deploy(args.deploy, backend="quant")
     inputs: list[np.ndarray] = []
-    encode = p.encoder.encode
-    p.encoder.encode = lambda x: (inputs.append(x), encode(x))[1]  # the encoder input the predictor makes
+    run = p.encoder.graph.run
+    # the graph input the predictor makes (normalised float image, or uint8 pixels padded with the pad codes)
+    p.encoder.graph.run = lambda x, **kw: (inputs.append(x), run(x, **kw))[1]
     rows = []
     for path in sample_images():
         image, _ = read_image(path)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         t_quant = time.perf_counter() - t0
         got = p.get_image_embedding()
         t0 = time.perf_counter()
-        ref = np.asarray(finn_execute(args.build, inputs[-1], args.work))
+        ref = np.asarray(finn_execute(args.build, inputs[-1].astype(np.float32), args.work))
         t_finn = time.perf_counter() - t0
         rows.append({"image": path.name, "values": int(ref.size), "distinct": int(np.unique(ref).size),
                      "differ": int(np.count_nonzero(got.reshape(ref.shape) != ref)),

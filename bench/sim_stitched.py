@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     # FINN reads its build folder once per process: the generated HDL goes under WORK
     boot(args.work.resolve() / "finn_build")
     build_dir = build(args.work, args.board) if args.build is None else args.build
+    from samfpga.hw.build.package import pixel_input_info
     from samfpga.hw.sim.stitched import run_stitched, write_result
     from samfpga.models.quant.source import statistics_images
 
-    images = statistics_images(args.frames, seed=1).numpy()
+    if pixel_input_info(build_dir) is not None:  # the accelerator takes uint8 NHWC pixels
+        images = np.random.default_rng(1).integers(0, 256, size=(args.frames, 64, 64, 3)).astype(np.float32)
+    else:
+        images = statistics_images(args.frames, seed=1).numpy()
     res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
                        n_nodes=args.nodes)
     total = round(time.monotonic() - t0, 1)

@@ -92,9 +92,15 @@ def tiny_build(request, tmp_path_factory):
     return build(tmp_path_factory.mktemp("tiny_build"), int_ops=request.param)
 
 
-def _inputs(n: int) -> list[np.ndarray]:
+def _inputs(n: int, build_dir) -> list[np.ndarray]:
+    """Graph inputs of the build: uint8 pixels (1, 64, 64, 3) for a pixel-input build (the default), else
+    normalised float images (1, 3, 64, 64)."""
+    from samfpga.hw.build.package import pixel_input_info
     from tests.support.tiny_encoder import images
 
+    if pixel_input_info(build_dir) is not None:
+        rng = np.random.default_rng(100)
+        return [rng.integers(0, 256, size=(1, 64, 64, 3)).astype(np.float32) for _ in range(n)]
     return [images(1, seed=100 + i).numpy().astype(np.float32) for i in range(n)]
 
 
@@ -174,7 +180,7 @@ def test_whole_encoder_bit_identical_to_finn(tiny_build, tmp_path) -> None:
     spec, weights = intgraph_spec(final, parent)
     g = IntGraph(spec, weights)
     view = python_view(final)
-    for x in _inputs(3):
+    for x in _inputs(3, tiny_build[0]):
         ref = finn_execute(tiny_build[0], x, tmp_path)
         got = g.run(x)
         assert np.unique(ref).size > 50  # a non-trivial embedding
@@ -206,6 +212,7 @@ def test_deploy_package_quant(tiny_build, tmp_path) -> None:
     (pynq-sim needs pynq, which lives in the board environment: tests/runtime/test_backends_tiny_deploy.py runs
     it on the committed package of this same build.)"""
     from samfpga.backends import create_backend
+    from samfpga.backends.quant_backend import to_nchw
     from samfpga.cli import main
     from samfpga.deploy import load_package
     from samfpga.hw.build.package import finn_execute
@@ -216,6 +223,10 @@ def test_deploy_package_quant(tiny_build, tmp_path) -> None:
     pkg = load_package(pkg_dir)
     assert pkg.manifest["absent"]["bitfile"] and pkg.bitfile is None
     quant = create_backend("quant", pkg.bundle, package=pkg)
-    for x in _inputs(2):
-        ref = finn_execute(tiny_build[0], x, tmp_path / "w")
-        np.testing.assert_array_equal(quant.encode(x), ref)
+    assert pkg.input.pixels
+    rng = np.random.default_rng(4)
+    for hw in ((64, 64), (64, 41)):  # the uint8 image the predictor gives, square and padded with the pad codes
+        img = rng.integers(0, 256, size=(*hw, 3), dtype=np.uint8)
+        ref = finn_execute(tiny_build[0], pkg.input.pixel_tensor(img, 64).astype(np.float32), tmp_path / "w")
+        got = quant.encode_image(img, pkg.bundle.pixel_mean, pkg.bundle.pixel_std)
+        np.testing.assert_array_equal(got, to_nchw(ref, tuple(pkg.bundle.embedding_shape)))

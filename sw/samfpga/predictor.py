@@ -19,7 +19,7 @@ from .backends import EncoderBackend, create_backend
 from .bundle import Bundle, load_bundle
 from .decoder import DecoderImage, OnnxDecoder
 from .decoder_prompts import as_finite, decoder_prompts
-from .transforms import ResizeLongestSide, normalize_and_pad, postprocess_masks, preprocess_shape
+from .transforms import ResizeLongestSide, postprocess_masks, preprocess_shape
 
 
 class Predictor:
@@ -106,9 +106,10 @@ class Predictor:
         self.reset_image()
         self.original_size = tuple(int(v) for v in original_image_size)
         self.input_size = tuple(int(v) for v in input_image.shape[:2])
-        x = normalize_and_pad(input_image, self.image_size, self._mean, self._std)
         t1 = time.perf_counter()
-        self.features = self.encoder.encode(x)
+        # normalised + zero-padded float image, or (pixel-input accelerators) pixels padded with pad codes
+        self.features = self.encoder.encode_image(np.ascontiguousarray(input_image, dtype=np.uint8), self._mean,
+                                                  self._std)
         t2 = time.perf_counter()
         self._decoder_image = self.decoder.prepare(self.features)
         self.timings = {"preprocess_s": t1 - t0, "encode_s": t2 - t1, "decoder_prepare_s": time.perf_counter() - t2}

@@ -49,14 +49,30 @@ class ResizeLongestSide:
         return self.apply_coords(np.asarray(boxes).reshape(-1, 2, 2), original_size).reshape(-1, 4)
 
 
+def normalize(pixels: np.ndarray, mean: Sequence[float] = PIXEL_MEAN, std: Sequence[float] = PIXEL_STD) -> np.ndarray:
+    """(..., 3) uint8 -> (..., 3) float32 ``(x - mean) / std`` per channel, in float32 (the one place the host
+    normalises: the build folds exactly this arithmetic into the accelerator's first threshold table)."""
+    return (pixels.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
 def normalize_and_pad(image: np.ndarray, size: int, mean: Sequence[float] = PIXEL_MEAN,
                       std: Sequence[float] = PIXEL_STD) -> np.ndarray:
     """(h, w, 3) uint8 resized image -> (1, 3, size, size) float32: ``(x - mean) / std`` per channel,
     zero-padded bottom/right (``Sam.preprocess``)."""
     h, w = image.shape[:2]
-    x = (image.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    x = normalize(image, mean, std)
     out = np.zeros((1, 3, size, size), dtype=np.float32)
     out[0, :, :h, :w] = x.transpose(2, 0, 1)
+    return out
+
+
+def pad_pixels(image: np.ndarray, size: int, pad_codes: Sequence[int]) -> np.ndarray:
+    """(h, w, 3) uint8 resized image -> (size, size, 3) uint8 padded bottom/right with ``pad_codes`` (R, G, B):
+    the pixel-input accelerator's ``Sam.preprocess`` (the pad codes quantize like normalised 0.0)."""
+    h, w = image.shape[:2]
+    out = np.empty((size, size, 3), dtype=np.uint8)
+    out[:] = np.asarray(pad_codes, dtype=np.uint8)
+    out[:h, :w] = image
     return out
 
 

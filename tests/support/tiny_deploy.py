@@ -1,6 +1,11 @@
 """The tiny test encoder's FINN build and deployment package (compiler environment).
 
     .venv/bin/python -m tests.support.tiny_deploy --int-ops --out tests/runtime/data/tiny_deploy
+    .venv/bin/python -m tests.support.tiny_deploy --int-ops --no-pixel-input --graph-only \
+        --out tests/runtime/data/tiny_float_input
+
+The second is the same build with the float input (normalised image, as before the pixel input): its integer
+graph is the reference the pixel-input package must equal (tests/runtime/test_pixel_input_board.py).
 
 Model: tests.support.tiny_encoder's TINY (64x64, 32-channel 4x4 embedding) with seeded random weights (seed 3), W8A8
 PTQ-calibrated on 4 synthetic images, exported to QONNX and as a float bundle; ``samfpga build-hw --board kv260
@@ -18,9 +23,10 @@ import tempfile
 from pathlib import Path
 
 
-def build(work: Path, int_ops: bool = False) -> tuple[Path, Path]:
+def build(work: Path, int_ops: bool = False, pixel_input: bool = True) -> tuple[Path, Path]:
     """(build dir, bundle dir) under ``work``; ``int_ops``: the build option ``--int-ops`` (integer LayerNorm and
-    softmax layers instead of FINN+'s float ones)."""
+    softmax layers instead of FINN+'s float ones); ``pixel_input``: ``--pixel-input`` (the accelerator takes
+    uint8 pixels) or ``--no-pixel-input`` (the normalised float image, as before)."""
     import torch
 
     from samfpga.hw.build_cli import main
@@ -41,6 +47,7 @@ def build(work: Path, int_ops: bool = False) -> tuple[Path, Path]:
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
     argv = ["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]
     # explicit either way: build-hw's default is --int-ops
+    argv += ["--pixel-input"] if pixel_input else ["--no-pixel-input"]
     if main(argv + (["--int-ops"] if int_ops else ["--no-int-ops"])) != 0:
         raise RuntimeError("build-hw failed")
     export_bundle(sam, work / "bundle", source="tiny test encoder (tests/support/tiny_deploy.py, seed 3)")
@@ -53,15 +60,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, help="reuse this build dir + --bundle instead of building")
     ap.add_argument("--bundle", type=Path)
     ap.add_argument("--int-ops", action="store_true", help="build with samfpga build-hw --int-ops")
+    ap.add_argument("--no-pixel-input", dest="pixel_input", action="store_false",
+                    help="build with --no-pixel-input (the accelerator takes the normalised float image)")
+    ap.add_argument("--graph-only", action="store_true",
+                    help="write only graph.json, weights.npz, driver.json (samfpga.hw.build.package.export_build)")
     args = ap.parse_args(argv)
     from samfpga.deploy.write import write_package
+    from samfpga.hw.build.package import export_build
+
+    def write(b: Path, bundle: Path) -> None:
+        if args.graph_only:
+            export_build(b, args.out)
+        else:
+            write_package(b, args.out, bundle_dir=bundle)
 
     if args.build:
-        write_package(args.build, args.out, bundle_dir=args.bundle)
+        write(args.build, args.bundle)
         return 0
     with tempfile.TemporaryDirectory(prefix="tiny_deploy_") as td:
-        b, bundle = build(Path(td), int_ops=args.int_ops)
-        write_package(b, args.out, bundle_dir=bundle)
+        write(*build(Path(td), int_ops=args.int_ops, pixel_input=args.pixel_input))
     return 0
 
 

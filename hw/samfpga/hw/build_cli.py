@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="integer LayerNorm/softmax RTL layers (default), a checkpoint quantized with "
                          "QuantConfig.int_norm so they are bit-exact with the quantized model; --no-int-ops keeps "
                          "FINN+'s float LayerNorm/softmax HLS layers (docs/hardware.md)")
+    ap.add_argument("--pixel-input", action=argparse.BooleanOptionalAction, default=True,
+                    help="the accelerator takes the resized uint8 image, SAM's normalisation folded into its first "
+                         "threshold table (default); --no-pixel-input: the host sends the normalised float image")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         steps = tuple(s.strip() for s in args.steps.split(",")) if args.steps else None
         cfg = BuildConfig(board=args.board, output_dir=args.out, target_fps=args.target_fps,
                           folding_file=args.folding, fit=not args.no_fit, fit_limit=args.fit_limit,
-                          clock_mhz=args.clock_mhz, steps=steps, options=BuildOptions(int_ops=args.int_ops))
+                          clock_mhz=args.clock_mhz, steps=steps,
+                          options=BuildOptions(int_ops=args.int_ops, pixel_input=args.pixel_input))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():

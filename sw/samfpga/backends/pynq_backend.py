@@ -1,6 +1,8 @@
 """``pynq`` encoder backend: the FINN accelerator on a PYNQ/Kria board, host layers in numpy.
 
-encode: host layers before the accelerator (input layout transpose) -> pack into a ``pynq.allocate`` buffer ->
+encode_image: the resized uint8 image padded with the package's pad codes (packages whose accelerator takes pixels,
+sent as they are: 1 byte per value) or normalised and zero-padded (older float-input packages), then host layers
+before the accelerator (the float packages' input layout transpose) -> pack into a ``pynq.allocate`` buffer ->
 IODMA run with timeout (``AcceleratorOverlay``) -> unpack -> host layers after it (output dequantisation).
 ``pynq-sim`` is this class with a simulated PYNQ device (``samfpga.pynq_sim``) passed as ``device``.
 """
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..bundle import Bundle
 from .base import BackendError, EncoderBackend
-from .quant_backend import _package, to_nchw
+from .quant_backend import _package, graph_input, refuse_float, to_nchw
 
 
 class PynqEncoderBackend(EncoderBackend):
@@ -31,6 +33,7 @@ class PynqEncoderBackend(EncoderBackend):
             why = self.package.manifest.get("absent", {}).get("bitfile", "not built")
             raise BackendError(f"{self.package.root}: no bitfile in the package ({why}); use --backend pynq-sim "
                                "or quant")
+        self.input = self.package.input
         self.image_size = bundle.image_size
         self.embedding_shape = tuple(bundle.embedding_shape)  # type: ignore[assignment]
         self.graph = self.package.intgraph()  # host layers only; the accelerator part runs on the FPGA
@@ -40,6 +43,16 @@ class PynqEncoderBackend(EncoderBackend):
         self.timings: dict[str, float] = {}
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
+        refuse_float(self, self.input)
+        return self._run(x)
+
+    def _encode_image(self, image: np.ndarray, pixel_mean, pixel_std) -> np.ndarray:
+        if not self.input.pixels:
+            return super()._encode_image(image, pixel_mean, pixel_std)
+        return self._run(graph_input(self, self.input, image, pixel_mean, pixel_std))
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """Graph input (float image or uint8 pixels) -> embedding: host pre, accelerator, host post."""
         t0 = time.perf_counter()
         a = self.graph.run_host_pre(x)
         t1 = time.perf_counter()

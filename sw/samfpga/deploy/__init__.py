@@ -4,6 +4,6 @@ Reading and checking a package needs numpy only (board runtime); writing one (``
 compiler environment (it reads the build's ONNX graphs).
 """
 
-from .package import DeployError, DeployPackage, check_package, load_package
+from .package import DeployError, DeployPackage, PackageInput, check_package, load_package
 
-__all__ = ["DeployError", "DeployPackage", "check_package", "load_package"]
+__all__ = ["DeployError", "DeployPackage", "PackageInput", "check_package", "load_package"]

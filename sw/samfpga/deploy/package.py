@@ -1,7 +1,9 @@
 """Load and verify a deployment package (format ``samfpga-deploy`` v1).
 
     PKG/manifest.json   {"format": "samfpga-deploy", "version": 1, "board", "source", "files": {rel: sha256},
-                         "bitfile": "accel.bit" | null, "hwh": "accel.hwh" | null, "absent": {what: why}}
+                         "bitfile": "accel.bit" | null, "hwh": "accel.hwh" | null, "absent": {what: why},
+                         "input": {"dtype": "UINT8", "layout": "NHWC", "pad_codes": [r, g, b],
+                                   "pixel_mean": [3], "pixel_std": [3]}}   (``PackageInput``)
     PKG/driver.json     driver description (``samfpga-driver``: DMA names/addresses, I/O datatypes and shapes, clock)
     PKG/graph.json, PKG/weights.npz   the build's final graph (``samfpga-intgraph``): the ``quant`` reference
     PKG/selfcheck.npz   an input and the output FINN's Python execution gave for it when the package was made
@@ -32,6 +34,71 @@ class DeployError(ValueError):
     """A package is missing, malformed or inconsistent (one line naming the file and the disagreement)."""
 
 
+@dataclass(frozen=True)
+class PackageInput:
+    """What the graph takes as its input.
+
+    ``dtype`` "UINT8": the resized image's pixels (the build folded the normalisation into the accelerator's first
+    thresholds), padded with ``pad_codes`` (R, G, B: the pixels that quantize like SAM's normalised 0.0), in
+    ``layout`` "NHWC" (graph input (1, S, S, 3), sent as the host holds it) or "NCHW". ``dtype`` "FLOAT32": the
+    normalised, zero-padded float image (1, 3, S, S), as packages made before the pixel input (no ``input`` field
+    in manifest.json) take it.
+    """
+
+    dtype: str = "FLOAT32"
+    layout: str = "NCHW"
+    pad_codes: tuple[int, int, int] | None = None
+    pixel_mean: tuple[float, float, float] | None = None
+    pixel_std: tuple[float, float, float] | None = None
+
+    @property
+    def pixels(self) -> bool:
+        return self.dtype == "UINT8"
+
+    def graph_shape(self, size: int) -> list[int]:
+        return [1, size, size, 3] if self.layout == "NHWC" else [1, 3, size, size]
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+    def check_normalization(self, mean, std, where: str) -> None:
+        """``DeployError`` unless (mean, std) are the normalisation the thresholds were folded for."""
+        if not (np.array_equal(np.float32(mean), np.float32(self.pixel_mean))
+                and np.array_equal(np.float32(std), np.float32(self.pixel_std))):
+            raise DeployError(f"{where}: the accelerator's thresholds fold pixel_mean {list(self.pixel_mean)} / "
+                              f"pixel_std {list(self.pixel_std)}, the bundle normalises with {list(mean)} / "
+                              f"{list(std)}")
+
+    def pixel_tensor(self, image: np.ndarray, size: int) -> np.ndarray:
+        """(h, w, 3) uint8 resized image (long side ``size``) -> graph input: (1, S, S, 3) or (1, 3, S, S) uint8,
+        padded bottom/right with the pad codes."""
+        from samfpga.transforms import pad_pixels
+
+        x = pad_pixels(image, size, self.pad_codes)[None]
+        return x if self.layout == "NHWC" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def package_input(d: dict | None, where: str = "manifest.json") -> PackageInput:
+    """``PackageInput`` from manifest.json's ``input`` field (None: a package that takes the float image)."""
+    if d is None:
+        return PackageInput()
+    try:
+        dtype, layout = d["dtype"], d["layout"]
+        if dtype == "FLOAT32":
+            return PackageInput(dtype, layout)
+        pads = tuple(int(v) for v in d["pad_codes"])
+        mean, std = (tuple(float(v) for v in d[k]) for k in ("pixel_mean", "pixel_std"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise DeployError(f"{where}: field 'input' is malformed ({type(e).__name__}: {e})") from None
+    if dtype != "UINT8" or layout not in ("NHWC", "NCHW"):
+        raise DeployError(f"{where}: field 'input': unsupported dtype {dtype!r} / layout {layout!r} "
+                          "(UINT8 NHWC|NCHW or FLOAT32)")
+    if len(pads) != 3 or not all(0 <= v <= 255 for v in pads) or len(mean) != 3 or len(std) != 3:
+        raise DeployError(f"{where}: field 'input': pad_codes {list(pads)} must be 3 values in 0..255, "
+                          "pixel_mean/pixel_std 3 values each")
+    return PackageInput(dtype, layout, pads, mean, std)  # type: ignore[arg-type]
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -56,6 +123,11 @@ class DeployPackage:
     def hwh(self) -> Path | None:
         h = self.manifest.get("hwh")
         return self.root / h if h else None
+
+    @property
+    def input(self) -> PackageInput:
+        """What the graph takes (``PackageInput``; manifest.json's ``input``)."""
+        return package_input(self.manifest.get("input"), str(self.root / "manifest.json"))
 
     def intgraph(self):
         from samfpga.intexec import load_intgraph
@@ -136,10 +208,21 @@ def _check_agreement(pkg: DeployPackage) -> None:
         if int(np.prod(decl["shape"])) != int(np.prod(io["shape_normal"])):
             raise DeployError(f"{root / 'driver.json'}: {side}[0] shape {io['shape_normal']} != graph.json "
                               f"{decl['shape']}")
-    gin = g["tensors"][g["input"]]["shape"]
+    gin, gdt = g["tensors"][g["input"]]["shape"], g["tensors"][g["input"]]["dtype"]
     s = pkg.bundle.image_size
-    if list(gin) != [1, 3, s, s]:
-        raise DeployError(f"{root / 'graph.json'}: input shape {gin} does not fit the bundle's image size {s}")
+    inp = pkg.input
+    if gdt != inp.dtype:
+        if "input" not in pkg.manifest:
+            raise DeployError(f"{root / 'manifest.json'}: no field 'input' (dtype, layout, pad_codes) for a graph "
+                              f"whose input is {gdt}: a package made before the pixel input was written into its "
+                              "manifest; make it again with samfpga deploy")
+        raise DeployError(f"{root / 'manifest.json'}: field 'input' says dtype {inp.dtype}, graph.json's input "
+                          f"is {gdt}")
+    if list(gin) != inp.graph_shape(s):
+        raise DeployError(f"{root / 'graph.json'}: input shape {gin} does not fit the bundle's image size {s} "
+                          f"({inp.layout})")
+    if inp.pixels:
+        inp.check_normalization(pkg.bundle.pixel_mean, pkg.bundle.pixel_std, str(root / "manifest.json"))
     gout = g["tensors"][g["output"]]["shape"]
     c, h, w = pkg.bundle.embedding_shape
     if list(gout) not in ([1, c, h, w], [1, h, w, c]):
@@ -162,6 +245,9 @@ def check_package(path: str | Path, log=print) -> bool:
     with the output FINN's Python execution gave when the package was made. Returns True when all pass."""
     pkg = load_package(path)
     log(f"{pkg.root}: manifest, checksums ({len(pkg.manifest['files'])} files), driver/graph/bundle agree")
+    inp = pkg.input
+    log(f"  input: {inp.dtype} {inp.layout}" + (f", pad codes {list(inp.pad_codes)} (pixels quantizing like SAM's "
+                                                 "normalised 0)" if inp.pixels else " (normalised float image)"))
     absent = pkg.manifest.get("absent", {})
     for k, why in absent.items():
         log(f"  {k}: absent ({why}); usable with --backend pynq-sim or quant")

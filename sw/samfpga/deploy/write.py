@@ -18,7 +18,7 @@ import numpy as np
 
 from samfpga.assets import DEFAULT_DIR
 from samfpga.bundle import load_bundle
-from samfpga.deploy.package import FORMAT, DeployError, sha256
+from samfpga.deploy.package import FORMAT, DeployError, package_input, sha256
 
 README = """# samfpga deployment package ({board})
 
@@ -35,7 +35,8 @@ Without a board: `--backend pynq-sim` (the same driver against a simulated PYNQ 
 def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
                   seed: int = 0, log=print) -> Path:
     try:
-        from samfpga.hw.build.package import PackageError, export_build, finn_execute
+        from samfpga.hw.build.package import PackageError, export_build, finn_execute, pixel_input_info
+        from samfpga.hw.build.pixel_input import PIXEL_INPUT_FILE
         from samfpga.hw.finn_env import boot
 
         boot()
@@ -53,18 +54,25 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
     try:
         try:
             drv = export_build(build, tmp)
+            pixels = pixel_input_info(build)
         except PackageError as e:
             raise DeployError(str(e)) from None
         shutil.copytree(bundle.root, tmp / "bundle", ignore=shutil.ignore_patterns("checkpoint.pt", "*.yaml",
                                                                                     "EVAL.json", "__*"))
         g = json.loads((tmp / "graph.json").read_text())
         shape = g["tensors"][g["input"]]["shape"]
-        if shape != [1, 3, bundle.image_size, bundle.image_size]:
+        inp = package_input(pixels)
+        if shape != inp.graph_shape(bundle.image_size):
             raise DeployError(f"{build}: the build's input {shape} does not fit the bundle {bundle.root} "
-                              f"(image size {bundle.image_size})")
-        x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+                              f"(image size {bundle.image_size}, {inp.layout})")
+        if pixels is not None:
+            inp.check_normalization(bundle.pixel_mean, bundle.pixel_std, f"{build}/{PIXEL_INPUT_FILE}")
+        rng = np.random.default_rng(seed)
+        # the accelerator's input: uint8 pixels, or the normalised float image
+        x = (rng.integers(0, 256, size=shape, dtype=np.uint8) if inp.pixels
+             else rng.normal(size=shape).astype(np.float32))
         log("self-check vector: FINN Python execution of the build ...")
-        expected = np.asarray(finn_execute(build, x, tmp / ".work"), dtype=np.float32)
+        expected = np.asarray(finn_execute(build, x.astype(np.float32), tmp / ".work"), dtype=np.float32)
         shutil.rmtree(tmp / ".work", ignore_errors=True)
         np.savez(tmp / "selfcheck.npz", input=x, expected=expected)
         absent = {}
@@ -81,7 +89,7 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         files = {p.relative_to(tmp).as_posix(): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {"format": FORMAT, "version": 1, "board": drv["board"], "source": str(build.resolve()),
                     "files": files, "bitfile": None if absent else "accel.bit", "hwh": None if absent else "accel.hwh",
-                    "absent": absent}
+                    "absent": absent, "input": inp.to_json()}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a package is an ordinary readable directory
         tmp.rename(out)

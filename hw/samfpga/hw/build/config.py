@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from samfpga.hw.boards import Board, get_board
+from samfpga.transforms import PIXEL_MEAN, PIXEL_STD
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class BuildOptions:
                        Brevitas -> QONNX -> FINN (tests/test_int_norm_chain.py). A float-LayerNorm QONNX model's
                        LayerNormalization / Softmax are replaced approximately (``samfpga.hw.build.int_ops``,
                        ``IntOpsConfig``; listed as ``int_ops.approximate`` in the build results); off keeps them float
+    pixel_input:       the accelerator takes the resized uint8 image (NHWC): ``pixel_mean``/``pixel_std`` folded into
+                       the input quantizer's thresholds, pad codes for SAM's zero padding
+                       (``samfpga.hw.build.pixel_input``); off: the host sends the normalised float32 image
+    pixel_mean, pixel_std: the normalisation folded (SAM's; a bundle with others is refused by ``samfpga deploy``)
     """
 
     streamline_extra: bool = True
@@ -43,6 +48,9 @@ class BuildOptions:
     search_memory: bool = True
     mvau_wwidth_max: int = 36
     int_ops: bool = True
+    pixel_input: bool = True
+    pixel_mean: tuple[float, float, float] = PIXEL_MEAN
+    pixel_std: tuple[float, float, float] = PIXEL_STD
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:

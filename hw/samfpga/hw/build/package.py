@@ -198,6 +198,15 @@ def load_build(build_dir: str | Path):
     return final, parent, json.loads(cfgp.read_text())
 
 
+def pixel_input_info(build_dir: str | Path) -> dict | None:
+    """The uint8 input's description the build's ``pixel_input`` step wrote (layout, pad codes, the normalisation
+    folded), or None for a build whose accelerator takes the normalised float image."""
+    from samfpga.hw.build.pixel_input import PIXEL_INPUT_FILE
+
+    p = Path(build_dir) / PIXEL_INPUT_FILE
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
 def export_build(build_dir: str | Path, out: str | Path) -> dict:
     """Write graph.json, weights.npz and driver.json for ``build_dir`` into ``out`` (created); returns the driver
     description."""

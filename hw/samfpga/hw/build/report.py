@@ -139,6 +139,8 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "partition_note": results.partition_note,
         # integer LayerNorm / softmax layers: replaced (exactly, or "approximate" from a float LayerNorm), skipped
         "int_ops": results.int_ops,
+        # the graph input: uint8 image (layout, pad codes), or why it stayed as it was; None: option off
+        "pixel_input": results.pixel_input,
     }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.build.context import BuildContext, finn_config
+from samfpga.hw.build.pixel_input import step_pixel_input
 from samfpga.hw.finn_env import vivado_available
 
 __all__ = ["DEFAULT_STEPS", "HW_DOMAIN", "PIPELINE", "SOFTWARE_STEPS", "STEPS", "VIVADO_STEPS", "BuildContext",
@@ -444,6 +445,7 @@ PIPELINE: tuple[Step, ...] = (
     Step("qonnx_to_finn", step_qonnx_to_finn),
     Step("tidy_up", step_tidy_up),
     Step("streamline", step_streamline),
+    Step("pixel_input", step_pixel_input),  # uint8 image in: normalisation folded into the first thresholds
     Step("convert_to_hw", step_convert_to_hw),
     Step("minimize_bit_width_initial", step_minimize_bit_width_initial),
     Step("partition", step_partition),

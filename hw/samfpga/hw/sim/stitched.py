@@ -192,8 +192,9 @@ def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth:
 
 
 def hw_inputs(build_dir: Path, images: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """Inputs of the HW graph for ``images`` (N, 3, H, W float32, the encoder's normalised input): the host
-    layers before the dataflow partition (FINN's ``dataflow_parent.onnx``) run by FINN's python execution."""
+    """Inputs of the HW graph for ``images`` (N, *graph input shape: (N, 3, H, W) float32 normalised images, or
+    (N, H, W, 3) uint8 pixels for a pixel-input build): the host layers before the dataflow partition (FINN's
+    ``dataflow_parent.onnx``; none for a pixel-input build) run by FINN's python execution."""
     from finn.core.onnx_exec import execute_onnx
     from qonnx.core.modelwrapper import ModelWrapper
 
