@@ -33,14 +33,32 @@ def _table_lut(report: dict) -> list[float]:
 
 
 def _uniform(model, name: str, t: np.ndarray) -> bool:
-    """Whether InferExactRequant converts MultiThreshold ``name`` with thresholds ``t`` (on a copy)."""
-    from samfpga.hw.build.requant import InferExactRequant
+    """Whether InferExactRequant's parameter search (power-of-two step, else any step checked at the breakpoints
+    for every input width, as in ``InferExactRequant.apply``) accepts thresholds ``t`` for MultiThreshold
+    ``name`` of ``model`` (its datatype / layout checks aside)."""
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
 
-    m = _copy(model)
-    n = m.get_node_from_name(name)
-    m.set_initializer(n.input[1], t.astype(np.float32))
-    m = m.transform(InferExactRequant())
-    return name not in json.loads(m.get_metadata_prop("samfpga_thresholds_kept"))
+    from samfpga.hw.build.requant import (
+        _X_WIDTH_MAX,
+        DSP_VERSION,
+        fitted_requant_params,
+        input_range,
+        signed_bits,
+        uniform_requant_params,
+    )
+
+    n = model.get_node_from_name(name)
+    op = getCustomOp(n)
+    odt = DataType[op.get_nodeattr("out_dtype")]
+    ob = float(op.get_nodeattr("out_bias"))
+    rng = input_range(model, n.input[0])
+    p = uniform_requant_params(t, ob, *rng)
+    if isinstance(p, str) and p.startswith("non-uniform"):
+        idt = model.get_tensor_datatype(n.input[0])
+        widths = range(signed_bits(*rng), min(idt.bitwidth(), _X_WIDTH_MAX[DSP_VERSION]) + 1)
+        p = fitted_requant_params(t, ob, *rng, odt.bitwidth(), odt.signed(), widths, DSP_VERSION)
+    return not isinstance(p, str)
 
 
 def _copy(model):

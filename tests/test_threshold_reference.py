@@ -69,8 +69,8 @@ def test_reference_breakpoints_by_direct_evaluation() -> None:
     assert np.all(np.abs(ref - ex) <= 1)
 
 
-def _bias_graph(bias: np.ndarray):
-    """INT8 (1, 3) -> Mul(S_IN) -> MatMul(RADIX x ones) -> Mul(S_W) -> Add(bias) -> MultiThreshold (INT8 out,
+def _bias_graph(bias: np.ndarray, rows: int = 1):
+    """INT8 (rows, 3) -> Mul(S_IN) -> MatMul(RADIX x ones) -> Mul(S_W) -> Add(bias) -> MultiThreshold (INT8 out,
     round half up at S_OUT): the shape of a quantized Linear with a float bias after FINN's qonnx_to_finn."""
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
@@ -87,7 +87,8 @@ def _bias_graph(bias: np.ndarray):
                          out_dtype="INT8", out_bias=-128.0, data_layout="NC"),
     ]
     vi = helper.make_tensor_value_info
-    g = helper.make_graph(nodes, "bias_rq", [vi("x", TensorProto.FLOAT, [1, 3])], [vi("q", TensorProto.FLOAT, [1, c])])
+    g = helper.make_graph(nodes, "bias_rq", [vi("x", TensorProto.FLOAT, [rows, 3])],
+                          [vi("q", TensorProto.FLOAT, [rows, c])])
     m = ModelWrapper(qonnx_make_model(g))
     m.set_initializer("s_in", np.array(S_IN, dtype=np.float32))
     m.set_initializer("w", np.repeat(RADIX[:, None], c, axis=1))
@@ -99,6 +100,10 @@ def _bias_graph(bias: np.ndarray):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+
+    # names as FINN's tidy_up gives them (streamlining renames tensors and nodes the same way again)
+    m = m.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
     return m.transform(InferShapes()).transform(InferDataTypes())
 
 
@@ -127,8 +132,7 @@ def _streamlined(m):
 def _run(m, x: np.ndarray) -> np.ndarray:
     from qonnx.core.onnx_exec import execute_onnx
 
-    return np.concatenate([execute_onnx(m, {m.graph.input[0].name: x[i:i + 1]})[m.graph.output[0].name]
-                           for i in range(x.shape[0])])
+    return execute_onnx(m, {m.graph.input[0].name: x})[m.graph.output[0].name]
 
 
 def _breakpoint_inputs(*tables: np.ndarray) -> np.ndarray:
@@ -143,20 +147,25 @@ def test_streamlined_thresholds_equal_the_float32_reference(ch: int) -> None:
     """FINN's float32 streamlining (AbsorbAddIntoMultiThreshold computes fl32(T - b)) gives exactly the
     reference breakpoints; the rational ones differ, and a graph holding them differs from the QONNX-style graph
     on the inputs at those breakpoints (why InferExactRequant must keep these tables)."""
-    m = _bias_graph(BIAS)
-    chain = bias_chain(m, m.get_node_from_name("MT_0"))
+    chain = bias_chain(*_with_mt(_bias_graph(BIAS)))
     assert chain is not None and np.array_equal(chain.bias, BIAS)
     ref = reference_thresholds(chain.thresholds, chain.bias, chain.acc_scale)
     ex = exact_thresholds(chain.thresholds, chain.bias, chain.acc_scale)
+    x = _breakpoint_inputs(ref[ch], ex[ch])
+    m = _bias_graph(BIAS, rows=x.shape[0])
     s = _streamlined(m)
     g = s.get_initializer(s.graph.node[1].input[1]).astype(np.float64)
     np.testing.assert_array_equal(g, ref)
     # execution, tolerance 0: original float graph == streamlined graph at every breakpoint of channel ``ch``
-    x = _breakpoint_inputs(ref[ch], ex[ch])
-    np.testing.assert_array_equal(_run(s, x), _run(m, x))
+    want = _run(m, x)
+    np.testing.assert_array_equal(_run(s, x), want)
     bad = s.transform(_SetThresholds(ex))
-    n_diff = int((_run(bad, x)[:, ch] != _run(m, x)[:, ch]).sum())
+    n_diff = int((_run(bad, x)[:, ch] != want[:, ch]).sum())
     assert n_diff == int((ref[ch] != ex[ch]).sum()) > 0
+
+
+def _with_mt(m):
+    return m, m.get_nodes_by_op_type("MultiThreshold")[0]
 
 
 class _SetThresholds:
@@ -178,12 +187,119 @@ def test_bias_on_accumulator_grid_is_uniform_and_becomes_requant() -> None:
     boot(None)
     s_acc = (S_W * np.float32(S_IN)).astype(np.float32)
     b = bias_on_accumulator_grid(BIAS, s_acc)
-    m = _bias_graph(b)
     ref = reference_thresholds(_half_up_thresholds(), b, s_acc)
     np.testing.assert_array_equal(ref, exact_thresholds(_half_up_thresholds(), b, s_acc))
+    x = _breakpoint_inputs(ref[:, ::7])
+    m = _bias_graph(b, rows=x.shape[0])
     s = _streamlined(m)
     np.testing.assert_array_equal(s.get_initializer(s.graph.node[1].input[1]), ref)
     r = s.transform(InferExactRequant())
     assert [n.op_type for n in r.graph.node] == ["MatMul", "Requant"]
-    x = _breakpoint_inputs(ref[:, ::7])
     np.testing.assert_array_equal(_run(r, x), _run(m, x))
+
+
+def test_use_reference_thresholds_restores_breakpoints() -> None:
+    """UseReferenceThresholds (recorded before streamlining by RecordBiasChains) puts the reference breakpoints
+    back where float32 streamlining is one off (simulated here: the default's depthwise-conv requantizer
+    MultiThreshold_57 had 14 such levels, bench/results/thresholds_exact.json), and leaves a node whose
+    thresholds are further off alone (another requantizer, not a rounding)."""
+    import json
+
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+
+    from samfpga.hw.build.threshold_reference import RecordBiasChains, UseReferenceThresholds
+
+    s_acc = (S_W * np.float32(S_IN)).astype(np.float32)
+    ref = reference_thresholds(_half_up_thresholds(), BIAS, s_acc)
+    x = _breakpoint_inputs(ref[[0, 2]])
+    m = _bias_graph(BIAS, rows=x.shape[0]).transform(RecordBiasChains())
+    s = _streamlined(m).transform(RoundAndClipThresholds())
+    t = s.get_initializer(s.graph.node[1].input[1]).copy()
+    t[0, 100] += 1
+    t[2, 17] -= 1
+    off = s.transform(_SetThresholds(t))
+    assert np.any(_run(off, x) != _run(m, x))
+    fixed = off.transform(UseReferenceThresholds())
+    assert json.loads(fixed.get_metadata_prop("samfpga_reference_thresholds"))["levels_changed"] == 2
+    np.testing.assert_array_equal(fixed.get_initializer(fixed.graph.node[1].input[1]), ref)
+    np.testing.assert_array_equal(_run(fixed, x), _run(m, x))
+    t[1, 50] += 3
+    far = s.transform(_SetThresholds(t)).transform(UseReferenceThresholds())
+    assert json.loads(far.get_metadata_prop("samfpga_reference_thresholds"))["nodes"] == 0
+    np.testing.assert_array_equal(far.get_initializer(far.graph.node[1].input[1]), t)
+
+
+def _float_chain_levels(tidy, mt_name: str, y0: np.ndarray) -> np.ndarray:
+    """The original Mul(s_w) -> Add(b) -> MultiThreshold nodes of MultiThreshold ``mt_name`` in graph ``tidy``,
+    executed by QONNX on accumulator values ``y0`` ((P, C) float32 = acc * s_in, channels last)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.basic import qonnx_make_model
+
+    mt = tidy.get_node_from_name(mt_name)
+    add = tidy.find_producer(mt.input[0])
+    mul = tidy.find_producer(add.input[0])
+    c = y0.shape[1]
+    nodes = [helper.make_node("Mul", ["y0", "s"], ["y1"]), helper.make_node("Add", ["y1", "b"], ["y"]),
+             helper.make_node("MultiThreshold", ["y", "t"], ["q"], domain="qonnx.custom_op.general",
+                              out_dtype="INT8", out_bias=-128.0, data_layout="NC")]
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "chain", [vi("y0", TensorProto.FLOAT, list(y0.shape))],
+                          [vi("q", TensorProto.FLOAT, list(y0.shape))])
+    m = ModelWrapper(qonnx_make_model(g))
+    m.set_initializer("s", tidy.get_initializer(mul.input[1]).reshape(1, c))
+    m.set_initializer("b", tidy.get_initializer(add.input[1]).reshape(1, c))
+    m.set_initializer("t", tidy.get_initializer(mt.input[1]))
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    return execute_onnx(m.transform(InferShapes()), {"y0": y0})["q"]
+
+
+@pytest.mark.slow
+def test_stem_chain_reference_thresholds(tmp_path) -> None:
+    """The 64² test encoder's stem + MBConv slice through qonnx_to_finn, tidy_up, streamline and the start of
+    convert_to_hw: every float-bias requantizer matched, and its thresholds after UseReferenceThresholds are the
+    breakpoints of the original float nodes as QONNX executes them (tolerance 0: each level flips exactly at its
+    threshold), whatever float32 streamlining computed."""
+    import json
+
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.steps import STEPS, BuildContext
+    from samfpga.hw.build.threshold_reference import UseReferenceThresholds
+    from samfpga.hw.build.verify import slice_qonnx
+    from samfpga.hw.finn_env import boot
+    from tests.support.tiny_encoder import STEM_MBCONV, tiny_encoder_qonnx
+
+    boot(tmp_path / "finn_build")
+    import samfpga.hw.custom_ops  # noqa: F401
+
+    sliced = slice_qonnx(tiny_encoder_qonnx(tmp_path), tmp_path / "stem.onnx", *STEM_MBCONV)
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(tmp_path)), out=tmp_path)
+    model = ModelWrapper(str(sliced))
+    for step in ("qonnx_to_finn", "tidy_up"):
+        model = STEPS[step](model, ctx)
+    tidy = ModelWrapper(model.model.__deepcopy__())
+    model = STEPS["streamline"](model, ctx)
+    chains = json.loads(model.get_metadata_prop("samfpga_bias_chains"))
+    model = model.transform(RoundAndClipThresholds()).transform(UseReferenceThresholds())
+    done = json.loads(model.get_metadata_prop("samfpga_reference_thresholds"))
+    assert len(chains) >= 3 and done["nodes"] == len(chains), (len(chains), done)
+    for rec in chains.values():
+        name = rec["node"]
+        t = model.get_initializer(model.get_node_from_name(name).input[1]).astype(np.float64)  # (C, N)
+        c, n = t.shape
+        acc_scale = np.array(rec["acc_scale"], dtype=np.float32)
+        mt = tidy.get_node_from_name(name)
+        s_w = tidy.get_initializer(tidy.find_producer(tidy.find_producer(mt.input[0]).input[0]).input[1]).ravel()
+        s_in = float(acc_scale[0]) / float(s_w[0])  # acc_scale = s_in * s_w
+        for delta, passed in ((0, 1), (-1, 0)):  # at each threshold level k+1 is reached, one below it is not
+            acc = (t + delta).T  # (N, C): row k holds every channel's threshold k
+            levels = _float_chain_levels(tidy, name, (acc * s_in).astype(np.float32))
+            want = np.arange(n)[:, None] + passed - 128
+            inside = np.abs(acc) < 2**23  # clipped (unreachable) thresholds aside
+            np.testing.assert_array_equal(levels[inside], np.broadcast_to(want, acc.shape)[inside],
+                                          err_msg=f"{name} delta {delta}")

@@ -22,10 +22,12 @@ weights) <- Mul(scalar input scale) <- integer tensor`` in the graph before stre
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from qonnx.transformation.base import Transformation
 
 from samfpga.hw.build.streamline_rules import is_po2
 
@@ -129,3 +131,73 @@ def bias_on_accumulator_grid(bias: np.ndarray, acc_scale: np.ndarray) -> np.ndar
     integer bias quantization at the accumulator scale)."""
     s = np.asarray(acc_scale, dtype=np.float64)
     return (np.floor(np.asarray(bias, dtype=np.float64) / s + 0.5) * s).astype(np.float32)
+
+
+_META_KEY = "samfpga_bias_chains"  # model metadata: the chains recorded before streamlining (JSON)
+
+
+class RecordBiasChains(Transformation):
+    """Records every ``bias_chain`` requantizer of the graph (before streamlining, e.g. after FINN's tidy_up) in
+    model metadata ``samfpga_bias_chains``, keyed by the MultiThreshold's output tensor (and with its name), for
+    ``UseReferenceThresholds`` after streamlining. The graph is unchanged."""
+
+    def apply(self, model):
+        chains = {}
+        for n in model.get_nodes_by_op_type("MultiThreshold"):
+            c = bias_chain(model, n)
+            if c is not None:
+                chains[n.output[0]] = {"node": n.name, "acc_scale": c.acc_scale.tolist(),
+                                       "bias": c.bias.tolist(), "thresholds": c.thresholds.tolist()}
+        model.set_metadata_prop(_META_KEY, json.dumps(chains))
+        return model, False
+
+
+class UseReferenceThresholds(Transformation):
+    """Each MultiThreshold recorded by ``RecordBiasChains`` gets the integer thresholds of its requantizer as
+    Brevitas/QONNX evaluate it (``reference_thresholds``) instead of those FINN's float32 streamlining computed,
+    where the streamlined node is recognisably the same requantizer: its input is the output of a MatMul with
+    integer weights (the accumulator), its thresholds are integers (run after ``RoundAndClipThresholds``) of the
+    recorded shape, and no level moves by more than one (float32 rounding moves a breakpoint by at most one;
+    anything else is another node). Thresholds clipped at the input range stay clipped there. Counts in
+    metadata ``samfpga_reference_thresholds`` (nodes matched, levels changed)."""
+
+    def apply(self, model):
+        from samfpga.hw.build.requant import input_range
+
+        chains = json.loads(model.get_metadata_prop(_META_KEY) or "{}")
+        by_name = {v["node"]: v for v in chains.values()}
+        done = {"nodes": 0, "levels_changed": 0, "skipped": []}
+        for n in model.get_nodes_by_op_type("MultiThreshold"):
+            # the output tensor identifies the node unless a transpose was absorbed behind it (lowered convs); then
+            # its name does (streamlining keeps the MultiThreshold count, so unique names stay in place)
+            rec = chains.get(n.output[0], by_name.get(n.name))
+            if rec is None:
+                continue
+            prod = model.find_producer(n.input[0])
+            w = model.get_initializer(prod.input[1]) if prod is not None and prod.op_type == "MatMul" else None
+            t = model.get_initializer(n.input[1])
+            acc_scale = np.array(rec["acc_scale"], dtype=np.float32)
+            if w is None or not np.all(w == np.round(w)) or t is None or t.shape[0] != acc_scale.size:
+                done["skipped"].append(f"{n.name}: not an integer MatMul's per-channel requantizer")
+                continue
+            if not np.all(t == np.round(t)) or not model.get_tensor_datatype(n.input[0]).is_integer():
+                done["skipped"].append(f"{n.name}: thresholds or input not integer")
+                continue
+            try:
+                ref = reference_thresholds(np.array(rec["thresholds"], dtype=np.float32),
+                                           np.array(rec["bias"], dtype=np.float32), acc_scale)
+            except ValueError as e:
+                done["skipped"].append(f"{n.name}: {e}")
+                continue
+            dt = model.get_tensor_datatype(n.input[0])
+            ref = np.clip(ref, dt.min(), dt.max() + 1)  # as RoundAndClipThresholds clips
+            lo, hi = input_range(model, n.input[0])
+            tq = np.clip(t.astype(np.float64), lo, hi + 1)
+            if ref.shape != t.shape or np.abs(np.clip(ref, lo, hi + 1) - tq).max() > 1:
+                done["skipped"].append(f"{n.name}: thresholds more than one apart (another requantizer)")
+                continue
+            done["nodes"] += 1
+            done["levels_changed"] += int(np.sum(np.clip(ref, lo, hi + 1) != tq))
+            model.set_initializer(n.input[1], ref.astype(np.float32))
+        model.set_metadata_prop("samfpga_reference_thresholds", json.dumps(done))
+        return model, False
