@@ -97,10 +97,9 @@ def _bias_graph(bias: np.ndarray, rows: int = 1):
     m.set_initializer("t", _half_up_thresholds())
     m.set_tensor_datatype("x", DataType["INT8"])
     m.set_tensor_datatype("w", DataType["INT32"])
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
-
-    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
 
     # names as FINN's tidy_up gives them (streamlining renames tensors and nodes the same way again)
     m = m.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())

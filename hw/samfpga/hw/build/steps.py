@@ -134,7 +134,6 @@ def step_streamline(model, ctx):
     from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
 
     from samfpga.hw.build.streamline_rules import AbsorbScalarBiasIntoMultiThresholdAll
-
     from samfpga.hw.build.threshold_reference import RecordBiasChains
 
     opts = ctx.cfg.options
