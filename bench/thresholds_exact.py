@@ -14,7 +14,8 @@ it). A what-if at the end: the same graph with each such bias on its accumulator
 
 ``--build`` is a ``samfpga build-hw`` output folder with intermediate/02_tidy_up.onnx, 03_streamline.onnx and
 report.json. The graph before InferExactRequant is rebuilt from 03_streamline.onnx as ``step_convert_to_hw`` does
-(integer LayerNorm/softmax, ``RoundAndClipThresholds``).
+(integer LayerNorm/softmax, ``RoundAndClipThresholds``) without ``UseReferenceThresholds``; its effect is
+reported separately (``use_reference_thresholds``: chains recorded on 02_tidy_up.onnx, as step_streamline does).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def _uniform(model, name: str, t: np.ndarray) -> bool:
     return not isinstance(p, str)
 
 
+def s_in_of(tidy, name: str, chain) -> float:
+    """The input scale ``s_in`` of the chain (``acc_scale = s_in * s_w``)."""
+    mt = tidy.get_node_from_name(name)
+    s_w = tidy.get_initializer(tidy.find_producer(tidy.find_producer(mt.input[0]).input[0]).input[1]).ravel()
+    return float(chain.acc_scale[0]) / float(s_w[0])
+
+
 def _copy(model):
     from qonnx.core.modelwrapper import ModelWrapper
 
@@ -74,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build.int_ops import IntOpsConfig, use_int_ops
     from samfpga.hw.build.requant import InferExactRequant, input_range
     from samfpga.hw.build.threshold_reference import (
+        RecordBiasChains,
+        UseReferenceThresholds,
         bias_chain,
         bias_on_accumulator_grid,
         exact_thresholds,
+        execute_float_chain,
         reference_thresholds,
     )
 
@@ -120,12 +132,29 @@ def main(argv: list[str] | None = None) -> int:
                 "reference_uniform": _uniform(pre, name, np.clip(ref, lo - 1, hi + 1)),
                 "exact_uniform": _uniform(pre, name, np.clip(ex, lo - 1, hi + 1)),
             }
+            # QONNX's own execution of the original float nodes at the levels where graph and reference differ
+            diff = np.argwhere(np.clip(g, lo, hi + 1) != gq)
+            confirm = {"graph": 0, "reference": 0}
+            for key, tab in (("graph", g), ("reference", ref)):
+                for ch, k in diff:
+                    acc = np.zeros((2, g.shape[0]))
+                    acc[:, ch] = (tab[ch, k] - 1, tab[ch, k])
+                    lv = execute_float_chain(tidy, name, (acc * s_in_of(tidy, name, chain)).astype(np.float32))
+                    before, at = lv[:, ch] - float(getCustomOp(mt0).get_nodeattr("out_bias"))
+                    confirm[key] += int(before == k and at == k + 1)
+            row["float_bias_chain"]["breakpoints_confirmed_by_qonnx_execution"] = {
+                "levels": int(len(diff)), **confirm}
             snapped = exact_thresholds(chain.thresholds, bias_on_accumulator_grid(chain.bias, chain.acc_scale),
                                        chain.acc_scale)
             wn = what_if.get_node_from_name(name)
             what_if.set_initializer(wn.input[1], np.clip(snapped, lo - 1, hi + 1).astype(np.float32))
         rows.append(row)
     wi = what_if.transform(InferExactRequant())
+    # the build's own fix (steps.py): chains recorded before streamlining, reference breakpoints after it
+    recorded = tidy.transform(RecordBiasChains()).get_metadata_prop("samfpga_bias_chains")
+    pre.set_metadata_prop("samfpga_bias_chains", recorded)
+    fixed = pre.transform(UseReferenceThresholds())
+    fixed_after = fixed.transform(InferExactRequant())
     wi_kept = json.loads(wi.get_metadata_prop("samfpga_thresholds_kept"))
     by_reason: dict[str, dict] = {}
     for r in rows:
@@ -143,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         "tables_LUT_own_model": sum(luts),
         "by_reason": by_reason,
         "tables": rows,
+        "use_reference_thresholds": {
+            "chains_recorded": len(json.loads(recorded)),
+            **json.loads(fixed.get_metadata_prop("samfpga_reference_thresholds")),
+            "requant_layers": sum(n.op_type == "Requant" for n in fixed_after.graph.node),
+            "tables_kept": len(json.loads(fixed_after.get_metadata_prop("samfpga_thresholds_kept"))),
+        },
         "what_if_bias_on_accumulator_grid": {
             "tables_kept": len(wi_kept),
             "requant_layers": sum(n.op_type == "Requant" for n in wi.graph.node),

@@ -16,6 +16,7 @@ from samfpga.hw.build.threshold_reference import (
     bias_chain,
     bias_on_accumulator_grid,
     exact_thresholds,
+    execute_float_chain,
     reference_thresholds,
 )
 
@@ -228,33 +229,6 @@ def test_use_reference_thresholds_restores_breakpoints() -> None:
     np.testing.assert_array_equal(far.get_initializer(far.graph.node[1].input[1]), t)
 
 
-def _float_chain_levels(tidy, mt_name: str, y0: np.ndarray) -> np.ndarray:
-    """The original Mul(s_w) -> Add(b) -> MultiThreshold nodes of MultiThreshold ``mt_name`` in graph ``tidy``,
-    executed by QONNX on accumulator values ``y0`` ((P, C) float32 = acc * s_in, channels last)."""
-    from onnx import TensorProto, helper
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.core.onnx_exec import execute_onnx
-    from qonnx.util.basic import qonnx_make_model
-
-    mt = tidy.get_node_from_name(mt_name)
-    add = tidy.find_producer(mt.input[0])
-    mul = tidy.find_producer(add.input[0])
-    c = y0.shape[1]
-    nodes = [helper.make_node("Mul", ["y0", "s"], ["y1"]), helper.make_node("Add", ["y1", "b"], ["y"]),
-             helper.make_node("MultiThreshold", ["y", "t"], ["q"], domain="qonnx.custom_op.general",
-                              out_dtype="INT8", out_bias=-128.0, data_layout="NC")]
-    vi = helper.make_tensor_value_info
-    g = helper.make_graph(nodes, "chain", [vi("y0", TensorProto.FLOAT, list(y0.shape))],
-                          [vi("q", TensorProto.FLOAT, list(y0.shape))])
-    m = ModelWrapper(qonnx_make_model(g))
-    m.set_initializer("s", tidy.get_initializer(mul.input[1]).reshape(1, c))
-    m.set_initializer("b", tidy.get_initializer(add.input[1]).reshape(1, c))
-    m.set_initializer("t", tidy.get_initializer(mt.input[1]))
-    from qonnx.transformation.infer_shapes import InferShapes
-
-    return execute_onnx(m.transform(InferShapes()), {"y0": y0})["q"]
-
-
 @pytest.mark.slow
 def test_stem_chain_reference_thresholds(tmp_path) -> None:
     """The 64² test encoder's stem + MBConv slice through qonnx_to_finn, tidy_up, streamline and the start of
@@ -265,6 +239,7 @@ def test_stem_chain_reference_thresholds(tmp_path) -> None:
 
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build.config import BuildConfig
     from samfpga.hw.build.steps import STEPS, BuildContext
@@ -297,8 +272,9 @@ def test_stem_chain_reference_thresholds(tmp_path) -> None:
         s_in = float(acc_scale[0]) / float(s_w[0])  # acc_scale = s_in * s_w
         for delta, passed in ((0, 1), (-1, 0)):  # at each threshold level k+1 is reached, one below it is not
             acc = (t + delta).T  # (N, C): row k holds every channel's threshold k
-            levels = _float_chain_levels(tidy, name, (acc * s_in).astype(np.float32))
-            want = np.arange(n)[:, None] + passed - 128
+            levels = execute_float_chain(tidy, name, (acc * s_in).astype(np.float32))
+            ob = int(getCustomOp(mt).get_nodeattr("out_bias"))
+            want = np.arange(n)[:, None] + passed + ob
             inside = np.abs(acc) < 2**23  # clipped (unreachable) thresholds aside
             np.testing.assert_array_equal(levels[inside], np.broadcast_to(want, acc.shape)[inside],
                                           err_msg=f"{name} delta {delta}")

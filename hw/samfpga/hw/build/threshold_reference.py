@@ -124,6 +124,36 @@ def reference_thresholds(t: np.ndarray, bias: np.ndarray, acc_scale: np.ndarray,
     return cand[:, :, 0] + np.argmax(passed, axis=2)
 
 
+def execute_float_chain(tidy, mt_name: str, y0: np.ndarray) -> np.ndarray:
+    """The original Mul(s_w) -> Add(b) -> MultiThreshold nodes of MultiThreshold ``mt_name`` in graph ``tidy``,
+    executed by QONNX on accumulator values ``y0`` ((P, C) float32 = acc * s_in, channels last); returns the
+    (P, C) output levels. An independent check of ``reference_thresholds`` (QONNX's own execution)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    mt = tidy.get_node_from_name(mt_name)
+    op = getCustomOp(mt)
+    add = tidy.find_producer(mt.input[0])
+    mul = tidy.find_producer(add.input[0])
+    c = y0.shape[1]
+    nodes = [helper.make_node("Mul", ["y0", "s"], ["y1"]), helper.make_node("Add", ["y1", "b"], ["y"]),
+             helper.make_node("MultiThreshold", ["y", "t"], ["q"], domain="qonnx.custom_op.general",
+                              out_dtype=op.get_nodeattr("out_dtype"), out_bias=float(op.get_nodeattr("out_bias")),
+                              data_layout="NC")]
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "chain", [vi("y0", TensorProto.FLOAT, list(y0.shape))],
+                          [vi("q", TensorProto.FLOAT, list(y0.shape))])
+    m = ModelWrapper(qonnx_make_model(g))
+    for name, node in (("s", mul), ("b", add)):  # (1, C, 1, 1) / (1, C) / scalar -> (1, C)
+        m.set_initializer(name, np.broadcast_to(tidy.get_initializer(node.input[1]).ravel(), (c,))[None, :].copy())
+    m.set_initializer("t", tidy.get_initializer(mt.input[1]))
+    return execute_onnx(m.transform(InferShapes()), {"y0": y0})["q"]
+
+
 def bias_on_accumulator_grid(bias: np.ndarray, acc_scale: np.ndarray) -> np.ndarray:
     """``bias`` rounded (half up) to a multiple of ``acc_scale`` per channel (float32 (C,)): with such a bias
     ``fl32(acc * acc_scale + bias)`` is exact while ``|acc + bias/acc_scale| < 2**24``, so the reference
