@@ -135,8 +135,11 @@ def step_streamline(model, ctx):
     from finn.transformation.streamline.extract_norm_scale_bias import ExtractNormScaleBias
 
     from samfpga.hw.build.streamline_rules import AbsorbScalarBiasIntoMultiThresholdAll
+    from samfpga.hw.build.threshold_reference import RecordBiasChains
 
     opts = ctx.cfg.options
+    # float-bias requantizers as Brevitas/QONNX evaluate them, for UseReferenceThresholds in convert_to_hw
+    model = model.transform(RecordBiasChains())
     model = model.transform(ExtractNormScaleBias())
     model = model.transform(AbsorbScalarBiasIntoMultiThresholdAll())
     model = _streamline_pass(model, opts.streamline_plus)
@@ -185,7 +188,11 @@ def step_convert_to_hw(model, ctx):
 
     # uniform integer requantizers -> arithmetic Requant layers (exact cases only; thresholds integer first),
     # after the integer LayerNorm/softmax took the quantizers they fold
-    model = model.transform(RoundAndClipThresholds()).transform(InferExactRequant())
+    from samfpga.hw.build.threshold_reference import UseReferenceThresholds
+
+    # float-bias requantizers: the breakpoints of QONNX's float32 evaluation, not of float32 streamlining
+    model = model.transform(RoundAndClipThresholds()).transform(UseReferenceThresholds())
+    model = model.transform(InferExactRequant())
     model = _finn().step_convert_to_hw(model, ctx.finn_cfg)
     # integer-input thresholds rounded up to integers (same result on integers): required by HDL generation
     model = model.transform(RoundAndClipThresholds())
