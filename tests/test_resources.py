@@ -132,6 +132,28 @@ def test_fifo_depth_on_a_residual_fork() -> None:
     assert costs[0].detail["terms"]["storage"]["LUT"] == memory.lutram_sdp(16, 32) == 24
 
 
+def test_stream_costs_price_width_converters_and_their_fifos() -> None:
+    """MVAU with PE 4 into an AddStreams with PE 2: the stitched pipeline has a width converter on that edge (FINN's
+    InsertDWC) and FIFOs on both of its sides; ``stream_costs`` prices all of them, ``fifo_costs`` (no DWCs) one
+    edge fewer."""
+    from samfpga.hw.resources import fifo_costs, stream_costs
+
+    n, ch = 64, 32
+    specs = [s for s in nodes.residual_segment(n=n, ch=ch, pe=4) if s.op_type != "StreamingFIFO"]
+    add = specs[-1]
+    add.inputs = {"res_skip": add.inputs.pop("res_skip_q"), **add.inputs}
+    add.attrs["PE"] = 2
+    specs[0].attrs["PE"] = 2  # the fork at the add's width: only the MVAU's output needs converting
+    specs[1].attrs["SIMD"] = 2
+    model, _ = _costs(*specs)
+    costs = stream_costs(model, KV260, min_depth=16)
+    dwcs = [c for c in costs if c.op_type.startswith("StreamingDataWidthConverter")]
+    fifos = [c for c in costs if c.op_type.startswith("StreamingFIFO")]
+    assert len(dwcs) == 1 and dwcs[0].LUT > 0 and dwcs[0].detail["estimated"]
+    assert len(fifos) == 4 == len(fifo_costs(model, KV260, min_depth=16)) + 1
+    assert all(c.LUT > 0 for c in fifos)
+
+
 def test_fifo_storage_by_depth() -> None:
     from samfpga.hw.resources.models import fifo_terms
 

@@ -55,8 +55,8 @@ def layer_rows(model, results: BuildResults) -> list[dict]:
             "unmodelled": list(c.unmodelled) if c else list(RESOURCES),
             "runtime_writeable": n.name in rw,
         })
-    for c in results.fifos:  # FIFOs the stitched pipeline needs (not in the graph yet): counted, marked estimated
-        rows.append({"name": c.name, "op_type": "StreamingFIFO_rtl (estimated)", "cycles": 0,
+    for c in results.fifos:  # FIFOs / DWCs the stitched pipeline needs (not in the graph yet): counted, estimated
+        rows.append({"name": c.name, "op_type": f"{c.op_type} (estimated)", "cycles": 0,
                      **{r: float(getattr(c, r)) for r in RESOURCES}, "source": c.source,
                      "unmodelled": list(c.unmodelled), "runtime_writeable": False,
                      "depth": c.detail.get("depth")})

@@ -321,12 +321,13 @@ FIFO_RESERVE_ROUNDS = 3
 
 
 def _fifo_totals(model, board) -> dict[str, float]:
-    """Summed resources of the FIFOs ``model`` (folded) needs (``samfpga.hw.resources.fifo_costs``)."""
+    """Summed resources of the FIFOs and width converters ``model`` (folded) needs
+    (``samfpga.hw.resources.stream_costs``)."""
     from samfpga.hw.boards import RESOURCES
-    from samfpga.hw.resources import fifo_costs
+    from samfpga.hw.resources import stream_costs
 
     tot = dict.fromkeys(RESOURCES, 0.0)
-    for c in fifo_costs(model, board):
+    for c in stream_costs(model, board):
         for r, v in c.resources().items():
             tot[r] += v
     return tot
@@ -389,13 +390,14 @@ def step_estimates(model, ctx):
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build import memory
-    from samfpga.hw.resources import fifo_costs, layer_costs
+    from samfpga.hw.resources import layer_costs, stream_costs
 
     res, board = ctx.results, ctx.cfg.board_spec
     res.memory_forced = sorted(set(res.memory_forced) | set(memory.place_without_uram(model, board)))
     res.costs = {c.name: c for c in layer_costs(model, board)}
-    # no FIFOs exist before Vivado's set_fifo_depths: the ones the pipeline will need are priced from analytic depths
-    res.fifos = fifo_costs(model, board)
+    # no FIFOs or width converters exist before Vivado's set_fifo_depths: the ones the stitched pipeline will have
+    # are priced (FINN's InsertDWC on a copy; FIFO depths from the analytic model)
+    res.fifos = stream_costs(model, board)
     res.cycles = {n.name: int(getCustomOp(n).get_exp_cycles()) for n in model.graph.node
                   if n.domain.startswith(HW_DOMAIN)}
     res.runtime_writeable = memory.mark_runtime_writeable(model, [n for n, c in res.costs.items() if c.URAM > 0])

@@ -9,7 +9,7 @@ prices the FIFOs a dataflow pipeline needs (analytic depths; ``samfpga.hw.resour
 
 from samfpga.hw.resources import models  # noqa: F401  (registers the own models)
 from samfpga.hw.resources.cost import SOURCES, LayerCost, finn_estimate, layer_costs, register_model, total
-from samfpga.hw.resources.fifo import estimate_fifo_depths, fifo_costs
+from samfpga.hw.resources.fifo import estimate_fifo_depths, fifo_costs, stream_costs
 
 __all__ = ["SOURCES", "LayerCost", "estimate_fifo_depths", "fifo_costs", "finn_estimate", "layer_costs",
-           "register_model", "total"]
+           "register_model", "stream_costs", "total"]

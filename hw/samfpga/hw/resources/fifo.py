@@ -1,19 +1,22 @@
 """Analytic FIFO depths for a FINN dataflow graph, and their cost, without rtlsim (FINN's set_fifo_depths needs it).
 
 Where a pipeline needs a FIFO:
-- **Fork/join (residual) branches.** A DuplicateStreams node feeds a long branch (e.g. LayerNorm -> MVAU -> ... ) and
-  a short one (the skip path), joined by AddStreams. The long branch emits its first word only after each of its
-  layers has taken a "start-up" part of the frame (an MVAU one input row, a sliding window its line buffer, an
-  InnerShuffle one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then the join takes nothing,
-  so the short branch must hold what the fork sends meanwhile, or the fork stalls and the pipeline deadlocks.
-  Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x the words
-  per frame on the short edge, + ``SLACK_PER_LAYER`` per layer of the long branch (pipeline registers in flight).
-  The throughput difference needs no extra depth: a slower long branch back-pressures the fork.
+- **Fork/join branches.** A DuplicateStreams node (or attention's q/k/v StreamingSplit) feeds a long branch
+  (e.g. LayerNorm -> MVAU -> ...) and a short one (the skip path), joined by AddStreams. The long branch emits its
+  first word only after each of its layers has taken a "start-up" part of the frame (an MVAU one input row, an
+  attention MVAU one window x head matrix of its streamed operand, a sliding window its line buffer, an
+  InnerShuffle one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then the join takes
+  nothing, so the short branch must hold what the fork sends meanwhile, or the fork stalls and the pipeline
+  deadlocks. Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x
+  the words per frame on the short edge, + ``SLACK_PER_LAYER`` per layer of the long branch (pipeline registers in
+  flight). The throughput difference needs no extra depth: a slower long branch back-pressures the fork.
 - **Every other edge**: ``min_depth`` words (default 32: one SRL32 per bit), the decoupling a Vivado
   set_fifo_depths run typically leaves between layers of different rates.
 
 ``fifo_costs(model, board)`` prices each estimated FIFO with the StreamingFIFO_rtl model; the FIFOs are not
-inserted into the graph.
+inserted into the graph. ``stream_costs(model, board)`` prices what the stitched pipeline adds to the layers:
+FINN's data-width converters (InsertDWC on a copy of the graph) and the FIFOs on every edge of that graph, DWC
+edges included, in the order FINN's set_fifo_depths and ``samfpga.hw.sim.stitched`` insert them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from samfpga.hw.boards import Board
 from samfpga.hw.resources.cost import LayerCost
 
 SLACK_PER_LAYER = 8
+# nodes whose outputs branch and meet again: residual forks, and attention's q/k/v split (v joins at the
+# attention-times-values matmul, after the long q/k path through QK^T and softmax)
+FORKS = ("DuplicateStreams", "StreamingSplit")
 DEFAULT_MIN_DEPTH = 32
 
 
@@ -53,8 +59,11 @@ def startup_fraction(op) -> float:
     if t.startswith("MVAU"):
         mw = int(op.get_nodeattr("MW"))
         if op.get_nodeattr("mem_mode") == "dynamic":
-            # attention matmul: the streamed operand (input 1) must be complete before the first product
-            return 1.0
+            # attention matmul: the streamed operand (input 1) of the first batch item (window x head: FINN+'s
+            # dynamic MVAU takes one matrix per index of the first two input-vector axes) must be complete
+            # before the first product
+            vecs = [int(v) for v in op.get_nodeattr("numInputVectors")]
+            return 1.0 / math.prod(vecs[:2]) if len(vecs) >= 3 else 1.0
         return mw / total
     if t.startswith("VVAU"):
         return _elems(op.get_nodeattr("Kernel")) * int(op.get_nodeattr("Channels")) / total
@@ -134,7 +143,7 @@ def estimate_fifo_depths(model, min_depth: int = DEFAULT_MIN_DEPTH) -> list[Fifo
     hw = _hw_nodes(model)
     branch_depth: dict[tuple[str, str], tuple[int, str]] = {}
     for name, (node, op) in hw.items():
-        if not node.op_type.startswith("DuplicateStreams") or len(node.output) < 2:
+        if not node.op_type.startswith(FORKS) or len(node.output) < 2:
             continue
         join = _join_of(model, node)
         if join is None:
@@ -145,10 +154,10 @@ def estimate_fifo_depths(model, min_depth: int = DEFAULT_MIN_DEPTH) -> list[Fifo
             continue
         longest = max(p[0] for p in paths.values())
         layers = max(p[1] for p in paths.values())
-        words = int(math.prod(op.get_folded_output_shape(0)[:-1]))
         for o, (frac, _) in paths.items():
             if frac >= longest:
                 continue
+            words = int(math.prod(op.get_folded_output_shape(list(node.output).index(o))[:-1]))
             first = _consumers(model, o)[0]
             depth = math.ceil((longest - frac) * words) + SLACK_PER_LAYER * layers
             branch_depth[(name, first.name)] = (
@@ -183,3 +192,22 @@ def fifo_costs(model, board: Board, min_depth: int = DEFAULT_MIN_DEPTH) -> list[
                          "estimated": True})
         out.append(c)
     return out
+
+
+def stream_costs(model, board: Board, min_depth: int = DEFAULT_MIN_DEPTH) -> list[LayerCost]:
+    """The data-width converters and FIFOs the stitched pipeline of ``model`` (folded, specialised) will have, each
+    priced by its own model (``LayerCost.detail["estimated"]``: not yet in the graph); see the module doc."""
+    import copy
+
+    from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    from samfpga.hw.resources.cost import layer_costs
+
+    stitched = copy.deepcopy(model).transform(InsertDWC()).transform(SpecializeLayers(board.part))
+    stitched = stitched.transform(GiveUniqueNodeNames())
+    dwcs = [c for c in layer_costs(stitched, board) if c.op_type.startswith("StreamingDataWidthConverter")]
+    for c in dwcs:
+        c.detail["estimated"] = True
+    return dwcs + fifo_costs(stitched, board, min_depth)
