@@ -56,7 +56,11 @@ def _outcome(model, transformation) -> bytes | str:
 
 @pytest.mark.parametrize("unique_node_names", [True, False])
 def test_fast_readable_names_are_qonnx_names(unique_node_names: bool) -> None:
-    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames, GiveUniqueTensorNames
+    from qonnx.transformation.general import (
+        GiveReadableTensorNames,
+        GiveUniqueNodeNames,
+        GiveUniqueTensorNames,
+    )
 
     from samfpga.hw.build.fast_names import FastReadableTensorNames, FastUniqueTensorNames
 
@@ -71,3 +75,31 @@ def test_fast_readable_names_are_qonnx_names(unique_node_names: bool) -> None:
         assert a == "AssertionError"  # the reused node name "add" collides: qonnx's cleanup refuses, so does ours
     a, b = _outcome(model, GiveUniqueTensorNames()), _outcome(model, FastUniqueTensorNames())
     assert a == b and b"tensor_0" in a
+
+
+def test_fast_sort_graph_is_qonnx_sort_graph() -> None:
+    """Node order after sorting a shuffled graph (and a sorted one), and the qonnx classes restored after
+    ``speedups.installed``."""
+    import copy
+
+    from qonnx.transformation.general import GiveUniqueNodeNames, SortGraph
+
+    from samfpga.hw.build.fast_sort import FastSortGraph
+    from samfpga.hw.build.speedups import installed
+
+    model = _graph_with_edge_cases().transform(GiveUniqueNodeNames())
+    for seed in range(4):
+        m = copy.deepcopy(model)
+        nodes = list(m.graph.node)
+        random.Random(seed).shuffle(nodes)
+        del m.graph.node[:]
+        m.graph.node.extend(nodes)
+        a, b = copy.deepcopy(m), copy.deepcopy(m)
+        SortGraph().apply(a)
+        FastSortGraph().apply(b)
+        assert a.model.SerializeToString() == b.model.SerializeToString()
+        assert b.graph.node[0].input[0] == "x"  # sorted: the graph input's consumer first
+    original = SortGraph.apply
+    with installed():
+        assert SortGraph.apply is FastSortGraph.apply
+    assert SortGraph.apply is original

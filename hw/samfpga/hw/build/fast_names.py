@@ -9,9 +9,7 @@ renames on name indices, with ``rename_tensor``'s exact semantics (per node only
 name is renamed; the first-match containers raise on duplicate names as qonnx's ``get_by_name`` does), and writes
 the final names once. tests/test_build_speed.py compares it with qonnx's on the test encoder's graphs.
 
-``install()`` makes qonnx's class use this ``apply`` (FINN+'s builder steps import the class by name), so the
-wrapped FINN steps get it too; ``flow.run_build`` and ``verify.run_chain`` call it through ``finn_env.boot``'s
-caller (``samfpga.hw.build.speedups.install``).
+``samfpga.hw.build.speedups.installed`` makes qonnx's classes use these during a build (FINN+'s steps included).
 """
 
 from __future__ import annotations
