@@ -35,7 +35,7 @@ def _graph_with_edge_cases():
         [helper.make_tensor_value_info("o1", TensorProto.FLOAT, [1, 1]),
          helper.make_tensor_value_info("o2", TensorProto.FLOAT, [1, 1])],
         [w, b, b1],
-        value_info=[helper.make_tensor_value_info(t, TensorProto.FLOAT, None) for t in ("h", "h2", "sq", "y",
+        value_info=[helper.make_tensor_value_info(t, TensorProto.FLOAT, None) for t in ("h", "h2", "sq", "y", "s0", "s1",
                                                                                        "gone")],
     )
     qa = onnx.TensorAnnotation(tensor_name="h2")
@@ -103,3 +103,31 @@ def test_fast_sort_graph_is_qonnx_sort_graph() -> None:
     with installed():
         assert SortGraph.apply is FastSortGraph.apply
     assert SortGraph.apply is original
+
+
+@pytest.mark.parametrize("fix", [False, True])
+def test_fast_shape_check_is_qonnx_shape_check(fix: bool) -> None:
+    """Same answer and same value_info added: initializers without a value_info, an activation without one, and a
+    tensor with two (qonnx's AssertionError)."""
+    import copy
+
+    from samfpga.hw.build.fast_shapes import check_all_tensor_shapes_specified
+
+    model = _graph_with_edge_cases()
+    for drop in (("gone", "w", "b", "b1"), ("gone", "sq", "w", "b", "b1")):  # ModelWrapper() added the w, b, b1
+        m = copy.deepcopy(model)
+        keep = [v for v in m.graph.value_info if v.name not in drop]
+        del m.graph.value_info[:]
+        m.graph.value_info.extend(keep)
+        a, b = copy.deepcopy(m), copy.deepcopy(m)
+        ra = a.check_all_tensor_shapes_specified(fix_missing_init_shape=fix)
+        rb = check_all_tensor_shapes_specified(b, fix_missing_init_shape=fix)
+        assert ra == rb == ("sq" not in drop)
+        assert a.model.SerializeToString() == b.model.SerializeToString()
+        assert fix == ("w" in [v.name for v in b.graph.value_info])  # the initializers' shapes were added
+    m = copy.deepcopy(model)
+    m.graph.value_info.append(copy.deepcopy(m.graph.value_info[0]))
+    with pytest.raises(AssertionError, match="Multiple ValueInfoProto"):
+        m.check_all_tensor_shapes_specified(fix_missing_init_shape=fix)
+    with pytest.raises(AssertionError, match="Multiple ValueInfoProto"):
+        check_all_tensor_shapes_specified(m, fix_missing_init_shape=fix)
