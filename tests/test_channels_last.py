@@ -2,7 +2,7 @@
 has (the MBConv residual forked and joined in NCHW; TinyViT's local conv between ``[B, HW, C] -> [B, C, H, W]`` and
 back, with a channel-first threshold inside) sink until they cancel; outputs equal at tolerance 0. A transpose
 that cannot cancel is not multiplied by the fork rule, and the whole tiny encoder streamlines with only the window
-and head shuffles left, bit-exact with Brevitas."""
+and head shuffles left, bit-exact at every step."""
 
 from __future__ import annotations
 
@@ -96,57 +96,33 @@ def test_fork_rule_kept_only_when_it_removes_transposes() -> None:
     assert _ops(out).count("Transpose") == 1
 
 
-def _streamlined(onnx_path, work, channels_last: bool):  # noqa: FBT001
+@pytest.mark.slow
+def test_encoder_slices_streamline_channels_last(tmp_path) -> None:
+    """The chain tests' 64² encoder, its stem + MBConv stage (fork and join in NCHW) and first TinyViT block (local
+    conv between token and map layouts), each through qonnx_to_finn, tidy_up, streamline with and without
+    ChannelsLast: every stage bit-exact with the QONNX slice (tolerance 0), and ChannelsLast leaves fewer
+    Transposes: in the block exactly the two around the local conv fewer, the window and head permutations stay."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from samfpga.hw.build.config import BuildConfig, BuildOptions
-    from samfpga.hw.build.context import BuildContext
-    from samfpga.hw.build.steps import STEPS
-    from samfpga.hw.finn_env import boot
+    from samfpga.hw.build.config import BuildOptions
+    from samfpga.hw.build.verify import run_chain, slice_qonnx
+    from tests.support.tiny_encoder import INT_VIT_BLOCK, STEM_MBCONV, images, tiny_encoder_qonnx
 
-    boot(work / "finn_build")
-    opts = BuildOptions(channels_last=channels_last)
-    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(work), options=opts), out=work)
-    model = ModelWrapper(str(onnx_path))
-    for step in ("qonnx_to_finn", "tidy_up", "streamline"):
-        model = STEPS[step](model, ctx)
-    return model
-
-
-def _map_transposes(model) -> int:
-    """Transposes between a [1, HW, C] / [1, H, W, C] layout and a channel-first one, except the input's (which
-    the host does): what ChannelsLast removes."""
-    count = 0
-    for n in model.get_nodes_by_op_type("Transpose"):
-        shape = model.get_tensor_shape(n.input[0])
-        perm = list(n.attribute[0].ints)
-        src = model.find_producer(n.input[0])
-        from_input = src is not None and src.input[0] == model.graph.input[0].name
-        if shape[0] == 1 and perm in ([0, 3, 1, 2], [0, 2, 3, 1], [0, 2, 1]) and not from_input:
-            count += 1
-    return count
-
-
-@pytest.mark.slow
-def test_tiny_encoder_streamlines_channels_last(tmp_path) -> None:
-    """The chain tests' whole 64² encoder (int_norm) through qonnx_to_finn, tidy_up, streamline without
-    ChannelsLast, and with it applied after: both bit-exact with Brevitas at tolerance 0; with it no NCHW <-> NHWC map transpose is left
-    (only the window partition/reverse and head split/merge permutations), without it there are several."""
-    import torch
-
-    from samfpga.hw.build.channels_last import ChannelsLast
-    from samfpga.hw.build.verify import execute
-    from samfpga.models.quant import export_qonnx
-    from tests.support.tiny_encoder import images, tiny_quant_encoder
-
-    q = tiny_quant_encoder(int_norm=True)
-    onnx_path = export_qonnx(q, tmp_path / "enc.onnx", (1, 3, 64, 64))
-    x = images(1, seed=5)
-    with torch.no_grad():
-        ref = q(x).numpy()
-    off = _streamlined(onnx_path, tmp_path / "off", False)
-    on = off.transform(ChannelsLast())  # what step_streamline runs last with options.channels_last
-    for model in (on, off):
-        np.testing.assert_array_equal(execute(model, x.numpy()).reshape(ref.shape), ref)
-    assert _map_transposes(off) >= 4
-    assert _map_transposes(on) == 0
+    enc = tiny_encoder_qonnx(tmp_path, int_norm=True)
+    stem = slice_qonnx(enc, tmp_path / "stem.onnx", *STEM_MBCONV)
+    block = slice_qonnx(enc, tmp_path / "block.onnx", *INT_VIT_BLOCK)
+    shape = ModelWrapper(str(block)).get_tensor_shape(INT_VIT_BLOCK[0][0])
+    inputs = {stem: images(1, seed=5).numpy(), block: np.random.default_rng(7).normal(size=shape).astype(np.float32)}
+    steps = ("qonnx_to_finn", "tidy_up", "streamline")
+    transposes = {}
+    for path, x in inputs.items():
+        for on in (True, False):
+            stages = run_chain(path, x, tmp_path / f"{path.stem}_{on}", steps=steps,
+                               options=BuildOptions(channels_last=on))
+            ref = stages[0].output
+            assert np.unique(ref).size > 8
+            for st in stages[1:]:
+                np.testing.assert_array_equal(st.output.reshape(ref.shape), ref, err_msg=f"{path.stem} {st.step}")
+            transposes[path.stem, on] = stages[-1].op_types.get("Transpose", 0)
+    assert transposes["stem", True] < transposes["stem", False], transposes
+    assert transposes["block", True] == transposes["block", False] - 2, transposes
