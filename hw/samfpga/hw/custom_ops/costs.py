@@ -59,3 +59,48 @@ def _dw_vvau(op, model, board: Board) -> LayerCost:
     w_bits, acc = op.get_input_datatype(1).bitwidth(), op.get_output_datatype().bitwidth()
     detail = {"PE": pe, "SIMD": simd, "SF": sf, "NF": nf, "W_BITS": w_bits, "ACC_BITS": acc}
     return _cost(op, detail, **dw_vvau_resources(pe, simd, sf, nf, w_bits, acc))
+
+
+# --- PagePermute_rtl (hw/samfpga/hw/rtl/page_permute.sv) ------------------------------------------------------
+#: LUT / FF factors on the counted control logic, fitted to Yosys (bench/page_permute.py,
+#: bench/results/page_permute.json "yosys"); the memory is priced by ``samfpga.hw.resources.memory.place``
+PP_LUT_FACTOR = 1.0
+PP_FF_FACTOR = 1.0
+
+
+def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_style: str = "auto"
+                           ) -> dict[str, float]:
+    """Resources of page_permute.sv: ``pages`` x ``words`` words of ``dbits`` in ``ram_style`` (UG573 shapes:
+    BRAM36 4Kx9 / 2Kx18 / 1Kx36 ..., URAM 4Kx72, LUTRAM 64x1 per LUT), the 2-word output queue, the occupancy
+    and step counters, and the address generator: in place (pages=1) one ``log2(words)``:1 multiplexer per
+    address bit for read and write plus the bit-select registers; ping-pong one counter per output axis and an
+    address adder."""
+    from samfpga.hw.resources.memory import place
+
+    mem = place(pages * words, dbits, ram_style)
+    cb, ob = _bits(words), _bits(pages * words + 1)
+    lut = dbits + 2 * cb + 2 * ob + CONTROL_LUT  # queue head mux, counters, occupancy compare/update
+    ff = 2 * dbits + ob + 2 * cb + 3
+    if mem.kind == "LUTRAM":
+        ff += dbits  # read register in fabric (BRAM/URAM keep it in the primitive)
+    if pages == 1:
+        sb = _bits(cb)
+        lut += 2 * cb * math.ceil(cb / 4)
+        ff += 2 * cb * sb
+    else:
+        lut += axes * cb + 2 * cb
+        ff += axes * cb + cb + 2
+    return {"LUT": mem.LUT + PP_LUT_FACTOR * lut, "FF": PP_FF_FACTOR * ff, "DSP": 0.0, "BRAM36": mem.BRAM36,
+            "URAM": mem.URAM, "memory": mem.kind}
+
+
+@register_model("PagePermute_rtl")
+def _page_permute(op, model, board: Board) -> LayerCost:
+    view = op.view()
+    pages, dbits = op.memory_pages(), op.get_instream_width()
+    style = op.get_nodeattr("ram_style")
+    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style)
+    detail = {"page_words": view.words, "page_shape": list(view.shape), "page_perm": list(view.perm),
+              "pages_buffered": pages, "word_bits": dbits, "ram_style": style, "memory": r.pop("memory"),
+              "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
+    return _cost(op, detail, **r)
