@@ -68,13 +68,13 @@ PP_LUT_FACTOR = 1.0
 PP_FF_FACTOR = 1.0
 
 
-def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_style: str = "auto"
-                           ) -> dict[str, float]:
+def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_style: str = "auto",
+                           moved_bits: int | None = None) -> dict[str, float]:
     """Resources of page_permute.sv: ``pages`` x ``words`` words of ``dbits`` in ``ram_style`` (UG573 shapes:
     BRAM36 4Kx9 / 2Kx18 / 1Kx36 ..., URAM 4Kx72, LUTRAM 64x1 per LUT), the 2-word output queue, the occupancy
-    and step counters, and the address generator: in place (pages=1) one ``log2(words)``:1 multiplexer per
-    address bit for read and write plus the bit-select registers; ping-pong one counter per output axis and an
-    address adder."""
+    and step counters, and the address generator: in place (pages=1) an m:1 multiplexer and a select register
+    per moved address bit (``moved_bits`` m, default all) for read and write; ping-pong one counter per output
+    axis and an address adder."""
     from samfpga.hw.resources.memory import place
 
     mem = place(pages * words, dbits, ram_style)
@@ -84,9 +84,9 @@ def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_st
     if mem.kind == "LUTRAM":
         ff += dbits  # read register in fabric (BRAM/URAM keep it in the primitive)
     if pages == 1:
-        sb = _bits(cb)
-        lut += 2 * cb * math.ceil(cb / 4)
-        ff += 2 * cb * sb
+        m = cb if moved_bits is None else moved_bits
+        lut += 2 * m * math.ceil(m / 4)
+        ff += 2 * m * _bits(cb)
     else:
         lut += axes * cb + 2 * cb
         ff += axes * cb + cb + 2
@@ -96,11 +96,14 @@ def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_st
 
 @register_model("PagePermute_rtl")
 def _page_permute(op, model, board: Board) -> LayerCost:
+    from samfpga.hw.custom_ops.page_permute import moved_address_bits
+
     view = op.view()
     pages, dbits = op.memory_pages(), op.get_instream_width()
     style = op.get_nodeattr("ram_style")
-    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style)
+    moved = moved_address_bits(view) if pages == 1 else None
+    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style, moved)
     detail = {"page_words": view.words, "page_shape": list(view.shape), "page_perm": list(view.perm),
-              "pages_buffered": pages, "word_bits": dbits, "ram_style": style, "memory": r.pop("memory"),
-              "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
+              "pages_buffered": pages, "moved_address_bits": moved, "word_bits": dbits, "ram_style": style,
+              "memory": r.pop("memory"), "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
     return _cost(op, detail, **r)

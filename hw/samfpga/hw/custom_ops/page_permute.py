@@ -92,6 +92,24 @@ def page_view(shape: list[int] | tuple[int, ...], perm: list[int] | tuple[int, .
     return PageView(pages, tuple(page), tuple(pperm), simd)
 
 
+def moved_address_bits(view: PageView) -> int:
+    """Address bits the in-place scheme permutes (page_permute.sv SIGMA(p) != p); the others are plain counter
+    bits: their select registers are constant and synthesis removes them."""
+    if not view.pow2:
+        raise ValueError(f"page axes {view.shape} are not all powers of two")
+    bits = [d.bit_length() - 1 for d in view.shape]
+
+    def offsets(order):
+        out, o = {}, 0
+        for a in reversed(order):
+            out[a] = o
+            o += bits[a]
+        return out
+
+    inp, outp = offsets(list(range(len(bits)))), offsets(list(view.perm))
+    return sum(bits[a] for a in range(len(bits)) if inp[a] != outp[a])
+
+
 def pages_for(view: PageView, requested: int = 0) -> int:
     """Pages of memory: ``requested`` (1 or 2) or, with 0, one when the in-place scheme applies, else two."""
     if requested == 1 and not view.pow2:

@@ -167,17 +167,17 @@ module page_permute #(
 		// axis j wraps when it and every axis inside it is at its last index; the innermost axis that does not
 		// wrap increments and the address moves by DELTA of it
 		uwire [K:0]  wrap;
-		uwire [K-1:0][CB:0]  step;
+		uwire [K:0][CB:0]  step;	// step[j]: the address step chosen among axes j..K-1
 		assign	wrap[K] = 1;
+		assign	step[K] = '0;
 		for(genvar  j = 0; j < K; j++) begin : genAxis
 			assign	wrap[j] = wrap[j+1] && (RIdx[j] == CB'(SHAPE[PERM[j]] - 1));
-			assign	step[j] = (wrap[j+1] && !wrap[j])? DELTA[j] : '0;
+			assign	step[j] = (wrap[j+1] && !wrap[j])? DELTA[j] : step[j+1];
 			always_ff @(posedge clk) begin
 				if(rst)  RIdx[j] <= 0;
 				else if(rd && wrap[j+1])  RIdx[j] <= wrap[j]? 0 : RIdx[j] + 1;
 			end
 		end : genAxis
-		uwire [CB:0]  delta_now = step.or();
 		always_ff @(posedge clk) begin
 			if(rst) begin
 				WBank <= 0;
@@ -187,7 +187,7 @@ module page_permute #(
 			else begin
 				if(wr && WCnt == CB'(P - 1))  WBank <= !WBank;
 				if(rd) begin
-					RAddr <= wrap[0]? 0 : RAddr + delta_now[CB-1:0];
+					RAddr <= wrap[0]? 0 : RAddr + step[0][CB-1:0];
 					if(wrap[0])  RBank <= !RBank;
 				end
 			end
