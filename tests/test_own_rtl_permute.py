@@ -162,3 +162,19 @@ def test_rtl_bit_exact_full_rate(name, tmp_path):
     assert res.mismatches == 0, res.first_mismatches
     # back to back at one word per cycle: frames leave exactly one frame of words apart
     assert res.frame_interval == words, (res.frame_interval, words)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_model_against_yosys(tmp_path):
+    """The own model within LUT 25 % / FF 10 % of Yosys ``synth_xilinx -family xcup``, memory blocks exact."""
+    from samfpga.hw.boards import get_board
+    from samfpga.hw.resources import layer_costs
+    from samfpga.hw.synth.yosys import synthesize_node
+
+    model = nodes.build_hw_graph([nodes.page_permute((16, 64, 2, 32), (0, 2, 3, 1), ram_style="ultra")])
+    synth = synthesize_node(model, model.graph.node[0], tmp_path / "y")
+    c = layer_costs(model, get_board("kv260"))[0]
+    assert (synth.URAM, synth.BRAM36) == (c.URAM, c.BRAM36) == (1, 0)
+    assert abs(c.FF - synth.FF) <= 0.10 * synth.FF, (c, synth)
+    assert abs(c.LUT - synth.LUT) <= 0.25 * synth.LUT, (c, synth)
