@@ -8,7 +8,7 @@ innermost carries the SIMD word, so the RTL (hw/samfpga/hw/rtl/page_permute.sv) 
 it buffers ONE page in place (``pages=1``); otherwise two (ping-pong). One word per cycle in and out, the first
 word out one page after the first word in.
 
-``PagePermute`` is the HW abstraction (python execution: ``numpy.transpose``, exact); ``PagePermute_rtl`` wraps the
+``PagePermute`` is the HW abstraction (python execution: ``samfpga.kernels.shuffle.outer_shuffle``, exact); ``PagePermute_rtl`` wraps the
 SV. Attributes follow FINN's ``Shuffle`` (``in_shape``, ``transpose_in_shape``, ``perm``, ``out_shape``,
 ``data_type``, ``SIMD``) plus ``ram_style`` and ``pages`` (0: the fewest the shape allows).
 """
@@ -209,9 +209,12 @@ class PagePermute(HWCustomOp):
         return msgs
 
     def execute_node(self, context, graph) -> None:
+        from samfpga.kernels.shuffle import outer_shuffle
+
         node = self.onnx_node
-        x = np.asarray(context[node.input[0]]).reshape(self.get_nodeattr("transpose_in_shape"))
-        context[node.output[0]] = np.transpose(x, self.get_nodeattr("perm")).reshape(self.get_normal_output_shape())
+        context[node.output[0]] = outer_shuffle(np.asarray(context[node.input[0]]),
+                                                tuple(self.get_nodeattr("transpose_in_shape")),
+                                                tuple(self.get_nodeattr("perm")), self.get_normal_output_shape())
 
 
 @register_rtl_op
