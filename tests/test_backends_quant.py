@@ -156,14 +156,14 @@ def test_every_node_on_random_inputs(tiny_build) -> None:
         covered[gnode.op] = covered.get(gnode.op, 0) + 1
     print("node types compared:", covered)
     print("float outputs differing in the last ulp(s):", ulp)
-    # on Zynq the depthwise convs run on the project's own RTL VVAU (DepthwiseVVAU) and FINN+'s OuterShuffles are
-    # rewritten as InnerShuffles, so neither VVAU nor OuterShuffle is left in the final graph; with int_ops the
+    # on Zynq the depthwise convs run on the project's own RTL VVAU (DepthwiseVVAU) and every Shuffle on the own
+    # PagePermute, so neither VVAU nor OuterShuffle is left in the final graph; with int_ops the
     # project's IntLayerNorm / IntSoftmax replace every float LayerNorm / HWSoftmax
     int_ops = json.loads((tiny_build[0] / "build_config.json").read_text())["options"]["int_ops"]
     norm = {"IntLayerNorm", "IntSoftmax"} if int_ops else set()
     float_layers = {"LayerNorm", "HWSoftmax"}
     assert {"Thresholding", "MVAU", "DepthwiseVVAU", "ConvolutionInputGenerator", "FMPadding", "AddStreams",
-            "DuplicateStreams", "InnerShuffle"} | (norm or float_layers) <= set(covered), covered
+            "DuplicateStreams", "PagePermute"} | (norm or float_layers) <= set(covered), covered
     assert not {"VVAU", "OuterShuffle"} & set(covered), covered
     if norm:
         assert not float_layers & set(covered) and ulp == {}, (covered, ulp)

@@ -8,7 +8,7 @@ runs through the software steps up to ``transpose_decomposition``; checked:
     stream only behind a float layer (LayerNorm, HWSoftmax) or the graph input: no float scale multiplication is
     left in front of an integer layer (the one left is the QK^T scale before the softmax); the residual adds
     are the project's AddStreams_rtl;
-  * no ``Shuffle`` is left (InnerShuffle_rtl / OuterShuffle_hls instead);
+  * no ``Shuffle`` is left (PagePermute_rtl, or InnerShuffle_rtl / OuterShuffle_hls, instead);
   * the final graph, executed in Python (FINN's per-layer Python models of the specialised layers), equals the
     ``convert_to_hw`` graph and the QONNX slice: tolerance 0.
 """
@@ -71,7 +71,7 @@ def block(tmp_path_factory):
 def _source(model, tensor: str):
     """The node producing ``tensor``, looking through pure data-movement layers (Shuffles, Reshape)."""
     node = model.find_producer(tensor)
-    while node is not None and node.op_type.split("_")[0] in ("InnerShuffle", "OuterShuffle", "Shuffle",
+    while node is not None and node.op_type.split("_")[0] in ("InnerShuffle", "OuterShuffle", "Shuffle", "PagePermute",
                                                                 "Reshape", "DuplicateStreams", "StreamingSplit"):
         node = model.find_producer(node.input[0])
     return node
@@ -92,7 +92,7 @@ def test_fast_streamline_is_finns_streamline(block) -> None:
 def test_integer_streams_into_integer_layers(block) -> None:
     model = block[2]["transpose_decomposition"]
     ops = [n.op_type for n in model.graph.node]
-    assert "Shuffle" not in ops and {"InnerShuffle_rtl", "OuterShuffle_hls"} & set(ops), ops
+    assert "Shuffle" not in ops and {"InnerShuffle_rtl", "OuterShuffle_hls", "PagePermute_rtl"} & set(ops), ops
     assert "ElementwiseAdd_hls" not in ops and ops.count("AddStreams_rtl") == 2, ops  # the two residual adds
     # a float scale multiplication remains only in front of a float layer (QK^T scale before the softmax); the
     # output's dequantization scale is a host Mul

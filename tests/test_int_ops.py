@@ -301,7 +301,8 @@ def test_vit_block_all_integer(tmp_path) -> None:
                 or not model.get_tensor_datatype(n.input[0]).is_integer()]
     # float streams only at the graph input: its layout shuffle and its quantizer (the first Thresholding)
     assert [f for f in float_in if f.startswith("Thresholding")] == ["Thresholding_rtl_0"], float_in
-    assert all(f.startswith(("Thresholding", "InnerShuffle", "OuterShuffle", "Reshape")) for f in float_in), float_in
+    assert all(f.startswith(("Thresholding", "InnerShuffle", "OuterShuffle", "PagePermute", "Reshape")) for f in float_in), \
+        float_in
 
     rng = np.random.default_rng(7)
     x = rng.normal(size=qonnx.get_tensor_shape(VIT_BLOCK[0][0])).astype(np.float32)

@@ -269,6 +269,9 @@ _OPS: dict[str, Callable] = {
     "InnerShuffle": lambda g, n, a: [shuffle.inner_shuffle(a[0], tuple(_a(n, "transpose_in_shape")))],
     "OuterShuffle": lambda g, n, a: [shuffle.outer_shuffle(a[0], tuple(_a(n, "transpose_in_shape")),
                                                            tuple(_a(n, "perm")), tuple(_a(n, "out_shape")))],
+    # the project's own RTL of a whole Shuffle (one buffered page, samfpga.hw.custom_ops.page_permute)
+    "PagePermute": lambda g, n, a: [shuffle.outer_shuffle(a[0], tuple(_a(n, "transpose_in_shape")),
+                                                          tuple(_a(n, "perm")), tuple(_a(n, "out_shape")))],
     "Shuffle": lambda g, n, a: [shuffle.outer_shuffle(a[0], tuple(_a(n, "transpose_in_shape")),
                                                       tuple(_a(n, "perm")), tuple(_a(n, "out_shape")))],
     "StreamingSplit": lambda g, n, a: shuffle.split(a[0], list(_a(n, "ChannelsPerStream"))),

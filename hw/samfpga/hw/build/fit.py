@@ -273,7 +273,7 @@ def advice(totals: dict[str, float], by_op_type: dict[str, dict[str, float]], bo
 
 
 #: op types whose memory grows with the image size (line buffers), for ``advice``
-_IMAGE_SIZED = ("ConvolutionInputGenerator", "FMPadding", "Shuffle", "InnerShuffle", "OuterShuffle")
+_IMAGE_SIZED = ("ConvolutionInputGenerator", "FMPadding", "Shuffle", "InnerShuffle", "OuterShuffle", "PagePermute")
 
 
 # ----------------------------------------------------------------------------------------------- table (FINN)

@@ -365,7 +365,14 @@ def step_transpose_decomposition(model, ctx):
     ``InnerShuffle_rtl``) and OuterShuffle (permutation of the outer axes, innermost fixed: ``OuterShuffle_hls``)
     layers, then specialised. Runs after folding, as in FINN+'s builder: the decomposition keeps each Shuffle's
     SIMD. On Zynq with ``own_rtl``, ``UseOwnRTL(after_folding=True)`` then maps depthwise VVAUs and OuterShuffles
-    to RTL."""
+    to RTL. Before that (``own_rtl``), every Shuffle ``page_view`` accepts becomes ONE own ``PagePermute_rtl``
+    (one buffered page instead of FINN's 2-3 double-buffered InnerShuffles; ``ShuffleToPagePermute``)."""
+    if ctx.cfg.own_rtl:
+        from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+        from samfpga.hw.custom_ops.transforms import ShuffleToPagePermute
+
+        model = model.transform(ShuffleToPagePermute()).transform(SpecializeLayers(ctx.cfg.board_spec.part))
     model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
     if ctx.cfg.own_rtl and ctx.cfg.board_spec.family != "versal":
         # own RTL for what FINN+ leaves to HLS on Zynq once folding is known: depthwise VVAUs (mapped after

@@ -9,6 +9,7 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
     DuplicateStreams_rtl  (finn.custom_op.fpgadataflow.rtl)  FINN's DuplicateStreams, rtl/duplicate_streams.sv
     StreamingSplit_rtl    (finn.custom_op.fpgadataflow.rtl)  FINN's StreamingSplit, rtl/stream_split.sv
     IntLayerNorm(_rtl)    integer LayerNorm (integer statistics + rsqrt table), rtl/int_layernorm.sv
+    PagePermute(_rtl)     a Transpose (FINN's Shuffle) through one buffered page, rtl/page_permute.sv
     IntSoftmax(_rtl)      integer softmax with logit scale, attention bias and output quantizer folded in,
                           rtl/int_softmax.sv
 and their resource models (``costs``, ``int_cost``) with ``samfpga.hw.resources``. The common boilerplate is
@@ -22,8 +23,9 @@ from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU, DepthwiseVVAU_rt
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
 from samfpga.hw.custom_ops.intlayernorm import IntLayerNorm, IntLayerNorm_rtl
 from samfpga.hw.custom_ops.intsoftmax import IntSoftmax, IntSoftmax_rtl
+from samfpga.hw.custom_ops.page_permute import PagePermute, PagePermute_rtl
 from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
 
 __all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl",
-           "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "StreamingSplit_rtl", "costs",
-           "int_cost"]
+           "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "PagePermute", "PagePermute_rtl",
+           "StreamingSplit_rtl", "costs", "int_cost"]

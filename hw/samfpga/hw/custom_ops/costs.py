@@ -59,3 +59,56 @@ def _dw_vvau(op, model, board: Board) -> LayerCost:
     w_bits, acc = op.get_input_datatype(1).bitwidth(), op.get_output_datatype().bitwidth()
     detail = {"PE": pe, "SIMD": simd, "SF": sf, "NF": nf, "W_BITS": w_bits, "ACC_BITS": acc}
     return _cost(op, detail, **dw_vvau_resources(pe, simd, sf, nf, w_bits, acc))
+
+
+# --- PagePermute_rtl (hw/samfpga/hw/rtl/page_permute.sv) ------------------------------------------------------
+#: LUT factor on the counted control logic: Yosys / model logic LUTs of four in-place configurations (16384 x 8
+#: BRAM, 4096 x 22 BRAM, 4096 x 8 URAM, 128 x 8 LUTRAM: 1.23, 1.20, 1.11, 1.21; geometric mean). The counted FFs
+#: matched Yosys exactly there. The memory: ``samfpga.hw.resources.memory`` (LUTRAM as simple dual port).
+PP_LUT_FACTOR = 1.19
+PP_FF_FACTOR = 1.0
+
+
+def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_style: str = "auto",
+                           moved_bits: int | None = None) -> dict[str, float]:
+    """Resources of page_permute.sv: ``pages`` x ``words`` words of ``dbits`` in ``ram_style`` (UG573 shapes:
+    BRAM36 4Kx9 / 2Kx18 / 1Kx36 ..., URAM 4Kx72, LUTRAM 64x1 per LUT), the 2-word output queue, the occupancy
+    and step counters, and the address generator: in place (pages=1) an m:1 multiplexer and a select register
+    per moved address bit (``moved_bits`` m, default all) for read and write; ping-pong one counter per output
+    axis and an address adder."""
+    from samfpga.hw.resources.memory import MemoryCost, lutram_sdp, place
+
+    mem = place(pages * words, dbits, ram_style)
+    if mem.kind == "LUTRAM":  # one write and one read port: RAM64M8 / RAM32M16 (Yosys and Vivado)
+        mem = MemoryCost("LUTRAM", LUT=lutram_sdp(pages * words, dbits))
+    elif mem.kind == "URAM":  # a buffer: nothing to initialise, so no runtime loading
+        mem = MemoryCost("URAM", URAM=mem.URAM)
+    cb, ob = _bits(words), _bits(pages * words + 1)
+    lut = dbits + 2 * cb + 2 * ob + CONTROL_LUT  # queue head mux, counters, occupancy compare/update
+    ff = 2 * dbits + ob + 2 * cb + 3
+    if mem.kind == "LUTRAM":
+        ff += dbits  # read register in fabric (BRAM/URAM keep it in the primitive)
+    if pages == 1:
+        m = cb if moved_bits is None else moved_bits
+        lut += 2 * m * math.ceil(m / 4)
+        ff += 2 * m * _bits(cb)
+    else:
+        lut += axes * cb + 2 * cb
+        ff += axes * cb + cb + 2
+    return {"LUT": float(mem.LUT + math.ceil(PP_LUT_FACTOR * lut)), "FF": float(PP_FF_FACTOR * ff), "DSP": 0.0, "BRAM36": mem.BRAM36,
+            "URAM": mem.URAM, "memory": mem.kind}
+
+
+@register_model("PagePermute_rtl")
+def _page_permute(op, model, board: Board) -> LayerCost:
+    from samfpga.hw.custom_ops.page_permute import moved_address_bits
+
+    view = op.view()
+    pages, dbits = op.memory_pages(), op.get_instream_width()
+    style = op.get_nodeattr("ram_style")
+    moved = moved_address_bits(view) if pages == 1 else None
+    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style, moved)
+    detail = {"page_words": view.words, "page_shape": list(view.shape), "page_perm": list(view.perm),
+              "pages_buffered": pages, "moved_address_bits": moved, "word_bits": dbits, "ram_style": style,
+              "memory": r.pop("memory"), "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
+    return _cost(op, detail, **r)

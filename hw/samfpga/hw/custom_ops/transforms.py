@@ -210,3 +210,41 @@ class OuterShuffleToInnerShuffles(Transformation):
                 preferred_impl_style="rtl",
             ))
         return chain
+
+
+class ShuffleToPagePermute(Transformation):
+    """Replace each FINN ``Shuffle`` (a Transpose with its Reshapes, before FINN+'s ``ShuffleDecomposition``) by
+    one ``PagePermute`` (own RTL: hw/samfpga/hw/rtl/page_permute.sv) where ``page_view`` accepts its permutation at
+    its SIMD: one buffered page (in place for power-of-two page axes, else two) instead of FINN's 2-3
+    double-buffered InnerShuffles. Left to FINN: a Shuffle whose innermost axis moves at SIMD > 1.
+    ``ram_style`` is set on the new nodes (default "auto": LUTRAM when small, else BRAM). Run after folding (the
+    Shuffle's SIMD is kept), then ``SpecializeLayers``."""
+
+    def __init__(self, ram_style: str = "auto") -> None:
+        super().__init__()
+        self.ram_style = ram_style
+
+    def apply(self, model):
+        from samfpga.hw.custom_ops.page_permute import page_view
+
+        graph = model.graph
+        for node in list(graph.node):
+            if node.op_type != "Shuffle" or not node.domain.startswith(HW_DOMAIN):
+                continue
+            op = getCustomOp(node)
+            try:
+                page_view(op.get_nodeattr("transpose_in_shape"), op.get_nodeattr("perm"), op.get_nodeattr("SIMD"))
+            except ValueError:
+                continue
+            new = helper.make_node(
+                "PagePermute", list(node.input), list(node.output), domain=HW_DOMAIN, backend="fpgadataflow",
+                name=f"PagePermute_{node.name}", in_shape=list(op.get_nodeattr("in_shape")),
+                transpose_in_shape=list(op.get_nodeattr("transpose_in_shape")), perm=list(op.get_nodeattr("perm")),
+                out_shape=list(op.get_nodeattr("out_shape")), data_type=op.get_nodeattr("data_type"),
+                SIMD=op.get_nodeattr("SIMD"), ram_style=self.ram_style, preferred_impl_style="rtl",
+                original_node_name=op.get_nodeattr("original_node_name") or node.name,
+            )
+            idx = list(graph.node).index(node)
+            graph.node.remove(node)
+            graph.node.insert(idx, new)
+        return model, False

@@ -5,9 +5,9 @@ Where a pipeline needs a FIFO:
   (e.g. LayerNorm -> MVAU -> ...) and a short one (the skip path), joined by AddStreams. The long branch emits its
   first word only after each of its layers has taken a "start-up" part of the frame (an MVAU one input row, an
   attention MVAU one window x head matrix of its streamed operand, a sliding window its line buffer, an
-  InnerShuffle one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then the join takes
-  nothing, so the short branch must hold what the fork sends meanwhile, or the fork stalls and the pipeline
-  deadlocks. Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x
+  InnerShuffle or a PagePermute one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then
+  the join takes nothing, so the short branch must hold what the fork sends meanwhile, or the fork stalls and the
+  pipeline deadlocks. Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x
   the words per frame on the short edge, + ``SLACK_PER_LAYER`` per layer of the long branch (pipeline registers in
   flight). The throughput difference needs no extra depth: a slower long branch back-pressures the fork.
 - **Every other edge**: ``min_depth`` words (default 32: one SRL32 per bit), the decoupling a Vivado
@@ -72,6 +72,9 @@ def startup_fraction(op) -> float:
     if t.startswith("InnerShuffle"):
         shape = op.get_nodeattr("transpose_in_shape") or op.get_nodeattr("in_shape")
         return min(1.0, int(shape[-2]) * int(shape[-1]) / total)
+    if t.startswith("PagePermute"):
+        # own RTL (page_permute.sv): one page in before the first word out
+        return min(1.0, op.view().words * int(op.get_nodeattr("SIMD")) / total)
     if t.startswith("OuterShuffle"):
         from samfpga.hw.resources.models import outer_shuffle_buffer
 

@@ -206,6 +206,22 @@ def fifo(shape: tuple[int, ...] = (1, 16, 4), simd: int = 2, depth: int = 8, dt:
     )
 
 
+def page_permute(in_shape: tuple[int, ...], perm: tuple[int, ...], dt: str = "INT8", simd: int = 1,
+                 transpose_in_shape: tuple[int, ...] | None = None, out_shape: tuple[int, ...] | None = None,
+                 ram_style: str = "auto", pages: int = 0) -> NodeSpec:
+    """Own RTL: a Transpose of ``transpose_in_shape`` (default ``in_shape``) by ``perm`` through one buffered page
+    (hw/samfpga/hw/rtl/page_permute.sv); ``out_shape`` defaults to the transposed shape."""
+    logical = tuple(transpose_in_shape or in_shape)
+    out = tuple(out_shape or [logical[p] for p in perm])
+    return NodeSpec(
+        "PagePermute",
+        dict(in_shape=list(in_shape), transpose_in_shape=list(logical), perm=list(perm), out_shape=list(out),
+             data_type=dt, SIMD=simd, ram_style=ram_style, pages=pages, preferred_impl_style="rtl"),
+        {"pp_in": (tuple(in_shape), dt)},
+        {"pp_out": (out, dt)},
+    )
+
+
 def addstreams(ch: int = 8, pe: int = 4, n: int = 6, dt0: str = "INT8", dt1: str = "INT8") -> NodeSpec:
     """Own RTL: integer residual add of two streams (hw/samfpga/hw/rtl/add_streams.sv)."""
     from qonnx.core.datatype import DataType
