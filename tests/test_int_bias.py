@@ -109,6 +109,7 @@ def _block_chain(qonnx: Path, tmp: Path):
     from samfpga.hw.build.config import BuildOptions
     from samfpga.hw.build.verify import run_chain, slice_qonnx
 
+    tmp.mkdir(parents=True, exist_ok=True)
     sliced = slice_qonnx(qonnx, tmp / "slice.onnx", *INT_VIT_BLOCK)
     shape = ModelWrapper(str(sliced)).get_tensor_shape(INT_VIT_BLOCK[0][0])
     x = np.random.default_rng(7).normal(size=shape).astype(np.float32)
