@@ -46,32 +46,23 @@ def grid_qonnx(grid_model, tmp_path_factory) -> Path:
     return export_qonnx(grid_model, tmp_path_factory.mktemp("int_bias") / "enc.onnx", (1, 3, 64, 64))
 
 
-def test_biases_on_accumulator_grid_and_exported(grid_model, grid_qonnx) -> None:
-    """Every biased Linear/Conv: bias / (s_in * s_w) is an integer (of the recorded bit width, at most 25), and
-    the exported QONNX graph holds exactly that float32 bias as an initializer."""
-    import onnx
-    from onnx import numpy_helper
+def _biased(model):
+    layers = model.quant_sites["weight"]
+    return {n: (layers[n], q) for n, q in model.bias_inputs.items() if layers[n].bias is not None}
 
+
+def test_biases_on_accumulator_grid(grid_model) -> None:
+    """Every biased Linear/Conv: bias / (s_in * s_w) is an integer, of the recorded bit width (at most 25)."""
     from samfpga.models.quant.bias_grid import accumulator_scale
 
-    inits = [numpy_helper.to_array(t) for t in onnx.load(str(grid_qonnx)).graph.initializer]
-    layers = grid_model.quant_sites["weight"]
-    checked = linears = 0
-    for name, in_quant in grid_model.bias_inputs.items():
-        layer = layers[name]
-        if layer.bias is None:
-            continue
-        s = accumulator_scale(layer, in_quant).double()
-        b = layer.bias.detach().double()
-        b_int = b / s
+    linears = 0
+    for name, (layer, in_quant) in _biased(grid_model).items():
+        b_int = layer.bias.detach().double() / accumulator_scale(layer, in_quant).double()
         assert torch.equal(b_int, torch.round(b_int)), name
         peak = int(b_int.abs().max())
         assert 1 + int(np.ceil(np.log2(peak + 1))) == grid_model.bias_bits[name] <= 25, name
-        bias32 = layer.bias.detach().numpy()
-        assert any(a.shape == bias32.shape and np.array_equal(a, bias32) for a in inits), f"{name}: bias not exported"
-        checked += 1
         linears += isinstance(layer, torch.nn.Linear) and peak > 0
-    assert checked == len([n for n in grid_model.bias_inputs if layers[n].bias is not None]) > 20
+    assert len(_biased(grid_model)) > 20
     assert linears == 12  # qkv, proj, fc1, fc2 of the 3 TinyViT blocks, all with non-zero integer biases
 
 
@@ -94,8 +85,17 @@ def test_float_biases_are_off_grid_without_the_option() -> None:
 
 @pytest.mark.slow
 def test_brevitas_vs_qonnx_exact(grid_model, grid_qonnx) -> None:
-    """The whole tiny encoder with integer biases: QONNX execution equals Brevitas, tolerance 0."""
+    """The whole tiny encoder with integer biases: the export holds every rounded float32 bias exactly as an
+    initializer, and QONNX execution equals Brevitas, tolerance 0."""
+    import onnx
+    from onnx import numpy_helper
+
     from samfpga.models.quant.export import compare_with_qonnx
+
+    inits = [numpy_helper.to_array(t) for t in onnx.load(str(grid_qonnx)).graph.initializer]
+    for name, (layer, _) in _biased(grid_model).items():
+        b = layer.bias.detach().numpy()
+        assert any(a.shape == b.shape and np.array_equal(a, b) for a in inits), f"{name}: bias not in the export"
 
     x = images(2, seed=5)
     for i in range(2):
