@@ -2,7 +2,10 @@
 measured result files (nothing typed in): int_bias_tiny.json, int_bias_default.json, int_bias_accuracy.json, and
 for comparison the float-bias default block of int_norm_default_block.json.
 
-    python bench/int_bias_summary.py [--out bench/results/int_bias.json]
+    python bench/int_bias_summary.py [--build DIR] [--out bench/results/int_bias.json]
+
+``--build``: a build of the default to convert_to_hw (``python -m samfpga.hw.build_cli --board kv260 --steps
+qonnx_to_finn,tidy_up,streamline,pixel_input,convert_to_hw --out DIR``): its layer census after convert_to_hw.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ def _tables(op_types: dict[str, int]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(R / "int_bias.json"))
+    ap.add_argument("--build", help="build directory with intermediate/05_convert_to_hw.onnx")
     args = ap.parse_args(argv)
     out: dict = {"option": "QuantConfig.bias_on_grid (samfpga.models.quant.bias_grid)", "tolerance": 0}
     tiny = R / "int_bias_tiny.json"
@@ -53,6 +57,17 @@ def main(argv: list[str] | None = None) -> int:
                               "drop_vs_float_points": {m: a["results"][k]["miou_drop_points"][m]
                                                        for m in ("center_point", "box", "clicks_3")}}
                           for k in ("float", "int_norm", "int_norm_int_bias")}}
+    if args.build:
+        import collections
+
+        import onnx
+
+        g = onnx.load(str(Path(args.build) / "intermediate" / "05_convert_to_hw.onnx")).graph
+        ops = dict(collections.Counter(n.op_type for n in g.node))
+        out["default_build_kv260"] = {
+            "command": "python -m samfpga.hw.build_cli --board kv260 --steps qonnx_to_finn,tidy_up,streamline,"
+                       "pixel_input,convert_to_hw --out " + args.build,
+            "requant": ops.get("Requant", 0), "thresholding": _tables(ops), "op_types_after_convert_to_hw": ops}
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
     return 0
