@@ -1,6 +1,7 @@
 """Accuracy cost of the integer LayerNorm / softmax layers (IntLayerNorm, IntSoftmax) in the quantized bundled
 default: the W8A8 model with ``QuantConfig(int_norm=True)`` against the float-LayerNorm/softmax W8A8 model and
-the float model.
+the float model; with ``--miou ... int_norm_int_bias`` also ``QuantConfig(int_norm=True, bias_on_grid=True)``
+(biases on the accumulator grid, what ``samfpga build-hw`` quantizes since bench/results/int_bias.md).
 
     .venv/bin/python bench/int_ops_accuracy.py [--images 100] [--out bench/results/int_ops_accuracy.json]
 
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     q = calibrate(quantize_encoder(float_enc, QuantConfig()), calib)
     qi = calibrate(quantize_encoder(float_enc, QuantConfig(int_norm=True)), calib)
     encoders = {"float": float_enc, "w8a8_ptq": q}
+    if "int_norm_int_bias" in args.miou:  # the model samfpga build-hw builds: integer biases too (bias_on_grid)
+        encoders["int_norm_int_bias"] = calibrate(
+            quantize_encoder(float_enc, QuantConfig(int_norm=True, bias_on_grid=True)), calib)
     tmp = Path(tempfile.mkdtemp(prefix="int_ops_accuracy."))
     atexit.register(shutil.rmtree, tmp, True)
     bundle = load_bundle(export_bundle(sam, tmp / "bundle", source=f"checkpoint {args.checkpoint}"))

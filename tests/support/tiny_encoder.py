@@ -22,9 +22,9 @@ INT_VIT_BLOCK = (["Conv_7_out0"], ["Quant_50_out0"])
 INT_NECK = (["Transpose_25_out0"], ["global_out"])
 
 
-def tiny_quant_encoder(int_norm: bool = False):
+def tiny_quant_encoder(int_norm: bool = False, bias_on_grid: bool = False):
     """The chain tests' W8A8 quantized tiny encoder (seeded weights, PTQ on 4 images); ``int_norm``: integer
-    LayerNorm/softmax (``QuantConfig.int_norm``)."""
+    LayerNorm/softmax (``QuantConfig.int_norm``); ``bias_on_grid``: integer biases (``QuantConfig.bias_on_grid``)."""
     import torch
 
     from samfpga.models.build import variant_config
@@ -33,7 +33,7 @@ def tiny_quant_encoder(int_norm: bool = False):
 
     torch.set_num_threads(1)
     enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc, QuantConfig(int_norm=int_norm))
+    q = quantize_encoder(enc, QuantConfig(int_norm=int_norm, bias_on_grid=bias_on_grid))
     calibrate(q, images(4, seed=0))
     return q
 

@@ -23,9 +23,10 @@ DEFAULT_CHECKPOINT = DEFAULT_DIR / "checkpoint.pt"
 
 
 def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib_images: int = 8,
-                        int_norm: bool = True) -> Path:
+                        int_norm: bool = True, bias_on_grid: bool = True) -> Path:
     """PTQ-quantize a checkpoint's encoder with samfpga.models.quant (W``bits``A``bits``; ``int_norm``: integer
-    LayerNorm / softmax, ``QuantConfig.int_norm``) and export QONNX."""
+    LayerNorm / softmax, ``QuantConfig.int_norm``; ``bias_on_grid``: integer biases, ``QuantConfig.bias_on_grid``,
+    so the requantizers after Linear/Conv layers become arithmetic Requant) and export QONNX."""
     import torch
 
     from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
@@ -33,12 +34,13 @@ def quantize_checkpoint(checkpoint: str | Path, bits: int, out_onnx: Path, calib
 
     torch.set_num_threads(1)
     sam = load_model(checkpoint)
-    q = quantize_encoder(sam.image_encoder, QuantConfig(weight_bits=bits, act_bits=bits, int_norm=int_norm))
+    q = quantize_encoder(sam.image_encoder, QuantConfig(weight_bits=bits, act_bits=bits, int_norm=int_norm,
+                                                             bias_on_grid=bias_on_grid))
     calibrate(q, synthetic_images(sam, calib_images))
     return export_qonnx(q, out_onnx, (1, 3, sam.img_size, sam.img_size))
 
 
-def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool) -> tuple[Path, str]:
+def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool, bias_on_grid: bool = True) -> tuple[Path, str]:
     """``quantize_checkpoint`` with its library output (torch.onnx export chatter) kept for build.log; one line
     on screen. Returns the QONNX path and the captured output."""
     import time
@@ -48,7 +50,8 @@ def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool) -> tuple[Path, st
     t0 = time.time()
     with BuildLog(td / "quantize.log") as blog:
         blog.say(f"quantizing {ckpt} (W{bits}A{bits}, PTQ{', integer LayerNorm/softmax' if int_norm else ''}) ...")
-        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx", int_norm=int_norm)
+        model = quantize_checkpoint(ckpt, bits, td / "encoder_qonnx.onnx", int_norm=int_norm,
+                                    bias_on_grid=bias_on_grid)
         blog.say(f"quantized in {time.time() - t0:.1f} s")
     return model, (td / "quantize.log").read_text()
 
@@ -74,6 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="integer LayerNorm/softmax RTL layers (default), a checkpoint quantized with "
                          "QuantConfig.int_norm so they are bit-exact with the quantized model; --no-int-ops keeps "
                          "FINN+'s float LayerNorm/softmax HLS layers (docs/hardware.md)")
+    ap.add_argument("--int-bias", action=argparse.BooleanOptionalAction, default=True,
+                    help="biases rounded to each layer's accumulator grid (QuantConfig.bias_on_grid, default): the "
+                         "requantizers after Linear/Conv layers become arithmetic Requant instead of threshold "
+                         "tables; --no-int-bias keeps float biases")
     ap.add_argument("--pixel-input", action=argparse.BooleanOptionalAction, default=True,
                     help="the accelerator takes the resized uint8 image, SAM's normalisation folded into its first "
                          "threshold table (default); --no-pixel-input: the host sends the normalised float image")
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
                 if not ckpt.is_file():
                     raise ValueError(f"checkpoint not found: {ckpt}")
-                model, preamble = _quantize(ckpt, args.bits, Path(td), args.int_ops)
+                model, preamble = _quantize(ckpt, args.bits, Path(td), args.int_ops, args.int_bias)
             run_build(model, cfg, preamble=preamble)  # prints the progress, the verdict and the report's path
     except (ValueError, BuildError) as e:
         print(f"build-hw: error: {e}", file=sys.stderr)

@@ -32,6 +32,12 @@ class QuantConfig:
             (``samfpga.models.quant.int_norm``: IntLayerNorm / IntSoftmax, exported as QONNX nodes the FINN build
             maps onto the integer RTL layers, bit-exact); a quantizer is then placed before each neck LayerNorm
             (site ``neck.<i>.norm_in``). Needs ``scale="po2"``. False: float LayerNorm / softmax.
+        bias_on_grid: every Linear/Conv bias is rounded (half up) to its layer's accumulator grid
+            ``s_in * s_w`` (per output channel) when the model is calibrated (``ptq.calibrate``) and after QAT
+            (``samfpga.models.quant.bias_grid``): ``acc * s_acc + b`` is then an exact integer sum times ``s_acc``,
+            so FINN's requantizer after the layer is uniform and becomes an arithmetic Requant instead of a
+            threshold table. The integer bias must fit 24 bits (float32 carries it exactly; checked). Needs
+            ``scale="po2"``. False: float biases (absorbed into threshold tables).
     Later patterns win over earlier ones. Every pattern must match at least one site.
     """
 
@@ -43,6 +49,7 @@ class QuantConfig:
     softmax_bits: int = 8
     residual_stats: str = "max"
     int_norm: bool = False
+    bias_on_grid: bool = False
 
     def __post_init__(self) -> None:
         for name in ("weight_bits", "act_bits", "softmax_bits"):
@@ -57,6 +64,9 @@ class QuantConfig:
         if self.int_norm and self.scale != "po2":
             raise ValueError("QuantConfig.int_norm needs scale='po2' (the integer layers divide by the input scale "
                              f"exactly), got scale={self.scale!r}")
+        if self.bias_on_grid and self.scale != "po2":
+            raise ValueError("QuantConfig.bias_on_grid needs scale='po2' (the accumulator grid s_in * s_w is exact "
+                             f"only for power-of-two scales), got scale={self.scale!r}")
 
     def weight_bits_for(self, name: str) -> int:
         return _lookup(name, self.weight_bits, self.weight_bits_overrides)

@@ -4,7 +4,8 @@
 ``models/samfpga/models/image_encoder/tiny_vit.py`` run unchanged on quantized submodules:
 
 - ``Conv2d_BN`` -> ``QuantConv2d`` with the BatchNorm folded in first (per-output-channel weight scales);
-  ``nn.Linear`` -> ``QuantLinear``; biases stay float (absorbed into FINN thresholds).
+  ``nn.Linear`` -> ``QuantLinear``; biases stay float (absorbed into FINN thresholds), or (``QuantConfig.
+  bias_on_grid``) are rounded to the accumulator grid at calibration (``.bias_grid``: FINN Requant instead).
 - ReLU -> ``QuantReLU`` (unsigned output; becomes a MultiThreshold). GELU (not a threshold function FINN
   implements on Zynq) stays float with a quantizer after it.
 - Attention: one quantizer on the qkv Linear output (before TinyViT's per-head view + split), so q, k and v
@@ -59,6 +60,7 @@ class _Builder:
         self.int_ops = IntOpsConfig()
         self.weight_sites: dict[str, nn.Module] = {}
         self.act_sites: dict[str, nn.Module] = {}
+        self.bias_inputs: dict[str, nn.Module] = {}  # weight site -> the quantizer whose output it consumes
 
     def act(self, name: str, signed: bool = True, default_bits: int | None = None) -> nn.Module:
         stats = self.cfg.residual_stats if name.rsplit(".", 1)[-1].startswith("residual") else "percentile"
@@ -81,7 +83,9 @@ class _Builder:
     def float_activation(self) -> nn.Module:
         return nn.ReLU() if self.relu else nn.GELU()
 
-    def conv(self, name: str, m: nn.Module) -> nn.Module:
+    def conv(self, name: str, m: nn.Module, in_quant: nn.Module) -> nn.Module:
+        """``m`` quantized; ``in_quant``: the activation quantizer (or quantized activation) feeding it, whose
+        scale sets the accumulator grid of ``QuantConfig.bias_on_grid``."""
         if isinstance(m, Conv2d_BN):
             q = quant_conv(m.c, m.bn, self.cfg.weight_bits_for(name), self.cfg.scale)
         elif isinstance(m, nn.Conv2d):
@@ -89,40 +93,55 @@ class _Builder:
         else:
             raise TypeError(f"{name}: expected Conv2d_BN or nn.Conv2d, got {type(m).__name__}")
         self.weight_sites[name] = q
+        self.bias_inputs[name] = _out_quant(in_quant)
         return q
 
-    def linear(self, name: str, m: nn.Linear) -> nn.Module:
+    def linear(self, name: str, m: nn.Linear, in_quant: nn.Module) -> nn.Module:
         q = quant_linear(m, self.cfg.weight_bits_for(name), self.cfg.scale)
         self.weight_sites[name] = q
+        self.bias_inputs[name] = _out_quant(in_quant)
         return q
+
+
+def _out_quant(m: nn.Module) -> nn.Module:
+    """The quantizer at the output of ``m`` (a quantizer, QuantReLU, or ``Sequential(..., quantizer)``)."""
+    return m[-1] if isinstance(m, nn.Sequential) else m
 
 
 def _quantize_mbconv(b: _Builder, p: str, mb: MBConv) -> nn.Module:
     res = b.act(f"{p}.residual")
-    mb.conv1 = b.conv(f"{p}.conv1", mb.conv1)
+    mb.conv1 = b.conv(f"{p}.conv1", mb.conv1, res)
     mb.act1 = b.activation(f"{p}.act1")
-    mb.conv2 = b.conv(f"{p}.conv2", mb.conv2)
+    mb.conv2 = b.conv(f"{p}.conv2", mb.conv2, mb.act1)
     mb.act2 = b.activation(f"{p}.act2")
-    mb.conv3 = nn.Sequential(b.conv(f"{p}.conv3", mb.conv3), res)
+    mb.conv3 = nn.Sequential(b.conv(f"{p}.conv3", mb.conv3, mb.act2), res)
     mb.act3 = b.activation(f"{p}.act3")
     return nn.Sequential(res, mb)
 
 
-def _quantize_merging(b: _Builder, p: str, pm: PatchMerging, input_quantized: bool) -> None:
+def _quantize_merging(b: _Builder, p: str, pm: PatchMerging, in_quant: nn.Module | None) -> None:
+    """``in_quant``: the quantizer ending the previous stage (its last MBConv's QuantReLU), or None (the input is
+    not quantized yet: a quantizer ``<p>.in`` is added)."""
     # ``pm.act`` is applied twice in the float forward; quantizing at the consumers gives each use its own scale.
-    conv1 = b.conv(f"{p}.conv1", pm.conv1)
-    pm.conv1 = conv1 if input_quantized else nn.Sequential(b.act(f"{p}.in"), conv1)
+    if in_quant is None:
+        in_quant = b.act(f"{p}.in")
+        pm.conv1 = nn.Sequential(in_quant, b.conv(f"{p}.conv1", pm.conv1, in_quant))
+    else:
+        pm.conv1 = b.conv(f"{p}.conv1", pm.conv1, in_quant)
     pm.act = b.float_activation()
-    pm.conv2 = nn.Sequential(b.act(f"{p}.act1", signed=not b.relu), b.conv(f"{p}.conv2", pm.conv2))
-    pm.conv3 = nn.Sequential(b.act(f"{p}.act2", signed=not b.relu), b.conv(f"{p}.conv3", pm.conv3))
+    a1 = b.act(f"{p}.act1", signed=not b.relu)
+    pm.conv2 = nn.Sequential(a1, b.conv(f"{p}.conv2", pm.conv2, a1))
+    a2 = b.act(f"{p}.act2", signed=not b.relu)
+    pm.conv3 = nn.Sequential(a2, b.conv(f"{p}.conv3", pm.conv3, a2))
 
 
 def _quantize_attention(b: _Builder, p: str, at: Attention, residual: nn.Module) -> None:
-    at.norm = nn.Sequential(b.norm(at.norm, residual), b.act(f"{p}.norm_out"))
+    norm_out = b.act(f"{p}.norm_out")
+    at.norm = nn.Sequential(b.norm(at.norm, residual), norm_out)
     # ONE quantizer on the qkv output, before the per-head split: q, k and v are slices of one integer stream with
     # one scale (the split is a FINN StreamingSplit of integers), not requantizations of a float split
     qkv_out = b.act(f"{p}.qkv_out")
-    at.qkv = nn.Sequential(b.linear(f"{p}.qkv", at.qkv), qkv_out)
+    at.qkv = nn.Sequential(b.linear(f"{p}.qkv", at.qkv, norm_out), qkv_out)
     at.matmul_qk = QuantMatMul(nn.Identity(), nn.Identity())
     sm_quant = b.act(f"{p}.softmax", signed=False, default_bits=b.cfg.softmax_bits)
     if b.cfg.int_norm:
@@ -130,21 +149,24 @@ def _quantize_attention(b: _Builder, p: str, at: Attention, residual: nn.Module)
     else:
         at.softmax = nn.Sequential(at.softmax, sm_quant)
     at.matmul_av = QuantMatMul(nn.Identity(), nn.Identity())
-    at.proj = nn.Sequential(b.act(f"{p}.proj_in"), b.linear(f"{p}.proj", at.proj), residual)
+    proj_in = b.act(f"{p}.proj_in")
+    at.proj = nn.Sequential(proj_in, b.linear(f"{p}.proj", at.proj, proj_in), residual)
 
 
 def _quantize_mlp(b: _Builder, p: str, mlp: Mlp, residual: nn.Module) -> None:
-    mlp.norm = nn.Sequential(b.norm(mlp.norm, residual), b.act(f"{p}.norm_out"))
-    mlp.fc1 = b.linear(f"{p}.fc1", mlp.fc1)
+    norm_out = b.act(f"{p}.norm_out")
+    mlp.norm = nn.Sequential(b.norm(mlp.norm, residual), norm_out)
+    mlp.fc1 = b.linear(f"{p}.fc1", mlp.fc1, norm_out)
     mlp.act = b.activation(f"{p}.act")
-    mlp.fc2 = nn.Sequential(b.linear(f"{p}.fc2", mlp.fc2), residual)
+    mlp.fc2 = nn.Sequential(b.linear(f"{p}.fc2", mlp.fc2, mlp.act), residual)
 
 
 def _quantize_block(b: _Builder, p: str, blk: TinyViTBlock) -> nn.Module:
     res_attn = b.act(f"{p}.residual_attn")
     _quantize_attention(b, f"{p}.attn", blk.attn, res_attn)
     res_mlp = b.act(f"{p}.residual_mlp")
-    blk.local_conv = nn.Sequential(b.act(f"{p}.local_conv_in"), b.conv(f"{p}.local_conv", blk.local_conv), res_mlp)
+    lc_in = b.act(f"{p}.local_conv_in")
+    blk.local_conv = nn.Sequential(lc_in, b.conv(f"{p}.local_conv", blk.local_conv, lc_in), res_mlp)
     _quantize_mlp(b, f"{p}.mlp", blk.mlp, res_mlp)
     return nn.Sequential(res_attn, blk)
 
@@ -155,7 +177,7 @@ def _quantize_neck(b: _Builder, neck: nn.Sequential) -> nn.Sequential:
         if isinstance(m, nn.Conv2d):
             if i > 0:
                 layers.append(b.act(f"neck.{i}.in"))
-            layers.append(b.conv(f"neck.{i}", m))
+            layers.append(b.conv(f"neck.{i}", m, layers[-1]))
         elif isinstance(m, LayerNorm2d):
             ln = ChannelLayerNorm(m.weight.detach(), m.bias.detach(), m.eps)
             if b.cfg.int_norm:  # the conv output has per-channel scales: one integer grid first
@@ -183,24 +205,26 @@ def quantize_encoder(encoder: TinyViT, config: QuantConfig | None = None) -> Tin
     b = _Builder(cfg, relu=q.config.activation == "relu")
 
     stem = q.patch_embed.seq
-    q.patch_embed.seq = nn.Sequential(
-        b.conv("patch_embed.seq.0", stem[0]), b.activation("patch_embed.act"), b.conv("patch_embed.seq.2", stem[2])
-    )
-    q.patch_embed = nn.Sequential(b.act("input"), q.patch_embed)
+    in_q = b.act("input")
+    conv0 = b.conv("patch_embed.seq.0", stem[0], in_q)
+    stem_act = b.activation("patch_embed.act")
+    q.patch_embed.seq = nn.Sequential(conv0, stem_act, b.conv("patch_embed.seq.2", stem[2], stem_act))
+    q.patch_embed = nn.Sequential(in_q, q.patch_embed)
     for i, layer in enumerate(q.layers):
         p = f"layers.{i}"
         if isinstance(layer, ConvLayer):
             for j, mb in enumerate(layer.blocks):
                 layer.blocks[j] = _quantize_mbconv(b, f"{p}.blocks.{j}", mb)
-            input_quantized = b.relu and len(layer.blocks) > 0  # the last MBConv ends in a QuantReLU
+            # the last MBConv ends in a QuantReLU (already quantized input for the downsample)
+            end_quant = layer.blocks[-1][1].act3 if b.relu and len(layer.blocks) > 0 else None
         elif isinstance(layer, BasicLayer):
             for j, blk in enumerate(layer.blocks):
                 layer.blocks[j] = _quantize_block(b, f"{p}.blocks.{j}", blk)
-            input_quantized = False  # a residual sum
+            end_quant = None  # a residual sum
         else:
             raise TypeError(f"{p}: unexpected stage type {type(layer).__name__}")
         if layer.downsample is not None:
-            _quantize_merging(b, f"{p}.downsample", layer.downsample, input_quantized)
+            _quantize_merging(b, f"{p}.downsample", layer.downsample, end_quant)
     q.neck = _quantize_neck(b, q.neck)
     # the unused classifier head is dropped: it is not part of the encoder's forward
     q.norm_head = nn.Identity()
@@ -209,6 +233,7 @@ def quantize_encoder(encoder: TinyViT, config: QuantConfig | None = None) -> Tin
     cfg.check_patterns(list(b.weight_sites), list(b.act_sites))
     q.quant_sites = {"weight": b.weight_sites, "act": b.act_sites}  # type: ignore[assignment]
     q.quant_config = cfg  # type: ignore[assignment]
+    q.bias_inputs = b.bias_inputs  # type: ignore[assignment]
     return q
 
 

@@ -69,7 +69,8 @@ def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tens
 def quant_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d | None, bits: int, scale: str) -> qnn.QuantConv2d:
     """``conv`` (+ folded ``bn``) with per-output-channel quantized weights and a float bias.
 
-    The bias stays float: FINN absorbs it into the next thresholds, and an int32 bias would need the input
+    The bias stays float here (``QuantConfig.bias_on_grid`` rounds it to the accumulator grid after calibration,
+    ``.bias_grid``): FINN absorbs it into the next thresholds, and an int32 bias would need the input
     scale as a QuantTensor through every reshape.
     """
     w, b = fold_conv_bn(conv, bn)

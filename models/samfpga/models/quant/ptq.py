@@ -9,6 +9,7 @@ from brevitas.graph.calibrate import bias_correction_mode, calibration_mode
 from torch import nn
 
 from . import compat  # noqa: F401
+from .bias_grid import maybe_snap_biases
 
 
 def _batches(images: torch.Tensor | Iterable[torch.Tensor]) -> list[torch.Tensor]:
@@ -28,7 +29,8 @@ def calibrate(
 ) -> nn.Module:
     """Set activation scales from statistics over ``images`` ((N,3,S,S) float normalised, or an iterable of
     (1,3,S,S)); optionally correct weight-layer biases for the quantization error's mean. Returns ``qmodel``
-    in eval mode.
+    in eval mode. With ``QuantConfig.bias_on_grid`` the biases are then rounded to their accumulator grids
+    (``bias_grid.snap_biases``).
     """
     batches = _batches(images)
     qmodel.eval()
@@ -39,4 +41,6 @@ def calibrate(
         with bias_correction_mode(qmodel):
             for x in batches:
                 qmodel(x)
-    return qmodel.eval()
+    qmodel.eval()
+    maybe_snap_biases(qmodel)
+    return qmodel

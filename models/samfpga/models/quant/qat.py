@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..training.losses import embedding_loss
+from .bias_grid import maybe_snap_biases
 
 
 @dataclass
@@ -32,7 +33,8 @@ def qat_distill(
     qmodel: nn.Module, teacher: nn.Module, images: torch.Tensor, config: QATConfig | None = None
 ) -> list[float]:
     """Fine-tune calibrated ``qmodel`` so its embedding matches ``teacher``'s on ``images`` ((N,3,S,S) float
-    normalised). Returns the loss per step; ``qmodel`` is left in eval mode.
+    normalised). Returns the loss per step; ``qmodel`` is left in eval mode (biases re-snapped with
+    ``QuantConfig.bias_on_grid``).
     """
     cfg = config or QATConfig()
     if images.ndim != 4 or images.shape[0] < 1:
@@ -55,4 +57,5 @@ def qat_distill(
         sched.step()
         losses.append(loss.item())
     qmodel.eval()
+    maybe_snap_biases(qmodel)  # training moved the biases (and scales) off the accumulator grid
     return losses
