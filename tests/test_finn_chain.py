@@ -199,11 +199,15 @@ def test_build_cli_on_slice(encoder_qonnx, tmp_path) -> None:
 
     (graph,) = (out / "intermediate").glob("*_hw_codegen.onnx")
     hw_nodes = [nd for nd in ModelWrapper(str(graph)).graph.node if nd.domain.startswith(HW_DOMAIN)]
-    rows = rep["layers"]  # every HW layer, then the FIFOs the stitched pipeline will need (estimated depths)
+    # every HW layer, then the width converters and FIFOs the stitched pipeline will need (estimated)
+    rows = rep["layers"]
     layers = [lay for lay in rows if not lay["op_type"].endswith("(estimated)")]
-    fifos = [lay for lay in rows if lay["op_type"].endswith("(estimated)")]
+    fifos = [lay for lay in rows if lay["op_type"] == "StreamingFIFO_rtl (estimated)"]
+    dwcs = [lay for lay in rows if lay["op_type"] == "StreamingDataWidthConverter_rtl (estimated)"]
+    assert len(layers) + len(fifos) + len(dwcs) == len(rows)
     assert sorted(lay["name"] for lay in layers) == sorted(nd.name for nd in hw_nodes) and len(hw_nodes) == n["on_hw"]
     assert fifos and all(f["depth"] >= 32 and f["LUT"] + f["BRAM36"] > 0 for f in fifos)
+    assert all(d["LUT"] > 0 for d in dwcs)
     for r, total in rep["total"]["resources"].items():
         assert total == pytest.approx(sum(lay[r] for lay in rows)), r
     # every compute layer costs something (an RTL MVAU may be all DSP: FINN estimates 0 LUT for it)
