@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_finn_streamline import _thresholds, _tiny_graph
+from tests.support.graphs import thresholds, tiny_graph
 
 MT = dict(domain="qonnx.custom_op.general", out_dtype="INT4", out_bias=-8.0)
 
@@ -43,8 +43,8 @@ def test_residual_fork_and_join_in_nchw_cancel() -> None:
         helper.make_node("Transpose", ["q"], ["y"], perm=[0, 2, 3, 1]),
     ]
     rng = np.random.default_rng(0)
-    inits = {"W": rng.integers(-3, 4, size=(8, 8)), "T": np.round(_thresholds(8) * 40)}
-    model = _tiny_graph(nodes, {"x": [1, 4, 5, 8]}, "y", inits, {"x": "INT4", "W": "INT4"})
+    inits = {"W": rng.integers(-3, 4, size=(8, 8)), "T": np.round(thresholds(8) * 40)}
+    model = tiny_graph(nodes, {"x": [1, 4, 5, 8]}, "y", inits, {"x": "INT4", "W": "INT4"})
     out = model.transform(ChannelsLast())
     assert "Transpose" not in _ops(out)
     (mt,) = out.get_nodes_by_op_type("MultiThreshold")
@@ -70,8 +70,8 @@ def test_token_map_transposes_around_a_threshold_collapse() -> None:
         helper.make_node("MultiThreshold", ["xm", "T"], ["q"], **MT),
         helper.make_node("Transpose", ["q"], ["y"], perm=[0, 2, 3, 1]),
     ]
-    inits = {"shape": [1, 6, 3, 4], "T": np.round(_thresholds(6) * 40)}
-    model = _tiny_graph(nodes, {"x": [1, 12, 6]}, "y", inits, {"x": "INT8"})
+    inits = {"shape": [1, 6, 3, 4], "T": np.round(thresholds(6) * 40)}
+    model = tiny_graph(nodes, {"x": [1, 12, 6]}, "y", inits, {"x": "INT8"})
     out = model.transform(ChannelsLast())
     assert _ops(out) == ["MultiThreshold", "Reshape"]
     assert channel_axis(out, out.graph.node[0]) == 2
@@ -91,7 +91,7 @@ def test_fork_rule_kept_only_when_it_removes_transposes() -> None:
         helper.make_node("MatMul", ["xt", "W"], ["a"]), helper.make_node("MatMul", ["xt", "W"], ["b"]),
         helper.make_node("Add", ["a", "b"], ["y"]),
     ]
-    model = _tiny_graph(nodes, {"x": [1, 4, 6]}, "y", {"W": np.ones((4, 4))}, {"x": "INT8", "W": "INT2"})
+    model = tiny_graph(nodes, {"x": [1, 4, 6]}, "y", {"W": np.ones((4, 4))}, {"x": "INT8", "W": "INT2"})
     out = model.transform(ChannelsLast())
     assert _ops(out).count("Transpose") == 1
 

@@ -24,6 +24,7 @@ import torch
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.build.package import python_view
 from samfpga.hw.build.verify import execute, slice_qonnx
+from tests.support.graphs import thresholds, tiny_graph
 from tests.support.tiny_encoder import TINY, VIT_BLOCK, images
 
 STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial", "partition",
@@ -135,31 +136,6 @@ def test_flow_bit_exact(block) -> None:
     np.testing.assert_array_equal(final, ctx[final_graph.graph.output[0].name].reshape(final.shape))
 
 
-def _tiny_graph(nodes, inputs, output, inits, dtypes):
-    """ModelWrapper of ``nodes`` with float inputs ``inputs`` {name: shape}, one output (shape inferred),
-    initializers ``inits`` {name: array} and QONNX datatypes ``dtypes`` {tensor: name}."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.util.basic import qonnx_make_model
-
-    graph = helper.make_graph(
-        nodes, "t", [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in inputs.items()],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)])
-    model = ModelWrapper(qonnx_make_model(graph))
-    for k, v in inits.items():
-        model.set_initializer(k, np.asarray(v, dtype=np.float32 if k != "shape" else np.int64))
-    for k, v in dtypes.items():
-        model.set_tensor_datatype(k, DataType[v])
-    return model.transform(InferShapes()).transform(InferDataTypes())
-
-
-def _thresholds(channels: int) -> np.ndarray:
-    return np.sort(np.random.default_rng(0).uniform(-2, 2, size=(channels, 15)), axis=1)
-
-
 def test_rules_on_conv_output_and_residual_join() -> None:
     """Per-channel po2 scale + bias behind Reshape/Transpose, and a join of two equally (po2) scaled branches:
     after StreamlineExtra no Mul/Add constant is left in front of the thresholds, outputs equal (tolerance 0).
@@ -182,9 +158,9 @@ def test_rules_on_conv_output_and_residual_join() -> None:
         helper.make_node("Add", ["a", "c"], ["r"]), helper.make_node("MultiThreshold", ["r", "T2"], ["y"], **mt),
     ]
     scale = np.exp2(rng.integers(-8, -4, size=(1, 4, 1, 1)))
-    inits = {"s": scale, "b": rng.normal(size=(1, 4, 1, 1)) * 0.01, "shape": [1, 4, 6], "T": _thresholds(4) * 0.05,
-             "s2": np.float32(2.0 ** -3), "T2": _thresholds(1)}
-    model = _tiny_graph(nodes, {"x": [1, 4, 2, 3], "zf": [1, 6, 4]}, "y", inits, {"x": "INT8"})
+    inits = {"s": scale, "b": rng.normal(size=(1, 4, 1, 1)) * 0.01, "shape": [1, 4, 6], "T": thresholds(4) * 0.05,
+             "s2": np.float32(2.0 ** -3), "T2": thresholds(1)}
+    model = tiny_graph(nodes, {"x": [1, 4, 2, 3], "zf": [1, 6, 4]}, "y", inits, {"x": "INT8"})
     out = model.transform(StreamlineExtra())
     assert [n.op_type for n in out.graph.node if n.op_type in ("Mul", "Add")] == ["Add"]  # the integer join
     feeds = {"x": rng.integers(-128, 128, size=(1, 4, 2, 3)).astype(np.float32),
@@ -192,7 +168,7 @@ def test_rules_on_conv_output_and_residual_join() -> None:
     np.testing.assert_array_equal(execute_onnx(out, feeds)["y"], execute_onnx(model, feeds)["y"])
 
     inits["s2"] = np.float32(0.3)
-    odd = _tiny_graph(nodes, {"x": [1, 4, 2, 3], "zf": [1, 6, 4]}, "y", inits, {"x": "INT8"})
+    odd = tiny_graph(nodes, {"x": [1, 4, 2, 3], "zf": [1, 6, 4]}, "y", inits, {"x": "INT8"})
     kept = odd.transform(StreamlineExtra())
     assert sum(n.op_type == "Mul" for n in kept.graph.node) == 2  # the two 0.3 scales stay in front of the join
 
@@ -214,7 +190,7 @@ def test_per_channel_po2_scale_moves_into_weights_before_layernorm() -> None:
     c = 8
     inits = {"W": rng.integers(-127, 128, size=(16, c)), "s": np.exp2(rng.integers(-14, -11, size=(1, 1, c))),
              "g": rng.normal(size=c), "b": rng.normal(size=c)}
-    model = _tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"})
+    model = tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"})
     out = model.transform(StreamlineExtra())
     assert "Mul" not in [n.op_type for n in out.graph.node]
     ln = next(n for n in out.graph.node if n.op_type == "LayerNormalization")
@@ -223,5 +199,5 @@ def test_per_channel_po2_scale_moves_into_weights_before_layernorm() -> None:
     np.testing.assert_array_equal(execute_onnx(out, feeds)["y"], execute_onnx(model, feeds)["y"])
 
     inits["s"] = inits["s"] * 0.3
-    kept = _tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"}).transform(StreamlineExtra())
+    kept = tiny_graph(nodes, {"x": [1, 5, 16]}, "y", inits, {"x": "INT8", "W": "INT8"}).transform(StreamlineExtra())
     assert "Mul" in [n.op_type for n in kept.graph.node]
