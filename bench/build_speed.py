@@ -91,7 +91,7 @@ def main() -> None:
     import samfpga.hw.custom_ops  # noqa: F401
 
     if args.tiny:
-        from tests.support.tiny_encoder import tiny_encoder_qonnx
+        from samfpga.models.quant.source import tiny_encoder_qonnx
 
         src = tiny_encoder_qonnx(args.work, int_norm=True)
     else:

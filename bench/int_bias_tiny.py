@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from samfpga.hw.build.verify import run_chain
     from samfpga.models.quant import export_qonnx
-    from tests.test_int_bias import _quant
+    from samfpga.models.quant.source import tiny_quant_encoder
 
     report = {"command": "python bench/int_bias_tiny.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "input": "normal(0, 1) (1,3,64,64), numpy seed 7", "tolerance": 0, "variants": {}}
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, on in (("float_bias", False), ("bias_on_grid", True)):
         t0 = time.time()
         with tempfile.TemporaryDirectory(prefix="int_bias_tiny.") as td:
-            onnx = export_qonnx(_quant(on), Path(td) / "enc.onnx", (1, 3, 64, 64))
+            q = tiny_quant_encoder(int_norm=True, bias_on_grid=on, linear_bias_std=0.1)
+            onnx = export_qonnx(q, Path(td) / "enc.onnx", (1, 3, 64, 64))
             stages = run_chain(onnx, x, Path(td) / "work")
         ref = stages[0].output
         hw = stages[-1].op_types

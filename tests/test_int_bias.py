@@ -15,23 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.tiny_encoder import INT_VIT_BLOCK, TINY, images
+from tests.support.tiny_encoder import INT_VIT_BLOCK, images, tiny_quant_encoder
 
 
 def _quant(bias_on_grid: bool):
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import QuantConfig, calibrate, quantize_encoder
-    from samfpga.models.quant.source import random_student
-
-    torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for m in enc.modules():
-            if isinstance(m, torch.nn.Linear) and m.bias is not None:
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-    q = quantize_encoder(enc, QuantConfig(int_norm=True, bias_on_grid=bias_on_grid))
-    return calibrate(q, images(4, seed=0))
+    return tiny_quant_encoder(int_norm=True, bias_on_grid=bias_on_grid, linear_bias_std=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from samfpga.models.quant.source import TINY_STUDENT as TINY
 from samfpga.models.quant.source import statistics_images as images
+from samfpga.models.quant.source import tiny_encoder_qonnx, tiny_quant_encoder
 from samfpga.models.quant.source import tiny_student_encoder as tiny_encoder
 
-__all__ = ["INT_NECK", "INT_VIT_BLOCK", "STEM_MBCONV", "TINY", "VIT_BLOCK", "images", "tiny_encoder"]
+__all__ = ["INT_NECK", "INT_VIT_BLOCK", "STEM_MBCONV", "TINY", "VIT_BLOCK", "images", "tiny_encoder", "tiny_encoder_qonnx",
+           "tiny_quant_encoder"]
 
 # tensor names of the exported tiny encoder (qonnx GiveReadableTensorNames, deterministic for this architecture)
 STEM_MBCONV = (["global_in"], ["Quant_37_out0"])
@@ -20,27 +22,4 @@ VIT_BLOCK = (["Conv_7_out0"], ["Quant_51_out0"])
 # to the graph output (conv 1x1, quantizer, IntLayerNorm, conv 3x3, quantizer, IntLayerNorm, output quantizer)
 INT_VIT_BLOCK = (["Conv_7_out0"], ["Quant_50_out0"])
 INT_NECK = (["Transpose_25_out0"], ["global_out"])
-
-
-def tiny_quant_encoder(int_norm: bool = False, bias_on_grid: bool = False):
-    """The chain tests' W8A8 quantized tiny encoder (seeded weights, PTQ on 4 images); ``int_norm``: integer
-    LayerNorm/softmax (``QuantConfig.int_norm``); ``bias_on_grid``: integer biases (``QuantConfig.bias_on_grid``)."""
-    import torch
-
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import QuantConfig, calibrate, quantize_encoder
-    from samfpga.models.quant.source import random_student
-
-    torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc, QuantConfig(int_norm=int_norm, bias_on_grid=bias_on_grid))
-    calibrate(q, images(4, seed=0))
-    return q
-
-
-def tiny_encoder_qonnx(out_dir, int_norm: bool = False):
-    """The QONNX export of ``tiny_quant_encoder(int_norm)`` in ``out_dir``: the path of ``enc.onnx``."""
-    from samfpga.models.quant import export_qonnx
-
-    return export_qonnx(tiny_quant_encoder(int_norm), out_dir / "enc.onnx", (1, 3, 64, 64))
 

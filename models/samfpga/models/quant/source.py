@@ -91,3 +91,31 @@ def statistics_images(n: int, seed: int, size: int = 64) -> torch.Tensor:
     low = torch.randn(n, 3, 8, 8, generator=g)
     return torch.nn.functional.interpolate(low, size=(size, size), mode="bilinear", align_corners=False) \
         + 0.3 * torch.randn(n, 3, size, size, generator=g)
+
+
+def tiny_quant_encoder(int_norm: bool = False, bias_on_grid: bool = False, linear_bias_std: float = 0.0,
+                       seed: int = 3) -> nn.Module:
+    """The chain tests' W8A8 quantized ``TINY_STUDENT`` encoder: seeded weights (``random_student(seed)``), PTQ on
+    ``statistics_images(4, seed=0)``. ``int_norm``: integer LayerNorm/softmax (``QuantConfig.int_norm``);
+    ``bias_on_grid``: integer biases (``QuantConfig.bias_on_grid``); ``linear_bias_std`` > 0: the Linear biases
+    (zero in the random student, which would make their requantizers uniform anyway) are drawn normal with this
+    standard deviation (torch seed 11) before quantization."""
+    from . import QuantConfig, calibrate, quantize_encoder
+
+    torch.set_num_threads(1)
+    enc = random_student(seed=seed, config=variant_config("vit_t", **TINY_STUDENT)).image_encoder
+    if linear_bias_std > 0:
+        g = torch.Generator().manual_seed(11)
+        with torch.no_grad():
+            for m in enc.modules():
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    m.bias.copy_(linear_bias_std * torch.randn(m.bias.shape, generator=g))
+    q = quantize_encoder(enc, QuantConfig(int_norm=int_norm, bias_on_grid=bias_on_grid))
+    return calibrate(q, statistics_images(4, seed=0))
+
+
+def tiny_encoder_qonnx(out_dir: str | Path, int_norm: bool = False) -> Path:
+    """The QONNX export of ``tiny_quant_encoder(int_norm)`` as ``out_dir/enc.onnx`` (input (1,3,64,64)); its path."""
+    from . import export_qonnx
+
+    return export_qonnx(tiny_quant_encoder(int_norm), Path(out_dir) / "enc.onnx", (1, 3, 64, 64))
