@@ -180,6 +180,15 @@ def test_export_cli_checkpoint_and_wrong_architecture(tmp_path, capsys):
     assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--overwrite"]) == 0
     assert (tmp_path / "b" / "checkpoint.pt").read_bytes() == b"kept"
     assert load_bundle(tmp_path / "b").sha256 == b.sha256  # export is deterministic
+    # an optional part made for the previous encoder (the proposals head) is dropped from the manifest, loudly
+    manifest = tmp_path / "b" / "bundle.json"
+    meta = json.loads(manifest.read_text())
+    meta["files"]["proposals"] = "proposals.onnx"
+    manifest.write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"drops \['proposals'\].*proposals.install"):
+        assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--overwrite"]) == 0
+    assert "proposals" not in json.loads(manifest.read_text())["files"]
+    assert load_bundle(tmp_path / "b").sha256 == b.sha256
     # official-layout state dict of the small model, read as vit_t: wrong architecture
     plain = save_checkpoint(sam, tmp_path / "plain.pt")
     assert export_main(["--checkpoint", str(plain), "--out", str(tmp_path / "c")]) == 2

@@ -145,6 +145,7 @@ def export_bundle(
         (tmp / "bundle.json").write_text(json.dumps(meta, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a bundle is an ordinary readable directory
         if out_dir.exists():
+            _warn_dropped(out_dir, meta)
             # replace only the bundle's own files (the directory may also hold e.g. the source checkpoint);
             # bundle.json last, so a reader never sees new metadata with old graphs
             for name in (*meta["files"].values(), "bundle.json"):
@@ -155,3 +156,18 @@ def export_bundle(
         if tmp.exists():
             shutil.rmtree(tmp)
     return out_dir
+
+
+def _warn_dropped(out_dir: Path, meta: dict) -> None:
+    """Warn about optional parts of the manifest being replaced (e.g. the ``proposals`` head): they were made for
+    the old encoder's embeddings, so a re-export does not carry them over; re-install them if still valid."""
+    old = out_dir / "bundle.json"
+    try:
+        files = json.loads(old.read_text()).get("files", {})
+    except (OSError, ValueError):
+        return
+    dropped = sorted(set(files) - set(meta["files"]))
+    if dropped:
+        warnings.warn(f"{old}: re-export drops {dropped} from the manifest (made for the previous encoder; their "
+                      f"files stay in {out_dir}); re-install them, e.g. `python -m samfpga.models.proposals.install "
+                      f"HEAD.onnx {out_dir}` or `make train-proposals`", stacklevel=3)
