@@ -85,9 +85,12 @@ train-default: setup-dev
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_teacher_ft.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_pretrain.yaml
 	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student.yaml
-	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student/model.pt --out sw/samfpga/assets/default \
+	$(PY) -m samfpga.models.image_encoder.rewindow out/train/default_student/model.pt --windows 8,4,4,4 \
+	  --out out/train/default_student_w4_init.pt
+	nice -n 10 $(PY) -m samfpga.models.training.cli $(TRAIN_CFG)/default_student_w4.yaml
+	$(PY) -m samfpga.models.training.publish --checkpoint out/train/default_student_w4/model.pt --out sw/samfpga/assets/default \
 	  --configs $(TRAIN_CFG)/default_teacher.yaml $(TRAIN_CFG)/default_teacher_ft.yaml \
-	  $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml
+	  $(TRAIN_CFG)/default_student_pretrain.yaml $(TRAIN_CFG)/default_student.yaml $(TRAIN_CFG)/default_student_w4.yaml
 	$(PY) -m samfpga.models.export --checkpoint sw/samfpga/assets/default/checkpoint.pt --out sw/samfpga/assets/default --overwrite
 	$(PY) -m samfpga.models.evaluate --checkpoint out/train/default_teacher_ft/model.pt $(EVAL_OPTS) \
 	  --json $(OUT)/eval/teacher.json
