@@ -8,6 +8,10 @@ FINN's python execution, frame interval compared with the report's cycle estimat
 
     .venv/bin/python bench/sim_stitched.py [--frames 3] [--out bench/results/sim_stitched_64.json]
     .venv/bin/python bench/sim_stitched.py --build OUT/build     # reuse a build made by this script
+One stage of a build (HW nodes FIRST..LAST-1, fed FINN's python execution of the nodes before it on the bundled
+sample images) with the C++ testbench, e.g. stage 4 of the 256x256 default's KV260 build:
+    .venv/bin/python bench/sim_stitched.py --build BUILD --range 232:278 --engine cpp --samples \
+        --out bench/results/sim_stage_default.json
 Exit status 0 when bit-exact and the frame interval is within 15% of the estimate.
 """
 
@@ -43,6 +47,23 @@ def build(work: Path, board: str) -> Path:
     return work / "build"
 
 
+def sample_pixels(n: int, size: int, pad_codes) -> np.ndarray:
+    """(n, size, size, 3) float32 pixel codes of the bundled sample images (cycled when n exceeds them), resized
+    (long side ``size``) and padded with ``pad_codes`` as the board runtime prepares them."""
+    from PIL import Image
+
+    from samfpga.resources import package_path
+    from samfpga.transforms import ResizeLongestSide, pad_pixels
+
+    paths = sorted(package_path("samfpga", "assets", "samples").glob("sample_*.png"))
+    if not paths:
+        raise FileNotFoundError("no bundled samples (samfpga/assets/samples/sample_*.png)")
+    resize = ResizeLongestSide(size)
+    out = [pad_pixels(resize.apply_image(np.asarray(Image.open(paths[k % len(paths)]).convert("RGB"))), size,
+                      pad_codes) for k in range(n)]
+    return np.stack(out).astype(np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="kv260")
@@ -51,8 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=None, help="reuse this build dir instead of building")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sim_stitched_64.json")
     ap.add_argument("--pause", type=float, default=0.3, help="backpressure pause probability (first frame)")
-    ap.add_argument("--nodes", type=int, default=None, help="stitch only the first N HW nodes (a prefix of the "
-                                                             "pipeline ending at a single tensor)")
+    ap.add_argument("--range", default=None, metavar="FIRST:LAST",
+                    help="stitch only HW nodes FIRST..LAST-1 (graph order; one tensor in, one out), e.g. a stage")
+    ap.add_argument("--engine", choices=("cocotb", "cpp"), default="cocotb",
+                    help="testbench: cocotb (Python drives each cycle) or cpp (C++ only, for millions of cycles)")
+    ap.add_argument("--samples", action="store_true", help="frames from the bundled sample images (resized and "
+                                                           "padded as the runtime does) instead of random pixels")
     ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
                                                           "left under WORK (its result, or re-run the simulation)")
     args = ap.parse_args(argv)
@@ -72,15 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     boot(args.work.resolve() / "finn_build")
     build_dir = build(args.work, args.board) if args.build is None else args.build
     from samfpga.hw.build.package import pixel_input_info
-    from samfpga.hw.sim.stitched import run_stitched, write_result
+    from samfpga.hw.sim.stitched import hw_graph, run_stitched, write_result
     from samfpga.models.quant.source import statistics_images
 
-    if pixel_input_info(build_dir) is not None:  # the accelerator takes uint8 NHWC pixels
-        images = np.random.default_rng(1).integers(0, 256, size=(args.frames, 64, 64, 3)).astype(np.float32)
+    node_range = None
+    if args.range:
+        first, _, last = args.range.partition(":")
+        node_range = (int(first), int(last))
+    pixels = pixel_input_info(build_dir)
+    if pixels is not None:  # (1, S, S, 3) uint8 NHWC
+        g = hw_graph(build_dir)
+        size = g.get_tensor_shape(g.graph.input[0].name)[1]
+    if args.samples:
+        if pixels is None:
+            ap.error("--samples needs a pixel-input build (uint8 NHWC input)")
+        images = sample_pixels(args.frames, size, pixels["pad_codes"])
+    elif pixels is not None:  # the accelerator takes uint8 NHWC pixels
+        images = np.random.default_rng(1).integers(0, 256, size=(args.frames, size, size, 3)).astype(np.float32)
     else:
         images = statistics_images(args.frames, seed=1).numpy()
     res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
-                       n_nodes=args.nodes)
+                       node_range=node_range, engine=args.engine)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_result(res, args.out, {"command": cmd.strip(), "total_wall_s": total,
