@@ -215,11 +215,12 @@ def verilator_cpp_build(staged: list[Path], work_dir: Path, jobs: int = 1) -> No
 def run_cpp_bench(name: str, model, inputs: list[dict[str, np.ndarray]], work_dir: Path, pause: float = 0.3,
                   seed: int = 0, bp_frames: int = 1, probes: dict[str, str] | None = None,
                   stall_cycles: int | None = None, stall_probes: dict[str, str] | None = None,
-                  jobs: int = 1, resume: bool = False, log=print) -> BenchResult:
+                  jobs: int = 1, resume: bool = False, tamper: int = 0, log=print) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP, one input and one output) on the frames ``inputs``
     (list of {graph input name: float32 array of integers}) and compare with FINN's python execution.
 
-    resume: reuse the simulator already built in ``work_dir/obj`` (same model and inputs) and run it again.
+    resume: reuse the simulator already built in ``work_dir/obj`` (same model) and run it again.
+    tamper: flip the lowest bit of the first ``tamper`` expected words (self-check: the comparison must catch them).
     Returns a ``runner.BenchResult`` (fields as ``runner.run_bench`` fills them).
     """
     t0 = time.monotonic()
@@ -230,7 +231,7 @@ def run_cpp_bench(name: str, model, inputs: list[dict[str, np.ndarray]], work_di
     res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params={}, frames=len(inputs))
     res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
     expected = [finn_reference(model, f) for f in inputs]
-    spec = _stream_spec(model, inputs, expected, pause, seed, 0,
+    spec = _stream_spec(model, inputs, expected, pause, seed, tamper,
                         res.finn_estimated_cycles + (len(inputs) - 1) * res.finn_max_node_cycles)
     (si, words_in), = spec["inputs"].items()
     (so, words_out), = spec["expected"].items()

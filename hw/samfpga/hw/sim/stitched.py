@@ -45,6 +45,7 @@ class FifoUse:
     width: int
     max_fill: int = -1
     reason: str = ""
+    build_edge: str = ""  # "producer -> consumer" by the build's node names (a segment's nodes are renamed)
 
 
 @dataclass
@@ -295,7 +296,13 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
         res.node_names = [model.graph.node[0].name, model.graph.node[-1].name]
     log(f"[stitched] {len(model.graph.node)} HW nodes; inserting FIFOs and DWCs"
         + (" (resuming: no HDL generation)" if resume else ", generating HDL ..."))
+    before = {}
+    for n in model.graph.node:
+        before.setdefault(n.op_type, []).append(n.name)
     model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth, prepare_ip=not resume)
+    build_names = _build_names(before, model)
+    for f in fifos:
+        f.build_edge = f"{build_names.get(f.producer, f.producer)} -> {build_names.get(f.consumer, f.consumer)}"
     res.nodes = len(model.graph.node)
     res.op_types = dict(Counter(n.op_type for n in model.graph.node))
     res.latency_estimated, _ = finn_estimated_cycles(model)
@@ -332,6 +339,19 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     _figures(res, b, fifos)
     res.wall_s = round(time.monotonic() - t0, 1)
     return res
+
+
+def _build_names(before: dict[str, list[str]], stitched) -> dict[str, str]:
+    """Stitched node name -> the build's name of that node. ``GiveUniqueNodeNames`` renumbers a segment's nodes per
+    op type; FIFO/DWC insertion keeps the order of the other nodes, so the k-th node of a type is the k-th before."""
+    seen: dict[str, int] = {}
+    names = {}
+    for n in stitched.graph.node:
+        k = seen.get(n.op_type, 0)
+        if n.op_type in before and k < len(before[n.op_type]):
+            names[n.name] = before[n.op_type][k]
+            seen[n.op_type] = k + 1
+    return names
 
 
 def segment_inputs(full, first: int, hw_in: list[dict[str, np.ndarray]], log=print) -> list[np.ndarray]:
