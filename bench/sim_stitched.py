@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stitch only HW nodes FIRST..LAST-1 (graph order; one tensor in, one out), e.g. a stage")
     ap.add_argument("--engine", choices=("cocotb", "cpp"), default="cocotb",
                     help="testbench: cocotb (Python drives each cycle) or cpp (C++ only, for millions of cycles)")
+    ap.add_argument("--min-depth", type=int, default=None, help="FIFO depth floor instead of the FIFO model's "
+                                                                 "(32); fork/join depths below it are raised too")
     ap.add_argument("--samples", action="store_true", help="frames from the bundled sample images (resized and "
                                                            "padded as the runtime does) instead of random pixels")
     ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         images = statistics_images(args.frames, seed=1).numpy()
     res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
-                       node_range=node_range, engine=args.engine)
+                       node_range=node_range, engine=args.engine, min_depth=args.min_depth)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
     estimate = ("the slowest node of the range (get_exp_cycles, as the report computes bottleneck_cycles)"
