@@ -91,8 +91,10 @@ def write_markdown(d: dict, path: Path, build_dir: Path) -> None:
              f"| Verilator build / simulation / whole run (s) | {d['build_s']} / {d['sim_s']} / {d['total_wall_s']} |",
              f"| simulation speed (cycles/s) | {d['cycles_per_s']:,} |", "",
              f"FIFOs: depth from the build's FIFO model (`samfpga.hw.resources.fifo.estimate_fifo_depths`); highest "
-             f"fill read from each FIFO's counter after both passes. {len(full)} of {len(d['fifos'])} reached their "
-             "depth (full at some cycle: the producer waited).", "",
+             f"fill read from each FIFO's counter after both passes (the backpressure pass included). "
+             f"{len(full)} of {len(d['fifos'])} reached their depth (full at some cycle: the producer waited; a "
+             "32-word FIFO in front of a slower layer runs full by design). A fill above the depth is possible: "
+             "finn-rtllib's fifo.sv rounds its capacity up to whole memory primitives.", "",
              "| FIFO | edge (build names) | width | depth | depth in report.json | highest fill | reason |",
              "|---|---|---|---|---|---|---|"]
     for f in d["fifos"]:
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="testbench: cocotb (Python drives each cycle) or cpp (C++ only, for millions of cycles)")
     ap.add_argument("--min-depth", type=int, default=None, help="FIFO depth floor instead of the FIFO model's "
                                                                  "(32); fork/join depths below it are raised too")
+    ap.add_argument("--fifo-depth", action="append", default=[], metavar="PRODUCER:CONSUMER=DEPTH",
+                    help="this depth instead of the FIFO model's on that edge (stitched names, as a result's 'fifos' "
+                         "list them); repeatable")
     ap.add_argument("--samples", action="store_true", help="frames from the bundled sample images (resized and "
                                                            "padded as the runtime does) instead of random pixels")
     ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
@@ -146,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.range:
         first, _, last = args.range.partition(":")
         node_range = (int(first), int(last))
+    fifo_depths = {}
+    for item in args.fifo_depth:
+        edge, _, depth = item.partition("=")
+        producer, _, consumer = edge.partition(":")
+        if not (producer and consumer and depth.isdigit()):
+            ap.error(f"--fifo-depth {item!r}: expected PRODUCER:CONSUMER=DEPTH")
+        fifo_depths[(producer, consumer)] = int(depth)
     pixels = pixel_input_info(build_dir)
     if pixels is not None:  # (1, S, S, 3) uint8 NHWC
         g = hw_graph(build_dir)
@@ -159,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         images = statistics_images(args.frames, seed=1).numpy()
     res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
-                       node_range=node_range, engine=args.engine, min_depth=args.min_depth)
+                       node_range=node_range, engine=args.engine, min_depth=args.min_depth,
+                       fifo_depths=fifo_depths)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
     estimate = ("the slowest node of the range (get_exp_cycles, as the report computes bottleneck_cycles)"

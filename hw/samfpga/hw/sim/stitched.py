@@ -138,7 +138,8 @@ def segment_graph(model, first: int, last: int):
     return m
 
 
-def insert_fifos(model, min_depth: int | None = None) -> tuple[object, dict[str, FifoUse]]:
+def insert_fifos(model, min_depth: int | None = None,
+                 depths: dict[tuple[str, str], int] | None = None) -> tuple[object, dict[str, FifoUse]]:
     """A ``StreamingFIFO`` (impl_style rtl) on every HW-to-HW edge of ``model`` with the depth
     ``estimate_fifo_depths`` gives it. Returns the model and the FIFOs by their output tensor name."""
     from onnx import helper
@@ -147,6 +148,13 @@ def insert_fifos(model, min_depth: int | None = None) -> tuple[object, dict[str,
     from samfpga.hw.resources.fifo import DEFAULT_MIN_DEPTH, estimate_fifo_depths
 
     estimates = estimate_fifo_depths(model, DEFAULT_MIN_DEPTH if min_depth is None else min_depth)
+    unknown = set(depths or {}) - {(e.producer, e.consumer) for e in estimates}
+    if unknown:
+        raise ValueError(f"FIFO depth given for edges that have no FIFO: {sorted(unknown)}")
+    for e in estimates:
+        if (e.producer, e.consumer) in (depths or {}):
+            e.reason = f"set by hand (the model: {e.depth}, {e.reason})"
+            e.depth = int(depths[(e.producer, e.consumer)])
     fifos: dict[str, FifoUse] = {}
     graph = model.graph
     for e in estimates:
@@ -174,7 +182,7 @@ def insert_fifos(model, min_depth: int | None = None) -> tuple[object, dict[str,
 
 
 def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth: int | None = None,
-                   prepare_ip: bool = True):
+                   prepare_ip: bool = True, depths: dict[tuple[str, str], int] | None = None):
     """FIFOs, DWCs, RTL specialisation, unique names and HDL for ``model`` (see module doc; ``prepare_ip=False``:
     the same graph and names without generating HDL).
 
@@ -191,7 +199,7 @@ def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth:
     # words an upsizing DWC assembles between bursts must wait in a FIFO between DWC and MVAU (without it the
     # stem + stage-0 prefix ran at 1.36x the estimated interval)
     model = model.transform(InsertDWC()).transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
-    model, fifos = insert_fifos(model, min_depth)
+    model, fifos = insert_fifos(model, min_depth, depths)
     model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
     not_rtl = sorted({n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")})
     if not_rtl:
@@ -254,6 +262,7 @@ def _cut_before(parent, sdp):
 
 def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: float = 0.3, seed: int = 0,
                  min_depth: int | None = None, log=print, resume: bool = False,
+                 fifo_depths: dict[tuple[str, str], int] | None = None,
                  node_range: tuple[int, int] | None = None, engine: str = "cocotb") -> StitchedResult:
     """Stitch, simulate and compare the build in ``build_dir`` on ``images`` (one frame each; see module doc).
 
@@ -263,6 +272,8 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     node_range: (first, last): stitch only HW nodes ``first`` .. ``last - 1`` (``segment_graph``, e.g. one stage);
         its input frames are FINN's python execution of the nodes before ``first``, and the cycle estimate is the
         slowest of the range's nodes' expected cycles (``get_exp_cycles``, as the report computes it for the build).
+    fifo_depths: {(producer, consumer): depth} replacing the FIFO model's depth on those edges (names as the
+        stitched graph has them: a result's ``fifos`` list them), to try a depth.
     engine: "cocotb" (``axis_bench``, Python drives every cycle) or "cpp" (``cpp_bench``, a C++-only testbench for
         runs of millions of cycles); both compare every output word and read every FIFO's highest fill.
     """
@@ -299,7 +310,8 @@ def run_stitched(build_dir: Path, images: np.ndarray, work_dir: Path, pause: flo
     before = {}
     for n in model.graph.node:
         before.setdefault(n.op_type, []).append(n.name)
-    model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth, prepare_ip=not resume)
+    model, fifos, res.dwcs = stitched_model(model, part, clk_ns, min_depth, prepare_ip=not resume,
+                                            depths=fifo_depths)
     build_names = _build_names(before, model)
     for f in fifos:
         f.build_edge = f"{build_names.get(f.producer, f.producer)} -> {build_names.get(f.consumer, f.consumer)}"
