@@ -12,6 +12,7 @@ One stage of a build (HW nodes FIRST..LAST-1, fed FINN's python execution of the
 sample images) with the C++ testbench, e.g. stage 4 of the 256x256 default's KV260 build:
     .venv/bin/python bench/sim_stitched.py --build BUILD --range 232:278 --engine cpp --samples \
         --out bench/results/sim_stage_default.json
+The node indices of a build: ``--build BUILD --list`` (a range may end where it says ``cut``).
 Exit status 0 when bit-exact and the frame interval is within 15% of the estimate.
 """
 
@@ -62,6 +63,21 @@ def sample_pixels(n: int, size: int, pad_codes) -> np.ndarray:
     out = [pad_pixels(resize.apply_image(np.asarray(Image.open(paths[k % len(paths)]).convert("RGB"))), size,
                       pad_codes) for k in range(n)]
     return np.stack(out).astype(np.float32)
+
+
+def list_nodes(build_dir: Path) -> None:
+    """Print the build's HW nodes in graph order: index, name, expected cycles per frame, output shape, and
+    ``cut`` where a ``--range`` may end after the node (and the next one start)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops in the graph)
+    from samfpga.hw.sim.stitched import cut_points, hw_graph
+
+    model = hw_graph(build_dir)
+    cuts = set(cut_points(model))
+    for k, n in enumerate(model.graph.node):
+        print(f"{k:4d} {n.name:40s} {int(getCustomOp(n).get_exp_cycles()):>10d} "
+              f"{str(model.get_tensor_shape(n.output[0])):24s} {'cut' if k + 1 in cuts else ''}")
 
 
 def write_markdown(d: dict, path: Path, build_dir: Path) -> None:
@@ -116,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pause", type=float, default=0.3, help="backpressure pause probability (first frame)")
     ap.add_argument("--range", default=None, metavar="FIRST:LAST",
                     help="stitch only HW nodes FIRST..LAST-1 (graph order; one tensor in, one out), e.g. a stage")
+    ap.add_argument("--list", action="store_true", help="with --build: print the HW nodes (index, name, expected "
+                                                        "cycles, output shape, whether a range may end after it) "
+                                                        "and exit")
     ap.add_argument("--engine", choices=("cocotb", "cpp"), default="cocotb",
                     help="testbench: cocotb (Python drives each cycle) or cpp (C++ only, for millions of cycles)")
     ap.add_argument("--min-depth", type=int, default=None, help="FIFO depth floor instead of the FIFO model's "
@@ -134,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.finn_env import boot
 
     # a fresh WORK (a reused build may live under it: then only the stitched run's folders are removed)
+    if args.list:
+        if args.build is None:
+            ap.error("--list needs --build")
+        list_nodes(args.build)
+        return 0
     if args.resume and args.build is None:
         ap.error("--resume needs --build (the build the earlier run stitched)")
     reset = [] if args.resume else [args.work / "stitched", args.work / "finn_build"]

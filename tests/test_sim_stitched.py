@@ -70,9 +70,10 @@ def test_segment_graph_cuts_a_node_range() -> None:
     naming the crossing tensors."""
     from samfpga.hw.sim import nodes
     from samfpga.hw.sim.runner import finn_reference
-    from samfpga.hw.sim.stitched import segment_graph
+    from samfpga.hw.sim.stitched import cut_points, segment_graph
 
     stem = nodes.build_hw_graph(nodes.stem_segment())
+    assert cut_points(stem) == list(range(1, len(stem.graph.node) + 1))  # a chain: a cut after every node
     shape = stem.get_tensor_shape(stem.graph.input[0].name)
     x = {stem.graph.input[0].name: np.random.default_rng(2).integers(0, 256, shape).astype(np.float32)}
     whole = finn_reference(stem, x)[stem.graph.output[0].name]
@@ -84,6 +85,7 @@ def test_segment_graph_cuts_a_node_range() -> None:
     assert np.array_equal(z, whole)
 
     res = nodes.build_hw_graph(nodes.residual_segment())
+    assert cut_points(res) == [len(res.graph.node)]  # inside the fork/join no single tensor crosses
     with pytest.raises(ValueError, match=r"\['res_branch', 'res_skip'\] leave the range"):
         segment_graph(res, 0, 1)  # both outputs of the fork cross the cut
     with pytest.raises(ValueError, match="enter the range"):

@@ -138,6 +138,22 @@ def segment_graph(model, first: int, last: int):
     return m
 
 
+def cut_points(model) -> list[int]:
+    """Indices ``k`` (1 .. number of nodes) at which ``model`` can be cut: exactly one tensor goes from nodes
+    0..k-1 to nodes k.. (or to the graph output); ``segment_graph(model, a, b)`` needs ``a`` 0 or a cut point and
+    ``b`` a cut point."""
+    nodes = list(model.graph.node)
+    outs = {o.name for o in model.graph.output}
+    produced: set[str] = set()
+    cuts = []
+    for k, n in enumerate(nodes, start=1):
+        produced |= set(n.output)
+        later = {t for m in nodes[k:] for t in m.input}
+        if len((produced & later) | (produced & outs if k == len(nodes) else set())) == 1:
+            cuts.append(k)
+    return cuts
+
+
 def insert_fifos(model, min_depth: int | None = None,
                  depths: dict[tuple[str, str], int] | None = None) -> tuple[object, dict[str, FifoUse]]:
     """A ``StreamingFIFO`` (impl_style rtl) on every HW-to-HW edge of ``model`` with the depth
