@@ -69,6 +69,7 @@ def test_float_thresholding_orders_negative_zero_below_positive_zero(tmp_path):
     assert all(m["index"] == 0 and m["expected"] == "0x2" and m["got"] == "0x1" for m in res.first_mismatches)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_uram_weights_preloaded_with_the_drivers_words(tmp_path):
     """An MVAU whose weights sit in URAM (``runtime_writeable_weights``: FINN generates its memstream without an
