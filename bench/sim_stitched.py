@@ -8,6 +8,11 @@ FINN's python execution, frame interval compared with the report's cycle estimat
 
     .venv/bin/python bench/sim_stitched.py [--frames 3] [--out bench/results/sim_stitched_64.json]
     .venv/bin/python bench/sim_stitched.py --build OUT/build     # reuse a build made by this script
+One stage of a build (HW nodes FIRST..LAST-1, fed FINN's python execution of the nodes before it on the bundled
+sample images) with the C++ testbench, e.g. stage 4 of the 256x256 default's KV260 build:
+    .venv/bin/python bench/sim_stitched.py --build BUILD --range 232:278 --engine cpp --samples \
+        --out bench/results/sim_stage_default.json
+The node indices of a build: ``--build BUILD --list`` (a range may end where it says ``cut``).
 Exit status 0 when bit-exact and the frame interval is within 15% of the estimate.
 """
 
@@ -43,6 +48,80 @@ def build(work: Path, board: str) -> Path:
     return work / "build"
 
 
+def sample_pixels(n: int, size: int, pad_codes) -> np.ndarray:
+    """(n, size, size, 3) float32 pixel codes of the bundled sample images (cycled when n exceeds them), resized
+    (long side ``size``) and padded with ``pad_codes`` as the board runtime prepares them."""
+    from PIL import Image
+
+    from samfpga.resources import package_path
+    from samfpga.transforms import ResizeLongestSide, pad_pixels
+
+    paths = sorted(package_path("samfpga", "assets", "samples").glob("sample_*.png"))
+    if not paths:
+        raise FileNotFoundError("no bundled samples (samfpga/assets/samples/sample_*.png)")
+    resize = ResizeLongestSide(size)
+    out = [pad_pixels(resize.apply_image(np.asarray(Image.open(paths[k % len(paths)]).convert("RGB"))), size,
+                      pad_codes) for k in range(n)]
+    return np.stack(out).astype(np.float32)
+
+
+def list_nodes(build_dir: Path) -> None:
+    """Print the build's HW nodes in graph order: index, name, expected cycles per frame, output shape, and
+    ``cut`` where a ``--range`` may end after the node (and the next one start)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401  (own RTL ops in the graph)
+    from samfpga.hw.sim.stitched import cut_points, hw_graph
+
+    model = hw_graph(build_dir)
+    cuts = set(cut_points(model))
+    for k, n in enumerate(model.graph.node):
+        print(f"{k:4d} {n.name:40s} {int(getCustomOp(n).get_exp_cycles()):>10d} "
+              f"{str(model.get_tensor_shape(n.output[0])):24s} {'cut' if k + 1 in cuts else ''}")
+
+
+def write_markdown(d: dict, path: Path, build_dir: Path) -> None:
+    """A summary of the result ``d`` of a node-range run: figures and each FIFO's highest fill against its depth
+    (and the depth the build report priced for the same edge, where the edge exists there)."""
+    import json
+
+    report = json.loads((Path(build_dir) / "report.json").read_text())
+    priced = {r["name"]: r.get("depth") for r in report["layers"] if "FIFO" in r["op_type"]}
+    full = [f for f in d["fifos"] if f["max_fill"] >= f["depth"]]
+    lines = [f"# Stitched RTL simulation of HW nodes {d['node_range'][0]}..{d['node_range'][1] - 1} "
+             f"({' .. '.join(d['node_names'])})", "",
+             f"Build: `{d['build_dir']}`. Command: `{d['command']}`", "",
+             f"How: {d['how']}.", "",
+             "| figure | value |", "|---|---|",
+             f"| verdict | {'PASS (bit-exact)' if d['passed'] else 'FAIL'} |",
+             f"| nodes stitched | {d['nodes']} ({len(d['fifos'])} FIFOs, {d['dwcs']} DWCs) |",
+             f"| frames (back to back; the first also under 30% random backpressure) | {d['frames']} |",
+             f"| output words compared / differing | {d['words_compared']:,} / {d['mismatches']} |",
+             f"| frame interval, simulated (cycles) | {d['cycles_simulated']:,} |",
+             f"| estimate: slowest node's expected cycles | {d['cycles_estimated']:,} ({d['bottleneck_node']}) |",
+             f"| ratio simulated / estimate (aim within {d['tolerance']:.0%}) | {d['ratio']} |",
+             f"| first frame latency (cycles) / FINN critical-path estimate | {d['latency_cycles']:,} / "
+             f"{d['latency_estimated']:,} |",
+             f"| frame completion cycles (free-running pass) | {', '.join(f'{c:,}' for c in d['frame_done_cycles'])} |",
+             f"| backpressure pass (cycles) | {d['cycles_backpressure']:,} |",
+             f"| Verilator build / simulation / whole run (s) | {d['build_s']} / {d['sim_s']} / {d['total_wall_s']} |",
+             f"| simulation speed (cycles/s) | {d['cycles_per_s']:,} |", "",
+             f"FIFOs: depth from the build's FIFO model (`samfpga.hw.resources.fifo.estimate_fifo_depths`); highest "
+             f"fill read from each FIFO's counter after both passes (the backpressure pass included). "
+             f"{len(full)} of {len(d['fifos'])} reached their depth (full at some cycle: the producer waited; a "
+             "32-word FIFO in front of a slower layer runs full by design). A fill above the depth is possible: "
+             "finn-rtllib's fifo.sv rounds its capacity up to whole memory primitives.", "",
+             "| FIFO | edge (build names) | width | depth | depth in report.json | highest fill | reason |",
+             "|---|---|---|---|---|---|---|"]
+    for f in d["fifos"]:
+        edge = f.get("build_edge") or f"{f['producer']} -> {f['consumer']}"
+        prod, _, cons = edge.partition(" -> ")
+        rep = priced.get(f"fifo_{prod}__{cons}", "")
+        lines.append(f"| {f['name']} | {edge} | {f['width']} | {f['depth']} | {rep} | {f['max_fill']} | "
+                     f"{f['reason']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="kv260")
@@ -51,8 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=None, help="reuse this build dir instead of building")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sim_stitched_64.json")
     ap.add_argument("--pause", type=float, default=0.3, help="backpressure pause probability (first frame)")
-    ap.add_argument("--nodes", type=int, default=None, help="stitch only the first N HW nodes (a prefix of the "
-                                                             "pipeline ending at a single tensor)")
+    ap.add_argument("--range", default=None, metavar="FIRST:LAST",
+                    help="stitch only HW nodes FIRST..LAST-1 (graph order; one tensor in, one out), e.g. a stage")
+    ap.add_argument("--list", action="store_true", help="with --build: print the HW nodes (index, name, expected "
+                                                        "cycles, output shape, whether a range may end after it) "
+                                                        "and exit")
+    ap.add_argument("--engine", choices=("cocotb", "cpp"), default="cocotb",
+                    help="testbench: cocotb (Python drives each cycle) or cpp (C++ only, for millions of cycles)")
+    ap.add_argument("--min-depth", type=int, default=None, help="FIFO depth floor instead of the FIFO model's "
+                                                                 "(32); fork/join depths below it are raised too")
+    ap.add_argument("--fifo-depth", action="append", default=[], metavar="PRODUCER:CONSUMER=DEPTH",
+                    help="this depth instead of the FIFO model's on that edge (stitched names, as a result's 'fifos' "
+                         "list them); repeatable")
+    ap.add_argument("--samples", action="store_true", help="frames from the bundled sample images (resized and "
+                                                           "padded as the runtime does) instead of random pixels")
     ap.add_argument("--resume", action="store_true", help="with --build: reuse the simulator and spec an earlier run "
                                                           "left under WORK (its result, or re-run the simulation)")
     args = ap.parse_args(argv)
@@ -62,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.finn_env import boot
 
     # a fresh WORK (a reused build may live under it: then only the stitched run's folders are removed)
+    if args.list:
+        if args.build is None:
+            ap.error("--list needs --build")
+        list_nodes(args.build)
+        return 0
     if args.resume and args.build is None:
         ap.error("--resume needs --build (the build the earlier run stitched)")
     reset = [] if args.resume else [args.work / "stitched", args.work / "finn_build"]
@@ -72,20 +168,44 @@ def main(argv: list[str] | None = None) -> int:
     boot(args.work.resolve() / "finn_build")
     build_dir = build(args.work, args.board) if args.build is None else args.build
     from samfpga.hw.build.package import pixel_input_info
-    from samfpga.hw.sim.stitched import run_stitched, write_result
+    from samfpga.hw.sim.stitched import hw_graph, run_stitched, write_result
     from samfpga.models.quant.source import statistics_images
 
-    if pixel_input_info(build_dir) is not None:  # the accelerator takes uint8 NHWC pixels
-        images = np.random.default_rng(1).integers(0, 256, size=(args.frames, 64, 64, 3)).astype(np.float32)
+    node_range = None
+    if args.range:
+        first, _, last = args.range.partition(":")
+        node_range = (int(first), int(last))
+    fifo_depths = {}
+    for item in args.fifo_depth:
+        edge, _, depth = item.partition("=")
+        producer, _, consumer = edge.partition(":")
+        if not (producer and consumer and depth.isdigit()):
+            ap.error(f"--fifo-depth {item!r}: expected PRODUCER:CONSUMER=DEPTH")
+        fifo_depths[(producer, consumer)] = int(depth)
+    pixels = pixel_input_info(build_dir)
+    if pixels is not None:  # (1, S, S, 3) uint8 NHWC
+        g = hw_graph(build_dir)
+        size = g.get_tensor_shape(g.graph.input[0].name)[1]
+    if args.samples:
+        if pixels is None:
+            ap.error("--samples needs a pixel-input build (uint8 NHWC input)")
+        images = sample_pixels(args.frames, size, pixels["pad_codes"])
+    elif pixels is not None:  # the accelerator takes uint8 NHWC pixels
+        images = np.random.default_rng(1).integers(0, 256, size=(args.frames, size, size, 3)).astype(np.float32)
     else:
         images = statistics_images(args.frames, seed=1).numpy()
     res = run_stitched(build_dir, images, args.work / "stitched", pause=args.pause, resume=args.resume,
-                       n_nodes=args.nodes)
+                       node_range=node_range, engine=args.engine, min_depth=args.min_depth,
+                       fifo_depths=fifo_depths)
     total = round(time.monotonic() - t0, 1)
     cmd = "python bench/sim_stitched.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_result(res, args.out, {"command": cmd.strip(), "total_wall_s": total,
-                                 "how": "Verilator RTL simulation (cocotb) of the stitched design vs FINN python "
-                                        "execution; cycles_estimated = the build report's bottleneck_cycles"})
+    estimate = ("the slowest node of the range (get_exp_cycles, as the report computes bottleneck_cycles)"
+                if node_range else "the build report's bottleneck_cycles")
+    d = write_result(res, args.out, {"command": cmd.strip(), "total_wall_s": total,
+                                     "how": f"Verilator RTL simulation ({args.engine} testbench) of the stitched "
+                                            f"design vs FINN python execution; cycles_estimated = {estimate}"})
+    if node_range:
+        write_markdown(d, args.out.with_suffix(".md"), build_dir)
     print(f"[sim_stitched] {'PASS' if res.passed else 'FAIL'}: {res.words_compared} words compared, "
           f"{res.mismatches} mismatches; frame interval {res.cycles_simulated} cycles vs estimate "
           f"{res.cycles_estimated} ({res.bottleneck_node}) -> ratio {res.ratio}; latency {res.latency_cycles} "

@@ -32,7 +32,7 @@ def test_encoder_stitched_bit_exact_and_cycles(tmp_path, nodes, name) -> None:
 
     out = RESULTS / f"{name}.json"
     work = Path(os.environ.get("SAMFPGA_SIM_STITCHED_WORK", tmp_path / "work"))
-    args = ["--work", str(work), "--out", str(out), "--frames", "3"] + ([] if nodes is None else ["--nodes", str(nodes)])
+    args = ["--work", str(work), "--out", str(out), "--frames", "3"] + ([] if nodes is None else ["--range", f"0:{nodes}"])
     if os.environ.get("SAMFPGA_SIM_STITCHED_BUILD"):
         args += ["--build", os.environ["SAMFPGA_SIM_STITCHED_BUILD"]]
     main(args)

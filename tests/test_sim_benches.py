@@ -67,3 +67,32 @@ def test_float_thresholding_orders_negative_zero_below_positive_zero(tmp_path):
     assert res.mismatches == 2
     # word 0 = (vector 0, channel 0): -0.0 vs thresholds (-1, +0, 1): FINN counts 2, the RTL 1
     assert all(m["index"] == 0 and m["expected"] == "0x2" and m["got"] == "0x1" for m in res.first_mismatches)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_uram_weights_preloaded_with_the_drivers_words(tmp_path):
+    """An MVAU whose weights sit in URAM (``runtime_writeable_weights``: FINN generates its memstream without an
+    init file on Zynq; the driver writes them over AXI-Lite): the bench loads the node's memblock.dat at time 0,
+    and the result is bit-exact (with the memory left empty every output word would be 0)."""
+    import numpy as np
+
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.runner import finn_reference, run_bench
+
+    spec = nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=4, idt="INT4", wdt="INT4", odt="INT16", seed=5)
+    spec.attrs.update(ram_style="ultra", runtime_writeable_weights=1)
+    model = nodes.build_hw_graph([spec])
+    from pathlib import Path
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    name = model.graph.node[0].name
+    code_dir = Path(getCustomOp(model.graph.node[0]).get_nodeattr("code_gen_dir_ipgen"))
+    assert 'INIT_FILE = ""' in (code_dir / f"{name}_memstream_wrapper.v").read_text()  # as FINN generates it
+    x = nodes._rand("INT4", spec.inputs["mvau_in"][0], np.random.default_rng(4))
+    assert np.count_nonzero(finn_reference(model, {"mvau_in": x})[model.graph.output[0].name]) > 0
+    res = run_bench("uram", model, {"mvau_in": x}, tmp_path / "b")
+    assert res.error == "" and res.mismatches == 0 and res.passed, res.first_mismatches
+    staged = (tmp_path / "b" / "hdl" / f"{name}_memstream_wrapper.v").read_text()
+    assert "memblock.dat" in staged

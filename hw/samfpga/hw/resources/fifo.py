@@ -10,6 +10,8 @@ Where a pipeline needs a FIFO:
   pipeline deadlocks. Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x
   the words per frame on the short edge, + ``SLACK_PER_LAYER`` per layer of the long branch (pipeline registers in
   flight). The throughput difference needs no extra depth: a slower long branch back-pressures the fork.
+- **An MVAU's data input**: at least one input vector, ``MW / SIMD`` words (the MVU reads it in one burst, then
+  replays it from its own buffer; behind a slower producer such as a DWC a shallower FIFO stretches every vector).
 - **Every other edge**: ``min_depth`` words (default 32: one SRL32 per bit), the decoupling a Vivado
   set_fifo_depths run typically leaves between layers of different rates.
 
@@ -141,6 +143,18 @@ def _join_of(model, fork) -> str | None:
     return None
 
 
+def _input_burst(consumer, hw: dict, tensor: str) -> int:
+    """Words an MVAU reads in one burst on its data input (``MW / SIMD``: one input vector, replayed from its own
+    buffer for the other output row groups), 0 for other layers and inputs. A FIFO in front of it must hold them, or
+    a producer slower than one word per cycle (a DWC assembling wide words) stretches every vector's first pass:
+    stage 4 of the 256x256 default ran 32.7% over its estimate with 32 words in front of an MVAU with MW/SIMD = 64,
+    at the estimate with 64 (bench/results/sim_stage_default*.json)."""
+    if not consumer.op_type.startswith("MVAU") or list(consumer.input).index(tensor) != 0:
+        return 0
+    op = hw[consumer.name][1]
+    return int(op.get_nodeattr("MW")) // int(op.get_nodeattr("SIMD"))
+
+
 def estimate_fifo_depths(model, min_depth: int = DEFAULT_MIN_DEPTH) -> list[FifoEstimate]:
     """One ``FifoEstimate`` per HW-to-HW edge of ``model`` (a FINN ModelWrapper after specialize_layers)."""
     hw = _hw_nodes(model)
@@ -175,6 +189,9 @@ def estimate_fifo_depths(model, min_depth: int = DEFAULT_MIN_DEPTH) -> list[Fifo
                     continue
                 width = int(op.get_outstream_width(i))
                 depth, reason = branch_depth.get((name, c.name), (min_depth, "minimum decoupling depth"))
+                burst = _input_burst(c, hw, t)
+                if burst > depth:
+                    depth, reason = burst, f"{c.name} reads its input vector in one burst of {burst} words"
                 out.append(FifoEstimate(name, c.name, t, int(depth), width, reason))
     return out
 

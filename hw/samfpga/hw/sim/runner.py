@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -260,10 +261,43 @@ def stage_hdl(model, work_dir: Path, axilite_node: str | None = None) -> list[Pa
     # SystemVerilog packages must precede their users on Verilator's command line
     files.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     staged = stage_sources(files, src_dir)
+    preload_runtime_memories(model, src_dir, skip=axilite_node)
     top = src_dir / "sim_top.sv"
     generate_top(model, top, axilite_node=axilite_node)
     staged.append(top)
     return staged
+
+
+_EMPTY_INIT = re.compile(r'(parameter\s+INIT_FILE\s*=\s*)""')
+
+
+def preload_runtime_memories(model, src_dir: Path, skip: str | None = None) -> list[str]:
+    """Initialise, in the staged HDL under ``src_dir``, the memories the driver loads at run time.
+
+    FINN generates a memstream without an init file where the bitstream cannot initialise the memory (URAM on Zynq:
+    ``runtime_writeable_weights``); on the board the driver writes the build's words over AXI-Lite before the first
+    frame. The bench loads the same words (the node's ``memblock.dat`` / ``params_memblock.dat``) at time 0 instead,
+    except for node ``skip``, whose AXI-Lite the bench programs itself. Returns the names of the preloaded wrappers.
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    done = []
+    for node in model.graph.node:
+        op = getCustomOp(node)
+        if node.name == skip or not _decoupled(op):
+            continue
+        code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+        for wrapper in sorted(code_dir.glob(f"{node.name}_*memstream_wrapper.v")):
+            staged = src_dir / wrapper.name
+            text = staged.read_text()
+            if not _EMPTY_INIT.search(text):
+                continue
+            dat = code_dir / ("params_memblock.dat" if "_params_" in wrapper.name else "memblock.dat")
+            if not dat.is_file():
+                raise FileNotFoundError(f"{node.name}: runtime-loaded memory without its words ({dat})")
+            staged.write_text(_EMPTY_INIT.sub(lambda m, d=dat: f'{m.group(1)}"{d}"', text, count=1))
+            done.append(wrapper.name)
+    return done
 
 
 def verilator_build(staged: list[Path], work_dir: Path) -> None:
