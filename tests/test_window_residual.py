@@ -195,24 +195,58 @@ def test_channel_moving_shuffle_is_refused() -> None:
 
 @pytest.mark.slow
 def test_encoder_bit_exact_with_window_residual(tmp_path) -> None:
-    """The chain tests' 64² int_norm encoder through the build's software steps up to folding, with and without
-    ``window_residual``: every attention residual (one per TinyViT block) moved, the outputs equal to each other
-    and to QONNX at tolerance 0."""
-    from samfpga.hw.build.config import BuildOptions
-    from samfpga.hw.build.verify import run_chain
+    """The chain tests' 64² int_norm encoder through the build's software steps to ``convert_to_hw``: the
+    transformation on that HW graph moves every attention residual (one per TinyViT block, none refused) and FINN's
+    python execution stays equal to QONNX's at tolerance 0. Then the real ``specialize`` step (where the build
+    applies it; specialised layers run only in cppsim/rtlsim, so this stage is checked by structure) with and without
+    ``window_residual``: the same forks moved, the same layers, the partitions feeding the forks."""
+    import copy
+    from pathlib import Path
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
+    from samfpga.hw.build.speedups import installed
+    from samfpga.hw.build.steps import STEPS, BuildContext
+    from samfpga.hw.build.verify import execute
+    from samfpga.hw.build.window_residual import window_order_residual
+    from samfpga.hw.finn_env import boot
     from tests.support.tiny_encoder import images, tiny_encoder_qonnx
 
     enc = tiny_encoder_qonnx(tmp_path, int_norm=True)
     x = images(1, seed=5).numpy()
-    steps = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "specialize")
-    outs, forks = {}, {}
+    boot(tmp_path / "finn_build")
+    ref = execute(ModelWrapper(str(enc)), x)
+    assert np.unique(ref).size > 8
+
+    def ctx_for(on: bool) -> BuildContext:
+        work = tmp_path / f"b_{on}"
+        return BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(work),
+                                            options=BuildOptions(window_residual=on)), out=Path(work))
+
+    model = ModelWrapper(str(enc))
+    with installed():
+        for name in ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw"):
+            model = STEPS[name](model, ctx_for(True))
+    hw_out = execute(model, x)
+    np.testing.assert_array_equal(hw_out.reshape(ref.shape), ref)
+    softmaxes = sum(n.op_type.startswith("IntSoftmax") for n in model.graph.node)
+
+    notes: dict = {}
+    moved = window_order_residual(copy.deepcopy(model), notes)
+    assert len(notes["window_residual"]["moved"]) == softmaxes > 0, notes
+    assert notes["window_residual"]["refused"] == {}
+    np.testing.assert_array_equal(execute(moved, x), hw_out)  # tolerance 0
+
+    census, forks = {}, {}
     for on in (True, False):
-        stages = run_chain(enc, x, tmp_path / f"b_{on}", steps=steps, options=BuildOptions(window_residual=on))
-        outs[on] = stages[-1].output
-        forks[on] = stages[-1].op_types
-        ref = stages[0].output
-        assert np.unique(ref).size > 8
-        np.testing.assert_array_equal(outs[on].reshape(ref.shape), ref, err_msg=f"window_residual={on}")
-    np.testing.assert_array_equal(outs[True], outs[False])
-    # same layers, the shuffles only moved
-    assert forks[True] == forks[False]
+        ctx = ctx_for(on)
+        with installed():
+            spec = STEPS["specialize"](copy.deepcopy(model), ctx)
+        census[on] = sorted(n.op_type for n in spec.graph.node)
+        forks[on] = ctx.results.window_residual
+        for fork in forks[on].get("moved", []):
+            assert spec.find_producer(spec.get_node_from_name(fork).input[0]).op_type == "Shuffle", fork
+    assert forks[False] == {}
+    assert len(forks[True]["moved"]) == softmaxes and forks[True]["refused"] == {}
+    assert census[True] == census[False]  # the same layers: the shuffles only moved

@@ -137,10 +137,12 @@ class WindowOrderResidual(Transformation):
                 self.moved.append(fork.name)
                 changed = True
         if changed:
+            from qonnx.transformation.general import RemoveUnusedTensors
             from qonnx.transformation.infer_datatypes import InferDataTypes
             from qonnx.transformation.infer_shapes import InferShapes
 
-            model = model.transform(InferShapes()).transform(InferDataTypes())
+            # the tensors the two shuffles no longer produce lose their shapes; the rest checked by inference
+            model = model.transform(RemoveUnusedTensors()).transform(InferShapes()).transform(InferDataTypes())
         return model, False
 
     @staticmethod
