@@ -134,3 +134,26 @@ def test_fifo_model_holds_an_mvau_input_vector() -> None:
     assert e.consumer.startswith("MVAU") and e.depth == 192 // 2 and "burst" in e.reason
     (small,) = estimate_fifo_depths(model, min_depth=128)  # a larger floor still wins
     assert small.depth == 128
+
+
+def test_hw_inputs_of_a_pixel_input_build(tmp_path) -> None:
+    """A pixel-input build has no host node before the dataflow partition: its HW input is the uint8 frame itself
+    (FINN's execution of the empty host part failed on it)."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    from samfpga.hw.sim.stitched import hw_inputs
+
+    shape = [1, 8, 8, 3]
+    sdp = helper.make_node("StreamingDataflowPartition", ["x"], ["y"], name="sdp", domain="finn.custom_op.fpgadataflow",
+                           model="child.onnx")
+    graph = helper.make_graph([sdp], "parent", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])])
+    (tmp_path / "finn" / "p").mkdir(parents=True)
+    ModelWrapper(qonnx_make_model(graph)).save(str(tmp_path / "finn" / "p" / "dataflow_parent.onnx"))
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 8, 8, 3)).astype(np.float32)
+    got = hw_inputs(tmp_path, frames)
+    assert len(got) == 2
+    for g, f in zip(got, frames):
+        np.testing.assert_array_equal(g["hw_in"], f[None])

@@ -39,6 +39,9 @@ class BuildOptions:
                        the input quantizer's thresholds, pad codes for SAM's zero padding
                        (``samfpga.hw.build.pixel_input``); off: the host sends the normalised float32 image
     pixel_mean, pixel_std: the normalisation folded (SAM's; a bundle with others is refused by ``samfpga deploy``)
+    window_residual:   take each residual around windowed attention in window order: the window partition /
+                       unpartition shuffles moved outside its fork and join (``window_residual.WindowOrderResidual``,
+                       exact), so the skip FIFO holds about a window instead of pages of rows
     """
 
     streamline_extra: bool = True
@@ -51,6 +54,7 @@ class BuildOptions:
     pixel_input: bool = True
     pixel_mean: tuple[float, float, float] = PIXEL_MEAN
     pixel_std: tuple[float, float, float] = PIXEL_STD
+    window_residual: bool = True
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:

@@ -31,6 +31,7 @@ class BuildResults:
     fit:             the fit search's result (``samfpga.hw.build.fit.FitResult``) when it ran
     fifos:           the FIFOs a stitched pipeline needs (analytic depths, ``samfpga.hw.resources.fifo``), priced
     int_ops:         what the integer LayerNorm/softmax conversion replaced and skipped (with the reason), when on
+    window_residual: the forks of residuals moved into window order, and those refused with the reason, when on
     pixel_input:     the uint8 input's description (``pixel_input.PixelInput.to_json``: layout, pad codes), when on
     """
 
@@ -40,6 +41,7 @@ class BuildResults:
     partition_note: str | None = None
     costs: dict[str, LayerCost] = field(default_factory=dict)
     int_ops: dict = field(default_factory=dict)
+    window_residual: dict = field(default_factory=dict)
     pixel_input: dict | None = None
     fifos: list[LayerCost] = field(default_factory=list)
     cycles: dict[str, int] = field(default_factory=dict)

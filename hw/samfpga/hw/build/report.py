@@ -141,6 +141,8 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "int_ops": results.int_ops,
         # the graph input: uint8 image (layout, pad codes), or why it stayed as it was; None: option off
         "pixel_input": results.pixel_input,
+        # residuals around windowed attention moved into window order (fork names), and those refused (reason)
+        "window_residual": results.window_residual,
     }
 
 

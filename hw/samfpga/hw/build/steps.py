@@ -280,7 +280,8 @@ def step_partition(model, ctx):
 
 
 def step_specialize(model, ctx):
-    """``preferred_impl_style=rtl`` where unset (``cfg.prefer_rtl``), then FINN's ``step_specialize_layers``."""
+    """``preferred_impl_style=rtl`` where unset (``cfg.prefer_rtl``), then FINN's ``step_specialize_layers``; then
+    the residuals around windowed attention taken in window order (``options.window_residual``)."""
     if ctx.cfg.prefer_rtl:
         from qonnx.custom_op.registry import getCustomOp
 
@@ -291,6 +292,9 @@ def step_specialize(model, ctx):
             if "preferred_impl_style" in op.get_nodeattr_types() and op.get_nodeattr("preferred_impl_style") == "":
                 op.set_nodeattr("preferred_impl_style", "rtl")
     model = _finn().step_specialize_layers(model, ctx.finn_cfg)
+    from samfpga.hw.build import window_residual
+
+    model = window_residual.apply_from_build(model, ctx)  # attention residuals in window order (options)
     ctx.results.segments = hw_segments(model)
     return model
 
