@@ -40,6 +40,9 @@ CALIBRATION: dict[str, dict[str, float]] = {
     "StreamingDataWidthConverter_rtl": {"LUT": 2.445, "FF": 0.96},
     "InnerShuffle_rtl": {"LUT": 2.05, "FF": 2.72},
     "StreamingFIFO_rtl": {"LUT": 1.225, "FF": 1.346},
+    # Yosys / logic terms of Requant_rtl C=128 PE=1 INT20->INT8 with its ROM in BRAM (ram_style block: the LUTs
+    # are all logic), run of 2026-12-02 (bench/results/fit_memory.md); one configuration, coarse
+    "Requant_rtl": {"LUT": 1.81, "FF": 2.68},
 }
 
 #: Assumed cost of one Vitis HLS float32 operator on UltraScale+ (fully pipelined, DSP-based where HLS uses DSPs),
@@ -377,10 +380,52 @@ def duplicatestreams_rtl_cost(op, model, board: Board) -> LayerCost:
     return cost_from_terms(op, t, "duplicate_streams.sv structure, Yosys-calibrated")
 
 
+def _varying_bits(values, width: int) -> int:
+    """Bit columns of ``width``-bit two's complement ``values`` that are not the same in every value (a constant
+    column of a ROM is a wire, in LUTs and in a trimmed block ROM alike)."""
+    mask = (1 << width) - 1
+    words = [int(v) & mask for v in values]
+    ones = zeros = 0
+    for w in words:
+        ones |= w
+        zeros |= ~w & mask
+    return bin(ones & zeros).count("1")
+
+
+def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
+    """(declared, varying, depth) of one PE's parameter ROM of requant.sv: declared bits per entry (scale S, bias
+    S+X, shift ``clog2`` of its range; custom_ops.requant_rom), the bits that differ between entries (from the
+    node's scale/bias initializers through ``samfpga.kernels.requant.fixed_point_params``, the RTL's own
+    decomposition; the widest PE), and the entries (channel fold). Without initializers every bit counts."""
+    from samfpga.kernels.requant import fixed_point_params, mul_widths
+
+    import numpy as np
+
+    pe, ch = int(op.get_nodeattr("PE")), int(op.get_nodeattr("NumChannels"))
+    k, n = _bits(op, "in"), _bits(op, "out")
+    s, x = mul_widths(k, dsp_version(board))
+    cf = ch // pe
+    inits = [model.get_initializer(i) for i in op.onnx_node.input[1:3]] if model is not None else []
+    if len(inits) < 2 or any(v is None for v in inits):
+        return 2 * s + x + 6, 2 * s + x + 6, cf
+    scale, bias = (np.broadcast_to(np.asarray(v, dtype=np.float32).ravel(), (ch,)) for v in inits)
+    p = fixed_point_params(scale, bias, k, n, dsp_version(board))
+    declared = varying = 0
+    for lane in range(pe):
+        idx = slice(lane, ch, pe)  # channel c = cf * PE + pe (FINN's [PE][CF] layout)
+        t = [int(v) for v in p.shift[idx]]
+        tw = clog2(max(t) - min(t) + 1) if max(t) > min(t) else 1
+        declared = max(declared, s + s + x + tw)
+        varying = max(varying, _varying_bits(p.scale[idx], s) + _varying_bits(p.bias[idx], s + x)
+                      + _varying_bits([v - min(t) for v in t], tw))
+    return declared, varying, cf
+
+
 @register_model("Requant_rtl")
 def requant_rtl_cost(op, model, board: Board) -> LayerCost:
     """finn-rtllib requant.sv: per PE one DSP (x * scale + bias), a per-channel parameter ROM (scale, bias, shift)
-    of CF entries, a variable right shift and the output clip."""
+    of CF entries placed by ``ram_style`` (custom_ops.requant_rom: "auto" is Vivado's choice), a variable right
+    shift and the output clip."""
     pe, ch = int(op.get_nodeattr("PE")), int(op.get_nodeattr("NumChannels"))
     k, n = _bits(op, "in"), _bits(op, "out")
     ver = dsp_version(board)
@@ -390,7 +435,9 @@ def requant_rtl_cost(op, model, board: Board) -> LayerCost:
     t = Terms()
     t.add_fixed("dsp", DSP=pe)
     if cf > 1:
-        t.add_memory("parameters", cf, 2 * s + x + 1 + 6, "auto", count=pe)
+        declared, varying, _ = requant_rom_bits(op, model, board)
+        if varying:
+            t.add_memory("parameters", cf, varying, _ram_style(op), count=pe)
     t.add("shift_clip", LUT=pe * (s + x) // 2 + pe * n * 2, FF=pe * (s + x + n) + 4)
     _counter(t, "channel_counter", cf)
     _handshake(t, pe * n)
