@@ -337,9 +337,8 @@ class _Priced:
         return (node.name, tuple(sorted((a.name, str(a)) for a in node.attribute)))
 
     def __call__(self, nodes: list) -> dict[str, dict[str, float]]:
-        from samfpga.hw.resources import layer_costs
-
         from samfpga.hw.build.after_folding import changes_after_folding, priced_as_built
+        from samfpga.hw.resources import layer_costs
 
         keys = {n.name: self.key(n) for n in nodes}
         todo = [n for n in nodes if keys[n.name] not in self.cache]

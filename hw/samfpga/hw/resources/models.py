@@ -397,9 +397,9 @@ def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
     S+X, shift ``clog2`` of its range; custom_ops.requant_rom), the bits that differ between entries (from the
     node's scale/bias initializers through ``samfpga.kernels.requant.fixed_point_params``, the RTL's own
     decomposition; the widest PE), and the entries (channel fold). Without initializers every bit counts."""
-    from samfpga.kernels.requant import fixed_point_params, mul_widths
-
     import numpy as np
+
+    from samfpga.kernels.requant import fixed_point_params, mul_widths
 
     pe, ch = int(op.get_nodeattr("PE")), int(op.get_nodeattr("NumChannels"))
     k, n = _bits(op, "in"), _bits(op, "out")
