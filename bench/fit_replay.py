@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.finn_env import boot
 
     boot(out / "finn_build")
-    import samfpga.hw.custom_ops  # noqa: F401
     from qonnx.core.modelwrapper import ModelWrapper
 
+    import samfpga.hw.custom_ops  # noqa: F401
     from samfpga.hw.boards import RESOURCES
     from samfpga.hw.build.config import BuildConfig
     from samfpga.hw.build.context import BuildContext
