@@ -123,6 +123,28 @@ def test_requant_rom_priced_by_style(requant_graphs):
     assert costs["distributed"].detail["terms"]["parameters"]["kind"] == "LUTRAM"
 
 
+def test_decoupled_requant_memstream_takes_the_style():
+    """Where the build streams the parameters from FINN's memstream (mem_mode internal_decoupled), the style is
+    the memstream's RAM_STYLE, and the model prices its memory (every declared bit: an init file) in that style."""
+    import re
+    from pathlib import Path
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    costs = {}
+    for style in ("block", "distributed"):
+        m = nodes.build_hw_graph([nodes.requant(ch=128, pe=1, n=2, mem_mode="internal_decoupled", ram_style=style)])
+        op = getCustomOp(m.graph.node[0])
+        code = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+        wrapper = next(f for f in code.iterdir() if f.name.endswith("_memstream_wrapper.v")).read_text()
+        assert re.findall(r'RAM_STYLE = "(\w+)"', wrapper) == [style]
+        costs[style] = _cost_of(m, "Requant_rtl")[0]
+        width = op._derive_decoupled_widths(m, _kv260().part)["params_stream_width"]
+        assert costs[style].detail["terms"]["parameters"]["shape"] == f"1x 128x{width}"
+    assert costs["block"].BRAM36 >= 0.5 and costs["distributed"].BRAM36 == 0
+    assert costs["distributed"].LUT > costs["block"].LUT
+
+
 def test_fit_styles_reach_requant(requant_graphs):
     from qonnx.custom_op.registry import getCustomOp
 

@@ -6,8 +6,11 @@ table lands in BRAM), and a localparam cannot carry a ``rom_style`` attribute. W
 "distributed" this class writes, next to FINN's generated wrapper, per-node copies of requant.sv and requant_axi.sv
 (modules ``<top>_requant`` / ``<top>_requant_axi``, so copies of different nodes never clash) in which the same
 parameters sit in three ROM arrays (scale, bias, shift) initialised from FINN's ``PARAMS`` and marked
-``(* rom_style = ... *)``; the datapath and its registers are FINN's, untouched. "auto" (the default) keeps
-FINN's sources as they are. ``mem_mode`` internal_decoupled (parameters in FINN's memstream) is left to FINN.
+``(* rom_style = ... *)``; the datapath and its registers are FINN's, untouched. With ``mem_mode``
+internal_decoupled (parameters decomposed in Python and streamed from FINN's memstream, which the build uses where
+the parameters do not print exactly) the style goes to the memstream's ``RAM_STYLE`` parameter (memstream.sv puts it
+on its memory as ``(* RAM_STYLE = ... *)``), which FINN+'s Requant_rtl leaves at "auto". "auto" (the default) keeps
+FINN's sources and choices as they are.
 
 The copies are made from the installed finn-rtllib at HDL generation by exact, must-match-once replacements
 (``rom_patch``): a changed finn-rtllib fails loudly instead of building something else.
@@ -107,6 +110,12 @@ class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this cla
         write_text_atomic(core_path, core)
         write_text_atomic(axi_path, axi)
         write_text_atomic(impl_path, impl)
+
+    def generate_hdl_memstream(self, fpgapart, *args, **kwargs) -> None:
+        # decoupled mode: FINN+ passes ram_style="auto" for the parameter memstream; the node's style instead
+        if self.get_nodeattr("ram_style") != "auto":
+            kwargs["ram_style"] = self.get_nodeattr("ram_style")
+        return super().generate_hdl_memstream(fpgapart, *args, **kwargs)
 
     def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
         files = super().get_rtl_file_list(abspath=True)

@@ -158,6 +158,12 @@ def _ram_style(op, key: str = "ram_style") -> str:
     return _attr(op, key, "auto") or "auto"
 
 
+def memstream_terms(t: Terms, name: str, depth: int, width: int) -> None:
+    """The logic of finn-rtllib memstream.sv streaming ``depth`` words of ``width`` bits (its memory is priced
+    apart): address counter, output registers."""
+    t.add(name, LUT=clog2(depth) + 2 + width // 8, FF=2 * width + clog2(depth))
+
+
 # --- RTL layers -------------------------------------------------------------------------------------------------
 
 def mvau_terms(op, model, board: Board, vvu: bool = False) -> Terms:
@@ -206,7 +212,7 @@ def mvau_terms(op, model, board: Board, vvu: bool = False) -> Terms:
     wdepth, wwidth = rows // (pe * simd), pe * simd * w
     if mode in ("internal_decoupled", "internal_embedded"):
         t.add_memory("weights", wdepth, wwidth, _ram_style(op))
-        t.add("weight_streamer", LUT=clog2(wdepth) + 2 + wwidth // 8, FF=2 * wwidth + clog2(wdepth))
+        memstream_terms(t, "weight_streamer", wdepth, wwidth)
     elif mode == "dynamic":
         # dynamic_load.sv: two buffers (write one, replay the other), SIMD banks, distributed RAM by default
         t.add_memory("dynamic_buffers", wdepth, wwidth, _ram_style(op) if _ram_style(op) != "auto" else
@@ -434,7 +440,13 @@ def requant_rtl_cost(op, model, board: Board) -> LayerCost:
     cf = ch // pe
     t = Terms()
     t.add_fixed("dsp", DSP=pe)
-    if cf > 1:
+    if _attr(op, "mem_mode", "internal_embedded") == "internal_decoupled":
+        # FINN's memstream: one memory of CF words of PE parameter lanes (scale, shift, bias), written by FINN's
+        # decomposition into an init file: every declared bit is stored
+        width = int(op._derive_decoupled_widths(model, board.part)["params_stream_width"])
+        t.add_memory("parameters", cf, width, _ram_style(op))
+        memstream_terms(t, "parameter_streamer", cf, width)
+    elif cf > 1:
         declared, varying, _ = requant_rom_bits(op, model, board)
         if varying:
             t.add_memory("parameters", cf, varying, _ram_style(op), count=pe)

@@ -108,6 +108,9 @@ BENCHES: list[Bench] = [
     # the parameter ROM with a memory style (custom_ops.requant_rom: a per-node copy of requant.sv)
     Bench("requant_rom_distributed", "layer", lambda: [_with_range(
         nodes.requant(ch=16, pe=2, k_range=(1, 6), ram_style="distributed"), (-9000, 9000))]),
+    Bench("requant_decoupled_distributed", "layer", lambda: [_with_range(
+        nodes.requant(ch=16, pe=2, k_range=(1, 6), mem_mode="internal_decoupled", ram_style="distributed"),
+        (-9000, 9000))]),
     Bench("requant_rom_block", "layer", lambda: [_with_range(
         nodes.requant(ch=8, pe=1, idt="INT16", odt="UINT8", k_range=(0, 6), ram_style="block"), (-2000, 20000))]),
     Bench("requant_int16_uint8_pe8", "layer", lambda: [_with_range(
