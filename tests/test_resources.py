@@ -185,11 +185,12 @@ def test_requant_model_by_hand() -> None:
     # the same parameters in every channel: nothing to look up, no ROM
     _, (c,) = _costs(spec(np.zeros(ch, dtype=np.float32)))
     assert c.op_type == "Requant_rtl" and c.source == "own model"
-    assert c.DSP == pe and "parameters" not in c.detail["terms"]
+    assert c.DSP == pe and not any(k.startswith("parameters") for k in c.detail["terms"])
     # biases 0 and 1 alternating along each PE's channel fold (channel c = cf * PE + pe): the aligned bias
     # B = 2**T * bias + 2**(T-1) differs in bit T only
     model, (c,) = _costs(spec((np.arange(ch) // pe % 2).astype(np.float32)))
     # K = 20 > 18 (B port): x = 20 bits, scale 18 bits; declared word = 18 + (18 + 20) + 1 (one shift) = 57 bits
     assert requant_rom_bits(getCustomOp(model.graph.node[0]), model, KV260) == (57, 1, 8)
-    assert c.detail["terms"]["parameters"]["shape"] == f"{pe}x 8x1"
+    assert c.detail["terms"]["parameters_bias"]["shape"] == f"{pe}x 8x1"
+    assert not {"parameters_scale", "parameters_shift"} & set(c.detail["terms"])
     assert c.LUT > 0 and c.FF > 0

@@ -398,11 +398,12 @@ def _varying_bits(values, width: int) -> int:
     return bin(ones & zeros).count("1")
 
 
-def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
-    """(declared, varying, depth) of one PE's parameter ROM of requant.sv: declared bits per entry (scale S, bias
-    S+X, shift ``clog2`` of its range; custom_ops.requant_rom), the bits that differ between entries (from the
-    node's scale/bias initializers through ``samfpga.kernels.requant.fixed_point_params``, the RTL's own
-    decomposition; the widest PE), and the entries (channel fold). Without initializers every bit counts."""
+def requant_rom_arrays(op, model, board: Board) -> tuple[int, dict[str, tuple[int, int]]]:
+    """(depth, {array: (declared, varying)}) of one PE's parameter ROMs of requant.sv (custom_ops.requant_rom: scale
+    S, bias S+X, shift ``clog2`` of its range; three arrays, each its own memory): the declared bits per entry, the
+    bits that differ between entries (from the node's scale/bias initializers through
+    ``samfpga.kernels.requant.fixed_point_params``, the RTL's own decomposition; the widest PE), and the entries
+    (channel fold). Without initializers every bit counts."""
     import numpy as np
 
     from samfpga.kernels.requant import fixed_point_params, mul_widths
@@ -413,18 +414,24 @@ def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
     cf = ch // pe
     inits = [model.get_initializer(i) for i in op.onnx_node.input[1:3]] if model is not None else []
     if len(inits) < 2 or any(v is None for v in inits):
-        return 2 * s + x + 6, 2 * s + x + 6, cf
+        return cf, {"scale": (s, s), "bias": (s + x, s + x), "shift": (6, 6)}
     scale, bias = (np.broadcast_to(np.asarray(v, dtype=np.float32).ravel(), (ch,)) for v in inits)
     p = fixed_point_params(scale, bias, k, n, dsp_version(board))
-    declared = varying = 0
+    out = {"scale": (s, 0), "bias": (s + x, 0), "shift": (1, 0)}
     for lane in range(pe):
         idx = slice(lane, ch, pe)  # channel c = cf * PE + pe (FINN's [PE][CF] layout)
         t = [int(v) for v in p.shift[idx]]
         tw = clog2(max(t) - min(t) + 1) if max(t) > min(t) else 1
-        declared = max(declared, s + s + x + tw)
-        varying = max(varying, _varying_bits(p.scale[idx], s) + _varying_bits(p.bias[idx], s + x)
-                      + _varying_bits([v - min(t) for v in t], tw))
-    return declared, varying, cf
+        for name, vals, w in (("scale", p.scale[idx], s), ("bias", p.bias[idx], s + x),
+                              ("shift", [v - min(t) for v in t], tw)):
+            out[name] = (max(out[name][0], w), max(out[name][1], _varying_bits(vals, w)))
+    return cf, out
+
+
+def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
+    """(declared, varying, depth): ``requant_rom_arrays`` summed over the three arrays."""
+    cf, arrays = requant_rom_arrays(op, model, board)
+    return sum(d for d, _ in arrays.values()), sum(v for _, v in arrays.values()), cf
 
 
 @register_model("Requant_rtl")
@@ -447,9 +454,10 @@ def requant_rtl_cost(op, model, board: Board) -> LayerCost:
         t.add_memory("parameters", cf, width, _ram_style(op))
         memstream_terms(t, "parameter_streamer", cf, width)
     elif cf > 1:
-        declared, varying, _ = requant_rom_bits(op, model, board)
-        if varying:
-            t.add_memory("parameters", cf, varying, _ram_style(op), count=pe)
+        # three ROM arrays, each its own memory, of the bits that vary (a constant column is a wire)
+        for name, (_, varying) in requant_rom_arrays(op, model, board)[1].items():
+            if varying:
+                t.add_memory(f"parameters_{name}", cf, varying, _ram_style(op), count=pe)
     t.add("shift_clip", LUT=pe * (s + x) // 2 + pe * n * 2, FF=pe * (s + x + n) + 4)
     _counter(t, "channel_counter", cf)
     _handshake(t, pe * n)
