@@ -363,7 +363,6 @@ def _fit(model, ctx) -> None:
     result.predicted = fit.layer_totals(table.groups, result.choice, result.streams)
     result.table_seconds = table.seconds
     result.advice = fit.advice(result.totals, result.by_op_type, board, cfg.fit_limit)
-    fit.apply(model, table.groups, result.choice)
     ctx.results.fit = result
 
 
