@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from samfpga.hw.sim import nodes
-from tests.test_own_rtl_permute import _shuffle_model
+from tests.support.graphs import shuffle_model as _shuffle_model
 
 
 def _kv260():
