@@ -13,6 +13,7 @@ import pytest
 
 from samfpga.hw.custom_ops.page_permute import page_view, pages_for
 from samfpga.hw.sim import nodes
+from tests.support.graphs import shuffle_model as _shuffle_model
 
 
 @pytest.mark.parametrize("shape,perm,page,pperm,pages", [
@@ -43,34 +44,6 @@ def test_page_view_simd_and_refusals():
         page_view((16, 64, 2, 32), (0, 2, 3, 1), 2)
     with pytest.raises(ValueError, match="does not divide"):
         page_view((2, 4, 6), (1, 0, 2), 4)
-
-
-def _shuffle_model(shape, perm, simd, reshape_to=None):
-    from finn.transformation.fpgadataflow.convert_to_hw.shuffle import InferShuffle
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.util.basic import qonnx_make_model
-
-    logical = reshape_to or shape
-    out = [logical[p] for p in perm]
-    nodes_, inits, t = [], [], "x"
-    if reshape_to:
-        inits.append(helper.make_tensor("s", TensorProto.INT64, [len(logical)], list(logical)))
-        nodes_.append(helper.make_node("Reshape", ["x", "s"], ["r"]))
-        t = "r"
-    nodes_.append(helper.make_node("Transpose", [t], ["y"], perm=list(perm)))
-    g = helper.make_graph(nodes_, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], initializer=inits)
-    m = ModelWrapper(qonnx_make_model(g))
-    m.set_tensor_datatype("x", DataType["INT8"])
-    m = m.transform(InferShapes()).transform(InferDataTypes()).transform(InferShuffle(_filter=lambda m, n: True))
-    for n in m.get_nodes_by_op_type("Shuffle"):
-        getCustomOp(n).set_nodeattr("SIMD", simd)
-    return m
 
 
 @pytest.mark.parametrize("shape,perm,simd,reshape_to,replaced", [

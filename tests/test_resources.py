@@ -164,22 +164,33 @@ def test_fifo_storage_by_depth() -> None:
 
 def test_requant_model_by_hand() -> None:
     """FINN+'s Requant_rtl (requant.sv): one DSP per PE for x * scale + bias, a per-channel parameter ROM of
-    CF = C / PE words per PE (FINN itself has no estimate for it)."""
+    CF = C / PE words per PE holding the bits that differ between channels (FINN itself has no estimate for it)."""
     import numpy as np
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.resources.models import requant_rom_bits
 
     ch, pe = 32, 4
-    spec = nodes.NodeSpec(
-        "Requant",
-        dict(PE=pe, NumChannels=ch, inputDataType="INT20", outputDataType="UINT8", numInputVectors=[1, 4],
-             preferred_impl_style="rtl"),
-        {"rq_in": ((1, 4, ch), "INT20")},
-        {"rq_out": ((1, 4, ch), "UINT8")},
-        {"rq_scale": (np.full(ch, 0.01, dtype=np.float32), "FLOAT32"),
-         "rq_bias": (np.zeros(ch, dtype=np.float32), "FLOAT32")},
-    )
-    _, (c,) = _costs(spec)
+
+    def spec(bias):
+        return nodes.NodeSpec(
+            "Requant",
+            dict(PE=pe, NumChannels=ch, inputDataType="INT20", outputDataType="UINT8", numInputVectors=[1, 4],
+                 preferred_impl_style="rtl"),
+            {"rq_in": ((1, 4, ch), "INT20")},
+            {"rq_out": ((1, 4, ch), "UINT8")},
+            {"rq_scale": (np.full(ch, 0.01, dtype=np.float32), "FLOAT32"), "rq_bias": (bias, "FLOAT32")},
+        )
+
+    # the same parameters in every channel: nothing to look up, no ROM
+    _, (c,) = _costs(spec(np.zeros(ch, dtype=np.float32)))
     assert c.op_type == "Requant_rtl" and c.source == "own model"
-    assert c.DSP == pe
-    # K = 20 > 18 (B port): x = 20 bits, scale 18 bits; ROM word = 2*18 + 20 + 1 + 6 = 63 bits, CF = 8 deep
-    assert c.detail["terms"]["parameters"]["shape"] == f"{pe}x 8x63"
+    assert c.DSP == pe and not any(k.startswith("parameters") for k in c.detail["terms"])
+    # biases 0 and 1 alternating along each PE's channel fold (channel c = cf * PE + pe): the aligned bias
+    # B = 2**T * bias + 2**(T-1) differs in bit T only
+    model, (c,) = _costs(spec((np.arange(ch) // pe % 2).astype(np.float32)))
+    # K = 20 > 18 (B port): x = 20 bits, scale 18 bits; declared word = 18 + (18 + 20) + 1 (one shift) = 57 bits
+    assert requant_rom_bits(getCustomOp(model.graph.node[0]), model, KV260) == (57, 1, 8)
+    assert c.detail["terms"]["parameters_bias"]["shape"] == f"{pe}x 8x1"
+    assert not {"parameters_scale", "parameters_shift"} & set(c.detail["terms"])
     assert c.LUT > 0 and c.FF > 0

@@ -1,4 +1,5 @@
-"""Small hand-built ONNX graphs for the streamlining tests (test_finn_streamline, test_channels_last)."""
+"""Small hand-built ONNX graphs for the streamlining tests (test_finn_streamline, test_channels_last) and a
+single-Shuffle graph (test_own_rtl_permute, test_fit_memory)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,33 @@ def tiny_graph(nodes, inputs, output, inits, dtypes):
 
 def thresholds(channels: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).uniform(-2, 2, size=(channels, 15)), axis=1)
+
+
+def shuffle_model(shape, perm, simd, reshape_to=None):
+    """ModelWrapper of one FINN ``Shuffle`` (INT8): a Transpose ``perm`` of ``shape`` (after a Reshape to
+    ``reshape_to`` when given), folded at ``simd``."""
+    from finn.transformation.fpgadataflow.convert_to_hw.shuffle import InferShuffle
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    logical = reshape_to or shape
+    out = [logical[p] for p in perm]
+    nodes_, inits, t = [], [], "x"
+    if reshape_to:
+        inits.append(helper.make_tensor("s", TensorProto.INT64, [len(logical)], list(logical)))
+        nodes_.append(helper.make_node("Reshape", ["x", "s"], ["r"]))
+        t = "r"
+    nodes_.append(helper.make_node("Transpose", [t], ["y"], perm=list(perm)))
+    g = helper.make_graph(nodes_, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], initializer=inits)
+    m = ModelWrapper(qonnx_make_model(g))
+    m.set_tensor_datatype("x", DataType["INT8"])
+    m = m.transform(InferShapes()).transform(InferDataTypes()).transform(InferShuffle(_filter=lambda m, n: True))
+    for n in m.get_nodes_by_op_type("Shuffle"):
+        getCustomOp(n).set_nodeattr("SIMD", simd)
+    return m

@@ -75,6 +75,9 @@ class FitResult:
     trials:      configurations evaluated; seconds: time of the table (``table_seconds``) and of the search
     reserved:    resources set aside for what the table does not hold (the FIFOs the chosen folding needs), included
                  in ``totals``
+    streams:     the FIFOs and width converters the choice needs (priced on the choice itself; ``reserved`` may
+                 hold more: it only grows between searches)
+    predicted:   what the build's report will count for the choice: its layers as built + ``streams``
     """
 
     fits: bool
@@ -97,6 +100,8 @@ class FitResult:
     reserved: dict[str, float] = field(default_factory=dict)
     by_op_type: dict[str, dict[str, float]] = field(default_factory=dict)
     advice: list[str] = field(default_factory=list)
+    streams: dict[str, float] = field(default_factory=dict)
+    predicted: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -141,6 +146,14 @@ def _totals(groups: list[Group], choice: list[int]) -> dict[str, float]:
     for g, i in zip(groups, choice, strict=True):
         for r, v in g.options[i]._total.items():
             tot[r] += v
+    return tot
+
+
+def layer_totals(groups: list[Group], choice: list[int], extra: dict[str, float] | None = None) -> dict[str, float]:
+    """Summed resources of the chosen options, plus ``extra`` (per resource name)."""
+    tot = _totals(groups, choice)
+    for r, v in (extra or {}).items():
+        tot[r] += v
     return tot
 
 
@@ -311,10 +324,12 @@ def _coupled(model) -> list[tuple[str, ...]]:
 
 
 class _Priced:
-    """Prices single nodes with ``layer_costs`` (the resources registry), cached per (node, attributes)."""
+    """Prices single nodes with ``layer_costs`` (the resources registry), cached per (node, attributes). A node
+    that the build replaces after folding (a Shuffle, a depthwise VVAU: ``after_folding.changes_after_folding``) is
+    priced as what it becomes (``after_folding.priced_as_built``)."""
 
-    def __init__(self, model, board: Board):
-        self.model, self.board = model, board
+    def __init__(self, model, board: Board, own_rtl: bool = True):
+        self.model, self.board, self.own_rtl = model, board, own_rtl
         self.cache: dict[tuple, dict[str, float]] = {}
         self.calls = 0
 
@@ -322,10 +337,14 @@ class _Priced:
         return (node.name, tuple(sorted((a.name, str(a)) for a in node.attribute)))
 
     def __call__(self, nodes: list) -> dict[str, dict[str, float]]:
+        from samfpga.hw.build.after_folding import changes_after_folding, priced_as_built
         from samfpga.hw.resources import layer_costs
 
         keys = {n.name: self.key(n) for n in nodes}
         todo = [n for n in nodes if keys[n.name] not in self.cache]
+        for n in [n for n in todo if changes_after_folding(n)]:
+            self.cache[keys[n.name]] = priced_as_built(self.model, n, self.board, self.own_rtl)
+        todo = [n for n in todo if keys[n.name] not in self.cache]
         if todo:
             self.calls += 1
             for c in layer_costs(_NodeSubset(self.model, todo), self.board):
@@ -392,10 +411,11 @@ class Table:
 
 
 def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = None, ratio: float = 2.0,
-                styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None) -> Table:
+                styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None, own_rtl: bool = True) -> Table:
     """Options per layer group of ``model`` (specialised HW graph; folded in place, left at the last trial).
 
-    ``styles``: memory styles to price (``memory.STYLES`` names; "" keeps the graph's memory attributes)."""
+    ``styles``: memory styles to price (``memory.STYLES`` names; "" keeps the graph's memory attributes);
+    ``own_rtl``: the build maps layers to the project's RTL after folding (their price is that of the RTL)."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from qonnx.custom_op.registry import getCustomOp
 
@@ -416,7 +436,7 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
     floor = max(fastest, math.ceil(clock_mhz * 1e6 / max_fps) if max_fps else 0)
     targets = ladder(slowest, min(floor, slowest), ratio)
     by_name = {n.name: n for n in model.graph.node}
-    priced = _Priced(model, board)
+    priced = _Priced(model, board, own_rtl)
     opts: dict[tuple, dict[tuple, Option]] = {g: {} for g in groups}
     for t in targets:
         fold(t)

@@ -324,14 +324,16 @@ def step_fold(model, ctx):
 FIFO_RESERVE_ROUNDS = 3
 
 
-def _fifo_totals(model, board) -> dict[str, float]:
-    """Summed resources of the FIFOs and width converters ``model`` (folded) needs
-    (``samfpga.hw.resources.stream_costs``)."""
+def _fifo_totals(model, board, own_rtl: bool = True) -> dict[str, float]:
+    """Summed resources of the FIFOs and width converters ``model`` (folded) needs once its layers are built
+    (``after_folding``: a Shuffle's FIFOs are those of the PagePermute it becomes), by
+    ``samfpga.hw.resources.stream_costs``."""
     from samfpga.hw.boards import RESOURCES
+    from samfpga.hw.build.after_folding import after_folding
     from samfpga.hw.resources import stream_costs
 
     tot = dict.fromkeys(RESOURCES, 0.0)
-    for c in stream_costs(model, board):
+    for c in stream_costs(after_folding(model, board.part, own_rtl), board):
         for r, v in c.resources().items():
             tot[r] += v
     return tot
@@ -346,20 +348,25 @@ def _fit(model, ctx) -> None:
     if not cfg.options.search_memory:
         memory.place_without_uram(model, board)
     table = fit.build_table(model, board, cfg.clock, cfg.target_fps, cfg.options.fit_ladder_ratio, styles,
-                            cfg.options.mvau_wwidth_max)
+                            cfg.options.mvau_wwidth_max, own_rtl=cfg.own_rtl)
     result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps)
     # the FIFOs a folding needs are not in the table (their depths depend on the folding of both neighbours):
     # search again with the FIFOs of the last choice reserved, until the reserve covers the FIFOs of the choice
+    need = None
     for _ in range(FIFO_RESERVE_ROUNDS):
         fit.apply(model, table.groups, result.choice)
-        need = _fifo_totals(model, board)
+        need = _fifo_totals(model, board, cfg.own_rtl)
         if all(need[r] <= result.reserved.get(r, 0.0) for r in need):
             break
         reserve = {r: max(need[r], result.reserved.get(r, 0.0)) for r in need}
         result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps, reserved=reserve)
+        need = None
+    fit.apply(model, table.groups, result.choice)
+    # what the report will count for this choice: its layers as built plus the FIFOs and width converters it needs
+    result.streams = need if need is not None else _fifo_totals(model, board, cfg.own_rtl)
+    result.predicted = fit.layer_totals(table.groups, result.choice, result.streams)
     result.table_seconds = table.seconds
     result.advice = fit.advice(result.totals, result.by_op_type, board, cfg.fit_limit)
-    fit.apply(model, table.groups, result.choice)
     ctx.results.fit = result
 
 
@@ -371,25 +378,10 @@ def step_transpose_decomposition(model, ctx):
     SIMD. On Zynq with ``own_rtl``, ``UseOwnRTL(after_folding=True)`` then maps depthwise VVAUs and OuterShuffles
     to RTL. Before that (``own_rtl``), every Shuffle ``page_view`` accepts becomes ONE own ``PagePermute_rtl``
     (one buffered page instead of FINN's 2-3 double-buffered InnerShuffles; ``ShuffleToPagePermute``)."""
-    if ctx.cfg.own_rtl:
-        from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from samfpga.hw.build.after_folding import after_folding
 
-        from samfpga.hw.custom_ops.transforms import ShuffleToPagePermute
-
-        model = model.transform(ShuffleToPagePermute()).transform(SpecializeLayers(ctx.cfg.board_spec.part))
-    model = _finn().step_transpose_decomposition(model, ctx.finn_cfg)
-    if ctx.cfg.own_rtl and ctx.cfg.board_spec.family != "versal":
-        # own RTL for what FINN+ leaves to HLS on Zynq once folding is known: depthwise VVAUs (mapped after
-        # SetFolding, which folds only FINN's own op types) and OuterShuffles as InnerShuffles on regrouped views
-        from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
-        from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
-
-        from samfpga.hw.custom_ops.transforms import UseOwnRTL
-
-        model = model.transform(UseOwnRTL(after_folding=True))
-        model = model.transform(SpecializeLayers(ctx.cfg.board_spec.part))
-        # the names hw_codegen will give (it renames first): estimates and the report must use the same ones
-        model = model.transform(GiveUniqueNodeNamesRecursive())
+    # one conversion for the build and for the fit search's pricing (after_folding.py)
+    model = after_folding(model, ctx.cfg.board_spec.part, ctx.cfg.own_rtl)
     ctx.results.segments = hw_segments(model)
     return model
 

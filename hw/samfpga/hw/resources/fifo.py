@@ -77,6 +77,17 @@ def startup_fraction(op) -> float:
     if t.startswith("PagePermute"):
         # own RTL (page_permute.sv): one page in before the first word out
         return min(1.0, op.view().words * int(op.get_nodeattr("SIMD")) / total)
+    if t == "Shuffle":
+        # not built yet: as the PagePermute ShuffleToPagePermute makes of it, else the first InnerShuffle of
+        # FINN+'s chain (one swap of the two innermost axes)
+        from samfpga.hw.custom_ops.page_permute import page_view
+
+        simd = int(op.get_nodeattr("SIMD"))
+        shape = op.get_nodeattr("transpose_in_shape")
+        try:
+            return min(1.0, page_view(shape, op.get_nodeattr("perm"), simd).words * simd / total)
+        except ValueError:
+            return min(1.0, int(shape[-2]) * int(shape[-1]) / total)
     if t.startswith("OuterShuffle"):
         from samfpga.hw.resources.models import outer_shuffle_buffer
 

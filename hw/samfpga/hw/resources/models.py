@@ -40,6 +40,9 @@ CALIBRATION: dict[str, dict[str, float]] = {
     "StreamingDataWidthConverter_rtl": {"LUT": 2.445, "FF": 0.96},
     "InnerShuffle_rtl": {"LUT": 2.05, "FF": 2.72},
     "StreamingFIFO_rtl": {"LUT": 1.225, "FF": 1.346},
+    # Yosys / logic terms of Requant_rtl C=128 PE=1 INT20->INT8 with its ROM in BRAM (ram_style block: the LUTs
+    # are all logic), run of 2026-12-02 (bench/results/fit_memory.md); one configuration, coarse
+    "Requant_rtl": {"LUT": 1.81, "FF": 2.68},
 }
 
 #: Assumed cost of one Vitis HLS float32 operator on UltraScale+ (fully pipelined, DSP-based where HLS uses DSPs),
@@ -155,6 +158,12 @@ def _ram_style(op, key: str = "ram_style") -> str:
     return _attr(op, key, "auto") or "auto"
 
 
+def memstream_terms(t: Terms, name: str, depth: int, width: int) -> None:
+    """The logic of finn-rtllib memstream.sv streaming ``depth`` words of ``width`` bits (its memory is priced
+    apart): address counter, output registers."""
+    t.add(name, LUT=clog2(depth) + 2 + width // 8, FF=2 * width + clog2(depth))
+
+
 # --- RTL layers -------------------------------------------------------------------------------------------------
 
 def mvau_terms(op, model, board: Board, vvu: bool = False) -> Terms:
@@ -203,7 +212,7 @@ def mvau_terms(op, model, board: Board, vvu: bool = False) -> Terms:
     wdepth, wwidth = rows // (pe * simd), pe * simd * w
     if mode in ("internal_decoupled", "internal_embedded"):
         t.add_memory("weights", wdepth, wwidth, _ram_style(op))
-        t.add("weight_streamer", LUT=clog2(wdepth) + 2 + wwidth // 8, FF=2 * wwidth + clog2(wdepth))
+        memstream_terms(t, "weight_streamer", wdepth, wwidth)
     elif mode == "dynamic":
         # dynamic_load.sv: two buffers (write one, replay the other), SIMD banks, distributed RAM by default
         t.add_memory("dynamic_buffers", wdepth, wwidth, _ram_style(op) if _ram_style(op) != "auto" else
@@ -377,10 +386,59 @@ def duplicatestreams_rtl_cost(op, model, board: Board) -> LayerCost:
     return cost_from_terms(op, t, "duplicate_streams.sv structure, Yosys-calibrated")
 
 
+def _varying_bits(values, width: int) -> int:
+    """Bit columns of ``width``-bit two's complement ``values`` that are not the same in every value (a constant
+    column of a ROM is a wire, in LUTs and in a trimmed block ROM alike)."""
+    mask = (1 << width) - 1
+    words = [int(v) & mask for v in values]
+    ones = zeros = 0
+    for w in words:
+        ones |= w
+        zeros |= ~w & mask
+    return bin(ones & zeros).count("1")
+
+
+def requant_rom_arrays(op, model, board: Board) -> tuple[int, dict[str, tuple[int, int]]]:
+    """(depth, {array: (declared, varying)}) of one PE's parameter ROMs of requant.sv (custom_ops.requant_rom: scale
+    S, bias S+X, shift ``clog2`` of its range; three arrays, each its own memory): the declared bits per entry, the
+    bits that differ between entries (from the node's scale/bias initializers through
+    ``samfpga.kernels.requant.fixed_point_params``, the RTL's own decomposition; the widest PE), and the entries
+    (channel fold). Without initializers every bit counts."""
+    import numpy as np
+
+    from samfpga.kernels.requant import fixed_point_params, mul_widths
+
+    pe, ch = int(op.get_nodeattr("PE")), int(op.get_nodeattr("NumChannels"))
+    k, n = _bits(op, "in"), _bits(op, "out")
+    s, x = mul_widths(k, dsp_version(board))
+    cf = ch // pe
+    inits = [model.get_initializer(i) for i in op.onnx_node.input[1:3]] if model is not None else []
+    if len(inits) < 2 or any(v is None for v in inits):
+        return cf, {"scale": (s, s), "bias": (s + x, s + x), "shift": (6, 6)}
+    scale, bias = (np.broadcast_to(np.asarray(v, dtype=np.float32).ravel(), (ch,)) for v in inits)
+    p = fixed_point_params(scale, bias, k, n, dsp_version(board))
+    out = {"scale": (s, 0), "bias": (s + x, 0), "shift": (1, 0)}
+    for lane in range(pe):
+        idx = slice(lane, ch, pe)  # channel c = cf * PE + pe (FINN's [PE][CF] layout)
+        t = [int(v) for v in p.shift[idx]]
+        tw = clog2(max(t) - min(t) + 1) if max(t) > min(t) else 1
+        for name, vals, w in (("scale", p.scale[idx], s), ("bias", p.bias[idx], s + x),
+                              ("shift", [v - min(t) for v in t], tw)):
+            out[name] = (max(out[name][0], w), max(out[name][1], _varying_bits(vals, w)))
+    return cf, out
+
+
+def requant_rom_bits(op, model, board: Board) -> tuple[int, int, int]:
+    """(declared, varying, depth): ``requant_rom_arrays`` summed over the three arrays."""
+    cf, arrays = requant_rom_arrays(op, model, board)
+    return sum(d for d, _ in arrays.values()), sum(v for _, v in arrays.values()), cf
+
+
 @register_model("Requant_rtl")
 def requant_rtl_cost(op, model, board: Board) -> LayerCost:
     """finn-rtllib requant.sv: per PE one DSP (x * scale + bias), a per-channel parameter ROM (scale, bias, shift)
-    of CF entries, a variable right shift and the output clip."""
+    of CF entries placed by ``ram_style`` (custom_ops.requant_rom: "auto" is Vivado's choice), a variable right
+    shift and the output clip."""
     pe, ch = int(op.get_nodeattr("PE")), int(op.get_nodeattr("NumChannels"))
     k, n = _bits(op, "in"), _bits(op, "out")
     ver = dsp_version(board)
@@ -389,8 +447,17 @@ def requant_rtl_cost(op, model, board: Board) -> LayerCost:
     cf = ch // pe
     t = Terms()
     t.add_fixed("dsp", DSP=pe)
-    if cf > 1:
-        t.add_memory("parameters", cf, 2 * s + x + 1 + 6, "auto", count=pe)
+    if _attr(op, "mem_mode", "internal_embedded") == "internal_decoupled":
+        # FINN's memstream: one memory of CF words of PE parameter lanes (scale, shift, bias), written by FINN's
+        # decomposition into an init file: every declared bit is stored
+        width = int(op._derive_decoupled_widths(model, board.part)["params_stream_width"])
+        t.add_memory("parameters", cf, width, _ram_style(op))
+        memstream_terms(t, "parameter_streamer", cf, width)
+    elif cf > 1:
+        # three ROM arrays, each its own memory, of the bits that vary (a constant column is a wire)
+        for name, (_, varying) in requant_rom_arrays(op, model, board)[1].items():
+            if varying:
+                t.add_memory(f"parameters_{name}", cf, varying, _ram_style(op), count=pe)
     t.add("shift_clip", LUT=pe * (s + x) // 2 + pe * n * 2, FF=pe * (s + x + n) + 4)
     _counter(t, "channel_counter", cf)
     _handshake(t, pe * n)

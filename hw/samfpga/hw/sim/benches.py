@@ -105,6 +105,14 @@ BENCHES: list[Bench] = [
     # they print exactly with 6 decimals: scales 2**-1..2**-6, as the build checks): INT20 accumulator -> INT8,
     # inputs drawn around the output range so most outputs are not saturated; UINT8 output at PE = C
     Bench("requant_int20_int8", "layer", lambda: [_with_range(nodes.requant(k_range=(1, 6)), (-9000, 9000))]),
+    # the parameter ROM with a memory style (custom_ops.requant_rom: a per-node copy of requant.sv)
+    Bench("requant_rom_distributed", "layer", lambda: [_with_range(
+        nodes.requant(ch=16, pe=2, k_range=(1, 6), ram_style="distributed"), (-9000, 9000))]),
+    Bench("requant_decoupled_distributed", "layer", lambda: [_with_range(
+        nodes.requant(ch=16, pe=2, k_range=(1, 6), mem_mode="internal_decoupled", ram_style="distributed"),
+        (-9000, 9000))]),
+    Bench("requant_rom_block", "layer", lambda: [_with_range(
+        nodes.requant(ch=8, pe=1, idt="INT16", odt="UINT8", k_range=(0, 6), ram_style="block"), (-2000, 20000))]),
     Bench("requant_int16_uint8_pe8", "layer", lambda: [_with_range(
         nodes.requant(ch=8, pe=8, idt="INT16", odt="UINT8", k_range=(0, 6)), (-2000, 20000))]),
     Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),

@@ -510,11 +510,12 @@ def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt:
 
 
 def requant(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT20", odt: str = "INT8", k_range: tuple[int, int] = (1, 6),
-            mem_mode: str = "internal_embedded", seed: int = 3) -> NodeSpec:
+            mem_mode: str = "internal_embedded", seed: int = 3, ram_style: str = "auto") -> NodeSpec:
     """FINN+'s arithmetic requantizer as ``samfpga.hw.build.requant.InferExactRequant`` makes it: per-channel
     power-of-two scales 2**-k (k in ``k_range``) and biases ``0.5 - T0/d + out_bias`` on the 1/d grid, within what
     requant.sv accepts (|bias| < 2**(in_bits - out_bits)). ``mem_mode``: "internal_decoupled" (parameters decomposed
-    in Python into a memstream) or "internal_embedded" (parameters printed into the SV source as decimals)."""
+    in Python into a memstream) or "internal_embedded" (parameters printed into the SV source as decimals);
+    ``ram_style``: the parameter ROM's style (``samfpga.hw.custom_ops.requant_rom``)."""
     from qonnx.core.datatype import DataType
 
     rng = _rng(seed)
@@ -524,7 +525,7 @@ def requant(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT20", odt: str =
     return NodeSpec(
         "Requant",
         dict(NumChannels=ch, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=[1, n], narrow=0,
-             mem_mode=mem_mode, preferred_impl_style="rtl"),
+             mem_mode=mem_mode, preferred_impl_style="rtl", **({"ram_style": ram_style} if ram_style != "auto" else {})),
         {"rq_in": ((1, n, ch), idt)},
         {"rq_out": ((1, n, ch), odt)},
         {"rq_scale": ((1.0 / d).astype(np.float32), "FLOAT32"), "rq_bias": (bias.astype(np.float32), "FLOAT32")},

@@ -126,6 +126,8 @@ def patch_for(path: Path) -> Callable[[str], str] | None:
     """The patch that applies to a source file name, or None."""
     if path.name in PATCHES:
         return PATCHES[path.name]
+    if path.name.endswith("_requant.sv"):  # a node's copy of requant.sv with its ROM style (custom_ops.requant_rom)
+        return PATCHES["requant.sv"]
     for pattern, fn in _WRAPPER_PATCHES:
         if pattern.search(path.name):
             return fn

@@ -42,8 +42,31 @@ def patch_recovery_watch(text: str) -> str:
                          "DSP recovery watchdog")
 
 
+def patch_requant_warning(text: str) -> str:
+    """Drop requant.sv's elaboration-time check that warns of a truncated scale mantissa (an ``initial`` block of
+    ``$warning`` only; yosys-slang cannot evaluate its float conversion and stops): the datapath is unchanged."""
+    return _replace_once(text, "\tinitial begin\n\t\tfor(int unsigned  pe = 0; pe < PE; pe++) begin\n"
+                         "\t\t\tfor(int unsigned  cf = 0; cf < CF; cf++) begin\n\t\t\t\tautomatic bit [31:0]  s = ",
+                         "\tif(0) initial begin\n\t\tfor(int unsigned  pe = 0; pe < PE; pe++) begin\n"
+                         "\t\t\tfor(int unsigned  cf = 0; cf < CF; cf++) begin\n\t\t\t\tautomatic bit [31:0]  s = ",
+                         "requant.sv mantissa warning")
+
+
 #: synthesis-only patches on top of the simulator's (samfpga.hw.sim.rtllib.PATCHES), same must-match-once rule
-SYNTH_PATCHES = {"mvu.sv": patch_recovery_watch, "mvu_vvu_8sx9_dsp58.sv": patch_recovery_watch}
+SYNTH_PATCHES = {"mvu.sv": patch_recovery_watch, "mvu_vvu_8sx9_dsp58.sv": patch_recovery_watch,
+                 "requant.sv": patch_requant_warning}
+
+
+def patch_requant_rom(text: str) -> str:
+    """A node's copy of requant.sv (custom_ops.requant_rom) for Yosys: requant.sv's patch, and the ROM style in
+    Yosys' words. Vivado's ``rom_style = "distributed"`` is a ROM in LUT6 logic (UG901); Yosys' "distributed" means
+    LUTRAM cells with a write port (a ROM finds no mapping there), its LUT-logic ROM is "logic"."""
+    return patch_requant_warning(text).replace('(* rom_style = "distributed" *)', '(* rom_style = "logic" *)')
+
+
+def synth_patch_for(name: str):
+    """The synthesis-only patch of a staged source file name, or None."""
+    return SYNTH_PATCHES.get(name) or (patch_requant_rom if name.endswith("_requant.sv") else None)
 
 
 def strip_default_nettype(text: str) -> str:
@@ -157,7 +180,8 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
     data = [Path(d).resolve() for d in data_files]
     for f in hdl:
         text = f.read_text()
-        new = SYNTH_PATCHES[f.name](text) if f.name in SYNTH_PATCHES else text
+        fn = synth_patch_for(f.name)
+        new = fn(text) if fn else text
         new = _localise_paths(strip_default_nettype(new), data)
         if new != text:
             f.write_text(new)

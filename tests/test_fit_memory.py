@@ -1,0 +1,186 @@
+"""The fit search sees every memory it will cost, and chooses memory styles where the RTL has a knob.
+
+Fast: a Shuffle is priced (fit table) and buffered (FIFO start-up) as the PagePermute_rtl the build makes of it, or as
+FINN+'s InnerShuffle chain where ``page_view`` refuses it; Requant_rtl's parameter ROM takes ``ram_style`` (a per-node
+copy of requant.sv with ``rom_style``, custom_ops.requant_rom), priced by the bits that vary between channels, and the
+fit's memory styles reach it. Slow: on the 64x64 test encoder the fit's prediction for its choice equals the totals
+of the build's report (every layer as built, FIFOs and width converters)."""
+
+from __future__ import annotations
+
+import pytest
+
+from samfpga.hw.sim import nodes
+from tests.support.graphs import shuffle_model as _shuffle_model
+
+
+def _kv260():
+    from samfpga.hw.boards import get_board
+
+    return get_board("kv260")
+
+
+def _cost_of(model, op_type):
+    from samfpga.hw.resources import layer_costs
+
+    return [c for c in layer_costs(model, _kv260()) if c.op_type == op_type]
+
+
+@pytest.mark.parametrize("shape,perm,simd,reshape_to,built", [
+    ((1, 64, 8), (0, 1, 3, 2, 4, 5), 2, (1, 2, 4, 2, 4, 8), {"PagePermute_rtl"}),  # window partition
+    ((2, 8, 2, 4), (0, 2, 3, 1), 2, None, {"InnerShuffle_rtl"}),  # K^T at SIMD 2: FINN+'s chain
+])
+def test_shuffle_is_priced_as_what_it_becomes(shape, perm, simd, reshape_to, built):
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.boards import RESOURCES
+    from samfpga.hw.build.after_folding import after_folding, priced_as_built
+    from samfpga.hw.build.fit import _Priced
+
+    m = _shuffle_model(shape, perm, simd, reshape_to)
+    shuffle = m.get_nodes_by_op_type("Shuffle")[0]
+    whole = after_folding(m, _kv260().part)
+    assert {n.op_type for n in whole.graph.node} == built
+    expect = {r: sum(getattr(c, r) for c in _cost_of(whole, next(iter(built)))) for r in RESOURCES}
+    assert expect["LUT"] > 0 and expect["FF"] > 0
+    assert priced_as_built(m, shuffle, _kv260()) == expect
+    # the fit table's pricing: the same figures under the Shuffle's own name, where FINN's estimate gave zeros
+    assert _Priced(m, _kv260())([shuffle])[shuffle.name] == expect
+
+
+def test_fifo_startup_of_a_shuffle_is_that_of_its_page_permute():
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.resources.fifo import startup_fraction
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    from samfpga.hw.custom_ops.transforms import ShuffleToPagePermute
+
+    m = _shuffle_model((1, 64, 8), (0, 1, 3, 2, 4, 5), 2, (1, 2, 4, 2, 4, 8))
+    pp = m.transform(ShuffleToPagePermute()).transform(SpecializeLayers(nodes.ZYNQ_PART))
+    s = startup_fraction(getCustomOp(m.get_nodes_by_op_type("Shuffle")[0]))
+    p = startup_fraction(getCustomOp(pp.get_nodes_by_op_type("PagePermute_rtl")[0]))
+    assert s == p > 0
+
+
+def test_varying_bits_by_hand():
+    from samfpga.hw.resources.models import _varying_bits
+
+    assert _varying_bits([5, 5, 5], 8) == 0
+    assert _varying_bits([0b0101, 0b0111], 8) == 1
+    assert _varying_bits([-1, 0], 4) == 4  # two's complement: every bit differs
+    assert _varying_bits([-2, -1], 8) == 1
+
+
+@pytest.fixture(scope="module")
+def requant_graphs():
+    """C=128 PE=1 INT20 -> INT8 requantizers (power-of-two scales, as InferExactRequant makes them) with the
+    parameter ROM in each style, after PrepareIP."""
+    return {s: nodes.build_hw_graph([nodes.requant(ch=128, pe=1, n=2, ram_style=s)])
+            for s in ("auto", "block", "distributed")}
+
+
+def test_requant_rom_style_is_in_the_hdl(requant_graphs):
+    from pathlib import Path
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    for style, m in requant_graphs.items():
+        op = getCustomOp(m.graph.node[0])
+        files = [Path(f) for f in op.get_rtl_file_list(abspath=True)]
+        names = [f.name for f in files]
+        top = op.get_nodeattr("gen_top_module")
+        if style == "auto":  # FINN's sources as they are
+            assert "requant.sv" in names and not any(n.endswith("_requant.sv") for n in names)
+            continue
+        assert "requant.sv" not in names and "requant_axi.sv" not in names, names
+        core = next(f for f in files if f.name == f"{top}_requant.sv").read_text()
+        axi = next(f for f in files if f.name == f"{top}_requant_axi.sv").read_text()
+        impl = next(f for f in files if f.name == f"{top}_impl.sv").read_text()
+        assert core.count(f'(* rom_style = "{style}" *)') == 3  # scale, bias and shift ROMs
+        assert f"module {top}_requant #(" in core and f"\t{top}_requant #(" in axi
+        assert f"\t{top}_requant_axi #(" in impl
+
+
+def test_requant_rom_priced_by_style(requant_graphs):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.resources.memory import lutram
+    from samfpga.hw.resources.models import requant_rom_bits
+
+    costs = {s: _cost_of(m, "Requant_rtl")[0] for s, m in requant_graphs.items()}
+    m = requant_graphs["block"]
+    declared, varying, depth = requant_rom_bits(getCustomOp(m.graph.node[0]), m, _kv260())
+    # power-of-two scales: the scale mantissa is the same in every channel, so fewer bits vary than are declared
+    assert depth == 128 and 0 < varying < declared
+    assert costs["block"].BRAM36 >= 0.5 and costs["distributed"].BRAM36 == 0
+    assert costs["distributed"].LUT - costs["block"].LUT == lutram(depth, varying)
+    assert costs["distributed"].detail["terms"]["parameters_bias"]["kind"] == "LUTRAM"
+    # scale, bias and shift are three arrays, so three memories in BRAM (Yosys: one RAMB18 each that varies)
+    assert costs["block"].BRAM36 == 0.5 * sum(k.startswith("parameters_") for k in costs["block"].detail["terms"])
+
+
+def test_decoupled_requant_memstream_takes_the_style():
+    """Where the build streams the parameters from FINN's memstream (mem_mode internal_decoupled), the style is
+    the memstream's RAM_STYLE, and the model prices its memory (every declared bit: an init file) in that style."""
+    import re
+    from pathlib import Path
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    costs = {}
+    for style in ("block", "distributed"):
+        m = nodes.build_hw_graph([nodes.requant(ch=128, pe=1, n=2, mem_mode="internal_decoupled", ram_style=style)])
+        op = getCustomOp(m.graph.node[0])
+        code = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+        wrapper = next(f for f in code.iterdir() if f.name.endswith("_memstream_wrapper.v")).read_text()
+        assert re.findall(r'RAM_STYLE = "(\w+)"', wrapper) == [style]
+        costs[style] = _cost_of(m, "Requant_rtl")[0]
+        width = op._derive_decoupled_widths(m, _kv260().part)["params_stream_width"]
+        assert costs[style].detail["terms"]["parameters"]["shape"] == f"1x 128x{width}"
+    assert costs["block"].BRAM36 >= 0.5 and costs["distributed"].BRAM36 == 0
+    assert costs["distributed"].LUT > costs["block"].LUT
+
+
+def test_fit_styles_reach_requant(requant_graphs):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.memory import MEMORY_ATTRS, apply_style
+
+    m = requant_graphs["auto"]
+    op = getCustomOp(m.graph.node[0])
+    assert "ram_style" in MEMORY_ATTRS
+    for style in ("block", "distributed"):
+        assert apply_style(m, style, _kv260()) == [m.graph.node[0].name]
+        assert op.get_nodeattr("ram_style") == style
+    assert apply_style(m, "ultra", _kv260()) == []  # a ROM needs initial contents: no URAM
+    assert op.get_nodeattr("ram_style") == "distributed"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_fit_prediction_equals_the_report(tmp_path):
+    """The 64x64 test encoder through ``samfpga build-hw`` (software steps): the fit's prediction for its choice
+    (layers as built + FIFOs + width converters) equals the report's totals."""
+    import json
+
+    from samfpga.hw.build_cli import main
+    from tests.support.tiny_encoder import tiny_encoder_qonnx
+
+    onnx = tiny_encoder_qonnx(tmp_path / "enc")
+    out = tmp_path / "build"
+    assert main(["--board", "kv260", "--model", str(onnx), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    fit, total = rep["fit_search"], rep["total"]["resources"]
+    assert fit["predicted"] and fit["streams"]["LUT"] > 0
+    for r, v in total.items():
+        assert fit["predicted"][r] == pytest.approx(v, rel=0.02, abs=1.0), (r, fit["predicted"], total)
+    # the layers the fit priced as what they become are there in the report
+    assert "Shuffle" in fit["by_op_type"] and fit["by_op_type"]["Shuffle"]["BRAM36"] + \
+        fit["by_op_type"]["Shuffle"]["LUT"] > 0
+    assert any(t.startswith(("PagePermute", "InnerShuffle")) for t in rep["op_types"])
