@@ -194,3 +194,25 @@ def test_requant_model_by_hand() -> None:
     assert c.detail["terms"]["parameters_bias"]["shape"] == f"{pe}x 8x1"
     assert not {"parameters_scale", "parameters_shift"} & set(c.detail["terms"])
     assert c.LUT > 0 and c.FF > 0
+
+
+def test_finn_estimate_drops_uram_of_a_dynamic_mvau() -> None:
+    """FINN's MVAU.uram_estimation has no case for mem_mode "dynamic" and adds URAM on top of the BRAM that
+    bram_estimation already gives the buffered operand; finn_estimate keeps the BRAM and drops the URAM (and says
+    so), for dynamic MVAUs only."""
+    from types import SimpleNamespace
+
+    from samfpga.hw.boards import get_board
+    from samfpga.hw.resources.cost import finn_estimate
+
+    def node(mode: str) -> SimpleNamespace:
+        attrs = {"mem_mode": mode}
+        return SimpleNamespace(
+            onnx_node=SimpleNamespace(name=f"MVAU_hls_{mode}", op_type="MVAU_hls"),
+            node_res_estimation=lambda part: {"LUT": 427, "BRAM_18K": 1, "URAM": 1, "DSP": 0},
+            get_nodeattr_types=lambda: attrs, get_nodeattr=attrs.__getitem__)
+
+    dyn = finn_estimate(node("dynamic"), get_board("pynq-z2"))
+    assert (dyn.URAM, dyn.BRAM36, dyn.LUT) == (0.0, 0.5, 427.0) and dyn.detail["finn_uram_dropped"] == 1.0
+    dec = finn_estimate(node("internal_decoupled"), get_board("kv260"))
+    assert dec.URAM == 1.0 and "finn_uram_dropped" not in dec.detail

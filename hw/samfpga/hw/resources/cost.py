@@ -71,6 +71,13 @@ def finn_estimate(node_inst, board: Board) -> LayerCost:
         detail={"finn": {k: v for k, v in est.items()}},
     )
     cost.unmodelled = tuple(r for r in ("LUT", "FF") if getattr(cost, r) == 0)
+    types = node_inst.get_nodeattr_types()
+    if cost.URAM and "mem_mode" in types and node_inst.get_nodeattr("mem_mode") == "dynamic":
+        # FINN's MVAU.uram_estimation has no case for mem_mode "dynamic" (both operands streamed) and returns a
+        # URAM count on top of bram_estimation's, which already prices the buffered operand in BRAM: counting both
+        # is double, and on parts without URAM it makes every option impossible for the fit search
+        cost.detail["finn_uram_dropped"] = cost.URAM
+        cost.URAM = 0.0
     return cost
 
 
