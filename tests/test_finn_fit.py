@@ -102,6 +102,16 @@ def test_advice_names_a_bigger_board() -> None:
     huge = advice(res(LUT=1e8), {"Thresholding_rtl": res(LUT=1e8)}, kv, 0.85)
     assert "none of" in huge[-1]
     assert advice(res(LUT=10), {}, kv, 0.85) == []
+    assert not any(x.startswith("Lower weight bit widths") for x in lines)  # LUT binds, not weight memory
+
+
+def test_advice_names_weight_bits_when_weights_bind_memory() -> None:
+    pz = get_board("pynq-z2")
+    bram = 3 * pz.bram36
+    lines = advice(res(BRAM36=bram, LUT=10), {"MVAU_rtl": res(BRAM36=0.7 * bram), "PagePermute_rtl": res(BRAM36=0.3 * bram)},
+                   pz, 0.85)
+    assert lines[0].startswith("BRAM36 binds")
+    assert any(x.startswith("Lower weight bit widths: weight memories take 70% of BRAM36") for x in lines)
 
 
 def test_ladder() -> None:

@@ -270,6 +270,10 @@ def advice(totals: dict[str, float], by_op_type: dict[str, dict[str, float]], bo
         lines.append(f"Lower bit widths: threshold tables ({100 * thr / need:.0f}% of {r}) hold 2^bits - 1 "
                      "thresholds per channel, so 4-bit activations need 1/17 of the 8-bit tables; arithmetic "
                      "requantization (Requant) replaces a table by a multiply-add.")
+    wts = sum(v.get(r, 0.0) for op, v in by_op_type.items() if op.startswith(("MVAU", "VVAU", "DepthwiseVVAU")))
+    if need and r in ("BRAM36", "URAM") and wts / need > 0.3:
+        lines.append(f"Lower weight bit widths: weight memories take {100 * wts / need:.0f}% of {r}; they scale with "
+                     "the weight bits (`--bits 4` halves them; its accuracy cost is not part of this report).")
     line = sum(v.get(r, 0.0) for op, v in by_op_type.items() if op.startswith(_IMAGE_SIZED))
     if need:
         lines.append(f"Smaller input: layers whose buffers grow with the image width (sliding windows, padding, "
