@@ -40,6 +40,18 @@ def test_insert_fifos_at_estimated_depths() -> None:
     assert np.array_equal(before, after)
 
 
+def _assert_residual_run(res, fifos) -> None:
+    """What every bench run of the stitched residual segment must show: 4 frames (1 under backpressure, 3 free) of
+    48 words compared, frames spaced by the slowest layer's cycles (within 15%), every FIFO's fill within its
+    depth."""
+    assert res.words_compared == 12 * 8 // 2 * 4  # 4 frames (1 under backpressure, 3 free) of 48 words
+    assert len(res.frame_done_cycles) == 3 and res.frame_done_cycles == sorted(res.frame_done_cycles)
+    assert abs(res.frame_interval / res.finn_max_node_cycles - 1) <= 0.15, (res.frame_interval,
+                                                                             res.finn_max_node_cycles)
+    for f in fifos:
+        assert 0 < res.probes[f.name] <= f.depth, (f, res.probes)
+
+
 @pytest.mark.slow
 def test_stitched_frames_interval_and_fifo_fill(tmp_path) -> None:
     """Three frames through the stitched residual segment: bit-exact, output frames spaced by the slowest layer's
@@ -56,12 +68,7 @@ def test_stitched_frames_interval_and_fifo_fill(tmp_path) -> None:
     res = run_bench("res3", model, frames, tmp_path / "sim", bp_frames=1,
                     probes={f.name: f"{f.name}_i.maxcount" for f in fifos})
     assert res.error == "" and res.mismatches == 0
-    assert res.words_compared == 12 * 8 // 2 * 4  # 4 frames (1 under backpressure, 3 free) of 48 words
-    assert len(res.frame_done_cycles) == 3 and res.frame_done_cycles == sorted(res.frame_done_cycles)
-    assert abs(res.frame_interval / res.finn_max_node_cycles - 1) <= 0.15, (res.frame_interval,
-                                                                             res.finn_max_node_cycles)
-    for f in fifos:
-        assert 0 < res.probes[f.name] <= f.depth, (f, res.probes)
+    _assert_residual_run(res, fifos)
 
 
 def test_segment_graph_cuts_a_node_range() -> None:
@@ -111,12 +118,7 @@ def test_cpp_bench_matches_and_catches_wrong_words(tmp_path) -> None:
     probes = {f.name: f"{f.name}_i.fifo.MaxCount" for f in fifos}
     res = run_cpp_bench("res3", model, frames, tmp_path / "sim", probes=probes)
     assert res.error == "" and res.mismatches == 0, res.first_mismatches
-    assert res.words_compared == 12 * 8 // 2 * 4  # 4 frames (1 under backpressure, 3 free) of 48 words
-    assert len(res.frame_done_cycles) == 3 and res.frame_done_cycles == sorted(res.frame_done_cycles)
-    assert abs(res.frame_interval / res.finn_max_node_cycles - 1) <= 0.15, (res.frame_interval,
-                                                                             res.finn_max_node_cycles)
-    for f in fifos:
-        assert 0 < res.probes[f.name] <= f.depth, (f, res.probes)
+    _assert_residual_run(res, fifos)
     bad = run_cpp_bench("res3", model, frames, tmp_path / "sim", probes=probes, resume=True, tamper=3)
     assert bad.mismatches == 6 and not bad.passed  # 3 words of the first frame, compared in both passes
 
