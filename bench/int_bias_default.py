@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/int_bias_default.json")
     args = ap.parse_args(argv)
     import torch
-    from qonnx.core.modelwrapper import ModelWrapper
 
-    from samfpga.hw.build.verify import run_chain, slice_qonnx
+    from samfpga.hw.build.verify import run_cut_chain
     from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
     from samfpga.models.quant.export import compare_with_qonnx
     from samfpga.models.quant.source import load_model, synthetic_images
@@ -49,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         td = Path(td)
         full = export_qonnx(q, td / "enc.onnx", (1, 3, sam.img_size, sam.img_size))
         compares = [compare_with_qonnx(q, full, held[i:i + 1]) for i in range(args.images)]
-        sliced = slice_qonnx(full, td / "blk.onnx", *CUT)
-        shape = ModelWrapper(str(sliced)).get_tensor_shape(CUT[0][0])
-        x = np.random.default_rng(7).normal(size=shape).astype(np.float32)
-        stages = run_chain(sliced, x, td / "work")
+        stages = run_cut_chain(full, CUT, td)
     ref = stages[0].output
     report = {
         "command": "python bench/int_bias_default.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -26,9 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default="sw/samfpga/assets/default/checkpoint.pt")
     ap.add_argument("--out", default="bench/results/int_norm_default_block.json")
     args = ap.parse_args(argv)
-    from qonnx.core.modelwrapper import ModelWrapper
 
-    from samfpga.hw.build.verify import run_chain, slice_qonnx
+    from samfpga.hw.build.verify import run_cut_chain
     from samfpga.hw.build_cli import quantize_checkpoint
     from samfpga.models.quant.export import op_census
 
@@ -37,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         td = Path(td)
         full = quantize_checkpoint(args.checkpoint, 8, td / "enc.onnx", int_norm=True)
         census = op_census(full)
-        sliced = slice_qonnx(full, td / "blk.onnx", *CUT)
-        shape = ModelWrapper(str(sliced)).get_tensor_shape(CUT[0][0])
-        x = np.random.default_rng(7).normal(size=shape).astype(np.float32)
-        stages = run_chain(sliced, x, td / "work")
+        stages = run_cut_chain(full, CUT, td)
     ref = stages[0].output
     report = {
         "command": "python bench/int_norm_default_block.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -102,6 +102,19 @@ def run_chain(qonnx_path: str | Path, x: np.ndarray, work: str | Path, board: st
     return stages
 
 
+
+def run_cut_chain(qonnx_path: str | Path, cut: tuple[list[str], list[str]], work: str | Path,
+                  seed: int = 7) -> list[Stage]:
+    """The sub-graph of ``qonnx_path`` between ``cut`` = (input tensors, output tensors) (``slice_qonnx``, written
+    to ``work/blk.onnx``) through ``run_chain`` (in ``work/work``) on a normal(0, 1) float32 input of the cut's
+    shape drawn with numpy seed ``seed``."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    sliced = slice_qonnx(qonnx_path, Path(work) / "blk.onnx", *cut)
+    shape = ModelWrapper(str(sliced)).get_tensor_shape(cut[0][0])
+    x = np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+    return run_chain(sliced, x, Path(work) / "work")
+
 def _stage(step: str, model, x: np.ndarray) -> Stage:
     host = [(n.name, n.op_type) for n in model.graph.node if not n.domain.startswith(HW_DOMAIN)]
     return Stage(step, execute(model, x), len(model.graph.node), len(model.graph.node) - len(host), host,
