@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-CUT = (["Conv_10_out0"], ["Quant_73_out0"])
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    from samfpga.hw.build.verify import run_cut_chain
+    from samfpga.hw.build.verify import DEFAULT_BLOCK_CUT, run_cut_chain
     from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
     from samfpga.models.quant.export import compare_with_qonnx
     from samfpga.models.quant.source import load_model, synthetic_images
@@ -48,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
         td = Path(td)
         full = export_qonnx(q, td / "enc.onnx", (1, 3, sam.img_size, sam.img_size))
         compares = [compare_with_qonnx(q, full, held[i:i + 1]) for i in range(args.images)]
-        stages = run_cut_chain(full, CUT, td)
+        stages = run_cut_chain(full, DEFAULT_BLOCK_CUT, td)
     ref = stages[0].output
     report = {
         "command": "python bench/int_bias_default.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "checkpoint": args.checkpoint, "bias_on_grid": args.bias_on_grid, "tolerance": 0,
         "integer_bias_bits": {"max": max(bits.values()) if bits else None, "per_layer": bits},
         "brevitas_vs_qonnx_full_encoder": compares,
-        "block_cut": CUT, "block_input": "normal(0, 1), numpy seed 7", "block_elements": int(ref.size),
+        "block_cut": DEFAULT_BLOCK_CUT, "block_input": "normal(0, 1), numpy seed 7", "block_elements": int(ref.size),
         "block_output_unique_values": int(np.unique(ref).size),
         "block_stages": [{"step": s.step, "mismatches_vs_previous": int((s.output.reshape(ref.shape) !=
                                                                          p.output.reshape(ref.shape)).sum()),

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-CUT = (["Conv_10_out0"], ["Quant_73_out0"])
-
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/int_norm_default_block.json")
     args = ap.parse_args(argv)
 
-    from samfpga.hw.build.verify import run_cut_chain
+    from samfpga.hw.build.verify import DEFAULT_BLOCK_CUT, run_cut_chain
     from samfpga.hw.build_cli import quantize_checkpoint
     from samfpga.models.quant.export import op_census
 
@@ -36,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         td = Path(td)
         full = quantize_checkpoint(args.checkpoint, 8, td / "enc.onnx", int_norm=True)
         census = op_census(full)
-        stages = run_cut_chain(full, CUT, td)
+        stages = run_cut_chain(full, DEFAULT_BLOCK_CUT, td)
     ref = stages[0].output
     report = {
         "command": "python bench/int_norm_default_block.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "checkpoint": args.checkpoint, "cut": CUT, "input": "normal(0, 1), numpy seed 7", "tolerance": 0,
+        "checkpoint": args.checkpoint, "cut": DEFAULT_BLOCK_CUT, "input": "normal(0, 1), numpy seed 7", "tolerance": 0,
         "qonnx_int_nodes": {k: census.get(k, 0) for k in ("QIntLayerNorm", "QIntSoftmax")},
         "elements": int(ref.size), "output_unique_values": int(np.unique(ref).size),
         "stages": [{"step": s.step, "mismatches_vs_previous": int((s.output.reshape(ref.shape) !=

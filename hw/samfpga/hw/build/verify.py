@@ -103,6 +103,12 @@ def run_chain(qonnx_path: str | Path, x: np.ndarray, work: str | Path, board: st
 
 
 
+# The bundled default's first stage-2 transformer block in its exported QONNX (input of the block's first conv,
+# output of its last quantizer): the block the integer benches cut out (bench/int_bias_default.py,
+# bench/int_norm_default_block.py).
+DEFAULT_BLOCK_CUT: tuple[list[str], list[str]] = (["Conv_10_out0"], ["Quant_73_out0"])
+
+
 def run_cut_chain(qonnx_path: str | Path, cut: tuple[list[str], list[str]], work: str | Path,
                   seed: int = 7) -> list[Stage]:
     """The sub-graph of ``qonnx_path`` between ``cut`` = (input tensors, output tensors) (``slice_qonnx``, written
