@@ -154,3 +154,46 @@ def test_resume_picks_up_a_checkpoint(tmp_path, monkeypatch):
     cut = torch.load(tmp_path / "cut" / "head.pt", weights_only=False)["head"]
     for k in full:
         torch.testing.assert_close(cut[k], full[k], rtol=0, atol=0)
+
+
+def test_prompt_centres_are_the_teacher_prompts(monkeypatch):
+    """``centre: prompt`` trains on the grid point that produced each teacher mask, ``mask`` on the mask pixel
+    nearest its centroid; both are cached, in encoder-input pixels."""
+    import samfpga.everything as E
+    from samfpga.models.proposals import train as T
+
+    mask = np.zeros((64, 128), bool)
+    mask[10:30, 20:60] = True
+    records = [{"segmentation": mask, "bbox": [20, 10, 40, 20], "point_coords": [[24.0, 12.0]]}]
+
+    class Gen:
+        def __init__(self, *a, **k):
+            pass
+
+        def generate(self, image):
+            return records
+
+    class Pred:
+        input_size = (128, 256)  # encoder-input frame = 2x the image
+
+        def set_image(self, image):
+            pass
+
+        def get_image_embedding(self):
+            return np.zeros((1, 4, 8, 8), np.float32)
+
+        def reset_image(self):
+            pass
+
+    monkeypatch.setattr(E, "AutomaticMaskGenerator", Gen)
+    t = T.teacher_targets(Pred(), np.zeros((64, 128, 3), np.uint8), load_train_config(None))
+    np.testing.assert_array_equal(t["prompt_centres"], [[48.0, 24.0]])
+    np.testing.assert_array_equal(t["centres"], [[2 * 39.0, 2 * 19.0]])  # nearest mask pixel to (39.5, 19.5)
+    np.testing.assert_array_equal(t["boxes"], [[40.0, 20.0, 120.0, 60.0]])
+    items = [t]
+    _, heat_p, _, pos_p = T._tensors(items, 256, 1.0, "prompt")
+    _, heat_m, _, pos_m = T._tensors(items, 256, 1.0, "mask")
+    assert pos_p[0].nonzero().tolist() == [[0, 1]]  # cell of (48, 24) on a 32-pixel grid (256 / 8)
+    assert pos_m[0].nonzero().tolist() == [[1, 2]]  # cell of (78, 38)
+    with pytest.raises(ValueError, match="centre must be one of"):
+        load_train_config(None, ["centre=centroid"])

@@ -34,6 +34,9 @@ import yaml
 
 from .head import ProposalHead, render_targets
 
+CENTRES = ("mask", "prompt")
+CACHE_FORMAT = 2  # 2: targets carry both centre kinds ("centres", "prompt_centres")
+
 
 @dataclass
 class ProposalTrainConfig:
@@ -47,6 +50,10 @@ class ProposalTrainConfig:
     dense_points_per_side: int = 16
     dense_pred_iou_thresh: float = 0.5
     dense_stability_score_thresh: float = 0.8
+    # a proposal's centre target: "mask" (the mask pixel nearest its centroid) or "prompt" (the grid point whose
+    # prompt produced the mask: this model's dense masks depend on where they were prompted, so reproducing a
+    # mask means prompting where the teacher did)
+    centre: str = "mask"
     # head and optimisation
     hidden: int = 64
     sigma: float = 1.0
@@ -65,7 +72,10 @@ class ProposalTrainConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown proposal training config keys: {sorted(unknown)}")
-        return cls(**d)
+        cfg = cls(**d)
+        if cfg.centre not in CENTRES:
+            raise ValueError(f"centre must be one of {CENTRES}, got {cfg.centre!r}")
+        return cfg
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> ProposalTrainConfig:
@@ -102,7 +112,11 @@ def mask_centre(mask: np.ndarray) -> np.ndarray:
 
 
 def teacher_targets(pred, image: np.ndarray, cfg: ProposalTrainConfig) -> dict[str, np.ndarray]:
-    """Embedding (C, h, w) float32 and the teacher's dense masks as centres (K, 2) / boxes (K, 4), input pixels."""
+    """Embedding (C, h, w) float32 and the teacher's dense masks as centres (K, 2) / boxes (K, 4), input pixels.
+
+    ``centres``: the mask pixel nearest each mask's centroid; ``prompt_centres`` (K, 2): the grid point whose
+    prompt produced the mask.
+    """
     from samfpga.everything import AutomaticMaskGenerator
 
     gen = AutomaticMaskGenerator(pred, points_per_side=cfg.dense_points_per_side,
@@ -112,16 +126,18 @@ def teacher_targets(pred, image: np.ndarray, cfg: ProposalTrainConfig) -> dict[s
     pred.set_image(image)
     emb = pred.get_image_embedding()[0].astype(np.float32)
     scale = np.array([pred.input_size[1] / image.shape[1], pred.input_size[0] / image.shape[0]])
-    centres, boxes = [], []
+    centres, prompts, boxes = [], [], []
     for r in records:
         m = r["segmentation"]
         if not m.any():
             continue
         x, y, w, h = r["bbox"]
         centres.append(mask_centre(m) * scale)
+        prompts.append(np.asarray(r["point_coords"][0], np.float64) * scale)
         boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64) * np.tile(scale, 2))
     pred.reset_image()
     return {"embedding": emb, "centres": np.asarray(centres, np.float32).reshape(-1, 2),
+            "prompt_centres": np.asarray(prompts, np.float32).reshape(-1, 2),
             "boxes": np.asarray(boxes, np.float32).reshape(-1, 4)}
 
 
@@ -129,7 +145,7 @@ def _cache_key(cfg: ProposalTrainConfig, bundle: Path) -> str:
     manifest = json.loads((bundle / "bundle.json").read_text())
     # the teacher's graphs only: installing a proposal head into the bundle must not invalidate the cache
     teacher = {k: v for k, v in (manifest.get("sha256") or {}).items() if k != "proposals"}
-    blob = json.dumps({"sha256": teacher, "generator": cfg.generator, "seed": cfg.data_seed,
+    blob = json.dumps({"format": CACHE_FORMAT, "sha256": teacher, "generator": cfg.generator, "seed": cfg.data_seed,
                        "dense": [cfg.dense_points_per_side, cfg.dense_pred_iou_thresh,
                                  cfg.dense_stability_score_thresh]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -161,11 +177,12 @@ def build_targets(cfg: ProposalTrainConfig, log: bool = True) -> tuple[list[dict
     return out, pred.image_size
 
 
-def _tensors(items: list[dict[str, np.ndarray]], image_size: int, sigma: float):
+def _tensors(items: list[dict[str, np.ndarray]], image_size: int, sigma: float, centre: str = "mask"):
     embs, heats, regs, poss = [], [], [], []
+    key = "prompt_centres" if centre == "prompt" else "centres"
     for it in items:
         emb = it["embedding"]
-        heat, reg, pos = render_targets(it["centres"], it["boxes"], emb.shape[1:], image_size, sigma)
+        heat, reg, pos = render_targets(it[key], it["boxes"], emb.shape[1:], image_size, sigma)
         embs.append(emb)
         heats.append(heat)
         regs.append(reg)
@@ -201,7 +218,7 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items, image_size = build_targets(cfg)
-    emb, heat, reg, pos = _tensors(items, image_size, cfg.sigma)
+    emb, heat, reg, pos = _tensors(items, image_size, cfg.sigma, cfg.centre)
     torch.manual_seed(cfg.seed)
     head = ProposalHead(emb.shape[1], cfg.hidden)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
