@@ -38,8 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pred-iou-thresh", type=float, default=0.5)
     p.add_argument("--stability-score-thresh", type=float, default=0.8)
     p.add_argument("--score-thresh", default="0.1,0.2,0.3,0.5")
-    p.add_argument("--max-proposals", type=int, default=48)
+    p.add_argument("--max-proposals", type=int, default=100)
     p.add_argument("--peak-window", type=int, default=1)
+    p.add_argument("--prompts", default="point", help="prompts per proposal: point, box or point,box")
     p.add_argument("--iou", type=float, default=0.8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything_proposals")
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     sample = split.sample_function(pred.image_size)
     filters = dict(pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh)
     thresholds = [float(v) for v in args.score_thresh.split(",")]
+    prompts = tuple(args.prompts.split(","))
     rows = []
     for i in range(args.images):
         image = sample(split.seed, i).image
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                "dense_s": time.perf_counter() - t0, "proposals": {}}
         for thr in thresholds:
             pg = ProposalMaskGenerator(pred, head, score_thresh=thr, max_proposals=args.max_proposals,
-                                       peak_window=args.peak_window, **filters)
+                                       peak_window=args.peak_window, prompts=prompts, **filters)
             t0 = time.perf_counter()
             got = _masks(pg.generate(image), image.shape[:2])
             wall = time.perf_counter() - t0
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
               "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,
+              "prompts": list(prompts),
               "head": str(args.head or bundle / "proposals.onnx"), "head_sha256": sha256_file(args.head or bundle / "proposals.onnx"), "summary": summary,
               "images": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,8 @@ def markdown(result: dict) -> str:
              f"{result['points_per_side']}² grid: {s['dense_prompts_per_image']:.0f} prompts, {s['dense_masks']} "
              f"masks, {s['dense_s_per_image']:.2f} s per image; recovered = a proposals mask at IoU >= "
              f"{result['iou']} with the dense mask; peak window {result['peak_window']}, at most "
-             f"{result['max_proposals']} proposals", "",
+             f"{result['max_proposals']} proposals, prompted by {' + '.join(result.get('prompts', ['point', 'box']))}",
+             "",
              "| score thresh | prompts / image | fewer than dense | dense masks recovered | masks / image | "
              "s / image |", "|---|---|---|---|---|---|"]
     for k, v in s["by_score_thresh"].items():
