@@ -262,8 +262,8 @@ module token_batch_mvu #(
 	uwire  fifo_pop;
 
 	assign	dq_pop = !ArActive && DqCnt != 0;
-	uwire [BEAT_BITS-1:0]  burst = ArLeft > BEAT_BITS'(MAX_BURST)? BEAT_BITS'(MAX_BURST) : ArLeft;
-	uwire  ar_load = ArActive && !ArValid && (Reserved + (FIFO_BITS+1)'(burst) <= (FIFO_BITS+1)'(WFIFO_DEPTH));
+	uwire [8:0]  burst = int'(ArLeft) > MAX_BURST? 9'(MAX_BURST) : 9'(ArLeft);	// beats of the next burst
+	uwire  ar_load = ArActive && !ArValid && (int'(Reserved) + int'(burst) <= WFIFO_DEPTH);	// int: no wrap
 
 	always_ff @(posedge clk) begin
 		if(rst) begin
@@ -339,7 +339,7 @@ module token_batch_mvu #(
 	uwire  word_vld = GCnt >= CC_BITS'(WWC);
 	uwire [WW-1:0]  word = GBuf[WW-1:0];
 	uwire [CC_BITS-1:0]  g_base = GCnt - (word_pop? CC_BITS'(WWC) : 0);
-	assign	fifo_pop = RfCnt != 0 && (g_base + CC_BITS'(DWC) <= CC_BITS'(CAP));
+	assign	fifo_pop = RfCnt != 0 && (int'(g_base) + DWC <= CAP);	// int: no wrap
 	uwire [AXI_DW-1:0]  beat = RFifo[RfRp];
 	uwire  g_last_beat = GBeat == BEAT_BITS'(BEATS-1);
 
