@@ -128,10 +128,12 @@ def _check(res, frames, cfg) -> None:
 
 @pytest.fixture(scope="module")
 def unit_a(tmp_path_factory):
-    """MW=16 MH=12 SIMD=4 PE=3 B=4, INT8 x INT8, 64-bit AXI: 96-bit weight words (gearbox in 32-bit chunks)."""
+    """MW=12 MH=9 SIMD=4 PE=3 B=4, INT8 x INT8, 64-bit AXI: 96-bit weight words (gearbox in 32-bit chunks), 9 words
+    = 13.5 beats per pass (the last beat of every pass half padding)."""
     from samfpga.hw.sim.token_batch_runner import build
 
-    cfg = TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4)
+    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4)
+    assert cfg.nf * cfg.sf * cfg.word_bits % cfg.axi_dw != 0
     work = tmp_path_factory.mktemp("tbmvu_a")
     build(cfg, work)
     return cfg, work
