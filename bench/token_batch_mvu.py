@@ -33,6 +33,14 @@ CASES = [
                                       wfifo_depth=64), 2, 64,
      "the same with a 128-bit AXI read port"),
 ]
+# full-size layers of the KV260 plans, counted by the schedule (too long for cocotb: ~5k cycles/s at this size)
+FULL_SIZE = [
+    ("s2_fc1_512", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32,
+                                    wfifo_depth=64), 6, 1024, "KV260 512² plan: layers.2 fc1 (6 blocks, 32x32 tokens)"),
+    ("s3_fc1_512", TokenBatchConfig(mw=320, mh=1280, simd=10, pe=10, batch=8, axi_dw=128, max_burst=32,
+                                    wfifo_depth=64, acc_bits=25), 2, 1024,
+     "KV260 512² plan: layers.3 fc1 (PE 10, SIMD 10; 2 blocks, 32x32 tokens)"),
+]
 SYNTH = ("s2_fc1_dw128", {"AXI_AW": 40})
 BOARD = "kv260"
 
@@ -139,6 +147,15 @@ def write_md(out: dict, path: Path) -> None:
                      f"{p['ddr_bytes_per_frame']:,} |")
     lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["cases"]], ""]
     lines += out["cycle_notes"]
+    lines += ["", "### Full-size layers (schedule count and planner; not simulated)", "",
+              "| layer | PE | SIMD | B | AXI bits | N x T | schedule: 1st frame | schedule: MAC cycles | planner | "
+              "weight-bound extra | DDR bytes (packer) | planner DDR bytes |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in out["full_size"]:
+        g, s = c["config"], c["schedule"]
+        lines.append(f"| {c['name']} | {g['pe']} | {g['simd']} | {g['batch']} | {g['axi_dw']} | {c['n']} x {c['t']} | "
+                     f"{s['total']:,} | {s['compute']:,} | {c['planner_cycles']:,} | {s['weight_bound']:,} | "
+                     f"{c['ddr_bytes_model']:,} | {c['planner_ddr_bytes']:,} |")
+    lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["full_size"]]]
     if out.get("synth"):
         sy = out["synth"]
         lines += ["", f"## Resources: {sy['case']} (Yosys vs the planner's own model)", "",
@@ -181,6 +198,14 @@ def main() -> None:
                              "planner": planner_figures(cfg, n, t)})
         print(name, sim["frame_interval_cycles"], out["cases"][-1]["planner"]["cycles_per_frame"], flush=True)
     out["cycle_notes"] = _cycle_notes(out["cases"])
+    out["full_size"] = []
+    for name, cfg, n, t, note in FULL_SIZE:
+        sch = tb.schedule_cycles(cfg, n, t)
+        p = planner_figures(cfg, n, t)
+        out["full_size"].append({"name": name, "note": note, "config": cfg.to_dict(), "n": n, "t": t,
+                                 "schedule": sch, "planner_cycles": p["cycles_per_frame"],
+                                 "planner_ddr_bytes": p["ddr_bytes_per_frame"],
+                                 "ddr_bytes_model": tb.ddr_bytes_per_frame(cfg, n, t)})
     if not a.no_synth:
         name, extra = SYNTH
         cfg = next(c for n_, c, *_ in CASES if n_ == name)

@@ -103,6 +103,19 @@ def test_schedule_and_traffic():
     assert tb.schedule_cycles(cfg, 3, 9)["weight_bound"] == 3 * (24 - 16)
 
 
+def test_schedule_matches_the_planners_cycle_model():
+    """The unit's MAC cycles per frame are the planner's for a rolled_batched layer: N x pricing.cycles."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.plan.layers import Layer
+
+    cfg = TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32, wfifo_depth=64)
+    layer = Layer("fc1", "linear", "u", 0, cfg.mw, cfg.mh, 1024, cfg.mw * cfg.mh)
+    c = tb.schedule_cycles(cfg, 6, 1024)
+    assert c["compute"] == 6 * pricing.cycles(layer, cfg.pe, cfg.simd)
+    assert c["weight_bound"] == 0  # 512-bit words over 8 tokens: 64 bit/cycle on a 128-bit port
+    assert tb.ddr_bytes_per_frame(cfg, 6, 1024) == 6 * cfg.mw * cfg.mh * 1024 // 8
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # RTL (Verilator + cocotb)
 

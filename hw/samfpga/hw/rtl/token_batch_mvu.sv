@@ -134,8 +134,7 @@ module token_batch_mvu #(
 	//=======================================================================
 	// Input side: fills the two input banks with batches and tells the read master where each batch's weights are
 
-	(* ram_style = "block" *)
-	logic [IN_W-1:0]  IBuf[2*B*SF];
+	logic [IN_W-1:0]  IBuf[2*B*SF];	// synthesis picks LUTRAM or BRAM by size
 
 	logic  WBank = 0;
 	logic [1:0]  IFull = '0;	// set by the writer, cleared by the compute at the end of the pass
