@@ -254,7 +254,8 @@ def schedule_cycles(cfg: TokenBatchConfig, n: int, t: int) -> dict[str, int]:
     ``compute`` = the MAC cycles (n * t * NF * SF, FINN's MVAU count for n x t vectors), ``weight_bound`` = the
     extra cycles of passes whose weights take longer to read than to apply (a batch of nb tokens applies each word
     nb cycles; a word takes word_bits/axi_dw beats), ``fill`` = loading the first batch, ``drain`` = emitting the
-    last batch's outputs. Pipeline latencies (a few cycles) are not counted."""
+    last batch's outputs. Pipeline latencies (a few cycles) are not counted, nor the output-bank hand-over of
+    SF = 1 layers (a few cycles per pass: the output stream is then as busy as the MACs)."""
     compute = n * t * cfg.nf * cfg.sf
     words = cfg.nf * cfg.sf
     extra = 0
