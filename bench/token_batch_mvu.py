@@ -3,6 +3,7 @@ simulation (Verilator + cocotb, AxiRamRead as DDR) against the planner's model (
 layer and folding, and Yosys counts of one configuration against the planner's own-model resources.
 
     PYTHONPATH=sw:models:hw nice -n 10 .venv/bin/python bench/token_batch_mvu.py [--no-synth] [--out bench/results]
+        [--reuse bench/results/token_batch_mvu.json]   (only the plan section recomputed)
 
 Writes bench/results/token_batch_mvu.{json,md}. Every figure names its source.
 """
@@ -156,6 +157,24 @@ def write_md(out: dict, path: Path) -> None:
                      f"{s['total']:,} | {s['compute']:,} | {c['planner_cycles']:,} | {s['weight_bound']:,} | "
                      f"{c['ddr_bytes_model']:,} | {c['planner_ddr_bytes']:,} |")
     lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["full_size"]]]
+    if out.get("plans"):
+        lines += ["", "## The output banks in the planner's fitting plans (own model, not synthesised)", "",
+                  "The planner does not price this RTL's output banks (2 x B x MH accumulators per token-batched "
+                  "layer). Priced with its own memory functions (`samfpga.hw.resources.memory.bram36`, 72-bit words; "
+                  "acc bits as `pricing.acc_bits`), added to each fitting plan of bench/results/plan_vit_t.md "
+                  "(re-planned here with `plan(PlanConfig(board, image_size))`):", "",
+                  "| board | size | fps | B | batched layers | BRAM36 in plan | + output banks | total | 85% budget | "
+                  "fits |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in out["plans"]:
+            lines.append(f"| {r['board']} | {r['image_size']} | {r['fps']:.1f} | {r['token_batch']} | {r['layers']} | "
+                         f"{r['bram36_plan']:g} | {r['output_bank_bram36']:g} ({r['output_bank_kbit']:,.0f} kbit) | "
+                         f"{r['bram36_with_banks']:g} | {r['bram36_budget_85']:.0f} | "
+                         f"{'yes' if r['fits_bram_with_banks'] else 'no'} |")
+        lines += ["", "Ways out, none implemented: requantise inside the unit before the output banks (8-bit instead "
+                  "of ACC_BITS: about a third); a smaller B (banks scale with B, DDR traffic with 1/B); output banks "
+                  "in URAM; or emit each batch fold-major (nf outer, token inner: no output banks at all) and let "
+                  "the consumer (requant with per-fold parameters, the next token-batched layer's input bank) accept "
+                  "that order."]
     if out.get("synth"):
         sy = out["synth"]
         lines += ["", f"## Resources: {sy['case']} (Yosys vs the planner's own model)", "",
@@ -185,8 +204,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--synth-json", default="", help="reuse the Yosys result of an earlier run (its json)")
+    ap.add_argument("--reuse", default="", help="keep the simulation and Yosys figures of this earlier json; "
+                    "recompute only the plan section")
     a = ap.parse_args()
+    if a.reuse:
+        out = json.loads(Path(a.reuse).read_text())
+        out["plans"] = output_banks_in_plans()
+        out["plans_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        dst = Path(a.out)
+        (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
+        write_md(out, dst / "token_batch_mvu.md")
+        print((dst / "token_batch_mvu.md").read_text())
+        return
     out = {"command": "PYTHONPATH=sw:models:hw nice -n 10 .venv/bin/python bench/token_batch_mvu.py",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "board": BOARD, "cases": []}
     work = Path(tempfile.mkdtemp(prefix="tbmvu_bench_"))
@@ -209,10 +238,7 @@ def main() -> None:
     if not a.no_synth:
         name, extra = SYNTH
         cfg = next(c for n_, c, *_ in CASES if n_ == name)
-        if a.synth_json:
-            ys = json.loads(Path(a.synth_json).read_text())["synth"]["yosys"]
-        else:
-            ys = synth_case(cfg, extra, work / "synth")
+        ys = synth_case(cfg, extra, work / "synth")
         n, t = next((n_, t_) for c, _, n_, t_, _ in CASES if c == name)
         p = next(c["planner"] for c in out["cases"] if c["name"] == name)
         logic = {k: p["layer_res_incl_requant"][k] - p["requant_res"][k] for k in p["requant_res"]}
@@ -224,11 +250,51 @@ def main() -> None:
                         "planner": {"logic": logic, "memories": p["memories"], "total": total,
                                     "source": p["source"]},
                         "notes": _synth_notes(cfg, ys, total)}
+    out["plans"] = output_banks_in_plans()
     dst = Path(a.out)
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
     write_md(out, dst / "token_batch_mvu.md")
     print((dst / "token_batch_mvu.md").read_text())
+
+
+PLANS = (("kv260", 512), ("zcu104", 512), ("zcu104", 1024))  # the fitting plans of bench/results/plan_vit_t.md
+
+
+def output_banks_in_plans() -> list[dict]:
+    """For each fitting plan: the output banks (2 x B x MH accumulators) its token-batched layers would need with
+    this RTL, priced with the planner's own memory functions (72-bit words, BRAM36), against its BRAM36 total."""
+    from samfpga.hw.plan import PlanConfig, plan, pricing
+    from samfpga.hw.plan.layers import encoder_layers
+    from samfpga.hw.resources import memory as mem
+
+    rows = []
+    for board, size in PLANS:
+        cfg = PlanConfig(board=board, image_size=size)
+        t0 = time.time()
+        p = plan(cfg)
+        layers = {x.name: x for u in encoder_layers(cfg.tinyvit()) for x in u.layers}
+        bt = p.config["token_batch"]
+        extra_bits, extra_bram, names = 0, 0.0, []
+        for m in p.memories:
+            if m.kind != "accumulators":
+                continue
+            name = m.name[: -len(".accumulators")]
+            x = layers[name]
+            acc = pricing.acc_bits(x, 8)
+            bits = 2 * min(bt, x.vectors) * x.mh * acc
+            extra_bits += bits
+            extra_bram += mem.bram36(math.ceil(bits / 72), 72)
+            names.append(name)
+        budget = p.budget["BRAM36"] * cfg.limit
+        rows.append({"board": board, "image_size": size, "fps": p.fps, "token_batch": bt, "layers": len(names),
+                     "bram36_plan": p.totals["BRAM36"], "bram36_budget_85": budget,
+                     "output_bank_kbit": extra_bits / 1e3, "output_bank_bram36": extra_bram,
+                     "bram36_with_banks": p.totals["BRAM36"] + extra_bram,
+                     "fits_bram_with_banks": p.totals["BRAM36"] + extra_bram <= budget,
+                     "seconds": round(time.time() - t0, 1)})
+        print(rows[-1], flush=True)
+    return rows
 
 
 def _cycle_notes(cases: list[dict]) -> list[str]:
