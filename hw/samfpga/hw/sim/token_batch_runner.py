@@ -1,0 +1,135 @@
+"""Build ``token_batch_mvu.sv`` with Verilator for one parameter set and run its cocotb bench
+(``samfpga.hw.sim.token_batch_bench``) on frames made by the numpy side (``samfpga.hw.sim.token_batch_mvu``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim.runner import VERILATOR_ARGS
+from samfpga.hw.sim.token_batch_mvu import (
+    TokenBatchConfig,
+    pack_inputs,
+    pack_outputs,
+    pack_weights,
+    reference,
+)
+from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.resources import package_path
+
+BENCH_MODULE = "samfpga.hw.sim.token_batch_bench"
+
+
+@dataclass
+class Frame:
+    """One frame: inputs x (n, t, mw) and weights w (n, mh, mw), placed in DDR at ``base`` with ``stride``."""
+
+    x: np.ndarray
+    w: np.ndarray
+    base: int = 0
+    stride: int | None = None
+
+
+@dataclass
+class Pass:
+    """One pass over every frame with these stall probabilities (see ``token_batch_bench``)."""
+
+    name: str
+    pause: float = 0.0
+    ar_pause: float = 0.0
+    r_pause: float = 0.0
+
+
+@dataclass
+class TokenBatchResult:
+    config: dict
+    passes: list[dict] = field(default_factory=list)
+    build_s: float = 0.0
+    wall_s: float = 0.0
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and bool(self.passes) and all(
+            p["mismatches"] == 0 and p["words_compared"] > 0 and p["err"] == 0 for p in self.passes)
+
+
+def ddr_image(frames: list[Frame], cfg: TokenBatchConfig) -> bytes:
+    """One DDR image holding every frame's weights at its base (overlapping regions must hold equal bytes)."""
+    img = bytearray()
+    for f in frames:
+        stride = cfg.min_stride if f.stride is None else f.stride
+        data = pack_weights(f.w, cfg, stride)
+        end = f.base + len(data)
+        if len(img) < end:
+            img += bytes(end - len(img))
+        old = bytes(img[f.base:end])
+        if any(old) and old != data:
+            raise ValueError(f"frame at base {f.base:#x}: its weights overlap another frame's different weights")
+        img[f.base:end] = data
+    return bytes(img)
+
+
+def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = None) -> dict:
+    n, t, _ = np.asarray(f.x).shape
+    y = reference(f.x, f.w, cfg) if expected is None else expected
+    return {"n": n, "t": t, "base": f.base, "stride": cfg.min_stride if f.stride is None else f.stride,
+            "inputs": [str(v) for v in pack_inputs(f.x, cfg)], "expected": [str(v) for v in pack_outputs(y, cfg)]}
+
+
+def build(cfg: TokenBatchConfig, work_dir: Path) -> float:
+    """Verilator build of the unit at ``cfg``'s parameters into ``work_dir/sim_build``; returns seconds."""
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    src = work_dir / "hdl" / "token_batch_mvu.sv"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(package_path("samfpga.hw", "rtl", "token_batch_mvu.sv"), src)
+    get_runner("verilator").build(sources=[src], hdl_toplevel="token_batch_mvu", build_dir=work_dir / "sim_build",
+                                  build_args=VERILATOR_ARGS, parameters=cfg.rtl_params(), always=True,
+                                  log_file=work_dir / "build.log")
+    return time.monotonic() - t0
+
+
+def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], work_dir: Path, seed: int = 0,
+             expected: list[np.ndarray] | None = None, ddr: bytes | None = None, tag: str = "run"
+             ) -> TokenBatchResult:
+    """Run the bench on a design built by ``build`` in ``work_dir``. ``expected`` (per frame, (n, t, mh)) replaces
+    the reference; ``ddr`` replaces the image made from the frames' weights (negative controls)."""
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    image = ddr_image(frames, cfg) if ddr is None else ddr
+    (run / "ddr.bin").write_bytes(image)
+    specs = [frame_spec(f, cfg, None if expected is None else expected[k]) for k, f in enumerate(frames)]
+    words = sum(len(s["inputs"]) + len(s["expected"]) for s in specs)
+    macs = sum(s["n"] * s["t"] * cfg.nf * cfg.sf for s in specs)
+    reads = sum(s["n"] * -(-s["t"] // cfg.batch) * cfg.beats for s in specs)
+    spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": [vars(p) for p in passes],
+            "in_bits": cfg.in_stream_bits, "out_bits": cfg.out_stream_bits, "seed": seed,
+            "timeout_cycles": 20 * (words + macs + reads) + 20000, "result": str(run / "result.json")}
+    (run / "spec.json").write_text(json.dumps(spec))
+    res = TokenBatchResult(config=cfg.to_dict())
+    try:
+        get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="token_batch_mvu",
+                                     hdl_toplevel_lang="verilog", build_dir=work_dir / "sim_build", test_dir=run,
+                                     extra_env={"SAMFPGA_TB_MVU_SPEC": str(run / "spec.json")},
+                                     results_xml=str(run / "results.xml"), log_file=run / "sim.log")
+    except (Exception, SystemExit) as exc:  # a failing cocotb test exits the runner; details in result.json
+        res.error = f"{type(exc).__name__}: {exc} (logs in {run})"
+    rfile = run / "result.json"
+    if rfile.is_file():
+        res.passes = json.loads(rfile.read_text())["passes"]
+    elif not res.error:
+        res.error = f"simulation wrote no result (logs in {run})"
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

@@ -1,0 +1,222 @@
+"""Token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv): the DDR packer and the numpy model of its schedule
+against the plain matrix product (tolerance 0), and the RTL under Verilator + cocotb against the same reference
+(tolerance 0) with cocotbext-axi's AxiRamRead as the DDR, random backpressure on both streams and random stalls on
+the AXI read address and data channels. One Verilator build per parameter set (about 20-25 s each)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samfpga.hw.sim import token_batch_mvu as tb
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+
+def _rand(cfg: TokenBatchConfig, n: int, t: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    alo, ahi = (-(1 << (cfg.a_bits - 1)), 1 << (cfg.a_bits - 1)) if cfg.a_signed else (0, 1 << cfg.a_bits)
+    wlo, whi = (-(1 << (cfg.w_bits - 1)), 1 << (cfg.w_bits - 1)) if cfg.w_signed else (0, 1 << cfg.w_bits)
+    return rng.integers(alo, ahi, (n, t, cfg.mw)), rng.integers(wlo, whi, (n, cfg.mh, cfg.mw))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# packer and numpy model (no simulator)
+
+def test_weight_word_order():
+    """Word nf*SF + sf, element p*SIMD + s = W[nf*PE + p, sf*SIMD + s]; words back to back in one bit string."""
+    cfg = TokenBatchConfig(mw=6, mh=4, simd=3, pe=2, batch=2, w_bits=4, w_signed=False)
+    w = (np.arange(24).reshape(4, 6) * 7) % 16
+    words = tb.weight_words(w, cfg)
+    assert len(words) == cfg.nf * cfg.sf == 4
+    for nf in range(2):
+        for sf in range(2):
+            word = words[nf * 2 + sf]
+            for p in range(2):
+                for s in range(3):
+                    assert (word >> ((p * 3 + s) * 4)) & 15 == w[nf * 2 + p, sf * 3 + s]
+    data = tb.pack_weights(w[None], cfg)
+    bits = int.from_bytes(data, "little")
+    assert [(bits >> (k * cfg.word_bits)) & ((1 << cfg.word_bits) - 1) for k in range(4)] == words
+    # 4 words x 24 bits = 96 bits -> 2 beats of 64 bits, padded to one 128-byte burst
+    assert cfg.beats == 2 and cfg.pass_bytes == 16 and len(data) == cfg.min_stride == 128
+    assert not any(data[12:])
+
+
+@pytest.mark.parametrize("cfg", [
+    TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4),
+    TokenBatchConfig(mw=24, mh=8, simd=8, pe=2, batch=3, a_signed=False, w_bits=4, axi_dw=32),
+    TokenBatchConfig(mw=8, mh=4, simd=8, pe=1, batch=8, axi_dw=128, max_burst=8),
+])
+def test_packer_roundtrip_and_unit_model_equal_reference(cfg):
+    x, w = _rand(cfg, 3, 10, 1)
+    stride = 2 * cfg.min_stride
+    data = tb.pack_weights(w, cfg, stride)
+    assert len(data) == 3 * stride
+    np.testing.assert_array_equal(tb.unpack_weights(data, 3, cfg, stride), w)
+    ref = tb.reference(x, w, cfg)
+    np.testing.assert_array_equal(tb.unit_model(x, data, cfg, stride=stride), ref)
+    # the output stream round trip
+    np.testing.assert_array_equal(tb.unpack_outputs(tb.pack_outputs(ref, cfg), 3, 10, cfg), ref)
+
+
+def test_corrupted_weight_word_changes_the_result():
+    """Negative control of the comparison: one weight word of iteration 2 corrupted in the DDR image makes the
+    unit model differ from the reference in exactly the outputs that word feeds."""
+    cfg = TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4)
+    x, w = _rand(cfg, 3, 10, 2)
+    data = bytearray(tb.pack_weights(w, cfg))
+    word = 5  # (nf, sf) = (1, 1): outputs 3..5 of iteration 2
+    bit = 2 * cfg.min_stride * 8 + word * cfg.word_bits + 3
+    data[bit // 8] ^= 1 << (bit % 8)
+    got = tb.unit_model(x, bytes(data), cfg)
+    ref = tb.reference(x, w, cfg)
+    bad = np.argwhere(got != ref)
+    assert len(bad) > 0
+    assert set(bad[:, 0]) == {2} and set(bad[:, 2]) <= {3, 4, 5}
+
+
+def test_bad_input_is_named():
+    cfg = TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4)
+    x, w = _rand(cfg, 2, 3, 3)
+    with pytest.raises(ValueError, match="exceed INT8"):
+        tb.pack_weights(w * 2, cfg)
+    with pytest.raises(ValueError, match="shape"):
+        tb.pack_weights(w[:, :, :8], cfg)
+    with pytest.raises(ValueError, match="multiple of the burst size"):
+        tb.pack_weights(w, cfg, stride=100)
+    with pytest.raises(ValueError, match="overflow the INT12"):
+        tb.reference(x, w, TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4, acc_bits=12))
+    with pytest.raises(ValueError, match="must divide"):
+        TokenBatchConfig(mw=16, mh=12, simd=5, pe=3, batch=4)
+    with pytest.raises(ValueError, match="power of 2"):
+        TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4, max_burst=12)
+
+
+def test_schedule_and_traffic():
+    cfg = TokenBatchConfig(mw=16, mh=12, simd=4, pe=3, batch=4)
+    # T = 10 -> batches 4, 4, 2: 3 passes per iteration, 24 beats (192 bytes) each
+    assert tb.ddr_bytes_per_frame(cfg, 3, 10) == 3 * 3 * 192
+    c = tb.schedule_cycles(cfg, 3, 10)
+    assert c["compute"] == 3 * 10 * 16
+    # a 2-token pass applies 16 words in 32 cycles and needs 24 beats: not weight bound; a 1-token pass is
+    assert c["weight_bound"] == 0
+    assert tb.schedule_cycles(cfg, 3, 9)["weight_bound"] == 3 * (24 - 16)
+
+
+def test_schedule_matches_the_planners_cycle_model():
+    """The unit's MAC cycles per frame are the planner's for a rolled_batched layer: N x pricing.cycles."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.plan.layers import Layer
+
+    cfg = TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32, wfifo_depth=64)
+    layer = Layer("fc1", "linear", "u", 0, cfg.mw, cfg.mh, 1024, cfg.mw * cfg.mh)
+    c = tb.schedule_cycles(cfg, 6, 1024)
+    assert c["compute"] == 6 * pricing.cycles(layer, cfg.pe, cfg.simd)
+    assert c["weight_bound"] == 0  # 512-bit words over 8 tokens: 64 bit/cycle on a 128-bit port
+    assert tb.ddr_bytes_per_frame(cfg, 6, 1024) == 6 * cfg.mw * cfg.mh * 1024 // 8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RTL (Verilator + cocotb)
+
+def _passes():
+    from samfpga.hw.sim.token_batch_runner import Pass
+
+    return [Pass("stalls", pause=0.3, ar_pause=0.3, r_pause=0.4), Pass("free")]
+
+
+def _check(res, frames, cfg) -> None:
+    assert not res.error, res.error
+    total = sum(int(np.prod(f.x.shape[:2])) * cfg.nf for f in frames)
+    for p in res.passes:
+        assert p["words_compared"] == total and p["mismatches"] == 0, p["first_mismatches"]
+        assert p["err"] == 0
+        # every pass of every batch read exactly once, in bursts within 4 KiB pages and the burst limit
+        assert p["ddr_bytes"] == sum(tb.ddr_bytes_per_frame(cfg, *f.x.shape[:2]) for f in frames)
+        for addr, beats in p["bursts"]:
+            assert 1 <= beats <= cfg.max_burst
+            assert addr // 4096 == (addr + beats * cfg.axi_dw // 8 - 1) // 4096
+    assert res.passed
+
+
+@pytest.fixture(scope="module")
+def unit_a(tmp_path_factory):
+    """MW=12 MH=9 SIMD=4 PE=3 B=4, INT8 x INT8, 64-bit AXI: 96-bit weight words (gearbox in 32-bit chunks), 9 words
+    = 13.5 beats per pass (the last beat of every pass half padding)."""
+    from samfpga.hw.sim.token_batch_runner import build
+
+    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4)
+    assert cfg.nf * cfg.sf * cfg.word_bits % cfg.axi_dw != 0
+    work = tmp_path_factory.mktemp("tbmvu_a")
+    build(cfg, work)
+    return cfg, work
+
+
+@pytest.mark.timeout(300)
+def test_rtl_rolled_frames_with_runtime_config(unit_a):
+    """Three frames with different runtime configurations, back to back: N=3 x T=10 (partial batch of 2),
+    N=1 x T=4 (one full batch) at another base with other weights and a wider stride, N=4 x T=3 (T < B)."""
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    cfg, work = unit_a
+    x0, w0 = _rand(cfg, 3, 10, 10)
+    x1, w1 = _rand(cfg, 1, 4, 11)
+    x2, w2 = _rand(cfg, 4, 3, 12)
+    assert not np.array_equal(w0[0], w0[1]) and not np.array_equal(w0[1], w0[2])
+    x3, _ = _rand(cfg, 4, 3, 13)
+    frames = [Frame(x0, w0), Frame(x1, w1, base=0x2000, stride=2 * cfg.min_stride), Frame(x2, w2, base=0x3000),
+              Frame(x3, w2, base=0x3000)]
+    res = simulate(cfg, frames, _passes(), work, seed=1, tag="frames")
+    _check(res, frames, cfg)
+    # free-running, not weight bound: the 4th frame (same configuration) follows the 3rd after exactly its MAC
+    # cycles (N * T * NF * SF, the planner's and FINN's MVAU count): no bubble between passes or iterations
+    done = res.passes[1]["frame_done_cycles"]
+    assert done[3] - done[2] == tb.schedule_cycles(cfg, 4, 3)["compute"] == 4 * 3 * 3 * 3
+
+
+@pytest.mark.timeout(300)
+def test_rtl_bench_detects_a_corrupted_weight(unit_a):
+    """Negative control of the bench: the reference from the true weights, the DDR holding one flipped weight
+    bit of iteration 1: the RTL's outputs of exactly that iteration's affected channels mismatch."""
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, ddr_image, simulate
+
+    cfg, work = unit_a
+    x, w = _rand(cfg, 3, 6, 20)
+    x[1, :, 8] = 5  # the input the corrupted weight multiplies: nonzero in every token
+    frames = [Frame(x, w)]
+    img = bytearray(ddr_image(frames, cfg))
+    bit = cfg.min_stride * 8 + 2 * cfg.word_bits + 7  # iteration 1, word (nf, sf) = (0, 2)
+    img[bit // 8] ^= 1 << (bit % 8)
+    res = simulate(cfg, frames, [Pass("free")], work, seed=2, ddr=bytes(img), tag="corrupt")
+    assert res.passes and res.passes[0]["words_compared"] == 3 * 6 * cfg.nf
+    # iteration 1's 6 tokens x beat nf=0 differ, nothing else: 6 of 72 words
+    assert res.passes[0]["mismatches"] == 6, res.passes[0]
+    assert not res.passed
+
+
+@pytest.mark.timeout(300)
+def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path):
+    """UINT8 activations x INT4 weights, B=3 (not a power of 2), 32-bit AXI: 64-bit words = 2 beats each."""
+    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+
+    cfg = TokenBatchConfig(mw=24, mh=8, simd=8, pe=2, batch=3, a_signed=False, w_bits=4, axi_dw=32, acc_bits=20)
+    build(cfg, tmp_path)
+    x, w = _rand(cfg, 3, 7, 30)
+    frames = [Frame(x, w, base=0x1000)]
+    res = simulate(cfg, frames, _passes(), tmp_path, seed=3)
+    _check(res, frames, cfg)
+
+
+@pytest.mark.timeout(300)
+def test_rtl_single_fold_wide_axi(tmp_path):
+    """SF = 1 (no accumulation across beats), PE = 1, 128-bit AXI carrying two 64-bit weight words per beat,
+    B = 8 with T = 20 (partial batch of 4), two frames back to back. (At SF = 1 the output stream is as busy as the
+    MACs, so the hand-over of an output bank costs a few cycles per pass: correctness only here.)"""
+    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+
+    cfg = TokenBatchConfig(mw=8, mh=4, simd=8, pe=1, batch=8, axi_dw=128, max_burst=8, wfifo_depth=16)
+    build(cfg, tmp_path)
+    x, w = _rand(cfg, 3, 20, 40)
+    frames = [Frame(x, w), Frame(x[::-1].copy(), w)]
+    res = simulate(cfg, frames, _passes(), tmp_path, seed=4)
+    _check(res, frames, cfg)
