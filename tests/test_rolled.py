@@ -6,7 +6,7 @@ parameters, against the unrolled graph at tolerance 0 (FINN python execution).
 - the reduced TinyViT encoder (64², the default student family, depths [2, 1, 3, 1]: a stage of 2 MBConv blocks
   with the depthwise conv and a stage of 3 transformer blocks) through the build's real steps to ``specialize``,
   quantized as ``samfpga build-hw`` does (integer LayerNorm/softmax, integer biases): the stages found, the
-  transformer stage rolled and executed, output identical (0 differing values); one parameter from the wrong
+  two stages rolled and executed, output identical (0 differing values); one parameter from the wrong
   iteration changes the output; blocks made to differ structurally are refused with the node named.
 """
 
@@ -179,10 +179,10 @@ def _pixels(model, seed: int) -> np.ndarray:
 
 @pytest.mark.slow
 def test_reduced_encoder_stages(reduced_hw) -> None:
-    """The repeated stages found by structure: the 2 MBConv blocks and the 3 transformer blocks. The transformer
-    blocks are one body; the MBConv blocks are not as the flow leaves them (measured: block 0 ends in a
-    Thresholding after its residual Requant, re-quantizing the ReLU output for the next block, which block 1 does
-    not have): the refusal names that node."""
+    """The repeated stages found by structure: the 2 MBConv blocks (with the depthwise conv) and the 3 transformer
+    blocks, both served by one body each. The MBConv blocks differ as the flow leaves them (measured: block 0 ends
+    in a Thresholding after its residual Requant, clipping the ReLU output to the next block's signed input, which
+    block 1, followed by PatchMerging, does not have): the body carries it, block 1 with identity thresholds."""
     from samfpga.hw.rolled import compare_blocks, find_stages
 
     stages = find_stages(reduced_hw)
@@ -191,23 +191,24 @@ def test_reduced_encoder_stages(reduced_hw) -> None:
     mbconv, vit = (compare_blocks(reduced_hw, s) for s in stages)
     assert any(ops[n].startswith("VVAU") for n in stages[0].blocks[0].nodes)  # the depthwise conv
     assert sum(ops[n].startswith("IntSoftmax") for n in stages[1].blocks[0].nodes) == 1
-    assert vit.rollable, vit.refused
-    assert not mbconv.rollable
-    assert [(d.block, ops[d.node], d.item) for d in mbconv.refused] == [(1, "Thresholding_rtl", "node")]
-    assert "in block 0 only" in str(mbconv.refused[0])
+    assert vit.rollable and mbconv.rollable, (vit.refused, mbconv.refused)
+    (ident,) = [d for d in mbconv.unified if d.item == "node"]
+    assert ops[ident.node] == "Thresholding_rtl" and ident.block == 1
+    assert "in block 0 only -> identity thresholds in block 1 (255 steps over UINT8, offset 0)" in str(ident)
 
 
 @pytest.mark.slow
 def test_reduced_encoder_rolled_bit_exact(reduced_hw) -> None:
-    """The transformer stage as one body run 3 times (weights, Requant scale/bias, softmax tables, LayerNorm
-    constants per iteration) between the unrolled prefix and suffix: output identical to the unrolled graph on two
-    seeded images (0 differing values)."""
+    """The MBConv stage as one body run twice and the transformer stage as one body run 3 times (weights, Requant
+    scale/bias, thresholds, LayerNorm/softmax constants per iteration), between unrolled pieces: output identical
+    to the unrolled graph on two seeded images (0 differing values)."""
     from samfpga.hw.rolled import Role, execute_rolled, execute_unrolled, roll
 
     rolled = roll(reduced_hw)
-    (loop,) = rolled.loops
-    assert loop.iterations == 3 and len(rolled.parts) == 3
+    mb, loop = rolled.loops
+    assert (mb.iterations, loop.iterations) == (2, 3) and len(rolled.parts) == 5
     assert len(loop.body.graph.node) == len(loop.plan.stage.blocks[0].nodes)
+    assert mb.param_bytes()["thresholds"] == 255  # block 0's clip table / block 1's identity, UINT8
     roles = [i.role for i in loop.plan.inputs]
     assert roles.count(Role.PARAMETER) >= 8  # qkv, proj, fc1, fc2, local conv weights at least
     assert loop.param_bytes()["weights"] > 0
@@ -230,20 +231,20 @@ def test_reduced_encoder_wrong_iteration_parameter_differs(reduced_hw) -> None:
     rolled = roll(reduced_hw)
     x = _pixels(reduced_hw, 0)
     ref = execute_unrolled(reduced_hw, x)
-    (loop,) = rolled.loops
+    loop = rolled.loops[-1]
     mvau_weights = [i.tensor for i in loop.plan.inputs if i.node.startswith("MVAU") and i.slot == 1
                     and i.tensor in loop.params]
     assert len(mvau_weights) >= 4
     wrong = copy.deepcopy(rolled)
-    (wl,) = wrong.loops
+    wl = wrong.loops[-1]
     t = mvau_weights[2]
     assert not np.array_equal(wl.params[t][1], wl.params[t][0])
     wl.params[t][1] = wl.params[t][0]
     assert int((execute_rolled(wrong, x) != ref).sum()) > 0
     frozen = copy.deepcopy(rolled)
-    (fl,) = frozen.loops
-    for t in fl.params:
-        fl.params[t][:] = fl.params[t][0]
+    for fl in frozen.loops:
+        for t in fl.params:
+            fl.params[t][:] = fl.params[t][0]
     assert int((execute_rolled(frozen, x) != ref).sum()) > 0
 
 

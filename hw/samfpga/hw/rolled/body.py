@@ -61,6 +61,7 @@ IMPL_ATTRS = frozenset({
     "rtlsim_trace", "partition_id", "slr", "mem_port", "depth_trigger_uram", "depth_trigger_bram",
     "uram_threshold", "preferred_impl_style", "cpp_interface", "hls_style", "pumpedCompute", "pumpedMemory",
     "gen_top_module", "device_id",
+    "original_node_name",  # a name (PagePermute_rtl records the Shuffle it replaced)
 })
 #: layers whose thresholds (input slot) may be padded to more steps (step-count attribute)
 THRESHOLD_INPUT: dict[str, tuple[int, str | None]] = {"Thresholding": (1, "numSteps"), "MVAU": (2, None),
@@ -98,6 +99,7 @@ class LoopInput:
     where unified) and its (widest) datatype."""
 
     node: str
+    op_type: str
     slot: int
     tensor: str
     role: Role
@@ -132,13 +134,38 @@ class BodyPlan:
     def rollable(self) -> bool:
         return not self.refused
 
+    def param_bytes(self) -> dict[str, float]:
+        """Bytes of one iteration's PARAMETER values at their datatypes' widths, by kind: ``weights`` (MVAU/VVAU
+        weights), ``requant`` (scale and bias), ``thresholds``, ``norm_softmax`` (the integer softmax's bias
+        table), ``other``; and ``attributes``: the per-iteration attribute values (4 bytes each, 8 for values
+        beyond 32 bits, one bit per channel for flag lists)."""
+        out = dict.fromkeys(("weights", "requant", "thresholds", "norm_softmax", "other", "attributes"), 0.0)
+        for i in self.inputs:
+            if i.role == Role.PARAMETER:
+                out[_kind(i.op_type, i.slot)] += i.bytes_per_iteration()
+        for vals in self.attr_params.values():
+            if isinstance(vals[0], list):  # per-channel flags (IntLayerNorm negate)
+                out["attributes"] += len(vals[0]) / 8
+            else:
+                out["attributes"] += 8 if any(abs(int(v)) >= 2**31 for v in vals) else 4
+        return out
+
     def summary(self) -> dict:
         """JSON-able counts: roles, unified/refused differences (as strings), parameter bytes per iteration."""
         roles = {r.value: sum(i.role == r for i in self.inputs) for r in (Role.CONSTANT, Role.PARAMETER)}
         return {"blocks": self.stage.iterations, "body_nodes": len(self.columns), "exact_units": self.stage.exact,
                 "inputs": roles, "attribute_parameters": len(self.attr_params),
+                "param_bytes_per_iteration": self.param_bytes(),
                 "unified": [str(d) for d in self.unified], "refused": [str(d) for d in self.refused],
                 "rollable": self.rollable}
+
+
+def _kind(op_type: str, slot: int) -> str:
+    op = base_op(op_type)
+    if op in ("MVAU", "VVAU", "DepthwiseVVAU"):
+        return "weights" if slot == 1 else "thresholds"
+    return {"Requant": "requant", "Thresholding": "thresholds", "IntLayerNorm": "norm_softmax",
+            "IntSoftmax": "norm_softmax"}.get(op, "other")
 
 
 def _attrs(node) -> dict[str, object]:
@@ -196,30 +223,50 @@ def _align(ref: list, other: list) -> tuple[list[tuple[int, int]], list[tuple[st
 
 def compare_blocks(model, stage: RepeatedStage) -> BodyPlan:
     """Compare the blocks of ``stage`` in ``model`` (module doc); the plan for one body serving all of them."""
+    import copy
+
+    model = copy.deepcopy(model)  # identity thresholds (below) add initializers
     g = model.graph
-    inits = {i.name for i in g.initializer}
     byname = {n.name: n for n in g.node}
     blocks = [[byname[n] for n in b.nodes] for b in stage.blocks]
     ref = blocks[0]
     refused: list[Difference] = []
+    unified: list[Difference] = []
     # columns: block-0 nodes with a counterpart (same op type, in order) in every block
     match: list[dict[int, int]] = [{i: i for i in range(len(ref))}]
+    # per block: an identity node's input tensor -> (its producer's index in the block, output slot)
+    aliases: list[dict[str, tuple[int, int]]] = [{}]
     for b, nodes in enumerate(blocks[1:], 1):
         pairs, gaps = _align(ref, nodes)
-        match.append(dict(pairs))
+        m = dict(pairs)
+        match.append(m)
+        aliases.append({})
         for _tag, ri, oi in gaps:
             for i in ri:
-                refused.append(Difference(b, ref[i].name, "", "node", (f"{ref[i].op_type} in block 0 only",)))
+                ident = _identity_thresholds(model, ref, i, nodes, m, b) if not oi else None
+                if ident is None:
+                    refused.append(Difference(b, ref[i].name, "", "node", (f"{ref[i].op_type} in block 0 only",)))
+                    continue
+                node, how, producer = ident
+                nodes.append(node)
+                byname[node.name] = node
+                m[i] = len(nodes) - 1
+                aliases[b][node.input[0]] = producer
+                unified.append(Difference(b, ref[i].name, "", "node", (f"{ref[i].op_type} in block 0 only",), how))
             for j in oi:
                 refused.append(Difference(b, nodes[j].name, nodes[j].name, "node",
                                           (f"{nodes[j].op_type} in block {b} only",)))
+    inits = {i.name for i in g.initializer}
     cols = [i for i in range(len(ref)) if all(i in m for m in match)]
     columns = [tuple(blocks[b][match[b][i]].name for b in range(len(blocks))) for i in cols]
-    plan = BodyPlan(stage, columns, refused=refused)
+    plan = BodyPlan(stage, columns, unified=unified, refused=refused)
     wheres = []
     for b, nodes in enumerate(blocks):
         pos = {match[b][i]: k for k, i in enumerate(cols)}  # node index in block b -> column
-        wheres.append({t: (pos.get(j, -1), s) for j, n in enumerate(nodes) for s, t in enumerate(n.output)})
+        where = {t: (pos.get(j, -1), s) for j, n in enumerate(nodes) for s, t in enumerate(n.output)}
+        for pre, (j, slot) in aliases[b].items():  # an identity node reads its producer's output
+            where[pre] = (pos.get(j, -1), slot)
+        wheres.append(where)
     for k, col in enumerate(columns):
         nodes = [byname[name] for name in col]
         _compare_wiring(plan, k, nodes, stage, wheres, inits)
@@ -228,6 +275,49 @@ def compare_blocks(model, stage: RepeatedStage) -> BodyPlan:
         _compare_tensor_types(model, plan, nodes)
     _compare_tensor_types(model, plan, None)
     return plan
+
+
+IDENTITY_SUFFIX = "@identity"
+#: most steps of an identity threshold table (input range) that a block missing a Thresholding may get
+IDENTITY_MAX_STEPS = 4096
+
+
+def _identity_thresholds(model, ref: list, i: int, nodes: list, m: dict[int, int], b: int):
+    """A Thresholding of block 0 (``ref[i]``) without counterpart in block ``b``, placed in a chain (its input read
+    by it alone, produced by a node that block ``b`` has): an identity Thresholding for block ``b`` (thresholds at
+    lo+1..hi of the input range, offset lo: output = input), so the body carries the layer in every iteration.
+    Returns (virtual node, description) with its table added to ``model``; None where that does not apply."""
+    from onnx import helper
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    t = ref[i]
+    if base_op(t.op_type) != "Thresholding" or len(model.find_consumers(t.input[0])) != 1:
+        return None
+    prod = [k for k, n in enumerate(ref) if t.input[0] in n.output]
+    if not prod or prod[0] not in m:
+        return None
+    pn = nodes[m[prod[0]]]
+    slot = list(ref[prod[0]].output).index(t.input[0])
+    x = pn.output[slot]
+    dt = model.get_tensor_datatype(x)
+    if not dt.is_integer() or int(dt.max()) - int(dt.min()) > IDENTITY_MAX_STEPS:
+        return None
+    lo, hi = int(dt.min()), int(dt.max())
+    table = np.arange(lo + 1, hi + 1, dtype=np.float32)[None]
+    name = f"{t.name}{IDENTITY_SUFFIX}{b}"
+    model.set_initializer(f"{name}_thresholds", table)
+    tdt = DataType[widest([DataType.get_smallest_possible(lo + 1).name, DataType.get_smallest_possible(hi).name])]
+    model.set_tensor_datatype(f"{name}_thresholds", tdt)
+    node = helper.make_node(t.op_type, [f"{x}{IDENTITY_SUFFIX}", f"{name}_thresholds"], [x], name=name,
+                            domain=t.domain)
+    node.attribute.extend(a for a in t.attribute if a.name not in ("ActVal", "numSteps", "inputDataType",
+                                                                   "outputDataType", "weightDataType"))
+    inst = getCustomOp(node)
+    for k, v in (("ActVal", lo), ("numSteps", hi - lo), ("inputDataType", dt.name), ("outputDataType", dt.name),
+                 ("weightDataType", tdt.name)):
+        inst.set_nodeattr(k, v)
+    return node, f"identity thresholds in block {b} ({hi - lo} steps over {dt.name}, offset {lo})", (m[prod[0]], slot)
 
 
 def _compare_wiring(plan: BodyPlan, k: int, nodes: list, stage: RepeatedStage, wheres: list, inits: set[str]):
@@ -340,7 +430,7 @@ def _compare_inits(model, plan: BodyPlan, nodes: list) -> None:
             plan.unified.append(Difference(first, ref.name, nodes[first].name, f"input {s} ({t}) datatype",
                                            tuple(dts[: len(nodes)]), f"widest: {dt}"))
         same = all(np.array_equal(v, values[0]) for v in values)
-        plan.inputs.append(LoopInput(ref.name, s, t, Role.CONSTANT if same else Role.PARAMETER, values, dt))
+        plan.inputs.append(LoopInput(ref.name, ref.op_type, s, t, Role.CONSTANT if same else Role.PARAMETER, values, dt))
         plan.tensor_types[t] = dt
 
 

@@ -38,35 +38,8 @@ class Loop:
     plan: BodyPlan
 
     def param_bytes(self) -> dict[str, float]:
-        """Bytes of one iteration's parameters at their datatypes' widths, by kind (weights of MVAU/VVAU layers,
-        ``requant`` scale/bias, ``thresholds``, ``norm_softmax`` tables of the integer LayerNorm/softmax, ``other``),
-        plus ``attributes``: the per-iteration attribute values counted as 4 bytes each (64-bit constants 8)."""
-        out = dict.fromkeys(("weights", "requant", "thresholds", "norm_softmax", "other", "attributes"), 0.0)
-        ops = {n.name: n.op_type for n in self.body.graph.node}
-        for i in self.plan.inputs:
-            if i.role == Role.PARAMETER:
-                out[_kind(ops[i.node], i.slot)] += i.bytes_per_iteration()
-        for vals in self.attr_params.values():
-            if isinstance(vals[0], list):  # per-channel flags (IntLayerNorm negate): one bit each
-                out["attributes"] += len(vals[0]) / 8
-            else:
-                out["attributes"] += 8 if any(abs(int(v)) >= 2**31 for v in vals) else 4
-        return out
-
-
-def _kind(op_type: str, slot: int) -> str:
-    from samfpga.hw.rolled.blocks import base_op
-
-    op = base_op(op_type)
-    if op in ("MVAU", "VVAU", "DepthwiseVVAU"):
-        return "weights" if slot == 1 else "thresholds"
-    if op == "Requant":
-        return "requant"
-    if op == "Thresholding":
-        return "thresholds"
-    if op in ("IntLayerNorm", "IntSoftmax"):
-        return "norm_softmax"
-    return "other"
+        """One iteration's parameter bytes by kind (``BodyPlan.param_bytes``)."""
+        return self.plan.param_bytes()
 
 
 @dataclass
