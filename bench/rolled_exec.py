@@ -79,8 +79,10 @@ def execute(path: Path, seeds: list[int]) -> dict:
 
 def markdown(res: dict) -> str:
     lines = ["# Loop rolling on the bundled default's HW graph (`samfpga.hw.rolled`, issue 15)", "",
-             f"Command: `{res['command']}`  ", f"Build: `{res['build']}` (KV260, default options); "
-             f"{res['machine']}; {res['date']}.", "",
+             f"Command: `{res['command']}` (at {res['commit']})  ",
+             f"Build: `{res['build']}`: `python -m samfpga.hw.build_cli --board {res['board']} --out DIR --steps "
+             f"{','.join(res['build_steps'])}` (bundled default checkpoint, default options); {res['machine']}; "
+             f"{res['date']}.", "",
              "Blocks found by structure (single-tensor cuts, repeated units; `find_stages`), compared node by node "
              "(`compare_blocks`). Parameter bytes per iteration at each datatype's width (Requant scale/bias "
              "are FLOAT32 in the graph: 4 bytes each).", ""]
@@ -133,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 
     graphs = sorted(p for p in (build / "intermediate").glob("*.onnx") if int(p.name[:2]) >= FROM_STEP
                     and "partition" not in p.name)
-    res = {"command": "python " + " ".join(sys.argv), "build": str(build),
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    cfg = json.loads((build / "build_config.json").read_text())
+    res = {"command": "python " + " ".join(sys.argv), "build": str(build), "commit": head,
+           "build_steps": cfg["steps"], "board": cfg["board"],
            "machine": f"{platform.machine()}, {platform.python_version()}",
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "stages": {p.stem: analyse(p) for p in graphs}}

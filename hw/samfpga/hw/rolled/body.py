@@ -11,7 +11,11 @@ node against block 0:
 - **attributes** fall in four kinds: datatypes (``DTYPE_ATTRS``: unified to the widest, except where the layer
   clips to them, ``CLIPPING``), per-iteration arithmetic constants (``PARAM_ATTRS``: integer LayerNorm/softmax
   constants, a threshold layer's output offset), implementation choices (``IMPL_ATTRS``: folding, memory styles,
-  FIFO depths; the body takes one, the largest), and structure (everything else: must be equal);
+  FIFO depths; the body takes one, the largest; ``NAME_ATTRS``: names), and structure (everything else: must be
+  equal);
+- **a Thresholding in some blocks only**, in a chain (its input read by it alone): the body carries it, and the
+  blocks without it get an identity table (steps at every input value above the lowest, offset the lowest: the
+  count is the input), as long as the input range has at most ``IDENTITY_MAX_STEPS`` steps;
 - **threshold tables** with different step counts are padded to the longest with steps no input reaches (so the
   count, the output, is unchanged), and a shared table is broadcast per channel.
 
@@ -61,8 +65,9 @@ IMPL_ATTRS = frozenset({
     "rtlsim_trace", "partition_id", "slr", "mem_port", "depth_trigger_uram", "depth_trigger_bram",
     "uram_threshold", "preferred_impl_style", "cpp_interface", "hls_style", "pumpedCompute", "pumpedMemory",
     "gen_top_module", "device_id",
-    "original_node_name",  # a name (PagePermute_rtl records the Shuffle it replaced)
 })
+#: attributes that only name things (PagePermute_rtl records the Shuffle it replaced)
+NAME_ATTRS = frozenset({"original_node_name"})
 #: layers whose thresholds (input slot) may be padded to more steps (step-count attribute)
 THRESHOLD_INPUT: dict[str, tuple[int, str | None]] = {"Thresholding": (1, "numSteps"), "MVAU": (2, None),
                                                       "VVAU": (2, None)}
@@ -360,6 +365,10 @@ def _compare_attrs(plan: BodyPlan, nodes: list) -> None:
             plan.attr_params[(ref.name, name)] = vals
             plan.unified.append(Difference(first, ref.name, nodes[first].name, f"attribute {name}", tuple(vals),
                                            "per-iteration parameter"))
+            continue
+        elif name in NAME_ATTRS:
+            plan.unified.append(Difference(first, ref.name, nodes[first].name, f"attribute {name}", tuple(vals),
+                                           "a name: the body keeps block 0's"))
             continue
         elif name in IMPL_ATTRS and None not in vals:
             pick = max(vals, key=_size_key)
