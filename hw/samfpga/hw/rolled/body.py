@@ -157,8 +157,9 @@ class BodyPlan:
 
     def summary(self) -> dict:
         """JSON-able counts: roles, unified/refused differences (as strings), parameter bytes per iteration."""
-        roles = {r.value: sum(i.role == r for i in self.inputs) for r in (Role.CONSTANT, Role.PARAMETER)}
-        return {"blocks": self.stage.iterations, "body_nodes": len(self.columns), "exact_units": self.stage.exact,
+        roles = {Role.ACTIVATION.value: 1}  # the looped-back stream (blocks are cut at single tensors)
+        roles.update({r.value: sum(i.role == r for i in self.inputs) for r in (Role.CONSTANT, Role.PARAMETER)})
+        return {"blocks": self.stage.iterations, "activation": [b.act_in for b in self.stage.blocks], "body_nodes": len(self.columns), "exact_units": self.stage.exact,
                 "inputs": roles, "attribute_parameters": len(self.attr_params),
                 "param_bytes_per_iteration": self.param_bytes(),
                 "unified": [str(d) for d in self.unified], "refused": [str(d) for d in self.refused],
