@@ -53,6 +53,16 @@ def _chain(blocks: list[dict]):
                          numInputVectors=VECS, ActVal=b["act"]))
         cur, cur_dt = out, b["out"]
         dts[out] = b["out"]
+        if b.get("extra"):  # a second Thresholding in this block only
+            t2, out2 = f"thr{k}b", f"a{k}b"
+            inits[t2] = np.array([[1.0]])
+            dts[t2], dts[out2] = "INT8", "UINT1"
+            nodes[-1].output[0] = f"{out}_pre"
+            dts[f"{out}_pre"] = b["out"]
+            nodes.append(_hw("Thresholding", [f"{out}_pre", t2], [out], f"thr{k}b", NumChannels=C, PE=1, numSteps=1,
+                             inputDataType=b["out"], weightDataType="INT8", outputDataType="UINT1",
+                             numInputVectors=VECS, ActVal=0))
+            cur_dt = dts[out] = "UINT1"
     shape = [*VECS, C]
     vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, shape) for n in nodes for t in n.output if t != "y"]
     graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
@@ -117,6 +127,21 @@ def test_chain_structural_difference_refused() -> None:
     model.set_initializer("thr1", np.zeros((C + 1, 7), dtype=np.float32))
     with pytest.raises(NotRollable, match=r"block 1: thr0 \(= thr1\): input 1 \(thr0\) shape: \(4, 3\), \(5, 7\)"):
         roll(model, strict=True)
+
+
+def test_chain_node_in_one_block_refused() -> None:
+    """A block with a layer the others lack (a second Thresholding in block 1, after its first): the comparison
+    names the extra node; with ``strict`` the stage is refused. (Structure alone cannot tell this chain's
+    Thresholdings apart, so the stage is given: MVAU-first blocks.)"""
+    from samfpga.hw.rolled import Block, NotRollable, RepeatedStage, compare_blocks, roll
+
+    model = _chain([CHAIN[0], {**CHAIN[1], "extra": True}, CHAIN[2]])
+    stage = RepeatedStage((Block(0, ("mvau0", "thr0"), "x", "a0"), Block(1, ("mvau1", "thr1", "thr1b"), "a0", "a1"),
+                           Block(2, ("mvau2", "thr2"), "a1", "y")), exact=False, units=(0, 7))
+    plan = compare_blocks(model, stage)
+    assert [str(d) for d in plan.refused if d.item == "node"] == ["block 1: thr1b: node: Thresholding in block 1 only"]
+    with pytest.raises(NotRollable, match="thr1b: node: Thresholding in block 1 only"):
+        roll(model, stages=[stage], strict=True)
 
 
 # ---- the reduced TinyViT encoder through the real build steps ----
