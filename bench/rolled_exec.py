@@ -33,7 +33,7 @@ def analyse(path: Path) -> list[dict]:
     """The repeated stages of one saved graph and their block comparison."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from samfpga.hw.rolled import compare_blocks, find_stages
+    from samfpga.hw.rolled import block_scopes, compare_blocks, find_stages
 
     model = ModelWrapper(str(path))
     ops = {n.name: n.op_type for n in model.graph.node}
@@ -42,6 +42,7 @@ def analyse(path: Path) -> list[dict]:
         plan = compare_blocks(model, st)
         row = plan.summary()
         row.update(stage=st.name, nodes_per_block=[len(b.nodes) for b in st.blocks],
+                   torch_scopes=[block_scopes(model, b) for b in st.blocks],
                    weight_layers=sum(ops[n].startswith(("MVAU", "VVAU", "DepthwiseVVAU")) for n in st.blocks[0].nodes))
         out.append(row)
     return out
@@ -99,6 +100,10 @@ def markdown(res: dict) -> str:
                          f"{b['attributes']:,.0f} |")
         lines.append("")
         for s in stages:
+            if any(s["torch_scopes"]):
+                lines.append(f"`{s['stage']}`: PyTorch scopes in the surviving node metadata, per block: "
+                             + ", ".join("/".join(x) or "-" for x in s["torch_scopes"]))
+                lines.append("")
             if s["unified"] or s["refused"]:
                 lines.append(f"`{s['stage']}`:")
                 lines += [f"- unified: {d}" for d in s["unified"]]

@@ -173,8 +173,11 @@ def _reduced_qonnx(out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reduced_hw(tmp_path_factory):
-    """The reduced encoder's HW graph after ``specialize`` (the build's steps, kv260, default options)."""
+def reduced_graphs(tmp_path_factory) -> dict:
+    """The reduced encoder's HW graphs after ``convert_to_hw`` and after ``specialize`` (the build's steps, kv260,
+    default options), by step name."""
+    import copy
+
     from qonnx.core.modelwrapper import ModelWrapper
 
     from samfpga.hw.build.config import BuildConfig
@@ -189,11 +192,18 @@ def reduced_hw(tmp_path_factory):
     import samfpga.hw.custom_ops  # noqa: F401
 
     ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "b")), out=d / "b")
-    model = ModelWrapper(str(enc))
+    model, graphs = ModelWrapper(str(enc)), {}
     with installed():
         for name in STEPS:
             model = BUILD_STEPS[name](model, ctx)
-    return model
+            if name in ("convert_to_hw", "specialize"):
+                graphs[name] = copy.deepcopy(model)
+    return graphs
+
+
+@pytest.fixture(scope="module")
+def reduced_hw(reduced_graphs):
+    return reduced_graphs["specialize"]
 
 
 def _pixels(model, seed: int) -> np.ndarray:
@@ -220,6 +230,26 @@ def test_reduced_encoder_stages(reduced_hw) -> None:
     (ident,) = [d for d in mbconv.unified if d.item == "node"]
     assert ops[ident.node] == "Thresholding_rtl" and ident.block == 1
     assert "in block 0 only -> identity thresholds in block 1 (255 steps over UINT8, offset 0)" in str(ident)
+
+
+@pytest.mark.slow
+def test_reduced_encoder_blocks_match_torch_scopes(reduced_graphs) -> None:
+    """After ``convert_to_hw`` a few nodes still carry PyTorch's name scopes (node metadata; none do after
+    ``specialize``): the transformer blocks found by structure are ``layers.2.blocks.0/1/2``, one each, in order.
+    The rolled graph there is bit-exact too."""
+    from samfpga.hw.rolled import block_scopes, execute_rolled, execute_unrolled, find_stages, roll
+
+    model = reduced_graphs["convert_to_hw"]
+    stages = find_stages(model)
+    assert [s.iterations for s in stages] == [2, 3]
+    assert [block_scopes(model, b) for b in stages[1].blocks] == [[f"layers.2.blocks.{i}"] for i in range(3)]
+    assert not any(block_scopes(reduced_graphs["specialize"], b) for s in find_stages(reduced_graphs["specialize"])
+                   for b in s.blocks)
+    rolled = roll(model)
+    assert [lp.iterations for lp in rolled.loops] == [2, 3]
+    x = _pixels(model, 2)
+    ref = execute_unrolled(model, x)
+    assert np.unique(ref).size > 16 and int((execute_rolled(rolled, x) != ref).sum()) == 0
 
 
 @pytest.mark.slow

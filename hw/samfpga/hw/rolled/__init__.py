@@ -10,11 +10,11 @@
 See docs/loop_rolling.md.
 """
 
-from samfpga.hw.rolled.blocks import Block, RepeatedStage, find_stages, units
+from samfpga.hw.rolled.blocks import Block, RepeatedStage, block_scopes, find_stages, units
 from samfpga.hw.rolled.body import BodyPlan, Difference, LoopInput, Role, compare_blocks, widest
 from samfpga.hw.rolled.execute import execute_rolled, execute_unrolled
 from samfpga.hw.rolled.graph import Loop, NotRollable, RolledGraph, roll, submodel
 
 __all__ = ["Block", "BodyPlan", "Difference", "Loop", "LoopInput", "NotRollable", "RepeatedStage", "Role",
-           "RolledGraph", "compare_blocks", "execute_rolled", "execute_unrolled", "find_stages", "roll", "submodel",
+           "RolledGraph", "block_scopes", "compare_blocks", "execute_rolled", "execute_unrolled", "find_stages", "roll", "submodel",
            "units", "widest"]
