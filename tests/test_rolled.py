@@ -81,7 +81,7 @@ CHAIN = [dict(seed=1, steps=3, act=-2, shared=False, out="INT2"),
 
 
 def test_widest_datatype() -> None:
-    from samfpga.hw.rolled.body import widest
+    from samfpga.hw.rolled import widest
 
     assert widest(["INT8", "INT8"]) == "INT8"
     assert widest(["INT8", "UINT8"]) == "INT9"

@@ -15,7 +15,7 @@ node against block 0:
   equal);
 - **a Thresholding in some blocks only**, in a chain (its input read by it alone): the body carries it, and the
   blocks without it get an identity table (steps at every input value above the lowest, offset the lowest: the
-  count is the input), as long as the input range has at most ``IDENTITY_MAX_STEPS`` steps;
+  count is the input), as long as the input range has at most ``thresholds.IDENTITY_MAX_STEPS`` steps;
 - **threshold tables** with different step counts are padded to the longest with steps no input reaches (so the
   count, the output, is unchanged), and a shared table is broadcast per channel.
 
@@ -33,6 +33,8 @@ from enum import Enum
 import numpy as np
 
 from samfpga.hw.rolled.blocks import RepeatedStage, base_op
+from samfpga.hw.rolled.datatypes import widest
+from samfpga.hw.rolled.thresholds import THRESHOLD_INPUT, identity_thresholds, pad_thresholds
 
 
 class Role(str, Enum):
@@ -68,11 +70,6 @@ IMPL_ATTRS = frozenset({
 })
 #: attributes that only name things (PagePermute_rtl records the Shuffle it replaced)
 NAME_ATTRS = frozenset({"original_node_name"})
-#: layers whose thresholds (input slot) may be padded to more steps (step-count attribute)
-THRESHOLD_INPUT: dict[str, tuple[int, str | None]] = {"Thresholding": (1, "numSteps"), "MVAU": (2, None),
-                                                      "VVAU": (2, None)}
-
-
 @dataclass(frozen=True)
 class Difference:
     """One way block ``block`` differs from block 0 at body node ``node`` (block 0's name; ``other``: the block's
@@ -188,23 +185,6 @@ def _attrs(node) -> dict[str, object]:
     return out
 
 
-def widest(names: list[str]) -> str | None:
-    """The smallest integer datatype holding every value of the integer datatypes ``names``; the name itself when
-    all are equal; None when they differ and one is not an integer type (or is bipolar)."""
-    from qonnx.core.datatype import DataType
-
-    if len(set(names)) == 1:
-        return names[0]
-    dts = [DataType[n] for n in names]
-    if not all(d.is_integer() for d in dts) or any(n in ("BIPOLAR", "TERNARY") for n in names):
-        return None
-    lo, hi = min(int(d.min()) for d in dts), max(int(d.max()) for d in dts)
-    if lo >= 0:
-        return "BINARY" if hi <= 1 else f"UINT{max(hi.bit_length(), 1)}"
-    bits = max(hi.bit_length(), (-lo - 1).bit_length()) + 1
-    return f"INT{bits}"
-
-
 def _source(t: str, block, where: dict[str, tuple[int, int]], inits: set[str]):
     if t == block.act_in:
         return ("act",)
@@ -249,7 +229,7 @@ def compare_blocks(model, stage: RepeatedStage) -> BodyPlan:
         aliases.append({})
         for _tag, ri, oi in gaps:
             for i in ri:
-                ident = _identity_thresholds(model, ref, i, nodes, m, b) if not oi else None
+                ident = identity_thresholds(model, ref, i, nodes, m, b) if not oi else None
                 if ident is None:
                     refused.append(Difference(b, ref[i].name, "", "node", (f"{ref[i].op_type} in block 0 only",)))
                     continue
@@ -281,49 +261,6 @@ def compare_blocks(model, stage: RepeatedStage) -> BodyPlan:
         _compare_tensor_types(model, plan, nodes)
     _compare_tensor_types(model, plan, None)
     return plan
-
-
-IDENTITY_SUFFIX = "@identity"
-#: most steps of an identity threshold table (input range) that a block missing a Thresholding may get
-IDENTITY_MAX_STEPS = 4096
-
-
-def _identity_thresholds(model, ref: list, i: int, nodes: list, m: dict[int, int], b: int):
-    """A Thresholding of block 0 (``ref[i]``) without counterpart in block ``b``, placed in a chain (its input read
-    by it alone, produced by a node that block ``b`` has): an identity Thresholding for block ``b`` (thresholds at
-    lo+1..hi of the input range, offset lo: output = input), so the body carries the layer in every iteration.
-    Returns (virtual node, description) with its table added to ``model``; None where that does not apply."""
-    from onnx import helper
-    from qonnx.core.datatype import DataType
-    from qonnx.custom_op.registry import getCustomOp
-
-    t = ref[i]
-    if base_op(t.op_type) != "Thresholding" or len(model.find_consumers(t.input[0])) != 1:
-        return None
-    prod = [k for k, n in enumerate(ref) if t.input[0] in n.output]
-    if not prod or prod[0] not in m:
-        return None
-    pn = nodes[m[prod[0]]]
-    slot = list(ref[prod[0]].output).index(t.input[0])
-    x = pn.output[slot]
-    dt = model.get_tensor_datatype(x)
-    if not dt.is_integer() or int(dt.max()) - int(dt.min()) > IDENTITY_MAX_STEPS:
-        return None
-    lo, hi = int(dt.min()), int(dt.max())
-    table = np.arange(lo + 1, hi + 1, dtype=np.float32)[None]
-    name = f"{t.name}{IDENTITY_SUFFIX}{b}"
-    model.set_initializer(f"{name}_thresholds", table)
-    tdt = DataType[widest([DataType.get_smallest_possible(lo + 1).name, DataType.get_smallest_possible(hi).name])]
-    model.set_tensor_datatype(f"{name}_thresholds", tdt)
-    node = helper.make_node(t.op_type, [f"{x}{IDENTITY_SUFFIX}", f"{name}_thresholds"], [x], name=name,
-                            domain=t.domain)
-    node.attribute.extend(a for a in t.attribute if a.name not in ("ActVal", "numSteps", "inputDataType",
-                                                                   "outputDataType", "weightDataType"))
-    inst = getCustomOp(node)
-    for k, v in (("ActVal", lo), ("numSteps", hi - lo), ("inputDataType", dt.name), ("outputDataType", dt.name),
-                 ("weightDataType", tdt.name)):
-        inst.set_nodeattr(k, v)
-    return node, f"identity thresholds in block {b} ({hi - lo} steps over {dt.name}, offset {lo})", (m[prod[0]], slot)
 
 
 def _compare_wiring(plan: BodyPlan, k: int, nodes: list, stage: RepeatedStage, wheres: list, inits: set[str]):
@@ -416,7 +353,7 @@ def _compare_inits(model, plan: BodyPlan, nodes: list) -> None:
         values = [np.asarray(v) for v in values]
         dts = [model.get_tensor_datatype(x).name for x in tensors]
         if len({v.shape for v in values}) > 1:
-            padded = _pad_thresholds(op, s, values, nodes, model)
+            padded = pad_thresholds(op, s, values, nodes, model)
             if padded is None:
                 first = next(b for b, v in enumerate(values) if v.shape != values[0].shape)
                 plan.refused.append(Difference(first, ref.name, nodes[first].name, f"input {s} ({t}) shape",
@@ -442,27 +379,6 @@ def _compare_inits(model, plan: BodyPlan, nodes: list) -> None:
         same = all(np.array_equal(v, values[0]) for v in values)
         plan.inputs.append(LoopInput(ref.name, ref.op_type, s, t, Role.CONSTANT if same else Role.PARAMETER, values, dt))
         plan.tensor_types[t] = dt
-
-
-def _pad_thresholds(op: str, slot: int, values: list[np.ndarray], nodes: list, model):
-    """Threshold tables (C or 1, steps) of different step counts / channel counts made one shape: shared tables
-    broadcast to C rows, shorter tables padded with a step above every input (never reached, so each output count
-    is unchanged). None when ``slot`` is not a threshold input or the tables cannot be made one shape."""
-    if THRESHOLD_INPUT.get(op, (None,))[0] != slot or any(v.ndim != 2 for v in values):
-        return None
-    from qonnx.core.datatype import DataType
-
-    rows = max(v.shape[0] for v in values)
-    if any(v.shape[0] not in (1, rows) for v in values):
-        return None
-    steps = max(v.shape[1] for v in values)
-    top = max(int(DataType[widest([model.get_tensor_datatype(n.input[0]).name for n in nodes])].max()),
-              int(max(v.max() for v in values))) + 1
-    out = []
-    for v in values:
-        v = np.broadcast_to(v, (rows, v.shape[1]))
-        out.append(np.concatenate([v, np.full((rows, steps - v.shape[1]), top, dtype=v.dtype)], axis=1))
-    return out, DataType.get_smallest_possible(top).name
 
 
 def _compare_tensor_types(model, plan: BodyPlan, nodes: list | None) -> None:
