@@ -1,0 +1,53 @@
+"""Python execution of a rolled graph (FINN's ``execute_onnx``), and of the unrolled graph it came from.
+
+``execute_rolled`` runs the parts in order: each unrolled piece once, each loop's body ``iterations`` times with
+iteration i's PARAMETER initializers and attribute values set before the run and the body's output fed back as the
+next iteration's input. Specialised layers (``X_rtl`` / ``X_hls``) run as their HW abstraction ``X``
+(``samfpga.hw.build.package.python_view``): HLS layers otherwise execute only in cppsim.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from samfpga.hw.rolled.graph import Loop, RolledGraph
+
+
+def _python(model):
+    from samfpga.hw.build.package import python_view
+
+    return python_view(model)
+
+
+def run_once(model, x: np.ndarray) -> np.ndarray:
+    """FINN python execution of ``model`` (one input, one output; specialised layers as their abstraction)."""
+    from finn.core.onnx_exec import execute_onnx
+
+    return execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
+
+
+def run_loop(loop: Loop, x: np.ndarray) -> np.ndarray:
+    """``loop.body`` ``loop.iterations`` times from ``x``, with each iteration's parameters."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    body = _python(loop.body)
+    nodes = {n.name: n for n in body.graph.node}
+    for i in range(loop.iterations):
+        for t, stacked in loop.params.items():
+            body.set_initializer(t, np.asarray(stacked[i], dtype=np.float32))
+        for (node, attr), vals in loop.attr_params.items():
+            getCustomOp(nodes[node]).set_nodeattr(attr, vals[i])
+        x = run_once(body, x)
+    return x
+
+
+def execute_rolled(rolled: RolledGraph, x: np.ndarray) -> np.ndarray:
+    """The rolled graph on ``x`` (the original graph's input); returns the original graph's output."""
+    for part in rolled.parts:
+        x = run_loop(part, x) if isinstance(part, Loop) else run_once(_python(part), x)
+    return x
+
+
+def execute_unrolled(model, x: np.ndarray) -> np.ndarray:
+    """The original (unrolled) graph on ``x``, the same way."""
+    return run_once(_python(model), x)

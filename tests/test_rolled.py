@@ -1,0 +1,325 @@
+"""Rolled execution (``samfpga.hw.rolled``): one body per repeated stage, run N times with per-iteration
+parameters, against the unrolled graph at tolerance 0 (FINN python execution).
+
+- a hand-built chain of 3 blocks (MVAU -> Thresholding) whose threshold tables, step counts, offsets and datatypes
+  differ per block: one body serves them (tables padded, datatypes widened, offsets per iteration), bit-exact;
+- the reduced TinyViT encoder (64², the default student family, depths [2, 1, 3, 1]: a stage of 2 MBConv blocks
+  with the depthwise conv and a stage of 3 transformer blocks) through the build's real steps to ``specialize``,
+  quantized as ``samfpga build-hw`` does (integer LayerNorm/softmax, integer biases): the stages found, the
+  two stages rolled and executed, output identical (0 differing values); one parameter from the wrong
+  iteration changes the output; blocks made to differ structurally are refused with the node named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from samfpga.hw import HW_DOMAIN
+
+C, VECS = 4, [1, 4]  # channels, input vectors: each block maps [1, 4, C] -> [1, 4, C]
+
+
+def _hw(op, ins, outs, name, **attrs):
+    return helper.make_node(op, ins, outs, name=name, domain=HW_DOMAIN, backend="fpgadataflow", **attrs)
+
+
+def _chain(blocks: list[dict]):
+    """x (INT4) -> per block: MVAU (C x C INT4 weights) -> Thresholding (``steps`` steps, per-channel or shared
+    table, offset ``act``) -> ... -> y. Block spec: seed, steps, act, shared, out (output datatype)."""
+    from onnx import TensorProto
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    nodes, inits, dts, cur, cur_dt = [], {}, {"x": "INT4"}, "x", "INT4"
+    for k, b in enumerate(blocks):
+        rng = np.random.default_rng(b["seed"])
+        w, acc, t, out = f"w{k}", f"acc{k}", f"thr{k}", ("y" if k == len(blocks) - 1 else f"a{k}")
+        inits[w] = rng.integers(-8, 8, size=(C, C))
+        dts[w], dts[acc] = "INT4", "INT12"
+        nodes.append(_hw("MVAU", [cur, w], [acc], f"mvau{k}", MW=C, MH=C, SIMD=1, PE=1, inputDataType=cur_dt,
+                         weightDataType="INT4", outputDataType="INT12", accDataType="INT12", noActivation=1,
+                         binaryXnorMode=0, ActVal=0, numInputVectors=VECS, mem_mode="internal_decoupled"))
+        # a shared table: evenly spread steps (so the chain's output takes several values)
+        inits[t] = np.linspace(-20, 20, b["steps"]).round()[None] if b["shared"] else \
+            np.sort(rng.integers(-60, 60, size=(C, b["steps"])), axis=1)
+        dts[t] = "INT8"
+        nodes.append(_hw("Thresholding", [acc, t], [out], f"thr{k}", NumChannels=C, PE=1, numSteps=b["steps"],
+                         inputDataType="INT12", weightDataType="INT8", outputDataType=b["out"],
+                         numInputVectors=VECS, ActVal=b["act"]))
+        cur, cur_dt = out, b["out"]
+        dts[out] = b["out"]
+        if b.get("extra"):  # a second Thresholding in this block only
+            t2, out2 = f"thr{k}b", f"a{k}b"
+            inits[t2] = np.array([[1.0]])
+            dts[t2], dts[out2] = "INT8", "UINT1"
+            nodes[-1].output[0] = f"{out}_pre"
+            dts[f"{out}_pre"] = b["out"]
+            nodes.append(_hw("Thresholding", [f"{out}_pre", t2], [out], f"thr{k}b", NumChannels=C, PE=1, numSteps=1,
+                             inputDataType=b["out"], weightDataType="INT8", outputDataType="UINT1",
+                             numInputVectors=VECS, ActVal=0))
+            cur_dt = dts[out] = "UINT1"
+    shape = [*VECS, C]
+    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, shape) for n in nodes for t in n.output if t != "y"]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], value_info=vi)
+    model = ModelWrapper(qonnx_make_model(graph))
+    for k, v in inits.items():
+        model.set_initializer(k, np.asarray(v, dtype=np.float32))
+    for k, v in dts.items():
+        model.set_tensor_datatype(k, DataType[v])
+    return model
+
+
+CHAIN = [dict(seed=1, steps=3, act=-2, shared=False, out="INT2"),
+         dict(seed=2, steps=7, act=0, shared=False, out="UINT3"),
+         dict(seed=3, steps=3, act=0, shared=True, out="UINT2")]
+
+
+def test_widest_datatype() -> None:
+    from samfpga.hw.rolled import widest
+
+    assert widest(["INT8", "INT8"]) == "INT8"
+    assert widest(["INT8", "UINT8"]) == "INT9"
+    assert widest(["UINT3", "INT2", "INT4"]) == "INT4"
+    assert widest(["INT19", "INT21", "UINT20"]) == "INT21"
+    assert widest(["INT8", "FLOAT32"]) is None
+
+
+def test_chain_with_differing_thresholds_rolls_bit_exact() -> None:
+    """Three blocks whose thresholds differ in values, step count (3/7), sharing (per channel / one row) and offset
+    (-2/0): one body (7-step per-channel table, widest datatypes, per-iteration offset), output identical."""
+    from samfpga.hw.rolled import Role, execute_rolled, execute_unrolled, find_stages, roll
+
+    model = _chain(CHAIN)
+    stages = find_stages(model)
+    assert [s.iterations for s in stages] == [3] and stages[0].exact
+    rolled = roll(model, strict=True)
+    (loop,) = rolled.loops
+    assert len(rolled.parts) == 1 and len(loop.body.graph.node) == 2
+    plan = loop.plan
+    unified = "\n".join(str(d) for d in plan.unified)
+    assert "attribute numSteps: 3, 7, 3 -> thresholds padded to 7 steps" in unified
+    assert "attribute ActVal: -2, 0, 0 -> per-iteration parameter" in unified
+    assert "widest: INT4" in unified  # the MVAU input datatype: INT4 (x), INT2, UINT3
+    assert loop.params["thr0"].shape == (3, C, 7) and loop.params["w0"].shape == (3, C, C)
+    assert {i.tensor: i.role for i in plan.inputs} == {"w0": Role.PARAMETER, "thr0": Role.PARAMETER}
+    rng = np.random.default_rng(0)
+    outs = []
+    for _ in range(8):
+        x = rng.integers(-8, 8, size=(*VECS, C)).astype(np.float32)
+        ref = execute_unrolled(model, x)
+        np.testing.assert_array_equal(execute_rolled(rolled, x), ref)
+        outs.append(ref)
+    assert np.unique(np.concatenate(outs)).size >= 3  # outputs vary
+
+
+def test_chain_structural_difference_refused() -> None:
+    """A block whose Thresholding has another channel count in its table layout (2-d table of 5 rows) cannot share
+    the body: refused, naming the node, the input and the shapes."""
+    from samfpga.hw.rolled import NotRollable, roll
+
+    model = _chain(CHAIN)
+    model.set_initializer("thr1", np.zeros((C + 1, 7), dtype=np.float32))
+    with pytest.raises(NotRollable, match=r"block 1: thr0 \(= thr1\): input 1 \(thr0\) shape: \(4, 3\), \(5, 7\)"):
+        roll(model, strict=True)
+
+
+def test_chain_node_in_one_block_refused() -> None:
+    """A block with a layer the others lack (a second Thresholding in block 1, after its first): the comparison
+    names the extra node; with ``strict`` the stage is refused. (Structure alone cannot tell this chain's
+    Thresholdings apart, so the stage is given: MVAU-first blocks.)"""
+    from samfpga.hw.rolled import Block, NotRollable, RepeatedStage, compare_blocks, roll
+
+    model = _chain([CHAIN[0], {**CHAIN[1], "extra": True}, CHAIN[2]])
+    stage = RepeatedStage((Block(0, ("mvau0", "thr0"), "x", "a0"), Block(1, ("mvau1", "thr1", "thr1b"), "a0", "a1"),
+                           Block(2, ("mvau2", "thr2"), "a1", "y")), exact=False, units=(0, 7))
+    plan = compare_blocks(model, stage)
+    assert [str(d) for d in plan.refused if d.item == "node"] == ["block 1: thr1b: node: Thresholding in block 1 only"]
+    with pytest.raises(NotRollable, match="thr1b: node: Thresholding in block 1 only"):
+        roll(model, stages=[stage], strict=True)
+
+
+# ---- the reduced TinyViT encoder through the real build steps ----
+
+DEPTHS = [2, 1, 3, 1]
+STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
+         "partition", "specialize")
+
+
+def _reduced_qonnx(out: Path) -> Path:
+    """The chain tests' 64² student family with ``DEPTHS``, seeded (weights seed 3, Linear biases normal(0, 0.1)
+    seed 11), quantized as ``samfpga build-hw`` quantizes a checkpoint: W8A8, integer LayerNorm/softmax, integer
+    biases; PTQ on ``statistics_images(4, seed=0)``."""
+    import torch
+
+    from samfpga.models.build import variant_config
+    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
+    from samfpga.models.quant.source import TINY_STUDENT, random_student, statistics_images
+
+    torch.set_num_threads(1)
+    enc = random_student(seed=3, config=variant_config("vit_t", **{**TINY_STUDENT, "depths": DEPTHS})).image_encoder
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for m in enc.modules():
+            if isinstance(m, torch.nn.Linear) and m.bias is not None:
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+    q = calibrate(quantize_encoder(enc, QuantConfig(int_norm=True, bias_on_grid=True)), statistics_images(4, seed=0))
+    return export_qonnx(q, out / "enc.onnx", (1, 3, 64, 64))
+
+
+@pytest.fixture(scope="module")
+def reduced_graphs(tmp_path_factory) -> dict:
+    """The reduced encoder's HW graphs after ``convert_to_hw`` and after ``specialize`` (the build's steps, kv260,
+    default options), by step name."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.speedups import installed
+    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
+    from samfpga.hw.build.steps import BuildContext
+    from samfpga.hw.finn_env import boot
+
+    d = tmp_path_factory.mktemp("rolled")
+    enc = _reduced_qonnx(d)
+    boot(d / "finn_build")
+    import samfpga.hw.custom_ops  # noqa: F401
+
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "b")), out=d / "b")
+    model, graphs = ModelWrapper(str(enc)), {}
+    with installed():
+        for name in STEPS:
+            model = BUILD_STEPS[name](model, ctx)
+            if name in ("convert_to_hw", "specialize"):
+                graphs[name] = copy.deepcopy(model)
+    return graphs
+
+
+@pytest.fixture(scope="module")
+def reduced_hw(reduced_graphs):
+    return reduced_graphs["specialize"]
+
+
+def _pixels(model, seed: int) -> np.ndarray:
+    name = model.graph.input[0].name
+    assert model.get_tensor_datatype(name).name == "UINT8"  # pixel input
+    return np.random.default_rng(seed).integers(0, 256, size=model.get_tensor_shape(name)).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_reduced_encoder_stages(reduced_hw) -> None:
+    """The repeated stages found by structure: the 2 MBConv blocks (with the depthwise conv) and the 3 transformer
+    blocks, both served by one body each. The MBConv blocks differ as the flow leaves them (measured: block 0 ends
+    in a Thresholding after its residual Requant, clipping the ReLU output to the next block's signed input, which
+    block 1, followed by PatchMerging, does not have): the body carries it, block 1 with identity thresholds."""
+    from samfpga.hw.rolled import compare_blocks, find_stages
+
+    stages = find_stages(reduced_hw)
+    assert [s.iterations for s in stages] == [2, 3], [s.name for s in stages]
+    ops = {n.name: n.op_type for n in reduced_hw.graph.node}
+    mbconv, vit = (compare_blocks(reduced_hw, s) for s in stages)
+    assert any(ops[n].startswith("VVAU") for n in stages[0].blocks[0].nodes)  # the depthwise conv
+    assert sum(ops[n].startswith("IntSoftmax") for n in stages[1].blocks[0].nodes) == 1
+    assert vit.rollable and mbconv.rollable, (vit.refused, mbconv.refused)
+    (ident,) = [d for d in mbconv.unified if d.item == "node"]
+    assert ops[ident.node] == "Thresholding_rtl" and ident.block == 1
+    assert "in block 0 only -> identity thresholds in block 1 (255 steps over UINT8, offset 0)" in str(ident)
+
+
+@pytest.mark.slow
+def test_reduced_encoder_blocks_match_torch_scopes(reduced_graphs) -> None:
+    """After ``convert_to_hw`` a few nodes still carry PyTorch's name scopes (node metadata; none do after
+    ``specialize``): the transformer blocks found by structure are ``layers.2.blocks.0/1/2``, one each, in order.
+    The rolled graph there is bit-exact too."""
+    from samfpga.hw.rolled import block_scopes, execute_rolled, execute_unrolled, find_stages, roll
+
+    model = reduced_graphs["convert_to_hw"]
+    stages = find_stages(model)
+    assert [s.iterations for s in stages] == [2, 3]
+    assert [block_scopes(model, b) for b in stages[1].blocks] == [[f"layers.2.blocks.{i}"] for i in range(3)]
+    assert not any(block_scopes(reduced_graphs["specialize"], b) for s in find_stages(reduced_graphs["specialize"])
+                   for b in s.blocks)
+    rolled = roll(model)
+    assert [lp.iterations for lp in rolled.loops] == [2, 3]
+    x = _pixels(model, 2)
+    ref = execute_unrolled(model, x)
+    assert np.unique(ref).size > 16 and int((execute_rolled(rolled, x) != ref).sum()) == 0
+
+
+@pytest.mark.slow
+def test_reduced_encoder_rolled_bit_exact(reduced_hw) -> None:
+    """The MBConv stage as one body run twice and the transformer stage as one body run 3 times (weights, Requant
+    scale/bias, thresholds, LayerNorm/softmax constants per iteration), between unrolled pieces: output identical
+    to the unrolled graph on two seeded images (0 differing values)."""
+    from samfpga.hw.rolled import Role, execute_rolled, execute_unrolled, roll
+
+    rolled = roll(reduced_hw)
+    mb, loop = rolled.loops
+    assert (mb.iterations, loop.iterations) == (2, 3) and len(rolled.parts) == 5
+    assert len(loop.body.graph.node) == len(loop.plan.stage.blocks[0].nodes)
+    assert mb.param_bytes()["thresholds"] == 255  # block 0's clip table / block 1's identity, UINT8
+    roles = [i.role for i in loop.plan.inputs]
+    assert roles.count(Role.PARAMETER) >= 8  # qkv, proj, fc1, fc2, local conv weights at least
+    assert loop.param_bytes()["weights"] > 0
+    for seed in (0, 1):
+        x = _pixels(reduced_hw, seed)
+        ref = execute_unrolled(reduced_hw, x)
+        out = execute_rolled(rolled, x)
+        assert np.unique(ref).size > 16  # a non-trivial output
+        assert out.shape == ref.shape and int((out != ref).sum()) == 0
+
+
+@pytest.mark.slow
+def test_reduced_encoder_wrong_iteration_parameter_differs(reduced_hw) -> None:
+    """One parameter from the wrong iteration (iteration 1's fc1 weights replaced by iteration 0's) changes the
+    output; so does running every iteration with iteration 0's parameters."""
+    import copy
+
+    from samfpga.hw.rolled import execute_rolled, execute_unrolled, roll
+
+    rolled = roll(reduced_hw)
+    x = _pixels(reduced_hw, 0)
+    ref = execute_unrolled(reduced_hw, x)
+    loop = rolled.loops[-1]
+    mvau_weights = [i.tensor for i in loop.plan.inputs if i.node.startswith("MVAU") and i.slot == 1
+                    and i.tensor in loop.params]
+    assert len(mvau_weights) >= 4
+    wrong = copy.deepcopy(rolled)
+    wl = wrong.loops[-1]
+    t = mvau_weights[2]
+    assert not np.array_equal(wl.params[t][1], wl.params[t][0])
+    wl.params[t][1] = wl.params[t][0]
+    assert int((execute_rolled(wrong, x) != ref).sum()) > 0
+    frozen = copy.deepcopy(rolled)
+    for fl in frozen.loops:
+        for t in fl.params:
+            fl.params[t][:] = fl.params[t][0]
+    assert int((execute_rolled(frozen, x) != ref).sum()) > 0
+
+
+@pytest.mark.slow
+def test_reduced_encoder_structural_difference_refused(reduced_hw) -> None:
+    """The third transformer block made to differ from the others (its output Requant set to narrow range; its
+    local conv's padding changed) is refused, naming block 0's node, the block's own node and the attribute."""
+    import copy
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.rolled import NotRollable, find_stages, roll
+
+    (_, vit) = find_stages(reduced_hw)
+    ops = {n.name: n.op_type for n in reduced_hw.graph.node}
+    for attr, value, op in (("narrow", 1, "Requant_rtl"), ("Padding", [2, 2, 2, 2], "FMPadding_rtl")):
+        model = copy.deepcopy(reduced_hw)
+        k = max(i for i, n in enumerate(vit.blocks[2].nodes) if ops[n] == op)
+        target = vit.blocks[2].nodes[k]
+        ref = vit.blocks[0].nodes[[i for i, n in enumerate(vit.blocks[0].nodes) if ops[n] == op][-1]]
+        getCustomOp(model.get_node_from_name(target)).set_nodeattr(attr, value)
+        with pytest.raises(NotRollable, match=rf"block 2: {ref} \(= {target}\): attribute {attr}"):
+            roll(model, stages=[vit], strict=True)
