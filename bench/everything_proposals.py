@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     sample = split.sample_function(pred.image_size)
     filters = dict(pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh)
     thresholds = [float(v) for v in args.score_thresh.split(",")]
-    prompts = tuple(args.prompts.split(","))
+    prompt_kinds = tuple(args.prompts.split(","))
     rows = []
     for i in range(args.images):
         image = sample(split.seed, i).image
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                "dense_s": time.perf_counter() - t0, "proposals": {}}
         for thr in thresholds:
             pg = ProposalMaskGenerator(pred, head, score_thresh=thr, max_proposals=args.max_proposals,
-                                       peak_window=args.peak_window, prompts=prompts, **filters)
+                                       peak_window=args.peak_window, prompts=prompt_kinds, **filters)
             t0 = time.perf_counter()
             got = _masks(pg.generate(image), image.shape[:2])
             wall = time.perf_counter() - t0
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
               "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,
-              "prompts": list(prompts),
+              "prompts": list(prompt_kinds),
               "head": str(args.head or bundle / "proposals.onnx"), "head_sha256": sha256_file(args.head or bundle / "proposals.onnx"), "summary": summary,
               "images": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

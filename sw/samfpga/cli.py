@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--crop-n-layers", type=int, default=0, help="dense mode only")
     ev.add_argument("--proposal-head", type=Path,
                     help="proposals mode: the head's ONNX file (default: proposals.onnx in the model bundle)")
-    ev.add_argument("--proposal-score-thresh", type=_fraction, default=0.3,
+    ev.add_argument("--proposal-score-thresh", type=_fraction, default=0.2,
                     help="proposals mode: centre probability a proposal needs")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")

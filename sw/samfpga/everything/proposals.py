@@ -1,9 +1,11 @@
 """``ProposalMaskGenerator``: segment-everything from object-aware prompts (issue 16, ``--mode proposals``).
 
 A small CNN head (``samfpga.models.proposals``, exported to ONNX) reads the image encoder's embedding and
-predicts, per embedding cell, an object-centre score, the centre's offset inside the cell and the object's box.
-Score peaks become proposals; each proposal is prompted twice (its centre as a point, three masks; its box, one
-mask), so the decoder sees 2 x proposals prompts instead of a whole grid. The masks then go through the dense
+predicts, per embedding cell, a prompt-point score, the point's offset inside the cell and the object's box.
+Cells over the score threshold become proposals; each proposal is prompted by its point (three masks; optionally
+also by its box, one mask), so the decoder sees one prompt per proposal instead of a whole grid. The bundled
+head is trained on the grid points whose prompts produced the teacher's dense masks (``centre: prompt`` in
+``samfpga.models.proposals.train``): this model's masks depend on where it is prompted. The masks then go through the dense
 generator's filters, box NMS and RLE-after-NMS (``dense.filter_batch`` / ``encode_rles``), and come back as the
 official records.
 
@@ -98,7 +100,7 @@ class ProposalMaskGenerator:
         predictor: the host ``Predictor``.
         head: a ``ProposalHead`` or the path of its ONNX file (default: the bundle's ``files.proposals``).
         score_thresh: centre probability a proposal needs.
-        max_proposals: at most this many proposals (2 decoder prompts each).
+        max_proposals: at most this many proposals (one decoder prompt per kind in ``prompts``).
         peak_window: a proposal must be the best cell of this window (1: every cell over ``score_thresh``).
         prompts: which prompts each proposal gets: "point" (its centre, three masks) and/or "box" (one mask).
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh, min_mask_region_area,
@@ -112,10 +114,10 @@ class ProposalMaskGenerator:
         self,
         predictor: PromptPredictor,
         head: ProposalHead | str | Path | None = None,
-        score_thresh: float = 0.3,
-        max_proposals: int = 48,
+        score_thresh: float = 0.2,
+        max_proposals: int = 100,
         peak_window: int = 1,
-        prompts: tuple[str, ...] = ("point", "box"),
+        prompts: tuple[str, ...] = ("point",),
         points_per_batch: int = 64,
         pred_iou_thresh: float = 0.88,
         stability_score_thresh: float = 0.95,
