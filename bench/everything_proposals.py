@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-proposals", type=int, default=100)
     p.add_argument("--peak-window", type=int, default=1)
     p.add_argument("--prompts", default="point", help="prompts per proposal: point, box or point,box")
+    p.add_argument("--grid-sides", default="",
+                   help="also coarse dense grids of these sides (e.g. 8,10): the same filters, what a plain grid with "
+                        "as few prompts recovers")
     p.add_argument("--iou", type=float, default=0.8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "everything_proposals")
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     filters = dict(pred_iou_thresh=args.pred_iou_thresh, stability_score_thresh=args.stability_score_thresh)
     thresholds = [float(v) for v in args.score_thresh.split(",")]
     prompt_kinds = tuple(args.prompts.split(","))
+    grid_sides = [int(v) for v in args.grid_sides.split(",") if v]
     rows = []
     for i in range(args.images):
         image = sample(split.seed, i).image
@@ -86,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
             row["proposals"][str(thr)] = {"masks": len(got), "prompts": pg.stats["decoder_prompts"],
                                           "proposals": pg.stats["proposals"], "s": wall,
                                           "recovered": int((best >= args.iou).sum())}
+        row["grids"] = {}
+        for side in grid_sides:
+            gg = AutomaticMaskGenerator(pred, points_per_side=side, **filters)
+            got = _masks(gg.generate(image), image.shape[:2])
+            best = mask_iou(dense, got).max(1) if len(dense) and len(got) else np.zeros(len(dense))
+            row["grids"][str(side)] = {"masks": len(got), "prompts": gg.stats["decoder_prompts"],
+                                       "recovered": int((best >= args.iou).sum())}
         rows.append(row)
         print(json.dumps(row), flush=True)
     n = sum(r["dense_masks"] for r in rows)
@@ -100,6 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             "recovered_fraction": sum(r["proposals"][k]["recovered"] for r in rows) / max(n, 1),
             "masks_per_image": float(np.mean([r["proposals"][k]["masks"] for r in rows])),
             "s_per_image": float(np.mean([r["proposals"][k]["s"] for r in rows])),
+        }
+    summary["by_grid_side"] = {}
+    for side in grid_sides:
+        k = str(side)
+        prompts = float(np.mean([r["grids"][k]["prompts"] for r in rows]))
+        summary["by_grid_side"][k] = {
+            "prompts_per_image": prompts,
+            "prompt_reduction": summary["dense_prompts_per_image"] / max(prompts, 1e-9),
+            "recovered_fraction": sum(r["grids"][k]["recovered"] for r in rows) / max(n, 1),
+            "masks_per_image": float(np.mean([r["grids"][k]["masks"] for r in rows])),
         }
     result = {"command": "python -m bench.everything_proposals " + " ".join(argv if argv is not None
                                                                          else sys.argv[1:]),
@@ -131,6 +152,13 @@ def markdown(result: dict) -> str:
     for k, v in s["by_score_thresh"].items():
         lines.append(f"| {k} | {v['prompts_per_image']:.1f} | {v['prompt_reduction']:.1f}x | "
                      f"{100 * v['recovered_fraction']:.1f}% | {v['masks_per_image']:.1f} | {v['s_per_image']:.2f} |")
+    if s.get("by_grid_side"):
+        lines += ["", "Plain coarse grids through the same filters (no head):", "",
+                  "| grid | prompts / image | fewer than dense | dense masks recovered | masks / image |",
+                  "|---|---|---|---|---|"]
+        for k, v in s["by_grid_side"].items():
+            lines.append(f"| {k}x{k} | {v['prompts_per_image']:.1f} | {v['prompt_reduction']:.1f}x | "
+                         f"{100 * v['recovered_fraction']:.1f}% | {v['masks_per_image']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
