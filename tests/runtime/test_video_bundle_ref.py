@@ -1,7 +1,6 @@
-"""Video bundles that reference their image encoder (video.json version 2) in the board environment: loading
-checks the hash and names both files when they differ; ``samfpga.video.pack`` converts between the referencing and
-the self-contained layout; the bundled video default holds its own encoder (the one its memory parts were trained
-with)."""
+"""Video bundles that reference their image encoder (video.json version 2) in the board environment: the bundled
+default takes its encoder from the bundled image model; loading checks the hash and names both files when they
+differ; ``samfpga.video.pack`` converts between the referencing and the self-contained layout."""
 
 from __future__ import annotations
 
@@ -39,18 +38,18 @@ def track(bundle: Path) -> list[np.ndarray]:
     return [logits for _, _, logits in pred.propagate_in_video(state)]
 
 
-def test_bundled_default_keeps_its_own_encoder(tmp_path):
-    # the video parts were trained around the 8x8-window image encoder; the image default moved on to 4x4 windows
-    # (configs/default_student_w4.yaml), so the video default holds the encoder it was trained with ...
+def test_bundled_default_references_the_image_encoder():
+    # the video parts were trained around the image default's frozen encoder (make train-video), so the video
+    # default takes that very encoder from the image bundle (by sha256) and the FPGA build of the image default
+    # serves video too
     meta = json.loads((VIDEO_DEFAULT_DIR / "video.json").read_text())
-    assert meta["version"] == 1 and meta["files"]["encoder"] == "encoder.onnx" and "image_bundle" not in meta
+    assert meta["version"] == 2 and "encoder" not in meta["files"] and meta["image_bundle"] == "../default"
+    assert not (VIDEO_DEFAULT_DIR / "encoder.onnx").exists()
     b = load_video_bundle(VIDEO_DEFAULT_DIR)
-    assert b.image_bundle is None and b.paths["encoder"] == (VIDEO_DEFAULT_DIR / "encoder.onnx").resolve()
-    assert sha256_file(b.paths["encoder"]) != sha256_file(DEFAULT_DIR / "encoder.onnx")
-    # ... and referencing the image default's encoder is refused: the two compute different features
-    with pytest.raises(BundleError, match="not the same image encoder"):
-        write_referencing(VIDEO_DEFAULT_DIR, tmp_path / "video", DEFAULT_DIR)
-    assert not (tmp_path / "video").exists()
+    assert b.image_bundle == DEFAULT_DIR.resolve()
+    assert b.paths["encoder"] == (DEFAULT_DIR / "encoder.onnx").resolve()
+    assert b.encoder_bundle().encoder_path == b.paths["encoder"]
+    assert meta["sha256"]["encoder"] == sha256_file(DEFAULT_DIR / "encoder.onnx")
 
 
 def test_referencing_tracks_like_self_contained(tmp_path):
