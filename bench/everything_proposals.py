@@ -54,6 +54,21 @@ def _masks(records: list[dict], shape: tuple[int, int]) -> np.ndarray:
     return np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *shape), bool)
 
 
+def _recovered(dense: np.ndarray, got: np.ndarray, iou: float) -> int:
+    """How many ``dense`` masks some mask of ``got`` matches at IoU >= ``iou``."""
+    if not len(dense) or not len(got):
+        return 0
+    return int((mask_iou(dense, got).max(1) >= iou).sum())
+
+
+def _summary(rows: list[dict], group: str, key: str, dense_masks: int, dense_prompts: float) -> dict:
+    """Per-image means of one run kind (``rows[i][group][key]``) over the images, against dense."""
+    prompts = float(np.mean([r[group][key]["prompts"] for r in rows]))
+    return {"prompts_per_image": prompts, "prompt_reduction": dense_prompts / max(prompts, 1e-9),
+            "recovered_fraction": sum(r[group][key]["recovered"] for r in rows) / max(dense_masks, 1),
+            "masks_per_image": float(np.mean([r[group][key]["masks"] for r in rows]))}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from samfpga.bundle import sha256_file
@@ -86,42 +101,26 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             got = _masks(pg.generate(image), image.shape[:2])
             wall = time.perf_counter() - t0
-            best = mask_iou(dense, got).max(1) if len(dense) and len(got) else np.zeros(len(dense))
             row["proposals"][str(thr)] = {"masks": len(got), "prompts": pg.stats["decoder_prompts"],
                                           "proposals": pg.stats["proposals"], "s": wall,
-                                          "recovered": int((best >= args.iou).sum())}
+                                          "recovered": _recovered(dense, got, args.iou)}
         row["grids"] = {}
         for side in grid_sides:
             gg = AutomaticMaskGenerator(pred, points_per_side=side, **filters)
             got = _masks(gg.generate(image), image.shape[:2])
-            best = mask_iou(dense, got).max(1) if len(dense) and len(got) else np.zeros(len(dense))
             row["grids"][str(side)] = {"masks": len(got), "prompts": gg.stats["decoder_prompts"],
-                                       "recovered": int((best >= args.iou).sum())}
+                                       "recovered": _recovered(dense, got, args.iou)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     n = sum(r["dense_masks"] for r in rows)
     summary = {"dense_masks": n, "dense_prompts_per_image": float(np.mean([r["dense_prompts"] for r in rows])),
                "dense_s_per_image": float(np.mean([r["dense_s"] for r in rows])), "by_score_thresh": {}}
     for thr in thresholds:
-        k = str(thr)
-        prompts = float(np.mean([r["proposals"][k]["prompts"] for r in rows]))
-        summary["by_score_thresh"][k] = {
-            "prompts_per_image": prompts,
-            "prompt_reduction": summary["dense_prompts_per_image"] / max(prompts, 1e-9),
-            "recovered_fraction": sum(r["proposals"][k]["recovered"] for r in rows) / max(n, 1),
-            "masks_per_image": float(np.mean([r["proposals"][k]["masks"] for r in rows])),
-            "s_per_image": float(np.mean([r["proposals"][k]["s"] for r in rows])),
-        }
-    summary["by_grid_side"] = {}
-    for side in grid_sides:
-        k = str(side)
-        prompts = float(np.mean([r["grids"][k]["prompts"] for r in rows]))
-        summary["by_grid_side"][k] = {
-            "prompts_per_image": prompts,
-            "prompt_reduction": summary["dense_prompts_per_image"] / max(prompts, 1e-9),
-            "recovered_fraction": sum(r["grids"][k]["recovered"] for r in rows) / max(n, 1),
-            "masks_per_image": float(np.mean([r["grids"][k]["masks"] for r in rows])),
-        }
+        summary["by_score_thresh"][str(thr)] = {
+            **_summary(rows, "proposals", str(thr), n, summary["dense_prompts_per_image"]),
+            "s_per_image": float(np.mean([r["proposals"][str(thr)]["s"] for r in rows]))}
+    summary["by_grid_side"] = {str(side): _summary(rows, "grids", str(side), n, summary["dense_prompts_per_image"])
+                               for side in grid_sides}
     result = {"command": "python -m bench.everything_proposals " + " ".join(argv if argv is not None
                                                                          else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
