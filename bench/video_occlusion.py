@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/video_occlusion")
     args = ap.parse_args(argv)
 
-    from samfpga.models.data.synthetic import SyntheticConfig
-    from samfpga.models.data.video import VideoConfig, generate_video
-    from samfpga.models.video.evaluate import track_video
+    from samfpga.models.video.evaluate import held_out_videos, track_video
     from samfpga.video.metrics import j_measure, sequence_j_and_f
     from samfpga.video.predictor import VideoPredictor
 
@@ -42,15 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     j = {"present": [], "absent": []}
     absent_empty = []
     seq, seq_oracle = [], []
-    for i in range(args.videos):
-        v = generate_video(args.seed, i, VideoConfig(frames=args.frames, image=SyntheticConfig(image_size=256)))
-        objs = [o for o in range(v.masks.shape[1]) if v.masks[0, o].sum() >= args.min_area]
-        if not objs:
-            continue
-        gts = v.masks[:, objs]
-        out = track_video(pred, v.frames, [gts[0, k] for k in range(len(objs))])
+    for _, frames, gts in held_out_videos(args.videos, args.frames, args.seed, 256, args.min_area):
+        out = track_video(pred, frames, list(gts[0]))
         for t in range(1, len(gts)):
-            for k in range(len(objs)):
+            for k in range(gts.shape[1]):
                 present = bool(gts[t, k].any())
                 j["present" if present else "absent"].append(j_measure(out[t, k], gts[t, k]))
                 if not present:

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,17 @@ def baseline_video(image_pred: Any, frames: np.ndarray, first_masks: list[np.nda
     return out
 
 
+def held_out_videos(videos: int, frames: int, seed: int, size: int, min_area: int
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The evaluation split: (video index, frames (T, H, W, 3) uint8, ground truth (T, N, H, W) bool) of the
+    objects with at least ``min_area`` pixels on frame 0 (the prompted ones); videos without one are skipped."""
+    for i in range(videos):
+        v = generate_video(seed, i, ClipConfig(frames=frames, image=SyntheticConfig(image_size=size)))
+        objs = [o for o in range(v.masks.shape[1]) if v.masks[0, o].sum() >= min_area]
+        if objs:
+            yield i, v.frames, v.masks[:, objs]
+
+
 def evaluate(video_bundle: Path | None, image_bundle: Path | None, videos: int, frames: int, seed: int,
              size: int, min_area: int, threads: int = 1, baseline_from: dict[str, Any] | None = None
              ) -> dict[str, Any]:
@@ -74,25 +86,20 @@ def evaluate(video_bundle: Path | None, image_bundle: Path | None, videos: int, 
     per_video = []
     seconds = {"tracker": 0.0, "baseline": 0.0}
     t0 = time.time()
-    for i in range(videos):
-        v = generate_video(seed, i, ClipConfig(frames=frames, image=SyntheticConfig(image_size=size)))
-        objs = [o for o in range(v.masks.shape[1]) if v.masks[0, o].sum() >= min_area]
-        if not objs:
-            continue
-        gts = v.masks[:, objs]
-        first = [gts[0, k] for k in range(len(objs))]
-        rec: dict[str, Any] = {"video": i, "objects": len(objs)}
+    for i, video_frames, gts in held_out_videos(videos, frames, seed, size, min_area):
+        first = list(gts[0])
+        rec: dict[str, Any] = {"video": i, "objects": gts.shape[1]}
         if vpred is not None:
             t1 = time.time()
-            rec["tracker"] = sequence_j_and_f(track_video(vpred, v.frames, first), gts)
+            rec["tracker"] = sequence_j_and_f(track_video(vpred, video_frames, first), gts)
             seconds["tracker"] += time.time() - t1
         if baseline_from is not None:
-            if i not in earlier or earlier[i]["objects"] != len(objs) or "baseline" not in earlier[i]:
+            if i not in earlier or earlier[i]["objects"] != gts.shape[1] or "baseline" not in earlier[i]:
                 raise ValueError(f"the earlier baseline report has no matching baseline for video {i}")
             rec["baseline"] = earlier[i]["baseline"]
         elif ipred is not None:
             t1 = time.time()
-            rec["baseline"] = sequence_j_and_f(baseline_video(ipred, v.frames, first), gts)
+            rec["baseline"] = sequence_j_and_f(baseline_video(ipred, video_frames, first), gts)
             seconds["baseline"] += time.time() - t1
         per_video.append(rec)
     summary: dict[str, Any] = {"videos": len(per_video), "frames": frames, "seed": seed, "image_size": size,
