@@ -19,6 +19,7 @@ import pytest
 from onnx import helper
 
 from samfpga.hw import HW_DOMAIN
+from tests.support.graphs import hw_graph
 
 C, VECS = 4, [1, 4]  # channels, input vectors: each block maps [1, 4, C] -> [1, 4, C]
 
@@ -30,11 +31,6 @@ def _hw(op, ins, outs, name, **attrs):
 def _chain(blocks: list[dict]):
     """x (INT4) -> per block: MVAU (C x C INT4 weights) -> Thresholding (``steps`` steps, per-channel or shared
     table, offset ``act``) -> ... -> y. Block spec: seed, steps, act, shared, out (output datatype)."""
-    from onnx import TensorProto
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.basic import qonnx_make_model
-
     nodes, inits, dts, cur, cur_dt = [], {}, {"x": "INT4"}, "x", "INT4"
     for k, b in enumerate(blocks):
         rng = np.random.default_rng(b["seed"])
@@ -63,16 +59,8 @@ def _chain(blocks: list[dict]):
                              inputDataType=b["out"], weightDataType="INT8", outputDataType="UINT1",
                              numInputVectors=VECS, ActVal=0))
             cur_dt = dts[out] = "UINT1"
-    shape = [*VECS, C]
-    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, shape) for n in nodes for t in n.output if t != "y"]
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], value_info=vi)
-    model = ModelWrapper(qonnx_make_model(graph))
-    for k, v in inits.items():
-        model.set_initializer(k, np.asarray(v, dtype=np.float32))
-    for k, v in dts.items():
-        model.set_tensor_datatype(k, DataType[v])
-    return model
+    shapes = {"x": [*VECS, C], **{t: [*VECS, C] for n in nodes for t in n.output}}
+    return hw_graph(nodes, shapes, ["x"], ["y"], inits, dts, "chain")
 
 
 CHAIN = [dict(seed=1, steps=3, act=-2, shared=False, out="INT2"),

@@ -10,6 +10,7 @@ import pytest
 from onnx import helper
 
 from samfpga.hw import HW_DOMAIN
+from tests.support.graphs import hw_graph
 
 C = 4  # channels
 # a 4x4 token map (16 tokens) in 2x2 windows: [1, 16, C] <-> [4 windows, 4 tokens, C]
@@ -78,24 +79,12 @@ def _window_graph(chains: bool, in_the_way: bool = False):
 def _model(nodes, inits, dts):
     """ModelWrapper of ``nodes`` (input x, output r), every tensor's shape given (ONNX shape inference does not
     see a fork's second output nor the own AddStreams output), datatypes from the nodes' attributes."""
-    from onnx import TensorProto
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.util.basic import qonnx_make_model
 
     import samfpga.hw.custom_ops  # noqa: F401  (registers AddStreams)
 
-    shape = {t: WIN if n.name in ("partition", "body") else MAP for n in nodes for t in n.output}
-    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, s) for t, s in shape.items() if t != "r"]
-    graph = helper.make_graph(nodes, "window_residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, MAP)],
-                              [helper.make_tensor_value_info("r", TensorProto.FLOAT, MAP)], value_info=vi)
-    model = ModelWrapper(qonnx_make_model(graph))
-    for k, v in inits.items():
-        model.set_initializer(k, np.asarray(v, dtype=np.float32))
-    for k, v in dts.items():
-        model.set_tensor_datatype(k, DataType[v])
-    return model.transform(InferDataTypes())
+    shapes = {"x": MAP, **{t: WIN if n.name in ("partition", "body") else MAP for n in nodes for t in n.output}}
+    return hw_graph(nodes, shapes, ["x"], ["r"], inits, dts, "window_residual").transform(InferDataTypes())
 
 
 def _run(model, x):

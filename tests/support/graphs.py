@@ -1,5 +1,6 @@
-"""Small hand-built ONNX graphs for the streamlining tests (test_finn_streamline, test_channels_last) and a
-single-Shuffle graph (test_own_rtl_permute, test_fit_memory)."""
+"""Small hand-built ONNX graphs for the streamlining tests (test_finn_streamline, test_channels_last), HW-layer
+graphs with every shape given (test_window_residual, test_rolled) and a single-Shuffle graph
+(test_own_rtl_permute, test_fit_memory)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,28 @@ def tiny_graph(nodes, inputs, output, inits, dtypes):
     for k, v in dtypes.items():
         model.set_tensor_datatype(k, DataType[v])
     return model.transform(InferShapes()).transform(InferDataTypes())
+
+
+def hw_graph(nodes, shapes, inputs, outputs, inits, dtypes, name: str = "t"):
+    """ModelWrapper of ``nodes`` with every tensor's shape given in ``shapes`` {tensor: shape} (ONNX shape
+    inference sees neither HW custom ops nor a fork's second output), float inputs/outputs named in ``inputs`` /
+    ``outputs``, float32 initializers ``inits`` {name: array} and QONNX datatypes ``dtypes`` {tensor: name}."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    def info(t):
+        return helper.make_tensor_value_info(t, TensorProto.FLOAT, shapes[t])
+
+    graph = helper.make_graph(nodes, name, [info(t) for t in inputs], [info(t) for t in outputs],
+                              value_info=[info(t) for t in shapes if t not in inputs and t not in outputs])
+    model = ModelWrapper(qonnx_make_model(graph))
+    for k, v in inits.items():
+        model.set_initializer(k, np.asarray(v, dtype=np.float32))
+    for k, v in dtypes.items():
+        model.set_tensor_datatype(k, DataType[v])
+    return model
 
 
 def thresholds(channels: int) -> np.ndarray:
