@@ -28,19 +28,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _session(path: Path, threads: int, profile: str | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if profile:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = profile
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="vit_t", help="vit_t (1024², seeded weights) or default (the bundled model)")
@@ -57,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.models.export import export_bundle
     from samfpga.predictor import Predictor
 
+    from .decoder_int8 import session
     from .everything_breakdown import build_model
 
     batches = [int(b) for b in args.batches.split(",")]
@@ -73,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             pc, pl = decoder_prompts(coords, np.ones((b, 1)), None)
             return dict(side, point_coords=pc, point_labels=pl)
 
-        sess = _session(root / "decoder_prompt.onnx", args.threads)
+        sess = session(root / "decoder_prompt.onnx", args.threads)
         ms: dict[int, list[float]] = {b: [] for b in batches}
         for _ in range(args.rounds):
             for b in batches:
@@ -84,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _ in range(n):
                     sess.run(None, fp)
                 ms[b].append((time.perf_counter() - t0) / (n * b) * 1e3)
-        prof = _session(root / "decoder_prompt.onnx", args.threads, profile=str(Path(tmp) / "prof"))
+        prof = session(root / "decoder_prompt.onnx", args.threads, profile=str(Path(tmp) / "prof"))
         fp = feeds(args.profile_batch)
         runs = 3
         for _ in range(runs + 1):
