@@ -220,3 +220,134 @@ def test_rtl_single_fold_wide_axi(tmp_path):
     frames = [Frame(x, w), Frame(x[::-1].copy(), w)]
     res = simulate(cfg, frames, _passes(), tmp_path, seed=4)
     _check(res, frames, cfg)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# requantisation inside the unit (RQ = 1): parameters from DDR ahead of each output fold, values to the banks
+
+def _rand_rq(cfg: TokenBatchConfig, n: int, seed: int) -> tb.RequantParams:
+    """Parameters that put most outputs inside the range and some beyond both ends (clipped): the shift maps a
+    typical sum (sqrt(MW) x 74 x 74 for uniform 8-bit operands) times a scale near 2**16 to half the signed range."""
+    rng = np.random.default_rng(seed)
+    typical = np.log2(np.sqrt(cfg.mw) * 74 * 74) + 16
+    shift = np.full((n, cfg.mh), int(round(typical)) - (cfg.out_bits - 1))
+    scale = rng.integers(1 << 15, 1 << 17, (n, cfg.mh)) * rng.choice([-1, 1], (n, cfg.mh))
+    return tb.RequantParams(scale=scale, bias=rng.integers(-(1 << 20), 1 << 20, (n, cfg.mh)), shift=shift)
+
+
+def test_requantize_by_hand():
+    """floor((acc * scale + bias) / 2**shift), clipped: values worked out by hand."""
+    cfg = TokenBatchConfig(mw=4, mh=2, simd=4, pe=1, batch=1, requant=True, out_bits=4)
+    rq = tb.RequantParams(scale=np.array([[3, -2]]), bias=np.array([[2, 1]]), shift=np.array([[2, 0]]))
+    acc = np.array([[[-5, 3], [1, -4], [40, 100]]])
+    # ch0: (-15+2)>>2 = -4, (3+2)>>2 = 1, (120+2)>>2 = 30 -> 7; ch1: -6+1 = -5, 9, -199 -> -8
+    np.testing.assert_array_equal(tb.requantize(acc, rq, cfg), [[[-4, -5], [1, 7], [7, -8]]])
+    u = TokenBatchConfig(mw=4, mh=2, simd=4, pe=1, batch=1, requant=True, out_bits=4, out_signed=False)
+    np.testing.assert_array_equal(tb.requantize(acc, rq, u), [[[0, 0], [1, 9], [15, 0]]])
+
+
+@pytest.mark.parametrize("cfg", [
+    TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True),  # 2 parameter words per fold
+    TokenBatchConfig(mw=32, mh=4, simd=16, pe=2, batch=3, requant=True, out_bits=4, out_signed=False),  # 1 word
+])
+def test_requant_packer_roundtrip_and_unit_model(cfg):
+    x, w = _rand(cfg, 3, 10, 5)
+    rq = _rand_rq(cfg, 3, 6)
+    assert cfg.param_words == -(-cfg.pe * cfg.param_bits // cfg.word_bits)
+    data = tb.pack_weights(w, cfg, rq=rq)
+    assert cfg.pass_bytes * 8 >= cfg.nf * (cfg.param_words + cfg.sf) * cfg.word_bits
+    np.testing.assert_array_equal(tb.unpack_weights(data, 3, cfg), w)
+    back = tb.unpack_requant(data, 3, cfg)
+    for k in ("scale", "bias", "shift"):
+        np.testing.assert_array_equal(getattr(back, k), getattr(rq, k))
+    ref = tb.reference(x, w, cfg, rq)
+    lo, hi = (-128, 127) if cfg.out_signed else (0, (1 << cfg.out_bits) - 1)
+    # the parameters exercise both clips and the inside of the range
+    assert (ref == lo).any() and (ref == hi).any() and ((ref > lo) & (ref < hi)).mean() > 0.3
+    np.testing.assert_array_equal(tb.unit_model(x, data, cfg), ref)
+    np.testing.assert_array_equal(tb.unpack_outputs(tb.pack_outputs(ref, cfg), 3, 10, cfg), ref)
+    # parameter cycles: NF * param_words per pass, no MACs
+    c = tb.schedule_cycles(cfg, 3, 10)
+    assert c["params"] == 3 * -(-10 // cfg.batch) * cfg.nf * cfg.param_words
+
+
+def test_requant_bad_parameters_are_named():
+    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True)
+    x, w = _rand(cfg, 2, 3, 7)
+    rq = _rand_rq(cfg, 2, 8)
+    with pytest.raises(ValueError, match="needed exactly when"):
+        tb.pack_weights(w, cfg)
+    with pytest.raises(ValueError, match="requant shift"):
+        tb.pack_weights(w, cfg, rq=tb.RequantParams(rq.scale, rq.bias, rq.shift + 64))
+    with pytest.raises(ValueError, match=r"requant scale: shape \(2, 8\)"):
+        tb.reference(x, w, cfg, tb.RequantParams(rq.scale[:, :8], rq.bias, rq.shift))
+
+
+@pytest.fixture(scope="module")
+def unit_rq(tmp_path_factory):
+    """unit A's shape with requantisation: 3 x 64 parameter bits per fold = 2 words of 96 bits."""
+    from samfpga.hw.sim.token_batch_runner import build
+
+    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True)
+    assert cfg.param_words == 2
+    work = tmp_path_factory.mktemp("tbmvu_rq")
+    build(cfg, work)
+    return cfg, work
+
+
+@pytest.mark.timeout(300)
+def test_rtl_requant_rolled_frames(unit_rq):
+    """Requantised INT8 outputs, per-iteration parameters from DDR: N=3 x T=10 (partial batch), N=2 x T=3 at
+    another base with other parameters, under stalls and free-running; the free-running frame interval is the
+    MAC cycles plus the parameter cycles."""
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    cfg, work = unit_rq
+    x0, w0 = _rand(cfg, 3, 10, 50)
+    x1, w1 = _rand(cfg, 2, 3, 51)
+    rq0, rq1 = _rand_rq(cfg, 3, 52), _rand_rq(cfg, 2, 53)
+    x2, _ = _rand(cfg, 2, 3, 54)
+    frames = [Frame(x0, w0, rq=rq0), Frame(x1, w1, base=0x2000, rq=rq1), Frame(x2, w1, base=0x2000, rq=rq1)]
+    res = simulate(cfg, frames, _passes(), work, seed=5, tag="frames")
+    _check(res, frames, cfg)
+    done = res.passes[1]["frame_done_cycles"]
+    c = tb.schedule_cycles(cfg, 2, 3)
+    assert done[2] - done[1] == c["compute"] + c["params"] == 2 * 3 * 3 * 3 + 2 * 1 * 3 * 2
+
+
+@pytest.mark.timeout(300)
+def test_rtl_requant_bench_detects_a_corrupted_parameter(unit_rq):
+    """Negative control: one bit of one channel's bias flipped in the DDR image (iteration 1, fold 2, lane 1 =
+    channel 7): the outputs of exactly that channel in that iteration change, and only where the flip moves them."""
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, ddr_image, simulate
+
+    cfg, work = unit_rq
+    x, w = _rand(cfg, 3, 5, 60)
+    rq = _rand_rq(cfg, 3, 61)
+    frames = [Frame(x, w, rq=rq)]
+    img = bytearray(ddr_image(frames, cfg))
+    fold = 2
+    bit = cfg.min_stride * 8 + fold * cfg.fold_words * cfg.word_bits + cfg.param_bits + cfg.rq_scale_bits + 30
+    img[bit // 8] ^= 1 << (bit % 8)
+    bad = tb.unit_model(x, bytes(img), cfg)
+    ref = tb.reference(x, w, cfg, rq)
+    diff = np.argwhere(bad != ref)
+    assert len(diff) > 0 and set(diff[:, 0]) == {1} and set(diff[:, 2]) == {7}
+    res = simulate(cfg, frames, [Pass("free")], work, seed=6, ddr=bytes(img), tag="corrupt")
+    # one output word (beat) per affected token: beat nf = 2 holds channels 6..8
+    assert res.passes[0]["mismatches"] == len(set(map(tuple, diff[:, :2]))), res.passes[0]
+    assert not res.passed
+
+
+@pytest.mark.timeout(300)
+def test_rtl_requant_unsigned_narrow_one_word(tmp_path):
+    """UINT4 outputs, PE=2 x SIMD=16 (256-bit words: one parameter word per fold), B=3, 64-bit AXI."""
+    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+
+    cfg = TokenBatchConfig(mw=32, mh=4, simd=16, pe=2, batch=3, requant=True, out_bits=4, out_signed=False)
+    assert cfg.param_words == 1
+    build(cfg, tmp_path)
+    x, w = _rand(cfg, 2, 7, 70)
+    frames = [Frame(x, w, rq=_rand_rq(cfg, 2, 71))]
+    res = simulate(cfg, frames, _passes(), tmp_path, seed=7)
+    _check(res, frames, cfg)

@@ -8,15 +8,20 @@
 //
 // Streams (FINN's MVU order, element 0 in the LSBs):
 //   s_axis: per token SF = MW/SIMD beats of SIMD activations; beat sf holds inputs sf*SIMD .. sf*SIMD+SIMD-1.
-//   m_axis: per token NF = MH/PE beats of PE accumulators (ACC_BITS two's complement, exact: the accumulator is
-//           sized so the result fits); beat nf holds outputs nf*PE .. nf*PE+PE-1. Tokens leave in input order.
+//   m_axis: per token NF = MH/PE beats of PE values: accumulators (ACC_BITS two's complement, exact: the
+//           accumulator is sized so the result fits), or with RQ = 1 requantised OUT_BITS values; beat nf holds
+//           outputs nf*PE .. nf*PE+PE-1. Tokens leave in input order.
 // Schedule of one pass (batch of nb <= B tokens): for nf < NF, for sf < SF, for b < nb: one cycle applies weight
 // word (nf, sf) to token b's input beat sf (SIMD x PE MACs), so the word is fetched once and used nb times.
 // Input beats of a batch are kept in one of two banks (the next batch loads while this one computes); partial sums
 // of the current output fold in a B-deep accumulator RAM; finished sums go to one of two output banks of B x NF
 // beats, drained in token order while the next pass computes.
+// With RQ = 1 each finished sum is requantised before the output banks (OUT_BITS instead of ACC_BITS per value:
+// the banks shrink by ACC_BITS/OUT_BITS): y = clip((acc * scale + bias) >>> shift), the channel's parameters read
+// from DDR in PW words ahead of each output fold's weight words (one DDR stream, so each iteration of a rolled
+// stage brings its own parameters); the PW cycles that take them apply no MACs.
 // Weights in DDR (samfpga.hw.sim.token_batch_mvu.pack_weights): per iteration the words (nf, sf) in that order as
-// one little-endian bit string, word element p*SIMD + s = weight of output nf*PE + p, input sf*SIMD + s; the
+// one little-endian bit string (with RQ, fold nf's PW parameter words before its SF weight words), word element p*SIMD + s = weight of output nf*PE + p, input sf*SIMD + s; the
 // string is read as BEATS = ceil(NF*SF*PE*SIMD*W_BITS / AXI_DW) beats of INCR bursts of at most MAX_BURST beats;
 // BASE and STRIDE must be multiples of MAX_BURST*AXI_DW/8 (<= 4096) so that no burst crosses a 4 KiB boundary.
 // Runtime configuration (cfg_*): sampled with the first input beat of every frame, so the driver writes it
@@ -42,9 +47,18 @@ module token_batch_mvu #(
 	int unsigned  MAX_BURST = 16,	// beats per read burst
 	int unsigned  WFIFO_DEPTH = 32,	// read-data FIFO (beats, a power of 2 >= MAX_BURST)
 	int unsigned  CNT_BITS = 16,	// width of cfg_iters and cfg_tokens
+	// requantisation inside the unit (RQ = 1): y = clip((acc * scale + bias) >>> shift) to OUT_BITS, with
+	// per-channel parameters (RS_BITS / RB_BITS two's complement, RT_BITS unsigned) read from DDR with the weights
+	bit  RQ = 0,
+	int unsigned  OUT_BITS = 8,
+	bit  OUT_SIGNED = 1,
+	int unsigned  RS_BITS = 18,
+	int unsigned  RB_BITS = 40,
+	int unsigned  RT_BITS = 6,
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
-	localparam int unsigned  OUT_STREAM = (PE*ACC_BITS + 7)/8 * 8
+	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
+	localparam int unsigned  OUT_STREAM = (PE*OB + 7)/8 * 8
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -98,7 +112,10 @@ module token_batch_mvu #(
 	localparam int unsigned  NF = MH / PE;
 	localparam int unsigned  IN_W = SIMD * A_BITS;
 	localparam int unsigned  WW = PE * SIMD * W_BITS;	// one weight word
-	localparam int unsigned  PASS_BITS = NF * SF * WW;
+	localparam int unsigned  PB = RS_BITS + RB_BITS + RT_BITS;	// requantisation parameters of one channel
+	localparam int unsigned  PW = RQ? (PE*PB + WW - 1) / WW : 0;	// parameter words ahead of each output fold
+	localparam int unsigned  PWX = PW > 0? PW : 1;	// (declared sizes)
+	localparam int unsigned  PASS_BITS = NF * (PW + SF) * WW;
 	localparam int unsigned  BEATS = (PASS_BITS + AXI_DW - 1) / AXI_DW;	// AXI beats per pass
 	localparam int unsigned  LAST_BITS = PASS_BITS - (BEATS - 1) * AXI_DW;	// valid bits of a pass's last beat
 	localparam int unsigned  BYTES = AXI_DW / 8;
@@ -124,6 +141,8 @@ module token_batch_mvu #(
 	if(MW % SIMD != 0 || MH % PE != 0)  $error("SIMD must divide MW and PE must divide MH");
 	if(AXI_DW % 8 != 0 || BURST_BYTES > 4096 || (BURST_BYTES & (BURST_BYTES - 1)) != 0)
 		$error("MAX_BURST * AXI_DW/8 must be a power of 2 <= 4096");
+	if(RQ && (OUT_BITS < 2 || OUT_BITS > 32 || RT_BITS < 1 || RT_BITS > 7))
+		$error("RQ: OUT_BITS must be 2..32 and RT_BITS 1..7");
 	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256 (AXI4 INCR)");
 	if(WFIFO_DEPTH < MAX_BURST || (WFIFO_DEPTH & (WFIFO_DEPTH - 1)) != 0)
 		$error("WFIFO_DEPTH must be a power of 2 >= MAX_BURST");
@@ -382,20 +401,31 @@ module token_batch_mvu #(
 	logic [1:0][NB_BITS-1:0]  ONb = '0;
 
 	uwire  can_start = IFull[RBank] && OState[OBank] == O_FREE;
-	uwire  issue = (Busy || can_start) && word_vld;
+	// parameter words of the fold (RQ): CPw taken so far; assembled in PAsm, queued per fold in PQ until the
+	// fold's last sum has been requantised (folds in flight in the pipeline keep theirs)
+	localparam int unsigned  PW_BITS = $clog2(PWX + 1);
+	localparam int unsigned  PQ_DEPTH = 4;
+	logic [PW_BITS-1:0]  CPw = 0;
+	logic [PQ_DEPTH-1:0][PE*PB-1:0]  PQ = '0;
+	logic [1:0]  PqWp = 0, PqRp = 0;
+	logic [2:0]  PqCnt = 0;
+	uwire  pq_pop;
+	uwire  par_phase = PW != 0 && CPw != PW_BITS'(PW);
+	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != 3'(PQ_DEPTH);
+	uwire  issue = (Busy || can_start) && !par_phase && word_vld;
 	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
 	uwire  c_last_b = NB_BITS'(CB) + 1 == nb_c;
 	uwire  c_last_sf = CSf == SF_BITS'(SF-1);
 	uwire  c_last_nf = CNf == NF_BITS'(NF-1);
 	uwire  pass_last = issue && c_last_b && c_last_sf && c_last_nf;
-	assign	word_pop = issue && c_last_b;
+	assign	word_pop = par_take || (issue && c_last_b);
 	assign	clear_ifull = pass_last;
 	assign	c_rbank = RBank;
 
 	// S1: input beat (registered RAM read) and weight word
 	logic [IN_W-1:0]  S1A;
 	logic [WW-1:0]  S1W = '0;
-	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0;
+	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0, S1FoldEnd = 0;
 	logic [B_BITS-1:0]  S1B = 0;
 	logic [OA_BITS-1:0]  S1OAddr = 0;
 	logic [NB_BITS-1:0]  S1Nb = 0;
@@ -406,7 +436,7 @@ module token_batch_mvu #(
 	// S2: dot products
 	typedef logic signed [ACC_BITS-1:0]  acc_t;
 	logic [PE-1:0][ACC_BITS-1:0]  S2Dot = '0;
-	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0;
+	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0, S2FoldEnd = 0;
 	logic [B_BITS-1:0]  S2B = 0;
 	logic [OA_BITS-1:0]  S2OAddr = 0;
 	logic [NB_BITS-1:0]  S2Nb = 0;
@@ -429,20 +459,110 @@ module token_batch_mvu #(
 	end : genLane
 
 	// S3: accumulator RAM (B deep, asynchronous read: the same token's sum is read back at the earliest one cycle
-	// after it was written) and the output banks
+	// after it was written); finished sums go to the output banks (RQ: through two requantisation stages)
 	logic [PE*ACC_BITS-1:0]  AccRam[B];
 	(* ram_style = "block" *)
-	logic [PE*ACC_BITS-1:0]  ORam[2*B*NF];
+	logic [PE*OB-1:0]  ORam[2*B*NF];
 	logic [PE-1:0][ACC_BITS-1:0]  acc_old, acc_new;
 	assign	acc_old = AccRam[S2B];
 	for(genvar  p = 0; p < PE; p++) begin : genAcc
 		assign	acc_new[p] = (S2First? acc_t'(0) : acc_t'(acc_old[p])) + acc_t'(S2Dot[p]);
 	end : genAcc
 
+	// the values written to the output banks and their bookkeeping, at the last stage
+	uwire  fin_vld, fin_pass_last, fin_obank;
+	uwire [OA_BITS-1:0]  fin_oaddr;
+	uwire [NB_BITS-1:0]  fin_nb;
+	uwire [PE*OB-1:0]  fin_data;
+	assign	pq_pop = S2Vld && S2Last && S2FoldEnd && PW != 0;
+
+	if(RQ) begin : genRq
+		localparam int unsigned  SUM_BITS = (ACC_BITS + RS_BITS > RB_BITS? ACC_BITS + RS_BITS : RB_BITS) + 1;
+		typedef logic signed [SUM_BITS-1:0]  sum_t;
+		// T3: the finished sums and their fold's parameters
+		logic [PE-1:0][ACC_BITS-1:0]  T3Acc = '0;
+		logic [PE*PB-1:0]  T3Par = '0;
+		logic  T3Vld = 0, T3PassLast = 0, T3OBank = 0;
+		logic [OA_BITS-1:0]  T3OAddr = 0;
+		logic [NB_BITS-1:0]  T3Nb = 0;
+		// T4: acc * scale + bias, and the shift
+		logic [PE-1:0][SUM_BITS-1:0]  T4Sum = '0;
+		logic [PE-1:0][RT_BITS-1:0]  T4Sh = '0;
+		logic  T4Vld = 0, T4PassLast = 0, T4OBank = 0;
+		logic [OA_BITS-1:0]  T4OAddr = 0;
+		logic [NB_BITS-1:0]  T4Nb = 0;
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				T3Vld <= 0;
+				T3PassLast <= 0;
+				T4Vld <= 0;
+				T4PassLast <= 0;
+			end
+			else begin
+				T3Vld <= S2Vld && S2Last;
+				T3PassLast <= S2PassLast;
+				T4Vld <= T3Vld;
+				T4PassLast <= T3PassLast;
+			end
+			T3Acc <= acc_new;
+			T3Par <= PQ[PqRp];
+			T3OBank <= S2OBank;
+			T3OAddr <= S2OAddr;
+			T3Nb <= S2Nb;
+			for(int unsigned  p = 0; p < PE; p++) begin
+				automatic sum_t  a = sum_t'($signed(T3Acc[p]));
+				automatic sum_t  sc = sum_t'($signed(T3Par[p*PB +: RS_BITS]));
+				automatic sum_t  bi = sum_t'($signed(T3Par[p*PB + RS_BITS +: RB_BITS]));
+				T4Sum[p] <= a * sc + bi;
+				T4Sh[p] <= T3Par[p*PB + RS_BITS + RB_BITS +: RT_BITS];
+			end
+			T4OBank <= T3OBank;
+			T4OAddr <= T3OAddr;
+			T4Nb <= T3Nb;
+		end
+		// floor((acc * scale + bias) / 2^shift), clipped to the output range
+		localparam sum_t  LO = OUT_SIGNED? -(sum_t'(1) <<< (OUT_BITS - 1)) : sum_t'(0);
+		localparam sum_t  HI = OUT_SIGNED? (sum_t'(1) <<< (OUT_BITS - 1)) - 1 : (sum_t'(1) <<< OUT_BITS) - 1;
+		for(genvar  p = 0; p < PE; p++) begin : genClip
+			uwire sum_t  shifted = $signed(T4Sum[p]) >>> T4Sh[p];
+			assign	fin_data[p*OB +: OB] = shifted < LO? OB'(LO) : shifted > HI? OB'(HI) : OB'(shifted);
+		end : genClip
+		assign	fin_vld = T4Vld;
+		assign	fin_pass_last = T4PassLast;
+		assign	fin_obank = T4OBank;
+		assign	fin_oaddr = T4OAddr;
+		assign	fin_nb = T4Nb;
+	end : genRq
+	else begin : genAccOut
+		assign	fin_vld = S2Vld && S2Last;
+		assign	fin_pass_last = S2PassLast;
+		assign	fin_obank = S2OBank;
+		assign	fin_oaddr = S2OAddr;
+		assign	fin_nb = S2Nb;
+		assign	fin_data = acc_new;
+	end : genAccOut
+
 	always_ff @(posedge clk) begin
 		if(S2Vld)  AccRam[S2B] <= acc_new;
-		if(S2Vld && S2Last)  ORam[S2OBank? OA_BITS'(B*NF) + S2OAddr : S2OAddr] <= acc_new;
+		if(fin_vld)  ORam[fin_obank? OA_BITS'(B*NF) + fin_oaddr : fin_oaddr] <= fin_data;
 	end
+
+	// parameter words: assembled per fold, queued (RQ)
+	if(RQ) begin : genPar
+		logic [PWX*WW-1:0]  PAsm = '0;
+		logic [PWX*WW-1:0]  pasm_next;
+		always_comb begin
+			pasm_next = PAsm;
+			pasm_next[CPw*WW +: WW] = word;
+		end
+		always_ff @(posedge clk) begin
+			if(par_take) begin
+				PAsm <= pasm_next;
+				if(CPw == PW_BITS'(PW - 1))  PQ[PqWp] <= pasm_next[PE*PB-1:0];
+			end
+		end
+	end : genPar
+	uwire  pq_push = par_take && CPw == PW_BITS'(PW - 1);
 
 	// drain: output banks in order, through a 4-entry queue (registered RAM read, one beat per cycle)
 	logic  DBank = 0;
@@ -450,8 +570,8 @@ module token_batch_mvu #(
 	logic [NF_BITS-1:0]  DNf = 0;
 	logic [OA_BITS-1:0]  DAddr = 0;
 	logic  RdPend = 0;
-	logic [PE*ACC_BITS-1:0]  ORd;
-	logic [3:0][PE*ACC_BITS-1:0]  Q = '0;
+	logic [PE*OB-1:0]  ORd;
+	logic [3:0][PE*OB-1:0]  Q = '0;
 	logic [1:0]  QWp = 0, QRp = 0;
 	logic [2:0]  QCnt = 0;
 	uwire  d_active = OState[DBank] == O_FULL;
@@ -477,6 +597,10 @@ module token_batch_mvu #(
 			OState <= '{O_FREE, O_FREE};
 			ONb <= '0;
 			S1W <= '0;
+			CPw <= 0;
+			PqWp <= 0;
+			PqRp <= 0;
+			PqCnt <= 0;
 			S1Vld <= 0;
 			S1PassLast <= 0;
 			S2Vld <= 0;
@@ -491,13 +615,19 @@ module token_batch_mvu #(
 			QCnt <= 0;
 		end
 		else begin
+			// parameters
+			if(par_take)  CPw <= CPw + 1;
+			if(pq_push)  PqWp <= PqWp + 1;
+			if(pq_pop)  PqRp <= PqRp + 1;
+			PqCnt <= PqCnt + (pq_push? 1 : 0) - (pq_pop? 1 : 0);
 			// issue
+			if((issue || par_take) && !Busy) begin
+				Busy <= 1;
+				CNb <= INb[RBank];
+				OState[OBank] <= O_FILLING;
+			end
 			if(issue) begin
-				if(!Busy) begin
-					Busy <= 1;
-					CNb <= INb[RBank];
-					OState[OBank] <= O_FILLING;
-				end
+				if(c_last_b && c_last_sf)  CPw <= 0;
 				if(c_last_b) begin
 					CB <= 0;
 					RAddr <= c_last_sf? 0 : IA_BITS'(CSf) + 1;
@@ -527,6 +657,7 @@ module token_batch_mvu #(
 			S1B <= CB;
 			S1First <= CSf == 0;
 			S1Last <= c_last_sf;
+			S1FoldEnd <= c_last_sf && c_last_b;
 			S1PassLast <= pass_last;
 			S1OBank <= OBank;
 			S1OAddr <= OAddr;
@@ -537,14 +668,15 @@ module token_batch_mvu #(
 			S2B <= S1B;
 			S2First <= S1First;
 			S2Last <= S1Last;
+			S2FoldEnd <= S1FoldEnd;
 			S2PassLast <= S1Vld && S1PassLast;
 			S2OBank <= S1OBank;
 			S2OAddr <= S1OAddr;
 			S2Nb <= S1Nb;
 
-			if(S2PassLast) begin
-				OState[S2OBank] <= O_FULL;
-				ONb[S2OBank] <= S2Nb;
+			if(fin_pass_last) begin
+				OState[fin_obank] <= O_FULL;
+				ONb[fin_obank] <= fin_nb;
 			end
 
 			// drain

@@ -9,6 +9,12 @@ word element p*SIMD + s = W[nf*PE + p, sf*SIMD + s] (``w_bits`` two's complement
 LSBs), concatenated into one little-endian bit string (no padding between words), padded with zero bits to whole
 AXI beats, then with zero bytes to ``stride`` (a multiple of the burst size, so that no burst crosses 4 KiB).
 The unit reads that string once per batch of ``batch`` tokens.
+
+With ``requant`` the unit requantises each sum before its output banks, y = clip((acc * scale + bias) >> shift)
+(floor shift; clip to ``out_bits``), with per-channel parameters (``RequantParams``, one set per iteration) that
+travel in the same string: ahead of fold nf's SF weight words, ``param_words`` words holding the PE channels
+nf*PE .. nf*PE+PE-1, channel p at bit p * param_bits as (scale: rq_scale_bits, bias: rq_bias_bits, shift:
+rq_shift_bits), zero-padded to whole words.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ class TokenBatchConfig:
     max_burst: int = 16
     wfifo_depth: int = 32
     cnt_bits: int = 16
+    requant: bool = False  # requantise inside the unit (RTL parameter RQ)
+    out_bits: int = 8
+    out_signed: bool = True
+    rq_scale_bits: int = 18
+    rq_bias_bits: int = 40
+    rq_shift_bits: int = 6
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -51,6 +63,9 @@ class TokenBatchConfig:
             raise ValueError(f"max_burst must be 1..256, got {self.max_burst}")
         if self.wfifo_depth < self.max_burst or self.wfifo_depth & (self.wfifo_depth - 1):
             raise ValueError(f"wfifo_depth {self.wfifo_depth} must be a power of 2 >= max_burst {self.max_burst}")
+        if self.requant and not (2 <= self.out_bits <= 32 and 1 <= self.rq_shift_bits <= 7):
+            raise ValueError(f"requant: out_bits {self.out_bits} must be 2..32 and rq_shift_bits "
+                             f"{self.rq_shift_bits} 1..7")
 
     @property
     def sf(self) -> int:
@@ -65,9 +80,24 @@ class TokenBatchConfig:
         return self.pe * self.simd * self.w_bits
 
     @property
+    def param_bits(self) -> int:
+        """Requantisation parameters of one channel (scale, bias, shift)."""
+        return self.rq_scale_bits + self.rq_bias_bits + self.rq_shift_bits
+
+    @property
+    def param_words(self) -> int:
+        """Words of parameters ahead of each output fold's weight words (0 without ``requant``)."""
+        return math.ceil(self.pe * self.param_bits / self.word_bits) if self.requant else 0
+
+    @property
+    def fold_words(self) -> int:
+        """Words the unit reads per output fold: parameters and SF weight words."""
+        return self.param_words + self.sf
+
+    @property
     def beats(self) -> int:
-        """AXI beats per pass (one iteration's weights)."""
-        return math.ceil(self.nf * self.sf * self.word_bits / self.axi_dw)
+        """AXI beats per pass (one iteration's weights and parameters)."""
+        return math.ceil(self.nf * self.fold_words * self.word_bits / self.axi_dw)
 
     @property
     def pass_bytes(self) -> int:
@@ -87,17 +117,77 @@ class TokenBatchConfig:
         return math.ceil(self.simd * self.a_bits / 8) * 8
 
     @property
+    def out_value_bits(self) -> int:
+        """Bits of one output value: requantised, or the accumulator."""
+        return self.out_bits if self.requant else self.acc_bits
+
+    @property
+    def out_value_signed(self) -> bool:
+        return self.out_signed if self.requant else True
+
+    @property
     def out_stream_bits(self) -> int:
-        return math.ceil(self.pe * self.acc_bits / 8) * 8
+        return math.ceil(self.pe * self.out_value_bits / 8) * 8
 
     def rtl_params(self) -> dict[str, int]:
         return {"MW": self.mw, "MH": self.mh, "SIMD": self.simd, "PE": self.pe, "A_BITS": self.a_bits,
                 "W_BITS": self.w_bits, "ACC_BITS": self.acc_bits, "A_SIGNED": int(self.a_signed),
                 "W_SIGNED": int(self.w_signed), "B": self.batch, "AXI_DW": self.axi_dw, "AXI_AW": self.axi_aw,
-                "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits}
+                "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
+                "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
+                "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits}
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class RequantParams:
+    """Per-iteration, per-channel requantisation: y = clip((acc * scale + bias) >> shift). Arrays (n, mh) of
+    integers: scale and bias two's complement of ``rq_scale_bits`` / ``rq_bias_bits``, shift in
+    [0, 2**rq_shift_bits)."""
+
+    scale: np.ndarray
+    bias: np.ndarray
+    shift: np.ndarray
+
+    def checked(self, cfg: TokenBatchConfig, n: int | None = None) -> RequantParams:
+        out = RequantParams(_check_ints("requant scale", self.scale, cfg.rq_scale_bits, True),
+                            _check_ints("requant bias", self.bias, cfg.rq_bias_bits, True),
+                            _check_ints("requant shift", self.shift, cfg.rq_shift_bits, False))
+        for name, a in vars(out).items():
+            if a.ndim != 2 or a.shape[1] != cfg.mh or (n is not None and a.shape[0] != n):
+                raise ValueError(f"requant {name}: shape {a.shape}, expected (n, MH) = "
+                                 f"({'n' if n is None else n}, {cfg.mh})")
+        return out
+
+
+def requantize(acc: np.ndarray, rq: RequantParams, cfg: TokenBatchConfig) -> np.ndarray:
+    """clip(floor((acc * scale + bias) / 2**shift)) per channel. acc: (n, t, mh) int64 -> (n, t, mh) int64."""
+    rq = rq.checked(cfg, acc.shape[0])
+    # python integers: acc * scale + bias can exceed int64 for wide parameters
+    a = acc.astype(object)
+    v = (a * rq.scale[:, None, :].astype(object) + rq.bias[:, None, :].astype(object)) >> \
+        rq.shift[:, None, :].astype(object)
+    lo, hi = _range(cfg.out_bits, cfg.out_signed)
+    return np.clip(v, lo, hi).astype(np.int64)
+
+
+def param_words(rq: RequantParams, i: int, cfg: TokenBatchConfig) -> list[list[int]]:
+    """Iteration i's parameters as NF groups of ``cfg.param_words`` words (see the module doc)."""
+    pb = cfg.param_bits
+    masks = [(1 << b) - 1 for b in (cfg.rq_scale_bits, cfg.rq_bias_bits, cfg.rq_shift_bits)]
+    out = []
+    for nf in range(cfg.nf):
+        v = 0
+        for p in range(cfg.pe):
+            c = nf * cfg.pe + p
+            lane = (int(rq.scale[i, c]) & masks[0]) | (int(rq.bias[i, c]) & masks[1]) << cfg.rq_scale_bits | \
+                (int(rq.shift[i, c]) & masks[2]) << (cfg.rq_scale_bits + cfg.rq_bias_bits)
+            v |= lane << (p * pb)
+        wm = (1 << cfg.word_bits) - 1
+        out.append([(v >> (k * cfg.word_bits)) & wm for k in range(cfg.param_words)])
+    return out
 
 
 def _range(bits: int, signed: bool) -> tuple[int, int]:
@@ -133,22 +223,31 @@ def weight_words(w: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
     return words
 
 
-def pack_weights(w: np.ndarray, cfg: TokenBatchConfig, stride: int | None = None) -> bytes:
-    """DDR image of ``n`` iterations' weights (n, mh, mw) -> ``n * stride`` bytes (iteration i at i * stride).
+def pack_weights(w: np.ndarray, cfg: TokenBatchConfig, stride: int | None = None,
+                 rq: RequantParams | None = None) -> bytes:
+    """DDR image of ``n`` iterations' weights (n, mh, mw) -> ``n * stride`` bytes (iteration i at i * stride);
+    with ``cfg.requant`` each fold's parameters from ``rq`` ahead of its weight words.
 
     stride: bytes per iteration, a multiple of ``cfg.burst_bytes`` >= ``cfg.pass_bytes`` (default: the smallest).
     """
     w = np.asarray(w)
     if w.ndim != 3:
         raise ValueError(f"weights: expected (n, MH, MW), got shape {w.shape}")
+    if cfg.requant != (rq is not None):
+        raise ValueError("requant parameters are needed exactly when the unit requantises (cfg.requant)")
+    if rq is not None:
+        rq = rq.checked(cfg, w.shape[0])
     stride = cfg.min_stride if stride is None else stride
     if stride % cfg.burst_bytes or stride < cfg.pass_bytes:
         raise ValueError(f"stride {stride} must be a multiple of the burst size {cfg.burst_bytes} and >= one "
                          f"pass of {cfg.pass_bytes} bytes")
     out = bytearray()
     for i in range(w.shape[0]):
+        ww = weight_words(w[i], cfg)
+        pw = param_words(rq, i, cfg) if rq is not None else [[] for _ in range(cfg.nf)]
+        seq = [x for nf in range(cfg.nf) for x in pw[nf] + ww[nf * cfg.sf:(nf + 1) * cfg.sf]]
         bits = 0
-        for k, word in enumerate(weight_words(w[i], cfg)):
+        for k, word in enumerate(seq):
             bits |= word << (k * cfg.word_bits)
         out += bits.to_bytes(cfg.pass_bytes, "little") + bytes(stride - cfg.pass_bytes)
     return bytes(out)
@@ -157,28 +256,62 @@ def pack_weights(w: np.ndarray, cfg: TokenBatchConfig, stride: int | None = None
 def unpack_weights(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None = None,
                    base: int = 0) -> np.ndarray:
     """Inverse of ``pack_weights``: (n, mh, mw) int64 read from ``data`` at ``base + i * stride``."""
+    return _unpack(data, n, cfg, stride, base)[0]
+
+
+def unpack_requant(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None = None,
+                   base: int = 0) -> RequantParams:
+    """The requantisation parameters of a ``pack_weights`` image (``cfg.requant``)."""
+    if not cfg.requant:
+        raise ValueError("the unit does not requantise (cfg.requant is False): no parameters in the image")
+    return _unpack(data, n, cfg, stride, base)[1]
+
+
+def _signed(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >= 1 << (bits - 1) else v
+
+
+def _unpack(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None, base: int
+            ) -> tuple[np.ndarray, RequantParams | None]:
     stride = cfg.min_stride if stride is None else stride
     out = np.zeros((n, cfg.mh, cfg.mw), dtype=np.int64)
+    sc, bi, sh = (np.zeros((n, cfg.mh), dtype=np.int64) for _ in range(3))
     mask = (1 << cfg.w_bits) - 1
-    words = cfg.nf * cfg.sf
+    wmask = (1 << cfg.word_bits) - 1
     for i in range(n):
         start = base + i * stride
         if start + cfg.pass_bytes > len(data):
             raise ValueError(f"iteration {i}: bytes {start}..{start + cfg.pass_bytes} beyond the image "
                              f"({len(data)} bytes)")
         bits = int.from_bytes(data[start:start + cfg.pass_bytes], "little")
-        elems = np.array([(bits >> (k * cfg.w_bits)) & mask for k in range(words * cfg.pe * cfg.simd)],
+        seq = [(bits >> (k * cfg.word_bits)) & wmask for k in range(cfg.nf * cfg.fold_words)]
+        wwords = []
+        for nf in range(cfg.nf):
+            fold = seq[nf * cfg.fold_words:(nf + 1) * cfg.fold_words]
+            wwords += fold[cfg.param_words:]
+            if cfg.requant:
+                v = sum(x << (k * cfg.word_bits) for k, x in enumerate(fold[:cfg.param_words]))
+                for p in range(cfg.pe):
+                    lane = v >> (p * cfg.param_bits)
+                    c = nf * cfg.pe + p
+                    sc[i, c] = _signed(lane & ((1 << cfg.rq_scale_bits) - 1), cfg.rq_scale_bits)
+                    bi[i, c] = _signed((lane >> cfg.rq_scale_bits) & ((1 << cfg.rq_bias_bits) - 1),
+                                       cfg.rq_bias_bits)
+                    sh[i, c] = (lane >> (cfg.rq_scale_bits + cfg.rq_bias_bits)) & ((1 << cfg.rq_shift_bits) - 1)
+        elems = np.array([(wd >> (k * cfg.w_bits)) & mask for wd in wwords for k in range(cfg.pe * cfg.simd)],
                          dtype=np.int64)
         if cfg.w_signed:
             elems = np.where(elems >= 1 << (cfg.w_bits - 1), elems - (1 << cfg.w_bits), elems)
         out[i] = elems.reshape(cfg.nf, cfg.sf, cfg.pe, cfg.simd).transpose(0, 2, 1, 3).reshape(cfg.mh, cfg.mw)
-    return out
+    return out, (RequantParams(sc, bi, sh) if cfg.requant else None)
 
 
-def reference(x: np.ndarray, w: np.ndarray, cfg: TokenBatchConfig) -> np.ndarray:
-    """The layer: y[i, t] = W[i] @ x[i, t], exact. x: (n, t, mw) integers, w: (n, mh, mw) -> (n, t, mh) int64.
+def reference(x: np.ndarray, w: np.ndarray, cfg: TokenBatchConfig, rq: RequantParams | None = None
+              ) -> np.ndarray:
+    """The layer: y[i, t] = W[i] @ x[i, t], exact, then ``requantize`` with ``rq`` when ``cfg.requant``.
+    x: (n, t, mw) integers, w: (n, mh, mw) -> (n, t, mh) int64.
 
-    Raises when a result does not fit ``acc_bits`` (the unit's accumulator is sized so that it does)."""
+    Raises when a sum does not fit ``acc_bits`` (the unit's accumulator is sized so that it does)."""
     x = _check_ints("inputs", x, cfg.a_bits, cfg.a_signed)
     w = _check_ints("weights", w, cfg.w_bits, cfg.w_signed)
     if x.ndim != 3 or w.ndim != 3 or x.shape[0] != w.shape[0] or x.shape[2] != cfg.mw or \
@@ -188,7 +321,9 @@ def reference(x: np.ndarray, w: np.ndarray, cfg: TokenBatchConfig) -> np.ndarray
     lo, hi = _range(cfg.acc_bits, True)
     if y.size and (y.min() < lo or y.max() > hi):
         raise ValueError(f"results in [{y.min()}, {y.max()}] overflow the INT{cfg.acc_bits} accumulator")
-    return y
+    if cfg.requant != (rq is not None):
+        raise ValueError("requant parameters are needed exactly when the unit requantises (cfg.requant)")
+    return requantize(y, rq, cfg) if rq is not None else y
 
 
 def unit_model(x: np.ndarray, ddr: bytes, cfg: TokenBatchConfig, base: int = 0, stride: int | None = None
@@ -199,7 +334,7 @@ def unit_model(x: np.ndarray, ddr: bytes, cfg: TokenBatchConfig, base: int = 0, 
     x = _check_ints("inputs", x, cfg.a_bits, cfg.a_signed)
     n, t, _ = x.shape
     stride = cfg.min_stride if stride is None else stride
-    w = unpack_weights(ddr, n, cfg, stride, base)
+    w, rq = _unpack(ddr, n, cfg, stride, base)
     y = np.zeros((n, t, cfg.mh), dtype=np.int64)
     for i in range(n):
         for t0 in range(0, t, cfg.batch):
@@ -210,7 +345,7 @@ def unit_model(x: np.ndarray, ddr: bytes, cfg: TokenBatchConfig, base: int = 0, 
                     word = w[i, nf * cfg.pe:(nf + 1) * cfg.pe, sf * cfg.simd:(sf + 1) * cfg.simd]  # (pe, simd)
                     acc += xb[:, sf * cfg.simd:(sf + 1) * cfg.simd] @ word.T
                 y[i, t0:t0 + len(xb), nf * cfg.pe:(nf + 1) * cfg.pe] = acc
-    return y
+    return requantize(y, rq, cfg) if rq is not None else y
 
 
 def pack_inputs(x: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
@@ -220,16 +355,16 @@ def pack_inputs(x: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
 
 
 def pack_outputs(y: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
-    """Output stream beats of y (n, t, mh): per token NF beats of PE accumulators (ACC_BITS two's complement)."""
-    return _pack_rows(np.asarray(y, dtype=np.int64).reshape(-1, cfg.pe), cfg.acc_bits)
+    """Output stream beats of y (n, t, mh): per token NF beats of PE values (``out_value_bits`` each)."""
+    return _pack_rows(np.asarray(y, dtype=np.int64).reshape(-1, cfg.pe), cfg.out_value_bits)
 
 
 def unpack_outputs(words: list[int], n: int, t: int, cfg: TokenBatchConfig) -> np.ndarray:
-    """Inverse of ``pack_outputs`` (signed accumulators) -> (n, t, mh) int64."""
-    mask = (1 << cfg.acc_bits) - 1
-    half = 1 << (cfg.acc_bits - 1)
-    vals = [((int(wd) >> (p * cfg.acc_bits)) & mask) for wd in words for p in range(cfg.pe)]
-    arr = np.array([v - (1 << cfg.acc_bits) if v >= half else v for v in vals], dtype=np.int64)
+    """Inverse of ``pack_outputs`` -> (n, t, mh) int64."""
+    bits = cfg.out_value_bits
+    mask = (1 << bits) - 1
+    vals = [((int(wd) >> (p * bits)) & mask) for wd in words for p in range(cfg.pe)]
+    arr = np.array([_signed(v, bits) if cfg.out_value_signed else v for v in vals], dtype=np.int64)
     return arr.reshape(n, t, cfg.mh)
 
 
@@ -254,15 +389,18 @@ def schedule_cycles(cfg: TokenBatchConfig, n: int, t: int) -> dict[str, int]:
     ``compute`` = the MAC cycles (n * t * NF * SF, FINN's MVAU count for n x t vectors), ``weight_bound`` = the
     extra cycles of passes whose weights take longer to read than to apply (a batch of nb tokens applies each word
     nb cycles; a word takes word_bits/axi_dw beats), ``fill`` = loading the first batch, ``drain`` = emitting the
-    last batch's outputs. Pipeline latencies (a few cycles) are not counted, nor the output-bank hand-over of
+    last batch's outputs, ``params`` = the cycles that take requantisation parameter words (NF * param_words per
+    pass, no MACs). Pipeline latencies (a few cycles) are not counted, nor the output-bank hand-over of
     SF = 1 layers (a few cycles per pass: the output stream is then as busy as the MACs)."""
     compute = n * t * cfg.nf * cfg.sf
     words = cfg.nf * cfg.sf
+    passes = math.ceil(t / cfg.batch)
+    params = n * passes * cfg.nf * cfg.param_words
     extra = 0
     for t0 in range(0, t, cfg.batch):
         nb = min(cfg.batch, t - t0)
-        extra += max(0, cfg.beats - words * nb)
+        extra += max(0, cfg.beats - words * nb - cfg.nf * cfg.param_words)
     first = min(cfg.batch, t)
-    last = t - (math.ceil(t / cfg.batch) - 1) * cfg.batch
-    return {"compute": compute, "weight_bound": n * extra, "fill": first * cfg.sf, "drain": last * cfg.nf,
-            "total": compute + n * extra + first * cfg.sf + last * cfg.nf}
+    last = t - (passes - 1) * cfg.batch
+    return {"compute": compute, "params": params, "weight_bound": n * extra, "fill": first * cfg.sf,
+            "drain": last * cfg.nf, "total": compute + params + n * extra + first * cfg.sf + last * cfg.nf}

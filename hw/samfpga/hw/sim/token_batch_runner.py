@@ -13,6 +13,7 @@ import numpy as np
 
 from samfpga.hw.sim.runner import VERILATOR_ARGS
 from samfpga.hw.sim.token_batch_mvu import (
+    RequantParams,
     TokenBatchConfig,
     pack_inputs,
     pack_outputs,
@@ -27,12 +28,14 @@ BENCH_MODULE = "samfpga.hw.sim.token_batch_bench"
 
 @dataclass
 class Frame:
-    """One frame: inputs x (n, t, mw) and weights w (n, mh, mw), placed in DDR at ``base`` with ``stride``."""
+    """One frame: inputs x (n, t, mw) and weights w (n, mh, mw) (and, for a requantising unit, its parameters),
+    placed in DDR at ``base`` with ``stride``."""
 
     x: np.ndarray
     w: np.ndarray
     base: int = 0
     stride: int | None = None
+    rq: RequantParams | None = None
 
 
 @dataclass
@@ -64,7 +67,7 @@ def ddr_image(frames: list[Frame], cfg: TokenBatchConfig) -> bytes:
     img = bytearray()
     for f in frames:
         stride = cfg.min_stride if f.stride is None else f.stride
-        data = pack_weights(f.w, cfg, stride)
+        data = pack_weights(f.w, cfg, stride, f.rq)
         end = f.base + len(data)
         if len(img) < end:
             img += bytes(end - len(img))
@@ -77,7 +80,7 @@ def ddr_image(frames: list[Frame], cfg: TokenBatchConfig) -> bytes:
 
 def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = None) -> dict:
     n, t, _ = np.asarray(f.x).shape
-    y = reference(f.x, f.w, cfg) if expected is None else expected
+    y = reference(f.x, f.w, cfg, f.rq) if expected is None else expected
     return {"n": n, "t": t, "base": f.base, "stride": cfg.min_stride if f.stride is None else f.stride,
             "inputs": [str(v) for v in pack_inputs(f.x, cfg)], "expected": [str(v) for v in pack_outputs(y, cfg)]}
 
