@@ -105,7 +105,8 @@ def test_too_small_says_what_binds(units):
 
 def test_batched_ddr_traffic(units):
     """unrolled_batched: every conv/linear weight (not the depthwise ones) crosses DDR once per batch of tokens."""
-    cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,))
+    cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,),
+                     batch_output="acc")
     p = plan(cfg, units=units)
     by = {u.name: u for u in units}
     batched = [u for u in p.units if u.mode == "unrolled_batched"]
@@ -116,3 +117,36 @@ def test_batched_ddr_traffic(units):
     kind = {x.name: x.kind for u in units for x in u.layers}
     on_chip = [m.name for m in p.memories if m.kind == "weights" and m.unit in {u.name for u in batched}]
     assert on_chip and all(kind[n[: -len(".weights")]] == "dwconv" for n in on_chip)
+
+
+def test_batched_output_banks_and_requant_parameters(units):
+    """Token-batched layers as token_batch_mvu.sv builds them: two output banks of B x MH values (8-bit when
+    requantised inside the unit, accumulators otherwise), and with in-unit requantisation the parameter words of
+    every output fold cross DDR with the weights of every pass."""
+    from samfpga.hw.plan import pricing
+
+    kw = dict(board="zcu104", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,))
+    act = plan(PlanConfig(**kw), units=units)
+    acc = plan(PlanConfig(**kw, batch_output="acc"), units=units)
+    layer = {x.name: x for u in units for x in u.layers}
+    for p, bits in ((act, lambda x: 8), (acc, lambda x: pricing.acc_bits(x, 8))):
+        folds = {lp.name: lp for lp in p.layers}
+        banks = [m for m in p.memories if m.kind == "output_bank"]
+        assert banks and len(banks) == len([m for m in p.memories if m.kind == "token_batch"])
+        for m in banks:
+            x = layer[m.name[: -len(".output_banks")]]
+            pe = folds[x.name].pe
+            assert (m.depth, m.width, m.count) == (min(4, x.vectors) * x.mh // pe, pe * bits(x), 2)
+    params = 0
+    for lp in act.layers:
+        x = layer.get(lp.name)
+        if x is None or x.kind not in ("conv", "linear") or not any(m.name == f"{x.name}.output_banks"
+                                                                    for m in act.memories):
+            continue
+        word = lp.pe * lp.simd * 8
+        params += math.ceil(x.vectors / min(4, x.vectors)) * (x.mh // lp.pe) * math.ceil(lp.pe * 64 / word) * word // 8
+    assert params > 0
+    by = {u.name: u for u in units}
+    plain = sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in act.units
+                if u.mode == "unrolled_batched" for x in by[u.name].layers if x.kind in ("conv", "linear"))
+    assert act.ddr["weights_bytes"] == plain + params

@@ -351,3 +351,51 @@ def test_rtl_requant_unsigned_narrow_one_word(tmp_path):
     frames = [Frame(x, w, rq=_rand_rq(cfg, 2, 71))]
     res = simulate(cfg, frames, _passes(), tmp_path, seed=7)
     _check(res, frames, cfg)
+
+
+def test_requant_from_finn_equals_finn_requant():
+    """FINN+'s Requant (float32 scale/bias per channel; power-of-two scales, where its RTL is exact) on the unit's
+    accumulators: the unit's requantisation with ``from_finn_requant`` parameters equals the fixed-point model of
+    finn-rtllib requant.sv and FINN+'s Python execution of the layer, per iteration, tolerance 0."""
+    from onnx import helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.util.basic import qonnx_make_model
+
+    from samfpga.hw.finn_env import boot
+    from samfpga.kernels.requant import fixed_point_params, requant_fixed
+
+    boot(None)
+    for signed in (True, False):
+        cfg = TokenBatchConfig(mw=16, mh=6, simd=4, pe=3, batch=4, requant=True, acc_bits=24, out_signed=signed)
+        x, w = _rand(cfg, 2, 9, 80)
+        acc = tb.reference(x, w, TokenBatchConfig(mw=16, mh=6, simd=4, pe=3, batch=4, acc_bits=24))
+        rng = np.random.default_rng(81 + signed)
+        finn = []
+        for _ in range(2):
+            scale = (2.0 ** -rng.integers(6, 11, cfg.mh)).astype(np.float32)
+            bias = (rng.integers(-40, 40, cfg.mh) + 0.5).astype(np.float32)
+            finn.append((scale, bias, fixed_point_params(scale, bias, cfg.acc_bits, cfg.out_bits)))
+        got = tb.requantize(acc, tb.from_finn_requant([f[2] for f in finn], cfg), cfg)
+        odt = DataType[f"{'INT' if signed else 'UINT'}8"]
+        for i, (scale, bias, p) in enumerate(finn):
+            np.testing.assert_array_equal(got[i], requant_fixed(acc[i], p, 8, signed))
+            node = helper.make_node("Requant", ["x", "s", "b"], ["y"], domain="finn.custom_op.fpgadataflow",
+                                    backend="fpgadataflow", NumChannels=cfg.mh, PE=1, inputDataType="INT24",
+                                    outputDataType=odt.name, numInputVectors=[1, acc.shape[1]])
+            shape = [1, acc.shape[1], cfg.mh]
+            g = helper.make_graph([node], "rq", [helper.make_tensor_value_info("x", 1, shape)],
+                                  [helper.make_tensor_value_info("y", 1, shape)])
+            m = ModelWrapper(qonnx_make_model(g))
+            m.set_initializer("s", scale)
+            m.set_initializer("b", bias)
+            y = execute_onnx(m, {"x": acc[i][None].astype(np.float32)})["y"][0]
+            np.testing.assert_array_equal(got[i], y)
+        lo, hi = (-128, 127) if signed else (0, 255)
+        assert (got == lo).any() and ((got > lo) & (got < hi)).mean() > 0.3
+    # 16-bit accumulators: the DSP48E2 decomposition uses 25-bit scales, wider than the unit's 18
+    narrow = TokenBatchConfig(mw=16, mh=6, simd=4, pe=3, batch=4, requant=True, acc_bits=16)
+    p16 = fixed_point_params(np.full(6, 2.0**-8, np.float32), np.zeros(6, np.float32), 16, 8)
+    with pytest.raises(ValueError, match="25-bit scales need rq_scale_bits >= 25"):
+        tb.from_finn_requant([p16], narrow)

@@ -11,8 +11,11 @@ Execution model (stated in every report):
   weights from DDR into a double buffer while the previous block computes (2 buffers on chip, the fetch stalls
   the body only when it is slower than the block's compute). ``unrolled_batched`` / ``rolled_batched``: the
   conv/linear layers keep no weights on chip; they run ``token_batch`` tokens per pass over the weights, which
-  stream from DDR once per batch (a double-buffered batch of input vectors and B x PE accumulators on chip). This
-  is a schedule of the project's own (finn-rtllib's MVU replays weights per token), priced with the MVU's logic.
+  stream from DDR once per batch (a double-buffered batch of input vectors, B x PE accumulators and two output
+  banks of B x MH values on chip; with ``batch_output`` "act" the values are requantised inside the unit and each
+  output fold's requantisation parameters stream with its weights, taking ``param_words`` cycles each). This is
+  the project's own unit, hw/samfpga/hw/rtl/token_batch_mvu.sv (finn-rtllib's MVU replays weights per token),
+  priced with the MVU's logic model and a separate requantiser's.
 * Units work on successive frames at the same time (frame pipelining, as FINN's dataflow). A rolled unit reads its
   input from a ping-pong frame buffer (2 feature maps) and loops its output back through a loop buffer (1 feature
   map: the body writes block i's output behind where it reads block i's input). These buffers stay on chip when
@@ -38,6 +41,7 @@ from samfpga.hw.boards import RESOURCES, Board, get_board
 from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.resources import memory as mem
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
 MODES = ("unrolled", "rolled_resident", "rolled_streamed", "unrolled_batched", "rolled_batched")
 #: searched by default (rolled_resident, which saves DSPs but no memory, on request: it multiplies the search by 4/3
@@ -71,7 +75,16 @@ class PlanConfig:
     clock_mhz: float | None = None
     modes: tuple[str, ...] = DEFAULT_MODES
     token_batch: int = 16  # tokens per weight pass of the *_batched modes (the plan's choice among token_batches)
-    token_batches: tuple[int, ...] = (8, 32)  # searched by ``plan``
+    token_batches: tuple[int, ...] = (4, 8, 16, 32)  # searched by ``plan``
+    #: what a token-batched layer's output banks hold (2 x B x MH values: the weights-outer schedule emits tokens in
+    #: order through them): "act" values requantised inside the unit (token_batch_mvu.sv with RQ = 1: ACT_BITS
+    #: each; the per-channel parameters stream from DDR ahead of each output fold and take their own cycles) or
+    #: "acc" accumulators (RQ = 0, a separate requantiser after the unit)
+    batch_output: str = "act"
+
+    def __post_init__(self) -> None:
+        if self.batch_output not in ("act", "acc"):
+            raise ValueError(f"batch_output {self.batch_output!r}: 'act' or 'acc'")
     encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def tinyvit(self):
@@ -213,24 +226,45 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         body = 0
         batched_bytes = 0.0
         for x in hw:
-            f = folds.get(x, budget, _lanes(board, pricing.ACT_BITS) if x.dynamic else lanes)
-            if f is None:
-                return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
-            c, pe, simd = f
+            streamed = batched and x.kind not in ("matmul", "dwconv")  # layers with weights, streamed per batch
+            bt = min(cfg.token_batch, x.vectors)
+            passes = math.ceil(x.vectors / bt)
+            target = budget
+            while True:
+                f = folds.get(x, target, _lanes(board, pricing.ACT_BITS) if x.dynamic else lanes)
+                if f is None:
+                    return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
+                c, pe, simd = f
+                if not streamed:
+                    break
+                # the unit as hw/samfpga/hw/rtl/token_batch_mvu.sv builds it (samfpga.hw.sim.token_batch_mvu): with
+                # in-unit requantisation each pass also takes NF x param_words cycles of parameter words, no MACs;
+                # when they break the budget the next faster folding is tried (so feasibility stays monotonic in
+                # the period, which the bisection needs)
+                tbc = TokenBatchConfig(x.mw, x.mh, simd, pe, bt, w_bits=wb, acc_bits=pricing.acc_bits(x, wb),
+                                       requant=cfg.batch_output == "act")
+                pcyc = passes * tbc.nf * tbc.param_words
+                if c + pcyc <= budget:
+                    c += pcyc
+                    break
+                target = c - 1
             p = pricing.price(x, pe, simd, wb, board)
             for r in RESOURCES:
                 tot[r] += p.res[r]
             body = max(body, c)
             copies = n if mode == "rolled_resident" else 2 if mode == "rolled_streamed" else 1
-            if batched and p.weight_mem[0] and x.kind != "dwconv":
-                # weights stream from DDR once per batch of B tokens: a double-buffered batch of B input vectors
-                # (B x MW activations) and B x PE accumulators on chip; every weight word is used on B tokens
-                bt = min(cfg.token_batch, x.vectors)
+            if streamed:
+                # weights (and with "act" the requantisation parameters) stream from DDR once per batch of B
+                # tokens: a double-buffered batch of B input vectors (B x MW activations), B x PE accumulators and
+                # two output banks of B x MH values on chip; every weight word is used on B tokens
                 mems.append(Memory(f"{x.name}.token_batch", u.name, "token_batch",
                                    bt * x.mw // simd, simd * pricing.ACT_BITS, 2))
                 mems.append(Memory(f"{x.name}.accumulators", u.name, "accumulators", bt,
                                    pe * pricing.acc_bits(x, wb), 1))
-                batched_bytes += (n if rolled else 1) * x.weights * wb / 8 * math.ceil(x.vectors / bt)
+                mems.append(Memory(f"{x.name}.output_banks", u.name, "output_bank", bt * tbc.nf,
+                                   pe * tbc.out_value_bits, 2))
+                pass_bits = x.weights * wb + tbc.nf * tbc.param_words * tbc.word_bits
+                batched_bytes += (n if rolled else 1) * pass_bits / 8 * passes
             elif p.weight_mem[0]:
                 mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))
             for bname, d, w in p.buffers:

@@ -162,6 +162,30 @@ class RequantParams:
         return out
 
 
+def from_finn_requant(per_iteration: list, cfg: TokenBatchConfig) -> RequantParams:
+    """The unit's parameters for FINN+'s ``Requant`` layers, one per iteration, given as their fixed-point
+    decomposition (``samfpga.kernels.requant.fixed_point_params(scale, bias, cfg.acc_bits, cfg.out_bits)``, which
+    mirrors finn-rtllib requant.sv and FINN+'s ``decompose_params``): the unit then computes what that RTL computes,
+    ``clip((acc * S + B) >> T)``. Refused, with the reason: a decomposition that drops input LSBs (accumulator
+    wider than the multiplier's data port), or values beyond the unit's parameter widths."""
+    if len(per_iteration) < 1:
+        raise ValueError("from_finn_requant: no iterations")
+    rows = {"scale": [], "bias": [], "shift": []}
+    for i, p in enumerate(per_iteration):
+        if p.x_drop:
+            raise ValueError(f"iteration {i}: the requantiser drops {p.x_drop} input LSBs (accumulator of "
+                             f"{cfg.acc_bits} bits wider than its {p.x_width}-bit multiplier port); the unit does not")
+        if p.s_width > cfg.rq_scale_bits:
+            raise ValueError(f"iteration {i}: {p.s_width}-bit scales need rq_scale_bits >= {p.s_width} "
+                             f"(have {cfg.rq_scale_bits})")
+        for k in rows:
+            a = np.asarray(getattr(p, k)).ravel()
+            if a.shape != (cfg.mh,):
+                raise ValueError(f"iteration {i}: {k} of {a.size} channels, expected MH = {cfg.mh}")
+            rows[k].append([int(v) for v in a])
+    return RequantParams(**{k: np.array(v, dtype=np.int64) for k, v in rows.items()}).checked(cfg)
+
+
 def requantize(acc: np.ndarray, rq: RequantParams, cfg: TokenBatchConfig) -> np.ndarray:
     """clip(floor((acc * scale + bias) / 2**shift)) per channel. acc: (n, t, mh) int64 -> (n, t, mh) int64."""
     rq = rq.checked(cfg, acc.shape[0])
