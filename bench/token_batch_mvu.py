@@ -1,6 +1,8 @@
 """Token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv): cycles per frame and DDR bytes per frame from RTL
 simulation (Verilator + cocotb, AxiRamRead as DDR) against the planner's model (samfpga.hw.plan) for the same
-layer and folding, and Yosys counts of one configuration against the planner's own-model resources.
+layer and folding, with and without requantisation inside the unit (RQ), Yosys counts of one layer's unit both
+ways against the planner's own-model resources, and the vit_t plans with the output banks as accumulators and as
+requantised values side by side.
 
     PYTHONPATH=sw:models:hw nice -n 10 .venv/bin/python bench/token_batch_mvu.py [--no-synth] [--out bench/results]
         [--reuse bench/results/token_batch_mvu.json]   (only the plan section recomputed)
@@ -23,26 +25,30 @@ from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
 # (name, config, N iterations, T tokens, note)
+_FC1 = dict(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32, wfifo_depth=64)
 CASES = [
     ("reduced", TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4), 3, 10,
-     "test unit A: 13.5 beats per pass, partial batch of 2"),
-    ("s2_fc1_dw64", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=64, max_burst=64,
-                                     wfifo_depth=128), 2, 64,
-     "layers.2 mlp.fc1 shape and folding of the KV260 512² plan (PE 2, SIMD 32, B 8), 64-bit AXI; "
-     "T and N reduced from 1024 and 6"),
-    ("s2_fc1_dw128", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32,
-                                      wfifo_depth=64), 2, 64,
-     "the same with a 128-bit AXI read port"),
+     "test unit A: 13.5 beats per pass, partial batch of 2; accumulators out"),
+    ("reduced_rq", TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True), 3, 10,
+     "the same requantising inside the unit: 2 parameter words per output fold"),
+    ("s2_fc1_dw64", TokenBatchConfig(**{**_FC1, "axi_dw": 64, "max_burst": 64, "wfifo_depth": 128}), 2, 64,
+     "layers.2 mlp.fc1 shape and folding of the KV260 512² plan of 2026-12-02 08:00 (PE 2, SIMD 32, B 8), 64-bit "
+     "AXI, accumulators out; T and N reduced from 1024 and 6"),
+    ("s2_fc1_dw128_rq", TokenBatchConfig(**_FC1, requant=True), 2, 64,
+     "the same with a 128-bit AXI read port, requantising inside the unit (1 parameter word per output fold)"),
 ]
 # full-size layers of the KV260 plans, counted by the schedule (too long for cocotb: ~5k cycles/s at this size)
 FULL_SIZE = [
-    ("s2_fc1_512", TokenBatchConfig(mw=160, mh=640, simd=32, pe=2, batch=8, axi_dw=128, max_burst=32,
-                                    wfifo_depth=64), 6, 1024, "KV260 512² plan: layers.2 fc1 (6 blocks, 32x32 tokens)"),
+    ("s2_fc1_512", TokenBatchConfig(**_FC1, requant=True), 6, 1024,
+     "layers.2 fc1 (6 blocks, 32x32 tokens), requantising"),
     ("s3_fc1_512", TokenBatchConfig(mw=320, mh=1280, simd=10, pe=10, batch=8, axi_dw=128, max_burst=32,
-                                    wfifo_depth=64, acc_bits=25), 2, 1024,
-     "KV260 512² plan: layers.3 fc1 (PE 10, SIMD 10; 2 blocks, 32x32 tokens)"),
+                                    wfifo_depth=64, acc_bits=25, requant=True), 2, 1024,
+     "layers.3 fc1 (PE 10, SIMD 10; 2 blocks, 32x32 tokens), requantising: 100-bit words, 7 parameter words per "
+     "fold of 10 weight words"),
 ]
-SYNTH = ("s2_fc1_dw128", {"AXI_AW": 40})
+#: one layer's unit synthesised both ways (accumulators out / requantised), AXI addresses of the KV260's 40 bits
+SYNTH = (("s2_fc1_dw128", TokenBatchConfig(**_FC1)), ("s2_fc1_dw128_rq", TokenBatchConfig(**_FC1, requant=True)))
+SYNTH_EXTRA = {"AXI_AW": 40}
 BOARD = "kv260"
 
 
@@ -58,17 +64,18 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
     unit = Unit("u", blocks, out_elems=t * cfg.mh, in_elems=t * cfg.mw)
     layer = blocks[0][0]
     per_run = pricing.cycles(layer, cfg.pe, cfg.simd)
-    pcfg = planner.PlanConfig(board=BOARD, token_batch=cfg.batch)
+    pcfg = planner.PlanConfig(board=BOARD, token_batch=cfg.batch, batch_output="act" if cfg.requant else "acc")
     clock = board.clock_mhz
     gbps, _ = pricing.DDR_GBPS[board.name]
     bpc = gbps * 1e9 * pcfg.ddr_efficiency / (clock * 1e6)
-    r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), n * per_run, board, pcfg,
+    period = n * (per_run + math.ceil(t / cfg.batch) * cfg.nf * cfg.param_words)
+    r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
                                planner._Folds(), bpc, clock, detail=True)
     lp = next(x for x in r["layers"] if x.op_type == "MVAU_rtl")
     if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
         raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")
     up = r["units"][0]
-    mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators")]
+    mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators", "output_bank")]
     return {"cycles_per_frame": up.cycles, "cycles_per_run": per_run, "ddr_bytes_per_frame": up.ddr_bytes,
             "ddr_bytes_per_cycle_budget": bpc, "pe": lp.pe, "simd": lp.simd,
             "layer_res_incl_requant": lp.res, "layer_source": lp.source,
@@ -94,9 +101,15 @@ def simulate_case(name: str, cfg: TokenBatchConfig, n: int, t: int, work: Path) 
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (n, t, cfg.mw))
     w = rng.integers(-128, 128, (n, cfg.mh, cfg.mw))
+    rq = None
+    if cfg.requant:  # a scale near 2**16 and a shift that maps a typical sum to half the output range
+        shift = int(round(math.log2(math.sqrt(cfg.mw) * 74 * 74) + 16)) - (cfg.out_bits - 1)
+        rq = tb.RequantParams(scale=rng.integers(1 << 15, 1 << 17, (n, cfg.mh)),
+                              bias=rng.integers(-(1 << 20), 1 << 20, (n, cfg.mh)),
+                              shift=np.full((n, cfg.mh), shift))
     build_s = build(cfg, work)
     # two identical frames back to back: the first's latency and the spacing of the second (steady state)
-    res = simulate(cfg, [Frame(x, w), Frame(x, w)], [Pass("free")], work, seed=0)
+    res = simulate(cfg, [Frame(x, w, rq=rq), Frame(x, w, rq=rq)], [Pass("free")], work, seed=0)
     if not res.passed:
         raise RuntimeError(f"{name}: bench failed: {res.error} {[p['mismatches'] for p in res.passes]}")
     p = res.passes[0]
@@ -112,12 +125,13 @@ def rtl_memories(cfg: TokenBatchConfig) -> list[dict]:
     return [
         {"name": "input banks", "depth": 2 * cfg.batch * cfg.sf, "width": cfg.simd * cfg.a_bits},
         {"name": "accumulators", "depth": cfg.batch, "width": cfg.pe * cfg.acc_bits},
-        {"name": "output banks", "depth": 2 * cfg.batch * cfg.nf, "width": cfg.pe * cfg.acc_bits},
+        {"name": "output banks", "depth": 2 * cfg.batch * cfg.nf, "width": cfg.pe * cfg.out_value_bits},
         {"name": "read FIFO", "depth": cfg.wfifo_depth, "width": cfg.axi_dw},
-    ]
+    ] + ([{"name": "parameter queue", "depth": 4, "width": cfg.pe * cfg.param_bits}] if cfg.requant else [])
 
 
 def synth_case(cfg: TokenBatchConfig, extra: dict, work: Path) -> dict:
+    """Yosys of the unit at ``cfg`` (and ``extra`` RTL parameters)."""
     from samfpga.hw.synth.own_rtl import rtl_source
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
@@ -136,53 +150,53 @@ def write_md(out: dict, path: Path) -> None:
              "**schedule** = `samfpga.hw.sim.token_batch_mvu.schedule_cycles` (the RTL's schedule counted, "
              "no simulation); **Yosys** = `synth_xilinx -family xcup` cell counts (no place and route, no timing).",
              "", "## Cycles and DDR bytes per frame", "",
-             "| case | MW x MH | PE | SIMD | B | AXI bits | N x T | RTL sim: 1st frame | RTL sim: frame interval | "
-             "schedule | planner | sim interval / planner | RTL sim DDR bytes | planner DDR bytes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | MW x MH | PE | SIMD | B | RQ | AXI bits | N x T | RTL sim: 1st frame | RTL sim: frame interval | "
+             "schedule (of which parameter cycles) | planner | sim interval / planner | RTL sim DDR bytes | "
+             "planner DDR bytes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in out["cases"]:
         g, s, p = c["config"], c["sim"], c["planner"]
         lines.append(f"| {c['name']} | {g['mw']} x {g['mh']} | {g['pe']} | {g['simd']} | {g['batch']} | "
-                     f"{g['axi_dw']} | {c['n']} x {c['t']} | {s['first_frame_cycles']:,} | "
-                     f"{s['frame_interval_cycles']:,} | {c['schedule']['total']:,} | {p['cycles_per_frame']:,} | "
+                     f"{int(g.get('requant', False))} | {g['axi_dw']} | {c['n']} x {c['t']} | "
+                     f"{s['first_frame_cycles']:,} | {s['frame_interval_cycles']:,} | {c['schedule']['total']:,} "
+                     f"({c['schedule'].get('params', 0):,}) | {p['cycles_per_frame']:,} | "
                      f"{s['frame_interval_cycles'] / p['cycles_per_frame']:.3f} | {s['ddr_bytes_per_frame']:,} | "
                      f"{p['ddr_bytes_per_frame']:,} |")
     lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["cases"]], ""]
     lines += out["cycle_notes"]
     lines += ["", "### Full-size layers (schedule count and planner; not simulated)", "",
-              "| layer | PE | SIMD | B | AXI bits | N x T | schedule: 1st frame | schedule: MAC cycles | planner | "
-              "weight-bound extra | DDR bytes (packer) | planner DDR bytes |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| layer | PE | SIMD | B | AXI bits | N x T | schedule: 1st frame | schedule: MAC cycles | parameter "
+              "cycles | planner | weight-bound extra | DDR bytes (packer) | planner DDR bytes |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in out["full_size"]:
         g, s = c["config"], c["schedule"]
         lines.append(f"| {c['name']} | {g['pe']} | {g['simd']} | {g['batch']} | {g['axi_dw']} | {c['n']} x {c['t']} | "
-                     f"{s['total']:,} | {s['compute']:,} | {c['planner_cycles']:,} | {s['weight_bound']:,} | "
+                     f"{s['total']:,} | {s['compute']:,} | {s['params']:,} | {c['planner_cycles']:,} | "
+                     f"{s['weight_bound']:,} | "
                      f"{c['ddr_bytes_model']:,} | {c['planner_ddr_bytes']:,} |")
     lines += ["", *[f"- {c['name']}: {c['note']}." for c in out["full_size"]]]
     if out.get("plans"):
-        lines += ["", "## The output banks in the planner's fitting plans (own model, not synthesised)", "",
-                  "The planner does not price this RTL's output banks (2 x B x MH accumulators per token-batched "
-                  "layer). Priced with its own memory functions (`samfpga.hw.resources.memory.bram36`, 72-bit words; "
-                  "acc bits as `pricing.acc_bits`), added to each fitting plan of bench/results/plan_vit_t.md "
-                  "(re-planned here with `plan(PlanConfig(board, image_size))`):", "",
-                  "| board | size | fps | B | batched layers | BRAM36 in plan | + output banks | total | 85% budget | "
-                  "fits |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "## vit_t plans: output banks of accumulators vs requantised values (own model)", "",
+                  "`plan(PlanConfig(board, image_size, batch_output=...))`, default search (token batch 4/8/16/32). "
+                  "Every token-batched layer has two output banks of B x MH values (the weights-outer schedule emits "
+                  "tokens in order through them): `acc` = accumulators (RQ = 0, a requantiser after the unit), "
+                  "`act` = 8-bit values requantised inside the unit (RQ = 1; its parameters cross DDR with the "
+                  "weights and take their own cycles). Both priced by the planner since 2026-12-02.", "",
+                  "| board | size | output banks | fits | fps | B | batched layers | bank kbit | bank BRAM36 / URAM | "
+                  "BRAM36 / URAM total | DDR MB/frame | what binds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in out["plans"]:
-            lines.append(f"| {r['board']} | {r['image_size']} | {r['fps']:.1f} | {r['token_batch']} | {r['layers']} | "
-                         f"{r['bram36_plan']:g} | {r['output_bank_bram36']:g} ({r['output_bank_kbit']:,.0f} kbit) | "
-                         f"{r['bram36_with_banks']:g} | {r['bram36_budget_85']:.0f} | "
-                         f"{'yes' if r['fits_bram_with_banks'] else 'no'} |")
-        lines += ["", "Ways out, none implemented: requantise inside the unit before the output banks (8-bit instead "
-                  "of ACC_BITS: about a third); a smaller B (banks scale with B, DDR traffic with 1/B); output banks "
-                  "in URAM; or emit each batch fold-major (nf outer, token inner: no output banks at all) and let "
-                  "the consumer (requant with per-fold parameters, the next token-batched layer's input bank) accept "
-                  "that order."]
-    if out.get("synth"):
-        sy = out["synth"]
+            lines.append(f"| {r['board']} | {r['image_size']} | {r['batch_output']} | {'yes' if r['fits'] else 'no'} | "
+                         f"{r['fps']:.3g} | {r['token_batch']} | {r['batched_layers']} | {r['output_bank_kbit']:,.0f} | "
+                         f"{r['output_bank_bram36']:g} / {r['output_bank_uram']:g} | {r['bram36']:g} / {r['uram']:g} | "
+                         f"{r['ddr_mb_per_frame']:,.0f} | {'; '.join(r['binds'])[:160]} |")
+    for sy in out.get("synth") or []:
         lines += ["", f"## Resources: {sy['case']} (Yosys vs the planner's own model)", "",
                   "| | LUT | FF | DSP | BRAM36 | URAM | source |", "|---|---|---|---|---|---|---|",
                   f"| RTL (whole unit) | {sy['yosys']['LUT']:,.0f} | {sy['yosys']['FF']:,.0f} | "
                   f"{sy['yosys']['DSP']:,.0f} | {sy['yosys']['BRAM36']:g} | {sy['yosys']['URAM']:g} | Yosys |"]
         pl = sy["planner"]
-        lines.append(f"| planner: layer logic (MVAU_rtl terms, excl. requant) | {pl['logic']['LUT']:,.0f} | "
+        what = "incl. its requantiser" if pl.get("requant_included") else "excl. requant"
+        lines.append(f"| planner: layer logic (MVAU_rtl terms, {what}) | {pl['logic']['LUT']:,.0f} | "
                      f"{pl['logic']['FF']:,.0f} | {pl['logic']['DSP']:,.1f} | {pl['logic']['BRAM36']:g} | "
                      f"{pl['logic']['URAM']:g} | own model |")
         for m in pl["memories"]:
@@ -190,7 +204,7 @@ def write_md(out: dict, path: Path) -> None:
             lines.append(f"| planner: {m['kind']} {m['depth']} x {m['width']} x {m['count']} ({m['placed']}) | "
                          f"{r.get('LUT', 0):,.0f} | 0 | 0 | {r.get('BRAM36', 0):g} | {r.get('URAM', 0):g} | "
                          "own model |")
-        lines.append(f"| planner: total (excl. requant) | {pl['total']['LUT']:,.0f} | {pl['total']['FF']:,.0f} | "
+        lines.append(f"| planner: total ({what}) | {pl['total']['LUT']:,.0f} | {pl['total']['FF']:,.0f} | "
                      f"{pl['total']['DSP']:,.1f} | {pl['total']['BRAM36']:g} | {pl['total']['URAM']:g} | "
                      "own model |")
         lines += ["", "RTL memories (declared): " + "; ".join(
@@ -209,7 +223,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.reuse:
         out = json.loads(Path(a.reuse).read_text())
-        out["plans"] = output_banks_in_plans()
+        out["plans"] = plans_by_output()
         out["plans_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         dst = Path(a.out)
         (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
@@ -236,21 +250,23 @@ def main() -> None:
                                  "planner_ddr_bytes": p["ddr_bytes_per_frame"],
                                  "ddr_bytes_model": tb.ddr_bytes_per_frame(cfg, n, t)})
     if not a.no_synth:
-        name, extra = SYNTH
-        cfg = next(c for n_, c, *_ in CASES if n_ == name)
-        ys = synth_case(cfg, extra, work / "synth")
-        n, t = next((n_, t_) for c, _, n_, t_, _ in CASES if c == name)
-        p = next(c["planner"] for c in out["cases"] if c["name"] == name)
-        logic = {k: p["layer_res_incl_requant"][k] - p["requant_res"][k] for k in p["requant_res"]}
-        total = dict(logic)
-        for m in p["memories"]:
-            for k, v in m["res"].items():
-                total[k] += v
-        out["synth"] = {"case": name, "yosys": ys, "rtl_memories": rtl_memories(cfg),
-                        "planner": {"logic": logic, "memories": p["memories"], "total": total,
-                                    "source": p["source"]},
-                        "notes": _synth_notes(cfg, ys, total)}
-    out["plans"] = output_banks_in_plans()
+        out["synth"] = []
+        for name, cfg in SYNTH:
+            ys = synth_case(cfg, SYNTH_EXTRA, work / f"synth_{name}")
+            p = planner_figures(cfg, 2, 64)
+            # the planner's layer price includes a separate requantiser (pricing._price): the RQ unit has it inside
+            logic = {k: p["layer_res_incl_requant"][k] - (0 if cfg.requant else p["requant_res"][k])
+                     for k in p["requant_res"]}
+            total = dict(logic)
+            for m in p["memories"]:
+                for k, v in m["res"].items():
+                    total[k] += v
+            out["synth"].append({"case": name, "yosys": ys, "rtl_memories": rtl_memories(cfg),
+                                 "planner": {"logic": logic, "memories": p["memories"], "total": total,
+                                             "source": p["source"], "requant_included": cfg.requant},
+                                 "notes": _synth_notes(cfg, ys, total)})
+            print(name, {k: ys[k] for k in ("LUT", "FF", "DSP", "BRAM36")}, flush=True)
+    out["plans"] = plans_by_output()
     dst = Path(a.out)
     dst.mkdir(parents=True, exist_ok=True)
     (dst / "token_batch_mvu.json").write_text(json.dumps(out, indent=1, default=str))
@@ -258,42 +274,31 @@ def main() -> None:
     print((dst / "token_batch_mvu.md").read_text())
 
 
-PLANS = (("kv260", 512), ("zcu104", 512), ("zcu104", 1024))  # the fitting plans of bench/results/plan_vit_t.md
+PLANS = (("kv260", 512), ("kv260", 1024), ("zcu104", 512), ("zcu104", 1024))
 
 
-def output_banks_in_plans() -> list[dict]:
-    """For each fitting plan: the output banks (2 x B x MH accumulators) its token-batched layers would need with
-    this RTL, priced with the planner's own memory functions (72-bit words, BRAM36), against its BRAM36 total."""
-    from samfpga.hw.plan import PlanConfig, plan, pricing
-    from samfpga.hw.plan.layers import encoder_layers
-    from samfpga.hw.resources import memory as mem
+def plans_by_output() -> list[dict]:
+    """The vit_t plans (samfpga.hw.plan, default search) with the token-batched units' output banks holding
+    accumulators (RQ = 0) and requantised values (RQ = 1, the planner's default), side by side."""
+    from samfpga.hw.plan import PlanConfig, plan
 
     rows = []
     for board, size in PLANS:
-        cfg = PlanConfig(board=board, image_size=size)
-        t0 = time.time()
-        p = plan(cfg)
-        layers = {x.name: x for u in encoder_layers(cfg.tinyvit()) for x in u.layers}
-        bt = p.config["token_batch"]
-        extra_bits, extra_bram, names = 0, 0.0, []
-        for m in p.memories:
-            if m.kind != "accumulators":
-                continue
-            name = m.name[: -len(".accumulators")]
-            x = layers[name]
-            acc = pricing.acc_bits(x, 8)
-            bits = 2 * min(bt, x.vectors) * x.mh * acc
-            extra_bits += bits
-            extra_bram += mem.bram36(math.ceil(bits / 72), 72)
-            names.append(name)
-        budget = p.budget["BRAM36"] * cfg.limit
-        rows.append({"board": board, "image_size": size, "fps": p.fps, "token_batch": bt, "layers": len(names),
-                     "bram36_plan": p.totals["BRAM36"], "bram36_budget_85": budget,
-                     "output_bank_kbit": extra_bits / 1e3, "output_bank_bram36": extra_bram,
-                     "bram36_with_banks": p.totals["BRAM36"] + extra_bram,
-                     "fits_bram_with_banks": p.totals["BRAM36"] + extra_bram <= budget,
-                     "seconds": round(time.time() - t0, 1)})
-        print(rows[-1], flush=True)
+        for out in ("acc", "act"):
+            cfg = PlanConfig(board=board, image_size=size, batch_output=out)
+            t0 = time.time()
+            p = plan(cfg)
+            banks = [m for m in p.memories if m.kind == "output_bank"]
+            rows.append({"board": board, "image_size": size, "batch_output": out, "fits": p.fits, "fps": p.fps,
+                         "token_batch": p.config["token_batch"], "batched_layers": len(banks),
+                         "output_bank_kbit": sum(m.bits for m in banks) / 1e3,
+                         "output_bank_bram36": sum(m.res.get("BRAM36", 0) for m in banks),
+                         "output_bank_uram": sum(m.res.get("URAM", 0) for m in banks),
+                         "bram36": p.totals["BRAM36"], "uram": p.totals["URAM"],
+                         "ddr_mb_per_frame": p.ddr["bytes_per_frame"] / 1e6, "binds": p.binds,
+                         "modes": [u.mode for u in p.units], "seconds": round(time.time() - t0, 1)})
+            print({k: rows[-1][k] for k in ("board", "image_size", "batch_output", "fits", "fps", "token_batch")},
+                  flush=True)
     return rows
 
 
@@ -312,16 +317,14 @@ def _cycle_notes(cases: list[dict]) -> list[str]:
 
 
 def _synth_notes(cfg: TokenBatchConfig, ys: dict, planner_total: dict) -> list[str]:
-    out_bank_bits = 2 * cfg.batch * cfg.nf * cfg.pe * cfg.acc_bits
-    return [f"- The planner prices a token-batched layer's memories as the double-buffered input batch and "
-            f"B x PE accumulators; the RTL also needs the output banks (2 x B x MH accumulators = "
-            f"{out_bank_bits / 1e3:,.1f} kbit here, {math.ceil(out_bank_bits / 36864)} BRAM36 at least) to emit "
-            "the batch in token order (the weights-outer loop finishes token 0's last channel fold only at the end "
-            "of the pass), and a read FIFO.",
-            f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP48E2; the planner's "
-            "MVU model packs 2 INT8 MACs per DSP48E2 as finn-rtllib's mvu.sv does (the own RTL does not pack).",
+    return [f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP48E2"
+            + (f" and each lane's requantiser product (ACC_BITS x RS_BITS = {cfg.acc_bits} x {cfg.rq_scale_bits}) "
+               "to DSPs of its own" if cfg.requant else "")
+            + "; the planner's MVU model packs 2 INT8 MACs per DSP48E2 as finn-rtllib's mvu.sv does (the own RTL "
+            "does not pack).",
             f"- LUT ratio RTL / planner total: {ys['LUT'] / max(1.0, planner_total['LUT']):.2f}; FF ratio "
-            f"{ys['FF'] / max(1.0, planner_total['FF']):.2f}."]
+            f"{ys['FF'] / max(1.0, planner_total['FF']):.2f}; BRAM36 {ys['BRAM36']:g} vs "
+            f"{planner_total['BRAM36']:g}."]
 
 
 if __name__ == "__main__":
