@@ -150,3 +150,17 @@ def test_batched_output_banks_and_requant_parameters(units):
     plain = sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in act.units
                 if u.mode == "unrolled_batched" for x in by[u.name].layers if x.kind in ("conv", "linear"))
     assert act.ddr["weights_bytes"] == plain + params
+
+
+def test_streamed_requant_parameters_have_no_rom():
+    """A requantiser whose parameters stream with the weights (token_batch_mvu, RQ = 1) is priced without the
+    per-channel parameter ROM of a stand-alone Requant_rtl, with a 4-fold parameter queue in registers instead."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.plan.layers import Layer
+
+    board = get_board("kv260")
+    fc1 = Layer("fc1", "linear", "u", 0, 160, 640, 1024, 160 * 640)
+    rom = pricing.price(fc1, 2, 32, 8, board)
+    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_params=True)
+    assert rom.res["BRAM36"] + rom.res["LUT"] > streamed.res["BRAM36"] + streamed.res["LUT"]
+    assert streamed.res["BRAM36"] == 0 and streamed.res["DSP"] == rom.res["DSP"]

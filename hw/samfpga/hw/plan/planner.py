@@ -248,7 +248,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                     c += pcyc
                     break
                 target = c - 1
-            p = pricing.price(x, pe, simd, wb, board)
+            p = pricing.price(x, pe, simd, wb, board, streamed_params=streamed and cfg.batch_output == "act")
             for r in RESOURCES:
                 tot[r] += p.res[r]
             body = max(body, c)

@@ -12,11 +12,12 @@ sliding windows, the window-partition buffers, weight copies of rolled bodies, L
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 
 from samfpga.hw.boards import Board
 from samfpga.hw.plan.layers import Layer
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
 ACT_BITS = 8
 
@@ -121,14 +122,23 @@ class Priced:
     source: str
 
 
-def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board) -> Priced:
-    """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``)."""
+#: bits per channel of the requantisation parameters a token-batched unit reads from DDR (token_batch_mvu's
+#: default RS_BITS + RB_BITS + RT_BITS) and the folds its parameter queue holds (PQ_DEPTH in the RTL)
+STREAMED_PARAM_BITS = sum(f.default for f in fields(TokenBatchConfig) if f.name.startswith("rq_"))
+PARAM_QUEUE = 4
+
+
+def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_params: bool = False) -> Priced:
+    """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``).
+    ``streamed_params``: the requantiser's per-channel parameters arrive from DDR with the weights (token_batch_mvu
+    with RQ = 1): no parameter ROM, a queue of ``PARAM_QUEUE`` folds' parameters in registers instead."""
     return _price(layer.shape_key(), layer.kind, layer.mw, layer.mh, layer.kernel, layer.in_width, layer.in_channels,
-                  pe, simd, w_bits, board)
+                  pe, simd, w_bits, board, streamed_params)
 
 
 @cache
-def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board) -> Priced:
+def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board,
+           streamed_params: bool = False) -> Priced:
     from samfpga.hw.custom_ops.costs import dw_vvau_resources
     from samfpga.hw.resources.models import mvau_terms, requant_rtl_cost, terms_total
 
@@ -149,9 +159,13 @@ def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, b
         source = "own model (MVAU_rtl, samfpga.hw.resources.models)"
     for k, v in r.items():
         res[k] += float(v)
-    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": mh}, a, 0, ACT_BITS), None, board)
+    # streamed parameters: the datapath of one channel fold (NumChannels = PE: no ROM) plus the queue's registers
+    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": pe if streamed_params else mh}, a, 0,
+                                  ACT_BITS), None, board)
     for k in res:
         res[k] += float(getattr(rq, k))
+    if streamed_params:
+        res["FF"] += PARAM_QUEUE * pe * STREAMED_PARAM_BITS
     wdepth = 0 if kind == "matmul" else (mw * mh) // (pe * simd)
     if kernel > 1:
         # sliding-window line buffer (own model): k-1 image rows plus k pixels of all input channels

@@ -125,7 +125,9 @@ module token_batch_mvu #(
 	localparam int unsigned  DWC = AXI_DW / G;
 	localparam int unsigned  WWC = WW / G;
 	localparam int unsigned  LASTC = LAST_BITS / G;
-	localparam int unsigned  CAP = 2*WWC + DWC;	// the word in use, the next one assembling, one beat
+	// the word in use, the next one assembling, one beat; with RQ also room for a fold's parameter words, which are
+	// used one cycle each: the weight word after them must be assembling already (else one stall per fold)
+	localparam int unsigned  CAP = (2 + PW)*WWC + DWC;
 	localparam int unsigned  PROD_BITS = A_BITS + W_BITS + 2;
 
 	localparam int unsigned  B_BITS = bits_for(B);
