@@ -17,14 +17,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ddr-efficiency", type=float, default=0.7)
     ap.add_argument("--limit", type=float, default=0.85)
     ap.add_argument("--w4-units", default="", help="comma-separated units whose weights may be 4 bit")
-    ap.add_argument("--token-batches", default="8,32", help="token batch sizes tried by the *_batched modes")
+    ap.add_argument("--token-batches", default=",".join(map(str, PlanConfig.token_batches)),
+                    help="token batch sizes tried by the *_batched modes")
+    ap.add_argument("--batch-output", choices=("act", "acc"), default=PlanConfig.batch_output,
+                    help="what the token-batched units' output banks hold: act = values requantised inside the unit "
+                    "(token_batch_mvu.sv RQ=1), acc = accumulators (RQ=0, a requantiser after the unit)")
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"unit modes searched, of {', '.join(MODES)}")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
                      limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x),
                      token_batches=tuple(int(x) for x in a.token_batches.split(",")),
-                     modes=tuple(x for x in a.modes.split(",") if x))
+                     modes=tuple(x for x in a.modes.split(",") if x), batch_output=a.batch_output)
     bad = set(cfg.modes) - set(MODES)
     if bad:
         ap.error(f"unknown modes {sorted(bad)}; known: {', '.join(MODES)}")
