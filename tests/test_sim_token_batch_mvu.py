@@ -152,6 +152,7 @@ def unit_a(tmp_path_factory):
     return cfg, work
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_rolled_frames_with_runtime_config(unit_a):
     """Three frames with different runtime configurations, back to back: N=3 x T=10 (partial batch of 2),
@@ -174,6 +175,7 @@ def test_rtl_rolled_frames_with_runtime_config(unit_a):
     assert done[3] - done[2] == tb.schedule_cycles(cfg, 4, 3)["compute"] == 4 * 3 * 3 * 3
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_bench_detects_a_corrupted_weight(unit_a):
     """Negative control of the bench: the reference from the true weights, the DDR holding one flipped weight
@@ -194,6 +196,7 @@ def test_rtl_bench_detects_a_corrupted_weight(unit_a):
     assert not res.passed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path):
     """UINT8 activations x INT4 weights, B=3 (not a power of 2), 32-bit AXI: 64-bit words = 2 beats each."""
@@ -207,6 +210,7 @@ def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path):
     _check(res, frames, cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_single_fold_wide_axi(tmp_path):
     """SF = 1 (no accumulation across beats), PE = 1, 128-bit AXI carrying two 64-bit weight words per beat,
@@ -295,6 +299,7 @@ def unit_rq(tmp_path_factory):
     return cfg, work
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_requant_rolled_frames(unit_rq):
     """Requantised INT8 outputs, per-iteration parameters from DDR: N=3 x T=10 (partial batch), N=2 x T=3 at
@@ -315,6 +320,7 @@ def test_rtl_requant_rolled_frames(unit_rq):
     assert done[2] - done[1] == c["compute"] + c["params"] == 2 * 3 * 3 * 3 + 2 * 1 * 3 * 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_requant_bench_detects_a_corrupted_parameter(unit_rq):
     """Negative control: one bit of one channel's bias flipped in the DDR image (iteration 1, fold 2, lane 1 =
@@ -339,6 +345,7 @@ def test_rtl_requant_bench_detects_a_corrupted_parameter(unit_rq):
     assert not res.passed
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_requant_unsigned_narrow_one_word(tmp_path):
     """UINT4 outputs, PE=2 x SIMD=16 (256-bit words: one parameter word per fold), B=3, 64-bit AXI."""
