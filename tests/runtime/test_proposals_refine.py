@@ -8,6 +8,7 @@ nothing when there is none, and never more than ``max_prompts`` prompts in all.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,28 @@ def test_prompt_count_bounded(predictor):
     gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=20)
     assert gen.stats["first_pass_prompts"] <= 16 and gen.stats["decoder_prompts"] == len(pred.prompts) == 20
     assert len(set(pred.prompts)) == 20  # no point prompted twice
+    gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=5)  # fewer than the head's points
+    assert gen.stats["first_pass_prompts"] == gen.stats["decoder_prompts"] == len(pred.prompts) == 5
+
+
+def test_cli_proposals_max_prompts(tmp_path, capsys):
+    """`samfpga everything --mode proposals --proposal-max-prompts N` on the bundled default: at most N decoder
+    prompts, the settings written to masks.json; the refine options are refused where they do not apply."""
+    from samfpga import cli
+    from samfpga.resources import package_path
+
+    image = str(package_path("samfpga.assets", "samples", "sample_2.png"))
+    out = tmp_path / "ev"
+    rc = cli.main(["everything", image, "--mode", "proposals", "--proposal-max-prompts", "40", "--pred-iou-thresh",
+                   "0.5", "--stability-score-thresh", "0.8", "--out", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((out / "masks.json").read_text())
+    st = data["generator_stats"]
+    assert data["decoder_prompts"] == st["decoder_prompts"] == st["first_pass_prompts"] + st["refine_prompts"] <= 40
+    assert data["params"]["refine"]["max_prompts"] == 40 and data["params"]["refine"]["snap"] is True
+    for bad, msg in ((["--mode", "dense", "--proposal-max-prompts", "40"], "applies to --mode proposals only"),
+                     (["--mode", "proposals", "--no-proposal-refine", "--proposal-max-prompts", "40"],
+                      "does not go with --no-proposal-refine")):
+        rc = cli.main(["everything", image, *bad, "--out", str(tmp_path / "bad"), "--no-progress"])
+        assert rc != 0 and msg in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()

@@ -231,6 +231,7 @@ class ProposalMaskGenerator:
             coords = transform.apply_coords(orig, orig_size).astype(np.float32)
         else:
             coords, orig = head_points, head_points * scale
+        coords, orig = coords[:ref.max_prompts], orig[:ref.max_prompts]  # best first: a bound on both passes
         near = self.pred_iou_thresh - ref.margin if "near_miss" in ref.parents else None
         data, best = self._run_points(coords, orig, orig_size, counter, near)
         budget = ref.max_prompts - len(orig)

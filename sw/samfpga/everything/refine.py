@@ -40,7 +40,8 @@ class RefineConfig:
         margin: a prompt is a near miss when its best predicted IoU is > ``pred_iou_thresh - margin`` and none
             of its masks passed the filters.
         neighbours: 4 (left, right, up, down) or 8 (and the diagonals) grid neighbours per parent.
-        max_prompts: decoder prompts of both passes per image, at most (the first pass is never cut).
+        max_prompts: decoder prompts of both passes per image, at most (the first pass keeps its best
+            ``max_prompts`` points; the second pass gets what is left).
     """
 
     points_per_side: int = 32
