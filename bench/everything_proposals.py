@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--head", type=Path, help="proposal head ONNX (default: the bundled default's)")
     p.add_argument("--images", type=int, default=10)
+    p.add_argument("--start", type=int, default=0, help="first image index of the split (e.g. 20: images 20..)")
     p.add_argument("--split", default="heldout")
     p.add_argument("--points-per-side", type=int, default=32)
     p.add_argument("--pred-iou-thresh", type=float, default=0.5)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if set(chosen) - set(strategies):
         raise SystemExit(f"--strategies: unknown {sorted(set(chosen) - set(strategies))}; choose from head, refined")
     rows = []
-    for i in range(args.images):
+    for i in range(args.start, args.start + args.images):
         image = sample(split.seed, i).image
         gen = AutomaticMaskGenerator(pred, points_per_side=args.points_per_side, **filters)
         t0 = time.perf_counter()
@@ -170,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _from(result: dict) -> str:
+    first = result["images"][0]["image"] if result["images"] else 0
+    return f" (from index {first})" if first else ""
+
+
 def markdown(result: dict) -> str:
     s = result["summary"]
     lines = ["# Proposals mode vs dense everything (issue 16)", "", f"`{result['command']}`  ",
              f"{result['machine']}; split {result['split']['name']} (seed {result['split']['seed']}), "
-             f"{len(result['images'])} images; filters {json.dumps(result['filters'])}; dense "
+             f"{len(result['images'])} images{_from(result)}; filters {json.dumps(result['filters'])}; dense "
              f"{result['points_per_side']}² grid: {s['dense_prompts_per_image']:.0f} prompts, {s['dense_masks']} "
              f"masks, {s['dense_s_per_image']:.2f} s per image; recovered = a proposals mask at IoU >= "
              f"{result['iou']} with the dense mask; peak window {result['peak_window']}, at most "
