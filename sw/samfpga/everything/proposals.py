@@ -232,7 +232,8 @@ class ProposalMaskGenerator:
         else:
             coords, orig = head_points, head_points * scale
         coords, orig = coords[:ref.max_prompts], orig[:ref.max_prompts]  # best first: a bound on both passes
-        near = self.pred_iou_thresh - ref.margin if "near_miss" in ref.parents else None
+        # the best predicted IoU per prompt ranks the parents; near misses need it down to the margin
+        near = self.pred_iou_thresh - (ref.margin if "near_miss" in ref.parents else 0.0)
         data, best = self._run_points(coords, orig, orig_size, counter, near)
         budget = ref.max_prompts - len(orig)
         if budget <= 0 or not len(orig):
