@@ -89,7 +89,7 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
     pred = Predictor.from_bundle(package_path("samfpga.assets", "default"))
     image = read_image(package_path("samfpga.assets", "samples", "sample_0.png"))[0]
     gen = ProposalMaskGenerator(pred, out / "proposals.onnx", score_thresh=0.0, max_proposals=5, prompts=("point", "box"),
-                                pred_iou_thresh=0.0, stability_score_thresh=0.0, output_mode="uncompressed_rle")
+                                refine=None, pred_iou_thresh=0.0, stability_score_thresh=0.0, output_mode="uncompressed_rle")
     records = gen.generate(image)
     assert gen.stats["proposals"] == 5 and gen.stats["decoder_prompts"] == 10  # a point and a box each
     assert records and all(r["crop_box"] == [0, 0, 256, 256] for r in records)
@@ -108,8 +108,9 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
     assert _cache_key(cfg, bundle) == key  # the teacher's targets stay cached when a head is installed
     pred2 = Predictor.from_bundle(bundle)
     assert pred2.bundle.proposals_path == (bundle / "proposals.onnx").resolve()
-    again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, prompts=("point", "box"), pred_iou_thresh=0.0,
-                                  stability_score_thresh=0.0, output_mode="uncompressed_rle").generate(image)
+    again = ProposalMaskGenerator(pred2, score_thresh=0.0, max_proposals=5, prompts=("point", "box"), refine=None,
+                                  pred_iou_thresh=0.0, stability_score_thresh=0.0,
+                                  output_mode="uncompressed_rle").generate(image)
     assert json.dumps(again) == json.dumps(records)  # (an empty mask has stability NaN: compare as text)
 
     rc = cli.main(["everything", str(package_path("samfpga.assets", "samples", "sample_0.png")), "--mode",

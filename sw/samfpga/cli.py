@@ -16,6 +16,7 @@ directory next to ``--out`` and moved into place only when everything succeeded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import math
@@ -151,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="proposals mode: the head's ONNX file (default: proposals.onnx in the model bundle)")
     ev.add_argument("--proposal-score-thresh", type=_fraction, default=0.2,
                     help="proposals mode: centre probability a proposal needs")
+    ev.add_argument("--proposal-max-prompts", type=_positive_int,
+                    help="proposals mode: decoder prompts per image at most, the head's (snapped to the dense grid) "
+                         "and the second pass's together (default 120; samfpga.everything.refine)")
+    ev.add_argument("--no-proposal-refine", action="store_true",
+                    help="proposals mode: the head's points only, as they are: no grid snapping, no second pass")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.add_argument("--timings", action="store_true",
@@ -238,6 +244,8 @@ def _json_default(o: Any) -> Any:
         return o.tolist()
     if isinstance(o, bytes):
         return o.decode("ascii")
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return dataclasses.asdict(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
@@ -327,9 +335,17 @@ def cmd_everything(args: argparse.Namespace) -> int:
         cls = everything.ProposalMaskGenerator
         del params["points_per_side"]
         params.update(head=None if args.proposal_head is None else str(args.proposal_head),
-                      score_thresh=args.proposal_score_thresh)
-    elif args.proposal_head is not None:
-        raise CliError("--proposal-head applies to --mode proposals only")
+                      score_thresh=args.proposal_score_thresh,
+                      refine=None if args.no_proposal_refine else everything.RefineConfig(
+                          **({} if args.proposal_max_prompts is None else {"max_prompts": args.proposal_max_prompts})))
+        if args.no_proposal_refine and args.proposal_max_prompts is not None:
+            raise CliError("--proposal-max-prompts bounds the second pass: it does not go with --no-proposal-refine")
+    else:
+        given = [name for name, value in (("--proposal-head", args.proposal_head),
+                                          ("--proposal-max-prompts", args.proposal_max_prompts),
+                                          ("--no-proposal-refine", args.no_proposal_refine or None)) if value is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} applies to --mode proposals only")
     with staged_output(args.out) as tmp, _model(args) as predictor:
         batches = []
         predictor.batch_callbacks.append(batches.append)

@@ -125,7 +125,8 @@ def test_stage_timings_add_up_and_cat_does_not_alias():
 
 def test_proposals_mode_on_the_bundled_default():
     """The bundled default carries the proposal head (bundle.json files.proposals); proposals mode runs it
-    without torch: one point prompt per proposal, at most 100 prompts (a dense 32x32 grid: 1024)."""
+    without torch: one point prompt per proposal (snapped to the dense grid: at most 100), then the second pass,
+    at most 120 prompts in all (a dense 32x32 grid: 1024)."""
     from samfpga.everything import ProposalMaskGenerator
     from samfpga.image_io import read_image
     from samfpga.resources import package_path
@@ -135,7 +136,9 @@ def test_proposals_mode_on_the_bundled_default():
     image = read_image(package_path("samfpga.assets", "samples", "sample_2.png"))[0]
     gen = ProposalMaskGenerator(pred, pred_iou_thresh=0.5, stability_score_thresh=0.8, output_mode="coco_rle")
     _check_records(gen.generate(image), image.shape[:2])
-    assert 1 <= gen.stats["proposals"] <= 100 and gen.stats["decoder_prompts"] == gen.stats["proposals"]
+    st = gen.stats
+    assert 1 <= st["first_pass_prompts"] <= st["proposals"] <= 100
+    assert st["decoder_prompts"] == st["first_pass_prompts"] + st["refine_prompts"] <= 120
     assert "torch" not in sys.modules
 
 

@@ -5,9 +5,11 @@ predicts, per embedding cell, a prompt-point score, the point's offset inside th
 Cells over the score threshold become proposals; each proposal is prompted by its point (three masks; optionally
 also by its box, one mask), so the decoder sees one prompt per proposal instead of a whole grid. The bundled
 head is trained on the grid points whose prompts produced the teacher's dense masks (``centre: prompt`` in
-``samfpga.models.proposals.train``): this model's masks depend on where it is prompted. The masks then go through the dense
-generator's filters, box NMS and RLE-after-NMS (``dense.filter_batch`` / ``encode_rles``), and come back as the
-official records.
+``samfpga.models.proposals.train``): this model's masks depend on where it is prompted. By default
+(``refine=RefineConfig()``, ``samfpga.everything.refine``) the points are snapped to that dense grid and a second
+pass prompts the grid neighbours of first-pass prompts that narrowly missed the IoU filter or won an NMS
+contest, up to ``max_prompts`` prompts in all. The masks then go through the dense generator's filters, box NMS
+and RLE-after-NMS (``dense.filter_batch`` / ``encode_rles``), and come back as the official records.
 
 Head output (``decode_head``): (7, h, w) float32 for an (C, h, w) embedding: 0 centre logit; 1-2 the centre's
 (dx, dy) from the cell centre, in cells; 3-6 the box's (left, top, right, bottom) distances from the centre,
@@ -34,6 +36,7 @@ from .dense import (
     small_region_postprocess,
     to_records,
 )
+from .refine import RefineConfig, neighbour_points, snap_to_grid, suppressor_prompts
 from .timing import StageTimes, stage
 
 HEAD_CHANNELS = 7
@@ -103,10 +106,13 @@ class ProposalMaskGenerator:
         max_proposals: at most this many proposals (one decoder prompt per kind in ``prompts``).
         peak_window: a proposal must be the best cell of this window (1: every cell over ``score_thresh``).
         prompts: which prompts each proposal gets: "point" (its centre, three masks) and/or "box" (one mask).
+        refine: snapping to the dense grid and the second pass of point prompts (``RefineConfig``), or None: the
+            head's points only, as they are.
         pred_iou_thresh, stability_score_thresh, stability_score_offset, box_nms_thresh, min_mask_region_area,
         output_mode: as the dense generator.
 
-    After ``generate``, ``stats`` holds decoder_prompts, decoder_batches, proposals and images_encoded;
+    After ``generate``, ``stats`` holds decoder_prompts, decoder_batches, proposals, first_pass_prompts (point
+    prompts after snapping), refine_prompts (the second pass's) and images_encoded;
     ``timings`` the seconds per stage (the head counts under ``encoder``).
     """
 
@@ -118,6 +124,7 @@ class ProposalMaskGenerator:
         max_proposals: int = 100,
         peak_window: int = 1,
         prompts: tuple[str, ...] = ("point",),
+        refine: RefineConfig | None = RefineConfig(),
         points_per_batch: int = 64,
         pred_iou_thresh: float = 0.88,
         stability_score_thresh: float = 0.95,
@@ -144,6 +151,9 @@ class ProposalMaskGenerator:
         self.max_proposals = max_proposals
         self.peak_window = peak_window
         self.prompts = tuple(prompts)
+        if refine is not None and not isinstance(refine, RefineConfig):
+            raise ValueError(f"refine must be a RefineConfig or None, got {type(refine).__name__}")
+        self.refine = refine
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -169,15 +179,18 @@ class ProposalMaskGenerator:
             # encoder-input frame -> original image frame (the records' point_coords)
             scale = np.array([w / pred.input_size[1], h / pred.input_size[0]], dtype=np.float64)
             data = MaskData()
+            first = second = 0
             if "point" in self.prompts:
-                data.cat(self._run_points(points, points * scale, (h, w), counter))
+                point_data, first, second = self._points(points, scale, (h, w), counter)
+                data.cat(point_data)
             if "box" in self.prompts:
                 centres = (boxes[:, :2] + boxes[:, 2:]) / 2 * scale
                 data.cat(self._run_boxes(boxes, centres, (h, w), counter))
         finally:
             pred.reset_image()
         self.stats = {"decoder_prompts": counter.prompts, "decoder_batches": counter.batches,
-                      "proposals": len(points), "images_encoded": 1}
+                      "proposals": len(points), "first_pass_prompts": first, "refine_prompts": second,
+                      "images_encoded": 1}
         if "boxes" not in data:
             data = _empty_data()
         with times.stage("nms"):
@@ -202,15 +215,63 @@ class ProposalMaskGenerator:
                                 self.stability_score_offset, times=self._times)
         return batch
 
+    def _points(self, head_points: np.ndarray, scale: np.ndarray, orig_size: tuple[int, int],
+                counter: DecoderCounter) -> tuple[MaskData, int, int]:
+        """Both passes of point prompts: their filtered masks, first-pass and second-pass prompt counts.
+
+        ``head_points`` (K, 2) float32 encoder-input pixels; ``scale`` (2,) input -> original image.
+        """
+        ref = self.refine
+        if ref is None:
+            data, _ = self._run_points(head_points, head_points * scale, orig_size, counter, None)
+            return data, len(head_points), 0
+        transform = self.predictor.transform
+        if ref.snap:
+            orig = snap_to_grid(head_points * scale, orig_size, ref.points_per_side)
+            coords = transform.apply_coords(orig, orig_size).astype(np.float32)
+        else:
+            coords, orig = head_points, head_points * scale
+        coords, orig = coords[:ref.max_prompts], orig[:ref.max_prompts]  # best first: a bound on both passes
+        # the best predicted IoU per prompt ranks the parents; near misses need it down to the margin
+        near = self.pred_iou_thresh - (ref.margin if "near_miss" in ref.parents else 0.0)
+        data, best = self._run_points(coords, orig, orig_size, counter, near)
+        budget = ref.max_prompts - len(orig)
+        if budget <= 0 or not len(orig):
+            return data, len(orig), 0
+        ids = _prompt_ids(data, orig)
+        parents: list[np.ndarray] = []
+        if "near_miss" in ref.parents:
+            miss = np.setdiff1d(np.flatnonzero(best > -np.inf), ids)
+            parents.append(miss[np.argsort(-best[miss], kind="stable")])
+        if "suppressor" in ref.parents and len(ids):
+            won = suppressor_prompts(data["boxes"], data["iou_preds"], ids, self.box_nms_thresh)
+            parents.append(won[np.argsort(-best[won], kind="stable")])
+        order = np.concatenate(parents) if parents else np.zeros((0,), np.int64)
+        extra = neighbour_points(orig[order], orig_size, ref.points_per_side, ref.neighbours, orig)[:budget]
+        if len(extra):
+            more, _ = self._run_points(transform.apply_coords(extra, orig_size).astype(np.float32), extra, orig_size,
+                                       counter, None)
+            data.cat(more)
+        return data, len(orig), len(extra)
+
     def _run_points(self, coords: np.ndarray, points: np.ndarray, orig_size: tuple[int, int],
-                    counter: DecoderCounter) -> MaskData:
+                    counter: DecoderCounter, near_thresh: float | None) -> tuple[MaskData, np.ndarray]:
+        """Decode and filter single-point prompts: coords (P, 2) float32 encoder-input pixels, points (P, 2) the
+        same in image pixels. Returns the filtered masks and, per prompt, the best predicted IoU above
+        ``near_thresh`` (-inf where none; all -inf when ``near_thresh`` is None), (P,) float64."""
         data = MaskData()
+        best = np.full(len(coords), -np.inf)
+        decode_thresh = self.pred_iou_thresh if near_thresh is None else min(near_thresh, self.pred_iou_thresh)
         for start in range(0, len(coords), self.points_per_batch):
             c = coords[start:start + self.points_per_batch]
-            kept, masks, iou = decode_points(self.predictor, c, self.pred_iou_thresh, self._times)
+            kept, masks, iou = decode_points(self.predictor, c, decode_thresh, self._times)
             counter.add(len(c))
+            if near_thresh is not None:
+                np.maximum.at(best, start + kept // 3, iou.astype(np.float64))
+                above = iou > self.pred_iou_thresh if self.pred_iou_thresh > 0 else np.ones(len(iou), bool)
+                kept, masks, iou = kept[above], masks[above], iou[above]
             data.cat(self._filter(masks, iou, points[start:start + len(c)][kept // 3], orig_size))
-        return data
+        return data, best
 
     def _run_boxes(self, boxes: np.ndarray, centres: np.ndarray, orig_size: tuple[int, int],
                    counter: DecoderCounter) -> MaskData:
@@ -229,3 +290,11 @@ class ProposalMaskGenerator:
                 masks = postprocess_masks(low[kept], pred.image_size, pred.input_size, pred.original_size)
             data.cat(self._filter(masks, iou[kept], centres[start:start + len(b)][kept], orig_size))
         return data
+
+
+def _prompt_ids(data: MaskData, points: np.ndarray) -> np.ndarray:
+    """The prompt (row of ``points`` (P, 2), distinct rows) each row of ``data`` came from: (N,) int64."""
+    if "points" not in data or not len(data["points"]):
+        return np.zeros((0,), np.int64)
+    index = {(float(x), float(y)): i for i, (x, y) in enumerate(np.asarray(points, np.float64))}
+    return np.asarray([index[(float(x), float(y))] for x, y in np.asarray(data["points"], np.float64)], np.int64)
