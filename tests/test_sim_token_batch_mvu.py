@@ -143,11 +143,16 @@ def _check(res, frames, cfg) -> None:
 def unit_a(tmp_path_factory):
     """MW=12 MH=9 SIMD=4 PE=3 B=4, INT8 x INT8, 64-bit AXI: 96-bit weight words (gearbox in 32-bit chunks), 9 words
     = 13.5 beats per pass (the last beat of every pass half padding)."""
-    from samfpga.hw.sim.token_batch_runner import build
-
     cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4)
     assert cfg.nf * cfg.sf * cfg.word_bits % cfg.axi_dw != 0
-    work = tmp_path_factory.mktemp("tbmvu_a")
+    return _built(tmp_path_factory, "tbmvu_a", cfg)
+
+
+def _built(tmp_path_factory, tag: str, cfg: TokenBatchConfig):
+    """(cfg, work dir) of a Verilator build of the unit at ``cfg``, shared by a module's tests."""
+    from samfpga.hw.sim.token_batch_runner import build
+
+    work = tmp_path_factory.mktemp(tag)
     build(cfg, work)
     return cfg, work
 
@@ -290,13 +295,9 @@ def test_requant_bad_parameters_are_named():
 @pytest.fixture(scope="module")
 def unit_rq(tmp_path_factory):
     """unit A's shape with requantisation: 3 x 64 parameter bits per fold = 2 words of 96 bits."""
-    from samfpga.hw.sim.token_batch_runner import build
-
     cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True)
     assert cfg.param_words == 2
-    work = tmp_path_factory.mktemp("tbmvu_rq")
-    build(cfg, work)
-    return cfg, work
+    return _built(tmp_path_factory, "tbmvu_rq", cfg)
 
 
 @pytest.mark.slow
