@@ -161,6 +161,6 @@ def test_streamed_requant_parameters_have_no_rom():
     board = get_board("kv260")
     fc1 = Layer("fc1", "linear", "u", 0, 160, 640, 1024, 160 * 640)
     rom = pricing.price(fc1, 2, 32, 8, board)
-    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_params=True)
+    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64)
     assert rom.res["BRAM36"] + rom.res["LUT"] > streamed.res["BRAM36"] + streamed.res["LUT"]
     assert streamed.res["BRAM36"] == 0 and streamed.res["DSP"] == rom.res["DSP"]

@@ -81,11 +81,11 @@ class PlanConfig:
     #: each; the per-channel parameters stream from DDR ahead of each output fold and take their own cycles) or
     #: "acc" accumulators (RQ = 0, a separate requantiser after the unit)
     batch_output: str = "act"
+    encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def __post_init__(self) -> None:
         if self.batch_output not in ("act", "acc"):
             raise ValueError(f"batch_output {self.batch_output!r}: 'act' or 'acc'")
-    encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def tinyvit(self):
         if self.encoder_config is not None:
@@ -248,7 +248,8 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                     c += pcyc
                     break
                 target = c - 1
-            p = pricing.price(x, pe, simd, wb, board, streamed_params=streamed and cfg.batch_output == "act")
+            p = pricing.price(x, pe, simd, wb, board,
+                              streamed_param_bits=tbc.param_bits if streamed and tbc.requant else 0)
             for r in RESOURCES:
                 tot[r] += p.res[r]
             body = max(body, c)

@@ -12,12 +12,11 @@ sliding windows, the window-partition buffers, weight copies of rolled bodies, L
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import cache
 
 from samfpga.hw.boards import Board
 from samfpga.hw.plan.layers import Layer
-from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
 ACT_BITS = 8
 
@@ -122,23 +121,22 @@ class Priced:
     source: str
 
 
-#: bits per channel of the requantisation parameters a token-batched unit reads from DDR (token_batch_mvu's
-#: default RS_BITS + RB_BITS + RT_BITS) and the folds its parameter queue holds (PQ_DEPTH in the RTL)
-STREAMED_PARAM_BITS = sum(f.default for f in fields(TokenBatchConfig) if f.name.startswith("rq_"))
+#: folds of requantisation parameters a token-batched unit's parameter queue holds (PQ_DEPTH in token_batch_mvu.sv)
 PARAM_QUEUE = 4
 
 
-def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_params: bool = False) -> Priced:
+def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_param_bits: int = 0) -> Priced:
     """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``).
-    ``streamed_params``: the requantiser's per-channel parameters arrive from DDR with the weights (token_batch_mvu
-    with RQ = 1): no parameter ROM, a queue of ``PARAM_QUEUE`` folds' parameters in registers instead."""
+    ``streamed_param_bits`` > 0: the requantiser's per-channel parameters (that many bits a channel) arrive from DDR
+    with the weights (token_batch_mvu with RQ = 1): no parameter ROM, a queue of ``PARAM_QUEUE`` folds' parameters
+    in registers instead."""
     return _price(layer.shape_key(), layer.kind, layer.mw, layer.mh, layer.kernel, layer.in_width, layer.in_channels,
-                  pe, simd, w_bits, board, streamed_params)
+                  pe, simd, w_bits, board, streamed_param_bits)
 
 
 @cache
 def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board,
-           streamed_params: bool = False) -> Priced:
+           streamed_param_bits: int = 0) -> Priced:
     from samfpga.hw.custom_ops.costs import dw_vvau_resources
     from samfpga.hw.resources.models import mvau_terms, requant_rtl_cost, terms_total
 
@@ -160,12 +158,11 @@ def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, b
     for k, v in r.items():
         res[k] += float(v)
     # streamed parameters: the datapath of one channel fold (NumChannels = PE: no ROM) plus the queue's registers
-    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": pe if streamed_params else mh}, a, 0,
+    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": pe if streamed_param_bits else mh}, a, 0,
                                   ACT_BITS), None, board)
     for k in res:
         res[k] += float(getattr(rq, k))
-    if streamed_params:
-        res["FF"] += PARAM_QUEUE * pe * STREAMED_PARAM_BITS
+    res["FF"] += PARAM_QUEUE * pe * streamed_param_bits
     wdepth = 0 if kind == "matmul" else (mw * mh) // (pe * simd)
     if kernel > 1:
         # sliding-window line buffer (own model): k-1 image rows plus k pixels of all input channels
