@@ -101,12 +101,7 @@ def simulate_case(name: str, cfg: TokenBatchConfig, n: int, t: int, work: Path) 
     rng = np.random.default_rng(0)
     x = rng.integers(-128, 128, (n, t, cfg.mw))
     w = rng.integers(-128, 128, (n, cfg.mh, cfg.mw))
-    rq = None
-    if cfg.requant:  # a scale near 2**16 and a shift that maps a typical sum to half the output range
-        shift = int(round(math.log2(math.sqrt(cfg.mw) * 74 * 74) + 16)) - (cfg.out_bits - 1)
-        rq = tb.RequantParams(scale=rng.integers(1 << 15, 1 << 17, (n, cfg.mh)),
-                              bias=rng.integers(-(1 << 20), 1 << 20, (n, cfg.mh)),
-                              shift=np.full((n, cfg.mh), shift))
+    rq = tb.sample_requant(cfg, n, rng) if cfg.requant else None
     build_s = build(cfg, work)
     # two identical frames back to back: the first's latency and the spacing of the second (steady state)
     res = simulate(cfg, [Frame(x, w, rq=rq), Frame(x, w, rq=rq)], [Pass("free")], work, seed=0)

@@ -235,13 +235,7 @@ def test_rtl_single_fold_wide_axi(tmp_path):
 # requantisation inside the unit (RQ = 1): parameters from DDR ahead of each output fold, values to the banks
 
 def _rand_rq(cfg: TokenBatchConfig, n: int, seed: int) -> tb.RequantParams:
-    """Parameters that put most outputs inside the range and some beyond both ends (clipped): the shift maps a
-    typical sum (sqrt(MW) x 74 x 74 for uniform 8-bit operands) times a scale near 2**16 to half the signed range."""
-    rng = np.random.default_rng(seed)
-    typical = np.log2(np.sqrt(cfg.mw) * 74 * 74) + 16
-    shift = np.full((n, cfg.mh), int(round(typical)) - (cfg.out_bits - 1))
-    scale = rng.integers(1 << 15, 1 << 17, (n, cfg.mh)) * rng.choice([-1, 1], (n, cfg.mh))
-    return tb.RequantParams(scale=scale, bias=rng.integers(-(1 << 20), 1 << 20, (n, cfg.mh)), shift=shift)
+    return tb.sample_requant(cfg, n, np.random.default_rng(seed))
 
 
 def test_requantize_by_hand():

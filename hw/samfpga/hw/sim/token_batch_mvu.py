@@ -186,6 +186,16 @@ def from_finn_requant(per_iteration: list, cfg: TokenBatchConfig) -> RequantPara
     return RequantParams(**{k: np.array(v, dtype=np.int64) for k, v in rows.items()}).checked(cfg)
 
 
+def sample_requant(cfg: TokenBatchConfig, n: int, rng: np.random.Generator) -> RequantParams:
+    """Test and benchmark parameters for ``n`` iterations that put most outputs inside the range and some beyond
+    both ends (clipped): scales of magnitude 2**15 .. 2**17 with random signs, biases within +-2**20, and the shift
+    that maps a typical sum (sqrt(MW) x 74 x 74 for uniform 8-bit operands) times 2**16 to half the signed range."""
+    typical = np.log2(np.sqrt(cfg.mw) * 74 * 74) + 16
+    shift = np.full((n, cfg.mh), int(round(typical)) - (cfg.out_bits - 1))
+    scale = rng.integers(1 << 15, 1 << 17, (n, cfg.mh)) * rng.choice([-1, 1], (n, cfg.mh))
+    return RequantParams(scale=scale, bias=rng.integers(-(1 << 20), 1 << 20, (n, cfg.mh)), shift=shift)
+
+
 def requantize(acc: np.ndarray, rq: RequantParams, cfg: TokenBatchConfig) -> np.ndarray:
     """clip(floor((acc * scale + bias) / 2**shift)) per channel. acc: (n, t, mh) int64 -> (n, t, mh) int64."""
     rq = rq.checked(cfg, acc.shape[0])
