@@ -71,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                    "fraction_of_roofline": p.fps / p.roofline["fps"], "binds": p.binds,
                    "totals": p.totals, "budget": p.budget, "ddr_mb_per_frame": p.ddr["bytes_per_frame"] / 1e6,
                    "ddr_utilization": p.ddr["utilization"],
-                   "units": [{"name": u.name, "mode": u.mode, "blocks": u.blocks, "cycles": u.cycles} for u in p.units],
-                   "token_batch": p.config["token_batch"], "searched": p.searched, "seconds": round(time.time() - t, 1), "report": str(files["md"])}
+                   "units": [{"name": u.name, "mode": u.mode, "blocks": u.blocks, "cycles": u.cycles,
+                              "strips": u.strips, "halo_macs": u.halo_macs, "macs": u.macs} for u in p.units],
+                   "halo_fraction": sum(u.halo_macs for u in p.units) / p.roofline["encoder_macs"],
+                   "token_batch": p.config["token_batch"], "strips": p.config["strips"], "searched": p.searched, "seconds": round(time.time() - t, 1), "report": str(files["md"])}
             out["plans"].append(row)
             print(f"{b} {s}: fits={p.fits} fps={p.fps:.3g} roofline={p.roofline['fps']:.3g} binds={p.binds} "
                   f"({row['seconds']} s)", flush=True)
@@ -101,16 +103,21 @@ def markdown(out: dict) -> str:
              "Modes per unit (stem, s0, s0pm, s1, s1pm, s2, s2pm, s3, neck): U unrolled (weights on chip), UB unrolled "
              "with weights streamed per token batch, RS rolled with each block's weights fetched into a double "
              "buffer, RB rolled with weights streamed per token batch, RR rolled with all blocks' weights on chip. "
-             "Execution and cost model: docs/plan.md, samfpga.hw.plan.planner.", "",
+             "Execution and cost model: docs/plan.md, samfpga.hw.plan.planner. Strips: column strips per unit "
+             "(samfpga.hw.plan.strips; 1 = whole feature maps), the number per unit in brackets where it is below "
+             "the plan's; halo: MACs computed again for the strips' halo columns, over the encoder's.", "",
              "| board | size | fits | fps | DSP roofline fps | of roofline | what binds | LUT | BRAM36 | URAM | DSP "
-             "| DDR MB/frame | token batch | modes |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| DDR MB/frame | token batch | strips | halo | modes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["plans"]:
         t = r["totals"]
-        modes = ", ".join(f"{_short(u['name'])} {_ABBR[u['mode']]}" for u in r["units"])
+        modes = ", ".join(f"{_short(u['name'])} {_ABBR[u['mode']]}"
+                          + (f" ({u['strips']})" if u["strips"] != r["strips"] else "") for u in r["units"])
         lines.append(f"| {r['board']} | {r['image_size']} | {'yes' if r['fits'] else 'no'} | {r['fps']:.3g} | "
                      f"{r['roofline_fps']:.3g} | {100 * r['fraction_of_roofline']:.1f}% | {'; '.join(r['binds'])} | "
                      f"{t['LUT']:,.0f} | {t['BRAM36']:,.0f} | {t['URAM']:,.0f} | {t['DSP']:,.0f} | "
-                     f"{r['ddr_mb_per_frame']:.2f} | {r['token_batch']} | {modes} |")
+                     f"{r['ddr_mb_per_frame']:.2f} | {r['token_batch']} | {r['strips']} | "
+                     f"{100 * r['halo_fraction']:.1f}% | {modes} |")
     c = out["check_256"]
     other = [r for r in c["rows"] if r["plan_cycles"] != r["finn_cycles"] and not r["legal_folding_ratio"]]
     lines += ["", f"Check at 256² (bundled default): FINN's per-layer cycles in {c['build_report']} (the build's "

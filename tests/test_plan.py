@@ -82,8 +82,8 @@ def test_ddr_traffic_arithmetic(units):
     spill = 0
     for m in p.memories:
         if m.placed == "DDR":
-            fm = m.depth * m.width / 8 / m.count
-            spill += 2 * fm * (1 if m.kind == "frame_buffer" else by[m.unit].repeats - 1)
+            fm = m.depth * m.width / 8  # one feature map (a frame buffer holds two: ping-pong)
+            spill += (1 + m.read_factor) * fm * (1 if m.kind == "frame_buffer" else by[m.unit].repeats - 1)
     assert p.ddr["spill_bytes"] == pytest.approx(spill)
     assert p.ddr["bytes_per_frame"] == pytest.approx(w + spill + p.ddr["io_bytes"])
     bpc = 19.2e9 * 0.5 / 200e6
@@ -164,3 +164,60 @@ def test_streamed_requant_parameters_have_no_rom():
     streamed = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64)
     assert rom.res["BRAM36"] + rom.res["LUT"] > streamed.res["BRAM36"] + streamed.res["LUT"]
     assert streamed.res["BRAM36"] == 0 and streamed.res["DSP"] == rom.res["DSP"]
+
+
+def test_spilled_buffers_are_written_and_read(units):
+    """A frame buffer in DDR costs one write and one read of the unit's input per frame (its reads carry the strips'
+    halo columns), a loop buffer one of each per block after the first; nothing on chip then."""
+    from samfpga.hw.plan.planner import Memory, _place
+
+    board = get_board("kv260")
+    u = next(x for x in units if x.repeats == 3)
+    full = {r: 0.85 * board.budget()[r] for r in RESOURCES}  # no memory left on chip
+    mems = [Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", u.in_elems // 8, 64, 2, read_factor=1.25),
+            Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", u.out_elems // 8, 64, 1, read_factor=1.25)]
+    fits, spilled = _place(mems, dict(full), board, 0.85, units)
+    assert all(m.placed == "DDR" for m in mems)
+    assert spilled == pytest.approx(u.in_elems * (1 + 1.25) + u.out_elems * (1 + 1.25) * (3 - 1))
+
+
+def test_strips_narrow_the_buffers_and_count_the_halo(units):
+    """The same plan in 2 column strips: every line buffer and window band is narrower, every strip-cut layer
+    computes more vectors (halo), the tiled units and the unit after each read from a frame buffer with its halo."""
+    from samfpga.hw.plan.planner import _strips
+
+    base = dict(board="zcu104", encoder_config=tiny(), token_batches=(8,), modes=("unrolled",))
+    one = plan(PlanConfig(**base, strip_choices=(1,)), units=units)
+    two = plan(PlanConfig(**base, strip_choices=(2,), min_strip=4), units=units)
+    assert two.config["strips"] == 2 and all(u.strips == 1 for u in one.units)
+    tiled = [u.name for u in two.units if u.strips == 2]
+    assert len(tiled) == 4  # stem, stage 0, its merge, stage 1 (grid 8, windows 4); stages 2-3 have 4x4 grids
+    for kind in ("line_buffer", "window_buffer"):
+        # bits, not depth: the two plans fold differently and a line buffer's depth divides by the PE
+        a = {m.name: (m.bits, m.unit) for m in one.memories if m.kind == kind}
+        b = {m.name: m.bits for m in two.memories if m.kind == kind}
+        assert a.keys() == b.keys() and a
+        assert all(b[k] <= d and (b[k] == d or unit in tiled) for k, (d, unit) in a.items()), kind
+        # stage 1 unrolled (2 blocks of 4-token windows on an 8-token grid): block 0's halo is the whole grid, so
+        # its window band and local conv do not narrow, block 1's line buffer does (tests/test_plan_strips.py has
+        # narrower window bands)
+        if kind == "line_buffer":
+            assert {unit for k, (d, unit) in a.items() if b[k] < d} == set(tiled)
+    by = {u.name: u for u in units}
+    cfg2 = PlanConfig(**base, strips=2, min_strip=4)
+    for up in two.units:
+        st = _strips(by[up.name], up.mode.startswith("rolled"), cfg2)
+        assert (up.halo_macs > 0) == (st.tiles > 1 and st.in_factor > 1)
+        if up.halo_macs:
+            assert up.halo_macs < up.macs  # a halo, not a second copy
+    names = [u.name for u in two.units]
+    fb = {m.unit: m for m in two.memories if m.kind == "frame_buffer"}
+    for i, n in enumerate(names[1:], 1):
+        if n in tiled or names[i - 1] in tiled:
+            assert n in fb and fb[n].read_factor == _strips(by[n], two.units[i].mode.startswith("rolled"),
+                                                            cfg2).in_factor
+    # layer cycles carry the halo: the strip-cut layers of a tiled unit run more vectors than the model's
+    lp = {x.name: x for x in two.layers}
+    lp1 = {x.name: x for x in one.layers}
+    grown = [n for n in lp if lp[n].pe == lp1[n].pe and lp[n].simd == lp1[n].simd and lp[n].cycles > lp1[n].cycles]
+    assert grown

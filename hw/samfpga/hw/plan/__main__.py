@@ -22,13 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-output", choices=("act", "acc"), default=PlanConfig.batch_output,
                     help="what the token-batched units' output banks hold: act = values requantised inside the unit "
                     "(token_batch_mvu.sv RQ=1), acc = accumulators (RQ=0, a requantiser after the unit)")
+    ap.add_argument("--strips", default=",".join(map(str, PlanConfig.strip_choices)),
+                    help="column strips per unit tried (1 = whole feature maps; see samfpga.hw.plan.strips)")
+    ap.add_argument("--min-strip", type=int, default=PlanConfig.min_strip,
+                    help="fewest output columns of a strip")
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"unit modes searched, of {', '.join(MODES)}")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
                      limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x),
                      token_batches=tuple(int(x) for x in a.token_batches.split(",")),
-                     modes=tuple(x for x in a.modes.split(",") if x), batch_output=a.batch_output)
+                     modes=tuple(x for x in a.modes.split(",") if x), batch_output=a.batch_output,
+                     strip_choices=tuple(int(x) for x in a.strips.split(",")), min_strip=a.min_strip)
     bad = set(cfg.modes) - set(MODES)
     if bad:
         ap.error(f"unknown modes {sorted(bad)}; known: {', '.join(MODES)}")

@@ -21,6 +21,10 @@ Execution model (stated in every report):
   map: the body writes block i's output behind where it reads block i's input). These buffers stay on chip when
   the memory left allows, else live in DDR: input buffer write + read per frame, loop buffer write + read per block
   after the first.
+* Column strips (``strips`` > 1, ``samfpga.hw.plan.strips``): a unit may run its feature map as vertical strips
+  one after the other, so its line and window buffers are a strip wide; every layer computes its halo columns too
+  (more cycles, more weight passes) and the unit reads its input, halos included, from a frame buffer (so does the
+  unit after a tiled one).
 * DDR: every unit's fetches and spills share the board's bandwidth x ``ddr_efficiency``; the frame period is the
   slowest unit or the DDR time of the frame's traffic, whichever is longer. Input image and output embedding
   cross DDR once per frame.
@@ -33,6 +37,8 @@ Execution model (stated in every report):
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
@@ -40,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from samfpga.hw.boards import RESOURCES, Board, get_board
 from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
+from samfpga.hw.plan.strips import Strips, allowed_tiles, unit_strips
 from samfpga.hw.resources import memory as mem
 from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
@@ -81,11 +88,21 @@ class PlanConfig:
     #: each; the per-channel parameters stream from DDR ahead of each output fold and take their own cycles) or
     #: "acc" accumulators (RQ = 0, a separate requantiser after the unit)
     batch_output: str = "act"
+    #: column strips (samfpga.hw.plan.strips): each unit runs its feature map as up to ``strips`` vertical strips
+    #: of >= ``min_strip`` output columns (whole windows in attention units), so that line and window buffers are
+    #: a strip wide; the halo columns are computed and read again (counted). ``strips`` is the plan's choice among
+    #: ``strip_choices`` (searched by ``plan``)
+    strips: int = 1
+    strip_choices: tuple[int, ...] = (1, 2, 4)
+    min_strip: int = 32
     encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def __post_init__(self) -> None:
         if self.batch_output not in ("act", "acc"):
             raise ValueError(f"batch_output {self.batch_output!r}: 'act' or 'acc'")
+        if self.strips < 1 or any(t < 1 for t in self.strip_choices) or self.min_strip < 1:
+            raise ValueError(f"strips {self.strips}, strip_choices {self.strip_choices}, min_strip {self.min_strip}: "
+                             "each must be >= 1")
 
     def tinyvit(self):
         if self.encoder_config is not None:
@@ -124,6 +141,7 @@ class Memory:
     count: int
     placed: str = ""  # LUTRAM | BRAM | URAM | DDR
     res: dict[str, float] = field(default_factory=dict)
+    read_factor: float = 1.0  # frame / loop buffers: bytes read per pass over bytes written (strip halos)
 
     @property
     def bits(self) -> int:
@@ -142,6 +160,8 @@ class UnitPlan:
     stall_cycles: int  # per frame: blocks x max(0, fetch - compute)
     ddr_bytes: int
     macs: int
+    strips: int = 1  # column strips the unit runs its feature map as
+    halo_macs: int = 0  # MACs per frame spent on the strips' halo columns (beyond ``macs``)
 
 
 @dataclass
@@ -194,12 +214,13 @@ def _op_type(layer: Layer) -> str:
     return {"dwconv": "DepthwiseVVAU_rtl", "matmul": "MVAU_rtl (dynamic)"}.get(layer.kind, "MVAU_rtl")
 
 
-def _window_buffers(unit: Unit) -> list[tuple[int, int, int]]:
+def _window_buffers(unit: Unit, band: int) -> list[tuple[int, int, int]]:
     """(depth, width, count) of the window partition and reverse buffers of one attention block (own model): each
-    a double-buffered band of ``window`` rows of the grid, 8 channels per 64-bit word."""
+    a double-buffered band of ``window`` rows of ``band`` columns (the grid, or a strip with its halo), 8 channels
+    per 64-bit word."""
     if not unit.window:
         return []
-    elems = unit.window * unit.grid * unit.channels
+    elems = unit.window * band * unit.channels
     return [(math.ceil(elems / 8), 64, 2), (math.ceil(elems / 8), 64, 2)]
 
 
@@ -212,11 +233,14 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     layer_plans: list[LayerPlan] = []
     unit_plans: list[UnitPlan] = []
     ddr = 0.0
-    for u, mode, wb in zip(units, modes, wbits, strict=True):
+    prev_tiled = False
+    for ui, (u, mode, wb) in enumerate(zip(units, modes, wbits, strict=True)):
         n = u.repeats
         rolled = mode.startswith("rolled")
         batched = mode.endswith("batched")
         hw = list(u.blocks[0]) if rolled else u.layers
+        st = _strips(u, rolled, cfg)
+        halo_macs = 0
         budget = period / n if rolled else period
         block_bytes = sum(x.weights for x in u.blocks[0]) * wb / 8
         fetch = block_bytes / bytes_per_cycle if mode == "rolled_streamed" else 0.0
@@ -225,7 +249,11 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         lanes = _lanes(board, wb)
         body = 0
         batched_bytes = 0.0
-        for x in hw:
+        for x0, sl in zip(hw, st.layers, strict=True):
+            # under strips a layer computes its halo columns too (more vectors) and its line buffer is a strip wide
+            x = x0 if not st.tiled else dataclasses.replace(x0, vectors=math.ceil(x0.vectors * sl.factor),
+                                                             in_width=sl.in_width)
+            halo_macs += (x.macs - x0.macs) * (n if rolled else 1)
             streamed = batched and x.kind not in ("matmul", "dwconv")  # layers with weights, streamed per batch
             bt = min(cfg.token_batch, x.vectors)
             passes = math.ceil(x.vectors / bt)
@@ -272,11 +300,11 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 mems.append(Memory(f"{x.name}.{bname}", u.name, "line_buffer", d, w, 1))
             if detail:
                 runs = n if rolled else 1
-                layer_plans.append(LayerPlan(x.name, u.name, _op_type(x), pe, simd, c, runs, x.macs * runs,
+                layer_plans.append(LayerPlan(x.name, u.name, _op_type(x), pe, simd, c, runs, x0.macs * runs,
                                              dict(p.res), p.source))
         attn_blocks = 1 if rolled else n
         if u.window:
-            for k, (d, w, cnt) in enumerate(_window_buffers(u)):
+            for k, (d, w, cnt) in enumerate(_window_buffers(u, st.band)):
                 for b in range(attn_blocks):
                     mems.append(Memory(f"{u.name}.{b}.window_{'partition' if k == 0 else 'reverse'}", u.name,
                                        "window_buffer", d, w, cnt))
@@ -291,13 +319,21 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         ucycles = n * iteration if rolled else body
         udd = n * block_bytes if mode == "rolled_streamed" else batched_bytes
         ddr += udd
+        # a rolled unit reads its input from a frame buffer; so does a unit in strips, or after one (its producer
+        # writes strips, not the raster order a stream would need); the first unit reads the image from DDR
+        if ui > 0 and (rolled or st.tiled or prev_tiled):
+            mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2,
+                               read_factor=st.in_factor))
         if rolled:
-            mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2))
-            mems.append(Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", math.ceil(u.out_elems / 8), 64, 1))
+            mems.append(Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", math.ceil(u.out_elems / 8), 64, 1,
+                               read_factor=st.in_factor))
+        prev_tiled = st.tiled
         unit_plans.append(UnitPlan(u.name, mode, n, wb, ucycles, iteration, math.ceil(fetch),
-                                   n * max(0, math.ceil(fetch) - body), int(udd), u.macs))
-    # frame I/O through DDR: the image in (3 x S x S bytes) and the embedding out
-    io_bytes = units[0].in_elems + units[-1].out_elems
+                                   n * max(0, math.ceil(fetch) - body), int(udd), u.macs, st.tiles, int(halo_macs)))
+    # frame I/O through DDR: the image in (3 x S x S bytes, its halo columns read again under strips) and the
+    # embedding out
+    io_bytes = units[0].in_elems * _strips(units[0], modes[0].startswith("rolled"), cfg).in_factor \
+        + units[-1].out_elems
     ddr += io_bytes
     ok, extra_ddr = _place(mems, tot, board, cfg.limit, units)
     ddr += extra_ddr
@@ -351,14 +387,24 @@ def _place(mems: list[Memory], tot: dict[str, float], board: Board, limit: float
             m.placed, m.res = "BRAM", {"BRAM36": b}
         else:
             m.placed, m.res = "DDR", {}
-            fm_bytes = m.depth * m.width / 8 * (1 if m.kind == "loop_buffer" else 0.5)
+            fm_bytes = m.depth * m.width / 8  # one feature map
             n = by_unit[m.unit].repeats
             # frame buffer: written once, read once per frame; loop buffer: written and read per block after the
-            # first
-            spilled += 2 * fm_bytes * (1 if m.kind == "frame_buffer" else n - 1)
+            # first; reads with the strips' halo columns
+            spilled += (1 + m.read_factor) * fm_bytes * (1 if m.kind == "frame_buffer" else n - 1)
         for r, v in m.res.items():
             tot[r] += v
     return fits, spilled
+
+
+def _strips(unit: Unit, rolled: bool, cfg: PlanConfig) -> Strips:
+    """The unit's strips under ``cfg`` (its hardware layers: one block's for a rolled body, all unrolled)."""
+    return _strips_cached(unit, rolled, allowed_tiles(unit, cfg.strips, cfg.min_strip))
+
+
+@functools.cache
+def _strips_cached(unit: Unit, rolled: bool, tiles: int) -> Strips:
+    return unit_strips(unit, list(unit.blocks[0]) if rolled else unit.layers, tiles)
 
 
 def roofline(macs: int, board: Board, clock: float) -> dict:
@@ -371,14 +417,12 @@ def roofline(macs: int, board: Board, clock: float) -> dict:
 def plan(cfg: PlanConfig, units: list[Unit] | None = None) -> Plan:
     """The fastest configuration that fits ``cfg.board`` (see the module docstring) over ``cfg.token_batches``, or
     when none does, the smallest one and what binds."""
-    import dataclasses
-
     from samfpga.hw.plan.layers import encoder_layers
 
     units = units if units is not None else encoder_layers(cfg.tinyvit())
     best = None
-    for b in cfg.token_batches:
-        p = _plan_one(dataclasses.replace(cfg, token_batch=b), units)
+    for t, b in itertools.product(cfg.strip_choices, cfg.token_batches):
+        p = _plan_one(dataclasses.replace(cfg, token_batch=b, strips=t), units)
         cap = {r: cfg.limit * p.budget[r] for r in RESOURCES}
         worst = max(p.totals[r] / cap[r] if cap[r] else (math.inf if p.totals[r] else 0.0) for r in RESOURCES)
         key = (not p.fits, -p.fps if p.fits else worst)

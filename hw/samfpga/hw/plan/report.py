@@ -51,10 +51,16 @@ def markdown(plan, chart: str | None = None) -> str:
              f" spilled feature maps {plan.ddr['spill_bytes'] / 1e6:,.2f}, image + embedding "
              f"{plan.ddr['io_bytes'] / 1e6:,.2f}) = {plan.ddr['gbps_at_plan_fps']:.2f} GB/s at the plan's fps, of "
              f"{plan.ddr['peak_gbps']} GB/s peak x {plan.ddr['efficiency']:.0%} ({plan.ddr['source']}).", "",
-             "| unit | mode | blocks | W bits | cycles/frame | iteration | fetch/block | stall | DDR MB | GMAC |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Column strips: up to {c['strips']} per unit (of >= {c['min_strip']} output columns, whole windows in "
+             "attention units; samfpga.hw.plan.strips): line and window buffers are a strip wide, halo columns are "
+             "computed again (the halo column: extra MACs over the model's) and read again from the unit's frame "
+             "buffer.", "",
+             "| unit | mode | blocks | W bits | strips | halo | cycles/frame | iteration | fetch/block | stall | DDR MB "
+             "| GMAC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for u in plan.units:
-        lines.append(f"| {u.name} | {u.mode} | {u.blocks} | {u.w_bits} | {u.cycles:,} | {u.iteration:,} | "
+        lines.append(f"| {u.name} | {u.mode} | {u.blocks} | {u.w_bits} | {u.strips} | "
+                     f"{100 * u.halo_macs / max(1, u.macs):.1f}% | {u.cycles:,} | {u.iteration:,} | "
                      f"{u.fetch_cycles:,} | {u.stall_cycles:,} | {u.ddr_bytes / 1e6:.2f} | {u.macs / 1e9:.2f} |")
     lines += ["", "| resource | total | budget | utilization |", "|---|---|---|---|"]
     for r in RESOURCES:
