@@ -221,3 +221,26 @@ def test_strips_narrow_the_buffers_and_count_the_halo(units):
     lp1 = {x.name: x for x in one.layers}
     grown = [n for n in lp if lp[n].pe == lp1[n].pe and lp[n].simd == lp1[n].simd and lp[n].cycles > lp1[n].cycles]
     assert grown
+
+
+def test_priced_foldings_are_the_cheapest_at_each_speed(units):
+    """Each entry of ``priced_foldings`` is the cheapest legal folding (PE | MH, SIMD | MW) by board-normalised
+    LUT + DSP at its cycle count or below, found here by brute force; cycles strictly fall along the list."""
+    from samfpga.hw.plan import pricing
+
+    board = get_board("kv260")
+    layer = next(x for u in units for x in u.layers if x.kind == "linear" and x.mh > x.mw)
+    for wb in (8, 4):
+        fs = pricing.priced_foldings(layer, wb, board)
+        assert [f[0] for f in fs] == sorted({f[0] for f in fs}, reverse=True)
+
+        def cost(pe: int, simd: int, wb: int = wb) -> float:
+            r = pricing.price(layer, pe, simd, wb, board).res
+            return r["LUT"] / board.lut + r["DSP"] / board.dsp
+        legal = [(pe, simd) for pe in range(1, layer.mh + 1) if layer.mh % pe == 0
+                 for simd in range(1, layer.mw + 1) if layer.mw % simd == 0]
+        for c, pe, simd in fs:
+            assert pricing.cycles(layer, pe, simd) == c
+            best = min(cost(p, s) for p, s in legal if pricing.cycles(layer, p, s) <= c)
+            assert cost(pe, simd) == pytest.approx(best)
+        assert fs[-1][0] == layer.vectors  # fully parallel is on the list (the only folding that fast)

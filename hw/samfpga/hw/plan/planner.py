@@ -187,22 +187,17 @@ class Plan:
         return d
 
 
-def _lanes(board: Board, bits: int) -> int:
-    from samfpga.hw.resources.models import dsp_version, mvu_lanes
-
-    return max(1, mvu_lanes(dsp_version(board), bits, pricing.ACT_BITS))
-
-
 class _Folds:
-    """Per layer shape the Pareto foldings with cycles ascending, for bisection."""
+    """Per layer shape the Pareto foldings (``pricing.priced_foldings``) with cycles ascending, for bisection."""
 
-    def __init__(self):
+    def __init__(self, board: Board):
+        self.board = board
         self.cache: dict = {}
 
-    def get(self, layer: Layer, target: float, lanes: int):
-        k = (layer.mw, layer.mh, layer.vectors, lanes)
+    def get(self, layer: Layer, target: float, w_bits: int):
+        k = (layer.shape_key(), w_bits)
         if k not in self.cache:
-            fs = sorted(pricing.foldings(*k), key=lambda x: x[0])
+            fs = sorted(pricing.priced_foldings(layer, w_bits, self.board), key=lambda x: x[0])
             self.cache[k] = ([f[0] for f in fs], fs)
         cyc, fs = self.cache[k]
         # the slowest (cheapest) folding with cycles <= target
@@ -246,7 +241,6 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         fetch = block_bytes / bytes_per_cycle if mode == "rolled_streamed" else 0.0
         if fetch > budget:
             return None, f"{u.name}: one block's weights take {fetch:,.0f} DDR cycles, more than its {budget:,.0f}"
-        lanes = _lanes(board, wb)
         body = 0
         batched_bytes = 0.0
         for x0, sl in zip(hw, st.layers, strict=True):
@@ -259,7 +253,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
             passes = math.ceil(x.vectors / bt)
             target = budget
             while True:
-                f = folds.get(x, target, _lanes(board, pricing.ACT_BITS) if x.dynamic else lanes)
+                f = folds.get(x, target, pricing.ACT_BITS if x.dynamic else wb)
                 if f is None:
                     return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
                 c, pe, simd = f
@@ -407,11 +401,13 @@ def _strips_cached(unit: Unit, rolled: bool, tiles: int) -> Strips:
     return unit_strips(unit, list(unit.blocks[0]) if rolled else unit.layers, tiles)
 
 
-def roofline(macs: int, board: Board, clock: float) -> dict:
-    peak = board.dsp * board.macs_per_dsp(8) * clock * 1e6
-    return {"encoder_macs": macs, "dsp": board.dsp, "macs_per_dsp": board.macs_per_dsp(8), "clock_mhz": clock,
+def roofline(macs: int, board: Board, clock: float, w_bits: int = 8) -> dict:
+    """The DSP roofline at ``w_bits``-bit weights and 8-bit activations (``Board.macs_per_dsp``)."""
+    k = board.macs_per_dsp(w_bits)
+    peak = board.dsp * k * clock * 1e6
+    return {"encoder_macs": macs, "dsp": board.dsp, "macs_per_dsp": k, "clock_mhz": clock,
             "peak_macs_per_s": peak, "fps": peak / macs,
-            "basis": f"{board.dsp} {board.dsp_kind} x {board.macs_per_dsp(8)} MAC (W8A8) x {clock:g} MHz"}
+            "basis": f"{board.dsp} {board.dsp_kind} x {k} MAC (W{w_bits}A8) x {clock:g} MHz"}
 
 
 def plan(cfg: PlanConfig, units: list[Unit] | None = None) -> Plan:
@@ -436,7 +432,7 @@ def _plan_one(cfg: PlanConfig, units: list[Unit]) -> Plan:
     clock = cfg.clock_mhz or board.clock_mhz
     gbps, ddr_src = pricing.DDR_GBPS[board.name]
     bpc = gbps * 1e9 * cfg.ddr_efficiency / (clock * 1e6)
-    folds = _Folds()
+    folds = _Folds(board)
     choices = []
     for u in units:
         # units with repeated identical blocks: unrolled or one of the rolled modes; other units: unrolled with
@@ -537,5 +533,5 @@ def _make(cfg, board, fits, cycles, clock, r, modes, macs, searched, binds, gbps
            "utilization": r["ddr_bytes"] * clock * 1e6 / cycles / (gbps * 1e9)}
     return Plan(config=c, board=board.to_dict(), fits=fits, period_cycles=cycles, fps=clock * 1e6 / cycles,
                 clock_mhz=clock, units=r["units"], layers=r["layers"], memories=r["memories"], totals=r["totals"],
-                budget=board.budget(), ddr=ddr, binds=binds, roofline=roofline(macs, board, clock),
+                budget=board.budget(), ddr=ddr, binds=binds, roofline=roofline(macs, board, clock, cfg.w_bits),
                 searched=searched)

@@ -84,15 +84,23 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def priced_foldings(layer: Layer, w_bits: int, board: Board) -> list[tuple[int, int, int]]:
+    """Pareto list (cycles descending) of (cycles, PE, SIMD) with PE | MH, SIMD | MW, each the cheapest of the
+    foldings at its cycle count or below by the board-normalised logic ``LUT / board LUTs + DSP / board DSPs`` of
+    ``price`` (the project's models). Ranking by DSP-equivalents alone (the planner's rule until 2026-12-02) picked
+    wide-PE foldings whose per-PE logic costs LUTs, which bind first on the KV260 (W4A8 worst: 3 lanes per DSP made
+    PE = 32 look cheap)."""
+    return _priced_foldings(layer.shape_key(), layer, w_bits, board)
+
+
 @cache
-def foldings(mw: int, mh: int, vectors: int, lanes: int) -> list[tuple[int, int, int]]:
-    """Pareto list (cycles descending) of (cycles, PE, SIMD) with PE | MH, SIMD | MW; each entry is the cheapest
-    (fewest DSP-equivalents ceil(PE/lanes) * SIMD, then fewest PE*SIMD) of the foldings at its cycle count or below."""
+def _priced_foldings(key, layer: Layer, w_bits: int, board: Board) -> list[tuple[int, int, int]]:
     cands = []
-    for pe in _divisors(mh):
-        for simd in _divisors(mw):
-            c = (mh // pe) * (mw // simd) * vectors
-            cands.append((math.ceil(pe / lanes) * simd, pe * simd, c, pe, simd))
+    for pe in _divisors(layer.mh):
+        for simd in _divisors(layer.mw):
+            r = price(layer, pe, simd, w_bits, board).res
+            cost = r["LUT"] / board.lut + r["DSP"] / board.dsp
+            cands.append((cost, pe * simd, cycles(layer, pe, simd), pe, simd))
     cands.sort()
     out: list[tuple[int, int, int]] = []
     best = math.inf
@@ -101,13 +109,6 @@ def foldings(mw: int, mh: int, vectors: int, lanes: int) -> list[tuple[int, int,
             out.append((c, pe, simd))
             best = c
     return sorted(out, key=lambda x: -x[0])
-
-
-def fold_for(layer: Layer, target: float, lanes: int) -> tuple[int, int, int] | None:
-    """Cheapest (cycles, PE, SIMD) of ``layer`` with cycles <= ``target``; None when even the fastest is slower."""
-    fs = foldings(layer.mw, layer.mh, layer.vectors, lanes)
-    ok = [f for f in fs if f[0] <= target]
-    return ok[0] if ok else None
 
 
 @dataclass
