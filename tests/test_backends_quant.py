@@ -84,12 +84,16 @@ def test_int_ops_nodes_bit_identical_to_finn(spec: str) -> None:
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["float_ops", "int_ops"])
-def tiny_build(request, tmp_path_factory):
+def tiny_build(request, tmp_path_factory, tiny_qonnx):
     """(build dir, bundle dir) of the whole tiny encoder through samfpga build-hw (tests/support/tiny_deploy.py),
-    with FINN+'s float LayerNorm/softmax and with the project's integer ones (``--int-ops``)."""
+    with FINN+'s float LayerNorm/softmax and with the project's integer ones (``--int-ops``). Both from the session's
+    export (``tiny_qonnx``); the ``--int-ops`` build is the session's ``tiny_int_ops_build`` (test_fit_memory reads
+    its report)."""
+    if request.param:
+        return request.getfixturevalue("tiny_int_ops_build")
     from tests.support.tiny_deploy import build
 
-    return build(tmp_path_factory.mktemp("tiny_build"), int_ops=request.param)
+    return build(tmp_path_factory.mktemp("tiny_build"), int_ops=False, qonnx=tiny_qonnx)
 
 
 def _inputs(n: int, build_dir) -> list[np.ndarray]:

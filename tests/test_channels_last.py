@@ -97,7 +97,7 @@ def test_fork_rule_kept_only_when_it_removes_transposes() -> None:
 
 
 @pytest.mark.slow
-def test_encoder_slices_streamline_channels_last(tmp_path) -> None:
+def test_encoder_slices_streamline_channels_last(tmp_path, tiny_int_norm_qonnx) -> None:
     """The chain tests' 64² encoder, its stem + MBConv stage (fork and join in NCHW) and first TinyViT block (local
     conv between token and map layouts), each through qonnx_to_finn, tidy_up, streamline with and without
     ChannelsLast: every stage bit-exact with the QONNX slice (tolerance 0), and ChannelsLast leaves fewer
@@ -106,9 +106,9 @@ def test_encoder_slices_streamline_channels_last(tmp_path) -> None:
 
     from samfpga.hw.build.config import BuildOptions
     from samfpga.hw.build.verify import run_chain, slice_qonnx
-    from tests.support.tiny_encoder import INT_VIT_BLOCK, STEM_MBCONV, images, tiny_encoder_qonnx
+    from tests.support.tiny_encoder import INT_VIT_BLOCK, STEM_MBCONV, images
 
-    enc = tiny_encoder_qonnx(tmp_path, int_norm=True)
+    enc = tiny_int_norm_qonnx  # tiny_encoder_qonnx(int_norm=True), exported once per session (tests/conftest.py)
     stem = slice_qonnx(enc, tmp_path / "stem.onnx", *STEM_MBCONV)
     block = slice_qonnx(enc, tmp_path / "block.onnx", *INT_VIT_BLOCK)
     shape = ModelWrapper(str(block)).get_tensor_shape(INT_VIT_BLOCK[0][0])

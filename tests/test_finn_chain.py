@@ -19,15 +19,16 @@ import pytest
 
 from samfpga.hw.build.config import BuildOptions
 from samfpga.hw.build.verify import run_chain, slice_qonnx
-from tests.support.tiny_encoder import STEM_MBCONV, VIT_BLOCK, images, tiny_encoder_qonnx
+from tests.support.tiny_encoder import STEM_MBCONV, VIT_BLOCK, images
 
 HEAVY_OPS = {"Conv", "MatMul", "MultiThreshold", "Add", "Mul", "Relu"}  # must not stay on the host
 BLOCK_OPS = HEAVY_OPS | {"Split", "Softmax", "LayerNormalization"}
 
 
 @pytest.fixture(scope="module")
-def encoder_qonnx(tmp_path_factory) -> Path:
-    return tiny_encoder_qonnx(tmp_path_factory.mktemp("enc"))
+def encoder_qonnx(tiny_qonnx: Path) -> Path:
+    """``tiny_encoder_qonnx()``, exported once per session (tests/conftest.py)."""
+    return tiny_qonnx
 
 
 @pytest.fixture(scope="module")

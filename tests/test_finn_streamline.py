@@ -19,13 +19,12 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.build.package import python_view
 from samfpga.hw.build.verify import execute, slice_qonnx
 from tests.support.graphs import thresholds, tiny_graph
-from tests.support.tiny_encoder import TINY, VIT_BLOCK, images
+from tests.support.tiny_encoder import VIT_BLOCK
 
 STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial", "partition",
          "specialize", "fold", "minimize_bit_width", "transpose_decomposition")
@@ -33,19 +32,11 @@ FLOAT_LAYERS = ("LayerNorm", "HWSoftmax")  # FINN+ runs these in float; their ou
 
 
 @pytest.fixture(scope="module")
-def block(tmp_path_factory):
-    """(QONNX slice path, input, {step: graph after it}, build results) for the first TinyViT block."""
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
-    from samfpga.models.quant.source import random_student
-
-    torch.set_num_threads(1)
+def block(tmp_path_factory, tiny_qonnx):
+    """(QONNX slice path, input, {step: graph after it}, build results) for the first TinyViT block of
+    ``tiny_qonnx`` (``tiny_encoder_qonnx()``: seed 3, W8A8, PTQ on images(4, seed=0); exported once per session)."""
     d = tmp_path_factory.mktemp("streamline")
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc)
-    calibrate(q, images(4, seed=0))
-    full = export_qonnx(q, d / "enc.onnx", (1, 3, 64, 64))
-    sliced = slice_qonnx(full, d / "vit_block.onnx", *VIT_BLOCK)
+    sliced = slice_qonnx(tiny_qonnx, d / "vit_block.onnx", *VIT_BLOCK)
 
     from samfpga.hw.build.config import BuildConfig, BuildOptions
     from samfpga.hw.build.steps import STEPS as ALL_STEPS

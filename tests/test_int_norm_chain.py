@@ -16,22 +16,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.tiny_encoder import INT_NECK, INT_VIT_BLOCK, images, tiny_quant_encoder
+from tests.support.tiny_encoder import INT_NECK, INT_VIT_BLOCK, images
 
 FLOAT_NORM_OPS = {"LayerNormalization", "Softmax", "QIntLayerNorm", "QIntSoftmax", "LayerNorm", "HWSoftmax"}
 COMPUTE_OPS = {"Conv", "MatMul", "MultiThreshold", "Add", "Mul", "Relu", "Split"} | FLOAT_NORM_OPS
 
 
 @pytest.fixture(scope="module")
-def int_model():
-    return tiny_quant_encoder(int_norm=True)
+def int_model(tiny_int_norm_export):
+    """``tiny_quant_encoder(int_norm=True)``: a copy of the session's model (tests/conftest.py), the one exported."""
+    import copy
+
+    return copy.deepcopy(tiny_int_norm_export.model)
 
 
 @pytest.fixture(scope="module")
-def int_qonnx(int_model, tmp_path_factory) -> Path:
-    from samfpga.models.quant import export_qonnx
-
-    return export_qonnx(int_model, tmp_path_factory.mktemp("enc_int") / "enc.onnx", (1, 3, 64, 64))
+def int_qonnx(tiny_int_norm_export) -> Path:
+    """``int_model``'s QONNX export (tests/conftest.py: exported once per session; read only)."""
+    return tiny_int_norm_export.qonnx
 
 
 @pytest.mark.slow

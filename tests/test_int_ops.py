@@ -254,30 +254,21 @@ def test_transformation_skips_what_it_cannot_do() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-def test_vit_block_all_integer(tmp_path) -> None:
+def test_vit_block_all_integer(tmp_path, tiny_qonnx) -> None:
     """The first TinyViT block of the chain tests' tiny encoder through the software flow with
     ``BuildOptions(int_ops=True)``: no LayerNorm / softmax / float elementwise layer is left, the only float stream
     is at the graph input (its layout shuffle and quantizer), and FINN's python execution of the final HW graph equals the streamlined
     graph with the integer layers (tolerance 0). Against the QONNX slice (float LayerNorm/softmax) the INT8
     output deviates by at most 2 steps on at most 5% of the values (measured: 2.2%, max 2 steps)."""
-
-    import torch
-
     from samfpga.hw.build.config import BuildConfig, BuildOptions
     from samfpga.hw.build.package import python_view
     from samfpga.hw.build.steps import STEPS, BuildContext
     from samfpga.hw.build.verify import slice_qonnx
     from samfpga.hw.finn_env import boot
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import calibrate, export_qonnx, quantize_encoder
-    from samfpga.models.quant.source import random_student
-    from tests.support.tiny_encoder import TINY, VIT_BLOCK, images
+    from tests.support.tiny_encoder import VIT_BLOCK
 
-    torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **TINY)).image_encoder
-    q = quantize_encoder(enc)
-    calibrate(q, images(4, seed=0))
-    sliced = slice_qonnx(export_qonnx(q, tmp_path / "enc.onnx", (1, 3, 64, 64)), tmp_path / "blk.onnx", *VIT_BLOCK)
+    # tiny_qonnx: tiny_encoder_qonnx() (seed 3, W8A8, PTQ on images(4, seed=0)), exported once per session
+    sliced = slice_qonnx(tiny_qonnx, tmp_path / "blk.onnx", *VIT_BLOCK)
     boot(tmp_path / "finn")
     from qonnx.core.modelwrapper import ModelWrapper
 

@@ -146,17 +146,20 @@ def test_qonnx_conv_stages_bit_exact(float_and_quant, tmp_path) -> None:
     assert np.array_equal(out, ref), f"max |diff| {np.abs(out - ref).max()}"
 
 
-def test_qonnx_full_encoder_matches_brevitas(float_and_quant, tmp_path) -> None:
-    """Whole encoder. Integer-domain ops are exact as above; Softmax and LayerNormalization are float kernels
-    (torch vs onnxruntime exp / rsqrt) that may differ in the last ulp, which would flip a quantizer's rounding
-    only for values within an ulp of a rounding boundary (measured: 0 of the 512 outputs here, 1.5e-5 of
+def test_qonnx_full_encoder_matches_brevitas(tiny_export) -> None:
+    """Whole encoder: the chain tests' tiny encoder (this file's architecture and seed, PTQ on 4 images instead of
+    ``float_and_quant``'s 8) and its QONNX export, both made once per session (tests/conftest.py). Integer-domain
+    ops are exact as above; Softmax and LayerNormalization are float kernels (torch vs onnxruntime exp / rsqrt)
+    that may differ in the last ulp, which would flip a quantizer's rounding only for values within an ulp of a
+    rounding boundary (measured: 0 of the 512 outputs here, 1.5e-5 of
     one softmax's values on the 256x256 student). This input and model are fixed, so the outputs must be
     EQUAL (tolerance 0); a flipped rounding would show here as a failure to look at, not be averaged away.
     The graph's ops are checked too: every Conv / MatMul input comes from a Quant node."""
+    import copy
+
     import onnx
 
-    _, q = float_and_quant
-    path = export_qonnx(q, tmp_path / "enc.onnx", (1, 3, 64, 64))
+    q, path = copy.deepcopy(tiny_export.model), tiny_export.qonnx
     x = images(2, seed=7)[:1]
     with torch.no_grad():
         ref = q(x).numpy()

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tiny_encoder import VIT_BLOCK, tiny_encoder_qonnx
+from tests.support.tiny_encoder import VIT_BLOCK
 
 
 @pytest.fixture(scope="module")
-def encoder_qonnx(tmp_path_factory) -> Path:
-    return tiny_encoder_qonnx(tmp_path_factory.mktemp("enc"))
+def encoder_qonnx(tiny_qonnx: Path) -> Path:
+    """``tiny_encoder_qonnx()``, exported once per session (tests/conftest.py)."""
+    return tiny_qonnx
 
 
 @pytest.mark.slow

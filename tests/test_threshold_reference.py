@@ -230,7 +230,7 @@ def test_use_reference_thresholds_restores_breakpoints() -> None:
 
 
 @pytest.mark.slow
-def test_stem_chain_reference_thresholds(tmp_path) -> None:
+def test_stem_chain_reference_thresholds(tmp_path, tiny_qonnx) -> None:
     """The 64² test encoder's stem + MBConv slice through qonnx_to_finn, tidy_up, streamline and the start of
     convert_to_hw: every float-bias requantizer matched, and its thresholds after UseReferenceThresholds are the
     breakpoints of the original float nodes as QONNX executes them (tolerance 0: each level flips exactly at its
@@ -246,12 +246,12 @@ def test_stem_chain_reference_thresholds(tmp_path) -> None:
     from samfpga.hw.build.threshold_reference import UseReferenceThresholds
     from samfpga.hw.build.verify import slice_qonnx
     from samfpga.hw.finn_env import boot
-    from tests.support.tiny_encoder import STEM_MBCONV, tiny_encoder_qonnx
+    from tests.support.tiny_encoder import STEM_MBCONV
 
     boot(tmp_path / "finn_build")
     import samfpga.hw.custom_ops  # noqa: F401
 
-    sliced = slice_qonnx(tiny_encoder_qonnx(tmp_path), tmp_path / "stem.onnx", *STEM_MBCONV)
+    sliced = slice_qonnx(tiny_qonnx, tmp_path / "stem.onnx", *STEM_MBCONV)
     ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(tmp_path)), out=tmp_path)
     model = ModelWrapper(str(sliced))
     for step in ("qonnx_to_finn", "tidy_up"):

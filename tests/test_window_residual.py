@@ -183,7 +183,7 @@ def test_channel_moving_shuffle_is_refused() -> None:
 
 
 @pytest.mark.slow
-def test_encoder_bit_exact_with_window_residual(tmp_path) -> None:
+def test_encoder_bit_exact_with_window_residual(tmp_path, tiny_int_norm_qonnx) -> None:
     """The chain tests' 64² int_norm encoder through the build's software steps to ``convert_to_hw``: the
     transformation on that HW graph moves every windowed attention residual (none refused) and FINN's
     python execution stays equal to QONNX's at tolerance 0 (the 64² encoder has one
@@ -202,9 +202,9 @@ def test_encoder_bit_exact_with_window_residual(tmp_path) -> None:
     from samfpga.hw.build.verify import execute
     from samfpga.hw.build.window_residual import window_order_residual
     from samfpga.hw.finn_env import boot
-    from tests.support.tiny_encoder import images, tiny_encoder_qonnx
+    from tests.support.tiny_encoder import images
 
-    enc = tiny_encoder_qonnx(tmp_path, int_norm=True)
+    enc = tiny_int_norm_qonnx  # tiny_encoder_qonnx(int_norm=True), exported once per session (tests/conftest.py)
     x = images(1, seed=5).numpy()
     boot(tmp_path / "finn_build")
     ref = execute(ModelWrapper(str(enc)), x)

@@ -23,10 +23,12 @@ import tempfile
 from pathlib import Path
 
 
-def build(work: Path, int_ops: bool = False, pixel_input: bool = True) -> tuple[Path, Path]:
+def build(work: Path, int_ops: bool = False, pixel_input: bool = True, qonnx: Path | None = None) -> tuple[Path, Path]:
     """(build dir, bundle dir) under ``work``; ``int_ops``: the build option ``--int-ops`` (integer LayerNorm and
     softmax layers instead of FINN+'s float ones); ``pixel_input``: ``--pixel-input`` (the accelerator takes
-    uint8 pixels) or ``--no-pixel-input`` (the normalised float image, as before)."""
+    uint8 pixels) or ``--no-pixel-input`` (the normalised float image, as before). ``qonnx``: an export of this
+    same quantized encoder to build from (``tiny_encoder_qonnx()``, tests/conftest.py's session ``tiny_qonnx``)
+    instead of exporting it again (45-75 s); only read."""
     import torch
 
     from samfpga.hw.build_cli import main
@@ -38,14 +40,15 @@ def build(work: Path, int_ops: bool = False, pixel_input: bool = True) -> tuple[
 
     torch.set_num_threads(1)
     sam = random_student(seed=3, config=variant_config("vit_t", **TINY))
-    q = quantize_encoder(sam.image_encoder)
-    calibrate(q, images(4, seed=0))
-    onnx_path = export_qonnx(q, work / "enc.onnx", (1, 3, 64, 64))
+    if qonnx is None:
+        q = quantize_encoder(sam.image_encoder)
+        calibrate(q, images(4, seed=0))
+        qonnx = export_qonnx(q, work / "enc.onnx", (1, 3, 64, 64))
     from samfpga.hw.build import SOFTWARE_STEPS
 
     # every software step except HDL generation (which changes no arithmetic and takes minutes)
     steps = ",".join(s for s in SOFTWARE_STEPS if s != "hw_codegen")
-    argv = ["--board", "kv260", "--model", str(onnx_path), "--steps", steps, "--out", str(work / "build")]
+    argv = ["--board", "kv260", "--model", str(qonnx), "--steps", steps, "--out", str(work / "build")]
     # explicit either way: build-hw's default is --int-ops
     argv += ["--pixel-input"] if pixel_input else ["--no-pixel-input"]
     if main(argv + (["--int-ops"] if int_ops else ["--no-int-ops"])) != 0:
