@@ -1,0 +1,190 @@
+"""Strip reader (``hw/samfpga/hw/rtl/strip_reader.sv``): numpy reference of the byte stream it emits, the bytes it
+reads from DDR, its read bursts, and the Verilator + cocotb runner of its bench (``strip_reader_bench``).
+
+A feature map (H, W, C) of bytes sits in DDR at ``base`` in HWC order. It is read as ``tiles`` column strips of
+S = W / tiles columns with ``halo`` extra columns on each interior side (clipped at the edges): strip s covers
+columns [max(0, s*S - halo), min(W, (s+1)*S + halo)), the same columns as ``samfpga.hw.plan.strips._columns``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim.runner import VERILATOR_ARGS
+from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.resources import package_path
+
+BENCH_MODULE = "samfpga.hw.sim.strip_reader_bench"
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Synthesis parameters: AXI data width and output stream width (bits), burst limit (beats)."""
+
+    axi_dw: int = 64
+    stream_w: int = 32
+    max_burst: int = 16
+
+    def __post_init__(self) -> None:
+        if self.axi_dw < 8 or self.axi_dw & (self.axi_dw - 1):
+            raise ValueError(f"axi_dw {self.axi_dw}: must be a power of 2 >= 8")
+        if self.stream_w <= 0 or self.stream_w % 8:
+            raise ValueError(f"stream_w {self.stream_w}: must be a positive multiple of 8")
+        if not 1 <= self.max_burst <= 256:
+            raise ValueError(f"max_burst {self.max_burst}: must be 1..256")
+
+    def rtl_params(self) -> dict[str, int]:
+        return {"AXI_DW": self.axi_dw, "STREAM_W": self.stream_w, "MAX_BURST": self.max_burst}
+
+
+@dataclass(frozen=True)
+class StripFrame:
+    """One frame: the map (H, W, C) uint8 at DDR address ``base``, read as ``tiles`` strips with ``halo``."""
+
+    fmap: np.ndarray
+    tiles: int
+    halo: int
+    base: int = 0
+
+    def __post_init__(self) -> None:
+        h, w, c = self.fmap.shape
+        if self.fmap.dtype != np.uint8:
+            raise ValueError(f"fmap dtype {self.fmap.dtype}: must be uint8")
+        if self.tiles < 1 or w % self.tiles:
+            raise ValueError(f"{w} columns do not split into {self.tiles} equal strips")
+
+
+def strip_columns(w: int, tiles: int, halo: int) -> list[tuple[int, int]]:
+    """[lo, hi) columns of each strip, halos included and clipped to the map."""
+    s = w // tiles
+    return [(max(0, i * s - halo), min(w, (i + 1) * s + halo)) for i in range(tiles)]
+
+
+def reference(f: StripFrame) -> list[bytes]:
+    """The bytes of each strip as the reader emits them: rows in order, within a row the strip's pixels, C bytes
+    each."""
+    return [f.fmap[:, lo:hi, :].tobytes() for lo, hi in strip_columns(f.fmap.shape[1], f.tiles, f.halo)]
+
+
+def payload_bytes(h: int, w: int, c: int, tiles: int, halo: int) -> int:
+    """Bytes of the map the strips cover (the planner's count): sum over strips of H x (hi - lo) x C."""
+    return sum(h * (hi - lo) * c for lo, hi in strip_columns(w, tiles, halo))
+
+
+def segments(f: StripFrame) -> list[tuple[int, int]]:
+    """(byte address, bytes) of every strip row segment, in read order."""
+    h, w, c = f.fmap.shape
+    return [(f.base + (y * w + lo) * c, (hi - lo) * c) for lo, hi in strip_columns(w, f.tiles, f.halo)
+            for y in range(h)]
+
+
+def bursts(f: StripFrame, cfg: ReaderConfig) -> list[tuple[int, int]]:
+    """(address, beats) of every read burst: each segment rounded out to whole AXI beats, split at 4 KiB pages and
+    at ``max_burst`` beats."""
+    db = cfg.axi_dw // 8
+    out = []
+    for addr, n in segments(f):
+        a = addr - addr % db
+        left = (addr + n - 1) // db - a // db + 1
+        while left:
+            b = min(left, cfg.max_burst, (4096 - a % 4096) // db)
+            out.append((a, b))
+            a += b * db
+            left -= b
+    return out
+
+
+def axi_bytes(f: StripFrame, cfg: ReaderConfig) -> int:
+    """Bytes transferred over AXI: the payload plus the bytes of each segment's first and last beat outside it
+    (equal to ``payload_bytes`` when every segment starts and ends on a beat boundary)."""
+    return sum(b for _, b in bursts(f, cfg)) * (cfg.axi_dw // 8)
+
+
+def min_cycles(f: StripFrame, cfg: ReaderConfig) -> int:
+    """A lower bound of a free-running frame's cycles (no stalls): the W / tiles cycles of the divider plus the
+    larger of the AXI beats read (one per cycle) and the stream beats emitted (one per cycle, each strip's last beat
+    partial)."""
+    ob = cfg.stream_w // 8
+    stream = sum(-(-len(s) // ob) for s in reference(f))
+    return f.fmap.shape[1] // f.tiles + max(stream, sum(b for _, b in bursts(f, cfg)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verilator + cocotb
+
+
+@dataclass
+class ReaderResult:
+    passes: list[dict] = field(default_factory=list)
+    wall_s: float = 0.0
+    error: str = ""
+
+
+def ddr_image(frames: list[StripFrame]) -> bytes:
+    """One DDR image holding every frame's map at its base (overlaps must hold equal bytes)."""
+    img = bytearray()
+    for f in frames:
+        data = f.fmap.tobytes()
+        end = f.base + len(data)
+        img += bytes(max(0, end - len(img)))
+        old = bytes(img[f.base:end])
+        if any(old) and old != data:
+            raise ValueError(f"frame at base {f.base:#x} overlaps another frame's different map")
+        img[f.base:end] = data
+    return bytes(img)
+
+
+def build(cfg: ReaderConfig, work_dir: Path) -> float:
+    """Verilator build of the reader at ``cfg`` into ``work_dir/sim_build``; returns seconds."""
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    src = work_dir / "hdl" / "strip_reader.sv"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(package_path("samfpga.hw", "rtl", "strip_reader.sv"), src)
+    get_runner("verilator").build(sources=[src], hdl_toplevel="strip_reader", build_dir=work_dir / "sim_build",
+                                  build_args=VERILATOR_ARGS, parameters=cfg.rtl_params(), always=True,
+                                  log_file=work_dir / "build.log")
+    return time.monotonic() - t0
+
+
+def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], work_dir: Path, seed: int = 0,
+             ddr: bytes | None = None, tag: str = "run") -> ReaderResult:
+    """Run the bench on a design built by ``build``: every pass ({"name", "ar_pause", "r_pause", "out_pause"})
+    reads every frame; ``ddr`` replaces the image made from the frames (negative controls). Per pass the result
+    has the strips received (hex), the AXI bytes read, the bursts and the cycles of each frame."""
+    from cocotb_tools.runner import get_runner
+
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "ddr.bin").write_bytes(ddr_image(frames) if ddr is None else ddr)
+    specs = [{"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
+              "halo": f.halo, "strips": f.tiles} for f in frames]
+    work = sum(sum(b for _, b in bursts(f, cfg)) + f.fmap.size for f in frames)
+    spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": passes, "seed": seed,
+            "stream_bytes": cfg.stream_w // 8, "timeout_cycles": 20 * work + 20000, "result": str(run / "result.json")}
+    (run / "spec.json").write_text(json.dumps(spec))
+    res = ReaderResult()
+    try:
+        get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="strip_reader",
+                                     hdl_toplevel_lang="verilog", build_dir=work_dir / "sim_build", test_dir=run,
+                                     extra_env={"SAMFPGA_STRIP_SPEC": str(run / "spec.json")},
+                                     results_xml=str(run / "results.xml"), log_file=run / "sim.log")
+    except (Exception, SystemExit) as exc:  # a failing cocotb test exits the runner; details in result.json
+        res.error = f"{type(exc).__name__}: {exc} (logs in {run})"
+    rfile = run / "result.json"
+    if rfile.is_file():
+        res.passes = json.loads(rfile.read_text())["passes"]
+    elif not res.error:
+        res.error = f"simulation wrote no result (logs in {run})"
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res
