@@ -9,16 +9,14 @@ columns [max(0, s*S - halo), min(W, (s+1)*S + halo)), the same columns as ``samf
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.runner import VERILATOR_ARGS
+from samfpga.hw.sim.own_rtl import build_own_rtl
 from samfpga.hw.sim.toolchain import setup_verilator_env
-from samfpga.resources import package_path
 
 BENCH_MODULE = "samfpga.hw.sim.strip_reader_bench"
 
@@ -142,17 +140,7 @@ def ddr_image(frames: list[StripFrame]) -> bytes:
 
 def build(cfg: ReaderConfig, work_dir: Path) -> float:
     """Verilator build of the reader at ``cfg`` into ``work_dir/sim_build``; returns seconds."""
-    from cocotb_tools.runner import get_runner
-
-    setup_verilator_env(fast_compile=True)
-    t0 = time.monotonic()
-    src = work_dir / "hdl" / "strip_reader.sv"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(package_path("samfpga.hw", "rtl", "strip_reader.sv"), src)
-    get_runner("verilator").build(sources=[src], hdl_toplevel="strip_reader", build_dir=work_dir / "sim_build",
-                                  build_args=VERILATOR_ARGS, parameters=cfg.rtl_params(), always=True,
-                                  log_file=work_dir / "build.log")
-    return time.monotonic() - t0
+    return build_own_rtl("strip_reader", cfg.rtl_params(), work_dir)
 
 
 def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], work_dir: Path, seed: int = 0,

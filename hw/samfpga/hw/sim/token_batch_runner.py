@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.runner import VERILATOR_ARGS
+from samfpga.hw.sim.own_rtl import build_own_rtl
 from samfpga.hw.sim.token_batch_mvu import (
     RequantParams,
     TokenBatchConfig,
@@ -21,7 +20,6 @@ from samfpga.hw.sim.token_batch_mvu import (
     reference,
 )
 from samfpga.hw.sim.toolchain import setup_verilator_env
-from samfpga.resources import package_path
 
 BENCH_MODULE = "samfpga.hw.sim.token_batch_bench"
 
@@ -87,17 +85,7 @@ def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = No
 
 def build(cfg: TokenBatchConfig, work_dir: Path) -> float:
     """Verilator build of the unit at ``cfg``'s parameters into ``work_dir/sim_build``; returns seconds."""
-    from cocotb_tools.runner import get_runner
-
-    setup_verilator_env(fast_compile=True)
-    t0 = time.monotonic()
-    src = work_dir / "hdl" / "token_batch_mvu.sv"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(package_path("samfpga.hw", "rtl", "token_batch_mvu.sv"), src)
-    get_runner("verilator").build(sources=[src], hdl_toplevel="token_batch_mvu", build_dir=work_dir / "sim_build",
-                                  build_args=VERILATOR_ARGS, parameters=cfg.rtl_params(), always=True,
-                                  log_file=work_dir / "build.log")
-    return time.monotonic() - t0
+    return build_own_rtl("token_batch_mvu", cfg.rtl_params(), work_dir)
 
 
 def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], work_dir: Path, seed: int = 0,
