@@ -381,7 +381,9 @@ def test_hierarchical_skips_covered_and_saves_prompts(models):
 def test_decode_fast_path_equals_predict_batch(models):
     """The generators' decoder path (IoU filter on the low-res output, then upscaling of the survivors) gives
     the same kept masks as ``Predictor.predict_batch`` (which upscales every mask) followed by the IoU filter:
-    same indices, same IoU, logits equal (the same upscaling function on the same low-res logits)."""
+    same indices, same IoU, logits equal up to float32 rounding: the same upscaling function on the same low-res
+    logits, but as one GEMM over 8 kept masks instead of 9, and BLAS may block the two shapes differently (on this
+    machine's CPU 2 ulps apart: 1.9e-6 on logits of order 10, where 1e-6 had held on earlier machines)."""
     from samfpga.everything.decode import decode_points
 
     _, host = models
@@ -394,5 +396,6 @@ def test_decode_fast_path_equals_predict_batch(models):
     k2 = np.flatnonzero(iou > 0.02)
     assert 0 < len(k1) < 9 and np.array_equal(k1, k2)
     assert np.array_equal(i1, iou[k2])
-    assert np.abs(m1 - masks.reshape(-1, *masks.shape[2:])[k2]).max() <= 1e-6
+    ref = masks.reshape(-1, *masks.shape[2:])[k2]
+    assert np.abs(m1 - ref).max() <= 4 * np.spacing(np.abs(ref).max())  # 4 float32 ulps at the largest logit
     host.reset_image()
