@@ -20,6 +20,10 @@ FOREGROUND_LABEL = 1
 BOX_LABELS = (2, 3)
 # the labels a caller may give a point (-1: ignored point, as in SamPredictor)
 POINT_LABELS = (PAD_LABEL, BACKGROUND_LABEL, FOREGROUND_LABEL)
+# largest |coordinate| in encoder-input pixels (64 x a 1024 input). SAM's positional encoding takes sin/cos of
+# coordinate x random frequency; far beyond the image, float32 arguments in the 1e8 range round to arbitrary phases,
+# which torch and onnxruntime compute differently, so no answer there is meaningful: refused, as a caller's bug
+MAX_COORD = 65536.0
 
 
 def decoder_prompts(point_coords: np.ndarray | None, point_labels: np.ndarray | None,
@@ -43,7 +47,7 @@ def decoder_prompts(point_coords: np.ndarray | None, point_labels: np.ndarray | 
     if point_coords is not None:
         if point_labels is None:
             raise ValueError("point_labels must be supplied if point_coords is supplied.")
-        c = as_finite(point_coords, "point_coords")
+        c = _in_range(as_finite(point_coords, "point_coords"), "point_coords")
         lab = _numeric(point_labels, "point_labels")
         if c.ndim != 3 or c.shape[2] != 2:
             raise ValueError(f"point_coords must be (B, N, 2), got shape {c.shape}")
@@ -57,7 +61,7 @@ def decoder_prompts(point_coords: np.ndarray | None, point_labels: np.ndarray | 
         parts_c.append(c)
         parts_l.append(lab.astype(np.float32))
     if boxes is not None:
-        b = as_finite(boxes, "boxes")
+        b = _in_range(as_finite(boxes, "boxes"), "boxes")
         if b.ndim == 1:
             b = b[None]
         if b.ndim != 2 or b.shape[1] != 4:
@@ -81,6 +85,14 @@ def _numeric(value: object, name: str) -> np.ndarray:
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
             or np.issubdtype(a.dtype, np.complexfloating):
         raise ValueError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+    return a
+
+
+def _in_range(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` when every coordinate is within +-``MAX_COORD`` encoder-input pixels, else a ValueError naming ``name``."""
+    if a.size and float(np.abs(a).max()) > MAX_COORD:
+        raise ValueError(f"{name} has a coordinate of {float(np.abs(a).max()):.6g} encoder-input pixels, beyond "
+                         f"+-{MAX_COORD:g}: far outside any image")
     return a
 
 
