@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -25,3 +26,23 @@ def build_own_rtl(top: str, parameters: dict, work_dir: Path) -> float:
                                   build_args=VERILATOR_ARGS, parameters=parameters, always=True,
                                   log_file=work_dir / "build.log")
     return time.monotonic() - t0
+
+
+def run_bench(top: str, bench_module: str, spec_env: str, spec: dict, run: Path, build_dir: Path
+              ) -> tuple[list, str]:
+    """Write ``spec`` to ``run/spec.json`` (its path in env ``spec_env``), run cocotb ``bench_module`` on ``top``
+    built in ``build_dir``; returns (the passes the bench wrote to ``spec["result"]``, an error or "")."""
+    from cocotb_tools.runner import get_runner
+
+    (run / "spec.json").write_text(json.dumps(spec))
+    error = ""
+    try:
+        get_runner("verilator").test(test_module=bench_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                                     build_dir=build_dir, test_dir=run, extra_env={spec_env: str(run / "spec.json")},
+                                     results_xml=str(run / "results.xml"), log_file=run / "sim.log")
+    except (Exception, SystemExit) as exc:  # a failing cocotb test exits the runner; details in result.json
+        error = f"{type(exc).__name__}: {exc} (logs in {run})"
+    rfile = Path(spec["result"])
+    if rfile.is_file():
+        return json.loads(rfile.read_text())["passes"], error
+    return [], error or f"simulation wrote no result (logs in {run})"

@@ -8,14 +8,13 @@ columns [max(0, s*S - halo), min(W, (s+1)*S + halo)), the same columns as ``samf
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.own_rtl import build_own_rtl
+from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.strip_reader_bench"
@@ -148,7 +147,6 @@ def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], wo
     """Run the bench on a design built by ``build``: every pass ({"name", "ar_pause", "r_pause", "out_pause"})
     reads every frame; ``ddr`` replaces the image made from the frames (negative controls). Per pass the result
     has the strips received (hex), the AXI bytes read, the bursts and the cycles of each frame."""
-    from cocotb_tools.runner import get_runner
 
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
@@ -160,19 +158,7 @@ def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], wo
     work = sum(sum(b for _, b in bursts(f, cfg)) + f.fmap.size for f in frames)
     spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": passes, "seed": seed,
             "stream_bytes": cfg.stream_w // 8, "timeout_cycles": 20 * work + 20000, "result": str(run / "result.json")}
-    (run / "spec.json").write_text(json.dumps(spec))
     res = ReaderResult()
-    try:
-        get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="strip_reader",
-                                     hdl_toplevel_lang="verilog", build_dir=work_dir / "sim_build", test_dir=run,
-                                     extra_env={"SAMFPGA_STRIP_SPEC": str(run / "spec.json")},
-                                     results_xml=str(run / "results.xml"), log_file=run / "sim.log")
-    except (Exception, SystemExit) as exc:  # a failing cocotb test exits the runner; details in result.json
-        res.error = f"{type(exc).__name__}: {exc} (logs in {run})"
-    rfile = run / "result.json"
-    if rfile.is_file():
-        res.passes = json.loads(rfile.read_text())["passes"]
-    elif not res.error:
-        res.error = f"simulation wrote no result (logs in {run})"
+    res.passes, res.error = run_bench("strip_reader", BENCH_MODULE, "SAMFPGA_STRIP_SPEC", spec, run, work_dir / "sim_build")
     res.wall_s = round(time.monotonic() - t0, 2)
     return res

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.own_rtl import build_own_rtl
+from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.token_batch_mvu import (
     RequantParams,
     TokenBatchConfig,
@@ -93,7 +92,6 @@ def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], wor
              ) -> TokenBatchResult:
     """Run the bench on a design built by ``build`` in ``work_dir``. ``expected`` (per frame, (n, t, mh)) replaces
     the reference; ``ddr`` replaces the image made from the frames' weights (negative controls)."""
-    from cocotb_tools.runner import get_runner
 
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
@@ -108,19 +106,7 @@ def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], wor
     spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": [vars(p) for p in passes],
             "in_bits": cfg.in_stream_bits, "out_bits": cfg.out_stream_bits, "seed": seed,
             "timeout_cycles": 20 * (words + macs + reads) + 20000, "result": str(run / "result.json")}
-    (run / "spec.json").write_text(json.dumps(spec))
     res = TokenBatchResult(config=cfg.to_dict())
-    try:
-        get_runner("verilator").test(test_module=BENCH_MODULE, hdl_toplevel="token_batch_mvu",
-                                     hdl_toplevel_lang="verilog", build_dir=work_dir / "sim_build", test_dir=run,
-                                     extra_env={"SAMFPGA_TB_MVU_SPEC": str(run / "spec.json")},
-                                     results_xml=str(run / "results.xml"), log_file=run / "sim.log")
-    except (Exception, SystemExit) as exc:  # a failing cocotb test exits the runner; details in result.json
-        res.error = f"{type(exc).__name__}: {exc} (logs in {run})"
-    rfile = run / "result.json"
-    if rfile.is_file():
-        res.passes = json.loads(rfile.read_text())["passes"]
-    elif not res.error:
-        res.error = f"simulation wrote no result (logs in {run})"
+    res.passes, res.error = run_bench("token_batch_mvu", BENCH_MODULE, "SAMFPGA_TB_MVU_SPEC", spec, run, work_dir / "sim_build")
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
