@@ -9,7 +9,8 @@ attention) are computed B times. The split computes the same function in three g
     image_embeddings (1, C, h, w) -> src (1, hw, C) = embedding + no-mask dense embedding, flattened;
     l0_k (1, hw, Ci), l0_v (1, hw, Ci): layer 0 token-to-image key/value projections of src + pe and src;
     l0_q (1, hw, Ci): layer 0 image-to-token query projection of src + pe. (Ci = C / attention downsample.)
-``PromptSideModel`` (per prompt batch)
+``PromptSideModel`` (per prompt batch; each residual layer norm, with its bias and residual adds, fused into one
+onnxruntime ``SkipLayerNormalization`` after export: ``onnx_fusion``)
     src, l0_k, l0_v, l0_q, point_coords (B, N, 2), point_labels (B, N) ->
     iou_predictions (B, T), hyper_in (B, T, C/8) (the hypernetwork outputs of the T mask tokens),
     image_tokens (B, hw, C) (the transformer's image tokens, raster order: the upscaling's input).
@@ -63,30 +64,31 @@ def _recombine(x: torch.Tensor) -> torch.Tensor:
 def _tokens_to_image(attn: Attention, q_tok: torch.Tensor, k_img: torch.Tensor, v_img: torch.Tensor) -> torch.Tensor:
     """``attn(q=q_tok, k=k_img, v=v_img)`` for few queries: q_tok (B, Nt, C), k_img and v_img (B, hw, C) ->
     (B, Nt, C), without projecting the hw image tokens: scores (q W_k^T + b)... folded as (Q_h W_k,h) k^T and
-    (P_h v) W_v,h^T (softmax rows sum to one, so the value bias passes through unchanged)."""
+    (P_h v) W_v,h^T (softmax rows sum to one, so the value bias passes through unchanged). The key bias adds
+    q . b_k to a whole row of scores, to which the softmax over the image tokens is blind, so it is left out; the
+    1 / sqrt(d) scale is applied to the few queries, not to the (B, H, Nt, hw) scores."""
     h = attn.num_heads
     b, nt, c = q_tok.shape
     ci = attn.internal_dim
     d = ci // h
-    q = _heads(attn.q_proj(q_tok), h)  # (B, H, Nt, d)
+    q = _heads(attn.q_proj(q_tok), h) * (1.0 / math.sqrt(d))  # (B, H, Nt, d)
     wk = attn.k_proj.weight.reshape(h, d, c)
     qw = (q @ wk).reshape(b, h * nt, c)  # (B, H Nt, C)
-    qb = q @ attn.k_proj.bias.reshape(h, d, 1)  # (B, H, Nt, 1)
-    scores = (qw @ k_img.transpose(1, 2)).reshape(b, h, nt, -1) + qb
-    p = torch.softmax(scores / math.sqrt(d), dim=-1)
+    p = torch.softmax((qw @ k_img.transpose(1, 2)).reshape(b, h, nt, -1), dim=-1)
     pv = (p.reshape(b, h * nt, -1) @ v_img).reshape(b, h, nt, c)  # (B, H, Nt, C)
     out = pv @ attn.v_proj.weight.reshape(h, d, c).transpose(1, 2) + attn.v_proj.bias.reshape(h, 1, d)
     return attn.out_proj(_recombine(out))
 
 
 def _image_to_tokens_out(attn: Attention, scores: torch.Tensor, v_tok: torch.Tensor) -> torch.Tensor:
-    """Softmax over the tokens and the output projection: scores (B, hw, H, Nt) unscaled, v_tok (B, Nt, C) ->
-    (B, hw, C), as ``out_proj(recombine(P_h (v W_v,h^T)))`` folded to ``P (V_h W_o,h)`` (no (hw, Ci) tensor)."""
+    """Softmax over the tokens and the output projection: scores (B, hw, H, Nt) already scaled by 1 / sqrt(d),
+    v_tok (B, Nt, C) -> (B, hw, C), as ``out_proj(recombine(P_h (v W_v,h^T)))`` folded to ``P (V_h W_o,h)`` (no
+    (hw, Ci) tensor)."""
     h = attn.num_heads
     b, hw, _, nt = scores.shape
     c = attn.embedding_dim
     d = attn.internal_dim // h
-    p = torch.softmax(scores / math.sqrt(d), dim=-1).reshape(b, hw, h * nt)
+    p = torch.softmax(scores, dim=-1).reshape(b, hw, h * nt)
     v = _heads(attn.v_proj(v_tok), h)  # (B, H, Nt, d)
     wo = attn.out_proj.weight.reshape(c, h, d).permute(1, 2, 0)  # (H, d, C)
     vw = (v @ wo).reshape(b, h * nt, c)  # (B, H Nt, C)
@@ -100,7 +102,7 @@ def _image_to_tokens(attn: Attention, q_img: torch.Tensor, k_tok: torch.Tensor, 
     h = attn.num_heads
     b, nt, c = k_tok.shape
     d = attn.internal_dim // h
-    k = _heads(attn.k_proj(k_tok), h)  # (B, H, Nt, d)
+    k = _heads(attn.k_proj(k_tok), h) * (1.0 / math.sqrt(d))  # (B, H, Nt, d), the score scale applied here
     wq = attn.q_proj.weight.reshape(h, d, c)
     wk = (wq.transpose(1, 2) @ k.transpose(2, 3))  # (B, H, C, Nt)
     wk = wk.permute(0, 2, 1, 3).reshape(b, c, h * nt)
@@ -179,6 +181,7 @@ class PromptSideModel(nn.Module):
         queries = layer.norm3(queries + layer.mlp(queries))
         i2t = layer.cross_attn_image_to_token
         k = _heads(i2t.k_proj(queries + pe), i2t.num_heads)  # (B, H, Nt, d)
+        k = k * (1.0 / math.sqrt(k.shape[-1]))  # the score scale on the few keys
         scores = (_heads(l0_q, i2t.num_heads) @ k.transpose(2, 3)).transpose(1, 2)  # (B, hw, H, Nt)
         keys = layer.norm4(src + _image_to_tokens_out(i2t, scores, queries))
         return queries, keys
@@ -268,4 +271,23 @@ def export_decoder_split(sam: Sam, out_dir: str | Path, opset: int) -> dict[str,
                 list(MASK_SIDE_INPUTS), list(MASK_SIDE_OUTPUTS),
                 {"image_tokens": batch, "hyper_in": {0: "batch", 1: "tokens"},
                  "low_res_masks": {0: "batch", 1: "tokens"}}, opset)
+    fuse_prompt_side(paths["decoder_prompt"], len(sam.mask_decoder.transformer.layers))
     return paths
+
+
+def fuse_prompt_side(path: Path, depth: int) -> None:
+    """Fuse every residual layer norm of the two-way transformer (bias add, residual add, layer norm) into one
+    ``SkipLayerNormalization`` (``onnx_fusion``): the image tokens' norm4 of each layer, where it saves two passes
+    over (B, hw, C), and the prompt tokens' norms (harmless). A depth-L transformer has 4 L of them (norm1-4 of each
+    layer and the final norm, less the first layer's norm1, which has no residual); a graph where another number
+    fuses is refused, so an exporter change that breaks the pattern is noticed rather than silently slower."""
+    import onnx
+
+    from .onnx_fusion import fuse_skip_layer_norm
+
+    model = onnx.load(str(path))
+    fused = fuse_skip_layer_norm(model)
+    if fused != 4 * depth:
+        raise RuntimeError(f"{path}: fused {fused} residual layer norms into SkipLayerNormalization, expected "
+                           f"{4 * depth} for a depth-{depth} transformer")
+    onnx.save(model, str(path))
