@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from samfpga.hw.boards import RESOURCES, get_board
 from samfpga.hw.plan import PlanConfig, plan
 from samfpga.hw.plan.layers import encoder_layers
+from samfpga.hw.sim import strip_reader as sr
 from samfpga.models.image_encoder.tiny_vit import TinyViTConfig
 
 
@@ -214,8 +216,14 @@ def test_strips_narrow_the_buffers_and_count_the_halo(units):
     fb = {m.unit: m for m in two.memories if m.kind == "frame_buffer"}
     for i, n in enumerate(names[1:], 1):
         if n in tiled or names[i - 1] in tiled:
-            assert n in fb and fb[n].read_factor == _strips(by[n], two.units[i].mode.startswith("rolled"),
-                                                            cfg2).in_factor
+            st = _strips(by[n], two.units[i].mode.startswith("rolled"), cfg2)
+            # the strip reader's own model (the RTL's reference) of the same read: bytes over a 128-bit AXI port
+            w = st.in_width
+            fmap = np.zeros((w, w, by[n].in_elems // (w * w)), np.uint8)
+            axi = sr.axi_bytes(sr.StripFrame(fmap, st.tiles, st.in_halo), sr.ReaderConfig(axi_dw=128))
+            assert n in fb and fb[n].read_factor == axi / by[n].in_elems >= st.in_factor
+            if fmap.shape[2] % cfg2.dma_beat_bytes == 0:
+                assert fb[n].read_factor == st.in_factor  # whole beats: only the halo columns are extra
     # layer cycles carry the halo: the strip-cut layers of a tiled unit run more vectors than the model's
     lp = {x.name: x for x in two.layers}
     lp1 = {x.name: x for x in one.layers}
@@ -244,3 +252,17 @@ def test_priced_foldings_are_the_cheapest_at_each_speed(units):
             best = min(cost(p, s) for p, s in legal if pricing.cycles(layer, p, s) <= c)
             assert cost(pe, simd) == pytest.approx(best)
         assert fs[-1][0] == layer.vectors  # fully parallel is on the list (the only folding that fast)
+
+
+@pytest.mark.parametrize("h,w,c,tiles,halo,beat", [(5, 16, 3, 2, 1, 8), (7, 12, 5, 4, 2, 16), (4, 32, 16, 2, 3, 16),
+                                                    (9, 24, 3, 1, 0, 16), (3, 20, 7, 4, 1, 8)])
+def test_read_bytes_equal_the_strip_readers_model(h, w, c, tiles, halo, beat):
+    """``strips.read_bytes`` (the planner's DMA traffic) equals the AXI bytes of the strip reader's reference model
+    (samfpga.hw.sim.strip_reader, checked burst for burst against the RTL in tests/test_sim_strip_reader.py),
+    including rows whose length is not a whole number of beats."""
+    from samfpga.hw.plan.strips import _columns, read_bytes
+
+    got = read_bytes(h, w, c, tiles, halo, beat)
+    frame = sr.StripFrame(np.zeros((h, w, c), np.uint8), tiles, halo)
+    assert got == sr.axi_bytes(frame, sr.ReaderConfig(axi_dw=beat * 8))
+    assert got >= _columns(w, tiles, halo)[0] * h * c

@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from samfpga.hw.boards import RESOURCES, Board, get_board
 from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
-from samfpga.hw.plan.strips import Strips, allowed_tiles, unit_strips
+from samfpga.hw.plan.strips import Strips, allowed_tiles, read_bytes, unit_strips
 from samfpga.hw.resources import memory as mem
 from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
@@ -95,6 +95,9 @@ class PlanConfig:
     strips: int = 1
     strip_choices: tuple[int, ...] = (1, 2, 4)
     min_strip: int = 32
+    #: bytes per AXI beat of the DMA that reads frame and loop buffers and the image (strip_reader.sv's AXI_DW / 8:
+    #: a 128-bit HP port); reads of segments that are not beat-aligned are rounded out to whole beats (counted)
+    dma_beat_bytes: int = 16
     encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
 
     def __post_init__(self) -> None:
@@ -317,16 +320,17 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         # writes strips, not the raster order a stream would need); the first unit reads the image from DDR
         if ui > 0 and (rolled or st.tiled or prev_tiled):
             mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2,
-                               read_factor=st.in_factor))
+                               read_factor=_read_factor(st, u.in_elems, cfg)))
         if rolled:
             mems.append(Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", math.ceil(u.out_elems / 8), 64, 1,
-                               read_factor=st.in_factor))
+                               read_factor=_read_factor(st, u.out_elems, cfg)))
         prev_tiled = st.tiled
         unit_plans.append(UnitPlan(u.name, mode, n, wb, ucycles, iteration, math.ceil(fetch),
                                    n * max(0, math.ceil(fetch) - body), int(udd), u.macs, st.tiles, int(halo_macs)))
     # frame I/O through DDR: the image in (3 x S x S bytes, its halo columns read again under strips) and the
     # embedding out
-    io_bytes = units[0].in_elems * _strips(units[0], modes[0].startswith("rolled"), cfg).in_factor \
+    io_bytes = units[0].in_elems * _read_factor(_strips(units[0], modes[0].startswith("rolled"), cfg),
+                                                units[0].in_elems, cfg) \
         + units[-1].out_elems
     ddr += io_bytes
     ok, extra_ddr = _place(mems, tot, board, cfg.limit, units)
@@ -389,6 +393,16 @@ def _place(mems: list[Memory], tot: dict[str, float], board: Board, limit: float
         for r, v in m.res.items():
             tot[r] += v
     return fits, spilled
+
+
+def _read_factor(st: Strips, elems: int, cfg: PlanConfig) -> float:
+    """AXI bytes read per pass over a square map of ``elems`` 8-bit values, ``st.in_width`` columns wide, read in
+    ``st``'s strips with their halo (``strips.read_bytes``: beat rounding included), over ``elems``."""
+    w = st.in_width
+    c = elems // (w * w)
+    if c * w * w != elems:
+        raise ValueError(f"a map of {elems} values is not {w} x {w} x C")
+    return read_bytes(w, w, c, st.tiles, st.in_halo, cfg.dma_beat_bytes) / elems
 
 
 def _strips(unit: Unit, rolled: bool, cfg: PlanConfig) -> Strips:

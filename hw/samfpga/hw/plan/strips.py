@@ -53,6 +53,7 @@ class Strips:
     in_factor: float
     band: int
     in_halo: int = 0
+    in_width: int = 0  # columns of the unit's input map
 
     @property
     def tiled(self) -> bool:
@@ -95,7 +96,8 @@ def strips(layers: Sequence[Layer], width_out: int, tiles: int, window: int = 0)
     """Strips of a chain of ``layers`` (execution order) whose last output is ``width_out`` columns wide, cut into
     ``tiles`` strips; ``window`` > 0 for a unit with windowed attention."""
     if tiles <= 1:
-        return Strips(1, tuple(StripLayer(1.0, x.in_width) for x in layers), 1.0, width_out if window else 0)
+        return Strips(1, tuple(StripLayer(1.0, x.in_width) for x in layers), 1.0, width_out if window else 0, 0,
+                      layers[0].in_width if layers and layers[0].in_width else width_out)
     if width_out % tiles:
         raise ValueError(f"{width_out} columns do not split into {tiles} equal strips")
     strip = width_out // tiles
@@ -115,7 +117,24 @@ def strips(layers: Sequence[Layer], width_out: int, tiles: int, window: int = 0)
         rows.append(StripLayer(factor, _columns(w, tiles, h)[1] if x.in_width else 0))
     if window and not band:
         band = strip
-    return Strips(tiles, tuple(reversed(rows)), _columns(w, tiles, h)[0] / w, band, h)
+    return Strips(tiles, tuple(reversed(rows)), _columns(w, tiles, h)[0] / w, band, h, w)
+
+
+def read_bytes(rows: int, width: int, pixel_bytes: int, tiles: int, halo: int, beat: int) -> int:
+    """Bytes a strip reader (hw/samfpga/hw/rtl/strip_reader.sv) moves over AXI to read a raster (rows, width,
+    pixel_bytes) map at a beat-aligned base as ``tiles`` strips with ``halo`` columns: every row segment of every
+    strip rounded out to whole ``beat``-byte beats (the columns read, ``_columns``, times pixel_bytes, plus the
+    partial first and last beats of segments that do not start or end on a beat boundary)."""
+    s = width // tiles
+    spans = [(max(0, i * s - halo) * pixel_bytes, min(width, (i + 1) * s + halo) * pixel_bytes) for i in range(tiles)]
+    row = width * pixel_bytes
+    period = beat // math.gcd(row, beat)  # rows after which the segments' alignment repeats
+
+    def one_row(y: int) -> int:
+        return sum(-(-(y * row + hi) // beat) - (y * row + lo) // beat for lo, hi in spans) * beat
+
+    full, rest = divmod(rows, period)
+    return full * sum(one_row(y) for y in range(period)) + sum(one_row(y) for y in range(rest))
 
 
 def unit_strips(unit: Unit, hw_layers: Sequence[Layer], tiles: int) -> Strips:
