@@ -106,15 +106,19 @@ def test_too_small_says_what_binds(units):
 
 
 def test_batched_ddr_traffic(units):
-    """unrolled_batched: every conv/linear weight (not the depthwise ones) crosses DDR once per batch of tokens."""
+    """unrolled_batched: every conv/linear weight (not the depthwise ones) crosses DDR once per batch of tokens,
+    each pass read in whole beats of the unit's AXI port (PlanConfig.dma_beat_bytes)."""
     cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,),
                      batch_output="acc")
     p = plan(cfg, units=units)
     by = {u.name: u for u in units}
     batched = [u for u in p.units if u.mode == "unrolled_batched"]
     assert [u.name for u in batched] == [u.name for u in units if u.repeats == 1]
-    want = sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in batched for x in by[u.name].layers
-               if x.kind in ("conv", "linear"))
+    beat = cfg.dma_beat_bytes
+    want = sum(math.ceil(x.weights / beat) * beat * math.ceil(x.vectors / min(4, x.vectors)) for u in batched
+               for x in by[u.name].layers if x.kind in ("conv", "linear"))
+    assert want > sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in batched
+                      for x in by[u.name].layers if x.kind in ("conv", "linear"))  # the tiny layers round up
     assert p.ddr["weights_bytes"] == want
     kind = {x.name: x.kind for u in units for x in u.layers}
     on_chip = [m.name for m in p.memories if m.kind == "weights" and m.unit in {u.name for u in batched}]
@@ -135,37 +139,46 @@ def test_batched_output_banks_and_requant_parameters(units):
         folds = {lp.name: lp for lp in p.layers}
         banks = [m for m in p.memories if m.kind == "output_bank"]
         assert banks and len(banks) == len([m for m in p.memories if m.kind == "token_batch"])
+        fifos = [m for m in p.memories if m.kind == "read_fifo"]  # one AXI read FIFO per unit, in LUTs
+        assert len(fifos) == len(banks) and all((m.depth, m.width, m.placed) == (32, 128, "LUTRAM") and m.res["LUT"]
+                                                for m in fifos)
         for m in banks:
             x = layer[m.name[: -len(".output_banks")]]
             pe = folds[x.name].pe
             assert (m.depth, m.width, m.count) == (min(4, x.vectors) * x.mh // pe, pe * bits(x), 2)
-    params = 0
+    total = params = 0
+    beat = PlanConfig(**kw).dma_beat_bytes
     for lp in act.layers:
         x = layer.get(lp.name)
         if x is None or x.kind not in ("conv", "linear") or not any(m.name == f"{x.name}.output_banks"
                                                                     for m in act.memories):
             continue
         word = lp.pe * lp.simd * 8
-        params += math.ceil(x.vectors / min(4, x.vectors)) * (x.mh // lp.pe) * math.ceil(lp.pe * 64 / word) * word // 8
+        pbytes = (x.mh // lp.pe) * math.ceil(lp.pe * 64 / word) * word // 8
+        params += pbytes
+        # a pass: the weights and the parameter words, read in whole AXI beats
+        total += math.ceil(x.vectors / min(4, x.vectors)) * math.ceil((x.weights + pbytes) / beat) * beat
     assert params > 0
-    by = {u.name: u for u in units}
-    plain = sum(x.weights * math.ceil(x.vectors / min(4, x.vectors)) for u in act.units
-                if u.mode == "unrolled_batched" for x in by[u.name].layers if x.kind in ("conv", "linear"))
-    assert act.ddr["weights_bytes"] == plain + params
+    assert act.ddr["weights_bytes"] == total
 
 
 def test_streamed_requant_parameters_have_no_rom():
     """A requantiser whose parameters stream with the weights (token_batch_mvu, RQ = 1) is priced without the
-    per-channel parameter ROM of a stand-alone Requant_rtl, with a 4-fold parameter queue in registers instead."""
+    per-channel parameter ROM of a stand-alone Requant_rtl, with the unit's parameter queue (TokenBatchConfig.pq_depth
+    folds, the RTL's PQ_DEPTH) in registers instead."""
     from samfpga.hw.plan import pricing
     from samfpga.hw.plan.layers import Layer
 
     board = get_board("kv260")
     fc1 = Layer("fc1", "linear", "u", 0, 160, 640, 1024, 160 * 640)
     rom = pricing.price(fc1, 2, 32, 8, board)
-    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64)
+    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64, param_queue=4)
     assert rom.res["BRAM36"] + rom.res["LUT"] > streamed.res["BRAM36"] + streamed.res["LUT"]
     assert streamed.res["BRAM36"] == 0 and streamed.res["DSP"] == rom.res["DSP"]
+    deeper = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64, param_queue=8)
+    assert deeper.res["FF"] - streamed.res["FF"] == 4 * 2 * 64  # four more folds of PE x 64 parameter bits
+    with pytest.raises(ValueError, match="queue depth"):
+        pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64)
 
 
 def test_spilled_buffers_are_written_and_read(units):
@@ -266,3 +279,21 @@ def test_read_bytes_equal_the_strip_readers_model(h, w, c, tiles, halo, beat):
     frame = sr.StripFrame(np.zeros((h, w, c), np.uint8), tiles, halo)
     assert got == sr.axi_bytes(frame, sr.ReaderConfig(axi_dw=beat * 8))
     assert got >= _columns(w, tiles, halo)[0] * h * c
+
+
+@pytest.mark.parametrize("mw,mh,simd,pe,batch,t,axi_dw,requant", [
+    (64, 64, 8, 8, 16, 100, 64, True),   # requantising, partial last batch
+    (64, 64, 16, 16, 4, 37, 64, False),  # 2048-bit words, 4 tokens a pass: the port binds
+    (128, 32, 4, 4, 16, 64, 128, True),  # MAC-bound
+    (32, 32, 32, 32, 8, 20, 128, True),  # one word per pass, partial last batch
+])
+def test_stream_cycles_equal_the_units_schedule(mw, mh, simd, pe, batch, t, axi_dw, requant):
+    """The planner's closed form of a token-batched layer's non-MAC cycles (token_batch_mvu.stream_cycles) equals
+    the unit's schedule (schedule_cycles: params + weight_bound, the model the RTL bench matched cycle for cycle)."""
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, schedule_cycles, stream_cycles
+
+    cfg = TokenBatchConfig(mw, mh, simd, pe, batch, axi_dw=axi_dw, requant=requant)
+    s = schedule_cycles(cfg, 1, t)
+    assert stream_cycles(cfg, t) == s["params"] + s["weight_bound"]
+    if (pe, simd, batch) == (16, 16, 4):
+        assert s["weight_bound"] > 0  # the case where the port, not the MACs, sets the pace

@@ -317,6 +317,26 @@ def test_rtl_requant_rolled_frames(unit_rq):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_rtl_requant_with_a_two_fold_parameter_queue(tmp_path_factory):
+    """PQ_DEPTH = 2 (TokenBatchConfig.pq_depth, the depth the planner prices): bit-exact under stalls, and the
+    free-running frame interval is still the MAC cycles plus the parameter cycles."""
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    cfg, work = _built(tmp_path_factory, "tbmvu_rq_pq2",
+                       TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, requant=True, pq_depth=2))
+    x0, w0 = _rand(cfg, 3, 10, 70)
+    x1, _ = _rand(cfg, 3, 10, 71)
+    rq0 = _rand_rq(cfg, 3, 72)
+    frames = [Frame(x0, w0, rq=rq0), Frame(x1, w0, rq=rq0)]
+    res = simulate(cfg, frames, _passes(), work, seed=7, tag="pq2")
+    _check(res, frames, cfg)
+    done = res.passes[1]["frame_done_cycles"]
+    c = tb.schedule_cycles(cfg, 3, 10)
+    assert done[1] - done[0] == c["compute"] + c["params"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_rtl_requant_bench_detects_a_corrupted_parameter(unit_rq):
     """Negative control: one bit of one channel's bias flipped in the DDR image (iteration 1, fold 2, lane 1 =
     channel 7): the outputs of exactly that channel in that iteration change, and only where the flip moves them."""

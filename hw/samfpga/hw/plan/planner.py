@@ -48,7 +48,7 @@ from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.plan.strips import Strips, allowed_tiles, read_bytes, unit_strips
 from samfpga.hw.resources import memory as mem
-from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, stream_cycles
 
 MODES = ("unrolled", "rolled_resident", "rolled_streamed", "unrolled_batched", "rolled_batched")
 #: searched by default (rolled_resident, which saves DSPs but no memory, on request: it multiplies the search by 4/3
@@ -138,7 +138,7 @@ class LayerPlan:
 class Memory:
     name: str
     unit: str
-    kind: str  # weights | line_buffer | window_buffer | frame_buffer | loop_buffer
+    kind: str  # weights | line_buffer | window_buffer | frame_buffer | loop_buffer | token_batch | ... | read_fifo
     depth: int
     width: int
     count: int
@@ -267,14 +267,17 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 # when they break the budget the next faster folding is tried (so feasibility stays monotonic in
                 # the period, which the bisection needs)
                 tbc = TokenBatchConfig(x.mw, x.mh, simd, pe, bt, w_bits=wb, acc_bits=pricing.acc_bits(x, wb),
-                                       requant=cfg.batch_output == "act")
-                pcyc = passes * tbc.nf * tbc.param_words
+                                       requant=cfg.batch_output == "act", axi_dw=cfg.dma_beat_bytes * 8)
+                # parameter words, and passes whose weights need more beats of the unit's AXI port than their MAC
+                # cycles (PE x SIMD x W / B bits per cycle above the port width)
+                pcyc = stream_cycles(tbc, x.vectors)
                 if c + pcyc <= budget:
                     c += pcyc
                     break
                 target = c - 1
-            p = pricing.price(x, pe, simd, wb, board,
-                              streamed_param_bits=tbc.param_bits if streamed and tbc.requant else 0)
+            rq = streamed and tbc.requant
+            p = pricing.price(x, pe, simd, wb, board, streamed_param_bits=tbc.param_bits if rq else 0,
+                              param_queue=tbc.pq_depth if rq else 0)
             for r in RESOURCES:
                 tot[r] += p.res[r]
             body = max(body, c)
@@ -289,8 +292,9 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                                    pe * pricing.acc_bits(x, wb), 1))
                 mems.append(Memory(f"{x.name}.output_banks", u.name, "output_bank", bt * tbc.nf,
                                    pe * tbc.out_value_bits, 2))
-                pass_bits = x.weights * wb + tbc.nf * tbc.param_words * tbc.word_bits
-                batched_bytes += (n if rolled else 1) * pass_bits / 8 * passes
+                # the AXI read-data FIFO (token_batch_mvu.sv's WFIFO_DEPTH beats, distributed RAM)
+                mems.append(Memory(f"{x.name}.read_fifo", u.name, "read_fifo", tbc.wfifo_depth, tbc.axi_dw, 1))
+                batched_bytes += (n if rolled else 1) * tbc.pass_bytes * passes  # whole beats, as the unit reads
             elif p.weight_mem[0]:
                 mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))
             for bname, d, w in p.buffers:

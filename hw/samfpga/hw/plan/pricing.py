@@ -122,22 +122,21 @@ class Priced:
     source: str
 
 
-#: folds of requantisation parameters a token-batched unit's parameter queue holds (PQ_DEPTH in token_batch_mvu.sv)
-PARAM_QUEUE = 4
-
-
-def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_param_bits: int = 0) -> Priced:
+def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_param_bits: int = 0,
+          param_queue: int = 0) -> Priced:
     """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``).
     ``streamed_param_bits`` > 0: the requantiser's per-channel parameters (that many bits a channel) arrive from DDR
-    with the weights (token_batch_mvu with RQ = 1): no parameter ROM, a queue of ``PARAM_QUEUE`` folds' parameters
-    in registers instead."""
+    with the weights (token_batch_mvu with RQ = 1): no parameter ROM, a queue of ``param_queue`` folds' parameters
+    (``TokenBatchConfig.pq_depth``) in registers instead."""
+    if streamed_param_bits and param_queue < 1:
+        raise ValueError("streamed parameters need the unit's parameter queue depth (TokenBatchConfig.pq_depth)")
     return _price(layer.shape_key(), layer.kind, layer.mw, layer.mh, layer.kernel, layer.in_width, layer.in_channels,
-                  pe, simd, w_bits, board, streamed_param_bits)
+                  pe, simd, w_bits, board, streamed_param_bits, param_queue)
 
 
 @cache
 def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board,
-           streamed_param_bits: int = 0) -> Priced:
+           streamed_param_bits: int = 0, param_queue: int = 0) -> Priced:
     from samfpga.hw.custom_ops.costs import dw_vvau_resources
     from samfpga.hw.resources.models import mvau_terms, requant_rtl_cost, terms_total
 
@@ -163,7 +162,7 @@ def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, b
                                   ACT_BITS), None, board)
     for k in res:
         res[k] += float(getattr(rq, k))
-    res["FF"] += PARAM_QUEUE * pe * streamed_param_bits
+    res["FF"] += param_queue * pe * streamed_param_bits
     wdepth = 0 if kind == "matmul" else (mw * mh) // (pe * simd)
     if kernel > 1:
         # sliding-window line buffer (own model): k-1 image rows plus k pixels of all input channels

@@ -55,6 +55,7 @@ module token_batch_mvu #(
 	int unsigned  RS_BITS = 18,
 	int unsigned  RB_BITS = 40,
 	int unsigned  RT_BITS = 6,
+	int unsigned  PQ_DEPTH = 4,	// RQ: folds' parameters queued (a power of 2 >= 2; the planner prices this many)
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
@@ -148,6 +149,7 @@ module token_batch_mvu #(
 	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256 (AXI4 INCR)");
 	if(WFIFO_DEPTH < MAX_BURST || (WFIFO_DEPTH & (WFIFO_DEPTH - 1)) != 0)
 		$error("WFIFO_DEPTH must be a power of 2 >= MAX_BURST");
+	if(PQ_DEPTH < 2 || (PQ_DEPTH & (PQ_DEPTH - 1)) != 0)  $error("PQ_DEPTH must be a power of 2 >= 2");
 
 	typedef logic [1:0]  ostate_t;
 	localparam ostate_t  O_FREE = 0, O_FILLING = 1, O_FULL = 2;
@@ -406,14 +408,14 @@ module token_batch_mvu #(
 	// parameter words of the fold (RQ): CPw taken so far; assembled in PAsm, queued per fold in PQ until the
 	// fold's last sum has been requantised (folds in flight in the pipeline keep theirs)
 	localparam int unsigned  PW_BITS = $clog2(PWX + 1);
-	localparam int unsigned  PQ_DEPTH = 4;
+	localparam int unsigned  PQ_BITS = $clog2(PQ_DEPTH);
 	logic [PW_BITS-1:0]  CPw = 0;
 	logic [PQ_DEPTH-1:0][PE*PB-1:0]  PQ = '0;
-	logic [1:0]  PqWp = 0, PqRp = 0;
-	logic [2:0]  PqCnt = 0;
+	logic [PQ_BITS-1:0]  PqWp = 0, PqRp = 0;
+	logic [PQ_BITS:0]  PqCnt = 0;
 	uwire  pq_pop;
 	uwire  par_phase = PW != 0 && CPw != PW_BITS'(PW);
-	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != 3'(PQ_DEPTH);
+	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != (PQ_BITS+1)'(PQ_DEPTH);
 	uwire  issue = (Busy || can_start) && !par_phase && word_vld;
 	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
 	uwire  c_last_b = NB_BITS'(CB) + 1 == nb_c;

@@ -50,6 +50,7 @@ class TokenBatchConfig:
     rq_scale_bits: int = 18
     rq_bias_bits: int = 40
     rq_shift_bits: int = 6
+    pq_depth: int = 4  # RQ: folds' requantisation parameters queued in registers (RTL PQ_DEPTH; priced by the planner)
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -61,6 +62,8 @@ class TokenBatchConfig:
             raise ValueError(f"max_burst * axi_dw/8 = {bb} must be a power of 2 <= 4096")
         if not 1 <= self.max_burst <= 256:
             raise ValueError(f"max_burst must be 1..256, got {self.max_burst}")
+        if self.pq_depth < 2 or self.pq_depth & (self.pq_depth - 1):
+            raise ValueError(f"pq_depth {self.pq_depth} must be a power of 2 >= 2")
         if self.wfifo_depth < self.max_burst or self.wfifo_depth & (self.wfifo_depth - 1):
             raise ValueError(f"wfifo_depth {self.wfifo_depth} must be a power of 2 >= max_burst {self.max_burst}")
         if self.requant and not (2 <= self.out_bits <= 32 and 1 <= self.rq_shift_bits <= 7):
@@ -135,7 +138,8 @@ class TokenBatchConfig:
                 "W_SIGNED": int(self.w_signed), "B": self.batch, "AXI_DW": self.axi_dw, "AXI_AW": self.axi_aw,
                 "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
                 "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
-                "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits}
+                "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits,
+                "PQ_DEPTH": self.pq_depth}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -416,6 +420,17 @@ def _pack_rows(rows: np.ndarray, bits: int) -> list[int]:
 def ddr_bytes_per_frame(cfg: TokenBatchConfig, n: int, t: int) -> int:
     """Bytes the unit reads per frame: one pass (whole AXI beats) per batch of every iteration."""
     return n * math.ceil(t / cfg.batch) * cfg.pass_bytes
+
+
+def stream_cycles(cfg: TokenBatchConfig, t: int) -> int:
+    """Cycles one run over ``t`` tokens takes beyond its MAC cycles (``schedule_cycles``'s params + weight_bound for
+    n = 1, in closed form for the planner): the parameter words of every pass, and the passes whose weights take
+    more AXI beats than their MAC cycles (a narrow port or a small batch)."""
+    q = cfg.nf * cfg.param_words
+    words = cfg.nf * cfg.sf
+    full, rest = divmod(t, cfg.batch)
+    extra = full * max(0, cfg.beats - words * cfg.batch - q) + (max(0, cfg.beats - words * rest - q) if rest else 0)
+    return (full + (1 if rest else 0)) * q + extra
 
 
 def schedule_cycles(cfg: TokenBatchConfig, n: int, t: int) -> dict[str, int]:
