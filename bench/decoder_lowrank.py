@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from samfpga.models.export.decoder_split import PromptSideModel, _heads, _recombine
 from samfpga.models.sam import Sam
 from samfpga.models.two_way_transformer import Attention
 
@@ -233,35 +234,30 @@ class Projection:
     pos: torch.Tensor | None
     bias: torch.Tensor
 
-    def _heads(self, x: torch.Tensor, h: int) -> torch.Tensor:
-        """(b, N, Ci) -> (b, H, N, Ci / H)."""
-        b, n, ci = x.shape
-        return x.reshape(b, n, h, ci // h).transpose(1, 2)
-
     def scores_tokens_first(self, q: torch.Tensor) -> torch.Tensor:
         """q (B, H, n, dh) . lin(T)_h for every token -> (B, H, n, hw) (token-to-image attention scores)."""
         b, h, n, dh = q.shape
         hw = self.base.shape[1]
-        out = q @ self._heads(self.base, h).transpose(2, 3)  # (B, H, n, hw)
+        out = q @ _heads(self.base, h).transpose(2, 3)  # (B, H, n, hw)
         if self.d is not None:
             out = out * self.d.reshape(b, 1, 1, hw)
-        gq = self._heads(self.gmat, h) @ q.transpose(2, 3)  # (B, H, r, n)
+        gq = _heads(self.gmat, h) @ q.transpose(2, 3)  # (B, H, r, n)
         gq = gq.permute(0, 1, 3, 2).reshape(b, h * n, -1)  # (B, H n, r)
         out = out + (gq @ self.e.transpose(1, 2)).reshape(b, h, n, hw)
         if self.pos is not None:
-            out = out + q @ self._heads(self.pos, h).transpose(2, 3)
+            out = out + q @ _heads(self.pos, h).transpose(2, 3)
         return out + q @ self.bias.reshape(h, dh, 1)
 
     def scores_image_first(self, k: torch.Tensor) -> torch.Tensor:
         """lin(T)_h for every token . k (B, H, n, dh) -> (B, hw, H, n) (image-to-token attention scores)."""
         b, h, n, dh = k.shape
         hw = self.base.shape[1]
-        out = (self._heads(self.base, h) @ k.transpose(2, 3)).transpose(1, 2)  # (B, hw, H, n)
+        out = (_heads(self.base, h) @ k.transpose(2, 3)).transpose(1, 2)  # (B, hw, H, n)
         if self.d is not None:
             out = out * self.d.reshape(b, hw, 1, 1)
         if self.pos is not None:
-            out = out + (self._heads(self.pos, h) @ k.transpose(2, 3)).transpose(1, 2)
-        gk = (self._heads(self.gmat, h) @ k.transpose(2, 3)).permute(0, 2, 1, 3).reshape(b, -1, h * n)  # (B, r, H n)
+            out = out + (_heads(self.pos, h) @ k.transpose(2, 3)).transpose(1, 2)
+        gk = (_heads(self.gmat, h) @ k.transpose(2, 3)).permute(0, 2, 1, 3).reshape(b, -1, h * n)  # (B, r, H n)
         out = out + (self.e @ gk).reshape(b, hw, h, n)
         return out + (k @ self.bias.reshape(h, dh, 1)).reshape(b, 1, h, n)
 
@@ -269,22 +265,12 @@ class Projection:
         """sum over tokens of p (B, H, n, hw) times lin(T)_h -> (B, H, n, dh); rows of p sum to one."""
         b, h, n, hw = p.shape
         pd = p if self.d is None else p * self.d.reshape(b, 1, 1, hw)
-        out = pd @ self._heads(self.base, h)  # (B, H, n, dh)
+        out = pd @ _heads(self.base, h)  # (B, H, n, dh)
         pe = (p.reshape(b, h * n, hw) @ self.e).reshape(b, h, n, -1)  # (B, H, n, r)
-        out = out + pe @ self._heads(self.gmat, h)
+        out = out + pe @ _heads(self.gmat, h)
         if self.pos is not None:
-            out = out + p @ self._heads(self.pos, h)
+            out = out + p @ _heads(self.pos, h)
         return out + self.bias.reshape(1, h, 1, -1)
-
-
-def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    b, n, c = x.shape
-    return x.reshape(b, n, num_heads, c // num_heads).transpose(1, 2)
-
-
-def _recombine(x: torch.Tensor) -> torch.Tensor:
-    b, h, n, d = x.shape
-    return x.transpose(1, 2).reshape(b, n, h * d)
 
 
 def _tokens_to_image(attn: Attention, queries: torch.Tensor, tokens: Tokens, pre: PerImage) -> torch.Tensor:
@@ -318,8 +304,6 @@ class LowRankPromptSideModel(nn.Module):
 
     def __init__(self, sam: Sam) -> None:
         super().__init__()
-        from samfpga.models.export.decoder_split import PromptSideModel
-
         self.split = PromptSideModel(sam)  # layer 0 and the prompt embedding, shared with the split graph
         self.decoder = sam.mask_decoder
         self.channels = sam.mask_decoder.transformer_dim

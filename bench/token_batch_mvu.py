@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -58,24 +57,26 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
     from samfpga.hw.boards import get_board
     from samfpga.hw.plan import planner, pricing
     from samfpga.hw.plan.layers import Layer, Unit
+    from samfpga.hw.sim.token_batch_mvu import stream_cycles
 
     board = get_board(BOARD)
     blocks = tuple((Layer(f"u.{i}.fc", "linear", "u", i, cfg.mw, cfg.mh, t, cfg.mw * cfg.mh),) for i in range(n))
     unit = Unit("u", blocks, out_elems=t * cfg.mh, in_elems=t * cfg.mw)
     layer = blocks[0][0]
     per_run = pricing.cycles(layer, cfg.pe, cfg.simd)
-    pcfg = planner.PlanConfig(board=BOARD, token_batch=cfg.batch, batch_output="act" if cfg.requant else "acc")
+    pcfg = planner.PlanConfig(board=BOARD, token_batch=cfg.batch, batch_output="act" if cfg.requant else "acc",
+                              dma_beat_bytes=cfg.axi_dw // 8)
     clock = board.clock_mhz
     gbps, _ = pricing.DDR_GBPS[board.name]
     bpc = gbps * 1e9 * pcfg.ddr_efficiency / (clock * 1e6)
-    period = n * (per_run + math.ceil(t / cfg.batch) * cfg.nf * cfg.param_words)
+    period = n * (per_run + stream_cycles(cfg, t))
     r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
                                planner._Folds(), bpc, clock, detail=True)
     lp = next(x for x in r["layers"] if x.op_type == "MVAU_rtl")
     if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
         raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")
     up = r["units"][0]
-    mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators", "output_bank")]
+    mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators", "output_bank", "read_fifo")]
     return {"cycles_per_frame": up.cycles, "cycles_per_run": per_run, "ddr_bytes_per_frame": up.ddr_bytes,
             "ddr_bytes_per_cycle_budget": bpc, "pe": lp.pe, "simd": lp.simd,
             "layer_res_incl_requant": lp.res, "layer_source": lp.source,
