@@ -71,7 +71,7 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
     bpc = gbps * 1e9 * pcfg.ddr_efficiency / (clock * 1e6)
     period = n * (per_run + stream_cycles(cfg, t))
     r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
-                               planner._Folds(), bpc, clock, detail=True)
+                               planner._Folds(board), bpc, clock, detail=True)
     lp = next(x for x in r["layers"] if x.op_type == "MVAU_rtl")
     if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
         raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")

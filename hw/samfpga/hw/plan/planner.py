@@ -403,9 +403,11 @@ def _read_factor(st: Strips, elems: int, cfg: PlanConfig) -> float:
     """AXI bytes read per pass over a square map of ``elems`` 8-bit values, ``st.in_width`` columns wide, read in
     ``st``'s strips with their halo (``strips.read_bytes``: beat rounding included), over ``elems``."""
     w = st.in_width
-    c = elems // (w * w)
-    if c * w * w != elems:
-        raise ValueError(f"a map of {elems} values is not {w} x {w} x C")
+    c = elems // (w * w) if w else 0
+    if c * w * w != elems:  # not a square map (a token sequence): read whole, as one run of beats
+        if st.tiles > 1:
+            raise ValueError(f"a map of {elems} values is not {w} x {w} x C, so it cannot be read in strips")
+        return math.ceil(elems / cfg.dma_beat_bytes) * cfg.dma_beat_bytes / elems
     return read_bytes(w, w, c, st.tiles, st.in_halo, cfg.dma_beat_bytes) / elems
 
 
