@@ -84,16 +84,21 @@ def segments(f: StripFrame) -> list[tuple[int, int]]:
 def bursts(f: StripFrame, cfg: ReaderConfig) -> list[tuple[int, int]]:
     """(address, beats) of every read burst: each segment rounded out to whole AXI beats, split at 4 KiB pages and
     at ``max_burst`` beats."""
+    return [b for addr, n in segments(f) for b in segment_bursts(addr, n, cfg)]
+
+
+def segment_bursts(addr: int, n: int, cfg: ReaderConfig) -> list[tuple[int, int]]:
+    """(address, beats) of the INCR bursts that cover the ``n`` bytes at ``addr``: rounded out to whole AXI beats,
+    split at 4 KiB pages and at ``max_burst`` beats (the strip reader's and the strip writer's burst split)."""
     db = cfg.axi_dw // 8
     out = []
-    for addr, n in segments(f):
-        a = addr - addr % db
-        left = (addr + n - 1) // db - a // db + 1
-        while left:
-            b = min(left, cfg.max_burst, (4096 - a % 4096) // db)
-            out.append((a, b))
-            a += b * db
-            left -= b
+    a = addr - addr % db
+    left = (addr + n - 1) // db - a // db + 1
+    while left:
+        b = min(left, cfg.max_burst, (4096 - a % 4096) // db)
+        out.append((a, b))
+        a += b * db
+        left -= b
     return out
 
 

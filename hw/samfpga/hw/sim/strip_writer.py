@@ -1,0 +1,127 @@
+"""Strip writer (``hw/samfpga/hw/rtl/strip_writer.sv``): numpy reference of the DDR image it leaves, its write bursts
+with their first / last beat strobes, and the Verilator + cocotb runner of its bench (``strip_writer_bench``).
+
+The mirror of the strip reader (``strip_reader``): a unit's output map (H, W, C) of bytes arrives as ``tiles``
+column strips of S = W / tiles columns, without halo (strip s is columns [s*S, (s+1)*S), the strip reader's columns
+at halo 0), one stream packet per strip in the reader's byte order (``strip_reader.reference`` at halo 0). The
+writer puts every strip row segment at its place in the raster HWC frame buffer at ``base``. Frames are
+``strip_reader.StripFrame`` with ``halo`` 0; the synthesis parameters are the reader's (``stream_w`` is the width
+of the input stream).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samfpga.hw.sim import strip_reader as sr
+from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
+from samfpga.hw.sim.strip_reader import ReaderConfig, StripFrame
+from samfpga.hw.sim.toolchain import setup_verilator_env
+
+BENCH_MODULE = "samfpga.hw.sim.strip_writer_bench"
+WriterConfig = ReaderConfig  # same parameters: AXI data width, stream width, burst limit
+
+
+def _no_halo(f: StripFrame) -> None:
+    if f.halo:
+        raise ValueError(f"halo {f.halo}: the writer's strips have none (each output column is in one strip)")
+
+
+def input_strips(f: StripFrame) -> list[bytes]:
+    """The packets the writer takes: per strip, rows in order, within a row the strip's pixels, C bytes each."""
+    _no_halo(f)
+    return sr.reference(f)
+
+
+def segments(f: StripFrame) -> list[tuple[int, int]]:
+    """(byte address, bytes) of every strip row segment, in write order: S * C bytes at base + (y*W + s*S)*C."""
+    _no_halo(f)
+    return sr.segments(f)
+
+
+def _lanes(lo: int, hi: int) -> int:
+    """WSTRB of byte lanes [lo, hi)."""
+    return (1 << hi) - (1 << lo)
+
+
+def write_bursts(f: StripFrame, cfg: WriterConfig) -> list[tuple[int, int, int, int]]:
+    """(address, beats, WSTRB of the first beat, WSTRB of the last beat) of every write burst: the reader's split of
+    each segment (``strip_reader.segment_bursts``); the segment's first beat strobes the lanes from its first byte,
+    its last beat the lanes up to its last byte (one-beat bursts carry both), every other beat all lanes."""
+    db = cfg.axi_dw // 8
+    out = []
+    for addr, n in segments(f):
+        bl = sr.segment_bursts(addr, n, cfg)
+        for k, (a, b) in enumerate(bl):
+            first = _lanes(addr % db if k == 0 else 0, db)
+            last = _lanes(0, (addr + n - 1) % db + 1 if k == len(bl) - 1 else db)
+            out.append((a, b, first & last if b == 1 else first, first & last if b == 1 else last))
+    return out
+
+
+def strobed_bytes(bursts: list[tuple[int, int, int, int]], cfg: WriterConfig) -> int:
+    """Bytes written (strobes set) by ``bursts``: middle beats whole, first / last beats as strobed."""
+    db = cfg.axi_dw // 8
+    return sum(bin(fs).count("1") + (bin(ls).count("1") + (b - 2) * db if b > 1 else 0) for _, b, fs, ls in bursts)
+
+
+def reference(background: bytes, frames: list[StripFrame], strips: list[list[bytes]] | None = None) -> bytes:
+    """The DDR image after the frames are written in order over ``background``: each strip's bytes (``strips``,
+    default ``input_strips`` of each frame; another list predicts the image of corrupted input) cut into its H row
+    segments and placed at their addresses; every other byte keeps the background."""
+    img = bytearray(background)
+    for i, f in enumerate(frames):
+        data = input_strips(f) if strips is None else strips[i]
+        h = f.fmap.shape[0]
+        segs = segments(f)
+        for s, strip in enumerate(data):
+            n = len(strip) // h
+            for y in range(h):
+                addr, size = segs[s * h + y]
+                assert size == n
+                img[addr:addr + n] = strip[y * n:(y + 1) * n]
+    return bytes(img)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verilator + cocotb
+
+
+@dataclass
+class WriterResult:
+    passes: list[dict] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)  # the DDR image after each pass
+    wall_s: float = 0.0
+    error: str = ""
+
+
+def build(cfg: WriterConfig, work_dir: Path) -> float:
+    """Verilator build of the writer at ``cfg`` into ``work_dir/sim_build``; returns seconds."""
+    return build_own_rtl("strip_writer", cfg.rtl_params(), work_dir)
+
+
+def simulate(cfg: WriterConfig, frames: list[StripFrame], passes: list[dict], background: bytes, work_dir: Path,
+             seed: int = 0, strips: list[list[bytes]] | None = None, tag: str = "run") -> WriterResult:
+    """Run the bench on a design built by ``build``: every pass ({"name", "in_pause", "aw_pause", "w_pause",
+    "b_pause"}) fills the RAM with ``background`` and writes every frame (its ``input_strips``, or ``strips``:
+    negative controls). Per pass the result has the AW bursts (address, beats), the W bursts (beats, first and
+    last WSTRB), the cycles at which each frame's ``done`` pulsed, and the DDR image (``images``)."""
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "background.bin").write_bytes(background)
+    data = [input_strips(f) for f in frames] if strips is None else strips
+    specs = [{"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
+              "strips": [s.hex() for s in d]} for f, d in zip(frames, data)]
+    work = sum(sum(b for _, b, _, _ in write_bursts(f, cfg)) + f.fmap.size for f in frames)
+    spec = {"background": str(run / "background.bin"), "frames": specs, "passes": passes, "seed": seed,
+            "timeout_cycles": 20 * work + 20000, "image_dir": str(run), "result": str(run / "result.json")}
+    res = WriterResult()
+    res.passes, res.error = run_bench("strip_writer", BENCH_MODULE, "SAMFPGA_STRIPW_SPEC", spec, run,
+                                      work_dir / "sim_build")
+    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes]
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

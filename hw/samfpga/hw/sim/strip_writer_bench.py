@@ -1,0 +1,119 @@
+"""cocotb test run inside the simulator for ``strip_writer``: DDR = cocotbext-axi's AxiRamWrite filled with a
+background pattern, the strips sent by an AXI-Stream source, the DDR image written out for the caller to compare.
+
+Spec (JSON through ``SAMFPGA_STRIPW_SPEC``, written by ``samfpga.hw.sim.strip_writer.simulate``): background,
+frames [{"base", "h", "w", "c", "tiles", "strips": [hex, ...]}], passes [{"name", "in_pause", "aw_pause",
+"w_pause", "b_pause"}] (per cycle probabilities that the source withholds a beat, that the RAM refuses an AW / a W
+beat, that it withholds a B response), seed, timeout_cycles, image_dir, result. Frames run back to back: each is
+started (a pulse on ``start``) as soon as ``busy`` falls, with its own configuration, and its strips queued on the
+source at once (the writer takes them once it has sampled the configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotbext.axi import AxiRamWrite, AxiStreamBus, AxiStreamFrame, AxiStreamSource, AxiWriteBus
+
+from samfpga.hw.sim.token_batch_bench import CLK_NS, _now, _set_pause
+
+
+async def _monitor(dut, aw: list, w: list, b: list, done: list, start: list, pending: list) -> None:
+    """AW handshakes as (address, beats); W bursts as (beats, first WSTRB, last WSTRB); B responses (BRESP); cycles of
+    ``done`` pulses (from start[0]) and, at each, the bursts accepted on AW whose B had not arrived (``pending``)."""
+    beats, first = 0, 0
+    while True:
+        await RisingEdge(dut.clk)
+        if int(dut.m_axi_awvalid.value) and int(dut.m_axi_awready.value):
+            aw.append((int(dut.m_axi_awaddr.value), int(dut.m_axi_awlen.value) + 1))
+        if int(dut.m_axi_wvalid.value) and int(dut.m_axi_wready.value):
+            strb = int(dut.m_axi_wstrb.value)
+            first = strb if beats == 0 else first
+            beats += 1
+            if int(dut.m_axi_wlast.value):
+                w.append((beats, first, strb))
+                beats = 0
+        if int(dut.m_axi_bvalid.value) and int(dut.m_axi_bready.value):
+            b.append(int(dut.m_axi_bresp.value))
+        if int(dut.done.value):
+            done.append(_now() - start[0])
+            pending.append(len(aw) - len(b))
+
+
+async def _frames(dut, source: AxiStreamSource, frames: list[dict]) -> None:
+    for f in frames:
+        while int(dut.busy.value):
+            await RisingEdge(dut.clk)
+        dut.cfg_base.value = f["base"]
+        for k in ("h", "w", "c", "tiles"):
+            getattr(dut, f"cfg_{k}").value = f[k]
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        for s in f["strips"]:
+            await source.send(AxiStreamFrame(bytes.fromhex(s)))
+        await RisingEdge(dut.clk)  # busy is high from here until the frame's last B response
+    while int(dut.busy.value) or not source.empty():
+        await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def strip_writer_bench(dut):
+    spec = json.loads(Path(os.environ["SAMFPGA_STRIPW_SPEC"]).read_text())
+    rng = random.Random(spec["seed"])
+    cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
+    dut.rst.value = 1
+    dut.start.value = 0
+    source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
+    background = Path(spec["background"]).read_bytes()
+    ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=len(background))
+    for log in (source.log, ram.log):  # per-frame / per-burst INFO lines would dominate the log
+        log.setLevel("WARNING")
+    aw: list = []
+    w: list = []
+    done: list = []
+    start = [0]
+    b: list = []
+    pending: list = []
+    cocotb.start_soon(_monitor(dut, aw, w, b, done, start, pending))
+    await ClockCycles(dut.clk, 8)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    results = []
+    for p in spec["passes"]:
+        _set_pause(source, rng, float(p.get("in_pause", 0)))
+        _set_pause(ram.aw_channel, rng, float(p.get("aw_pause", 0)))
+        _set_pause(ram.w_channel, rng, float(p.get("w_pause", 0)))
+        _set_pause(ram.b_channel, rng, float(p.get("b_pause", 0)))
+        ram.write(0, background)
+        aw.clear()
+        w.clear()
+        done.clear()
+        pending.clear()
+        b.clear()
+        start[0] = _now()
+        task = cocotb.start_soon(_frames(dut, source, spec["frames"]))
+        timed_out = False
+        try:
+            await with_timeout(task, int(spec["timeout_cycles"]) * CLK_NS, "ns")
+        except SimTimeoutError:
+            task.cancel()
+            timed_out = True
+        await ClockCycles(dut.clk, 4)
+        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ram.read(0, len(background)))
+        results.append({"name": p["name"], "aw_bursts": list(aw), "w_bursts": list(w), "frame_done_cycles": list(done),
+                        "b_pending_at_done": list(pending),
+                        "err": int(dut.err.value), "busy": int(dut.busy.value), "timed_out": timed_out})
+        if timed_out:
+            break
+    tmp = spec["result"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump({"passes": results}, fh)
+    os.replace(tmp, spec["result"])
+    assert not any(r["timed_out"] for r in results), "timed out"
