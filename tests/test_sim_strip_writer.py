@@ -145,3 +145,25 @@ def test_rtl_corrupted_input_byte_lands_where_predicted(built):
     assert not res.error, res.error
     got = np.flatnonzero(np.frombuffer(res.images[0], np.uint8) != clean)
     assert got.tolist() == predicted.tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rtl_flags_b_error_and_bad_config(built):
+    """The RAM answers SLVERR for the beat holding byte 0x13A (it drops that beat: bytes 0x138-0x13F, inside strip 0
+    row 1 of the first frame); the second frame's configuration is bad (W = 16 in 3 strips); the third is good.
+    err at each frame's done: 1 (B error), 3 (bad configuration, B error sticky), 1 (configuration error cleared
+    by the next start); every frame finishes with no B outstanding; the image is the reference with the dropped
+    beat left at the background and nothing written for the refused frame."""
+    a = StripFrame(_map(3, 16, 3, 30), tiles=2, halo=0, base=0x105)
+    c = StripFrame(_map(2, 8, 5, 31), tiles=4, halo=0, base=0x301)
+    bad = {"base": 0x200, "h": 2, "w": 16, "c": 3, "tiles": 3}
+    bg = _background([a, c], 5)
+    res = sw.simulate(CFG, [a, bad, c], [{"name": "fault", "fault": [0x13A, 0x13B]}], bg, built, seed=3, tag="err")
+    assert not res.error, res.error
+    p = res.passes[0]
+    assert not p["timed_out"] and not p["busy"]
+    assert p["err_at_done"] == [1, 3, 1] and p["b_pending_at_done"] == [0, 0, 0] and p["b_errors"] == 1
+    want = bytearray(sw.reference(bg, [a, c]))
+    want[0x138:0x140] = bg[0x138:0x140]
+    assert res.images[0] == bytes(want)

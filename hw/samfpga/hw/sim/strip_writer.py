@@ -102,21 +102,25 @@ def build(cfg: WriterConfig, work_dir: Path) -> float:
     return build_own_rtl("strip_writer", cfg.rtl_params(), work_dir)
 
 
-def simulate(cfg: WriterConfig, frames: list[StripFrame], passes: list[dict], background: bytes, work_dir: Path,
+def simulate(cfg: WriterConfig, frames: list[StripFrame | dict], passes: list[dict], background: bytes, work_dir: Path,
              seed: int = 0, strips: list[list[bytes]] | None = None, tag: str = "run") -> WriterResult:
     """Run the bench on a design built by ``build``: every pass ({"name", "in_pause", "aw_pause", "w_pause",
-    "b_pause"}) fills the RAM with ``background`` and writes every frame (its ``input_strips``, or ``strips``:
-    negative controls). Per pass the result has the AW bursts (address, beats), the W bursts (beats, first and
-    last WSTRB), the cycles at which each frame's ``done`` pulsed, and the DDR image (``images``)."""
+    "b_pause", "fault"}) fills the RAM with ``background`` and writes every frame (its ``input_strips``, or
+    ``strips``: negative controls); a dict frame ({"base", "h", "w", "c", "tiles"}) is a configuration sent without
+    strips (one the writer must refuse). Per pass the result has the AW bursts (address, beats), the W bursts
+    (beats, first and last WSTRB), the cycles at which each frame's ``done`` pulsed with ``err`` and the bursts
+    awaiting B at that pulse, and the DDR image (``images``)."""
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     run = work_dir / tag
     run.mkdir(parents=True, exist_ok=True)
     (run / "background.bin").write_bytes(background)
-    data = [input_strips(f) for f in frames] if strips is None else strips
-    specs = [{"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
-              "strips": [s.hex() for s in d]} for f, d in zip(frames, data)]
-    work = sum(sum(b for _, b, _, _ in write_bursts(f, cfg)) + f.fmap.size for f in frames)
+    good = [f for f in frames if isinstance(f, StripFrame)]
+    data = iter([input_strips(f) for f in good] if strips is None else strips)
+    specs = [{**f, "strips": []} if isinstance(f, dict) else
+             {"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
+              "strips": [s.hex() for s in next(data)]} for f in frames]
+    work = sum(sum(b for _, b, _, _ in write_bursts(f, cfg)) + f.fmap.size for f in good)
     spec = {"background": str(run / "background.bin"), "frames": specs, "passes": passes, "seed": seed,
             "timeout_cycles": 20 * work + 20000, "image_dir": str(run), "result": str(run / "result.json")}
     res = WriterResult()

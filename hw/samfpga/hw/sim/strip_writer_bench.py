@@ -3,8 +3,9 @@ background pattern, the strips sent by an AXI-Stream source, the DDR image writt
 
 Spec (JSON through ``SAMFPGA_STRIPW_SPEC``, written by ``samfpga.hw.sim.strip_writer.simulate``): background,
 frames [{"base", "h", "w", "c", "tiles", "strips": [hex, ...]}], passes [{"name", "in_pause", "aw_pause",
-"w_pause", "b_pause"}] (per cycle probabilities that the source withholds a beat, that the RAM refuses an AW / a W
-beat, that it withholds a B response), seed, timeout_cycles, image_dir, result. Frames run back to back: each is
+"w_pause", "b_pause", "fault"}] (per cycle probabilities that the source withholds a beat, that the RAM refuses an
+AW / a W beat, that it withholds a B response; ``fault`` [lo, hi): W beats writing any byte there are dropped and
+answered SLVERR), seed, timeout_cycles, image_dir, result. Frames run back to back: each is
 started (a pulse on ``start``) as soon as ``busy`` falls, with its own configuration, and its strips queued on the
 source at once (the writer takes them once it has sampled the configuration).
 """
@@ -24,9 +25,21 @@ from cocotbext.axi import AxiRamWrite, AxiStreamBus, AxiStreamFrame, AxiStreamSo
 from samfpga.hw.sim.token_batch_bench import CLK_NS, _now, _set_pause
 
 
-async def _monitor(dut, aw: list, w: list, b: list, done: list, start: list, pending: list) -> None:
+class FaultRam(AxiRamWrite):
+    """AxiRamWrite that refuses (the slave model answers SLVERR) every write touching bytes [fault[0], fault[1])."""
+
+    fault = (0, 0)
+
+    async def _write(self, address, data):
+        if address < self.fault[1] and address + len(data) > self.fault[0]:
+            raise ValueError(f"write at {address:#x} in the fault range")
+        await super()._write(address, data)
+
+
+async def _monitor(dut, aw: list, w: list, b: list, done: list, start: list, pending: list, errs: list) -> None:
     """AW handshakes as (address, beats); W bursts as (beats, first WSTRB, last WSTRB); B responses (BRESP); cycles of
-    ``done`` pulses (from start[0]) and, at each, the bursts accepted on AW whose B had not arrived (``pending``)."""
+    ``done`` pulses (from start[0]) and, at each, the bursts accepted on AW whose B had not arrived (``pending``) and
+    ``err`` (``errs``)."""
     beats, first = 0, 0
     while True:
         await RisingEdge(dut.clk)
@@ -44,6 +57,7 @@ async def _monitor(dut, aw: list, w: list, b: list, done: list, start: list, pen
         if int(dut.done.value):
             done.append(_now() - start[0])
             pending.append(len(aw) - len(b))
+            errs.append(int(dut.err.value))
 
 
 async def _frames(dut, source: AxiStreamSource, frames: list[dict]) -> None:
@@ -72,7 +86,7 @@ async def strip_writer_bench(dut):
     dut.start.value = 0
     source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
     background = Path(spec["background"]).read_bytes()
-    ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=len(background))
+    ram = FaultRam(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=len(background))
     for log in (source.log, ram.log):  # per-frame / per-burst INFO lines would dominate the log
         log.setLevel("WARNING")
     aw: list = []
@@ -81,7 +95,8 @@ async def strip_writer_bench(dut):
     start = [0]
     b: list = []
     pending: list = []
-    cocotb.start_soon(_monitor(dut, aw, w, b, done, start, pending))
+    errs: list = []
+    cocotb.start_soon(_monitor(dut, aw, w, b, done, start, pending, errs))
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
@@ -96,7 +111,9 @@ async def strip_writer_bench(dut):
         w.clear()
         done.clear()
         pending.clear()
+        errs.clear()
         b.clear()
+        ram.fault = tuple(p.get("fault", (0, 0)))
         start[0] = _now()
         task = cocotb.start_soon(_frames(dut, source, spec["frames"]))
         timed_out = False
@@ -108,7 +125,8 @@ async def strip_writer_bench(dut):
         await ClockCycles(dut.clk, 4)
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ram.read(0, len(background)))
         results.append({"name": p["name"], "aw_bursts": list(aw), "w_bursts": list(w), "frame_done_cycles": list(done),
-                        "b_pending_at_done": list(pending),
+                        "b_pending_at_done": list(pending), "err_at_done": list(errs),
+                        "b_errors": sum(1 for r in b if r & 2),
                         "err": int(dut.err.value), "busy": int(dut.busy.value), "timed_out": timed_out})
         if timed_out:
             break
