@@ -235,6 +235,13 @@ def test_strips_narrow_the_buffers_and_count_the_halo(units):
             fmap = np.zeros((w, w, by[n].in_elems // (w * w)), np.uint8)
             axi = sr.axi_bytes(sr.StripFrame(fmap, st.tiles, st.in_halo), sr.ReaderConfig(axi_dw=128))
             assert n in fb and fb[n].read_factor == axi / by[n].in_elems >= st.in_factor
+            # written by the previous unit in its strips: the strip writer's model of the same writes, bus bytes
+            from samfpga.hw.sim import strip_writer as sw
+
+            prev = _strips(by[names[i - 1]], two.units[i - 1].mode.startswith("rolled"), cfg2)
+            wcfg = sw.WriterConfig(axi_dw=128)
+            beats = sum(b for _, b, _, _ in sw.write_bursts(sr.StripFrame(fmap, prev.tiles, 0), wcfg))
+            assert fb[n].write_factor == beats * 16 / by[n].in_elems >= 1.0
             if fmap.shape[2] % cfg2.dma_beat_bytes == 0:
                 assert fb[n].read_factor == st.in_factor  # whole beats: only the halo columns are extra
     # layer cycles carry the halo: the strip-cut layers of a tiled unit run more vectors than the model's

@@ -144,7 +144,8 @@ class Memory:
     count: int
     placed: str = ""  # LUTRAM | BRAM | URAM | DDR
     res: dict[str, float] = field(default_factory=dict)
-    read_factor: float = 1.0  # frame / loop buffers: bytes read per pass over bytes written (strip halos)
+    read_factor: float = 1.0  # frame / loop buffers: AXI bytes read per pass over the map's bytes (strip halos, beats)
+    write_factor: float = 1.0  # ... and AXI bytes written per pass over the map's bytes (whole beats)
 
     @property
     def bits(self) -> int:
@@ -231,7 +232,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     layer_plans: list[LayerPlan] = []
     unit_plans: list[UnitPlan] = []
     ddr = 0.0
-    prev_tiled = False
+    prev_tiles = 1
     for ui, (u, mode, wb) in enumerate(zip(units, modes, wbits, strict=True)):
         n = u.repeats
         rolled = mode.startswith("rolled")
@@ -322,13 +323,16 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
         ddr += udd
         # a rolled unit reads its input from a frame buffer; so does a unit in strips, or after one (its producer
         # writes strips, not the raster order a stream would need); the first unit reads the image from DDR
-        if ui > 0 and (rolled or st.tiled or prev_tiled):
+        if ui > 0 and (rolled or st.tiled or prev_tiles > 1):
+            # written by the previous unit in its strips (strip_writer.sv: no halo), read in this unit's
             mems.append(Memory(f"{u.name}.frame_buffer", u.name, "frame_buffer", math.ceil(u.in_elems / 8), 64, 2,
-                               read_factor=_read_factor(st, u.in_elems, cfg)))
+                               read_factor=_read_factor(st, u.in_elems, cfg),
+                               write_factor=_dma_factor(st.in_width, u.in_elems, prev_tiles, 0, cfg)))
         if rolled:
             mems.append(Memory(f"{u.name}.loop_buffer", u.name, "loop_buffer", math.ceil(u.out_elems / 8), 64, 1,
-                               read_factor=_read_factor(st, u.out_elems, cfg)))
-        prev_tiled = st.tiled
+                               read_factor=_read_factor(st, u.out_elems, cfg),
+                               write_factor=_dma_factor(st.in_width, u.out_elems, st.tiles, 0, cfg)))
+        prev_tiles = st.tiles
         unit_plans.append(UnitPlan(u.name, mode, n, wb, ucycles, iteration, math.ceil(fetch),
                                    n * max(0, math.ceil(fetch) - body), int(udd), u.macs, st.tiles, int(halo_macs)))
     # frame I/O through DDR: the image in (3 x S x S bytes, its halo columns read again under strips) and the
@@ -393,22 +397,27 @@ def _place(mems: list[Memory], tot: dict[str, float], board: Board, limit: float
             n = by_unit[m.unit].repeats
             # frame buffer: written once, read once per frame; loop buffer: written and read per block after the
             # first; reads with the strips' halo columns
-            spilled += (1 + m.read_factor) * fm_bytes * (1 if m.kind == "frame_buffer" else n - 1)
+            spilled += (m.write_factor + m.read_factor) * fm_bytes * (1 if m.kind == "frame_buffer" else n - 1)
         for r, v in m.res.items():
             tot[r] += v
     return fits, spilled
 
 
-def _read_factor(st: Strips, elems: int, cfg: PlanConfig) -> float:
-    """AXI bytes read per pass over a square map of ``elems`` 8-bit values, ``st.in_width`` columns wide, read in
-    ``st``'s strips with their halo (``strips.read_bytes``: beat rounding included), over ``elems``."""
-    w = st.in_width
+def _dma_factor(w: int, elems: int, tiles: int, halo: int, cfg: PlanConfig) -> float:
+    """AXI bytes moved per pass over a square map of ``elems`` 8-bit values, ``w`` columns wide, in ``tiles`` strips
+    with ``halo`` columns (``strips.read_bytes``: whole beats; the strip writer's are the same segments, halo 0),
+    over ``elems``."""
     c = elems // (w * w) if w else 0
-    if c * w * w != elems:  # not a square map (a token sequence): read whole, as one run of beats
-        if st.tiles > 1:
-            raise ValueError(f"a map of {elems} values is not {w} x {w} x C, so it cannot be read in strips")
+    if c * w * w != elems:  # not a square map (a token sequence): moved whole, as one run of beats
+        if tiles > 1:
+            raise ValueError(f"a map of {elems} values is not {w} x {w} x C, so it cannot be moved in strips")
         return math.ceil(elems / cfg.dma_beat_bytes) * cfg.dma_beat_bytes / elems
-    return read_bytes(w, w, c, st.tiles, st.in_halo, cfg.dma_beat_bytes) / elems
+    return read_bytes(w, w, c, tiles, halo, cfg.dma_beat_bytes) / elems
+
+
+def _read_factor(st: Strips, elems: int, cfg: PlanConfig) -> float:
+    """A unit's input (``st.in_width`` columns) read in its strips with their halo: ``_dma_factor``."""
+    return _dma_factor(st.in_width, elems, st.tiles, st.in_halo, cfg)
 
 
 def _strips(unit: Unit, rolled: bool, cfg: PlanConfig) -> Strips:
