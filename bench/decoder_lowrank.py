@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from samfpga.models.export.decoder_split import PromptSideModel, _heads, _recombine
+from samfpga.models.export.decoder_split import PromptSideModel, _heads, _recombine, layer0_tokens
 from samfpga.models.sam import Sam
 from samfpga.models.two_way_transformer import Attention
 
@@ -361,24 +361,12 @@ class LowRankPromptSideModel(nn.Module):
     @staticmethod
     def _layer0(layer: nn.Module, queries: torch.Tensor, pe: torch.Tensor, tokens: Tokens, l0_k: torch.Tensor,
                 l0_v: torch.Tensor, l0_q: torch.Tensor, pre: PerImage) -> tuple[torch.Tensor, Tokens]:
-        """The first layer with the image side's projections given; its image-token update factored."""
-        if layer.skip_first_layer_pe:
-            queries = layer.self_attn(q=queries, k=queries, v=queries)
-        else:
-            q = queries + pe
-            queries = queries + layer.self_attn(q=q, k=q, v=queries)
-        queries = layer.norm1(queries)
-        t2i = layer.cross_attn_token_to_image
-        h = t2i.num_heads
-        q = _heads(t2i.q_proj(queries + pe), h)
-        p = torch.softmax(q @ _heads(l0_k, h).transpose(2, 3) / math.sqrt(q.shape[-1]), dim=-1)
-        queries = layer.norm2(queries + t2i.out_proj(_recombine(p @ _heads(l0_v, h))))
-        queries = layer.norm3(queries + layer.mlp(queries))
-        i2t = layer.cross_attn_image_to_token
-        k = _heads(i2t.k_proj(queries + pe), i2t.num_heads)
-        scores = (_heads(l0_q, i2t.num_heads) @ k.transpose(2, 3)).transpose(1, 2)  # (B, hw, H, n)
+        """The first layer with the image side's projections given (``decoder_split.layer0_tokens``); its
+        image-token update factored."""
+        queries, scores = layer0_tokens(layer, queries, pe, l0_k, l0_v, l0_q)
         b, hw = scores.shape[0], scores.shape[1]
-        p = torch.softmax(scores / math.sqrt(k.shape[-1]), dim=-1).reshape(b, hw, -1)
+        p = torch.softmax(scores, dim=-1).reshape(b, hw, -1)
+        i2t = layer.cross_attn_image_to_token
         return queries, tokens.add_attention(p, _heads(i2t.v_proj(queries), i2t.num_heads), i2t.out_proj)
 
 

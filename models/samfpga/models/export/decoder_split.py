@@ -111,6 +111,30 @@ def _image_to_tokens(attn: Attention, q_img: torch.Tensor, k_tok: torch.Tensor, 
     return _image_to_tokens_out(attn, scores, v_tok)
 
 
+def layer0_tokens(layer: nn.Module, queries: torch.Tensor, pe: torch.Tensor, l0_k: torch.Tensor, l0_v: torch.Tensor,
+                  l0_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first two-way layer up to its image-to-token scores, with the image side's projections given: the prompt
+    tokens after self-attention, token-to-image attention and MLP (B, Nt, C), and the image-to-token scores
+    (B, hw, H, Nt), already scaled by 1 / sqrt(d)."""
+    if layer.skip_first_layer_pe:
+        queries = layer.self_attn(q=queries, k=queries, v=queries)
+    else:
+        q = queries + pe
+        queries = queries + layer.self_attn(q=q, k=q, v=queries)
+    queries = layer.norm1(queries)
+    t2i = layer.cross_attn_token_to_image
+    h = t2i.num_heads
+    q = _heads(t2i.q_proj(queries + pe), h)  # (B, H, Nt, d)
+    scores = q @ _heads(l0_k, h).transpose(2, 3)  # (B, H, Nt, hw)
+    p = torch.softmax(scores / math.sqrt(q.shape[-1]), dim=-1)
+    queries = layer.norm2(queries + t2i.out_proj(_recombine(p @ _heads(l0_v, h))))
+    queries = layer.norm3(queries + layer.mlp(queries))
+    i2t = layer.cross_attn_image_to_token
+    k = _heads(i2t.k_proj(queries + pe), i2t.num_heads)  # (B, H, Nt, d)
+    k = k * (1.0 / math.sqrt(k.shape[-1]))  # the score scale on the few keys
+    return queries, (_heads(l0_q, i2t.num_heads) @ k.transpose(2, 3)).transpose(1, 2)
+
+
 class ImageSideModel(nn.Module):
     """The prompt-independent part of the decoder (no mask prompt): see the module docstring."""
 
@@ -166,24 +190,8 @@ class PromptSideModel(nn.Module):
     def _layer0(layer: nn.Module, queries: torch.Tensor, pe: torch.Tensor, src: torch.Tensor, l0_k: torch.Tensor,
                 l0_v: torch.Tensor, l0_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``TwoWayAttentionBlock.forward`` of the first layer with the image-side projections given."""
-        if layer.skip_first_layer_pe:
-            queries = layer.self_attn(q=queries, k=queries, v=queries)
-        else:
-            q = queries + pe
-            queries = queries + layer.self_attn(q=q, k=q, v=queries)
-        queries = layer.norm1(queries)
-        t2i = layer.cross_attn_token_to_image
-        h = t2i.num_heads
-        q = _heads(t2i.q_proj(queries + pe), h)  # (B, H, Nt, d)
-        scores = q @ _heads(l0_k, h).transpose(2, 3)  # (B, H, Nt, hw)
-        p = torch.softmax(scores / math.sqrt(q.shape[-1]), dim=-1)
-        queries = layer.norm2(queries + t2i.out_proj(_recombine(p @ _heads(l0_v, h))))
-        queries = layer.norm3(queries + layer.mlp(queries))
-        i2t = layer.cross_attn_image_to_token
-        k = _heads(i2t.k_proj(queries + pe), i2t.num_heads)  # (B, H, Nt, d)
-        k = k * (1.0 / math.sqrt(k.shape[-1]))  # the score scale on the few keys
-        scores = (_heads(l0_q, i2t.num_heads) @ k.transpose(2, 3)).transpose(1, 2)  # (B, hw, H, Nt)
-        keys = layer.norm4(src + _image_to_tokens_out(i2t, scores, queries))
+        queries, scores = layer0_tokens(layer, queries, pe, l0_k, l0_v, l0_q)
+        keys = layer.norm4(src + _image_to_tokens_out(layer.cross_attn_image_to_token, scores, queries))
         return queries, keys
 
     def _layer(self, layer: nn.Module, queries: torch.Tensor, keys: torch.Tensor,
