@@ -14,9 +14,9 @@ mask sets compared: before vs after exactly (same records), samfpga vs official 
 IoU >= 0.99 with the count equal (ONNX vs torch float32 may move a boundary pixel).
 Per-prompt decoder time at ``--threads`` threads, batches of ``--batch`` single-point prompts, three masks each
 upscaled to the image: single graph + upscaling ("before"), split prompt side + mask side + upscaling
-("after", every prompt's masks wanted: the worst case), and the split prompt side alone (a prompt whose masks
-all fail the IoU filter); the variants alternate in ``--rounds`` rounds and the best round's median counts (the
-machine is shared).
+("after", every prompt's masks wanted: the worst case), the split prompt side alone (a prompt whose masks
+all fail the IoU filter), and the mask side and the upscaling of three masks apart; the variants alternate in
+``--rounds`` rounds and the best round's median counts (the machine is shared).
 Writes ``<out>.json`` and ``<out>.md``.
 """
 
@@ -172,10 +172,16 @@ def per_prompt(bundle_dir: Path, image: np.ndarray, threads: int, batch: int, re
     def upscale(low):
         return postprocess_masks(low[:, 1:], pred.image_size, pred.input_size, pred.original_size)
 
+    _, hyper_in, tokens = split._tokens(prepared, pc, pl)
+    low = split._masks(tokens, hyper_in[:, 1:])
     variants = {
         "before_single_graph_plus_upscale": lambda: upscale(single(emb, pc, pl)[0]),
         "after_split_all_masks_plus_upscale": lambda: upscale(split(prepared, pc, pl)[0]),
         "after_split_prompt_side_only": lambda: split._tokens(prepared, pc, pl),
+        # the two parts of a prompt whose masks are wanted, apart: decoder_masks.onnx for its three masks, and
+        # their upscaling to the image (samfpga.transforms.postprocess_masks)
+        "split_mask_side_three_masks": lambda: split._masks(tokens, hyper_in[:, 1:]),
+        "upscale_three_masks": lambda: postprocess_masks(low, pred.image_size, pred.input_size, pred.original_size),
     }
 
     def timed(fn):

@@ -5,6 +5,12 @@ A bundle with the split decoder (``samfpga.bundle``) runs the prompt-independent
 wanted (``decode_above``); mask prompts, and bundles without the split, run ``decoder.onnx``. Both compute the
 same function (tests/test_decoder_split.py).
 
+Each graph run takes at most ``prompts_per_run`` prompts; a larger batch is decoded in runs of that size and
+the results concatenated (the same values: every prompt is decoded on its own). onnxruntime's memory plan keeps
+several (hw, C) float32 maps per prompt alive, 29 MB per prompt for the prompt graph and 43 MB for the mask graph
+at vit_t 1024² (measured), so a batch of 64 would take 1.9 + 2.7 GB: more than a Kria board has to spare. The
+run size bounds the decoder's working memory by ``run_budget_mb`` instead of by the caller's batch.
+
 The bundle's calibration (``samfpga.calibration``) is applied here and nowhere else: to the IoU predictions and
 mask logits as each graph returns them (so ``decode_above`` filters on calibrated IoU), and inverted on
 ``mask_input`` logits going in.
@@ -19,6 +25,19 @@ import numpy as np
 
 from .backends.ort_session import make_session
 from .bundle import MASK_SIDE_INPUTS, Bundle
+
+#: (hw, C) float32 maps per prompt alive at the peak of one decoder graph run (onnxruntime's memory plan;
+#: measured at vit_t 1024², 64 x 64 x 256: 7.3 for decoder_prompt.onnx, 10.6 for decoder_masks.onnx, rounded up)
+MAPS_PER_PROMPT = 12
+
+
+def prompts_per_run(embedding_shape: tuple[int, int, int], run_budget_mb: float) -> int:
+    """How many prompts one graph run may take so that its working memory stays within ``run_budget_mb``:
+    embedding_shape (C, h, w) (the bundle's) -> prompts (>= 1)."""
+    if run_budget_mb <= 0:
+        raise ValueError(f"run_budget_mb must be > 0, got {run_budget_mb}")
+    per_prompt = MAPS_PER_PROMPT * 4 * int(np.prod(embedding_shape))
+    return max(1, int(run_budget_mb * 2**20 // per_prompt))
 
 
 @dataclass(frozen=True)
@@ -36,10 +55,13 @@ class OnnxDecoder:
     Args:
         bundle: a loaded bundle.
         threads: onnxruntime intra-op threads (0: onnxruntime's default).
+        run_budget_mb: working memory of one graph run; sets ``prompts_per_run`` (vit_t 1024²: 10 prompts at
+            the default 512 MB; the bundled default's 128 x 16 x 16 embedding: 341).
     """
 
-    def __init__(self, bundle: Bundle, threads: int = 0) -> None:
+    def __init__(self, bundle: Bundle, threads: int = 0, run_budget_mb: float = 512.0) -> None:
         self.bundle = bundle
+        self.prompts_per_run = prompts_per_run(tuple(bundle.embedding_shape), run_budget_mb)
         self.threads = threads
         self.embedding_shape = tuple(bundle.embedding_shape)
         self.mask_input_size = tuple(bundle.mask_input_size)
@@ -95,10 +117,23 @@ class OnnxDecoder:
         """
         if not isinstance(image, DecoderImage):
             image = self.prepare(image) if mask_input is None else DecoderImage(np.asarray(image, np.float32))
-        if mask_input is not None or image.side is None:
-            return self._full(image.embeddings, point_coords, point_labels, mask_input)
-        iou, hyper_in, image_tokens = self._tokens(image, point_coords, point_labels)
-        return self._masks(image_tokens, hyper_in), iou
+        lows, ious = [], []
+        for run in self._runs(len(point_coords)):
+            if mask_input is not None or image.side is None:
+                masks = mask_input if mask_input is None or len(mask_input) == 1 else mask_input[run]
+                low, iou = self._full(image.embeddings, point_coords[run], point_labels[run], masks)
+            else:
+                iou, hyper_in, image_tokens = self._tokens(image, point_coords[run], point_labels[run])
+                low = self._masks(image_tokens, hyper_in)
+            lows.append(low)
+            ious.append(iou)
+        return _cat(lows), _cat(ious)
+
+    def _runs(self, batch: int) -> list[slice]:
+        """The prompt batch in runs of at most ``prompts_per_run`` (one empty run for an empty batch, so the
+        outputs keep their shapes)."""
+        n = self.prompts_per_run
+        return [slice(i, i + n) for i in range(0, batch, n)] or [slice(0, 0)]
 
     def decode_above(self, image: DecoderImage, point_coords: np.ndarray, point_labels: np.ndarray,
                      tokens: slice, iou_thresh: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,6 +146,18 @@ class OnnxDecoder:
             kept (K,) int64 flat indices into the (B, T') selected outputs (prompt i, output j -> T' i + j);
             low-res logits (K, 4h, 4w) float32; IoU (K,) float32.
         """
+        width = len(range(self.num_mask_tokens)[tokens])  # T'
+        kept_all, lows, ious = [], [], []
+        for run in self._runs(len(point_coords)):
+            kept, low, iou = self._decode_above(image, point_coords[run], point_labels[run], tokens, iou_thresh)
+            kept_all.append(kept + run.start * width)
+            lows.append(low)
+            ious.append(iou)
+        return _cat(kept_all), _cat(lows), _cat(ious)
+
+    def _decode_above(self, image: DecoderImage, point_coords: np.ndarray, point_labels: np.ndarray,
+                      tokens: slice, iou_thresh: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``decode_above`` for one run."""
         if image.side is None:
             low_res, iou = self._full(image.embeddings, point_coords, point_labels, None)
             iou = np.ascontiguousarray(iou[:, tokens])
@@ -161,6 +208,10 @@ class OnnxDecoder:
         out = self.split["decoder_masks"].run(None, feeds)[0]
         self.seconds["masks"] += time.perf_counter() - t0
         return self.calibration.logits(out)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _above(iou: np.ndarray, thresh: float | None) -> np.ndarray:

@@ -54,3 +54,36 @@ def test_split_matches_single_graph():
         assert np.array_equal(iou_k, iou[:, 1:].reshape(-1)[want])
         assert _err(low_k, low[:, 1:].reshape(-1, *low.shape[2:])[want]) <= TOL
     assert "torch" not in sys.modules
+
+
+def test_runs_of_a_few_prompts_give_the_batch_result():
+    """A batch decoded in runs of ``prompts_per_run`` prompts (the decoder's memory bound) gives what one run
+    gives: split graphs, ``decode_above`` (kept indices offset per run) and the single graph with a per-prompt
+    mask input."""
+    from samfpga.decoder import prompts_per_run
+
+    b = load_bundle(BUNDLE)
+    one, runs = OnnxDecoder(b), OnnxDecoder(b)
+    assert one.prompts_per_run >= 7
+    runs.prompts_per_run = 3
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(1, *b.embedding_shape)).astype(np.float32)
+    pc, pl = decoder_prompts(rng.uniform(0, b.image_size, (7, 2, 2)), rng.integers(0, 2, (7, 2)), None)
+    image = one.prepare(emb)
+    ref_low, ref_iou = one(image, pc, pl)
+    calls = runs.calls
+    low, iou = runs(image, pc, pl)
+    assert runs.calls - calls == 3  # runs of 3, 3 and 1 prompts
+    assert low.shape == ref_low.shape and _err(low, ref_low) <= TOL and _err(iou, ref_iou) <= TOL
+    thresh = float(np.median(ref_iou[:, 1:]))
+    k1, l1, i1 = one.decode_above(image, pc, pl, slice(1, None), thresh)
+    k3, l3, i3 = runs.decode_above(image, pc, pl, slice(1, None), thresh)
+    assert np.array_equal(k1, k3) and len(k1) > 3 and _err(l3, l1) <= TOL and _err(i3, i1) <= TOL
+    masks = rng.normal(size=(7, 1, *b.mask_input_size)).astype(np.float32) * 4  # 7 masks into runs of 3 prompts
+    ref_low, ref_iou = one(emb, pc, pl, masks)
+    low, iou = runs(emb, pc, pl, masks)
+    assert _err(low, ref_low) <= TOL and _err(iou, ref_iou) <= TOL
+    # the default budget: vit_t 1024's 64 x 64 x 256 embedding -> 10 prompts per run; the bundled default's (128 x 16 x 16) 341
+    assert prompts_per_run((256, 64, 64), 512) == 10 and prompts_per_run((128, 16, 16), 512) == 341
+    with pytest.raises(ValueError, match="run_budget_mb"):
+        prompts_per_run((256, 64, 64), 0)
