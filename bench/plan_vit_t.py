@@ -1,4 +1,4 @@
-"""Plans of the TinySAM-size encoder (vit_t, hardware variant: relu, windows 8) on kv260 / zcu104 / pynq-z2 at
+"""Plans of the TinySAM-size encoder (vit_t, hardware variant: relu, windows 8) on kv260 / zcu104 / vck190 / pynq-z2 at
 1024² and 512², plus a check of the planner's per-layer cycles against the bundled default's KV260 build report.
 
     PYTHONPATH=sw:models:hw .venv/bin/python bench/plan_vit_t.py [--out bench/results] [--work /tmp/plan15]
@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-BOARDS = ("kv260", "zcu104", "pynq-z2")
+BOARDS = ("kv260", "zcu104", "vck190", "pynq-z2")
 SIZES = (1024, 512)
 
 

@@ -72,6 +72,20 @@ def test_fits_means_within_limit_and_rolled_cycles(units, tmp_path):
     assert p.fps == pytest.approx(p.clock_mhz * 1e6 / p.period_cycles)
 
 
+def test_versal_counts_dsp58_dot_products(units):
+    """On the VCK190 (DSP58) the planner prices MVAU layers as finn-rtllib's mvu_vvu_8sx9_dsp58 builds them: a
+    3-element INT8 dot product per DSP58, PE x ceil(SIMD / 3) slices (DSP48E2 packs 2 lanes at W8A8 instead), and
+    the roofline counts 3 MACs per DSP."""
+    p = plan(PlanConfig(board="vck190", encoder_config=tiny()), units=units)
+    assert p.fits and p.roofline["macs_per_dsp"] == 3 and "DSP58" in p.roofline["basis"]
+    mvau = [x for x in p.layers if x.op_type == "MVAU_rtl" and x.simd > 3]
+    assert mvau
+    for x in mvau:
+        assert x.pe * math.ceil(x.simd / 3) <= x.res["DSP"] < x.pe * x.simd, x.name
+    zynq = plan(PlanConfig(board="zcu104", encoder_config=tiny()), units=units)
+    assert zynq.roofline["macs_per_dsp"] == 2
+
+
 def test_ddr_traffic_arithmetic(units):
     cfg = PlanConfig(board="zcu104", encoder_config=tiny(), modes=("rolled_streamed",), ddr_efficiency=0.5)
     p = plan(cfg, units=units)
