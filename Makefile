@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals sim \
+        train-default train-default-chain train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals sim \
         sim-stitched cosim-rtl bitstream
 
 setup: setup-dev setup-board
@@ -96,6 +96,14 @@ train-default: setup-dev
 	  --json $(OUT)/eval/teacher.json
 	$(PY) -m samfpga.models.evaluate --checkpoint sw/samfpga/assets/default/checkpoint.pt $(EVAL_OPTS) \
 	  --reference $(OUT)/eval/teacher.json --json sw/samfpga/assets/default/EVAL.json
+
+## train-default-chain: the same chain as one bounded run, every stage's length fitted to a share of BUDGET_S wall
+## seconds (samfpga.models.training.default_chain); writes the candidate default and its teacher to $(OUT)/chain.
+## On a lent GPU: python3 -m samfpga.models.training.default_chain --budget-s 420 --out $$OUT/chain (docs/training.md)
+BUDGET_S ?= 3600
+train-default-chain: setup-dev
+	nice -n 10 $(PY) -m samfpga.models.training.default_chain --budget-s $(BUDGET_S) --out $(OUT)/chain \
+	  --work $(OUT)/chain_work --workers 2 --threads 2 --batch 8 --images 2000 --amp none
 
 ## train-default-dr: a default trained on domain-randomised scenes (issue 14; docs/data.md): teacher, student
 ## pretraining, distillation (each resumable: rerun to continue), then mIoU on the held-out and shift splits

@@ -38,6 +38,7 @@ class DataConfig:
     min_objects: int = 2
     max_objects: int = 6
     cache_dir: str = "out/data"  # generated pools are cached here (they are pure functions of the seed)
+    workers: int = 1  # processes drawing a synthetic pool (each image is a function of (seed, index): same pool)
 
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "coco", "sa1b"):
@@ -50,6 +51,8 @@ class DataConfig:
             raise ValueError("DataConfig: source 'coco' needs annotations and image_dir")
         if self.source == "sa1b" and not self.image_dir:
             raise ValueError("DataConfig: source 'sa1b' needs image_dir")
+        if self.workers < 1:
+            raise ValueError(f"DataConfig.workers must be >= 1, got {self.workers}")
 
 
 @dataclass
@@ -94,6 +97,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 1  # torch intra-op threads per process (shared machines: keep low)
+    device: str = "cpu"  # "cpu", "cuda" or "auto" (cuda when available): where the models and losses run
+    amp: str = "none"  # "none" or "bf16": autocast of the forward passes (a GPU's tensor cores; off on CPU runs)
+    time_budget_s: float = 0.0  # > 0: end the run after the first step past this many seconds, as stop_after would,
+    # but with the final model.pt written (a bounded run on a lent GPU must bring a model back)
     out_dir: str = "out/train/run"
     save_every: int = 200
     log_every: int = 20
@@ -104,6 +111,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mode must be 'supervised' or 'distill', got {self.mode!r}")
         if self.mode == "distill" and not self.teacher_checkpoint:
             raise ValueError("TrainConfig: mode 'distill' needs teacher_checkpoint")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"TrainConfig.device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.amp not in ("none", "bf16"):
+            raise ValueError(f"TrainConfig.amp must be 'none' or 'bf16', got {self.amp!r}")
         if self.trainable not in ("all", "hq"):
             raise ValueError(f"TrainConfig.trainable must be 'all' or 'hq', got {self.trainable!r}")
         for name in ("steps", "batch_size", "instances_per_image"):

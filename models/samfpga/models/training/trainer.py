@@ -110,17 +110,53 @@ def build_pool(seed: int, n: int, data: DataConfig, progress: bool = False) -> P
     s = data.image_size
     images = torch.empty((n, 3, s, s), dtype=torch.uint8)
     labels = torch.zeros((n, s, s), dtype=torch.uint8)
-    for i in tqdm(range(n), desc=f"generating {key}", disable=not progress):
-        sample = draw(seed, i)
-        images[i] = torch.from_numpy(np.ascontiguousarray(sample.image.transpose(2, 0, 1)))
-        for k, m in enumerate(sample.masks):
-            labels[i][torch.from_numpy(m)] = k + 1
+    spec = (data.generator, s, data.families, data.min_objects, data.max_objects, seed)
+    if data.workers > 1 and n > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunks = [list(range(i, min(i + 64, n))) for i in range(0, n, 64)]
+        # spawn, not fork: the parent may hold torch's thread pools, which a forked child can deadlock on
+        with ProcessPoolExecutor(min(data.workers, len(chunks)), mp_context=mp.get_context("spawn")) as ex:
+            done = ex.map(_draw_chunk, [(spec, c) for c in chunks])
+            for c, (im, lab) in tqdm(zip(chunks, done), total=len(chunks), desc=f"generating {key}",
+                                     disable=not progress):
+                images[c[0]: c[-1] + 1] = torch.from_numpy(im)
+                labels[c[0]: c[-1] + 1] = torch.from_numpy(lab)
+    else:
+        for i in tqdm(range(n), desc=f"generating {key}", disable=not progress):
+            im, lab = _draw_chunk((spec, [i]), draw)
+            images[i], labels[i] = torch.from_numpy(im[0]), torch.from_numpy(lab[0])
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save({"images": images, "labels": labels}, tmp)
         tmp.replace(path)
     return Pool(images, labels)
+
+
+def _draw_chunk(job: tuple[tuple, list[int]], draw=None) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``indices`` of one split: ((generator, size, families, min, max, seed), indices) ->
+    images (k, 3, S, S) uint8 and label maps (k, S, S) uint8 (a worker process's unit of ``build_pool``)."""
+    (generator, size, families, lo, hi, seed), indices = job
+    draw = draw or sample_function(generator, size, families, lo, hi)
+    images = np.empty((len(indices), 3, size, size), dtype=np.uint8)
+    labels = np.zeros((len(indices), size, size), dtype=np.uint8)
+    for j, i in enumerate(indices):
+        sample = draw(seed, i)
+        images[j] = sample.image.transpose(2, 0, 1)
+        for k, m in enumerate(sample.masks):
+            labels[j][m] = k + 1
+    return images, labels
+
+
+def resolve_device(name: str) -> torch.device:
+    """``TrainConfig.device`` -> a torch device ("auto": cuda when torch sees a GPU, else cpu)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("TrainConfig.device is 'cuda' but torch sees no GPU (torch.cuda.is_available() is False)")
+    return torch.device(name)
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -186,6 +222,10 @@ class TrainStep(nn.Module):
         """images (B,3,S,S) uint8, masks: B tensors (K_b,S,S) bool. Returns named scalar losses and 'total'."""
         cfg, lw, student = self.cfg, self.cfg.loss, self.student
         distill = cfg.mode == "distill"
+        # Prompts are drawn on the CPU with ``gen`` (a CPU generator: the same draws on every device); the models,
+        # the targets of the losses and the losses themselves live on the student's device.
+        dev = student.pixel_mean.device
+        images = images.to(dev)
         x = normalise(student, images)
         if isinstance(student.mask_decoder, MaskDecoderHQ):
             emb_s, early_s = student.image_encoder.forward_with_early(x)
@@ -196,15 +236,16 @@ class TrainStep(nn.Module):
             if teacher_emb is None:
                 with torch.no_grad():
                     teacher_emb = self.teacher.image_encoder(normalise(self.teacher, images))
-            emb_t = teacher_emb.float()
+            emb_t = teacher_emb.to(dev).float()
 
         img_idx, tgts = [], []
         for b, m in enumerate(masks):
             order = torch.randperm(m.shape[0], generator=gen)[: cfg.instances_per_image]
             tgts.append(m[order])
             img_idx += [b] * len(order)
-        tgt = torch.cat(tgts)
-        idx = torch.tensor(img_idx)
+        tgt = torch.cat(tgts)  # (M, S, S) bool on the CPU: prompt sampling
+        tgt_d = tgt.to(dev)  # the same on the device: losses
+        idx = torch.tensor(img_idx, device=dev)
         src_s = emb_s[idx]
         early_src = early_s[idx] if early_s is not None else None
         src_t = emb_t[idx] if emb_t is not None else None
@@ -212,12 +253,12 @@ class TrainStep(nn.Module):
 
         use_box = bool(torch.rand((), generator=gen) < cfg.box_prob)
         m_count = tgt.shape[0]
-        boxes = boxes_from_masks(tgt, generator=gen) if use_box else None
-        points = torch.zeros((m_count, 0, 2))
-        labels = torch.zeros((m_count, 0))
+        boxes = boxes_from_masks(tgt, generator=gen).to(dev) if use_box else None
+        points = torch.zeros((m_count, 0, 2), device=dev)
+        labels = torch.zeros((m_count, 0), device=dev)
         if not use_box:
-            points = sample_points(tgt, gen)[:, None]
-            labels = torch.ones((m_count, 1))
+            points = sample_points(tgt, gen)[:, None].to(dev)
+            labels = torch.ones((m_count, 1), device=dev)
 
         terms: dict[str, torch.Tensor] = {}
 
@@ -231,27 +272,29 @@ class TrainStep(nn.Module):
             up_s = F.interpolate(so.masks, size=(size, size), mode="bilinear", align_corners=False)
             if so.hq_masks is not None and lw.hq > 0:
                 up_hq = F.interpolate(so.hq_masks, size=(size, size), mode="bilinear", align_corners=False)
-                add("hq", lw.hq * mask_loss(up_hq[:, 0], tgt, lw.focal, lw.dice).mean())
+                add("hq", lw.hq * mask_loss(up_hq[:, 0].float(), tgt_d, lw.focal, lw.dice).mean())
             if not distill or lw.gt_in_distill > 0:
                 w = 1.0 if not distill else lw.gt_in_distill
-                add("gt", w * supervised_loss(up_s[:, sel], so.iou_pred[:, sel], tgt, lw.focal, lw.dice, lw.iou))
+                add("gt", w * supervised_loss(up_s[:, sel].float(), so.iou_pred[:, sel].float(), tgt_d, lw.focal,
+                                              lw.dice, lw.iou))
             cur_s = _chosen(up_s, so.iou_pred, multimask)
             if distill:
                 with torch.no_grad():
                     to = decode(self.teacher, src_t, points, labels, boxes)
-                add("token", lw.token * token_loss(so.tokens, to.tokens))
-                add("output", lw.output * output_loss(so.masks, to.masks, lw.focal, lw.dice))
-                add("iou", lw.iou * F.mse_loss(so.iou_pred, to.iou_pred))
+                add("token", lw.token * token_loss(so.tokens.float(), to.tokens.float()))
+                add("output", lw.output * output_loss(so.masks.float(), to.masks.float(), lw.focal, lw.dice))
+                add("iou", lw.iou * F.mse_loss(so.iou_pred.float(), to.iou_pred.float()))
                 if r < cfg.click_rounds:
                     up_t = F.interpolate(to.masks, size=(size, size), mode="bilinear", align_corners=False)
-                    pt, lab = hard_prompt_points(cur_s, _chosen(up_t, to.iou_pred, multimask), gen)
+                    pt, lab = hard_prompt_points(cur_s.detach().cpu(), _chosen(up_t, to.iou_pred, multimask).cpu(),
+                                                 gen)
             elif r < cfg.click_rounds:
-                pt, lab = error_clicks(cur_s.detach() > 0, tgt, gen)
+                pt, lab = error_clicks(cur_s.detach().cpu() > 0, tgt, gen)
             if r < cfg.click_rounds:
-                points = torch.cat([points, pt[:, None]], 1)
-                labels = torch.cat([labels, lab[:, None]], 1)
+                points = torch.cat([points, pt[:, None].to(dev)], 1)
+                labels = torch.cat([labels, lab[:, None].to(dev)], 1)
         if distill and lw.embedding > 0:
-            terms["embedding"] = lw.embedding * embedding_loss(emb_s, emb_t)
+            terms["embedding"] = lw.embedding * embedding_loss(emb_s.float(), emb_t)
         terms["total"] = sum(terms.values())
         return terms
 
@@ -266,6 +309,15 @@ def _dist_info() -> tuple[int, int]:
 def _barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def _shared_flag(flag: bool, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (a no-op without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    t = torch.tensor([1 if flag else 0], device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
 
 
 def _check_replicas_agree(model: nn.Module) -> None:
@@ -321,8 +373,8 @@ def teacher_embeddings(teacher: Sam, pool: Pool | DatasetSource, cfg: TrainConfi
         with torch.no_grad():
             for i in tqdm(range(0, len(pool), batch), desc="teacher embeddings"):
                 images, _ = pool.batch(torch.arange(i, min(i + batch, len(pool))))
-                x = normalise(teacher, images)
-                out.append(teacher.image_encoder(x).half())
+                x = normalise(teacher, images.to(teacher.pixel_mean.device))
+                out.append(teacher.image_encoder(x).half().cpu())
         path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save(torch.cat(out), path)
     _barrier()
@@ -348,7 +400,8 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
         save_config(cfg, out / "train_config.yaml")
     pool = _build_pool(cfg, rank)
     mcfg = model_config(cfg.model)
-    student, teacher, temb = _build_models(cfg, mcfg, pool)
+    device = resolve_device(cfg.device)
+    student, teacher, temb = _build_models(cfg, mcfg, pool, device)
     step_module: nn.Module = TrainStep(student, cfg, teacher)
     if world > 1:
         step_module = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
@@ -367,16 +420,16 @@ def train(cfg: TrainConfig, stop_at: int | None = None) -> Path | None:
     planned = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
     end = planned if stop_at is None else min(planned, stop_at)
     loop = _Loop(cfg, step_module, params, optim, sched, pool, temb, rank, world)
-    loop.run(start, end, student, out / "log.jsonl", last)
+    done = loop.run(start, end, student, out / "log.jsonl", last)
     if world > 1:
         _check_replicas_agree(student)
-    if end < planned:
+    if end < planned and done == end:
         _barrier()
         return None
     final = out / "model.pt"
     if rank == 0:
         student.eval()
-        save_checkpoint(student, final, half=False, config=mcfg.to_dict())
+        save_checkpoint(student.cpu(), final, half=False, config=mcfg.to_dict())
     _barrier()
     return final
 
@@ -391,9 +444,10 @@ def _build_pool(cfg: TrainConfig, rank: int) -> Pool | DatasetSource:
     return pool
 
 
-def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource
+def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource, device: torch.device
                   ) -> tuple[Sam, Sam | None, torch.Tensor | None]:
-    """(student in train mode, frozen teacher or None, cached teacher embeddings or None)."""
+    """(student in train mode, frozen teacher or None, cached teacher embeddings (on the CPU) or None), the models on
+    ``device``."""
     student = build_from_config(mcfg)
     if cfg.init_checkpoint:
         state, _ = read_checkpoint(cfg.init_checkpoint)
@@ -402,8 +456,9 @@ def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource
             state = {**{k: v for k, v in student.state_dict().items() if is_hq_key(k)}, **state}
         load_checkpoint_into(student, state, source=cfg.init_checkpoint)
     teacher, temb = None, None
+    student.to(device)
     if cfg.mode == "distill":
-        teacher = load_teacher(cfg)
+        teacher = load_teacher(cfg).to(device)
         if cfg.init_decoder_from_teacher:
             student.prompt_encoder.load_state_dict(teacher.prompt_encoder.state_dict())
             student.mask_decoder.load_state_dict(teacher.mask_decoder.state_dict())
@@ -415,7 +470,7 @@ def _build_models(cfg: TrainConfig, mcfg: SamConfig, pool: Pool | DatasetSource
 
 def _resume(last: Path, student: Sam, optim: torch.optim.Optimizer, sched: Any) -> int:
     """Load model, optimiser and schedule state from ``last``; returns the step to continue from."""
-    state = torch.load(last, weights_only=False)
+    state = torch.load(last, weights_only=False, map_location=student.pixel_mean.device)
     student.load_state_dict(state["model"])
     optim.load_state_dict(state["optim"])
     sched.load_state_dict(state["sched"])
@@ -441,7 +496,9 @@ class _Loop:
         gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 101 + self.rank + 1)
         images, masks = self.pool.batch(idx)
         te = self.temb[idx] if self.temb is not None else None
-        terms = self.step_module(images, masks, gen, te)
+        dev = self.params[0].device
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+            terms = self.step_module(images, masks, gen, te)
         self.optim.zero_grad(set_to_none=True)
         terms["total"].backward()
         if cfg.grad_clip > 0:
@@ -450,22 +507,31 @@ class _Loop:
         self.sched.step()
         return terms
 
-    def run(self, start: int, end: int, student: Sam, log_path: Path, last: Path) -> None:
+    def run(self, start: int, end: int, student: Sam, log_path: Path, last: Path) -> int:
+        """Steps ``start`` .. ``end`` (fewer when ``time_budget_s`` runs out); returns the steps done in all."""
         cfg = self.cfg
         bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=cfg.name, disable=self.rank != 0)
         t0 = time.time()
+        done = start
         for step in bar:
             terms = self.step(step)
             done = step + 1
-            if self.rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps):
+            # every rank must stop at the same step: the budget is rank 0's clock, shared
+            over = _shared_flag(cfg.time_budget_s > 0 and time.time() - t0 > cfg.time_budget_s, self.params[0].device)
+            if self.rank == 0 and (done % cfg.log_every == 0 or done == cfg.steps or over):
                 rec = {k: round(float(v.detach()), 5) for k, v in terms.items()}
                 rec.update(step=done, lr=self.sched.get_last_lr()[0], elapsed_s=round(time.time() - t0, 1))
+                if over:
+                    rec["stopped"] = f"time budget {cfg.time_budget_s:g} s"
                 bar.set_postfix(total=rec["total"])
                 with open(log_path, "a") as f:
                     f.write(json.dumps(rec) + "\n")
-            if self.rank == 0 and (done % cfg.save_every == 0 or done == end):
+            if self.rank == 0 and (done % cfg.save_every == 0 or done == end or over):
                 _atomic_save(
                     {"step": done, "model": student.state_dict(), "optim": self.optim.state_dict(),
                      "sched": self.sched.state_dict(), "config": cfg.to_dict()},
                     last,
                 )
+            if over:
+                break
+        return done
