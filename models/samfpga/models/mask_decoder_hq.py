@@ -122,7 +122,7 @@ class MaskDecoderHQ(MaskDecoder):
         out = self.predict_all(image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, early)
         if multimask_output:
             iou, idx = out.iou_pred[:, 1:].max(dim=1)
-            sam = out.masks[torch.arange(out.masks.shape[0]), idx + 1].unsqueeze(1)
+            sam = out.masks[torch.arange(out.masks.shape[0], device=idx.device), idx + 1].unsqueeze(1)
             iou = iou.unsqueeze(1)
         else:
             sam, iou = out.masks[:, :1], out.iou_pred[:, :1]

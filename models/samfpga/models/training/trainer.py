@@ -196,7 +196,7 @@ def _chosen(masks: torch.Tensor, iou: torch.Tensor, multimask: bool) -> torch.Te
     if not multimask:
         return masks[:, 0]
     idx = iou[:, 1:].argmax(1) + 1
-    return masks[torch.arange(masks.shape[0]), idx]
+    return masks[torch.arange(masks.shape[0], device=masks.device), idx]
 
 
 class TrainStep(nn.Module):
