@@ -1,0 +1,112 @@
+"""cocotb test run inside the simulator for ``rolled_stage``: one DDR (cocotbext-axi's memory, shared by an AXI RAM
+on each of the stage's three masters), the host's loop in Python.
+
+Spec (JSON through ``SAMFPGA_ROLLED_SPEC``, written by ``samfpga.hw.sim.rolled_stage.simulate``): ddr (the initial
+image), frames [{"h", "w", "tiles", "n", "t", "wt_base", "stride", "buffers"}], passes [{"name", "ar_pause",
+"r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per frame the host does what
+the board's driver would: it sets the body's registers (weights base, stride, N blocks, T = H*W tokens) and the map's,
+then for each block i starts the reader on buffer i % 2 and the writer on buffer (i + 1) % 2 in the same cycle and
+waits for the writer's done before block i + 1. Per pass the DDR image is written to image_dir/ddr_<name>.bin and the
+result has per-block cycles, the bytes each port moved, and the units' error flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotbext.axi import AxiRamWrite, AxiReadBus, AxiWriteBus
+
+from samfpga.hw.sim.token_batch_bench import CLK_NS, CountingRam, _now, _set_pause
+
+
+class CountingWriteRam(AxiRamWrite):
+    """AxiRamWrite that counts the bytes written (strobed bytes only reach ``_write``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bytes_written = 0
+
+    async def _write(self, address, data):
+        self.bytes_written += len(data)
+        await super()._write(address, data)
+
+
+async def _pulse(dut, *names: str) -> None:
+    for n in names:
+        getattr(dut, n).value = 1
+    await RisingEdge(dut.clk)
+    for n in names:
+        getattr(dut, n).value = 0
+
+
+async def _frames(dut, frames: list[dict], blocks: list[int]) -> None:
+    for f in frames:
+        dut.cfg_h.value, dut.cfg_w.value, dut.cfg_tiles.value = f["h"], f["w"], f["tiles"]
+        dut.wt_base.value, dut.wt_stride.value = f["wt_base"], f["stride"]
+        dut.wt_iters.value, dut.wt_tokens.value = f["n"], f["t"]
+        for i in range(f["n"]):
+            t0 = _now()
+            dut.rd_base.value = f["buffers"][i % 2]
+            dut.wr_base.value = f["buffers"][(i + 1) % 2]
+            await _pulse(dut, "rd_start", "wr_start")
+            while not int(dut.wr_done.value):  # the block's output is in DDR: its last B response came back
+                await RisingEdge(dut.clk)
+            await RisingEdge(dut.clk)
+            blocks.append(_now() - t0)
+
+
+@cocotb.test()
+async def rolled_stage_bench(dut):
+    spec = json.loads(Path(os.environ["SAMFPGA_ROLLED_SPEC"]).read_text())
+    rng = random.Random(spec["seed"])
+    cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
+    dut.rst.value = 1
+    dut.rd_start.value = 0
+    dut.wr_start.value = 0
+    initial = Path(spec["ddr"]).read_bytes()
+    rd = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_rd"), dut.clk, dut.rst, size=len(initial))
+    wt = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_wt"), dut.clk, dut.rst, mem=rd.mem)
+    wr = CountingWriteRam(AxiWriteBus.from_prefix(dut, "m_axi_wr"), dut.clk, dut.rst, mem=rd.mem)
+    for ram in (rd, wt, wr):  # per-burst INFO lines would dominate the log
+        ram.log.setLevel("WARNING")
+    await ClockCycles(dut.clk, 8)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    results = []
+    for p in spec["passes"]:
+        for ram in (rd, wt):
+            _set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
+            _set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
+        _set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
+        _set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
+        _set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
+        rd.write(0, initial)
+        rd.bytes_read = wt.bytes_read = wr.bytes_written = 0
+        blocks: list[int] = []
+        task = cocotb.start_soon(_frames(dut, spec["frames"], blocks))
+        timed_out = False
+        try:
+            await with_timeout(task, int(spec["timeout_cycles"]) * CLK_NS, "ns")
+        except SimTimeoutError:
+            task.cancel()
+            timed_out = True
+        await ClockCycles(dut.clk, 4)
+        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
+        results.append({"name": p["name"], "block_cycles": blocks, "reader_bytes": rd.bytes_read,
+                        "weight_bytes": wt.bytes_read, "writer_bytes": wr.bytes_written,
+                        "err": {"reader": int(dut.rd_err.value), "body": int(dut.wt_err.value),
+                                "writer": int(dut.wr_err.value)},
+                        "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
+        if timed_out:
+            break
+    tmp = spec["result"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump({"passes": results}, fh)
+    os.replace(tmp, spec["result"])
+    assert not any(r["timed_out"] for r in results), "timed out"
