@@ -87,4 +87,4 @@ class MemoryEncoder(nn.Module):
 
     def position(self, h: int, w: int) -> torch.Tensor:
         """(1, out_dim, h, w) sine position encoding of a memory feature (the same for every frame)."""
-        return sine_pe_2d(self.cfg.out_dim, h, w).unsqueeze(0)
+        return sine_pe_2d(self.cfg.out_dim, h, w).unsqueeze(0).to(next(self.parameters()).device)

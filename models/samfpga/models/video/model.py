@@ -115,7 +115,7 @@ class VideoSam(nn.Module):
     def vision_pos(self) -> torch.Tensor:
         """(1, 256, s, s) sine position encoding of the main map."""
         s = self.cfg.feat_size
-        return sine_pe_2d(self.cfg.hidden_dim, s, s).unsqueeze(0)
+        return sine_pe_2d(self.cfg.hidden_dim, s, s).unsqueeze(0).to(self.no_mem_embed.device)
 
     # -- SAM heads -------------------------------------------------------------------------------------------
     def heads(
@@ -134,8 +134,8 @@ class VideoSam(nn.Module):
         before an absent object's are replaced by NO_OBJ_SCORE (what training losses see)."""
         b = pix_feat.shape[0]
         if point_coords is None:
-            point_coords = torch.zeros(b, 1, 2)
-            point_labels = -torch.ones(b, 1, dtype=torch.int32)
+            point_coords = torch.zeros(b, 1, 2, device=pix_feat.device)
+            point_labels = -torch.ones(b, 1, dtype=torch.int32, device=pix_feat.device)
         if mask_inputs is not None and mask_inputs.shape[-2:] != self.sam_prompt_encoder.mask_input_size:
             mask_inputs = F.interpolate(mask_inputs.float(), size=self.sam_prompt_encoder.mask_input_size,
                                         mode="bilinear", align_corners=False, antialias=True)
@@ -150,7 +150,7 @@ class VideoSam(nn.Module):
         token = tokens[:, 0]
         if multimask_output:
             best = ious.argmax(dim=-1)
-            bi = torch.arange(b)
+            bi = torch.arange(b, device=pix_feat.device)
             low_best, high_best, token = masks[bi, best].unsqueeze(1), high[bi, best].unsqueeze(1), tokens[bi, best]
         else:
             low_best, high_best = masks, high
@@ -169,7 +169,7 @@ class VideoSam(nn.Module):
                             align_corners=False, antialias=True)
         ptr = self.heads(pix_feat, mask_inputs=self.mask_downsample(m), high_res=high_res)["obj_ptr"]
         lam = torch.any(m.flatten(1) > 0, dim=1)[:, None].float()
-        return {"low_res_multimasks": low, "ious": torch.ones(m.shape[0], 1), "low_res_masks": low,
+        return {"low_res_multimasks": low, "ious": torch.ones(m.shape[0], 1, device=m.device), "low_res_masks": low,
                 "high_res_masks": high, "obj_ptr": lam * ptr + (1 - lam) * self.no_obj_ptr,
                 "object_score_logits": 20.0 * lam - 10.0}
 

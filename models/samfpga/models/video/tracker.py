@@ -77,7 +77,7 @@ def unroll(model: VideoSam, feats: torch.Tensor, prompt: ClipPrompt, use_memory:
             mpos = torch.cat([mem_pos + tpos[k - 1]] * len(cond) +
                              [mem_pos + tpos[t - i - 1] for i in recent], dim=1).expand(b, -1, -1)
             ptr_frames = cond + [i for i in range(max(0, t - max_ptrs + 1), t) if i not in cond][::-1]
-            rel = torch.tensor([t - i for i in ptr_frames], dtype=torch.float32)
+            rel = torch.tensor([t - i for i in ptr_frames], dtype=torch.float32, device=feat.device)
             ppos = model.pointer_positions(rel, max_ptrs)  # (P, M)
             split = c // cfg.mem_dim
             ptr = torch.stack([ptrs[i] for i in ptr_frames], dim=1).reshape(b, -1, cfg.mem_dim)
