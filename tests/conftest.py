@@ -101,3 +101,16 @@ def tiny_int_ops_build(tiny_qonnx: Path, tmp_path_factory: pytest.TempPathFactor
     digests = [_digest(p) for p in kept]
     yield build_dir, bundle
     assert [_digest(p) for p in kept] == digests, f"{build_dir}: a test changed the shared build"
+
+
+@pytest.fixture
+def meta_nonzero():
+    """Models on torch's meta device stand in for a GPU in tests/test_*_device.py (arithmetic with a CPU tensor raises
+    there as with a CUDA one); the meta device refuses data-dependent ops such as nonzero unless told to assume every
+    element is set."""
+    import torch.fx.experimental._config as fx_config
+
+    old = fx_config.meta_nonzero_assume_all_nonzero
+    fx_config.meta_nonzero_assume_all_nonzero = True
+    yield
+    fx_config.meta_nonzero_assume_all_nonzero = old

@@ -62,17 +62,6 @@ def test_pool_drawn_by_workers_is_the_same_pool(tmp_path):
     assert int(one.labels.max()) >= 1
 
 
-@pytest.fixture
-def meta_nonzero():
-    """torch's meta device refuses data-dependent ops such as nonzero unless told to assume every element is set."""
-    import torch.fx.experimental._config as fx_config
-
-    old = fx_config.meta_nonzero_assume_all_nonzero
-    fx_config.meta_nonzero_assume_all_nonzero = True
-    yield
-    fx_config.meta_nonzero_assume_all_nonzero = old
-
-
 @pytest.mark.parametrize("mode", ["supervised", "distill"])
 def test_step_runs_with_the_models_off_the_cpu(tmp_path, meta_nonzero, mode):
     """The GPU path checked without a GPU: the models on torch's meta device, where arithmetic with a CPU tensor

@@ -15,16 +15,6 @@ from samfpga.models.video.train import VideoTrainConfig, _generate, _videos, cli
 from tests.support.tiny_video_bundle import tiny_video_model
 
 
-@pytest.fixture
-def meta_nonzero():
-    import torch.fx.experimental._config as fx_config
-
-    old = fx_config.meta_nonzero_assume_all_nonzero
-    fx_config.meta_nonzero_assume_all_nonzero = True
-    yield
-    fx_config.meta_nonzero_assume_all_nonzero = old
-
-
 @pytest.mark.parametrize("kind", ["mask", "box", "point"])
 def test_tracker_and_losses_run_with_the_model_off_the_cpu(meta_nonzero, kind):
     with pytest.raises(RuntimeError, match="device"):

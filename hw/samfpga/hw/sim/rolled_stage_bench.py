@@ -19,10 +19,10 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiRamWrite, AxiReadBus, AxiWriteBus
 
-from samfpga.hw.sim.token_batch_bench import CLK_NS, CountingRam, _now, _set_pause
+from samfpga.hw.sim.bench_common import CLK_NS, CountingRam, now, set_pause, timed_out_within, write_result
 
 
 class CountingWriteRam(AxiRamWrite):
@@ -51,14 +51,14 @@ async def _frames(dut, frames: list[dict], blocks: list[int]) -> None:
         dut.wt_base.value, dut.wt_stride.value = f["wt_base"], f["stride"]
         dut.wt_iters.value, dut.wt_tokens.value = f["n"], f["t"]
         for i in range(f["n"]):
-            t0 = _now()
+            t0 = now()
             dut.rd_base.value = f["buffers"][i % 2]
             dut.wr_base.value = f["buffers"][(i + 1) % 2]
             await _pulse(dut, "rd_start", "wr_start")
             while not int(dut.wr_done.value):  # the block's output is in DDR: its last B response came back
                 await RisingEdge(dut.clk)
             await RisingEdge(dut.clk)
-            blocks.append(_now() - t0)
+            blocks.append(now() - t0)
 
 
 @cocotb.test()
@@ -81,21 +81,16 @@ async def rolled_stage_bench(dut):
     results = []
     for p in spec["passes"]:
         for ram in (rd, wt):
-            _set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
-            _set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
-        _set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
-        _set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
-        _set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
+            set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
+            set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
+        set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
+        set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
+        set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
         rd.write(0, initial)
         rd.bytes_read = wt.bytes_read = wr.bytes_written = 0
         blocks: list[int] = []
         task = cocotb.start_soon(_frames(dut, spec["frames"], blocks))
-        timed_out = False
-        try:
-            await with_timeout(task, int(spec["timeout_cycles"]) * CLK_NS, "ns")
-        except SimTimeoutError:
-            task.cancel()
-            timed_out = True
+        timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
         results.append({"name": p["name"], "block_cycles": blocks, "reader_bytes": rd.bytes_read,
@@ -105,8 +100,4 @@ async def rolled_stage_bench(dut):
                         "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
         if timed_out:
             break
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"passes": results}, fh)
-    os.replace(tmp, spec["result"])
-    assert not any(r["timed_out"] for r in results), "timed out"
+    write_result(spec, results)

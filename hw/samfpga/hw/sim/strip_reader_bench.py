@@ -17,10 +17,18 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiReadBus, AxiStreamBus, AxiStreamSink
 
-from samfpga.hw.sim.token_batch_bench import CLK_NS, CountingRam, _ar_monitor, _now, _set_pause
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    CountingRam,
+    ar_monitor,
+    now,
+    set_pause,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _frames(dut, sink: AxiStreamSink, frames: list[dict], got: list[list[str]], done: list[int],
@@ -39,7 +47,7 @@ async def _frames(dut, sink: AxiStreamSink, frames: list[dict], got: list[list[s
             frame = await sink.recv()  # compact: bytes whose tkeep is low dropped
             strips.append(bytes(frame.tdata).hex())
         got.append(strips)
-        done.append(_now() - start)
+        done.append(now() - start)
         await RisingEdge(dut.clk)
 
 
@@ -57,35 +65,26 @@ async def strip_reader_bench(dut):
     for log in (sink.log, ram.log):  # per-frame / per-burst INFO lines would dominate the log
         log.setLevel("WARNING")
     bursts: list = []
-    cocotb.start_soon(_ar_monitor(dut, bursts))
+    cocotb.start_soon(ar_monitor(dut, bursts))
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     results = []
     for p in spec["passes"]:
-        _set_pause(sink, rng, float(p.get("out_pause", 0)))
-        _set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
-        _set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
+        set_pause(sink, rng, float(p.get("out_pause", 0)))
+        set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
+        set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
         ram.bytes_read = 0
         bursts.clear()
         got: list[list[str]] = []
         done: list[int] = []
-        start = _now()
+        start = now()
         task = cocotb.start_soon(_frames(dut, sink, spec["frames"], got, done, start))
-        timed_out = False
-        try:
-            await with_timeout(task, int(spec["timeout_cycles"]) * CLK_NS, "ns")
-        except SimTimeoutError:
-            task.cancel()
-            timed_out = True
+        timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
         results.append({"name": p["name"], "strips": got, "frame_done_cycles": done, "ddr_bytes": ram.bytes_read,
                         "bursts": list(bursts), "err": int(dut.err.value), "busy": int(dut.busy.value),
                         "extra_beats": sink.count(), "timed_out": timed_out})
         if timed_out:
             break
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"passes": results}, fh)
-    os.replace(tmp, spec["result"])
-    assert not any(r["timed_out"] for r in results), "timed out"
+    write_result(spec, results)

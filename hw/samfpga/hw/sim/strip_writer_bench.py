@@ -19,10 +19,10 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiRamWrite, AxiStreamBus, AxiStreamFrame, AxiStreamSource, AxiWriteBus
 
-from samfpga.hw.sim.token_batch_bench import CLK_NS, _now, _set_pause
+from samfpga.hw.sim.bench_common import CLK_NS, now, set_pause, timed_out_within, write_result
 
 
 class FaultRam(AxiRamWrite):
@@ -55,7 +55,7 @@ async def _monitor(dut, aw: list, w: list, b: list, done: list, start: list, pen
         if int(dut.m_axi_bvalid.value) and int(dut.m_axi_bready.value):
             b.append(int(dut.m_axi_bresp.value))
         if int(dut.done.value):
-            done.append(_now() - start[0])
+            done.append(now() - start[0])
             pending.append(len(aw) - len(b))
             errs.append(int(dut.err.value))
 
@@ -102,10 +102,10 @@ async def strip_writer_bench(dut):
     await ClockCycles(dut.clk, 4)
     results = []
     for p in spec["passes"]:
-        _set_pause(source, rng, float(p.get("in_pause", 0)))
-        _set_pause(ram.aw_channel, rng, float(p.get("aw_pause", 0)))
-        _set_pause(ram.w_channel, rng, float(p.get("w_pause", 0)))
-        _set_pause(ram.b_channel, rng, float(p.get("b_pause", 0)))
+        set_pause(source, rng, float(p.get("in_pause", 0)))
+        set_pause(ram.aw_channel, rng, float(p.get("aw_pause", 0)))
+        set_pause(ram.w_channel, rng, float(p.get("w_pause", 0)))
+        set_pause(ram.b_channel, rng, float(p.get("b_pause", 0)))
         ram.write(0, background)
         aw.clear()
         w.clear()
@@ -114,14 +114,9 @@ async def strip_writer_bench(dut):
         errs.clear()
         b.clear()
         ram.fault = tuple(p.get("fault", (0, 0)))
-        start[0] = _now()
+        start[0] = now()
         task = cocotb.start_soon(_frames(dut, source, spec["frames"]))
-        timed_out = False
-        try:
-            await with_timeout(task, int(spec["timeout_cycles"]) * CLK_NS, "ns")
-        except SimTimeoutError:
-            task.cancel()
-            timed_out = True
+        timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ram.read(0, len(background)))
         results.append({"name": p["name"], "aw_bursts": list(aw), "w_bursts": list(w), "frame_done_cycles": list(done),
@@ -130,8 +125,4 @@ async def strip_writer_bench(dut):
                         "err": int(dut.err.value), "busy": int(dut.busy.value), "timed_out": timed_out})
         if timed_out:
             break
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"passes": results}, fh)
-    os.replace(tmp, spec["result"])
-    assert not any(r["timed_out"] for r in results), "timed out"
+    write_result(spec, results)

@@ -23,40 +23,18 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
-from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiRamRead, AxiReadBus, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotb.triggers import ClockCycles
+from cocotbext.axi import AxiReadBus, AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-CLK_NS = 10
-
-
-def _now() -> int:
-    return int(get_sim_time(unit="ns")) // CLK_NS
-
-
-class CountingRam(AxiRamRead):
-    """AxiRamRead that counts the bytes it returns and records each burst (address, beats)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.bytes_read = 0
-        self.beats_read = 0
-
-    async def _read(self, address, length):
-        self.bytes_read += length
-        self.beats_read += 1
-        return await super()._read(address, length)
-
-
-def _pauses(rng: random.Random, p: float):
-    while True:
-        yield rng.random() < p
-
-
-def _set_pause(chan, rng: random.Random, p: float) -> None:
-    chan.set_pause_generator(_pauses(rng, p) if p > 0 else None)
-    if p == 0:
-        chan.pause = False  # removing the generator leaves its last state
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    CountingRam,
+    ar_monitor,
+    now,
+    set_pause,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _collect(sink: AxiStreamSink, counts: list[int], done: list[int], start: int, words: list[int]) -> None:
@@ -66,14 +44,7 @@ async def _collect(sink: AxiStreamSink, counts: list[int], done: list[int], star
         frame = await sink.recv(compact=False)
         words.extend(int(w) for w in frame.tdata)
         while len(done) < len(bounds) and len(words) >= bounds[len(done)]:
-            done.append(_now() - start)
-
-
-async def _ar_monitor(dut, bursts: list) -> None:
-    while True:
-        await RisingEdge(dut.clk)
-        if int(dut.m_axi_arvalid.value) and int(dut.m_axi_arready.value):
-            bursts.append((int(dut.m_axi_araddr.value), int(dut.m_axi_arlen.value) + 1))
+            done.append(now() - start)
 
 
 def _configure(dut, f: dict) -> None:
@@ -97,7 +68,7 @@ async def token_batch_bench(dut):
     ram = CountingRam(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=max(4096, len(ddr)))
     ram.write(0, ddr)
     bursts: list = []
-    cocotb.start_soon(_ar_monitor(dut, bursts))
+    cocotb.start_soon(ar_monitor(dut, bursts))
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
@@ -107,18 +78,17 @@ async def token_batch_bench(dut):
     failed = 0
     for p in spec["passes"]:
         for chan in (src, sink):
-            _set_pause(chan, rng, float(p["pause"]))
-        _set_pause(ram.ar_channel, rng, float(p["ar_pause"]))
-        _set_pause(ram.r_channel, rng, float(p["r_pause"]))
+            set_pause(chan, rng, float(p["pause"]))
+        set_pause(ram.ar_channel, rng, float(p["ar_pause"]))
+        set_pause(ram.r_channel, rng, float(p["r_pause"]))
         ram.bytes_read = 0
         ram.beats_read = 0
         bursts.clear()
         words: list[int] = []
         done: list[int] = []
-        start = _now()
+        start = now()
         collector = cocotb.start_soon(_collect(sink, [len(f["expected"]) for f in frames], done, start, words))
         prev = None
-        timed_out = False
         for f in frames:
             key = (f["n"], f["t"], f["base"], f["stride"])
             if key != prev:
@@ -126,11 +96,7 @@ async def token_batch_bench(dut):
                 _configure(dut, f)
                 prev = key
             await src.send(AxiStreamFrame([int(w) for w in f["inputs"]]))
-        try:
-            await with_timeout(collector, int(spec["timeout_cycles"]) * CLK_NS, "ns")
-        except SimTimeoutError:
-            collector.cancel()
-            timed_out = True
+        timed_out = await timed_out_within(collector, spec["timeout_cycles"])
         expected = [int(w) for f in frames for w in f["expected"]]
         mask = (1 << int(spec["out_bits"])) - 1
         mism = [i for i, (g, e) in enumerate(zip(words, expected)) if (g & mask) != (e & mask)]
@@ -139,15 +105,11 @@ async def token_batch_bench(dut):
         results.append({"name": p["name"], "words_compared": min(len(words), len(expected)), "mismatches": mism_n,
                         "first_mismatches": [{"index": i, "got": hex(words[i]), "expected": hex(expected[i])}
                                              for i in mism[:5]],
-                        "frame_done_cycles": done, "cycles": _now() - start, "ddr_bytes": ram.bytes_read,
+                        "frame_done_cycles": done, "cycles": now() - start, "ddr_bytes": ram.bytes_read,
                         "ddr_beats": ram.beats_read, "bursts": list(bursts), "err": int(dut.err.value), "timed_out": timed_out})
         if timed_out:
             break  # the unit is stuck: later passes would only time out too
         await ClockCycles(dut.clk, 4)
-    tmp = spec["result"] + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump({"passes": results}, fh)
-    os.replace(tmp, spec["result"])
-    assert not any(r["timed_out"] for r in results), f"timed out: {[len(r['frame_done_cycles']) for r in results]}"
+    write_result(spec, results)
     assert failed == 0, f"{failed} output words differ from the reference: {[r['first_mismatches'] for r in results]}"
     assert all(r["err"] == 0 for r in results), f"err flags raised: {[r['err'] for r in results]}"
