@@ -56,7 +56,8 @@ def test_suppressor_prompts():
 
 
 def test_refine_config_rejects_bad_values():
-    for bad in (dict(neighbours=6), dict(parents=("coverage",)), dict(max_prompts=0), dict(margin=-0.1)):
+    for bad in (dict(neighbours=6), dict(parents=("coverage",)), dict(max_prompts=0), dict(margin=-0.1),
+                dict(rounds=0), dict(rounds=2, parents=("near_miss",))):
         with pytest.raises(ValueError, match="refine"):
             RefineConfig(**bad)
     with pytest.raises(ValueError, match="RefineConfig"):
@@ -165,6 +166,8 @@ def test_prompt_count_bounded(predictor):
     gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=20)
     assert gen.stats["first_pass_prompts"] <= 16 and gen.stats["decoder_prompts"] == len(pred.prompts) == 20
     assert len(set(pred.prompts)) == 20  # no point prompted twice
+    gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=20, rounds=5)  # no suppressor: one round
+    assert gen.stats["decoder_prompts"] == len(pred.prompts) == len(set(pred.prompts)) == 20
     gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=5)  # fewer than the head's points
     assert gen.stats["first_pass_prompts"] == gen.stats["decoder_prompts"] == len(pred.prompts) == 5
 
