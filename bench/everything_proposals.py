@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--refine-neighbours", type=int, default=4)
     p.add_argument("--refine-parents", default="near_miss,suppressor")
     p.add_argument("--refine-margin", type=float, default=0.02)
+    p.add_argument("--refine-rounds", type=int, default=1,
+                   help="second-pass rounds (RefineConfig.rounds: later rounds expand new NMS suppressors)")
     p.add_argument("--no-snap", action="store_true", help="refined: keep the head's points off the grid")
     p.add_argument("--grid-sides", default="",
                    help="also coarse dense grids of these sides (e.g. 8,10): the same filters, what a plain grid with "
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     grid_sides = [int(v) for v in args.grid_sides.split(",") if v]
     refine = RefineConfig(snap=not args.no_snap, parents=tuple(v for v in args.refine_parents.split(",") if v),
                           margin=args.refine_margin, neighbours=args.refine_neighbours,
-                          max_prompts=args.refine_max_prompts)
+                          max_prompts=args.refine_max_prompts, rounds=args.refine_rounds)
     strategies = {"head": None, "refined": refine}
     chosen = args.strategies.split(",")
     if set(chosen) - set(strategies):

@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--proposal-max-prompts", type=_positive_int,
                     help="proposals mode: decoder prompts per image at most, the head's (snapped to the dense grid) "
                          "and the second pass's together (default 120; samfpga.everything.refine)")
+    ev.add_argument("--proposal-rounds", type=_positive_int,
+                    help="proposals mode: second-pass rounds; later rounds prompt the neighbours of new "
+                         "NMS suppressors (default 1; 10 with --proposal-max-prompts 400: more recovered, more "
+                         "prompts, docs/everything_speed.md)")
     ev.add_argument("--no-proposal-refine", action="store_true",
                     help="proposals mode: the head's points only, as they are: no grid snapping, no second pass")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
@@ -334,15 +338,19 @@ def cmd_everything(args: argparse.Namespace) -> int:
     if args.mode == "proposals":
         cls = everything.ProposalMaskGenerator
         del params["points_per_side"]
+        refine = {k: v for k, v in (("max_prompts", args.proposal_max_prompts),
+                                    ("rounds", args.proposal_rounds)) if v is not None}
         params.update(head=None if args.proposal_head is None else str(args.proposal_head),
                       score_thresh=args.proposal_score_thresh,
-                      refine=None if args.no_proposal_refine else everything.RefineConfig(
-                          **({} if args.proposal_max_prompts is None else {"max_prompts": args.proposal_max_prompts})))
+                      refine=None if args.no_proposal_refine else everything.RefineConfig(**refine))
         if args.no_proposal_refine and args.proposal_max_prompts is not None:
             raise CliError("--proposal-max-prompts bounds the second pass: it does not go with --no-proposal-refine")
+        if args.no_proposal_refine and args.proposal_rounds is not None:
+            raise CliError("--proposal-rounds sets the second pass: it does not go with --no-proposal-refine")
     else:
         given = [name for name, value in (("--proposal-head", args.proposal_head),
                                           ("--proposal-max-prompts", args.proposal_max_prompts),
+                                          ("--proposal-rounds", args.proposal_rounds),
                                           ("--no-proposal-refine", args.no_proposal_refine or None)) if value is not None]
         if given:
             raise CliError(f"{', '.join(given)} applies to --mode proposals only")

@@ -56,7 +56,8 @@ def test_suppressor_prompts():
 
 
 def test_refine_config_rejects_bad_values():
-    for bad in (dict(neighbours=6), dict(parents=("coverage",)), dict(max_prompts=0), dict(margin=-0.1)):
+    for bad in (dict(neighbours=6), dict(parents=("coverage",)), dict(max_prompts=0), dict(margin=-0.1),
+                dict(rounds=0), dict(rounds=2, parents=("near_miss",))):
         with pytest.raises(ValueError, match="refine"):
             RefineConfig(**bad)
     with pytest.raises(ValueError, match="RefineConfig"):
@@ -165,6 +166,9 @@ def test_prompt_count_bounded(predictor):
     gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=20)
     assert gen.stats["first_pass_prompts"] <= 16 and gen.stats["decoder_prompts"] == len(pred.prompts) == 20
     assert len(set(pred.prompts)) == 20  # no point prompted twice
+    # rounds > 1 expand suppressors only: with none, one round
+    gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=20, rounds=5)
+    assert gen.stats["decoder_prompts"] == len(pred.prompts) == len(set(pred.prompts)) == 20
     gen, pred, _ = _run(predictor, lambda p: 0.49, cells=cells, max_prompts=5)  # fewer than the head's points
     assert gen.stats["first_pass_prompts"] == gen.stats["decoder_prompts"] == len(pred.prompts) == 5
 
@@ -184,8 +188,19 @@ def test_cli_proposals_max_prompts(tmp_path, capsys):
     st = data["generator_stats"]
     assert data["decoder_prompts"] == st["decoder_prompts"] == st["first_pass_prompts"] + st["refine_prompts"] <= 40
     assert data["params"]["refine"]["max_prompts"] == 40 and data["params"]["refine"]["snap"] is True
+    assert data["params"]["refine"]["rounds"] == 1
+    out = tmp_path / "ev_rounds"
+    rc = cli.main(["everything", image, "--mode", "proposals", "--proposal-max-prompts", "60", "--proposal-rounds",
+                   "3", "--pred-iou-thresh", "0.5", "--stability-score-thresh", "0.8", "--out", str(out),
+                   "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((out / "masks.json").read_text())
+    assert data["params"]["refine"]["rounds"] == 3 and data["decoder_prompts"] <= 60
     for bad, msg in ((["--mode", "dense", "--proposal-max-prompts", "40"], "applies to --mode proposals only"),
                      (["--mode", "proposals", "--no-proposal-refine", "--proposal-max-prompts", "40"],
+                      "does not go with --no-proposal-refine"),
+                     (["--mode", "dense", "--proposal-rounds", "2"], "applies to --mode proposals only"),
+                     (["--mode", "proposals", "--no-proposal-refine", "--proposal-rounds", "2"],
                       "does not go with --no-proposal-refine")):
         rc = cli.main(["everything", image, *bad, "--out", str(tmp_path / "bad"), "--no-progress"])
         assert rc != 0 and msg in capsys.readouterr().err

@@ -248,11 +248,27 @@ class ProposalMaskGenerator:
             parents.append(won[np.argsort(-best[won], kind="stable")])
         order = np.concatenate(parents) if parents else np.zeros((0,), np.int64)
         extra = neighbour_points(orig[order], orig_size, ref.points_per_side, ref.neighbours, orig)[:budget]
-        if len(extra):
-            more, _ = self._run_points(transform.apply_coords(extra, orig_size).astype(np.float32), extra, orig_size,
-                                       counter, None)
+        # later rounds expand each suppressor once: those of the first round are done
+        expanded = set(parents[-1].tolist()) if "suppressor" in ref.parents and len(ids) else set()
+        prompted = orig
+        for round_ in range(1, ref.rounds + 1):
+            if not len(extra):
+                break
+            # the best IoUs rank the next round's suppressors; the last round needs none
+            more, more_best = self._run_points(transform.apply_coords(extra, orig_size).astype(np.float32), extra,
+                                               orig_size, counter, near if round_ < ref.rounds else None)
             data.cat(more)
-        return data, len(orig), len(extra)
+            prompted, best = np.concatenate([prompted, extra]), np.concatenate([best, more_best])
+            budget = ref.max_prompts - len(prompted)
+            if round_ == ref.rounds or budget <= 0:
+                break
+            ids = _prompt_ids(data, prompted)
+            won = np.asarray([i for i in suppressor_prompts(data["boxes"], data["iou_preds"], ids,
+                                                            self.box_nms_thresh) if i not in expanded], np.int64)
+            won = won[np.argsort(-best[won], kind="stable")]
+            expanded.update(won.tolist())
+            extra = neighbour_points(prompted[won], orig_size, ref.points_per_side, ref.neighbours, prompted)[:budget]
+        return data, len(orig), len(prompted) - len(orig)
 
     def _run_points(self, coords: np.ndarray, points: np.ndarray, orig_size: tuple[int, int],
                     counter: DecoderCounter, near_thresh: float | None) -> tuple[MaskData, np.ndarray]:

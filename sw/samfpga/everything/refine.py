@@ -16,6 +16,12 @@ the filters whose best predicted IoU is within ``margin`` of ``pred_iou_thresh``
 kept mask removed another prompt's mask in the first pass's NMS (``suppressor``); in that order, each kind by
 descending best predicted IoU, up to ``max_prompts`` prompts for both passes. With ``snap`` the head's points are
 first moved to the nearest point of the dense grid, so every prompt is one a dense grid would make.
+
+With ``rounds`` > 1 the second pass repeats on its own output: the new prompts' masks enter new NMS contests, and
+the suppressors among all prompts so far that were not expanded yet get their neighbours too, until none is left,
+``rounds`` is reached or ``max_prompts`` is spent. It recovers more for more prompts (measured in
+docs/everything_speed.md: 85.5% -> 90.2% of held-out images 0-39's dense masks, 10.9x -> 8.3x fewer prompts than
+dense), so the default stays one round.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class RefineConfig:
         neighbours: 4 (left, right, up, down) or 8 (and the diagonals) grid neighbours per parent.
         max_prompts: decoder prompts of both passes per image, at most (the first pass keeps its best
             ``max_prompts`` points; the second pass gets what is left).
+        rounds: second-pass rounds; rounds after the first prompt the neighbours of the NMS suppressors not yet
+            expanded (needs "suppressor" in ``parents``).
     """
 
     points_per_side: int = 32
@@ -50,6 +58,7 @@ class RefineConfig:
     margin: float = 0.02
     neighbours: int = 4
     max_prompts: int = 120
+    rounds: int = 1
 
     def __post_init__(self) -> None:
         if self.points_per_side < 1:
@@ -62,6 +71,10 @@ class RefineConfig:
             raise ValueError(f"refine neighbours must be 4 or 8, got {self.neighbours}")
         if self.max_prompts < 1:
             raise ValueError(f"refine max_prompts must be >= 1, got {self.max_prompts}")
+        if self.rounds < 1:
+            raise ValueError(f"refine rounds must be >= 1, got {self.rounds}")
+        if self.rounds > 1 and "suppressor" not in self.parents:
+            raise ValueError("refine rounds > 1 expand NMS suppressors: parents must include 'suppressor'")
 
 
 def unique_rows(points: np.ndarray) -> np.ndarray:
