@@ -318,3 +318,54 @@ def test_stream_cycles_equal_the_units_schedule(mw, mh, simd, pe, batch, t, axi_
     assert stream_cycles(cfg, t) == s["params"] + s["weight_bound"]
     if (pe, simd, batch) == (16, 16, 4):
         assert s["weight_bound"] > 0  # the case where the port, not the MACs, sets the pace
+
+
+def test_dma_prices_are_the_committed_yosys_counts():
+    """pricing.DMA (what the planner adds per strip DMA engine) equals bench/results/dma_synth.json, the Yosys run of
+    the engines' RTL (``python bench/dma_synth.py``): a change to either is seen here."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan.pricing import DMA
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "dma_synth.json").read_text())["engines"]
+    assert set(DMA) == set(synth)
+    for engine, res in DMA.items():
+        for r in RESOURCES:
+            assert res[r] == synth[engine][r], (engine, r)
+
+
+def test_dma_engines_follow_what_lives_in_ddr(units):
+    """One reader per unit whose frame or loop buffer is in DDR (shared by both), one writer per unit whose loop
+    buffer or successor's frame buffer is; the image's reader and the embedding's writer always; a weight fetch per
+    rolled_streamed unit. Nothing in DDR: only the frame I/O (and the fetches). An engine is the aligned build where
+    its maps' channels fill whole beats: the tiny encoder's 16 channels at 16-byte beats, not at 32; the 3-channel
+    image never."""
+    from samfpga.hw.plan.planner import Memory, _dma_engines
+
+    modes = tuple("rolled_streamed" if u.repeats > 1 else "unrolled" for u in units)
+    names = [u.name for u in units]
+    s2 = names.index("layers.2.blocks")
+    none = _dma_engines(units, modes, [], 16)
+    assert [e for n, _, e in none if not n.endswith("weight_fetch")] == ["strip_reader", "strip_writer_aligned"]
+    assert sum(n.endswith("weight_fetch") for n, _, _ in none) == sum(m == "rolled_streamed" for m in modes)
+    mems = [Memory("fb", names[s2], "frame_buffer", 1, 1, 2, placed="DDR"),
+            Memory("lb", names[s2], "loop_buffer", 1, 1, 1, placed="DDR"),
+            Memory("fb1", names[s2 + 1], "frame_buffer", 1, 1, 2, placed="URAM")]
+    got = {(n, u, e) for n, u, e in _dma_engines(units, modes, mems, 16)} - set(none)
+    # the stage reads its buffers through one engine and writes its loop buffer and the previous unit's frame buffer
+    assert got == {(f"{names[s2]}.input_dma", names[s2], "strip_reader_aligned"),
+                   (f"{names[s2]}.output_dma", names[s2], "strip_writer_aligned"),
+                   (f"{names[s2 - 1]}.output_dma", names[s2 - 1], "strip_writer_aligned")}
+    wide = {(n, e) for n, _, e in _dma_engines(units, modes, mems, 32)}
+    assert (f"{names[s2]}.input_dma", "strip_reader") in wide and (f"{names[s2]}.output_dma", "strip_writer") in wide
+
+
+def test_dma_engines_are_in_the_totals(units):
+    """The plan's totals include every DMA engine it lists, as layer rows of their own."""
+    p = plan(PlanConfig(board="zcu104", encoder_config=tiny()), units=units)
+    dma = [x for x in p.layers if x.op_type.startswith(("strip_reader", "strip_writer"))]
+    assert len(dma) >= 2 and {x.name.split(".")[-1] for x in dma} >= {"image_dma", "embedding_dma"}
+    for r in RESOURCES:
+        s = sum(x.res.get(r, 0.0) for x in p.layers) + sum(m.res.get(r, 0.0) for m in p.memories)
+        assert math.isclose(s, p.totals[r], rel_tol=1e-9, abs_tol=1e-6), r

@@ -121,3 +121,26 @@ def test_rtl_flipped_ddr_byte_mismatches_where_predicted(built):
     diff = [np.flatnonzero(np.frombuffer(g, np.uint8) != np.frombuffer(r, np.uint8)).tolist()
             for g, r in zip(got, sr.reference(f))]
     assert diff == predicted
+
+
+CFG_ALIGNED = ReaderConfig(axi_dw=64, stream_w=64, max_burst=4, aligned=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rtl_aligned_variant_bit_exact(tmp_path_factory):
+    """ALIGNED = 1 (no realignment buffer: what the planner prices for maps whose channels fill whole beats): frames
+    with C a multiple of the 8-byte beat and beat-aligned bases, tiles 1 / 2 / 4, halo 0 / 1 / 3, a page crossing;
+    the strips, bytes and bursts equal the model's under stalls and free-running."""
+    work = tmp_path_factory.mktemp("strip_reader_aligned")
+    sr.build(CFG_ALIGNED, work)
+    frames = [StripFrame(_map(4, 16, 8, 40), tiles=1, halo=0, base=0x10),
+              StripFrame(_map(5, 16, 16, 41), tiles=2, halo=1, base=0x1000 - 0x200),
+              StripFrame(_map(3, 24, 8, 42), tiles=4, halo=3, base=0x2008)]
+    res = sr.simulate(CFG_ALIGNED, frames, PASSES, work, seed=5, tag="aligned")
+    assert not res.error, res.error
+    for p in res.passes:
+        assert not p["timed_out"] and p["err"] == 0 and not p["busy"] and p["extra_beats"] == 0, p["name"]
+        assert [[bytes.fromhex(s) for s in fs] for fs in p["strips"]] == [sr.reference(f) for f in frames]
+        assert p["ddr_bytes"] == sum(sr.payload_bytes(*f.fmap.shape, f.tiles, f.halo) for f in frames)
+        assert [tuple(b) for b in p["bursts"]] == [b for f in frames for b in sr.bursts(f, CFG_ALIGNED)]

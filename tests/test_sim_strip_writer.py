@@ -167,3 +167,32 @@ def test_rtl_flags_b_error_and_bad_config(built):
     want = bytearray(sw.reference(bg, [a, c]))
     want[0x138:0x140] = bg[0x138:0x140]
     assert res.images[0] == bytes(want)
+
+
+CFG_ALIGNED = WriterConfig(axi_dw=64, stream_w=64, max_burst=4, aligned=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rtl_aligned_variant_bit_exact_and_refuses_unaligned(tmp_path_factory):
+    """ALIGNED = 1 (no realignment buffer): frames with C a multiple of the 8-byte beat and beat-aligned bases, tiles
+    1 / 2 / 4, a page crossing: the DDR image equals the reference and the bursts the model's, every strobe set, under
+    stalls and free-running. A frame with an unaligned base between them is refused (err 2 at its done, nothing
+    written) and the next good frame clears it."""
+    work = tmp_path_factory.mktemp("strip_writer_aligned")
+    sw.build(CFG_ALIGNED, work)
+    frames = [StripFrame(_map(4, 16, 8, 50), tiles=1, halo=0, base=0x10),
+              StripFrame(_map(5, 16, 16, 51), tiles=2, halo=0, base=0x1000 - 0x200),
+              StripFrame(_map(3, 24, 8, 52), tiles=4, halo=0, base=0x2008)]
+    bad = {"base": 0x3004, "h": 2, "w": 8, "c": 8, "tiles": 1}
+    bg = _background(frames, 6)
+    res = sw.simulate(CFG_ALIGNED, [frames[0], frames[1], bad, frames[2]], PASSES, bg, work, seed=6, tag="aligned")
+    assert not res.error, res.error
+    ref = sw.reference(bg, frames)
+    model = [b for f in frames for b in sw.write_bursts(f, CFG_ALIGNED)]
+    assert all(fs == 0xFF and ls == 0xFF for _, _, fs, ls in model)
+    for p, img in zip(res.passes, res.images):
+        assert not p["timed_out"] and not p["busy"], p["name"]
+        assert p["err_at_done"] == [0, 0, 2, 0], p["name"]
+        assert img == ref, p["name"]
+        assert [tuple(b) for b in p["aw_bursts"]] == [(a, b) for a, b, _, _ in model], p["name"]

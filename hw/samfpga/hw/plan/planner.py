@@ -31,7 +31,10 @@ Execution model (stated in every report):
 * Fit: the sum of every layer's LUT/FF/DSP (project models), of every memory (weights, line buffers, window
   buffers, frame buffers on chip; ``samfpga.hw.resources.memory``) and of the LayerNorm/softmax allowances stays
   within ``limit`` of every board resource. Memories over 4 Kb go to URAM (largest first, while it fits), then BRAM.
-  Memories over 4 Kb are packed into 72-bit words. Not counted: stream FIFOs between layers, data-width converters, the DMA engines and the loop control.
+  Memories over 4 Kb are packed into 72-bit words. The DMA engines of every buffer in DDR, the image's and the
+  embedding's, and rolled_streamed weight fetches are counted at the Yosys figures of the project's strip reader /
+  writer (``pricing.DMA``; since 2026-12-03). Not counted: stream FIFOs between layers, data-width converters and
+  the loop control (the host's: docs/rolled_stage.md).
 """
 
 from __future__ import annotations
@@ -343,6 +346,15 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     ddr += io_bytes
     ok, extra_ddr = _place(mems, tot, board, cfg.limit, units)
     ddr += extra_ddr
+    # the DMA engines of what lives in DDR (priced after placement, which decides what spills); they can break a fit
+    for name, unit, engine in _dma_engines(units, modes, mems, cfg.dma_beat_bytes):
+        for r in RESOURCES:
+            tot[r] += pricing.DMA[engine][r]
+        if detail:
+            layer_plans.append(LayerPlan(name, unit, engine, 0, 0, 0, 1, 0, dict(pricing.DMA[engine]),
+                                         "Yosys (own RTL at 128-bit AXI, bench/results/dma_synth.json)"))
+    cap = board.budget()
+    ok = ok and all(tot[r] <= cfg.limit * cap[r] for r in RESOURCES)
     ddr_cycles = ddr / bytes_per_cycle
     slow = max(up.cycles for up in unit_plans)
     res = {"totals": tot, "memories": mems, "units": unit_plans, "layers": layer_plans, "ddr_bytes": ddr,
@@ -353,6 +365,33 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     if ddr_cycles > period:
         return res, f"DDR: {ddr / 1e6:,.1f} MB per frame take {ddr_cycles:,.0f} cycles, more than {period:,.0f}"
     return res, None
+
+
+def _dma_engines(units: list[Unit], modes: tuple[str, ...], mems: list[Memory], beat: int
+                 ) -> list[tuple[str, str, str]]:
+    """(name, unit, engine) of every strip DMA engine the configuration needs: the image's reader and the
+    embedding's writer; a reader for a unit whose frame or loop buffer is in DDR (one engine serves both: block 0
+    reads the frame buffer, the later blocks the loop buffer, at another base); a writer for a unit whose loop buffer
+    or whose successor's frame buffer is in DDR; a weight fetch per rolled_streamed unit (a reader of whole beats).
+    An engine is the ALIGNED build (``pricing.DMA``'s ``*_aligned``) where the maps it moves have channels that fill
+    whole ``beat``-byte beats (every vit_t unit: 64 to 320 channels), else the realigning one (the 3-channel image)."""
+    in_ddr = {(m.unit, m.kind) for m in mems if m.placed == "DDR"}
+
+    def engine(kind: str, *channels: int) -> str:
+        return f"strip_{kind}_aligned" if all(c and c % beat == 0 for c in channels) else f"strip_{kind}"
+
+    out = [(f"{units[0].name}.image_dma", units[0].name, engine("reader", 3)),
+           (f"{units[-1].name}.embedding_dma", units[-1].name, engine("writer", units[-1].channels))]
+    for i, (u, mode) in enumerate(zip(units, modes, strict=True)):
+        c_in = units[i - 1].channels if i else 3
+        if (u.name, "frame_buffer") in in_ddr or (u.name, "loop_buffer") in in_ddr:
+            out.append((f"{u.name}.input_dma", u.name, engine("reader", c_in, u.channels)))
+        nxt = units[i + 1].name if i + 1 < len(units) else None
+        if (u.name, "loop_buffer") in in_ddr or (nxt, "frame_buffer") in in_ddr:
+            out.append((f"{u.name}.output_dma", u.name, engine("writer", u.channels)))
+        if mode == "rolled_streamed":
+            out.append((f"{u.name}.weight_fetch", u.name, "strip_reader_aligned"))
+    return out
 
 
 def _place(mems: list[Memory], tot: dict[str, float], board: Board, limit: float, units: list[Unit]):

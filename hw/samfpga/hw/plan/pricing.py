@@ -32,6 +32,20 @@ DDR_GBPS: dict[str, tuple[float, str]] = {
 }
 
 
+#: One strip DMA engine as the project's own RTL builds it (strip_reader.sv / strip_writer.sv at AXI_DW = STREAM_W =
+#: 128, 40-bit addresses; ALIGNED = 0 for any byte alignment, ``*_aligned`` with ALIGNED = 1 for maps on whole beats):
+#: Yosys ``synth_xilinx -family xcup`` cell counts, LUT including LUTRAM
+#: (``python bench/dma_synth.py``, bench/results/dma_synth.json; tests/test_plan.py checks these equal that file).
+#: The planner prices a reader per unit input and a writer per unit output that lives in DDR, the image's reader and
+#: the embedding's writer, and a rolled_streamed unit's weight fetch as an aligned reader (``planner._dma_engines``).
+DMA: dict[str, dict[str, float]] = {
+    "strip_reader": {"LUT": 2996.0, "FF": 677.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 6.0},
+    "strip_writer": {"LUT": 2750.0, "FF": 711.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
+    "strip_reader_aligned": {"LUT": 884.0, "FF": 415.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 6.0},
+    "strip_writer_aligned": {"LUT": 623.0, "FF": 439.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
+}
+
+
 class _DT:
     def __init__(self, bits: int):
         self._b = bits

@@ -12,7 +12,8 @@
 //
 // Configuration (cfg_*) is sampled at `start` (a one-cycle pulse while !busy). Before the first request the reader
 // finds S = W / tiles by repeated addition (W/tiles cycles). err[0]: an R beat with an error response;
-// err[1]: bad configuration (H, W, C or tiles zero, or W not a multiple of tiles): the frame is dropped.
+// err[1]: bad configuration (H, W, C or tiles zero, W not a multiple of tiles, or with ALIGNED base or C not on whole
+// beats): the frame is dropped.
 // Timing closure is not assessed (combinational byte shifts of the realignment buffer).
 
 module strip_reader #(
@@ -21,7 +22,10 @@ module strip_reader #(
 	int unsigned  STREAM_W = 32,	// output stream width (bits, multiple of 8)
 	int unsigned  MAX_BURST = 16,	// beats per read burst (<= 256)
 	int unsigned  DIM_BITS = 16,	// width of H, W, C, tiles, halo
-	int unsigned  DQ_DEPTH = 8	// segment descriptors in flight between the AR and R sides (power of 2)
+	int unsigned  DQ_DEPTH = 8,	// segment descriptors in flight between the AR and R sides (power of 2)
+	// 1: every row segment on whole AXI beats (BASE and C multiples of AXI_DW/8; with STREAM_W = AXI_DW): R beats
+	// pass straight to the stream, no realignment buffer (a frame breaking the rule is refused: err[1])
+	bit  ALIGNED = 0
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -70,6 +74,7 @@ module strip_reader #(
 	if(AXI_DW < 8 || (AXI_DW & (AXI_DW - 1)) != 0)  $error("AXI_DW must be a power of 2 >= 8");
 	if(STREAM_W % 8 != 0 || STREAM_W == 0)  $error("STREAM_W must be a positive multiple of 8");
 	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256");
+	if(ALIGNED && STREAM_W != AXI_DW)  $error("ALIGNED needs STREAM_W = AXI_DW");
 
 	//=======================================================================
 	// Configuration and strip / row walk (AR side)
@@ -151,6 +156,7 @@ module strip_reader #(
 				X0 <= 0;
 				ErrCfg <= 0;
 				if(cfg_h == 0 || cfg_w == 0 || cfg_c == 0 || cfg_tiles == 0)  ErrCfg <= 1;
+				else if(ALIGNED && ((cfg_base & AXI_AW'(DB - 1)) != 0 || (cfg_c & DIM_BITS'(DB - 1)) != 0))  ErrCfg <= 1;
 				else  State <= DIV;
 			end
 			DIV: begin	// S = W / Tiles by repeated addition
@@ -227,17 +233,18 @@ module strip_reader #(
 	// output side
 	uwire [XB-1:0]  strip_left = SqBytes[SqRp] - Emitted;
 	uwire [CB-1:0]  want = strip_left < OB? CB'(strip_left) : CB'(OB);
-	assign	m_axis_tvalid = SqCnt != 0 && Cnt >= want;
+	// ALIGNED: a beat of the segment is a stream beat (segments and strips are whole beats)
+	assign	m_axis_tvalid = ALIGNED? SqCnt != 0 && DqCnt != 0 && m_axi_rvalid : SqCnt != 0 && Cnt >= want;
 	uwire  o_take = m_axis_tvalid && m_axis_tready;
 	uwire [CB-1:0]  on = o_take? want : 0;	// bytes leaving this cycle
-	assign	m_axis_tdata = Buf[STREAM_W-1:0];
+	assign	m_axis_tdata = ALIGNED? STREAM_W'(m_axi_rdata) : Buf[STREAM_W-1:0];
 	assign	m_axis_tlast = strip_left <= OB;
 	always_comb begin
 		for(int unsigned  k = 0; k < OB; k++)  m_axis_tkeep[k] = k < want;
 	end
 	assign	sq_pop = o_take && m_axis_tlast;
 
-	assign	m_axi_rready = DqCnt != 0 && int'(Cnt) - int'(on) + DB <= BUFB;
+	assign	m_axi_rready = ALIGNED? SqCnt != 0 && DqCnt != 0 && m_axis_tready : DqCnt != 0 && int'(Cnt) - int'(on) + DB <= BUFB;
 	uwire  r_take = m_axi_rvalid && m_axi_rready;
 	assign	dq_pop = r_take && seg_last;
 
@@ -253,8 +260,10 @@ module strip_reader #(
 			ErrResp <= 0;
 		end
 		else begin
-			Buf <= (Buf >> (8*on)) | (r_take? kept << (8*(Cnt - on)) : '0);
-			Cnt <= Cnt - on + (r_take? CB'(rn) : 0);
+			if(!ALIGNED) begin
+				Buf <= (Buf >> (8*on)) | (r_take? kept << (8*(Cnt - on)) : '0);
+				Cnt <= Cnt - on + (r_take? CB'(rn) : 0);
+			end
 			if(r_take) begin
 				RBeat <= seg_last? 0 : RBeat + 1;
 				if(seg_last)  DqRp <= DqRp + 1;

@@ -17,7 +17,8 @@
 // finds S = W / tiles by repeated addition (W/tiles cycles). busy stays high until the B responses of all the
 // frame's bursts have arrived; `done` pulses for one cycle when busy falls. err[0]: a B response with an error
 // (sticky until reset, like the reader's R errors); err[1]: bad configuration (H, W, C or tiles zero, or W not a
-// multiple of tiles): the frame is dropped and no input is taken.
+// multiple of tiles; with ALIGNED, base or C not on whole beats): the frame is dropped and no input is taken (done
+// still pulses).
 // Timing closure is not assessed (combinational byte shifts of the realignment buffer).
 
 module strip_writer #(
@@ -27,7 +28,10 @@ module strip_writer #(
 	int unsigned  MAX_BURST = 16,	// beats per write burst (<= 256)
 	int unsigned  DIM_BITS = 16,	// width of H, W, C, tiles
 	int unsigned  BQ_DEPTH = 8,	// bursts issued on AW whose W beats are not all sent (power of 2)
-	int unsigned  B_BITS = 8	// counter of bursts awaiting their B response
+	int unsigned  B_BITS = 8,	// counter of bursts awaiting their B response
+	// 1: every row segment on whole AXI beats (BASE and C multiples of AXI_DW/8; with STREAM_W = AXI_DW): input beats
+	// pass straight to W, no realignment buffer, all strobes set (a frame breaking the rule is refused: err[1])
+	bit  ALIGNED = 0
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -79,6 +83,7 @@ module strip_writer #(
 	if(AXI_DW < 8 || (AXI_DW & (AXI_DW - 1)) != 0)  $error("AXI_DW must be a power of 2 >= 8");
 	if(STREAM_W % 8 != 0 || STREAM_W == 0)  $error("STREAM_W must be a positive multiple of 8");
 	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256");
+	if(ALIGNED && STREAM_W != AXI_DW)  $error("ALIGNED needs STREAM_W = AXI_DW");
 
 	//=======================================================================
 	// Configuration and strip / row walk (AW side)
@@ -127,7 +132,8 @@ module strip_writer #(
 
 	logic  InActive = 0;	// input side: the frame's strips are being taken (set below)
 	logic  BusyQ = 0;
-	assign	busy = State != IDLE || AwActive || AwValid || BqCnt != 0 || BOut != 0 || InActive;
+	logic  Refused = 0;	// a start refused for its configuration: busy for one cycle, so that done pulses
+	assign	busy = State != IDLE || AwActive || AwValid || BqCnt != 0 || BOut != 0 || InActive || Refused;
 	assign	done = BusyQ && !busy;
 
 	always_ff @(posedge clk) begin
@@ -140,9 +146,11 @@ module strip_writer #(
 			BqWp <= 0;
 			BOut <= 0;
 			BusyQ <= 0;
+			Refused <= 0;
 		end
 		else begin
 			BusyQ <= busy;
+			Refused <= 0;
 			BqCnt <= BqCnt + (aw_issue? 1 : 0) - (bq_pop? 1 : 0);
 			BOut <= BOut + (aw_take? 1 : 0) - (b_take? 1 : 0);
 			unique case(State)
@@ -158,7 +166,11 @@ module strip_writer #(
 				Row <= 0;
 				X0 <= 0;
 				ErrCfg <= 0;
-				if(cfg_h == 0 || cfg_w == 0 || cfg_c == 0 || cfg_tiles == 0)  ErrCfg <= 1;
+				if(cfg_h == 0 || cfg_w == 0 || cfg_c == 0 || cfg_tiles == 0 ||
+				   (ALIGNED && ((cfg_base & AXI_AW'(DB - 1)) != 0 || (cfg_c & DIM_BITS'(DB - 1)) != 0))) begin
+					ErrCfg <= 1;
+					Refused <= 1;
+				end
 				else  State <= DIV;
 			end
 			DIV: begin	// S = W / Tiles by repeated addition
@@ -232,19 +244,20 @@ module strip_writer #(
 	uwire [LDB:0]  rb = w_last? BqLb[BqRp] : (LDB+1)'(DB);
 	uwire [LDB:0]  rn = rb - ra;	// bytes of this beat written
 
-	assign	m_axi_wvalid = BqCnt != 0 && Cnt >= CB'(rn);
+	// ALIGNED: an input beat is a W beat (segments and strips are whole beats)
+	assign	m_axi_wvalid = ALIGNED? BqCnt != 0 && InActive && s_axis_tvalid : BqCnt != 0 && Cnt >= CB'(rn);
 	uwire  w_take = m_axi_wvalid && m_axi_wready;
 	uwire [CB-1:0]  wn = w_take? CB'(rn) : 0;	// bytes leaving this cycle
-	assign	m_axi_wdata = AXI_DW'(Buf << (8*ra));
+	assign	m_axi_wdata = ALIGNED? AXI_DW'(s_axis_tdata) : AXI_DW'(Buf << (8*ra));
 	assign	m_axi_wlast = w_last;
 	always_comb begin
-		for(int unsigned  k = 0; k < DB; k++)  m_axi_wstrb[k] = k >= ra && k < rb;
+		for(int unsigned  k = 0; k < DB; k++)  m_axi_wstrb[k] = ALIGNED || (k >= ra && k < rb);
 	end
 	assign	bq_pop = w_take && w_last;
 
 	uwire [XB-1:0]  in_want = StripLeft < IB? StripLeft : XB'(IB);	// bytes of this input beat
 	uwire  in_strip_end = StripLeft <= IB;
-	assign	s_axis_tready = InActive && int'(Cnt) - int'(wn) + IB <= BUFB;
+	assign	s_axis_tready = ALIGNED? InActive && BqCnt != 0 && m_axi_wready : InActive && int'(Cnt) - int'(wn) + IB <= BUFB;
 	uwire  in_take = s_axis_tvalid && s_axis_tready;
 	uwire [8*BUFB-1:0]  in_bytes = (8*BUFB)'(s_axis_tdata) & ~({(8*BUFB){1'b1}} << (8*in_want));
 
@@ -258,8 +271,10 @@ module strip_writer #(
 			ErrResp <= 0;
 		end
 		else begin
-			Buf <= (Buf >> (8*wn)) | (in_take? in_bytes << (8*(Cnt - wn)) : '0);
-			Cnt <= Cnt - wn + (in_take? CB'(in_want) : 0);
+			if(!ALIGNED) begin
+				Buf <= (Buf >> (8*wn)) | (in_take? in_bytes << (8*(Cnt - wn)) : '0);
+				Cnt <= Cnt - wn + (in_take? CB'(in_want) : 0);
+			end
 			if(w_take) begin
 				WBeat <= w_last? 0 : WBeat + 1;
 				if(w_last)  BqRp <= BqRp + 1;

@@ -22,11 +22,14 @@ BENCH_MODULE = "samfpga.hw.sim.strip_reader_bench"
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    """Synthesis parameters: AXI data width and output stream width (bits), burst limit (beats)."""
+    """Synthesis parameters: AXI data width and output stream width (bits), burst limit (beats); ``aligned`` (RTL
+    ALIGNED = 1): frames on whole AXI beats only (base and C multiples of the beat, stream as wide as the port), no
+    realignment buffer."""
 
     axi_dw: int = 64
     stream_w: int = 32
     max_burst: int = 16
+    aligned: bool = False
 
     def __post_init__(self) -> None:
         if self.axi_dw < 8 or self.axi_dw & (self.axi_dw - 1):
@@ -35,9 +38,12 @@ class ReaderConfig:
             raise ValueError(f"stream_w {self.stream_w}: must be a positive multiple of 8")
         if not 1 <= self.max_burst <= 256:
             raise ValueError(f"max_burst {self.max_burst}: must be 1..256")
+        if self.aligned and self.stream_w != self.axi_dw:
+            raise ValueError(f"aligned: stream_w {self.stream_w} must equal axi_dw {self.axi_dw}")
 
     def rtl_params(self) -> dict[str, int]:
-        return {"AXI_DW": self.axi_dw, "STREAM_W": self.stream_w, "MAX_BURST": self.max_burst}
+        return {"AXI_DW": self.axi_dw, "STREAM_W": self.stream_w, "MAX_BURST": self.max_burst,
+                "ALIGNED": int(self.aligned)}
 
 
 @dataclass(frozen=True)
