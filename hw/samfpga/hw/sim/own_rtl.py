@@ -12,17 +12,18 @@ from samfpga.hw.sim.toolchain import setup_verilator_env
 from samfpga.resources import package_path
 
 
-def build_own_rtl(top: str, parameters: dict, work_dir: Path) -> float:
-    """Build module ``top`` (its file copied to ``work_dir/hdl``) at ``parameters`` into ``work_dir/sim_build``;
-    returns seconds."""
+def build_own_rtl(top: str, parameters: dict, work_dir: Path, deps: tuple[str, ...] = ()) -> float:
+    """Build module ``top`` (its file and those of the modules ``deps`` it instantiates copied to ``work_dir/hdl``)
+    at ``parameters`` into ``work_dir/sim_build``; returns seconds."""
     from cocotb_tools.runner import get_runner
 
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
-    src = work_dir / "hdl" / f"{top}.sv"
-    src.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(package_path("samfpga.hw", "rtl", f"{top}.sv"), src)
-    get_runner("verilator").build(sources=[src], hdl_toplevel=top, build_dir=work_dir / "sim_build",
+    srcs = [work_dir / "hdl" / f"{m}.sv" for m in (*deps, top)]
+    srcs[0].parent.mkdir(parents=True, exist_ok=True)
+    for src in srcs:
+        shutil.copyfile(package_path("samfpga.hw", "rtl", src.name), src)
+    get_runner("verilator").build(sources=srcs, hdl_toplevel=top, build_dir=work_dir / "sim_build",
                                   build_args=VERILATOR_ARGS, parameters=parameters, always=True,
                                   log_file=work_dir / "build.log")
     return time.monotonic() - t0
