@@ -1,17 +1,28 @@
-"""The strip reader behind its AXI4-Lite register block (rtl/axil_regs.sv + generated rtl/strip_reader_axil.sv,
-docs/unit_regs.md): the committed wrapper equals the generator's output from the Python register map, and under
-Verilator + cocotb the reader is configured, started and polled only over AXI-Lite with the driver's write list
-(``UnitMap.writes``), its strips compared byte for byte (tolerance 0) with the numpy reference. One Verilator build
-(about 35 s on the shared 2-core machine), so the RTL test is marked slow."""
+"""The strip reader and writer behind their AXI4-Lite register block (rtl/axil_regs.sv + generated
+rtl/<unit>_axil.sv, docs/unit_regs.md): the committed wrappers equal the generator's output from the Python register
+map, and under Verilator + cocotb each unit is configured, started and polled only over AXI-Lite with the driver's
+write list (``UnitMap.writes``), its output (reader: strips; writer: DDR image) compared byte for byte (tolerance 0)
+with the numpy reference. One Verilator build per unit (15-35 s on the shared 2-core machine): RTL tests marked
+slow."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from samfpga.backends.unit_regs import AP_DONE, AP_IDLE, CTRL, STATUS, STRIP_READER, describe
+from samfpga.backends.unit_regs import (
+    AP_DONE,
+    AP_IDLE,
+    CTRL,
+    STATUS,
+    STRIP_READER,
+    STRIP_WRITER,
+    UNITS,
+    describe,
+)
 from samfpga.hw import axil_gen
 from samfpga.hw.sim import strip_reader as sr
+from samfpga.hw.sim import strip_writer as sw
 from samfpga.hw.sim.strip_reader import ReaderConfig, StripFrame
 from samfpga.resources import package_path
 
@@ -23,18 +34,20 @@ def _map(h: int, w: int, c: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, c), dtype=np.uint8)
 
 
-def test_committed_wrapper_is_generated_from_the_map():
-    text = package_path("samfpga.hw", "rtl", "strip_reader_axil.sv").read_text()
-    assert text == axil_gen.render(STRIP_READER), "run python -m samfpga.hw.axil_gen"
-    for r in STRIP_READER.cfg_regs:  # the offsets as the wrapper's comments name them
+@pytest.mark.parametrize("unit", sorted(UNITS))
+def test_committed_wrapper_is_generated_from_the_map(unit):
+    text = package_path("samfpga.hw", "rtl", f"{unit}_axil.sv").read_text()
+    assert text == axil_gen.render(UNITS[unit]), "run python -m samfpga.hw.axil_gen"
+    for r in UNITS[unit].cfg_regs:  # the offsets as the wrapper's comments name them
         assert f"0x{r.offset:02X} {r.name}" in text
 
 
-def test_docs_table_is_the_maps():
+def test_docs_tables_are_the_maps():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "unit_regs.md").read_text()
-    assert describe(STRIP_READER) in doc
+    for m in UNITS.values():
+        assert describe(m) in doc, m.unit
 
 
 def test_writes_are_ordered_lo_hi_and_checked():
@@ -83,3 +96,33 @@ def test_rtl_reader_driven_only_over_axi_lite(tmp_path):
                               ["r", STATUS, 0, OKAY], ["w", 0x18, 0xFFFF_FFFF, OKAY], ["r", 0x18, 0xFFFF, OKAY],
                               ["r", 0x10, good2.base, OKAY], ["w", CTRL, AP_DONE | AP_IDLE, OKAY],
                               ["r", CTRL, AP_IDLE, OKAY]]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rtl_writer_driven_only_over_axi_lite(tmp_path):
+    """The strip writer the same way: two good frames with different configurations around a bad one (16 columns
+    in 3 tiles: err[1], no input taken, done all the same); the DDR image equals the numpy reference byte for byte
+    (every frame's strips in place, every other byte the background)."""
+    sw.build_axil(CFG, tmp_path)
+    good1 = StripFrame(_map(4, 16, 3, 40), tiles=2, halo=0, base=0x1000 - 37)
+    good2 = StripFrame(_map(3, 24, 5, 41), tiles=4, halo=0, base=0x2005)
+    bad = {"base": 0x40, "h": 2, "w": 16, "c": 3, "tiles": 3}
+    cfgs = [sr.frame_config(good1), bad, sr.frame_config(good2)]
+    strips = [sw.input_strips(good1), [], sw.input_strips(good2)]
+    frames = [{"writes": STRIP_WRITER.writes(c), "strips": s} for c, s in zip(cfgs, strips)]
+    background = np.random.default_rng(42).integers(0, 256, 0x3000, dtype=np.uint8).tobytes()
+    res = sw.simulate_axil(frames, background, tmp_path, seed=4)
+    assert not res.error, res.error
+    p = res.passes[0]
+    assert not p["timed_out"] and len(p["frames"]) == 3
+    for r, c, err in zip(p["frames"], cfgs, (0, 0b10, 0)):
+        writes = STRIP_WRITER.writes(c)
+        assert r["write_resp"] == [OKAY] * len(writes) and r["start_resp"] == OKAY
+        assert r["readback"] == [[v, OKAY] for _, v in writes]
+        assert r["ctrl_before"] == AP_IDLE
+        assert r["ctrl_done"] == AP_DONE | AP_IDLE and r["ctrl_after"] == AP_IDLE
+        assert r["status"] == err and r["source_empty"]
+    assert p["frames"][0]["polls"] > 1
+    ref = sw.reference(background, [good1, good2])
+    assert ref != background and res.images == [ref]

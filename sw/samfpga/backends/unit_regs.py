@@ -105,7 +105,13 @@ STRIP_READER = UnitMap(
      ("tiles", "cfg_tiles", 16), ("halo", "cfg_halo", 16)),
     err_doc="bit 0 R error response (sticky until reset), bit 1 bad configuration (frame dropped)")
 
-UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER,)}
+STRIP_WRITER = UnitMap(
+    "strip_writer",
+    (("base", "cfg_base", 64), ("h", "cfg_h", 16), ("w", "cfg_w", 16), ("c", "cfg_c", 16),
+     ("tiles", "cfg_tiles", 16)),
+    err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration (frame dropped, no input taken)")
+
+UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER)}
 
 
 def describe(m: UnitMap) -> str:
