@@ -64,7 +64,8 @@ def test_writes_are_ordered_lo_hi_and_checked():
 def test_rtl_reader_driven_only_over_axi_lite(tmp_path):
     """Three frames, each configured over AXI-Lite with the driver's writes, started by ap_start and polled for
     ap_done (AW / W / AR pauses 0.3): two good frames with different configurations around one with a bad one
-    (16 columns in 3 tiles: err[1], no strips, done all the same); then unmapped reads / writes answer SLVERR."""
+    (16 columns in 3 tiles: err[1], no strips, done all the same); then unmapped reads / writes answer SLVERR;
+    then the board driver itself (``UnitDriver.run``, its MMIO bridged to AXI-Lite) runs a good and a bad frame."""
     sr.build_axil(CFG, tmp_path)
     good1 = StripFrame(_map(4, 16, 3, 30), tiles=2, halo=1, base=0x1000 - 37)
     good2 = StripFrame(_map(3, 24, 5, 31), tiles=4, halo=3, base=0x2005)
@@ -74,12 +75,13 @@ def test_rtl_reader_driven_only_over_axi_lite(tmp_path):
     probes = [["r", 0x08, 0], ["r", 0x0C, 0], ["r", 0x2C, 0], ["r", 0x3C, 0], ["w", 0x30, 0xDEAD],
               ["w", STATUS, 3], ["r", STATUS, 0], ["w", 0x18, 0xFFFF_FFFF], ["r", 0x18, 0], ["r", 0x10, 0],
               ["w", CTRL, AP_DONE | AP_IDLE], ["r", CTRL, 0]]
-    res = sr.simulate_axil(frames, probes, tmp_path, sr.ddr_image([good1, good2]), seed=3)
+    drv = [{"cfg": sr.frame_config(good2), "strips": 4}, {"cfg": bad, "strips": 0}]
+    res = sr.simulate_axil(frames, probes, tmp_path, sr.ddr_image([good1, good2]), seed=3, driver_frames=drv)
     assert not res.error, res.error
     p = res.passes[0]
     assert not p["timed_out"] and p["ctrl_reset"] == [AP_IDLE, OKAY]
     assert all(n > 0 for n in p["aw_w_order"]), p["aw_w_order"]  # AW first, together, W first all happened
-    *got, tail = p["frames"]
+    *got, tail, d_good, d_bad = p["frames"]
     assert len(got) == 3
     for r, c, f, err in zip(got, cfgs, (good1, None, good2), (0, 0b10, 0)):
         writes = STRIP_READER.writes(c)
@@ -90,7 +92,13 @@ def test_rtl_reader_driven_only_over_axi_lite(tmp_path):
         assert r["status"] == err and r["extra_beats"] == 0
         assert [bytes.fromhex(s) for s in r["strips"]] == ([] if f is None else sr.reference(f))
     assert got[0]["polls"] > 1  # really polled while busy
-    assert p["ddr_bytes"] == sr.axi_bytes(good1, CFG) + sr.axi_bytes(good2, CFG)
+    assert p["ddr_bytes"] == sr.axi_bytes(good1, CFG) + 2 * sr.axi_bytes(good2, CFG)
+    # the board driver itself (UnitDriver.run over AXI-Lite): its writes, then polls; strips bit-exact; bad config
+    assert d_good["driver"] == "ok"
+    assert [bytes.fromhex(s) for s in d_good["strips"]] == sr.reference(good2)
+    assert [(o, v) for op, o, v in d_good["log"] if op == "w"] == [*STRIP_READER.writes(cfgs[2]), (CTRL, 1)]
+    assert d_good["log"][-2:] == [["r", CTRL, AP_DONE | AP_IDLE], ["r", STATUS, 0]]
+    assert d_bad["driver"].startswith("UnitError: strip_reader finished with err: CTRL(0x00)=0x6 STATUS(0x04)=0x2")
     assert tail["probes"] == [["r", 0x08, 0, SLVERR], ["r", 0x0C, 0, SLVERR], ["r", 0x2C, 0, SLVERR],
                               ["r", 0x3C, 0, SLVERR], ["w", 0x30, 0xDEAD, SLVERR], ["w", STATUS, 3, SLVERR],
                               ["r", STATUS, 0, OKAY], ["w", 0x18, 0xFFFF_FFFF, OKAY], ["r", 0x18, 0xFFFF, OKAY],

@@ -187,16 +187,17 @@ def build_axil(cfg: ReaderConfig, work_dir: Path) -> float:
 
 
 def simulate_axil(frames: list[dict], probes: list[list], work_dir: Path, ddr: bytes, seed: int = 0,
-                  axil_pause: float = 0.3, tag: str = "axil") -> ReaderResult:
+                  axil_pause: float = 0.3, driver_frames: list[dict] = (), tag: str = "axil") -> ReaderResult:
     """Run ``strip_reader_axil_bench`` on a design built by ``build_axil``: ``frames`` [{"writes": [(offset,
     value)], "strips"}] each configured, started and polled over AXI-Lite, then ``probes`` [(op "r"/"w", offset,
-    value)]. ``passes[0]`` of the result holds per frame the responses, read-backs, CTRL / STATUS values and strips."""
+    value)], then ``driver_frames`` [{"cfg", "strips"}] run by ``UnitDriver.run`` itself over AXI-Lite. ``passes[0]`` of the result holds per frame the responses, read-backs, CTRL / STATUS values and strips."""
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     run = work_dir / tag
     run.mkdir(parents=True, exist_ok=True)
     (run / "ddr.bin").write_bytes(ddr)
-    spec = {"ddr": str(run / "ddr.bin"), "frames": frames, "probes": probes, "axil_pause": axil_pause, "seed": seed,
+    spec = {"ddr": str(run / "ddr.bin"), "frames": frames, "probes": probes, "driver_frames": list(driver_frames),
+            "axil_pause": axil_pause, "seed": seed,
             "timeout_cycles": 40 * len(ddr) + 20000, "result": str(run / "result.json")}
     res = ReaderResult()
     res.passes, res.error = run_bench("strip_reader_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXIL_SPEC", spec, run,

@@ -4,8 +4,9 @@ pauses on its AW, W, AR channels so that AW and W arrive in either order); DDR =
 AxiRamRead; the strips received are written out as hex for the caller to compare.
 
 Spec (JSON through ``SAMFPGA_AXIL_SPEC``): ddr, frames [{"writes": [[offset, value], ...] (the driver's
-``UnitMap.writes``), "strips"}], probes [[op, offset, value]] (op "r" / "w", run after the frames), axil_pause,
-seed, timeout_cycles, result. Per frame, as ``UnitDriver.run``: the writes, a read-back of each written register,
+``UnitMap.writes``), "strips"}], probes [[op, offset, value]] (op "r" / "w", run after the frames),
+driver_frames [{"cfg", "strips"}] (run last by the board driver itself, ``UnitDriver.run``, in a cocotb bridge
+thread whose MMIO reads / writes are AXI-Lite transactions), axil_pause, seed, timeout_cycles, result. Per frame, as ``UnitDriver.run``: the writes, a read-back of each written register,
 CTRL before the start, a write of ap_start to CTRL, CTRL polled until ap_done, then CTRL and STATUS once more.
 """
 
@@ -18,9 +19,12 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.task import bridge, resume
 from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiStreamBus, AxiStreamSink
 
+from samfpga.backends.base import BackendError
+from samfpga.backends.unit_regs import UnitDriver
 from samfpga.hw.sim.token_batch_bench import CLK_NS, CountingRam, _set_pause
 
 CTRL, STATUS, AP_START, AP_DONE = 0x00, 0x04, 0x1, 0x2
@@ -67,6 +71,37 @@ async def _frames(m: AxiLiteMaster, sink: AxiStreamSink, spec: dict, results: li
     for op, off, val in spec["probes"]:
         probes.append([op, off, *(await _rd(m, off))] if op == "r" else [op, off, val, await _wr(m, off, val)])
     results.append({"probes": probes})
+    mmio = BridgeMMIO(m)
+    drv = UnitDriver(mmio, "strip_reader", poll_s=0)
+    for f in spec.get("driver_frames", []):
+        strips = []
+        rx = cocotb.start_soon(_recv(sink, f["strips"], strips))
+        try:
+            await bridge(drv.run)(f["cfg"], 60.0)
+            outcome = "ok"
+        except BackendError as exc:
+            outcome = f"{type(exc).__name__}: {exc}"
+        await rx
+        results.append({"driver": outcome, "strips": strips, "log": mmio.log})
+        mmio.log = []
+
+
+class BridgeMMIO:
+    """pynq.MMIO's read / write as blocking AXI-Lite transactions (for code run by ``cocotb.task.bridge``); logs
+    each access."""
+
+    def __init__(self, m: AxiLiteMaster) -> None:
+        self.m = m
+        self.log: list[list] = []
+
+    def read(self, offset: int) -> int:
+        v = resume(_rd)(self.m, offset)[0]
+        self.log.append(["r", offset, v])
+        return v
+
+    def write(self, offset: int, value: int) -> None:
+        resume(_wr)(self.m, offset, value)
+        self.log.append(["w", offset, value])
 
 
 async def _hs_monitor(dut, aw: list[int], w: list[int]) -> None:
