@@ -74,5 +74,5 @@ def write_result(spec: dict, passes: list[dict]) -> None:
     with open(tmp, "w") as fh:
         json.dump({"passes": passes}, fh)
     os.replace(tmp, spec["result"])
-    assert not any(r["timed_out"] for r in passes), f"timed out in pass {[r['name'] for r in passes][-1]}"
+    assert not any(r["timed_out"] for r in passes), f"timed out in pass {passes[-1].get('name', len(passes) - 1)}"
 

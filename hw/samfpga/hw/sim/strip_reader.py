@@ -173,3 +173,40 @@ def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], wo
     res.passes, res.error = run_bench("strip_reader", BENCH_MODULE, "SAMFPGA_STRIP_SPEC", spec, run, work_dir / "sim_build")
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reader behind its AXI4-Lite register block (rtl/strip_reader_axil.sv, docs/unit_regs.md)
+
+AXIL_BENCH_MODULE = "samfpga.hw.sim.strip_reader_axil_bench"
+
+
+def frame_config(f: StripFrame) -> dict[str, int]:
+    """The runtime configuration of frame ``f`` as the register map's keys (``unit_regs.STRIP_READER``)."""
+    h, w, c = f.fmap.shape
+    return {"base": f.base, "h": h, "w": w, "c": c, "tiles": f.tiles, "halo": f.halo}
+
+
+def build_axil(cfg: ReaderConfig, work_dir: Path) -> float:
+    """Verilator build of ``strip_reader_axil`` (wrapper, register block, reader) at ``cfg``; returns seconds."""
+    return build_own_rtl("strip_reader_axil", cfg.rtl_params(), work_dir, deps=("axil_regs", "strip_reader"))
+
+
+def simulate_axil(frames: list[dict], probes: list[list], work_dir: Path, ddr: bytes, seed: int = 0,
+                  axil_pause: float = 0.3, driver_frames: list[dict] = (), tag: str = "axil") -> ReaderResult:
+    """Run ``strip_reader_axil_bench`` on a design built by ``build_axil``: ``frames`` [{"writes": [(offset,
+    value)], "strips"}] each configured, started and polled over AXI-Lite, then ``probes`` [(op "r"/"w", offset,
+    value)], then ``driver_frames`` [{"cfg", "strips"}] run by ``UnitDriver.run`` itself over AXI-Lite. ``passes[0]`` of the result holds per frame the responses, read-backs, CTRL / STATUS values and strips."""
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "ddr.bin").write_bytes(ddr)
+    spec = {"ddr": str(run / "ddr.bin"), "frames": frames, "probes": probes, "driver_frames": list(driver_frames),
+            "axil_pause": axil_pause, "seed": seed,
+            "timeout_cycles": 40 * len(ddr) + 20000, "result": str(run / "result.json")}
+    res = ReaderResult()
+    res.passes, res.error = run_bench("strip_reader_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXIL_SPEC", spec, run,
+                                      work_dir / "sim_build")
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

@@ -129,3 +129,37 @@ def simulate(cfg: WriterConfig, frames: list[StripFrame | dict], passes: list[di
     res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes]
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The writer behind its AXI4-Lite register block (rtl/strip_writer_axil.sv, docs/unit_regs.md)
+
+AXIL_BENCH_MODULE = "samfpga.hw.sim.strip_writer_axil_bench"
+
+
+def build_axil(cfg: WriterConfig, work_dir: Path) -> float:
+    """Verilator build of ``strip_writer_axil`` (wrapper, register block, writer) at ``cfg``; returns seconds."""
+    return build_own_rtl("strip_writer_axil", cfg.rtl_params(), work_dir, deps=("axil_regs", "strip_writer"))
+
+
+def simulate_axil(frames: list[dict], background: bytes, work_dir: Path, seed: int = 0, axil_pause: float = 0.3,
+                  tag: str = "axil") -> WriterResult:
+    """Run ``strip_writer_axil_bench`` on a design built by ``build_axil``: ``frames`` [{"writes": [(offset,
+    value)], "strips": [bytes]}] each configured, started and polled over AXI-Lite while its strips are sent;
+    ``images[0]`` is the DDR image at the end."""
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "background.bin").write_bytes(background)
+    specs = [{"writes": f["writes"], "strips": [s.hex() for s in f["strips"]]} for f in frames]
+    spec = {"background": str(run / "background.bin"), "frames": specs, "axil_pause": axil_pause, "seed": seed,
+            "timeout_cycles": 40 * len(background) + 20000, "image": str(run / "ddr.bin"),
+            "result": str(run / "result.json")}
+    res = WriterResult()
+    res.passes, res.error = run_bench("strip_writer_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXILW_SPEC", spec, run,
+                                      work_dir / "sim_build")
+    if (run / "ddr.bin").is_file():
+        res.images = [(run / "ddr.bin").read_bytes()]
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

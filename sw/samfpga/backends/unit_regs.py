@@ -1,0 +1,181 @@
+"""AXI4-Lite register maps of the project's own DMA / compute units, and a sync driver over a pynq-style MMIO.
+
+One source of truth: the RTL wrapper ``hw/samfpga/hw/rtl/<unit>_axil.sv`` is generated from ``UNITS`` here
+(``samfpga.hw.axil_gen``; a test checks the committed file equals the generated text), and the driver writes the
+registers named here. Protocol (docs/unit_regs.md), in the spirit of Vivado HLS's ap_ctrl_hs:
+
+* 0x00 CTRL: bit 0 ap_start (write 1: the start is pending until the unit is not busy, then one ``start`` pulse is
+  issued and the bit clears itself; reads 1 while pending), bit 1 ap_done (sticky; set when a started frame ends,
+  i.e. the unit is not busy after the start pulse; **clear-on-read** of CTRL, as HLS, and a done event in the
+  cycle of the read is kept), bit 2 ap_idle (no start pending, no frame running, unit not busy). Bits 1, 2 RO.
+* 0x04 STATUS (RO): bits [ERR_W-1:0] the unit's ``err`` (live), bit 8 the unit's ``busy``.
+* 0x08, 0x0C: unmapped (reserved).
+* 0x10 + 4k: one 32-bit register per ``cfg_*`` port word (RW, reset 0); a 64-bit address as a LO / HI pair. The
+  unit samples its configuration at the start pulse, so the next frame's registers may be written while busy.
+* Any other offset, and a write to a RO register: SLVERR (the register file is unchanged); OKAY otherwise.
+
+Importable without torch / finn / pynq (the board runtime): only dataclasses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .base import BackendError
+
+CTRL, STATUS, CFG0 = 0x00, 0x04, 0x10
+AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
+STATUS_BUSY = 1 << 8
+
+
+@dataclass(frozen=True)
+class Reg:
+    """One 32-bit register: ``width`` implemented bits (the rest read 0), ``access`` "RW" or "RO". Config registers
+    name their unit port in ``port`` and which 32-bit word of it they hold in ``word`` (0 = LO, 1 = HI)."""
+
+    name: str
+    offset: int
+    width: int
+    access: str
+    reset: int = 0
+    port: str = ""
+    word: int = 0
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class UnitMap:
+    """The registers of one unit's AXI-Lite wrapper. ``params``: the config keys in write order, each
+    (key, port, bits): bits 64 makes a LO / HI pair."""
+
+    unit: str
+    params: tuple[tuple[str, str, int], ...]
+    err_bits: int = 2
+    err_doc: str = ""
+
+    @property
+    def regs(self) -> list[Reg]:
+        out = [Reg("CTRL", CTRL, 3, "RW", doc="bit 0 ap_start (self-clearing), bit 1 ap_done (RO, clear-on-read), "
+                                              "bit 2 ap_idle (RO)"),
+               Reg("STATUS", STATUS, 9, "RO", doc=f"bits [{self.err_bits - 1}:0] err ({self.err_doc}), bit 8 busy")]
+        off = CFG0
+        for key, port, bits in self.params:
+            if bits > 32:
+                for w, suffix in enumerate(("LO", "HI")):
+                    out.append(Reg(f"{key.upper()}_{suffix}", off, 32, "RW", port=port, word=w,
+                                   doc=f"{port}[{32 * w + 31}:{32 * w}]"))
+                    off += 4
+            else:
+                out.append(Reg(key.upper(), off, bits, "RW", port=port, doc=f"{port}[{bits - 1}:0]"))
+                off += 4
+        return out
+
+    @property
+    def cfg_regs(self) -> list[Reg]:
+        return [r for r in self.regs if r.port]
+
+    @property
+    def addr_bits(self) -> int:
+        """AXI-Lite address bits of the wrapper: the smallest power-of-two window holding every register."""
+        end = max(r.offset for r in self.regs) + 4
+        return max(4, (end - 1).bit_length())
+
+    def writes(self, cfg: Mapping[str, int]) -> list[tuple[int, int]]:
+        """The ordered (offset, value) writes that load ``cfg`` (every key of ``params``, ints) into the config
+        registers; raises ValueError for a missing key or a value that does not fit its register(s)."""
+        missing = [k for k, _, _ in self.params if k not in cfg]
+        if missing:
+            raise ValueError(f"{self.unit}: config lacks {missing}")
+        out = []
+        for key, _, bits in self.params:
+            v = int(cfg[key])
+            if not 0 <= v < 1 << bits:
+                raise ValueError(f"{self.unit}: {key} = {v} does not fit {bits} bits")
+        for r in self.cfg_regs:
+            key = next(k for k, p, _ in self.params if p == r.port)
+            out.append((r.offset, (int(cfg[key]) >> (32 * r.word)) & 0xFFFF_FFFF))
+        return out
+
+
+STRIP_READER = UnitMap(
+    "strip_reader",
+    (("base", "cfg_base", 64), ("h", "cfg_h", 16), ("w", "cfg_w", 16), ("c", "cfg_c", 16),
+     ("tiles", "cfg_tiles", 16), ("halo", "cfg_halo", 16)),
+    err_doc="bit 0 R error response (sticky until reset), bit 1 bad configuration (frame dropped)")
+
+STRIP_WRITER = UnitMap(
+    "strip_writer",
+    (("base", "cfg_base", 64), ("h", "cfg_h", 16), ("w", "cfg_w", 16), ("c", "cfg_c", 16),
+     ("tiles", "cfg_tiles", 16)),
+    err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration (frame dropped, no input taken)")
+
+UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER)}
+
+
+def describe(m: UnitMap) -> str:
+    """The register table of ``m`` as Markdown (docs/unit_regs.md holds it; a test checks they agree)."""
+    rows = ["| offset | name | bits | access | reset | meaning |", "|---|---|---|---|---|---|"]
+    rows += [f"| 0x{r.offset:02X} | {r.name} | {r.width} | {r.access} | {r.reset:#x} | {r.doc} |" for r in m.regs]
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Driver
+
+
+class UnitTimeout(BackendError):
+    """The unit did not report ap_done in time."""
+
+
+class UnitError(BackendError):
+    """The unit finished with a nonzero err (STATUS)."""
+
+
+class UnitDriver:
+    """Sync driver of one wrapped unit over ``mmio`` (``pynq.MMIO`` on a board, or any object with
+    ``read(offset) -> int`` and ``write(offset, value)``).
+
+    ``configure(cfg)`` writes the config registers (``UnitMap.writes``), ``start()`` sets ap_start, ``wait()`` polls
+    CTRL until ap_done and raises ``UnitTimeout`` (after ``timeout_s``) or ``UnitError`` (STATUS err nonzero),
+    both naming CTRL and STATUS. ``run(cfg)`` does all three.
+    """
+
+    def __init__(self, mmio, unit: str | UnitMap, poll_s: float = 0.0002) -> None:
+        self.mmio = mmio
+        self.map = UNITS[unit] if isinstance(unit, str) else unit
+        self.poll_s = poll_s
+
+    def configure(self, cfg: Mapping[str, int]) -> None:
+        for off, val in self.map.writes(cfg):
+            self.mmio.write(off, val)
+
+    def start(self) -> None:
+        self.mmio.write(CTRL, AP_START)
+
+    def _state(self, ctrl: int) -> str:
+        st = self.mmio.read(STATUS)
+        return (f"{self.map.unit}: CTRL(0x00)={ctrl:#x} [start={ctrl & AP_START} done={(ctrl & AP_DONE) >> 1} "
+                f"idle={(ctrl & AP_IDLE) >> 2}] STATUS(0x04)={st:#x} [err={st & ((1 << self.map.err_bits) - 1):#x} "
+                f"busy={(st & STATUS_BUSY) >> 8}]")
+
+    def wait(self, timeout_s: float = 1.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ctrl = self.mmio.read(CTRL)  # clears ap_done
+            if ctrl & AP_DONE:
+                st = self.mmio.read(STATUS)
+                if st & ((1 << self.map.err_bits) - 1):
+                    raise UnitError(f"{self.map.unit} finished with err: CTRL(0x00)={ctrl:#x} STATUS(0x04)={st:#x} "
+                                    f"({self.map.err_doc})")
+                return
+            if time.monotonic() > deadline:
+                raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self._state(ctrl)}")
+            if self.poll_s:
+                time.sleep(self.poll_s)
+
+    def run(self, cfg: Mapping[str, int], timeout_s: float = 1.0) -> None:
+        self.configure(cfg)
+        self.start()
+        self.wait(timeout_s)
