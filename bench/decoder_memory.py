@@ -1,7 +1,7 @@
 """Peak memory and wall time of dense segment-everything with the decoder run in bounded runs of prompts against one
 run per prompt batch (issue 16; ``samfpga.decoder.OnnxDecoder.prompts_per_run``).
 
-    PYTHONPATH=sw:models:hw:. .venv/bin/python -m bench.decoder_memory [--threads 2] [--budgets 512,0] \
+    PYTHONPATH=sw:models:hw:. .venv/bin/python -m bench.decoder_memory [--threads 2] [--budgets 1024,0] \
         [--out bench/results/decoder_memory]
 
 Model: MobileSAM-size vit_t at 1024² with seeded weights (``bench.everything_breakdown.build_model``), exported to
@@ -64,7 +64,7 @@ def child(bundle: Path, case: str, budget: float, threads: int, records_out: Pat
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--budgets", default="512,0", help="MB per decoder run; 0 = unbounded (one run per batch)")
+    p.add_argument("--budgets", default="1024,0", help="MB per decoder run; 0 = unbounded (one run per batch)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "decoder_memory")
     p.add_argument("--child", nargs=4, metavar=("BUNDLE", "CASE", "BUDGET", "RECORDS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)

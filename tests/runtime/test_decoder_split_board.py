@@ -83,7 +83,9 @@ def test_runs_of_a_few_prompts_give_the_batch_result():
     ref_low, ref_iou = one(emb, pc, pl, masks)
     low, iou = runs(emb, pc, pl, masks)
     assert _err(low, ref_low) <= TOL and _err(iou, ref_iou) <= TOL
-    # the default budget: vit_t 1024's 64 x 64 x 256 embedding -> 10 prompts per run; the bundled default's (128 x 16 x 16) 341
-    assert prompts_per_run((256, 64, 64), 512) == 10 and prompts_per_run((128, 16, 16), 512) == 341
+    # the default budget (1024 MB): vit_t 1024's 256 x 64 x 64 embedding -> 21 prompts per run; the bundled default's
+    # (128 x 16 x 16) 682
+    assert OnnxDecoder(b).prompts_per_run == prompts_per_run(tuple(b.embedding_shape), 1024)
+    assert prompts_per_run((256, 64, 64), 1024) == 21 and prompts_per_run((128, 16, 16), 1024) == 682
     with pytest.raises(ValueError, match="run_budget_mb"):
         prompts_per_run((256, 64, 64), 0)
