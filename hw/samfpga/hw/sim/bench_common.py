@@ -76,3 +76,42 @@ def write_result(spec: dict, passes: list[dict]) -> None:
     os.replace(tmp, spec["result"])
     assert not any(r["timed_out"] for r in passes), f"timed out in pass {passes[-1].get('name', len(passes) - 1)}"
 
+
+
+# -- AXI4-Lite register access (the units' *_axil wrappers; register map in samfpga.backends.unit_regs) ------------
+def axil_master(dut, rng: random.Random, pause: float, prefix: str = "s_axil"):
+    """cocotbext-axi's AxiLiteMaster on ``prefix``, its per-transaction log quiet, its AW, W and AR channels stalled
+    with probability ``pause`` per cycle."""
+    from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+    master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), dut.clk, dut.rst)
+    for log in (master.write_if.log, master.read_if.log):
+        log.setLevel("WARNING")
+    for ch in (master.write_if.aw_channel, master.write_if.w_channel, master.read_if.ar_channel):
+        set_pause(ch, rng, pause)
+    return master
+
+
+async def axil_read(m, off: int) -> tuple[int, int]:
+    """(value, RRESP) of one 32-bit register read."""
+    r = await m.read(off, 4)
+    return int.from_bytes(r.data, "little"), int(r.resp)
+
+
+async def axil_write(m, off: int, val: int) -> int:
+    """BRESP of one 32-bit register write."""
+    return int((await m.write(off, val.to_bytes(4, "little"))).resp)
+
+
+async def axil_handshakes(dut, aw: list[int], w: list[int], prefix: str = "s_axil") -> None:
+    """Cycle numbers of the AW and W handshakes on ``prefix`` (the k-th of each belong to write k)."""
+    awv, awr = getattr(dut, f"{prefix}_awvalid"), getattr(dut, f"{prefix}_awready")
+    wv, wr = getattr(dut, f"{prefix}_wvalid"), getattr(dut, f"{prefix}_wready")
+    n = 0
+    while True:
+        await RisingEdge(dut.clk)
+        n += 1
+        if int(awv.value) and int(awr.value):
+            aw.append(n)
+        if int(wv.value) and int(wr.value):
+            w.append(n)

@@ -20,23 +20,21 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
-from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiStreamBus, AxiStreamSink
+from cocotb.triggers import ClockCycles
+from cocotbext.axi import AxiLiteMaster, AxiReadBus, AxiStreamBus, AxiStreamSink
 
 from samfpga.backends.base import BackendError
-from samfpga.backends.unit_regs import UnitDriver
-from samfpga.hw.sim.bench_common import CLK_NS, CountingRam, set_pause, timed_out_within, write_result
-
-CTRL, STATUS, AP_START, AP_DONE = 0x00, 0x04, 0x1, 0x2
-
-
-async def _rd(m: AxiLiteMaster, off: int) -> tuple[int, int]:
-    r = await m.read(off, 4)
-    return int.from_bytes(r.data, "little"), int(r.resp)
-
-
-async def _wr(m: AxiLiteMaster, off: int, val: int) -> int:
-    return int((await m.write(off, val.to_bytes(4, "little"))).resp)
+from samfpga.backends.unit_regs import AP_DONE, AP_START, CTRL, STATUS, UnitDriver
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    CountingRam,
+    axil_handshakes,
+    axil_master,
+    axil_read,
+    axil_write,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _recv(sink: AxiStreamSink, n: int, out: list[str]) -> None:
@@ -48,28 +46,28 @@ async def _frames(m: AxiLiteMaster, sink: AxiStreamSink, spec: dict, results: li
     for f in spec["frames"]:
         r: dict = {"write_resp": [], "readback": [], "polls": 0}
         for off, val in f["writes"]:
-            r["write_resp"].append(await _wr(m, off, val))
+            r["write_resp"].append(await axil_write(m, off, val))
         for off, _ in f["writes"]:
-            r["readback"].append(list(await _rd(m, off)))
-        r["ctrl_before"] = (await _rd(m, CTRL))[0]
+            r["readback"].append(list(await axil_read(m, off)))
+        r["ctrl_before"] = (await axil_read(m, CTRL))[0]
         strips: list[str] = []
         rx = cocotb.start_soon(_recv(sink, f["strips"], strips))
-        r["start_resp"] = await _wr(m, CTRL, AP_START)
+        r["start_resp"] = await axil_write(m, CTRL, AP_START)
         while True:
-            ctrl, _ = await _rd(m, CTRL)
+            ctrl, _ = await axil_read(m, CTRL)
             r["polls"] += 1
             if ctrl & AP_DONE:
                 break
         r["ctrl_done"] = ctrl
-        r["ctrl_after"] = (await _rd(m, CTRL))[0]
-        r["status"] = (await _rd(m, STATUS))[0]
+        r["ctrl_after"] = (await axil_read(m, CTRL))[0]
+        r["status"] = (await axil_read(m, STATUS))[0]
         await rx
         r["strips"] = strips
         r["extra_beats"] = sink.count()
         results.append(r)
     probes = []
     for op, off, val in spec["probes"]:
-        probes.append([op, off, *(await _rd(m, off))] if op == "r" else [op, off, val, await _wr(m, off, val)])
+        probes.append([op, off, *(await axil_read(m, off))] if op == "r" else [op, off, val, await axil_write(m, off, val)])
     results.append({"probes": probes})
     mmio = BridgeMMIO(m)
     drv = UnitDriver(mmio, "strip_reader", poll_s=0)
@@ -95,25 +93,13 @@ class BridgeMMIO:
         self.log: list[list] = []
 
     def read(self, offset: int) -> int:
-        v = resume(_rd)(self.m, offset)[0]
+        v = resume(axil_read)(self.m, offset)[0]
         self.log.append(["r", offset, v])
         return v
 
     def write(self, offset: int, value: int) -> None:
-        resume(_wr)(self.m, offset, value)
+        resume(axil_write)(self.m, offset, value)
         self.log.append(["w", offset, value])
-
-
-async def _hs_monitor(dut, aw: list[int], w: list[int]) -> None:
-    """Cycle numbers of the AW and W handshakes (the k-th of each belong to write k)."""
-    n = 0
-    while True:
-        await RisingEdge(dut.clk)
-        n += 1
-        if int(dut.s_axil_awvalid.value) and int(dut.s_axil_awready.value):
-            aw.append(n)
-        if int(dut.s_axil_wvalid.value) and int(dut.s_axil_wready.value):
-            w.append(n)
 
 
 @cocotb.test()
@@ -126,20 +112,17 @@ async def strip_reader_axil_bench(dut):
     ddr = Path(spec["ddr"]).read_bytes()
     ram = CountingRam(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=max(4096, len(ddr) + 4096))
     ram.write(0, ddr)
-    master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-    for log in (sink.log, ram.log, master.write_if.log, master.read_if.log):
+    master = axil_master(dut, rng, float(spec["axil_pause"]))
+    for log in (sink.log, ram.log):
         log.setLevel("WARNING")
-    p = float(spec["axil_pause"])
-    for ch in (master.write_if.aw_channel, master.write_if.w_channel, master.read_if.ar_channel):
-        set_pause(ch, rng, p)
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     results: list[dict] = []
     aw: list[int] = []
     w: list[int] = []
-    cocotb.start_soon(_hs_monitor(dut, aw, w))
-    idle = await _rd(master, CTRL)
+    cocotb.start_soon(axil_handshakes(dut, aw, w))
+    idle = await axil_read(master, CTRL)
     task = cocotb.start_soon(_frames(master, sink, spec, results))
     timed_out = await timed_out_within(task, spec["timeout_cycles"])
     order = [(a > b) - (a < b) for a, b in zip(aw, w)]  # -1 AW first, 0 together, 1 W first

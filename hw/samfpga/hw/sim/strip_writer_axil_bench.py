@@ -19,7 +19,6 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import (
-    AxiLiteBus,
     AxiLiteMaster,
     AxiRamWrite,
     AxiStreamBus,
@@ -28,8 +27,16 @@ from cocotbext.axi import (
     AxiWriteBus,
 )
 
-from samfpga.hw.sim.bench_common import CLK_NS, set_pause, timed_out_within, write_result
-from samfpga.hw.sim.strip_reader_axil_bench import AP_DONE, AP_START, CTRL, STATUS, _hs_monitor, _rd, _wr
+from samfpga.backends.unit_regs import AP_DONE, AP_START, CTRL, STATUS
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    axil_handshakes,
+    axil_master,
+    axil_read,
+    axil_write,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _send(source: AxiStreamSource, strips: list[str]) -> None:
@@ -41,20 +48,20 @@ async def _frames(m: AxiLiteMaster, source: AxiStreamSource, spec: dict, results
     for f in spec["frames"]:
         r: dict = {"write_resp": [], "readback": [], "polls": 0}
         for off, val in f["writes"]:
-            r["write_resp"].append(await _wr(m, off, val))
+            r["write_resp"].append(await axil_write(m, off, val))
         for off, _ in f["writes"]:
-            r["readback"].append(list(await _rd(m, off)))
-        r["ctrl_before"] = (await _rd(m, CTRL))[0]
-        r["start_resp"] = await _wr(m, CTRL, AP_START)
+            r["readback"].append(list(await axil_read(m, off)))
+        r["ctrl_before"] = (await axil_read(m, CTRL))[0]
+        r["start_resp"] = await axil_write(m, CTRL, AP_START)
         tx = cocotb.start_soon(_send(source, f["strips"]))
         while True:
-            ctrl, _ = await _rd(m, CTRL)
+            ctrl, _ = await axil_read(m, CTRL)
             r["polls"] += 1
             if ctrl & AP_DONE:
                 break
         r["ctrl_done"] = ctrl
-        r["ctrl_after"] = (await _rd(m, CTRL))[0]
-        r["status"] = (await _rd(m, STATUS))[0]
+        r["ctrl_after"] = (await axil_read(m, CTRL))[0]
+        r["status"] = (await axil_read(m, STATUS))[0]
         await tx
         r["source_empty"] = source.empty()
         results.append(r)
@@ -70,19 +77,16 @@ async def strip_writer_axil_bench(dut):
     background = Path(spec["background"]).read_bytes()
     ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=len(background))
     ram.write(0, background)
-    master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-    for log in (source.log, ram.log, master.write_if.log, master.read_if.log):
+    master = axil_master(dut, rng, float(spec["axil_pause"]))
+    for log in (source.log, ram.log):
         log.setLevel("WARNING")
-    p = float(spec["axil_pause"])
-    for ch in (master.write_if.aw_channel, master.write_if.w_channel, master.read_if.ar_channel):
-        set_pause(ch, rng, p)
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     results: list[dict] = []
     aw: list[int] = []
     w: list[int] = []
-    cocotb.start_soon(_hs_monitor(dut, aw, w))
+    cocotb.start_soon(axil_handshakes(dut, aw, w))
     task = cocotb.start_soon(_frames(master, source, spec, results))
     timed_out = await timed_out_within(task, spec["timeout_cycles"])
     Path(spec["image"]).write_bytes(ram.read(0, len(background)))
