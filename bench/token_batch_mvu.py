@@ -72,28 +72,17 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
     period = n * (per_run + stream_cycles(cfg, t))
     r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
                                planner._Folds(board), bpc, clock, detail=True)
-    lp = next(x for x in r["layers"] if x.op_type == "MVAU_rtl")
+    lp = next(x for x in r["layers"] if x.op_type == "token_batch_mvu")
     if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
         raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")
     up = r["units"][0]
     mems = [m for m in r["memories"] if m.kind in ("token_batch", "accumulators", "output_bank", "read_fifo")]
     return {"cycles_per_frame": up.cycles, "cycles_per_run": per_run, "ddr_bytes_per_frame": up.ddr_bytes,
             "ddr_bytes_per_cycle_budget": bpc, "pe": lp.pe, "simd": lp.simd,
-            "layer_res_incl_requant": lp.res, "layer_source": lp.source,
+            "layer_res": lp.res, "layer_source": lp.source,
             "memories": [{"name": m.name.split(".", 2)[-1], "kind": m.kind, "depth": m.depth, "width": m.width,
                           "count": m.count, "placed": m.placed, "res": m.res} for m in mems],
-            "requant_res": _requant(cfg, layer, board), "source": "own model (samfpga.hw.plan, planner._evaluate)"}
-
-
-def _requant(cfg: TokenBatchConfig, layer, board) -> dict:
-    """The planner's Requant_rtl share of a layer's price (pricing._price adds it to every compute layer)."""
-    from samfpga.hw.plan import pricing
-    from samfpga.hw.resources.models import requant_rtl_cost
-
-    a = pricing.acc_bits(layer, cfg.w_bits)
-    rq = requant_rtl_cost(pricing.ShapeOp("rq", "Requant_rtl", {"PE": cfg.pe, "NumChannels": cfg.mh}, a, 0,
-                                          pricing.ACT_BITS), None, board)
-    return {k: float(getattr(rq, k)) for k in ("LUT", "FF", "BRAM36", "URAM", "DSP")}
+            "source": "own model (samfpga.hw.plan, planner._evaluate)"}
 
 
 def simulate_case(name: str, cfg: TokenBatchConfig, n: int, t: int, work: Path) -> dict:
@@ -250,9 +239,8 @@ def main() -> None:
         for name, cfg in SYNTH:
             ys = synth_case(cfg, SYNTH_EXTRA, work / f"synth_{name}")
             p = planner_figures(cfg, 2, 64)
-            # the planner's layer price includes a separate requantiser (pricing._price): the RQ unit has it inside
-            logic = {k: p["layer_res_incl_requant"][k] - (0 if cfg.requant else p["requant_res"][k])
-                     for k in p["requant_res"]}
+            # the planner prices the unit as built (pricing.price_token_batch): with RQ = 1 its requantiser inside
+            logic = dict(p["layer_res"])
             total = dict(logic)
             for m in p["memories"]:
                 for k, v in m["res"].items():
@@ -316,8 +304,8 @@ def _synth_notes(cfg: TokenBatchConfig, ys: dict, planner_total: dict) -> list[s
     return [f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP48E2"
             + (f" and each lane's requantiser product (ACC_BITS x RS_BITS = {cfg.acc_bits} x {cfg.rq_scale_bits}) "
                "to DSPs of its own" if cfg.requant else "")
-            + "; the planner's MVU model packs 2 INT8 MACs per DSP48E2 as finn-rtllib's mvu.sv does (the own RTL "
-            "does not pack).",
+            + "; the planner prices the unit as built (pricing.token_batch_logic, one DSP per product; until "
+            "2026-12-03 it priced finn-rtllib's packing of 2 INT8 MACs per DSP48E2, which the unit does not do).",
             f"- LUT ratio RTL / planner total: {ys['LUT'] / max(1.0, planner_total['LUT']):.2f}; FF ratio "
             f"{ys['FF'] / max(1.0, planner_total['FF']):.2f}; BRAM36 {ys['BRAM36']:g} vs "
             f"{planner_total['BRAM36']:g}."]

@@ -176,23 +176,59 @@ def test_batched_output_banks_and_requant_parameters(units):
     assert act.ddr["weights_bytes"] == total
 
 
-def test_streamed_requant_parameters_have_no_rom():
-    """A requantiser whose parameters stream with the weights (token_batch_mvu, RQ = 1) is priced without the
-    per-channel parameter ROM of a stand-alone Requant_rtl, with the unit's parameter queue (TokenBatchConfig.pq_depth
-    folds, the RTL's PQ_DEPTH) in registers instead."""
+def test_token_batched_layers_are_priced_as_the_unit(units):
+    """Token-batched layers are priced as token_batch_mvu.sv with dot_chain.sv builds them
+    (``pricing.price_token_batch``): one DSP per product and one per PE for the in-unit requantiser (RQ = 1), none
+    for the requantiser with RQ = 0, and the unit's Yosys-fitted logic; layers with weights on chip keep
+    finn-rtllib's MVU price."""
     from samfpga.hw.plan import pricing
-    from samfpga.hw.plan.layers import Layer
 
-    board = get_board("kv260")
-    fc1 = Layer("fc1", "linear", "u", 0, 160, 640, 1024, 160 * 640)
-    rom = pricing.price(fc1, 2, 32, 8, board)
-    streamed = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64, param_queue=4)
-    assert rom.res["BRAM36"] + rom.res["LUT"] > streamed.res["BRAM36"] + streamed.res["LUT"]
-    assert streamed.res["BRAM36"] == 0 and streamed.res["DSP"] == rom.res["DSP"]
-    deeper = pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64, param_queue=8)
-    assert deeper.res["FF"] - streamed.res["FF"] == 4 * 2 * 64  # four more folds of PE x 64 parameter bits
-    with pytest.raises(ValueError, match="queue depth"):
-        pricing.price(fc1, 2, 32, 8, board, streamed_param_bits=64)
+    kw = dict(board="kv260", encoder_config=tiny(), modes=("unrolled_batched",), token_batches=(4,))
+    for out, rq in (("act", True), ("acc", False)):
+        p = plan(PlanConfig(**kw, batch_output=out), units=units)
+        tb = [lp for lp in p.layers if lp.op_type == "token_batch_mvu"]
+        assert tb
+        for lp in tb:
+            assert lp.res["DSP"] == lp.pe * lp.simd + (lp.pe if rq else 0)
+            layer = next(x for u in units for x in u.layers if x.name == lp.name)
+            unit = pricing.token_batch_unit(layer, lp.pe, lp.simd, 8, 4, rq, 128)
+            assert unit.chain and lp.res["LUT"] == pricing.token_batch_logic(unit)["LUT"]
+            assert "token_batch_mvu.sv" in lp.source
+    unrolled = plan(PlanConfig(board="kv260", encoder_config=tiny(), modes=("unrolled",)), units=units)
+    assert not [lp for lp in unrolled.layers if lp.op_type == "token_batch_mvu"]
+
+
+def test_token_batch_model_is_the_committed_yosys_fit():
+    """``pricing.TOKEN_BATCH_FIT`` is the fit bench/token_batch_synth.py wrote; every xc7 unit it synthesised is
+    within ``TOKEN_BATCH_FIT_ERROR`` of the model's LUTs (excluding LUTRAM) and equal in DSPs, the chain units
+    included (the model adds dot_chain's shift registers to the unit without it); dot_chain.sv's shift-register LUTs
+    are exactly the model's."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "token_batch_synth.json").read_text())
+    for rq in (True, False):
+        for k in ("LUT", "FF"):
+            assert list(pricing.TOKEN_BATCH_FIT[rq][k]) == synth["fit"][str(int(rq))][k], (rq, k)
+    chains = 0
+    for u in synth["units"]:
+        cfg = TokenBatchConfig(u["mw"], u["mh"], u["simd"], u["pe"], u["batch"], requant=bool(u["rq"]), axi_dw=128,
+                               chain=bool(u["chain"]))
+        m = pricing.token_batch_logic(cfg)
+        assert m["DSP"] == u["DSP"], u
+        if u["family"] == "xc7":
+            y = u["LUT"] - u["lutram_luts"]
+            assert abs(m["LUT"] / y - 1) <= pricing.TOKEN_BATCH_FIT_ERROR, (u, m)
+            chains += u["chain"]
+            if u["chain"]:
+                assert u["srl_luts"] == pricing.dot_chain_srl_luts(u["pe"], u["simd"], 8, 8)
+    assert chains >= 3
+    for d in synth["dot_chain"]:
+        assert d["srl_luts"] == d["LUT"] == pricing.dot_chain_srl_luts(d["pe"], d["simd"], 8, 8)
+        assert d["DSP"] == d["pe"] * d["simd"]
 
 
 def test_spilled_buffers_are_written_and_read(units):

@@ -182,6 +182,28 @@ def test_rtl_rolled_frames_with_runtime_config(unit_a):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_rtl_chain_rolled_frames_at_the_same_rate(tmp_path):
+    """The unit of ``unit_a`` with its dot products on dot_chain.sv (CHAIN = 1), the same three frames: outputs
+    bit-exact against the model under stalls and free-running, DDR traffic as without, and back-to-back frames still
+    exactly their MAC cycles apart (the chain adds latency, no bubbles)."""
+    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+
+    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, chain=True)
+    build(cfg, tmp_path)
+    x0, w0 = _rand(cfg, 3, 10, 10)
+    x1, w1 = _rand(cfg, 1, 4, 11)
+    x2, w2 = _rand(cfg, 4, 3, 12)
+    x3, _ = _rand(cfg, 4, 3, 13)
+    frames = [Frame(x0, w0), Frame(x1, w1, base=0x2000, stride=2 * cfg.min_stride), Frame(x2, w2, base=0x3000),
+              Frame(x3, w2, base=0x3000)]
+    res = simulate(cfg, frames, _passes(), tmp_path, seed=1, tag="frames")
+    _check(res, frames, cfg)
+    done = res.passes[1]["frame_done_cycles"]
+    assert done[3] - done[2] == tb.schedule_cycles(cfg, 4, 3)["compute"] == 4 * 3 * 3 * 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_rtl_bench_detects_a_corrupted_weight(unit_a):
     """Negative control of the bench: the reference from the true weights, the DDR holding one flipped weight
     bit of iteration 1: the RTL's outputs of exactly that iteration's affected channels mismatch."""
@@ -203,11 +225,15 @@ def test_rtl_bench_detects_a_corrupted_weight(unit_a):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path):
-    """UINT8 activations x INT4 weights, B=3 (not a power of 2), 32-bit AXI: 64-bit words = 2 beats each."""
+@pytest.mark.parametrize("chain", [False, True], ids=["tree", "chain"])
+def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path, chain):
+    """UINT8 activations x INT4 weights, B=3 (not a power of 2), 32-bit AXI: 64-bit words = 2 beats each; with the
+    adder-tree dot products and with dot_chain.sv (CHAIN = 1: SIMD + 2 cycles more latency, B = 3 tokens between a
+    token's accumulator write and its next read, as without)."""
     from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
 
-    cfg = TokenBatchConfig(mw=24, mh=8, simd=8, pe=2, batch=3, a_signed=False, w_bits=4, axi_dw=32, acc_bits=20)
+    cfg = TokenBatchConfig(mw=24, mh=8, simd=8, pe=2, batch=3, a_signed=False, w_bits=4, axi_dw=32, acc_bits=20,
+                           chain=chain)
     build(cfg, tmp_path)
     x, w = _rand(cfg, 3, 7, 30)
     frames = [Frame(x, w, base=0x1000)]

@@ -51,7 +51,7 @@ from samfpga.hw.plan import pricing
 from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.plan.strips import Strips, allowed_tiles, read_bytes, unit_strips
 from samfpga.hw.resources import memory as mem
-from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, stream_cycles
+from samfpga.hw.sim.token_batch_mvu import stream_cycles
 
 MODES = ("unrolled", "rolled_resident", "rolled_streamed", "unrolled_batched", "rolled_batched")
 #: searched by default (rolled_resident, which saves DSPs but no memory, on request: it multiplies the search by 4/3
@@ -201,10 +201,10 @@ class _Folds:
         self.board = board
         self.cache: dict = {}
 
-    def get(self, layer: Layer, target: float, w_bits: int):
-        k = (layer.shape_key(), w_bits)
+    def get(self, layer: Layer, target: float, w_bits: int, unit: tuple | None = None):
+        k = (layer.shape_key(), w_bits, unit)
         if k not in self.cache:
-            fs = sorted(pricing.priced_foldings(layer, w_bits, self.board), key=lambda x: x[0])
+            fs = sorted(pricing.priced_foldings(layer, w_bits, self.board, unit), key=lambda x: x[0])
             self.cache[k] = ([f[0] for f in fs], fs)
         cyc, fs = self.cache[k]
         # the slowest (cheapest) folding with cycles <= target
@@ -259,8 +259,9 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
             bt = min(cfg.token_batch, x.vectors)
             passes = math.ceil(x.vectors / bt)
             target = budget
+            unit = (cfg.batch_output == "act", cfg.dma_beat_bytes * 8) if streamed else None
             while True:
-                f = folds.get(x, target, pricing.ACT_BITS if x.dynamic else wb)
+                f = folds.get(x, target, pricing.ACT_BITS if x.dynamic else wb, unit)
                 if f is None:
                     return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
                 c, pe, simd = f
@@ -270,8 +271,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 # in-unit requantisation each pass also takes NF x param_words cycles of parameter words, no MACs;
                 # when they break the budget the next faster folding is tried (so feasibility stays monotonic in
                 # the period, which the bisection needs)
-                tbc = TokenBatchConfig(x.mw, x.mh, simd, pe, bt, w_bits=wb, acc_bits=pricing.acc_bits(x, wb),
-                                       requant=cfg.batch_output == "act", axi_dw=cfg.dma_beat_bytes * 8)
+                tbc = pricing.token_batch_unit(x, pe, simd, wb, bt, *unit)
                 # parameter words, and passes whose weights need more beats of the unit's AXI port than their MAC
                 # cycles (PE x SIMD x W / B bits per cycle above the port width)
                 pcyc = stream_cycles(tbc, x.vectors)
@@ -279,9 +279,7 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                     c += pcyc
                     break
                 target = c - 1
-            rq = streamed and tbc.requant
-            p = pricing.price(x, pe, simd, wb, board, streamed_param_bits=tbc.param_bits if rq else 0,
-                              param_queue=tbc.pq_depth if rq else 0)
+            p = pricing.price_token_batch(x, tbc, board) if streamed else pricing.price(x, pe, simd, wb, board)
             for r in RESOURCES:
                 tot[r] += p.res[r]
             body = max(body, c)
@@ -305,7 +303,8 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 mems.append(Memory(f"{x.name}.{bname}", u.name, "line_buffer", d, w, 1))
             if detail:
                 runs = n if rolled else 1
-                layer_plans.append(LayerPlan(x.name, u.name, _op_type(x), pe, simd, c, runs, x0.macs * runs,
+                layer_plans.append(LayerPlan(x.name, u.name, "token_batch_mvu" if streamed else _op_type(x), pe,
+                                             simd, c, runs, x0.macs * runs,
                                              dict(p.res), p.source))
         attn_blocks = 1 if rolled else n
         if u.window:

@@ -46,6 +46,53 @@ DMA: dict[str, dict[str, float]] = {
 }
 
 
+#: token_batch_mvu.sv's fabric beside its DSPs (LUT excluding LUTRAM, FF) as c0 + c1 x gearbox bits + c2 x PE, least
+#: squares over the unit's Yosys counts with its dot products as DSP slices (``synth_xilinx -family xc7``, where Yosys
+#: packs post-adders; it packs none into DSP48E2), RQ = 1 and RQ = 0 apart
+#: (``python bench/token_batch_synth.py``, bench/results/token_batch_synth.json; tests/test_plan.py keeps every
+#: measured unit within ``TOKEN_BATCH_FIT_ERROR`` of this model). The gearbox (weight words assembled from AXI beats)
+#: and the per-PE requantiser and accumulators are most of it.
+TOKEN_BATCH_FIT: dict[bool, dict[str, tuple[float, float, float]]] = {
+    True: {"LUT": (559.41, 1.007, 430.225), "FF": (574.483, 1.009, 361.228)},
+    False: {"LUT": (576.936, 0.942, 125.073), "FF": (529.078, 1.007, 94.049)},
+}
+TOKEN_BATCH_FIT_ERROR = 0.15
+#: dot_chain.sv's flip-flops beyond its shift registers and its control delay line, per skewed operand bit and lane
+#: (Yosys, the CHAIN units of bench/results/token_batch_synth.json: 1.7-2.1)
+CHAIN_FF_PER_LANE_BIT = 2.0
+
+
+def gearbox_bits(tbc) -> int:
+    """Bits of token_batch_mvu.sv's weight-word gearbox (its ``CAP * G``): the word in use, the next one, a fold's
+    parameter words and one AXI beat, in chunks of gcd(AXI width, word width)."""
+    g = math.gcd(tbc.axi_dw, tbc.word_bits)
+    return ((2 + tbc.param_words) * (tbc.word_bits // g) + tbc.axi_dw // g) * g
+
+
+def dot_chain_srl_luts(pe: int, simd: int, a_bits: int, w_bits: int) -> int:
+    """Shift-register LUTs of dot_chain.sv as Yosys maps them (bench/results/token_batch_synth.json, exact): lane s
+    waits s cycles; its first cycle is the DSP's own operand register, the rest one SRL per bit and 32 cycles
+    (SRLC32E) for every lane from s = 2, the activations shared by the PE chains."""
+    per_bit = sum(math.ceil(d / 32) for d in range(2, simd))
+    return (a_bits + pe * w_bits) * per_bit
+
+
+def token_batch_logic(tbc) -> dict[str, float]:
+    """LUT (excluding LUTRAM: the planner prices the unit's memories itself), FF and DSP of one token_batch_mvu.sv
+    (``tbc``: samfpga.hw.sim.token_batch_mvu.TokenBatchConfig), Yosys-fitted (``TOKEN_BATCH_FIT``). DSPs: one per
+    product (the RTL's dot products, tree or chain, are PE x SIMD multipliers) and one per PE for the requantiser.
+    With ``tbc.chain`` (dot_chain.sv, the timing-closable form at 200 MHz: the tree is one combinational cascade
+    of SIMD post-adders) its skew shift registers and flip-flops are added."""
+    c = TOKEN_BATCH_FIT[bool(tbc.requant)]
+    gb = gearbox_bits(tbc)
+    res = {k: c[k][0] + c[k][1] * gb + c[k][2] * tbc.pe for k in ("LUT", "FF")}
+    res["DSP"] = float(tbc.pe * tbc.simd + (tbc.pe if tbc.requant else 0))
+    if tbc.chain:
+        res["LUT"] += dot_chain_srl_luts(tbc.pe, tbc.simd, tbc.a_bits, tbc.w_bits)
+        res["FF"] += CHAIN_FF_PER_LANE_BIT * (tbc.a_bits + tbc.pe * tbc.w_bits) * tbc.simd
+    return res
+
+
 class _DT:
     def __init__(self, bits: int):
         self._b = bits
@@ -98,21 +145,45 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def priced_foldings(layer: Layer, w_bits: int, board: Board) -> list[tuple[int, int, int]]:
+def priced_foldings(layer: Layer, w_bits: int, board: Board, unit: tuple | None = None
+                    ) -> list[tuple[int, int, int]]:
     """Pareto list (cycles descending) of (cycles, PE, SIMD) with PE | MH, SIMD | MW, each the cheapest of the
     foldings at its cycle count or below by the board-normalised logic ``LUT / board LUTs + DSP / board DSPs`` of
-    ``price`` (the project's models). Ranking by DSP-equivalents alone (the planner's rule until 2026-12-02) picked
-    wide-PE foldings whose per-PE logic costs LUTs, which bind first on the KV260 (W4A8 worst: 3 lanes per DSP made
-    PE = 32 look cheap)."""
-    return _priced_foldings(layer.shape_key(), layer, w_bits, board)
+    ``price`` (the project's models), or with ``unit`` = ``token_batch_unit(...)``'s key of ``token_batch_logic``
+    (a token-batched layer: the project's unit, not finn-rtllib's MVU). Ranking by DSP-equivalents alone (the
+    planner's rule until 2026-12-02) picked wide-PE foldings whose per-PE logic costs LUTs, which bind first on the
+    KV260 (W4A8 worst: 3 lanes per DSP made PE = 32 look cheap)."""
+    return _priced_foldings(layer.shape_key(), layer, w_bits, board, unit)
+
+
+def token_batch_unit(layer: Layer, pe: int, simd: int, w_bits: int, batch: int, requant: bool, axi_dw: int):
+    """The TokenBatchConfig of ``layer`` as the planner builds it: dot products on dot_chain.sv (CHAIN = 1)."""
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+    return TokenBatchConfig(layer.mw, layer.mh, simd, pe, batch, w_bits=w_bits, acc_bits=acc_bits(layer, w_bits),
+                            requant=requant, axi_dw=axi_dw, chain=True)
+
+
+def price_token_batch(layer: Layer, tbc, board: Board) -> Priced:
+    """A token-batched layer on the project's unit (``tbc``: its TokenBatchConfig): logic and DSPs by
+    ``token_batch_logic`` (Yosys-fitted), its line buffer as ``price`` has it; the unit's memories (input batch,
+    accumulators, output banks, read FIFO) are the planner's to add."""
+    r = token_batch_logic(tbc)
+    buffers = price(layer, tbc.pe, tbc.simd, tbc.w_bits, board).buffers
+    return Priced({"LUT": r["LUT"], "FF": r["FF"], "BRAM36": 0.0, "URAM": 0.0, "DSP": r["DSP"]}, (0, 0), buffers,
+                  "Yosys-fitted (token_batch_mvu.sv + dot_chain.sv, bench/results/token_batch_synth.json)")
 
 
 @cache
-def _priced_foldings(key, layer: Layer, w_bits: int, board: Board) -> list[tuple[int, int, int]]:
+def _priced_foldings(key, layer: Layer, w_bits: int, board: Board, unit: tuple | None = None
+                     ) -> list[tuple[int, int, int]]:
     cands = []
     for pe in _divisors(layer.mh):
         for simd in _divisors(layer.mw):
-            r = price(layer, pe, simd, w_bits, board).res
+            if unit is None:
+                r = price(layer, pe, simd, w_bits, board).res
+            else:
+                r = token_batch_logic(token_batch_unit(layer, pe, simd, w_bits, 1, *unit))
             cost = r["LUT"] / board.lut + r["DSP"] / board.dsp
             cands.append((cost, pe * simd, cycles(layer, pe, simd), pe, simd))
     cands.sort()
@@ -136,21 +207,16 @@ class Priced:
     source: str
 
 
-def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board, streamed_param_bits: int = 0,
-          param_queue: int = 0) -> Priced:
-    """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights (memories separately, see ``Priced``).
-    ``streamed_param_bits`` > 0: the requantiser's per-channel parameters (that many bits a channel) arrive from DDR
-    with the weights (token_batch_mvu with RQ = 1): no parameter ROM, a queue of ``param_queue`` folds' parameters
-    (``TokenBatchConfig.pq_depth``) in registers instead."""
-    if streamed_param_bits and param_queue < 1:
-        raise ValueError("streamed parameters need the unit's parameter queue depth (TokenBatchConfig.pq_depth)")
+def price(layer: Layer, pe: int, simd: int, w_bits: int, board: Board) -> Priced:
+    """Logic and DSPs of ``layer`` at (PE, SIMD) with ``w_bits`` weights on finn-rtllib's units and the project's
+    DepthwiseVVAU, its requantiser included (memories separately, see ``Priced``). Token-batched layers are priced
+    as the project's unit by ``price_token_batch``."""
     return _price(layer.shape_key(), layer.kind, layer.mw, layer.mh, layer.kernel, layer.in_width, layer.in_channels,
-                  pe, simd, w_bits, board, streamed_param_bits, param_queue)
+                  pe, simd, w_bits, board)
 
 
 @cache
-def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board,
-           streamed_param_bits: int = 0, param_queue: int = 0) -> Priced:
+def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, board: Board) -> Priced:
     from samfpga.hw.custom_ops.costs import dw_vvau_resources
     from samfpga.hw.resources.models import mvau_terms, requant_rtl_cost, terms_total
 
@@ -171,12 +237,9 @@ def _price(key, kind, mw, mh, kernel, in_width, in_channels, pe, simd, w_bits, b
         source = "own model (MVAU_rtl, samfpga.hw.resources.models)"
     for k, v in r.items():
         res[k] += float(v)
-    # streamed parameters: the datapath of one channel fold (NumChannels = PE: no ROM) plus the queue's registers
-    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": pe if streamed_param_bits else mh}, a, 0,
-                                  ACT_BITS), None, board)
+    rq = requant_rtl_cost(ShapeOp("rq", "Requant_rtl", {"PE": pe, "NumChannels": mh}, a, 0, ACT_BITS), None, board)
     for k in res:
         res[k] += float(getattr(rq, k))
-    res["FF"] += param_queue * pe * streamed_param_bits
     wdepth = 0 if kind == "matmul" else (mw * mh) // (pe * simd)
     if kernel > 1:
         # sliding-window line buffer (own model): k-1 image rows plus k pixels of all input channels

@@ -56,6 +56,9 @@ module token_batch_mvu #(
 	int unsigned  RB_BITS = 40,
 	int unsigned  RT_BITS = 6,
 	int unsigned  PQ_DEPTH = 4,	// RQ: folds' parameters queued (a power of 2 >= 2; the planner prices this many)
+	// dot products: 0 = one adder tree per PE (synthesis packs the products as it likes), 1 = dot_chain.sv, one DSP
+	// slice per product with the SIMD sum down the slices' post-adders (SIMD + 2 more cycles of latency)
+	bit  CHAIN = 0,
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
@@ -446,21 +449,42 @@ module token_batch_mvu #(
 	logic [NB_BITS-1:0]  S2Nb = 0;
 
 	logic [PE-1:0][ACC_BITS-1:0]  dot;
-	for(genvar  p = 0; p < PE; p++) begin : genLane
-		always_comb begin
-			automatic acc_t  d = '0;
-			for(int unsigned  s = 0; s < SIMD; s++) begin
-				automatic logic [A_BITS-1:0]  a = S1A[s*A_BITS +: A_BITS];
-				automatic logic [W_BITS-1:0]  w = S1W[(p*SIMD + s)*W_BITS +: W_BITS];
-				// one extra bit makes unsigned operands non-negative signed values
-				automatic logic signed [A_BITS:0]  ax = A_SIGNED? $signed({a[A_BITS-1], a}) : $signed({1'b0, a});
-				automatic logic signed [W_BITS:0]  wx = W_SIGNED? $signed({w[W_BITS-1], w}) : $signed({1'b0, w});
-				automatic logic signed [PROD_BITS-1:0]  prod = ax * wx;
-				d += acc_t'(prod);
-			end
-			dot[p] = d;
+	// the S1 bookkeeping as S2 takes it: with CHAIN it travels beside the operands through dot_chain's latency, so
+	// S2 and everything after see the same sequence as without (only later)
+	localparam int unsigned  CTL_BITS = 6 + B_BITS + OA_BITS + NB_BITS;
+	uwire [CTL_BITS-1:0]  s1_ctl = {S1Vld, S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb};
+	uwire [CTL_BITS-1:0]  s2_ctl;
+	if(CHAIN) begin : genChain
+		localparam int unsigned  L = SIMD + 2;	// dot_chain's LATENCY
+		logic [L-1:0][CTL_BITS-1:0]  CtlDelay = '0;
+		always_ff @(posedge clk) begin
+			if(rst)  CtlDelay <= '0;
+			else  CtlDelay <= {CtlDelay[L-2:0], s1_ctl};
 		end
-	end : genLane
+		assign	s2_ctl = CtlDelay[L-1];
+		dot_chain #(
+			.SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+			.A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED)
+		) chain (.clk, .a(S1A), .w(S1W), .dot);
+	end : genChain
+	else begin : genTree
+		assign	s2_ctl = s1_ctl;
+		for(genvar  p = 0; p < PE; p++) begin : genLane
+			always_comb begin
+				automatic acc_t  d = '0;
+				for(int unsigned  s = 0; s < SIMD; s++) begin
+					automatic logic [A_BITS-1:0]  a = S1A[s*A_BITS +: A_BITS];
+					automatic logic [W_BITS-1:0]  w = S1W[(p*SIMD + s)*W_BITS +: W_BITS];
+					// one extra bit makes unsigned operands non-negative signed values
+					automatic logic signed [A_BITS:0]  ax = A_SIGNED? $signed({a[A_BITS-1], a}) : $signed({1'b0, a});
+					automatic logic signed [W_BITS:0]  wx = W_SIGNED? $signed({w[W_BITS-1], w}) : $signed({1'b0, w});
+					automatic logic signed [PROD_BITS-1:0]  prod = ax * wx;
+					d += acc_t'(prod);
+				end
+				dot[p] = d;
+			end
+		end : genLane
+	end : genTree
 
 	// S3: accumulator RAM (B deep, asynchronous read: the same token's sum is read back at the earliest one cycle
 	// after it was written); finished sums go to the output banks (RQ: through two requantisation stages)
@@ -667,16 +691,8 @@ module token_batch_mvu #(
 			S1OAddr <= OAddr;
 			S1Nb <= nb_c;
 
-			S2Vld <= S1Vld;
+			{S2Vld, S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb} <= s2_ctl;
 			S2Dot <= dot;
-			S2B <= S1B;
-			S2First <= S1First;
-			S2Last <= S1Last;
-			S2FoldEnd <= S1FoldEnd;
-			S2PassLast <= S1Vld && S1PassLast;
-			S2OBank <= S1OBank;
-			S2OAddr <= S1OAddr;
-			S2Nb <= S1Nb;
 
 			if(fin_pass_last) begin
 				OState[fin_obank] <= O_FULL;

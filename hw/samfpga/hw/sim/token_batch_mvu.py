@@ -51,6 +51,7 @@ class TokenBatchConfig:
     rq_bias_bits: int = 40
     rq_shift_bits: int = 6
     pq_depth: int = 4  # RQ: folds' requantisation parameters queued in registers (RTL PQ_DEPTH; priced by the planner)
+    chain: bool = False  # dot products on dot_chain.sv (a DSP slice per product, RTL parameter CHAIN), else adder trees
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -139,7 +140,7 @@ class TokenBatchConfig:
                 "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
                 "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits,
-                "PQ_DEPTH": self.pq_depth}
+                "PQ_DEPTH": self.pq_depth, "CHAIN": int(self.chain)}
 
     def to_dict(self) -> dict:
         return asdict(self)

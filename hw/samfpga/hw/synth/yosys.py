@@ -169,10 +169,12 @@ def _slang_args(files: list[Path], work: Path) -> str:
 
 def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, params: dict[str, int] | None = None,
                defines: dict[str, str] | None = None, data_files: list[str | Path] = (), timeout_s: float = 600.0,
-               ) -> list[SynthResult]:
+               family: str = "xcup") -> list[SynthResult]:
     """Synthesise each module in ``tops`` from ``sources`` (staged and patched into ``work/hdl``) and return one
     ``SynthResult`` per top. ``params`` (-G) apply to every top; ``data_files`` ($readmemh inits) are copied into
-    ``work`` (Yosys resolves their relative names there)."""
+    ``work`` (Yosys resolves their relative names there). ``family``: synth_xilinx's ``-family``; "xc7" (DSP48E1)
+    is for measuring DSP post-adder chains, which Yosys' xilinx_dsp packs into DSP48E1 but not into DSP48E2 (a
+    behavioural ``P <= C + A * B`` stays a fabric adder at xcup, a single DSP48E1 at xc7)."""
     work = Path(work).resolve()
     if work.exists():
         shutil.rmtree(work)
@@ -203,7 +205,7 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
     for i, t in enumerate(tops):
         if i:
             lines.append("design -load staged")
-        lines += [f"synth_xilinx -family xcup -top {t} -noiopad", f"tee -q -o stat_{i}.txt stat"]
+        lines += [f"synth_xilinx -family {family} -top {t} -noiopad", f"tee -q -o stat_{i}.txt stat"]
     (work / "synth.ys").write_text("\n".join(lines) + "\n")
     t0 = time.time()
     proc = subprocess.run([yosys_binary(), "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,

