@@ -70,8 +70,15 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
     gbps, _ = pricing.DDR_GBPS[board.name]
     bpc = gbps * 1e9 * pcfg.ddr_efficiency / (clock * 1e6)
     period = n * (per_run + stream_cycles(cfg, t))
+    class _Fixed(planner._Folds):
+        """The planner at this folding: the cheapest folding at the same cycles may have another PE/SIMD."""
+
+        def get(self, layer, target, w_bits, unit=None):
+            c = pricing.cycles(layer, cfg.pe, cfg.simd)
+            return (c, cfg.pe, cfg.simd) if c <= target else None
+
     r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
-                               planner._Folds(board), bpc, clock, detail=True)
+                               _Fixed(board), bpc, clock, detail=True)
     lp = next(x for x in r["layers"] if x.op_type == "token_batch_mvu")
     if (lp.pe, lp.simd) != (cfg.pe, cfg.simd):
         raise RuntimeError(f"planner chose PE={lp.pe} SIMD={lp.simd} at this period, not {cfg.pe}/{cfg.simd}")

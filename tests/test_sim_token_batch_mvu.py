@@ -182,13 +182,15 @@ def test_rtl_rolled_frames_with_runtime_config(unit_a):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_rtl_chain_rolled_frames_at_the_same_rate(tmp_path):
-    """The unit of ``unit_a`` with its dot products on dot_chain.sv (CHAIN = 1), the same three frames: outputs
-    bit-exact against the model under stalls and free-running, DDR traffic as without, and back-to-back frames still
-    exactly their MAC cycles apart (the chain adds latency, no bubbles)."""
+@pytest.mark.parametrize("dot,mh,pe", [("chain", 9, 3), ("pack", 8, 2), ("pack", 16, 4)])
+def test_rtl_dsp_datapaths_rolled_frames_at_the_same_rate(tmp_path, dot, mh, pe):
+    """``unit_a``'s frames with the dot products on dot_chain.sv (DOT = 1) or on dot_pack.sv (DOT = 2: two PE lanes
+    per slice; PE even, so MH 8 or 16): outputs bit-exact against the model under stalls and free-running, DDR
+    traffic as without, and back-to-back frames still exactly their MAC cycles apart (the datapaths add latency, no
+    bubbles)."""
     from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
 
-    cfg = TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, chain=True)
+    cfg = TokenBatchConfig(mw=12, mh=mh, simd=4, pe=pe, batch=4, dot=dot)
     build(cfg, tmp_path)
     x0, w0 = _rand(cfg, 3, 10, 10)
     x1, w1 = _rand(cfg, 1, 4, 11)
@@ -199,7 +201,32 @@ def test_rtl_chain_rolled_frames_at_the_same_rate(tmp_path):
     res = simulate(cfg, frames, _passes(), tmp_path, seed=1, tag="frames")
     _check(res, frames, cfg)
     done = res.passes[1]["frame_done_cycles"]
-    assert done[3] - done[2] == tb.schedule_cycles(cfg, 4, 3)["compute"] == 4 * 3 * 3 * 3
+    assert done[3] - done[2] == tb.schedule_cycles(cfg, 4, 3)["compute"] == 4 * 3 * cfg.nf * cfg.sf
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_rtl_pack_extreme_products(tmp_path):
+    """dot_pack.sv at its bound: SIMD 16 in segments of 7, 7 and 2 slices, every product at its extremes (all
+    -128 x -128 = +16384, the largest low-lane sum a segment of 7 can hold, then -128 x 127), beside random values;
+    accumulators out (RQ = 0), so nothing clips what the lanes computed."""
+    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+
+    cfg = TokenBatchConfig(mw=32, mh=4, simd=16, pe=2, batch=3, dot="pack")
+    build(cfg, tmp_path)
+    lo = np.full((1, 5, cfg.mw), -128)
+    w_lo = np.full((1, cfg.mh, cfg.mw), -128)
+    w_mixed = w_lo.copy()
+    w_mixed[:, 1::2] = 127  # the high lane of every pair negative, the low lane positive
+    x, w = _rand(cfg, 2, 7, 90)
+    frames = [Frame(lo, w_lo), Frame(lo, w_mixed, base=0x1000), Frame(x, w, base=0x2000)]
+    res = simulate(cfg, frames, _passes(), tmp_path, seed=9)
+    _check(res, frames, cfg)
+
+
+def test_pack_needs_an_even_pe():
+    with pytest.raises(ValueError, match="PE even"):
+        TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, dot="pack")
 
 
 @pytest.mark.slow
@@ -225,15 +252,15 @@ def test_rtl_bench_detects_a_corrupted_weight(unit_a):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("chain", [False, True], ids=["tree", "chain"])
-def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path, chain):
+@pytest.mark.parametrize("dot", ["tree", "chain", "pack"])
+def test_rtl_unsigned_inputs_int4_weights_narrow_axi(tmp_path, dot):
     """UINT8 activations x INT4 weights, B=3 (not a power of 2), 32-bit AXI: 64-bit words = 2 beats each; with the
-    adder-tree dot products and with dot_chain.sv (CHAIN = 1: SIMD + 2 cycles more latency, B = 3 tokens between a
-    token's accumulator write and its next read, as without)."""
+    adder-tree dot products, dot_chain.sv and dot_pack.sv (more cycles of latency; B = 3 tokens between a token's
+    accumulator write and its next read, as without; packed: UINT8 x INT4 products fit 64 slices a segment)."""
     from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
 
     cfg = TokenBatchConfig(mw=24, mh=8, simd=8, pe=2, batch=3, a_signed=False, w_bits=4, axi_dw=32, acc_bits=20,
-                           chain=chain)
+                           dot=dot)
     build(cfg, tmp_path)
     x, w = _rand(cfg, 3, 7, 30)
     frames = [Frame(x, w, base=0x1000)]
@@ -388,11 +415,13 @@ def test_rtl_requant_bench_detects_a_corrupted_parameter(unit_rq):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_rtl_requant_unsigned_narrow_one_word(tmp_path):
-    """UINT4 outputs, PE=2 x SIMD=16 (256-bit words: one parameter word per fold), B=3, 64-bit AXI."""
+@pytest.mark.parametrize("dot", ["tree", "pack"])
+def test_rtl_requant_unsigned_narrow_one_word(tmp_path, dot):
+    """UINT4 outputs, PE=2 x SIMD=16 (256-bit words: one parameter word per fold), B=3, 64-bit AXI; with dot_pack.sv
+    the 16 INT8 x INT8 lanes are three segments (7, 7 and 2 slices) and a two-level tree."""
     from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
 
-    cfg = TokenBatchConfig(mw=32, mh=4, simd=16, pe=2, batch=3, requant=True, out_bits=4, out_signed=False)
+    cfg = TokenBatchConfig(mw=32, mh=4, simd=16, pe=2, batch=3, requant=True, out_bits=4, out_signed=False, dot=dot)
     assert cfg.param_words == 1
     build(cfg, tmp_path)
     x, w = _rand(cfg, 2, 7, 70)

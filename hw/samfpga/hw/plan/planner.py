@@ -91,6 +91,9 @@ class PlanConfig:
     #: each; the per-channel parameters stream from DDR ahead of each output fold and take their own cycles) or
     #: "acc" accumulators (RQ = 0, a separate requantiser after the unit)
     batch_output: str = "act"
+    #: the dot-product datapaths a token-batched layer may use (token_batch_mvu.sv's DOT): "chain" (dot_chain.sv, one
+    #: DSP per product) and "pack" (dot_pack.sv, two per DSP48E2 at even PE); per layer the cheaper at its folding
+    dot_products: tuple[str, ...] = ("chain", "pack")
     #: column strips (samfpga.hw.plan.strips): each unit runs its feature map as up to ``strips`` vertical strips
     #: of >= ``min_strip`` output columns (whole windows in attention units), so that line and window buffers are
     #: a strip wide; the halo columns are computed and read again (counted). ``strips`` is the plan's choice among
@@ -106,6 +109,8 @@ class PlanConfig:
     def __post_init__(self) -> None:
         if self.batch_output not in ("act", "acc"):
             raise ValueError(f"batch_output {self.batch_output!r}: 'act' or 'acc'")
+        if not self.dot_products or not set(self.dot_products) <= {"chain", "pack"}:
+            raise ValueError(f"dot_products {self.dot_products!r}: one or both of 'chain', 'pack'")
         if self.strips < 1 or any(t < 1 for t in self.strip_choices) or self.min_strip < 1:
             raise ValueError(f"strips {self.strips}, strip_choices {self.strip_choices}, min_strip {self.min_strip}: "
                              "each must be >= 1")
@@ -259,19 +264,19 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
             bt = min(cfg.token_batch, x.vectors)
             passes = math.ceil(x.vectors / bt)
             target = budget
-            unit = (cfg.batch_output == "act", cfg.dma_beat_bytes * 8) if streamed else None
+            unit = (cfg.batch_output == "act", cfg.dma_beat_bytes * 8, cfg.dot_products) if streamed else None
             while True:
                 f = folds.get(x, target, pricing.ACT_BITS if x.dynamic else wb, unit)
                 if f is None:
                     return None, f"{u.name}: {x.name} cannot reach {budget:,.0f} cycles at any folding"
-                c, pe, simd = f
+                c, pe, simd, dot = f
                 if not streamed:
                     break
                 # the unit as hw/samfpga/hw/rtl/token_batch_mvu.sv builds it (samfpga.hw.sim.token_batch_mvu): with
                 # in-unit requantisation each pass also takes NF x param_words cycles of parameter words, no MACs;
                 # when they break the budget the next faster folding is tried (so feasibility stays monotonic in
                 # the period, which the bisection needs)
-                tbc = pricing.token_batch_unit(x, pe, simd, wb, bt, *unit)
+                tbc = pricing.token_batch_unit(x, pe, simd, wb, bt, *unit[:2], dot=dot)
                 # parameter words, and passes whose weights need more beats of the unit's AXI port than their MAC
                 # cycles (PE x SIMD x W / B bits per cycle above the port width)
                 pcyc = stream_cycles(tbc, x.vectors)

@@ -77,19 +77,52 @@ def dot_chain_srl_luts(pe: int, simd: int, a_bits: int, w_bits: int) -> int:
     return (a_bits + pe * w_bits) * per_bit
 
 
+def pack_segment(a_bits: int, w_bits: int, a_signed: bool = True, w_signed: bool = True) -> int:
+    """dot_pack.sv's segment length K: the most slices whose low-lane sum of products stays within 18 signed bits
+    (K * max|a * w| < 2^17; 7 for INT8 x INT8), as the RTL's ``seg_len`` computes it."""
+    amax = 1 << (a_bits - 1) if a_signed else (1 << a_bits) - 1
+    wmax = 1 << (w_bits - 1) if w_signed else (1 << w_bits) - 1
+    return max(1, min(1024, ((1 << 17) - 1) // (amax * wmax)))
+
+
+def dot_pack_fabric(pe: int, simd: int, a_bits: int, w_bits: int, acc: int, a_signed: bool = True,
+                    w_signed: bool = True) -> dict[str, float]:
+    """dot_pack.sv's fabric (LUT, FF) beside its PE/2 x SIMD slices, as Yosys counts it with the slices as black
+    boxes (bench/results/token_batch_synth.json "dot_pack"; tests/test_plan.py: within 2 LUTs in 8 of 9 cases, 5.2%
+    under at PE 2 x SIMD 32 INT8, where Yosys maps 42 more SRLs): the skew shift registers (lane s waits D = s mod K + the segment's offset cycles; two of them in flip-flops, the
+    rest one SRL per bit and 32 cycles) and per PE pair the split of each segment's P (an ACC-wide adder for the
+    high lane's borrow) and two pipelined trees over the G segments (2 x (G - 1) ACC-wide adders)."""
+    k = pack_segment(a_bits, w_bits, a_signed, w_signed)
+    ks, g = min(k, simd), math.ceil(simd / k)
+    srl = 0
+    for s in range(simd):
+        kk = min(k, simd - (s // k) * k)
+        d = s % k + (ks - kk)
+        srl += math.ceil((d - 2) / 32) if d >= 3 else 0
+    srl *= a_bits + pe * w_bits
+    logic = (pe // 2) * (2 * acc * (g - 1) + (acc - 5) * g + 4)
+    return {"LUT": float(srl + logic), "FF": float(srl + logic)}
+
+
 def token_batch_logic(tbc) -> dict[str, float]:
     """LUT (excluding LUTRAM: the planner prices the unit's memories itself), FF and DSP of one token_batch_mvu.sv
     (``tbc``: samfpga.hw.sim.token_batch_mvu.TokenBatchConfig), Yosys-fitted (``TOKEN_BATCH_FIT``). DSPs: one per
-    product (the RTL's dot products, tree or chain, are PE x SIMD multipliers) and one per PE for the requantiser.
-    With ``tbc.chain`` (dot_chain.sv, the timing-closable form at 200 MHz: the tree is one combinational cascade
-    of SIMD post-adders) its skew shift registers and flip-flops are added."""
+    product (tree or chain; half as many with "pack", two products per DSP48E2) and one per PE for the requantiser.
+    With ``tbc.dot`` "chain" (dot_chain.sv, the timing-closable form at 200 MHz: the tree is one combinational
+    cascade of SIMD post-adders) its skew shift registers and flip-flops are added, with "pack" dot_pack.sv's fabric
+    (``dot_pack_fabric``)."""
     c = TOKEN_BATCH_FIT[bool(tbc.requant)]
     gb = gearbox_bits(tbc)
     res = {k: c[k][0] + c[k][1] * gb + c[k][2] * tbc.pe for k in ("LUT", "FF")}
-    res["DSP"] = float(tbc.pe * tbc.simd + (tbc.pe if tbc.requant else 0))
-    if tbc.chain:
+    products = tbc.pe * tbc.simd // (2 if tbc.dot == "pack" else 1)
+    res["DSP"] = float(products + (tbc.pe if tbc.requant else 0))
+    if tbc.dot == "chain":
         res["LUT"] += dot_chain_srl_luts(tbc.pe, tbc.simd, tbc.a_bits, tbc.w_bits)
         res["FF"] += CHAIN_FF_PER_LANE_BIT * (tbc.a_bits + tbc.pe * tbc.w_bits) * tbc.simd
+    elif tbc.dot == "pack":
+        f = dot_pack_fabric(tbc.pe, tbc.simd, tbc.a_bits, tbc.w_bits, tbc.acc_bits, tbc.a_signed, tbc.w_signed)
+        res["LUT"] += f["LUT"]
+        res["FF"] += f["FF"]
     return res
 
 
@@ -146,22 +179,25 @@ def _divisors(n: int) -> list[int]:
 
 
 def priced_foldings(layer: Layer, w_bits: int, board: Board, unit: tuple | None = None
-                    ) -> list[tuple[int, int, int]]:
-    """Pareto list (cycles descending) of (cycles, PE, SIMD) with PE | MH, SIMD | MW, each the cheapest of the
+                    ) -> list[tuple[int, int, int, str]]:
+    """Pareto list (cycles descending) of (cycles, PE, SIMD, dot) with PE | MH, SIMD | MW, each the cheapest of the
     foldings at its cycle count or below by the board-normalised logic ``LUT / board LUTs + DSP / board DSPs`` of
-    ``price`` (the project's models), or with ``unit`` = ``token_batch_unit(...)``'s key of ``token_batch_logic``
-    (a token-batched layer: the project's unit, not finn-rtllib's MVU). Ranking by DSP-equivalents alone (the
+    ``price`` (the project's models; dot ""), or for a token-batched layer (``unit`` = (requant, AXI bits, the dot
+    datapaths allowed)) of ``token_batch_logic``, the project's unit with the cheapest of its dot-product datapaths
+    (dot "chain" or "pack", the latter at even PE). Ranking by DSP-equivalents alone (the
     planner's rule until 2026-12-02) picked wide-PE foldings whose per-PE logic costs LUTs, which bind first on the
     KV260 (W4A8 worst: 3 lanes per DSP made PE = 32 look cheap)."""
     return _priced_foldings(layer.shape_key(), layer, w_bits, board, unit)
 
 
-def token_batch_unit(layer: Layer, pe: int, simd: int, w_bits: int, batch: int, requant: bool, axi_dw: int):
-    """The TokenBatchConfig of ``layer`` as the planner builds it: dot products on dot_chain.sv (CHAIN = 1)."""
+def token_batch_unit(layer: Layer, pe: int, simd: int, w_bits: int, batch: int, requant: bool, axi_dw: int,
+                     dot: str = "chain"):
+    """The TokenBatchConfig of ``layer`` as the planner builds it, its dot products on ``dot`` ("chain":
+    dot_chain.sv, "pack": dot_pack.sv)."""
     from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
     return TokenBatchConfig(layer.mw, layer.mh, simd, pe, batch, w_bits=w_bits, acc_bits=acc_bits(layer, w_bits),
-                            requant=requant, axi_dw=axi_dw, chain=True)
+                            requant=requant, axi_dw=axi_dw, dot=dot)
 
 
 def price_token_batch(layer: Layer, tbc, board: Board) -> Priced:
@@ -171,27 +207,30 @@ def price_token_batch(layer: Layer, tbc, board: Board) -> Priced:
     r = token_batch_logic(tbc)
     buffers = price(layer, tbc.pe, tbc.simd, tbc.w_bits, board).buffers
     return Priced({"LUT": r["LUT"], "FF": r["FF"], "BRAM36": 0.0, "URAM": 0.0, "DSP": r["DSP"]}, (0, 0), buffers,
-                  "Yosys-fitted (token_batch_mvu.sv + dot_chain.sv, bench/results/token_batch_synth.json)")
+                  f"Yosys-fitted (token_batch_mvu.sv + dot_{tbc.dot}.sv, bench/results/token_batch_synth.json)")
 
 
 @cache
 def _priced_foldings(key, layer: Layer, w_bits: int, board: Board, unit: tuple | None = None
-                     ) -> list[tuple[int, int, int]]:
+                     ) -> list[tuple[int, int, int, str]]:
     cands = []
     for pe in _divisors(layer.mh):
         for simd in _divisors(layer.mw):
             if unit is None:
-                r = price(layer, pe, simd, w_bits, board).res
+                opts = [(price(layer, pe, simd, w_bits, board).res, "")]
             else:
-                r = token_batch_logic(token_batch_unit(layer, pe, simd, w_bits, 1, *unit))
-            cost = r["LUT"] / board.lut + r["DSP"] / board.dsp
-            cands.append((cost, pe * simd, cycles(layer, pe, simd), pe, simd))
+                requant, axi_dw, dots = unit
+                opts = [(token_batch_logic(token_batch_unit(layer, pe, simd, w_bits, 1, requant, axi_dw, d)), d)
+                        for d in dots if d != "pack" or pe % 2 == 0]
+            for r, d in opts:
+                cost = r["LUT"] / board.lut + r["DSP"] / board.dsp
+                cands.append((cost, pe * simd, cycles(layer, pe, simd), pe, simd, d))
     cands.sort()
-    out: list[tuple[int, int, int]] = []
+    out: list[tuple[int, int, int, str]] = []
     best = math.inf
-    for _, _, c, pe, simd in cands:
+    for _, _, c, pe, simd, d in cands:
         if c < best:
-            out.append((c, pe, simd))
+            out.append((c, pe, simd, d))
             best = c
     return sorted(out, key=lambda x: -x[0])
 

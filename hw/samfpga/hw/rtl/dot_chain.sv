@@ -9,8 +9,9 @@
 // trades one DSP for about 100 LUTs.
 //
 // Interface: a free-running pipeline, no stall. In cycle t the caller presents one SIMD-vector of activations and
-// PE x SIMD weights; dot[p] = sum_s a[s] * w[p][s] of that vector leaves LATENCY cycles later. Element order as
-// finn's MVU: activation s at a[s*A_BITS +: A_BITS], weight (p, s) at w[(p*SIMD + s)*W_BITS +: W_BITS].
+// PE x SIMD weights; dot[p] = sum_s a[s] * w[p][s] of that vector leaves LATENCY cycles later, and ctl_in of cycle t
+// leaves on ctl_out with it (the caller's bookkeeping; bit 0, a valid flag, is the only one reset). Element order
+// as finn's MVU: activation s at a[s*A_BITS +: A_BITS], weight (p, s) at w[(p*SIMD + s)*W_BITS +: W_BITS].
 // Operands are sign- or zero-extended by one bit (A_SIGNED / W_SIGNED), so unsigned 8-bit inputs are exact too.
 module dot_chain #(
 	int unsigned  SIMD = 4,
@@ -20,15 +21,19 @@ module dot_chain #(
 	int unsigned  ACC_BITS = 24,
 	bit  A_SIGNED = 1,
 	bit  W_SIGNED = 1,
+	int unsigned  CTL_BITS = 1,
 
 	// operand registers (the slice's A/B registers), product register (M), then one post-adder register per lane
 	localparam int unsigned  LATENCY = SIMD + 2
 )(
 	input	logic  clk,
+	input	logic  rst,
 
 	input	logic [SIMD*A_BITS-1:0]  a,
 	input	logic [PE*SIMD*W_BITS-1:0]  w,
-	output	logic [PE-1:0][ACC_BITS-1:0]  dot
+	input	logic [CTL_BITS-1:0]  ctl_in,
+	output	logic [PE-1:0][ACC_BITS-1:0]  dot,
+	output	logic [CTL_BITS-1:0]  ctl_out
 );
 
 	localparam int unsigned  PROD_BITS = A_BITS + W_BITS + 2;
@@ -81,5 +86,20 @@ module dot_chain #(
 		end : genSlice
 		assign	dot[p] = P[SIMD-1];
 	end : genChain
+
+	// the caller's bookkeeping, LATENCY cycles late: only the valid flag (bit 0) is reset, so the rest can be SRLs
+	logic [LATENCY-1:0]  VDelay = '0;
+	logic [LATENCY-1:0][CTL_BITS-1:0]  CDelay;
+	always_ff @(posedge clk) begin
+		if(rst)  VDelay <= '0;
+		else  VDelay <= {VDelay[LATENCY-2:0], ctl_in[0]};
+		CDelay <= {CDelay[LATENCY-2:0], ctl_in};
+	end
+	if(CTL_BITS > 1) begin : genCtl
+		assign	ctl_out = {CDelay[LATENCY-1][CTL_BITS-1:1], VDelay[LATENCY-1]};
+	end : genCtl
+	else begin : genVld
+		assign	ctl_out = VDelay[LATENCY-1];
+	end : genVld
 
 endmodule : dot_chain

@@ -33,7 +33,7 @@ module rolled_stage #(
 	int unsigned  CNT_BITS = 16,
 	int unsigned  DIM_BITS = 16,
 	int unsigned  PQ_DEPTH = 4,
-	bit  CHAIN = 1	// the body's dot products on dot_chain.sv (as the planner prices it), else adder trees
+	int unsigned  DOT = 1	// the body's dot products (token_batch_mvu.sv's DOT: 1 dot_chain.sv, 2 dot_pack.sv)
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -139,7 +139,7 @@ module rolled_stage #(
 	token_batch_mvu #(
 		.MW(C), .MH(C), .SIMD(SIMD), .PE(PE), .A_BITS(8), .W_BITS(8), .ACC_BITS(ACC_BITS), .A_SIGNED(1),
 		.W_SIGNED(1), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH),
-		.CNT_BITS(CNT_BITS), .RQ(1), .OUT_BITS(8), .OUT_SIGNED(1), .PQ_DEPTH(PQ_DEPTH), .CHAIN(CHAIN)
+		.CNT_BITS(CNT_BITS), .RQ(1), .OUT_BITS(8), .OUT_SIGNED(1), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT)
 	) body (
 		.clk, .rst,
 		.cfg_base(wt_base), .cfg_stride(wt_stride), .cfg_iters(wt_iters), .cfg_tokens(wt_tokens), .err(wt_err),

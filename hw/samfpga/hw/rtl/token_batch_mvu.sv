@@ -57,8 +57,9 @@ module token_batch_mvu #(
 	int unsigned  RT_BITS = 6,
 	int unsigned  PQ_DEPTH = 4,	// RQ: folds' parameters queued (a power of 2 >= 2; the planner prices this many)
 	// dot products: 0 = one adder tree per PE (synthesis packs the products as it likes), 1 = dot_chain.sv, one DSP
-	// slice per product with the SIMD sum down the slices' post-adders (SIMD + 2 more cycles of latency)
-	bit  CHAIN = 0,
+	// slice per product with the SIMD sum down the slices' post-adders, 2 = dot_pack.sv, two products per slice
+	// (PE even) in segments of cascaded slices and a fabric tree over the segments (1, 2: more cycles of latency)
+	int unsigned  DOT = 0,
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
@@ -145,6 +146,7 @@ module token_batch_mvu #(
 	localparam int unsigned  CC_BITS = $clog2(CAP + 1);
 
 	if(MW % SIMD != 0 || MH % PE != 0)  $error("SIMD must divide MW and PE must divide MH");
+	if(DOT > 2 || (DOT == 2 && PE % 2 != 0))  $error("DOT must be 0, 1 or 2 (2: PE even)");
 	if(AXI_DW % 8 != 0 || BURST_BYTES > 4096 || (BURST_BYTES & (BURST_BYTES - 1)) != 0)
 		$error("MAX_BURST * AXI_DW/8 must be a power of 2 <= 4096");
 	if(RQ && (OUT_BITS < 2 || OUT_BITS > 32 || RT_BITS < 1 || RT_BITS > 7))
@@ -449,24 +451,23 @@ module token_batch_mvu #(
 	logic [NB_BITS-1:0]  S2Nb = 0;
 
 	logic [PE-1:0][ACC_BITS-1:0]  dot;
-	// the S1 bookkeeping as S2 takes it: with CHAIN it travels beside the operands through dot_chain's latency, so
-	// S2 and everything after see the same sequence as without (only later)
+	// the S1 bookkeeping as S2 takes it: through dot_chain / dot_pack it travels beside the operands, so S2 and
+	// everything after see the same sequence as without (only later); bit 0 is the valid flag, the only one reset
 	localparam int unsigned  CTL_BITS = 6 + B_BITS + OA_BITS + NB_BITS;
-	uwire [CTL_BITS-1:0]  s1_ctl = {S1Vld, S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb};
+	uwire [CTL_BITS-1:0]  s1_ctl = {S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb, S1Vld};
 	uwire [CTL_BITS-1:0]  s2_ctl;
-	if(CHAIN) begin : genChain
-		localparam int unsigned  L = SIMD + 2;	// dot_chain's LATENCY
-		logic [L-1:0][CTL_BITS-1:0]  CtlDelay = '0;
-		always_ff @(posedge clk) begin
-			if(rst)  CtlDelay <= '0;
-			else  CtlDelay <= {CtlDelay[L-2:0], s1_ctl};
-		end
-		assign	s2_ctl = CtlDelay[L-1];
+	if(DOT == 1) begin : genChain
 		dot_chain #(
 			.SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
-			.A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED)
-		) chain (.clk, .a(S1A), .w(S1W), .dot);
+			.A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED), .CTL_BITS(CTL_BITS)
+		) chain (.clk, .rst, .a(S1A), .w(S1W), .ctl_in(s1_ctl), .dot, .ctl_out(s2_ctl));
 	end : genChain
+	else if(DOT == 2) begin : genPack
+		dot_pack #(
+			.SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS),
+			.A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED), .CTL_BITS(CTL_BITS)
+		) pack (.clk, .rst, .a(S1A), .w(S1W), .ctl_in(s1_ctl), .dot, .ctl_out(s2_ctl));
+	end : genPack
 	else begin : genTree
 		assign	s2_ctl = s1_ctl;
 		for(genvar  p = 0; p < PE; p++) begin : genLane
@@ -691,7 +692,7 @@ module token_batch_mvu #(
 			S1OAddr <= OAddr;
 			S1Nb <= nb_c;
 
-			{S2Vld, S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb} <= s2_ctl;
+			{S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb, S2Vld} <= s2_ctl;
 			S2Dot <= dot;
 
 			if(fin_pass_last) begin

@@ -24,7 +24,7 @@ from samfpga.hw.sim.strip_reader import ReaderConfig, StripFrame
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.rolled_stage_bench"
-UNITS = ("strip_reader", "dot_chain", "token_batch_mvu", "strip_writer")
+UNITS = ("strip_reader", "dot_chain", "mac_slice", "dot_pack", "token_batch_mvu", "strip_writer")
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,14 @@ class StageConfig:
     max_burst: int = 16
     wfifo_depth: int = 32
     pq_depth: int = 4
-    chain: bool = True  # the body's dot products on dot_chain.sv (RTL CHAIN), as the planner prices the unit
+    dot: str = "chain"  # the body's dot products (token_batch_mvu DOT: "tree", "chain", "pack")
 
     @property
     def body(self) -> tb.TokenBatchConfig:
         return tb.TokenBatchConfig(mw=self.c, mh=self.c, simd=self.simd, pe=self.pe, batch=self.batch,
                                    acc_bits=self.acc_bits, axi_dw=self.axi_dw, max_burst=self.max_burst,
                                    wfifo_depth=self.wfifo_depth, requant=True, pq_depth=self.pq_depth,
-                                   chain=self.chain)
+                                   dot=self.dot)
 
     @property
     def reader(self) -> ReaderConfig:
@@ -60,7 +60,7 @@ class StageConfig:
     def rtl_params(self) -> dict[str, int]:
         return {"C": self.c, "SIMD": self.simd, "PE": self.pe, "B": self.batch, "ACC_BITS": self.acc_bits,
                 "AXI_DW": self.axi_dw, "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth,
-                "PQ_DEPTH": self.pq_depth, "CHAIN": int(self.chain)}
+                "PQ_DEPTH": self.pq_depth, "DOT": tb.DOTS.index(self.dot)}
 
 
 @dataclass

@@ -24,6 +24,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: the unit's dot-product datapaths, in the order of its RTL parameter DOT
+DOTS = ("tree", "chain", "pack")
+
 
 @dataclass(frozen=True)
 class TokenBatchConfig:
@@ -51,7 +54,7 @@ class TokenBatchConfig:
     rq_bias_bits: int = 40
     rq_shift_bits: int = 6
     pq_depth: int = 4  # RQ: folds' requantisation parameters queued in registers (RTL PQ_DEPTH; priced by the planner)
-    chain: bool = False  # dot products on dot_chain.sv (a DSP slice per product, RTL parameter CHAIN), else adder trees
+    dot: str = "tree"  # dot products (RTL DOT): "tree" adder trees, "chain" dot_chain.sv, "pack" dot_pack.sv (PE even)
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -63,6 +66,8 @@ class TokenBatchConfig:
             raise ValueError(f"max_burst * axi_dw/8 = {bb} must be a power of 2 <= 4096")
         if not 1 <= self.max_burst <= 256:
             raise ValueError(f"max_burst must be 1..256, got {self.max_burst}")
+        if self.dot not in DOTS or (self.dot == "pack" and self.pe % 2):
+            raise ValueError(f"dot {self.dot!r} must be one of {DOTS} (pack: PE even, got PE={self.pe})")
         if self.pq_depth < 2 or self.pq_depth & (self.pq_depth - 1):
             raise ValueError(f"pq_depth {self.pq_depth} must be a power of 2 >= 2")
         if self.wfifo_depth < self.max_burst or self.wfifo_depth & (self.wfifo_depth - 1):
@@ -140,7 +145,7 @@ class TokenBatchConfig:
                 "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
                 "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits,
-                "PQ_DEPTH": self.pq_depth, "CHAIN": int(self.chain)}
+                "PQ_DEPTH": self.pq_depth, "DOT": DOTS.index(self.dot)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -130,10 +130,13 @@ def yosys_binary() -> str:
     return found
 
 
-def parse_stat(text: str, top: str) -> SynthResult:
-    """Cell counts from Yosys ``stat`` output (the last, i.e. top-level, cell table; the design is flattened)."""
+def parse_stat(text: str, top: str, blackboxes: tuple[str, ...] = ()) -> SynthResult:
+    """Cell counts from Yosys ``stat`` output (the last, i.e. top-level, cell table; the design is flattened), the
+    instances of ``blackboxes`` (module names) among them."""
     cells: dict[str, int] = {}
-    for m in re.finditer(r"^\s+(\d+)\s+([A-Z][A-Z0-9_]+)\s*$", text, flags=re.M):
+    names = "|".join(re.escape(b) for b in blackboxes)
+    pat = r"^\s+(\d+)\s+([A-Z][A-Z0-9_]+" + (f"|{names}" if names else "") + r")\s*$"
+    for m in re.finditer(pat, text, flags=re.M):
         name = m.group(2)
         cells[name] = cells.get(name, 0) + int(m.group(1))
     if not cells and "===" not in text:
@@ -169,12 +172,14 @@ def _slang_args(files: list[Path], work: Path) -> str:
 
 def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, params: dict[str, int] | None = None,
                defines: dict[str, str] | None = None, data_files: list[str | Path] = (), timeout_s: float = 600.0,
-               family: str = "xcup") -> list[SynthResult]:
+               family: str = "xcup", blackboxes: tuple[str, ...] = ()) -> list[SynthResult]:
     """Synthesise each module in ``tops`` from ``sources`` (staged and patched into ``work/hdl``) and return one
     ``SynthResult`` per top. ``params`` (-G) apply to every top; ``data_files`` ($readmemh inits) are copied into
     ``work`` (Yosys resolves their relative names there). ``family``: synth_xilinx's ``-family``; "xc7" (DSP48E1)
     is for measuring DSP post-adder chains, which Yosys' xilinx_dsp packs into DSP48E1 but not into DSP48E2 (a
-    behavioural ``P <= C + A * B`` stays a fabric adder at xcup, a single DSP48E1 at xc7)."""
+    behavioural ``P <= C + A * B`` stays a fabric adder at xcup, a single DSP48E1 at xc7). ``blackboxes``: modules
+    whose instances stay cells of their own (slang ``--blackboxed-module``), counted in ``SynthResult.cells`` by
+    module name and not in the resource buckets: for a module the count takes as one primitive it stands for."""
     work = Path(work).resolve()
     if work.exists():
         shutil.rmtree(work)
@@ -199,6 +204,7 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
         "read_verilog -lib +/xilinx/cells_xtra.v",
         f"read_slang {_slang_args(hdl, work)} --threads 1 --ignore-assertions --allow-use-before-declare "
         f"-Wno-undefined-param-override {tops_flags} {g} "
+        + "".join(f"--blackboxed-module {b} " for b in blackboxes) +
         f"{dflags}",
         "design -save staged",
     ]
@@ -217,7 +223,7 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
         raise YosysError(f"yosys failed (rc {proc.returncode}) for {tops} in {work}:\n{tail}")
     out = []
     for i, t in enumerate(tops):
-        r = parse_stat((work / f"stat_{i}.txt").read_text(), t)
+        r = parse_stat((work / f"stat_{i}.txt").read_text(), t, blackboxes)
         r.seconds = seconds / len(tops)
         out.append(r)
     return out
