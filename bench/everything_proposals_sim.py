@@ -13,12 +13,14 @@ then a choice of grid points: its masks are those points' cached masks, box-NMSe
 dense everything is all 1024 points. ``config`` ``default`` reproduces ``ProposalMaskGenerator`` with
 ``RefineConfig()`` (checked against bench/results/everything_proposals_20.md: the same prompts and recovered
 counts; tests/test_proposals_sim.py checks prompts and counts against the generator). Other settings:
-``score_thresh``, ``margin``, ``neighbours``, ``max_prompts``, ``rounds`` (``RefineConfig.rounds``) and ``refine``
-(0: the snapped head points only, no second pass).
+``score_thresh``, ``margin``, ``neighbours``, ``max_prompts``, ``rounds`` (``RefineConfig.rounds``), ``refine``
+(0: the first pass only, no second pass), ``first_pass`` ("points": the snapped head points; "cells": every grid
+point of the head's best cells, ``RefineConfig.first_pass``) and ``max_cells``.
 
 Also per image range, the head's own diagnostics: of the grid points that produced dense masks, the fraction
 whose head cell is over the score threshold (cell recall) and the fraction that a snapped head point hits
-exactly (the head's offset picks one of the cell's 2 x 2 grid points: 25% is chance). Writes ``<out>.json`` and
+exactly (the head's offset picks one of the cell's 2 x 2 grid points: 25% is chance); with ``first_pass=cells``
+both are the fraction the first pass prompts (the producer's cell is chosen). Writes ``<out>.json`` and
 ``<out>.md``.
 """
 
@@ -30,7 +32,7 @@ import json
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,8 @@ class SimConfig:
     neighbours: int = 4
     max_prompts: int = 120
     rounds: int = 1
+    first_pass: str = "points"
+    max_cells: int = 25
 
 
 def parse_config(text: str) -> tuple[str, SimConfig]:
@@ -61,7 +65,8 @@ def parse_config(text: str) -> tuple[str, SimConfig]:
         key, _, value = item.partition("=")
         if key not in types:
             raise SystemExit(f"--config {text!r}: unknown key {key!r}; known: {sorted(types)}")
-        kw[key] = {"float": float, "int": int, "bool": lambda v: v not in ("0", "false", "False")}[types[key]](value)
+        kw[key] = {"float": float, "int": int, "str": str,
+                   "bool": lambda v: v not in ("0", "false", "False")}[types[key]](value)
     return name, SimConfig(**kw)
 
 
@@ -155,17 +160,25 @@ def simulate(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimCon
     """The grid points ``ProposalMaskGenerator`` prompts with this setting, in order (first pass, then rounds)."""
     from samfpga.everything.amg import build_point_grid
     from samfpga.everything.proposals import decode_head
-    from samfpga.everything.refine import neighbour_points, snap_to_grid, suppressor_prompts
+    from samfpga.everything.refine import cell_grid_points, neighbour_points, snap_to_grid, suppressor_prompts
 
     h, w = im.size
-    points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
-    points = points.astype(np.float64) * np.array([w / image_size, h / image_size])
-    snapped = snap_to_grid(points, im.size, POINTS_PER_SIDE)
-    prompts = [int(p) for p in grid_index(snapped, im.size)]
-    if not cfg.refine:
-        return prompts
-    prompts = prompts[:cfg.max_prompts]
     grid = build_point_grid(POINTS_PER_SIDE) * np.array([w, h], np.float64)[None]
+    if cfg.first_pass == "cells":
+        prob = 1.0 / (1.0 + np.exp(-head_out[0].astype(np.float64)))
+        # the cached images are the encoder input itself (image_size square): input pixels are image pixels
+        idx, _ = cell_grid_points(prob, grid * np.array([image_size / w, image_size / h]), image_size,
+                                  cfg.score_thresh, cfg.max_cells)
+        prompts = [int(p) for p in idx]
+    else:
+        points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
+        points = points.astype(np.float64) * np.array([w / image_size, h / image_size])
+        snapped = snap_to_grid(points, im.size, POINTS_PER_SIDE)
+        prompts = [int(p) for p in grid_index(snapped, im.size)]
+    if not cfg.refine:
+        # "cells" without a second pass is RefineConfig(first_pass="cells", parents=()): still within max_prompts
+        return prompts[:cfg.max_prompts] if cfg.first_pass == "cells" else prompts
+    prompts = prompts[:cfg.max_prompts]
     near = pred_iou_thresh - cfg.margin
 
     def best(ps: list[int]) -> np.ndarray:
@@ -204,12 +217,19 @@ def simulate(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimCon
 
 
 def head_diagnostics(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimConfig) -> tuple[int, int, int]:
-    """(dense masks' producing grid points, of them with head cell over the threshold, of them hit exactly)."""
+    """(dense masks' producing grid points, of them with head cell over the threshold, of them hit exactly).
+
+    With ``first_pass="cells"`` the middle and last counts are both the producers the first pass prompts (its cell
+    is among the chosen cells, and then every grid point of it is prompted).
+    """
     from samfpga.everything.proposals import decode_head
     from samfpga.everything.refine import snap_to_grid
 
     h, w = im.size
     producers = set(int(p) for p in im.prompt[im.dense])
+    if cfg.first_pass == "cells":
+        first = set(simulate(im, head_out, image_size, replace(cfg, refine=False), 0.5))
+        return len(producers), len(producers & first), len(producers & first)
     prob = 1.0 / (1.0 + np.exp(-head_out[0].astype(np.float64)))
     ch, cw = prob.shape
     points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
