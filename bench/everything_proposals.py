@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--refine-margin", type=float, default=0.02)
     p.add_argument("--refine-rounds", type=int, default=1,
                    help="second-pass rounds (RefineConfig.rounds: later rounds expand new NMS suppressors)")
+    p.add_argument("--refine-first-pass", default="points", choices=["points", "cells"],
+                   help="refined: the head's snapped points, or every grid point of its best cells "
+                        "(RefineConfig.first_pass)")
+    p.add_argument("--refine-max-cells", type=int, default=25, help="refined, --refine-first-pass cells: at most")
     p.add_argument("--no-snap", action="store_true", help="refined: keep the head's points off the grid")
     p.add_argument("--grid-sides", default="",
                    help="also coarse dense grids of these sides (e.g. 8,10): the same filters, what a plain grid with "
@@ -111,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     grid_sides = [int(v) for v in args.grid_sides.split(",") if v]
     refine = RefineConfig(snap=not args.no_snap, parents=tuple(v for v in args.refine_parents.split(",") if v),
                           margin=args.refine_margin, neighbours=args.refine_neighbours,
-                          max_prompts=args.refine_max_prompts, rounds=args.refine_rounds)
+                          max_prompts=args.refine_max_prompts, rounds=args.refine_rounds,
+                          first_pass=args.refine_first_pass, max_cells=args.refine_max_cells)
     strategies = {"head": None, "refined": refine}
     chosen = args.strategies.split(",")
     if set(chosen) - set(strategies):
