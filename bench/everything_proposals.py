@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -162,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             for thr in thresholds}
     summary["by_grid_side"] = {str(side): _summary(rows, "grids", str(side), n, summary["dense_prompts_per_image"])
                                for side in grid_sides}
-    result = {"command": "python -m bench.everything_proposals " + " ".join(argv if argv is not None
-                                                                         else sys.argv[1:]),
+    # shell-quoted, so an empty value (e.g. --refine-parents '') survives a copy and paste
+    result = {"command": "python -m bench.everything_proposals " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
               "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,

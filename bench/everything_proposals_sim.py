@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -106,6 +107,14 @@ class CachedImage:
             return 0
         kept = rows[batched_nms(self.boxes[rows], self.scores[rows], np.zeros(len(rows)), 0.7)]
         return int((self.iou_to_dense[kept].max(0) >= iou).sum())
+
+
+def cache_key(bundle: Path, split: dict, filters: dict) -> str:
+    """The cache folder's name: the teacher's graphs (not the proposal head), the split and the filters."""
+    teacher = {k: v for k, v in (json.loads((bundle / "bundle.json").read_text()).get("sha256") or {}).items()
+               if k != "proposals"}
+    return hashlib.sha256(json.dumps({"teacher": teacher, "split": split, "filters": filters,
+                                      "grid": POINTS_PER_SIDE}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_cache(pred, sample, seed: int, index: int, path: Path, filters: dict) -> None:
@@ -269,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     head = ProposalHead(head_path, threads=args.threads)
     split = get_split(args.split, args.seed)
     filters = {"pred_iou_thresh": args.pred_iou_thresh, "stability_score_thresh": args.stability_score_thresh}
-    teacher = {k: v for k, v in (json.loads((bundle / "bundle.json").read_text()).get("sha256") or {}).items()
-               if k != "proposals"}
-    key = hashlib.sha256(json.dumps({"teacher": teacher, "split": split.describe(), "filters": filters,
-                                     "grid": POINTS_PER_SIDE}, sort_keys=True).encode()).hexdigest()[:16]
-    cache = args.cache_dir / key
+    cache = args.cache_dir / cache_key(bundle, split.describe(), filters)
     cache.mkdir(parents=True, exist_ok=True)
     sample = split.sample_function(pred.image_size)
     configs = [parse_config(c) for c in (args.config or ["default"])]
@@ -309,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                             "recovered": sum(v["recovered"] for v in runs), "dense_masks": dense,
                             "producer_cell_recall": float(heads[1] / max(heads[0], 1)),
                             "producer_exact": float(heads[2] / max(heads[0], 1))})
-    result = {"command": "python -m bench.everything_proposals_sim " + " ".join(argv if argv is not None
-                                                                            else sys.argv[1:]),
+    # shell-quoted, so an empty value (e.g. --refine-parents '') survives a copy and paste
+    result = {"command": "python -m bench.everything_proposals_sim " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "head": str(head_path),
               "head_sha256": sha256_file(head_path), "summary": summary, "images": per_image}

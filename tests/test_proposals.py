@@ -247,3 +247,24 @@ def test_cell_grid_points_ranks_cells_and_takes_all_their_points():
         RefineConfig(first_pass="grid")
     with pytest.raises(ValueError, match="max_cells must be >= 1"):
         RefineConfig(first_pass="cells", max_cells=0)
+
+
+def test_head_depth_widens_the_view():
+    """``depth`` 3x3 layers: a change in one cell reaches ``depth`` cells each side; depth 2 keeps the bundled
+    head's layout (its state dict loads)."""
+    from samfpga.models.proposals.head import ProposalHead as TorchHead
+
+    assert [k for k in TorchHead(8, 4).state_dict() if k.endswith("weight")] == [
+        "body.0.weight", "body.2.weight", "body.4.weight"]
+    torch.manual_seed(0)
+    for depth in (2, 4):
+        head = TorchHead(8, 4, depth).eval()
+        x = torch.randn(1, 8, 15, 15)
+        y = x.clone()
+        y[0, :, 7, 7] += 5.0
+        with torch.no_grad():
+            changed = (head(x) - head(y)).abs().amax(dim=(0, 1)) > 0
+        rows = torch.nonzero(changed.any(1)).flatten()
+        assert rows.min() == 7 - depth and rows.max() == 7 + depth
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        TorchHead(8, 4, 0)

@@ -61,6 +61,7 @@ class ProposalTrainConfig:
     target: str = "heatmap"
     # head and optimisation
     hidden: int = 64
+    depth: int = 2  # 3x3 convolutions of the head (ProposalHead): its view is 2 * depth + 1 cells wide
     sigma: float = 1.0
     steps: int = 1500
     batch: int = 16
@@ -236,7 +237,7 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
     items, image_size = build_targets(cfg)
     emb, heat, reg, pos = _tensors(items, image_size, cfg.sigma, cfg.centre)
     torch.manual_seed(cfg.seed)
-    head = ProposalHead(emb.shape[1], cfg.hidden)
+    head = ProposalHead(emb.shape[1], cfg.hidden, cfg.depth)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     start, log = 0, []
