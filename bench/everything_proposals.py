@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -54,6 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--refine-margin", type=float, default=0.02)
     p.add_argument("--refine-rounds", type=int, default=1,
                    help="second-pass rounds (RefineConfig.rounds: later rounds expand new NMS suppressors)")
+    p.add_argument("--refine-first-pass", default="points", choices=["points", "cells"],
+                   help="refined: the head's snapped points, or every grid point of its best cells "
+                        "(RefineConfig.first_pass)")
+    p.add_argument("--refine-max-cells", type=int, default=25, help="refined, --refine-first-pass cells: at most")
     p.add_argument("--no-snap", action="store_true", help="refined: keep the head's points off the grid")
     p.add_argument("--grid-sides", default="",
                    help="also coarse dense grids of these sides (e.g. 8,10): the same filters, what a plain grid with "
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     grid_sides = [int(v) for v in args.grid_sides.split(",") if v]
     refine = RefineConfig(snap=not args.no_snap, parents=tuple(v for v in args.refine_parents.split(",") if v),
                           margin=args.refine_margin, neighbours=args.refine_neighbours,
-                          max_prompts=args.refine_max_prompts, rounds=args.refine_rounds)
+                          max_prompts=args.refine_max_prompts, rounds=args.refine_rounds,
+                          first_pass=args.refine_first_pass, max_cells=args.refine_max_cells)
     strategies = {"head": None, "refined": refine}
     chosen = args.strategies.split(",")
     if set(chosen) - set(strategies):
@@ -157,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             for thr in thresholds}
     summary["by_grid_side"] = {str(side): _summary(rows, "grids", str(side), n, summary["dense_prompts_per_image"])
                                for side in grid_sides}
-    result = {"command": "python -m bench.everything_proposals " + " ".join(argv if argv is not None
-                                                                         else sys.argv[1:]),
+    # shell-quoted, so an empty value (e.g. --refine-parents '') survives a copy and paste
+    result = {"command": "python -m bench.everything_proposals " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "points_per_side": args.points_per_side,
               "iou": args.iou, "peak_window": args.peak_window, "max_proposals": args.max_proposals,

@@ -13,12 +13,14 @@ then a choice of grid points: its masks are those points' cached masks, box-NMSe
 dense everything is all 1024 points. ``config`` ``default`` reproduces ``ProposalMaskGenerator`` with
 ``RefineConfig()`` (checked against bench/results/everything_proposals_20.md: the same prompts and recovered
 counts; tests/test_proposals_sim.py checks prompts and counts against the generator). Other settings:
-``score_thresh``, ``margin``, ``neighbours``, ``max_prompts``, ``rounds`` (``RefineConfig.rounds``) and ``refine``
-(0: the snapped head points only, no second pass).
+``score_thresh``, ``margin``, ``neighbours``, ``max_prompts``, ``rounds`` (``RefineConfig.rounds``), ``refine``
+(0: the first pass only, no second pass), ``first_pass`` ("points": the snapped head points; "cells": every grid
+point of the head's best cells, ``RefineConfig.first_pass``) and ``max_cells``.
 
 Also per image range, the head's own diagnostics: of the grid points that produced dense masks, the fraction
 whose head cell is over the score threshold (cell recall) and the fraction that a snapped head point hits
-exactly (the head's offset picks one of the cell's 2 x 2 grid points: 25% is chance). Writes ``<out>.json`` and
+exactly (the head's offset picks one of the cell's 2 x 2 grid points: 25% is chance); with ``first_pass=cells``
+both are the fraction the first pass prompts (the producer's cell is chosen). Writes ``<out>.json`` and
 ``<out>.md``.
 """
 
@@ -29,8 +31,9 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,8 @@ class SimConfig:
     neighbours: int = 4
     max_prompts: int = 120
     rounds: int = 1
+    first_pass: str = "points"
+    max_cells: int = 25
 
 
 def parse_config(text: str) -> tuple[str, SimConfig]:
@@ -61,7 +66,8 @@ def parse_config(text: str) -> tuple[str, SimConfig]:
         key, _, value = item.partition("=")
         if key not in types:
             raise SystemExit(f"--config {text!r}: unknown key {key!r}; known: {sorted(types)}")
-        kw[key] = {"float": float, "int": int, "bool": lambda v: v not in ("0", "false", "False")}[types[key]](value)
+        kw[key] = {"float": float, "int": int, "str": str,
+                   "bool": lambda v: v not in ("0", "false", "False")}[types[key]](value)
     return name, SimConfig(**kw)
 
 
@@ -101,6 +107,14 @@ class CachedImage:
             return 0
         kept = rows[batched_nms(self.boxes[rows], self.scores[rows], np.zeros(len(rows)), 0.7)]
         return int((self.iou_to_dense[kept].max(0) >= iou).sum())
+
+
+def cache_key(bundle: Path, split: dict, filters: dict) -> str:
+    """The cache folder's name: the teacher's graphs (not the proposal head), the split and the filters."""
+    teacher = {k: v for k, v in (json.loads((bundle / "bundle.json").read_text()).get("sha256") or {}).items()
+               if k != "proposals"}
+    return hashlib.sha256(json.dumps({"teacher": teacher, "split": split, "filters": filters,
+                                      "grid": POINTS_PER_SIDE}, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_cache(pred, sample, seed: int, index: int, path: Path, filters: dict) -> None:
@@ -155,17 +169,25 @@ def simulate(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimCon
     """The grid points ``ProposalMaskGenerator`` prompts with this setting, in order (first pass, then rounds)."""
     from samfpga.everything.amg import build_point_grid
     from samfpga.everything.proposals import decode_head
-    from samfpga.everything.refine import neighbour_points, snap_to_grid, suppressor_prompts
+    from samfpga.everything.refine import cell_grid_points, neighbour_points, snap_to_grid, suppressor_prompts
 
     h, w = im.size
-    points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
-    points = points.astype(np.float64) * np.array([w / image_size, h / image_size])
-    snapped = snap_to_grid(points, im.size, POINTS_PER_SIDE)
-    prompts = [int(p) for p in grid_index(snapped, im.size)]
-    if not cfg.refine:
-        return prompts
-    prompts = prompts[:cfg.max_prompts]
     grid = build_point_grid(POINTS_PER_SIDE) * np.array([w, h], np.float64)[None]
+    if cfg.first_pass == "cells":
+        prob = 1.0 / (1.0 + np.exp(-head_out[0].astype(np.float64)))
+        # the cached images are the encoder input itself (image_size square): input pixels are image pixels
+        idx, _ = cell_grid_points(prob, grid * np.array([image_size / w, image_size / h]), image_size,
+                                  cfg.score_thresh, cfg.max_cells)
+        prompts = [int(p) for p in idx]
+    else:
+        points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
+        points = points.astype(np.float64) * np.array([w / image_size, h / image_size])
+        snapped = snap_to_grid(points, im.size, POINTS_PER_SIDE)
+        prompts = [int(p) for p in grid_index(snapped, im.size)]
+    if not cfg.refine:
+        # "cells" without a second pass is RefineConfig(first_pass="cells", parents=()): still within max_prompts
+        return prompts[:cfg.max_prompts] if cfg.first_pass == "cells" else prompts
+    prompts = prompts[:cfg.max_prompts]
     near = pred_iou_thresh - cfg.margin
 
     def best(ps: list[int]) -> np.ndarray:
@@ -204,12 +226,19 @@ def simulate(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimCon
 
 
 def head_diagnostics(im: CachedImage, head_out: np.ndarray, image_size: int, cfg: SimConfig) -> tuple[int, int, int]:
-    """(dense masks' producing grid points, of them with head cell over the threshold, of them hit exactly)."""
+    """(dense masks' producing grid points, of them with head cell over the threshold, of them hit exactly).
+
+    With ``first_pass="cells"`` the middle and last counts are both the producers the first pass prompts (its cell
+    is among the chosen cells, and then every grid point of it is prompted).
+    """
     from samfpga.everything.proposals import decode_head
     from samfpga.everything.refine import snap_to_grid
 
     h, w = im.size
     producers = set(int(p) for p in im.prompt[im.dense])
+    if cfg.first_pass == "cells":
+        first = set(simulate(im, head_out, image_size, replace(cfg, refine=False), 0.5))
+        return len(producers), len(producers & first), len(producers & first)
     prob = 1.0 / (1.0 + np.exp(-head_out[0].astype(np.float64)))
     ch, cw = prob.shape
     points, _, _ = decode_head(head_out, image_size, cfg.score_thresh, cfg.max_proposals, 1)
@@ -249,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     head = ProposalHead(head_path, threads=args.threads)
     split = get_split(args.split, args.seed)
     filters = {"pred_iou_thresh": args.pred_iou_thresh, "stability_score_thresh": args.stability_score_thresh}
-    teacher = {k: v for k, v in (json.loads((bundle / "bundle.json").read_text()).get("sha256") or {}).items()
-               if k != "proposals"}
-    key = hashlib.sha256(json.dumps({"teacher": teacher, "split": split.describe(), "filters": filters,
-                                     "grid": POINTS_PER_SIDE}, sort_keys=True).encode()).hexdigest()[:16]
-    cache = args.cache_dir / key
+    cache = args.cache_dir / cache_key(bundle, split.describe(), filters)
     cache.mkdir(parents=True, exist_ok=True)
     sample = split.sample_function(pred.image_size)
     configs = [parse_config(c) for c in (args.config or ["default"])]
@@ -289,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                             "recovered": sum(v["recovered"] for v in runs), "dense_masks": dense,
                             "producer_cell_recall": float(heads[1] / max(heads[0], 1)),
                             "producer_exact": float(heads[2] / max(heads[0], 1))})
-    result = {"command": "python -m bench.everything_proposals_sim " + " ".join(argv if argv is not None
-                                                                            else sys.argv[1:]),
+    # shell-quoted, so an empty value (e.g. --refine-parents '') survives a copy and paste
+    result = {"command": "python -m bench.everything_proposals_sim " + shlex.join(argv if argv is not None else sys.argv[1:]),
               "machine": f"{platform.machine()} {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}",
               "split": split.describe(), "filters": filters, "head": str(head_path),
               "head_sha256": sha256_file(head_path), "summary": summary, "images": per_image}

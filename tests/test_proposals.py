@@ -198,3 +198,73 @@ def test_prompt_centres_are_the_teacher_prompts(monkeypatch):
     assert pos_m[0].nonzero().tolist() == [[1, 2]]  # cell of (78, 38)
     with pytest.raises(ValueError, match="centre must be one of"):
         load_train_config(None, ["centre=centroid"])
+
+
+def test_cells_target_loss():
+    """``target: cells``: binary cross-entropy against the centre cells (the Gaussian heatmap is not used), so a
+    centre's neighbour is a negative; the default stays the focal heatmap loss."""
+    from samfpga.models.proposals.train import loss_fn
+
+    pos = torch.zeros(1, 4, 4, dtype=torch.bool)
+    pos[0, 1, 1] = True
+    heat = torch.zeros(1, 4, 4)
+    heat[0, 1, 1], heat[0, 1, 2] = 1.0, 0.9  # the neighbour is near 1 in the heatmap
+    reg = torch.zeros(1, 6, 4, 4)
+    out = torch.full((1, 7, 4, 4), -8.0)
+    out[:, 1:] = 0.0
+    out[0, 0, 1, 1] = 8.0
+    good = loss_fn(out, heat, reg, pos, 1.0, "cells")
+    assert set(good) == {"loss", "bce", "l1"} and float(good["bce"]) < 0.01
+    neighbour_on = out.clone()
+    neighbour_on[0, 0, 1, 2] = 8.0
+    assert float(loss_fn(neighbour_on, heat, reg, pos, 1.0, "cells")["bce"]) > 7.0  # a false positive costs
+    # the focal heatmap loss barely charges the neighbour (its weight (1 - 0.9) ** 4)
+    assert float(loss_fn(neighbour_on, heat, reg, pos, 1.0)["focal"]) < 0.01
+    assert load_train_config(None, ["target=cells"]).target == "cells"
+    assert load_train_config(None).target == "heatmap"
+    with pytest.raises(ValueError, match="target must be one of"):
+        load_train_config(None, ["target=gauss"])
+
+
+def test_cell_grid_points_ranks_cells_and_takes_all_their_points():
+    from samfpga.everything.amg import build_point_grid
+    from samfpga.everything.refine import RefineConfig, cell_grid_points
+
+    grid = build_point_grid(8) * 64.0  # 8 x 8 grid on a 64-pixel square input: 2 x 2 points per 4 x 4 cell
+    prob = np.zeros((4, 4))
+    prob[3, 0], prob[0, 2], prob[1, 1] = 0.9, 0.8, 0.3
+    idx, cells = cell_grid_points(prob, grid, 64, score_thresh=0.5, max_cells=10)
+    assert cells.tolist() == [12, 2]  # best first, the 0.3 cell under the threshold
+    assert idx.tolist() == [48, 49, 56, 57, 4, 5, 12, 13]  # each cell's 2 x 2 grid points, row-major
+    assert cell_grid_points(prob, grid, 64, 0.0, max_cells=1)[1].tolist() == [12]
+    # a non-square image: the grid lies in the top half of the input (the rest is padding): padded cells that
+    # score high hold no grid point and are skipped, not counted against max_cells
+    wide = grid * np.array([1.0, 0.5])
+    prob[3, 0] = prob[2, 3] = 0.95
+    idx, cells = cell_grid_points(prob, wide, 64, 0.5, max_cells=1)
+    assert cells.tolist() == [2] and len(idx) == 8  # 2 columns x 4 rows of the squeezed grid
+    with pytest.raises(ValueError, match="first_pass must be one of"):
+        RefineConfig(first_pass="grid")
+    with pytest.raises(ValueError, match="max_cells must be >= 1"):
+        RefineConfig(first_pass="cells", max_cells=0)
+
+
+def test_head_depth_widens_the_view():
+    """``depth`` 3x3 layers: a change in one cell reaches ``depth`` cells each side; depth 2 keeps the bundled
+    head's layout (its state dict loads)."""
+    from samfpga.models.proposals.head import ProposalHead as TorchHead
+
+    assert [k for k in TorchHead(8, 4).state_dict() if k.endswith("weight")] == [
+        "body.0.weight", "body.2.weight", "body.4.weight"]
+    torch.manual_seed(0)
+    for depth in (2, 4):
+        head = TorchHead(8, 4, depth).eval()
+        x = torch.randn(1, 8, 15, 15)
+        y = x.clone()
+        y[0, :, 7, 7] += 5.0
+        with torch.no_grad():
+            changed = (head(x) - head(y)).abs().amax(dim=(0, 1)) > 0
+        rows = torch.nonzero(changed.any(1)).flatten()
+        assert rows.min() == 7 - depth and rows.max() == 7 + depth
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        TorchHead(8, 4, 0)

@@ -1,7 +1,8 @@
 """``bench.everything_proposals_sim`` (issue 16): the per-grid-point cache reproduces ``ProposalMaskGenerator``
 exactly (the same prompts in the same order, the same recovered count; one second-pass round, the default, and
-``RefineConfig(rounds=10)``) and dense everything (the same masks), on one held-out image with the bundled
-default; later rounds only add prompts, within the bound."""
+``RefineConfig(rounds=10)``; the "cells" first pass, with and without the second pass) and dense everything
+(the same masks), on one held-out image with the bundled default; later rounds only add prompts, within the
+bound."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ def _masks(records, shape):
     return np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *shape), bool)
 
 
+@pytest.fixture(scope="module")
+def dense(setup):
+    from samfpga.everything import AutomaticMaskGenerator
+
+    pred, _, image, _ = setup
+    return _masks(AutomaticMaskGenerator(pred, points_per_side=32, **FILTERS).generate(image), image.shape[:2])
+
+
+def _generator_prompts(setup, cfg: SimConfig):
+    """Run ``ProposalMaskGenerator`` with ``cfg``: (its prompts as grid indices, its masks, its stats)."""
+    from samfpga.everything import ProposalMaskGenerator
+    from samfpga.everything.refine import PARENT_KINDS, RefineConfig
+
+    pred, head, image, _ = setup
+    rec = _Recording(pred)
+    refine = RefineConfig(max_prompts=cfg.max_prompts, rounds=cfg.rounds, first_pass=cfg.first_pass,
+                          max_cells=cfg.max_cells, parents=PARENT_KINDS if cfg.refine else ())
+    gen = ProposalMaskGenerator(rec, head, score_thresh=cfg.score_thresh, refine=refine, **FILTERS)
+    got = _masks(gen.generate(image), image.shape[:2])
+    scale = max(image.shape[:2]) / pred.image_size  # input frame (longest side resized) -> image pixels
+    prompted = [int(p) for p in grid_index(np.asarray(rec.prompts, np.float64) * scale, image.shape[:2])]
+    return prompted, got, gen.stats
+
+
 def test_cache_reproduces_the_generators(setup):
     from samfpga.everything import AutomaticMaskGenerator, ProposalMaskGenerator
     from samfpga.everything.refine import RefineConfig
@@ -104,3 +129,28 @@ def test_parse_config():
     assert name == "r2" and cfg == SimConfig(score_thresh=0.25, rounds=2, refine=False)
     with pytest.raises(SystemExit, match="unknown key"):
         parse_config("x:round=2")
+
+
+@pytest.mark.parametrize("cfg", [
+    SimConfig(first_pass="cells", score_thresh=0.0, max_cells=20, max_prompts=100),  # + the second pass
+    SimConfig(first_pass="cells", score_thresh=0.3, max_cells=25, max_prompts=100, refine=False),
+], ids=["cells+refine", "cells-only"])
+def test_cells_first_pass_matches_the_generator(setup, dense, cfg):
+    """The "cells" first pass: every grid point of the chosen cells, the simulation's prompts (order included)
+    and recovered count are the generator's."""
+    pred, head, _, im = setup
+    out = head(im.embedding[None])
+    sim = simulate(im, out, pred.image_size, cfg, FILTERS["pred_iou_thresh"])
+    prompted, got, stats = _generator_prompts(setup, cfg)
+    assert sim == prompted and len(set(sim)) == len(sim) <= cfg.max_prompts
+    cells = stats["first_pass_cells"]
+    assert 0 < cells <= cfg.max_cells and stats["first_pass_prompts"] == 4 * cells  # 2 x 2 points per cell
+    first = sim[:4 * cells]
+    for k in range(cells):  # a cell's four points: one 2 x 2 block of the 32 x 32 grid
+        block = first[4 * k:4 * k + 4]
+        rows, cols = [p // 32 for p in block], [p % 32 for p in block]
+        assert rows[0] % 2 == 0 and cols[0] % 2 == 0 and block == [block[0], block[0] + 1, block[0] + 32,
+                                                                    block[0] + 33], block
+    assert (stats["refine_prompts"] > 0) == cfg.refine
+    recovered = int((mask_iou(dense, got).max(1) >= 0.8).sum()) if len(got) else 0
+    assert im.recovered(sim, 0.8) == recovered > 0

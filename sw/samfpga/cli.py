@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="proposals mode: second-pass rounds; later rounds prompt the neighbours of new "
                          "NMS suppressors (default 1; 10 with --proposal-max-prompts 400: more recovered, more "
                          "prompts, docs/everything_speed.md)")
+    ev.add_argument("--proposal-first-pass", choices=["points", "cells"],
+                    help="proposals mode: the head's points snapped to the dense grid (default), or every dense grid "
+                         "point of the head's best cells (--proposal-score-thresh, --proposal-max-cells)")
+    ev.add_argument("--proposal-max-cells", type=_positive_int,
+                    help="proposals mode, --proposal-first-pass cells: cells at most (default 25: 100 prompts)")
     ev.add_argument("--no-proposal-refine", action="store_true",
                     help="proposals mode: the head's points only, as they are: no grid snapping, no second pass")
     ev.add_argument("--min-mask-region-area", type=int, default=0)
@@ -339,7 +344,9 @@ def cmd_everything(args: argparse.Namespace) -> int:
         cls = everything.ProposalMaskGenerator
         del params["points_per_side"]
         refine = {k: v for k, v in (("max_prompts", args.proposal_max_prompts),
-                                    ("rounds", args.proposal_rounds)) if v is not None}
+                                    ("rounds", args.proposal_rounds),
+                                    ("first_pass", args.proposal_first_pass),
+                                    ("max_cells", args.proposal_max_cells)) if v is not None}
         params.update(head=None if args.proposal_head is None else str(args.proposal_head),
                       score_thresh=args.proposal_score_thresh,
                       refine=None if args.no_proposal_refine else everything.RefineConfig(**refine))
@@ -347,10 +354,17 @@ def cmd_everything(args: argparse.Namespace) -> int:
             raise CliError("--proposal-max-prompts bounds the second pass: it does not go with --no-proposal-refine")
         if args.no_proposal_refine and args.proposal_rounds is not None:
             raise CliError("--proposal-rounds sets the second pass: it does not go with --no-proposal-refine")
+        if args.no_proposal_refine and (args.proposal_first_pass or args.proposal_max_cells) is not None:
+            raise CliError("--proposal-first-pass / --proposal-max-cells set the grid-snapped passes: they do not go "
+                           "with --no-proposal-refine")
+        if args.proposal_max_cells is not None and args.proposal_first_pass != "cells":
+            raise CliError("--proposal-max-cells applies to --proposal-first-pass cells only")
     else:
         given = [name for name, value in (("--proposal-head", args.proposal_head),
                                           ("--proposal-max-prompts", args.proposal_max_prompts),
                                           ("--proposal-rounds", args.proposal_rounds),
+                                          ("--proposal-first-pass", args.proposal_first_pass),
+                                          ("--proposal-max-cells", args.proposal_max_cells),
                                           ("--no-proposal-refine", args.no_proposal_refine or None)) if value is not None]
         if given:
             raise CliError(f"{', '.join(given)} applies to --mode proposals only")

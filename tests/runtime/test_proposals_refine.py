@@ -196,7 +196,20 @@ def test_cli_proposals_max_prompts(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     data = json.loads((out / "masks.json").read_text())
     assert data["params"]["refine"]["rounds"] == 3 and data["decoder_prompts"] <= 60
-    for bad, msg in ((["--mode", "dense", "--proposal-max-prompts", "40"], "applies to --mode proposals only"),
+    out = tmp_path / "ev_cells"
+    rc = cli.main(["everything", image, "--mode", "proposals", "--proposal-first-pass", "cells", "--proposal-max-cells",
+                   "5", "--proposal-score-thresh", "0", "--proposal-max-prompts", "30", "--pred-iou-thresh", "0.5",
+                   "--stability-score-thresh", "0.8", "--out", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((out / "masks.json").read_text())
+    st = data["generator_stats"]
+    assert data["params"]["refine"]["first_pass"] == "cells" and data["params"]["refine"]["max_cells"] == 5
+    # score 0: five cells, 2 x 2 grid points each (256² sample, 32² grid, 16² embedding), then the second pass
+    assert st["first_pass_cells"] == 5 and st["first_pass_prompts"] == 20 and data["decoder_prompts"] <= 30
+    for bad, msg in ((["--mode", "proposals", "--proposal-max-cells", "5"], "applies to --proposal-first-pass cells"),
+                     (["--mode", "proposals", "--no-proposal-refine", "--proposal-first-pass", "cells"],
+                      "do not go with --no-proposal-refine"),
+                     (["--mode", "dense", "--proposal-first-pass", "cells"], "applies to --mode proposals only"),(["--mode", "dense", "--proposal-max-prompts", "40"], "applies to --mode proposals only"),
                      (["--mode", "proposals", "--no-proposal-refine", "--proposal-max-prompts", "40"],
                       "does not go with --no-proposal-refine"),
                      (["--mode", "dense", "--proposal-rounds", "2"], "applies to --mode proposals only"),

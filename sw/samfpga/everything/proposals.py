@@ -8,7 +8,9 @@ head is trained on the grid points whose prompts produced the teacher's dense ma
 ``samfpga.models.proposals.train``): this model's masks depend on where it is prompted. By default
 (``refine=RefineConfig()``, ``samfpga.everything.refine``) the points are snapped to that dense grid and a second
 pass prompts the grid neighbours of first-pass prompts that narrowly missed the IoU filter or won an NMS
-contest, up to ``max_prompts`` prompts in all. The masks then go through the dense generator's filters, box NMS
+contest, up to ``max_prompts`` prompts in all. With ``RefineConfig(first_pass="cells")`` the first pass is
+instead every dense grid point of the head's best cells (the head ranks cells; which grid point of a cell gives
+the mask is not something it learns). The masks then go through the dense generator's filters, box NMS
 and RLE-after-NMS (``dense.filter_batch`` / ``encode_rles``), and come back as the official records.
 
 Head output (``decode_head``): (7, h, w) float32 for an (C, h, w) embedding: 0 centre logit; 1-2 the centre's
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .amg import MaskData, batched_nms
+from .amg import MaskData, batched_nms, build_point_grid
 from .decode import decode_points
 from .dense import (
     DecoderCounter,
@@ -36,7 +38,7 @@ from .dense import (
     small_region_postprocess,
     to_records,
 )
-from .refine import RefineConfig, neighbour_points, snap_to_grid, suppressor_prompts
+from .refine import RefineConfig, cell_grid_points, neighbour_points, snap_to_grid, suppressor_prompts
 from .timing import StageTimes, stage
 
 HEAD_CHANNELS = 7
@@ -112,7 +114,8 @@ class ProposalMaskGenerator:
         output_mode: as the dense generator.
 
     After ``generate``, ``stats`` holds decoder_prompts, decoder_batches, proposals, first_pass_prompts (point
-    prompts after snapping), refine_prompts (the second pass's) and images_encoded;
+    prompts after snapping, or the cells' grid points), first_pass_cells (the "cells" first pass's cells, else 0),
+    refine_prompts (the second pass's) and images_encoded;
     ``timings`` the seconds per stage (the head counts under ``encoder``).
     """
 
@@ -174,14 +177,16 @@ class ProposalMaskGenerator:
         try:
             with times.stage("encoder"):
                 pred.set_image(image)
-                points, boxes, _ = decode_head(self.head(pred.get_image_embedding()), pred.image_size,
-                                               self.score_thresh, self.max_proposals, self.peak_window)
+                out = self.head(pred.get_image_embedding())
+                points, boxes, _ = decode_head(out, pred.image_size, self.score_thresh, self.max_proposals,
+                                               self.peak_window)
+                prob = 1.0 / (1.0 + np.exp(-out[0].astype(np.float64)))
             # encoder-input frame -> original image frame (the records' point_coords)
             scale = np.array([w / pred.input_size[1], h / pred.input_size[0]], dtype=np.float64)
             data = MaskData()
-            first = second = 0
+            first = second = cells = 0
             if "point" in self.prompts:
-                point_data, first, second = self._points(points, scale, (h, w), counter)
+                point_data, first, second, cells = self._points(points, prob, scale, (h, w), counter)
                 data.cat(point_data)
             if "box" in self.prompts:
                 centres = (boxes[:, :2] + boxes[:, 2:]) / 2 * scale
@@ -189,7 +194,8 @@ class ProposalMaskGenerator:
         finally:
             pred.reset_image()
         self.stats = {"decoder_prompts": counter.prompts, "decoder_batches": counter.batches,
-                      "proposals": len(points), "first_pass_prompts": first, "refine_prompts": second,
+                      "proposals": len(points), "first_pass_prompts": first, "first_pass_cells": cells,
+                      "refine_prompts": second,
                       "images_encoded": 1}
         if "boxes" not in data:
             data = _empty_data()
@@ -215,18 +221,29 @@ class ProposalMaskGenerator:
                                 self.stability_score_offset, times=self._times)
         return batch
 
-    def _points(self, head_points: np.ndarray, scale: np.ndarray, orig_size: tuple[int, int],
-                counter: DecoderCounter) -> tuple[MaskData, int, int]:
-        """Both passes of point prompts: their filtered masks, first-pass and second-pass prompt counts.
+    def _points(self, head_points: np.ndarray, prob: np.ndarray, scale: np.ndarray, orig_size: tuple[int, int],
+                counter: DecoderCounter) -> tuple[MaskData, int, int, int]:
+        """Both passes of point prompts: their filtered masks, first-pass and second-pass prompt counts, and the
+        first pass's cells ("cells" first pass; else 0).
 
-        ``head_points`` (K, 2) float32 encoder-input pixels; ``scale`` (2,) input -> original image.
+        ``head_points`` (K, 2) float32 encoder-input pixels; ``prob`` (h, w) the head's cell probabilities;
+        ``scale`` (2,) input -> original image.
         """
         ref = self.refine
         if ref is None:
             data, _ = self._run_points(head_points, head_points * scale, orig_size, counter, None)
-            return data, len(head_points), 0
+            return data, len(head_points), 0, 0
         transform = self.predictor.transform
-        if ref.snap:
+        cells = 0
+        if ref.first_pass == "cells":
+            # the dense generator's own grid points (image pixels), so every prompt is one dense makes
+            grid = build_point_grid(ref.points_per_side) * np.array([orig_size[1], orig_size[0]], np.float64)[None]
+            grid_input = transform.apply_coords(grid, orig_size)
+            idx, chosen = cell_grid_points(prob, grid_input, self.predictor.image_size, self.score_thresh,
+                                           ref.max_cells)
+            cells = len(chosen)
+            coords, orig = grid_input[idx].astype(np.float32), grid[idx]
+        elif ref.snap:
             orig = snap_to_grid(head_points * scale, orig_size, ref.points_per_side)
             coords = transform.apply_coords(orig, orig_size).astype(np.float32)
         else:
@@ -237,7 +254,7 @@ class ProposalMaskGenerator:
         data, best = self._run_points(coords, orig, orig_size, counter, near)
         budget = ref.max_prompts - len(orig)
         if budget <= 0 or not len(orig):
-            return data, len(orig), 0
+            return data, len(orig), 0, cells
         ids = _prompt_ids(data, orig)
         parents: list[np.ndarray] = []
         if "near_miss" in ref.parents:
@@ -268,7 +285,7 @@ class ProposalMaskGenerator:
             won = won[np.argsort(-best[won], kind="stable")]
             expanded.update(won.tolist())
             extra = neighbour_points(prompted[won], orig_size, ref.points_per_side, ref.neighbours, prompted)[:budget]
-        return data, len(orig), len(prompted) - len(orig)
+        return data, len(orig), len(prompted) - len(orig), cells
 
     def _run_points(self, coords: np.ndarray, points: np.ndarray, orig_size: tuple[int, int],
                     counter: DecoderCounter, near_thresh: float | None) -> tuple[MaskData, np.ndarray]:

@@ -15,16 +15,18 @@ CHANNELS = 7
 
 
 class ProposalHead(nn.Module):
-    """(B, C, h, w) float32 embedding -> (B, 7, h, w) float32: three convolutions (3x3, 3x3, 1x1) with ReLU,
-    ``hidden`` channels; a CNN, as FINN builds best."""
+    """(B, C, h, w) float32 embedding -> (B, 7, h, w) float32: ``depth`` 3x3 convolutions with ReLU (``hidden``
+    channels) and a 1x1 one; a CNN, as FINN builds best. The default depth 2 is the bundled head's layout; each
+    more layer widens what a cell sees by one cell each side (2: 5 x 5 cells)."""
 
-    def __init__(self, in_channels: int, hidden: int = 64) -> None:
+    def __init__(self, in_channels: int, hidden: int = 64, depth: int = 2) -> None:
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, CHANNELS, 1),
-        )
+        if depth < 1:
+            raise ValueError(f"proposal head depth must be >= 1, got {depth}")
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU()]
+        self.body = nn.Sequential(*layers, nn.Conv2d(hidden, CHANNELS, 1))
         # start with few confident cells (CenterNet's prior): sigmoid(-2.19) = 0.1
         nn.init.constant_(self.body[-1].bias[:1], -2.19)
 

@@ -35,6 +35,7 @@ import yaml
 from .head import ProposalHead, render_targets
 
 CENTRES = ("mask", "prompt")
+TARGETS = ("heatmap", "cells")
 CACHE_FORMAT = 2  # 2: targets carry both centre kinds ("centres", "prompt_centres")
 
 
@@ -54,8 +55,13 @@ class ProposalTrainConfig:
     # prompt produced the mask: this model's dense masks depend on where they were prompted, so reproducing a
     # mask means prompting where the teacher did)
     centre: str = "mask"
+    # channel 0's target: "heatmap" (CenterNet: a Gaussian of ``sigma`` cells round each centre, focal loss) or
+    # "cells" (1 where a centre lies in the cell, else 0, binary cross-entropy): the score then ranks cells by
+    # "holds a centre", which is what a first pass that prompts every grid point of the top cells needs
+    target: str = "heatmap"
     # head and optimisation
     hidden: int = 64
+    depth: int = 2  # 3x3 convolutions of the head (ProposalHead): its view is 2 * depth + 1 cells wide
     sigma: float = 1.0
     steps: int = 1500
     batch: int = 16
@@ -75,6 +81,8 @@ class ProposalTrainConfig:
         cfg = cls(**d)
         if cfg.centre not in CENTRES:
             raise ValueError(f"centre must be one of {CENTRES}, got {cfg.centre!r}")
+        if cfg.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {cfg.target!r}")
         return cfg
 
 
@@ -192,13 +200,22 @@ def _tensors(items: list[dict[str, np.ndarray]], image_size: int, sigma: float, 
 
 
 def loss_fn(out: torch.Tensor, heat: torch.Tensor, reg: torch.Tensor, pos: torch.Tensor,
-            w_reg: float) -> dict[str, torch.Tensor]:
-    """CenterNet focal loss on the centre heatmap (alpha 2, beta 4) + L1 on the 6 regressions at the centres."""
-    p = torch.sigmoid(out[:, 0]).clamp(1e-4, 1 - 1e-4)
+            w_reg: float, target: str = "heatmap") -> dict[str, torch.Tensor]:
+    """Score loss + L1 on the 6 regressions at the centres.
+
+    ``target`` "heatmap": CenterNet focal loss on the centre heatmap (alpha 2, beta 4), normalised by the centre
+    count. "cells": binary cross-entropy of channel 0 against ``pos`` (the cell holds a centre), the mean over
+    cells; ``heat`` is not used (a Gaussian would score a centre's neighbours high, and those are the cells a
+    cell-ranking first pass must not spend prompts on).
+    """
     posf = pos.float()
     n = posf.sum().clamp(min=1.0)
-    focal = -(posf * (1 - p) ** 2 * torch.log(p) + (1 - posf) * (1 - heat) ** 4 * p**2 * torch.log(1 - p)).sum() / n
     l1 = ((out[:, 1:] - reg).abs() * posf[:, None]).sum() / n
+    if target == "cells":
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], posf, reduction="sum") / n
+        return {"loss": bce + w_reg * l1, "bce": bce, "l1": l1}
+    p = torch.sigmoid(out[:, 0]).clamp(1e-4, 1 - 1e-4)
+    focal = -(posf * (1 - p) ** 2 * torch.log(p) + (1 - posf) * (1 - heat) ** 4 * p**2 * torch.log(1 - p)).sum() / n
     return {"loss": focal + w_reg * l1, "focal": focal, "l1": l1}
 
 
@@ -220,7 +237,7 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
     items, image_size = build_targets(cfg)
     emb, heat, reg, pos = _tensors(items, image_size, cfg.sigma, cfg.centre)
     torch.manual_seed(cfg.seed)
-    head = ProposalHead(emb.shape[1], cfg.hidden)
+    head = ProposalHead(emb.shape[1], cfg.hidden, cfg.depth)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     start, log = 0, []
@@ -239,7 +256,7 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
     for step in range(start, cfg.steps):
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # a resumed run draws the same batches
         idx = torch.randint(0, len(emb), (cfg.batch,), generator=g)
-        losses = loss_fn(head(emb[idx]), heat[idx], reg[idx], pos[idx], cfg.w_reg)
+        losses = loss_fn(head(emb[idx]), heat[idx], reg[idx], pos[idx], cfg.w_reg, cfg.target)
         opt.zero_grad()
         losses["loss"].backward()
         opt.step()
