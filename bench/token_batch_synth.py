@@ -26,15 +26,17 @@ import time
 from pathlib import Path
 
 #: (MW, MH, PE, SIMD, B): foldings of the vit_t plans' token-batched layers (PE 1-10, SIMD 4-40) at the planner's
-#: 128-bit AXI port
+#: 128-bit AXI port; the first five have words of whole beats (the gearbox's ring of word slots), the last four
+#: not (its shifting buffer)
 FOLDINGS = ((160, 640, 2, 32, 8), (256, 1024, 2, 32, 16), (64, 256, 2, 8, 16), (192, 576, 6, 8, 16),
-            (320, 1280, 2, 40, 16), (128, 128, 1, 4, 16), (320, 320, 10, 10, 16))
+            (320, 1280, 2, 40, 16), (128, 128, 1, 4, 16), (320, 320, 10, 10, 16), (160, 640, 2, 20, 16),
+            (192, 576, 3, 8, 16))
 #: (folding, RQ, dot, family): requantising inside the unit (RQ = 1, the planner's default) with the dot products
 #: as DSP slices ("tree" at xc7: the fit); RQ = 0 for the planner's "acc" output; dot_chain.sv and dot_pack.sv
 #: (at even PE), whose fabric should add to the unit's; one folding at xcup, tree and chain (what Yosys makes of
 #: DSP48E2 post-adders)
 UNIT_CASES = ([(f, 1, "tree", "xc7") for f in FOLDINGS]
-              + [(FOLDINGS[i], 0, "tree", "xc7") for i in (1, 3, 5, 6)]
+              + [(FOLDINGS[i], 0, "tree", "xc7") for i in (1, 3, 5, 6, 7, 8)]
               + [(FOLDINGS[i], 1, "chain", "xc7") for i in (1, 3, 6)]
               + [(FOLDINGS[i], 1, "pack", "xc7") for i in (1, 3, 4, 6)]
               + [(FOLDINGS[1], 1, "tree", "xcup"), (FOLDINGS[1], 1, "chain", "xcup")])
@@ -114,21 +116,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fit(units: list[dict]) -> dict:
-    """Least squares of the unit's LUT (excluding LUTRAM) and FF on (1, gearbox bits, PE), RQ = 1 and RQ = 0 apart,
-    over the xc7 units without the chain (dot products as DSP slices): ``pricing.TOKEN_BATCH_FIT``."""
+    """Least squares of the unit's LUT (excluding LUTRAM) on (1, the gearbox's multiplexed bits, PE) and of its FF on
+    (1, the gearbox's bits, PE), RQ = 1 and RQ = 0 apart, over the xc7 units without the chain (dot products as DSP
+    slices): ``pricing.TOKEN_BATCH_FIT``."""
     import numpy as np
 
-    from samfpga.hw.plan.pricing import gearbox_bits
+    from samfpga.hw.plan.pricing import gearbox_bits, gearbox_mux_bits
     from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
 
     res = {}
     for rq in (1, 0):
         rows = [u for u in units if u["rq"] == rq and u["dot"] == "tree" and u["family"] == "xc7"]
-        x = np.array([[1.0, gearbox_bits(TokenBatchConfig(u["mw"], u["mh"], u["simd"], u["pe"], u["batch"],
-                                                          requant=bool(rq), axi_dw=128)), u["pe"]] for u in rows])
-        res[str(rq)] = {k: [round(float(v), 3) for v in np.linalg.lstsq(x, np.array(
-            [u["LUT"] - u["lutram_luts"] if k == "LUT" else u[k] for u in rows]), rcond=None)[0]]
-            for k in ("LUT", "FF")}
+        cfgs = [TokenBatchConfig(u["mw"], u["mh"], u["simd"], u["pe"], u["batch"], requant=bool(rq), axi_dw=128)
+                for u in rows]
+        res[str(rq)] = {}
+        for k, bits in (("LUT", gearbox_mux_bits), ("FF", gearbox_bits)):
+            x = np.array([[1.0, bits(c), u["pe"]] for c, u in zip(cfgs, rows)])
+            y = np.array([u["LUT"] - u["lutram_luts"] if k == "LUT" else u[k] for u in rows])
+            res[str(rq)][k] = [round(float(v), 3) for v in np.linalg.lstsq(x, y, rcond=None)[0]]
     return res
 
 
@@ -152,7 +157,8 @@ def write_md(out: dict, path: Path) -> None:
                      f"{r['rq']} | {r['dot']} | {r['family']} | {r['LUT']:,.0f} | {r['srl_luts']:,.0f} | "
                      f"{r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['DSP']:,.0f} | {r['BRAM36']:g} | "
                      f"{m['LUT']:,.0f} | {ratio} | {m['DSP']:,.0f} |")
-    lines += ["", "Fit (`pricing.TOKEN_BATCH_FIT`: c0 + c1 x gearbox bits + c2 x PE, xc7 units without the chain; "
+    lines += ["", "Fit (`pricing.TOKEN_BATCH_FIT`: c0 + c1 x gearbox bits (LUT: its multiplexed bits, "
+              "`pricing.gearbox_mux_bits`; FF: its bits) + c2 x PE, xc7 units with the dot products as DSP slices; "
               f"RQ = 1 and RQ = 0): `{json.dumps(out['fit'])}`.", "", "## dot_chain.sv alone (xc7)", "",
               "| PE | SIMD | LUT | of which SRL | FF | DSP | model SRL LUTs (`pricing.dot_chain_srl_luts`) |",
               "|---|---|---|---|---|---|---|"]

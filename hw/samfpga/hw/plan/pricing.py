@@ -53,8 +53,8 @@ DMA: dict[str, dict[str, float]] = {
 #: measured unit within ``TOKEN_BATCH_FIT_ERROR`` of this model). The gearbox (weight words assembled from AXI beats)
 #: and the per-PE requantiser and accumulators are most of it.
 TOKEN_BATCH_FIT: dict[bool, dict[str, tuple[float, float, float]]] = {
-    True: {"LUT": (559.41, 1.007, 430.225), "FF": (574.483, 1.009, 361.228)},
-    False: {"LUT": (576.936, 0.942, 125.073), "FF": (529.078, 1.007, 94.049)},
+    True: {"LUT": (666.553, 1.287, 360.926), "FF": (582.754, 1.008, 360.885)},
+    False: {"LUT": (559.193, 1.349, 66.315), "FF": (625.089, 1.234, 61.072)},
 }
 TOKEN_BATCH_FIT_ERROR = 0.15
 #: dot_chain.sv's flip-flops beyond its shift registers and its control delay line, per skewed operand bit and lane
@@ -62,11 +62,28 @@ TOKEN_BATCH_FIT_ERROR = 0.15
 CHAIN_FF_PER_LANE_BIT = 2.0
 
 
+def gearbox_slots(tbc) -> bool:
+    """Whether token_batch_mvu.sv builds its gearbox as a ring of word slots (words of whole AXI beats)."""
+    return tbc.word_bits % tbc.axi_dw == 0
+
+
 def gearbox_bits(tbc) -> int:
-    """Bits of token_batch_mvu.sv's weight-word gearbox (its ``CAP * G``): the word in use, the next one, a fold's
-    parameter words and one AXI beat, in chunks of gcd(AXI width, word width)."""
+    """Flip-flops of token_batch_mvu.sv's weight-word gearbox: with words of whole beats, a ring of 2 + PW words
+    (the word in use, the next one, a fold's parameter words); otherwise a shifting buffer of those words and one
+    AXI beat, in chunks of gcd(AXI width, word width) (its ``CAP * G``)."""
+    if gearbox_slots(tbc):
+        return (2 + tbc.param_words) * tbc.word_bits
     g = math.gcd(tbc.axi_dw, tbc.word_bits)
     return ((2 + tbc.param_words) * (tbc.word_bits // g) + tbc.axi_dw // g) * g
+
+
+def gearbox_mux_bits(tbc) -> int:
+    """The gearbox's multiplexed bits, the LUT regressor of ``TOKEN_BATCH_FIT``: the ring's read of the word in use
+    (one LUT6 per bit for up to 4 slots, ceil((slots - 1) / 3) in general), or every bit of the shifting buffer
+    (each takes the bit above it, a beat's chunk, or itself)."""
+    if gearbox_slots(tbc):
+        return tbc.word_bits * math.ceil((1 + tbc.param_words) / 3)
+    return gearbox_bits(tbc)
 
 
 def dot_chain_srl_luts(pe: int, simd: int, a_bits: int, w_bits: int) -> int:
@@ -112,8 +129,8 @@ def token_batch_logic(tbc) -> dict[str, float]:
     cascade of SIMD post-adders) its skew shift registers and flip-flops are added, with "pack" dot_pack.sv's fabric
     (``dot_pack_fabric``)."""
     c = TOKEN_BATCH_FIT[bool(tbc.requant)]
-    gb = gearbox_bits(tbc)
-    res = {k: c[k][0] + c[k][1] * gb + c[k][2] * tbc.pe for k in ("LUT", "FF")}
+    gb = {"LUT": gearbox_mux_bits(tbc), "FF": gearbox_bits(tbc)}
+    res = {k: c[k][0] + c[k][1] * gb[k] + c[k][2] * tbc.pe for k in ("LUT", "FF")}
     products = tbc.pe * tbc.simd // (2 if tbc.dot == "pack" else 1)
     res["DSP"] = float(products + (tbc.pe if tbc.requant else 0))
     if tbc.dot == "chain":

@@ -357,43 +357,86 @@ module token_batch_mvu #(
 	assign	err = {ErrAlign, ErrResp};
 
 	//=======================================================================
-	// Gearbox: AXI beats -> weight words, in G-bit chunks; a pass's last beat contributes only its valid chunks.
-	// The word at the bottom is in use for nb cycles while the next one assembles above it (with room for only
-	// one word, the next word's beats could not enter before the pop: measured 1.75x the MAC cycles at B=8).
+	// Gearbox: AXI beats -> weight words. The word at the bottom is in use for nb cycles while the next one
+	// assembles (with room for only one word, the next word's beats could not enter before the pop: measured 1.75x
+	// the MAC cycles at B=8).
 
-	logic [CAP*G-1:0]  GBuf = '0;
-	logic [CC_BITS-1:0]  GCnt = 0;	// valid chunks in GBuf (from the bottom)
-	logic [BEAT_BITS-1:0]  GBeat = 0;	// beat of the pass
 	uwire  word_pop;
-	uwire  word_vld = GCnt >= CC_BITS'(WWC);
-	uwire [WW-1:0]  word = GBuf[WW-1:0];
-	uwire [CC_BITS-1:0]  g_base = GCnt - (word_pop? CC_BITS'(WWC) : 0);
-	assign	fifo_pop = RfCnt != 0 && (int'(g_base) + DWC <= CAP);	// int: no wrap
+	uwire  word_vld;
+	uwire [WW-1:0]  word;
 	uwire [AXI_DW-1:0]  beat = RFifo[RfRp];
-	uwire  g_last_beat = GBeat == BEAT_BITS'(BEATS-1);
 
-	logic [CAP*G-1:0]  gbuf_next;
-	always_comb begin
-		gbuf_next = word_pop? (CAP*G)'(GBuf >> WW) : GBuf;
-		if(fifo_pop) begin
-			for(int unsigned  j = 0; j < CAP; j++) begin
-				if(j >= g_base && j < g_base + DWC)  gbuf_next[j*G +: G] = beat[(j - g_base)*G +: G];
+	if(WW % AXI_DW == 0) begin : genSlots
+		// Words of whole beats (then every pass is whole beats too): a ring of 2 + PW word slots, each beat written
+		// in place (a clock enable per beat of a slot, no data mux) and the word in use read through one
+		// (2 + PW):1 mux, about WW LUTs instead of a shifting buffer's LUT per bit of 2 + PW words and a beat
+		localparam int unsigned  NS = 2 + PW;
+		localparam int unsigned  WBEATS = WW / AXI_DW;	// beats per word
+		localparam int unsigned  NS_BITS = bits_for(NS);
+		localparam int unsigned  WB_BITS = bits_for(WBEATS);
+		(* ram_style = "registers" *) logic [WBEATS-1:0][AXI_DW-1:0]  Slot[NS];	// flip-flops: the word is read whole
+		logic [NS_BITS-1:0]  SWr = 0, SRd = 0;	// slot being written, slot in use
+		logic [WB_BITS-1:0]  SBeat = 0;	// beat of the slot being written
+		logic [$clog2(NS+1)-1:0]  SCnt = 0;	// whole words in the ring
+		assign	word_vld = SCnt != 0;
+		assign	word = Slot[SRd];
+		// the slot being written is free unless all NS hold words; the one in use frees as it is popped
+		assign	fifo_pop = RfCnt != 0 && (int'(SCnt) < NS || word_pop);
+		uwire  s_done = fifo_pop && SBeat == WB_BITS'(WBEATS-1);
+
+		always_ff @(posedge clk) begin
+			if(fifo_pop)  Slot[SWr][SBeat] <= beat;
+		end
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				SWr <= 0;
+				SRd <= 0;
+				SBeat <= 0;
+				SCnt <= 0;
+			end
+			else begin
+				if(fifo_pop)  SBeat <= s_done? 0 : SBeat + 1;
+				if(s_done)  SWr <= SWr == NS_BITS'(NS-1)? 0 : SWr + 1;
+				if(word_pop)  SRd <= SRd == NS_BITS'(NS-1)? 0 : SRd + 1;
+				SCnt <= SCnt + (s_done? 1 : 0) - (word_pop? 1 : 0);
 			end
 		end
-	end
+	end : genSlots
+	else begin : genShift
+		// Words and beats of other sizes: a shifting buffer of CAP chunks of G bits; a pass's last beat contributes
+		// only its valid chunks.
+		logic [CAP*G-1:0]  GBuf = '0;
+		logic [CC_BITS-1:0]  GCnt = 0;	// valid chunks in GBuf (from the bottom)
+		logic [BEAT_BITS-1:0]  GBeat = 0;	// beat of the pass
+		assign	word_vld = GCnt >= CC_BITS'(WWC);
+		assign	word = GBuf[WW-1:0];
+		uwire [CC_BITS-1:0]  g_base = GCnt - (word_pop? CC_BITS'(WWC) : 0);
+		assign	fifo_pop = RfCnt != 0 && (int'(g_base) + DWC <= CAP);	// int: no wrap
+		uwire  g_last_beat = GBeat == BEAT_BITS'(BEATS-1);
 
-	always_ff @(posedge clk) begin
-		if(rst) begin
-			GBuf <= '0;
-			GCnt <= 0;
-			GBeat <= 0;
+		logic [CAP*G-1:0]  gbuf_next;
+		always_comb begin
+			gbuf_next = word_pop? (CAP*G)'(GBuf >> WW) : GBuf;
+			if(fifo_pop) begin
+				for(int unsigned  j = 0; j < CAP; j++) begin
+					if(j >= g_base && j < g_base + DWC)  gbuf_next[j*G +: G] = beat[(j - g_base)*G +: G];
+				end
+			end
 		end
-		else begin
-			GBuf <= gbuf_next;
-			GCnt <= g_base + (fifo_pop? (g_last_beat? CC_BITS'(LASTC) : CC_BITS'(DWC)) : 0);
-			if(fifo_pop)  GBeat <= g_last_beat? 0 : GBeat + 1;
+
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				GBuf <= '0;
+				GCnt <= 0;
+				GBeat <= 0;
+			end
+			else begin
+				GBuf <= gbuf_next;
+				GCnt <= g_base + (fifo_pop? (g_last_beat? CC_BITS'(LASTC) : CC_BITS'(DWC)) : 0);
+				if(fifo_pop)  GBeat <= g_last_beat? 0 : GBeat + 1;
+			end
 		end
-	end
+	end : genShift
 
 	//=======================================================================
 	// Compute: issue (nf, sf, b) -> S1 operands -> S2 dot products -> accumulate / write the output bank
