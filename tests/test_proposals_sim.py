@@ -17,6 +17,7 @@ from bench.everything_proposals_sim import (
     SimConfig,
     build_cache,
     grid_index,
+    one_to_one,
     parse_config,
     simulate,
 )
@@ -108,6 +109,7 @@ def test_cache_reproduces_the_generators(setup):
         assert gen.stats["first_pass_prompts"] + gen.stats["refine_prompts"] == len(sim)
         recovered = int((mask_iou(dense, got).max(1) >= 0.8).sum()) if len(got) else 0
         assert im.recovered(sim, 0.8) == recovered
+        assert im.recovered_one_to_one(sim, 0.8) == one_to_one(mask_iou(dense, got).T >= 0.8) <= recovered
     assert len(sim) > len(one_round)  # the later rounds did prompt (and the generator followed them)
 
 
@@ -154,3 +156,14 @@ def test_cells_first_pass_matches_the_generator(setup, dense, cfg):
     assert (stats["refine_prompts"] > 0) == cfg.refine
     recovered = int((mask_iou(dense, got).max(1) >= 0.8).sum()) if len(got) else 0
     assert im.recovered(sim, 0.8) == recovered > 0
+
+
+def test_one_to_one_counts_a_mask_once():
+    """A maximum matching (rows: output masks, columns: dense masks): an output mask that matches two near-duplicate
+    dense masks counts once where 'some mask at IoU >= t' counts both; a second output mask that matches only the
+    first dense mask frees the other for the first output (2)."""
+    edges = np.array([[True, True, False]])
+    assert one_to_one(edges) == 1 and int(edges.any(0).sum()) == 2
+    edges = np.array([[True, True, False], [True, False, False], [False, False, False]])
+    assert one_to_one(edges) == 2
+    assert one_to_one(np.zeros((0, 3), bool)) == 0 and one_to_one(np.zeros((2, 3), bool)) == 0
