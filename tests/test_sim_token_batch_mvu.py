@@ -157,21 +157,30 @@ def _built(tmp_path_factory, tag: str, cfg: TokenBatchConfig):
     return cfg, work
 
 
+def _runtime_frames(cfg: TokenBatchConfig) -> list:
+    """Four frames back to back with different runtime configurations: N=3 x T=10 (partial batch of 2), N=1 x T=4
+    (one full batch) at another base with other weights and a wider stride, N=4 x T=3 (T < B), and the same
+    configuration and weights again with other inputs."""
+    from samfpga.hw.sim.token_batch_runner import Frame
+
+    x0, w0 = _rand(cfg, 3, 10, 10)
+    x1, w1 = _rand(cfg, 1, 4, 11)
+    x2, w2 = _rand(cfg, 4, 3, 12)
+    x3, _ = _rand(cfg, 4, 3, 13)
+    return [Frame(x0, w0), Frame(x1, w1, base=0x2000, stride=2 * cfg.min_stride), Frame(x2, w2, base=0x3000),
+            Frame(x3, w2, base=0x3000)]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_rolled_frames_with_runtime_config(unit_a):
     """Three frames with different runtime configurations, back to back: N=3 x T=10 (partial batch of 2),
     N=1 x T=4 (one full batch) at another base with other weights and a wider stride, N=4 x T=3 (T < B)."""
-    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+    from samfpga.hw.sim.token_batch_runner import simulate
 
     cfg, work = unit_a
-    x0, w0 = _rand(cfg, 3, 10, 10)
-    x1, w1 = _rand(cfg, 1, 4, 11)
-    x2, w2 = _rand(cfg, 4, 3, 12)
-    assert not np.array_equal(w0[0], w0[1]) and not np.array_equal(w0[1], w0[2])
-    x3, _ = _rand(cfg, 4, 3, 13)
-    frames = [Frame(x0, w0), Frame(x1, w1, base=0x2000, stride=2 * cfg.min_stride), Frame(x2, w2, base=0x3000),
-              Frame(x3, w2, base=0x3000)]
+    frames = _runtime_frames(cfg)
+    assert not np.array_equal(frames[0].w[0], frames[0].w[1]) and not np.array_equal(frames[0].w[1], frames[0].w[2])
     res = simulate(cfg, frames, _passes(), work, seed=1, tag="frames")
     _check(res, frames, cfg)
     # free-running, not weight bound: the 4th frame (same configuration) follows the 3rd after exactly its MAC
@@ -188,16 +197,11 @@ def test_rtl_dsp_datapaths_rolled_frames_at_the_same_rate(tmp_path, dot, mh, pe)
     per slice; PE even, so MH 8 or 16): outputs bit-exact against the model under stalls and free-running, DDR
     traffic as without, and back-to-back frames still exactly their MAC cycles apart (the datapaths add latency, no
     bubbles)."""
-    from samfpga.hw.sim.token_batch_runner import Frame, build, simulate
+    from samfpga.hw.sim.token_batch_runner import build, simulate
 
     cfg = TokenBatchConfig(mw=12, mh=mh, simd=4, pe=pe, batch=4, dot=dot)
     build(cfg, tmp_path)
-    x0, w0 = _rand(cfg, 3, 10, 10)
-    x1, w1 = _rand(cfg, 1, 4, 11)
-    x2, w2 = _rand(cfg, 4, 3, 12)
-    x3, _ = _rand(cfg, 4, 3, 13)
-    frames = [Frame(x0, w0), Frame(x1, w1, base=0x2000, stride=2 * cfg.min_stride), Frame(x2, w2, base=0x3000),
-              Frame(x3, w2, base=0x3000)]
+    frames = _runtime_frames(cfg)
     res = simulate(cfg, frames, _passes(), tmp_path, seed=1, tag="frames")
     _check(res, frames, cfg)
     done = res.passes[1]["frame_done_cycles"]
