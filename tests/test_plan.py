@@ -332,7 +332,7 @@ def test_strips_narrow_the_buffers_and_count_the_halo(units):
     # layer cycles carry the halo: the strip-cut layers of a tiled unit run more vectors than the model's
     lp = {x.name: x for x in two.layers}
     lp1 = {x.name: x for x in one.layers}
-    grown = [n for n in lp if lp[n].pe == lp1[n].pe and lp[n].simd == lp1[n].simd and lp[n].cycles > lp1[n].cycles]
+    grown = [n for n in lp if n in lp1 and lp[n].pe == lp1[n].pe and lp[n].simd == lp1[n].simd and lp[n].cycles > lp1[n].cycles]
     assert grown
 
 
@@ -441,3 +441,49 @@ def test_dma_engines_are_in_the_totals(units):
     for r in RESOURCES:
         s = sum(x.res.get(r, 0.0) for x in p.layers) + sum(m.res.get(r, 0.0) for m in p.memories)
         assert math.isclose(s, p.totals[r], rel_tol=1e-9, abs_tol=1e-6), r
+
+
+def test_strip_pad_price_is_the_committed_yosys_fit():
+    """pricing.STRIP_PAD (what the planner adds per padded convolution of a unit in strips) equals the fit in
+    bench/results/strip_pad_synth.json (``python bench/strip_pad_synth.py``), and that fit is within 2% of every
+    measured width."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan.pricing import STRIP_PAD, strip_pad
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "strip_pad_synth.json").read_text())
+    assert {r: list(c) for r, c in STRIP_PAD.items()} == synth["fit"]
+    for u in synth["units"].values():
+        got = strip_pad(u["params"]["BW"])
+        assert u["DSP"] == got["DSP"] == 0 and u["BRAM36"] == got["BRAM36"] == 0
+        for r in ("LUT", "FF"):
+            assert abs(got[r] - u[r]) <= 0.02 * u[r], (u["params"], r)
+
+
+def test_strip_pads_only_in_units_in_strips(units):
+    """One strip_pad row per padded k x k convolution of each unit that runs in strips (a rolled unit's body counted
+    once), none in a plan without strips, and the rows are in the totals."""
+    from samfpga.hw.plan.planner import _strips
+    from samfpga.hw.plan.pricing import STRIP_PAD
+
+    base = dict(board="zcu104", encoder_config=tiny(), token_batches=(8,), modes=("unrolled",))
+    one = plan(PlanConfig(**base, strip_choices=(1,)), units=units)
+    two = plan(PlanConfig(**base, strip_choices=(2,), min_strip=4), units=units)
+    assert not [x for x in one.layers if x.op_type == "strip_pad"]
+    cfg2 = PlanConfig(**base, strips=2, min_strip=4)
+    by = {u.name: u for u in units}
+    want = set()
+    for up in two.units:
+        rolled = up.mode.startswith("rolled")
+        if _strips(by[up.name], rolled, cfg2).tiled:
+            hw = by[up.name].blocks[0] if rolled else by[up.name].layers
+            want |= {f"{x.name}.strip_pad" for x in hw if x.kernel > 1}
+    pads = {x.name: x for x in two.layers if x.op_type == "strip_pad"}
+    assert want and set(pads) == want
+    for x in pads.values():
+        assert x.res["LUT"] == pytest.approx(STRIP_PAD["LUT"][0] + STRIP_PAD["LUT"][1] * 8 * x.simd)
+        assert x.res["DSP"] == 0
+    for r in RESOURCES:
+        s = sum(x.res.get(r, 0.0) for x in two.layers) + sum(m.res.get(r, 0.0) for m in two.memories)
+        assert math.isclose(s, two.totals[r], rel_tol=1e-9, abs_tol=1e-6), r

@@ -306,6 +306,15 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))
             for bname, d, w in p.buffers:
                 mems.append(Memory(f"{x.name}.{bname}", u.name, "line_buffer", d, w, 1))
+            if st.tiled and x.kernel > 1:
+                # a padded k x k convolution on column strips gets its zero padding from strip_pad.sv (on the image
+                # edge sides of each strip only, at run time), not from FINN's compile-time FMPadding
+                sp_res = pricing.strip_pad(simd * pricing.ACT_BITS)
+                for r in RESOURCES:
+                    tot[r] += sp_res[r]
+                if detail:
+                    layer_plans.append(LayerPlan(f"{x.name}.strip_pad", u.name, "strip_pad", 0, simd, 0, 1, 0,
+                                                 sp_res, "Yosys fit (own RTL, bench/results/strip_pad_synth.json)"))
             if detail:
                 runs = n if rolled else 1
                 layer_plans.append(LayerPlan(x.name, u.name, "token_batch_mvu" if streamed else _op_type(x), pe,

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-from samfpga.hw.boards import Board
+from samfpga.hw.boards import RESOURCES, Board
 from samfpga.hw.plan.layers import Layer
 
 ACT_BITS = 8
@@ -45,6 +45,17 @@ DMA: dict[str, dict[str, float]] = {
     "strip_writer_aligned": {"LUT": 623.0, "FF": 439.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
 }
 
+
+#: strip_pad.sv (zero padding inserted per column strip: a padded k x k convolution in a unit that runs in strips)
+#: as c0 + c1 x BW, the unit's stream width in bits: least squares over Yosys ``synth_xilinx -family xcup`` counts at
+#: BW = 8 .. 512 (``python bench/strip_pad_synth.py``, bench/results/strip_pad_synth.json; tests/test_plan.py checks
+#: these equal that file's fit). No DSP, no block RAM.
+STRIP_PAD: dict[str, tuple[float, float]] = {"LUT": (311.312, 0.999), "FF": (241.0, 0.0)}
+
+
+def strip_pad(bw: int) -> dict[str, float]:
+    """Resources of one strip padding unit on a ``bw``-bit stream (``STRIP_PAD``)."""
+    return {r: (STRIP_PAD[r][0] + STRIP_PAD[r][1] * bw if r in STRIP_PAD else 0.0) for r in RESOURCES}
 
 #: token_batch_mvu.sv's fabric beside its DSPs (LUT excluding LUTRAM, FF) as c0 + c1 x gearbox bits + c2 x PE, least
 #: squares over the unit's Yosys counts with its dot products as DSP slices (``synth_xilinx -family xc7``, where Yosys
