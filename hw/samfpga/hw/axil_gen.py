@@ -14,21 +14,27 @@ from samfpga.backends.unit_regs import UNITS, UnitMap
 from samfpga.resources import package_path
 
 _PARAM = re.compile(r"^\s*(int unsigned|bit)\s+(\w+)\s*=\s*([^,/)]+?)\s*[,)]?\s*(//.*)?$")
+_LOCAL = re.compile(r"^\s*localparam\s+int unsigned\s+(\w+)\s*=\s*(.+?)\s*,?\s*(//.*)?$")
 _PORT = re.compile(r"^\s*(input|output)\s+logic\s*(\[[^\]]+\])?\s*(\w+)\s*,?\s*(//.*)?$")
 CONTROL = {"clk", "rst", "start", "busy", "done", "err"}
 
 
 def unit_header(unit: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """(parameters [(type, name, default)], ports [(direction, range or "", name)]) of ``rtl/<unit>.sv``'s
-    header (parameters of type ``int unsigned`` or ``bit``)."""
+    header (parameters of type ``int unsigned`` or ``bit``; header localparams as type "localparam", their
+    expression as the default)."""
     text = package_path("samfpga.hw", "rtl", f"{unit}.sv").read_text()
     start = text.index(f"module {unit}")
-    head = text[start:text.index(");", start)]
+    head = text[start:text.index(")(", start)]
+    ports_text = text[text.index(")(", start):text.index(");", start)]
     params, ports = [], []
     for line in head.splitlines():
         if m := _PARAM.match(line):
             params.append((m[1], m[2], m[3]))
-        elif m := _PORT.match(line):
+        elif m := _LOCAL.match(line):
+            params.append(("localparam", m[1], m[2]))
+    for line in ports_text.splitlines():
+        if m := _PORT.match(line):
             ports.append((m[1], m[2] or "", m[3]))
     return params, ports
 
@@ -54,9 +60,14 @@ def render(m: UnitMap) -> str:
          "//"]
     L += [f"//   0x{r.offset:02X}  {r.name:<10} {r.access}  {r.doc}" for r in m.regs]
     L += ["", f"module {m.unit}_axil #("]
-    L += [f"\t{t}  {n} = {d}," for t, n, d in params]
-    L += [f"\tint unsigned  AXIL_AW = {m.addr_bits}\t// AXI-Lite address bits (the register window)", ")(",
-          "\tinput\tlogic  clk,", "\tinput\tlogic  rst,", ""]
+    L += [f"\t{t}  {n} = {d}," for t, n, d in params if t != "localparam"]
+    local = [(n, d) for t, n, d in params if t == "localparam"]
+    L += [f"\tint unsigned  AXIL_AW = {m.addr_bits}{',' if local else ''}\t// AXI-Lite address bits (the register "
+          "window)"]
+    if local:
+        L.append("")
+    L += [f"\tlocalparam int unsigned  {n} = {d}{',' if i + 1 < len(local) else ''}" for i, (n, d) in enumerate(local)]
+    L += [")(", "\tinput\tlogic  clk,", "\tinput\tlogic  rst,", ""]
     for sig, d, w in (("awaddr", "input", "AXIL_AW"), ("awprot", "input", "3"), ("awvalid", "input", ""),
                       ("awready", "output", ""), ("wdata", "input", "32"), ("wstrb", "input", "4"),
                       ("wvalid", "input", ""), ("wready", "output", ""), ("bresp", "output", "2"),
@@ -85,8 +96,14 @@ def render(m: UnitMap) -> str:
     L.append("\t\t" + ", ".join(f".s_axil_{s}" for s in ("bresp", "bvalid", "bready", "araddr", "arprot", "arvalid",
                                                          "arready", "rdata", "rresp", "rvalid", "rready")) + ",")
     L += ["\t\t.cfg, .start, .busy, .err", "\t);", ""]
-    L.append(f"\t{m.unit} #(" + ", ".join(f".{n}({n})" for _, n, _ in params) + ") unit (")
-    conns = [".clk", ".rst", ".start"] + [f".{p}" for _, p, _ in m.params] + [".busy", ".err"]
+    # a unit without start / busy (token_batch_mvu: configuration sampled with the first input beat of each frame)
+    # is never busy; CTRL's ap_start then only pulses an unused start, and ap_done follows at once
+    handshake = any(p == "start" for _, _, p in ports)
+    if not handshake:
+        L += ["\tassign\tbusy = 0;", ""]
+    L.append(f"\t{m.unit} #(" + ", ".join(f".{n}({n})" for t, n, _ in params if t != "localparam") + ") unit (")
+    conns = [".clk", ".rst"] + ([".start"] if handshake else []) + [f".{p}" for _, p, _ in m.params] + \
+        ([".busy"] if handshake else []) + [".err"]
     if any(p == "done" for _, _, p in ports):
         conns.append(".done()")
     conns += [f".{p}" for _, _, p in rest]

@@ -111,7 +111,16 @@ STRIP_WRITER = UnitMap(
      ("tiles", "cfg_tiles", 16)),
     err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration (frame dropped, no input taken)")
 
-UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER)}
+#: the token-batched MVU (token_batch_mvu.sv): no start / busy of its own (it samples its configuration with the
+#: first input beat of each frame), so CTRL's ap_done follows ap_start at once; base and stride are the weights'
+#: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1])
+TOKEN_BATCH_MVU = UnitMap(
+    "token_batch_mvu",
+    (("base", "cfg_base", 64), ("stride", "cfg_stride", 64), ("iters", "cfg_iters", 16),
+     ("tokens", "cfg_tokens", 16)),
+    err_doc="bit 0 R error response, bit 1 base or stride not on whole bursts (both sticky until reset)")
+
+UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU)}
 
 
 def describe(m: UnitMap) -> str:

@@ -8,6 +8,8 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
     DepthwiseVVAU_rtl     (finn.custom_op.fpgadataflow.rtl)  hw/samfpga/hw/rtl/dw_vvau.sv
     DuplicateStreams_rtl  (finn.custom_op.fpgadataflow.rtl)  FINN's DuplicateStreams, rtl/duplicate_streams.sv
     StreamingSplit_rtl    (finn.custom_op.fpgadataflow.rtl)  FINN's StreamingSplit, rtl/stream_split.sv
+    TokenBatchMVU(_rtl)   an MVAU (no activation) and its Requant on the token-batched unit, weights in DDR,
+                          rtl/token_batch_mvu_axil.sv (``token_batch``: also ``UseTokenBatchMVU``, ``ddr_image``)
     IntLayerNorm(_rtl)    integer LayerNorm (integer statistics + rsqrt table), rtl/int_layernorm.sv
     PagePermute(_rtl)     a Transpose (FINN's Shuffle) through one buffered page, rtl/page_permute.sv
     IntSoftmax(_rtl)      integer softmax with logit scale, attention bias and output quantizer folded in,
@@ -28,7 +30,8 @@ from samfpga.hw.custom_ops.intsoftmax import IntSoftmax, IntSoftmax_rtl
 from samfpga.hw.custom_ops.page_permute import PagePermute, PagePermute_rtl
 from samfpga.hw.custom_ops.requant_rom import Requant_rtl
 from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
+from samfpga.hw.custom_ops.token_batch import TokenBatchMVU, TokenBatchMVU_rtl
 
 __all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl",
            "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "PagePermute", "PagePermute_rtl", "Requant_rtl",
-           "StreamingSplit_rtl", "costs", "int_cost"]
+           "StreamingSplit_rtl", "TokenBatchMVU", "TokenBatchMVU_rtl", "costs", "int_cost"]

@@ -6,6 +6,7 @@ Structure counted (hw/samfpga/hw/rtl/*.sv):
     add_streams        one adder bit and one register bit per output bit, plus the valid flag
     duplicate_streams  one data register (shared by the outputs), one valid flag per output
     stream_split       one data register and valid flag per output, a part and a beat counter
+    token_batch_mvu    the planner's Yosys-fitted model of the unit (samfpga.hw.plan.pricing) and its memories
     dw_vvau            one DSP48E2 per product (PE*SIMD; Yosys maps every product to a DSP), the weight ROM in
                        LUTs (one LUT per weight bit per 32 words), the adders (SIMD-1 tree + 1 accumulate per
                        lane, ACC_BITS each), partial and output registers (2 * PE * ACC_BITS), fold counters
@@ -112,3 +113,22 @@ def _page_permute(op, model, board: Board) -> LayerCost:
               "pages_buffered": pages, "moved_address_bits": moved, "word_bits": dbits, "ram_style": style,
               "memory": r.pop("memory"), "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
     return _cost(op, detail, **r)
+
+
+@register_model("TokenBatchMVU_rtl")
+def _token_batch_mvu(op, model, board: Board) -> LayerCost:
+    """token_batch_mvu.sv as the planner prices it: logic and DSPs fitted to Yosys counts of the unit
+    (``pricing.token_batch_logic``), its memories (``pricing.token_batch_memories``) placed as FINN's "auto" would
+    (``resources.memory.place``); the AXI-Lite register block of its wrapper is not in the fit (about 100 LUTs)."""
+    from samfpga.hw.plan import pricing
+    from samfpga.hw.resources import memory as mem
+
+    tbc = op.unit_config()
+    res = {"LUT": 0.0, "FF": 0.0, "BRAM36": 0.0, "URAM": 0.0, **pricing.token_batch_logic(tbc)}
+    memories = {}
+    for name, depth, width, copies in pricing.token_batch_memories(tbc):
+        m = mem.place(depth, width)
+        memories[name] = {"depth": depth, "width": width, "copies": copies, "kind": m.kind}
+        for r in ("LUT", "BRAM36", "URAM"):
+            res[r] += copies * getattr(m, r)
+    return _cost(op, {"memories": memories, "dot": tbc.dot, "batch": tbc.batch}, **res)

@@ -293,14 +293,10 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
                 # weights (and with "act" the requantisation parameters) stream from DDR once per batch of B
                 # tokens: a double-buffered batch of B input vectors (B x MW activations), B x PE accumulators and
                 # two output banks of B x MH values on chip; every weight word is used on B tokens
-                mems.append(Memory(f"{x.name}.token_batch", u.name, "token_batch",
-                                   bt * x.mw // simd, simd * pricing.ACT_BITS, 2))
-                mems.append(Memory(f"{x.name}.accumulators", u.name, "accumulators", bt,
-                                   pe * pricing.acc_bits(x, wb), 1))
-                mems.append(Memory(f"{x.name}.output_banks", u.name, "output_bank", bt * tbc.nf,
-                                   pe * tbc.out_value_bits, 2))
-                # the AXI read-data FIFO (token_batch_mvu.sv's WFIFO_DEPTH beats, distributed RAM)
-                mems.append(Memory(f"{x.name}.read_fifo", u.name, "read_fifo", tbc.wfifo_depth, tbc.axi_dw, 1))
+                # (and the AXI read-data FIFO: token_batch_mvu.sv's WFIFO_DEPTH beats, distributed RAM)
+                kinds = {"output_banks": "output_bank"}
+                for mname, depth, width, copies in pricing.token_batch_memories(tbc):
+                    mems.append(Memory(f"{x.name}.{mname}", u.name, kinds.get(mname, mname), depth, width, copies))
                 batched_bytes += (n if rolled else 1) * tbc.pass_bytes * passes  # whole beats, as the unit reads
             elif p.weight_mem[0]:
                 mems.append(Memory(f"{x.name}.weights", u.name, "weights", p.weight_mem[0], p.weight_mem[1], copies))

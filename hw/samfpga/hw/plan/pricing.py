@@ -154,6 +154,17 @@ def token_batch_logic(tbc) -> dict[str, float]:
     return res
 
 
+def token_batch_memories(tbc) -> list[tuple[str, int, int, int]]:
+    """The on-chip memories of one token_batch_mvu.sv (``tbc``: its TokenBatchConfig) as (name, depth, width bits,
+    copies): the double-buffered batch of B input vectors, B x PE accumulators, two output banks of B x NF beats,
+    and the AXI read-data FIFO (WFIFO_DEPTH beats). The planner places them with the rest of the plan's memories;
+    the FINN node's cost model (``custom_ops.token_batch``) prices them alone."""
+    return [("token_batch", tbc.batch * tbc.mw // tbc.simd, tbc.simd * tbc.a_bits, 2),
+            ("accumulators", tbc.batch, tbc.pe * tbc.acc_bits, 1),
+            ("output_banks", tbc.batch * tbc.nf, tbc.pe * tbc.out_value_bits, 2),
+            ("read_fifo", tbc.wfifo_depth, tbc.axi_dw, 1)]
+
+
 class _DT:
     def __init__(self, bits: int):
         self._b = bits
