@@ -15,6 +15,8 @@ from samfpga.hw.build_cli import main
         (["--board", "kv260", "--model", "nope.onnx", "--target-fps", "0"], "target_fps must be > 0, got 0.0"),
         (["--board", "kv260", "--bits", "3", "--model", "x.onnx"], "--bits must be in 4..8, got 3"),
         (["--board", "kv260", "--checkpoint", "missing.pt"], "checkpoint not found: missing.pt"),
+        (["--board", "kv260", "--token-batch", "-2", "--model", "x.onnx"],
+         "token_batch must be >= 0 (0: weights on chip), got -2"),
     ],
 )
 def test_bad_input_is_one_line(args, words, tmp_path, capsys) -> None:

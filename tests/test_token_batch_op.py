@@ -206,3 +206,61 @@ def test_cost_model_is_the_planners_price():
     assert cost.source == "own model" and cost.DSP == logic["DSP"] == 4 * 16 // 2 + 4
     assert cost.FF == logic["FF"] and cost.LUT > logic["LUT"]  # the memories add LUTRAM at these sizes
     assert set(cost.detail["memories"]) == {m[0] for m in pricing.token_batch_memories(tbc)}
+
+
+@pytest.mark.slow
+def test_build_step_on_a_vit_block(tmp_path, tiny_int_norm_qonnx):
+    """The build's ``token_batch`` step (options.token_batch = 4) on the first TinyViT block of the tiny integer
+    encoder, after folding: every MVAU with constant weights and a Requant after it becomes a TokenBatchMVU_rtl
+    node; the graph after transpose_decomposition, in python execution, equals the same build without the step
+    (tolerance 0); ddr_weights.bin holds each node's bytes at its offset; the estimates count every node with the
+    own model, and the report lists the layers and their DDR traffic."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.build.report import build_report, report_markdown
+    from samfpga.hw.build.steps import STEPS, BuildContext
+    from samfpga.hw.build.verify import execute, slice_qonnx
+    from samfpga.hw.finn_env import boot
+    from tests.support.tiny_encoder import INT_VIT_BLOCK
+
+    boot(tmp_path / "finn_build")
+    sliced = slice_qonnx(tiny_int_norm_qonnx, tmp_path / "block.onnx", *INT_VIT_BLOCK)
+    out = tmp_path / "work"
+    out.mkdir()
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(out), options=BuildOptions(token_batch=4)),
+                       out=out)
+    model = ModelWrapper(str(sliced))
+    x = np.random.default_rng(7).normal(size=model.get_tensor_shape(INT_VIT_BLOCK[0][0])).astype(np.float32)
+    for name in ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial",
+                 "partition", "specialize", "fold", "minimize_bit_width"):
+        model = STEPS[name](model, ctx)
+    pairs = [n.name for n in model.graph.node if n.op_type == "MVAU_rtl"
+             and model.get_initializer(n.input[1]) is not None
+             and [c.op_type for c in model.find_consumers(n.output[0]) or []] == ["Requant_rtl"]]
+    plain = STEPS["transpose_decomposition"](copy.deepcopy(model), ctx)
+    batched = STEPS["transpose_decomposition"](STEPS["token_batch"](model, ctx), ctx)
+    tb_nodes = [n for n in batched.graph.node if n.op_type == "TokenBatchMVU_rtl"]
+    assert len(pairs) >= 3 and len(tb_nodes) == len(pairs)
+    ref = execute(python_view(plain), x)
+    assert np.unique(ref).size > 16
+    np.testing.assert_array_equal(execute(python_view(batched), x), ref)
+    # the DDR image and what the report says of it
+    img = (out / "ddr_weights.bin").read_bytes()
+    res = ctx.results.token_batch
+    assert len(img) == res["image_bytes"] and set(res["layers"]) == {n.name for n in tb_nodes}
+    for n in tb_nodes:
+        op = getCustomOp(n)
+        data = op.ddr_bytes(batched.graph)
+        assert img[op.get_nodeattr("ddr_offset"):op.get_nodeattr("ddr_offset") + len(data)] == data
+    batched = STEPS["estimates"](batched, ctx)
+    assert all(ctx.results.costs[n.name].source == "own model" for n in tb_nodes)
+    rep = build_report(batched, ctx.results, ctx.cfg.board_spec, ctx.cfg.clock, ctx.cfg.fit_limit)
+    assert rep["token_batch"]["ddr_bytes_per_frame"] == sum(x["ddr_bytes_per_frame"] for x in res["layers"].values())
+    assert rep["token_batch"]["ddr_gbps_at_fps"] > 0
+    assert f"{len(tb_nodes)} MVAU + Requant pairs on the token-batched unit" in report_markdown(rep)

@@ -84,6 +84,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pixel-input", action=argparse.BooleanOptionalAction, default=True,
                     help="the accelerator takes the resized uint8 image, SAM's normalisation folded into its first "
                          "threshold table (default); --no-pixel-input: the host sends the normalised float image")
+    ap.add_argument("--token-batch", type=int, default=0, metavar="B",
+                    help="run every MVAU + Requant pair with constant weights on the token-batched unit, weights in "
+                         "DDR read once per B tokens (written to OUT/ddr_weights.bin); default 0: weights on chip")
+    ap.add_argument("--token-batch-layers", default="",
+                    help="comma-separated MVAU node names to put on the token-batched unit (default: all)")
+    ap.add_argument("--token-batch-dot", default="chain", choices=("chain", "pack", "tree"),
+                    help="the token-batched unit's dot products (default chain; pack: two per DSP48E2, even PE)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -98,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         cfg = BuildConfig(board=args.board, output_dir=args.out, target_fps=args.target_fps,
                           folding_file=args.folding, fit=not args.no_fit, fit_limit=args.fit_limit,
                           clock_mhz=args.clock_mhz, steps=steps,
-                          options=BuildOptions(int_ops=args.int_ops, pixel_input=args.pixel_input))
+                          options=BuildOptions(int_ops=args.int_ops, pixel_input=args.pixel_input,
+                                               token_batch=args.token_batch, token_batch_dot=args.token_batch_dot,
+                                               token_batch_layers=tuple(s.strip() for s in
+                                                                        args.token_batch_layers.split(",") if s.strip())))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():

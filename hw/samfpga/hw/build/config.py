@@ -42,6 +42,13 @@ class BuildOptions:
     window_residual:   take each residual around windowed attention in window order: the window partition /
                        unpartition shuffles moved outside its fork and join (``window_residual.WindowOrderResidual``,
                        exact), so the skip FIFO holds about a window instead of pages of rows
+    token_batch:       B > 0: every MVAU + Requant pair with constant weights (``token_batch_layers``: only the MVAUs
+                       of these names) runs on the project's token-batched unit, its weights and parameters in DDR
+                       read once per B tokens (``samfpga.hw.custom_ops.token_batch``; the build writes their DDR
+                       image, ``ddr_weights.bin``); 0 (default): weights on chip. Applied after folding, at the
+                       folding the fit search chose for on-chip weights
+    token_batch_dot:   the unit's dot products: "chain" (dot_chain.sv, default), "pack" (two per DSP48E2, even PE)
+                       or "tree"
     """
 
     streamline_extra: bool = True
@@ -55,10 +62,17 @@ class BuildOptions:
     pixel_mean: tuple[float, float, float] = PIXEL_MEAN
     pixel_std: tuple[float, float, float] = PIXEL_STD
     window_residual: bool = True
+    token_batch: int = 0
+    token_batch_layers: tuple[str, ...] = ()
+    token_batch_dot: str = "chain"
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:
             raise ValueError(f"fit_ladder_ratio must be > 1, got {self.fit_ladder_ratio}")
+        if self.token_batch < 0:
+            raise ValueError(f"token_batch must be >= 0 (0: weights on chip), got {self.token_batch}")
+        if self.token_batch_dot not in ("chain", "pack", "tree"):
+            raise ValueError(f"token_batch_dot must be chain, pack or tree, got {self.token_batch_dot!r}")
 
 
 @dataclass

@@ -33,6 +33,8 @@ class BuildResults:
     int_ops:         what the integer LayerNorm/softmax conversion replaced and skipped (with the reason), when on
     window_residual: the forks of residuals moved into window order, and those refused with the reason, when on
     pixel_input:     the uint8 input's description (``pixel_input.PixelInput.to_json``: layout, pad codes), when on
+    token_batch:     the token-batched layers (node: DDR offset, bytes, DDR bytes per frame), the pairs kept on chip
+                     (MVAU: reason), the DDR image's file and size, when ``options.token_batch`` is on
     """
 
     host_nodes: list[tuple[str, str]] = field(default_factory=list)
@@ -48,6 +50,7 @@ class BuildResults:
     memory_forced: list[str] = field(default_factory=list)
     runtime_writeable: list[str] = field(default_factory=list)
     fit: FitResult | None = None
+    token_batch: dict = field(default_factory=dict)
 
 
 @dataclass

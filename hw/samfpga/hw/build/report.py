@@ -143,7 +143,16 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "pixel_input": results.pixel_input,
         # residuals around windowed attention moved into window order (fork names), and those refused (reason)
         "window_residual": results.window_residual,
+        # layers on the token-batched unit (weights in DDR): offsets, bytes, DDR traffic per frame; {} when off
+        "token_batch": _token_batch_summary(results.token_batch, fps),
     }
+
+
+def _token_batch_summary(tb: dict, fps: float | None) -> dict:
+    """The token-batch step's results plus the DDR read bandwidth its layers need at the report's fps."""
+    if not tb:
+        return {}
+    return {**tb, "ddr_gbps_at_fps": (tb["ddr_bytes_per_frame"] * fps / 1e9) if fps else None}
 
 
 def _fmt(x) -> str:
@@ -197,7 +206,7 @@ def report_markdown(rep: dict, chart: str | None = None) -> str:
         lines.append(f"| {op} | {x['layers']} | " + " | ".join(_cell(x, r) for r in RESOURCES)
                      + f" | {', '.join(x['sources'])} | {x['max_cycles']:,} |")
     lines.append("| **budget** | | " + " | ".join(f"{t['budget'][r]:,}" for r in RESOURCES) + " | | |")
-    lines += _fit_lines(rep.get("fit_search")) + _memory_lines(rep["memory"])
+    lines += _fit_lines(rep.get("fit_search")) + _memory_lines(rep["memory"]) + _token_batch_lines(rep.get("token_batch"))
     lines += ["", "## Largest layers (by the binding resource)", "",
               "| layer | type | LUT | BRAM36 | URAM | DSP | cycles | source |", "|---|---|---|---|---|---|---|---|"]
     for x in rep["largest_layers"]:
@@ -224,6 +233,20 @@ def _fit_lines(f: dict | None) -> list[str]:
                f"{f['over_by']:.2f}x its budget share.")
             + f" Fastest possible at any size: {f['min_cycles']:,} cycles "
               f"({f['clock_mhz'] * 1e6 / f['min_cycles']:.3g} fps)."]
+
+
+def _token_batch_lines(tb: dict | None) -> list[str]:
+    if not tb:
+        return []
+    gbps = tb["ddr_gbps_at_fps"]
+    out = ["", "## Token-batched layers (weights in DDR)", "",
+           f"{len(tb['layers'])} MVAU + Requant pairs on the token-batched unit (B = {tb['batch']}, dot {tb['dot']}), "
+           f"their weights and parameters in `{tb['image']}` ({tb['image_bytes']:,} bytes, loaded into DDR by the "
+           f"host); {tb['ddr_bytes_per_frame']:,} bytes read per frame"
+           + (f", {gbps:.3g} GB/s at the report's fps." if gbps is not None else ".")]
+    if tb["kept"]:
+        out += ["", "Kept on chip: " + "; ".join(f"{k} ({v})" for k, v in sorted(tb["kept"].items())) + "."]
+    return out
 
 
 def _memory_lines(m: dict) -> list[str]:

@@ -370,6 +370,51 @@ def _fit(model, ctx) -> None:
     ctx.results.fit = result
 
 
+def step_token_batch(model, ctx):
+    """With ``options.token_batch`` = B: MVAU + Requant pairs onto the token-batched unit (``UseTokenBatchMVU``), their
+    weights and requantisation parameters packed into one DDR image, ``out/ddr_weights.bin``; off: nothing."""
+    import json
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.custom_ops.token_batch import KEPT_KEY, UseTokenBatchMVU, assign_ddr_offsets, ddr_image
+    from samfpga.hw.sim.token_batch_mvu import ddr_bytes_per_frame
+
+    opts = ctx.cfg.options
+    if not opts.token_batch:
+        return model
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    fused = model.transform(UseTokenBatchMVU(opts.token_batch, opts.token_batch_dot,
+                                             names=tuple(opts.token_batch_layers) or None))
+    converted = {n.name.removeprefix("TokenBatchMVU_rtl_") for n in fused.graph.node
+                 if n.op_type == "TokenBatchMVU_rtl"}
+    # the names later steps give (FINN renames every node <op_type>_<index>), so the report's names are the build's
+    model, size = assign_ddr_offsets(fused.transform(GiveUniqueNodeNames()))
+    image = ddr_image(model)
+    path = ctx.out / "ddr_weights.bin"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(image + bytes(size - len(image)))
+    tmp.replace(path)
+    layers = {}
+    for n in model.graph.node:
+        if n.op_type == "TokenBatchMVU_rtl":
+            op = getCustomOp(n)
+            cfg = op.unit_config()
+            layers[n.name] = {"ddr_offset": op.get_nodeattr("ddr_offset"), "bytes": cfg.pass_bytes,
+                              "ddr_bytes_per_frame": ddr_bytes_per_frame(cfg, 1, op.tokens()), "batch": cfg.batch,
+                              "dot": cfg.dot}
+    missing = sorted(set(opts.token_batch_layers) - converted - set(json.loads(model.get_metadata_prop(KEPT_KEY) or "{}")))
+    if missing:
+        raise ValueError(f"token_batch_layers: no MVAU + Requant pair named {missing} in the folded graph")
+    ctx.results.token_batch = {"batch": opts.token_batch, "dot": opts.token_batch_dot, "layers": layers,
+                               "kept": json.loads(model.get_metadata_prop(KEPT_KEY) or "{}"),
+                               "image": path.name, "image_bytes": size,
+                               "ddr_bytes_per_frame": sum(x["ddr_bytes_per_frame"] for x in layers.values())}
+    ctx.results.segments = hw_segments(model)
+    return model
+
+
 def step_transpose_decomposition(model, ctx):
     """FINN+'s ``step_transpose_decomposition``: each ``Shuffle`` (a Transpose, with the Reshapes around it, as one
     HW layer; FINN+ has no implementation of it) becomes a chain of InnerShuffle (swap of the two innermost axes:
@@ -464,6 +509,7 @@ PIPELINE: tuple[Step, ...] = (
     Step("specialize", step_specialize),
     Step("fold", step_fold),
     Step("minimize_bit_width", step_minimize_bit_width),
+    Step("token_batch", step_token_batch),
     Step("transpose_decomposition", step_transpose_decomposition),
     Step("estimates", step_estimates),
     Step("hw_codegen", step_hw_codegen),
