@@ -208,30 +208,26 @@ def test_cost_model_is_the_planners_price():
     assert set(cost.detail["memories"]) == {m[0] for m in pricing.token_batch_memories(tbc)}
 
 
-@pytest.mark.slow
-def test_build_step_on_a_vit_block(tmp_path, tiny_int_norm_qonnx):
-    """The build's ``token_batch`` step (options.token_batch = 4) on the first TinyViT block of the tiny integer
-    encoder, after folding: every MVAU with constant weights and a Requant after it becomes a TokenBatchMVU_rtl
-    node; the graph after transpose_decomposition, in python execution, equals the same build without the step
-    (tolerance 0); ddr_weights.bin holds each node's bytes at its offset; the estimates count every node with the
-    own model, and the report lists the layers and their DDR traffic."""
+@pytest.fixture(scope="module")
+def vit_block_build(tmp_path_factory, tiny_int_norm_qonnx):
+    """The first TinyViT block of the tiny integer encoder through the build's software steps with
+    ``options.token_batch = 4``, folded once: (graph after ``minimize_bit_width``, the same after
+    ``transpose_decomposition`` without and with the ``token_batch`` step, the build context, an input, out dir)."""
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
 
     import samfpga.hw.custom_ops  # noqa: F401
     from samfpga.hw.build.config import BuildConfig, BuildOptions
-    from samfpga.hw.build.package import python_view
-    from samfpga.hw.build.report import build_report, report_markdown
     from samfpga.hw.build.steps import STEPS, BuildContext
-    from samfpga.hw.build.verify import execute, slice_qonnx
+    from samfpga.hw.build.verify import slice_qonnx
     from samfpga.hw.finn_env import boot
     from tests.support.tiny_encoder import INT_VIT_BLOCK
 
-    boot(tmp_path / "finn_build")
-    sliced = slice_qonnx(tiny_int_norm_qonnx, tmp_path / "block.onnx", *INT_VIT_BLOCK)
-    out = tmp_path / "work"
+    tmp = tmp_path_factory.mktemp("tb_block")
+    boot(tmp / "finn_build")
+    sliced = slice_qonnx(tiny_int_norm_qonnx, tmp / "block.onnx", *INT_VIT_BLOCK)
+    out = tmp / "work"
     out.mkdir()
     ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(out), options=BuildOptions(token_batch=4)),
                        out=out)
@@ -240,11 +236,29 @@ def test_build_step_on_a_vit_block(tmp_path, tiny_int_norm_qonnx):
     for name in ("qonnx_to_finn", "tidy_up", "streamline", "convert_to_hw", "minimize_bit_width_initial",
                  "partition", "specialize", "fold", "minimize_bit_width"):
         model = STEPS[name](model, ctx)
+    plain = STEPS["transpose_decomposition"](copy.deepcopy(model), ctx)
+    batched = STEPS["transpose_decomposition"](STEPS["token_batch"](copy.deepcopy(model), ctx), ctx)
+    return model, plain, batched, ctx, x, out
+
+
+@pytest.mark.slow
+def test_build_step_on_a_vit_block(vit_block_build):
+    """The build's ``token_batch`` step (options.token_batch = 4) on the first TinyViT block of the tiny integer
+    encoder, after folding: every MVAU with constant weights and a Requant after it becomes a TokenBatchMVU_rtl
+    node; the graph after transpose_decomposition, in python execution, equals the same build without the step
+    (tolerance 0); ddr_weights.bin holds each node's bytes at its offset; the estimates count every node with the
+    own model, and the report lists the layers and their DDR traffic."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.build.report import build_report, report_markdown
+    from samfpga.hw.build.steps import STEPS
+    from samfpga.hw.build.verify import execute
+
+    model, plain, batched, ctx, x, out = vit_block_build
     pairs = [n.name for n in model.graph.node if n.op_type == "MVAU_rtl"
              and model.get_initializer(n.input[1]) is not None
              and [c.op_type for c in model.find_consumers(n.output[0]) or []] == ["Requant_rtl"]]
-    plain = STEPS["transpose_decomposition"](copy.deepcopy(model), ctx)
-    batched = STEPS["transpose_decomposition"](STEPS["token_batch"](model, ctx), ctx)
     tb_nodes = [n for n in batched.graph.node if n.op_type == "TokenBatchMVU_rtl"]
     assert len(pairs) >= 3 and len(tb_nodes) == len(pairs)
     ref = execute(python_view(plain), x)
@@ -258,9 +272,52 @@ def test_build_step_on_a_vit_block(tmp_path, tiny_int_norm_qonnx):
         op = getCustomOp(n)
         data = op.ddr_bytes(batched.graph)
         assert img[op.get_nodeattr("ddr_offset"):op.get_nodeattr("ddr_offset") + len(data)] == data
-    batched = STEPS["estimates"](batched, ctx)
+    est = STEPS["estimates"](batched, ctx)
     assert all(ctx.results.costs[n.name].source == "own model" for n in tb_nodes)
-    rep = build_report(batched, ctx.results, ctx.cfg.board_spec, ctx.cfg.clock, ctx.cfg.fit_limit)
+    rep = build_report(est, ctx.results, ctx.cfg.board_spec, ctx.cfg.clock, ctx.cfg.fit_limit)
     assert rep["token_batch"]["ddr_bytes_per_frame"] == sum(x["ddr_bytes_per_frame"] for x in res["layers"].values())
     assert rep["token_batch"]["ddr_gbps_at_fps"] > 0
     assert f"{len(tb_nodes)} MVAU + Requant pairs on the token-batched unit" in report_markdown(rep)
+
+
+@pytest.mark.slow
+def test_stitched_vit_block_with_token_batched_layers(vit_block_build, tmp_path):
+    """The whole TinyViT block (attention with QK^T / softmax / AV, local conv, MLP, both residuals) stitched as
+    one RTL design in Verilator with its four linear layers on token-batched units, each fetching its weights over
+    AXI from its own RAM model (the node's DDR image) after its registers are written over AXI-Lite: every output
+    word equals FINN's python execution (tolerance 0) under random backpressure and free-running. Negative control:
+    one weight byte of one unit's image flipped, the outputs differ."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+    from samfpga.hw.sim.nodes import ZYNQ_PART
+    from samfpga.hw.sim.runner import run_bench
+    from samfpga.hw.sim.stitch import token_batch_ports
+    from samfpga.hw.sim.stitched import segment_graph, segment_inputs, stitched_model
+
+    _, _, batched, _, x, _ = vit_block_build
+    # the block's first layer takes the float input (a Thresholding); RTL streams start after it
+    first = next(i for i, n in enumerate(batched.graph.node)
+                 if not batched.get_tensor_datatype(n.input[0]).name.startswith("FLOAT"))
+    seg = segment_graph(batched, first, len(batched.graph.node))
+    frames = [{seg.graph.input[0].name: f} for f in segment_inputs(batched, first, [{"hw_in": x}], log=lambda m: None)]
+    model, _, _ = stitched_model(seg, ZYNQ_PART, 5.0)
+    names = token_batch_ports(model)
+    assert len(names) == 4
+
+    def images(flip: str | None = None) -> dict:
+        ddr = {}
+        for name in names:
+            op = getCustomOp(model.get_node_from_name(name))
+            cfg = op.unit_config()
+            image = bytearray(op.ddr_bytes(model.graph))
+            if name == flip:
+                image[cfg.param_words * cfg.word_bits // 8 + 1] ^= 0x40
+            ddr[name] = (bytes(image), TOKEN_BATCH_MVU.writes({"base": 0, "stride": cfg.min_stride, "iters": 1,
+                                                                "tokens": op.tokens()}))
+        return ddr
+
+    b = run_bench("tb_block", model, frames, tmp_path / "sim", pause=0.3, seed=0, ddr=images())
+    assert b.passed and b.mismatches == 0 and b.words_compared >= 4096, (b.error, b.first_mismatches)
+    bad = run_bench("tb_block_flip", model, frames, tmp_path / "flip", pause=0.3, seed=0, ddr=images(names[2]))
+    assert bad.mismatches > 0

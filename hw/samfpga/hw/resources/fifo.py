@@ -4,7 +4,8 @@ Where a pipeline needs a FIFO:
 - **Fork/join branches.** A DuplicateStreams node (or attention's q/k/v StreamingSplit) feeds a long branch
   (e.g. LayerNorm -> MVAU -> ...) and a short one (the skip path), joined by AddStreams. The long branch emits its
   first word only after each of its layers has taken a "start-up" part of the frame (an MVAU one input row, an
-  attention MVAU one window x head matrix of its streamed operand, a sliding window its line buffer, an
+  attention MVAU one window x head matrix of its streamed operand, a token-batched MVU two batches of B input
+  vectors, a sliding window its line buffer, an
   InnerShuffle or a PagePermute one page, a LayerNorm/Softmax one row, an OuterShuffle its buffer). Until then
   the join takes nothing, so the short branch must hold what the fork sends meanwhile, or the fork stalls and the
   pipeline deadlocks. Depth (words of the short edge) = (start-up fraction of the long branch - that of the short branch) x
@@ -67,6 +68,10 @@ def startup_fraction(op) -> float:
             vecs = [int(v) for v in op.get_nodeattr("numInputVectors")]
             return 1.0 / math.prod(vecs[:2]) if len(vecs) >= 3 else 1.0
         return mw / total
+    if t.startswith("TokenBatchMVU"):
+        # the token-batched unit (custom_ops.token_batch): a whole batch of B input vectors before its first pass
+        # computes, and the next batch loads into the other input bank before that pass's outputs leave
+        return min(1.0, 2 * int(op.get_nodeattr("batch")) * int(op.get_nodeattr("MW")) / total)
     if t.startswith("VVAU"):
         return _elems(op.get_nodeattr("Kernel")) * int(op.get_nodeattr("Channels")) / total
     if t.startswith("ConvolutionInputGenerator"):

@@ -6,6 +6,9 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     masks:    {"m_axis_0": mask}               meaningful bits of a word (padding bits are not compared)
     pause:    probability that a source withholds / a sink refuses a beat in the backpressure pass
     axilite_writes: optional [[byte address, 32-bit word], ...] written through ``s_axilite`` before streaming
+    ddr:      optional [{"ram", "axil", "image", "writes"}]: per token-batched node an AXI RAM (cocotbext-axi's
+              AxiRamRead) on the ``ram`` prefix holding the ``image`` file at address 0, and the ``writes`` (register
+              offset, word) made through an AXI-Lite master on the ``axil`` prefix before streaming
     frames:   optional number of frames the words hold (default 1), streamed back to back in the free-running pass
     bp_frames: optional number of frames (from the first) the backpressure pass streams (default all)
     probes:   optional {label: "instance.signal"} read after both passes (e.g. a FIFO's ``maxcount``)
@@ -34,6 +37,8 @@ from cocotb.utils import get_sim_time
 from cocotbext.axi import (
     AxiLiteBus,
     AxiLiteMaster,
+    AxiRamRead,
+    AxiReadBus,
     AxiStreamBus,
     AxiStreamFrame,
     AxiStreamSink,
@@ -176,9 +181,24 @@ async def stream_bench(dut):
                                   byte_size=int(spec["widths"][n])) for n in spec["inputs"]}
     sinks = {n: AxiStreamSink(AxiStreamBus.from_prefix(dut, n), dut.clk, dut.rst_n, reset_active_level=False,
                               byte_size=int(spec["widths"][n])) for n in spec.get("capture") or spec["expected"]}
+    rams = []
+    for d in spec.get("ddr") or []:
+        image = open(d["image"], "rb").read()
+        ram = AxiRamRead(AxiReadBus.from_prefix(dut, d["ram"]), dut.clk, dut.rst_n, reset_active_level=False,
+                         size=max(4096, len(image) + 4096))
+        ram.write(0, image)
+        ram.log.setLevel("WARNING")
+        rams.append(ram)
     await ClockCycles(dut.clk, 8)
     dut.rst_n.value = 1
     await ClockCycles(dut.clk, 4)
+    for d in spec.get("ddr") or []:
+        regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, d["axil"]), dut.clk, dut.rst_n, reset_active_level=False)
+        for log in (regs.write_if.log, regs.read_if.log):
+            log.setLevel("WARNING")
+        for addr, word in d["writes"]:
+            resp = await regs.write(int(addr), int(word).to_bytes(4, "little"))
+            assert int(resp.resp) == 0, f"{d['axil']}: write of {word:#x} at {addr:#x} answered {resp.resp}"
     axilite = spec.get("axilite_writes") or []
     readback_mismatches = 0
     if axilite:

@@ -11,7 +11,10 @@ through FINN's dynamic loader (``<node>_dynamic_load_wrapper``: buffers one matr
 as in FINN's IP hierarchy for that mode. A Requant in ``internal_decoupled`` mode takes its per-channel
 parameters (scale, shift, bias words) on ``s_params_V`` from its own memstream
 (``<node>_params_memstream_wrapper``, ``params_memblock.dat``), as FINN's IPI hierarchy for it wires them.
-Remaining inputs (AXI-Lite, set selectors) are tied to zero.
+A token-batched node (``TokenBatchMVU_rtl``) has its register block ``s_axi_control`` and its weight read master
+``m_axi_gmem0`` exposed as top ports ``<node>_s_axi_control_*`` / ``<node>_m_axi_gmem0_*`` (the bench puts an AXI
+RAM with the DDR image and an AXI-Lite master there, ``token_batch_ports``). Remaining inputs (AXI-Lite, set
+selectors) are tied to zero.
 """
 
 from __future__ import annotations
@@ -47,6 +50,27 @@ def module_ports(text: str, module: str) -> list[tuple[str, str]]:
         if d:
             ports.append((d.group(1), d.group(2)))
     return ports
+
+
+#: port prefixes of a TokenBatchMVU_rtl wrapper that become top-level ports (custom_ops.token_batch)
+TOKEN_BATCH_PORTS = ("s_axi_control_", "m_axi_gmem0_")
+
+
+def token_batch_ports(model) -> list[str]:
+    """Names of the token-batched nodes of ``model`` whose AXI ports ``generate_top`` exposes (graph order)."""
+    return [n.name for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"]
+
+
+def port_range(text: str, module: str, port: str) -> str:
+    """The ``[N:0]`` range of ``port`` in ``module``'s ANSI header in ``text`` ('' for a 1-bit port)."""
+    m = re.search(rf"\bmodule\s+{re.escape(module)}\b", text)
+    if m is None:
+        raise ValueError(f"module {module} not found in generated HDL")
+    d = re.search(rf"^\s*(?:input|output)\b[^\n]*?(\[[^\]]+\])?\s*{re.escape(port)}\s*,?\s*$", text[m.end():],
+                  re.MULTILINE)
+    if d is None:
+        raise ValueError(f"port {port} not found in module {module}")
+    return d.group(1) or ""
 
 
 def _top_module_file(op) -> tuple[str, Path]:
@@ -114,6 +138,7 @@ class _TopBuilder:
         self.decls: list[str] = []
         self.insts: list[str] = []
         self.axilite_ports: list[str] = []
+        self.mm_ports: list[str] = []  # token-batched nodes' AXI-Lite and AXI4 master ports
 
     def wire(self, prefix: str, width: int) -> None:
         self.decls.append(f"  logic [{width - 1}:0] {prefix}_tdata;\n  logic {prefix}_tvalid, {prefix}_tready;")
@@ -159,8 +184,14 @@ class _TopBuilder:
         if "ap_clk2x" in {n for _, n in ports}:
             conns.append(_conn("ap_clk2x", "clk"))  # no pumped compute/memory in these benches
         for direction, pname in ports:
-            if pname not in ("ap_clk", "ap_clk2x", "ap_rst_n"):
-                conns.append(_conn(pname, self._port_signal(node, op, direction, pname)))
+            if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
+                continue
+            if node.op_type == "TokenBatchMVU_rtl" and pname.startswith(TOKEN_BATCH_PORTS):
+                rng = port_range(path.read_text(), module, pname)
+                self.mm_ports.append(f"  {direction} logic {rng} {node.name}_{pname}")
+                conns.append(_conn(pname, f"{node.name}_{pname}"))
+                continue
+            conns.append(_conn(pname, self._port_signal(node, op, direction, pname)))
         if any(c.endswith("_wstrm_tdata)") for c in conns):
             self.wire(f"{node.name}_wstrm", op.get_instream_width_padded(1))
             self.insts.append(_memstream_instance(node.name, path.parent))
@@ -211,7 +242,7 @@ class _TopBuilder:
         return sig
 
     def render(self) -> str:
-        ports = ["  input logic clk", "  input logic rst_n", *self.axilite_ports]
+        ports = ["  input logic clk", "  input logic rst_n", *self.axilite_ports, *self.mm_ports]
         for s in self.ext_in:
             ports += [f"  input logic [{s.width - 1}:0] {s.prefix}_tdata", f"  input logic {s.prefix}_tvalid",
                       f"  output logic {s.prefix}_tready"]
