@@ -78,3 +78,21 @@ def test_module_without_vivado(tmp_path) -> None:
                         str(tmp_path / "v")], capture_output=True, text=True, env=_no_vivado_env(), timeout=120)
     assert r.returncode == 2 and "vivado is not on PATH" in r.stderr, r.stderr
     assert main(["--build", str(tmp_path / "none"), "--out", str(tmp_path / "v"), "--tcl-only"]) == 2
+
+
+def test_tcl_connects_token_batched_units() -> None:
+    """A driver description with token-batched units (tests/runtime/data/tiny_token_batch): each unit's register
+    block on the control interconnect at its driver.json address, its weight reads on the memory interconnect,
+    through the stitched IP's ports as FINN names them; the interconnects grow by one port per unit."""
+    import json
+
+    drv = json.loads((ROOT / "tests" / "runtime" / "data" / "tiny_token_batch" / "driver.json").read_text())
+    tcl = project_tcl(drv, "/ip")
+    acc = drv["accelerator"]["name"]
+    units = drv["token_batch"]["units"]
+    assert "CONFIG.NUM_MI {4}] [get_bd_cells axi_ctrl]" in tcl and "CONFIG.NUM_SI {4} CONFIG.NUM_MI {1}]" in tcl
+    for k, u in enumerate(units):
+        assert f"axi_ctrl/M{2 + k:02d}_AXI] [get_bd_intf_pins {acc}/{u['axilite_port']}]" in tcl
+        assert f"{acc}/{u['aximm_port']}] [get_bd_intf_pins axi_mem/S{2 + k:02d}_AXI]" in tcl
+        assert f"-offset {u['regs']:#010x} -range {u['range'] // 1024}K [get_bd_addr_segs {acc}/{u['axilite_port']}/Reg]" in tcl
+    assert [u["axilite_port"] for u in units] == ["s_axi_control_0", "s_axi_control_1"]

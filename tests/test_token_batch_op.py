@@ -6,6 +6,7 @@ compute are kept with the reason; the node's cycles are the unit's schedule."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,7 +140,7 @@ def test_a_scale_the_unit_cannot_hold_is_kept():
 @pytest.mark.slow
 def test_generated_node_hdl_equals_python_execution(tmp_path):
     """The node's HDL generation (FINN's port names around token_batch_mvu_axil) under Verilator + cocotb: the
-    registers written over s_axi_control from the register map, the graph's DDR image served on m_axi_gmem0, two
+    registers written over s_axi_control from the register map, the graph's DDR image served on m_axi_gmem, two
     frames streamed through in0_V / out0_V with random stalls (streams and R) and free-running: every output equals
     the fused graph's python execution (tolerance 0), STATUS err = 0, every write OKAY, and the DDR bytes read are the
     unit's model (one pass per batch of 4 tokens per frame). Negative control: a weight byte flipped in DDR."""
@@ -278,6 +279,18 @@ def test_build_step_on_a_vit_block(vit_block_build):
     assert rep["token_batch"]["ddr_bytes_per_frame"] == sum(x["ddr_bytes_per_frame"] for x in res["layers"].values())
     assert rep["token_batch"]["ddr_gbps_at_fps"] > 0
     assert f"{len(tb_nodes)} MVAU + Requant pairs on the token-batched unit" in report_markdown(rep)
+    # the package export: the image copied (checked against the graph's weights), driver.json's token_batch units
+    from samfpga.hw.build.package import DDR_IMAGE, export_build
+
+    (out / "intermediate").mkdir(exist_ok=True)
+    est.save(str(out / "intermediate" / "12_estimates.onnx"))
+    (out / "build_config.json").write_text(json.dumps({"board": "kv260"}))
+    drv = export_build(out, out / "pkg")
+    assert (out / "pkg" / DDR_IMAGE).read_bytes() == img
+    assert [u["name"] for u in drv["token_batch"]["units"]] == [n.name for n in tb_nodes]
+    (out / DDR_IMAGE).write_bytes(img[:-1] + bytes([img[-1] ^ 1]) if img[-1] else img[:-1] + b"\x01")
+    with pytest.raises(ValueError, match="does not hold the final graph's token-batched weights"):
+        export_build(out, out / "pkg2")
 
 
 @pytest.mark.slow
@@ -321,3 +334,27 @@ def test_stitched_vit_block_with_token_batched_layers(vit_block_build, tmp_path)
     assert b.passed and b.mismatches == 0 and b.words_compared >= 4096, (b.error, b.first_mismatches)
     bad = run_bench("tb_block_flip", model, frames, tmp_path / "flip", pause=0.3, seed=0, ddr=images(names[2]))
     assert bad.mismatches > 0
+
+
+def test_committed_board_package_is_what_the_export_writes(tmp_path):
+    """tests/runtime/data/tiny_token_batch (the board-environment driver tests' package) equals a fresh
+    ``tests.support.token_batch_package`` export: graph.json, driver.json (with its token_batch section: register
+    blocks after the two DMAs, 4 KiB-aligned offsets) and the DDR image byte for byte, the arrays equal; and the
+    integer executor's TokenBatchMVU on that graph equals FINN's execution of the unfused pairs."""
+    from samfpga.intexec import load_intgraph
+    from tests.support.token_batch_package import write
+
+    committed = Path(__file__).resolve().parent / "runtime" / "data" / "tiny_token_batch"
+    write(tmp_path)
+    for f in ("graph.json", "driver.json", "ddr_weights.bin"):
+        assert (tmp_path / f).read_bytes() == (committed / f).read_bytes(), f
+    for f in ("weights.npz", "expected.npz"):
+        a, b = np.load(tmp_path / f), np.load(committed / f)
+        assert set(a.files) == set(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files), f
+    drv = json.loads((tmp_path / "driver.json").read_text())
+    units = drv["token_batch"]["units"]
+    assert [u["regs"] for u in units] == [drv["dma"]["odma0"]["base"] + (k + 1) * drv["dma"]["odma0"]["range"]
+                                          for k in range(2)]
+    assert [u["ddr_offset"] % 4096 for u in units] == [0, 0]
+    exp = np.load(tmp_path / "expected.npz")
+    np.testing.assert_array_equal(load_intgraph(tmp_path).run_accelerator(exp["x"]), exp["y"])

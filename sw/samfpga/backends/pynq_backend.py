@@ -39,7 +39,10 @@ class PynqEncoderBackend(EncoderBackend):
         self.graph = self.package.intgraph()  # host layers only; the accelerator part runs on the FPGA
         from .pynq_driver import AcceleratorOverlay
 
-        self.accel = AcceleratorOverlay(bit, self.package.driver, device=device, timeout_s=timeout_s)
+        tb = self.package.driver.get("token_batch")
+        image = (self.package.root / tb["image"]).read_bytes() if tb else None
+        self.accel = AcceleratorOverlay(bit, self.package.driver, device=device, timeout_s=timeout_s,
+                                        ddr_image=image)
         self.timings: dict[str, float] = {}
 
     def _encode(self, x: np.ndarray) -> np.ndarray:

@@ -11,6 +11,10 @@ FINN's settings.json; it carries the same io shapes/datatypes plus DMA names and
 against the overlay's ip_dict); waiting for ap_done has a timeout and raises ``DmaTimeout`` naming both DMAs and
 their status registers instead of spinning forever (finn#659); the overlay is locked against a second process;
 only numpy 1.26 / pynq 3.0.1 APIs are used (finn-plus-driver pulls its own dependency pins).
+
+A build with token-batched layers (driver.json ``token_batch``) has their weights in DDR: the driver copies the
+package's DDR image into one ``pynq.allocate`` buffer and writes each unit's registers (BASE = buffer address +
+the unit's offset, STRIDE, ITERS, TOKENS; ``unit_regs.TOKEN_BATCH_MVU``) at its AXI-Lite address before any run.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ class AcceleratorOverlay:
     out, as seen by the host), unpack_s.
     """
 
-    def __init__(self, bitfile: Path, driver: dict, device=None, timeout_s: float = 10.0) -> None:
+    def __init__(self, bitfile: Path, driver: dict, device=None, timeout_s: float = 10.0,
+                 ddr_image: bytes | None = None) -> None:
         import pynq
 
         self.device = device if device is not None else pynq.Device.active_device
@@ -101,10 +106,36 @@ class AcceleratorOverlay:
             self.idma, self.odma = self.dmas[self.inp["dma"]], self.dmas[self.out["dma"]]
             self.ibuf = pynq.allocate(tuple(self.inp["shape_packed"]), dtype=np.uint8, target=self.device)
             self.obuf = pynq.allocate(tuple(self.out["shape_packed"]), dtype=np.uint8, target=self.device)
+            self.wbuf = self._load_token_batch(driver.get("token_batch"), ddr_image)
         except BaseException:
             self.lock.release()
             raise
         self.timings: dict[str, float] = {}
+
+    def _load_token_batch(self, tb: dict | None, image: bytes | None):
+        """The token-batched units' weights into DDR and their registers written (see the module doc); None when
+        the build has none."""
+        if not tb:
+            return None
+        import pynq
+
+        from .unit_regs import TOKEN_BATCH_MVU, UnitDriver
+
+        if image is None:
+            raise BackendError(f"driver.json lists {len(tb['units'])} token-batched units; their DDR image "
+                               f"({tb['image']}) is needed")
+        for u in tb["units"]:
+            if u["ddr_offset"] + u["bytes"] > len(image):
+                raise BackendError(f"{tb['image']}: {len(image)} bytes, unit {u['name']} needs bytes "
+                                   f"{u['ddr_offset']}..{u['ddr_offset'] + u['bytes']}")
+        buf = pynq.allocate((len(image),), dtype=np.uint8, target=self.device)
+        buf[:] = np.frombuffer(image, dtype=np.uint8)
+        buf.flush()
+        for u in tb["units"]:
+            UnitDriver(pynq.MMIO(u["regs"], u["range"], device=self.device), TOKEN_BATCH_MVU).configure(
+                {"base": buf.device_address + u["ddr_offset"], "stride": u["stride"], "iters": u["iters"],
+                 "tokens": u["tokens"]})
+        return buf
 
     def _status(self) -> str:
         regs = []
@@ -143,7 +174,7 @@ class AcceleratorOverlay:
         return y.reshape(self.out["shape_normal"])
 
     def close(self) -> None:
-        for b in ("ibuf", "obuf"):
+        for b in ("ibuf", "obuf", "wbuf"):
             buf = getattr(self, b, None)
             if buf is not None and hasattr(buf, "freebuffer"):
                 buf.freebuffer()

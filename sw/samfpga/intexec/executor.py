@@ -231,6 +231,18 @@ def _requant(g: IntGraph, n: Node, a: list) -> list:
     return [requant.requant_spec(a[0], a[1], a[2], bits, signed, bool(int(_a(n, "narrow", 0))))]
 
 
+def _token_batch(g: IntGraph, n: Node, a: list) -> list:
+    """The project's token-batched unit (samfpga.hw.custom_ops.token_batch): the MVAU (no activation) and the
+    Requant it fuses, in that order, on inputs (x, weights (MW, MH), scale, bias); on the board its weights come
+    from DDR (driver.json ``token_batch``), here from weights.npz."""
+    mw = int(_a(n, "MW"))
+    x = a[0].reshape(*list(_a(n, "numInputVectors", [1])), mw)
+    acc = mvau.mvau(x, a[1], None, 0.0, float_math=False)
+    odt = g.dtype(n.outputs[0])
+    signed = odt.startswith("INT")
+    return [requant.requant_spec(acc, a[2], a[3], dtype_bits(odt), signed, False)]
+
+
 def _int_layernorm(g: IntGraph, n: Node, a: list) -> list:
     """The project's IntLayerNorm (samfpga.hw.custom_ops): the same kernel and attribute reading as its
     ``execute_node``; the output width is that of the node's (signed) output datatype."""
@@ -258,6 +270,7 @@ _OPS: dict[str, Callable] = {
     "MVAU": _mvau,
     "VVAU": _vvau,
     "Requant": _requant,
+    "TokenBatchMVU": _token_batch,  # MVAU + Requant on the project's token-batched unit (weights in DDR)
     "DepthwiseVVAU": _vvau,  # the project's own RTL of FINN's VVAU without activation (samfpga.hw.custom_ops)
     "IntLayerNorm": _int_layernorm,  # the project's integer LayerNorm / softmax (build option int_ops)
     "IntSoftmax": _int_softmax,

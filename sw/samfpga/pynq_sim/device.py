@@ -11,6 +11,10 @@
 * Metadata: the bitstream's ip_dict is built from driver.json (the package's hwh, when present, is checked
   against it by the package loader). Without a bitfile in the package, a stand-in file in a temporary
   directory plays the bitfile (pynq's Bitstream needs a path).
+* Token-batched units (driver.json ``token_batch``): each one's register block at its address holds what the driver
+  writes; when a run starts, every unit's BASE must point at allocated memory holding the unit's bytes of the
+  package's DDR image, and STRIDE / ITERS / TOKENS must be the described values, else the run is refused with a
+  ``BackendError`` naming the unit and what differs (a board would compute with whatever BASE points at).
 * ``fault="dma_hang"``: the output DMA never completes (for the driver's timeout path).
 * ``accelerator=fn``: another accelerator model (values in -> values out, normal shapes), e.g. an RTL simulation.
 """
@@ -25,6 +29,7 @@ import numpy as np
 import pynq
 from pynq.buffer import PynqBuffer
 
+from samfpga.backends.base import BackendError
 from samfpga.backends.packing import pack, unpack
 from samfpga.backends.pynq_driver import AP_DONE, AP_IDLE, AP_START
 
@@ -72,6 +77,9 @@ class SimDevice(pynq.Device):
         # executor; an RTL simulation of the stitched design can be plugged in here
         self.accelerator = accelerator or package.intgraph().run_accelerator
         self.dmas = {n: _Dma(n, d["base"], d["range"]) for n, d in self.driver["dma"].items()}
+        tb = self.driver.get("token_batch")
+        self.units = {u["name"]: _Dma(u["name"], u["regs"], u["range"]) for u in (tb or {}).get("units", [])}
+        self.ddr_image = (Path(package.root) / tb["image"]).read_bytes() if tb else b""
         self.buffers: dict[int, np.ndarray] = {}
         self.timings: dict[str, float] = {}
         self.downloads = 0
@@ -90,6 +98,8 @@ class SimDevice(pynq.Device):
         self.downloads += 1
         for d in self.dmas.values():
             d.regs.update({0x00: AP_IDLE, 0x10: 0, 0x14: 0, 0x1C: 0})
+        for u in self.units.values():
+            u.regs = {}
         self.post_download(bitstream, parser or _Parser(self.driver))
 
     def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
@@ -114,6 +124,9 @@ class SimDevice(pynq.Device):
     def write_registers(self, address: int, data: bytes) -> None:
         dma, off = self._dma(address)
         value = int.from_bytes(data, "little")
+        if dma.name in self.units:
+            dma.regs[off] = value  # a token-batched unit's configuration register
+            return
         if off == 0x00:
             if value & AP_START:
                 dma.regs[0x00] = AP_START  # running: not idle, not done
@@ -123,11 +136,34 @@ class SimDevice(pynq.Device):
 
     # ---- model ---------------------------------------------------------------------------------------------
     def _dma(self, address: int) -> tuple[_Dma, int]:
-        for d in self.dmas.values():
+        for d in (*self.dmas.values(), *self.units.values()):
             if d.base <= address < d.base + d.range:
                 return d, address - d.base
         raise MemoryError(f"pynq-sim: no IP at address {address:#x} (DMAs: "
-                          f"{', '.join(f'{d.name}@{d.base:#x}' for d in self.dmas.values())})")
+                          f"{', '.join(f'{d.name}@{d.base:#x}' for d in self.dmas.values())}"
+                          + (f"; token-batched units: {', '.join(f'{d.name}@{d.base:#x}' for d in self.units.values())}"
+                             if self.units else "") + ")")
+
+    def _check_token_batch(self) -> None:
+        """Every token-batched unit configured as driver.json describes it, its BASE on its weights in memory."""
+        for u in self.driver["token_batch"]["units"] if self.units else []:
+            r = self.units[u["name"]].regs
+            got = {"stride": r.get(0x18, 0) | r.get(0x1C, 0) << 32, "iters": r.get(0x20, 0),
+                   "tokens": r.get(0x24, 0)}
+            for k, v in got.items():
+                if v != u[k]:
+                    raise BackendError(f"pynq-sim: token-batched unit {u['name']}: {k.upper()} = {v}, expected "
+                                       f"{u[k]} (driver.json)")
+            base = r.get(0x10, 0) | r.get(0x14, 0) << 32
+            try:
+                mem = self._memory(base, u["bytes"])
+            except MemoryError as e:
+                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: BASE {base:#x}: {e}") from None
+            want = np.frombuffer(self.ddr_image[u["ddr_offset"]:u["ddr_offset"] + u["bytes"]], dtype=np.uint8)
+            bad = np.flatnonzero(mem != want)
+            if bad.size:
+                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: the {u['bytes']} bytes at BASE "
+                                   f"{base:#x} are not its weights ({bad.size} differ, first at +{bad[0]})")
 
     def _memory(self, address: int, nbytes: int) -> np.ndarray:
         for base, raw in self.buffers.items():
@@ -142,6 +178,7 @@ class SimDevice(pynq.Device):
             return
         if self.fault == "dma_hang":
             return  # the stream never reaches the output DMA: ap_done stays low
+        self._check_token_batch()
         reps = max(1, idma.regs[0x1C])
         t0 = time.perf_counter()
         nin = int(np.prod(inp["shape_packed"]))

@@ -173,7 +173,37 @@ def driver_description(final, cfg: dict, spec: dict) -> dict:
                         "first": hw[0].name, "last": hw[-1].name},
         "output_scale_nodes": [n["name"] for n in post],
         "runtime_weights": [],
+        **token_batch_description(final, base + 2 * DMA_RANGE),
     }
+
+
+#: the token-batched layers' DDR image in a package (written by the build's token_batch step)
+DDR_IMAGE = "ddr_weights.bin"
+
+
+def token_batch_description(final, regs_base: int) -> dict:
+    """``{"token_batch": ...}`` for a final graph with token-batched layers (else ``{}``): the DDR image's file, and
+    per unit its AXI-Lite register block's address (after the DMAs, one ``DMA_RANGE`` each), its weights' offset in
+    the image and the register values the driver writes (``samfpga.backends.unit_regs.TOKEN_BATCH_MVU``; BASE is
+    the image buffer's address plus ``ddr_offset``)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    units = []
+    n_lite = n_mm = 0  # FINN's CreateStitchedIP numbers the external interfaces in graph order
+    for n in final.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        op = getCustomOp(n)
+        intf = op.get_verilog_top_module_intf_names()
+        if n.op_type.startswith("TokenBatchMVU"):
+            cfg = op.unit_config()
+            units.append({"name": n.name, "regs": regs_base + len(units) * DMA_RANGE, "range": DMA_RANGE,
+                          "ddr_offset": int(op.get_nodeattr("ddr_offset")), "bytes": cfg.pass_bytes,
+                          "stride": cfg.min_stride, "iters": 1, "tokens": op.tokens(),
+                          "axilite_port": f"{intf['axilite'][0]}_{n_lite}", "aximm_port": f"m_axi_gmem{n_mm}"})
+        n_lite += len(intf.get("axilite", []))
+        n_mm += len(intf.get("aximm", []))
+    return {"token_batch": {"image": DDR_IMAGE, "units": units}} if units else {}
 
 
 def load_build(build_dir: str | Path):
@@ -217,6 +247,17 @@ def export_build(build_dir: str | Path, out: str | Path) -> dict:
     o.mkdir(parents=True, exist_ok=True)
     (o / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
     np.savez_compressed(o / "weights.npz", **weights)
+    if "token_batch" in drv:
+        from samfpga.hw.custom_ops.token_batch import ddr_image
+
+        src = Path(build_dir) / DDR_IMAGE
+        if not src.is_file():
+            raise PackageError(f"{src}: missing (the build's token_batch step writes it)")
+        data = src.read_bytes()
+        want = ddr_image(final)
+        if data[:len(want)] != want or any(data[len(want):]):
+            raise PackageError(f"{src}: does not hold the final graph's token-batched weights (rebuild)")
+        (o / DDR_IMAGE).write_bytes(data)
     (o / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     return drv
 

@@ -172,7 +172,9 @@ class TokenBatchMVU(HWCustomOp):
 @register_rtl_op
 class TokenBatchMVU_rtl(TokenBatchMVU, OwnRTLBackend):
     """RTL variant: hw/samfpga/hw/rtl/token_batch_mvu_axil.sv (the unit behind its AXI-Lite registers) with an AXI4
-    read master ``m_axi_gmem0`` for the weights and ``s_axi_control`` for the configuration (docs/unit_regs.md)."""
+    read master ``m_axi_gmem`` for the weights and ``s_axi_control`` for the configuration (docs/unit_regs.md).
+    The names are those FINN's ``CreateStitchedIP`` handles for a generic AXI-MM master (it renames the external
+    ``m_axi_gmem_0`` port to ``m_axi_gmem<k>``) and an AXI-Lite slave (external ``s_axi_control_<k>``)."""
 
     RTL_SOURCES = ("axil_regs.sv", "mac_slice.sv", "dot_chain.sv", "dot_pack.sv", "token_batch_mvu.sv",
                    "token_batch_mvu_axil.sv")
@@ -183,7 +185,7 @@ class TokenBatchMVU_rtl(TokenBatchMVU, OwnRTLBackend):
     def get_verilog_top_module_intf_names(self) -> dict:
         intf = super().get_verilog_top_module_intf_names()
         intf["axilite"] = ["s_axi_control"]
-        intf["aximm"] = [("m_axi_gmem0", self.get_nodeattr("axi_dw"))]
+        intf["aximm"] = [("m_axi_gmem", self.get_nodeattr("axi_dw"))]
         return intf
 
     def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
@@ -205,7 +207,7 @@ class TokenBatchMVU_rtl(TokenBatchMVU, OwnRTLBackend):
                                ("output", "arprot", 3), ("output", "arvalid", 1), ("input", "arready", 1),
                                ("input", "rid", 1), ("input", "rdata", dw), ("input", "rresp", 2),
                                ("input", "rlast", 1), ("input", "rvalid", 1), ("output", "rready", 1)):
-            ports.append(f"\t{d:<6} [{width - 1}:0] m_axi_gmem0_{name},")
+            ports.append(f"\t{d:<6} [{width - 1}:0] m_axi_gmem_{name},")
         ports[-1] = ports[-1].rstrip(",")
         params = ", ".join(f".{k}({v})" for k, v in cfg.rtl_params().items())
         conns = ["\t\t.clk(ap_clk), .rst(!ap_rst_n)",
@@ -214,7 +216,7 @@ class TokenBatchMVU_rtl(TokenBatchMVU, OwnRTLBackend):
         conns += [f"\t\t.s_axil_{s}(s_axi_control_{s})" for s in
                   ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid",
                    "bready", "araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready")]
-        conns += [f"\t\t.m_axi_{s}(m_axi_gmem0_{s})" for s in
+        conns += [f"\t\t.m_axi_{s}(m_axi_gmem_{s})" for s in
                   ("arid", "araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "arready", "rid",
                    "rdata", "rresp", "rlast", "rvalid", "rready")]
         body = f"\ttoken_batch_mvu_axil #({params}) core (\n" + ",\n".join(conns) + "\n\t);\n"

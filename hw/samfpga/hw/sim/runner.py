@@ -149,7 +149,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
         comparison catches wrong words; a tampered bench must fail).
     axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
     ddr: {token-batched node name: (DDR image at address 0, [(register offset, word), ...])}: an AXI RAM holding the
-        image on the node's ``m_axi_gmem0`` and the writes on its ``s_axi_control`` before streaming (every
+        image on the node's ``m_axi_gmem`` and the writes on its ``s_axi_control`` before streaming (every
         ``TokenBatchMVU_rtl`` of the model needs one).
     """
     boot_finn()
@@ -184,7 +184,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     for node_name, (image, writes) in (ddr or {}).items():
         path = work_dir / f"ddr_{node_name}.bin"
         path.write_bytes(image)
-        spec["ddr"].append({"ram": f"{node_name}_m_axi_gmem0", "axil": f"{node_name}_s_axi_control",
+        spec["ddr"].append({"ram": f"{node_name}_m_axi_gmem", "axil": f"{node_name}_s_axi_control",
                             "image": str(path), "writes": [[int(a), int(w)] for a, w in writes]})
     spec_path = work_dir / "spec.json"
     spec["result"] = str(work_dir / "result.json")

@@ -12,7 +12,7 @@ as in FINN's IP hierarchy for that mode. A Requant in ``internal_decoupled`` mod
 parameters (scale, shift, bias words) on ``s_params_V`` from its own memstream
 (``<node>_params_memstream_wrapper``, ``params_memblock.dat``), as FINN's IPI hierarchy for it wires them.
 A token-batched node (``TokenBatchMVU_rtl``) has its register block ``s_axi_control`` and its weight read master
-``m_axi_gmem0`` exposed as top ports ``<node>_s_axi_control_*`` / ``<node>_m_axi_gmem0_*`` (the bench puts an AXI
+``m_axi_gmem`` exposed as top ports ``<node>_s_axi_control_*`` / ``<node>_m_axi_gmem_*`` (the bench puts an AXI
 RAM with the DDR image and an AXI-Lite master there, ``token_batch_ports``). Remaining inputs (AXI-Lite, set
 selectors) are tied to zero.
 """
@@ -53,7 +53,7 @@ def module_ports(text: str, module: str) -> list[tuple[str, str]]:
 
 
 #: port prefixes of a TokenBatchMVU_rtl wrapper that become top-level ports (custom_ops.token_batch)
-TOKEN_BATCH_PORTS = ("s_axi_control_", "m_axi_gmem0_")
+TOKEN_BATCH_PORTS = ("s_axi_control_", "m_axi_gmem_")
 
 
 def token_batch_ports(model) -> list[str]:

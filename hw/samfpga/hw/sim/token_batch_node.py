@@ -1,7 +1,7 @@
 """RTL simulation of a ``TokenBatchMVU_rtl`` FINN node as its HDL generation writes it (the node wrapper with FINN's
 port names around ``token_batch_mvu_axil``): the Verilator build of the generated files and the runner of its
 cocotb bench (``token_batch_node_bench``), which configures the node over ``s_axi_control``, serves its weights
-from an AXI RAM holding the graph's DDR image on ``m_axi_gmem0``, and streams frames through ``in0_V`` / ``out0_V``.
+from an AXI RAM holding the graph's DDR image on ``m_axi_gmem``, and streams frames through ``in0_V`` / ``out0_V``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """cocotb test run inside the simulator for a generated ``TokenBatchMVU_rtl`` node wrapper (FINN's port names):
 AXI-Lite register writes on ``s_axi_control``, an AxiRamRead (counting bytes) with the DDR image on
-``m_axi_gmem0``, frames sent on ``in0_V`` and output beats collected on ``out0_V``.
+``m_axi_gmem``, frames sent on ``in0_V`` and output beats collected on ``out0_V``.
 
 Spec (JSON through ``SAMFPGA_TBNODE_SPEC``, written by ``samfpga.hw.sim.token_batch_node.simulate``): ddr, writes
 [[offset, value]], frames [[beat as decimal string]], out_beats [per frame], in_bytes, out_bytes, passes [{"name",
@@ -54,7 +54,7 @@ async def token_batch_node_bench(dut):
                              reset_active_level=False)
     sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "out0_V"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False)
     ddr = Path(spec["ddr"]).read_bytes()
-    ram = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_gmem0"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False,
+    ram = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_gmem"), dut.ap_clk, dut.ap_rst_n, reset_active_level=False,
                       size=max(4096, len(ddr) + 4096))
     ram.write(0, ddr)
     axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), dut.ap_clk, dut.ap_rst_n,

@@ -54,6 +54,9 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
     """The whole Vivado batch script for ``driver`` (a ``samfpga-driver`` dict): project, block design, address
     map, synthesis, implementation, ``<out_dir>/<name>.bit`` and ``<out_dir>/<name>.hwh``."""
     board = BOARDS[driver["board"]]
+    # token-batched layers: each unit's register block on the control interconnect after the DMAs, its weight
+    # reads on the memory interconnect (ports as FINN's stitched IP names them, driver.json)
+    units = (driver.get("token_batch") or {}).get("units", [])
     if board.name not in SHELLS:
         raise ValueError(f"no Vivado shell for board {board.name} (have: {', '.join(SHELLS)})")
     sh = SHELLS[board.name]
@@ -72,8 +75,10 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
         "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_ps",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_ctrl",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_mem",
-        f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{len(driver['dma'])}}}] [get_bd_cells axi_ctrl]",
-        f"set_property -dict [list CONFIG.NUM_SI {{{len(driver['dma'])}}} CONFIG.NUM_MI {{1}}] [get_bd_cells axi_mem]",
+        f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{len(driver['dma']) + len(units)}}}] "
+        "[get_bd_cells axi_ctrl]",
+        f"set_property -dict [list CONFIG.NUM_SI {{{len(driver['dma']) + len(units)}}} CONFIG.NUM_MI {{1}}] "
+        "[get_bd_cells axi_mem]",
         f"create_bd_cell -type ip -vlnv {ACCEL_VLNV} {driver['accelerator']['name']}",
         f"connect_bd_net [get_bd_pins zynq_ps/{sh.clk_pin}] [get_bd_pins rst_ps/slowest_sync_clk]",
         f"connect_bd_net [get_bd_pins zynq_ps/{sh.rst_pin}] [get_bd_pins rst_ps/ext_reset_in]",
@@ -91,6 +96,12 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
             lines.append(f"connect_bd_intf_net [get_bd_intf_pins {name_}/out0_V] [get_bd_intf_pins {acc}/s_axis_0]")
         else:
             lines.append(f"connect_bd_intf_net [get_bd_intf_pins {acc}/m_axis_0] [get_bd_intf_pins {name_}/in0_V]")
+    for k, u in enumerate(units):
+        i = len(driver["dma"]) + k
+        lines += [
+            f"connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M{i:02d}_AXI] [get_bd_intf_pins {acc}/{u['axilite_port']}]",
+            f"connect_bd_intf_net [get_bd_intf_pins {acc}/{u['aximm_port']}] [get_bd_intf_pins axi_mem/S{i:02d}_AXI]",
+        ]
     lines += [
         "foreach p [get_bd_pins -of_objects [get_bd_cells -filter {VLNV !~ *zynq* && VLNV !~ *proc_sys_reset*}]"
         " -filter {TYPE == clk}] { connect_bd_net [get_bd_pins zynq_ps/" + sh.clk_pin + "] $p }",
@@ -106,6 +117,9 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
     for name_, d in sorted(driver["dma"].items()):
         lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {d['base']:#010x} "
                      f"-range {d['range'] // 1024}K [get_bd_addr_segs {name_}/s_axi_control/Reg]")
+    for u in units:
+        lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {u['regs']:#010x} "
+                     f"-range {u['range'] // 1024}K [get_bd_addr_segs {acc}/{u['axilite_port']}/Reg]")
     lines += [
         "assign_bd_address",
         "validate_bd_design",
