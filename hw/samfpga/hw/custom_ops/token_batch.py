@@ -189,38 +189,38 @@ class TokenBatchMVU_rtl(TokenBatchMVU, OwnRTLBackend):
         return intf
 
     def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
+        from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+
         cfg = self.unit_config()
-        top = self.get_verilog_top_module_name()
-        aw, dw = cfg.axi_aw, cfg.axi_dw
+        widths = {"ADDR": TOKEN_BATCH_MVU.addr_bits, "AW": cfg.axi_aw, "DW": cfg.axi_dw}
         ports = stream_ports("in", 0, self.get_instream_width_padded()) + \
             stream_ports("out", 0, self.get_outstream_width_padded())
-        for d, name, width in (("input", "awaddr", 6), ("input", "awprot", 3), ("input", "awvalid", 1),
-                               ("output", "awready", 1), ("input", "wdata", 32), ("input", "wstrb", 4),
-                               ("input", "wvalid", 1), ("output", "wready", 1), ("output", "bresp", 2),
-                               ("output", "bvalid", 1), ("input", "bready", 1), ("input", "araddr", 6),
-                               ("input", "arprot", 3), ("input", "arvalid", 1), ("output", "arready", 1),
-                               ("output", "rdata", 32), ("output", "rresp", 2), ("output", "rvalid", 1),
-                               ("input", "rready", 1)):
-            ports.append(f"\t{d:<6} [{width - 1}:0] s_axi_control_{name},")
-        for d, name, width in (("output", "arid", 1), ("output", "araddr", aw), ("output", "arlen", 8),
-                               ("output", "arsize", 3), ("output", "arburst", 2), ("output", "arcache", 4),
-                               ("output", "arprot", 3), ("output", "arvalid", 1), ("input", "arready", 1),
-                               ("input", "rid", 1), ("input", "rdata", dw), ("input", "rresp", 2),
-                               ("input", "rlast", 1), ("input", "rvalid", 1), ("output", "rready", 1)):
-            ports.append(f"\t{d:<6} [{width - 1}:0] m_axi_gmem_{name},")
-        ports[-1] = ports[-1].rstrip(",")
-        params = ", ".join(f".{k}({v})" for k, v in cfg.rtl_params().items())
         conns = ["\t\t.clk(ap_clk), .rst(!ap_rst_n)",
                  "\t\t.s_axis_tdata(in0_V_TDATA), .s_axis_tvalid(in0_V_TVALID), .s_axis_tready(in0_V_TREADY)",
                  "\t\t.m_axis_tdata(out0_V_TDATA), .m_axis_tvalid(out0_V_TVALID), .m_axis_tready(out0_V_TREADY)"]
-        conns += [f"\t\t.s_axil_{s}(s_axi_control_{s})" for s in
-                  ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "bresp", "bvalid",
-                   "bready", "araddr", "arprot", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready")]
-        conns += [f"\t\t.m_axi_{s}(m_axi_gmem_{s})" for s in
-                  ("arid", "araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "arready", "rid",
-                   "rdata", "rresp", "rlast", "rvalid", "rready")]
+        for core, wrapper, signals in (("s_axil", "s_axi_control", _AXIL_SIGNALS), ("m_axi", "m_axi_gmem", _AXI_RD_SIGNALS)):
+            for d, name, width in signals:
+                ports.append(f"\t{d:<6} [{widths.get(width, width) - 1}:0] {wrapper}_{name},")
+                conns.append(f"\t\t.{core}_{name}({wrapper}_{name})")
+        ports[-1] = ports[-1].rstrip(",")
+        params = ", ".join(f".{k}({v})" for k, v in cfg.rtl_params().items())
         body = f"\ttoken_batch_mvu_axil #({params}) core (\n" + ",\n".join(conns) + "\n\t);\n"
-        write_wrapper(self, WRAPPER.substitute(node=self.onnx_node.name, top=top, ports="\n".join(ports), body=body))
+        write_wrapper(self, WRAPPER.substitute(node=self.onnx_node.name, top=self.get_verilog_top_module_name(),
+                                               ports="\n".join(ports), body=body))
+
+
+#: the wrapper's AXI-Lite slave and AXI4 read-master signals: (direction, name, width or a key of the widths)
+_AXIL_SIGNALS = (("input", "awaddr", "ADDR"), ("input", "awprot", 3), ("input", "awvalid", 1),
+                 ("output", "awready", 1), ("input", "wdata", 32), ("input", "wstrb", 4), ("input", "wvalid", 1),
+                 ("output", "wready", 1), ("output", "bresp", 2), ("output", "bvalid", 1), ("input", "bready", 1),
+                 ("input", "araddr", "ADDR"), ("input", "arprot", 3), ("input", "arvalid", 1),
+                 ("output", "arready", 1), ("output", "rdata", 32), ("output", "rresp", 2), ("output", "rvalid", 1),
+                 ("input", "rready", 1))
+_AXI_RD_SIGNALS = (("output", "arid", 1), ("output", "araddr", "AW"), ("output", "arlen", 8),
+                   ("output", "arsize", 3), ("output", "arburst", 2), ("output", "arcache", 4),
+                   ("output", "arprot", 3), ("output", "arvalid", 1), ("input", "arready", 1), ("input", "rid", 1),
+                   ("input", "rdata", "DW"), ("input", "rresp", 2), ("input", "rlast", 1), ("input", "rvalid", 1),
+                   ("output", "rready", 1))
 
 
 # ---------------------------------------------------------------------------------------------------------------
