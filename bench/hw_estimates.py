@@ -5,7 +5,11 @@
 
 Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10), hardware-friendly variant:
 activation relu and windows 8/8/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
-(estimates do not depend on weight values), W8A8 PTQ on 2 random images, QONNX export by samfpga.models.quant.
+(estimates do not depend on weight values), W8A8 PTQ on 2 random images with integer LayerNorm / softmax and
+integer biases (``QuantConfig(int_norm=True, bias_on_grid=True)``, what ``samfpga build-hw`` exports since the
+all-integer flow), QONNX export by samfpga.models.quant. With ``--token-batch B`` each board's folded graph is also
+finished with the build's ``token_batch`` step (every constant-weight MVAU + Requant pair on the token-batched unit,
+weights in DDR), reported beside the on-chip one.
 Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once, then per board the
 fit search (``fold``: fastest folding within 85% of every resource, as one pipeline) and the estimates. Resource
 figures come from samfpga.hw.resources.layer_costs (each labelled: FINN estimate or own model), cycles from FINN;
@@ -59,7 +63,8 @@ def export_encoder(size: int, path: Path) -> None:
     from samfpga.models.quant.source import random_student
 
     torch.set_num_threads(1)
-    q = quantize_encoder(random_student(seed=0, config=_config(size)).image_encoder, QuantConfig())
+    q = quantize_encoder(random_student(seed=0, config=_config(size)).image_encoder,
+                         QuantConfig(int_norm=True, bias_on_grid=True))
     calibrate(q, torch.randn(2, 3, size, size))
     export_qonnx(q, path, (1, 3, size, size))
 
@@ -69,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=1024)
     ap.add_argument("--boards", default="kv260,zcu104,zcu102,pynq-z2,vck190")
     ap.add_argument("--target-fps", type=float, help="throughput cap of the fit search (default: none)")
+    ap.add_argument("--token-batch", type=int, default=0, metavar="B",
+                    help="also report each board with its MVAU + Requant pairs token-batched (B tokens per pass)")
     ap.add_argument("--work", default="out/hw_estimates")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--render-only", action="store_true",
@@ -86,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.boards import get_board
     from samfpga.hw.build.config import BuildConfig
     from samfpga.hw.build.context import BuildContext
-    from samfpga.hw.build.report import build_report
     from samfpga.hw.build.steps import STEPS
     from samfpga.hw.finn_env import boot
 
@@ -126,33 +132,61 @@ def main(argv: list[str] | None = None) -> int:
         timings_file.write_text(json.dumps(timings))
         print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
     results = {}
+    from samfpga.hw.build.config import BuildOptions
+
+    cut = per_board.index("token_batch")
     for b in boards:
-        bctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(work / b.name), target_fps=args.target_fps),
+        (work / b.name).mkdir(exist_ok=True)
+        bctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(work / b.name), target_fps=args.target_fps,
+                                            options=BuildOptions(token_batch=args.token_batch)),
                             out=work / b.name, results=copy.deepcopy(ctx.results))
-        m = copy.deepcopy(model)  # the fit search folds in place
+        m0 = copy.deepcopy(model)  # the fit search folds in place
         t = time.time()
-        for name in per_board:
-            m = STEPS[name](m, bctx)
-        rep = build_report(m, bctx.results, b, b.clock_mhz, bctx.cfg.fit_limit)
-        macs = enc["encoder_macs"]
-        roof = b.dsp * b.clock_mhz * 1e6 * b.macs_per_dsp(8)
-        rep["roofline"] = {"encoder_macs": macs, "macs_per_dsp": b.macs_per_dsp(8),
-                           "peak_macs_per_s": roof, "fps_dsp_roofline": roof / macs}
-        rep["seconds"] = round(time.time() - t, 1)
-        for k in ("layers", "largest_layers"):  # per-layer detail: the work dir's graphs have it
-            del rep[k]
-        results[b.name] = rep
-        t_ = rep["total"]
-        print(f"{b.name}: {rep['verdict']['text']}; LUT={t_['resources']['LUT']:.0f} "
-              f"DSP={t_['resources']['DSP']:.0f} BRAM36={t_['resources']['BRAM36']:.0f} "
-              f"fps={t_['fps']} roofline={roof / macs:.2f}", flush=True)
+        for name in per_board[:cut]:
+            m0 = STEPS[name](m0, bctx)
+        folded_s = time.time() - t
+        for variant in ("", "token_batch") if args.token_batch else ("",):
+            t = time.time()
+            m = copy.deepcopy(m0)
+            vctx = copy.copy(bctx)
+            vctx.results = copy.deepcopy(bctx.results)
+            for name in per_board[cut:]:
+                if name == "token_batch" and not variant:
+                    continue
+                m = STEPS[name](m, vctx)
+            key = b.name if not variant else f"{b.name} token-batched (B = {args.token_batch})"
+            results[key] = _board_report(m, vctx, b, enc, round(folded_s + time.time() - t, 1))
+    _finish(args, dst, suffix, enc, timings, results)
+    return 0
+
+
+def _board_report(m, bctx, b, enc: dict, seconds: float) -> dict:
+    """The build report of the finished graph ``m`` on board ``b``, with the DSP roofline; printed in one line."""
+    from samfpga.hw.build.report import build_report
+
+    rep = build_report(m, bctx.results, b, b.clock_mhz, bctx.cfg.fit_limit)
+    macs = enc["encoder_macs"]
+    roof = b.dsp * b.clock_mhz * 1e6 * b.macs_per_dsp(8)
+    rep["roofline"] = {"encoder_macs": macs, "macs_per_dsp": b.macs_per_dsp(8),
+                       "peak_macs_per_s": roof, "fps_dsp_roofline": roof / macs}
+    rep["seconds"] = seconds
+    for k in ("layers", "largest_layers"):  # per-layer detail: the work dir's graphs have it
+        del rep[k]
+    t_ = rep["total"]
+    print(f"{b.name}{' (token-batched)' if rep.get('token_batch') else ''}: {rep['verdict']['text']}; "
+          f"LUT={t_['resources']['LUT']:.0f} DSP={t_['resources']['DSP']:.0f} BRAM36={t_['resources']['BRAM36']:.0f}"
+          f" URAM={t_['resources']['URAM']:.0f} fps={t_['fps']} roofline={roof / macs:.2f}", flush=True)
+    return rep
+
+
+def _finish(args, dst: Path, suffix: str, enc: dict, timings: dict, results: dict) -> None:
     out = {"label": "layer costs from samfpga.hw.resources (sources per figure in each board's `total.sources`), "
                     "FINN cycle estimates (finn-plus 1.6.1); not synthesis", "encoder": enc,
-           "target_fps": args.target_fps, "step_seconds": timings, "boards": results}
+           "target_fps": args.target_fps, "token_batch": args.token_batch, "step_seconds": timings,
+           "boards": results}
     dst.mkdir(parents=True, exist_ok=True)
     (dst / f"hw_estimates{suffix}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
     (dst / f"hw_estimates{suffix}.md").write_text(markdown(out))
-    return 0
 
 
 def markdown(out: dict) -> str:
@@ -175,7 +209,14 @@ def markdown(out: dict) -> str:
     for name, r in out["boards"].items():
         lines.append(f"- {name}: {r['verdict']['text']}.")
         lines += [f"  - {a}" for a in r["verdict"]["advice"]]
-    lines += ["", f"Step times (s): {out['step_seconds']}", ""]
+    tb = {n: r["token_batch"] for n, r in out["boards"].items() if r.get("token_batch")}
+    for name, t in tb.items():
+        lines += ["", f"{name}: {len(t['layers'])} layers on the token-batched unit, DDR image {t['image_bytes']:,} "
+                      f"bytes, {t['ddr_bytes_per_frame'] / 1e6:,.1f} MB read per frame"
+                  + (f" ({t['ddr_gbps_at_fps']:.3g} GB/s at its fps)" if t.get("ddr_gbps_at_fps") else "")
+                  + f"; {len(t['kept'])} pairs kept on chip."]
+    lines += ["", f"Step times (s): {out['step_seconds']}; per board (fold onwards): "
+                  + ", ".join(f"{n} {r['seconds']}" for n, r in out["boards"].items()), ""]
     return "\n".join(lines) + "\n"
 
 
