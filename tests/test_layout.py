@@ -120,7 +120,10 @@ def _fresh_env(where: Path, wheel: Path, site_of: Path) -> Path:
     purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "_requirements_from_env.pth").write_text(f"{site_of}\n")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    # --force-reinstall: the board venv on the path may hold an editable samfpga of the same version, which pip
+    # would otherwise take as already installed (and the wheel would never be tried)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
+                   check=True)
     return py
 
 
