@@ -298,22 +298,26 @@ def test_stitched_vit_block_with_token_batched_layers(vit_block_build, tmp_path)
     """The whole TinyViT block (attention with QK^T / softmax / AV, local conv, MLP, both residuals) stitched as
     one RTL design in Verilator with its four linear layers on token-batched units, each fetching its weights over
     AXI from its own RAM model (the node's DDR image) after its registers are written over AXI-Lite: every output
-    word equals FINN's python execution (tolerance 0) under random backpressure and free-running. Negative control:
-    one weight byte of one unit's image flipped, the outputs differ."""
+    word equals FINN's python execution (tolerance 0) under random backpressure (one frame) and free-running (three
+    frames back to back), and the free-running frame interval is within the stitched benches' tolerance (15%) of
+    the slowest node's expected cycles. Negative control: one weight byte of one unit's image flipped, the outputs
+    differ."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
     from samfpga.hw.sim.nodes import ZYNQ_PART
     from samfpga.hw.sim.runner import run_bench
     from samfpga.hw.sim.stitch import token_batch_ports
-    from samfpga.hw.sim.stitched import segment_graph, segment_inputs, stitched_model
+    from samfpga.hw.sim.stitched import CYCLE_TOLERANCE, segment_graph, segment_inputs, stitched_model
 
     _, _, batched, _, x, _ = vit_block_build
     # the block's first layer takes the float input (a Thresholding); RTL streams start after it
     first = next(i for i, n in enumerate(batched.graph.node)
                  if not batched.get_tensor_datatype(n.input[0]).name.startswith("FLOAT"))
     seg = segment_graph(batched, first, len(batched.graph.node))
-    frames = [{seg.graph.input[0].name: f} for f in segment_inputs(batched, first, [{"hw_in": x}], log=lambda m: None)]
+    xs = [x, *(np.random.default_rng(k).normal(size=x.shape).astype(np.float32) for k in (8, 9))]
+    frames = [{seg.graph.input[0].name: f}
+              for f in segment_inputs(batched, first, [{"hw_in": v} for v in xs], log=lambda m: None)]
     model, _, _ = stitched_model(seg, ZYNQ_PART, 5.0)
     names = token_batch_ports(model)
     assert len(names) == 4
@@ -330,9 +334,11 @@ def test_stitched_vit_block_with_token_batched_layers(vit_block_build, tmp_path)
                                                                 "tokens": op.tokens()}))
         return ddr
 
-    b = run_bench("tb_block", model, frames, tmp_path / "sim", pause=0.3, seed=0, ddr=images())
-    assert b.passed and b.mismatches == 0 and b.words_compared >= 4096, (b.error, b.first_mismatches)
-    bad = run_bench("tb_block_flip", model, frames, tmp_path / "flip", pause=0.3, seed=0, ddr=images(names[2]))
+    b = run_bench("tb_block", model, frames, tmp_path / "sim", pause=0.3, seed=0, ddr=images(), bp_frames=1)
+    assert b.passed and b.mismatches == 0 and b.words_compared == 4 * 2048, (b.error, b.first_mismatches)
+    assert abs(b.frame_interval / b.finn_max_node_cycles - 1) <= CYCLE_TOLERANCE, (b.frame_interval,
+                                                                                   b.finn_max_node_cycles)
+    bad = run_bench("tb_block_flip", model, frames[:1], tmp_path / "flip", pause=0.3, seed=0, ddr=images(names[2]))
     assert bad.mismatches > 0
 
 
