@@ -188,6 +188,8 @@ def token_batch_description(final, regs_base: int) -> dict:
     the image buffer's address plus ``ddr_offset``)."""
     from qonnx.custom_op.registry import getCustomOp
 
+    from samfpga.hw.custom_ops.token_batch import unit_summary
+
     units = []
     n_lite = n_mm = 0  # FINN's CreateStitchedIP numbers the external interfaces in graph order
     for n in final.graph.node:
@@ -196,10 +198,9 @@ def token_batch_description(final, regs_base: int) -> dict:
         op = getCustomOp(n)
         intf = op.get_verilog_top_module_intf_names()
         if n.op_type.startswith("TokenBatchMVU"):
-            cfg = op.unit_config()
+            s = unit_summary(op)
             units.append({"name": n.name, "regs": regs_base + len(units) * DMA_RANGE, "range": DMA_RANGE,
-                          "ddr_offset": int(op.get_nodeattr("ddr_offset")), "bytes": cfg.pass_bytes,
-                          "stride": cfg.min_stride, "iters": 1, "tokens": op.tokens(),
+                          **{k: s[k] for k in ("ddr_offset", "bytes", "stride", "iters", "tokens")},
                           "axilite_port": f"{intf['axilite'][0]}_{n_lite}", "aximm_port": f"m_axi_gmem{n_mm}"})
         n_lite += len(intf.get("axilite", []))
         n_mm += len(intf.get("aximm", []))

@@ -373,12 +373,15 @@ def _fit(model, ctx) -> None:
 def step_token_batch(model, ctx):
     """With ``options.token_batch`` = B: MVAU + Requant pairs onto the token-batched unit (``UseTokenBatchMVU``), their
     weights and requantisation parameters packed into one DDR image, ``out/ddr_weights.bin``; off: nothing."""
-    import json
-
     from qonnx.custom_op.registry import getCustomOp
 
-    from samfpga.hw.custom_ops.token_batch import KEPT_KEY, UseTokenBatchMVU, assign_ddr_offsets, ddr_image
-    from samfpga.hw.sim.token_batch_mvu import ddr_bytes_per_frame
+    from samfpga.hw.custom_ops.token_batch import (
+        UseTokenBatchMVU,
+        assign_ddr_offsets,
+        ddr_image,
+        kept_pairs,
+        unit_summary,
+    )
 
     opts = ctx.cfg.options
     if not opts.token_batch:
@@ -396,19 +399,15 @@ def step_token_batch(model, ctx):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(image + bytes(size - len(image)))
     tmp.replace(path)
-    layers = {}
-    for n in model.graph.node:
-        if n.op_type == "TokenBatchMVU_rtl":
-            op = getCustomOp(n)
-            cfg = op.unit_config()
-            layers[n.name] = {"ddr_offset": op.get_nodeattr("ddr_offset"), "bytes": cfg.pass_bytes,
-                              "ddr_bytes_per_frame": ddr_bytes_per_frame(cfg, 1, op.tokens()), "batch": cfg.batch,
-                              "dot": cfg.dot}
-    missing = sorted(set(opts.token_batch_layers) - converted - set(json.loads(model.get_metadata_prop(KEPT_KEY) or "{}")))
+    keys = ("ddr_offset", "bytes", "ddr_bytes_per_frame", "batch", "dot")
+    layers = {n.name: {k: unit_summary(getCustomOp(n))[k] for k in keys}
+              for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"}
+    kept = kept_pairs(model)
+    missing = sorted(set(opts.token_batch_layers) - converted - set(kept))
     if missing:
         raise ValueError(f"token_batch_layers: no MVAU + Requant pair named {missing} in the folded graph")
     ctx.results.token_batch = {"batch": opts.token_batch, "dot": opts.token_batch_dot, "layers": layers,
-                               "kept": json.loads(model.get_metadata_prop(KEPT_KEY) or "{}"),
+                               "kept": kept,
                                "image": path.name, "image_bytes": size,
                                "ddr_bytes_per_frame": sum(x["ddr_bytes_per_frame"] for x in layers.values())}
     ctx.results.segments = hw_segments(model)

@@ -14,7 +14,13 @@ from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 from finn.custom_op.fpgadataflow.vectorvectoractivation import VVAU
 
-from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, check_output_range, core_instance_text, dt_params
+from samfpga.hw.custom_ops.rtl_base import (
+    OwnRTLBackend,
+    check_output_range,
+    core_instance_text,
+    dt_params,
+    initializer,
+)
 from samfpga.kernels import vvau as kernel
 
 
@@ -41,11 +47,8 @@ class DepthwiseVVAU(VVAU):
 
     def kernel_weights(self, model_or_graph) -> np.ndarray:
         """Weights as (Channels, Kh*Kw) from the (C, 1, Kh, Kw) initializer."""
-        from onnx import numpy_helper
-
         init = self.onnx_node.input[1]
-        graph = getattr(model_or_graph, "graph", model_or_graph)
-        w = next((numpy_helper.to_array(t) for t in graph.initializer if t.name == init), None)
+        w = initializer(model_or_graph, init)
         if w is None:
             raise ValueError(f"{self.onnx_node.name}: weight initializer {init!r} not found")
         ch = self.get_nodeattr("Channels")

@@ -41,6 +41,15 @@ def rtl_source(name: str) -> Path:
     return path
 
 
+def initializer(graph, name: str) -> np.ndarray | None:
+    """The initializer ``name`` of ``graph`` (a GraphProto, or a ModelWrapper / ModelProto holding one) as an array,
+    None when there is none: a node's ``execute_node`` gets the graph, not the ModelWrapper."""
+    from onnx import numpy_helper
+
+    graph = getattr(graph, "graph", graph)
+    return next((numpy_helper.to_array(t) for t in graph.initializer if t.name == name), None)
+
+
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file, so no half-written file is left behind."""
     tmp = path.with_name(path.name + ".tmp")

@@ -22,20 +22,15 @@ import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
-from onnx import helper, numpy_helper
+from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
-from samfpga.hw.custom_ops.rtl_base import WRAPPER, OwnRTLBackend, stream_ports, write_wrapper
+from samfpga.hw.custom_ops.rtl_base import WRAPPER, OwnRTLBackend, initializer, stream_ports, write_wrapper
 from samfpga.hw.sim import token_batch_mvu as tb
 
 #: the datapaths the node may ask for (token_batch_mvu.sv's DOT parameter; "pack" needs an even PE)
 DOTS = ("tree", "chain", "pack")
-
-
-def _initializer(graph, name: str) -> np.ndarray | None:
-    graph = getattr(graph, "graph", graph)
-    return next((numpy_helper.to_array(t) for t in graph.initializer if t.name == name), None)
 
 
 @register_hw_op
@@ -81,7 +76,7 @@ class TokenBatchMVU(HWCustomOp):
 
     def weights(self, graph) -> np.ndarray:
         """(MH, MW) integers: the transposed MVAU initializer."""
-        w = _initializer(graph, self.onnx_node.input[1])
+        w = initializer(graph, self.onnx_node.input[1])
         mw, mh = self.get_nodeattr("MW"), self.get_nodeattr("MH")
         if w is None or w.shape != (mw, mh):
             raise ValueError(f"{self.onnx_node.name}: weight initializer {self.onnx_node.input[1]!r} "
@@ -96,7 +91,7 @@ class TokenBatchMVU(HWCustomOp):
         mh = self.get_nodeattr("MH")
         sb = []
         for k, what in ((2, "scale"), (3, "bias")):
-            v = _initializer(graph, self.onnx_node.input[k])
+            v = initializer(graph, self.onnx_node.input[k])
             if v is None:
                 raise ValueError(f"{self.onnx_node.name}: {what} initializer {self.onnx_node.input[k]!r} missing")
             v = np.asarray(v, np.float32).ravel()
@@ -260,7 +255,7 @@ class UseTokenBatchMVU(Transformation):
     def apply(self, model):
         from qonnx.custom_op.registry import getCustomOp
 
-        kept = json.loads(next((p.value for p in model.model.metadata_props if p.key == KEPT_KEY), "{}"))
+        kept = kept_pairs(model)
         for node in list(model.graph.node):
             if node.op_type not in ("MVAU", "MVAU_rtl", "MVAU_hls") or \
                     (self.names is not None and node.name not in self.names):
@@ -300,6 +295,21 @@ class UseTokenBatchMVU(Transformation):
             model.graph.node.remove(rq_node)
         model.set_metadata_prop(KEPT_KEY, json.dumps(kept, sort_keys=True))
         return model, False
+
+
+def kept_pairs(model) -> dict[str, str]:
+    """{MVAU name: why it was not fused} that ``UseTokenBatchMVU`` recorded in ``model``'s metadata."""
+    return json.loads(model.get_metadata_prop(KEPT_KEY) or "{}")
+
+
+def unit_summary(op) -> dict:
+    """What the build report and the driver description say of one token-batched node ``op``: its offset and bytes
+    in the DDR image, the register values of an unrolled layer (STRIDE, ITERS = 1, TOKENS), its batch, datapath
+    and DDR bytes read per frame."""
+    cfg = op.unit_config()
+    return {"ddr_offset": int(op.get_nodeattr("ddr_offset")), "bytes": cfg.pass_bytes, "stride": cfg.min_stride,
+            "iters": 1, "tokens": op.tokens(), "batch": cfg.batch, "dot": cfg.dot,
+            "ddr_bytes_per_frame": tb.ddr_bytes_per_frame(cfg, 1, op.tokens())}
 
 
 def assign_ddr_offsets(model, align: int = 4096):

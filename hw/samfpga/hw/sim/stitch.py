@@ -36,8 +36,9 @@ class Stream:
     width: int
 
 
-def module_ports(text: str, module: str) -> list[tuple[str, str]]:
-    """(direction, name) of the ports of ``module`` declared in Verilog ``text`` (ANSI style, one per line)."""
+def port_declarations(text: str, module: str) -> list[tuple[str, str, str]]:
+    """(direction, name, range) of the ports of ``module`` declared in Verilog ``text`` (ANSI style, one per line);
+    range is the declaration's ``[N:0]``, '' for a 1-bit port."""
     m = re.search(rf"\bmodule\s+{re.escape(module)}\b", text)
     if m is None:
         raise ValueError(f"module {module} not found in generated HDL")
@@ -48,8 +49,14 @@ def module_ports(text: str, module: str) -> list[tuple[str, str]]:
         line = re.sub(r"\(\*.*?\*\)|//.*", "", line)
         d = _PORT_RE.match(line)
         if d:
-            ports.append((d.group(1), d.group(2)))
+            rng = re.search(r"\[[^\]]+\]", line)
+            ports.append((d.group(1), d.group(2), rng.group(0) if rng else ""))
     return ports
+
+
+def module_ports(text: str, module: str) -> list[tuple[str, str]]:
+    """(direction, name) of the ports of ``module`` declared in Verilog ``text`` (ANSI style, one per line)."""
+    return [(d, n) for d, n, _ in port_declarations(text, module)]
 
 
 #: port prefixes of a TokenBatchMVU_rtl wrapper that become top-level ports (custom_ops.token_batch)
@@ -59,18 +66,6 @@ TOKEN_BATCH_PORTS = ("s_axi_control_", "m_axi_gmem_")
 def token_batch_ports(model) -> list[str]:
     """Names of the token-batched nodes of ``model`` whose AXI ports ``generate_top`` exposes (graph order)."""
     return [n.name for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"]
-
-
-def port_range(text: str, module: str, port: str) -> str:
-    """The ``[N:0]`` range of ``port`` in ``module``'s ANSI header in ``text`` ('' for a 1-bit port)."""
-    m = re.search(rf"\bmodule\s+{re.escape(module)}\b", text)
-    if m is None:
-        raise ValueError(f"module {module} not found in generated HDL")
-    d = re.search(rf"^\s*(?:input|output)\b[^\n]*?(\[[^\]]+\])?\s*{re.escape(port)}\s*,?\s*$", text[m.end():],
-                  re.MULTILINE)
-    if d is None:
-        raise ValueError(f"port {port} not found in module {module}")
-    return d.group(1) or ""
 
 
 def _top_module_file(op) -> tuple[str, Path]:
@@ -180,15 +175,16 @@ class _TopBuilder:
         op = getCustomOp(node)
         module, path = _top_module_file(op)
         conns = [_conn("ap_clk", "clk"), _conn("ap_rst_n", "rst_n")]
-        ports = module_ports(path.read_text(), module)
+        decls = port_declarations(path.read_text(), module)
+        ports = [(d, n) for d, n, _ in decls]
+        ranges = {n: r for _, n, r in decls}
         if "ap_clk2x" in {n for _, n in ports}:
             conns.append(_conn("ap_clk2x", "clk"))  # no pumped compute/memory in these benches
         for direction, pname in ports:
             if pname in ("ap_clk", "ap_clk2x", "ap_rst_n"):
                 continue
             if node.op_type == "TokenBatchMVU_rtl" and pname.startswith(TOKEN_BATCH_PORTS):
-                rng = port_range(path.read_text(), module, pname)
-                self.mm_ports.append(f"  {direction} logic {rng} {node.name}_{pname}")
+                self.mm_ports.append(f"  {direction} logic {ranges[pname]} {node.name}_{pname}")
                 conns.append(_conn(pname, f"{node.name}_{pname}"))
                 continue
             conns.append(_conn(pname, self._port_signal(node, op, direction, pname)))
