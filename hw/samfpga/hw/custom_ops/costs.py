@@ -119,7 +119,8 @@ def _page_permute(op, model, board: Board) -> LayerCost:
 def _token_batch_mvu(op, model, board: Board) -> LayerCost:
     """token_batch_mvu.sv as the planner prices it: logic and DSPs fitted to Yosys counts of the unit
     (``pricing.token_batch_logic``), its memories (``pricing.token_batch_memories``) placed as FINN's "auto" would
-    (``resources.memory.place``); the AXI-Lite register block of its wrapper is not in the fit (about 100 LUTs)."""
+    (``resources.memory.place``); the AXI-Lite register block of its wrapper (axil_regs.sv, six config words) is not counted: it is neither in
+    the fit nor measured alone."""
     from samfpga.hw.plan import pricing
     from samfpga.hw.resources import memory as mem
 
