@@ -7,9 +7,10 @@ Encoder: TinyViT with vit_t dims (64/128/160/320, depths 2/2/6/2, heads 2/4/5/10
 activation relu and windows 8/8/8 that divide the stage grids (no Pad/Slice in the graph), seeded random weights
 (estimates do not depend on weight values), W8A8 PTQ on 2 random images with integer LayerNorm / softmax and
 integer biases (``QuantConfig(int_norm=True, bias_on_grid=True)``, what ``samfpga build-hw`` exports since the
-all-integer flow), QONNX export by samfpga.models.quant. With ``--token-batch B`` each board's folded graph is also
-finished with the build's ``token_batch`` step (every constant-weight MVAU + Requant pair on the token-batched unit,
-weights in DDR), reported beside the on-chip one.
+all-integer flow), QONNX export by samfpga.models.quant. With ``--token-batch B`` each board is also built with the
+build's ``token_batch`` step (every constant-weight MVAU + Requant pair on the token-batched unit, weights in DDR;
+the fit search prices them as that unit), and with ``--roll`` with rolled stages (``samfpga.hw.build.rolling``: one
+body per repeated stage, its weight layers token-batched), each reported beside the on-chip one.
 Flow: the steps of samfpga.hw.build up to ``estimates``; the board-independent steps run once, then per board the
 fit search (``fold``: fastest folding within 85% of every resource, as one pipeline) and the estimates. Resource
 figures come from samfpga.hw.resources.layer_costs (each labelled: FINN estimate or own model), cycles from FINN;
@@ -76,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-fps", type=float, help="throughput cap of the fit search (default: none)")
     ap.add_argument("--token-batch", type=int, default=0, metavar="B",
                     help="also report each board with its MVAU + Requant pairs token-batched (B tokens per pass)")
+    ap.add_argument("--roll", action="store_true",
+                    help="also report each board built with rolled stages (``BuildOptions.roll``), their weight "
+                         "layers token-batched (B = --token-batch, or 16)")
+    ap.add_argument("--only-rolled", action="store_true", help="report the rolled builds only")
+    ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
+                    help="with --roll: run the rolled graph against the unrolled one (FINN python execution)")
     ap.add_argument("--work", default="out/hw_estimates")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--render-only", action="store_true",
@@ -134,28 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     from samfpga.hw.build.config import BuildOptions
 
-    cut = per_board.index("token_batch")
+    variants = [("", BuildOptions())] if not args.only_rolled else []
+    if args.token_batch and not args.only_rolled:
+        variants.append((f"token-batched (B = {args.token_batch})", BuildOptions(token_batch=args.token_batch)))
+    if args.roll or args.only_rolled:
+        variants.append((f"rolled, token-batched (B = {args.token_batch or 16})",
+                         BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify)))
     for b in boards:
-        (work / b.name).mkdir(exist_ok=True)
-        bctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(work / b.name), target_fps=args.target_fps,
-                                            options=BuildOptions(token_batch=args.token_batch)),
-                            out=work / b.name, results=copy.deepcopy(ctx.results))
-        m0 = copy.deepcopy(model)  # the fit search folds in place
-        t = time.time()
-        for name in per_board[:cut]:
-            m0 = STEPS[name](m0, bctx)
-        folded_s = time.time() - t
-        for variant in ("", "token_batch") if args.token_batch else ("",):
+        for label, opts in variants:
+            out_dir = work / b.name / (label.split(",")[0].split(" ")[0] or "on_chip")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            vctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(out_dir), target_fps=args.target_fps,
+                                                options=opts),
+                                out=out_dir, results=copy.deepcopy(ctx.results))
+            m = copy.deepcopy(model)  # the fit search folds in place
             t = time.time()
-            m = copy.deepcopy(m0)
-            vctx = copy.copy(bctx)
-            vctx.results = copy.deepcopy(bctx.results)
-            for name in per_board[cut:]:
-                if name == "token_batch" and not variant:
+            for name in per_board + (("roll",) if opts.roll else ()):
+                if name == "token_batch" and not opts.token_batch:
                     continue
                 m = STEPS[name](m, vctx)
-            key = b.name if not variant else f"{b.name} token-batched (B = {args.token_batch})"
-            results[key] = _board_report(m, vctx, b, enc, round(folded_s + time.time() - t, 1))
+            key = f"{b.name} {label}" if label else b.name
+            results[key] = _board_report(m, vctx, b, enc, round(time.time() - t, 1))
     _finish(args, dst, suffix, enc, timings, results)
     return 0
 
@@ -173,7 +179,8 @@ def _board_report(m, bctx, b, enc: dict, seconds: float) -> dict:
     for k in ("layers", "largest_layers"):  # per-layer detail: the work dir's graphs have it
         del rep[k]
     t_ = rep["total"]
-    print(f"{b.name}{' (token-batched)' if rep.get('token_batch') else ''}: {rep['verdict']['text']}; "
+    kind = " (rolled)" if rep.get("rolled") else " (token-batched)" if rep.get("token_batch") else ""
+    print(f"{b.name}{kind}: {rep['verdict']['text']}; "
           f"LUT={t_['resources']['LUT']:.0f} DSP={t_['resources']['DSP']:.0f} BRAM36={t_['resources']['BRAM36']:.0f}"
           f" URAM={t_['resources']['URAM']:.0f} fps={t_['fps']} roofline={roof / macs:.2f}", flush=True)
     return rep
@@ -182,7 +189,8 @@ def _board_report(m, bctx, b, enc: dict, seconds: float) -> dict:
 def _finish(args, dst: Path, suffix: str, enc: dict, timings: dict, results: dict) -> None:
     out = {"label": "layer costs from samfpga.hw.resources (sources per figure in each board's `total.sources`), "
                     "FINN cycle estimates (finn-plus 1.6.1); not synthesis", "encoder": enc,
-           "target_fps": args.target_fps, "token_batch": args.token_batch, "step_seconds": timings,
+           "target_fps": args.target_fps, "token_batch": args.token_batch, "roll": args.roll or args.only_rolled,
+           "step_seconds": timings,
            "boards": results}
     dst.mkdir(parents=True, exist_ok=True)
     (dst / f"hw_estimates{suffix}.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
@@ -215,6 +223,19 @@ def markdown(out: dict) -> str:
                       f"bytes, {t['ddr_bytes_per_frame'] / 1e6:,.1f} MB read per frame"
                   + (f" ({t['ddr_gbps_at_fps']:.3g} GB/s at its fps)" if t.get("ddr_gbps_at_fps") else "")
                   + f"; {len(t['kept'])} pairs kept on chip."]
+    for name, r in out["boards"].items():
+        ro = r.get("rolled") or {}
+        if not ro.get("stages"):
+            continue
+        d, v = r["total"].get("ddr") or {}, ro.get("verify")
+        lines += ["", f"{name}: rolled stages "
+                      + ", ".join(f"{s['iterations']} blocks ({s['body_nodes']} body nodes, stage interval "
+                                  f"{s['interval']:,} cycles)" for s in ro["stages"])
+                      + f"; {len(ro.get('refused', []))} repeated stages not rolled"
+                      + (f"; DDR {d['bytes_per_frame'] / 1e6:,.1f} MB per frame (limit {_f(d['fps_limit'])} fps)"
+                         if d else "")
+                      + (f"; rolled vs unrolled python execution: {v['differing']} of {v['values']:,} values differ"
+                         if v else "; rolled vs unrolled not executed (--no-roll-verify)") + "."]
     lines += ["", f"Step times (s): {out['step_seconds']}; per board (fold onwards): "
                   + ", ".join(f"{n} {r['seconds']}" for n, r in out["boards"].items()), ""]
     return "\n".join(lines) + "\n"

@@ -1,14 +1,16 @@
-"""The bundled default encoder's KV260 build with its weights on chip and with every MVAU + Requant pair on the
-token-batched unit (``BuildOptions(token_batch=B)``), side by side in one run (issue 15).
+"""The bundled default encoder's KV260 build three ways, side by side in one run (issue 15): weights on chip; with the
+token-batched unit available (``BuildOptions(token_batch=B)``: the fit search chooses per MVAU + Requant pair
+whether its weights stay on chip or stream from DDR); and rolled stages with the unit available
+(``BuildOptions(token_batch=B, roll=True)``).
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/token_batch_build.py [--batch 16] [--out bench/results/token_batch_build]
 
 Quantizes the bundled checkpoint once (W8A8 PTQ, as ``samfpga build-hw`` does), runs the software steps through
-``minimize_bit_width`` once (the fit search's folding), then finishes the graph twice: ``transpose_decomposition``
-+ ``estimates`` as built today, and ``token_batch`` + ``transpose_decomposition`` + ``estimates``. Both graphs are
-executed in python (``python_view``) on the bundled sample and compared (tolerance 0). Figures: the project's
-resource models (own model / FINN estimate per layer, as the build report labels them), no synthesis.
-Writes ``<out>.json`` / ``<out>.md``.
+``specialize`` once, then per build its own fit search (``fold``: each prices what that build makes of the layers)
+and the rest of the software steps to ``estimates`` (and ``roll``). Every graph is executed in python on the bundled
+sample (the rolled one as rolled: ``samfpga.hw.rolled.execute_rolled``) and compared with the on-chip one
+(tolerance 0). Figures: the project's resource models (own model / FINN estimate / Yosys per layer, as the build
+report labels them), no synthesis. Writes ``<out>.json`` / ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 
 RES = ("LUT", "FF", "BRAM36", "URAM", "DSP")
 FRONT = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
-         "partition", "specialize", "fold", "minimize_bit_width")
+         "partition", "specialize")
+BACK = ("fold", "minimize_bit_width", "token_batch", "transpose_decomposition", "estimates", "roll")
 
 
 def _input(model) -> np.ndarray:
@@ -71,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         q = quantize_checkpoint(DEFAULT_CHECKPOINT, 8, td / "enc.onnx")
         work = td / "work"
         work.mkdir()
-        ctx = BuildContext(BuildConfig(board=a.board, output_dir=str(work),
-                                       options=BuildOptions(token_batch=a.batch)), out=work)
+        ctx = BuildContext(BuildConfig(board=a.board, output_dir=str(work)), out=work)
         model = ModelWrapper(str(q))
         with installed():
             for name in FRONT:
@@ -80,18 +82,31 @@ def main(argv: list[str] | None = None) -> int:
                 model = STEPS[name](model, ctx)
             x = _input(model)
             runs = {}
-            for label in ("on_chip", "token_batch"):
+            for label, opts in (("on_chip", BuildOptions()), ("token_batch", BuildOptions(token_batch=a.batch)),
+                                ("rolled", BuildOptions(token_batch=a.batch, roll=True))):
+                bdir = work / label
+                bdir.mkdir()
+                bctx = BuildContext(BuildConfig(board=a.board, output_dir=str(bdir), options=opts), out=bdir,
+                                    results=copy.deepcopy(ctx.results))
                 m = copy.deepcopy(model)
-                if label == "token_batch":
-                    m = STEPS["token_batch"](m, ctx)
-                m = STEPS["estimates"](STEPS["transpose_decomposition"](m, ctx), ctx)
-                rep = build_report(m, ctx.results, ctx.cfg.board_spec, ctx.cfg.clock, ctx.cfg.fit_limit)
                 t1 = time.time()
-                y = execute(python_view(m), x)
-                runs[label] = {"report": rep, "output": y, "exec_s": round(time.time() - t1, 1)}
+                for name in BACK:
+                    m = STEPS[name](m, bctx)
+                build_s = time.time() - t1
+                rep = build_report(m, bctx.results, bctx.cfg.board_spec, bctx.cfg.clock, bctx.cfg.fit_limit)
+                t1 = time.time()
+                if opts.roll:
+                    from samfpga.hw.rolled import execute_rolled, roll
+
+                    y = execute_rolled(roll(m), x)
+                else:
+                    y = execute(python_view(m), x)
+                runs[label] = {"report": rep, "output": y, "exec_s": round(time.time() - t1, 1),
+                               "build_s": round(build_s, 1)}
                 print(label, rep["total"]["resources"], rep["total"]["fps"], flush=True)
     out["wall_s"] = round(time.time() - t0, 1)
-    out["bit_exact"] = bool(np.array_equal(runs["on_chip"]["output"], runs["token_batch"]["output"]))
+    out["bit_exact"] = {k: bool(np.array_equal(runs["on_chip"]["output"], runs[k]["output"]))
+                        for k in ("token_batch", "rolled")}
     out["output_unique_values"] = int(np.unique(runs["on_chip"]["output"]).size)
     out["builds"] = {}
     for label, r in runs.items():
@@ -101,39 +116,60 @@ def main(argv: list[str] | None = None) -> int:
                                 "bottleneck_cycles": t["bottleneck_cycles"],
                                 "by_op_type": {op: {k: v[k] for k in (*RES, "layers")}
                                                for op, v in r["report"]["op_types"].items()},
-                                "python_exec_s": r["exec_s"]}
+                                "compute_fps": t["compute_fps"], "ddr": t["ddr"],
+                                "fit_predicted": (r["report"]["fit_search"] or {}).get("predicted"),
+                                "python_exec_s": r["exec_s"], "steps_s": r["build_s"]}
+    rolled = runs["rolled"]["report"]["rolled"]
+    out["rolled"] = {k: rolled[k] for k in ("stages", "refused", "verify", "loop_ddr_bytes")}
     tb = runs["token_batch"]["report"]["token_batch"]
     out["token_batch"] = {k: tb[k] for k in ("layers", "kept", "image_bytes", "ddr_bytes_per_frame",
-                                               "ddr_gbps_at_fps")}
+                                               "ddr_gbps_at_fps", "chosen_by")}
+    out["rolled_token_batch"] = sorted(runs["rolled"]["report"]["token_batch"].get("layers", {}))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
     builds, tbs = out["builds"], out["token_batch"]
-    lines = ["# Bundled default, KV260: weights on chip vs token-batched layers (issue 15)", "",
-             f"`{out['command']}` ({out['wall_s']:.0f} s here). {out['source']}. Same quantized encoder, same "
-             "folding (the fit search's, for on-chip weights); the second build puts every MVAU + Requant pair "
-             f"with constant weights on the token-batched unit (B = {a.batch}).", "",
-             "| build | LUT | FF | BRAM36 | URAM | DSP | fits | fps | slowest layer |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["# Bundled default, KV260: weights on chip vs token-batched layers vs rolled stages (issue 15)", "",
+             f"`{out['command']}` ({out['wall_s']:.0f} s here). {out['source']}. Same quantized encoder; each build "
+             "runs its own fit search. token batch: the fit search chooses per MVAU + Requant pair with constant "
+             f"weights between on-chip weights and the token-batched unit (B = {a.batch}); rolled: each repeated "
+             "stage one body run once per block (its layers on the unit read iteration i's weights at BASE + i x "
+             "STRIDE), loop and frame buffers in DDR, the same choice per pair.", "",
+             "| build | LUT | FF | BRAM36 | URAM | DSP | fits | fps | slowest layer | DDR MB/frame |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in builds.items():
+        ddr = r["ddr"]["bytes_per_frame"] / 1e6 if r["ddr"] else 0.0
         lines.append(f"| {label.replace('_', ' ')} | " + " | ".join(f"{r['resources'][k]:,.0f}" for k in RES)
                      + f" | {'yes' if r['fits'] else 'no'} | {r['fps']:.3g} | {r['bottleneck']} "
-                     f"({r['bottleneck_cycles']:,} cycles) |")
+                     f"({r['bottleneck_cycles']:,} cycles) | {ddr:,.2f} |")
+    lines += ["", "The fit search's prediction for its choice against the report (LUT / BRAM36 / DSP): "
+              + "; ".join(f"{k.replace('_', ' ')} {b['fit_predicted']['LUT']:,.0f} / {b['fit_predicted']['BRAM36']:,.1f} / "
+                          f"{b['fit_predicted']['DSP']:,.0f} vs {b['resources']['LUT']:,.0f} / "
+                          f"{b['resources']['BRAM36']:,.1f} / {b['resources']['DSP']:,.0f}"
+                          for k, b in builds.items() if b["fit_predicted"]) + "."]
+    ro = out["rolled"]
+    lines += ["", "Rolled stages: " + "; ".join(f"{s['name']}: {s['iterations']} blocks, {s['body_nodes']} body "
+                                                 f"nodes, {len(s['token_batched'])} token-batched, stage interval "
+                                                 f"{s['interval']:,} cycles" for s in ro["stages"])
+              + f". Not rolled: {len(ro['refused'])}. The roll step's own check (random input): "
+                f"{ro['verify']['differing']} of {ro['verify']['values']:,} values differ."]
     kept = "; ".join(f"{k}: {v}" for k, v in sorted(tbs["kept"].items()))
-    lines += ["", f"Token-batched: {len(tbs['layers'])} layers, DDR image {tbs['image_bytes']:,} bytes, "
+    lines += ["", f"Token-batched (token batch build; chosen by the {tbs['chosen_by']}): {len(tbs['layers'])} layers, "
+                  f"DDR image {tbs['image_bytes']:,} bytes, "
                   f"{tbs['ddr_bytes_per_frame']:,} bytes read per frame"
                   + (f" ({tbs['ddr_gbps_at_fps']:.3g} GB/s at its fps)" if tbs["ddr_gbps_at_fps"] else "") + ".",
               f"Kept on chip: {len(tbs['kept'])}" + (f" ({kept})" if kept else "") + ".", "",
-              f"Python execution of both graphs on the bundled sample: "
-              f"{'identical' if out['bit_exact'] else 'DIFFERENT'} ({out['output_unique_values']} distinct output "
-              "values).", "", "Per layer type (layers x: LUT / BRAM36 / DSP):", "",
-              "| layer type | on chip | token batch |", "|---|---|---|"]
+              "Python execution on the bundled sample against the on-chip graph: "
+              + ", ".join(f"{k.replace('_', ' ')} {'identical' if v else 'DIFFERENT'}" for k, v in out["bit_exact"].items())
+              + f" ({out['output_unique_values']} distinct output values).", "",
+              "Per layer type (layers x: LUT / BRAM36 / DSP):", "",
+              "| layer type | on chip | token batch | rolled |", "|---|---|---|---|"]
 
     def cell(d: dict | None) -> str:
         return "-" if d is None else f"{d['layers']} x: {d['LUT']:,.0f} / {d['BRAM36']:,.1f} / {d['DSP']:,.0f}"
 
-    ops = sorted(set(builds["on_chip"]["by_op_type"]) | set(builds["token_batch"]["by_op_type"]))
+    ops = sorted(set().union(*(b["by_op_type"] for b in builds.values())))
     for op in ops:
-        lines.append(f"| {op} | {cell(builds['on_chip']['by_op_type'].get(op))} | "
-                     f"{cell(builds['token_batch']['by_op_type'].get(op))} |")
+        lines.append(f"| {op} | " + " | ".join(cell(builds[k]["by_op_type"].get(op)) for k in builds) + " |")
     Path(f"{a.out}.md").write_text("\n".join(lines) + "\n")
     print(Path(f"{a.out}.md").read_text())
     return 0

@@ -50,6 +50,40 @@ def test_shuffle_is_priced_as_what_it_becomes(shape, perm, simd, reshape_to, bui
     assert _Priced(m, _kv260())([shuffle])[shuffle.name] == expect
 
 
+def test_shuffle_memory_style_reaches_its_page_permute():
+    """A Shuffle has no memory attribute, so the fit's memory styles reach the PagePermute it becomes through the
+    model's metadata (``memory.SHUFFLE_STYLE_KEY``, keyed by its output tensor): each style is priced as that
+    PagePermute in that style (URAM for ``ultra``), ``fit.apply`` records the chosen one and ``ShuffleToPagePermute``
+    builds it; a Shuffle without a recorded style keeps the transformation's default."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build import fit, memory
+    from samfpga.hw.build.after_folding import after_folding, priced_as_built
+
+    m = _shuffle_model((1, 512, 64), (0, 1, 3, 2, 4, 5), 2, (1, 8, 64, 8, 8, 64))
+    shuffle = m.get_nodes_by_op_type("Shuffle")[0]
+    assert memory.apply_style(m, "ultra", _kv260()) == [shuffle.name]
+    assert memory.shuffle_styles(m) == {shuffle.output[0]: "ultra"}
+    uram = priced_as_built(m, shuffle, _kv260())
+    assert fit._Priced(m, _kv260())([shuffle])[shuffle.name] == uram and uram["URAM"] > 0 and uram["BRAM36"] == 0
+    memory.apply_style(m, "block", _kv260())
+    block = fit._Priced(m, _kv260())([shuffle])[shuffle.name]
+    assert block["BRAM36"] > 0 and block["URAM"] == 0
+    group = fit.Group((shuffle.name,), ("Shuffle",), [fit.Option({shuffle.name: {"ram_style": "ultra"}},
+                                                                 {shuffle.name: 1}, {shuffle.name: uram})])
+    fit.apply(m, [group], [0])
+    assert memory.shuffle_styles(m)[shuffle.output[0]] == "ultra"
+    (pp,) = [n for n in after_folding(m, _kv260().part).graph.node if n.op_type == "PagePermute_rtl"]
+    assert getCustomOp(pp).get_nodeattr("ram_style") == "ultra"
+    m.set_metadata_prop(memory.SHUFFLE_STYLE_KEY, "{}")
+    (pp,) = [n for n in after_folding(m, _kv260().part).graph.node if n.op_type == "PagePermute_rtl"]
+    assert getCustomOp(pp).get_nodeattr("ram_style") == "auto"
+
+
 def test_fifo_startup_of_a_shuffle_is_that_of_its_page_permute():
     from qonnx.custom_op.registry import getCustomOp
 

@@ -311,3 +311,86 @@ def test_reduced_encoder_structural_difference_refused(reduced_hw) -> None:
         getCustomOp(model.get_node_from_name(target)).set_nodeattr(attr, value)
         with pytest.raises(NotRollable, match=rf"block 2: {ref} \(= {target}\): attribute {attr}"):
             roll(model, stages=[vit], strict=True)
+
+
+@pytest.fixture(scope="module")
+def rolled_build(reduced_hw, tmp_path_factory) -> dict:
+    """The build's steps from ``fold`` to ``roll`` on the reduced encoder with ``roll`` and ``token_batch`` 4
+    (kv260): the model, the context and the report."""
+    import copy
+
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
+    from samfpga.hw.build.report import build_report
+    from samfpga.hw.build.speedups import installed
+    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
+    from samfpga.hw.build.steps import BuildContext
+
+    d = tmp_path_factory.mktemp("rolled_build")
+    cfg = BuildConfig(board="kv260", output_dir=str(d), options=BuildOptions(roll=True, token_batch=4))
+    ctx = BuildContext(cfg=cfg, out=d)
+    model = copy.deepcopy(reduced_hw)
+    with installed():
+        for name in ("fold", "minimize_bit_width"):
+            model = BUILD_STEPS[name](model, ctx)
+        fit_choice = ctx.results.token_batch_choice
+        # the token-batched unit in every rolled body: the fit search keeps this small encoder's weights on chip
+        from samfpga.hw.build.rolling import TokenBatchPricer, present_columns, rollable
+
+        pairs = TokenBatchPricer(cfg.board_spec, 4, "chain", None).pairs(model)
+        body = {x for col in present_columns(model, rollable(model)[0]) for x in col}
+        ctx.results.token_batch_choice = sorted(set(pairs) & body)
+        for name in ("token_batch", "transpose_decomposition", "estimates", "roll"):
+            model = BUILD_STEPS[name](model, ctx)
+    rep = build_report(model, ctx.results, cfg.board_spec, cfg.clock, cfg.fit_limit)
+    return {"model": model, "ctx": ctx, "report": rep, "fit_choice": fit_choice}
+
+
+@pytest.mark.slow
+def test_rolled_build_counts_each_body_once(rolled_build) -> None:
+    """``BuildOptions(roll=True, token_batch=4)``: both stages rolled; the rolled graph equals the unrolled one on a
+    random image (python execution, 0 differing values); every block's node got the body's folding; the report
+    counts each body once (no row for a later block's node) with N x its cycles, the iterations' parameters and the
+    loop DMA engines; the transformer body's weight layers are token-batched in every block with evenly spaced DDR
+    offsets; the frame rate is the slower of the slowest row's and the DDR's."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.rolled import roll
+
+    model, ctx, rep = rolled_build["model"], rolled_build["ctx"], rolled_build["report"]
+    assert isinstance(rolled_build["fit_choice"], list)  # the fit search chose (whatever it chose)
+    r = ctx.results.rolled
+    assert [s["iterations"] for s in r["stages"]] == [2, 3], r.get("refused")
+    v = r["verify"]
+    assert v["differing"] == 0 and v["values"] > 0
+    plans = [p for p in roll(model).plans if p.rollable]
+    nodes = {n.name: n for n in model.graph.node}
+    later = set()
+    for p in plans:
+        for col in p.columns:
+            present = [x for x in col if x in nodes]
+            later.update(present[1:])
+            for attr in ("PE", "SIMD"):
+                ops = [getCustomOp(nodes[x]) for x in present]
+                if attr in ops[0].get_nodeattr_types():
+                    assert len({o.get_nodeattr(attr) for o in ops}) == 1, (col, attr)
+    rows = {x["name"]: x for x in rep["layers"]}
+    assert later and not later & set(rows)
+    body = plans[1].columns
+    for col in body:
+        x = col[0]
+        if x in rows and rows[x]["cycles"]:
+            assert rows[x]["iterations"] == 3
+            assert rows[x]["cycles"] == 3 * getCustomOp(nodes[x]).get_exp_cycles()
+    vit = r["stages"][1]
+    assert len(vit["token_batched"]) >= 4  # qkv, proj, fc1, fc2
+    assert all(s > 0 for s in vit["ddr_stride"].values()) and vit["ddr_stride"]
+    assert all(nodes[x].op_type == "TokenBatchMVU_rtl" for col in body for x in col
+               if col[0] in vit["token_batched"] and x in nodes)
+    types = rep["op_types"]
+    assert types["rolled parameters (on chip)"]["layers"] > 0
+    assert sum(types[k]["layers"] for k in types if k.startswith("strip_reader")) == 2
+    t = rep["total"]
+    assert t["bottleneck_cycles"] == max(x["cycles"] for x in rep["layers"])
+    assert t["ddr"]["bytes_per_frame"] == r["loop_ddr_bytes"] + ctx.results.token_batch["ddr_bytes_per_frame"]
+    assert t["fps"] == pytest.approx(min(t["compute_fps"], t["ddr"]["fps_limit"]))
+    assert t["resources"]["LUT"] == pytest.approx(sum(x["LUT"] for x in rep["layers"]))

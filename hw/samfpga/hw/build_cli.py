@@ -85,12 +85,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="the accelerator takes the resized uint8 image, SAM's normalisation folded into its first "
                          "threshold table (default); --no-pixel-input: the host sends the normalised float image")
     ap.add_argument("--token-batch", type=int, default=0, metavar="B",
-                    help="run every MVAU + Requant pair with constant weights on the token-batched unit, weights in "
-                         "DDR read once per B tokens (written to OUT/ddr_weights.bin); default 0: weights on chip")
+                    help="let MVAU + Requant pairs with constant weights run on the token-batched unit, weights in "
+                         "DDR read once per B tokens (written to OUT/ddr_weights.bin): the fit search chooses which "
+                         "(every pair with --no-fit or --folding); default 0: weights on chip")
     ap.add_argument("--token-batch-layers", default="",
-                    help="comma-separated MVAU node names to put on the token-batched unit (default: all)")
+                    help="comma-separated MVAU node names to put on the token-batched unit (only these; default: "
+                         "the fit search chooses)")
     ap.add_argument("--token-batch-dot", default="chain", choices=("chain", "pack", "tree"),
                     help="the token-batched unit's dot products (default chain; pack: two per DSP48E2, even PE)")
+    ap.add_argument("--roll", action="store_true",
+                    help="build each repeated stage as one body run once per block (same folding for every block, "
+                         "the body counted once with N x its cycles, per-iteration parameters on chip, loop and "
+                         "frame buffers in DDR); the build stops before HDL generation")
+    ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
+                    help="with --roll: check the rolled graph against the unrolled one in FINN python execution "
+                         "(default; slow at full size)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -108,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                           options=BuildOptions(int_ops=args.int_ops, pixel_input=args.pixel_input,
                                                token_batch=args.token_batch, token_batch_dot=args.token_batch_dot,
                                                token_batch_layers=tuple(s.strip() for s in
-                                                                        args.token_batch_layers.split(",") if s.strip())))
+                                                                        args.token_batch_layers.split(",") if s.strip()),
+                                               roll=args.roll, roll_verify=args.roll_verify))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():

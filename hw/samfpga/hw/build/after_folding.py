@@ -10,6 +10,8 @@ the search counts is what the report will count.
 
 from __future__ import annotations
 
+import json
+
 from samfpga.hw import HW_DOMAIN
 
 #: op types whose hardware is decided only after folding (``after_folding`` replaces them)
@@ -64,6 +66,11 @@ def single_node_model(model, node):
     graph = helper.make_graph([copy.deepcopy(node)], f"{node.name}_alone",
                               [info(i) for i in node.input if i not in inits], [info(o) for o in node.output])
     one = ModelWrapper(helper.make_model(graph))
+    from samfpga.hw.build.memory import SHUFFLE_STYLE_KEY, shuffle_styles
+
+    style = shuffle_styles(model).get(node.output[0]) if node.output else None
+    if style is not None:
+        one.set_metadata_prop(SHUFFLE_STYLE_KEY, json.dumps({node.output[0]: style}))
     for i in inits:
         one.set_initializer(i, model.get_initializer(i))
     for t in [*node.input, *node.output]:

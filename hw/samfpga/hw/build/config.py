@@ -42,13 +42,21 @@ class BuildOptions:
     window_residual:   take each residual around windowed attention in window order: the window partition /
                        unpartition shuffles moved outside its fork and join (``window_residual.WindowOrderResidual``,
                        exact), so the skip FIFO holds about a window instead of pages of rows
-    token_batch:       B > 0: every MVAU + Requant pair with constant weights (``token_batch_layers``: only the MVAUs
-                       of these names) runs on the project's token-batched unit, its weights and parameters in DDR
-                       read once per B tokens (``samfpga.hw.custom_ops.token_batch``; the build writes their DDR
-                       image, ``ddr_weights.bin``); 0 (default): weights on chip. Applied after folding, at the
-                       folding the fit search chose for on-chip weights
+    token_batch:       B > 0: MVAU + Requant pairs with constant weights may run on the project's token-batched
+                       unit, their weights and parameters in DDR read once per B tokens
+                       (``samfpga.hw.custom_ops.token_batch``; the build writes their DDR image,
+                       ``ddr_weights.bin``): the fit search prices each pair both ways and chooses (without the fit
+                       search: every pair); ``token_batch_layers`` imposes the unit on the MVAUs it names (only
+                       those); 0 (default): weights on chip
     token_batch_dot:   the unit's dot products: "chain" (dot_chain.sv, default), "pack" (two per DSP48E2, even PE)
                        or "tree"
+    roll:              build each repeated stage that one body serves as that body run once per block
+                       (``samfpga.hw.build.rolling``): the fit search folds the blocks alike and counts the body once
+                       with N x its cycles, its per-iteration parameters and its loop's DMA engines; a body layer on
+                       the token-batched unit reads iteration i's weights at BASE + i x STRIDE in DDR. The report
+                       counts the rolled graph; the build stops before ``hw_codegen`` (no HDL for rolled bodies yet)
+    roll_verify:       with ``roll``: run the rolled graph against the unrolled one on a random input (FINN python
+                       execution, tolerance 0) and fail the build when any value differs
     """
 
     streamline_extra: bool = True
@@ -65,6 +73,8 @@ class BuildOptions:
     token_batch: int = 0
     token_batch_layers: tuple[str, ...] = ()
     token_batch_dot: str = "chain"
+    roll: bool = False
+    roll_verify: bool = True
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:

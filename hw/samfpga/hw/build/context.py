@@ -35,6 +35,11 @@ class BuildResults:
     pixel_input:     the uint8 input's description (``pixel_input.PixelInput.to_json``: layout, pad codes), when on
     token_batch:     the token-batched layers (node: DDR offset, bytes, DDR bytes per frame), the pairs kept on chip
                      (MVAU: reason), the DDR image's file and size, when ``options.token_batch`` is on
+    token_batch_choice: the MVAUs the fit search put on the token-batched unit (block 0's choice given to every block
+                     of a rolled body); None when it did not choose (no fit search, or ``token_batch`` off)
+    rolled:          with ``options.roll``: the stages rolled and refused at folding, the token-batched layers
+                     chosen for the bodies, and from the ``roll`` step the rolled graph's report rows, stages, loop
+                     DDR bytes and the rolled-vs-unrolled check (``samfpga.hw.build.rolling``)
     """
 
     host_nodes: list[tuple[str, str]] = field(default_factory=list)
@@ -51,6 +56,8 @@ class BuildResults:
     runtime_writeable: list[str] = field(default_factory=list)
     fit: FitResult | None = None
     token_batch: dict = field(default_factory=dict)
+    token_batch_choice: list[str] | None = None
+    rolled: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -39,6 +39,7 @@ class Option:
     cycles: dict[str, int]  # node name -> expected cycles per frame
     res: dict[str, dict[str, float]]  # node name -> {LUT, FF, BRAM36, URAM, DSP}
     style: str = ""  # memory style name (memory.STYLES), "" when the layers have no memory attribute
+    variant: str = ""  # "" the layers as they are; else what a later step makes of them (e.g. "token_batch")
 
     @cached_property
     def max_cycles(self) -> int:
@@ -338,7 +339,10 @@ class _Priced:
         self.calls = 0
 
     def key(self, node) -> tuple:
-        return (node.name, tuple(sorted((a.name, str(a)) for a in node.attribute)))
+        from samfpga.hw.build.memory import is_shuffle, shuffle_styles
+
+        style = shuffle_styles(self.model).get(node.output[0]) if is_shuffle(node) else None
+        return (node.name, tuple(sorted((a.name, str(a)) for a in node.attribute)), style)
 
     def __call__(self, nodes: list) -> dict[str, dict[str, float]]:
         from samfpga.hw.build.after_folding import changes_after_folding, priced_as_built
@@ -415,11 +419,16 @@ class Table:
 
 
 def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = None, ratio: float = 2.0,
-                styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None, own_rtl: bool = True) -> Table:
+                styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None, own_rtl: bool = True,
+                alternative=None) -> Table:
     """Options per layer group of ``model`` (specialised HW graph; folded in place, left at the last trial).
 
     ``styles``: memory styles to price (``memory.STYLES`` names; "" keeps the graph's memory attributes);
-    ``own_rtl``: the build maps layers to the project's RTL after folding (their price is that of the RTL)."""
+    ``own_rtl``: the build maps layers to the project's RTL after folding (their price is that of the RTL);
+    ``alternative``: ``(variant, fn)``, ``fn(model, node) -> (resources, cycles) | None`` the price and cycles of a
+    node as a later step may build it instead (a layer fused onto the token-batched unit): a group where any node
+    has one also gets, per folding, an option of that ``variant`` with those figures (``pair_variants`` then ties a
+    layer to the one it absorbs in that variant)."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from qonnx.custom_op.registry import getCustomOp
 
@@ -451,11 +460,19 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
             res = priced(nodes)
             for g in groups:
                 insts = {x: getCustomOp(by_name[x]) for x in g}
-                attrs = {x: {**_fold_attrs(i), **_memory_attrs(i)} for x, i in insts.items()}
+                attrs = {x: {**_fold_attrs(i), **_memory_attrs(i, model)} for x, i in insts.items()}
                 key = tuple((x, tuple(sorted(a.items()))) for x, a in attrs.items())
                 if key not in opts[g]:
                     opts[g][key] = Option(attrs=attrs, cycles={x: int(i.get_exp_cycles()) for x, i in insts.items()},
                                           res={x: res[x] for x in g}, style=style)
+                if alternative and (key, alternative[0]) not in opts[g]:
+                    alt = {x: alternative[1](model, by_name[x]) for x in g}
+                    if any(v is not None for v in alt.values()):
+                        own = opts[g][key]
+                        opts[g][(key, alternative[0])] = Option(
+                            attrs=attrs, cycles={x: (alt[x][1] if alt[x] else own.cycles[x]) for x in g},
+                            res={x: (alt[x][0] if alt[x] else own.res[x]) for x in g}, style=style,
+                            variant=alternative[0])
         if log:
             log(f"fit table: target {t:,} cycles, {sum(len(v) for v in opts.values())} options")
     out = [Group(names=g, op_types=tuple(by_name[x].op_type for x in g), options=list(opts[g].values()))
@@ -471,20 +488,66 @@ def _hw_nodes(model) -> list:
     return [n for n in model.graph.node if n.domain.startswith(HW_DOMAIN)]
 
 
-def _memory_attrs(op) -> dict:
-    from samfpga.hw.build.memory import MEMORY_ATTRS
+def _memory_attrs(op, model=None) -> dict:
+    """The node's memory attributes; a Shuffle's ``ram_style`` is that of the PagePermute it becomes
+    (``memory.shuffle_styles``)."""
+    from samfpga.hw.build.memory import MEMORY_ATTRS, is_shuffle, shuffle_styles
 
+    if model is not None and is_shuffle(op.onnx_node):
+        return {"ram_style": shuffle_styles(model).get(op.onnx_node.output[0], "auto")}
     types = op.get_nodeattr_types()
     return {a: op.get_nodeattr(a) for a in MEMORY_ATTRS if a in types}
+
+
+def pair_variants(groups: list[Group], pairs: dict[str, str], variant: str) -> list[Group]:
+    """Each pair ``a -> b`` of single-layer groups (``a``'s ``variant`` absorbs ``b``: an MVAU and the Requant the
+    token-batched unit takes in) as one group: every combination of their plain options, and ``a``'s options of
+    ``variant`` with ``b``'s (priced as absorbed), so no choice prices one in the variant and the other not."""
+    single = {g.names[0]: g for g in groups if len(g.names) == 1}
+    merged, absorbed = {}, set()
+    for a, b in pairs.items():
+        ga, gb = single.get(a), single.get(b)
+        if ga is None or gb is None:
+            continue
+        opts = [Option({**oa.attrs, **ob.attrs}, {**oa.cycles, **ob.cycles}, {**oa.res, **ob.res}, oa.style)
+                for oa in ga.options if not oa.variant for ob in gb.options if not ob.variant]
+        bv = [o for o in gb.options if o.variant == variant][:1]
+        opts += [Option({**oa.attrs, **bv[0].attrs}, {**oa.cycles, **bv[0].cycles}, {**oa.res, **bv[0].res},
+                        oa.style, variant) for oa in ga.options if oa.variant == variant and bv]
+        opts.sort(key=lambda o: -o.max_cycles)
+        merged[a] = Group((a, b), (ga.op_types[0], gb.op_types[0]), opts)
+        absorbed.add(b)
+    return [merged.get(g.names[0], g) for g in groups if not (len(g.names) == 1 and g.names[0] in absorbed)]
+
+
+def only_variant(groups: list[Group], variant: str, names: set[str] | None = None) -> list[Group]:
+    """``groups`` where each group that has options of ``variant`` keeps only those (the variant imposed; "": the
+    layers as they are, every alternative dropped); ``names``: only the groups holding one of these layers."""
+    out = []
+    for g in groups:
+        keep = [o for o in g.options if o.variant == variant] if names is None or set(g.names) & names else []
+        out.append(Group(g.names, g.op_types, keep) if keep else g)
+    return out
+
+
+def chosen(groups: list[Group], choice: list[int], variant: str) -> list[str]:
+    """Names of the layers whose chosen option is of ``variant``, in group order."""
+    return [x for g, i in zip(groups, choice, strict=True) if g.options[i].variant == variant for x in g.names]
 
 
 def apply(model, groups: list[Group], choice: list[int]) -> None:
     """Set the chosen options' attributes on ``model``'s nodes (in place)."""
     from qonnx.custom_op.registry import getCustomOp
 
+    from samfpga.hw.build.memory import is_shuffle, set_shuffle_style
+
     by_name = {n.name: n for n in model.graph.node}
     for g, i in zip(groups, choice, strict=True):
         for name, attrs in g.options[i].attrs.items():
-            op = getCustomOp(by_name[name])
+            node = by_name[name]
+            op = getCustomOp(node)
             for a, v in attrs.items():
-                op.set_nodeattr(a, v)
+                if a == "ram_style" and is_shuffle(node):
+                    set_shuffle_style(model, node, v)
+                else:
+                    op.set_nodeattr(a, v)

@@ -26,7 +26,7 @@ from samfpga.hw.build.context import BuildContext
 from samfpga.hw.build.progress import BuildLog, step_line
 from samfpga.hw.build.report import build_report, report_markdown
 from samfpga.hw.build.speedups import installed
-from samfpga.hw.build.steps import STEPS, VivadoRequired
+from samfpga.hw.build.steps import STEPS, BuildStopped, VivadoRequired
 from samfpga.hw.finn_env import boot, vivado_available
 
 
@@ -92,6 +92,10 @@ def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
             stopped = _stopped(name, str(e), cfg.steps, i)
             blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped, needs Vivado (not installed); "
                      f"the remaining {len(cfg.steps) - i + 1} steps need it too")
+            break
+        except BuildStopped as e:
+            stopped = {"step": name, "message": f"{e} Produced: steps {', '.join(cfg.steps[: i - 1])}."}
+            blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped: {e}")
             break
         except Exception as e:  # noqa: BLE001 - reported as one line naming the step
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""

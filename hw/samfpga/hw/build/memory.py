@@ -17,6 +17,8 @@ URAM cannot be initialised by the bitstream: a layer whose weights or thresholds
 
 from __future__ import annotations
 
+import json
+
 from samfpga.hw.boards import Board
 
 NEVER = 2**31 - 1  # a depth trigger no memory reaches
@@ -49,9 +51,33 @@ def _set_style(op, style: str) -> bool:
     return False
 
 
+#: model metadata: {output tensor of a Shuffle: memory style} of the PagePermute_rtl it becomes after folding (a
+#: Shuffle has no memory attribute; ``ShuffleToPagePermute`` reads this). Keyed by tensor, which renaming nodes keeps.
+SHUFFLE_STYLE_KEY = "samfpga_shuffle_ram_style"
+
+
+def shuffle_styles(model) -> dict[str, str]:
+    """``SHUFFLE_STYLE_KEY`` of ``model``: {Shuffle output tensor: memory style}."""
+    return json.loads(model.get_metadata_prop(SHUFFLE_STYLE_KEY) or "{}")
+
+
+def set_shuffle_style(model, node, style: str) -> None:
+    """Record ``style`` for the PagePermute that the Shuffle ``node`` becomes."""
+    styles = shuffle_styles(model)
+    styles[node.output[0]] = style
+    model.set_metadata_prop(SHUFFLE_STYLE_KEY, json.dumps(styles, sort_keys=True))
+
+
+def is_shuffle(node) -> bool:
+    from samfpga.hw import HW_DOMAIN
+
+    return node.op_type == "Shuffle" and node.domain.startswith(HW_DOMAIN)
+
+
 def apply_style(model, style: str, board: Board, names: set[str] | None = None) -> list[str]:
-    """Set memory ``style`` on every HW node (or those in ``names``) that has memory attributes; returns their
-    names. ``ultra`` on a board without URAM is refused."""
+    """Set memory ``style`` on every HW node (or those in ``names``) that has memory attributes, and on the
+    PagePermute each Shuffle becomes (``set_shuffle_style``); returns their names. ``ultra`` on a board without URAM
+    is refused."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw import HW_DOMAIN
@@ -62,7 +88,12 @@ def apply_style(model, style: str, board: Board, names: set[str] | None = None) 
         raise ValueError(f"{board.name} has no URAM; memory style 'ultra' is not available")
     done = []
     for n in model.graph.node:
-        if n.domain.startswith(HW_DOMAIN) and (names is None or n.name in names) and _set_style(getCustomOp(n), style):
+        if not n.domain.startswith(HW_DOMAIN) or (names is not None and n.name not in names):
+            continue
+        if is_shuffle(n):
+            set_shuffle_style(model, n, style)
+            done.append(n.name)
+        elif _set_style(getCustomOp(n), style):
             done.append(n.name)
     return done
 

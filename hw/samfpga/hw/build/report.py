@@ -103,13 +103,17 @@ def verdict(totals: dict[str, float], types: dict[str, dict], board: Board, limi
 
 def build_report(model, results: BuildResults, board: Board, clock_mhz: float, limit: float) -> dict:
     """Report dict (fields in docs/hardware.md). ``model``: the estimated HW graph; ``results``: the steps'."""
-    rows = layer_rows(model, results)
+    rolled = results.rolled if results.rolled.get("rows") else None
+    # a rolled build is counted as built: its unrolled pieces and each body once (rows of the roll step)
+    rows = [dict(x) for x in rolled["rows"]] if rolled else layer_rows(model, results)
     types = by_op_type(rows)
     budget = board.budget()
     tot = {r: float(sum(x[r] for x in rows)) for r in RESOURCES}
     slow = max(rows, key=lambda x: x["cycles"], default=None)
     cycles = slow["cycles"] if slow else 0
-    fps = clock_mhz * 1e6 / cycles if cycles else None
+    ddr = ddr_traffic(results, board, clock_mhz)
+    compute_fps = clock_mhz * 1e6 / cycles if cycles else None
+    fps = min(compute_fps, ddr["fps_limit"]) if compute_fps and ddr else compute_fps
     v = verdict(tot, types, board, limit, fps, clock_mhz)
     binding = v["binding"]
     return {
@@ -126,6 +130,8 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
             "bottleneck_cycles": cycles,
             "bottleneck_node": slow["name"] if slow else None,
             "fps": fps,
+            "compute_fps": compute_fps,
+            "ddr": ddr,
             "sources": sorted({x["source"] for x in rows}),
             "unmodelled": {op: t["unmodelled"] for op, t in types.items() if t["unmodelled"]},
         },
@@ -145,7 +151,28 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "window_residual": results.window_residual,
         # layers on the token-batched unit (weights in DDR): offsets, bytes, DDR traffic per frame; {} when off
         "token_batch": _token_batch_summary(results.token_batch, fps),
+        # rolled stages (options.roll): what was rolled or refused, the rolled-vs-unrolled check; {} when off
+        "rolled": {k: v for k, v in results.rolled.items() if k != "rows"},
     }
+
+
+def ddr_traffic(results: BuildResults, board: Board, clock_mhz: float) -> dict | None:
+    """DDR bytes per frame of what the build keeps in DDR (token-batched weights, rolled stages' frame and loop
+    buffers) and the frame rate the board's DDR allows at ``PlanConfig.ddr_efficiency`` of its peak
+    (``plan.pricing.DDR_GBPS``); None when nothing is in DDR."""
+    from samfpga.hw.plan.planner import PlanConfig
+    from samfpga.hw.plan.pricing import DDR_GBPS
+
+    weights = float(results.token_batch.get("ddr_bytes_per_frame", 0.0))
+    loops = float(results.rolled.get("loop_ddr_bytes", 0.0))
+    if not weights and not loops:
+        return None
+    gbps, src = DDR_GBPS.get(board.name, (None, "unknown"))
+    eff = PlanConfig().ddr_efficiency
+    total = weights + loops
+    return {"bytes_per_frame": total, "weights": weights, "loop_buffers": loops, "peak_gbps": gbps,
+            "peak_source": src, "efficiency": eff,
+            "fps_limit": (gbps * 1e9 * eff / total) if gbps else None}
 
 
 def _token_batch_summary(tb: dict, fps: float | None) -> dict:
@@ -187,8 +214,9 @@ def report_markdown(rep: dict, chart: str | None = None) -> str:
         f"HW layers with a float input stream: {n['float_input_op_types'] or 'none'}",
         "",
         f"Slowest layer: {t['bottleneck_node']} at {t['bottleneck_cycles']:,} cycles per frame -> "
-        f"{_fmt(t['fps'])} fps at {rep['clock_mhz']:g} MHz.",
+        f"{_fmt(t.get('compute_fps', t['fps']))} fps at {rep['clock_mhz']:g} MHz.",
         "",
+        *_ddr_lines(t.get("ddr"), t["fps"]),
         f"| resource | total | budget | utilization | margin to {100 * t['fit_limit']:.0f}% |",
         "|---|---|---|---|---|",
     ]
@@ -207,6 +235,7 @@ def report_markdown(rep: dict, chart: str | None = None) -> str:
                      + f" | {', '.join(x['sources'])} | {x['max_cycles']:,} |")
     lines.append("| **budget** | | " + " | ".join(f"{t['budget'][r]:,}" for r in RESOURCES) + " | | |")
     lines += _fit_lines(rep.get("fit_search")) + _memory_lines(rep["memory"]) + _token_batch_lines(rep.get("token_batch"))
+    lines += _rolled_lines(rep.get("rolled"))
     lines += ["", "## Largest layers (by the binding resource)", "",
               "| layer | type | LUT | BRAM36 | URAM | DSP | cycles | source |", "|---|---|---|---|---|---|---|---|"]
     for x in rep["largest_layers"]:
@@ -246,6 +275,39 @@ def _token_batch_lines(tb: dict | None) -> list[str]:
            + (f", {gbps:.3g} GB/s at the report's fps." if gbps is not None else ".")]
     if tb["kept"]:
         out += ["", "Kept on chip: " + "; ".join(f"{k} ({v})" for k, v in sorted(tb["kept"].items())) + "."]
+    return out
+
+
+def _ddr_lines(d: dict | None, fps: float | None) -> list[str]:
+    if not d:
+        return []
+    lim = d["fps_limit"]
+    return [f"DDR: {d['bytes_per_frame'] / 1e6:,.2f} MB per frame (weights {d['weights'] / 1e6:,.2f}, loop and frame "
+            f"buffers {d['loop_buffers'] / 1e6:,.2f}); at {100 * d['efficiency']:.0f}% of {d['peak_gbps']} GB/s "
+            f"({d['peak_source']}) that allows {_fmt(lim)} fps; the design's rate: {_fmt(fps)} fps.", ""]
+
+
+def _rolled_lines(r: dict | None) -> list[str]:
+    if not r or not r.get("stages"):
+        return []
+    out = ["", "## Rolled stages (one body per stage, run once per block)", "",
+           "| stage | blocks | body nodes | body interval | stage interval | loop DDR bytes/frame | token-batched "
+           "| DDR stride |", "|---|---|---|---|---|---|---|---|"]
+    for s in r["stages"]:
+        strides = sorted(set(s["ddr_stride"].values()))
+        out.append(f"| {s['name']} | {s['iterations']} | {s['body_nodes']} | {s['body_interval']:,} | "
+                   f"{s['interval']:,} | {s['ddr_bytes_per_frame']:,} | {len(s['token_batched'])} | "
+                   f"{', '.join(f'{x:,}' for x in strides) or '-'} |")
+    for x in r.get("refused", []):
+        out.append(f"\nNot rolled: {x['name']}: {'; '.join(x['differences'][:3])}")
+    v = r.get("verify")
+    if v:
+        out += ["", f"Rolled vs unrolled graph (FINN python execution, {v['input']}): {v['differing']} of "
+                    f"{v['values']:,} values differ (tolerance 0); {v['unrolled_seconds']} s unrolled, "
+                    f"{v['rolled_seconds']} s rolled."]
+    out += ["", "Each body's layers, FIFOs and per-iteration parameters (`rolled parameters (on chip)`, own model) "
+                "are counted once; its cycles are N x the layer's; each stage's loop and frame buffers are in DDR, "
+                "moved by strip DMA engines (Yosys counts). The HDL of rolled bodies is not generated yet."]
     return out
 
 

@@ -22,10 +22,15 @@ from samfpga.hw.build.pixel_input import step_pixel_input
 from samfpga.hw.finn_env import vivado_available
 
 __all__ = ["DEFAULT_STEPS", "HW_DOMAIN", "PIPELINE", "SOFTWARE_STEPS", "STEPS", "VIVADO_STEPS", "BuildContext",
-           "Step", "VivadoRequired", "finn_config"]
+           "BuildStopped", "Step", "VivadoRequired", "finn_config"]
 
 
-class VivadoRequired(RuntimeError):
+class BuildStopped(RuntimeError):
+    """Raised by a step that cannot run in this build; ``flow.run_build`` stops there, writes the report of what
+    the earlier steps produced, and says why (the message)."""
+
+
+class VivadoRequired(BuildStopped):
     """Raised by a step that needs Vivado / Vitis HLS when they are not installed (message: what needs it)."""
 
 
@@ -324,50 +329,177 @@ def step_fold(model, ctx):
 FIFO_RESERVE_ROUNDS = 3
 
 
-def _fifo_totals(model, board, own_rtl: bool = True) -> dict[str, float]:
+def _fifo_totals(model, board, own_rtl: bool = True, rolled: bool = False,
+                 token_batch: tuple | None = None) -> dict[str, float]:
     """Summed resources of the FIFOs and width converters ``model`` (folded) needs once its layers are built
     (``after_folding``: a Shuffle's FIFOs are those of the PagePermute it becomes), by
-    ``samfpga.hw.resources.stream_costs``."""
+    ``samfpga.hw.resources.stream_costs``; ``rolled``: those of the rolled graph's parts (each body once) and the
+    rolled stages' strip DMA engines (``rolling.dma_resources``); ``token_batch`` = (B, dot, MVAU names): with those
+    pairs on the token-batched unit (whose start-up sets the FIFOs around it)."""
+    if token_batch and token_batch[2]:
+        import copy
+
+        from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
+
+        b, dot, names = token_batch
+        model = copy.deepcopy(model).transform(UseTokenBatchMVU(b, dot, names=tuple(sorted(names))))
     from samfpga.hw.boards import RESOURCES
     from samfpga.hw.build.after_folding import after_folding
+    from samfpga.hw.build.rolling import dma_resources
     from samfpga.hw.resources import stream_costs
+    from samfpga.hw.rolled import Loop, roll
 
-    tot = dict.fromkeys(RESOURCES, 0.0)
-    for c in stream_costs(after_folding(model, board.part, own_rtl), board):
-        for r, v in c.resources().items():
-            tot[r] += v
+    rg = roll(model) if rolled else None
+    parts = [p.body if isinstance(p, Loop) else p for p in rg.parts] if rg else [model]
+    tot = dma_resources(model, [lp.plan for lp in rg.loops]) if rg else dict.fromkeys(RESOURCES, 0.0)
+    for part in parts:
+        for c in stream_costs(after_folding(part, board.part, own_rtl), board):
+            for r, v in c.resources().items():
+                tot[r] += v
     return tot
 
 
 def _fit(model, ctx) -> None:
-    """Fit search on ``model`` (in place): table of per-layer options, search, chosen attributes applied."""
-    from samfpga.hw.build import fit, memory
+    """Fit search on ``model`` (in place): table of per-layer options, search, chosen attributes applied.
 
-    cfg, board = ctx.cfg, ctx.cfg.board_spec
-    styles = memory.styles_for(board) if cfg.options.search_memory else ("",)
-    if not cfg.options.search_memory:
+    With ``options.token_batch`` each MVAU + Requant pair the token-batched unit can compute also has options as that
+    unit (``rolling.TokenBatchPricer``): the search chooses per pair whether its weights stay on chip or stream from
+    DDR (``token_batch_layers`` imposes the unit on the pairs it names); the choice goes to
+    ``results.token_batch_choice`` for the ``token_batch`` step. With ``options.roll`` the blocks of each rolled stage
+    are tied (``rolling.tie``): one folding, N x the cycles, their resources once plus the other iterations'
+    on-chip parameters."""
+    from samfpga.hw.build import fit, memory, rolling
+
+    cfg, board, opts = ctx.cfg, ctx.cfg.board_spec, ctx.cfg.options
+    styles = memory.styles_for(board) if opts.search_memory else ("",)
+    if not opts.search_memory:
         memory.place_without_uram(model, board)
-    table = fit.build_table(model, board, cfg.clock, cfg.target_fps, cfg.options.fit_ladder_ratio, styles,
-                            cfg.options.mvau_wwidth_max, own_rtl=cfg.own_rtl)
-    result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps)
-    # the FIFOs a folding needs are not in the table (their depths depend on the folding of both neighbours):
-    # search again with the FIFOs of the last choice reserved, until the reserve covers the FIFOs of the choice
-    need = None
-    for _ in range(FIFO_RESERVE_ROUNDS):
-        fit.apply(model, table.groups, result.choice)
-        need = _fifo_totals(model, board, cfg.own_rtl)
-        if all(need[r] <= result.reserved.get(r, 0.0) for r in need):
-            break
-        reserve = {r: max(need[r], result.reserved.get(r, 0.0)) for r in need}
-        result = fit.search(table.groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps, reserved=reserve)
-        need = None
-    fit.apply(model, table.groups, result.choice)
+    plans = _rolled_plans(model, ctx) if opts.roll else []
+    if plans:
+        ctx.results.rolled["at_folding"]["widened"] = rolling.unify_datatypes(model, plans)
+    pricer, couple = None, None
+    if opts.token_batch:
+        pricer = rolling.TokenBatchPricer(board, opts.token_batch, opts.token_batch_dot,
+                                          set(opts.token_batch_layers) or None)
+        couple = pricer.pairs(model)
+    table = fit.build_table(model, board, cfg.clock, cfg.target_fps, opts.fit_ladder_ratio, styles,
+                            opts.mvau_wwidth_max, own_rtl=cfg.own_rtl,
+                            alternative=(rolling.TOKEN_BATCH, pricer) if pricer else None)
+    groups = fit.pair_variants(table.groups, couple, rolling.TOKEN_BATCH) if pricer else table.groups
+    if opts.token_batch_layers:
+        groups = fit.only_variant(groups, rolling.TOKEN_BATCH)
+    if plans:
+        in_ddr = set(couple or {}) | set((couple or {}).values())
+        extra = {}
+        for p in plans:
+            for col in rolling.present_columns(model, [p]):
+                x, n = col[0], p.stage.iterations
+                extra[x] = {"": rolling.param_extra(rolling.param_bits(p, x), n)}
+                if x in in_ddr:
+                    extra[x][rolling.TOKEN_BATCH] = rolling.param_extra(rolling.param_bits(p, x, True), n)
+        groups = rolling.tie(groups, plans, model, extra)
+    candidates = [groups]
+    if pricer and not opts.token_batch_layers:
+        # the search re-weights resources greedily and the FIFO reserve below only grows, so more options can lead
+        # to a slower choice: the unit wherever it applies and no unit at all are settled too, the fastest kept
+        candidates += [fit.only_variant(groups, rolling.TOKEN_BATCH), fit.only_variant(groups, "")]
+        if plans:  # the unit in the rolled bodies, weights on chip elsewhere
+            body = {c[0] for c in rolling.present_columns(model, plans)}
+            candidates.append(fit.only_variant(fit.only_variant(groups, rolling.TOKEN_BATCH, body), "",
+                                               set().union(*(g.names for g in groups)) - body))
+    best = None
+    mates = {c[0]: c for c in rolling.present_columns(model, plans)}
+
+    def tb_names(cand: list, choice: list[int]) -> list[str]:
+        # every block's node of a rolled body takes the body's choice (the tied group names block 0's)
+        if not pricer:
+            return []
+        return sorted(y for x in fit.chosen(cand, choice, rolling.TOKEN_BATCH) if x in couple
+                      for y in mates.get(x, (x,)))
+
+    for cand in candidates:
+        result, need = _settle(model, cand, ctx, bool(plans), tb_names)
+        if best is None or _rank(result) < _rank(best[1]):
+            best = (cand, result, need)
+    groups, result, need = best
+    fit.apply(model, groups, result.choice)
     # what the report will count for this choice: its layers as built plus the FIFOs and width converters it needs
-    result.streams = need if need is not None else _fifo_totals(model, board, cfg.own_rtl)
-    result.predicted = fit.layer_totals(table.groups, result.choice, result.streams)
+    # (and a rolled build's loop DMA engines)
+    result.streams = need
+    result.predicted = fit.layer_totals(groups, result.choice, result.streams)
     result.table_seconds = table.seconds
     result.advice = fit.advice(result.totals, result.by_op_type, board, cfg.fit_limit)
     ctx.results.fit = result
+    if pricer:
+        ctx.results.token_batch_choice = tb_names(groups, result.choice)
+
+
+def _rolled_remainder(model, groups: list, choice: list[int], ctx, token_batch: tuple) -> dict[str, float]:
+    """What a rolled build of ``model`` as folded costs beyond the fit table's layers: the rolled graph priced as the
+    ``roll`` step will price it (``rolling.rolled_costs`` after ``token_batch`` and ``after_folding``: FIFOs, width
+    converters, loop DMA engines, and the body's layers at its unified attributes) minus the table's figures for the
+    choice, per resource (at least 0)."""
+    import copy
+
+    from samfpga.hw.boards import RESOURCES
+    from samfpga.hw.build import fit
+    from samfpga.hw.build.after_folding import after_folding
+    from samfpga.hw.build.rolling import rolled_costs
+    from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
+
+    cfg = ctx.cfg
+    m = copy.deepcopy(model)
+    b, dot, names = token_batch
+    if names:
+        m = m.transform(UseTokenBatchMVU(b, dot, names=tuple(sorted(names))))
+    _rg, rc = rolled_costs(after_folding(m, cfg.board_spec.part, cfg.own_rtl), cfg.board_spec, cfg.own_rtl)
+    table = fit.layer_totals(groups, choice)
+    return {r: max(0.0, sum(x[r] for x in rc.rows) - table[r]) for r in RESOURCES}
+
+
+def _rank(result) -> tuple:
+    """Order of fit results: fitting before not, then the faster; of those that do not fit, the nearest to fitting."""
+    return (0, result.cycles) if result.fits else (1, result.over_by)
+
+
+def _settle(model, groups: list, ctx, rolled: bool, tb_names):
+    """``fit.search`` on ``groups`` with the FIFOs its choice needs reserved: the FIFOs a folding needs are not in the
+    table (their depths depend on the folding of both neighbours), so the search runs again with the FIFOs of the
+    last choice reserved until the reserve covers them. ``tb_names(groups, choice)``: the MVAUs a choice puts on the
+    token-batched unit. Returns (result, the choice's FIFO totals); ``model`` is left folded as the last search
+    chose."""
+    from samfpga.hw.build import fit
+
+    cfg, board, opts = ctx.cfg, ctx.cfg.board_spec, ctx.cfg.options
+
+    def need_of(result):
+        fit.apply(model, groups, result.choice)
+        tb = (opts.token_batch, opts.token_batch_dot, tb_names(groups, result.choice))
+        if rolled:
+            return _rolled_remainder(model, groups, result.choice, ctx, tb)
+        return _fifo_totals(model, board, cfg.own_rtl, token_batch=tb)
+
+    result = fit.search(groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps)
+    for _ in range(FIFO_RESERVE_ROUNDS):
+        need = need_of(result)
+        if all(need[r] <= result.reserved.get(r, 0.0) for r in need):
+            return result, need
+        reserve = {r: max(need[r], result.reserved.get(r, 0.0)) for r in need}
+        result = fit.search(groups, board.budget(), cfg.clock, cfg.fit_limit, cfg.target_fps, reserved=reserve)
+    return result, need_of(result)
+
+
+def _rolled_plans(model, ctx) -> list:
+    """The stages one body serves (``rolling.rollable``), recorded in ``results.rolled`` with those refused."""
+    from samfpga.hw.build import rolling
+
+    plans, refused = rolling.rollable(model)
+    ctx.results.rolled["at_folding"] = {
+        "stages": [{"name": p.stage.name, "iterations": p.stage.iterations, "body_nodes": len(p.columns)}
+                   for p in plans],
+        "refused": [{"name": p.stage.name, "iterations": p.stage.iterations,
+                     "differences": [str(d) for d in p.refused][:20]} for p in refused]}
+    return plans
 
 
 def step_token_batch(model, ctx):
@@ -388,8 +520,12 @@ def step_token_batch(model, ctx):
         return model
     from qonnx.transformation.general import GiveUniqueNodeNames
 
+    # the fit search's choice (the pairs whose weights it put in DDR), else those named, else every pair
+    names = ctx.results.token_batch_choice
+    if names is None and opts.token_batch_layers:
+        names = list(opts.token_batch_layers)
     fused = model.transform(UseTokenBatchMVU(opts.token_batch, opts.token_batch_dot,
-                                             names=tuple(opts.token_batch_layers) or None))
+                                             names=tuple(sorted(names)) if names is not None else None))
     converted = {n.name.removeprefix("TokenBatchMVU_rtl_") for n in fused.graph.node
                  if n.op_type == "TokenBatchMVU_rtl"}
     # the names later steps give (FINN renames every node <op_type>_<index>), so the report's names are the build's
@@ -404,9 +540,12 @@ def step_token_batch(model, ctx):
               for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"}
     kept = kept_pairs(model)
     missing = sorted(set(opts.token_batch_layers) - converted - set(kept))
+    chosen_by_fit = ctx.results.token_batch_choice is not None
     if missing:
         raise ValueError(f"token_batch_layers: no MVAU + Requant pair named {missing} in the folded graph")
     ctx.results.token_batch = {"batch": opts.token_batch, "dot": opts.token_batch_dot, "layers": layers,
+                               "chosen_by": "fit search" if chosen_by_fit else
+                               ("token_batch_layers" if opts.token_batch_layers else "every pair"),
                                "kept": kept,
                                "image": path.name, "image_bytes": size,
                                "ddr_bytes_per_frame": sum(x["ddr_bytes_per_frame"] for x in layers.values())}
@@ -451,10 +590,40 @@ def step_estimates(model, ctx):
     return model
 
 
+def step_roll(model, ctx):
+    """With ``options.roll``: the rolled graph (``samfpga.hw.rolled.roll``) priced as built, each body once
+    (``rolling.rolled_costs``: its layers, FIFOs, per-iteration parameters, loop DMA engines and DDR traffic), and
+    with ``roll_verify`` run against the unrolled graph (tolerance 0; a difference fails the build). Off: nothing."""
+    from samfpga.hw.build import rolling
+
+    opts, res = ctx.cfg.options, ctx.results
+    if not opts.roll:
+        return model
+    rg, rc = rolling.rolled_costs(model, ctx.cfg.board_spec, ctx.cfg.own_rtl)
+    res.rolled.update(rows=rc.rows, stages=rc.stages, loop_ddr_bytes=rc.loop_ddr_bytes,
+                      refused=[{"name": p.stage.name, "differences": [str(d) for d in p.refused][:20]}
+                               for p in rg.plans if not p.rollable])
+    if not rc.stages:
+        raise ValueError("roll: no repeated stage of this graph can be rolled: "
+                         + ("; ".join(f"{p.stage.name}: {p.refused[0]}" for p in rg.plans) or "none found"))
+    if opts.roll_verify:
+        check = rolling.verify(rg, model)
+        res.rolled["verify"] = check
+        if check["differing"]:
+            raise ValueError(f"roll: the rolled graph differs from the unrolled one in {check['differing']} of "
+                             f"{check['values']} values (max |diff| {check['max_abs_diff']:g}) on {check['input']}")
+    return model
+
+
 def step_hw_codegen(model, ctx):
     """FINN's PrepareIP: real HDL for RTL layers, C++/TCL for HLS layers; each node's code is moved to
     ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there."""
     from qonnx.custom_op.registry import getCustomOp
+
+    if ctx.cfg.options.roll:
+        raise BuildStopped("hw_codegen: the HDL of rolled stages (a body with per-iteration parameter memories and "
+                           "its loop DMA engines in the stitched design) is not generated yet; the report counts the "
+                           "rolled graph")
 
     model = _finn().step_hw_codegen(model, ctx.finn_cfg)
     hdl = ctx.out / "hdl"
@@ -511,6 +680,7 @@ PIPELINE: tuple[Step, ...] = (
     Step("token_batch", step_token_batch),
     Step("transpose_decomposition", step_transpose_decomposition),
     Step("estimates", step_estimates),
+    Step("roll", step_roll),
     Step("hw_codegen", step_hw_codegen),
     Step("hls_ipgen", _vivado_step("hls_ipgen", "step_hw_ipgen"), needs_vivado=True),
     Step("fifo_sizing", _vivado_step("fifo_sizing", "step_set_fifo_depths"), needs_vivado=True),

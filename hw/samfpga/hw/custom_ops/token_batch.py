@@ -253,39 +253,14 @@ class UseTokenBatchMVU(Transformation):
         self.batch, self.dot, self.axi_dw, self.names = batch, dot, axi_dw, names
 
     def apply(self, model):
-        from qonnx.custom_op.registry import getCustomOp
-
         kept = kept_pairs(model)
         for node in list(model.graph.node):
-            if node.op_type not in ("MVAU", "MVAU_rtl", "MVAU_hls") or \
-                    (self.names is not None and node.name not in self.names):
+            if node.op_type not in MVAU_TYPES or (self.names is not None and node.name not in self.names):
                 continue
-            consumers = model.find_consumers(node.output[0]) or []
-            if len(consumers) != 1 or consumers[0].op_type not in ("Requant", "Requant_rtl"):
+            pair = fused_pair(model, node, self.batch, self.dot, self.axi_dw)
+            if pair is None:
                 continue
-            rq_node = consumers[0]
-            reason = _mvau_reason(model, node)
-            mv, rq = getCustomOp(node), getCustomOp(rq_node)
-            if not reason and rq.get_nodeattr("narrow"):
-                reason = "narrow-range requantiser"
-            if not reason and self.dot == "pack" and mv.get_nodeattr("PE") % 2:
-                reason = f"dot 'pack' needs an even PE (PE = {mv.get_nodeattr('PE')})"
-            new = helper.make_node(
-                "TokenBatchMVU_rtl", [node.input[0], node.input[1], rq_node.input[1], rq_node.input[2]],
-                [rq_node.output[0]], domain="finn.custom_op.fpgadataflow.rtl", backend="fpgadataflow",
-                name=f"TokenBatchMVU_rtl_{node.name}", MW=mv.get_nodeattr("MW"), MH=mv.get_nodeattr("MH"),
-                SIMD=mv.get_nodeattr("SIMD"), PE=mv.get_nodeattr("PE"), batch=self.batch,
-                numInputVectors=list(mv.get_nodeattr("numInputVectors")),
-                inputDataType=mv.get_nodeattr("inputDataType"), weightDataType=mv.get_nodeattr("weightDataType"),
-                accDataType=mv.get_nodeattr("outputDataType"), outputDataType=rq.get_nodeattr("outputDataType"),
-                dot=self.dot, axi_dw=self.axi_dw)
-            if not reason:
-                try:
-                    op = getCustomOp(new)
-                    op.requant(model.graph)
-                    op.unit_config()
-                except ValueError as e:
-                    reason = str(e)
+            new, rq_node, reason = pair
             if reason:
                 kept[node.name] = reason
                 continue
@@ -295,6 +270,45 @@ class UseTokenBatchMVU(Transformation):
             model.graph.node.remove(rq_node)
         model.set_metadata_prop(KEPT_KEY, json.dumps(kept, sort_keys=True))
         return model, False
+
+
+#: the MVAU op types a token-batched node replaces
+MVAU_TYPES = ("MVAU", "MVAU_rtl", "MVAU_hls")
+
+
+def fused_pair(model, node, batch: int, dot: str = "chain", axi_dw: int = 128):
+    """The ``TokenBatchMVU_rtl`` node that would replace MVAU ``node`` and the Requant after it, at their present
+    folding: (new node, the Requant node, '' or why the unit cannot compute the pair); None when ``node`` is not
+    followed by a Requant alone. ``model`` is not changed (the fit search prices the node before it exists)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    consumers = model.find_consumers(node.output[0]) or []
+    if len(consumers) != 1 or consumers[0].op_type not in ("Requant", "Requant_rtl"):
+        return None
+    rq_node = consumers[0]
+    reason = _mvau_reason(model, node)
+    mv, rq = getCustomOp(node), getCustomOp(rq_node)
+    if not reason and rq.get_nodeattr("narrow"):
+        reason = "narrow-range requantiser"
+    if not reason and dot == "pack" and mv.get_nodeattr("PE") % 2:
+        reason = f"dot 'pack' needs an even PE (PE = {mv.get_nodeattr('PE')})"
+    new = helper.make_node(
+        "TokenBatchMVU_rtl", [node.input[0], node.input[1], rq_node.input[1], rq_node.input[2]],
+        [rq_node.output[0]], domain="finn.custom_op.fpgadataflow.rtl", backend="fpgadataflow",
+        name=f"TokenBatchMVU_rtl_{node.name}", MW=mv.get_nodeattr("MW"), MH=mv.get_nodeattr("MH"),
+        SIMD=mv.get_nodeattr("SIMD"), PE=mv.get_nodeattr("PE"), batch=batch,
+        numInputVectors=list(mv.get_nodeattr("numInputVectors")),
+        inputDataType=mv.get_nodeattr("inputDataType"), weightDataType=mv.get_nodeattr("weightDataType"),
+        accDataType=mv.get_nodeattr("outputDataType"), outputDataType=rq.get_nodeattr("outputDataType"),
+        dot=dot, axi_dw=axi_dw)
+    if not reason:
+        try:
+            op = getCustomOp(new)
+            op.requant(model.graph)
+            op.unit_config()
+        except ValueError as e:
+            reason = str(e)
+    return new, rq_node, reason
 
 
 def kept_pairs(model) -> dict[str, str]:

@@ -217,16 +217,19 @@ class ShuffleToPagePermute(Transformation):
     one ``PagePermute`` (own RTL: hw/samfpga/hw/rtl/page_permute.sv) where ``page_view`` accepts its permutation at
     its SIMD: one buffered page (in place for power-of-two page axes, else two) instead of FINN's 2-3
     double-buffered InnerShuffles. Left to FINN: a Shuffle whose innermost axis moves at SIMD > 1.
-    ``ram_style`` is set on the new nodes (default "auto": LUTRAM when small, else BRAM). Run after folding (the
-    Shuffle's SIMD is kept), then ``SpecializeLayers``."""
+    ``ram_style`` is set on the new nodes: the style the fit search chose for that Shuffle
+    (``samfpga.hw.build.memory.shuffle_styles``), else this one (default "auto": LUTRAM when small, else BRAM). Run
+    after folding (the Shuffle's SIMD is kept), then ``SpecializeLayers``."""
 
     def __init__(self, ram_style: str = "auto") -> None:
         super().__init__()
         self.ram_style = ram_style
 
     def apply(self, model):
+        from samfpga.hw.build.memory import shuffle_styles
         from samfpga.hw.custom_ops.page_permute import page_view
 
+        chosen = shuffle_styles(model)
         graph = model.graph
         for node in list(graph.node):
             if node.op_type != "Shuffle" or not node.domain.startswith(HW_DOMAIN):
@@ -241,7 +244,8 @@ class ShuffleToPagePermute(Transformation):
                 name=f"PagePermute_{node.name}", in_shape=list(op.get_nodeattr("in_shape")),
                 transpose_in_shape=list(op.get_nodeattr("transpose_in_shape")), perm=list(op.get_nodeattr("perm")),
                 out_shape=list(op.get_nodeattr("out_shape")), data_type=op.get_nodeattr("data_type"),
-                SIMD=op.get_nodeattr("SIMD"), ram_style=self.ram_style, preferred_impl_style="rtl",
+                SIMD=op.get_nodeattr("SIMD"), ram_style=chosen.get(node.output[0], self.ram_style),
+                preferred_impl_style="rtl",
                 original_node_name=op.get_nodeattr("original_node_name") or node.name,
             )
             idx = list(graph.node).index(node)

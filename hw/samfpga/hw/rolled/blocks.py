@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-#: layers with weights (base op types; DepthwiseVVAU: the project's depthwise RTL layer): a block worth rolling
-#: holds at least one
-WEIGHT_OPS = ("MVAU", "VVAU", "DepthwiseVVAU")
+#: layers with weights (base op types; DepthwiseVVAU: the project's depthwise RTL layer; TokenBatchMVU: an MVAU +
+#: Requant pair on the token-batched unit, weights in DDR): a block worth rolling holds at least one
+WEIGHT_OPS = ("MVAU", "VVAU", "DepthwiseVVAU", "TokenBatchMVU")
 
 
 def base_op(op_type: str) -> str:

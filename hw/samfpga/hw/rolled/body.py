@@ -58,6 +58,8 @@ PARAM_ATTRS: dict[str, frozenset[str]] = {
     "VVAU": frozenset({"ActVal"}),
     "IntLayerNorm": frozenset({"eps_int", "negate"}),
     "IntSoftmax": frozenset({"mult", "pre_shift", "out_num", "recip_bits"}),
+    # where the block's weights start in the DDR image: the rolled unit reads iteration i's at BASE + i x STRIDE
+    "TokenBatchMVU": frozenset({"ddr_offset"}),
 }
 #: implementation choices (folding, memories, FIFOs, generated code): functionally neutral
 IMPL_ATTRS = frozenset({
@@ -167,6 +169,8 @@ def _kind(op_type: str, slot: int) -> str:
     op = base_op(op_type)
     if op in ("MVAU", "VVAU", "DepthwiseVVAU"):
         return "weights" if slot == 1 else "thresholds"
+    if op == "TokenBatchMVU":
+        return "weights" if slot == 1 else "requant"
     return {"Requant": "requant", "Thresholding": "thresholds", "IntLayerNorm": "norm_softmax",
             "IntSoftmax": "norm_softmax"}.get(op, "other")
 
