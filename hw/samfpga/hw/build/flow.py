@@ -94,7 +94,7 @@ def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
                      f"the remaining {len(cfg.steps) - i + 1} steps need it too")
             break
         except BuildStopped as e:
-            stopped = {"step": name, "message": f"{e} Produced: steps {', '.join(cfg.steps[: i - 1])}."}
+            stopped = {"step": name, "message": f"{str(e).rstrip('.')}. Produced: steps {', '.join(cfg.steps[: i - 1])}."}
             blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped: {e}")
             break
         except Exception as e:  # noqa: BLE001 - reported as one line naming the step

@@ -4,8 +4,9 @@ Where the build uses ``samfpga.hw.rolled`` (the rolled graph and its python exec
 
 - **fold** (the fit search): ``rollable`` finds the stages one body serves; ``tie`` makes each body node's layer
   group one group for all N blocks (the same folding, set on every block's node), its cycles N x the node's (the
-  body runs N times per frame) and its resources once, plus the per-iteration parameters it keeps on chip
-  (``param_extra``). With ``token_batch`` each MVAU + Requant pair also has options as the token-batched unit
+  body runs N times per frame) and its resources once (the largest of the blocks' at that folding, after
+  ``unify_datatypes`` gave every block the body's widest datatypes), plus the per-iteration parameters it keeps on
+  chip (``param_extra``). With ``token_batch`` each MVAU + Requant pair also has options as the token-batched unit
   (``TokenBatchPricer``): weights on chip (N iterations' in a rolled body) or iteration i's read from DDR at
   BASE + i x STRIDE, whichever the search finds cheaper.
 - **roll** (after ``estimates``): ``rolled_costs`` prices the rolled graph itself (``samfpga.hw.rolled.roll``): every
