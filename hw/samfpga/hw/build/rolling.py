@@ -278,17 +278,6 @@ def dma_engines(model, plans: list, beat: int = 16) -> list[tuple[str, str, int]
     return out
 
 
-def dma_resources(model, plans: list, beat: int = 16) -> dict[str, float]:
-    """Summed resources of ``dma_engines`` (Yosys counts, ``plan.pricing.DMA``)."""
-    from samfpga.hw.plan import pricing
-
-    tot = dict.fromkeys(RESOURCES, 0.0)
-    for _name, eng, _cycles in dma_engines(model, plans, beat):
-        for r in RESOURCES:
-            tot[r] += pricing.DMA[eng][r]
-    return tot
-
-
 def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> tuple[object, RolledCosts]:
     """(the ``RolledGraph`` of ``model``, its price): see the module doc. ``beat``: bytes per AXI beat of the strip
     DMA engines (128-bit ports, as the planner's ``PlanConfig.dma_beat_bytes``)."""

@@ -329,33 +329,32 @@ def step_fold(model, ctx):
 FIFO_RESERVE_ROUNDS = 3
 
 
-def _fifo_totals(model, board, own_rtl: bool = True, rolled: bool = False,
-                 token_batch: tuple | None = None) -> dict[str, float]:
+def _with_token_batch(model, token_batch: tuple | None):
+    """``model`` with the pairs ``token_batch`` = (B, dot, MVAU names) on the token-batched unit (a copy), or
+    ``model`` itself when it names none: what the fit search prices a choice as."""
+    if not token_batch or not token_batch[2]:
+        return model
+    import copy
+
+    from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
+
+    b, dot, names = token_batch
+    return copy.deepcopy(model).transform(UseTokenBatchMVU(b, dot, names=tuple(sorted(names))))
+
+
+def _fifo_totals(model, board, own_rtl: bool = True, token_batch: tuple | None = None) -> dict[str, float]:
     """Summed resources of the FIFOs and width converters ``model`` (folded) needs once its layers are built
     (``after_folding``: a Shuffle's FIFOs are those of the PagePermute it becomes), by
-    ``samfpga.hw.resources.stream_costs``; ``rolled``: those of the rolled graph's parts (each body once) and the
-    rolled stages' strip DMA engines (``rolling.dma_resources``); ``token_batch`` = (B, dot, MVAU names): with those
-    pairs on the token-batched unit (whose start-up sets the FIFOs around it)."""
-    if token_batch and token_batch[2]:
-        import copy
-
-        from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
-
-        b, dot, names = token_batch
-        model = copy.deepcopy(model).transform(UseTokenBatchMVU(b, dot, names=tuple(sorted(names))))
+    ``samfpga.hw.resources.stream_costs``; ``token_batch``: with those pairs on the token-batched unit
+    (``_with_token_batch``; the unit's start-up sets the FIFOs around it)."""
     from samfpga.hw.boards import RESOURCES
     from samfpga.hw.build.after_folding import after_folding
-    from samfpga.hw.build.rolling import dma_resources
     from samfpga.hw.resources import stream_costs
-    from samfpga.hw.rolled import Loop, roll
 
-    rg = roll(model) if rolled else None
-    parts = [p.body if isinstance(p, Loop) else p for p in rg.parts] if rg else [model]
-    tot = dma_resources(model, [lp.plan for lp in rg.loops]) if rg else dict.fromkeys(RESOURCES, 0.0)
-    for part in parts:
-        for c in stream_costs(after_folding(part, board.part, own_rtl), board):
-            for r, v in c.resources().items():
-                tot[r] += v
+    tot = dict.fromkeys(RESOURCES, 0.0)
+    for c in stream_costs(after_folding(_with_token_batch(model, token_batch), board.part, own_rtl), board):
+        for r, v in c.resources().items():
+            tot[r] += v
     return tot
 
 
@@ -439,20 +438,14 @@ def _rolled_remainder(model, groups: list, choice: list[int], ctx, token_batch: 
     ``roll`` step will price it (``rolling.rolled_costs`` after ``token_batch`` and ``after_folding``: FIFOs, width
     converters, loop DMA engines, and the body's layers at its unified attributes) minus the table's figures for the
     choice, per resource (at least 0)."""
-    import copy
-
     from samfpga.hw.boards import RESOURCES
     from samfpga.hw.build import fit
     from samfpga.hw.build.after_folding import after_folding
     from samfpga.hw.build.rolling import rolled_costs
-    from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
 
     cfg = ctx.cfg
-    m = copy.deepcopy(model)
-    b, dot, names = token_batch
-    if names:
-        m = m.transform(UseTokenBatchMVU(b, dot, names=tuple(sorted(names))))
-    _rg, rc = rolled_costs(after_folding(m, cfg.board_spec.part, cfg.own_rtl), cfg.board_spec, cfg.own_rtl)
+    m = after_folding(_with_token_batch(model, token_batch), cfg.board_spec.part, cfg.own_rtl)
+    _rg, rc = rolled_costs(m, cfg.board_spec, cfg.own_rtl)
     table = fit.layer_totals(groups, choice)
     return {r: max(0.0, sum(x[r] for x in rc.rows) - table[r]) for r in RESOURCES}
 
@@ -536,8 +529,8 @@ def step_token_batch(model, ctx):
     tmp.write_bytes(image + bytes(size - len(image)))
     tmp.replace(path)
     keys = ("ddr_offset", "bytes", "ddr_bytes_per_frame", "batch", "dot")
-    layers = {n.name: {k: unit_summary(getCustomOp(n))[k] for k in keys}
-              for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"}
+    summaries = {n.name: unit_summary(getCustomOp(n)) for n in model.graph.node if n.op_type == "TokenBatchMVU_rtl"}
+    layers = {name: {k: x[k] for k in keys} for name, x in summaries.items()}
     kept = kept_pairs(model)
     missing = sorted(set(opts.token_batch_layers) - converted - set(kept))
     chosen_by_fit = ctx.results.token_batch_choice is not None
