@@ -117,3 +117,17 @@ def test_advice_names_weight_bits_when_weights_bind_memory() -> None:
 def test_ladder() -> None:
     assert ladder(1000, 100, 2.0) == [1000, 500, 250, 125, 100]
     assert ladder(100, 100, 2.0) == [100]
+
+
+def test_without_origin_drops_only_that_origin() -> None:
+    from samfpga.hw.build.fit import WORD_WIDTH, without_origin
+
+    ladder_opt = Option({"s": {"SIMD": 1}}, {"s": 100}, {"s": res(BRAM36=4)})
+    wide = Option({"s": {"SIMD": 8}}, {"s": 13}, {"s": res(URAM=1)}, origin=WORD_WIDTH)
+    only_wide = Option({"t": {"SIMD": 8}}, {"t": 13}, {"t": res(URAM=1)}, origin=WORD_WIDTH)
+    groups = [Group(("s",), ("Shuffle",), [ladder_opt, wide]), Group(("t",), ("Shuffle",), [only_wide])]
+    out = without_origin(groups, WORD_WIDTH)
+    assert out[0].options == [ladder_opt] and out[1].options == [only_wide]
+    # a search over the wide options may take them; without them it cannot
+    assert search(groups, {**BUDGET, "URAM": 4}, 100.0).cycles == 13
+    assert search(out, {**BUDGET, "URAM": 4}, 100.0).cycles == 100

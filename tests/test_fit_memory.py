@@ -84,6 +84,82 @@ def test_shuffle_memory_style_reaches_its_page_permute():
     assert getCustomOp(pp).get_nodeattr("ram_style") == "auto"
 
 
+def test_shuffle_word_widths_let_a_window_buffer_pack_into_uram():
+    """FINN's folding leaves a Shuffle at the slowest SIMD that meets a target, 1 at slow targets: a window
+    partition's buffer is then one INT8 element per word, and a 72-bit URAM word holds 8 bits of it. The fit table
+    also prices every word width ``shuffle_simds`` allows, so where BRAM is short the search takes a wide word in
+    URAM; a Shuffle whose innermost axis moves (K^T) has SIMD 1 only."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build import fit, memory
+
+    kt = _shuffle_model((2, 8, 2, 4), (0, 2, 3, 1), 1)
+    assert fit.shuffle_simds(getCustomOp(kt.get_nodes_by_op_type("Shuffle")[0])) == [1]
+    # window partition of a 64-wide map, 8-row windows, 64 channels (a page: 8 rows x 64 columns x 64 channels)
+    m = _shuffle_model((1, 4096, 64), (0, 1, 3, 2, 4, 5), 1, (1, 8, 8, 8, 8, 64))
+    (shuffle,) = m.get_nodes_by_op_type("Shuffle")
+    assert fit.shuffle_simds(getCustomOp(shuffle)) == [1, 2, 4, 8, 16]
+    table = fit.build_table(m, _kv260(), 200.0, styles=memory.styles_for(_kv260()))
+    (group,) = table.groups
+    uram = {o.attrs[shuffle.name]["SIMD"]: o.res[shuffle.name]["URAM"] for o in group.options if o.style == "ultra"}
+    assert set(uram) == {1, 2, 4, 8, 16}
+    assert uram[8] * 4 <= uram[1]  # 64-bit words fill URAM's 72-bit words
+    # no BRAM, LUTs for the logic but not for the buffer, URAM for the wide word only: the search must take it
+    budget = {"LUT": 4000, "FF": 10**6, "BRAM36": 0, "URAM": int(uram[8] / 0.85) + 1, "DSP": 10}
+    r = fit.search(table.groups, budget, 200.0)
+    chosen = group.options[r.choice[0]]
+    assert r.fits and chosen.style == "ultra" and chosen.attrs[shuffle.name]["SIMD"] >= 8
+    fit.apply(m, table.groups, r.choice)
+    assert getCustomOp(shuffle).get_nodeattr("SIMD") == chosen.attrs[shuffle.name]["SIMD"]
+
+
+def test_fit_ladder_reaches_a_rolled_body_n_times_faster():
+    """A body node run N times per frame needs foldings N x faster than the rest of the pipeline: with ``repeats``
+    the ladder goes on down to the fastest frame time / N. Here an MVAU whose SIMD FINN caps (64 inputs, INT4
+    weights, 36 weight bits per PE: SIMD 8) sets the fastest frame at 8 cycles per vector; the Thresholding after it
+    reaches 1 cycle per vector alone, but without ``repeats`` no ladder target asks for under 8."""
+    import numpy as np
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.sim.finn_boot import boot_finn
+    from tests.support.graphs import hw_graph
+
+    boot_finn()
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+
+    from samfpga.hw.build import fit
+
+    vecs, mw, mh = [1, 16], 64, 8
+    nodes_ = [helper.make_node("MVAU", ["x", "w"], ["acc"], name="mvau", domain=HW_DOMAIN, backend="fpgadataflow",
+                               MW=mw, MH=mh, SIMD=1, PE=1, inputDataType="INT4", weightDataType="INT4",
+                               outputDataType="INT12", accDataType="INT12", noActivation=1, binaryXnorMode=0,
+                               ActVal=0, numInputVectors=vecs, mem_mode="internal_decoupled"),
+              helper.make_node("Thresholding", ["acc", "t"], ["y"], name="thr", domain=HW_DOMAIN,
+                               backend="fpgadataflow", NumChannels=mh, PE=1, numSteps=3, inputDataType="INT12",
+                               weightDataType="INT8", outputDataType="UINT2", numInputVectors=vecs, ActVal=0)]
+    rng = np.random.default_rng(0)
+    m = hw_graph(nodes_, {"x": [*vecs, mw], "acc": [*vecs, mh], "y": [*vecs, mh]}, ["x"], ["y"],
+                 {"w": rng.integers(-8, 8, size=(mw, mh)), "t": np.sort(rng.integers(-60, 60, size=(mh, 3)), axis=1)},
+                 {"x": "INT4", "w": "INT4", "acc": "INT12", "t": "INT8", "y": "UINT2"})
+    m = m.transform(SpecializeLayers(_kv260().part))
+    thr = next(n.name for n in m.graph.node if n.op_type.startswith("Thresholding"))
+
+    def fastest(repeats):
+        table = fit.build_table(m, _kv260(), 200.0, repeats=repeats)
+        return min(o.cycles[thr] for g in table.groups if thr in g.names for o in g.options)
+
+    per_vector = vecs[1]
+    assert fastest(None) == 8 * per_vector
+    assert fastest({thr: 4}) == 2 * per_vector  # the MVAU's 8 cycles per vector over 4 iterations
+    assert getCustomOp(m.get_nodes_by_op_type(m.graph.node[0].op_type)[0]).get_nodeattr("SIMD") <= 8
+
+
 def test_fifo_startup_of_a_shuffle_is_that_of_its_page_permute():
     from qonnx.custom_op.registry import getCustomOp
 
@@ -215,3 +291,29 @@ def test_fit_prediction_equals_the_report(tiny_int_ops_build):
     assert "Shuffle" in fit["by_op_type"] and fit["by_op_type"]["Shuffle"]["BRAM36"] + \
         fit["by_op_type"]["Shuffle"]["LUT"] > 0
     assert any(t.startswith(("PagePermute", "InnerShuffle")) for t in rep["op_types"])
+
+
+@pytest.mark.parametrize("spec", [nodes.requant(ch=16, pe=1), nodes.int_layernorm(ch=16, pe=1),
+                                  nodes.int_softmax(n=16, pe=1)], ids=["requant", "layernorm", "softmax"])
+def test_fold_unknown_folds_what_setfolding_leaves_at_pe_1(spec):
+    """FINN's SetFolding does not fold Requant_rtl nor the integer LayerNorm / softmax: ``fold_unknown`` takes the
+    smallest PE (dividing the channels) that meets the target, so no ladder target leaves them the slowest layer."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build import fit
+
+    model = nodes.build_hw_graph([spec])
+    op = getCustomOp(model.graph.node[0])
+    slow = op.get_exp_cycles()
+    op.set_nodeattr("PE", 16)
+    target = (slow + op.get_exp_cycles()) // 2  # a softmax row has a fixed divider latency: not slow / 3
+    op.set_nodeattr("PE", 1)
+    fit.fold_unknown(model, target)
+    pe = op.get_nodeattr("PE")
+    assert op.get_exp_cycles() <= target and pe > 1 and 16 % pe == 0
+    op.set_nodeattr("PE", max(d for d in range(1, pe) if 16 % d == 0))
+    assert op.get_exp_cycles() > target  # the smallest such PE

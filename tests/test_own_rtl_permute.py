@@ -35,6 +35,14 @@ def test_page_view_simd_and_refusals():
     v = page_view((1, 4, 8, 4, 8, 64), (0, 1, 3, 2, 4, 5), 4)
     assert v.shape == (8, 4, 128) and v.simd == 4  # the innermost group carries the SIMD word
     assert not page_view((2, 6, 3, 4), (0, 2, 1, 3), 2).pow2
+    # an innermost axis that stays may be any size: one page, mixed radix (outer 4 x 2 bit-permuted, 40 words inner)
+    mixed = page_view((1, 2, 4, 2, 4, 20), (0, 1, 3, 2, 4, 5), 2)
+    assert (mixed.pages, mixed.shape, mixed.perm, mixed.inner) == (2, (4, 2, 40), (1, 0, 2), 40)
+    assert mixed.in_place and not mixed.pow2 and pages_for(mixed) == 1
+    assert page_view((2, 4, 3), (1, 0, 2), 1).inner == 3 and pages_for(page_view((2, 4, 3), (1, 0, 2), 1)) == 1
+    # ... but not an innermost axis that moves, nor a moved axis of another size
+    assert pages_for(page_view((3, 5), (1, 0), 1)) == 2 and page_view((3, 5), (1, 0), 1).inner == 1
+    assert pages_for(page_view((4, 5, 3), (1, 0, 2), 1)) == 2
     assert pages_for(page_view((2, 6, 3, 4), (0, 2, 1, 3), 2)) == 2
     with pytest.raises(ValueError, match="power-of-two"):
         pages_for(page_view((2, 6, 3, 4), (0, 2, 1, 3), 2), 1)
@@ -120,6 +128,11 @@ BENCH_CONFIGS = {
     "pingpong_simd2_int9": dict(in_shape=(2, 6, 3, 4), perm=(0, 2, 1, 3), simd=2, dt="INT9"),
     "pingpong_rank5_uint4_dist": dict(in_shape=(1, 3, 5, 2, 7), perm=(0, 3, 1, 4, 2), dt="UINT4",
                                       ram_style="distributed"),
+    # in place with a mixed-radix innermost axis: window partition of 20 channels at SIMD 2 (page 4 x 2 x 40 words,
+    # 2 pages a frame), and 3 words that stay innermost under a swap of two outer axes
+    "inplace_mixed_partition_c20_simd2": dict(in_shape=(1, 64, 20), perm=(0, 1, 3, 2, 4, 5), simd=2,
+                                              transpose_in_shape=(1, 2, 4, 2, 4, 20), out_shape=(4, 16, 20)),
+    "inplace_mixed_inner3_int9_ultra": dict(in_shape=(2, 4, 3), perm=(1, 0, 2), dt="INT9", ram_style="ultra"),
 }
 
 
@@ -139,15 +152,22 @@ def test_rtl_bit_exact_full_rate(name, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_model_against_yosys(tmp_path):
+@pytest.mark.parametrize("spec,memory", [
+    (dict(in_shape=(16, 64, 2, 32), perm=(0, 2, 3, 1), ram_style="ultra"), (1, 0)),
+    # a stage-2 window partition at 512² (4 x 4 windows of 8 x 8, 160 channels) in one mixed-radix page of 64-bit
+    # words: 2 URAM where two pages took 3
+    (dict(in_shape=(1, 1024, 160), perm=(0, 1, 3, 2, 4, 5), transpose_in_shape=(1, 4, 8, 4, 8, 160),
+          out_shape=(16, 64, 160), simd=8, ram_style="ultra"), (2, 0)),
+])
+def test_model_against_yosys(spec, memory, tmp_path):
     """The own model within LUT 25 % / FF 10 % of Yosys ``synth_xilinx -family xcup``, memory blocks exact."""
     from samfpga.hw.boards import get_board
     from samfpga.hw.resources import layer_costs
     from samfpga.hw.synth.yosys import synthesize_node
 
-    model = nodes.build_hw_graph([nodes.page_permute((16, 64, 2, 32), (0, 2, 3, 1), ram_style="ultra")])
+    model = nodes.build_hw_graph([nodes.page_permute(**spec)])
     synth = synthesize_node(model, model.graph.node[0], tmp_path / "y")
     c = layer_costs(model, get_board("kv260"))[0]
-    assert (synth.URAM, synth.BRAM36) == (c.URAM, c.BRAM36) == (1, 0)
+    assert (synth.URAM, synth.BRAM36) == (c.URAM, c.BRAM36) == memory
     assert abs(c.FF - synth.FF) <= 0.10 * synth.FF, (c, synth)
     assert abs(c.LUT - synth.LUT) <= 0.25 * synth.LUT, (c, synth)

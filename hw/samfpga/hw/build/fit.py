@@ -40,6 +40,7 @@ class Option:
     res: dict[str, dict[str, float]]  # node name -> {LUT, FF, BRAM36, URAM, DSP}
     style: str = ""  # memory style name (memory.STYLES), "" when the layers have no memory attribute
     variant: str = ""  # "" the layers as they are; else what a later step makes of them (e.g. "token_batch")
+    origin: str = ""  # "" from the ladder of SetFolding targets; WORD_WIDTH: a Shuffle's extra word width
 
     @cached_property
     def max_cycles(self) -> int:
@@ -386,8 +387,8 @@ def _fold_attrs(op) -> dict:
 
 
 def fold_unknown(model, target: int) -> None:
-    """Fold the HW layers FINN's SetFolding does not know (the project's own RTL ops with a ``PE`` over
-    ``NumChannels``): the smallest PE dividing NumChannels that meets ``target`` cycles."""
+    """Fold the HW layers FINN's SetFolding does not know (``_OWN_PE_OPS``: a ``PE`` over ``NumChannels``): the
+    smallest PE dividing NumChannels that meets ``target`` cycles."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw import HW_DOMAIN
@@ -403,8 +404,10 @@ def fold_unknown(model, target: int) -> None:
                 break
 
 
-#: own RTL op types (samfpga.hw.custom_ops) folded by ``fold_unknown``
-_OWN_PE_OPS = ("AddStreams_rtl", "DuplicateStreams_rtl")
+#: op types with a ``PE`` over ``NumChannels`` that FINN's SetFolding leaves at PE 1, folded by ``fold_unknown``:
+#: the project's own RTL and FINN+'s Requant_rtl (left at PE 1, a requantiser after a wide layer would be the slowest
+#: layer of any folding: 8.4 M cycles, 24 fps, for vit_t at 512²)
+_OWN_PE_OPS = ("AddStreams_rtl", "DuplicateStreams_rtl", "Requant_rtl", "IntLayerNorm_rtl", "IntSoftmax_rtl")
 
 
 @dataclass
@@ -420,7 +423,7 @@ class Table:
 
 def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = None, ratio: float = 2.0,
                 styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None, own_rtl: bool = True,
-                alternative=None) -> Table:
+                alternative=None, repeats: dict[str, int] | None = None) -> Table:
     """Options per layer group of ``model`` (specialised HW graph; folded in place, left at the last trial).
 
     ``styles``: memory styles to price (``memory.STYLES`` names; "" keeps the graph's memory attributes);
@@ -428,7 +431,13 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
     ``alternative``: ``(variant, fn)``, ``fn(model, node) -> (resources, cycles) | None`` the price and cycles of a
     node as a later step may build it instead (a layer fused onto the token-batched unit): a group where any node
     has one also gets, per folding, an option of that ``variant`` with those figures (``pair_variants`` then ties a
-    layer to the one it absorbs in that variant)."""
+    layer to the one it absorbs in that variant);
+    ``repeats``: {node: N} for the nodes of a rolled body (run N times per frame, ``rolling.tie``): the ladder of
+    targets goes on down to the fastest frame time / N, so that a body node has foldings N x faster than the rest.
+
+    Besides the ladder, each Shuffle is priced at every word width ``shuffle_simds`` allows: its buffer's shape
+    (depth x word bits) decides how well it packs into BRAM or URAM, which FINN's folding of the Shuffle (the
+    slowest SIMD meeting a target) never explores at slow targets."""
     from finn.transformation.fpgadataflow.set_folding import SetFolding
     from qonnx.custom_op.registry import getCustomOp
 
@@ -445,8 +454,11 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
     fold(2**62)  # slowest folding: its bottleneck is the top of the ladder
     slowest = max(getCustomOp(n).get_exp_cycles() for n in _hw_nodes(model))
     fold(1)  # fastest folding FINN allows
-    fastest = max(getCustomOp(n).get_exp_cycles() for n in _hw_nodes(model))
+    reps = repeats or {}
+    fastest = max(getCustomOp(n).get_exp_cycles() * reps.get(n.name, 1) for n in _hw_nodes(model))
     floor = max(fastest, math.ceil(clock_mhz * 1e6 / max_fps) if max_fps else 0)
+    # per-node targets: a body node run N times per frame must meet floor / N
+    floor = max(1, floor // max(reps.values(), default=1))
     targets = ladder(slowest, min(floor, slowest), ratio)
     by_name = {n.name: n for n in model.graph.node}
     priced = _Priced(model, board, own_rtl)
@@ -475,11 +487,77 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
                             variant=alternative[0])
         if log:
             log(f"fit table: target {t:,} cycles, {sum(len(v) for v in opts.values())} options")
+    _shuffle_widths(model, groups, opts, by_name, styles, board, priced)
     out = [Group(names=g, op_types=tuple(by_name[x].op_type for x in g), options=list(opts[g].values()))
            for g in groups]
     for g in out:
         g.options.sort(key=lambda o: -o.max_cycles)
     return Table(out, targets, round(time.time() - t0, 2), priced.calls)
+
+
+def shuffle_simds(op, max_word_bits: int = 144) -> list[int]:
+    """SIMD values (elements per stream word) a Shuffle ``op`` can take as the PagePermute it becomes
+    (``page_permute.page_view`` accepts them, they divide the innermost input and output axes, a page keeps at least
+    2 words), up to ``max_word_bits`` bits per word (two URAM words): wider words pack no better and need wider
+    width converters."""
+    from samfpga.hw.custom_ops.page_permute import page_view
+
+    bits = op.get_input_datatype().bitwidth()
+    ins, outs = op.get_nodeattr("in_shape"), op.get_nodeattr("out_shape")
+    shape, perm = op.get_nodeattr("transpose_in_shape"), op.get_nodeattr("perm")
+    out = []
+    for s in range(1, max(1, max_word_bits // bits) + 1):
+        if ins[-1] % s or outs[-1] % s:
+            continue
+        try:
+            view = page_view(shape, perm, s)
+        except ValueError:
+            continue
+        if view.words >= 2:
+            out.append(s)
+    return out or [1]
+
+
+def _shuffle_widths(model, groups, opts, by_name, styles, board: Board, priced) -> None:
+    """Add to ``opts`` an option per Shuffle group, word width (``shuffle_simds``) and memory style (in place; the
+    Shuffles are left at their folding)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.memory import apply_style, is_shuffle
+
+    shuffles = [g for g in groups if len(g) == 1 and is_shuffle(by_name[g[0]])]
+    if not shuffles:
+        return
+    insts = {g[0]: getCustomOp(by_name[g[0]]) for g in shuffles}
+    kept = {x: i.get_nodeattr("SIMD") for x, i in insts.items()}
+    widths = {x: shuffle_simds(i) for x, i in insts.items()}
+    for k in range(max(len(w) for w in widths.values())):
+        for x, i in insts.items():
+            i.set_nodeattr("SIMD", widths[x][min(k, len(widths[x]) - 1)])
+        for style in styles:
+            if style:
+                apply_style(model, style, board, names=set(insts))
+            res = priced([by_name[g[0]] for g in shuffles])
+            for g in shuffles:
+                x, i = g[0], insts[g[0]]
+                attrs = {x: {**_fold_attrs(i), **_memory_attrs(i, model)}}
+                key = ((x, tuple(sorted(attrs[x].items()))),)
+                if key not in opts[g]:
+                    opts[g][key] = Option(attrs=attrs, cycles={x: int(i.get_exp_cycles())}, res={x: res[x]},
+                                          style=style, origin=WORD_WIDTH)
+    for x, i in insts.items():
+        i.set_nodeattr("SIMD", kept[x])
+
+
+#: ``Option.origin`` of a Shuffle's word-width options (``_shuffle_widths``)
+WORD_WIDTH = "word_width"
+
+
+def without_origin(groups: list[Group], origin: str) -> list[Group]:
+    """``groups`` without the options of ``origin`` (a group keeps its others). The width converters a wider Shuffle
+    needs are priced with the FIFOs, after the search (``steps._settle``), so more options can lead the greedy search
+    to a slower choice: the build settles the table with and without them and keeps the faster."""
+    return [Group(g.names, g.op_types, [o for o in g.options if o.origin != origin] or g.options) for g in groups]
 
 
 def _hw_nodes(model) -> list:

@@ -163,7 +163,7 @@ def tie(groups: list, plans: list, model, extra: dict[str, dict[str, dict[str, f
                           + extra.get(x, {}).get(o.variant, {}).get(r, 0.0) for r in RESOURCES}
             opts.append(Option(attrs={y: dict(o.attrs[x]) for x in g.names for y in mates[x]},
                                cycles={x: o.cycles[x] * reps[x] for x in g.names}, res=res, style=o.style,
-                               variant=o.variant))
+                               variant=o.variant, origin=o.origin))
         out.append(Group(g.names, g.op_types, opts))
     return out
 

@@ -381,9 +381,11 @@ def _fit(model, ctx) -> None:
         pricer = rolling.TokenBatchPricer(board, opts.token_batch, opts.token_batch_dot,
                                           set(opts.token_batch_layers) or None)
         couple = pricer.pairs(model)
+    columns = {p.stage.name: rolling.present_columns(model, [p]) for p in plans}
+    repeats = {x: p.stage.iterations for p in plans for col in columns[p.stage.name] for x in col}
     table = fit.build_table(model, board, cfg.clock, cfg.target_fps, opts.fit_ladder_ratio, styles,
                             opts.mvau_wwidth_max, own_rtl=cfg.own_rtl,
-                            alternative=(rolling.TOKEN_BATCH, pricer) if pricer else None)
+                            alternative=(rolling.TOKEN_BATCH, pricer) if pricer else None, repeats=repeats)
     groups = fit.pair_variants(table.groups, couple, rolling.TOKEN_BATCH) if pricer else table.groups
     if opts.token_batch_layers:
         groups = fit.only_variant(groups, rolling.TOKEN_BATCH)
@@ -391,7 +393,7 @@ def _fit(model, ctx) -> None:
         in_ddr = set(couple or {}) | set((couple or {}).values())
         extra = {}
         for p in plans:
-            for col in rolling.present_columns(model, [p]):
+            for col in columns[p.stage.name]:
                 x, n = col[0], p.stage.iterations
                 extra[x] = {"": rolling.param_extra(rolling.param_bits(p, x), n)}
                 if x in in_ddr:
@@ -403,11 +405,13 @@ def _fit(model, ctx) -> None:
         # to a slower choice: the unit wherever it applies and no unit at all are settled too, the fastest kept
         candidates += [fit.only_variant(groups, rolling.TOKEN_BATCH), fit.only_variant(groups, "")]
         if plans:  # the unit in the rolled bodies, weights on chip elsewhere
-            body = {c[0] for c in rolling.present_columns(model, plans)}
+            body = {c[0] for cols in columns.values() for c in cols}
             candidates.append(fit.only_variant(fit.only_variant(groups, rolling.TOKEN_BATCH, body), "",
                                                set().union(*(g.names for g in groups)) - body))
+    # a Shuffle's wider words need width converters the search does not see (they come with the FIFO reserve)
+    candidates += [fit.without_origin(c, fit.WORD_WIDTH) for c in candidates]
     best = None
-    mates = {c[0]: c for c in rolling.present_columns(model, plans)}
+    mates = {c[0]: c for cols in columns.values() for c in cols}
 
     def tb_names(cand: list, choice: list[int]) -> list[str]:
         # every block's node of a rolled body takes the body's choice (the tied group names block 0's)

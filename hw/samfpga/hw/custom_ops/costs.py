@@ -71,12 +71,14 @@ PP_FF_FACTOR = 1.0
 
 
 def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_style: str = "auto",
-                           moved_bits: int | None = None) -> dict[str, float]:
+                           moved_bits: int | None = None, inner: int = 1) -> dict[str, float]:
     """Resources of page_permute.sv: ``pages`` x ``words`` words of ``dbits`` in ``ram_style`` (UG573 shapes:
     BRAM36 4Kx9 / 2Kx18 / 1Kx36 ..., URAM 4Kx72, LUTRAM 64x1 per LUT), the 2-word output queue, the occupancy
     and step counters, and the address generator: in place (pages=1) an m:1 multiplexer and a select register
-    per moved address bit (``moved_bits`` m, default all) for read and write; ping-pong one counter per output
-    axis and an address adder."""
+    per moved address bit (``moved_bits`` m, default all) for read and write, and with a mixed-radix innermost axis
+    of ``inner`` words (> 1) an inner and an outer step counter and the address outer x inner + step (a constant
+    multiplier: one adder per set bit of ``inner`` beyond the first, and the add) per side; ping-pong one counter
+    per output axis and an address adder."""
     from samfpga.hw.resources.memory import MemoryCost, lutram_sdp, place
 
     mem = place(pages * words, dbits, ram_style)
@@ -93,6 +95,10 @@ def page_permute_resources(words: int, pages: int, dbits: int, axes: int, ram_st
         m = cb if moved_bits is None else moved_bits
         lut += 2 * m * math.ceil(m / 4)
         ff += 2 * m * _bits(cb)
+        if inner > 1:
+            ib, ocb = _bits(inner), _bits(words // inner)
+            lut += 2 * (ib + ocb) + 2 * cb * bin(inner).count("1")
+            ff += 2 * (ib + ocb)
     else:
         lut += axes * cb + 2 * cb
         ff += axes * cb + cb + 2
@@ -108,9 +114,10 @@ def _page_permute(op, model, board: Board) -> LayerCost:
     pages, dbits = op.memory_pages(), op.get_instream_width()
     style = op.get_nodeattr("ram_style")
     moved = moved_address_bits(view) if pages == 1 else None
-    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style, moved)
+    inner = view.inner if pages == 1 else 1
+    r = page_permute_resources(view.words, pages, dbits, len(view.shape), style, moved, inner)
     detail = {"page_words": view.words, "page_shape": list(view.shape), "page_perm": list(view.perm),
-              "pages_buffered": pages, "moved_address_bits": moved, "word_bits": dbits, "ram_style": style,
+              "pages_buffered": pages, "moved_address_bits": moved, "mixed_radix_inner": inner, "word_bits": dbits, "ram_style": style,
               "memory": r.pop("memory"), "note": "a buffer: no initial contents, so URAM needs no runtime loading"}
     return _cost(op, detail, **r)
 

@@ -4,8 +4,9 @@ page, instead of FINN+'s decomposition into 2-3 double-buffered ``InnerShuffle_r
 The axes before the first moved axis stay in place: every index of them is one *page*, permuted on its own. Within
 a page, input axes that stay adjacent (in order) in the output are one axis, and the innermost group that stays
 innermost carries the SIMD word, so the RTL (hw/samfpga/hw/rtl/page_permute.sv) sees a page of ``shape`` words
-(input order) and the permutation ``perm`` of these merged axes (``page_view``). With every page axis a power of two
-it buffers ONE page in place (``pages=1``); otherwise two (ping-pong). One word per cycle in and out, the first
+(input order) and the permutation ``perm`` of these merged axes (``page_view``). With every page axis a power of two,
+or every one but an innermost axis that stays innermost (its words keep their order: a mixed-radix address), it
+buffers ONE page in place (``pages=1``); otherwise two (ping-pong). One word per cycle in and out, the first
 word out one page after the first word in.
 
 ``PagePermute`` is the HW abstraction (python execution: ``samfpga.kernels.shuffle.outer_shuffle``, exact); ``PagePermute_rtl`` wraps the
@@ -46,8 +47,20 @@ class PageView:
 
     @property
     def pow2(self) -> bool:
-        """Every page axis a power of two: the in-place (one page) address scheme applies."""
+        """Every page axis a power of two."""
         return all(d & (d - 1) == 0 for d in self.shape)
+
+    @property
+    def inner(self) -> int:
+        """Words of the innermost axis when it stays innermost and is not a power of two (page_permute.sv's
+        mixed-radix in-place address: outer step x ``inner`` + inner step), else 1."""
+        last = self.shape[-1]
+        return last if self.perm[-1] == len(self.shape) - 1 and last & (last - 1) else 1
+
+    @property
+    def in_place(self) -> bool:
+        """The one-page in-place scheme applies: every axis but a mixed-radix innermost one a power of two."""
+        return all(d & (d - 1) == 0 for d in (self.shape[:-1] if self.inner > 1 else self.shape))
 
 
 def page_view(shape: list[int] | tuple[int, ...], perm: list[int] | tuple[int, ...], simd: int) -> PageView:
@@ -94,10 +107,11 @@ def page_view(shape: list[int] | tuple[int, ...], perm: list[int] | tuple[int, .
 
 def moved_address_bits(view: PageView) -> int:
     """Address bits the in-place scheme permutes (page_permute.sv SIGMA(p) != p); the others are plain counter
-    bits: their select registers are constant and synthesis removes them."""
-    if not view.pow2:
+    bits: their select registers are constant and synthesis removes them. A mixed-radix innermost axis has none."""
+    if not view.in_place:
         raise ValueError(f"page axes {view.shape} are not all powers of two")
-    bits = [d.bit_length() - 1 for d in view.shape]
+    shape = view.shape[:-1] if view.inner > 1 else view.shape
+    bits = [d.bit_length() - 1 for d in shape]
 
     def offsets(order):
         out, o = {}, 0
@@ -106,17 +120,18 @@ def moved_address_bits(view: PageView) -> int:
             o += bits[a]
         return out
 
-    inp, outp = offsets(list(range(len(bits)))), offsets(list(view.perm))
+    inp, outp = offsets(list(range(len(bits)))), offsets(list(view.perm[:len(bits)]))
     return sum(bits[a] for a in range(len(bits)) if inp[a] != outp[a])
 
 
 def pages_for(view: PageView, requested: int = 0) -> int:
     """Pages of memory: ``requested`` (1 or 2) or, with 0, one when the in-place scheme applies, else two."""
-    if requested == 1 and not view.pow2:
-        raise ValueError(f"one page in place needs power-of-two page axes, not {view.shape}")
+    if requested == 1 and not view.in_place:
+        raise ValueError(f"one page in place needs power-of-two page axes (but an innermost one that stays), "
+                         f"not {view.shape}")
     if requested not in (0, 1, 2):
         raise ValueError(f"pages must be 0 (auto), 1 or 2, not {requested}")
-    return requested or (1 if view.pow2 else 2)
+    return requested or (1 if view.in_place else 2)
 
 
 @register_hw_op

@@ -10,6 +10,9 @@
 //   the word of the next page that arrives at the same step, so page n is written with the address map F^n and
 //   read with F^(n+1), where F (output position -> input position) is a permutation of address bits: address
 //   bit p = counter bit SEL[p], and SEL advances by the bit permutation SIGMA at each page (wires, no logic).
+//   The innermost axis may be of any size C when it stays innermost (PERM[K-1] = K-1): its C words keep their
+//   order, so the step splits into (outer, inner) and the address is F^n(outer) x C + inner (mixed radix; the
+//   outer axes are powers of two). A window partition of C channels with C not a power of two is one page, not two.
 //
 // Flow control (both modes) by the occupancy O = words written - words read:
 //   write step t may go when its slot is free:     PAGES=1: O < P;   PAGES=2: O <= P + t
@@ -71,19 +74,26 @@ module page_permute #(
 		while((64'd1 << b) < n)  b++;
 		return  b;
 	endfunction : log2_exact
+	// mixed radix: the innermost axis stays innermost and is not a power of two (in place only)
+	localparam bit  MIXED = PAGES == 1 && K > 1 && PERM[K-1] == K-1 && (64'd1 << log2_exact(SHAPE[K-1])) != SHAPE[K-1];
+	localparam int unsigned  KO = MIXED? K-1 : K;	// axes of the bit-permuted (outer) step
+	localparam longint unsigned  C = MIXED? SHAPE[K-1] : 1;	// words per outer step
+	localparam longint unsigned  PO = P / C;	// outer steps per page
+	localparam int unsigned  OCB = PO > 1? $clog2(PO) : 1;	// outer counter bits
+	localparam int unsigned  IB = C > 1? $clog2(C) : 1;	// inner counter bits
 	function automatic int unsigned in_offset(int unsigned  i);
 		automatic int unsigned  o = 0;
-		for(int unsigned  k = i + 1; k < K; k++)  o += log2_exact(SHAPE[k]);
+		for(int unsigned  k = i + 1; k < KO; k++)  o += log2_exact(SHAPE[k]);
 		return  o;
 	endfunction : in_offset
 	function automatic int unsigned out_offset(int unsigned  j);
 		automatic int unsigned  o = 0;
-		for(int unsigned  k = j + 1; k < K; k++)  o += log2_exact(SHAPE[PERM[k]]);
+		for(int unsigned  k = j + 1; k < KO; k++)  o += log2_exact(SHAPE[PERM[k]]);
 		return  o;
 	endfunction : out_offset
 	// SIGMA(p): the output-index bit that input-index bit p takes its value from
 	function automatic int unsigned sigma(int unsigned  p);
-		for(int unsigned  j = 0; j < K; j++) begin
+		for(int unsigned  j = 0; j < KO; j++) begin
 			automatic int unsigned  i = PERM[j];
 			automatic int unsigned  lo = in_offset(i);
 			if(p >= lo && p < lo + log2_exact(SHAPE[i]))  return  out_offset(j) + (p - lo);
@@ -91,7 +101,7 @@ module page_permute #(
 		return  0;
 	endfunction : sigma
 	function automatic bit shape_pow2();
-		for(int unsigned  i = 0; i < K; i++)  if((64'd1 << log2_exact(SHAPE[i])) != SHAPE[i])  return  0;
+		for(int unsigned  i = 0; i < KO; i++)  if((64'd1 << log2_exact(SHAPE[i])) != SHAPE[i])  return  0;
 		return  1;
 	endfunction : shape_pow2
 
@@ -103,11 +113,11 @@ module page_permute #(
 		return  d;
 	endfunction : deltas
 	localparam delta_t  DELTA = deltas();
-	localparam int unsigned  SB = CB > 1? $clog2(CB) : 1;
-	typedef logic [CB-1:0][SB-1:0]  sel_t;	// in place: a counter bit index per address bit
+	localparam int unsigned  SB = OCB > 1? $clog2(OCB) : 1;
+	typedef logic [OCB-1:0][SB-1:0]  sel_t;	// in place: an outer-step bit index per outer address bit
 	function automatic sel_t sel_init(bit  first_read);
 		automatic sel_t  s;
-		for(int unsigned  p = 0; p < CB; p++)  s[p] = SB'(first_read? sigma(p) : p);
+		for(int unsigned  p = 0; p < OCB; p++)  s[p] = SB'(first_read? sigma(p) : p);
 		return  s;
 	endfunction : sel_init
 	localparam sel_t  SIGMA = sel_init(1);
@@ -117,7 +127,7 @@ module page_permute #(
 		if(PAGES != 1 && PAGES != 2)  $error("page_permute: PAGES must be 1 or 2, not %0d", PAGES);
 		if(P < 2)  $error("page_permute: a page needs at least 2 words");
 		if(DBITS > WIDTH)  $error("page_permute: DBITS %0d exceeds the stream width %0d", DBITS, WIDTH);
-		if(PAGES == 1 && !shape_pow2())  $error("page_permute: PAGES=1 needs power-of-two SHAPE");
+		if(PAGES == 1 && !shape_pow2())  $error("page_permute: PAGES=1 needs power-of-two SHAPE (but an innermost axis that stays)");
 	end
 
 	// --- flow control ---------------------------------------------------------------------------------------
@@ -196,11 +206,45 @@ module page_permute #(
 		assign	raddr = AB'(RBank? longint'(P) + longint'(RAddr) : longint'(RAddr));
 	end : genPingPong
 	else begin : genInPlace
+		// outer step (bit-permuted) and, in mixed radix, inner step of the write and the read
+		uwire [OCB-1:0]  wout, rout;
+		uwire [AB-1:0]  wbase, rbase;
+		if(MIXED) begin : genMixed
+			logic [OCB-1:0]  WOut = 0, ROut = 0;
+			logic [IB-1:0]  WIn = 0, RIn = 0;
+			always_ff @(posedge clk) begin
+				if(rst) begin
+					WOut <= 0;  WIn <= 0;
+					ROut <= 0;  RIn <= 0;
+				end
+				else begin
+					// PO is a power of two: the outer steps wrap by themselves at the page's end
+					if(wr) begin
+						WIn <= (WIn == IB'(C - 1))? 0 : WIn + 1;
+						if(WIn == IB'(C - 1))  WOut <= WOut + 1;
+					end
+					if(rd) begin
+						RIn <= (RIn == IB'(C - 1))? 0 : RIn + 1;
+						if(RIn == IB'(C - 1))  ROut <= ROut + 1;
+					end
+				end
+			end
+			assign	wout = WOut;
+			assign	rout = ROut;
+			assign	wbase = AB'(WIn);
+			assign	rbase = AB'(RIn);
+		end : genMixed
+		else begin : genPow2
+			assign	wout = WCnt;
+			assign	rout = RCnt;
+			assign	wbase = '0;
+			assign	rbase = '0;
+		end : genPow2
 		// address bit p = counter bit Sel[p]; the next page's Sel[p] = Sel[SIGMA[p]] (wires)
 		sel_t  WSel = IDENT;	// page 0 is written in input order
 		sel_t  RSel = SIGMA;	// ... and read through F
 		uwire sel_t  WNext, RNext;
-		for(genvar  p = 0; p < CB; p++) begin : genSel
+		for(genvar  p = 0; p < OCB; p++) begin : genSel
 			assign	WNext[p] = WSel[SIGMA[p]];
 			assign	RNext[p] = RSel[SIGMA[p]];
 		end : genSel
@@ -214,10 +258,14 @@ module page_permute #(
 				if(rd && RCnt == CB'(P - 1))  RSel <= RNext;
 			end
 		end
-		for(genvar  p = 0; p < CB; p++) begin : genBit
-			assign	waddr[p] = WCnt[WSel[p]];
-			assign	raddr[p] = RCnt[RSel[p]];
+		uwire [OCB-1:0]  wperm, rperm;
+		for(genvar  p = 0; p < OCB; p++) begin : genBit
+			assign	wperm[p] = wout[WSel[p]];
+			assign	rperm[p] = rout[RSel[p]];
 		end : genBit
+		// x C: a constant multiplier (shift-adds, one per set bit of C beyond the first); C = 1 leaves the bits
+		assign	waddr = AB'(longint'(wperm) * longint'(C)) + wbase;
+		assign	raddr = AB'(longint'(rperm) * longint'(C)) + rbase;
 	end : genInPlace
 
 	// --- memory ---------------------------------------------------------------------------------------------
