@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also report each board built with rolled stages (``BuildOptions.roll``), their weight "
                          "layers token-batched (B = --token-batch, or 16)")
     ap.add_argument("--only-rolled", action="store_true", help="report the rolled builds only")
+    ap.add_argument("--mvau-wwidth-max", type=int, default=36, metavar="BITS",
+                    help="FINN's SetFolding limit on an MVAU's weight bits per PE (BuildOptions.mvau_wwidth_max; "
+                         "default 36, FINN's)")
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: run the rolled graph against the unrolled one (FINN python execution)")
     ap.add_argument("--work", default="out/hw_estimates")
@@ -141,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     from samfpga.hw.build.config import BuildOptions
 
-    variants = [("", BuildOptions())] if not args.only_rolled else []
+    ww = args.mvau_wwidth_max
+    variants = [("", BuildOptions(mvau_wwidth_max=ww))] if not args.only_rolled else []
     if args.token_batch and not args.only_rolled:
-        variants.append((f"token-batched (B = {args.token_batch})", BuildOptions(token_batch=args.token_batch)))
+        variants.append((f"token-batched (B = {args.token_batch})",
+                         BuildOptions(token_batch=args.token_batch, mvau_wwidth_max=ww)))
     if args.roll or args.only_rolled:
         variants.append((f"rolled, token-batched (B = {args.token_batch or 16})",
-                         BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify)))
+                         BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify,
+                                      mvau_wwidth_max=ww)))
     for b in boards:
         for label, opts in variants:
             out_dir = work / b.name / (label.split(",")[0].split(" ")[0] or "on_chip")
@@ -190,6 +196,7 @@ def _finish(args, dst: Path, suffix: str, enc: dict, timings: dict, results: dic
     out = {"label": "layer costs from samfpga.hw.resources (sources per figure in each board's `total.sources`), "
                     "FINN cycle estimates (finn-plus 1.6.1); not synthesis", "encoder": enc,
            "target_fps": args.target_fps, "token_batch": args.token_batch, "roll": args.roll or args.only_rolled,
+           "mvau_wwidth_max": args.mvau_wwidth_max,
            "step_seconds": timings,
            "boards": results}
     dst.mkdir(parents=True, exist_ok=True)

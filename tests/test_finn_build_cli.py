@@ -17,6 +17,8 @@ from samfpga.hw.build_cli import main
         (["--board", "kv260", "--checkpoint", "missing.pt"], "checkpoint not found: missing.pt"),
         (["--board", "kv260", "--token-batch", "-2", "--model", "x.onnx"],
          "token_batch must be >= 0 (0: weights on chip), got -2"),
+        (["--board", "kv260", "--mvau-wwidth-max", "0", "--model", "x.onnx"],
+         "mvau_wwidth_max must be >= 1 (weight bits per PE), got 0"),
     ],
 )
 def test_bad_input_is_one_line(args, words, tmp_path, capsys) -> None:

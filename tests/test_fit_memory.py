@@ -158,6 +158,10 @@ def test_fit_ladder_reaches_a_rolled_body_n_times_faster():
     assert fastest(None) == 8 * per_vector
     assert fastest({thr: 4}) == 2 * per_vector  # the MVAU's 8 cycles per vector over 4 iterations
     assert getCustomOp(m.get_nodes_by_op_type(m.graph.node[0].op_type)[0]).get_nodeattr("SIMD") <= 8
+    # the cap is the build's ``mvau_wwidth_max``: at 64 x 4 bits the MVAU takes SIMD 64, one cycle per vector
+    wide = fit.build_table(m, _kv260(), 200.0, mvau_wwidth_max=256)
+    mvau = next(g for g in wide.groups if thr not in g.names)
+    assert min(o.max_cycles for o in mvau.options) == per_vector
 
 
 def test_fifo_startup_of_a_shuffle_is_that_of_its_page_permute():

@@ -93,6 +93,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "the fit search chooses)")
     ap.add_argument("--token-batch-dot", default="chain", choices=("chain", "pack", "tree"),
                     help="the token-batched unit's dot products (default chain; pack: two per DSP48E2, even PE)")
+    ap.add_argument("--mvau-wwidth-max", type=int, default=36, metavar="BITS",
+                    help="FINN's SetFolding limit on an MVAU's weight bits per PE (SIMD x weight bits; default 36, "
+                         "FINN's): at 36 an INT8 layer gets SIMD <= 4 and all its parallelism from PE. Token-batched "
+                         "layers read their weights from DDR, where the limit means nothing: 128 lets them take "
+                         "SIMD 16 (the full-size rolled benches use it)")
     ap.add_argument("--roll", action="store_true",
                     help="build each repeated stage as one body run once per block (same folding for every block, "
                          "the body counted once with N x its cycles, per-iteration parameters on chip, loop and "
@@ -118,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                                token_batch=args.token_batch, token_batch_dot=args.token_batch_dot,
                                                token_batch_layers=tuple(s.strip() for s in
                                                                         args.token_batch_layers.split(",") if s.strip()),
-                                               roll=args.roll, roll_verify=args.roll_verify))
+                                               roll=args.roll, roll_verify=args.roll_verify,
+                                               mvau_wwidth_max=args.mvau_wwidth_max))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():

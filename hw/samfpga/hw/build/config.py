@@ -28,7 +28,9 @@ class BuildOptions:
     search_memory:     let the fit search also choose memory styles per layer (BRAM / LUTRAM / URAM) instead of
                        FINN's automatic placement
     mvau_wwidth_max:   FINN's SetFolding limit on an MVAU's weight bits per PE (SIMD x weight bits), as in FINN's
-                       DataflowBuildConfig
+                       DataflowBuildConfig (36: SIMD <= 4 at INT8). It also bounds the foldings the fit prices for
+                       the token-batched unit, whose weights come from DDR: 128 (SIMD 16) gave vit_t at 512² on the
+                       ZCU104 20.3 fps at 171k LUT against 15.2 fps at 193k (bench/results/hw_estimates_rolled_512.md)
     int_ops:           integer LayerNorm / softmax RTL layers instead of FINN+'s float HLS layers (on by default).
                        A model quantized with ``QuantConfig(int_norm=True)`` (what ``samfpga build-hw`` exports
                        from a checkpoint) carries them as its own arithmetic: converted exactly, bit-exact
@@ -83,6 +85,8 @@ class BuildOptions:
             raise ValueError(f"token_batch must be >= 0 (0: weights on chip), got {self.token_batch}")
         if self.token_batch_dot not in ("chain", "pack", "tree"):
             raise ValueError(f"token_batch_dot must be chain, pack or tree, got {self.token_batch_dot!r}")
+        if self.mvau_wwidth_max < 1:
+            raise ValueError(f"mvau_wwidth_max must be >= 1 (weight bits per PE), got {self.mvau_wwidth_max}")
 
 
 @dataclass
