@@ -218,7 +218,7 @@ def markdown(out: dict) -> str:
         lines.append(
             f"| {name} | {n['on_hw']}/{n['total']} | {res['LUT']:,.0f} ({100 * t['utilization']['LUT']:.0f}%) | "
             f"{res['BRAM36']:,.0f} | {res['URAM']:,.0f} | {res['DSP']:,.0f} | {'yes' if v['fits'] else 'no'} | "
-            f"{v['binding']} {_x(v['pressure'][v['binding']])} | {_f(t['fps'])} | "
+            f"{v['binding']} {_x(v['pressure'][v['binding']])} | {_f(t['fps']) if v['fits'] else '- (no fit)'} | "
             f"{r['roofline']['fps_dsp_roofline']:.2f} | {', '.join(t['sources'])} |")
     lines += ["", "Verdicts and what would make each fit (binding resource = highest total / (85% x budget)):", ""]
     for name, r in out["boards"].items():

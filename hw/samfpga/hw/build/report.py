@@ -40,6 +40,22 @@ def node_census(model, results: BuildResults) -> dict:
     }
 
 
+def cost_row(cost, cycles: int, name: str | None = None, op_type: str | None = None,
+             runtime_writeable: bool = False, **more) -> dict:
+    """The report row of one priced layer (a ``LayerCost``): resources with their source and unmodelled zeros,
+    ``cycles`` per frame, ``more`` keys after them; ``name`` / ``op_type`` replace the cost's."""
+    return {"name": name or cost.name, "op_type": op_type or cost.op_type, "cycles": int(cycles),
+            **{r: float(getattr(cost, r)) for r in RESOURCES}, "source": cost.source,
+            "unmodelled": list(cost.unmodelled), "runtime_writeable": runtime_writeable, **more}
+
+
+def estimated_stream_row(cost, name: str | None = None, **more) -> dict:
+    """The row of a FIFO or width converter the stitched pipeline needs (not in the graph yet): counted, its op type
+    marked "(estimated)", with its depth."""
+    return cost_row(cost, 0, name=name, op_type=f"{cost.op_type} (estimated)", depth=cost.detail.get("depth"),
+                    **more)
+
+
 def layer_rows(model, results: BuildResults) -> list[dict]:
     """One row per HW layer: resources with their source and unmodelled zeros, cycles, runtime-writeable."""
     rw = set(results.runtime_writeable)
@@ -48,18 +64,13 @@ def layer_rows(model, results: BuildResults) -> list[dict]:
         if not n.domain.startswith(HW_DOMAIN):
             continue
         c = results.costs.get(n.name)
-        rows.append({
-            "name": n.name, "op_type": n.op_type, "cycles": results.cycles.get(n.name, 0),
-            **{r: (float(getattr(c, r)) if c else 0.0) for r in RESOURCES},
-            "source": c.source if c else "not estimated",
-            "unmodelled": list(c.unmodelled) if c else list(RESOURCES),
-            "runtime_writeable": n.name in rw,
-        })
-    for c in results.fifos:  # FIFOs / DWCs the stitched pipeline needs (not in the graph yet): counted, estimated
-        rows.append({"name": c.name, "op_type": f"{c.op_type} (estimated)", "cycles": 0,
-                     **{r: float(getattr(c, r)) for r in RESOURCES}, "source": c.source,
-                     "unmodelled": list(c.unmodelled), "runtime_writeable": False,
-                     "depth": c.detail.get("depth")})
+        if c is not None:
+            rows.append(cost_row(c, results.cycles.get(n.name, 0), runtime_writeable=n.name in rw))
+            continue
+        rows.append({"name": n.name, "op_type": n.op_type, "cycles": results.cycles.get(n.name, 0),
+                     **dict.fromkeys(RESOURCES, 0.0), "source": "not estimated", "unmodelled": list(RESOURCES),
+                     "runtime_writeable": n.name in rw})
+    rows += [estimated_stream_row(c) for c in results.fifos]
     return rows
 
 

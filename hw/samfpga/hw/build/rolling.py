@@ -253,12 +253,6 @@ def _dma_engine(kind: str, channels: int, beat: int) -> str:
     return f"strip_{kind}_aligned" if channels % beat == 0 else f"strip_{kind}"
 
 
-def _row(cost, cycles: int, iterations: int = 1, **more) -> dict:
-    return {"name": cost.name, "op_type": cost.op_type, "cycles": int(cycles),
-            **{r: float(getattr(cost, r)) for r in RESOURCES}, "source": cost.source,
-            "unmodelled": list(cost.unmodelled), "runtime_writeable": False, "iterations": iterations, **more}
-
-
 def dma_engines(model, plans: list, beat: int = 16) -> list[tuple[str, str, int]]:
     """(name, engine, cycles per frame) of the strip DMA engines the rolled stages ``plans`` of ``model`` need: per
     stage a reader and a writer of its loop buffer (N passes over the map: block 0 reads the frame buffer, the
@@ -284,6 +278,7 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.build.report import cost_row, estimated_stream_row
     from samfpga.hw.plan import pricing
     from samfpga.hw.resources import LayerCost, layer_costs, stream_costs
     from samfpga.hw.rolled import Loop, roll
@@ -297,12 +292,8 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
         m = part.body if is_loop else part
         n = part.iterations if is_loop else 1
         cycles = {x.name: int(getCustomOp(x).get_exp_cycles()) for x in m.graph.node if x.domain.startswith(HW_DOMAIN)}
-        for c in layer_costs(m, board):
-            rows.append(_row(c, n * cycles.get(c.name, 0), n))
-        for c in stream_costs(m, board):
-            rows.append(_row(c, 0, n, depth=c.detail.get("depth")))
-            rows[-1]["op_type"] = f"{c.op_type} (estimated)"
-            rows[-1]["name"] = f"part{k}.{c.name}"
+        rows += [cost_row(c, n * cycles.get(c.name, 0), iterations=n) for c in layer_costs(m, board)]
+        rows += [estimated_stream_row(c, name=f"part{k}.{c.name}", iterations=n) for c in stream_costs(m, board)]
         if not is_loop:
             continue
         plan = part.plan
@@ -315,8 +306,9 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
             bits = param_bits(plan, x.name, x.name in in_ddr)
             res = param_extra(bits, n)
             if any(res.values()):
-                rows.append(_row(LayerCost(f"{x.name}.iterations", PARAM_OP, **res, source=PARAM_SOURCE,
-                                           detail={"bits_per_iteration": bits}), 0, n, bits_per_iteration=bits))
+                rows.append(cost_row(LayerCost(f"{x.name}.iterations", PARAM_OP, **res, source=PARAM_SOURCE,
+                                               detail={"bits_per_iteration": bits}), 0, iterations=n,
+                                     bits_per_iteration=bits))
         stages.append({"name": plan.stage.name, "iterations": n, "body_nodes": len(m.graph.node),
                        "body_interval": max(cycles.values(), default=0), "interval": n * max(cycles.values(), default=0),
                        "map_bytes": b, "ddr_bytes_per_frame": stage_bytes,
@@ -324,7 +316,7 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
                        "token_batched": sorted(in_ddr), "ddr_stride": _strides(m, plan, in_ddr),
                        "unified": len(plan.unified)})
     for name, eng, cyc in dma_engines(model, [lp.plan for lp in rg.loops], beat):
-        rows.append(_row(LayerCost(name, eng, **pricing.DMA[eng], source="Yosys synthesis"), cyc))
+        rows.append(cost_row(LayerCost(name, eng, **pricing.DMA[eng], source="Yosys synthesis"), cyc, iterations=1))
     return rg, RolledCosts(rows, loop_bytes, stages)
 
 
