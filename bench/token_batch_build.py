@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--board", default="kv260")
+    ap.add_argument("--mvau-wwidth-max", type=int, default=36, metavar="BITS",
+                    help="BuildOptions.mvau_wwidth_max of all three builds (default 36, FINN's)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "token_batch_build")
     a = ap.parse_args(argv)
 
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.finn_env import boot
 
     out: dict = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/token_batch_build.py"
-                            + (f" --batch {a.batch}" if a.batch != 16 else ""), "batch": a.batch, "board": a.board,
+                            + (f" --batch {a.batch}" if a.batch != 16 else "")
+                            + (f" --mvau-wwidth-max {a.mvau_wwidth_max}" if a.mvau_wwidth_max != 36 else ""),
+                 "batch": a.batch, "board": a.board, "mvau_wwidth_max": a.mvau_wwidth_max,
                  "source": "The build's resource models (own model where registered, FINN estimate otherwise); "
                            "no synthesis"}
     t0 = time.time()
@@ -82,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                 model = STEPS[name](model, ctx)
             x = _input(model)
             runs = {}
-            for label, opts in (("on_chip", BuildOptions()), ("token_batch", BuildOptions(token_batch=a.batch)),
-                                ("rolled", BuildOptions(token_batch=a.batch, roll=True))):
+            ww = a.mvau_wwidth_max
+            for label, opts in (("on_chip", BuildOptions(mvau_wwidth_max=ww)),
+                                ("token_batch", BuildOptions(token_batch=a.batch, mvau_wwidth_max=ww)),
+                                ("rolled", BuildOptions(token_batch=a.batch, roll=True, mvau_wwidth_max=ww))):
                 bdir = work / label
                 bdir.mkdir()
                 bctx = BuildContext(BuildConfig(board=a.board, output_dir=str(bdir), options=opts), out=bdir,
