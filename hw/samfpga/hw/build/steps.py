@@ -399,19 +399,19 @@ def _fit(model, ctx) -> None:
                 if x in in_ddr:
                     extra[x][rolling.TOKEN_BATCH] = rolling.param_extra(rolling.param_bits(p, x, True), n)
         groups = rolling.tie(groups, plans, model, extra)
+    # each body node (block 0's name) -> its name in every block
+    mates = {c[0]: c for cols in columns.values() for c in cols}
     candidates = [groups]
     if pricer and not opts.token_batch_layers:
         # the search re-weights resources greedily and the FIFO reserve below only grows, so more options can lead
         # to a slower choice: the unit wherever it applies and no unit at all are settled too, the fastest kept
         candidates += [fit.only_variant(groups, rolling.TOKEN_BATCH), fit.only_variant(groups, "")]
         if plans:  # the unit in the rolled bodies, weights on chip elsewhere
-            body = {c[0] for cols in columns.values() for c in cols}
-            candidates.append(fit.only_variant(fit.only_variant(groups, rolling.TOKEN_BATCH, body), "",
-                                               set().union(*(g.names for g in groups)) - body))
+            candidates.append(fit.only_variant(fit.only_variant(groups, rolling.TOKEN_BATCH, set(mates)), "",
+                                               set().union(*(g.names for g in groups)) - set(mates)))
     # a Shuffle's wider words need width converters the search does not see (they come with the FIFO reserve)
     candidates += [fit.without_origin(c, fit.WORD_WIDTH) for c in candidates]
     best = None
-    mates = {c[0]: c for cols in columns.values() for c in cols}
 
     def tb_names(cand: list, choice: list[int]) -> list[str]:
         # every block's node of a rolled body takes the body's choice (the tied group names block 0's)

@@ -58,9 +58,14 @@ class PageView:
         return last if self.perm[-1] == len(self.shape) - 1 and last & (last - 1) else 1
 
     @property
+    def outer(self) -> tuple[int, ...]:
+        """The page axes whose address bits the in-place scheme permutes: all but a mixed-radix innermost one."""
+        return self.shape[:-1] if self.inner > 1 else self.shape
+
+    @property
     def in_place(self) -> bool:
-        """The one-page in-place scheme applies: every axis but a mixed-radix innermost one a power of two."""
-        return all(d & (d - 1) == 0 for d in (self.shape[:-1] if self.inner > 1 else self.shape))
+        """The one-page in-place scheme applies: every ``outer`` axis a power of two."""
+        return all(d & (d - 1) == 0 for d in self.outer)
 
 
 def page_view(shape: list[int] | tuple[int, ...], perm: list[int] | tuple[int, ...], simd: int) -> PageView:
@@ -110,8 +115,7 @@ def moved_address_bits(view: PageView) -> int:
     bits: their select registers are constant and synthesis removes them. A mixed-radix innermost axis has none."""
     if not view.in_place:
         raise ValueError(f"page axes {view.shape} are not all powers of two")
-    shape = view.shape[:-1] if view.inner > 1 else view.shape
-    bits = [d.bit_length() - 1 for d in shape]
+    bits = [d.bit_length() - 1 for d in view.outer]
 
     def offsets(order):
         out, o = {}, 0
