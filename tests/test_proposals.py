@@ -101,7 +101,7 @@ def test_train_resume_export_and_generate(tmp_path, capsys):
 
     bundle = tmp_path / "bundle"
     shutil.copytree(package_path("samfpga.assets", "default"), bundle)
-    from samfpga.models.proposals.train import _cache_key
+    from samfpga.models.proposals.targets import cache_key as _cache_key
 
     key = _cache_key(cfg, bundle)
     install(out / "proposals.onnx", bundle)
@@ -268,3 +268,40 @@ def test_head_depth_widens_the_view():
         assert rows.min() == 7 - depth and rows.max() == 7 + depth
     with pytest.raises(ValueError, match="depth must be >= 1"):
         TorchHead(8, 4, 0)
+
+
+def test_targets_pack_unpack_round_trip(tmp_path, capsys):
+    """Targets computed in worker processes, packed without embeddings and unpacked elsewhere (embeddings
+    recomputed there) give the same cache files; a pack for another teacher or split is refused by name."""
+    from samfpga.models.proposals import targets as TG
+    from samfpga.models.proposals.train import main
+
+    over = ["images=3", "dense_points_per_side=4", "threads=1"]
+    cfg_a = load_train_config(None, over + [f"cache_dir={tmp_path / 'a'}", "workers=2"])
+    assert TG.compute_targets(cfg_a, budget_s=0.0, log=False) == 0  # no image started after the budget
+    assert TG.compute_targets(cfg_a, log=False) == 3
+    pack = tmp_path / "packs" / "t.npz"
+    assert TG.pack(cfg_a, pack) == 3
+    meta, items = TG.read_pack(pack)
+    assert meta["images"] == 3 and meta["cache_key"] == TG.cache_folder(cfg_a).name and len(items) == 3
+
+    rc = main(["--targets-only", "--unpack", str(pack), *over, f"cache_dir={tmp_path / 'b'}"])
+    assert rc == 0, capsys.readouterr().out
+    a_files = sorted(TG.cache_folder(cfg_a).glob("*.npz"))
+    b_folder = tmp_path / "b" / TG.cache_folder(cfg_a).name
+    assert [f.name for f in a_files] == [f.name for f in sorted(b_folder.glob("*.npz"))] and len(a_files) == 3
+    for f in a_files:
+        with np.load(f) as za, np.load(b_folder / f.name) as zb:
+            assert sorted(za.files) == sorted(zb.files) == ["boxes", "centres", "embedding", "prompt_centres"]
+            for k in za.files:
+                np.testing.assert_array_equal(za[k], zb[k])
+
+    other = load_train_config(None, over + [f"cache_dir={tmp_path / 'c'}", "data_seed=5"])
+    with pytest.raises(ValueError, match="made for cache key"):
+        TG.unpack(other, pack, log=False)
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.npz"))
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        TG.read_pack(tmp_path / "missing.npz")
+    capsys.readouterr()
+    assert main(["--pack", str(pack), "--out", str(tmp_path / "run"), *over]) == 2
+    assert "--budget-s and --pack go with --targets-only" in capsys.readouterr().out

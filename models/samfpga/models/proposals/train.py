@@ -3,11 +3,12 @@
     python -m samfpga.models.proposals.train --config models/samfpga/models/training/configs/proposals.yaml \
         --out out/train/proposals [key=value ...]
 
-1. Targets (cached per image under ``cache_dir``, keyed by the bundle's encoder and decoder hashes and the dense
-   parameters): for training image i of the generator's split (seed ``data_seed``; evaluation uses seed 1), the
-   bundle's image embedding (the frozen encoder, as the host computes it) and the teacher's dense everything
-   masks (``AutomaticMaskGenerator``, ``dense_*`` parameters), each reduced to a centre (the mask pixel nearest its
-   centroid) and a box, in encoder-input pixels.
+1. Targets (``samfpga.models.proposals.targets``, cached per image under ``cache_dir``): the frozen encoder's
+   embedding of training image i of the generator's split (seed ``data_seed``; evaluation uses seed 1) and the
+   teacher's dense everything masks as centres and boxes. ``workers=N`` computes them in N processes;
+   ``--targets-only [--budget-s S] [--pack FILE]`` computes them (for S seconds) and packs the masks without the
+   embeddings into one small file, which ``--unpack FILE`` turns into a cache on another machine (a machine with
+   many cores makes the targets, this one the embeddings and the training).
 2. Training: ``ProposalHead`` on the cached embeddings; CenterNet's focal loss on the centre heatmap (Gaussian of
    ``sigma`` cells) + L1 on offsets and box distances at the centre cells (no augmentation: a flipped image's
    embedding is not the flipped embedding, and the targets are the teacher's on that very embedding).
@@ -19,170 +20,21 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
+from .config import CENTRES, TARGETS, ProposalTrainConfig, load_train_config
 from .head import ProposalHead, render_targets
+from .targets import build_targets, compute_targets, mask_centre, pack, teacher_targets, unpack
 
-CENTRES = ("mask", "prompt")
-TARGETS = ("heatmap", "cells")
-CACHE_FORMAT = 2  # 2: targets carry both centre kinds ("centres", "prompt_centres")
-
-
-@dataclass
-class ProposalTrainConfig:
-    name: str = "proposals"
-    bundle: str = ""  # teacher and frozen encoder; default: the bundled default model
-    generator: str = "synthetic"  # samfpga.models.data split generator
-    data_seed: int = 0
-    images: int = 160
-    cache_dir: str = "out/proposals_cache"
-    # the teacher's dense everything run (thresholds where the bundled default finds masks)
-    dense_points_per_side: int = 16
-    dense_pred_iou_thresh: float = 0.5
-    dense_stability_score_thresh: float = 0.8
-    # a proposal's centre target: "mask" (the mask pixel nearest its centroid) or "prompt" (the grid point whose
-    # prompt produced the mask: this model's dense masks depend on where they were prompted, so reproducing a
-    # mask means prompting where the teacher did)
-    centre: str = "mask"
-    # channel 0's target: "heatmap" (CenterNet: a Gaussian of ``sigma`` cells round each centre, focal loss) or
-    # "cells" (1 where a centre lies in the cell, else 0, binary cross-entropy): the score then ranks cells by
-    # "holds a centre", which is what a first pass that prompts every grid point of the top cells needs
-    target: str = "heatmap"
-    # head and optimisation
-    hidden: int = 64
-    depth: int = 2  # 3x3 convolutions of the head (ProposalHead): its view is 2 * depth + 1 cells wide
-    sigma: float = 1.0
-    steps: int = 1500
-    batch: int = 16
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    w_reg: float = 5.0
-    seed: int = 0
-    checkpoint_every: int = 250
-    threads: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ProposalTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown proposal training config keys: {sorted(unknown)}")
-        cfg = cls(**d)
-        if cfg.centre not in CENTRES:
-            raise ValueError(f"centre must be one of {CENTRES}, got {cfg.centre!r}")
-        if cfg.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {cfg.target!r}")
-        return cfg
-
-
-def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> ProposalTrainConfig:
-    """A YAML mapping of ``ProposalTrainConfig`` fields (or none: the defaults) plus ``key=value`` overrides."""
-    d: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"proposal training config {path}: no such file")
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise ValueError(f"proposal training config {path}: expected a mapping at top level")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        d[key] = yaml.safe_load(value)
-    return ProposalTrainConfig.from_dict(d)
-
-
-def _bundle_dir(cfg: ProposalTrainConfig) -> Path:
-    if cfg.bundle:
-        return Path(cfg.bundle)
-    from samfpga.resources import package_path
-
-    return Path(package_path("samfpga.assets", "default"))
-
-
-def mask_centre(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool, non-empty -> (2,) float64 (x, y): the mask pixel nearest the centroid (inside if concave)."""
-    ys, xs = np.nonzero(mask)
-    i = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
-    return np.array([xs[i], ys[i]], dtype=np.float64)
-
-
-def teacher_targets(pred, image: np.ndarray, cfg: ProposalTrainConfig) -> dict[str, np.ndarray]:
-    """Embedding (C, h, w) float32 and the teacher's dense masks as centres (K, 2) / boxes (K, 4), input pixels.
-
-    ``centres``: the mask pixel nearest each mask's centroid; ``prompt_centres`` (K, 2): the grid point whose
-    prompt produced the mask.
-    """
-    from samfpga.everything import AutomaticMaskGenerator
-
-    gen = AutomaticMaskGenerator(pred, points_per_side=cfg.dense_points_per_side,
-                                 pred_iou_thresh=cfg.dense_pred_iou_thresh,
-                                 stability_score_thresh=cfg.dense_stability_score_thresh)
-    records = gen.generate(image)
-    pred.set_image(image)
-    emb = pred.get_image_embedding()[0].astype(np.float32)
-    scale = np.array([pred.input_size[1] / image.shape[1], pred.input_size[0] / image.shape[0]])
-    centres, prompts, boxes = [], [], []
-    for r in records:
-        m = r["segmentation"]
-        if not m.any():
-            continue
-        x, y, w, h = r["bbox"]
-        centres.append(mask_centre(m) * scale)
-        prompts.append(np.asarray(r["point_coords"][0], np.float64) * scale)
-        boxes.append(np.array([x, y, x + w, y + h], dtype=np.float64) * np.tile(scale, 2))
-    pred.reset_image()
-    return {"embedding": emb, "centres": np.asarray(centres, np.float32).reshape(-1, 2),
-            "prompt_centres": np.asarray(prompts, np.float32).reshape(-1, 2),
-            "boxes": np.asarray(boxes, np.float32).reshape(-1, 4)}
-
-
-def _cache_key(cfg: ProposalTrainConfig, bundle: Path) -> str:
-    manifest = json.loads((bundle / "bundle.json").read_text())
-    # the teacher's graphs only: installing a proposal head into the bundle must not invalidate the cache
-    teacher = {k: v for k, v in (manifest.get("sha256") or {}).items() if k != "proposals"}
-    blob = json.dumps({"format": CACHE_FORMAT, "sha256": teacher, "generator": cfg.generator, "seed": cfg.data_seed,
-                       "dense": [cfg.dense_points_per_side, cfg.dense_pred_iou_thresh,
-                                 cfg.dense_stability_score_thresh]}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def build_targets(cfg: ProposalTrainConfig, log: bool = True) -> tuple[list[dict[str, np.ndarray]], int]:
-    """The cached (or computed) targets of the ``cfg.images`` training images, and the encoder input size."""
-    from samfpga.models.data import sample_function
-    from samfpga.predictor import Predictor
-
-    bundle = _bundle_dir(cfg)
-    pred = Predictor.from_bundle(bundle, threads=cfg.threads)
-    sample = sample_function(cfg.generator, pred.image_size)
-    cache = Path(cfg.cache_dir) / _cache_key(cfg, bundle)
-    cache.mkdir(parents=True, exist_ok=True)
-    out = []
-    t0 = time.perf_counter()
-    for i in range(cfg.images):
-        f = cache / f"{i:05d}.npz"
-        if not f.is_file():
-            t = teacher_targets(pred, sample(cfg.data_seed, i).image, cfg)
-            tmp = f.with_name(f".{f.stem}.tmp.npz")
-            np.savez(tmp, **t)
-            os.replace(tmp, f)
-            if log and (i + 1) % 10 == 0:
-                print(json.dumps({"targets": i + 1, "s": round(time.perf_counter() - t0, 1)}), flush=True)
-        with np.load(f) as z:
-            out.append({k: z[k] for k in z.files})
-    return out, pred.image_size
+__all__ = ["CENTRES", "TARGETS", "ProposalTrainConfig", "build_targets", "export_onnx", "load_train_config",
+           "loss_fn", "mask_centre", "teacher_targets", "train"]
 
 
 def _tensors(items: list[dict[str, np.ndarray]], image_size: int, sigma: float, centre: str = "mask"):
@@ -284,12 +136,29 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="samfpga.models.proposals.train", description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, help="YAML of ProposalTrainConfig fields (default: the defaults)")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="training output folder (not needed with --targets-only)")
     p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--targets-only", action="store_true", help="compute the teacher targets, do not train")
+    p.add_argument("--budget-s", type=float, help="with --targets-only: start no new image after S seconds")
+    p.add_argument("--pack", type=Path, help="with --targets-only: write the cached masks (no embeddings) here")
+    p.add_argument("--unpack", type=Path, help="fill the target cache from a pack first (embeddings computed here)")
     p.add_argument("overrides", nargs="*", help="key=value (YAML values) on top of the config")
     a = p.parse_args(argv)
     try:
         cfg = load_train_config(a.config, a.overrides)
+        if not a.targets_only and a.out is None:
+            raise ValueError("--out is required unless --targets-only")
+        if (a.budget_s is not None or a.pack is not None) and not a.targets_only:
+            raise ValueError("--budget-s and --pack go with --targets-only")
+        if a.unpack is not None:
+            n = unpack(cfg, a.unpack)
+            print(json.dumps({"unpacked": n}), flush=True)
+        if a.targets_only:
+            n = compute_targets(cfg, budget_s=a.budget_s)
+            print(json.dumps({"cached_from_0": n}), flush=True)
+            if a.pack is not None:
+                print(json.dumps({"packed": pack(cfg, a.pack, n), "file": str(a.pack)}), flush=True)
+            return 0
     except (OSError, ValueError, TypeError) as e:
         print(f"samfpga.models.proposals.train: error: {e}")
         return 2
