@@ -167,13 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 m = STEPS[name](m, vctx)
             key = f"{b.name} {label}" if label else b.name
-            results[key] = _board_report(m, vctx, b, enc, round(time.time() - t, 1))
+            results[key] = _board_report(m, vctx, b, enc, round(time.time() - t, 1), out_dir / "layers.json")
     _finish(args, dst, suffix, enc, timings, results)
     return 0
 
 
-def _board_report(m, bctx, b, enc: dict, seconds: float) -> dict:
-    """The build report of the finished graph ``m`` on board ``b``, with the DSP roofline; printed in one line."""
+def _board_report(m, bctx, b, enc: dict, seconds: float, layers_file: Path | None = None) -> dict:
+    """The build report of the finished graph ``m`` on board ``b``, with the DSP roofline; printed in one line.
+    The per-layer rows go to ``layers_file`` (the work dir), not into the results."""
     from samfpga.hw.build.report import build_report
 
     rep = build_report(m, bctx.results, b, b.clock_mhz, bctx.cfg.fit_limit)
@@ -182,7 +183,9 @@ def _board_report(m, bctx, b, enc: dict, seconds: float) -> dict:
     rep["roofline"] = {"encoder_macs": macs, "macs_per_dsp": b.macs_per_dsp(8),
                        "peak_macs_per_s": roof, "fps_dsp_roofline": roof / macs}
     rep["seconds"] = seconds
-    for k in ("layers", "largest_layers"):  # per-layer detail: the work dir's graphs have it
+    if layers_file is not None:
+        layers_file.write_text(json.dumps(rep["layers"], indent=1, default=str) + "\n")
+    for k in ("layers", "largest_layers"):  # per-layer detail: in the work dir's layers.json
         del rep[k]
     t_ = rep["total"]
     kind = " (rolled)" if rep.get("rolled") else " (token-batched)" if rep.get("token_batch") else ""

@@ -109,6 +109,11 @@ def test_report_fields_and_chart(tmp_path) -> None:
     assert rep["total"]["bottleneck_node"] == "MVAU_rtl_0" and rep["total"]["fps"] == pytest.approx(200e6 / 400)
     assert rep["verdict"]["fits"] and rep["total"]["fits"] and "partitions" not in rep["total"]
     assert rep["memory"]["runtime_writeable"] == ["Thresholding_rtl_1"]
+    block = rep["memory"]["block"]  # block memory by bits: 1 URAM = 8 BRAM36
+    t = rep["total"]["resources"]
+    assert block["bram36_equivalents"] == t["BRAM36"] + 8 * t["URAM"] and block["board"] == 144 + 8 * 64
+    assert block["of_limit"] == pytest.approx(block["bram36_equivalents"] / (0.85 * 656))
+    assert block["by_op_type"]["Thresholding_rtl"] == thr["BRAM36"] + 8 * thr["URAM"]
     chart = resource_chart({k: v for k, v in rep["op_types"].items()}, rep["total"]["budget"], 0.85, "t",
                            tmp_path / "resources.png")
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -116,6 +121,7 @@ def test_report_fields_and_chart(tmp_path) -> None:
     assert "![resource use per layer type against the kv260 budget](resources.png)" in md
     assert "| Thresholding_rtl | 2 | 2,000.0 | 0* |" in md and "Runtime-writeable" in md
     assert "**Verdict: fits kv260 as one pipeline" in md
+    assert "Block memory by bits (BRAM36 + 8 x URAM)" in md
 
 
 def test_report_names_what_binds(tmp_path) -> None:

@@ -151,7 +151,8 @@ def build_report(model, results: BuildResults, board: Board, clock_mhz: float, l
         "op_types": types,
         "layers": rows,
         "largest_layers": sorted(rows, key=lambda x: -x[binding])[:10],
-        "memory": {"placed_without_uram": results.memory_forced, "runtime_writeable": results.runtime_writeable},
+        "memory": {"placed_without_uram": results.memory_forced, "runtime_writeable": results.runtime_writeable,
+                   "block": block_memory(types, board, limit)},
         "segments": len(results.segments),
         "partition_note": results.partition_note,
         # integer LayerNorm / softmax layers: replaced (exactly, or "approximate" from a float LayerNorm), skipped
@@ -322,8 +323,28 @@ def _rolled_lines(r: dict | None) -> list[str]:
     return out
 
 
+URAM_IN_BRAM36 = 8  # bits: a URAM is 4K x 72 = 288 Kb, a BRAM36 1K x 36 = 36 Kb
+
+
+def block_memory(types: dict, board, limit: float) -> dict:
+    """Block memory counted by bits, in BRAM36 equivalents (1 URAM = 8): the design's (BRAM36 + 8 x URAM) against
+    the board's at ``limit``. Memory styles trade BRAM for URAM, so no choice of them fits a design whose sum is
+    over; LUTRAM is in the LUT figure, not here."""
+    used = {op: t["BRAM36"] + URAM_IN_BRAM36 * t["URAM"] for op, t in types.items()}
+    total = float(sum(used.values()))
+    cap = float(board.bram36 + URAM_IN_BRAM36 * board.uram)
+    return {"bram36_equivalents": total, "board": cap, "of_limit": total / (limit * cap) if cap else None,
+            "by_op_type": {op: v for op, v in sorted(used.items(), key=lambda x: -x[1]) if v}}
+
+
 def _memory_lines(m: dict) -> list[str]:
     out = []
+    b = m.get("block")
+    if b and b["board"]:
+        top = ", ".join(f"{op} {v:,.1f}" for op, v in list(b["by_op_type"].items())[:4])
+        out += ["", f"Block memory by bits (BRAM36 + 8 x URAM): {b['bram36_equivalents']:,.1f} BRAM36 equivalents "
+                    f"of the board's {b['board']:,.0f}, {b['of_limit']:.2f}x its fit limit"
+                    + (f" (largest: {top})" if top else "") + "."]
     if m["placed_without_uram"]:
         out += ["", f"No URAM on this board: {len(m['placed_without_uram'])} layers' memories placed in BRAM/LUTRAM "
                     "(FINN's automatic placement would count URAM)."]
