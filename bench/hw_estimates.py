@@ -23,6 +23,7 @@ import argparse
 import copy
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also report each board built with rolled stages (``BuildOptions.roll``), their weight "
                          "layers token-batched (B = --token-batch, or 16)")
     ap.add_argument("--only-rolled", action="store_true", help="report the rolled builds only")
+    ap.add_argument("--unit-everywhere", action="store_true",
+                    help="impose the token-batched unit on every constant-weight MVAU (BuildOptions."
+                         "token_batch_layers = all of them, named after specialisation): no weights on chip")
     ap.add_argument("--mvau-wwidth-max", type=int, default=36, metavar="BITS",
                     help="FINN's SetFolding limit on an MVAU's weight bits per PE (BuildOptions.mvau_wwidth_max; "
                          "default 36, FINN's)")
@@ -161,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
                                                 options=opts),
                                 out=out_dir, results=copy.deepcopy(ctx.results))
             m = copy.deepcopy(model)  # the fit search folds in place
+            if args.unit_everywhere and opts.token_batch:
+                spec = STEPS["specialize"](copy.deepcopy(model), vctx)
+                names = tuple(n.name for n in spec.graph.node
+                              if n.op_type.startswith("MVAU") and spec.get_initializer(n.input[1]) is not None)
+                vctx = BuildContext(cfg=replace(vctx.cfg, options=replace(opts, token_batch_layers=names)),
+                                    out=out_dir, results=copy.deepcopy(ctx.results))
+                label = f"{label}, unit on all {len(names)} constant-weight MVAUs"
             t = time.time()
             for name in per_board + (("roll",) if opts.roll else ()):
                 if name == "token_batch" and not opts.token_batch:
@@ -213,6 +224,7 @@ def markdown(out: dict) -> str:
     lines = [f"# Hardware estimates: TinySAM-size encoder (vit_t dims, ReLU, windows {e['window_sizes']}) at "
              f"{e['image_size']}x{e['image_size']}", "", out["label"] + f"; {cap}.",
              f"Encoder MACs (samfpga.models.stats): {e['encoder_macs'] / 1e9:.2f} G; params {e['encoder_params']:,}.",
+             *([f"Command: `{out['command']}`."] if out.get("command") else []),
              "", "| board | HW nodes | LUT | BRAM36 | URAM | DSP | fits (85%) | binding | fps (one pipeline) |"
              " DSP roofline fps | sources |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in out["boards"].items():
@@ -227,6 +239,13 @@ def markdown(out: dict) -> str:
     for name, r in out["boards"].items():
         lines.append(f"- {name}: {r['verdict']['text']}.")
         lines += [f"  - {a}" for a in r["verdict"]["advice"]]
+    blocks = {n: r["memory"]["block"] for n, r in out["boards"].items() if (r.get("memory") or {}).get("block")}
+    if blocks:
+        lines += ["", "Block memory by bits (BRAM36 + 8 x URAM, in BRAM36 equivalents; LUTRAM is in the LUT figure): "
+                      "no choice of memory styles fits a design whose sum is over the limit.", ""]
+        for name, b in blocks.items():
+            lines.append(f"- {name}: {b['bram36_equivalents']:,.1f} of {b['board']:,.0f} ({b['of_limit']:.2f}x the "
+                         f"85% limit): " + ", ".join(f"{op} {v:,.1f}" for op, v in b["by_op_type"].items()) + ".")
     tb = {n: r["token_batch"] for n, r in out["boards"].items() if r.get("token_batch")}
     for name, t in tb.items():
         lines += ["", f"{name}: {len(t['layers'])} layers on the token-batched unit, DDR image {t['image_bytes']:,} "
