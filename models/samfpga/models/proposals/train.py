@@ -96,7 +96,8 @@ def train(cfg: ProposalTrainConfig, out_dir: Path, log_every: int = 50) -> Propo
     resume = out_dir / "resume.pt"
     if resume.is_file():
         ck = torch.load(resume, map_location="cpu", weights_only=False)
-        if ck["config"] != asdict(cfg):
+        # ``workers`` only computes the targets (which do not depend on it): a resume may use another count
+        if {**ck["config"], "workers": cfg.workers} != asdict(cfg):
             raise ValueError(f"{resume}: written by another config; remove it or use another --out")
         head.load_state_dict(ck["head"])
         opt.load_state_dict(ck["opt"])
