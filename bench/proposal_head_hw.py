@@ -30,9 +30,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ("LUT", "FF", "BRAM36", "URAM", "DSP")
-STEPS_RUN = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
-             "partition", "specialize", "fold", "minimize_bit_width", "token_batch", "transpose_decomposition",
-             "estimates")
+
+
+def software_steps() -> tuple[str, ...]:
+    """The build's software steps up to ``estimates`` (what runs without Vivado and gives the resource figures)."""
+    from samfpga.hw.build.steps import SOFTWARE_STEPS
+
+    return SOFTWARE_STEPS[: SOFTWARE_STEPS.index("estimates") + 1]
+
 SCORE_THRESH = 0.2  # RefineConfig's / the generator's default score threshold
 
 
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             work = td / board_name / str(cap)
             t1 = time.time()
             rep = run_build(qonnx, BuildConfig(board=board_name, output_dir=str(work), target_fps=cap, fit_limit=limit,
-                                               steps=STEPS_RUN), screen=io.StringIO())
+                                               steps=software_steps()), screen=io.StringIO())
             steps_s = time.time() - t1
             y = np.stack([finn_execute(work, x[None], td / "exec")[0] for x in check])
             t = rep["total"]

@@ -44,6 +44,7 @@ def test_head_from_onnx_round_trip(head_and_data, tmp_path):
 def test_quantized_head_is_exact_through_finn(head_and_data, tmp_path):
     from qonnx.core.modelwrapper import ModelWrapper
 
+    from bench.proposal_head_hw import software_steps
     from samfpga.hw.build.config import BuildConfig
     from samfpga.hw.build.flow import run_build
     from samfpga.hw.build.package import finn_execute
@@ -68,10 +69,7 @@ def test_quantized_head_is_exact_through_finn(head_and_data, tmp_path):
     ref = np.stack([execute(qm, x[None].numpy())[0] for x in check])
     np.testing.assert_array_equal(ref, qo)  # Brevitas vs QONNX, tolerance 0
 
-    steps = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
-             "partition", "specialize", "fold", "minimize_bit_width", "token_batch", "transpose_decomposition",
-             "estimates")
-    rep = run_build(qonnx, BuildConfig(board="kv260", output_dir=str(tmp_path / "build"), steps=steps),
+    rep = run_build(qonnx, BuildConfig(board="kv260", output_dir=str(tmp_path / "build"), steps=software_steps()),
                     screen=io.StringIO())
     y = np.stack([finn_execute(tmp_path / "build", x[None].numpy(), tmp_path / "exec")[0] for x in check])
     np.testing.assert_array_equal(y, ref)  # QONNX vs the built HW graph, tolerance 0
