@@ -29,14 +29,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RES = ("LUT", "FF", "BRAM36", "URAM", "DSP")
+FIT_LIMIT = 0.85  # the build's default share of each board resource (BuildConfig.fit_limit)
 
 
 def software_steps() -> tuple[str, ...]:
     """The build's software steps up to ``estimates`` (what runs without Vivado and gives the resource figures)."""
-    from samfpga.hw.build.steps import SOFTWARE_STEPS
+    from bench.hw_estimates import step_split
 
-    return SOFTWARE_STEPS[: SOFTWARE_STEPS.index("estimates") + 1]
+    common, per_board = step_split()
+    return common + per_board
+
 
 SCORE_THRESH = 0.2  # RefineConfig's / the generator's default score threshold
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from qonnx.core.modelwrapper import ModelWrapper
 
     import samfpga.hw.custom_ops  # noqa: F401
-    from samfpga.hw.boards import BOARDS
+    from samfpga.hw.boards import BOARDS, RESOURCES
     from samfpga.hw.build.config import BuildConfig
     from samfpga.hw.build.flow import run_build
     from samfpga.hw.build.package import finn_execute
@@ -136,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         out["brevitas_vs_qonnx_values_differ"] = int((ref != qo).sum())
         out["values"] = int(ref.size)
         out["builds"] = []
-        runs = [(f"head alone, fit capped at {cap} fps", a.board, cap, 0.85, None) for cap in caps]
+        runs = [(f"head alone, fit capped at {cap} fps", a.board, cap, FIT_LIMIT, None) for cap in caps]
         if not a.target_fps:  # the head fitted into what each encoder build leaves of the board's 85%
             for k in ("on_chip", "rolled"):
                 e = encoder_builds[k]
-                left = {r: int(0.85 * board.budget()[r] - e["resources"][r]) for r in RES}
+                left = {r: int(FIT_LIMIT * board.budget()[r] - e["resources"][r]) for r in RESOURCES}
                 if min(left.values()) <= 0:
                     continue
                 name = f"{a.board}-after-{k.replace('_', '-')}"
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 "label": label, "budget": BOARDS[board_name].budget(), "fit_limit": limit, "encoder": encoder,
                 "target_fps": cap, "fps": t["fps"], "fits": t["fits"], "resources": t["resources"],
                 "utilization": t["utilization"], "bottleneck": t["bottleneck_node"],
-                "by_op_type": {op: {k: v[k] for k in (*RES, "layers")} for op, v in rep["op_types"].items()},
+                "by_op_type": {op: {k: v[k] for k in (*RESOURCES, "layers")} for op, v in rep["op_types"].items()},
                 "host_op_types": rep["nodes"]["host_op_types"],
                 "finn_vs_qonnx_values_differ": int((y != ref).sum()), "steps_s": round(steps_s, 1)})
             print(label, t["resources"], t["fps"], t["fits"], int((y != ref).sum()), flush=True)
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(out: dict) -> str:
-    from samfpga.hw.boards import BOARDS
+    from samfpga.hw.boards import BOARDS, RESOURCES
 
     budget = BOARDS[out["board"]].budget()
     qz = out["quantization"]
@@ -192,7 +194,7 @@ def render(out: dict) -> str:
              "| design | LUT | FF | BRAM36 | URAM | DSP | fps |", "|---|---|---|---|---|---|---|"]
 
     def row(name: str, r: dict, fps: float) -> str:
-        return f"| {name} | " + " | ".join(f"{r[k]:,.1f}".rstrip("0").rstrip(".") for k in RES) + f" | {fps:,.1f} |"
+        return f"| {name} | " + " | ".join(f"{r[k]:,.1f}".rstrip("0").rstrip(".") for k in RESOURCES) + f" | {fps:,.1f} |"
 
     encs = out["encoder_builds"]
     for k, e in encs.items():
@@ -202,10 +204,10 @@ def render(out: dict) -> str:
         lines.append(row(b["label"] + fits, b["resources"], b["fps"]))
         if b["encoder"]:
             e = encs[b["encoder"]]
-            s = {r: b["resources"][r] + e["resources"][r] for r in RES}
+            s = {r: b["resources"][r] + e["resources"][r] for r in RESOURCES}
             lines.append(row(f"**sum: encoder {b['encoder'].replace('_', ' ')} + this head**", s, min(b["fps"], e["fps"])))
-    lines.append("| board (85% of it: the build's limit) | " + " | ".join(f"{budget[k]:,} ({0.85 * budget[k]:,.0f})"
-                                                                     for k in RES) + " | |")
+    lines.append(f"| board ({FIT_LIMIT:.0%} of it: the build's limit) | "
+                 + " | ".join(f"{budget[k]:,} ({FIT_LIMIT * budget[k]:,.0f})" for k in RESOURCES) + " | |")
     lines += ["", "Per layer type of each head build (layers x: LUT / BRAM36 / URAM / DSP):", ""]
     for b in out["builds"]:
         lines.append(f"- {b['label']}: " + "; ".join(

@@ -12,7 +12,8 @@ import torch
 
 from samfpga.everything.proposals import HEAD_CHANNELS, ProposalHead, decode_head
 from samfpga.models.proposals import render_targets
-from samfpga.models.proposals.train import load_train_config, mask_centre, train
+from samfpga.models.proposals.targets import mask_centre
+from samfpga.models.proposals.train import load_train_config, train
 
 
 def test_targets_decode_back_to_the_teacher_prompts():
@@ -187,7 +188,9 @@ def test_prompt_centres_are_the_teacher_prompts(monkeypatch):
             pass
 
     monkeypatch.setattr(E, "AutomaticMaskGenerator", Gen)
-    t = T.teacher_targets(Pred(), np.zeros((64, 128, 3), np.uint8), load_train_config(None))
+    from samfpga.models.proposals.targets import teacher_targets
+
+    t = teacher_targets(Pred(), np.zeros((64, 128, 3), np.uint8), load_train_config(None))
     np.testing.assert_array_equal(t["prompt_centres"], [[48.0, 24.0]])
     np.testing.assert_array_equal(t["centres"], [[2 * 39.0, 2 * 19.0]])  # nearest mask pixel to (39.5, 19.5)
     np.testing.assert_array_equal(t["boxes"], [[40.0, 20.0, 120.0, 60.0]])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..yaml_config import read_mapping
 
 CENTRES = ("mask", "prompt")
 TARGETS = ("heatmap", "cells")
@@ -66,17 +66,4 @@ class ProposalTrainConfig:
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> ProposalTrainConfig:
     """A YAML mapping of ``ProposalTrainConfig`` fields (or none: the defaults) plus ``key=value`` overrides."""
-    d: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"proposal training config {path}: no such file")
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise ValueError(f"proposal training config {path}: expected a mapping at top level")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        d[key] = yaml.safe_load(value)
-    return ProposalTrainConfig.from_dict(d)
+    return ProposalTrainConfig.from_dict(read_mapping(path, overrides, "proposal training config"))

@@ -5,7 +5,7 @@ encoder, as the host computes it) and the teacher's dense everything masks (``Au
 ``dense_*`` parameters), each reduced to a centre and a box in encoder-input pixels. One ``NNNNN.npz`` per image
 under ``cache_dir/KEY``, KEY hashing the teacher's graphs, the split and the dense parameters.
 
-The dense run is the costly part (about 1.5 s per 256² image at one thread here), so it can run in ``workers``
+The dense run is the costly part (1.0-1.3 s per 256² image per one-thread worker here), so it can run in ``workers``
 spawned processes, within a time budget, and travel without the embeddings: ``pack`` writes the masks' centres
 and boxes of a cache's first N images into one small file, ``unpack`` fills a cache from it, computing each
 embedding with this machine's encoder (cheap: one encoder run per image).
@@ -178,17 +178,19 @@ def compute_targets(cfg: ProposalTrainConfig, budget_s: float | None = None, log
                 for fut in finished:
                     done += len(fut.result())
                 if log:
-                    print(json.dumps({"targets": done, "of": len(missing), "s": round(time.perf_counter() - t0, 1)}),
-                          flush=True)
+                    _progress(done, len(missing), t0)
     else:
         for job in jobs:
             if budget_s is not None and time.perf_counter() - t0 >= budget_s:
                 break
             done += len(_compute_chunk(job))
             if log and done % 10 < chunk:
-                print(json.dumps({"targets": done, "of": len(missing), "s": round(time.perf_counter() - t0, 1)}),
-                      flush=True)
+                _progress(done, len(missing), t0)
     return cached_prefix(folder, cfg.images)
+
+
+def _progress(done: int, of: int, t0: float) -> None:
+    print(json.dumps({"targets": done, "of": of, "s": round(time.perf_counter() - t0, 1)}), flush=True)
 
 
 def cached_prefix(folder: Path, limit: int) -> int:

@@ -29,12 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import CENTRES, TARGETS, ProposalTrainConfig, load_train_config
+from .config import ProposalTrainConfig, load_train_config
 from .head import ProposalHead, render_targets
-from .targets import build_targets, compute_targets, mask_centre, pack, teacher_targets, unpack
+from .targets import build_targets, compute_targets, pack, unpack
 
-__all__ = ["CENTRES", "TARGETS", "ProposalTrainConfig", "build_targets", "export_onnx", "load_train_config",
-           "loss_fn", "mask_centre", "teacher_targets", "train"]
+__all__ = ["export_onnx", "load_train_config", "loss_fn", "train"]
 
 
 def _tensors(items: list[dict[str, np.ndarray]], image_size: int, sigma: float, centre: str = "mask"):

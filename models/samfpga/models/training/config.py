@@ -16,6 +16,7 @@ import yaml
 
 from ..data.randomized import FAMILIES
 from ..data.splits import GENERATORS
+from ..yaml_config import read_mapping
 
 
 @dataclass
@@ -147,22 +148,7 @@ class TrainConfig:
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config; ``overrides`` are ``key=value`` strings (dotted keys, YAML values)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config {path}: no such file")
-    d = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(d, dict):
-        raise ValueError(f"training config {path}: expected a mapping at top level")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        node = d
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    return TrainConfig.from_dict(d)
+    return TrainConfig.from_dict(read_mapping(path, overrides, "training config", nested=True))
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

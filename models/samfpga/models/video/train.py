@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
 from ..data.synthetic import SyntheticConfig
 from ..data.video import VideoConfig as ClipConfig
 from ..data.video import generate_video
 from ..training.losses import dice_loss, focal_loss
+from ..yaml_config import read_mapping
 from .checkpoint import load_official_sam2, save_video_checkpoint, video_from_image_model
 from .model import VideoSam
 from .tracker import ClipPrompt, unroll
@@ -113,20 +113,7 @@ class VideoTrainConfig:
 
 def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> VideoTrainConfig:
     """A YAML mapping of ``VideoTrainConfig`` fields (or none: the defaults) plus ``key=value`` overrides."""
-    d: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"video training config {path}: no such file")
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise ValueError(f"video training config {path}: expected a mapping at top level")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        d[key] = yaml.safe_load(value)
-    return VideoTrainConfig.from_dict(d)
+    return VideoTrainConfig.from_dict(read_mapping(path, overrides, "video training config"))
 
 
 def _image_checkpoint(cfg: VideoTrainConfig) -> Path:
