@@ -32,3 +32,43 @@ def test_int_layernorm_bench_sees_a_different_rsqrt_table(tmp_path) -> None:
     res = run_bench("ln_table", model, {"ln_in": x}, tmp_path / "b", pause=0.0)
     assert res.words_compared > 0 and not res.passed
     assert 0 < res.mismatches <= res.words_compared
+
+
+def _looped_layernorm():
+    from samfpga.hw.sim.benches import _with_range
+
+    return _with_range(nodes.int_layernorm(ch=12, pe=3, n=4, iters=3), (-3, 3)), 4 * 12 // 3
+
+
+def _looped_softmax():
+    return nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3), 2 * 16 * 16 // 4
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax], ids=["layernorm", "softmax"])
+def test_looped_rtl_uses_each_iterations_parameters(make, tmp_path) -> None:
+    """Negative control of the ``*_looped`` benches: HDL generated with 3 parameter sets, python model told that
+    every iteration uses iteration 0's. The first pass (iteration 0) must agree word for word and the later ones
+    must not; and a frame count that is not a multiple of the iterations is refused."""
+    import json
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.custom_ops import looped
+
+    spec, words_per_frame = make()
+    model = nodes.build_hw_graph([spec])
+    op = getCustomOp(model.graph.node[0])
+    values = looped.loop_values(op)
+    assert all(v[0] != v[1] and v[1] != v[2] for v in values.values())
+    op.set_nodeattr("loop_values", json.dumps({k: [v[0]] * 3 for k, v in values.items()}))
+    name, (shape, dt) = next(iter(spec.inputs.items()))
+    lo, hi = spec.input_ranges.get(name, (None, None))
+    rng = np.random.default_rng(5)
+    frames = [{name: nodes._rand(dt, shape, rng) if lo is None else
+               rng.integers(lo, hi + 1, size=shape).astype(np.float32)} for _ in range(3)]
+    res = run_bench("looped_ctrl", model, frames, tmp_path / "b", pause=0.0)
+    assert res.words_compared == 2 * 3 * words_per_frame and not res.passed
+    assert res.first_mismatches and all(m["index"] >= words_per_frame for m in res.first_mismatches)
+    with pytest.raises(ValueError, match="multiple of 3 frames"):
+        run_bench("looped_frames", model, frames[:2], tmp_path / "c", pause=0.0)

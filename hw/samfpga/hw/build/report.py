@@ -312,6 +312,12 @@ def _rolled_lines(r: dict | None) -> list[str]:
                    f"{', '.join(f'{x:,}' for x in strides) or '-'} |")
     for x in r.get("refused", []):
         out.append(f"\nNot rolled: {x['name']}: {'; '.join(x['differences'][:3])}")
+    if r.get("hdl"):
+        from samfpga.hw.rolled.hdl import missing_summary
+
+        looped = sum(len(st["looped"]) for st in r["hdl"])
+        out.append(f"\nBody layers that hold every iteration's parameters in their own HDL: {looped}; per-iteration "
+                   f"parameters with no HDL yet: {missing_summary(r['hdl']) or 'none'}.")
     v = r.get("verify")
     if v:
         out += ["", f"Rolled vs unrolled graph (FINN python execution, {v['input']}): {v['differing']} of "

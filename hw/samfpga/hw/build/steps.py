@@ -600,6 +600,11 @@ def step_roll(model, ctx):
     res.rolled.update(rows=rc.rows, stages=rc.stages, loop_ddr_bytes=rc.loop_ddr_bytes,
                       refused=[{"name": p.stage.name, "differences": [str(d) for d in p.refused][:20]}
                                for p in rg.plans if not p.rollable])
+    # per stage: which body layers hold every iteration's parameters in their own HDL, which still cannot
+    from samfpga.hw.rolled.hdl import looped_body
+
+    res.rolled["hdl"] = [{"name": st["name"], **looped_body(loop)[1].to_dict()}
+                         for st, loop in zip(rc.stages, rg.loops)]
     if not rc.stages:
         raise ValueError("roll: no repeated stage of this graph can be rolled: "
                          + ("; ".join(f"{p.stage.name}: {p.refused[0]}" for p in rg.plans) or "none found"))
@@ -618,9 +623,14 @@ def step_hw_codegen(model, ctx):
     from qonnx.custom_op.registry import getCustomOp
 
     if ctx.cfg.options.roll:
-        raise BuildStopped("hw_codegen: the HDL of rolled stages (a body with per-iteration parameter memories and "
-                           "its loop DMA engines in the stitched design) is not generated yet; the report counts the "
-                           "rolled graph")
+        from samfpga.hw.rolled.hdl import missing_summary
+
+        stages = ctx.results.rolled.get("hdl", [])
+        looped = sum(len(st["looped"]) for st in stages)
+        raise BuildStopped("hw_codegen: the HDL of rolled stages is not generated yet; the report counts the rolled "
+                           f"graph. Body layers holding every iteration's parameters: {looped}; per-iteration "
+                           f"parameters without HDL: {missing_summary(stages) or 'none'}; and the loop DMA engines "
+                           "of the stitched design")
 
     model = _finn().step_hw_codegen(model, ctx.finn_cfg)
     hdl = ctx.out / "hdl"

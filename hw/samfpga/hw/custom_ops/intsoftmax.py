@@ -14,6 +14,7 @@ import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 
+from samfpga.hw.custom_ops import looped
 from samfpga.hw.custom_ops.intlayernorm import _StreamShape, write_hex_table
 from samfpga.hw.custom_ops.rtl_base import OwnRTLBackend, write_wrapper
 from samfpga.kernels.softmax import ATTRS, IntSoftmaxParams, int_softmax, params_from_attrs
@@ -50,6 +51,7 @@ class IntSoftmax(_StreamShape):
             "recip_bits": ("i", True, 1),
             "exp_frac_bits": ("i", False, 6),
             "exp_bits": ("i", False, 16),
+            **looped.NODE_ATTRS,  # per-iteration mult / pre_shift / out_num / bias in a rolled body
         }
         attrs.update(super().get_nodeattr_types())
         return attrs
@@ -70,9 +72,25 @@ class IntSoftmax(_StreamShape):
         return params_from_attrs({k: self.get_nodeattr(k) for k in ATTRS}, self.get_output_datatype().bitwidth(),
                                  bias)
 
+    # what the RTL takes per iteration of a rolled body (samfpga.hw.custom_ops.looped); the bias table is input 1
+    LOOP_ATTRS = ("mult", "pre_shift", "out_num")
+    LOOP_INPUTS = {"bias": 1}
+
+    def iteration_params(self, model=None) -> list[IntSoftmaxParams]:
+        """The kernel's parameters of each iteration (one entry when the layer is not looped)."""
+        base = {k: self.get_nodeattr(k) for k in ATTRS}
+        bias = self.bias_table(model)
+        sets = []
+        for i in range(looped.iterations(self)):
+            over = looped.iteration_attrs(self, i)
+            b = np.asarray(over.pop("bias"), dtype=np.int64) if "bias" in over else bias
+            sets.append(params_from_attrs({**base, **over}, self.get_output_datatype().bitwidth(), b))
+        return sets
+
     def div_bits(self) -> int:
-        """Quotient bits of the per-row division (= bits of out_num): cycles of the RTL's divider."""
-        return int(self.get_nodeattr("out_num")).bit_length()
+        """Quotient bits of the per-row division (= bits of the largest out_num): cycles of the RTL's divider."""
+        nums = [self.get_nodeattr("out_num")] + looped.loop_values(self).get("out_num", [])
+        return max(int(k).bit_length() for k in nums)
 
     def get_exp_cycles(self) -> int:
         # per row: input, exponent and output phases of N/PE beats, the divider, and with a bias table one cycle
@@ -107,22 +125,37 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
 
     RTL_SOURCES = ("int_softmax.sv",)
 
-    def widths(self, bias: np.ndarray | None) -> dict[str, int]:
-        """RTL widths: MB (mult), BB (bias entries), UB (u and the row buffer), KB (out_num)."""
+    def widths(self, bias: np.ndarray | None, mult: int | None = None, pre_shift: int | None = None
+               ) -> dict[str, int]:
+        """RTL widths: MB (mult), BB (bias entries), UB (u and the row buffer), KB (out_num); ``mult`` and
+        ``pre_shift`` default to the node's."""
         idt = self.get_input_datatype()
-        mb = int(self.get_nodeattr("mult")).bit_length()
+        mb = int(self.get_nodeattr("mult") if mult is None else mult).bit_length()
         bb = 2 if bias is None else max(int(np.abs(bias).max(initial=0)).bit_length() + 1, 2)
-        p = self.get_nodeattr("pre_shift")
+        p = self.get_nodeattr("pre_shift") if pre_shift is None else pre_shift
         ub = max(idt.bitwidth() + mb + 1, bb) + 2 - p
         ub = max(ub, self.get_nodeattr("exp_bits") + 2)
         return {"MB": mb, "BB": bb, "UB": ub, "KB": self.div_bits()}
 
+    def common_shift(self, model=None) -> tuple[int, list[int], list[np.ndarray | None]]:
+        """One pre-shift for every iteration: P = the largest P_i, with M_i and the bias table scaled by
+        2^(P - P_i). Exact: (a M 2^d + B 2^d + 2^(P-1)) >> P = (a M + B + 2^(P_i-1)) >> P_i for d = P - P_i.
+        Returns (P, the scaled M_i, the scaled tables)."""
+        sets = self.iteration_params(model)
+        p = max(q.pre_shift for q in sets)
+        mults = [q.mult << (p - q.pre_shift) for q in sets]
+        tables = [None if q.bias is None else q.bias << (p - q.pre_shift) for q in sets]
+        return p, mults, tables
+
     def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
         from pathlib import Path
 
-        bias = self.bias_table(model)
-        p = self.params(bias)
-        w = self.widths(bias)
+        sets = self.iteration_params(model)
+        p = sets[0]
+        shift, mults, tables = self.common_shift(model)
+        bias = None if tables[0] is None else np.concatenate(tables)
+        w = self.widths(bias, max(mults), shift)
+        n_it = len(sets)
         idt, odt = self.get_input_datatype(), self.get_output_datatype()
         top = self.get_verilog_top_module_name()
         code_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
@@ -132,14 +165,18 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
         rows = side = 0
         bias_file = ""
         if bias is not None:
-            rows = bias.shape[0]
+            rows = tables[0].shape[0]
             bias_file = f"{top}_bias.dat"
-            compact = compact_bias(bias)
-            if compact is not None:
-                side, table = compact
-                write_hex_table(code_dir / bias_file, table, w["BB"])
+            # each iteration's table, one after the other (the compact form only when every table has it)
+            compact = [compact_bias(t) for t in tables]
+            if all(c is not None for c in compact) and len({c[0] for c in compact}) == 1:
+                side = compact[0][0]
+                write_hex_table(code_dir / bias_file, np.concatenate([c[1] for c in compact]), w["BB"])
             else:
                 write_hex_table(code_dir / bias_file, bias, w["BB"], per_line=self.get_nodeattr("PE"))
+        tokens = looped.tokens_per_pass(self) if n_it > 1 else 1
+        mult_word = sum(m << (64 * i) for i, m in enumerate(mults))
+        k_word = sum(q.out_num << (64 * i) for i, q in enumerate(sets))
         wi, wo = self.get_instream_width_padded(), self.get_outstream_width_padded()
         text = (
             f"// generated by samfpga.hw.custom_ops for node {self.onnx_node.name}\n"
@@ -148,9 +185,9 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
             f"\tinput  [{wi - 1}:0] in0_V_TDATA,\n\tinput  in0_V_TVALID,\n\toutput in0_V_TREADY,\n"
             f"\toutput [{wo - 1}:0] out0_V_TDATA,\n\toutput out0_V_TVALID,\n\tinput  out0_V_TREADY\n);\n"
             f"\tint_softmax #(.N({p.n}), .PE({self.get_nodeattr('PE')}), .IN_BITS({idt.bitwidth()}), "
-            f".IN_SIGNED({int(idt.signed())}), .OUT_BITS({odt.bitwidth()}), .MULT(64'd{p.mult}), .MB({w['MB']}), "
-            f".P({p.pre_shift}), .ROWS({rows}), .BB({w['BB']}), .SIDE({side}), .G({p.exp_frac_bits}), .E({p.exp_bits}), "
-            f".W({p.recip_bits}), .K(64'd{p.out_num}), .KB({w['KB']}), .UB({w['UB']}), "
+            f".IN_SIGNED({int(idt.signed())}), .OUT_BITS({odt.bitwidth()}), .ITERS({n_it}), .TOKENS({tokens}), "
+            f".MULT({64 * n_it}'h{mult_word:x}), .MB({w['MB']}), .P({shift}), .ROWS({rows}), .BB({w['BB']}), .SIDE({side}), .G({p.exp_frac_bits}), .E({p.exp_bits}), "
+            f".W({p.recip_bits}), .K({64 * n_it}'h{k_word:x}), .KB({w['KB']}), .UB({w['UB']}), "
             f".EXP_FILE(\"{exp_file}\"), .BIAS_FILE(\"{bias_file}\")) core (\n"
             "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
             "\t\t.i_tdata(in0_V_TDATA), .i_tvalid(in0_V_TVALID), .i_tready(in0_V_TREADY),\n"

@@ -6,18 +6,23 @@
 // Three phases per token, not overlapped: C/PE input beats, 5 cycles of statistics, C/PE output beats.
 // The token buffer is read asynchronously (LUTRAM); the RSQRT table comes from RSQRT_FILE ($readmemh, one hex
 // entry per line, 3*2^(T-2) entries). Lane i of a beat occupies bits [i*BITS +: BITS] (FINN's packing).
+// In a rolled body (ITERS > 1) the layer serves ITERS blocks in turn, one pass of TOKENS tokens each: EPS and NEG
+// hold one entry per iteration (iteration i's EPS in bits [i*64 +: 64], its NEG in [i*C +: C]), and the layer
+// counts its own tokens to know the iteration, so nothing outside it selects the parameter set.
 module int_layernorm #(
 	int unsigned  C = 16,
 	int unsigned  PE = 1,
 	int unsigned  IN_BITS = 8,
 	bit  IN_SIGNED = 1,
 	int unsigned  OUT_BITS = 14,
-	longint unsigned  EPS = 0,          // round(C^2 * eps)
+	int unsigned  ITERS = 1,            // parameter sets (blocks of a rolled body)
+	int unsigned  TOKENS = 1,           // tokens per pass (one block's map)
+	logic [ITERS*64-1:0]  EPS = '0,     // round(C^2 * eps) per iteration
 	int unsigned  T = 10,               // table index bits (even)
 	int unsigned  RB = 16,              // table entry bits
 	int unsigned  SHIFT_BIAS = 16,      // S - F
 	int unsigned  SB = 48,              // width of the statistics (holds C^2 * max|x|^2 + EPS, signed)
-	logic [C-1:0]  NEG = '0,            // channels whose output is negated (before saturation)
+	logic [ITERS*C-1:0]  NEG = '0,      // per iteration: channels whose output is negated (before saturation)
 	parameter  RSQRT_FILE = "",
 
 	localparam int unsigned  BEATS = C / PE,
@@ -25,7 +30,9 @@ module int_layernorm #(
 	localparam int unsigned  O_STREAM = (PE*OUT_BITS + 7)/8 * 8,
 	localparam int unsigned  DB = IN_BITS + $clog2(C) + 3,    // d = C*x - S1 (signed)
 	localparam int unsigned  PB = DB + RB + 1,                // d * R (signed)
-	localparam int unsigned  AB = BEATS > 1 ? $clog2(BEATS) : 1
+	localparam int unsigned  AB = BEATS > 1 ? $clog2(BEATS) : 1,
+	localparam int unsigned  IB = ITERS > 1 ? $clog2(ITERS) : 1,
+	localparam int unsigned  TB = TOKENS > 1 ? $clog2(TOKENS) : 1
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -48,6 +55,18 @@ module int_layernorm #(
 	int  K = 0;           // k of the kernel (may be negative)
 	logic [RB-1:0]  R = '0;
 	logic [RB-1:0]  Rsqrt[3 << (T-2)];
+	logic [IB-1:0]  Iter = '0;          // parameter set of the current pass
+	logic [TB-1:0]  Tok = '0;           // token within the pass
+	uwire [63:0]  eps;
+	uwire [C-1:0]  neg;
+	if(ITERS > 1) begin : genSets
+		assign  eps = EPS[Iter*64 +: 64];
+		assign  neg = NEG[Iter*C +: C];
+	end : genSets
+	else begin : genOneSet  // constants: no select logic
+		assign  eps = EPS[63:0];
+		assign  neg = NEG[C-1:0];
+	end : genOneSet
 	initial begin
 		if(RSQRT_FILE != "")  $readmemh(RSQRT_FILE, Rsqrt);
 	end
@@ -92,7 +111,7 @@ module int_layernorm #(
 			automatic logic signed [DB-1:0]  d = DB'(c_s * SB'(v) - S1);
 			automatic logic signed [PB-1:0]  p = PB'(d) * $signed({1'b0, R});
 			automatic logic signed [PB-1:0]  r = (p + (PB'(1) <<< (sh - 1))) >>> sh;
-			automatic logic signed [PB-1:0]  z = NEG[Ptr*PE + l] ? -r : r;
+			automatic logic signed [PB-1:0]  z = neg[Ptr*PE + l] ? -r : r;
 			automatic logic signed [PB-1:0]  lo = -(PB'(1) <<< (OUT_BITS-1));
 			automatic logic signed [PB-1:0]  hi = (PB'(1) <<< (OUT_BITS-1)) - 1;
 			automatic logic signed [PB-1:0]  c = z < lo ? lo : z > hi ? hi : z;
@@ -107,6 +126,8 @@ module int_layernorm #(
 			Ptr <= '0;
 			S1 <= '0;
 			S2 <= '0;
+			Iter <= '0;
+			Tok <= '0;
 		end
 		else begin
 			unique case(State)
@@ -126,7 +147,7 @@ module int_layernorm #(
 				State <= ST1;
 			end
 			ST1: begin
-				automatic logic signed [SB-1:0]  e = P1 - P2 + SB'(EPS);
+				automatic logic signed [SB-1:0]  e = P1 - P2 + SB'(eps);
 				E <= e < 1 ? SB'(1) : e;
 				State <= ST2;
 			end
@@ -145,6 +166,11 @@ module int_layernorm #(
 					S1 <= '0;
 					S2 <= '0;
 					State <= IN;
+					if(Tok == TB'(TOKENS-1)) begin
+						Tok <= '0;
+						Iter <= Iter == IB'(ITERS-1) ? '0 : Iter + 1;
+					end
+					else  Tok <= Tok + 1;
 				end
 				else  Ptr <= Ptr + 1;
 			end

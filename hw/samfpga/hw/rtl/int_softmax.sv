@@ -12,13 +12,19 @@
 // SIDE > 0 (a power of two, N = SIDE^2): the bias depends only on the head and the absolute offset of query and
 // key in a SIDE x SIDE window (TinyViT's attention bias): BIAS_FILE then holds ROWS/N * N entries, one per line,
 // BIAS[h][|yq-yk|*SIDE + |xq-xk|] for row r = h*N + q, and each lane looks its entry up in a small LUT ROM.
+// In a rolled body (ITERS > 1) the layer serves ITERS blocks in turn, one pass of TOKENS rows each: MULT and K hold
+// one 64-bit entry per iteration (iteration i's in bits [i*64 +: 64]), BIAS_FILE the ITERS tables one after the
+// other, and the layer counts its own rows to know the iteration (a common pre-shift P: the generator scales each
+// iteration's MULT and bias by 2^(P - P_i), which leaves u unchanged).
 module int_softmax #(
 	int unsigned  N = 16,
 	int unsigned  PE = 1,
 	int unsigned  IN_BITS = 16,
 	bit  IN_SIGNED = 1,
 	int unsigned  OUT_BITS = 8,
-	longint unsigned  MULT = 1,
+	int unsigned  ITERS = 1,            // parameter sets (blocks of a rolled body)
+	int unsigned  TOKENS = 1,           // rows per pass (one block's map)
+	logic [ITERS*64-1:0]  MULT = 1,     // per iteration
 	int unsigned  MB = 16,              // bits of MULT (unsigned)
 	int unsigned  P = 1,                // pre-shift
 	int unsigned  ROWS = 0,
@@ -27,7 +33,7 @@ module int_softmax #(
 	int unsigned  G = 6,
 	int unsigned  E = 16,
 	int unsigned  W = 40,
-	longint unsigned  K = 1,
+	logic [ITERS*64-1:0]  K = 1,        // per iteration
 	int unsigned  KB = 48,              // bits of K
 	int unsigned  UB = 40,              // width of u (signed) and of the row buffer entries
 	parameter  EXP_FILE = "",
@@ -42,7 +48,10 @@ module int_softmax #(
 	localparam int unsigned  SB = SIDE > 1 ? $clog2(SIDE) : 1,
 	localparam int unsigned  QB = N > 1 ? $clog2(N) : 1,
 	localparam int unsigned  HB = HEADS > 1 ? $clog2(HEADS) : 1,
-	localparam int unsigned  BA = NBW > 1 ? $clog2(NBW) : 1,
+	localparam int unsigned  BA = ITERS*NBW > 1 ? $clog2(ITERS*NBW) : 1,
+	localparam int unsigned  CA = ITERS*HEADS*N > 1 ? $clog2(ITERS*HEADS*N) : 1,   // compact table address
+	localparam int unsigned  IB = ITERS > 1 ? $clog2(ITERS) : 1,
+	localparam int unsigned  TB = TOKENS > 1 ? $clog2(TOKENS) : 1,
 	localparam int unsigned  SSB = E + $clog2(N) + 2,          // sum of exponents (unsigned)
 	localparam int unsigned  XB = (KB > W ? KB : W) + 2          // e * RC + rounding (unsigned)
 )(
@@ -63,7 +72,21 @@ module int_softmax #(
 
 	logic [PE*UB-1:0]  Buf[BEATS];
 	logic [AB-1:0]  Ptr = '0;
-	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias word
+	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias word (in this iteration's table)
+	logic [IB-1:0]  Iter = '0;          // parameter set of the current pass
+	logic [TB-1:0]  Row = '0;           // row within the pass
+	uwire [63:0]  mult, kk;
+	uwire [IB-1:0]  iter;
+	if(ITERS > 1) begin : genSets
+		assign  iter = Iter;
+		assign  mult = MULT[Iter*64 +: 64];
+		assign  kk = K[Iter*64 +: 64];
+	end : genSets
+	else begin : genOneSet  // constants: no select logic
+		assign  iter = '0;
+		assign  mult = MULT[63:0];
+		assign  kk = K[63:0];
+	end : genOneSet
 	logic  Primed = ROWS == 0 || SIDE > 0;   // BiasQ holds the bias word of beat Ptr
 	logic [HB-1:0]  Head = '0;          // compact table: head and query of this row
 	logic [QB-1:0]  Query = '0;
@@ -77,15 +100,15 @@ module int_softmax #(
 	// bias word of the next beat: registered read, address one accepted beat ahead (the last beat's look-ahead
 	// address is never used: the row ends and the next row primes again)
 	uwire  accept = State == IN && i_tvalid && i_tready;
-	uwire [BA-1:0]  bias_addr = RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + 1 : Ptr);
+	uwire [BA-1:0]  bias_addr = BA'(iter*NBW) + RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + 1 : Ptr);
 	logic [PE*BB-1:0]  BiasQ;             // the bias entries of the current beat
 	if(ROWS > 0 && SIDE == 0) begin : genFullBias
-		logic [PE*BB-1:0]  Bias[NBW];
+		logic [PE*BB-1:0]  Bias[ITERS*NBW];
 		initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
 		always_ff @(posedge clk)  BiasQ <= Bias[bias_addr];
 	end : genFullBias
 	else if(SIDE > 0) begin : genCompactBias
-		logic [BB-1:0]  Bias[HEADS*N];
+		logic [BB-1:0]  Bias[ITERS*HEADS*N];
 		initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
 		uwire [SB-1:0]  yq = Query[QB-1:SB];
 		uwire [SB-1:0]  xq = Query[SB-1:0];
@@ -96,7 +119,7 @@ module int_softmax #(
 				automatic logic [SB-1:0]  xk = k[SB-1:0];
 				automatic logic [SB-1:0]  dy = yq > yk ? yq - yk : yk - yq;
 				automatic logic [SB-1:0]  dx = xq > xk ? xq - xk : xk - xq;
-				BiasQ[l*BB +: BB] = Bias[HEADS > 1 ? {Head, dy, dx} : {dy, dx}];
+				BiasQ[l*BB +: BB] = Bias[CA'(iter*HEADS*N) + CA'(HEADS > 1 ? {Head, dy, dx} : {dy, dx})];
 			end
 		end
 	end : genCompactBias
@@ -116,7 +139,7 @@ module int_softmax #(
 			automatic logic [IN_BITS-1:0]  raw = i_tdata[l*IN_BITS +: IN_BITS];
 			automatic logic signed [UB+P-1:0]  a = IN_SIGNED? (UB+P)'($signed(raw)) : (UB+P)'($signed({1'b0, raw}));
 			automatic logic signed [UB+P-1:0]  b = ROWS > 0 ? (UB+P)'($signed(BiasQ[l*BB +: BB])) : '0;
-			automatic logic signed [UB+P-1:0]  t = a * (UB+P)'($signed({1'b0, MB'(MULT)})) + b + ((UB+P)'(1) <<< (P-1));
+			automatic logic signed [UB+P-1:0]  t = a * (UB+P)'($signed({1'b0, MB'(mult)})) + b + ((UB+P)'(1) <<< (P-1));
 			automatic logic signed [UB+P-1:0]  u = t >>> P;
 			u_beat[l*UB +: UB] = u[UB-1:0];
 			if(l == 0 || $signed(u[UB-1:0]) > beat_max)  beat_max = u[UB-1:0];
@@ -156,7 +179,7 @@ module int_softmax #(
 	assign	o_tvalid = State == OUT;
 
 	// one step of the restoring division K / Sum, most significant quotient bit first
-	uwire [SSB:0]  rem_shift = {Rem[SSB-1:0], K[DivBit]};
+	uwire [SSB:0]  rem_shift = {Rem[SSB-1:0], kk[DivBit]};
 	uwire  fits = rem_shift >= {1'b0, Sum};
 
 	always_ff @(posedge clk) begin
@@ -167,6 +190,8 @@ module int_softmax #(
 			Head <= '0;
 			Query <= '0;
 			Primed <= ROWS == 0 || SIDE > 0;
+			Iter <= '0;
+			Row <= '0;
 		end
 		else begin
 			unique case(State)
@@ -208,6 +233,11 @@ module int_softmax #(
 						Query <= Query + 1;  // N = 2^QB: wraps to the next head's first query
 						if(Query == QB'(N-1))  Head <= (Head == HB'(HEADS-1)) ? '0 : Head + 1;
 					end
+					if(Row == TB'(TOKENS-1)) begin
+						Row <= '0;
+						Iter <= Iter == IB'(ITERS-1) ? '0 : Iter + 1;
+					end
+					else  Row <= Row + 1;
 					State <= IN;
 				end
 				else  Ptr <= Ptr + 1;

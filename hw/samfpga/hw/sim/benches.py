@@ -30,6 +30,8 @@ class Bench:
     # alternative to ``specs``: builds the RTL graph itself through FINN's own transformations (e.g. a Transpose
     # decomposed into shuffle layers); returns the ModelWrapper after PrepareIP
     graph: Callable[[], object] | None = None
+    # frames streamed back to back per pass (a looped layer's bench streams a multiple of its iterations)
+    frames: int = 1
 
 
 def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
@@ -156,10 +158,20 @@ BENCHES: list[Bench] = [
     Bench("int_layernorm_small_var", "own_rtl", lambda: [_with_range(nodes.int_layernorm(eps=0.01), (-1, 1))]),
     Bench("int_layernorm_pe1_uint", "own_rtl",
           lambda: [nodes.int_layernorm(ch=12, pe=1, n=4, idt="UINT4", frac_bits=6, negate=False)]),
+    # the layer of a rolled body serving 3 blocks (per-iteration eps and negated channels), two frames of 3 passes;
+    # small inputs so that eps matters
+    Bench("int_layernorm_looped", "own_rtl",
+          lambda: [_with_range(nodes.int_layernorm(ch=12, pe=3, n=4, iters=3), (-3, 3))], frames=6),
     # integer softmax: attention logits with the relative-position bias table; without bias at PE 1
     Bench("int_softmax", "own_rtl", lambda: [nodes.int_softmax()]),
     Bench("int_softmax_window_bias", "own_rtl",
           lambda: [nodes.int_softmax(n=16, pe=4, heads=3, windows=2, bias="window")]),
+    # the layer of a rolled body serving 3 blocks (per-iteration multiplier, pre-shift, out_num and bias table):
+    # the compact window table and the full table, each two frames of 3 passes
+    Bench("int_softmax_looped_window", "own_rtl",
+          lambda: [nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3)], frames=6),
+    Bench("int_softmax_looped", "own_rtl",
+          lambda: [nodes.int_softmax(n=8, pe=2, heads=2, windows=1, iters=3)], frames=6),
     Bench("int_softmax_nobias_pe1", "own_rtl",
           lambda: [nodes.int_softmax(n=9, pe=1, heads=1, windows=3, idt="INT12", scale=2.0 ** -5, bias=False)]),
     Bench("stem_segment", "segment", lambda: nodes.stem_segment()),
@@ -213,26 +225,29 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, ta
     """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)
-    inputs = {}
+    frames: list[dict[str, np.ndarray]] = [{} for _ in range(bench.frames)]
     if bench.graph is not None:
         model = bench.graph()
-        for t in model.graph.input:
-            inputs[t.name] = nodes._rand(model.get_tensor_datatype(t.name).name,
-                                         tuple(model.get_tensor_shape(t.name)), rng)
+        for inputs in frames:
+            for t in model.graph.input:
+                inputs[t.name] = nodes._rand(model.get_tensor_datatype(t.name).name,
+                                             tuple(model.get_tensor_shape(t.name)), rng)
         params = _graph_params(model)
     else:
         specs = bench.specs()
         model = nodes.build_hw_graph(specs, part=bench.part)
         graph_inputs = {t.name for t in model.graph.input}
-        for s in specs:
-            for t, (shape, dt) in s.inputs.items():
-                if t in graph_inputs and t in s.input_ranges:
-                    lo, hi = s.input_ranges[t]
-                    inputs[t] = rng.integers(lo, hi + 1, size=shape).astype(np.float32)
-                elif t in graph_inputs:
-                    inputs[t] = nodes._rand(dt, shape, rng)
+        for inputs in frames:
+            for s in specs:
+                for t, (shape, dt) in s.inputs.items():
+                    if t in graph_inputs and t in s.input_ranges:
+                        lo, hi = s.input_ranges[t]
+                        inputs[t] = rng.integers(lo, hi + 1, size=shape).astype(np.float32)
+                    elif t in graph_inputs:
+                        inputs[t] = nodes._rand(dt, shape, rng)
         params = _params(specs)
     axilite = bench.program(model) if bench.program else None
+    inputs = frames[0] if bench.frames == 1 else frames
     res = run_bench(bench.name, model, inputs, work_root / bench.name, params=params, pause=pause,
                     seed=seed, tamper=tamper, axilite=axilite)
     res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation

@@ -459,18 +459,26 @@ def mvau_dynamic(mw: int = 8, mh: int = 6, simd: int = 2, pe: int = 3, heads: in
 
 
 def int_layernorm(ch: int = 16, pe: int = 2, n: int = 6, idt: str = "INT8", eps: float = 0.25,
-                  frac_bits: int = 8, lut_bits: int = 10, seed: int = 11, negate: bool = True) -> NodeSpec:
+                  frac_bits: int = 8, lut_bits: int = 10, seed: int = 11, negate: bool = True,
+                  iters: int = 1) -> NodeSpec:
     """Own RTL: integer LayerNorm (hw/samfpga/hw/rtl/int_layernorm.sv); ``eps`` in input units squared;
-    ``negate``: every third channel's output negated (a negative LayerNorm gamma)."""
+    ``negate``: every third channel's output negated (a negative LayerNorm gamma). ``iters`` > 1: the layer of a
+    rolled body serving that many blocks (``samfpga.hw.custom_ops.looped``), iteration i with eps x 4^i and every
+    third channel from channel i + 1 negated."""
+    import json
+
     from samfpga.kernels.layernorm import eps_int_for, out_bits_for
 
     odt = f"INT{out_bits_for(ch, frac_bits)}"
-    flags = [int(negate and c % 3 == 1) for c in range(ch)]
+    sets = [(eps_int_for(ch, eps * 4.0 ** i), [int(negate and c % 3 == (1 + i) % 3) for c in range(ch)])
+            for i in range(iters)]
+    loop = {} if iters == 1 else dict(loop_iterations=iters, loop_values=json.dumps(
+        {"eps_int": [e for e, _ in sets], "negate": [f for _, f in sets]}))
     return NodeSpec(
         "IntLayerNorm",
         dict(NumChannels=ch, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=[1, n],
-             eps_int=eps_int_for(ch, eps), frac_bits=frac_bits, lut_bits=lut_bits, negate=flags,
-             preferred_impl_style="rtl"),
+             eps_int=sets[0][0], frac_bits=frac_bits, lut_bits=lut_bits, negate=sets[0][1],
+             preferred_impl_style="rtl", **loop),
         {"ln_in": ((1, n, ch), idt)},
         {"ln_out": ((1, n, ch), odt)},
     )
@@ -478,31 +486,46 @@ def int_layernorm(ch: int = 16, pe: int = 2, n: int = 6, idt: str = "INT8", eps:
 
 def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt: str = "INT16",
                 scale: float = 2.0 ** -9, out_scale: float = 2.0 ** -8, bias: bool | str = True,
-                exp_frac_bits: int = 6, seed: int = 12) -> NodeSpec:
+                exp_frac_bits: int = 6, seed: int = 12, iters: int = 1) -> NodeSpec:
     """Own RTL: integer softmax over rows of ``n`` (hw/samfpga/hw/rtl/int_softmax.sv), input
     (windows, heads, n, n) as attention logits, with a (heads * n, n) bias table: random when ``bias`` is True,
     TinyViT's (head, |dy|, |dx|) structure in a sqrt(n)-wide window when ``bias == "window"`` (the RTL's compact
-    table), none when False."""
+    table), none when False. ``iters`` > 1: the layer of a rolled body serving that many blocks
+    (``samfpga.hw.custom_ops.looped``): iteration i with its own bias table, the logit scale x 3^i (another
+    multiplier and pre-shift) and the output scale x 2^-i (another out_num)."""
+    import json
+
     from samfpga.kernels.softmax import make_params
 
     rng = _rng(seed)
-    b = None
-    if bias == "window":
-        side = int(round(n ** 0.5))
-        y, x = np.divmod(np.arange(n), side)
-        idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
-        b = rng.normal(scale=2.0, size=(heads, n))[:, idx].reshape(heads * n, n)
-    elif bias:
-        b = rng.normal(scale=2.0, size=(heads * n, n))
-    p = make_params(n, scale, out_scale, b, out_bits=8, exp_frac_bits=exp_frac_bits)
+    sets = []
+    for i in range(iters):
+        b = None
+        if bias == "window":
+            side = int(round(n ** 0.5))
+            y, x = np.divmod(np.arange(n), side)
+            idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
+            b = rng.normal(scale=2.0, size=(heads, n))[:, idx].reshape(heads * n, n)
+        elif bias:
+            b = rng.normal(scale=2.0, size=(heads * n, n))
+        sets.append(make_params(n, scale * 3.0 ** i, out_scale * 2.0 ** -i, b, out_bits=8,
+                                exp_frac_bits=exp_frac_bits))
+    p = sets[0]
     shape = (windows, heads, n, n)
     inits = {} if p.bias is None else {
-        "sm_bias": (p.bias.astype(np.float32), f"INT{int(np.abs(p.bias).max()).bit_length() + 1}")}
+        "sm_bias": (p.bias.astype(np.float32),
+                    f"INT{max(int(np.abs(q.bias).max()).bit_length() for q in sets) + 1}")}
+    loop = {}
+    if iters > 1:
+        values = {k: [getattr(q, k) for q in sets] for k in ("mult", "pre_shift", "out_num")}
+        if p.bias is not None:
+            values["bias"] = [q.bias.tolist() for q in sets]
+        loop = dict(loop_iterations=iters, loop_values=json.dumps(values))
     return NodeSpec(
         "IntSoftmax",
         dict(NumChannels=n, PE=pe, inputDataType=idt, outputDataType="UINT8", numInputVectors=list(shape[:-1]),
              mult=p.mult, pre_shift=p.pre_shift, out_num=p.out_num, recip_bits=p.recip_bits,
-             exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits, preferred_impl_style="rtl"),
+             exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits, preferred_impl_style="rtl", **loop),
         {"sm_in": (shape, idt)},
         {"sm_out": (shape, "UINT8")},
         inits,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samfpga.hw.custom_ops.looped import at_iteration, iterations, looped_ops
 from samfpga.hw.sim.finn_boot import boot_finn
 from samfpga.hw.sim.rtllib import dynload_sources, memstream_sources, stage_sources
 from samfpga.hw.sim.stitch import _decoupled, _dynamic, generate_top
@@ -139,6 +140,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
 
     inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape;
         or a list of such dicts: frames streamed back to back (the free-running pass measures the frame interval).
+        Frame k is compared with the python execution of iteration k of the graph's looped layers
+        (``samfpga.hw.custom_ops.looped``); both passes stream every frame, so the count of frames should be a
+        multiple of the layers' iterations.
     bp_frames: how many of the frames (from the first) the random-backpressure pass streams (default all).
     probes: {label: "instance.signal"} of ``sim_top`` read after the run (into ``BenchResult.probes``).
     fast_compile: compile the verilated C++ at -O0 (quicker builds of small benches; slower simulation).
@@ -156,10 +160,17 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     setup_verilator_env(fast_compile=fast_compile)
     t0 = time.monotonic()
     frames = list(inputs) if isinstance(inputs, list) else [inputs]
+    for op in looped_ops(model):
+        n = iterations(op)
+        if len(frames) % n or (bp_frames is not None and bp_frames % n):
+            raise ValueError(f"{op.onnx_node.name} serves {n} iterations: stream a multiple of {n} frames in each "
+                             f"pass (got {len(frames)}, backpressure pass {bp_frames or len(frames)})")
     res = BenchResult(name=name, layer_types=[n.op_type for n in model.graph.node], params=params or {},
                       frames=len(frames))
     res.finn_estimated_cycles, res.finn_max_node_cycles = finn_estimated_cycles(model)
-    expected = [finn_reference(model, f) for f in frames]
+    # frame k of a graph with looped layers (rolled-body parameter sets) is their iteration k's pass
+    expected = [finn_reference(at_iteration(model, k), f) for k, f in enumerate(frames)]
+    at_iteration(model, 0)
     spec = _stream_spec(model, frames, expected, pause, seed, tamper,
                         res.finn_estimated_cycles + (len(frames) - 1) * res.finn_max_node_cycles)
     spec["frames"] = len(frames)
