@@ -313,11 +313,10 @@ def _rolled_lines(r: dict | None) -> list[str]:
     for x in r.get("refused", []):
         out.append(f"\nNot rolled: {x['name']}: {'; '.join(x['differences'][:3])}")
     if r.get("hdl"):
-        from samfpga.hw.rolled.hdl import missing_summary
+        from samfpga.hw.rolled.hdl import coverage_line
 
-        looped = sum(len(st["looped"]) for st in r["hdl"])
-        out.append(f"\nBody layers that hold every iteration's parameters in their own HDL: {looped}; per-iteration "
-                   f"parameters with no HDL yet: {missing_summary(r['hdl']) or 'none'}.")
+        line = coverage_line(r["hdl"])
+        out.append(f"\n{line[0].upper()}{line[1:]}.")
     v = r.get("verify")
     if v:
         out += ["", f"Rolled vs unrolled graph (FINN python execution, {v['input']}): {v['differing']} of "

@@ -623,14 +623,11 @@ def step_hw_codegen(model, ctx):
     from qonnx.custom_op.registry import getCustomOp
 
     if ctx.cfg.options.roll:
-        from samfpga.hw.rolled.hdl import missing_summary
+        from samfpga.hw.rolled.hdl import coverage_line
 
-        stages = ctx.results.rolled.get("hdl", [])
-        looped = sum(len(st["looped"]) for st in stages)
-        raise BuildStopped("hw_codegen: the HDL of rolled stages is not generated yet; the report counts the rolled "
-                           f"graph. Body layers holding every iteration's parameters: {looped}; per-iteration "
-                           f"parameters without HDL: {missing_summary(stages) or 'none'}; and the loop DMA engines "
-                           "of the stitched design")
+        raise BuildStopped("hw_codegen: the HDL of rolled stages is not generated yet (the report counts the rolled "
+                           f"graph): {coverage_line(ctx.results.rolled.get('hdl', []))}; nor are the loop DMA "
+                           "engines of the stitched design")
 
     model = _finn().step_hw_codegen(model, ctx.finn_cfg)
     hdl = ctx.out / "hdl"

@@ -137,11 +137,11 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
         ub = max(ub, self.get_nodeattr("exp_bits") + 2)
         return {"MB": mb, "BB": bb, "UB": ub, "KB": self.div_bits()}
 
-    def common_shift(self, model=None) -> tuple[int, list[int], list[np.ndarray | None]]:
-        """One pre-shift for every iteration: P = the largest P_i, with M_i and the bias table scaled by
-        2^(P - P_i). Exact: (a M 2^d + B 2^d + 2^(P-1)) >> P = (a M + B + 2^(P_i-1)) >> P_i for d = P - P_i.
-        Returns (P, the scaled M_i, the scaled tables)."""
-        sets = self.iteration_params(model)
+    @staticmethod
+    def common_shift(sets: list[IntSoftmaxParams]) -> tuple[int, list[int], list[np.ndarray | None]]:
+        """One pre-shift for every iteration's parameters ``sets``: P = the largest P_i, with M_i and the bias
+        table scaled by 2^(P - P_i). Exact: (a M 2^d + B 2^d + 2^(P-1)) >> P = (a M + B + 2^(P_i-1)) >> P_i for
+        d = P - P_i. Returns (P, the scaled M_i, the scaled tables)."""
         p = max(q.pre_shift for q in sets)
         mults = [q.mult << (p - q.pre_shift) for q in sets]
         tables = [None if q.bias is None else q.bias << (p - q.pre_shift) for q in sets]
@@ -152,7 +152,7 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
 
         sets = self.iteration_params(model)
         p = sets[0]
-        shift, mults, tables = self.common_shift(model)
+        shift, mults, tables = self.common_shift(sets)
         bias = None if tables[0] is None else np.concatenate(tables)
         w = self.widths(bias, max(mults), shift)
         n_it = len(sets)

@@ -36,8 +36,14 @@ def iterations(op) -> int:
     return max(1, int(op.get_nodeattr("loop_iterations")))
 
 
-def _allowed(op) -> tuple[str, ...]:
-    return (*getattr(type(op), "LOOP_ATTRS", ()), *getattr(type(op), "LOOP_INPUTS", {}))
+def _refuse_unsupported(op, names) -> None:
+    """ValueError naming the node and the first of ``names`` its RTL cannot take per iteration (``LOOP_ATTRS`` /
+    ``LOOP_INPUTS``)."""
+    allowed = (*getattr(type(op), "LOOP_ATTRS", ()), *getattr(type(op), "LOOP_INPUTS", {}))
+    for attr in names:
+        if attr not in allowed:
+            raise ValueError(f"{_name(op)}: attribute {attr!r} cannot differ per iteration in its RTL "
+                             f"(per-iteration attributes: {list(allowed) or 'none'})")
 
 
 def loop_values(op) -> dict[str, list]:
@@ -47,11 +53,8 @@ def loop_values(op) -> dict[str, list]:
     if n == 1:
         return {}
     values = json.loads(text) if text else {}
-    allowed = _allowed(op)
+    _refuse_unsupported(op, values)
     for attr, vals in values.items():
-        if attr not in allowed:
-            raise ValueError(f"{_name(op)}: attribute {attr!r} cannot differ per iteration in its RTL "
-                             f"(per-iteration attributes: {list(allowed) or 'none'})")
         if len(vals) != n:
             raise ValueError(f"{_name(op)}: loop_values[{attr!r}] has {len(vals)} values for {n} iterations")
     return values
@@ -65,7 +68,6 @@ def make_looped(op, values: Mapping[str, Sequence], model=None) -> None:
     (``type(op).LOOP_ATTRS`` / ``LOOP_INPUTS``), value lists of different lengths, and fewer than 2 iterations.
     Sets the attributes (and, in ``model``, the initializer inputs) to iteration 0's values.
     """
-    allowed = _allowed(op)
     lengths = {len(v) for v in values.values()}
     if not values or len(lengths) != 1:
         raise ValueError(f"{_name(op)}: per-iteration values need one length for every attribute, got "
@@ -73,10 +75,7 @@ def make_looped(op, values: Mapping[str, Sequence], model=None) -> None:
     n = lengths.pop()
     if n < 2:
         raise ValueError(f"{_name(op)}: a loop needs at least 2 iterations, got {n}")
-    for attr in values:
-        if attr not in allowed:
-            raise ValueError(f"{_name(op)}: attribute {attr!r} cannot differ per iteration in its RTL "
-                             f"(per-iteration attributes: {list(allowed) or 'none'})")
+    _refuse_unsupported(op, values)
     plain = {a: [_plain(v) for v in vals] for a, vals in values.items()}
     inputs = getattr(type(op), "LOOP_INPUTS", {})
     if model is None and any(a in inputs for a in plain):

@@ -82,3 +82,11 @@ def missing_summary(stages: list[dict]) -> str:
             n, what = counts.get(m["op_type"], (0, set()))
             counts[m["op_type"]] = (n + 1, what | set(m["varies"]))
     return ", ".join(f"{op} x{n} ({', '.join(sorted(w))})" for op, (n, w) in sorted(counts.items()))
+
+
+def coverage_line(stages: list[dict]) -> str:
+    """One sentence for the report and the build's stop message: how many body layers hold every iteration's
+    parameters, and ``missing_summary``."""
+    looped = sum(len(st["looped"]) for st in stages)
+    return (f"body layers that hold every iteration's parameters in their own HDL: {looped}; per-iteration "
+            f"parameters with no HDL yet: {missing_summary(stages) or 'none'}")
