@@ -16,6 +16,7 @@ from .mask_decoder_hq import MaskDecoderHQ
 from .prompt_encoder import PromptEncoder
 from .sam import Sam
 from .two_way_transformer import TwoWayTransformer
+from .yaml_config import check_fields
 
 
 @dataclass
@@ -56,10 +57,7 @@ class SamConfig:
             raise ValueError(f"unknown encoder {enc_name!r}; known: {sorted(ENCODERS)}")
         enc_cfg_cls = ENCODERS[enc_name][1]
         d["encoder_config"] = enc_cfg_cls(**d.get("encoder_config", {}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown SamConfig fields: {sorted(unknown)}")
+        check_fields(cls, d, "SamConfig fields")
         return cls(**d)
 
 

@@ -1,8 +1,11 @@
 """Configuration files: a YAML mapping plus ``key=value`` overrides, read into a plain dict that a config
-dataclass's ``from_dict`` then checks (the image, video and proposal trainers all read theirs this way)."""
+dataclass's ``from_dict`` then checks (the image, video and proposal trainers all read theirs this way), and that
+check of the keys itself (``check_fields``, used by every config dataclass's ``from_dict``)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,10 @@ def read_mapping(path: str | Path | None, overrides: list[str] | None, what: str
             node = node.setdefault(p, {})
         node[parts[-1]] = yaml.safe_load(value)
     return d
+
+
+def check_fields(cls: type, keys: Iterable[str], what: str) -> None:
+    """Refuse ``keys`` that are not fields of dataclass ``cls``: ``ValueError("unknown <what>: [sorted keys]")``."""
+    unknown = set(keys) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what}: {sorted(unknown)}")

@@ -3,12 +3,11 @@ YAML plus ``key=value`` overrides."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..yaml_config import read_mapping
+from ..yaml_config import check_fields, read_mapping
 
 CENTRES = ("mask", "prompt")
 TARGETS = ("heatmap", "cells")
@@ -52,10 +51,7 @@ class ProposalTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ProposalTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown proposal training config keys: {sorted(unknown)}")
+        check_fields(cls, d, "proposal training config keys")
         cfg = cls(**d)
         if cfg.centre not in CENTRES:
             raise ValueError(f"centre must be one of {CENTRES}, got {cfg.centre!r}")

@@ -7,6 +7,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..yaml_config import check_fields
+
 MIN_BITS = 4
 MAX_BITS = 8
 SCALE_TYPES = ("po2", "float")
@@ -89,10 +91,7 @@ class QuantConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown QuantConfig fields: {sorted(unknown)}")
+        check_fields(cls, d, "QuantConfig fields")
         return cls(**d)
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from ..data.randomized import FAMILIES
 from ..data.splits import GENERATORS
-from ..yaml_config import read_mapping
+from ..yaml_config import check_fields, read_mapping
 
 
 @dataclass
@@ -131,10 +131,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        check_fields(cls, d, "TrainConfig fields")
         d = dict(d)
         for key, sub in (("data", DataConfig), ("loss", LossConfig)):
             if key in d and isinstance(d[key], dict):

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..common import MLP
 from ..image_encoder import TinyViT, TinyViTConfig
+from ..yaml_config import check_fields
 from .hiera import HieraConfig, HieraImageEncoder
 from .memory_attention import MemoryAttention, MemoryAttentionConfig
 from .memory_encoder import MemoryEncoder, MemoryEncoderConfig
@@ -62,10 +63,7 @@ class VideoConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VideoConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown VideoConfig fields: {sorted(unknown)}")
+        check_fields(cls, d, "VideoConfig fields")
         return cls(**d)
 
 

@@ -21,7 +21,6 @@ so a step costs the teacher's encoder on batch × clip frames more). ``default_v
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -38,7 +37,7 @@ from ..data.synthetic import SyntheticConfig
 from ..data.video import VideoConfig as ClipConfig
 from ..data.video import generate_video
 from ..training.losses import dice_loss, focal_loss
-from ..yaml_config import read_mapping
+from ..yaml_config import check_fields, read_mapping
 from .checkpoint import load_official_sam2, save_video_checkpoint, video_from_image_model
 from .model import VideoSam
 from .tracker import ClipPrompt, unroll
@@ -104,10 +103,7 @@ class VideoTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VideoTrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown video training config fields: {sorted(unknown)}")
+        check_fields(cls, d, "video training config fields")
         return cls(**d)
 
 
