@@ -16,6 +16,8 @@ def layernorm():
     from samfpga.hw.sim.finn_boot import boot_finn
 
     boot_finn()
+    import samfpga.hw.custom_ops  # noqa: F401  (registers IntLayerNorm; the test must not rely on an earlier one)
+
     model = nodes._make_graph([nodes.int_layernorm(ch=12, pe=3, n=4)])
     return model, getCustomOp(model.graph.node[0])
 
@@ -59,3 +61,24 @@ def test_python_execution_follows_the_iteration(layernorm) -> None:
         assert np.array_equal(outs[-1], want)
     assert np.array_equal(outs[0], outs[3])
     assert not np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[1], outs[2])
+
+
+def test_self_counting_memstream_wrapper_from_finns_template() -> None:
+    """The memstream wrapper of a looped MVAU / Requant: FINN's template rendered with SETS = 1, patched to hold the
+    sets and feed its own set select; a template that changed is refused rather than patched wrongly."""
+    from samfpga.hw.custom_ops.looped_memstream import concat_memblocks, self_counting
+    from samfpga.hw.sim.rtllib import finn_rtllib
+
+    text = (finn_rtllib() / "memstream" / "hdl" / "memstream_wrapper_template.v").read_text()
+    for key, val in {"$MODULE_NAME$": "n0", "$SETS$": "1", "$DEPTH$": "16", "$WIDTH$": "24", "$INIT_FILE$": "m.dat",
+                     "$RAM_STYLE$": "auto", "$PUMPED_MEMORY$": "0"}.items():
+        text = text.replace(key, val)
+    out = self_counting(text, sets=3, repeat=5)
+    assert "parameter  SETS = 3," in out and "localparam  REPEAT = 5;" in out
+    assert ".s_axis_0_tdata(SeqSet)" in out and ".s_axis_0_tdata(s_axis_0_tdata)" not in out
+    assert "module n0_memstream_wrapper" in out and "output\ts_axis_0_tready" in out  # FINN's ports kept
+    with pytest.raises(ValueError, match="sets >= 2"):
+        self_counting(text, sets=1, repeat=5)
+    with pytest.raises(ValueError, match="finn-rtllib changed"):
+        self_counting(out, sets=3, repeat=5)  # already patched: FINN's anchors are gone
+    assert concat_memblocks(["0a\n0b\n", "1a\n1b\n"]) == "0a\n0b\n1a\n1b\n"

@@ -388,7 +388,7 @@ def test_rolled_build_counts_each_body_once(rolled_build) -> None:
                if col[0] in vit["token_batched"] and x in nodes)
     # which body layers hold every iteration's parameters (the token-batched units by their STRIDE registers)
     hdl = r["hdl"][1]
-    assert set(vit["token_batched"]) <= set(hdl["looped"]) and hdl["missing"]
+    assert set(vit["token_batched"]) <= set(hdl["looped"])
     assert not set(vit["token_batched"]) & {m["node"] for m in hdl["missing"]}
     types = rep["op_types"]
     assert types["rolled parameters (on chip)"]["layers"] > 0
@@ -402,28 +402,31 @@ def test_rolled_build_counts_each_body_once(rolled_build) -> None:
 
 @pytest.mark.slow
 def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
-    """``looped_body`` on the transformer stage: the layers that support it (here the integer LayerNorms, whose
-    eps differs per block) hold all 3 parameter sets, and running the body with
-    only ``at_iteration`` selecting their sets (the others set as ``run_loop`` does) gives the rolled loop's output
-    exactly; left at iteration 0 it does not. What still lacks HDL is listed (the MVAUs' weights at least)."""
+    """``looped_body`` on the transformer stage: the layers that support it (the integer LayerNorms, whose eps
+    differs per block, the matrix units and requantisers, whose weights and parameters do) hold all 3 parameter
+    sets, and running the body with only ``at_iteration`` selecting their sets (the others set as ``run_loop``
+    does) gives the rolled loop's output exactly; left at iteration 0 it does not."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build.package import python_view
     from samfpga.hw.custom_ops.looped import at_iteration, iterations
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.execute import run_loop, run_once
-    from samfpga.hw.rolled.hdl import looped_body, missing_summary
+    from samfpga.hw.rolled.hdl import looped_body
 
     rolled = roll(reduced_hw)
     loop = rolled.loops[-1]
     body, res = looped_body(loop)
     ops = {n.name: n for n in body.graph.node}
-    # this model's blocks differ in two LayerNorms' eps_int (its softmax has nothing per iteration)
-    assert sorted(ops[n].op_type for n in res.looped) == ["IntLayerNorm_rtl"] * 2
+    # this model's blocks differ in two LayerNorms' eps_int (its softmax has nothing per iteration), and in every
+    # matrix unit's weights and requantiser's parameters
+    kinds = sorted(ops[n].op_type for n in res.looped)
+    assert kinds.count("IntLayerNorm_rtl") == 2 and "MVAU_rtl" in kinds and "Requant_rtl" in kinds, kinds
     assert all(iterations(getCustomOp(ops[n])) == 3 for n in res.looped)
-    assert any(m["op_type"].startswith("MVAU") and "input 1" in m["varies"] for m in res.missing)
+    assert all(getCustomOp(ops[n]).get_nodeattr("mem_mode") == "internal_decoupled"
+               for n in res.looped if ops[n].op_type in ("MVAU_rtl", "Requant_rtl"))
+    assert not any(m["op_type"] in ("MVAU_rtl", "Requant_rtl", "IntLayerNorm_rtl") for m in res.missing), res.missing
     assert len(res.looped) + len(res.shared) + len(res.missing) == len(body.graph.node)
-    assert "MVAU" in missing_summary([res.to_dict()])
 
     x0 = run_once(python_view(rolled.parts[0]), _pixels(reduced_hw, 0))
     x0 = run_loop(rolled.parts[1], x0)
@@ -432,12 +435,13 @@ def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
     looped_inputs = {t for n in res.looped for t in ops[n].input}
 
     def run(select: bool):
-        pb = python_view(body)
-        nodes = {n.name: n for n in pb.graph.node}
+        at_iteration(body, 0)
         x = x0
         for i in range(loop.iterations):
-            if select:
-                at_iteration(pb, i)
+            if select:  # on the HW body, whose looped layers know their sets; python_view maps them to FINN's
+                at_iteration(body, i)
+            pb = python_view(body)
+            nodes = {n.name: n for n in pb.graph.node}
             for t, stacked in loop.params.items():
                 if t not in looped_inputs:
                     pb.set_initializer(t, np.asarray(stacked[i], dtype=np.float32))

@@ -1,7 +1,8 @@
 """RTL of the integer LayerNorm / softmax against their kernels: the bit-exact benches themselves are in the
 catalogue (samfpga.hw.sim.benches: int_layernorm*, int_softmax*; run by tests/test_sim_benches.py). Here the
 negative controls: the comparison notices a wrong word, and a hardware table that differs from the one the
-python model uses. About 30-100 s per test on 2 cores (Verilator compile)."""
+python model uses, and per-iteration parameter sets of a rolled body's layers (LayerNorm, softmax, the
+depthwise VVAU, FINN+'s requantiser and matrix unit) that the python model does not follow. About 30-100 s per test on 2 cores (Verilator compile)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,23 @@ def _looped_softmax():
     return nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3), 2 * 16 * 16 // 4
 
 
+def _looped_dw_vvau():
+    return nodes.depthwise_vvau(ch=8, dim=3, pe=2, simd=3, iters=3), 3 * 3 * 8 // 2
+
+
+def _looped_requant():
+    from samfpga.hw.sim.benches import _with_range
+
+    return _with_range(nodes.requant(ch=8, pe=2, n=3, k_range=(1, 4), iters=3), (-9000, 9000)), 3 * 8 // 2
+
+
+def _looped_mvau():
+    return nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3), 3 * 8 // 2
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax], ids=["layernorm", "softmax"])
+@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax, _looped_dw_vvau, _looped_requant, _looped_mvau],
+                         ids=["layernorm", "softmax", "dw_vvau", "requant", "mvau"])
 def test_looped_rtl_uses_each_iterations_parameters(make, tmp_path) -> None:
     """Negative control of the ``*_looped`` benches: HDL generated with 3 parameter sets, python model told that
     every iteration uses iteration 0's. The first pass (iteration 0) must agree word for word and the later ones

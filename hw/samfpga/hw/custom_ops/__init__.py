@@ -15,7 +15,9 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
     IntSoftmax(_rtl)      integer softmax with logit scale, attention bias and output quantizer folded in,
                           rtl/int_softmax.sv
     Requant_rtl           FINN+'s Requant_rtl, in its place, plus ``ram_style`` for its parameter ROM
-                          (``requant_rom``: per-node copies of requant.sv with ``rom_style``)
+                          (``requant_rom``: per-node copies of requant.sv with ``rom_style``) and per-iteration
+                          parameters in a rolled body
+    MVAU_rtl              FINN+'s MVAU_rtl, in its place, plus per-iteration weights in a rolled body (``mvau_rtl``)
 and their resource models (``costs``, ``int_cost``) with ``samfpga.hw.resources``. The common boilerplate is
 ``rtl_base``; the graph transformations that map FINN's layers onto these are in ``transforms`` (and, for the
 integer LayerNorm/softmax, ``samfpga.hw.build.int_ops``).
@@ -27,11 +29,12 @@ from samfpga.hw.custom_ops.depthwise_vvau import DepthwiseVVAU, DepthwiseVVAU_rt
 from samfpga.hw.custom_ops.duplicatestreams_rtl import DuplicateStreams_rtl
 from samfpga.hw.custom_ops.intlayernorm import IntLayerNorm, IntLayerNorm_rtl
 from samfpga.hw.custom_ops.intsoftmax import IntSoftmax, IntSoftmax_rtl
+from samfpga.hw.custom_ops.mvau_rtl import MVAU_rtl
 from samfpga.hw.custom_ops.page_permute import PagePermute, PagePermute_rtl
 from samfpga.hw.custom_ops.requant_rom import Requant_rtl
 from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
 from samfpga.hw.custom_ops.token_batch import TokenBatchMVU, TokenBatchMVU_rtl
 
 __all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl",
-           "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "PagePermute", "PagePermute_rtl", "Requant_rtl",
+           "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "MVAU_rtl", "PagePermute", "PagePermute_rtl", "Requant_rtl",
            "StreamingSplit_rtl", "TokenBatchMVU", "TokenBatchMVU_rtl", "costs", "int_cost"]

@@ -5,6 +5,8 @@ FINN's VVAU attributes, shapes, folding and accumulator minimisation (it subclas
 ``VectorVectorActivation``) and computes through ``samfpga.kernels.vvau``; ``DepthwiseVVAU_rtl`` wraps
 hw/samfpga/hw/rtl/dw_vvau.sv with the weights as a wrapper constant. Supported: integer inputs and weights,
 ``noActivation=1`` (FINN's standalone-threshold mode: the thresholds are a separate Thresholding layer).
+In a rolled body the layer may serve several blocks with their own weights (``samfpga.hw.custom_ops.looped``:
+the weight initializer, input 1, per iteration); the wrapper then holds every set and the RTL counts its passes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 from finn.custom_op.fpgadataflow.vectorvectoractivation import VVAU
 
+from samfpga.hw.custom_ops import looped
 from samfpga.hw.custom_ops.rtl_base import (
     OwnRTLBackend,
     check_output_range,
@@ -41,14 +44,32 @@ def unsupported_reason(op: VVAU) -> str:
 class DepthwiseVVAU(VVAU):
     """FINN's VVAU semantics (depthwise conv, accumulators out), python execution by ``samfpga.kernels.vvau``."""
 
+    # what the RTL takes per iteration of a rolled body (samfpga.hw.custom_ops.looped): the weights, input 1
+    LOOP_ATTRS = ()
+    LOOP_INPUTS = {"weights": 1}
+
+    def get_nodeattr_types(self) -> dict:
+        attrs = super().get_nodeattr_types()
+        attrs.update(looped.NODE_ATTRS)
+        return attrs
+
+    def pass_tokens(self) -> int:
+        """Output pixels of one pass (``looped.tokens_per_pass``): Dim[0] x Dim[1]."""
+        dim_h, dim_w = self.get_nodeattr("Dim")
+        return int(dim_h * dim_w)
+
     def verify_node(self) -> list[str]:
         reason = unsupported_reason(self)
         return [f"DepthwiseVVAU: unsupported {reason}"] if reason else []
 
-    def kernel_weights(self, model_or_graph) -> np.ndarray:
-        """Weights as (Channels, Kh*Kw) from the (C, 1, Kh, Kw) initializer."""
+    def kernel_weights(self, model_or_graph, iteration: int | None = None) -> np.ndarray:
+        """Weights as (Channels, Kh*Kw) from the (C, 1, Kh, Kw) initializer, or of a looped layer's
+        ``iteration`` (its ``loop_values``)."""
         init = self.onnx_node.input[1]
-        w = initializer(model_or_graph, init)
+        if iteration is not None and looped.iterations(self) > 1:
+            w = np.asarray(looped.iteration_attrs(self, iteration)["weights"], dtype=np.float32)
+        else:
+            w = initializer(model_or_graph, init)
         if w is None:
             raise ValueError(f"{self.onnx_node.name}: weight initializer {init!r} not found")
         ch = self.get_nodeattr("Channels")
@@ -87,16 +108,22 @@ class DepthwiseVVAU_rtl(DepthwiseVVAU, OwnRTLBackend):
 
     def weight_words(self, model) -> str:
         """The WEIGHTS parameter as a hex literal: word nf*SF + sf holds SIMD*PE weights, element s*PE + p =
-        weight of channel nf*PE + p at kernel position sf*SIMD + s (two's complement, W_BITS each)."""
-        w = self.kernel_weights(model).astype(np.int64)  # (C, K)
-        ch, k = w.shape
+        weight of channel nf*PE + p at kernel position sf*SIMD + s (two's complement, W_BITS each); a looped
+        layer's iteration i follows at word i*NF*SF."""
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         wdt = self.get_input_datatype(1)
         bits = wdt.bitwidth()
-        if w.min() < wdt.min() or w.max() > wdt.max():
-            raise ValueError(f"{self.onnx_node.name}: weights outside {wdt.name}")
-        # (NF, PE, SF, SIMD) -> (NF, SF, SIMD, PE): word-major, then element s*PE + p
-        order = w.reshape(ch // pe, pe, k // simd, simd).transpose(0, 2, 3, 1).reshape(-1)
+        n = looped.iterations(self)
+        sets = [self.kernel_weights(model, i if n > 1 else None).astype(np.int64) for i in range(n)]  # (C, K)
+        parts = []
+        for i, w in enumerate(sets):
+            if w.min() < wdt.min() or w.max() > wdt.max():
+                where = f" (iteration {i})" if n > 1 else ""
+                raise ValueError(f"{self.onnx_node.name}: weights{where} outside {wdt.name}")
+            ch, k = w.shape
+            # (NF, PE, SF, SIMD) -> (NF, SF, SIMD, PE): word-major, then element s*PE + p
+            parts.append(w.reshape(ch // pe, pe, k // simd, simd).transpose(0, 2, 3, 1).reshape(-1))
+        order = np.concatenate(parts)
         value = 0
         for i, v in enumerate(order.tolist()):
             value |= (int(v) & ((1 << bits) - 1)) << (i * bits)
@@ -109,7 +136,10 @@ class DepthwiseVVAU_rtl(DepthwiseVVAU, OwnRTLBackend):
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         ch = self.get_nodeattr("Channels")
         kh, kw = self.get_nodeattr("Kernel")
+        n = looped.iterations(self)
+        tokens = looped.tokens_per_pass(self) if n > 1 else 1
         params = (f".PE({pe}), .SIMD({simd}), .SF({kh * kw // simd}), .NF({ch // pe}), "
                   f"{dt_params('A', self.get_input_datatype(0))}, {dt_params('W', self.get_input_datatype(1))}, "
-                  f".ACC_BITS({self.get_output_datatype().bitwidth()}),\n\t\t.WEIGHTS({self.weight_words(model)})")
+                  f".ACC_BITS({self.get_output_datatype().bitwidth()}), .ITERS({n}), .TOKENS({tokens}),\n"
+                  f"\t\t.WEIGHTS({self.weight_words(model)})")
         return core_instance_text("dw_vvau", params, {"s": "in0", "m": "out0"})

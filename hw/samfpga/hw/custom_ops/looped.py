@@ -1,26 +1,30 @@
-"""Per-iteration parameters of an own-RTL layer that serves the blocks of a rolled body in turn.
+"""Per-iteration parameters of a layer that serves the blocks of a rolled body in turn.
 
 A rolled body (``samfpga.hw.rolled``) runs one hardware copy of a block N times per frame, one pass over the
 block's map each, and some of its layers' parameters differ per block (``Loop.attr_params``: an integer
-LayerNorm's ``eps_int`` and ``negate`` flags, for example). A layer that supports this carries all N sets in two
-node attributes:
+LayerNorm's ``eps_int`` and ``negate`` flags, for example; ``Loop.params``: weights, scales, bias tables). A layer
+that supports this carries all N sets in two node attributes:
 
 - ``loop_iterations``: N (0 or 1: not in a loop);
 - ``loop_values``: JSON ``{attribute: [value of iteration 0, ..., value of iteration N-1]}``.
 
 Its other attributes hold iteration 0's values, so FINN's python execution of the node is iteration 0's;
-``at_iteration`` sets iteration i's for python execution of a later pass. A per-iteration initializer input (an
-integer softmax's bias table) is carried the same way under the name the op gives it in ``LOOP_INPUTS`` (name ->
-input index); the initializer itself holds iteration 0's table. The generated HDL holds every set and
-the layer counts its own tokens (``tokens_per_pass``) to know which set a pass uses, so a pass needs no select
-signal from outside: the host (or a loop controller) only has to stream the N passes in order, each whole.
-Which attributes may vary is the op's ``LOOP_ATTRS`` (the ones its RTL takes per iteration).
+``at_iteration`` sets iteration i's for python execution of a later pass. A per-iteration initializer input (a
+softmax's bias table, a matrix unit's weights) is carried the same way under the name the op gives it in
+``LOOP_INPUTS`` (name -> input index); the initializer itself holds iteration 0's. The generated HDL holds every
+set and the layer counts its own tokens (``tokens_per_pass``) to know which set a pass uses, so a pass needs no
+select signal from outside: the host (or a loop controller) only has to stream the N passes in order, each whole.
+Which attributes may vary is the op's ``LOOP_ATTRS`` / ``LOOP_INPUTS``; an op whose looped HDL needs another
+setting says so in ``adapt_to_loop()`` (FINN+'s requantiser: decoupled parameters), which ``make_looped`` calls.
+Layers: the project's IntLayerNorm_rtl, IntSoftmax_rtl and DepthwiseVVAU_rtl, and FINN+'s MVAU_rtl and
+Requant_rtl through the project's subclasses (``mvau_rtl``, ``requant_rom``; ``looped_memstream``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -83,6 +87,9 @@ def make_looped(op, values: Mapping[str, Sequence], model=None) -> None:
     op.set_nodeattr("loop_iterations", n)
     op.set_nodeattr("loop_values", json.dumps(plain, sort_keys=True))
     _set(op, model, {a: vals[0] for a, vals in plain.items()})
+    adapt = getattr(op, "adapt_to_loop", None)
+    if adapt is not None:  # an op whose looped HDL needs another setting (a requantiser's decoupled parameters)
+        adapt()
 
 
 def _set(op, model, values: Mapping) -> None:
@@ -127,6 +134,21 @@ def looped_ops(model) -> list:
     return ops
 
 
+@contextmanager
+def iteration_of(op, model, i: int):
+    """Within the block, ``op``'s attributes and per-iteration initializers are iteration ``i``'s (mod N); what
+    they were before is restored after it (HDL generation reads one iteration's values through FINN's code)."""
+    values = iteration_attrs(op, i)
+    inputs = getattr(type(op), "LOOP_INPUTS", {})
+    saved = {a: (model.get_initializer(op.onnx_node.input[inputs[a]]) if a in inputs else op.get_nodeattr(a))
+             for a in values}
+    _set(op, model, values)
+    try:
+        yield op
+    finally:
+        _set(op, model, saved)
+
+
 def at_iteration(model, i: int):
     """Set every looped node of ``model`` to iteration ``i`` (mod its N) for python execution; returns ``model``."""
     for op in looped_ops(model):
@@ -135,5 +157,7 @@ def at_iteration(model, i: int):
 
 
 def tokens_per_pass(op) -> int:
-    """Vectors one pass streams through the layer: the product of its ``numInputVectors``."""
-    return int(np.prod(op.get_nodeattr("numInputVectors")))
+    """Tokens one pass streams through the layer: the op's ``pass_tokens()`` where it has one (a depthwise
+    convolution's output pixels), else the product of its ``numInputVectors``."""
+    own = getattr(op, "pass_tokens", None)
+    return int(own()) if own is not None else int(np.prod(op.get_nodeattr("numInputVectors")))

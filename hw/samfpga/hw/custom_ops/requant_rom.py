@@ -14,6 +14,11 @@ FINN's sources and choices as they are.
 
 The copies are made from the installed finn-rtllib at HDL generation by exact, must-match-once replacements
 (``rom_patch``): a changed finn-rtllib fails loudly instead of building something else.
+
+In a rolled body the requantiser may serve several blocks with their own scales and biases
+(``samfpga.hw.custom_ops.looped``: inputs 1 and 2 per iteration). It then takes its parameters decoupled: every
+iteration's words in one memstream (``samfpga.hw.custom_ops.looped_memstream``), one common shift window for the
+core, the set chosen by counting tokens in the memstream's wrapper.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from pathlib import Path
 
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
 from finn.custom_op.fpgadataflow.rtl.requant_rtl import Requant_rtl as FinnRequantRTL
+from qonnx.util.basic import roundup_to_integer_multiple
+
+from samfpga.hw.custom_ops import looped, looped_memstream
 
 #: ROM styles the RTL can be told (no URAM: a ROM needs initial contents, which URAM cannot take from a bitstream)
 ROM_STYLES = ("auto", "block", "distributed")
@@ -79,12 +87,56 @@ def rom_patch(core: str, axi: str, impl: str, prefix: str, style: str) -> tuple[
 
 @register_rtl_op
 class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this class takes its place
-    """FINN+'s Requant_rtl plus ``ram_style`` for the parameter ROM (module doc)."""
+    """FINN+'s Requant_rtl plus ``ram_style`` for the parameter ROM and per-iteration parameters (module doc)."""
+
+    # what the HDL takes per iteration of a rolled body (samfpga.hw.custom_ops.looped): scale and bias
+    LOOP_ATTRS = ()
+    LOOP_INPUTS = {"scale": 1, "bias": 2}
 
     def get_nodeattr_types(self) -> dict:
         attrs = super().get_nodeattr_types()
         attrs["ram_style"] = ("s", False, "auto", set(ROM_STYLES))
+        attrs.update(looped.NODE_ATTRS)
         return attrs
+
+    def adapt_to_loop(self) -> None:
+        """Per-iteration parameters live in the decoupled memstream (one set per iteration)."""
+        self.set_nodeattr("mem_mode", "internal_decoupled")
+
+    def _iteration_infos(self, model, fpgapart) -> list[dict]:
+        """FINN's decoupled layout of each iteration's parameters, with one shift window (the union of theirs) and
+        the widths it implies, so one core and one word format serve every iteration."""
+        n = looped.iterations(self)
+        infos = []
+        for i in range(n):
+            with looped.iteration_of(self, model, i):
+                infos.append(super()._derive_decoupled_widths(model, fpgapart))
+        lo, hi = min(f["shift_min"] for f in infos), max(f["shift_max"] for f in infos)
+        rng = hi - lo + 1
+        shift_width = max(1, (rng - 1).bit_length()) if rng > 1 else 1  # as FINN+: clog2 of the window
+        for f in infos:
+            lane = f["s_width"] + shift_width + f["bias_width"]
+            f.update(shift_min=lo, shift_max=hi, shift_width=shift_width, params_lane_width=lane,
+                     params_stream_width=roundup_to_integer_multiple(self.get_nodeattr("PE") * lane, 8))
+        return infos
+
+    def _derive_decoupled_widths(self, model, fpgapart):
+        if looped.iterations(self) == 1:
+            return super()._derive_decoupled_widths(model, fpgapart)
+        return self._iteration_infos(model, fpgapart)[0]
+
+    def generate_params(self, model, path, fpgapart=None):
+        if looped.iterations(self) == 1:
+            return super().generate_params(model, path, fpgapart)
+        if fpgapart is None:
+            raise ValueError(f"{self.onnx_node.name}: generate_params needs the FPGA part")
+        infos = self._iteration_infos(model, fpgapart)
+        words = []
+        for i, info in enumerate(infos):
+            with looped.iteration_of(self, model, i):
+                words += self._pack_param_words(info)
+        self._write_memblock(os.path.join(path, "params_memblock.dat"), words, infos[0]["params_stream_width"])
+        return words
 
     def _rom_copies(self) -> bool:
         return self.get_nodeattr("ram_style") != "auto" and self.get_nodeattr("mem_mode") == "internal_embedded"
@@ -95,6 +147,9 @@ class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this cla
         return d / f"{top}_requant.sv", d / f"{top}_requant_axi.sv"
 
     def generate_hdl(self, model, fpgapart, clk) -> None:
+        if looped.iterations(self) > 1 and self.get_nodeattr("mem_mode") != "internal_decoupled":
+            raise ValueError(f"{self.onnx_node.name}: a looped Requant_rtl streams its parameter sets; set "
+                             f"mem_mode=internal_decoupled (got {self.get_nodeattr('mem_mode')})")
         super().generate_hdl(model, fpgapart, clk)
         if not self._rom_copies():
             return
@@ -115,7 +170,14 @@ class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this cla
         # decoupled mode: FINN+ passes ram_style="auto" for the parameter memstream; the node's style instead
         if self.get_nodeattr("ram_style") != "auto":
             kwargs["ram_style"] = self.get_nodeattr("ram_style")
-        return super().generate_hdl_memstream(fpgapart, *args, **kwargs)
+        super().generate_hdl_memstream(fpgapart, *args, **kwargs)
+        n = looped.iterations(self)
+        if n > 1:
+            # FINN sized the memstream for one set (depth CF); this requantiser's holds every iteration's CF words
+            # and streams one set per token
+            name = kwargs.get("name") or self.onnx_node.name
+            looped_memstream.patch_wrapper(Path(self.get_nodeattr("code_gen_dir_ipgen")) / f"{name}_memstream_wrapper.v",
+                                           n, looped.tokens_per_pass(self))
 
     def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
         files = super().get_rtl_file_list(abspath=True)

@@ -2,8 +2,8 @@
 
 A ``Loop``'s body is block 0's layers; what differs per block is in ``Loop.params`` (PARAMETER initializers, by
 tensor) and ``Loop.attr_params`` (attributes, by node). A layer whose op supports per-iteration parameter sets
-(``samfpga.hw.custom_ops.looped``: the integer LayerNorm and softmax) gets all N sets; its RTL then counts its own
-passes. A token-batched unit counts as looped too: it reads iteration i's weights and requantiser parameters at
+(``samfpga.hw.custom_ops.looped``: the integer LayerNorm and softmax, the depthwise VVAU, FINN+'s MVAU and
+Requant) gets all N sets; its RTL then counts its own passes. A token-batched unit counts as looped too: it reads iteration i's weights and requantiser parameters at
 BASE + i x STRIDE in DDR by its own registers. The others that have per-iteration parameters are listed as missing, with what differs: those are what the
 HDL of a rolled body still lacks (``step_roll`` records them, ``hw_codegen`` names them when it stops).
 """

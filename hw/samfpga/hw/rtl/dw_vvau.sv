@@ -10,6 +10,9 @@
 // Arithmetic is exact in ACC_BITS two's complement (FINN sizes the accumulator so the result fits).
 // One output register with full throughput: an input beat is taken every cycle unless it completes a channel
 // fold while the output register still holds an undelivered result. tvalid never depends on tready.
+// In a rolled body (ITERS > 1) the layer serves ITERS blocks in turn, one pass of TOKENS output pixels each:
+// WEIGHTS holds the sets one after another (iteration i's words from word i*NF*SF), and the layer counts its own
+// output pixels to know the iteration, so nothing outside it selects the weights.
 module dw_vvau #(
 	int unsigned  PE = 1,
 	int unsigned  SIMD = 1,
@@ -20,7 +23,9 @@ module dw_vvau #(
 	int unsigned  ACC_BITS = 20,
 	bit  A_SIGNED = 1,
 	bit  W_SIGNED = 1,
-	parameter logic [NF*SF*SIMD*PE*W_BITS-1:0]  WEIGHTS = '0,
+	int unsigned  ITERS = 1,	// weight sets (blocks of a rolled body)
+	int unsigned  TOKENS = 1,	// output pixels per pass (one block's map)
+	parameter logic [ITERS*NF*SF*SIMD*PE*W_BITS-1:0]  WEIGHTS = '0,
 
 	localparam int unsigned  IN_STREAM = (PE*SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OUT_STREAM = (PE*ACC_BITS + 7)/8 * 8,
@@ -57,8 +62,32 @@ module dw_vvau #(
 	assign	s_tready = !last_sf || free;
 	uwire  take = s_tvalid && s_tready;
 
-	// the weights of this beat
-	uwire [WORD-1:0]  w_word = WEIGHTS[(int'(Nf)*SF + int'(Sf))*WORD +: WORD];
+	// the weights of this beat: with one set the index is the fold counters alone (no iteration logic)
+	uwire [WORD-1:0]  w_word;
+	if(ITERS > 1) begin : genSets
+		uwire  last_token_fold = last_sf && Nf == NF_BITS'(NF-1);
+		localparam int unsigned  IB = $clog2(ITERS);
+		localparam int unsigned  TB = TOKENS > 1? $clog2(TOKENS) : 1;
+		logic [IB-1:0]  Iter = 0;	// weight set of the current pass
+		logic [TB-1:0]  Tok = 0;	// output pixel within the pass
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				Iter <= 0;
+				Tok <= 0;
+			end
+			else if(take && last_token_fold) begin
+				if(Tok == TB'(TOKENS-1)) begin
+					Tok <= 0;
+					Iter <= Iter == IB'(ITERS-1)? 0 : Iter + 1;
+				end
+				else  Tok <= Tok + 1;
+			end
+		end
+		assign	w_word = WEIGHTS[((int'(Iter)*NF + int'(Nf))*SF + int'(Sf))*WORD +: WORD];
+	end : genSets
+	else begin : genOneSet
+		assign	w_word = WEIGHTS[(int'(Nf)*SF + int'(Sf))*WORD +: WORD];
+	end : genOneSet
 
 	// per lane: dot product over SIMD kernel positions, added to the running sum (restarted at sf = 0)
 	acc_vec_t  sum;

@@ -85,6 +85,9 @@ BENCHES: list[Bench] = [
           lambda: [nodes.mvau(mw=9, mh=6, simd=3, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
     # attention matmul: both operands streamed, the second through FINN's dynamic loader (one matrix per head)
     Bench("mvau_dynamic", "layer", lambda: [nodes.mvau_dynamic()]),
+    # the matrix unit of a rolled body serving 3 blocks (per-iteration weights from one self-counting memstream),
+    # two frames of 3 passes
+    Bench("mvau_looped", "layer", lambda: [nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3)], frames=6),
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
     Bench("thresholding_signed_out", "layer",
           lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),
@@ -117,6 +120,10 @@ BENCHES: list[Bench] = [
         nodes.requant(ch=8, pe=1, idt="INT16", odt="UINT8", k_range=(0, 6), ram_style="block"), (-2000, 20000))]),
     Bench("requant_int16_uint8_pe8", "layer", lambda: [_with_range(
         nodes.requant(ch=8, pe=8, idt="INT16", odt="UINT8", k_range=(0, 6)), (-2000, 20000))]),
+    # the requantiser of a rolled body serving 3 blocks (per-iteration scales and biases with different shift
+    # windows, from one self-counting memstream), two frames of 3 passes
+    Bench("requant_looped", "layer", lambda: [_with_range(
+        nodes.requant(ch=8, pe=2, n=3, k_range=(1, 4), iters=3), (-9000, 9000))], frames=6),
     Bench("vvau_versal", "layer", lambda: [nodes.vvau()], part=nodes.VERSAL_PART),
     Bench("dwc_down", "layer", lambda: [nodes.dwc()]),
     Bench("dwc_up", "layer", lambda: [nodes.dwc(shape=(1, 4, 12), in_width=8, out_width=24)]),
@@ -138,6 +145,8 @@ BENCHES: list[Bench] = [
     Bench("dw_vvau", "own_rtl", lambda: [nodes.depthwise_vvau()]),
     Bench("dw_vvau_uint8_int8", "own_rtl",
           lambda: [nodes.depthwise_vvau(ch=8, dim=2, pe=4, simd=1, idt="UINT8", wdt="INT8", odt="INT20")]),
+    # the layer of a rolled body serving 3 blocks (per-iteration weights), two frames of 3 passes
+    Bench("dw_vvau_looped", "own_rtl", lambda: [nodes.depthwise_vvau(ch=8, dim=3, pe=2, simd=3, iters=3)], frames=6),
     # own StreamingSplit (q/k/v): three equal parts at SIMD 4, and unequal parts (2, 4, 6 beats) at SIMD 2
     Bench("streaming_split", "own_rtl", lambda: [nodes.streaming_split()]),
     Bench("streaming_split_uneq_int20", "own_rtl",

@@ -113,14 +113,22 @@ def _rand(dt: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 
 
 def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt: str = "INT4",
-         wdt: str = "INT4", odt: str = "INT32", seed: int = 0) -> NodeSpec:
-    """Matrix-vector unit, weights in a decoupled memory stream (FINN's default for MVAU_rtl)."""
-    w = _rand(wdt, (mw, mh), _rng(seed))
+         wdt: str = "INT4", odt: str = "INT32", seed: int = 0, iters: int = 1) -> NodeSpec:
+    """Matrix-vector unit, weights in a decoupled memory stream (FINN's default for MVAU_rtl). ``iters`` > 1: the
+    unit of a rolled body serving that many blocks (``samfpga.hw.custom_ops.looped``), each with its own random
+    weights (``samfpga.hw.custom_ops.mvau_rtl``)."""
+    import json
+
+    rng = _rng(seed)
+    sets = [_rand(wdt, (mw, mh), rng) for _ in range(iters)]
+    w = sets[0]
+    loop = {} if iters == 1 else dict(loop_iterations=iters,
+                                      loop_values=json.dumps({"weights": [s.tolist() for s in sets]}))
     return NodeSpec(
         "MVAU",
         dict(MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt, outputDataType=odt,
              ActVal=0, binaryXnorMode=0, noActivation=1, mem_mode="internal_decoupled",
-             numInputVectors=[1, n], accDataType=odt, preferred_impl_style="rtl"),
+             numInputVectors=[1, n], accDataType=odt, preferred_impl_style="rtl", **loop),
         {"mvau_in": ((1, n, mw), idt)},
         {"mvau_out": ((1, n, mh), odt)},
         {"mvau_w": (w, wdt)},
@@ -339,11 +347,20 @@ def vvau(ch: int = 4, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt:
 
 
 def depthwise_vvau(ch: int = 8, k: int = 3, dim: int = 3, pe: int = 2, simd: int = 3, idt: str = "INT8",
-                   wdt: str = "INT4", odt: str = "INT16", seed: int = 5) -> NodeSpec:
-    """Own RTL: depthwise 3x3 conv (FINN VVAU semantics, no activation) for Zynq (hw/samfpga/hw/rtl/dw_vvau.sv)."""
+                   wdt: str = "INT4", odt: str = "INT16", seed: int = 5, iters: int = 1) -> NodeSpec:
+    """Own RTL: depthwise 3x3 conv (FINN VVAU semantics, no activation) for Zynq (hw/samfpga/hw/rtl/dw_vvau.sv).
+    ``iters`` > 1: the layer of a rolled body serving that many blocks (``samfpga.hw.custom_ops.looped``), each
+    with its own random weights."""
+    import json
+
     spec = vvau(ch=ch, k=k, dim=dim, pe=pe, simd=simd, idt=idt, wdt=wdt, odt=odt, seed=seed)
     spec.op_type = "DepthwiseVVAU"
     spec.attrs["mem_mode"] = "internal_embedded"  # the weights are constants of the wrapper
+    if iters > 1:
+        rng = _rng(seed + 1)
+        w0 = spec.initializers["vvau_w"][0]
+        sets = [w0] + [_rand(wdt, w0.shape, rng) for _ in range(iters - 1)]
+        spec.attrs.update(loop_iterations=iters, loop_values=json.dumps({"weights": [w.tolist() for w in sets]}))
     return spec
 
 
@@ -533,23 +550,37 @@ def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt:
 
 
 def requant(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT20", odt: str = "INT8", k_range: tuple[int, int] = (1, 6),
-            mem_mode: str = "internal_embedded", seed: int = 3, ram_style: str = "auto") -> NodeSpec:
+            mem_mode: str = "internal_embedded", seed: int = 3, ram_style: str = "auto", iters: int = 1) -> NodeSpec:
     """FINN+'s arithmetic requantizer as ``samfpga.hw.build.requant.InferExactRequant`` makes it: per-channel
     power-of-two scales 2**-k (k in ``k_range``) and biases ``0.5 - T0/d + out_bias`` on the 1/d grid, within what
     requant.sv accepts (|bias| < 2**(in_bits - out_bits)). ``mem_mode``: "internal_decoupled" (parameters decomposed
     in Python into a memstream) or "internal_embedded" (parameters printed into the SV source as decimals);
-    ``ram_style``: the parameter ROM's style (``samfpga.hw.custom_ops.requant_rom``)."""
+    ``ram_style``: the parameter ROM's style (``samfpga.hw.custom_ops.requant_rom``). ``iters`` > 1: the layer of
+    a rolled body serving that many blocks (``samfpga.hw.custom_ops.looped``), each with its own scales and biases
+    (iteration i's exponents drawn from ``k_range`` shifted by i, so the shift windows differ); the parameters are
+    then decoupled whatever ``mem_mode`` says."""
+    import json
+
     from qonnx.core.datatype import DataType
 
     rng = _rng(seed)
-    d = 2.0 ** rng.integers(k_range[0], k_range[1] + 1, size=ch)
     lim = 2 ** max(0, DataType[idt].bitwidth() - DataType[odt].bitwidth() - 4)
-    bias = 0.5 - (rng.integers(-lim, lim + 1, size=ch) + rng.integers(0, d) / d)
+    sets = []
+    for i in range(iters):
+        d = 2.0 ** rng.integers(k_range[0] + i, k_range[1] + i + 1, size=ch)
+        bias = 0.5 - (rng.integers(-lim, lim + 1, size=ch) + rng.integers(0, d) / d)
+        sets.append(((1.0 / d).astype(np.float32), bias.astype(np.float32)))
+    loop = {}
+    if iters > 1:
+        mem_mode = "internal_decoupled"
+        loop = dict(loop_iterations=iters, loop_values=json.dumps(
+            {"scale": [s.tolist() for s, _ in sets], "bias": [b.tolist() for _, b in sets]}))
     return NodeSpec(
         "Requant",
         dict(NumChannels=ch, PE=pe, inputDataType=idt, outputDataType=odt, numInputVectors=[1, n], narrow=0,
-             mem_mode=mem_mode, preferred_impl_style="rtl", **({"ram_style": ram_style} if ram_style != "auto" else {})),
+             mem_mode=mem_mode, preferred_impl_style="rtl", **({"ram_style": ram_style} if ram_style != "auto" else {}),
+             **loop),
         {"rq_in": ((1, n, ch), idt)},
         {"rq_out": ((1, n, ch), odt)},
-        {"rq_scale": ((1.0 / d).astype(np.float32), "FLOAT32"), "rq_bias": (bias.astype(np.float32), "FLOAT32")},
+        {"rq_scale": (sets[0][0], "FLOAT32"), "rq_bias": (sets[0][1], "FLOAT32")},
     )

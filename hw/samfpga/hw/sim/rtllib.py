@@ -5,6 +5,8 @@ exactly once, so a FINN update that changes the source fails loudly instead of s
 Patches (see docs/simulation.md):
     add_multi.sv   constant function ``init_leaf_loads`` hoisted from a generate block to module scope
                    (Verilator 5.48: "Constant function may not be declared under generate")
+    memstream.sv   the same for ``INIT_OFFSET_TABLE`` of the multi-set path (SETS > 1: a rolled body's layer,
+                   samfpga.hw.custom_ops.looped_memstream)
     fifo.sv        ``typedef struct`` -> ``typedef struct packed`` for ``abits_t`` (Verilator 5.48 cannot
                    evaluate an unpacked struct inside a constant function)
     *StreamingFIFO wrapper  keeps the real ``fifo`` under FINN_SIMULATION instead of the unbounded
@@ -49,6 +51,22 @@ def patch_add_multi(text: str) -> str:
     hoisted = "".join(line[1:] + "\n" for line in block.splitlines())
     anchor = "\tlocalparam int unsigned  L = $clog2(N);  // Number of levels with reductions\n"
     return _replace_once(text, anchor, anchor + "\n" + hoisted, "add_multi.sv")
+
+
+def patch_memstream(text: str) -> str:
+    """Move the set offset table (type, constant function, localparam) out of the ``genMultiSets`` block."""
+    start_anchor = "\t\t// Stream Offsets through Lookup Table\n"
+    end_anchor = "\t\tlocalparam offset_table_t  OFFSET_TABLE = INIT_OFFSET_TABLE();\n"
+    if text.count(start_anchor) != 1 or text.count(end_anchor) != 1:
+        raise PatchError("memstream.sv: OFFSET_TABLE block not found exactly once")
+    i = text.index(start_anchor)
+    j = text.index(end_anchor) + len(end_anchor)
+    block = text[i:j]
+    text = text[:i] + text[j:]
+    # it depends only on the parameters SETS, DEPTH and the module-scope addr_t, so module scope is equivalent
+    hoisted = "".join(line[1:] + "\n" for line in block.splitlines())
+    anchor = "\ttypedef logic [ADDR_WIDTH-1:0]  addr_t;\n"
+    return _replace_once(text, anchor, anchor + hoisted, "memstream.sv")
 
 
 def patch_fifo(text: str) -> str:
@@ -114,6 +132,7 @@ PATCHES: dict[str, Callable[[str], str]] = {
     "requant.sv": patch_requant,
     "inner_shuffle.sv": patch_inner_shuffle,
     "add_multi.sv": patch_add_multi,
+    "memstream.sv": patch_memstream,
     "fifo.sv": patch_fifo,
     "skid.sv": patch_skid,
 }
