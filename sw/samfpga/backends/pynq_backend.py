@@ -37,12 +37,14 @@ class PynqEncoderBackend(EncoderBackend):
         self.image_size = bundle.image_size
         self.embedding_shape = tuple(bundle.embedding_shape)  # type: ignore[assignment]
         self.graph = self.package.intgraph()  # host layers only; the accelerator part runs on the FPGA
-        from .pynq_driver import AcceleratorOverlay
+        from .pynq_driver import AcceleratorOverlay, read_runtime_words
 
         tb = self.package.driver.get("token_batch")
         image = (self.package.root / tb["image"]).read_bytes() if tb else None
+        words = {e["name"]: read_runtime_words(self.package.root, e)
+                 for e in self.package.driver.get("runtime_weights") or []}
         self.accel = AcceleratorOverlay(bit, self.package.driver, device=device, timeout_s=timeout_s,
-                                        ddr_image=image)
+                                        ddr_image=image, runtime_words=words)
         self.timings: dict[str, float] = {}
 
     def _encode(self, x: np.ndarray) -> np.ndarray:

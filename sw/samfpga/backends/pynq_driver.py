@@ -15,6 +15,12 @@ only numpy 1.26 / pynq 3.0.1 APIs are used (finn-plus-driver pulls its own depen
 A build with token-batched layers (driver.json ``token_batch``) has their weights in DDR: the driver copies the
 package's DDR image into one ``pynq.allocate`` buffer and writes each unit's registers (BASE = buffer address +
 the unit's offset, STRIDE, ITERS, TOKENS; ``unit_regs.TOKEN_BATCH_MVU``) at its AXI-Lite address before any run.
+
+Runtime-writeable layers (driver.json ``runtime_weights``: memories in URAM, which the bitstream cannot initialise)
+get their words (the package's ``runtime_weights/<node>.dat``, FINN's ``decoupled_runtime`` format) written over
+AXI-Lite from their base address; then one frame of zeros is run and its output dropped, because a weight
+memstream prefetches words before they are written (FINN's driver: ``load_runtime_weights(flush_accel=True)``;
+the ``mvau_axilite`` bench shows the first frame differs without it).
 """
 
 from __future__ import annotations
@@ -32,6 +38,21 @@ from .packing import pack, unpack
 
 CTRL, ADDR_LO, ADDR_HI, REPS = 0x00, 0x10, 0x14, 0x1C
 AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
+
+
+def read_runtime_words(root: Path, entry: dict) -> np.ndarray:
+    """The 32-bit words of runtime-writeable layer ``entry`` (driver.json ``runtime_weights``) from its file under
+    the package ``root``, checked against the described count."""
+    path = Path(root) / entry["file"]
+    if not path.is_file():
+        raise BackendError(f"{path}: missing (runtime weights of {entry['name']}, driver.json)")
+    try:
+        words = np.array([int(w, 16) for w in path.read_text().split()], dtype=np.uint32)
+    except ValueError as e:
+        raise BackendError(f"{path}: not hex words, one per line ({e})") from None
+    if words.size != entry["words"]:
+        raise BackendError(f"{path}: {words.size} words, driver.json says {entry['words']} for {entry['name']}")
+    return words
 
 
 class DmaTimeout(BackendError):
@@ -82,7 +103,7 @@ class AcceleratorOverlay:
     """
 
     def __init__(self, bitfile: Path, driver: dict, device=None, timeout_s: float = 10.0,
-                 ddr_image: bytes | None = None) -> None:
+                 ddr_image: bytes | None = None, runtime_words: dict[str, np.ndarray] | None = None) -> None:
         import pynq
 
         self.device = device if device is not None else pynq.Device.active_device
@@ -107,10 +128,11 @@ class AcceleratorOverlay:
             self.ibuf = pynq.allocate(tuple(self.inp["shape_packed"]), dtype=np.uint8, target=self.device)
             self.obuf = pynq.allocate(tuple(self.out["shape_packed"]), dtype=np.uint8, target=self.device)
             self.wbuf = self._load_token_batch(driver.get("token_batch"), ddr_image)
+            self.timings: dict[str, float] = {}
+            self._write_runtime_weights(driver.get("runtime_weights") or [], runtime_words or {})
         except BaseException:
-            self.lock.release()
+            self.close()
             raise
-        self.timings: dict[str, float] = {}
 
     def _load_token_batch(self, tb: dict | None, image: bytes | None):
         """The token-batched units' weights into DDR and their registers written (see the module doc); None when
@@ -136,6 +158,23 @@ class AcceleratorOverlay:
                 {"base": buf.device_address + u["ddr_offset"], "stride": u["stride"], "iters": u["iters"],
                  "tokens": u["tokens"]})
         return buf
+
+    def _write_runtime_weights(self, entries: list[dict], words: dict[str, np.ndarray]) -> None:
+        """Each runtime-writeable layer's words over AXI-Lite from its base, then one dropped frame (module doc)."""
+        if not entries:
+            return
+        import pynq
+
+        for e in entries:
+            w = words.get(e["name"])
+            if w is None:
+                raise BackendError(f"driver.json lists runtime weights for {e['name']} ({e['file']}); they are needed")
+            if w.size != e["words"] or 4 * w.size > e["range"]:
+                raise BackendError(f"runtime weights of {e['name']}: {w.size} words for {e['words']} described "
+                                   f"(range {e['range']} bytes)")
+            pynq.MMIO(e["regs"], e["range"], device=self.device).write(0, np.ascontiguousarray(w, "<u4").tobytes())
+        self.execute(np.zeros(self.inp["shape_normal"], dtype=np.float32))
+        self.timings = {}
 
     def _status(self) -> str:
         regs = []

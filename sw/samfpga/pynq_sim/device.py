@@ -15,6 +15,11 @@
   writes; when a run starts, every unit's BASE must point at allocated memory holding the unit's bytes of the
   package's DDR image, and STRIDE / ITERS / TOKENS must be the described values, else the run is refused with a
   ``BackendError`` naming the unit and what differs (a board would compute with whatever BASE points at).
+* Runtime-writeable layers (driver.json ``runtime_weights``): each one's AXI-Lite range is a word memory; when a
+  run starts every word must hold the package's file, else the run is refused naming the layer (a board would
+  compute with uninitialised URAM). A run that starts after such writes is counted in ``stale_runs``: on the
+  board a weight memstream still delivers the words it prefetched before the writes, so the driver drops that
+  frame (its flush).
 * ``fault="dma_hang"``: the output DMA never completes (for the driver's timeout path).
 * ``accelerator=fn``: another accelerator model (values in -> values out, normal shapes), e.g. an RTL simulation.
 """
@@ -31,7 +36,7 @@ from pynq.buffer import PynqBuffer
 
 from samfpga.backends.base import BackendError
 from samfpga.backends.packing import pack, unpack
-from samfpga.backends.pynq_driver import AP_DONE, AP_IDLE, AP_START
+from samfpga.backends.pynq_driver import AP_DONE, AP_IDLE, AP_START, read_runtime_words
 
 FAULTS = (None, "dma_hang")
 
@@ -61,6 +66,15 @@ class _Dma:
         return self.regs[0x10] | (self.regs[0x14] << 32)
 
 
+class _WordMemory:
+    """A runtime-writeable layer's AXI-Lite range: its words and which were written."""
+
+    def __init__(self, entry: dict) -> None:
+        self.name, self.base, self.range = entry["name"], entry["regs"], entry["range"]
+        self.words = np.zeros(entry["range"] // 4, dtype=np.uint32)
+        self.written = np.zeros(entry["range"] // 4, dtype=bool)
+
+
 class SimDevice(pynq.Device):
     """Simulated board for ``package`` (a DeployPackage)."""
 
@@ -80,6 +94,9 @@ class SimDevice(pynq.Device):
         tb = self.driver.get("token_batch")
         self.units = {u["name"]: _Dma(u["name"], u["regs"], u["range"]) for u in (tb or {}).get("units", [])}
         self.ddr_image = (Path(package.root) / tb["image"]).read_bytes() if tb else b""
+        self.runtime = {e["name"]: _WordMemory(e) for e in self.driver.get("runtime_weights") or []}
+        self.stale_runs = 0
+        self._stale = False
         self.buffers: dict[int, np.ndarray] = {}
         self.timings: dict[str, float] = {}
         self.downloads = 0
@@ -100,6 +117,10 @@ class SimDevice(pynq.Device):
             d.regs.update({0x00: AP_IDLE, 0x10: 0, 0x14: 0, 0x1C: 0})
         for u in self.units.values():
             u.regs = {}
+        for m in self.runtime.values():
+            m.words[:] = 0
+            m.written[:] = False
+        self._stale = False
         self.post_download(bitstream, parser or _Parser(self.driver))
 
     def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
@@ -118,10 +139,24 @@ class SimDevice(pynq.Device):
         pass
 
     def read_registers(self, address: int, length: int) -> bytes:
+        mem = self._word_memory(address)
+        if mem is not None:
+            i = (address - mem.base) // 4
+            return mem.words[i:i + max(1, length // 4)].astype("<u4").tobytes()[:length]
         dma, off = self._dma(address)
         return int(dma.regs.get(off, 0)).to_bytes(4, "little")[:length]
 
     def write_registers(self, address: int, data: bytes) -> None:
+        mem = self._word_memory(address)
+        if mem is not None:  # AXI-Lite writes of a runtime-writeable layer's memory (32-bit words)
+            i, words = (address - mem.base) // 4, np.frombuffer(bytes(data), dtype="<u4")
+            if i + words.size > mem.words.size:
+                raise MemoryError(f"pynq-sim: write past the AXI-Lite range of {mem.name} ({address:#x}, "
+                                  f"{words.size} words)")
+            mem.words[i:i + words.size] = words
+            mem.written[i:i + words.size] = True
+            self._stale = True
+            return
         dma, off = self._dma(address)
         value = int.from_bytes(data, "little")
         if dma.name in self.units:
@@ -143,6 +178,24 @@ class SimDevice(pynq.Device):
                           f"{', '.join(f'{d.name}@{d.base:#x}' for d in self.dmas.values())}"
                           + (f"; token-batched units: {', '.join(f'{d.name}@{d.base:#x}' for d in self.units.values())}"
                              if self.units else "") + ")")
+
+    def _word_memory(self, address: int) -> _WordMemory | None:
+        for m in self.runtime.values():
+            if m.base <= address < m.base + m.range:
+                return m
+        return None
+
+    def _check_runtime_weights(self) -> None:
+        """Every runtime-writeable layer's memory holds the package's words."""
+        for e in self.driver.get("runtime_weights") or []:
+            m = self.runtime[e["name"]]
+            want = read_runtime_words(Path(self.package.root), e)
+            n = want.size
+            bad = int(np.count_nonzero(~m.written[:n] | (m.words[:n] != want)))
+            if bad:
+                raise BackendError(f"pynq-sim: runtime-writeable layer {e['name']}: {bad} of its {n} words at "
+                                   f"{e['regs']:#x} were not written as {e['file']} holds them (a board would "
+                                   "compute with uninitialised URAM)")
 
     def _check_token_batch(self) -> None:
         """Every token-batched unit configured as driver.json describes it, its BASE on its weights in memory."""
@@ -179,6 +232,10 @@ class SimDevice(pynq.Device):
         if self.fault == "dma_hang":
             return  # the stream never reaches the output DMA: ap_done stays low
         self._check_token_batch()
+        self._check_runtime_weights()
+        if self._stale:  # prefetched words in a memstream: this frame is the driver's flush on a board
+            self.stale_runs += 1
+            self._stale = False
         reps = max(1, idma.regs[0x1C])
         t0 = time.perf_counter()
         nin = int(np.prod(inp["shape_packed"]))

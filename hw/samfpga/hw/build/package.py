@@ -6,6 +6,8 @@
                                       parent), the HW layers of the last intermediate model, host layers after
     OUT/driver.json                   the driver description (``samfpga-driver``): board, part, clock, DMA names
                                       and address map, I/O datatypes, normal/folded/packed shapes, output scale
+    OUT/runtime_weights/<node>.dat    the words of each runtime-writeable layer (memories in URAM, which the
+                                      bitstream cannot initialise), written by the driver over AXI-Lite
 It reads what ``samfpga.hw.build.flow`` wrote (``intermediate/NN_<step>.onnx``, ``build_config.json``,
 ``finn/intermediate_models/dataflow_parent.onnx``) and changes nothing there.
 """
@@ -162,6 +164,7 @@ def driver_description(final, cfg: dict, spec: dict) -> dict:
     inp = _io_entry(first, final, hw[0].input[0], 0, "in", "idma0")
     out = _io_entry(last, final, hw[-1].output[0], 0, "out", "odma0")
     post = [n for n in spec["nodes"] if n["on"] == "host" and n["op"] == "Mul"]
+    tb = token_batch_description(final, base + 2 * DMA_RANGE)
     return {
         "format": "samfpga-driver", "version": 1,
         "board": board.name, "part": board.part, "family": board.family,
@@ -172,13 +175,90 @@ def driver_description(final, cfg: dict, spec: dict) -> dict:
         "accelerator": {"name": "StreamingDataflowPartition_0", "nodes": len(hw),
                         "first": hw[0].name, "last": hw[-1].name},
         "output_scale_nodes": [n["name"] for n in post],
-        "runtime_weights": [],
-        **token_batch_description(final, base + 2 * DMA_RANGE),
+        "runtime_weights": runtime_weights_description(
+            final, base + (2 + len(tb.get("token_batch", {}).get("units", []))) * DMA_RANGE),
+        **tb,
     }
 
 
 #: the token-batched layers' DDR image in a package (written by the build's token_batch step)
 DDR_IMAGE = "ddr_weights.bin"
+
+
+def axilite_ports(final) -> dict[str, str]:
+    """{HW node name: its AXI-Lite interface as the stitched IP names it}: FINN's CreateStitchedIP numbers the
+    external AXI-Lite interfaces in graph order (``<interface>_<k>``)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    ports, k = {}, 0
+    for n in final.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        for name in getCustomOp(n).get_verilog_top_module_intf_names().get("axilite", []):
+            ports[n.name] = f"{name}_{k}"
+            k += 1
+    return ports
+
+
+#: folder of a package's runtime weight files (one per runtime-writeable layer, 32-bit hex words, one per line)
+RUNTIME_DIR = "runtime_weights"
+
+
+def runtime_words(op, model) -> np.ndarray:
+    """The 32-bit words the driver writes from AXI-Lite address 0 of runtime-writeable layer ``op``: FINN's
+    ``decoupled_runtime`` file of its weights or thresholds (input 1), as FINN's own driver writes it."""
+    import tempfile
+
+    name = op.onnx_node.name
+    values = model.get_initializer(op.onnx_node.input[1])
+    if values is None:
+        raise PackageError(f"{name}: runtime-writeable, but its input 1 is not an initializer")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "runtime.dat"
+        op.make_weight_file(values, "decoupled_runtime", str(path))
+        lines = path.read_text().split()
+    if any(len(w) > 8 and int(w, 16) >> 32 for w in lines):
+        raise PackageError(f"{name}: runtime words wider than 32 bits (thresholds over 32 bits are not supported "
+                           "by the AXI-Lite writes)")
+    return np.array([int(w, 16) for w in lines], dtype=np.uint32)
+
+
+def runtime_weights_description(final, regs_base: int) -> list[dict]:
+    """Per runtime-writeable HW layer (``runtime_writeable_weights=1``, graph order): its AXI-Lite port, the address
+    the block design gives it (from ``regs_base``, each aligned to its range: the power of two, at least 4 KiB,
+    that holds its words), its word count and file in the package."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    ports = axilite_ports(final)
+    out, addr = [], regs_base
+    for n in final.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        op = getCustomOp(n)
+        if "runtime_writeable_weights" not in op.get_nodeattr_types() or not op.get_nodeattr("runtime_writeable_weights"):
+            continue
+        if n.name not in ports:
+            raise PackageError(f"{n.name}: runtime-writeable, but FINN gives it no AXI-Lite interface "
+                               f"(mem_mode {op.get_nodeattr('mem_mode') if 'mem_mode' in op.get_nodeattr_types() else '-'})")
+        words = len(runtime_words(op, final))
+        rng = max(0x1000, 1 << (4 * words - 1).bit_length())
+        addr = -(-addr // rng) * rng
+        out.append({"name": n.name, "axilite_port": ports[n.name], "regs": addr, "range": rng, "words": words,
+                    "file": f"{RUNTIME_DIR}/{n.name}.dat"})
+        addr += rng
+    return out
+
+
+def write_runtime_weights(final, entries: list[dict], out: Path) -> None:
+    """The files of ``runtime_weights_description`` entries under ``out`` (hex words, one per line)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    nodes = {n.name: n for n in final.graph.node}
+    for e in entries:
+        words = runtime_words(getCustomOp(nodes[e["name"]]), final)
+        path = out / e["file"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{int(w):08x}\n" for w in words))
 
 
 def token_batch_description(final, regs_base: int) -> dict:
@@ -191,7 +271,8 @@ def token_batch_description(final, regs_base: int) -> dict:
     from samfpga.hw.custom_ops.token_batch import unit_summary
 
     units = []
-    n_lite = n_mm = 0  # FINN's CreateStitchedIP numbers the external interfaces in graph order
+    lite = axilite_ports(final)
+    n_mm = 0  # FINN's CreateStitchedIP numbers the external interfaces in graph order
     for n in final.graph.node:
         if not n.domain.startswith(HW_DOMAIN):
             continue
@@ -201,8 +282,7 @@ def token_batch_description(final, regs_base: int) -> dict:
             s = unit_summary(op)
             units.append({"name": n.name, "regs": regs_base + len(units) * DMA_RANGE, "range": DMA_RANGE,
                           **{k: s[k] for k in ("ddr_offset", "bytes", "stride", "iters", "tokens")},
-                          "axilite_port": f"{intf['axilite'][0]}_{n_lite}", "aximm_port": f"m_axi_gmem{n_mm}"})
-        n_lite += len(intf.get("axilite", []))
+                          "axilite_port": lite[n.name], "aximm_port": f"m_axi_gmem{n_mm}"})
         n_mm += len(intf.get("aximm", []))
     return {"token_batch": {"image": DDR_IMAGE, "units": units}} if units else {}
 
@@ -259,6 +339,7 @@ def export_build(build_dir: str | Path, out: str | Path) -> dict:
         if data[:len(want)] != want or any(data[len(want):]):
             raise PackageError(f"{src}: does not hold the final graph's token-batched weights (rebuild)")
         (o / DDR_IMAGE).write_bytes(data)
+    write_runtime_weights(final, drv["runtime_weights"], o)
     (o / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     return drv
 

@@ -32,6 +32,8 @@ class Bench:
     graph: Callable[[], object] | None = None
     # frames streamed back to back per pass (a looped layer's bench streams a multiple of its iterations)
     frames: int = 1
+    # frames streamed and dropped after ``program``, as the driver flushes after writing runtime weights
+    flush: int = 0
 
 
 def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[int, int]]]:
@@ -60,6 +62,29 @@ def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[i
     return node.name, [(4 * i, w) for i, w in enumerate(words)]
 
 
+def program_weights_axilite(model, seed: int = 98) -> tuple[str, list[tuple[int, int]]]:
+    """Replace the weights of the graph's runtime-writeable MVAU_rtl (memstream in URAM, which on Zynq has no init
+    file: the driver must write them) with new random ones, written over AXI-Lite as the package's driver writes
+    them (FINN's ``decoupled_runtime`` words, from address 0). A bit-exact result against FINN's execution with
+    the new weights shows the memory was programmed before the first weight word was used."""
+    import tempfile
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    node = next(n for n in model.graph.node if n.op_type == "MVAU_rtl")
+    op = getCustomOp(node)
+    old = model.get_initializer(node.input[1])
+    new = nodes._rand(op.get_input_datatype(1).name, old.shape, np.random.default_rng(seed))
+    if np.array_equal(new, old):
+        raise RuntimeError("new weights equal the initial ones; the AXI-Lite check would prove nothing")
+    model.set_initializer(node.input[1], new)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "runtime_weights.dat"
+        op.make_weight_file(new, "decoupled_runtime", str(path))
+        words = [int(line, 16) for line in path.read_text().split()]
+    return node.name, [(4 * i, w) for i, w in enumerate(words)]
+
+
 def _with_range(spec: nodes.NodeSpec, rng_range: tuple[int, int]) -> nodes.NodeSpec:
     """``spec`` with its first input drawn from ``rng_range`` instead of its datatype's whole range."""
     spec.input_ranges = {next(iter(spec.inputs)): rng_range}
@@ -85,6 +110,9 @@ BENCHES: list[Bench] = [
           lambda: [nodes.mvau(mw=9, mh=6, simd=3, pe=3, n=4, idt="UINT8", wdt="INT4", odt="INT20")]),
     # attention matmul: both operands streamed, the second through FINN's dynamic loader (one matrix per head)
     Bench("mvau_dynamic", "layer", lambda: [nodes.mvau_dynamic()]),
+    # weights in URAM (no init file on Zynq), written over AXI-Lite before the first frame as the driver does
+    Bench("mvau_axilite", "layer", lambda: [nodes.mvau(ram_style="ultra", runtime_writeable=1)],
+          program=program_weights_axilite, flush=1),
     # the matrix unit of a rolled body serving 3 blocks (per-iteration weights from one self-counting memstream),
     # two frames of 3 passes
     Bench("mvau_looped", "layer", lambda: [nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3)], frames=6),
@@ -230,8 +258,10 @@ def _graph_params(model) -> dict:
     return out
 
 
-def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, tamper: int = 0) -> BenchResult:
-    """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``."""
+def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, tamper: int = 0,
+            flush: int | None = None) -> BenchResult:
+    """Build and simulate one bench on a seeded random input; build files under ``work_root/<name>``; ``flush``
+    overrides the bench's flush frames."""
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)
     frames: list[dict[str, np.ndarray]] = [{} for _ in range(bench.frames)]
@@ -258,7 +288,8 @@ def run_one(bench: Bench, work_root: Path, seed: int = 0, pause: float = 0.3, ta
     axilite = bench.program(model) if bench.program else None
     inputs = frames[0] if bench.frames == 1 else frames
     res = run_bench(bench.name, model, inputs, work_root / bench.name, params=params, pause=pause,
-                    seed=seed, tamper=tamper, axilite=axilite)
+                    seed=seed, tamper=tamper, axilite=axilite,
+                    flush_frames=bench.flush if flush is None else flush)
     res.wall_s = round(time.monotonic() - t0, 2)  # includes FINN graph build + HDL generation
     return res
 

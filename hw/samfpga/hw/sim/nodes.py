@@ -113,10 +113,12 @@ def _rand(dt: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 
 
 def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt: str = "INT4",
-         wdt: str = "INT4", odt: str = "INT32", seed: int = 0, iters: int = 1) -> NodeSpec:
+         wdt: str = "INT4", odt: str = "INT32", seed: int = 0, iters: int = 1, ram_style: str = "auto",
+         runtime_writeable: int = 0) -> NodeSpec:
     """Matrix-vector unit, weights in a decoupled memory stream (FINN's default for MVAU_rtl). ``iters`` > 1: the
     unit of a rolled body serving that many blocks (``samfpga.hw.custom_ops.looped``), each with its own random
-    weights (``samfpga.hw.custom_ops.mvau_rtl``)."""
+    weights (``samfpga.hw.custom_ops.mvau_rtl``). ``ram_style`` "ultra" with ``runtime_writeable`` 1: the weights
+    in URAM, written over AXI-Lite at run time (Zynq: no init file)."""
     import json
 
     rng = _rng(seed)
@@ -128,7 +130,8 @@ def mvau(mw: int = 12, mh: int = 8, simd: int = 3, pe: int = 2, n: int = 4, idt:
         "MVAU",
         dict(MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt, outputDataType=odt,
              ActVal=0, binaryXnorMode=0, noActivation=1, mem_mode="internal_decoupled",
-             numInputVectors=[1, n], accDataType=odt, preferred_impl_style="rtl", **loop),
+             numInputVectors=[1, n], accDataType=odt, preferred_impl_style="rtl", ram_style=ram_style,
+             runtime_writeable_weights=runtime_writeable, **loop),
         {"mvau_in": ((1, n, mw), idt)},
         {"mvau_out": ((1, n, mh), odt)},
         {"mvau_w": (w, wdt)},

@@ -134,8 +134,8 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
               params: dict | None = None, pause: float = 0.3, seed: int = 0, tamper: int = 0,
               axilite: tuple[str, list[tuple[int, int]]] | None = None, bp_frames: int | None = None,
               probes: dict[str, str] | None = None, fast_compile: bool = True, stall_cycles: int | None = None,
-              stall_probes: dict[str, str] | None = None, ddr: dict[str, tuple[bytes, list[tuple[int, int]]]] | None = None
-              ) -> BenchResult:
+              stall_probes: dict[str, str] | None = None, ddr: dict[str, tuple[bytes, list[tuple[int, int]]]] | None = None,
+              flush_frames: int = 0) -> BenchResult:
     """Simulate ``model`` (FINN HW graph after PrepareIP) on ``inputs`` and compare with FINN's execution.
 
     inputs: graph input name -> float32 array of integers in the tensor's FINN datatype, shape = normal shape;
@@ -152,6 +152,8 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     tamper: flip the lowest bit of the first ``tamper`` expected words of ``m_axis_0`` (self-check that the
         comparison catches wrong words; a tampered bench must fail).
     axilite: (node name, [(byte address, 32-bit word), ...]) written to that node's AXI-Lite before streaming.
+    flush_frames: after the AXI-Lite writes, stream the first frame this many times and drop the output, as the
+        package's driver does after writing runtime weights (a memstream prefetches words before they are written).
     ddr: {token-batched node name: (DDR image at address 0, [(register offset, word), ...])}: an AXI RAM holding the
         image on the node's ``m_axi_gmem`` and the writes on its ``s_axi_control`` before streaming (every
         ``TokenBatchMVU_rtl`` of the model needs one).
@@ -186,6 +188,7 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     staged = stage_hdl(model, work_dir, axilite[0] if axilite else None)
     if axilite:
         spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
+    spec["flush_frames"] = int(flush_frames)
     from samfpga.hw.sim.stitch import token_batch_ports
 
     missing = sorted(set(token_batch_ports(model)) - set(ddr or {}))

@@ -190,7 +190,9 @@ class _TopBuilder:
             conns.append(_conn(pname, self._port_signal(node, op, direction, pname)))
         if any(c.endswith("_wstrm_tdata)") for c in conns):
             self.wire(f"{node.name}_wstrm", op.get_instream_width_padded(1))
-            self.insts.append(_memstream_instance(node.name, path.parent))
+            # a runtime-writeable weight memory (URAM on Zynq) is programmed through its memstream's AXI-Lite
+            self.insts.append(_memstream_instance(node.name, path.parent, axilite=self.axilite_ports
+                                                  if node.name == self.axilite_node else None))
         if any(c.endswith("_pstrm_tdata)") for c in conns):
             wrapper = path.parent / f"{node.name}_params_memstream_wrapper.v"
             if not wrapper.is_file():
@@ -252,8 +254,10 @@ class _TopBuilder:
         )
 
 
-def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_wrapper", wire: str = "wstrm") -> str:
-    """FINN's memstream ``<node>_<kind>`` of ``node_name`` driving the wire ``<node>_<wire>``."""
+def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_wrapper", wire: str = "wstrm",
+                        axilite: list[str] | None = None) -> str:
+    """FINN's memstream ``<node>_<kind>`` of ``node_name`` driving the wire ``<node>_<wire>``; with ``axilite`` (the
+    top's AXI-Lite port declarations, appended to) its ``s_axilite`` interface becomes the top's."""
     module = f"{node_name}_{kind}"
     wrapper = code_dir / f"{module}.v"
     if not wrapper.is_file():
@@ -264,6 +268,10 @@ def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_w
             continue
         if pname.startswith("m_axis_0_"):
             conns.append(_conn(pname, f"{node_name}_{wire}_{pname[len('m_axis_0_'):]}"))
+        elif axilite is not None and pname.startswith("s_axilite_"):
+            sig = pname.lower()
+            axilite.append(f"  {direction} logic [{_AXILITE_WIDTHS.get(sig[len('s_axilite_'):], 1) - 1}:0] {sig}")
+            conns.append(_conn(pname, sig))
         else:
             conns.append(_conn(pname, "'0" if direction == "input" else ""))
     return f"  {module} {node_name}_{wire}_i (\n" + ",\n".join(conns) + "\n  );"

@@ -47,6 +47,7 @@ SHELLS: dict[str, VivadoShell] = {
 }
 
 ACCEL_VLNV = "xilinx_finn:finn:finn_design:1.0"  # FINN's stitched-IP packaging
+CTRL_MAX = 64  # master ports of one AXI Interconnect (the control interconnect when a SmartConnect's 16 are too few)
 IODMA_VLNV = {"mm2s": "xilinx.com:hls:IODMA_hls_0:1.0", "s2mm": "xilinx.com:hls:IODMA_hls_1:1.0"}
 
 
@@ -57,6 +58,14 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
     # token-batched layers: each unit's register block on the control interconnect after the DMAs, its weight
     # reads on the memory interconnect (ports as FINN's stitched IP names them, driver.json)
     units = (driver.get("token_batch") or {}).get("units", [])
+    # runtime-writeable layers (memories in URAM): their AXI-Lite on the control interconnect too
+    rtw = driver.get("runtime_weights") or []
+    n_ctrl = len(driver["dma"]) + len(units) + len(rtw)
+    if n_ctrl > CTRL_MAX:
+        raise ValueError(f"{n_ctrl} AXI-Lite slaves (DMAs, token-batched units, runtime-writeable layers): more "
+                         f"than one control interconnect takes ({CTRL_MAX})")
+    # a SmartConnect has at most 16 master ports; the AXI Interconnect up to 64
+    ctrl_ip = "xilinx.com:ip:smartconnect:1.0" if n_ctrl <= 16 else "xilinx.com:ip:axi_interconnect:2.1"
     if board.name not in SHELLS:
         raise ValueError(f"no Vivado shell for board {board.name} (have: {', '.join(SHELLS)})")
     sh = SHELLS[board.name]
@@ -73,9 +82,9 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
         f'apply_bd_automation -rule {sh.ps_rule} -config {{apply_board_preset "1"}} [get_bd_cells zynq_ps]',
         f"set_property -dict [list {sh.ps_config.format(mhz=f'{mhz:g}')}] [get_bd_cells zynq_ps]",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_ps",
-        "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_ctrl",
+        f"create_bd_cell -type ip -vlnv {ctrl_ip} axi_ctrl",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_mem",
-        f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{len(driver['dma']) + len(units)}}}] "
+        f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{n_ctrl}}}] "
         "[get_bd_cells axi_ctrl]",
         f"set_property -dict [list CONFIG.NUM_SI {{{len(driver['dma']) + len(units)}}} CONFIG.NUM_MI {{1}}] "
         "[get_bd_cells axi_mem]",
@@ -102,6 +111,10 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
             f"connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M{i:02d}_AXI] [get_bd_intf_pins {acc}/{u['axilite_port']}]",
             f"connect_bd_intf_net [get_bd_intf_pins {acc}/{u['aximm_port']}] [get_bd_intf_pins axi_mem/S{i:02d}_AXI]",
         ]
+    for k, r in enumerate(rtw):  # runtime-writeable layers: the driver writes their memories at start-up
+        i = len(driver["dma"]) + len(units) + k
+        lines.append(f"connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M{i:02d}_AXI] "
+                     f"[get_bd_intf_pins {acc}/{r['axilite_port']}]")
     lines += [
         "foreach p [get_bd_pins -of_objects [get_bd_cells -filter {VLNV !~ *zynq* && VLNV !~ *proc_sys_reset*}]"
         " -filter {TYPE == clk}] { connect_bd_net [get_bd_pins zynq_ps/" + sh.clk_pin + "] $p }",
@@ -117,7 +130,7 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
     for name_, d in sorted(driver["dma"].items()):
         lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {d['base']:#010x} "
                      f"-range {d['range'] // 1024}K [get_bd_addr_segs {name_}/s_axi_control/Reg]")
-    for u in units:
+    for u in (*units, *rtw):
         lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {u['regs']:#010x} "
                      f"-range {u['range'] // 1024}K [get_bd_addr_segs {acc}/{u['axilite_port']}/Reg]")
     lines += [

@@ -1,0 +1,91 @@
+"""Runtime-writeable layers on the board side (board environment: no torch/finn): the driver writes each layer's
+words from the package over AXI-Lite, runs the dropped flush frame, and the simulated PYNQ device checks every
+word before a run; on the committed package tests/runtime/data/tiny_runtime_weights
+(tests/support/runtime_weights_package.py: an MVAU with URAM weights and a Thresholding layer, and FINN's python
+execution as the expected output). Tolerance 0."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samfpga.backends import BackendError
+from samfpga.backends.pynq_driver import AcceleratorOverlay, read_runtime_words
+from samfpga.intexec import load_intgraph
+from samfpga.pynq_sim.device import SimDevice
+
+DATA = Path(__file__).resolve().parent / "data" / "tiny_runtime_weights"
+
+
+@pytest.fixture(autouse=True)
+def _locks(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
+
+
+@dataclass
+class _Pkg:
+    """What SimDevice reads of a deployment package (graph, driver.json, runtime weight files; no bundle)."""
+
+    root: Path
+    driver: dict
+    bitfile: Path | None = None
+
+    def intgraph(self):
+        return load_intgraph(self.root)
+
+
+def _overlay(root: Path, words: dict | None, tmp_path: Path) -> AcceleratorOverlay:
+    pkg = _Pkg(root, json.loads((root / "driver.json").read_text()))
+    dev = SimDevice(pkg, tag=f"sim-{tmp_path.name}")
+    return AcceleratorOverlay(dev.bitfile, pkg.driver, device=dev, runtime_words=words)
+
+
+def _words(root: Path) -> dict:
+    drv = json.loads((root / "driver.json").read_text())
+    return {e["name"]: read_runtime_words(root, e) for e in drv["runtime_weights"]}
+
+
+def test_driver_writes_the_words_flushes_and_runs(tmp_path):
+    """Every word of both layers lands at its address; the flush frame is the one run that started after the
+    writes (the device counts it); then a run gives FINN's output exactly."""
+    exp = np.load(DATA / "expected.npz")
+    acc = _overlay(DATA, _words(DATA), tmp_path)
+    try:
+        dev = acc.device
+        for e in acc.driver["runtime_weights"]:
+            m = dev.runtime[e["name"]]
+            assert m.written[:e["words"]].all() and not m.written[e["words"]:].any()
+            np.testing.assert_array_equal(m.words[:e["words"]], read_runtime_words(DATA, e))
+        assert dev.stale_runs == 1
+        np.testing.assert_array_equal(acc.execute(exp["x"]), exp["y"])
+        assert dev.stale_runs == 1  # the user's run came after the flush
+    finally:
+        acc.close()
+
+
+def test_missing_or_wrong_words_are_refused(tmp_path):
+    """No words: the driver names the layer and file it needs. A changed word in the package's file after the
+    driver wrote the original: the simulated run is refused naming the layer. A short file: refused on reading."""
+    with pytest.raises(BackendError, match=r"runtime weights for MVAU_rtl_0 \(runtime_weights/MVAU_rtl_0.dat\)"):
+        _overlay(DATA, None, tmp_path)
+    pkg = tmp_path / "pkg"
+    shutil.copytree(DATA, pkg)
+    acc = _overlay(pkg, _words(pkg), tmp_path)
+    try:
+        f = pkg / "runtime_weights" / "Thresholding_rtl_0.dat"
+        lines = f.read_text().split()
+        lines[5] = f"{int(lines[5], 16) ^ 1:08x}"
+        f.write_text("\n".join(lines) + "\n")
+        with pytest.raises(BackendError, match=r"Thresholding_rtl_0: 1 of its 128 words .* uninitialised URAM"):
+            acc.execute(np.load(DATA / "expected.npz")["x"])
+    finally:
+        acc.close()
+    f.write_text("\n".join(lines[:-1]) + "\n")
+    entry = json.loads((pkg / "driver.json").read_text())["runtime_weights"][1]
+    with pytest.raises(BackendError, match=r"127 words, driver.json says 128"):
+        read_runtime_words(pkg, entry)

@@ -1,0 +1,60 @@
+"""A small package with runtime-writeable layers for the board-environment driver tests
+(tests/runtime/test_runtime_weights_board.py; compiler environment).
+
+    .venv/bin/python -m tests.support.runtime_weights_package --out tests/runtime/data/tiny_runtime_weights
+
+An MVAU with its weights in URAM (``ram_style=ultra``, so runtime-writeable on Zynq) followed by a runtime-writeable
+Thresholding layer (12 -> 8 channels over 4 tokens, seeded), specialised to RTL for the KV260's part; written as the
+build's package export writes it (``intgraph_spec``, ``driver_description`` with its ``runtime_weights`` section,
+``write_runtime_weights``), plus ``expected.npz``: a seeded input and FINN's python execution of the graph on it.
+tests/test_deploy_runtime_weights.py regenerates it and compares with the committed files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def graph():
+    """The FINN HW graph (after SpecializeLayers and HDL generation): MVAU_rtl -> Thresholding_rtl."""
+    from samfpga.hw.sim import nodes
+
+    mv = nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=4, odt="INT12", ram_style="ultra", runtime_writeable=1, seed=7)
+    th = nodes.thresholding(ch=8, pe=2, n=4, idt="INT12", odt="UINT4", runtime_writeable=1, seed=8,
+                            t_range=(-300, 300))
+    th.inputs = {"mvau_out": th.inputs.pop("thr_in")}
+    return nodes.build_hw_graph([mv, th])
+
+
+def write(out: Path) -> None:
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from samfpga.hw.build.package import driver_description, intgraph_spec, python_view, write_runtime_weights
+    from samfpga.hw.sim import nodes
+
+    model = graph()
+    x = nodes._rand("INT4", (1, 4, 12), np.random.default_rng(9))
+    y = execute_onnx(python_view(model), {"mvau_in": x})["thr_out"]
+    spec, weights = intgraph_spec(model)
+    drv = driver_description(model, {"board": "kv260"}, spec)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
+    np.savez_compressed(out / "weights.npz", **weights)
+    (out / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
+    write_runtime_weights(model, drv["runtime_weights"], out)
+    np.savez_compressed(out / "expected.npz", x=x, y=y)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, type=Path)
+    write(ap.parse_args(argv).out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
