@@ -453,3 +453,61 @@ def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
 
     assert int((run(True) != want).sum()) == 0
     assert int((run(False) != want).sum()) > 0
+
+
+@pytest.fixture(scope="module")
+def rolled_folded(reduced_hw, tmp_path_factory):
+    """The reduced encoder through ``fold``, ``minimize_bit_width`` and ``transpose_decomposition`` with ``roll``
+    (each rolled stage's blocks folded alike; kv260, no token-batched unit): the graph the rolled body's HDL is
+    generated from."""
+    import copy
+
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
+    from samfpga.hw.build.speedups import installed
+    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
+    from samfpga.hw.build.steps import BuildContext
+
+    d = tmp_path_factory.mktemp("rolled_folded")
+    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d), options=BuildOptions(roll=True)), out=d)
+    model = copy.deepcopy(reduced_hw)
+    with installed():
+        for name in ("fold", "minimize_bit_width", "transpose_decomposition"):
+            model = BUILD_STEPS[name](model, ctx)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_reduced_encoder_rolled_body_rtl_bit_exact(rolled_folded, tmp_path) -> None:
+    """The transformer stage's looped body, every per-block parameter in its layers' HDL (LayerNorms, matrix units,
+    requantisers), stitched as one RTL design (FIFOs on every edge) in Verilator and streamed the stage's 3 passes
+    in order, each pass the block input the rolled loop's python execution gives: pass k equals FINN's python
+    execution of the body at iteration k (tolerance 0), under random backpressure and free-running; so the last
+    pass's output is the rolled loop's."""
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.custom_ops.looped import at_iteration
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import run_loop, run_once
+    from samfpga.hw.rolled.hdl import looped_body
+    from samfpga.hw.sim.nodes import ZYNQ_PART
+    from samfpga.hw.sim.runner import run_bench
+    from samfpga.hw.sim.stitched import stitched_model
+
+    rolled = roll(rolled_folded)
+    loop = rolled.loops[-1]
+    body, res = looped_body(loop)
+    assert loop.iterations == 3 and not res.missing, res.missing
+    x = run_once(python_view(rolled.parts[0]), _pixels(rolled_folded, 0))
+    x = run_loop(rolled.parts[1], x)
+    xs = [run_once(python_view(rolled.parts[2]), x)]
+    for i in range(loop.iterations - 1):
+        at_iteration(body, i)
+        xs.append(run_once(python_view(body), xs[-1]))
+    at_iteration(body, loop.iterations - 1)
+    np.testing.assert_array_equal(run_once(python_view(body), xs[-1]), run_loop(loop, xs[0]))
+    at_iteration(body, 0)
+    model, _, _ = stitched_model(body, ZYNQ_PART, 5.0)
+    frames = [{model.graph.input[0].name: v} for v in xs]
+    b = run_bench("rolled_body", model, frames, tmp_path / "sim", pause=0.3, seed=0)
+    assert b.error == "" and b.words_compared > 0, b.error
+    assert b.passed and b.mismatches == 0, b.first_mismatches

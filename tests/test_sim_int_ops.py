@@ -2,7 +2,8 @@
 catalogue (samfpga.hw.sim.benches: int_layernorm*, int_softmax*; run by tests/test_sim_benches.py). Here the
 negative controls: the comparison notices a wrong word, and a hardware table that differs from the one the
 python model uses, and per-iteration parameter sets of a rolled body's layers (LayerNorm, softmax, the
-depthwise VVAU, FINN+'s requantiser and matrix unit) that the python model does not follow. About 30-100 s per test on 2 cores (Verilator compile)."""
+depthwise VVAU, FINN+'s requantiser, matrix unit and thresholding) that the python model does not follow.
+About 30-100 s per test on 2 cores (Verilator compile)."""
 
 from __future__ import annotations
 
@@ -59,9 +60,14 @@ def _looped_mvau():
     return nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3), 3 * 8 // 2
 
 
+def _looped_thresholding():
+    return nodes.thresholding_looped(), 3 * 8 // 2
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax, _looped_dw_vvau, _looped_requant, _looped_mvau],
-                         ids=["layernorm", "softmax", "dw_vvau", "requant", "mvau"])
+@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax, _looped_dw_vvau, _looped_requant, _looped_mvau,
+                                  _looped_thresholding],
+                         ids=["layernorm", "softmax", "dw_vvau", "requant", "mvau", "thresholding"])
 def test_looped_rtl_uses_each_iterations_parameters(make, tmp_path) -> None:
     """Negative control of the ``*_looped`` benches: HDL generated with 3 parameter sets, python model told that
     every iteration uses iteration 0's. The first pass (iteration 0) must agree word for word and the later ones

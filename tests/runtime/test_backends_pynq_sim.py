@@ -23,11 +23,6 @@ from tests.support.synthetic_package import _weights, direct, hwh_text, make_pac
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
 @pytest.fixture
 def pkg_dir(tmp_path) -> Path:
     return make_package(tmp_path / "pkg")

@@ -23,11 +23,6 @@ from samfpga.predictor import Predictor
 PKG = Path(__file__).parent / "data" / "tiny_deploy"
 
 
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
 def test_package_self_check() -> None:
     assert check_package(PKG)
 

@@ -30,11 +30,6 @@ PKG = DATA / "tiny_deploy"
 FLOAT_REF = DATA / "tiny_float_input"
 
 
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
 def _images() -> list[np.ndarray]:
     """The 4 bundled samples and random images whose resized shapes are square, wide, tall and one pixel thin."""
     imgs = [np.asarray(Image.open(p).convert("RGB")) for p in sample_images()]

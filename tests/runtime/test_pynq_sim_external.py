@@ -29,11 +29,6 @@ for line in sys.stdin:
 """
 
 
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
 def test_pynq_backend_over_external_model_equals_quant() -> None:
     from samfpga.predictor import Predictor
 

@@ -8,41 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from samfpga.backends import BackendError
-from samfpga.backends.pynq_driver import AcceleratorOverlay, read_runtime_words
-from samfpga.intexec import load_intgraph
-from samfpga.pynq_sim.device import SimDevice
+from samfpga.backends.pynq_driver import read_runtime_words
 
 DATA = Path(__file__).resolve().parent / "data" / "tiny_runtime_weights"
-
-
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
-@dataclass
-class _Pkg:
-    """What SimDevice reads of a deployment package (graph, driver.json, runtime weight files; no bundle)."""
-
-    root: Path
-    driver: dict
-    bitfile: Path | None = None
-
-    def intgraph(self):
-        return load_intgraph(self.root)
-
-
-def _overlay(root: Path, words: dict | None, tmp_path: Path) -> AcceleratorOverlay:
-    pkg = _Pkg(root, json.loads((root / "driver.json").read_text()))
-    dev = SimDevice(pkg, tag=f"sim-{tmp_path.name}")
-    return AcceleratorOverlay(dev.bitfile, pkg.driver, device=dev, runtime_words=words)
 
 
 def _words(root: Path) -> dict:
@@ -50,11 +24,11 @@ def _words(root: Path) -> dict:
     return {e["name"]: read_runtime_words(root, e) for e in drv["runtime_weights"]}
 
 
-def test_driver_writes_the_words_flushes_and_runs(tmp_path):
+def test_driver_writes_the_words_flushes_and_runs(sim_overlay):
     """Every word of both layers lands at its address; the flush frame is the one run that started after the
     writes (the device counts it); then a run gives FINN's output exactly."""
     exp = np.load(DATA / "expected.npz")
-    acc = _overlay(DATA, _words(DATA), tmp_path)
+    acc = sim_overlay(DATA, runtime_words=_words(DATA))
     try:
         dev = acc.device
         for e in acc.driver["runtime_weights"]:
@@ -68,14 +42,14 @@ def test_driver_writes_the_words_flushes_and_runs(tmp_path):
         acc.close()
 
 
-def test_missing_or_wrong_words_are_refused(tmp_path):
+def test_missing_or_wrong_words_are_refused(sim_overlay, tmp_path):
     """No words: the driver names the layer and file it needs. A changed word in the package's file after the
     driver wrote the original: the simulated run is refused naming the layer. A short file: refused on reading."""
     with pytest.raises(BackendError, match=r"runtime weights for MVAU_rtl_0 \(runtime_weights/MVAU_rtl_0.dat\)"):
-        _overlay(DATA, None, tmp_path)
+        sim_overlay(DATA, runtime_words=None)
     pkg = tmp_path / "pkg"
     shutil.copytree(DATA, pkg)
-    acc = _overlay(pkg, _words(pkg), tmp_path)
+    acc = sim_overlay(pkg, runtime_words=_words(pkg))
     try:
         f = pkg / "runtime_weights" / "Thresholding_rtl_0.dat"
         lines = f.read_text().split()

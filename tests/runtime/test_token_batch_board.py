@@ -7,49 +7,23 @@ FINN's python execution of the unfused pairs as the expected output). Tolerance 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from samfpga.backends import BackendError
-from samfpga.backends.pynq_driver import AcceleratorOverlay
 from samfpga.intexec import load_intgraph
-from samfpga.pynq_sim.device import SimDevice
 
 DATA = Path(__file__).resolve().parent / "data" / "tiny_token_batch"
 
 
-@pytest.fixture(autouse=True)
-def _locks(tmp_path, monkeypatch):
-    monkeypatch.setenv("SAMFPGA_LOCK_DIR", str(tmp_path / "locks"))
-
-
-@dataclass
-class _Pkg:
-    """What SimDevice reads of a deployment package (the graph, driver.json and the DDR image; no bundle)."""
-
-    root: Path
-    driver: dict
-    bitfile: Path | None = None
-
-    def intgraph(self):
-        return load_intgraph(self.root)
-
-
-def _overlay(image: bytes | None, tmp_path: Path) -> AcceleratorOverlay:
-    pkg = _Pkg(DATA, json.loads((DATA / "driver.json").read_text()))
-    dev = SimDevice(pkg, tag=f"sim-{tmp_path.name}")
-    return AcceleratorOverlay(dev.bitfile, pkg.driver, device=dev, ddr_image=image)
-
-
-def test_driver_loads_the_weights_and_the_sim_runs_the_fused_layers(tmp_path):
+def test_driver_loads_the_weights_and_the_sim_runs_the_fused_layers(sim_overlay):
     exp = np.load(DATA / "expected.npz")
     image = (DATA / "ddr_weights.bin").read_bytes()
     g = load_intgraph(DATA)
     np.testing.assert_array_equal(g.run_accelerator(exp["x"]), exp["y"])  # the executor's TokenBatchMVU
-    acc = _overlay(image, tmp_path)
+    acc = sim_overlay(DATA, ddr_image=image)
     try:
         units = acc.driver["token_batch"]["units"]
         assert len(units) == 2
@@ -64,18 +38,18 @@ def test_driver_loads_the_weights_and_the_sim_runs_the_fused_layers(tmp_path):
         acc.close()
 
 
-def test_wrong_or_missing_weights_are_refused(tmp_path):
+def test_wrong_or_missing_weights_are_refused(sim_overlay):
     """A flipped byte in the second unit's weights: the simulated run is refused naming the unit and the byte;
     no image at all: the driver says which file it needs."""
     exp = np.load(DATA / "expected.npz")
     image = bytearray((DATA / "ddr_weights.bin").read_bytes())
     u = json.loads((DATA / "driver.json").read_text())["token_batch"]["units"][1]
     image[u["ddr_offset"] + 7] ^= 1
-    acc = _overlay(bytes(image), tmp_path)
+    acc = sim_overlay(DATA, ddr_image=bytes(image))
     try:
         with pytest.raises(BackendError, match=rf"unit {u['name']}: .* not its weights \(1 differ, first at \+7\)"):
             acc.execute(exp["x"])
     finally:
         acc.close()
     with pytest.raises(BackendError, match=r"2 token-batched units; their DDR image \(ddr_weights.bin\) is needed"):
-        _overlay(None, tmp_path)
+        sim_overlay(DATA, ddr_image=None)

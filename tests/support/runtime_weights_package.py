@@ -5,15 +5,13 @@
 
 An MVAU with its weights in URAM (``ram_style=ultra``, so runtime-writeable on Zynq) followed by a runtime-writeable
 Thresholding layer (12 -> 8 channels over 4 tokens, seeded), specialised to RTL for the KV260's part; written as the
-build's package export writes it (``intgraph_spec``, ``driver_description`` with its ``runtime_weights`` section,
-``write_runtime_weights``), plus ``expected.npz``: a seeded input and FINN's python execution of the graph on it.
+build's package export writes it (``write_export``: graph, driver.json with its ``runtime_weights`` section, the runtime weight files), plus ``expected.npz``: a seeded input and FINN's python execution of the graph on it.
 tests/test_deploy_runtime_weights.py regenerates it and compares with the committed files.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +31,13 @@ def graph():
 def write(out: Path) -> None:
     from qonnx.core.onnx_exec import execute_onnx
 
-    from samfpga.hw.build.package import driver_description, intgraph_spec, python_view, write_runtime_weights
+    from samfpga.hw.build.package import python_view, write_export
     from samfpga.hw.sim import nodes
 
     model = graph()
     x = nodes._rand("INT4", (1, 4, 12), np.random.default_rng(9))
     y = execute_onnx(python_view(model), {"mvau_in": x})["thr_out"]
-    spec, weights = intgraph_spec(model)
-    drv = driver_description(model, {"board": "kv260"}, spec)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
-    np.savez_compressed(out / "weights.npz", **weights)
-    (out / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
-    write_runtime_weights(model, drv["runtime_weights"], out)
+    write_export(model, None, {"board": "kv260"}, out)
     np.savez_compressed(out / "expected.npz", x=x, y=y)
 
 

@@ -5,7 +5,7 @@
 
 Two MVAU + Requant pairs in a row (32 -> 16 -> 32 channels over 6 tokens, seeded), fused onto token-batched units
 (B = 4) with ``UseTokenBatchMVU`` and given DDR offsets; written as the build's package export writes it
-(``intgraph_spec``, ``driver_description`` with its ``token_batch`` section, the DDR image), plus ``expected.npz``:
+(``write_export``: graph, driver.json with its ``token_batch`` section, the DDR image), plus ``expected.npz``:
 a seeded input and FINN's python execution of the unfused pairs on it. tests/test_token_batch_op.py regenerates it
 and compares with the committed files.
 """
@@ -13,27 +13,20 @@ and compares with the committed files.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 
 def write(out: Path) -> None:
-    from samfpga.hw.build.package import DDR_IMAGE, driver_description, intgraph_spec
+    from samfpga.hw.build.package import write_export
     from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU, assign_ddr_offsets, ddr_image
     from tests.test_token_batch_op import _chain, _run
 
     model, x = _chain([(32, 16, 8, 4), (16, 32, 4, 8)], 6, seed=11)
     want = _run(model, x)
     fused, _ = assign_ddr_offsets(model.transform(UseTokenBatchMVU(batch=4)))
-    spec, weights = intgraph_spec(fused)
-    drv = driver_description(fused, {"board": "kv260"}, spec)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
-    np.savez_compressed(out / "weights.npz", **weights)
-    (out / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
-    (out / DDR_IMAGE).write_bytes(ddr_image(fused))
+    write_export(fused, None, {"board": "kv260"}, out, ddr_image(fused))
     np.savez_compressed(out / "expected.npz", x=x, y=want)
 
 

@@ -319,16 +319,12 @@ def pixel_input_info(build_dir: str | Path) -> dict | None:
 
 
 def export_build(build_dir: str | Path, out: str | Path) -> dict:
-    """Write graph.json, weights.npz and driver.json for ``build_dir`` into ``out`` (created); returns the driver
+    """Write graph.json, weights.npz and driver.json for ``build_dir`` into ``out`` (created), with the DDR image
+    of token-batched layers (checked against the final graph) and the runtime weight files; returns the driver
     description."""
     final, parent, cfg = load_build(build_dir)
-    spec, weights = intgraph_spec(final, parent)
-    drv = driver_description(final, cfg, spec)
-    o = Path(out)
-    o.mkdir(parents=True, exist_ok=True)
-    (o / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
-    np.savez_compressed(o / "weights.npz", **weights)
-    if "token_batch" in drv:
+    data = None
+    if any(n.op_type.startswith("TokenBatchMVU") for n in final.graph.node):
         from samfpga.hw.custom_ops.token_batch import ddr_image
 
         src = Path(build_dir) / DDR_IMAGE
@@ -338,9 +334,24 @@ def export_build(build_dir: str | Path, out: str | Path) -> dict:
         want = ddr_image(final)
         if data[:len(want)] != want or any(data[len(want):]):
             raise PackageError(f"{src}: does not hold the final graph's token-batched weights (rebuild)")
-        (o / DDR_IMAGE).write_bytes(data)
-    write_runtime_weights(final, drv["runtime_weights"], o)
-    (o / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
+    return write_export(final, parent, cfg, Path(out), data)
+
+
+def write_export(final, parent, cfg: dict, out: Path, ddr: bytes | None = None) -> dict:
+    """The package files of a final HW graph (and its dataflow parent or None) under ``out`` (created): graph.json,
+    weights.npz, driver.json, ``ddr`` as the token-batched layers' DDR image, the runtime weight files; returns
+    the driver description."""
+    spec, weights = intgraph_spec(final, parent)
+    drv = driver_description(final, cfg, spec)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
+    np.savez_compressed(out / "weights.npz", **weights)
+    if "token_batch" in drv:
+        if ddr is None:
+            raise PackageError("the graph has token-batched layers: their DDR image is needed")
+        (out / DDR_IMAGE).write_bytes(ddr)
+    write_runtime_weights(final, drv["runtime_weights"], out)
+    (out / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     return drv
 
 

@@ -18,6 +18,8 @@ Importing this package registers, in FINN's own registries (so ``getCustomOp`` a
                           (``requant_rom``: per-node copies of requant.sv with ``rom_style``) and per-iteration
                           parameters in a rolled body
     MVAU_rtl              FINN+'s MVAU_rtl, in its place, plus per-iteration weights in a rolled body (``mvau_rtl``)
+    Thresholding_rtl      FINN+'s Thresholding_rtl, in its place, plus per-iteration thresholds and output offsets
+                          in a rolled body (``thresholding_rtl``)
 and their resource models (``costs``, ``int_cost``) with ``samfpga.hw.resources``. The common boilerplate is
 ``rtl_base``; the graph transformations that map FINN's layers onto these are in ``transforms`` (and, for the
 integer LayerNorm/softmax, ``samfpga.hw.build.int_ops``).
@@ -33,8 +35,9 @@ from samfpga.hw.custom_ops.mvau_rtl import MVAU_rtl
 from samfpga.hw.custom_ops.page_permute import PagePermute, PagePermute_rtl
 from samfpga.hw.custom_ops.requant_rom import Requant_rtl
 from samfpga.hw.custom_ops.streamingsplit_rtl import StreamingSplit_rtl
+from samfpga.hw.custom_ops.thresholding_rtl import Thresholding_rtl
 from samfpga.hw.custom_ops.token_batch import TokenBatchMVU, TokenBatchMVU_rtl
 
 __all__ = ["AddStreams", "AddStreams_rtl", "DepthwiseVVAU", "DepthwiseVVAU_rtl", "DuplicateStreams_rtl",
            "IntLayerNorm", "IntLayerNorm_rtl", "IntSoftmax", "IntSoftmax_rtl", "MVAU_rtl", "PagePermute", "PagePermute_rtl", "Requant_rtl",
-           "StreamingSplit_rtl", "TokenBatchMVU", "TokenBatchMVU_rtl", "costs", "int_cost"]
+           "StreamingSplit_rtl", "Thresholding_rtl", "TokenBatchMVU", "TokenBatchMVU_rtl", "costs", "int_cost"]

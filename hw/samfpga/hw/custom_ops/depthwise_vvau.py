@@ -41,17 +41,12 @@ def unsupported_reason(op: VVAU) -> str:
 
 
 @register_hw_op
-class DepthwiseVVAU(VVAU):
+class DepthwiseVVAU(looped.LoopedAttrs, VVAU):
     """FINN's VVAU semantics (depthwise conv, accumulators out), python execution by ``samfpga.kernels.vvau``."""
 
     # what the RTL takes per iteration of a rolled body (samfpga.hw.custom_ops.looped): the weights, input 1
     LOOP_ATTRS = ()
     LOOP_INPUTS = {"weights": 1}
-
-    def get_nodeattr_types(self) -> dict:
-        attrs = super().get_nodeattr_types()
-        attrs.update(looped.NODE_ATTRS)
-        return attrs
 
     def pass_tokens(self) -> int:
         """Output pixels of one pass (``looped.tokens_per_pass``): Dim[0] x Dim[1]."""

@@ -31,6 +31,16 @@ import numpy as np
 NODE_ATTRS = {"loop_iterations": ("i", False, 0), "loop_values": ("s", False, "")}
 
 
+class LoopedAttrs:
+    """Mixin for an op class that may serve several iterations: ``NODE_ATTRS`` added to its attributes (list it
+    before the op class it extends)."""
+
+    def get_nodeattr_types(self) -> dict:
+        attrs = super().get_nodeattr_types()
+        attrs.update(NODE_ATTRS)
+        return attrs
+
+
 def _name(op) -> str:
     return f"{op.onnx_node.op_type} node {op.onnx_node.name!r}"
 

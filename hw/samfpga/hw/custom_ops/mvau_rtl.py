@@ -20,16 +20,11 @@ from samfpga.hw.custom_ops import looped, looped_memstream
 
 
 @register_rtl_op
-class MVAU_rtl(FinnMVAURTL):  # noqa: N801 - FINN's op type name: this class takes its place
+class MVAU_rtl(looped.LoopedAttrs, FinnMVAURTL):  # noqa: N801 - FINN's op type name: this class takes its place
     """FINN+'s MVAU_rtl plus per-iteration weights in its memstream (module doc)."""
 
     LOOP_ATTRS = ()
     LOOP_INPUTS = {"weights": 1}
-
-    def get_nodeattr_types(self) -> dict:
-        attrs = super().get_nodeattr_types()
-        attrs.update(looped.NODE_ATTRS)
-        return attrs
 
     def _check_looped(self) -> None:
         if self.get_nodeattr("mem_mode") != "internal_decoupled":

@@ -86,7 +86,7 @@ def rom_patch(core: str, axi: str, impl: str, prefix: str, style: str) -> tuple[
 
 
 @register_rtl_op
-class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this class takes its place
+class Requant_rtl(looped.LoopedAttrs, FinnRequantRTL):  # noqa: N801 - FINN's op type name: this class takes its place
     """FINN+'s Requant_rtl plus ``ram_style`` for the parameter ROM and per-iteration parameters (module doc)."""
 
     # what the HDL takes per iteration of a rolled body (samfpga.hw.custom_ops.looped): scale and bias
@@ -96,7 +96,6 @@ class Requant_rtl(FinnRequantRTL):  # noqa: N801 - FINN's op type name: this cla
     def get_nodeattr_types(self) -> dict:
         attrs = super().get_nodeattr_types()
         attrs["ram_style"] = ("s", False, "auto", set(ROM_STYLES))
-        attrs.update(looped.NODE_ATTRS)
         return attrs
 
     def adapt_to_loop(self) -> None:

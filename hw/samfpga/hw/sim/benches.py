@@ -119,6 +119,12 @@ BENCHES: list[Bench] = [
     Bench("thresholding", "layer", lambda: [nodes.thresholding()]),
     Bench("thresholding_signed_out", "layer",
           lambda: [nodes.thresholding(ch=6, pe=3, n=4, idt="INT16", odt="INT4", t_range=(-500, 500))]),
+    # the activation of a rolled body serving 3 blocks (per-iteration thresholds and output offsets, an output
+    # datatype wider than the count), two frames of 3 passes
+    Bench("thresholding_looped", "layer", lambda: [nodes.thresholding_looped()], frames=6),
+    # ... only the thresholds differing, the output as wide as the count (no widening), broadcast thresholds at PE 1
+    Bench("thresholding_looped_same_width", "layer", lambda: [nodes.thresholding_looped(
+        ch=6, pe=1, n=2, odt="INT4", act_vals=(-8, -8, -8), broadcast=True)], frames=3),
     Bench("thresholding_axilite", "layer", lambda: [nodes.thresholding(runtime_writeable=1)],
           program=program_thresholds_axilite),
     # the encoder's requantisers: INT32 accumulator -> 8 bit (255 thresholds, INT33 as RoundAndClipThresholds

@@ -167,6 +167,32 @@ def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: 
     )
 
 
+def thresholding_looped(ch: int = 8, pe: int = 2, n: int = 3, idt: str = "INT12", odt: str = "INT6", steps: int = 15,
+                        act_vals: tuple[int, ...] = (-8, -3, 0), seed: int = 4, broadcast: bool = False) -> NodeSpec:
+    """The thresholding layer of a rolled body serving ``len(act_vals)`` blocks (``samfpga.hw.custom_ops.looped``),
+    each with its own sorted random thresholds and output offset ``ActVal``; ``steps`` thresholds per channel and an
+    output datatype ``odt`` wider than the count (as a rolled body's widest datatype makes it), so that the core's
+    stages and the output width differ. ``broadcast``: one threshold row for every channel (FINN's C = PE case)."""
+    import json
+
+    from qonnx.core.datatype import DataType
+
+    rng = _rng(seed)
+    sets = [np.sort(_rand(idt, (1 if broadcast else ch, steps), rng), axis=1) for _ in act_vals]
+    for a in act_vals:
+        if a < DataType[odt].min() or a + steps > DataType[odt].max():
+            raise ValueError(f"ActVal {a} + {steps} steps does not fit {odt}")
+    return NodeSpec(
+        "Thresholding",
+        dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=idt, outputDataType=odt,
+             ActVal=act_vals[0], numInputVectors=[1, n], preferred_impl_style="rtl", loop_iterations=len(act_vals),
+             loop_values=json.dumps({"ActVal": list(act_vals), "thresholds": [s.tolist() for s in sets]})),
+        {"thr_in": ((1, n, ch), idt)},
+        {"thr_out": ((1, n, ch), odt)},
+        {"thr_t": (sets[0], idt)},
+    )
+
+
 def swg(ifm: int = 6, ch: int = 4, k: int = 3, stride: int = 1, simd: int = 2, dt: str = "UINT4",
         depthwise: int = 0, parallel_window: int = 0) -> NodeSpec:
     """Sliding-window (im2col) generator in front of a convolution's MVAU/VVAU."""

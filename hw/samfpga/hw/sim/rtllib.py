@@ -37,36 +37,33 @@ def _replace_once(text: str, old: str, new: str, name: str) -> str:
     return text.replace(old, new)
 
 
-def patch_add_multi(text: str) -> str:
-    """Move the ``init_leaf_loads`` constant function out of the ``genTree`` generate block."""
-    start_anchor = "\t\t// Compute the count of decendents for all nodes in the reduction trees.\n"
-    end_anchor = "\t\tendfunction : init_leaf_loads\n"
+def _hoist(text: str, start_anchor: str, end_anchor: str, anchor: str, name: str) -> str:
+    """Move the lines from ``start_anchor`` to ``end_anchor`` (each found exactly once; a generate block's
+    declarations) one indentation level out, to just after ``anchor`` at module scope."""
     if text.count(start_anchor) != 1 or text.count(end_anchor) != 1:
-        raise PatchError("add_multi.sv: init_leaf_loads block not found exactly once")
+        raise PatchError(f"{name}: block {start_anchor.strip()[:40]!r} not found exactly once")
     i = text.index(start_anchor)
     j = text.index(end_anchor) + len(end_anchor)
     block = text[i:j]
     text = text[:i] + text[j:]
-    # the function depends only on the module parameter N, so module scope is equivalent
     hoisted = "".join(line[1:] + "\n" for line in block.splitlines())
-    anchor = "\tlocalparam int unsigned  L = $clog2(N);  // Number of levels with reductions\n"
-    return _replace_once(text, anchor, anchor + "\n" + hoisted, "add_multi.sv")
+    return _replace_once(text, anchor, anchor + hoisted, name)
+
+
+def patch_add_multi(text: str) -> str:
+    """Move the ``init_leaf_loads`` constant function out of the ``genTree`` generate block (it depends only on the
+    module parameter N, so module scope is equivalent)."""
+    return _hoist(text, "\t\t// Compute the count of decendents for all nodes in the reduction trees.\n",
+                  "\t\tendfunction : init_leaf_loads\n",
+                  "\tlocalparam int unsigned  L = $clog2(N);  // Number of levels with reductions\n\n", "add_multi.sv")
 
 
 def patch_memstream(text: str) -> str:
-    """Move the set offset table (type, constant function, localparam) out of the ``genMultiSets`` block."""
-    start_anchor = "\t\t// Stream Offsets through Lookup Table\n"
-    end_anchor = "\t\tlocalparam offset_table_t  OFFSET_TABLE = INIT_OFFSET_TABLE();\n"
-    if text.count(start_anchor) != 1 or text.count(end_anchor) != 1:
-        raise PatchError("memstream.sv: OFFSET_TABLE block not found exactly once")
-    i = text.index(start_anchor)
-    j = text.index(end_anchor) + len(end_anchor)
-    block = text[i:j]
-    text = text[:i] + text[j:]
-    # it depends only on the parameters SETS, DEPTH and the module-scope addr_t, so module scope is equivalent
-    hoisted = "".join(line[1:] + "\n" for line in block.splitlines())
-    anchor = "\ttypedef logic [ADDR_WIDTH-1:0]  addr_t;\n"
-    return _replace_once(text, anchor, anchor + hoisted, "memstream.sv")
+    """Move the set offset table (type, constant function, localparam) out of the ``genMultiSets`` block (it
+    depends only on the parameters SETS, DEPTH and the module-scope addr_t, so module scope is equivalent)."""
+    return _hoist(text, "\t\t// Stream Offsets through Lookup Table\n",
+                  "\t\tlocalparam offset_table_t  OFFSET_TABLE = INIT_OFFSET_TABLE();\n",
+                  "\ttypedef logic [ADDR_WIDTH-1:0]  addr_t;\n", "memstream.sv")
 
 
 def patch_fifo(text: str) -> str:
