@@ -401,6 +401,46 @@ def test_rolled_build_counts_each_body_once(rolled_build) -> None:
 
 
 @pytest.mark.slow
+def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
+    """``hw_codegen`` of the rolled build: every part's HDL generated (pieces run once and the two loop bodies with
+    every iteration's parameters), listed in rolled/parts.json with graphs pointing at their code; then the build
+    stops before IP generation, naming what is not generated yet (the loop buffers' DMA engines, the stitching)."""
+    import copy
+    import json
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
+    from samfpga.hw.build.steps import BuildStopped
+    from samfpga.hw.custom_ops.looped import iterations
+
+    ctx = rolled_build["ctx"]
+    with pytest.raises(BuildStopped, match=r"HDL of the rolled graph generated .*loop buffers' DMA engines"):
+        BUILD_STEPS["hw_codegen"](copy.deepcopy(rolled_build["model"]), ctx)
+    index = json.loads((ctx.out / "rolled" / "parts.json").read_text())
+    assert index == ctx.results.rolled["codegen"]
+    bodies = [p for p in index["parts"] if p["kind"] == "body"]
+    assert [p["iterations"] for p in bodies] == [2, 3] and all(p["looped"] > 0 for p in bodies)
+    seq = 0
+    for p in index["parts"]:
+        g = ModelWrapper(str(ctx.out / p["file"]))
+        hw = [n for n in g.graph.node if n.domain.startswith(HW_DOMAIN)]
+        assert p["layers"] == len(hw) > 0
+        for n in hw:
+            op = getCustomOp(n)
+            code = Path(op.get_nodeattr("code_gen_dir_ipgen"))
+            assert code.is_dir() and code.is_relative_to(ctx.out / "hdl" / "rolled"), (n.name, code)
+            assert any(code.glob("*.v")) or any(code.glob("*.sv")) or any(code.glob("*.cpp")), n.name
+            looped = "loop_iterations" in op.get_nodeattr_types() and iterations(op) > 1
+            assert not looped or (p["kind"] == "body" and iterations(op) == p["iterations"])
+            if looped and n.op_type in ("MVAU_rtl", "Requant_rtl"):
+                seq += sum("SeqSet" in f.read_text() for f in code.glob("*memstream_wrapper.v"))
+    assert seq > 0  # the looped memstreams count their own sets
+
+
+@pytest.mark.slow
 def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
     """``looped_body`` on the transformer stage: the layers that support it (the integer LayerNorms, whose eps
     differs per block, the matrix units and requantisers, whose weights and parameters do) hold all 3 parameter

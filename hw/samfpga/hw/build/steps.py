@@ -623,11 +623,16 @@ def step_hw_codegen(model, ctx):
     from qonnx.custom_op.registry import getCustomOp
 
     if ctx.cfg.options.roll:
-        from samfpga.hw.rolled.hdl import coverage_line
+        # every part of the rolled graph (pieces run once, loop bodies with every iteration's parameters) through
+        # PrepareIP; the stitched design would join them around the loop buffers' DMA engines, which it lacks yet
+        from samfpga.hw.rolled import codegen
 
-        raise BuildStopped("hw_codegen: the HDL of rolled stages is not generated yet (the report counts the rolled "
-                           f"graph): {coverage_line(ctx.results.rolled.get('hdl', []))}; nor are the loop DMA "
-                           "engines of the stitched design")
+        index = codegen.generate(model, ctx.out, ctx.finn_cfg._resolve_fpga_part(),
+                                 ctx.finn_cfg._resolve_hls_clk_period())
+        ctx.results.rolled["codegen"] = index
+        raise BuildStopped(f"hw_codegen: HDL of the rolled graph generated ({codegen.summary(index)}; "
+                           "rolled/parts.json); stopped before IP generation: the loop buffers' DMA engines and the "
+                           "stitched design joining the parts are not generated yet")
 
     model = _finn().step_hw_codegen(model, ctx.finn_cfg)
     hdl = ctx.out / "hdl"

@@ -1,0 +1,81 @@
+"""HDL of a rolled graph (``samfpga build-hw --roll``, step ``hw_codegen``): every part through FINN's PrepareIP.
+
+``generate(model, out, part, clk_ns)`` rolls ``model`` (``samfpga.hw.rolled.roll``, as the ``roll`` step did) and
+generates, in part order, the HDL of each piece that runs once and of each loop's body with every iteration's
+parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers count their own passes). Per part
+``k``: the graph with its nodes' ``code_gen_dir_ipgen`` pointing into ``out/hdl/rolled/<k>_<kind>/<node>/`` is
+saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), and ``out/rolled/parts.json`` lists the parts
+(file, kind, iterations, layers, looped layers). What is not generated: the loop buffers' DMA engines around a body
+and the stitched design joining the parts (docs/rolled_stage.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+from samfpga.hw import HW_DOMAIN
+
+
+def _move_code(model, dst_root: Path) -> int:
+    """Move each HW node's generated code to ``dst_root/<node>`` (its ``code_gen_dir_ipgen`` updated); returns the
+    count of nodes with code."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    dst_root.mkdir(parents=True, exist_ok=True)
+    moved = 0
+    for n in model.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        op = getCustomOp(n)
+        src = op.get_nodeattr("code_gen_dir_ipgen")
+        if src and Path(src).is_dir():
+            dst = dst_root / n.name
+            if dst.exists():
+                shutil.rmtree(dst)
+            shutil.move(src, dst)
+            op.set_nodeattr("code_gen_dir_ipgen", str(dst))
+            moved += 1
+    return moved
+
+
+def generate(model, out: Path, part: str, clk_ns: float) -> dict:
+    """Generate the rolled graph's HDL under ``out`` (module doc); returns the ``parts.json`` dict."""
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.graph import Loop
+    from samfpga.hw.rolled.hdl import looped_body
+
+    rg = roll(model)
+    if not rg.loops:
+        raise ValueError("hw_codegen: the graph has no rolled stage")
+    (out / "rolled").mkdir(parents=True, exist_ok=True)
+    parts = []
+    for k, p in enumerate(rg.parts):
+        if isinstance(p, Loop):
+            g, res = looped_body(p)
+            if res.missing:
+                raise ValueError(f"hw_codegen: body layers without per-iteration HDL: {res.missing}")
+            kind, info = "body", {"iterations": p.iterations, "looped": len(res.looped)}
+        else:
+            g, kind, info = copy.deepcopy(p), "once", {"iterations": 1, "looped": 0}
+        g = g.transform(PrepareIP(part, clk_ns))
+        layers = _move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
+        name = f"{k}_{kind}.onnx"
+        g.save(str(out / "rolled" / name))
+        parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
+    index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
+    (out / "rolled" / "parts.json").write_text(json.dumps(index, indent=1) + "\n")
+    return index
+
+
+def summary(index: dict) -> str:
+    """One line: parts, bodies and layers with HDL."""
+    bodies = [p for p in index["parts"] if p["kind"] == "body"]
+    return (f"{len(index['parts'])} parts ({len(bodies)} loop bodies, "
+            f"{', '.join(str(p['iterations']) for p in bodies)} iterations), "
+            f"{sum(p['layers'] for p in index['parts'])} layers with HDL, "
+            f"{sum(p['looped'] for p in bodies)} of them holding every iteration's parameters")
