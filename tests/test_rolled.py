@@ -441,6 +441,54 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_rolled_build_token_batched_body_rtl_bit_exact(rolled_build, tmp_path) -> None:
+    """The rolled build's transformer body (token batch 4: its linear layers on token-batched units reading iteration
+    i's weights at BASE + i x STRIDE, the rest looped in their own memories) stitched in Verilator, each unit on an
+    AXI RAM holding its N iterations (``looped_image``) with ITERS = 3 and its STRIDE written over AXI-Lite, and
+    streamed the 3 passes in order: pass k equals FINN's python execution at iteration k, tolerance 0."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.custom_ops.looped import at_iteration, iterations
+    from samfpga.hw.custom_ops.token_batch import looped_image
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import run_loop, run_once
+    from samfpga.hw.rolled.hdl import looped_body
+    from samfpga.hw.sim.nodes import ZYNQ_PART
+    from samfpga.hw.sim.runner import run_bench
+    from samfpga.hw.sim.stitch import token_batch_ports
+    from samfpga.hw.sim.stitched import stitched_model
+
+    model = rolled_build["model"]
+    rolled = roll(model)
+    loop = rolled.loops[-1]
+    body, res = looped_body(loop)
+    assert loop.iterations == 3 and not res.missing, res.missing
+    x = run_once(python_view(rolled.parts[0]), _pixels(model, 0))
+    x = run_loop(rolled.parts[1], x)
+    xs = [run_once(python_view(rolled.parts[2]), x)]
+    for i in range(loop.iterations - 1):
+        at_iteration(body, i)
+        xs.append(run_once(python_view(body), xs[-1]))
+    at_iteration(body, 0)
+    sim, _, _ = stitched_model(body, ZYNQ_PART, 5.0)
+    units = token_batch_ports(sim)
+    assert len(units) >= 4  # qkv, proj, fc1, fc2
+    ddr = {}
+    for name in units:
+        op = getCustomOp(sim.get_node_from_name(name))
+        assert iterations(op) == 3
+        image, stride = looped_image(op, sim)
+        ddr[name] = (image, TOKEN_BATCH_MVU.writes({"base": 0, "stride": stride, "iters": 3, "tokens": op.tokens()}))
+    frames = [{sim.graph.input[0].name: v} for v in xs]
+    b = run_bench("rolled_tb_body", sim, frames, tmp_path / "sim", pause=0.3, seed=0, ddr=ddr)
+    assert b.error == "" and b.words_compared > 0, b.error
+    assert b.passed and b.mismatches == 0, b.first_mismatches
+
+
+@pytest.mark.slow
 def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
     """``looped_body`` on the transformer stage: the layers that support it (the integer LayerNorms, whose eps
     differs per block, the matrix units and requantisers, whose weights and parameters do) hold all 3 parameter

@@ -26,6 +26,7 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
+from samfpga.hw.custom_ops import looped
 from samfpga.hw.custom_ops.rtl_base import WRAPPER, OwnRTLBackend, initializer, stream_ports, write_wrapper
 from samfpga.hw.sim import token_batch_mvu as tb
 
@@ -34,8 +35,13 @@ DOTS = ("tree", "chain", "pack")
 
 
 @register_hw_op
-class TokenBatchMVU(HWCustomOp):
-    """MVAU (no activation) + Requant on the token-batched unit; see the module doc."""
+class TokenBatchMVU(looped.LoopedAttrs, HWCustomOp):
+    """MVAU (no activation) + Requant on the token-batched unit; see the module doc. In a rolled body
+    (``samfpga.hw.custom_ops.looped``) its weights, scale, bias and DDR offset may differ per iteration: the unit
+    reads iteration i at BASE + i x STRIDE (its ITERS / STRIDE registers, ``looped_image``)."""
+
+    LOOP_ATTRS = ("ddr_offset",)
+    LOOP_INPUTS = {"weights": 1, "scale": 2, "bias": 3}
 
     def get_nodeattr_types(self) -> dict:
         attrs = {
@@ -324,6 +330,25 @@ def unit_summary(op) -> dict:
     return {"ddr_offset": int(op.get_nodeattr("ddr_offset")), "bytes": cfg.pass_bytes, "stride": cfg.min_stride,
             "iters": 1, "tokens": op.tokens(), "batch": cfg.batch, "dot": cfg.dot,
             "ddr_bytes_per_frame": tb.ddr_bytes_per_frame(cfg, 1, op.tokens())}
+
+
+def looped_image(op, model) -> tuple[bytes, int]:
+    """(DDR bytes from iteration 0's offset, STRIDE) of a token-batched node serving N iterations of a rolled body:
+    iteration i's weights and parameters (``ddr_bytes`` of its initializers) at i x STRIDE, STRIDE the spacing of
+    its per-iteration ``ddr_offset`` values (refused unless even and on whole bursts)."""
+    n = looped.iterations(op)
+    offs = [int(v) for v in looped.loop_values(op).get("ddr_offset", [op.get_nodeattr("ddr_offset")] * n)]
+    stride = offs[1] - offs[0] if n > 1 else op.unit_config().min_stride
+    cfg = op.unit_config()
+    if any(b - a != stride for a, b in zip(offs, offs[1:])) or stride < cfg.pass_bytes or stride % cfg.burst_bytes:
+        raise ValueError(f"{op.onnx_node.name}: per-iteration DDR offsets {offs} are not one stride apart on whole "
+                         f"bursts of {cfg.burst_bytes} bytes, at least {cfg.pass_bytes} bytes")
+    image = bytearray(stride * (n - 1) + cfg.pass_bytes)
+    for i in range(n):
+        with looped.iteration_of(op, model, i):
+            data = op.ddr_bytes(model.graph)
+        image[i * stride:i * stride + len(data)] = data
+    return bytes(image), stride
 
 
 def assign_ddr_offsets(model, align: int = 4096):

@@ -2,10 +2,11 @@
 
 A ``Loop``'s body is block 0's layers; what differs per block is in ``Loop.params`` (PARAMETER initializers, by
 tensor) and ``Loop.attr_params`` (attributes, by node). A layer whose op supports per-iteration parameter sets
-(``samfpga.hw.custom_ops.looped``: the integer LayerNorm and softmax, the depthwise VVAU, FINN+'s MVAU and
-Requant) gets all N sets; its RTL then counts its own passes. A token-batched unit counts as looped too: it reads iteration i's weights and requantiser parameters at
-BASE + i x STRIDE in DDR by its own registers. The others that have per-iteration parameters are listed as missing, with what differs: those are what the
-HDL of a rolled body still lacks (``step_roll`` records them, ``hw_codegen`` names them when it stops).
+(``samfpga.hw.custom_ops.looped``: the integer LayerNorm and softmax, the depthwise VVAU, FINN+'s MVAU, Requant and
+Thresholding) gets all N sets; its RTL then counts its own passes. A token-batched unit holds them too (for python
+execution and its DDR image, ``token_batch.looped_image``): its RTL reads iteration i's weights and requantiser
+parameters at BASE + i x STRIDE in DDR by its own registers. The others that have per-iteration parameters are
+listed as missing, with what differs (``step_roll`` records them; ``hw_codegen`` refuses a body that has any).
 """
 
 from __future__ import annotations
@@ -51,11 +52,6 @@ def looped_body(loop: Loop):
     for node in body.graph.node:
         attrs = {a: vals for (n, a), vals in loop.attr_params.items() if n == node.name}
         inputs = {k: t for k, t in enumerate(node.input) if t in loop.params}
-        if node.op_type.startswith("TokenBatchMVU"):
-            # the token-batched unit reads iteration i's weights and requantiser parameters from DDR at BASE +
-            # i x STRIDE (its ITERS / STRIDE registers); the initializers it keeps serve python execution only
-            res.looped.append(node.name)
-            continue
         if not attrs and not inputs:
             res.shared.append(node.name)
             continue
