@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from samfpga.hw.sim.benches import bench_names, get_bench, run_one
@@ -59,6 +60,27 @@ def test_runtime_weights_need_the_flush_frame(tmp_path):
     assert 0 < res.mismatches < per_pass
     # the stale words are what the memstream fetched ahead (up to 8): the outputs that used them lead the frame
     assert all(m["index"] < per_pass // 2 for m in res.first_mismatches)
+
+
+@pytest.mark.timeout(300)
+def test_looped_runtime_weights_need_every_set(tmp_path):
+    """Negative control of ``mvau_looped_axilite``: only iteration 0's words written over AXI-Lite, the other sets
+    left as the URAM starts: the first pass (iteration 0) agrees and the later passes differ."""
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.benches import program_looped_weights_axilite
+    from samfpga.hw.sim.runner import run_bench
+
+    spec = nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3, ram_style="ultra", runtime_writeable=1)
+    model = nodes.build_hw_graph([spec])
+    name, writes = program_looped_weights_axilite(model)
+    assert len(writes) % 3 == 0
+    rng = np.random.default_rng(2)
+    frames = [{"mvau_in": nodes._rand("INT4", (1, 3, 12), rng)} for _ in range(3)]
+    res = run_bench("looped_one_set", model, frames, tmp_path / "b", pause=0.0, axilite=(name, writes[:len(writes) // 3]),
+                    flush_frames=3)
+    per_frame = 3 * 8 // 2
+    assert res.words_compared == 2 * 3 * per_frame and not res.passed
+    assert all(m["index"] >= per_frame for m in res.first_mismatches)
 
 
 @pytest.mark.timeout(300)

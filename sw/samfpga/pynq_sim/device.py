@@ -95,6 +95,9 @@ class SimDevice(pynq.Device):
         self.units = {u["name"]: _Dma(u["name"], u["regs"], u["range"]) for u in (tb or {}).get("units", [])}
         self.ddr_image = (Path(package.root) / tb["image"]).read_bytes() if tb else b""
         self.runtime = {e["name"]: _WordMemory(e) for e in self.driver.get("runtime_weights") or []}
+        # what each runtime-writeable layer must hold: the package's files as they are now (read once)
+        self._runtime_want = {e["name"]: read_runtime_words(Path(package.root), e)
+                              for e in self.driver.get("runtime_weights") or []}
         self.stale_runs = 0
         self._stale = False
         self.buffers: dict[int, np.ndarray] = {}
@@ -189,7 +192,7 @@ class SimDevice(pynq.Device):
         """Every runtime-writeable layer's memory holds the package's words."""
         for e in self.driver.get("runtime_weights") or []:
             m = self.runtime[e["name"]]
-            want = read_runtime_words(Path(self.package.root), e)
+            want = self._runtime_want[e["name"]]
             n = want.size
             bad = int(np.count_nonzero(~m.written[:n] | (m.words[:n] != want)))
             if bad:

@@ -209,14 +209,19 @@ def runtime_words(op, model) -> np.ndarray:
     ``decoupled_runtime`` file of its weights or thresholds (input 1), as FINN's own driver writes it."""
     import tempfile
 
+    from samfpga.hw.custom_ops import looped
+
     name = op.onnx_node.name
     values = model.get_initializer(op.onnx_node.input[1])
     if values is None:
         raise PackageError(f"{name}: runtime-writeable, but its input 1 is not an initializer")
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "runtime.dat"
-        op.make_weight_file(values, "decoupled_runtime", str(path))
-        lines = path.read_text().split()
+    if "loop_iterations" in op.get_nodeattr_types() and looped.iterations(op) > 1:
+        lines = op.runtime_words(model)  # a rolled body's layer: every iteration's set, as its memory holds them
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "runtime.dat"
+            op.make_weight_file(values, "decoupled_runtime", str(path))
+            lines = path.read_text().split()
     if any(len(w) > 8 and int(w, 16) >> 32 for w in lines):
         raise PackageError(f"{name}: runtime words wider than 32 bits (thresholds over 32 bits are not supported "
                            "by the AXI-Lite writes)")

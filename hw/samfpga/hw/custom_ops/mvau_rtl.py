@@ -59,6 +59,20 @@ class MVAU_rtl(looped.LoopedAttrs, FinnMVAURTL):  # noqa: N801 - FINN's op type 
             super().generate_hdl(model, fpgapart, clk)
         return None
 
+    def runtime_words(self, model) -> list[str]:
+        """FINN's ``decoupled_runtime`` words (hex) of every iteration's weights, one set after another: the
+        memstream holds set i at memory word i x DEPTH, so its AXI-Lite addresses run on across the sets."""
+        import tempfile
+
+        n = looped.iterations(self)
+        words = []
+        for i in range(n):
+            with looped.iteration_of(self, model, i), tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "runtime.dat"
+                self.make_weight_file(model.get_initializer(self.onnx_node.input[1]), "decoupled_runtime", str(path))
+                words += path.read_text().split()
+        return words
+
     def generate_hdl_memstream(self, fpgapart, *args, **kwargs) -> None:
         super().generate_hdl_memstream(fpgapart, *args, **kwargs)
         n = looped.iterations(self)

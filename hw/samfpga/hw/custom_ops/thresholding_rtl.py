@@ -11,8 +11,11 @@ them), and rewrites FINN's generated wrapper (``looped_wrapper``) so that it
 - counts output beats the same way and adds the pass's ``ActVal - BIAS`` to every lane, widened from the core's
   ``O_BITS`` to the node's output datatype.
 
-Everything else is FINN's; a node with one iteration is FINN+'s Thresholding_rtl unchanged. The rewrite is exact,
-must-match-once replacements: a changed template fails loudly.
+FINN's ``thresholding_axi`` sizes its AXI-Lite configuration address for one set, so runtime writes could reach
+only set 0: a looped node gets a per-node copy (``<top>_thresholding_axi``, ``axi_patch``) whose address also
+carries the set bits, the most significant, as the core reads them; ``runtime_words`` pads each set to its block.
+Everything else is FINN's; a node with one iteration is FINN+'s Thresholding_rtl unchanged. The rewrites are
+exact, must-match-once replacements: a changed template fails loudly.
 """
 
 from __future__ import annotations
@@ -97,6 +100,17 @@ def looped_wrapper(text: str, sets: int, repeat: int, offsets: list[int], out_bi
     return _once(text, ".m_axis_tdata(out0_V_TDATA)", ".m_axis_tdata(core_tdata)", where)
 
 
+_IP_ADDR = "\tlocalparam int unsigned  IP_ADDR_WIDTH = $clog2(CF) + $clog2(PE) + $clog2(N),\n"
+
+
+def axi_patch(text: str, prefix: str, where: str = "thresholding_axi.sv") -> str:
+    """FINN's thresholding_axi.sv as module ``<prefix>_thresholding_axi`` with the set bits in its AXI-Lite
+    configuration address (``$clog2(SETS)`` more bits above channel fold, PE and threshold index)."""
+    text = _once(text, "module thresholding_axi #(", f"module {prefix}_thresholding_axi #(", where)
+    text = _once(text, "endmodule : thresholding_axi", f"endmodule : {prefix}_thresholding_axi", where)
+    return _once(text, _IP_ADDR, _IP_ADDR.replace("= $clog2(CF)", "= $clog2(SETS) + $clog2(CF)"), where)
+
+
 @register_rtl_op
 class Thresholding_rtl(looped.LoopedAttrs, FinnThresholdingRTL):  # noqa: N801 - FINN's op type name: this class takes its place
     """FINN+'s Thresholding_rtl plus per-iteration thresholds and output offsets (module doc)."""
@@ -127,9 +141,43 @@ class Thresholding_rtl(looped.LoopedAttrs, FinnThresholdingRTL):  # noqa: N801 -
         from samfpga.hw.custom_ops.rtl_base import write_text_atomic
 
         repeat = looped.tokens_per_pass(self) * (self.get_nodeattr("NumChannels") // self.get_nodeattr("PE"))
-        write_text_atomic(top, looped_wrapper(top.read_text(), n, repeat, [a - bias for a in acts],
-                                              self.get_output_datatype().bitwidth(), bias < 0, where=str(top)))
+        prefix = self.get_nodeattr("gen_top_module")
+        text = looped_wrapper(top.read_text(), n, repeat, [a - bias for a in acts],
+                              self.get_output_datatype().bitwidth(), bias < 0, where=str(top))
+        write_text_atomic(top, _once(text, "\tthresholding_axi #(\n", f"\t{prefix}_thresholding_axi #(\n", str(top)))
+        from samfpga.hw.sim.rtllib import finn_rtllib
+
+        axi = finn_rtllib() / "thresholding" / "hdl" / "thresholding_axi.sv"
+        write_text_atomic(self._axi_copy(), axi_patch(axi.read_text(), prefix, str(axi)))
         return None
+
+    def _axi_copy(self) -> Path:
+        return Path(self.get_nodeattr("code_gen_dir_ipgen")) / f"{self.get_nodeattr('gen_top_module')}_thresholding_axi.sv"
+
+    def get_rtl_file_list(self, abspath: bool = False) -> list[str]:
+        files = super().get_rtl_file_list(abspath=True)
+        if looped.iterations(self) > 1:
+            files = [str(self._axi_copy()) if Path(f).name == "thresholding_axi.sv" else f for f in files]
+        return files if abspath else [Path(f).name for f in files]
+
+    def runtime_words(self, model) -> list[str]:
+        """FINN's ``decoupled_runtime`` words (hex) of every iteration's thresholds: the AXI-Lite address is
+        {set, channel fold, PE, threshold}, so each set's words are padded to 2^(clog2 CF + clog2 PE + clog2 N)."""
+        n = looped.iterations(self)
+        pe, steps = self.get_nodeattr("PE"), int(self.get_nodeattr("numSteps"))
+        shape = model.get_tensor_shape(self.onnx_node.input[1])
+        cf = 1 if shape[0] == 1 else self.get_nodeattr("NumChannels") // pe
+        block = (1 << (cf - 1).bit_length()) * (1 << (pe - 1).bit_length()) * (1 << (steps - 1).bit_length())
+        words = []
+        for i in range(n):
+            with looped.iteration_of(self, model, i), tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "runtime.dat"
+                self.make_weight_file(model.get_initializer(self.onnx_node.input[1]), "decoupled_runtime", str(path))
+                w = path.read_text().split()
+            if len(w) > block:
+                raise ValueError(f"{self.onnx_node.name}: {len(w)} runtime words for a set of {block}")
+            words += w + ["0" * len(w[0])] * (block - len(w))
+        return words
 
     def _write_sets(self, model, code_dir: Path) -> None:
         """Every iteration's threshold files, set s at s << (clog2(CF) + stage) of each stage's memory."""

@@ -62,6 +62,42 @@ def program_thresholds_axilite(model, seed: int = 99) -> tuple[str, list[tuple[i
     return node.name, [(4 * i, w) for i, w in enumerate(words)]
 
 
+def program_looped_weights_axilite(model) -> tuple[str, list[tuple[int, int]]]:
+    """Every iteration's weights of the graph's looped, runtime-writeable MVAU_rtl (URAM: no init file on Zynq),
+    written over AXI-Lite as a package's driver would write them (``samfpga.hw.build.package.runtime_words``)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.package import runtime_words
+
+    node = next(n for n in model.graph.node if n.op_type == "MVAU_rtl")
+    words = runtime_words(getCustomOp(node), model)
+    return node.name, [(4 * i, int(w)) for i, w in enumerate(words)]
+
+
+def program_looped_thresholds_axilite(model, seed: int = 97) -> tuple[str, list[tuple[int, int]]]:
+    """New random thresholds for every iteration of the graph's looped Thresholding_rtl, written over AXI-Lite as
+    a package's driver would write them (``samfpga.hw.build.package.runtime_words``); the HDL's init files keep the
+    old ones, so a bit-exact result against FINN's execution with the new ones shows every set was written."""
+    import json
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.package import runtime_words
+    from samfpga.hw.custom_ops import looped
+
+    node = next(n for n in model.graph.node if n.op_type == "Thresholding_rtl")
+    op = getCustomOp(node)
+    values = looped.loop_values(op)
+    rng = np.random.default_rng(seed)
+    dt = op.get_input_datatype(1)
+    new = [np.sort(rng.integers(int(dt.min()), int(dt.max()) + 1, size=np.shape(t)), axis=-1).tolist()
+           for t in values["thresholds"]]
+    values["thresholds"] = new
+    op.set_nodeattr("loop_values", json.dumps(values))
+    model.set_initializer(node.input[1], np.asarray(new[0], dtype=np.float32))
+    return node.name, [(4 * i, int(w)) for i, w in enumerate(runtime_words(op, model))]
+
+
 def program_weights_axilite(model, seed: int = 98) -> tuple[str, list[tuple[int, int]]]:
     """Replace the weights of the graph's runtime-writeable MVAU_rtl (memstream in URAM, which on Zynq has no init
     file: the driver must write them) with new random ones, written over AXI-Lite as the package's driver writes
@@ -113,6 +149,11 @@ BENCHES: list[Bench] = [
     # weights in URAM (no init file on Zynq), written over AXI-Lite before the first frame as the driver does
     Bench("mvau_axilite", "layer", lambda: [nodes.mvau(ram_style="ultra", runtime_writeable=1)],
           program=program_weights_axilite, flush=1),
+    # the same for a rolled body's unit with 3 weight sets: every set written, then 3 passes dropped (a frame of the
+    # rolled design streams all N, leaving the set counter at 0)
+    Bench("mvau_looped_axilite", "layer", lambda: [nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3,
+                                                              ram_style="ultra", runtime_writeable=1)],
+          program=program_looped_weights_axilite, flush=3, frames=6),
     # the matrix unit of a rolled body serving 3 blocks (per-iteration weights from one self-counting memstream),
     # two frames of 3 passes
     Bench("mvau_looped", "layer", lambda: [nodes.mvau(mw=12, mh=8, simd=3, pe=2, n=3, iters=3)], frames=6),
@@ -122,6 +163,8 @@ BENCHES: list[Bench] = [
     # the activation of a rolled body serving 3 blocks (per-iteration thresholds and output offsets, an output
     # datatype wider than the count), two frames of 3 passes
     Bench("thresholding_looped", "layer", lambda: [nodes.thresholding_looped()], frames=6),
+    Bench("thresholding_looped_axilite", "layer", lambda: [nodes.thresholding_looped(runtime_writeable=1)],
+          program=program_looped_thresholds_axilite, frames=6),
     # ... only the thresholds differing, the output as wide as the count (no widening), broadcast thresholds at PE 1
     Bench("thresholding_looped_same_width", "layer", lambda: [nodes.thresholding_looped(
         ch=6, pe=1, n=2, odt="INT4", act_vals=(-8, -8, -8), broadcast=True)], frames=3),

@@ -168,11 +168,13 @@ def thresholding(ch: int = 8, pe: int = 2, n: int = 6, idt: str = "INT12", odt: 
 
 
 def thresholding_looped(ch: int = 8, pe: int = 2, n: int = 3, idt: str = "INT12", odt: str = "INT6", steps: int = 15,
-                        act_vals: tuple[int, ...] = (-8, -3, 0), seed: int = 4, broadcast: bool = False) -> NodeSpec:
+                        act_vals: tuple[int, ...] = (-8, -3, 0), seed: int = 4, broadcast: bool = False,
+                        runtime_writeable: int = 0) -> NodeSpec:
     """The thresholding layer of a rolled body serving ``len(act_vals)`` blocks (``samfpga.hw.custom_ops.looped``),
     each with its own sorted random thresholds and output offset ``ActVal``; ``steps`` thresholds per channel and an
     output datatype ``odt`` wider than the count (as a rolled body's widest datatype makes it), so that the core's
-    stages and the output width differ. ``broadcast``: one threshold row for every channel (FINN's C = PE case)."""
+    stages and the output width differ. ``broadcast``: one threshold row for every channel (FINN's C = PE case);
+    ``runtime_writeable``: thresholds also writable over AXI-Lite."""
     import json
 
     from qonnx.core.datatype import DataType
@@ -186,6 +188,7 @@ def thresholding_looped(ch: int = 8, pe: int = 2, n: int = 3, idt: str = "INT12"
         "Thresholding",
         dict(NumChannels=ch, PE=pe, numSteps=steps, inputDataType=idt, weightDataType=idt, outputDataType=odt,
              ActVal=act_vals[0], numInputVectors=[1, n], preferred_impl_style="rtl", loop_iterations=len(act_vals),
+             runtime_writeable_weights=runtime_writeable,
              loop_values=json.dumps({"ActVal": list(act_vals), "thresholds": [s.tolist() for s in sets]})),
         {"thr_in": ((1, n, ch), idt)},
         {"thr_out": ((1, n, ch), odt)},
