@@ -440,28 +440,15 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     assert seq > 0  # the looped memstreams count their own sets
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_rolled_build_token_batched_body_rtl_bit_exact(rolled_build, tmp_path) -> None:
-    """The rolled build's transformer body (token batch 4: its linear layers on token-batched units reading iteration
-    i's weights at BASE + i x STRIDE, the rest looped in their own memories) stitched in Verilator, each unit on an
-    AXI RAM holding its N iterations (``looped_image``) with ITERS = 3 and its STRIDE written over AXI-Lite, and
-    streamed the 3 passes in order: pass k equals FINN's python execution at iteration k, tolerance 0."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+def _last_stage_passes(model):
+    """(looped body of ``model``'s last rolled stage, its 3 pass inputs): the rolled graph run in python up to that
+    stage, then the body at iterations 0 and 1; checks the third pass's output is the rolled loop's."""
     from samfpga.hw.build.package import python_view
-    from samfpga.hw.custom_ops.looped import at_iteration, iterations
-    from samfpga.hw.custom_ops.token_batch import looped_image
+    from samfpga.hw.custom_ops.looped import at_iteration
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.execute import run_loop, run_once
     from samfpga.hw.rolled.hdl import looped_body
-    from samfpga.hw.sim.nodes import ZYNQ_PART
-    from samfpga.hw.sim.runner import run_bench
-    from samfpga.hw.sim.stitch import token_batch_ports
-    from samfpga.hw.sim.stitched import stitched_model
 
-    model = rolled_build["model"]
     rolled = roll(model)
     loop = rolled.loops[-1]
     body, res = looped_body(loop)
@@ -472,7 +459,30 @@ def test_rolled_build_token_batched_body_rtl_bit_exact(rolled_build, tmp_path) -
     for i in range(loop.iterations - 1):
         at_iteration(body, i)
         xs.append(run_once(python_view(body), xs[-1]))
+    at_iteration(body, loop.iterations - 1)
+    np.testing.assert_array_equal(run_once(python_view(body), xs[-1]), run_loop(loop, xs[0]))
     at_iteration(body, 0)
+    return body, xs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_rolled_build_token_batched_body_rtl_bit_exact(rolled_build, tmp_path) -> None:
+    """The rolled build's transformer body (token batch 4: its linear layers on token-batched units reading iteration
+    i's weights at BASE + i x STRIDE, the rest looped in their own memories) stitched in Verilator, each unit on an
+    AXI RAM holding its N iterations (``looped_image``) with ITERS = 3 and its STRIDE written over AXI-Lite, and
+    streamed the 3 passes in order: pass k equals FINN's python execution at iteration k, tolerance 0."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+    from samfpga.hw.custom_ops.looped import iterations
+    from samfpga.hw.custom_ops.token_batch import looped_image
+    from samfpga.hw.sim.nodes import ZYNQ_PART
+    from samfpga.hw.sim.runner import run_bench
+    from samfpga.hw.sim.stitch import token_batch_ports
+    from samfpga.hw.sim.stitched import stitched_model
+
+    body, xs = _last_stage_passes(rolled_build["model"])
     sim, _, _ = stitched_model(body, ZYNQ_PART, 5.0)
     units = token_batch_ports(sim)
     assert len(units) >= 4  # qkv, proj, fc1, fc2
@@ -572,28 +582,11 @@ def test_reduced_encoder_rolled_body_rtl_bit_exact(rolled_folded, tmp_path) -> N
     in order, each pass the block input the rolled loop's python execution gives: pass k equals FINN's python
     execution of the body at iteration k (tolerance 0), under random backpressure and free-running; so the last
     pass's output is the rolled loop's."""
-    from samfpga.hw.build.package import python_view
-    from samfpga.hw.custom_ops.looped import at_iteration
-    from samfpga.hw.rolled import roll
-    from samfpga.hw.rolled.execute import run_loop, run_once
-    from samfpga.hw.rolled.hdl import looped_body
     from samfpga.hw.sim.nodes import ZYNQ_PART
     from samfpga.hw.sim.runner import run_bench
     from samfpga.hw.sim.stitched import stitched_model
 
-    rolled = roll(rolled_folded)
-    loop = rolled.loops[-1]
-    body, res = looped_body(loop)
-    assert loop.iterations == 3 and not res.missing, res.missing
-    x = run_once(python_view(rolled.parts[0]), _pixels(rolled_folded, 0))
-    x = run_loop(rolled.parts[1], x)
-    xs = [run_once(python_view(rolled.parts[2]), x)]
-    for i in range(loop.iterations - 1):
-        at_iteration(body, i)
-        xs.append(run_once(python_view(body), xs[-1]))
-    at_iteration(body, loop.iterations - 1)
-    np.testing.assert_array_equal(run_once(python_view(body), xs[-1]), run_loop(loop, xs[0]))
-    at_iteration(body, 0)
+    body, xs = _last_stage_passes(rolled_folded)
     model, _, _ = stitched_model(body, ZYNQ_PART, 5.0)
     frames = [{model.graph.input[0].name: v} for v in xs]
     b = run_bench("rolled_body", model, frames, tmp_path / "sim", pause=0.3, seed=0)

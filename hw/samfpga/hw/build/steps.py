@@ -11,10 +11,8 @@ message. Results go to ``ctx.results`` (``context.BuildResults``), which ``repor
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.build.context import BuildContext, finn_config
@@ -619,9 +617,8 @@ def step_roll(model, ctx):
 
 def step_hw_codegen(model, ctx):
     """FINN's PrepareIP: real HDL for RTL layers, C++/TCL for HLS layers; each node's code is moved to
-    ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there."""
-    from qonnx.custom_op.registry import getCustomOp
-
+    ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there. With ``options.roll`` every
+    part of the rolled graph instead (``samfpga.hw.rolled.codegen``), then the build stops."""
     if ctx.cfg.options.roll:
         # every part of the rolled graph (pieces run once, loop bodies with every iteration's parameters) through
         # PrepareIP; the stitched design would join them around the loop buffers' DMA engines, which it lacks yet
@@ -634,18 +631,10 @@ def step_hw_codegen(model, ctx):
                            "rolled/parts.json); stopped before IP generation: the loop buffers' DMA engines and the "
                            "stitched design joining the parts are not generated yet")
 
+    from samfpga.hw.rolled.codegen import move_code
+
     model = _finn().step_hw_codegen(model, ctx.finn_cfg)
-    hdl = ctx.out / "hdl"
-    hdl.mkdir(exist_ok=True)
-    for n in model.graph.node:
-        if not n.domain.startswith(HW_DOMAIN):
-            continue
-        op = getCustomOp(n)
-        src = op.get_nodeattr("code_gen_dir_ipgen")
-        if src and Path(src).is_dir():
-            dst = hdl / n.name
-            shutil.move(src, dst)
-            op.set_nodeattr("code_gen_dir_ipgen", str(dst))
+    move_code(model, ctx.out / "hdl")
     return model
 
 

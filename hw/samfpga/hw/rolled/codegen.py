@@ -19,7 +19,7 @@ from pathlib import Path
 from samfpga.hw import HW_DOMAIN
 
 
-def _move_code(model, dst_root: Path) -> int:
+def move_code(model, dst_root: Path) -> int:
     """Move each HW node's generated code to ``dst_root/<node>`` (its ``code_gen_dir_ipgen`` updated); returns the
     count of nodes with code."""
     from qonnx.custom_op.registry import getCustomOp
@@ -63,7 +63,7 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
         else:
             g, kind, info = copy.deepcopy(p), "once", {"iterations": 1, "looped": 0}
         g = g.transform(PrepareIP(part, clk_ns))
-        layers = _move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
+        layers = move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
         name = f"{k}_{kind}.onnx"
         g.save(str(out / "rolled" / name))
         parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
