@@ -11,10 +11,11 @@ tests/test_deploy_runtime_weights.py regenerates it and compares with the commit
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
+
+from tests.support.package_files import main_for, write_package
 
 
 def graph():
@@ -31,21 +32,15 @@ def graph():
 def write(out: Path) -> None:
     from qonnx.core.onnx_exec import execute_onnx
 
-    from samfpga.hw.build.package import python_view, write_export
+    from samfpga.hw.build.package import python_view
     from samfpga.hw.sim import nodes
 
     model = graph()
     x = nodes._rand("INT4", (1, 4, 12), np.random.default_rng(9))
-    y = execute_onnx(python_view(model), {"mvau_in": x})["thr_out"]
-    write_export(model, None, {"board": "kv260"}, out)
-    np.savez_compressed(out / "expected.npz", x=x, y=y)
+    write_package(out, model, x, execute_onnx(python_view(model), {"mvau_in": x})["thr_out"])
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, type=Path)
-    write(ap.parse_args(argv).out)
-    return 0
+main = main_for(__doc__, write)
 
 
 if __name__ == "__main__":

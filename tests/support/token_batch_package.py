@@ -12,29 +12,22 @@ and compares with the committed files.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-import numpy as np
+from tests.support.package_files import main_for, write_package
 
 
 def write(out: Path) -> None:
-    from samfpga.hw.build.package import write_export
     from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU, assign_ddr_offsets, ddr_image
     from tests.test_token_batch_op import _chain, _run
 
     model, x = _chain([(32, 16, 8, 4), (16, 32, 4, 8)], 6, seed=11)
     want = _run(model, x)
     fused, _ = assign_ddr_offsets(model.transform(UseTokenBatchMVU(batch=4)))
-    write_export(fused, None, {"board": "kv260"}, out, ddr_image(fused))
-    np.savez_compressed(out / "expected.npz", x=x, y=want)
+    write_package(out, fused, x, want, ddr_image(fused))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, type=Path)
-    write(ap.parse_args(argv).out)
-    return 0
+main = main_for(__doc__, write)
 
 
 if __name__ == "__main__":

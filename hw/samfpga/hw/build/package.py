@@ -151,8 +151,9 @@ def _io_entry(op, model, tensor: str, ind: int, direction: str, dma: str) -> dic
             "stream_width_bits": int(folded[-1]) * bits, "dma": dma}
 
 
-def driver_description(final, cfg: dict, spec: dict) -> dict:
-    """The ``samfpga-driver`` dict for the final HW graph of a build with config ``cfg`` (build_config.json)."""
+def driver_description(final, cfg: dict, spec: dict, words: dict[str, np.ndarray] | None = None) -> dict:
+    """The ``samfpga-driver`` dict for the final HW graph of a build with config ``cfg`` (build_config.json);
+    ``words``, when given, receives each runtime-writeable layer's words (``runtime_weights_description``)."""
     from qonnx.custom_op.registry import getCustomOp
 
     board = BOARDS[cfg["board"]]
@@ -176,7 +177,7 @@ def driver_description(final, cfg: dict, spec: dict) -> dict:
                         "first": hw[0].name, "last": hw[-1].name},
         "output_scale_nodes": [n["name"] for n in post],
         "runtime_weights": runtime_weights_description(
-            final, base + (2 + len(tb.get("token_batch", {}).get("units", []))) * DMA_RANGE),
+            final, base + (2 + len(tb.get("token_batch", {}).get("units", []))) * DMA_RANGE, words),
         **tb,
     }
 
@@ -228,10 +229,11 @@ def runtime_words(op, model) -> np.ndarray:
     return np.array([int(w, 16) for w in lines], dtype=np.uint32)
 
 
-def runtime_weights_description(final, regs_base: int) -> list[dict]:
+def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Per runtime-writeable HW layer (``runtime_writeable_weights=1``, graph order): its AXI-Lite port, the address
     the block design gives it (from ``regs_base``, each aligned to its range: the power of two, at least 4 KiB,
-    that holds its words), its word count and file in the package."""
+    that holds its words), its word count and file in the package. ``words``, when given, receives each layer's
+    words (``runtime_words``, computed once here) for ``write_runtime_weights``."""
     from qonnx.custom_op.registry import getCustomOp
 
     ports = axilite_ports(final)
@@ -245,25 +247,24 @@ def runtime_weights_description(final, regs_base: int) -> list[dict]:
         if n.name not in ports:
             raise PackageError(f"{n.name}: runtime-writeable, but FINN gives it no AXI-Lite interface "
                                f"(mem_mode {op.get_nodeattr('mem_mode') if 'mem_mode' in op.get_nodeattr_types() else '-'})")
-        words = len(runtime_words(op, final))
-        rng = max(0x1000, 1 << (4 * words - 1).bit_length())
+        w = runtime_words(op, final)
+        if words is not None:
+            words[n.name] = w
+        rng = max(0x1000, 1 << (4 * len(w) - 1).bit_length())
         addr = -(-addr // rng) * rng
-        out.append({"name": n.name, "axilite_port": ports[n.name], "regs": addr, "range": rng, "words": words,
+        out.append({"name": n.name, "axilite_port": ports[n.name], "regs": addr, "range": rng, "words": len(w),
                     "file": f"{RUNTIME_DIR}/{n.name}.dat"})
         addr += rng
     return out
 
 
-def write_runtime_weights(final, entries: list[dict], out: Path) -> None:
-    """The files of ``runtime_weights_description`` entries under ``out`` (hex words, one per line)."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    nodes = {n.name: n for n in final.graph.node}
+def write_runtime_weights(entries: list[dict], words: dict[str, np.ndarray], out: Path) -> None:
+    """The files of ``runtime_weights_description`` entries under ``out`` (hex words, one per line), from the
+    ``words`` that description collected."""
     for e in entries:
-        words = runtime_words(getCustomOp(nodes[e["name"]]), final)
         path = out / e["file"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(f"{int(w):08x}\n" for w in words))
+        path.write_text("".join(f"{int(w):08x}\n" for w in words[e["name"]]))
 
 
 def token_batch_description(final, regs_base: int) -> dict:
@@ -347,7 +348,8 @@ def write_export(final, parent, cfg: dict, out: Path, ddr: bytes | None = None) 
     weights.npz, driver.json, ``ddr`` as the token-batched layers' DDR image, the runtime weight files; returns
     the driver description."""
     spec, weights = intgraph_spec(final, parent)
-    drv = driver_description(final, cfg, spec)
+    words: dict[str, np.ndarray] = {}
+    drv = driver_description(final, cfg, spec, words)
     out.mkdir(parents=True, exist_ok=True)
     (out / "graph.json").write_text(json.dumps(spec, indent=1) + "\n")
     np.savez_compressed(out / "weights.npz", **weights)
@@ -355,7 +357,7 @@ def write_export(final, parent, cfg: dict, out: Path, ddr: bytes | None = None) 
         if ddr is None:
             raise PackageError("the graph has token-batched layers: their DDR image is needed")
         (out / DDR_IMAGE).write_bytes(ddr)
-    write_runtime_weights(final, drv["runtime_weights"], out)
+    write_runtime_weights(drv["runtime_weights"], words, out)
     (out / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     return drv
 

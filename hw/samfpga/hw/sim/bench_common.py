@@ -10,7 +10,7 @@ import random
 
 from cocotb.triggers import RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiRamRead
+from cocotbext.axi import AxiRamRead, AxiRamWrite
 
 CLK_NS = 10
 
@@ -32,6 +32,27 @@ class CountingRam(AxiRamRead):
         self.bytes_read += length
         self.beats_read += 1
         return await super()._read(address, length)
+
+
+class CountingWriteRam(AxiRamWrite):
+    """AxiRamWrite that counts the bytes written (strobed bytes only reach ``_write``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bytes_written = 0
+
+    async def _write(self, address, data):
+        self.bytes_written += len(data)
+        await super()._write(address, data)
+
+
+async def pulse(dut, *names: str) -> None:
+    """Hold the 1-bit inputs ``names`` high for one clock cycle."""
+    for n in names:
+        getattr(dut, n).value = 1
+    await RisingEdge(dut.clk)
+    for n in names:
+        getattr(dut, n).value = 0
 
 
 def _pauses(rng: random.Random, p: float):

@@ -20,29 +20,18 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiRamWrite, AxiReadBus, AxiWriteBus
+from cocotbext.axi import AxiReadBus, AxiWriteBus
 
-from samfpga.hw.sim.bench_common import CLK_NS, CountingRam, now, set_pause, timed_out_within, write_result
-
-
-class CountingWriteRam(AxiRamWrite):
-    """AxiRamWrite that counts the bytes written (strobed bytes only reach ``_write``)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.bytes_written = 0
-
-    async def _write(self, address, data):
-        self.bytes_written += len(data)
-        await super()._write(address, data)
-
-
-async def _pulse(dut, *names: str) -> None:
-    for n in names:
-        getattr(dut, n).value = 1
-    await RisingEdge(dut.clk)
-    for n in names:
-        getattr(dut, n).value = 0
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    CountingRam,
+    CountingWriteRam,
+    now,
+    pulse,
+    set_pause,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _frames(dut, frames: list[dict], blocks: list[int]) -> None:
@@ -54,7 +43,7 @@ async def _frames(dut, frames: list[dict], blocks: list[int]) -> None:
             t0 = now()
             dut.rd_base.value = f["buffers"][i % 2]
             dut.wr_base.value = f["buffers"][(i + 1) % 2]
-            await _pulse(dut, "rd_start", "wr_start")
+            await pulse(dut, "rd_start", "wr_start")
             while not int(dut.wr_done.value):  # the block's output is in DDR: its last B response came back
                 await RisingEdge(dut.clk)
             await RisingEdge(dut.clk)

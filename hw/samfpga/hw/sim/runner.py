@@ -329,12 +329,13 @@ def preload_runtime_memories(model, src_dir: Path, skip: str | None = None) -> l
     return done
 
 
-def verilator_build(staged: list[Path], work_dir: Path) -> None:
-    """Verilator build of ``sim_top`` from the ``staged`` sources into ``work_dir/sim_build``."""
+def verilator_build(staged: list[Path], work_dir: Path, toplevel: str = "sim_top") -> None:
+    """Verilator build of ``toplevel`` (the generated ``sim_top`` unless a wrapper around it is given) from the
+    ``staged`` sources into ``work_dir/sim_build``."""
     from cocotb_tools.runner import get_runner
 
     _reuse_runtime_objects(work_dir / "sim_build")
-    get_runner("verilator").build(sources=staged, hdl_toplevel="sim_top", build_dir=work_dir / "sim_build",
+    get_runner("verilator").build(sources=staged, hdl_toplevel=toplevel, build_dir=work_dir / "sim_build",
                                   build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
                                   log_file=work_dir / "build.log")
     _stash_runtime_objects(work_dir / "sim_build")

@@ -1,0 +1,211 @@
+"""A rolled stage's loop in RTL: the stitched HDL of a rolled FINN body (every layer holding each block's parameters,
+``samfpga.hw.rolled.hdl.looped_body``) between the strip reader and the strip writer, its N blocks run through two
+loop buffers in DDR, sequenced by the host (docs/rolled_stage.md). The generated top, its Verilator build and the
+runner of its cocotb bench (``rolled_loop_bench``).
+
+```
+  DDR buffer i%2 --strip_reader--> body (sim_top: FINN node wrappers, FIFOs) --strip_writer--> DDR buffer (i+1)%2
+```
+
+The loop tensor is the body's input and output (the roll makes them one datatype and shape): (1, ..., W, C) in
+FINN's NHWC order, kept in DDR as raster HWC with one byte per element (8-bit datatypes: the only ones whose FINN
+stream packing, element 0 in the low bits, is a byte stream). The body mixes tokens (window attention), so the map
+is read and written as one strip (tiles = 1): raster order is then exactly FINN's stream order. The reader emits the
+body's input stream width, the writer takes its output stream width.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.hw.sim.own_rtl import run_bench
+from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.resources import package_path
+
+BENCH_MODULE = "samfpga.hw.sim.rolled_loop_bench"
+TOP = "rolled_loop_top"
+AXI_DW = 64
+
+
+class LoopError(ValueError):
+    """A body the loop cannot carry (its loop tensor is not a byte per element, or in and out differ)."""
+
+
+@dataclass(frozen=True)
+class LoopGeometry:
+    """The loop tensor as the DDR buffers hold it: h rows of w pixels of c bytes; the body's stream widths (bits)."""
+
+    h: int
+    w: int
+    c: int
+    in_width: int
+    out_width: int
+    signed: bool
+
+    @property
+    def nbytes(self) -> int:
+        return self.h * self.w * self.c
+
+
+def geometry(model) -> LoopGeometry:
+    """The loop geometry of stitched body ``model`` (FINN HW graph, one input and one output of the same shape and
+    an 8-bit datatype); raises ``LoopError`` otherwise."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    i, o = model.graph.input[0].name, model.graph.output[0].name
+    shape, oshape = model.get_tensor_shape(i), model.get_tensor_shape(o)
+    dt, odt = model.get_tensor_datatype(i), model.get_tensor_datatype(o)
+    if list(shape) != list(oshape) or dt != odt:
+        raise LoopError(f"body input {i} {shape} {dt.name} and output {o} {oshape} {odt.name} differ: not a loop")
+    if dt.bitwidth() != 8:
+        raise LoopError(f"body loop tensor {i} is {dt.name}: the strip units carry one byte per element (8 bits)")
+    first = next(n for n in model.graph.node if i in n.input)
+    last = next(n for n in model.graph.node if o in n.output)
+    c, w = int(shape[-1]), int(shape[-2]) if len(shape) > 2 else 1
+    h = int(np.prod(shape[1:-2])) if len(shape) > 3 else 1
+    return LoopGeometry(h=h, w=w, c=c, in_width=getCustomOp(first).get_instream_width_padded(),
+                        out_width=getCustomOp(last).get_outstream_width_padded(), signed=dt.signed())
+
+
+#: ports of ``sim_top`` that the top wires itself; any other (a token-batched unit's ``<node>_s_axi_control_*`` and
+#: ``<node>_m_axi_gmem_*``) becomes a top port of the same name
+_BODY_PORTS = {"clk", "rst_n", *(f"{s}_{f}" for s in ("s_axis_0", "m_axis_0") for f in ("tdata", "tvalid", "tready"))}
+
+
+def top_text(g: LoopGeometry, body_ports: list[tuple[str, str, str]] = (), max_burst: int = 16) -> str:
+    """SystemVerilog of ``rolled_loop_top``: strip_reader (``m_axi_rd_*``) -> ``sim_top`` -> strip_writer
+    (``m_axi_wr_*``), the units' start/config/status as ports, one active-high reset. ``body_ports``: sim_top's
+    (direction, name, range); those it does not wire itself are passed through by name."""
+    rd = ["arid", "araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "arready", "rid",
+          "rdata", "rresp", "rlast", "rvalid", "rready"]
+    wr = ["awid", "awaddr", "awlen", "awsize", "awburst", "awcache", "awprot", "awvalid", "awready", "wdata",
+          "wstrb", "wlast", "wvalid", "wready", "bid", "bresp", "bvalid", "bready"]
+    outs = {"arid", "araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "rready", "awid",
+            "awaddr", "awlen", "awsize", "awburst", "awcache", "awprot", "awvalid", "wdata", "wstrb", "wlast",
+            "wvalid", "bready"}
+    widths = {"araddr": 32, "awaddr": 32, "arlen": 8, "awlen": 8, "arsize": 3, "awsize": 3, "arburst": 2,
+              "awburst": 2, "arcache": 4, "awcache": 4, "arprot": 3, "awprot": 3, "rdata": AXI_DW, "wdata": AXI_DW,
+              "wstrb": AXI_DW // 8, "rresp": 2, "bresp": 2}
+
+    def port(prefix: str, s: str) -> str:
+        rng = f" [{widths[s] - 1}:0]" if s in widths else ""
+        return f"  {'output' if s in outs else 'input'} logic{rng} {prefix}_{s}"
+
+    ports = ["  input logic clk", "  input logic rst", "  input logic [31:0] rd_base", "  input logic [31:0] wr_base",
+             "  input logic [15:0] cfg_h", "  input logic [15:0] cfg_w", "  input logic [15:0] cfg_c",
+             "  input logic rd_start", "  input logic wr_start", "  output logic rd_busy", "  output logic wr_busy",
+             "  output logic wr_done", "  output logic [1:0] rd_err", "  output logic [1:0] wr_err",
+             *(port("m_axi_rd", s) for s in rd), *(port("m_axi_wr", s) for s in wr)]
+    extra = [(d, n, r) for d, n, r in body_ports if n not in _BODY_PORTS]
+    ports += [f"  {d} logic{' ' + r if r else ''} {n}" for d, n, r in extra]
+    body_conn = "".join(f", .{n}({n})" for _, n, _ in extra)
+    rd_conn = ", ".join(f".m_axi_{s}(m_axi_rd_{s})" for s in rd)
+    wr_conn = ", ".join(f".m_axi_{s}(m_axi_wr_{s})" for s in wr)
+    return f"""// generated by samfpga.hw.sim.rolled_loop: a rolled body between the strip reader and the strip writer
+`timescale 1ns/1ps
+module {TOP} (
+{','.join(chr(10) + p for p in ports)[1:]}
+);
+  logic [{g.in_width - 1}:0] x_tdata;
+  logic [{g.in_width // 8 - 1}:0] x_tkeep;
+  logic x_tlast, x_tvalid, x_tready;
+  logic [{g.out_width - 1}:0] y_tdata;
+  logic y_tvalid, y_tready;
+
+  strip_reader #(.AXI_DW({AXI_DW}), .STREAM_W({g.in_width}), .MAX_BURST({max_burst})) reader (
+    .clk(clk), .rst(rst), .start(rd_start), .cfg_base(rd_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
+    .cfg_tiles(16'd1), .cfg_halo(16'd0), .busy(rd_busy), .err(rd_err), {rd_conn},
+    .m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
+    .m_axis_tready(x_tready));
+
+  sim_top body (.clk(clk), .rst_n(!rst), .s_axis_0_tdata(x_tdata), .s_axis_0_tvalid(x_tvalid),
+    .s_axis_0_tready(x_tready), .m_axis_0_tdata(y_tdata), .m_axis_0_tvalid(y_tvalid), .m_axis_0_tready(y_tready){body_conn});
+
+  strip_writer #(.AXI_DW({AXI_DW}), .STREAM_W({g.out_width}), .MAX_BURST({max_burst})) writer (
+    .clk(clk), .rst(rst), .start(wr_start), .cfg_base(wr_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
+    .cfg_tiles(16'd1), .busy(wr_busy), .done(wr_done), .err(wr_err), .s_axis_tdata(y_tdata),
+    .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid), .s_axis_tready(y_tready), {wr_conn});
+endmodule
+"""
+
+
+def build(stitched, work_dir: Path) -> tuple[LoopGeometry, float]:
+    """Verilator build of ``rolled_loop_top`` around stitched body ``stitched`` (``stitched_model``'s graph) into
+    ``work_dir/sim_build``; returns its geometry and the seconds taken."""
+    from samfpga.hw.sim.runner import stage_hdl, verilator_build
+    from samfpga.hw.sim.stitch import port_declarations
+
+    g = geometry(stitched)
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    staged = stage_hdl(stitched, work_dir)
+    for unit in ("strip_reader", "strip_writer"):
+        dst = work_dir / "hdl" / f"{unit}.sv"
+        dst.write_bytes(package_path("samfpga.hw", "rtl", f"{unit}.sv").read_bytes())
+        staged.append(dst)
+    top = work_dir / "hdl" / f"{TOP}.sv"
+    top.write_text(top_text(g, port_declarations((work_dir / "hdl" / "sim_top.sv").read_text(), "sim_top")))
+    verilator_build([*staged, top], work_dir, toplevel=TOP)
+    return g, time.monotonic() - t0
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One run of the loop with these per-cycle stall probabilities on the DDR model's channels."""
+
+    name: str
+    ar_pause: float = 0.0
+    r_pause: float = 0.0
+    aw_pause: float = 0.0
+    w_pause: float = 0.0
+    b_pause: float = 0.0
+
+
+@dataclass
+class LoopResult:
+    passes: list[dict] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)
+    wall_s: float = 0.0
+    error: str = ""
+
+
+def to_bytes(x: np.ndarray) -> bytes:
+    """Loop tensor values (float array of 8-bit integers) as the DDR buffer holds them (two's complement)."""
+    return np.asarray(x).astype(np.int64).astype(np.uint8).tobytes()
+
+
+def from_bytes(data: bytes, shape, signed: bool) -> np.ndarray:
+    """The inverse of ``to_bytes``: float32 values of ``shape``."""
+    v = np.frombuffer(data, dtype=np.int8 if signed else np.uint8)
+    return v.astype(np.float32).reshape(shape)
+
+
+def simulate(g: LoopGeometry, image: bytes, buffers: tuple[int, int], blocks: int, passes: list[Pass],
+             work_dir: Path, units: dict[str, list[tuple[int, int]]] | None = None, seed: int = 0, tag: str = "run",
+             timeout_cycles: int = 5_000_000) -> LoopResult:
+    """Run the bench on a design built by ``build``: each pass restores the DDR to ``image`` and runs ``blocks``
+    blocks, block i reading buffer ``buffers[i % 2]`` and writing the other; ``units``: {token-batched node: its
+    register writes (offset, word)}, made once after reset (their weights are in ``image`` where the writes say);
+    ``images`` holds the DDR after each pass, ``passes`` per block cycles, bytes moved and error flags."""
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    for dat in (work_dir / "run").glob("*.dat"):  # the memories' init files, read relative to the simulator's dir
+        if not (run / dat.name).exists():
+            (run / dat.name).write_bytes(dat.read_bytes())
+    (run / "ddr.bin").write_bytes(image)
+    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c, "blocks": blocks, "buffers": list(buffers),
+            "units": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (units or {}).items()],
+            "passes": [vars(p) for p in passes], "seed": seed, "timeout_cycles": timeout_cycles,
+            "result": str(run / "result.json"), "image_dir": str(run)}
+    res = LoopResult()
+    res.passes, res.error = run_bench(TOP, BENCH_MODULE, "SAMFPGA_ROLLED_LOOP_SPEC", spec, run,
+                                      work_dir / "sim_build")
+    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes
+                  if (run / f"ddr_{p['name']}.bin").is_file()]
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res

@@ -1,0 +1,100 @@
+"""cocotb test run inside the simulator for ``rolled_loop_top``: one DDR (cocotbext-axi's memory, shared by an AXI
+RAM on the reader's and the writer's masters), the host's loop in Python.
+
+Spec (JSON through ``SAMFPGA_ROLLED_LOOP_SPEC``, written by ``samfpga.hw.sim.rolled_loop.simulate``): ddr (the
+initial image), h, w, c (the loop tensor in DDR), blocks, buffers (two base addresses), units [{"name", "writes"}]
+(the body's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the register writes
+[offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset), passes [{"name", "ar_pause",
+"r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per pass the host does what
+the board's driver would: for each block i it starts the reader on buffer i % 2 and the writer on buffer (i + 1) % 2
+in the same cycle and waits for the writer's done (its last B response: the block's output is in DDR) before block
+i + 1. The body's layers pick block i's parameters themselves (they count their passes). Per pass the DDR image is
+written to image_dir/ddr_<name>.bin; the result has per-block cycles, the bytes each port moved and the error flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiWriteBus
+
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    CountingRam,
+    CountingWriteRam,
+    now,
+    pulse,
+    set_pause,
+    timed_out_within,
+    write_result,
+)
+
+
+async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
+    dut.cfg_h.value, dut.cfg_w.value, dut.cfg_c.value = spec["h"], spec["w"], spec["c"]
+    for i in range(spec["blocks"]):
+        t0 = now()
+        dut.rd_base.value = spec["buffers"][i % 2]
+        dut.wr_base.value = spec["buffers"][(i + 1) % 2]
+        await pulse(dut, "rd_start", "wr_start")
+        while not int(dut.wr_done.value):
+            await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        cycles.append(now() - t0)
+
+
+@cocotb.test()
+async def rolled_loop_bench(dut):
+    spec = json.loads(Path(os.environ["SAMFPGA_ROLLED_LOOP_SPEC"]).read_text())
+    rng = random.Random(spec["seed"])
+    cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
+    dut.rst.value = 1
+    dut.rd_start.value = 0
+    dut.wr_start.value = 0
+    initial = Path(spec["ddr"]).read_bytes()
+    rd = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_rd"), dut.clk, dut.rst, size=len(initial))
+    wr = CountingWriteRam(AxiWriteBus.from_prefix(dut, "m_axi_wr"), dut.clk, dut.rst, mem=rd.mem)
+    wt = {u["name"]: CountingRam(AxiReadBus.from_prefix(dut, f"{u['name']}_m_axi_gmem"), dut.clk, dut.rst,
+                                 mem=rd.mem) for u in spec["units"]}
+    for ram in (rd, wr, *wt.values()):  # per-burst INFO lines would dominate the log
+        ram.log.setLevel("WARNING")
+    await ClockCycles(dut.clk, 8)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    for u in spec["units"]:
+        regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, f"{u['name']}_s_axi_control"), dut.clk, dut.rst)
+        regs.write_if.log.setLevel("WARNING")
+        for addr, word in u["writes"]:
+            resp = await regs.write(int(addr), int(word).to_bytes(4, "little"))
+            assert int(resp.resp) == 0, f"{u['name']}: write of {word:#x} at {addr:#x} answered {resp.resp}"
+    results = []
+    for p in spec["passes"]:
+        set_pause(rd.ar_channel, rng, float(p.get("ar_pause", 0)))
+        set_pause(rd.r_channel, rng, float(p.get("r_pause", 0)))
+        set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
+        set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
+        set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
+        rd.write(0, initial)
+        rd.bytes_read = wr.bytes_written = 0
+        for ram in wt.values():
+            set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
+            set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
+            ram.bytes_read = 0
+        cycles: list[int] = []
+        task = cocotb.start_soon(_blocks(dut, spec, cycles))
+        timed_out = await timed_out_within(task, spec["timeout_cycles"])
+        await ClockCycles(dut.clk, 4)
+        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
+        results.append({"name": p["name"], "block_cycles": cycles, "reader_bytes": rd.bytes_read,
+                        "writer_bytes": wr.bytes_written, "weight_bytes": {k: r.bytes_read for k, r in wt.items()},
+                        "err": {"reader": int(dut.rd_err.value), "writer": int(dut.wr_err.value)},
+                        "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
+        if timed_out:
+            break
+    write_result(spec, results)
