@@ -43,6 +43,21 @@ def test_make_looped_sets_iteration_zero_and_refuses_what_the_rtl_cannot_vary(la
         looped.loop_values(op)
 
 
+def test_loop_frames_multiply_the_tokens_a_set_serves(layernorm) -> None:
+    """``set_frames(model, k)``: each looped layer keeps a set for k passes (its HDL counts k x the pass's tokens);
+    layers not looped are left alone, and k < 1 is refused."""
+    from samfpga.hw.custom_ops import looped
+
+    model, op = layernorm
+    looped.set_frames(model, 3)  # not looped yet: nothing to set
+    assert looped.frames(op) == 1 and looped.tokens_per_pass(op) == 4
+    looped.make_looped(op, {"eps_int": [1, 2]})
+    looped.set_frames(model, 3)
+    assert looped.frames(op) == 3 and looped.tokens_per_pass(op) == 12
+    with pytest.raises(ValueError, match="at least 1"):
+        looped.set_frames(model, 0)
+
+
 def test_python_execution_follows_the_iteration(layernorm) -> None:
     from finn.core.onnx_exec import execute_onnx
 

@@ -594,21 +594,23 @@ def test_reduced_encoder_rolled_body_rtl_bit_exact(rolled_folded, tmp_path) -> N
     assert b.passed and b.mismatches == 0, b.first_mismatches
 
 
-def _loop_rtl(model, tmp_path) -> list[dict]:
+def _loop_rtl(model, tmp_path, k: int) -> list[dict]:
     """The last rolled stage of ``model`` as a loop in RTL (``samfpga.hw.sim.rolled_loop``): its stitched looped
-    body between the strip reader and the strip writer, on one DDR (an AXI RAM) holding the block input x0 in loop
-    buffer 0 and each token-batched unit's N weight sets (``looped_image``, its registers written over AXI-Lite);
-    the host starts the reader on buffer i % 2 and the writer on the other for blocks 0, 1, 2, the body's layers
-    picking each block's parameters themselves. Checks, under random stalls on every AXI channel and free-running,
-    tolerance 0: the whole DDR image after the loop equals the rolled loop's python execution (x3 in buffer 1, x2
-    in buffer 0, every other byte as before), no unit flagged an error, the writer wrote exactly 3 maps and each unit
-    read its weights once per token batch of each block. Block 2 run with block 0's parameters gives another map, so
-    the image tells the sets apart. Returns the bench's passes."""
+    body between the strip reader and the strip writer, on one DDR (an AXI RAM) holding ``k`` block inputs, each in
+    loop buffer 0 of its own pair (the first the rolled graph's x0 on seeded pixels, the others seeded INT8 maps),
+    and each token-batched unit's N weight sets (``looped_image``, its registers written over AXI-Lite, TOKENS = k
+    maps' tokens). The host interleaves the k maps (block i of each in turn, a map's block i + 1 read once its block
+    i is in DDR; ``loop_frames`` = k, so each layer keeps a parameter set for k passes) and the body's layers pick
+    each block's parameters themselves. Checks, under random stalls on every AXI channel and free-running, tolerance
+    0: the whole DDR image after the loop equals the rolled loop's python execution (each map's x3 in its buffer 1,
+    x2 in its buffer 0, every other byte as before), no unit flagged an error, the writer wrote exactly 3 k maps and
+    each unit read its weights once per token batch of each block. Block 2 run with block 0's parameters gives
+    another map, so the image tells the sets apart. Returns the bench's passes."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
     from samfpga.hw.build.package import python_view
-    from samfpga.hw.custom_ops.looped import at_iteration
+    from samfpga.hw.custom_ops.looped import at_iteration, set_frames
     from samfpga.hw.custom_ops.token_batch import looped_image
     from samfpga.hw.rolled.execute import run_once
     from samfpga.hw.sim import rolled_loop as rl
@@ -618,39 +620,45 @@ def _loop_rtl(model, tmp_path) -> list[dict]:
     from samfpga.hw.sim.stitched import stitched_model
 
     body, xs = _last_stage_passes(model)
-    at_iteration(body, 2)
-    x3 = run_once(python_view(body), xs[2])
+    rng = np.random.default_rng(5)
+    maps = [xs[:1]] + [[rng.integers(-128, 128, xs[0].shape).astype(np.float32)] for _ in range(k - 1)]
+    for seq in maps:
+        for i in range(3):
+            at_iteration(body, i)
+            seq.append(run_once(python_view(body), seq[-1]))
     at_iteration(body, 0)
-    assert int((run_once(python_view(body), xs[2]) != x3).sum()) > 0  # block 0's parameters on block 2's input
-    sim, _, _ = stitched_model(body, ZYNQ_PART, 5.0)
+    np.testing.assert_array_equal(maps[0][2], xs[2])
+    assert int((run_once(python_view(body), xs[2]) != maps[0][3]).sum()) > 0  # block 0's parameters on block 2
+    sim, _, _ = stitched_model(set_frames(body, k), ZYNQ_PART, 5.0)
     g, _ = rl.build(sim, tmp_path)
     n = g.nbytes
-    assert n == x3.size
-    b0, b1 = 0x1003, 0x1003 + n + 77  # unaligned buffers: the strip units realign bytes
-    top = -(-(b1 + n) // 4096) * 4096
+    assert n == xs[0].size
+    buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]  # unaligned
+    top = -(-(buffers[-1][1] + n) // 4096) * 4096
     units, blobs, want_bytes = {}, [], {}
     for name in token_batch_ports(sim):
         op = getCustomOp(sim.get_node_from_name(name))
         image, stride = looped_image(op, sim)
-        units[name] = TOKEN_BATCH_MVU.writes({"base": top, "stride": stride, "iters": 3, "tokens": op.tokens()})
-        want_bytes[name] = tb.ddr_bytes_per_frame(op.unit_config(), 3, op.tokens())
+        units[name] = TOKEN_BATCH_MVU.writes({"base": top, "stride": stride, "iters": 3, "tokens": k * op.tokens()})
+        want_bytes[name] = tb.ddr_bytes_per_frame(op.unit_config(), 3, k * op.tokens())
         blobs.append((top, image))
         top = -(-(top + len(image)) // 4096) * 4096
     img = bytearray(np.random.default_rng(0).integers(0, 256, top + 64, dtype=np.uint8).tobytes())
     for addr, data in blobs:
         img[addr:addr + len(data)] = data
-    img[b0:b0 + n] = rl.to_bytes(xs[0])
     want = bytearray(img)
-    want[b0:b0 + n], want[b1:b1 + n] = rl.to_bytes(xs[2]), rl.to_bytes(x3)
-    res = rl.simulate(g, bytes(img), (b0, b1), 3, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")],
+    for (b0, b1), seq in zip(buffers, maps):
+        img[b0:b0 + n] = rl.to_bytes(seq[0])
+        want[b0:b0 + n], want[b1:b1 + n] = rl.to_bytes(seq[2]), rl.to_bytes(seq[3])
+    res = rl.simulate(g, bytes(img), buffers, 3, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")],
                       tmp_path, units=units)
     assert res.error == "" and len(res.images) == 2, res.error
     for p, image in zip(res.passes, res.images):
         assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
-        assert p["writer_bytes"] == 3 * n and p["reader_bytes"] >= 3 * n, p
-        assert p["weight_bytes"] == want_bytes, p
-        got = rl.from_bytes(image[b1:b1 + n], x3.shape, g.signed)
-        assert int((got != x3).sum()) == 0, p["name"]
+        assert p["writer_bytes"] == 3 * k * n and p["reader_bytes"] >= 3 * k * n, p
+        assert p["weight_bytes"] == want_bytes and len(p["done_cycles"]) == 3 * k, p
+        for (_, b1), seq in zip(buffers, maps):
+            assert int((rl.from_bytes(image[b1:b1 + n], xs[0].shape, g.signed) != seq[3]).sum()) == 0, p["name"]
         assert image == bytes(want), p["name"]
     return res.passes
 
@@ -658,15 +666,21 @@ def _loop_rtl(model, tmp_path) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_reduced_encoder_rolled_loop_rtl_bit_exact(rolled_folded, tmp_path) -> None:
-    """The transformer stage's loop in RTL (``_loop_rtl``), every per-block parameter in the body's own memories."""
-    passes = _loop_rtl(rolled_folded, tmp_path)
+    """The transformer stage's loop in RTL (``_loop_rtl``, one map), every per-block parameter in the body's own
+    memories."""
+    passes = _loop_rtl(rolled_folded, tmp_path, 1)
     assert all(p["weight_bytes"] == {} for p in passes)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_rolled_build_token_batched_loop_rtl_bit_exact(rolled_build, tmp_path) -> None:
-    """The rolled build's transformer stage (token batch 4) as a loop in RTL (``_loop_rtl``): its linear layers on
-    token-batched units reading block i's weights from the same DDR as the loop buffers."""
-    passes = _loop_rtl(rolled_build["model"], tmp_path)
-    assert all(len(p["weight_bytes"]) >= 4 for p in passes)  # qkv, proj, fc1, fc2
+    """The rolled build's transformer stage (token batch 4) as a loop in RTL (``_loop_rtl``) with two maps
+    interleaved: its linear layers on token-batched units reading block i's weights from the same DDR as the loop
+    buffers. The second map's block is in DDR less than one block time after the first's (the body fills with one
+    map while the other drains)."""
+    passes = _loop_rtl(rolled_build["model"], tmp_path, 2)
+    for p in passes:
+        assert len(p["weight_bytes"]) >= 4  # qkv, proj, fc1, fc2
+        d = p["done_cycles"]
+        assert d[1] - d[0] < d[0] and d[3] - d[2] < d[0], d

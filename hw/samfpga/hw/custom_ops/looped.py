@@ -6,7 +6,11 @@ LayerNorm's ``eps_int`` and ``negate`` flags, for example; ``Loop.params``: weig
 that supports this carries all N sets in two node attributes:
 
 - ``loop_iterations``: N (0 or 1: not in a loop);
-- ``loop_values``: JSON ``{attribute: [value of iteration 0, ..., value of iteration N-1]}``.
+- ``loop_values``: JSON ``{attribute: [value of iteration 0, ..., value of iteration N-1]}``;
+- ``loop_frames``: K, the frames that pass through each block in turn before the next block (0 or 1: one). With
+  K > 1 the host interleaves K independent maps in the loop (block i of map 0, ..., of map K-1, then block i + 1), so
+  one map's pass fills the body while the one before drains; a set then serves K passes (``tokens_per_pass`` x K
+  tokens). Python execution does not depend on it.
 
 Its other attributes hold iteration 0's values, so FINN's python execution of the node is iteration 0's;
 ``at_iteration`` sets iteration i's for python execution of a later pass. A per-iteration initializer input (a
@@ -28,7 +32,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-NODE_ATTRS = {"loop_iterations": ("i", False, 0), "loop_values": ("s", False, "")}
+NODE_ATTRS = {"loop_iterations": ("i", False, 0), "loop_values": ("s", False, ""), "loop_frames": ("i", False, 0)}
 
 
 class LoopedAttrs:
@@ -166,8 +170,24 @@ def at_iteration(model, i: int):
     return model
 
 
+def frames(op) -> int:
+    """K of a looped layer (``loop_frames``): the passes each parameter set serves in turn, 1 when not set."""
+    return max(1, int(op.get_nodeattr("loop_frames"))) if "loop_frames" in op.get_nodeattr_types() else 1
+
+
+def set_frames(model, k: int):
+    """Every looped node of ``model`` serves each set for ``k`` passes in a row (``loop_frames``; before generating
+    its HDL); returns ``model``."""
+    if k < 1:
+        raise ValueError(f"loop_frames must be at least 1, got {k}")
+    for op in looped_ops(model):
+        op.set_nodeattr("loop_frames", int(k))
+    return model
+
+
 def tokens_per_pass(op) -> int:
-    """Tokens one pass streams through the layer: the op's ``pass_tokens()`` where it has one (a depthwise
-    convolution's output pixels), else the product of its ``numInputVectors``."""
+    """Tokens a layer counts before its next parameter set: the op's ``pass_tokens()`` where it has one (a depthwise
+    convolution's output pixels), else the product of its ``numInputVectors``, times ``frames(op)``."""
     own = getattr(op, "pass_tokens", None)
-    return int(own()) if own is not None else int(np.prod(op.get_nodeattr("numInputVectors")))
+    one = int(own()) if own is not None else int(np.prod(op.get_nodeattr("numInputVectors")))
+    return one * frames(op)

@@ -6,7 +6,10 @@ Execution model (stated in every report):
 * The encoder is a chain of units (stem, each stage's blocks, each patch merging, neck; ``layers.encoder_layers``).
   An **unrolled** unit is a FINN dataflow pipeline with one hardware layer per model layer: its time per frame is
   its slowest layer's cycles. A **rolled** unit has one hardware body (the layers of one block) that runs once per
-  block: time = blocks x iteration, iteration = max(body's slowest layer, weight fetch of one block).
+  block: time = blocks x iteration, iteration = max(body's slowest layer, weight fetch of one block). A block's
+  output is the next block's input, so this assumes enough maps interleaved in the loop (``loop_frames`` K >= the
+  body's latency / interval) to keep the body streaming; with one map a block costs the body's latency (measured in
+  RTL on the reduced encoder's body: 3.47 intervals, K = 4 reaches the interval; docs/rolled_stage.md).
   ``rolled_resident`` keeps every block's weights on chip (no fetch); ``rolled_streamed`` fetches each block's
   weights from DDR into a double buffer while the previous block computes (2 buffers on chip, the fetch stalls
   the body only when it is slower than the block's compute). ``unrolled_batched`` / ``rolled_batched``: the

@@ -184,11 +184,12 @@ def from_bytes(data: bytes, shape, signed: bool) -> np.ndarray:
     return v.astype(np.float32).reshape(shape)
 
 
-def simulate(g: LoopGeometry, image: bytes, buffers: tuple[int, int], blocks: int, passes: list[Pass],
+def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], blocks: int, passes: list[Pass],
              work_dir: Path, units: dict[str, list[tuple[int, int]]] | None = None, seed: int = 0, tag: str = "run",
              timeout_cycles: int = 5_000_000) -> LoopResult:
     """Run the bench on a design built by ``build``: each pass restores the DDR to ``image`` and runs ``blocks``
-    blocks, block i reading buffer ``buffers[i % 2]`` and writing the other; ``units``: {token-batched node: its
+    blocks of ``len(buffers)`` maps interleaved (the body's ``loop_frames``), map k's block i reading its buffer
+    ``buffers[k][i % 2]`` and writing the other; ``units``: {token-batched node: its
     register writes (offset, word)}, made once after reset (their weights are in ``image`` where the writes say);
     ``images`` holds the DDR after each pass, ``passes`` per block cycles, bytes moved and error flags."""
     t0 = time.monotonic()
@@ -198,7 +199,7 @@ def simulate(g: LoopGeometry, image: bytes, buffers: tuple[int, int], blocks: in
         if not (run / dat.name).exists():
             (run / dat.name).write_bytes(dat.read_bytes())
     (run / "ddr.bin").write_bytes(image)
-    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c, "blocks": blocks, "buffers": list(buffers),
+    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c, "blocks": blocks, "buffers": [list(b) for b in buffers],
             "units": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (units or {}).items()],
             "passes": [vars(p) for p in passes], "seed": seed, "timeout_cycles": timeout_cycles,
             "result": str(run / "result.json"), "image_dir": str(run)}

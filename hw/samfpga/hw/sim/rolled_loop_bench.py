@@ -2,13 +2,14 @@
 RAM on the reader's and the writer's masters), the host's loop in Python.
 
 Spec (JSON through ``SAMFPGA_ROLLED_LOOP_SPEC``, written by ``samfpga.hw.sim.rolled_loop.simulate``): ddr (the
-initial image), h, w, c (the loop tensor in DDR), blocks, buffers (two base addresses), units [{"name", "writes"}]
+initial image), h, w, c (the loop tensor in DDR), blocks, buffers (per map in the loop, its two buffers' base
+addresses: K maps interleaved, ``loop_frames``), units [{"name", "writes"}]
 (the body's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the register writes
 [offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset), passes [{"name", "ar_pause",
 "r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per pass the host does what
-the board's driver would: for each block i it starts the reader on buffer i % 2 and the writer on buffer (i + 1) % 2
-in the same cycle and waits for the writer's done (its last B response: the block's output is in DDR) before block
-i + 1. The body's layers pick block i's parameters themselves (they count their passes). Per pass the DDR image is
+the board's driver would (``_blocks``): for each block i and map k it starts the reader on the map's buffer i % 2
+and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map only after the writer's done (its last
+B response: the map's block i is in DDR). The body's layers pick block i's parameters themselves (they count their passes). Per pass the DDR image is
 written to image_dir/ddr_<name>.bin; the result has per-block cycles, the bytes each port moved and the error flags.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles, Event, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiWriteBus
 
 from samfpga.hw.sim.bench_common import (
@@ -37,16 +38,38 @@ from samfpga.hw.sim.bench_common import (
 
 
 async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
-    dut.cfg_h.value, dut.cfg_w.value, dut.cfg_c.value = spec["h"], spec["w"], spec["c"]
-    for i in range(spec["blocks"]):
-        t0 = now()
-        dut.rd_base.value = spec["buffers"][i % 2]
-        dut.wr_base.value = spec["buffers"][(i + 1) % 2]
-        await pulse(dut, "rd_start", "wr_start")
-        while not int(dut.wr_done.value):
+    """The host's loop over ``blocks`` blocks of ``len(buffers)`` maps, block after block and, within a block, map
+    after map: the writer takes job (i, k) as soon as job before it is done; the reader starts job (i, k) once it
+    is idle and the writer has finished (i - 1, k), the map's previous block. ``cycles``: the cycle each job's
+    output was in DDR, from the first start."""
+    jobs = [(i, k) for i in range(spec["blocks"]) for k in range(len(spec["buffers"]))]
+    written = {job: Event() for job in jobs}
+    t0 = now()
+
+    async def writer() -> None:
+        for i, k in jobs:
+            dut.wr_base.value = spec["buffers"][k][(i + 1) % 2]
+            await pulse(dut, "wr_start")
+            while not int(dut.wr_done.value):  # the job's output is in DDR: its last B response came back
+                await RisingEdge(dut.clk)
+            cycles.append(now() - t0)
+            written[(i, k)].set()
             await RisingEdge(dut.clk)
-        await RisingEdge(dut.clk)
-        cycles.append(now() - t0)
+
+    async def reader() -> None:
+        for i, k in jobs:
+            if i:
+                await written[(i - 1, k)].wait()
+            while int(dut.rd_busy.value):
+                await RisingEdge(dut.clk)
+            dut.rd_base.value = spec["buffers"][k][i % 2]
+            await pulse(dut, "rd_start")
+            await RisingEdge(dut.clk)  # busy is up from here on
+
+    dut.cfg_h.value, dut.cfg_w.value, dut.cfg_c.value = spec["h"], spec["w"], spec["c"]
+    w = cocotb.start_soon(writer())
+    await reader()
+    await w
 
 
 @cocotb.test()
@@ -91,7 +114,7 @@ async def rolled_loop_bench(dut):
         timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
-        results.append({"name": p["name"], "block_cycles": cycles, "reader_bytes": rd.bytes_read,
+        results.append({"name": p["name"], "done_cycles": cycles, "reader_bytes": rd.bytes_read,
                         "writer_bytes": wr.bytes_written, "weight_bytes": {k: r.bytes_read for k, r in wt.items()},
                         "err": {"reader": int(dut.rd_err.value), "writer": int(dut.wr_err.value)},
                         "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
