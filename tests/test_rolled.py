@@ -143,20 +143,10 @@ def _reduced_qonnx(out: Path) -> Path:
     """The chain tests' 64² student family with ``DEPTHS``, seeded (weights seed 3, Linear biases normal(0, 0.1)
     seed 11), quantized as ``samfpga build-hw`` quantizes a checkpoint: W8A8, integer LayerNorm/softmax, integer
     biases; PTQ on ``statistics_images(4, seed=0)``."""
-    import torch
+    from samfpga.models.quant import export_qonnx
+    from samfpga.models.quant.source import tiny_quant_encoder
 
-    from samfpga.models.build import variant_config
-    from samfpga.models.quant import QuantConfig, calibrate, export_qonnx, quantize_encoder
-    from samfpga.models.quant.source import TINY_STUDENT, random_student, statistics_images
-
-    torch.set_num_threads(1)
-    enc = random_student(seed=3, config=variant_config("vit_t", **{**TINY_STUDENT, "depths": DEPTHS})).image_encoder
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for m in enc.modules():
-            if isinstance(m, torch.nn.Linear) and m.bias is not None:
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-    q = calibrate(quantize_encoder(enc, QuantConfig(int_norm=True, bias_on_grid=True)), statistics_images(4, seed=0))
+    q = tiny_quant_encoder(int_norm=True, bias_on_grid=True, linear_bias_std=0.1, depths=DEPTHS)
     return export_qonnx(q, out / "enc.onnx", (1, 3, 64, 64))
 
 
@@ -595,72 +585,35 @@ def test_reduced_encoder_rolled_body_rtl_bit_exact(rolled_folded, tmp_path) -> N
 
 
 def _loop_rtl(model, tmp_path, k: int) -> list[dict]:
-    """The last rolled stage of ``model`` as a loop in RTL (``samfpga.hw.sim.rolled_loop``): its stitched looped
-    body between the strip reader and the strip writer, on one DDR (an AXI RAM) holding ``k`` block inputs, each in
-    loop buffer 0 of its own pair (the first the rolled graph's x0 on seeded pixels, the others seeded INT8 maps),
-    and each token-batched unit's N weight sets (``looped_image``, its registers written over AXI-Lite, TOKENS = k
-    maps' tokens). The host interleaves the k maps (block i of each in turn, a map's block i + 1 read once its block
-    i is in DDR; ``loop_frames`` = k, so each layer keeps a parameter set for k passes) and the body's layers pick
-    each block's parameters themselves. Checks, under random stalls on every AXI channel and free-running, tolerance
-    0: the whole DDR image after the loop equals the rolled loop's python execution (each map's x3 in its buffer 1,
-    x2 in its buffer 0, every other byte as before), no unit flagged an error, the writer wrote exactly 3 k maps and
-    each unit read its weights once per token batch of each block. Block 2 run with block 0's parameters gives
-    another map, so the image tells the sets apart. Returns the bench's passes."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+    """The last rolled stage of ``model`` as a loop in RTL (``rolled_loop.run_loop_rtl``): its stitched looped body
+    between the strip reader and the strip writer on one DDR (an AXI RAM) with ``k`` maps interleaved (the first
+    the rolled graph's block input on seeded pixels, the others seeded INT8 maps), the host starting each map's
+    reads and writes, the body's layers picking each block's parameters themselves (token-batched units reading
+    theirs from the same DDR). Checks, under random stalls on every AXI channel and free-running, tolerance 0: the
+    whole DDR image after the loop equals the rolled loop's python execution (each map's x3 and x2 in its two
+    buffers, every other byte as before), no unit flagged an error, the writer wrote exactly 3 k maps and each unit
+    read its weights once per token batch of each block. Block 2 run with block 0's parameters gives another map,
+    so the image tells the sets apart. Returns the bench's passes."""
     from samfpga.hw.build.package import python_view
-    from samfpga.hw.custom_ops.looped import at_iteration, set_frames
-    from samfpga.hw.custom_ops.token_batch import looped_image
+    from samfpga.hw.custom_ops.looped import at_iteration
     from samfpga.hw.rolled.execute import run_once
     from samfpga.hw.sim import rolled_loop as rl
-    from samfpga.hw.sim import token_batch_mvu as tb
-    from samfpga.hw.sim.nodes import ZYNQ_PART
-    from samfpga.hw.sim.stitch import token_batch_ports
-    from samfpga.hw.sim.stitched import stitched_model
 
     body, xs = _last_stage_passes(model)
     rng = np.random.default_rng(5)
-    maps = [xs[:1]] + [[rng.integers(-128, 128, xs[0].shape).astype(np.float32)] for _ in range(k - 1)]
-    for seq in maps:
-        for i in range(3):
-            at_iteration(body, i)
-            seq.append(run_once(python_view(body), seq[-1]))
+    maps = [xs[0]] + [rng.integers(-128, 128, xs[0].shape).astype(np.float32) for _ in range(k - 1)]
+    r = rl.run_loop_rtl(body, maps, tmp_path, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")])
+    assert r.error == "" and r.blocks == 3 and len(r.passes) == 2, r.error
+    np.testing.assert_array_equal(r.expected[0][2], xs[2])  # the rolled graph's own block-2 input
     at_iteration(body, 0)
-    np.testing.assert_array_equal(maps[0][2], xs[2])
-    assert int((run_once(python_view(body), xs[2]) != maps[0][3]).sum()) > 0  # block 0's parameters on block 2
-    sim, _, _ = stitched_model(set_frames(body, k), ZYNQ_PART, 5.0)
-    g, _ = rl.build(sim, tmp_path)
-    n = g.nbytes
-    assert n == xs[0].size
-    buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]  # unaligned
-    top = -(-(buffers[-1][1] + n) // 4096) * 4096
-    units, blobs, want_bytes = {}, [], {}
-    for name in token_batch_ports(sim):
-        op = getCustomOp(sim.get_node_from_name(name))
-        image, stride = looped_image(op, sim)
-        units[name] = TOKEN_BATCH_MVU.writes({"base": top, "stride": stride, "iters": 3, "tokens": k * op.tokens()})
-        want_bytes[name] = tb.ddr_bytes_per_frame(op.unit_config(), 3, k * op.tokens())
-        blobs.append((top, image))
-        top = -(-(top + len(image)) // 4096) * 4096
-    img = bytearray(np.random.default_rng(0).integers(0, 256, top + 64, dtype=np.uint8).tobytes())
-    for addr, data in blobs:
-        img[addr:addr + len(data)] = data
-    want = bytearray(img)
-    for (b0, b1), seq in zip(buffers, maps):
-        img[b0:b0 + n] = rl.to_bytes(seq[0])
-        want[b0:b0 + n], want[b1:b1 + n] = rl.to_bytes(seq[2]), rl.to_bytes(seq[3])
-    res = rl.simulate(g, bytes(img), buffers, 3, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")],
-                      tmp_path, units=units)
-    assert res.error == "" and len(res.images) == 2, res.error
-    for p, image in zip(res.passes, res.images):
+    assert int((run_once(python_view(body), xs[2]) != r.expected[0][3]).sum()) > 0  # block 0's set on block 2
+    n = r.geometry.nbytes
+    for p, equal, bad in zip(r.passes, r.equal, r.mismatches):
         assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
         assert p["writer_bytes"] == 3 * k * n and p["reader_bytes"] >= 3 * k * n, p
-        assert p["weight_bytes"] == want_bytes and len(p["done_cycles"]) == 3 * k, p
-        for (_, b1), seq in zip(buffers, maps):
-            assert int((rl.from_bytes(image[b1:b1 + n], xs[0].shape, g.signed) != seq[3]).sum()) == 0, p["name"]
-        assert image == bytes(want), p["name"]
-    return res.passes
+        assert p["weight_bytes"] == r.want_weight_bytes and len(p["done_cycles"]) == 3 * k, p
+        assert bad == [0] * k and equal, (p["name"], bad)
+    return r.passes
 
 
 @pytest.mark.slow

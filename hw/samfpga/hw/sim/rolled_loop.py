@@ -210,3 +210,94 @@ def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], bloc
                   if (run / f"ddr_{p['name']}.bin").is_file()]
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
+
+
+@dataclass
+class LoopCheck:
+    """``run_loop_rtl``'s outcome. Per pass of the bench: ``equal`` (the whole DDR image is the expected one),
+    ``mismatches`` (per map, values of its last block's output that differ), and the bench's own figures
+    (``passes``: done cycles, bytes moved, error flags); ``want_weight_bytes``: per token-batched unit, the bytes
+    its schedule reads for the loop; ``expected``: per map, its input and the output of each block (python)."""
+
+    geometry: LoopGeometry
+    k: int
+    blocks: int
+    equal: list[bool]
+    mismatches: list[list[int]]
+    passes: list[dict]
+    want_weight_bytes: dict[str, int]
+    expected: list[list[np.ndarray]]
+    build_s: float
+    error: str
+
+
+def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass], seed: int = 0,
+                 timeout_cycles: int = 20_000_000) -> LoopCheck:
+    """``body`` (a looped HW body, ``samfpga.hw.rolled.hdl.looped_body``) run as a loop in RTL on ``maps`` (its
+    input tensors, values of the loop datatype), interleaved (K = len(maps): ``looped.set_frames``), for all of its
+    N blocks, against its python execution per iteration (``at_iteration``).
+
+    The DDR (background: seeded random bytes) holds each map in buffer 0 of its own unaligned pair and each
+    token-batched unit's N weight sets (``token_batch.looped_image``, 4 KiB-aligned, its registers BASE, STRIDE,
+    ITERS = N, TOKENS = K x T written over AXI-Lite). Expected after the loop: map k's block N-1 output in buffer
+    N % 2 of its pair, its block N-2 output (or its input, N = 1) in the other, every other byte as before.
+    ``body`` is left at iteration 0 with ``loop_frames`` K."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.custom_ops.looped import at_iteration, iterations, looped_ops, set_frames
+    from samfpga.hw.custom_ops.token_batch import looped_image
+    from samfpga.hw.rolled.execute import run_once
+    from samfpga.hw.sim import token_batch_mvu as tb
+    from samfpga.hw.sim.nodes import ZYNQ_PART
+    from samfpga.hw.sim.stitch import token_batch_ports
+    from samfpga.hw.sim.stitched import stitched_model
+
+    ops = looped_ops(body)
+    if not ops:
+        raise LoopError("the body has no looped layer: nothing selects a block's parameters")
+    n_blocks, k = iterations(ops[0]), len(maps)
+    expected = []
+    for x in maps:
+        seq = [np.asarray(x, dtype=np.float32)]
+        for i in range(n_blocks):
+            at_iteration(body, i)
+            seq.append(run_once(python_view(body), seq[-1]))
+        expected.append(seq)
+    at_iteration(body, 0)
+    sim, _, _ = stitched_model(set_frames(body, k), ZYNQ_PART, 5.0)
+    g, build_s = build(sim, work_dir)
+    n = g.nbytes
+    if any(np.asarray(x).size != n for x in maps):
+        raise LoopError(f"maps must hold {n} values each (the body's input), got {[np.asarray(x).size for x in maps]}")
+    buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]
+    top = -(-(buffers[-1][1] + n) // 4096) * 4096
+    units, blobs, want_bytes = {}, [], {}
+    for name in token_batch_ports(sim):
+        op = getCustomOp(sim.get_node_from_name(name))
+        image, stride = looped_image(op, sim)
+        units[name] = TOKEN_BATCH_MVU.writes({"base": top, "stride": stride, "iters": n_blocks,
+                                              "tokens": k * op.tokens()})
+        want_bytes[name] = tb.ddr_bytes_per_frame(op.unit_config(), n_blocks, k * op.tokens())
+        blobs.append((top, image))
+        top = -(-(top + len(image)) // 4096) * 4096
+    img = bytearray(np.random.default_rng(seed).integers(0, 256, top + 64, dtype=np.uint8).tobytes())
+    for addr, data in blobs:
+        img[addr:addr + len(data)] = data
+    want = bytearray(img)
+    last = n_blocks % 2
+    for (b0, b1), seq in zip(buffers, expected):
+        img[b0:b0 + n] = to_bytes(seq[0])
+        pair = (b0, b1)
+        want[pair[last]:pair[last] + n] = to_bytes(seq[-1])
+        want[pair[1 - last]:pair[1 - last] + n] = to_bytes(seq[-2])
+    res = simulate(g, bytes(img), buffers, n_blocks, passes, work_dir, units=units, seed=seed,
+                   timeout_cycles=timeout_cycles)
+    mismatches = []
+    for image in res.images:
+        mismatches.append([int((from_bytes(image[p[last]:p[last] + n], seq[-1].shape, g.signed) != seq[-1]).sum())
+                           for p, seq in zip(buffers, expected)])
+    return LoopCheck(geometry=g, k=k, blocks=n_blocks, equal=[im == bytes(want) for im in res.images],
+                     mismatches=mismatches, passes=res.passes, want_weight_bytes=want_bytes, expected=expected,
+                     build_s=round(build_s, 2), error=res.error)

@@ -94,16 +94,18 @@ def statistics_images(n: int, seed: int, size: int = 64) -> torch.Tensor:
 
 
 def tiny_quant_encoder(int_norm: bool = False, bias_on_grid: bool = False, linear_bias_std: float = 0.0,
-                       seed: int = 3) -> nn.Module:
+                       seed: int = 3, depths: list[int] | None = None, image_size: int = 64) -> nn.Module:
     """The chain tests' W8A8 quantized ``TINY_STUDENT`` encoder: seeded weights (``random_student(seed)``), PTQ on
     ``statistics_images(4, seed=0)``. ``int_norm``: integer LayerNorm/softmax (``QuantConfig.int_norm``);
     ``bias_on_grid``: integer biases (``QuantConfig.bias_on_grid``); ``linear_bias_std`` > 0: the Linear biases
     (zero in the random student, which would make their requantizers uniform anyway) are drawn normal with this
-    standard deviation (torch seed 11) before quantization."""
+    standard deviation (torch seed 11) before quantization. ``depths`` / ``image_size``: other blocks per stage or
+    input size than ``TINY_STUDENT``'s (calibration images of that size)."""
     from . import QuantConfig, calibrate, quantize_encoder
 
     torch.set_num_threads(1)
-    enc = random_student(seed=seed, config=variant_config("vit_t", **TINY_STUDENT)).image_encoder
+    over = {k: v for k, v in (("depths", depths), ("image_size", image_size)) if v is not None}
+    enc = random_student(seed=seed, config=variant_config("vit_t", **{**TINY_STUDENT, **over})).image_encoder
     if linear_bias_std > 0:
         g = torch.Generator().manual_seed(11)
         with torch.no_grad():
@@ -111,7 +113,7 @@ def tiny_quant_encoder(int_norm: bool = False, bias_on_grid: bool = False, linea
                 if isinstance(m, nn.Linear) and m.bias is not None:
                     m.bias.copy_(linear_bias_std * torch.randn(m.bias.shape, generator=g))
     q = quantize_encoder(enc, QuantConfig(int_norm=int_norm, bias_on_grid=bias_on_grid))
-    return calibrate(q, statistics_images(4, seed=0))
+    return calibrate(q, statistics_images(4, seed=0, size=image_size))
 
 
 def tiny_encoder_qonnx(out_dir: str | Path, int_norm: bool = False) -> Path:
