@@ -42,7 +42,6 @@ def rolled_body(size: int, work: Path):
     from samfpga.hw.build.speedups import installed
     from samfpga.hw.build.steps import STEPS as BUILD_STEPS
     from samfpga.hw.build.steps import BuildContext
-    from samfpga.hw.finn_env import boot
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.hdl import looped_body
     from samfpga.models.quant import export_qonnx
@@ -50,7 +49,6 @@ def rolled_body(size: int, work: Path):
 
     q = tiny_quant_encoder(int_norm=True, bias_on_grid=True, linear_bias_std=0.1, depths=DEPTHS, image_size=size)
     onnx = export_qonnx(q, work / "enc.onnx", (1, 3, size, size))
-    boot(work / "finn_build")
     import samfpga.hw.custom_ops  # noqa: F401
 
     model = ModelWrapper(str(onnx))
@@ -115,14 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     maps = {int(s): [int(k) for k in ks.split(",")] for s, ks in (p.split(":") for p in args.maps.split(";"))}
     res = {"command": "python bench/rolled_loop.py " + " ".join(argv or []),
            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "sizes": {}}
-    for size in (int(s) for s in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory(prefix=f"rolled_loop_{size}_") as d:
+    from samfpga.hw.finn_env import boot
+
+    with tempfile.TemporaryDirectory(prefix="rolled_loop_") as root:
+        boot(Path(root) / "finn_build")  # FINN's build dir is set once per process: one for every size
+        for size in (int(s) for s in args.sizes.split(",")):
+            d = Path(root) / str(size)
+            d.mkdir()
             t0 = time.monotonic()
-            body = rolled_body(size, Path(d))
+            body = rolled_body(size, d)
             print(f"{size}²: body in {time.monotonic() - t0:.0f} s", flush=True)
             runs = []
             for k in maps.get(size, [1]):
-                runs.append(measure(body, k, Path(d) / f"k{k}"))
+                runs.append(measure(body, k, d / f"k{k}"))
                 print(json.dumps(runs[-1]), flush=True)
             res["sizes"][str(size)] = runs
     args.out.parent.mkdir(parents=True, exist_ok=True)

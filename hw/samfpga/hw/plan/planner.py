@@ -9,7 +9,8 @@ Execution model (stated in every report):
   block: time = blocks x iteration, iteration = max(body's slowest layer, weight fetch of one block). A block's
   output is the next block's input, so this assumes enough maps interleaved in the loop (``loop_frames`` K >= the
   body's latency / interval) to keep the body streaming; with one map a block costs the body's latency (measured in
-  RTL on the reduced encoder's body: 3.47 intervals, K = 4 reaches the interval; docs/rolled_stage.md).
+  RTL on the reduced encoder's body, bench/rolled_loop.py: 3.47 intervals at 64², one window, K = 4 reaches the
+  interval; 1.45 at 256², 16 windows, K = 2 reaches it; docs/rolled_stage.md).
   ``rolled_resident`` keeps every block's weights on chip (no fetch); ``rolled_streamed`` fetches each block's
   weights from DDR into a double buffer while the previous block computes (2 buffers on chip, the fetch stalls
   the body only when it is slower than the block's compute). ``unrolled_batched`` / ``rolled_batched``: the

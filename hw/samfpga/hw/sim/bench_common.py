@@ -10,7 +10,7 @@ import random
 
 from cocotb.triggers import RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
-from cocotbext.axi import AxiRamRead, AxiRamWrite
+from cocotbext.axi import AxiRamRead, AxiRamWrite, AxiReadBus, AxiWriteBus
 
 CLK_NS = 10
 
@@ -65,6 +65,37 @@ def set_pause(chan, rng: random.Random, p: float) -> None:
     chan.set_pause_generator(_pauses(rng, p) if p > 0 else None)
     if p == 0:
         chan.pause = False  # removing the generator leaves its last state
+
+
+class SharedDdr:
+    """One DDR (cocotbext-axi's memory of ``size`` bytes) behind a counting AXI RAM on each read prefix (AR, R) and
+    each write prefix (AW, W, B) of ``dut``; their per-burst logs quiet. ``start_pass`` restores the memory to
+    ``image``, zeroes the byte counts and stalls every channel with the pass's probabilities (``ar_pause``,
+    ``r_pause``, ``aw_pause``, ``w_pause``, ``b_pause``)."""
+
+    def __init__(self, dut, size: int, reads: list[str], writes: list[str]) -> None:
+        first = CountingRam(AxiReadBus.from_prefix(dut, reads[0]), dut.clk, dut.rst, size=size)
+        self.reads = {reads[0]: first, **{p: CountingRam(AxiReadBus.from_prefix(dut, p), dut.clk, dut.rst,
+                                                          mem=first.mem) for p in reads[1:]}}
+        self.writes = {p: CountingWriteRam(AxiWriteBus.from_prefix(dut, p), dut.clk, dut.rst, mem=first.mem)
+                       for p in writes}
+        for ram in (*self.reads.values(), *self.writes.values()):
+            ram.log.setLevel("WARNING")
+        self.size = size
+
+    def start_pass(self, image: bytes, p: dict, rng: random.Random) -> None:
+        for ram in self.reads.values():
+            set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
+            set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
+            ram.bytes_read = 0
+        for ram in self.writes.values():
+            for ch in ("aw", "w", "b"):
+                set_pause(getattr(ram, f"{ch}_channel"), rng, float(p.get(f"{ch}_pause", 0)))
+            ram.bytes_written = 0
+        next(iter(self.reads.values())).write(0, image)
+
+    def image(self) -> bytes:
+        return next(iter(self.reads.values())).read(0, self.size)
 
 
 async def ar_monitor(dut, bursts: list, prefix: str = "m_axi") -> None:

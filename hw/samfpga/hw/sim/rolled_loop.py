@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samfpga.hw.sim.own_rtl import run_bench
+from samfpga.hw.sim.rolled_stage import Pass  # a pass's stalls, as the rolled stage's bench takes them
 from samfpga.hw.sim.toolchain import setup_verilator_env
 from samfpga.resources import package_path
 
@@ -151,18 +152,6 @@ def build(stitched, work_dir: Path) -> tuple[LoopGeometry, float]:
     top.write_text(top_text(g, port_declarations((work_dir / "hdl" / "sim_top.sv").read_text(), "sim_top")))
     verilator_build([*staged, top], work_dir, toplevel=TOP)
     return g, time.monotonic() - t0
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One run of the loop with these per-cycle stall probabilities on the DDR model's channels."""
-
-    name: str
-    ar_pause: float = 0.0
-    r_pause: float = 0.0
-    aw_pause: float = 0.0
-    w_pause: float = 0.0
-    b_pause: float = 0.0
 
 
 @dataclass

@@ -23,18 +23,9 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiReadBus, AxiWriteBus
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from samfpga.hw.sim.bench_common import (
-    CLK_NS,
-    CountingRam,
-    CountingWriteRam,
-    now,
-    pulse,
-    set_pause,
-    timed_out_within,
-    write_result,
-)
+from samfpga.hw.sim.bench_common import CLK_NS, SharedDdr, now, pulse, timed_out_within, write_result
 
 
 async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
@@ -81,12 +72,9 @@ async def rolled_loop_bench(dut):
     dut.rd_start.value = 0
     dut.wr_start.value = 0
     initial = Path(spec["ddr"]).read_bytes()
-    rd = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_rd"), dut.clk, dut.rst, size=len(initial))
-    wr = CountingWriteRam(AxiWriteBus.from_prefix(dut, "m_axi_wr"), dut.clk, dut.rst, mem=rd.mem)
-    wt = {u["name"]: CountingRam(AxiReadBus.from_prefix(dut, f"{u['name']}_m_axi_gmem"), dut.clk, dut.rst,
-                                 mem=rd.mem) for u in spec["units"]}
-    for ram in (rd, wr, *wt.values()):  # per-burst INFO lines would dominate the log
-        ram.log.setLevel("WARNING")
+    gmem = [f"{u['name']}_m_axi_gmem" for u in spec["units"]]
+    ddr = SharedDdr(dut, len(initial), ["m_axi_rd", *gmem], ["m_axi_wr"])
+    rd, wr = ddr.reads["m_axi_rd"], ddr.writes["m_axi_wr"]
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
@@ -98,24 +86,14 @@ async def rolled_loop_bench(dut):
             assert int(resp.resp) == 0, f"{u['name']}: write of {word:#x} at {addr:#x} answered {resp.resp}"
     results = []
     for p in spec["passes"]:
-        set_pause(rd.ar_channel, rng, float(p.get("ar_pause", 0)))
-        set_pause(rd.r_channel, rng, float(p.get("r_pause", 0)))
-        set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
-        set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
-        set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
-        rd.write(0, initial)
-        rd.bytes_read = wr.bytes_written = 0
-        for ram in wt.values():
-            set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
-            set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
-            ram.bytes_read = 0
+        ddr.start_pass(initial, p, rng)
         cycles: list[int] = []
         task = cocotb.start_soon(_blocks(dut, spec, cycles))
         timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
-        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
+        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append({"name": p["name"], "done_cycles": cycles, "reader_bytes": rd.bytes_read,
-                        "writer_bytes": wr.bytes_written, "weight_bytes": {k: r.bytes_read for k, r in wt.items()},
+                        "writer_bytes": wr.bytes_written, "weight_bytes": {k[:-len("_m_axi_gmem")]: ddr.reads[k].bytes_read for k in gmem},
                         "err": {"reader": int(dut.rd_err.value), "writer": int(dut.wr_err.value)},
                         "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
         if timed_out:

@@ -20,18 +20,8 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
-from cocotbext.axi import AxiReadBus, AxiWriteBus
 
-from samfpga.hw.sim.bench_common import (
-    CLK_NS,
-    CountingRam,
-    CountingWriteRam,
-    now,
-    pulse,
-    set_pause,
-    timed_out_within,
-    write_result,
-)
+from samfpga.hw.sim.bench_common import CLK_NS, SharedDdr, now, pulse, timed_out_within, write_result
 
 
 async def _frames(dut, frames: list[dict], blocks: list[int]) -> None:
@@ -59,29 +49,19 @@ async def rolled_stage_bench(dut):
     dut.rd_start.value = 0
     dut.wr_start.value = 0
     initial = Path(spec["ddr"]).read_bytes()
-    rd = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_rd"), dut.clk, dut.rst, size=len(initial))
-    wt = CountingRam(AxiReadBus.from_prefix(dut, "m_axi_wt"), dut.clk, dut.rst, mem=rd.mem)
-    wr = CountingWriteRam(AxiWriteBus.from_prefix(dut, "m_axi_wr"), dut.clk, dut.rst, mem=rd.mem)
-    for ram in (rd, wt, wr):  # per-burst INFO lines would dominate the log
-        ram.log.setLevel("WARNING")
+    ddr = SharedDdr(dut, len(initial), ["m_axi_rd", "m_axi_wt"], ["m_axi_wr"])
+    rd, wt, wr = ddr.reads["m_axi_rd"], ddr.reads["m_axi_wt"], ddr.writes["m_axi_wr"]
     await ClockCycles(dut.clk, 8)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     results = []
     for p in spec["passes"]:
-        for ram in (rd, wt):
-            set_pause(ram.ar_channel, rng, float(p.get("ar_pause", 0)))
-            set_pause(ram.r_channel, rng, float(p.get("r_pause", 0)))
-        set_pause(wr.aw_channel, rng, float(p.get("aw_pause", 0)))
-        set_pause(wr.w_channel, rng, float(p.get("w_pause", 0)))
-        set_pause(wr.b_channel, rng, float(p.get("b_pause", 0)))
-        rd.write(0, initial)
-        rd.bytes_read = wt.bytes_read = wr.bytes_written = 0
+        ddr.start_pass(initial, p, rng)
         blocks: list[int] = []
         task = cocotb.start_soon(_frames(dut, spec["frames"], blocks))
         timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
-        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(rd.read(0, len(initial)))
+        Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append({"name": p["name"], "block_cycles": blocks, "reader_bytes": rd.bytes_read,
                         "weight_bytes": wt.bytes_read, "writer_bytes": wr.bytes_written,
                         "err": {"reader": int(dut.rd_err.value), "body": int(dut.wt_err.value),
