@@ -3,6 +3,13 @@
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/rolled_loop.py [--sizes 64,256] [--maps 64:1,2,4;256:1,2] \
         [--out bench/results/rolled_loop]
+    PYTHONPATH=sw:models:hw:. .venv/bin/python bench/rolled_loop.py --build DIR [--maps-per-loop 1] \
+        [--out bench/results/rolled_loop_build]
+
+``--build DIR``: instead of the reduced encoder, the loop bodies a rolled build generated (``samfpga build-hw --roll
+... --out DIR``: ``DIR/rolled/parts.json``), each run as a loop in RTL on the block input that the rolled graph's
+python execution gives for seeded uint8 pixels (parts before it run once, loops block by block with
+``at_iteration``); a body whose loop tensor the strip units cannot carry (not 8 bits) is listed with the reason.
 
 Per input size S: the reduced encoder of tests/test_rolled.py (``tiny_quant_encoder``: the tiny student family,
 blocks per stage 2, 1, 3, 1, seeded, W8A8 with integer LayerNorm / softmax and biases) through the build's steps up
@@ -22,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,6 +92,81 @@ def measure(body, k: int, work: Path) -> dict:
             "bit_exact": True, "wall_s": round(time.monotonic() - t0, 1)}
 
 
+def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -> list[dict]:
+    """Each loop body of rolled build ``build`` as a loop in RTL (``--build``; module doc)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.custom_ops.looped import at_iteration
+    from samfpga.hw.rolled.execute import run_once
+    from samfpga.hw.sim import rolled_loop as rl
+
+    index = json.loads((build / "rolled" / "parts.json").read_text())
+    report = build / "report.json"
+    stages = json.loads(report.read_text()).get("rolled", {}).get("stages", []) if report.is_file() else []
+    n_loop = 0
+    first = ModelWrapper(str(build / index["parts"][0]["file"]))
+    shape = first.get_tensor_shape(first.graph.input[0].name)
+    x = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.float32)
+    out = []
+    for j, part in enumerate(index["parts"]):
+        model = ModelWrapper(str(build / part["file"]))
+        if part["kind"] == "once":
+            x = run_once(python_view(model), x)
+            continue
+        est = stages[n_loop]["body_interval"] if n_loop < len(stages) else None  # the build's estimate, per block
+        n_loop += 1
+        row = {"part": part["file"], "iterations": part["iterations"], "looped_layers": part["looped"],
+               "estimated_body_interval": est,
+               "layers": part["layers"], "shape": model.get_tensor_shape(model.graph.input[0].name),
+               "datatype": model.get_tensor_datatype(model.graph.input[0].name).name}
+        t0 = time.monotonic()
+        try:
+            if only and part["file"] not in only:
+                raise rl.LoopError("not selected (--parts)")
+            rl.geometry(model)
+        except rl.LoopError as exc:
+            row["refused"] = str(exc)
+        else:
+            rng = np.random.default_rng(5)
+            maps = [x] + [rng.integers(-128, 128, x.shape).astype(np.float32) for _ in range(k - 1)]
+            r = rl.run_loop_rtl(model, maps, work / f"part{j}", [rl.Pass("free")])
+            done = r.passes[0]["done_cycles"] if r.passes else []
+            row.update({"k": k, "bit_exact": bool(r.equal and all(r.equal) and not any(any(m) for m in r.mismatches)),
+                        "mismatches": r.mismatches, "error": r.error, "done_cycles": done,
+                        "latency": done[0] if done else None, "weight_bytes": r.passes[0]["weight_bytes"] if r.passes
+                        else {}, "token_batched_units": len(r.want_weight_bytes)})
+            at_iteration(model, 0)
+        row["wall_s"] = round(time.monotonic() - t0, 1)
+        print(json.dumps(row), flush=True)
+        out.append(row)
+        for i in range(part["iterations"]):  # the next part's input: this loop's output
+            at_iteration(model, i)
+            x = run_once(python_view(model), x)
+    return out
+
+
+def build_markdown(res: dict) -> str:
+    lines = ["# A rolled build's loop bodies as loops in RTL (issue 15)", "", f"`{res['command']}`  ",
+             f"{res['machine']}; build `{res['build']}`; Verilator + cocotb, free-running, tolerance 0", "",
+             "| part | blocks | loop tensor | layers (looped) | token-batched units | maps K | result | cycles until "
+             "each block is in DDR | build's estimate of the body's interval | first block / estimate |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["loops"]:
+        est = r.get("estimated_body_interval")
+        if "refused" in r:
+            result, cyc, ratio = f"not run: {r['refused']}", "-", "-"
+        else:
+            result = "**bit-exact**" if r["bit_exact"] else f"DIFFERS {r['mismatches']} {r['error']}"
+            cyc = ", ".join(f"{c:,}" for c in r["done_cycles"])
+            ratio = f"{r['latency'] / est:.2f}" if est and r["latency"] else "-"
+        lines.append(f"| `{r['part']}` | {r['iterations']} | {r['shape']} {r['datatype']} | {r['layers']} "
+                     f"({r['looped_layers']}) | {r.get('token_batched_units', '-')} | {r.get('k', '-')} | {result} | "
+                     f"{cyc} | {f'{est:,}' if est else '-'} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(res: dict) -> str:
     lines = [
         "# A rolled stage's loop in RTL: cycles per block against maps interleaved (issue 15)", "",
@@ -108,8 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="64,256")
     ap.add_argument("--maps", default="64:1,2,4;256:1,2", help="per size, the K values (size:k,k;size:k)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench/results/rolled_loop")
+    ap.add_argument("--build", type=Path, help="a rolled build's output directory (see module doc)")
+    ap.add_argument("--maps-per-loop", type=int, default=1, help="--build: maps interleaved (K)")
+    ap.add_argument("--parts", default="", help="--build: only these parts (rolled/<k>_body.onnx, comma-separated)")
+    ap.add_argument("--out", type=Path)
+    argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
+    if args.build is not None:
+        return main_build(args, argv)
+    args.out = args.out or ROOT / "bench/results/rolled_loop"
     maps = {int(s): [int(k) for k in ks.split(",")] for s, ks in (p.split(":") for p in args.maps.split(";"))}
     res = {"command": "python bench/rolled_loop.py " + " ".join(argv or []),
            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "sizes": {}}
@@ -133,6 +223,25 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(markdown(res))
     print(markdown(res))
     return 0
+
+
+def main_build(args, argv: list[str] | None) -> int:
+    from samfpga.hw.finn_env import boot
+
+    if not (args.build / "rolled" / "parts.json").is_file():
+        raise SystemExit(f"{args.build}: no rolled/parts.json (make it with samfpga build-hw --roll ... --out DIR)")
+    out = args.out or ROOT / "bench/results/rolled_loop_build"
+    res = {"command": "python bench/rolled_loop.py " + " ".join(argv or []), "build": str(args.build),
+           "machine": f"{platform.machine()} {os.cpu_count()} cpus"}
+    with tempfile.TemporaryDirectory(prefix="rolled_loop_build_") as root:
+        boot(Path(root) / "finn_build")
+        only = {p for p in args.parts.split(",") if p} or None
+        res["loops"] = build_loops(args.build, args.maps_per_loop, Path(root), only)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
+    out.with_suffix(".md").write_text(build_markdown(res))
+    print(build_markdown(res))
+    return 0 if all(r.get("bit_exact", True) for r in res["loops"]) else 1
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@ body's input stream width, the writer takes its output stream width.
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from samfpga.hw import HW_DOMAIN
 from samfpga.hw.sim.own_rtl import run_bench
 from samfpga.hw.sim.rolled_stage import Pass  # a pass's stalls, as the rolled stage's bench takes them
 from samfpga.hw.sim.toolchain import setup_verilator_env
@@ -255,7 +257,12 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
             seq.append(run_once(python_view(body), seq[-1]))
         expected.append(seq)
     at_iteration(body, 0)
-    sim, _, _ = stitched_model(set_frames(body, k), ZYNQ_PART, 5.0)
+    fresh = copy.deepcopy(set_frames(body, k))
+    for node in fresh.graph.node:  # HDL made afresh (loop_frames is in it), not over a build's generated code
+        op = getCustomOp(node) if node.domain.startswith(HW_DOMAIN) else None
+        if op is not None and "code_gen_dir_ipgen" in op.get_nodeattr_types():
+            op.set_nodeattr("code_gen_dir_ipgen", "")
+    sim, _, _ = stitched_model(fresh, ZYNQ_PART, 5.0)
     g, build_s = build(sim, work_dir)
     n = g.nbytes
     if any(np.asarray(x).size != n for x in maps):
