@@ -9,11 +9,12 @@
 ``--build DIR``: instead of the reduced encoder, the loop bodies a rolled build generated (``samfpga build-hw --roll
 ... --out DIR``: ``DIR/rolled/parts.json``), each run as a loop in RTL on the block input that the rolled graph's
 python execution gives for seeded uint8 pixels (parts before it run once, loops block by block with
-``at_iteration``); a body whose loop tensor the strip units cannot carry (not 8 bits) is listed with the reason.
+``at_iteration``); a body whose loop tensor the loop buffers cannot hold (wider than 16 bits) is listed with the
+reason.
 
-Per input size S: the reduced encoder of tests/test_rolled.py (``tiny_quant_encoder``: the tiny student family,
-blocks per stage 2, 1, 3, 1, seeded, W8A8 with integer LayerNorm / softmax and biases) through the build's steps up
-to ``transpose_decomposition`` with ``roll`` (kv260, the build's own folding), its last rolled stage's looped body
+Per input size S: the reduced encoder of tests/test_rolled.py (``samfpga.hw.rolled.reduced``: the tiny student
+family, blocks per stage 2, 1, 3, 1, seeded, W8A8 with integer LayerNorm / softmax and biases) through the build's
+steps up to ``transpose_decomposition`` with ``roll`` (kv260, the build's own folding), its last rolled stage's looped body
 (3 blocks; at 64² a 4 x 4-token map, one attention window; at 256² 16 x 16 tokens, 16 windows) run as a loop
 between the strip reader and the strip writer in Verilator (``rolled_loop.run_loop_rtl``: K maps interleaved,
 free-running, seeded INT8 maps), bit-exact against python execution (tolerance 0; the run is refused otherwise).
@@ -37,37 +38,14 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEPTHS = [2, 1, 3, 1]
-STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
-         "partition", "specialize")
 
 
 def rolled_body(size: int, work: Path):
     """The looped body of the reduced encoder's last rolled stage at input ``size`` (see module doc)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from samfpga.hw.build.config import BuildConfig, BuildOptions
-    from samfpga.hw.build.speedups import installed
-    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
-    from samfpga.hw.build.steps import BuildContext
-    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled import reduced, roll
     from samfpga.hw.rolled.hdl import looped_body
-    from samfpga.models.quant import export_qonnx
-    from samfpga.models.quant.source import tiny_quant_encoder
 
-    q = tiny_quant_encoder(int_norm=True, bias_on_grid=True, linear_bias_std=0.1, depths=DEPTHS, image_size=size)
-    onnx = export_qonnx(q, work / "enc.onnx", (1, 3, size, size))
-    import samfpga.hw.custom_ops  # noqa: F401
-
-    model = ModelWrapper(str(onnx))
-    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(work / "b")), out=work / "b")
-    with installed():
-        for name in STEPS:
-            model = BUILD_STEPS[name](model, ctx)
-        ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(work / "f"), options=BuildOptions(roll=True)),
-                           out=work / "f")
-        for name in ("fold", "minimize_bit_width", "transpose_decomposition"):
-            model = BUILD_STEPS[name](model, ctx)
+    model = reduced.rolled_folded(reduced.hw_graphs(work, size)["specialize"], work / "f")
     body, res = looped_body(roll(model).loops[-1])
     if res.missing:
         raise SystemExit(f"body layers without per-iteration HDL: {res.missing}")

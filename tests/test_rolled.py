@@ -134,49 +134,16 @@ def test_chain_node_in_one_block_refused() -> None:
 
 # ---- the reduced TinyViT encoder through the real build steps ----
 
-DEPTHS = [2, 1, 3, 1]
-STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw", "minimize_bit_width_initial",
-         "partition", "specialize")
-
-
-def _reduced_qonnx(out: Path) -> Path:
-    """The chain tests' 64² student family with ``DEPTHS``, seeded (weights seed 3, Linear biases normal(0, 0.1)
-    seed 11), quantized as ``samfpga build-hw`` quantizes a checkpoint: W8A8, integer LayerNorm/softmax, integer
-    biases; PTQ on ``statistics_images(4, seed=0)``."""
-    from samfpga.models.quant import export_qonnx
-    from samfpga.models.quant.source import tiny_quant_encoder
-
-    q = tiny_quant_encoder(int_norm=True, bias_on_grid=True, linear_bias_std=0.1, depths=DEPTHS)
-    return export_qonnx(q, out / "enc.onnx", (1, 3, 64, 64))
-
-
 @pytest.fixture(scope="module")
 def reduced_graphs(tmp_path_factory) -> dict:
-    """The reduced encoder's HW graphs after ``convert_to_hw`` and after ``specialize`` (the build's steps, kv260,
-    default options), by step name."""
-    import copy
-
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from samfpga.hw.build.config import BuildConfig
-    from samfpga.hw.build.speedups import installed
-    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
-    from samfpga.hw.build.steps import BuildContext
+    """The reduced encoder's HW graphs (``samfpga.hw.rolled.reduced``: blocks per stage 2, 1, 3, 1) after
+    ``convert_to_hw`` and after ``specialize`` (the build's steps, kv260, default options), by step name."""
     from samfpga.hw.finn_env import boot
+    from samfpga.hw.rolled import reduced
 
     d = tmp_path_factory.mktemp("rolled")
-    enc = _reduced_qonnx(d)
     boot(d / "finn_build")
-    import samfpga.hw.custom_ops  # noqa: F401
-
-    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d / "b")), out=d / "b")
-    model, graphs = ModelWrapper(str(enc)), {}
-    with installed():
-        for name in STEPS:
-            model = BUILD_STEPS[name](model, ctx)
-            if name in ("convert_to_hw", "specialize"):
-                graphs[name] = copy.deepcopy(model)
-    return graphs
+    return reduced.hw_graphs(d, keep=("convert_to_hw", "specialize"))
 
 
 @pytest.fixture(scope="module")
@@ -546,22 +513,11 @@ def test_reduced_encoder_body_layers_hold_every_iteration(reduced_hw) -> None:
 @pytest.fixture(scope="module")
 def rolled_folded(reduced_hw, tmp_path_factory):
     """The reduced encoder through ``fold``, ``minimize_bit_width`` and ``transpose_decomposition`` with ``roll``
-    (each rolled stage's blocks folded alike; kv260, no token-batched unit): the graph the rolled body's HDL is
-    generated from."""
-    import copy
+    (``reduced.rolled_folded``: each rolled stage's blocks folded alike; kv260, no token-batched unit): the graph the
+    rolled body's HDL is generated from."""
+    from samfpga.hw.rolled import reduced
 
-    from samfpga.hw.build.config import BuildConfig, BuildOptions
-    from samfpga.hw.build.speedups import installed
-    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
-    from samfpga.hw.build.steps import BuildContext
-
-    d = tmp_path_factory.mktemp("rolled_folded")
-    ctx = BuildContext(cfg=BuildConfig(board="kv260", output_dir=str(d), options=BuildOptions(roll=True)), out=d)
-    model = copy.deepcopy(reduced_hw)
-    with installed():
-        for name in ("fold", "minimize_bit_width", "transpose_decomposition"):
-            model = BUILD_STEPS[name](model, ctx)
-    return model
+    return reduced.rolled_folded(reduced_hw, tmp_path_factory.mktemp("rolled_folded"))
 
 
 @pytest.mark.slow
@@ -637,3 +593,43 @@ def test_rolled_build_token_batched_loop_rtl_bit_exact(rolled_build, tmp_path) -
         assert len(p["weight_bytes"]) >= 4  # qkv, proj, fc1, fc2
         d = p["done_cycles"]
         assert d[1] - d[0] < d[0] and d[3] - d[2] < d[0], d
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_reduced_encoder_mbconv_int9_loop_rtl_bit_exact(rolled_folded, tmp_path) -> None:
+    """The MBConv stage's loop in RTL: the roll widens its UINT8 / INT8 loop tensor to INT9, which the DDR buffers
+    hold as two little-endian bytes per element and the top rewires between the strip units' 16-bit lanes and
+    FINN's 9-bit packing (``rolled_loop.lanes_text``). The body's first and last layers at PE 4, so each beat holds
+    four 9-bit elements (36 of 40 bits); two maps interleaved (the rolled graph's block input on seeded pixels, and
+    seeded INT8 values), under random stalls and free-running, tolerance 0: the whole DDR image after the loop is
+    the python execution's, two bytes per element; the first map holds negative values, whose ninth bit only
+    the high byte carries."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import run_loop, run_once
+    from samfpga.hw.rolled.hdl import looped_body
+    from samfpga.hw.sim import rolled_loop as rl
+
+    rolled = roll(rolled_folded)
+    loop = rolled.loops[0]
+    body, res = looped_body(loop)
+    assert loop.iterations == 2 and not res.missing, res.missing
+    i, o = body.graph.input[0].name, body.graph.output[0].name
+    assert body.get_tensor_datatype(i).name == "INT9"
+    for node in body.graph.node:
+        if i in node.input or o in node.output:
+            getCustomOp(node).set_nodeattr("PE", 4)
+    x = run_once(python_view(rolled.parts[0]), _pixels(rolled_folded, 0))
+    assert (x < 0).any()
+    maps = [x, np.random.default_rng(5).integers(-128, 128, x.shape).astype(np.float32)]
+    r = rl.run_loop_rtl(body, maps, tmp_path, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")])
+    g = r.geometry
+    assert r.error == "" and (g.bits, g.elem_bytes, g.in_pe, g.out_pe, g.in_width) == (9, 2, 4, 4, 40), (r.error, g)
+    np.testing.assert_array_equal(r.expected[0][-1], run_loop(loop, x))
+    for p, equal, bad in zip(r.passes, r.equal, r.mismatches):
+        assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
+        assert p["writer_bytes"] == 2 * 2 * x.size * 2 and len(p["done_cycles"]) == 4, p
+        assert bad == [0, 0] and equal, (p["name"], bad)

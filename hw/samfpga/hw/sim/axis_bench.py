@@ -45,6 +45,8 @@ from cocotbext.axi import (
     AxiStreamSource,
 )
 
+from samfpga.hw.sim.bench_common import program_registers
+
 CLK_NS = 10
 
 
@@ -193,12 +195,7 @@ async def stream_bench(dut):
     dut.rst_n.value = 1
     await ClockCycles(dut.clk, 4)
     for d in spec.get("ddr") or []:
-        regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, d["axil"]), dut.clk, dut.rst_n, reset_active_level=False)
-        for log in (regs.write_if.log, regs.read_if.log):
-            log.setLevel("WARNING")
-        for addr, word in d["writes"]:
-            resp = await regs.write(int(addr), int(word).to_bytes(4, "little"))
-            assert int(resp.resp) == 0, f"{d['axil']}: write of {word:#x} at {addr:#x} answered {resp.resp}"
+        await program_registers(dut, d["axil"], d["writes"], dut.rst_n, reset_active_level=False)
     axilite = spec.get("axilite_writes") or []
     readback_mismatches = 0
     if axilite:

@@ -144,6 +144,20 @@ def axil_master(dut, rng: random.Random, pause: float, prefix: str = "s_axil"):
     return master
 
 
+async def program_registers(dut, prefix: str, writes, reset, reset_active_level: bool = True) -> None:
+    """Writes each (offset, 32-bit word) of ``writes`` in order through an AxiLiteMaster on ``prefix`` (a
+    token-batched unit's ``<node>_s_axi_control``), as the board's driver programs the unit; every write must be
+    answered OKAY (an assertion names the port, word and offset otherwise). ``reset``: the design's reset signal."""
+    from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+    regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), dut.clk, reset, reset_active_level=reset_active_level)
+    for log in (regs.write_if.log, regs.read_if.log):
+        log.setLevel("WARNING")
+    for addr, word in writes:
+        resp = await regs.write(int(addr), int(word).to_bytes(4, "little"))
+        assert int(resp.resp) == 0, f"{prefix}: write of {int(word):#x} at {int(addr):#x} answered {resp.resp}"
+
+
 async def axil_read(m, off: int) -> tuple[int, int]:
     """(value, RRESP) of one 32-bit register read."""
     r = await m.read(off, 4)

@@ -8,10 +8,13 @@ runner of its cocotb bench (``rolled_loop_bench``).
 ```
 
 The loop tensor is the body's input and output (the roll makes them one datatype and shape): (1, ..., W, C) in
-FINN's NHWC order, kept in DDR as raster HWC with one byte per element (8-bit datatypes: the only ones whose FINN
-stream packing, element 0 in the low bits, is a byte stream). The body mixes tokens (window attention), so the map
-is read and written as one strip (tiles = 1): raster order is then exactly FINN's stream order. The reader emits the
-body's input stream width, the writer takes its output stream width.
+FINN's NHWC order, kept in DDR as raster HWC, each element in one byte (datatypes of up to 8 bits) or two
+little-endian bytes (9 to 16 bits, sign- or zero-extended: the roll widens an MBConv stage's UINT8 input and INT8
+output to INT9). FINN packs a stream beat's elements at their own width, element 0 in the low bits, so an 8-bit
+stream is a byte stream; for any other width the top rewires each beat between the strip units' lanes (8 or 16 bits
+per element) and the body's packing, a wiring and a sign extension, no logic that stores or waits. The body mixes
+tokens (window attention), so the map is read and written as one strip (tiles = 1): raster order is then exactly
+FINN's stream order.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ AXI_DW = 64
 
 
 class LoopError(ValueError):
-    """A body the loop cannot carry (its loop tensor is not a byte per element, or in and out differ)."""
+    """A body the loop cannot carry (its loop tensor wider than 16 bits, or its input and output differ)."""
 
 
 @dataclass(frozen=True)
 class LoopGeometry:
-    """The loop tensor as the DDR buffers hold it: h rows of w pixels of c bytes; the body's stream widths (bits)."""
+    """The loop tensor as the DDR buffers hold it: h rows of w pixels of c elements of ``elem_bytes`` bytes each;
+    the element width ``bits``; the elements per beat of the body's input and output streams (``in_pe``,
+    ``out_pe``) and those streams' padded widths (bits)."""
 
     h: int
     w: int
@@ -48,15 +53,27 @@ class LoopGeometry:
     in_width: int
     out_width: int
     signed: bool
+    bits: int
+    in_pe: int
+    out_pe: int
+
+    @property
+    def elem_bytes(self) -> int:
+        return 1 if self.bits <= 8 else 2
 
     @property
     def nbytes(self) -> int:
-        return self.h * self.w * self.c
+        return self.h * self.w * self.c * self.elem_bytes
+
+    @property
+    def lane(self) -> int:
+        """Bits per element on the strip units' streams."""
+        return 8 * self.elem_bytes
 
 
 def geometry(model) -> LoopGeometry:
     """The loop geometry of stitched body ``model`` (FINN HW graph, one input and one output of the same shape and
-    an 8-bit datatype); raises ``LoopError`` otherwise."""
+    datatype of at most 16 bits); raises ``LoopError`` otherwise."""
     from qonnx.custom_op.registry import getCustomOp
 
     i, o = model.graph.input[0].name, model.graph.output[0].name
@@ -64,14 +81,34 @@ def geometry(model) -> LoopGeometry:
     dt, odt = model.get_tensor_datatype(i), model.get_tensor_datatype(o)
     if list(shape) != list(oshape) or dt != odt:
         raise LoopError(f"body input {i} {shape} {dt.name} and output {o} {oshape} {odt.name} differ: not a loop")
-    if dt.bitwidth() != 8:
-        raise LoopError(f"body loop tensor {i} is {dt.name}: the strip units carry one byte per element (8 bits)")
-    first = next(n for n in model.graph.node if i in n.input)
-    last = next(n for n in model.graph.node if o in n.output)
+    if dt.bitwidth() > 16 or not dt.is_integer():
+        raise LoopError(f"body loop tensor {i} is {dt.name}: the loop buffers hold integers of at most 16 bits")
+    first = getCustomOp(next(n for n in model.graph.node if i in n.input))
+    last = getCustomOp(next(n for n in model.graph.node if o in n.output))
     c, w = int(shape[-1]), int(shape[-2]) if len(shape) > 2 else 1
     h = int(np.prod(shape[1:-2])) if len(shape) > 3 else 1
-    return LoopGeometry(h=h, w=w, c=c, in_width=getCustomOp(first).get_instream_width_padded(),
-                        out_width=getCustomOp(last).get_outstream_width_padded(), signed=dt.signed())
+    bits = dt.bitwidth()
+    return LoopGeometry(h=h, w=w, c=c, in_width=first.get_instream_width_padded(),
+                        out_width=last.get_outstream_width_padded(), signed=dt.signed(), bits=bits,
+                        in_pe=first.get_instream_width() // bits, out_pe=last.get_outstream_width() // bits)
+
+
+def lanes_text(g: LoopGeometry) -> str:
+    """SystemVerilog between the strip units' streams (``r_tdata``: reader, ``w_tdata``: writer; ``g.lane`` bits per
+    element) and the body's (``x_tdata``, ``y_tdata``: ``g.bits`` per element, FINN's packing, padded to bytes)."""
+    if g.bits == g.lane:
+        return "  assign x_tdata = r_tdata;\n  assign w_tdata = y_tdata;\n"
+    b, lane = g.bits, g.lane
+    lines = []
+    if g.in_width > g.in_pe * b:
+        lines.append(f"  assign x_tdata[{g.in_width - 1}:{g.in_pe * b}] = '0;")
+    lines += [f"  assign x_tdata[{j * b + b - 1}:{j * b}] = r_tdata[{j * lane + b - 1}:{j * lane}];"
+              for j in range(g.in_pe)]
+    for j in range(g.out_pe):
+        top = f"y_tdata[{j * b + b - 1}]" if g.signed else "1'b0"
+        lines.append(f"  assign w_tdata[{j * lane + lane - 1}:{j * lane}] = "
+                     f"{{{{{lane - b}{{{top}}}}}, y_tdata[{j * b + b - 1}:{j * b}]}};")
+    return "\n".join(lines) + "\n"
 
 
 #: ports of ``sim_top`` that the top wires itself; any other (a token-batched unit's ``<node>_s_axi_control_*`` and
@@ -106,6 +143,7 @@ def top_text(g: LoopGeometry, body_ports: list[tuple[str, str, str]] = (), max_b
     extra = [(d, n, r) for d, n, r in body_ports if n not in _BODY_PORTS]
     ports += [f"  {d} logic{' ' + r if r else ''} {n}" for d, n, r in extra]
     body_conn = "".join(f", .{n}({n})" for _, n, _ in extra)
+    rw, ww = g.in_pe * g.lane, g.out_pe * g.lane  # the strip units' stream widths
     rd_conn = ", ".join(f".m_axi_{s}(m_axi_rd_{s})" for s in rd)
     wr_conn = ", ".join(f".m_axi_{s}(m_axi_wr_{s})" for s in wr)
     return f"""// generated by samfpga.hw.sim.rolled_loop: a rolled body between the strip reader and the strip writer
@@ -113,24 +151,26 @@ def top_text(g: LoopGeometry, body_ports: list[tuple[str, str, str]] = (), max_b
 module {TOP} (
 {','.join(chr(10) + p for p in ports)[1:]}
 );
+  logic [{rw - 1}:0] r_tdata;
+  logic [{rw // 8 - 1}:0] r_tkeep;
   logic [{g.in_width - 1}:0] x_tdata;
-  logic [{g.in_width // 8 - 1}:0] x_tkeep;
   logic x_tlast, x_tvalid, x_tready;
   logic [{g.out_width - 1}:0] y_tdata;
+  logic [{ww - 1}:0] w_tdata;
   logic y_tvalid, y_tready;
-
-  strip_reader #(.AXI_DW({AXI_DW}), .STREAM_W({g.in_width}), .MAX_BURST({max_burst})) reader (
+{lanes_text(g)}
+  strip_reader #(.AXI_DW({AXI_DW}), .STREAM_W({rw}), .MAX_BURST({max_burst})) reader (
     .clk(clk), .rst(rst), .start(rd_start), .cfg_base(rd_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
     .cfg_tiles(16'd1), .cfg_halo(16'd0), .busy(rd_busy), .err(rd_err), {rd_conn},
-    .m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
+    .m_axis_tdata(r_tdata), .m_axis_tkeep(r_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
     .m_axis_tready(x_tready));
 
   sim_top body (.clk(clk), .rst_n(!rst), .s_axis_0_tdata(x_tdata), .s_axis_0_tvalid(x_tvalid),
     .s_axis_0_tready(x_tready), .m_axis_0_tdata(y_tdata), .m_axis_0_tvalid(y_tvalid), .m_axis_0_tready(y_tready){body_conn});
 
-  strip_writer #(.AXI_DW({AXI_DW}), .STREAM_W({g.out_width}), .MAX_BURST({max_burst})) writer (
+  strip_writer #(.AXI_DW({AXI_DW}), .STREAM_W({ww}), .MAX_BURST({max_burst})) writer (
     .clk(clk), .rst(rst), .start(wr_start), .cfg_base(wr_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
-    .cfg_tiles(16'd1), .busy(wr_busy), .done(wr_done), .err(wr_err), .s_axis_tdata(y_tdata),
+    .cfg_tiles(16'd1), .busy(wr_busy), .done(wr_done), .err(wr_err), .s_axis_tdata(w_tdata),
     .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid), .s_axis_tready(y_tready), {wr_conn});
 endmodule
 """
@@ -164,15 +204,19 @@ class LoopResult:
     error: str = ""
 
 
-def to_bytes(x: np.ndarray) -> bytes:
-    """Loop tensor values (float array of 8-bit integers) as the DDR buffer holds them (two's complement)."""
-    return np.asarray(x).astype(np.int64).astype(np.uint8).tobytes()
+def _dtype(g: LoopGeometry) -> str:
+    return ("<i" if g.signed else "<u") + str(g.elem_bytes)
 
 
-def from_bytes(data: bytes, shape, signed: bool) -> np.ndarray:
+def to_bytes(x: np.ndarray, g: LoopGeometry) -> bytes:
+    """Loop tensor values (float array of integers of the loop datatype) as the DDR buffer holds them: two's
+    complement, ``g.elem_bytes`` little-endian bytes each."""
+    return np.asarray(x).astype(np.int64).astype(_dtype(g)).tobytes()
+
+
+def from_bytes(data: bytes, shape, g: LoopGeometry) -> np.ndarray:
     """The inverse of ``to_bytes``: float32 values of ``shape``."""
-    v = np.frombuffer(data, dtype=np.int8 if signed else np.uint8)
-    return v.astype(np.float32).reshape(shape)
+    return np.frombuffer(data, dtype=_dtype(g)).astype(np.float32).reshape(shape)
 
 
 def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], blocks: int, passes: list[Pass],
@@ -190,7 +234,7 @@ def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], bloc
         if not (run / dat.name).exists():
             (run / dat.name).write_bytes(dat.read_bytes())
     (run / "ddr.bin").write_bytes(image)
-    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c, "blocks": blocks, "buffers": [list(b) for b in buffers],
+    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c * g.elem_bytes, "blocks": blocks, "buffers": [list(b) for b in buffers],
             "units": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (units or {}).items()],
             "passes": [vars(p) for p in passes], "seed": seed, "timeout_cycles": timeout_cycles,
             "result": str(run / "result.json"), "image_dir": str(run)}
@@ -265,8 +309,9 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
     sim, _, _ = stitched_model(fresh, ZYNQ_PART, 5.0)
     g, build_s = build(sim, work_dir)
     n = g.nbytes
-    if any(np.asarray(x).size != n for x in maps):
-        raise LoopError(f"maps must hold {n} values each (the body's input), got {[np.asarray(x).size for x in maps]}")
+    if any(np.asarray(x).size != g.h * g.w * g.c for x in maps):
+        raise LoopError(f"maps must hold {g.h * g.w * g.c} values each (the body's input), got "
+                        f"{[np.asarray(x).size for x in maps]}")
     buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]
     top = -(-(buffers[-1][1] + n) // 4096) * 4096
     units, blobs, want_bytes = {}, [], {}
@@ -284,15 +329,15 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
     want = bytearray(img)
     last = n_blocks % 2
     for (b0, b1), seq in zip(buffers, expected):
-        img[b0:b0 + n] = to_bytes(seq[0])
+        img[b0:b0 + n] = to_bytes(seq[0], g)
         pair = (b0, b1)
-        want[pair[last]:pair[last] + n] = to_bytes(seq[-1])
-        want[pair[1 - last]:pair[1 - last] + n] = to_bytes(seq[-2])
+        want[pair[last]:pair[last] + n] = to_bytes(seq[-1], g)
+        want[pair[1 - last]:pair[1 - last] + n] = to_bytes(seq[-2], g)
     res = simulate(g, bytes(img), buffers, n_blocks, passes, work_dir, units=units, seed=seed,
                    timeout_cycles=timeout_cycles)
     mismatches = []
     for image in res.images:
-        mismatches.append([int((from_bytes(image[p[last]:p[last] + n], seq[-1].shape, g.signed) != seq[-1]).sum())
+        mismatches.append([int((from_bytes(image[p[last]:p[last] + n], seq[-1].shape, g) != seq[-1]).sum())
                            for p, seq in zip(buffers, expected)])
     return LoopCheck(geometry=g, k=k, blocks=n_blocks, equal=[im == bytes(want) for im in res.images],
                      mismatches=mismatches, passes=res.passes, want_weight_bytes=want_bytes, expected=expected,

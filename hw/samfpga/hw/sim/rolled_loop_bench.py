@@ -2,7 +2,7 @@
 RAM on the reader's and the writer's masters), the host's loop in Python.
 
 Spec (JSON through ``SAMFPGA_ROLLED_LOOP_SPEC``, written by ``samfpga.hw.sim.rolled_loop.simulate``): ddr (the
-initial image), h, w, c (the loop tensor in DDR), blocks, buffers (per map in the loop, its two buffers' base
+initial image), h, w, c (the loop tensor in DDR: c bytes per pixel), blocks, buffers (per map in the loop, its two buffers' base
 addresses: K maps interleaved, ``loop_frames``), units [{"name", "writes"}]
 (the body's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the register writes
 [offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset), passes [{"name", "ar_pause",
@@ -23,9 +23,16 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, RisingEdge
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from samfpga.hw.sim.bench_common import CLK_NS, SharedDdr, now, pulse, timed_out_within, write_result
+from samfpga.hw.sim.bench_common import (
+    CLK_NS,
+    SharedDdr,
+    now,
+    program_registers,
+    pulse,
+    timed_out_within,
+    write_result,
+)
 
 
 async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
@@ -79,11 +86,7 @@ async def rolled_loop_bench(dut):
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     for u in spec["units"]:
-        regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, f"{u['name']}_s_axi_control"), dut.clk, dut.rst)
-        regs.write_if.log.setLevel("WARNING")
-        for addr, word in u["writes"]:
-            resp = await regs.write(int(addr), int(word).to_bytes(4, "little"))
-            assert int(resp.resp) == 0, f"{u['name']}: write of {word:#x} at {addr:#x} answered {resp.resp}"
+        await program_registers(dut, f"{u['name']}_s_axi_control", u["writes"], dut.rst)
     results = []
     for p in spec["passes"]:
         ddr.start_pass(initial, p, rng)
