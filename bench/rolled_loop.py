@@ -6,11 +6,12 @@
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/rolled_loop.py --build DIR [--maps-per-loop 1] \
         [--out bench/results/rolled_loop_build]
 
-``--build DIR``: instead of the reduced encoder, the loop bodies a rolled build generated (``samfpga build-hw --roll
-... --out DIR``: ``DIR/rolled/parts.json``), each run as a loop in RTL on the block input that the rolled graph's
-python execution gives for seeded uint8 pixels (parts before it run once, loops block by block with
-``at_iteration``); a body whose loop tensor the loop buffers cannot hold (wider than 16 bits) is listed with the
-reason.
+``--build DIR``: instead of the reduced encoder, the parts a rolled build generated (``samfpga build-hw --roll ...
+--out DIR``: ``DIR/rolled/parts.json``) in RTL one after the other on seeded uint8 pixels
+(``rolled_parts.run_parts_rtl``): each part, a piece that runs once or a loop body run N times, between the strip
+reader and the strip writer, reading the bytes the part before it wrote, checked against its python execution.
+With ``--maps-per-loop K`` (K > 1) or ``--parts``, only the loop bodies (or those named), each on the block input
+that the rolled graph's python execution gives, with K maps interleaved.
 
 Per input size S: the reduced encoder of tests/test_rolled.py (``samfpga.hw.rolled.reduced``: the tiny student
 family, blocks per stage 2, 1, 3, 1, seeded, W8A8 with integer LayerNorm / softmax and biases) through the build's
@@ -70,6 +71,44 @@ def measure(body, k: int, work: Path) -> dict:
             "bit_exact": True, "wall_s": round(time.monotonic() - t0, 1)}
 
 
+def build_chain(build: Path, work: Path) -> list[dict]:
+    """Every part of rolled build ``build`` in RTL one after the other (``rolled_parts.run_parts_rtl``: each part
+    reads the bytes the part before it wrote) on seeded uint8 pixels (``--build`` with K = 1; module doc)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from samfpga.hw.sim import rolled_loop as rl
+    from samfpga.hw.sim import rolled_parts as rp
+
+    index = json.loads((build / "rolled" / "parts.json").read_text())
+    report = build / "report.json"
+    stages = json.loads(report.read_text()).get("rolled", {}).get("stages", []) if report.is_file() else []
+    parts = [ModelWrapper(str(build / part["file"])) for part in index["parts"]]
+    shape = parts[0].get_tensor_shape(parts[0].graph.input[0].name)
+    x = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.float32)
+    lay = rp.layouts(parts)
+    loops = iter(stages)
+    out = []
+
+    def row(run: rp.PartRun) -> None:
+        part, model, c = index["parts"][run.index], parts[run.index], run.check
+        done = c.passes[0]["done_cycles"] if c.passes else []
+        est = next(loops, {}).get("body_interval") if run.loop else None  # the build's estimate, per block
+        i, o = model.graph.input[0].name, model.graph.output[0].name
+        out.append({"part": part["file"], "kind": part["kind"], "iterations": part["iterations"],
+                    "looped_layers": part["looped"], "layers": part["layers"], "estimated_body_interval": est,
+                    "shape": model.get_tensor_shape(i), "datatype": model.get_tensor_datatype(i).name,
+                    "out_shape": model.get_tensor_shape(o), "out_datatype": model.get_tensor_datatype(o).name,
+                    "bytes_per_element": [lay[run.index], lay[run.index + 1]], "k": 1, "bit_exact": run.bit_exact,
+                    "handoff": run.handoff, "mismatches": c.mismatches, "error": c.error, "done_cycles": done,
+                    "latency": done[0] if done else None,
+                    "weight_bytes": c.passes[0]["weight_bytes"] if c.passes else {},
+                    "token_batched_units": len(c.want_weight_bytes), "wall_s": run.wall_s})
+        print(json.dumps(out[-1]), flush=True)
+
+    rp.run_parts_rtl(parts, x, work, [rl.Pass("free")], progress=row)
+    return out
+
+
 def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -> list[dict]:
     """Each loop body of rolled build ``build`` as a loop in RTL (``--build``; module doc)."""
     from qonnx.core.modelwrapper import ModelWrapper
@@ -126,22 +165,38 @@ def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -
 
 
 def build_markdown(res: dict) -> str:
-    lines = ["# A rolled build's loop bodies as loops in RTL (issue 15)", "", f"`{res['command']}`  ",
+    chain = "frame_cycles" in res
+    title = ("# A rolled build's parts in RTL, one after the other (issue 15)" if chain
+             else "# A rolled build's loop bodies as loops in RTL (issue 15)")
+    lines = [title, "", f"`{res['command']}`  ",
              f"{res['machine']}; build `{res['build']}`; Verilator + cocotb, free-running, tolerance 0", "",
-             "| part | blocks | loop tensor | layers (looped) | token-batched units | maps K | result | cycles until "
-             "each block is in DDR | build's estimate of the body's interval | first block / estimate |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| part | blocks | input -> output (bytes per element in DDR) | layers (looped) | token-batched units | "
+             "maps K | result | cycles until each block is in DDR | build's estimate of the body's interval | "
+             "first block / estimate |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["loops"]:
         est = r.get("estimated_body_interval")
         if "refused" in r:
             result, cyc, ratio = f"not run: {r['refused']}", "-", "-"
         else:
             result = "**bit-exact**" if r["bit_exact"] else f"DIFFERS {r['mismatches']} {r['error']}"
+            if not r.get("handoff", True):
+                result += ", input buffer NOT the previous part's output"
             cyc = ", ".join(f"{c:,}" for c in r["done_cycles"])
             ratio = f"{r['latency'] / est:.2f}" if est and r["latency"] else "-"
-        lines.append(f"| `{r['part']}` | {r['iterations']} | {r['shape']} {r['datatype']} | {r['layers']} "
-                     f"({r['looped_layers']}) | {r.get('token_batched_units', '-')} | {r.get('k', '-')} | {result} | "
-                     f"{cyc} | {f'{est:,}' if est else '-'} | {ratio} |")
+        io = f"{r['shape']} {r['datatype']}"
+        if "out_shape" in r:
+            bpe = r["bytes_per_element"]
+            io = f"{r['shape']} {r['datatype']} ({bpe[0]}) -> {r['out_shape']} {r['out_datatype']} ({bpe[1]})"
+        lines.append(f"| `{r['part']}` | {r['iterations']} | {io} | {r['layers']} ({r['looped_layers']}) | "
+                     f"{r.get('token_batched_units', '-')} | {r.get('k', '-')} | {result} | {cyc} | "
+                     f"{f'{est:,}' if est else '-'} | {ratio} |")
+    if chain and res["frame_cycles"]:
+        f = res["frame_cycles"]
+        lines += ["", f"Each part read the bytes the part before it wrote (the handoff is checked byte for byte). One "
+                  f"frame through every part in turn, one map in each loop: {f:,} cycles ({f / 200e3:.2f} ms at 200 "
+                  "MHz; the sum over parts of the cycle its last output was in DDR). That is a frame's latency, not "
+                  "the throughput: the parts are separate hardware, which the build's fps has working on different "
+                  "frames at once."]
     return "\n".join(lines) + "\n"
 
 
@@ -214,7 +269,12 @@ def main_build(args, argv: list[str] | None) -> int:
     with tempfile.TemporaryDirectory(prefix="rolled_loop_build_") as root:
         boot(Path(root) / "finn_build")
         only = {p for p in args.parts.split(",") if p} or None
-        res["loops"] = build_loops(args.build, args.maps_per_loop, Path(root), only)
+        if args.maps_per_loop == 1 and only is None:
+            res["loops"] = build_chain(args.build, Path(root))
+            done = [r["done_cycles"][-1] for r in res["loops"] if r["done_cycles"]]
+            res["frame_cycles"] = sum(done) if len(done) == len(res["loops"]) else None
+        else:
+            res["loops"] = build_loops(args.build, args.maps_per_loop, Path(root), only)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
     out.with_suffix(".md").write_text(build_markdown(res))

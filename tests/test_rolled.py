@@ -563,7 +563,7 @@ def _loop_rtl(model, tmp_path, k: int) -> list[dict]:
     np.testing.assert_array_equal(r.expected[0][2], xs[2])  # the rolled graph's own block-2 input
     at_iteration(body, 0)
     assert int((run_once(python_view(body), xs[2]) != r.expected[0][3]).sum()) > 0  # block 0's set on block 2
-    n = r.geometry.nbytes
+    n = r.geometry.src.nbytes
     for p, equal, bad in zip(r.passes, r.equal, r.mismatches):
         assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
         assert p["writer_bytes"] == 3 * k * n and p["reader_bytes"] >= 3 * k * n, p
@@ -627,9 +627,61 @@ def test_reduced_encoder_mbconv_int9_loop_rtl_bit_exact(rolled_folded, tmp_path)
     maps = [x, np.random.default_rng(5).integers(-128, 128, x.shape).astype(np.float32)]
     r = rl.run_loop_rtl(body, maps, tmp_path, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3), rl.Pass("free")])
     g = r.geometry
-    assert r.error == "" and (g.bits, g.elem_bytes, g.in_pe, g.out_pe, g.in_width) == (9, 2, 4, 4, 40), (r.error, g)
+    assert r.error == "" and g.src == g.dst, (r.error, g)
+    assert (g.src.bits, g.src.elem_bytes, g.src.pe, g.src.width) == (9, 2, 4, 40), g
     np.testing.assert_array_equal(r.expected[0][-1], run_loop(loop, x))
     for p, equal, bad in zip(r.passes, r.equal, r.mismatches):
         assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
         assert p["writer_bytes"] == 2 * 2 * x.size * 2 and len(p["done_cycles"]) == 4, p
         assert bad == [0, 0] and equal, (p["name"], bad)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> None:
+    """The whole rolled reduced encoder in RTL as the host runs it (``rolled_parts.run_parts_rtl``): its five parts
+    (stem, the MBConv loop, the piece between, the transformer loop, the rest) one after the other, each between the
+    strip reader and writer under random stalls on every AXI channel, each reading the bytes the part before it
+    wrote. The buffers' formats agree between neighbours: the INT9 loop's two bytes per element also for the stem's
+    INT8 output and the next piece's UINT8 input (``layouts``). Tolerance 0: every part's DDR image is its python
+    execution's, and the last part's output is the unrolled graph's python execution on the same pixels."""
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import execute_unrolled
+    from samfpga.hw.sim import rolled_loop as rl
+    from samfpga.hw.sim import rolled_parts as rp
+
+    parts = rp.hw_parts(roll(rolled_folded))
+    assert [rp.is_loop(p) for p in parts] == [False, True, False, True, False]
+    assert rp.layouts(parts) == [1, 2, 2, 1, 1, 1]
+    x = _pixels(rolled_folded, 0)
+    runs, y = rp.run_parts_rtl(parts, x, tmp_path, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3)])
+    assert len(runs) == 5, [(r.index, r.check.error, r.check.mismatches) for r in runs]
+    for r in runs:
+        p = r.check.passes[0]
+        assert r.bit_exact and r.handoff, (r.index, r.check.error, r.check.mismatches)
+        assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
+        assert p["writer_bytes"] == r.check.blocks * r.check.geometry.dst.nbytes, p
+    assert runs[1].check.geometry.src.elem_bytes == 2 and runs[0].check.geometry.dst.elem_bytes == 2
+    np.testing.assert_array_equal(y, execute_unrolled(rolled_folded, x))
+
+
+def test_ddr_element_formats() -> None:
+    """Buffer bytes as the strip units and the top's lanes move them: a side's values in ``elem_bytes`` little-endian
+    bytes, sign- or zero-extended (``to_bytes``), read back as the low ``bits`` bits of each element, sign-extended
+    for a signed datatype (``from_bytes``): INT9 round-trips in two bytes, INT8 written in two bytes is the same
+    value to an INT9 reader, an INT9 producer's non-negative values are UINT8 to a UINT8 reader; UINT8 in one byte
+    is not INT8."""
+    from samfpga.hw.sim.rolled_loop import Side, from_bytes, to_bytes
+
+    def side(bits: int, signed: bool, nbytes: int) -> Side:
+        return Side(h=1, w=1, c=512, bits=bits, signed=signed, pe=1, width=16, elem_bytes=nbytes)
+
+    int9 = np.arange(-256, 256, dtype=np.float32).reshape(1, 1, 1, 512)
+    data = to_bytes(int9, side(9, True, 2))
+    assert len(data) == 1024 and data[:2] == b"\x00\xff"  # -256 sign-extended
+    np.testing.assert_array_equal(from_bytes(data, int9.shape, side(9, True, 2)), int9)
+    int8 = (np.arange(512, dtype=np.float32) % 256 - 128).reshape(int9.shape)
+    np.testing.assert_array_equal(from_bytes(to_bytes(int8, side(8, True, 2)), int8.shape, side(9, True, 2)), int8)
+    u = np.abs(int8) + 100
+    np.testing.assert_array_equal(from_bytes(to_bytes(u, side(9, True, 2)), u.shape, side(8, False, 2)), u)
+    assert (from_bytes(to_bytes(u, side(8, False, 1)), u.shape, side(8, True, 1)) != u).any()

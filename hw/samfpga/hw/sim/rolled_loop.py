@@ -38,32 +38,31 @@ AXI_DW = 64
 
 
 class LoopError(ValueError):
-    """A body the loop cannot carry (its loop tensor wider than 16 bits, or its input and output differ)."""
+    """A part the loop cannot carry (a tensor wider than 16 bits, or a loop body whose input and output differ)."""
 
 
 @dataclass(frozen=True)
-class LoopGeometry:
-    """The loop tensor as the DDR buffers hold it: h rows of w pixels of c elements of ``elem_bytes`` bytes each;
-    the element width ``bits``; the elements per beat of the body's input and output streams (``in_pe``,
-    ``out_pe``) and those streams' padded widths (bits)."""
+class Side:
+    """A part's input or output as a DDR buffer holds it: h rows of w pixels of c elements, each ``bits`` wide in
+    ``elem_bytes`` bytes; on the part's stream ``pe`` elements per beat, ``width`` bits per beat (padded to
+    bytes)."""
 
     h: int
     w: int
     c: int
-    in_width: int
-    out_width: int
-    signed: bool
     bits: int
-    in_pe: int
-    out_pe: int
+    signed: bool
+    pe: int
+    width: int
+    elem_bytes: int
 
     @property
-    def elem_bytes(self) -> int:
-        return 1 if self.bits <= 8 else 2
+    def elements(self) -> int:
+        return self.h * self.w * self.c
 
     @property
     def nbytes(self) -> int:
-        return self.h * self.w * self.c * self.elem_bytes
+        return self.elements * self.elem_bytes
 
     @property
     def lane(self) -> int:
@@ -71,43 +70,79 @@ class LoopGeometry:
         return 8 * self.elem_bytes
 
 
-def geometry(model) -> LoopGeometry:
-    """The loop geometry of stitched body ``model`` (FINN HW graph, one input and one output of the same shape and
-    datatype of at most 16 bits); raises ``LoopError`` otherwise."""
+@dataclass(frozen=True)
+class LoopGeometry:
+    """A part's input (``src``, what the strip reader moves) and output (``dst``, what the writer moves); a loop
+    body's are the same tensor."""
+
+    src: Side
+    dst: Side
+
+
+def elem_bytes(bits: int) -> int:
+    """Bytes per element a DDR buffer needs for ``bits``-bit integers."""
+    return 1 if bits <= 8 else 2
+
+
+def _side(model, tensor: str, node, stream: str, nbytes: int | None) -> Side:
     from qonnx.custom_op.registry import getCustomOp
 
-    i, o = model.graph.input[0].name, model.graph.output[0].name
-    shape, oshape = model.get_tensor_shape(i), model.get_tensor_shape(o)
-    dt, odt = model.get_tensor_datatype(i), model.get_tensor_datatype(o)
-    if list(shape) != list(oshape) or dt != odt:
-        raise LoopError(f"body input {i} {shape} {dt.name} and output {o} {oshape} {odt.name} differ: not a loop")
+    shape, dt = model.get_tensor_shape(tensor), model.get_tensor_datatype(tensor)
     if dt.bitwidth() > 16 or not dt.is_integer():
-        raise LoopError(f"body loop tensor {i} is {dt.name}: the loop buffers hold integers of at most 16 bits")
-    first = getCustomOp(next(n for n in model.graph.node if i in n.input))
-    last = getCustomOp(next(n for n in model.graph.node if o in n.output))
+        raise LoopError(f"{tensor} is {dt.name}: the DDR buffers hold integers of at most 16 bits")
+    need = elem_bytes(dt.bitwidth())
+    if nbytes is not None and nbytes not in (need, 2):
+        raise LoopError(f"{tensor} ({dt.name}) cannot be kept in {nbytes} bytes per element (needs {need}; 1 or 2)")
+    op = getCustomOp(node)
+    width, padded = ((op.get_instream_width(), op.get_instream_width_padded()) if stream == "in"
+                     else (op.get_outstream_width(), op.get_outstream_width_padded()))
     c, w = int(shape[-1]), int(shape[-2]) if len(shape) > 2 else 1
     h = int(np.prod(shape[1:-2])) if len(shape) > 3 else 1
-    bits = dt.bitwidth()
-    return LoopGeometry(h=h, w=w, c=c, in_width=first.get_instream_width_padded(),
-                        out_width=last.get_outstream_width_padded(), signed=dt.signed(), bits=bits,
-                        in_pe=first.get_instream_width() // bits, out_pe=last.get_outstream_width() // bits)
+    return Side(h=h, w=w, c=c, bits=dt.bitwidth(), signed=dt.signed(), pe=width // dt.bitwidth(), width=padded,
+                elem_bytes=need if nbytes is None else nbytes)
+
+
+def geometry(model, loop: bool = True, layout: tuple[int | None, int | None] = (None, None)) -> LoopGeometry:
+    """The geometry of stitched part ``model`` (FINN HW graph, one input and one output of integers of at most 16
+    bits); ``loop``: a loop body, whose input and output must be one shape and datatype. ``layout``: bytes per
+    element of the input and output buffers where a neighbouring part needs more than the datatype (None: as few
+    as the datatype needs). Raises ``LoopError``."""
+    i, o = model.graph.input[0].name, model.graph.output[0].name
+    if loop:
+        shape, oshape = model.get_tensor_shape(i), model.get_tensor_shape(o)
+        dt, odt = model.get_tensor_datatype(i), model.get_tensor_datatype(o)
+        if list(shape) != list(oshape) or dt != odt:
+            raise LoopError(f"body input {i} {shape} {dt.name} and output {o} {oshape} {odt.name} differ: not a loop")
+    first = next(n for n in model.graph.node if i in n.input)
+    last = next(n for n in model.graph.node if o in n.output)
+    g = LoopGeometry(src=_side(model, i, first, "in", layout[0]), dst=_side(model, o, last, "out", layout[1]))
+    if loop and g.src != g.dst:
+        raise LoopError(f"a loop's buffers hold its input and output alike: layout {layout} differs")
+    return g
 
 
 def lanes_text(g: LoopGeometry) -> str:
-    """SystemVerilog between the strip units' streams (``r_tdata``: reader, ``w_tdata``: writer; ``g.lane`` bits per
-    element) and the body's (``x_tdata``, ``y_tdata``: ``g.bits`` per element, FINN's packing, padded to bytes)."""
-    if g.bits == g.lane:
-        return "  assign x_tdata = r_tdata;\n  assign w_tdata = y_tdata;\n"
-    b, lane = g.bits, g.lane
+    """SystemVerilog between the strip units' streams (``r_tdata``: reader, ``w_tdata``: writer; a side's ``lane``
+    bits per element) and the part's (``x_tdata``, ``y_tdata``: ``bits`` per element, FINN's packing, padded to
+    bytes): wires, zero padding and a sign extension."""
+    s, d = g.src, g.dst
     lines = []
-    if g.in_width > g.in_pe * b:
-        lines.append(f"  assign x_tdata[{g.in_width - 1}:{g.in_pe * b}] = '0;")
-    lines += [f"  assign x_tdata[{j * b + b - 1}:{j * b}] = r_tdata[{j * lane + b - 1}:{j * lane}];"
-              for j in range(g.in_pe)]
-    for j in range(g.out_pe):
-        top = f"y_tdata[{j * b + b - 1}]" if g.signed else "1'b0"
-        lines.append(f"  assign w_tdata[{j * lane + lane - 1}:{j * lane}] = "
-                     f"{{{{{lane - b}{{{top}}}}}, y_tdata[{j * b + b - 1}:{j * b}]}};")
+    if s.bits == s.lane:
+        lines.append("  assign x_tdata = r_tdata;")
+    else:
+        if s.width > s.pe * s.bits:
+            lines.append(f"  assign x_tdata[{s.width - 1}:{s.pe * s.bits}] = '0;")
+        b, lane = s.bits, s.lane
+        lines += [f"  assign x_tdata[{j * b + b - 1}:{j * b}] = r_tdata[{j * lane + b - 1}:{j * lane}];"
+                  for j in range(s.pe)]
+    if d.bits == d.lane:
+        lines.append("  assign w_tdata = y_tdata;")
+    else:
+        b, lane = d.bits, d.lane
+        for j in range(d.pe):
+            top = f"y_tdata[{j * b + b - 1}]" if d.signed else "1'b0"
+            lines.append(f"  assign w_tdata[{j * lane + lane - 1}:{j * lane}] = "
+                         f"{{{{{lane - b}{{{top}}}}}, y_tdata[{j * b + b - 1}:{j * b}]}};")
     return "\n".join(lines) + "\n"
 
 
@@ -136,31 +171,31 @@ def top_text(g: LoopGeometry, body_ports: list[tuple[str, str, str]] = (), max_b
         return f"  {'output' if s in outs else 'input'} logic{rng} {prefix}_{s}"
 
     ports = ["  input logic clk", "  input logic rst", "  input logic [31:0] rd_base", "  input logic [31:0] wr_base",
-             "  input logic [15:0] cfg_h", "  input logic [15:0] cfg_w", "  input logic [15:0] cfg_c",
+             *(f"  input logic [15:0] {u}_{d}" for u in ("rd", "wr") for d in "hwc"),
              "  input logic rd_start", "  input logic wr_start", "  output logic rd_busy", "  output logic wr_busy",
              "  output logic wr_done", "  output logic [1:0] rd_err", "  output logic [1:0] wr_err",
              *(port("m_axi_rd", s) for s in rd), *(port("m_axi_wr", s) for s in wr)]
     extra = [(d, n, r) for d, n, r in body_ports if n not in _BODY_PORTS]
     ports += [f"  {d} logic{' ' + r if r else ''} {n}" for d, n, r in extra]
     body_conn = "".join(f", .{n}({n})" for _, n, _ in extra)
-    rw, ww = g.in_pe * g.lane, g.out_pe * g.lane  # the strip units' stream widths
+    rw, ww = g.src.pe * g.src.lane, g.dst.pe * g.dst.lane  # the strip units' stream widths
     rd_conn = ", ".join(f".m_axi_{s}(m_axi_rd_{s})" for s in rd)
     wr_conn = ", ".join(f".m_axi_{s}(m_axi_wr_{s})" for s in wr)
-    return f"""// generated by samfpga.hw.sim.rolled_loop: a rolled body between the strip reader and the strip writer
+    return f"""// generated by samfpga.hw.sim.rolled_loop: a part of a rolled graph between the strip reader and the strip writer
 `timescale 1ns/1ps
 module {TOP} (
 {','.join(chr(10) + p for p in ports)[1:]}
 );
   logic [{rw - 1}:0] r_tdata;
   logic [{rw // 8 - 1}:0] r_tkeep;
-  logic [{g.in_width - 1}:0] x_tdata;
+  logic [{g.src.width - 1}:0] x_tdata;
   logic x_tlast, x_tvalid, x_tready;
-  logic [{g.out_width - 1}:0] y_tdata;
+  logic [{g.dst.width - 1}:0] y_tdata;
   logic [{ww - 1}:0] w_tdata;
   logic y_tvalid, y_tready;
 {lanes_text(g)}
   strip_reader #(.AXI_DW({AXI_DW}), .STREAM_W({rw}), .MAX_BURST({max_burst})) reader (
-    .clk(clk), .rst(rst), .start(rd_start), .cfg_base(rd_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
+    .clk(clk), .rst(rst), .start(rd_start), .cfg_base(rd_base), .cfg_h(rd_h), .cfg_w(rd_w), .cfg_c(rd_c),
     .cfg_tiles(16'd1), .cfg_halo(16'd0), .busy(rd_busy), .err(rd_err), {rd_conn},
     .m_axis_tdata(r_tdata), .m_axis_tkeep(r_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
     .m_axis_tready(x_tready));
@@ -169,20 +204,22 @@ module {TOP} (
     .s_axis_0_tready(x_tready), .m_axis_0_tdata(y_tdata), .m_axis_0_tvalid(y_tvalid), .m_axis_0_tready(y_tready){body_conn});
 
   strip_writer #(.AXI_DW({AXI_DW}), .STREAM_W({ww}), .MAX_BURST({max_burst})) writer (
-    .clk(clk), .rst(rst), .start(wr_start), .cfg_base(wr_base), .cfg_h(cfg_h), .cfg_w(cfg_w), .cfg_c(cfg_c),
+    .clk(clk), .rst(rst), .start(wr_start), .cfg_base(wr_base), .cfg_h(wr_h), .cfg_w(wr_w), .cfg_c(wr_c),
     .cfg_tiles(16'd1), .busy(wr_busy), .done(wr_done), .err(wr_err), .s_axis_tdata(w_tdata),
     .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid), .s_axis_tready(y_tready), {wr_conn});
 endmodule
 """
 
 
-def build(stitched, work_dir: Path) -> tuple[LoopGeometry, float]:
-    """Verilator build of ``rolled_loop_top`` around stitched body ``stitched`` (``stitched_model``'s graph) into
-    ``work_dir/sim_build``; returns its geometry and the seconds taken."""
+def build(stitched, work_dir: Path, loop: bool = True,
+          layout: tuple[int | None, int | None] = (None, None)) -> tuple[LoopGeometry, float]:
+    """Verilator build of ``rolled_loop_top`` around stitched part ``stitched`` (``stitched_model``'s graph; ``loop``,
+    ``layout``: as ``geometry`` takes them) into ``work_dir/sim_build``; returns its geometry and the seconds
+    taken."""
     from samfpga.hw.sim.runner import stage_hdl, verilator_build
     from samfpga.hw.sim.stitch import port_declarations
 
-    g = geometry(stitched)
+    g = geometry(stitched, loop, layout)
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     staged = stage_hdl(stitched, work_dir)
@@ -204,19 +241,19 @@ class LoopResult:
     error: str = ""
 
 
-def _dtype(g: LoopGeometry) -> str:
-    return ("<i" if g.signed else "<u") + str(g.elem_bytes)
+def to_bytes(x: np.ndarray, g: Side) -> bytes:
+    """Tensor values (float array of integers of side ``g``'s datatype) as the DDR buffer holds them: two's
+    complement, ``g.elem_bytes`` little-endian bytes each (a narrower datatype sign- or zero-extended)."""
+    return np.asarray(x).astype(np.int64).astype(f"<i{g.elem_bytes}").tobytes()
 
 
-def to_bytes(x: np.ndarray, g: LoopGeometry) -> bytes:
-    """Loop tensor values (float array of integers of the loop datatype) as the DDR buffer holds them: two's
-    complement, ``g.elem_bytes`` little-endian bytes each."""
-    return np.asarray(x).astype(np.int64).astype(_dtype(g)).tobytes()
-
-
-def from_bytes(data: bytes, shape, g: LoopGeometry) -> np.ndarray:
-    """The inverse of ``to_bytes``: float32 values of ``shape``."""
-    return np.frombuffer(data, dtype=_dtype(g)).astype(np.float32).reshape(shape)
+def from_bytes(data: bytes, shape, g: Side) -> np.ndarray:
+    """Side ``g``'s values in a DDR buffer as its part reads them: the low ``g.bits`` bits of each element,
+    sign-extended for a signed datatype; float32 of ``shape``."""
+    v = np.frombuffer(data, dtype=f"<u{g.elem_bytes}").astype(np.int64) & ((1 << g.bits) - 1)
+    if g.signed:
+        v = np.where(v >= 1 << (g.bits - 1), v - (1 << g.bits), v)
+    return v.astype(np.float32).reshape(shape)
 
 
 def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], blocks: int, passes: list[Pass],
@@ -234,7 +271,8 @@ def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], bloc
         if not (run / dat.name).exists():
             (run / dat.name).write_bytes(dat.read_bytes())
     (run / "ddr.bin").write_bytes(image)
-    spec = {"ddr": str(run / "ddr.bin"), "h": g.h, "w": g.w, "c": g.c * g.elem_bytes, "blocks": blocks, "buffers": [list(b) for b in buffers],
+    spec = {"ddr": str(run / "ddr.bin"), "blocks": blocks, "buffers": [list(b) for b in buffers],
+            **{k: {"h": v.h, "w": v.w, "c": v.c * v.elem_bytes} for k, v in (("src", g.src), ("dst", g.dst))},
             "units": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (units or {}).items()],
             "passes": [vars(p) for p in passes], "seed": seed, "timeout_cycles": timeout_cycles,
             "result": str(run / "result.json"), "image_dir": str(run)}
@@ -252,7 +290,8 @@ class LoopCheck:
     """``run_loop_rtl``'s outcome. Per pass of the bench: ``equal`` (the whole DDR image is the expected one),
     ``mismatches`` (per map, values of its last block's output that differ), and the bench's own figures
     (``passes``: done cycles, bytes moved, error flags); ``want_weight_bytes``: per token-batched unit, the bytes
-    its schedule reads for the loop; ``expected``: per map, its input and the output of each block (python)."""
+    its schedule reads for the loop; ``expected``: per map, its input and the output of each block (python);
+    ``outputs``: per map, the bytes of its output buffer after the last pass (what the next part would read)."""
 
     geometry: LoopGeometry
     k: int
@@ -264,19 +303,22 @@ class LoopCheck:
     expected: list[list[np.ndarray]]
     build_s: float
     error: str
+    outputs: list[bytes] = field(default_factory=list)
 
 
 def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass], seed: int = 0,
-                 timeout_cycles: int = 20_000_000) -> LoopCheck:
+                 timeout_cycles: int = 20_000_000, layout: tuple[int | None, int | None] = (None, None)) -> LoopCheck:
     """``body`` (a looped HW body, ``samfpga.hw.rolled.hdl.looped_body``) run as a loop in RTL on ``maps`` (its
     input tensors, values of the loop datatype), interleaved (K = len(maps): ``looped.set_frames``), for all of its
-    N blocks, against its python execution per iteration (``at_iteration``).
+    N blocks, against its python execution per iteration (``at_iteration``). A part of the rolled graph that runs
+    once (no looped layer) is run the same way with N = 1 on one map, its output a tensor of its own shape.
 
     The DDR (background: seeded random bytes) holds each map in buffer 0 of its own unaligned pair and each
     token-batched unit's N weight sets (``token_batch.looped_image``, 4 KiB-aligned, its registers BASE, STRIDE,
     ITERS = N, TOKENS = K x T written over AXI-Lite). Expected after the loop: map k's block N-1 output in buffer
     N % 2 of its pair, its block N-2 output (or its input, N = 1) in the other, every other byte as before.
-    ``body`` is left at iteration 0 with ``loop_frames`` K."""
+    ``layout``: bytes per element of the input and output buffers (``geometry``). ``body`` is left at iteration 0
+    with ``loop_frames`` K."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
@@ -290,28 +332,30 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
     from samfpga.hw.sim.stitched import stitched_model
 
     ops = looped_ops(body)
-    if not ops:
-        raise LoopError("the body has no looped layer: nothing selects a block's parameters")
-    n_blocks, k = iterations(ops[0]), len(maps)
+    n_blocks, k = (iterations(ops[0]) if ops else 1), len(maps)
+    if not ops and k != 1:
+        raise LoopError(f"a part that runs once (no looped layer) takes one map, got {k}")
     expected = []
     for x in maps:
         seq = [np.asarray(x, dtype=np.float32)]
         for i in range(n_blocks):
-            at_iteration(body, i)
+            if ops:
+                at_iteration(body, i)
             seq.append(run_once(python_view(body), seq[-1]))
         expected.append(seq)
-    at_iteration(body, 0)
-    fresh = copy.deepcopy(set_frames(body, k))
+    if ops:
+        at_iteration(body, 0)
+    fresh = copy.deepcopy(set_frames(body, k) if ops else body)
     for node in fresh.graph.node:  # HDL made afresh (loop_frames is in it), not over a build's generated code
         op = getCustomOp(node) if node.domain.startswith(HW_DOMAIN) else None
         if op is not None and "code_gen_dir_ipgen" in op.get_nodeattr_types():
             op.set_nodeattr("code_gen_dir_ipgen", "")
     sim, _, _ = stitched_model(fresh, ZYNQ_PART, 5.0)
-    g, build_s = build(sim, work_dir)
-    n = g.nbytes
-    if any(np.asarray(x).size != g.h * g.w * g.c for x in maps):
-        raise LoopError(f"maps must hold {g.h * g.w * g.c} values each (the body's input), got "
+    g, build_s = build(sim, work_dir, loop=bool(ops), layout=layout)
+    if any(np.asarray(x).size != g.src.elements for x in maps):
+        raise LoopError(f"maps must hold {g.src.elements} values each (the part's input), got "
                         f"{[np.asarray(x).size for x in maps]}")
+    n = max(g.src.nbytes, g.dst.nbytes)
     buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]
     top = -(-(buffers[-1][1] + n) // 4096) * 4096
     units, blobs, want_bytes = {}, [], {}
@@ -328,17 +372,19 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
         img[addr:addr + len(data)] = data
     want = bytearray(img)
     last = n_blocks % 2
-    for (b0, b1), seq in zip(buffers, expected):
-        img[b0:b0 + n] = to_bytes(seq[0], g)
-        pair = (b0, b1)
-        want[pair[last]:pair[last] + n] = to_bytes(seq[-1], g)
-        want[pair[1 - last]:pair[1 - last] + n] = to_bytes(seq[-2], g)
+    before = g.src if n_blocks == 1 else g.dst  # the side of the tensor left in the other buffer
+    for pair, seq in zip(buffers, expected):
+        img[pair[0]:pair[0] + g.src.nbytes] = to_bytes(seq[0], g.src)
+        want[pair[last]:pair[last] + g.dst.nbytes] = to_bytes(seq[-1], g.dst)
+        want[pair[1 - last]:pair[1 - last] + before.nbytes] = to_bytes(seq[-2], before)
     res = simulate(g, bytes(img), buffers, n_blocks, passes, work_dir, units=units, seed=seed,
                    timeout_cycles=timeout_cycles)
     mismatches = []
     for image in res.images:
-        mismatches.append([int((from_bytes(image[p[last]:p[last] + n], seq[-1].shape, g) != seq[-1]).sum())
-                           for p, seq in zip(buffers, expected)])
+        got = [from_bytes(image[p[last]:p[last] + g.dst.nbytes], seq[-1].shape, g.dst)
+               for p, seq in zip(buffers, expected)]
+        mismatches.append([int((y != seq[-1]).sum()) for y, seq in zip(got, expected)])
+    outputs = [res.images[-1][p[last]:p[last] + g.dst.nbytes] for p in buffers] if res.images else []
     return LoopCheck(geometry=g, k=k, blocks=n_blocks, equal=[im == bytes(want) for im in res.images],
                      mismatches=mismatches, passes=res.passes, want_weight_bytes=want_bytes, expected=expected,
-                     build_s=round(build_s, 2), error=res.error)
+                     build_s=round(build_s, 2), error=res.error, outputs=outputs)

@@ -2,15 +2,16 @@
 RAM on the reader's and the writer's masters), the host's loop in Python.
 
 Spec (JSON through ``SAMFPGA_ROLLED_LOOP_SPEC``, written by ``samfpga.hw.sim.rolled_loop.simulate``): ddr (the
-initial image), h, w, c (the loop tensor in DDR: c bytes per pixel), blocks, buffers (per map in the loop, its two buffers' base
-addresses: K maps interleaved, ``loop_frames``), units [{"name", "writes"}]
-(the body's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the register writes
-[offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset), passes [{"name", "ar_pause",
-"r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per pass the host does what
-the board's driver would (``_blocks``): for each block i and map k it starts the reader on the map's buffer i % 2
-and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map only after the writer's done (its last
-B response: the map's block i is in DDR). The body's layers pick block i's parameters themselves (they count their passes). Per pass the DDR image is
-written to image_dir/ddr_<name>.bin; the result has per-block cycles, the bytes each port moved and the error flags.
+initial image), src, dst ({h, w, c}: the part's input and output tensors in DDR, c bytes per pixel), blocks,
+buffers (per map in the loop, its two buffers' base addresses: K maps interleaved, ``loop_frames``), units [{"name",
+"writes"}] (the part's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the
+register writes [offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset),
+passes [{"name", "ar_pause", "r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result,
+image_dir. Per pass the host does what the board's driver would (``_blocks``): for each block i and map k it starts
+the reader on the map's buffer i % 2 and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map
+only after the writer's done (its last B response: the map's block i is in DDR). The body's layers pick block i's
+parameters themselves (they count their passes). Per pass the DDR image is written to image_dir/ddr_<name>.bin; the
+result has per-block cycles, the bytes each port moved and the error flags.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
             await pulse(dut, "rd_start")
             await RisingEdge(dut.clk)  # busy is up from here on
 
-    dut.cfg_h.value, dut.cfg_w.value, dut.cfg_c.value = spec["h"], spec["w"], spec["c"]
+    for unit, side in (("rd", spec["src"]), ("wr", spec["dst"])):
+        for d in "hwc":
+            getattr(dut, f"{unit}_{d}").value = side[d]
     w = cocotb.start_soon(writer())
     await reader()
     await w
