@@ -23,51 +23,58 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, RisingEdge
+from cocotb.triggers import ClockCycles, Event
 
+from samfpga.backends.unit_regs import STATUS, STATUS_BUSY
 from samfpga.hw.sim.bench_common import (
     CLK_NS,
     SharedDdr,
+    axil_master,
+    axil_read,
+    axil_write,
     now,
     program_registers,
-    pulse,
     timed_out_within,
     write_result,
 )
 
 
-async def _blocks(dut, spec: dict, cycles: list[int]) -> None:
+async def _blocks(dut, spec: dict, cycles: list[int], rd, wr) -> None:
     """The host's loop over ``blocks`` blocks of ``len(buffers)`` maps, block after block and, within a block, map
-    after map: the writer takes job (i, k) as soon as job before it is done; the reader starts job (i, k) once it
-    is idle and the writer has finished (i - 1, k), the map's previous block. ``cycles``: the cycle each job's
-    output was in DDR, from the first start."""
+    after map, through the DMA engines' registers only (``rd``, ``wr``: AXI-Lite masters; ``unit_regs``), as the
+    board's driver does: the writer's job (i, k) is configured and started, then CTRL polled every
+    ``poll_cycles`` until ap_done (its last B response: the map's block is in DDR), then the next; the reader's job
+    (i, k) is configured and started once the writer has finished (i - 1, k) and no start of the reader is pending
+    (the unit samples its registers at the start, so they may be written while it runs a job). ``cycles``: the
+    cycle each job's ap_done was seen, from the first start."""
+    from samfpga.backends.unit_regs import AP_DONE, AP_START, CTRL, STRIP_READER, STRIP_WRITER
+
     jobs = [(i, k) for i in range(spec["blocks"]) for k in range(len(spec["buffers"]))]
     written = {job: Event() for job in jobs}
+    poll = spec["poll_cycles"]
     t0 = now()
+
+    async def job(master, regs, cfg: dict) -> None:
+        for off, val in regs.writes({**cfg, "tiles": 1, "halo": 0}):
+            assert await axil_write(master, off, val) == 0, f"{regs.unit}: write at {off:#x} refused"
+        assert await axil_write(master, CTRL, AP_START) == 0
 
     async def writer() -> None:
         for i, k in jobs:
-            dut.wr_base.value = spec["buffers"][k][(i + 1) % 2]
-            await pulse(dut, "wr_start")
-            while not int(dut.wr_done.value):  # the job's output is in DDR: its last B response came back
-                await RisingEdge(dut.clk)
+            await job(wr, STRIP_WRITER, {"base": spec["buffers"][k][(i + 1) % 2], **spec["dst"]})
+            while not (await axil_read(wr, CTRL))[0] & AP_DONE:
+                await ClockCycles(dut.clk, poll)
             cycles.append(now() - t0)
             written[(i, k)].set()
-            await RisingEdge(dut.clk)
 
     async def reader() -> None:
         for i, k in jobs:
             if i:
                 await written[(i - 1, k)].wait()
-            while int(dut.rd_busy.value):
-                await RisingEdge(dut.clk)
-            dut.rd_base.value = spec["buffers"][k][i % 2]
-            await pulse(dut, "rd_start")
-            await RisingEdge(dut.clk)  # busy is up from here on
+            while (await axil_read(rd, CTRL))[0] & AP_START:  # the previous job has not started yet
+                await ClockCycles(dut.clk, poll)
+            await job(rd, STRIP_READER, {"base": spec["buffers"][k][i % 2], **spec["src"]})
 
-    for unit, side in (("rd", spec["src"]), ("wr", spec["dst"])):
-        for d in "hwc":
-            getattr(dut, f"{unit}_{d}").value = side[d]
     w = cocotb.start_soon(writer())
     await reader()
     await w
@@ -79,8 +86,6 @@ async def rolled_loop_bench(dut):
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
     dut.rst.value = 1
-    dut.rd_start.value = 0
-    dut.wr_start.value = 0
     initial = Path(spec["ddr"]).read_bytes()
     gmem = [f"{u['name']}_m_axi_gmem" for u in spec["units"]]
     ddr = SharedDdr(dut, len(initial), ["m_axi_rd", *gmem], ["m_axi_wr"])
@@ -90,18 +95,20 @@ async def rolled_loop_bench(dut):
     await ClockCycles(dut.clk, 4)
     for u in spec["units"]:
         await program_registers(dut, f"{u['name']}_s_axi_control", u["writes"], dut.rst)
+    rd_regs, wr_regs = (axil_master(dut, rng, 0.0, f"{u}_s_axil") for u in ("rd", "wr"))
     results = []
     for p in spec["passes"]:
         ddr.start_pass(initial, p, rng)
         cycles: list[int] = []
-        task = cocotb.start_soon(_blocks(dut, spec, cycles))
+        task = cocotb.start_soon(_blocks(dut, spec, cycles, rd_regs, wr_regs))
         timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
+        rs, ws = (await axil_read(rd_regs, STATUS))[0], (await axil_read(wr_regs, STATUS))[0]
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append({"name": p["name"], "done_cycles": cycles, "reader_bytes": rd.bytes_read,
                         "writer_bytes": wr.bytes_written, "weight_bytes": {k[:-len("_m_axi_gmem")]: ddr.reads[k].bytes_read for k in gmem},
-                        "err": {"reader": int(dut.rd_err.value), "writer": int(dut.wr_err.value)},
-                        "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value), "timed_out": timed_out})
+                        "err": {"reader": rs & 3, "writer": ws & 3}, "busy": int(bool((rs | ws) & STATUS_BUSY)),
+                        "timed_out": timed_out})
         if timed_out:
             break
     write_result(spec, results)
