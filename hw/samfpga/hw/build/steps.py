@@ -621,15 +621,17 @@ def step_hw_codegen(model, ctx):
     part of the rolled graph instead (``samfpga.hw.rolled.codegen``), then the build stops."""
     if ctx.cfg.options.roll:
         # every part of the rolled graph (pieces run once, loop bodies with every iteration's parameters) through
-        # PrepareIP; the stitched design would join them around the loop buffers' DMA engines, which it lacks yet
+        # PrepareIP; a stitched design for Vivado would join them around their DMA engines (samfpga.hw.sim.rolled_loop
+        # builds that top for simulation), and load the memories the bitstream cannot initialise over AXI-Lite
         from samfpga.hw.rolled import codegen
 
         index = codegen.generate(model, ctx.out, ctx.finn_cfg._resolve_fpga_part(),
                                  ctx.finn_cfg._resolve_hls_clk_period())
         ctx.results.rolled["codegen"] = index
         raise BuildStopped(f"hw_codegen: HDL of the rolled graph generated ({codegen.summary(index)}; "
-                           "rolled/parts.json); stopped before IP generation: the loop buffers' DMA engines and the "
-                           "stitched design joining the parts are not generated yet")
+                           "rolled/parts.json); stopped before IP generation: each part runs between its DMA "
+                           "engines in RTL simulation (bench/rolled_loop.py --build), but no stitched IP of a "
+                           "rolled graph for Vivado is generated yet")
 
     from samfpga.hw.rolled.codegen import move_code
 

@@ -5,8 +5,9 @@ generates, in part order, the HDL of each piece that runs once and of each loop'
 parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers count their own passes). Per part
 ``k``: the graph with its nodes' ``code_gen_dir_ipgen`` pointing into ``out/hdl/rolled/<k>_<kind>/<node>/`` is
 saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), and ``out/rolled/parts.json`` lists the parts
-(file, kind, iterations, layers, looped layers). What is not generated: the loop buffers' DMA engines around a body
-and the stitched design joining the parts (docs/rolled_stage.md).
+(file, kind, iterations, layers, looped layers). What is not generated: the stitched design for Vivado joining the
+parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part
+between them; docs/rolled_stage.md).
 """
 
 from __future__ import annotations
