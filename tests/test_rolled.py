@@ -361,7 +361,7 @@ def test_rolled_build_counts_each_body_once(rolled_build) -> None:
 def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     """``hw_codegen`` of the rolled build: every part's HDL generated (pieces run once and the two loop bodies with
     every iteration's parameters), listed in rolled/parts.json with graphs pointing at their code; then the build
-    stops before IP generation, naming what is not generated yet (the loop buffers' DMA engines, the stitching)."""
+    stops before IP generation, naming what is not generated yet (the stitched IP for Vivado)."""
     import copy
     import json
 
@@ -374,7 +374,7 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     from samfpga.hw.custom_ops.looped import iterations
 
     ctx = rolled_build["ctx"]
-    with pytest.raises(BuildStopped, match=r"HDL of the rolled graph generated .*loop buffers' DMA engines"):
+    with pytest.raises(BuildStopped, match=r"HDL of the rolled graph generated .*no stitched IP of a rolled graph"):
         BUILD_STEPS["hw_codegen"](copy.deepcopy(rolled_build["model"]), ctx)
     index = json.loads((ctx.out / "rolled" / "parts.json").read_text())
     assert index == ctx.results.rolled["codegen"]
