@@ -1,10 +1,12 @@
 """A rolled stage's loop in RTL: the stitched HDL of a rolled FINN body (every layer holding each block's parameters,
 ``samfpga.hw.rolled.hdl.looped_body``) between the strip reader and the strip writer, its N blocks run through two
-loop buffers in DDR, sequenced by the host (docs/rolled_stage.md). The generated top, its Verilator build and the
-runner of its cocotb bench (``rolled_loop_bench``).
+loop buffers in DDR, sequenced by the host through the DMA engines' registers (docs/rolled_stage.md). A part of the
+rolled graph that runs once sits in the same top and runs one block from its input buffer to its output buffer
+(``samfpga.hw.sim.rolled_parts`` chains the parts). The generated top, its Verilator build and the runner of its
+cocotb bench (``rolled_loop_bench``).
 
 ```
-  DDR buffer i%2 --strip_reader--> body (sim_top: FINN node wrappers, FIFOs) --strip_writer--> DDR buffer (i+1)%2
+  DDR buffer i%2 --strip_reader_axil--> body (sim_top: FINN node wrappers, FIFOs) --strip_writer_axil--> buffer (i+1)%2
 ```
 
 The loop tensor is the body's input and output (the roll makes them one datatype and shape): (1, ..., W, C) in
