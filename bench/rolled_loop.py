@@ -61,7 +61,7 @@ def measure(body, k: int, work: Path) -> dict:
     maps = [rng.integers(-128, 128, shape).astype(np.float32) for _ in range(k)]
     t0 = time.monotonic()
     r = rl.run_loop_rtl(body, maps, work, [rl.Pass("free")])
-    if r.error or not all(r.equal) or any(any(m) for m in r.mismatches):
+    if not r.bit_exact:
         raise SystemExit(f"K={k}: not bit-exact or failed: {r.error} {r.mismatches}")
     done = r.passes[0]["done_cycles"]
     gaps = np.diff(done)
@@ -71,20 +71,28 @@ def measure(body, k: int, work: Path) -> dict:
             "bit_exact": True, "wall_s": round(time.monotonic() - t0, 1)}
 
 
-def build_chain(build: Path, work: Path) -> list[dict]:
-    """Every part of rolled build ``build`` in RTL one after the other (``rolled_parts.run_parts_rtl``: each part
-    reads the bytes the part before it wrote) on seeded uint8 pixels (``--build`` with K = 1; module doc)."""
+def read_build(build: Path) -> tuple[dict, list[dict], list, np.ndarray]:
+    """A rolled build's parts index (``rolled/parts.json``), its report's rolled stages (the build's estimates; none
+    without a report), the parts' graphs and the seeded uint8 pixels (as float32) the bench feeds the first part."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from samfpga.hw.sim import rolled_loop as rl
-    from samfpga.hw.sim import rolled_parts as rp
+    import samfpga.hw.custom_ops  # noqa: F401  (the project's ops, registered before any execution)
 
     index = json.loads((build / "rolled" / "parts.json").read_text())
     report = build / "report.json"
     stages = json.loads(report.read_text()).get("rolled", {}).get("stages", []) if report.is_file() else []
     parts = [ModelWrapper(str(build / part["file"])) for part in index["parts"]]
     shape = parts[0].get_tensor_shape(parts[0].graph.input[0].name)
-    x = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.float32)
+    return index, stages, parts, np.random.default_rng(0).integers(0, 256, size=shape).astype(np.float32)
+
+
+def build_chain(build: Path, work: Path) -> list[dict]:
+    """Every part of rolled build ``build`` in RTL one after the other (``rolled_parts.run_parts_rtl``: each part
+    reads the bytes the part before it wrote) on seeded uint8 pixels (``--build`` with K = 1; module doc)."""
+    from samfpga.hw.sim import rolled_loop as rl
+    from samfpga.hw.sim import rolled_parts as rp
+
+    index, stages, parts, x = read_build(build)
     lay = rp.layouts(parts)
     loops = iter(stages)
     out = []
@@ -111,24 +119,15 @@ def build_chain(build: Path, work: Path) -> list[dict]:
 
 def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -> list[dict]:
     """Each loop body of rolled build ``build`` as a loop in RTL (``--build``; module doc)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    import samfpga.hw.custom_ops  # noqa: F401
     from samfpga.hw.build.package import python_view
     from samfpga.hw.custom_ops.looped import at_iteration
     from samfpga.hw.rolled.execute import run_once
     from samfpga.hw.sim import rolled_loop as rl
 
-    index = json.loads((build / "rolled" / "parts.json").read_text())
-    report = build / "report.json"
-    stages = json.loads(report.read_text()).get("rolled", {}).get("stages", []) if report.is_file() else []
+    index, stages, parts, x = read_build(build)
     n_loop = 0
-    first = ModelWrapper(str(build / index["parts"][0]["file"]))
-    shape = first.get_tensor_shape(first.graph.input[0].name)
-    x = np.random.default_rng(0).integers(0, 256, size=shape).astype(np.float32)
     out = []
-    for j, part in enumerate(index["parts"]):
-        model = ModelWrapper(str(build / part["file"]))
+    for j, (part, model) in enumerate(zip(index["parts"], parts)):
         if part["kind"] == "once":
             x = run_once(python_view(model), x)
             continue
@@ -150,7 +149,7 @@ def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -
             maps = [x] + [rng.integers(-128, 128, x.shape).astype(np.float32) for _ in range(k - 1)]
             r = rl.run_loop_rtl(model, maps, work / f"part{j}", [rl.Pass("free")])
             done = r.passes[0]["done_cycles"] if r.passes else []
-            row.update({"k": k, "bit_exact": bool(r.equal and all(r.equal) and not any(any(m) for m in r.mismatches)),
+            row.update({"k": k, "bit_exact": r.bit_exact,
                         "mismatches": r.mismatches, "error": r.error, "done_cycles": done,
                         "latency": done[0] if done else None, "weight_bytes": r.passes[0]["weight_bytes"] if r.passes
                         else {}, "token_batched_units": len(r.want_weight_bytes)})

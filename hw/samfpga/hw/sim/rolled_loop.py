@@ -327,6 +327,11 @@ class LoopCheck:
     error: str
     outputs: list[bytes] = field(default_factory=list)
 
+    @property
+    def bit_exact(self) -> bool:
+        """No error, at least one pass, every pass's DDR image the expected one and no value of a map differing."""
+        return not self.error and bool(self.equal) and all(self.equal) and not any(any(m) for m in self.mismatches)
+
 
 def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass], seed: int = 0,
                  timeout_cycles: int = 20_000_000, layout: tuple[int | None, int | None] = (None, None),

@@ -25,7 +25,15 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event
 
-from samfpga.backends.unit_regs import STATUS, STATUS_BUSY
+from samfpga.backends.unit_regs import (
+    AP_DONE,
+    AP_START,
+    CTRL,
+    STATUS,
+    STATUS_BUSY,
+    STRIP_READER,
+    STRIP_WRITER,
+)
 from samfpga.hw.sim.bench_common import (
     CLK_NS,
     SharedDdr,
@@ -47,8 +55,6 @@ async def _blocks(dut, spec: dict, cycles: list[int], rd, wr) -> None:
     (i, k) is configured and started once the writer has finished (i - 1, k) and no start of the reader is pending
     (the unit samples its registers at the start, so they may be written while it runs a job). ``cycles``: the
     cycle each job's ap_done was seen, from the first start."""
-    from samfpga.backends.unit_regs import AP_DONE, AP_START, CTRL, STRIP_READER, STRIP_WRITER
-
     jobs = [(i, k) for i in range(spec["blocks"]) for k in range(len(spec["buffers"]))]
     written = {job: Event() for job in jobs}
     poll = spec["poll_cycles"]
@@ -107,7 +113,9 @@ async def rolled_loop_bench(dut):
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append({"name": p["name"], "done_cycles": cycles, "reader_bytes": rd.bytes_read,
                         "writer_bytes": wr.bytes_written, "weight_bytes": {k[:-len("_m_axi_gmem")]: ddr.reads[k].bytes_read for k in gmem},
-                        "err": {"reader": rs & 3, "writer": ws & 3}, "busy": int(bool((rs | ws) & STATUS_BUSY)),
+                        "err": {"reader": rs & ((1 << STRIP_READER.err_bits) - 1),
+                                "writer": ws & ((1 << STRIP_WRITER.err_bits) - 1)},
+                        "busy": int(bool((rs | ws) & STATUS_BUSY)),
                         "timed_out": timed_out})
         if timed_out:
             break
