@@ -643,8 +643,16 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
     (stem, the MBConv loop, the piece between, the transformer loop, the rest) one after the other, each between the
     strip reader and writer under random stalls on every AXI channel, each reading the bytes the part before it
     wrote. The buffers' formats agree between neighbours: the INT9 loop's two bytes per element also for the stem's
-    INT8 output and the next piece's UINT8 input (``layouts``). Tolerance 0: every part's DDR image is its python
-    execution's, and the last part's output is the unrolled graph's python execution on the same pixels."""
+    INT8 output and the next piece's UINT8 input (``layouts``). Some layers are marked runtime-writeable, as the
+    build marks layers it puts in URAM: the MBConv body's looped thresholds and a looped weight memory, a weight
+    memory of the piece between, one of the transformer body. Their memories start empty and the host writes every
+    block's words over each layer's AXI-Lite (``runtime_words``), then drops one pass (the memstreams prefetch
+    words before the writes land; on the MBConv body, whose thresholds were empty, that pass is wrong). Tolerance 0:
+    every part's DDR image is its python execution's, and the last part's output is the unrolled graph's python
+    execution on the same pixels."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.memory import mark_runtime_writeable
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.execute import execute_unrolled
     from samfpga.hw.sim import rolled_loop as rl
@@ -653,6 +661,12 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
     parts = rp.hw_parts(roll(rolled_folded))
     assert [rp.is_loop(p) for p in parts] == [False, True, False, True, False]
     assert rp.layouts(parts) == [1, 2, 2, 1, 1, 1]
+    mvaus = [[n.name for n in p.graph.node if n.op_type == "MVAU_rtl"
+              and getCustomOp(n).get_nodeattr("mem_mode") == "internal_decoupled"] for p in parts]
+    thresholds = [n.name for n in parts[1].graph.node if n.op_type == "Thresholding_rtl"]
+    marked = {1: [thresholds[0], mvaus[1][0]], 2: [mvaus[2][0]], 3: [mvaus[3][0]]}
+    for j, names in marked.items():
+        assert sorted(mark_runtime_writeable(parts[j], names)) == sorted(names)
     x = _pixels(rolled_folded, 0)
     runs, y = rp.run_parts_rtl(parts, x, tmp_path, [rl.Pass("stall", 0.3, 0.3, 0.3, 0.3, 0.3)])
     assert len(runs) == 5, [(r.index, r.check.error, r.check.mismatches) for r in runs]
@@ -661,6 +675,19 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
         assert r.bit_exact and r.handoff, (r.index, r.check.error, r.check.mismatches)
         assert not p["timed_out"] and p["err"] == {"reader": 0, "writer": 0} and not p["busy"], p
         assert p["writer_bytes"] == r.check.blocks * r.check.geometry.dst.nbytes, p
+        assert len(r.check.runtime_words) == len(marked.get(r.index, [])), r.check.runtime_words
+        # a marked part drops one pass, whose memstreams prefetched words before the writes landed; the MBConv
+        # body's empty thresholds make that pass wrong, which shows the memories did start empty
+        assert (r.check.flush_equal is None) == (r.index not in marked), (r.index, r.check.flush_equal)
+        if r.index == 1:
+            assert r.check.flush_equal is False
+        hdl, run = tmp_path / f"part{r.index}" / "hdl", tmp_path / f"part{r.index}" / "run"
+        for name in r.check.runtime_words:  # empty until written: no init file, thresholds all zero
+            wrappers = list(hdl.glob(f"{name}_memstream_wrapper.v"))
+            assert all('INIT_FILE = ""' in f.read_text() for f in wrappers), name
+            dats = list(run.glob(f"{name}_threshs_*.dat"))
+            assert wrappers or dats, name
+            assert all(set(f.read_text().split()) <= {"0" * len(f.read_text().split()[0])} for f in dats), name
     assert runs[1].check.geometry.src.elem_bytes == 2 and runs[0].check.geometry.dst.elem_bytes == 2
     np.testing.assert_array_equal(y, execute_unrolled(rolled_folded, x))
 

@@ -229,6 +229,21 @@ def runtime_words(op, model) -> np.ndarray:
     return np.array([int(w, 16) for w in lines], dtype=np.uint32)
 
 
+def runtime_writeable_nodes(model) -> list:
+    """The HW nodes of ``model`` (graph order) whose memories the bitstream cannot initialise
+    (``runtime_writeable_weights=1``: URAM on Zynq): the driver writes their words over AXI-Lite."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    out = []
+    for n in model.graph.node:
+        if not n.domain.startswith(HW_DOMAIN):
+            continue
+        op = getCustomOp(n)
+        if "runtime_writeable_weights" in op.get_nodeattr_types() and op.get_nodeattr("runtime_writeable_weights"):
+            out.append(n)
+    return out
+
+
 def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Per runtime-writeable HW layer (``runtime_writeable_weights=1``, graph order): its AXI-Lite port, the address
     the block design gives it (from ``regs_base``, each aligned to its range: the power of two, at least 4 KiB,
@@ -238,12 +253,8 @@ def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarr
 
     ports = axilite_ports(final)
     out, addr = [], regs_base
-    for n in final.graph.node:
-        if not n.domain.startswith(HW_DOMAIN):
-            continue
+    for n in runtime_writeable_nodes(final):
         op = getCustomOp(n)
-        if "runtime_writeable_weights" not in op.get_nodeattr_types() or not op.get_nodeattr("runtime_writeable_weights"):
-            continue
         if n.name not in ports:
             raise PackageError(f"{n.name}: runtime-writeable, but FINN gives it no AXI-Lite interface "
                                f"(mem_mode {op.get_nodeattr('mem_mode') if 'mem_mode' in op.get_nodeattr_types() else '-'})")

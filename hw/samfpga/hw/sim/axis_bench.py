@@ -5,7 +5,8 @@ The runner passes a JSON spec through the environment variable ``SAMFPGA_BENCH_S
     expected: {"m_axis_0": [word, ...], ...}   FINN's python execution packed the same way
     masks:    {"m_axis_0": mask}               meaningful bits of a word (padding bits are not compared)
     pause:    probability that a source withholds / a sink refuses a beat in the backpressure pass
-    axilite_writes: optional [[byte address, 32-bit word], ...] written through ``s_axilite`` before streaming
+    axilite_writes: optional [[byte address, 32-bit word], ...] written through the AXI-Lite ports ``axilite_port``
+              (``<node>_s_axilite``) before streaming
     ddr:      optional [{"ram", "axil", "image", "writes"}]: per token-batched node an AXI RAM (cocotbext-axi's
               AxiRamRead) on the ``ram`` prefix holding the ``image`` file at address 0, and the ``writes`` (register
               offset, word) made through an AXI-Lite master on the ``axil`` prefix before streaming
@@ -200,7 +201,7 @@ async def stream_bench(dut):
     readback_mismatches = 0
     if axilite:
         # program runtime-writeable parameters over AXI-Lite as FINN's driver does, before any data
-        master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axilite"), dut.clk, dut.rst_n,
+        master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, spec["axilite_port"]), dut.clk, dut.rst_n,
                                reset_active_level=False)
         for addr, word in axilite:
             await master.write_dword(int(addr), int(word))

@@ -146,8 +146,9 @@ def axil_master(dut, rng: random.Random, pause: float, prefix: str = "s_axil"):
 
 async def program_registers(dut, prefix: str, writes, reset, reset_active_level: bool = True) -> None:
     """Writes each (offset, 32-bit word) of ``writes`` in order through an AxiLiteMaster on ``prefix`` (a
-    token-batched unit's ``<node>_s_axi_control``), as the board's driver programs the unit; every write must be
-    answered OKAY (an assertion names the port, word and offset otherwise). ``reset``: the design's reset signal."""
+    token-batched unit's ``<node>_s_axi_control``, a runtime-writeable layer's ``<node>_s_axilite``), as the
+    board's driver programs it; every write must be answered OKAY (an assertion names the port, word and offset
+    otherwise). ``reset``: the design's reset signal."""
     from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
     regs = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), dut.clk, reset, reset_active_level=reset_active_level)

@@ -234,14 +234,16 @@ def build(stitched, work_dir: Path, loop: bool = True,
           layout: tuple[int | None, int | None] = (None, None)) -> tuple[LoopGeometry, float]:
     """Verilator build of ``rolled_loop_top`` around stitched part ``stitched`` (``stitched_model``'s graph; ``loop``,
     ``layout``: as ``geometry`` takes them) into ``work_dir/sim_build``; returns its geometry and the seconds
-    taken."""
+    taken. The memories of its runtime-writeable layers (URAM, which the bitstream cannot initialise) are empty,
+    their AXI-Lite ports the top's ``<node>_s_axilite_*``, as the board's host must load them."""
+    from samfpga.hw.build.package import runtime_writeable_nodes
     from samfpga.hw.sim.runner import stage_hdl, verilator_build
     from samfpga.hw.sim.stitch import port_declarations
 
     g = geometry(stitched, loop, layout)
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
-    staged = stage_hdl(stitched, work_dir)
+    staged = stage_hdl(stitched, work_dir, [n.name for n in runtime_writeable_nodes(stitched)])
     for unit in ("strip_reader", "strip_writer", "axil_regs", "strip_reader_axil", "strip_writer_axil"):
         dst = work_dir / "hdl" / f"{unit}.sv"
         dst.write_bytes(package_path("samfpga.hw", "rtl", f"{unit}.sv").read_bytes())
@@ -278,11 +280,13 @@ def from_bytes(data: bytes, shape, g: Side) -> np.ndarray:
 
 def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], blocks: int, passes: list[Pass],
              work_dir: Path, units: dict[str, list[tuple[int, int]]] | None = None, seed: int = 0, tag: str = "run",
-             timeout_cycles: int = 5_000_000, poll_cycles: int = 64) -> LoopResult:
+             timeout_cycles: int = 5_000_000, poll_cycles: int = 64,
+             runtime: dict[str, list[tuple[int, int]]] | None = None) -> LoopResult:
     """Run the bench on a design built by ``build``: each pass restores the DDR to ``image`` and runs ``blocks``
     blocks of ``len(buffers)`` maps interleaved (the body's ``loop_frames``), map k's block i reading its buffer
     ``buffers[k][i % 2]`` and writing the other; ``units``: {token-batched node: its
     register writes (offset, word)}, made once after reset (their weights are in ``image`` where the writes say);
+    ``runtime``: {runtime-writeable node: its AXI-Lite writes (byte address, word)}, made once after reset;
     ``poll_cycles``: cycles between the host's reads of a DMA engine's CTRL while it waits;
     ``images`` holds the DDR after each pass, ``passes`` per block cycles, bytes moved and error flags."""
     t0 = time.monotonic()
@@ -295,6 +299,7 @@ def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], bloc
     spec = {"ddr": str(run / "ddr.bin"), "blocks": blocks, "buffers": [list(b) for b in buffers],
             **{k: {"h": v.h, "w": v.w, "c": v.c * v.elem_bytes} for k, v in (("src", g.src), ("dst", g.dst))},
             "units": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (units or {}).items()],
+            "runtime": [{"name": k, "writes": [[int(a), int(w)] for a, w in v]} for k, v in (runtime or {}).items()],
             "passes": [vars(p) for p in passes], "seed": seed, "timeout_cycles": timeout_cycles,
             "poll_cycles": poll_cycles,
             "result": str(run / "result.json"), "image_dir": str(run)}
@@ -313,7 +318,9 @@ class LoopCheck:
     ``mismatches`` (per map, values of its last block's output that differ), and the bench's own figures
     (``passes``: done cycles, bytes moved, error flags); ``want_weight_bytes``: per token-batched unit, the bytes
     its schedule reads for the loop; ``expected``: per map, its input and the output of each block (python);
-    ``outputs``: per map, the bytes of its output buffer after the last pass (what the next part would read)."""
+    ``outputs``: per map, the bytes of its output buffer after the last pass (what the next part would read);
+    ``runtime_words``: per runtime-writeable layer, the AXI-Lite words the host wrote; ``flush_equal``: whether the
+    dropped pass after those writes (``run_loop_rtl``) already gave the expected DDR image (None: no such pass)."""
 
     geometry: LoopGeometry
     k: int
@@ -326,6 +333,8 @@ class LoopCheck:
     build_s: float
     error: str
     outputs: list[bytes] = field(default_factory=list)
+    runtime_words: dict[str, int] = field(default_factory=dict)
+    flush_equal: bool | None = None
 
     @property
     def bit_exact(self) -> bool:
@@ -345,12 +354,18 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
     token-batched unit's N weight sets (``token_batch.looped_image``, 4 KiB-aligned, its registers BASE, STRIDE,
     ITERS = N, TOKENS = K x T written over AXI-Lite). Expected after the loop: map k's block N-1 output in buffer
     N % 2 of its pair, its block N-2 output (or its input, N = 1) in the other, every other byte as before.
+
+    The part's runtime-writeable layers (URAM: FINN's ``runtime_writeable_weights``) start empty; after reset the
+    host writes each one's words (``samfpga.hw.build.package.runtime_words``, what the package's driver writes) over
+    its AXI-Lite, then runs one whole pass and drops it, as the board's driver does (a weight memstream has
+    prefetched words before they were written): that pass is not among ``passes`` but ``flush_equal`` says whether
+    it was already right.
     ``layout``: bytes per element of the input and output buffers (``geometry``). ``body`` is left at iteration 0
     with ``loop_frames`` K."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
-    from samfpga.hw.build.package import python_view
+    from samfpga.hw.build.package import python_view, runtime_words, runtime_writeable_nodes
     from samfpga.hw.custom_ops.looped import at_iteration, iterations, looped_ops, set_frames
     from samfpga.hw.custom_ops.token_batch import looped_image
     from samfpga.hw.rolled.execute import run_once
@@ -405,8 +420,15 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
         img[pair[0]:pair[0] + g.src.nbytes] = to_bytes(seq[0], g.src)
         want[pair[last]:pair[last] + g.dst.nbytes] = to_bytes(seq[-1], g.dst)
         want[pair[1 - last]:pair[1 - last] + before.nbytes] = to_bytes(seq[-2], before)
-    res = simulate(g, bytes(img), buffers, n_blocks, passes, work_dir, units=units, seed=seed,
-                   timeout_cycles=timeout_cycles, poll_cycles=poll_cycles)
+    runtime = {n.name: [(4 * i, int(w)) for i, w in enumerate(runtime_words(getCustomOp(n), sim))]
+               for n in runtime_writeable_nodes(sim)}
+    flush = [Pass("flush")] if runtime else []
+    res = simulate(g, bytes(img), buffers, n_blocks, flush + list(passes), work_dir, units=units, seed=seed,
+                   timeout_cycles=timeout_cycles, poll_cycles=poll_cycles, runtime=runtime)
+    flush_equal = None
+    if flush and res.passes and res.passes[0]["name"] == "flush":
+        flush_equal = bool(res.images) and res.images[0] == bytes(want)
+        res.passes, res.images = res.passes[1:], res.images[1:]
     mismatches = []
     for image in res.images:
         got = [from_bytes(image[p[last]:p[last] + g.dst.nbytes], seq[-1].shape, g.dst)
@@ -415,4 +437,5 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
     outputs = [res.images[-1][p[last]:p[last] + g.dst.nbytes] for p in buffers] if res.images else []
     return LoopCheck(geometry=g, k=k, blocks=n_blocks, equal=[im == bytes(want) for im in res.images],
                      mismatches=mismatches, passes=res.passes, want_weight_bytes=want_bytes, expected=expected,
-                     build_s=round(build_s, 2), error=res.error, outputs=outputs)
+                     build_s=round(build_s, 2), error=res.error, outputs=outputs,
+                     runtime_words={k: len(v) for k, v in runtime.items()}, flush_equal=flush_equal)

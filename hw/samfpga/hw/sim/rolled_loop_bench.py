@@ -6,6 +6,8 @@ initial image), src, dst ({h, w, c}: the part's input and output tensors in DDR,
 buffers (per map in the loop, its two buffers' base addresses: K maps interleaved, ``loop_frames``), units [{"name",
 "writes"}] (the part's token-batched units: an AXI RAM on ``<name>_m_axi_gmem`` reading the same DDR, and the
 register writes [offset, word] made once through an AXI-Lite master on ``<name>_s_axi_control`` after reset),
+runtime [{"name", "writes"}] (the part's runtime-writeable layers: their words [byte address, word] written once
+through ``<name>_s_axilite`` after reset, as the board's driver loads URAM the bitstream cannot initialise),
 passes [{"name", "ar_pause", "r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result,
 image_dir. Per pass the host does what the board's driver would (``_blocks``): for each block i and map k it starts
 the reader on the map's buffer i % 2 and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map
@@ -101,6 +103,8 @@ async def rolled_loop_bench(dut):
     await ClockCycles(dut.clk, 4)
     for u in spec["units"]:
         await program_registers(dut, f"{u['name']}_s_axi_control", u["writes"], dut.rst)
+    for r in spec["runtime"]:
+        await program_registers(dut, f"{r['name']}_s_axilite", r["writes"], dut.rst)
     rd_regs, wr_regs = (axil_master(dut, rng, 0.0, f"{u}_s_axil") for u in ("rd", "wr"))
     results = []
     for p in spec["passes"]:

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -185,8 +186,9 @@ def run_bench(name: str, model, inputs: dict[str, np.ndarray] | list[dict[str, n
     work_dir = Path(work_dir).resolve()  # the simulator runs in work_dir/run; paths handed to it are absolute
     if work_dir.exists():
         shutil.rmtree(work_dir)
-    staged = stage_hdl(model, work_dir, axilite[0] if axilite else None)
+    staged = stage_hdl(model, work_dir, [axilite[0]] if axilite else ())
     if axilite:
+        spec["axilite_port"] = f"{axilite[0]}_s_axilite"
         spec["axilite_writes"] = [[int(a), int(w)] for a, w in axilite[1]]
     spec["flush_frames"] = int(flush_frames)
     from samfpga.hw.sim.stitch import token_batch_ports
@@ -267,9 +269,11 @@ def _stream_spec(model, inputs: list[dict[str, np.ndarray]], expected: list[dict
     return spec
 
 
-def stage_hdl(model, work_dir: Path, axilite_node: str | None = None) -> list[Path]:
+def stage_hdl(model, work_dir: Path, axilite_nodes: Sequence[str] = ()) -> list[Path]:
     """Every node's HDL (memstream / dynamic-load wrappers included) staged and patched under work_dir/hdl, plus
-    the generated top level; memory init files copied to work_dir/run. Returns the source list, in order."""
+    the generated top level; memory init files copied to work_dir/run. The runtime-writeable memories of
+    ``axilite_nodes`` stay empty and their AXI-Lite ports are the top's ``<node>_s_axilite_*`` (the bench loads
+    them); the others are preloaded (``preload_runtime_memories``). Returns the source list, in order."""
     from qonnx.custom_op.registry import getCustomOp
 
     src_dir = work_dir / "hdl"
@@ -290,30 +294,36 @@ def stage_hdl(model, work_dir: Path, axilite_node: str | None = None) -> list[Pa
     # SystemVerilog packages must precede their users on Verilator's command line
     files.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     staged = stage_sources(files, src_dir)
-    preload_runtime_memories(model, src_dir, skip=axilite_node)
+    for name in axilite_nodes:  # empty as the board's URAM, whatever FINN placed them in: the bench writes them
+        for wrapper in src_dir.glob(f"{name}_memstream_wrapper.v"):
+            wrapper.write_text(_ANY_INIT.sub(r'\1""', wrapper.read_text(), count=1))
+        for dat in (work_dir / "run").glob(f"{name}_threshs_*.dat"):
+            dat.write_text("".join("0" * len(w) + "\n" for w in dat.read_text().split()))
+    preload_runtime_memories(model, src_dir, skip=axilite_nodes)
     top = src_dir / "sim_top.sv"
-    generate_top(model, top, axilite_node=axilite_node)
+    generate_top(model, top, axilite_nodes=axilite_nodes)
     staged.append(top)
     return staged
 
 
 _EMPTY_INIT = re.compile(r'(parameter\s+INIT_FILE\s*=\s*)""')
+_ANY_INIT = re.compile(r'(parameter\s+INIT_FILE\s*=\s*)"[^"]*"')
 
 
-def preload_runtime_memories(model, src_dir: Path, skip: str | None = None) -> list[str]:
+def preload_runtime_memories(model, src_dir: Path, skip: Sequence[str] = ()) -> list[str]:
     """Initialise, in the staged HDL under ``src_dir``, the memories the driver loads at run time.
 
     FINN generates a memstream without an init file where the bitstream cannot initialise the memory (URAM on Zynq:
     ``runtime_writeable_weights``); on the board the driver writes the build's words over AXI-Lite before the first
     frame. The bench loads the same words (the node's ``memblock.dat`` / ``params_memblock.dat``) at time 0 instead,
-    except for node ``skip``, whose AXI-Lite the bench programs itself. Returns the names of the preloaded wrappers.
+    except for the nodes in ``skip``, whose AXI-Lite the bench programs itself. Returns the names of the preloaded wrappers.
     """
     from qonnx.custom_op.registry import getCustomOp
 
     done = []
     for node in model.graph.node:
         op = getCustomOp(node)
-        if node.name == skip or not _decoupled(op):
+        if node.name in skip or not _decoupled(op):
             continue
         code_dir = Path(op.get_nodeattr("code_gen_dir_ipgen"))
         for wrapper in sorted(code_dir.glob(f"{node.name}_*memstream_wrapper.v")):

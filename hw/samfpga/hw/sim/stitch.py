@@ -20,6 +20,7 @@ selectors) are tied to zero.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,22 +97,23 @@ _AXILITE_WIDTHS = {"awaddr": 32, "araddr": 32, "wdata": 32, "rdata": 32, "wstrb"
                    "awprot": 3, "arprot": 3}
 
 
-def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tuple[list[Stream], list[Stream]]:
+def generate_top(model, out_path: Path, axilite_nodes: Sequence[str] = ()) -> tuple[list[Stream], list[Stream]]:
     """Write ``sim_top`` for ``model`` (a FINN HW graph after PrepareIP) to ``out_path``.
 
-    axilite_node: name of the node whose ``s_axilite`` interface is exposed as the top's ``s_axilite_*`` ports
-        (runtime-writeable weights/thresholds, programmed by the bench as FINN's driver does); other AXI-Lite
-        interfaces are tied off.
+    axilite_nodes: names of the nodes whose ``s_axilite`` interface is exposed as the top's
+        ``<node>_s_axilite_*`` ports (runtime-writeable weights/thresholds, programmed by the bench as the board's
+        driver does); other AXI-Lite interfaces are tied off.
     Returns the external input and output streams (in graph input/output order).
     """
-    top = _TopBuilder(model, axilite_node)
+    top = _TopBuilder(model, axilite_nodes)
     top.output_wires()
     for node in model.graph.node:
         top.instance(node)
     if None in top.ext_in or None in top.ext_out:
         raise ValueError("a graph input/output is not connected to any node stream")
-    if axilite_node is not None and not top.axilite_ports:
-        raise ValueError(f"node {axilite_node} has no s_axilite interface to expose")
+    missing = sorted(set(axilite_nodes) - top.axilite_exposed)
+    if missing:
+        raise ValueError(f"nodes without an s_axilite interface to expose: {missing}")
     out_path.write_text(top.render())
     return top.ext_in, top.ext_out
 
@@ -119,9 +121,10 @@ def generate_top(model, out_path: Path, axilite_node: str | None = None) -> tupl
 class _TopBuilder:
     """Collects the top's declarations, instances and external ports while walking the graph's nodes."""
 
-    def __init__(self, model, axilite_node: str | None) -> None:
+    def __init__(self, model, axilite_nodes: Sequence[str]) -> None:
         self.model = model
-        self.axilite_node = axilite_node
+        self.axilite_nodes = set(axilite_nodes)
+        self.axilite_exposed: set[str] = set()
         self.ginputs = [t.name for t in model.graph.input]
         self.goutputs = [t.name for t in model.graph.output]
         self.producers = {}
@@ -191,8 +194,10 @@ class _TopBuilder:
         if any(c.endswith("_wstrm_tdata)") for c in conns):
             self.wire(f"{node.name}_wstrm", op.get_instream_width_padded(1))
             # a runtime-writeable weight memory (URAM on Zynq) is programmed through its memstream's AXI-Lite
-            self.insts.append(_memstream_instance(node.name, path.parent, axilite=self.axilite_ports
-                                                  if node.name == self.axilite_node else None))
+            axilite = self.axilite_ports if node.name in self.axilite_nodes else None
+            self.insts.append(_memstream_instance(node.name, path.parent, axilite=axilite))
+            if axilite is not None:
+                self.axilite_exposed.add(node.name)
         if any(c.endswith("_pstrm_tdata)") for c in conns):
             wrapper = path.parent / f"{node.name}_params_memstream_wrapper.v"
             if not wrapper.is_file():
@@ -231,10 +236,11 @@ class _TopBuilder:
                     sig = f"{node.name}_wstrm_{field}"
                 else:
                     sig = self.source(t, op, k, field)
-        if sig is None and node.name == self.axilite_node and pname.startswith("s_axilite_"):
-            sig = pname.lower()
-            width = _AXILITE_WIDTHS.get(sig[len("s_axilite_"):], 1)
+        if sig is None and node.name in self.axilite_nodes and pname.startswith("s_axilite_"):
+            sig = f"{node.name}_{pname.lower()}"
+            width = _AXILITE_WIDTHS.get(pname.lower()[len("s_axilite_"):], 1)
             self.axilite_ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
+            self.axilite_exposed.add(node.name)
         if sig is None:
             sig = "'0" if direction == "input" else ""
         return sig
@@ -257,7 +263,8 @@ class _TopBuilder:
 def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_wrapper", wire: str = "wstrm",
                         axilite: list[str] | None = None) -> str:
     """FINN's memstream ``<node>_<kind>`` of ``node_name`` driving the wire ``<node>_<wire>``; with ``axilite`` (the
-    top's AXI-Lite port declarations, appended to) its ``s_axilite`` interface becomes the top's."""
+    top's AXI-Lite port declarations, appended to) its ``s_axilite`` interface becomes the top's
+    ``<node>_s_axilite_*``."""
     module = f"{node_name}_{kind}"
     wrapper = code_dir / f"{module}.v"
     if not wrapper.is_file():
@@ -269,8 +276,9 @@ def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_w
         if pname.startswith("m_axis_0_"):
             conns.append(_conn(pname, f"{node_name}_{wire}_{pname[len('m_axis_0_'):]}"))
         elif axilite is not None and pname.startswith("s_axilite_"):
-            sig = pname.lower()
-            axilite.append(f"  {direction} logic [{_AXILITE_WIDTHS.get(sig[len('s_axilite_'):], 1) - 1}:0] {sig}")
+            sig = f"{node_name}_{pname.lower()}"
+            width = _AXILITE_WIDTHS.get(pname.lower()[len("s_axilite_"):], 1)
+            axilite.append(f"  {direction} logic [{width - 1}:0] {sig}")
             conns.append(_conn(pname, sig))
         else:
             conns.append(_conn(pname, "'0" if direction == "input" else ""))
