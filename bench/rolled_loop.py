@@ -11,7 +11,9 @@
 (``rolled_parts.run_parts_rtl``): each part, a piece that runs once or a loop body run N times, between the strip
 reader and the strip writer, reading the bytes the part before it wrote, checked against its python execution.
 With ``--maps-per-loop K`` (K > 1) or ``--parts``, only the loop bodies (or those named), each on the block input
-that the rolled graph's python execution gives, with K maps interleaved.
+that the rolled graph's python execution gives, with K maps interleaved. A part's runtime-writeable layers (the
+build puts them in URAM, which a bitstream cannot initialise) start empty and get their words over their own AXI-Lite
+before the part runs, one dropped pass after (``run_loop_rtl``): the table's "loaded over AXI-Lite" column.
 
 Per input size S: the reduced encoder of tests/test_rolled.py (``samfpga.hw.rolled.reduced``: the tiny student
 family, blocks per stage 2, 1, 3, 1, seeded, W8A8 with integer LayerNorm / softmax and biases) through the build's
@@ -110,7 +112,8 @@ def build_chain(build: Path, work: Path) -> list[dict]:
                     "handoff": run.handoff, "mismatches": c.mismatches, "error": c.error, "done_cycles": done,
                     "latency": done[0] if done else None,
                     "weight_bytes": c.passes[0]["weight_bytes"] if c.passes else {},
-                    "token_batched_units": len(c.want_weight_bytes), "wall_s": run.wall_s})
+                    "token_batched_units": len(c.want_weight_bytes), "runtime_words": c.runtime_words,
+                    "flush_equal": c.flush_equal, "wall_s": run.wall_s})
         print(json.dumps(out[-1]), flush=True)
 
     rp.run_parts_rtl(parts, x, work, [rl.Pass("free")], progress=row)
@@ -152,7 +155,8 @@ def build_loops(build: Path, k: int, work: Path, only: set[str] | None = None) -
             row.update({"k": k, "bit_exact": r.bit_exact,
                         "mismatches": r.mismatches, "error": r.error, "done_cycles": done,
                         "latency": done[0] if done else None, "weight_bytes": r.passes[0]["weight_bytes"] if r.passes
-                        else {}, "token_batched_units": len(r.want_weight_bytes)})
+                        else {}, "token_batched_units": len(r.want_weight_bytes),
+                        "runtime_words": r.runtime_words, "flush_equal": r.flush_equal})
             at_iteration(model, 0)
         row["wall_s"] = round(time.monotonic() - t0, 1)
         print(json.dumps(row), flush=True)
@@ -170,8 +174,9 @@ def build_markdown(res: dict) -> str:
     lines = [title, "", f"`{res['command']}`  ",
              f"{res['machine']}; build `{res['build']}`; Verilator + cocotb, free-running, tolerance 0", "",
              "| part | blocks | input -> output (bytes per element in DDR) | layers (looped) | token-batched units | "
-             "maps K | result | cycles until each block is in DDR | build's estimate of the body's interval | "
-             "first block / estimate |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "layers loaded over AXI-Lite (words) | maps K | result | cycles until each block is in DDR | "
+             "build's estimate of the body's interval | first block / estimate |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["loops"]:
         est = r.get("estimated_body_interval")
         if "refused" in r:
@@ -186,8 +191,10 @@ def build_markdown(res: dict) -> str:
         if "out_shape" in r:
             bpe = r["bytes_per_element"]
             io = f"{r['shape']} {r['datatype']} ({bpe[0]}) -> {r['out_shape']} {r['out_datatype']} ({bpe[1]})"
+        rw = r.get("runtime_words") or {}
+        loaded = f"{len(rw)} ({sum(rw.values()):,})" if rw else "-"
         lines.append(f"| `{r['part']}` | {r['iterations']} | {io} | {r['layers']} ({r['looped_layers']}) | "
-                     f"{r.get('token_batched_units', '-')} | {r.get('k', '-')} | {result} | {cyc} | "
+                     f"{r.get('token_batched_units', '-')} | {loaded} | {r.get('k', '-')} | {result} | {cyc} | "
                      f"{f'{est:,}' if est else '-'} | {ratio} |")
     if chain and res["frame_cycles"]:
         f = res["frame_cycles"]

@@ -163,7 +163,8 @@ class UnitDriver:
     def start(self) -> None:
         self.mmio.write(CTRL, AP_START)
 
-    def _state(self, ctrl: int) -> str:
+    def describe_state(self, ctrl: int) -> str:
+        """CTRL (as read: ``ctrl``) and STATUS (read now) of the unit, decoded, for error messages."""
         st = self.mmio.read(STATUS)
         return (f"{self.map.unit}: CTRL(0x00)={ctrl:#x} [start={ctrl & AP_START} done={(ctrl & AP_DONE) >> 1} "
                 f"idle={(ctrl & AP_IDLE) >> 2}] STATUS(0x04)={st:#x} [err={st & ((1 << self.map.err_bits) - 1):#x} "
@@ -180,7 +181,7 @@ class UnitDriver:
                                     f"({self.map.err_doc})")
                 return
             if time.monotonic() > deadline:
-                raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self._state(ctrl)}")
+                raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self.describe_state(ctrl)}")
             if self.poll_s:
                 time.sleep(self.poll_s)
 

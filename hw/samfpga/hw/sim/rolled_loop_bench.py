@@ -9,10 +9,11 @@ register writes [offset, word] made once through an AXI-Lite master on ``<name>_
 runtime [{"name", "writes"}] (the part's runtime-writeable layers: their words [byte address, word] written once
 through ``<name>_s_axilite`` after reset, as the board's driver loads URAM the bitstream cannot initialise),
 passes [{"name", "ar_pause", "r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result,
-image_dir. Per pass the host does what the board's driver would (``_blocks``): for each block i and map k it starts
-the reader on the map's buffer i % 2 and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map
-only after the writer's done (its last B response: the map's block i is in DDR). The body's layers pick block i's
-parameters themselves (they count their passes). Per pass the DDR image is written to image_dir/ddr_<name>.bin; the
+image_dir. Per pass the board's own host code runs (``samfpga.backends.rolled_host.run_loop``, in a cocotb bridge
+thread whose register accesses are AXI-Lite transactions): for each block i and map k it starts the reader on the
+map's buffer i % 2 and the writer on its buffer (i + 1) % 2, the reader of block i + 1 of a map only after the
+writer's done (its last B response: the map's block i is in DDR). The body's layers pick block i's parameters
+themselves (they count their passes). Per pass the DDR image is written to image_dir/ddr_<name>.bin; the
 result has per-block cycles, the bytes each port moved and the error flags.
 """
 
@@ -25,16 +26,16 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event
+from cocotb.task import bridge, resume
+from cocotb.triggers import ClockCycles
 
+from samfpga.backends.rolled_host import run_loop
 from samfpga.backends.unit_regs import (
-    AP_DONE,
-    AP_START,
-    CTRL,
     STATUS,
     STATUS_BUSY,
     STRIP_READER,
     STRIP_WRITER,
+    UnitDriver,
 )
 from samfpga.hw.sim.bench_common import (
     CLK_NS,
@@ -49,43 +50,41 @@ from samfpga.hw.sim.bench_common import (
 )
 
 
+class _Mmio:
+    """A ``pynq.MMIO``-like register window for the host's code in a bridge thread: each access one AXI-Lite
+    transaction of ``master`` (a refused access fails the bench, as a bus error would stop the board's CPU)."""
+
+    def __init__(self, master, unit: str) -> None:
+        self.master, self.unit = master, unit
+        self.read = resume(self._read)
+        self.write = resume(self._write)
+
+    async def _read(self, off: int) -> int:
+        val, resp = await axil_read(self.master, off)
+        assert resp == 0, f"{self.unit}: read at {off:#x} refused"
+        return val
+
+    async def _write(self, off: int, val: int) -> None:
+        assert await axil_write(self.master, off, val) == 0, f"{self.unit}: write at {off:#x} refused"
+
+
 async def _blocks(dut, spec: dict, cycles: list[int], rd, wr) -> None:
-    """The host's loop over ``blocks`` blocks of ``len(buffers)`` maps, block after block and, within a block, map
-    after map, through the DMA engines' registers only (``rd``, ``wr``: AXI-Lite masters; ``unit_regs``), as the
-    board's driver does: the writer's job (i, k) is configured and started, then CTRL polled every
-    ``poll_cycles`` until ap_done (its last B response: the map's block is in DDR), then the next; the reader's job
-    (i, k) is configured and started once the writer has finished (i - 1, k) and no start of the reader is pending
-    (the unit samples its registers at the start, so they may be written while it runs a job). ``cycles``: the
-    cycle each job's ap_done was seen, from the first start."""
-    jobs = [(i, k) for i in range(spec["blocks"]) for k in range(len(spec["buffers"]))]
-    written = {job: Event() for job in jobs}
+    """One pass of the loop, run by the board's own host code (``samfpga.backends.rolled_host.run_loop``) in a
+    bridge thread over the DMA engines' AXI-Lite (``rd``, ``wr``), polling CTRL every ``poll_cycles``; ``cycles``:
+    the cycle each job's ap_done was seen, from the first start."""
     poll = spec["poll_cycles"]
     t0 = now()
 
-    async def job(master, regs, cfg: dict) -> None:
-        for off, val in regs.writes({**cfg, "tiles": 1, "halo": 0}):
-            assert await axil_write(master, off, val) == 0, f"{regs.unit}: write at {off:#x} refused"
-        assert await axil_write(master, CTRL, AP_START) == 0
+    async def pause() -> None:
+        await ClockCycles(dut.clk, poll)
 
-    async def writer() -> None:
-        for i, k in jobs:
-            await job(wr, STRIP_WRITER, {"base": spec["buffers"][k][(i + 1) % 2], **spec["dst"]})
-            while not (await axil_read(wr, CTRL))[0] & AP_DONE:
-                await ClockCycles(dut.clk, poll)
-            cycles.append(now() - t0)
-            written[(i, k)].set()
+    async def written(_job) -> None:
+        cycles.append(now() - t0)
 
-    async def reader() -> None:
-        for i, k in jobs:
-            if i:
-                await written[(i - 1, k)].wait()
-            while (await axil_read(rd, CTRL))[0] & AP_START:  # the previous job has not started yet
-                await ClockCycles(dut.clk, poll)
-            await job(rd, STRIP_READER, {"base": spec["buffers"][k][i % 2], **spec["src"]})
-
-    w = cocotb.start_soon(writer())
-    await reader()
-    await w
+    reader, writer = UnitDriver(_Mmio(rd, "strip_reader"), STRIP_READER), UnitDriver(_Mmio(wr, "strip_writer"), STRIP_WRITER)
+    host = bridge(run_loop)
+    await host(reader, writer, spec["blocks"], [tuple(b) for b in spec["buffers"]], spec["src"], spec["dst"],
+               wait=resume(pause), timeout_s=None, on_written=resume(written))
 
 
 @cocotb.test()
