@@ -395,6 +395,14 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
             if looped and n.op_type in ("MVAU_rtl", "Requant_rtl"):
                 seq += sum("SeqSet" in f.read_text() for f in code.glob("*memstream_wrapper.v"))
     assert seq > 0  # the looped memstreams count their own sets
+    # the host's description: each part's blocks and buffers as the RTL chain takes them
+    from samfpga.backends.rolled_host import read_parts
+    from samfpga.hw.sim.rolled_parts import host_parts
+
+    specs = read_parts(ctx.out / "rolled" / "host.json")
+    graphs = [ModelWrapper(str(ctx.out / p["file"])) for p in index["parts"]]
+    assert specs == host_parts(graphs, [Path(p["file"]).stem for p in index["parts"]])
+    assert [s.blocks for s in specs] == [p["iterations"] for p in index["parts"]]
 
 
 def _last_stage_passes(model):
@@ -689,6 +697,50 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
             assert wrappers or dats, name
             assert all(set(f.read_text().split()) <= {"0" * len(f.read_text().split()[0])} for f in dats), name
     assert runs[1].check.geometry.src.elem_bytes == 2 and runs[0].check.geometry.dst.elem_bytes == 2
+    np.testing.assert_array_equal(y, execute_unrolled(rolled_folded, x))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_reduced_encoder_host_chain(rolled_folded) -> None:
+    """The board's host code for a whole rolled encoder (``rolled_host.run_parts``: buffer plan, byte formats,
+    the register sequence of every part) on the reduced encoder's five parts as ``rolled_parts.host_parts``
+    describes them, each part a fake pair of DMA engines (tests/support/fake_part.py) around its own python
+    execution (block i with iteration i's parameters), on one memory at a board-like address. Tolerance 0: the
+    output equals the unrolled graph's python execution on the same pixels; the loops ran their blocks."""
+    from samfpga.backends.rolled_host import decode, encode, run_parts
+    from samfpga.backends.unit_regs import STRIP_READER, STRIP_WRITER, UnitDriver
+    from samfpga.hw.build.package import python_view
+    from samfpga.hw.custom_ops.looped import at_iteration, looped_ops
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import execute_unrolled, run_once
+    from samfpga.hw.sim import rolled_parts as rp
+    from tests.support.fake_part import FakePart
+
+    parts = rp.hw_parts(roll(rolled_folded))
+    specs = rp.host_parts(parts)
+    assert [s.blocks for s in specs] == [1, 2, 1, 3, 1]
+    assert [(s.src.elem_bytes, s.dst.elem_bytes) for s in specs] == [(1, 2), (2, 2), (2, 1), (1, 1), (1, 1)]
+
+    def body(part, spec):
+        def run(j: int, data: np.ndarray) -> np.ndarray:
+            if looped_ops(part):
+                at_iteration(part, j % spec.blocks)
+            y = run_once(python_view(part), decode(data.tobytes(), spec.in_shape, spec.src))
+            return np.frombuffer(encode(y, spec.dst), dtype=np.uint8)
+        return run
+
+    base = 0x8_0000_0000
+    mem = np.zeros(4 << 20, dtype=np.uint8)
+    fakes = [FakePart(mem, body=body(p, s), mem_base=base) for p, s in zip(parts, specs)]
+    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
+               for f in fakes]
+    x = _pixels(rolled_folded, 1)
+    y = run_parts(specs, drivers, mem, base, x, wait=lambda: [f.tick() for f in fakes])
+    for p in parts:
+        if looped_ops(p):
+            at_iteration(p, 0)
+    assert [f.jobs_read for f in fakes] == [1, 2, 1, 3, 1]
     np.testing.assert_array_equal(y, execute_unrolled(rolled_folded, x))
 
 

@@ -1,106 +1,37 @@
-"""The host's sequence of a rolled part (samfpga.backends.rolled_host.run_loop) against a fake part: a strip reader
-and a strip writer with the register protocol of docs/unit_regs.md (ap_start pending while busy, registers sampled
-at the start, ap_done sticky and clear-on-read) around a body that adds one to every byte, on one memory; time
-advances one tick per register access. The RTL simulation runs the same code (``rolled_loop_bench``); this checks
-its order, its data hazards and its errors without a simulator."""
+"""The host's sequence of a rolled part (samfpga.backends.rolled_host.run_loop) against a fake part
+(tests/support/fake_part.py: a strip reader and a strip writer with the register protocol of docs/unit_regs.md
+around a body that adds one to every byte, on one memory; time advances one tick per register access), and the
+chain of parts (``run_parts``: buffer plan, byte formats, handoffs) on fake parts with numpy bodies. The RTL
+simulation runs the same sequence (``rolled_loop_bench``); this checks its order, its data hazards and its errors
+without a simulator."""
 
 from __future__ import annotations
 
-from collections import deque
+import json
 
 import numpy as np
 import pytest
 
-from samfpga.backends.rolled_host import loop_jobs, run_loop
-from samfpga.backends.unit_regs import (
-    AP_DONE,
-    AP_IDLE,
-    AP_START,
-    CTRL,
-    STATUS,
-    STRIP_READER,
-    STRIP_WRITER,
-    UnitDriver,
-    UnitError,
-    UnitTimeout,
+from samfpga.backends.base import BackendError
+from samfpga.backends.rolled_host import (
+    BufferSide,
+    PartSpec,
+    decode,
+    encode,
+    loop_jobs,
+    parts_to_json,
+    plan_buffers,
+    read_parts,
+    run_loop,
+    run_parts,
 )
+from samfpga.backends.unit_regs import STRIP_READER, STRIP_WRITER, UnitDriver, UnitError, UnitTimeout
+from tests.support.fake_part import FakePart
 
 pytestmark = pytest.mark.board
 
 GEOM = {"h": 2, "w": 3, "c": 4}
 NBYTES = 2 * 3 * 4
-
-
-class FakePart:
-    """Reader -> body (+1 per byte, in order) -> writer on ``mem``. The reader copies its buffer when its job ends
-    (``read_ticks`` after it began), so a writer that overwrote the buffer first shows in the data; the writer ends
-    ``write_ticks`` after it began and the body has a block for it. ``writer_err`` / ``reader_err``: the err a job
-    ends with; ``body_stuck``: the body never delivers."""
-
-    def __init__(self, mem: np.ndarray, read_ticks: int = 5, write_ticks: int = 7, writer_err: int = 0,
-                 reader_err: int = 0, body_stuck: bool = False) -> None:
-        self.mem, self.t = mem, 0
-        self.fifo: deque = deque()
-        self.body_stuck = body_stuck
-        self.reader = _Unit(self, STRIP_READER, read_ticks, reader_err)
-        self.writer = _Unit(self, STRIP_WRITER, write_ticks, writer_err)
-        self.starts: list[tuple[str, int]] = []  # (unit, base) at each job's start
-
-    def tick(self) -> None:
-        self.t += 1
-        for u in (self.reader, self.writer):
-            u.step()
-
-
-class _Unit:
-    def __init__(self, part: FakePart, regmap, ticks: int, err: int) -> None:
-        self.part, self.map, self.ticks, self.err_end = part, regmap, ticks, err
-        self.regs: dict[int, int] = {}
-        self.pending = self.done = False
-        self.job: dict | None = None
-        self.err = 0
-
-    def _cfg(self) -> dict:
-        out = {}
-        for r in self.map.cfg_regs:
-            key = next(k for k, p, _ in self.map.params if p == r.port)
-            out[key] = out.get(key, 0) | (self.regs.get(r.offset, 0) << (32 * r.word))
-        return out
-
-    def step(self) -> None:
-        if self.job is None and self.pending:
-            self.pending = False
-            self.job = {**self._cfg(), "t0": self.part.t}
-            self.part.starts.append((self.map.unit, self.job["base"]))
-        if self.job is None or self.part.t - self.job["t0"] < self.ticks:
-            return
-        base, n = self.job["base"], self.job["h"] * self.job["w"] * self.job["c"]
-        if self.map is STRIP_READER:
-            self.part.fifo.append(self.part.mem[base:base + n].copy())
-        elif self.part.fifo and not self.part.body_stuck:
-            self.part.mem[base:base + n] = self.part.fifo.popleft() + 1
-        else:
-            return
-        self.job, self.done, self.err = None, True, self.err_end
-
-    def read(self, off: int) -> int:
-        self.part.tick()
-        if off == CTRL:
-            v = (AP_START if self.pending else 0) | (AP_DONE if self.done else 0)
-            v |= AP_IDLE if self.job is None and not self.pending else 0
-            self.done = False
-            return v
-        if off == STATUS:
-            return self.err | (1 << 8 if self.job is not None else 0)
-        return self.regs[off]
-
-    def write(self, off: int, val: int) -> None:
-        self.part.tick()
-        if off == CTRL:
-            self.pending = bool(val & AP_START)
-        else:
-            assert off in {r.offset for r in self.map.cfg_regs}, f"{self.map.unit}: write to {off:#x}"
-            self.regs[off] = val
 
 
 def _setup(maps: int, **kw):
@@ -165,3 +96,109 @@ def test_stuck_body_times_out_naming_both_units():
 def test_bad_loop_refused():
     with pytest.raises(ValueError, match="at least one block and one map, got blocks=0"):
         loop_jobs(0, 1)
+
+
+def test_buffer_formats():
+    """Two's complement little-endian, narrower datatypes extended; a reader takes the low bits of its datatype."""
+    int9 = BufferSide(1, 1, 4, 9, True, 2)
+    assert encode(np.array([-1, -256, 255, 3]), int9) == bytes([0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x00, 3, 0])
+    uint8_in_2 = BufferSide(1, 1, 4, 8, False, 2)
+    np.testing.assert_array_equal(decode(bytes([0xFF, 0xFF, 0x00, 0xFF, 0xFF, 0x00, 3, 0]), (4,), uint8_in_2),
+                                  [255, 0, 255, 3])
+    two = BufferSide(1, 1, 2, 9, True, 2)
+    np.testing.assert_array_equal(decode(encode(np.array([-256, 255]), two), (2,), two), [-256, 255])
+    with pytest.raises(ValueError, match=r"outside the INT9 of the buffer \(range -257..0"):
+        encode(np.array([-257, 0, 0, 0]), int9)
+    with pytest.raises(ValueError, match="3 values for a buffer of 1 x 1 x 4"):
+        encode(np.zeros(3), int9)
+
+
+U8 = BufferSide(2, 3, 4, 8, False, 1)
+I9 = BufferSide(2, 3, 4, 9, True, 2)
+CHAIN = [PartSpec("stem", 1, U8, I9, (1, 2, 3, 4), (1, 2, 3, 4)),
+         PartSpec("loop", 3, I9, I9, (1, 2, 3, 4), (1, 2, 3, 4)),
+         PartSpec("neck", 1, I9, U8, (1, 2, 3, 4), (1, 2, 3, 4))]
+
+
+def _i16(data: np.ndarray) -> np.ndarray:
+    return data.view("<i2").astype(np.int64)
+
+
+BODIES = [lambda j, d: (d.astype(np.int64) - 100).astype("<i2").view(np.uint8),  # UINT8 -> INT9 in two bytes
+          lambda j, d: (_i16(d) + 1).astype("<i2").view(np.uint8),  # +1 per block
+          lambda j, d: (_i16(d) + 97).astype(np.uint8)]  # INT9 -> UINT8: x - 100 + 3 + 97 = x
+
+
+def test_plan_buffers_chains_the_output_buffers():
+    pairs, size = plan_buffers(CHAIN)
+    assert pairs == [(0, 4096), (4096, 8192), (8192, 12288)]  # the loop (3 blocks) ends in its second buffer
+    assert size == 16384
+    even = [CHAIN[0], PartSpec("loop", 2, I9, I9, (1, 2, 3, 4), (1, 2, 3, 4)), CHAIN[2]]
+    assert plan_buffers(even)[0][2][0] == 4096  # two blocks: back in the loop's first buffer
+    with pytest.raises(ValueError, match="neck writes .* but neck reads"):
+        plan_buffers([CHAIN[2], CHAIN[2]])
+
+
+def _chain(base: int, **kw):
+    mem = np.zeros(20000, dtype=np.uint8)
+    fakes = [FakePart(mem, body=b, mem_base=base, **(kw if j == 1 else {})) for j, b in enumerate(BODIES)]
+    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
+               for f in fakes]
+
+    def tick() -> None:
+        for f in fakes:
+            f.tick()
+    return mem, fakes, drivers, tick
+
+
+def test_run_parts_hands_each_output_to_the_next_part():
+    mem, fakes, drivers, tick = _chain(0x4000_0000)
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) * 10
+    y = run_parts(CHAIN, drivers, mem, 0x4000_0000, x, wait=tick)
+    np.testing.assert_array_equal(y, x)
+    assert y.dtype == np.float32 and y.shape == (1, 2, 3, 4)
+    assert [f.jobs_read for f in fakes] == [1, 3, 1]
+    assert fakes[1].starts[:2] == [("strip_writer", 0x4000_0000 + 8192), ("strip_reader", 0x4000_0000 + 4096)]
+
+
+def test_run_parts_ending_in_a_loop_of_even_blocks():
+    """A last part with N = 2 leaves its output in the first buffer of its pair."""
+    mem = np.zeros(20000, dtype=np.uint8)
+    fakes = [FakePart(mem, body=b) for b in BODIES[:2]]
+    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
+               for f in fakes]
+    parts = [CHAIN[0], PartSpec("loop", 2, I9, I9, (1, 2, 3, 4), (1, 2, 3, 4))]
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    y = run_parts(parts, drivers, mem, 0, x, wait=lambda: [f.tick() for f in fakes])
+    np.testing.assert_array_equal(y, x - 100 + 2)
+
+
+def test_run_parts_names_the_failing_part_and_checks_the_region():
+    mem, fakes, drivers, tick = _chain(0, writer_err=1)
+    x = np.zeros((1, 2, 3, 4), dtype=np.float32)
+    with pytest.raises(UnitError, match="part loop: block 0 of map 0: strip_writer finished with err"):
+        run_parts(CHAIN, drivers, mem, 0, x, wait=tick)
+    with pytest.raises(BackendError, match="at least 16,384 bytes, got uint8 \\(100,\\)"):
+        run_parts(CHAIN, drivers, np.zeros(100, dtype=np.uint8), 0, x, wait=tick)
+    with pytest.raises(BackendError, match="3 parts but 2"):
+        run_parts(CHAIN, drivers[:2], mem, 0, x, wait=tick)
+
+
+def test_parts_description_round_trip_and_errors(tmp_path):
+    d = parts_to_json(CHAIN)
+    assert d["ddr_bytes"] == 16384
+    f = tmp_path / "host.json"
+    f.write_text(json.dumps(d))
+    assert read_parts(f) == CHAIN
+    f.write_text('{"format": "x"}')
+    with pytest.raises(BackendError, match=f"{f}: not a samfpga-rolled-host version 1"):
+        read_parts(f)
+    bad = {**d, "parts": [{**d["parts"][0], "src": {"h": 2}}]}
+    with pytest.raises(BackendError, match="here: part 0 lacks or mangles 'w'"):
+        read_parts(bad, "here")
+    with pytest.raises(BackendError, match="part stem: blocks 0"):
+        read_parts({**d, "parts": [{**d["parts"][0], "blocks": 0}]})
+    with pytest.raises(BackendError, match="loop writes .* but stem reads"):
+        read_parts({**d, "parts": [d["parts"][1], d["parts"][0]]})
+    with pytest.raises(BackendError, match="missing.json: cannot read"):
+        read_parts(tmp_path / "missing.json")

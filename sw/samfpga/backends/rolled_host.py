@@ -1,5 +1,6 @@
-"""The host's sequence of one part of a rolled accelerator: its N blocks through two DDR buffers per map, driven
-through the strip reader's and the strip writer's registers only (``unit_regs``; docs/rolled_stage.md).
+"""The host's side of a rolled accelerator (docs/rolled_stage.md): the sequence of one part, its N blocks through two
+DDR buffers per map driven through the strip reader's and the strip writer's registers only (``unit_regs``,
+``run_loop``), and the chain of parts, each reading the buffer the part before it wrote (``run_parts``).
 
 A part (a loop body, or a piece of the rolled graph that runs once: N = 1) sits between a strip reader and a strip
 writer. For K maps interleaved (the body's ``loop_frames``) the jobs are block after block and, within a block, map
@@ -16,17 +17,165 @@ The same code runs on the board (``pynq.MMIO`` objects) and in the RTL simulatio
 (``samfpga.hw.sim.rolled_loop_bench`` calls it from a cocotb bridge thread, each register access an AXI-Lite
 transaction), so what the simulation checks bit-exactly is this sequence.
 
+A buffer holds its tensor as raster HWC integers, each element in ``elem_bytes`` little-endian bytes (two's
+complement; a narrower datatype sign- or zero-extended), which both neighbouring parts agree on
+(``samfpga.hw.sim.rolled_parts.layouts``): ``encode`` / ``decode``.
+
 Importable without torch / finn / pynq (the board runtime).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
+
+from .base import BackendError
 from .unit_regs import AP_DONE, AP_START, CTRL, STATUS, UnitDriver, UnitError, UnitTimeout
 
 Job = tuple[int, int]  # (block i, map k)
+
+#: DDR buffers start on 4 KiB pages (the DMA engines' bursts never cross one)
+BUFFER_ALIGN = 4096
+
+
+@dataclass(frozen=True)
+class BufferSide:
+    """A part's input or output as its DDR buffer holds it: ``h`` rows of ``w`` pixels of ``c`` elements, each a
+    ``bits``-bit (``signed``) integer in ``elem_bytes`` bytes."""
+
+    h: int
+    w: int
+    c: int
+    bits: int
+    signed: bool
+    elem_bytes: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.h * self.w * self.c * self.elem_bytes
+
+    def strip_cfg(self) -> dict[str, int]:
+        """The strip units' h, w, c (bytes per pixel) of this buffer."""
+        return {"h": self.h, "w": self.w, "c": self.c * self.elem_bytes}
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One part of a rolled accelerator as the host runs it: ``blocks`` passes (N; 1 for a piece that runs once)
+    from ``src`` to ``dst``; ``in_shape`` / ``out_shape``: its tensors' shapes (FINN's NHWC order)."""
+
+    name: str
+    blocks: int
+    src: BufferSide
+    dst: BufferSide
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+
+HOST_FORMAT = "samfpga-rolled-host"
+
+
+def parts_to_json(parts: Sequence[PartSpec]) -> dict:
+    """The description of a rolled accelerator's parts for the host (``rolled/host.json`` of a rolled build):
+    format, version, each part's ``PartSpec`` and the DDR region ``plan_buffers`` needs."""
+    return {"format": HOST_FORMAT, "version": 1, "ddr_bytes": plan_buffers(parts)[1],
+            "parts": [{"name": p.name, "blocks": p.blocks, "src": vars(p.src), "dst": vars(p.dst),
+                       "in_shape": list(p.in_shape), "out_shape": list(p.out_shape)} for p in parts]}
+
+
+def read_parts(desc: Mapping | str | Path, where: str = "") -> list[PartSpec]:
+    """``PartSpec`` s from ``parts_to_json``'s dict or the JSON file holding it; raises ``BackendError`` naming the
+    file (``where`` for a dict) and the field for a wrong format, a missing or malformed field, or neighbours that
+    disagree on a buffer."""
+    if not isinstance(desc, Mapping):
+        where = str(desc)
+        try:
+            desc = json.loads(Path(desc).read_text())
+        except (OSError, ValueError) as e:
+            raise BackendError(f"{where}: cannot read the rolled parts' description ({e})") from None
+    where = where or "rolled parts description"
+    if desc.get("format") != HOST_FORMAT or desc.get("version") != 1:
+        raise BackendError(f"{where}: not a {HOST_FORMAT} version 1 description (format={desc.get('format')!r}, "
+                           f"version={desc.get('version')!r})")
+    out = []
+    for j, p in enumerate(desc.get("parts") or []):
+        try:
+            sides = {k: BufferSide(**{f: p[k][f] for f in ("h", "w", "c", "bits", "signed", "elem_bytes")})
+                     for k in ("src", "dst")}
+            spec = PartSpec(name=str(p["name"]), blocks=int(p["blocks"]), src=sides["src"], dst=sides["dst"],
+                            in_shape=tuple(int(v) for v in p["in_shape"]),
+                            out_shape=tuple(int(v) for v in p["out_shape"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BackendError(f"{where}: part {j} lacks or mangles {e}") from None
+        if spec.blocks < 1 or spec.src.elem_bytes not in (1, 2) or spec.dst.elem_bytes not in (1, 2):
+            raise BackendError(f"{where}: part {spec.name}: blocks {spec.blocks} (>= 1) or bytes per element "
+                               f"{spec.src.elem_bytes}/{spec.dst.elem_bytes} (1 or 2) out of range")
+        out.append(spec)
+    if not out:
+        raise BackendError(f"{where}: no parts")
+    try:
+        plan_buffers(out)
+    except ValueError as e:
+        raise BackendError(f"{where}: {e}") from None
+    return out
+
+
+def encode(x: np.ndarray, side: BufferSide) -> bytes:
+    """Tensor values (any numeric array of integers of ``side``'s datatype) as the buffer holds them (module doc).
+    Raises ``ValueError`` naming the side when a value is not an integer of that datatype."""
+    v = np.asarray(x)
+    lo, hi = (-(1 << (side.bits - 1)), (1 << (side.bits - 1)) - 1) if side.signed else (0, (1 << side.bits) - 1)
+    if v.size != side.h * side.w * side.c:
+        raise ValueError(f"{v.size} values for a buffer of {side.h} x {side.w} x {side.c}")
+    if v.size and (np.any(v != np.round(v)) or v.min() < lo or v.max() > hi):
+        raise ValueError(f"values outside the {'INT' if side.signed else 'UINT'}{side.bits} of the buffer "
+                         f"(range {v.min()}..{v.max()}, or not integers)")
+    return v.astype(np.int64).astype(f"<i{side.elem_bytes}").tobytes()
+
+
+def decode(data: bytes, shape: Sequence[int], side: BufferSide) -> np.ndarray:
+    """``side``'s values in a buffer as the reading part takes them: the low ``bits`` bits of each element,
+    sign-extended for a signed datatype; float32 of ``shape``."""
+    v = np.frombuffer(data, dtype=f"<u{side.elem_bytes}").astype(np.int64) & ((1 << side.bits) - 1)
+    if side.signed:
+        v = np.where(v >= 1 << (side.bits - 1), v - (1 << side.bits), v)
+    return v.astype(np.float32).reshape(tuple(shape))
+
+
+def plan_buffers(parts: Sequence[PartSpec], align: int = BUFFER_ALIGN) -> tuple[list[tuple[int, int]], int]:
+    """Byte offsets of each part's buffer pair in one DDR region, and the region's size. Part j reads the first
+    buffer of its pair and its block i writes buffer (i + 1) % 2, so its output ends in buffer N % 2; the next
+    part's first buffer is that one, its second a fresh one. Raises ``ValueError`` when neighbours disagree on the
+    buffer between them (shape or bytes per element)."""
+    pairs: list[tuple[int, int]] = []
+    top = 0
+
+    def fresh(nbytes: int) -> int:
+        nonlocal top
+        off = top
+        top += -(-nbytes // align) * align
+        return off
+
+    first = fresh(max(parts[0].src.nbytes, parts[0].dst.nbytes)) if parts else 0
+    for j, p in enumerate(parts):
+        if j:
+            prev = parts[j - 1]
+            if (prev.dst.h * prev.dst.w * prev.dst.c, prev.dst.elem_bytes) != (p.src.h * p.src.w * p.src.c,
+                                                                                 p.src.elem_bytes):
+                raise ValueError(f"{prev.name} writes {prev.dst} but {p.name} reads {p.src}")
+            first = pairs[-1][prev.blocks % 2]
+        pairs.append((first, fresh(max(p.src.nbytes, p.dst.nbytes))))
+    return pairs, top
+
+
+def output_buffer(part: PartSpec, pair: tuple[int, int]) -> int:
+    """Where ``part`` leaves its output: buffer N % 2 of its pair."""
+    return pair[part.blocks % 2]
 
 
 def loop_jobs(blocks: int, maps: int) -> list[Job]:
@@ -97,3 +246,34 @@ def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Seque
     if _err(reader, status):
         raise UnitError(f"strip_reader holds err after the loop: STATUS(0x04)={status:#x} ({reader.map.err_doc})")
     return done
+
+
+def run_parts(parts: Sequence[PartSpec], drivers: Sequence[tuple[UnitDriver, UnitDriver]], ddr: np.ndarray,
+              ddr_base: int, x: np.ndarray, wait: Callable[[], None] | None = None,
+              timeout_s: float | None = 10.0) -> np.ndarray:
+    """One frame through every part in turn (module doc): ``x`` (the first part's input values, ``in_shape``) is
+    encoded into the first buffer of ``ddr`` (a uint8 array of at least ``plan_buffers``' size at physical
+    address ``ddr_base``: a ``pynq.allocate`` buffer on the board, whose ``flush`` / ``invalidate`` are called
+    around the run), each part runs its blocks with its (reader, writer) ``drivers`` (``run_loop``), and the last
+    part's output is decoded (float32 of its ``out_shape``). Raises ``BackendError`` for a region too small or a
+    drivers count that differs, and what ``run_loop`` raises, naming the part."""
+    pairs, size = plan_buffers(parts)
+    if len(drivers) != len(parts):
+        raise BackendError(f"{len(parts)} parts but {len(drivers)} (reader, writer) driver pairs")
+    if ddr.dtype != np.uint8 or ddr.ndim != 1 or ddr.size < size:
+        raise BackendError(f"the DDR region must be a uint8 vector of at least {size:,} bytes, got {ddr.dtype} "
+                           f"{ddr.shape}")
+    data = encode(x, parts[0].src)
+    ddr[pairs[0][0]:pairs[0][0] + len(data)] = np.frombuffer(data, dtype=np.uint8)
+    if hasattr(ddr, "flush"):
+        ddr.flush()
+    for p, pair, (reader, writer) in zip(parts, pairs, drivers):
+        try:
+            run_loop(reader, writer, p.blocks, [(ddr_base + pair[0], ddr_base + pair[1])], p.src.strip_cfg(),
+                     p.dst.strip_cfg(), wait=wait, timeout_s=timeout_s)
+        except BackendError as e:
+            raise type(e)(f"part {p.name}: {e}") from None
+    if hasattr(ddr, "invalidate"):
+        ddr.invalidate()
+    last, out = parts[-1], output_buffer(parts[-1], pairs[-1])
+    return decode(bytes(ddr[out:out + last.dst.nbytes]), last.out_shape, last.dst)

@@ -4,8 +4,10 @@
 generates, in part order, the HDL of each piece that runs once and of each loop's body with every iteration's
 parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers count their own passes). Per part
 ``k``: the graph with its nodes' ``code_gen_dir_ipgen`` pointing into ``out/hdl/rolled/<k>_<kind>/<node>/`` is
-saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), and ``out/rolled/parts.json`` lists the parts
-(file, kind, iterations, layers, looped layers). What is not generated: the stitched design for Vivado joining the
+saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), ``out/rolled/parts.json`` lists the parts
+(file, kind, iterations, layers, looped layers), and ``out/rolled/host.json`` describes them for the board's host
+(``samfpga.backends.rolled_host.parts_to_json``: each part's blocks, buffers and shapes, as ``run_parts`` takes
+them). What is not generated: the stitched design for Vivado joining the
 parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part
 between them; docs/rolled_stage.md).
 """
@@ -46,15 +48,17 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
     """Generate the rolled graph's HDL under ``out`` (module doc); returns the ``parts.json`` dict."""
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
 
+    from samfpga.backends.rolled_host import parts_to_json
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.graph import Loop
     from samfpga.hw.rolled.hdl import looped_body
+    from samfpga.hw.sim.rolled_parts import host_parts
 
     rg = roll(model)
     if not rg.loops:
         raise ValueError("hw_codegen: the graph has no rolled stage")
     (out / "rolled").mkdir(parents=True, exist_ok=True)
-    parts = []
+    parts, graphs = [], []
     for k, p in enumerate(rg.parts):
         if isinstance(p, Loop):
             g, res = looped_body(p)
@@ -67,9 +71,12 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
         layers = move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
         name = f"{k}_{kind}.onnx"
         g.save(str(out / "rolled" / name))
+        graphs.append(g)
         parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
+    host = parts_to_json(host_parts(graphs, [Path(p["file"]).stem for p in parts]))  # raises before any index
     index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
     (out / "rolled" / "parts.json").write_text(json.dumps(index, indent=1) + "\n")
+    (out / "rolled" / "host.json").write_text(json.dumps(host, indent=1) + "\n")
     return index
 
 

@@ -71,6 +71,14 @@ class Side:
         """Bits per element on the strip units' streams."""
         return 8 * self.elem_bytes
 
+    @property
+    def buffer(self):
+        """The side as the host's code takes it (``samfpga.backends.rolled_host.BufferSide``)."""
+        from samfpga.backends.rolled_host import BufferSide
+
+        return BufferSide(h=self.h, w=self.w, c=self.c, bits=self.bits, signed=self.signed,
+                          elem_bytes=self.elem_bytes)
+
 
 @dataclass(frozen=True)
 class LoopGeometry:
@@ -264,18 +272,18 @@ class LoopResult:
 
 
 def to_bytes(x: np.ndarray, g: Side) -> bytes:
-    """Tensor values (float array of integers of side ``g``'s datatype) as the DDR buffer holds them: two's
-    complement, ``g.elem_bytes`` little-endian bytes each (a narrower datatype sign- or zero-extended)."""
-    return np.asarray(x).astype(np.int64).astype(f"<i{g.elem_bytes}").tobytes()
+    """Tensor values (float array of integers of side ``g``'s datatype) as the DDR buffer holds them
+    (``rolled_host.encode``, what the board's host writes)."""
+    from samfpga.backends.rolled_host import encode
+
+    return encode(x, g.buffer)
 
 
 def from_bytes(data: bytes, shape, g: Side) -> np.ndarray:
-    """Side ``g``'s values in a DDR buffer as its part reads them: the low ``g.bits`` bits of each element,
-    sign-extended for a signed datatype; float32 of ``shape``."""
-    v = np.frombuffer(data, dtype=f"<u{g.elem_bytes}").astype(np.int64) & ((1 << g.bits) - 1)
-    if g.signed:
-        v = np.where(v >= 1 << (g.bits - 1), v - (1 << g.bits), v)
-    return v.astype(np.float32).reshape(shape)
+    """Side ``g``'s values in a DDR buffer as its part reads them (``rolled_host.decode``); float32 of ``shape``."""
+    from samfpga.backends.rolled_host import decode
+
+    return decode(data, shape, g.buffer)
 
 
 def simulate(g: LoopGeometry, image: bytes, buffers: list[tuple[int, int]], blocks: int, passes: list[Pass],

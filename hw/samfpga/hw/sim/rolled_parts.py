@@ -68,6 +68,26 @@ def hw_parts(rolled) -> list:
     return out
 
 
+def host_parts(parts: list, names: list[str] | None = None) -> list:
+    """``parts`` (``hw_parts``) as the board's host runs them (``samfpga.backends.rolled_host.PartSpec``: blocks,
+    buffer sides with the bytes per element of ``layouts``, shapes); ``names``: one per part (default
+    ``part<j>``). Raises ``LoopError`` (``geometry``) for a part the DMA engines cannot carry."""
+    from samfpga.backends.rolled_host import PartSpec
+    from samfpga.hw.custom_ops.looped import iterations, looped_ops
+    from samfpga.hw.sim.rolled_loop import geometry
+
+    lay = layouts(parts)
+    out = []
+    for j, p in enumerate(parts):
+        ops = looped_ops(p)
+        g = geometry(p, loop=bool(ops), layout=(lay[j], lay[j + 1]))
+        i, o = p.graph.input[0].name, p.graph.output[0].name
+        out.append(PartSpec(name=names[j] if names else f"part{j}", blocks=iterations(ops[0]) if ops else 1,
+                            src=g.src.buffer, dst=g.dst.buffer, in_shape=tuple(p.get_tensor_shape(i)),
+                            out_shape=tuple(p.get_tensor_shape(o))))
+    return out
+
+
 @dataclass
 class PartRun:
     """One part of the chain: its check (``run_loop_rtl``), whether its input buffer held exactly the bytes the part
