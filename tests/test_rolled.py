@@ -369,13 +369,23 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.build.memory import mark_runtime_writeable
     from samfpga.hw.build.steps import STEPS as BUILD_STEPS
     from samfpga.hw.build.steps import BuildStopped
     from samfpga.hw.custom_ops.looped import iterations
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.graph import Loop
 
     ctx = rolled_build["ctx"]
+    model = copy.deepcopy(rolled_build["model"])
+    # a weight memory of a piece that runs once put in URAM, as the build's memory step does for large ones
+    candidates = [(j, n.name) for j, p in enumerate(roll(model).parts) if not isinstance(p, Loop)
+                  for n in p.graph.node if n.op_type == "MVAU_rtl"
+                  and getCustomOp(n).get_nodeattr("mem_mode") == "internal_decoupled"]
+    part_index, uram = candidates[-1]
+    assert mark_runtime_writeable(model, [uram]) == [uram]
     with pytest.raises(BuildStopped, match=r"HDL of the rolled graph generated .*no stitched IP of a rolled graph"):
-        BUILD_STEPS["hw_codegen"](copy.deepcopy(rolled_build["model"]), ctx)
+        BUILD_STEPS["hw_codegen"](model, ctx)
     index = json.loads((ctx.out / "rolled" / "parts.json").read_text())
     assert index == ctx.results.rolled["codegen"]
     bodies = [p for p in index["parts"] if p["kind"] == "body"]
@@ -403,6 +413,16 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     graphs = [ModelWrapper(str(ctx.out / p["file"])) for p in index["parts"]]
     assert specs == host_parts(graphs, [Path(p["file"]).stem for p in index["parts"]])
     assert [s.blocks for s in specs] == [p["iterations"] for p in index["parts"]]
+    # the URAM layer's words, in its part's entry, as the RTL benches write them over AXI-Lite
+    from samfpga.hw.build.package import runtime_words
+
+    host = json.loads((ctx.out / "rolled" / "host.json").read_text())
+    rw = [(j, e) for j, p in enumerate(host["parts"]) for e in p["runtime_weights"]]
+    assert [(j, e["name"]) for j, e in rw] == [(part_index, uram)], rw
+    e, g = rw[0][1], graphs[part_index]
+    want = runtime_words(getCustomOp(g.get_node_from_name(uram)), g)
+    got = [int(w, 16) for w in (ctx.out / "rolled" / e["file"]).read_text().split()]
+    assert e["words"] == len(want) == len(got) > 0 and got == want.tolist()
 
 
 def _last_stage_passes(model):

@@ -7,7 +7,9 @@ parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers coun
 saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), ``out/rolled/parts.json`` lists the parts
 (file, kind, iterations, layers, looped layers), and ``out/rolled/host.json`` describes them for the board's host
 (``samfpga.backends.rolled_host.parts_to_json``: each part's blocks, buffers and shapes, as ``run_parts`` takes
-them). What is not generated: the stitched design for Vivado joining the
+them, and its runtime-writeable layers, whose memories the bitstream cannot initialise: name, word count and
+``rolled/runtime_weights/<part>/<node>.dat``, the words the host writes over the layer's AXI-Lite, a looped
+layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write them). What is not generated: the stitched design for Vivado joining the
 parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part
 between them; docs/rolled_stage.md).
 """
@@ -47,8 +49,15 @@ def move_code(model, dst_root: Path) -> int:
 def generate(model, out: Path, part: str, clk_ns: float) -> dict:
     """Generate the rolled graph's HDL under ``out`` (module doc); returns the ``parts.json`` dict."""
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.backends.rolled_host import parts_to_json
+    from samfpga.hw.build.package import (
+        RUNTIME_DIR,
+        runtime_words,
+        runtime_writeable_nodes,
+        write_runtime_weights,
+    )
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.graph import Loop
     from samfpga.hw.rolled.hdl import looped_body
@@ -73,8 +82,21 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
         g.save(str(out / "rolled" / name))
         graphs.append(g)
         parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
-    host = parts_to_json(host_parts(graphs, [Path(p["file"]).stem for p in parts]))  # raises before any index
+    names = [Path(p["file"]).stem for p in parts]
+    host = parts_to_json(host_parts(graphs, names))  # raises before any index
+    words: dict[str, dict] = {}
+    for entry, g, name in zip(host["parts"], graphs, names):
+        entry["runtime_weights"] = []
+        for n in runtime_writeable_nodes(g):
+            w = runtime_words(getCustomOp(n), g)
+            words[f"{name}/{n.name}"] = w
+            entry["runtime_weights"].append({"name": n.name, "words": len(w),
+                                             "file": f"{RUNTIME_DIR}/{name}/{n.name}.dat"})
     index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
+    for entry, name in zip(host["parts"], names):
+        write_runtime_weights(entry["runtime_weights"],
+                              {e["name"]: words[f"{name}/{e['name']}"] for e in entry["runtime_weights"]},
+                              out / "rolled")
     (out / "rolled" / "parts.json").write_text(json.dumps(index, indent=1) + "\n")
     (out / "rolled" / "host.json").write_text(json.dumps(host, indent=1) + "\n")
     return index
