@@ -168,7 +168,7 @@ def plan_buffers(parts: Sequence[PartSpec], align: int = BUFFER_ALIGN) -> tuple[
             if (prev.dst.h * prev.dst.w * prev.dst.c, prev.dst.elem_bytes) != (p.src.h * p.src.w * p.src.c,
                                                                                  p.src.elem_bytes):
                 raise ValueError(f"{prev.name} writes {prev.dst} but {p.name} reads {p.src}")
-            first = pairs[-1][prev.blocks % 2]
+            first = output_buffer(prev, pairs[-1])
         pairs.append((first, fresh(max(p.src.nbytes, p.dst.nbytes))))
     return pairs, top
 
