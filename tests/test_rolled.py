@@ -729,7 +729,6 @@ def test_reduced_encoder_host_chain(rolled_folded) -> None:
     execution (block i with iteration i's parameters), on one memory at a board-like address. Tolerance 0: the
     output equals the unrolled graph's python execution on the same pixels; the loops ran their blocks."""
     from samfpga.backends.rolled_host import decode, encode, run_parts
-    from samfpga.backends.unit_regs import STRIP_READER, STRIP_WRITER, UnitDriver
     from samfpga.hw.build.package import python_view
     from samfpga.hw.custom_ops.looped import at_iteration, looped_ops
     from samfpga.hw.rolled import roll
@@ -753,8 +752,7 @@ def test_reduced_encoder_host_chain(rolled_folded) -> None:
     base = 0x8_0000_0000
     mem = np.zeros(4 << 20, dtype=np.uint8)
     fakes = [FakePart(mem, body=body(p, s), mem_base=base) for p, s in zip(parts, specs)]
-    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
-               for f in fakes]
+    drivers = [f.drivers() for f in fakes]
     x = _pixels(rolled_folded, 1)
     y = run_parts(specs, drivers, mem, base, x, wait=lambda: [f.tick() for f in fakes])
     for p in parts:

@@ -25,7 +25,7 @@ from samfpga.backends.rolled_host import (
     run_loop,
     run_parts,
 )
-from samfpga.backends.unit_regs import STRIP_READER, STRIP_WRITER, UnitDriver, UnitError, UnitTimeout
+from samfpga.backends.unit_regs import UnitError, UnitTimeout
 from tests.support.fake_part import FakePart
 
 pytestmark = pytest.mark.board
@@ -40,8 +40,7 @@ def _setup(maps: int, **kw):
     buffers = [(64 + 256 * k, 64 + 256 * k + 100) for k in range(maps)]
     x = [mem[b[0]:b[0] + NBYTES].copy() for b in buffers]
     part = FakePart(mem, **kw)
-    rd = UnitDriver(part.reader, STRIP_READER, poll_s=0)
-    wr = UnitDriver(part.writer, STRIP_WRITER, poll_s=0)
+    rd, wr = part.drivers()
     return part, mem, buffers, x, rd, wr
 
 
@@ -142,8 +141,7 @@ def test_plan_buffers_chains_the_output_buffers():
 def _chain(base: int, **kw):
     mem = np.zeros(20000, dtype=np.uint8)
     fakes = [FakePart(mem, body=b, mem_base=base, **(kw if j == 1 else {})) for j, b in enumerate(BODIES)]
-    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
-               for f in fakes]
+    drivers = [f.drivers() for f in fakes]
 
     def tick() -> None:
         for f in fakes:
@@ -165,8 +163,7 @@ def test_run_parts_ending_in_a_loop_of_even_blocks():
     """A last part with N = 2 leaves its output in the first buffer of its pair."""
     mem = np.zeros(20000, dtype=np.uint8)
     fakes = [FakePart(mem, body=b) for b in BODIES[:2]]
-    drivers = [(UnitDriver(f.reader, STRIP_READER, poll_s=0), UnitDriver(f.writer, STRIP_WRITER, poll_s=0))
-               for f in fakes]
+    drivers = [f.drivers() for f in fakes]
     parts = [CHAIN[0], PartSpec("loop", 2, I9, I9, (1, 2, 3, 4), (1, 2, 3, 4))]
     x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
     y = run_parts(parts, drivers, mem, 0, x, wait=lambda: [f.tick() for f in fakes])

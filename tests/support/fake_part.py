@@ -8,7 +8,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from samfpga.backends.unit_regs import AP_DONE, AP_IDLE, AP_START, CTRL, STATUS, STRIP_READER, STRIP_WRITER
+from samfpga.backends.unit_regs import (
+    AP_DONE,
+    AP_IDLE,
+    AP_START,
+    CTRL,
+    STATUS,
+    STRIP_READER,
+    STRIP_WRITER,
+    UnitDriver,
+)
 
 
 def add_one(_job: int, data: np.ndarray) -> np.ndarray:
@@ -33,6 +42,10 @@ class FakePart:
         self.reader = _Unit(self, STRIP_READER, read_ticks, reader_err)
         self.writer = _Unit(self, STRIP_WRITER, write_ticks, writer_err)
         self.starts: list[tuple[str, int]] = []  # (unit, base) at each job's start
+
+    def drivers(self) -> tuple[UnitDriver, UnitDriver]:
+        """The host's (reader, writer) drivers of this part, polling without sleeping."""
+        return UnitDriver(self.reader, STRIP_READER, poll_s=0), UnitDriver(self.writer, STRIP_WRITER, poll_s=0)
 
     def tick(self) -> None:
         self.t += 1

@@ -186,10 +186,6 @@ def loop_jobs(blocks: int, maps: int) -> list[Job]:
     return [(i, k) for i in range(blocks) for k in range(maps)]
 
 
-def _err(d: UnitDriver, status: int) -> int:
-    return status & ((1 << d.map.err_bits) - 1)
-
-
 def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Sequence[tuple[int, int]],
              src: Mapping[str, int], dst: Mapping[str, int], wait: Callable[[], None] | None = None,
              timeout_s: float | None = 10.0, on_written: Callable[[Job], None] | None = None) -> list[Job]:
@@ -197,7 +193,7 @@ def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Seque
     addresses (block 0 reads the first); ``src``, ``dst``: the part's input and output as the strip units take them
     ({"h", "w", "c"}: rows, pixels, bytes per pixel); ``wait``: called between polls (default: sleep the writer's
     ``poll_s``); ``on_written``: called with each job once its block is in DDR. Returns the jobs in the order they
-    finished.
+    finished (the writer's, ``loop_jobs``).
 
     Raises ``UnitError`` when the writer finishes a job with a nonzero err, or the reader holds one at the end (R
     error response, bad configuration), and ``UnitTimeout`` when the writer's job has not finished ``timeout_s``
@@ -208,11 +204,11 @@ def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Seque
             time.sleep(writer.poll_s)
     rd_cfg = {"tiles": 1, "halo": 0, **src}
     wr_cfg = {"tiles": 1, **dst}
-    done: list[Job] = []
-    written: set[Job] = set()
+    maps = len(buffers)
+    written = 0  # the writer finishes the jobs in order: jobs[:written] are in DDR
     r, started = 0, None
-    while len(done) < len(jobs):
-        job = jobs[len(done)]
+    while written < len(jobs):
+        job = jobs[written]
         if started is None:
             i, k = job
             writer.configure({**wr_cfg, "base": buffers[k][(i + 1) % 2]})
@@ -220,19 +216,17 @@ def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Seque
             started = time.monotonic()
         if r < len(jobs):
             i, k = jobs[r]
-            if (i == 0 or (i - 1, k) in written) and not reader.mmio.read(CTRL) & AP_START:
+            if (i == 0 or (i - 1) * maps + k < written) and not reader.mmio.read(CTRL) & AP_START:
                 reader.configure({**rd_cfg, "base": buffers[k][i % 2]})
                 reader.start()
                 r += 1
                 continue
-        ctrl = writer.mmio.read(CTRL)  # clears ap_done
+        try:
+            ctrl = writer.poll()
+        except UnitError as e:
+            raise UnitError(f"block {job[0]} of map {job[1]}: {e}") from None
         if ctrl & AP_DONE:
-            status = writer.mmio.read(STATUS)
-            if _err(writer, status):
-                raise UnitError(f"block {job[0]} of map {job[1]}: strip_writer finished with err: CTRL(0x00)="
-                                f"{ctrl:#x} STATUS(0x04)={status:#x} ({writer.map.err_doc})")
-            written.add(job)
-            done.append(job)
+            written += 1
             started = None
             if on_written is not None:
                 on_written(job)
@@ -243,9 +237,9 @@ def run_loop(reader: UnitDriver, writer: UnitDriver, blocks: int, buffers: Seque
                               f"{reader.describe_state(reader.mmio.read(CTRL))}")
         wait()
     status = reader.mmio.read(STATUS)
-    if _err(reader, status):
+    if reader.map.err(status):
         raise UnitError(f"strip_reader holds err after the loop: STATUS(0x04)={status:#x} ({reader.map.err_doc})")
-    return done
+    return jobs
 
 
 def run_parts(parts: Sequence[PartSpec], drivers: Sequence[tuple[UnitDriver, UnitDriver]], ddr: np.ndarray,

@@ -72,6 +72,10 @@ class UnitMap:
                 off += 4
         return out
 
+    def err(self, status: int) -> int:
+        """The unit's err bits of a STATUS value."""
+        return status & ((1 << self.err_bits) - 1)
+
     @property
     def cfg_regs(self) -> list[Reg]:
         return [r for r in self.regs if r.port]
@@ -146,9 +150,9 @@ class UnitDriver:
     """Sync driver of one wrapped unit over ``mmio`` (``pynq.MMIO`` on a board, or any object with
     ``read(offset) -> int`` and ``write(offset, value)``).
 
-    ``configure(cfg)`` writes the config registers (``UnitMap.writes``), ``start()`` sets ap_start, ``wait()`` polls
-    CTRL until ap_done and raises ``UnitTimeout`` (after ``timeout_s``) or ``UnitError`` (STATUS err nonzero),
-    both naming CTRL and STATUS. ``run(cfg)`` does all three.
+    ``configure(cfg)`` writes the config registers (``UnitMap.writes``), ``start()`` sets ap_start, ``poll()`` reads
+    CTRL once, ``wait()`` polls CTRL until ap_done and raises ``UnitTimeout`` (after ``timeout_s``) or
+    ``UnitError`` (STATUS err nonzero), both naming CTRL and STATUS. ``run(cfg)`` does all three.
     """
 
     def __init__(self, mmio, unit: str | UnitMap, poll_s: float = 0.0002) -> None:
@@ -167,18 +171,25 @@ class UnitDriver:
         """CTRL (as read: ``ctrl``) and STATUS (read now) of the unit, decoded, for error messages."""
         st = self.mmio.read(STATUS)
         return (f"{self.map.unit}: CTRL(0x00)={ctrl:#x} [start={ctrl & AP_START} done={(ctrl & AP_DONE) >> 1} "
-                f"idle={(ctrl & AP_IDLE) >> 2}] STATUS(0x04)={st:#x} [err={st & ((1 << self.map.err_bits) - 1):#x} "
+                f"idle={(ctrl & AP_IDLE) >> 2}] STATUS(0x04)={st:#x} [err={self.map.err(st):#x} "
                 f"busy={(st & STATUS_BUSY) >> 8}]")
+
+    def poll(self) -> int:
+        """One read of CTRL (which clears ap_done), returned; when it shows ap_done, STATUS is read and a nonzero
+        err raises ``UnitError`` naming both."""
+        ctrl = self.mmio.read(CTRL)
+        if ctrl & AP_DONE:
+            st = self.mmio.read(STATUS)
+            if self.map.err(st):
+                raise UnitError(f"{self.map.unit} finished with err: CTRL(0x00)={ctrl:#x} STATUS(0x04)={st:#x} "
+                                f"({self.map.err_doc})")
+        return ctrl
 
     def wait(self, timeout_s: float = 1.0) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            ctrl = self.mmio.read(CTRL)  # clears ap_done
+            ctrl = self.poll()
             if ctrl & AP_DONE:
-                st = self.mmio.read(STATUS)
-                if st & ((1 << self.map.err_bits) - 1):
-                    raise UnitError(f"{self.map.unit} finished with err: CTRL(0x00)={ctrl:#x} STATUS(0x04)={st:#x} "
-                                    f"({self.map.err_doc})")
                 return
             if time.monotonic() > deadline:
                 raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self.describe_state(ctrl)}")

@@ -9,9 +9,9 @@ saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), ``out/rolle
 (``samfpga.backends.rolled_host.parts_to_json``: each part's blocks, buffers and shapes, as ``run_parts`` takes
 them, and its runtime-writeable layers, whose memories the bitstream cannot initialise: name, word count and
 ``rolled/runtime_weights/<part>/<node>.dat``, the words the host writes over the layer's AXI-Lite, a looped
-layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write them). What is not generated: the stitched design for Vivado joining the
-parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part
-between them; docs/rolled_stage.md).
+layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write
+them). What is not generated: the stitched design for Vivado joining the parts around their DMA engines (the
+top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part between them; docs/rolled_stage.md).
 """
 
 from __future__ import annotations
@@ -84,19 +84,13 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
         parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
     names = [Path(p["file"]).stem for p in parts]
     host = parts_to_json(host_parts(graphs, names))  # raises before any index
-    words: dict[str, dict] = {}
-    for entry, g, name in zip(host["parts"], graphs, names):
-        entry["runtime_weights"] = []
-        for n in runtime_writeable_nodes(g):
-            w = runtime_words(getCustomOp(n), g)
-            words[f"{name}/{n.name}"] = w
-            entry["runtime_weights"].append({"name": n.name, "words": len(w),
-                                             "file": f"{RUNTIME_DIR}/{name}/{n.name}.dat"})
+    words = [{n.name: runtime_words(getCustomOp(n), g) for n in runtime_writeable_nodes(g)} for g in graphs]
+    for entry, name, ws in zip(host["parts"], names, words):
+        entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
+                                    for n, w in ws.items()]
     index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
-    for entry, name in zip(host["parts"], names):
-        write_runtime_weights(entry["runtime_weights"],
-                              {e["name"]: words[f"{name}/{e['name']}"] for e in entry["runtime_weights"]},
-                              out / "rolled")
+    for entry, ws in zip(host["parts"], words):
+        write_runtime_weights(entry["runtime_weights"], ws, out / "rolled")
     (out / "rolled" / "parts.json").write_text(json.dumps(index, indent=1) + "\n")
     (out / "rolled" / "host.json").write_text(json.dumps(host, indent=1) + "\n")
     return index

@@ -81,7 +81,7 @@ async def _blocks(dut, spec: dict, cycles: list[int], rd, wr) -> None:
     async def written(_job) -> None:
         cycles.append(now() - t0)
 
-    reader, writer = UnitDriver(_Mmio(rd, "strip_reader"), STRIP_READER), UnitDriver(_Mmio(wr, "strip_writer"), STRIP_WRITER)
+    reader, writer = (UnitDriver(_Mmio(m, regs.unit), regs) for m, regs in ((rd, STRIP_READER), (wr, STRIP_WRITER)))
     host = bridge(run_loop)
     await host(reader, writer, spec["blocks"], [tuple(b) for b in spec["buffers"]], spec["src"], spec["dst"],
                wait=resume(pause), timeout_s=None, on_written=resume(written))
@@ -116,8 +116,7 @@ async def rolled_loop_bench(dut):
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append({"name": p["name"], "done_cycles": cycles, "reader_bytes": rd.bytes_read,
                         "writer_bytes": wr.bytes_written, "weight_bytes": {k[:-len("_m_axi_gmem")]: ddr.reads[k].bytes_read for k in gmem},
-                        "err": {"reader": rs & ((1 << STRIP_READER.err_bits) - 1),
-                                "writer": ws & ((1 << STRIP_WRITER.err_bits) - 1)},
+                        "err": {"reader": STRIP_READER.err(rs), "writer": STRIP_WRITER.err(ws)},
                         "busy": int(bool((rs | ws) & STATUS_BUSY)),
                         "timed_out": timed_out})
         if timed_out:

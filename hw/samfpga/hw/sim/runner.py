@@ -316,7 +316,8 @@ def preload_runtime_memories(model, src_dir: Path, skip: Sequence[str] = ()) -> 
     FINN generates a memstream without an init file where the bitstream cannot initialise the memory (URAM on Zynq:
     ``runtime_writeable_weights``); on the board the driver writes the build's words over AXI-Lite before the first
     frame. The bench loads the same words (the node's ``memblock.dat`` / ``params_memblock.dat``) at time 0 instead,
-    except for the nodes in ``skip``, whose AXI-Lite the bench programs itself. Returns the names of the preloaded wrappers.
+    except for the nodes in ``skip``, whose AXI-Lite the bench programs itself. Returns the names of the preloaded
+    wrappers.
     """
     from qonnx.custom_op.registry import getCustomOp
 

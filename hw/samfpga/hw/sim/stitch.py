@@ -237,9 +237,7 @@ class _TopBuilder:
                 else:
                     sig = self.source(t, op, k, field)
         if sig is None and node.name in self.axilite_nodes and pname.startswith("s_axilite_"):
-            sig = f"{node.name}_{pname.lower()}"
-            width = _AXILITE_WIDTHS.get(pname.lower()[len("s_axilite_"):], 1)
-            self.axilite_ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
+            sig = _axilite_port(node.name, pname, direction, self.axilite_ports)
             self.axilite_exposed.add(node.name)
         if sig is None:
             sig = "'0" if direction == "input" else ""
@@ -260,6 +258,15 @@ class _TopBuilder:
         )
 
 
+def _axilite_port(node_name: str, pname: str, direction: str, ports: list[str]) -> str:
+    """The top's port ``<node>_s_axilite_<field>`` for a node's (or its memstream's) port ``pname``: its
+    declaration appended to ``ports``, its name returned."""
+    sig = f"{node_name}_{pname.lower()}"
+    width = _AXILITE_WIDTHS.get(pname.lower()[len("s_axilite_"):], 1)
+    ports.append(f"  {direction} logic [{width - 1}:0] {sig}")
+    return sig
+
+
 def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_wrapper", wire: str = "wstrm",
                         axilite: list[str] | None = None) -> str:
     """FINN's memstream ``<node>_<kind>`` of ``node_name`` driving the wire ``<node>_<wire>``; with ``axilite`` (the
@@ -276,10 +283,7 @@ def _memstream_instance(node_name: str, code_dir: Path, kind: str = "memstream_w
         if pname.startswith("m_axis_0_"):
             conns.append(_conn(pname, f"{node_name}_{wire}_{pname[len('m_axis_0_'):]}"))
         elif axilite is not None and pname.startswith("s_axilite_"):
-            sig = f"{node_name}_{pname.lower()}"
-            width = _AXILITE_WIDTHS.get(pname.lower()[len("s_axilite_"):], 1)
-            axilite.append(f"  {direction} logic [{width - 1}:0] {sig}")
-            conns.append(_conn(pname, sig))
+            conns.append(_conn(pname, _axilite_port(node_name, pname, direction, axilite)))
         else:
             conns.append(_conn(pname, "'0" if direction == "input" else ""))
     return f"  {module} {node_name}_{wire}_i (\n" + ",\n".join(conns) + "\n  );"
