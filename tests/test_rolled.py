@@ -12,6 +12,7 @@ parameters, against the unrolled graph at tolerance 0 (FINN python execution).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -423,6 +424,46 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     want = runtime_words(getCustomOp(g.get_node_from_name(uram)), g)
     got = [int(w, 16) for w in (ctx.out / "rolled" / e["file"]).read_text().split()]
     assert e["words"] == len(want) == len(got) > 0 and got == want.tolist()
+    # the address map (samfpga.hw.rolled.board): every slave on its own aligned range from the KV260's PL base
+    from samfpga.hw.rolled.board import masters, slaves
+
+    sl = slaves(host)
+    assert sl[0][2] == 0xA000_0000 and all(a % r == 0 for _, _, a, r in sl)
+    assert all(a + r <= b for (_, _, a, r), (_, _, b, _) in zip(sl, sl[1:]))
+    assert len(sl) == 2 * len(specs) + sum(len(p["token_batch"]) + len(p["runtime_weights"]) for p in host["parts"])
+    assert len(masters(host)) == 2 * len(specs) + sum(len(p["token_batch"]) for p in host["parts"])
+    assert host["board"] == "kv260" and e["axilite_port"] == f"{uram}_s_axilite"
+    # the transformer body's token-batched units: every block's weights, STRIDE apart, as the RTL benches load them
+    from samfpga.hw.custom_ops.token_batch import looped_image
+
+    units = [(j, u) for j, p in enumerate(host["parts"]) for u in p["token_batch"]]
+    assert units and all(u["iters"] == specs[j].blocks for j, u in units)
+    for j, u in units:
+        image, stride = looped_image(getCustomOp(graphs[j].get_node_from_name(u["name"])), graphs[j])
+        assert (ctx.out / "rolled" / u["file"]).read_bytes() == image and u["stride"] == stride
+    # the board's driver on the simulated board of this build (board environment: pynq), each part's blocks answered
+    # from their python execution here; tolerance 0 against the unrolled graph; the URAM layer's words and the units'
+    # weights checked where the board would use them, one flush frame of zeros
+    import subprocess
+
+    from samfpga.hw.rolled.execute import execute_unrolled, part_body
+
+    x = _pixels(model, 3)
+    table = {"x": x}
+    for k, v in enumerate((x, np.zeros_like(x))):
+        for j, g in enumerate(graphs):
+            for i in range(specs[j].blocks):
+                table[f"in_{j}_{i}_{k}"], v = v, part_body(g)(i, v)
+                table[f"out_{j}_{i}_{k}"] = v
+    np.savez(ctx.out / "table.npz", **table)
+    board = Path(__file__).parent.parent / ".venv-board" / "bin" / "python"
+    run = subprocess.run([str(board), "tests/support/rolled_board_run.py", str(ctx.out / "rolled"),
+                          str(ctx.out / "table.npz"), str(ctx.out / "board.npz")], capture_output=True, text=True,
+                         cwd=Path(__file__).parent.parent, env={**os.environ, "PYTHONPATH": "sw:."}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = np.load(ctx.out / "board.npz")
+    np.testing.assert_array_equal(got["y"], execute_unrolled(model, x))
+    assert int(got["stale_runs"]) == 1 and got["jobs_read"].tolist() == [2 * s.blocks for s in specs]
 
 
 def _last_stage_passes(model):
@@ -725,7 +766,7 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
 def test_reduced_encoder_host_chain(rolled_folded) -> None:
     """The board's host code for a whole rolled encoder (``rolled_host.run_parts``: buffer plan, byte formats,
     the register sequence of every part) on the reduced encoder's five parts as ``rolled_parts.host_parts``
-    describes them, each part a fake pair of DMA engines (tests/support/fake_part.py) around its own python
+    describes them, each part a fake pair of DMA engines (samfpga.pynq_sim.strip_units) around its own python
     execution (block i with iteration i's parameters), on one memory at a board-like address. Tolerance 0: the
     output equals the unrolled graph's python execution on the same pixels; the loops ran their blocks."""
     from samfpga.backends.rolled_host import decode, encode, run_parts
@@ -734,7 +775,7 @@ def test_reduced_encoder_host_chain(rolled_folded) -> None:
     from samfpga.hw.rolled import roll
     from samfpga.hw.rolled.execute import execute_unrolled, run_once
     from samfpga.hw.sim import rolled_parts as rp
-    from tests.support.fake_part import FakePart
+    from samfpga.pynq_sim.strip_units import SimPart
 
     parts = rp.hw_parts(roll(rolled_folded))
     specs = rp.host_parts(parts)
@@ -751,7 +792,7 @@ def test_reduced_encoder_host_chain(rolled_folded) -> None:
 
     base = 0x8_0000_0000
     mem = np.zeros(4 << 20, dtype=np.uint8)
-    fakes = [FakePart(mem, body=body(p, s), mem_base=base) for p, s in zip(parts, specs)]
+    fakes = [SimPart(mem, body=body(p, s), mem_base=base) for p, s in zip(parts, specs)]
     drivers = [f.drivers() for f in fakes]
     x = _pixels(rolled_folded, 1)
     y = run_parts(specs, drivers, mem, base, x, wait=lambda: [f.tick() for f in fakes])

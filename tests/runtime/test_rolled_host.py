@@ -1,5 +1,5 @@
 """The host's sequence of a rolled part (samfpga.backends.rolled_host.run_loop) against a fake part
-(tests/support/fake_part.py: a strip reader and a strip writer with the register protocol of docs/unit_regs.md
+(samfpga.pynq_sim.strip_units: a strip reader and a strip writer with the register protocol of docs/unit_regs.md
 around a body that adds one to every byte, on one memory; time advances one tick per register access), and the
 chain of parts (``run_parts``: buffer plan, byte formats, handoffs) on fake parts with numpy bodies. The RTL
 simulation runs the same sequence (``rolled_loop_bench``); this checks its order, its data hazards and its errors
@@ -26,7 +26,7 @@ from samfpga.backends.rolled_host import (
     run_parts,
 )
 from samfpga.backends.unit_regs import UnitError, UnitTimeout
-from tests.support.fake_part import FakePart
+from samfpga.pynq_sim.strip_units import SimPart
 
 pytestmark = pytest.mark.board
 
@@ -39,7 +39,7 @@ def _setup(maps: int, **kw):
     mem = rng.integers(0, 200, 4096, dtype=np.uint8)
     buffers = [(64 + 256 * k, 64 + 256 * k + 100) for k in range(maps)]
     x = [mem[b[0]:b[0] + NBYTES].copy() for b in buffers]
-    part = FakePart(mem, **kw)
+    part = SimPart(mem, **kw)
     rd, wr = part.drivers()
     return part, mem, buffers, x, rd, wr
 
@@ -140,7 +140,7 @@ def test_plan_buffers_chains_the_output_buffers():
 
 def _chain(base: int, **kw):
     mem = np.zeros(20000, dtype=np.uint8)
-    fakes = [FakePart(mem, body=b, mem_base=base, **(kw if j == 1 else {})) for j, b in enumerate(BODIES)]
+    fakes = [SimPart(mem, body=b, mem_base=base, **(kw if j == 1 else {})) for j, b in enumerate(BODIES)]
     drivers = [f.drivers() for f in fakes]
 
     def tick() -> None:
@@ -162,7 +162,7 @@ def test_run_parts_hands_each_output_to_the_next_part():
 def test_run_parts_ending_in_a_loop_of_even_blocks():
     """A last part with N = 2 leaves its output in the first buffer of its pair."""
     mem = np.zeros(20000, dtype=np.uint8)
-    fakes = [FakePart(mem, body=b) for b in BODIES[:2]]
+    fakes = [SimPart(mem, body=b) for b in BODIES[:2]]
     drivers = [f.drivers() for f in fakes]
     parts = [CHAIN[0], PartSpec("loop", 2, I9, I9, (1, 2, 3, 4), (1, 2, 3, 4))]
     x = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)

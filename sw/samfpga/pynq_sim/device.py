@@ -74,18 +74,71 @@ class _WordMemory:
         self.words = np.zeros(entry["range"] // 4, dtype=np.uint32)
         self.written = np.zeros(entry["range"] // 4, dtype=bool)
 
+    def read(self, address: int, length: int) -> bytes:
+        """``length`` bytes from bus ``address`` (in this range)."""
+        i = (address - self.base) // 4
+        return self.words[i:i + max(1, length // 4)].astype("<u4").tobytes()[:length]
 
-class SimDevice(pynq.Device):
-    """Simulated board for ``package`` (a DeployPackage)."""
+    def write(self, address: int, data: bytes) -> None:
+        """32-bit words from bus ``address``; ``MemoryError`` past the range."""
+        i, words = (address - self.base) // 4, np.frombuffer(bytes(data), dtype="<u4")
+        if i + words.size > self.words.size:
+            raise MemoryError(f"pynq-sim: write past the AXI-Lite range of {self.name} ({address:#x}, "
+                              f"{words.size} words)")
+        self.words[i:i + words.size] = words
+        self.written[i:i + words.size] = True
+
+
+class SimBoard(pynq.Device):
+    """A simulated board's memory: ``allocate`` gives ``PynqBuffer`` s at simulated physical addresses (one address
+    space for every simulated board of the process), ``_memory`` finds an address range in them; registers go to
+    the subclass's ``read_registers`` / ``write_registers`` (capability REGISTER_RW)."""
 
     _next_addr = 0x6000_0000
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(tag)
+        self.name = "samfpga-sim"
+        self.capabilities = {"REGISTER_RW": True}
+        self.buffers: dict[int, np.ndarray] = {}
+
+    def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        addr = SimBoard._next_addr
+        SimBoard._next_addr += (nbytes + 0xFFF) & ~0xFFF
+        raw = np.zeros(nbytes, dtype=np.uint8)
+        buf = PynqBuffer(shape, dtype, buffer=raw.data, device_address=addr, device=self, coherent=True)
+        self.buffers[addr] = raw
+        return buf
+
+    def flush(self, *args) -> None:
+        pass
+
+    def invalidate(self, *args) -> None:
+        pass
+
+    def _memory(self, address: int, nbytes: int) -> np.ndarray:
+        for base, raw in self.buffers.items():
+            if base <= address and address + nbytes <= base + raw.size:
+                return raw[address - base: address - base + nbytes]
+        raise MemoryError(f"pynq-sim: DMA access to unallocated memory {address:#x} (+{nbytes} bytes)")
+
+
+def stand_in_bitfile(obj) -> Path:
+    """A stand-in bitfile in a temporary directory kept by ``obj`` (pynq's Bitstream needs a path)."""
+    obj._tmp = tempfile.TemporaryDirectory(prefix="samfpga-sim-")
+    path = Path(obj._tmp.name) / "accel.bit"
+    path.write_bytes(b"samfpga pynq-sim stand-in bitstream (no hardware)\n")
+    return path
+
+
+class SimDevice(SimBoard):
+    """Simulated board for ``package`` (a DeployPackage)."""
 
     def __init__(self, package, fault: str | None = None, tag: str = "pynq-sim", accelerator=None) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS[1:]}")
         super().__init__(tag)
-        self.name = "samfpga-sim"
-        self.capabilities = {"REGISTER_RW": True}
         self.package, self.driver, self.fault = package, package.driver, fault
         # accelerator model: accelerator input values (normal shape) -> output values; default the integer
         # executor; an RTL simulation of the stitched design can be plugged in here
@@ -100,15 +153,9 @@ class SimDevice(pynq.Device):
                               for e in self.driver.get("runtime_weights") or []}
         self.stale_runs = 0
         self._stale = False
-        self.buffers: dict[int, np.ndarray] = {}
         self.timings: dict[str, float] = {}
         self.downloads = 0
-        if package.bitfile is not None:
-            self.bitfile = package.bitfile
-        else:
-            self._tmp = tempfile.TemporaryDirectory(prefix="samfpga-sim-")
-            self.bitfile = Path(self._tmp.name) / "accel.bit"
-            self.bitfile.write_bytes(b"samfpga pynq-sim stand-in bitstream (no hardware)\n")
+        self.bitfile = package.bitfile if package.bitfile is not None else stand_in_bitfile(self)
 
     # ---- pynq.Device API ---------------------------------------------------------------------------------
     def get_bitfile_metadata(self, bitfile_name):
@@ -126,38 +173,17 @@ class SimDevice(pynq.Device):
         self._stale = False
         self.post_download(bitstream, parser or _Parser(self.driver))
 
-    def allocate(self, shape, dtype, **kwargs) -> PynqBuffer:
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        addr = SimDevice._next_addr
-        SimDevice._next_addr += (nbytes + 0xFFF) & ~0xFFF
-        raw = np.zeros(nbytes, dtype=np.uint8)
-        buf = PynqBuffer(shape, dtype, buffer=raw.data, device_address=addr, device=self, coherent=True)
-        self.buffers[addr] = raw
-        return buf
-
-    def flush(self, *args) -> None:
-        pass
-
-    def invalidate(self, *args) -> None:
-        pass
-
     def read_registers(self, address: int, length: int) -> bytes:
         mem = self._word_memory(address)
         if mem is not None:
-            i = (address - mem.base) // 4
-            return mem.words[i:i + max(1, length // 4)].astype("<u4").tobytes()[:length]
+            return mem.read(address, length)
         dma, off = self._dma(address)
         return int(dma.regs.get(off, 0)).to_bytes(4, "little")[:length]
 
     def write_registers(self, address: int, data: bytes) -> None:
         mem = self._word_memory(address)
         if mem is not None:  # AXI-Lite writes of a runtime-writeable layer's memory (32-bit words)
-            i, words = (address - mem.base) // 4, np.frombuffer(bytes(data), dtype="<u4")
-            if i + words.size > mem.words.size:
-                raise MemoryError(f"pynq-sim: write past the AXI-Lite range of {mem.name} ({address:#x}, "
-                                  f"{words.size} words)")
-            mem.words[i:i + words.size] = words
-            mem.written[i:i + words.size] = True
+            mem.write(address, data)
             self._stale = True
             return
         dma, off = self._dma(address)
@@ -220,12 +246,6 @@ class SimDevice(pynq.Device):
             if bad.size:
                 raise BackendError(f"pynq-sim: token-batched unit {u['name']}: the {u['bytes']} bytes at BASE "
                                    f"{base:#x} are not its weights ({bad.size} differ, first at +{bad[0]})")
-
-    def _memory(self, address: int, nbytes: int) -> np.ndarray:
-        for base, raw in self.buffers.items():
-            if base <= address and address + nbytes <= base + raw.size:
-                return raw[address - base: address - base + nbytes]
-        raise MemoryError(f"pynq-sim: DMA access to unallocated memory {address:#x} (+{nbytes} bytes)")
 
     def _maybe_run(self) -> None:
         inp, out = self.driver["inputs"][0], self.driver["outputs"][0]

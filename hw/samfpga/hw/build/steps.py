@@ -625,8 +625,7 @@ def step_hw_codegen(model, ctx):
         # builds that top for simulation), and load the memories the bitstream cannot initialise over AXI-Lite
         from samfpga.hw.rolled import codegen
 
-        index = codegen.generate(model, ctx.out, ctx.finn_cfg._resolve_fpga_part(),
-                                 ctx.finn_cfg._resolve_hls_clk_period())
+        index = codegen.generate(model, ctx.out, ctx.cfg.board_spec, ctx.cfg.clock)
         ctx.results.rolled["codegen"] = index
         raise BuildStopped(f"hw_codegen: HDL of the rolled graph generated ({codegen.summary(index)}; "
                            "rolled/parts.json); stopped before IP generation: each part runs between its DMA "

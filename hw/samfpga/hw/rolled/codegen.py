@@ -1,6 +1,6 @@
 """HDL of a rolled graph (``samfpga build-hw --roll``, step ``hw_codegen``): every part through FINN's PrepareIP.
 
-``generate(model, out, part, clk_ns)`` rolls ``model`` (``samfpga.hw.rolled.roll``, as the ``roll`` step did) and
+``generate(model, out, board, clk_mhz)`` rolls ``model`` (``samfpga.hw.rolled.roll``, as the ``roll`` step did) and
 generates, in part order, the HDL of each piece that runs once and of each loop's body with every iteration's
 parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers count their own passes). Per part
 ``k``: the graph with its nodes' ``code_gen_dir_ipgen`` pointing into ``out/hdl/rolled/<k>_<kind>/<node>/`` is
@@ -10,8 +10,10 @@ saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), ``out/rolle
 them, and its runtime-writeable layers, whose memories the bitstream cannot initialise: name, word count and
 ``rolled/runtime_weights/<part>/<node>.dat``, the words the host writes over the layer's AXI-Lite, a looped
 layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write
-them). What is not generated: the stitched design for Vivado joining the parts around their DMA engines (the
-top that ``samfpga.hw.sim.rolled_loop`` builds for simulation holds one part between them; docs/rolled_stage.md).
+them; its token-batched units: register values and weights, ``rolled/token_batch/<part>/<node>.bin``; and the
+address of every AXI-Lite slave, ``samfpga.hw.rolled.board``). What is not generated: the stitched design for
+Vivado joining the parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for
+simulation holds one part between them; docs/rolled_stage.md).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ def move_code(model, dst_root: Path) -> int:
     return moved
 
 
-def generate(model, out: Path, part: str, clk_ns: float) -> dict:
-    """Generate the rolled graph's HDL under ``out`` (module doc); returns the ``parts.json`` dict."""
+def generate(model, out: Path, board, clk_mhz: float) -> dict:
+    """Generate the rolled graph's HDL under ``out`` for ``board`` (``samfpga.hw.boards.Board``) at ``clk_mhz``
+    (module doc); returns the ``parts.json`` dict."""
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from qonnx.custom_op.registry import getCustomOp
 
@@ -59,6 +62,7 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
         write_runtime_weights,
     )
     from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.board import assign_addresses, token_batch_units
     from samfpga.hw.rolled.graph import Loop
     from samfpga.hw.rolled.hdl import looped_body
     from samfpga.hw.sim.rolled_parts import host_parts
@@ -76,18 +80,21 @@ def generate(model, out: Path, part: str, clk_ns: float) -> dict:
             kind, info = "body", {"iterations": p.iterations, "looped": len(res.looped)}
         else:
             g, kind, info = copy.deepcopy(p), "once", {"iterations": 1, "looped": 0}
-        g = g.transform(PrepareIP(part, clk_ns))
+        g = g.transform(PrepareIP(board.part, 1000.0 / clk_mhz))
         layers = move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
         name = f"{k}_{kind}.onnx"
         g.save(str(out / "rolled" / name))
         graphs.append(g)
         parts.append({"file": f"rolled/{name}", "kind": kind, "layers": layers, **info})
     names = [Path(p["file"]).stem for p in parts]
-    host = parts_to_json(host_parts(graphs, names))  # raises before any index
+    host = {**parts_to_json(host_parts(graphs, names)),  # raises before any index
+            "board": board.name, "part": board.part, "family": board.family, "fclk_mhz": float(clk_mhz)}
     words = [{n.name: runtime_words(getCustomOp(n), g) for n in runtime_writeable_nodes(g)} for g in graphs]
-    for entry, name, ws in zip(host["parts"], names, words):
+    for entry, name, ws, g in zip(host["parts"], names, words, graphs):
+        entry["token_batch"] = token_batch_units(g, name, out / "rolled")
         entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
                                     for n, w in ws.items()]
+    assign_addresses(host, board.family)
     index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
     for entry, ws in zip(host["parts"], words):
         write_runtime_weights(entry["runtime_weights"], ws, out / "rolled")

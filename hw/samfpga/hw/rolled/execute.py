@@ -51,3 +51,18 @@ def execute_rolled(rolled: RolledGraph, x: np.ndarray) -> np.ndarray:
 def execute_unrolled(model, x: np.ndarray) -> np.ndarray:
     """The original (unrolled) graph on ``x``, the same way."""
     return run_once(_python(model), x)
+
+
+def part_body(part):
+    """``(i, x) -> y``: block i of ``part`` (a looped HW body, ``samfpga.hw.rolled.hdl.looped_body``, or a piece that
+    runs once; a saved ``rolled/<k>_<kind>.onnx``) on ``x`` in python, with iteration i's parameters; what the
+    simulated board of a rolled build computes (``samfpga.pynq_sim.rolled_device``)."""
+    from samfpga.hw.custom_ops.looped import at_iteration, looped_ops
+
+    looped = bool(looped_ops(part))
+
+    def run(i: int, x: np.ndarray) -> np.ndarray:
+        if looped:
+            at_iteration(part, i)
+        return run_once(_python(part), x)
+    return run

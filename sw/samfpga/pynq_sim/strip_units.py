@@ -1,5 +1,7 @@
-"""A fake part of a rolled accelerator for the host's code (``samfpga.backends.rolled_host``) without a simulator:
-a strip reader and a strip writer around a body given as a function, on one memory."""
+"""A part of a rolled accelerator as a register-level model, for the host's code (``samfpga.backends.rolled_host``)
+without a simulator or a board: a strip reader and a strip writer around a body given as a function, on one memory.
+The simulated PYNQ device of a rolled build (``rolled_device.RolledSimDevice``) holds one per part; the board-
+environment tests drive it directly. numpy only."""
 
 from __future__ import annotations
 
@@ -24,19 +26,25 @@ def add_one(_job: int, data: np.ndarray) -> np.ndarray:
     return data + 1
 
 
-class FakePart:
+class SimPart:
     """Strip reader -> ``body`` -> strip writer on ``mem`` (uint8), with the register protocol of docs/unit_regs.md
     (ap_start pending while busy, registers sampled at the start, ap_done sticky and clear-on-read); time advances
     one tick per register access (or ``tick()``). The reader copies its buffer when its job ends (``read_ticks``
     after it began), so a writer that overwrote the buffer first shows in the data; ``body(j, data)`` turns the
     bytes of the reader's j-th job into the bytes of the writer's; the writer ends ``write_ticks`` after it began
     and the body has a block for it. ``writer_err`` / ``reader_err``: the err a job ends with; ``body_stuck``: the
-    body never delivers; ``mem_base``: the address of ``mem[0]``."""
+    body never delivers; ``mem_base``: the address of ``mem[0]``; ``view(address, nbytes)``: the memory instead
+    of ``mem`` (a writable uint8 view; raises ``MemoryError`` outside it); ``on_start(unit, cfg)``: called as a
+    unit takes a job (its registers)."""
 
-    def __init__(self, mem: np.ndarray, read_ticks: int = 5, write_ticks: int = 7, writer_err: int = 0,
+    def __init__(self, mem: np.ndarray | None, read_ticks: int = 5, write_ticks: int = 7, writer_err: int = 0,
                  reader_err: int = 0, body_stuck: bool = False,
-                 body: Callable[[int, np.ndarray], np.ndarray] = add_one, mem_base: int = 0) -> None:
+                 body: Callable[[int, np.ndarray], np.ndarray] = add_one, mem_base: int = 0,
+                 view: Callable[[int, int], np.ndarray] | None = None,
+                 on_start: Callable[[str, dict], None] | None = None) -> None:
         self.mem, self.mem_base, self.t = mem, mem_base, 0
+        self.view = view or (lambda addr, n: self.mem[addr - self.mem_base:addr - self.mem_base + n])
+        self.on_start = on_start
         self.fifo: deque = deque()
         self.body_stuck, self.body, self.jobs_read = body_stuck, body, 0
         self.reader = _Unit(self, STRIP_READER, read_ticks, reader_err)
@@ -54,7 +62,7 @@ class FakePart:
 
 
 class _Unit:
-    def __init__(self, part: FakePart, regmap, ticks: int, err: int) -> None:
+    def __init__(self, part: SimPart, regmap, ticks: int, err: int) -> None:
         self.part, self.map, self.ticks, self.err_end = part, regmap, ticks, err
         self.regs: dict[int, int] = {}
         self.pending = self.done = False
@@ -71,19 +79,23 @@ class _Unit:
     def step(self) -> None:
         if self.job is None and self.pending:
             self.pending = False
-            self.job = {**self._cfg(), "t0": self.part.t}
+            cfg = self._cfg()
+            if self.part.on_start is not None:
+                self.part.on_start(self.map.unit, cfg)
+            self.job = {**cfg, "t0": self.part.t}
             self.part.starts.append((self.map.unit, self.job["base"]))
         if self.job is None or self.part.t - self.job["t0"] < self.ticks:
             return
-        base, n = self.job["base"] - self.part.mem_base, self.job["h"] * self.job["w"] * self.job["c"]
+        base, n = self.job["base"], self.job["h"] * self.job["w"] * self.job["c"]
         if self.map is STRIP_READER:
             part = self.part
-            part.fifo.append(np.asarray(part.body(part.jobs_read, part.mem[base:base + n].copy()), dtype=np.uint8))
+            part.fifo.append(np.asarray(part.body(part.jobs_read, part.view(base, n).copy()), dtype=np.uint8))
             part.jobs_read += 1
         elif self.part.fifo and not self.part.body_stuck:
             out = self.part.fifo.popleft()
-            assert out.size == n, f"the body gave {out.size} bytes, the writer's job is {n}"
-            self.part.mem[base:base + n] = out
+            if out.size != n:
+                raise ValueError(f"the body gave {out.size} bytes, the strip writer's job is {n}")
+            self.part.view(base, n)[:] = out
         else:
             return
         self.job, self.done, self.err = None, True, self.err_end
@@ -104,5 +116,6 @@ class _Unit:
         if off == CTRL:
             self.pending = bool(val & AP_START)
         else:
-            assert off in {r.offset for r in self.map.cfg_regs}, f"{self.map.unit}: write to {off:#x}"
+            if off not in {r.offset for r in self.map.cfg_regs}:  # SLVERR on the board
+                raise MemoryError(f"{self.map.unit}: write to unmapped register offset {off:#x}")
             self.regs[off] = val

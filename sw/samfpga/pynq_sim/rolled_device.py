@@ -1,0 +1,156 @@
+"""``RolledSimDevice``: a ``pynq.Device`` whose PL is a model of a rolled build's block design (``rolled/host.json``):
+per part a strip reader and a strip writer with the register protocol of docs/unit_regs.md (``strip_units.SimPart``)
+around the part's body, its token-batched units' and runtime-writeable layers' AXI-Lite at their addresses.
+
+* ``bodies[j](i, x) -> y``: part j's block i on its input values (``in_shape``) giving its output values
+  (``out_shape``); on a PC the python execution of the part's graph (``samfpga.hw.rolled.execute.part_body``), in a
+  test any numpy function. The strip units move the bytes between DDR and the body in the buffers' format
+  (``rolled_host.encode`` / ``decode``).
+* When a part's reader takes its first job of a frame, every token-batched unit of the part must be configured as
+  host.json says, its BASE on memory holding the unit's weight file, and every runtime-writeable layer's memory must
+  hold its file's words, else the run raises ``BackendError`` naming the unit or layer (a board would compute with
+  whatever BASE points at, or with uninitialised URAM). A frame started after runtime writes is counted in
+  ``stale_runs`` (the driver's flush frame).
+* The overlay's ``ip_dict`` holds one entry per part cell (at its reader's address).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from samfpga.backends.base import BackendError
+from samfpga.backends.pynq_driver import read_runtime_words
+from samfpga.backends.rolled_driver import read_host
+from samfpga.backends.rolled_host import PartSpec, decode, encode, read_parts
+from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+
+from .device import SimBoard, _WordMemory, stand_in_bitfile
+from .strip_units import SimPart
+
+Body = Callable[[int, np.ndarray], np.ndarray]
+
+
+class _Parser:
+    def __init__(self, host: dict) -> None:
+        self.ip_dict = {p["cell"]: {"fullpath": p["cell"], "type": "samfpga:rolled:part:1.0",
+                                    "phys_addr": p["reader"]["regs"], "addr_range": p["reader"]["range"],
+                                    "state": None, "interrupts": {}, "gpio": {}, "parameters": {}, "registers": {},
+                                    "mem_id": p["cell"], "bdtype": None} for p in host["parts"]}
+        self.mem_dict, self.gpio_dict, self.interrupt_pins = {}, {}, {}
+        self.interrupt_controllers, self.hierarchy_dict, self.clock_dict = {}, {}, {}
+        self.systemgraph = None
+
+
+class _Regs:
+    """A token-batched unit's register block: what was written."""
+
+    def __init__(self, entry: dict) -> None:
+        self.entry, self.regs = entry, {}
+
+    def read(self, off: int) -> int:
+        return self.regs.get(off, 0)
+
+    def write(self, off: int, val: int) -> None:
+        self.regs[off] = val
+
+
+def _strip_body(spec: PartSpec, body: Body) -> Callable[[int, np.ndarray], np.ndarray]:
+    def run(job: int, data: np.ndarray) -> np.ndarray:
+        y = body(job % spec.blocks, decode(data.tobytes(), spec.in_shape, spec.src))
+        return np.frombuffer(encode(np.asarray(y).reshape(spec.out_shape), spec.dst), dtype=np.uint8)
+    return run
+
+
+class RolledSimDevice(SimBoard):
+    """Simulated board of the rolled build described by ``root/host.json``, its parts computing with ``bodies``
+    (module doc)."""
+
+    def __init__(self, root: str | Path, bodies: Sequence[Body], tag: str = "pynq-sim-rolled") -> None:
+        super().__init__(tag)
+        self.root = Path(root)
+        self.host = read_host(self.root)
+        self.specs = read_parts(self.host, str(self.root / "host.json"))
+        if len(bodies) != len(self.specs):
+            raise ValueError(f"{len(self.specs)} parts in {self.root / 'host.json'}, {len(bodies)} bodies")
+        self.bitfile = stand_in_bitfile(self)
+        self.stale_runs, self._stale, self.downloads = 0, False, 0
+        self.slaves: list[tuple[int, int, object]] = []  # (base, range, register model)
+        self.parts: list[SimPart] = []
+        self.memories: dict[str, _WordMemory] = {}
+        for j, (p, spec, body) in enumerate(zip(self.host["parts"], self.specs, bodies)):
+            part = SimPart(None, body=_strip_body(spec, body), view=self._memory,
+                           on_start=lambda unit, cfg, j=j: self._on_start(j, unit))
+            self.parts.append(part)
+            self.slaves += [(p["reader"]["regs"], p["reader"]["range"], part.reader),
+                            (p["writer"]["regs"], p["writer"]["range"], part.writer)]
+            self.slaves += [(u["regs"], u["range"], _Regs(u)) for u in p.get("token_batch", [])]
+            for e in p.get("runtime_weights", []):
+                self.memories[e["name"]] = m = _WordMemory(e)
+                self.slaves.append((e["regs"], e["range"], m))
+
+    # ---- pynq.Device API ---------------------------------------------------------------------------------
+    def get_bitfile_metadata(self, bitfile_name):
+        return _Parser(self.host)
+
+    def download(self, bitstream, parser=None) -> None:
+        self.downloads += 1
+        self.post_download(bitstream, parser or _Parser(self.host))
+
+    def read_registers(self, address: int, length: int) -> bytes:
+        base, model = self._slave(address)
+        if isinstance(model, _WordMemory):
+            return model.read(address, length)
+        return int(model.read(address - base)).to_bytes(4, "little")[:length]
+
+    def write_registers(self, address: int, data: bytes) -> None:
+        base, model = self._slave(address)
+        if isinstance(model, _WordMemory):
+            model.write(address, data)
+            self._stale = True
+            return
+        model.write(address - base, int.from_bytes(data, "little"))
+
+    # ---- model ---------------------------------------------------------------------------------------------
+    def _slave(self, address: int):
+        for base, rng, model in self.slaves:
+            if base <= address < base + rng:
+                return base, model
+        raise MemoryError(f"pynq-sim: no AXI-Lite slave at {address:#x} (host.json's address map)")
+
+    def _on_start(self, j: int, unit: str) -> None:
+        part = self.parts[j]
+        if unit != "strip_reader" or part.jobs_read % self.specs[j].blocks:
+            return
+        if j == 0 and self._stale:
+            self.stale_runs += 1
+            self._stale = False
+        p = self.host["parts"][j]
+        for u in p.get("token_batch", []):
+            model = next(m for b, _, m in self.slaves if b == u["regs"])
+            r = {reg.offset: model.read(reg.offset) for reg in TOKEN_BATCH_MVU.cfg_regs}
+            got = {k: 0 for k, _, _ in TOKEN_BATCH_MVU.params}
+            for reg in TOKEN_BATCH_MVU.cfg_regs:
+                key = next(k for k, port, _ in TOKEN_BATCH_MVU.params if port == reg.port)
+                got[key] |= r[reg.offset] << (32 * reg.word)
+            for k in ("stride", "iters", "tokens"):
+                if got[k] != u[k]:
+                    raise BackendError(f"pynq-sim: part {p['name']}, token-batched unit {u['name']}: {k.upper()} = "
+                                       f"{got[k]}, expected {u[k]} (host.json)")
+            want = np.frombuffer((self.root / u["file"]).read_bytes(), dtype=np.uint8)
+            try:
+                have = self._memory(got["base"], want.size)
+            except MemoryError as e:
+                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: BASE {got['base']:#x}: {e}") from None
+            if not np.array_equal(have, want):
+                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: the {want.size} bytes at BASE "
+                                   f"{got['base']:#x} are not {u['file']}")
+        for e in p.get("runtime_weights", []):
+            m, want = self.memories[e["name"]], read_runtime_words(self.root, e)
+            bad = int(np.count_nonzero(~m.written[:want.size] | (m.words[:want.size] != want)))
+            if bad:
+                raise BackendError(f"pynq-sim: part {p['name']}, runtime-writeable layer {e['name']}: {bad} of its "
+                                   f"{want.size} words at {e['regs']:#x} not written as {e['file']} holds them (a "
+                                   "board would compute with uninitialised URAM)")
