@@ -90,7 +90,7 @@ def _run(model, cfg: BuildConfig, out: Path, blog: BuildLog) -> dict:
             model = STEPS[name](model, ctx)
         except VivadoRequired as e:
             stopped = _stopped(name, str(e), cfg.steps, i)
-            blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped, needs Vivado (not installed); "
+            blog.say(f"[{i:2d}/{len(cfg.steps)}] {name}: stopped, needs Vivado (not installed): {e}; "
                      f"the remaining {len(cfg.steps) - i + 1} steps need it too")
             break
         except BuildStopped as e:

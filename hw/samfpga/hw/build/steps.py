@@ -621,16 +621,22 @@ def step_hw_codegen(model, ctx):
     part of the rolled graph instead (``samfpga.hw.rolled.codegen``), then the build stops."""
     if ctx.cfg.options.roll:
         # every part of the rolled graph (pieces run once, loop bodies with every iteration's parameters) through
-        # PrepareIP; a stitched design for Vivado would join them around their DMA engines (samfpga.hw.sim.rolled_loop
-        # builds that top for simulation), and load the memories the bitstream cannot initialise over AXI-Lite
+        # PrepareIP, host.json for the board's driver, and the Vivado design joining the parts around their DMA
+        # engines (the HDL the RTL benches simulate); FINN's own IP steps do not apply to it
         from samfpga.hw.rolled import codegen
+        from samfpga.hw.vivado.rolled import run_vivado
 
         index = codegen.generate(model, ctx.out, ctx.cfg.board_spec, ctx.cfg.clock)
         ctx.results.rolled["codegen"] = index
-        raise BuildStopped(f"hw_codegen: HDL of the rolled graph generated ({codegen.summary(index)}; "
-                           "rolled/parts.json); stopped before IP generation: each part runs between its DMA "
-                           "engines in RTL simulation (bench/rolled_loop.py --build), but no stitched IP of a "
-                           "rolled graph for Vivado is generated yet")
+        script = ctx.out / index["vivado"]["script"]
+        done = (f"hw_codegen: HDL of the rolled graph generated ({codegen.summary(index)}; rolled/parts.json, "
+                f"rolled/host.json), its parts' Vivado design linted ({index['vivado']['sources']} sources) and "
+                f"written to {script}")
+        if not vivado_available():
+            raise VivadoRequired(f"{done}; the bitstream needs Vivado: vivado -mode batch -source {script} "
+                                 f"(then copy its rolled.bit and rolled.hwh to {ctx.out / 'rolled'})")
+        bit = run_vivado(script, ctx.out / "rolled")
+        raise BuildStopped(f"{done}; bitstream {bit} (rolled builds end here: FINN's IP steps do not apply)")
 
     from samfpga.hw.rolled.codegen import move_code
 

@@ -82,7 +82,8 @@ def assign_addresses(host: dict, family: str) -> dict:
             u.update(regs=take(DMA_RANGE), range=DMA_RANGE)
         for e in p.get("runtime_weights", []):
             rng = max(0x1000, 1 << (4 * e["words"] - 1).bit_length())
-            e.update(axilite_port=f"{e['name']}_s_axilite", regs=take(rng), range=rng)
+            e.update(regs=take(rng), range=rng)
+            e.setdefault("axilite_port", f"{e['name']}_s_axilite")
     return host
 
 

@@ -11,9 +11,9 @@ them, and its runtime-writeable layers, whose memories the bitstream cannot init
 ``rolled/runtime_weights/<part>/<node>.dat``, the words the host writes over the layer's AXI-Lite, a looped
 layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write
 them; its token-batched units: register values and weights, ``rolled/token_batch/<part>/<node>.bin``; and the
-address of every AXI-Lite slave, ``samfpga.hw.rolled.board``). What is not generated: the stitched design for
-Vivado joining the parts around their DMA engines (the top that ``samfpga.hw.sim.rolled_loop`` builds for
-simulation holds one part between them; docs/rolled_stage.md).
+address of every AXI-Lite slave, ``samfpga.hw.rolled.board``). Then the Vivado design of the parts
+(``samfpga.hw.rolled.design``: each part's HDL as the RTL benches simulate it, linted together, and
+``vivado/rolled/project.tcl``), which ``parts.json``'s ``vivado`` records.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def move_code(model, dst_root: Path) -> int:
     return moved
 
 
-def generate(model, out: Path, board, clk_mhz: float) -> dict:
+def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) -> dict:
     """Generate the rolled graph's HDL under ``out`` for ``board`` (``samfpga.hw.boards.Board``) at ``clk_mhz``
-    (module doc); returns the ``parts.json`` dict."""
+    (module doc) and, with ``with_design``, the Vivado design of its parts (``samfpga.hw.rolled.design``); returns
+    the ``parts.json`` dict."""
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from qonnx.custom_op.registry import getCustomOp
 
@@ -61,7 +62,7 @@ def generate(model, out: Path, board, clk_mhz: float) -> dict:
         runtime_writeable_nodes,
         write_runtime_weights,
     )
-    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled import design, roll
     from samfpga.hw.rolled.board import assign_addresses, token_batch_units
     from samfpga.hw.rolled.graph import Loop
     from samfpga.hw.rolled.hdl import looped_body
@@ -95,7 +96,8 @@ def generate(model, out: Path, board, clk_mhz: float) -> dict:
         entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
                                     for n, w in ws.items()]
     assign_addresses(host, board.family)
-    index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts}
+    vivado = design.generate(graphs, host, [p["kind"] for p in parts], out, board, clk_mhz) if with_design else None
+    index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts, "vivado": vivado}
     for entry, ws in zip(host["parts"], words):
         write_runtime_weights(entry["runtime_weights"], ws, out / "rolled")
     (out / "rolled" / "parts.json").write_text(json.dumps(index, indent=1) + "\n")

@@ -198,9 +198,10 @@ def insert_fifos(model, min_depth: int | None = None,
 
 
 def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth: int | None = None,
-                   prepare_ip: bool = True, depths: dict[tuple[str, str], int] | None = None):
+                   prepare_ip: bool = True, depths: dict[tuple[str, str], int] | None = None, prefix: str = ""):
     """FIFOs, DWCs, RTL specialisation, unique names and HDL for ``model`` (see module doc; ``prepare_ip=False``:
-    the same graph and names without generating HDL).
+    the same graph and names without generating HDL; ``prefix``: of every node name, hence of every module the
+    nodes' HDL declares, so that several stitched graphs can share one design).
 
     Returns (the model after PrepareIP, the FIFOs with their node names, the number of DWCs inserted)."""
     from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
@@ -214,9 +215,9 @@ def stitched_model(model, part: str = ZYNQ_PART, clk_ns: float = 5.0, min_depth:
     # reads each input vector in a burst (it replays it from its own buffer for the other output rows), so the
     # words an upsizing DWC assembles between bursts must wait in a FIFO between DWC and MVAU (without it the
     # stem + stage-0 prefix ran at 1.36x the estimated interval)
-    model = model.transform(InsertDWC()).transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
+    model = model.transform(InsertDWC()).transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames(prefix))
     model, fifos = insert_fifos(model, min_depth, depths)
-    model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames())
+    model = model.transform(SpecializeLayers(part)).transform(GiveUniqueNodeNames(prefix))
     not_rtl = sorted({n.op_type for n in model.graph.node if not n.op_type.endswith("_rtl")})
     if not_rtl:
         raise ValueError(f"after FIFO/DWC insertion, nodes not RTL: {not_rtl}")

@@ -1,6 +1,9 @@
 """``python -m samfpga.hw.vivado --build BUILD_DIR --out DIR``: write DIR/project.tcl for the build's board and
 run Vivado on it when ``vivado`` is on PATH (bitstream DIR/accel.bit + DIR/accel.hwh, which ``samfpga deploy``
-picks up when copied to BUILD_DIR/finn/bitfile/). ``--tcl-only`` writes the script alone."""
+picks up when copied to BUILD_DIR/finn/bitfile/). ``--tcl-only`` writes the script alone. For a rolled build
+(``samfpga build-hw --roll``: BUILD_DIR/rolled/parts.json) the script is the one its ``hw_codegen`` step wrote
+(``samfpga.hw.rolled.design``); Vivado's rolled.bit and rolled.hwh are copied to BUILD_DIR/rolled/, where the
+driver (``samfpga.backends.rolled_driver``) takes them."""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         print("bitstream: error: vivado is not on PATH (source Vivado's settings64.sh first); "
               "use --tcl-only to write the project script without running it", file=sys.stderr)
         return 2
+    rolled = args.build / "rolled" / "parts.json"
+    if rolled.is_file():
+        return _rolled(args.build, rolled, args.tcl_only)
     try:
         from samfpga.hw.build.package import PackageError, driver_description, intgraph_spec, load_build
 
@@ -44,6 +50,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bitstream: error: {ip_repo}: no stitched IP (the build's Vivado steps have not run)", file=sys.stderr)
         return 2
     return subprocess.call([vivado, "-mode", "batch", "-source", str(tcl)], cwd=args.out)
+
+
+def _rolled(build: Path, index_path: Path, tcl_only: bool) -> int:
+    import json
+
+    from samfpga.hw.vivado.rolled import run_vivado
+
+    viv = json.loads(index_path.read_text()).get("vivado")
+    if not viv:
+        print(f"bitstream: error: {index_path}: no Vivado design (a rolled build made before it was generated; "
+              "rebuild with samfpga build-hw --roll)", file=sys.stderr)
+        return 2
+    script = build / viv["script"]
+    print(f"rolled build: the Vivado script is {script}")
+    if tcl_only:
+        return 0
+    try:
+        print(f"wrote {run_vivado(script, build / 'rolled')}")
+    except RuntimeError as e:
+        print(f"bitstream: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
