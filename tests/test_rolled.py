@@ -434,6 +434,10 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     assert len(sl) == 2 * len(specs) + sum(len(p["token_batch"]) + len(p["runtime_weights"]) for p in host["parts"])
     assert len(masters(host)) == 2 * len(specs) + sum(len(p["token_batch"]) for p in host["parts"])
     assert host["board"] == "kv260"
+    # each block's tensors in the unrolled graph, chained: what a package's pynq-sim runs block by block
+    chain = [t for p in host["parts"] for t in p["tensors"]]
+    assert chain[0][0] == model.graph.input[0].name and chain[-1][1] == model.graph.output[0].name
+    assert all(a[1] == b[0] for a, b in zip(chain, chain[1:])) and len(chain) == sum(s.blocks for s in specs)
     # the transformer body's token-batched units: every block's weights, STRIDE apart, as the RTL benches load them
     from samfpga.hw.custom_ops.token_batch import looped_image
 

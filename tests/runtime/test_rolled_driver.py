@@ -142,3 +142,53 @@ def test_rolled_driver_needs_every_part_in_the_overlay(build):
     # the lock was released: the next driver opens
     acc, _ = _open(build)
     acc.close()
+
+
+# ---- a rolled build's deployment package (tests/support/synthetic_package.make_rolled_package) -----------------
+
+
+def test_rolled_package_pynq_sim_equals_quant(tmp_path):
+    """``pynq-sim`` of a rolled package (the driver on the simulated board, each block the integer graph between the
+    block's tensors) against ``quant`` (the integer graph in one piece): the same embeddings."""
+    from samfpga.backends import create_backend
+    from samfpga.deploy import check_package, load_package
+    from tests.support.synthetic_package import make_rolled_package
+
+    pkg = load_package(make_rolled_package(tmp_path / "pkg"))
+    assert check_package(pkg.root, log=lambda *_: None)
+    quant = create_backend("quant", pkg.bundle, package=pkg)
+    sim = create_backend("pynq-sim", pkg.bundle, package=pkg)
+    try:
+        for seed in range(3):
+            x = np.random.default_rng(seed).normal(size=(1, 3, 64, 64)).astype(np.float32)
+            q, s = quant.encode(x), sim.encode(x)
+            assert np.unique(q).size > 20  # not saturated
+            np.testing.assert_array_equal(s, q)
+        dev = sim.accel.device
+        assert [p.jobs_read for p in dev.parts] == [3, 6] and dev.downloads == 1
+        assert set(sim.timings) == {"host_pre_s", "run_s", "host_post_s"}
+    finally:
+        sim.close()
+
+
+def test_rolled_package_checks(tmp_path):
+    """The package loader checks a rolled package's host.json against driver.json and, with a hwh, every slave's
+    segment; a package whose parts do not give the accelerator's tensors is refused."""
+    from samfpga.deploy import DeployError, load_package
+    from tests.support.synthetic_package import make_rolled_package, write_manifest
+
+    root = make_rolled_package(tmp_path / "pkg", hwh=True)
+    load_package(root)
+    hwh = (root / "accel.hwh").read_text()
+    (root / "accel.hwh").write_text(hwh.replace('INSTANCE="part_1_body" BASEVALUE="0xa0030000"',
+                                                'INSTANCE="part_1_body" BASEVALUE="0xa0040000"'))
+    write_manifest(root, "accel.bit", "accel.hwh")
+    with pytest.raises(DeployError, match="accel.hwh: no segment of part_1_body at 0xa0030000 \\(writer"):
+        load_package(root)
+    (root / "accel.hwh").write_text(hwh)
+    host = json.loads((root / "rolled" / "host.json").read_text())
+    host["parts"][1]["out_shape"] = [1, 4, 4, 8]
+    (root / "rolled" / "host.json").write_text(json.dumps(host))
+    write_manifest(root, "accel.bit", "accel.hwh")
+    with pytest.raises(DeployError, match="the last part's output \\[1, 4, 4, 8\\] is not the accelerator's"):
+        load_package(root)

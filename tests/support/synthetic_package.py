@@ -120,3 +120,77 @@ def make_package(root: Path, seed: int = 0, with_bitfile: bool = False) -> Path:
         (root / "accel.hwh").write_text(hwh_text({"idma0": BASE, "odma0": BASE + 0x10000}))
     write_manifest(root, "accel.bit" if with_bitfile else None, "accel.hwh" if with_bitfile else None)
     return root
+
+
+def rolled_graph_spec() -> dict:
+    """``graph_spec`` with the input quantiser on the host (the accelerator takes INT4, as a rolled accelerator's
+    strip reader takes integers) and a repeated stage after the output thresholds: two INT8 -> INT8 Thresholdings,
+    one body serving both (its parts: ``rolled_host_parts``)."""
+    g = graph_spec()
+    t = lambda shape, dt: {"shape": shape, "dtype": dt}  # noqa: E731
+    g["accelerator"] = {"input": "x_q", "output": "y3"}
+    g["nodes"][1]["on"] = "host"
+    g["tensors"].update({"T2": t([16, 255], "INT8"), "y2": t([1, 4, 4, 16], "INT8"), "T3": t([16, 255], "INT8"),
+                         "y3": t([1, 4, 4, 16], "INT8")})
+    mul = g["nodes"].pop()
+    g["nodes"] += [{"name": f"Thresholding_rtl_{k}", "op": "Thresholding", "inputs": [src, f"T{k}"],
+                    "outputs": [dst], "attrs": {"ActVal": -128, "PE": 4}, "on": "hw"}
+                   for k, src, dst in ((2, "y_int", "y2"), (3, "y2", "y3"))]
+    g["nodes"].append({**mul, "inputs": ["y3", "scale"]})
+    return g
+
+
+def rolled_host_json() -> dict:
+    """host.json of the rolled accelerator of ``rolled_graph_spec``: part 0 (x_q -> y_int, once), part 1 (two blocks
+    of one Thresholding), with the address map samfpga.hw.rolled.board gives it."""
+    from samfpga.backends.rolled_host import BufferSide, PartSpec, parts_to_json
+
+    x, y = BufferSide(64, 64, 3, 4, True, 1), BufferSide(4, 4, 16, 8, True, 1)
+    host = parts_to_json([PartSpec("0_once", 1, x, y, (1, 64, 64, 3), (1, 4, 4, 16)),
+                          PartSpec("1_body", 2, y, y, (1, 4, 4, 16), (1, 4, 4, 16))])
+    host.update(board="kv260", part="xck26-sfvc784-2LV-c", family="zynq_us+", fclk_mhz=200.0)
+    tensors = [[["x_q", "y_int"]], [["y_int", "y2"], ["y2", "y3"]]]
+    for j, (p, ts) in enumerate(zip(host["parts"], tensors)):
+        p.update(cell=f"part_{p['name']}", tensors=ts, token_batch=[], runtime_weights=[],
+                 reader={"port": "rd_s_axil", "aximm_port": "m_axi_rd", "regs": BASE + 0x20000 * j,
+                         "range": 0x10000},
+                 writer={"port": "wr_s_axil", "aximm_port": "m_axi_wr", "regs": BASE + 0x20000 * j + 0x10000,
+                         "range": 0x10000})
+    return host
+
+
+def make_rolled_package(root: Path, seed: int = 0, hwh: bool = False) -> Path:
+    """A rolled build's package (driver.json platform ``rolled``) of ``rolled_graph_spec`` into ``root``; the
+    self-check's expected output is the integer graph's own (samfpga.intexec), the graph being this file's.
+    ``hwh``: a stand-in accel.bit and a hwh listing every part cell's segments."""
+    from samfpga.intexec.executor import IntGraph
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(seed + 7)
+    w = {**_weights(seed), **{f"T{k}": np.sort(rng.integers(-128, 128, size=(16, 255)), axis=1).astype(np.float32)
+                              for k in (2, 3)}}
+    spec = rolled_graph_spec()
+    (root / "graph.json").write_text(json.dumps(spec))
+    np.savez(root / "weights.npz", **w)
+    drv = driver_spec()
+    for key in ("dma", "token_batch"):
+        drv.pop(key, None)
+    drv["inputs"][0].update(tensor="x_q", dtype="INT4", bits=4)
+    drv["outputs"][0].update(tensor="y3")
+    drv.update(platform="rolled", rolled="rolled/host.json")
+    (root / "driver.json").write_text(json.dumps(drv))
+    (root / "rolled").mkdir()
+    host = rolled_host_json()
+    (root / "rolled" / "host.json").write_text(json.dumps(host))
+    shutil.copytree(TINY_BUNDLE, root / "bundle")
+    x = np.random.default_rng(seed + 1).normal(size=(1, 3, 64, 64)).astype(np.float32)
+    np.savez(root / "selfcheck.npz", input=x, expected=IntGraph(spec, w).run(x))
+    if hwh:
+        (root / "accel.bit").write_bytes(b"stand-in")
+        segs = {(p["cell"], p[s]["regs"]) for p in host["parts"] for s in ("reader", "writer")}
+        ranges = "".join(f'<MEMRANGE INSTANCE="{c}" BASEVALUE="{b:#x}" HIGHVALUE="{b + 0xFFFF:#x}"/>'
+                         for c, b in sorted(segs))
+        (root / "accel.hwh").write_text(f'<?xml version="1.0"?><EDKSYSTEM><MODULES><MODULE INSTANCE="zynq_ps">'
+                                        f'<MEMORYMAP>{ranges}</MEMORYMAP></MODULE></MODULES></EDKSYSTEM>\n')
+    write_manifest(root, "accel.bit" if hwh else None, "accel.hwh" if hwh else None)
+    return root

@@ -4,7 +4,9 @@ encode_image: the resized uint8 image padded with the package's pad codes (packa
 sent as they are: 1 byte per value) or normalised and zero-padded (older float-input packages), then host layers
 before the accelerator (the float packages' input layout transpose) -> pack into a ``pynq.allocate`` buffer ->
 IODMA run with timeout (``AcceleratorOverlay``) -> unpack -> host layers after it (output dequantisation).
-``pynq-sim`` is this class with a simulated PYNQ device (``samfpga.pynq_sim``) passed as ``device``.
+``pynq-sim`` is this class with a simulated PYNQ device (``samfpga.pynq_sim``) passed as ``device``; for a rolled
+package, the simulated board of its parts (``samfpga.pynq_sim.rolled_device``), each block running the package's
+integer graph from its input tensor to its output tensor.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from .quant_backend import _package, graph_input, refuse_float, to_nchw
 
 class PynqEncoderBackend(EncoderBackend):
     """Args: bundle; package: ``DeployPackage`` or path; device: a ``pynq.Device`` (default: the board's);
-    timeout_s: how long to wait for the output DMA; bitfile: override the package's bitfile (pynq-sim)."""
+    timeout_s: how long to wait for the output DMA (a rolled package: for each block); bitfile: override the
+    package's bitfile (pynq-sim); poll_s: a rolled package's register poll interval. A rolled package (driver.json
+    platform ``rolled``) runs on ``samfpga.backends.rolled_driver.RolledAccelerator``."""
 
-    def __init__(self, bundle: Bundle, package=None, device=None, timeout_s: float = 10.0, bitfile=None) -> None:
+    def __init__(self, bundle: Bundle, package=None, device=None, timeout_s: float = 10.0, bitfile=None,
+                 poll_s: float = 0.0002) -> None:
         try:
             import pynq  # noqa: F401
         except ImportError as e:
@@ -37,6 +42,13 @@ class PynqEncoderBackend(EncoderBackend):
         self.image_size = bundle.image_size
         self.embedding_shape = tuple(bundle.embedding_shape)  # type: ignore[assignment]
         self.graph = self.package.intgraph()  # host layers only; the accelerator part runs on the FPGA
+        self.timings: dict[str, float] = {}
+        if self.package.driver.get("platform") == "rolled":  # the parts' strip engines (docs/rolled_stage.md)
+            from .rolled_driver import RolledAccelerator
+
+            self.accel = RolledAccelerator(self.package.root / "rolled", bit, device=device, timeout_s=timeout_s,
+                                           poll_s=poll_s)
+            return
         from .pynq_driver import AcceleratorOverlay, read_runtime_words
 
         tb = self.package.driver.get("token_batch")
@@ -45,7 +57,6 @@ class PynqEncoderBackend(EncoderBackend):
                  for e in self.package.driver.get("runtime_weights") or []}
         self.accel = AcceleratorOverlay(bit, self.package.driver, device=device, timeout_s=timeout_s,
                                         ddr_image=image, runtime_words=words)
-        self.timings: dict[str, float] = {}
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
         refuse_float(self, self.input)
@@ -79,5 +90,13 @@ def make_pynq_sim(bundle: Bundle, package=None, fault: str | None = None, timeou
     from samfpga.pynq_sim import SimDevice
 
     pkg = _package(bundle, package)
+    if pkg.driver.get("platform") == "rolled":
+        from samfpga.pynq_sim.rolled_device import RolledSimDevice, graph_bodies
+
+        if fault is not None or accelerator is not None:
+            raise BackendError(f"{pkg.root}: a rolled package's simulated board takes no fault or accelerator model "
+                               "(its parts run the package's integer graph)")
+        dev = RolledSimDevice(pkg.root / "rolled", graph_bodies(pkg.intgraph(), pkg.root / pkg.driver["rolled"]))
+        return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, poll_s=0, **kw)
     dev = SimDevice(pkg, fault=fault, accelerator=accelerator)
     return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, **kw)

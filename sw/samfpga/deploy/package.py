@@ -4,7 +4,9 @@
                          "bitfile": "accel.bit" | null, "hwh": "accel.hwh" | null, "absent": {what: why},
                          "input": {"dtype": "UINT8", "layout": "NHWC", "pad_codes": [r, g, b],
                                    "pixel_mean": [3], "pixel_std": [3]}}   (``PackageInput``)
-    PKG/driver.json     driver description (``samfpga-driver``: DMA names/addresses, I/O datatypes and shapes, clock)
+    PKG/driver.json     driver description (``samfpga-driver``: DMA names/addresses, I/O datatypes and shapes, clock;
+                        platform ``rolled``: the parts' engines described by ``rolled/host.json`` instead)
+    PKG/rolled/         a rolled build's host.json, token_batch/, runtime_weights/ (``samfpga.hw.rolled.board``)
     PKG/graph.json, PKG/weights.npz   the build's final graph (``samfpga-intgraph``): the ``quant`` reference
     PKG/selfcheck.npz   an input and the output FINN's Python execution gave for it when the package was made
     PKG/bundle/         the model bundle (decoder.onnx for the host, encoder.onnx float reference)
@@ -147,20 +149,53 @@ def _read_json(p: Path, fmt: str) -> dict:
     return d
 
 
-def hwh_dmas(hwh: Path) -> dict[str, dict]:
-    """DMA instances and their AXI-Lite base addresses read from a Vivado .hwh (``{instance: {base, range}}``)."""
+def hwh_segments(hwh: Path) -> list[tuple[str, int, int]]:
+    """Every (instance, base, range) the processor reaches, read from a Vivado .hwh."""
     try:
         root = ET.parse(hwh).getroot()
     except ET.ParseError as e:
         raise DeployError(f"{hwh}: not a readable .hwh ({e})") from None
-    out = {}
+    out = []
     # the processor's MEMORYMAP lists every slave it reaches: MEMRANGE INSTANCE=<cell> BASEVALUE/HIGHVALUE
     for rng in root.iter("MEMRANGE"):
         inst = rng.get("INSTANCE")
-        if inst and "dma" in inst.lower():
+        if inst:
             base = int(rng.get("BASEVALUE"), 16)
-            out[inst] = {"base": base, "range": int(rng.get("HIGHVALUE"), 16) - base + 1}
+            out.append((inst, base, int(rng.get("HIGHVALUE"), 16) - base + 1))
     return out
+
+
+def hwh_dmas(hwh: Path) -> dict[str, dict]:
+    """DMA instances and their AXI-Lite base addresses read from a Vivado .hwh (``{instance: {base, range}}``)."""
+    return {i: {"base": b, "range": r} for i, b, r in hwh_segments(hwh) if "dma" in i.lower()}
+
+
+def check_rolled(pkg: DeployPackage) -> None:
+    """A rolled package (driver.json platform ``rolled``): its host.json readable (``rolled_host.read_parts``), the
+    first part taking and the last part giving the accelerator's tensors, and, with a hwh, every AXI-Lite slave of
+    host.json at its address in a segment of its part's cell."""
+    from samfpga.backends.base import BackendError
+    from samfpga.backends.rolled_host import read_parts
+
+    path = pkg.root / pkg.driver["rolled"]
+    try:
+        host = json.loads(path.read_text())
+        parts = read_parts(host, str(path))
+    except (OSError, ValueError, BackendError) as e:
+        raise DeployError(f"{path}: {e}") from None
+    for io, shape, which in ((pkg.driver["inputs"][0], parts[0].in_shape, "first part's input"),
+                             (pkg.driver["outputs"][0], parts[-1].out_shape, "last part's output")):
+        if int(np.prod(shape)) != int(np.prod(io["shape_normal"])):
+            raise DeployError(f"{path}: the {which} {list(shape)} is not the accelerator's {io['shape_normal']} "
+                              "(driver.json)")
+    if pkg.hwh is None:
+        return
+    segs = {(i, b) for i, b, _ in hwh_segments(pkg.hwh)}
+    for p in host["parts"]:
+        for port, e in [("reader", p["reader"]), ("writer", p["writer"]),
+                        *((u["name"], u) for u in (*p.get("token_batch", []), *p.get("runtime_weights", [])))]:
+            if (p["cell"], e["regs"]) not in segs:
+                raise DeployError(f"{pkg.hwh}: no segment of {p['cell']} at {e['regs']:#x} ({port}, host.json)")
 
 
 def load_package(path: str | Path, verify: bool = True) -> DeployPackage:
@@ -228,7 +263,9 @@ def _check_agreement(pkg: DeployPackage) -> None:
     if list(gout) not in ([1, c, h, w], [1, h, w, c]):
         raise DeployError(f"{root / 'graph.json'}: output shape {gout} does not fit the bundle's embedding "
                           f"{[c, h, w]}")
-    if pkg.hwh is not None:
+    if drv.get("platform") == "rolled":
+        check_rolled(pkg)
+    elif pkg.hwh is not None:
         found = hwh_dmas(pkg.hwh)
         for name, d in drv["dma"].items():
             if name not in found:

@@ -1,7 +1,8 @@
 """Write a deployment package from a FINN build directory (compiler environment: reads the build's ONNX graphs).
 
 ``write_package(BUILD_DIR, PKG)``: graph + driver description (``samfpga.hw.build.package``), the model bundle,
-bitfile/hwh when the build has them (``BUILD_DIR/finn/bitfile/*.bit`` + ``.hwh``), a self-check vector whose
+bitfile/hwh when the build has them (``BUILD_DIR/finn/bitfile/*.bit`` + ``.hwh``; a rolled build's
+``BUILD_DIR/rolled/rolled.bit``, with its parts' description, ``add_rolled``), a self-check vector whose
 expected output is FINN's own Python execution of the build, a README and the manifest with sha256 of every
 file. Written into a temporary directory next to PKG and moved into place only when complete.
 """
@@ -32,6 +33,42 @@ Without a board: `--backend pynq-sim` (the same driver against a simulated PYNQ 
 {absent}"""
 
 
+def add_rolled(rolled: Path, pkg: Path, graph: dict) -> dict:
+    """Make the package in ``pkg`` (written by ``export_build``) one of a rolled build (``rolled``: the build's
+    ``rolled/``): host.json, the token-batched units' weights and the URAM layers' words under ``pkg/rolled/``, each
+    block's tensors named as ``graph`` (graph.json) names them; driver.json's platform ``rolled`` (the parts' strip
+    engines, ``samfpga.backends.rolled_driver``, instead of the unrolled graph's IODMAs, DDR image and runtime
+    weights, whose files are removed). Returns the new driver description."""
+    host = json.loads((rolled / "host.json").read_text())
+    lacking = [p.get("name") for p in host.get("parts", []) if not {"tensors", "cell", "reader"} <= set(p)]
+    if lacking or not host.get("parts"):
+        raise DeployError(f"{rolled / 'host.json'}: parts {lacking} lack their tensors or address map (written by "
+                          "an older samfpga; rebuild with samfpga build-hw --roll)")
+    acc = graph["accelerator"]
+    first, last = host["parts"][0]["tensors"][0], host["parts"][-1]["tensors"][-1]
+    # the accelerator's input and output may be named after the dataflow partition in graph.json
+    rename = {first[0]: acc["input"], last[1]: acc["output"]}
+    for p in host["parts"]:
+        p["tensors"] = [[rename.get(t, t) for t in pair] for pair in p["tensors"]]
+        missing = [t for pair in p["tensors"] for t in pair if t not in graph["tensors"]]
+        if missing:
+            raise DeployError(f"{rolled / 'host.json'}: part {p['name']} names tensors {missing} that graph.json "
+                              "lacks (a rolled/ folder of another build?)")
+    (pkg / "rolled").mkdir()
+    for sub in ("token_batch", "runtime_weights"):
+        if (rolled / sub).is_dir():
+            shutil.copytree(rolled / sub, pkg / "rolled" / sub)
+    (pkg / "rolled" / "host.json").write_text(json.dumps(host, indent=1) + "\n")
+    drv = json.loads((pkg / "driver.json").read_text())
+    for key in ("dma", "token_batch"):
+        drv.pop(key, None)
+    drv.update(platform="rolled", rolled="rolled/host.json", runtime_weights=[])
+    (pkg / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
+    shutil.rmtree(pkg / "runtime_weights", ignore_errors=True)
+    (pkg / "ddr_weights.bin").unlink(missing_ok=True)
+    return drv
+
+
 def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
                   seed: int = 0, log=print) -> Path:
     try:
@@ -60,6 +97,9 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         shutil.copytree(bundle.root, tmp / "bundle", ignore=shutil.ignore_patterns("checkpoint.pt", "*.yaml",
                                                                                     "EVAL.json", "__*"))
         g = json.loads((tmp / "graph.json").read_text())
+        rolled = (build / "rolled" / "host.json").is_file()
+        if rolled:
+            drv = add_rolled(build / "rolled", tmp, g)
         shape = g["tensors"][g["input"]]["shape"]
         inp = package_input(pixels)
         if shape != inp.graph_shape(bundle.image_size):
@@ -77,6 +117,8 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         np.savez(tmp / "selfcheck.npz", input=x, expected=expected)
         absent = {}
         bits = sorted((build / "finn" / "bitfile").glob("*.bit")) if (build / "finn" / "bitfile").is_dir() else []
+        if rolled:
+            bits = [build / "rolled" / "rolled.bit"] if (build / "rolled" / "rolled.bit").is_file() else []
         if bits and bits[0].with_suffix(".hwh").is_file():
             shutil.copy(bits[0], tmp / "accel.bit")
             shutil.copy(bits[0].with_suffix(".hwh"), tmp / "accel.hwh")

@@ -152,6 +152,22 @@ class IntGraph:
         self._exec(self.nodes[self._hw_range[1]:], ctx)
         return ctx[self.output].astype(np.float32)
 
+    def run_between(self, x: np.ndarray, src: str, dst: str) -> np.ndarray:
+        """The nodes from tensor ``src`` to tensor ``dst`` (a piece of the graph with that one input: a rolled
+        accelerator's part or block, ``samfpga.pynq_sim.rolled_device``): ``x`` (``src``'s shape) -> ``dst``'s
+        value. Raises ``IntGraphError`` naming both tensors when ``dst`` does not follow from ``src`` alone."""
+        for t in (src, dst):
+            if t not in self.tensors:
+                raise IntGraphError(f"{self.source}: no tensor {t!r}")
+        ctx = {src: self._check_in(x, src)}
+        start = next((i for i, n in enumerate(self.nodes) if src in n.inputs), len(self.nodes))
+        for n in self.nodes[start:]:
+            if all(t in ctx or t in self.weights for t in n.inputs):
+                self._exec([n], ctx)
+                if dst in ctx:
+                    return ctx[dst]
+        raise IntGraphError(f"{self.source}: tensor {dst!r} does not follow from {src!r} alone")
+
     def _check_in(self, x: np.ndarray, name: str) -> np.ndarray:
         shp = self.shape(name)
         x = np.asarray(x)

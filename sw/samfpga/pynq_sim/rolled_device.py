@@ -3,8 +3,9 @@ per part a strip reader and a strip writer with the register protocol of docs/un
 around the part's body, its token-batched units' and runtime-writeable layers' AXI-Lite at their addresses.
 
 * ``bodies[j](i, x) -> y``: part j's block i on its input values (``in_shape``) giving its output values
-  (``out_shape``); on a PC the python execution of the part's graph (``samfpga.hw.rolled.execute.part_body``), in a
-  test any numpy function. The strip units move the bytes between DDR and the body in the buffers' format
+  (``out_shape``): the python execution of the part's graph (``samfpga.hw.rolled.execute.part_body``), a deployment
+  package's integer graph between the block's tensors (``graph_bodies``, what ``pynq-sim`` runs), in a test any
+  numpy function. The strip units move the bytes between DDR and the body in the buffers' format
   (``rolled_host.encode`` / ``decode``).
 * When a part's reader takes its first job of a frame, every token-batched unit of the part must be configured as
   host.json says, its BASE on memory holding the unit's weight file, and every runtime-writeable layer's memory must
@@ -16,6 +17,7 @@ around the part's body, its token-batched units' and runtime-writeable layers' A
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,9 +59,11 @@ class _Regs:
         self.regs[off] = val
 
 
-def _strip_body(spec: PartSpec, body: Body) -> Callable[[int, np.ndarray], np.ndarray]:
+def _strip_body(spec: PartSpec, body: Body, timings: dict[str, float]) -> Callable[[int, np.ndarray], np.ndarray]:
     def run(job: int, data: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
         y = body(job % spec.blocks, decode(data.tobytes(), spec.in_shape, spec.src))
+        timings["bodies_s"] = timings.get("bodies_s", 0.0) + time.perf_counter() - t0
         return np.frombuffer(encode(np.asarray(y).reshape(spec.out_shape), spec.dst), dtype=np.uint8)
     return run
 
@@ -77,11 +81,12 @@ class RolledSimDevice(SimBoard):
             raise ValueError(f"{len(self.specs)} parts in {self.root / 'host.json'}, {len(bodies)} bodies")
         self.bitfile = stand_in_bitfile(self)
         self.stale_runs, self._stale, self.downloads = 0, False, 0
+        self.timings: dict[str, float] = {}  # the last frame's: bodies_s, the seconds in the parts' bodies
         self.slaves: list[tuple[int, int, object]] = []  # (base, range, register model)
         self.parts: list[SimPart] = []
         self.memories: dict[str, _WordMemory] = {}
         for j, (p, spec, body) in enumerate(zip(self.host["parts"], self.specs, bodies)):
-            part = SimPart(None, body=_strip_body(spec, body), view=self._memory,
+            part = SimPart(None, body=_strip_body(spec, body, self.timings), view=self._memory,
                            on_start=lambda unit, cfg, j=j: self._on_start(j, unit))
             self.parts.append(part)
             self.slaves += [(p["reader"]["regs"], p["reader"]["range"], part.reader),
@@ -124,9 +129,11 @@ class RolledSimDevice(SimBoard):
         part = self.parts[j]
         if unit != "strip_reader" or part.jobs_read % self.specs[j].blocks:
             return
-        if j == 0 and self._stale:
-            self.stale_runs += 1
-            self._stale = False
+        if j == 0:
+            self.timings.clear()
+            if self._stale:
+                self.stale_runs += 1
+                self._stale = False
         p = self.host["parts"][j]
         for u in p.get("token_batch", []):
             model = next(m for b, _, m in self.slaves if b == u["regs"])
@@ -154,3 +161,21 @@ class RolledSimDevice(SimBoard):
                 raise BackendError(f"pynq-sim: part {p['name']}, runtime-writeable layer {e['name']}: {bad} of its "
                                    f"{want.size} words at {e['regs']:#x} not written as {e['file']} holds them (a "
                                    "board would compute with uninitialised URAM)")
+
+
+def graph_bodies(graph, host_json: str | Path) -> list[Body]:
+    """Part bodies from an integer graph (``samfpga.intexec.IntGraph``, a package's graph.json) and the parts'
+    description ``host_json``: part j's block i runs the graph from the block's input tensor to its output tensor
+    (host.json ``tensors``, as a package names them; ``IntGraph.run_between``)."""
+    host = read_host(Path(host_json).parent)
+
+    def body(pairs: list):
+        def run(i: int, x: np.ndarray) -> np.ndarray:
+            src, dst = pairs[i]
+            return graph.run_between(np.asarray(x).reshape(graph.shape(src)), src, dst)
+        return run
+    try:
+        return [body(p["tensors"]) for p in host["parts"]]
+    except KeyError:
+        raise BackendError(f"{host_json}: a part lacks 'tensors' (a host.json written before they were recorded; "
+                           "rebuild with samfpga build-hw --roll)") from None

@@ -7,7 +7,8 @@ parameters in its layers (``samfpga.hw.rolled.hdl.looped_body``; the layers coun
 saved as ``out/rolled/<k>_<kind>.onnx`` (kind ``once`` or ``body``), ``out/rolled/parts.json`` lists the parts
 (file, kind, iterations, layers, looped layers), and ``out/rolled/host.json`` describes them for the board's host
 (``samfpga.backends.rolled_host.parts_to_json``: each part's blocks, buffers and shapes, as ``run_parts`` takes
-them, and its runtime-writeable layers, whose memories the bitstream cannot initialise: name, word count and
+them, each block's input and output tensor in the unrolled graph, and its runtime-writeable layers, whose memories
+the bitstream cannot initialise: name, word count and
 ``rolled/runtime_weights/<part>/<node>.dat``, the words the host writes over the layer's AXI-Lite, a looped
 layer's for every block, as ``samfpga.hw.build.package.runtime_words`` gives them and the RTL benches write
 them; its token-batched units: register values and weights, ``rolled/token_batch/<part>/<node>.bin``; and the
@@ -72,15 +73,17 @@ def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) 
     if not rg.loops:
         raise ValueError("hw_codegen: the graph has no rolled stage")
     (out / "rolled").mkdir(parents=True, exist_ok=True)
-    parts, graphs = [], []
+    parts, graphs, tensors = [], [], []
     for k, p in enumerate(rg.parts):
         if isinstance(p, Loop):
             g, res = looped_body(p)
             if res.missing:
                 raise ValueError(f"hw_codegen: body layers without per-iteration HDL: {res.missing}")
             kind, info = "body", {"iterations": p.iterations, "looped": len(res.looped)}
+            tensors.append([[b.act_in, b.act_out] for b in p.plan.stage.blocks])
         else:
             g, kind, info = copy.deepcopy(p), "once", {"iterations": 1, "looped": 0}
+            tensors.append([[p.graph.input[0].name, p.graph.output[0].name]])
         g = g.transform(PrepareIP(board.part, 1000.0 / clk_mhz))
         layers = move_code(g, out / "hdl" / "rolled" / f"{k}_{kind}")
         name = f"{k}_{kind}.onnx"
@@ -91,7 +94,8 @@ def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) 
     host = {**parts_to_json(host_parts(graphs, names)),  # raises before any index
             "board": board.name, "part": board.part, "family": board.family, "fclk_mhz": float(clk_mhz)}
     words = [{n.name: runtime_words(getCustomOp(n), g) for n in runtime_writeable_nodes(g)} for g in graphs]
-    for entry, name, ws, g in zip(host["parts"], names, words, graphs):
+    for entry, name, ws, g, ts in zip(host["parts"], names, words, graphs, tensors):
+        entry["tensors"] = ts  # each block's input and output in the unrolled graph (a package's pynq-sim runs them)
         entry["token_batch"] = token_batch_units(g, name, out / "rolled")
         entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
                                     for n, w in ws.items()]
