@@ -141,7 +141,9 @@ def generate(graph, cell: str, work: Path, dest: Path, board_part: str, clk_ns: 
     from samfpga.hw.sim.stitched import stitched_model
     from samfpga.resources import package_path
 
-    fresh = copy.deepcopy(set_frames(graph, 1) if looped_ops(graph) else graph)
+    fresh = copy.deepcopy(graph)
+    if looped_ops(fresh):
+        set_frames(fresh, 1)  # one map per loop, as the board's driver runs it
     for node in fresh.graph.node:  # HDL made afresh with the part's names
         op = getCustomOp(node) if node.domain.startswith(HW_DOMAIN) else None
         if op is not None and "code_gen_dir_ipgen" in op.get_nodeattr_types():
