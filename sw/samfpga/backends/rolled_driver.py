@@ -48,14 +48,14 @@ def _need(entry: Mapping, keys: tuple[str, ...], where: str) -> None:
                            "`samfpga build-hw --roll`)")
 
 
-def weight_layout(host: Mapping, start: int) -> tuple[list[tuple[str, dict, int]], int]:
-    """Where each token-batched unit's weights go in the DDR region, from byte ``start``: [(part, unit, offset)]
-    (each offset 4 KiB-aligned: a multiple of every unit's burst) and the region's end."""
+def weight_layout(host: Mapping, start: int) -> tuple[list[tuple[dict, int]], int]:
+    """Where each token-batched unit's weights go in the DDR region, from byte ``start``: [(unit, offset)] (each
+    offset 4 KiB-aligned: a multiple of every unit's burst) and the region's end."""
     out, top = [], start
     for p in host["parts"]:
         for u in p.get("token_batch", []):
             top = -(-top // BUFFER_ALIGN) * BUFFER_ALIGN
-            out.append((p["name"], u, top))
+            out.append((u, top))
             top += u["bytes"]
     return out, top
 
@@ -111,10 +111,9 @@ class RolledAccelerator:
             if absent:
                 raise BackendError(f"{bitfile}: the overlay has no cell {absent} (host.json); it has "
                                    f"{sorted(cells)}")
-            self.pairs, size = plan_buffers(self.parts)
-            layout, total = weight_layout(self.host, size)
+            layout, total = weight_layout(self.host, plan_buffers(self.parts)[1])
             self.ddr = pynq.allocate((total,), dtype=np.uint8, target=self.device)
-            for _, u, off in layout:
+            for u, off in layout:
                 self.ddr[off:off + u["bytes"]] = np.frombuffer(images[u["file"]], dtype=np.uint8)
             self.ddr.flush()
 
@@ -123,7 +122,7 @@ class RolledAccelerator:
 
             self.drivers = [(UnitDriver(mmio(p["reader"]), STRIP_READER, poll_s=poll_s),
                              UnitDriver(mmio(p["writer"]), STRIP_WRITER, poll_s=poll_s)) for p in self.host["parts"]]
-            for _, u, off in layout:
+            for u, off in layout:
                 UnitDriver(mmio(u), TOKEN_BATCH_MVU).configure(
                     {"base": self.ddr.device_address + off, "stride": u["stride"], "iters": u["iters"],
                      "tokens": u["tokens"]})

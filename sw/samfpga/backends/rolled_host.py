@@ -88,6 +88,14 @@ def parts_to_json(parts: Sequence[PartSpec]) -> dict:
                        "in_shape": list(p.in_shape), "out_shape": list(p.out_shape)} for p in parts]}
 
 
+def part_slaves(part: Mapping) -> list[tuple[str, str, Mapping]]:
+    """Each AXI-Lite slave of a host.json part with its address map (``samfpga.hw.rolled.board``): (what: "reader",
+    "writer" or the unit's or layer's name, its port on the part's top, its entry with ``regs`` and ``range``)."""
+    return [("reader", part["reader"]["port"], part["reader"]), ("writer", part["writer"]["port"], part["writer"]),
+            *((e["name"], e["axilite_port"], e) for e in (*part.get("token_batch", []),
+                                                          *part.get("runtime_weights", [])))]
+
+
 def read_parts(desc: Mapping | str | Path, where: str = "") -> list[PartSpec]:
     """``PartSpec`` s from ``parts_to_json``'s dict or the JSON file holding it; raises ``BackendError`` naming the
     file (``where`` for a dict) and the field for a wrong format, a missing or malformed field, or neighbours that

@@ -20,7 +20,7 @@ Importable without torch / finn / pynq (the board runtime): only dataclasses.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .base import BackendError
@@ -85,6 +85,15 @@ class UnitMap:
         """AXI-Lite address bits of the wrapper: the smallest power-of-two window holding every register."""
         end = max(r.offset for r in self.regs) + 4
         return max(4, (end - 1).bit_length())
+
+    def config(self, read: Callable[[int], int]) -> dict[str, int]:
+        """The configuration the registers hold, the inverse of ``writes``: {key: value} from ``read(offset)`` of
+        each config register (a LO / HI pair joined)."""
+        out = {k: 0 for k, _, _ in self.params}
+        for r in self.cfg_regs:
+            key = next(k for k, p, _ in self.params if p == r.port)
+            out[key] |= read(r.offset) << (32 * r.word)
+        return out
 
     def writes(self, cfg: Mapping[str, int]) -> list[tuple[int, int]]:
         """The ordered (offset, value) writes that load ``cfg`` (every key of ``params``, ints) into the config

@@ -175,7 +175,7 @@ def check_rolled(pkg: DeployPackage) -> None:
     first part taking and the last part giving the accelerator's tensors, and, with a hwh, every AXI-Lite slave of
     host.json at its address in a segment of its part's cell."""
     from samfpga.backends.base import BackendError
-    from samfpga.backends.rolled_host import read_parts
+    from samfpga.backends.rolled_host import part_slaves, read_parts
 
     path = pkg.root / pkg.driver["rolled"]
     try:
@@ -192,10 +192,9 @@ def check_rolled(pkg: DeployPackage) -> None:
         return
     segs = {(i, b) for i, b, _ in hwh_segments(pkg.hwh)}
     for p in host["parts"]:
-        for port, e in [("reader", p["reader"]), ("writer", p["writer"]),
-                        *((u["name"], u) for u in (*p.get("token_batch", []), *p.get("runtime_weights", [])))]:
+        for what, _, e in part_slaves(p):
             if (p["cell"], e["regs"]) not in segs:
-                raise DeployError(f"{pkg.hwh}: no segment of {p['cell']} at {e['regs']:#x} ({port}, host.json)")
+                raise DeployError(f"{pkg.hwh}: no segment of {p['cell']} at {e['regs']:#x} ({what}, host.json)")
 
 
 def load_package(path: str | Path, verify: bool = True) -> DeployPackage:

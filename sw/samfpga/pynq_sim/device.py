@@ -37,23 +37,27 @@ from pynq.buffer import PynqBuffer
 from samfpga.backends.base import BackendError
 from samfpga.backends.packing import pack, unpack
 from samfpga.backends.pynq_driver import AP_DONE, AP_IDLE, AP_START, read_runtime_words
+from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
 
 FAULTS = (None, "dma_hang")
 
 
-class _Parser:
-    """What pynq reads from a .hwh, built from the driver description."""
+class Parser:
+    """What pynq reads from a .hwh: ``ips`` {instance: (type, address, range)}, nothing else."""
 
-    def __init__(self, driver: dict) -> None:
-        self.ip_dict = {}
-        for name, d in driver["dma"].items():
-            self.ip_dict[name] = {
-                "fullpath": name, "type": "xilinx.com:hls:" + ("idma" if d["direction"] == "mm2s" else "odma")
-                + ":1.0", "phys_addr": d["base"], "addr_range": d["range"], "state": None, "interrupts": {},
-                "gpio": {}, "parameters": {}, "registers": {}, "mem_id": name, "bdtype": None}
+    def __init__(self, ips: dict[str, tuple[str, int, int]]) -> None:
+        self.ip_dict = {name: {"fullpath": name, "type": vlnv, "phys_addr": addr, "addr_range": rng, "state": None,
+                               "interrupts": {}, "gpio": {}, "parameters": {}, "registers": {}, "mem_id": name,
+                               "bdtype": None} for name, (vlnv, addr, rng) in ips.items()}
         self.mem_dict, self.gpio_dict, self.interrupt_pins = {}, {}, {}
         self.interrupt_controllers, self.hierarchy_dict, self.clock_dict = {}, {}, {}
         self.systemgraph = None
+
+
+def _parser(driver: dict) -> Parser:
+    """The parser of a package's shell, built from its driver description: its two IODMAs."""
+    return Parser({name: ("xilinx.com:hls:" + ("idma" if d["direction"] == "mm2s" else "odma") + ":1.0", d["base"],
+                          d["range"]) for name, d in driver["dma"].items()})
 
 
 class _Dma:
@@ -87,6 +91,35 @@ class _WordMemory:
                               f"{words.size} words)")
         self.words[i:i + words.size] = words
         self.written[i:i + words.size] = True
+
+    def check(self, want: np.ndarray, entry: dict, where: str = "") -> None:
+        """``BackendError`` unless the first ``want.size`` words were written and hold ``want`` (the words of
+        ``entry``'s file); ``where`` prefixes the layer's name in the message."""
+        n = want.size
+        bad = int(np.count_nonzero(~self.written[:n] | (self.words[:n] != want)))
+        if bad:
+            raise BackendError(f"pynq-sim: {where}runtime-writeable layer {self.name}: {bad} of its {n} words at "
+                               f"{self.base:#x} were not written as {entry['file']} holds them (a board would "
+                               "compute with uninitialised URAM)")
+
+
+def check_unit(name: str, cfg: dict[str, int], entry: dict, want: np.ndarray, memory, source: str,
+               what: str) -> None:
+    """``BackendError`` unless token-batched unit ``name``'s registers ``cfg`` (``TOKEN_BATCH_MVU.config``) hold
+    ``entry``'s STRIDE, ITERS and TOKENS (described in ``source``) and its BASE points at ``want`` (``what``) in
+    ``memory(address, nbytes)``."""
+    for k in ("stride", "iters", "tokens"):
+        if cfg[k] != entry[k]:
+            raise BackendError(f"pynq-sim: token-batched unit {name}: {k.upper()} = {cfg[k]}, expected {entry[k]} "
+                               f"({source})")
+    try:
+        have = memory(cfg["base"], want.size)
+    except MemoryError as e:
+        raise BackendError(f"pynq-sim: token-batched unit {name}: BASE {cfg['base']:#x}: {e}") from None
+    bad = np.flatnonzero(have != want)
+    if bad.size:
+        raise BackendError(f"pynq-sim: token-batched unit {name}: the {want.size} bytes at BASE {cfg['base']:#x} are "
+                           f"not {what} ({bad.size} differ, first at +{bad[0]})")
 
 
 class SimBoard(pynq.Device):
@@ -159,7 +192,7 @@ class SimDevice(SimBoard):
 
     # ---- pynq.Device API ---------------------------------------------------------------------------------
     def get_bitfile_metadata(self, bitfile_name):
-        return _Parser(self.driver)
+        return _parser(self.driver)
 
     def download(self, bitstream, parser=None) -> None:
         self.downloads += 1
@@ -171,7 +204,7 @@ class SimDevice(SimBoard):
             m.words[:] = 0
             m.written[:] = False
         self._stale = False
-        self.post_download(bitstream, parser or _Parser(self.driver))
+        self.post_download(bitstream, parser or _parser(self.driver))
 
     def read_registers(self, address: int, length: int) -> bytes:
         mem = self._word_memory(address)
@@ -217,35 +250,15 @@ class SimDevice(SimBoard):
     def _check_runtime_weights(self) -> None:
         """Every runtime-writeable layer's memory holds the package's words."""
         for e in self.driver.get("runtime_weights") or []:
-            m = self.runtime[e["name"]]
-            want = self._runtime_want[e["name"]]
-            n = want.size
-            bad = int(np.count_nonzero(~m.written[:n] | (m.words[:n] != want)))
-            if bad:
-                raise BackendError(f"pynq-sim: runtime-writeable layer {e['name']}: {bad} of its {n} words at "
-                                   f"{e['regs']:#x} were not written as {e['file']} holds them (a board would "
-                                   "compute with uninitialised URAM)")
+            self.runtime[e["name"]].check(self._runtime_want[e["name"]], e)
 
     def _check_token_batch(self) -> None:
         """Every token-batched unit configured as driver.json describes it, its BASE on its weights in memory."""
         for u in self.driver["token_batch"]["units"] if self.units else []:
-            r = self.units[u["name"]].regs
-            got = {"stride": r.get(0x18, 0) | r.get(0x1C, 0) << 32, "iters": r.get(0x20, 0),
-                   "tokens": r.get(0x24, 0)}
-            for k, v in got.items():
-                if v != u[k]:
-                    raise BackendError(f"pynq-sim: token-batched unit {u['name']}: {k.upper()} = {v}, expected "
-                                       f"{u[k]} (driver.json)")
-            base = r.get(0x10, 0) | r.get(0x14, 0) << 32
-            try:
-                mem = self._memory(base, u["bytes"])
-            except MemoryError as e:
-                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: BASE {base:#x}: {e}") from None
+            regs = self.units[u["name"]].regs
             want = np.frombuffer(self.ddr_image[u["ddr_offset"]:u["ddr_offset"] + u["bytes"]], dtype=np.uint8)
-            bad = np.flatnonzero(mem != want)
-            if bad.size:
-                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: the {u['bytes']} bytes at BASE "
-                                   f"{base:#x} are not its weights ({bad.size} differ, first at +{bad[0]})")
+            check_unit(u["name"], TOKEN_BATCH_MVU.config(lambda off, r=regs: r.get(off, 0)), u, want, self._memory,
+                       "driver.json", "its weights")
 
     def _maybe_run(self) -> None:
         inp, out = self.driver["inputs"][0], self.driver["outputs"][0]

@@ -29,21 +29,16 @@ from samfpga.backends.rolled_driver import read_host
 from samfpga.backends.rolled_host import PartSpec, decode, encode, read_parts
 from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
 
-from .device import SimBoard, _WordMemory, stand_in_bitfile
+from .device import Parser, SimBoard, _WordMemory, check_unit, stand_in_bitfile
 from .strip_units import SimPart
 
 Body = Callable[[int, np.ndarray], np.ndarray]
 
 
-class _Parser:
-    def __init__(self, host: dict) -> None:
-        self.ip_dict = {p["cell"]: {"fullpath": p["cell"], "type": "samfpga:rolled:part:1.0",
-                                    "phys_addr": p["reader"]["regs"], "addr_range": p["reader"]["range"],
-                                    "state": None, "interrupts": {}, "gpio": {}, "parameters": {}, "registers": {},
-                                    "mem_id": p["cell"], "bdtype": None} for p in host["parts"]}
-        self.mem_dict, self.gpio_dict, self.interrupt_pins = {}, {}, {}
-        self.interrupt_controllers, self.hierarchy_dict, self.clock_dict = {}, {}, {}
-        self.systemgraph = None
+def _parser(host: dict) -> Parser:
+    """One IP per part cell, at its reader's registers."""
+    return Parser({p["cell"]: ("samfpga:rolled:part:1.0", p["reader"]["regs"], p["reader"]["range"])
+                   for p in host["parts"]})
 
 
 class _Regs:
@@ -98,11 +93,11 @@ class RolledSimDevice(SimBoard):
 
     # ---- pynq.Device API ---------------------------------------------------------------------------------
     def get_bitfile_metadata(self, bitfile_name):
-        return _Parser(self.host)
+        return _parser(self.host)
 
     def download(self, bitstream, parser=None) -> None:
         self.downloads += 1
-        self.post_download(bitstream, parser or _Parser(self.host))
+        self.post_download(bitstream, parser or _parser(self.host))
 
     def read_registers(self, address: int, length: int) -> bytes:
         base, model = self._slave(address)
@@ -137,30 +132,11 @@ class RolledSimDevice(SimBoard):
         p = self.host["parts"][j]
         for u in p.get("token_batch", []):
             model = next(m for b, _, m in self.slaves if b == u["regs"])
-            r = {reg.offset: model.read(reg.offset) for reg in TOKEN_BATCH_MVU.cfg_regs}
-            got = {k: 0 for k, _, _ in TOKEN_BATCH_MVU.params}
-            for reg in TOKEN_BATCH_MVU.cfg_regs:
-                key = next(k for k, port, _ in TOKEN_BATCH_MVU.params if port == reg.port)
-                got[key] |= r[reg.offset] << (32 * reg.word)
-            for k in ("stride", "iters", "tokens"):
-                if got[k] != u[k]:
-                    raise BackendError(f"pynq-sim: part {p['name']}, token-batched unit {u['name']}: {k.upper()} = "
-                                       f"{got[k]}, expected {u[k]} (host.json)")
             want = np.frombuffer((self.root / u["file"]).read_bytes(), dtype=np.uint8)
-            try:
-                have = self._memory(got["base"], want.size)
-            except MemoryError as e:
-                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: BASE {got['base']:#x}: {e}") from None
-            if not np.array_equal(have, want):
-                raise BackendError(f"pynq-sim: token-batched unit {u['name']}: the {want.size} bytes at BASE "
-                                   f"{got['base']:#x} are not {u['file']}")
+            check_unit(u["name"], TOKEN_BATCH_MVU.config(model.read), u, want, self._memory,
+                       f"host.json, part {p['name']}", u["file"])
         for e in p.get("runtime_weights", []):
-            m, want = self.memories[e["name"]], read_runtime_words(self.root, e)
-            bad = int(np.count_nonzero(~m.written[:want.size] | (m.words[:want.size] != want)))
-            if bad:
-                raise BackendError(f"pynq-sim: part {p['name']}, runtime-writeable layer {e['name']}: {bad} of its "
-                                   f"{want.size} words at {e['regs']:#x} not written as {e['file']} holds them (a "
-                                   "board would compute with uninitialised URAM)")
+            self.memories[e["name"]].check(read_runtime_words(self.root, e), e, f"part {p['name']}, ")
 
 
 def graph_bodies(graph, host_json: str | Path) -> list[Body]:

@@ -69,17 +69,10 @@ class _Unit:
         self.job: dict | None = None
         self.err = 0
 
-    def _cfg(self) -> dict:
-        out = {}
-        for r in self.map.cfg_regs:
-            key = next(k for k, p, _ in self.map.params if p == r.port)
-            out[key] = out.get(key, 0) | (self.regs.get(r.offset, 0) << (32 * r.word))
-        return out
-
     def step(self) -> None:
         if self.job is None and self.pending:
             self.pending = False
-            cfg = self._cfg()
+            cfg = self.map.config(lambda off: self.regs.get(off, 0))
             if self.part.on_start is not None:
                 self.part.on_start(self.map.unit, cfg)
             self.job = {**cfg, "t0": self.part.t}

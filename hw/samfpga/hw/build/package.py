@@ -244,6 +244,12 @@ def runtime_writeable_nodes(model) -> list:
     return out
 
 
+def axilite_range(words: int) -> int:
+    """The AXI-Lite range of a runtime-writeable layer of ``words`` 32-bit words: the power of two, at least 4 KiB,
+    that holds them."""
+    return max(0x1000, 1 << (4 * words - 1).bit_length())
+
+
 def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Per runtime-writeable HW layer (``runtime_writeable_weights=1``, graph order): its AXI-Lite port, the address
     the block design gives it (from ``regs_base``, each aligned to its range: the power of two, at least 4 KiB,
@@ -261,7 +267,7 @@ def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarr
         w = runtime_words(op, final)
         if words is not None:
             words[n.name] = w
-        rng = max(0x1000, 1 << (4 * len(w) - 1).bit_length())
+        rng = axilite_range(len(w))
         addr = -(-addr // rng) * rng
         out.append({"name": n.name, "axilite_port": ports[n.name], "regs": addr, "range": rng, "words": len(w),
                     "file": f"{RUNTIME_DIR}/{n.name}.dat"})

@@ -62,7 +62,7 @@ def assign_addresses(host: dict, family: str) -> dict:
     address map of the module doc filled in: per part its ``cell``, ``reader`` / ``writer`` {port, regs, range}, and ``regs`` /
     ``range`` / ``axilite_port`` on each unit and runtime-writeable layer. Raises ``ValueError`` for a family
     without a PL base."""
-    from samfpga.hw.build.package import DMA_RANGE, PL_BASE
+    from samfpga.hw.build.package import DMA_RANGE, PL_BASE, axilite_range
 
     if family not in PL_BASE:
         raise ValueError(f"no PL address base for the board family {family!r} (have: {', '.join(PL_BASE)})")
@@ -81,7 +81,7 @@ def assign_addresses(host: dict, family: str) -> dict:
         for u in p.get("token_batch", []):
             u.update(regs=take(DMA_RANGE), range=DMA_RANGE)
         for e in p.get("runtime_weights", []):
-            rng = max(0x1000, 1 << (4 * e["words"] - 1).bit_length())
+            rng = axilite_range(e["words"])
             e.update(regs=take(rng), range=rng)
             e.setdefault("axilite_port", f"{e['name']}_s_axilite")
     return host
@@ -90,12 +90,10 @@ def assign_addresses(host: dict, family: str) -> dict:
 def slaves(host: dict) -> list[tuple[str, str, int, int]]:
     """Every AXI-Lite slave of a described rolled build: (part, port on the part's top, address, range), in address
     order."""
-    out = []
-    for p in host["parts"]:
-        out += [(p["name"], p[s]["port"], p[s]["regs"], p[s]["range"]) for s in ("reader", "writer")]
-        out += [(p["name"], u["axilite_port"], u["regs"], u["range"])
-                for u in (*p.get("token_batch", []), *p.get("runtime_weights", []))]
-    return sorted(out, key=lambda s: s[2])
+    from samfpga.backends.rolled_host import part_slaves
+
+    return sorted(((p["name"], port, e["regs"], e["range"]) for p in host["parts"] for _, port, e in part_slaves(p)),
+                  key=lambda s: s[2])
 
 
 def masters(host: dict) -> list[tuple[str, str]]:

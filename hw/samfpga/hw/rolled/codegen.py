@@ -100,7 +100,8 @@ def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) 
         entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
                                     for n, w in ws.items()]
     assign_addresses(host, board.family)
-    vivado = design.generate(graphs, host, [p["kind"] for p in parts], out, board, clk_mhz) if with_design else None
+    vivado = (design.generate(graphs, host, [p["kind"] for p in parts], words, out, board, clk_mhz) if with_design
+              else None)
     index = {"format": "samfpga-rolled-hdl", "version": 1, "parts": parts, "vivado": vivado}
     for entry, ws in zip(host["parts"], words):
         write_runtime_weights(entry["runtime_weights"], ws, out / "rolled")

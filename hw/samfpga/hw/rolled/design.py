@@ -16,8 +16,10 @@ from pathlib import Path
 DESIGN_DIR = "vivado/rolled"
 
 
-def _match_ports(entry: dict, hdl, graph) -> None:
-    """Set ``entry``'s (a host.json part) runtime-writeable layers' and units' ports to ``hdl``'s stitched names."""
+def _match_ports(entry: dict, hdl, words: dict, rolled: Path) -> None:
+    """Set ``entry``'s (a host.json part) runtime-writeable layers' and units' ports to ``hdl``'s stitched names, the
+    stitched layers holding ``words`` (the build's, by layer) and the stitched units the weight files under
+    ``rolled``."""
     from qonnx.custom_op.registry import getCustomOp
 
     from samfpga.hw.build.package import runtime_words
@@ -29,22 +31,22 @@ def _match_ports(entry: dict, hdl, graph) -> None:
         raise ValueError(f"part {entry['name']}: {len(rw)} runtime-writeable layers and {len(units)} token-batched "
                          f"units, its stitched HDL has {len(hdl.runtime)} and {len(hdl.units)}")
     for e, name in zip(rw, hdl.runtime):
-        a = runtime_words(getCustomOp(graph.get_node_from_name(e["name"])), graph)
-        b = runtime_words(getCustomOp(sim.get_node_from_name(name)), sim)
-        if a.tolist() != b.tolist():
+        if words[e["name"]].tolist() != runtime_words(getCustomOp(sim.get_node_from_name(name)), sim).tolist():
             raise ValueError(f"part {entry['name']}: runtime words of {e['name']} differ from stitched {name}'s")
         e["axilite_port"] = f"{name}_s_axilite"
     for u, name in zip(units, hdl.units):
-        a = looped_image(getCustomOp(graph.get_node_from_name(u["name"])), graph)
-        b = looped_image(getCustomOp(sim.get_node_from_name(name)), sim)
-        if a != b:
-            raise ValueError(f"part {entry['name']}: weights of {u['name']} differ from stitched {name}'s")
+        image, stride = looped_image(getCustomOp(sim.get_node_from_name(name)), sim)
+        if (rolled / u["file"]).read_bytes() != image or stride != u["stride"]:
+            raise ValueError(f"part {entry['name']}: weights or STRIDE of {u['name']} ({u['file']}) differ from "
+                             f"stitched {name}'s")
         u["axilite_port"], u["aximm_port"] = f"{name}_s_axi_control", f"{name}_m_axi_gmem"
 
 
-def generate(graphs: list, host: dict, kinds: list[str], out: Path, board, clk_mhz: float) -> dict:
+def generate(graphs: list, host: dict, kinds: list[str], words: list[dict], out: Path, board,
+             clk_mhz: float) -> dict:
     """The design of the parts ``graphs`` (kinds ``once`` / ``body``) described by ``host`` (its address map
-    assigned; ports updated in place, module doc) under ``out / DESIGN_DIR``; returns what ``parts.json`` records:
+    assigned, its units' weight files written under ``out/rolled``; ports updated in place, module doc), ``words``:
+    per part its runtime-writeable layers' words, under ``out / DESIGN_DIR``; returns what ``parts.json`` records:
     the script, the source and memory file counts, the lint log and the seconds taken."""
     from samfpga.hw.rolled import part_hdl
     from samfpga.hw.sim.rolled_parts import layouts
@@ -56,10 +58,10 @@ def generate(graphs: list, host: dict, kinds: list[str], out: Path, board, clk_m
     lay = layouts(graphs)
     sources: list[str] = []
     mems = 0
-    for j, (g, entry, kind) in enumerate(zip(graphs, host["parts"], kinds)):
+    for j, (g, entry, kind, ws) in enumerate(zip(graphs, host["parts"], kinds, words)):
         hdl = part_hdl.generate(g, entry["cell"], root / "work", hdl_dir, board.part, 1000.0 / clk_mhz,
                                 loop=kind == "body", layout=(lay[j], lay[j + 1]))
-        _match_ports(entry, hdl, g)
+        _match_ports(entry, hdl, ws, out / "rolled")
         sources += [s for s in hdl.sources if s not in sources]
         mems += len(hdl.memory_files)
     log = root / "lint.log"

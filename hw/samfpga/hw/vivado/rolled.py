@@ -16,7 +16,7 @@ from pathlib import Path
 
 from samfpga.hw.boards import BOARDS
 from samfpga.hw.rolled.board import masters, slaves
-from samfpga.hw.vivado.tcl import CTRL_MAX, SHELLS
+from samfpga.hw.vivado.tcl import CTRL_MAX, SHELLS, implement_lines, ps_lines
 
 #: a SmartConnect's slave (and master) ports
 SMARTCONNECT_PORTS = 16
@@ -62,15 +62,9 @@ def project_tcl(host: dict, hdl_dir: str, sources: list[str], out_dir: str = "vi
         f"set_property board_part {sh.board_part} [current_project]",
         f"add_files -norecurse [list {files}]",
         "update_compile_order -fileset sources_1",
-        'create_bd_design "top"',
-        f"create_bd_cell -type ip -vlnv {sh.ps_vlnv} zynq_ps",
-        f'apply_bd_automation -rule {sh.ps_rule} -config {{apply_board_preset "1"}} [get_bd_cells zynq_ps]',
-        f"set_property -dict [list {ps_cfg}] [get_bd_cells zynq_ps]",
-        "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_ps",
+        *ps_lines(sh, ps_cfg),
         f"create_bd_cell -type ip -vlnv {ctrl_ip} axi_ctrl",
         f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{len(sl)}}}] [get_bd_cells axi_ctrl]",
-        f"connect_bd_net [get_bd_pins zynq_ps/{sh.clk_pin}] [get_bd_pins rst_ps/slowest_sync_clk]",
-        f"connect_bd_net [get_bd_pins zynq_ps/{sh.rst_pin}] [get_bd_pins rst_ps/ext_reset_in]",
         f"connect_bd_intf_net [get_bd_intf_pins zynq_ps/{sh.ctrl_master}] [get_bd_intf_pins axi_ctrl/S00_AXI]",
     ]
     for g, group in enumerate(per_group):
@@ -102,21 +96,8 @@ def project_tcl(host: dict, hdl_dir: str, sources: list[str], out_dir: str = "vi
     for part, port, addr, rng in sl:
         lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {addr:#010x} "
                      f"-range {rng // 1024}K [get_bd_addr_segs -of_objects [get_bd_intf_pins {cell[part]}/{port}]]")
-    lines += [
-        "assign_bd_address",  # the masters' views of DDR through their HP port
-        "validate_bd_design",
-        "save_bd_design",
-        f"make_wrapper -files [get_files {out_dir}/samfpga_rolled_{board.name}.srcs/sources_1/bd/top/top.bd] -top",
-        f"add_files -norecurse {out_dir}/samfpga_rolled_{board.name}.gen/sources_1/bd/top/hdl/top_wrapper.v",
-        "set_property top top_wrapper [current_fileset]",
-        "launch_runs impl_1 -to_step write_bitstream -jobs 2",
-        "wait_on_run impl_1",
-        'if {[get_property PROGRESS [get_runs impl_1]] != "100%"} { error "samfpga: implementation failed" }',
-        f"file copy -force [glob {out_dir}/samfpga_rolled_{board.name}.runs/impl_1/*.bit] {out_dir}/{name}.bit",
-        f"file copy -force [glob {out_dir}/samfpga_rolled_{board.name}.gen/sources_1/bd/top/hw_handoff/*.hwh] "
-        f"{out_dir}/{name}.hwh",
-        "",
-    ]
+    # implement_lines' assign_bd_address gives the masters their views of DDR through their HP port
+    lines += implement_lines(out_dir, f"samfpga_rolled_{board.name}", name)
     return "\n".join(lines)
 
 

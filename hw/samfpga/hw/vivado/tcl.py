@@ -51,6 +51,39 @@ CTRL_MAX = 64  # master ports of one AXI Interconnect (the control interconnect 
 IODMA_VLNV = {"mm2s": "xilinx.com:hls:IODMA_hls_0:1.0", "s2mm": "xilinx.com:hls:IODMA_hls_1:1.0"}
 
 
+def ps_lines(sh: VivadoShell, ps_config: str) -> list[str]:
+    """A new block design with the PS (its board preset, then ``ps_config``) and the processor-system reset on the
+    PS's PL clock and reset."""
+    return [
+        'create_bd_design "top"',
+        f"create_bd_cell -type ip -vlnv {sh.ps_vlnv} zynq_ps",
+        f'apply_bd_automation -rule {sh.ps_rule} -config {{apply_board_preset "1"}} [get_bd_cells zynq_ps]',
+        f"set_property -dict [list {ps_config}] [get_bd_cells zynq_ps]",
+        "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_ps",
+        f"connect_bd_net [get_bd_pins zynq_ps/{sh.clk_pin}] [get_bd_pins rst_ps/slowest_sync_clk]",
+        f"connect_bd_net [get_bd_pins zynq_ps/{sh.rst_pin}] [get_bd_pins rst_ps/ext_reset_in]",
+    ]
+
+
+def implement_lines(out_dir: str, project: str, name: str) -> list[str]:
+    """The rest of the address map (``assign_bd_address``), validation, the HDL wrapper, implementation to a
+    bitstream, and ``<out_dir>/<name>.bit`` / ``.hwh`` copied from project ``project``'s runs."""
+    return [
+        "assign_bd_address",
+        "validate_bd_design",
+        "save_bd_design",
+        f"make_wrapper -files [get_files {out_dir}/{project}.srcs/sources_1/bd/top/top.bd] -top",
+        f"add_files -norecurse {out_dir}/{project}.gen/sources_1/bd/top/hdl/top_wrapper.v",
+        "set_property top top_wrapper [current_fileset]",
+        "launch_runs impl_1 -to_step write_bitstream -jobs 2",
+        "wait_on_run impl_1",
+        'if {[get_property PROGRESS [get_runs impl_1]] != "100%"} { error "samfpga: implementation failed" }',
+        f"file copy -force [glob {out_dir}/{project}.runs/impl_1/*.bit] {out_dir}/{name}.bit",
+        f"file copy -force [glob {out_dir}/{project}.gen/sources_1/bd/top/hw_handoff/*.hwh] {out_dir}/{name}.hwh",
+        "",
+    ]
+
+
 def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: str = "accel") -> str:
     """The whole Vivado batch script for ``driver`` (a ``samfpga-driver`` dict): project, block design, address
     map, synthesis, implementation, ``<out_dir>/<name>.bit`` and ``<out_dir>/<name>.hwh``."""
@@ -77,11 +110,7 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
         f"set_property board_part {sh.board_part} [current_project]",
         f"set_property ip_repo_paths [list {{{ip_repo}}}] [current_project]",
         "update_ip_catalog",
-        'create_bd_design "top"',
-        f"create_bd_cell -type ip -vlnv {sh.ps_vlnv} zynq_ps",
-        f'apply_bd_automation -rule {sh.ps_rule} -config {{apply_board_preset "1"}} [get_bd_cells zynq_ps]',
-        f"set_property -dict [list {sh.ps_config.format(mhz=f'{mhz:g}')}] [get_bd_cells zynq_ps]",
-        "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset:5.0 rst_ps",
+        *ps_lines(sh, sh.ps_config.format(mhz=f"{mhz:g}")),
         f"create_bd_cell -type ip -vlnv {ctrl_ip} axi_ctrl",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:smartconnect:1.0 axi_mem",
         f"set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{{n_ctrl}}}] "
@@ -89,8 +118,6 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
         f"set_property -dict [list CONFIG.NUM_SI {{{len(driver['dma']) + len(units)}}} CONFIG.NUM_MI {{1}}] "
         "[get_bd_cells axi_mem]",
         f"create_bd_cell -type ip -vlnv {ACCEL_VLNV} {driver['accelerator']['name']}",
-        f"connect_bd_net [get_bd_pins zynq_ps/{sh.clk_pin}] [get_bd_pins rst_ps/slowest_sync_clk]",
-        f"connect_bd_net [get_bd_pins zynq_ps/{sh.rst_pin}] [get_bd_pins rst_ps/ext_reset_in]",
         f"connect_bd_intf_net [get_bd_intf_pins zynq_ps/{sh.ctrl_master}] [get_bd_intf_pins axi_ctrl/S00_AXI]",
         f"connect_bd_intf_net [get_bd_intf_pins axi_mem/M00_AXI] [get_bd_intf_pins zynq_ps/{sh.data_slave}]",
     ]
@@ -133,19 +160,5 @@ def project_tcl(driver: dict, ip_repo: str, out_dir: str = "vivado_proj", name: 
     for u in (*units, *rtw):
         lines.append(f"assign_bd_address -target_address_space /zynq_ps/{sh.addr_space} -offset {u['regs']:#010x} "
                      f"-range {u['range'] // 1024}K [get_bd_addr_segs {acc}/{u['axilite_port']}/Reg]")
-    lines += [
-        "assign_bd_address",
-        "validate_bd_design",
-        "save_bd_design",
-        f"make_wrapper -files [get_files {out_dir}/samfpga_{board.name}.srcs/sources_1/bd/top/top.bd] -top",
-        f"add_files -norecurse {out_dir}/samfpga_{board.name}.gen/sources_1/bd/top/hdl/top_wrapper.v",
-        "set_property top top_wrapper [current_fileset]",
-        "launch_runs impl_1 -to_step write_bitstream -jobs 2",
-        "wait_on_run impl_1",
-        'if {[get_property PROGRESS [get_runs impl_1]] != "100%"} { error "samfpga: implementation failed" }',
-        f"file copy -force [glob {out_dir}/samfpga_{board.name}.runs/impl_1/*.bit] {out_dir}/{name}.bit",
-        f"file copy -force [glob {out_dir}/samfpga_{board.name}.gen/sources_1/bd/top/hw_handoff/*.hwh] "
-        f"{out_dir}/{name}.hwh",
-        "",
-    ]
+    lines += implement_lines(out_dir, f"samfpga_{board.name}", name)
     return "\n".join(lines)
