@@ -469,11 +469,33 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
         assert f"module {c} (" in wrapper and 'POLARITY ACTIVE_HIGH' in wrapper
     for part, port, _, _ in sl:  # every AXI-Lite port the address map names is a port of its part's wrapper
         assert re.search(rf"input wire (\[\d+:0\] )?{port}_awaddr\b", (hdl / f"{cells[part]}.v").read_text()), port
+    # host.json's master_addr_bits (the driver's DDR bound) is the narrowest master address of the wrappers
+    widths = [int(w) + 1 for c in cells.values()
+              for w in re.findall(r"output wire \[(\d+):0\] \w*m_axi_\w*a[rw]addr\b", (hdl / f"{c}.v").read_text())]
+    assert len(widths) == len(masters(host)) and min(widths) == host["master_addr_bits"] == 32
     texts = [f.read_text() for f in hdl.glob("*.*v")]
     assert not [m for t in texts for m in re.findall(r'"([^"/%\n]*\.dat)"', t)]  # no relative init file left
     assert not [m for t in texts for m in re.findall(r'PATH\s*=\s*"(\.[^"\n]*)"', t)]  # nor a relative prefix
     pinned = {m for t in texts for m in re.findall(r'"(/[^"\n]*\.dat)"', t)}
     assert pinned and all(Path(m).is_file() and Path(m).parent == hdl.resolve() for m in pinned)
+    # the design copied elsewhere (built here, Vivado on another machine): project.tcl sources relocate.tcl first,
+    # which re-pins every init file and prefix to the copy (run by tkinter's Tcl, as Vivado's Tcl would run it)
+    import shutil
+    import tkinter
+
+    from samfpga.hw.vivado.rolled import RELOCATABLE_PRELUDE
+
+    assert tcl.splitlines()[2:4] == list(RELOCATABLE_PRELUDE) and '"$here/hdl/' in tcl
+    moved = ctx.out.parent / f"{ctx.out.name}_moved_design"
+    shutil.copytree(ctx.out / DESIGN_DIR, moved)
+    tkinter.Tcl().eval(f"source {{{moved / 'relocate.tcl'}}}")
+    texts = [f.read_text() for f in (moved / "hdl").glob("*.*v")]
+    there = {m for t in texts for m in re.findall(r'"(/[^"\n]*\.dat)"', t)}
+    prefixes = {m for t in texts for m in re.findall(r'PATH\s*=\s*"(/[^"\n]*)"', t)}
+    assert len(there) == len(pinned) and all(Path(m).is_file() and Path(m).parent == (moved / "hdl").resolve()
+                                             for m in there)
+    assert all(Path(m).parent == (moved / "hdl").resolve() for m in prefixes)
+    shutil.rmtree(moved)
     stitched = e["axilite_port"][:-len("_s_axilite")]
     assert stitched.startswith(cells[specs[part_index].name])
     assert re.search(r'INIT_FILE\s*=\s*""', (hdl / f"{stitched}_memstream_wrapper.v").read_text())

@@ -47,7 +47,7 @@ def test_address_map_aligns_every_slave_without_overlap():
 def test_project_script_agrees_with_the_address_map(board, family, ps, hp):
     host = _host(board, family)
     tcl = project_tcl(host, "/hdl", ["a.sv", "part_0_once.v"])
-    assert f"xilinx.com:ip:{ps}:*" in tcl and "{/hdl/a.sv} {/hdl/part_0_once.v}" in tcl
+    assert f"xilinx.com:ip:{ps}:*" in tcl and '"/hdl/a.sv" "/hdl/part_0_once.v"' in tcl
     # 30 slaves: more than a SmartConnect's 16 master ports, so an AXI Interconnect
     assert "axi_interconnect:2.1 axi_ctrl" in tcl and "CONFIG.NUM_MI {30}] [get_bd_cells axi_ctrl]" in tcl
     segs = re.findall(r"-offset (0x[0-9a-f]+) -range (\d+)K \[get_bd_addr_segs -of_objects \[get_bd_intf_pins "
@@ -133,3 +133,53 @@ def test_memory_files_pinned_to_the_design_folder(tmp_path):
     src.write_text('initial $readmemh("gone.dat", M);\n')
     with pytest.raises(FileNotFoundError, match="memory init file gone.dat"):
         pin_memory_files([src], run, dest)
+
+
+def test_design_relocates_its_memory_files_where_it_is_moved(tmp_path):
+    """A design built here and run through Vivado elsewhere: relocate.tcl (project.tcl sources it first) re-pins the
+    HDL's init files and init-file prefixes to the folder's new place, again after a second move and after a run
+    interrupted half-way; a file naming no init file is left as it was."""
+    import shutil
+    import tkinter
+    from pathlib import Path
+
+    from samfpga.hw.vivado.rolled import PINNED_FILE, RELOCATE_TCL
+
+    built, run = tmp_path / "build" / "rolled", tmp_path / "run"
+    hdl = built / "hdl"
+    for d in (hdl, run):
+        d.mkdir(parents=True)
+    (run / "m.dat").write_text("05\n")
+    (run / "p_threshs_0_0.dat").write_text("06\n")
+    (hdl / "a.v").write_text('initial $readmemh("m.dat", M);\nparameter THRESHOLDS_PATH = "./p_";\n')
+    (hdl / "b.sv").write_text("module b; endmodule\n")
+    pin_memory_files([hdl / "a.v"], run, hdl)
+    (built / PINNED_FILE).write_text(f"{hdl.resolve()}\n")
+    (built / "relocate.tcl").write_text(RELOCATE_TCL)
+
+    def inits(folder):
+        text = (folder / "hdl" / "a.v").read_text()
+        return re.findall(r'"(/[^"\n]*\.dat)"', text) + re.findall(r'PATH = "(/[^"\n]*)"', text)
+
+    def relocate(folder):
+        tkinter.Tcl().eval(f"source {{{folder / 'relocate.tcl'}}}")
+
+    assert [Path(m).parent for m in inits(built)] == [hdl.resolve()] * 2
+    dest = tmp_path / "elsewhere" / "rolled"
+    shutil.move(built, dest)
+    assert not Path(inits(dest)[0]).exists()  # stale until relocated
+    relocate(dest)
+    assert [Path(m).parent for m in inits(dest)] == [(dest / "hdl").resolve()] * 2 and Path(inits(dest)[0]).is_file()
+    assert (dest / PINNED_FILE).read_text().strip() == str((dest / "hdl").resolve())
+    assert (dest / "hdl" / "b.sv").read_text() == "module b; endmodule\n"
+    relocate(dest)  # nothing to do
+    assert [Path(m).parent for m in inits(dest)] == [(dest / "hdl").resolve()] * 2
+    again = tmp_path / "third"
+    shutil.move(dest, again)
+    (again / "hdl" / "c.v").write_text(f'initial $readmemh("{(dest / "hdl").resolve()}/m.dat", N);\n')
+    text = (again / "hdl" / "a.v").read_text()  # interrupted: a.v already re-pinned, c.v and pinned.txt not
+    (again / "hdl" / "a.v").write_text(text.replace(str((dest / "hdl").resolve()), str((again / "hdl").resolve())))
+    relocate(again)
+    assert [Path(m).parent for m in inits(again)] == [(again / "hdl").resolve()] * 2
+    assert f'"{(again / "hdl").resolve()}/m.dat"' in (again / "hdl" / "c.v").read_text()
+    assert not list(again.rglob("*.relocating"))

@@ -129,6 +129,27 @@ def test_rolled_driver_refuses_bad_descriptions_before_touching_the_board(build)
     assert dev.downloads == 0
 
 
+def test_rolled_driver_refuses_memory_its_masters_cannot_reach(build, monkeypatch):
+    """A DDR region past 2**master_addr_bits (the design's 32-bit masters) would have its addresses' high bits dropped
+    by the hardware: refused before any register is written; a host.json whose masters reach further runs there."""
+    from samfpga.pynq_sim.device import SimBoard
+
+    monkeypatch.setattr(SimBoard, "_next_addr", 0xFFFF_F000)
+    dev = RolledSimDevice(build, BODIES)
+    with pytest.raises(BackendError, match="\\(0xfffff000 \\+ [0-9,]+ bytes\\) reaches past the 32-bit addresses"):
+        RolledAccelerator(build, dev.bitfile, device=dev)
+    assert all(p.jobs_read == 0 for p in dev.parts) and not dev.memories["MVAU_rtl_3"].written.any()
+    host = json.loads((build / "host.json").read_text())
+    (build / "host.json").write_text(json.dumps({**host, "master_addr_bits": 40}))
+    acc, dev = _open(build)
+    try:
+        assert acc.ddr.device_address >= 1 << 32
+        x = np.arange(24, dtype=np.float32).reshape(SHAPE)
+        np.testing.assert_array_equal(acc.execute(x), x)
+    finally:
+        acc.close()
+
+
 def test_rolled_driver_needs_every_part_in_the_overlay(build):
     class Missing(RolledSimDevice):
         def get_bitfile_metadata(self, bitfile_name):

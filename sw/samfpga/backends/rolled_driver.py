@@ -4,8 +4,8 @@ weights in DDR and loads the memories the bitstream cannot initialise, then runs
 host sequence the RTL benches verify (``rolled_host.run_parts``).
 
 Start-up, in order: the overlay is downloaded (``pynq.Overlay``) and every part's cell must be in its ``ip_dict``
-(the block design names it ``host.json``'s ``cell``); one ``pynq.allocate`` region holds the parts' buffer pairs
-(``plan_buffers``) and after them each token-batched unit's weights (4 KiB-aligned, the file
+(the block design names it ``host.json``'s ``cell``); one ``pynq.allocate`` region, below 2**``master_addr_bits``
+(host.json: the design's narrowest AXI master; ``check_reach``), holds the parts' buffer pairs (``plan_buffers``) and after them each token-batched unit's weights (4 KiB-aligned, the file
 ``token_batch/<part>/<node>.bin``), whose BASE (region address + offset), STRIDE, ITERS and TOKENS are written once
 (``unit_regs.TOKEN_BATCH_MVU``); each runtime-writeable layer's words (``runtime_weights/<part>/<node>.dat``) are
 written over its AXI-Lite from its address; then, when there are any, one frame of zeros is run and dropped (a
@@ -27,7 +27,7 @@ import numpy as np
 
 from .base import BackendError
 from .pynq_driver import OverlayLock, read_runtime_words
-from .rolled_host import BUFFER_ALIGN, PartSpec, plan_buffers, read_parts, run_parts
+from .rolled_host import BUFFER_ALIGN, PartSpec, align_up, plan_buffers, read_parts, run_parts
 from .unit_regs import STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU, UnitDriver
 
 
@@ -54,7 +54,7 @@ def weight_layout(host: Mapping, start: int) -> tuple[list[tuple[dict, int]], in
     out, top = [], start
     for p in host["parts"]:
         for u in p.get("token_batch", []):
-            top = -(-top // BUFFER_ALIGN) * BUFFER_ALIGN
+            top = align_up(top, BUFFER_ALIGN)
             out.append((u, top))
             top += u["bytes"]
     return out, top
@@ -76,6 +76,21 @@ def load_files(root: Path, host: Mapping) -> tuple[dict[str, bytes], dict[str, n
         for e in p.get("runtime_weights", []):
             words[e["file"]] = read_runtime_words(root, e)
     return images, words
+
+
+#: address bits of a host.json without ``master_addr_bits`` (every rolled design before the key had 32-bit masters)
+DEFAULT_ADDR_BITS = 32
+
+
+def check_reach(address: int, nbytes: int, host: Mapping) -> None:
+    """``BackendError`` when the DDR region ``[address, address + nbytes)`` is not below 2**``master_addr_bits``
+    (host.json): the parts' AXI masters would drop the address's high bits and read or write other memory."""
+    bits = int(host.get("master_addr_bits", DEFAULT_ADDR_BITS))
+    if address + nbytes > 1 << bits:
+        raise BackendError(f"the DDR region pynq.allocate gave ({address:#x} + {nbytes:,} bytes) reaches past the "
+                           f"{bits}-bit addresses of the design's AXI masters (host.json master_addr_bits): the "
+                           f"parts would read and write other memory; give the board's contiguous memory (CMA) a "
+                           f"range below {1 << bits:#x}")
 
 
 class RolledAccelerator:
@@ -113,6 +128,7 @@ class RolledAccelerator:
                                    f"{sorted(cells)}")
             layout, total = weight_layout(self.host, plan_buffers(self.parts)[1])
             self.ddr = pynq.allocate((total,), dtype=np.uint8, target=self.device)
+            check_reach(self.ddr.device_address, total, self.host)
             for u, off in layout:
                 self.ddr[off:off + u["bytes"]] = np.frombuffer(images[u["file"]], dtype=np.uint8)
             self.ddr.flush()

@@ -43,6 +43,11 @@ Job = tuple[int, int]  # (block i, map k)
 BUFFER_ALIGN = 4096
 
 
+def align_up(n: int, to: int) -> int:
+    """``n`` rounded up to a multiple of ``to`` (addresses and sizes of DDR regions, buffers and register windows)."""
+    return -(-n // to) * to
+
+
 @dataclass(frozen=True)
 class BufferSide:
     """A part's input or output as its DDR buffer holds it: ``h`` rows of ``w`` pixels of ``c`` elements, each a
@@ -166,7 +171,7 @@ def plan_buffers(parts: Sequence[PartSpec], align: int = BUFFER_ALIGN) -> tuple[
     def fresh(nbytes: int) -> int:
         nonlocal top
         off = top
-        top += -(-nbytes // align) * align
+        top += align_up(nbytes, align)
         return off
 
     first = fresh(max(parts[0].src.nbytes, parts[0].dst.nbytes)) if parts else 0

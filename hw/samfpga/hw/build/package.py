@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samfpga.backends.rolled_host import align_up
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.boards import BOARDS
 
@@ -268,7 +269,7 @@ def runtime_weights_description(final, regs_base: int, words: dict[str, np.ndarr
         if words is not None:
             words[n.name] = w
         rng = axilite_range(len(w))
-        addr = -(-addr // rng) * rng
+        addr = align_up(addr, rng)
         out.append({"name": n.name, "axilite_port": ports[n.name], "regs": addr, "range": rng, "words": len(w),
                     "file": f"{RUNTIME_DIR}/{n.name}.dat"})
         addr += rng

@@ -26,6 +26,7 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.transformation.base import Transformation
 
+from samfpga.backends.rolled_host import align_up
 from samfpga.hw.custom_ops import looped
 from samfpga.hw.custom_ops.rtl_base import WRAPPER, OwnRTLBackend, initializer, stream_ports, write_wrapper
 from samfpga.hw.sim import token_batch_mvu as tb
@@ -364,7 +365,7 @@ def assign_ddr_offsets(model, align: int = 4096):
             if align % cfg.burst_bytes:
                 raise ValueError(f"align {align}: not a multiple of {node.name}'s burst size {cfg.burst_bytes}")
             op.set_nodeattr("ddr_offset", off)
-            off += -(-cfg.pass_bytes // align) * align
+            off += align_up(cfg.pass_bytes, align)
     return model, off
 
 

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from samfpga.backends.rolled_host import align_up
+
 #: folder of a rolled build's token-batched weight images, under ``rolled/``
 TOKEN_BATCH_DIR = "token_batch"
-
-
-def _aligned(addr: int, rng: int) -> int:
-    return -(-addr // rng) * rng
 
 
 def token_batch_units(graph, part: str, out: Path | None = None) -> list[dict]:
@@ -48,7 +46,7 @@ def token_batch_units(graph, part: str, out: Path | None = None) -> list[dict]:
             (out / file).write_bytes(image)
         units.append({"name": name, "axilite_port": f"{name}_s_axi_control", "aximm_port": f"{name}_m_axi_gmem",
                       "file": file, "bytes": len(image), "stride": stride, "iters": iterations(op),
-                      "tokens": op.tokens()})
+                      "tokens": op.tokens(), "addr_bits": int(op.get_nodeattr("axi_aw"))})
     return units
 
 
@@ -70,7 +68,7 @@ def assign_addresses(host: dict, family: str) -> dict:
 
     def take(rng: int) -> int:
         nonlocal addr
-        addr = _aligned(addr, rng)
+        addr = align_up(addr, rng)
         at, addr = addr, addr + rng
         return at
 

@@ -67,6 +67,7 @@ def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) 
     from samfpga.hw.rolled.board import assign_addresses, token_batch_units
     from samfpga.hw.rolled.graph import Loop
     from samfpga.hw.rolled.hdl import looped_body
+    from samfpga.hw.sim.rolled_loop import AXI_AW
     from samfpga.hw.sim.rolled_parts import host_parts
 
     rg = roll(model)
@@ -99,6 +100,8 @@ def generate(model, out: Path, board, clk_mhz: float, with_design: bool = True) 
         entry["token_batch"] = token_batch_units(g, name, out / "rolled")
         entry["runtime_weights"] = [{"name": n, "words": len(w), "file": f"{RUNTIME_DIR}/{name}/{n}.dat"}
                                     for n, w in ws.items()]
+    # the narrowest AXI master of the design bounds where the driver's DDR region may lie
+    host["master_addr_bits"] = min([AXI_AW, *(u["addr_bits"] for p in host["parts"] for u in p["token_batch"])])
     assign_addresses(host, board.family)
     vivado = (design.generate(graphs, host, [p["kind"] for p in parts], words, out, board, clk_mhz) if with_design
               else None)

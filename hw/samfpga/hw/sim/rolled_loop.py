@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from samfpga.backends.rolled_host import BUFFER_ALIGN, align_up
 from samfpga.hw import HW_DOMAIN
 from samfpga.hw.sim.own_rtl import run_bench
 from samfpga.hw.sim.rolled_stage import Pass  # a pass's stalls, as the rolled stage's bench takes them
@@ -37,6 +38,8 @@ from samfpga.resources import package_path
 BENCH_MODULE = "samfpga.hw.sim.rolled_loop_bench"
 TOP = "rolled_loop_top"
 AXI_DW = 64
+#: address bits of the strip engines' AXI masters in a part's top (the board's buffers must lie below 2**AXI_AW)
+AXI_AW = 32
 
 
 class LoopError(ValueError):
@@ -193,7 +196,7 @@ def top_text(g: LoopGeometry, body_ports: list[tuple[str, str, str]] = (), max_b
     outs = {"arid", "araddr", "arlen", "arsize", "arburst", "arcache", "arprot", "arvalid", "rready", "awid",
             "awaddr", "awlen", "awsize", "awburst", "awcache", "awprot", "awvalid", "wdata", "wstrb", "wlast",
             "wvalid", "bready"}
-    widths = {"araddr": 32, "awaddr": 32, "arlen": 8, "awlen": 8, "arsize": 3, "awsize": 3, "arburst": 2,
+    widths = {"araddr": AXI_AW, "awaddr": AXI_AW, "arlen": 8, "awlen": 8, "arsize": 3, "awsize": 3, "arburst": 2,
               "awburst": 2, "arcache": 4, "awcache": 4, "arprot": 3, "awprot": 3, "rdata": AXI_DW, "wdata": AXI_DW,
               "wstrb": AXI_DW // 8, "rresp": 2, "bresp": 2}
 
@@ -224,7 +227,7 @@ module {module} (
   logic [{ww - 1}:0] w_tdata;
   logic y_tvalid, y_tready;
 {lanes_text(g)}
-  strip_reader_axil #(.AXI_DW({AXI_DW}), .STREAM_W({rw}), .MAX_BURST({max_burst}), .AXIL_AW({ra})) reader (
+  strip_reader_axil #(.AXI_DW({AXI_DW}), .AXI_AW({AXI_AW}), .STREAM_W({rw}), .MAX_BURST({max_burst}), .AXIL_AW({ra})) reader (
     .clk(clk), .rst(rst), {rl_conn},
     {rd_conn},
     .m_axis_tdata(r_tdata), .m_axis_tkeep(r_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
@@ -233,7 +236,7 @@ module {module} (
   {body} body (.clk(clk), .rst_n(!rst), .s_axis_0_tdata(x_tdata), .s_axis_0_tvalid(x_tvalid),
     .s_axis_0_tready(x_tready), .m_axis_0_tdata(y_tdata), .m_axis_0_tvalid(y_tvalid), .m_axis_0_tready(y_tready){body_conn});
 
-  strip_writer_axil #(.AXI_DW({AXI_DW}), .STREAM_W({ww}), .MAX_BURST({max_burst}), .AXIL_AW({wa})) writer (
+  strip_writer_axil #(.AXI_DW({AXI_DW}), .AXI_AW({AXI_AW}), .STREAM_W({ww}), .MAX_BURST({max_burst}), .AXIL_AW({wa})) writer (
     .clk(clk), .rst(rst), {wl_conn}, .s_axis_tdata(w_tdata),
     .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid), .s_axis_tready(y_tready), {wr_conn});
 endmodule
@@ -410,7 +413,7 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
                         f"{[np.asarray(x).size for x in maps]}")
     n = max(g.src.nbytes, g.dst.nbytes)
     buffers = [(0x1003 + j * (2 * n + 200), 0x1003 + j * (2 * n + 200) + n + 77) for j in range(k)]
-    top = -(-(buffers[-1][1] + n) // 4096) * 4096
+    top = align_up(buffers[-1][1] + n, BUFFER_ALIGN)
     units, blobs, want_bytes = {}, [], {}
     for name in token_batch_ports(sim):
         op = getCustomOp(sim.get_node_from_name(name))
@@ -419,7 +422,7 @@ def run_loop_rtl(body, maps: list[np.ndarray], work_dir: Path, passes: list[Pass
                                               "tokens": k * op.tokens()})
         want_bytes[name] = tb.ddr_bytes_per_frame(op.unit_config(), n_blocks, k * op.tokens())
         blobs.append((top, image))
-        top = -(-(top + len(image)) // 4096) * 4096
+        top = align_up(top + len(image), BUFFER_ALIGN)
     img = bytearray(np.random.default_rng(seed).integers(0, 256, top + 64, dtype=np.uint8).tobytes())
     for addr, data in blobs:
         img[addr:addr + len(data)] = data
