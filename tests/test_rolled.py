@@ -222,6 +222,38 @@ def test_reduced_encoder_rolled_bit_exact(reduced_hw) -> None:
 
 
 @pytest.mark.slow
+def test_reduced_encoder_mbconv_loop_in_column_strips(reduced_hw) -> None:
+    """Column strips of a conv body in the FINN graph (``samfpga.hw.rolled.strips``): the MBConv loop's body
+    restriped to each strip's width, every block of the loop run strip by strip with its halo (1: one 3 x 3
+    depthwise conv) from the whole map the block before wrote, equals the loop on the whole map (FINN python
+    execution, tolerance 0) at 2 and 4 strips on two images; without the halo it differs. The transformer body is
+    refused by name (its maps are token axes). By the build's layer costs the strips' sliding window is smaller."""
+    from samfpga.hw.boards import BOARDS
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.execute import _python, run_loop, run_once
+    from samfpga.hw.rolled.strips import execute_loop_strips, execute_strips, halo, restripe, strip_costs
+
+    rolled = roll(reduced_hw)
+    mb, tf = rolled.loops
+    assert halo(mb.body) == 1
+    for seed in (0, 1):
+        x = run_once(_python(rolled.parts[0]), _pixels(reduced_hw, seed))
+        want = run_loop(mb, x)
+        assert x.shape == (1, 16, 16, 16) and np.unique(want).size > 16
+        for tiles in (2, 4):
+            got = execute_loop_strips(mb, x, tiles)
+            assert got.shape == want.shape and int((got != want).sum()) == 0
+        assert int((execute_strips(_python(mb.body), x, 4, h=0) != run_once(_python(mb.body), x)).sum()) > 0
+    with pytest.raises(ValueError, match="a conv body takes a \\(1, H, W, C\\) map, got \\[1, 16, 48\\]"):
+        restripe(tf.body, 8)
+    cost = strip_costs(mb.body, BOARDS["kv260"], 4)
+    assert cost["strip_widths"] == [5, 6, 6, 5]
+    swg = [t for t in cost["full"]["by_type"] if t.startswith("ConvolutionInputGenerator")]
+    assert swg and all(cost["strips"]["by_type"][t]["LUT"] < cost["full"]["by_type"][t]["LUT"] for t in swg)
+    assert cost["strips"]["cycles"] > cost["full"]["cycles"]  # the halo columns are computed too
+
+
+@pytest.mark.slow
 def test_reduced_encoder_wrong_iteration_parameter_differs(reduced_hw) -> None:
     """One parameter from the wrong iteration (iteration 1's fc1 weights replaced by iteration 0's) changes the
     output; so does running every iteration with iteration 0's parameters."""

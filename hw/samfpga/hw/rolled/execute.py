@@ -26,17 +26,23 @@ def run_once(model, x: np.ndarray) -> np.ndarray:
     return execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
 
 
-def run_loop(loop: Loop, x: np.ndarray) -> np.ndarray:
-    """``loop.body`` ``loop.iterations`` times from ``x``, with each iteration's parameters."""
+def set_iteration(loop: Loop, body, i: int) -> None:
+    """Iteration ``i``'s parameters (initializers and per-iteration attributes) set on ``body`` (a copy of
+    ``loop.body``, same tensor and node names)."""
     from qonnx.custom_op.registry import getCustomOp
 
-    body = _python(loop.body)
     nodes = {n.name: n for n in body.graph.node}
+    for t, stacked in loop.params.items():
+        body.set_initializer(t, np.asarray(stacked[i], dtype=np.float32))
+    for (node, attr), vals in loop.attr_params.items():
+        getCustomOp(nodes[node]).set_nodeattr(attr, vals[i])
+
+
+def run_loop(loop: Loop, x: np.ndarray) -> np.ndarray:
+    """``loop.body`` ``loop.iterations`` times from ``x``, with each iteration's parameters."""
+    body = _python(loop.body)
     for i in range(loop.iterations):
-        for t, stacked in loop.params.items():
-            body.set_initializer(t, np.asarray(stacked[i], dtype=np.float32))
-        for (node, attr), vals in loop.attr_params.items():
-            getCustomOp(nodes[node]).set_nodeattr(attr, vals[i])
+        set_iteration(loop, body, i)
         x = run_once(body, x)
     return x
 
