@@ -32,6 +32,7 @@ from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 
 from samfpga.hw import HW_DOMAIN
+from samfpga.hw.rolled.blocks import base_op
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,8 @@ TOKENWISE = ("Requant", "Thresholding", "IntLayerNorm", "ChannelwiseOp")
 FORK, JOIN, SHUFFLE = "DuplicateStreams", "AddStreams", "Shuffle"
 
 
-def _base(op_type: str) -> str:
-    for suffix in ("_rtl", "_hls"):
-        if op_type.endswith(suffix):
-            return op_type[: -len(suffix)]
-    return op_type
-
-
 def _is(node, base: str) -> bool:
-    return node is not None and node.domain.startswith(HW_DOMAIN) and _base(node.op_type) == base
+    return node is not None and node.domain.startswith(HW_DOMAIN) and base_op(node.op_type) == base
 
 
 def _only_consumer(model, tensor: str):
@@ -61,7 +55,7 @@ def _only_consumer(model, tensor: str):
 
 
 def _tokenwise(model, node) -> bool:
-    if not node.domain.startswith(HW_DOMAIN) or _base(node.op_type) not in TOKENWISE:
+    if not node.domain.startswith(HW_DOMAIN) or base_op(node.op_type) not in TOKENWISE:
         return False
     if "numInputVectors" not in getCustomOp(node).get_nodeattr_types():
         return False
