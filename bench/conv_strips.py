@@ -30,7 +30,7 @@ def measure(size: int, tiles: list[int], work: Path) -> dict:
     from samfpga.hw.rolled import reduced, roll
     from samfpga.hw.rolled.execute import _python, run_loop, run_once
     from samfpga.hw.rolled.graph import Loop
-    from samfpga.hw.rolled.strips import _geometry, execute_loop_strips, halo, restripe, strip_costs
+    from samfpga.hw.rolled.strips import execute_loop_strips, geometry, halo, restripe, strip_costs
 
     t0 = time.monotonic()
     g = reduced.hw_graphs(work / f"s{size}", image_size=size)["specialize"]
@@ -44,7 +44,7 @@ def measure(size: int, tiles: list[int], work: Path) -> dict:
         if not isinstance(part, Loop):
             xs = [run_once(_python(part), x) for x in xs]
             continue
-        geo, h = _geometry(part.body), halo(part.body)
+        geo, h = geometry(part.body), halo(part.body)
         usable = [t for t in tiles if geo.w % t == 0 and (not geo.window or (geo.w // t) % geo.window == 0)
                   and geo.w // t > h]
         try:

@@ -50,7 +50,13 @@ def generate(graphs: list, host: dict, kinds: list[str], words: list[dict], out:
     the script, the source and memory file counts, the lint log and the seconds taken."""
     from samfpga.hw.rolled import part_hdl
     from samfpga.hw.sim.rolled_parts import layouts
-    from samfpga.hw.vivado.rolled import PINNED_FILE, RELOCATABLE_PRELUDE, RELOCATE_TCL, project_tcl
+    from samfpga.hw.vivado.rolled import (
+        PINNED_FILE,
+        RELOCATABLE_PRELUDE,
+        RELOCATE_FILE,
+        RELOCATE_TCL,
+        project_tcl,
+    )
 
     t0 = time.monotonic()
     root = out / DESIGN_DIR
@@ -68,7 +74,7 @@ def generate(graphs: list, host: dict, kinds: list[str], words: list[dict], out:
     part_hdl.lint(hdl_dir, sources, [p["cell"] for p in host["parts"]], log)
     # paths from the script's own folder: the design runs where it is copied (the HDL's init files re-pinned there)
     (root / PINNED_FILE).write_text(f"{hdl_dir.resolve()}\n")
-    (root / "relocate.tcl").write_text(RELOCATE_TCL)
+    (root / RELOCATE_FILE).write_text(RELOCATE_TCL)
     tcl = root / "project.tcl"
     tcl.write_text(project_tcl(host, "$here/hdl", sources, out_dir="$here/proj", prelude=RELOCATABLE_PRELUDE))
     return {"script": f"{DESIGN_DIR}/project.tcl", "sources": len(sources), "memory_files": mems,

@@ -16,7 +16,7 @@ the halo h (``halo``) is the sum of (k - 1) / 2 over the body's convolutions, ro
 the body has windowed attention (strips are whole windows, so no window straddles two); each strip's own zero
 padding then lands at the map's edge (the image's padding, as the unrolled body pads) or beyond the halo on an
 interior side, where it changes only halo columns, which are dropped. Edge strips have one halo, interior strips
-two, so a body in strips takes at most two strip widths (``strip_widths``); the hardware for both is the wider (the
+two, so a body in strips takes at most two strip widths; the hardware for both is the wider (the
 strip padding unit pads the image-edge side at run time, docs/strip_pad.md). Not built: strips in the build's fit,
 the parts' HDL, host.json and the driver.
 """
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samfpga.backends.rolled_host import align_up
 from samfpga.hw.rolled.blocks import base_op
 
 #: HW layers a body in strips may hold
@@ -46,7 +47,7 @@ TOKENS, MAP, WINDOWS = "tokens", "map", "windows"
 
 
 @dataclass(frozen=True)
-class _Geometry:
+class Geometry:
     """A body's map: ``h`` x ``w`` (its input), ``window`` (0 without windowed attention)."""
 
     h: int
@@ -54,7 +55,7 @@ class _Geometry:
     window: int = 0
 
 
-def _geometry(model) -> _Geometry:
+def geometry(model) -> Geometry:
     """The body's map from its input ((1, H, W, C), or (1, H * W, C) tokens of a square map) and its window size
     (from a window partition's (1, H / ws, ws, W / ws, ws, C) view, else 0)."""
     from qonnx.custom_op.registry import getCustomOp
@@ -76,7 +77,7 @@ def _geometry(model) -> _Geometry:
                 windows.add(t[2])
     if len(windows) > 1:
         raise ValueError(f"window partitions of sizes {sorted(windows)} in one body")
-    return _Geometry(h, w, windows.pop() if windows else 0)
+    return Geometry(h, w, windows.pop() if windows else 0)
 
 
 def halo(model) -> int:
@@ -96,11 +97,11 @@ def halo(model) -> int:
             raise ValueError(f"{n.name}: strips take stride-1, dilation-1, odd windows with 'same' padding; it has "
                              f"kernel {k}, stride {s}, dilation {d}, IFMDim {ifm}, OFMDim {ofm}")
         h += (k[1] - 1) // 2
-    ws = _geometry(model).window
-    return -(-h // ws) * ws if ws else h
+    ws = geometry(model).window
+    return align_up(h, ws) if ws else h
 
 
-def _shuffle(op, name: str, kind: str, g: _Geometry, width: int) -> str:
+def _shuffle(op, name: str, kind: str, g: Geometry, width: int) -> str:
     """Set a Shuffle's shapes for strips ``width`` wide; returns its output's layout. A window partition (tokens
     -> windows), a window reverse (windows -> tokens) or a shuffle within windows (window axis first, kept)."""
     t_in, perm = list(op.get_nodeattr("transpose_in_shape")), list(op.get_nodeattr("perm"))
@@ -128,7 +129,7 @@ def _shuffle(op, name: str, kind: str, g: _Geometry, width: int) -> str:
     return out_kind
 
 
-def _kind_of_reshape(shape: list[int], g: _Geometry) -> str:
+def _kind_of_reshape(shape: list[int], g: Geometry) -> str:
     if len(shape) == 4 and shape[0] == 1 and shape[1] == g.h and shape[2] >= g.w:
         return MAP
     if len(shape) == 3 and shape[0] == 1 and shape[1] == g.h * g.w:
@@ -138,7 +139,7 @@ def _kind_of_reshape(shape: list[int], g: _Geometry) -> str:
     raise ValueError(f"a reshape to {shape}: not tokens, a map or windows of the {g.h} x {g.w} map")
 
 
-def _strip_shape(shape: list[int], kind: str, g: _Geometry, width: int) -> list[int]:
+def _strip_shape(shape: list[int], kind: str, g: Geometry, width: int) -> list[int]:
     if kind == TOKENS:
         return [1, g.h * width, *shape[2:]]
     if kind == MAP:
@@ -156,7 +157,7 @@ def restripe(model, width: int):
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.infer_shapes import InferShapes
 
-    g = _geometry(model)
+    g = geometry(model)
     halo(model)  # refuses windows that strips cannot cut
     attention = [n.name for n in model.graph.node if base_op(n.op_type) == "IntSoftmax"]
     if attention and not g.window:
@@ -179,14 +180,15 @@ def restripe(model, width: int):
             out_kind = _shuffle(op, n.name, kind, g, width)
         elif base == "Reshape":
             out_kind = _kind_of_reshape(old[n.output[0]], g)
-            op.set_nodeattr("inp_shape", _strip_shape(old[n.input[0]], kind, g, width))
-            op.set_nodeattr("out_shape", _strip_shape(old[n.output[0]], out_kind, g, width))
         else:
             out_kind = kind
         for t in n.output:
             kinds[t] = out_kind
         new_in = _strip_shape(old[n.input[0]], kind, g, width)
         new_out = _strip_shape(old[n.output[0]], out_kind, g, width)
+        if base == "Reshape":
+            op.set_nodeattr("inp_shape", new_in)
+            op.set_nodeattr("out_shape", new_out)
         attrs = {a.name for a in n.attribute}  # set on the node (defaults carry no map)
         if "numInputVectors" in attrs:
             v = list(op.get_nodeattr("numInputVectors"))
@@ -220,11 +222,6 @@ def strip_columns(width: int, tiles: int, h: int) -> list[tuple[int, int, int, i
     return [(max(0, t * s - h), min(width, (t + 1) * s + h), t * s, (t + 1) * s) for t in range(tiles)]
 
 
-def strip_widths(width: int, tiles: int, h: int) -> list[int]:
-    """The input widths the strips take (one or two: edge and interior strips), widest first."""
-    return sorted({hi - lo for lo, hi, _, _ in strip_columns(width, tiles, h)}, reverse=True)
-
-
 def execute_strips(model, x: np.ndarray, tiles: int, run: Callable | None = None,
                    h: int | None = None) -> np.ndarray:
     """Body ``model`` on ``x`` (its input: a (1, H, W, C) map or (1, H * W, C) tokens, and the same output)
@@ -236,7 +233,7 @@ def execute_strips(model, x: np.ndarray, tiles: int, run: Callable | None = None
 
     run = run or (lambda g, v: run_once(_python(g), v))
     h = halo(model) if h is None else h
-    g = _geometry(model)
+    g = geometry(model)
     tokens = x.ndim == 3
     xm = x.reshape(1, g.h, g.w, x.shape[-1]) if tokens else x
     graphs: dict[int, object] = {}
@@ -278,23 +275,20 @@ def strip_costs(model, board, tiles: int) -> dict:
     from samfpga.hw.build.after_folding import after_folding
     from samfpga.hw.resources.cost import layer_costs, total
 
-    def hw(g):  # as the build prices it: shuffles decomposed / page permutes, specialised (step_transpose_decomposition)
-        return after_folding(copy.deepcopy(g), board.part, True)
-
-    def figures(graphs: list) -> dict:
-        graphs = [hw(g) for g in graphs]
-        costs = layer_costs(graphs[0], board)
+    def figures(g) -> dict:  # as the build prices it: after its shuffle conversion (step_transpose_decomposition)
+        g = after_folding(copy.deepcopy(g), board.part, True)
+        costs = layer_costs(g, board)
         by_type: dict[str, dict[str, float]] = {}
         for c in costs:
             t = by_type.setdefault(c.op_type, dict.fromkeys(c.resources(), 0.0))
             for r, v in c.resources().items():
                 t[r] += v
-        cycles = sum(max(int(getCustomOp(n).get_exp_cycles()) for n in g.graph.node) for g in graphs)
+        cycles = max(int(getCustomOp(n).get_exp_cycles()) for n in g.graph.node)
         return {"resources": total(costs), "cycles": cycles, "by_type": by_type}
 
-    w = _geometry(model).w
+    w = geometry(model).w
     h = halo(model)
     widths = [hi - lo for lo, hi, _, _ in strip_columns(w, tiles, h)]
-    cache = {v: restripe(model, v) for v in set(widths)}
-    return {"tiles": tiles, "halo": h, "width": w, "strip_widths": widths, "full": figures([model]),
-            "strips": {**figures([cache[max(widths)]]), "cycles": figures([cache[v] for v in widths])["cycles"]}}
+    each = {v: figures(restripe(model, v)) for v in set(widths)}  # one graph per width the strips take
+    return {"tiles": tiles, "halo": h, "width": w, "strip_widths": widths, "full": figures(model),
+            "strips": {**each[max(widths)], "cycles": sum(each[v]["cycles"] for v in widths)}}

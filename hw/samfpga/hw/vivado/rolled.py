@@ -33,6 +33,8 @@ HP_PORTS = {
 
 #: where the design's HDL names its memory init files (one line: a folder); ``RELOCATE_TCL`` keeps it current
 PINNED_FILE = "pinned.txt"
+#: the design folder's script holding ``RELOCATE_TCL``
+RELOCATE_FILE = "relocate.tcl"
 
 #: re-pins the HDL's memory init files to where the design folder is now (a build made here and run through Vivado
 #: on another machine, or a build folder moved); project.tcl sources it first. Each file is replaced whole (written
@@ -40,7 +42,7 @@ PINNED_FILE = "pinned.txt"
 #: run is finished by the next one.
 RELOCATE_TCL = f"""# samfpga: re-pin the memory init files that the HDL in hdl/ names by absolute path (Vivado's synthesis resolves a
 # relative $readmemh path against its run directory) to where this folder is now; {PINNED_FILE} holds the folder they
-# name. Sourced by project.tcl; tclsh relocate.tcl runs it alone.
+# name. Sourced by project.tcl; tclsh {RELOCATE_FILE} runs it alone.
 set here [file dirname [file normalize [info script]]]
 set hdl [file join $here hdl]
 set fh [open [file join $here {PINNED_FILE}] r]
@@ -70,7 +72,7 @@ if {{$pinned ne $hdl}} {{
 
 #: the first lines of a design's project.tcl: the design folder from the script's own path, the HDL re-pinned there
 RELOCATABLE_PRELUDE = ("set here [file dirname [file normalize [info script]]]",
-                       "source [file join $here relocate.tcl]")
+                       f"source [file join $here {RELOCATE_FILE}]")
 
 
 def project_tcl(host: dict, hdl_dir: str, sources: list[str], out_dir: str = "vivado_proj",
