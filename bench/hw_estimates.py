@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mvau-wwidth-max", type=int, default=36, metavar="BITS",
                     help="FINN's SetFolding limit on an MVAU's weight bits per PE (BuildOptions.mvau_wwidth_max; "
                          "default 36, FINN's)")
+    ap.add_argument("--roll-strips", default="1", metavar="N[,N...]",
+                    help="with --roll: column strips per rolled body (BuildOptions.roll_strips), each count its own "
+                         "rolled build (default 1: whole maps)")
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: run the rolled graph against the unrolled one (FINN python execution)")
     ap.add_argument("--work", default="out/hw_estimates")
@@ -154,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         variants.append((f"token-batched (B = {args.token_batch})",
                          BuildOptions(token_batch=args.token_batch, mvau_wwidth_max=ww)))
     if args.roll or args.only_rolled:
-        variants.append((f"rolled, token-batched (B = {args.token_batch or 16})",
-                         BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify,
-                                      mvau_wwidth_max=ww)))
+        for tiles in (int(x) for x in args.roll_strips.split(",")):
+            label = f"rolled, token-batched (B = {args.token_batch or 16})"
+            variants.append((label + (f", {tiles} column strips" if tiles > 1 else ""),
+                             BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify,
+                                          roll_strips=tiles, mvau_wwidth_max=ww)))
     for b in boards:
         for label, opts in variants:
-            out_dir = work / b.name / (label.split(",")[0].split(" ")[0] or "on_chip")
+            out_dir = work / b.name / ((label.split(",")[0].split(" ")[0] or "on_chip")
+                                       + (f"_strips{opts.roll_strips}" if opts.roll_strips > 1 else ""))
             out_dir.mkdir(parents=True, exist_ok=True)
             vctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(out_dir), target_fps=args.target_fps,
                                                 options=opts),
@@ -259,7 +265,7 @@ def markdown(out: dict) -> str:
         d, v = r["total"].get("ddr") or {}, ro.get("verify")
         lines += ["", f"{name}: rolled stages "
                       + ", ".join(f"{s['iterations']} blocks ({s['body_nodes']} body nodes, stage interval "
-                                  f"{s['interval']:,} cycles)" for s in ro["stages"])
+                                  f"{s['interval']:,} cycles{_strips(s)})" for s in ro["stages"])
                       + f"; {len(ro.get('refused', []))} repeated stages not rolled"
                       + (f"; DDR {d['bytes_per_frame'] / 1e6:,.1f} MB per frame (limit {_f(d['fps_limit'])} fps)"
                          if d else "")
@@ -268,6 +274,13 @@ def markdown(out: dict) -> str:
     lines += ["", f"Step times (s): {out['step_seconds']}; per board (fold onwards): "
                   + ", ".join(f"{n} {r['seconds']}" for n, r in out["boards"].items()), ""]
     return "\n".join(lines) + "\n"
+
+
+def _strips(stage: dict) -> str:
+    st = stage.get("strips") or {}
+    if st.get("widths"):
+        return f", {st['strips']} column strips of {st['widths']} columns of {st['map_width']}"
+    return f", a map wide: {st['refused']}" if st.get("refused") else ""
 
 
 def _x(p: float) -> str:

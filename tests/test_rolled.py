@@ -257,6 +257,83 @@ def test_reduced_encoder_loops_in_column_strips(reduced_hw) -> None:
 
 
 @pytest.mark.slow
+def test_rolled_build_prices_column_strips(reduced_hw, rolled_build, tmp_path) -> None:
+    """``BuildOptions(roll=True, roll_strips=2)``: the fit search and the report price the MBConv body as built for
+    2 column strips (``rolling.StripTwins`` / ``rolled_costs``): its rows are the body restriped to the strips'
+    width (9 of 16 columns: halo 1) with the cycles summed over both strips and N blocks, its sliding window smaller
+    than the same folded body a map wide, its loop reader reading the halo columns again (DMA cycles and DDR bytes);
+    the one-window transformer body stays a map wide with the reason recorded; the fit's prediction equals the
+    report as it does without strips (BRAM36, URAM, DSP exactly); HDL generation refuses strips. In the token-batched
+    build's MBConv body, each unit's extra weight passes for the strips' halo tokens."""
+    import copy
+    import math
+
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.build.config import BuildConfig, BuildOptions
+    from samfpga.hw.build.report import build_report
+    from samfpga.hw.build.speedups import installed
+    from samfpga.hw.build.steps import STEPS as BUILD_STEPS
+    from samfpga.hw.build.steps import BuildContext
+    from samfpga.hw.resources import layer_costs
+    from samfpga.hw.rolled import roll
+    from samfpga.hw.rolled.strips import restripe
+
+    with pytest.raises(ValueError, match="roll_strips 2 needs roll"):
+        BuildOptions(roll_strips=2)
+    cfg = BuildConfig(board="kv260", output_dir=str(tmp_path),
+                      options=BuildOptions(roll=True, roll_strips=2, roll_verify=False))
+    ctx = BuildContext(cfg=cfg, out=tmp_path)
+    model = copy.deepcopy(reduced_hw)
+    with installed():
+        for name in ("fold", "minimize_bit_width", "token_batch", "transpose_decomposition", "estimates", "roll"):
+            model = BUILD_STEPS[name](model, ctx)
+    rep = build_report(model, ctx.results, cfg.board_spec, cfg.clock, cfg.fit_limit)
+    r = ctx.results.rolled
+    mb, tf = r["stages"]
+    assert mb["strips"]["widths"] == [9, 9] and mb["strips"]["map_width"] == 16
+    assert tf["strips"]["widths"] == [] and "attention over the whole map" in tf["strips"]["refused"]
+    assert r["at_folding"]["strips"][mb["name"]]["widths"] == [9, 9]
+
+    loop = roll(model).loops[0]
+    strip = restripe(loop.body, 9)
+    rows = {x["name"]: x for x in rep["layers"]}
+    n = loop.iterations
+    for node in strip.graph.node:
+        if node.name in rows and rows[node.name]["cycles"]:
+            assert rows[node.name]["cycles"] == n * 2 * getCustomOp(node).get_exp_cycles(), node.name
+    whole = {c.name: c for c in layer_costs(loop.body, cfg.board_spec)}
+    swg = [x for x in whole if x.startswith("ConvolutionInputGenerator")]
+    assert swg and all(rows[x]["LUT"] + rows[x]["BRAM36"] * 1000 < whole[x].LUT + whole[x].BRAM36 * 1000 for x in swg)
+    # the loop reader reads 18 of 16 columns per pass; the writers write the map once
+    b = mb["map_bytes"]
+    beats = math.ceil(b / 16)
+    assert mb["ddr_bytes_per_frame"] == (beats + math.ceil(b * 18 / 16 / 16)) * 16 * n
+    reader = next(x for x in rep["layers"] if x["name"] == f"{mb['name']}.loop_reader")
+    assert reader["cycles"] == n * math.ceil(beats * 18 / 16)
+
+    pred, tot = ctx.results.fit.predicted, rep["total"]["resources"]
+    for res in ("BRAM36", "URAM", "DSP"):
+        assert pred[res] == tot[res], (res, pred, tot)
+    assert pred["LUT"] == pytest.approx(tot["LUT"], rel=0.01)
+    with pytest.raises(ValueError, match="column strips are priced only"):
+        BUILD_STEPS["hw_codegen"](model, ctx)
+
+    # a token-batched body layer in strips reads its weights once per batch of each strip's tokens: the MBConv body
+    # of the token-batched build (B = 4) in 2 strips of 9 columns, 16 rows: 2 x ceil(144 / 4) = 72 passes, 64 whole
+    from samfpga.hw.build.rolling import body_in_strips
+
+    tb_loop = roll(rolled_build["model"]).loops[0]
+    cut = body_in_strips(tb_loop.body, 2)
+    units = [x for x in tb_loop.body.graph.node if x.op_type == "TokenBatchMVU_rtl"]
+    assert units and cut.widths == [9, 9]
+    for x in units:
+        op = getCustomOp(x)
+        assert op.tokens() == 256 and op.get_nodeattr("batch") == 4
+        assert cut.extra_weight_bytes(x.name) == (72 - 64) * op.unit_config().pass_bytes
+
+
+@pytest.mark.slow
 def test_reduced_encoder_wrong_iteration_parameter_differs(reduced_hw) -> None:
     """One parameter from the wrong iteration (iteration 1's fc1 weights replaced by iteration 0's) changes the
     output; so does running every iteration with iteration 0's parameters."""

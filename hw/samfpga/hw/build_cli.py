@@ -105,6 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: check the rolled graph against the unrolled one in FINN python execution "
                          "(default; slow at full size)")
+    ap.add_argument("--roll-strips", type=int, default=1, metavar="N",
+                    help="with --roll: price each rolled body built for N column strips (halo included; bodies "
+                         "strips cannot cut stay a map wide). Priced only: HDL generation refuses it for now")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                                token_batch_layers=tuple(s.strip() for s in
                                                                         args.token_batch_layers.split(",") if s.strip()),
                                                roll=args.roll, roll_verify=args.roll_verify,
-                                               mvau_wwidth_max=args.mvau_wwidth_max))
+                                               roll_strips=args.roll_strips, mvau_wwidth_max=args.mvau_wwidth_max))
         if not 4 <= args.bits <= 8:
             raise ValueError(f"--bits must be in 4..8, got {args.bits}")
         if Path(args.out).exists():

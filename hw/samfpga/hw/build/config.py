@@ -59,6 +59,14 @@ class BuildOptions:
                        counts the rolled graph; the build stops before ``hw_codegen`` (no HDL for rolled bodies yet)
     roll_verify:       with ``roll``: run the rolled graph against the unrolled one on a random input (FINN python
                        execution, tolerance 0) and fail the build when any value differs
+    roll_strips:       with ``roll``: each rolled body built for this many column strips (``samfpga.hw.rolled.strips``;
+                       the loop runs every block strip by strip, halo columns included): the fit search and the
+                       report price the body at the widest strip's width (sliding windows, window shuffles, FIFOs a
+                       strip wide), its cycles summed over the strips, and the DDR reads the halos add (loop buffer,
+                       token-batched weights per pass). A body strips cannot cut (attention over a whole map, strips
+                       that are not whole windows or do not divide the map) stays a map wide; ``rolled.strips`` in
+                       the results says why. 1 (default): whole maps. Priced only: the rolled HDL, host.json and
+                       driver run whole maps, so ``hw_codegen`` refuses a build with strips
     """
 
     streamline_extra: bool = True
@@ -77,6 +85,7 @@ class BuildOptions:
     token_batch_dot: str = "chain"
     roll: bool = False
     roll_verify: bool = True
+    roll_strips: int = 1
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:
@@ -85,6 +94,10 @@ class BuildOptions:
             raise ValueError(f"token_batch must be >= 0 (0: weights on chip), got {self.token_batch}")
         if self.token_batch_dot not in ("chain", "pack", "tree"):
             raise ValueError(f"token_batch_dot must be chain, pack or tree, got {self.token_batch_dot!r}")
+        if self.roll_strips < 1:
+            raise ValueError(f"roll_strips must be >= 1 (1: whole maps), got {self.roll_strips}")
+        if self.roll_strips > 1 and not self.roll:
+            raise ValueError(f"roll_strips {self.roll_strips} needs roll (strips are of rolled bodies)")
         if self.mvau_wwidth_max < 1:
             raise ValueError(f"mvau_wwidth_max must be >= 1 (weight bits per PE), got {self.mvau_wwidth_max}")
 

@@ -423,7 +423,7 @@ class Table:
 
 def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = None, ratio: float = 2.0,
                 styles: tuple[str, ...] = ("",), mvau_wwidth_max: int = 36, log=None, own_rtl: bool = True,
-                alternative=None, repeats: dict[str, int] | None = None) -> Table:
+                alternative=None, repeats: dict[str, int] | None = None, twins=None) -> Table:
     """Options per layer group of ``model`` (specialised HW graph; folded in place, left at the last trial).
 
     ``styles``: memory styles to price (``memory.STYLES`` names; "" keeps the graph's memory attributes);
@@ -433,7 +433,9 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
     has one also gets, per folding, an option of that ``variant`` with those figures (``pair_variants`` then ties a
     layer to the one it absorbs in that variant);
     ``repeats``: {node: N} for the nodes of a rolled body (run N times per frame, ``rolling.tie``): the ladder of
-    targets goes on down to the fastest frame time / N, so that a body node has foldings N x faster than the rest.
+    targets goes on down to the fastest frame time / N, so that a body node has foldings N x faster than the rest;
+    ``twins``: prices some nodes as other hardware at their attributes (``rolling.StripTwins``: a rolled body's node
+    as built for column strips): ``twins.price(model, nodes) -> {node: (resources, cycles)}`` for those it covers.
 
     Besides the ladder, each Shuffle is priced at every word width ``shuffle_simds`` allows: its buffer's shape
     (depth x word bits) decides how well it packs into BRAM or URAM, which FINN's folding of the Shuffle (the
@@ -469,14 +471,14 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
             if style:
                 apply_style(model, style, board)
             nodes = [by_name[x] for g in groups for x in g]
-            res = priced(nodes)
+            res, cyc = _priced_with(priced, twins, model, nodes)
             for g in groups:
                 insts = {x: getCustomOp(by_name[x]) for x in g}
                 attrs = {x: {**_fold_attrs(i), **_memory_attrs(i, model)} for x, i in insts.items()}
                 key = tuple((x, tuple(sorted(a.items()))) for x, a in attrs.items())
                 if key not in opts[g]:
-                    opts[g][key] = Option(attrs=attrs, cycles={x: int(i.get_exp_cycles()) for x, i in insts.items()},
-                                          res={x: res[x] for x in g}, style=style)
+                    opts[g][key] = Option(attrs=attrs, cycles={x: cyc[x] for x in g}, res={x: res[x] for x in g},
+                                          style=style)
                 if alternative and (key, alternative[0]) not in opts[g]:
                     alt = {x: alternative[1](model, by_name[x]) for x in g}
                     if any(v is not None for v in alt.values()):
@@ -487,7 +489,7 @@ def build_table(model, board: Board, clock_mhz: float, max_fps: float | None = N
                             variant=alternative[0])
         if log:
             log(f"fit table: target {t:,} cycles, {sum(len(v) for v in opts.values())} options")
-    _shuffle_widths(model, groups, opts, by_name, styles, board, priced)
+    _shuffle_widths(model, groups, opts, by_name, styles, board, priced, twins)
     out = [Group(names=g, op_types=tuple(by_name[x].op_type for x in g), options=list(opts[g].values()))
            for g in groups]
     for g in out:
@@ -518,7 +520,21 @@ def shuffle_simds(op, max_word_bits: int = 144) -> list[int]:
     return out or [1]
 
 
-def _shuffle_widths(model, groups, opts, by_name, styles, board: Board, priced) -> None:
+def _priced_with(priced, twins, model, nodes: list) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+    """({node: resources}, {node: cycles}) of ``nodes`` at their attributes now: ``priced``, FINN's cycle estimates,
+    and ``twins``' figures for the nodes it covers (``build_table``)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    own = [n for n in nodes if twins is None or n.name not in twins]
+    res = priced(own)
+    cyc = {n.name: int(getCustomOp(n).get_exp_cycles()) for n in own}
+    if twins is not None:
+        for x, (r, c) in twins.price(model, [n for n in nodes if n.name in twins]).items():
+            res[x], cyc[x] = r, c
+    return res, cyc
+
+
+def _shuffle_widths(model, groups, opts, by_name, styles, board: Board, priced, twins=None) -> None:
     """Add to ``opts`` an option per Shuffle group, word width (``shuffle_simds``) and memory style (in place; the
     Shuffles are left at their folding)."""
     from qonnx.custom_op.registry import getCustomOp
@@ -537,14 +553,14 @@ def _shuffle_widths(model, groups, opts, by_name, styles, board: Board, priced) 
         for style in styles:
             if style:
                 apply_style(model, style, board, names=set(insts))
-            res = priced([by_name[g[0]] for g in shuffles])
+            res, cyc = _priced_with(priced, twins, model, [by_name[g[0]] for g in shuffles])
             for g in shuffles:
                 x, i = g[0], insts[g[0]]
                 attrs = {x: {**_fold_attrs(i), **_memory_attrs(i, model)}}
                 key = ((x, tuple(sorted(attrs[x].items()))),)
                 if key not in opts[g]:
-                    opts[g][key] = Option(attrs=attrs, cycles={x: int(i.get_exp_cycles())}, res={x: res[x]},
-                                          style=style, origin=WORD_WIDTH)
+                    opts[g][key] = Option(attrs=attrs, cycles={x: cyc[x]}, res={x: res[x]}, style=style,
+                                          origin=WORD_WIDTH)
     for x, i in insts.items():
         i.set_nodeattr("SIMD", kept[x])
 

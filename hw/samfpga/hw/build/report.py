@@ -175,7 +175,9 @@ def ddr_traffic(results: BuildResults, board: Board, clock_mhz: float) -> dict |
     from samfpga.hw.plan.planner import PlanConfig
     from samfpga.hw.plan.pricing import DDR_GBPS
 
-    weights = float(results.token_batch.get("ddr_bytes_per_frame", 0.0))
+    # column strips read token-batched weights again for their halo tokens (rolled bodies, options.roll_strips)
+    weights = float(results.token_batch.get("ddr_bytes_per_frame", 0.0)) + \
+        float(results.rolled.get("strip_weight_ddr_bytes", 0.0))
     loops = float(results.rolled.get("loop_ddr_bytes", 0.0))
     if not weights and not loops:
         return None
@@ -304,12 +306,15 @@ def _rolled_lines(r: dict | None) -> list[str]:
         return []
     out = ["", "## Rolled stages (one body per stage, run once per block)", "",
            "| stage | blocks | body nodes | body interval | stage interval | loop DDR bytes/frame | token-batched "
-           "| DDR stride |", "|---|---|---|---|---|---|---|---|"]
+           "| DDR stride | column strips (input widths) |", "|---|---|---|---|---|---|---|---|---|"]
     for s in r["stages"]:
         strides = sorted(set(s["ddr_stride"].values()))
+        st = s.get("strips") or {}
+        cut = (f"{st['strips']} ({', '.join(map(str, st['widths']))} of {st['map_width']})" if st.get("widths")
+               else f"whole map ({st['refused']})" if st.get("refused") else "whole map")
         out.append(f"| {s['name']} | {s['iterations']} | {s['body_nodes']} | {s['body_interval']:,} | "
                    f"{s['interval']:,} | {s['ddr_bytes_per_frame']:,} | {len(s['token_batched'])} | "
-                   f"{', '.join(f'{x:,}' for x in strides) or '-'} |")
+                   f"{', '.join(f'{x:,}' for x in strides) or '-'} | {cut} |")
     for x in r.get("refused", []):
         out.append(f"\nNot rolled: {x['name']}: {'; '.join(x['differences'][:3])}")
     if r.get("hdl"):
@@ -324,7 +329,9 @@ def _rolled_lines(r: dict | None) -> list[str]:
                     f"{v['rolled_seconds']} s rolled."]
     out += ["", "Each body's layers, FIFOs and per-iteration parameters (`rolled parameters (on chip)`, own model) "
                 "are counted once; its cycles are N x the layer's; each stage's loop and frame buffers are in DDR, "
-                "moved by strip DMA engines (Yosys counts). The HDL of rolled bodies is not generated yet."]
+                "moved by strip DMA engines (Yosys counts). In column strips a body is counted at its widest strip, "
+                "its cycles summed over the strips (halo columns included), the halos' extra DDR reads counted; "
+                "strips are priced, not yet in the rolled HDL."]
     return out
 
 

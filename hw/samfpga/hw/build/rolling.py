@@ -236,11 +236,13 @@ class TokenBatchPricer:
 @dataclass
 class RolledCosts:
     """What ``rolled_costs`` finds: ``rows`` (report rows of every hardware part, as ``report.layer_rows``), the DDR
-    bytes per frame of the loops (frame and loop buffers), and per stage a summary."""
+    bytes per frame of the loops (frame and loop buffers), and per stage a summary; ``strip_weight_ddr_bytes``: the
+    token-batched weights the strips' halo tokens read again per frame (0 without strips)."""
 
     rows: list[dict]
     loop_ddr_bytes: float
     stages: list[dict]
+    strip_weight_ddr_bytes: float = 0.0
 
 
 def _map_bytes(model, tensor: str) -> int:
@@ -253,11 +255,13 @@ def _dma_engine(kind: str, channels: int, beat: int) -> str:
     return f"strip_{kind}_aligned" if channels % beat == 0 else f"strip_{kind}"
 
 
-def dma_engines(model, plans: list, beat: int = 16) -> list[tuple[str, str, int]]:
+def dma_engines(model, plans: list, beat: int = 16,
+                read_factor: dict[str, float] | None = None) -> list[tuple[str, str, int]]:
     """(name, engine, cycles per frame) of the strip DMA engines the rolled stages ``plans`` of ``model`` need: per
     stage a reader and a writer of its loop buffer (N passes over the map: block 0 reads the frame buffer, the
     later blocks the loop buffer), and a writer of its frame buffer when the unit before it is not a rolled stage
-    (whose loop writer writes it). Aligned engines where the channels fill whole ``beat``-byte beats."""
+    (whose loop writer writes it). Aligned engines where the channels fill whole ``beat``-byte beats.
+    ``read_factor``: per stage, the columns its reader reads per map column (column strips re-read their halos)."""
     ends = {p.stage.blocks[-1].act_out for p in plans}
     out = []
     for p in plans:
@@ -267,15 +271,18 @@ def dma_engines(model, plans: list, beat: int = 16) -> list[tuple[str, str, int]
         n = p.stage.iterations
         if t not in ends:
             out.append((f"{p.stage.name}.frame_writer", _dma_engine("writer", ch, beat), beats))
-        out.append((f"{p.stage.name}.loop_reader", _dma_engine("reader", ch, beat), n * beats))
+        reads = math.ceil(beats * (read_factor or {}).get(p.stage.name, 1.0))
+        out.append((f"{p.stage.name}.loop_reader", _dma_engine("reader", ch, beat), n * reads))
         out.append((f"{p.stage.name}.loop_writer", _dma_engine("writer", ch, beat), n * beats))
     return out
 
 
-def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> tuple[object, RolledCosts]:
+def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16,
+                 strips: int = 1) -> tuple[object, RolledCosts]:
     """(the ``RolledGraph`` of ``model``, its price): see the module doc. ``beat``: bytes per AXI beat of the strip
-    DMA engines (128-bit ports, as the planner's ``PlanConfig.dma_beat_bytes``)."""
-    from qonnx.custom_op.registry import getCustomOp
+    DMA engines (128-bit ports, as the planner's ``PlanConfig.dma_beat_bytes``). ``strips`` > 1: each body that
+    strips can cut priced at the widest of its ``strips`` column strips (``body_in_strips``), its cycles summed over
+    the strips, its loop reader's halo columns and its token-batched units' extra weight passes counted in DDR."""
 
     from samfpga.hw import HW_DOMAIN
     from samfpga.hw.build.report import cost_row, estimated_stream_row
@@ -286,22 +293,29 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
     rg = roll(model)
     rows: list[dict] = []
     stages: list[dict] = []
-    loop_bytes = 0.0
+    loop_bytes = weight_bytes = 0.0
+    read_factor: dict[str, float] = {}
     for k, part in enumerate(rg.parts):
         is_loop = isinstance(part, Loop)
         m = part.body if is_loop else part
         n = part.iterations if is_loop else 1
-        cycles = {x.name: int(getCustomOp(x).get_exp_cycles()) for x in m.graph.node if x.domain.startswith(HW_DOMAIN)}
+        cut = body_in_strips(m, strips) if is_loop and strips > 1 else StripBody(m)
+        m = cut.widest
+        cycles = {x.name: cut.cycles(x.name) for x in m.graph.node if x.domain.startswith(HW_DOMAIN)}
         rows += [cost_row(c, n * cycles.get(c.name, 0), iterations=n) for c in layer_costs(m, board)]
         rows += [estimated_stream_row(c, name=f"part{k}.{c.name}", iterations=n) for c in stream_costs(m, board)]
         if not is_loop:
             continue
         plan = part.plan
         b = _map_bytes(model, plan.stage.blocks[0].act_in)
-        # frame buffer: one write (by the unit before) and one read; loop buffer: N - 1 writes and reads
-        stage_bytes = 2 * math.ceil(b / beat) * beat * n
+        read_factor[plan.stage.name] = cut.columns_read
+        # frame buffer: one write (by the unit before) and one read; loop buffer: N - 1 writes and reads; in strips
+        # the reads take each strip's halo columns again
+        stage_bytes = (math.ceil(b / beat) + math.ceil(b * cut.columns_read / beat)) * beat * n
         loop_bytes += stage_bytes
         in_ddr = {x.name for x in m.graph.node if x.op_type.startswith("TokenBatchMVU")}
+        halo_weights = n * sum(cut.extra_weight_bytes(x) for x in sorted(in_ddr))
+        weight_bytes += halo_weights
         for x in m.graph.node:
             bits = param_bits(plan, x.name, x.name in in_ddr)
             res = param_extra(bits, n)
@@ -314,10 +328,168 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16) -> t
                        "map_bytes": b, "ddr_bytes_per_frame": stage_bytes,
                        "param_bytes_per_iteration": plan.param_bytes(),
                        "token_batched": sorted(in_ddr), "ddr_stride": _strides(m, plan, in_ddr),
-                       "unified": len(plan.unified)})
-    for name, eng, cyc in dma_engines(model, [lp.plan for lp in rg.loops], beat):
+                       "unified": len(plan.unified), "strips": cut.summary(),
+                       "strip_weight_ddr_bytes_per_frame": halo_weights})
+    for name, eng, cyc in dma_engines(model, [lp.plan for lp in rg.loops], beat, read_factor):
         rows.append(cost_row(LayerCost(name, eng, **pricing.DMA[eng], source="Yosys synthesis"), cyc, iterations=1))
-    return rg, RolledCosts(rows, loop_bytes, stages)
+    return rg, RolledCosts(rows, loop_bytes, stages, weight_bytes)
+
+
+# ------------------------------------------------------------------------------------------------ column strips
+
+class StripBody:
+    """A rolled body as built for column strips (``samfpga.hw.rolled.strips``): ``widths`` (input columns of each
+    strip, halo included), the body ``restripe``d to each distinct width (``graphs``; the hardware is the widest,
+    ``widest``), and why strips were refused (``refused``: ""). Without strips (``widths`` empty) the body itself, a
+    map wide."""
+
+    def __init__(self, body, widths: list[int] | None = None, graphs: dict | None = None, refused: str = "") -> None:
+        from samfpga.hw.rolled.strips import geometry
+
+        self.body, self.widths, self.refused = body, list(widths or []), refused
+        self.graphs = graphs or {}
+        self.widest = self.graphs[max(self.widths)] if self.widths else body
+        self.map_width = geometry(body).w if self.widths else 0
+
+    @property
+    def columns_read(self) -> float:
+        """Input columns the strips read per map column (1 a map wide; > 1 by the halos)."""
+        return sum(self.widths) / self.map_width if self.widths else 1.0
+
+    def _nodes(self, name: str) -> list:
+        """The node ``name`` in the graph of each strip (one per strip, in order), or in the body a map wide."""
+        if not self.widths:
+            return [self.body.get_node_from_name(name)]
+        return [self.graphs[w].get_node_from_name(name) for w in self.widths]
+
+    def cycles(self, name: str) -> int:
+        """FINN's cycle estimate of body node ``name`` summed over the strips (the map's without strips)."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        return sum(int(getCustomOp(x).get_exp_cycles()) for x in self._nodes(name))
+
+    def extra_weight_bytes(self, name: str) -> int:
+        """DDR bytes per iteration that token-batched node ``name`` reads beyond a map-wide run: one pass of its
+        weights per batch of every strip's tokens, the halo's included."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        from samfpga.hw.sim.token_batch_mvu import ddr_bytes_per_frame
+
+        if not self.widths:
+            return 0
+        whole = getCustomOp(self.body.get_node_from_name(name))
+        per = [getCustomOp(x) for x in self._nodes(name)]
+        return sum(ddr_bytes_per_frame(op.unit_config(), 1, op.tokens()) for op in per) - \
+            ddr_bytes_per_frame(whole.unit_config(), 1, whole.tokens())
+
+    def set_attrs(self, name: str, attrs: dict, style: str | None = None) -> None:
+        """Set attributes (a folding, memory attributes) and a Shuffle's memory ``style`` on node ``name`` of every
+        strip graph."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        from samfpga.hw.build.memory import set_shuffle_style
+
+        for m in self.graphs.values():
+            node = m.get_node_from_name(name)
+            op = getCustomOp(node)
+            for a, v in attrs.items():
+                op.set_nodeattr(a, v)
+            if style is not None:
+                set_shuffle_style(m, node, style)
+
+    def summary(self) -> dict:
+        return {"strips": len(self.widths) or 1, "widths": self.widths, "map_width": self.map_width,
+                "columns_read": round(self.columns_read, 4), "refused": self.refused}
+
+
+def body_in_strips(body, tiles: int) -> StripBody:
+    """``body`` built for ``tiles`` column strips (``StripBody``); a body strips cannot cut stays a map wide, the
+    reason in ``refused``."""
+    from samfpga.hw.rolled.strips import restripe, strip_widths
+
+    try:
+        widths = strip_widths(body, tiles)
+        graphs = {w: restripe(body, w) for w in sorted(set(widths))}
+    except ValueError as e:
+        return StripBody(body, refused=str(e))
+    return StripBody(body, widths, graphs)
+
+
+class StripTwins:
+    """The fit search's price of rolled bodies built for column strips (``BuildOptions.roll_strips``), as
+    ``rolled_costs`` will price them: each body node (of any block) as its twin in block 0's body in strips
+    (``body_in_strips``) at the node's current folding and memory attributes, resources at the widest strip, cycles
+    summed over the strips. ``token_batch``: (batch, dot, names) of the build's ``TokenBatchPricer``, to price the
+    twins on the unit too."""
+
+    def __init__(self, model, plans: list, tiles: int, board: Board, own_rtl: bool = True,
+                 token_batch: tuple | None = None) -> None:
+        from samfpga.hw.build.fit import _Priced
+        from samfpga.hw.rolled.graph import _body
+
+        self.of: dict[str, tuple[int, str]] = {}
+        self.bodies: list[tuple[StripBody, object, dict]] = []
+        self.stages: dict[str, dict] = {}
+        self._cache: dict[tuple, object] = {}
+        self._last: dict[tuple, tuple] = {}  # the attributes each twin holds now
+        for p in plans:
+            cut = body_in_strips(_body(model, p), tiles)
+            self.stages[p.stage.name] = cut.summary()
+            if not cut.widths:
+                continue
+            pricers = {w: TokenBatchPricer(board, *token_batch) for w in cut.graphs} if token_batch else {}
+            self.bodies.append((cut, _Priced(cut.widest, board, own_rtl), pricers))
+            for col in present_columns(model, [p]):
+                for x in col:
+                    self.of[x] = (len(self.bodies) - 1, col[0])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.of
+
+    def _sync(self, model, node) -> tuple[StripBody, object, dict, str, tuple]:
+        """Node ``node``'s twin given its folding and memory attributes; also the key of that pricing."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        from samfpga.hw.build.fit import _fold_attrs
+        from samfpga.hw.build.memory import MEMORY_ATTRS, is_shuffle, shuffle_styles
+
+        k, twin = self.of[node.name]
+        cut, priced, pricers = self.bodies[k]
+        op = getCustomOp(node)
+        types = op.get_nodeattr_types()
+        attrs = {**_fold_attrs(op), **{a: op.get_nodeattr(a) for a in MEMORY_ATTRS if a in types}}
+        style = shuffle_styles(model).get(node.output[0]) if is_shuffle(node) else None
+        key = (k, twin, repr(sorted(attrs.items())), style)
+        if key != self._last.get((k, twin)):
+            cut.set_attrs(twin, attrs, style)
+            self._last[(k, twin)] = key
+        return cut, priced, pricers, twin, key
+
+    def price(self, model, nodes: list) -> dict[str, tuple[dict[str, float], int]]:
+        """{node: (resources, cycles)} of the body nodes among ``nodes`` (of ``model``, at their attributes now),
+        cached per twin and attributes (FINN's cycle estimate of a Shuffle builds a graph each call)."""
+        out = {}
+        for node in (x for x in nodes if x.name in self.of):
+            cut, priced, _p, twin, key = self._sync(model, node)
+            if key not in self._cache:
+                self._cache[key] = (priced([cut.widest.get_node_from_name(twin)])[twin], cut.cycles(twin))
+            out[node.name] = self._cache[key]
+        return out
+
+    def alternative(self, pricer):
+        """``pricer`` (a ``TokenBatchPricer``) with the body nodes priced as their twins on the unit."""
+
+        def fn(model, node):
+            if node.name not in self.of:
+                return pricer(model, node)
+            cut, _priced, pricers, twin, key = self._sync(model, node)
+            if ("unit", key) not in self._cache:
+                each = {w: pricers[w](cut.graphs[w], cut.graphs[w].get_node_from_name(twin)) for w in cut.graphs}
+                self._cache["unit", key] = None if any(e is None for e in each.values()) else \
+                    (each[max(cut.widths)][0], sum(each[w][1] for w in cut.widths))
+            return self._cache["unit", key]
+
+        return fn
 
 
 def _strides(body, plan, in_ddr: set[str]) -> dict[str, int]:

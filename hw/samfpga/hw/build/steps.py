@@ -381,9 +381,18 @@ def _fit(model, ctx) -> None:
         couple = pricer.pairs(model)
     columns = {p.stage.name: rolling.present_columns(model, [p]) for p in plans}
     repeats = {x: p.stage.iterations for p in plans for col in columns[p.stage.name] for x in col}
+    twins = None
+    if plans and opts.roll_strips > 1:
+        # each body priced as built for column strips, as the roll step will price it
+        twins = rolling.StripTwins(model, plans, opts.roll_strips, board, cfg.own_rtl,
+                                   (opts.token_batch, opts.token_batch_dot, set(opts.token_batch_layers) or None)
+                                   if pricer else None)
+        ctx.results.rolled["at_folding"]["strips"] = twins.stages
+    alt = twins.alternative(pricer) if twins and pricer else pricer
     table = fit.build_table(model, board, cfg.clock, cfg.target_fps, opts.fit_ladder_ratio, styles,
                             opts.mvau_wwidth_max, own_rtl=cfg.own_rtl,
-                            alternative=(rolling.TOKEN_BATCH, pricer) if pricer else None, repeats=repeats)
+                            alternative=(rolling.TOKEN_BATCH, alt) if pricer else None, repeats=repeats,
+                            twins=twins)
     groups = fit.pair_variants(table.groups, couple, rolling.TOKEN_BATCH) if pricer else table.groups
     if opts.token_batch_layers:
         groups = fit.only_variant(groups, rolling.TOKEN_BATCH)
@@ -447,7 +456,7 @@ def _rolled_remainder(model, groups: list, choice: list[int], ctx, token_batch: 
 
     cfg = ctx.cfg
     m = after_folding(_with_token_batch(model, token_batch), cfg.board_spec.part, cfg.own_rtl)
-    _rg, rc = rolled_costs(m, cfg.board_spec, cfg.own_rtl)
+    _rg, rc = rolled_costs(m, cfg.board_spec, cfg.own_rtl, strips=cfg.options.roll_strips)
     table = fit.layer_totals(groups, choice)
     return {r: max(0.0, sum(x[r] for x in rc.rows) - table[r]) for r in RESOURCES}
 
@@ -594,8 +603,9 @@ def step_roll(model, ctx):
     opts, res = ctx.cfg.options, ctx.results
     if not opts.roll:
         return model
-    rg, rc = rolling.rolled_costs(model, ctx.cfg.board_spec, ctx.cfg.own_rtl)
+    rg, rc = rolling.rolled_costs(model, ctx.cfg.board_spec, ctx.cfg.own_rtl, strips=opts.roll_strips)
     res.rolled.update(rows=rc.rows, stages=rc.stages, loop_ddr_bytes=rc.loop_ddr_bytes,
+                      strip_weight_ddr_bytes=rc.strip_weight_ddr_bytes,
                       refused=[{"name": p.stage.name, "differences": [str(d) for d in p.refused][:20]}
                                for p in rg.plans if not p.rollable])
     # per stage: which body layers hold every iteration's parameters in their own HDL, which still cannot
@@ -619,6 +629,10 @@ def step_hw_codegen(model, ctx):
     """FINN's PrepareIP: real HDL for RTL layers, C++/TCL for HLS layers; each node's code is moved to
     ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there. With ``options.roll`` every
     part of the rolled graph instead (``samfpga.hw.rolled.codegen``), then the build stops."""
+    if ctx.cfg.options.roll_strips > 1:
+        raise ValueError(f"hw_codegen: roll_strips {ctx.cfg.options.roll_strips}: column strips are priced only (the "
+                         "fit and the report); the rolled HDL, host.json and driver run whole maps. Build the HDL "
+                         "without --roll-strips")
     if ctx.cfg.options.roll:
         # every part of the rolled graph (pieces run once, loop bodies with every iteration's parameters) through
         # PrepareIP, host.json for the board's driver, and the Vivado design joining the parts around their DMA

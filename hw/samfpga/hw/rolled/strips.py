@@ -37,7 +37,9 @@ from samfpga.hw.rolled.blocks import base_op
 BODY_OPS = frozenset({"MVAU", "VVAU", "DepthwiseVVAU", "Requant", "Thresholding", "FMPadding",
                       "ConvolutionInputGenerator", "AddStreams", "DuplicateStreams", "StreamingDataWidthConverter",
                       "StreamingFIFO", "ChannelwiseOp", "IntLayerNorm", "IntSoftmax", "StreamingSplit", "Reshape",
-                      "Shuffle"})
+                      "Shuffle", "PagePermute", "TokenBatchMVU"})
+#: shuffles (a Shuffle before the build's conversion, the PagePermute it becomes after): the same shape attributes
+SHUFFLES = frozenset({"Shuffle", "PagePermute"})
 #: image attributes: from the input's (1, H, W, C) map, or the output's
 _IN_IMAGE, _OUT_IMAGE = ("ImgDim", "IFMDim"), ("OFMDim", "Dim")
 
@@ -71,7 +73,7 @@ def geometry(model) -> Geometry:
                          f"got {shape}")
     windows = set()
     for n in model.graph.node:
-        if base_op(n.op_type) == "Shuffle":
+        if base_op(n.op_type) in SHUFFLES:
             t = list(getCustomOp(n).get_nodeattr("transpose_in_shape"))
             if len(t) == 6 and t[0] == 1 and t[1] * t[2] == h and t[3] * t[4] == w and t[2] == t[4]:
                 windows.add(t[2])
@@ -124,7 +126,8 @@ def _shuffle(op, name: str, kind: str, g: Geometry, width: int) -> str:
                          f"perm {perm})")
     op.set_nodeattr("in_shape", new_in)
     op.set_nodeattr("transpose_in_shape", t_in)
-    op.set_nodeattr("transpose_out_shape", [t_in[i] for i in perm])
+    if "transpose_out_shape" in op.get_nodeattr_types():  # a Shuffle's (its PagePermute derives it)
+        op.set_nodeattr("transpose_out_shape", [t_in[i] for i in perm])
     op.set_nodeattr("out_shape", new_out)
     return out_kind
 
@@ -176,7 +179,7 @@ def restripe(model, width: int):
         op = getCustomOp(n)
         kind = kinds[n.input[0]]
         base = base_op(n.op_type)
-        if base == "Shuffle":
+        if base in SHUFFLES:
             out_kind = _shuffle(op, n.name, kind, g, width)
         elif base == "Reshape":
             out_kind = _kind_of_reshape(old[n.output[0]], g)
@@ -211,6 +214,15 @@ def restripe(model, width: int):
             raise ValueError(f"tensor {t.name}: {m.get_tensor_shape(t.name)} at strip width {width}, FINN infers "
                              f"{inferred.get_tensor_shape(t.name)}")
     return m
+
+
+def strip_widths(model, tiles: int) -> list[int]:
+    """Input columns of each of ``tiles`` strips of body ``model`` (its halo included, clipped to the map);
+    ``ValueError`` when the strips do not cut the map equally into whole attention windows."""
+    g, h = geometry(model), halo(model)
+    if tiles >= 1 and g.w % tiles == 0 and g.window and (g.w // tiles) % g.window:
+        raise ValueError(f"{tiles} strips of the {g.w}-wide map are not whole {g.window}-wide attention windows")
+    return [hi - lo for lo, hi, _, _ in strip_columns(g.w, tiles, h)]
 
 
 def strip_columns(width: int, tiles: int, h: int) -> list[tuple[int, int, int, int]]:
@@ -288,7 +300,7 @@ def strip_costs(model, board, tiles: int) -> dict:
 
     w = geometry(model).w
     h = halo(model)
-    widths = [hi - lo for lo, hi, _, _ in strip_columns(w, tiles, h)]
+    widths = strip_widths(model, tiles)
     each = {v: figures(restripe(model, v)) for v in set(widths)}  # one graph per width the strips take
     return {"tiles": tiles, "halo": h, "width": w, "strip_widths": widths, "full": figures(model),
             "strips": {**each[max(widths)], "cycles": sum(each[v]["cycles"] for v in widths)}}
