@@ -425,7 +425,7 @@ class StripTwins:
     def __init__(self, model, plans: list, tiles: int, board: Board, own_rtl: bool = True,
                  token_batch: tuple | None = None) -> None:
         from samfpga.hw.build.fit import _Priced
-        from samfpga.hw.rolled.graph import _body
+        from samfpga.hw.rolled.graph import body_model
 
         self.of: dict[str, tuple[int, str]] = {}
         self.bodies: list[tuple[StripBody, object, dict]] = []
@@ -433,7 +433,7 @@ class StripTwins:
         self._cache: dict[tuple, object] = {}
         self._last: dict[tuple, tuple] = {}  # the attributes each twin holds now
         for p in plans:
-            cut = body_in_strips(_body(model, p), tiles)
+            cut = body_in_strips(body_model(model, p), tiles)
             self.stages[p.stage.name] = cut.summary()
             if not cut.widths:
                 continue

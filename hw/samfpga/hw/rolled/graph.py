@@ -80,7 +80,7 @@ def submodel(model, nodes: list[str], inp: str, out: str):
     return ModelWrapper(m)
 
 
-def _body(model, plan: BodyPlan):
+def body_model(model, plan: BodyPlan):
     """Block 0's sub-graph with the unified attributes and datatypes and iteration 0's initializer values."""
     from qonnx.core.datatype import DataType
     from qonnx.custom_op.registry import getCustomOp
@@ -134,4 +134,4 @@ def roll(model, stages: list[RepeatedStage] | None = None, strict: bool = False)
 
 def _loop(model, plan: BodyPlan) -> Loop:
     params = {i.tensor: np.stack(i.values) for i in plan.inputs if i.role == Role.PARAMETER}
-    return Loop(_body(model, plan), params, dict(plan.attr_params), plan.stage.iterations, plan)
+    return Loop(body_model(model, plan), params, dict(plan.attr_params), plan.stage.iterations, plan)
