@@ -350,17 +350,21 @@ class StripBody:
         self.graphs = graphs or {}
         self.widest = self.graphs[max(self.widths)] if self.widths else body
         self.map_width = geometry(body).w if self.widths else 0
+        # node by name in each graph (a map wide: key None), for the fit's many single-node lookups
+        self._index = {w: {n.name: n for n in g.graph.node} for w, g in [*self.graphs.items(), (None, body)]}
 
     @property
     def columns_read(self) -> float:
         """Input columns the strips read per map column (1 a map wide; > 1 by the halos)."""
         return sum(self.widths) / self.map_width if self.widths else 1.0
 
+    def node(self, name: str, width: int | None = None):
+        """Node ``name`` in the graph of strips ``width`` wide (None: the body a map wide)."""
+        return self._index[width][name]
+
     def _nodes(self, name: str) -> list:
         """The node ``name`` in the graph of each strip (one per strip, in order), or in the body a map wide."""
-        if not self.widths:
-            return [self.body.get_node_from_name(name)]
-        return [self.graphs[w].get_node_from_name(name) for w in self.widths]
+        return [self.node(name, w) for w in self.widths] or [self.node(name)]
 
     def cycles(self, name: str) -> int:
         """FINN's cycle estimate of body node ``name`` summed over the strips (the map's without strips)."""
@@ -377,7 +381,7 @@ class StripBody:
 
         if not self.widths:
             return 0
-        whole = getCustomOp(self.body.get_node_from_name(name))
+        whole = getCustomOp(self.node(name))
         per = [getCustomOp(x) for x in self._nodes(name)]
         return sum(ddr_bytes_per_frame(op.unit_config(), 1, op.tokens()) for op in per) - \
             ddr_bytes_per_frame(whole.unit_config(), 1, whole.tokens())
@@ -389,8 +393,8 @@ class StripBody:
 
         from samfpga.hw.build.memory import set_shuffle_style
 
-        for m in self.graphs.values():
-            node = m.get_node_from_name(name)
+        for w, m in self.graphs.items():
+            node = self.node(name, w)
             op = getCustomOp(node)
             for a, v in attrs.items():
                 op.set_nodeattr(a, v)
@@ -431,7 +435,6 @@ class StripTwins:
         self.bodies: list[tuple[StripBody, object, dict]] = []
         self.stages: dict[str, dict] = {}
         self._cache: dict[tuple, object] = {}
-        self._last: dict[tuple, tuple] = {}  # the attributes each twin holds now
         for p in plans:
             cut = body_in_strips(body_model(model, p), tiles)
             self.stages[p.stage.name] = cut.summary()
@@ -446,8 +449,9 @@ class StripTwins:
     def __contains__(self, name: str) -> bool:
         return name in self.of
 
-    def _sync(self, model, node) -> tuple[StripBody, object, dict, str, tuple]:
-        """Node ``node``'s twin given its folding and memory attributes; also the key of that pricing."""
+    def _twin(self, model, node) -> tuple[StripBody, object, dict, str, tuple, dict, str | None]:
+        """Node ``node``'s body, pricer, unit pricers and twin, the key of its pricing at its folding and memory
+        attributes now, and those attributes and Shuffle style (set on the twin before a pricing not cached)."""
         from qonnx.custom_op.registry import getCustomOp
 
         from samfpga.hw.build.fit import _fold_attrs
@@ -459,20 +463,17 @@ class StripTwins:
         types = op.get_nodeattr_types()
         attrs = {**_fold_attrs(op), **{a: op.get_nodeattr(a) for a in MEMORY_ATTRS if a in types}}
         style = shuffle_styles(model).get(node.output[0]) if is_shuffle(node) else None
-        key = (k, twin, repr(sorted(attrs.items())), style)
-        if key != self._last.get((k, twin)):
-            cut.set_attrs(twin, attrs, style)
-            self._last[(k, twin)] = key
-        return cut, priced, pricers, twin, key
+        return cut, priced, pricers, twin, (k, twin, repr(sorted(attrs.items())), style), attrs, style
 
     def price(self, model, nodes: list) -> dict[str, tuple[dict[str, float], int]]:
         """{node: (resources, cycles)} of the body nodes among ``nodes`` (of ``model``, at their attributes now),
         cached per twin and attributes (FINN's cycle estimate of a Shuffle builds a graph each call)."""
         out = {}
         for node in (x for x in nodes if x.name in self.of):
-            cut, priced, _p, twin, key = self._sync(model, node)
+            cut, priced, _p, twin, key, attrs, style = self._twin(model, node)
             if key not in self._cache:
-                self._cache[key] = (priced([cut.widest.get_node_from_name(twin)])[twin], cut.cycles(twin))
+                cut.set_attrs(twin, attrs, style)
+                self._cache[key] = (priced([cut.node(twin, max(cut.widths))])[twin], cut.cycles(twin))
             out[node.name] = self._cache[key]
         return out
 
@@ -482,9 +483,10 @@ class StripTwins:
         def fn(model, node):
             if node.name not in self.of:
                 return pricer(model, node)
-            cut, _priced, pricers, twin, key = self._sync(model, node)
+            cut, _priced, pricers, twin, key, attrs, style = self._twin(model, node)
             if ("unit", key) not in self._cache:
-                each = {w: pricers[w](cut.graphs[w], cut.graphs[w].get_node_from_name(twin)) for w in cut.graphs}
+                cut.set_attrs(twin, attrs, style)
+                each = {w: pricers[w](g, cut.node(twin, w)) for w, g in cut.graphs.items()}
                 self._cache["unit", key] = None if any(e is None for e in each.values()) else \
                     (each[max(cut.widths)][0], sum(each[w][1] for w in cut.widths))
             return self._cache["unit", key]
