@@ -3,7 +3,8 @@
     python bench/build_profile.py --model enc.onnx --steps qonnx_to_finn,tidy_up --work /tmp/x --out prof.json
     python bench/build_profile.py --tiny --work /tmp/x --out prof.json     # the 64x64 test encoder (int_norm)
 
-Each step runs as ``STEPS[name](model, ctx)`` (as ``flow.run_build`` does) under cProfile; the graph after each
+Each step runs as ``STEPS[name](model, ctx)`` inside ``speedups.installed()`` (as ``flow.run_build`` does;
+``--without-speedups``: qonnx's own housekeeping) under cProfile; the graph after each
 step is saved to WORK/NN_<step>.onnx so a later run can start from it (``--model WORK/03_streamline.onnx
 --steps convert_to_hw,...``). CPU seconds are this process's (``time.process_time``), profiled and so slower than
 an unprofiled build; the shares per function are what matters.
@@ -12,6 +13,7 @@ an unprofiled build; the shares per function are what matters.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -39,9 +41,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--without-speedups", action="store_true",
+                    help="qonnx's own SortGraph / tensor renaming / shape check (not the build's linear-time ones)")
     args = ap.parse_args()
 
     from samfpga.hw.build.config import BuildConfig
+    from samfpga.hw.build.speedups import installed
     from samfpga.hw.build.steps import STEPS, BuildContext
     from samfpga.hw.finn_env import boot
 
@@ -62,13 +67,14 @@ def main() -> None:
                        out=(args.work / "out").resolve())
     ctx.out.mkdir(parents=True, exist_ok=True)
     model = ModelWrapper(str(src))
-    result = {"model": str(src), "board": args.board, "steps": {}}
+    result = {"model": str(src), "board": args.board, "speedups": not args.without_speedups, "steps": {}}
     for i, name in enumerate(steps, 1):
         prof = cProfile.Profile(time.process_time)
         c0, t0 = time.process_time(), time.time()
-        prof.enable()
-        model = STEPS[name](model, ctx)
-        prof.disable()
+        with contextlib.nullcontext() if args.without_speedups else installed():
+            prof.enable()
+            model = STEPS[name](model, ctx)
+            prof.disable()
         cpu, wall = time.process_time() - c0, time.time() - t0
         model.save(str(args.work / f"{i:02d}_{name}.onnx"))
         result["steps"][name] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "nodes": len(model.graph.node),

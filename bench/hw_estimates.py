@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                          "default 36, FINN's)")
     ap.add_argument("--roll-strips", default="1", metavar="N[,N...]",
                     help="with --roll: column strips per rolled body (BuildOptions.roll_strips), each count its own "
-                         "rolled build (default 1: whole maps)")
+                         "rolled build (default 1: whole maps); an item N/N/... gives each rolled stage its own "
+                         "count, in graph order")
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: run the rolled graph against the unrolled one (FINN python execution)")
     ap.add_argument("--work", default="out/hw_estimates")
@@ -119,74 +120,89 @@ def main(argv: list[str] | None = None) -> int:
     from qonnx.core.modelwrapper import ModelWrapper
 
     import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.build.speedups import installed
 
-    common, per_board = step_split()
-    timings_file = work / "step_seconds.json"
-    if args.resume_after:
-        if args.resume_after not in common:
-            raise SystemExit(f"--resume-after: {args.resume_after!r} is not a board-independent step ({common})")
-        start = work / f"{args.resume_after}.onnx"
-        if not start.is_file():
-            raise SystemExit(f"--resume-after: {start} not found (run without --resume-after first)")
-        timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
-        common = common[common.index(args.resume_after) + 1:]
-        timings["resumed_after"] = args.resume_after
-    else:
-        t0 = time.time()
-        start = work / "encoder_w8a8.onnx"
-        export_encoder(args.image_size, start)
-        timings = {"export": round(time.time() - t0, 1)}
-    enc = encoder_info(args.image_size)
-    boards = [get_board(b) for b in args.boards.split(",")]
-    ctx = BuildContext(cfg=BuildConfig(board=boards[0].name, output_dir=str(work), target_fps=args.target_fps),
-                       out=work)
-    model = ModelWrapper(str(start))
-    for name in common:
-        t = time.time()
-        model = STEPS[name](model, ctx)
-        timings[name] = round(time.time() - t, 1)
-        model.save(str(work / f"{name}.onnx"))
-        timings_file.write_text(json.dumps(timings))
-        print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
-    results = {}
-    from samfpga.hw.build.config import BuildOptions
-
-    ww = args.mvau_wwidth_max
-    variants = [("", BuildOptions(mvau_wwidth_max=ww))] if not args.only_rolled else []
-    if args.token_batch and not args.only_rolled:
-        variants.append((f"token-batched (B = {args.token_batch})",
-                         BuildOptions(token_batch=args.token_batch, mvau_wwidth_max=ww)))
-    if args.roll or args.only_rolled:
-        for tiles in (int(x) for x in args.roll_strips.split(",")):
-            label = f"rolled, token-batched (B = {args.token_batch or 16})"
-            variants.append((label + (f", {tiles} column strips" if tiles > 1 else ""),
-                             BuildOptions(token_batch=args.token_batch or 16, roll=True, roll_verify=args.roll_verify,
-                                          roll_strips=tiles, mvau_wwidth_max=ww)))
-    for b in boards:
-        for label, opts in variants:
-            out_dir = work / b.name / ((label.split(",")[0].split(" ")[0] or "on_chip")
-                                       + (f"_strips{opts.roll_strips}" if opts.roll_strips > 1 else ""))
-            out_dir.mkdir(parents=True, exist_ok=True)
-            vctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(out_dir), target_fps=args.target_fps,
-                                                options=opts),
-                                out=out_dir, results=copy.deepcopy(ctx.results))
-            m = copy.deepcopy(model)  # the fit search folds in place
-            if args.unit_everywhere and opts.token_batch:
-                spec = STEPS["specialize"](copy.deepcopy(model), vctx)
-                names = tuple(n.name for n in spec.graph.node
-                              if n.op_type.startswith("MVAU") and spec.get_initializer(n.input[1]) is not None)
-                vctx = BuildContext(cfg=replace(vctx.cfg, options=replace(opts, token_batch_layers=names)),
-                                    out=out_dir, results=copy.deepcopy(ctx.results))
-                label = f"{label}, unit on all {len(names)} constant-weight MVAUs"
+    # as flow.run_build (samfpga build-hw): qonnx's quadratic housekeeping swapped for its linear-time equals,
+    # same graphs (tests/test_build_speed.py); without it the board-independent steps took ~20 min at 1024²
+    with installed():
+        common, per_board = step_split()
+        timings_file = work / "step_seconds.json"
+        if args.resume_after:
+            if args.resume_after not in common:
+                raise SystemExit(f"--resume-after: {args.resume_after!r} is not a board-independent step ({common})")
+            start = work / f"{args.resume_after}.onnx"
+            if not start.is_file():
+                raise SystemExit(f"--resume-after: {start} not found (run without --resume-after first)")
+            timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+            common = common[common.index(args.resume_after) + 1:]
+            timings["resumed_after"] = args.resume_after
+        else:
+            t0 = time.time()
+            start = work / "encoder_w8a8.onnx"
+            export_encoder(args.image_size, start)
+            timings = {"export": round(time.time() - t0, 1)}
+        enc = encoder_info(args.image_size)
+        boards = [get_board(b) for b in args.boards.split(",")]
+        ctx = BuildContext(cfg=BuildConfig(board=boards[0].name, output_dir=str(work), target_fps=args.target_fps),
+                           out=work)
+        model = ModelWrapper(str(start))
+        for name in common:
             t = time.time()
-            for name in per_board + (("roll",) if opts.roll else ()):
-                if name == "token_batch" and not opts.token_batch:
-                    continue
-                m = STEPS[name](m, vctx)
-            key = f"{b.name} {label}" if label else b.name
-            results[key] = _board_report(m, vctx, b, enc, round(time.time() - t, 1), out_dir / "layers.json")
+            model = STEPS[name](model, ctx)
+            timings[name] = round(time.time() - t, 1)
+            model.save(str(work / f"{name}.onnx"))
+            timings_file.write_text(json.dumps(timings))
+            print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
+        results = {}
+        from samfpga.hw.build.config import BuildOptions
+
+        ww = args.mvau_wwidth_max
+        variants = [("", BuildOptions(mvau_wwidth_max=ww))] if not args.only_rolled else []
+        if args.token_batch and not args.only_rolled:
+            variants.append((f"token-batched (B = {args.token_batch})",
+                             BuildOptions(token_batch=args.token_batch, mvau_wwidth_max=ww)))
+        if args.roll or args.only_rolled:
+            for item in args.roll_strips.split(","):
+                counts = tuple(int(x) for x in item.split("/"))
+                tiles = counts[0] if len(counts) == 1 else counts
+                label = f"rolled, token-batched (B = {args.token_batch or 16})"
+                if len(counts) > 1:
+                    label += f", column strips {'/'.join(map(str, counts))} per stage"
+                elif tiles > 1:
+                    label += f", {tiles} column strips"
+                variants.append((label, BuildOptions(token_batch=args.token_batch or 16, roll=True,
+                                                     roll_verify=args.roll_verify, roll_strips=tiles,
+                                                     mvau_wwidth_max=ww)))
+        for b in boards:
+            for label, opts in variants:
+                out_dir = work / b.name / ((label.split(",")[0].split(" ")[0] or "on_chip")
+                                           + (f"_strips{_strips_tag(opts.roll_strips)}" if opts.strips else ""))
+                out_dir.mkdir(parents=True, exist_ok=True)
+                vctx = BuildContext(cfg=BuildConfig(board=b.name, output_dir=str(out_dir), target_fps=args.target_fps,
+                                                    options=opts),
+                                    out=out_dir, results=copy.deepcopy(ctx.results))
+                m = copy.deepcopy(model)  # the fit search folds in place
+                if args.unit_everywhere and opts.token_batch:
+                    spec = STEPS["specialize"](copy.deepcopy(model), vctx)
+                    names = tuple(n.name for n in spec.graph.node
+                                  if n.op_type.startswith("MVAU") and spec.get_initializer(n.input[1]) is not None)
+                    vctx = BuildContext(cfg=replace(vctx.cfg, options=replace(opts, token_batch_layers=names)),
+                                        out=out_dir, results=copy.deepcopy(ctx.results))
+                    label = f"{label}, unit on all {len(names)} constant-weight MVAUs"
+                t = time.time()
+                for name in per_board + (("roll",) if opts.roll else ()):
+                    if name == "token_batch" and not opts.token_batch:
+                        continue
+                    m = STEPS[name](m, vctx)
+                key = f"{b.name} {label}" if label else b.name
+                results[key] = _board_report(m, vctx, b, enc, round(time.time() - t, 1), out_dir / "layers.json")
     _finish(args, dst, suffix, enc, timings, results)
     return 0
+
+
+def _strips_tag(roll_strips: int | tuple[int, ...]) -> str:
+    """``roll_strips`` in a directory name: ``4`` or ``4-2-1-1``."""
+    return "-".join(map(str, roll_strips)) if isinstance(roll_strips, tuple) else str(roll_strips)
 
 
 def _board_report(m, bctx, b, enc: dict, seconds: float, layers_file: Path | None = None) -> dict:

@@ -19,6 +19,10 @@ from samfpga.hw.build_cli import main
          "token_batch must be >= 0 (0: weights on chip), got -2"),
         (["--board", "kv260", "--mvau-wwidth-max", "0", "--model", "x.onnx"],
          "mvau_wwidth_max must be >= 1 (weight bits per PE), got 0"),
+        (["--board", "kv260", "--roll", "--roll-strips", "2,0", "--model", "x.onnx"],
+         "roll_strips must be >= 1 (1: whole maps), or a non-empty tuple of such counts, one per rolled stage; "
+         "got (2, 0)"),
+        (["--board", "kv260", "--roll-strips", "4,2", "--model", "x.onnx"], "roll_strips (4, 2) needs roll"),
     ],
 )
 def test_bad_input_is_one_line(args, words, tmp_path, capsys) -> None:
@@ -27,6 +31,16 @@ def test_bad_input_is_one_line(args, words, tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and words in err, err
     assert not out.exists()
+
+
+def test_roll_strips_per_stage_parses() -> None:
+    from samfpga.hw.build_cli import parse_args
+
+    base = ["--board", "kv260", "--roll", "--out", "x"]
+    assert parse_args([*base, "--roll-strips", "4"]).roll_strips == 4
+    assert parse_args([*base, "--roll-strips", "4,2,1,1"]).roll_strips == (4, 2, 1, 1)
+    with pytest.raises(SystemExit):
+        parse_args([*base, "--roll-strips", "4,x"])
 
 
 def test_not_onnx_is_refused(tmp_path, capsys) -> None:

@@ -13,6 +13,7 @@ parameters, against the unrolled graph at tolerance 0 (FINN python execution).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +319,21 @@ def test_rolled_build_prices_column_strips(reduced_hw, rolled_build, tmp_path) -
     assert pred["LUT"] == pytest.approx(tot["LUT"], rel=0.01)
     with pytest.raises(ValueError, match="column strips are priced only"):
         BUILD_STEPS["hw_codegen"](model, ctx)
+
+    # one count per rolled stage, in graph order: (2, 1) prices the MBConv body as 2 does, (1, 2) leaves it whole
+    from samfpga.hw.build.rolling import rolled_costs
+
+    per_stage = {t: rolled_costs(model, cfg.board_spec, strips=t)[1] for t in ((2, 1), (1, 2))}
+    assert per_stage[(2, 1)].stages[0]["strips"] == mb["strips"]
+    assert per_stage[(2, 1)].loop_ddr_bytes == r["loop_ddr_bytes"]
+    assert per_stage[(1, 2)].stages[0]["strips"]["widths"] == [] and per_stage[(1, 2)].stages[0]["strips"]["strips"] == 1
+    assert per_stage[(1, 2)].stages[1]["strips"]["refused"] == tf["strips"]["refused"]
+    with pytest.raises(ValueError, match=re.escape(f"3 counts for 2 rolled stages ({mb['name']}, {tf['name']})")):
+        rolled_costs(model, cfg.board_spec, strips=(2, 2, 2))
+    for bad in ((), (2, 0)):
+        with pytest.raises(ValueError, match="roll_strips must be >= 1"):
+            BuildOptions(roll=True, roll_strips=bad)
+    assert not BuildOptions(roll_strips=(1, 1)).strips and BuildOptions(roll=True, roll_strips=(1, 3)).strips
 
     # a token-batched body layer in strips reads its weights once per batch of each strip's tokens: the MBConv body
     # of the token-batched build (B = 4) in 2 strips of 9 columns, 16 rows: 2 x ceil(144 / 4) = 72 passes, 64 whole

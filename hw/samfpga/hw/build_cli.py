@@ -56,6 +56,15 @@ def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool, bias_on_grid: boo
     return model, (td / "quantize.log").read_text()
 
 
+def _strip_counts(text: str) -> int | tuple[int, ...]:
+    """``--roll-strips``: ``N`` (every rolled stage) or ``N,N,...`` (one per rolled stage, in graph order)."""
+    try:
+        counts = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or N,N,... (column strips per rolled stage), got {text!r}") from None
+    return counts[0] if len(counts) == 1 else counts
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="samfpga build-hw", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,9 +114,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: check the rolled graph against the unrolled one in FINN python execution "
                          "(default; slow at full size)")
-    ap.add_argument("--roll-strips", type=int, default=1, metavar="N",
+    ap.add_argument("--roll-strips", type=_strip_counts, default=1, metavar="N[,N...]",
                     help="with --roll: price each rolled body built for N column strips (halo included; bodies "
-                         "strips cannot cut stay a map wide). Priced only: HDL generation refuses it for now")
+                         "strips cannot cut stay a map wide); several counts: one per rolled stage, in graph order. "
+                         "Priced only: HDL generation refuses it for now")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 

@@ -13,6 +13,18 @@ from samfpga.hw.boards import Board, get_board
 from samfpga.transforms import PIXEL_MEAN, PIXEL_STD
 
 
+def strips_per_stage(roll_strips: int | tuple[int, ...], stages: list[str]) -> tuple[int, ...]:
+    """``BuildOptions.roll_strips`` as one count per rolled stage (``stages``: their names, in graph order); a tuple
+    of another length than the stages is refused, naming them."""
+    if not isinstance(roll_strips, tuple):
+        return (roll_strips,) * len(stages)
+    if len(roll_strips) != len(stages):
+        raise ValueError(f"roll_strips {roll_strips}: {len(roll_strips)} counts for {len(stages)} rolled stages "
+                         f"({', '.join(stages) or 'none'}); give one count per stage, in graph order, or one count "
+                         "for all")
+    return roll_strips
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """Switches of individual steps; the defaults are the flow as documented in docs/hardware.md.
@@ -65,7 +77,10 @@ class BuildOptions:
                        strip wide), its cycles summed over the strips, and the DDR reads the halos add (loop buffer,
                        token-batched weights per pass). A body strips cannot cut (attention over a whole map, strips
                        that are not whole windows or do not divide the map) stays a map wide; ``rolled.strips`` in
-                       the results says why. 1 (default): whole maps. Priced only: the rolled HDL, host.json and
+                       the results says why. 1 (default): whole maps. A tuple gives each rolled stage its own
+                       count, in graph order (one entry per stage that rolls; ``strips_per_stage``): narrow maps
+                       pay for strips with halo columns (a 32-column map in 2 strips of whole 8-column windows
+                       computes 48 columns), wide ones gain the most. Priced only: the rolled HDL, host.json and
                        driver run whole maps, so ``hw_codegen`` refuses a build with strips
     """
 
@@ -85,7 +100,17 @@ class BuildOptions:
     token_batch_dot: str = "chain"
     roll: bool = False
     roll_verify: bool = True
-    roll_strips: int = 1
+    roll_strips: int | tuple[int, ...] = 1
+
+    @property
+    def strips(self) -> bool:
+        """Whether any rolled body is built for more than one column strip."""
+        counts = self.roll_strips if isinstance(self.roll_strips, tuple) else (self.roll_strips,)
+        return max(counts) > 1
+
+    def strips_per_stage(self, stages: list[str]) -> tuple[int, ...]:
+        """``roll_strips`` as one count per rolled stage (``strips_per_stage``)."""
+        return strips_per_stage(self.roll_strips, stages)
 
     def __post_init__(self) -> None:
         if not self.fit_ladder_ratio > 1.0:
@@ -94,9 +119,11 @@ class BuildOptions:
             raise ValueError(f"token_batch must be >= 0 (0: weights on chip), got {self.token_batch}")
         if self.token_batch_dot not in ("chain", "pack", "tree"):
             raise ValueError(f"token_batch_dot must be chain, pack or tree, got {self.token_batch_dot!r}")
-        if self.roll_strips < 1:
-            raise ValueError(f"roll_strips must be >= 1 (1: whole maps), got {self.roll_strips}")
-        if self.roll_strips > 1 and not self.roll:
+        counts = self.roll_strips if isinstance(self.roll_strips, tuple) else (self.roll_strips,)
+        if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
+            raise ValueError(f"roll_strips must be >= 1 (1: whole maps), or a non-empty tuple of such counts, one "
+                             f"per rolled stage; got {self.roll_strips!r}")
+        if self.strips and not self.roll:
             raise ValueError(f"roll_strips {self.roll_strips} needs roll (strips are of rolled bodies)")
         if self.mvau_wwidth_max < 1:
             raise ValueError(f"mvau_wwidth_max must be >= 1 (weight bits per PE), got {self.mvau_wwidth_max}")

@@ -278,19 +278,22 @@ def dma_engines(model, plans: list, beat: int = 16,
 
 
 def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16,
-                 strips: int = 1) -> tuple[object, RolledCosts]:
+                 strips: int | tuple[int, ...] = 1) -> tuple[object, RolledCosts]:
     """(the ``RolledGraph`` of ``model``, its price): see the module doc. ``beat``: bytes per AXI beat of the strip
     DMA engines (128-bit ports, as the planner's ``PlanConfig.dma_beat_bytes``). ``strips`` > 1: each body that
     strips can cut priced at the widest of its ``strips`` column strips (``body_in_strips``), its cycles summed over
-    the strips, its loop reader's halo columns and its token-batched units' extra weight passes counted in DDR."""
-
+    the strips, its loop reader's halo columns and its token-batched units' extra weight passes counted in DDR; a
+    tuple: one count per loop, in graph order (``BuildOptions.roll_strips``)."""
     from samfpga.hw import HW_DOMAIN
+    from samfpga.hw.build.config import strips_per_stage
     from samfpga.hw.build.report import cost_row, estimated_stream_row
     from samfpga.hw.plan import pricing
     from samfpga.hw.resources import LayerCost, layer_costs, stream_costs
     from samfpga.hw.rolled import Loop, roll
 
     rg = roll(model)
+    tiles = dict(zip((id(lp) for lp in rg.loops),
+                     strips_per_stage(strips, [lp.plan.stage.name for lp in rg.loops]), strict=True))
     rows: list[dict] = []
     stages: list[dict] = []
     loop_bytes = weight_bytes = 0.0
@@ -299,7 +302,7 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16,
         is_loop = isinstance(part, Loop)
         m = part.body if is_loop else part
         n = part.iterations if is_loop else 1
-        cut = body_in_strips(m, strips) if is_loop and strips > 1 else StripBody(m)
+        cut = body_in_strips(m, tiles[id(part)]) if is_loop and tiles[id(part)] > 1 else StripBody(m)
         m = cut.widest
         cycles = {x.name: cut.cycles(x.name) for x in m.graph.node if x.domain.startswith(HW_DOMAIN)}
         rows += [cost_row(c, n * cycles.get(c.name, 0), iterations=n) for c in layer_costs(m, board)]
@@ -426,7 +429,7 @@ class StripTwins:
     summed over the strips. ``token_batch``: (batch, dot, names) of the build's ``TokenBatchPricer``, to price the
     twins on the unit too."""
 
-    def __init__(self, model, plans: list, tiles: int, board: Board, own_rtl: bool = True,
+    def __init__(self, model, plans: list, tiles: tuple[int, ...], board: Board, own_rtl: bool = True,
                  token_batch: tuple | None = None) -> None:
         from samfpga.hw.build.fit import _Priced
         from samfpga.hw.rolled.graph import body_model
@@ -435,8 +438,8 @@ class StripTwins:
         self.bodies: list[tuple[StripBody, object, dict]] = []
         self.stages: dict[str, dict] = {}
         self._cache: dict[tuple, object] = {}
-        for p in plans:
-            cut = body_in_strips(body_model(model, p), tiles)
+        for p, n in zip(plans, tiles, strict=True):
+            cut = body_in_strips(body_model(model, p), n) if n > 1 else StripBody(body_model(model, p))
             self.stages[p.stage.name] = cut.summary()
             if not cut.widths:
                 continue

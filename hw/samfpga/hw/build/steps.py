@@ -382,9 +382,10 @@ def _fit(model, ctx) -> None:
     columns = {p.stage.name: rolling.present_columns(model, [p]) for p in plans}
     repeats = {x: p.stage.iterations for p in plans for col in columns[p.stage.name] for x in col}
     twins = None
-    if plans and opts.roll_strips > 1:
+    if plans and opts.strips:
         # each body priced as built for column strips, as the roll step will price it
-        twins = rolling.StripTwins(model, plans, opts.roll_strips, board, cfg.own_rtl,
+        twins = rolling.StripTwins(model, plans, opts.strips_per_stage([p.stage.name for p in plans]), board,
+                                   cfg.own_rtl,
                                    (opts.token_batch, opts.token_batch_dot, set(opts.token_batch_layers) or None)
                                    if pricer else None)
         ctx.results.rolled["at_folding"]["strips"] = twins.stages
@@ -629,7 +630,7 @@ def step_hw_codegen(model, ctx):
     """FINN's PrepareIP: real HDL for RTL layers, C++/TCL for HLS layers; each node's code is moved to
     ``out/hdl/<node name>/`` and its ``code_gen_dir_ipgen`` attribute points there. With ``options.roll`` every
     part of the rolled graph instead (``samfpga.hw.rolled.codegen``), then the build stops."""
-    if ctx.cfg.options.roll_strips > 1:
+    if ctx.cfg.options.strips:
         raise ValueError(f"hw_codegen: roll_strips {ctx.cfg.options.roll_strips}: column strips are priced only (the "
                          "fit and the report); the rolled HDL, host.json and driver run whole maps. Build the HDL "
                          "without --roll-strips")
