@@ -487,3 +487,21 @@ def test_strip_pads_only_in_units_in_strips(units):
     for r in RESOURCES:
         s = sum(x.res.get(r, 0.0) for x in two.layers) + sum(m.res.get(r, 0.0) for m in two.memories)
         assert math.isclose(s, two.totals[r], rel_tol=1e-9, abs_tol=1e-6), r
+
+
+def test_reserved_resources_count_in_every_configuration(units):
+    """``PlanConfig.reserved`` (what the plan does not count, e.g. as a build measured it) adds to the totals of every
+    configuration: FF set aside where FF does not bind leaves the plan and adds exactly itself; LUT beyond the
+    budget leaves no fit, LUT binding; an unknown resource or a negative amount is refused."""
+    kw = dict(board="zcu104", encoder_config=tiny(), token_batches=(8,), strip_choices=(1,))
+    base = plan(PlanConfig(**kw), units=units)
+    ff = plan(PlanConfig(**kw, reserved=(("FF", 1000.0),)), units=units)
+    assert base.fits and ff.fits and ff.fps == base.fps
+    assert ff.totals["FF"] == pytest.approx(base.totals["FF"] + 1000.0)
+    assert all(ff.totals[r] == pytest.approx(base.totals[r]) for r in RESOURCES if r != "FF")
+    assert any(x.op_type == "reserved" and x.res["FF"] == 1000.0 for x in ff.layers)
+    full = plan(PlanConfig(**kw, reserved=(("LUT", float(get_board("zcu104").lut)),)), units=units)
+    assert not full.fits and full.binds[0].startswith("LUT")
+    for bad in ((("LUTS", 1.0),), (("LUT", -1.0),)):
+        with pytest.raises(ValueError, match="reserved"):
+            PlanConfig(**kw, reserved=bad)

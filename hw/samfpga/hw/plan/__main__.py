@@ -27,13 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-strip", type=int, default=PlanConfig.min_strip,
                     help="fewest output columns of a strip")
     ap.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"unit modes searched, of {', '.join(MODES)}")
+    ap.add_argument("--reserve", default="", metavar="RES=N,...",
+                    help="resources set aside for what the plan does not count (FIFOs, width converters, ...), "
+                         "e.g. LUT=36633,FF=20000,BRAM36=54 (PlanConfig.reserved)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
-                     limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x),
-                     token_batches=tuple(int(x) for x in a.token_batches.split(",")),
-                     modes=tuple(x for x in a.modes.split(",") if x), batch_output=a.batch_output,
-                     strip_choices=tuple(int(x) for x in a.strips.split(",")), min_strip=a.min_strip)
+    try:
+        reserved = tuple((k, float(v)) for k, v in (x.split("=") for x in a.reserve.split(",") if x))
+    except ValueError:
+        ap.error(f"--reserve {a.reserve!r}: expected RES=N[,RES=N...]")
+    try:
+        cfg = PlanConfig(board=a.board, variant=a.variant, image_size=a.image_size, ddr_efficiency=a.ddr_efficiency,
+                         limit=a.limit, w4_units=tuple(x for x in a.w4_units.split(",") if x),
+                         token_batches=tuple(int(x) for x in a.token_batches.split(",")),
+                         modes=tuple(x for x in a.modes.split(",") if x), batch_output=a.batch_output,
+                         strip_choices=tuple(int(x) for x in a.strips.split(",")), min_strip=a.min_strip,
+                         reserved=reserved)
+    except ValueError as e:
+        ap.error(str(e))
     bad = set(cfg.modes) - set(MODES)
     if bad:
         ap.error(f"unknown modes {sorted(bad)}; known: {', '.join(MODES)}")

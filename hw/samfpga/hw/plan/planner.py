@@ -109,8 +109,15 @@ class PlanConfig:
     #: a 128-bit HP port); reads of segments that are not beat-aligned are rounded out to whole beats (counted)
     dma_beat_bytes: int = 16
     encoder_config: object | None = None  # a TinyViTConfig overriding variant/size/windows (tests, bundles)
+    #: resources set aside for what the plan does not count (stream FIFOs, width converters, Requant / Thresholding
+    #: outside the units, padding, adds: ((resource, amount), ...), e.g. as a FINN build of the design measured
+    #: them, bench/plan_build_reserve.py), added to the totals of every configuration the search tries
+    reserved: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        for r, v in self.reserved:
+            if r not in RESOURCES or not v >= 0:
+                raise ValueError(f"reserved {r}={v}: a resource of {', '.join(RESOURCES)} and an amount >= 0")
         if self.batch_output not in ("act", "acc"):
             raise ValueError(f"batch_output {self.batch_output!r}: 'act' or 'acc'")
         if not self.dot_products or not set(self.dot_products) <= {"chain", "pack"}:
@@ -242,6 +249,13 @@ def _evaluate(units: list[Unit], modes: tuple[str, ...], wbits: tuple[int, ...],
     tot = dict.fromkeys(RESOURCES, 0.0)
     mems: list[Memory] = []
     layer_plans: list[LayerPlan] = []
+    if cfg.reserved:
+        reserved = {r: sum(v for k, v in cfg.reserved if k == r) for r in RESOURCES}
+        for r in RESOURCES:
+            tot[r] += reserved[r]
+        if detail:
+            layer_plans.append(LayerPlan("reserved", "-", "reserved", 0, 0, 0, 1, 0, reserved,
+                                         "PlanConfig.reserved (what the plan does not count)"))
     unit_plans: list[UnitPlan] = []
     ddr = 0.0
     prev_tiles = 1
