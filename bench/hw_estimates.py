@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {timings[name]}s, {len(model.graph.node)} nodes", flush=True)
         results = {}
         from samfpga.hw.build.config import BuildOptions
+        from samfpga.hw.build_cli import parse_strip_counts
 
         ww = args.mvau_wwidth_max
         variants = [("", BuildOptions(mvau_wwidth_max=ww))] if not args.only_rolled else []
@@ -163,11 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                              BuildOptions(token_batch=args.token_batch, mvau_wwidth_max=ww)))
         if args.roll or args.only_rolled:
             for item in args.roll_strips.split(","):
-                counts = tuple(int(x) for x in item.split("/"))
-                tiles = counts[0] if len(counts) == 1 else counts
+                tiles = parse_strip_counts(item, sep="/")
                 label = f"rolled, token-batched (B = {args.token_batch or 16})"
-                if len(counts) > 1:
-                    label += f", column strips {'/'.join(map(str, counts))} per stage"
+                if isinstance(tiles, tuple):
+                    label += f", column strips {'/'.join(map(str, tiles))} per stage"
                 elif tiles > 1:
                     label += f", {tiles} column strips"
                 variants.append((label, BuildOptions(token_batch=args.token_batch or 16, roll=True,

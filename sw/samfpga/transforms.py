@@ -127,24 +127,20 @@ def _resample_blocks(n_low: int, padded: int, crop: int, out: int) -> tuple[tupl
     return tuple(blocks), n
 
 
-def _resample_rows(x: np.ndarray, blocks: tuple, n_out: int, out: np.ndarray | None = None) -> np.ndarray:
-    """(k, n_in, w) float32 -> (k, n_out, w): the blocked matrix applied along axis 1 (into ``out`` if given)."""
-    out = np.empty((x.shape[0], n_out, x.shape[2]), dtype=np.float32) if out is None else out
+def _resample_rows(x: np.ndarray, blocks: tuple, out: np.ndarray) -> None:
+    """(k, n_in, w) float32 -> ``out`` (k, n_out, w): the blocked matrix applied along axis 1."""
     for o0, o1, lo, hi, blk, _t in blocks:
         np.matmul(blk, x[:, lo:hi, :], out=out[:, o0:o1, :])
-    return out
 
 
-def _resample_cols(x: np.ndarray, blocks: tuple, n_out: int, out: np.ndarray | None = None) -> np.ndarray:
-    """(k, h, n_in) float32 -> (k, h, n_out): the blocked matrix applied along the last axis (into ``out``, a
-    C-contiguous array, if given)."""
+def _resample_cols(x: np.ndarray, blocks: tuple, n_out: int) -> np.ndarray:
+    """(k, h, n_in) float32 -> (k, h, n_out): the blocked matrix applied along the last axis."""
     k, h, n_in = x.shape
     x2 = x.reshape(k * h, n_in)
-    out = np.empty((k, h, n_out), dtype=np.float32) if out is None else out
-    o2 = out.reshape(k * h, n_out)
+    out = np.empty((k * h, n_out), dtype=np.float32)
     for o0, o1, lo, hi, _b, blk_t in blocks:
-        np.matmul(x2[:, lo:hi], blk_t, out=o2[:, o0:o1])
-    return out
+        np.matmul(x2[:, lo:hi], blk_t, out=out[:, o0:o1])
+    return out.reshape(k, h, n_out)
 
 
 def postprocess_masks(low_res: np.ndarray, image_size: int, input_size: tuple[int, int],
@@ -171,5 +167,5 @@ def postprocess_masks(low_res: np.ndarray, image_size: int, input_size: tuple[in
         # columns first: the row step then writes the output in contiguous (block rows x W0) slabs; the other
         # order's strided column-block writes over a large output measured up to 4x slower
         x = np.ascontiguousarray(flat[i:i + _CHUNK, :nh, :nw], dtype=np.float32)
-        _resample_rows(_resample_cols(x, cols, big_w), rows, big_h, out=out[i:i + _CHUNK])
+        _resample_rows(_resample_cols(x, cols, big_w), rows, out[i:i + _CHUNK])
     return out.reshape(*lead, big_h, big_w)

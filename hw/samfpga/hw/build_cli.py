@@ -56,10 +56,11 @@ def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool, bias_on_grid: boo
     return model, (td / "quantize.log").read_text()
 
 
-def _strip_counts(text: str) -> int | tuple[int, ...]:
-    """``--roll-strips``: ``N`` (every rolled stage) or ``N,N,...`` (one per rolled stage, in graph order)."""
+def parse_strip_counts(text: str, sep: str = ",") -> int | tuple[int, ...]:
+    """``--roll-strips``: ``N`` (every rolled stage) or ``N,N,...`` (one per rolled stage, in graph order; ``sep``
+    between the counts) as ``BuildOptions.roll_strips`` takes it."""
     try:
-        counts = tuple(int(x) for x in text.split(","))
+        counts = tuple(int(x) for x in text.split(sep))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected N or N,N,... (column strips per rolled stage), got {text!r}") from None
     return counts[0] if len(counts) == 1 else counts
@@ -114,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--roll-verify", action=argparse.BooleanOptionalAction, default=True,
                     help="with --roll: check the rolled graph against the unrolled one in FINN python execution "
                          "(default; slow at full size)")
-    ap.add_argument("--roll-strips", type=_strip_counts, default=1, metavar="N[,N...]",
+    ap.add_argument("--roll-strips", type=parse_strip_counts, default=1, metavar="N[,N...]",
                     help="with --roll: price each rolled body built for N column strips (halo included; bodies "
                          "strips cannot cut stay a map wide); several counts: one per rolled stage, in graph order. "
                          "Priced only: HDL generation refuses it for now")

@@ -103,10 +103,14 @@ class BuildOptions:
     roll_strips: int | tuple[int, ...] = 1
 
     @property
+    def strip_counts(self) -> tuple[int, ...]:
+        """``roll_strips`` as a tuple (one count for every stage, or one per stage)."""
+        return self.roll_strips if isinstance(self.roll_strips, tuple) else (self.roll_strips,)
+
+    @property
     def strips(self) -> bool:
         """Whether any rolled body is built for more than one column strip."""
-        counts = self.roll_strips if isinstance(self.roll_strips, tuple) else (self.roll_strips,)
-        return max(counts) > 1
+        return max(self.strip_counts) > 1
 
     def strips_per_stage(self, stages: list[str]) -> tuple[int, ...]:
         """``roll_strips`` as one count per rolled stage (``strips_per_stage``)."""
@@ -119,7 +123,7 @@ class BuildOptions:
             raise ValueError(f"token_batch must be >= 0 (0: weights on chip), got {self.token_batch}")
         if self.token_batch_dot not in ("chain", "pack", "tree"):
             raise ValueError(f"token_batch_dot must be chain, pack or tree, got {self.token_batch_dot!r}")
-        counts = self.roll_strips if isinstance(self.roll_strips, tuple) else (self.roll_strips,)
+        counts = self.strip_counts
         if not counts or any(not isinstance(n, int) or n < 1 for n in counts):
             raise ValueError(f"roll_strips must be >= 1 (1: whole maps), or a non-empty tuple of such counts, one "
                              f"per rolled stage; got {self.roll_strips!r}")

@@ -302,7 +302,7 @@ def rolled_costs(model, board: Board, own_rtl: bool = True, beat: int = 16,
         is_loop = isinstance(part, Loop)
         m = part.body if is_loop else part
         n = part.iterations if is_loop else 1
-        cut = body_in_strips(m, tiles[id(part)]) if is_loop and tiles[id(part)] > 1 else StripBody(m)
+        cut = body_in_strips(m, tiles[id(part)]) if is_loop else StripBody(m)
         m = cut.widest
         cycles = {x.name: cut.cycles(x.name) for x in m.graph.node if x.domain.startswith(HW_DOMAIN)}
         rows += [cost_row(c, n * cycles.get(c.name, 0), iterations=n) for c in layer_costs(m, board)]
@@ -411,9 +411,11 @@ class StripBody:
 
 def body_in_strips(body, tiles: int) -> StripBody:
     """``body`` built for ``tiles`` column strips (``StripBody``); a body strips cannot cut stays a map wide, the
-    reason in ``refused``."""
+    reason in ``refused``; one strip is the body itself, a map wide."""
     from samfpga.hw.rolled.strips import restripe, strip_widths
 
+    if tiles <= 1:
+        return StripBody(body)
     try:
         widths = strip_widths(body, tiles)
         graphs = {w: restripe(body, w) for w in sorted(set(widths))}
@@ -439,7 +441,7 @@ class StripTwins:
         self.stages: dict[str, dict] = {}
         self._cache: dict[tuple, object] = {}
         for p, n in zip(plans, tiles, strict=True):
-            cut = body_in_strips(body_model(model, p), n) if n > 1 else StripBody(body_model(model, p))
+            cut = body_in_strips(body_model(model, p), n)
             self.stages[p.stage.name] = cut.summary()
             if not cut.widths:
                 continue
