@@ -480,3 +480,85 @@ def test_requant_from_finn_equals_finn_requant():
     p16 = fixed_point_params(np.full(6, 2.0**-8, np.float32), np.zeros(6, np.float32), 16, 8)
     with pytest.raises(ValueError, match="25-bit scales need rq_scale_bits >= 25"):
         tb.from_finn_requant([p16], narrow)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# run-time shapes (RT_SHAPE = 1: the layer-sequential engine's unit, docs/engine.md)
+
+def _rt_unit() -> TokenBatchConfig:
+    """MW=16 MH=8 SIMD=4 PE=2 B=4, requantising, two products per DSP (the engine's datapath), 64-bit words on a
+    64-bit port (whole beats, as RT_SHAPE needs)."""
+    return TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4, requant=True, dot="pack", rt_shape=True)
+
+
+def test_layer_shape_limits():
+    unit = _rt_unit()
+    s = tb.layer_shape(unit, 32, 8, 2)  # wider than MW: fewer tokens per pass (2 x 8 beats = 4 x 4)
+    assert (s.sf, s.nf, s.batch, s.rt_shape) == (8, 4, 2, False)
+    assert tb.layer_shape(unit, 8, 4).batch == 4
+    for args, msg in (((32, 8, 3), "beyond the unit's buffers"), ((4, 24, 2), "beyond"), ((8, 4, 5), "beyond"),
+                      ((6, 4), "SIMD=4 must divide"), ((8, 3), "PE=2")):
+        with pytest.raises(ValueError, match=msg):
+            tb.layer_shape(unit, *args)
+    with pytest.raises(ValueError, match="not run-time shaped"):
+        tb.layer_shape(TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4), 8, 4)
+    with pytest.raises(ValueError, match="whole AXI beats"):
+        TokenBatchConfig(mw=12, mh=9, simd=4, pe=3, batch=4, rt_shape=True)
+
+
+@pytest.fixture(scope="module")
+def unit_rt(tmp_path_factory):
+    return _built(tmp_path_factory, "tbmvu_rt", _rt_unit())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_rtl_runtime_shapes_back_to_back(unit_rt):
+    """One unit built at the largest shape runs five layers of other shapes back to back, as the engine does:
+    8 -> 4 at batch 3 over 2 iterations (partial batches); 32 -> 8, wider than MW, at batch 2; 4 -> 16, taller
+    than MH, at batch 2; the full shape; and that layer again with other inputs. Each is bit-exact against a unit
+    built at its shape (the same reference, DDR layout and streams) under stalls and free-running, every pass read
+    exactly once, and the free-running interval of the repeated layer is its own MAC + parameter cycles
+    (``schedule_cycles``). (A unit built at 8 -> 4, B = 3 takes the same 98 cycles per frame as this one run at
+    that shape, 18 more than the model: short passes pay the output banks' hand-over, which the model leaves out.)"""
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    unit, work = unit_rt
+    layers = [(tb.layer_shape(unit, 8, 4, 3), 2, 7), (tb.layer_shape(unit, 32, 8, 2), 1, 5),
+              (tb.layer_shape(unit, 4, 16, 2), 1, 3), (tb.layer_shape(unit, 16, 8), 1, 8)]
+    frames, base = [], 0
+    for k, (s, n, t) in enumerate(layers):
+        x, w = _rand(s, n, t, 90 + k)
+        frames.append(Frame(x, w, base=base, rq=_rand_rq(s, n, 95 + k), shape=s))
+        base += -(-n * s.min_stride // 4096) * 4096
+    s, n, t = layers[-1]
+    x, _ = _rand(s, n, t, 99)
+    frames.append(Frame(x, frames[-1].w, base=frames[-1].base, rq=frames[-1].rq, shape=s))
+    res = simulate(unit, frames, _passes(), work, seed=11, tag="shapes")
+    assert not res.error, res.error
+    total = sum(int(np.prod(f.x.shape[:2])) * f.shape.nf for f in frames)
+    reads = sum(tb.ddr_bytes_per_frame(f.shape, *f.x.shape[:2]) for f in frames)
+    for p in res.passes:
+        assert p["words_compared"] == total and p["mismatches"] == 0, p["first_mismatches"]
+        assert p["err"] == 0 and p["ddr_bytes"] == reads
+    done = res.passes[1]["frame_done_cycles"]
+    c = tb.schedule_cycles(s, n, t)
+    assert c["weight_bound"] == 0 and done[4] - done[3] == c["compute"] + c["params"] == 8 * 4 * 4 + 2 * 4 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_rtl_runtime_shape_out_of_range_raises_err(unit_rt):
+    """Negative control: 32 -> 8 at batch 3 (3 x 8 beats > 4 x 4 the input banks hold) raises err[1] and the frame
+    runs at the unit's own shape, so its outputs are not the layer's; the register check is on, not a no-op."""
+    from dataclasses import replace
+
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    unit, work = unit_rt
+    bad = replace(tb.layer_shape(unit, 32, 8, 2), batch=3)
+    x, w = _rand(bad, 1, 6, 120)
+    res = simulate(unit, [Frame(x, w, rq=_rand_rq(bad, 1, 121), shape=bad)], [_passes()[1]], work, seed=3,
+                   tag="bad")
+    p = res.passes[0]
+    assert p["err"] == 2 and not res.passed

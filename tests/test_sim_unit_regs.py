@@ -59,6 +59,18 @@ def test_writes_are_ordered_lo_hi_and_checked():
         STRIP_READER.writes({"base": 0})
 
 
+def test_token_batch_shape_registers_are_optional():
+    """SF, NF and BATCH (a run-time-shaped unit's layer shape) may be left out of a config: written as 0, which a
+    fixed-shape unit ignores; the other keys stay required, and given shapes land at 0x28-0x30."""
+    from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
+
+    base = {"base": 0x1000, "stride": 0x400, "iters": 3, "tokens": 7}
+    assert TOKEN_BATCH_MVU.writes(base)[-3:] == [(0x28, 0), (0x2C, 0), (0x30, 0)]
+    assert TOKEN_BATCH_MVU.writes({**base, "sf": 5, "nf": 2, "batch": 16})[-3:] == [(0x28, 5), (0x2C, 2), (0x30, 16)]
+    with pytest.raises(ValueError, match=r"lacks \['tokens'\]"):
+        TOKEN_BATCH_MVU.writes({k: v for k, v in base.items() if k != "tokens"})
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_rtl_reader_driven_only_over_axi_lite(tmp_path):

@@ -48,12 +48,14 @@ class Reg:
 @dataclass(frozen=True)
 class UnitMap:
     """The registers of one unit's AXI-Lite wrapper. ``params``: the config keys in write order, each
-    (key, port, bits): bits 64 makes a LO / HI pair."""
+    (key, port, bits): bits 64 makes a LO / HI pair. ``optional``: keys a config may leave out (written as 0: the
+    unit ignores them in the build that does not use them)."""
 
     unit: str
     params: tuple[tuple[str, str, int], ...]
     err_bits: int = 2
     err_doc: str = ""
+    optional: tuple[str, ...] = ()
 
     @property
     def regs(self) -> list[Reg]:
@@ -96,11 +98,13 @@ class UnitMap:
         return out
 
     def writes(self, cfg: Mapping[str, int]) -> list[tuple[int, int]]:
-        """The ordered (offset, value) writes that load ``cfg`` (every key of ``params``, ints) into the config
-        registers; raises ValueError for a missing key or a value that does not fit its register(s)."""
-        missing = [k for k, _, _ in self.params if k not in cfg]
+        """The ordered (offset, value) writes that load ``cfg`` (every key of ``params`` but the ``optional`` ones,
+        which default to 0; ints) into the config registers; raises ValueError for a missing key or a value that
+        does not fit its register(s)."""
+        missing = [k for k, _, _ in self.params if k not in cfg and k not in self.optional]
         if missing:
             raise ValueError(f"{self.unit}: config lacks {missing}")
+        cfg = {**dict.fromkeys(self.optional, 0), **cfg}
         out = []
         for key, _, bits in self.params:
             v = int(cfg[key])
@@ -126,12 +130,16 @@ STRIP_WRITER = UnitMap(
 
 #: the token-batched MVU (token_batch_mvu.sv): no start / busy of its own (it samples its configuration with the
 #: first input beat of each frame), so CTRL's ap_done follows ap_start at once; base and stride are the weights'
-#: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1])
+#: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1]); sf, nf and
+#: batch are the layer's shape on a run-time-shaped unit (RT_SHAPE = 1: input beats and output folds per token,
+#: tokens per pass; ignored otherwise)
 TOKEN_BATCH_MVU = UnitMap(
     "token_batch_mvu",
     (("base", "cfg_base", 64), ("stride", "cfg_stride", 64), ("iters", "cfg_iters", 16),
-     ("tokens", "cfg_tokens", 16)),
-    err_doc="bit 0 R error response, bit 1 base or stride not on whole bursts (both sticky until reset)")
+     ("tokens", "cfg_tokens", 16), ("sf", "cfg_sf", 16), ("nf", "cfg_nf", 16), ("batch", "cfg_batch", 16)),
+    err_doc="bit 0 R error response, bit 1 base or stride not on whole bursts, or (RT_SHAPE) sf / nf / batch out "
+            "of range (both sticky until reset)",
+    optional=("sf", "nf", "batch"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU)}
 

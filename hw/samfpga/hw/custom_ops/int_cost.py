@@ -7,7 +7,7 @@ counts of the bundled default's shapes (bench/int_ops_yosys.py, bench/results/in
 IntLayerNorm (C channels, PE lanes, IN b bits, statistics SB bits, table 3*2^(T-2) x RB):
     token buffer   LUTRAM, async read: PE*b * ceil(C/PE / 64) LUT
     rsqrt table    BRAM18 halves when >= 4 Kb, else LUT ROM (entries/64 * RB)
-    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (27x18 tiles, see _dsp_mult)
+    DSP            2 per lane (x^2, (C x - S1) * R) + S1^2 over SB x SB bits (27x18 tiles, see resources.models.dsp_mult)
     LUT logic      LN_LUT_FIXED_PER_SB * SB (statistics, leading-one, barrel shift) + LN_LUT_PER_LANE_BIT * PB per lane
     FF             5 * SB + RB + 16
 IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table ROWS*N x BB, divider KB bits):
@@ -29,6 +29,7 @@ import math
 from samfpga.hw.custom_ops.intsoftmax import compact_bias
 from samfpga.hw.resources import LayerCost, register_model
 from samfpga.hw.resources.memory import place
+from samfpga.hw.resources.models import dsp_mult
 
 # calibration factors (LUT per bit), from bench/results/int_ops_yosys.json
 LN_LUT_FIXED_PER_SB = 11.5
@@ -54,13 +55,6 @@ def _lutram(depth: int, width: int) -> float:
     return float(width * math.ceil(depth / 64))
 
 
-def _dsp_mult(a: int, b: int) -> int:
-    """DSP48E2 (27x18) count of an a x b multiplier as Yosys splits it (one fewer than the tiling when both
-    operands exceed a DSP's: the high x high product lands in fabric)."""
-    n = math.ceil(a / 27) * math.ceil(b / 18)
-    return n - 1 if a > 27 and b > 18 else n
-
-
 def layernorm_model(op) -> dict[str, float]:
     c, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
     b = op.get_input_datatype().bitwidth()
@@ -70,7 +64,7 @@ def layernorm_model(op) -> dict[str, float]:
     pb = db + rb + 1
     rom_lut, rom_bram = _rom(3 << (t - 2), rb)
     lut = _lutram(c // pe, pe * b) + rom_lut + LN_LUT_FIXED_PER_SB * sb + LN_LUT_PER_LANE_BIT * pb * pe
-    return {"LUT": lut, "FF": 5.0 * sb + rb + 16, "DSP": 2.0 * pe + _dsp_mult(sb, sb), "BRAM36": rom_bram}
+    return {"LUT": lut, "FF": 5.0 * sb + rb + 16, "DSP": 2.0 * pe + dsp_mult(sb, sb), "BRAM36": rom_bram}
 
 
 def softmax_model(op, model) -> dict[str, float]:

@@ -1,5 +1,7 @@
 """``python -m samfpga.hw.plan --board kv260 --image-size 1024 --out DIR`` (also ``samfpga plan-hw``): plan the
-encoder on a board and write DIR/report.json, report.md, report.png."""
+encoder on a board and write DIR/report.json, report.md, report.png. With ``--engine``: the layer-sequential engine
+(one shared GEMM unit, ``samfpga.hw.plan.engine``) instead of the per-layer dataflow design; DIR/report.json and
+report.md."""
 
 from __future__ import annotations
 
@@ -30,8 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reserve", default="", metavar="RES=N,...",
                     help="resources set aside for what the plan does not count (FIFOs, width converters, ...), "
                          "e.g. LUT=36633,FF=20000,BRAM36=54 (PlanConfig.reserved)")
+    ap.add_argument("--engine", action="store_true",
+                    help="plan the layer-sequential engine (samfpga.hw.plan.engine) instead of per-layer units")
+    ap.add_argument("--engine-space", default="", metavar="KEY=N,N;...",
+                    help="with --engine: values searched per engine field, e.g. 'pe=32,48;simd=32' (the rest from "
+                         "samfpga.hw.plan.engine.SEARCH)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
+    if a.engine:
+        return _engine(ap, a)
     try:
         reserved = tuple((k, float(v)) for k, v in (x.split("=") for x in a.reserve.split(",") if x))
     except ValueError:
@@ -52,6 +61,44 @@ def main(argv: list[str] | None = None) -> int:
     files = write(p, a.out)
     print(f"{a.board} {a.image_size}: {'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps "
           f"(roofline {p.roofline['fps']:.3g}); binds: {'; '.join(p.binds)}; {files['md']}")
+    return 0
+
+
+def parse_space(text: str) -> dict[str, tuple[int, ...]]:
+    """'pe=32,48;simd=32' -> {"pe": (32, 48), "simd": (32,)} over ``SEARCH``'s fields; ValueError naming the part."""
+    from samfpga.hw.plan.engine import SEARCH
+
+    out: dict[str, tuple[int, ...]] = {}
+    for part in (x.strip() for x in text.split(";") if x.strip()):
+        key, sep, vals = part.partition("=")
+        key = key.strip()
+        if not sep or key not in SEARCH:
+            raise ValueError(f"engine space {part!r}: expected KEY=N[,N...] with KEY one of {', '.join(SEARCH)}")
+        try:
+            nums = tuple(int(v) for v in vals.split(","))
+        except ValueError:
+            raise ValueError(f"engine space {part!r}: values must be integers") from None
+        if not nums or min(nums) < 1:
+            raise ValueError(f"engine space {part!r}: values must be integers >= 1")
+        out[key] = nums
+    return out
+
+
+def _engine(ap, a) -> int:
+    from samfpga.hw.plan.engine import SEARCH, EngineConfig, search, write
+
+    try:
+        space = {**SEARCH, **parse_space(a.engine_space)}
+        cfg = EngineConfig(board=a.board, variant=a.variant, image_size=a.image_size,
+                           ddr_efficiency=a.ddr_efficiency, limit=a.limit)
+    except ValueError as e:
+        ap.error(str(e))
+    p = search(cfg, space)
+    files = write(p, a.out)
+    c = p.config
+    print(f"{a.board} {a.image_size} engine PE {c['pe']} x SIMD {c['simd']}, batch {c['batch']}: "
+          f"{'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps (roofline {p.roofline['fps']:.3g}, "
+          f"{p.roofline['fraction']:.0%}); binds: {p.binding} {p.pressure[p.binding]:.2f}x; {files['md']}")
     return 0
 
 

@@ -135,15 +135,20 @@ def dot_pack_fabric(pe: int, simd: int, a_bits: int, w_bits: int, acc: int, a_si
 def token_batch_logic(tbc) -> dict[str, float]:
     """LUT (excluding LUTRAM: the planner prices the unit's memories itself), FF and DSP of one token_batch_mvu.sv
     (``tbc``: samfpga.hw.sim.token_batch_mvu.TokenBatchConfig), Yosys-fitted (``TOKEN_BATCH_FIT``). DSPs: one per
-    product (tree or chain; half as many with "pack", two products per DSP48E2) and one per PE for the requantiser.
+    product (tree or chain; half as many with "pack", two products per DSP48E2) and per PE the requantiser's
+    acc x scale product (one DSP48E2 up to 27-bit sums, two beyond).
     With ``tbc.dot`` "chain" (dot_chain.sv, the timing-closable form at 200 MHz: the tree is one combinational
     cascade of SIMD post-adders) its skew shift registers and flip-flops are added, with "pack" dot_pack.sv's fabric
     (``dot_pack_fabric``)."""
+    from samfpga.hw.resources.models import dsp_mult
+
     c = TOKEN_BATCH_FIT[bool(tbc.requant)]
     gb = {"LUT": gearbox_mux_bits(tbc), "FF": gearbox_bits(tbc)}
     res = {k: c[k][0] + c[k][1] * gb[k] + c[k][2] * tbc.pe for k in ("LUT", "FF")}
     products = tbc.pe * tbc.simd // (2 if tbc.dot == "pack" else 1)
-    res["DSP"] = float(products + (tbc.pe if tbc.requant else 0))
+    # the requantiser's acc x scale product per PE: one DSP48E2 up to a 27-bit accumulator, two beyond (Yosys:
+    # 864 DSPs at PE 48 x SIMD 32 with 29-bit sums, bench/results/engine_unit_synth.json)
+    res["DSP"] = float(products + (tbc.pe * dsp_mult(tbc.acc_bits, tbc.rq_scale_bits) if tbc.requant else 0))
     if tbc.dot == "chain":
         res["LUT"] += dot_chain_srl_luts(tbc.pe, tbc.simd, tbc.a_bits, tbc.w_bits)
         res["FF"] += CHAIN_FF_PER_LANE_BIT * (tbc.a_bits + tbc.pe * tbc.w_bits) * tbc.simd

@@ -130,6 +130,13 @@ def _bits(op, which: str, ind: int = 0) -> int:
     return int(dt.bitwidth())
 
 
+def dsp_mult(a: int, b: int) -> int:
+    """DSP48E2 (27x18) count of an a x b multiplier as Yosys splits it (one fewer than the tiling when both
+    operands exceed a DSP's: the high x high product lands in fabric)."""
+    n = math.ceil(a / 27) * math.ceil(b / 18)
+    return n - 1 if a > 27 and b > 18 else n
+
+
 def dsp_version(board: Board) -> int:
     """finn-rtllib's DSP VERSION: 1 DSP48E1, 2 DSP48E2, 3 DSP58."""
     return {"DSP48E1": 1, "DSP48E2": 2, "DSP58": 3}[board.dsp_kind]

@@ -28,9 +28,15 @@
 // before starting the input stream and may change it between frames. cfg_base is run-time because the driver's
 // DDR buffer address is only known then; STRIDE, N and T too, so one bitstream serves several layouts and image
 // sizes (T) without re-synthesis; B and the layer's shape are parameters (they size the on-chip buffers).
+// With RT_SHAPE = 1 the shape is run-time too (the layer-sequential engine runs every layer on one unit): MW, MH and
+// B are then the largest the buffers hold and a frame runs SF' = cfg_sf input beats, NF' = cfg_nf output folds and
+// batches of B' = cfg_batch tokens, exactly as a unit built at MW = SF'*SIMD, MH = NF'*PE, B = B' would (the same
+// DDR layout, streams and schedule). It needs words of whole AXI beats. The buffers bound B' <= B, B'*SF' <= B*SF
+// and B'*NF' <= B*NF (a layer wider than MW runs with fewer tokens per pass); a shape out of range (or 0) raises
+// err[1] and the frame runs at the parameters' shape.
 // Read requests are only issued for FIFO space already reserved, so rready stays high and a stalled R channel
-// only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned (both
-// sticky until reset).
+// only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned, or
+// (RT_SHAPE) a shape out of range (both sticky until reset).
 module token_batch_mvu #(
 	int unsigned  MW = 16,
 	int unsigned  MH = 8,
@@ -60,6 +66,7 @@ module token_batch_mvu #(
 	// slice per product with the SIMD sum down the slices' post-adders, 2 = dot_pack.sv, two products per slice
 	// (PE even) in segments of cascaded slices and a fabric tree over the segments (1, 2: more cycles of latency)
 	int unsigned  DOT = 0,
+	bit  RT_SHAPE = 0,	// 1: the layer's shape from cfg_sf / cfg_nf / cfg_batch (see above)
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
@@ -72,6 +79,9 @@ module token_batch_mvu #(
 	input	logic [AXI_AW-1:0]  cfg_stride,
 	input	logic [CNT_BITS-1:0]  cfg_iters,	// N >= 1
 	input	logic [CNT_BITS-1:0]  cfg_tokens,	// T >= 1
+	input	logic [CNT_BITS-1:0]  cfg_sf,	// RT_SHAPE: input beats per token (1 .. MW/SIMD)
+	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds (1 .. MH/PE)
+	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass (1 .. B)
 	output	logic [1:0]  err,
 
 	// AXI4 read master (weights)
@@ -137,13 +147,19 @@ module token_batch_mvu #(
 
 	localparam int unsigned  B_BITS = bits_for(B);
 	localparam int unsigned  NB_BITS = $clog2(B + 1);
-	localparam int unsigned  SF_BITS = bits_for(SF);
-	localparam int unsigned  NF_BITS = bits_for(NF);
+	// counters of input beats / output folds: up to B*SF / B*NF with a run-time shape (fewer tokens, wider layer)
+	localparam int unsigned  SF_CNT = RT_SHAPE? B*SF : SF;
+	localparam int unsigned  NF_CNT = RT_SHAPE? B*NF : NF;
+	localparam int unsigned  SF_BITS = bits_for(SF_CNT);
+	localparam int unsigned  NF_BITS = bits_for(NF_CNT);
 	localparam int unsigned  IA_BITS = bits_for(2*B*SF);
 	localparam int unsigned  OA_BITS = bits_for(2*B*NF);
-	localparam int unsigned  BEAT_BITS = bits_for(BEATS + 1);
+	localparam longint unsigned  BEATS_MAX = RT_SHAPE? longint'(NF_CNT) * (PW + SF_CNT) * (WW / AXI_DW) : BEATS;
+	localparam int unsigned  BEAT_BITS = $clog2(BEATS_MAX + 2);
 	localparam int unsigned  FIFO_BITS = $clog2(WFIFO_DEPTH);
 	localparam int unsigned  CC_BITS = $clog2(CAP + 1);
+	localparam int unsigned  SFN_BITS = $clog2(SF_CNT + 1);	// a count 1 .. SF_CNT
+	localparam int unsigned  NFN_BITS = $clog2(NF_CNT + 1);
 
 	if(MW % SIMD != 0 || MH % PE != 0)  $error("SIMD must divide MW and PE must divide MH");
 	if(DOT > 2 || (DOT == 2 && PE % 2 != 0))  $error("DOT must be 0, 1 or 2 (2: PE even)");
@@ -155,6 +171,7 @@ module token_batch_mvu #(
 	if(WFIFO_DEPTH < MAX_BURST || (WFIFO_DEPTH & (WFIFO_DEPTH - 1)) != 0)
 		$error("WFIFO_DEPTH must be a power of 2 >= MAX_BURST");
 	if(PQ_DEPTH < 2 || (PQ_DEPTH & (PQ_DEPTH - 1)) != 0)  $error("PQ_DEPTH must be a power of 2 >= 2");
+	if(RT_SHAPE && WW % AXI_DW != 0)  $error("RT_SHAPE needs weight words of whole AXI beats (PE*SIMD*W_BITS)");
 
 	typedef logic [1:0]  ostate_t;
 	localparam ostate_t  O_FREE = 0, O_FILLING = 1, O_FULL = 2;
@@ -175,9 +192,28 @@ module token_batch_mvu #(
 	logic [CNT_BITS-1:0]  TQ = 0, NQ = 0, WTok = 0, WIter = 0;
 	logic [AXI_AW-1:0]  IterAddr = 0, StrideQ = 0;
 
+	// the frame's shape: the parameters', or with RT_SHAPE the cfg ports' when in range (sampled like T and N)
+	localparam int unsigned  PB_BITS = BEAT_BITS;	// beats of one pass
+	logic [SFN_BITS-1:0]  SfQ = SFN_BITS'(SF);
+	logic [NFN_BITS-1:0]  NfQ = NFN_BITS'(NF);
+	logic [NB_BITS-1:0]  BQ = NB_BITS'(B);
+	logic [PB_BITS-1:0]  BeatsQ = PB_BITS'(BEATS);
+	logic [1:0][SFN_BITS-1:0]  ISf = '0;	// the shape of the batch in each input bank
+	logic [1:0][NFN_BITS-1:0]  INf = '0;
+	uwire  shape_ok = cfg_sf >= 1 && cfg_nf >= 1 && cfg_batch >= 1 && cfg_batch <= B &&
+		64'(cfg_batch) * 64'(cfg_sf) <= 64'(B*SF) && 64'(cfg_batch) * 64'(cfg_nf) <= 64'(B*NF);
+	uwire  use_cfg = RT_SHAPE && shape_ok;
+	uwire [SFN_BITS-1:0]  sf_in = use_cfg? SFN_BITS'(cfg_sf) : SFN_BITS'(SF);
+	uwire [NFN_BITS-1:0]  nf_in = use_cfg? NFN_BITS'(cfg_nf) : NFN_BITS'(NF);
+	uwire [NB_BITS-1:0]  b_in = use_cfg? NB_BITS'(cfg_batch) : NB_BITS'(B);
+	// a pass's beats: NF' folds of PW parameter words and SF' weight words, each WW/AXI_DW beats (whole beats)
+	uwire [PB_BITS-1:0]  beats_in = RT_SHAPE? PB_BITS'(64'(nf_in) * (64'(PW) + 64'(sf_in)) * 64'(WW / AXI_DW)) :
+		PB_BITS'(BEATS);
+
 	// descriptor queue to the read master: the weight address of each batch started
 	localparam int unsigned  DQ_DEPTH = 4;
 	logic [DQ_DEPTH-1:0][AXI_AW-1:0]  DQ = '0;
+	logic [DQ_DEPTH-1:0][PB_BITS-1:0]  DQBeats = '0;	// ... and its pass's beats
 	logic [1:0]  DqWp = 0, DqRp = 0;
 	logic [2:0]  DqCnt = 0;
 	uwire  dq_pop;
@@ -187,10 +223,14 @@ module token_batch_mvu #(
 	uwire [CNT_BITS-1:0]  n_eff = InFrame? NQ : cfg_iters;
 	uwire [AXI_AW-1:0]  base_eff = InFrame? IterAddr : cfg_base;
 	uwire [AXI_AW-1:0]  stride_eff = InFrame? StrideQ : cfg_stride;
+	uwire [SFN_BITS-1:0]  sf_eff = InFrame? SfQ : sf_in;
+	uwire [NFN_BITS-1:0]  nf_eff = InFrame? NfQ : nf_in;
+	uwire [NB_BITS-1:0]  b_eff = InFrame? BQ : b_in;
+	uwire [PB_BITS-1:0]  beats_eff = InFrame? BeatsQ : beats_in;
 	uwire [CNT_BITS-1:0]  tok_left = t_eff - WTok;
-	uwire [NB_BITS-1:0]  nb_now = tok_left >= CNT_BITS'(B)? NB_BITS'(B) : NB_BITS'(tok_left);
+	uwire [NB_BITS-1:0]  nb_now = tok_left >= CNT_BITS'(b_eff)? b_eff : NB_BITS'(tok_left);
 	uwire [NB_BITS-1:0]  nb_eff = batch_start? nb_now : WNb;
-	uwire  w_last_sf = WSf == SF_BITS'(SF-1);
+	uwire  w_last_sf = (SFN_BITS+1)'(WSf) + 1 == (SFN_BITS+1)'(sf_eff);
 	uwire  w_batch_end = w_last_sf && (NB_BITS'(WB) + 1 == nb_eff);
 	uwire  w_iter_end = w_batch_end && (WTok + CNT_BITS'(nb_eff) == t_eff);
 	uwire  w_frame_end = w_iter_end && (WIter + 1 == n_eff);
@@ -218,6 +258,12 @@ module token_batch_mvu #(
 			InFrame <= 0;
 			TQ <= 0;
 			NQ <= 0;
+			SfQ <= SFN_BITS'(SF);
+			NfQ <= NFN_BITS'(NF);
+			BQ <= NB_BITS'(B);
+			BeatsQ <= PB_BITS'(BEATS);
+			ISf <= '0;
+			INf <= '0;
 			WTok <= 0;
 			WIter <= 0;
 			IterAddr <= 0;
@@ -240,12 +286,20 @@ module token_batch_mvu #(
 					IterAddr <= cfg_base;
 					WTok <= 0;
 					WIter <= 0;
-					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0)  ErrAlign <= 1;
+					SfQ <= sf_in;
+					NfQ <= nf_in;
+					BQ <= b_in;
+					BeatsQ <= beats_in;
+					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0 || (RT_SHAPE && !shape_ok))
+						ErrAlign <= 1;
 				end
 				if(batch_start) begin
 					WNb <= nb_now;
 					INb[WBank] <= nb_now;
+					ISf[WBank] <= sf_eff;
+					INf[WBank] <= nf_eff;
 					DQ[DqWp] <= base_eff;
+					DQBeats[DqWp] <= beats_eff;
 					DqWp <= DqWp + 1;
 				end
 				if(w_batch_end) begin
@@ -306,7 +360,7 @@ module token_batch_mvu #(
 			if(dq_pop) begin
 				ArActive <= 1;
 				ArAddr <= DQ[DqRp];
-				ArLeft <= BEAT_BITS'(BEATS);
+				ArLeft <= DQBeats[DqRp];
 			end
 			if(ar_load) begin
 				ArValid <= 1;
@@ -451,6 +505,9 @@ module token_batch_mvu #(
 	logic [OA_BITS-1:0]  OAddr = 0;	// b*NF + nf
 	logic [1:0]  OState[2];
 	logic [1:0][NB_BITS-1:0]  ONb = '0;
+	logic [SFN_BITS-1:0]  CSfN = 0;	// the pass's shape (from its input bank)
+	logic [NFN_BITS-1:0]  CNfN = 0;
+	logic [1:0][NFN_BITS-1:0]  ONf = '0;	// the folds of each output bank's pass
 
 	uwire  can_start = IFull[RBank] && OState[OBank] == O_FREE;
 	// parameter words of the fold (RQ): CPw taken so far; assembled in PAsm, queued per fold in PQ until the
@@ -466,9 +523,11 @@ module token_batch_mvu #(
 	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != (PQ_BITS+1)'(PQ_DEPTH);
 	uwire  issue = (Busy || can_start) && !par_phase && word_vld;
 	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
+	uwire [SFN_BITS-1:0]  sf_c = Busy? CSfN : ISf[RBank];
+	uwire [NFN_BITS-1:0]  nf_c = Busy? CNfN : INf[RBank];
 	uwire  c_last_b = NB_BITS'(CB) + 1 == nb_c;
-	uwire  c_last_sf = CSf == SF_BITS'(SF-1);
-	uwire  c_last_nf = CNf == NF_BITS'(NF-1);
+	uwire  c_last_sf = (SFN_BITS+1)'(CSf) + 1 == (SFN_BITS+1)'(sf_c);
+	uwire  c_last_nf = (NFN_BITS+1)'(CNf) + 1 == (NFN_BITS+1)'(nf_c);
 	uwire  pass_last = issue && c_last_b && c_last_sf && c_last_nf;
 	assign	word_pop = par_take || (issue && c_last_b);
 	assign	clear_ifull = pass_last;
@@ -647,7 +706,8 @@ module token_batch_mvu #(
 	logic [1:0]  QWp = 0, QRp = 0;
 	logic [2:0]  QCnt = 0;
 	uwire  d_active = OState[DBank] == O_FULL;
-	uwire  d_last = NB_BITS'(DB) + 1 == ONb[DBank] && DNf == NF_BITS'(NF-1);
+	uwire  d_last_nf = (NFN_BITS+1)'(DNf) + 1 == (NFN_BITS+1)'(ONf[DBank]);
+	uwire  d_last = NB_BITS'(DB) + 1 == ONb[DBank] && d_last_nf;
 	uwire  rd_issue = d_active && (QCnt + (RdPend? 1 : 0) < 4);
 	uwire  q_pop = m_axis_tvalid && m_axis_tready;
 
@@ -668,6 +728,9 @@ module token_batch_mvu #(
 			OAddr <= 0;
 			OState <= '{O_FREE, O_FREE};
 			ONb <= '0;
+			ONf <= '0;
+			CSfN <= 0;
+			CNfN <= 0;
 			S1W <= '0;
 			CPw <= 0;
 			PqWp <= 0;
@@ -696,6 +759,9 @@ module token_batch_mvu #(
 			if((issue || par_take) && !Busy) begin
 				Busy <= 1;
 				CNb <= INb[RBank];
+				CSfN <= ISf[RBank];
+				CNfN <= INf[RBank];
+				ONf[OBank] <= INf[RBank];
 				OState[OBank] <= O_FILLING;
 			end
 			if(issue) begin
@@ -715,8 +781,8 @@ module token_batch_mvu #(
 				end
 				else begin
 					CB <= CB + 1;
-					RAddr <= RAddr + IA_BITS'(SF);
-					OAddr <= OAddr + OA_BITS'(NF);
+					RAddr <= RAddr + IA_BITS'(sf_c);
+					OAddr <= OAddr + OA_BITS'(nf_c);
 				end
 				if(pass_last) begin
 					Busy <= 0;
@@ -755,7 +821,7 @@ module token_batch_mvu #(
 				end
 				else begin
 					DAddr <= DAddr + 1;
-					if(DNf == NF_BITS'(NF-1)) begin
+					if(d_last_nf) begin
 						DNf <= 0;
 						DB <= DB + 1;
 					end

@@ -3,7 +3,8 @@ accumulators out through AXI-Stream source / sink, every output word compared (t
 
 The runner (``samfpga.hw.sim.token_batch_runner``) passes a JSON spec through ``SAMFPGA_TB_MVU_SPEC``:
     ddr:      path of the DDR image (bytes loaded at address 0 of the AXI RAM)
-    frames:   [{"n", "t", "base", "stride", "inputs": [word, ...], "expected": [word, ...]}, ...] (decimal strings)
+    frames:   [{"n", "t", "base", "stride", "sf", "nf", "batch", "inputs": [word, ...], "expected": [word, ...]},
+              ...] (words as decimal strings; sf / nf / batch: the layer's shape, used by a run-time-shaped unit)
     passes:   [{"name", "pause", "ar_pause", "r_pause"}, ...]: each pass streams every frame; ``pause`` is the
               probability that the input source withholds / the output sink refuses a beat, ``ar_pause`` that the
               RAM refuses a read request, ``r_pause`` that it withholds a read beat, per cycle
@@ -52,6 +53,9 @@ def _configure(dut, f: dict) -> None:
     dut.cfg_stride.value = int(f["stride"])
     dut.cfg_iters.value = int(f["n"])
     dut.cfg_tokens.value = int(f["t"])
+    dut.cfg_sf.value = int(f["sf"])
+    dut.cfg_nf.value = int(f["nf"])
+    dut.cfg_batch.value = int(f["batch"])
 
 
 @cocotb.test()
@@ -90,7 +94,7 @@ async def token_batch_bench(dut):
         collector = cocotb.start_soon(_collect(sink, [len(f["expected"]) for f in frames], done, start, words))
         prev = None
         for f in frames:
-            key = (f["n"], f["t"], f["base"], f["stride"])
+            key = (f["n"], f["t"], f["base"], f["stride"], f["sf"], f["nf"], f["batch"])
             if key != prev:
                 await src.wait()  # the previous frame's input is in: its configuration has been sampled
                 _configure(dut, f)

@@ -20,7 +20,7 @@ rq_shift_bits), zero-padded to whole words.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class TokenBatchConfig:
     rq_shift_bits: int = 6
     pq_depth: int = 4  # RQ: folds' requantisation parameters queued in registers (RTL PQ_DEPTH; priced by the planner)
     dot: str = "tree"  # dot products (RTL DOT): "tree" adder trees, "chain" dot_chain.sv, "pack" dot_pack.sv (PE even)
+    #: RTL RT_SHAPE: the layer's shape is run-time (cfg_sf / cfg_nf / cfg_batch), mw / mh / batch the largest it
+    #: holds (``layer_shape`` gives a layer's configuration on it); needs words of whole AXI beats
+    rt_shape: bool = False
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -72,6 +75,9 @@ class TokenBatchConfig:
             raise ValueError(f"pq_depth {self.pq_depth} must be a power of 2 >= 2")
         if self.wfifo_depth < self.max_burst or self.wfifo_depth & (self.wfifo_depth - 1):
             raise ValueError(f"wfifo_depth {self.wfifo_depth} must be a power of 2 >= max_burst {self.max_burst}")
+        if self.rt_shape and self.word_bits % self.axi_dw:
+            raise ValueError(f"rt_shape needs weight words of whole AXI beats: PE*SIMD*W_BITS = {self.word_bits} is "
+                             f"not a multiple of axi_dw {self.axi_dw}")
         if self.requant and not (2 <= self.out_bits <= 32 and 1 <= self.rq_shift_bits <= 7):
             raise ValueError(f"requant: out_bits {self.out_bits} must be 2..32 and rq_shift_bits "
                              f"{self.rq_shift_bits} 1..7")
@@ -145,10 +151,27 @@ class TokenBatchConfig:
                 "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
                 "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits,
-                "PQ_DEPTH": self.pq_depth, "DOT": DOTS.index(self.dot)}
+                "PQ_DEPTH": self.pq_depth, "DOT": DOTS.index(self.dot), "RT_SHAPE": int(self.rt_shape)}
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def layer_shape(unit: TokenBatchConfig, mw: int, mh: int, batch: int | None = None) -> TokenBatchConfig:
+    """The configuration of an ``mw`` -> ``mh`` layer run on the run-time-shaped ``unit`` (``unit.rt_shape``) with
+    ``batch`` tokens per pass (default the unit's): a unit built at that shape, whose DDR layout, streams and
+    schedule the run-time-shaped unit reproduces. Its registers: cfg_sf = .sf, cfg_nf = .nf, cfg_batch = .batch.
+    ValueError naming the limit when the unit's buffers cannot hold the layer."""
+    if not unit.rt_shape:
+        raise ValueError("layer_shape: the unit is not run-time shaped (rt_shape=False)")
+    b = unit.batch if batch is None else batch
+    if mw % unit.simd or mh % unit.pe or mw < 1 or mh < 1:
+        raise ValueError(f"layer {mw} -> {mh}: SIMD={unit.simd} must divide MW and PE={unit.pe} MH")
+    sf, nf = mw // unit.simd, mh // unit.pe
+    if not 1 <= b <= unit.batch or b * sf > unit.batch * unit.sf or b * nf > unit.batch * unit.nf:
+        raise ValueError(f"layer {mw} -> {mh} at batch {b}: beyond the unit's buffers (batch <= {unit.batch}, "
+                         f"batch x MW/SIMD <= {unit.batch * unit.sf}, batch x MH/PE <= {unit.batch * unit.nf})")
+    return replace(unit, mw=mw, mh=mh, batch=b, rt_shape=False)
 
 
 @dataclass

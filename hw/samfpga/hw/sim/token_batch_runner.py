@@ -26,13 +26,18 @@ BENCH_MODULE = "samfpga.hw.sim.token_batch_bench"
 @dataclass
 class Frame:
     """One frame: inputs x (n, t, mw) and weights w (n, mh, mw) (and, for a requantising unit, its parameters),
-    placed in DDR at ``base`` with ``stride``."""
+    placed in DDR at ``base`` with ``stride``. ``shape``: on a run-time-shaped unit, the layer's configuration
+    (``token_batch_mvu.layer_shape``), whose registers the bench writes; None: the unit's own."""
 
     x: np.ndarray
     w: np.ndarray
     base: int = 0
     stride: int | None = None
     rq: RequantParams | None = None
+    shape: TokenBatchConfig | None = None
+
+    def config(self, unit: TokenBatchConfig) -> TokenBatchConfig:
+        return unit if self.shape is None else self.shape
 
 
 @dataclass
@@ -63,8 +68,9 @@ def ddr_image(frames: list[Frame], cfg: TokenBatchConfig) -> bytes:
     """One DDR image holding every frame's weights at its base (overlapping regions must hold equal bytes)."""
     img = bytearray()
     for f in frames:
-        stride = cfg.min_stride if f.stride is None else f.stride
-        data = pack_weights(f.w, cfg, stride, f.rq)
+        fc = f.config(cfg)
+        stride = fc.min_stride if f.stride is None else f.stride
+        data = pack_weights(f.w, fc, stride, f.rq)
         end = f.base + len(data)
         if len(img) < end:
             img += bytes(end - len(img))
@@ -76,9 +82,11 @@ def ddr_image(frames: list[Frame], cfg: TokenBatchConfig) -> bytes:
 
 
 def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = None) -> dict:
+    cfg = f.config(cfg)
     n, t, _ = np.asarray(f.x).shape
     y = reference(f.x, f.w, cfg, f.rq) if expected is None else expected
     return {"n": n, "t": t, "base": f.base, "stride": cfg.min_stride if f.stride is None else f.stride,
+            "sf": cfg.sf, "nf": cfg.nf, "batch": cfg.batch,
             "inputs": [str(v) for v in pack_inputs(f.x, cfg)], "expected": [str(v) for v in pack_outputs(y, cfg)]}
 
 
@@ -101,8 +109,9 @@ def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], wor
     (run / "ddr.bin").write_bytes(image)
     specs = [frame_spec(f, cfg, None if expected is None else expected[k]) for k, f in enumerate(frames)]
     words = sum(len(s["inputs"]) + len(s["expected"]) for s in specs)
-    macs = sum(s["n"] * s["t"] * cfg.nf * cfg.sf for s in specs)
-    reads = sum(s["n"] * -(-s["t"] // cfg.batch) * cfg.beats for s in specs)
+    macs = sum(s["n"] * s["t"] * f.config(cfg).nf * f.config(cfg).sf for s, f in zip(specs, frames, strict=True))
+    reads = sum(s["n"] * -(-s["t"] // f.config(cfg).batch) * f.config(cfg).beats
+                for s, f in zip(specs, frames, strict=True))
     spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": [vars(p) for p in passes],
             "in_bits": cfg.in_stream_bits, "out_bits": cfg.out_stream_bits, "seed": seed,
             "timeout_cycles": 20 * (words + macs + reads) + 20000, "result": str(run / "result.json")}

@@ -1,0 +1,603 @@
+"""A layer-sequential engine for the TinySAM-size encoder: one shared GEMM unit, one depthwise unit, DDR between
+layers (own model; issue 15's "shared hardware for repeated blocks" taken to every layer).
+
+Why: the per-layer dataflow designs (``samfpga.hw.plan.planner``, the FINN build with ``--roll``) give every layer
+its own unit, stream FIFOs and width converters. On the KV260 the build of vit_t at 512² does not fit even at its
+slowest folding (LUT 1.24-1.31x, block memory 1.22-1.28x the 85% limits, 0.10-0.24 fps; docs/plan.md), while the
+DSP roofline is 55 fps. Here the encoder runs layer after layer on a few units that are as wide as the board allows,
+so area is paid once and every layer runs at the engine's full width.
+
+The engine (what the cycle and resource figures below assume):
+
+- **GEMM unit**: the project's token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv, PE x SIMD, dot products
+  packed two per DSP48E2 by dot_pack.sv, requantiser inside) sized for the largest layer, running every conv
+  (k x k via a sliding-window generator on its input), linear layer and attention product in turn. Its input batch
+  holds ``batch`` tokens of up to ``mw_cap`` values (a layer with wider vectors runs with fewer tokens per pass);
+  weights and requantisation parameters stream from DDR once per pass (``token_batch_mvu.schedule_cycles``, the
+  schedule the RTL bench matches cycle for cycle). The attention products use the same unit: per window and head,
+  the window's queries are the batch and K (QK^T) or V (AV) the weight words, written to DDR by the qkv layer.
+- **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``) + a requantiser per lane ->
+  the sliding-window generator -> the unit; a second reader brings the residual to an adder on the output path.
+- **Output path**: the unit -> residual adder -> softmax (int_softmax.sv at ``sm_lanes``, QK^T only) -> a strip
+  writer (DMA).
+- **Depthwise unit**: DepthwiseVVAU (``dw_pe`` channels x 9 taps per cycle, requantiser per lane) over the map in
+  column strips of ``dw_strip`` columns with a one-column halo (the strip reader's own mode), so its line buffer is
+  3 rows of a strip and its halo columns are read twice (counted); it shares the reader and writer.
+- **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
+- **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
+  read: strips of ``window`` columns without halo give the windows one after another (column-major), tokens
+  row-major within each, and the writer puts them back (tests/test_plan_engine.py checks both models).
+
+Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at 16 B/cycle, all its DDR bytes at
+``ddr_efficiency`` of the board's peak) + ``launch_cycles``: transfers overlap compute (double-buffered DMA).
+
+Built: the GEMM unit with run-time layer shapes (token_batch_mvu.sv, RT_SHAPE = 1: bit-exact in RTL simulation
+running layers of five shapes back to back, docs/token_batch_mvu.md). Not built (the model prices them from the
+parts that are): ``NOT_BUILT``. Not counted: the AXI interconnect to the PS ports, the PS.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+from samfpga.hw.boards import RESOURCES, Board, get_board
+from samfpga.hw.plan.layers import Layer, Unit
+from samfpga.hw.plan.pricing import (
+    DDR_GBPS,
+    DMA,
+    TOKEN_BATCH_FIT,
+    acc_bits,
+    token_batch_logic,
+    token_batch_memories,
+)
+
+#: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
+PORT_BYTES = 16
+#: TinyViT layers whose input passes a LayerNorm (Attention.norm, Mlp.norm; the neck's LayerNorm2d after neck.0)
+LN_INPUT = ("attn.qkv", "mlp.fc1", "neck.2")
+#: layers whose output is added to the block's input (x + attn(x), x + mlp(x), MBConv's x + conv3(...))
+RESIDUAL_OUTPUT = ("attn.proj", "mlp.fc2", "conv3.c")
+#: IntSoftmax as the vit_t build's QK^T softmax has it (bench/hw_estimates.py at 512², partition.onnx: INT21
+#: accumulators in, UINT8 out); the bias table is TinyViT's compact (head, |dy|, |dx|) table, priced at 8-bit
+#: entries (a trained model's range; the untrained build's are 0)
+SOFTMAX_ATTRS = {"mult": 33428, "pre_shift": 25, "out_num": 1 << 56, "recip_bits": 43, "exp_frac_bits": 6,
+                 "exp_bits": 16, "in_bits": 21, "out_bits": 8, "bias_bits": 8}
+#: IntLayerNorm as the vit_t build has it (INT8 in, INT13/14 out, lut_bits 10, r_bits 16, eps_int 16777)
+LAYERNORM_ATTRS = {"eps_int": 16777, "frac_bits": 8, "lut_bits": 10, "r_bits": 16, "in_bits": 8, "out_bits": 14}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """One engine and what it runs. Shapes: ``pe`` | nothing (layers pad MH up to a multiple of PE, MW of SIMD)."""
+
+    board: str = "kv260"
+    variant: str = "vit_t"
+    image_size: int = 1024
+    window_sizes: tuple[int, ...] | None = (8, 8, 8, 8)
+    activation: str | None = "relu"
+    pe: int = 32
+    simd: int = 32
+    batch: int = 128
+    mw_cap: int = 1280
+    dw_pe: int = 16
+    dw_strip: int = 32  # columns per strip of the depthwise unit (fewer where the map is narrower)
+    ln_lanes: int = 4
+    sm_lanes: int = 8
+    axi_dw: int = 128
+    w_bits: int = 8
+    dot: str = "pack"
+    ddr_efficiency: float = 0.7
+    limit: float = 0.85
+    clock_mhz: float | None = None
+    #: host cycles to program one step's registers over AXI-Lite (assumption: 10 us at 200 MHz; not measured)
+    launch_cycles: int = 2000
+    #: memories of at least this many bits go to URAM where the board has it (else BRAM / LUTRAM as Vivado infers)
+    uram_min_bits: int = 288 * 1024
+    #: factor on the GEMM unit's fitted LUT / FF (1: the fit; the fit's measured foldings are PE <= 10, SIMD <= 40)
+    unit_logic_scale: float = 1.0
+    encoder_config: object | None = None
+
+    def __post_init__(self) -> None:
+        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "axi_dw"):
+            if getattr(self, k) < 1:
+                raise ValueError(f"engine {k} = {getattr(self, k)}: must be >= 1")
+        if self.dot not in ("chain", "pack"):
+            raise ValueError(f"engine dot {self.dot!r}: 'chain' or 'pack'")
+        if self.dot == "pack" and self.pe % 2:
+            raise ValueError(f"engine dot 'pack' needs an even PE, got {self.pe}")
+        board = get_board(self.board)  # ValueError naming the known boards
+        if board.name not in DDR_GBPS:
+            raise ValueError(f"board {board.name}: no DDR bandwidth known (samfpga.hw.plan.pricing.DDR_GBPS)")
+        if not self.unit_logic_scale > 0:
+            raise ValueError(f"unit_logic_scale {self.unit_logic_scale}: must be > 0")
+        if not 0 < self.ddr_efficiency <= 1 or not 0 < self.limit <= 1:
+            raise ValueError(f"ddr_efficiency {self.ddr_efficiency}, limit {self.limit}: each in (0, 1]")
+
+    def tinyvit(self):
+        if self.encoder_config is not None:
+            return self.encoder_config
+        from samfpga.models.build import variant_config
+
+        over = {}
+        if self.window_sizes is not None:
+            over["window_sizes"] = list(self.window_sizes)
+        if self.activation is not None:
+            over["activation"] = self.activation
+        return variant_config(self.variant, image_size=self.image_size, **over).encoder_config
+
+    def get_board(self) -> Board:
+        return get_board(self.board)
+
+    def clock(self) -> float:
+        return self.clock_mhz or self.get_board().clock_mhz
+
+
+@dataclass
+class Step:
+    """One engine step: a layer of one block over the whole feature map. ``cycles`` = max(bounds) + launch."""
+
+    name: str
+    engine: str  # "gemm" | "attention" | "dw" | "layernorm"
+    macs: int
+    cycles: int
+    bounds: dict[str, int]  # unit, layernorm, softmax, reader, residual, writer, ddr
+    bytes_read: int
+    bytes_written: int
+    weight_bytes: int
+    binding: str
+
+
+@dataclass
+class EnginePlan:
+    config: dict
+    board: str
+    fits: bool
+    fps: float
+    cycles: int
+    clock_mhz: float
+    steps: list[Step]
+    components: dict[str, dict]
+    totals: dict[str, float]
+    budget: dict[str, int]
+    pressure: dict[str, float]
+    binding: str
+    ddr: dict
+    roofline: dict
+    by_engine: dict[str, dict]
+    searched: int = 1
+    not_built: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pad(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, requant: bool):
+    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
+
+    return TokenBatchConfig(_pad(mw, cfg.simd), _pad(mh, cfg.pe), cfg.simd, cfg.pe, batch, w_bits=cfg.w_bits,
+                            acc_bits=acc, requant=requant, axi_dw=cfg.axi_dw, dot=cfg.dot)
+
+
+def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
+    """Tokens per pass of ``layer``: ``batch``, fewer when its vectors are wider than ``mw_cap`` (the input batch
+    memory holds batch x mw_cap values)."""
+    mw = _pad(layer.mw, cfg.simd)
+    cap = cfg.batch * _pad(cfg.mw_cap, cfg.simd)
+    return max(1, min(cfg.batch, cap // mw))
+
+
+def dw_tiles(cfg: EngineConfig, width: int) -> int:
+    """Column strips of a depthwise layer over a map ``width`` wide: the most strips of >= ``dw_strip`` columns
+    that split it evenly (1 for a narrower map)."""
+    t = max(1, width // cfg.dw_strip)
+    while width % t:
+        t -= 1
+    return t
+
+
+def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
+    """Bytes of the layer's input map as read (k x k convs: the map once, not its windows; depthwise: its strips with
+    their one-column halos, as the strip reader reads them)."""
+    from samfpga.hw.sim.strip_reader import payload_bytes
+
+    w = layer.in_width
+    if layer.kind == "dwconv":
+        return payload_bytes(w, w, layer.in_channels, dw_tiles(cfg, w), (layer.kernel - 1) // 2)
+    if layer.kernel > 1:
+        return w * w * layer.in_channels
+    return layer.vectors * layer.mw
+
+
+def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
+    """DDR bytes per engine clock: the board's peak (``DDR_GBPS``) x ``ddr_efficiency``."""
+    return DDR_GBPS[cfg.get_board().name][0] * 1e9 * cfg.ddr_efficiency / (cfg.clock() * 1e6)
+
+
+def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
+    """The engine step that runs ``layer`` (one block's) over its feature map."""
+    from samfpga.hw.sim.token_batch_mvu import schedule_cycles
+
+    bpc = ddr_bytes_per_cycle(cfg)
+    b: dict[str, int] = {}
+    rd, wr, wb = _in_bytes(cfg, layer), layer.out_elems, 0
+    res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
+    if layer.kind == "dwconv":
+        engine = "dw"
+        b["unit"] = layer.vectors * math.ceil(layer.mh / cfg.dw_pe)
+        wb = layer.mh * (layer.mw + 8)  # taps and requantisation parameters, read once
+    elif layer.kind == "matmul":
+        engine = "attention"
+        t = unit.window * unit.window
+        n = layer.vectors // t
+        qk = layer.name.endswith("matmul_qk")
+        tbc = _unit_config(cfg, layer.mw, layer.mh, t, acc_bits(layer, cfg.w_bits), requant=not qk)
+        b["unit"] = schedule_cycles(tbc, n, t)["total"]
+        wb = n * tbc.pass_bytes
+        if qk:
+            b["softmax"] = math.ceil(layer.vectors * layer.mh / cfg.sm_lanes)
+    else:
+        engine = "gemm"
+        tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits), True)
+        b["unit"] = schedule_cycles(tbc, 1, layer.vectors)["total"]
+        wb = math.ceil(layer.vectors / tbc.batch) * tbc.pass_bytes
+        if layer.name.endswith(LN_INPUT):
+            b["layernorm"] = math.ceil(rd / cfg.ln_lanes)
+    b["reader"] = math.ceil(rd / PORT_BYTES)
+    if res:
+        b["residual"] = math.ceil(res / PORT_BYTES)
+    b["writer"] = math.ceil(wr / PORT_BYTES)
+    b["ddr"] = math.ceil((rd + res + wr + wb) / bpc)
+    binding = max(b, key=b.get)
+    return Step(layer.name, engine, layer.macs, b[binding] + cfg.launch_cycles, b, rd + res, wr, wb, binding)
+
+
+def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
+    """Every layer of every block in execution order, plus the neck's closing LayerNorm as its own pass."""
+    steps = [step_of(cfg, u, x) for u in units for blk in u.blocks for x in blk]
+    last = units[-1]
+    if last.name == "neck":
+        bpc = ddr_bytes_per_cycle(cfg)
+        e = last.out_elems
+        b = {"layernorm": math.ceil(e / cfg.ln_lanes), "reader": math.ceil(e / PORT_BYTES),
+             "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil(2 * e / bpc)}
+        k = max(b, key=b.get)
+        steps.append(Step("neck.3 (LayerNorm2d)", "layernorm", 0, b[k] + cfg.launch_cycles, b, e, e, 0, k))
+    return steps
+
+
+# --- resources ------------------------------------------------------------------------------------------------
+
+class _DT:
+    def __init__(self, bits: int, signed: bool = True):
+        self.b, self.s = bits, signed
+
+    def bitwidth(self) -> int:
+        return self.b
+
+    def min(self) -> int:
+        return -(1 << (self.b - 1)) if self.s else 0
+
+    def max(self) -> int:
+        return (1 << (self.b - 1)) - 1 if self.s else (1 << self.b) - 1
+
+    def is_integer(self) -> bool:
+        return True
+
+    def signed(self) -> bool:
+        return self.s
+
+    @property
+    def name(self) -> str:
+        return f"{'INT' if self.s else 'UINT'}{self.b}"
+
+
+class _Stub:
+    """The attributes the project's resource models read from a FINN node, for a unit no graph holds."""
+
+    def __init__(self, op_type: str, attrs: dict, in_bits: int, out_bits: int, buffer_depth: int = 0):
+        from types import SimpleNamespace
+
+        self.onnx_node = SimpleNamespace(name=f"engine_{op_type}", op_type=op_type, input=["x"])
+        self._a, self._in, self._out, self._depth = attrs, in_bits, out_bits, buffer_depth
+
+    def get_nodeattr(self, k):
+        return self._a[k]
+
+    def get_nodeattr_types(self):
+        return self._a
+
+    def get_input_datatype(self, ind: int = 0):
+        return _DT(self._in)
+
+    def get_output_datatype(self, ind: int = 0):
+        return _DT(self._out)
+
+    def get_buffer_depth(self) -> int:
+        return self._depth
+
+
+@cache
+def _layernorm(channels: int, lanes: int) -> dict[str, float]:
+    """int_layernorm.sv at ``lanes`` (samfpga.hw.custom_ops.int_cost's own model, the build's attributes)."""
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401  (registers the op)
+    from samfpga.hw.custom_ops.int_cost import layernorm_model
+
+    a = LAYERNORM_ATTRS
+    node = helper.make_node("IntLayerNorm_rtl", ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
+                            backend="fpgadataflow", NumChannels=channels, PE=lanes, eps_int=a["eps_int"],
+                            frac_bits=a["frac_bits"], lut_bits=a["lut_bits"], r_bits=a["r_bits"],
+                            negate=[0] * channels, numInputVectors=[1], inputDataType=f"INT{a['in_bits']}",
+                            outputDataType=f"INT{a['out_bits']}")
+    return layernorm_model(getCustomOp(node))
+
+
+@cache
+def _softmax(n: int, heads: int, lanes: int) -> dict[str, float]:
+    """int_softmax.sv over rows of ``n`` at ``lanes`` with TinyViT's compact bias of ``heads`` heads."""
+    import numpy as np
+    from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    import samfpga.hw.custom_ops  # noqa: F401
+    from samfpga.hw.custom_ops.int_cost import softmax_model
+
+    a = SOFTMAX_ATTRS
+    side = int(round(n ** 0.5))
+    y, x = np.divmod(np.arange(n), side)
+    idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
+    lo, hi = -(1 << (a["bias_bits"] - 1)), (1 << (a["bias_bits"] - 1)) - 1
+    table = np.linspace(lo, hi, heads * n).round().astype(np.int64).reshape(heads, n)
+    bias = table[:, idx].reshape(heads * n, n)
+    node = helper.make_node("IntSoftmax_rtl", ["x", "bias"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
+                            backend="fpgadataflow", NumChannels=n, PE=lanes, mult=a["mult"],
+                            pre_shift=a["pre_shift"], out_num=a["out_num"], recip_bits=a["recip_bits"],
+                            exp_frac_bits=a["exp_frac_bits"], exp_bits=a["exp_bits"], numInputVectors=[1],
+                            inputDataType=f"INT{a['in_bits']}", outputDataType=f"UINT{a['out_bits']}")
+
+    class _Model:
+        def get_initializer(self, name):
+            return bias if name == "bias" else None
+
+    return softmax_model(getCustomOp(node), _Model())
+
+
+def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig) -> tuple[str, dict[str, float]]:
+    from samfpga.hw.resources.memory import place
+
+    style = "ultra" if board.uram and depth * width >= cfg.uram_min_bits else "auto"
+    m = place(depth, width, style)
+    return m.kind, {"LUT": m.LUT * copies, "BRAM36": m.BRAM36 * copies, "URAM": m.URAM * copies}
+
+
+def _res(**kw: float) -> dict[str, float]:
+    return {r: float(kw.get(r, 0.0)) for r in RESOURCES}
+
+
+def _add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {r: a.get(r, 0.0) + b.get(r, 0.0) for r in RESOURCES}
+
+
+def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
+    """Every part of the engine: {name: {LUT, FF, BRAM36, URAM, DSP, source}}."""
+    from samfpga.hw.resources.models import swg_rtl_cost
+
+    board = cfg.get_board()
+    layers = [x for u in units for x in u.blocks[0]]
+    gemm = [x for x in layers if x.kind in ("conv", "linear")]
+    mats = [x for x in layers if x.kind == "matmul"]
+    dws = [x for x in layers if x.kind == "dwconv"]
+    out: dict[str, dict] = {}
+    acc = max(acc_bits(x, cfg.w_bits) for x in gemm + mats)
+    mh_max = max(_pad(x.mh, cfg.pe) for x in gemm + mats)
+    mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in gemm + mats))
+    tbc = _unit_config(cfg, mw_in, mh_max, cfg.batch, acc, True)
+    logic = token_batch_logic(tbc)
+    k = cfg.unit_logic_scale
+    out["gemm unit logic"] = {**_res(LUT=k * logic["LUT"], FF=k * logic["FF"], DSP=logic["DSP"]),
+                              "source": "Yosys-fitted (token_batch_mvu.sv + dot_pack.sv, "
+                                        "samfpga.hw.plan.pricing.token_batch_logic)"}
+    for name, depth, width, copies in token_batch_memories(tbc):
+        if name == "output_banks":
+            # QK^T leaves the unit as accumulators (the softmax takes INT21): a row of t keys in ceil(acc/8) words
+            t = max(u.window * u.window for u in units if u.window) if mats else 0
+            qk_words = max((_pad(x.mh, cfg.pe) // cfg.pe) * t * math.ceil(acc / 8) for x in mats) if mats else 0
+            depth = max(depth, qk_words)
+        kind, r = _place(depth, width, copies, board, cfg)
+        out[f"gemm {name} ({copies}x {depth}x{width}, {kind})"] = {
+            **_res(**r), "source": "samfpga.hw.resources.memory"}
+    convs = [x for x in gemm if x.kernel > 1]
+    if convs:
+        x = max(convs, key=lambda v: v.kernel * v.in_width * _pad(v.in_channels, cfg.simd))
+        depth = x.kernel * x.in_width * math.ceil(x.in_channels / cfg.simd)
+        c = swg_rtl_cost(_Stub("ConvolutionInputGenerator_rtl", {"SIMD": cfg.simd, "ram_style": "auto"}, 8, 8,
+                               depth), None, board)
+        out[f"sliding window ({x.kernel} rows x {x.in_width} x {x.in_channels})"] = {
+            **_res(LUT=c.LUT, FF=c.FF, BRAM36=c.BRAM36, URAM=c.URAM), "source": "own model (swg_rtl_cost)"}
+    rq = TOKEN_BATCH_FIT[True]
+    per_lane_rq = _res(LUT=rq["LUT"][2], FF=rq["FF"][2], DSP=1)
+    if dws:
+        from samfpga.hw.custom_ops.costs import dw_vvau_resources
+
+        ch = max(x.mh for x in dws)
+        d = dw_vvau_resources(cfg.dw_pe, 9, 1, math.ceil(ch / cfg.dw_pe), cfg.w_bits, 8 + cfg.w_bits + 4)
+        out["depthwise unit"] = {**_add(_res(**d), {r: v * cfg.dw_pe for r, v in per_lane_rq.items()}),
+                                 "source": "own model (dw_vvau_resources) + a requantiser per lane "
+                                           "(token_batch_mvu.sv's per-PE term)"}
+        # 3 rows of the widest strip (halos included) x all channels, read dw_pe channels at a time
+        x = max(dws, key=lambda v: (v.in_width // dw_tiles(cfg, v.in_width) + v.kernel - 1) * v.in_channels)
+        cols = x.in_width // dw_tiles(cfg, x.in_width) + x.kernel - 1
+        depth = x.kernel * cols * math.ceil(x.in_channels / cfg.dw_pe)
+        kind, r = _place(depth, cfg.dw_pe * 8, 1, board, cfg)
+        out[f"depthwise line buffer ({x.kernel} x {cols} x {x.in_channels}, {kind})"] = {
+            **_res(**r), "source": "samfpga.hw.resources.memory"}
+    ln_ch = max(x.mw for x in layers if x.name.endswith(LN_INPUT))
+    ln = _layernorm(_pad(ln_ch, cfg.ln_lanes), cfg.ln_lanes)
+    out["layernorm"] = {**_add(_res(**ln), {r: v * cfg.ln_lanes for r, v in per_lane_rq.items()}),
+                        "source": "own model (int_cost.layernorm_model) + a requantiser per lane"}
+    if mats:
+        heads = max(x.vectors // (u.grid * u.grid) for u in units for x in u.blocks[0] if x.kind == "matmul")
+        t = max(u.window * u.window for u in units if u.window)
+        sm = _softmax(t, heads, cfg.sm_lanes)
+        out["softmax"] = {**_res(**sm), "source": "own model (int_cost.softmax_model), compact TinyViT bias"}
+    from samfpga.hw.resources.models import add_streams_terms, terms_total
+
+    add = terms_total(add_streams_terms(cfg.pe, 9), "AddStreams_rtl")
+    out["residual adder"] = {**_res(**add), "source": "own model (add_streams_terms)"}
+    for name, kind in (("reader", "strip_reader_aligned"), ("residual reader", "strip_reader_aligned"),
+                       ("writer", "strip_writer_aligned"), ("image reader", "strip_reader")):
+        out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
+    return out
+
+
+def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
+    """Cycles, resources and fit of the engine ``cfg`` on its board."""
+    from samfpga.hw.plan.planner import roofline
+
+    units = units if units is not None else _units(cfg)
+    board = cfg.get_board()
+    clock = cfg.clock()
+    steps = schedule(cfg, units)
+    comps = components(cfg, units)
+    tot = dict.fromkeys(RESOURCES, 0.0)
+    for c in comps.values():
+        for r in RESOURCES:
+            tot[r] += c[r]
+    budget = board.budget()
+    pressure = {r: (tot[r] / (cfg.limit * budget[r]) if budget[r] else (math.inf if tot[r] else 0.0))
+                for r in RESOURCES}
+    binding = max(pressure, key=pressure.get)
+    cycles = sum(s.cycles for s in steps)
+    fps = clock * 1e6 / cycles
+    macs = sum(x.macs for u in units for x in u.layers)
+    moved = sum(s.bytes_read + s.bytes_written + s.weight_bytes for s in steps)
+    by_engine: dict[str, dict] = {}
+    for s in steps:
+        e = by_engine.setdefault(s.engine, {"steps": 0, "cycles": 0, "macs": 0, "binding": {}})
+        e["steps"] += 1
+        e["cycles"] += s.cycles
+        e["macs"] += s.macs
+        e["binding"][s.binding] = e["binding"].get(s.binding, 0) + 1
+    rf = roofline(macs, board, clock, cfg.w_bits)
+    return EnginePlan(
+        config={k: v for k, v in asdict(cfg).items() if k != "encoder_config"}, board=board.name,
+        fits=all(p <= 1.0 for p in pressure.values()), fps=fps, cycles=cycles, clock_mhz=clock, steps=steps,
+        components=comps, totals=tot, budget=budget, pressure=pressure, binding=binding,
+        ddr={"bytes_per_frame": moved, "gb_per_s": moved * fps / 1e9, "peak_gb_per_s": DDR_GBPS[board.name][0],
+             "efficiency": cfg.ddr_efficiency, "source": DDR_GBPS[board.name][1]},
+        roofline={**rf, "fraction": fps / rf["fps"],
+                  "mac_utilisation": macs / (cycles * cfg.pe * cfg.simd)},
+        by_engine=by_engine, not_built=list(NOT_BUILT))
+
+
+NOT_BUILT = (
+    "QK^T's accumulators (INT21 in the vit_t graph) to the softmax unrequantised: token_batch_mvu.sv's RQ is a "
+    "synthesis parameter; a per-step bypass with accumulator-wide output values is not built",
+    "the attention operands' layouts: Q and K per window and head, V transposed (a scatter / transpose of the qkv "
+    "output on the writer's stream, e.g. a page permute)",
+    "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
+    "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
+    "the host's step sequencer (launch_cycles is an assumption, not measured)",
+    "the engine as one design: HDL, a python execution of its schedule against the FINN graph, RTL simulation",
+    "AXI interconnect to the PS ports and the PS itself (not counted)",
+)
+
+
+@cache
+def _units_cached(variant: str, image_size: int, window_sizes: tuple | None, activation: str | None) -> list[Unit]:
+    from samfpga.hw.plan.layers import encoder_layers
+
+    return encoder_layers(EngineConfig(variant=variant, image_size=image_size, window_sizes=window_sizes,
+                                       activation=activation).tinyvit())
+
+
+def _units(cfg: EngineConfig) -> list[Unit]:
+    """The encoder's layers (``samfpga.hw.plan.layers.encoder_layers``), cached per variant and size."""
+    from samfpga.hw.plan.layers import encoder_layers
+
+    if cfg.encoder_config is not None:
+        return encoder_layers(cfg.encoder_config)
+    return _units_cached(cfg.variant, cfg.image_size, cfg.window_sizes, cfg.activation)
+
+
+#: what ``search`` tries
+SEARCH = {"pe": (8, 16, 24, 32, 40, 48, 64, 96, 128), "simd": (16, 32, 64), "batch": (64, 128, 256), "dw_pe": (8, 16, 32),
+          "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16)}
+
+
+def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
+           units: list[Unit] | None = None) -> EnginePlan:
+    """The fastest engine of ``space`` (default ``SEARCH``) that fits ``cfg.board`` within ``cfg.limit``; when none
+    fits, the one with the lowest worst pressure. Other fields come from ``cfg``."""
+    space = space or SEARCH
+    units = units if units is not None else _units(cfg)
+    keys = list(space)
+    best, best_key, n = None, None, 0
+    for vals in itertools.product(*(space[k] for k in keys)):
+        c = replace(cfg, **dict(zip(keys, vals, strict=True)))
+        if c.dot == "pack" and c.pe % 2:
+            continue
+        p = evaluate(c, units)
+        n += 1
+        worst = max(p.pressure.values())
+        k = (0, -p.fps, worst) if p.fits else (1, worst, -p.fps)
+        if best_key is None or k < best_key:
+            best, best_key = p, k
+    if best is None:
+        raise ValueError("engine search: no configuration in the space")
+    best.searched = n
+    return best
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+def markdown(p: EnginePlan) -> str:
+    c = p.config
+    lines = [f"# Engine plan: {c['variant']} {c['image_size']}² on {p.board} (own model)", "",
+             f"Engine: GEMM PE {c['pe']} x SIMD {c['simd']} ({c['dot']}), batch {c['batch']} tokens of up to "
+             f"{c['mw_cap']} values, depthwise {c['dw_pe']} channels, LayerNorm {c['ln_lanes']} lanes, softmax "
+             f"{c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
+             f"**{'Fits' if p.fits else 'Does not fit'}** within {c['limit']:.0%} of every resource "
+             f"(binding: {p.binding} {p.pressure[p.binding]:.2f}x); **{p.fps:.2f} fps** ({p.cycles:,} cycles per "
+             f"frame); DSP roofline {p.roofline['fps']:.2f} fps, reached {p.roofline['fraction']:.1%}; GEMM MAC "
+             f"utilisation {p.roofline['mac_utilisation']:.1%}; DDR {p.ddr['bytes_per_frame'] / 1e6:.1f} MB per "
+             f"frame = {p.ddr['gb_per_s']:.2f} GB/s of {p.ddr['peak_gb_per_s']:g} peak.", "",
+             "| resource | used | budget | of budget | of the limit |", "|---|---|---|---|---|"]
+    for r in RESOURCES:
+        b = p.budget[r]
+        lines.append(f"| {r} | {p.totals[r]:,.0f} | {b:,} | {p.totals[r] / b:.1%} | {p.pressure[r]:.2f}x |"
+                     if b else f"| {r} | {p.totals[r]:,.0f} | 0 | - | - |")
+    lines += ["", "| component | LUT | FF | BRAM36 | URAM | DSP | source |", "|---|---|---|---|---|---|---|"]
+    for k, v in p.components.items():
+        lines.append(f"| {k} | {v['LUT']:,.0f} | {v['FF']:,.0f} | {v['BRAM36']:g} | {v['URAM']:g} | "
+                     f"{v['DSP']:,.0f} | {v['source']} |")
+    lines += ["", "| engine | steps | cycles | share | MACs | bound by (steps) |", "|---|---|---|---|---|---|"]
+    for k, v in p.by_engine.items():
+        lines.append(f"| {k} | {v['steps']} | {v['cycles']:,} | {v['cycles'] / p.cycles:.1%} | {v['macs']:,} | "
+                     f"{', '.join(f'{b} {n}' for b, n in sorted(v['binding'].items()))} |")
+    lines += ["", "Not built (priced from the parts that are): " + "; ".join(p.not_built) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write(p: EnginePlan, out: str | Path) -> dict[str, str]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    js, md = out / "report.json", out / "report.md"
+    d = p.to_dict()
+    d["label"] = ("own model (samfpga.hw.plan.engine): layer shapes from samfpga.models TinyViT, cycles from "
+                  "token_batch_mvu.schedule_cycles and port/DDR bounds, resources from the project's models; no "
+                  "FINN build, no synthesis of the engine as a whole")
+    js.write_text(json.dumps(d, indent=1, default=float) + "\n")
+    md.write_text(markdown(p))
+    return {"json": str(js), "md": str(md)}

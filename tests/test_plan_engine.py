@@ -1,0 +1,203 @@
+"""samfpga.hw.plan.engine: the layer-sequential engine's schedule (every MAC once, each step the unit's own
+schedule or a port / DDR bound), its resources (the sum of its parts, the unit's DSPs exact), the search (the
+fastest fit of the space, checked by brute force) and the CLI, on a tiny encoder (seconds)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from samfpga.hw.boards import RESOURCES
+from samfpga.hw.plan.engine import (
+    PORT_BYTES,
+    EngineConfig,
+    components,
+    ddr_bytes_per_cycle,
+    evaluate,
+    layer_batch,
+    schedule,
+    search,
+)
+from samfpga.hw.plan.layers import encoder_layers
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, schedule_cycles
+from samfpga.models.image_encoder.tiny_vit import TinyViTConfig
+
+
+def tiny() -> TinyViTConfig:
+    return TinyViTConfig(img_size=64, embed_dims=[8, 16, 16, 16], depths=[2, 2, 3, 2], num_heads=[1, 2, 2, 2],
+                         window_sizes=[4, 4, 4, 4], out_chans=16, num_classes=0, activation="relu")
+
+
+@pytest.fixture(scope="module")
+def units():
+    return encoder_layers(tiny())
+
+
+def cfg(**kw) -> EngineConfig:
+    base = dict(board="kv260", encoder_config=tiny(), pe=8, simd=8, batch=16, dw_pe=8, ln_lanes=2, sm_lanes=4,
+                launch_cycles=100)
+    return EngineConfig(**{**base, **kw})
+
+
+def test_every_mac_once_and_the_units_schedule(units):
+    c = cfg()
+    steps = schedule(c, units)
+    layers = [x for u in units for x in u.layers]
+    assert [s.name for s in steps[:len(layers)]] == [x.name for x in layers]
+    assert sum(s.macs for s in steps) == sum(x.macs for x in layers)
+    assert steps[-1].engine == "layernorm"  # the neck's closing LayerNorm2d
+    by = {s.name: s for s in steps}
+    for u in units:
+        for x in u.layers:
+            s = by[x.name]
+            assert s.cycles == max(s.bounds.values()) + c.launch_cycles
+            assert s.bounds["reader"] == math.ceil(s.bytes_read / PORT_BYTES) or "residual" in s.bounds
+            if x.kind in ("conv", "linear"):
+                b = layer_batch(c, x)
+                tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, b, acc_bits=tbc_acc(x),
+                                       requant=True, axi_dw=128, dot="pack")
+                assert s.bounds["unit"] == schedule_cycles(tbc, 1, x.vectors)["total"]
+                assert s.weight_bytes == math.ceil(x.vectors / b) * tbc.pass_bytes
+                # a unit cycle applies at most PE x SIMD MACs
+                assert s.bounds["unit"] * 64 >= x.macs
+            elif x.kind == "matmul":
+                t = u.window * u.window
+                assert s.bounds["unit"] * 64 >= x.macs
+                assert ("softmax" in s.bounds) == x.name.endswith("matmul_qk")
+                assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
+            else:
+                assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)
+    # residual reads on the layers that close a residual branch, nowhere else
+    res = {s.name for s in steps if "residual" in s.bounds}
+    assert res and all(n.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in n for n in res)
+
+
+def tbc_acc(x) -> int:
+    from samfpga.hw.plan.pricing import acc_bits
+
+    return acc_bits(x, 8)
+
+
+def test_wide_vectors_run_with_fewer_tokens(units):
+    x = next(x for u in units for x in u.layers if x.kind == "conv" and x.kernel == 3 and x.mw > 16)
+    assert layer_batch(cfg(mw_cap=4096), x) == 16
+    small = cfg(mw_cap=8)
+    assert layer_batch(small, x) == max(1, 16 * 8 // (-(-x.mw // 8) * 8)) < 16
+
+
+def test_a_starved_ddr_binds_every_step(units):
+    c = cfg(ddr_efficiency=0.001)
+    bpc = ddr_bytes_per_cycle(c)
+    for s in schedule(c, units):
+        assert s.binding == "ddr"
+        assert s.cycles == math.ceil((s.bytes_read + s.bytes_written + s.weight_bytes) / bpc) + c.launch_cycles
+
+
+def test_resources_are_the_sum_of_the_parts(units):
+    c = cfg()
+    comps = components(c, units)
+    p = evaluate(c, units)
+    for r in RESOURCES:
+        assert p.totals[r] == pytest.approx(sum(v[r] for v in comps.values()))
+        assert p.pressure[r] == pytest.approx(p.totals[r] / (0.85 * p.budget[r]))
+    # the GEMM unit: PE x SIMD / 2 packed products and one requantiser DSP per PE
+    assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8
+    assert comps["depthwise unit"]["DSP"] == 8 * 9 + 8
+    wider = components(cfg(pe=16), units)
+    assert wider["gemm unit logic"]["LUT"] > comps["gemm unit logic"]["LUT"]
+    scaled = components(cfg(unit_logic_scale=1.5), units)
+    assert scaled["gemm unit logic"]["LUT"] == pytest.approx(1.5 * comps["gemm unit logic"]["LUT"])
+    assert p.fits == all(v <= 1 for v in p.pressure.values())
+    assert p.fps == pytest.approx(p.clock_mhz * 1e6 / sum(s.cycles for s in p.steps))
+
+
+def test_search_is_the_fastest_fit(units):
+    space = {"pe": (2, 4, 8), "simd": (4, 8), "batch": (8, 16), "dw_pe": (4,), "ln_lanes": (2,), "sm_lanes": (4,)}
+    combos = [dict(zip(space, v, strict=True)) for v in itertools.product(*space.values())]
+    # a limit at which about half of the space fits (pressure = totals / (limit x budget))
+    worst = sorted(max(evaluate(cfg(limit=1.0, **k), units).pressure.values()) for k in combos)
+    base = cfg(limit=worst[len(worst) // 2])
+    best = search(base, space, units)
+    plans = [evaluate(replace(base, **k), units) for k in combos]
+    fitting = [p for p in plans if p.fits]
+    assert fitting and len(fitting) < len(plans)
+    assert best.fits and best.fps == max(p.fps for p in fitting)
+    assert best.searched == len(plans)
+    small = replace(base, limit=worst[0] / 2)
+    none = search(small, space, units)
+    assert not none.fits and none.pressure[none.binding] > 1
+    assert max(none.pressure.values()) == pytest.approx(
+        min(max(evaluate(replace(small, **k), units).pressure.values()) for k in combos))
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(ValueError, match="pe"):
+        EngineConfig(pe=0)
+    with pytest.raises(ValueError, match="even PE"):
+        EngineConfig(pe=3)
+    with pytest.raises(ValueError, match="unknown board"):
+        EngineConfig(board="nope")
+    with pytest.raises(ValueError, match="ddr_efficiency"):
+        EngineConfig(ddr_efficiency=0)
+
+
+def test_cli_writes_the_report(tmp_path, capsys):
+    from samfpga.hw.plan.__main__ import main, parse_space
+
+    assert parse_space("pe=32,48; simd=32") == {"pe": (32, 48), "simd": (32,)}
+    for bad in ("pe", "pe=x", "foo=1", "pe=0"):
+        with pytest.raises(ValueError, match="engine space"):
+            parse_space(bad)
+    out = tmp_path / "eng"
+    assert main(["--engine", "--image-size", "512", "--out", str(out), "--engine-space",
+                 "pe=32;simd=32;batch=128;dw_pe=16;ln_lanes=4;sm_lanes=8"]) == 0
+    d = json.loads((out / "report.json").read_text())
+    assert d["config"]["pe"] == 32 and d["searched"] == 1 and d["fits"] in (True, False)
+    assert "own model" in d["label"] and d["not_built"]
+    md = (out / "report.md").read_text()
+    assert "fps" in md and "gemm unit logic" in md
+    assert "engine PE 32 x SIMD 32" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--engine", "--out", str(out), "--engine-space", "pe=x"])
+
+
+def test_window_order_is_a_strip_read_and_write():
+    """The engine reads the attention layers' tokens window by window with the strip reader (strips of ``window``
+    columns, no halo) and writes them back with the strip writer: the reader's stream is the window partition
+    (windows column-major, tokens row-major within each; the order of windows does not matter to attention), and
+    the writer puts that stream back as the HWC map (both numpy models, tolerance 0)."""
+    import numpy as np
+
+    from samfpga.hw.sim import strip_reader as sr
+    from samfpga.hw.sim import strip_writer as sw
+
+    h = w = 16
+    c, ws = 3, 4
+    fmap = np.random.default_rng(0).integers(0, 256, (h, w, c), dtype=np.uint8)
+    f = sr.StripFrame(fmap, tiles=w // ws, halo=0)
+    stream = b"".join(sr.reference(f))
+    windows = fmap.reshape(h // ws, ws, w // ws, ws, c).transpose(2, 0, 1, 3, 4)  # (wx, wy, y, x, c)
+    assert stream == windows.tobytes()
+    per_strip = len(stream) // (w // ws)
+    strips = [stream[i * per_strip:(i + 1) * per_strip] for i in range(w // ws)]
+    assert sw.reference(bytes(h * w * c), [f], [strips]) == fmap.tobytes()
+    # row-major window order would be another stream (the check can fail)
+    assert stream != fmap.reshape(h // ws, ws, w // ws, ws, c).transpose(0, 2, 1, 3, 4).tobytes()
+
+
+def test_depthwise_strips_and_their_halo_bytes():
+    from samfpga.hw.plan.engine import dw_tiles
+    from samfpga.hw.sim.strip_reader import payload_bytes
+
+    c = cfg(dw_strip=32)
+    assert [dw_tiles(c, w) for w in (16, 32, 64, 96, 128, 256)] == [1, 1, 2, 3, 4, 8]
+    units = encoder_layers(tiny())
+    dw = next(x for u in units for x in u.layers if x.kind == "dwconv")
+    s = next(s for s in schedule(cfg(dw_strip=4), units) if s.name == dw.name)
+    t = dw_tiles(cfg(dw_strip=4), dw.in_width)
+    assert t > 1 and s.bytes_read == payload_bytes(dw.in_width, dw.in_width, dw.in_channels, t, 1)
+    assert s.bytes_read > dw.in_width ** 2 * dw.in_channels  # the halo columns are read twice
