@@ -6,8 +6,11 @@
 Builds token_batch_mvu.sv as ``samfpga.hw.plan.engine.search`` plans the KV260 engine at ``--size`` (its PE, SIMD
 and batch; two products per DSP, requantiser inside, 128-bit AXI, RT_SHAPE = 1, buffers for ``mw_cap``-wide
 vectors and the widest layer's outputs) and runs, back to back on the one unit, one layer of each GEMM shape of vit_t at ``--size`` (each padded as the
-engine pads it: MW to SIMD, MH to PE; zero weights in the padding) on ``--tokens`` tokens of random integers, with
-cocotbext-axi's AXI RAM as DDR. Per layer: the outputs against the numpy reference (tolerance 0), the cycles its
+engine pads it: MW to SIMD, MH to PE; zero weights in the padding) on ``--tokens`` tokens of random integers, then
+the attention products as the engine runs them (per window and head an iteration of the window's tokens with its
+own K or V as weights, ``--windows`` of them; requantised, as the unit is built: the vit_t graph's QK^T goes to the
+softmax unrequantised, which the unit cannot yet do, so these rows are about cycles), with cocotbext-axi's AXI RAM
+as DDR. Per layer: the outputs against the numpy reference (tolerance 0), the cycles its
 frame took free-running against the engine model's unit cycles for those tokens
 (``token_batch_mvu.schedule_cycles``, what ``engine.step_of`` uses), and the DDR bytes read against the model's.
 Writes ``<out>.json`` and ``<out>.md``. Verilator build plus simulation take minutes.
@@ -28,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--tokens", type=int, default=256, help="tokens per layer (the layer's own count is larger)")
+    ap.add_argument("--windows", type=int, default=16,
+                    help="window-head iterations per attention product (each with its own K or V)")
     ap.add_argument("--out", default="bench/results/engine_unit_sim")
     a = ap.parse_args(argv)
 
@@ -44,28 +49,38 @@ def main(argv: list[str] | None = None) -> int:
     unit = tb.TokenBatchConfig(_pad(eng.mw_cap, eng.simd), max(_pad(x.mh, eng.pe) for x in gemm), eng.simd, eng.pe,
                                eng.batch, acc_bits=acc, requant=True, axi_dw=eng.axi_dw, dot=eng.dot, rt_shape=True,
                                max_burst=16, wfifo_depth=128)
+    # (name, mw, mh, padded mw, padded mh, batch, iterations, tokens): one GEMM layer of each shape on --tokens
+    # tokens, then the attention products as the engine runs them: per window and head one iteration of the
+    # window's tokens with its own K or V as the weights (--windows of them)
     shapes, seen = [], set()
     for x in gemm:
         key = (_pad(x.mw, eng.simd), _pad(x.mh, eng.pe), layer_batch(eng, x))
         if key not in seen:
             seen.add(key)
-            shapes.append((x.name, x.mw, x.mh, *key))
+            shapes.append((x.name, x.mw, x.mh, *key, 1, a.tokens))
+    for u in units:
+        for x in (x for x in u.blocks[0] if x.kind == "matmul"):
+            t = u.window * u.window
+            key = (_pad(x.mw, eng.simd), _pad(x.mh, eng.pe), t)
+            if key not in seen:
+                seen.add(key)
+                shapes.append((f"{x.name} (requantised)", x.mw, x.mh, *key, a.windows, t))
     rng = np.random.default_rng(0)
     frames, rows, base = [], [], 0
-    for name, mw, mh, mwp, mhp, b in shapes:
+    for name, mw, mh, mwp, mhp, b, n, t in shapes:
         s = tb.layer_shape(unit, mwp, mhp, b)
-        x = rng.integers(-128, 128, (1, a.tokens, mwp))
-        w = np.zeros((1, mhp, mwp), dtype=np.int64)
-        w[:, :mh, :mw] = rng.integers(-128, 128, (1, mh, mw))
-        x[:, :, mw:] = rng.integers(-128, 128, (1, a.tokens, mwp - mw))  # padding inputs meet zero weights
-        rq = tb.sample_requant(s, 1, rng)
+        x = rng.integers(-128, 128, (n, t, mwp))
+        w = np.zeros((n, mhp, mwp), dtype=np.int64)
+        w[:, :mh, :mw] = rng.integers(-128, 128, (n, mh, mw))
+        x[:, :, mw:] = rng.integers(-128, 128, (n, t, mwp - mw))  # padding inputs meet zero weights
+        rq = tb.sample_requant(s, n, rng)
         frames.append(Frame(x, w, base=base, rq=rq, shape=s))
-        base += -(-s.min_stride // 4096) * 4096
-        c = tb.schedule_cycles(s, 1, a.tokens)
-        rows.append({"layer": name, "mw": mw, "mh": mh, "padded": [mwp, mhp], "batch": b, "sf": s.sf, "nf": s.nf,
-                     "model_cycles": c["total"], "model_compute": c["compute"], "model_params": c["params"],
-                     "model_weight_bound": c["weight_bound"], "model_ddr_bytes": tb.ddr_bytes_per_frame(s, 1, a.tokens),
-                     "macs": a.tokens * mw * mh})
+        base += -(-n * s.min_stride // 4096) * 4096
+        c = tb.schedule_cycles(s, n, t)
+        rows.append({"layer": name, "mw": mw, "mh": mh, "padded": [mwp, mhp], "batch": b, "iterations": n,
+                     "tokens": t, "sf": s.sf, "nf": s.nf, "model_cycles": c["total"], "model_compute": c["compute"],
+                     "model_params": c["params"], "model_weight_bound": c["weight_bound"],
+                     "model_ddr_bytes": tb.ddr_bytes_per_frame(s, n, t), "macs": n * t * mw * mh})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
         build_s = build(unit, Path(tmp))
@@ -79,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         # a frame's own cycles: from the previous frame's last output word to its own (the first from the start)
         r["rtl_cycles"] = done[k + 1] - done[k]
     out = {"command": f"PYTHONPATH=sw:models:hw:. .venv/bin/python bench/engine_unit_sim.py --size {a.size} "
-                      f"--tokens {a.tokens}",
+                      f"--tokens {a.tokens} --windows {a.windows}",
            "source": "Verilator + cocotb RTL simulation (cocotbext-axi AXI RAM as DDR, no stalls)",
-           "unit": unit.to_dict(), "tokens": a.tokens, "bit_exact": p["mismatches"] == 0 and p["words_compared"] > 0,
+           "unit": unit.to_dict(), "tokens": a.tokens, "windows": a.windows, "bit_exact": p["mismatches"] == 0 and p["words_compared"] > 0,
            "words_compared": p["words_compared"], "mismatches": p["mismatches"], "err": p["err"],
            "ddr_bytes": p["ddr_bytes"], "model_ddr_bytes": sum(r["model_ddr_bytes"] for r in rows),
            "build_s": round(build_s, 1), "wall_s": round(wall, 1), "layers": rows}
@@ -101,7 +116,8 @@ def write_md(out: dict, path: Path) -> None:
     lines = ["# The KV260 engine's GEMM unit in RTL simulation: vit_t layer shapes back to back", "",
              f"`{out['command']}`; {out['source']}. Unit: PE {u['pe']} x SIMD {u['simd']}, batch {u['batch']}, "
              f"buffers for MW {u['mw']} / MH {u['mh']}, dot {u['dot']}, RT_SHAPE = 1. {out['tokens']} random tokens "
-             f"per layer, one layer of each GEMM shape, back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
+             f"per GEMM layer (one of each shape), then the attention products ({out.get('windows', 0)} window-head "
+             f"iterations of the window's tokens each, requantised: cycles only, see docs/engine.md), back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
              f"** ({out['words_compared']:,} output words, {out['mismatches']} mismatches, err {out['err']}); DDR bytes "
              f"read {out['ddr_bytes']:,} (model {out['model_ddr_bytes']:,}). Build {out['build_s']} s, whole run "
              f"{out['wall_s']} s.", "",
@@ -113,11 +129,12 @@ def write_md(out: dict, path: Path) -> None:
              f"layer's full token count, where fill and drain are a smaller share).", "",
              "A layer's RTL cycles are from the previous layer's last output word to its own, so they include the "
              "overlap of its fill with the previous drain (hence ratios below 1 per layer).", "",
-             "| layer (first of its shape) | MW x MH (padded) | batch | RTL cycles | model back to back | model alone "
-             "(fill + drain) |", "|---|---|---|---|---|---|"]
+             "| layer (first of its shape) | MW x MH (padded) | batch | iterations x tokens | RTL cycles | model back "
+             "to back | model alone (fill + drain) |", "|---|---|---|---|---|---|---|"]
     for r, st in zip(rows, steady, strict=True):
         lines.append(f"| {r['layer']} | {r['mw']} x {r['mh']} ({r['padded'][0]} x {r['padded'][1]}) | {r['batch']} "
-                     f"| {r['rtl_cycles']:,} | {st:,} | {r['model_cycles']:,} |")
+                     f"| {r.get('iterations', 1)} x {r.get('tokens', out['tokens'])} | {r['rtl_cycles']:,} | {st:,} | "
+                     f"{r['model_cycles']:,} |")
     path.write_text("\n".join(lines) + "\n")
 
 

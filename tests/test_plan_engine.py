@@ -24,12 +24,7 @@ from samfpga.hw.plan.engine import (
 )
 from samfpga.hw.plan.layers import encoder_layers
 from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, schedule_cycles
-from samfpga.models.image_encoder.tiny_vit import TinyViTConfig
-
-
-def tiny() -> TinyViTConfig:
-    return TinyViTConfig(img_size=64, embed_dims=[8, 16, 16, 16], depths=[2, 2, 3, 2], num_heads=[1, 2, 2, 2],
-                         window_sizes=[4, 4, 4, 4], out_chans=16, num_classes=0, activation="relu")
+from tests.test_plan import tiny
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +99,11 @@ def test_resources_are_the_sum_of_the_parts(units):
     for r in RESOURCES:
         assert p.totals[r] == pytest.approx(sum(v[r] for v in comps.values()))
         assert p.pressure[r] == pytest.approx(p.totals[r] / (0.85 * p.budget[r]))
-    # the GEMM unit: PE x SIMD / 2 packed products and one requantiser DSP per PE
-    assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8
+    # the GEMM unit: PE x SIMD / 2 packed products, one requantiser DSP per PE (sums <= 27 bits here) and the
+    # run-time shape's
+    from samfpga.hw.plan.engine import RT_SHAPE_DSP
+
+    assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8 + RT_SHAPE_DSP
     assert comps["depthwise unit"]["DSP"] == 8 * 9 + 8
     wider = components(cfg(pe=16), units)
     assert wider["gemm unit logic"]["LUT"] > comps["gemm unit logic"]["LUT"]
@@ -201,3 +199,26 @@ def test_depthwise_strips_and_their_halo_bytes():
     t = dw_tiles(cfg(dw_strip=4), dw.in_width)
     assert t > 1 and s.bytes_read == payload_bytes(dw.in_width, dw.in_width, dw.in_channels, t, 1)
     assert s.bytes_read > dw.in_width ** 2 * dw.in_channels  # the halo columns are read twice
+
+
+def test_unit_calibration_is_the_committed_yosys_run():
+    """The engine prices its GEMM unit as the planner's model x the largest Yosys / model ratio measured at the
+    engine's sizes with a run-time shape (bench/results/engine_unit_synth.json); the model's DSPs are exact for a
+    fixed shape and the run-time shape adds RT_SHAPE_DSP; before calibration the model's LUTs are within 15%."""
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import RT_SHAPE_DSP, UNIT_YOSYS_RATIO
+
+    d = json.loads((Path(__file__).resolve().parents[1] / "bench/results/engine_unit_synth.json").read_text())
+    units = d["units"]
+    assert any(u["rt_shape"] for u in units) and any(not u["rt_shape"] for u in units)
+
+    def measured(u, r):
+        return u["yosys"]["LUT"] - u["yosys"]["lutram_luts"] if r == "LUT" else u["yosys"][r]
+
+    for r in ("LUT", "FF"):
+        ratio = max(measured(u, r) / u["model"][r] for u in units if u["rt_shape"])
+        assert UNIT_YOSYS_RATIO[r] == pytest.approx(ratio, abs=0.001)
+    for u in units:
+        assert u["yosys"]["DSP"] == u["model"]["DSP"] + (RT_SHAPE_DSP if u["rt_shape"] else 0)
+        assert 0.85 <= u["model"]["LUT"] / measured(u, "LUT") <= 1.0

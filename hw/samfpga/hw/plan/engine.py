@@ -51,6 +51,7 @@ from samfpga.hw.plan.pricing import (
     DDR_GBPS,
     DMA,
     TOKEN_BATCH_FIT,
+    ShapeOp,
     acc_bits,
     token_batch_logic,
     token_batch_memories,
@@ -58,6 +59,12 @@ from samfpga.hw.plan.pricing import (
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
 PORT_BYTES = 16
+#: token_batch_mvu.sv's logic at the engine's sizes over the planner's model of it (``pricing.token_batch_logic``,
+#: fitted to Yosys at PE <= 10 x SIMD 40): the largest Yosys / model ratio of bench/results/engine_unit_synth.json
+#: (PE 24-40 x SIMD 32-64, batch 128-256, RT_SHAPE = 1; LUT without LUTRAM), and the DSPs the run-time shape adds
+#: (its range checks' and pass length's products). tests/test_plan_engine.py checks these against that file.
+UNIT_YOSYS_RATIO = {"LUT": 1.080, "FF": 1.228}
+RT_SHAPE_DSP = 5
 #: TinyViT layers whose input passes a LayerNorm (Attention.norm, Mlp.norm; the neck's LayerNorm2d after neck.0)
 LN_INPUT = ("attn.qkv", "mlp.fc1", "neck.2")
 #: layers whose output is added to the block's input (x + attn(x), x + mlp(x), MBConv's x + conv3(...))
@@ -119,16 +126,10 @@ class EngineConfig:
             raise ValueError(f"ddr_efficiency {self.ddr_efficiency}, limit {self.limit}: each in (0, 1]")
 
     def tinyvit(self):
-        if self.encoder_config is not None:
-            return self.encoder_config
-        from samfpga.models.build import variant_config
+        from samfpga.hw.plan.layers import hardware_variant
 
-        over = {}
-        if self.window_sizes is not None:
-            over["window_sizes"] = list(self.window_sizes)
-        if self.activation is not None:
-            over["activation"] = self.activation
-        return variant_config(self.variant, image_size=self.image_size, **over).encoder_config
+        return self.encoder_config or hardware_variant(self.variant, self.image_size, self.window_sizes,
+                                                       self.activation)
 
     def get_board(self) -> Board:
         return get_board(self.board)
@@ -276,50 +277,12 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
 
 # --- resources ------------------------------------------------------------------------------------------------
 
-class _DT:
-    def __init__(self, bits: int, signed: bool = True):
-        self.b, self.s = bits, signed
+class _SlidingWindow(ShapeOp):
+    """A ConvolutionInputGenerator_rtl for ``swg_rtl_cost``: SIMD, 8-bit values, a line buffer of ``depth`` words."""
 
-    def bitwidth(self) -> int:
-        return self.b
-
-    def min(self) -> int:
-        return -(1 << (self.b - 1)) if self.s else 0
-
-    def max(self) -> int:
-        return (1 << (self.b - 1)) - 1 if self.s else (1 << self.b) - 1
-
-    def is_integer(self) -> bool:
-        return True
-
-    def signed(self) -> bool:
-        return self.s
-
-    @property
-    def name(self) -> str:
-        return f"{'INT' if self.s else 'UINT'}{self.b}"
-
-
-class _Stub:
-    """The attributes the project's resource models read from a FINN node, for a unit no graph holds."""
-
-    def __init__(self, op_type: str, attrs: dict, in_bits: int, out_bits: int, buffer_depth: int = 0):
-        from types import SimpleNamespace
-
-        self.onnx_node = SimpleNamespace(name=f"engine_{op_type}", op_type=op_type, input=["x"])
-        self._a, self._in, self._out, self._depth = attrs, in_bits, out_bits, buffer_depth
-
-    def get_nodeattr(self, k):
-        return self._a[k]
-
-    def get_nodeattr_types(self):
-        return self._a
-
-    def get_input_datatype(self, ind: int = 0):
-        return _DT(self._in)
-
-    def get_output_datatype(self, ind: int = 0):
-        return _DT(self._out)
+    def __init__(self, simd: int, depth: int):
+        super().__init__("engine_swg", "ConvolutionInputGenerator_rtl", {"SIMD": simd, "ram_style": "auto"}, 8, 8, 8)
+        self._depth = depth
 
     def get_buffer_depth(self) -> int:
         return self._depth
@@ -373,10 +336,11 @@ def _softmax(n: int, heads: int, lanes: int) -> dict[str, float]:
     return softmax_model(getCustomOp(node), _Model())
 
 
-def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig) -> tuple[str, dict[str, float]]:
+def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig, style: str = ""
+           ) -> tuple[str, dict[str, float]]:
     from samfpga.hw.resources.memory import place
 
-    style = "ultra" if board.uram and depth * width >= cfg.uram_min_bits else "auto"
+    style = style or ("ultra" if board.uram and depth * width >= cfg.uram_min_bits else "auto")
     m = place(depth, width, style)
     return m.kind, {"LUT": m.LUT * copies, "BRAM36": m.BRAM36 * copies, "URAM": m.URAM * copies}
 
@@ -405,24 +369,25 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     tbc = _unit_config(cfg, mw_in, mh_max, cfg.batch, acc, True)
     logic = token_batch_logic(tbc)
     k = cfg.unit_logic_scale
-    out["gemm unit logic"] = {**_res(LUT=k * logic["LUT"], FF=k * logic["FF"], DSP=logic["DSP"]),
-                              "source": "Yosys-fitted (token_batch_mvu.sv + dot_pack.sv, "
-                                        "samfpga.hw.plan.pricing.token_batch_logic)"}
+    out["gemm unit logic"] = {**_res(LUT=k * UNIT_YOSYS_RATIO["LUT"] * logic["LUT"],
+                                     FF=k * UNIT_YOSYS_RATIO["FF"] * logic["FF"], DSP=logic["DSP"] + RT_SHAPE_DSP),
+                              "source": "Yosys-fitted model (pricing.token_batch_logic) x its Yosys ratio at the "
+                                        "engine's size (bench/results/engine_unit_synth.json), RT_SHAPE = 1"}
     for name, depth, width, copies in token_batch_memories(tbc):
         if name == "output_banks":
             # QK^T leaves the unit as accumulators (the softmax takes INT21): a row of t keys in ceil(acc/8) words
             t = max(u.window * u.window for u in units if u.window) if mats else 0
             qk_words = max((_pad(x.mh, cfg.pe) // cfg.pe) * t * math.ceil(acc / 8) for x in mats) if mats else 0
             depth = max(depth, qk_words)
-        kind, r = _place(depth, width, copies, board, cfg)
+        # the accumulator RAM is read asynchronously (token_batch_mvu.sv's AccRam): LUTRAM, as Yosys maps it
+        kind, r = _place(depth, width, copies, board, cfg, "distributed" if name == "accumulators" else "")
         out[f"gemm {name} ({copies}x {depth}x{width}, {kind})"] = {
             **_res(**r), "source": "samfpga.hw.resources.memory"}
     convs = [x for x in gemm if x.kernel > 1]
     if convs:
         x = max(convs, key=lambda v: v.kernel * v.in_width * _pad(v.in_channels, cfg.simd))
         depth = x.kernel * x.in_width * math.ceil(x.in_channels / cfg.simd)
-        c = swg_rtl_cost(_Stub("ConvolutionInputGenerator_rtl", {"SIMD": cfg.simd, "ram_style": "auto"}, 8, 8,
-                               depth), None, board)
+        c = swg_rtl_cost(_SlidingWindow(cfg.simd, depth), None, board)
         out[f"sliding window ({x.kernel} rows x {x.in_width} x {x.in_channels})"] = {
             **_res(LUT=c.LUT, FF=c.FF, BRAM36=c.BRAM36, URAM=c.URAM), "source": "own model (swg_rtl_cost)"}
     rq = TOKEN_BATCH_FIT[True]

@@ -86,6 +86,19 @@ class Unit:
         return sum(x.weights for x in self.layers)
 
 
+def hardware_variant(variant: str, image_size: int, window_sizes: tuple[int, ...] | None, activation: str | None):
+    """The TinyViTConfig of ``variant`` at ``image_size`` with the hardware variant's windows and activation (None:
+    the variant's own), as the FINN flow builds it."""
+    from samfpga.models.build import variant_config
+
+    over = {}
+    if window_sizes is not None:
+        over["window_sizes"] = list(window_sizes)
+    if activation is not None:
+        over["activation"] = activation
+    return variant_config(variant, image_size=image_size, **over).encoder_config
+
+
 def _unit_of(path: str) -> tuple[str, int]:
     parts = path.split(".")
     if parts[0] == "layers" and len(parts) > 3 and parts[2] == "blocks":

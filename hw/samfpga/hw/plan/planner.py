@@ -127,16 +127,10 @@ class PlanConfig:
                              "each must be >= 1")
 
     def tinyvit(self):
-        if self.encoder_config is not None:
-            return self.encoder_config
-        from samfpga.models.build import variant_config
+        from samfpga.hw.plan.layers import hardware_variant
 
-        over = {}
-        if self.window_sizes is not None:
-            over["window_sizes"] = list(self.window_sizes)
-        if self.activation is not None:
-            over["activation"] = self.activation
-        return variant_config(self.variant, image_size=self.image_size, **over).encoder_config
+        return self.encoder_config or hardware_variant(self.variant, self.image_size, self.window_sizes,
+                                                       self.activation)
 
 
 @dataclass
