@@ -474,7 +474,8 @@ NOT_BUILT = (
     "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
-    "the engine as one design: HDL, a python execution of its schedule against the FINN graph, RTL simulation",
+    "the engine as one design: HDL, a python execution of its whole schedule against the FINN graph (its GEMM "
+    "steps alone are: samfpga.hw.sim.engine_gemm), RTL simulation",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 
