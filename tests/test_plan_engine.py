@@ -62,7 +62,13 @@ def test_every_mac_once_and_the_units_schedule(units):
             elif x.kind == "matmul":
                 t = u.window * u.window
                 assert s.bounds["unit"] * 64 >= x.macs
-                assert ("softmax" in s.bounds) == x.name.endswith("matmul_qk")
+                qk = x.name.endswith("matmul_qk")
+                assert ("softmax" in s.bounds) == qk
+                tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, t, acc_bits=tbc_acc(x),
+                                       requant=not qk, axi_dw=128, dot="pack")
+                # QK^T's sums leave the requantising unit as ceil(acc / 8) bytes each: one MAC cycle in that many
+                k = -(-tbc_acc(x) // 8) if qk else 1
+                assert s.bounds["unit"] == k * schedule_cycles(tbc, x.vectors // t, t)["total"]
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
             else:
                 assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)

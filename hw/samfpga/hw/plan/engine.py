@@ -240,8 +240,12 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
         t = unit.window * unit.window
         n = layer.vectors // t
         qk = layer.name.endswith("matmul_qk")
-        tbc = _unit_config(cfg, layer.mw, layer.mh, t, acc_bits(layer, cfg.w_bits), requant=not qk)
-        b["unit"] = schedule_cycles(tbc, n, t)["total"]
+        acc = acc_bits(layer, cfg.w_bits)
+        tbc = _unit_config(cfg, layer.mw, layer.mh, t, acc, requant=not qk)
+        # QK^T's sums go to the softmax unrequantised: on the requantising unit each leaves as ceil(acc / 8) 8-bit
+        # words through the output banks, so the unit issues one MAC cycle in that many (the design priced here;
+        # not built, see NOT_BUILT)
+        b["unit"] = schedule_cycles(tbc, n, t)["total"] * (math.ceil(acc / 8) if qk else 1)
         wb = n * tbc.pass_bytes
         if qk:
             b["softmax"] = math.ceil(layer.vectors * layer.mh / cfg.sm_lanes)
@@ -468,7 +472,8 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 NOT_BUILT = (
     "QK^T's accumulators (INT21 in the vit_t graph) to the softmax unrequantised: token_batch_mvu.sv's RQ is a "
-    "synthesis parameter; a per-step bypass with accumulator-wide output values is not built",
+    "synthesis parameter; the bypass priced here (each sum out as ceil(acc/8) 8-bit words through the output banks, "
+    "one MAC cycle in that many for QK^T) is not built",
     "the attention operands' layouts: Q and K per window and head, V transposed (a scatter / transpose of the qkv "
     "output on the writer's stream, e.g. a page permute)",
     "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
