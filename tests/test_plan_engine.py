@@ -163,7 +163,8 @@ def test_cli_writes_the_report(tmp_path, capsys):
     assert d["config"]["pe"] == 32 and d["searched"] == 1 and d["fits"] in (True, False)
     assert "own model" in d["label"] and d["not_built"]
     md = (out / "report.md").read_text()
-    assert "fps" in md and "gemm unit logic" in md
+    assert "fps" in md and "gemm unit logic" in md and "](report.png)" in md
+    assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert "engine PE 32 x SIMD 32" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--engine", "--out", str(out), "--engine-space", "pe=x"])

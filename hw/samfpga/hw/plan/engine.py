@@ -32,7 +32,8 @@ Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at
 ``ddr_efficiency`` of the board's peak) + ``launch_cycles``: transfers overlap compute (double-buffered DMA).
 
 Built: the GEMM unit with run-time layer shapes (token_batch_mvu.sv, RT_SHAPE = 1: bit-exact in RTL simulation
-running layers of five shapes back to back, docs/token_batch_mvu.md). Not built (the model prices them from the
+running layers of five shapes back to back, and vit_t's 20 GEMM shapes at the KV260 plan's size,
+docs/token_batch_mvu.md, docs/engine.md). Not built (the model prices them from the
 parts that are): ``NOT_BUILT``. Not counted: the AXI interconnect to the PS ports, the PS.
 """
 
@@ -533,7 +534,7 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
 
 # --- report ---------------------------------------------------------------------------------------------------
 
-def markdown(p: EnginePlan) -> str:
+def markdown(p: EnginePlan, chart: str | None = None) -> str:
     c = p.config
     lines = [f"# Engine plan: {c['variant']} {c['image_size']}² on {p.board} (own model)", "",
              f"Engine: GEMM PE {c['pe']} x SIMD {c['simd']} ({c['dot']}), batch {c['batch']} tokens of up to "
@@ -544,6 +545,7 @@ def markdown(p: EnginePlan) -> str:
              f"frame); DSP roofline {p.roofline['fps']:.2f} fps, reached {p.roofline['fraction']:.1%}; GEMM MAC "
              f"utilisation {p.roofline['mac_utilisation']:.1%}; DDR {p.ddr['bytes_per_frame'] / 1e6:.1f} MB per "
              f"frame = {p.ddr['gb_per_s']:.2f} GB/s of {p.ddr['peak_gb_per_s']:g} peak.", "",
+             *([f"![resources per component]({chart})", ""] if chart else []),
              "| resource | used | budget | of budget | of the limit |", "|---|---|---|---|---|"]
     for r in RESOURCES:
         b = p.budget[r]
@@ -562,13 +564,20 @@ def markdown(p: EnginePlan) -> str:
 
 
 def write(p: EnginePlan, out: str | Path) -> dict[str, str]:
+    """report.json, report.md and report.png (resources per component against the board) of ``p`` in ``out``."""
+    from samfpga.hw.build.chart import resource_chart
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     js, md = out / "report.json", out / "report.md"
+    c = p.config
+    png = resource_chart({k: {r: v[r] for r in RESOURCES} for k, v in p.components.items()}, p.budget, c["limit"],
+                         f"engine {c['variant']} {c['image_size']}² on {p.board}: {p.fps:.3g} fps, "
+                         f"{'fits' if p.fits else 'does not fit'}", out / "report.png")
     d = p.to_dict()
     d["label"] = ("own model (samfpga.hw.plan.engine): layer shapes from samfpga.models TinyViT, cycles from "
                   "token_batch_mvu.schedule_cycles and port/DDR bounds, resources from the project's models; no "
                   "FINN build, no synthesis of the engine as a whole")
     js.write_text(json.dumps(d, indent=1, default=float) + "\n")
-    md.write_text(markdown(p))
-    return {"json": str(js), "md": str(md)}
+    md.write_text(markdown(p, png.name))
+    return {"json": str(js), "md": str(md), "png": str(png)}
