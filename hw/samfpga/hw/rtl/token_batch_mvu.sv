@@ -29,7 +29,7 @@
 // DDR buffer address is only known then; STRIDE, N and T too, so one bitstream serves several layouts and image
 // sizes (T) without re-synthesis; B and the layer's shape are parameters (they size the on-chip buffers).
 // With RT_SHAPE = 1 the shape is run-time too (the layer-sequential engine runs every layer on one unit): MW, MH and
-// B are then the largest the buffers hold and a frame runs SF' = cfg_sf input beats, NF' = cfg_nf output folds and
+// B then size the buffers (B tokens of MW inputs, B x MH outputs) and a frame runs SF' = cfg_sf input beats, NF' = cfg_nf output folds and
 // batches of B' = cfg_batch tokens, exactly as a unit built at MW = SF'*SIMD, MH = NF'*PE, B = B' would (the same
 // DDR layout, streams and schedule). It needs words of whole AXI beats. The buffers bound B' <= B, B'*SF' <= B*SF
 // and B'*NF' <= B*NF (a layer wider than MW runs with fewer tokens per pass); a shape out of range (or 0) raises
@@ -79,9 +79,9 @@ module token_batch_mvu #(
 	input	logic [AXI_AW-1:0]  cfg_stride,
 	input	logic [CNT_BITS-1:0]  cfg_iters,	// N >= 1
 	input	logic [CNT_BITS-1:0]  cfg_tokens,	// T >= 1
-	input	logic [CNT_BITS-1:0]  cfg_sf,	// RT_SHAPE: input beats per token (1 .. MW/SIMD)
-	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds (1 .. MH/PE)
-	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass (1 .. B)
+	input	logic [CNT_BITS-1:0]  cfg_sf,	// RT_SHAPE: input beats per token SF' (cfg_batch * SF' <= B * MW/SIMD)
+	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds NF' (cfg_batch * NF' <= B * MH/PE)
+	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass B' (1 .. B)
 	output	logic [1:0]  err,
 
 	// AXI4 read master (weights)
