@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/engine_unit_sim")
     a = ap.parse_args(argv)
 
-    from samfpga.hw.plan.engine import EngineConfig, _pad, _units, layer_batch, search
-    from samfpga.hw.plan.pricing import acc_bits
+    from dataclasses import replace
+
+    from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_batch, search
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
 
@@ -45,23 +46,22 @@ def main(argv: list[str] | None = None) -> int:
     eng = EngineConfig(board="kv260", image_size=a.size, **{k: plan.config[k] for k in ("pe", "simd", "batch")})
     units = _units(eng)
     gemm = [x for u in units for x in u.blocks[0] if x.kind in ("conv", "linear")]
-    acc = max(acc_bits(x, eng.w_bits) for x in gemm)
-    unit = tb.TokenBatchConfig(_pad(eng.mw_cap, eng.simd), max(_pad(x.mh, eng.pe) for x in gemm), eng.simd, eng.pe,
-                               eng.batch, acc_bits=acc, requant=True, axi_dw=eng.axi_dw, dot=eng.dot, rt_shape=True,
-                               max_burst=16, wfifo_depth=128)
+    # the priced unit with its run-time shape, and a 128-beat read FIFO (the committed run's; the plan prices the
+    # default 32)
+    unit = replace(gemm_unit(eng, units), rt_shape=True, wfifo_depth=128)
     # (name, mw, mh, padded mw, padded mh, batch, iterations, tokens): one GEMM layer of each shape on --tokens
     # tokens, then the attention products as the engine runs them: per window and head one iteration of the
     # window's tokens with its own K or V as the weights (--windows of them)
     shapes, seen = [], set()
     for x in gemm:
-        key = (_pad(x.mw, eng.simd), _pad(x.mh, eng.pe), layer_batch(eng, x))
+        key = (tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe), layer_batch(eng, x))
         if key not in seen:
             seen.add(key)
             shapes.append((x.name, x.mw, x.mh, *key, 1, a.tokens))
     for u in units:
         for x in (x for x in u.blocks[0] if x.kind == "matmul"):
             t = u.window * u.window
-            key = (_pad(x.mw, eng.simd), _pad(x.mh, eng.pe), t)
+            key = (tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe), t)
             if key not in seen:
                 seen.add(key)
                 shapes.append((f"{x.name} (requantised)", x.mw, x.mh, *key, a.windows, t))

@@ -57,6 +57,8 @@ from samfpga.hw.plan.pricing import (
     token_batch_logic,
     token_batch_memories,
 )
+from samfpga.hw.sim import token_batch_mvu as tb
+from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
 PORT_BYTES = 16
@@ -178,15 +180,20 @@ class EnginePlan:
         return asdict(self)
 
 
-def _pad(n: int, m: int) -> int:
-    return -(-n // m) * m
+def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, requant: bool) -> tb.TokenBatchConfig:
+    return tb.TokenBatchConfig(_pad(mw, cfg.simd), _pad(mh, cfg.pe), cfg.simd, cfg.pe, batch, w_bits=cfg.w_bits,
+                               acc_bits=acc, requant=requant, axi_dw=cfg.axi_dw, dot=cfg.dot)
 
 
-def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, requant: bool):
-    from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig
-
-    return TokenBatchConfig(_pad(mw, cfg.simd), _pad(mh, cfg.pe), cfg.simd, cfg.pe, batch, w_bits=cfg.w_bits,
-                            acc_bits=acc, requant=requant, axi_dw=cfg.axi_dw, dot=cfg.dot)
+def gemm_unit(cfg: EngineConfig, units: list[Unit]) -> tb.TokenBatchConfig:
+    """The engine's GEMM unit as priced (bench/engine_unit_sim.py simulates it with ``rt_shape`` set, as the engine
+    builds it; the price adds the run-time shape's cost itself): token_batch_mvu.sv with buffers for ``batch`` tokens
+    of up to ``mw_cap`` values and the widest layer's outputs, sums as wide as the widest layer's."""
+    layers = [x for u in units for x in u.blocks[0] if x.kind in ("conv", "linear", "matmul")]
+    acc = max(acc_bits(x, cfg.w_bits) for x in layers)
+    mh_max = max(_pad(x.mh, cfg.pe) for x in layers)
+    mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in layers))
+    return _unit_config(cfg, mw_in, mh_max, cfg.batch, acc, True)
 
 
 def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
@@ -226,8 +233,6 @@ def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
 
 def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
     """The engine step that runs ``layer`` (one block's) over its feature map."""
-    from samfpga.hw.sim.token_batch_mvu import schedule_cycles
-
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
     rd, wr, wb = _in_bytes(cfg, layer), layer.out_elems, 0
@@ -246,15 +251,15 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
         # QK^T's sums go to the softmax unrequantised: on the requantising unit each leaves as ceil(acc / 8) 8-bit
         # words through the output banks, so the unit issues one MAC cycle in that many (the design priced here;
         # not built, see NOT_BUILT)
-        b["unit"] = schedule_cycles(tbc, n, t)["total"] * (math.ceil(acc / 8) if qk else 1)
-        wb = n * tbc.pass_bytes
+        b["unit"] = tb.schedule_cycles(tbc, n, t)["total"] * (math.ceil(acc / 8) if qk else 1)
+        wb = tb.ddr_bytes_per_frame(tbc, n, t)
         if qk:
             b["softmax"] = math.ceil(layer.vectors * layer.mh / cfg.sm_lanes)
     else:
         engine = "gemm"
         tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits), True)
-        b["unit"] = schedule_cycles(tbc, 1, layer.vectors)["total"]
-        wb = math.ceil(layer.vectors / tbc.batch) * tbc.pass_bytes
+        b["unit"] = tb.schedule_cycles(tbc, 1, layer.vectors)["total"]
+        wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
         if layer.name.endswith(LN_INPUT):
             b["layernorm"] = math.ceil(rd / cfg.ln_lanes)
     b["reader"] = math.ceil(rd / PORT_BYTES)
@@ -368,10 +373,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     mats = [x for x in layers if x.kind == "matmul"]
     dws = [x for x in layers if x.kind == "dwconv"]
     out: dict[str, dict] = {}
-    acc = max(acc_bits(x, cfg.w_bits) for x in gemm + mats)
-    mh_max = max(_pad(x.mh, cfg.pe) for x in gemm + mats)
-    mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in gemm + mats))
-    tbc = _unit_config(cfg, mw_in, mh_max, cfg.batch, acc, True)
+    tbc = gemm_unit(cfg, units)
+    acc = tbc.acc_bits
     logic = token_batch_logic(tbc)
     k = cfg.unit_logic_scale
     out["gemm unit logic"] = {**_res(LUT=k * UNIT_YOSYS_RATIO["LUT"] * logic["LUT"],

@@ -33,10 +33,6 @@ class EngineLayer:
     image: bytes
 
 
-def _pad(n: int, m: int) -> int:
-    return -(-n // m) * m
-
-
 def engine_layer(op, graph, unit: tb.TokenBatchConfig, offset: int = 0) -> EngineLayer:
     """A ``TokenBatchMVU_rtl`` node ``op`` as a step of the engine's ``unit`` (``unit.rt_shape``): MW / MH padded to
     the unit's SIMD / PE, its weights and requantisation parameters packed for that shape at ``offset``. ValueError
@@ -48,10 +44,8 @@ def engine_layer(op, graph, unit: tb.TokenBatchConfig, offset: int = 0) -> Engin
     if cfg.acc_bits > unit.acc_bits:
         raise ValueError(f"{op.onnx_node.name}: {cfg.acc_bits}-bit sums, the unit holds {unit.acc_bits}")
     mw, mh = cfg.mw, cfg.mh
-    mwp, mhp = _pad(mw, unit.simd), _pad(mh, unit.pe)
-    # the most tokens per pass the unit's input and output banks hold at this shape
-    batch = min(unit.batch, unit.batch * unit.sf // (mwp // unit.simd), unit.batch * unit.nf // (mhp // unit.pe))
-    shape = tb.layer_shape(unit, mwp, mhp, batch)
+    mwp, mhp = tb.whole_folds(mw, unit.simd), tb.whole_folds(mh, unit.pe)
+    shape = tb.layer_shape(unit, mwp, mhp)  # as many tokens per pass as the unit's banks hold
     w = np.zeros((1, mhp, mwp), dtype=np.int64)
     w[0, :mh, :mw] = op.weights(graph)
     rq = op.requant(graph)
@@ -70,7 +64,7 @@ def compile_chain(model, unit: tb.TokenBatchConfig) -> tuple[list[EngineLayer], 
             continue
         lay = engine_layer(getCustomOp(node), model.graph, unit, off)
         layers.append(lay)
-        off = _pad(off + len(lay.image), PAGE)
+        off = tb.whole_folds(off + len(lay.image), PAGE)
     image = bytearray(off)
     for lay in layers:
         image[lay.offset:lay.offset + len(lay.image)] = lay.image

@@ -157,16 +157,27 @@ class TokenBatchConfig:
         return asdict(self)
 
 
+def whole_folds(n: int, fold: int) -> int:
+    """``n`` rounded up to a multiple of ``fold`` (a layer's MW / MH padded to the unit's SIMD / PE)."""
+    return -(-n // fold) * fold
+
+
+def max_batch(unit: TokenBatchConfig, mw: int, mh: int) -> int:
+    """The most tokens per pass ``unit``'s input and output banks hold for an ``mw`` -> ``mh`` layer (whole folds):
+    B' <= B, B'·MW/SIMD <= B·SF, B'·MH/PE <= B·NF (0 when not even one)."""
+    return min(unit.batch, unit.batch * unit.sf // (mw // unit.simd), unit.batch * unit.nf // (mh // unit.pe))
+
+
 def layer_shape(unit: TokenBatchConfig, mw: int, mh: int, batch: int | None = None) -> TokenBatchConfig:
     """The configuration of an ``mw`` -> ``mh`` layer run on the run-time-shaped ``unit`` (``unit.rt_shape``) with
-    ``batch`` tokens per pass (default the unit's): a unit built at that shape, whose DDR layout, streams and
+    ``batch`` tokens per pass (default: the most its buffers hold, ``max_batch``): a unit built at that shape, whose DDR layout, streams and
     schedule the run-time-shaped unit reproduces. Its registers: cfg_sf = .sf, cfg_nf = .nf, cfg_batch = .batch.
     ValueError naming the limit when the unit's buffers cannot hold the layer."""
     if not unit.rt_shape:
         raise ValueError("layer_shape: the unit is not run-time shaped (rt_shape=False)")
-    b = unit.batch if batch is None else batch
     if mw % unit.simd or mh % unit.pe or mw < 1 or mh < 1:
         raise ValueError(f"layer {mw} -> {mh}: SIMD={unit.simd} must divide MW and PE={unit.pe} MH")
+    b = max_batch(unit, mw, mh) if batch is None else batch
     sf, nf = mw // unit.simd, mh // unit.pe
     if not 1 <= b <= unit.batch or b * sf > unit.batch * unit.sf or b * nf > unit.batch * unit.nf:
         raise ValueError(f"layer {mw} -> {mh} at batch {b}: beyond the unit's buffers (batch <= {unit.batch}, "
