@@ -5,12 +5,12 @@
 
 Builds token_batch_mvu.sv as ``samfpga.hw.plan.engine.search`` plans the KV260 engine at ``--size`` (its PE, SIMD
 and batch; two products per DSP, requantiser inside, 128-bit AXI, RT_SHAPE = 1, buffers for ``mw_cap``-wide
-vectors and the widest layer's outputs) and runs, back to back on the one unit, one layer of each GEMM shape of vit_t at ``--size`` (each padded as the
-engine pads it: MW to SIMD, MH to PE; zero weights in the padding) on ``--tokens`` tokens of random integers, then
-the attention products as the engine runs them (per window and head an iteration of the window's tokens with its
-own K or V as weights, ``--windows`` of them; requantised, as the unit is built: the vit_t graph's QK^T goes to the
-softmax unrequantised, which the unit cannot yet do, so these rows are about cycles), with cocotbext-axi's AXI RAM
-as DDR. Per layer: the outputs against the numpy reference (tolerance 0), the cycles its
+vectors and the widest layer's outputs, RAW_OUT for QK^T's sums; ``engine.gemm_unit``) and runs, back to back on the
+one unit, one layer of each GEMM shape of vit_t at ``--size`` (each padded as the engine pads it: MW to SIMD, MH to
+PE; zero weights in the padding) on ``--tokens`` tokens of random integers, then the attention products as the
+engine runs them (per window and head an iteration of the window's tokens with its own K or V as weights,
+``--windows`` of them; QK^T raw, its sums out unrequantised as the softmax takes them, AV requantised), with
+cocotbext-axi's AXI RAM as DDR. Per layer: the outputs against the numpy reference (tolerance 0), the cycles its
 frame took free-running against the engine model's unit cycles for those tokens
 (``token_batch_mvu.schedule_cycles``, what ``engine.step_of`` uses), and the DDR bytes read against the model's.
 Writes ``<out>.json`` and ``<out>.md``. Verilator build plus simulation take minutes.
@@ -36,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/engine_unit_sim")
     a = ap.parse_args(argv)
 
-    from dataclasses import replace
-
     from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_batch, search
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
@@ -46,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     eng = EngineConfig(board="kv260", image_size=a.size, **{k: plan.config[k] for k in ("pe", "simd", "batch")})
     units = _units(eng)
     gemm = [x for u in units for x in u.blocks[0] if x.kind in ("conv", "linear")]
-    # the priced unit with its run-time shape, and a 128-beat read FIFO (the committed run's; the plan prices the
-    # default 32)
-    unit = replace(gemm_unit(eng, units), rt_shape=True, wfifo_depth=128)
+    unit = gemm_unit(eng, units)  # as priced: run-time shapes, raw output, the default 32-beat read FIFO
     # (name, mw, mh, padded mw, padded mh, batch, iterations, tokens): one GEMM layer of each shape on --tokens
     # tokens, then the attention products as the engine runs them: per window and head one iteration of the
     # window's tokens with its own K or V as the weights (--windows of them)
@@ -61,25 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     for u in units:
         for x in (x for x in u.blocks[0] if x.kind == "matmul"):
             t = u.window * u.window
-            key = (tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe), t)
-            if key not in seen:
-                seen.add(key)
-                shapes.append((f"{x.name} (requantised)", x.mw, x.mh, *key, a.windows, t))
+            qk = x.name.endswith("matmul_qk")
+            mwp, mhp = tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe)
+            key = (mwp, mhp, min(t, tb.max_batch(unit, mwp, mhp, raw=qk)))  # as engine.step_of runs it
+            if key + (qk,) not in seen:
+                seen.add(key + (qk,))
+                shapes.append((f"{x.name} ({'raw' if qk else 'requantised'})", x.mw, x.mh, *key, a.windows, t, qk))
     rng = np.random.default_rng(0)
     frames, rows, base = [], [], 0
-    for name, mw, mh, mwp, mhp, b, n, t in shapes:
-        s = tb.layer_shape(unit, mwp, mhp, b)
+    for name, mw, mh, mwp, mhp, b, n, t, *raw in shapes:
+        raw = bool(raw and raw[0])
+        s = tb.layer_shape(unit, mwp, mhp, b, raw=raw)
+        # head-sized QK^T operands: random 8-bit values whose 32-term sums stay within the raw sums' bits
         x = rng.integers(-128, 128, (n, t, mwp))
         w = np.zeros((n, mhp, mwp), dtype=np.int64)
         w[:, :mh, :mw] = rng.integers(-128, 128, (n, mh, mw))
         x[:, :, mw:] = rng.integers(-128, 128, (n, t, mwp - mw))  # padding inputs meet zero weights
-        rq = tb.sample_requant(s, n, rng)
+        rq = None if raw else tb.sample_requant(s, n, rng)
         frames.append(Frame(x, w, base=base, rq=rq, shape=s))
         base += -(-n * s.min_stride // 4096) * 4096
         c = tb.schedule_cycles(s, n, t)
         rows.append({"layer": name, "mw": mw, "mh": mh, "padded": [mwp, mhp], "batch": b, "iterations": n,
-                     "tokens": t, "sf": s.sf, "nf": s.nf, "model_cycles": c["total"], "model_compute": c["compute"],
-                     "model_params": c["params"], "model_weight_bound": c["weight_bound"],
+                     "tokens": t, "sf": s.sf, "nf": s.nf, "raw": raw, "model_cycles": c["total"],
+                     "model_compute": c["compute"], "model_params": c["params"], "model_raw_wait": c["raw_wait"],
+                     "model_weight_bound": c["weight_bound"],
                      "model_ddr_bytes": tb.ddr_bytes_per_frame(s, n, t), "macs": n * t * mw * mh})
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
@@ -111,18 +112,21 @@ def main(argv: list[str] | None = None) -> int:
 def write_md(out: dict, path: Path) -> None:
     """The markdown table of a result ``out`` (the JSON this bench writes)."""
     u, rows = out["unit"], out["layers"]
-    steady = [r["model_compute"] + r["model_params"] + r["model_weight_bound"] for r in rows]
+    steady = [r["model_compute"] + r["model_params"] + r.get("model_raw_wait", 0) + r["model_weight_bound"]
+              for r in rows]
     rtl = sum(r["rtl_cycles"] for r in rows)
     lines = ["# The KV260 engine's GEMM unit in RTL simulation: vit_t layer shapes back to back", "",
              f"`{out['command']}`; {out['source']}. Unit: PE {u['pe']} x SIMD {u['simd']}, batch {u['batch']}, "
-             f"buffers for MW {u['mw']} / MH {u['mh']}, dot {u['dot']}, RT_SHAPE = 1. {out['tokens']} random tokens "
-             f"per GEMM layer (one of each shape), then the attention products ({out.get('windows', 0)} window-head "
-             f"iterations of the window's tokens each, requantised: cycles only, see docs/engine.md), back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
+             f"buffers for MW {u['mw']} / MH {u['mh']}, dot {u['dot']}, RT_SHAPE = 1, RAW_OUT = "
+             f"{int(u.get('raw_out', False))} (raw sums of {u.get('raw_bits', 0)} bits), read FIFO "
+             f"{u['wfifo_depth']} beats. {out['tokens']} random tokens per GEMM layer (one of each shape), then the "
+             f"attention products ({out.get('windows', 0)} window-head iterations of the window's tokens each; QK^T "
+             f"raw, AV requantised), back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
              f"** ({out['words_compared']:,} output words, {out['mismatches']} mismatches, err {out['err']}); DDR bytes "
              f"read {out['ddr_bytes']:,} (model {out['model_ddr_bytes']:,}). Build {out['build_s']} s, whole run "
              f"{out['wall_s']} s.", "",
              f"All layers: **{rtl:,} cycles** in RTL; the unit's schedule model (``schedule_cycles``) gives "
-             f"{sum(steady):,} back to back (MAC + parameter + weight-bound cycles; RTL / model "
+             f"{sum(steady):,} back to back (MAC + parameter + raw-wait + weight-bound cycles; RTL / model "
              f"{rtl / sum(steady):.3f}) and {sum(r['model_cycles'] for r in rows):,} with each layer's batch fill and "
              f"drain on its own, as the engine plan charges every step (RTL / that "
              f"{rtl / sum(r['model_cycles'] for r in rows):.3f}: the plan is conservative here, less so at a "

@@ -23,7 +23,7 @@ from samfpga.hw.plan.engine import (
     search,
 )
 from samfpga.hw.plan.layers import encoder_layers
-from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, schedule_cycles
+from samfpga.hw.sim.token_batch_mvu import TokenBatchConfig, max_batch, schedule_cycles
 from tests.test_plan import tiny
 
 
@@ -64,17 +64,44 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.bounds["unit"] * 64 >= x.macs
                 qk = x.name.endswith("matmul_qk")
                 assert ("softmax" in s.bounds) == qk
+                # QK^T's sums leave the unit raw (RAW_OUT), ceil(acc / 8) words each, the unit waiting as many
+                # cycles per finished sum (token_batch_mvu.issue_cycles)
                 tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, t, acc_bits=tbc_acc(x),
-                                       requant=not qk, axi_dw=128, dot="pack")
-                # QK^T's sums leave the requantising unit as ceil(acc / 8) bytes each: one MAC cycle in that many
-                k = -(-tbc_acc(x) // 8) if qk else 1
-                assert s.bounds["unit"] == k * schedule_cycles(tbc, x.vectors // t, t)["total"]
+                                       requant=True, axi_dw=128, dot="pack", raw=qk, raw_bits=tbc_acc(x) if qk else 0)
+                sch = schedule_cycles(tbc, x.vectors // t, t)
+                assert s.bounds["unit"] == sch["total"]
+                assert (sch["raw_wait"] > 0 and sch["params"] == 0) if qk else (sch["raw_wait"] == 0 < sch["params"])
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
             else:
                 assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)
     # residual reads on the layers that close a residual branch, nowhere else
     res = {s.name for s in steps if "residual" in s.bounds}
     assert res and all(n.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in n for n in res)
+
+
+def test_attention_passes_hold_what_the_units_banks_hold(units):
+    """A window's queries run in passes of as many as the GEMM unit's buffers hold (token_batch_mvu.max_batch; a
+    raw QK^T row takes raw_words bank words per fold): with batch 4 a 16-query window takes 4 passes over its K or V,
+    so the weight bytes are 4x the single-pass figure."""
+    from samfpga.hw.plan.engine import gemm_unit
+
+    c = cfg(batch=4)
+    gemm = gemm_unit(c, units)
+    assert gemm.rt_shape and gemm.raw_out and gemm.raw_words == 3
+    steps = {s.name: s for s in schedule(c, units)}
+    checked = 0
+    for u in units:
+        t = u.window * u.window
+        for x in (x for x in u.layers if x.kind == "matmul"):
+            qk = x.name.endswith("matmul_qk")
+            mw, mh = -(-x.mw // 8) * 8, -(-x.mh // 8) * 8
+            nb = max_batch(gemm, mw, mh, raw=qk)
+            assert 1 <= nb <= 4 < t
+            one = TokenBatchConfig(mw, mh, 8, 8, nb, acc_bits=tbc_acc(x), requant=True, axi_dw=128, dot="pack",
+                                   raw=qk, raw_bits=gemm.raw_bits if qk else 0)
+            assert steps[x.name].weight_bytes == x.vectors // t * -(-t // nb) * one.pass_bytes
+            checked += 1
+    assert checked
 
 
 def tbc_acc(x) -> int:
@@ -123,8 +150,9 @@ def test_search_is_the_fastest_fit(units):
     space = {"pe": (2, 4, 8), "simd": (4, 8), "batch": (8, 16), "dw_pe": (4,), "ln_lanes": (2,), "sm_lanes": (4,)}
     combos = [dict(zip(space, v, strict=True)) for v in itertools.product(*space.values())]
     # a limit at which about half of the space fits (pressure = totals / (limit x budget))
-    worst = sorted(max(evaluate(cfg(limit=1.0, **k), units).pressure.values()) for k in combos)
-    base = cfg(limit=worst[len(worst) // 2])
+    # a 64-bit port: words of whole beats at every PE x SIMD here (the run-time-shaped unit needs them)
+    worst = sorted(max(evaluate(cfg(limit=1.0, axi_dw=64, **k), units).pressure.values()) for k in combos)
+    base = cfg(limit=worst[len(worst) // 2], axi_dw=64)
     best = search(base, space, units)
     plans = [evaluate(replace(base, **k), units) for k in combos]
     fitting = [p for p in plans if p.fits]
@@ -143,6 +171,8 @@ def test_bad_configs_are_refused():
         EngineConfig(pe=0)
     with pytest.raises(ValueError, match="even PE"):
         EngineConfig(pe=3)
+    with pytest.raises(ValueError, match="whole 128-bit AXI beats"):
+        EngineConfig(pe=2, simd=4)
     with pytest.raises(ValueError, match="unknown board"):
         EngineConfig(board="nope")
     with pytest.raises(ValueError, match="ddr_efficiency"):

@@ -5,6 +5,8 @@ the AXI read address and data channels. One Verilator build per parameter set (a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -487,8 +489,10 @@ def test_requant_from_finn_equals_finn_requant():
 
 def _rt_unit() -> TokenBatchConfig:
     """MW=16 MH=8 SIMD=4 PE=2 B=4, requantising, two products per DSP (the engine's datapath), 64-bit words on a
-    64-bit port (whole beats, as RT_SHAPE needs)."""
-    return TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4, requant=True, dot="pack", rt_shape=True)
+    64-bit port (whole beats, as RT_SHAPE needs); raw frames (RAW_OUT) send 20-bit sums of the 26-bit accumulator
+    as three 8-bit words (the accumulator's low 24 bits: the truncating case)."""
+    return TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4, requant=True, dot="pack", rt_shape=True,
+                            acc_bits=26, raw_out=True, raw_bits=20)
 
 
 def test_layer_shape_limits():
@@ -560,5 +564,107 @@ def test_rtl_runtime_shape_out_of_range_raises_err(unit_rt):
     x, w = _rand(bad, 1, 6, 120)
     res = simulate(unit, [Frame(x, w, rq=_rand_rq(bad, 1, 121), shape=bad)], [_passes()[1]], work, seed=3,
                    tag="bad")
+    p = res.passes[0]
+    assert p["err"] == 2 and not res.passed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# raw frames (RAW_OUT = 1: the engine's QK^T, sums to the softmax unrequantised)
+
+def test_raw_frame_layout_and_model():
+    """A raw frame: no parameter words in DDR (the layout of a unit without requant), sums out unrequantised as
+    raw_words beats per fold (beat k = bits k*PE*8 .. of the PE sums of 24 bits), the batch bounded by
+    B'*NF'*K <= B*NF, issue cycles K per finished sum, and the sums must fit raw_bits' words."""
+    unit = _rt_unit()
+    s = tb.layer_shape(unit, 4, 4, raw=True)  # SF' = 1 (QK^T: head dim = SIMD), NF' = 2: B' x 2 x 3 <= 16
+    assert (s.raw, s.raw_words, s.out_words, s.batch, s.param_words, s.out_stream_bits) == (True, 3, 3, 2, 0, 16)
+    assert tb.layer_shape(unit, 4, 4).batch == 4 and tb.layer_shape(unit, 4, 4).param_words == 2
+    plain = TokenBatchConfig(mw=4, mh=4, simd=4, pe=2, batch=2, acc_bits=26)
+    x, w = _rand(s, 2, 5, 130)
+    assert tb.pack_weights(w, s) == tb.pack_weights(w, plain)
+    y = tb.reference(x, w, s)
+    np.testing.assert_array_equal(y, tb.reference(x, w, plain))
+    beats = tb.pack_outputs(y, s)
+    assert len(beats) == 2 * 5 * 2 * 3 and max(beats) < 1 << 16
+    v = y[0, 0, 0] & 0xFFFFFF | (y[0, 0, 1] & 0xFFFFFF) << 24  # token 0's fold 0: two 24-bit sums in 3 beats
+    assert beats[:3] == [v & 0xFFFF, v >> 16 & 0xFFFF, v >> 32]
+    np.testing.assert_array_equal(tb.unpack_outputs(beats, 2, 5, s), y)
+    np.testing.assert_array_equal(tb.unit_model(x, tb.pack_weights(w, s), s), y)
+    with pytest.raises(ValueError, match="requant parameters are needed exactly"):
+        tb.reference(x, w, s, _rand_rq(s, 2, 1))
+    with pytest.raises(ValueError, match="do not fit the 16 bits"):
+        tb.reference(np.full((1, 1, 4), -128), np.full((1, 4, 4), -128), replace(s, raw_bits=12, acc_bits=20))
+    with pytest.raises(ValueError, match=r"beyond the unit's buffers .* x 3 <= 16"):
+        tb.layer_shape(unit, 4, 4, batch=3, raw=True)
+    with pytest.raises(ValueError, match="raw needs a unit built with raw_out"):
+        tb.layer_shape(replace(unit, raw_out=False), 4, 4, raw=True)
+    with pytest.raises(ValueError, match="raw_out needs requant and rt_shape"):
+        TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4, requant=True, raw_out=True)
+    # SF' = 1: K cycles per finished sum; SF' = 3: (SF' - 1) x nb MAC cycles, then the finished sums K apart
+    assert tb.issue_cycles(s, 2) == 2 * 2 * 3
+    s3 = tb.layer_shape(unit, 12, 2, raw=True)
+    assert s3.batch == 4 and tb.issue_cycles(s3, 4) == 1 * (3 * 3 + max(3, 2 * 4 + 1))
+    c = tb.schedule_cycles(s, 2, 5)
+    assert c["raw_wait"] == 2 * (12 - 4 + 12 - 4 + 6 - 2) and c["params"] == 0 and c["drain"] == 1 * 2 * 3
+
+
+def _raw_frames(unit: TokenBatchConfig) -> list:
+    """Requantised and raw frames interleaved on one unit, as the engine's attention runs them: a requantised layer;
+    QK^T-like raw (4 -> 4, SF' = 1, batch 2) over 2 iterations of 5 tokens; a requantised layer right after it (its
+    first sums wait out the raw frame's last K writes); raw 12 -> 2 (SF' = 3, batch 4); the QK^T-like frame again
+    with other inputs (its interval is the raw schedule's)."""
+    from samfpga.hw.sim.token_batch_runner import Frame
+
+    layers = [(tb.layer_shape(unit, 16, 8), 1, 6), (tb.layer_shape(unit, 4, 4, raw=True), 2, 5),
+              (tb.layer_shape(unit, 8, 4, 3), 1, 7), (tb.layer_shape(unit, 12, 2, raw=True), 1, 9)]
+    frames, base = [], 0
+    for k, (s, n, t) in enumerate(layers):
+        x, w = _rand(s, n, t, 140 + k)
+        frames.append(Frame(x, w, base=base, rq=_rand_rq(s, n, 145 + k) if s.requantises else None, shape=s))
+        base += -(-n * s.min_stride // 4096) * 4096
+    f = frames[1]
+    frames.append(Frame(_rand(f.shape, 2, 5, 149)[0], f.w, base=f.base, shape=f.shape))
+    return frames
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_rtl_raw_frames_between_requantised(unit_rt):
+    """Raw frames between requantised ones on one unit (``_raw_frames``): every output word bit-exact under stalls
+    and free-running (raw sums as three words each, the 26-bit accumulator's low 24 bits), DDR bytes = the model's
+    (no parameter words in raw passes), no err; the repeated raw frame's free-running interval is its issue cycles
+    (``schedule_cycles`` compute + raw_wait, K = 3 cycles per finished sum) within the pipeline's few cycles."""
+    from samfpga.hw.sim.token_batch_runner import simulate
+
+    unit, work = unit_rt
+    frames = _raw_frames(unit)
+    res = simulate(unit, frames, _passes(), work, seed=13, tag="raw")
+    assert not res.error, res.error
+    total = sum(int(np.prod(f.x.shape[:2])) * f.shape.nf * f.shape.out_words for f in frames)
+    reads = sum(tb.ddr_bytes_per_frame(f.shape, *f.x.shape[:2]) for f in frames)
+    for p in res.passes:
+        assert p["words_compared"] == total and p["mismatches"] == 0, p["first_mismatches"]
+        assert p["err"] == 0 and p["ddr_bytes"] == reads
+    done = res.passes[1]["frame_done_cycles"]
+    c = tb.schedule_cycles(frames[4].shape, 2, 5)
+    passes = 2 * 3
+    # measured: 102 cycles = the model's 60 + 7 per pass: passes of 12 issue cycles are as short as the unit's
+    # pipeline (issue -> dot_pack -> requantiser stages -> bank -> drain queue), so each pays its output bank's
+    # hand-over; a requantised 12-cycle pass pays the same (the first frame of test_rtl_runtime_shapes_back_to_back,
+    # docs/token_batch_mvu.md). At the engine's 64-token passes that is about 2% (bench/engine_unit_sim.py).
+    assert c["compute"] + c["raw_wait"] == 60 <= done[4] - done[3] <= 60 + 8 * passes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_rtl_raw_frame_over_the_banks_raises_err(unit_rt):
+    """Negative control: raw 4 -> 4 at batch 3 (3 x 2 folds x 3 words > the 16 bank words) raises err[1] and the
+    frame runs requantised at the unit's own shape, so its outputs are not the layer's sums."""
+    from samfpga.hw.sim.token_batch_runner import Frame, simulate
+
+    unit, work = unit_rt
+    bad = replace(tb.layer_shape(unit, 4, 4, raw=True), batch=3)
+    x, w = _rand(bad, 1, 6, 150)
+    res = simulate(unit, [Frame(x, w, shape=bad)], [_passes()[1]], work, seed=5, tag="rawbad")
     p = res.passes[0]
     assert p["err"] == 2 and not res.passed

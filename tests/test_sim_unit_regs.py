@@ -60,13 +60,15 @@ def test_writes_are_ordered_lo_hi_and_checked():
 
 
 def test_token_batch_shape_registers_are_optional():
-    """SF, NF and BATCH (a run-time-shaped unit's layer shape) may be left out of a config: written as 0, which a
-    fixed-shape unit ignores; the other keys stay required, and given shapes land at 0x28-0x30."""
+    """SF, NF and BATCH (a run-time-shaped unit's layer shape) and RAW may be left out of a config: written as 0,
+    which a fixed-shape unit ignores (RAW = 0: requantised as before); the other keys stay required, and given
+    values land at 0x28-0x34."""
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
 
     base = {"base": 0x1000, "stride": 0x400, "iters": 3, "tokens": 7}
-    assert TOKEN_BATCH_MVU.writes(base)[-3:] == [(0x28, 0), (0x2C, 0), (0x30, 0)]
-    assert TOKEN_BATCH_MVU.writes({**base, "sf": 5, "nf": 2, "batch": 16})[-3:] == [(0x28, 5), (0x2C, 2), (0x30, 16)]
+    assert TOKEN_BATCH_MVU.writes(base)[-4:] == [(0x28, 0), (0x2C, 0), (0x30, 0), (0x34, 0)]
+    assert TOKEN_BATCH_MVU.writes({**base, "sf": 5, "nf": 2, "batch": 16, "raw": 1})[-4:] == \
+        [(0x28, 5), (0x2C, 2), (0x30, 16), (0x34, 1)]
     with pytest.raises(ValueError, match=r"lacks \['tokens'\]"):
         TOKEN_BATCH_MVU.writes({k: v for k, v in base.items() if k != "tokens"})
 

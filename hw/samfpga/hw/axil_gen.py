@@ -40,7 +40,9 @@ def unit_header(unit: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, 
 
 
 def _width(rng: str) -> str:
-    """The width expression of a ``[X-1:0]`` range."""
+    """The width expression of a ``[X-1:0]`` range ("1" for a one-bit port)."""
+    if not rng:
+        return "1"
     m = re.fullmatch(r"\[(.+)-1:0\]", rng)
     if not m:
         raise ValueError(f"range {rng!r}: expected [X-1:0]")
@@ -81,7 +83,9 @@ def render(m: UnitMap) -> str:
     L += [f"\t{d}\tlogic {r + '  ' if r else ' '}{p}{',' if i + 1 < len(rest) else ''}" for i, (d, r, p) in enumerate(rest)]
     L += [");", f"\tlocalparam int unsigned  N_CFG = {len(regs)};", ""]
     for _, port, bits in m.params:
-        L.append(f"\tif({_width(cfg_ports[port])} > {bits})  $error(\"{port} is wider than its {bits}-bit register\");")
+        if cfg_ports[port]:  # (a one-bit port fits any register)
+            L.append(f"\tif({_width(cfg_ports[port])} > {bits})  $error(\"{port} is wider than its {bits}-bit "
+                     "register\");")
     L += ["", "\tuwire [32*N_CFG-1:0]  cfg;", "\tuwire  start, busy;", f"\tuwire {err_rng}  err;", ""]
     for _, port, _ in m.params:
         words = [r for r in regs if r.port == port]

@@ -132,14 +132,16 @@ STRIP_WRITER = UnitMap(
 #: first input beat of each frame), so CTRL's ap_done follows ap_start at once; base and stride are the weights'
 #: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1]); sf, nf and
 #: batch are the layer's shape on a run-time-shaped unit (RT_SHAPE = 1: input beats and output folds per token,
-#: tokens per pass; ignored otherwise)
+#: tokens per pass; ignored otherwise); raw = 1 sends a frame's sums unrequantised (a unit built with RAW_OUT = 1;
+#: err[1] on others)
 TOKEN_BATCH_MVU = UnitMap(
     "token_batch_mvu",
     (("base", "cfg_base", 64), ("stride", "cfg_stride", 64), ("iters", "cfg_iters", 16),
-     ("tokens", "cfg_tokens", 16), ("sf", "cfg_sf", 16), ("nf", "cfg_nf", 16), ("batch", "cfg_batch", 16)),
+     ("tokens", "cfg_tokens", 16), ("sf", "cfg_sf", 16), ("nf", "cfg_nf", 16), ("batch", "cfg_batch", 16),
+     ("raw", "cfg_raw", 1)),
     err_doc="bit 0 R error response, bit 1 base or stride not on whole bursts, or (RT_SHAPE) sf / nf / batch out "
-            "of range (both sticky until reset)",
-    optional=("sf", "nf", "batch"))
+            "of range, or raw on a unit without RAW_OUT (both sticky until reset)",
+    optional=("sf", "nf", "batch", "raw"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU)}
 

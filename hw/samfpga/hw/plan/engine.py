@@ -120,6 +120,9 @@ class EngineConfig:
             raise ValueError(f"engine dot {self.dot!r}: 'chain' or 'pack'")
         if self.dot == "pack" and self.pe % 2:
             raise ValueError(f"engine dot 'pack' needs an even PE, got {self.pe}")
+        if self.pe * self.simd * self.w_bits % self.axi_dw:
+            raise ValueError(f"engine PE {self.pe} x SIMD {self.simd} x {self.w_bits} bits: the GEMM unit's run-time "
+                             f"shapes need weight words of whole {self.axi_dw}-bit AXI beats")
         board = get_board(self.board)  # ValueError naming the known boards
         if board.name not in DDR_GBPS:
             raise ValueError(f"board {board.name}: no DDR bandwidth known (samfpga.hw.plan.pricing.DDR_GBPS)")
@@ -180,20 +183,25 @@ class EnginePlan:
         return asdict(self)
 
 
-def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, requant: bool) -> tb.TokenBatchConfig:
+def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, raw: bool = False
+                 ) -> tb.TokenBatchConfig:
+    """A layer's configuration on the GEMM unit (requantised, or ``raw``: its ``acc``-bit sums out unrequantised)."""
     return tb.TokenBatchConfig(_pad(mw, cfg.simd), _pad(mh, cfg.pe), cfg.simd, cfg.pe, batch, w_bits=cfg.w_bits,
-                               acc_bits=acc, requant=requant, axi_dw=cfg.axi_dw, dot=cfg.dot)
+                               acc_bits=acc, requant=True, axi_dw=cfg.axi_dw, dot=cfg.dot, raw=raw)
 
 
 def gemm_unit(cfg: EngineConfig, units: list[Unit]) -> tb.TokenBatchConfig:
-    """The engine's GEMM unit as priced (bench/engine_unit_sim.py simulates it with ``rt_shape`` set, as the engine
-    builds it; the price adds the run-time shape's cost itself): token_batch_mvu.sv with buffers for ``batch`` tokens
-    of up to ``mw_cap`` values and the widest layer's outputs, sums as wide as the widest layer's."""
+    """The engine's GEMM unit as built (bench/engine_unit_sim.py simulates it): token_batch_mvu.sv with run-time
+    layer shapes, buffers for ``batch`` tokens of up to ``mw_cap`` values and the widest layer's outputs, sums as
+    wide as the widest layer's, and (when the encoder has attention) the raw output for QK^T's sums (RAW_OUT, as
+    wide as QK^T's)."""
     layers = [x for u in units for x in u.blocks[0] if x.kind in ("conv", "linear", "matmul")]
     acc = max(acc_bits(x, cfg.w_bits) for x in layers)
     mh_max = max(_pad(x.mh, cfg.pe) for x in layers)
     mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in layers))
-    return _unit_config(cfg, mw_in, mh_max, cfg.batch, acc, True)
+    qk = [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith("matmul_qk")]
+    return replace(_unit_config(cfg, mw_in, mh_max, cfg.batch, acc), rt_shape=True, raw_out=bool(qk),
+                   raw_bits=max(qk, default=0))
 
 
 def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
@@ -231,8 +239,9 @@ def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
     return DDR_GBPS[cfg.get_board().name][0] * 1e9 * cfg.ddr_efficiency / (cfg.clock() * 1e6)
 
 
-def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
-    """The engine step that runs ``layer`` (one block's) over its feature map."""
+def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig) -> Step:
+    """The engine step that runs ``layer`` (one block's) over its feature map on the engine whose GEMM unit is
+    ``gemm`` (``gemm_unit``)."""
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
     rd, wr, wb = _in_bytes(cfg, layer), layer.out_elems, 0
@@ -247,17 +256,21 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
         n = layer.vectors // t
         qk = layer.name.endswith("matmul_qk")
         acc = acc_bits(layer, cfg.w_bits)
-        tbc = _unit_config(cfg, layer.mw, layer.mh, t, acc, requant=not qk)
-        # QK^T's sums go to the softmax unrequantised: on the requantising unit each leaves as ceil(acc / 8) 8-bit
-        # words through the output banks, so the unit issues one MAC cycle in that many (the design priced here;
-        # not built, see NOT_BUILT)
-        b["unit"] = tb.schedule_cycles(tbc, n, t)["total"] * (math.ceil(acc / 8) if qk else 1)
+        # QK^T's sums go to the softmax unrequantised: a raw frame (token_batch_mvu.sv RAW_OUT), each sum out as
+        # ceil(acc / 8) words through the output banks, the unit waiting that many cycles per finished sum
+        # per window and head an iteration of t queries, as many per pass as the unit's banks hold (a raw row of
+        # keys takes raw_words bank words per fold)
+        nb = min(t, tb.max_batch(gemm, _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe), raw=qk))
+        if nb < 1:
+            raise ValueError(f"{layer.name}: {layer.mw} -> {layer.mh} does not fit the GEMM unit's buffers")
+        tbc = replace(_unit_config(cfg, layer.mw, layer.mh, nb, acc, raw=qk), raw_bits=gemm.raw_bits if qk else 0)
+        b["unit"] = tb.schedule_cycles(tbc, n, t)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, n, t)
         if qk:
             b["softmax"] = math.ceil(layer.vectors * layer.mh / cfg.sm_lanes)
     else:
         engine = "gemm"
-        tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits), True)
+        tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits))
         b["unit"] = tb.schedule_cycles(tbc, 1, layer.vectors)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
         if layer.name.endswith(LN_INPUT):
@@ -273,7 +286,8 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer) -> Step:
 
 def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
     """Every layer of every block in execution order, plus the neck's closing LayerNorm as its own pass."""
-    steps = [step_of(cfg, u, x) for u in units for blk in u.blocks for x in blk]
+    gemm = gemm_unit(cfg, units)
+    steps = [step_of(cfg, u, x, gemm) for u in units for blk in u.blocks for x in blk]
     last = units[-1]
     if last.name == "neck":
         bpc = ddr_bytes_per_cycle(cfg)
@@ -374,7 +388,6 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     dws = [x for x in layers if x.kind == "dwconv"]
     out: dict[str, dict] = {}
     tbc = gemm_unit(cfg, units)
-    acc = tbc.acc_bits
     logic = token_batch_logic(tbc)
     k = cfg.unit_logic_scale
     out["gemm unit logic"] = {**_res(LUT=k * UNIT_YOSYS_RATIO["LUT"] * logic["LUT"],
@@ -382,11 +395,6 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                               "source": "Yosys-fitted model (pricing.token_batch_logic) x its Yosys ratio at the "
                                         "engine's size (bench/results/engine_unit_synth.json), RT_SHAPE = 1"}
     for name, depth, width, copies in token_batch_memories(tbc):
-        if name == "output_banks":
-            # QK^T leaves the unit as accumulators (the softmax takes INT21): a row of t keys in ceil(acc/8) words
-            t = max(u.window * u.window for u in units if u.window) if mats else 0
-            qk_words = max((_pad(x.mh, cfg.pe) // cfg.pe) * t * math.ceil(acc / 8) for x in mats) if mats else 0
-            depth = max(depth, qk_words)
         # the accumulator RAM is read asynchronously (token_batch_mvu.sv's AccRam): LUTRAM, as Yosys maps it
         kind, r = _place(depth, width, copies, board, cfg, "distributed" if name == "accumulators" else "")
         out[f"gemm {name} ({copies}x {depth}x{width}, {kind})"] = {
@@ -475,9 +483,6 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 
 NOT_BUILT = (
-    "QK^T's accumulators (INT21 in the vit_t graph) to the softmax unrequantised: token_batch_mvu.sv's RQ is a "
-    "synthesis parameter; the bypass priced here (each sum out as ceil(acc/8) 8-bit words through the output banks, "
-    "one MAC cycle in that many for QK^T) is not built",
     "the attention operands' layouts: Q and K per window and head, V transposed (a scatter / transpose of the qkv "
     "output on the writer's stream, e.g. a page permute)",
     "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
@@ -520,9 +525,11 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
     keys = list(space)
     best, best_key, n = None, None, 0
     for vals in itertools.product(*(space[k] for k in keys)):
-        c = replace(cfg, **dict(zip(keys, vals, strict=True)))
-        if c.dot == "pack" and c.pe % 2:
-            continue
+        v = dict(zip(keys, vals, strict=True))
+        pe, simd = v.get("pe", cfg.pe), v.get("simd", cfg.simd)
+        if (cfg.dot == "pack" and pe % 2) or pe * simd * cfg.w_bits % cfg.axi_dw:
+            continue  # not buildable (EngineConfig refuses it)
+        c = replace(cfg, **v)
         p = evaluate(c, units)
         n += 1
         worst = max(p.pressure.values())

@@ -34,9 +34,16 @@
 // DDR layout, streams and schedule). It needs words of whole AXI beats. The buffers bound B' <= B, B'*SF' <= B*SF
 // and B'*NF' <= B*NF (a layer wider than MW runs with fewer tokens per pass); a shape out of range (or 0) raises
 // err[1] and the frame runs at the parameters' shape.
+// With RAW_OUT = 1 (needs RQ and RT_SHAPE) a frame may bypass the requantiser (cfg_raw = 1; the engine's QK^T,
+// whose sums go to the softmax unrequantised): each finished sum leaves as K*OUT_BITS bits, K = ceil(RAW_BITS /
+// OUT_BITS) (the accumulator's low bits, sign-extended: exact for the sums of a layer that fit RAW_BITS), the PE
+// sums of a fold as K beats of the output stream (beat k = bits k*PE*OUT_BITS .. of the PE sums of K*OUT_BITS bits
+// each, element 0 in the LSBs), at bank address (b*NF' + nf)*K + k. DDR then holds no parameter words (the layout of RQ = 0). The output banks have one write port, so after an
+// issue that finishes a sum the next such issue waits K cycles (the others run on): a pass of SF' = 1 issues one
+// MAC cycle in K. The banks bound B'*NF'*K <= B*NF.
 // Read requests are only issued for FIFO space already reserved, so rready stays high and a stalled R channel
 // only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned, or
-// (RT_SHAPE) a shape out of range (both sticky until reset).
+// (RT_SHAPE) a shape out of range, or cfg_raw on a unit without RAW_OUT (both sticky until reset).
 module token_batch_mvu #(
 	int unsigned  MW = 16,
 	int unsigned  MH = 8,
@@ -67,6 +74,8 @@ module token_batch_mvu #(
 	// (PE even) in segments of cascaded slices and a fabric tree over the segments (1, 2: more cycles of latency)
 	int unsigned  DOT = 0,
 	bit  RT_SHAPE = 0,	// 1: the layer's shape from cfg_sf / cfg_nf / cfg_batch (see above)
+	bit  RAW_OUT = 0,	// 1: cfg_raw sends a frame's sums unrequantised, K words each (see above)
+	int unsigned  RAW_BITS = 0,	// RAW_OUT: bits of a raw sum, 0 = ACC_BITS (K = ceil(RAW_BITS / OUT_BITS))
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,	// bits of one output value
@@ -82,6 +91,7 @@ module token_batch_mvu #(
 	input	logic [CNT_BITS-1:0]  cfg_sf,	// RT_SHAPE: input beats per token SF' (cfg_batch * SF' <= B * MW/SIMD)
 	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds NF' (cfg_batch * NF' <= B * MH/PE)
 	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass B' (1 .. B)
+	input	logic  cfg_raw,	// RAW_OUT: the frame's sums unrequantised (cfg_batch * NF' * K <= B * MH/PE)
 	output	logic [1:0]  err,
 
 	// AXI4 read master (weights)
@@ -144,6 +154,9 @@ module token_batch_mvu #(
 	// used one cycle each: the weight word after them must be assembling already (else one stall per fold)
 	localparam int unsigned  CAP = (2 + PW)*WWC + DWC;
 	localparam int unsigned  PROD_BITS = A_BITS + W_BITS + 2;
+	localparam int unsigned  RAWB = RAW_BITS > 0? RAW_BITS : ACC_BITS;
+	localparam int unsigned  K = RAW_OUT? (RAWB + OUT_BITS - 1) / OUT_BITS : 1;	// words of one raw sum
+	localparam int unsigned  K_BITS = bits_for(K);
 
 	localparam int unsigned  B_BITS = bits_for(B);
 	localparam int unsigned  NB_BITS = $clog2(B + 1);
@@ -172,6 +185,7 @@ module token_batch_mvu #(
 		$error("WFIFO_DEPTH must be a power of 2 >= MAX_BURST");
 	if(PQ_DEPTH < 2 || (PQ_DEPTH & (PQ_DEPTH - 1)) != 0)  $error("PQ_DEPTH must be a power of 2 >= 2");
 	if(RT_SHAPE && WW % AXI_DW != 0)  $error("RT_SHAPE needs weight words of whole AXI beats (PE*SIMD*W_BITS)");
+	if(RAW_OUT && !(RQ && RT_SHAPE))  $error("RAW_OUT needs RQ = 1 and RT_SHAPE = 1");
 
 	typedef logic [1:0]  ostate_t;
 	localparam ostate_t  O_FREE = 0, O_FILLING = 1, O_FULL = 2;
@@ -200,14 +214,19 @@ module token_batch_mvu #(
 	logic [PB_BITS-1:0]  BeatsQ = PB_BITS'(BEATS);
 	logic [1:0][SFN_BITS-1:0]  ISf = '0;	// the shape of the batch in each input bank
 	logic [1:0][NFN_BITS-1:0]  INf = '0;
+	logic  RawQ = 0;	// the frame is raw
+	logic [1:0]  IRaw = '0;	// ... per input bank
 	uwire  shape_ok = cfg_sf >= 1 && cfg_nf >= 1 && cfg_batch >= 1 && cfg_batch <= B &&
 		64'(cfg_batch) * 64'(cfg_sf) <= 64'(B*SF) && 64'(cfg_batch) * 64'(cfg_nf) <= 64'(B*NF);
-	uwire  use_cfg = RT_SHAPE && shape_ok;
+	// a raw frame's sums take K bank words each
+	uwire  raw_ok = 64'(cfg_batch) * 64'(cfg_nf) * 64'(K) <= 64'(B*NF);
+	uwire  use_cfg = RT_SHAPE && shape_ok && (!cfg_raw || (RAW_OUT && raw_ok));
+	uwire  raw_in = RAW_OUT && use_cfg && cfg_raw;
 	uwire [SFN_BITS-1:0]  sf_in = use_cfg? SFN_BITS'(cfg_sf) : SFN_BITS'(SF);
 	uwire [NFN_BITS-1:0]  nf_in = use_cfg? NFN_BITS'(cfg_nf) : NFN_BITS'(NF);
 	uwire [NB_BITS-1:0]  b_in = use_cfg? NB_BITS'(cfg_batch) : NB_BITS'(B);
 	// a pass's beats: NF' folds of PW parameter words and SF' weight words, each WW/AXI_DW beats (whole beats)
-	uwire [PB_BITS-1:0]  beats_in = RT_SHAPE? PB_BITS'(64'(nf_in) * (64'(PW) + 64'(sf_in)) * 64'(WW / AXI_DW)) :
+	uwire [PB_BITS-1:0]  beats_in = RT_SHAPE? PB_BITS'(64'(nf_in) * (64'(raw_in? 0 : PW) + 64'(sf_in)) * 64'(WW / AXI_DW)) :
 		PB_BITS'(BEATS);
 
 	// descriptor queue to the read master: the weight address of each batch started
@@ -227,6 +246,7 @@ module token_batch_mvu #(
 	uwire [NFN_BITS-1:0]  nf_eff = InFrame? NfQ : nf_in;
 	uwire [NB_BITS-1:0]  b_eff = InFrame? BQ : b_in;
 	uwire [PB_BITS-1:0]  beats_eff = InFrame? BeatsQ : beats_in;
+	uwire  raw_eff = InFrame? RawQ : raw_in;
 	uwire [CNT_BITS-1:0]  tok_left = t_eff - WTok;
 	uwire [NB_BITS-1:0]  nb_now = tok_left >= CNT_BITS'(b_eff)? b_eff : NB_BITS'(tok_left);
 	uwire [NB_BITS-1:0]  nb_eff = batch_start? nb_now : WNb;
@@ -264,6 +284,8 @@ module token_batch_mvu #(
 			BeatsQ <= PB_BITS'(BEATS);
 			ISf <= '0;
 			INf <= '0;
+			RawQ <= 0;
+			IRaw <= '0;
 			WTok <= 0;
 			WIter <= 0;
 			IterAddr <= 0;
@@ -290,7 +312,9 @@ module token_batch_mvu #(
 					NfQ <= nf_in;
 					BQ <= b_in;
 					BeatsQ <= beats_in;
-					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0 || (RT_SHAPE && !shape_ok))
+					RawQ <= raw_in;
+					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0 || (RT_SHAPE && !shape_ok) ||
+							(cfg_raw && !(RAW_OUT && raw_ok)))
 						ErrAlign <= 1;
 				end
 				if(batch_start) begin
@@ -298,6 +322,7 @@ module token_batch_mvu #(
 					INb[WBank] <= nb_now;
 					ISf[WBank] <= sf_eff;
 					INf[WBank] <= nf_eff;
+					IRaw[WBank] <= raw_eff;
 					DQ[DqWp] <= base_eff;
 					DQBeats[DqWp] <= beats_eff;
 					DqWp <= DqWp + 1;
@@ -507,7 +532,9 @@ module token_batch_mvu #(
 	logic [1:0][NB_BITS-1:0]  ONb = '0;
 	logic [SFN_BITS-1:0]  CSfN = 0;	// the pass's shape (from its input bank)
 	logic [NFN_BITS-1:0]  CNfN = 0;
-	logic [1:0][NFN_BITS-1:0]  ONf = '0;	// the folds of each output bank's pass
+	logic [1:0][NFN_BITS-1:0]  ONf = '0;	// the bank words per token of each output bank's pass (raw: NF'*K)
+	logic  CRaw = 0;	// the pass is raw
+	logic [K_BITS-1:0]  Cool = 0;	// raw: cycles until the next issue that finishes a sum
 
 	uwire  can_start = IFull[RBank] && OState[OBank] == O_FREE;
 	// parameter words of the fold (RQ): CPw taken so far; assembled in PAsm, queued per fold in PQ until the
@@ -519,14 +546,16 @@ module token_batch_mvu #(
 	logic [PQ_BITS-1:0]  PqWp = 0, PqRp = 0;
 	logic [PQ_BITS:0]  PqCnt = 0;
 	uwire  pq_pop;
-	uwire  par_phase = PW != 0 && CPw != PW_BITS'(PW);
+	uwire  raw_c = Busy? CRaw : IRaw[RBank];
+	uwire  par_phase = PW != 0 && !raw_c && CPw != PW_BITS'(PW);
 	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != (PQ_BITS+1)'(PQ_DEPTH);
-	uwire  issue = (Busy || can_start) && !par_phase && word_vld;
 	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
 	uwire [SFN_BITS-1:0]  sf_c = Busy? CSfN : ISf[RBank];
 	uwire [NFN_BITS-1:0]  nf_c = Busy? CNfN : INf[RBank];
 	uwire  c_last_b = NB_BITS'(CB) + 1 == nb_c;
 	uwire  c_last_sf = (SFN_BITS+1)'(CSf) + 1 == (SFN_BITS+1)'(sf_c);
+	// an issue that finishes a sum waits out a raw sum's K bank writes (any pass: the next pass's first sums too)
+	uwire  issue = (Busy || can_start) && !par_phase && word_vld && !(c_last_sf && Cool != 0);
 	uwire  c_last_nf = (NFN_BITS+1)'(CNf) + 1 == (NFN_BITS+1)'(nf_c);
 	uwire  pass_last = issue && c_last_b && c_last_sf && c_last_nf;
 	assign	word_pop = par_take || (issue && c_last_b);
@@ -536,7 +565,7 @@ module token_batch_mvu #(
 	// S1: input beat (registered RAM read) and weight word
 	logic [IN_W-1:0]  S1A;
 	logic [WW-1:0]  S1W = '0;
-	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0, S1FoldEnd = 0;
+	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0, S1FoldEnd = 0, S1Raw = 0;
 	logic [B_BITS-1:0]  S1B = 0;
 	logic [OA_BITS-1:0]  S1OAddr = 0;
 	logic [NB_BITS-1:0]  S1Nb = 0;
@@ -547,7 +576,7 @@ module token_batch_mvu #(
 	// S2: dot products
 	typedef logic signed [ACC_BITS-1:0]  acc_t;
 	logic [PE-1:0][ACC_BITS-1:0]  S2Dot = '0;
-	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0, S2FoldEnd = 0;
+	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0, S2FoldEnd = 0, S2Raw = 0;
 	logic [B_BITS-1:0]  S2B = 0;
 	logic [OA_BITS-1:0]  S2OAddr = 0;
 	logic [NB_BITS-1:0]  S2Nb = 0;
@@ -555,8 +584,9 @@ module token_batch_mvu #(
 	logic [PE-1:0][ACC_BITS-1:0]  dot;
 	// the S1 bookkeeping as S2 takes it: through dot_chain / dot_pack it travels beside the operands, so S2 and
 	// everything after see the same sequence as without (only later); bit 0 is the valid flag, the only one reset
-	localparam int unsigned  CTL_BITS = 6 + B_BITS + OA_BITS + NB_BITS;
-	uwire [CTL_BITS-1:0]  s1_ctl = {S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb, S1Vld};
+	localparam int unsigned  CTL_BITS = 7 + B_BITS + OA_BITS + NB_BITS;
+	uwire [CTL_BITS-1:0]  s1_ctl = {S1Raw, S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb,
+		S1Vld};
 	uwire [CTL_BITS-1:0]  s2_ctl;
 	if(DOT == 1) begin : genChain
 		dot_chain #(
@@ -605,7 +635,7 @@ module token_batch_mvu #(
 	uwire [OA_BITS-1:0]  fin_oaddr;
 	uwire [NB_BITS-1:0]  fin_nb;
 	uwire [PE*OB-1:0]  fin_data;
-	assign	pq_pop = S2Vld && S2Last && S2FoldEnd && PW != 0;
+	assign	pq_pop = S2Vld && S2Last && S2FoldEnd && PW != 0 && !S2Raw;
 
 	if(RQ) begin : genRq
 		localparam int unsigned  SUM_BITS = (ACC_BITS + RS_BITS > RB_BITS? ACC_BITS + RS_BITS : RB_BITS) + 1;
@@ -613,13 +643,14 @@ module token_batch_mvu #(
 		// T3: the finished sums and their fold's parameters
 		logic [PE-1:0][ACC_BITS-1:0]  T3Acc = '0;
 		logic [PE*PB-1:0]  T3Par = '0;
-		logic  T3Vld = 0, T3PassLast = 0, T3OBank = 0;
+		logic  T3Vld = 0, T3PassLast = 0, T3OBank = 0, T3Raw = 0;
 		logic [OA_BITS-1:0]  T3OAddr = 0;
 		logic [NB_BITS-1:0]  T3Nb = 0;
 		// T4: acc * scale + bias, and the shift
 		logic [PE-1:0][SUM_BITS-1:0]  T4Sum = '0;
 		logic [PE-1:0][RT_BITS-1:0]  T4Sh = '0;
-		logic  T4Vld = 0, T4PassLast = 0, T4OBank = 0;
+		logic  T4Vld = 0, T4PassLast = 0, T4OBank = 0, T4Raw = 0;
+		logic [PE-1:0][ACC_BITS-1:0]  T4Acc = '0;	// RAW_OUT: the sums themselves
 		logic [OA_BITS-1:0]  T4OAddr = 0;
 		logic [NB_BITS-1:0]  T4Nb = 0;
 		always_ff @(posedge clk) begin
@@ -637,6 +668,9 @@ module token_batch_mvu #(
 			end
 			T3Acc <= acc_new;
 			T3Par <= PQ[PqRp];
+			T3Raw <= S2Raw;
+			T4Raw <= T3Raw;
+			if(RAW_OUT)  T4Acc <= T3Acc;
 			T3OBank <= S2OBank;
 			T3OAddr <= S2OAddr;
 			T3Nb <= S2Nb;
@@ -654,15 +688,64 @@ module token_batch_mvu #(
 		// floor((acc * scale + bias) / 2^shift), clipped to the output range
 		localparam sum_t  LO = OUT_SIGNED? -(sum_t'(1) <<< (OUT_BITS - 1)) : sum_t'(0);
 		localparam sum_t  HI = OUT_SIGNED? (sum_t'(1) <<< (OUT_BITS - 1)) - 1 : (sum_t'(1) <<< OUT_BITS) - 1;
+		uwire [PE*OB-1:0]  clipped;
 		for(genvar  p = 0; p < PE; p++) begin : genClip
 			uwire sum_t  shifted = $signed(T4Sum[p]) >>> T4Sh[p];
-			assign	fin_data[p*OB +: OB] = shifted < LO? OB'(LO) : shifted > HI? OB'(HI) : OB'(shifted);
+			assign	clipped[p*OB +: OB] = shifted < LO? OB'(LO) : shifted > HI? OB'(HI) : OB'(shifted);
 		end : genClip
-		assign	fin_vld = T4Vld;
-		assign	fin_pass_last = T4PassLast;
-		assign	fin_obank = T4OBank;
-		assign	fin_oaddr = T4OAddr;
-		assign	fin_nb = T4Nb;
+		if(RAW_OUT) begin : genRaw
+			// a raw fold's sums: word 0 at T4 (where the requantised values are written), words 1 .. K-1 in the
+			// K-1 cycles after (the issue spacing keeps them clear of the next sum); the pass's bank is full after
+			// its last word
+			localparam int unsigned  RW = PE*K*OB;
+			uwire [RW-1:0]  raw_vec;
+			for(genvar  p = 0; p < PE; p++) begin : genExt
+				assign	raw_vec[p*K*OB +: K*OB] = (K*OB)'($signed(T4Acc[p]));
+			end : genExt
+			logic [RW-1:0]  SerVec = '0;
+			logic [K_BITS-1:0]  SerK = 0;
+			logic  SerBusy = 0, SerPassLast = 0, SerOBank = 0;
+			logic [OA_BITS-1:0]  SerAddr = 0;
+			logic [NB_BITS-1:0]  SerNb = 0;
+			uwire  t4_raw = T4Vld && T4Raw;
+			uwire  ser_last = SerBusy && SerK == K_BITS'(K-1);
+			always_ff @(posedge clk) begin
+				if(rst) begin
+					SerBusy <= 0;
+					SerPassLast <= 0;
+				end
+				else begin
+					if(t4_raw && K > 1)  SerBusy <= 1;
+					else if(ser_last)  SerBusy <= 0;
+					if(t4_raw)  SerPassLast <= T4PassLast;
+				end
+				if(t4_raw) begin
+					SerVec <= raw_vec;
+					SerK <= 1;
+					SerAddr <= OA_BITS'(T4OAddr * K) + 1;
+					SerOBank <= T4OBank;
+					SerNb <= T4Nb;
+				end
+				else if(SerBusy) begin
+					SerK <= SerK + 1;
+					SerAddr <= SerAddr + 1;
+				end
+			end
+			assign	fin_vld = T4Vld || SerBusy;
+			assign	fin_obank = SerBusy? SerOBank : T4OBank;
+			assign	fin_oaddr = SerBusy? SerAddr : t4_raw? OA_BITS'(T4OAddr * K) : T4OAddr;
+			assign	fin_nb = SerBusy? SerNb : T4Nb;
+			assign	fin_data = SerBusy? SerVec[SerK*PE*OB +: PE*OB] : t4_raw? raw_vec[PE*OB-1:0] : clipped;
+			assign	fin_pass_last = SerBusy? ser_last && SerPassLast : T4Vld && T4PassLast && (!T4Raw || K == 1);
+		end : genRaw
+		else begin : genRqOnly
+			assign	fin_vld = T4Vld;
+			assign	fin_pass_last = T4PassLast;
+			assign	fin_obank = T4OBank;
+			assign	fin_oaddr = T4OAddr;
+			assign	fin_nb = T4Nb;
+			assign	fin_data = clipped;
+		end : genRqOnly
 	end : genRq
 	else begin : genAccOut
 		assign	fin_vld = S2Vld && S2Last;
@@ -731,6 +814,8 @@ module token_batch_mvu #(
 			ONf <= '0;
 			CSfN <= 0;
 			CNfN <= 0;
+			CRaw <= 0;
+			Cool <= 0;
 			S1W <= '0;
 			CPw <= 0;
 			PqWp <= 0;
@@ -761,7 +846,8 @@ module token_batch_mvu #(
 				CNb <= INb[RBank];
 				CSfN <= ISf[RBank];
 				CNfN <= INf[RBank];
-				ONf[OBank] <= INf[RBank];
+				ONf[OBank] <= IRaw[RBank]? NFN_BITS'(INf[RBank] * K) : INf[RBank];
+				CRaw <= IRaw[RBank];
 				OState[OBank] <= O_FILLING;
 			end
 			if(issue) begin
@@ -790,7 +876,10 @@ module token_batch_mvu #(
 					OBank <= !OBank;
 				end
 			end
+			if(issue && c_last_sf && raw_c)  Cool <= K_BITS'(K-1);
+			else if(Cool != 0)  Cool <= Cool - 1;
 			S1Vld <= issue;
+			S1Raw <= raw_c;
 			S1W <= word;
 			S1B <= CB;
 			S1First <= CSf == 0;
@@ -801,7 +890,7 @@ module token_batch_mvu #(
 			S1OAddr <= OAddr;
 			S1Nb <= nb_c;
 
-			{S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb, S2Vld} <= s2_ctl;
+			{S2Raw, S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb, S2Vld} <= s2_ctl;
 			S2Dot <= dot;
 
 			if(fin_pass_last) begin

@@ -4,7 +4,8 @@ accumulators out through AXI-Stream source / sink, every output word compared (t
 The runner (``samfpga.hw.sim.token_batch_runner``) passes a JSON spec through ``SAMFPGA_TB_MVU_SPEC``:
     ddr:      path of the DDR image (bytes loaded at address 0 of the AXI RAM)
     frames:   [{"n", "t", "base", "stride", "sf", "nf", "batch", "inputs": [word, ...], "expected": [word, ...]},
-              ...] (words as decimal strings; sf / nf / batch: the layer's shape, used by a run-time-shaped unit)
+              ...] (words as decimal strings; sf / nf / batch: the layer's shape, used by a run-time-shaped unit; raw: the
+              frame's sums unrequantised, a unit with RAW_OUT)
     passes:   [{"name", "pause", "ar_pause", "r_pause"}, ...]: each pass streams every frame; ``pause`` is the
               probability that the input source withholds / the output sink refuses a beat, ``ar_pause`` that the
               RAM refuses a read request, ``r_pause`` that it withholds a read beat, per cycle
@@ -56,6 +57,7 @@ def _configure(dut, f: dict) -> None:
     dut.cfg_sf.value = int(f["sf"])
     dut.cfg_nf.value = int(f["nf"])
     dut.cfg_batch.value = int(f["batch"])
+    dut.cfg_raw.value = int(f.get("raw", 0))
 
 
 @cocotb.test()
@@ -94,7 +96,7 @@ async def token_batch_bench(dut):
         collector = cocotb.start_soon(_collect(sink, [len(f["expected"]) for f in frames], done, start, words))
         prev = None
         for f in frames:
-            key = (f["n"], f["t"], f["base"], f["stride"], f["sf"], f["nf"], f["batch"])
+            key = (f["n"], f["t"], f["base"], f["stride"], f["sf"], f["nf"], f["batch"], f.get("raw", 0))
             if key != prev:
                 await src.wait()  # the previous frame's input is in: its configuration has been sampled
                 _configure(dut, f)

@@ -15,6 +15,12 @@ With ``requant`` the unit requantises each sum before its output banks, y = clip
 travel in the same string: ahead of fold nf's SF weight words, ``param_words`` words holding the PE channels
 nf*PE .. nf*PE+PE-1, channel p at bit p * param_bits as (scale: rq_scale_bits, bias: rq_bias_bits, shift:
 rq_shift_bits), zero-padded to whole words.
+
+A unit built with ``raw_out`` (RTL RAW_OUT, with ``requant`` and ``rt_shape``) can run a frame ``raw`` (register
+RAW; the engine's QK^T, whose sums go to the softmax unrequantised): no parameter words in DDR (the layout without
+``requant``), and each fold's PE sums, as ``raw_words`` x ``out_bits`` bits (the accumulator's low bits, sign-extended), leave as ``raw_words``
+beats of the requantised stream's width (``pack_outputs``); after an issue that finishes a sum the unit waits
+``raw_words`` cycles before the next such issue (its output banks have one write port).
 """
 
 from __future__ import annotations
@@ -58,6 +64,13 @@ class TokenBatchConfig:
     #: RTL RT_SHAPE: the layer's shape is run-time (cfg_sf / cfg_nf / cfg_batch), mw / mh / batch the largest it
     #: holds (``layer_shape`` gives a layer's configuration on it); needs words of whole AXI beats
     rt_shape: bool = False
+    #: RTL RAW_OUT: frames may bypass the requantiser (register RAW); needs requant and rt_shape
+    raw_out: bool = False
+    #: RTL RAW_BITS: bits of a raw sum on the stream (0: acc_bits): the accumulator's low bits, exact for sums that
+    #: fit (the engine's unit has the widest layer's accumulator; QK^T's sums are narrower)
+    raw_bits: int = 0
+    #: this frame (a ``layer_shape`` configuration) runs raw: sums out unrequantised, no parameters in DDR
+    raw: bool = False
 
     def __post_init__(self) -> None:
         if self.mw % self.simd or self.mh % self.pe:
@@ -78,6 +91,10 @@ class TokenBatchConfig:
         if self.rt_shape and self.word_bits % self.axi_dw:
             raise ValueError(f"rt_shape needs weight words of whole AXI beats: PE*SIMD*W_BITS = {self.word_bits} is "
                              f"not a multiple of axi_dw {self.axi_dw}")
+        if self.raw_out and not (self.requant and self.rt_shape):
+            raise ValueError("raw_out needs requant and rt_shape (the unit's RAW_OUT needs RQ = 1 and RT_SHAPE = 1)")
+        if self.raw and not self.requant:
+            raise ValueError("raw: only a requantising unit has a requantiser to bypass (requant=False)")
         if self.requant and not (2 <= self.out_bits <= 32 and 1 <= self.rq_shift_bits <= 7):
             raise ValueError(f"requant: out_bits {self.out_bits} must be 2..32 and rq_shift_bits "
                              f"{self.rq_shift_bits} 1..7")
@@ -95,6 +112,21 @@ class TokenBatchConfig:
         return self.pe * self.simd * self.w_bits
 
     @property
+    def requantises(self) -> bool:
+        """The frame's sums are requantised (``requant`` and not ``raw``): parameters travel with the weights."""
+        return self.requant and not self.raw
+
+    @property
+    def raw_words(self) -> int:
+        """Output words (of ``out_bits`` per value) one raw sum takes: ceil(raw_bits (or acc_bits) / out_bits)."""
+        return -(-(self.raw_bits or self.acc_bits) // self.out_bits)
+
+    @property
+    def out_words(self) -> int:
+        """Output beats per fold of PE values: ``raw_words`` in a raw frame, else 1."""
+        return self.raw_words if self.raw else 1
+
+    @property
     def param_bits(self) -> int:
         """Requantisation parameters of one channel (scale, bias, shift)."""
         return self.rq_scale_bits + self.rq_bias_bits + self.rq_shift_bits
@@ -102,7 +134,7 @@ class TokenBatchConfig:
     @property
     def param_words(self) -> int:
         """Words of parameters ahead of each output fold's weight words (0 without ``requant``)."""
-        return math.ceil(self.pe * self.param_bits / self.word_bits) if self.requant else 0
+        return math.ceil(self.pe * self.param_bits / self.word_bits) if self.requantises else 0
 
     @property
     def fold_words(self) -> int:
@@ -133,16 +165,20 @@ class TokenBatchConfig:
 
     @property
     def out_value_bits(self) -> int:
-        """Bits of one output value: requantised, or the accumulator."""
+        """Bits of one output value: requantised, the accumulator, or (raw) the sum sign-extended to
+        ``raw_words`` x ``out_bits``."""
+        if self.raw:
+            return self.raw_words * self.out_bits
         return self.out_bits if self.requant else self.acc_bits
 
     @property
     def out_value_signed(self) -> bool:
-        return self.out_signed if self.requant else True
+        return self.out_signed if self.requantises else True
 
     @property
     def out_stream_bits(self) -> int:
-        return math.ceil(self.pe * self.out_value_bits / 8) * 8
+        """Bits of one output beat: PE values (a raw frame's PE sums take ``out_words`` beats of this width)."""
+        return math.ceil(self.pe * self.out_value_bits // self.out_words / 8) * 8
 
     def rtl_params(self) -> dict[str, int]:
         return {"MW": self.mw, "MH": self.mh, "SIMD": self.simd, "PE": self.pe, "A_BITS": self.a_bits,
@@ -151,7 +187,8 @@ class TokenBatchConfig:
                 "MAX_BURST": self.max_burst, "WFIFO_DEPTH": self.wfifo_depth, "CNT_BITS": self.cnt_bits,
                 "RQ": int(self.requant), "OUT_BITS": self.out_bits, "OUT_SIGNED": int(self.out_signed),
                 "RS_BITS": self.rq_scale_bits, "RB_BITS": self.rq_bias_bits, "RT_BITS": self.rq_shift_bits,
-                "PQ_DEPTH": self.pq_depth, "DOT": DOTS.index(self.dot), "RT_SHAPE": int(self.rt_shape)}
+                "PQ_DEPTH": self.pq_depth, "DOT": DOTS.index(self.dot), "RT_SHAPE": int(self.rt_shape),
+                "RAW_OUT": int(self.raw_out), "RAW_BITS": self.raw_bits}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,27 +199,35 @@ def whole_folds(n: int, fold: int) -> int:
     return -(-n // fold) * fold
 
 
-def max_batch(unit: TokenBatchConfig, mw: int, mh: int) -> int:
+def max_batch(unit: TokenBatchConfig, mw: int, mh: int, raw: bool = False) -> int:
     """The most tokens per pass ``unit``'s input and output banks hold for an ``mw`` -> ``mh`` layer (whole folds):
-    B' <= B, B'·MW/SIMD <= B·SF, B'·MH/PE <= B·NF (0 when not even one)."""
-    return min(unit.batch, unit.batch * unit.sf // (mw // unit.simd), unit.batch * unit.nf // (mh // unit.pe))
+    B' <= B, B'·MW/SIMD <= B·SF, B'·MH/PE·K <= B·NF (K = ``raw_words`` in a ``raw`` frame, else 1; 0 when not
+    even one)."""
+    k = unit.raw_words if raw else 1
+    return min(unit.batch, unit.batch * unit.sf // (mw // unit.simd), unit.batch * unit.nf // (mh // unit.pe * k))
 
 
-def layer_shape(unit: TokenBatchConfig, mw: int, mh: int, batch: int | None = None) -> TokenBatchConfig:
+def layer_shape(unit: TokenBatchConfig, mw: int, mh: int, batch: int | None = None, raw: bool = False
+                ) -> TokenBatchConfig:
     """The configuration of an ``mw`` -> ``mh`` layer run on the run-time-shaped ``unit`` (``unit.rt_shape``) with
-    ``batch`` tokens per pass (default: the most its buffers hold, ``max_batch``): a unit built at that shape, whose DDR layout, streams and
-    schedule the run-time-shaped unit reproduces. Its registers: cfg_sf = .sf, cfg_nf = .nf, cfg_batch = .batch.
+    ``batch`` tokens per pass (default: the most its buffers hold, ``max_batch``), ``raw``: its sums unrequantised
+    (``unit.raw_out``): a unit built at that shape, whose DDR layout, streams and schedule the run-time-shaped unit
+    reproduces. Its registers: cfg_sf = .sf, cfg_nf = .nf, cfg_batch = .batch, cfg_raw = .raw.
     ValueError naming the limit when the unit's buffers cannot hold the layer."""
     if not unit.rt_shape:
         raise ValueError("layer_shape: the unit is not run-time shaped (rt_shape=False)")
+    if raw and not unit.raw_out:
+        raise ValueError("layer_shape: raw needs a unit built with raw_out (RTL RAW_OUT = 1)")
     if mw % unit.simd or mh % unit.pe or mw < 1 or mh < 1:
         raise ValueError(f"layer {mw} -> {mh}: SIMD={unit.simd} must divide MW and PE={unit.pe} MH")
-    b = max_batch(unit, mw, mh) if batch is None else batch
+    b = max_batch(unit, mw, mh, raw) if batch is None else batch
     sf, nf = mw // unit.simd, mh // unit.pe
-    if not 1 <= b <= unit.batch or b * sf > unit.batch * unit.sf or b * nf > unit.batch * unit.nf:
-        raise ValueError(f"layer {mw} -> {mh} at batch {b}: beyond the unit's buffers (batch <= {unit.batch}, "
-                         f"batch x MW/SIMD <= {unit.batch * unit.sf}, batch x MH/PE <= {unit.batch * unit.nf})")
-    return replace(unit, mw=mw, mh=mh, batch=b, rt_shape=False)
+    k = unit.raw_words if raw else 1
+    if not 1 <= b <= unit.batch or b * sf > unit.batch * unit.sf or b * nf * k > unit.batch * unit.nf:
+        raise ValueError(f"layer {mw} -> {mh} at batch {b}{' raw' if raw else ''}: beyond the unit's buffers "
+                         f"(batch <= {unit.batch}, batch x MW/SIMD <= {unit.batch * unit.sf}, batch x MH/PE"
+                         f"{f' x {k}' if raw else ''} <= {unit.batch * unit.nf})")
+    return replace(unit, mw=mw, mh=mh, batch=b, rt_shape=False, raw_out=False, raw=raw)
 
 
 @dataclass
@@ -311,8 +356,8 @@ def pack_weights(w: np.ndarray, cfg: TokenBatchConfig, stride: int | None = None
     w = np.asarray(w)
     if w.ndim != 3:
         raise ValueError(f"weights: expected (n, MH, MW), got shape {w.shape}")
-    if cfg.requant != (rq is not None):
-        raise ValueError("requant parameters are needed exactly when the unit requantises (cfg.requant)")
+    if cfg.requantises != (rq is not None):
+        raise ValueError("requant parameters are needed exactly when the frame is requantised (cfg.requantises)")
     if rq is not None:
         rq = rq.checked(cfg, w.shape[0])
     stride = cfg.min_stride if stride is None else stride
@@ -340,8 +385,8 @@ def unpack_weights(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | Non
 def unpack_requant(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None = None,
                    base: int = 0) -> RequantParams:
     """The requantisation parameters of a ``pack_weights`` image (``cfg.requant``)."""
-    if not cfg.requant:
-        raise ValueError("the unit does not requantise (cfg.requant is False): no parameters in the image")
+    if not cfg.requantises:
+        raise ValueError("the frame is not requantised (cfg.requantises is False): no parameters in the image")
     return _unpack(data, n, cfg, stride, base)[1]
 
 
@@ -367,7 +412,7 @@ def _unpack(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None, base
         for nf in range(cfg.nf):
             fold = seq[nf * cfg.fold_words:(nf + 1) * cfg.fold_words]
             wwords += fold[cfg.param_words:]
-            if cfg.requant:
+            if cfg.requantises:
                 v = sum(x << (k * cfg.word_bits) for k, x in enumerate(fold[:cfg.param_words]))
                 for p in range(cfg.pe):
                     lane = v >> (p * cfg.param_bits)
@@ -381,7 +426,7 @@ def _unpack(data: bytes, n: int, cfg: TokenBatchConfig, stride: int | None, base
         if cfg.w_signed:
             elems = np.where(elems >= 1 << (cfg.w_bits - 1), elems - (1 << cfg.w_bits), elems)
         out[i] = elems.reshape(cfg.nf, cfg.sf, cfg.pe, cfg.simd).transpose(0, 2, 1, 3).reshape(cfg.mh, cfg.mw)
-    return out, (RequantParams(sc, bi, sh) if cfg.requant else None)
+    return out, (RequantParams(sc, bi, sh) if cfg.requantises else None)
 
 
 def reference(x: np.ndarray, w: np.ndarray, cfg: TokenBatchConfig, rq: RequantParams | None = None
@@ -399,8 +444,13 @@ def reference(x: np.ndarray, w: np.ndarray, cfg: TokenBatchConfig, rq: RequantPa
     lo, hi = _range(cfg.acc_bits, True)
     if y.size and (y.min() < lo or y.max() > hi):
         raise ValueError(f"results in [{y.min()}, {y.max()}] overflow the INT{cfg.acc_bits} accumulator")
-    if cfg.requant != (rq is not None):
-        raise ValueError("requant parameters are needed exactly when the unit requantises (cfg.requant)")
+    if cfg.requantises != (rq is not None):
+        raise ValueError("requant parameters are needed exactly when the frame is requantised (cfg.requantises)")
+    if cfg.raw:
+        lo, hi = _range(cfg.out_value_bits, True)
+        if y.size and (y.min() < lo or y.max() > hi):
+            raise ValueError(f"raw sums in [{y.min()}, {y.max()}] do not fit the {cfg.out_value_bits} bits the unit "
+                             f"sends (raw_bits {cfg.raw_bits or cfg.acc_bits})")
     return requantize(y, rq, cfg) if rq is not None else y
 
 
@@ -433,12 +483,24 @@ def pack_inputs(x: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
 
 
 def pack_outputs(y: np.ndarray, cfg: TokenBatchConfig) -> list[int]:
-    """Output stream beats of y (n, t, mh): per token NF beats of PE values (``out_value_bits`` each)."""
-    return _pack_rows(np.asarray(y, dtype=np.int64).reshape(-1, cfg.pe), cfg.out_value_bits)
+    """Output stream beats of y (n, t, mh): per token NF folds of PE values (``out_value_bits`` each), a fold in
+    ``out_words`` beats (raw: beat k = bits k*PE*out_bits .. of the fold's PE values)."""
+    folds = _pack_rows(np.asarray(y, dtype=np.int64).reshape(-1, cfg.pe), cfg.out_value_bits)
+    k = cfg.out_words
+    if k == 1:
+        return folds
+    bits = cfg.pe * cfg.out_value_bits // k
+    return [(f >> (j * bits)) & ((1 << bits) - 1) for f in folds for j in range(k)]
 
 
 def unpack_outputs(words: list[int], n: int, t: int, cfg: TokenBatchConfig) -> np.ndarray:
     """Inverse of ``pack_outputs`` -> (n, t, mh) int64."""
+    k = cfg.out_words
+    if k > 1:
+        if len(words) % k:
+            raise ValueError(f"{len(words)} output beats: not whole folds of {k} beats (raw)")
+        step = cfg.pe * cfg.out_value_bits // k
+        words = [sum(int(w) << (j * step) for j, w in enumerate(words[i:i + k])) for i in range(0, len(words), k)]
     bits = cfg.out_value_bits
     mask = (1 << bits) - 1
     vals = [((int(wd) >> (p * bits)) & mask) for wd in words for p in range(cfg.pe)]
@@ -462,15 +524,29 @@ def ddr_bytes_per_frame(cfg: TokenBatchConfig, n: int, t: int) -> int:
     return n * math.ceil(t / cfg.batch) * cfg.pass_bytes
 
 
+def issue_cycles(cfg: TokenBatchConfig, nb: int) -> int:
+    """Cycles a pass of ``nb`` tokens issues its MACs: NF x SF x nb, or in a raw frame with the wait after each
+    issue that finishes a sum (K = ``raw_words``): per fold (nb - 1) x K + max(K, (SF - 1) x nb + 1) in steady
+    state (SF = 1: nb x K)."""
+    if not cfg.raw:
+        return cfg.nf * cfg.sf * nb
+    k = cfg.raw_words
+    return cfg.nf * ((nb - 1) * k + max(k, (cfg.sf - 1) * nb + 1))
+
+
 def stream_cycles(cfg: TokenBatchConfig, t: int) -> int:
-    """Cycles one run over ``t`` tokens takes beyond its MAC cycles (``schedule_cycles``'s params + weight_bound for
-    n = 1, in closed form for the planner): the parameter words of every pass, and the passes whose weights take
-    more AXI beats than their MAC cycles (a narrow port or a small batch)."""
+    """Cycles one run over ``t`` tokens takes beyond its MAC cycles (``schedule_cycles``'s params + raw_wait +
+    weight_bound for n = 1, in closed form for the planner): the parameter words of every pass, a raw frame's
+    waits, and the passes whose weights take more AXI beats than their issue cycles (a narrow port or a small
+    batch)."""
     q = cfg.nf * cfg.param_words
     words = cfg.nf * cfg.sf
     full, rest = divmod(t, cfg.batch)
-    extra = full * max(0, cfg.beats - words * cfg.batch - q) + (max(0, cfg.beats - words * rest - q) if rest else 0)
-    return (full + (1 if rest else 0)) * q + extra
+    out = 0
+    for nb, count in ((cfg.batch, full), (rest, 1 if rest else 0)):
+        issue = issue_cycles(cfg, nb)
+        out += count * (q + issue - words * nb + max(0, cfg.beats - issue - q))
+    return out
 
 
 def schedule_cycles(cfg: TokenBatchConfig, n: int, t: int) -> dict[str, int]:
@@ -479,17 +555,22 @@ def schedule_cycles(cfg: TokenBatchConfig, n: int, t: int) -> dict[str, int]:
     extra cycles of passes whose weights take longer to read than to apply (a batch of nb tokens applies each word
     nb cycles; a word takes word_bits/axi_dw beats), ``fill`` = loading the first batch, ``drain`` = emitting the
     last batch's outputs, ``params`` = the cycles that take requantisation parameter words (NF * param_words per
-    pass, no MACs). Pipeline latencies (a few cycles) are not counted, nor the output-bank hand-over of
+    pass, no MACs), ``raw_wait`` = a raw frame's waits between issues that finish a sum (``issue_cycles`` beyond
+    the MAC cycles). Pipeline latencies (a few cycles) are not counted, nor the output-bank hand-over of
     SF = 1 layers (a few cycles per pass: the output stream is then as busy as the MACs)."""
     compute = n * t * cfg.nf * cfg.sf
     words = cfg.nf * cfg.sf
     passes = math.ceil(t / cfg.batch)
     params = n * passes * cfg.nf * cfg.param_words
-    extra = 0
+    extra = wait = 0
     for t0 in range(0, t, cfg.batch):
         nb = min(cfg.batch, t - t0)
-        extra += max(0, cfg.beats - words * nb - cfg.nf * cfg.param_words)
+        issue = issue_cycles(cfg, nb)
+        wait += issue - words * nb
+        extra += max(0, cfg.beats - issue - cfg.nf * cfg.param_words)
     first = min(cfg.batch, t)
     last = t - (passes - 1) * cfg.batch
-    return {"compute": compute, "params": params, "weight_bound": n * extra, "fill": first * cfg.sf,
-            "drain": last * cfg.nf, "total": compute + params + n * extra + first * cfg.sf + last * cfg.nf}
+    drain = last * cfg.nf * cfg.out_words
+    return {"compute": compute, "params": params, "raw_wait": n * wait, "weight_bound": n * extra,
+            "fill": first * cfg.sf, "drain": drain,
+            "total": compute + params + n * wait + n * extra + first * cfg.sf + drain}

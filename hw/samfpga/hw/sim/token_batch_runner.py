@@ -86,7 +86,7 @@ def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = No
     n, t, _ = np.asarray(f.x).shape
     y = reference(f.x, f.w, cfg, f.rq) if expected is None else expected
     return {"n": n, "t": t, "base": f.base, "stride": cfg.min_stride if f.stride is None else f.stride,
-            "sf": cfg.sf, "nf": cfg.nf, "batch": cfg.batch,
+            "sf": cfg.sf, "nf": cfg.nf, "batch": cfg.batch, "raw": int(cfg.raw),
             "inputs": [str(v) for v in pack_inputs(f.x, cfg)], "expected": [str(v) for v in pack_outputs(y, cfg)]}
 
 
