@@ -9,7 +9,8 @@ vectors and the widest layer's outputs, RAW_OUT for QK^T's sums; ``engine.gemm_u
 one unit, one layer of each GEMM shape of vit_t at ``--size`` (each padded as the engine pads it: MW to SIMD, MH to
 PE; zero weights in the padding) on ``--tokens`` tokens of random integers, then the attention products as the
 engine runs them (per window and head an iteration of the window's tokens with its own K or V as weights,
-``--windows`` of them; QK^T raw, its sums out unrequantised as the softmax takes them, AV requantised), with
+``--windows`` of them; QK^T raw, its sums out unrequantised as the softmax takes them, AV requantised, after the
+frame that transposes V on the unit: one-hot inputs, V's rows as weights, the identity requantisation), with
 cocotbext-axi's AXI RAM as DDR. Per layer: the outputs against the numpy reference (tolerance 0), the cycles its
 frame took free-running against the engine model's unit cycles for those tokens
 (``token_batch_mvu.schedule_cycles``, what ``engine.step_of`` uses), and the DDR bytes read against the model's.
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_batch, search
     from samfpga.hw.sim import token_batch_mvu as tb
+    from samfpga.hw.sim.attention_operands import transpose_frame, transpose_shape
     from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
 
     plan = search(EngineConfig(board="kv260", image_size=a.size))
@@ -62,18 +64,25 @@ def main(argv: list[str] | None = None) -> int:
             key = (mwp, mhp, min(t, tb.max_batch(unit, mwp, mhp, raw=qk)))  # as engine.step_of runs it
             if key + (qk,) not in seen:
                 seen.add(key + (qk,))
+                if not qk:  # AV's V^T, transposed on the unit first (engine.v_transpose_step)
+                    ts = transpose_shape(t, x.mh, unit)
+                    shapes.append((f"{x.name} (V transpose)", x.mh, t, ts.mw, ts.mh, ts.batch, a.windows, x.mh,
+                                   "transpose"))
                 shapes.append((f"{x.name} ({'raw' if qk else 'requantised'})", x.mw, x.mh, *key, a.windows, t, qk))
     rng = np.random.default_rng(0)
     frames, rows, base = [], [], 0
-    for name, mw, mh, mwp, mhp, b, n, t, *raw in shapes:
-        raw = bool(raw and raw[0])
+    for name, mw, mh, mwp, mhp, b, n, t, *kind in shapes:
+        raw = bool(kind and kind[0] is True)
         s = tb.layer_shape(unit, mwp, mhp, b, raw=raw)
-        # head-sized QK^T operands: random 8-bit values whose 32-term sums stay within the raw sums' bits
         x = rng.integers(-128, 128, (n, t, mwp))
         w = np.zeros((n, mhp, mwp), dtype=np.int64)
         w[:, :mh, :mw] = rng.integers(-128, 128, (n, mh, mw))
         x[:, :, mw:] = rng.integers(-128, 128, (n, t, mwp - mw))  # padding inputs meet zero weights
         rq = None if raw else tb.sample_requant(s, n, rng)
+        if kind and kind[0] == "transpose":  # one-hot inputs, the identity requantisation: outputs = V^T's rows
+            _, x1, rq1 = transpose_frame(w[0, :, :mw], unit)
+            x = np.repeat(x1, n, axis=0)
+            rq = tb.RequantParams(*(np.repeat(a, n, axis=0) for a in (rq1.scale, rq1.bias, rq1.shift)))
         frames.append(Frame(x, w, base=base, rq=rq, shape=s))
         base += -(-n * s.min_stride // 4096) * 4096
         c = tb.schedule_cycles(s, n, t)
@@ -121,7 +130,7 @@ def write_md(out: dict, path: Path) -> None:
              f"{int(u.get('raw_out', False))} (raw sums of {u.get('raw_bits', 0)} bits), read FIFO "
              f"{u['wfifo_depth']} beats. {out['tokens']} random tokens per GEMM layer (one of each shape), then the "
              f"attention products ({out.get('windows', 0)} window-head iterations of the window's tokens each; QK^T "
-             f"raw, AV requantised), back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
+             f"raw, V transposed on the unit, AV requantised), back to back. Bit-exact: **{'yes' if out['bit_exact'] else 'NO'}"
              f"** ({out['words_compared']:,} output words, {out['mismatches']} mismatches, err {out['err']}); DDR bytes "
              f"read {out['ddr_bytes']:,} (model {out['model_ddr_bytes']:,}). Build {out['build_s']} s, whole run "
              f"{out['wall_s']} s.", "",

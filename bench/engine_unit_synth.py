@@ -55,10 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "engine_unit_synth")
-    ap.add_argument("--cases", default="", help="comma-separated indices into CASES (default all); the other rows "
-                    "are kept from the existing --out .json")
+    ap.add_argument("--cases", default="", help="comma-separated indices into CASES (default all; 'none': only "
+                    "rewrite the .md); the other rows are kept from the existing --out .json")
     a = ap.parse_args(argv)
-    picked = [int(i) for i in a.cases.split(",")] if a.cases else list(range(len(CASES)))
+    picked = [] if a.cases == "none" else [int(i) for i in a.cases.split(",")] if a.cases else list(range(len(CASES)))
     old = Path(f"{a.out}.json")
     kept = {_key(r): r for r in json.loads(old.read_text())["units"]} if a.cases and old.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         logic = y["LUT"] - y["lutram_luts"]
         lines.append(f"| {r['mw']} x {r['mh']} | {r['pe']} x {r['simd']} | {r['batch']} | "
                      f"{'yes' if r['rt_shape'] else 'no'} | "
-                     f"{str(r['raw_bits']) + '-bit sums' if r.get('raw_bits') else 'no'} | {y['LUT']:,} "
-                     f"({y['lutram_luts']:,}) | {m['LUT']:,.0f} | {m['LUT'] / logic:.3f} | {y['FF']:,} | "
-                     f"{m['FF']:,.0f} | {m['FF'] / y['FF']:.3f} | {y['DSP']:,} / {m['DSP']:,.0f} | "
+                     f"{str(r['raw_bits']) + '-bit sums' if r.get('raw_bits') else 'no'} | {y['LUT']:,.0f} "
+                     f"({y['lutram_luts']:,.0f}) | {m['LUT']:,.0f} | {m['LUT'] / logic:.3f} | {y['FF']:,.0f} | "
+                     f"{m['FF']:,.0f} | {m['FF'] / y['FF']:.3f} | {y['DSP']:,.0f} / {m['DSP']:,.0f} | "
                      f"{r['wall_s']:.0f} |")
     Path(f"{a.out}.md").write_text("\n".join(lines) + "\n")
     return 0

@@ -42,9 +42,16 @@ def test_every_mac_once_and_the_units_schedule(units):
     c = cfg()
     steps = schedule(c, units)
     layers = [x for u in units for x in u.layers]
-    assert [s.name for s in steps[:len(layers)]] == [x.name for x in layers]
+    model = [s for s in steps if not s.name.endswith("(V transpose)")]
+    assert [s.name for s in model[:len(layers)]] == [x.name for x in layers]
     assert sum(s.macs for s in steps) == sum(x.macs for x in layers)
     assert steps[-1].engine == "layernorm"  # the neck's closing LayerNorm2d
+    # each AV product right after its V transpose (no model MACs; its cycles are the unit's transposing frame)
+    for k, s in enumerate(steps):
+        if s.name.endswith("(V transpose)"):
+            assert steps[k + 1].name == s.name.removesuffix(" (V transpose)") and s.macs == 0
+            assert s.cycles > c.launch_cycles and s.bounds["unit"] > 0
+    assert sum(s.name.endswith("(V transpose)") for s in steps) == sum(x.name.endswith("matmul_av") for x in layers)
     by = {s.name: s for s in steps}
     for u in units:
         for x in u.layers:
@@ -132,11 +139,11 @@ def test_resources_are_the_sum_of_the_parts(units):
     for r in RESOURCES:
         assert p.totals[r] == pytest.approx(sum(v[r] for v in comps.values()))
         assert p.pressure[r] == pytest.approx(p.totals[r] / (0.85 * p.budget[r]))
-    # the GEMM unit: PE x SIMD / 2 packed products, one requantiser DSP per PE (sums <= 27 bits here) and the
-    # run-time shape's
-    from samfpga.hw.plan.engine import RT_SHAPE_DSP
+    # the GEMM unit: PE x SIMD / 2 packed products, one requantiser DSP per PE (sums <= 27 bits here), the
+    # run-time shape's and the raw output's
+    from samfpga.hw.plan.engine import RAW_OUT_DSP, RT_SHAPE_DSP
 
-    assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8 + RT_SHAPE_DSP
+    assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8 + RT_SHAPE_DSP + RAW_OUT_DSP
     assert comps["depthwise unit"]["DSP"] == 8 * 9 + 8
     wider = components(cfg(pe=16), units)
     assert wider["gemm unit logic"]["LUT"] > comps["gemm unit logic"]["LUT"]
@@ -241,14 +248,15 @@ def test_depthwise_strips_and_their_halo_bytes():
 def test_unit_calibration_is_the_committed_yosys_run():
     """The engine prices its GEMM unit as the planner's model x the largest Yosys / model ratio measured at the
     engine's sizes with a run-time shape (bench/results/engine_unit_synth.json); the model's DSPs are exact for a
-    fixed shape and the run-time shape adds RT_SHAPE_DSP; before calibration the model's LUTs are within 15%."""
+    fixed shape, the run-time shape adds RT_SHAPE_DSP and the raw output RAW_OUT_DSP; before calibration the model's LUTs are within 15%."""
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import RT_SHAPE_DSP, UNIT_YOSYS_RATIO
+    from samfpga.hw.plan.engine import RAW_OUT_DSP, RT_SHAPE_DSP, UNIT_YOSYS_RATIO
 
     d = json.loads((Path(__file__).resolve().parents[1] / "bench/results/engine_unit_synth.json").read_text())
     units = d["units"]
     assert any(u["rt_shape"] for u in units) and any(not u["rt_shape"] for u in units)
+    assert any(u.get("raw_bits") for u in units)  # the engine's unit (RAW_OUT) is among them
 
     def measured(u, r):
         return u["yosys"]["LUT"] - u["yosys"]["lutram_luts"] if r == "LUT" else u["yosys"][r]
@@ -257,5 +265,6 @@ def test_unit_calibration_is_the_committed_yosys_run():
         ratio = max(measured(u, r) / u["model"][r] for u in units if u["rt_shape"])
         assert UNIT_YOSYS_RATIO[r] == pytest.approx(ratio, abs=0.001)
     for u in units:
-        assert u["yosys"]["DSP"] == u["model"]["DSP"] + (RT_SHAPE_DSP if u["rt_shape"] else 0)
+        assert u["yosys"]["DSP"] == u["model"]["DSP"] + (RT_SHAPE_DSP if u["rt_shape"] else 0) + \
+            (RAW_OUT_DSP if u.get("raw_bits") else 0)
         assert 0.85 <= u["model"]["LUT"] / measured(u, "LUT") <= 1.0

@@ -15,7 +15,9 @@ The engine (what the cycle and resource figures below assume):
   holds ``batch`` tokens of up to ``mw_cap`` values (a layer with wider vectors runs with fewer tokens per pass);
   weights and requantisation parameters stream from DDR once per pass (``token_batch_mvu.schedule_cycles``, the
   schedule the RTL bench matches cycle for cycle). The attention products use the same unit: per window and head,
-  the window's queries are the batch and K (QK^T) or V (AV) the weight words, written to DDR by the qkv layer.
+  the window's queries are the batch and K (QK^T) or V^T (AV) the weight words, written to DDR by the qkv layer;
+  QK^T runs as a raw frame (its sums unrequantised for the softmax, RAW_OUT), and a step before each AV transposes
+  V on the unit (``v_transpose_step``, ``samfpga.hw.sim.attention_operands``).
 - **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``) + a requantiser per lane ->
   the sliding-window generator -> the unit; a second reader brings the residual to an adder on the output path.
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv at ``sm_lanes``, QK^T only) -> a strip
@@ -31,9 +33,9 @@ The engine (what the cycle and resource figures below assume):
 Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at 16 B/cycle, all its DDR bytes at
 ``ddr_efficiency`` of the board's peak) + ``launch_cycles``: transfers overlap compute (double-buffered DMA).
 
-Built: the GEMM unit with run-time layer shapes (token_batch_mvu.sv, RT_SHAPE = 1: bit-exact in RTL simulation
-running layers of five shapes back to back, and vit_t's 20 GEMM shapes at the KV260 plan's size,
-docs/token_batch_mvu.md, docs/engine.md). Not built (the model prices them from the
+Built: the GEMM unit with run-time layer shapes and raw output (token_batch_mvu.sv, RT_SHAPE = 1, RAW_OUT = 1:
+bit-exact in RTL simulation running layers of five shapes and raw frames back to back, and vit_t's 20 GEMM shapes
+and attention products at the KV260 plan's size, docs/token_batch_mvu.md, docs/engine.md). Not built (the model prices them from the
 parts that are): ``NOT_BUILT``. Not counted: the AXI interconnect to the PS ports, the PS.
 """
 
@@ -64,10 +66,13 @@ from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 PORT_BYTES = 16
 #: token_batch_mvu.sv's logic at the engine's sizes over the planner's model of it (``pricing.token_batch_logic``,
 #: fitted to Yosys at PE <= 10 x SIMD 40): the largest Yosys / model ratio of bench/results/engine_unit_synth.json
-#: (PE 24-40 x SIMD 32-64, batch 128-256, RT_SHAPE = 1; LUT without LUTRAM), and the DSPs the run-time shape adds
-#: (its range checks' and pass length's products). tests/test_plan_engine.py checks these against that file.
-UNIT_YOSYS_RATIO = {"LUT": 1.080, "FF": 1.228}
+#: (PE 24-40 x SIMD 32-64, batch 128-256, RT_SHAPE = 1, with and without RAW_OUT; LUT without LUTRAM: the largest
+#: is the RAW_OUT unit's, whose raw path the model leaves out), and the DSPs the run-time shape adds (its range
+#: checks' and pass length's products) and the raw output's (its address and fold-count products).
+#: tests/test_plan_engine.py checks these against that file.
+UNIT_YOSYS_RATIO = {"LUT": 1.097, "FF": 1.267}
 RT_SHAPE_DSP = 5
+RAW_OUT_DSP = 4
 #: TinyViT layers whose input passes a LayerNorm (Attention.norm, Mlp.norm; the neck's LayerNorm2d after neck.0)
 LN_INPUT = ("attn.qkv", "mlp.fc1", "neck.2")
 #: layers whose output is added to the block's input (x + attn(x), x + mlp(x), MBConv's x + conv3(...))
@@ -256,10 +261,9 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         n = layer.vectors // t
         qk = layer.name.endswith("matmul_qk")
         acc = acc_bits(layer, cfg.w_bits)
-        # QK^T's sums go to the softmax unrequantised: a raw frame (token_batch_mvu.sv RAW_OUT), each sum out as
-        # ceil(acc / 8) words through the output banks, the unit waiting that many cycles per finished sum
-        # per window and head an iteration of t queries, as many per pass as the unit's banks hold (a raw row of
-        # keys takes raw_words bank words per fold)
+        # per window and head an iteration of t queries, as many per pass as the unit's banks hold. QK^T's sums go
+        # to the softmax unrequantised: a raw frame (token_batch_mvu.sv RAW_OUT), each sum out as raw_words words
+        # through the output banks (so fewer queries per pass), the unit waiting as many cycles per finished sum
         nb = min(t, tb.max_batch(gemm, _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe), raw=qk))
         if nb < 1:
             raise ValueError(f"{layer.name}: {layer.mw} -> {layer.mh} does not fit the GEMM unit's buffers")
@@ -284,10 +288,36 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     return Step(layer.name, engine, layer.macs, b[binding] + cfg.launch_cycles, b, rd + res, wr, wb, binding)
 
 
+def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBatchConfig) -> Step:
+    """The step before ``av`` (a block's AV product) that transposes V on the GEMM unit for AV's weight words
+    (``samfpga.hw.sim.attention_operands.transpose_frame``): per window and head d one-hot input vectors against V's
+    rows as weights, requantised by the identity; its MACs are not the model's (``macs`` 0). The one-hot inputs are
+    counted as read from DDR."""
+    from samfpga.hw.sim.attention_operands import transpose_shape
+
+    t = unit.window * unit.window
+    n, d = av.vectors // t, av.mh
+    tbc = transpose_shape(t, d, gemm)
+    b = {"unit": tb.schedule_cycles(tbc, n, d)["total"]}
+    rd, wr, wb = n * d * tbc.mw, n * d * tbc.mh, tb.ddr_bytes_per_frame(tbc, n, d)
+    b["reader"] = math.ceil(rd / PORT_BYTES)
+    b["writer"] = math.ceil(wr / PORT_BYTES)
+    b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
+    binding = max(b, key=b.get)
+    return Step(f"{av.name} (V transpose)", "attention", 0, b[binding] + cfg.launch_cycles, b, rd, wr, wb, binding)
+
+
 def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
-    """Every layer of every block in execution order, plus the neck's closing LayerNorm as its own pass."""
+    """Every layer of every block in execution order (each AV product preceded by its V transpose), plus the neck's
+    closing LayerNorm as its own pass."""
     gemm = gemm_unit(cfg, units)
-    steps = [step_of(cfg, u, x, gemm) for u in units for blk in u.blocks for x in blk]
+    steps = []
+    for u in units:
+        for blk in u.blocks:
+            for x in blk:
+                if x.kind == "matmul" and not x.name.endswith("matmul_qk"):
+                    steps.append(v_transpose_step(cfg, u, x, gemm))
+                steps.append(step_of(cfg, u, x, gemm))
     last = units[-1]
     if last.name == "neck":
         bpc = ddr_bytes_per_cycle(cfg)
@@ -391,7 +421,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     logic = token_batch_logic(tbc)
     k = cfg.unit_logic_scale
     out["gemm unit logic"] = {**_res(LUT=k * UNIT_YOSYS_RATIO["LUT"] * logic["LUT"],
-                                     FF=k * UNIT_YOSYS_RATIO["FF"] * logic["FF"], DSP=logic["DSP"] + RT_SHAPE_DSP),
+                                     FF=k * UNIT_YOSYS_RATIO["FF"] * logic["FF"],
+                                     DSP=logic["DSP"] + RT_SHAPE_DSP + (RAW_OUT_DSP if tbc.raw_out else 0)),
                               "source": "Yosys-fitted model (pricing.token_batch_logic) x its Yosys ratio at the "
                                         "engine's size (bench/results/engine_unit_synth.json), RT_SHAPE = 1"}
     for name, depth, width, copies in token_batch_memories(tbc):

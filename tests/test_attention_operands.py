@@ -1,0 +1,95 @@
+"""The engine's attention operands (samfpga.hw.sim.attention_operands, docs/engine.md): a weight image is one
+PagePermute of a row-major matrix (FINN's python execution of the PagePermute_rtl node against the unit's packer,
+tolerance 0), and one window-head's QK^T (raw), V^T (transposed on the unit) and AV (requantised) run through the
+unit's numpy model on those images equal the matrix products (tolerance 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samfpga.hw.sim import attention_operands as ao
+from samfpga.hw.sim import token_batch_mvu as tb
+
+
+def _unit() -> tb.TokenBatchConfig:
+    """A small engine unit: PE 8 x SIMD 8, batch 16, buffers for 32 -> 32, raw 20-bit sums (three bytes)."""
+    return tb.TokenBatchConfig(mw=32, mh=32, simd=8, pe=8, batch=16, requant=True, dot="pack", axi_dw=128,
+                               rt_shape=True, raw_out=True, raw_bits=20)
+
+
+def test_weight_image_is_the_packer_and_refuses_bad_input():
+    unit = _unit()
+    rng = np.random.default_rng(0)
+    rows = rng.integers(-128, 128, (24, 16))  # 24 keys x 16 dims: NF 3, SF 2
+    raw = tb.layer_shape(unit, 16, 24, 4, raw=True)
+    # pack_weights pads each iteration to whole bursts; the image is one pass (the writer's stride adds the gap)
+    assert ao.weight_image(rows, raw) == tb.pack_weights(rows[None], raw)[:raw.pass_bytes]
+    rq = tb.sample_requant(tb.layer_shape(unit, 16, 24, 8), 1, rng)
+    req = tb.layer_shape(unit, 16, 24, 8)
+    assert ao.weight_image(rows, req, rq) == tb.pack_weights(rows[None], req, rq=rq)[:req.pass_bytes]
+    assert ao.weight_image_permute(24, 16, unit) == ((3, 8, 2, 8), (0, 2, 1, 3))
+    with pytest.raises(ValueError, match="PE=8 must divide"):
+        ao.weight_image_permute(20, 16, unit)
+    with pytest.raises(ValueError, match="expected"):
+        ao.weight_image(rows[:, :8], raw)
+    with pytest.raises(ValueError, match="exactly when"):
+        ao.weight_image(rows, req)
+    with pytest.raises(ValueError, match="exceed 8 bits"):
+        ao.weight_image(rows * 4, raw)
+
+
+def test_weight_image_is_one_page_permute():
+    """The permutation as the project's PagePermute_rtl node (SIMD-value words, the innermost axis in place): FINN's
+    python execution of it on the rows gives the image's bytes."""
+    from samfpga.hw.sim import nodes
+    from samfpga.hw.sim.finn_boot import boot_finn
+
+    boot_finn()
+    from finn.core.onnx_exec import execute_onnx
+
+    unit = _unit()
+    rows = np.random.default_rng(1).integers(-128, 128, (24, 16))
+    cfg = tb.layer_shape(unit, 16, 24, 4, raw=True)
+    shape, perm = ao.weight_image_permute(24, 16, unit)
+    spec = nodes.page_permute((1, 24, 16), perm, dt="INT8", simd=unit.simd, transpose_in_shape=shape,
+                              out_shape=(1, 24, 16))
+    model = nodes.build_hw_graph([spec])
+    assert model.graph.node[0].op_type == "PagePermute_rtl"
+    name_in, name_out = model.graph.input[0].name, model.graph.output[0].name
+    y = execute_onnx(model, {name_in: rows.reshape(1, 24, 16).astype(np.float32)})[name_out]
+    image = (y.astype(np.int64).ravel() & 0xFF).astype(np.uint8).tobytes()
+    assert image == ao.weight_image(rows, cfg)[:len(image)]
+    assert image != (rows.ravel() & 0xFF).astype(np.uint8).tobytes()  # the permutation is not the identity
+
+
+def test_window_head_attention_on_the_unit_model():
+    """One window-head (t = 16 queries and keys, d = 12 dims): QK^T raw with K's image (sums exact, three bytes
+    each), V transposed by the unit (one-hot inputs, identity requantisation), AV requantised with V^T's image:
+    each equal to the product it stands for; a wrong permutation (the rows' own order) is not."""
+    unit = _unit()
+    rng = np.random.default_rng(2)
+    t, d = 16, 12
+    q, k, v = (rng.integers(-128, 128, (t, d)) for _ in range(3))
+    dp, tp = tb.whole_folds(d, unit.simd), tb.whole_folds(t, unit.pe)
+
+    qk = tb.layer_shape(unit, dp, tp, raw=True)  # as many queries per pass as the banks hold raw (10 of 16)
+    assert qk.batch == 10
+    s = tb.unit_model(ao.padded(q, t, dp)[None], ao.weight_image(ao.padded(k, tp, dp), qk), qk)[0]
+    np.testing.assert_array_equal(s[:, :t], q @ k.T)
+    wrong = (ao.padded(k, tp, dp).ravel() & 0xFF).astype(np.uint8).tobytes()
+    assert not np.array_equal(tb.unit_model(ao.padded(q, t, dp)[None], wrong + bytes(qk.pass_bytes - len(wrong)),
+                                            qk)[0], s)
+
+    cfg, x, ident = ao.transpose_frame(v, unit)
+    assert (cfg.mw, cfg.mh, x.shape) == (dp, tp, (1, d, dp))
+    vt = tb.unit_model(x, tb.pack_weights(ao.padded(v, tp, dp)[None], cfg, rq=ident), cfg)[0]
+    np.testing.assert_array_equal(vt[:, :t], v.T)
+    assert tb.schedule_cycles(cfg, 1, d)["compute"] == d * (tp // unit.pe) * (dp // unit.simd)
+
+    a = rng.integers(-128, 128, (t, t))  # stands for the softmax's 8-bit rows
+    av = tb.layer_shape(unit, tp, dp, t)
+    rq = tb.sample_requant(av, 1, rng)
+    o = tb.unit_model(ao.padded(a, t, tp)[None], ao.weight_image(ao.padded(vt[:, :t], dp, tp), av, rq), av)
+    np.testing.assert_array_equal(o, tb.requantize((a @ v)[None].astype(np.int64) @ np.eye(d, dp, dtype=np.int64),
+                                                   rq, av))
