@@ -21,21 +21,25 @@ setup-board:
 demo: setup
 	$(PY) -m samfpga.demo --out $(OUT)/demo
 
-## test: set up if needed, then run the whole suite (lint, dev environment, then the board-like environment)
+## test: set up if needed, then run the whole suite (lint, dev environment, then the board-like environment).
+## The dev suite runs in TEST_JOBS pytest-xdist workers, one test file per worker at a time (module fixtures such as
+## a Verilator build stay in one process); each worker may take a few GiB (FINN, Verilator), so raise it with care
+TEST_JOBS ?= 2
+PYTEST_DEV := $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 test: setup
 	.venv/bin/ruff check .
-	$(PY) -m pytest -q tests --ignore=tests/runtime
+	$(PYTEST_DEV) tests --ignore=tests/runtime
 	$(PYB) -m pytest -q tests/runtime
 
 ## test-fast: the same without the tests marked slow (> ~30 s each: FINN chain, RTL benches, full-size parity);
 ## for quick iteration, not a replacement for `make test`
 test-fast: setup
 	.venv/bin/ruff check .
-	$(PY) -m pytest -q -m "not slow" tests --ignore=tests/runtime
+	$(PYTEST_DEV) -m "not slow" tests --ignore=tests/runtime
 	$(PYB) -m pytest -q -m "not slow" tests/runtime
 
 test-dev: setup-dev
-	$(PY) -m pytest -q tests --ignore=tests/runtime
+	$(PYTEST_DEV) tests --ignore=tests/runtime
 
 test-board: setup-board
 	$(PYB) -m pytest -q tests/runtime

@@ -38,9 +38,9 @@
 // whose sums go to the softmax unrequantised): each finished sum leaves as K*OUT_BITS bits, K = ceil(RAW_BITS /
 // OUT_BITS) (the accumulator's low bits, sign-extended: exact for the sums of a layer that fit RAW_BITS), the PE
 // sums of a fold as K beats of the output stream (beat k = bits k*PE*OUT_BITS .. of the PE sums of K*OUT_BITS bits
-// each, element 0 in the LSBs), at bank address (b*NF' + nf)*K + k. DDR then holds no parameter words (the layout of RQ = 0). The output banks have one write port, so after an
-// issue that finishes a sum the next such issue waits K cycles (the others run on): a pass of SF' = 1 issues one
-// MAC cycle in K. The banks bound B'*NF'*K <= B*NF.
+// each, element 0 in the LSBs), at bank address (b*NF' + nf)*K + k. DDR then holds no parameter words (the layout
+// of RQ = 0). The output banks have one write port, so after an issue that finishes a sum the next such issue waits
+// K cycles (the others run on): a pass of SF' = 1 issues one MAC cycle in K. The banks bound B'*NF'*K <= B*NF.
 // Read requests are only issued for FIFO space already reserved, so rready stays high and a stalled R channel
 // only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned, or
 // (RT_SHAPE) a shape out of range, or cfg_raw on a unit without RAW_OUT (both sticky until reset).
