@@ -71,6 +71,8 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.bounds["unit"] * 64 >= x.macs
                 qk = x.name.endswith("matmul_qk")
                 assert ("softmax" in s.bounds) == qk
+                if qk:  # per row: 3 phases of N/lanes beats (not overlapped), 57 divider cycles, 1 bias priming
+                    assert s.bounds["softmax"] == x.vectors * (3 * -(-x.mh // c.sm_lanes) + 57 + 1)
                 # QK^T's sums leave the unit raw (RAW_OUT), ceil(acc / 8) words each, the unit waiting as many
                 # cycles per finished sum (token_batch_mvu.issue_cycles)
                 tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, t, acc_bits=tbc_acc(x),
@@ -81,6 +83,14 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
             else:
                 assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)
+    # LayerNorm: per token two passes over its channels and 5 cycles of statistics (int_layernorm.sv)
+    lns = [s for s in steps if "layernorm" in s.bounds]
+    assert lns
+    for s in lns:
+        x = next((x for x in layers if x.name == s.name), None)
+        ch = x.in_channels if x else units[-1].layers[-1].mh
+        rows = s.bytes_read // ch  # the layer's input map (no residual read on these steps)
+        assert s.bounds["layernorm"] == rows * (2 * -(-ch // c.ln_lanes) + 5), s.name
     # residual reads on the layers that close a residual branch, nowhere else
     res = {s.name for s in steps if "residual" in s.bounds}
     assert res and all(n.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in n for n in res)
@@ -195,9 +205,10 @@ def test_cli_writes_the_report(tmp_path, capsys):
             parse_space(bad)
     out = tmp_path / "eng"
     assert main(["--engine", "--image-size", "512", "--out", str(out), "--engine-space",
-                 "pe=32;simd=32;batch=128;dw_pe=16;ln_lanes=4;sm_lanes=8"]) == 0
+                 "pe=32;simd=32;batch=128;dw_pe=16;ln_lanes=4;sm_lanes=8;sm_units=2"]) == 0
     d = json.loads((out / "report.json").read_text())
-    assert d["config"]["pe"] == 32 and d["searched"] == 1 and d["fits"] in (True, False)
+    assert d["config"]["pe"] == 32 and d["config"]["sm_units"] == 2 and d["searched"] == 1 and d["fits"] in (True, False)
+    assert "softmax (2x)" in d["components"]
     assert "own model" in d["label"] and d["not_built"]
     md = (out / "report.md").read_text()
     assert "fps" in md and "gemm unit logic" in md and "](report.png)" in md

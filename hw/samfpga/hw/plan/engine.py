@@ -20,7 +20,8 @@ The engine (what the cycle and resource figures below assume):
   V on the unit (``v_transpose_step``, ``samfpga.hw.sim.attention_operands``).
 - **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``) + a requantiser per lane ->
   the sliding-window generator -> the unit; a second reader brings the residual to an adder on the output path.
-- **Output path**: the unit -> residual adder -> softmax (int_softmax.sv at ``sm_lanes``, QK^T only) -> a strip
+- **Output path**: the unit -> residual adder -> softmax (``sm_units`` int_softmax.sv instances of ``sm_lanes``
+  lanes, rows dealt in turn, QK^T only; each row takes its phases and its divider, ``softmax_row_cycles``) -> a strip
   writer (DMA).
 - **Depthwise unit**: DepthwiseVVAU (``dw_pe`` channels x 9 taps per cycle, requantiser per lane) over the map in
   column strips of ``dw_strip`` columns with a one-column halo (the strip reader's own mode), so its line buffer is
@@ -103,6 +104,9 @@ class EngineConfig:
     dw_strip: int = 32  # columns per strip of the depthwise unit (fewer where the map is narrower)
     ln_lanes: int = 4
     sm_lanes: int = 8
+    #: int_softmax.sv instances, rows dealt to them in turn: each takes 3 x N/lanes + its divider's cycles per row
+    #: (the divider, ~57 cycles, does not shrink with lanes)
+    sm_units: int = 1
     axi_dw: int = 128
     w_bits: int = 8
     dot: str = "pack"
@@ -118,7 +122,7 @@ class EngineConfig:
     encoder_config: object | None = None
 
     def __post_init__(self) -> None:
-        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "axi_dw"):
+        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "sm_units", "axi_dw"):
             if getattr(self, k) < 1:
                 raise ValueError(f"engine {k} = {getattr(self, k)}: must be >= 1")
         if self.dot not in ("chain", "pack"):
@@ -270,15 +274,16 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         tbc = replace(_unit_config(cfg, layer.mw, layer.mh, nb, acc, raw=qk), raw_bits=gemm.raw_bits if qk else 0)
         b["unit"] = tb.schedule_cycles(tbc, n, t)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, n, t)
-        if qk:
-            b["softmax"] = math.ceil(layer.vectors * layer.mh / cfg.sm_lanes)
+        if qk:  # a row per query of each window and head, the RTL's cycles per row (IntSoftmax.get_exp_cycles)
+            b["softmax"] = math.ceil(layer.vectors / cfg.sm_units) * softmax_row_cycles(layer.mh, cfg.sm_lanes)
     else:
         engine = "gemm"
         tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits))
         b["unit"] = tb.schedule_cycles(tbc, 1, layer.vectors)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
-        if layer.name.endswith(LN_INPUT):
-            b["layernorm"] = math.ceil(rd / cfg.ln_lanes)
+        if layer.name.endswith(LN_INPUT):  # a row per token, the RTL's cycles per row (IntLayerNorm)
+            c = layer.in_channels
+            b["layernorm"] = rd // c * layernorm_row_cycles(c, cfg.ln_lanes)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
@@ -321,8 +326,8 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
     last = units[-1]
     if last.name == "neck":
         bpc = ddr_bytes_per_cycle(cfg)
-        e = last.out_elems
-        b = {"layernorm": math.ceil(e / cfg.ln_lanes), "reader": math.ceil(e / PORT_BYTES),
+        e, c = last.out_elems, last.layers[-1].mh
+        b = {"layernorm": e // c * layernorm_row_cycles(c, cfg.ln_lanes), "reader": math.ceil(e / PORT_BYTES),
              "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil(2 * e / bpc)}
         k = max(b, key=b.get)
         steps.append(Step("neck.3 (LayerNorm2d)", "layernorm", 0, b[k] + cfg.launch_cycles, b, e, e, 0, k))
@@ -345,11 +350,24 @@ class _SlidingWindow(ShapeOp):
 @cache
 def _layernorm(channels: int, lanes: int) -> dict[str, float]:
     """int_layernorm.sv at ``lanes`` (samfpga.hw.custom_ops.int_cost's own model, the build's attributes)."""
+    from samfpga.hw.custom_ops.int_cost import layernorm_model
+
+    return layernorm_model(_layernorm_op(channels, lanes))
+
+
+@cache
+def layernorm_row_cycles(channels: int, lanes: int) -> int:
+    """Cycles int_layernorm.sv takes per row of ``channels`` (padded to ``lanes``): the op's own count
+    (IntLayerNorm.get_exp_cycles: two passes over the row and the statistics' stages)."""
+    return _layernorm_op(_pad(channels, lanes), lanes).get_exp_cycles()
+
+
+@cache
+def _layernorm_op(channels: int, lanes: int):
     from onnx import helper
     from qonnx.custom_op.registry import getCustomOp
 
     import samfpga.hw.custom_ops  # noqa: F401  (registers the op)
-    from samfpga.hw.custom_ops.int_cost import layernorm_model
 
     a = LAYERNORM_ATTRS
     node = helper.make_node("IntLayerNorm_rtl", ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
@@ -357,18 +375,32 @@ def _layernorm(channels: int, lanes: int) -> dict[str, float]:
                             frac_bits=a["frac_bits"], lut_bits=a["lut_bits"], r_bits=a["r_bits"],
                             negate=[0] * channels, numInputVectors=[1], inputDataType=f"INT{a['in_bits']}",
                             outputDataType=f"INT{a['out_bits']}")
-    return layernorm_model(getCustomOp(node))
+    return getCustomOp(node)
 
 
 @cache
 def _softmax(n: int, heads: int, lanes: int) -> dict[str, float]:
     """int_softmax.sv over rows of ``n`` at ``lanes`` with TinyViT's compact bias of ``heads`` heads."""
+    from samfpga.hw.custom_ops.int_cost import softmax_model
+
+    return softmax_model(*_softmax_op(n, heads, lanes))
+
+
+@cache
+def softmax_row_cycles(n: int, lanes: int) -> int:
+    """Cycles one int_softmax.sv instance takes per row of ``n`` logits (padded to ``lanes``): the op's own count
+    (IntSoftmax.get_exp_cycles: input, exponent and output phases of n / lanes beats, not overlapped, the
+    divider's quotient bits and the bias read's priming cycle)."""
+    return _softmax_op(_pad(n, lanes), 1, lanes)[0].get_exp_cycles()
+
+
+@cache
+def _softmax_op(n: int, heads: int, lanes: int):
     import numpy as np
     from onnx import helper
     from qonnx.custom_op.registry import getCustomOp
 
     import samfpga.hw.custom_ops  # noqa: F401
-    from samfpga.hw.custom_ops.int_cost import softmax_model
 
     a = SOFTMAX_ATTRS
     side = int(round(n ** 0.5))
@@ -387,7 +419,7 @@ def _softmax(n: int, heads: int, lanes: int) -> dict[str, float]:
         def get_initializer(self, name):
             return bias if name == "bias" else None
 
-    return softmax_model(getCustomOp(node), _Model())
+    return getCustomOp(node), _Model()
 
 
 def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig, style: str = ""
@@ -462,7 +494,9 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         heads = max(x.vectors // (u.grid * u.grid) for u in units for x in u.blocks[0] if x.kind == "matmul")
         t = max(u.window * u.window for u in units if u.window)
         sm = _softmax(t, heads, cfg.sm_lanes)
-        out["softmax"] = {**_res(**sm), "source": "own model (int_cost.softmax_model), compact TinyViT bias"}
+        out[f"softmax ({cfg.sm_units}x)"] = {**_res(**{r: v * cfg.sm_units for r, v in sm.items()}),
+                                             "source": "own model (int_cost.softmax_model) per instance, compact "
+                                                       "TinyViT bias; the row dealer not counted"}
     from samfpga.hw.resources.models import add_streams_terms, terms_total
 
     add = terms_total(add_streams_terms(cfg.pe, 9), "AddStreams_rtl")
@@ -514,8 +548,12 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 
 NOT_BUILT = (
-    "the attention operands' layouts: Q and K per window and head, V transposed (a scatter / transpose of the qkv "
-    "output on the writer's stream, e.g. a page permute)",
+    "the attention operands placed in DDR: the qkv output split per window and head (a PagePermute page) and "
+    "written to Q / K / V regions at the unit's iteration stride, AV's image around its head's requantisation words "
+    "(the weight-image permutation and the V transpose on the unit are checked: samfpga.hw.sim.attention_operands)",
+    "a softmax that keeps up with QK^T: int_softmax.sv does its three phases one after another and divides bit by "
+    "bit (3 x N/lanes + 58 cycles per row), so the plan needs sm_units instances and their row dealer (not built, "
+    "not counted); overlapped phases and a pipelined reciprocal would need one",
     "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
@@ -544,7 +582,7 @@ def _units(cfg: EngineConfig) -> list[Unit]:
 
 #: what ``search`` tries
 SEARCH = {"pe": (8, 16, 24, 32, 40, 48, 64, 96, 128), "simd": (16, 32, 64), "batch": (64, 128, 256), "dw_pe": (8, 16, 32),
-          "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16)}
+          "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16), "sm_units": (1, 4, 8)}
 
 
 def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
@@ -580,7 +618,7 @@ def markdown(p: EnginePlan, chart: str | None = None) -> str:
     lines = [f"# Engine plan: {c['variant']} {c['image_size']}² on {p.board} (own model)", "",
              f"Engine: GEMM PE {c['pe']} x SIMD {c['simd']} ({c['dot']}), batch {c['batch']} tokens of up to "
              f"{c['mw_cap']} values, depthwise {c['dw_pe']} channels, LayerNorm {c['ln_lanes']} lanes, softmax "
-             f"{c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
+             f"{c.get('sm_units', 1)} x {c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
              f"**{'Fits' if p.fits else 'Does not fit'}** within {c['limit']:.0%} of every resource "
              f"(binding: {p.binding} {p.pressure[p.binding]:.2f}x); **{p.fps:.2f} fps** ({p.cycles:,} cycles per "
              f"frame); DSP roofline {p.roofline['fps']:.2f} fps, reached {p.roofline['fraction']:.1%}; GEMM MAC "
