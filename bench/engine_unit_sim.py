@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/engine_unit_sim")
     a = ap.parse_args(argv)
 
-    from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_batch, search
+    from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_config, search
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.attention_operands import transpose_frame, transpose_shape
     from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
@@ -45,49 +45,43 @@ def main(argv: list[str] | None = None) -> int:
     plan = search(EngineConfig(board="kv260", image_size=a.size))
     eng = EngineConfig(board="kv260", image_size=a.size, **{k: plan.config[k] for k in ("pe", "simd", "batch")})
     units = _units(eng)
-    gemm = [x for u in units for x in u.blocks[0] if x.kind in ("conv", "linear")]
     unit = gemm_unit(eng, units)  # as priced: run-time shapes, raw output, the default 32-beat read FIFO
-    # (name, mw, mh, padded mw, padded mh, batch, iterations, tokens): one GEMM layer of each shape on --tokens
-    # tokens, then the attention products as the engine runs them: per window and head one iteration of the
-    # window's tokens with its own K or V as the weights (--windows of them)
+    # (name, kind, mw, mh, layer configuration, iterations, tokens): one GEMM layer of each shape on --tokens tokens,
+    # then the attention products as the engine runs them (engine.layer_config): per window and head one iteration
+    # of the window's tokens with its own K (QK^T, raw) or V^T (AV, after the V transpose) as the weights (--windows)
     shapes, seen = [], set()
-    for x in gemm:
-        key = (tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe), layer_batch(eng, x))
-        if key not in seen:
-            seen.add(key)
-            shapes.append((x.name, x.mw, x.mh, *key, 1, a.tokens))
-    for u in units:
-        for x in (x for x in u.blocks[0] if x.kind == "matmul"):
+    for kinds in (("conv", "linear"), ("matmul",)):  # the GEMM layers first, then the attention products
+        for u, x in ((v, y) for v in units for y in v.blocks[0] if y.kind in kinds):
+            s = layer_config(eng, u, x, unit)
+            if (kinds, s.mw, s.mh, s.batch, s.raw) in seen:
+                continue
+            seen.add((kinds, s.mw, s.mh, s.batch, s.raw))
+            if x.kind != "matmul":
+                shapes.append((x.name, "gemm", x.mw, x.mh, s, 1, a.tokens))
+                continue
             t = u.window * u.window
-            qk = x.name.endswith("matmul_qk")
-            mwp, mhp = tb.whole_folds(x.mw, eng.simd), tb.whole_folds(x.mh, eng.pe)
-            key = (mwp, mhp, min(t, tb.max_batch(unit, mwp, mhp, raw=qk)))  # as engine.step_of runs it
-            if key + (qk,) not in seen:
-                seen.add(key + (qk,))
-                if not qk:  # AV's V^T, transposed on the unit first (engine.v_transpose_step)
-                    ts = transpose_shape(t, x.mh, unit)
-                    shapes.append((f"{x.name} (V transpose)", x.mh, t, ts.mw, ts.mh, ts.batch, a.windows, x.mh,
-                                   "transpose"))
-                shapes.append((f"{x.name} ({'raw' if qk else 'requantised'})", x.mw, x.mh, *key, a.windows, t, qk))
+            if not s.raw:  # AV's V^T, transposed on the unit first (engine.v_transpose_step)
+                shapes.append((f"{x.name} (V transpose)", "transpose", x.mh, t, transpose_shape(t, x.mh, unit),
+                               a.windows, x.mh))
+            shapes.append((f"{x.name} ({'raw' if s.raw else 'requantised'})", "attention", x.mw, x.mh, s, a.windows, t))
     rng = np.random.default_rng(0)
     frames, rows, base = [], [], 0
-    for name, mw, mh, mwp, mhp, b, n, t, *kind in shapes:
-        raw = bool(kind and kind[0] is True)
-        s = tb.layer_shape(unit, mwp, mhp, b, raw=raw)
-        x = rng.integers(-128, 128, (n, t, mwp))
+    for name, kind, mw, mh, s, n, t in shapes:
+        mwp, mhp, b = s.mw, s.mh, s.batch
         w = np.zeros((n, mhp, mwp), dtype=np.int64)
         w[:, :mh, :mw] = rng.integers(-128, 128, (n, mh, mw))
-        x[:, :, mw:] = rng.integers(-128, 128, (n, t, mwp - mw))  # padding inputs meet zero weights
-        rq = None if raw else tb.sample_requant(s, n, rng)
-        if kind and kind[0] == "transpose":  # one-hot inputs, the identity requantisation: outputs = V^T's rows
+        if kind == "transpose":  # one-hot inputs, the identity requantisation: outputs = V^T's rows
             _, x1, rq1 = transpose_frame(w[0, :, :mw], unit)
             x = np.repeat(x1, n, axis=0)
-            rq = tb.RequantParams(*(np.repeat(a, n, axis=0) for a in (rq1.scale, rq1.bias, rq1.shift)))
+            rq = tb.RequantParams(*(np.repeat(v, n, axis=0) for v in (rq1.scale, rq1.bias, rq1.shift)))
+        else:  # random tokens; the padding inputs meet zero weights
+            x = rng.integers(-128, 128, (n, t, mwp))
+            rq = None if s.raw else tb.sample_requant(s, n, rng)
         frames.append(Frame(x, w, base=base, rq=rq, shape=s))
         base += -(-n * s.min_stride // 4096) * 4096
         c = tb.schedule_cycles(s, n, t)
         rows.append({"layer": name, "mw": mw, "mh": mh, "padded": [mwp, mhp], "batch": b, "iterations": n,
-                     "tokens": t, "sf": s.sf, "nf": s.nf, "raw": raw, "model_cycles": c["total"],
+                     "tokens": t, "sf": s.sf, "nf": s.nf, "raw": s.raw, "model_cycles": c["total"],
                      "model_compute": c["compute"], "model_params": c["params"], "model_raw_wait": c["raw_wait"],
                      "model_weight_bound": c["weight_bound"],
                      "model_ddr_bytes": tb.ddr_bytes_per_frame(s, n, t), "macs": n * t * mw * mh})

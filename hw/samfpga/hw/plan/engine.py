@@ -61,6 +61,7 @@ from samfpga.hw.plan.pricing import (
     token_batch_memories,
 )
 from samfpga.hw.sim import token_batch_mvu as tb
+from samfpga.hw.sim.attention_operands import transpose_shape
 from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
@@ -192,13 +193,6 @@ class EnginePlan:
         return asdict(self)
 
 
-def _unit_config(cfg: EngineConfig, mw: int, mh: int, batch: int, acc: int, raw: bool = False
-                 ) -> tb.TokenBatchConfig:
-    """A layer's configuration on the GEMM unit (requantised, or ``raw``: its ``acc``-bit sums out unrequantised)."""
-    return tb.TokenBatchConfig(_pad(mw, cfg.simd), _pad(mh, cfg.pe), cfg.simd, cfg.pe, batch, w_bits=cfg.w_bits,
-                               acc_bits=acc, requant=True, axi_dw=cfg.axi_dw, dot=cfg.dot, raw=raw)
-
-
 def gemm_unit(cfg: EngineConfig, units: list[Unit]) -> tb.TokenBatchConfig:
     """The engine's GEMM unit as built (bench/engine_unit_sim.py simulates it): token_batch_mvu.sv with run-time
     layer shapes, buffers for ``batch`` tokens of up to ``mw_cap`` values and the widest layer's outputs, sums as
@@ -209,8 +203,22 @@ def gemm_unit(cfg: EngineConfig, units: list[Unit]) -> tb.TokenBatchConfig:
     mh_max = max(_pad(x.mh, cfg.pe) for x in layers)
     mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in layers))
     qk = [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith("matmul_qk")]
-    return replace(_unit_config(cfg, mw_in, mh_max, cfg.batch, acc), rt_shape=True, raw_out=bool(qk),
-                   raw_bits=max(qk, default=0))
+    return tb.TokenBatchConfig(mw_in, mh_max, cfg.simd, cfg.pe, cfg.batch, w_bits=cfg.w_bits, acc_bits=acc,
+                               requant=True, axi_dw=cfg.axi_dw, dot=cfg.dot, rt_shape=True, raw_out=bool(qk),
+                               raw_bits=max(qk, default=0))
+
+
+def layer_config(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig) -> tb.TokenBatchConfig:
+    """``layer``'s configuration on the GEMM unit ``gemm`` (``token_batch_mvu.layer_shape``: MW / MH padded to whole
+    folds). A conv or linear layer: ``layer_batch`` tokens per pass. An attention product: per window and head an
+    iteration of the window's t queries, as many per pass as the unit's banks hold; QK^T's sums go to the softmax
+    unrequantised, a raw frame (RAW_OUT: each sum out as raw_words words through the output banks, so fewer queries
+    per pass, the unit waiting as many cycles per finished sum)."""
+    mw, mh = _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe)
+    if layer.kind != "matmul":
+        return tb.layer_shape(gemm, mw, mh, layer_batch(cfg, layer))
+    qk = layer.name.endswith("matmul_qk")
+    return tb.layer_shape(gemm, mw, mh, min(unit.window * unit.window, tb.max_batch(gemm, mw, mh, raw=qk)), raw=qk)
 
 
 def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
@@ -263,22 +271,14 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         engine = "attention"
         t = unit.window * unit.window
         n = layer.vectors // t
-        qk = layer.name.endswith("matmul_qk")
-        acc = acc_bits(layer, cfg.w_bits)
-        # per window and head an iteration of t queries, as many per pass as the unit's banks hold. QK^T's sums go
-        # to the softmax unrequantised: a raw frame (token_batch_mvu.sv RAW_OUT), each sum out as raw_words words
-        # through the output banks (so fewer queries per pass), the unit waiting as many cycles per finished sum
-        nb = min(t, tb.max_batch(gemm, _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe), raw=qk))
-        if nb < 1:
-            raise ValueError(f"{layer.name}: {layer.mw} -> {layer.mh} does not fit the GEMM unit's buffers")
-        tbc = replace(_unit_config(cfg, layer.mw, layer.mh, nb, acc, raw=qk), raw_bits=gemm.raw_bits if qk else 0)
+        tbc = layer_config(cfg, unit, layer, gemm)
         b["unit"] = tb.schedule_cycles(tbc, n, t)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, n, t)
-        if qk:  # a row per query of each window and head, the RTL's cycles per row (IntSoftmax.get_exp_cycles)
+        if tbc.raw:  # QK^T: a row per query of each window and head, the RTL's cycles per row (IntSoftmax)
             b["softmax"] = math.ceil(layer.vectors / cfg.sm_units) * softmax_row_cycles(layer.mh, cfg.sm_lanes)
     else:
         engine = "gemm"
-        tbc = _unit_config(cfg, layer.mw, layer.mh, layer_batch(cfg, layer), acc_bits(layer, cfg.w_bits))
+        tbc = layer_config(cfg, unit, layer, gemm)
         b["unit"] = tb.schedule_cycles(tbc, 1, layer.vectors)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
         if layer.name.endswith(LN_INPUT):  # a row per token, the RTL's cycles per row (IntLayerNorm)
@@ -298,8 +298,6 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     (``samfpga.hw.sim.attention_operands.transpose_frame``): per window and head d one-hot input vectors against V's
     rows as weights, requantised by the identity; its MACs are not the model's (``macs`` 0). The one-hot inputs are
     counted as read from DDR."""
-    from samfpga.hw.sim.attention_operands import transpose_shape
-
     t = unit.window * unit.window
     n, d = av.vectors // t, av.mh
     tbc = transpose_shape(t, d, gemm)

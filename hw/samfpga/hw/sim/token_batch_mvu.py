@@ -220,10 +220,10 @@ def layer_shape(unit: TokenBatchConfig, mw: int, mh: int, batch: int | None = No
         raise ValueError("layer_shape: raw needs a unit built with raw_out (RTL RAW_OUT = 1)")
     if mw % unit.simd or mh % unit.pe or mw < 1 or mh < 1:
         raise ValueError(f"layer {mw} -> {mh}: SIMD={unit.simd} must divide MW and PE={unit.pe} MH")
-    b = max_batch(unit, mw, mh, raw) if batch is None else batch
-    sf, nf = mw // unit.simd, mh // unit.pe
+    most = max_batch(unit, mw, mh, raw)
+    b = most if batch is None else batch
     k = unit.raw_words if raw else 1
-    if not 1 <= b <= unit.batch or b * sf > unit.batch * unit.sf or b * nf * k > unit.batch * unit.nf:
+    if not 1 <= b <= most:
         raise ValueError(f"layer {mw} -> {mh} at batch {b}{' raw' if raw else ''}: beyond the unit's buffers "
                          f"(batch <= {unit.batch}, batch x MW/SIMD <= {unit.batch * unit.sf}, batch x MH/PE"
                          f"{f' x {k}' if raw else ''} <= {unit.batch * unit.nf})")
