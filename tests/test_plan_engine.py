@@ -71,8 +71,10 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.bounds["unit"] * 64 >= x.macs
                 qk = x.name.endswith("matmul_qk")
                 assert ("softmax" in s.bounds) == qk
-                if qk:  # per row: 3 phases of N/lanes beats (not overlapped), 57 divider cycles, 1 bias priming
-                    assert s.bounds["softmax"] == x.vectors * (3 * -(-x.mh // c.sm_lanes) + 57 + 1)
+                if qk:  # per row N/lanes beats and the bias read's priming cycle (rows overlapped); per step
+                    # the pipeline's latency: two phases of N/lanes and 21 divider stages (57 - 16 bits, 2 a stage)
+                    beats = -(-x.mh // c.sm_lanes)
+                    assert s.bounds["softmax"] == x.vectors * (beats + 1) + 2 * beats + 21 + 2
                 # QK^T's sums leave the unit raw (RAW_OUT), ceil(acc / 8) words each, the unit waiting as many
                 # cycles per finished sum (token_batch_mvu.issue_cycles)
                 tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, t, acc_bits=tbc_acc(x),
@@ -205,10 +207,10 @@ def test_cli_writes_the_report(tmp_path, capsys):
             parse_space(bad)
     out = tmp_path / "eng"
     assert main(["--engine", "--image-size", "512", "--out", str(out), "--engine-space",
-                 "pe=32;simd=32;batch=128;dw_pe=16;ln_lanes=4;sm_lanes=8;sm_units=2"]) == 0
+                 "pe=32;simd=32;batch=128;dw_pe=16;ln_lanes=4;sm_lanes=16"]) == 0
     d = json.loads((out / "report.json").read_text())
-    assert d["config"]["pe"] == 32 and d["config"]["sm_units"] == 2 and d["searched"] == 1 and d["fits"] in (True, False)
-    assert "softmax (2x)" in d["components"]
+    assert d["config"]["pe"] == 32 and d["config"]["sm_lanes"] == 16 and d["searched"] == 1 and d["fits"] in (True, False)
+    assert "softmax" in d["components"] and "softmax bias tables" in d["components"]
     assert "own model" in d["label"] and d["not_built"]
     md = (out / "report.md").read_text()
     assert "fps" in md and "gemm unit logic" in md and "](report.png)" in md
@@ -279,3 +281,19 @@ def test_unit_calibration_is_the_committed_yosys_run():
         assert u["yosys"]["DSP"] == u["model"]["DSP"] + (RT_SHAPE_DSP if u["rt_shape"] else 0) + \
             (RAW_OUT_DSP if u.get("raw_bits") else 0)
         assert 0.85 <= u["model"]["LUT"] / measured(u, "LUT") <= 1.0
+
+
+def test_engine_softmax_bias_tables_hold_every_block():
+    """The softmax's bias tables: every attention block's compact table (vit_t at 1024²: 2 blocks x 4 heads, 6 x 5,
+    2 x 10, each head a 64-entry window table) at the width int_softmax.sv stores BQ = B log2(e) 2^(G+P) with
+    |B| <= 4 (35 bits at P = 25, G = 6), a block-RAM copy per two lanes."""
+    from samfpga.hw.plan.engine import EngineConfig, _units, softmax_bias, softmax_bias_bits
+    from samfpga.hw.resources.memory import place
+
+    assert softmax_bias_bits() == (round(4.0 / math.log(2.0) * 2.0 ** 31)).bit_length() + 1 == 35
+    cfg = EngineConfig(board="kv260", image_size=1024, sm_lanes=16)
+    r = softmax_bias(cfg, _units(cfg))
+    entries = (2 * 4 + 6 * 5 + 2 * 10) * 64
+    assert r["BRAM36"] == 8 * place(entries, 35, "block").BRAM36 > 0
+    assert softmax_bias(EngineConfig(board="kv260", image_size=1024, sm_lanes=4), _units(cfg))["BRAM36"] == \
+        r["BRAM36"] / 4

@@ -23,6 +23,52 @@ def test_int_softmax_bench_catches_a_wrong_word(tmp_path) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_int_softmax_pipelined_keeps_up_and_meets_its_cycle_model(tmp_path) -> None:
+    """The pipelined architecture takes N/PE cycles per row (compact window bias: no priming) plus its latency,
+    the serial one 3 N/PE + quotient bits: both measured by Verilator without backpressure against the op's own
+    count (IntSoftmax.row_cycles / latency_cycles, what FINN's folding and the engine plan use)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    cycles = {}
+    for pipelined in (0, 1):
+        spec = nodes.int_softmax(n=16, pe=4, heads=3, windows=2, bias="window", pipelined=pipelined)
+        model = nodes.build_hw_graph([spec])
+        op = getCustomOp(model.graph.node[0])
+        rows = int(np.prod(op.get_nodeattr("numInputVectors")))
+        x = nodes._rand("INT16", spec.inputs["sm_in"][0], np.random.default_rng(6))
+        res = run_bench(f"sm{pipelined}", model, {"sm_in": x}, tmp_path / f"b{pipelined}", pause=0.0)
+        assert res.passed, res.first_mismatches
+        expected = rows * op.row_cycles(model) + op.latency_cycles()
+        assert expected - 2 <= res.cycles_simulated <= expected + 2, (pipelined, res.cycles_simulated, expected)
+        cycles[pipelined] = res.cycles_simulated
+    assert op.row_cycles(model) == 16 // 4  # one row per N/PE cycles: the input's own rate
+    assert cycles[0] > 10 * cycles[1]
+
+
+@pytest.mark.timeout(300)
+def test_int_softmax_pipelined_divides_at_the_extreme_sums(tmp_path) -> None:
+    """The pipelined divider finds only the quotient bits that can be non-zero (S >= 2^E): rows whose sum is
+    exactly 2^E (one logit far above the rest) and as large as it gets (all logits equal: N 2^E), bit-exact
+    against the kernel, and their outputs are what the softmax says (255 and 256/N)."""
+    spec = nodes.int_softmax(n=16, pe=4, heads=1, windows=1, bias=False, pipelined=1, div_step_bits=4)
+    model = nodes.build_hw_graph([spec])
+    shape = spec.inputs["sm_in"][0]  # (1, 1, 16, 16)
+    x = np.zeros(shape, dtype=np.float32)
+    x[..., 0::2, :] = 7  # equal logits
+    x[..., 1::2, 5] = 30000  # one far above
+    x[..., 1::2, 6] = -30000
+    res = run_bench("sm_extremes", model, {"sm_in": x}, tmp_path / "b", pause=0.3)
+    assert res.passed and res.mismatches == 0, res.first_mismatches
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.kernels.softmax import int_softmax
+
+    y = int_softmax(x, getCustomOp(model.graph.node[0]).params())
+    assert (y[..., 0::2, :] == 16).all()  # 1/16 of 256, rounded: the output scale is 2^-8
+    assert (y[..., 1::2, 5] == 255).all() and (np.delete(y[..., 1::2, :], 5, axis=-1) == 0).all()
+
+
+@pytest.mark.timeout(300)
 def test_int_layernorm_bench_sees_a_different_rsqrt_table(tmp_path) -> None:
     """HDL generated with a 10-bit rsqrt table, python model executed with a 6-bit one: words must differ."""
     from qonnx.custom_op.registry import getCustomOp
@@ -46,6 +92,11 @@ def _looped_softmax():
     return nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3), 2 * 16 * 16 // 4
 
 
+def _looped_softmax_pipelined():
+    spec = nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3, pipelined=1)
+    return spec, 2 * 16 * 16 // 4
+
+
 def _looped_dw_vvau():
     return nodes.depthwise_vvau(ch=8, dim=3, pe=2, simd=3, iters=3), 3 * 3 * 8 // 2
 
@@ -65,9 +116,9 @@ def _looped_thresholding():
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax, _looped_dw_vvau, _looped_requant, _looped_mvau,
-                                  _looped_thresholding],
-                         ids=["layernorm", "softmax", "dw_vvau", "requant", "mvau", "thresholding"])
+@pytest.mark.parametrize("make", [_looped_layernorm, _looped_softmax, _looped_softmax_pipelined, _looped_dw_vvau,
+                                  _looped_requant, _looped_mvau, _looped_thresholding],
+                         ids=["layernorm", "softmax", "softmax_pipelined", "dw_vvau", "requant", "mvau", "thresholding"])
 def test_looped_rtl_uses_each_iterations_parameters(make, tmp_path) -> None:
     """Negative control of the ``*_looped`` benches: HDL generated with 3 parameter sets, python model told that
     every iteration uses iteration 0's. The first pass (iteration 0) must agree word for word and the later ones

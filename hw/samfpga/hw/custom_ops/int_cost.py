@@ -20,12 +20,21 @@ IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table RO
     DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
     LUT logic      SM_LUT_PER_LANE_BIT * (UB + XB) per lane + SM_LUT_FIXED_PER_BIT * SSB (divider, sum)
     FF             UB + 2*SSB + KB + 40
+  pipelined (``pipelined`` = 1; QN = KB - E quotient bits, DS stages of DSB bits, NS row slots): instead of the
+  row buffer and the bit-serial divider
+    buffers        two u rows (2 N/PE x PE*UB), the e ring (NS N/PE x PE*(E+1)) and NS quotients, LUTRAM with a
+                   read address of their own (``_sdp_lutram``)
+    divider        DS*DSB compare-subtracts of SSB+1 bits (SM_DIV_LUT_PER_BIT per bit); FF: per stage the
+                   remainder and the quotient bits found; the sum, slot and parameter set in shift registers
+    DSP            e * RC: ceil(QN/24) per lane (the serial one ceil(KB/24); Yosys's split of the RC operand,
+                   fitted to KB 52 / 57 and QN 36 / 41: 3, 3, 2, 2 DSPs)
 """
 
 from __future__ import annotations
 
 import math
 
+from samfpga.hw.custom_ops import looped
 from samfpga.hw.custom_ops.intsoftmax import compact_bias
 from samfpga.hw.resources import LayerCost, register_model
 from samfpga.hw.resources.memory import place
@@ -40,6 +49,8 @@ SM_LUT_PER_OFFSET_BIT = 2.0  # |a - b| of two SB-bit coordinates: subtract both 
 #: LUT per 64 entries x 1 bit of the compact bias ROM per lane, fitted to Yosys (sm_n64_h4_window_pe1: 5.5,
 #: _pe4: 5.1 after subtracting the bias-free layer's logic)
 SM_COMPACT_ROM_FACTOR = 5.3
+#: pipelined softmax: LUT per bit of a divider step (subtract, compare, select; not fitted)
+SM_DIV_LUT_PER_BIT = 2.0
 _BRAM18_MIN_BITS = 4096
 
 
@@ -53,6 +64,14 @@ def _rom(entries: int, width: int) -> tuple[float, float]:
 
 def _lutram(depth: int, width: int) -> float:
     return float(width * math.ceil(depth / 64))
+
+
+def _sdp_lutram(depth: int, width: int) -> float:
+    """LUTs of a simple-dual-port LUTRAM (a write address and a read address): RAM32M16 (14 bits of 32 entries in
+    8 LUTs) up to 32 entries, RAM64M8 (7 bits of 64 in 8) per 64 beyond, as Yosys maps the pipelined softmax's."""
+    if depth <= 32:
+        return 8.0 * math.ceil(width / 14)
+    return 8.0 * math.ceil(width / 7) * math.ceil(depth / 64)
 
 
 def layernorm_model(op) -> dict[str, float]:
@@ -74,10 +93,28 @@ def softmax_model(op, model) -> dict[str, float]:
     g, e = op.get_nodeattr("exp_frac_bits"), op.get_nodeattr("exp_bits")
     ssb = e + math.ceil(math.log2(n)) + 2 if n > 1 else e + 2
     xb = max(w["KB"], op.get_nodeattr("recip_bits")) + 2
-    lut = _lutram(n // pe, pe * w["UB"]) + pe * math.ceil((1 << g) / 64) * (e + 1)
-    lut += SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe + SM_LUT_FIXED_PER_BIT * ssb
+    beats = n // pe
+    lut = pe * math.ceil((1 << g) / 64) * (e + 1) + SM_LUT_PER_LANE_BIT * (w["UB"] + xb) * pe
     bram = 0.0
-    ff = w["UB"] + 2 * ssb + w["KB"] + 40
+    rc_bits = w["KB"]
+    if op.get_nodeattr("pipelined"):
+        kb = w["KB"]
+        rc_bits = kb - e if kb > e else kb
+        stages, step = op.div_stages(), op.get_nodeattr("div_step_bits")
+        slots = (2 * beats + stages + 1 + beats - 1) // beats + 1  # int_softmax.sv NS
+        iters = max(1, (looped.iterations(op) - 1).bit_length())
+        # u rows, e ring, a quotient per slot: LUTRAM with a read address of its own
+        lut += _sdp_lutram(2 * beats, pe * w["UB"]) + _sdp_lutram(slots * beats, pe * (e + 1))
+        lut += _sdp_lutram(slots, rc_bits)
+        lut += SM_DIV_LUT_PER_BIT * min(stages * step, rc_bits) * (ssb + 1) + SM_LUT_FIXED_PER_BIT * ssb
+        # the divider's sum, slot, parameter set and valid travel unchanged through its stages: shift registers
+        # (SRL16E / SRLC32E, a LUT per 32 stages of a bit)
+        lut += (ssb + slots.bit_length() + iters + 1) * math.ceil(stages / 32)
+        # per stage the remainder and the quotient bits found so far (half of QN on average)
+        ff = stages * (ssb + 1) + stages * rc_bits // 2 + 3 * w["UB"] + ssb + 40
+    else:
+        lut += _lutram(beats, pe * w["UB"]) + SM_LUT_FIXED_PER_BIT * ssb
+        ff = w["UB"] + 2 * ssb + w["KB"] + 40
     compact = compact_bias(bias) if bias is not None else None
     if compact is not None:
         side, table = compact
@@ -91,7 +128,8 @@ def softmax_model(op, model) -> dict[str, float]:
         lut += mem.LUT
         bram += mem.BRAM36
         ff += pe * w["BB"] + 1  # the read register and the priming flag
-    dsp = pe * (1 + math.ceil(w["KB"] / 18))
+    # a * MULT, and e * RC as Yosys splits RC (fitted: bench/results/int_ops_yosys.json)
+    dsp = pe * (1 + math.ceil(rc_bits / 24))
     return {"LUT": float(lut), "FF": float(ff), "DSP": float(dsp), "BRAM36": bram}
 
 

@@ -39,6 +39,15 @@ def compact_bias(bias: np.ndarray) -> tuple[int, np.ndarray] | None:
     return side, t.reshape(-1)
 
 
+def compact_tables(tables: list[np.ndarray]) -> tuple[int, list[np.ndarray]] | None:
+    """The compact form of every iteration's bias table (``compact_bias``), or None unless each has one and all
+    share one window side: the RTL stores either every table compact or every table whole."""
+    compact = [compact_bias(t) for t in tables]
+    if any(c is None for c in compact) or len({c[0] for c in compact}) != 1:
+        return None
+    return compact[0][0], [c[1] for c in compact]
+
+
 @register_hw_op
 class IntSoftmax(_StreamShape):
     """Integer softmax of each vector of ``NumChannels`` integers (see module doc and the kernel)."""
@@ -51,6 +60,11 @@ class IntSoftmax(_StreamShape):
             "recip_bits": ("i", True, 1),
             "exp_frac_bits": ("i", False, 6),
             "exp_bits": ("i", False, 16),
+            # RTL architecture (the arithmetic is the same): 0 = phases one after another, a bit-serial divider
+            # (small; 3 N/PE + quotient bits cycles per row); 1 = rows overlapped, a pipelined divider finding
+            # div_step_bits quotient bits per stage (N/PE cycles per row)
+            "pipelined": ("i", False, 0, {0, 1}),
+            "div_step_bits": ("i", False, 2),
             **looped.NODE_ATTRS,  # per-iteration mult / pre_shift / out_num / bias in a rolled body
         }
         attrs.update(super().get_nodeattr_types())
@@ -92,12 +106,39 @@ class IntSoftmax(_StreamShape):
         nums = [self.get_nodeattr("out_num")] + looped.loop_values(self).get("out_num", [])
         return max(int(k).bit_length() for k in nums)
 
-    def get_exp_cycles(self) -> int:
-        # per row: input, exponent and output phases of N/PE beats, the divider, and with a bias table one cycle
-        # priming its registered read
+    def div_stages(self) -> int:
+        """Stages of the pipelined architecture's divider: the quotient bits that can be non-zero (K / S with
+        S >= 2^exp_bits, so div_bits - exp_bits of them), div_step_bits per stage."""
+        kb, e = self.div_bits(), self.get_nodeattr("exp_bits")
+        qn = kb - e if kb > e else kb
+        return -(-qn // self.get_nodeattr("div_step_bits"))
+
+    def row_cycles(self, model=None) -> int:
+        """Cycles between rows in a long run of rows (input always valid, output always ready): N/PE beats per
+        phase, plus one cycle priming the registered read of a whole bias table; the serial architecture adds its
+        other two phases and its divider's quotient bits. The compact (head, |dy|, |dx|) table needs no priming,
+        but only the bias initializer tells: without ``model`` a bias input counts the priming cycle."""
         beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
-        prime = 1 if len(self.onnx_node.input) > 1 and self.onnx_node.input[1] else 0
-        return int(np.prod(self.get_nodeattr("numInputVectors"))) * (3 * beats + self.div_bits() + prime)
+        prime = 0
+        if len(self.onnx_node.input) > 1 and self.onnx_node.input[1]:
+            prime = 1
+            if model is not None:
+                prime = int(compact_tables([q.bias for q in self.iteration_params(model)]) is None)
+        if self.get_nodeattr("pipelined"):
+            return beats + prime
+        return 3 * beats + self.div_bits() + prime
+
+    def latency_cycles(self) -> int:
+        """Cycles the pipelined architecture adds to a run of rows (the last row's exponent phase, divider and
+        output phase); 0 for the serial one, whose row cycles include them."""
+        if not self.get_nodeattr("pipelined"):
+            return 0
+        beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
+        return 2 * beats + self.div_stages() + 2
+
+    def get_exp_cycles(self) -> int:
+        rows = int(np.prod(self.get_nodeattr("numInputVectors")))
+        return rows * self.row_cycles() + self.latency_cycles()
 
     def verify_node(self) -> list[str]:
         msgs = []
@@ -108,6 +149,8 @@ class IntSoftmax(_StreamShape):
             msgs.append(f"IntSoftmax needs an unsigned integer output, got {odt.name}")
         if self.div_bits() > 63:
             msgs.append(f"IntSoftmax: out_num needs {self.div_bits()} bits (at most 63)")
+        if self.get_nodeattr("div_step_bits") < 1:
+            msgs.append(f"IntSoftmax: div_step_bits must be >= 1, got {self.get_nodeattr('div_step_bits')}")
         return msgs
 
     def execute_node(self, context, graph) -> None:
@@ -121,7 +164,7 @@ class IntSoftmax(_StreamShape):
 
 @register_rtl_op
 class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
-    """RTL variant: hw/samfpga/hw/rtl/int_softmax.sv (four phases per row; see the SV header)."""
+    """RTL variant: hw/samfpga/hw/rtl/int_softmax.sv (its two architectures: see the SV header)."""
 
     RTL_SOURCES = ("int_softmax.sv",)
 
@@ -168,10 +211,10 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
             rows = tables[0].shape[0]
             bias_file = f"{top}_bias.dat"
             # each iteration's table, one after the other (the compact form only when every table has it)
-            compact = [compact_bias(t) for t in tables]
-            if all(c is not None for c in compact) and len({c[0] for c in compact}) == 1:
-                side = compact[0][0]
-                write_hex_table(code_dir / bias_file, np.concatenate([c[1] for c in compact]), w["BB"])
+            compact = compact_tables(tables)
+            if compact is not None:
+                side = compact[0]
+                write_hex_table(code_dir / bias_file, np.concatenate(compact[1]), w["BB"])
             else:
                 write_hex_table(code_dir / bias_file, bias, w["BB"], per_line=self.get_nodeattr("PE"))
         tokens = looped.tokens_per_pass(self) if n_it > 1 else 1
@@ -188,6 +231,7 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
             f".IN_SIGNED({int(idt.signed())}), .OUT_BITS({odt.bitwidth()}), .ITERS({n_it}), .TOKENS({tokens}), "
             f".MULT({64 * n_it}'h{mult_word:x}), .MB({w['MB']}), .P({shift}), .ROWS({rows}), .BB({w['BB']}), .SIDE({side}), .G({p.exp_frac_bits}), .E({p.exp_bits}), "
             f".W({p.recip_bits}), .K({64 * n_it}'h{k_word:x}), .KB({w['KB']}), .UB({w['UB']}), "
+            f".PIPELINED({self.get_nodeattr('pipelined')}), .DSB({self.get_nodeattr('div_step_bits')}), "
             f".EXP_FILE(\"{exp_file}\"), .BIAS_FILE(\"{bias_file}\")) core (\n"
             "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
             "\t\t.i_tdata(in0_V_TDATA), .i_tvalid(in0_V_TVALID), .i_tready(in0_V_TREADY),\n"

@@ -20,9 +20,9 @@ The engine (what the cycle and resource figures below assume):
   V on the unit (``v_transpose_step``, ``samfpga.hw.sim.attention_operands``).
 - **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``) + a requantiser per lane ->
   the sliding-window generator -> the unit; a second reader brings the residual to an adder on the output path.
-- **Output path**: the unit -> residual adder -> softmax (``sm_units`` int_softmax.sv instances of ``sm_lanes``
-  lanes, rows dealt in turn, QK^T only; each row takes its phases and its divider, ``softmax_row_cycles``) -> a strip
-  writer (DMA).
+- **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
+  lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
+  (DMA).
 - **Depthwise unit**: DepthwiseVVAU (``dw_pe`` channels x 9 taps per cycle, requantiser per lane) over the map in
   column strips of ``dw_strip`` columns with a one-column halo (the strip reader's own mode), so its line buffer is
   3 rows of a strip and its halo columns are read twice (counted); it shares the reader and writer.
@@ -80,10 +80,10 @@ LN_INPUT = ("attn.qkv", "mlp.fc1", "neck.2")
 #: layers whose output is added to the block's input (x + attn(x), x + mlp(x), MBConv's x + conv3(...))
 RESIDUAL_OUTPUT = ("attn.proj", "mlp.fc2", "conv3.c")
 #: IntSoftmax as the vit_t build's QK^T softmax has it (bench/hw_estimates.py at 512², partition.onnx: INT21
-#: accumulators in, UINT8 out); the bias table is TinyViT's compact (head, |dy|, |dx|) table, priced at 8-bit
-#: entries (a trained model's range; the untrained build's are 0)
+#: accumulators in, UINT8 out); the bias tables are TinyViT's compact (head, |dy|, |dx|) tables with |B| up to
+#: ``bias_max`` (an assumption: the bundled default's are below 0.1; BQ scales them by 2^(G+P), 35 bits at 4)
 SOFTMAX_ATTRS = {"mult": 33428, "pre_shift": 25, "out_num": 1 << 56, "recip_bits": 43, "exp_frac_bits": 6,
-                 "exp_bits": 16, "in_bits": 21, "out_bits": 8, "bias_bits": 8}
+                 "exp_bits": 16, "in_bits": 21, "out_bits": 8, "bias_max": 4.0}
 #: IntLayerNorm as the vit_t build has it (INT8 in, INT13/14 out, lut_bits 10, r_bits 16, eps_int 16777)
 LAYERNORM_ATTRS = {"eps_int": 16777, "frac_bits": 8, "lut_bits": 10, "r_bits": 16, "in_bits": 8, "out_bits": 14}
 
@@ -105,9 +105,6 @@ class EngineConfig:
     dw_strip: int = 32  # columns per strip of the depthwise unit (fewer where the map is narrower)
     ln_lanes: int = 4
     sm_lanes: int = 8
-    #: int_softmax.sv instances, rows dealt to them in turn: each takes 3 x N/lanes + its divider's cycles per row
-    #: (the divider, ~57 cycles, does not shrink with lanes)
-    sm_units: int = 1
     axi_dw: int = 128
     w_bits: int = 8
     dot: str = "pack"
@@ -123,7 +120,7 @@ class EngineConfig:
     encoder_config: object | None = None
 
     def __post_init__(self) -> None:
-        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "sm_units", "axi_dw"):
+        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "axi_dw"):
             if getattr(self, k) < 1:
                 raise ValueError(f"engine {k} = {getattr(self, k)}: must be >= 1")
         if self.dot not in ("chain", "pack"):
@@ -275,7 +272,8 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         b["unit"] = tb.schedule_cycles(tbc, n, t)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, n, t)
         if tbc.raw:  # QK^T: a row per query of each window and head, the RTL's cycles per row (IntSoftmax)
-            b["softmax"] = math.ceil(layer.vectors / cfg.sm_units) * softmax_row_cycles(layer.mh, cfg.sm_lanes)
+            b["softmax"] = (layer.vectors * softmax_row_cycles(layer.mh, cfg.sm_lanes)
+                            + softmax_latency_cycles(layer.mh, cfg.sm_lanes))
     else:
         engine = "gemm"
         tbc = layer_config(cfg, unit, layer, gemm)
@@ -377,47 +375,76 @@ def _layernorm_op(channels: int, lanes: int):
 
 
 @cache
-def _softmax(n: int, heads: int, lanes: int) -> dict[str, float]:
-    """int_softmax.sv over rows of ``n`` at ``lanes`` with TinyViT's compact bias of ``heads`` heads."""
+def _softmax(n: int, lanes: int) -> dict[str, float]:
+    """int_softmax.sv (pipelined) over rows of ``n`` at ``lanes``, without its bias tables (``softmax_bias``)."""
     from samfpga.hw.custom_ops.int_cost import softmax_model
 
-    return softmax_model(*_softmax_op(n, heads, lanes))
+    return softmax_model(_softmax_op(n, lanes, False), None)
 
 
 @cache
 def softmax_row_cycles(n: int, lanes: int) -> int:
-    """Cycles one int_softmax.sv instance takes per row of ``n`` logits (padded to ``lanes``): the op's own count
-    (IntSoftmax.get_exp_cycles: input, exponent and output phases of n / lanes beats, not overlapped, the
-    divider's quotient bits and the bias read's priming cycle)."""
-    return _softmax_op(_pad(n, lanes), 1, lanes)[0].get_exp_cycles()
+    """Cycles the engine's softmax (int_softmax.sv pipelined) takes per row of ``n`` logits (padded to ``lanes``) in
+    a run of rows: the op's own count (IntSoftmax.row_cycles: n / lanes, the RTL's measured rate, and one cycle
+    priming the registered read of its bias table, as the RTL's whole-table path does)."""
+    return _softmax_op(_pad(n, lanes), lanes, True).row_cycles()
 
 
 @cache
-def _softmax_op(n: int, heads: int, lanes: int):
-    import numpy as np
+def softmax_latency_cycles(n: int, lanes: int) -> int:
+    """Cycles the engine's softmax adds to a step's run of rows (IntSoftmax.latency_cycles: the last row's
+    exponent and output phases and the pipelined divider)."""
+    return _softmax_op(_pad(n, lanes), lanes, True).latency_cycles()
+
+
+def softmax_bias_bits() -> int:
+    """Bits of a bias entry as int_softmax.sv stores it: BQ = round(B log2(e) 2^(G+P)) (samfpga.kernels.softmax)
+    for |B| up to ``SOFTMAX_ATTRS['bias_max']`` at the engine's pre-shift P, plus the sign."""
+    from samfpga.kernels.softmax import L2E
+
+    a = SOFTMAX_ATTRS
+    return int(round(a["bias_max"] * L2E * 2.0 ** (a["exp_frac_bits"] + a["pre_shift"]))).bit_length() + 1
+
+
+def softmax_bias(cfg: EngineConfig, units: list[Unit]) -> dict[str, float]:
+    """The bias tables the engine's softmax reads: every attention block's compact (head, |dy|, |dx|) table (heads x
+    window^2 entries of ``softmax_bias_bits``), the layer's table chosen by a base address, held in block RAM with a
+    registered read and a copy per two lanes (two read ports each), and per lane the |dy|, |dx| index arithmetic.
+    A design priced, not built: int_softmax.sv holds one table per parameter set, compact tables as LUT ROMs."""
+    from samfpga.hw.custom_ops.int_cost import SM_LUT_PER_OFFSET_BIT
+
+    board = cfg.get_board()
+    entries = 0
+    side = 1
+    for u in units:
+        for blk in u.blocks:
+            for x in blk:
+                if x.kind == "matmul" and x.name.endswith("matmul_qk"):
+                    t = u.window * u.window
+                    entries += x.vectors // (u.grid * u.grid) * t  # heads x t
+                    side = max(side, u.window)
+    _, r = _place(entries, softmax_bias_bits(), math.ceil(cfg.sm_lanes / 2), board, cfg, "block")
+    sb = max(1, (side - 1).bit_length())
+    r["LUT"] += cfg.sm_lanes * (SM_LUT_PER_OFFSET_BIT * 2 * sb + max(1, (entries - 1).bit_length()))
+    r["FF"] = cfg.sm_lanes * softmax_bias_bits()  # the read registers
+    return r
+
+
+@cache
+def _softmax_op(n: int, lanes: int, bias: bool):
     from onnx import helper
     from qonnx.custom_op.registry import getCustomOp
 
     import samfpga.hw.custom_ops  # noqa: F401
 
     a = SOFTMAX_ATTRS
-    side = int(round(n ** 0.5))
-    y, x = np.divmod(np.arange(n), side)
-    idx = np.abs(y[:, None] - y[None, :]) * side + np.abs(x[:, None] - x[None, :])
-    lo, hi = -(1 << (a["bias_bits"] - 1)), (1 << (a["bias_bits"] - 1)) - 1
-    table = np.linspace(lo, hi, heads * n).round().astype(np.int64).reshape(heads, n)
-    bias = table[:, idx].reshape(heads * n, n)
-    node = helper.make_node("IntSoftmax_rtl", ["x", "bias"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
-                            backend="fpgadataflow", NumChannels=n, PE=lanes, mult=a["mult"],
+    node = helper.make_node("IntSoftmax_rtl", ["x", "bias"] if bias else ["x"], ["y"],
+                            domain="finn.custom_op.fpgadataflow.rtl",
+                            backend="fpgadataflow", NumChannels=n, PE=lanes, mult=a["mult"], pipelined=1,
                             pre_shift=a["pre_shift"], out_num=a["out_num"], recip_bits=a["recip_bits"],
                             exp_frac_bits=a["exp_frac_bits"], exp_bits=a["exp_bits"], numInputVectors=[1],
                             inputDataType=f"INT{a['in_bits']}", outputDataType=f"UINT{a['out_bits']}")
-
-    class _Model:
-        def get_initializer(self, name):
-            return bias if name == "bias" else None
-
-    return getCustomOp(node), _Model()
+    return getCustomOp(node)
 
 
 def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig, style: str = ""
@@ -489,12 +516,13 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     out["layernorm"] = {**_add(_res(**ln), {r: v * cfg.ln_lanes for r, v in per_lane_rq.items()}),
                         "source": "own model (int_cost.layernorm_model) + a requantiser per lane"}
     if mats:
-        heads = max(x.vectors // (u.grid * u.grid) for u in units for x in u.blocks[0] if x.kind == "matmul")
         t = max(u.window * u.window for u in units if u.window)
-        sm = _softmax(t, heads, cfg.sm_lanes)
-        out[f"softmax ({cfg.sm_units}x)"] = {**_res(**{r: v * cfg.sm_units for r, v in sm.items()}),
-                                             "source": "own model (int_cost.softmax_model) per instance, compact "
-                                                       "TinyViT bias; the row dealer not counted"}
+        out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
+                          "source": "own model (int_cost.softmax_model), pipelined, without its bias tables"}
+        out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
+                                      "source": f"own model (engine.softmax_bias): every block's table, "
+                                                f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
+                                                f"(not built)"}
     from samfpga.hw.resources.models import add_streams_terms, terms_total
 
     add = terms_total(add_streams_terms(cfg.pe, 9), "AddStreams_rtl")
@@ -549,10 +577,9 @@ NOT_BUILT = (
     "the attention operands placed in DDR: the qkv output split per window and head (a PagePermute page) and "
     "written to Q / K / V regions at the unit's iteration stride, AV's image around its head's requantisation words "
     "(the weight-image permutation and the V transpose on the unit are checked: samfpga.hw.sim.attention_operands)",
-    "a softmax that keeps up with QK^T: int_softmax.sv does its three phases one after another and divides bit by "
-    "bit (3 x N/lanes + 58 cycles per row), so the plan needs sm_units instances and their row dealer (not built, "
-    "not counted); overlapped phases and a pipelined reciprocal would need one",
-    "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads, bias table per layer)",
+    "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads; every block's bias table in "
+    "block RAM read through a register at a per-layer base, priced by softmax_bias: int_softmax.sv holds compact "
+    "tables as LUT ROMs and picks a parameter set by counting rows)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, a python execution of its whole schedule against the FINN graph (its GEMM "
@@ -580,7 +607,7 @@ def _units(cfg: EngineConfig) -> list[Unit]:
 
 #: what ``search`` tries
 SEARCH = {"pe": (8, 16, 24, 32, 40, 48, 64, 96, 128), "simd": (16, 32, 64), "batch": (64, 128, 256), "dw_pe": (8, 16, 32),
-          "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16), "sm_units": (1, 4, 8)}
+          "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16, 32)}
 
 
 def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
@@ -616,7 +643,7 @@ def markdown(p: EnginePlan, chart: str | None = None) -> str:
     lines = [f"# Engine plan: {c['variant']} {c['image_size']}² on {p.board} (own model)", "",
              f"Engine: GEMM PE {c['pe']} x SIMD {c['simd']} ({c['dot']}), batch {c['batch']} tokens of up to "
              f"{c['mw_cap']} values, depthwise {c['dw_pe']} channels, LayerNorm {c['ln_lanes']} lanes, softmax "
-             f"{c.get('sm_units', 1)} x {c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
+             f"{c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
              f"**{'Fits' if p.fits else 'Does not fit'}** within {c['limit']:.0%} of every resource "
              f"(binding: {p.binding} {p.pressure[p.binding]:.2f}x); **{p.fps:.2f} fps** ({p.cycles:,} cycles per "
              f"frame); DSP roofline {p.roofline['fps']:.2f} fps, reached {p.roofline['fraction']:.1%}; GEMM MAC "

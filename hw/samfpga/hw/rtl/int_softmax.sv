@@ -3,9 +3,18 @@
 // sw/samfpga/kernels/softmax.py (int_softmax), bit for bit.
 //   u  = (a*MULT + BIAS[row mod ROWS][j] + 2^(P-1)) >>> P      (input phase: N/PE beats, running max)
 //   e  = EXP[(max-u) mod 2^G] >> ((max-u) >> G), 0 beyond E     (exponent phase: N/PE cycles, running sum S)
-//   RC = K / S                                                  (restoring division: KB cycles)
+//   RC = K / S                                                  (one division per row)
 //   y  = min((e*RC + 2^(W-1)) >> W, 2^OUT_BITS - 1)             (output phase: N/PE beats)
-// Phases are not overlapped. Tables: EXP_FILE (2^G entries of E+1 bits, one per line), BIAS_FILE (ROWS*N signed
+// Two architectures of the same arithmetic (the same words out, cycle counts differ):
+//  - PIPELINED = 0 (small): one row at a time, the phases one after another and a restoring divider that finds
+//    one quotient bit per cycle (KB cycles): 3 N/PE + KB cycles per row, one row buffer.
+//  - PIPELINED = 1 (keeps up with its input): the phases of successive rows overlap. The input phase writes one of
+//    two u buffers while the exponent phase reads the other; the exponent phase writes e into a ring of NS row
+//    slots; a pipelined divider (DSB quotient bits per stage, DS stages, one division accepted per cycle) finds
+//    each row's RC; the output phase reads the ring in row order once the row's RC is there. A row then takes
+//    N/PE cycles (+1 with a full bias table), the latency is about 2 N/PE + DS. The divider only finds the
+//    KB - E quotient bits that can be non-zero: S >= 2^E (the maximum's e is EXP[0] = 2^E), so K / S < 2^(KB-E).
+// Tables: EXP_FILE (2^G entries of E+1 bits, one per line), BIAS_FILE (ROWS*N signed
 // entries of BB bits, row-major, packed PE to a line, entry j of a beat in bits [j*BB +: BB]; ROWS = 0: no bias),
 // both $readmemh hex. The bias table is read one beat-wide word per cycle through a register (address one beat
 // ahead, one priming cycle per row), so synthesis maps it to block RAM instead of PE asynchronous LUT ROMs.
@@ -38,6 +47,8 @@ module int_softmax #(
 	int unsigned  UB = 40,              // width of u (signed) and of the row buffer entries
 	parameter  EXP_FILE = "",
 	parameter  BIAS_FILE = "",
+	bit  PIPELINED = 0,                 // 1: rows overlap (see above)
+	int unsigned  DSB = 2,              // PIPELINED: quotient bits per divider stage
 
 	localparam int unsigned  BEATS = N / PE,
 	localparam int unsigned  I_STREAM = (PE*IN_BITS + 7)/8 * 8,
@@ -53,7 +64,13 @@ module int_softmax #(
 	localparam int unsigned  IB = ITERS > 1 ? $clog2(ITERS) : 1,
 	localparam int unsigned  TB = TOKENS > 1 ? $clog2(TOKENS) : 1,
 	localparam int unsigned  SSB = E + $clog2(N) + 2,          // sum of exponents (unsigned)
-	localparam int unsigned  XB = (KB > W ? KB : W) + 2          // e * RC + rounding (unsigned)
+	localparam int unsigned  XB = (KB > W ? KB : W) + 2,         // e * RC + rounding (unsigned)
+	localparam int unsigned  QN = KB > E ? KB - E : KB,         // PIPELINED: quotient bits found
+	localparam int unsigned  DS = (QN + DSB - 1) / DSB,         // PIPELINED: divider stages
+	// PIPELINED: row slots of e: a row holds one from its exponent phase to its output (2 N/PE + DS + 1 cycles)
+	localparam int unsigned  NS = (2*BEATS + DS + 1 + BEATS - 1) / BEATS + 1,
+	localparam int unsigned  SLB = NS > 1 ? $clog2(NS) : 1,
+	localparam int unsigned  EA = NS*BEATS > 1 ? $clog2(NS*BEATS) : 1
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -67,39 +84,22 @@ module int_softmax #(
 	input	logic  o_tready
 );
 
-	typedef enum logic [2:0] { IN, EXPO, DIV, OUT } state_t;
-	state_t  State = IN;
-
-	logic [PE*UB-1:0]  Buf[BEATS];
-	logic [AB-1:0]  Ptr = '0;
+	// ---- input side, shared: the row counters of the row being received, the bias of its beats, u ----
+	logic [AB-1:0]  Ptr = '0;            // beat of the row being received
 	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias word (in this iteration's table)
-	logic [IB-1:0]  Iter = '0;          // parameter set of the current pass
+	logic [IB-1:0]  Iter = '0;          // parameter set of the row being received
 	logic [TB-1:0]  Row = '0;           // row within the pass
-	uwire [63:0]  mult, kk;
-	uwire [IB-1:0]  iter;
-	if(ITERS > 1) begin : genSets
-		assign  iter = Iter;
-		assign  mult = MULT[Iter*64 +: 64];
-		assign  kk = K[Iter*64 +: 64];
-	end : genSets
-	else begin : genOneSet  // constants: no select logic
-		assign  iter = '0;
-		assign  mult = MULT[63:0];
-		assign  kk = K[63:0];
-	end : genOneSet
 	logic  Primed = ROWS == 0 || SIDE > 0;   // BiasQ holds the bias word of beat Ptr
 	logic [HB-1:0]  Head = '0;          // compact table: head and query of this row
 	logic [QB-1:0]  Query = '0;
-	logic signed [UB-1:0]  Max = '0;
-	logic [SSB-1:0]  Sum = '0;
-	logic [KB-1:0]  Quot = '0;
-	logic [SSB:0]  Rem = '0;
-	int  DivBit = 0;
+	uwire  accept;                       // a beat of the input accepted this cycle
+	uwire [IB-1:0]  iter = ITERS > 1 ? Iter : '0;
+	uwire [63:0]  mult = ITERS > 1 ? MULT[iter*64 +: 64] : MULT[63:0];
 
 	logic [E:0]  Exp[1 << G];
+	initial  if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
 	// bias word of the next beat: registered read, address one accepted beat ahead (the last beat's look-ahead
 	// address is never used: the row ends and the next row primes again)
-	uwire  accept = State == IN && i_tvalid && i_tready;
 	uwire [BA-1:0]  bias_addr = BA'(iter*NBW) + RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + 1 : Ptr);
 	logic [PE*BB-1:0]  BiasQ;             // the bias entries of the current beat
 	if(ROWS > 0 && SIDE == 0) begin : genFullBias
@@ -126,10 +126,8 @@ module int_softmax #(
 	else begin : genNoBias
 		assign  BiasQ = '0;
 	end : genNoBias
-	initial  if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
 
-
-	// input phase: u per lane, beat maximum
+	// u per lane of the input beat, beat maximum
 	logic [PE*UB-1:0]  u_beat;
 	logic signed [UB-1:0]  beat_max;
 	always_comb begin
@@ -146,28 +144,55 @@ module int_softmax #(
 		end
 	end
 
-	// exponent phase: e per lane of the buffered beat, beat sum
-	uwire [PE*UB-1:0]  rd = Buf[Ptr];
-	logic [PE*UB-1:0]  e_beat;
+	// the row counters advance when a row has been received (PIPELINED) or sent (not): row_done
+	uwire  row_done;
+	always_ff @(posedge clk) begin
+		if(rst) begin
+			RowBase <= '0;
+			Head <= '0;
+			Query <= '0;
+			Iter <= '0;
+			Row <= '0;
+		end
+		else if(row_done) begin
+			if(ROWS > 0)  RowBase <= (RowBase + BA'(BEATS) == BA'(NBW)) ? '0 : RowBase + BA'(BEATS);
+			if(SIDE > 0) begin
+				Query <= Query + 1;  // N = 2^QB: wraps to the next head's first query
+				if(Query == QB'(N-1))  Head <= (Head == HB'(HEADS-1)) ? '0 : Head + 1;
+			end
+			if(Row == TB'(TOKENS-1)) begin
+				Row <= '0;
+				Iter <= Iter == IB'(ITERS-1) ? '0 : Iter + 1;
+			end
+			else  Row <= Row + 1;
+		end
+	end
+
+	// ---- exponent phase, shared arithmetic: e per lane of a buffered u beat against the row's maximum ----
+	uwire [PE*UB-1:0]  ex_u;              // the u beat read
+	uwire signed [UB-1:0]  ex_max;        // its row's maximum
+	logic [PE*(E+1)-1:0]  e_beat;
 	logic [SSB-1:0]  beat_sum;
 	always_comb begin
 		e_beat = '0;
 		beat_sum = '0;
 		for(int unsigned  l = 0; l < PE; l++) begin
-			automatic logic [UB-1:0]  v = Max - $signed(rd[l*UB +: UB]);
+			automatic logic [UB-1:0]  v = ex_max - $signed(ex_u[l*UB +: UB]);
 			automatic logic [UB-1:0]  q = v >> G;
 			automatic logic [E:0]  t = Exp[v[G-1:0]];
 			automatic logic [E:0]  e = q > UB'(E) ? '0 : t >> q;
-			e_beat[l*UB +: UB] = UB'(e);
+			e_beat[l*(E+1) +: E+1] = e;
 			beat_sum += SSB'(e);
 		end
 	end
 
-	// output phase
+	// ---- output phase, shared arithmetic: y per lane of a buffered e beat and its row's RC ----
+	uwire [PE*(E+1)-1:0]  out_e;
+	uwire [KB-1:0]  out_rc;
 	always_comb begin
 		o_tdata = '0;
 		for(int unsigned  l = 0; l < PE; l++) begin
-			automatic logic [XB-1:0]  x = XB'(rd[l*UB +: E+1]) * XB'(Quot);
+			automatic logic [XB-1:0]  x = XB'(out_e[l*(E+1) +: E+1]) * XB'(out_rc);
 			automatic logic [XB-1:0]  y = (x + (XB'(1) << (W-1))) >> W;
 			automatic logic [XB-1:0]  ymax = (XB'(1) << OUT_BITS) - 1;
 			automatic logic [XB-1:0]  c = y > ymax ? ymax : y;
@@ -175,76 +200,222 @@ module int_softmax #(
 		end
 	end
 
-	assign	i_tready = State == IN && Primed;
-	assign	o_tvalid = State == OUT;
+	if(!PIPELINED) begin : genSerial
+		typedef enum logic [2:0] { IN, EXPO, DIV, OUT } state_t;
+		state_t  State = IN;
 
-	// one step of the restoring division K / Sum, most significant quotient bit first
-	uwire [SSB:0]  rem_shift = {Rem[SSB-1:0], kk[DivBit]};
-	uwire  fits = rem_shift >= {1'b0, Sum};
+		logic [PE*UB-1:0]  Buf[BEATS];       // u, then e (low E+1 bits of each lane's entry)
+		logic signed [UB-1:0]  Max = '0;
+		logic [SSB-1:0]  Sum = '0;
+		logic [KB-1:0]  Quot = '0;
+		logic [SSB:0]  Rem = '0;
+		int  DivBit = 0;
+		uwire [63:0]  kk = ITERS > 1 ? K[iter*64 +: 64] : K[63:0];   // the row in flight is the row received
 
-	always_ff @(posedge clk) begin
-		if(rst) begin
-			State <= IN;
-			Ptr <= '0;
-			RowBase <= '0;
-			Head <= '0;
-			Query <= '0;
-			Primed <= ROWS == 0 || SIDE > 0;
-			Iter <= '0;
-			Row <= '0;
-		end
-		else begin
-			unique case(State)
-			IN: if(!Primed)  Primed <= 1;
-			else if(i_tvalid) begin
-				Buf[Ptr] <= u_beat;
-				if(Ptr == 0 || beat_max > Max)  Max <= beat_max;
-				if(Ptr == AB'(BEATS-1)) begin
-					Ptr <= '0;
-					Sum <= '0;
-					Primed <= ROWS == 0 || SIDE > 0;
-					State <= EXPO;
-				end
-				else  Ptr <= Ptr + 1;
+		uwire [PE*UB-1:0]  rd = Buf[Ptr];
+		assign	ex_u = rd;
+		assign	ex_max = Max;
+		for(genvar  l = 0; l < PE; l++) begin : genOutE
+			assign	out_e[l*(E+1) +: E+1] = rd[l*UB +: E+1];
+		end : genOutE
+		assign	out_rc = Quot;
+
+		assign	accept = State == IN && i_tvalid && i_tready;
+		assign	i_tready = State == IN && Primed;
+		assign	o_tvalid = State == OUT;
+		assign	row_done = State == OUT && o_tready && Ptr == AB'(BEATS-1);
+
+		// one step of the restoring division K / Sum, most significant quotient bit first
+		uwire [SSB:0]  rem_shift = {Rem[SSB-1:0], kk[DivBit]};
+		uwire  fits = rem_shift >= {1'b0, Sum};
+
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				State <= IN;
+				Ptr <= '0;
+				Primed <= ROWS == 0 || SIDE > 0;
 			end
-			EXPO: begin
-				Buf[Ptr] <= e_beat;
-				Sum <= Sum + beat_sum;
-				if(Ptr == AB'(BEATS-1)) begin
-					Ptr <= '0;
-					Rem <= '0;
-					Quot <= '0;
-					DivBit <= KB - 1;
-					State <= DIV;
-				end
-				else  Ptr <= Ptr + 1;
-			end
-			DIV: begin
-				Rem <= fits ? rem_shift - {1'b0, Sum} : rem_shift;
-				Quot[DivBit] <= fits;
-				DivBit <= DivBit - 1;
-				if(DivBit == 0)  State <= OUT;
-			end
-			OUT: if(o_tready) begin
-				if(Ptr == AB'(BEATS-1)) begin
-					Ptr <= '0;
-					if(ROWS > 0)  RowBase <= (RowBase + BA'(BEATS) == BA'(NBW)) ? '0 : RowBase + BA'(BEATS);
-					if(SIDE > 0) begin
-						Query <= Query + 1;  // N = 2^QB: wraps to the next head's first query
-						if(Query == QB'(N-1))  Head <= (Head == HB'(HEADS-1)) ? '0 : Head + 1;
+			else begin
+				unique case(State)
+				IN: if(!Primed)  Primed <= 1;
+				else if(i_tvalid) begin
+					Buf[Ptr] <= u_beat;
+					if(Ptr == 0 || beat_max > Max)  Max <= beat_max;
+					if(Ptr == AB'(BEATS-1)) begin
+						Ptr <= '0;
+						Sum <= '0;
+						Primed <= ROWS == 0 || SIDE > 0;
+						State <= EXPO;
 					end
-					if(Row == TB'(TOKENS-1)) begin
-						Row <= '0;
-						Iter <= Iter == IB'(ITERS-1) ? '0 : Iter + 1;
-					end
-					else  Row <= Row + 1;
-					State <= IN;
+					else  Ptr <= Ptr + 1;
 				end
-				else  Ptr <= Ptr + 1;
+				EXPO: begin
+					for(int unsigned  l = 0; l < PE; l++)  Buf[Ptr][l*UB +: UB] <= UB'(e_beat[l*(E+1) +: E+1]);
+					Sum <= Sum + beat_sum;
+					if(Ptr == AB'(BEATS-1)) begin
+						Ptr <= '0;
+						Rem <= '0;
+						Quot <= '0;
+						DivBit <= KB - 1;
+						State <= DIV;
+					end
+					else  Ptr <= Ptr + 1;
+				end
+				DIV: begin
+					Rem <= fits ? rem_shift - {1'b0, Sum} : rem_shift;
+					Quot[DivBit] <= fits;
+					DivBit <= DivBit - 1;
+					if(DivBit == 0)  State <= OUT;
+				end
+				OUT: if(o_tready) begin
+					if(Ptr == AB'(BEATS-1)) begin
+						Ptr <= '0;
+						State <= IN;
+					end
+					else  Ptr <= Ptr + 1;
+				end
+				default:  State <= IN;
+				endcase
 			end
-			default:  State <= IN;
-			endcase
 		end
-	end
+	end : genSerial
+	else begin : genPipelined
+		// u buffers: the input phase writes slot UIn, the exponent phase reads slot UEx
+		logic [PE*UB-1:0]  UBuf[2*BEATS];
+		logic [1:0]  UFull = '0;
+		logic  UIn = 0;
+		logic  UEx = 0;
+		logic signed [UB-1:0]  UMax[2];
+		logic [IB-1:0]  UIter[2];
+		logic signed [UB-1:0]  RunMax = '0;   // maximum of the received beats of this row
+
+		// e ring: the exponent phase fills slot EHead, the output phase empties slot ETail (rows in order)
+		logic [PE*(E+1)-1:0]  EBuf[NS*BEATS];
+		logic [SLB-1:0]  EHead = '0;
+		logic [SLB-1:0]  ETail = '0;
+		logic [SLB:0]  EUsed = '0;          // slots taken (from a row's first exponent beat to its last output)
+		logic [AB-1:0]  ExPtr = '0;
+		logic [SSB-1:0]  Sum = '0;
+		logic [QN-1:0]  Quot[NS];           // RC of each slot's row, valid once QReady
+		logic [NS-1:0]  QReady = '0;
+		logic [AB-1:0]  OPtr = '0;
+
+		// the divider: stage s holds a row's sum, remainder, the quotient bits found, its parameter set and slot
+		logic [DS:0]  DV = '0;
+		logic [SSB:0]  DRem[DS+1];
+		logic [SSB-1:0]  DSum[DS+1];
+		logic [QN-1:0]  DQuot[DS+1];
+		logic [IB-1:0]  DIter[DS+1];
+		logic [SLB-1:0]  DSlot[DS+1];
+
+		assign	i_tready = Primed && !UFull[UIn];
+		assign	accept = i_tvalid && i_tready;
+		assign	row_done = accept && Ptr == AB'(BEATS-1);
+
+		uwire  ex_go = UFull[UEx] && (ExPtr != 0 || EUsed < (SLB+1)'(NS));
+		uwire  ex_last = ex_go && ExPtr == AB'(BEATS-1);
+		assign	ex_u = UBuf[UEx ? BEATS + int'(ExPtr) : int'(ExPtr)];
+		assign	ex_max = UMax[UEx];
+		uwire [SSB-1:0]  row_sum = (ExPtr == 0 ? '0 : Sum) + beat_sum;
+
+		assign	o_tvalid = QReady[ETail];
+		assign	out_e = EBuf[EA'(ETail*BEATS + OPtr)];
+		assign	out_rc = KB'(Quot[ETail]);
+		uwire  out_last = o_tvalid && o_tready && OPtr == AB'(BEATS-1);
+
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				Ptr <= '0;
+				Primed <= ROWS == 0 || SIDE > 0;
+				UFull <= '0;
+				UIn <= 0;
+				UEx <= 0;
+				EHead <= '0;
+				ETail <= '0;
+				EUsed <= '0;
+				ExPtr <= '0;
+				QReady <= '0;
+				OPtr <= '0;
+				DV <= '0;
+			end
+			else begin
+				// input phase
+				if(!Primed)  Primed <= 1;
+				else if(accept) begin
+					UBuf[UIn ? BEATS + int'(Ptr) : int'(Ptr)] <= u_beat;
+					if(Ptr == 0 || beat_max > RunMax)  RunMax <= beat_max;
+					if(Ptr == AB'(BEATS-1)) begin
+						UMax[UIn] <= Ptr == 0 || beat_max > RunMax ? beat_max : RunMax;
+						UIter[UIn] <= iter;
+						UFull[UIn] <= 1;
+						UIn <= !UIn;
+						Ptr <= '0;
+						Primed <= ROWS == 0 || SIDE > 0;
+					end
+					else  Ptr <= Ptr + 1;
+				end
+
+				// exponent phase
+				if(ex_go) begin
+					EBuf[EA'(EHead*BEATS + ExPtr)] <= e_beat;
+					Sum <= row_sum;
+					if(ex_last) begin
+						UFull[UEx] <= 0;
+						UEx <= !UEx;
+						EHead <= EHead == SLB'(NS-1) ? '0 : EHead + 1;
+						ExPtr <= '0;
+					end
+					else  ExPtr <= ExPtr + 1;
+				end
+				EUsed <= EUsed + (SLB+1)'(ex_go && ExPtr == 0) - (SLB+1)'(out_last);
+
+				// divider: a row enters with the top E bits of K as its remainder (below S: no quotient bits)
+				DV[0] <= ex_last;
+				DSum[0] <= row_sum;
+				DIter[0] <= UIter[UEx];
+				DSlot[0] <= EHead;
+				DQuot[0] <= '0;
+				begin
+					automatic logic [63:0]  k = ITERS > 1 ? K[UIter[UEx]*64 +: 64] : K[63:0];
+					DRem[0] <= (SSB+1)'(k[KB-1:0] >> QN);
+				end
+				for(int unsigned  s = 0; s < DS; s++) begin
+					automatic logic [63:0]  k = ITERS > 1 ? K[DIter[s]*64 +: 64] : K[63:0];
+					automatic logic [SSB:0]  r = DRem[s];
+					automatic logic [QN-1:0]  q = DQuot[s];
+					for(int unsigned  b = 0; b < DSB; b++) begin
+						if(s*DSB + b < QN) begin
+							automatic int unsigned  idx = QN - 1 - (s*DSB + b);
+							automatic logic  fits;
+							r = {r[SSB-1:0], k[idx]};
+							fits = r >= {1'b0, DSum[s]};
+							if(fits)  r = r - {1'b0, DSum[s]};
+							q = (q << 1) | QN'(fits);
+						end
+					end
+					DV[s+1] <= DV[s];
+					DRem[s+1] <= r;
+					DQuot[s+1] <= q;
+					DSum[s+1] <= DSum[s];
+					DIter[s+1] <= DIter[s];
+					DSlot[s+1] <= DSlot[s];
+				end
+				if(DV[DS]) begin
+					Quot[DSlot[DS]] <= DQuot[DS];
+					QReady[DSlot[DS]] <= 1;
+				end
+
+				// output phase
+				if(o_tvalid && o_tready) begin
+					if(out_last) begin
+						QReady[ETail] <= 0;
+						ETail <= ETail == SLB'(NS-1) ? '0 : ETail + 1;
+						OPtr <= '0;
+					end
+					else  OPtr <= OPtr + 1;
+				end
+			end
+		end
+	end : genPipelined
 
 endmodule : int_softmax
