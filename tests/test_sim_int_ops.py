@@ -145,3 +145,49 @@ def test_looped_rtl_uses_each_iterations_parameters(make, tmp_path) -> None:
     assert res.first_mismatches and all(m["index"] >= words_per_frame for m in res.first_mismatches)
     with pytest.raises(ValueError, match="multiple of 3 frames"):
         run_bench("looped_frames", model, frames[:2], tmp_path / "c", pause=0.0)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("pipelined", [1, 0], ids=["pipelined", "serial"])
+def test_int_softmax_runtime_parameter_set(pipelined, tmp_path) -> None:
+    """RT_SET = 1 (the engine's softmax): ``cfg_set`` picks MULT, K and the bias table (compact, in block RAM) per
+    step of rows, in any order, bit-exact against the kernel with that step's parameters under random stalls;
+    the negative control computes one step's expected words with another set and must see them differ."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from samfpga.hw.sim.int_softmax_sets import simulate
+
+    spec = nodes.int_softmax(n=16, pe=4, heads=2, windows=1, bias="window", iters=3)
+    model = nodes.build_hw_graph([spec])
+    sets = getCustomOp(model.graph.node[0]).iteration_params(model)  # three sets: other scales and tables
+    rng = np.random.default_rng(8)
+    order = [2, 0, 2, 1]
+    steps = [(s, rng.integers(-2000, 2000, size=(2 * 16, 16))) for s in order]  # heads x n rows a step
+    res = simulate(sets, steps, tmp_path / "ok", pe=4, pipelined=pipelined)
+    assert res.passed, (res.error, [p["first_mismatches"] for p in res.passes])
+    assert all(p["words_compared"] == 4 * 2 * 16 * 16 for p in res.passes)
+    bad = simulate(sets, steps, tmp_path / "bad", pe=4, pipelined=pipelined, pauses=(0.0,),
+                   expected_sets=[2, 0, 1, 1])
+    assert not bad.error and bad.passes[0]["mismatches"] > 0
+    assert all(m["index"] >= 2 * 2 * 16 * 16 for m in bad.passes[0]["first_mismatches"])  # only the third step
+
+
+@pytest.mark.timeout(300)
+def test_int_softmax_layers_with_different_heads(tmp_path) -> None:
+    """The engine's layers have 4, 5 or 10 heads: each set's compact window table holds its own heads (SET_HEADS),
+    the tables packed one after the other in block RAM (what ``engine.softmax_bias`` prices). Three layers of 3, 1
+    and 2 heads over 4 x 4 windows (n = 16), steps of two windows each, pipelined, bit-exact under stalls."""
+    from samfpga.hw.sim.int_softmax_sets import simulate
+    from samfpga.kernels.softmax import make_params
+
+    rng = np.random.default_rng(9)
+    y, x = np.divmod(np.arange(16), 4)
+    idx = np.abs(y[:, None] - y[None, :]) * 4 + np.abs(x[:, None] - x[None, :])
+    heads = [3, 1, 2]
+    sets = [make_params(16, 2.0 ** -9 * (1.5 ** i), 2.0 ** -8, rng.normal(scale=2.0, size=(h, 16))[:, idx]
+                        .reshape(h * 16, 16)) for i, h in enumerate(heads)]
+    steps = [(s, rng.integers(-3000, 3000, size=(2 * heads[s] * 16, 16))) for s in (1, 2, 0, 1, 0)]
+    res = simulate(sets, steps, tmp_path / "ok", pe=4)
+    assert res.parameters["SET_HEADS"] == "24'h20103"
+    assert res.passed, (res.error, [p["first_mismatches"] for p in res.passes])
+    assert all(p["words_compared"] == sum(r.size for _, r in steps) for p in res.passes)

@@ -14,7 +14,8 @@ IntSoftmax (N per row, PE lanes, u UB bits, exp table 2^G x (E+1), bias table RO
     row buffer     LUTRAM: PE*UB * ceil(N/PE / 64) LUT
     exp table      per lane a LUT ROM (2^G/64 * (E+1)): read asynchronously, so never BRAM
     bias table     compact (TinyViT's absolute-offset bias, ``intsoftmax.compact_bias``): per lane a LUT ROM of
-                   heads*N entries and the |dy|, |dx| index arithmetic; otherwise ROWS*N/PE words of PE*BB bits read
+                   heads*N entries and the |dy|, |dx| index arithmetic (with ``bias_ram`` a block-RAM copy per two
+                   lanes read through registers instead of the ROMs); otherwise ROWS*N/PE words of PE*BB bits read
                    through a register (one word per input beat), placed as ``samfpga.hw.resources.memory.place``
                    decides (BRAM unless small or shallow, then LUTRAM)
     DSP            per lane: a * MULT (1) and e * RC (ceil(KB/18))
@@ -74,6 +75,15 @@ def _sdp_lutram(depth: int, width: int) -> float:
     return 8.0 * math.ceil(width / 7) * math.ceil(depth / 64)
 
 
+def bias_ram_bram36(entries: int, width: int, lanes: int) -> float:
+    """BRAM36 of int_softmax.sv's compact bias tables with BIAS_RAM: a copy per two lanes, each a ROM read on both
+    ports of true-dual-port block RAM, where a port is at most 18 bits wide on a RAMB18 (1K deep) and 36 on a
+    RAMB36 (1K deep at that width), as Yosys maps it (bench/results/int_ops_yosys.json: 256 x 33 bits -> a RAMB36
+    per copy)."""
+    per_copy = 0.5 if width <= 18 and entries <= 1024 else math.ceil(width / 36) * math.ceil(entries / 1024)
+    return float((lanes + 1) // 2 * per_copy)
+
+
 def layernorm_model(op) -> dict[str, float]:
     c, pe = op.get_nodeattr("NumChannels"), op.get_nodeattr("PE")
     b = op.get_input_datatype().bitwidth()
@@ -116,7 +126,15 @@ def softmax_model(op, model) -> dict[str, float]:
         lut += _lutram(beats, pe * w["UB"]) + SM_LUT_FIXED_PER_BIT * ssb
         ff = w["UB"] + 2 * ssb + w["KB"] + 40
     compact = compact_bias(bias) if bias is not None else None
-    if compact is not None:
+    if compact is not None and op.get_nodeattr("bias_ram"):
+        side, table = compact
+        sb = max(1, side.bit_length() - 1)
+        # a copy per two lanes (both ports of a block RAM, its output registers the read registers), per lane the
+        # index
+        lut += pe * SM_LUT_PER_OFFSET_BIT * 2 * sb
+        bram += bias_ram_bram36(table.size, w["BB"], pe)
+        ff += 1 + 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb
+    elif compact is not None:
         side, table = compact
         sb = max(1, side.bit_length() - 1)
         # per lane an asynchronous ROM of the compact table (Yosys builds it from LUT logic, not 64x1 LUTRAM

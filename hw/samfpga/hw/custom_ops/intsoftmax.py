@@ -10,6 +10,8 @@ Output: the same shape, ``outputDataType`` (unsigned) integers, the quantized so
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from finn.custom_op.fpgadataflow import register_custom_op as register_hw_op
 from finn.custom_op.fpgadataflow.rtl import register_custom_op as register_rtl_op
@@ -48,6 +50,76 @@ def compact_tables(tables: list[np.ndarray]) -> tuple[int, list[np.ndarray]] | N
     return compact[0][0], [c[1] for c in compact]
 
 
+def rtl_widths(in_bits: int, mult: int, pre_shift: int, exp_bits: int, kb: int, bias: np.ndarray | None
+               ) -> dict[str, int]:
+    """int_softmax.sv's widths: MB (mult), BB (bias entries), UB (u and the row buffer), KB (out_num, given)."""
+    mb = int(mult).bit_length()
+    bb = 2 if bias is None else max(int(np.abs(bias).max(initial=0)).bit_length() + 1, 2)
+    ub = max(max(in_bits + mb + 1, bb) + 2 - pre_shift, exp_bits + 2)
+    return {"MB": mb, "BB": bb, "UB": ub, "KB": kb}
+
+
+def common_shift(sets: list[IntSoftmaxParams]) -> tuple[int, list[int], list[np.ndarray | None]]:
+    """One pre-shift for every parameter set of ``sets``: P = the largest P_i, with M_i and the bias table scaled by
+    2^(P - P_i). Exact: (a M 2^d + B 2^d + 2^(P-1)) >> P = (a M + B + 2^(P_i-1)) >> P_i for d = P - P_i. Returns
+    (P, the scaled M_i, the scaled tables)."""
+    p = max(q.pre_shift for q in sets)
+    mults = [q.mult << (p - q.pre_shift) for q in sets]
+    tables = [None if q.bias is None else q.bias << (p - q.pre_shift) for q in sets]
+    return p, mults, tables
+
+
+def rtl_parameters(sets: list[IntSoftmaxParams], *, pe: int, in_bits: int, in_signed: bool, out_bits: int,
+                   code_dir: Path, name: str, tokens: int = 1, pipelined: int = 0, div_step_bits: int = 2,
+                   bias_ram: int = 0) -> dict[str, int | str]:
+    """int_softmax.sv's parameters for the parameter sets ``sets`` (one per iteration of a rolled body, or per layer
+    of the engine's softmax with RT_SET), MULT / K as ``W'h..`` literals; the tables written to ``code_dir`` as
+    ``<name>_exp.dat`` / ``<name>_bias.dat`` (EXP_FILE / BIAS_FILE hold the file names). Sets share n, G, E, W
+    and the output width; their bias tables are all None, all whole tables of one shape, or all compact (TinyViT
+    window tables of one side) with any number of heads each (SET_HEADS then gives each set's)."""
+    p = sets[0]
+    if any((q.n, q.exp_frac_bits, q.exp_bits, q.recip_bits) != (p.n, p.exp_frac_bits, p.exp_bits, p.recip_bits)
+           for q in sets):
+        raise ValueError("IntSoftmax RTL: parameter sets differ in n, exp_frac_bits, exp_bits or recip_bits")
+    if len({q.bias is None for q in sets}) > 1:
+        raise ValueError("IntSoftmax RTL: some parameter sets have a bias table and some do not")
+    shift, mults, tables = common_shift(sets)
+    bias = None if tables[0] is None else np.concatenate(tables)
+    w = rtl_widths(in_bits, max(mults), shift, p.exp_bits, max(int(q.out_num).bit_length() for q in sets), bias)
+    code_dir.mkdir(parents=True, exist_ok=True)
+    exp_file = f"{name}_exp.dat"
+    write_hex_table(code_dir / exp_file, p.table, p.exp_bits + 1)
+    rows = side = set_heads = 0
+    bias_file = ""
+    if bias is not None:
+        rows = max(t.shape[0] for t in tables)
+        bias_file = f"{name}_bias.dat"
+        # each set's table, one after the other (the compact form only when every table has it)
+        compact = compact_tables(tables)
+        if compact is not None:
+            side = compact[0]
+            heads = [t.shape[0] // p.n for t in tables]
+            if len(set(heads)) > 1:
+                if max(heads) > 255:
+                    raise ValueError(f"IntSoftmax RTL: at most 255 heads a set, got {max(heads)}")
+                set_heads = sum(h << (8 * i) for i, h in enumerate(heads))
+            write_hex_table(code_dir / bias_file, np.concatenate(compact[1]), w["BB"])
+        elif len({t.shape for t in tables}) > 1:
+            raise ValueError("IntSoftmax RTL: whole bias tables of different shapes (only compact window tables "
+                             "may differ in heads)")
+        else:
+            write_hex_table(code_dir / bias_file, bias, w["BB"], per_line=pe)
+    n_it = len(sets)
+    mult_word = sum(m << (64 * i) for i, m in enumerate(mults))
+    k_word = sum(q.out_num << (64 * i) for i, q in enumerate(sets))
+    return {"N": p.n, "PE": pe, "IN_BITS": in_bits, "IN_SIGNED": int(in_signed), "OUT_BITS": out_bits,
+            "ITERS": n_it, "TOKENS": tokens, "MULT": f"{64 * n_it}'h{mult_word:x}", "MB": w["MB"], "P": shift,
+            "ROWS": rows, "BB": w["BB"], "SIDE": side, "G": p.exp_frac_bits, "E": p.exp_bits, "W": p.recip_bits,
+            "K": f"{64 * n_it}'h{k_word:x}", "KB": w["KB"], "UB": w["UB"], "EXP_FILE": exp_file,
+            "BIAS_FILE": bias_file, "PIPELINED": int(pipelined), "DSB": int(div_step_bits),
+            "BIAS_RAM": int(bias_ram) if side else 0, "SET_HEADS": f"{8 * n_it}'h{set_heads:x}"}
+
+
 @register_hw_op
 class IntSoftmax(_StreamShape):
     """Integer softmax of each vector of ``NumChannels`` integers (see module doc and the kernel)."""
@@ -65,6 +137,9 @@ class IntSoftmax(_StreamShape):
             # div_step_bits quotient bits per stage (N/PE cycles per row)
             "pipelined": ("i", False, 0, {0, 1}),
             "div_step_bits": ("i", False, 2),
+            # compact (TinyViT window) bias tables read through a register from block RAM, a copy per two lanes
+            # (one priming cycle per row), instead of per-lane LUT ROMs; ignored for other tables
+            "bias_ram": ("i", False, 0, {0, 1}),
             **looped.NODE_ATTRS,  # per-iteration mult / pre_shift / out_num / bias in a rolled body
         }
         attrs.update(super().get_nodeattr_types())
@@ -115,14 +190,15 @@ class IntSoftmax(_StreamShape):
 
     def row_cycles(self, model=None) -> int:
         """Cycles between rows in a long run of rows (input always valid, output always ready): N/PE beats per
-        phase, plus one cycle priming the registered read of a whole bias table; the serial architecture adds its
-        other two phases and its divider's quotient bits. The compact (head, |dy|, |dx|) table needs no priming,
-        but only the bias initializer tells: without ``model`` a bias input counts the priming cycle."""
+        phase, plus one cycle priming the registered read of a whole bias table (or of compact ones with
+        ``bias_ram``); the serial architecture adds its other two phases and its divider's quotient bits. Compact
+        (head, |dy|, |dx|) tables in LUT ROMs need no priming, but only the bias initializer tells: without
+        ``model`` a bias input counts the priming cycle."""
         beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
         prime = 0
         if len(self.onnx_node.input) > 1 and self.onnx_node.input[1]:
             prime = 1
-            if model is not None:
+            if model is not None and not self.get_nodeattr("bias_ram"):
                 prime = int(compact_tables([q.bias for q in self.iteration_params(model)]) is None)
         if self.get_nodeattr("pipelined"):
             return beats + prime
@@ -170,70 +246,34 @@ class IntSoftmax_rtl(IntSoftmax, OwnRTLBackend):
 
     def widths(self, bias: np.ndarray | None, mult: int | None = None, pre_shift: int | None = None
                ) -> dict[str, int]:
-        """RTL widths: MB (mult), BB (bias entries), UB (u and the row buffer), KB (out_num); ``mult`` and
-        ``pre_shift`` default to the node's."""
-        idt = self.get_input_datatype()
-        mb = int(self.get_nodeattr("mult") if mult is None else mult).bit_length()
-        bb = 2 if bias is None else max(int(np.abs(bias).max(initial=0)).bit_length() + 1, 2)
-        p = self.get_nodeattr("pre_shift") if pre_shift is None else pre_shift
-        ub = max(idt.bitwidth() + mb + 1, bb) + 2 - p
-        ub = max(ub, self.get_nodeattr("exp_bits") + 2)
-        return {"MB": mb, "BB": bb, "UB": ub, "KB": self.div_bits()}
+        """RTL widths (``rtl_widths``) of this node; ``mult`` and ``pre_shift`` default to the node's."""
+        return rtl_widths(self.get_input_datatype().bitwidth(), self.get_nodeattr("mult") if mult is None else mult,
+                          self.get_nodeattr("pre_shift") if pre_shift is None else pre_shift,
+                          self.get_nodeattr("exp_bits"), self.div_bits(), bias)
 
-    @staticmethod
-    def common_shift(sets: list[IntSoftmaxParams]) -> tuple[int, list[int], list[np.ndarray | None]]:
-        """One pre-shift for every iteration's parameters ``sets``: P = the largest P_i, with M_i and the bias
-        table scaled by 2^(P - P_i). Exact: (a M 2^d + B 2^d + 2^(P-1)) >> P = (a M + B + 2^(P_i-1)) >> P_i for
-        d = P - P_i. Returns (P, the scaled M_i, the scaled tables)."""
-        p = max(q.pre_shift for q in sets)
-        mults = [q.mult << (p - q.pre_shift) for q in sets]
-        tables = [None if q.bias is None else q.bias << (p - q.pre_shift) for q in sets]
-        return p, mults, tables
+    def hdl_parameters(self, model, code_dir: Path, name: str) -> dict[str, int | str]:
+        """int_softmax.sv's parameters for this node (``rtl_parameters`` of its iterations' parameter sets)."""
+        sets = self.iteration_params(model)
+        return rtl_parameters(sets, pe=self.get_nodeattr("PE"), in_bits=self.get_input_datatype().bitwidth(),
+                              in_signed=self.get_input_datatype().signed(),
+                              out_bits=self.get_output_datatype().bitwidth(), code_dir=code_dir, name=name,
+                              tokens=looped.tokens_per_pass(self) if len(sets) > 1 else 1,
+                              pipelined=self.get_nodeattr("pipelined"), div_step_bits=self.get_nodeattr("div_step_bits"),
+                              bias_ram=self.get_nodeattr("bias_ram"))
 
     def generate_hdl(self, model, fpgapart: str, clk: float) -> None:
-        from pathlib import Path
-
-        sets = self.iteration_params(model)
-        p = sets[0]
-        shift, mults, tables = self.common_shift(sets)
-        bias = None if tables[0] is None else np.concatenate(tables)
-        w = self.widths(bias, max(mults), shift)
-        n_it = len(sets)
-        idt, odt = self.get_input_datatype(), self.get_output_datatype()
         top = self.get_verilog_top_module_name()
-        code_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
-        code_dir.mkdir(parents=True, exist_ok=True)
-        exp_file = f"{top}_exp.dat"
-        write_hex_table(code_dir / exp_file, p.table, p.exp_bits + 1)
-        rows = side = 0
-        bias_file = ""
-        if bias is not None:
-            rows = tables[0].shape[0]
-            bias_file = f"{top}_bias.dat"
-            # each iteration's table, one after the other (the compact form only when every table has it)
-            compact = compact_tables(tables)
-            if compact is not None:
-                side = compact[0]
-                write_hex_table(code_dir / bias_file, np.concatenate(compact[1]), w["BB"])
-            else:
-                write_hex_table(code_dir / bias_file, bias, w["BB"], per_line=self.get_nodeattr("PE"))
-        tokens = looped.tokens_per_pass(self) if n_it > 1 else 1
-        mult_word = sum(m << (64 * i) for i, m in enumerate(mults))
-        k_word = sum(q.out_num << (64 * i) for i, q in enumerate(sets))
+        params = self.hdl_parameters(model, Path(self.get_nodeattr("code_gen_dir_ipgen")), top)
         wi, wo = self.get_instream_width_padded(), self.get_outstream_width_padded()
+        plist = ", ".join(f'.{k}("{v}")' if k.endswith("_FILE") else f".{k}({v})" for k, v in params.items())
         text = (
             f"// generated by samfpga.hw.custom_ops for node {self.onnx_node.name}\n"
             f"module {top} (\n"
             "\tinput  ap_clk,\n\tinput  ap_rst_n,\n"
             f"\tinput  [{wi - 1}:0] in0_V_TDATA,\n\tinput  in0_V_TVALID,\n\toutput in0_V_TREADY,\n"
             f"\toutput [{wo - 1}:0] out0_V_TDATA,\n\toutput out0_V_TVALID,\n\tinput  out0_V_TREADY\n);\n"
-            f"\tint_softmax #(.N({p.n}), .PE({self.get_nodeattr('PE')}), .IN_BITS({idt.bitwidth()}), "
-            f".IN_SIGNED({int(idt.signed())}), .OUT_BITS({odt.bitwidth()}), .ITERS({n_it}), .TOKENS({tokens}), "
-            f".MULT({64 * n_it}'h{mult_word:x}), .MB({w['MB']}), .P({shift}), .ROWS({rows}), .BB({w['BB']}), .SIDE({side}), .G({p.exp_frac_bits}), .E({p.exp_bits}), "
-            f".W({p.recip_bits}), .K({64 * n_it}'h{k_word:x}), .KB({w['KB']}), .UB({w['UB']}), "
-            f".PIPELINED({self.get_nodeattr('pipelined')}), .DSB({self.get_nodeattr('div_step_bits')}), "
-            f".EXP_FILE(\"{exp_file}\"), .BIAS_FILE(\"{bias_file}\")) core (\n"
-            "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
+            f"\tint_softmax #({plist}) core (\n"
+            "\t\t.clk(ap_clk), .rst(!ap_rst_n), .cfg_set('0),\n"
             "\t\t.i_tdata(in0_V_TDATA), .i_tvalid(in0_V_TVALID), .i_tready(in0_V_TREADY),\n"
             "\t\t.o_tdata(out0_V_TDATA), .o_tvalid(out0_V_TVALID), .o_tready(out0_V_TREADY)\n\t);\nendmodule\n"
         )

@@ -408,12 +408,12 @@ def softmax_bias_bits() -> int:
 
 def softmax_bias(cfg: EngineConfig, units: list[Unit]) -> dict[str, float]:
     """The bias tables the engine's softmax reads: every attention block's compact (head, |dy|, |dx|) table (heads x
-    window^2 entries of ``softmax_bias_bits``), the layer's table chosen by a base address, held in block RAM with a
-    registered read and a copy per two lanes (two read ports each), and per lane the |dy|, |dx| index arithmetic.
-    A design priced, not built: int_softmax.sv holds one table per parameter set, compact tables as LUT ROMs."""
-    from samfpga.hw.custom_ops.int_cost import SM_LUT_PER_OFFSET_BIT
+    window^2 entries of ``softmax_bias_bits``) in block RAM as int_softmax.sv holds them with BIAS_RAM (a copy per
+    two lanes, read through registers: ``int_cost.bias_ram_bram36``), RT_SET (the layer's parameter set from a
+    register) and SET_HEADS (each layer's heads, the tables packed one after the other), and per lane the |dy|,
+    |dx| index arithmetic and the set's base (tests/test_sim_int_ops.py runs such a softmax bit-exactly)."""
+    from samfpga.hw.custom_ops.int_cost import SM_LUT_PER_OFFSET_BIT, bias_ram_bram36
 
-    board = cfg.get_board()
     entries = 0
     side = 1
     for u in units:
@@ -423,11 +423,10 @@ def softmax_bias(cfg: EngineConfig, units: list[Unit]) -> dict[str, float]:
                     t = u.window * u.window
                     entries += x.vectors // (u.grid * u.grid) * t  # heads x t
                     side = max(side, u.window)
-    _, r = _place(entries, softmax_bias_bits(), math.ceil(cfg.sm_lanes / 2), board, cfg, "block")
     sb = max(1, (side - 1).bit_length())
-    r["LUT"] += cfg.sm_lanes * (SM_LUT_PER_OFFSET_BIT * 2 * sb + max(1, (entries - 1).bit_length()))
-    r["FF"] = cfg.sm_lanes * softmax_bias_bits()  # the read registers
-    return r
+    # per lane the |dy|, |dx| index and the layer's base added to it
+    lut = cfg.sm_lanes * (SM_LUT_PER_OFFSET_BIT * 2 * sb + max(1, (entries - 1).bit_length()))
+    return {"LUT": float(lut), "BRAM36": bias_ram_bram36(entries, softmax_bias_bits(), cfg.sm_lanes)}
 
 
 @cache
@@ -522,7 +521,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
-                                                f"(not built)"}
+                                                f"(int_softmax.sv BIAS_RAM, RT_SET, SET_HEADS)"}
     from samfpga.hw.resources.models import add_streams_terms, terms_total
 
     add = terms_total(add_streams_terms(cfg.pe, 9), "AddStreams_rtl")
@@ -577,9 +576,9 @@ NOT_BUILT = (
     "the attention operands placed in DDR: the qkv output split per window and head (a PagePermute page) and "
     "written to Q / K / V regions at the unit's iteration stride, AV's image around its head's requantisation words "
     "(the weight-image permutation and the V transpose on the unit are checked: samfpga.hw.sim.attention_operands)",
-    "run-time shapes in the depthwise unit, LayerNorm (channels) and softmax (heads; every block's bias table in "
-    "block RAM read through a register at a per-layer base, priced by softmax_bias: int_softmax.sv holds compact "
-    "tables as LUT ROMs and picks a parameter set by counting rows)",
+    "run-time shapes in the depthwise unit and LayerNorm (channels); the softmax's input reassembling the unit's "
+    "raw sums (three bytes each) and skipping padded keys (its parameter set per layer from a register, each "
+    "layer's bias tables in block RAM: built, int_softmax.sv RT_SET / SET_HEADS / BIAS_RAM)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, a python execution of its whole schedule against the FINN graph (its GEMM "

@@ -20,11 +20,15 @@
 // ahead, one priming cycle per row), so synthesis maps it to block RAM instead of PE asynchronous LUT ROMs.
 // SIDE > 0 (a power of two, N = SIDE^2): the bias depends only on the head and the absolute offset of query and
 // key in a SIDE x SIDE window (TinyViT's attention bias): BIAS_FILE then holds ROWS/N * N entries, one per line,
-// BIAS[h][|yq-yk|*SIDE + |xq-xk|] for row r = h*N + q, and each lane looks its entry up in a small LUT ROM.
+// BIAS[h][|yq-yk|*SIDE + |xq-xk|] for row r = h*N + q, and each lane looks its entry up in a small LUT ROM, or with
+// BIAS_RAM = 1 reads it through a register, one copy of the tables per two lanes (a dual-port block RAM for tables
+// too large for LUTs), the address one beat ahead and one priming cycle per row as for the whole table.
 // In a rolled body (ITERS > 1) the layer serves ITERS blocks in turn, one pass of TOKENS rows each: MULT and K hold
 // one 64-bit entry per iteration (iteration i's in bits [i*64 +: 64]), BIAS_FILE the ITERS tables one after the
 // other, and the layer counts its own rows to know the iteration (a common pre-shift P: the generator scales each
-// iteration's MULT and bias by 2^(P - P_i), which leaves u unchanged).
+// iteration's MULT and bias by 2^(P - P_i), which leaves u unchanged). With RT_SET = 1 the input cfg_set picks the
+// set instead (a register of the layer-sequential engine, one set per layer); it must hold still while rows of one
+// set are in flight (the host changes it between steps).
 module int_softmax #(
 	int unsigned  N = 16,
 	int unsigned  PE = 1,
@@ -47,6 +51,9 @@ module int_softmax #(
 	int unsigned  UB = 40,              // width of u (signed) and of the row buffer entries
 	parameter  EXP_FILE = "",
 	parameter  BIAS_FILE = "",
+	bit  BIAS_RAM = 0,                  // SIDE > 0: compact tables read through a register (block RAM, see above)
+	bit  RT_SET = 0,                    // 1: cfg_set picks the parameter set (see above)
+	logic [ITERS*8-1:0]  SET_HEADS = '0,  // compact tables: heads of set i in bits [i*8 +: 8]; 0: every set HEADS
 	bit  PIPELINED = 0,                 // 1: rows overlap (see above)
 	int unsigned  DSB = 2,              // PIPELINED: quotient bits per divider stage
 
@@ -60,7 +67,6 @@ module int_softmax #(
 	localparam int unsigned  QB = N > 1 ? $clog2(N) : 1,
 	localparam int unsigned  HB = HEADS > 1 ? $clog2(HEADS) : 1,
 	localparam int unsigned  BA = ITERS*NBW > 1 ? $clog2(ITERS*NBW) : 1,
-	localparam int unsigned  CA = ITERS*HEADS*N > 1 ? $clog2(ITERS*HEADS*N) : 1,   // compact table address
 	localparam int unsigned  IB = ITERS > 1 ? $clog2(ITERS) : 1,
 	localparam int unsigned  TB = TOKENS > 1 ? $clog2(TOKENS) : 1,
 	localparam int unsigned  SSB = E + $clog2(N) + 2,          // sum of exponents (unsigned)
@@ -70,10 +76,13 @@ module int_softmax #(
 	// PIPELINED: row slots of e: a row holds one from its exponent phase to its output (2 N/PE + DS + 1 cycles)
 	localparam int unsigned  NS = (2*BEATS + DS + 1 + BEATS - 1) / BEATS + 1,
 	localparam int unsigned  SLB = NS > 1 ? $clog2(NS) : 1,
-	localparam int unsigned  EA = NS*BEATS > 1 ? $clog2(NS*BEATS) : 1
+	localparam int unsigned  EA = NS*BEATS > 1 ? $clog2(NS*BEATS) : 1,
+	// the bias is read through a register, the address one beat ahead: one cycle priming each row
+	localparam bit  PRIME = ROWS > 0 && (SIDE == 0 || BIAS_RAM)
 )(
 	input	logic  clk,
 	input	logic  rst,
+	input	logic [(ITERS > 1 ? $clog2(ITERS) : 1)-1:0]  cfg_set,   // RT_SET: the parameter set of the rows sent
 
 	input	logic [I_STREAM-1:0]  i_tdata,
 	input	logic  i_tvalid,
@@ -89,18 +98,29 @@ module int_softmax #(
 	logic [BA-1:0]  RowBase = '0;        // address of this row's first bias word (in this iteration's table)
 	logic [IB-1:0]  Iter = '0;          // parameter set of the row being received
 	logic [TB-1:0]  Row = '0;           // row within the pass
-	logic  Primed = ROWS == 0 || SIDE > 0;   // BiasQ holds the bias word of beat Ptr
+	logic  Primed = !PRIME;   // BiasQ holds the bias word of beat Ptr
 	logic [HB-1:0]  Head = '0;          // compact table: head and query of this row
 	logic [QB-1:0]  Query = '0;
 	uwire  accept;                       // a beat of the input accepted this cycle
-	uwire [IB-1:0]  iter = ITERS > 1 ? Iter : '0;
+	uwire [IB-1:0]  iter = ITERS == 1 ? '0 : RT_SET ? cfg_set : Iter;
+	// compact tables: heads of set i, the first entry of set i (the sets' tables one after the other), all entries
+	function automatic int unsigned set_heads(input int unsigned i);
+		return  SET_HEADS == '0 ? HEADS : int'(SET_HEADS[i*8 +: 8]);
+	endfunction : set_heads
+	function automatic int unsigned set_base(input int unsigned i);
+		automatic int unsigned  b = 0;
+		for(int unsigned  j = 0; j < ITERS; j++)  if(j < i)  b += set_heads(j) * N;
+		return  b;
+	endfunction : set_base
+	localparam int unsigned  CT = set_base(ITERS);
+	localparam int unsigned  CA = CT > 1 ? $clog2(CT) : 1;
 	uwire [63:0]  mult = ITERS > 1 ? MULT[iter*64 +: 64] : MULT[63:0];
 
 	logic [E:0]  Exp[1 << G];
 	initial  if(EXP_FILE != "")  $readmemh(EXP_FILE, Exp);
 	// bias word of the next beat: registered read, address one accepted beat ahead (the last beat's look-ahead
 	// address is never used: the row ends and the next row primes again)
-	uwire [BA-1:0]  bias_addr = BA'(iter*NBW) + RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + 1 : Ptr);
+	uwire [BA-1:0]  bias_addr = BA'(iter*NBW) + RowBase + BA'(accept && Ptr != AB'(BEATS-1) ? Ptr + AB'(1) : Ptr);
 	logic [PE*BB-1:0]  BiasQ;             // the bias entries of the current beat
 	if(ROWS > 0 && SIDE == 0) begin : genFullBias
 		logic [PE*BB-1:0]  Bias[ITERS*NBW];
@@ -108,20 +128,40 @@ module int_softmax #(
 		always_ff @(posedge clk)  BiasQ <= Bias[bias_addr];
 	end : genFullBias
 	else if(SIDE > 0) begin : genCompactBias
-		logic [BB-1:0]  Bias[ITERS*HEADS*N];
-		initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
 		uwire [SB-1:0]  yq = Query[QB-1:SB];
 		uwire [SB-1:0]  xq = Query[SB-1:0];
-		always_comb begin
-			for(int unsigned  l = 0; l < PE; l++) begin
-				automatic logic [QB-1:0]  k = QB'(Ptr*PE + l);
-				automatic logic [SB-1:0]  yk = k[QB-1:SB];
-				automatic logic [SB-1:0]  xk = k[SB-1:0];
-				automatic logic [SB-1:0]  dy = yq > yk ? yq - yk : yk - yq;
-				automatic logic [SB-1:0]  dx = xq > xk ? xq - xk : xk - xq;
-				BiasQ[l*BB +: BB] = Bias[CA'(iter*HEADS*N) + CA'(HEADS > 1 ? {Head, dy, dx} : {dy, dx})];
+		// entry of lane l at beat ptr of this row: (iteration, head, |dy|, |dx|)
+		function automatic logic [CA-1:0] entry(input logic [AB-1:0] ptr, input int unsigned l);
+			automatic logic [QB-1:0]  k = QB'(ptr*PE + l);
+			automatic logic [SB-1:0]  yk = k[QB-1:SB];
+			automatic logic [SB-1:0]  xk = k[SB-1:0];
+			automatic logic [SB-1:0]  dy = yq > yk ? yq - yk : yk - yq;
+			automatic logic [SB-1:0]  dx = xq > xk ? xq - xk : xk - xq;
+			return  CA'(set_base(int'(iter))) + CA'(HEADS > 1 ? {Head, dy, dx} : {dy, dx});
+		endfunction : entry
+		if(!BIAS_RAM) begin : genRom  // per lane an asynchronous LUT ROM
+			logic [BB-1:0]  Bias[CT];
+			initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
+			always_comb begin
+				for(int unsigned  l = 0; l < PE; l++)  BiasQ[l*BB +: BB] = Bias[entry(Ptr, l)];
 			end
-		end
+		end : genRom
+		else begin : genRam  // per two lanes a copy read at two addresses through registers: a dual-port block RAM
+			uwire [AB-1:0]  next = accept && Ptr != AB'(BEATS-1) ? Ptr + AB'(1) : Ptr;
+			for(genvar  c = 0; c < (PE+1)/2; c++) begin : genCopy
+				(* rom_style = "block" *)
+				logic [BB-1:0]  Bias[CT];
+				initial  if(BIAS_FILE != "")  $readmemh(BIAS_FILE, Bias);
+				logic [BB-1:0]  Q0;
+				always_ff @(posedge clk)  Q0 <= Bias[entry(next, 2*c)];
+				assign	BiasQ[2*c*BB +: BB] = Q0;
+				if(2*c+1 < PE) begin : genSecond
+					logic [BB-1:0]  Q1;
+					always_ff @(posedge clk)  Q1 <= Bias[entry(next, 2*c+1)];
+					assign	BiasQ[(2*c+1)*BB +: BB] = Q1;
+				end : genSecond
+			end : genCopy
+		end : genRam
 	end : genCompactBias
 	else begin : genNoBias
 		assign  BiasQ = '0;
@@ -158,7 +198,7 @@ module int_softmax #(
 			if(ROWS > 0)  RowBase <= (RowBase + BA'(BEATS) == BA'(NBW)) ? '0 : RowBase + BA'(BEATS);
 			if(SIDE > 0) begin
 				Query <= Query + 1;  // N = 2^QB: wraps to the next head's first query
-				if(Query == QB'(N-1))  Head <= (Head == HB'(HEADS-1)) ? '0 : Head + 1;
+				if(Query == QB'(N-1))  Head <= (Head == HB'(set_heads(int'(iter)) - 1)) ? '0 : Head + 1;
 			end
 			if(Row == TB'(TOKENS-1)) begin
 				Row <= '0;
@@ -233,7 +273,7 @@ module int_softmax #(
 			if(rst) begin
 				State <= IN;
 				Ptr <= '0;
-				Primed <= ROWS == 0 || SIDE > 0;
+				Primed <= !PRIME;
 			end
 			else begin
 				unique case(State)
@@ -244,7 +284,7 @@ module int_softmax #(
 					if(Ptr == AB'(BEATS-1)) begin
 						Ptr <= '0;
 						Sum <= '0;
-						Primed <= ROWS == 0 || SIDE > 0;
+						Primed <= !PRIME;
 						State <= EXPO;
 					end
 					else  Ptr <= Ptr + 1;
@@ -326,7 +366,7 @@ module int_softmax #(
 		always_ff @(posedge clk) begin
 			if(rst) begin
 				Ptr <= '0;
-				Primed <= ROWS == 0 || SIDE > 0;
+				Primed <= !PRIME;
 				UFull <= '0;
 				UIn <= 0;
 				UEx <= 0;
@@ -350,7 +390,7 @@ module int_softmax #(
 						UFull[UIn] <= 1;
 						UIn <= !UIn;
 						Ptr <= '0;
-						Primed <= ROWS == 0 || SIDE > 0;
+						Primed <= !PRIME;
 					end
 					else  Ptr <= Ptr + 1;
 				end

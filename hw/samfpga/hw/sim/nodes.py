@@ -536,14 +536,14 @@ def int_layernorm(ch: int = 16, pe: int = 2, n: int = 6, idt: str = "INT8", eps:
 def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt: str = "INT16",
                 scale: float = 2.0 ** -9, out_scale: float = 2.0 ** -8, bias: bool | str = True,
                 exp_frac_bits: int = 6, seed: int = 12, iters: int = 1, pipelined: int = 0,
-                div_step_bits: int = 2) -> NodeSpec:
+                div_step_bits: int = 2, bias_ram: int = 0) -> NodeSpec:
     """Own RTL: integer softmax over rows of ``n`` (hw/samfpga/hw/rtl/int_softmax.sv), input
     (windows, heads, n, n) as attention logits, with a (heads * n, n) bias table: random when ``bias`` is True,
     TinyViT's (head, |dy|, |dx|) structure in a sqrt(n)-wide window when ``bias == "window"`` (the RTL's compact
     table), none when False. ``iters`` > 1: the layer of a rolled body serving that many blocks
     (``samfpga.hw.custom_ops.looped``): iteration i with its own bias table, the logit scale x 3^i (another
-    multiplier and pre-shift) and the output scale x 2^-i (another out_num). ``pipelined``, ``div_step_bits``: the
-    RTL architecture (the node attributes of the same names)."""
+    multiplier and pre-shift) and the output scale x 2^-i (another out_num). ``pipelined``, ``div_step_bits``,
+    ``bias_ram``: the RTL architecture (the node attributes of the same names)."""
     import json
 
     from samfpga.kernels.softmax import make_params
@@ -577,7 +577,7 @@ def int_softmax(n: int = 16, pe: int = 2, heads: int = 2, windows: int = 2, idt:
         dict(NumChannels=n, PE=pe, inputDataType=idt, outputDataType="UINT8", numInputVectors=list(shape[:-1]),
              mult=p.mult, pre_shift=p.pre_shift, out_num=p.out_num, recip_bits=p.recip_bits,
              exp_frac_bits=p.exp_frac_bits, exp_bits=p.exp_bits, pipelined=pipelined, div_step_bits=div_step_bits,
-             preferred_impl_style="rtl", **loop),
+             bias_ram=bias_ram, preferred_impl_style="rtl", **loop),
         {"sm_in": (shape, idt)},
         {"sm_out": (shape, "UINT8")},
         inits,
