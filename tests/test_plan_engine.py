@@ -296,3 +296,20 @@ def test_engine_softmax_bias_tables_hold_every_block():
     assert r["BRAM36"] == 8 * 4 * math.ceil(entries / 4096)
     assert softmax_bias(EngineConfig(board="kv260", image_size=1024, sm_lanes=4), _units(cfg))["BRAM36"] == \
         r["BRAM36"] / 4
+
+
+def test_engine_softmax_feed_model_matches_yosys():
+    """engine.softmax_feed (raw_rows.sv, the unit's raw QK^T sums as the softmax's rows) against the Yosys run at the
+    KV260 1024² engine's size (bench/results/raw_rows_synth.json): LUT within 2%, FF exact; the engine counts it."""
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import EngineConfig, _units, components, softmax_feed
+    from samfpga.hw.sim.raw_rows import RawRowsConfig
+
+    d = json.loads((Path(__file__).resolve().parents[1] / "bench/results/raw_rows_synth.json").read_text())
+    p = d["params"]
+    m = softmax_feed(RawRowsConfig(p["PE"], p["K"], p["NF"], p["N"], p["L"], p["OUT_BITS"]))
+    assert abs(m["LUT"] - d["synth"]["LUT"]) <= 0.02 * d["synth"]["LUT"] and m["FF"] == d["synth"]["FF"]
+    cfg = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
+    c = components(cfg, _units(cfg))["softmax feed (raw_rows)"]
+    assert (c["LUT"], c["FF"]) == (m["LUT"], m["FF"])

@@ -429,6 +429,17 @@ def softmax_bias(cfg: EngineConfig, units: list[Unit]) -> dict[str, float]:
     return {"LUT": float(lut), "BRAM36": bias_ram_bram36(entries, softmax_bias_bits(), cfg.sm_lanes)}
 
 
+def softmax_feed(feed) -> dict[str, float]:
+    """raw_rows.sv at ``feed`` (``samfpga.hw.sim.raw_rows.RawRowsConfig``), the unit's raw QK^T sums as the
+    softmax's rows: two row registers of which synthesis keeps the N keys' OUT_BITS (the padded keys and the sums'
+    upper bits are never read), about a LUT per kept bit (its write enable and its share of the (N/L):1 read
+    select) and half a LUT per output bit, and the counters. Fitted to one Yosys run at the KV260 1024² engine's
+    size (bench/raw_rows_synth.py: 2,832 LUT, 2,697 FF)."""
+    kept = 2 * feed.n * feed.out_bits
+    counters = 4 + max(1, (feed.nf * feed.k - 1).bit_length()) + max(1, (feed.n // feed.lanes - 1).bit_length())
+    return {"LUT": float(kept + feed.lanes * feed.out_bits // 2), "FF": float(kept + counters)}
+
+
 @cache
 def _softmax_op(n: int, lanes: int, bias: bool):
     from onnx import helper
@@ -518,6 +529,14 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
                           "source": "own model (int_cost.softmax_model), pipelined, without its bias tables"}
+        from samfpga.hw.sim.raw_rows import RawRowsConfig
+
+        unit, qk = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
+        gemm = gemm_unit(cfg, units)
+        feed = RawRowsConfig.for_unit(layer_config(cfg, unit, qk, gemm), n=_pad(t, cfg.sm_lanes),
+                                      lanes=cfg.sm_lanes, out_bits=gemm.raw_bits)
+        out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
+                                          "source": "own model (engine.softmax_feed), fitted to Yosys"}
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
@@ -576,9 +595,8 @@ NOT_BUILT = (
     "the attention operands placed in DDR: the qkv output split per window and head (a PagePermute page) and "
     "written to Q / K / V regions at the unit's iteration stride, AV's image around its head's requantisation words "
     "(the weight-image permutation and the V transpose on the unit are checked: samfpga.hw.sim.attention_operands)",
-    "run-time shapes in the depthwise unit and LayerNorm (channels); the softmax's input reassembling the unit's "
-    "raw sums (three bytes each) and skipping padded keys (its parameter set per layer from a register, each "
-    "layer's bias tables in block RAM: built, int_softmax.sv RT_SET / SET_HEADS / BIAS_RAM)",
+    "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
+    "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, a python execution of its whole schedule against the FINN graph (its GEMM "
