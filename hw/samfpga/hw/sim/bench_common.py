@@ -182,3 +182,33 @@ async def axil_handshakes(dut, aw: list[int], w: list[int], prefix: str = "s_axi
             aw.append(n)
         if int(wv.value) and int(wr.value):
             w.append(n)
+
+
+async def stream_passes(dut, channels: tuple, passes: list[dict], rng: random.Random, run, expected: list[int],
+                        timeout_cycles: int, mask: int | None = None) -> list[dict]:
+    """One result per pass of ``passes`` ({"name", "pause"}): every channel of ``channels`` (sources and sinks)
+    stalled with the pass's probability, ``run(words)`` (a coroutine that streams the inputs and appends the output
+    words to ``words``) given ``timeout_cycles``, the words compared with ``expected`` (under ``mask`` when given).
+    Stops after a pass that timed out (a stuck design would only time out again)."""
+    import cocotb
+    from cocotb.triggers import ClockCycles
+
+    results = []
+    for p in passes:
+        for chan in channels:
+            set_pause(chan, rng, float(p["pause"]))
+        words: list[int] = []
+        start = now()
+        task = cocotb.start_soon(run(words))
+        timed_out = await timed_out_within(task, timeout_cycles)
+        got = words if mask is None else [w & mask for w in words]
+        mism = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
+        results.append({"name": p["name"], "words_compared": min(len(got), len(expected)),
+                        "mismatches": len(mism) + abs(len(got) - len(expected)),
+                        "first_mismatches": [{"index": i, "got": hex(got[i]), "expected": hex(expected[i])}
+                                             for i in mism[:5]],
+                        "cycles": now() - start, "timed_out": timed_out})
+        if timed_out:
+            break
+        await ClockCycles(dut.clk, 4)
+    return results

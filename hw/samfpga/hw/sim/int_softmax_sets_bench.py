@@ -21,7 +21,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from samfpga.hw.sim.bench_common import CLK_NS, now, set_pause, timed_out_within, write_result
+from samfpga.hw.sim.bench_common import CLK_NS, stream_passes, write_result
 
 
 async def _steps(dut, src: AxiStreamSource, sink: AxiStreamSink, steps: list[dict], words: list[int]) -> None:
@@ -49,21 +49,7 @@ async def int_softmax_sets_bench(dut):
     dut.rst.value = 0
     await ClockCycles(dut.clk, 4)
     expected = [int(w) for s in spec["steps"] for w in s["expected"]]
-    mask = (1 << int(spec["out_bits"])) - 1
-    results = []
-    for p in spec["passes"]:
-        for chan in (src, sink):
-            set_pause(chan, rng, float(p["pause"]))
-        words: list[int] = []
-        start = now()
-        task = cocotb.start_soon(_steps(dut, src, sink, spec["steps"], words))
-        timed_out = await timed_out_within(task, spec["timeout_cycles"])
-        mism = [i for i, (g, e) in enumerate(zip(words, expected)) if (g & mask) != e]
-        results.append({"name": p["name"], "words_compared": min(len(words), len(expected)),
-                        "mismatches": len(mism) + abs(len(words) - len(expected)),
-                        "first_mismatches": [{"index": i, "got": words[i], "expected": expected[i]} for i in mism[:5]],
-                        "cycles": now() - start, "err": 0, "timed_out": timed_out})
-        if timed_out:
-            break
-        await ClockCycles(dut.clk, 4)
+    results = await stream_passes(dut, (src, sink), spec["passes"], rng,
+                                  lambda words: _steps(dut, src, sink, spec["steps"], words), expected,
+                                  spec["timeout_cycles"], mask=(1 << int(spec["out_bits"])) - 1)
     write_result(spec, results)

@@ -18,7 +18,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
-from samfpga.hw.sim.bench_common import CLK_NS, now, set_pause, timed_out_within, write_result
+from samfpga.hw.sim.bench_common import CLK_NS, stream_passes, write_result
 
 
 async def _run(src: AxiStreamSource, sink: AxiStreamSink, inputs: list[int], count: int, words: list[int],
@@ -46,21 +46,7 @@ async def raw_rows_bench(dut):
     inputs = [int(w) for w in spec["inputs"]]
     expected = [int(w) for w in spec["expected"]]
     in_bytes = len(dut.s_tdata.value) // 8
-    results = []
-    for p in spec["passes"]:
-        for chan in (src, sink):
-            set_pause(chan, rng, float(p["pause"]))
-        words: list[int] = []
-        start = now()
-        task = cocotb.start_soon(_run(src, sink, inputs, len(expected), words, in_bytes))
-        timed_out = await timed_out_within(task, spec["timeout_cycles"])
-        mism = [i for i, (g, e) in enumerate(zip(words, expected)) if g != e]
-        results.append({"name": p["name"], "words_compared": min(len(words), len(expected)),
-                        "mismatches": len(mism) + abs(len(words) - len(expected)),
-                        "first_mismatches": [{"index": i, "got": hex(words[i]), "expected": hex(expected[i])}
-                                             for i in mism[:5]],
-                        "cycles": now() - start, "timed_out": timed_out})
-        if timed_out:
-            break
-        await ClockCycles(dut.clk, 4)
+    results = await stream_passes(dut, (src, sink), spec["passes"], rng,
+                                  lambda words: _run(src, sink, inputs, len(expected), words, in_bytes), expected,
+                                  spec["timeout_cycles"])
     write_result(spec, results)
