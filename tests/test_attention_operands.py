@@ -93,3 +93,68 @@ def test_window_head_attention_on_the_unit_model():
     o = tb.unit_model(ao.padded(a, t, tp)[None], ao.weight_image(ao.padded(vt[:, :t], dp, tp), av, rq), av)
     np.testing.assert_array_equal(o, tb.requantize((a @ v)[None].astype(np.int64) @ np.eye(d, dp, dtype=np.int64),
                                                    rq, av))
+
+
+def _k_region_unit() -> tb.TokenBatchConfig:
+    """PE 6 x SIMD 8 on a 64-bit port (bursts of 128 bytes): 16 keys pad to 18, so each QK^T pass (3 words of 48
+    bytes) reads 16 bytes into the next 128-byte K block."""
+    return tb.TokenBatchConfig(mw=16, mh=24, simd=8, pe=6, batch=16, requant=True, dot="pack", rt_shape=True,
+                               acc_bits=26, raw_out=True, raw_bits=20)
+
+
+def _qkv(rng, windows=3, t=16, heads=2, d=8):
+    return rng.integers(-128, 128, size=(windows, t, heads, 3, d))
+
+
+def test_qk_over_the_k_region_model():
+    """The writer's Q / K / V regions ((window, head, token, dim) per region) and QK^T run over the K region at a
+    stride of one block (t x d bytes) although each pass is longer: the unit's reads (token_batch_mvu.unpack_weights,
+    the reader the RTL is verified against) give each window-head its own t keys first, so the first t sums of every
+    row are q k^T (tolerance 0); the sums past them are another head's keys (not zero) and raw_rows drops them."""
+    from samfpga.hw.sim.raw_rows import RawRowsConfig
+
+    unit = _k_region_unit()
+    rng = np.random.default_rng(5)
+    qkv = _qkv(rng)
+    cfg, stride, slack = ao.qk_frame(16, 8, unit)
+    assert (cfg.mh, cfg.nf, cfg.sf, stride) == (18, 3, 1, 128) and cfg.pass_bytes > stride and slack == cfg.pass_bytes - 128
+    q, k, v = ao.qkv_regions(qkv, slack)
+    assert len(k) == 3 * 2 * 16 * 8 + slack and k[:128] == (qkv[0, :, 0, 1].ravel() & 0xFF).astype(np.uint8).tobytes()
+    with pytest.raises(ValueError, match="stride"):
+        tb.pack_weights(np.zeros((6, 18, 8)), cfg, stride)  # a writer of whole passes could not lay this out
+    n = 3 * 2
+    w = tb.unpack_weights(k, n, cfg, stride)
+    qs = np.transpose(qkv[:, :, :, 0], (0, 2, 1, 3)).reshape(n, 16, 8)
+    ks = np.transpose(qkv[:, :, :, 1], (0, 2, 1, 3)).reshape(n, 16, 8)
+    sums = tb.reference(qs, w, cfg)
+    np.testing.assert_array_equal(sums[..., :16], qs @ np.transpose(ks, (0, 2, 1)))
+    np.testing.assert_array_equal(sums[:-1, :, 16:], qs[:-1] @ np.transpose(ks[1:, :2], (0, 2, 1)))
+    assert np.abs(sums[:-1, :, 16:]).sum() > 0
+    feed = RawRowsConfig.for_unit(cfg, n=16, lanes=4, out_bits=20)
+    assert feed.expected(sums.reshape(-1, 18)) == feed.expected(
+        np.pad(qs @ np.transpose(ks, (0, 2, 1)), ((0, 0), (0, 0), (0, 2))).reshape(-1, 18))
+    assert v[128:256] == (qkv[0, :, 1, 2].ravel() & 0xFF).astype(np.uint8).tobytes()  # window 0, head 1
+    assert q[:128] == (qkv[0, :, 0, 0].ravel() & 0xFF).astype(np.uint8).tobytes()
+    with pytest.raises(ValueError, match="SIMD"):
+        ao.qk_frame(16, 16, unit)
+
+
+@pytest.mark.timeout(300)
+def test_qk_over_the_k_region_rtl(tmp_path):
+    """token_batch_mvu.sv (Verilator + cocotb) running QK^T over the writer's K region with the block stride: every
+    raw output word equals the model's (tolerance 0) under stalls, its DDR reads overlapping the next block."""
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
+
+    unit = _k_region_unit()
+    rng = np.random.default_rng(6)
+    qkv = _qkv(rng)
+    cfg, stride, slack = ao.qk_frame(16, 8, unit)
+    _, k, _ = ao.qkv_regions(qkv, slack)
+    n = 3 * 2
+    qs = np.transpose(qkv[:, :, :, 0], (0, 2, 1, 3)).reshape(n, 16, 8)
+    frame = Frame(x=qs, w=tb.unpack_weights(k, n, cfg, stride), base=0, stride=stride, shape=cfg)
+    build(unit, tmp_path)
+    res = simulate(unit, [frame], [Pass("free"), Pass("stalls", pause=0.3, ar_pause=0.3, r_pause=0.3)], tmp_path,
+                   ddr=k)
+    assert res.passed, (res.error, res.passes)
+    assert all(p["ddr_bytes"] == n * -(-16 // cfg.batch) * cfg.pass_bytes for p in res.passes)

@@ -592,9 +592,10 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 
 NOT_BUILT = (
-    "the attention operands placed in DDR: the qkv output split per window and head (a PagePermute page) and "
-    "written to Q / K / V regions at the unit's iteration stride, AV's image around its head's requantisation words "
-    "(the weight-image permutation and the V transpose on the unit are checked: samfpga.hw.sim.attention_operands)",
+    "the qkv writer's split into Q / K / V regions (a PagePermute page per window, three destination bases; the "
+    "layout and QK^T over the K region at the block stride are checked in the model and RTL: "
+    "attention_operands.qkv_regions / qk_frame), the V region with gaps for the V transpose's requantisation "
+    "words, AV's image around its head's requantisation words",
     "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
     "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",

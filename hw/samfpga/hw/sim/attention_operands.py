@@ -90,3 +90,37 @@ def padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     out = np.zeros((rows, cols), dtype=np.int64)
     out[:a.shape[0], :a.shape[1]] = a
     return out
+
+
+def qkv_regions(qkv: np.ndarray, slack: int = 0) -> tuple[bytes, bytes, bytes]:
+    """The qkv layer's output ``qkv`` (windows, t, heads, 3, d) of 8-bit integers (TinyViT's channel order per
+    token: head, then q / k / v, then dim) as the three DDR regions the engine's writer makes: Q, K and V, each in
+    (window, head, token, dim) order (bytes, two's complement), each followed by ``slack`` zero bytes for the last
+    block's overlapping read (``qk_frame``). Per window the writer's permutation is (t, heads x 3, d) -> (3, heads,
+    t, d) with d-value words: one PagePermute page, then three destination bases."""
+    a = np.asarray(qkv)
+    if a.ndim != 5 or a.shape[3] != 3:
+        raise ValueError(f"qkv: expected (windows, t, heads, 3, d), got shape {a.shape}")
+    if a.size and (a.min() < -128 or a.max() > 127):
+        raise ValueError(f"qkv: values in [{a.min()}, {a.max()}] exceed 8 bits")
+    regions = np.transpose(a.astype(np.int64), (3, 0, 2, 1, 4))  # (3, windows, heads, t, d)
+    return tuple((regions[s].ravel() & 0xFF).astype(np.uint8).tobytes() + bytes(slack) for s in range(3))
+
+
+def qk_frame(t: int, d: int, unit: tb.TokenBatchConfig) -> tuple[tb.TokenBatchConfig, int, int]:
+    """QK^T of one window-head per iteration over the K region of ``qkv_regions``: (the raw layer configuration on
+    ``unit``, the iteration stride, the slack after the region). K's rows are the unit's weight words as written
+    when d is one SIMD fold (SF' = 1: a word is PE rows of d values), so iteration i reads its pass from the block
+    at i x t x d; the pass covers the keys padded to whole PE folds, so it reads into the next block (another
+    head's keys, or the slack after the last block): those sums are past the row's t keys and raw_rows.sv drops
+    them. ValueError when d is not one SIMD fold or a block is not whole bursts."""
+    if d != unit.simd:
+        raise ValueError(f"QK^T over the K region: head dim {d} must be the unit's SIMD {unit.simd} (SF' = 1: K's "
+                         "rows are then its weight words)")
+    cfg = tb.layer_shape(unit, d, tb.whole_folds(t, unit.pe), min(t, tb.max_batch(unit, d, tb.whole_folds(t, unit.pe),
+                                                                                  raw=True)), raw=True)
+    stride = t * d
+    if stride % cfg.burst_bytes:
+        raise ValueError(f"QK^T over the K region: a block of {stride} bytes is not whole bursts of "
+                         f"{cfg.burst_bytes}")
+    return cfg, stride, max(0, cfg.pass_bytes - stride)
