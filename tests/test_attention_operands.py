@@ -95,11 +95,11 @@ def test_window_head_attention_on_the_unit_model():
                                                    rq, av))
 
 
-def _k_region_unit() -> tb.TokenBatchConfig:
-    """PE 6 x SIMD 8 on a 64-bit port (bursts of 128 bytes): 16 keys pad to 18, so each QK^T pass (3 words of 48
+def _k_region_unit(max_burst: int = 2) -> tb.TokenBatchConfig:
+    """PE 6 x SIMD 8 on a 64-bit port (bursts of 16 bytes): 16 keys pad to 18, so each QK^T pass (3 words of 48
     bytes) reads 16 bytes into the next 128-byte K block."""
     return tb.TokenBatchConfig(mw=16, mh=24, simd=8, pe=6, batch=16, requant=True, dot="pack", rt_shape=True,
-                               acc_bits=26, raw_out=True, raw_bits=20)
+                               acc_bits=26, raw_out=True, raw_bits=20, max_burst=max_burst)
 
 
 def _qkv(rng, windows=3, t=16, heads=2, d=8):
@@ -158,3 +158,44 @@ def test_qk_over_the_k_region_rtl(tmp_path):
                    ddr=k)
     assert res.passed, (res.error, res.passes)
     assert all(p["ddr_bytes"] == n * -(-16 // cfg.batch) * cfg.pass_bytes for p in res.passes)
+
+
+def test_v_transpose_over_the_v_region_model():
+    """V's region holds each window-head's transpose pass without its padded rows (the identity's requantisation
+    words in place): at that stride the unit's reads give each iteration its own requantisation words and V rows
+    first, so the transpose's first t outputs of every row are V^T (tolerance 0), the rest the next block's bytes."""
+    unit = _k_region_unit()
+    rng = np.random.default_rng(7)
+    vs = rng.integers(-128, 128, size=(6, 16, 8))
+    cfg, stride, slack = ao.vt_frame(16, 8, unit)
+    assert cfg.requantises and cfg.mh == 18 and stride == cfg.pass_bytes - 2 * 8 and stride % cfg.burst_bytes == 0
+    region = ao.v_region(vs, cfg, stride, slack)
+    w = tb.unpack_weights(region, 6, cfg, stride)
+    rq = tb.unpack_requant(region, 6, cfg, stride)
+    assert (rq.scale == 1).all() and (rq.bias == 0).all() and (rq.shift == 0).all()
+    np.testing.assert_array_equal(w[:, :16], vs)
+    _, x, _ = ao.transpose_frame(vs[0], unit)
+    y = tb.reference(np.repeat(x, 6, axis=0), w, cfg, rq)  # (6, d, 18)
+    np.testing.assert_array_equal(y[..., :16], np.transpose(vs, (0, 2, 1)))
+    with pytest.raises(ValueError, match="bursts"):  # 272-byte blocks on 128-byte bursts
+        ao.vt_frame(16, 8, _k_region_unit(max_burst=16))
+
+
+@pytest.mark.timeout(300)
+def test_v_transpose_over_the_v_region_rtl(tmp_path):
+    """token_batch_mvu.sv (Verilator + cocotb) transposing V over that region at its stride: every output word equals
+    the model's (tolerance 0) under stalls, its first t values per row V^T."""
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
+
+    unit = _k_region_unit()
+    rng = np.random.default_rng(8)
+    vs = rng.integers(-128, 128, size=(6, 16, 8))
+    cfg, stride, slack = ao.vt_frame(16, 8, unit)
+    region = ao.v_region(vs, cfg, stride, slack)
+    _, x, _ = ao.transpose_frame(vs[0], unit)
+    frame = Frame(x=np.repeat(x, 6, axis=0), w=tb.unpack_weights(region, 6, cfg, stride), base=0, stride=stride,
+                  rq=tb.unpack_requant(region, 6, cfg, stride), shape=cfg)
+    build(unit, tmp_path)
+    res = simulate(unit, [frame], [Pass("free"), Pass("stalls", pause=0.3, ar_pause=0.3, r_pause=0.3)], tmp_path,
+                   ddr=region)
+    assert res.passed, (res.error, res.passes)

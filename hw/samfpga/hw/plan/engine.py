@@ -592,10 +592,10 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 
 NOT_BUILT = (
-    "the qkv writer's split into Q / K / V regions (a PagePermute page per window, three destination bases; the "
-    "layout and QK^T over the K region at the block stride are checked in the model and RTL: "
-    "attention_operands.qkv_regions / qk_frame), the V region with gaps for the V transpose's requantisation "
-    "words, AV's image around its head's requantisation words",
+    "the qkv writer's split into Q / K / V regions (a PagePermute page per window, three destination bases, V's "
+    "blocks around the transpose's requantisation words; the layouts, QK^T over the K region and the V transpose "
+    "over the V region at their block strides are checked in the model and RTL: attention_operands.qkv_regions / "
+    "qk_frame / vt_frame / v_region), AV's image from V^T's rows around its head's requantisation words",
     "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
     "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",

@@ -124,3 +124,34 @@ def qk_frame(t: int, d: int, unit: tb.TokenBatchConfig) -> tuple[tb.TokenBatchCo
         raise ValueError(f"QK^T over the K region: a block of {stride} bytes is not whole bursts of "
                          f"{cfg.burst_bytes}")
     return cfg, stride, max(0, cfg.pass_bytes - stride)
+
+
+def vt_frame(t: int, d: int, unit: tb.TokenBatchConfig) -> tuple[tb.TokenBatchConfig, int, int]:
+    """The V transpose (``transpose_frame``) of one window-head per iteration over a V region laid out by
+    ``v_region``: (its layer configuration on ``unit``, the iteration stride, the slack after the region). A V block
+    is the transpose pass's own image (each fold's requantisation words ahead of its rows) without the rows that pad
+    the keys to whole PE folds: the stride is the pass less those rows, so each pass reads the next block's first
+    bytes as its padded rows, whose outputs (V^T's columns past t) AV's writer drops. ValueError when d is not one
+    SIMD fold or the stride is not whole bursts."""
+    if d != unit.simd:
+        raise ValueError(f"V transpose over the V region: head dim {d} must be the unit's SIMD {unit.simd} (SF' = 1)")
+    cfg = transpose_shape(t, d, unit)
+    stride = cfg.pass_bytes - (cfg.mh - t) * d
+    if stride % cfg.burst_bytes:
+        raise ValueError(f"V transpose over the V region: a block of {stride} bytes (the pass of {cfg.pass_bytes} "
+                         f"less {cfg.mh - t} padded rows) is not whole bursts of {cfg.burst_bytes}")
+    return cfg, stride, cfg.pass_bytes - stride
+
+
+def v_region(v: np.ndarray, cfg: tb.TokenBatchConfig, stride: int, slack: int) -> bytes:
+    """V's region for ``vt_frame`` (``cfg``, ``stride``, ``slack``): per window-head block ``v`` (n, t, d) of 8-bit
+    values, its transpose pass's image (the identity's requantisation words ahead of each fold, which the host
+    writes once; the writer fills the rows between them) cut to ``stride`` bytes, then ``slack`` zero bytes."""
+    v = np.asarray(v)
+    if v.ndim != 3:
+        raise ValueError(f"v region: v of shape {v.shape}, expected (n, t, d)")
+    n, t, d = v.shape
+    one = np.ones((1, cfg.mh), dtype=np.int64)
+    rq = tb.RequantParams(scale=one, bias=0 * one, shift=0 * one)
+    blocks = [weight_image(padded(v[i], cfg.mh, cfg.mw), cfg, rq)[:stride] for i in range(n)]
+    return b"".join(blocks) + bytes(slack)
