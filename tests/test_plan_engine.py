@@ -313,3 +313,17 @@ def test_engine_softmax_feed_model_matches_yosys():
     cfg = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
     c = components(cfg, _units(cfg))["softmax feed (raw_rows)"]
     assert (c["LUT"], c["FF"]) == (m["LUT"], m["FF"])
+
+
+def test_engine_counts_the_attention_permutes():
+    """The qkv split and AV's image permutation are priced (page_permute.sv's model): at 1024² the widest stage's
+    page is 64 tokens x 30 words of 32 bytes (10 heads x q/k/v), AV's 40 rows x 2 chunks of 32 bytes."""
+    from samfpga.hw.custom_ops.costs import page_permute_resources
+    from samfpga.hw.plan.engine import EngineConfig, _units, components
+
+    cfg = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
+    c = components(cfg, _units(cfg))
+    qkv = c["qkv split permute (64 x 30 words of 32 B)"]
+    want = page_permute_resources(64 * 30, 1, 256, 3)
+    assert (qkv["BRAM36"], qkv["LUT"]) == (want["BRAM36"], want["LUT"]) and qkv["BRAM36"] > 0
+    assert c["AV image permute (80 words of 32 B)"]["LUT"] > 0

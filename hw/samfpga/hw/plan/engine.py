@@ -397,6 +397,32 @@ def softmax_latency_cycles(n: int, lanes: int) -> int:
     return _softmax_op(_pad(n, lanes), lanes, True).latency_cycles()
 
 
+def attention_permutes(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
+    """The two page permutations the attention operands' layout needs (``samfpga.hw.sim.attention_operands``;
+    page_permute.sv in place, priced by ``costs.page_permute_resources``): before the qkv step's writer, per window
+    (t tokens, heads x q/k/v, d) -> (q/k/v, heads, t, d) in words of d bytes (the widest stage's heads), and before
+    the V transpose's writer, V^T's rows (d rows padded to PE, t keys in SIMD-value chunks) -> AV's weight words
+    (NF, SF, PE, SIMD). Not built as the engine's; the permutation unit is (tests/test_attention_operands.py)."""
+    from samfpga.hw.custom_ops.costs import page_permute_resources
+
+    out = {}
+    qk = [(u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk")]
+    if not qk:
+        return out
+    u, x = max(qk, key=lambda ux: ux[1].vectors // (ux[0].grid * ux[0].grid))
+    t, heads, d = u.window * u.window, x.vectors // (u.grid * u.grid), x.mw
+    r = page_permute_resources(t * 3 * heads, 1, 8 * d, 3)
+    r.pop("memory")
+    out[f"qkv split permute ({t} x {3 * heads} words of {d} B)"] = {
+        **_res(**r), "source": "own model (costs.page_permute_resources), not built as the engine's"}
+    words = _pad(d, cfg.pe) * _pad(t, cfg.simd) // cfg.simd
+    r = page_permute_resources(words, 1, 8 * cfg.simd, 4)
+    r.pop("memory")
+    out[f"AV image permute ({words} words of {cfg.simd} B)"] = {
+        **_res(**r), "source": "own model (costs.page_permute_resources), not built as the engine's"}
+    return out
+
+
 def softmax_bias_bits() -> int:
     """Bits of a bias entry as int_softmax.sv stores it: BQ = round(B log2(e) 2^(G+P)) (samfpga.kernels.softmax)
     for |B| up to ``SOFTMAX_ATTRS['bias_max']`` at the engine's pre-shift P, plus the sign."""
@@ -537,6 +563,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                                       lanes=cfg.sm_lanes, out_bits=gemm.raw_bits)
         out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
                                           "source": "own model (engine.softmax_feed), fitted to Yosys"}
+        out.update(attention_permutes(cfg, units))
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
