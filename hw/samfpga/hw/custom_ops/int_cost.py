@@ -108,10 +108,8 @@ def softmax_model(op, model) -> dict[str, float]:
     bram = 0.0
     rc_bits = w["KB"]
     if op.get_nodeattr("pipelined"):
-        kb = w["KB"]
-        rc_bits = kb - e if kb > e else kb
-        stages, step = op.div_stages(), op.get_nodeattr("div_step_bits")
-        slots = (2 * beats + stages + 1 + beats - 1) // beats + 1  # int_softmax.sv NS
+        rc_bits = op.quotient_bits()
+        stages, step, slots = op.div_stages(), op.get_nodeattr("div_step_bits"), op.row_slots()
         iters = max(1, (looped.iterations(op) - 1).bit_length())
         # u rows, e ring, a quotient per slot: LUTRAM with a read address of its own
         lut += _sdp_lutram(2 * beats, pe * w["UB"]) + _sdp_lutram(slots * beats, pe * (e + 1))
@@ -126,21 +124,21 @@ def softmax_model(op, model) -> dict[str, float]:
         lut += _lutram(beats, pe * w["UB"]) + SM_LUT_FIXED_PER_BIT * ssb
         ff = w["UB"] + 2 * ssb + w["KB"] + 40
     compact = compact_bias(bias) if bias is not None else None
-    if compact is not None and op.get_nodeattr("bias_ram"):
+    if compact is not None:
         side, table = compact
         sb = max(1, side.bit_length() - 1)
-        # a copy per two lanes (both ports of a block RAM, its output registers the read registers), per lane the
-        # index
+        # per lane two |difference| of SB bits for the entry's index; the head and query counters
         lut += pe * SM_LUT_PER_OFFSET_BIT * 2 * sb
-        bram += bias_ram_bram36(table.size, w["BB"], pe)
-        ff += 1 + 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb
-    elif compact is not None:
-        side, table = compact
-        sb = max(1, side.bit_length() - 1)
-        # per lane an asynchronous ROM of the compact table (Yosys builds it from LUT logic, not 64x1 LUTRAM
-        # cells: SM_COMPACT_ROM_FACTOR) and two |difference| of SB bits for its index
-        lut += pe * (SM_COMPACT_ROM_FACTOR * math.ceil(table.size / 64) * w["BB"] + SM_LUT_PER_OFFSET_BIT * 2 * sb)
-        ff += 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb  # head and query counters
+        ff += 2 * max(1, (table.size // n - 1).bit_length()) + 2 * sb
+        if op.get_nodeattr("bias_ram"):
+            # a copy per two lanes (both ports of a block RAM, its output registers the read registers) and the
+            # priming flag
+            bram += bias_ram_bram36(table.size, w["BB"], pe)
+            ff += 1
+        else:
+            # per lane an asynchronous ROM of the table (Yosys builds it from LUT logic, not 64x1 LUTRAM cells:
+            # SM_COMPACT_ROM_FACTOR)
+            lut += pe * SM_COMPACT_ROM_FACTOR * math.ceil(table.size / 64) * w["BB"]
     elif bias is not None:
         mem = place(bias.size // pe, pe * w["BB"])
         lut += mem.LUT

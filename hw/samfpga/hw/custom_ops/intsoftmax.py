@@ -181,12 +181,21 @@ class IntSoftmax(_StreamShape):
         nums = [self.get_nodeattr("out_num")] + looped.loop_values(self).get("out_num", [])
         return max(int(k).bit_length() for k in nums)
 
-    def div_stages(self) -> int:
-        """Stages of the pipelined architecture's divider: the quotient bits that can be non-zero (K / S with
-        S >= 2^exp_bits, so div_bits - exp_bits of them), div_step_bits per stage."""
+    def quotient_bits(self) -> int:
+        """Quotient bits the pipelined architecture's divider finds (int_softmax.sv QN): those that can be non-zero,
+        K / S with S >= 2^exp_bits, so div_bits - exp_bits of them."""
         kb, e = self.div_bits(), self.get_nodeattr("exp_bits")
-        qn = kb - e if kb > e else kb
-        return -(-qn // self.get_nodeattr("div_step_bits"))
+        return kb - e if kb > e else kb
+
+    def div_stages(self) -> int:
+        """Stages of the pipelined architecture's divider (int_softmax.sv DS): div_step_bits quotient bits each."""
+        return -(-self.quotient_bits() // self.get_nodeattr("div_step_bits"))
+
+    def row_slots(self) -> int:
+        """Rows of e the pipelined architecture holds (int_softmax.sv NS): a row takes a slot from its exponent
+        phase to its last output, 2 N/PE + DS + 1 cycles, and a row arrives every N/PE."""
+        beats = self.get_nodeattr("NumChannels") // self.get_nodeattr("PE")
+        return -(-(2 * beats + self.div_stages() + 1) // beats) + 1
 
     def row_cycles(self, model=None) -> int:
         """Cycles between rows in a long run of rows (input always valid, output always ready): N/PE beats per

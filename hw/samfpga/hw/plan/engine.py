@@ -397,6 +397,13 @@ def softmax_latency_cycles(n: int, lanes: int) -> int:
     return _softmax_op(_pad(n, lanes), lanes, True).latency_cycles()
 
 
+def qk_layers(units: list[Unit]) -> list[tuple[Unit, Layer, int]]:
+    """The QK^T product of each stage with attention (its first block's; the stage's blocks share its shape):
+    (unit, layer, heads), heads = the layer's rows (windows x heads x t) over the windows' t tokens each."""
+    return [(u, x, x.vectors // (u.grid * u.grid)) for u in units for x in u.blocks[0]
+            if x.name.endswith("matmul_qk")]
+
+
 def attention_permutes(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     """The two page permutations the attention operands' layout needs (``samfpga.hw.sim.attention_operands``;
     page_permute.sv in place, priced by ``costs.page_permute_resources``): before the qkv step's writer, per window
@@ -406,11 +413,11 @@ def attention_permutes(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     from samfpga.hw.custom_ops.costs import page_permute_resources
 
     out = {}
-    qk = [(u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk")]
+    qk = qk_layers(units)
     if not qk:
         return out
-    u, x = max(qk, key=lambda ux: ux[1].vectors // (ux[0].grid * ux[0].grid))
-    t, heads, d = u.window * u.window, x.vectors // (u.grid * u.grid), x.mw
+    u, x, heads = max(qk, key=lambda uxh: uxh[2])
+    t, d = u.window * u.window, x.mw
     r = page_permute_resources(t * 3 * heads, 1, 8 * d, 3)
     r.pop("memory")
     out[f"qkv split permute ({t} x {3 * heads} words of {d} B)"] = {
@@ -440,15 +447,9 @@ def softmax_bias(cfg: EngineConfig, units: list[Unit]) -> dict[str, float]:
     |dx| index arithmetic and the set's base (tests/test_sim_int_ops.py runs such a softmax bit-exactly)."""
     from samfpga.hw.custom_ops.int_cost import SM_LUT_PER_OFFSET_BIT, bias_ram_bram36
 
-    entries = 0
-    side = 1
-    for u in units:
-        for blk in u.blocks:
-            for x in blk:
-                if x.kind == "matmul" and x.name.endswith("matmul_qk"):
-                    t = u.window * u.window
-                    entries += x.vectors // (u.grid * u.grid) * t  # heads x t
-                    side = max(side, u.window)
+    qk = qk_layers(units)
+    entries = sum(len(u.blocks) * heads * u.window * u.window for u, _, heads in qk)  # a table per block
+    side = max((u.window for u, _, _ in qk), default=1)
     sb = max(1, (side - 1).bit_length())
     # per lane the |dy|, |dx| index and the layer's base added to it
     lut = cfg.sm_lanes * (SM_LUT_PER_OFFSET_BIT * 2 * sb + max(1, (entries - 1).bit_length()))
@@ -557,7 +558,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                           "source": "own model (int_cost.softmax_model), pipelined, without its bias tables"}
         from samfpga.hw.sim.raw_rows import RawRowsConfig
 
-        unit, qk = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
+        unit, qk, _ = qk_layers(units)[0]
         gemm = gemm_unit(cfg, units)
         feed = RawRowsConfig.for_unit(layer_config(cfg, unit, qk, gemm), n=_pad(t, cfg.sm_lanes),
                                       lanes=cfg.sm_lanes, out_bits=gemm.raw_bits)

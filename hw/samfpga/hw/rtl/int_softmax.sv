@@ -114,6 +114,10 @@ module int_softmax #(
 	endfunction : set_base
 	localparam int unsigned  CT = set_base(ITERS);
 	localparam int unsigned  CA = CT > 1 ? $clog2(CT) : 1;
+	// K of parameter set i (a constant select when there is one set)
+	function automatic logic [63:0] k_of(input logic [IB-1:0] i);
+		return  ITERS > 1 ? K[i*64 +: 64] : K[63:0];
+	endfunction : k_of
 	uwire [63:0]  mult = ITERS > 1 ? MULT[iter*64 +: 64] : MULT[63:0];
 
 	logic [E:0]  Exp[1 << G];
@@ -250,7 +254,7 @@ module int_softmax #(
 		logic [KB-1:0]  Quot = '0;
 		logic [SSB:0]  Rem = '0;
 		int  DivBit = 0;
-		uwire [63:0]  kk = ITERS > 1 ? K[iter*64 +: 64] : K[63:0];   // the row in flight is the row received
+		uwire [63:0]  kk = k_of(iter);   // the row in flight is the row received
 
 		uwire [PE*UB-1:0]  rd = Buf[Ptr];
 		assign	ex_u = rd;
@@ -416,11 +420,11 @@ module int_softmax #(
 				DSlot[0] <= EHead;
 				DQuot[0] <= '0;
 				begin
-					automatic logic [63:0]  k = ITERS > 1 ? K[UIter[UEx]*64 +: 64] : K[63:0];
+					automatic logic [63:0]  k = k_of(UIter[UEx]);
 					DRem[0] <= (SSB+1)'(k[KB-1:0] >> QN);
 				end
 				for(int unsigned  s = 0; s < DS; s++) begin
-					automatic logic [63:0]  k = ITERS > 1 ? K[DIter[s]*64 +: 64] : K[63:0];
+					automatic logic [63:0]  k = k_of(DIter[s]);
 					automatic logic [SSB:0]  r = DRem[s];
 					automatic logic [QN-1:0]  q = DQuot[s];
 					for(int unsigned  b = 0; b < DSB; b++) begin
