@@ -211,6 +211,41 @@ def test_whole_encoder_bit_identical_to_finn(tiny_build, tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_engine_program_equals_finn(tiny_int_ops_build) -> None:
+    """The layer-sequential engine's program for the fresh ``--int-ops`` build (samfpga.hw.sim.engine_program: the
+    GEMM unit's model on its DDR weight image, the depthwise unit, LayerNorm, softmax, requantiser lanes, the
+    readers' and writers' address patterns) against FINN's python execution of the final graph: every tensor the
+    program stores, tolerance 0 (tests/test_engine_program.py does the same on the committed package)."""
+    from finn.core.onnx_exec import execute_onnx
+
+    from samfpga.hw.build.package import intgraph_spec, load_build, python_view
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
+    from samfpga.intexec.executor import IntGraph
+
+    final, parent, _ = load_build(tiny_int_ops_build[0])
+    spec, weights = intgraph_spec(final, parent)
+    g = IntGraph(spec, weights)
+    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
+    view = python_view(final)
+    names = {spec["accelerator"]["input"]: final.graph.input[0].name,
+             spec["accelerator"]["output"]: final.graph.output[0].name}
+    for x in _inputs(2, tiny_int_ops_build[0]):
+        a_in = g.run_host_pre(x)
+        ctx = execute_onnx(view, {view.graph.input[0].name: a_in.astype(np.float32)}, return_full_exec_context=True)
+        mem = run_program(prog, a_in)
+        compared = 0
+        for step in prog.steps:
+            name = names.get(step.output, step.output)
+            if name in ctx:
+                np.testing.assert_array_equal(mem[step.output], ctx[name].ravel().astype(np.int64), err_msg=step.name)
+                compared += 1
+        assert compared == len([s for s in prog.steps if s.kind != "vt"])
+        out = ctx[final.graph.output[0].name]
+        assert np.unique(out).size > 20
+        np.testing.assert_array_equal(mem[prog.output], out.ravel().astype(np.int64))
+
+
+@pytest.mark.slow
 def test_deploy_package_quant(tiny_build, tmp_path) -> None:
     """samfpga deploy BUILD --out PKG --bundle B --check; the package's quant backend equals FINN's execution.
     (pynq-sim needs pynq, which lives in the board environment: tests/runtime/test_backends_tiny_deploy.py runs

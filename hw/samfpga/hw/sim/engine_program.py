@@ -1,0 +1,666 @@
+"""The layer-sequential engine's program for a whole integer graph, and its execution in python on the engine's
+own unit models (``samfpga.hw.plan.engine``, docs/engine.md).
+
+``compile_program`` turns the accelerator part of a FINN build's integer graph (``samfpga.intexec``'s graph.json:
+MVAU, Requant, Thresholding, DepthwiseVVAU, IntLayerNorm, IntSoftmax, AddStreams and the data movement between
+them) into the steps the host would launch, one per pass of the engine over a feature map:
+
+- ``gemm``: reader -> [pixel table | LayerNorm + requantiser lanes] -> [padding + sliding window] -> the GEMM
+  unit (token_batch_mvu.sv, run-time shape, weights and requantisation words from one DDR image; a raw frame where
+  the graph keeps the sums) -> [residual adder + requantiser lanes] -> writer;
+- ``dw``: reader -> padding + sliding window -> depthwise unit -> requantiser lanes -> writer;
+- ``qk``: per window and head the queries against K's rows on the GEMM unit as a raw frame, the padded keys
+  dropped (raw_rows.sv), the softmax (int_softmax.sv's kernel) -> writer;
+- ``vt``: V's rows transposed on the GEMM unit (one-hot inputs, identity requantisation,
+  ``attention_operands.transpose_frame``) into AV's weight image, around AV's requantisation words;
+- ``av``: the softmax rows against V^T on the GEMM unit, requantised -> writer;
+- ``layernorm``: reader -> LayerNorm + requantiser lanes -> writer (a LayerNorm no GEMM follows).
+
+Every Reshape / Shuffle / PagePermute / StreamingSplit / DuplicateStreams of the graph becomes a step's address
+pattern (``samfpga.hw.sim.dma_access``): an affine loop nest over the stored tensor, found from the element order
+the consumer needs and refused when there is none. Every Requant and every kept Thresholding becomes integer
+requantiser parameters (``samfpga.hw.sim.lane_requant``; thresholds only where a requantiser reproduces them on
+the whole input range), since the engine holds no threshold tables. The one exception is a threshold table on
+the 8-bit image itself (the pixel input's normalisation): a 256-entry table per channel on the image reader.
+
+``run_program`` executes the steps on a model of DDR (stored tensors as flat integer arrays, weight images as
+bytes read by ``token_batch_mvu.unit_model``); tests/test_engine_program.py compares every stored tensor with the
+integer graph's own execution (``samfpga.intexec``, itself equal to FINN's python execution) at tolerance 0.
+
+What the engine needs beyond the built GEMM unit to run a graph this way is reported per program
+(``EngineProgram.needs``): activations of 9 signed bits (INT8 and UINT8 layers on one unit), a run-time output
+sign for the requantiser's clip, the raw sums' width, the LayerNorm's input width, the address patterns' loop
+depth. Not modelled here: cycles beyond the GEMM unit's schedule, byte packing of feature maps (the strip reader
+and writer's own benches cover theirs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from samfpga.hw.sim import token_batch_mvu as tb
+from samfpga.hw.sim.dma_access import Access, factor
+from samfpga.hw.sim.lane_requant import LaneRequant, from_requant, from_thresholds
+
+#: data movement: the engine's readers and writers do these with their address patterns
+MOVEMENT = ("Reshape", "InnerShuffle", "OuterShuffle", "Shuffle", "PagePermute", "StreamingSplit", "DuplicateStreams",
+            "StreamingDataWidthConverter", "StreamingFIFO", "Identity")
+#: every weight image starts on a 4 KiB page
+PAGE = 4096
+
+
+class EngineProgramError(ValueError):
+    """The graph needs something the engine does not do (the message names the node)."""
+
+
+@dataclass
+class Operand:
+    """A stored tensor read in an affine order; ``shape``: the consumer's view of the elements."""
+
+    tensor: str
+    access: Access
+    shape: tuple[int, ...]
+
+
+@dataclass
+class EngineStep:
+    """One launch of the engine. ``layer``: the GEMM unit's configuration for the frame (``layer_shape``),
+    ``iters`` x ``tokens`` its iterations and tokens; ``offset``: its weight image in ``EngineProgram.image``."""
+
+    name: str
+    kind: str  # gemm | dw | qk | vt | av | layernorm
+    nodes: list[str]
+    input: Operand
+    output: str
+    out_shape: tuple[int, ...]
+    table: np.ndarray | None = None  # (C, 2^bits): the image reader's per-channel table, from value table_lo
+    table_lo: int = 0
+    ln: object | None = None  # IntLayerNormParams
+    ln_rq: LaneRequant | None = None
+    window: dict | None = None  # pad (top, left, bottom, right), kernel, stride, dilation
+    layer: tb.TokenBatchConfig | None = None
+    iters: int = 1
+    tokens: int = 0
+    offset: int = 0
+    mw: int = 0  # true (unpadded) input width / outputs of the frame
+    mh: int = 0
+    dw_weights: np.ndarray | None = None  # (C, K)
+    rq: LaneRequant | None = None  # the depthwise unit's lanes
+    residual: Operand | None = None
+    add_range: tuple[int, int] | None = None
+    add_rq: LaneRequant | None = None
+    softmax: object | None = None  # IntSoftmaxParams
+    weights: Operand | None = None  # qk: K's rows; vt: V's rows
+    vt_of: str | None = None  # av: the vt step's output (V^T's rows)
+    rq_params: tb.RequantParams | None = None  # av: the unit's parameters per iteration
+    in_dtype: str = ""  # the GEMM unit's input datatype (gemm, qk, av)
+    write_index: np.ndarray | None = None  # stored element j = the stream's element write_index[j] (None: in order)
+    write: Access | None = None  # the writer's address pattern for that order
+    stream_channels: int = 0  # channels of the unit's output stream
+    rq_channels: np.ndarray | None = None  # (iters, stream channels): the requantisation's channel of each output
+
+    @property
+    def unit_cycles(self) -> int:
+        """The GEMM unit's cycles for this frame (``token_batch_mvu.schedule_cycles``; 0 for other units)."""
+        return tb.schedule_cycles(self.layer, self.iters, self.tokens)["total"] if self.layer is not None else 0
+
+
+@dataclass
+class EngineProgram:
+    unit: tb.TokenBatchConfig
+    steps: list[EngineStep]
+    image: bytes
+    input: str
+    output: str
+    output_read: Operand | None = None  # the accelerator's output where it is a moved stored tensor
+    needs: dict = field(default_factory=dict)
+
+    def elem_bytes(self, tensor: str) -> int:
+        """Bytes per element of a stored tensor in DDR: a raw frame's sums take ``raw_words`` bytes, the rest one."""
+        for s in self.steps:
+            if s.output == tensor and s.layer is not None and s.layer.raw and s.kind == "gemm":
+                return s.layer.raw_words
+        return 1
+
+    def summary(self) -> list[dict]:
+        """A row per step: kind, nodes, frame shape, its reads' address patterns (bytes)."""
+        rows = []
+        for s in self.steps:
+            reads = [("input", s.input)] + [(k, getattr(s, k)) for k in ("residual", "weights") if getattr(s, k)]
+            rows.append({"step": s.name, "kind": s.kind, "nodes": s.nodes,
+                         "frame": None if s.layer is None else f"{s.iters} x {s.tokens} tokens, {s.layer.mw} -> "
+                         f"{s.layer.mh}{' raw' if s.layer.raw else ''}",
+                         "unit_cycles": s.unit_cycles,
+                         "reads": {k: f"{o.tensor} {o.access.describe(self.elem_bytes(o.tensor))}" for k, o in reads},
+                         **({"write": s.write.describe()} if s.write is not None else {})})
+        return rows
+
+
+# --- compiling --------------------------------------------------------------------------------------------------
+
+def _bits(dtype: str) -> tuple[int, bool]:
+    from samfpga.intexec.executor import dtype_bits
+
+    return dtype_bits(dtype), dtype.startswith("INT")
+
+
+def _range(dtype: str) -> tuple[int, int]:
+    b, s = _bits(dtype)
+    return (-(1 << (b - 1)), (1 << (b - 1)) - 1) if s else (0, (1 << b) - 1)
+
+
+class _Graph:
+    """The accelerator's nodes with producer / consumer maps and the element orders of data movement."""
+
+    def __init__(self, g) -> None:
+        self.g = g
+        self.nodes = [n for n in g.nodes if n.on == "hw"]
+        if not self.nodes:
+            raise EngineProgramError(f"{g.source}: no accelerator nodes")
+        self.producer = {t: n for n in self.nodes for t in n.outputs}
+        self.consumers: dict[str, list] = {}
+        for n in self.nodes:
+            for t in n.inputs:
+                self.consumers.setdefault(t, []).append(n)
+        self.input = self.nodes[0].inputs[0]
+        self.output = self.nodes[-1].outputs[0]
+
+    def weight(self, name: str) -> np.ndarray:
+        return np.asarray(self.g.weights[name])
+
+    def trace(self, tensor: str) -> tuple[str, np.ndarray]:
+        """(stored tensor, positions): ``tensor``'s elements as positions in the flat stored tensor it is moved
+        from (through data movement nodes), shaped as ``tensor``."""
+        from samfpga.kernels import shuffle
+
+        n = self.producer.get(tensor)
+        if n is None or n.op not in MOVEMENT:
+            return tensor, np.arange(int(np.prod(self.g.shape(tensor))), dtype=np.int64).reshape(self.g.shape(tensor))
+        src, idx = self.trace(n.inputs[0])
+        a = n.attrs
+        if n.op == "Reshape":
+            outs = [idx.reshape(self.g.shape(n.outputs[0]))]
+        elif n.op == "InnerShuffle":
+            outs = [shuffle.inner_shuffle(idx, tuple(a["transpose_in_shape"]))]
+        elif n.op in ("OuterShuffle", "Shuffle", "PagePermute"):
+            outs = [shuffle.outer_shuffle(idx, tuple(a["transpose_in_shape"]), tuple(a["perm"]),
+                                          tuple(a["out_shape"]))]
+        elif n.op == "StreamingSplit":
+            outs = shuffle.split(idx, list(a["ChannelsPerStream"]))
+        elif n.op == "DuplicateStreams":
+            outs = [idx] * len(n.outputs)
+        else:  # width converters, FIFOs, Identity
+            outs = [idx]
+        return src, np.asarray(outs[n.outputs.index(tensor)]).reshape(self.g.shape(tensor))
+
+    def operand(self, tensor: str, order: np.ndarray | None = None) -> Operand:
+        """``tensor`` as a read of its stored source: ``order`` (positions, default ``trace``'s) factored into an
+        address pattern; EngineProgramError when no affine loop nest gives it."""
+        src, idx = self.trace(tensor)
+        idx = idx if order is None else order
+        acc = factor(idx.ravel())
+        if acc is None:
+            raise EngineProgramError(f"{self.g.source}: {tensor} is {src} in an order no affine address pattern gives "
+                                     f"(an element-level transpose: the engine's readers move runs of bytes)")
+        return Operand(src, acc, tuple(idx.shape))
+
+    def next_compute(self, tensor: str):
+        """The one consumer of ``tensor`` through order-preserving movement (Reshape, FIFOs), or None."""
+        while True:
+            cons = self.consumers.get(tensor, [])
+            if len(cons) != 1:
+                return None
+            n = cons[0]
+            if n.op in ("Reshape", "StreamingDataWidthConverter", "StreamingFIFO", "Identity"):
+                tensor = n.outputs[0]
+                continue
+            return n
+
+    def requant_of(self, n, in_bits: int, lanes: tb.TokenBatchConfig | None = None) -> LaneRequant:
+        """Requant or Thresholding node ``n`` as requantiser parameters for ``in_bits``-bit inputs."""
+        channels = int(n.attrs["NumChannels"])
+        odt = self.g.dtype(n.outputs[0])
+        try:
+            if n.op == "Requant":
+                return from_requant(self.weight(n.inputs[1]), self.weight(n.inputs[2]), channels, in_bits, odt,
+                                    bool(int(n.attrs.get("narrow", 0))))
+            if n.op == "Thresholding":
+                t = self.weight(n.inputs[1]).reshape(-1, self.weight(n.inputs[1]).shape[-1])
+                lo, hi = _range(self.g.dtype(n.inputs[0]))
+                u = lanes or tb.TokenBatchConfig(mw=1, mh=1, simd=1, pe=1, batch=1)
+                rq = from_thresholds(t, int(float(n.attrs.get("ActVal", 0))), lo, hi, odt, u.rq_scale_bits,
+                                     u.rq_bias_bits, u.rq_shift_bits)
+                if rq.channels == 1 and channels > 1:
+                    rq = LaneRequant(*(np.repeat(a, channels) for a in (rq.scale, rq.bias, rq.shift)), rq.out_bits,
+                                     rq.out_signed)
+                return rq
+        except ValueError as e:
+            raise EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}): {e}") from e
+        raise EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}) is not a requantisation")
+
+
+def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.TokenBatchConfig:
+    """The GEMM unit that runs every MVAU of ``graph`` (an ``IntGraph``): PE x SIMD, ``batch`` tokens, as wide as
+    its widest layer (padded to whole folds), sums as wide as its widest, 9-bit signed activations (INT8 and
+    UINT8 layers), the raw output as wide as its widest raw sums (QK^T's, and the sums the graph keeps), and
+    requantiser scales wide enough for every kept Thresholding (at least the unit's default 18 bits)."""
+    from samfpga.hw.sim.lane_requant import min_scale_bits
+
+    G = _Graph(graph)
+    scale_bits = tb.TokenBatchConfig.rq_scale_bits
+    for n in G.nodes:
+        if n.op == "Thresholding" and n.inputs[0] != G.input:
+            t = G.weight(n.inputs[1])
+            lo, hi = _range(graph.dtype(n.inputs[0]))
+            bits = min_scale_bits(t.reshape(-1, t.shape[-1]), int(float(n.attrs.get("ActVal", 0))), lo, hi,
+                                  graph.dtype(n.outputs[0]))
+            if bits is None:
+                raise EngineProgramError(f"{graph.source}: node {n.name}: no requantiser of up to 32-bit scales "
+                                         "reproduces its thresholds")
+            scale_bits = max(scale_bits, bits)
+    mvaus = [n for n in G.nodes if n.op == "MVAU"]
+    if not mvaus:
+        raise EngineProgramError(f"{graph.source}: no MVAU nodes")
+    acc = max(_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus)
+    raw = [_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus
+           if (c := G.next_compute(n.outputs[0])) is None or c.op not in ("Requant", "Thresholding")]
+    mw = max(tb.whole_folds(int(n.attrs["MW"]), simd) for n in mvaus)
+    # the outputs: every layer's MH, and the V transposes' keys (AV's MW)
+    mh = max(tb.whole_folds(int(n.attrs["MW"] if n.attrs.get("mem_mode") == "dynamic" else 0) or 1, pe)
+             for n in mvaus)
+    mh = max(mh, max(tb.whole_folds(int(n.attrs["MH"]), pe) for n in mvaus))
+    return tb.TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=batch, a_bits=9, a_signed=True, acc_bits=acc,
+                               requant=True, axi_dw=axi_dw, dot="pack", rt_shape=True, raw_out=bool(raw),
+                               raw_bits=max(raw, default=0), rq_scale_bits=scale_bits)
+
+
+def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
+    """The engine's steps for the accelerator part of ``graph`` (an ``IntGraph``) on the GEMM ``unit``
+    (``engine_unit``). EngineProgramError naming the node where the engine cannot run the graph."""
+    G = _Graph(graph)
+    c = _Compiler(G, unit)
+    done: set[str] = set()
+    for n in G.nodes:
+        if n.name in done or n.op in MOVEMENT:
+            continue
+        steps = c.step_from(n)
+        for s in steps:
+            done.update(s.nodes)
+            c.steps.append(s)
+    missing = [n.name for n in G.nodes if n.op not in MOVEMENT and n.name not in done]
+    if missing:
+        raise EngineProgramError(f"{graph.source}: nodes no step runs: {missing}")
+    stored = {s.output for s in c.steps}
+    # an accelerator ending in data movement: its output is a last read of the stored tensor
+    last = None if G.output in stored else G.operand(G.output)
+    prog = EngineProgram(unit, c.steps, bytes(c.image), G.input, G.output, output_read=last)
+    reads = [o for s in c.steps for o in (s.input, s.residual, s.weights) if o is not None] + ([last] if last else [])
+    prog.needs = {**c.needs(), "address_loops": max(o.access.levels for o in reads),
+                  "shortest_run_bytes": min(o.access.run * prog.elem_bytes(o.tensor) for o in reads)}
+    return prog
+
+
+class _Compiler:
+    def __init__(self, G: _Graph, unit: tb.TokenBatchConfig) -> None:
+        self.G, self.g, self.unit = G, G.g, unit
+        self.steps: list[EngineStep] = []
+        self.image = bytearray()
+        self.ln_in_bits: list[int] = []
+
+    def needs(self) -> dict:
+        """What the graph asks of the engine beyond the built GEMM unit (docs/engine.md)."""
+        signs = {s.in_dtype.startswith("INT") for s in self.steps if s.in_dtype}
+        return {"activation_bits": 9 if len(signs) > 1 else 8,
+                "unit_inputs": sorted({s.in_dtype for s in self.steps if s.in_dtype}),
+                "run_time_output_sign": len({s.layer.out_signed for s in self.steps
+                                             if s.layer is not None and s.layer.requantises}) > 1,
+                "raw_bits": self.unit.raw_bits, "requant_scale_bits": self.unit.rq_scale_bits,
+                "layernorm_in_bits": max(self.ln_in_bits, default=0),
+                "image_table": any(s.table is not None for s in self.steps)}
+
+    def _place(self, data: bytes) -> int:
+        off = tb.whole_folds(len(self.image), PAGE)
+        self.image += bytes(off - len(self.image)) + data
+        return off
+
+    def _err(self, n, msg: str) -> EngineProgramError:
+        return EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}): {msg}")
+
+    def step_from(self, n) -> list[EngineStep]:
+        G = self.G
+        if n.op == "MVAU" and n.attrs.get("mem_mode") == "dynamic":
+            if G.next_compute(n.outputs[0]) is not None and G.next_compute(n.outputs[0]).op == "IntSoftmax":
+                return [self._qk(n)]
+            return self._av(n)
+        nodes, inp = [], n
+        step = EngineStep(name=n.name, kind="gemm", nodes=nodes, input=G.operand(n.inputs[0]), output="", out_shape=())
+        cur = n
+        if cur.op == "Thresholding":  # the image's table: only on the 8-bit accelerator input
+            if cur.inputs[0] != G.input or _bits(self.g.dtype(cur.inputs[0]))[0] > 8:
+                raise self._err(cur, "thresholds on a computed tensor: the engine has no threshold memories and no "
+                                     "requantiser reproduces them")
+            step.table, step.table_lo = self._table(cur), _range(self.g.dtype(cur.inputs[0]))[0]
+            nodes.append(cur.name)
+            cur = G.next_compute(cur.outputs[0])
+        if cur is not None and cur.op == "IntLayerNorm":
+            from samfpga.kernels import layernorm
+
+            step.ln = layernorm.params_from_attrs(cur.attrs, _bits(self.g.dtype(cur.outputs[0]))[0])
+            self.ln_in_bits.append(_bits(self.g.dtype(cur.inputs[0]))[0])
+            nodes.append(cur.name)
+            rq = G.next_compute(cur.outputs[0])
+            if rq is None or rq.op not in ("Requant", "Thresholding"):
+                raise self._err(cur, "a LayerNorm not followed by a requantisation")
+            step.ln_rq = G.requant_of(rq, _bits(self.g.dtype(rq.inputs[0]))[0], self.unit)
+            nodes.append(rq.name)
+            nxt = G.next_compute(rq.outputs[0])
+            if nxt is None or nxt.op not in ("MVAU", "FMPadding", "ConvolutionInputGenerator"):
+                step.kind, step.output = "layernorm", rq.outputs[0]
+                step.out_shape = self.g.shape(rq.outputs[0])
+                return [step]
+            cur = nxt
+        if cur is not None and cur.op in ("FMPadding", "ConvolutionInputGenerator"):
+            step.window = {"pad": (0, 0, 0, 0)}
+            if cur.op == "FMPadding":
+                step.window["pad"] = tuple(int(v) for v in cur.attrs["Padding"])
+                nodes.append(cur.name)
+                cur = G.next_compute(cur.outputs[0])
+            if cur is None or cur.op != "ConvolutionInputGenerator":
+                raise self._err(inp, "padding not followed by a sliding window")
+            step.window.update(kernel=tuple(cur.attrs["ConvKernelDim"]), stride=tuple(cur.attrs["Stride"]),
+                               dilation=tuple(cur.attrs.get("Dilation", [1, 1])))
+            nodes.append(cur.name)
+            cur = G.next_compute(cur.outputs[0])
+        if cur is None:
+            raise self._err(inp, "the step's input path ends without a unit")
+        if cur.op == "DepthwiseVVAU":
+            return [self._dw(step, cur)]
+        if cur.op != "MVAU":
+            raise self._err(cur, "not a node the engine's units run here")
+        return [self._gemm(step, cur)]
+
+    def _table(self, n) -> np.ndarray:
+        lo, hi = _range(self.g.dtype(n.inputs[0]))
+        t = self.G.weight(n.inputs[1])
+        t = t.reshape(-1, t.shape[-1])
+        c = int(n.attrs["NumChannels"])
+        x = np.arange(lo, hi + 1)
+        vals = float(n.attrs.get("ActVal", 0)) + (x[None, :, None] >= t[:, None, :]).sum(axis=2)
+        return np.broadcast_to(vals, (c, len(x))).astype(np.int64)
+
+    def _follow(self, step: EngineStep, tensor: str, ops: tuple[str, ...]):
+        """The next node on the step's stream after ``tensor`` through any data movement, when it is one of
+        ``ops`` (else None). The movement is left to the writer (``step.write_index`` composes it); each moved
+        element must keep its channel, since the requantisers and the adder work per channel."""
+        cur = tensor
+        while True:
+            cons = self.G.consumers.get(cur, [])
+            if len(cons) != 1:
+                return None
+            n = cons[0]
+            if n.op in MOVEMENT and n.op not in ("StreamingSplit", "DuplicateStreams"):
+                cur = n.outputs[0]
+                continue
+            break
+        if n.op not in ops:
+            return None
+        if step.stream_channels == 0:
+            step.stream_channels = self.g.shape(tensor)[-1]
+        if cur != tensor:
+            src, idx = self.G.trace(cur)
+            if src != tensor:
+                raise self._err(n, f"its input {cur} is not moved from {tensor}")
+            step.write_index = idx if step.write_index is None else step.write_index.ravel()[idx]
+        return n
+
+    def _channels(self, step: EngineStep, n, rq: LaneRequant) -> np.ndarray:
+        """Which of requantisation ``n``'s (``rq``'s) channels each of the unit's outputs gets: (iters, stream
+        channels). The unit takes parameters per iteration and output channel, so the map must not vary over
+        tokens (any map does when every channel has the same parameters)."""
+        if all((a == a[0]).all() for a in (rq.scale, rq.bias, rq.shift)):
+            return np.zeros((step.iters, step.stream_channels), dtype=np.int64)
+        size = int(np.prod(self.g.shape(n.inputs[0])))
+        pos = np.arange(size) if step.write_index is None else step.write_index.ravel()
+        ch = np.empty(size, dtype=np.int64)
+        ch[pos] = np.arange(size) % self.g.shape(n.inputs[0])[-1]
+        ch = ch.reshape(step.iters, -1, step.stream_channels)
+        if not (ch == ch[:, :1, :]).all():
+            raise self._err(n, "its channels vary over the unit's tokens (data movement between them moves channels)")
+        return ch[:, 0, :]
+
+    def _lanes(self, step: EngineStep, n, rq: LaneRequant) -> LaneRequant:
+        """``rq`` in the order of the stream's channels (the same for every iteration: lanes have one set)."""
+        table = self._channels(step, n, rq)
+        if not (table == table[:1]).all():
+            raise self._err(n, "requantiser lanes with parameters per iteration")
+        return rq.take(table[0])
+
+    def _out_path(self, step: EngineStep, tensor: str, in_bits: int) -> tuple[LaneRequant | None, str]:
+        """The requantisation after the unit (if any) and the tensor after it."""
+        n = self._follow(step, tensor, ("Requant", "Thresholding"))
+        if n is None:
+            return None, tensor
+        step.nodes.append(n.name)
+        rq = self.G.requant_of(n, in_bits, self.unit)
+        step.rq_channels = self._channels(step, n, rq)
+        return rq, n.outputs[0]
+
+    def _residual(self, step: EngineStep, tensor: str) -> str:
+        """A residual adder and its requantisation after the step's output ``tensor``, when the graph has one."""
+        n = self._follow(step, tensor, ("AddStreams",))
+        if n is None:
+            return tensor
+        mine = [i for i, t in enumerate(n.inputs) if self.G.trace(t)[0] == tensor]
+        if len(mine) != 1:
+            raise self._err(n, "a sum of a tensor with itself")
+        src, oidx = self.G.trace(n.inputs[1 - mine[0]])
+        order = oidx.ravel() if step.write_index is None else oidx.ravel()[np.argsort(step.write_index.ravel())]
+        step.residual = self.G.operand(n.inputs[1 - mine[0]], order)
+        step.add_range = _range(self.g.dtype(n.outputs[0]))
+        step.nodes.append(n.name)
+        rq = self._follow(step, n.outputs[0], ("Requant", "Thresholding"))
+        if rq is None:
+            raise self._err(n, "a residual sum not requantised to 8 bits before it is stored")
+        step.add_rq = self._lanes(step, rq, self.G.requant_of(rq, _bits(self.g.dtype(rq.inputs[0]))[0], self.unit))
+        step.nodes.append(rq.name)
+        return rq.outputs[0]
+
+    def _store(self, step: EngineStep, out: str) -> EngineStep:
+        step.output, step.out_shape = out, self.g.shape(out)
+        if step.write_index is not None:
+            inv = np.argsort(step.write_index.ravel())
+            step.write = factor(inv)
+            if step.write is None:
+                raise EngineProgramError(f"{self.g.source}: {out}: the writer's order is no affine address pattern")
+        return step
+
+    def _gemm(self, step: EngineStep, n) -> EngineStep:
+        u = self.unit
+        step.name, step.nodes = n.name, step.nodes + [n.name]
+        mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
+        t = int(np.prod(n.attrs["numInputVectors"]))
+        acc_bits = _bits(self.g.dtype(n.outputs[0]))[0]
+        rq, out = self._out_path(step, n.outputs[0], acc_bits)
+        mwp, mhp = tb.whole_folds(mw, u.simd), tb.whole_folds(mh, u.pe)
+        raw = rq is None
+        try:
+            layer = tb.layer_shape(u, mwp, mhp, raw=raw)
+        except ValueError as e:
+            raise self._err(n, str(e)) from e
+        w = np.zeros((1, mhp, mwp), dtype=np.int64)
+        w[0, :mh, :mw] = self.G.weight(n.inputs[1]).reshape(mw, mh).T
+        params = None
+        if rq is not None:
+            layer = replace(layer, out_bits=rq.out_bits, out_signed=rq.out_signed)
+            params = _unit_params(rq, step.rq_channels, mhp, layer, n, self)
+        step.layer, step.iters, step.tokens, step.mw, step.mh = layer, 1, t, mw, mh
+        step.in_dtype = self.g.dtype(n.inputs[0])
+        step.offset = self._place(tb.pack_weights(w, layer, rq=params))
+        return self._store(step, self._residual(step, out))
+
+    def _dw(self, step: EngineStep, n) -> EngineStep:
+        step.kind, step.name, step.nodes = "dw", n.name, step.nodes + [n.name]
+        c = int(n.attrs["Channels"])
+        kh, kw = n.attrs["Kernel"]
+        step.dw_weights = self.G.weight(n.inputs[1]).reshape(c, kh * kw).astype(np.int64)
+        rq, out = self._out_path(step, n.outputs[0], _bits(self.g.dtype(n.outputs[0]))[0])
+        if rq is None:
+            raise self._err(n, "a depthwise layer without requantisation")
+        step.rq = rq.take(step.rq_channels[0])  # one iteration: the lanes' order
+        return self._store(step, self._residual(step, out))
+
+    def _qk(self, n) -> EngineStep:
+        from samfpga.kernels import softmax
+
+        u, G = self.unit, self.G
+        q_shape = self.g.shape(n.inputs[0])  # (..., heads, t, d)
+        mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
+        iters, t = int(np.prod(q_shape[:-2])), q_shape[-2]
+        k_src, k_idx = G.trace(n.inputs[1])  # FINN's weight operand (..., MW = d, MH = keys)
+        k_rows = np.swapaxes(k_idx, -1, -2)  # the unit's weight rows: (..., keys, d)
+        sm = G.next_compute(n.outputs[0])
+        sm_bias = self.G.weight(sm.inputs[1]) if len(sm.inputs) > 1 else None
+        step = EngineStep(name=n.name, kind="qk", nodes=[n.name, sm.name], input=G.operand(n.inputs[0]),
+                          output=sm.outputs[0], out_shape=self.g.shape(sm.outputs[0]),
+                          weights=G.operand(n.inputs[1], k_rows), mw=mw, mh=mh, iters=iters, tokens=t,
+                          in_dtype=self.g.dtype(n.inputs[0]))
+        mwp, mhp = tb.whole_folds(mw, u.simd), tb.whole_folds(mh, u.pe)
+        try:
+            step.layer = tb.layer_shape(u, mwp, mhp, min(t, tb.max_batch(u, mwp, mhp, raw=True)), raw=True)
+        except ValueError as e:
+            raise self._err(n, str(e)) from e
+        step.softmax = softmax.params_from_attrs(sm.attrs, _bits(self.g.dtype(sm.outputs[0]))[0], sm_bias)
+        if step.softmax.n != mh:
+            raise self._err(sm, f"rows of {step.softmax.n} values after {mh} keys")
+        return step
+
+    def _av(self, n) -> list[EngineStep]:
+        from samfpga.hw.sim.attention_operands import transpose_shape
+
+        u, G = self.unit, self.G
+        a_shape = self.g.shape(n.inputs[0])  # (..., heads, t, keys)
+        mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])  # keys, d
+        iters, t = int(np.prod(a_shape[:-2])), a_shape[-2]
+        v = G.operand(n.inputs[1])  # FINN's (..., MW = keys, MH = d): V's rows as stored
+        vt = EngineStep(name=f"{n.name} (V transpose)", kind="vt", nodes=[], input=v, output=f"{n.name}.vt",
+                        out_shape=(iters, mh, tb.whole_folds(mw, u.pe)), mw=mh, mh=mw, iters=iters, tokens=mh)
+        vt.layer = transpose_shape(mw, mh, u)
+        step = EngineStep(name=n.name, kind="av", nodes=[n.name], input=G.operand(n.inputs[0]), output="",
+                          out_shape=(), mw=mw, mh=mh, iters=iters, tokens=t, vt_of=vt.output,
+                          in_dtype=self.g.dtype(n.inputs[0]))
+        acc_bits = _bits(self.g.dtype(n.outputs[0]))[0]
+        rq, out = self._out_path(step, n.outputs[0], acc_bits)
+        if rq is None:
+            raise self._err(n, "AV without requantisation")
+        mwp, mhp = tb.whole_folds(mw, u.simd), tb.whole_folds(mh, u.pe)
+        try:
+            layer = tb.layer_shape(u, mwp, mhp, min(t, tb.max_batch(u, mwp, mhp)))
+        except ValueError as e:
+            raise self._err(n, str(e)) from e
+        step.layer = replace(layer, out_bits=rq.out_bits, out_signed=rq.out_signed)
+        step.rq_params = _unit_params(rq, step.rq_channels, step.layer.mh, step.layer, n, self)
+        return [vt, self._store(step, out)]
+
+
+def _unit_params(rq: LaneRequant, channels: np.ndarray, mh: int, layer: tb.TokenBatchConfig, n,
+                 c: _Compiler) -> tb.RequantParams:
+    """``rq`` as the unit's parameters per iteration: ``channels`` (iters, outputs) picks each output's channel;
+    padded to ``mh`` outputs (zero), checked against the unit's parameter widths."""
+    pad = mh - channels.shape[1]
+    if pad < 0:
+        raise c._err(n, f"requantiser for {channels.shape[1]} outputs on {mh}")
+    p = tb.RequantParams(*(np.pad(np.asarray(a, np.int64)[channels], ((0, 0), (0, pad)))
+                           for a in (rq.scale, rq.bias, rq.shift)))
+    try:
+        return p.checked(layer, channels.shape[0])
+    except ValueError as e:
+        raise c._err(n, f"beyond the unit's requantiser: {e}") from e
+
+
+# --- executing --------------------------------------------------------------------------------------------------
+
+def _scatter(y: np.ndarray, write: Access) -> np.ndarray:
+    """The writer: stream element i to position ``write.indices()[i]``."""
+    out = np.empty_like(y)
+    out[write.indices()] = y
+    return out
+
+
+def _read(mem: dict[str, np.ndarray], op: Operand) -> np.ndarray:
+    return mem[op.tensor][op.access.indices()].reshape(op.shape)
+
+
+def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.ndarray]:
+    """The steps in order on the accelerator input ``x`` (integers, the graph's input shape): every stored
+    tensor (flat int64), keyed by name. ``trace(step, value)`` after each step."""
+    from samfpga.hw.sim.attention_operands import transpose_frame
+    from samfpga.kernels import fmpadding, layernorm, softmax, swg, vvau
+
+    mem: dict[str, np.ndarray] = {prog.input: np.asarray(x).astype(np.int64).ravel()}
+    for s in prog.steps:
+        if s.kind == "vt":
+            v = _read(mem, s.input).reshape(s.iters, s.mh, s.mw)  # (n, keys, d)
+            cfg, onehot, ident = transpose_frame(v[0], prog.unit)
+            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
+            w[:, :s.mh, :s.mw] = v
+            rq = tb.RequantParams(*(np.repeat(a, s.iters, axis=0) for a in (ident.scale, ident.bias, ident.shift)))
+            y = tb.unit_model(np.repeat(onehot, s.iters, axis=0), tb.pack_weights(w, cfg, rq=rq), cfg)
+            mem[s.output] = y.ravel()  # (n, d, keys padded): V^T's rows
+            if trace:
+                trace(s, y)
+            continue
+        a = _read(mem, s.input)
+        if s.kind == "qk":
+            q = a.reshape(s.iters, s.tokens, s.mw)
+            k = _read(mem, s.weights).reshape(s.iters, s.mh, s.mw)
+            cfg = s.layer
+            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
+            w[:, :s.mh, :s.mw] = k
+            qp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
+            qp[:, :, :s.mw] = q
+            sums = tb.unit_model(qp, tb.pack_weights(w, cfg), cfg)[:, :, :s.mh]  # raw_rows: padded keys dropped
+            y = softmax.int_softmax(sums.reshape(s.out_shape), s.softmax)
+        elif s.kind == "av":
+            p = a.reshape(s.iters, s.tokens, s.mw)
+            cfg = s.layer
+            vt = mem[s.vt_of].reshape(s.iters, s.mh, -1)[:, :, :s.mw]  # V^T (n, d, keys)
+            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
+            w[:, :s.mh, :s.mw] = vt
+            pp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
+            pp[:, :, :s.mw] = p
+            # AV's requantisation words (per head; the host writes them once around V^T's rows)
+            y = tb.unit_model(pp, tb.pack_weights(w, cfg, rq=s.rq_params), cfg)[:, :, :s.mh]
+        else:
+            if s.table is not None:  # channels last: table[c, value - lowest]
+                a = s.table[np.arange(a.shape[-1]), a - s.table_lo]
+            if s.ln is not None:
+                a = s.ln_rq.apply(layernorm.int_layernorm(a, s.ln))
+            if s.kind == "layernorm":
+                y = a
+            else:
+                if s.window is not None:
+                    a4 = a.reshape(1, *a.shape[-3:]) if a.ndim >= 3 else a
+                    a4 = fmpadding.fmpadding(a4, s.window["pad"])
+                    a = swg.sliding_window(a4, s.window["kernel"], s.window["stride"], s.window["dilation"])
+                if s.kind == "dw":
+                    c = s.dw_weights.shape[0]
+                    acc = vvau.depthwise(vvau.window_to_kc(a, c, s.dw_weights.shape[1], c), s.dw_weights)
+                    y = s.rq.apply(acc)
+                else:
+                    cfg = s.layer
+                    tok = a.reshape(-1, s.mw)
+                    xp = np.zeros((1, len(tok), cfg.mw), dtype=np.int64)
+                    xp[0, :, :s.mw] = tok
+                    y = tb.unit_model(xp, prog.image, cfg, base=s.offset)[0, :, :s.mh]
+            if s.residual is not None:
+                r = _read(mem, s.residual).reshape(y.shape)
+                y = s.add_rq.apply(np.clip(y + r, *s.add_range))
+        y = np.asarray(y).astype(np.int64).ravel()
+        mem[s.output] = y if s.write is None else _scatter(y, s.write)
+        if trace:
+            trace(s, y)
+    if prog.output_read is not None:
+        mem[prog.output] = _read(mem, prog.output_read).ravel()
+    return mem

@@ -1,0 +1,216 @@
+"""The layer-sequential engine's program for a whole encoder (samfpga.hw.sim.engine_program), its address patterns
+(samfpga.hw.sim.dma_access) and its requantisers (samfpga.hw.sim.lane_requant).
+
+The program of the committed tiny build (tests/runtime/data/tiny_deploy: the 64² test encoder through
+``samfpga build-hw --int-ops``) runs on the engine's unit models and equals the integer graph's own execution
+(samfpga.intexec, equal to FINN's python execution by tests/test_backends_quant.py) in every tensor it stores,
+tolerance 0. tests/test_backends_quant.py runs the same check against FINN on the session's fresh build."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DEPLOY = Path(__file__).parent / "runtime" / "data" / "tiny_deploy"
+
+
+def _graph():
+    from samfpga.intexec.executor import load_intgraph
+
+    return load_intgraph(DEPLOY)
+
+
+def _program(g):
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit
+
+    # PE 8 x SIMD 16 (= the tiny encoder's head dim), 16 tokens per pass: every layer is padded or split somewhere
+    return compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
+
+
+def _inputs(g, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, g.shape(g.input)).astype(np.float32)
+
+
+def check_program_equals(g, prog, ref: dict) -> int:
+    """Every tensor the program stores equals ``ref``'s (the graph's execution); returns how many were compared."""
+    from samfpga.hw.sim.engine_program import run_program
+
+    x = ref[g.input] if g.input in ref else None
+    mem = run_program(prog, g.run_host_pre(x) if x is not None else ref[prog.input])
+    n = 0
+    for s in prog.steps:
+        if s.output in ref:
+            np.testing.assert_array_equal(mem[s.output], np.asarray(ref[s.output]).ravel().astype(np.int64),
+                                          err_msg=f"step {s.name} ({s.kind}): {s.output}")
+            n += 1
+    np.testing.assert_array_equal(mem[prog.output], np.asarray(ref[prog.output]).ravel().astype(np.int64))
+    return n
+
+
+def test_program_of_the_tiny_build_equals_its_graph():
+    g = _graph()
+    prog = _program(g)
+    kinds = [s.kind for s in prog.steps]
+    # stem 2 convs, MBConv 3 + downsample 3 per stage, per attention block: qkv, QK^T + softmax, V transpose, AV,
+    # proj + residual, local conv, fc1, fc2 + residual; the neck's two convs and its last LayerNorm
+    assert kinds.count("qk") == kinds.count("av") == kinds.count("vt") == 3
+    assert kinds.count("dw") == 7 and kinds.count("layernorm") == 1 and kinds.count("gemm") == 24
+    assert sum(s.residual is not None for s in prog.steps) == 7
+    # every node of the accelerator is in exactly one step, or is data movement the readers / writers do
+    from samfpga.hw.sim.engine_program import MOVEMENT
+
+    run = [n for s in prog.steps for n in s.nodes]
+    assert len(run) == len(set(run))
+    assert set(run) == {n.name for n in g.nodes if n.on == "hw" and n.op not in MOVEMENT}
+    for seed in (0, 1):
+        x = _inputs(g, seed)
+        ref = g.run_all(x)
+        ref[prog.input] = g.run_host_pre(x)
+        assert np.unique(ref[prog.output]).size > 20  # a non-trivial embedding
+        assert check_program_equals(g, prog, ref) == len(prog.steps) - 3  # all but the V transposes (no graph tensor)
+    # what the graph asks of the engine beyond the built unit
+    assert prog.needs["activation_bits"] == 9 and prog.needs["unit_inputs"] == ["INT8", "UINT8"]
+    assert prog.needs["layernorm_in_bits"] == 23 and prog.needs["raw_bits"] == 23
+    assert prog.needs["requant_scale_bits"] >= 18 and prog.needs["image_table"]
+
+
+def test_program_negative_controls():
+    """A flipped weight byte in the DDR image, a requantiser bias off by one output step and a residual read from
+    the wrong place each change the result."""
+    from samfpga.hw.sim.engine_program import run_program
+    from samfpga.hw.sim.lane_requant import LaneRequant
+
+    g = _graph()
+    prog = _program(g)
+    x = g.run_host_pre(_inputs(g, 0))
+    want = run_program(prog, x)[prog.output]
+    k = next(i for i, s in enumerate(prog.steps) if s.kind == "gemm" and s.name == "MVAU_rtl_6")  # stage 1's qkv
+    s = prog.steps[k]
+    bad = copy.copy(prog)
+    img = bytearray(prog.image)
+    img[s.offset + s.layer.param_words * s.layer.word_bits // 8] ^= 0x55  # output 0's first weights
+    bad.image = bytes(img)
+    assert not np.array_equal(run_program(bad, x)[prog.output], want)
+    r = next(i for i, s in enumerate(prog.steps) if s.add_rq is not None)
+    bad = copy.copy(prog)
+    bad.steps = list(prog.steps)
+    rq = prog.steps[r].add_rq
+    bad.steps[r] = copy.copy(prog.steps[r])
+    bad.steps[r].add_rq = LaneRequant(rq.scale, rq.bias + (np.int64(1) << rq.shift), rq.shift, rq.out_bits,
+                                      rq.out_signed)
+    assert not np.array_equal(run_program(bad, x)[prog.output], want)
+    from samfpga.hw.sim.dma_access import Access
+
+    bad.steps = list(prog.steps)
+    bad.steps[r] = copy.copy(prog.steps[r])
+    res = prog.steps[r].residual
+    assert res.access.levels == 0  # MBConv's residual: one sequential read; read it backwards instead
+    bad.steps[r].residual = type(res)(res.tensor, Access(res.access.offset + res.access.run - 1, 1,
+                                                         ((res.access.run, -1),)), res.shape)
+    assert not np.array_equal(run_program(bad, x)[prog.output], want)
+
+
+def test_program_refuses_thresholds_no_requantiser_reproduces():
+    from samfpga.hw.sim.engine_program import EngineProgramError, engine_unit
+    from samfpga.intexec.executor import IntGraph
+
+    g = _graph()
+    node = next(n for n in g.nodes if n.op == "Thresholding" and n.inputs[0] != g.nodes[0].inputs[0])
+    w = dict(g.weights)
+    t = np.asarray(w[node.inputs[1]], np.float64)
+    rng = np.random.default_rng(0)
+    # thresholds of an arbitrary monotone function: steps of 1 .. 4000 at random
+    w[node.inputs[1]] = (t[..., :1] + np.cumsum(rng.integers(1, 4000, t.shape), axis=-1)).astype(np.float32)
+    spec = {"format": "samfpga-intgraph", "version": 1, "tensors": g.tensors, "input": g.input, "output": g.output,
+            "accelerator": g.accel,
+            "nodes": [{"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": n.attrs,
+                       "on": n.on} for n in g.nodes]}
+    with pytest.raises(EngineProgramError, match=node.name):
+        engine_unit(IntGraph(spec, w, "mutated"), pe=8, simd=16, batch=16)
+
+
+def test_program_matches_the_plans_steps():
+    """The plan (samfpga.hw.plan.engine.schedule) prices the steps the program runs: the same kinds, in the same
+    order, with the same MACs."""
+    from samfpga.hw.plan import engine as E
+    from samfpga.models.build import variant_config
+    from samfpga.models.quant.source import TINY_STUDENT
+
+    prog = _program(_graph())
+    cfg = E.EngineConfig(image_size=64, window_sizes=None, pe=8, simd=16, batch=16, mw_cap=288, sm_lanes=4, dw_pe=4,
+                         encoder_config=variant_config("vit_t", **TINY_STUDENT).encoder_config)
+    plan = E.schedule(cfg, E._units(cfg))
+    kind = {"gemm": "gemm", "dw": "dw", "qk": "attention", "vt": "attention", "av": "attention",
+            "layernorm": "layernorm"}
+
+    def macs(s) -> int:
+        if s.kind == "vt":
+            return 0  # the plan counts the transposes' cycles, not model MACs
+        if s.kind == "dw":
+            return int(s.dw_weights.size * np.prod(s.out_shape[:-1]))
+        if s.kind == "layernorm":
+            return 0
+        return s.iters * s.tokens * s.mw * s.mh
+
+    assert [(kind[s.kind], macs(s)) for s in prog.steps] == [(p.engine, p.macs) for p in plan]
+
+
+# --- address patterns ---------------------------------------------------------------------------------------
+
+def test_factor_finds_window_partition_and_refuses_a_shuffle():
+    from samfpga.hw.sim.dma_access import Access, factor
+
+    x = np.arange(8 * 8 * 4).reshape(8, 8, 4)  # an 8x8 map of 4 channels, HWC
+    win = x.reshape(2, 4, 2, 4, 4).transpose(0, 2, 1, 3, 4).ravel()  # 4x4 windows, row-major
+    assert factor(win) == Access(0, 16, ((2, 128), (2, 16), (4, 32)))
+    assert factor(np.arange(100) + 7) == Access(7, 100, ())
+    assert factor(x.transpose(2, 0, 1).ravel()) == Access(0, 1, ((4, 1), (64, 4)))  # to CHW: single elements
+    rng = np.random.default_rng(0)
+    assert factor(rng.permutation(64)) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_factor_round_trips_random_nests(seed: int):
+    from samfpga.hw.sim.dma_access import factor
+
+    rng = np.random.default_rng(seed)
+    dims = rng.integers(2, 5, rng.integers(1, 5))
+    t = np.arange(int(np.prod(dims)) * 3).reshape(*dims, 3)
+    order = t.transpose(*rng.permutation(len(dims)), len(dims)).ravel()  # runs of 3, loops in any order
+    acc = factor(order)
+    assert acc is not None and np.array_equal(acc.indices(), order) and acc.run % 3 == 0
+
+
+# --- requantisers -------------------------------------------------------------------------------------------
+
+def test_lane_requant_reproduces_a_non_power_of_two_quantizer_on_every_input():
+    from samfpga.hw.sim.lane_requant import from_thresholds, min_scale_bits
+
+    # y = clip(round(x / 511.9955 + 3.3)) to UINT8 on 20-bit inputs: the steps are 512 with one of 511, as the
+    # build kept for the tiny encoder's stage-3 convs (no float32 Requant reproduces them)
+    d, lo, hi = 511.9955, -(1 << 19), (1 << 19) - 1
+    k = np.arange(255)
+    t = np.ceil((k + 0.5 - 3.3) * d)[None, :]
+    rq = from_thresholds(t, 0, lo, hi, "UINT8", scale_bits=24)
+    x = np.arange(lo, hi + 1)
+    want = (x[:, None] >= t[0][None, :]).sum(axis=1)
+    np.testing.assert_array_equal(rq.apply(x[:, None])[:, 0], want)  # every one of the 2^20 inputs
+    assert 18 < min_scale_bits(t, 0, lo, hi, "UINT8") <= 24  # beyond the unit's default 18-bit scales
+    with pytest.raises(ValueError, match="channel 0"):
+        from_thresholds(t, 0, lo, hi, "UINT8", scale_bits=12)
+
+
+def test_lane_requant_of_a_requant_node_is_finns():
+    from samfpga.hw.sim.lane_requant import from_requant
+    from samfpga.kernels.requant import requant_spec
+
+    rng = np.random.default_rng(1)
+    scale = (2.0 ** -rng.integers(4, 9, 16)).astype(np.float32)
+    bias = (rng.integers(-64, 64, 16) / 4).astype(np.float32)
+    rq = from_requant(scale, bias, 16, 14, "INT8")
+    x = rng.integers(-(1 << 13), 1 << 13, (500, 16))
+    np.testing.assert_array_equal(rq.apply(x), requant_spec(x, scale, bias, 8, True))
