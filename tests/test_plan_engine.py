@@ -14,11 +14,14 @@ import pytest
 from samfpga.hw.boards import RESOURCES
 from samfpga.hw.plan.engine import (
     PORT_BYTES,
+    RAW_OUTPUT,
     EngineConfig,
     components,
     ddr_bytes_per_cycle,
     evaluate,
+    gemm_unit,
     layer_batch,
+    layer_config,
     schedule,
     search,
 )
@@ -60,9 +63,14 @@ def test_every_mac_once_and_the_units_schedule(units):
             assert s.bounds["reader"] == math.ceil(s.bytes_read / PORT_BYTES) or "residual" in s.bounds
             if x.kind in ("conv", "linear"):
                 b = layer_batch(c, x)
+                raw = x.name.endswith(RAW_OUTPUT)  # the neck's convs: sums to the LayerNorm, ceil(acc / 8) bytes each
+                if raw:
+                    b = layer_config(c, u, x, gemm_unit(c, units)).batch
+                    assert s.bytes_written == x.out_elems * -(-tbc_acc(x) // 8)
                 tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, b, acc_bits=tbc_acc(x),
-                                       requant=True, axi_dw=128, dot="pack")
-                assert s.bounds["unit"] == schedule_cycles(tbc, 1, x.vectors)["total"]
+                                       requant=True, axi_dw=128, dot="pack", raw=raw, raw_bits=tbc_acc(x) if raw else 0)
+                sch = schedule_cycles(tbc, 1, x.vectors)
+                assert s.bounds["unit"] == sch["total"] and (sch["raw_wait"] > 0) == raw
                 assert s.weight_bytes == math.ceil(x.vectors / b) * tbc.pass_bytes
                 # a unit cycle applies at most PE x SIMD MACs
                 assert s.bounds["unit"] * 64 >= x.macs
@@ -91,7 +99,10 @@ def test_every_mac_once_and_the_units_schedule(units):
     for s in lns:
         x = next((x for x in layers if x.name == s.name), None)
         ch = x.in_channels if x else units[-1].layers[-1].mh
-        rows = s.bytes_read // ch  # the layer's input map (no residual read on these steps)
+        # the layer's input map (no residual read on these steps), the neck's raw sums at their width
+        src = units[-1].layers[-1] if x is None else next((p for p in layers if p.name == "neck.0"), None)
+        words = -(-tbc_acc(src) // 8) if (x is None or x.name.endswith("neck.2")) and src is not None else 1
+        rows = s.bytes_read // ch // words
         assert s.bounds["layernorm"] == rows * (2 * -(-ch // c.ln_lanes) + 5), s.name
     # residual reads on the layers that close a residual branch, nowhere else
     res = {s.name for s in steps if "residual" in s.bounds}
@@ -327,3 +338,19 @@ def test_engine_counts_the_attention_permutes():
     want = page_permute_resources(64 * 30, 1, 256, 3)
     assert (qkv["BRAM36"], qkv["LUT"]) == (want["BRAM36"], want["LUT"]) and qkv["BRAM36"] > 0
     assert c["AV image permute (80 words of 32 B)"]["LUT"] > 0
+
+
+def test_residual_adder_keeps_up_with_the_unit(units):
+    """The residual adder and its requantisers run at ceil(PE / the smallest SF of a residual layer) lanes: the unit
+    sends a fold of PE sums per SF cycles, so the adder's bound never exceeds the unit's on any residual step."""
+    from samfpga.hw.plan.engine import residual_lanes
+
+    for pe, simd in ((8, 8), (16, 8), (40, 32)):
+        c = cfg(pe=pe, simd=simd)
+        lanes = residual_lanes(c, units)
+        sf = min(-(-x.mw // simd) for u in units for x in u.layers
+                 if x.name.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in x.name)
+        assert lanes == -(-pe // sf) < pe or sf == 1
+        steps = [s for s in schedule(c, units) if "adder" in s.bounds]
+        assert steps and all(s.bounds["adder"] <= s.bounds["unit"] for s in steps)
+        assert any(k.startswith(f"residual adder ({lanes} lanes)") for k in components(c, units))

@@ -79,6 +79,15 @@ RAW_OUT_DSP = 4
 LN_INPUT = ("attn.qkv", "mlp.fc1", "neck.2")
 #: layers whose output is added to the block's input (x + attn(x), x + mlp(x), MBConv's x + conv3(...))
 RESIDUAL_OUTPUT = ("attn.proj", "mlp.fc2", "conv3.c")
+#: layers whose sums go to a LayerNorm unrequantised (the neck's convs: the FINN build keeps their sums, as
+#: ``samfpga.hw.sim.engine_program`` finds in the tiny build's graph): raw frames of the sums' own width, and the
+#: next step's LayerNorm reads them at that width
+RAW_OUTPUT = ("neck.0", "neck.2")
+#: the GEMM unit's activation width: INT8 and UINT8 layers (after ReLU, the softmax's probabilities) on one unit
+UNIT_ACT_BITS = 9
+#: the image's per-channel table on the image reader (the pixel input's normalisation thresholds on 8-bit pixels,
+#: engine_program's ``table``): channels x 256 entries of 8 bits
+IMAGE_TABLE_BITS = 3 * 256 * 8
 #: IntSoftmax as the vit_t build's QK^T softmax has it (bench/hw_estimates.py at 512², partition.onnx: INT21
 #: accumulators in, UINT8 out); the bias tables are TinyViT's compact (head, |dy|, |dx|) tables with |B| up to
 #: ``bias_max`` (an assumption: the bundled default's are below 0.1; BQ scales them by 2^(G+P), 35 bits at 4)
@@ -199,10 +208,12 @@ def gemm_unit(cfg: EngineConfig, units: list[Unit]) -> tb.TokenBatchConfig:
     acc = max(acc_bits(x, cfg.w_bits) for x in layers)
     mh_max = max(_pad(x.mh, cfg.pe) for x in layers)
     mw_in = min(_pad(cfg.mw_cap, cfg.simd), max(_pad(x.mw, cfg.simd) for x in layers))
-    qk = [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith("matmul_qk")]
-    return tb.TokenBatchConfig(mw_in, mh_max, cfg.simd, cfg.pe, cfg.batch, w_bits=cfg.w_bits, acc_bits=acc,
-                               requant=True, axi_dw=cfg.axi_dw, dot=cfg.dot, rt_shape=True, raw_out=bool(qk),
-                               raw_bits=max(qk, default=0))
+    raw = [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith(("matmul_qk",) + RAW_OUTPUT)]
+    # 9-bit signed activations: the encoder's layers take INT8 and UINT8 inputs (after ReLU and the softmax), as
+    # the engine program of the tiny build needs (samfpga.hw.sim.engine_program, ``needs``)
+    return tb.TokenBatchConfig(mw_in, mh_max, cfg.simd, cfg.pe, cfg.batch, a_bits=UNIT_ACT_BITS, w_bits=cfg.w_bits,
+                               acc_bits=acc, requant=True, axi_dw=cfg.axi_dw, dot=cfg.dot, rt_shape=True,
+                               raw_out=bool(raw), raw_bits=max(raw, default=0))
 
 
 def layer_config(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig) -> tb.TokenBatchConfig:
@@ -212,10 +223,14 @@ def layer_config(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatc
     unrequantised, a raw frame (RAW_OUT: each sum out as raw_words words through the output banks, so fewer queries
     per pass, the unit waiting as many cycles per finished sum)."""
     mw, mh = _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe)
+    raw = layer.name.endswith(("matmul_qk",) + RAW_OUTPUT)
+    # a raw frame sends each sum as whole bytes of its own width (the raw word count per frame: see NOT_BUILT)
+    unit_raw = replace(gemm, raw_bits=acc_bits(layer, cfg.w_bits)) if raw else gemm
     if layer.kind != "matmul":
-        return tb.layer_shape(gemm, mw, mh, layer_batch(cfg, layer))
-    qk = layer.name.endswith("matmul_qk")
-    return tb.layer_shape(gemm, mw, mh, min(unit.window * unit.window, tb.max_batch(gemm, mw, mh, raw=qk)), raw=qk)
+        return tb.layer_shape(unit_raw, mw, mh, min(layer_batch(cfg, layer), tb.max_batch(unit_raw, mw, mh, raw=raw)),
+                              raw=raw)
+    return tb.layer_shape(unit_raw, mw, mh, min(unit.window * unit.window, tb.max_batch(unit_raw, mw, mh, raw=raw)),
+                          raw=raw)
 
 
 def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
@@ -253,12 +268,28 @@ def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
     return DDR_GBPS[cfg.get_board().name][0] * 1e9 * cfg.ddr_efficiency / (cfg.clock() * 1e6)
 
 
-def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig) -> Step:
+def residual_lanes(cfg: EngineConfig, units: list[Unit]) -> int:
+    """Lanes of the residual adder and its requantisers: the unit sends PE sums per SF = MW / SIMD cycles of a
+    residual layer (one fold of outputs per pass over its inputs), so ceil(PE / the smallest SF) lanes keep up
+    with every residual layer (a width converter between; ``step_of`` checks the rate as the ``adder`` bound)."""
+    sf = [_pad(x.mw, cfg.simd) // cfg.simd for u in units for x in u.blocks[0]
+          if x.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in x.name]
+    return math.ceil(cfg.pe / min(sf)) if sf else 1
+
+
+def raw_words(cfg: EngineConfig, layer: Layer) -> int:
+    """Bytes per stored output value of ``layer``: its raw frame's words (``RAW_OUTPUT``) or one."""
+    return math.ceil(acc_bits(layer, cfg.w_bits) / 8) if layer.name.endswith(RAW_OUTPUT) else 1
+
+
+def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig, in_words: int = 1,
+            res_lanes: int | None = None) -> Step:
     """The engine step that runs ``layer`` (one block's) over its feature map on the engine whose GEMM unit is
-    ``gemm`` (``gemm_unit``)."""
+    ``gemm`` (``gemm_unit``); ``in_words``: bytes per input value (a raw frame's sums, ``raw_words``);
+    ``res_lanes``: the engine's ``residual_lanes`` (default: enough for ``unit``'s layers)."""
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
-    rd, wr, wb = _in_bytes(cfg, layer), layer.out_elems, 0
+    rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer), 0
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
@@ -281,10 +312,11 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
         if layer.name.endswith(LN_INPUT):  # a row per token, the RTL's cycles per row (IntLayerNorm)
             c = layer.in_channels
-            b["layernorm"] = rd // c * layernorm_row_cycles(c, cfg.ln_lanes)
+            b["layernorm"] = rd // in_words // c * layernorm_row_cycles(c, cfg.ln_lanes)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
+        b["adder"] = math.ceil(res / (res_lanes or residual_lanes(cfg, [unit])))
     b["writer"] = math.ceil(wr / PORT_BYTES)
     b["ddr"] = math.ceil((rd + res + wr + wb) / bpc)
     binding = max(b, key=b.get)
@@ -313,20 +345,24 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
     closing LayerNorm as its own pass."""
     gemm = gemm_unit(cfg, units)
     steps = []
+    words = 1  # bytes per value of the previous layer's output
+    lanes = residual_lanes(cfg, units)
     for u in units:
         for blk in u.blocks:
             for x in blk:
                 if x.kind == "matmul" and not x.name.endswith("matmul_qk"):
                     steps.append(v_transpose_step(cfg, u, x, gemm))
-                steps.append(step_of(cfg, u, x, gemm))
+                steps.append(step_of(cfg, u, x, gemm, in_words=words, res_lanes=lanes))
+                words = raw_words(cfg, x)
     last = units[-1]
     if last.name == "neck":
         bpc = ddr_bytes_per_cycle(cfg)
         e, c = last.out_elems, last.layers[-1].mh
-        b = {"layernorm": e // c * layernorm_row_cycles(c, cfg.ln_lanes), "reader": math.ceil(e / PORT_BYTES),
-             "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil(2 * e / bpc)}
+        rd = e * raw_words(cfg, last.layers[-1])
+        b = {"layernorm": e // c * layernorm_row_cycles(c, cfg.ln_lanes), "reader": math.ceil(rd / PORT_BYTES),
+             "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil((rd + e) / bpc)}
         k = max(b, key=b.get)
-        steps.append(Step("neck.3 (LayerNorm2d)", "layernorm", 0, b[k] + cfg.launch_cycles, b, e, e, 0, k))
+        steps.append(Step("neck.3 (LayerNorm2d)", "layernorm", 0, b[k] + cfg.launch_cycles, b, rd, e, 0, k))
     return steps
 
 
@@ -344,11 +380,12 @@ class _SlidingWindow(ShapeOp):
 
 
 @cache
-def _layernorm(channels: int, lanes: int) -> dict[str, float]:
-    """int_layernorm.sv at ``lanes`` (samfpga.hw.custom_ops.int_cost's own model, the build's attributes)."""
+def _layernorm(channels: int, lanes: int, in_bits: int = LAYERNORM_ATTRS["in_bits"]) -> dict[str, float]:
+    """int_layernorm.sv at ``lanes`` for ``in_bits``-bit inputs (samfpga.hw.custom_ops.int_cost's own model, the
+    build's attributes)."""
     from samfpga.hw.custom_ops.int_cost import layernorm_model
 
-    return layernorm_model(_layernorm_op(channels, lanes))
+    return layernorm_model(_layernorm_op(channels, lanes, in_bits))
 
 
 @cache
@@ -359,7 +396,7 @@ def layernorm_row_cycles(channels: int, lanes: int) -> int:
 
 
 @cache
-def _layernorm_op(channels: int, lanes: int):
+def _layernorm_op(channels: int, lanes: int, in_bits: int = LAYERNORM_ATTRS["in_bits"]):
     from onnx import helper
     from qonnx.custom_op.registry import getCustomOp
 
@@ -369,7 +406,7 @@ def _layernorm_op(channels: int, lanes: int):
     node = helper.make_node("IntLayerNorm_rtl", ["x"], ["y"], domain="finn.custom_op.fpgadataflow.rtl",
                             backend="fpgadataflow", NumChannels=channels, PE=lanes, eps_int=a["eps_int"],
                             frac_bits=a["frac_bits"], lut_bits=a["lut_bits"], r_bits=a["r_bits"],
-                            negate=[0] * channels, numInputVectors=[1], inputDataType=f"INT{a['in_bits']}",
+                            negate=[0] * channels, numInputVectors=[1], inputDataType=f"INT{in_bits}",
                             outputDataType=f"INT{a['out_bits']}")
     return getCustomOp(node)
 
@@ -549,9 +586,12 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         out[f"depthwise line buffer ({x.kernel} x {cols} x {x.in_channels}, {kind})"] = {
             **_res(**r), "source": "samfpga.hw.resources.memory"}
     ln_ch = max(x.mw for x in layers if x.name.endswith(LN_INPUT))
-    ln = _layernorm(_pad(ln_ch, cfg.ln_lanes), cfg.ln_lanes)
-    out["layernorm"] = {**_add(_res(**ln), {r: v * cfg.ln_lanes for r, v in per_lane_rq.items()}),
-                        "source": "own model (int_cost.layernorm_model) + a requantiser per lane"}
+    # the neck's LayerNorms take its convs' raw sums (RAW_OUTPUT), the blocks' take 8 bits
+    ln_in = max([LAYERNORM_ATTRS["in_bits"]] + [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith(RAW_OUTPUT)])
+    ln = _layernorm(_pad(ln_ch, cfg.ln_lanes), cfg.ln_lanes, ln_in)
+    out[f"layernorm ({ln_in}-bit inputs)"] = {
+        **_add(_res(**ln), {r: v * cfg.ln_lanes for r, v in per_lane_rq.items()}),
+        "source": "own model (int_cost.layernorm_model) + a requantiser per lane"}
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -561,7 +601,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         unit, qk, _ = qk_layers(units)[0]
         gemm = gemm_unit(cfg, units)
         feed = RawRowsConfig.for_unit(layer_config(cfg, unit, qk, gemm), n=_pad(t, cfg.sm_lanes),
-                                      lanes=cfg.sm_lanes, out_bits=gemm.raw_bits)
+                                      lanes=cfg.sm_lanes, out_bits=acc_bits(qk, cfg.w_bits))
         out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
                                           "source": "own model (engine.softmax_feed), fitted to Yosys"}
         out.update(attention_permutes(cfg, units))
@@ -571,8 +611,18 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                                                 f"(int_softmax.sv BIAS_RAM, RT_SET, SET_HEADS)"}
     from samfpga.hw.resources.models import add_streams_terms, terms_total
 
-    add = terms_total(add_streams_terms(cfg.pe, 9), "AddStreams_rtl")
-    out["residual adder"] = {**_res(**add), "source": "own model (add_streams_terms)"}
+    lanes = residual_lanes(cfg, units)
+    add = terms_total(add_streams_terms(lanes, 9), "AddStreams_rtl")
+    out[f"residual adder ({lanes} lanes)"] = {**_res(**add), "source": "own model (add_streams_terms)"}
+    # the residual sum (9 bits) is requantised to 8 before it is stored (engine_program's add_rq)
+    out["residual requantisers"] = {**_res(**{r: v * lanes for r, v in per_lane_rq.items()}),
+                                    "source": "a requantiser per adder lane (token_batch_mvu.sv's per-PE term)"}
+    # the unit's PE outputs a beat to the adder's lanes: a beat held, each lane bit a ceil(PE / lanes):1 mux
+    k = math.ceil(cfg.pe / lanes)
+    out["residual width converter"] = {**_res(LUT=lanes * 9 * math.ceil((k - 1) / 3), FF=(cfg.pe + lanes) * 9),
+                                       "source": "own model (a PE-value register and a mux per lane bit)"}
+    out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
+                          "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
     for name, kind in (("reader", "strip_reader_aligned"), ("residual reader", "strip_reader_aligned"),
                        ("writer", "strip_writer_aligned"), ("image reader", "strip_reader")):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
@@ -627,9 +677,16 @@ NOT_BUILT = (
     "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
     "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
+    "what the engine program of the tiny build needs of the GEMM unit beyond the built one "
+    "(samfpga.hw.sim.engine_program, EngineProgram.needs): 9-bit signed activations (INT8 and UINT8 layers; priced, "
+    "the RTL takes A_BITS = 9 but is not built or simulated so), the requantiser's clip sign per frame (UINT8 or "
+    "INT8 outputs), the raw word count per frame (QK^T's sums and the neck's wider ones), requantiser scales wider "
+    "than 18 bits where the build keeps thresholds (20 in the tiny build; not priced), a LayerNorm taking the "
+    "neck's raw sums (priced at their width), requantisers after the residual adder and the image's per-channel "
+    "table (priced)",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
-    "the engine as one design: HDL, a python execution of its whole schedule against the FINN graph (its GEMM "
-    "steps alone are: samfpga.hw.sim.engine_gemm), RTL simulation",
+    "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
+    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 
