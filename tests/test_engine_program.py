@@ -9,6 +9,7 @@ tolerance 0. tests/test_backends_quant.py runs the same check against FINN on th
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,40 @@ def test_lane_requant_of_a_requant_node_is_finns():
     rq = from_requant(scale, bias, 16, 14, "INT8")
     x = rng.integers(-(1 << 13), 1 << 13, (500, 16))
     np.testing.assert_array_equal(rq.apply(x), requant_spec(x, scale, bias, 8, True))
+
+
+@pytest.mark.timeout(1200)
+def test_program_frames_on_the_rtl_unit(tmp_path):
+    """Every frame the GEMM unit runs in the tiny build's program (24 layers, 3 QK^T raw frames, 3 V transposes, 3
+    AV: 33 frames with 9-bit activations, UINT8 and INT8 outputs, 20-bit requantiser scales, 23-bit raw sums) back
+    to back on token_batch_mvu.sv built as the program's unit (Verilator + cocotb, cocotbext-axi's AXI RAM as DDR,
+    a free pass and one with stalls on every stream and AXI channel): every output word equal to the unit model's,
+    tolerance 0 (the model's outputs are the program's, whose stored tensors equal FINN's execution)."""
+    from samfpga.hw.sim.engine_program import run_program
+    from samfpga.hw.sim.token_batch_mvu import whole_folds
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
+
+    g = _graph()
+    prog = _program(g)
+    frames = []
+    run_program(prog, g.run_host_pre(_inputs(g, 0)), frames=frames)
+    assert len(frames) == 33 and {f.cfg.out_signed for f in frames if f.cfg.requantises} == {True, False}
+    assert sum(f.cfg.raw for f in frames) == 5  # QK^T x 3 and the neck's two convs
+    rtl, expected, base = [], [], 0
+    for f in frames:
+        rtl.append(Frame(f.x, f.w, base=base, rq=f.rq, shape=f.cfg))
+        expected.append(f.y)
+        base += whole_folds(f.cfg.min_stride * f.x.shape[0], 4096)
+    build(prog.unit, tmp_path)
+    res = simulate(prog.unit, rtl, [Pass("free"), Pass("stalls", 0.2, 0.2, 0.2)], tmp_path, seed=3,
+                   expected=expected)
+    assert res.passed, res.error or res.passes
+    from samfpga.hw.sim.token_batch_mvu import pack_outputs
+
+    words = sum(len(pack_outputs(f.y, f.cfg)) for f in frames)
+    assert [p["words_compared"] for p in res.passes] == [words, words]
+    # negative control: the stem's UINT8 frame (outputs up to 255) run with the signed clip (cfg_unsigned = 0)
+    k = next(i for i, f in enumerate(frames) if f.cfg.requantises and not f.cfg.out_signed and f.y.max() > 127)
+    signed = Frame(rtl[k].x, rtl[k].w, base=0, rq=rtl[k].rq, shape=replace(frames[k].cfg, out_signed=True))
+    bad = simulate(prog.unit, [signed], [Pass("free")], tmp_path, expected=[expected[k]], tag="signed")
+    assert not bad.passed and bad.passes[0]["mismatches"] > 0

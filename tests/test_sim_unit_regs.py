@@ -60,15 +60,15 @@ def test_writes_are_ordered_lo_hi_and_checked():
 
 
 def test_token_batch_shape_registers_are_optional():
-    """SF, NF and BATCH (a run-time-shaped unit's layer shape) and RAW may be left out of a config: written as 0,
-    which a fixed-shape unit ignores (RAW = 0: requantised as before); the other keys stay required, and given
-    values land at 0x28-0x34."""
+    """SF, NF and BATCH (a run-time-shaped unit's layer shape), RAW and UNSIGNED may be left out of a config: written
+    as 0, which a fixed-shape unit ignores (RAW = 0: requantised as before; UNSIGNED = 0: signed outputs); the other
+    keys stay required, and given values land at 0x28-0x38."""
     from samfpga.backends.unit_regs import TOKEN_BATCH_MVU
 
     base = {"base": 0x1000, "stride": 0x400, "iters": 3, "tokens": 7}
-    assert TOKEN_BATCH_MVU.writes(base)[-4:] == [(0x28, 0), (0x2C, 0), (0x30, 0), (0x34, 0)]
-    assert TOKEN_BATCH_MVU.writes({**base, "sf": 5, "nf": 2, "batch": 16, "raw": 1})[-4:] == \
-        [(0x28, 5), (0x2C, 2), (0x30, 16), (0x34, 1)]
+    assert TOKEN_BATCH_MVU.writes(base)[-5:] == [(0x28, 0), (0x2C, 0), (0x30, 0), (0x34, 0), (0x38, 0)]
+    assert TOKEN_BATCH_MVU.writes({**base, "sf": 5, "nf": 2, "batch": 16, "raw": 1, "unsigned": 1})[-5:] == \
+        [(0x28, 5), (0x2C, 2), (0x30, 16), (0x34, 1), (0x38, 1)]
     with pytest.raises(ValueError, match=r"lacks \['tokens'\]"):
         TOKEN_BATCH_MVU.writes({k: v for k, v in base.items() if k != "tokens"})
 

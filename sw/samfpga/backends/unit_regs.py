@@ -133,15 +133,15 @@ STRIP_WRITER = UnitMap(
 #: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1]); sf, nf and
 #: batch are the layer's shape on a run-time-shaped unit (RT_SHAPE = 1: input beats and output folds per token,
 #: tokens per pass; ignored otherwise); raw = 1 sends a frame's sums unrequantised (a unit built with RAW_OUT = 1;
-#: err[1] on others)
+#: err[1] on others); unsigned = 1 clips a run-time-shaped unit's requantised outputs to the unsigned range
 TOKEN_BATCH_MVU = UnitMap(
     "token_batch_mvu",
     (("base", "cfg_base", 64), ("stride", "cfg_stride", 64), ("iters", "cfg_iters", 16),
      ("tokens", "cfg_tokens", 16), ("sf", "cfg_sf", 16), ("nf", "cfg_nf", 16), ("batch", "cfg_batch", 16),
-     ("raw", "cfg_raw", 1)),
+     ("raw", "cfg_raw", 1), ("unsigned", "cfg_unsigned", 1)),
     err_doc="bit 0 R error response, bit 1 base or stride not on whole bursts, or (RT_SHAPE) sf / nf / batch out "
             "of range, or raw on a unit without RAW_OUT (both sticky until reset)",
-    optional=("sf", "nf", "batch", "raw"))
+    optional=("sf", "nf", "batch", "raw", "unsigned"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU)}
 

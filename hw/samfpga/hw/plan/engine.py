@@ -677,13 +677,12 @@ NOT_BUILT = (
     "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
     "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
-    "what the engine program of the tiny build needs of the GEMM unit beyond the built one "
-    "(samfpga.hw.sim.engine_program, EngineProgram.needs): 9-bit signed activations (INT8 and UINT8 layers; priced, "
-    "the RTL takes A_BITS = 9 but is not built or simulated so), the requantiser's clip sign per frame (UINT8 or "
-    "INT8 outputs), the raw word count per frame (QK^T's sums and the neck's wider ones), requantiser scales wider "
-    "than 18 bits where the build keeps thresholds (20 in the tiny build; not priced), a LayerNorm taking the "
-    "neck's raw sums (priced at their width), requantisers after the residual adder and the image's per-channel "
-    "table (priced)",
+    "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
+    "(samfpga.hw.sim.engine_program, EngineProgram.needs): the raw word count per frame (QK^T's sums and the "
+    "neck's wider ones; priced), a LayerNorm taking the neck's raw sums (priced at their width), requantisers after "
+    "the residual adder and the image's per-channel table (priced). Built and simulated: 9-bit activations and "
+    "the clip sign per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny program bit-exact in "
+    "RTL, tests/test_engine_program.py); wider requantiser scales (20 bits there) are simulated, not priced",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program)",

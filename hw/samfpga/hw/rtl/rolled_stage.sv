@@ -143,7 +143,7 @@ module rolled_stage #(
 	) body (
 		.clk, .rst,
 		.cfg_base(wt_base), .cfg_stride(wt_stride), .cfg_iters(wt_iters), .cfg_tokens(wt_tokens),
-		.cfg_sf('0), .cfg_nf('0), .cfg_batch('0), .cfg_raw(1'b0), .err(wt_err),	// shape: the parameters' (RT_SHAPE = 0)
+		.cfg_sf('0), .cfg_nf('0), .cfg_batch('0), .cfg_raw(1'b0), .cfg_unsigned(1'b0), .err(wt_err),	// shape: the parameters' (RT_SHAPE = 0)
 		.m_axi_arid(m_axi_wt_arid), .m_axi_araddr(m_axi_wt_araddr), .m_axi_arlen(m_axi_wt_arlen),
 		.m_axi_arsize(m_axi_wt_arsize), .m_axi_arburst(m_axi_wt_arburst), .m_axi_arcache(m_axi_wt_arcache),
 		.m_axi_arprot(m_axi_wt_arprot), .m_axi_arvalid(m_axi_wt_arvalid), .m_axi_arready(m_axi_wt_arready),

@@ -41,6 +41,9 @@
 // each, element 0 in the LSBs), at bank address (b*NF' + nf)*K + k. DDR then holds no parameter words (the layout
 // of RQ = 0). The output banks have one write port, so after an issue that finishes a sum the next such issue waits
 // K cycles (the others run on): a pass of SF' = 1 issues one MAC cycle in K. The banks bound B'*NF'*K <= B*NF.
+// With RT_SHAPE = 1 each frame also picks its requantised outputs' range: cfg_unsigned = 1 clips to
+// [0, 2^OUT_BITS - 1], 0 to the signed range (without RT_SHAPE, OUT_SIGNED decides), so INT8 and UINT8 layers run
+// on one unit; the flag travels with each pass like cfg_raw.
 // Read requests are only issued for FIFO space already reserved, so rready stays high and a stalled R channel
 // only delays the compute. err[0]: an R beat carried an error response; err[1]: base or stride misaligned, or
 // (RT_SHAPE) a shape out of range, or cfg_raw on a unit without RAW_OUT (both sticky until reset).
@@ -92,6 +95,7 @@ module token_batch_mvu #(
 	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds NF' (cfg_batch * NF' <= B * MH/PE)
 	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass B' (1 .. B)
 	input	logic  cfg_raw,	// RAW_OUT: the frame's sums unrequantised (cfg_batch * NF' * K <= B * MH/PE)
+	input	logic  cfg_unsigned,	// RT_SHAPE: the frame's requantised outputs clip to [0, 2^OUT_BITS - 1]
 	output	logic [1:0]  err,
 
 	// AXI4 read master (weights)
@@ -216,12 +220,16 @@ module token_batch_mvu #(
 	logic [1:0][NFN_BITS-1:0]  INf = '0;
 	logic  RawQ = 0;	// the frame is raw
 	logic [1:0]  IRaw = '0;	// ... per input bank
+	logic  UnsQ = 0;	// the frame's outputs are unsigned
+	logic [1:0]  IUns = '0;	// ... per input bank
 	uwire  shape_ok = cfg_sf >= 1 && cfg_nf >= 1 && cfg_batch >= 1 && cfg_batch <= B &&
 		64'(cfg_batch) * 64'(cfg_sf) <= 64'(B*SF) && 64'(cfg_batch) * 64'(cfg_nf) <= 64'(B*NF);
 	// a raw frame's sums take K bank words each
 	uwire  raw_ok = 64'(cfg_batch) * 64'(cfg_nf) * 64'(K) <= 64'(B*NF);
 	uwire  use_cfg = RT_SHAPE && shape_ok && (!cfg_raw || (RAW_OUT && raw_ok));
 	uwire  raw_in = RAW_OUT && use_cfg && cfg_raw;
+	// with RT_SHAPE each frame picks its clip range (the engine runs INT8 and UINT8 layers on one unit)
+	uwire  uns_in = RT_SHAPE? cfg_unsigned : !OUT_SIGNED;
 	uwire [SFN_BITS-1:0]  sf_in = use_cfg? SFN_BITS'(cfg_sf) : SFN_BITS'(SF);
 	uwire [NFN_BITS-1:0]  nf_in = use_cfg? NFN_BITS'(cfg_nf) : NFN_BITS'(NF);
 	uwire [NB_BITS-1:0]  b_in = use_cfg? NB_BITS'(cfg_batch) : NB_BITS'(B);
@@ -247,6 +255,7 @@ module token_batch_mvu #(
 	uwire [NB_BITS-1:0]  b_eff = InFrame? BQ : b_in;
 	uwire [PB_BITS-1:0]  beats_eff = InFrame? BeatsQ : beats_in;
 	uwire  raw_eff = InFrame? RawQ : raw_in;
+	uwire  uns_eff = InFrame? UnsQ : uns_in;
 	uwire [CNT_BITS-1:0]  tok_left = t_eff - WTok;
 	uwire [NB_BITS-1:0]  nb_now = tok_left >= CNT_BITS'(b_eff)? b_eff : NB_BITS'(tok_left);
 	uwire [NB_BITS-1:0]  nb_eff = batch_start? nb_now : WNb;
@@ -286,6 +295,8 @@ module token_batch_mvu #(
 			INf <= '0;
 			RawQ <= 0;
 			IRaw <= '0;
+			UnsQ <= 0;
+			IUns <= '0;
 			WTok <= 0;
 			WIter <= 0;
 			IterAddr <= 0;
@@ -313,6 +324,7 @@ module token_batch_mvu #(
 					BQ <= b_in;
 					BeatsQ <= beats_in;
 					RawQ <= raw_in;
+					UnsQ <= uns_in;
 					if(cfg_base % BURST_BYTES != 0 || cfg_stride % BURST_BYTES != 0 || (RT_SHAPE && !shape_ok) ||
 							(cfg_raw && !(RAW_OUT && raw_ok)))
 						ErrAlign <= 1;
@@ -323,6 +335,7 @@ module token_batch_mvu #(
 					ISf[WBank] <= sf_eff;
 					INf[WBank] <= nf_eff;
 					IRaw[WBank] <= raw_eff;
+					IUns[WBank] <= uns_eff;
 					DQ[DqWp] <= base_eff;
 					DQBeats[DqWp] <= beats_eff;
 					DqWp <= DqWp + 1;
@@ -534,6 +547,7 @@ module token_batch_mvu #(
 	logic [NFN_BITS-1:0]  CNfN = 0;
 	logic [1:0][NFN_BITS-1:0]  ONf = '0;	// the bank words per token of each output bank's pass (raw: NF'*K)
 	logic  CRaw = 0;	// the pass is raw
+	logic  CUns = 0;	// the pass's outputs are unsigned
 	logic [K_BITS-1:0]  Cool = 0;	// raw: cycles until the next issue that finishes a sum
 
 	uwire  can_start = IFull[RBank] && OState[OBank] == O_FREE;
@@ -547,6 +561,7 @@ module token_batch_mvu #(
 	logic [PQ_BITS:0]  PqCnt = 0;
 	uwire  pq_pop;
 	uwire  raw_c = Busy? CRaw : IRaw[RBank];
+	uwire  uns_c = Busy? CUns : IUns[RBank];
 	uwire  par_phase = PW != 0 && !raw_c && CPw != PW_BITS'(PW);
 	uwire  par_take = (Busy || can_start) && par_phase && word_vld && PqCnt != (PQ_BITS+1)'(PQ_DEPTH);
 	uwire [NB_BITS-1:0]  nb_c = Busy? CNb : INb[RBank];
@@ -565,7 +580,7 @@ module token_batch_mvu #(
 	// S1: input beat (registered RAM read) and weight word
 	logic [IN_W-1:0]  S1A;
 	logic [WW-1:0]  S1W = '0;
-	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0, S1FoldEnd = 0, S1Raw = 0;
+	logic  S1Vld = 0, S1First = 0, S1Last = 0, S1PassLast = 0, S1OBank = 0, S1FoldEnd = 0, S1Raw = 0, S1Uns = 0;
 	logic [B_BITS-1:0]  S1B = 0;
 	logic [OA_BITS-1:0]  S1OAddr = 0;
 	logic [NB_BITS-1:0]  S1Nb = 0;
@@ -576,7 +591,7 @@ module token_batch_mvu #(
 	// S2: dot products
 	typedef logic signed [ACC_BITS-1:0]  acc_t;
 	logic [PE-1:0][ACC_BITS-1:0]  S2Dot = '0;
-	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0, S2FoldEnd = 0, S2Raw = 0;
+	logic  S2Vld = 0, S2First = 0, S2Last = 0, S2PassLast = 0, S2OBank = 0, S2FoldEnd = 0, S2Raw = 0, S2Uns = 0;
 	logic [B_BITS-1:0]  S2B = 0;
 	logic [OA_BITS-1:0]  S2OAddr = 0;
 	logic [NB_BITS-1:0]  S2Nb = 0;
@@ -584,8 +599,8 @@ module token_batch_mvu #(
 	logic [PE-1:0][ACC_BITS-1:0]  dot;
 	// the S1 bookkeeping as S2 takes it: through dot_chain / dot_pack it travels beside the operands, so S2 and
 	// everything after see the same sequence as without (only later); bit 0 is the valid flag, the only one reset
-	localparam int unsigned  CTL_BITS = 7 + B_BITS + OA_BITS + NB_BITS;
-	uwire [CTL_BITS-1:0]  s1_ctl = {S1Raw, S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb,
+	localparam int unsigned  CTL_BITS = 8 + B_BITS + OA_BITS + NB_BITS;
+	uwire [CTL_BITS-1:0]  s1_ctl = {S1Uns, S1Raw, S1First, S1Last, S1FoldEnd, S1Vld && S1PassLast, S1OBank, S1B, S1OAddr, S1Nb,
 		S1Vld};
 	uwire [CTL_BITS-1:0]  s2_ctl;
 	if(DOT == 1) begin : genChain
@@ -643,13 +658,13 @@ module token_batch_mvu #(
 		// T3: the finished sums and their fold's parameters
 		logic [PE-1:0][ACC_BITS-1:0]  T3Acc = '0;
 		logic [PE*PB-1:0]  T3Par = '0;
-		logic  T3Vld = 0, T3PassLast = 0, T3OBank = 0, T3Raw = 0;
+		logic  T3Vld = 0, T3PassLast = 0, T3OBank = 0, T3Raw = 0, T3Uns = 0;
 		logic [OA_BITS-1:0]  T3OAddr = 0;
 		logic [NB_BITS-1:0]  T3Nb = 0;
 		// T4: acc * scale + bias, and the shift
 		logic [PE-1:0][SUM_BITS-1:0]  T4Sum = '0;
 		logic [PE-1:0][RT_BITS-1:0]  T4Sh = '0;
-		logic  T4Vld = 0, T4PassLast = 0, T4OBank = 0, T4Raw = 0;
+		logic  T4Vld = 0, T4PassLast = 0, T4OBank = 0, T4Raw = 0, T4Uns = 0;
 		logic [PE-1:0][ACC_BITS-1:0]  T4Acc = '0;	// RAW_OUT: the sums themselves
 		logic [OA_BITS-1:0]  T4OAddr = 0;
 		logic [NB_BITS-1:0]  T4Nb = 0;
@@ -670,6 +685,8 @@ module token_batch_mvu #(
 			T3Par <= PQ[PqRp];
 			T3Raw <= S2Raw;
 			T4Raw <= T3Raw;
+			T3Uns <= S2Uns;
+			T4Uns <= T3Uns;
 			if(RAW_OUT)  T4Acc <= T3Acc;
 			T3OBank <= S2OBank;
 			T3OAddr <= S2OAddr;
@@ -685,13 +702,16 @@ module token_batch_mvu #(
 			T4OAddr <= T3OAddr;
 			T4Nb <= T3Nb;
 		end
-		// floor((acc * scale + bias) / 2^shift), clipped to the output range
-		localparam sum_t  LO = OUT_SIGNED? -(sum_t'(1) <<< (OUT_BITS - 1)) : sum_t'(0);
-		localparam sum_t  HI = OUT_SIGNED? (sum_t'(1) <<< (OUT_BITS - 1)) - 1 : (sum_t'(1) <<< OUT_BITS) - 1;
+		// floor((acc * scale + bias) / 2^shift), clipped to the frame's output range (signed, or unsigned)
+		localparam sum_t  LO_S = -(sum_t'(1) <<< (OUT_BITS - 1));
+		localparam sum_t  HI_S = (sum_t'(1) <<< (OUT_BITS - 1)) - 1;
+		localparam sum_t  HI_U = (sum_t'(1) <<< OUT_BITS) - 1;
+		uwire sum_t  lo = T4Uns? sum_t'(0) : LO_S;
+		uwire sum_t  hi = T4Uns? HI_U : HI_S;
 		uwire [PE*OB-1:0]  clipped;
 		for(genvar  p = 0; p < PE; p++) begin : genClip
 			uwire sum_t  shifted = $signed(T4Sum[p]) >>> T4Sh[p];
-			assign	clipped[p*OB +: OB] = shifted < LO? OB'(LO) : shifted > HI? OB'(HI) : OB'(shifted);
+			assign	clipped[p*OB +: OB] = shifted < lo? OB'(lo) : shifted > hi? OB'(hi) : OB'(shifted);
 		end : genClip
 		if(RAW_OUT) begin : genRaw
 			// a raw fold's sums: word 0 at T4 (where the requantised values are written), words 1 .. K-1 in the
@@ -815,6 +835,7 @@ module token_batch_mvu #(
 			CSfN <= 0;
 			CNfN <= 0;
 			CRaw <= 0;
+			CUns <= 0;
 			Cool <= 0;
 			S1W <= '0;
 			CPw <= 0;
@@ -848,6 +869,7 @@ module token_batch_mvu #(
 				CNfN <= INf[RBank];
 				ONf[OBank] <= IRaw[RBank]? NFN_BITS'(INf[RBank] * K) : INf[RBank];
 				CRaw <= IRaw[RBank];
+				CUns <= IUns[RBank];
 				OState[OBank] <= O_FILLING;
 			end
 			if(issue) begin
@@ -880,6 +902,7 @@ module token_batch_mvu #(
 			else if(Cool != 0)  Cool <= Cool - 1;
 			S1Vld <= issue;
 			S1Raw <= raw_c;
+			S1Uns <= uns_c;
 			S1W <= word;
 			S1B <= CB;
 			S1First <= CSf == 0;
@@ -890,7 +913,7 @@ module token_batch_mvu #(
 			S1OAddr <= OAddr;
 			S1Nb <= nb_c;
 
-			{S2Raw, S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb, S2Vld} <= s2_ctl;
+			{S2Uns, S2Raw, S2First, S2Last, S2FoldEnd, S2PassLast, S2OBank, S2B, S2OAddr, S2Nb, S2Vld} <= s2_ctl;
 			S2Dot <= dot;
 
 			if(fin_pass_last) begin

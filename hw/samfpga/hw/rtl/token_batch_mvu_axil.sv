@@ -13,6 +13,7 @@
 //   0x2C  NF         RW  cfg_nf[15:0]
 //   0x30  BATCH      RW  cfg_batch[15:0]
 //   0x34  RAW        RW  cfg_raw[0:0]
+//   0x38  UNSIGNED   RW  cfg_unsigned[0:0]
 
 module token_batch_mvu_axil #(
 	int unsigned  MW = 16,
@@ -92,7 +93,7 @@ module token_batch_mvu_axil #(
 	output	logic  m_axis_tvalid,
 	input	logic  m_axis_tready
 );
-	localparam int unsigned  N_CFG = 10;
+	localparam int unsigned  N_CFG = 11;
 
 	if(AXI_AW > 64)  $error("cfg_base is wider than its 64-bit register");
 	if(AXI_AW > 64)  $error("cfg_stride is wider than its 64-bit register");
@@ -114,8 +115,9 @@ module token_batch_mvu_axil #(
 	uwire [CNT_BITS-1:0]  cfg_nf = CNT_BITS'(cfg[224 +: 32]);	// 0x2C NF
 	uwire [CNT_BITS-1:0]  cfg_batch = CNT_BITS'(cfg[256 +: 32]);	// 0x30 BATCH
 	uwire [1-1:0]  cfg_raw = 1'(cfg[288 +: 32]);	// 0x34 RAW
+	uwire [1-1:0]  cfg_unsigned = 1'(cfg[320 +: 32]);	// 0x38 UNSIGNED
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(320'h000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err))) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(352'h00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err))) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,
@@ -125,6 +127,6 @@ module token_batch_mvu_axil #(
 	assign	busy = 0;
 
 	token_batch_mvu #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .A_SIGNED(A_SIGNED), .W_SIGNED(W_SIGNED), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .RQ(RQ), .OUT_BITS(OUT_BITS), .OUT_SIGNED(OUT_SIGNED), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RT_SHAPE(RT_SHAPE), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS)) unit (
-		.clk, .rst, .cfg_base, .cfg_stride, .cfg_iters, .cfg_tokens, .cfg_sf, .cfg_nf, .cfg_batch, .cfg_raw, .err, .m_axi_arid, .m_axi_araddr, .m_axi_arlen, .m_axi_arsize, .m_axi_arburst, .m_axi_arcache, .m_axi_arprot, .m_axi_arvalid, .m_axi_arready, .m_axi_rid, .m_axi_rdata, .m_axi_rresp, .m_axi_rlast, .m_axi_rvalid, .m_axi_rready, .s_axis_tdata, .s_axis_tvalid, .s_axis_tready, .m_axis_tdata, .m_axis_tvalid, .m_axis_tready
+		.clk, .rst, .cfg_base, .cfg_stride, .cfg_iters, .cfg_tokens, .cfg_sf, .cfg_nf, .cfg_batch, .cfg_raw, .cfg_unsigned, .err, .m_axi_arid, .m_axi_araddr, .m_axi_arlen, .m_axi_arsize, .m_axi_arburst, .m_axi_arcache, .m_axi_arprot, .m_axi_arvalid, .m_axi_arready, .m_axi_rid, .m_axi_rdata, .m_axi_rresp, .m_axi_rlast, .m_axi_rvalid, .m_axi_rready, .s_axis_tdata, .s_axis_tvalid, .s_axis_tready, .m_axis_tdata, .m_axis_tvalid, .m_axis_tready
 	);
 endmodule

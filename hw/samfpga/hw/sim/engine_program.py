@@ -592,11 +592,40 @@ def _read(mem: dict[str, np.ndarray], op: Operand) -> np.ndarray:
     return mem[op.tensor][op.access.indices()].reshape(op.shape)
 
 
-def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.ndarray]:
+@dataclass
+class UnitFrame:
+    """One frame of the GEMM unit as a step runs it: inputs x (n, t, mw), weights w (n, mh, mw), requantisation
+    parameters (None: raw or transposing without), the frame's configuration (``layer_shape``: its registers) and
+    its outputs y (n, t, mh) as the unit's model computes them (padded outputs included)."""
+
+    step: str
+    x: np.ndarray
+    w: np.ndarray
+    rq: tb.RequantParams | None
+    cfg: tb.TokenBatchConfig
+    y: np.ndarray
+
+
+def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[UnitFrame] | None = None
+                ) -> dict[str, np.ndarray]:
     """The steps in order on the accelerator input ``x`` (integers, the graph's input shape): every stored
-    tensor (flat int64), keyed by name. ``trace(step, value)`` after each step."""
+    tensor (flat int64), keyed by name. ``trace(step, value)`` after each step; ``frames`` collects every frame of
+    the GEMM unit (for its RTL: tests/test_engine_program.py)."""
     from samfpga.hw.sim.attention_operands import transpose_frame
     from samfpga.kernels import fmpadding, layernorm, softmax, swg, vvau
+
+    def unit(step: EngineStep, xs: np.ndarray, cfg: tb.TokenBatchConfig, w: np.ndarray | None = None,
+             rq: tb.RequantParams | None = None) -> np.ndarray:
+        if w is None:  # the step's layer from the program's DDR image
+            y = tb.unit_model(xs, prog.image, cfg, base=step.offset)
+            if frames is not None:
+                w = tb.unpack_weights(prog.image, 1, cfg, base=step.offset)
+                rq = tb.unpack_requant(prog.image, 1, cfg, base=step.offset) if cfg.requantises else None
+        else:
+            y = tb.unit_model(xs, tb.pack_weights(w, cfg, rq=rq), cfg)
+        if frames is not None:
+            frames.append(UnitFrame(step.name, xs, w, rq, cfg, y))
+        return y
 
     mem: dict[str, np.ndarray] = {prog.input: np.asarray(x).astype(np.int64).ravel()}
     for s in prog.steps:
@@ -606,7 +635,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.
             w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
             w[:, :s.mh, :s.mw] = v
             rq = tb.RequantParams(*(np.repeat(a, s.iters, axis=0) for a in (ident.scale, ident.bias, ident.shift)))
-            y = tb.unit_model(np.repeat(onehot, s.iters, axis=0), tb.pack_weights(w, cfg, rq=rq), cfg)
+            y = unit(s, np.repeat(onehot, s.iters, axis=0), cfg, w, rq)
             mem[s.output] = y.ravel()  # (n, d, keys padded): V^T's rows
             if trace:
                 trace(s, y)
@@ -620,7 +649,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.
             w[:, :s.mh, :s.mw] = k
             qp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
             qp[:, :, :s.mw] = q
-            sums = tb.unit_model(qp, tb.pack_weights(w, cfg), cfg)[:, :, :s.mh]  # raw_rows: padded keys dropped
+            sums = unit(s, qp, cfg, w)[:, :, :s.mh]  # raw_rows: padded keys dropped
             y = softmax.int_softmax(sums.reshape(s.out_shape), s.softmax)
         elif s.kind == "av":
             p = a.reshape(s.iters, s.tokens, s.mw)
@@ -631,7 +660,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.
             pp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
             pp[:, :, :s.mw] = p
             # AV's requantisation words (per head; the host writes them once around V^T's rows)
-            y = tb.unit_model(pp, tb.pack_weights(w, cfg, rq=s.rq_params), cfg)[:, :, :s.mh]
+            y = unit(s, pp, cfg, w, s.rq_params)[:, :, :s.mh]
         else:
             if s.table is not None:  # channels last: table[c, value - lowest]
                 a = s.table[np.arange(a.shape[-1]), a - s.table_lo]
@@ -653,7 +682,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None) -> dict[str, np.
                     tok = a.reshape(-1, s.mw)
                     xp = np.zeros((1, len(tok), cfg.mw), dtype=np.int64)
                     xp[0, :, :s.mw] = tok
-                    y = tb.unit_model(xp, prog.image, cfg, base=s.offset)[0, :, :s.mh]
+                    y = unit(s, xp, cfg)[0, :, :s.mh]
             if s.residual is not None:
                 r = _read(mem, s.residual).reshape(y.shape)
                 y = s.add_rq.apply(np.clip(y + r, *s.add_range))

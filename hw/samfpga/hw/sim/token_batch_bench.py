@@ -58,6 +58,7 @@ def _configure(dut, f: dict) -> None:
     dut.cfg_nf.value = int(f["nf"])
     dut.cfg_batch.value = int(f["batch"])
     dut.cfg_raw.value = int(f.get("raw", 0))
+    dut.cfg_unsigned.value = int(f.get("unsigned", 0))
 
 
 @cocotb.test()
@@ -96,7 +97,8 @@ async def token_batch_bench(dut):
         collector = cocotb.start_soon(_collect(sink, [len(f["expected"]) for f in frames], done, start, words))
         prev = None
         for f in frames:
-            key = (f["n"], f["t"], f["base"], f["stride"], f["sf"], f["nf"], f["batch"], f.get("raw", 0))
+            key = (f["n"], f["t"], f["base"], f["stride"], f["sf"], f["nf"], f["batch"], f.get("raw", 0),
+                   f.get("unsigned", 0))
             if key != prev:
                 await src.wait()  # the previous frame's input is in: its configuration has been sampled
                 _configure(dut, f)
