@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "raw_rows_synth")
     a = ap.parse_args(argv)
     from samfpga.hw.plan import engine
+    from samfpga.hw.plan.pricing import acc_bits
     from samfpga.hw.sim.raw_rows import RawRowsConfig
     from samfpga.hw.synth.own_rtl import rtl_source
     from samfpga.hw.synth.yosys import synthesize, yosys_version
@@ -28,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     units = engine._units(cfg_e)
     gemm = engine.gemm_unit(cfg_e, units)
     unit, layer = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
+    # QK^T's raw frame into the softmax's lanes of its sums' own width
     cfg = RawRowsConfig.for_unit(engine.layer_config(cfg_e, unit, layer, gemm), n=unit.window * unit.window,
-                                 lanes=cfg_e.sm_lanes, out_bits=gemm.raw_bits)
+                                 lanes=cfg_e.sm_lanes, out_bits=acc_bits(layer, cfg_e.w_bits))
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         r = synthesize([rtl_source("raw_rows.sv")], ["raw_rows"], Path(tmp), params=cfg.rtl_params())[0]

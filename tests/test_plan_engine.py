@@ -128,7 +128,7 @@ def test_attention_passes_hold_what_the_units_banks_hold(units):
             nb = max_batch(gemm, mw, mh, raw=qk)
             assert 1 <= nb <= 4 < t
             one = TokenBatchConfig(mw, mh, 8, 8, nb, acc_bits=tbc_acc(x), requant=True, axi_dw=128, dot="pack",
-                                   raw=qk, raw_bits=gemm.raw_bits if qk else 0)
+                                   raw=qk, raw_bits=tbc_acc(x) if qk else 0)
             assert steps[x.name].weight_bytes == x.vectors // t * -(-t // nb) * one.pass_bytes
             checked += 1
     assert checked

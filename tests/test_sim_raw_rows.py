@@ -58,17 +58,20 @@ def test_raw_rows_takes_the_units_raw_frame(tmp_path) -> None:
 
 @pytest.mark.timeout(300)
 def test_raw_rows_at_the_engines_size(tmp_path) -> None:
-    """The KV260 1024² engine's QK^T (engine.layer_config on engine.gemm_unit: PE 40, 2 folds, 3 beats per fold)
-    into its softmax's 16 lanes of 21-bit logits, 64 keys of the 80 sums kept: 12 rows bit-exact."""
+    """The KV260 1024² engine's QK^T (engine.layer_config on engine.gemm_unit: PE 40, 2 folds, 4 beats per fold: the
+    unit's raw sums are as wide as the neck's 28-bit ones) into its softmax's 16 lanes of 21-bit logits, 64 keys of
+    the 80 sums kept: 12 rows bit-exact."""
     from samfpga.hw.plan import engine
+    from samfpga.hw.plan.pricing import acc_bits
 
     cfg_e = engine.EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
     units = engine._units(cfg_e)
     gemm = engine.gemm_unit(cfg_e, units)
     unit, layer = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
     s = engine.layer_config(cfg_e, unit, layer, gemm)
-    cfg = RawRowsConfig.for_unit(s, n=unit.window * unit.window, lanes=cfg_e.sm_lanes, out_bits=gemm.raw_bits)
-    assert (cfg.pe, cfg.k, cfg.nf, cfg.n, cfg.lanes, cfg.out_bits) == (40, 3, 2, 64, 16, 21)
+    cfg = RawRowsConfig.for_unit(s, n=unit.window * unit.window, lanes=cfg_e.sm_lanes,
+                                 out_bits=acc_bits(layer, 8))
+    assert (cfg.pe, cfg.k, cfg.nf, cfg.n, cfg.lanes, cfg.out_bits) == (40, 4, 2, 64, 16, 21)
     rng = np.random.default_rng(4)
     y = rng.integers(-(1 << 20), 1 << 20, size=(1, 12, 80))
     passes = simulate(cfg, tb.pack_outputs(y, s), cfg.expected(y.reshape(-1, 80)), tmp_path / "e")

@@ -223,14 +223,12 @@ def layer_config(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatc
     unrequantised, a raw frame (RAW_OUT: each sum out as raw_words words through the output banks, so fewer queries
     per pass, the unit waiting as many cycles per finished sum)."""
     mw, mh = _pad(layer.mw, cfg.simd), _pad(layer.mh, cfg.pe)
+    # raw frames (QK^T, the neck's convs) send each sum as the unit's RAW_BITS (the widest raw sums') in whole
+    # bytes, as token_batch_mvu.sv does: one word count for every raw frame
     raw = layer.name.endswith(("matmul_qk",) + RAW_OUTPUT)
-    # a raw frame sends each sum as whole bytes of its own width (the raw word count per frame: see NOT_BUILT)
-    unit_raw = replace(gemm, raw_bits=acc_bits(layer, cfg.w_bits)) if raw else gemm
     if layer.kind != "matmul":
-        return tb.layer_shape(unit_raw, mw, mh, min(layer_batch(cfg, layer), tb.max_batch(unit_raw, mw, mh, raw=raw)),
-                              raw=raw)
-    return tb.layer_shape(unit_raw, mw, mh, min(unit.window * unit.window, tb.max_batch(unit_raw, mw, mh, raw=raw)),
-                          raw=raw)
+        return tb.layer_shape(gemm, mw, mh, min(layer_batch(cfg, layer), tb.max_batch(gemm, mw, mh, raw=raw)), raw=raw)
+    return tb.layer_shape(gemm, mw, mh, min(unit.window * unit.window, tb.max_batch(gemm, mw, mh, raw=raw)), raw=raw)
 
 
 def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
@@ -277,9 +275,9 @@ def residual_lanes(cfg: EngineConfig, units: list[Unit]) -> int:
     return math.ceil(cfg.pe / min(sf)) if sf else 1
 
 
-def raw_words(cfg: EngineConfig, layer: Layer) -> int:
-    """Bytes per stored output value of ``layer``: its raw frame's words (``RAW_OUTPUT``) or one."""
-    return math.ceil(acc_bits(layer, cfg.w_bits) / 8) if layer.name.endswith(RAW_OUTPUT) else 1
+def raw_words(cfg: EngineConfig, layer: Layer, gemm: tb.TokenBatchConfig) -> int:
+    """Bytes per stored output value of ``layer``: the GEMM unit's raw words (``RAW_OUTPUT``) or one."""
+    return gemm.raw_words if layer.name.endswith(RAW_OUTPUT) else 1
 
 
 def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig, in_words: int = 1,
@@ -289,7 +287,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     ``res_lanes``: the engine's ``residual_lanes`` (default: enough for ``unit``'s layers)."""
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
-    rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer), 0
+    rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer, gemm), 0
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
@@ -353,12 +351,12 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
                 if x.kind == "matmul" and not x.name.endswith("matmul_qk"):
                     steps.append(v_transpose_step(cfg, u, x, gemm))
                 steps.append(step_of(cfg, u, x, gemm, in_words=words, res_lanes=lanes))
-                words = raw_words(cfg, x)
+                words = raw_words(cfg, x, gemm)
     last = units[-1]
     if last.name == "neck":
         bpc = ddr_bytes_per_cycle(cfg)
         e, c = last.out_elems, last.layers[-1].mh
-        rd = e * raw_words(cfg, last.layers[-1])
+        rd = e * raw_words(cfg, last.layers[-1], gemm)
         b = {"layernorm": e // c * layernorm_row_cycles(c, cfg.ln_lanes), "reader": math.ceil(rd / PORT_BYTES),
              "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil((rd + e) / bpc)}
         k = max(b, key=b.get)
@@ -678,8 +676,8 @@ NOT_BUILT = (
     "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
-    "(samfpga.hw.sim.engine_program, EngineProgram.needs): the raw word count per frame (QK^T's sums and the "
-    "neck's wider ones; priced), a LayerNorm taking the neck's raw sums (priced at their width), requantisers after "
+    "(samfpga.hw.sim.engine_program, EngineProgram.needs): a LayerNorm taking the neck's raw sums (priced at their "
+    "width; every raw frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does), requantisers after "
     "the residual adder and the image's per-channel table (priced). Built and simulated: 9-bit activations and "
     "the clip sign per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny program bit-exact in "
     "RTL, tests/test_engine_program.py); wider requantiser scales (20 bits there) are simulated, not priced",

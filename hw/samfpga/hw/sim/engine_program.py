@@ -392,8 +392,8 @@ class _Compiler:
 
     def _follow(self, step: EngineStep, tensor: str, ops: tuple[str, ...]):
         """The next node on the step's stream after ``tensor`` through any data movement, when it is one of
-        ``ops`` (else None). The movement is left to the writer (``step.write_index`` composes it); each moved
-        element must keep its channel, since the requantisers and the adder work per channel."""
+        ``ops`` (else None). The movement is left to the writer (``step.write_index`` composes it); ``_channels``
+        checks that per-channel parameters still fit the unit's outputs."""
         cur = tensor
         while True:
             cons = self.G.consumers.get(cur, [])
