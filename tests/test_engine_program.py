@@ -252,3 +252,25 @@ def test_program_frames_on_the_rtl_unit(tmp_path):
     signed = Frame(rtl[k].x, rtl[k].w, base=0, rq=rtl[k].rq, shape=replace(frames[k].cfg, out_signed=True))
     bad = simulate(prog.unit, [signed], [Pass("free")], tmp_path, expected=[expected[k]], tag="signed")
     assert not bad.passed and bad.passes[0]["mismatches"] > 0
+
+
+def test_program_of_token_batched_nodes_and_refusal_of_float_graphs():
+    """The build's token-batched nodes (TokenBatchMVU: MVAU and Requant fused, tests/runtime/data/tiny_token_batch)
+    run as GEMM steps too, equal to the graph's execution; a graph with float tensors on the accelerator (the
+    float-input package) is refused, naming the node and the tensor."""
+    from samfpga.hw.sim.engine_program import EngineProgramError, compile_program, engine_unit, run_program
+    from samfpga.intexec.executor import load_intgraph
+
+    g = load_intgraph(DEPLOY.parent / "tiny_token_batch")
+    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=4))
+    assert [s.kind for s in prog.steps] == ["gemm", "gemm"] and all(s.layer.requantises for s in prog.steps)
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, g.shape(g.input)).astype(np.float32)
+    ref = g.run_all(x)
+    mem = run_program(prog, g.run_host_pre(x))
+    for s in prog.steps:
+        np.testing.assert_array_equal(mem[s.output], ref[s.output].ravel().astype(np.int64), err_msg=s.name)
+    assert np.unique(ref[prog.output]).size > 10
+    g = load_intgraph(DEPLOY.parent / "tiny_float_input")
+    with pytest.raises(EngineProgramError, match=r"Thresholding_rtl_0 .*FLOAT32"):
+        engine_unit(g, pe=8, simd=16, batch=16)

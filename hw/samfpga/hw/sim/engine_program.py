@@ -44,6 +44,8 @@ from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.dma_access import Access, factor
 from samfpga.hw.sim.lane_requant import LaneRequant, from_requant, from_thresholds
 
+#: the GEMM unit's layers: FINN's MVAU (its Requant a separate node) or the project's token-batched node (fused)
+GEMM_OPS = ("MVAU", "TokenBatchMVU")
 #: data movement: the engine's readers and writers do these with their address patterns
 MOVEMENT = ("Reshape", "InnerShuffle", "OuterShuffle", "Shuffle", "PagePermute", "StreamingSplit", "DuplicateStreams",
             "StreamingDataWidthConverter", "StreamingFIFO", "Identity")
@@ -146,6 +148,10 @@ def _bits(dtype: str) -> tuple[int, bool]:
     return dtype_bits(dtype), dtype.startswith("INT")
 
 
+def _is_integer(dtype: str) -> bool:
+    return dtype.startswith(("INT", "UINT"))
+
+
 def _range(dtype: str) -> tuple[int, int]:
     b, s = _bits(dtype)
     return (-(1 << (b - 1)), (1 << (b - 1)) - 1) if s else (0, (1 << b) - 1)
@@ -166,6 +172,11 @@ class _Graph:
                 self.consumers.setdefault(t, []).append(n)
         self.input = self.nodes[0].inputs[0]
         self.output = self.nodes[-1].outputs[0]
+        for n in self.nodes:  # the engine's units and DMA move integers
+            for t in (t for t in n.inputs + n.outputs if t not in g.weights):
+                if not _is_integer(g.dtype(t)):
+                    raise EngineProgramError(f"{g.source}: node {n.name} ({n.op}): tensor {t} is {g.dtype(t)}; the "
+                                             "engine runs integer graphs (build with --int-ops and --pixel-input)")
 
     def weight(self, name: str) -> np.ndarray:
         return np.asarray(self.g.weights[name])
@@ -241,6 +252,14 @@ class _Graph:
         raise EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}) is not a requantisation")
 
 
+def _acc_bits(graph, n) -> int:
+    """Bits of a GEMM node's sums: its output's (MVAU) or its accumulator attribute (TokenBatchMVU, which
+    requantises inside)."""
+    if n.op == "TokenBatchMVU":
+        return _bits(str(n.attrs["accDataType"]))[0]
+    return _bits(graph.dtype(n.outputs[0]))[0]
+
+
 def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.TokenBatchConfig:
     """The GEMM unit that runs every MVAU of ``graph`` (an ``IntGraph``): PE x SIMD, ``batch`` tokens, as wide as
     its widest layer (padded to whole folds), sums as wide as its widest, 9-bit signed activations (INT8 and
@@ -260,12 +279,12 @@ def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.
                 raise EngineProgramError(f"{graph.source}: node {n.name}: no requantiser of up to 32-bit scales "
                                          "reproduces its thresholds")
             scale_bits = max(scale_bits, bits)
-    mvaus = [n for n in G.nodes if n.op == "MVAU"]
+    mvaus = [n for n in G.nodes if n.op in GEMM_OPS]
     if not mvaus:
-        raise EngineProgramError(f"{graph.source}: no MVAU nodes")
-    acc = max(_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus)
-    raw = [_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus
-           if (c := G.next_compute(n.outputs[0])) is None or c.op not in ("Requant", "Thresholding")]
+        raise EngineProgramError(f"{graph.source}: no MVAU or TokenBatchMVU nodes")
+    acc = max(_acc_bits(graph, n) for n in mvaus)
+    raw = [_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus if n.op == "MVAU" and
+           ((c := G.next_compute(n.outputs[0])) is None or c.op not in ("Requant", "Thresholding"))]
     mw = max(tb.whole_folds(int(n.attrs["MW"]), simd) for n in mvaus)
     # the outputs: every layer's MH, and the V transposes' keys (AV's MW)
     mh = max(tb.whole_folds(int(n.attrs["MW"] if n.attrs.get("mem_mode") == "dynamic" else 0) or 1, pe)
@@ -377,7 +396,7 @@ class _Compiler:
             raise self._err(inp, "the step's input path ends without a unit")
         if cur.op == "DepthwiseVVAU":
             return [self._dw(step, cur)]
-        if cur.op != "MVAU":
+        if cur.op not in GEMM_OPS:
             raise self._err(cur, "not a node the engine's units run here")
         return [self._gemm(step, cur)]
 
@@ -481,8 +500,11 @@ class _Compiler:
         step.name, step.nodes = n.name, step.nodes + [n.name]
         mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
         t = int(np.prod(n.attrs["numInputVectors"]))
-        acc_bits = _bits(self.g.dtype(n.outputs[0]))[0]
-        rq, out = self._out_path(step, n.outputs[0], acc_bits)
+        acc_bits = _acc_bits(self.g, n)
+        if n.op == "TokenBatchMVU":  # its Requant fused: (x, weights, scale, bias)
+            rq, out = self._fused_requant(step, n, acc_bits), n.outputs[0]
+        else:
+            rq, out = self._out_path(step, n.outputs[0], acc_bits)
         mwp, mhp = tb.whole_folds(mw, u.simd), tb.whole_folds(mh, u.pe)
         raw = rq is None
         try:
@@ -499,6 +521,17 @@ class _Compiler:
         step.in_dtype = self.g.dtype(n.inputs[0])
         step.offset = self._place(tb.pack_weights(w, layer, rq=params))
         return self._store(step, self._residual(step, out))
+
+    def _fused_requant(self, step: EngineStep, n, acc_bits: int) -> LaneRequant:
+        mh = int(n.attrs["MH"])
+        try:
+            rq = from_requant(self.G.weight(n.inputs[2]), self.G.weight(n.inputs[3]), mh, acc_bits,
+                              self.g.dtype(n.outputs[0]))
+        except ValueError as e:
+            raise self._err(n, str(e)) from e
+        step.stream_channels = mh
+        step.rq_channels = np.arange(mh, dtype=np.int64)[None, :]
+        return rq
 
     def _dw(self, step: EngineStep, n) -> EngineStep:
         step.kind, step.name, step.nodes = "dw", n.name, step.nodes + [n.name]
