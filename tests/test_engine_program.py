@@ -274,3 +274,52 @@ def test_program_of_token_batched_nodes_and_refusal_of_float_graphs():
     g = load_intgraph(DEPLOY.parent / "tiny_float_input")
     with pytest.raises(EngineProgramError, match=r"Thresholding_rtl_0 .*FLOAT32"):
         engine_unit(g, pe=8, simd=16, batch=16)
+
+
+def _fused_chain(t: int = 9):
+    """A chain of MVAU + Requant pairs whose shapes are not whole folds of PE 8 x SIMD 8 (20 -> 12 -> 44 -> 6), fused
+    into token-batched nodes, as an integer graph; its input and FINN's python execution of the unfused chain."""
+    from samfpga.hw.build.package import intgraph_spec
+    from samfpga.hw.custom_ops.token_batch import UseTokenBatchMVU
+    from samfpga.intexec.executor import IntGraph
+    from tests.test_token_batch_op import _chain, _run
+
+    model, x = _chain([(20, 12, 4, 3), (12, 44, 4, 4), (44, 6, 4, 2)], t, seed=5)
+    want = _run(model, x)
+    fused = model.transform(UseTokenBatchMVU(batch=4))
+    assert [n.op_type for n in fused.graph.node] == ["TokenBatchMVU_rtl"] * 3
+    spec, weights = intgraph_spec(fused, None)
+    return IntGraph(spec, weights, "fused chain"), x, want
+
+
+def _small_unit(**kw):
+    from samfpga.hw.sim import token_batch_mvu as tb
+
+    # PE 8 x SIMD 8, batch 4, buffers for 32 -> 32: the 44-wide layer runs with fewer tokens per pass
+    return tb.TokenBatchConfig(**{**dict(mw=32, mh=32, simd=8, pe=8, batch=4, acc_bits=24, requant=True, dot="pack",
+                                         rt_shape=True), **kw})
+
+
+def test_program_pads_and_splits_layers_on_a_small_unit():
+    """The fused chain on a unit narrower than its widest layer: each layer padded to whole folds (zero weights and
+    requantisation parameters on padded channels), the 44-wide one at fewer tokens per pass, every weight image on
+    its own page of one DDR image: equal to FINN's execution of the unfused chain (tolerance 0); a flipped weight
+    byte in DDR changes the result; a unit whose buffers or sums cannot hold a layer is refused."""
+    from samfpga.hw.sim.engine_program import PAGE, EngineProgramError, compile_program, run_program
+
+    g, x, want = _fused_chain()
+    assert want.std() > 5  # not all clipped
+    prog = compile_program(g, _small_unit())
+    assert [(s.layer.mw, s.layer.mh, s.layer.batch) for s in prog.steps] == [(24, 16, 4), (16, 48, 2), (48, 8, 2)]
+    assert all(s.offset % PAGE == 0 for s in prog.steps) and len({s.offset for s in prog.steps}) == 3
+    np.testing.assert_array_equal(run_program(prog, x)[prog.output], want.ravel().astype(np.int64))
+    bad = copy.copy(prog)
+    img = bytearray(prog.image)
+    s = prog.steps[1]
+    img[s.offset + s.layer.param_words * s.layer.word_bits // 8] ^= 0x7F  # output 0's weight of input 0
+    bad.image = bytes(img)
+    assert not np.array_equal(run_program(bad, x)[prog.output], want.ravel())
+    with pytest.raises(EngineProgramError, match="beyond the unit's buffers"):
+        compile_program(g, _small_unit(mw=16, mh=16, batch=1))  # 48 outputs at batch 1 need 6 folds, banks hold 2
+    with pytest.raises(EngineProgramError, match="sums"):
+        compile_program(g, _small_unit(mh=48, acc_bits=12))

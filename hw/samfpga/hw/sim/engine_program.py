@@ -500,7 +500,7 @@ class _Compiler:
         step.name, step.nodes = n.name, step.nodes + [n.name]
         mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
         t = int(np.prod(n.attrs["numInputVectors"]))
-        acc_bits = _acc_bits(self.g, n)
+        acc_bits = self._sums(n)
         if n.op == "TokenBatchMVU":  # its Requant fused: (x, weights, scale, bias)
             rq, out = self._fused_requant(step, n, acc_bits), n.outputs[0]
         else:
@@ -521,6 +521,13 @@ class _Compiler:
         step.in_dtype = self.g.dtype(n.inputs[0])
         step.offset = self._place(tb.pack_weights(w, layer, rq=params))
         return self._store(step, self._residual(step, out))
+
+    def _sums(self, n) -> int:
+        """Bits of GEMM node ``n``'s sums; EngineProgramError where the unit's accumulator is narrower."""
+        bits = _acc_bits(self.g, n)
+        if bits > self.unit.acc_bits:
+            raise self._err(n, f"{bits}-bit sums, the unit's accumulator holds {self.unit.acc_bits}")
+        return bits
 
     def _fused_requant(self, step: EngineStep, n, acc_bits: int) -> LaneRequant:
         mh = int(n.attrs["MH"])
@@ -548,6 +555,7 @@ class _Compiler:
         from samfpga.kernels import softmax
 
         u, G = self.unit, self.G
+        self._sums(n)
         q_shape = self.g.shape(n.inputs[0])  # (..., heads, t, d)
         mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
         iters, t = int(np.prod(q_shape[:-2])), q_shape[-2]
@@ -583,8 +591,7 @@ class _Compiler:
         step = EngineStep(name=n.name, kind="av", nodes=[n.name], input=G.operand(n.inputs[0]), output="",
                           out_shape=(), mw=mw, mh=mh, iters=iters, tokens=t, vt_of=vt.output,
                           in_dtype=self.g.dtype(n.inputs[0]))
-        acc_bits = _bits(self.g.dtype(n.outputs[0]))[0]
-        rq, out = self._out_path(step, n.outputs[0], acc_bits)
+        rq, out = self._out_path(step, n.outputs[0], self._sums(n))
         if rq is None:
             raise self._err(n, "AV without requantisation")
         mwp, mhp = tb.whole_folds(mw, u.simd), tb.whole_folds(mh, u.pe)
