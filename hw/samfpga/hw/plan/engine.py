@@ -280,11 +280,11 @@ def raw_words(cfg: EngineConfig, layer: Layer, gemm: tb.TokenBatchConfig) -> int
     return gemm.raw_words if layer.name.endswith(RAW_OUTPUT) else 1
 
 
-def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig, in_words: int = 1,
-            res_lanes: int | None = None) -> Step:
+def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConfig, in_words: int,
+            res_lanes: int) -> Step:
     """The engine step that runs ``layer`` (one block's) over its feature map on the engine whose GEMM unit is
     ``gemm`` (``gemm_unit``); ``in_words``: bytes per input value (a raw frame's sums, ``raw_words``);
-    ``res_lanes``: the engine's ``residual_lanes`` (default: enough for ``unit``'s layers)."""
+    ``res_lanes``: the engine's ``residual_lanes``."""
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
     rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer, gemm), 0
@@ -314,7 +314,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
-        b["adder"] = math.ceil(res / (res_lanes or residual_lanes(cfg, [unit])))
+        b["adder"] = math.ceil(res / res_lanes)
     b["writer"] = math.ceil(wr / PORT_BYTES)
     b["ddr"] = math.ceil((rd + res + wr + wb) / bpc)
     binding = max(b, key=b.get)

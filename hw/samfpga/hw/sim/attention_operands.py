@@ -86,9 +86,10 @@ def transpose_shape(keys: int, dims: int, unit: tb.TokenBatchConfig) -> tb.Token
 
 
 def padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``a`` (r, c) zero-padded to (rows, cols) (a layer's whole folds)."""
-    out = np.zeros((rows, cols), dtype=np.int64)
-    out[:a.shape[0], :a.shape[1]] = a
+    """``a`` (..., r, c) zero-padded to (..., rows, cols) (a layer's whole folds), int64."""
+    a = np.asarray(a)
+    out = np.zeros((*a.shape[:-2], rows, cols), dtype=np.int64)
+    out[..., :a.shape[-2], :a.shape[-1]] = a
     return out
 
 

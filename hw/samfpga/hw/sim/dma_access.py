@@ -46,12 +46,13 @@ class Access:
         return f"+{self.offset * elem_bytes}: {loops} runs of {self.run * elem_bytes} B"
 
 
-def _run_length(index: np.ndarray) -> int:
-    """The longest r dividing len(index) such that every block of r elements is consecutive."""
-    n = len(index)
-    for r in sorted((d for d in range(2, n + 1) if n % d == 0), reverse=True):
-        if (np.diff(index.reshape(-1, r), axis=1) == 1).all():
-            return r
+def _longest(seq: np.ndarray, step: int) -> int:
+    """The largest c dividing len(seq) such that every block of c consecutive entries rises by ``step`` per entry
+    (1 when none does)."""
+    n = len(seq)
+    for c in sorted((d for d in range(2, n + 1) if n % d == 0), reverse=True):
+        if (np.diff(seq.reshape(-1, c), axis=1) == step).all():
+            return c
     return 1
 
 
@@ -61,34 +62,27 @@ def factor(index: np.ndarray) -> Access | None:
     idx = np.asarray(index, dtype=np.int64).ravel()
     if idx.size == 0:
         return None
-    run = _run_length(idx)
+    run = _longest(idx, 1)
     starts = idx[::run]
     loops: list[tuple[int, int]] = []
     while len(starts) > 1:
-        n = len(starts)
         stride = int(starts[1] - starts[0])
-        count = 1
-        for c in sorted((d for d in range(2, n + 1) if n % d == 0), reverse=True):
-            rows = starts.reshape(-1, c)
-            if (np.diff(rows, axis=1) == stride).all():
-                count = c
-                break
+        count = _longest(starts, stride)
         if count == 1:
             return None
         loops.insert(0, (count, stride))
         starts = starts[::count]
-    acc = _merged(Access(int(starts[0]), run, tuple(loops)))
+    acc = Access(int(starts[0]), run, tuple(loops))
     return acc if np.array_equal(acc.indices(), idx) else None
 
 
-def _merged(a: Access) -> Access:
-    """``a`` with inner loops whose stride equals the run folded into it (a longer contiguous read)."""
-    loops, run = list(a.loops), a.run
-    while loops and loops[-1][1] == run:
-        run *= loops.pop()[0]
-    return Access(a.offset, run, tuple(loops))
-
-
 def gather(data: np.ndarray, access: Access) -> np.ndarray:
-    """The elements of ``data`` (flat) in the access's order."""
+    """A reader: the elements of ``data`` (flat) in the access's order."""
     return np.asarray(data).ravel()[access.indices()]
+
+
+def scatter(values: np.ndarray, access: Access) -> np.ndarray:
+    """A writer: ``values`` (flat, the access's order) placed at the positions it addresses (a permutation)."""
+    out = np.empty_like(values)
+    out[access.indices()] = values
+    return out

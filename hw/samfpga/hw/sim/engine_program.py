@@ -41,8 +41,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from samfpga.hw.sim import token_batch_mvu as tb
-from samfpga.hw.sim.dma_access import Access, factor
-from samfpga.hw.sim.lane_requant import LaneRequant, from_requant, from_thresholds
+from samfpga.hw.sim.attention_operands import padded
+from samfpga.hw.sim.dma_access import Access, factor, gather, scatter
+from samfpga.hw.sim.lane_requant import LaneRequant, dtype_limits, from_requant, from_thresholds, int_dtype
 
 #: the GEMM unit's layers: FINN's MVAU (its Requant a separate node) or the project's token-batched node (fused)
 GEMM_OPS = ("MVAU", "TokenBatchMVU")
@@ -142,19 +143,13 @@ class EngineProgram:
 
 # --- compiling --------------------------------------------------------------------------------------------------
 
-def _bits(dtype: str) -> tuple[int, bool]:
-    from samfpga.intexec.executor import dtype_bits
-
-    return dtype_bits(dtype), dtype.startswith("INT")
-
-
 def _is_integer(dtype: str) -> bool:
     return dtype.startswith(("INT", "UINT"))
 
 
-def _range(dtype: str) -> tuple[int, int]:
-    b, s = _bits(dtype)
-    return (-(1 << (b - 1)), (1 << (b - 1)) - 1) if s else (0, (1 << b) - 1)
+def _act_val(n) -> int:
+    """A Thresholding node's output bias (FINN's ActVal)."""
+    return int(float(n.attrs.get("ActVal", 0)))
 
 
 class _Graph:
@@ -229,8 +224,9 @@ class _Graph:
                 continue
             return n
 
-    def requant_of(self, n, in_bits: int, lanes: tb.TokenBatchConfig | None = None) -> LaneRequant:
-        """Requant or Thresholding node ``n`` as requantiser parameters for ``in_bits``-bit inputs."""
+    def requant_of(self, n, in_bits: int, unit: tb.TokenBatchConfig) -> LaneRequant:
+        """Requant or Thresholding node ``n`` as requantiser parameters for ``in_bits``-bit inputs, within
+        ``unit``'s parameter widths."""
         channels = int(n.attrs["NumChannels"])
         odt = self.g.dtype(n.outputs[0])
         try:
@@ -239,14 +235,11 @@ class _Graph:
                                     bool(int(n.attrs.get("narrow", 0))))
             if n.op == "Thresholding":
                 t = self.weight(n.inputs[1]).reshape(-1, self.weight(n.inputs[1]).shape[-1])
-                lo, hi = _range(self.g.dtype(n.inputs[0]))
-                u = lanes or tb.TokenBatchConfig(mw=1, mh=1, simd=1, pe=1, batch=1)
-                rq = from_thresholds(t, int(float(n.attrs.get("ActVal", 0))), lo, hi, odt, u.rq_scale_bits,
-                                     u.rq_bias_bits, u.rq_shift_bits)
-                if rq.channels == 1 and channels > 1:
-                    rq = LaneRequant(*(np.repeat(a, channels) for a in (rq.scale, rq.bias, rq.shift)), rq.out_bits,
-                                     rq.out_signed)
-                return rq
+                lo, hi = dtype_limits(self.g.dtype(n.inputs[0]))
+                rq = from_thresholds(t, _act_val(n), lo, hi, odt, unit.rq_scale_bits, unit.rq_bias_bits,
+                                     unit.rq_shift_bits)
+                # per-tensor thresholds: every channel the one row's parameters
+                return rq.take(np.zeros(channels, dtype=np.int64)) if rq.channels == 1 else rq
         except ValueError as e:
             raise EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}): {e}") from e
         raise EngineProgramError(f"{self.g.source}: node {n.name} ({n.op}) is not a requantisation")
@@ -256,8 +249,8 @@ def _acc_bits(graph, n) -> int:
     """Bits of a GEMM node's sums: its output's (MVAU) or its accumulator attribute (TokenBatchMVU, which
     requantises inside)."""
     if n.op == "TokenBatchMVU":
-        return _bits(str(n.attrs["accDataType"]))[0]
-    return _bits(graph.dtype(n.outputs[0]))[0]
+        return int_dtype(str(n.attrs["accDataType"]))[0]
+    return int_dtype(graph.dtype(n.outputs[0]))[0]
 
 
 def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.TokenBatchConfig:
@@ -272,9 +265,10 @@ def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.
     for n in G.nodes:
         if n.op == "Thresholding" and n.inputs[0] != G.input:
             t = G.weight(n.inputs[1])
-            lo, hi = _range(graph.dtype(n.inputs[0]))
-            bits = min_scale_bits(t.reshape(-1, t.shape[-1]), int(float(n.attrs.get("ActVal", 0))), lo, hi,
-                                  graph.dtype(n.outputs[0]))
+            lo, hi = dtype_limits(graph.dtype(n.inputs[0]))
+            # the unit has at least the default width: search only above it
+            bits = min_scale_bits(t.reshape(-1, t.shape[-1]), _act_val(n), lo, hi, graph.dtype(n.outputs[0]),
+                                  start=scale_bits)
             if bits is None:
                 raise EngineProgramError(f"{graph.source}: node {n.name}: no requantiser of up to 32-bit scales "
                                          "reproduces its thresholds")
@@ -283,13 +277,12 @@ def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.
     if not mvaus:
         raise EngineProgramError(f"{graph.source}: no MVAU or TokenBatchMVU nodes")
     acc = max(_acc_bits(graph, n) for n in mvaus)
-    raw = [_bits(graph.dtype(n.outputs[0]))[0] for n in mvaus if n.op == "MVAU" and
+    raw = [int_dtype(graph.dtype(n.outputs[0]))[0] for n in mvaus if n.op == "MVAU" and
            ((c := G.next_compute(n.outputs[0])) is None or c.op not in ("Requant", "Thresholding"))]
     mw = max(tb.whole_folds(int(n.attrs["MW"]), simd) for n in mvaus)
-    # the outputs: every layer's MH, and the V transposes' keys (AV's MW)
-    mh = max(tb.whole_folds(int(n.attrs["MW"] if n.attrs.get("mem_mode") == "dynamic" else 0) or 1, pe)
-             for n in mvaus)
-    mh = max(mh, max(tb.whole_folds(int(n.attrs["MH"]), pe) for n in mvaus))
+    # the outputs: every layer's MH, and the V transposes' keys (a dynamic product's MW)
+    mh = max(tb.whole_folds(max(int(n.attrs["MH"]), int(n.attrs["MW"]) if n.attrs.get("mem_mode") == "dynamic"
+                                else 0), pe) for n in mvaus)
     return tb.TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=batch, a_bits=9, a_signed=True, acc_bits=acc,
                                requant=True, axi_dw=axi_dw, dot="pack", rt_shape=True, raw_out=bool(raw),
                                raw_bits=max(raw, default=0), rq_scale_bits=scale_bits)
@@ -350,29 +343,28 @@ class _Compiler:
     def step_from(self, n) -> list[EngineStep]:
         G = self.G
         if n.op == "MVAU" and n.attrs.get("mem_mode") == "dynamic":
-            if G.next_compute(n.outputs[0]) is not None and G.next_compute(n.outputs[0]).op == "IntSoftmax":
-                return [self._qk(n)]
-            return self._av(n)
+            nxt = G.next_compute(n.outputs[0])
+            return [self._qk(n)] if nxt is not None and nxt.op == "IntSoftmax" else self._av(n)
         nodes, inp = [], n
         step = EngineStep(name=n.name, kind="gemm", nodes=nodes, input=G.operand(n.inputs[0]), output="", out_shape=())
         cur = n
         if cur.op == "Thresholding":  # the image's table: only on the 8-bit accelerator input
-            if cur.inputs[0] != G.input or _bits(self.g.dtype(cur.inputs[0]))[0] > 8:
+            if cur.inputs[0] != G.input or int_dtype(self.g.dtype(cur.inputs[0]))[0] > 8:
                 raise self._err(cur, "thresholds on a computed tensor: the engine has no threshold memories and no "
                                      "requantiser reproduces them")
-            step.table, step.table_lo = self._table(cur), _range(self.g.dtype(cur.inputs[0]))[0]
+            step.table, step.table_lo = self._table(cur), dtype_limits(self.g.dtype(cur.inputs[0]))[0]
             nodes.append(cur.name)
             cur = G.next_compute(cur.outputs[0])
         if cur is not None and cur.op == "IntLayerNorm":
             from samfpga.kernels import layernorm
 
-            step.ln = layernorm.params_from_attrs(cur.attrs, _bits(self.g.dtype(cur.outputs[0]))[0])
-            self.ln_in_bits.append(_bits(self.g.dtype(cur.inputs[0]))[0])
+            step.ln = layernorm.params_from_attrs(cur.attrs, int_dtype(self.g.dtype(cur.outputs[0]))[0])
+            self.ln_in_bits.append(int_dtype(self.g.dtype(cur.inputs[0]))[0])
             nodes.append(cur.name)
             rq = G.next_compute(cur.outputs[0])
             if rq is None or rq.op not in ("Requant", "Thresholding"):
                 raise self._err(cur, "a LayerNorm not followed by a requantisation")
-            step.ln_rq = G.requant_of(rq, _bits(self.g.dtype(rq.inputs[0]))[0], self.unit)
+            step.ln_rq = G.requant_of(rq, int_dtype(self.g.dtype(rq.inputs[0]))[0], self.unit)
             nodes.append(rq.name)
             nxt = G.next_compute(rq.outputs[0])
             if nxt is None or nxt.op not in ("MVAU", "FMPadding", "ConvolutionInputGenerator"):
@@ -401,12 +393,12 @@ class _Compiler:
         return [self._gemm(step, cur)]
 
     def _table(self, n) -> np.ndarray:
-        lo, hi = _range(self.g.dtype(n.inputs[0]))
+        lo, hi = dtype_limits(self.g.dtype(n.inputs[0]))
         t = self.G.weight(n.inputs[1])
         t = t.reshape(-1, t.shape[-1])
         c = int(n.attrs["NumChannels"])
         x = np.arange(lo, hi + 1)
-        vals = float(n.attrs.get("ActVal", 0)) + (x[None, :, None] >= t[:, None, :]).sum(axis=2)
+        vals = _act_val(n) + (x[None, :, None] >= t[:, None, :]).sum(axis=2)
         return np.broadcast_to(vals, (c, len(x))).astype(np.int64)
 
     def _follow(self, step: EngineStep, tensor: str, ops: tuple[str, ...]):
@@ -477,12 +469,12 @@ class _Compiler:
         src, oidx = self.G.trace(n.inputs[1 - mine[0]])
         order = oidx.ravel() if step.write_index is None else oidx.ravel()[np.argsort(step.write_index.ravel())]
         step.residual = self.G.operand(n.inputs[1 - mine[0]], order)
-        step.add_range = _range(self.g.dtype(n.outputs[0]))
+        step.add_range = dtype_limits(self.g.dtype(n.outputs[0]))
         step.nodes.append(n.name)
         rq = self._follow(step, n.outputs[0], ("Requant", "Thresholding"))
         if rq is None:
             raise self._err(n, "a residual sum not requantised to 8 bits before it is stored")
-        step.add_rq = self._lanes(step, rq, self.G.requant_of(rq, _bits(self.g.dtype(rq.inputs[0]))[0], self.unit))
+        step.add_rq = self._lanes(step, rq, self.G.requant_of(rq, int_dtype(self.g.dtype(rq.inputs[0]))[0], self.unit))
         step.nodes.append(rq.name)
         return rq.outputs[0]
 
@@ -497,7 +489,8 @@ class _Compiler:
 
     def _gemm(self, step: EngineStep, n) -> EngineStep:
         u = self.unit
-        step.name, step.nodes = n.name, step.nodes + [n.name]
+        step.name = n.name
+        step.nodes.append(n.name)
         mw, mh = int(n.attrs["MW"]), int(n.attrs["MH"])
         t = int(np.prod(n.attrs["numInputVectors"]))
         acc_bits = self._sums(n)
@@ -511,8 +504,7 @@ class _Compiler:
             layer = tb.layer_shape(u, mwp, mhp, raw=raw)
         except ValueError as e:
             raise self._err(n, str(e)) from e
-        w = np.zeros((1, mhp, mwp), dtype=np.int64)
-        w[0, :mh, :mw] = self.G.weight(n.inputs[1]).reshape(mw, mh).T
+        w = padded(self.G.weight(n.inputs[1]).reshape(mw, mh).T[None], mhp, mwp)
         params = None
         if rq is not None:
             layer = replace(layer, out_bits=rq.out_bits, out_signed=rq.out_signed)
@@ -541,11 +533,12 @@ class _Compiler:
         return rq
 
     def _dw(self, step: EngineStep, n) -> EngineStep:
-        step.kind, step.name, step.nodes = "dw", n.name, step.nodes + [n.name]
+        step.kind, step.name = "dw", n.name
+        step.nodes.append(n.name)
         c = int(n.attrs["Channels"])
         kh, kw = n.attrs["Kernel"]
         step.dw_weights = self.G.weight(n.inputs[1]).reshape(c, kh * kw).astype(np.int64)
-        rq, out = self._out_path(step, n.outputs[0], _bits(self.g.dtype(n.outputs[0]))[0])
+        rq, out = self._out_path(step, n.outputs[0], int_dtype(self.g.dtype(n.outputs[0]))[0])
         if rq is None:
             raise self._err(n, "a depthwise layer without requantisation")
         step.rq = rq.take(step.rq_channels[0])  # one iteration: the lanes' order
@@ -572,7 +565,7 @@ class _Compiler:
             step.layer = tb.layer_shape(u, mwp, mhp, min(t, tb.max_batch(u, mwp, mhp, raw=True)), raw=True)
         except ValueError as e:
             raise self._err(n, str(e)) from e
-        step.softmax = softmax.params_from_attrs(sm.attrs, _bits(self.g.dtype(sm.outputs[0]))[0], sm_bias)
+        step.softmax = softmax.params_from_attrs(sm.attrs, int_dtype(self.g.dtype(sm.outputs[0]))[0], sm_bias)
         if step.softmax.n != mh:
             raise self._err(sm, f"rows of {step.softmax.n} values after {mh} keys")
         return step
@@ -621,15 +614,8 @@ def _unit_params(rq: LaneRequant, channels: np.ndarray, mh: int, layer: tb.Token
 
 # --- executing --------------------------------------------------------------------------------------------------
 
-def _scatter(y: np.ndarray, write: Access) -> np.ndarray:
-    """The writer: stream element i to position ``write.indices()[i]``."""
-    out = np.empty_like(y)
-    out[write.indices()] = y
-    return out
-
-
 def _read(mem: dict[str, np.ndarray], op: Operand) -> np.ndarray:
-    return mem[op.tensor][op.access.indices()].reshape(op.shape)
+    return gather(mem[op.tensor], op.access).reshape(op.shape)
 
 
 @dataclass
@@ -672,8 +658,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
         if s.kind == "vt":
             v = _read(mem, s.input).reshape(s.iters, s.mh, s.mw)  # (n, keys, d)
             cfg, onehot, ident = transpose_frame(v[0], prog.unit)
-            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
-            w[:, :s.mh, :s.mw] = v
+            w = padded(v, cfg.mh, cfg.mw)
             rq = tb.RequantParams(*(np.repeat(a, s.iters, axis=0) for a in (ident.scale, ident.bias, ident.shift)))
             y = unit(s, np.repeat(onehot, s.iters, axis=0), cfg, w, rq)
             mem[s.output] = y.ravel()  # (n, d, keys padded): V^T's rows
@@ -685,22 +670,14 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
             q = a.reshape(s.iters, s.tokens, s.mw)
             k = _read(mem, s.weights).reshape(s.iters, s.mh, s.mw)
             cfg = s.layer
-            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
-            w[:, :s.mh, :s.mw] = k
-            qp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
-            qp[:, :, :s.mw] = q
-            sums = unit(s, qp, cfg, w)[:, :, :s.mh]  # raw_rows: padded keys dropped
+            sums = unit(s, padded(q, s.tokens, cfg.mw), cfg, padded(k, cfg.mh, cfg.mw))[:, :, :s.mh]  # raw_rows: padded keys dropped
             y = softmax.int_softmax(sums.reshape(s.out_shape), s.softmax)
         elif s.kind == "av":
             p = a.reshape(s.iters, s.tokens, s.mw)
             cfg = s.layer
             vt = mem[s.vt_of].reshape(s.iters, s.mh, -1)[:, :, :s.mw]  # V^T (n, d, keys)
-            w = np.zeros((s.iters, cfg.mh, cfg.mw), dtype=np.int64)
-            w[:, :s.mh, :s.mw] = vt
-            pp = np.zeros((s.iters, s.tokens, cfg.mw), dtype=np.int64)
-            pp[:, :, :s.mw] = p
             # AV's requantisation words (per head; the host writes them once around V^T's rows)
-            y = unit(s, pp, cfg, w, s.rq_params)[:, :, :s.mh]
+            y = unit(s, padded(p, s.tokens, cfg.mw), cfg, padded(vt, cfg.mh, cfg.mw), s.rq_params)[:, :, :s.mh]
         else:
             if s.table is not None:  # channels last: table[c, value - lowest]
                 a = s.table[np.arange(a.shape[-1]), a - s.table_lo]
@@ -718,16 +695,13 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
                     acc = vvau.depthwise(vvau.window_to_kc(a, c, s.dw_weights.shape[1], c), s.dw_weights)
                     y = s.rq.apply(acc)
                 else:
-                    cfg = s.layer
-                    tok = a.reshape(-1, s.mw)
-                    xp = np.zeros((1, len(tok), cfg.mw), dtype=np.int64)
-                    xp[0, :, :s.mw] = tok
-                    y = unit(s, xp, cfg)[0, :, :s.mh]
+                    tok = a.reshape(1, -1, s.mw)
+                    y = unit(s, padded(tok, tok.shape[1], s.layer.mw), s.layer)[0, :, :s.mh]
             if s.residual is not None:
                 r = _read(mem, s.residual).reshape(y.shape)
                 y = s.add_rq.apply(np.clip(y + r, *s.add_range))
         y = np.asarray(y).astype(np.int64).ravel()
-        mem[s.output] = y if s.write is None else _scatter(y, s.write)
+        mem[s.output] = y if s.write is None else scatter(y, s.write)
         if trace:
             trace(s, y)
     if prog.output_read is not None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samfpga.kernels.requant import out_range
+
 
 @dataclass(frozen=True)
 class LaneRequant:
@@ -33,18 +35,6 @@ class LaneRequant:
     def channels(self) -> int:
         return len(self.scale)
 
-    @property
-    def out_range(self) -> tuple[int, int]:
-        b = self.out_bits
-        return (-(1 << (b - 1)), (1 << (b - 1)) - 1) if self.out_signed else (0, (1 << b) - 1)
-
-    def widths(self) -> tuple[int, int, int]:
-        """Bits the parameters need: (signed scale, signed bias, unsigned shift)."""
-        def sbits(a: np.ndarray) -> int:
-            m = max(int(np.max(a, initial=0)), -int(np.min(a, initial=0)) - 1, 0)
-            return m.bit_length() + 1
-        return sbits(self.scale), sbits(self.bias), max(int(np.max(self.shift, initial=0)), 0).bit_length()
-
     def take(self, channels: np.ndarray) -> LaneRequant:
         """The parameters of ``channels`` (an index array), in that order."""
         return LaneRequant(self.scale[channels], self.bias[channels], self.shift[channels], self.out_bits,
@@ -56,13 +46,19 @@ class LaneRequant:
         if x.shape[-1] != self.channels:
             raise ValueError(f"requantiser of {self.channels} channels applied to {x.shape[-1]}")
         v = (x.astype(object) * self.scale.astype(object) + self.bias.astype(object)) >> self.shift.astype(object)
-        lo, hi = self.out_range
-        return np.clip(v, lo, hi).astype(np.int64)
+        return np.clip(v, *out_range(self.out_bits, self.out_signed)).astype(np.int64)
 
 
-def _out_dtype(dtype: str) -> tuple[int, bool]:
-    signed = dtype.startswith("INT")
-    return int(dtype[3:] if signed else dtype[4:]), signed
+def int_dtype(dtype: str) -> tuple[int, bool]:
+    """(bits, signed) of a QONNX integer datatype name (INTk, UINTk)."""
+    from samfpga.intexec.executor import dtype_bits
+
+    return dtype_bits(dtype), dtype.startswith("INT")
+
+
+def dtype_limits(dtype: str) -> tuple[int, int]:
+    """(lowest, highest) integer of a QONNX integer datatype name."""
+    return out_range(*int_dtype(dtype))
 
 
 def from_requant(scale: np.ndarray, bias: np.ndarray, channels: int, in_bits: int, out_dtype: str,
@@ -73,7 +69,7 @@ def from_requant(scale: np.ndarray, bias: np.ndarray, channels: int, in_bits: in
 
     if narrow:
         raise ValueError("narrow-range Requant: the engine's requantiser clips to the full range")
-    out_bits, signed = _out_dtype(out_dtype)
+    out_bits, signed = int_dtype(out_dtype)
     sb = [np.broadcast_to(np.asarray(v, np.float32).ravel(), (channels,)) if np.size(v) == 1
           else np.asarray(v, np.float32).ravel() for v in (scale, bias)]
     p = fixed_point_params(sb[0], sb[1], in_bits, out_bits)
@@ -83,15 +79,17 @@ def from_requant(scale: np.ndarray, bias: np.ndarray, channels: int, in_bits: in
                        out_bits, signed)
 
 
-def _breakpoints(t: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    return np.unique(np.clip(np.concatenate([t, t - 1, [lo, hi]]), lo, hi)).astype(np.int64)
+def _targets(t: np.ndarray, out_bias: int, lo: int, hi: int, olo: int, ohi: int) -> tuple[np.ndarray, np.ndarray]:
+    """One channel's breakpoints on [lo, hi] (both ends, each threshold and its predecessor: where a monotone step
+    function can change) and the thresholds' outputs there."""
+    x = np.unique(np.clip(np.concatenate([t, t - 1, [lo, hi]]), lo, hi)).astype(np.int64)
+    return x, np.clip(out_bias + np.searchsorted(t, x, side="right"), olo, ohi)
 
 
 def _channel(t: np.ndarray, out_bias: int, lo: int, hi: int, olo: int, ohi: int, scale_bits: int,
              bias_bits: int, shift_bits: int) -> tuple[int, int, int] | None:
     """(S, B, T) reproducing one channel's thresholds ``t`` (sorted integers) on [lo, hi], or None."""
-    x = _breakpoints(t, lo, hi)
-    want = np.clip(out_bias + np.searchsorted(t, x, side="right"), olo, ohi)
+    x, want = _targets(t, out_bias, lo, hi, olo, ohi)
     inner = t[(t > lo) & (t <= hi)]
     if len(inner) >= 2:
         d = float(np.polyfit(np.arange(len(inner)), inner, 1)[0])
@@ -127,8 +125,8 @@ def from_thresholds(thresholds: np.ndarray, out_bias: int, in_lo: int, in_hi: in
     t = np.sort(np.asarray(thresholds, dtype=np.float64), axis=1)
     if not np.array_equal(t, np.round(t)):
         raise ValueError("thresholds are not integers")
-    out_bits, signed = _out_dtype(out_dtype)
-    olo, ohi = (-(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1) if signed else (0, (1 << out_bits) - 1)
+    out_bits, signed = int_dtype(out_dtype)
+    olo, ohi = out_range(out_bits, signed)
     params = []
     for c, row in enumerate(t.astype(np.int64)):
         p = _channel(row, int(out_bias), in_lo, in_hi, olo, ohi, scale_bits, bias_bits, shift_bits)
@@ -139,8 +137,7 @@ def from_thresholds(thresholds: np.ndarray, out_bias: int, in_lo: int, in_hi: in
     s, b, sh = (np.array(v, dtype=np.int64) for v in zip(*params, strict=True))
     rq = LaneRequant(s, b, sh, out_bits, signed)
     for c, row in enumerate(t.astype(np.int64)):
-        x = _breakpoints(row, in_lo, in_hi)
-        want = np.clip(int(out_bias) + np.searchsorted(row, x, side="right"), olo, ohi)
+        x, want = _targets(row, int(out_bias), in_lo, in_hi, olo, ohi)
         one = LaneRequant(s[c:c + 1], b[c:c + 1], sh[c:c + 1], out_bits, signed)
         if not np.array_equal(one.apply(x[:, None])[:, 0], want):
             raise ValueError(f"thresholds of channel {c}: the requantiser found differs at a breakpoint")
