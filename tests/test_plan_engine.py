@@ -354,3 +354,20 @@ def test_residual_adder_keeps_up_with_the_unit(units):
         steps = [s for s in schedule(c, units) if "adder" in s.bounds]
         assert steps and all(s.bounds["adder"] <= s.bounds["unit"] for s in steps)
         assert any(k.startswith(f"residual adder ({lanes} lanes)") for k in components(c, units))
+
+
+def test_requant_lane_prices_are_the_committed_yosys_line():
+    """pricing.REQUANT_LANES (what the engine's plan adds for the lanes after its depthwise unit, LayerNorm and
+    residual adder) is the line through bench/results/requant_lanes_synth.json's Yosys runs of requant_lanes.sv, and
+    reproduces both of its points per use: a change to either is seen here."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan.pricing import REQUANT_LANES, requant_lanes
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "requant_lanes_synth.json").read_text())
+    assert {u: {r: tuple(v) for r, v in m.items() if r != "in_bits"} for u, m in synth["model"].items()} == \
+        REQUANT_LANES
+    for run in synth["runs"]:
+        model = requant_lanes(run["use"], run["lanes"])
+        assert all(abs(model[r] - run[r]) <= 0.5 for r in ("LUT", "FF", "DSP", "BRAM36")), run

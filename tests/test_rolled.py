@@ -900,7 +900,7 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
     wrote. The buffers' formats agree between neighbours: the INT9 loop's two bytes per element also for the stem's
     INT8 output and the next piece's UINT8 input (``layouts``). Some layers are marked runtime-writeable, as the
     build marks layers it puts in URAM: the MBConv body's looped thresholds and a looped weight memory, a weight
-    memory of the piece between, one of the transformer body. Their memories start empty and the host writes every
+    memory of the piece between, one of the transformer body, and every layer the fold put in URAM. Their memories start empty and the host writes every
     block's words over each layer's AXI-Lite (``runtime_words``), then drops one pass (the memstreams prefetch
     words before the writes land; on the MBConv body, whose thresholds were empty, that pass is wrong). Tolerance 0:
     every part's DDR image is its python execution's, and the last part's output is the unrolled graph's python
@@ -920,6 +920,12 @@ def test_reduced_encoder_all_parts_rtl_bit_exact(rolled_folded, tmp_path) -> Non
               and getCustomOp(n).get_nodeattr("mem_mode") == "internal_decoupled"] for p in parts]
     thresholds = [n.name for n in parts[1].graph.node if n.op_type == "Thresholding_rtl"]
     marked = {1: [thresholds[0], mvaus[1][0]], 2: [mvaus[2][0]], 3: [mvaus[3][0]]}
+    for j, p in enumerate(parts):  # and every layer the fold put in URAM, which the build marks too (build.steps)
+        types = [(n.name, getCustomOp(n)) for n in p.graph.node if n.op_type.endswith("_rtl")]
+        uram = [name for name, op in types if "ram_style" in op.get_nodeattr_types()
+                and op.get_nodeattr("ram_style") == "ultra"]
+        marked.setdefault(j, []).extend(x for x in uram if x not in marked.get(j, []))
+    marked = {j: names for j, names in marked.items() if names}
     for j, names in marked.items():
         assert sorted(mark_runtime_writeable(parts[j], names)) == sorted(names)
     x = _pixels(rolled_folded, 0)

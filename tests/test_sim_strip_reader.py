@@ -72,7 +72,7 @@ def _check(res: sr.ReaderResult, frames: list[StripFrame]) -> None:
     assert len(res.passes) == len(PASSES)
     for p in res.passes:
         assert not p["timed_out"] and p["err"] == 0 and not p["busy"] and p["extra_beats"] == 0, p["name"]
-        got = [[bytes.fromhex(s) for s in fs] for fs in p["strips"]]
+        got = [[bytes.fromhex(s) for s in fs] for fs in p["packets"]]
         assert got == [sr.reference(f) for f in frames], p["name"]
         assert p["ddr_bytes"] == sum(sr.axi_bytes(f, CFG) for f in frames)
         assert [tuple(b) for b in p["bursts"]] == [b for f in frames for b in sr.bursts(f, CFG)]
@@ -117,7 +117,7 @@ def test_rtl_flipped_ddr_byte_mismatches_where_predicted(built):
     assert [len(x) for x in predicted] == [1, 1]  # column 7 is in strip 0's halo and in strip 1
     res = sr.simulate(CFG, [f], [{"name": "free"}], built, seed=2, ddr=bytes(img), tag="corrupt")
     assert not res.error, res.error
-    got = [bytes.fromhex(s) for s in res.passes[0]["strips"][0]]
+    got = [bytes.fromhex(s) for s in res.passes[0]["packets"][0]]
     diff = [np.flatnonzero(np.frombuffer(g, np.uint8) != np.frombuffer(r, np.uint8)).tolist()
             for g, r in zip(got, sr.reference(f))]
     assert diff == predicted
@@ -141,6 +141,6 @@ def test_rtl_aligned_variant_bit_exact(tmp_path_factory):
     assert not res.error, res.error
     for p in res.passes:
         assert not p["timed_out"] and p["err"] == 0 and not p["busy"] and p["extra_beats"] == 0, p["name"]
-        assert [[bytes.fromhex(s) for s in fs] for fs in p["strips"]] == [sr.reference(f) for f in frames]
+        assert [[bytes.fromhex(s) for s in fs] for fs in p["packets"]] == [sr.reference(f) for f in frames]
         assert p["ddr_bytes"] == sum(sr.payload_bytes(*f.fmap.shape, f.tiles, f.halo) for f in frames)
         assert [tuple(b) for b in p["bursts"]] == [b for f in frames for b in sr.bursts(f, CFG_ALIGNED)]

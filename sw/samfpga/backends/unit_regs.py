@@ -128,6 +128,21 @@ STRIP_WRITER = UnitMap(
      ("tiles", "cfg_tiles", 16)),
     err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration (frame dropped, no input taken)")
 
+#: the engine's read DMA (access_reader.sv): an affine loop nest of byte runs, six levels (0 outermost); a level
+#: the access does not use has count 1; strides in bytes, two's complement (``samfpga.hw.sim.access_reader``)
+ACCESS_READER = UnitMap(
+    "access_reader",
+    (("base", "cfg_base", 64), ("run", "cfg_run", 32),
+     *((f"count{k}", f"cfg_count{k}", 16) for k in range(6)), *((f"stride{k}", f"cfg_stride{k}", 32) for k in range(6))),
+    err_doc="bit 0 R error response (sticky until reset), bit 1 bad configuration: run or a count 0, or (ALIGNED) "
+            "base, run or a stride not on whole beats (frame dropped)")
+
+#: the engine's write DMA (access_writer.sv): the reader's walk, its input stream written run by run
+ACCESS_WRITER = UnitMap(
+    "access_writer", ACCESS_READER.params,
+    err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration: run or a count 0, or (ALIGNED) "
+            "base, run or a stride not on whole beats (frame dropped, no input taken)")
+
 #: the token-batched MVU (token_batch_mvu.sv): no start / busy of its own (it samples its configuration with the
 #: first input beat of each frame), so CTRL's ap_done follows ap_start at once; base and stride are the weights'
 #: DDR address and the bytes between iterations (both multiples of the unit's burst, else err[1]); sf, nf and
@@ -143,7 +158,8 @@ TOKEN_BATCH_MVU = UnitMap(
             "of range, or raw on a unit without RAW_OUT (both sticky until reset)",
     optional=("sf", "nf", "batch", "raw", "unsigned"))
 
-UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU)}
+UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
+                                                 TOKEN_BATCH_MVU)}
 
 
 def describe(m: UnitMap) -> str:

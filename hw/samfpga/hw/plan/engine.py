@@ -54,9 +54,9 @@ from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.plan.pricing import (
     DDR_GBPS,
     DMA,
-    TOKEN_BATCH_FIT,
     ShapeOp,
     acc_bits,
+    requant_lanes,
     token_batch_logic,
     token_batch_memories,
 )
@@ -566,16 +566,14 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         c = swg_rtl_cost(_SlidingWindow(cfg.simd, depth), None, board)
         out[f"sliding window ({x.kernel} rows x {x.in_width} x {x.in_channels})"] = {
             **_res(LUT=c.LUT, FF=c.FF, BRAM36=c.BRAM36, URAM=c.URAM), "source": "own model (swg_rtl_cost)"}
-    rq = TOKEN_BATCH_FIT[True]
-    per_lane_rq = _res(LUT=rq["LUT"][2], FF=rq["FF"][2], DSP=1)
     if dws:
         from samfpga.hw.custom_ops.costs import dw_vvau_resources
 
         ch = max(x.mh for x in dws)
         d = dw_vvau_resources(cfg.dw_pe, 9, 1, math.ceil(ch / cfg.dw_pe), cfg.w_bits, 8 + cfg.w_bits + 4)
-        out["depthwise unit"] = {**_add(_res(**d), {r: v * cfg.dw_pe for r, v in per_lane_rq.items()}),
-                                 "source": "own model (dw_vvau_resources) + a requantiser per lane "
-                                           "(token_batch_mvu.sv's per-PE term)"}
+        out["depthwise unit"] = {**_add(_res(**d), requant_lanes("depthwise", cfg.dw_pe)),
+                                 "source": "own model (dw_vvau_resources) + requant_lanes.sv at dw_pe lanes "
+                                           "(Yosys line, pricing.REQUANT_LANES)"}
         # 3 rows of the widest strip (halos included) x all channels, read dw_pe channels at a time
         x = max(dws, key=lambda v: (v.in_width // dw_tiles(cfg, v.in_width) + v.kernel - 1) * v.in_channels)
         cols = x.in_width // dw_tiles(cfg, x.in_width) + x.kernel - 1
@@ -588,8 +586,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     ln_in = max([LAYERNORM_ATTRS["in_bits"]] + [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith(RAW_OUTPUT)])
     ln = _layernorm(_pad(ln_ch, cfg.ln_lanes), cfg.ln_lanes, ln_in)
     out[f"layernorm ({ln_in}-bit inputs)"] = {
-        **_add(_res(**ln), {r: v * cfg.ln_lanes for r, v in per_lane_rq.items()}),
-        "source": "own model (int_cost.layernorm_model) + a requantiser per lane"}
+        **_add(_res(**ln), requant_lanes("layernorm", cfg.ln_lanes)),
+        "source": "own model (int_cost.layernorm_model) + requant_lanes.sv at ln_lanes (Yosys line)"}
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -613,18 +611,43 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     add = terms_total(add_streams_terms(lanes, 9), "AddStreams_rtl")
     out[f"residual adder ({lanes} lanes)"] = {**_res(**add), "source": "own model (add_streams_terms)"}
     # the residual sum (9 bits) is requantised to 8 before it is stored (engine_program's add_rq)
-    out["residual requantisers"] = {**_res(**{r: v * lanes for r, v in per_lane_rq.items()}),
-                                    "source": "a requantiser per adder lane (token_batch_mvu.sv's per-PE term)"}
+    out["residual requantisers"] = {**_res(**requant_lanes("residual", lanes)),
+                                    "source": "requant_lanes.sv at the adder's lanes (Yosys line, "
+                                              "pricing.REQUANT_LANES)"}
     # the unit's PE outputs a beat to the adder's lanes: a beat held, each lane bit a ceil(PE / lanes):1 mux
     k = math.ceil(cfg.pe / lanes)
     out["residual width converter"] = {**_res(LUT=lanes * 9 * math.ceil((k - 1) / 3), FF=(cfg.pe + lanes) * 9),
                                        "source": "own model (a PE-value register and a mux per lane bit)"}
     out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
                           "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
-    for name, kind in (("reader", "strip_reader_aligned"), ("residual reader", "strip_reader_aligned"),
-                       ("writer", "strip_writer_aligned"), ("image reader", "strip_reader")):
+    aligned = "_aligned" if dma_on_whole_beats(units) else ""
+    for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
+                       ("image reader", f"access_reader{aligned}"), ("writer", f"access_writer{aligned}")):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
     return out
+
+
+def dma_on_whole_beats(units: list[Unit]) -> bool:
+    """Whether every read and write of the engine's program moves whole beats of PORT_BYTES from and to beat-aligned
+    tensors, so the access reader and writer need no realignment buffer (ALIGNED = 1). The program reads and writes
+    the convolutional stages' maps (stem, MBConv, downsampling) and the image as whole tensors in stored order; in the
+    attention stages it moves runs of whole pixels' channels (window partition, residuals, the depthwise conv's window rows from a
+    stream-order store: ``engine_program``'s layouts) or of one head's (Q, K, V). So: the image's bytes, and every
+    attention stage's channels and head width, multiples of the beat. tests/test_sim_access_reader.py checks the
+    tiny build's compiled program against this rule."""
+    first = units[0].layers[0]
+    if (first.in_width ** 2 * first.in_channels) % PORT_BYTES:  # the image (square)
+        return False
+    for u in units:
+        if not any(x.kind == "matmul" for x in u.layers):
+            continue
+        for x in u.layers:
+            qk = x.kind == "matmul" and x.name.endswith("matmul_qk")
+            av = x.kind == "matmul" and not qk
+            chans = ([] if qk else [x.mh]) + ([] if av else [x.in_channels])  # QK^T's keys and AV's probabilities
+            if any(c % PORT_BYTES for c in chans):  # are rows of the softmax's, read in stored order
+                return False
+    return True
 
 
 def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
@@ -677,13 +700,18 @@ NOT_BUILT = (
     "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
     "(samfpga.hw.sim.engine_program, EngineProgram.needs): a LayerNorm taking the neck's raw sums (priced at their "
-    "width; every raw frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does), requantisers after "
-    "the residual adder and the image's per-channel table (priced). Built and simulated: 9-bit activations and "
-    "the clip sign per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny program bit-exact in "
-    "RTL, tests/test_engine_program.py); wider requantiser scales (20 bits there) are simulated, not priced",
+    "width; every raw frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does), the residual "
+    "adder's and the image's per-channel table (priced). Built and simulated: 9-bit activations and the clip sign "
+    "per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny program bit-exact in RTL, "
+    "tests/test_engine_program.py); the requantiser lanes (requant_lanes.sv: every lane pass of the tiny program "
+    "bit-exact in RTL, Yosys-priced); the DMAs (access_reader.sv / access_writer.sv: every read and store of the "
+    "tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
+    "simulated, not priced (the plan keeps 18)",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
-    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program)",
+    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
+    "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
+    "plain GEMM steps DDR to DDR on engine_gemm_path.sv: the rest of the path is not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -32,18 +32,39 @@ DDR_GBPS: dict[str, tuple[float, str]] = {
 }
 
 
-#: One strip DMA engine as the project's own RTL builds it (strip_reader.sv / strip_writer.sv at AXI_DW = STREAM_W =
-#: 128, 40-bit addresses; ALIGNED = 0 for any byte alignment, ``*_aligned`` with ALIGNED = 1 for maps on whole beats):
-#: Yosys ``synth_xilinx -family xcup`` cell counts, LUT including LUTRAM
+#: One DMA engine as the project's own RTL builds it (strip_reader.sv, strip_writer.sv, access_reader.sv, access_writer.sv;
+#: AXI_DW = STREAM_W = 128, 40-bit addresses; ALIGNED = 0 for any byte alignment, ``*_aligned`` with ALIGNED = 1 for maps on
+#: whole beats): Yosys ``synth_xilinx -family xcup`` cell counts, LUT including LUTRAM
 #: (``python bench/dma_synth.py``, bench/results/dma_synth.json; tests/test_plan.py checks these equal that file).
 #: The planner prices a reader per unit input and a writer per unit output that lives in DDR, the image's reader and
-#: the embedding's writer, and a rolled_streamed unit's weight fetch as an aligned reader (``planner._dma_engines``).
+#: the embedding's writer, and a rolled_streamed unit's weight fetch as an aligned reader (``planner._dma_engines``);
+#: the layer-sequential engine's readers and writer are access DMAs (``engine.components``).
 DMA: dict[str, dict[str, float]] = {
-    "strip_reader": {"LUT": 2996.0, "FF": 677.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 6.0},
-    "strip_writer": {"LUT": 2750.0, "FF": 711.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
-    "strip_reader_aligned": {"LUT": 884.0, "FF": 415.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 6.0},
+    "strip_reader": {"LUT": 2893.0, "FF": 605.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 4.0},
+    "strip_writer": {"LUT": 2780.0, "FF": 711.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
+    "strip_reader_aligned": {"LUT": 692.0, "FF": 336.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 4.0},
     "strip_writer_aligned": {"LUT": 623.0, "FF": 439.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 7.0},
+    "access_reader": {"LUT": 3235.0, "FF": 1062.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    "access_reader_aligned": {"LUT": 1095.0, "FF": 793.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    "access_writer": {"LUT": 3365.0, "FF": 1197.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
+    "access_writer_aligned": {"LUT": 1334.0, "FF": 925.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
 }
+
+
+#: requant_lanes.sv (the engine's requantiser lanes after the depthwise unit, the LayerNorm and the residual adder,
+#: parameters for 320 channels in LUTRAM, 18-bit scales): (fixed, per lane) per resource, the line through Yosys
+#: ``synth_xilinx -family xcup`` counts at 4 and 16 lanes (``python bench/requant_lanes_synth.py``,
+#: bench/results/requant_lanes_synth.json "model"; tests/test_plan_engine.py checks these equal that file).
+REQUANT_LANES: dict[str, dict[str, tuple[float, float]]] = {
+    "depthwise": {"LUT": (825.67, 242.58), "FF": (73.0, 91.5), "DSP": (0.0, 1.0), "BRAM36": (0.0, 0.0)},
+    "layernorm": {"LUT": (888.33, 236.42), "FF": (73.0, 85.5), "DSP": (0.0, 1.0), "BRAM36": (0.0, 0.0)},
+    "residual": {"LUT": (814.0, 245.75), "FF": (73.0, 80.5), "DSP": (0.0, 1.0), "BRAM36": (0.0, 0.0)},
+}
+
+
+def requant_lanes(use: str, lanes: int) -> dict[str, float]:
+    """requant_lanes.sv at ``lanes`` for ``use`` (depthwise | layernorm | residual): REQUANT_LANES's line."""
+    return {r: a + b * lanes for r, (a, b) in REQUANT_LANES[use].items()}
 
 
 #: strip_pad.sv (zero padding inserted per column strip: a padded k x k convolution in a unit that runs in strips)

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from samfpga.hw import HW_DOMAIN
 
-#: the project's own units each part's top instantiates
-OWN_UNITS = ("axil_regs", "strip_reader", "strip_writer", "strip_reader_axil", "strip_writer_axil")
+#: the project's own units each part's top instantiates (their own submodules found by ``own_modules``)
+OWN_TOPS = ("strip_reader_axil", "strip_writer_axil")
 
 
 @dataclass
@@ -159,7 +159,9 @@ def generate(graph, cell: str, work: Path, dest: Path, board_part: str, clk_ns: 
     body.write_text(staged[-1].read_text().replace("module sim_top", f"module {cell}_body", 1))
     staged[-1].unlink()
     staged[-1] = body
-    for unit in OWN_UNITS:
+    from samfpga.hw.synth.own_rtl import own_modules
+
+    for unit in dict.fromkeys(m for t in OWN_TOPS for m in own_modules(t)):
         dst = part_dir / "hdl" / f"{unit}.sv"
         if dst not in staged:
             dst.write_bytes(package_path("samfpga.hw", "rtl", f"{unit}.sv").read_bytes())

@@ -5,13 +5,10 @@
 // strip's last beat may be partial. The writer counts the bytes of each strip from the configuration (H * S * C):
 // tkeep and tlast are not inspected.
 //
-// Writes: one INCR burst sequence per strip row segment (S * C contiguous bytes at BASE + (y*W + s*S)*C of the raster
-// HWC frame buffer), on AXI_DW-aligned beat addresses, split at 4 KiB boundaries and at MAX_BURST beats. Segments
-// may start and end anywhere (no alignment required of BASE, C or W): the first and last beat of a segment carry
-// partial WSTRB, so bytes outside the segment are never written (no read-modify-write).
-// Backpressure: input beats are taken only when the realignment buffer has room; a W beat is offered only when the
-// buffer holds all its bytes. W beats of a burst may be offered before its AW is accepted (AXI allows it; the W side
-// does not wait for AWREADY).
+// Writes: one segment per strip row (S * C contiguous bytes at BASE + (y*W + s*S)*C of the raster HWC frame buffer),
+// written by segment_writer.sv (INCR bursts on AXI_DW-aligned beats, split at 4 KiB and MAX_BURST; partial WSTRB on
+// a segment's first and last beat, so no alignment is required of BASE, C or W and bytes outside the segments are
+// never written; W beats may precede their AW).
 //
 // Configuration (cfg_*) is sampled at `start` (a one-cycle pulse while !busy). Before the first burst the writer
 // finds S = W / tiles by repeated addition (W/tiles cycles). busy stays high until the B responses of all the
@@ -19,7 +16,6 @@
 // (sticky until reset, like the reader's R errors); err[1]: bad configuration (H, W, C or tiles zero, or W not a
 // multiple of tiles; with ALIGNED, base or C not on whole beats): the frame is dropped and no input is taken (done
 // still pulses).
-// Timing closure is not assessed (combinational byte shifts of the realignment buffer).
 
 module strip_writer #(
 	int unsigned  AXI_DW = 64,	// AXI data width (bits, power of 2, >= 8)
@@ -72,21 +68,11 @@ module strip_writer #(
 	output	logic  m_axi_bready
 );
 	localparam int unsigned  DB = AXI_DW / 8;	// bytes per AXI beat
-	localparam int unsigned  IB = STREAM_W / 8;	// bytes per stream beat
-	localparam int unsigned  LDB = $clog2(DB);
-	localparam int unsigned  BUFB = DB + IB;	// realignment buffer bytes
-	localparam int unsigned  CB = $clog2(BUFB + 1);
-	localparam int unsigned  NB = AXI_AW - LDB + 1;	// beat counts
+	localparam int unsigned  SB = 2*DIM_BITS + 1;	// segment byte counts (S * C)
 	localparam int unsigned  XB = 2*DIM_BITS + AXI_AW;	// strip byte counts (H * S * C)
-	localparam int unsigned  BQB = $clog2(BQ_DEPTH);
-
-	if(AXI_DW < 8 || (AXI_DW & (AXI_DW - 1)) != 0)  $error("AXI_DW must be a power of 2 >= 8");
-	if(STREAM_W % 8 != 0 || STREAM_W == 0)  $error("STREAM_W must be a positive multiple of 8");
-	if(MAX_BURST < 1 || MAX_BURST > 256)  $error("MAX_BURST must be 1..256");
-	if(ALIGNED && STREAM_W != AXI_DW)  $error("ALIGNED needs STREAM_W = AXI_DW");
 
 	//=======================================================================
-	// Configuration and strip / row walk (AW side)
+	// Configuration and strip / row walk
 
 	typedef enum logic [1:0] { IDLE, DIV, RUN } state_t;
 	state_t  State = IDLE;
@@ -94,65 +80,30 @@ module strip_writer #(
 	logic [DIM_BITS-1:0]  H, W, C, Tiles;
 	logic [DIM_BITS-1:0]  S;
 	logic [DIM_BITS:0]  SAcc;	// strip width; S*Tiles accumulated while dividing
-	logic [DIM_BITS-1:0]  Strip, Row;	// current strip and row of the AW side
+	logic [DIM_BITS-1:0]  Strip, Row;	// current strip and row of the walk
 	logic [DIM_BITS:0]  X0;	// Strip * S
-	logic  ErrCfg = 0, ErrResp = 0;
+	logic  ErrCfg = 0;
 
-	// the current strip row segment: S * C bytes at column X0
-	uwire [2*DIM_BITS:0]  seg_bytes = S * C;
-	uwire [AXI_AW-1:0]  seg_addr = Base + AXI_AW'((Row * W + X0) * C);
-	uwire [AXI_AW-1:0]  seg_end = seg_addr + AXI_AW'(seg_bytes) - 1;	// last byte
-	uwire [NB-1:0]  seg_beats = NB'(seg_end >> LDB) - NB'(seg_addr >> LDB) + 1;
+	uwire  seg_ready, seg_busy, err_resp;
+	uwire  seg_valid = State == RUN;
+	uwire  seg_go = seg_valid && seg_ready;
+	uwire  in_go = State == DIV && SAcc == W;	// division done: S final, the frame's input may start
 
-	// burst generator of the current segment
-	logic  AwActive = 0, AwValid = 0;
-	logic  AwFirst;	// the next burst is the segment's first
-	logic [LDB:0]  SegFo, SegLe;	// first byte lane of the segment's first beat, end lane (1..DB) of its last
-	logic [AXI_AW-1:0]  AwAddr;
-	logic [7:0]  AwLen;
-	logic [NB-1:0]  AwLeft;	// beats of the segment not yet issued
-	uwire [NB-1:0]  page_beats = NB'((4096 - (AwAddr & 4095)) >> LDB);
-	uwire [NB-1:0]  b1 = AwLeft < page_beats? AwLeft : page_beats;
-	uwire [NB-1:0]  burst = b1 > MAX_BURST? NB'(MAX_BURST) : b1;
-
-	// burst descriptors to the W side: beats, first lane of the first beat, end lane of the last beat
-	logic [8:0]  BqLen[BQ_DEPTH];
-	logic [LDB:0]  BqFa[BQ_DEPTH], BqLb[BQ_DEPTH];
-	logic [BQB:0]  BqCnt = 0;
-	logic [BQB-1:0]  BqWp = 0, BqRp = 0;
-	uwire  bq_pop;
-
-	logic [B_BITS-1:0]  BOut = 0;	// bursts accepted on AW whose B response has not arrived
-	uwire  b_take = m_axi_bvalid && m_axi_bready;
-	uwire  aw_take = AwValid && m_axi_awready;
-	// a burst is issued (AWVALID raised, its descriptor queued for W) when the W side and the B counter have room
-	uwire  aw_issue = AwActive && !AwValid && BqCnt != (BQB+1)'(BQ_DEPTH) && BOut < {B_BITS{1'b1}} - 1;
-
-	uwire  seg_go = State == RUN && !AwActive;
-
-	logic  InActive = 0;	// input side: the frame's strips are being taken (set below)
 	logic  BusyQ = 0;
 	logic  Refused = 0;	// a start refused for its configuration: busy for one cycle, so that done pulses
-	assign	busy = State != IDLE || AwActive || AwValid || BqCnt != 0 || BOut != 0 || InActive || Refused;
+	assign	busy = State != IDLE || seg_busy || Refused;
 	assign	done = BusyQ && !busy;
 
 	always_ff @(posedge clk) begin
 		if(rst) begin
 			State <= IDLE;
 			ErrCfg <= 0;
-			AwActive <= 0;
-			AwValid <= 0;
-			BqCnt <= 0;
-			BqWp <= 0;
-			BOut <= 0;
 			BusyQ <= 0;
 			Refused <= 0;
 		end
 		else begin
 			BusyQ <= busy;
 			Refused <= 0;
-			BqCnt <= BqCnt + (aw_issue? 1 : 0) - (bq_pop? 1 : 0);
-			BOut <= BOut + (aw_take? 1 : 0) - (b_take? 1 : 0);
 			unique case(State)
 			IDLE: if(start && !busy) begin
 				Base <= cfg_base;
@@ -185,12 +136,6 @@ module strip_writer #(
 				end
 			end
 			RUN: if(seg_go) begin
-				AwActive <= 1;
-				AwFirst <= 1;
-				AwAddr <= seg_addr & ~AXI_AW'(DB - 1);
-				AwLeft <= seg_beats;
-				SegFo <= (LDB+1)'(seg_addr & (DB - 1));
-				SegLe <= (LDB+1)'(seg_end & (DB - 1)) + 1;
 				if(Row + 1 == H) begin
 					Row <= 0;
 					Strip <= Strip + 1;
@@ -201,101 +146,25 @@ module strip_writer #(
 			end
 			default: ;
 			endcase
-			if(aw_issue) begin
-				AwValid <= 1;
-				AwLen <= 8'(burst - 1);
-				AwFirst <= 0;
-				AwLeft <= AwLeft - burst;
-				BqLen[BqWp] <= 9'(burst);
-				BqFa[BqWp] <= AwFirst? SegFo : 0;
-				BqLb[BqWp] <= AwLeft == burst? SegLe : (LDB+1)'(DB);
-				BqWp <= BqWp + 1;
-			end
-			if(aw_take) begin
-				AwValid <= 0;
-				AwAddr <= AwAddr + AXI_AW'(DB * (int'(AwLen) + 1));
-				if(AwLeft == 0)  AwActive <= 0;
-			end
 		end
 	end
 
-	assign	m_axi_awid = 0;
-	assign	m_axi_awaddr = AwAddr;
-	assign	m_axi_awlen = AwLen;
-	assign	m_axi_awsize = 3'(LDB);
-	assign	m_axi_awburst = 2'b01;	// INCR
-	assign	m_axi_awcache = 4'b0011;
-	assign	m_axi_awprot = 3'b000;
-	assign	m_axi_awvalid = AwValid;
-	assign	m_axi_bready = 1;
+	segment_writer #(
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(STREAM_W), .MAX_BURST(MAX_BURST), .SEG_BITS(SB), .PKT_BITS(XB),
+		.NPKT_BITS(DIM_BITS), .BQ_DEPTH(BQ_DEPTH), .B_BITS(B_BITS), .ALIGNED(ALIGNED)
+	) seg (
+		.clk, .rst,
+		.in_go, .in_pkt_bytes(XB'(H * S * C)), .in_pkts(Tiles),
+		.seg_valid, .seg_ready,
+		.seg_addr(Base + AXI_AW'((Row * W + X0) * C)),
+		.seg_bytes(SB'(S * C)),
+		.busy(seg_busy), .err_resp,
+		.s_axis_tdata, .s_axis_tvalid, .s_axis_tready,
+		.m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot,
+		.m_axi_awvalid, .m_axi_awready,
+		.m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready,
+		.m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
+	);
 
-	//=======================================================================
-	// Input side and W side: bytes appended to the buffer in stream order, taken from its front by W beats
-
-	logic [8*BUFB-1:0]  Buf = '0;	// byte k at [8k +: 8], in stream order
-	logic [CB-1:0]  Cnt = 0;	// valid bytes in Buf
-	logic [8:0]  WBeat = 0;	// beat index within the current burst
-	logic [XB-1:0]  StripBytes, StripLeft;	// H * S * C; bytes of the current input strip not yet taken
-	logic [DIM_BITS-1:0]  InStrips;	// input strips of the frame not yet complete
-
-	uwire  w_first = WBeat == 0;
-	uwire  w_last = WBeat + 1 == BqLen[BqRp];
-	uwire [LDB:0]  ra = w_first? BqFa[BqRp] : 0;
-	uwire [LDB:0]  rb = w_last? BqLb[BqRp] : (LDB+1)'(DB);
-	uwire [LDB:0]  rn = rb - ra;	// bytes of this beat written
-
-	// ALIGNED: an input beat is a W beat (segments and strips are whole beats)
-	assign	m_axi_wvalid = ALIGNED? BqCnt != 0 && InActive && s_axis_tvalid : BqCnt != 0 && Cnt >= CB'(rn);
-	uwire  w_take = m_axi_wvalid && m_axi_wready;
-	uwire [CB-1:0]  wn = w_take? CB'(rn) : 0;	// bytes leaving this cycle
-	assign	m_axi_wdata = ALIGNED? AXI_DW'(s_axis_tdata) : AXI_DW'(Buf << (8*ra));
-	assign	m_axi_wlast = w_last;
-	always_comb begin
-		for(int unsigned  k = 0; k < DB; k++)  m_axi_wstrb[k] = ALIGNED || (k >= ra && k < rb);
-	end
-	assign	bq_pop = w_take && w_last;
-
-	uwire [XB-1:0]  in_want = StripLeft < IB? StripLeft : XB'(IB);	// bytes of this input beat
-	uwire  in_strip_end = StripLeft <= IB;
-	assign	s_axis_tready = ALIGNED? InActive && BqCnt != 0 && m_axi_wready : InActive && int'(Cnt) - int'(wn) + IB <= BUFB;
-	uwire  in_take = s_axis_tvalid && s_axis_tready;
-	uwire [8*BUFB-1:0]  in_bytes = (8*BUFB)'(s_axis_tdata) & ~({(8*BUFB){1'b1}} << (8*in_want));
-
-	always_ff @(posedge clk) begin
-		if(rst) begin
-			Buf <= '0;
-			Cnt <= 0;
-			WBeat <= 0;
-			BqRp <= 0;
-			InActive <= 0;
-			ErrResp <= 0;
-		end
-		else begin
-			if(!ALIGNED) begin
-				Buf <= (Buf >> (8*wn)) | (in_take? in_bytes << (8*(Cnt - wn)) : '0);
-				Cnt <= Cnt - wn + (in_take? CB'(in_want) : 0);
-			end
-			if(w_take) begin
-				WBeat <= w_last? 0 : WBeat + 1;
-				if(w_last)  BqRp <= BqRp + 1;
-			end
-			if(State == DIV && SAcc == W) begin	// division done: S final, the frame's input may start
-				InActive <= 1;
-				InStrips <= Tiles;
-				StripBytes <= XB'(H * S * C);
-				StripLeft <= XB'(H * S * C);
-			end
-			if(in_take) begin
-				StripLeft <= StripLeft - in_want;
-				if(in_strip_end) begin
-					StripLeft <= StripBytes;
-					InStrips <= InStrips - 1;
-					if(InStrips == 1)  InActive <= 0;
-				end
-			end
-			if(b_take && m_axi_bresp[1])  ErrResp <= 1;
-		end
-	end
-
-	assign	err = {ErrCfg, ErrResp};
+	assign	err = {ErrCfg, err_resp};
 endmodule

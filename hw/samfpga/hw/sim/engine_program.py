@@ -119,6 +119,17 @@ class EngineProgram:
     output: str
     output_read: Operand | None = None  # the accelerator's output where it is a moved stored tensor
     needs: dict = field(default_factory=dict)
+    #: tensors stored in their producer's stream order instead of the graph's: stored = graph (flat)[layout]
+    layouts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def graph_order(self, tensor: str, stored: np.ndarray) -> np.ndarray:
+        """A stored tensor's values (flat) in the graph's element order (``layouts``)."""
+        lay = self.layouts.get(tensor)
+        if lay is None:
+            return stored
+        out = np.empty_like(stored)
+        out[lay] = stored
+        return out
 
     def elem_bytes(self, tensor: str) -> int:
         """Bytes per element of a stored tensor in DDR: a raw frame's sums take ``raw_words`` bytes, the rest one."""
@@ -126,6 +137,15 @@ class EngineProgram:
             if s.output == tensor and s.layer is not None and s.layer.raw and s.kind == "gemm":
                 return s.layer.raw_words
         return 1
+
+    def stored(self, tensor: str, values: np.ndarray) -> bytes:
+        """The DDR bytes of a stored tensor holding ``values`` (flat integers): ``elem_bytes`` little-endian bytes
+        per element, two's complement."""
+        e = self.elem_bytes(tensor)
+        v = np.asarray(values, dtype=np.int64).ravel()
+        if v.size and not (-(1 << 8 * e - 1) <= v.min() and v.max() < 1 << 8 * e):
+            raise ValueError(f"{tensor}: values [{v.min()}, {v.max()}] do not fit {e} byte(s) per element")
+        return (v.astype("<i8").view(np.uint8).reshape(-1, 8)[:, :e]).tobytes()
 
     def summary(self) -> list[dict]:
         """A row per step: kind, nodes, frame shape, its reads' address patterns (bytes)."""
@@ -308,10 +328,43 @@ def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
     # an accelerator ending in data movement: its output is a last read of the stored tensor
     last = None if G.output in stored else G.operand(G.output)
     prog = EngineProgram(unit, c.steps, bytes(c.image), G.input, G.output, output_read=last)
+    _stream_order_stores(prog)
     reads = [o for s in c.steps for o in (s.input, s.residual, s.weights) if o is not None] + ([last] if last else [])
+    lane_rqs = [r for s in c.steps for r in (s.ln_rq, s.rq, s.add_rq) if r is not None]
     prog.needs = {**c.needs(), "address_loops": max(o.access.levels for o in reads),
-                  "shortest_run_bytes": min(o.access.run * prog.elem_bytes(o.tensor) for o in reads)}
+                  "shortest_run_bytes": min(o.access.run * prog.elem_bytes(o.tensor) for o in reads),
+                  # requant_lanes.sv's S_BITS (two's complement) for every lane requantiser of the program
+                  "lane_scale_bits": max((max(int(np.abs(r.scale).max()), 1).bit_length() + 1 for r in lane_rqs),
+                                         default=0)}
     return prog
+
+
+def _runs(a: Access) -> int:
+    return a.size // a.run
+
+
+def _stream_order_stores(prog: EngineProgram) -> None:
+    """Store a permuted write in the producer's stream order where that moves fewer runs: the writer's permutation
+    folded into every read of the tensor instead (a transpose written and read back transposed, as TinyViT's
+    tokens -> NCHW -> depthwise conv, becomes two sequential transfers). Only tensors the program alone reads (not
+    the accelerator's output), and only when every read still has an affine address pattern."""
+    for s in prog.steps:
+        if s.write is None or s.output == prog.output:
+            continue
+        reads = [(t, k, o) for t in prog.steps for k in ("input", "residual", "weights")
+                 if (o := getattr(t, k)) is not None and o.tensor == s.output]
+        if prog.output_read is not None and prog.output_read.tensor == s.output:
+            continue
+        inv = np.argsort(s.write.indices())  # stored position -> stream element
+        new = [factor(inv[o.access.indices()]) for _, _, o in reads]
+        if any(a is None for a in new):
+            continue
+        if 1 + sum(_runs(a) for a in new) >= _runs(s.write) + sum(_runs(o.access) for _, _, o in reads):
+            continue
+        prog.layouts[s.output] = s.write.indices()
+        s.write = None
+        for (t, k, o), a in zip(reads, new, strict=True):
+            setattr(t, k, replace(o, access=a))
 
 
 class _Compiler:
@@ -632,11 +685,24 @@ class UnitFrame:
     y: np.ndarray
 
 
-def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[UnitFrame] | None = None
-                ) -> dict[str, np.ndarray]:
+@dataclass
+class LaneFrame:
+    """One pass of requantiser lanes as a step runs it (``where``: after the LayerNorm, the depthwise unit or the
+    residual adder): inputs x (..., C), the lanes' parameters and outputs y (..., C)."""
+
+    step: str
+    where: str  # layernorm | depthwise | residual
+    rq: LaneRequant
+    x: np.ndarray
+    y: np.ndarray
+
+
+def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[UnitFrame] | None = None,
+                lanes: list[LaneFrame] | None = None) -> dict[str, np.ndarray]:
     """The steps in order on the accelerator input ``x`` (integers, the graph's input shape): every stored
     tensor (flat int64), keyed by name. ``trace(step, value)`` after each step; ``frames`` collects every frame of
-    the GEMM unit (for its RTL: tests/test_engine_program.py)."""
+    the GEMM unit (for its RTL: tests/test_engine_program.py), ``lanes`` every pass of requantiser lanes (for
+    theirs: tests/test_sim_requant_lanes.py)."""
     from samfpga.hw.sim.attention_operands import transpose_frame
     from samfpga.kernels import fmpadding, layernorm, softmax, swg, vvau
 
@@ -651,6 +717,12 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
             y = tb.unit_model(xs, tb.pack_weights(w, cfg, rq=rq), cfg)
         if frames is not None:
             frames.append(UnitFrame(step.name, xs, w, rq, cfg, y))
+        return y
+
+    def requant(step: EngineStep, where: str, rq: LaneRequant, v: np.ndarray) -> np.ndarray:
+        y = rq.apply(v)
+        if lanes is not None:
+            lanes.append(LaneFrame(step.name, where, rq, np.asarray(v, dtype=np.int64), y))
         return y
 
     mem: dict[str, np.ndarray] = {prog.input: np.asarray(x).astype(np.int64).ravel()}
@@ -682,7 +754,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
             if s.table is not None:  # channels last: table[c, value - lowest]
                 a = s.table[np.arange(a.shape[-1]), a - s.table_lo]
             if s.ln is not None:
-                a = s.ln_rq.apply(layernorm.int_layernorm(a, s.ln))
+                a = requant(s, "layernorm", s.ln_rq, layernorm.int_layernorm(a, s.ln))
             if s.kind == "layernorm":
                 y = a
             else:
@@ -693,15 +765,15 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
                 if s.kind == "dw":
                     c = s.dw_weights.shape[0]
                     acc = vvau.depthwise(vvau.window_to_kc(a, c, s.dw_weights.shape[1], c), s.dw_weights)
-                    y = s.rq.apply(acc)
+                    y = requant(s, "depthwise", s.rq, acc)
                 else:
                     tok = a.reshape(1, -1, s.mw)
                     y = unit(s, padded(tok, tok.shape[1], s.layer.mw), s.layer)[0, :, :s.mh]
             if s.residual is not None:
                 r = _read(mem, s.residual).reshape(y.shape)
-                y = s.add_rq.apply(np.clip(y + r, *s.add_range))
+                y = requant(s, "residual", s.add_rq, np.clip(y + r, *s.add_range))
         y = np.asarray(y).astype(np.int64).ravel()
-        mem[s.output] = y if s.write is None else scatter(y, s.write)
+        mem[s.output] = y if s.write is None else scatter(y, s.write)  # stream order: prog.layouts
         if trace:
             trace(s, y)
     if prog.output_read is not None:

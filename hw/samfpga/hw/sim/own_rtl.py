@@ -12,15 +12,17 @@ from samfpga.hw.sim.toolchain import setup_verilator_env
 from samfpga.resources import package_path
 
 
-def build_own_rtl(top: str, parameters: dict, work_dir: Path, deps: tuple[str, ...] = ()) -> float:
-    """Build module ``top`` (its file, and those of the modules ``deps`` it instantiates, copied to
-    ``work_dir/hdl``) at ``parameters`` into ``work_dir/sim_build``; returns seconds."""
+def build_own_rtl(top: str, parameters: dict, work_dir: Path) -> float:
+    """Build module ``top`` (its file, and those of the own modules it instantiates: ``synth.own_rtl.own_modules``,
+    copied to ``work_dir/hdl``) at ``parameters`` into ``work_dir/sim_build``; returns seconds."""
     from cocotb_tools.runner import get_runner
+
+    from samfpga.hw.synth.own_rtl import own_modules
 
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     sources = []
-    for name in (*deps, top):
+    for name in own_modules(top):
         src = work_dir / "hdl" / f"{name}.sv"
         src.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(package_path("samfpga.hw", "rtl", f"{name}.sv"), src)

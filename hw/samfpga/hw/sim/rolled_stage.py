@@ -24,7 +24,6 @@ from samfpga.hw.sim.strip_reader import ReaderConfig, StripFrame
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.rolled_stage_bench"
-UNITS = ("strip_reader", "dot_chain", "mac_slice", "dot_pack", "token_batch_mvu", "strip_writer")
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,7 @@ def frame_spec(f: StageFrame, cfg: StageConfig) -> dict:
 
 def build(cfg: StageConfig, work_dir: Path) -> float:
     """Verilator build of ``rolled_stage`` and its three units at ``cfg`` into ``work_dir/sim_build``; seconds."""
-    return build_own_rtl("rolled_stage", cfg.rtl_params(), work_dir, deps=UNITS)
+    return build_own_rtl("rolled_stage", cfg.rtl_params(), work_dir)
 
 
 @dataclass

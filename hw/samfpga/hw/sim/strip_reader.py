@@ -1,5 +1,5 @@
 """Strip reader (``hw/samfpga/hw/rtl/strip_reader.sv``): numpy reference of the byte stream it emits, the bytes it
-reads from DDR, its read bursts, and the Verilator + cocotb runner of its bench (``strip_reader_bench``).
+reads from DDR, its read bursts, and the Verilator + cocotb runner of its bench (``read_dma_bench``, shared with the access reader).
 
 A feature map (H, W, C) of bytes sits in DDR at ``base`` in HWC order. It is read as ``tiles`` column strips of
 S = W / tiles columns with ``halo`` extra columns on each interior side (clipped at the edges): strip s covers
@@ -17,7 +17,7 @@ import numpy as np
 from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
-BENCH_MODULE = "samfpga.hw.sim.strip_reader_bench"
+BENCH_MODULE = "samfpga.hw.sim.read_dma_bench"
 
 
 @dataclass(frozen=True)
@@ -157,20 +157,19 @@ def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], wo
              ddr: bytes | None = None, tag: str = "run") -> ReaderResult:
     """Run the bench on a design built by ``build``: every pass ({"name", "ar_pause", "r_pause", "out_pause"})
     reads every frame; ``ddr`` replaces the image made from the frames (negative controls). Per pass the result
-    has the strips received (hex), the AXI bytes read, the bursts and the cycles of each frame."""
+    has the strips received (``packets``: per frame, hex), the AXI bytes read, the bursts and the cycles of each frame."""
 
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     run = work_dir / tag
     run.mkdir(parents=True, exist_ok=True)
     (run / "ddr.bin").write_bytes(ddr_image(frames) if ddr is None else ddr)
-    specs = [{"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
-              "halo": f.halo, "strips": f.tiles} for f in frames]
+    specs = [{"cfg": {f"cfg_{k}": v for k, v in frame_config(f).items()}, "packets": f.tiles} for f in frames]
     work = sum(sum(b for _, b in bursts(f, cfg)) + f.fmap.size for f in frames)
     spec = {"ddr": str(run / "ddr.bin"), "frames": specs, "passes": passes, "seed": seed,
-            "stream_bytes": cfg.stream_w // 8, "timeout_cycles": 20 * work + 20000, "result": str(run / "result.json")}
+            "timeout_cycles": 20 * work + 20000, "result": str(run / "result.json")}
     res = ReaderResult()
-    res.passes, res.error = run_bench("strip_reader", BENCH_MODULE, "SAMFPGA_STRIP_SPEC", spec, run, work_dir / "sim_build")
+    res.passes, res.error = run_bench("strip_reader", BENCH_MODULE, "SAMFPGA_READ_DMA_SPEC", spec, run, work_dir / "sim_build")
     res.wall_s = round(time.monotonic() - t0, 2)
     return res
 
@@ -178,7 +177,7 @@ def simulate(cfg: ReaderConfig, frames: list[StripFrame], passes: list[dict], wo
 # ---------------------------------------------------------------------------------------------------------------
 # The reader behind its AXI4-Lite register block (rtl/strip_reader_axil.sv, docs/unit_regs.md)
 
-AXIL_BENCH_MODULE = "samfpga.hw.sim.strip_reader_axil_bench"
+AXIL_BENCH_MODULE = "samfpga.hw.sim.read_dma_axil_bench"
 
 
 def frame_config(f: StripFrame) -> dict[str, int]:
@@ -189,12 +188,14 @@ def frame_config(f: StripFrame) -> dict[str, int]:
 
 def build_axil(cfg: ReaderConfig, work_dir: Path) -> float:
     """Verilator build of ``strip_reader_axil`` (wrapper, register block, reader) at ``cfg``; returns seconds."""
-    return build_own_rtl("strip_reader_axil", cfg.rtl_params(), work_dir, deps=("axil_regs", "strip_reader"))
+    return build_own_rtl("strip_reader_axil", cfg.rtl_params(), work_dir)
 
 
 def simulate_axil(frames: list[dict], probes: list[list], work_dir: Path, ddr: bytes, seed: int = 0,
-                  axil_pause: float = 0.3, driver_frames: list[dict] = (), tag: str = "axil") -> ReaderResult:
-    """Run ``strip_reader_axil_bench`` on a design built by ``build_axil``: ``frames`` [{"writes": [(offset,
+                  axil_pause: float = 0.3, driver_frames: list[dict] = (), tag: str = "axil",
+                  unit: str = "strip_reader") -> ReaderResult:
+    """Run ``read_dma_axil_bench`` on ``<unit>_axil`` (a read DMA: ``strip_reader`` or ``access_reader``) built in
+    ``work_dir`` (``build_axil``; ``access_reader.build_axil``): ``frames`` [{"writes": [(offset,
     value)], "strips"}] each configured, started and polled over AXI-Lite, then ``probes`` [(op "r"/"w", offset,
     value)], then ``driver_frames`` [{"cfg", "strips"}] run by ``UnitDriver.run`` itself over AXI-Lite. ``passes[0]`` of the result holds per frame the responses, read-backs, CTRL / STATUS values and strips."""
     setup_verilator_env(fast_compile=True)
@@ -202,11 +203,11 @@ def simulate_axil(frames: list[dict], probes: list[list], work_dir: Path, ddr: b
     run = work_dir / tag
     run.mkdir(parents=True, exist_ok=True)
     (run / "ddr.bin").write_bytes(ddr)
-    spec = {"ddr": str(run / "ddr.bin"), "frames": frames, "probes": probes, "driver_frames": list(driver_frames),
+    spec = {"unit": unit, "ddr": str(run / "ddr.bin"), "frames": frames, "probes": probes, "driver_frames": list(driver_frames),
             "axil_pause": axil_pause, "seed": seed,
             "timeout_cycles": 40 * len(ddr) + 20000, "result": str(run / "result.json")}
     res = ReaderResult()
-    res.passes, res.error = run_bench("strip_reader_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXIL_SPEC", spec, run,
+    res.passes, res.error = run_bench(f"{unit}_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXIL_SPEC", spec, run,
                                       work_dir / "sim_build")
     res.wall_s = round(time.monotonic() - t0, 2)
     return res

@@ -1,5 +1,5 @@
 """Strip writer (``hw/samfpga/hw/rtl/strip_writer.sv``): numpy reference of the DDR image it leaves, its write bursts
-with their first / last beat strobes, and the Verilator + cocotb runner of its bench (``strip_writer_bench``).
+with their first / last beat strobes, and the Verilator + cocotb runner of its bench (``write_dma_bench``, shared with the access writer).
 
 The mirror of the strip reader (``strip_reader``): a unit's output map (H, W, C) of bytes arrives as ``tiles``
 column strips of S = W / tiles columns, without halo (strip s is columns [s*S, (s+1)*S), the strip reader's columns
@@ -20,7 +20,7 @@ from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.strip_reader import ReaderConfig, StripFrame
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
-BENCH_MODULE = "samfpga.hw.sim.strip_writer_bench"
+BENCH_MODULE = "samfpga.hw.sim.write_dma_bench"
 WriterConfig = ReaderConfig  # same parameters: AXI data width, stream width, burst limit
 
 
@@ -47,12 +47,19 @@ def _lanes(lo: int, hi: int) -> int:
 
 
 def write_bursts(f: StripFrame, cfg: WriterConfig) -> list[tuple[int, int, int, int]]:
-    """(address, beats, WSTRB of the first beat, WSTRB of the last beat) of every write burst: the reader's split of
-    each segment (``strip_reader.segment_bursts``); the segment's first beat strobes the lanes from its first byte,
-    its last beat the lanes up to its last byte (one-beat bursts carry both), every other beat all lanes."""
+    """(address, beats, WSTRB of the first beat, WSTRB of the last beat) of every write burst of the frame's
+    segments (``segment_write_bursts``)."""
+    return segment_write_bursts(segments(f), cfg)
+
+
+def segment_write_bursts(segs: list[tuple[int, int]], cfg: WriterConfig) -> list[tuple[int, int, int, int]]:
+    """(address, beats, WSTRB of the first beat, WSTRB of the last beat) of the write bursts of segments ``segs``
+    ((address, bytes), in order) as segment_writer.sv issues them: the reader's split of each segment
+    (``strip_reader.segment_bursts``); the segment's first beat strobes the lanes from its first byte, its last beat
+    the lanes up to its last byte (one-beat bursts carry both), every other beat all lanes."""
     db = cfg.axi_dw // 8
     out = []
-    for addr, n in segments(f):
+    for addr, n in segs:
         bl = sr.segment_bursts(addr, n, cfg)
         for k, (a, b) in enumerate(bl):
             first = _lanes(addr % db if k == 0 else 0, db)
@@ -97,6 +104,12 @@ class WriterResult:
     error: str = ""
 
 
+def frame_config(f: StripFrame) -> dict[str, int]:
+    """The runtime configuration of frame ``f`` as the register map's keys (``unit_regs.STRIP_WRITER``)."""
+    _no_halo(f)
+    return {k: v for k, v in sr.frame_config(f).items() if k != "halo"}
+
+
 def build(cfg: WriterConfig, work_dir: Path) -> float:
     """Verilator build of the writer at ``cfg`` into ``work_dir/sim_build``; returns seconds."""
     return build_own_rtl("strip_writer", cfg.rtl_params(), work_dir)
@@ -117,14 +130,14 @@ def simulate(cfg: WriterConfig, frames: list[StripFrame | dict], passes: list[di
     (run / "background.bin").write_bytes(background)
     good = [f for f in frames if isinstance(f, StripFrame)]
     data = iter([input_strips(f) for f in good] if strips is None else strips)
-    specs = [{**f, "strips": []} if isinstance(f, dict) else
-             {"base": f.base, "h": f.fmap.shape[0], "w": f.fmap.shape[1], "c": f.fmap.shape[2], "tiles": f.tiles,
-              "strips": [s.hex() for s in next(data)]} for f in frames]
+    specs = [{"cfg": {f"cfg_{k}": v for k, v in f.items()}, "packets": []} if isinstance(f, dict) else
+             {"cfg": {f"cfg_{k}": v for k, v in frame_config(f).items()}, "packets": [s.hex() for s in next(data)]}
+             for f in frames]
     work = sum(sum(b for _, b, _, _ in write_bursts(f, cfg)) + f.fmap.size for f in good)
     spec = {"background": str(run / "background.bin"), "frames": specs, "passes": passes, "seed": seed,
             "timeout_cycles": 20 * work + 20000, "image_dir": str(run), "result": str(run / "result.json")}
     res = WriterResult()
-    res.passes, res.error = run_bench("strip_writer", BENCH_MODULE, "SAMFPGA_STRIPW_SPEC", spec, run,
+    res.passes, res.error = run_bench("strip_writer", BENCH_MODULE, "SAMFPGA_WRITE_DMA_SPEC", spec, run,
                                       work_dir / "sim_build")
     res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes]
     res.wall_s = round(time.monotonic() - t0, 2)
@@ -134,17 +147,18 @@ def simulate(cfg: WriterConfig, frames: list[StripFrame | dict], passes: list[di
 # ---------------------------------------------------------------------------------------------------------------
 # The writer behind its AXI4-Lite register block (rtl/strip_writer_axil.sv, docs/unit_regs.md)
 
-AXIL_BENCH_MODULE = "samfpga.hw.sim.strip_writer_axil_bench"
+AXIL_BENCH_MODULE = "samfpga.hw.sim.write_dma_axil_bench"
 
 
 def build_axil(cfg: WriterConfig, work_dir: Path) -> float:
     """Verilator build of ``strip_writer_axil`` (wrapper, register block, writer) at ``cfg``; returns seconds."""
-    return build_own_rtl("strip_writer_axil", cfg.rtl_params(), work_dir, deps=("axil_regs", "strip_writer"))
+    return build_own_rtl("strip_writer_axil", cfg.rtl_params(), work_dir)
 
 
 def simulate_axil(frames: list[dict], background: bytes, work_dir: Path, seed: int = 0, axil_pause: float = 0.3,
-                  tag: str = "axil") -> WriterResult:
-    """Run ``strip_writer_axil_bench`` on a design built by ``build_axil``: ``frames`` [{"writes": [(offset,
+                  tag: str = "axil", unit: str = "strip_writer") -> WriterResult:
+    """Run ``write_dma_axil_bench`` on ``<unit>_axil`` (a write DMA: ``strip_writer`` or ``access_writer``) built in
+    ``work_dir`` (``build_axil``; ``access_writer.build_axil``): ``frames`` [{"writes": [(offset,
     value)], "strips": [bytes]}] each configured, started and polled over AXI-Lite while its strips are sent;
     ``images[0]`` is the DDR image at the end."""
     setup_verilator_env(fast_compile=True)
@@ -157,7 +171,7 @@ def simulate_axil(frames: list[dict], background: bytes, work_dir: Path, seed: i
             "timeout_cycles": 40 * len(background) + 20000, "image": str(run / "ddr.bin"),
             "result": str(run / "result.json")}
     res = WriterResult()
-    res.passes, res.error = run_bench("strip_writer_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXILW_SPEC", spec, run,
+    res.passes, res.error = run_bench(f"{unit}_axil", AXIL_BENCH_MODULE, "SAMFPGA_AXILW_SPEC", spec, run,
                                       work_dir / "sim_build")
     if (run / "ddr.bin").is_file():
         res.images = [(run / "ddr.bin").read_bytes()]

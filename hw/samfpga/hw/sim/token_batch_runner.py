@@ -94,7 +94,7 @@ def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = No
 
 def build(cfg: TokenBatchConfig, work_dir: Path) -> float:
     """Verilator build of the unit at ``cfg``'s parameters into ``work_dir/sim_build``; returns seconds."""
-    return build_own_rtl("token_batch_mvu", cfg.rtl_params(), work_dir, deps=("dot_chain", "mac_slice", "dot_pack"))
+    return build_own_rtl("token_batch_mvu", cfg.rtl_params(), work_dir)
 
 
 def simulate(cfg: TokenBatchConfig, frames: list[Frame], passes: list[Pass], work_dir: Path, seed: int = 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from samfpga.hw.resources.models import add_streams_terms, terms_total
@@ -12,6 +13,39 @@ from samfpga.resources import package_path
 def rtl_source(name: str) -> Path:
     """Path of one of the project's own RTL files (package data of samfpga.hw)."""
     return Path(package_path("samfpga.hw", "rtl", name))
+
+
+#: an instantiation: a module name followed by a parameter list or an instance name and its port list
+_INST = re.compile(r"^\s*(\w+)\s*(?:#\s*\(|\w+\s*\()", re.M)
+
+
+def own_modules(top: str) -> list[str]:
+    """``top`` and every module of the project's own RTL it instantiates, directly or not: dependencies first, top
+    last (the order a compiler reads them). Found from the files' text, so a new instantiation needs no list."""
+    rtl = Path(package_path("samfpga.hw", "rtl", f"{top}.sv")).parent
+    known = {p.stem for p in rtl.glob("*.sv")}
+    out: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in out:
+            return
+        if name in path:
+            raise ValueError(f"own RTL: {' -> '.join((*path, name))} instantiates itself")
+        text = re.sub(r"//[^\n]*", "", (rtl / f"{name}.sv").read_text())
+        for dep in _INST.findall(text):
+            if dep in known and dep != name:
+                visit(dep, (*path, name))
+        out.append(name)
+
+    if top not in known:
+        raise ValueError(f"own RTL: no module {top!r} in {rtl}")
+    visit(top, ())
+    return out
+
+
+def rtl_sources(top: str) -> list[Path]:
+    """The files of ``own_modules(top)``, in that order."""
+    return [rtl_source(f"{m}.sv") for m in own_modules(top)]
 
 
 def synth_add_streams(pe: int, a_bits: int, b_bits: int, o_bits: int, work: str | Path

@@ -1,11 +1,13 @@
-"""cocotb test run inside the simulator for ``strip_reader``: DDR = an AxiRamRead counting its bytes (shared with the
-token-batch bench), the strips received by an AXI-Stream sink and written out as hex for the caller to compare.
+"""cocotb test run inside the simulator for the project's read DMAs (``strip_reader``, ``access_reader``): DDR = an
+AxiRamRead counting its bytes, the packets received by an AXI-Stream sink and written out as hex for the caller to
+compare.
 
-Spec (JSON through ``SAMFPGA_STRIP_SPEC``, written by ``samfpga.hw.sim.strip_reader.simulate``): ddr, frames
-[{"base", "h", "w", "c", "tiles", "halo", "strips"}], passes [{"name", "ar_pause", "r_pause", "out_pause"}] (per
-cycle probabilities that the RAM refuses a request / withholds a beat, that the sink refuses a beat), seed,
-stream_bytes, timeout_cycles, result. Frames run back to back: each is started (a pulse on ``start``) as soon as
-``busy`` falls, with its own configuration.
+Spec (JSON through ``SAMFPGA_READ_DMA_SPEC``, written by ``samfpga.hw.sim.strip_reader.simulate`` and
+``samfpga.hw.sim.access_reader.simulate``): ddr, frames [{"cfg": {port: value}, "packets"}] (the ``cfg_*`` ports
+of the frame and the packets it emits), passes [{"name", "ar_pause", "r_pause", "out_pause"}] (per cycle
+probabilities that the RAM refuses a request / withholds a beat, that the sink refuses a beat), seed,
+timeout_cycles, result. Frames run back to back: each is started (a pulse on ``start``) as soon as ``busy`` falls,
+with its own configuration.
 """
 
 from __future__ import annotations
@@ -32,28 +34,28 @@ from samfpga.hw.sim.bench_common import (
 
 
 async def _frames(dut, sink: AxiStreamSink, frames: list[dict], got: list[list[str]], done: list[int],
-                  start: int) -> None:
+                  errs: list[int], start: int) -> None:
     for f in frames:
         while int(dut.busy.value):
             await RisingEdge(dut.clk)
-        dut.cfg_base.value = f["base"]
-        for k in ("h", "w", "c", "tiles", "halo"):
-            getattr(dut, f"cfg_{k}").value = f[k]
+        for port, value in f["cfg"].items():
+            getattr(dut, port).value = value
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
-        strips = []
-        for _ in range(f["strips"]):
+        packets = []
+        for _ in range(f["packets"]):
             frame = await sink.recv()  # compact: bytes whose tkeep is low dropped
-            strips.append(bytes(frame.tdata).hex())
-        got.append(strips)
+            packets.append(bytes(frame.tdata).hex())
+        got.append(packets)
         done.append(now() - start)
         await RisingEdge(dut.clk)
+        errs.append(int(dut.err.value))  # an edge after the start's: a refused configuration is flagged
 
 
 @cocotb.test()
-async def strip_reader_bench(dut):
-    spec = json.loads(Path(os.environ["SAMFPGA_STRIP_SPEC"]).read_text())
+async def read_dma_bench(dut):
+    spec = json.loads(Path(os.environ["SAMFPGA_READ_DMA_SPEC"]).read_text())
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
     dut.rst.value = 1
@@ -78,11 +80,12 @@ async def strip_reader_bench(dut):
         bursts.clear()
         got: list[list[str]] = []
         done: list[int] = []
+        errs: list[int] = []
         start = now()
-        task = cocotb.start_soon(_frames(dut, sink, spec["frames"], got, done, start))
+        task = cocotb.start_soon(_frames(dut, sink, spec["frames"], got, done, errs, start))
         timed_out = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
-        results.append({"name": p["name"], "strips": got, "frame_done_cycles": done, "ddr_bytes": ram.bytes_read,
+        results.append({"name": p["name"], "packets": got, "frame_done_cycles": done, "frame_err": errs, "ddr_bytes": ram.bytes_read,
                         "bursts": list(bursts), "err": int(dut.err.value), "busy": int(dut.busy.value),
                         "extra_beats": sink.count(), "timed_out": timed_out})
         if timed_out:

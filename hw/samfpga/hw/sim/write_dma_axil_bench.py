@@ -1,11 +1,11 @@
-"""cocotb test run inside the simulator for ``strip_writer_axil`` (the strip writer behind its AXI4-Lite register
-block): configured, started and polled ONLY through AXI-Lite (AxiLiteMaster, random pauses on AW, W, AR), the
-strips sent by an AXI-Stream source once ap_start is written, DDR = an AxiRamWrite filled with a background; the
+"""cocotb test run inside the simulator for a write DMA behind its AXI4-Lite register block (``strip_writer_axil``,
+``access_writer_axil``): configured, started and polled ONLY through AXI-Lite (AxiLiteMaster, random pauses on AW,
+W, AR), the packets ("strips") sent by an AXI-Stream source once ap_start is written, DDR = an AxiRamWrite filled with a background; the
 DDR image is written out for the caller to compare.
 
 Spec (JSON through ``SAMFPGA_AXILW_SPEC``): background, frames [{"writes": [[offset, value], ...] (the driver's
 ``UnitMap.writes``), "strips": [hex, ...]}], axil_pause, seed, timeout_cycles, image, result. Per frame as the
-strip reader's AXI-Lite bench (``strip_reader_axil_bench``).
+read DMAs' AXI-Lite bench (``read_dma_axil_bench``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def _frames(m: AxiLiteMaster, source: AxiStreamSource, spec: dict, results
 
 
 @cocotb.test()
-async def strip_writer_axil_bench(dut):
+async def write_dma_axil_bench(dut):
     spec = json.loads(Path(os.environ["SAMFPGA_AXILW_SPEC"]).read_text())
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())

@@ -1,9 +1,9 @@
-"""cocotb test run inside the simulator for ``strip_reader_axil`` (the strip reader behind its AXI4-Lite register
-block): the reader is configured, started and polled ONLY through AXI-Lite (cocotbext-axi AxiLiteMaster, random
+"""cocotb test run inside the simulator for a read DMA behind its AXI4-Lite register block (``strip_reader_axil``,
+``access_reader_axil``): the reader is configured, started and polled ONLY through AXI-Lite (cocotbext-axi AxiLiteMaster, random
 pauses on its AW, W, AR channels so that AW and W arrive in either order); DDR = the strip reader bench's
-AxiRamRead; the strips received are written out as hex for the caller to compare.
+AxiRamRead; the packets received are written out as hex for the caller to compare.
 
-Spec (JSON through ``SAMFPGA_AXIL_SPEC``): ddr, frames [{"writes": [[offset, value], ...] (the driver's
+Spec (JSON through ``SAMFPGA_AXIL_SPEC``): unit (the register map's name), ddr, frames [{"writes": [[offset, value], ...] (the driver's
 ``UnitMap.writes``), "strips"}], probes [[op, offset, value]] (op "r" / "w", run after the frames),
 driver_frames [{"cfg", "strips"}] (run last by the board driver itself, ``UnitDriver.run``, in a cocotb bridge
 thread whose MMIO reads / writes are AXI-Lite transactions), axil_pause, seed, timeout_cycles, result. Per frame, as ``UnitDriver.run``: the writes, a read-back of each written register,
@@ -70,7 +70,7 @@ async def _frames(m: AxiLiteMaster, sink: AxiStreamSink, spec: dict, results: li
         probes.append([op, off, *(await axil_read(m, off))] if op == "r" else [op, off, val, await axil_write(m, off, val)])
     results.append({"probes": probes})
     mmio = BridgeMMIO(m)
-    drv = UnitDriver(mmio, "strip_reader", poll_s=0)
+    drv = UnitDriver(mmio, spec["unit"], poll_s=0)
     for f in spec.get("driver_frames", []):
         strips = []
         rx = cocotb.start_soon(_recv(sink, f["strips"], strips))
@@ -103,7 +103,7 @@ class BridgeMMIO:
 
 
 @cocotb.test()
-async def strip_reader_axil_bench(dut):
+async def read_dma_axil_bench(dut):
     spec = json.loads(Path(os.environ["SAMFPGA_AXIL_SPEC"]).read_text())
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())

@@ -1,12 +1,14 @@
-"""cocotb test run inside the simulator for ``strip_writer``: DDR = cocotbext-axi's AxiRamWrite filled with a
-background pattern, the strips sent by an AXI-Stream source, the DDR image written out for the caller to compare.
+"""cocotb test run inside the simulator for the project's write DMAs (``strip_writer``, ``access_writer``): DDR =
+cocotbext-axi's AxiRamWrite filled with a background pattern, the packets sent by an AXI-Stream source, the DDR
+image written out for the caller to compare.
 
-Spec (JSON through ``SAMFPGA_STRIPW_SPEC``, written by ``samfpga.hw.sim.strip_writer.simulate``): background,
-frames [{"base", "h", "w", "c", "tiles", "strips": [hex, ...]}], passes [{"name", "in_pause", "aw_pause",
+Spec (JSON through ``SAMFPGA_WRITE_DMA_SPEC``, written by ``samfpga.hw.sim.strip_writer.simulate`` and
+``samfpga.hw.sim.access_writer.simulate``): background, frames [{"cfg": {port: value}, "packets": [hex, ...]}],
+passes [{"name", "in_pause", "aw_pause",
 "w_pause", "b_pause", "fault"}] (per cycle probabilities that the source withholds a beat, that the RAM refuses an
 AW / a W beat, that it withholds a B response; ``fault`` [lo, hi): W beats writing any byte there are dropped and
 answered SLVERR), seed, timeout_cycles, image_dir, result. Frames run back to back: each is
-started (a pulse on ``start``) as soon as ``busy`` falls, with its own configuration, and its strips queued on the
+started (a pulse on ``start``) as soon as ``busy`` falls, with its own configuration, and its packets queued on the
 source at once (the writer takes them once it has sampled the configuration).
 """
 
@@ -64,13 +66,12 @@ async def _frames(dut, source: AxiStreamSource, frames: list[dict]) -> None:
     for f in frames:
         while int(dut.busy.value):
             await RisingEdge(dut.clk)
-        dut.cfg_base.value = f["base"]
-        for k in ("h", "w", "c", "tiles"):
-            getattr(dut, f"cfg_{k}").value = f[k]
+        for port, value in f["cfg"].items():
+            getattr(dut, port).value = value
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
-        for s in f["strips"]:
+        for s in f["packets"]:
             await source.send(AxiStreamFrame(bytes.fromhex(s)))
         await RisingEdge(dut.clk)  # busy is high from here until the frame's last B response
     while int(dut.busy.value) or not source.empty():
@@ -78,8 +79,8 @@ async def _frames(dut, source: AxiStreamSource, frames: list[dict]) -> None:
 
 
 @cocotb.test()
-async def strip_writer_bench(dut):
-    spec = json.loads(Path(os.environ["SAMFPGA_STRIPW_SPEC"]).read_text())
+async def write_dma_bench(dut):
+    spec = json.loads(Path(os.environ["SAMFPGA_WRITE_DMA_SPEC"]).read_text())
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
     dut.rst.value = 1

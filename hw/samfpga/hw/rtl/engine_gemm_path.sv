@@ -1,0 +1,220 @@
+// The layer-sequential engine's GEMM path as one design: access_reader -> the activations widened to the unit's
+// A_BITS (INT8 or UINT8 per frame) -> token_batch_mvu (run-time shape, requantised or raw) -> access_writer, DDR to
+// DDR. One step of the engine's program whose GEMM needs nothing on its streams (no image table, LayerNorm, sliding
+// window or residual adder; samfpga.hw.sim.engine_gemm_path.plain_gemm_steps): the reader reads the step's input
+// in its address pattern, the unit fetches the layer's weights (and requantisation words) from the program's DDR
+// image by itself, the writer stores the outputs in the step's address pattern.
+//
+// Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
+// of SIMD), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
+// OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
+// little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes.
+//
+// Sequencing is the host's (the board's ARM, or the cocotb bench): per step it writes the three units'
+// configuration, starts the reader and the writer in one cycle and waits for the writer's done (its last B
+// response); the unit samples its configuration with the step's first input beat. Three AXI4 masters (m_axi_rd_*,
+// m_axi_wt_*: the weights, m_axi_wr_*), merged onto the PS's HP port by an interconnect on a board.
+
+module engine_gemm_path #(
+	// the GEMM unit (token_batch_mvu.sv; RQ = 1, RT_SHAPE = 1, A_SIGNED = 1)
+	int unsigned  MW = 16,
+	int unsigned  MH = 8,
+	int unsigned  SIMD = 4,
+	int unsigned  PE = 2,
+	int unsigned  A_BITS = 9,
+	int unsigned  W_BITS = 8,
+	int unsigned  ACC_BITS = 24,
+	int unsigned  B = 4,
+	int unsigned  AXI_DW = 64,
+	int unsigned  AXI_AW = 32,
+	int unsigned  MAX_BURST = 16,
+	int unsigned  WFIFO_DEPTH = 32,
+	int unsigned  CNT_BITS = 16,
+	int unsigned  OUT_BITS = 8,
+	int unsigned  RS_BITS = 18,
+	int unsigned  RB_BITS = 40,
+	int unsigned  RT_BITS = 6,
+	int unsigned  PQ_DEPTH = 4,
+	int unsigned  DOT = 2,
+	bit  RAW_OUT = 0,
+	int unsigned  RAW_BITS = 0,
+	// the DMAs
+	int unsigned  DMA_BURST = 16
+)(
+	input	logic  clk,
+	input	logic  rst,
+
+	// reader: the step's input
+	input	logic  rd_start,
+	input	logic [AXI_AW-1:0]  rd_cfg_base,
+	input	logic [31:0]  rd_cfg_run,
+	input	logic [15:0]  rd_cfg_count0,
+	input	logic [15:0]  rd_cfg_count1,
+	input	logic [15:0]  rd_cfg_count2,
+	input	logic [15:0]  rd_cfg_count3,
+	input	logic [15:0]  rd_cfg_count4,
+	input	logic [15:0]  rd_cfg_count5,
+	input	logic [31:0]  rd_cfg_stride0,
+	input	logic [31:0]  rd_cfg_stride1,
+	input	logic [31:0]  rd_cfg_stride2,
+	input	logic [31:0]  rd_cfg_stride3,
+	input	logic [31:0]  rd_cfg_stride4,
+	input	logic [31:0]  rd_cfg_stride5,
+	output	logic  rd_busy,
+	output	logic [1:0]  rd_err,
+	input	logic  cfg_in_unsigned,	// the step's input is UINT8 (else INT8)
+	// GEMM unit: sampled with the step's first input beat
+	input	logic [AXI_AW-1:0]  wt_cfg_base,
+	input	logic [AXI_AW-1:0]  wt_cfg_stride,
+	input	logic [CNT_BITS-1:0]  wt_cfg_iters,
+	input	logic [CNT_BITS-1:0]  wt_cfg_tokens,
+	input	logic [CNT_BITS-1:0]  wt_cfg_sf,
+	input	logic [CNT_BITS-1:0]  wt_cfg_nf,
+	input	logic [CNT_BITS-1:0]  wt_cfg_batch,
+	input	logic  wt_cfg_raw,
+	input	logic  wt_cfg_unsigned,
+	output	logic [1:0]  wt_err,
+	// writer: the step's output
+	input	logic  wr_start,
+	input	logic [AXI_AW-1:0]  wr_cfg_base,
+	input	logic [31:0]  wr_cfg_run,
+	input	logic [15:0]  wr_cfg_count0,
+	input	logic [15:0]  wr_cfg_count1,
+	input	logic [15:0]  wr_cfg_count2,
+	input	logic [15:0]  wr_cfg_count3,
+	input	logic [15:0]  wr_cfg_count4,
+	input	logic [15:0]  wr_cfg_count5,
+	input	logic [31:0]  wr_cfg_stride0,
+	input	logic [31:0]  wr_cfg_stride1,
+	input	logic [31:0]  wr_cfg_stride2,
+	input	logic [31:0]  wr_cfg_stride3,
+	input	logic [31:0]  wr_cfg_stride4,
+	input	logic [31:0]  wr_cfg_stride5,
+	output	logic  wr_busy,
+	output	logic  wr_done,
+	output	logic [1:0]  wr_err,
+
+	output	logic  m_axi_rd_arid,
+	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
+	output	logic [7:0]  m_axi_rd_arlen,
+	output	logic [2:0]  m_axi_rd_arsize,
+	output	logic [1:0]  m_axi_rd_arburst,
+	output	logic [3:0]  m_axi_rd_arcache,
+	output	logic [2:0]  m_axi_rd_arprot,
+	output	logic  m_axi_rd_arvalid,
+	input	logic  m_axi_rd_arready,
+	input	logic  m_axi_rd_rid,
+	input	logic [AXI_DW-1:0]  m_axi_rd_rdata,
+	input	logic [1:0]  m_axi_rd_rresp,
+	input	logic  m_axi_rd_rlast,
+	input	logic  m_axi_rd_rvalid,
+	output	logic  m_axi_rd_rready,
+
+	output	logic  m_axi_wt_arid,
+	output	logic [AXI_AW-1:0]  m_axi_wt_araddr,
+	output	logic [7:0]  m_axi_wt_arlen,
+	output	logic [2:0]  m_axi_wt_arsize,
+	output	logic [1:0]  m_axi_wt_arburst,
+	output	logic [3:0]  m_axi_wt_arcache,
+	output	logic [2:0]  m_axi_wt_arprot,
+	output	logic  m_axi_wt_arvalid,
+	input	logic  m_axi_wt_arready,
+	input	logic  m_axi_wt_rid,
+	input	logic [AXI_DW-1:0]  m_axi_wt_rdata,
+	input	logic [1:0]  m_axi_wt_rresp,
+	input	logic  m_axi_wt_rlast,
+	input	logic  m_axi_wt_rvalid,
+	output	logic  m_axi_wt_rready,
+
+	output	logic  m_axi_wr_awid,
+	output	logic [AXI_AW-1:0]  m_axi_wr_awaddr,
+	output	logic [7:0]  m_axi_wr_awlen,
+	output	logic [2:0]  m_axi_wr_awsize,
+	output	logic [1:0]  m_axi_wr_awburst,
+	output	logic [3:0]  m_axi_wr_awcache,
+	output	logic [2:0]  m_axi_wr_awprot,
+	output	logic  m_axi_wr_awvalid,
+	input	logic  m_axi_wr_awready,
+	output	logic [AXI_DW-1:0]  m_axi_wr_wdata,
+	output	logic [AXI_DW/8-1:0]  m_axi_wr_wstrb,
+	output	logic  m_axi_wr_wlast,
+	output	logic  m_axi_wr_wvalid,
+	input	logic  m_axi_wr_wready,
+	input	logic  m_axi_wr_bid,
+	input	logic [1:0]  m_axi_wr_bresp,
+	input	logic  m_axi_wr_bvalid,
+	output	logic  m_axi_wr_bready
+);
+
+	localparam int unsigned  IN_W = SIMD * 8;
+	localparam int unsigned  A_W = (SIMD * A_BITS + 7) / 8 * 8;
+	localparam int unsigned  OUT_W = (PE * OUT_BITS + 7) / 8 * 8;
+
+	if(A_BITS < 8)  $error("A_BITS must hold the 8-bit inputs");
+
+	logic [IN_W-1:0]  x_tdata;
+	logic  x_tvalid, x_tready;
+	logic [A_W-1:0]  a_tdata;
+	logic [OUT_W-1:0]  y_tdata;
+	logic  y_tvalid, y_tready;
+
+	access_reader #(
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
+	) reader (
+		.clk, .rst, .start(rd_start),
+		.cfg_base(rd_cfg_base), .cfg_run(rd_cfg_run), .cfg_count0(rd_cfg_count0), .cfg_count1(rd_cfg_count1), .cfg_count2(rd_cfg_count2), .cfg_count3(rd_cfg_count3), .cfg_count4(rd_cfg_count4), .cfg_count5(rd_cfg_count5),
+		.cfg_stride0(rd_cfg_stride0), .cfg_stride1(rd_cfg_stride1), .cfg_stride2(rd_cfg_stride2), .cfg_stride3(rd_cfg_stride3), .cfg_stride4(rd_cfg_stride4), .cfg_stride5(rd_cfg_stride5),
+		.busy(rd_busy), .err(rd_err),
+		.m_axi_arid(m_axi_rd_arid), .m_axi_araddr(m_axi_rd_araddr), .m_axi_arlen(m_axi_rd_arlen),
+		.m_axi_arsize(m_axi_rd_arsize), .m_axi_arburst(m_axi_rd_arburst), .m_axi_arcache(m_axi_rd_arcache),
+		.m_axi_arprot(m_axi_rd_arprot), .m_axi_arvalid(m_axi_rd_arvalid), .m_axi_arready(m_axi_rd_arready),
+		.m_axi_rid(m_axi_rd_rid), .m_axi_rdata(m_axi_rd_rdata), .m_axi_rresp(m_axi_rd_rresp),
+		.m_axi_rlast(m_axi_rd_rlast), .m_axi_rvalid(m_axi_rd_rvalid), .m_axi_rready(m_axi_rd_rready),
+		.m_axis_tdata(x_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(x_tvalid), .m_axis_tready(x_tready)
+	);
+
+	// each input byte as an A_BITS lane: zero-extended (UINT8) or sign-extended (INT8)
+	always_comb begin
+		a_tdata = '0;
+		for(int unsigned  s = 0; s < SIMD; s++)
+			a_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_in_unsigned && x_tdata[8*s + 7]}}, x_tdata[8*s +: 8]};
+	end
+
+	token_batch_mvu #(
+		.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .A_SIGNED(1),
+		.W_SIGNED(1), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH),
+		.CNT_BITS(CNT_BITS), .RQ(1), .OUT_BITS(OUT_BITS), .OUT_SIGNED(1), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS),
+		.RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RT_SHAPE(1), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS)
+	) unit (
+		.clk, .rst,
+		.cfg_base(wt_cfg_base), .cfg_stride(wt_cfg_stride), .cfg_iters(wt_cfg_iters), .cfg_tokens(wt_cfg_tokens),
+		.cfg_sf(wt_cfg_sf), .cfg_nf(wt_cfg_nf), .cfg_batch(wt_cfg_batch), .cfg_raw(wt_cfg_raw),
+		.cfg_unsigned(wt_cfg_unsigned), .err(wt_err),
+		.m_axi_arid(m_axi_wt_arid), .m_axi_araddr(m_axi_wt_araddr), .m_axi_arlen(m_axi_wt_arlen),
+		.m_axi_arsize(m_axi_wt_arsize), .m_axi_arburst(m_axi_wt_arburst), .m_axi_arcache(m_axi_wt_arcache),
+		.m_axi_arprot(m_axi_wt_arprot), .m_axi_arvalid(m_axi_wt_arvalid), .m_axi_arready(m_axi_wt_arready),
+		.m_axi_rid(m_axi_wt_rid), .m_axi_rdata(m_axi_wt_rdata), .m_axi_rresp(m_axi_wt_rresp),
+		.m_axi_rlast(m_axi_wt_rlast), .m_axi_rvalid(m_axi_wt_rvalid), .m_axi_rready(m_axi_wt_rready),
+		.s_axis_tdata(a_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready),
+		.m_axis_tdata(y_tdata), .m_axis_tvalid(y_tvalid), .m_axis_tready(y_tready)
+	);
+
+	access_writer #(
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
+	) writer (
+		.clk, .rst, .start(wr_start),
+		.cfg_base(wr_cfg_base), .cfg_run(wr_cfg_run), .cfg_count0(wr_cfg_count0), .cfg_count1(wr_cfg_count1), .cfg_count2(wr_cfg_count2), .cfg_count3(wr_cfg_count3), .cfg_count4(wr_cfg_count4), .cfg_count5(wr_cfg_count5),
+		.cfg_stride0(wr_cfg_stride0), .cfg_stride1(wr_cfg_stride1), .cfg_stride2(wr_cfg_stride2), .cfg_stride3(wr_cfg_stride3), .cfg_stride4(wr_cfg_stride4), .cfg_stride5(wr_cfg_stride5),
+		.busy(wr_busy), .done(wr_done), .err(wr_err),
+		.s_axis_tdata(y_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid),
+		.s_axis_tready(y_tready),
+		.m_axi_awid(m_axi_wr_awid), .m_axi_awaddr(m_axi_wr_awaddr), .m_axi_awlen(m_axi_wr_awlen),
+		.m_axi_awsize(m_axi_wr_awsize), .m_axi_awburst(m_axi_wr_awburst), .m_axi_awcache(m_axi_wr_awcache),
+		.m_axi_awprot(m_axi_wr_awprot), .m_axi_awvalid(m_axi_wr_awvalid), .m_axi_awready(m_axi_wr_awready),
+		.m_axi_wdata(m_axi_wr_wdata), .m_axi_wstrb(m_axi_wr_wstrb), .m_axi_wlast(m_axi_wr_wlast),
+		.m_axi_wvalid(m_axi_wr_wvalid), .m_axi_wready(m_axi_wr_wready),
+		.m_axi_bid(m_axi_wr_bid), .m_axi_bresp(m_axi_wr_bresp), .m_axi_bvalid(m_axi_wr_bvalid),
+		.m_axi_bready(m_axi_wr_bready)
+	);
+
+endmodule : engine_gemm_path
