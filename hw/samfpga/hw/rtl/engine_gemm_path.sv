@@ -62,7 +62,7 @@ module engine_gemm_path #(
 	input	logic [31:0]  rd_cfg_stride5,
 	output	logic  rd_busy,
 	output	logic [1:0]  rd_err,
-	input	logic  cfg_in_unsigned,	// the step's input is UINT8 (else INT8)
+	input	logic  cfg_in_unsigned,	// the step's input is UINT8 (else INT8); held for the whole step (not sampled)
 	// GEMM unit: sampled with the step's first input beat
 	input	logic [AXI_AW-1:0]  wt_cfg_base,
 	input	logic [AXI_AW-1:0]  wt_cfg_stride,

@@ -18,7 +18,9 @@ them) into the steps the host would launch, one per pass of the engine over a fe
 
 Every Reshape / Shuffle / PagePermute / StreamingSplit / DuplicateStreams of the graph becomes a step's address
 pattern (``samfpga.hw.sim.dma_access``): an affine loop nest over the stored tensor, found from the element order
-the consumer needs and refused when there is none. Every Requant and every kept Thresholding becomes integer
+the consumer needs and refused when there is none; a tensor the graph writes permuted and reads back permuted is
+stored in its producer's stream order instead where that moves fewer runs (``EngineProgram.layouts``; ``graph_order``
+puts it back in the graph's order). Every Requant and every kept Thresholding becomes integer
 requantiser parameters (``samfpga.hw.sim.lane_requant``; thresholds only where a requantiser reproduces them on
 the whole input range), since the engine holds no threshold tables. The one exception is a threshold table on
 the 8-bit image itself (the pixel input's normalisation): a 256-entry table per channel on the image reader.
