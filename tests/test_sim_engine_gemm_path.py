@@ -1,8 +1,9 @@
 """The engine's GEMM path as one design (hw/samfpga/hw/rtl/engine_gemm_path.sv: access reader -> widened
-activations -> token_batch_mvu -> access writer) under Verilator + cocotb, DDR to DDR: the tiny build's program's
-plain GEMM steps, each configured as the host's sequencer would, from one DDR image holding the program's weight
-image and stored tensors; every output tensor in DDR byte for byte the program's (whose stored tensors equal FINN's
-execution, tests/test_engine_program.py), tolerance 0."""
+activations -> token_batch_mvu -> [residual reader, adder, requantiser lanes fed by a parameter reader] -> access
+writer) under Verilator + cocotb, DDR to DDR: the tiny build's program's GEMM steps that need nothing on the unit's
+input stream, each configured as the host's sequencer would, from one DDR image holding the program's weight image,
+lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose stored tensors
+equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
 from __future__ import annotations
 
@@ -28,57 +29,82 @@ def _program():
     return prog, run_program(prog, g.run_host_pre(x))
 
 
-def test_plain_steps_and_refusal():
-    """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame);
-    a step with anything on the unit's streams is refused by name."""
+def test_path_steps_and_refusal():
+    """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame) and
+    7 with a residual adder (the MBConv's and the blocks' sums, one read in window rows); a step with anything on
+    the unit's input stream is refused by name."""
     prog, _ = _program()
-    steps = gp.plain_gemm_steps(prog)
-    assert len(steps) == 8 and {s.in_dtype for s in steps} == {"INT8", "UINT8"}
-    assert sum(s.layer.raw for s in steps) == 1 and {s.layer.out_signed for s in steps if not s.layer.raw} == {
+    steps = gp.path_steps(prog)
+    plain = gp.plain_gemm_steps(prog)
+    assert len(plain) == 8 and {s.in_dtype for s in plain} == {"INT8", "UINT8"}
+    assert sum(s.layer.raw for s in plain) == 1 and {s.layer.out_signed for s in plain if not s.layer.raw} == {
         True, False}
-    lay = gp.layout(prog, [t for s in steps for t in (s.input.tensor, s.output)])
-    with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a plain GEMM step"):
+    res = [s for s in steps if s.residual is not None]
+    assert len(res) == 7 and {s.add_rq.out_signed for s in res} == {True, False}
+    assert max(s.residual.access.levels for s in res) == 3
+    lay = gp.layout(prog, steps)
+    with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step"):
         gp.step_config(prog, prog.steps[0], lay)
 
 
 @pytest.mark.timeout(900)
-def test_rtl_runs_the_programs_plain_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 8 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
-    activations, RT_SHAPE, RAW_OUT) with its access DMAs, under stalls on every AXI channel and free-running: each
-    output tensor in DDR equals the program's stored bytes, every other byte keeps its value. Negative control: a
-    step run with the input's sign flipped (UINT8 read as INT8) writes a different tensor."""
+def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
+    """The 15 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    activations, RT_SHAPE, RAW_OUT) with its access DMAs and the residual lanes, under stalls on every AXI channel and
+    free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
+    Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), and a residual step whose
+    lanes' biases in DDR are one output step high, each write a different tensor."""
     prog, mem = _program()
-    steps = gp.plain_gemm_steps(prog)
-    lay = gp.layout(prog, [t for s in steps for t in (s.input.tensor, s.output)])
+    steps = gp.path_steps(prog)
+    lay = gp.layout(prog, steps)
     rng = np.random.default_rng(4)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
     img[:len(prog.image)] = prog.image
+
+    def put(buf: bytearray, t: str, data: bytes) -> None:
+        buf[lay.bases[t]:lay.bases[t] + len(data)] = data
+
     for s in steps:
-        b = lay.bases[s.input.tensor]
-        data = prog.stored(s.input.tensor, mem[s.input.tensor])
-        img[b:b + len(data)] = data
+        for o in (s.input, s.residual):
+            if o is not None:
+                put(img, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
+        if s.residual is not None:
+            put(img, f"{s.name}.lanes", gp.lane_params(prog, s))
     want = bytearray(img)
     for s in steps:
-        b = lay.bases[s.output]
-        data = prog.stored(s.output, mem[s.output])
-        want[b:b + len(data)] = data
+        put(want, s.output, prog.stored(s.output, mem[s.output]))
     assert want != img
     gp.build(prog, tmp_path)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
     res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=5, tag="steps")
     assert not res.error, res.error
     for p, got in zip(res.passes, res.images, strict=True):
-        assert not p["timed_out"] and not p["busy"] and p["err"] == {"reader": 0, "unit": 0, "writer": 0}, p
+        assert not p["timed_out"] and not p["busy"] and not any(p["err"].values()), p
         for s in steps:
             b, n = lay.bases[s.output], len(prog.stored(s.output, mem[s.output]))
             assert got[b:b + n] == want[b:b + n], (p["name"], s.name)
         assert got == bytes(want), p["name"]
         assert p["writer_bytes"] == sum(len(prog.stored(s.output, mem[s.output])) for s in steps)
-    # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles)
+    # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; 29 for
+    # every residual step, whose lanes take their parameters while the unit starts)
     over = [c - s.unit_cycles for c, s in zip(res.passes[1]["step_cycles"], steps, strict=True)]
     assert all(0 < o <= 120 for o in over), over
-    k = next(i for i, s in enumerate(steps) if s.in_dtype == "UINT8")
-    bad = {**cfgs[k], "cfg_in_unsigned": 0}
-    res = gp.simulate([bad], bytes(img), [{"name": "free"}], tmp_path, seed=6, tag="sign")
-    b, n = lay.bases[steps[k].output], len(prog.stored(steps[k].output, mem[steps[k].output]))
-    assert not res.error and res.images[0][b:b + n] != want[b:b + n]
+
+    def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
+        r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)
+        b, n = lay.bases[steps[k].output], len(prog.stored(steps[k].output, mem[steps[k].output]))
+        assert not r.error, r.error
+        return r.images[0][b:b + n], want[b:b + n]
+
+    k = next(i for i, s in enumerate(steps) if s.in_dtype == "UINT8" and s.residual is None)
+    got, good = output_of(k, {**cfgs[k], "cfg_in_unsigned": 0}, bytes(img), "sign")
+    assert got != good
+    from dataclasses import replace
+
+    k = next(i for i, s in enumerate(steps) if s.residual is not None)
+    s = steps[k]
+    off = replace(s, add_rq=replace(s.add_rq, bias=s.add_rq.bias + (np.int64(1) << s.add_rq.shift)))
+    bad = bytearray(img)
+    put(bad, f"{s.name}.lanes", gp.lane_params(prog, off))
+    got, good = output_of(k, cfgs[k], bytes(bad), "bias")
+    assert got != good

@@ -711,7 +711,8 @@ NOT_BUILT = (
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
-    "plain GEMM steps DDR to DDR on engine_gemm_path.sv: the rest of the path is not wired)",
+    "GEMM steps with a residual or nothing on the unit's streams DDR to DDR on engine_gemm_path.sv: the image "
+    "table, LayerNorm, sliding window, depthwise unit and attention products are not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -1,19 +1,23 @@
 // The layer-sequential engine's GEMM path as one design: access_reader -> the activations widened to the unit's
-// A_BITS (INT8 or UINT8 per frame) -> token_batch_mvu (run-time shape, requantised or raw) -> access_writer, DDR to
-// DDR. One step of the engine's program whose GEMM needs nothing on its streams (no image table, LayerNorm, sliding
-// window or residual adder; samfpga.hw.sim.engine_gemm_path.plain_gemm_steps): the reader reads the step's input
-// in its address pattern, the unit fetches the layer's weights (and requantisation words) from the program's DDR
-// image by itself, the writer stores the outputs in the step's address pattern.
+// A_BITS (INT8 or UINT8 per frame) -> token_batch_mvu (run-time shape, requantised or raw) -> [residual steps: a
+// second access_reader for the residual, both 8-bit streams widened and added lane by lane (add_streams.sv),
+// requant_lanes.sv at LANES = PE whose parameters a third access_reader streams from DDR] -> access_writer, DDR to
+// DDR. One step of the engine's program whose GEMM needs nothing on its input stream (no image table, LayerNorm or
+// sliding window; samfpga.hw.sim.engine_gemm_path.path_steps): the reader reads the step's input in its address
+// pattern, the unit fetches the layer's weights (and requantisation words) from the program's DDR image by itself,
+// the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
+// PE - 1, so channel c is on lane c % PE as the lanes need.
 //
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
 // of SIMD), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
 // OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
 // little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes.
 //
-// Sequencing is the host's (the board's ARM, or the cocotb bench): per step it writes the three units'
-// configuration, starts the reader and the writer in one cycle and waits for the writer's done (its last B
-// response); the unit samples its configuration with the step's first input beat. Three AXI4 masters (m_axi_rd_*,
-// m_axi_wt_*: the weights, m_axi_wr_*), merged onto the PS's HP port by an interconnect on a board.
+// Sequencing is the host's (the board's ARM, or the cocotb bench): per step it writes the units'
+// configuration, starts the reader and the writer (a residual step: also the residual and parameter readers and the
+// lanes) in one cycle and waits for the writer's done (its last B response); the unit samples its configuration
+// with the step's first input beat. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
+// residual, m_axi_pm_*: the lanes' parameters, m_axi_wr_*), merged onto the PS's HP port by an interconnect.
 
 module engine_gemm_path #(
 	// the GEMM unit (token_batch_mvu.sv; RQ = 1, RT_SHAPE = 1, A_SIGNED = 1)
@@ -39,7 +43,12 @@ module engine_gemm_path #(
 	bit  RAW_OUT = 0,
 	int unsigned  RAW_BITS = 0,
 	// the DMAs
-	int unsigned  DMA_BURST = 16
+	int unsigned  DMA_BURST = 16,
+	// the residual adder's requantiser lanes (requant_lanes.sv at LANES = PE): scale / bias / shift widths, entries
+	int unsigned  L_S_BITS = 18,
+	int unsigned  L_B_BITS = 40,
+	int unsigned  L_T_BITS = 6,
+	int unsigned  L_DEPTH = 8
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -93,6 +102,49 @@ module engine_gemm_path #(
 	output	logic  wr_busy,
 	output	logic  wr_done,
 	output	logic [1:0]  wr_err,
+	// residual steps (cfg_residual = 1): the residual's reader, the lanes' parameter reader, the lanes
+	input	logic  cfg_residual,	// held for the whole step
+	input	logic  cfg_res_unsigned,	// the residual is UINT8 (else INT8); held for the whole step
+	input	logic  rs_start,
+	input	logic [AXI_AW-1:0]  rs_cfg_base,
+	input	logic [31:0]  rs_cfg_run,
+	input	logic [15:0]  rs_cfg_count0,
+	input	logic [15:0]  rs_cfg_count1,
+	input	logic [15:0]  rs_cfg_count2,
+	input	logic [15:0]  rs_cfg_count3,
+	input	logic [15:0]  rs_cfg_count4,
+	input	logic [15:0]  rs_cfg_count5,
+	input	logic [31:0]  rs_cfg_stride0,
+	input	logic [31:0]  rs_cfg_stride1,
+	input	logic [31:0]  rs_cfg_stride2,
+	input	logic [31:0]  rs_cfg_stride3,
+	input	logic [31:0]  rs_cfg_stride4,
+	input	logic [31:0]  rs_cfg_stride5,
+	output	logic  rs_busy,
+	output	logic [1:0]  rs_err,
+	input	logic  pm_start,
+	input	logic [AXI_AW-1:0]  pm_cfg_base,
+	input	logic [31:0]  pm_cfg_run,
+	input	logic [15:0]  pm_cfg_count0,
+	input	logic [15:0]  pm_cfg_count1,
+	input	logic [15:0]  pm_cfg_count2,
+	input	logic [15:0]  pm_cfg_count3,
+	input	logic [15:0]  pm_cfg_count4,
+	input	logic [15:0]  pm_cfg_count5,
+	input	logic [31:0]  pm_cfg_stride0,
+	input	logic [31:0]  pm_cfg_stride1,
+	input	logic [31:0]  pm_cfg_stride2,
+	input	logic [31:0]  pm_cfg_stride3,
+	input	logic [31:0]  pm_cfg_stride4,
+	input	logic [31:0]  pm_cfg_stride5,
+	output	logic  pm_busy,
+	output	logic [1:0]  pm_err,
+	input	logic  ln_start,	// the lanes: sampled with ln_start (groups = MH/PE, tokens, unsigned clip)
+	input	logic [$clog2(L_DEPTH+1)-1:0]  ln_cfg_groups,
+	input	logic [CNT_BITS-1:0]  ln_cfg_tokens,
+	input	logic  ln_cfg_unsigned,
+	output	logic  ln_busy,
+	output	logic  ln_err,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -126,6 +178,36 @@ module engine_gemm_path #(
 	input	logic  m_axi_wt_rvalid,
 	output	logic  m_axi_wt_rready,
 
+	output	logic  m_axi_rs_arid,
+	output	logic [AXI_AW-1:0]  m_axi_rs_araddr,
+	output	logic [7:0]  m_axi_rs_arlen,
+	output	logic [2:0]  m_axi_rs_arsize,
+	output	logic [1:0]  m_axi_rs_arburst,
+	output	logic [3:0]  m_axi_rs_arcache,
+	output	logic [2:0]  m_axi_rs_arprot,
+	output	logic  m_axi_rs_arvalid,
+	input	logic  m_axi_rs_arready,
+	input	logic  m_axi_rs_rid,
+	input	logic [AXI_DW-1:0]  m_axi_rs_rdata,
+	input	logic [1:0]  m_axi_rs_rresp,
+	input	logic  m_axi_rs_rlast,
+	input	logic  m_axi_rs_rvalid,
+	output	logic  m_axi_rs_rready,
+	output	logic  m_axi_pm_arid,
+	output	logic [AXI_AW-1:0]  m_axi_pm_araddr,
+	output	logic [7:0]  m_axi_pm_arlen,
+	output	logic [2:0]  m_axi_pm_arsize,
+	output	logic [1:0]  m_axi_pm_arburst,
+	output	logic [3:0]  m_axi_pm_arcache,
+	output	logic [2:0]  m_axi_pm_arprot,
+	output	logic  m_axi_pm_arvalid,
+	input	logic  m_axi_pm_arready,
+	input	logic  m_axi_pm_rid,
+	input	logic [AXI_DW-1:0]  m_axi_pm_rdata,
+	input	logic [1:0]  m_axi_pm_rresp,
+	input	logic  m_axi_pm_rlast,
+	input	logic  m_axi_pm_rvalid,
+	output	logic  m_axi_pm_rready,
 	output	logic  m_axi_wr_awid,
 	output	logic [AXI_AW-1:0]  m_axi_wr_awaddr,
 	output	logic [7:0]  m_axi_wr_awlen,
@@ -149,6 +231,8 @@ module engine_gemm_path #(
 	localparam int unsigned  IN_W = SIMD * 8;
 	localparam int unsigned  A_W = (SIMD * A_BITS + 7) / 8 * 8;
 	localparam int unsigned  OUT_W = (PE * OUT_BITS + 7) / 8 * 8;
+	localparam int unsigned  SUM_BITS = OUT_BITS + 2;	// two 8-bit values, each zero- or sign-extended, added
+	localparam int unsigned  P_W = (L_S_BITS + L_B_BITS + L_T_BITS + 7) / 8 * 8;
 
 	if(A_BITS < 8)  $error("A_BITS must hold the 8-bit inputs");
 
@@ -157,6 +241,16 @@ module engine_gemm_path #(
 	logic [A_W-1:0]  a_tdata;
 	logic [OUT_W-1:0]  y_tdata;
 	logic  y_tvalid, y_tready;
+	logic [OUT_W-1:0]  r_tdata;	// the residual
+	logic  r_tvalid, r_tready;
+	logic [P_W-1:0]  p_tdata;	// the lanes' parameters
+	logic  p_tvalid, p_tready;
+	logic [(PE*SUM_BITS+7)/8*8-1:0]  a_sum, b_sum, s_tdata;
+	logic  s_tvalid, s_tready;
+	logic [OUT_W-1:0]  q_tdata;	// the lanes' outputs
+	logic  q_tvalid, q_tready;
+	logic [OUT_W-1:0]  w_tdata;	// to the writer
+	logic  w_tvalid, w_tready;
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -206,8 +300,8 @@ module engine_gemm_path #(
 		.cfg_base(wr_cfg_base), .cfg_run(wr_cfg_run), .cfg_count0(wr_cfg_count0), .cfg_count1(wr_cfg_count1), .cfg_count2(wr_cfg_count2), .cfg_count3(wr_cfg_count3), .cfg_count4(wr_cfg_count4), .cfg_count5(wr_cfg_count5),
 		.cfg_stride0(wr_cfg_stride0), .cfg_stride1(wr_cfg_stride1), .cfg_stride2(wr_cfg_stride2), .cfg_stride3(wr_cfg_stride3), .cfg_stride4(wr_cfg_stride4), .cfg_stride5(wr_cfg_stride5),
 		.busy(wr_busy), .done(wr_done), .err(wr_err),
-		.s_axis_tdata(y_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(y_tvalid),
-		.s_axis_tready(y_tready),
+		.s_axis_tdata(w_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(w_tvalid),
+		.s_axis_tready(w_tready),
 		.m_axi_awid(m_axi_wr_awid), .m_axi_awaddr(m_axi_wr_awaddr), .m_axi_awlen(m_axi_wr_awlen),
 		.m_axi_awsize(m_axi_wr_awsize), .m_axi_awburst(m_axi_wr_awburst), .m_axi_awcache(m_axi_wr_awcache),
 		.m_axi_awprot(m_axi_wr_awprot), .m_axi_awvalid(m_axi_wr_awvalid), .m_axi_awready(m_axi_wr_awready),
@@ -216,5 +310,75 @@ module engine_gemm_path #(
 		.m_axi_bid(m_axi_wr_bid), .m_axi_bresp(m_axi_wr_bresp), .m_axi_bvalid(m_axi_wr_bvalid),
 		.m_axi_bready(m_axi_wr_bready)
 	);
+
+	// residual steps: the unit's outputs (signed unless wt_cfg_unsigned) and the residual, both widened, added lane
+	// by lane (add_streams.sv), requantised by the lanes; other steps send the unit's outputs to the writer
+	access_reader #(
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
+	) res_reader (
+		.clk, .rst, .start(rs_start),
+		.cfg_base(rs_cfg_base), .cfg_run(rs_cfg_run), .cfg_count0(rs_cfg_count0), .cfg_count1(rs_cfg_count1), .cfg_count2(rs_cfg_count2), .cfg_count3(rs_cfg_count3), .cfg_count4(rs_cfg_count4), .cfg_count5(rs_cfg_count5),
+		.cfg_stride0(rs_cfg_stride0), .cfg_stride1(rs_cfg_stride1), .cfg_stride2(rs_cfg_stride2), .cfg_stride3(rs_cfg_stride3), .cfg_stride4(rs_cfg_stride4), .cfg_stride5(rs_cfg_stride5),
+		.busy(rs_busy), .err(rs_err),
+		.m_axi_arid(m_axi_rs_arid), .m_axi_araddr(m_axi_rs_araddr), .m_axi_arlen(m_axi_rs_arlen),
+		.m_axi_arsize(m_axi_rs_arsize), .m_axi_arburst(m_axi_rs_arburst), .m_axi_arcache(m_axi_rs_arcache),
+		.m_axi_arprot(m_axi_rs_arprot), .m_axi_arvalid(m_axi_rs_arvalid), .m_axi_arready(m_axi_rs_arready),
+		.m_axi_rid(m_axi_rs_rid), .m_axi_rdata(m_axi_rs_rdata), .m_axi_rresp(m_axi_rs_rresp),
+		.m_axi_rlast(m_axi_rs_rlast), .m_axi_rvalid(m_axi_rs_rvalid), .m_axi_rready(m_axi_rs_rready),
+		.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid), .m_axis_tready(r_tready)
+	);
+
+	access_reader #(
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(P_W), .MAX_BURST(DMA_BURST)
+	) param_reader (
+		.clk, .rst, .start(pm_start),
+		.cfg_base(pm_cfg_base), .cfg_run(pm_cfg_run), .cfg_count0(pm_cfg_count0), .cfg_count1(pm_cfg_count1), .cfg_count2(pm_cfg_count2), .cfg_count3(pm_cfg_count3), .cfg_count4(pm_cfg_count4), .cfg_count5(pm_cfg_count5),
+		.cfg_stride0(pm_cfg_stride0), .cfg_stride1(pm_cfg_stride1), .cfg_stride2(pm_cfg_stride2), .cfg_stride3(pm_cfg_stride3), .cfg_stride4(pm_cfg_stride4), .cfg_stride5(pm_cfg_stride5),
+		.busy(pm_busy), .err(pm_err),
+		.m_axi_arid(m_axi_pm_arid), .m_axi_araddr(m_axi_pm_araddr), .m_axi_arlen(m_axi_pm_arlen),
+		.m_axi_arsize(m_axi_pm_arsize), .m_axi_arburst(m_axi_pm_arburst), .m_axi_arcache(m_axi_pm_arcache),
+		.m_axi_arprot(m_axi_pm_arprot), .m_axi_arvalid(m_axi_pm_arvalid), .m_axi_arready(m_axi_pm_arready),
+		.m_axi_rid(m_axi_pm_rid), .m_axi_rdata(m_axi_pm_rdata), .m_axi_rresp(m_axi_pm_rresp),
+		.m_axi_rlast(m_axi_pm_rlast), .m_axi_rvalid(m_axi_pm_rvalid), .m_axi_rready(m_axi_pm_rready),
+		.m_axis_tdata(p_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(p_tvalid), .m_axis_tready(p_tready)
+	);
+
+	always_comb begin
+		a_sum = '0;
+		b_sum = '0;
+		for(int unsigned  k = 0; k < PE; k++) begin
+			a_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!wt_cfg_unsigned && y_tdata[k*OUT_BITS + OUT_BITS-1]}},
+				y_tdata[k*OUT_BITS +: OUT_BITS]};
+			b_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_res_unsigned && r_tdata[k*OUT_BITS + OUT_BITS-1]}},
+				r_tdata[k*OUT_BITS +: OUT_BITS]};
+		end
+	end
+
+	uwire  add_a_ready;
+	add_streams #(
+		.PE(PE), .A_BITS(SUM_BITS), .B_BITS(SUM_BITS), .O_BITS(SUM_BITS), .A_SIGNED(1), .B_SIGNED(1)
+	) adder (
+		.clk, .rst,
+		.a_tdata(a_sum), .a_tvalid(cfg_residual && y_tvalid), .a_tready(add_a_ready),
+		.b_tdata(b_sum), .b_tvalid(r_tvalid), .b_tready(r_tready),
+		.o_tdata(s_tdata), .o_tvalid(s_tvalid), .o_tready(s_tready)
+	);
+
+	requant_lanes #(
+		.LANES(PE), .IN_BITS(SUM_BITS), .OUT_BITS(OUT_BITS), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS),
+		.DEPTH(L_DEPTH), .TOK_BITS(CNT_BITS)
+	) lanes (
+		.clk, .rst,
+		.start(ln_start), .cfg_groups(ln_cfg_groups), .cfg_tokens(ln_cfg_tokens), .cfg_unsigned(ln_cfg_unsigned),
+		.busy(ln_busy), .err(ln_err),
+		.p_axis_tdata(p_tdata), .p_axis_tvalid(p_tvalid), .p_axis_tready(p_tready),
+		.s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready),
+		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
+	);
+
+	assign	y_tready = cfg_residual? add_a_ready : w_tready;
+	assign	w_tdata = cfg_residual? q_tdata : y_tdata;
+	assign	w_tvalid = cfg_residual? q_tvalid : y_tvalid;
+	assign	q_tready = cfg_residual && w_tready;
 
 endmodule : engine_gemm_path

@@ -3,8 +3,10 @@ activations -> token_batch_mvu -> access writer): which steps of an engine progr
 a DDR image holding the program's weights and stored tensors, and the Verilator + cocotb runner of its bench
 (``engine_gemm_path_bench``).
 
-A step runs here when its GEMM needs nothing on its streams (``plain_gemm_steps``: no image table, LayerNorm,
-sliding window or residual adder) and its layer fills whole folds (no padded inputs or outputs to insert or drop).
+A step runs here when its GEMM needs nothing on its input stream (``path_steps``: no image table, LayerNorm or
+sliding window) and its layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's
+sum is added on the unit's PE lanes and requantised by requantiser lanes whose parameters a third reader streams
+from DDR (``lane_params``).
 """
 
 from __future__ import annotations
@@ -30,10 +32,43 @@ PAGE = 4096
 
 
 def plain_gemm_steps(prog) -> list:
-    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs: kind gemm, nothing on the unit's streams,
-    whole folds in and out."""
-    return [s for s in prog.steps if s.kind == "gemm" and s.table is None and s.ln is None and s.window is None
-            and s.residual is None and s.mw == s.layer.mw and s.mh == s.layer.mh]
+    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder: kind gemm,
+    nothing on the unit's streams, whole folds in and out."""
+    return [s for s in path_steps(prog) if s.residual is None]
+
+
+def path_steps(prog) -> list:
+    """Every step the GEMM path runs: the plain ones and those with a residual adder after the unit (whose 8-bit
+    sums fit the adder's range: nothing to clip before the lanes)."""
+    from samfpga.hw.sim.lane_requant import dtype_limits
+
+    out = []
+    for s in prog.steps:
+        if not (s.kind == "gemm" and s.table is None and s.ln is None and s.window is None
+                and s.mw == s.layer.mw and s.mh == s.layer.mh and not (s.residual is not None and s.layer.raw)):
+            continue
+        if s.residual is not None:
+            y = (-128, 127) if s.layer.out_signed else (0, 255)
+            r = dtype_limits(prog.dtypes[s.residual.tensor])
+            if not (s.add_range[0] <= y[0] + r[0] and y[1] + r[1] <= s.add_range[1]):
+                continue
+        out.append(s)
+    return out
+
+
+def _lane_widths(prog) -> dict[str, int]:
+    """requant_lanes.sv's widths for every residual step's lanes (at least the unit's requantiser widths)."""
+    u = prog.unit
+    rqs = [s.add_rq for s in path_steps(prog) if s.residual is not None]
+
+    def bits(v) -> int:
+        v = np.asarray(v, dtype=np.int64)
+        return max(2, max(int(-v.min() - 1).bit_length(), int(v.max()).bit_length()) + 1)
+
+    return {"L_S_BITS": max([u.rq_scale_bits] + [bits(r.scale) for r in rqs]),
+            "L_B_BITS": max([u.rq_bias_bits] + [bits(r.bias) for r in rqs]),
+            "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
+            "L_DEPTH": max([1] + [r.channels // u.pe for r in rqs])}
 
 
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
@@ -42,7 +77,25 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
-    return {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst}
+    return {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog)}
+
+
+def lanes_config(prog):
+    """The residual lanes as ``requant_lanes.LanesConfig`` (LANES = PE, 10-bit sums)."""
+    from samfpga.hw.sim.requant_lanes import LanesConfig
+
+    w = _lane_widths(prog)
+    return LanesConfig(lanes=prog.unit.pe, in_bits=prog.unit.out_bits + 2, out_bits=prog.unit.out_bits,
+                       s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"], depth=w["L_DEPTH"])
+
+
+def lane_params(prog, s) -> bytes:
+    """The bytes the parameter reader streams to the lanes for residual step ``s``: one channel per p_axis beat."""
+    from samfpga.hw.sim.requant_lanes import param_beats
+
+    cfg = lanes_config(prog)
+    pw = (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
+    return b"".join(v.to_bytes(pw, "little") for v in param_beats(s.add_rq, cfg))
 
 
 @dataclass
@@ -55,13 +108,17 @@ class DdrLayout:
     size: int
 
 
-def layout(prog, tensors: list[str]) -> DdrLayout:
-    """The weight image at 0, then ``tensors`` one after another, each on a new page."""
+def layout(prog, steps: list) -> DdrLayout:
+    """The weight image at 0, then the steps' tensors one after another, each on a new page, and for each residual
+    step its lanes' parameters (``<step>.lanes``)."""
     off = -(-len(prog.image) // PAGE) * PAGE
     bases = {}
-    for t in dict.fromkeys(tensors):
+    names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)]
+    sizes = {t: _tensor_bytes(prog, t) for t in names}
+    sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if s.residual is not None})
+    for t, n in sizes.items():
         bases[t] = off
-        off += -(-_tensor_bytes(prog, t) // PAGE) * PAGE
+        off += -(-n // PAGE) * PAGE
     return DdrLayout(0, bases, off)
 
 
@@ -80,9 +137,9 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """Every configuration port of the path for step ``s``: the reader's (``rd_cfg_*``, its input's address pattern),
     the input's sign, the unit's (``wt_cfg_*``: the layer's weights in the program's image, its shape, raw or
     requantised, the clip's sign) and the writer's (``wr_cfg_*``, the output's pattern)."""
-    if not any(s is p for p in plain_gemm_steps(prog)):
-        raise ValueError(f"step {s.name} ({s.kind}): not a plain GEMM step of whole folds; the path runs "
-                         "plain_gemm_steps only")
+    if not any(s is p for p in path_steps(prog)):
+        raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table, LayerNorm or "
+                         "window (or its residual sum needs a clip); the path runs path_steps only")
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
@@ -91,8 +148,19 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
             "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
             "unsigned": int(c.requantises and not c.out_signed)}
-    return {**{f"rd_cfg_{k}": v for k, v in rd.items()}, "cfg_in_unsigned": int(s.in_dtype.startswith("UINT")),
-            **{f"wt_cfg_{k}": v for k, v in unit.items()}, **{f"wr_cfg_{k}": v for k, v in wr.items()}}
+    out = {**{f"rd_cfg_{k}": v for k, v in rd.items()}, "cfg_in_unsigned": int(s.in_dtype.startswith("UINT")),
+           **{f"wt_cfg_{k}": v for k, v in unit.items()}, **{f"wr_cfg_{k}": v for k, v in wr.items()},
+           "cfg_residual": int(s.residual is not None)}
+    if s.residual is not None:
+        rs = ar.frame_config(AccessFrame(s.residual.access, lay.bases[s.residual.tensor],
+                                         prog.elem_bytes(s.residual.tensor)))
+        name = f"{s.name}.lanes"
+        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[name]))
+        out.update({**{f"rs_cfg_{k}": v for k, v in rs.items()}, **{f"pm_cfg_{k}": v for k, v in pm.items()},
+                    "cfg_res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
+                    "ln_cfg_groups": s.mh // prog.unit.pe, "ln_cfg_tokens": s.tokens,
+                    "ln_cfg_unsigned": int(not s.add_rq.out_signed)})
+    return out
 
 
 @dataclass

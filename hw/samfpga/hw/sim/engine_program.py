@@ -123,6 +123,8 @@ class EngineProgram:
     needs: dict = field(default_factory=dict)
     #: tensors stored in their producer's stream order instead of the graph's: stored = graph (flat)[layout]
     layouts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: every stored tensor's QONNX datatype (INT8, UINT8, ...)
+    dtypes: dict[str, str] = field(default_factory=dict)
 
     def graph_order(self, tensor: str, stored: np.ndarray) -> np.ndarray:
         """A stored tensor's values (flat) in the graph's element order (``layouts``)."""
@@ -332,6 +334,8 @@ def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
     prog = EngineProgram(unit, c.steps, bytes(c.image), G.input, G.output, output_read=last)
     _stream_order_stores(prog)
     reads = [o for s in c.steps for o in (s.input, s.residual, s.weights) if o is not None] + ([last] if last else [])
+    prog.dtypes = {t: graph.dtype(t) for t in sorted(stored | {o.tensor for o in reads} | {G.input})
+                   if t in graph.tensors}  # the V transposes' outputs are the engine's own (no graph tensor)
     lane_rqs = [r for s in c.steps for r in (s.ln_rq, s.rq, s.add_rq) if r is not None]
     prog.needs = {**c.needs(), "address_loops": max(o.access.levels for o in reads),
                   "shortest_run_bytes": min(o.access.run * prog.elem_bytes(o.tensor) for o in reads),
