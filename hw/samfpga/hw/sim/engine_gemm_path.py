@@ -41,6 +41,7 @@ def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones and those with a residual adder after the unit (whose 8-bit
     sums fit the adder's range: nothing to clip before the lanes)."""
     from samfpga.hw.sim.lane_requant import dtype_limits
+    from samfpga.kernels.requant import out_range
 
     out = []
     for s in prog.steps:
@@ -48,7 +49,7 @@ def path_steps(prog) -> list:
                 and s.mw == s.layer.mw and s.mh == s.layer.mh and not (s.residual is not None and s.layer.raw)):
             continue
         if s.residual is not None:
-            y = (-128, 127) if s.layer.out_signed else (0, 255)
+            y = out_range(s.layer.out_bits, s.layer.out_signed)
             r = dtype_limits(prog.dtypes[s.residual.tensor])
             if not (s.add_range[0] <= y[0] + r[0] and y[1] + r[1] <= s.add_range[1]):
                 continue
@@ -58,15 +59,12 @@ def path_steps(prog) -> list:
 
 def _lane_widths(prog) -> dict[str, int]:
     """requant_lanes.sv's widths for every residual step's lanes (at least the unit's requantiser widths)."""
+    from samfpga.hw.sim.requant_lanes import signed_bits
+
     u = prog.unit
     rqs = [s.add_rq for s in path_steps(prog) if s.residual is not None]
-
-    def bits(v) -> int:
-        v = np.asarray(v, dtype=np.int64)
-        return max(2, max(int(-v.min() - 1).bit_length(), int(v.max()).bit_length()) + 1)
-
-    return {"L_S_BITS": max([u.rq_scale_bits] + [bits(r.scale) for r in rqs]),
-            "L_B_BITS": max([u.rq_bias_bits] + [bits(r.bias) for r in rqs]),
+    return {"L_S_BITS": max([u.rq_scale_bits] + [signed_bits(r.scale) for r in rqs]),
+            "L_B_BITS": max([u.rq_bias_bits] + [signed_bits(r.bias) for r in rqs]),
             "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
             "L_DEPTH": max([1] + [r.channels // u.pe for r in rqs])}
 

@@ -22,7 +22,7 @@ from samfpga.hw.sim.toolchain import setup_verilator_env
 BENCH_MODULE = "samfpga.hw.sim.requant_lanes_bench"
 
 
-def _bits_signed(v: np.ndarray) -> int:
+def signed_bits(v: np.ndarray) -> int:
     """Bits of the two's complement range holding every value of ``v``."""
     lo, hi = int(np.min(v)), int(np.max(v))
     return max(2, max((-lo - 1).bit_length(), hi.bit_length()) + 1)
@@ -49,9 +49,9 @@ class LanesConfig:
         """The narrowest lanes that run every (parameters, inputs) pass: widths of the widest values, entries for
         the most channels."""
         rqs = [rq for rq, _ in passes]
-        return cls(lanes=lanes, in_bits=max(_bits_signed(x) for _, x in passes),
+        return cls(lanes=lanes, in_bits=max(signed_bits(x) for _, x in passes),
                    out_bits=max(rq.out_bits for rq in rqs),
-                   s_bits=max(_bits_signed(rq.scale) for rq in rqs), b_bits=max(_bits_signed(rq.bias) for rq in rqs),
+                   s_bits=max(signed_bits(rq.scale) for rq in rqs), b_bits=max(signed_bits(rq.bias) for rq in rqs),
                    t_bits=max(int(rq.shift.max()).bit_length() for rq in rqs),
                    depth=max(-(-rq.channels // lanes) for rq in rqs))
 
