@@ -36,6 +36,17 @@ def _inputs(g, seed: int) -> np.ndarray:
     return rng.integers(0, 256, g.shape(g.input)).astype(np.float32)
 
 
+def program_run(seed: int, **run_kw):
+    """The tiny program (``_program``) run on image ``_inputs(seed)``: (graph, program, every stored tensor);
+    ``run_kw`` goes to ``run_program`` (trace, frames, lanes). The RTL tests of the engine's parts take their
+    operands from here."""
+    from samfpga.hw.sim.engine_program import run_program
+
+    g = _graph()
+    prog = _program(g)
+    return g, prog, run_program(prog, g.run_host_pre(_inputs(g, seed)), **run_kw)
+
+
 def check_program_equals(g, prog, ref: dict) -> int:
     """Every tensor the program stores equals ``ref``'s (the graph's execution); returns how many were compared."""
     from samfpga.hw.sim.engine_program import run_program

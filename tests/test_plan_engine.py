@@ -13,6 +13,7 @@ import pytest
 
 from samfpga.hw.boards import RESOURCES
 from samfpga.hw.plan.engine import (
+    LN_INPUT,
     PORT_BYTES,
     RAW_OUTPUT,
     EngineConfig,
@@ -22,6 +23,7 @@ from samfpga.hw.plan.engine import (
     gemm_unit,
     layer_batch,
     layer_config,
+    layernorm_row_cycles,
     schedule,
     search,
 )
@@ -70,7 +72,10 @@ def test_every_mac_once_and_the_units_schedule(units):
                 tbc = TokenBatchConfig(-(-x.mw // 8) * 8, -(-x.mh // 8) * 8, 8, 8, b, acc_bits=tbc_acc(x),
                                        requant=True, axi_dw=128, dot="pack", raw=raw, raw_bits=tbc_acc(x) if raw else 0)
                 sch = schedule_cycles(tbc, 1, x.vectors)
-                assert s.bounds["unit"] == sch["total"] and (sch["raw_wait"] > 0) == raw
+                wait = 0  # a LayerNorm before the unit: its first batch waits for the LayerNorm's rows
+                if x.name.endswith(LN_INPUT):
+                    wait = min(x.vectors, b) * layernorm_row_cycles(x.in_channels, c.ln_lanes)
+                assert s.bounds["unit"] == sch["total"] + wait and (sch["raw_wait"] > 0) == raw
                 assert s.weight_bytes == math.ceil(x.vectors / b) * tbc.pass_bytes
                 # a unit cycle applies at most PE x SIMD MACs
                 assert s.bounds["unit"] * 64 >= x.macs
@@ -371,3 +376,27 @@ def test_requant_lane_prices_are_the_committed_yosys_line():
     for run in synth["runs"]:
         model = requant_lanes(run["use"], run["lanes"])
         assert all(abs(model[r] - run[r]) <= 0.5 for r in ("LUT", "FF", "DSP", "BRAM36")), run
+
+
+def test_layernorm_prices_are_the_committed_yosys_line():
+    """pricing.LAYERNORM_LANES (the engine's LayerNorm with its lanes) is the line through
+    bench/results/layernorm_lanes_synth.json's Yosys runs of layernorm_lanes.sv, sized as the plan sizes the unit for
+    vit_t (its widest LayerNorm's channels, not the neck conv's window of 9 x 256 values; the neck's raw sums), and
+    within 100 LUT of the middle point; the plan's LayerNorm line is that price."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import _units, layernorm_size
+    from samfpga.hw.plan.pricing import LAYERNORM_LANES, layernorm_lanes
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "layernorm_lanes_synth.json").read_text())
+    assert {r: tuple(v) for r, v in synth["model"].items()} == LAYERNORM_LANES
+    for run in synth["runs"]:
+        model = layernorm_lanes(run["lanes"])
+        assert all(abs(model[r] - run[r]) <= (100 if r == "LUT" else 2) for r in ("LUT", "FF", "DSP", "BRAM36")), run
+    c = EngineConfig(board="kv260", image_size=1024, ln_lanes=8)
+    units = _units(c)
+    assert layernorm_size(c, units) == (synth["channels"], synth["in_bits"]) == (320, 28)
+    parts = components(c, units)
+    ln = parts["layernorm + lanes (320 channels, 28-bit inputs)"]
+    assert {r: ln[r] for r in ("LUT", "DSP")} == {r: layernorm_lanes(8)[r] for r in ("LUT", "DSP")}

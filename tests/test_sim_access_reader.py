@@ -52,13 +52,9 @@ def _program_reads():
     output (this older build ends in an NCHW transpose: 1-byte runs) as frames on one DDR image of the program's
     stored tensors (one image's values), each tensor at an odd byte address; and the bytes of each
     operand as the step consumes it (``EngineProgram.stored`` of its gathered values)."""
-    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
-    from samfpga.intexec.executor import load_intgraph
+    from tests.test_engine_program import program_run
 
-    g = load_intgraph(DEPLOY)
-    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
-    x = np.random.default_rng(0).integers(0, 256, g.shape(g.input)).astype(np.float32)
-    mem = run_program(prog, g.run_host_pre(x))
+    _, prog, mem = program_run(0)
     ops = [o for s in prog.steps for o in (s.input, s.residual, s.weights) if o is not None] + [prog.output_read]
     img, bases = bytearray(), {}
     for t in dict.fromkeys(o.tensor for o in ops):

@@ -5,8 +5,6 @@ stream order: the DDR image byte for byte equal to the program's stored tensors,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,7 +15,6 @@ from samfpga.hw.sim.strip_reader import ReaderConfig
 
 CFG = ReaderConfig(axi_dw=64, stream_w=64, max_burst=8)
 PASSES = [{"name": "stalls", "in_pause": 0.3, "aw_pause": 0.3, "w_pause": 0.3, "b_pause": 0.3}, {"name": "free"}]
-DEPLOY = Path(__file__).parent / "runtime" / "data" / "tiny_deploy"
 
 
 def test_reference_by_hand():
@@ -35,14 +32,10 @@ def test_reference_by_hand():
 def _program_writes():
     """Every tensor the tiny program stores, as (frame, the bytes its step sends in stream order) on one DDR image
     (each tensor 37 bytes past a 64-byte boundary), and the bytes the program holds for it there."""
-    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
-    from samfpga.intexec.executor import load_intgraph
+    from tests.test_engine_program import program_run
 
-    g = load_intgraph(DEPLOY)
-    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
-    x = np.random.default_rng(1).integers(0, 256, g.shape(g.input)).astype(np.float32)
     streams = {}
-    mem = run_program(prog, g.run_host_pre(x), trace=lambda s, y: streams.__setitem__(s.output, np.ravel(y)))
+    _, prog, mem = program_run(1, trace=lambda s, y: streams.__setitem__(s.output, np.ravel(y)))
     frames, want, base = [], [], 0
     for s in prog.steps:
         base += 37 + (-base) % 64

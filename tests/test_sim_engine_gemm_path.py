@@ -7,32 +7,27 @@ equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from samfpga.hw.sim import engine_gemm_path as gp
 
-DEPLOY = Path(__file__).parent / "runtime" / "data" / "tiny_deploy"
 PASSES = [{"name": "stalls", "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2, "w_pause": 0.2, "b_pause": 0.2},
           {"name": "free"}]
 
 
 def _program():
-    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
-    from samfpga.intexec.executor import load_intgraph
+    from tests.test_engine_program import program_run
 
-    g = load_intgraph(DEPLOY)
-    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
-    x = np.random.default_rng(3).integers(0, 256, g.shape(g.input)).astype(np.float32)
-    return prog, run_program(prog, g.run_host_pre(x))
+    _, prog, mem = program_run(3)
+    return prog, mem
 
 
 def test_path_steps_and_refusal():
-    """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame) and
-    7 with a residual adder (the MBConv's and the blocks' sums, one read in window rows); a step with anything on
-    the unit's input stream is refused by name."""
+    """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
+    with a residual adder (the MBConv's and the blocks' sums, one read in window rows) and 6 with a LayerNorm before
+    the unit (the blocks' qkv and fc1: 32, 48 and 64 channels); a step with a table or window on the unit's input
+    stream is refused by name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -42,6 +37,9 @@ def test_path_steps_and_refusal():
     res = [s for s in steps if s.residual is not None]
     assert len(res) == 7 and {s.add_rq.out_signed for s in res} == {True, False}
     assert max(s.residual.access.levels for s in res) == 3
+    lns = [s for s in steps if s.ln is not None]  # every block's qkv and fc1 (the neck's LayerNorms are not here)
+    assert len(lns) == 6 and {s.ln.channels for s in lns} == {32, 48, 64} and len(steps) == 8 + 7 + 6
+    assert gp.norm_config(prog).channels == 64
     lay = gp.layout(prog, steps)
     with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step"):
         gp.step_config(prog, prog.steps[0], lay)
@@ -49,11 +47,12 @@ def test_path_steps_and_refusal():
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 15 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
-    activations, RT_SHAPE, RAW_OUT) with its access DMAs and the residual lanes, under stalls on every AXI channel and
-    free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
-    Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), and a residual step whose
-    lanes' biases in DDR are one output step high, each write a different tensor."""
+    """The 21 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes and the LayerNorm with its lanes (64
+    channels at 16 lanes), under stalls on every AXI channel and free-running: each output tensor in DDR equals the
+    program's stored bytes, every other byte keeps its value. Negative controls: a step run with the input's sign
+    flipped (UINT8 read as INT8), a residual step whose lanes' biases in DDR are one output step high, and a
+    LayerNorm step with every channel negated, each write a different tensor."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
@@ -68,7 +67,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
         for o in (s.input, s.residual):
             if o is not None:
                 put(img, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
-        if s.residual is not None:
+        if s.residual is not None or s.ln is not None:
             put(img, f"{s.name}.lanes", gp.lane_params(prog, s))
     want = bytearray(img)
     for s in steps:
@@ -86,9 +85,14 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
         assert got == bytes(want), p["name"]
         assert p["writer_bytes"] == sum(len(prog.stored(s.output, mem[s.output])) for s in steps)
     # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; 29 for
-    # every residual step, whose lanes take their parameters while the unit starts)
+    # every residual step, whose lanes take their parameters while the unit starts); a LayerNorm step also waits for
+    # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
+    # takes 2 x C/SIMD + 4 cycles per token where the unit would take C/SIMD (measured: 150-212 cycles in all)
     over = [c - s.unit_cycles for c, s in zip(res.passes[1]["step_cycles"], steps, strict=True)]
-    assert all(0 < o <= 120 for o in over), over
+    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * (2 * s.ln.channels // 16 + 4) if s.ln else 0
+               for s in steps]
+    assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
+    assert all(o > 120 for o, s in zip(over, steps, strict=True) if s.ln is not None), over
 
     def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
         r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)
@@ -107,4 +111,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     bad = bytearray(img)
     put(bad, f"{s.name}.lanes", gp.lane_params(prog, off))
     got, good = output_of(k, cfgs[k], bytes(bad), "bias")
+    assert got != good
+    k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
+    got, good = output_of(k, {**cfgs[k], "nm_cfg_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
     assert got != good

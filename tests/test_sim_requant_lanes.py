@@ -6,7 +6,6 @@ to the program's (``lane_requant.LaneRequant.apply``), tolerance 0."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +14,14 @@ from samfpga.hw.sim import requant_lanes as rl
 from samfpga.hw.sim.lane_requant import LaneRequant
 from samfpga.hw.sim.requant_lanes import LanesConfig
 
-DEPLOY = Path(__file__).parent / "runtime" / "data" / "tiny_deploy"
 PASSES = [{"name": "stalls", "p_pause": 0.3, "in_pause": 0.3, "out_pause": 0.3}, {"name": "free"}]
 
 
 def _program_lanes():
-    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
-    from samfpga.intexec.executor import load_intgraph
+    from tests.test_engine_program import program_run
 
-    g = load_intgraph(DEPLOY)
-    prog = compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
-    x = np.random.default_rng(0).integers(0, 256, g.shape(g.input)).astype(np.float32)
     lanes = []
-    run_program(prog, g.run_host_pre(x), lanes=lanes)
+    program_run(0, lanes=lanes)
     return lanes
 
 

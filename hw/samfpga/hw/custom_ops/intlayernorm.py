@@ -172,7 +172,7 @@ class IntLayerNorm_rtl(IntLayerNorm, OwnRTLBackend):
             f".EPS({64 * n}'h{eps:x}), "
             f".T({p.lut_bits}), .RB({p.r_bits}), .SHIFT_BIAS({p.shift_bias}), .SB({self.stats_bits()}), "
             f".NEG({p.channels * n}'b{neg_bits}), .RSQRT_FILE(\"{table}\")) core (\n"
-            "\t\t.clk(ap_clk), .rst(!ap_rst_n),\n"
+            "\t\t.clk(ap_clk), .rst(!ap_rst_n), .cfg_beats('0), .cfg_eps('0), .cfg_neg('0),\n"
             "\t\t.i_tdata(in0_V_TDATA), .i_tvalid(in0_V_TVALID), .i_tready(in0_V_TREADY),\n"
             "\t\t.o_tdata(out0_V_TDATA), .o_tvalid(out0_V_TVALID), .o_tready(out0_V_TREADY)\n\t);\nendmodule\n"
         )

@@ -56,6 +56,7 @@ from samfpga.hw.plan.pricing import (
     DMA,
     ShapeOp,
     acc_bits,
+    layernorm_lanes,
     requant_lanes,
     token_batch_logic,
     token_batch_memories,
@@ -310,7 +311,11 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
         if layer.name.endswith(LN_INPUT):  # a row per token, the RTL's cycles per row (IntLayerNorm)
             c = layer.in_channels
-            b["layernorm"] = rd // in_words // c * layernorm_row_cycles(c, cfg.ln_lanes)
+            rows, row = rd // in_words // c, layernorm_row_cycles(c, cfg.ln_lanes)
+            b["layernorm"] = rows * row
+            # the LayerNorm takes a row's input and sends its output in turn (layernorm_lanes.sv): the unit's first
+            # batch waits for its rows (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
+            b["unit"] += min(rows, tbc.batch) * row
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
@@ -375,15 +380,6 @@ class _SlidingWindow(ShapeOp):
 
     def get_buffer_depth(self) -> int:
         return self._depth
-
-
-@cache
-def _layernorm(channels: int, lanes: int, in_bits: int = LAYERNORM_ATTRS["in_bits"]) -> dict[str, float]:
-    """int_layernorm.sv at ``lanes`` for ``in_bits``-bit inputs (samfpga.hw.custom_ops.int_cost's own model, the
-    build's attributes)."""
-    from samfpga.hw.custom_ops.int_cost import layernorm_model
-
-    return layernorm_model(_layernorm_op(channels, lanes, in_bits))
 
 
 @cache
@@ -536,6 +532,17 @@ def _add(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     return {r: a.get(r, 0.0) + b.get(r, 0.0) for r in RESOURCES}
 
 
+def layernorm_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
+    """(channels, input bits) the engine's LayerNorm must take: its widest layer's channels (a conv's input
+    channels, not its window's values) and the widest inputs (the neck's LayerNorms take its convs' raw sums,
+    RAW_OUTPUT; the blocks' take 8 bits)."""
+    layers = [x for u in units for x in u.blocks[0]]
+    channels = max(x.in_channels or x.mw for x in layers if x.name.endswith(LN_INPUT))
+    in_bits = max([LAYERNORM_ATTRS["in_bits"]]
+                  + [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith(RAW_OUTPUT)])
+    return _pad(channels, cfg.ln_lanes), in_bits
+
+
 def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     """Every part of the engine: {name: {LUT, FF, BRAM36, URAM, DSP, source}}."""
     from samfpga.hw.resources.models import swg_rtl_cost
@@ -581,13 +588,10 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         kind, r = _place(depth, cfg.dw_pe * 8, 1, board, cfg)
         out[f"depthwise line buffer ({x.kernel} x {cols} x {x.in_channels}, {kind})"] = {
             **_res(**r), "source": "samfpga.hw.resources.memory"}
-    ln_ch = max(x.mw for x in layers if x.name.endswith(LN_INPUT))
-    # the neck's LayerNorms take its convs' raw sums (RAW_OUTPUT), the blocks' take 8 bits
-    ln_in = max([LAYERNORM_ATTRS["in_bits"]] + [acc_bits(x, cfg.w_bits) for x in layers if x.name.endswith(RAW_OUTPUT)])
-    ln = _layernorm(_pad(ln_ch, cfg.ln_lanes), cfg.ln_lanes, ln_in)
-    out[f"layernorm ({ln_in}-bit inputs)"] = {
-        **_add(_res(**ln), requant_lanes("layernorm", cfg.ln_lanes)),
-        "source": "own model (int_cost.layernorm_model) + requant_lanes.sv at ln_lanes (Yosys line)"}
+    ln_ch, ln_in = layernorm_size(cfg, units)
+    out[f"layernorm + lanes ({ln_ch} channels, {ln_in}-bit inputs)"] = {
+        **_res(**layernorm_lanes(cfg.ln_lanes)),
+        "source": "layernorm_lanes.sv at ln_lanes (Yosys line at vit_t's size, pricing.LAYERNORM_LANES)"}
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -695,24 +699,28 @@ NOT_BUILT = (
     "blocks around the transpose's requantisation words; the layouts, QK^T over the K region and the V transpose "
     "over the V region at their block strides are checked in the model and RTL: attention_operands.qkv_regions / "
     "qk_frame / vt_frame / v_region), AV's image from V^T's rows around its head's requantisation words",
-    "run-time shapes in the depthwise unit and LayerNorm (channels) (the softmax's are built: int_softmax.sv RT_SET / "
-    "SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
-    "LayerNorm, requantisers, residual adder and softmax wired on the GEMM unit's streams",
+    "run-time shapes in the depthwise unit (the LayerNorm's are built: layernorm_lanes.sv, int_layernorm.sv RT_C "
+    "with its lanes, every LayerNorm of the tiny program bit-exact in RTL, Yosys-priced; the softmax's: "
+    "int_softmax.sv RT_SET / SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
+    "the depthwise unit, the softmax and the neck's LayerNorms (on raw sums, before a window or alone) wired on the "
+    "GEMM unit's streams (the residual adder and its lanes are, and the LayerNorm with its lanes before the unit on "
+    "8-bit inputs: engine_gemm_path.sv)",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
-    "(samfpga.hw.sim.engine_program, EngineProgram.needs): a LayerNorm taking the neck's raw sums (priced at their "
-    "width; every raw frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does), the residual "
-    "adder's and the image's per-channel table (priced). Built and simulated: 9-bit activations and the clip sign "
-    "per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny program bit-exact in RTL, "
-    "tests/test_engine_program.py); the requantiser lanes (requant_lanes.sv: every lane pass of the tiny program "
-    "bit-exact in RTL, Yosys-priced); the DMAs (access_reader.sv / access_writer.sv: every read and store of the "
-    "tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
+    "(samfpga.hw.sim.engine_program, EngineProgram.needs): the image's per-channel table (priced); every raw "
+    "frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does. Built and simulated: 9-bit "
+    "activations and the clip sign per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny "
+    "program bit-exact in RTL, tests/test_engine_program.py); the requantiser lanes (requant_lanes.sv: every lane "
+    "pass of the tiny program bit-exact in RTL, Yosys-priced); the LayerNorm at the neck's raw sums' width "
+    "(layernorm_lanes.sv); the residual adder (engine_gemm_path.sv); the DMAs (access_reader.sv / "
+    "access_writer.sv: every read and store of the tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
     "simulated, not priced (the plan keeps 18)",
     "the host's step sequencer (launch_cycles is an assumption, not measured)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
-    "GEMM steps with a residual or nothing on the unit's streams DDR to DDR on engine_gemm_path.sv: the image "
-    "table, LayerNorm, sliding window, depthwise unit and attention products are not wired)",
+    "GEMM steps with a residual, a LayerNorm on 8-bit inputs or nothing on the unit's streams DDR to DDR on "
+    "engine_gemm_path.sv: the image table, the neck's LayerNorms, sliding window, depthwise unit and attention "
+    "products are not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -62,6 +62,19 @@ REQUANT_LANES: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+#: layernorm_lanes.sv (the engine's LayerNorm at run-time channels with its requantiser lanes) sized for vit_t's
+#: widest LayerNorm (320 channels) at the neck's 28-bit raw sums: (fixed, per lane) per resource, the line through
+#: Yosys ``synth_xilinx -family xcup`` counts at 2 and 8 lanes (``python bench/layernorm_lanes_synth.py``,
+#: bench/results/layernorm_lanes_synth.json "model"; tests/test_plan_engine.py checks these equal that file).
+LAYERNORM_LANES: dict[str, tuple[float, float]] = {
+    "LUT": (2225.0, 1059.5), "FF": (877.0, 84.0), "DSP": (18.0, 9.0), "BRAM36": (0.5, 0.0)}
+
+
+def layernorm_lanes(lanes: int) -> dict[str, float]:
+    """layernorm_lanes.sv at ``lanes`` (``LAYERNORM_LANES``'s line)."""
+    return {r: a + b * lanes for r, (a, b) in LAYERNORM_LANES.items()}
+
+
 def requant_lanes(use: str, lanes: int) -> dict[str, float]:
     """requant_lanes.sv at ``lanes`` for ``use`` (depthwise | layernorm | residual): REQUANT_LANES's line."""
     return {r: a + b * lanes for r, (a, b) in REQUANT_LANES[use].items()}

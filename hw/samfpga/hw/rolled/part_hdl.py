@@ -161,7 +161,7 @@ def generate(graph, cell: str, work: Path, dest: Path, board_part: str, clk_ns: 
     staged[-1] = body
     from samfpga.hw.synth.own_rtl import own_modules
 
-    for unit in dict.fromkeys(m for t in OWN_TOPS for m in own_modules(t)):
+    for unit in own_modules(*OWN_TOPS):
         dst = part_dir / "hdl" / f"{unit}.sv"
         if dst not in staged:
             dst.write_bytes(package_path("samfpga.hw", "rtl", f"{unit}.sv").read_bytes())

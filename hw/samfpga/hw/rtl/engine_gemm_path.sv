@@ -2,10 +2,11 @@
 // A_BITS (INT8 or UINT8 per frame) -> token_batch_mvu (run-time shape, requantised or raw) -> [residual steps: a
 // second access_reader for the residual, both 8-bit streams widened and added lane by lane (add_streams.sv),
 // requant_lanes.sv at LANES = PE whose parameters a third access_reader streams from DDR] -> access_writer, DDR to
-// DDR. One step of the engine's program whose GEMM needs nothing on its input stream (no image table, LayerNorm or
-// sliding window; samfpga.hw.sim.engine_gemm_path.path_steps): the reader reads the step's input in its address
-// pattern, the unit fetches the layer's weights (and requantisation words) from the program's DDR image by itself,
-// the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
+// DDR, and [LayerNorm steps: the LayerNorm and its requantiser lanes, layernorm_lanes.sv at SIMD lanes, between the
+// widened bytes and the unit, its lanes' parameters from the same parameter reader]. One step of the engine's program
+// whose GEMM needs no image table or sliding window on its input stream (samfpga.hw.sim.engine_gemm_path.path_steps):
+// the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
+// words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
 // PE - 1, so channel c is on lane c % PE as the lanes need.
 //
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
@@ -15,7 +16,8 @@
 //
 // Sequencing is the host's (the board's ARM, or the cocotb bench): per step it writes the units'
 // configuration, starts the reader and the writer (a residual step: also the residual and parameter readers and the
-// lanes) in one cycle and waits for the writer's done (its last B response); the unit samples its configuration
+// lanes; a LayerNorm step: also the parameter reader and the LayerNorm) in one cycle and waits for the writer's done
+// (its last B response); the unit samples its configuration
 // with the step's first input beat. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
 // residual, m_axi_pm_*: the lanes' parameters, m_axi_wr_*), merged onto the PS's HP port by an interconnect.
 
@@ -48,7 +50,19 @@ module engine_gemm_path #(
 	int unsigned  L_S_BITS = 18,
 	int unsigned  L_B_BITS = 40,
 	int unsigned  L_T_BITS = 6,
-	int unsigned  L_DEPTH = 8
+	int unsigned  L_DEPTH = 8,
+	// the LayerNorm on the unit's input (layernorm_lanes.sv at SIMD lanes, its lanes of the widths above; LN_C = 0:
+	// none): the widest layer's channels, the kernel's output width and table, the statistics' width
+	int unsigned  LN_C = 0,
+	int unsigned  LN_BITS = 12,
+	int unsigned  LN_T = 10,
+	int unsigned  LN_RB = 16,
+	int unsigned  LN_SHIFT_BIAS = 16,
+	int unsigned  LN_SB = 48,
+	parameter  LN_RSQRT_FILE = "",
+
+	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
+	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -145,6 +159,17 @@ module engine_gemm_path #(
 	input	logic  ln_cfg_unsigned,
 	output	logic  ln_busy,
 	output	logic  ln_err,
+	// LayerNorm steps (cfg_layernorm = 1): the input's values normalised and requantised (layernorm_lanes.sv, its
+	// lanes' parameters from the parameter reader) before the unit; sampled with nm_start
+	input	logic  cfg_layernorm,	// held for the whole step
+	input	logic  nm_start,
+	input	logic [NM_GB-1:0]  nm_cfg_beats,	// the layer's channels / SIMD
+	input	logic [CNT_BITS-1:0]  nm_cfg_tokens,
+	input	logic  nm_cfg_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
+	input	logic [63:0]  nm_cfg_eps,
+	input	logic [NM_C-1:0]  nm_cfg_neg,
+	output	logic  nm_busy,
+	output	logic  nm_err,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -251,6 +276,9 @@ module engine_gemm_path #(
 	logic  q_tvalid, q_tready;
 	logic [OUT_W-1:0]  w_tdata;	// to the writer
 	logic  w_tvalid, w_tready;
+	logic [A_W-1:0]  u_tdata;	// the unit's input: the widened bytes, or the LayerNorm's widened outputs
+	logic  u_tvalid, u_tready;
+	logic  lp_tready;	// the residual lanes' parameter input
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -289,9 +317,48 @@ module engine_gemm_path #(
 		.m_axi_arprot(m_axi_wt_arprot), .m_axi_arvalid(m_axi_wt_arvalid), .m_axi_arready(m_axi_wt_arready),
 		.m_axi_rid(m_axi_wt_rid), .m_axi_rdata(m_axi_wt_rdata), .m_axi_rresp(m_axi_wt_rresp),
 		.m_axi_rlast(m_axi_wt_rlast), .m_axi_rvalid(m_axi_wt_rvalid), .m_axi_rready(m_axi_wt_rready),
-		.s_axis_tdata(a_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready),
+		.s_axis_tdata(u_tdata), .s_axis_tvalid(u_tvalid), .s_axis_tready(u_tready),
 		.m_axis_tdata(y_tdata), .m_axis_tvalid(y_tvalid), .m_axis_tready(y_tready)
 	);
+
+	// LayerNorm steps: the widened input bytes through the LayerNorm and its lanes (channel c on lane c % SIMD, as
+	// the unit takes them), their 8-bit outputs widened as the clip's sign says; other steps go straight to the unit
+	if(LN_C > 0) begin : genNorm
+		uwire [SIMD*8-1:0]  n_tdata;
+		uwire  n_tvalid, n_tready, nx_ready, np_ready;
+		layernorm_lanes #(
+			.C(LN_C), .PE(SIMD), .IN_BITS(A_BITS), .LN_BITS(LN_BITS), .T(LN_T), .RB(LN_RB),
+			.SHIFT_BIAS(LN_SHIFT_BIAS), .SB(LN_SB), .RSQRT_FILE(LN_RSQRT_FILE), .OUT_BITS(8), .S_BITS(L_S_BITS),
+			.B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .TOK_BITS(CNT_BITS)
+		) norm (
+			.clk, .rst,
+			.start(nm_start), .cfg_beats(nm_cfg_beats), .cfg_tokens(nm_cfg_tokens), .cfg_unsigned(nm_cfg_unsigned),
+			.cfg_eps(nm_cfg_eps), .cfg_neg(nm_cfg_neg), .busy(nm_busy), .err(nm_err),
+			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_layernorm && p_tvalid), .p_axis_tready(np_ready),
+			.s_axis_tdata(a_tdata), .s_axis_tvalid(cfg_layernorm && x_tvalid), .s_axis_tready(nx_ready),
+			.m_axis_tdata(n_tdata), .m_axis_tlast(), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
+		);
+		always_comb begin
+			u_tdata = a_tdata;
+			if(cfg_layernorm) begin
+				u_tdata = '0;
+				for(int unsigned  s = 0; s < SIMD; s++)
+					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!nm_cfg_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
+			end
+		end
+		assign	u_tvalid = cfg_layernorm? n_tvalid : x_tvalid;
+		assign	n_tready = cfg_layernorm && u_tready;
+		assign	x_tready = cfg_layernorm? nx_ready : u_tready;
+		assign	p_tready = cfg_layernorm? np_ready : lp_tready;
+	end : genNorm
+	else begin : genNoNorm
+		assign	u_tdata = a_tdata;
+		assign	u_tvalid = x_tvalid;
+		assign	x_tready = u_tready;
+		assign	p_tready = lp_tready;
+		assign	nm_busy = 0;
+		assign	nm_err = 0;
+	end : genNoNorm
 
 	access_writer #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
@@ -371,7 +438,7 @@ module engine_gemm_path #(
 		.clk, .rst,
 		.start(ln_start), .cfg_groups(ln_cfg_groups), .cfg_tokens(ln_cfg_tokens), .cfg_unsigned(ln_cfg_unsigned),
 		.busy(ln_busy), .err(ln_err),
-		.p_axis_tdata(p_tdata), .p_axis_tvalid(p_tvalid), .p_axis_tready(p_tready),
+		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && p_tvalid), .p_axis_tready(lp_tready),
 		.s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready),
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
 	);

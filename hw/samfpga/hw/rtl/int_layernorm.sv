@@ -9,6 +9,11 @@
 // In a rolled body (ITERS > 1) the layer serves ITERS blocks in turn, one pass of TOKENS tokens each: EPS and NEG
 // hold one entry per iteration (iteration i's EPS in bits [i*64 +: 64], its NEG in [i*C +: C]), and the layer
 // counts its own tokens to know the iteration, so nothing outside it selects the parameter set.
+// With RT_C = 1 (the engine: one LayerNorm for layers of different widths) the layer's shape and parameters are
+// ports, held while its tokens pass: cfg_beats beats per token (C' = cfg_beats * PE channels, 1 <= cfg_beats <=
+// C/PE; C and SB size the buffer and the statistics for the widest layer), cfg_eps = round(C'^2 * eps), cfg_neg
+// (channel c in bit c). The arithmetic is the kernel's at C', so C' * x and C' * S2 are products by a run-time
+// value. The cfg ports are ignored when RT_C = 0 (tie them off).
 module int_layernorm #(
 	int unsigned  C = 16,
 	int unsigned  PE = 1,
@@ -24,8 +29,10 @@ module int_layernorm #(
 	int unsigned  SB = 48,              // width of the statistics (holds C^2 * max|x|^2 + EPS, signed)
 	logic [ITERS*C-1:0]  NEG = '0,      // per iteration: channels whose output is negated (before saturation)
 	parameter  RSQRT_FILE = "",
+	bit  RT_C = 0,                      // run-time channels and parameters (cfg_*)
 
 	localparam int unsigned  BEATS = C / PE,
+	localparam int unsigned  CB = $clog2(BEATS + 1),
 	localparam int unsigned  I_STREAM = (PE*IN_BITS + 7)/8 * 8,
 	localparam int unsigned  O_STREAM = (PE*OUT_BITS + 7)/8 * 8,
 	localparam int unsigned  DB = IN_BITS + $clog2(C) + 3,    // d = C*x - S1 (signed)
@@ -36,6 +43,10 @@ module int_layernorm #(
 )(
 	input	logic  clk,
 	input	logic  rst,
+
+	input	logic [CB-1:0]  cfg_beats,	// RT_C: beats per token
+	input	logic [63:0]  cfg_eps,	// RT_C: round(C'^2 * eps)
+	input	logic [C-1:0]  cfg_neg,	// RT_C: negated channels
 
 	input	logic [I_STREAM-1:0]  i_tdata,
 	input	logic  i_tvalid,
@@ -59,7 +70,11 @@ module int_layernorm #(
 	logic [TB-1:0]  Tok = '0;           // token within the pass
 	uwire [63:0]  eps;
 	uwire [C-1:0]  neg;
-	if(ITERS > 1) begin : genSets
+	if(RT_C) begin : genRt
+		assign  eps = cfg_eps;
+		assign  neg = cfg_neg;
+	end : genRt
+	else if(ITERS > 1) begin : genSets
 		assign  eps = EPS[Iter*64 +: 64];
 		assign  neg = NEG[Iter*C +: C];
 	end : genSets
@@ -100,7 +115,8 @@ module int_layernorm #(
 
 	// output lanes: combinational from the buffer entry at Ptr
 	uwire [PE*IN_BITS-1:0]  rd = Buf[Ptr];
-	uwire signed [SB-1:0]  c_s = SB'(C);
+	uwire signed [SB-1:0]  c_s = RT_C? SB'(cfg_beats) * SB'(PE) : SB'(C);	// the layer's C
+	uwire  last_beat = Ptr == (RT_C? AB'(cfg_beats - 1) : AB'(BEATS-1));
 	int  sh;
 	assign	sh = int'(SHIFT_BIAS) + K;
 	always_comb begin
@@ -135,7 +151,7 @@ module int_layernorm #(
 				Buf[Ptr] <= i_tdata[PE*IN_BITS-1:0];
 				S1 <= S1 + lane_sum;
 				S2 <= S2 + lane_sq;
-				if(Ptr == AB'(BEATS-1)) begin
+				if(last_beat) begin
 					Ptr <= '0;
 					State <= ST0;
 				end
@@ -161,7 +177,7 @@ module int_layernorm #(
 				State <= OUT;
 			end
 			OUT: if(o_tready) begin
-				if(Ptr == AB'(BEATS-1)) begin
+				if(last_beat) begin
 					Ptr <= '0;
 					S1 <= '0;
 					S2 <= '0;

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.dma_access import Access
+from samfpga.hw.sim.dma_access import Access, gather
 from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.strip_reader import ReaderConfig, ReaderResult, segment_bursts
 from samfpga.hw.sim.toolchain import setup_verilator_env
@@ -94,7 +94,7 @@ def axi_bytes(f: AccessFrame, cfg: ReaderConfig) -> int:
 
 def reference(f: AccessFrame, ddr: bytes) -> bytes:
     """The bytes the reader emits: the access's bytes of ``ddr`` in its order."""
-    return np.frombuffer(ddr, np.uint8)[f.byte_access().indices()].tobytes()
+    return gather(np.frombuffer(ddr, np.uint8), f.byte_access()).tobytes()
 
 
 def build(cfg: ReaderConfig, work_dir: Path) -> float:

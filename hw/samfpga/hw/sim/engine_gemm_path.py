@@ -3,10 +3,11 @@ activations -> token_batch_mvu -> access writer): which steps of an engine progr
 a DDR image holding the program's weights and stored tensors, and the Verilator + cocotb runner of its bench
 (``engine_gemm_path_bench``).
 
-A step runs here when its GEMM needs nothing on its input stream (``path_steps``: no image table, LayerNorm or
-sliding window) and its layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's
-sum is added on the unit's PE lanes and requantised by requantiser lanes whose parameters a third reader streams
-from DDR (``lane_params``).
+A step runs here when its GEMM needs no image table or sliding window on its input stream (``path_steps``) and its
+layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's sum is added on the
+unit's PE lanes and requantised by requantiser lanes whose parameters a third reader streams from DDR
+(``lane_params``); a LayerNorm step's input passes the LayerNorm and its lanes (layernorm_lanes.sv at SIMD lanes,
+``norm_config``, their parameters from the same reader) before the unit.
 """
 
 from __future__ import annotations
@@ -32,21 +33,26 @@ PAGE = 4096
 
 
 def plain_gemm_steps(prog) -> list:
-    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder: kind gemm,
-    nothing on the unit's streams, whole folds in and out."""
-    return [s for s in path_steps(prog) if s.residual is None]
+    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder or LayerNorm: kind
+    gemm, nothing on the unit's streams, whole folds in and out."""
+    return [s for s in path_steps(prog) if s.residual is None and s.ln is None]
 
 
 def path_steps(prog) -> list:
-    """Every step the GEMM path runs: the plain ones and those with a residual adder after the unit (whose 8-bit
-    sums fit the adder's range: nothing to clip before the lanes)."""
+    """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
+    sums fit the adder's range: nothing to clip before the lanes) and those with a LayerNorm before it (8-bit
+    inputs, channels whole beats of SIMD, no residual)."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
     for s in prog.steps:
-        if not (s.kind == "gemm" and s.table is None and s.ln is None and s.window is None
+        if not (s.kind == "gemm" and s.table is None and s.window is None
                 and s.mw == s.layer.mw and s.mh == s.layer.mh and not (s.residual is not None and s.layer.raw)):
+            continue
+        if s.ln is not None and not (  # the LayerNorm on the path takes the reader's bytes at SIMD lanes
+                s.residual is None and prog.dtypes[s.input.tensor] in ("INT8", "UINT8")
+                and s.ln.channels % prog.unit.simd == 0 and s.ln_rq.out_bits == 8):
             continue
         if s.residual is not None:
             y = out_range(s.layer.out_bits, s.layer.out_signed)
@@ -57,16 +63,45 @@ def path_steps(prog) -> list:
     return out
 
 
+def _lane_rq(s):
+    """The requantiser lanes' parameters of path step ``s``: its residual's or its LayerNorm's (None: neither)."""
+    return s.add_rq if s.residual is not None else s.ln_rq
+
+
 def _lane_widths(prog) -> dict[str, int]:
-    """requant_lanes.sv's widths for every residual step's lanes (at least the unit's requantiser widths)."""
-    from samfpga.hw.sim.requant_lanes import signed_bits
+    """requant_lanes.sv's widths for every residual and LayerNorm step's lanes (at least the unit's requantiser
+    widths; both sets of lanes take their parameters from one reader, so in one format); the residual lanes'
+    entries."""
+    from samfpga.hw.sim.lane_requant import signed_bits
 
     u = prog.unit
-    rqs = [s.add_rq for s in path_steps(prog) if s.residual is not None]
+    rqs = [_lane_rq(s) for s in path_steps(prog) if _lane_rq(s) is not None]
     return {"L_S_BITS": max([u.rq_scale_bits] + [signed_bits(r.scale) for r in rqs]),
             "L_B_BITS": max([u.rq_bias_bits] + [signed_bits(r.bias) for r in rqs]),
             "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
-            "L_DEPTH": max([1] + [r.channels // u.pe for r in rqs])}
+            "L_DEPTH": max([1] + [s.add_rq.channels // u.pe for s in path_steps(prog) if s.residual is not None])}
+
+
+def norm_config(prog):
+    """The LayerNorm on the path (``layernorm_lanes.LayerNormLanesConfig`` at SIMD lanes, the unit's activations as
+    its inputs) for the program's LayerNorm steps on it; None when it has none."""
+    from samfpga.hw.sim.layernorm_lanes import LayerNormLanesConfig
+    from samfpga.hw.sim.requant_lanes import LanesConfig
+
+    lns = [s.ln for s in path_steps(prog) if s.ln is not None]
+    if not lns:
+        return None
+    u, w = prog.unit, _lane_widths(prog)
+    ref, c = lns[0], max(p.channels for p in lns)
+    for p in lns:
+        if (p.frac_bits, p.out_bits, p.lut_bits, p.r_bits) != (ref.frac_bits, ref.out_bits, ref.lut_bits, ref.r_bits):
+            raise ValueError(f"the path's LayerNorm: a layer of {p.channels} channels has another table or width")
+    xmax = 1 << (u.a_bits - 1)
+    return LayerNormLanesConfig(
+        channels=c, pe=u.simd, in_bits=u.a_bits, ln_bits=ref.out_bits, lut_bits=ref.lut_bits, r_bits=ref.r_bits,
+        shift_bias=ref.shift_bias, stats_bits=max(int(c * c * xmax * xmax + p.eps_int).bit_length() + 2 for p in lns),
+        lanes=LanesConfig(lanes=u.simd, in_bits=ref.out_bits, out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"],
+                          t_bits=w["L_T_BITS"], depth=c // u.simd))
 
 
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
@@ -75,7 +110,12 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
-    return {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog)}
+    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog)}
+    nc = norm_config(prog)
+    if nc is not None:
+        out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
+                    "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits})
+    return out
 
 
 def lanes_config(prog):
@@ -88,12 +128,13 @@ def lanes_config(prog):
 
 
 def lane_params(prog, s) -> bytes:
-    """The bytes the parameter reader streams to the lanes for residual step ``s``: one channel per p_axis beat."""
+    """The bytes the parameter reader streams to the lanes for residual or LayerNorm step ``s`` (the residual's
+    lanes, or the LayerNorm's): one channel per p_axis beat."""
     from samfpga.hw.sim.requant_lanes import param_beats
 
-    cfg = lanes_config(prog)
+    cfg = lanes_config(prog) if s.residual is not None else norm_config(prog).lanes
     pw = (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
-    return b"".join(v.to_bytes(pw, "little") for v in param_beats(s.add_rq, cfg))
+    return b"".join(v.to_bytes(pw, "little") for v in param_beats(_lane_rq(s), cfg))
 
 
 @dataclass
@@ -108,12 +149,12 @@ class DdrLayout:
 
 def layout(prog, steps: list) -> DdrLayout:
     """The weight image at 0, then the steps' tensors one after another, each on a new page, and for each residual
-    step its lanes' parameters (``<step>.lanes``)."""
+    or LayerNorm step its lanes' parameters (``<step>.lanes``)."""
     off = -(-len(prog.image) // PAGE) * PAGE
     bases = {}
     names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)]
     sizes = {t: _tensor_bytes(prog, t) for t in names}
-    sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if s.residual is not None})
+    sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
@@ -136,8 +177,9 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     the input's sign, the unit's (``wt_cfg_*``: the layer's weights in the program's image, its shape, raw or
     requantised, the clip's sign) and the writer's (``wr_cfg_*``, the output's pattern)."""
     if not any(s is p for p in path_steps(prog)):
-        raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table, LayerNorm or "
-                         "window (or its residual sum needs a clip); the path runs path_steps only")
+        raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table or window (or "
+                         "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs); the path runs "
+                         "path_steps only")
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
@@ -146,15 +188,25 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
             "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
             "unsigned": int(c.requantises and not c.out_signed)}
-    out = {**{f"rd_cfg_{k}": v for k, v in rd.items()}, "cfg_in_unsigned": int(s.in_dtype.startswith("UINT")),
+    out = {**{f"rd_cfg_{k}": v for k, v in rd.items()},
+           "cfg_in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
            **{f"wt_cfg_{k}": v for k, v in unit.items()}, **{f"wr_cfg_{k}": v for k, v in wr.items()},
-           "cfg_residual": int(s.residual is not None)}
+           "cfg_residual": int(s.residual is not None), "cfg_layernorm": int(s.ln is not None)}
+    if _lane_rq(s) is not None:
+        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+        out.update({f"pm_cfg_{k}": v for k, v in pm.items()})
+    if s.ln is not None:
+        from samfpga.hw.sim.layernorm_lanes import frame_config
+
+        if s.in_dtype != ("INT8" if s.ln_rq.out_signed else "UINT8"):
+            raise ValueError(f"step {s.name}: the unit takes {s.in_dtype} after a LayerNorm clipped to "
+                             f"{'signed' if s.ln_rq.out_signed else 'unsigned'} 8 bits")
+        nm = frame_config(s.ln, s.ln_rq, np.zeros((s.tokens, s.ln.channels)), norm_config(prog))
+        out.update({f"nm_cfg_{k}": v for k, v in nm.items()})
     if s.residual is not None:
         rs = ar.frame_config(AccessFrame(s.residual.access, lay.bases[s.residual.tensor],
                                          prog.elem_bytes(s.residual.tensor)))
-        name = f"{s.name}.lanes"
-        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[name]))
-        out.update({**{f"rs_cfg_{k}": v for k, v in rs.items()}, **{f"pm_cfg_{k}": v for k, v in pm.items()},
+        out.update({**{f"rs_cfg_{k}": v for k, v in rs.items()},
                     "cfg_res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
                     "ln_cfg_groups": s.mh // prog.unit.pe, "ln_cfg_tokens": s.tokens,
                     "ln_cfg_unsigned": int(not s.add_rq.out_signed)})
@@ -170,8 +222,18 @@ class PathResult:
 
 
 def build(prog, work_dir: Path, dma_burst: int = 16) -> float:
-    """Verilator build of the path for ``prog``'s unit into ``work_dir/sim_build``; returns seconds."""
-    return build_own_rtl("engine_gemm_path", rtl_params(prog, dma_burst), work_dir)
+    """Verilator build of the path for ``prog``'s unit (and LayerNorm, its rsqrt table written to ``work_dir/hdl``)
+    into ``work_dir/sim_build``; returns seconds."""
+    params = rtl_params(prog, dma_burst)
+    if "LN_C" in params:
+        from samfpga.hw.custom_ops.intlayernorm import write_hex_table
+
+        ln = next(s.ln for s in path_steps(prog) if s.ln is not None)
+        table = Path(work_dir).resolve() / "hdl" / "rsqrt.dat"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        write_hex_table(table, ln.table, ln.r_bits)
+        params["LN_RSQRT_FILE"] = f'"{table}"'
+    return build_own_rtl("engine_gemm_path", params, work_dir)
 
 
 def simulate(steps: list[dict], ddr: bytes, passes: list[dict], work_dir: Path, seed: int = 0, tag: str = "run"

@@ -29,7 +29,8 @@ async def _steps(dut, steps: list[dict], cycles: list[int]) -> None:
         t0 = now()
         for port, value in s.items():
             getattr(dut, port).value = value
-        starts = ["rd_start", "wr_start"] + (["rs_start", "pm_start", "ln_start"] if s.get("cfg_residual") else [])
+        starts = (["rd_start", "wr_start"] + (["rs_start", "pm_start", "ln_start"] if s.get("cfg_residual") else [])
+                  + (["pm_start", "nm_start"] if s.get("cfg_layernorm") else []))
         await pulse(dut, *starts)
         while not int(dut.wr_done.value):  # the step's output is in DDR: its last B response came back
             await RisingEdge(dut.clk)
@@ -43,7 +44,7 @@ async def engine_gemm_path_bench(dut):
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
     dut.rst.value = 1
-    for name in ("rd_start", "wr_start", "rs_start", "pm_start", "ln_start"):
+    for name in ("rd_start", "wr_start", "rs_start", "pm_start", "ln_start", "nm_start"):
         getattr(dut, name).value = 0
     initial = Path(spec["ddr"]).read_bytes()
     ddr = SharedDdr(dut, len(initial), ["m_axi_rd", "m_axi_wt", "m_axi_rs", "m_axi_pm"], ["m_axi_wr"])
@@ -64,9 +65,11 @@ async def engine_gemm_path_bench(dut):
                         "residual_bytes": ddr.reads["m_axi_rs"].bytes_read,
                         "err": {"reader": int(dut.rd_err.value), "unit": int(dut.wt_err.value),
                                 "writer": int(dut.wr_err.value), "residual": int(dut.rs_err.value),
-                                "params": int(dut.pm_err.value), "lanes": int(dut.ln_err.value)},
+                                "params": int(dut.pm_err.value), "lanes": int(dut.ln_err.value),
+                                "layernorm": int(dut.nm_err.value)},
                         "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value) | int(dut.rs_busy.value)
-                        | int(dut.pm_busy.value) | int(dut.ln_busy.value), "timed_out": timed_out})
+                        | int(dut.pm_busy.value) | int(dut.ln_busy.value) | int(dut.nm_busy.value),
+                        "timed_out": timed_out})
         if timed_out:
             break
     write_result(spec, results)

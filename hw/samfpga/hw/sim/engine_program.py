@@ -45,7 +45,14 @@ import numpy as np
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.attention_operands import padded
 from samfpga.hw.sim.dma_access import Access, factor, gather, scatter
-from samfpga.hw.sim.lane_requant import LaneRequant, dtype_limits, from_requant, from_thresholds, int_dtype
+from samfpga.hw.sim.lane_requant import (
+    LaneRequant,
+    dtype_limits,
+    from_requant,
+    from_thresholds,
+    int_dtype,
+    signed_bits,
+)
 
 #: the GEMM unit's layers: FINN's MVAU (its Requant a separate node) or the project's token-batched node (fused)
 GEMM_OPS = ("MVAU", "TokenBatchMVU")
@@ -340,8 +347,7 @@ def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
     prog.needs = {**c.needs(), "address_loops": max(o.access.levels for o in reads),
                   "shortest_run_bytes": min(o.access.run * prog.elem_bytes(o.tensor) for o in reads),
                   # requant_lanes.sv's S_BITS (two's complement) for every lane requantiser of the program
-                  "lane_scale_bits": max((max(int(np.abs(r.scale).max()), 1).bit_length() + 1 for r in lane_rqs),
-                                         default=0)}
+                  "lane_scale_bits": max((signed_bits(r.scale) for r in lane_rqs), default=0)}
     return prog
 
 
@@ -355,12 +361,11 @@ def _stream_order_stores(prog: EngineProgram) -> None:
     tokens -> NCHW -> depthwise conv, becomes two sequential transfers). Only tensors the program alone reads (not
     the accelerator's output), and only when every read still has an affine address pattern."""
     for s in prog.steps:
-        if s.write is None or s.output == prog.output:
+        if s.write is None or s.output == prog.output or (
+                prog.output_read is not None and prog.output_read.tensor == s.output):
             continue
         reads = [(t, k, o) for t in prog.steps for k in ("input", "residual", "weights")
                  if (o := getattr(t, k)) is not None and o.tensor == s.output]
-        if prog.output_read is not None and prog.output_read.tensor == s.output:
-            continue
         inv = np.argsort(s.write.indices())  # stored position -> stream element
         new = [factor(inv[o.access.indices()]) for _, _, o in reads]
         if any(a is None for a in new):
@@ -694,13 +699,16 @@ class UnitFrame:
 @dataclass
 class LaneFrame:
     """One pass of requantiser lanes as a step runs it (``where``: after the LayerNorm, the depthwise unit or the
-    residual adder): inputs x (..., C), the lanes' parameters and outputs y (..., C)."""
+    residual adder): inputs x (..., C), the lanes' parameters and outputs y (..., C); after a LayerNorm also its
+    parameters and its inputs (for the engine's LayerNorm unit, layernorm_lanes.sv)."""
 
     step: str
     where: str  # layernorm | depthwise | residual
     rq: LaneRequant
     x: np.ndarray
     y: np.ndarray
+    ln: object | None = None  # IntLayerNormParams
+    ln_x: np.ndarray | None = None
 
 
 def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[UnitFrame] | None = None,
@@ -725,10 +733,12 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
             frames.append(UnitFrame(step.name, xs, w, rq, cfg, y))
         return y
 
-    def requant(step: EngineStep, where: str, rq: LaneRequant, v: np.ndarray) -> np.ndarray:
+    def requant(step: EngineStep, where: str, rq: LaneRequant, v: np.ndarray, ln_x: np.ndarray | None = None
+                ) -> np.ndarray:
         y = rq.apply(v)
         if lanes is not None:
-            lanes.append(LaneFrame(step.name, where, rq, np.asarray(v, dtype=np.int64), y))
+            lanes.append(LaneFrame(step.name, where, rq, np.asarray(v, dtype=np.int64), y,
+                                   step.ln if ln_x is not None else None, ln_x))
         return y
 
     mem: dict[str, np.ndarray] = {prog.input: np.asarray(x).astype(np.int64).ravel()}
@@ -760,7 +770,7 @@ def run_program(prog: EngineProgram, x: np.ndarray, trace=None, frames: list[Uni
             if s.table is not None:  # channels last: table[c, value - lowest]
                 a = s.table[np.arange(a.shape[-1]), a - s.table_lo]
             if s.ln is not None:
-                a = requant(s, "layernorm", s.ln_rq, layernorm.int_layernorm(a, s.ln))
+                a = requant(s, "layernorm", s.ln_rq, layernorm.int_layernorm(a, s.ln), ln_x=a)
             if s.kind == "layernorm":
                 y = a
             else:

@@ -21,6 +21,12 @@ import numpy as np
 from samfpga.kernels.requant import out_range
 
 
+def signed_bits(v: np.ndarray) -> int:
+    """Bits of the two's complement range holding every value of ``v`` (at least 2): a lane's S / B width."""
+    lo, hi = int(np.min(v)), int(np.max(v))
+    return max(2, max((-lo - 1).bit_length(), hi.bit_length()) + 1)
+
+
 @dataclass(frozen=True)
 class LaneRequant:
     """Per channel ``clip((x * scale + bias) >> shift, lo, hi)``; arrays (C,) of integers."""

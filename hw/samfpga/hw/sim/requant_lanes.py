@@ -15,17 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.sim.lane_requant import LaneRequant
+from samfpga.hw.sim.lane_requant import LaneRequant, signed_bits
 from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.requant_lanes_bench"
-
-
-def signed_bits(v: np.ndarray) -> int:
-    """Bits of the two's complement range holding every value of ``v``."""
-    lo, hi = int(np.min(v)), int(np.max(v))
-    return max(2, max((-lo - 1).bit_length(), hi.bit_length()) + 1)
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ def param_beats(rq: LaneRequant, cfg: LanesConfig) -> list[int]:
     return out
 
 
-def _pack(v: np.ndarray, bits: int) -> bytes:
+def pack_beats(v: np.ndarray, bits: int) -> bytes:
     """Rows of lane values (beats, lanes) -> the stream's bytes, lane k at bits [k*bits, (k+1)*bits)."""
     width = (v.shape[1] * bits + 7) // 8
     out = bytearray()
@@ -101,7 +95,7 @@ def data_beats(x: np.ndarray, rq: LaneRequant, cfg: LanesConfig) -> bytes:
     _fits("input", x, cfg.in_bits, True)
     pad = np.zeros((x.shape[0], groups(rq, cfg) * cfg.lanes), dtype=np.int64)
     pad[:, :rq.channels] = x
-    return _pack(pad.reshape(-1, cfg.lanes), cfg.in_bits)
+    return pack_beats(pad.reshape(-1, cfg.lanes), cfg.in_bits)
 
 
 def unpack_outputs(data: bytes, rq: LaneRequant, cfg: LanesConfig) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""cocotb test run inside the simulator for ``requant_lanes``: parameters and inputs sent by AXI-Stream sources, the
+"""cocotb test run inside the simulator for ``requant_lanes`` and ``layernorm_lanes`` (the engine's LayerNorm ahead
+of its lanes: the same ports, more cfg ones): parameters and inputs sent by AXI-Stream sources, the
 outputs received by a sink (one frame per tlast) and written out as hex for the caller to compare.
 
 Spec (JSON through ``SAMFPGA_LANES_SPEC``, written by ``samfpga.hw.sim.requant_lanes.simulate``): frames [{"cfg":

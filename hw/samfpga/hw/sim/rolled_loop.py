@@ -257,9 +257,10 @@ def build(stitched, work_dir: Path, loop: bool = True,
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     staged = stage_hdl(stitched, work_dir, [n.name for n in runtime_writeable_nodes(stitched)])
+    from samfpga.hw.rolled.part_hdl import OWN_TOPS
     from samfpga.hw.synth.own_rtl import own_modules
 
-    for unit in dict.fromkeys(m for t in ("strip_reader_axil", "strip_writer_axil") for m in own_modules(t)):
+    for unit in own_modules(*OWN_TOPS):
         dst = work_dir / "hdl" / f"{unit}.sv"
         dst.write_bytes(package_path("samfpga.hw", "rtl", f"{unit}.sv").read_bytes())
         if dst not in staged:  # a token-batched unit's wrapper may have brought axil_regs already

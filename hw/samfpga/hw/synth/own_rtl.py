@@ -19,10 +19,11 @@ def rtl_source(name: str) -> Path:
 _INST = re.compile(r"^\s*(\w+)\s*(?:#\s*\(|\w+\s*\()", re.M)
 
 
-def own_modules(top: str) -> list[str]:
-    """``top`` and every module of the project's own RTL it instantiates, directly or not: dependencies first, top
-    last (the order a compiler reads them). Found from the files' text, so a new instantiation needs no list."""
-    rtl = Path(package_path("samfpga.hw", "rtl", f"{top}.sv")).parent
+def own_modules(*tops: str) -> list[str]:
+    """Each of ``tops`` and every module of the project's own RTL it instantiates, directly or not, each once:
+    dependencies first, each top after them (the order a compiler reads them). Found from the files' text, so a new
+    instantiation needs no list."""
+    rtl = Path(package_path("samfpga.hw", "rtl", "axil_regs.sv")).parent
     known = {p.stem for p in rtl.glob("*.sv")}
     out: list[str] = []
 
@@ -37,15 +38,16 @@ def own_modules(top: str) -> list[str]:
                 visit(dep, (*path, name))
         out.append(name)
 
-    if top not in known:
-        raise ValueError(f"own RTL: no module {top!r} in {rtl}")
-    visit(top, ())
+    for top in tops:
+        if top not in known:
+            raise ValueError(f"own RTL: no module {top!r} in {rtl}")
+        visit(top, ())
     return out
 
 
-def rtl_sources(top: str) -> list[Path]:
-    """The files of ``own_modules(top)``, in that order."""
-    return [rtl_source(f"{m}.sv") for m in own_modules(top)]
+def rtl_sources(*tops: str) -> list[Path]:
+    """The files of ``own_modules(*tops)``, in that order."""
+    return [rtl_source(f"{m}.sv") for m in own_modules(*tops)]
 
 
 def synth_add_streams(pe: int, a_bits: int, b_bits: int, o_bits: int, work: str | Path

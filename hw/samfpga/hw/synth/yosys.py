@@ -196,7 +196,8 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
     hdl.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     for d in data:
         shutil.copyfile(d, work / d.name)
-    g = " ".join(f"-G {k}={int(v)}" for k, v in (params or {}).items())
+    # a string parameter (a $readmemh file, relative to ``work``): Yosys passes the quotes on to slang
+    g = " ".join(f'-G {k}="{v}"' if isinstance(v, str) else f"-G {k}={int(v)}" for k, v in (params or {}).items())
     dflags = " ".join(f"-D {k}={v}" if v != "" else f"-D {k}" for k, v in (defines or {}).items())
     tops_flags = " ".join(f"--top {t}" for t in tops)
     lines = [
