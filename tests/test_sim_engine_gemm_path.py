@@ -23,6 +23,29 @@ def _program():
     return prog, mem
 
 
+def _images(prog, mem, steps, lay):
+    """The DDR image the steps start from (the program's weights, their inputs, residuals and lanes' parameters,
+    random bytes elsewhere), the image they must leave (their outputs stored too), and ``put(buf, name, bytes)``."""
+    rng = np.random.default_rng(4)
+    img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
+    img[:len(prog.image)] = prog.image
+
+    def put(buf: bytearray, t: str, data: bytes) -> None:
+        buf[lay.bases[t]:lay.bases[t] + len(data)] = data
+
+    for s in steps:
+        for o in (s.input, s.residual):
+            if o is not None:
+                put(img, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
+        if s.residual is not None or s.ln is not None:
+            put(img, f"{s.name}.lanes", gp.lane_params(prog, s))
+    want = bytearray(img)
+    for s in steps:
+        put(want, s.output, prog.stored(s.output, mem[s.output]))
+    assert want != img
+    return img, want, put
+
+
 def test_path_steps_and_refusal():
     """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
     with a residual adder (the MBConv's and the blocks' sums, one read in window rows) and 6 with a LayerNorm before
@@ -56,29 +79,13 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     prog, mem = _program()
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
-    rng = np.random.default_rng(4)
-    img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
-    img[:len(prog.image)] = prog.image
-
-    def put(buf: bytearray, t: str, data: bytes) -> None:
-        buf[lay.bases[t]:lay.bases[t] + len(data)] = data
-
-    for s in steps:
-        for o in (s.input, s.residual):
-            if o is not None:
-                put(img, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
-        if s.residual is not None or s.ln is not None:
-            put(img, f"{s.name}.lanes", gp.lane_params(prog, s))
-    want = bytearray(img)
-    for s in steps:
-        put(want, s.output, prog.stored(s.output, mem[s.output]))
-    assert want != img
+    img, want, put = _images(prog, mem, steps, lay)
     gp.build(prog, tmp_path)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
     res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=5, tag="steps")
     assert not res.error, res.error
     for p, got in zip(res.passes, res.images, strict=True):
-        assert not p["timed_out"] and not p["busy"] and not any(p["err"].values()), p
+        assert not p["timed_out"] and not p["busy"] and p["err"] == 0, p
         for s in steps:
             b, n = lay.bases[s.output], len(prog.stored(s.output, mem[s.output]))
             assert got[b:b + n] == want[b:b + n], (p["name"], s.name)
@@ -101,7 +108,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
         return r.images[0][b:b + n], want[b:b + n]
 
     k = next(i for i, s in enumerate(steps) if s.in_dtype == "UINT8" and s.residual is None)
-    got, good = output_of(k, {**cfgs[k], "cfg_in_unsigned": 0}, bytes(img), "sign")
+    got, good = output_of(k, {**cfgs[k], "in_unsigned": 0}, bytes(img), "sign")
     assert got != good
     from dataclasses import replace
 
@@ -113,5 +120,41 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     got, good = output_of(k, cfgs[k], bytes(bad), "bias")
     assert got != good
     k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
-    got, good = output_of(k, {**cfgs[k], "nm_cfg_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
+    got, good = output_of(k, {**cfgs[k], "nm_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
     assert got != good
+
+
+@pytest.mark.timeout(900)
+def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
+    """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 21 steps on engine_gemm_path_axil.sv, the path
+    behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
+    reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
+    cycles, the DDR's 0.2), and every register each step: both leave the DDR image the program's, byte for byte.
+    The first step writes all 99 registers either way; later steps need far fewer when only changes are written.
+    A step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
+    from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
+
+    prog, mem = _program()
+    steps = gp.path_steps(prog)
+    lay = gp.layout(prog, steps)
+    img, want, _ = _images(prog, mem, steps, lay)
+    gp.build_axil(prog, tmp_path)
+    cfgs = [gp.step_config(prog, s, lay) for s in steps]
+    bad = {**cfgs[0], "rd_count0": 0, "wr_count0": 0}
+    passes = [{"name": "changed", "axil_pause": 0.3, "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2,
+               "w_pause": 0.2, "b_pause": 0.2},
+              {"name": "every", "only_changed": False}]
+    res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad], seed=7)
+    assert not res.error, res.error
+    assert [p["name"] for p in res.passes] == ["changed", "every"]
+    n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
+    assert n_regs == 99
+    for p, got in zip(res.passes, res.images, strict=True):
+        assert not p["timed_out"] and len(p["steps"]) == len(steps)
+        assert got == bytes(want), p["name"]
+        assert p["steps"][0]["writes"] == n_regs + 1
+        assert len(p["bad"]) == 1 and "UnitError: step 21 (bad)" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
+    every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
+    assert all(s["writes"] == n_regs + 1 for s in every)
+    assert max(s["writes"] for s in changed[1:]) < n_regs // 2

@@ -13,7 +13,7 @@ import sys
 from samfpga.backends.unit_regs import UNITS, UnitMap
 from samfpga.resources import package_path
 
-_PARAM = re.compile(r"^\s*(int unsigned|bit)\s+(\w+)\s*=\s*([^,/)]+?)\s*[,)]?\s*(//.*)?$")
+_PARAM = re.compile(r"^\s*(int unsigned|bit|parameter)\s+(\w+)\s*=\s*([^,/)]+?)\s*[,)]?\s*(//.*)?$")
 _LOCAL = re.compile(r"^\s*localparam\s+int unsigned\s+(\w+)\s*=\s*(.+?)\s*,?\s*(//.*)?$")
 _PORT = re.compile(r"^\s*(input|output)\s+logic\s*(\[[^\]]+\])?\s*(\w+)\s*,?\s*(//.*)?$")
 CONTROL = {"clk", "rst", "start", "busy", "done", "err"}
@@ -21,8 +21,8 @@ CONTROL = {"clk", "rst", "start", "busy", "done", "err"}
 
 def unit_header(unit: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """(parameters [(type, name, default)], ports [(direction, range or "", name)]) of ``rtl/<unit>.sv``'s
-    header (parameters of type ``int unsigned`` or ``bit``; header localparams as type "localparam", their
-    expression as the default)."""
+    header (parameters of type ``int unsigned`` or ``bit``, untyped ones (a file name) as "parameter"; header
+    localparams as type "localparam", their expression as the default)."""
     text = package_path("samfpga.hw", "rtl", f"{unit}.sv").read_text()
     start = text.index(f"module {unit}")
     head = text[start:text.index(")(", start)]
@@ -44,9 +44,12 @@ def _width(rng: str) -> str:
     if not rng:
         return "1"
     m = re.fullmatch(r"\[(.+)-1:0\]", rng)
+    if m:
+        return m[1]
+    m = re.fullmatch(r"\[(\d+):0\]", rng)
     if not m:
-        raise ValueError(f"range {rng!r}: expected [X-1:0]")
-    return m[1]
+        raise ValueError(f"range {rng!r}: expected [X-1:0] or [N:0]")
+    return str(int(m[1]) + 1)
 
 
 def render(m: UnitMap) -> str:

@@ -48,7 +48,7 @@ class Reg:
 @dataclass(frozen=True)
 class UnitMap:
     """The registers of one unit's AXI-Lite wrapper. ``params``: the config keys in write order, each
-    (key, port, bits): bits 64 makes a LO / HI pair. ``optional``: keys a config may leave out (written as 0: the
+    (key, port, bits): bits 64 makes a LO / HI pair, wider ones words ``KEY_0``, ``KEY_1``, ... (word 0 the LSBs). ``optional``: keys a config may leave out (written as 0: the
     unit ignores them in the build that does not use them)."""
 
     unit: str
@@ -65,9 +65,11 @@ class UnitMap:
         off = CFG0
         for key, port, bits in self.params:
             if bits > 32:
-                for w, suffix in enumerate(("LO", "HI")):
-                    out.append(Reg(f"{key.upper()}_{suffix}", off, 32, "RW", port=port, word=w,
-                                   doc=f"{port}[{32 * w + 31}:{32 * w}]"))
+                n = -(-bits // 32)
+                for w in range(n):
+                    suffix = ("LO", "HI")[w] if n == 2 else str(w)
+                    out.append(Reg(f"{key.upper()}_{suffix}", off, min(32, bits - 32 * w), "RW", port=port, word=w,
+                                   doc=f"{port}[{min(32 * w + 31, bits - 1)}:{32 * w}]"))
                     off += 4
             else:
                 out.append(Reg(key.upper(), off, bits, "RW", port=port, doc=f"{port}[{bits - 1}:0]"))
@@ -158,8 +160,38 @@ TOKEN_BATCH_MVU = UnitMap(
             "of range, or raw on a unit without RAW_OUT (both sticky until reset)",
     optional=("sf", "nf", "batch", "raw", "unsigned"))
 
+
+def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
+    """An access DMA's configuration (``ACCESS_READER``'s) under ``prefix``."""
+    return tuple((f"{prefix}_{k}", f"cfg_{prefix}_{k}", b) for k, _, b in ACCESS_READER.params)
+
+
+#: the engine's GEMM path (engine_gemm_path.sv, docs/engine.md): one start for a step of the engine's program
+#: (``samfpga.hw.sim.engine_gemm_path.step_config`` gives these keys): the reader (rd_*), the input's sign, the GEMM
+#: unit (wt_*: TOKEN_BATCH_MVU's), the writer (wr_*), for a residual step the residual's reader (rs_*), the lanes'
+#: parameter reader (pm_*) and the lanes (ln_*), for a LayerNorm step the parameter reader and the LayerNorm (nm_*:
+#: beats of SIMD channels per token, tokens, clip sign, round(C'^2 eps), negated channels up to 512). Every register
+#: is written per step (the keys a step does not use as 0).
+ENGINE_GEMM_PATH = UnitMap(
+    "engine_gemm_path",
+    (*_access("rd"), ("in_unsigned", "cfg_in_unsigned", 1),
+     *((f"wt_{k}", f"cfg_wt_{k}", b) for k, _, b in TOKEN_BATCH_MVU.params),
+     *_access("wr"), ("residual", "cfg_residual", 1), ("res_unsigned", "cfg_res_unsigned", 1), *_access("rs"),
+     *_access("pm"), ("ln_groups", "cfg_ln_groups", 16), ("ln_tokens", "cfg_ln_tokens", 16),
+     ("ln_unsigned", "cfg_ln_unsigned", 1), ("layernorm", "cfg_layernorm", 1), ("nm_beats", "cfg_nm_beats", 16),
+     ("nm_tokens", "cfg_nm_tokens", 16), ("nm_unsigned", "cfg_nm_unsigned", 1), ("nm_eps", "cfg_nm_eps", 64),
+     ("nm_neg", "cfg_nm_neg", 512)),
+    err_bits=8,
+    err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
+            "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
+            "residual lanes, bit 7 by the LayerNorm",
+    optional=tuple(k for k, _, _ in (*_access("rs"), *_access("pm")))
+    + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
+       "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
+       "nm_neg"))
+
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
-                                                 TOKEN_BATCH_MVU)}
+                                                 TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}
 
 
 def describe(m: UnitMap) -> str:

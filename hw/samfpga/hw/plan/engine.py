@@ -714,7 +714,9 @@ NOT_BUILT = (
     "(layernorm_lanes.sv); the residual adder (engine_gemm_path.sv); the DMAs (access_reader.sv / "
     "access_writer.sv: every read and store of the tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
     "simulated, not priced (the plan keeps 18)",
-    "the host's step sequencer (launch_cycles is an assumption, not measured)",
+    "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
+    "simulation (samfpga.backends.step_sequencer, 9-33 register writes per step), but its launch time on a board "
+    "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "

@@ -14,11 +14,12 @@
 // OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
 // little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes.
 //
-// Sequencing is the host's (the board's ARM, or the cocotb bench): per step it writes the units'
-// configuration, starts the reader and the writer (a residual step: also the residual and parameter readers and the
-// lanes; a LayerNorm step: also the parameter reader and the LayerNorm) in one cycle and waits for the writer's done
-// (its last B response); the unit samples its configuration
-// with the step's first input beat. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
+// Sequencing is the host's (the board's ARM through the generated AXI-Lite block engine_gemm_path_axil.sv, or the
+// cocotb bench): per step it writes the configuration, pulses `start` (which starts the reader and the writer, and
+// what the step's flags need, in one cycle) and waits for `done` (the writer's last B response). The readers, the
+// writer and the lanes sample their configuration with the start, the unit with the step's first input beat, and
+// the flags (cfg_in_unsigned, cfg_residual, cfg_res_unsigned, cfg_layernorm) are read throughout the step: the next
+// step's registers are written after done. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
 // residual, m_axi_pm_*: the lanes' parameters, m_axi_wr_*), merged onto the PS's HP port by an interconnect.
 
 module engine_gemm_path #(
@@ -67,109 +68,101 @@ module engine_gemm_path #(
 	input	logic  clk,
 	input	logic  rst,
 
+	// a step: `start` (while !busy) starts the reader and the writer, and for a residual step the residual and
+	// parameter readers and the lanes, for a LayerNorm step the parameter reader and the LayerNorm; busy while any
+	// of them is; `done` pulses when the writer's last B response is in (busy falls with it). err: [0] an AXI error
+	// response on any master (sticky until reset), [1] the reader's configuration refused, [2] the unit's (sticky),
+	// [3] the writer's, [4] the residual reader's, [5] the parameter reader's, [6] the residual lanes', [7] the
+	// LayerNorm's (each until the next start of that part)
+	input	logic  start,
+	output	logic  busy,
+	output	logic  done,
+	output	logic [7:0]  err,
+
 	// reader: the step's input
-	input	logic  rd_start,
-	input	logic [AXI_AW-1:0]  rd_cfg_base,
-	input	logic [31:0]  rd_cfg_run,
-	input	logic [15:0]  rd_cfg_count0,
-	input	logic [15:0]  rd_cfg_count1,
-	input	logic [15:0]  rd_cfg_count2,
-	input	logic [15:0]  rd_cfg_count3,
-	input	logic [15:0]  rd_cfg_count4,
-	input	logic [15:0]  rd_cfg_count5,
-	input	logic [31:0]  rd_cfg_stride0,
-	input	logic [31:0]  rd_cfg_stride1,
-	input	logic [31:0]  rd_cfg_stride2,
-	input	logic [31:0]  rd_cfg_stride3,
-	input	logic [31:0]  rd_cfg_stride4,
-	input	logic [31:0]  rd_cfg_stride5,
-	output	logic  rd_busy,
-	output	logic [1:0]  rd_err,
-	input	logic  cfg_in_unsigned,	// the step's input is UINT8 (else INT8); held for the whole step (not sampled)
+	input	logic [AXI_AW-1:0]  cfg_rd_base,
+	input	logic [31:0]  cfg_rd_run,
+	input	logic [15:0]  cfg_rd_count0,
+	input	logic [15:0]  cfg_rd_count1,
+	input	logic [15:0]  cfg_rd_count2,
+	input	logic [15:0]  cfg_rd_count3,
+	input	logic [15:0]  cfg_rd_count4,
+	input	logic [15:0]  cfg_rd_count5,
+	input	logic [31:0]  cfg_rd_stride0,
+	input	logic [31:0]  cfg_rd_stride1,
+	input	logic [31:0]  cfg_rd_stride2,
+	input	logic [31:0]  cfg_rd_stride3,
+	input	logic [31:0]  cfg_rd_stride4,
+	input	logic [31:0]  cfg_rd_stride5,
+	input	logic  cfg_in_unsigned,	// the step's input is UINT8, else INT8: held for the whole step, not sampled
 	// GEMM unit: sampled with the step's first input beat
-	input	logic [AXI_AW-1:0]  wt_cfg_base,
-	input	logic [AXI_AW-1:0]  wt_cfg_stride,
-	input	logic [CNT_BITS-1:0]  wt_cfg_iters,
-	input	logic [CNT_BITS-1:0]  wt_cfg_tokens,
-	input	logic [CNT_BITS-1:0]  wt_cfg_sf,
-	input	logic [CNT_BITS-1:0]  wt_cfg_nf,
-	input	logic [CNT_BITS-1:0]  wt_cfg_batch,
-	input	logic  wt_cfg_raw,
-	input	logic  wt_cfg_unsigned,
-	output	logic [1:0]  wt_err,
+	input	logic [AXI_AW-1:0]  cfg_wt_base,
+	input	logic [AXI_AW-1:0]  cfg_wt_stride,
+	input	logic [CNT_BITS-1:0]  cfg_wt_iters,
+	input	logic [CNT_BITS-1:0]  cfg_wt_tokens,
+	input	logic [CNT_BITS-1:0]  cfg_wt_sf,
+	input	logic [CNT_BITS-1:0]  cfg_wt_nf,
+	input	logic [CNT_BITS-1:0]  cfg_wt_batch,
+	input	logic  cfg_wt_raw,
+	input	logic  cfg_wt_unsigned,
 	// writer: the step's output
-	input	logic  wr_start,
-	input	logic [AXI_AW-1:0]  wr_cfg_base,
-	input	logic [31:0]  wr_cfg_run,
-	input	logic [15:0]  wr_cfg_count0,
-	input	logic [15:0]  wr_cfg_count1,
-	input	logic [15:0]  wr_cfg_count2,
-	input	logic [15:0]  wr_cfg_count3,
-	input	logic [15:0]  wr_cfg_count4,
-	input	logic [15:0]  wr_cfg_count5,
-	input	logic [31:0]  wr_cfg_stride0,
-	input	logic [31:0]  wr_cfg_stride1,
-	input	logic [31:0]  wr_cfg_stride2,
-	input	logic [31:0]  wr_cfg_stride3,
-	input	logic [31:0]  wr_cfg_stride4,
-	input	logic [31:0]  wr_cfg_stride5,
-	output	logic  wr_busy,
-	output	logic  wr_done,
-	output	logic [1:0]  wr_err,
+	input	logic [AXI_AW-1:0]  cfg_wr_base,
+	input	logic [31:0]  cfg_wr_run,
+	input	logic [15:0]  cfg_wr_count0,
+	input	logic [15:0]  cfg_wr_count1,
+	input	logic [15:0]  cfg_wr_count2,
+	input	logic [15:0]  cfg_wr_count3,
+	input	logic [15:0]  cfg_wr_count4,
+	input	logic [15:0]  cfg_wr_count5,
+	input	logic [31:0]  cfg_wr_stride0,
+	input	logic [31:0]  cfg_wr_stride1,
+	input	logic [31:0]  cfg_wr_stride2,
+	input	logic [31:0]  cfg_wr_stride3,
+	input	logic [31:0]  cfg_wr_stride4,
+	input	logic [31:0]  cfg_wr_stride5,
 	// residual steps (cfg_residual = 1): the residual's reader, the lanes' parameter reader, the lanes
 	input	logic  cfg_residual,	// held for the whole step
-	input	logic  cfg_res_unsigned,	// the residual is UINT8 (else INT8); held for the whole step
-	input	logic  rs_start,
-	input	logic [AXI_AW-1:0]  rs_cfg_base,
-	input	logic [31:0]  rs_cfg_run,
-	input	logic [15:0]  rs_cfg_count0,
-	input	logic [15:0]  rs_cfg_count1,
-	input	logic [15:0]  rs_cfg_count2,
-	input	logic [15:0]  rs_cfg_count3,
-	input	logic [15:0]  rs_cfg_count4,
-	input	logic [15:0]  rs_cfg_count5,
-	input	logic [31:0]  rs_cfg_stride0,
-	input	logic [31:0]  rs_cfg_stride1,
-	input	logic [31:0]  rs_cfg_stride2,
-	input	logic [31:0]  rs_cfg_stride3,
-	input	logic [31:0]  rs_cfg_stride4,
-	input	logic [31:0]  rs_cfg_stride5,
-	output	logic  rs_busy,
-	output	logic [1:0]  rs_err,
-	input	logic  pm_start,
-	input	logic [AXI_AW-1:0]  pm_cfg_base,
-	input	logic [31:0]  pm_cfg_run,
-	input	logic [15:0]  pm_cfg_count0,
-	input	logic [15:0]  pm_cfg_count1,
-	input	logic [15:0]  pm_cfg_count2,
-	input	logic [15:0]  pm_cfg_count3,
-	input	logic [15:0]  pm_cfg_count4,
-	input	logic [15:0]  pm_cfg_count5,
-	input	logic [31:0]  pm_cfg_stride0,
-	input	logic [31:0]  pm_cfg_stride1,
-	input	logic [31:0]  pm_cfg_stride2,
-	input	logic [31:0]  pm_cfg_stride3,
-	input	logic [31:0]  pm_cfg_stride4,
-	input	logic [31:0]  pm_cfg_stride5,
-	output	logic  pm_busy,
-	output	logic [1:0]  pm_err,
-	input	logic  ln_start,	// the lanes: sampled with ln_start (groups = MH/PE, tokens, unsigned clip)
-	input	logic [$clog2(L_DEPTH+1)-1:0]  ln_cfg_groups,
-	input	logic [CNT_BITS-1:0]  ln_cfg_tokens,
-	input	logic  ln_cfg_unsigned,
-	output	logic  ln_busy,
-	output	logic  ln_err,
+	input	logic  cfg_res_unsigned,	// the residual is UINT8, else INT8: held for the whole step
+	input	logic [AXI_AW-1:0]  cfg_rs_base,
+	input	logic [31:0]  cfg_rs_run,
+	input	logic [15:0]  cfg_rs_count0,
+	input	logic [15:0]  cfg_rs_count1,
+	input	logic [15:0]  cfg_rs_count2,
+	input	logic [15:0]  cfg_rs_count3,
+	input	logic [15:0]  cfg_rs_count4,
+	input	logic [15:0]  cfg_rs_count5,
+	input	logic [31:0]  cfg_rs_stride0,
+	input	logic [31:0]  cfg_rs_stride1,
+	input	logic [31:0]  cfg_rs_stride2,
+	input	logic [31:0]  cfg_rs_stride3,
+	input	logic [31:0]  cfg_rs_stride4,
+	input	logic [31:0]  cfg_rs_stride5,
+	input	logic [AXI_AW-1:0]  cfg_pm_base,
+	input	logic [31:0]  cfg_pm_run,
+	input	logic [15:0]  cfg_pm_count0,
+	input	logic [15:0]  cfg_pm_count1,
+	input	logic [15:0]  cfg_pm_count2,
+	input	logic [15:0]  cfg_pm_count3,
+	input	logic [15:0]  cfg_pm_count4,
+	input	logic [15:0]  cfg_pm_count5,
+	input	logic [31:0]  cfg_pm_stride0,
+	input	logic [31:0]  cfg_pm_stride1,
+	input	logic [31:0]  cfg_pm_stride2,
+	input	logic [31:0]  cfg_pm_stride3,
+	input	logic [31:0]  cfg_pm_stride4,
+	input	logic [31:0]  cfg_pm_stride5,
+	// the residual's lanes: sampled with the start (groups = MH/PE, tokens, unsigned clip)
+	input	logic [$clog2(L_DEPTH+1)-1:0]  cfg_ln_groups,
+	input	logic [CNT_BITS-1:0]  cfg_ln_tokens,
+	input	logic  cfg_ln_unsigned,
 	// LayerNorm steps (cfg_layernorm = 1): the input's values normalised and requantised (layernorm_lanes.sv, its
-	// lanes' parameters from the parameter reader) before the unit; sampled with nm_start
+	// lanes' parameters from the parameter reader) before the unit; sampled with the start
 	input	logic  cfg_layernorm,	// held for the whole step
-	input	logic  nm_start,
-	input	logic [NM_GB-1:0]  nm_cfg_beats,	// the layer's channels / SIMD
-	input	logic [CNT_BITS-1:0]  nm_cfg_tokens,
-	input	logic  nm_cfg_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
-	input	logic [63:0]  nm_cfg_eps,
-	input	logic [NM_C-1:0]  nm_cfg_neg,
-	output	logic  nm_busy,
-	output	logic  nm_err,
+	input	logic [NM_GB-1:0]  cfg_nm_beats,	// the layer's channels / SIMD
+	input	logic [CNT_BITS-1:0]  cfg_nm_tokens,
+	input	logic  cfg_nm_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
+	input	logic [63:0]  cfg_nm_eps,
+	input	logic [NM_C-1:0]  cfg_nm_neg,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -253,6 +246,19 @@ module engine_gemm_path #(
 	output	logic  m_axi_wr_bready
 );
 
+	uwire  rd_start = start;
+	uwire  wr_start = start;
+	uwire  rs_start = start && cfg_residual;
+	uwire  pm_start = start && (cfg_residual || cfg_layernorm);
+	uwire  ln_start = start && cfg_residual;
+	uwire  nm_start = start && cfg_layernorm;
+	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, wr_done, ln_err, nm_err;
+	uwire [1:0]  rd_err, wt_err, wr_err, rs_err, pm_err;
+	assign	busy = rd_busy || wr_busy || rs_busy || pm_busy || ln_busy || nm_busy;
+	assign	done = wr_done;
+	assign	err = {nm_err, ln_err, pm_err[1], rs_err[1], wr_err[1], wt_err[1], rd_err[1],
+		rd_err[0] || wt_err[0] || wr_err[0] || rs_err[0] || pm_err[0]};
+
 	localparam int unsigned  IN_W = SIMD * 8;
 	localparam int unsigned  A_W = (SIMD * A_BITS + 7) / 8 * 8;
 	localparam int unsigned  OUT_W = (PE * OUT_BITS + 7) / 8 * 8;
@@ -284,8 +290,8 @@ module engine_gemm_path #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
 	) reader (
 		.clk, .rst, .start(rd_start),
-		.cfg_base(rd_cfg_base), .cfg_run(rd_cfg_run), .cfg_count0(rd_cfg_count0), .cfg_count1(rd_cfg_count1), .cfg_count2(rd_cfg_count2), .cfg_count3(rd_cfg_count3), .cfg_count4(rd_cfg_count4), .cfg_count5(rd_cfg_count5),
-		.cfg_stride0(rd_cfg_stride0), .cfg_stride1(rd_cfg_stride1), .cfg_stride2(rd_cfg_stride2), .cfg_stride3(rd_cfg_stride3), .cfg_stride4(rd_cfg_stride4), .cfg_stride5(rd_cfg_stride5),
+		.cfg_base(cfg_rd_base), .cfg_run(cfg_rd_run), .cfg_count0(cfg_rd_count0), .cfg_count1(cfg_rd_count1), .cfg_count2(cfg_rd_count2), .cfg_count3(cfg_rd_count3), .cfg_count4(cfg_rd_count4), .cfg_count5(cfg_rd_count5),
+		.cfg_stride0(cfg_rd_stride0), .cfg_stride1(cfg_rd_stride1), .cfg_stride2(cfg_rd_stride2), .cfg_stride3(cfg_rd_stride3), .cfg_stride4(cfg_rd_stride4), .cfg_stride5(cfg_rd_stride5),
 		.busy(rd_busy), .err(rd_err),
 		.m_axi_arid(m_axi_rd_arid), .m_axi_araddr(m_axi_rd_araddr), .m_axi_arlen(m_axi_rd_arlen),
 		.m_axi_arsize(m_axi_rd_arsize), .m_axi_arburst(m_axi_rd_arburst), .m_axi_arcache(m_axi_rd_arcache),
@@ -309,9 +315,9 @@ module engine_gemm_path #(
 		.RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RT_SHAPE(1), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS)
 	) unit (
 		.clk, .rst,
-		.cfg_base(wt_cfg_base), .cfg_stride(wt_cfg_stride), .cfg_iters(wt_cfg_iters), .cfg_tokens(wt_cfg_tokens),
-		.cfg_sf(wt_cfg_sf), .cfg_nf(wt_cfg_nf), .cfg_batch(wt_cfg_batch), .cfg_raw(wt_cfg_raw),
-		.cfg_unsigned(wt_cfg_unsigned), .err(wt_err),
+		.cfg_base(cfg_wt_base), .cfg_stride(cfg_wt_stride), .cfg_iters(cfg_wt_iters), .cfg_tokens(cfg_wt_tokens),
+		.cfg_sf(cfg_wt_sf), .cfg_nf(cfg_wt_nf), .cfg_batch(cfg_wt_batch), .cfg_raw(cfg_wt_raw),
+		.cfg_unsigned(cfg_wt_unsigned), .err(wt_err),
 		.m_axi_arid(m_axi_wt_arid), .m_axi_araddr(m_axi_wt_araddr), .m_axi_arlen(m_axi_wt_arlen),
 		.m_axi_arsize(m_axi_wt_arsize), .m_axi_arburst(m_axi_wt_arburst), .m_axi_arcache(m_axi_wt_arcache),
 		.m_axi_arprot(m_axi_wt_arprot), .m_axi_arvalid(m_axi_wt_arvalid), .m_axi_arready(m_axi_wt_arready),
@@ -332,8 +338,8 @@ module engine_gemm_path #(
 			.B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .TOK_BITS(CNT_BITS)
 		) norm (
 			.clk, .rst,
-			.start(nm_start), .cfg_beats(nm_cfg_beats), .cfg_tokens(nm_cfg_tokens), .cfg_unsigned(nm_cfg_unsigned),
-			.cfg_eps(nm_cfg_eps), .cfg_neg(nm_cfg_neg), .busy(nm_busy), .err(nm_err),
+			.start(nm_start), .cfg_beats(cfg_nm_beats), .cfg_tokens(cfg_nm_tokens), .cfg_unsigned(cfg_nm_unsigned),
+			.cfg_eps(cfg_nm_eps), .cfg_neg(cfg_nm_neg), .busy(nm_busy), .err(nm_err),
 			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_layernorm && p_tvalid), .p_axis_tready(np_ready),
 			.s_axis_tdata(a_tdata), .s_axis_tvalid(cfg_layernorm && x_tvalid), .s_axis_tready(nx_ready),
 			.m_axis_tdata(n_tdata), .m_axis_tlast(), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
@@ -343,7 +349,7 @@ module engine_gemm_path #(
 			if(cfg_layernorm) begin
 				u_tdata = '0;
 				for(int unsigned  s = 0; s < SIMD; s++)
-					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!nm_cfg_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
+					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
 			end
 		end
 		assign	u_tvalid = cfg_layernorm? n_tvalid : x_tvalid;
@@ -364,8 +370,8 @@ module engine_gemm_path #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
 	) writer (
 		.clk, .rst, .start(wr_start),
-		.cfg_base(wr_cfg_base), .cfg_run(wr_cfg_run), .cfg_count0(wr_cfg_count0), .cfg_count1(wr_cfg_count1), .cfg_count2(wr_cfg_count2), .cfg_count3(wr_cfg_count3), .cfg_count4(wr_cfg_count4), .cfg_count5(wr_cfg_count5),
-		.cfg_stride0(wr_cfg_stride0), .cfg_stride1(wr_cfg_stride1), .cfg_stride2(wr_cfg_stride2), .cfg_stride3(wr_cfg_stride3), .cfg_stride4(wr_cfg_stride4), .cfg_stride5(wr_cfg_stride5),
+		.cfg_base(cfg_wr_base), .cfg_run(cfg_wr_run), .cfg_count0(cfg_wr_count0), .cfg_count1(cfg_wr_count1), .cfg_count2(cfg_wr_count2), .cfg_count3(cfg_wr_count3), .cfg_count4(cfg_wr_count4), .cfg_count5(cfg_wr_count5),
+		.cfg_stride0(cfg_wr_stride0), .cfg_stride1(cfg_wr_stride1), .cfg_stride2(cfg_wr_stride2), .cfg_stride3(cfg_wr_stride3), .cfg_stride4(cfg_wr_stride4), .cfg_stride5(cfg_wr_stride5),
 		.busy(wr_busy), .done(wr_done), .err(wr_err),
 		.s_axis_tdata(w_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(w_tvalid),
 		.s_axis_tready(w_tready),
@@ -378,14 +384,14 @@ module engine_gemm_path #(
 		.m_axi_bready(m_axi_wr_bready)
 	);
 
-	// residual steps: the unit's outputs (signed unless wt_cfg_unsigned) and the residual, both widened, added lane
+	// residual steps: the unit's outputs (signed unless cfg_wt_unsigned) and the residual, both widened, added lane
 	// by lane (add_streams.sv), requantised by the lanes; other steps send the unit's outputs to the writer
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
 	) res_reader (
 		.clk, .rst, .start(rs_start),
-		.cfg_base(rs_cfg_base), .cfg_run(rs_cfg_run), .cfg_count0(rs_cfg_count0), .cfg_count1(rs_cfg_count1), .cfg_count2(rs_cfg_count2), .cfg_count3(rs_cfg_count3), .cfg_count4(rs_cfg_count4), .cfg_count5(rs_cfg_count5),
-		.cfg_stride0(rs_cfg_stride0), .cfg_stride1(rs_cfg_stride1), .cfg_stride2(rs_cfg_stride2), .cfg_stride3(rs_cfg_stride3), .cfg_stride4(rs_cfg_stride4), .cfg_stride5(rs_cfg_stride5),
+		.cfg_base(cfg_rs_base), .cfg_run(cfg_rs_run), .cfg_count0(cfg_rs_count0), .cfg_count1(cfg_rs_count1), .cfg_count2(cfg_rs_count2), .cfg_count3(cfg_rs_count3), .cfg_count4(cfg_rs_count4), .cfg_count5(cfg_rs_count5),
+		.cfg_stride0(cfg_rs_stride0), .cfg_stride1(cfg_rs_stride1), .cfg_stride2(cfg_rs_stride2), .cfg_stride3(cfg_rs_stride3), .cfg_stride4(cfg_rs_stride4), .cfg_stride5(cfg_rs_stride5),
 		.busy(rs_busy), .err(rs_err),
 		.m_axi_arid(m_axi_rs_arid), .m_axi_araddr(m_axi_rs_araddr), .m_axi_arlen(m_axi_rs_arlen),
 		.m_axi_arsize(m_axi_rs_arsize), .m_axi_arburst(m_axi_rs_arburst), .m_axi_arcache(m_axi_rs_arcache),
@@ -399,8 +405,8 @@ module engine_gemm_path #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(P_W), .MAX_BURST(DMA_BURST)
 	) param_reader (
 		.clk, .rst, .start(pm_start),
-		.cfg_base(pm_cfg_base), .cfg_run(pm_cfg_run), .cfg_count0(pm_cfg_count0), .cfg_count1(pm_cfg_count1), .cfg_count2(pm_cfg_count2), .cfg_count3(pm_cfg_count3), .cfg_count4(pm_cfg_count4), .cfg_count5(pm_cfg_count5),
-		.cfg_stride0(pm_cfg_stride0), .cfg_stride1(pm_cfg_stride1), .cfg_stride2(pm_cfg_stride2), .cfg_stride3(pm_cfg_stride3), .cfg_stride4(pm_cfg_stride4), .cfg_stride5(pm_cfg_stride5),
+		.cfg_base(cfg_pm_base), .cfg_run(cfg_pm_run), .cfg_count0(cfg_pm_count0), .cfg_count1(cfg_pm_count1), .cfg_count2(cfg_pm_count2), .cfg_count3(cfg_pm_count3), .cfg_count4(cfg_pm_count4), .cfg_count5(cfg_pm_count5),
+		.cfg_stride0(cfg_pm_stride0), .cfg_stride1(cfg_pm_stride1), .cfg_stride2(cfg_pm_stride2), .cfg_stride3(cfg_pm_stride3), .cfg_stride4(cfg_pm_stride4), .cfg_stride5(cfg_pm_stride5),
 		.busy(pm_busy), .err(pm_err),
 		.m_axi_arid(m_axi_pm_arid), .m_axi_araddr(m_axi_pm_araddr), .m_axi_arlen(m_axi_pm_arlen),
 		.m_axi_arsize(m_axi_pm_arsize), .m_axi_arburst(m_axi_pm_arburst), .m_axi_arcache(m_axi_pm_arcache),
@@ -414,7 +420,7 @@ module engine_gemm_path #(
 		a_sum = '0;
 		b_sum = '0;
 		for(int unsigned  k = 0; k < PE; k++) begin
-			a_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!wt_cfg_unsigned && y_tdata[k*OUT_BITS + OUT_BITS-1]}},
+			a_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_wt_unsigned && y_tdata[k*OUT_BITS + OUT_BITS-1]}},
 				y_tdata[k*OUT_BITS +: OUT_BITS]};
 			b_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_res_unsigned && r_tdata[k*OUT_BITS + OUT_BITS-1]}},
 				r_tdata[k*OUT_BITS +: OUT_BITS]};
@@ -436,7 +442,7 @@ module engine_gemm_path #(
 		.DEPTH(L_DEPTH), .TOK_BITS(CNT_BITS)
 	) lanes (
 		.clk, .rst,
-		.start(ln_start), .cfg_groups(ln_cfg_groups), .cfg_tokens(ln_cfg_tokens), .cfg_unsigned(ln_cfg_unsigned),
+		.start(ln_start), .cfg_groups(cfg_ln_groups), .cfg_tokens(cfg_ln_tokens), .cfg_unsigned(cfg_ln_unsigned),
 		.busy(ln_busy), .err(ln_err),
 		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && p_tvalid), .p_axis_tready(lp_tready),
 		.s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready),

@@ -25,6 +25,7 @@ from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.engine_gemm_path_bench"
+AXIL_BENCH_MODULE = "samfpga.hw.sim.engine_gemm_path_axil_bench"
 #: the unit's parameters the path passes through (token_batch_mvu.sv's, RQ / RT_SHAPE / A_SIGNED fixed to 1)
 UNIT_PARAMS = ("MW", "MH", "SIMD", "PE", "A_BITS", "W_BITS", "ACC_BITS", "B", "AXI_DW", "AXI_AW", "MAX_BURST",
                "WFIFO_DEPTH", "CNT_BITS", "OUT_BITS", "RS_BITS", "RB_BITS", "RT_BITS", "PQ_DEPTH", "DOT", "RAW_OUT",
@@ -173,9 +174,11 @@ def _tensor_bytes(prog, t: str) -> int:
 
 
 def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
-    """Every configuration port of the path for step ``s``: the reader's (``rd_cfg_*``, its input's address pattern),
-    the input's sign, the unit's (``wt_cfg_*``: the layer's weights in the program's image, its shape, raw or
-    requantised, the clip's sign) and the writer's (``wr_cfg_*``, the output's pattern)."""
+    """The path's configuration for step ``s``, keyed as its registers (``unit_regs.ENGINE_GEMM_PATH``; port
+    ``cfg_<key>``): the reader's (``rd_*``, its input's address pattern), the input's sign, the unit's (``wt_*``:
+    the layer's weights in the program's image, its shape, raw or requantised, the clip's sign), the writer's
+    (``wr_*``, the output's pattern), and what a residual step (``rs_*``, ``pm_*``, ``ln_*``) or a LayerNorm step
+    (``pm_*``, ``nm_*``) needs besides."""
     if not any(s is p for p in path_steps(prog)):
         raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table or window (or "
                          "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs); the path runs "
@@ -188,13 +191,13 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
             "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
             "unsigned": int(c.requantises and not c.out_signed)}
-    out = {**{f"rd_cfg_{k}": v for k, v in rd.items()},
-           "cfg_in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
-           **{f"wt_cfg_{k}": v for k, v in unit.items()}, **{f"wr_cfg_{k}": v for k, v in wr.items()},
-           "cfg_residual": int(s.residual is not None), "cfg_layernorm": int(s.ln is not None)}
+    out = {**{f"rd_{k}": v for k, v in rd.items()},
+           "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
+           **{f"wt_{k}": v for k, v in unit.items()}, **{f"wr_{k}": v for k, v in wr.items()},
+           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None)}
     if _lane_rq(s) is not None:
         pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-        out.update({f"pm_cfg_{k}": v for k, v in pm.items()})
+        out.update({f"pm_{k}": v for k, v in pm.items()})
     if s.ln is not None:
         from samfpga.hw.sim.layernorm_lanes import frame_config
 
@@ -202,14 +205,14 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
             raise ValueError(f"step {s.name}: the unit takes {s.in_dtype} after a LayerNorm clipped to "
                              f"{'signed' if s.ln_rq.out_signed else 'unsigned'} 8 bits")
         nm = frame_config(s.ln, s.ln_rq, np.zeros((s.tokens, s.ln.channels)), norm_config(prog))
-        out.update({f"nm_cfg_{k}": v for k, v in nm.items()})
+        out.update({f"nm_{k}": v for k, v in nm.items()})
     if s.residual is not None:
         rs = ar.frame_config(AccessFrame(s.residual.access, lay.bases[s.residual.tensor],
                                          prog.elem_bytes(s.residual.tensor)))
-        out.update({**{f"rs_cfg_{k}": v for k, v in rs.items()},
-                    "cfg_res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
-                    "ln_cfg_groups": s.mh // prog.unit.pe, "ln_cfg_tokens": s.tokens,
-                    "ln_cfg_unsigned": int(not s.add_rq.out_signed)})
+        out.update({**{f"rs_{k}": v for k, v in rs.items()},
+                    "res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
+                    "ln_groups": s.mh // prog.unit.pe, "ln_tokens": s.tokens,
+                    "ln_unsigned": int(not s.add_rq.out_signed)})
     return out
 
 
@@ -221,9 +224,9 @@ class PathResult:
     error: str = ""
 
 
-def build(prog, work_dir: Path, dma_burst: int = 16) -> float:
-    """Verilator build of the path for ``prog``'s unit (and LayerNorm, its rsqrt table written to ``work_dir/hdl``)
-    into ``work_dir/sim_build``; returns seconds."""
+def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_path") -> float:
+    """Verilator build of the path (``top``: it, or its AXI-Lite block) for ``prog``'s unit (and LayerNorm, its
+    rsqrt table written to ``work_dir/hdl``) into ``work_dir/sim_build``; returns seconds."""
     params = rtl_params(prog, dma_burst)
     if "LN_C" in params:
         from samfpga.hw.custom_ops.intlayernorm import write_hex_table
@@ -233,7 +236,36 @@ def build(prog, work_dir: Path, dma_burst: int = 16) -> float:
         table.parent.mkdir(parents=True, exist_ok=True)
         write_hex_table(table, ln.table, ln.r_bits)
         params["LN_RSQRT_FILE"] = f'"{table}"'
-    return build_own_rtl("engine_gemm_path", params, work_dir)
+    return build_own_rtl(top, params, work_dir)
+
+
+def build_axil(prog, work_dir: Path, dma_burst: int = 16) -> float:
+    """Verilator build of the path behind its AXI-Lite block (engine_gemm_path_axil.sv) for ``prog``; returns
+    seconds."""
+    return build(prog, work_dir, dma_burst, top="engine_gemm_path_axil")
+
+
+def simulate_axil(steps: list[dict], names: list[str], ddr: bytes, passes: list[dict], work_dir: Path,
+                  bad_steps: list[dict] = (), seed: int = 0, tag: str = "axil") -> PathResult:
+    """Run the steps through the AXI-Lite block by the board's host sequencer (``StepSequencer``) on a design built
+    by ``build_axil``: every pass ({"name", "ar_pause", ..., "axil_pause", "only_changed"}) from reset and ``ddr``,
+    then each of ``bad_steps`` (expected to raise). Per pass: each step's cycles, MMIO writes and polls; the bad
+    steps' error messages; the DDR image afterwards in ``images``."""
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "ddr.bin").write_bytes(ddr)
+    spec = {"ddr": str(run / "ddr.bin"), "steps": steps, "names": names, "bad_steps": list(bad_steps),
+            "passes": passes, "seed": seed, "timeout_cycles": 20 * len(ddr) + 200 * 110 * len(steps) + 50000,
+            "image_dir": str(run), "result": str(run / "result.json")}
+    res = PathResult()
+    res.passes, res.error = run_bench("engine_gemm_path_axil", AXIL_BENCH_MODULE, "SAMFPGA_GEMM_PATH_AXIL_SPEC", spec,
+                                      run, work_dir / "sim_build")
+    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes
+                  if (run / f"ddr_{p['name']}.bin").is_file()]
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res
 
 
 def simulate(steps: list[dict], ddr: bytes, passes: list[dict], work_dir: Path, seed: int = 0, tag: str = "run"

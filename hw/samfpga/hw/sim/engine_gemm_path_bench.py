@@ -2,11 +2,10 @@
 RAM on each of the path's three masters), the host's step sequence in Python.
 
 Spec (JSON through ``SAMFPGA_GEMM_PATH_SPEC``, written by ``samfpga.hw.sim.engine_gemm_path.simulate``): ddr (the
-initial image), steps [{port: value}] (every configuration port of a step), passes [{"name", "ar_pause", "r_pause",
-"aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per step the host does what the board's
-sequencer would: it sets the readers', the unit's, the lanes' and the writer's registers, starts the reader and
-the writer (and for a residual step the residual and parameter readers and the lanes) in one cycle and waits for
-the writer's done. Per pass the DDR image is written to image_dir/ddr_<name>.bin and the
+initial image), steps [{key: value}] (a step's configuration, ``step_config``: port ``cfg_<key>``), passes [{"name",
+"ar_pause", "r_pause", "aw_pause", "w_pause", "b_pause"}], seed, timeout_cycles, result, image_dir. Per step the
+host does what the board's sequencer does through the AXI-Lite block (``engine_gemm_path_axil_bench``): it sets the
+configuration, pulses start and waits for done. Per pass the DDR image is written to image_dir/ddr_<name>.bin and the
 result has each step's cycles, the bytes each port moved and the units' error flags.
 """
 
@@ -27,12 +26,10 @@ from samfpga.hw.sim.bench_common import CLK_NS, SharedDdr, now, pulse, timed_out
 async def _steps(dut, steps: list[dict], cycles: list[int]) -> None:
     for s in steps:
         t0 = now()
-        for port, value in s.items():
-            getattr(dut, port).value = value
-        starts = (["rd_start", "wr_start"] + (["rs_start", "pm_start", "ln_start"] if s.get("cfg_residual") else [])
-                  + (["pm_start", "nm_start"] if s.get("cfg_layernorm") else []))
-        await pulse(dut, *starts)
-        while not int(dut.wr_done.value):  # the step's output is in DDR: its last B response came back
+        for key, value in s.items():
+            getattr(dut, f"cfg_{key}").value = value
+        await pulse(dut, "start")
+        while not int(dut.done.value):  # the step's output is in DDR: its last B response came back
             await RisingEdge(dut.clk)
         await RisingEdge(dut.clk)
         cycles.append(now() - t0)
@@ -44,8 +41,7 @@ async def engine_gemm_path_bench(dut):
     rng = random.Random(spec["seed"])
     cocotb.start_soon(Clock(dut.clk, CLK_NS, unit="ns").start())
     dut.rst.value = 1
-    for name in ("rd_start", "wr_start", "rs_start", "pm_start", "ln_start", "nm_start"):
-        getattr(dut, name).value = 0
+    dut.start.value = 0
     initial = Path(spec["ddr"]).read_bytes()
     ddr = SharedDdr(dut, len(initial), ["m_axi_rd", "m_axi_wt", "m_axi_rs", "m_axi_pm"], ["m_axi_wr"])
     rd, wt, wr = ddr.reads["m_axi_rd"], ddr.reads["m_axi_wt"], ddr.writes["m_axi_wr"]
@@ -63,13 +59,7 @@ async def engine_gemm_path_bench(dut):
         results.append({"name": p["name"], "step_cycles": cycles, "reader_bytes": rd.bytes_read,
                         "weight_bytes": wt.bytes_read, "writer_bytes": wr.bytes_written,
                         "residual_bytes": ddr.reads["m_axi_rs"].bytes_read,
-                        "err": {"reader": int(dut.rd_err.value), "unit": int(dut.wt_err.value),
-                                "writer": int(dut.wr_err.value), "residual": int(dut.rs_err.value),
-                                "params": int(dut.pm_err.value), "lanes": int(dut.ln_err.value),
-                                "layernorm": int(dut.nm_err.value)},
-                        "busy": int(dut.rd_busy.value) | int(dut.wr_busy.value) | int(dut.rs_busy.value)
-                        | int(dut.pm_busy.value) | int(dut.ln_busy.value) | int(dut.nm_busy.value),
-                        "timed_out": timed_out})
+                        "err": int(dut.err.value), "busy": int(dut.busy.value), "timed_out": timed_out})
         if timed_out:
             break
     write_result(spec, results)
