@@ -98,7 +98,7 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
             else:
                 assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)
-    # LayerNorm: per token two passes over its channels and 5 cycles of statistics (int_layernorm.sv)
+    # LayerNorm: per token max(its beats, 5) cycles (layernorm_lanes.sv: int_layernorm.sv PIPELINED)
     lns = [s for s in steps if "layernorm" in s.bounds]
     assert lns
     for s in lns:
@@ -108,7 +108,7 @@ def test_every_mac_once_and_the_units_schedule(units):
         src = units[-1].layers[-1] if x is None else next((p for p in layers if p.name == "neck.0"), None)
         words = -(-tbc_acc(src) // 8) if (x is None or x.name.endswith("neck.2")) and src is not None else 1
         rows = s.bytes_read // ch // words
-        assert s.bounds["layernorm"] == rows * (2 * -(-ch // c.ln_lanes) + 5), s.name
+        assert s.bounds["layernorm"] == rows * max(-(-ch // c.ln_lanes), 5), s.name
     # residual reads on the layers that close a residual branch, nowhere else
     res = {s.name for s in steps if "residual" in s.bounds}
     assert res and all(n.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in n for n in res)
@@ -382,7 +382,7 @@ def test_layernorm_prices_are_the_committed_yosys_line():
     """pricing.LAYERNORM_LANES (the engine's LayerNorm with its lanes) is the line through
     bench/results/layernorm_lanes_synth.json's Yosys runs of layernorm_lanes.sv, sized as the plan sizes the unit for
     vit_t (its widest LayerNorm's channels, not the neck conv's window of 9 x 256 values; the neck's raw sums), and
-    within 100 LUT of the middle point; the plan's LayerNorm line is that price."""
+    within 100 LUT and 5 FF of the middle point; the plan's LayerNorm line is that price."""
     import json
     from pathlib import Path
 
@@ -393,7 +393,7 @@ def test_layernorm_prices_are_the_committed_yosys_line():
     assert {r: tuple(v) for r, v in synth["model"].items()} == LAYERNORM_LANES
     for run in synth["runs"]:
         model = layernorm_lanes(run["lanes"])
-        assert all(abs(model[r] - run[r]) <= (100 if r == "LUT" else 2) for r in ("LUT", "FF", "DSP", "BRAM36")), run
+        assert all(abs(model[r] - run[r]) <= (100 if r == "LUT" else 5) for r in ("LUT", "FF", "DSP", "BRAM36")), run
     c = EngineConfig(board="kv260", image_size=1024, ln_lanes=8)
     units = _units(c)
     assert layernorm_size(c, units) == (synth["channels"], synth["in_bits"]) == (320, 28)

@@ -94,12 +94,12 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; 29 for
     # every residual step, whose lanes take their parameters while the unit starts); a LayerNorm step also waits for
     # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
-    # takes 2 x C/SIMD + 4 cycles per token where the unit would take C/SIMD (measured: 150-212 cycles in all)
+    # takes max(C/SIMD, 5) cycles per token where the unit would take C/SIMD (measured: 104-128 cycles in all)
     over = [c - s.unit_cycles for c, s in zip(res.passes[1]["step_cycles"], steps, strict=True)]
-    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * (2 * s.ln.channels // 16 + 4) if s.ln else 0
+    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // 16, 5) if s.ln else 0
                for s in steps]
     assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
-    assert all(o > 120 for o, s in zip(over, steps, strict=True) if s.ln is not None), over
+    assert all(o >= s.ln.channels for o, s in zip(over, steps, strict=True) if s.ln is not None), over
 
     def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
         r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)

@@ -85,8 +85,9 @@ def test_rtl_runs_every_layernorm_of_the_program(tmp_path):
             p, rq, x = f
             got = ll.unpack_outputs(bytes.fromhex(out), rq, cfg)
             np.testing.assert_array_equal(got, ll.reference(p, rq, x), err_msg=f"{ps['name']} C={p.channels}")
-    # free-running, a token of C' channels takes its C'/16 beats in, 4 cycles of statistics, its beats out (the
-    # frame's 32 parameter beats come first)
+    # free-running (PIPELINED: a token streams in while the previous one streams out), a token of C' channels
+    # costs max(C'/16, 5) cycles, 5 here (the statistics' 4 stages and the last beat; 2 + 4 + 2 = 8 without), after
+    # the frame's 32 parameter beats
     free = res.passes[1]["frame_done_cycles"]
     k = run.index(frames[1])  # 64 tokens of 32 channels
-    assert free[k] - free[k - 1] == 64 * (2 + 4 + 2) + 32
+    assert 64 * 5 + 32 <= free[k] - free[k - 1] <= 64 * 5 + 32 + 4

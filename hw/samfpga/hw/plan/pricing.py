@@ -67,7 +67,7 @@ REQUANT_LANES: dict[str, dict[str, tuple[float, float]]] = {
 #: Yosys ``synth_xilinx -family xcup`` counts at 2 and 8 lanes (``python bench/layernorm_lanes_synth.py``,
 #: bench/results/layernorm_lanes_synth.json "model"; tests/test_plan_engine.py checks these equal that file).
 LAYERNORM_LANES: dict[str, tuple[float, float]] = {
-    "LUT": (2225.0, 1059.5), "FF": (877.0, 84.0), "DSP": (18.0, 9.0), "BRAM36": (0.5, 0.0)}
+    "LUT": (2707.33, 1079.33), "FF": (1040.67, 83.67), "DSP": (18.0, 9.0), "BRAM36": (0.5, 0.0)}
 
 
 def layernorm_lanes(lanes: int) -> dict[str, float]:

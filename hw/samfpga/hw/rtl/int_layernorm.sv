@@ -14,6 +14,9 @@
 // C/PE; C and SB size the buffer and the statistics for the widest layer), cfg_eps = round(C'^2 * eps), cfg_neg
 // (channel c in bit c). The arithmetic is the kernel's at C', so C' * x and C' * S2 are products by a run-time
 // value. The cfg ports are ignored when RT_C = 0 (tie them off).
+// With PIPELINED = 1 the layer holds two tokens (two buffer banks, their statistics kept per bank): token t + 1
+// streams in while token t streams out, the statistics (4 cycles) of one token at a time between them, so a token
+// costs max(C/PE, 5) cycles in the steady state instead of 2 C/PE + 4 (ITERS = 1 only).
 module int_layernorm #(
 	int unsigned  C = 16,
 	int unsigned  PE = 1,
@@ -30,6 +33,7 @@ module int_layernorm #(
 	logic [ITERS*C-1:0]  NEG = '0,      // per iteration: channels whose output is negated (before saturation)
 	parameter  RSQRT_FILE = "",
 	bit  RT_C = 0,                      // run-time channels and parameters (cfg_*)
+	bit  PIPELINED = 0,                 // two token buffers: a token streams in while the previous one streams out
 
 	localparam int unsigned  BEATS = C / PE,
 	localparam int unsigned  CB = $clog2(BEATS + 1),
@@ -57,11 +61,8 @@ module int_layernorm #(
 	input	logic  o_tready
 );
 
-	typedef enum logic [2:0] { IN, ST0, ST1, ST2, ST3, OUT } state_t;
-	state_t  State = IN;
+	if(PIPELINED && ITERS > 1)  $error("int_layernorm: PIPELINED needs ITERS = 1");
 
-	logic [PE*IN_BITS-1:0]  Buf[BEATS];
-	logic [AB-1:0]  Ptr = '0;
 	logic signed [SB-1:0]  S1 = '0, S2 = '0, P1 = '0, P2 = '0, E = '0;
 	int  K = 0;           // k of the kernel (may be negative)
 	logic [RB-1:0]  R = '0;
@@ -111,30 +112,45 @@ module int_layernorm #(
 		else        m = E <<< (-2*K);
 	end
 
-	assign	i_tready = State == IN;
-
-	// output lanes: combinational from the buffer entry at Ptr
-	uwire [PE*IN_BITS-1:0]  rd = Buf[Ptr];
 	uwire signed [SB-1:0]  c_s = RT_C? SB'(cfg_beats) * SB'(PE) : SB'(C);	// the layer's C
-	uwire  last_beat = Ptr == (RT_C? AB'(cfg_beats - 1) : AB'(BEATS-1));
+	uwire [AB-1:0]  last_ptr = RT_C? AB'(cfg_beats - 1) : AB'(BEATS-1);
+
+	// output lanes: combinational from the output token's buffer entry (o_rd, its beat o_ptr), its S1, R and k
+	logic [PE*IN_BITS-1:0]  o_rd;
+	logic [AB-1:0]  o_ptr;
+	logic signed [SB-1:0]  o_s1;
+	logic [RB-1:0]  o_r;
+	int  o_k;
 	int  sh;
-	assign	sh = int'(SHIFT_BIAS) + K;
+	assign	sh = int'(SHIFT_BIAS) + o_k;
 	always_comb begin
 		o_tdata = '0;
 		for(int unsigned  l = 0; l < PE; l++) begin
-			automatic logic [IN_BITS-1:0]  raw = rd[l*IN_BITS +: IN_BITS];
+			automatic logic [IN_BITS-1:0]  raw = o_rd[l*IN_BITS +: IN_BITS];
 			automatic logic signed [IN_BITS:0]  v = IN_SIGNED? $signed({raw[IN_BITS-1], raw}) : $signed({1'b0, raw});
-			automatic logic signed [DB-1:0]  d = DB'(c_s * SB'(v) - S1);
-			automatic logic signed [PB-1:0]  p = PB'(d) * $signed({1'b0, R});
+			automatic logic signed [DB-1:0]  d = DB'(c_s * SB'(v) - o_s1);
+			automatic logic signed [PB-1:0]  p = PB'(d) * $signed({1'b0, o_r});
 			automatic logic signed [PB-1:0]  r = (p + (PB'(1) <<< (sh - 1))) >>> sh;
-			automatic logic signed [PB-1:0]  z = neg[Ptr*PE + l] ? -r : r;
+			automatic logic signed [PB-1:0]  z = neg[o_ptr*PE + l] ? -r : r;
 			automatic logic signed [PB-1:0]  lo = -(PB'(1) <<< (OUT_BITS-1));
 			automatic logic signed [PB-1:0]  hi = (PB'(1) <<< (OUT_BITS-1)) - 1;
 			automatic logic signed [PB-1:0]  c = z < lo ? lo : z > hi ? hi : z;
 			o_tdata[l*OUT_BITS +: OUT_BITS] = c[OUT_BITS-1:0];
 		end
 	end
+	if(!PIPELINED) begin : genSeq  // three phases per token, not overlapped
+	typedef enum logic [2:0] { IN, ST0, ST1, ST2, ST3, OUT } state_t;
+	state_t  State = IN;
+	logic [PE*IN_BITS-1:0]  Buf[BEATS];
+	logic [AB-1:0]  Ptr = '0;
+	uwire  last_beat = Ptr == last_ptr;
+	assign	i_tready = State == IN;
 	assign	o_tvalid = State == OUT;
+	assign	o_rd = Buf[Ptr];
+	assign	o_ptr = Ptr;
+	assign	o_s1 = S1;
+	assign	o_r = R;
+	assign	o_k = K;
 
 	always_ff @(posedge clk) begin
 		if(rst) begin
@@ -194,5 +210,104 @@ module int_layernorm #(
 			endcase
 		end
 	end
+
+	end : genSeq
+	else begin : genPipe
+		// input: token beats into bank WBk (its sums in A1 / A2); statistics: the bank whose last beat came, 4 stages
+		// from S1 / S2; output: bank RBk once its statistics are in (Rdy), with that bank's S1, k and R
+		logic [PE*IN_BITS-1:0]  Buf[2 << AB];	// bank b's beat i at {b, i}
+		logic  WBk = 0, RBk = 0, SBk = 0;
+		logic [1:0]  Full = '0, Rdy = '0;
+		logic [AB-1:0]  WPtr = '0, RPtr = '0;
+		logic signed [SB-1:0]  A1 = '0, A2 = '0;
+		logic signed [SB-1:0]  BS1[2];
+		int  BK[2];
+		logic [RB-1:0]  BR[2];
+		logic [2:0]  St = '0;   // 0: statistics idle, 1-4: stage
+		logic  Commit = 0;      // the statistics' results (S1, k, R: the table read as a plain register) to bank CBk
+		logic  CBk = 0;
+		uwire  w_last = WPtr == last_ptr;
+		uwire  r_last = RPtr == last_ptr;
+		// a token's last beat waits while the statistics of the previous one are still under way
+		assign	i_tready = !Full[WBk] && !(w_last && St != 0);
+		assign	o_tvalid = Rdy[RBk];
+		assign	o_rd = Buf[{RBk, RPtr}];
+		assign	o_ptr = RPtr;
+		assign	o_s1 = BS1[RBk];
+		assign	o_r = BR[RBk];
+		assign	o_k = BK[RBk];
+
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				WBk <= 0;  RBk <= 0;  Full <= '0;  Rdy <= '0;  WPtr <= '0;  RPtr <= '0;  A1 <= '0;  A2 <= '0;  St <= '0;
+				Commit <= 0;
+			end
+			else begin
+				automatic logic [1:0]  full = Full, rdy = Rdy;
+				if(i_tvalid && i_tready) begin
+					Buf[{WBk, WPtr}] <= i_tdata[PE*IN_BITS-1:0];
+					if(w_last) begin
+						S1 <= A1 + lane_sum;
+						S2 <= A2 + lane_sq;
+						A1 <= '0;
+						A2 <= '0;
+						WPtr <= '0;
+						full[WBk] = 1;
+						SBk <= WBk;
+						WBk <= !WBk;
+						St <= 1;
+					end
+					else begin
+						A1 <= A1 + lane_sum;
+						A2 <= A2 + lane_sq;
+						WPtr <= WPtr + 1;
+					end
+				end
+				unique case(St)
+				1: begin
+					P1 <= c_s * S2;
+					P2 <= S1 * S1;
+					St <= 2;
+				end
+				2: begin
+					automatic logic signed [SB-1:0]  e = P1 - P2 + SB'(eps);
+					E <= e < 1 ? SB'(1) : e;
+					St <= 3;
+				end
+				3: begin
+					K <= (blen - int'(T) + 1) >>> 1;
+					St <= 4;
+				end
+				4: begin
+					R <= Rsqrt[m[T-1:0] - (1 << (T-2))];
+					Commit <= 1;
+					CBk <= SBk;
+					St <= 0;
+				end
+				default: ;
+				endcase
+				// a cycle later (S1 and k still the token's: the next token's last beat is taken at the earliest in
+				// this cycle, its statistics start after it)
+				if(Commit) begin
+					BS1[CBk] <= S1;
+					BK[CBk] <= K;
+					BR[CBk] <= R;
+					rdy[CBk] = 1;
+					Commit <= 0;
+				end
+				if(o_tvalid && o_tready) begin
+					if(r_last) begin
+						RPtr <= '0;
+						full[RBk] = 0;
+						rdy[RBk] = 0;
+						RBk <= !RBk;
+					end
+					else  RPtr <= RPtr + 1;
+				end
+				Full <= full;
+				Rdy <= rdy;
+			end
+		end
+	end : genPipe
 
 endmodule : int_layernorm

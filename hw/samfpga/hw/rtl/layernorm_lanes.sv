@@ -82,7 +82,7 @@ module layernorm_lanes #(
 	uwire  n_tready;
 	int_layernorm #(
 		.C(C), .PE(PE), .IN_BITS(IN_BITS), .IN_SIGNED(1), .OUT_BITS(LN_BITS), .T(T), .RB(RB),
-		.SHIFT_BIAS(SHIFT_BIAS), .SB(SB), .RSQRT_FILE(RSQRT_FILE), .RT_C(1)
+		.SHIFT_BIAS(SHIFT_BIAS), .SB(SB), .RSQRT_FILE(RSQRT_FILE), .RT_C(1), .PIPELINED(1)
 	) ln (
 		.clk, .rst,
 		.cfg_beats(Beats), .cfg_eps(Eps), .cfg_neg(Neg),
