@@ -93,16 +93,8 @@ def norm_config(prog):
     if not lns:
         return None
     u, w = prog.unit, _lane_widths(prog)
-    ref, c = lns[0], max(p.channels for p in lns)
-    for p in lns:
-        if (p.frac_bits, p.out_bits, p.lut_bits, p.r_bits) != (ref.frac_bits, ref.out_bits, ref.lut_bits, ref.r_bits):
-            raise ValueError(f"the path's LayerNorm: a layer of {p.channels} channels has another table or width")
-    xmax = 1 << (u.a_bits - 1)
-    return LayerNormLanesConfig(
-        channels=c, pe=u.simd, in_bits=u.a_bits, ln_bits=ref.out_bits, lut_bits=ref.lut_bits, r_bits=ref.r_bits,
-        shift_bias=ref.shift_bias, stats_bits=max(int(c * c * xmax * xmax + p.eps_int).bit_length() + 2 for p in lns),
-        lanes=LanesConfig(lanes=u.simd, in_bits=ref.out_bits, out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"],
-                          t_bits=w["L_T_BITS"], depth=c // u.simd))
+    return LayerNormLanesConfig.for_layers(lns, u.simd, u.a_bits, LanesConfig(
+        lanes=u.simd, out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
 
 
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:

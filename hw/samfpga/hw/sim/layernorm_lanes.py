@@ -51,12 +51,13 @@ class LayerNormLanesConfig:
                 "B_BITS": self.lanes.b_bits, "T_BITS": self.lanes.t_bits}
 
     @classmethod
-    def covering(cls, frames: list[Frame], pe: int, in_bits: int = 0) -> LayerNormLanesConfig:
-        """The narrowest unit at ``pe`` lanes that runs every frame: C of the widest, IN_BITS of the widest input
-        (or ``in_bits``, the inputs' datatype: a build serves every value of it), statistics wide enough for C^2 *
-        max|x|^2 + eps (the kernel's, exact in int64), lanes covering every Requant."""
-        ref = frames[0][0]
-        for p, _, _ in frames:
+    def for_layers(cls, lns: list[IntLayerNormParams], pe: int, in_bits: int, lanes: rl.LanesConfig
+                   ) -> LayerNormLanesConfig:
+        """The unit at ``pe`` lanes for LayerNorms ``lns`` on ``in_bits``-bit inputs with ``lanes`` (their
+        parameter widths): C of the widest, statistics wide enough for C^2 * max|x|^2 + eps (the kernel's, exact
+        in int64). Refuses layers with another table, frac or output width, or channels not whole beats."""
+        ref = lns[0]
+        for p in lns:
             fixed = [(k, getattr(p, k), getattr(ref, k)) for k in ("frac_bits", "out_bits", "lut_bits", "r_bits")]
             diff = [f"{k} {a} (not {b})" for k, a, b in fixed if a != b]
             if diff:
@@ -64,15 +65,22 @@ class LayerNormLanesConfig:
                                  "one build has one table and output width")
             if p.channels % pe:
                 raise ValueError(f"layernorm_lanes: {p.channels} channels are not whole beats of {pe} lanes")
-        c = max(p.channels for p, _, _ in frames)
-        in_bits = max([in_bits] + [signed_bits(x) for _, _, x in frames])
+        c = max(p.channels for p in lns)
         xmax = 1 << (in_bits - 1)
-        stats = max(int(c * c * xmax * xmax + p.eps_int).bit_length() + 2 for p, _, _ in frames)
-        lanes = rl.LanesConfig.covering([(rq, int_layernorm(x, p)) for p, rq, x in frames], lanes=pe)
+        stats = max(int(c * c * xmax * xmax + p.eps_int).bit_length() + 2 for p in lns)
         return cls(channels=c, pe=pe, in_bits=in_bits, ln_bits=ref.out_bits, lut_bits=ref.lut_bits,
                    r_bits=ref.r_bits, shift_bias=ref.shift_bias, stats_bits=stats,
                    lanes=rl.LanesConfig(lanes=pe, in_bits=ref.out_bits, out_bits=lanes.out_bits, s_bits=lanes.s_bits,
                                         b_bits=lanes.b_bits, t_bits=lanes.t_bits, depth=c // pe))
+
+    @classmethod
+    def covering(cls, frames: list[Frame], pe: int, in_bits: int = 0) -> LayerNormLanesConfig:
+        """The narrowest unit at ``pe`` lanes that runs every frame: IN_BITS of the widest input (or ``in_bits``,
+        the inputs' datatype: a build serves every value of it), lanes covering every Requant (``for_layers``)."""
+        lns = [p for p, _, _ in frames]
+        in_bits = max([in_bits] + [signed_bits(x) for _, _, x in frames])
+        lanes = rl.LanesConfig.covering([(rq, int_layernorm(x, p)) for p, rq, x in frames], lanes=pe)
+        return cls.for_layers(lns, pe, in_bits, lanes)
 
 
 def reference(p: IntLayerNormParams, rq: LaneRequant, x: np.ndarray) -> np.ndarray:
