@@ -24,26 +24,10 @@ def _program():
 
 
 def _images(prog, mem, steps, lay):
-    """The DDR image the steps start from (the program's weights, their inputs, residuals and lanes' parameters,
-    random bytes elsewhere), the image they must leave (their outputs stored too), and ``put(buf, name, bytes)``."""
-    rng = np.random.default_rng(4)
-    img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
-    img[:len(prog.image)] = prog.image
-
-    def put(buf: bytearray, t: str, data: bytes) -> None:
-        buf[lay.bases[t]:lay.bases[t] + len(data)] = data
-
-    for s in steps:
-        for o in (s.input, s.residual):
-            if o is not None:
-                put(img, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
-        if s.residual is not None or s.ln is not None:
-            put(img, f"{s.name}.lanes", gp.lane_params(prog, s))
-    want = bytearray(img)
-    for s in steps:
-        put(want, s.output, prog.stored(s.output, mem[s.output]))
+    """``engine_gemm_path.ddr_images`` (start, expected end) and ``put(buf, name, bytes)``."""
+    img, want = gp.ddr_images(prog, mem, steps, lay)
     assert want != img
-    return img, want, put
+    return img, want, lambda buf, t, data: gp.place(buf, lay, t, data)
 
 
 def test_path_steps_and_refusal():

@@ -154,6 +154,30 @@ def layout(prog, steps: list) -> DdrLayout:
     return DdrLayout(0, bases, off)
 
 
+def place(buf: bytearray, lay: DdrLayout, name: str, data: bytes) -> None:
+    """Write ``data`` at ``name``'s base in the DDR image ``buf``."""
+    buf[lay.bases[name]:lay.bases[name] + len(data)] = data
+
+
+def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> tuple[bytearray, bytearray]:
+    """The DDR image ``steps`` start from (the program's weight image, their inputs, residuals and lanes' parameters
+    from ``mem``, ``run_program``'s stored tensors; random bytes elsewhere) and the image they must leave (their
+    outputs stored too, every other byte as it was)."""
+    rng = np.random.default_rng(seed)
+    img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
+    img[:len(prog.image)] = prog.image
+    for s in steps:
+        for o in (s.input, s.residual):
+            if o is not None:
+                place(img, lay, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
+        if _lane_rq(s) is not None:
+            place(img, lay, f"{s.name}.lanes", lane_params(prog, s))
+    want = bytearray(img)
+    for s in steps:
+        place(want, lay, s.output, prog.stored(s.output, mem[s.output]))
+    return img, want
+
+
 def _tensor_bytes(prog, t: str) -> int:
     for s in prog.steps:
         if s.output == t:
