@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .unit_regs import AP_DONE, UnitDriver, UnitError, UnitMap, UnitTimeout
+from .unit_regs import UnitDriver, UnitError, UnitMap, UnitTimeout
 
 
 @dataclass
@@ -54,21 +54,10 @@ class StepSequencer:
             self._shadow[off] = val
             writes += 1
         self.driver.start()
-        polls = 0
-        deadline = time.monotonic() + timeout_s
-        while True:
-            polls += 1
-            try:
-                ctrl = self.driver.poll()
-            except UnitError as exc:
-                raise UnitError(f"step {index} ({name or 'unnamed'}): {exc}") from exc
-            if ctrl & AP_DONE:
-                break
-            if time.monotonic() > deadline:
-                raise UnitTimeout(f"step {index} ({name or 'unnamed'}): no ap_done within {timeout_s:g} s: "
-                                  f"{self.driver.describe_state(ctrl)}")
-            if self.driver.poll_s:
-                time.sleep(self.driver.poll_s)
+        try:
+            polls = self.driver.wait(timeout_s)
+        except (UnitError, UnitTimeout) as exc:
+            raise type(exc)(f"step {index} ({name or 'unnamed'}): {exc}") from exc
         return StepRecord(index, name, writes + 1, polls, time.monotonic() - t0)
 
     def run(self, steps: Sequence[Mapping[str, int]], names: Sequence[str] = (), timeout_s: float = 1.0

@@ -252,12 +252,15 @@ class UnitDriver:
                                 f"({self.map.err_doc})")
         return ctrl
 
-    def wait(self, timeout_s: float = 1.0) -> None:
+    def wait(self, timeout_s: float = 1.0) -> int:
+        """Poll until ap_done; returns the number of CTRL reads it took."""
         deadline = time.monotonic() + timeout_s
+        polls = 0
         while True:
             ctrl = self.poll()
+            polls += 1
             if ctrl & AP_DONE:
-                return
+                return polls
             if time.monotonic() > deadline:
                 raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self.describe_state(ctrl)}")
             if self.poll_s:

@@ -261,44 +261,39 @@ def build_axil(prog, work_dir: Path, dma_burst: int = 16) -> float:
     return build(prog, work_dir, dma_burst, top="engine_gemm_path_axil")
 
 
+def _run_path(top: str, bench_module: str, spec_env: str, ddr: bytes, spec: dict, work_dir: Path, tag: str
+              ) -> PathResult:
+    """Write ``ddr`` and ``spec`` (plus the ddr, image_dir and result paths) under ``work_dir/tag``, run cocotb
+    ``bench_module`` on ``top`` built in ``work_dir/sim_build``; the passes, each pass's DDR image afterwards."""
+    setup_verilator_env(fast_compile=True)
+    t0 = time.monotonic()
+    run = work_dir / tag
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "ddr.bin").write_bytes(ddr)
+    spec = {"ddr": str(run / "ddr.bin"), **spec, "image_dir": str(run), "result": str(run / "result.json")}
+    res = PathResult()
+    res.passes, res.error = run_bench(top, bench_module, spec_env, spec, run, work_dir / "sim_build")
+    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes
+                  if (run / f"ddr_{p['name']}.bin").is_file()]
+    res.wall_s = round(time.monotonic() - t0, 2)
+    return res
+
+
 def simulate_axil(steps: list[dict], names: list[str], ddr: bytes, passes: list[dict], work_dir: Path,
                   bad_steps: list[dict] = (), seed: int = 0, tag: str = "axil") -> PathResult:
     """Run the steps through the AXI-Lite block by the board's host sequencer (``StepSequencer``) on a design built
     by ``build_axil``: every pass ({"name", "ar_pause", ..., "axil_pause", "only_changed"}) from reset and ``ddr``,
     then each of ``bad_steps`` (expected to raise). Per pass: each step's cycles, MMIO writes and polls; the bad
     steps' error messages; the DDR image afterwards in ``images``."""
-    setup_verilator_env(fast_compile=True)
-    t0 = time.monotonic()
-    run = work_dir / tag
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "ddr.bin").write_bytes(ddr)
-    spec = {"ddr": str(run / "ddr.bin"), "steps": steps, "names": names, "bad_steps": list(bad_steps),
-            "passes": passes, "seed": seed, "timeout_cycles": 20 * len(ddr) + 200 * 110 * len(steps) + 50000,
-            "image_dir": str(run), "result": str(run / "result.json")}
-    res = PathResult()
-    res.passes, res.error = run_bench("engine_gemm_path_axil", AXIL_BENCH_MODULE, "SAMFPGA_GEMM_PATH_AXIL_SPEC", spec,
-                                      run, work_dir / "sim_build")
-    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes
-                  if (run / f"ddr_{p['name']}.bin").is_file()]
-    res.wall_s = round(time.monotonic() - t0, 2)
-    return res
+    spec = {"steps": steps, "names": names, "bad_steps": list(bad_steps), "passes": passes, "seed": seed,
+            "timeout_cycles": 20 * len(ddr) + 200 * 110 * len(steps) + 50000}
+    return _run_path("engine_gemm_path_axil", AXIL_BENCH_MODULE, "SAMFPGA_GEMM_PATH_AXIL_SPEC", ddr, spec, work_dir,
+                     tag)
 
 
 def simulate(steps: list[dict], ddr: bytes, passes: list[dict], work_dir: Path, seed: int = 0, tag: str = "run"
              ) -> PathResult:
     """Run the bench on a design built by ``build``: every pass ({"name", "ar_pause", "r_pause", "aw_pause",
     "w_pause", "b_pause"}) starts from ``ddr`` and runs ``steps`` (``step_config`` of each) in order."""
-    setup_verilator_env(fast_compile=True)
-    t0 = time.monotonic()
-    run = work_dir / tag
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "ddr.bin").write_bytes(ddr)
-    spec = {"ddr": str(run / "ddr.bin"), "steps": steps, "passes": passes, "seed": seed,
-            "timeout_cycles": 20 * len(ddr) + 50000, "image_dir": str(run), "result": str(run / "result.json")}
-    res = PathResult()
-    res.passes, res.error = run_bench("engine_gemm_path", BENCH_MODULE, "SAMFPGA_GEMM_PATH_SPEC", spec, run,
-                                      work_dir / "sim_build")
-    res.images = [(run / f"ddr_{p['name']}.bin").read_bytes() for p in res.passes
-                  if (run / f"ddr_{p['name']}.bin").is_file()]
-    res.wall_s = round(time.monotonic() - t0, 2)
-    return res
+    spec = {"steps": steps, "passes": passes, "seed": seed, "timeout_cycles": 20 * len(ddr) + 50000}
+    return _run_path("engine_gemm_path", BENCH_MODULE, "SAMFPGA_GEMM_PATH_SPEC", ddr, spec, work_dir, tag)
