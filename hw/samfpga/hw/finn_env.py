@@ -8,6 +8,7 @@ binding, used only for rtlsim) are pre-bound, and its transformations need a set
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -28,7 +29,9 @@ def boot(build_dir: str | Path | None = None) -> Path:
     if build_dir is not None:
         os.environ["FINN_BUILD_DIR"] = str(build_dir)
     elif "FINN_BUILD_DIR" not in os.environ:
-        os.environ["FINN_BUILD_DIR"] = tempfile.mkdtemp(prefix="samfpga_finn_")
+        # scratch for FINN's rtlsim builds (hundreds of MB per process): gone when this process ends
+        os.environ["FINN_BUILD_DIR"] = scratch = tempfile.mkdtemp(prefix="samfpga_finn_")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     Path(os.environ["FINN_BUILD_DIR"]).mkdir(parents=True, exist_ok=True)
     if _BOOTED:
         return Path(os.environ["FINN_BUILD_DIR"])

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from samfpga.hw.sim.runner import VERILATOR_ARGS
-from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.hw.sim.toolchain import prune_build, setup_verilator_env
 from samfpga.resources import package_path
 
 
@@ -30,6 +30,7 @@ def build_own_rtl(top: str, parameters: dict, work_dir: Path) -> float:
     get_runner("verilator").build(sources=sources, hdl_toplevel=top, build_dir=work_dir / "sim_build",
                                   build_args=VERILATOR_ARGS, parameters=parameters, always=True,
                                   log_file=work_dir / "build.log")
+    prune_build(work_dir / "sim_build")
     return time.monotonic() - t0
 
 

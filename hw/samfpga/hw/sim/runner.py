@@ -16,7 +16,7 @@ from samfpga.hw.custom_ops.looped import at_iteration, iterations, looped_ops
 from samfpga.hw.sim.finn_boot import boot_finn
 from samfpga.hw.sim.rtllib import dynload_sources, memstream_sources, stage_sources
 from samfpga.hw.sim.stitch import _decoupled, _dynamic, generate_top
-from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.hw.sim.toolchain import prune_build, setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.axis_bench"
 # Verilator lint classes FINN's library trips without affecting behaviour (width casts, unnamed generates, ...)
@@ -91,12 +91,14 @@ def _reuse_runtime_objects(build_dir: Path) -> bool:
 
 
 def _stash_runtime_objects(build_dir: Path) -> None:
+    import atexit
     import tempfile
 
     key = _runtime_key()
     if key in _runtime_cache or not all((build_dir / f"{n}.o").is_file() for n in _RUNTIME_OBJS):
         return
     cache = Path(tempfile.mkdtemp(prefix="samfpga_verilated_rt_"))
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
     for name in _RUNTIME_OBJS:
         for ext in (".o", ".d"):
             shutil.copy(build_dir / f"{name}{ext}", cache / f"{name}{ext}")
@@ -350,6 +352,7 @@ def verilator_build(staged: list[Path], work_dir: Path, toplevel: str = "sim_top
                                   build_args=VERILATOR_ARGS, defines={"FINN_SIMULATION": 1}, always=True,
                                   log_file=work_dir / "build.log")
     _stash_runtime_objects(work_dir / "sim_build")
+    prune_build(work_dir / "sim_build")
 
 
 def cocotb_run(work_dir: Path, spec_path: Path) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.own_rtl import run_bench
 from samfpga.hw.sim.runner import VERILATOR_ARGS
-from samfpga.hw.sim.toolchain import setup_verilator_env
+from samfpga.hw.sim.toolchain import prune_build, setup_verilator_env
 
 BENCH_MODULE = "samfpga.hw.sim.token_batch_node_bench"
 
@@ -48,6 +48,7 @@ def build(top: str, sources: list[str], work_dir: Path) -> float:
     get_runner("verilator").build(sources=[Path(s) for s in sources], hdl_toplevel=top,
                                   build_dir=work_dir / "sim_build", build_args=VERILATOR_ARGS, always=True,
                                   log_file=work_dir / "build.log")
+    prune_build(work_dir / "sim_build")
     return time.monotonic() - t0
 
 

