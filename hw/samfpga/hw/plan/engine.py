@@ -528,6 +528,21 @@ def layernorm_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
     return _pad(channels, cfg.ln_lanes), in_bits
 
 
+def dw_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
+    """(columns, channels) the depthwise unit (dw_core.sv) must take: its widest padded strip (``dw_strip``
+    columns or the narrower map's, plus the padding / halo column on each side) and its widest layer's channels."""
+    dws = [x for u in units for x in u.blocks[0] if x.kind == "dwconv"]
+    cols = max(x.in_width // dw_tiles(cfg, x.in_width) + x.kernel - 1 for x in dws)
+    return cols, max(x.in_channels for x in dws)
+
+
+def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
+    """The depthwise window's line buffer (dw_window.sv): 12 banks (4 row slots x 3 column phases) of
+    ceil(cols / 3) x ceil(channels / dw_pe) words of dw_pe bytes, by the memory model."""
+    depth = -(-cols // 3) * -(-channels // cfg.dw_pe)
+    return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg)[1]
+
+
 def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     """Every part of the engine: {name: {LUT, FF, BRAM36, URAM, DSP, source}}."""
     from samfpga.hw.resources.models import swg_rtl_cost

@@ -1,11 +1,13 @@
-"""cocotb test run inside the simulator for ``requant_lanes`` and ``layernorm_lanes`` (the engine's LayerNorm ahead
-of its lanes: the same ports, more cfg ones): parameters and inputs sent by AXI-Stream sources, the
-outputs received by a sink (one frame per tlast) and written out as hex for the caller to compare.
+"""cocotb test run inside the simulator for ``requant_lanes``, ``layernorm_lanes`` (the engine's LayerNorm ahead
+of its lanes: the same ports, more cfg ones) and ``dw_core`` (the depthwise unit ahead of its lanes: its weights on
+the parameter stream, its input in packets): parameters and inputs sent by AXI-Stream sources, the outputs received
+by a sink (one frame per tlast) and written out as hex for the caller to compare.
 
-Spec (JSON through ``SAMFPGA_LANES_SPEC``, written by ``samfpga.hw.sim.requant_lanes.simulate``): frames [{"cfg":
-{port: value}, "params": hex, "data": hex, "out": whether the frame sends outputs}], passes [{"name", "p_pause",
-"in_pause", "out_pause"}] (per cycle probabilities that a source withholds a beat, that the sink refuses one), seed,
-timeout_cycles, result. Frames run back to back: each started (a pulse on ``start``) as soon as ``busy`` falls.
+Spec (JSON through ``SAMFPGA_LANES_SPEC``, written by ``samfpga.hw.sim.requant_lanes.simulate`` and its kin):
+frames [{"cfg": {port: value}, "params": hex, "data": hex or a list of hex packets (one tlast each), "out": whether
+the frame sends outputs}], passes [{"name", "p_pause", "in_pause", "out_pause"}] (per cycle probabilities that a
+source withholds a beat, that the sink refuses one), seed, timeout_cycles, result. Frames run back to back: each
+started (a pulse on ``start``) as soon as ``busy`` falls; its err is read when busy falls after it.
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ async def _frames(dut, psrc: AxiStreamSource, src: AxiStreamSource, sink: AxiStr
         dut.start.value = 0
         if f["params"]:
             await psrc.send(AxiStreamFrame(bytes.fromhex(f["params"])))
-            await src.send(AxiStreamFrame(bytes.fromhex(f["data"])))
+            for packet in [f["data"]] if isinstance(f["data"], str) else f["data"]:
+                await src.send(AxiStreamFrame(bytes.fromhex(packet)))
         got.append(bytes((await sink.recv()).tdata).hex() if f["out"] else "")
         done.append(now() - start)
         await RisingEdge(dut.clk)
+        # the frame ends when busy falls (a unit may still take input its outputs did not need, or refuse its
+        # configuration only after working it out); err is sticky until the next start
+        while int(dut.busy.value):
+            await RisingEdge(dut.clk)
         errs.append(int(dut.err.value))
 
 

