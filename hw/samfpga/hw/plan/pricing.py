@@ -80,6 +80,36 @@ def requant_lanes(use: str, lanes: int) -> dict[str, float]:
     return {r: a + b * lanes for r, (a, b) in REQUANT_LANES[use].items()}
 
 
+#: dw_core.sv (the engine's depthwise unit at run-time shape: strip padding, the 3 x 3 window, PE channels x 9 taps,
+#: its requantiser lanes) without its window's block RAM banks (``engine.dw_banks``): (fixed, per channel of PE) per
+#: resource, the line through Yosys ``synth_xilinx -family xcup`` counts at PE 8 and 32 for vit_t's depthwise layers
+#: (``python bench/dw_core_synth.py``, bench/results/dw_core_synth.json "model"; tests/test_plan_engine.py checks
+#: these equal that file).
+DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1665.33, 706.33), "FF": (546.33, 337.46), "DSP": (3.0, 10.0)}
+
+
+def dw_core(pe: int) -> dict[str, float]:
+    """dw_core.sv at ``pe`` channels per beat, its banks not counted (``DW_CORE``'s line)."""
+    return {r: (DW_CORE[r][0] + DW_CORE[r][1] * pe if r in DW_CORE else 0.0) for r in RESOURCES}
+
+
+#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat): LUT per bit of its IN_B + OUT_B byte
+#: buffer and per input bit, the least-squares fit to Yosys counts at seven width pairs (bench/results
+#: /dw_core_synth.json "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: the buffer's bits
+#: and its byte counter. No DSP, no block RAM. IN_B = OUT_B is a wire.
+BYTE_GEARBOX: dict[str, float] = {"LUT_per_buffer_bit": 1.0161, "LUT_per_input_bit": 1.9696}
+
+
+def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
+    """Resources of one byte gearbox from ``in_b`` to ``out_b`` bytes per beat (``BYTE_GEARBOX``)."""
+    if in_b == out_b:
+        return {r: 0.0 for r in RESOURCES}
+    cap = in_b + out_b
+    return {**{r: 0.0 for r in RESOURCES},
+            "LUT": BYTE_GEARBOX["LUT_per_buffer_bit"] * 8 * cap + BYTE_GEARBOX["LUT_per_input_bit"] * 8 * in_b,
+            "FF": 8 * cap + math.ceil(math.log2(cap + 1)) + 1}
+
+
 #: strip_pad.sv (zero padding inserted per column strip: a padded k x k convolution in a unit that runs in strips)
 #: as c0 + c1 x BW, the unit's stream width in bits: least squares over Yosys ``synth_xilinx -family xcup`` counts at
 #: BW = 8 .. 512 (``python bench/strip_pad_synth.py``, bench/results/strip_pad_synth.json; tests/test_plan.py checks

@@ -3,7 +3,10 @@
 // second access_reader for the residual, both 8-bit streams widened and added lane by lane (add_streams.sv),
 // requant_lanes.sv at LANES = PE whose parameters a third access_reader streams from DDR] -> access_writer, DDR to
 // DDR, and [LayerNorm steps: the LayerNorm and its requantiser lanes, layernorm_lanes.sv at SIMD lanes, between the
-// widened bytes and the unit, its lanes' parameters from the same parameter reader]. One step of the engine's program
+// widened bytes and the unit, its lanes' parameters from the same parameter reader], and [depthwise steps: the
+// reader's bytes re-cut to DW_PE channels (byte_gearbox.sv) -> the depthwise unit with its lanes (dw_core.sv: the 3 x 3
+// window, the taps, its weights and lanes' parameters from the parameter reader) -> re-cut to the writer's beats;
+// the GEMM unit idle]. One step of the engine's program
 // whose GEMM needs no image table or sliding window on its input stream (samfpga.hw.sim.engine_gemm_path.path_steps):
 // the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
 // words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
@@ -61,6 +64,12 @@ module engine_gemm_path #(
 	int unsigned  LN_SHIFT_BIAS = 16,
 	int unsigned  LN_SB = 48,
 	parameter  LN_RSQRT_FILE = "",
+	// the depthwise unit (dw_core.sv, its lanes of the widths above; DW_PE = 0: none): channels per beat, the
+	// widest padded strip's columns, beats of DW_PE channels per pixel, the weights' width
+	int unsigned  DW_PE = 0,
+	int unsigned  DW_W_MAX = 18,
+	int unsigned  DW_CB_MAX = 4,
+	int unsigned  DW_W_BITS = 8,
 
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
 	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
@@ -73,7 +82,8 @@ module engine_gemm_path #(
 	// of them is; `done` pulses when the writer's last B response is in (busy falls with it). err: [0] an AXI error
 	// response on any master (sticky until reset), [1] the reader's configuration refused, [2] the unit's (sticky),
 	// [3] the writer's, [4] the residual reader's, [5] the parameter reader's, [6] the residual lanes', [7] the
-	// LayerNorm's (each until the next start of that part)
+	// LayerNorm's or the depthwise unit's (its configuration, its input's packets or its lanes; each until the next
+	// start of that part)
 	input	logic  start,
 	output	logic  busy,
 	output	logic  done,
@@ -163,6 +173,15 @@ module engine_gemm_path #(
 	input	logic  cfg_nm_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
 	input	logic [63:0]  cfg_nm_eps,
 	input	logic [NM_C-1:0]  cfg_nm_neg,
+	// depthwise steps (cfg_depthwise = 1): the map (H x W, read as one strip), beats of DW_PE channels per pixel,
+	// stride 2, the lanes' clip; sampled with the start (the input's sign: cfg_in_unsigned)
+	input	logic  cfg_depthwise,	// held for the whole step
+	input	logic [15:0]  cfg_dw_h,
+	input	logic [15:0]  cfg_dw_w,
+	input	logic [15:0]  cfg_dw_tiles,
+	input	logic [15:0]  cfg_dw_cb,
+	input	logic  cfg_dw_stride2,
+	input	logic  cfg_dw_unsigned,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -249,14 +268,16 @@ module engine_gemm_path #(
 	uwire  rd_start = start;
 	uwire  wr_start = start;
 	uwire  rs_start = start && cfg_residual;
-	uwire  pm_start = start && (cfg_residual || cfg_layernorm);
+	uwire  pm_start = start && (cfg_residual || cfg_layernorm || cfg_depthwise);
 	uwire  ln_start = start && cfg_residual;
 	uwire  nm_start = start && cfg_layernorm;
-	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, wr_done, ln_err, nm_err;
+	uwire  dw_start = start && cfg_depthwise;
+	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, dw_busy, wr_done, ln_err, nm_err;
 	uwire [1:0]  rd_err, wt_err, wr_err, rs_err, pm_err;
-	assign	busy = rd_busy || wr_busy || rs_busy || pm_busy || ln_busy || nm_busy;
+	uwire [2:0]  dw_err;
+	assign	busy = rd_busy || wr_busy || rs_busy || pm_busy || ln_busy || nm_busy || dw_busy;
 	assign	done = wr_done;
-	assign	err = {nm_err, ln_err, pm_err[1], rs_err[1], wr_err[1], wt_err[1], rd_err[1],
+	assign	err = {nm_err || dw_err != 0, ln_err, pm_err[1], rs_err[1], wr_err[1], wt_err[1], rd_err[1],
 		rd_err[0] || wt_err[0] || wr_err[0] || rs_err[0] || pm_err[0]};
 
 	localparam int unsigned  IN_W = SIMD * 8;
@@ -268,7 +289,10 @@ module engine_gemm_path #(
 	if(A_BITS < 8)  $error("A_BITS must hold the 8-bit inputs");
 
 	logic [IN_W-1:0]  x_tdata;
-	logic  x_tvalid, x_tready;
+	logic [SIMD-1:0]  x_tkeep;
+	logic  x_tlast, x_tvalid, x_tready;
+	logic  xg_tvalid, xg_tready;	// the reader's beats on the GEMM side (LayerNorm or unit): not in depthwise steps
+	logic  xd_tready;	// ... on the depthwise side
 	logic [A_W-1:0]  a_tdata;
 	logic [OUT_W-1:0]  y_tdata;
 	logic  y_tvalid, y_tready;
@@ -285,6 +309,10 @@ module engine_gemm_path #(
 	logic [A_W-1:0]  u_tdata;	// the unit's input: the widened bytes, or the LayerNorm's widened outputs
 	logic  u_tvalid, u_tready;
 	logic  lp_tready;	// the residual lanes' parameter input
+	logic  pg_tready;	// the parameter stream's readiness on the GEMM side (the LayerNorm's or the residual lanes')
+	logic  pd_tready;	// ... on the depthwise side
+	logic [OUT_W-1:0]  d_tdata;	// the depthwise unit's outputs re-cut to the writer's beats
+	logic  d_tvalid, d_tready;
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -298,8 +326,11 @@ module engine_gemm_path #(
 		.m_axi_arprot(m_axi_rd_arprot), .m_axi_arvalid(m_axi_rd_arvalid), .m_axi_arready(m_axi_rd_arready),
 		.m_axi_rid(m_axi_rd_rid), .m_axi_rdata(m_axi_rd_rdata), .m_axi_rresp(m_axi_rd_rresp),
 		.m_axi_rlast(m_axi_rd_rlast), .m_axi_rvalid(m_axi_rd_rvalid), .m_axi_rready(m_axi_rd_rready),
-		.m_axis_tdata(x_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(x_tvalid), .m_axis_tready(x_tready)
+		.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
+		.m_axis_tready(x_tready)
 	);
+	assign	xg_tvalid = x_tvalid && !cfg_depthwise;
+	assign	x_tready = cfg_depthwise? xd_tready : xg_tready;
 
 	// each input byte as an A_BITS lane: zero-extended (UINT8) or sign-extended (INT8)
 	always_comb begin
@@ -341,7 +372,7 @@ module engine_gemm_path #(
 			.start(nm_start), .cfg_beats(cfg_nm_beats), .cfg_tokens(cfg_nm_tokens), .cfg_unsigned(cfg_nm_unsigned),
 			.cfg_eps(cfg_nm_eps), .cfg_neg(cfg_nm_neg), .busy(nm_busy), .err(nm_err),
 			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_layernorm && p_tvalid), .p_axis_tready(np_ready),
-			.s_axis_tdata(a_tdata), .s_axis_tvalid(cfg_layernorm && x_tvalid), .s_axis_tready(nx_ready),
+			.s_axis_tdata(a_tdata), .s_axis_tvalid(cfg_layernorm && xg_tvalid), .s_axis_tready(nx_ready),
 			.m_axis_tdata(n_tdata), .m_axis_tlast(), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
 		);
 		always_comb begin
@@ -352,16 +383,16 @@ module engine_gemm_path #(
 					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
 			end
 		end
-		assign	u_tvalid = cfg_layernorm? n_tvalid : x_tvalid;
+		assign	u_tvalid = cfg_layernorm? n_tvalid : xg_tvalid;
 		assign	n_tready = cfg_layernorm && u_tready;
-		assign	x_tready = cfg_layernorm? nx_ready : u_tready;
-		assign	p_tready = cfg_layernorm? np_ready : lp_tready;
+		assign	xg_tready = cfg_layernorm? nx_ready : u_tready;
+		assign	pg_tready = cfg_layernorm? np_ready : lp_tready;
 	end : genNorm
 	else begin : genNoNorm
 		assign	u_tdata = a_tdata;
-		assign	u_tvalid = x_tvalid;
-		assign	x_tready = u_tready;
-		assign	p_tready = lp_tready;
+		assign	u_tvalid = xg_tvalid;
+		assign	xg_tready = u_tready;
+		assign	pg_tready = lp_tready;
 		assign	nm_busy = 0;
 		assign	nm_err = 0;
 	end : genNoNorm
@@ -444,14 +475,58 @@ module engine_gemm_path #(
 		.clk, .rst,
 		.start(ln_start), .cfg_groups(cfg_ln_groups), .cfg_tokens(cfg_ln_tokens), .cfg_unsigned(cfg_ln_unsigned),
 		.busy(ln_busy), .err(ln_err),
-		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && p_tvalid), .p_axis_tready(lp_tready),
+		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && !cfg_depthwise && p_tvalid),
+		.p_axis_tready(lp_tready),
 		.s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready),
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
 	);
 
-	assign	y_tready = cfg_residual? add_a_ready : w_tready;
-	assign	w_tdata = cfg_residual? q_tdata : y_tdata;
-	assign	w_tvalid = cfg_residual? q_tvalid : y_tvalid;
-	assign	q_tready = cfg_residual && w_tready;
+	assign	y_tready = cfg_residual? add_a_ready : !cfg_depthwise && w_tready;
+	assign	w_tdata = cfg_depthwise? d_tdata : cfg_residual? q_tdata : y_tdata;
+	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_residual? q_tvalid : y_tvalid;
+	assign	q_tready = cfg_residual && !cfg_depthwise && w_tready;
+	assign	d_tready = cfg_depthwise && w_tready;
+	assign	p_tready = cfg_depthwise? pd_tready : pg_tready;
+
+	// depthwise steps: the reader's SIMD bytes per beat re-cut to DW_PE (the map arrives as one packet: the reader's
+	// tlast ends its one strip), the unit with its lanes, its DW_PE outputs re-cut to the writer's PE bytes
+	if(DW_PE > 0) begin : genDw
+		if(OUT_BITS != 8)  $error("the depthwise unit writes bytes: OUT_BITS must be 8");
+		uwire [8*DW_PE-1:0]  i_tdata, o_tdata;
+		uwire  i_tlast, i_tvalid, i_tready, o_tlast, o_tvalid, o_tready;
+		byte_gearbox #(.IN_B(SIMD), .OUT_B(DW_PE)) to_dw (
+			.clk, .rst,
+			.s_axis_tdata(x_tdata), .s_axis_tkeep(x_tkeep), .s_axis_tlast(x_tlast),
+			.s_axis_tvalid(cfg_depthwise && x_tvalid), .s_axis_tready(xd_tready),
+			.m_axis_tdata(i_tdata), .m_axis_tkeep(), .m_axis_tlast(i_tlast), .m_axis_tvalid(i_tvalid),
+			.m_axis_tready(i_tready)
+		);
+		dw_core #(
+			.PE(DW_PE), .W_MAX(DW_W_MAX), .CB_MAX(DW_CB_MAX), .W_BITS(DW_W_BITS), .ACC_BITS(9 + DW_W_BITS + 4),
+			.OUT_BITS(8), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .DIM_BITS(16), .TOK_BITS(CNT_BITS)
+		) dw (
+			.clk, .rst,
+			.start(dw_start), .cfg_h(cfg_dw_h), .cfg_w(cfg_dw_w), .cfg_tiles(cfg_dw_tiles), .cfg_cb(cfg_dw_cb),
+			.cfg_stride2(cfg_dw_stride2), .cfg_in_unsigned(cfg_in_unsigned), .cfg_unsigned(cfg_dw_unsigned),
+			.busy(dw_busy), .err(dw_err),
+			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_depthwise && p_tvalid), .p_axis_tready(pd_tready),
+			.s_axis_tdata(i_tdata), .s_axis_tlast(i_tlast), .s_axis_tvalid(i_tvalid), .s_axis_tready(i_tready),
+			.m_axis_tdata(o_tdata), .m_axis_tlast(o_tlast), .m_axis_tvalid(o_tvalid), .m_axis_tready(o_tready)
+		);
+		byte_gearbox #(.IN_B(DW_PE), .OUT_B(OUT_W/8)) from_dw (
+			.clk, .rst,
+			.s_axis_tdata(o_tdata), .s_axis_tkeep('1), .s_axis_tlast(o_tlast), .s_axis_tvalid(o_tvalid),
+			.s_axis_tready(o_tready),
+			.m_axis_tdata(d_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(d_tvalid), .m_axis_tready(d_tready)
+		);
+	end : genDw
+	else begin : genNoDw
+		assign	xd_tready = 0;
+		assign	pd_tready = 0;
+		assign	d_tdata = '0;
+		assign	d_tvalid = 0;
+		assign	dw_busy = 0;
+		assign	dw_err = '0;
+	end : genNoDw
 
 endmodule : engine_gemm_path

@@ -7,7 +7,9 @@ A step runs here when its GEMM needs no image table or sliding window on its inp
 layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's sum is added on the
 unit's PE lanes and requantised by requantiser lanes whose parameters a third reader streams from DDR
 (``lane_params``); a LayerNorm step's input passes the LayerNorm and its lanes (layernorm_lanes.sv at SIMD lanes,
-``norm_config``, their parameters from the same reader) before the unit.
+``norm_config``, their parameters from the same reader) before the unit. A depthwise step (a 3 x 3 depthwise layer
+with its lanes: ``dw_steps``) runs on the depthwise unit beside the GEMM unit (dw_core.sv at ``DW_PE`` channels per
+beat, ``dw_config``; its weights and its lanes' parameters from the same reader), the map read as one strip.
 """
 
 from __future__ import annotations
@@ -36,18 +38,71 @@ PAGE = 4096
 def plain_gemm_steps(prog) -> list:
     """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder or LayerNorm: kind
     gemm, nothing on the unit's streams, whole folds in and out."""
-    return [s for s in path_steps(prog) if s.residual is None and s.ln is None]
+    return [s for s in path_steps(prog) if s.kind == "gemm" and s.residual is None and s.ln is None]
+
+
+def dw_pe(prog) -> int:
+    """Channels per beat of the path's depthwise unit: the GEMM unit's SIMD (the reader's bytes per beat)."""
+    return prog.unit.simd
+
+
+def dw_steps(prog) -> list:
+    """The program's depthwise steps the path runs: 3 x 3, padding 1, stride 1 or 2, 8-bit inputs and outputs,
+    channels whole beats of ``dw_pe``, no residual."""
+    return [s for s in prog.steps if s.kind == "dw" and s.residual is None and s.window["kernel"] == (3, 3)
+            and s.window["pad"] == (1, 1, 1, 1) and s.window["stride"][0] == s.window["stride"][1] in (1, 2)
+            and s.window["dilation"] == (1, 1) and prog.dtypes[s.input.tensor] in ("INT8", "UINT8")
+            and s.rq.out_bits == 8 and s.dw_weights.shape[0] % dw_pe(prog) == 0]
+
+
+def dw_frame(prog, s, fmap: np.ndarray | None = None):
+    """Depthwise step ``s`` as the depthwise unit's frame (``dw_core.DwFrame``; ``fmap`` its input map (H, W, C),
+    zeros when only its configuration and parameters are needed)."""
+    from samfpga.hw.sim.dw_core import DwFrame
+
+    shape = tuple(s.input.shape[-3:])
+    return DwFrame(np.zeros(shape, np.int64) if fmap is None else np.asarray(fmap).reshape(shape), s.dw_weights,
+                   s.rq, stride=s.window["stride"][0], in_unsigned=prog.dtypes[s.input.tensor].startswith("UINT"))
+
+
+def dw_config(prog):
+    """The path's depthwise unit (``dw_core.DwCoreConfig`` at ``dw_pe``, its lanes of the path's lane widths) for
+    the program's depthwise steps; None when it has none."""
+    from dataclasses import replace
+
+    from samfpga.hw.sim.dw_core import DwCoreConfig
+
+    steps = dw_steps(prog)
+    if not steps:
+        return None
+    cfg = DwCoreConfig.covering([dw_frame(prog, s) for s in steps], dw_pe(prog))
+    w = _lane_widths(prog)
+    return replace(cfg, lanes=replace(cfg.lanes, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
+
+
+def model_cycles(prog, s) -> int:
+    """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``); a
+    depthwise step's larger of its padded input's beats (one a cycle into the window: (H + 2) (W + 2) C / DW_PE) and
+    the writer's beats (PE bytes a cycle). Neither counts the parameters or the DMAs' start."""
+    if s.kind != "dw":
+        return s.unit_cycles
+    h, w, c = s.input.shape[-3:]
+    return max((h + 2) * (w + 2) * c // dw_pe(prog), -(-int(np.prod(s.out_shape)) // prog.unit.pe))
 
 
 def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
-    sums fit the adder's range: nothing to clip before the lanes) and those with a LayerNorm before it (8-bit
-    inputs, channels whole beats of SIMD, no residual)."""
+    sums fit the adder's range: nothing to clip before the lanes), those with a LayerNorm before it (8-bit
+    inputs, channels whole beats of SIMD, no residual) and the depthwise steps (``dw_steps``), in program order."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
+    dws = dw_steps(prog)
     for s in prog.steps:
+        if any(s is d for d in dws):
+            out.append(s)
+            continue
         if not (s.kind == "gemm" and s.table is None and s.window is None
                 and s.mw == s.layer.mw and s.mh == s.layer.mh and not (s.residual is not None and s.layer.raw)):
             continue
@@ -65,14 +120,17 @@ def path_steps(prog) -> list:
 
 
 def _lane_rq(s):
-    """The requantiser lanes' parameters of path step ``s``: its residual's or its LayerNorm's (None: neither)."""
+    """The requantiser lanes' parameters of path step ``s``: its residual's, its LayerNorm's or its depthwise
+    unit's (None: none of them)."""
+    if s.kind == "dw":
+        return s.rq
     return s.add_rq if s.residual is not None else s.ln_rq
 
 
 def _lane_widths(prog) -> dict[str, int]:
-    """requant_lanes.sv's widths for every residual and LayerNorm step's lanes (at least the unit's requantiser
-    widths; both sets of lanes take their parameters from one reader, so in one format); the residual lanes'
-    entries."""
+    """requant_lanes.sv's widths for every residual, LayerNorm and depthwise step's lanes (at least the unit's
+    requantiser widths; the three sets of lanes take their parameters from one reader, so in one format); the
+    residual lanes' entries."""
     from samfpga.hw.sim.lane_requant import signed_bits
 
     u = prog.unit
@@ -108,6 +166,9 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     if nc is not None:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
                     "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits})
+    dc = dw_config(prog)
+    if dc is not None:
+        out.update({"DW_PE": dc.pe, "DW_W_MAX": dc.w_max, "DW_CB_MAX": dc.cb_max, "DW_W_BITS": dc.w_bits})
     return out
 
 
@@ -121,10 +182,15 @@ def lanes_config(prog):
 
 
 def lane_params(prog, s) -> bytes:
-    """The bytes the parameter reader streams to the lanes for residual or LayerNorm step ``s`` (the residual's
-    lanes, or the LayerNorm's): one channel per p_axis beat."""
+    """The bytes the parameter reader streams for residual, LayerNorm or depthwise step ``s``: the residual's
+    lanes', or the LayerNorm's (one channel per p_axis beat), or the depthwise unit's weights and then its lanes'
+    (``dw_core.param_stream``)."""
     from samfpga.hw.sim.requant_lanes import param_beats
 
+    if s.kind == "dw":
+        from samfpga.hw.sim.dw_core import param_stream
+
+        return param_stream(dw_frame(prog, s), dw_config(prog))
     cfg = lanes_config(prog) if s.residual is not None else norm_config(prog).lanes
     pw = (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
     return b"".join(v.to_bytes(pw, "little") for v in param_beats(_lane_rq(s), cfg))
@@ -197,12 +263,23 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     (``pm_*``, ``nm_*``) needs besides."""
     if not any(s is p for p in path_steps(prog)):
         raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table or window (or "
-                         "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs); the path runs "
-                         "path_steps only")
+                         "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs) nor a 3 x 3 "
+                         "depthwise step; the path runs path_steps only")
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
                                      prog.elem_bytes(s.output)))
+    if s.kind == "dw":
+        from samfpga.hw.sim.dw_core import frame_config
+
+        dw = frame_config(dw_frame(prog, s), dw_config(prog))
+        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+        # the GEMM unit takes no input in a depthwise step: its registers stay 0
+        return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": dw["in_unsigned"],
+                **{f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")},
+                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 0, "depthwise": 1,
+                **{f"pm_{k}": v for k, v in pm.items()},
+                **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2")}, "dw_unsigned": dw["unsigned"]}
     c = s.layer
     unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
             "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
@@ -210,7 +287,7 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     out = {**{f"rd_{k}": v for k, v in rd.items()},
            "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
            **{f"wt_{k}": v for k, v in unit.items()}, **{f"wr_{k}": v for k, v in wr.items()},
-           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None)}
+           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": 0}
     if _lane_rq(s) is not None:
         pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
         out.update({f"pm_{k}": v for k, v in pm.items()})

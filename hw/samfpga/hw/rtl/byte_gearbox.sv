@@ -1,0 +1,105 @@
+// Byte gearbox: a byte stream re-cut from IN_B bytes per beat to OUT_B (byte 0 in tdata[7:0] on both sides), for
+// units of different widths on one stream (the engine's reader and writer around its depthwise unit).
+//
+// A packet's last input beat (tlast) may be partial: s_tkeep's low bytes set, contiguous. Its bytes are sent as
+// whole output beats and, where the packet is not a multiple of OUT_B, a last partial beat (m_tkeep); m_tlast on
+// the packet's last output beat. Bytes of one packet never share an output beat with the next packet's.
+// A buffer of IN_B + OUT_B bytes: an input beat is taken while the buffer has room for it and no packet's tail is
+// waiting, an output beat leaves whenever OUT_B bytes (or a tail) are held, so the narrower side runs every cycle.
+// Outside a packet's tail every count is a multiple of G = gcd(IN_B, OUT_B) bytes, so an output shifts the buffer by
+// the constant OUT_B and an input lands at one of OUT_B / G + 1 offsets: a small mux per byte, not a barrel shifter
+// (the tail's last output clears the buffer instead). IN_B = OUT_B passes the stream through.
+
+module byte_gearbox #(
+	int unsigned  IN_B = 16,
+	int unsigned  OUT_B = 8
+)(
+	input	logic  clk,
+	input	logic  rst,
+
+	input	logic [8*IN_B-1:0]  s_axis_tdata,
+	input	logic [IN_B-1:0]  s_axis_tkeep,
+	input	logic  s_axis_tlast,
+	input	logic  s_axis_tvalid,
+	output	logic  s_axis_tready,
+
+	output	logic [8*OUT_B-1:0]  m_axis_tdata,
+	output	logic [OUT_B-1:0]  m_axis_tkeep,
+	output	logic  m_axis_tlast,
+	output	logic  m_axis_tvalid,
+	input	logic  m_axis_tready
+);
+	function automatic int unsigned gcd(int unsigned a, int unsigned b);
+		while(b != 0) begin
+			automatic int unsigned  t = a % b;
+			a = b;
+			b = t;
+		end
+		return a;
+	endfunction
+
+	if(IN_B == OUT_B) begin : genPass
+		assign	m_axis_tdata = s_axis_tdata;
+		assign	m_axis_tkeep = s_axis_tkeep;
+		assign	m_axis_tlast = s_axis_tlast;
+		assign	m_axis_tvalid = s_axis_tvalid;
+		assign	s_axis_tready = m_axis_tready;
+	end : genPass
+	else begin : genBox
+		localparam int unsigned  CAP = IN_B + OUT_B;
+		localparam int unsigned  CB = $clog2(CAP + 1);
+		localparam int unsigned  G = gcd(IN_B, OUT_B);
+
+		logic [8*CAP-1:0]  Buf = '0;	// bytes Cnt and above are zero
+		logic [CB-1:0]  Cnt = 0;	// bytes held, from byte 0
+		logic  Tail = 0;	// the held bytes end a packet
+
+		// the bytes of the input beat: its tkeep's ones (contiguous from byte 0); only they enter the buffer
+		logic [CB-1:0]  n_in;
+		logic [8*IN_B-1:0]  in_bytes;
+		always_comb begin
+			n_in = 0;
+			for(int unsigned  i = 0; i < IN_B; i++) begin
+				n_in += CB'(s_axis_tkeep[i]);
+				in_bytes[8*i +: 8] = s_axis_tkeep[i]? s_axis_tdata[8*i +: 8] : '0;
+			end
+		end
+
+		uwire  full_out = Cnt >= CB'(OUT_B);
+		assign	m_axis_tvalid = full_out || (Tail && Cnt != 0);
+		assign	m_axis_tdata = Buf[8*OUT_B-1:0];
+		assign	m_axis_tlast = Tail && Cnt <= CB'(OUT_B);
+		always_comb begin
+			for(int unsigned  i = 0; i < OUT_B; i++)  m_axis_tkeep[i] = CB'(i) < Cnt;
+		end
+		uwire  m_take = m_axis_tvalid && m_axis_tready;
+
+		assign	s_axis_tready = !Tail && Cnt <= CB'(CAP - IN_B);
+		uwire  s_take = s_axis_tvalid && s_axis_tready;
+
+		// an input is taken only outside a tail, where an output takes OUT_B: the beat lands at byte `left`, a
+		// multiple of G up to OUT_B
+		uwire [CB-1:0]  left = m_take? Cnt - CB'(OUT_B) : Cnt;
+		logic [8*CAP-1:0]  incoming;
+		always_comb begin
+			incoming = '0;
+			for(int unsigned  k = 0; k <= OUT_B / G; k++)
+				if(left == CB'(k * G))  incoming = (8*CAP)'(in_bytes) << (8 * G * k);
+		end
+		uwire [8*CAP-1:0]  kept = !m_take? Buf : m_axis_tlast? '0 : Buf >> (8 * OUT_B);
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				Buf <= '0;
+				Cnt <= 0;
+				Tail <= 0;
+			end
+			else begin
+				Buf <= s_take? kept | incoming : kept;
+				Cnt <= m_take && m_axis_tlast? (s_take? n_in : '0) : s_take? left + n_in : left;
+				if(s_take && s_axis_tlast)  Tail <= 1;
+				else if(m_take && m_axis_tlast)  Tail <= 0;
+			end
+		end
+	end : genBox
+
+endmodule : byte_gearbox
