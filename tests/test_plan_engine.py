@@ -96,13 +96,15 @@ def test_every_mac_once_and_the_units_schedule(units):
                 assert s.bounds["unit"] == sch["total"]
                 assert (sch["raw_wait"] > 0 and sch["params"] == 0) if qk else (sch["raw_wait"] == 0 < sch["params"])
                 assert s.weight_bytes % (x.vectors // t) == 0  # one pass of K or V per window and head
-            else:  # dw_core.sv at 8 channels: its weights (a 64-bit parameter beat per tap) and lanes' parameters,
-                # then the larger of its padded strips' input beats and its output beats
+            else:  # dw_core.sv at 8 channels, a launch per strip: per strip its weights (a 64-bit parameter beat
+                # per tap) and lanes' parameters, then the larger of its padded strips' input beats and its output
+                # beats, and the launches after the first
                 from samfpga.hw.plan.engine import dw_tiles
 
                 g, w = math.ceil(x.mh / 8), x.in_width
                 t = dw_tiles(c, w)
-                assert s.bounds["unit"] == 9 * g + 8 * g + max(t * (w + 2) * (w // t + 2) * g, x.vectors * g)
+                assert s.bounds["unit"] == t * (9 * g + 8 * g) + max(t * (w + 2) * (w // t + 2) * g,
+                                                                     x.vectors * g) + (t - 1) * c.launch_cycles
     # LayerNorm: per token max(its beats, 5) cycles (layernorm_lanes.sv: int_layernorm.sv PIPELINED)
     lns = [s for s in steps if "layernorm" in s.bounds]
     assert lns

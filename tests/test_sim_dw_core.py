@@ -60,6 +60,25 @@ def test_strips_compute_the_whole_maps_convolution():
         np.testing.assert_array_equal(np.concatenate(list(acc), axis=1), whole, err_msg=f"{tiles} x {stride}")
 
 
+def test_strips_sent_alone_compute_the_whole_maps_convolution():
+    """A layer launched strip by strip (``strip_frames``: each strip with its halos, its interior sides open, so
+    unpadded): the strips' outputs side by side equal the whole map's, at stride 1 and 2; odd strips at stride 2 and
+    an open side on a map in strips are refused."""
+    rng = np.random.default_rng(4)
+    for tiles, stride in ((2, 1), (4, 1), (2, 2), (4, 2)):
+        f = _strip_frame(rng, 6, 16, 8, 1, stride)
+        parts = dc.strip_frames(f, tiles)
+        assert [(p.open_l, p.open_r) for p in parts][:2] == [(False, True), (True, tiles > 2)]
+        assert all(p.padded_cols == 16 // tiles + 2 for p in parts)
+        oh = (6 - 1) // stride + 1
+        got = np.concatenate([dc.accumulate(p).reshape(oh, -1, 8) for p in parts], axis=1)
+        np.testing.assert_array_equal(got, dc.accumulate(f).reshape(oh, -1, 8), err_msg=f"{tiles} x {stride}")
+    with pytest.raises(ValueError, match="not 8 whole strips \\(even at stride 2\\)"):
+        dc.strip_frames(_strip_frame(rng, 6, 8, 8, 1, 2), 8)
+    with pytest.raises(ValueError, match="an open side on a map in 2 strips"):
+        replace(_strip_frame(rng, 6, 8, 8, 2, 1), open_l=True)
+
+
 def test_configuration_by_hand():
     """Registers, weight beats (group, tap, PE lanes) and refusals named."""
     rng = np.random.default_rng(2)
@@ -67,7 +86,7 @@ def test_configuration_by_hand():
     cfg = dc.DwCoreConfig.covering([f], pe=4)
     assert (cfg.w_max, cfg.cb_max, cfg.w_bits, cfg.acc_bits, cfg.lanes.in_bits, cfg.lanes.depth) == (6, 2, 8, 21, 21, 2)
     assert dc.frame_config(f, cfg) == {"h": 4, "w": 8, "tiles": 2, "cb": 2, "stride2": 1, "in_unsigned": 0,
-                                       "unsigned": 0}
+                                       "unsigned": 0, "open_l": 0, "open_r": 0}
     pb = dc.param_bytes(cfg)  # the lanes' 13 + 21 + 4 parameter bits: 5 bytes a beat
     assert pb == 5 and (cfg.lanes.s_bits, cfg.lanes.b_bits, cfg.lanes.t_bits) == (13, 21, 4)
     wb = dc.weight_beats(f, cfg)  # 2 groups x 9 taps of 4 lanes of a byte: a beat each, the byte above them zero
@@ -90,21 +109,29 @@ def test_configuration_by_hand():
 @pytest.mark.timeout(900)
 def test_rtl_runs_every_depthwise_layer_of_the_program(tmp_path):
     """The program's 7 depthwise layers (32, 48 and 64 channels; 16 x 16 to 4 x 4 maps; stride 1 and 2; UINT8 and
-    INT8 inputs; signed and unsigned outputs) and layers in 2 and 4 strips at stride 1 and 2, back to back on one
+    INT8 inputs; signed and unsigned outputs), layers in 2 and 4 strips at stride 1 and 2, and layers launched strip
+    by strip (each strip alone, its interior sides open: 4 at stride 2, the program's first in 2), back to back on one
     build of 16 channels per beat, with refused configurations among them (no channels, more than the build has,
-    a map not in whole strips, odd strips at stride 2, a strip too wide for the window's banks), under stalls and
+    a map not in whole strips, odd strips at stride 2 in strips or alone, a strip too wide for the window's banks,
+    an open side on a map in strips), under stalls and
     free-running: every output equal to the reference. Controls: a layer with one tap's weights negated gives its
     own reference and not the original's; a strip sent as two packets (tlast off its end) raises err[1]."""
     rng = np.random.default_rng(3)
     frames = _program_frames()
     frames += [_strip_frame(rng, 8, 32, 32, 2, 1), _strip_frame(rng, 6, 32, 16, 4, 2),
                _strip_frame(rng, 5, 16, 48, 2, 2)]
+    frames += dc.strip_frames(_strip_frame(rng, 5, 32, 16, 1, 2), 4) + dc.strip_frames(frames[0], 2)
     cfg = dc.DwCoreConfig.covering(frames, pe=16)
     assert (cfg.w_max, cfg.cb_max) == (18, 4)
     flipped = replace(frames[0], weights=frames[0].weights * np.where(np.arange(9) == 4, -1, 1))
-    bad = [{"h": 4, "w": 4, "tiles": 1, "cb": 0, "stride2": 0}, {"h": 4, "w": 4, "tiles": 1, "cb": 5, "stride2": 0},
-           {"h": 4, "w": 9, "tiles": 2, "cb": 1, "stride2": 0}, {"h": 4, "w": 6, "tiles": 2, "cb": 1, "stride2": 1},
-           {"h": 4, "w": 40, "tiles": 1, "cb": 4, "stride2": 0}]
+    closed = {"open_l": 0, "open_r": 0}
+    bad = [{"h": 4, "w": 4, "tiles": 1, "cb": 0, "stride2": 0, **closed},
+           {"h": 4, "w": 4, "tiles": 1, "cb": 5, "stride2": 0, **closed},
+           {"h": 4, "w": 9, "tiles": 2, "cb": 1, "stride2": 0, **closed},
+           {"h": 4, "w": 6, "tiles": 2, "cb": 1, "stride2": 1, **closed},
+           {"h": 4, "w": 40, "tiles": 1, "cb": 4, "stride2": 0, **closed},
+           {"h": 4, "w": 8, "tiles": 2, "cb": 1, "stride2": 0, "open_l": 1, "open_r": 0},  # open side on strips
+           {"h": 4, "w": 6, "tiles": 1, "cb": 1, "stride2": 1, "open_l": 1, "open_r": 0}]  # 5 columns at stride 2
     runs = frames[:3] + bad[:2] + frames[3:6] + [flipped] + bad[2:] + frames[6:] + [frames[1]]
     at_flipped = 8
     split = frames[1]

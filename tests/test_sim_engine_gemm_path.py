@@ -35,9 +35,9 @@ def _images(prog, mem, steps, lay):
 def test_path_steps_and_refusal():
     """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
     with a residual adder (the MBConv's and the blocks' sums, one read in window rows), 6 with a LayerNorm before
-    the unit (the blocks' qkv and fc1: 32, 48 and 64 channels) and its 7 depthwise steps (stride 1 and 2, UINT8 and
-    INT8 inputs, one read in window rows); a step with a table or window on the unit's input stream is refused by
-    name."""
+    the unit (the blocks' qkv and fc1: 32, 48 and 64 channels), its 7 depthwise steps (stride 1 and 2, UINT8 and
+    INT8 inputs, one read in window rows) and the neck's last LayerNorm alone (on the neck conv's 3-byte raw sums);
+    a step with a table or window on the unit's input stream is refused by name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -47,10 +47,14 @@ def test_path_steps_and_refusal():
     res = [s for s in steps if s.residual is not None]
     assert len(res) == 7 and {s.add_rq.out_signed for s in res} == {True, False}
     assert max(s.residual.access.levels for s in res) == 3
-    lns = [s for s in steps if s.ln is not None]  # every block's qkv and fc1 (the neck's LayerNorms are not here)
+    lns = [s for s in steps if s.ln is not None and s.kind == "gemm"]  # every block's qkv and fc1
     assert len(lns) == 6 and {s.ln.channels for s in lns} == {32, 48, 64}
     dws = gp.dw_steps(prog)
-    assert len(dws) == 7 and {s.window["stride"] for s in dws} == {(1, 1), (2, 2)} and len(steps) == 8 + 7 + 6 + 7
+    assert len(dws) == 7 and {s.window["stride"] for s in dws} == {(1, 1), (2, 2)}
+    alone = [s for s in steps if s.kind == "layernorm"]  # the neck's last LayerNorm, on 3-byte raw sums
+    assert [(s.name, prog.elem_bytes(s.input.tensor)) for s in alone] == [("IntLayerNorm_rtl_7", 3)]
+    assert len(steps) == 8 + 7 + 6 + 7 + 1
+    assert gp.norm_config(prog).in_bits == 23  # its raw sums, the widest LayerNorm input
     assert {prog.dtypes[s.input.tensor] for s in dws} == {"INT8", "UINT8"}
     assert max(s.input.access.levels for s in dws) == 3
     assert gp.norm_config(prog).channels == 64
@@ -63,14 +67,15 @@ def test_path_steps_and_refusal():
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 28 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    """The 29 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
     activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
-    channels at 16 lanes) and the depthwise unit with its lanes (16 channels per beat, strips of up to 16 columns, 64
-    channels), under stalls on every AXI channel and free-running: each output tensor in DDR equals the program's
-    stored bytes, every other byte keeps its value. Negative controls: a step run with the input's sign flipped
-    (UINT8 read as INT8), a residual step whose lanes' biases in DDR are one output step high, a LayerNorm step with
-    every channel negated and a depthwise step with its centre tap's weights negated in DDR, each write a different
-    tensor."""
+    channels at 16 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
+    lanes (16 channels per beat, strips of up to 16 columns, 64 channels), under stalls on every AXI channel and
+    free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
+    Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
+    biases in DDR are one output step high, a LayerNorm step with every channel negated, a depthwise step with its
+    centre tap's weights negated in DDR and the neck's LayerNorm reading its raw sums as bytes, each write a
+    different tensor."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
@@ -101,10 +106,24 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     # beats (PE bytes a cycle), plus its parameter beats (weights, then the lanes': they precede its first output)
     # and the DMAs' start (measured: 30-138 cycles over the larger, -72-132 over it plus the parameters)
     for c, s in zip(cycles, steps, strict=True):
-        if s.kind == "dw":
+        if s.kind in ("dw", "layernorm"):  # the LayerNorm alone: its reader's beats or rows, its lanes' parameters
             bound = gp.model_cycles(prog, s)
             params = len(gp.lane_params(prog, s)) // dc_param_bytes(gp.dw_config(prog))
             assert bound < c <= bound + params + 150, (s.name, c, bound, params)
+
+    # the depthwise steps stored in order, launched strip by strip (2 strips each, their interior sides open: the
+    # reader takes a strip's columns and halos, the writer its output columns) over an image whose outputs of them
+    # are overwritten: each output tensor equals the program's again
+    split = [s for s in steps if s.kind == "dw" and not s.input.access.loops and s.write is None]
+    assert len(split) == 6
+    strips = [c for s in split for c in gp.dw_strip_configs(prog, s, lay, 2)]
+    assert {(c["dw_open_l"], c["dw_open_r"]) for c in strips} == {(0, 1), (1, 0)}
+    blank = bytearray(want)
+    for s in split:
+        put(blank, s.output, bytes([0xA5]) * len(prog.stored(s.output, mem[s.output])))
+    r = gp.simulate(strips, bytes(blank), [{"name": "free"}], tmp_path, seed=8, tag="strips")
+    assert not r.error and not r.passes[0]["timed_out"] and r.passes[0]["err"] == 0, r.error
+    assert r.images[0] == bytes(want)
 
     def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
         r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)
@@ -127,6 +146,9 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
     got, good = output_of(k, {**cfgs[k], "nm_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
     assert got != good
+    k = next(i for i, s in enumerate(steps) if s.kind == "layernorm")  # raw sums read as bytes
+    got, good = output_of(k, {**cfgs[k], "nm_raw": 0}, bytes(img), "raw")
+    assert got != good
     k = next(i for i, s in enumerate(steps) if s.kind == "dw")  # the centre tap's weights negated in DDR
     s = steps[k]
     bad = bytearray(img)
@@ -139,11 +161,11 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 @pytest.mark.timeout(900)
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
-    whose MMIO reads and writes are AXI-Lite transactions) runs the 28 steps on engine_gemm_path_axil.sv, the path
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 29 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles, the DDR's 0.2), and every register each step: both leave the DDR image the program's, byte for byte.
-    The first step writes all 106 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 110 registers either way; later steps need far fewer when only changes are written.
     A step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
@@ -161,7 +183,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 106
+    assert n_regs == 110
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]

@@ -170,9 +170,11 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: (``samfpga.hw.sim.engine_gemm_path.step_config`` gives these keys): the reader (rd_*), the input's sign, the GEMM
 #: unit (wt_*: TOKEN_BATCH_MVU's), the writer (wr_*), for a residual step the residual's reader (rs_*), the lanes'
 #: parameter reader (pm_*) and the lanes (ln_*), for a LayerNorm step the parameter reader and the LayerNorm (nm_*:
-#: beats of SIMD channels per token, tokens, clip sign, round(C'^2 eps), negated channels up to 512), for a
+#: beats of SIMD channels per token, tokens, clip sign, round(C'^2 eps), negated channels up to 512; raw: its input is
+#: the unit's raw sums, not bytes; only: no GEMM follows, its outputs go to the writer), for a
 #: depthwise step the parameter reader (its weights and lanes' parameters) and the depthwise unit (dw_*: the map's
-#: height, width, strips, beats of DW_PE channels per pixel, stride 2, the lanes' clip sign). Every register is
+#: height, width, strips, beats of DW_PE channels per pixel, stride 2, the lanes' clip sign, a strip's open sides
+#: when a layer is launched strip by strip). Every register is
 #: written per step (the keys a step does not use as 0).
 ENGINE_GEMM_PATH = UnitMap(
     "engine_gemm_path",
@@ -182,9 +184,11 @@ ENGINE_GEMM_PATH = UnitMap(
      *_access("pm"), ("ln_groups", "cfg_ln_groups", 16), ("ln_tokens", "cfg_ln_tokens", 16),
      ("ln_unsigned", "cfg_ln_unsigned", 1), ("layernorm", "cfg_layernorm", 1), ("nm_beats", "cfg_nm_beats", 16),
      ("nm_tokens", "cfg_nm_tokens", 16), ("nm_unsigned", "cfg_nm_unsigned", 1), ("nm_eps", "cfg_nm_eps", 64),
-     ("nm_neg", "cfg_nm_neg", 512), ("depthwise", "cfg_depthwise", 1), ("dw_h", "cfg_dw_h", 16),
+     ("nm_neg", "cfg_nm_neg", 512), ("nm_raw", "cfg_nm_raw", 1), ("nm_only", "cfg_nm_only", 1),
+     ("depthwise", "cfg_depthwise", 1), ("dw_h", "cfg_dw_h", 16),
      ("dw_w", "cfg_dw_w", 16), ("dw_tiles", "cfg_dw_tiles", 16), ("dw_cb", "cfg_dw_cb", 16),
-     ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1)),
+     ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1), ("dw_open_l", "cfg_dw_open_l", 1),
+     ("dw_open_r", "cfg_dw_open_r", 1)),
     err_bits=8,
     err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
             "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
@@ -192,7 +196,8 @@ ENGINE_GEMM_PATH = UnitMap(
     optional=tuple(k for k, _, _ in (*_access("rs"), *_access("pm")))
     + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
-       "nm_neg", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned"))
+       "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned", "dw_open_l",
+       "dw_open_r"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}

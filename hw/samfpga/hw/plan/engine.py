@@ -24,9 +24,10 @@ The engine (what the cycle and resource figures below assume):
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
   (DMA).
 - **Depthwise unit**: dw_core.sv (``dw_pe`` channels x 9 taps per cycle, its requantiser lanes; docs/dw_core.md)
-  over the map in column strips of ``dw_strip`` columns with a one-column halo, so its window's banks hold 4 rows
-  of a strip and its halo columns are read twice (counted); it shares the reader and writer through byte gearboxes
-  (the reader's SIMD bytes to its dw_pe, its dw_pe to the writer's PE).
+  over the map in column strips of ``dw_strip`` columns with a one-column halo, a launch per strip (its weights
+  and lanes' parameters again each time), so its window's banks hold 4 rows of a strip and its halo columns are
+  read twice (counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
+  dw_pe, its dw_pe to the writer's PE).
 - **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
 - **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
   read: strips of ``window`` columns without halo give the windows one after another (column-major), tokens
@@ -271,10 +272,11 @@ LANE_PARAM_BITS = 18 + 40 + 6
 
 
 def dw_unit_cycles(cfg: EngineConfig, layer: Layer) -> int:
-    """Cycles of the depthwise unit (dw_core.sv) on ``layer``: its parameters (the weights, 9 taps per group of
-    ``dw_pe`` channels in ceil(dw_pe bytes / a parameter beat) beats each, then a lane parameter beat per channel:
-    they precede its first output) and the larger of its padded strips' input beats (one a cycle into the window:
-    (H + 2) x (S + 2) pixels per strip of S columns, a beat per group each) and its output beats (a beat per
+    """Cycles of the depthwise unit (dw_core.sv) on ``layer``, launched strip by strip (``dw_tiles`` launches: the
+    path's reader takes one strip's columns and halos per launch): per strip its parameters (the weights, 9 taps per
+    group of ``dw_pe`` channels in ceil(dw_pe bytes / a parameter beat) beats each, then a lane parameter beat per
+    channel: they precede its first output), and the larger of the strips' padded input beats (one a cycle into the
+    window: (H + 2) x (S + 2) pixels per strip of S columns, a beat per group each) and the output beats (a beat per
     output pixel and group), as measured on the GEMM path (tests/test_sim_engine_gemm_path.py)."""
     groups = math.ceil(layer.mh / cfg.dw_pe)
     params = 9 * groups * math.ceil(cfg.dw_pe * 8 / LANE_PARAM_BITS) + groups * cfg.dw_pe
@@ -282,7 +284,7 @@ def dw_unit_cycles(cfg: EngineConfig, layer: Layer) -> int:
     t = dw_tiles(cfg, w)
     pad = layer.kernel - 1
     in_beats = t * (w + pad) * (w // t + pad) * groups
-    return params + max(in_beats, layer.vectors * groups)
+    return t * params + max(in_beats, layer.vectors * groups)
 
 
 def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
@@ -316,7 +318,9 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     if layer.kind == "dwconv":
         engine = "dw"
         b["unit"] = dw_unit_cycles(cfg, layer)
-        wb = layer.mh * (layer.mw + 8)  # taps and requantisation parameters, read once
+        # taps and requantisation parameters, read once per strip; a launch per strip (the first is the step's)
+        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width)
+        b["unit"] += (dw_tiles(cfg, layer.in_width) - 1) * cfg.launch_cycles
     elif layer.kind == "matmul":
         engine = "attention"
         t = unit.window * unit.window
@@ -716,10 +720,10 @@ NOT_BUILT = (
     "blocks around the transpose's requantisation words; the layouts, QK^T over the K region and the V transpose "
     "over the V region at their block strides are checked in the model and RTL: attention_operands.qkv_regions / "
     "qk_frame / vt_frame / v_region), AV's image from V^T's rows around its head's requantisation words",
-    "the depthwise unit's column strips on the path (dw_core.sv takes them, bit-exact in RTL; the path's access "
-    "reader delivers a step in one address pattern, and a strip whose halo is clipped at the map's edges is not "
-    "one, so the path runs a depthwise step as one strip: per-strip launches or zero-bordered maps would give the "
-    "plan's strips)",
+    "the depthwise unit's strips of a map stored in an address pattern (a window-ordered store: the path launches "
+    "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
+    "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
+    "that layer as one strip)",
     "the softmax and the neck's LayerNorms (on raw sums, before a window or alone) wired on the GEMM unit's "
     "streams (the residual adder and its lanes are, the LayerNorm with its lanes before the unit on 8-bit inputs, "
     "and the depthwise unit with its lanes beside it: engine_gemm_path.sv, docs/dw_core.md)",

@@ -6,7 +6,9 @@
 // A frame: a `start` pulse (while !busy) samples the configuration: cfg_h, cfg_w (the map), cfg_tiles (strips of
 // S = W / tiles columns, each read with a one-column halo on its interior sides, as strip_reader.sv reads them),
 // cfg_cb (beats of PE channels per pixel), cfg_stride2, cfg_in_unsigned (the activations' sign), cfg_unsigned (the
-// lanes' clip). The unit finds S (repeated addition), each strip's output geometry and the tokens (tiles * OH * OW),
+// lanes' clip), cfg_open_l / cfg_open_r (with tiles = 1: the map is one strip of a wider map, sent with its halo
+// column on that side, which gets no padding: a host that launches a layer strip by strip; the strip's columns
+// less the halo then count as S). The unit finds S (repeated addition), each strip's output geometry and the tokens (tiles * OH * OW),
 // starts the window, and once it accepts the shape starts the padding, the multiply-accumulate and the lanes. Then
 // p_axis takes the weights (dw_mac.sv's beats at WIN = the parameter stream's width: 9 * cfg_cb taps of
 // ceil(PE * W_BITS / WIN) beats) followed by the lanes' cfg_cb * PE parameter beats (requant_lanes.sv's), s_axis the
@@ -47,6 +49,8 @@ module dw_core #(
 	input	logic  cfg_stride2,
 	input	logic  cfg_in_unsigned,
 	input	logic  cfg_unsigned,
+	input	logic  cfg_open_l,
+	input	logic  cfg_open_r,
 	output	logic  busy,
 	output	logic [2:0]  err,
 
@@ -69,7 +73,7 @@ module dw_core #(
 	typedef enum logic [2:0] { IDLE, DIV, GEO, MUL, WSTART, WCHECK, RUN } state_t;
 	state_t  State = IDLE;
 	logic [DB-1:0]  H, W, Tiles, CB;
-	logic  S2, InUns, OutUns;
+	logic  S2, InUns, OutUns, OpenL, OpenR;
 	logic [DB:0]  SAcc;
 	logic [DB-1:0]  S, OH, OW;
 	logic [3*DB-1:0]  Tokens;
@@ -80,8 +84,8 @@ module dw_core #(
 	assign	busy = State != IDLE;
 	assign	err = {lanes_err, pad_err[0] || win_err[0], ErrCfg || pad_err[1]};
 
-	// the padded strip: S + 2 columns (its halo or padding on each side), H + 2 rows
-	uwire [DB-1:0]  wp = S + 2;
+	// the padded strip: S + 2 columns (its halo or padding on each side; an open side's halo is in S), H + 2 rows
+	uwire [DB-1:0]  wp = S + 2 - DB'(OpenL) - DB'(OpenR);
 	uwire [DB-1:0]  hp = H + 2;
 
 	always_ff @(posedge clk) begin
@@ -98,10 +102,14 @@ module dw_core #(
 			S2 <= cfg_stride2;
 			InUns <= cfg_in_unsigned;
 			OutUns <= cfg_unsigned;
+			OpenL <= cfg_open_l;
+			OpenR <= cfg_open_r;
 			S <= 0;
 			SAcc <= 0;
 			ErrCfg <= 0;
-			if(cfg_h == 0 || cfg_w == 0 || cfg_tiles == 0 || cfg_cb == 0 || cfg_cb > CB_MAX)  ErrCfg <= 1;
+			if(cfg_h == 0 || cfg_w == 0 || cfg_tiles == 0 || cfg_cb == 0 || cfg_cb > CB_MAX
+					|| ((cfg_open_l || cfg_open_r) && cfg_tiles != 1) || cfg_w <= DB'(cfg_open_l) + DB'(cfg_open_r))
+				ErrCfg <= 1;
 			else  State <= DIV;
 		end
 		DIV: begin	// S = W / Tiles
@@ -118,8 +126,9 @@ module dw_core #(
 		GEO: begin
 			OH <= S2? DB'((hp - 3) >> 1) + 1 : hp - 2;
 			OW <= S2? DB'((wp - 3) >> 1) + 1 : wp - 2;
-			// strips of odd width at stride 2 would start their windows off the map's even columns
-			if(S2 && Tiles > 1 && S[0]) begin
+			// strips of odd width at stride 2 would start their windows off the map's even columns (a strip sent on
+			// its own: its columns less its halo)
+			if(S2 && (Tiles > 1 || OpenL || OpenR) && (S[0] ^ OpenL ^ OpenR)) begin
 				ErrCfg <= 1;
 				State <= IDLE;
 			end
@@ -157,6 +166,7 @@ module dw_core #(
 	strip_pad #(.BW(BW), .DIM_BITS(DIM_BITS)) pad (
 		.clk, .rst,
 		.start(go), .cfg_h(H), .cfg_w(W), .cfg_tiles(Tiles), .cfg_halo(DB'(1)), .cfg_cb(CB), .cfg_pad(DB'(1)),
+		.cfg_open_l(OpenL), .cfg_open_r(OpenR),
 		.busy(pad_busy), .err(pad_err),
 		.s_axis_tdata, .s_axis_tlast, .s_axis_tvalid, .s_axis_tready,
 		.m_axis_tdata(p_tdata), .m_axis_tlast(p_tlast), .m_axis_tvalid(p_tvalid), .m_axis_tready(p_tready)

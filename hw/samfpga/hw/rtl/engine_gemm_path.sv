@@ -64,6 +64,10 @@ module engine_gemm_path #(
 	int unsigned  LN_SHIFT_BIAS = 16,
 	int unsigned  LN_SB = 48,
 	parameter  LN_RSQRT_FILE = "",
+	// its input width (0: A_BITS) and the bytes of a raw sum it may read (0: none; a raw frame's words, the neck's
+	// LayerNorms' inputs)
+	int unsigned  LN_IN_BITS = 0,
+	int unsigned  LN_RAW_B = 0,
 	// the depthwise unit (dw_core.sv, its lanes of the widths above; DW_PE = 0: none): channels per beat, the
 	// widest padded strip's columns, beats of DW_PE channels per pixel, the weights' width
 	int unsigned  DW_PE = 0,
@@ -71,6 +75,7 @@ module engine_gemm_path #(
 	int unsigned  DW_CB_MAX = 4,
 	int unsigned  DW_W_BITS = 8,
 
+	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
 	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
 )(
@@ -173,8 +178,11 @@ module engine_gemm_path #(
 	input	logic  cfg_nm_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
 	input	logic [63:0]  cfg_nm_eps,
 	input	logic [NM_C-1:0]  cfg_nm_neg,
-	// depthwise steps (cfg_depthwise = 1): the map (H x W, read as one strip), beats of DW_PE channels per pixel,
-	// stride 2, the lanes' clip; sampled with the start (the input's sign: cfg_in_unsigned)
+	input	logic  cfg_nm_raw,	// the input is raw sums of LN_RAW_B bytes each (signed), not bytes: held for the step
+	input	logic  cfg_nm_only,	// a LayerNorm no GEMM follows: its outputs go to the writer, the unit idle; held
+	// depthwise steps (cfg_depthwise = 1): the map (H x W, read as one strip: the whole map, or a strip of it with its
+	// halos, its interior sides open), beats of DW_PE channels per pixel, stride 2, the lanes' clip; sampled with
+	// the start (the input's sign: cfg_in_unsigned)
 	input	logic  cfg_depthwise,	// held for the whole step
 	input	logic [15:0]  cfg_dw_h,
 	input	logic [15:0]  cfg_dw_w,
@@ -182,6 +190,8 @@ module engine_gemm_path #(
 	input	logic [15:0]  cfg_dw_cb,
 	input	logic  cfg_dw_stride2,
 	input	logic  cfg_dw_unsigned,
+	input	logic  cfg_dw_open_l,	// the map is a strip of a wider one, its halo on that side (dw_core.sv)
+	input	logic  cfg_dw_open_r,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -313,6 +323,9 @@ module engine_gemm_path #(
 	logic  pd_tready;	// ... on the depthwise side
 	logic [OUT_W-1:0]  d_tdata;	// the depthwise unit's outputs re-cut to the writer's beats
 	logic  d_tvalid, d_tready;
+	logic [OUT_W-1:0]  l_tdata;	// a LayerNorm-only step's outputs re-cut to the writer's beats
+	logic  l_tvalid, l_tready;
+	logic  n_tlast, lo_ready, rx_ready;
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -362,9 +375,43 @@ module engine_gemm_path #(
 	// the unit takes them), their 8-bit outputs widened as the clip's sign says; other steps go straight to the unit
 	if(LN_C > 0) begin : genNorm
 		uwire [SIMD*8-1:0]  n_tdata;
-		uwire  n_tvalid, n_tready, nx_ready, np_ready;
+		uwire [(SIMD*NM_IN+7)/8*8-1:0]  ln_in;
+		uwire  n_tvalid, n_tready, nx_ready, np_ready, ln_valid;
+		// the LayerNorm's inputs: the widened bytes, or (cfg_nm_raw) the reader's bytes re-cut to SIMD raw sums a
+		// beat, each sign-extended
+		logic [(SIMD*NM_IN+7)/8*8-1:0]  widened;
+		always_comb begin
+			widened = '0;
+			for(int unsigned  k = 0; k < SIMD; k++)
+				widened[k*NM_IN +: NM_IN] = NM_IN'($signed(a_tdata[k*A_BITS +: A_BITS]));
+		end
+		if(LN_RAW_B > 0) begin : genRaw
+			uwire [8*LN_RAW_B*SIMD-1:0]  r_tdata;
+			uwire  r_tvalid, r_tready;
+			byte_gearbox #(.IN_B(SIMD), .OUT_B(LN_RAW_B*SIMD)) to_raw (
+				.clk, .rst,
+				.s_axis_tdata(x_tdata), .s_axis_tkeep(x_tkeep), .s_axis_tlast(x_tlast),
+				.s_axis_tvalid(cfg_nm_raw && xg_tvalid), .s_axis_tready(rx_ready),
+				.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid),
+				.m_axis_tready(r_tready)
+			);
+			logic [(SIMD*NM_IN+7)/8*8-1:0]  v;
+			always_comb begin
+				v = '0;
+				for(int unsigned  k = 0; k < SIMD; k++)
+					v[k*NM_IN +: NM_IN] = NM_IN'($signed(r_tdata[8*LN_RAW_B*k +: 8*LN_RAW_B]));
+			end
+			assign	ln_in = cfg_nm_raw? v : widened;
+			assign	ln_valid = cfg_nm_raw? r_tvalid : cfg_layernorm && xg_tvalid;
+			assign	r_tready = cfg_nm_raw && nx_ready;
+		end : genRaw
+		else begin : genBytes
+			assign	ln_in = widened;
+			assign	ln_valid = cfg_layernorm && xg_tvalid;
+			assign	rx_ready = 0;
+		end : genBytes
 		layernorm_lanes #(
-			.C(LN_C), .PE(SIMD), .IN_BITS(A_BITS), .LN_BITS(LN_BITS), .T(LN_T), .RB(LN_RB),
+			.C(LN_C), .PE(SIMD), .IN_BITS(NM_IN), .LN_BITS(LN_BITS), .T(LN_T), .RB(LN_RB),
 			.SHIFT_BIAS(LN_SHIFT_BIAS), .SB(LN_SB), .RSQRT_FILE(LN_RSQRT_FILE), .OUT_BITS(8), .S_BITS(L_S_BITS),
 			.B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .TOK_BITS(CNT_BITS)
 		) norm (
@@ -372,8 +419,8 @@ module engine_gemm_path #(
 			.start(nm_start), .cfg_beats(cfg_nm_beats), .cfg_tokens(cfg_nm_tokens), .cfg_unsigned(cfg_nm_unsigned),
 			.cfg_eps(cfg_nm_eps), .cfg_neg(cfg_nm_neg), .busy(nm_busy), .err(nm_err),
 			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_layernorm && p_tvalid), .p_axis_tready(np_ready),
-			.s_axis_tdata(a_tdata), .s_axis_tvalid(cfg_layernorm && xg_tvalid), .s_axis_tready(nx_ready),
-			.m_axis_tdata(n_tdata), .m_axis_tlast(), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
+			.s_axis_tdata(ln_in), .s_axis_tvalid(ln_valid), .s_axis_tready(nx_ready),
+			.m_axis_tdata(n_tdata), .m_axis_tlast(n_tlast), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
 		);
 		always_comb begin
 			u_tdata = a_tdata;
@@ -383,9 +430,16 @@ module engine_gemm_path #(
 					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
 			end
 		end
-		assign	u_tvalid = cfg_layernorm? n_tvalid : xg_tvalid;
-		assign	n_tready = cfg_layernorm && u_tready;
-		assign	xg_tready = cfg_layernorm? nx_ready : u_tready;
+		// a LayerNorm no GEMM follows: its outputs re-cut to the writer's beats
+		byte_gearbox #(.IN_B(SIMD), .OUT_B(OUT_W/8)) from_norm (
+			.clk, .rst,
+			.s_axis_tdata(n_tdata), .s_axis_tkeep('1), .s_axis_tlast(n_tlast), .s_axis_tvalid(cfg_nm_only && n_tvalid),
+			.s_axis_tready(lo_ready),
+			.m_axis_tdata(l_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(l_tvalid), .m_axis_tready(l_tready)
+		);
+		assign	u_tvalid = cfg_layernorm? !cfg_nm_only && n_tvalid : xg_tvalid;
+		assign	n_tready = cfg_layernorm && (cfg_nm_only? lo_ready : u_tready);
+		assign	xg_tready = cfg_nm_raw? rx_ready : cfg_layernorm? nx_ready : u_tready;
 		assign	pg_tready = cfg_layernorm? np_ready : lp_tready;
 	end : genNorm
 	else begin : genNoNorm
@@ -395,6 +449,8 @@ module engine_gemm_path #(
 		assign	pg_tready = lp_tready;
 		assign	nm_busy = 0;
 		assign	nm_err = 0;
+		assign	l_tdata = '0;
+		assign	l_tvalid = 0;
 	end : genNoNorm
 
 	access_writer #(
@@ -481,11 +537,12 @@ module engine_gemm_path #(
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
 	);
 
-	assign	y_tready = cfg_residual? add_a_ready : !cfg_depthwise && w_tready;
-	assign	w_tdata = cfg_depthwise? d_tdata : cfg_residual? q_tdata : y_tdata;
-	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_residual? q_tvalid : y_tvalid;
+	assign	y_tready = cfg_residual? add_a_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
+	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? q_tdata : y_tdata;
+	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? q_tvalid : y_tvalid;
 	assign	q_tready = cfg_residual && !cfg_depthwise && w_tready;
 	assign	d_tready = cfg_depthwise && w_tready;
+	assign	l_tready = cfg_nm_only && w_tready;
 	assign	p_tready = cfg_depthwise? pd_tready : pg_tready;
 
 	// depthwise steps: the reader's SIMD bytes per beat re-cut to DW_PE (the map arrives as one packet: the reader's
@@ -508,6 +565,7 @@ module engine_gemm_path #(
 			.clk, .rst,
 			.start(dw_start), .cfg_h(cfg_dw_h), .cfg_w(cfg_dw_w), .cfg_tiles(cfg_dw_tiles), .cfg_cb(cfg_dw_cb),
 			.cfg_stride2(cfg_dw_stride2), .cfg_in_unsigned(cfg_in_unsigned), .cfg_unsigned(cfg_dw_unsigned),
+			.cfg_open_l(cfg_dw_open_l), .cfg_open_r(cfg_dw_open_r),
 			.busy(dw_busy), .err(dw_err),
 			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_depthwise && p_tvalid), .p_axis_tready(pd_tready),
 			.s_axis_tdata(i_tdata), .s_axis_tlast(i_tlast), .s_axis_tvalid(i_tvalid), .s_axis_tready(i_tready),

@@ -102,13 +102,17 @@
 //   0x190  NM_NEG_13  RW  cfg_nm_neg[447:416]
 //   0x194  NM_NEG_14  RW  cfg_nm_neg[479:448]
 //   0x198  NM_NEG_15  RW  cfg_nm_neg[511:480]
-//   0x19C  DEPTHWISE  RW  cfg_depthwise[0:0]
-//   0x1A0  DW_H       RW  cfg_dw_h[15:0]
-//   0x1A4  DW_W       RW  cfg_dw_w[15:0]
-//   0x1A8  DW_TILES   RW  cfg_dw_tiles[15:0]
-//   0x1AC  DW_CB      RW  cfg_dw_cb[15:0]
-//   0x1B0  DW_STRIDE2 RW  cfg_dw_stride2[0:0]
-//   0x1B4  DW_UNSIGNED RW  cfg_dw_unsigned[0:0]
+//   0x19C  NM_RAW     RW  cfg_nm_raw[0:0]
+//   0x1A0  NM_ONLY    RW  cfg_nm_only[0:0]
+//   0x1A4  DEPTHWISE  RW  cfg_depthwise[0:0]
+//   0x1A8  DW_H       RW  cfg_dw_h[15:0]
+//   0x1AC  DW_W       RW  cfg_dw_w[15:0]
+//   0x1B0  DW_TILES   RW  cfg_dw_tiles[15:0]
+//   0x1B4  DW_CB      RW  cfg_dw_cb[15:0]
+//   0x1B8  DW_STRIDE2 RW  cfg_dw_stride2[0:0]
+//   0x1BC  DW_UNSIGNED RW  cfg_dw_unsigned[0:0]
+//   0x1C0  DW_OPEN_L  RW  cfg_dw_open_l[0:0]
+//   0x1C4  DW_OPEN_R  RW  cfg_dw_open_r[0:0]
 
 module engine_gemm_path_axil #(
 	int unsigned  MW = 16,
@@ -144,12 +148,15 @@ module engine_gemm_path_axil #(
 	int unsigned  LN_SHIFT_BIAS = 16,
 	int unsigned  LN_SB = 48,
 	parameter  LN_RSQRT_FILE = "",
+	int unsigned  LN_IN_BITS = 0,
+	int unsigned  LN_RAW_B = 0,
 	int unsigned  DW_PE = 0,
 	int unsigned  DW_W_MAX = 18,
 	int unsigned  DW_CB_MAX = 4,
 	int unsigned  DW_W_BITS = 8,
 	int unsigned  AXIL_AW = 9,	// AXI-Lite address bits (the register window)
 
+	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
 	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
 )(
@@ -255,7 +262,7 @@ module engine_gemm_path_axil #(
 	input	logic  m_axi_wr_bvalid,
 	output	logic  m_axi_wr_bready
 );
-	localparam int unsigned  N_CFG = 106;
+	localparam int unsigned  N_CFG = 110;
 
 	if(AXI_AW > 64)  $error("cfg_rd_base is wider than its 64-bit register");
 	if(32 > 32)  $error("cfg_rd_run is wider than its 32-bit register");
@@ -412,22 +419,26 @@ module engine_gemm_path_axil #(
 	uwire [1-1:0]  cfg_nm_unsigned = 1'(cfg[2560 +: 32]);	// 0x150 NM_UNSIGNED
 	uwire [64-1:0]  cfg_nm_eps = 64'({cfg[2624 +: 32], cfg[2592 +: 32]});	// 0x154 NM_EPS_LO, 0x158 NM_EPS_HI
 	uwire [NM_C-1:0]  cfg_nm_neg = NM_C'({cfg[3136 +: 32], cfg[3104 +: 32], cfg[3072 +: 32], cfg[3040 +: 32], cfg[3008 +: 32], cfg[2976 +: 32], cfg[2944 +: 32], cfg[2912 +: 32], cfg[2880 +: 32], cfg[2848 +: 32], cfg[2816 +: 32], cfg[2784 +: 32], cfg[2752 +: 32], cfg[2720 +: 32], cfg[2688 +: 32], cfg[2656 +: 32]});	// 0x15C NM_NEG_0, 0x160 NM_NEG_1, 0x164 NM_NEG_2, 0x168 NM_NEG_3, 0x16C NM_NEG_4, 0x170 NM_NEG_5, 0x174 NM_NEG_6, 0x178 NM_NEG_7, 0x17C NM_NEG_8, 0x180 NM_NEG_9, 0x184 NM_NEG_10, 0x188 NM_NEG_11, 0x18C NM_NEG_12, 0x190 NM_NEG_13, 0x194 NM_NEG_14, 0x198 NM_NEG_15
-	uwire [1-1:0]  cfg_depthwise = 1'(cfg[3168 +: 32]);	// 0x19C DEPTHWISE
-	uwire [16-1:0]  cfg_dw_h = 16'(cfg[3200 +: 32]);	// 0x1A0 DW_H
-	uwire [16-1:0]  cfg_dw_w = 16'(cfg[3232 +: 32]);	// 0x1A4 DW_W
-	uwire [16-1:0]  cfg_dw_tiles = 16'(cfg[3264 +: 32]);	// 0x1A8 DW_TILES
-	uwire [16-1:0]  cfg_dw_cb = 16'(cfg[3296 +: 32]);	// 0x1AC DW_CB
-	uwire [1-1:0]  cfg_dw_stride2 = 1'(cfg[3328 +: 32]);	// 0x1B0 DW_STRIDE2
-	uwire [1-1:0]  cfg_dw_unsigned = 1'(cfg[3360 +: 32]);	// 0x1B4 DW_UNSIGNED
+	uwire [1-1:0]  cfg_nm_raw = 1'(cfg[3168 +: 32]);	// 0x19C NM_RAW
+	uwire [1-1:0]  cfg_nm_only = 1'(cfg[3200 +: 32]);	// 0x1A0 NM_ONLY
+	uwire [1-1:0]  cfg_depthwise = 1'(cfg[3232 +: 32]);	// 0x1A4 DEPTHWISE
+	uwire [16-1:0]  cfg_dw_h = 16'(cfg[3264 +: 32]);	// 0x1A8 DW_H
+	uwire [16-1:0]  cfg_dw_w = 16'(cfg[3296 +: 32]);	// 0x1AC DW_W
+	uwire [16-1:0]  cfg_dw_tiles = 16'(cfg[3328 +: 32]);	// 0x1B0 DW_TILES
+	uwire [16-1:0]  cfg_dw_cb = 16'(cfg[3360 +: 32]);	// 0x1B4 DW_CB
+	uwire [1-1:0]  cfg_dw_stride2 = 1'(cfg[3392 +: 32]);	// 0x1B8 DW_STRIDE2
+	uwire [1-1:0]  cfg_dw_unsigned = 1'(cfg[3424 +: 32]);	// 0x1BC DW_UNSIGNED
+	uwire [1-1:0]  cfg_dw_open_l = 1'(cfg[3456 +: 32]);	// 0x1C0 DW_OPEN_L
+	uwire [1-1:0]  cfg_dw_open_r = 1'(cfg[3488 +: 32]);	// 0x1C4 DW_OPEN_R
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3392'h00000001000000010000FFFF0000FFFF0000FFFF0000FFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000010000FFFF0000FFFF00000001000000010000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err))) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3520'h000000010000000100000001000000010000FFFF0000FFFF0000FFFF0000FFFF000000010000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000010000FFFF0000FFFF00000001000000010000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err))) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,
 		.cfg, .start, .busy, .err
 	);
 
-	engine_gemm_path #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .OUT_BITS(OUT_BITS), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS), .DMA_BURST(DMA_BURST), .L_S_BITS(L_S_BITS), .L_B_BITS(L_B_BITS), .L_T_BITS(L_T_BITS), .L_DEPTH(L_DEPTH), .LN_C(LN_C), .LN_BITS(LN_BITS), .LN_T(LN_T), .LN_RB(LN_RB), .LN_SHIFT_BIAS(LN_SHIFT_BIAS), .LN_SB(LN_SB), .LN_RSQRT_FILE(LN_RSQRT_FILE), .DW_PE(DW_PE), .DW_W_MAX(DW_W_MAX), .DW_CB_MAX(DW_CB_MAX), .DW_W_BITS(DW_W_BITS)) unit (
-		.clk, .rst, .start, .cfg_rd_base, .cfg_rd_run, .cfg_rd_count0, .cfg_rd_count1, .cfg_rd_count2, .cfg_rd_count3, .cfg_rd_count4, .cfg_rd_count5, .cfg_rd_stride0, .cfg_rd_stride1, .cfg_rd_stride2, .cfg_rd_stride3, .cfg_rd_stride4, .cfg_rd_stride5, .cfg_in_unsigned, .cfg_wt_base, .cfg_wt_stride, .cfg_wt_iters, .cfg_wt_tokens, .cfg_wt_sf, .cfg_wt_nf, .cfg_wt_batch, .cfg_wt_raw, .cfg_wt_unsigned, .cfg_wr_base, .cfg_wr_run, .cfg_wr_count0, .cfg_wr_count1, .cfg_wr_count2, .cfg_wr_count3, .cfg_wr_count4, .cfg_wr_count5, .cfg_wr_stride0, .cfg_wr_stride1, .cfg_wr_stride2, .cfg_wr_stride3, .cfg_wr_stride4, .cfg_wr_stride5, .cfg_residual, .cfg_res_unsigned, .cfg_rs_base, .cfg_rs_run, .cfg_rs_count0, .cfg_rs_count1, .cfg_rs_count2, .cfg_rs_count3, .cfg_rs_count4, .cfg_rs_count5, .cfg_rs_stride0, .cfg_rs_stride1, .cfg_rs_stride2, .cfg_rs_stride3, .cfg_rs_stride4, .cfg_rs_stride5, .cfg_pm_base, .cfg_pm_run, .cfg_pm_count0, .cfg_pm_count1, .cfg_pm_count2, .cfg_pm_count3, .cfg_pm_count4, .cfg_pm_count5, .cfg_pm_stride0, .cfg_pm_stride1, .cfg_pm_stride2, .cfg_pm_stride3, .cfg_pm_stride4, .cfg_pm_stride5, .cfg_ln_groups, .cfg_ln_tokens, .cfg_ln_unsigned, .cfg_layernorm, .cfg_nm_beats, .cfg_nm_tokens, .cfg_nm_unsigned, .cfg_nm_eps, .cfg_nm_neg, .cfg_depthwise, .cfg_dw_h, .cfg_dw_w, .cfg_dw_tiles, .cfg_dw_cb, .cfg_dw_stride2, .cfg_dw_unsigned, .busy, .err, .done(), .m_axi_rd_arid, .m_axi_rd_araddr, .m_axi_rd_arlen, .m_axi_rd_arsize, .m_axi_rd_arburst, .m_axi_rd_arcache, .m_axi_rd_arprot, .m_axi_rd_arvalid, .m_axi_rd_arready, .m_axi_rd_rid, .m_axi_rd_rdata, .m_axi_rd_rresp, .m_axi_rd_rlast, .m_axi_rd_rvalid, .m_axi_rd_rready, .m_axi_wt_arid, .m_axi_wt_araddr, .m_axi_wt_arlen, .m_axi_wt_arsize, .m_axi_wt_arburst, .m_axi_wt_arcache, .m_axi_wt_arprot, .m_axi_wt_arvalid, .m_axi_wt_arready, .m_axi_wt_rid, .m_axi_wt_rdata, .m_axi_wt_rresp, .m_axi_wt_rlast, .m_axi_wt_rvalid, .m_axi_wt_rready, .m_axi_rs_arid, .m_axi_rs_araddr, .m_axi_rs_arlen, .m_axi_rs_arsize, .m_axi_rs_arburst, .m_axi_rs_arcache, .m_axi_rs_arprot, .m_axi_rs_arvalid, .m_axi_rs_arready, .m_axi_rs_rid, .m_axi_rs_rdata, .m_axi_rs_rresp, .m_axi_rs_rlast, .m_axi_rs_rvalid, .m_axi_rs_rready, .m_axi_pm_arid, .m_axi_pm_araddr, .m_axi_pm_arlen, .m_axi_pm_arsize, .m_axi_pm_arburst, .m_axi_pm_arcache, .m_axi_pm_arprot, .m_axi_pm_arvalid, .m_axi_pm_arready, .m_axi_pm_rid, .m_axi_pm_rdata, .m_axi_pm_rresp, .m_axi_pm_rlast, .m_axi_pm_rvalid, .m_axi_pm_rready, .m_axi_wr_awid, .m_axi_wr_awaddr, .m_axi_wr_awlen, .m_axi_wr_awsize, .m_axi_wr_awburst, .m_axi_wr_awcache, .m_axi_wr_awprot, .m_axi_wr_awvalid, .m_axi_wr_awready, .m_axi_wr_wdata, .m_axi_wr_wstrb, .m_axi_wr_wlast, .m_axi_wr_wvalid, .m_axi_wr_wready, .m_axi_wr_bid, .m_axi_wr_bresp, .m_axi_wr_bvalid, .m_axi_wr_bready
+	engine_gemm_path #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .OUT_BITS(OUT_BITS), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS), .DMA_BURST(DMA_BURST), .L_S_BITS(L_S_BITS), .L_B_BITS(L_B_BITS), .L_T_BITS(L_T_BITS), .L_DEPTH(L_DEPTH), .LN_C(LN_C), .LN_BITS(LN_BITS), .LN_T(LN_T), .LN_RB(LN_RB), .LN_SHIFT_BIAS(LN_SHIFT_BIAS), .LN_SB(LN_SB), .LN_RSQRT_FILE(LN_RSQRT_FILE), .LN_IN_BITS(LN_IN_BITS), .LN_RAW_B(LN_RAW_B), .DW_PE(DW_PE), .DW_W_MAX(DW_W_MAX), .DW_CB_MAX(DW_CB_MAX), .DW_W_BITS(DW_W_BITS)) unit (
+		.clk, .rst, .start, .cfg_rd_base, .cfg_rd_run, .cfg_rd_count0, .cfg_rd_count1, .cfg_rd_count2, .cfg_rd_count3, .cfg_rd_count4, .cfg_rd_count5, .cfg_rd_stride0, .cfg_rd_stride1, .cfg_rd_stride2, .cfg_rd_stride3, .cfg_rd_stride4, .cfg_rd_stride5, .cfg_in_unsigned, .cfg_wt_base, .cfg_wt_stride, .cfg_wt_iters, .cfg_wt_tokens, .cfg_wt_sf, .cfg_wt_nf, .cfg_wt_batch, .cfg_wt_raw, .cfg_wt_unsigned, .cfg_wr_base, .cfg_wr_run, .cfg_wr_count0, .cfg_wr_count1, .cfg_wr_count2, .cfg_wr_count3, .cfg_wr_count4, .cfg_wr_count5, .cfg_wr_stride0, .cfg_wr_stride1, .cfg_wr_stride2, .cfg_wr_stride3, .cfg_wr_stride4, .cfg_wr_stride5, .cfg_residual, .cfg_res_unsigned, .cfg_rs_base, .cfg_rs_run, .cfg_rs_count0, .cfg_rs_count1, .cfg_rs_count2, .cfg_rs_count3, .cfg_rs_count4, .cfg_rs_count5, .cfg_rs_stride0, .cfg_rs_stride1, .cfg_rs_stride2, .cfg_rs_stride3, .cfg_rs_stride4, .cfg_rs_stride5, .cfg_pm_base, .cfg_pm_run, .cfg_pm_count0, .cfg_pm_count1, .cfg_pm_count2, .cfg_pm_count3, .cfg_pm_count4, .cfg_pm_count5, .cfg_pm_stride0, .cfg_pm_stride1, .cfg_pm_stride2, .cfg_pm_stride3, .cfg_pm_stride4, .cfg_pm_stride5, .cfg_ln_groups, .cfg_ln_tokens, .cfg_ln_unsigned, .cfg_layernorm, .cfg_nm_beats, .cfg_nm_tokens, .cfg_nm_unsigned, .cfg_nm_eps, .cfg_nm_neg, .cfg_nm_raw, .cfg_nm_only, .cfg_depthwise, .cfg_dw_h, .cfg_dw_w, .cfg_dw_tiles, .cfg_dw_cb, .cfg_dw_stride2, .cfg_dw_unsigned, .cfg_dw_open_l, .cfg_dw_open_r, .busy, .err, .done(), .m_axi_rd_arid, .m_axi_rd_araddr, .m_axi_rd_arlen, .m_axi_rd_arsize, .m_axi_rd_arburst, .m_axi_rd_arcache, .m_axi_rd_arprot, .m_axi_rd_arvalid, .m_axi_rd_arready, .m_axi_rd_rid, .m_axi_rd_rdata, .m_axi_rd_rresp, .m_axi_rd_rlast, .m_axi_rd_rvalid, .m_axi_rd_rready, .m_axi_wt_arid, .m_axi_wt_araddr, .m_axi_wt_arlen, .m_axi_wt_arsize, .m_axi_wt_arburst, .m_axi_wt_arcache, .m_axi_wt_arprot, .m_axi_wt_arvalid, .m_axi_wt_arready, .m_axi_wt_rid, .m_axi_wt_rdata, .m_axi_wt_rresp, .m_axi_wt_rlast, .m_axi_wt_rvalid, .m_axi_wt_rready, .m_axi_rs_arid, .m_axi_rs_araddr, .m_axi_rs_arlen, .m_axi_rs_arsize, .m_axi_rs_arburst, .m_axi_rs_arcache, .m_axi_rs_arprot, .m_axi_rs_arvalid, .m_axi_rs_arready, .m_axi_rs_rid, .m_axi_rs_rdata, .m_axi_rs_rresp, .m_axi_rs_rlast, .m_axi_rs_rvalid, .m_axi_rs_rready, .m_axi_pm_arid, .m_axi_pm_araddr, .m_axi_pm_arlen, .m_axi_pm_arsize, .m_axi_pm_arburst, .m_axi_pm_arcache, .m_axi_pm_arprot, .m_axi_pm_arvalid, .m_axi_pm_arready, .m_axi_pm_rid, .m_axi_pm_rdata, .m_axi_pm_rresp, .m_axi_pm_rlast, .m_axi_pm_rvalid, .m_axi_pm_rready, .m_axi_wr_awid, .m_axi_wr_awaddr, .m_axi_wr_awlen, .m_axi_wr_awsize, .m_axi_wr_awburst, .m_axi_wr_awcache, .m_axi_wr_awprot, .m_axi_wr_awvalid, .m_axi_wr_awready, .m_axi_wr_wdata, .m_axi_wr_wstrb, .m_axi_wr_wlast, .m_axi_wr_wvalid, .m_axi_wr_wready, .m_axi_wr_bid, .m_axi_wr_bresp, .m_axi_wr_bvalid, .m_axi_wr_bready
 	);
 endmodule

@@ -11,6 +11,8 @@
 // convolution after this unit therefore computes the padded convolution of the whole map on each strip, whatever
 // the strip, which FINN's FMPadding cannot do: its padding is fixed at compile time, the same for every strip.
 //
+// cfg_open_l / cfg_open_r: the map's left / right edge is not the image's (a strip of a wider map sent on its own,
+// its halo column already in the input): no padding columns there.
 // Configuration (cfg_*) is sampled at `start` (a one-cycle pulse while !busy); the unit then passes `tiles` strips
 // and goes idle. S = W / tiles is found by repeated addition (W / tiles cycles), and each strip's geometry in one
 // cycle before it. Then one output beat per cycle: a zero beat takes no input, a data beat is the input beat
@@ -33,6 +35,8 @@ module strip_pad #(
 	input	logic [DIM_BITS-1:0]  cfg_halo,
 	input	logic [DIM_BITS-1:0]  cfg_cb,	// beats per pixel
 	input	logic [DIM_BITS-1:0]  cfg_pad,
+	input	logic  cfg_open_l,
+	input	logic  cfg_open_r,
 	output	logic  busy,
 	output	logic [1:0]  err,
 
@@ -62,6 +66,7 @@ module strip_pad #(
 	logic [DIM_BITS-1:0]  Strip;
 	logic [XB-1:0]  X0;	// Strip * S
 	logic  PL, PR;	// the strip reaches the left / right image edge (and pad > 0)
+	logic  OpenL, OpenR;
 	logic [CW-1:0]  DCols;	// the strip's data columns
 	rphase_t  RPh;
 	cphase_t  CPh;
@@ -74,8 +79,8 @@ module strip_pad #(
 	uwire [XB-1:0]  hi_raw = X0 + XB'(S) + XB'(Halo);
 	uwire [XB-1:0]  hi = hi_raw > XB'(W)? XB'(W) : hi_raw;
 	uwire  pad_on = Pad != 0;
-	uwire  pl_w = pad_on && lo == 0;
-	uwire  pr_w = pad_on && hi == XB'(W);
+	uwire  pl_w = pad_on && lo == 0 && !OpenL;
+	uwire  pr_w = pad_on && hi == XB'(W) && !OpenR;
 	uwire [CW-1:0]  dcols_w = CW'(hi - lo);
 
 	uwire  zero = RPh != MID || CPh != D;
@@ -108,6 +113,8 @@ module strip_pad #(
 				Halo <= cfg_halo;
 				CB <= cfg_cb;
 				Pad <= cfg_pad;
+				OpenL <= cfg_open_l;
+				OpenR <= cfg_open_r;
 				S <= 0;
 				SAcc <= 0;
 				Strip <= 0;

@@ -30,7 +30,9 @@ K = 3
 @dataclass(frozen=True)
 class DwFrame:
     """One layer: ``fmap`` (H, W, C) activations (UINT8 when ``in_unsigned``, else INT8), ``weights`` (C, 9) taps
-    (tap ky * 3 + kx), its lanes ``rq``, ``stride`` 1 or 2, read in ``tiles`` strips."""
+    (tap ky * 3 + kx), its lanes ``rq``, ``stride`` 1 or 2, read in ``tiles`` strips. ``open_l`` / ``open_r`` (one
+    strip): the map is a strip of a wider one, its halo column on that side included and not padded
+    (``strip_frames``)."""
 
     fmap: np.ndarray
     weights: np.ndarray
@@ -38,6 +40,8 @@ class DwFrame:
     stride: int = 1
     tiles: int = 1
     in_unsigned: bool = False
+    open_l: bool = False
+    open_r: bool = False
 
     def __post_init__(self) -> None:
         h, w, c = np.shape(self.fmap)
@@ -49,6 +53,8 @@ class DwFrame:
             raise ValueError(f"dw_core: stride {self.stride} (1 or 2)")
         if self.tiles < 1 or w % self.tiles:
             raise ValueError(f"dw_core: {w} columns are not {self.tiles} whole strips")
+        if (self.open_l or self.open_r) and self.tiles != 1:
+            raise ValueError(f"dw_core: an open side on a map in {self.tiles} strips (a strip sent alone is one)")
         lo, hi = (0, 255) if self.in_unsigned else (-128, 127)
         x = np.asarray(self.fmap)
         if x.size and (x.min() < lo or x.max() > hi):
@@ -57,7 +63,13 @@ class DwFrame:
 
     @property
     def strip_cols(self) -> int:
+        """Columns of a strip as the unit counts them (S: an open side's halo included)."""
         return np.shape(self.fmap)[1] // self.tiles
+
+    @property
+    def padded_cols(self) -> int:
+        """Columns of a padded strip (the window's W')."""
+        return self.strip_cols + 2 - self.open_l - self.open_r
 
 
 @dataclass(frozen=True)
@@ -89,15 +101,30 @@ class DwCoreConfig:
         w_bits = max(signed_bits(f.weights) for f in frames)
         cb = max(np.shape(f.fmap)[2] // pe for f in frames)
         lanes = rl.LanesConfig.covering([(f.rq, accumulate(f)) for f in frames], lanes=pe)
-        cfg = cls(pe=pe, w_max=max(f.strip_cols + 2 for f in frames), cb_max=cb, w_bits=w_bits, lanes=lanes)
+        cfg = cls(pe=pe, w_max=max(f.padded_cols for f in frames), cb_max=cb, w_bits=w_bits, lanes=lanes)
         return replace(cfg, lanes=replace(lanes, in_bits=cfg.acc_bits, depth=cb))
 
 
 def padded_strips(f: DwFrame) -> list[np.ndarray]:
-    """Each strip as the window sees it: (H + 2, S + 2, C) cut from the map padded by one."""
-    full = np.pad(np.asarray(f.fmap, dtype=np.int64), ((1, 1), (1, 1), (0, 0)))
+    """Each strip as the window sees it: (H + 2, W', C) cut from the map padded by one (an open side unpadded)."""
+    full = np.pad(np.asarray(f.fmap, dtype=np.int64), ((1, 1), (int(not f.open_l), int(not f.open_r)), (0, 0)))
+    if f.open_l or f.open_r:
+        return [full]
     w = np.shape(f.fmap)[1]
     return [full[:, lo + 1:hi + 1, :] for lo, hi in padded_columns(w, f.tiles, 1, 1)]
+
+
+def strip_frames(f: DwFrame, tiles: int) -> list[DwFrame]:
+    """Layer ``f`` (one strip) as ``tiles`` frames of one strip each, as a host launches it strip by strip: strip i's
+    columns with their halos (``strip_reader.strip_columns``), its interior sides open. Their outputs side by side
+    are ``f``'s (stride 2: strips of an even number of columns)."""
+    if f.tiles != 1 or f.open_l or f.open_r:
+        raise ValueError("dw_core: strip_frames splits a whole map")
+    w = np.shape(f.fmap)[1]
+    if w % tiles or (f.stride == 2 and (w // tiles) % 2):
+        raise ValueError(f"dw_core: {w} columns are not {tiles} whole strips (even at stride 2)")
+    return [replace(f, fmap=np.asarray(f.fmap)[:, lo:hi], open_l=lo > 0, open_r=hi < w)
+            for lo, hi in strip_columns(w, tiles, 1)]
 
 
 def accumulate(f: DwFrame) -> np.ndarray:
@@ -117,10 +144,11 @@ def frame_config(f: DwFrame, cfg: DwCoreConfig) -> dict[str, int]:
     h, w, c = np.shape(f.fmap)
     if c % cfg.pe or not 0 < c // cfg.pe <= cfg.cb_max:
         raise ValueError(f"dw_core: {c} channels on a unit of {cfg.cb_max} beats of {cfg.pe}")
-    if f.strip_cols + 2 > cfg.w_max:
-        raise ValueError(f"dw_core: strips of {f.strip_cols} columns on a unit of {cfg.w_max - 2}")
+    if f.padded_cols > cfg.w_max:
+        raise ValueError(f"dw_core: strips of {f.padded_cols - 2} columns on a unit of {cfg.w_max - 2}")
     return {"h": h, "w": w, "tiles": f.tiles, "cb": c // cfg.pe, "stride2": int(f.stride == 2),
-            "in_unsigned": int(f.in_unsigned), "unsigned": int(not f.rq.out_signed)}
+            "in_unsigned": int(f.in_unsigned), "unsigned": int(not f.rq.out_signed), "open_l": int(f.open_l),
+            "open_r": int(f.open_r)}
 
 
 def input_packets(f: DwFrame) -> list[bytes]:

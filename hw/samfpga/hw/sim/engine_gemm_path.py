@@ -23,6 +23,7 @@ import numpy as np
 from samfpga.hw.sim import access_reader as ar
 from samfpga.hw.sim.access_reader import AccessFrame
 from samfpga.hw.sim.dma_access import Access
+from samfpga.hw.sim.lane_requant import int_dtype
 from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.hw.sim.toolchain import setup_verilator_env
 
@@ -83,24 +84,43 @@ def dw_config(prog):
 def model_cycles(prog, s) -> int:
     """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``); a
     depthwise step's larger of its padded input's beats (one a cycle into the window: (H + 2) (W + 2) C / DW_PE) and
-    the writer's beats (PE bytes a cycle). Neither counts the parameters or the DMAs' start."""
+    the writer's beats (PE bytes a cycle); a LayerNorm-only step's larger of its reader's beats and its rows. None
+    counts the parameters or the DMAs' start."""
+    if s.kind == "layernorm":  # its reader's beats, or its rows through the LayerNorm (max(C/SIMD, 5) cycles each)
+        u, c = prog.unit, s.ln.channels
+        tokens = int(np.prod(s.out_shape)) // c
+        return max(-(-tokens * c * prog.elem_bytes(s.input.tensor) // u.simd), tokens * max(c // u.simd, 5))
     if s.kind != "dw":
         return s.unit_cycles
     h, w, c = s.input.shape[-3:]
     return max((h + 2) * (w + 2) * c // dw_pe(prog), -(-int(np.prod(s.out_shape)) // prog.unit.pe))
 
 
+def _layernorm_only(prog, s) -> bool:
+    """A LayerNorm step no GEMM follows (the neck's last) that the path runs: on raw sums of the unit's raw words
+    (or bytes), channels whole beats of SIMD, 8-bit outputs written in order."""
+    return (s.kind == "layernorm" and s.residual is None and s.ln.channels % prog.unit.simd == 0
+            and s.ln_rq.out_bits == 8 and s.write is None and prog.dtypes[s.input.tensor].startswith("INT")
+            and prog.elem_bytes(s.input.tensor) in (1, _raw_bytes(prog)))
+
+
+def _raw_bytes(prog) -> int:
+    """Bytes of a raw sum as the unit stores it (its raw words; 1 for a unit without raw output)."""
+    return prog.unit.raw_words if prog.unit.raw_bits else 1
+
+
 def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
     sums fit the adder's range: nothing to clip before the lanes), those with a LayerNorm before it (8-bit
-    inputs, channels whole beats of SIMD, no residual) and the depthwise steps (``dw_steps``), in program order."""
+    inputs, channels whole beats of SIMD, no residual), the depthwise steps (``dw_steps``) and a LayerNorm no GEMM
+    follows on raw sums (the neck's last), in program order."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
     dws = dw_steps(prog)
     for s in prog.steps:
-        if any(s is d for d in dws):
+        if any(s is d for d in dws) or _layernorm_only(prog, s):
             out.append(s)
             continue
         if not (s.kind == "gemm" and s.table is None and s.window is None
@@ -142,16 +162,18 @@ def _lane_widths(prog) -> dict[str, int]:
 
 
 def norm_config(prog):
-    """The LayerNorm on the path (``layernorm_lanes.LayerNormLanesConfig`` at SIMD lanes, the unit's activations as
-    its inputs) for the program's LayerNorm steps on it; None when it has none."""
+    """The LayerNorm on the path (``layernorm_lanes.LayerNormLanesConfig`` at SIMD lanes, the unit's activations or
+    a LayerNorm-only step's raw sums as its inputs, whichever is wider) for the program's LayerNorm steps on it;
+    None when it has none."""
     from samfpga.hw.sim.layernorm_lanes import LayerNormLanesConfig
     from samfpga.hw.sim.requant_lanes import LanesConfig
 
-    lns = [s.ln for s in path_steps(prog) if s.ln is not None]
-    if not lns:
+    steps = [s for s in path_steps(prog) if s.ln is not None]
+    if not steps:
         return None
     u, w = prog.unit, _lane_widths(prog)
-    return LayerNormLanesConfig.for_layers(lns, u.simd, u.a_bits, LanesConfig(
+    in_bits = max([u.a_bits] + [int_dtype(prog.dtypes[s.input.tensor])[0] for s in steps if s.kind == "layernorm"])
+    return LayerNormLanesConfig.for_layers([s.ln for s in steps], u.simd, in_bits, LanesConfig(
         lanes=u.simd, out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
 
 
@@ -165,7 +187,9 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     nc = norm_config(prog)
     if nc is not None:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
-                    "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits})
+                    "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits, "LN_IN_BITS": nc.in_bits})
+        if any(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1 for s in path_steps(prog)):
+            out["LN_RAW_B"] = _raw_bytes(prog)
     dc = dw_config(prog)
     if dc is not None:
         out.update({"DW_PE": dc.pe, "DW_W_MAX": dc.w_max, "DW_CB_MAX": dc.cb_max, "DW_W_BITS": dc.w_bits})
@@ -277,9 +301,21 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
         # the GEMM unit takes no input in a depthwise step: its registers stay 0
         return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": dw["in_unsigned"],
                 **{f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")},
-                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 0, "depthwise": 1,
+                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 0, "depthwise": 1, "nm_raw": 0, "nm_only": 0,
                 **{f"pm_{k}": v for k, v in pm.items()},
-                **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2")}, "dw_unsigned": dw["unsigned"]}
+                **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")},
+                "dw_unsigned": dw["unsigned"]}
+    if s.kind == "layernorm":  # the LayerNorm alone, its outputs to the writer; the GEMM unit takes no input
+        from samfpga.hw.sim.layernorm_lanes import frame_config
+
+        nm = frame_config(s.ln, s.ln_rq, np.zeros((int(np.prod(s.out_shape)) // s.ln.channels, s.ln.channels)),
+                          norm_config(prog))
+        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+        return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": 0,
+                **{f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")},
+                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 1, "depthwise": 0,
+                **{f"pm_{k}": v for k, v in pm.items()}, **{f"nm_{k}": v for k, v in nm.items()},
+                "nm_raw": int(prog.elem_bytes(s.input.tensor) > 1), "nm_only": 1}
     c = s.layer
     unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
             "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
@@ -287,7 +323,8 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     out = {**{f"rd_{k}": v for k, v in rd.items()},
            "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
            **{f"wt_{k}": v for k, v in unit.items()}, **{f"wr_{k}": v for k, v in wr.items()},
-           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": 0}
+           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": 0,
+           "nm_raw": 0, "nm_only": 0}
     if _lane_rq(s) is not None:
         pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
         out.update({f"pm_{k}": v for k, v in pm.items()})
@@ -306,6 +343,34 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
                     "res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
                     "ln_groups": s.mh // prog.unit.pe, "ln_tokens": s.tokens,
                     "ln_unsigned": int(not s.add_rq.out_signed)})
+    return out
+
+
+def dw_strip_configs(prog, s, lay: DdrLayout, tiles: int) -> list[dict[str, int]]:
+    """Depthwise step ``s`` launched strip by strip, as a host runs a map too wide for the window's banks: per strip
+    of W / ``tiles`` columns, the reader's pattern over its columns and halos (rows of (hi - lo) C bytes at a row's
+    stride), the unit's shape with its interior sides open (``dw_core.strip_frames``), the writer's pattern over its
+    output columns. For a step whose input and output are stored in order (no address pattern to compose)."""
+    from samfpga.hw.sim.dw_core import frame_config, strip_frames
+    from samfpga.hw.sim.strip_reader import strip_columns
+
+    if s.kind != "dw" or s.input.access.loops or s.write is not None:
+        raise ValueError(f"step {s.name}: strip launches need a depthwise step whose input and output are stored in "
+                         "order")
+    base = step_config(prog, s, lay)
+    h, w, c = s.input.shape[-3:]
+    stride = s.window["stride"][0]
+    oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
+    out = []
+    for i, ((lo, hi), f) in enumerate(zip(strip_columns(w, tiles, 1), strip_frames(dw_frame(prog, s), tiles),
+                                          strict=True)):
+        olo, ohi = i * (w // tiles) // stride, (i + 1) * (w // tiles) // stride
+        rd = ar.frame_config(AccessFrame(Access(s.input.access.offset + lo * c, (hi - lo) * c, ((h, w * c),)),
+                                         lay.bases[s.input.tensor]))
+        wr = ar.frame_config(AccessFrame(Access(olo * c, (ohi - olo) * c, ((oh, ow * c),)), lay.bases[s.output]))
+        dw = frame_config(f, dw_config(prog))
+        out.append({**base, **{f"rd_{k}": v for k, v in rd.items()}, **{f"wr_{k}": v for k, v in wr.items()},
+                    **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "open_l", "open_r")}})
     return out
 
 

@@ -31,6 +31,8 @@ async def _frames(dut, source: AxiStreamSource, sink: AxiStreamSink, frames: lis
             await RisingEdge(dut.clk)
         for k in ("h", "w", "tiles", "halo", "cb", "pad"):
             getattr(dut, f"cfg_{k}").value = f[k]
+        for k in ("open_l", "open_r"):  # a strip of a wider map sent on its own: no padding on that side
+            getattr(dut, f"cfg_{k}").value = f.get(k, 0)
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
