@@ -69,7 +69,7 @@ def test_path_steps_and_refusal():
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     """The 29 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
     activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
-    channels at 16 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
+    channels at 8 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
     lanes (16 channels per beat, strips of up to 16 columns, 64 channels), under stalls on every AXI channel and
     free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
     Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
@@ -98,7 +98,9 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     cycles = res.passes[1]["step_cycles"]
     gemm = [(c, s) for c, s in zip(cycles, steps, strict=True) if s.kind == "gemm"]
     over = [c - s.unit_cycles for c, s in gemm]
-    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // 16, 5) if s.ln else 0
+    lanes = gp.ln_pe(prog)
+    assert lanes == 8  # the LayerNorm at half the unit's SIMD: its beats re-cut from and to the unit's
+    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // lanes, 5) if s.ln else 0
                for _, s in gemm]
     assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
     assert all(o >= s.ln.channels for o, (_, s) in zip(over, gemm, strict=True) if s.ln is not None), over

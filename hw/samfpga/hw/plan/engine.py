@@ -18,8 +18,9 @@ The engine (what the cycle and resource figures below assume):
   the window's queries are the batch and K (QK^T) or V^T (AV) the weight words, written to DDR by the qkv layer;
   QK^T runs as a raw frame (its sums unrequantised for the softmax, RAW_OUT), and a step before each AV transposes
   V on the unit (``v_transpose_step``, ``samfpga.hw.sim.attention_operands``).
-- **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``) + a requantiser per lane ->
-  the sliding-window generator -> the unit; a second reader brings the residual to an adder on the output path.
+- **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``, its beats re-cut from and to
+  the unit's by byte gearboxes) + a requantiser per lane -> the sliding-window generator -> the unit; a second
+  reader brings the residual to an adder on the output path.
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
   (DMA).
@@ -613,6 +614,14 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     out[f"layernorm + lanes ({ln_ch} channels, {ln_in}-bit inputs)"] = {
         **_res(**layernorm_lanes(cfg.ln_lanes)),
         "source": "layernorm_lanes.sv at ln_lanes (Yosys line at vit_t's size, pricing.LAYERNORM_LANES)"}
+    # on the path (engine_gemm_path.sv) the LayerNorm's beats are re-cut: the reader's bytes and raw sums to its
+    # lanes, its outputs to the unit's SIMD and (a LayerNorm no GEMM follows) to the writer's PE
+    raw_b = math.ceil(ln_in / 8)
+    for name, i, o in (("reader -> layernorm", cfg.simd, cfg.ln_lanes),
+                       ("reader -> layernorm, raw sums", cfg.simd, raw_b * cfg.ln_lanes),
+                       ("layernorm -> unit", cfg.ln_lanes, cfg.simd), ("layernorm -> writer", cfg.ln_lanes, cfg.pe)):
+        out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
+            **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -724,9 +733,10 @@ NOT_BUILT = (
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
-    "the softmax and the neck's LayerNorms (on raw sums, before a window or alone) wired on the GEMM unit's "
-    "streams (the residual adder and its lanes are, the LayerNorm with its lanes before the unit on 8-bit inputs, "
-    "and the depthwise unit with its lanes beside it: engine_gemm_path.sv, docs/dw_core.md)",
+    "the softmax and the neck's first LayerNorm (on raw sums, before a window) wired on the GEMM unit's streams "
+    "(the residual adder and its lanes are, the LayerNorm with its lanes at ln_lanes before the unit on 8-bit "
+    "inputs or alone on raw sums, and the depthwise unit with its lanes beside it: engine_gemm_path.sv, "
+    "docs/dw_core.md)",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
     "(samfpga.hw.sim.engine_program, EngineProgram.needs): the image's per-channel table (priced); every raw "
     "frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does. Built and simulated: 9-bit "
@@ -743,8 +753,8 @@ NOT_BUILT = (
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
     "GEMM steps with a residual, a LayerNorm on 8-bit inputs or nothing on the unit's streams DDR to DDR on "
-    "engine_gemm_path.sv, and its depthwise steps there: the image table, the neck's LayerNorms, the sliding window "
-    "and the attention products are not wired)",
+    "engine_gemm_path.sv, and its depthwise steps and the neck's last LayerNorm there: the image table, the neck's "
+    "first LayerNorm, the sliding window and the attention products are not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -68,6 +68,7 @@ module engine_gemm_path #(
 	// LayerNorms' inputs)
 	int unsigned  LN_IN_BITS = 0,
 	int unsigned  LN_RAW_B = 0,
+	int unsigned  LN_PE = 0,	// its lanes (0: SIMD; fewer: its beats re-cut from and to the unit's)
 	// the depthwise unit (dw_core.sv, its lanes of the widths above; DW_PE = 0: none): channels per beat, the
 	// widest padded strip's columns, beats of DW_PE channels per pixel, the weights' width
 	int unsigned  DW_PE = 0,
@@ -77,7 +78,7 @@ module engine_gemm_path #(
 
 	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
-	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
+	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/(LN_PE > 0? LN_PE : SIMD) + 1) : 1
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -173,7 +174,7 @@ module engine_gemm_path #(
 	// LayerNorm steps (cfg_layernorm = 1): the input's values normalised and requantised (layernorm_lanes.sv, its
 	// lanes' parameters from the parameter reader) before the unit; sampled with the start
 	input	logic  cfg_layernorm,	// held for the whole step
-	input	logic [NM_GB-1:0]  cfg_nm_beats,	// the layer's channels / SIMD
+	input	logic [NM_GB-1:0]  cfg_nm_beats,	// the layer's channels / LN_PE
 	input	logic [CNT_BITS-1:0]  cfg_nm_tokens,
 	input	logic  cfg_nm_unsigned,	// the lanes' clip, and so the unit's input: UINT8 (else INT8)
 	input	logic [63:0]  cfg_nm_eps,
@@ -371,47 +372,58 @@ module engine_gemm_path #(
 		.m_axis_tdata(y_tdata), .m_axis_tvalid(y_tvalid), .m_axis_tready(y_tready)
 	);
 
-	// LayerNorm steps: the widened input bytes through the LayerNorm and its lanes (channel c on lane c % SIMD, as
-	// the unit takes them), their 8-bit outputs widened as the clip's sign says; other steps go straight to the unit
+	// LayerNorm steps: the input bytes (re-cut to LN_PE a beat, widened as the input's sign says) or raw sums (re-cut
+	// to LN_PE sums a beat, sign-extended) through the LayerNorm and its lanes at LN_PE lanes (channel c on lane
+	// c % LN_PE), their 8-bit outputs re-cut to the unit's SIMD and widened as the clip's sign says, or (a LayerNorm
+	// no GEMM follows) re-cut to the writer's beats; other steps go straight to the unit
 	if(LN_C > 0) begin : genNorm
-		uwire [SIMD*8-1:0]  n_tdata;
-		uwire [(SIMD*NM_IN+7)/8*8-1:0]  ln_in;
+		localparam int unsigned  NP = LN_PE > 0? LN_PE : SIMD;
+		uwire [NP*8-1:0]  n_tdata;
+		uwire [(NP*NM_IN+7)/8*8-1:0]  ln_in;
 		uwire  n_tvalid, n_tready, nx_ready, np_ready, ln_valid;
-		// the LayerNorm's inputs: the widened bytes, or (cfg_nm_raw) the reader's bytes re-cut to SIMD raw sums a
-		// beat, each sign-extended
-		logic [(SIMD*NM_IN+7)/8*8-1:0]  widened;
+		uwire [8*NP-1:0]  b_tdata;
+		uwire  b_tvalid, b_tready, bx_ready;
+		byte_gearbox #(.IN_B(SIMD), .OUT_B(NP)) to_norm (
+			.clk, .rst,
+			.s_axis_tdata(x_tdata), .s_axis_tkeep(x_tkeep), .s_axis_tlast(x_tlast),
+			.s_axis_tvalid(cfg_layernorm && !cfg_nm_raw && xg_tvalid), .s_axis_tready(bx_ready),
+			.m_axis_tdata(b_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(b_tvalid),
+			.m_axis_tready(b_tready)
+		);
+		logic [(NP*NM_IN+7)/8*8-1:0]  widened;
 		always_comb begin
 			widened = '0;
-			for(int unsigned  k = 0; k < SIMD; k++)
-				widened[k*NM_IN +: NM_IN] = NM_IN'($signed(a_tdata[k*A_BITS +: A_BITS]));
+			for(int unsigned  k = 0; k < NP; k++)
+				widened[k*NM_IN +: NM_IN] = {{(NM_IN-8){!cfg_in_unsigned && b_tdata[8*k + 7]}}, b_tdata[8*k +: 8]};
 		end
 		if(LN_RAW_B > 0) begin : genRaw
-			uwire [8*LN_RAW_B*SIMD-1:0]  r_tdata;
+			uwire [8*LN_RAW_B*NP-1:0]  r_tdata;
 			uwire  r_tvalid, r_tready;
-			byte_gearbox #(.IN_B(SIMD), .OUT_B(LN_RAW_B*SIMD)) to_raw (
+			byte_gearbox #(.IN_B(SIMD), .OUT_B(LN_RAW_B*NP)) to_raw (
 				.clk, .rst,
 				.s_axis_tdata(x_tdata), .s_axis_tkeep(x_tkeep), .s_axis_tlast(x_tlast),
 				.s_axis_tvalid(cfg_nm_raw && xg_tvalid), .s_axis_tready(rx_ready),
 				.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid),
 				.m_axis_tready(r_tready)
 			);
-			logic [(SIMD*NM_IN+7)/8*8-1:0]  v;
+			logic [(NP*NM_IN+7)/8*8-1:0]  v;
 			always_comb begin
 				v = '0;
-				for(int unsigned  k = 0; k < SIMD; k++)
+				for(int unsigned  k = 0; k < NP; k++)
 					v[k*NM_IN +: NM_IN] = NM_IN'($signed(r_tdata[8*LN_RAW_B*k +: 8*LN_RAW_B]));
 			end
 			assign	ln_in = cfg_nm_raw? v : widened;
-			assign	ln_valid = cfg_nm_raw? r_tvalid : cfg_layernorm && xg_tvalid;
+			assign	ln_valid = cfg_nm_raw? r_tvalid : b_tvalid;
 			assign	r_tready = cfg_nm_raw && nx_ready;
 		end : genRaw
 		else begin : genBytes
 			assign	ln_in = widened;
-			assign	ln_valid = cfg_layernorm && xg_tvalid;
+			assign	ln_valid = b_tvalid;
 			assign	rx_ready = 0;
 		end : genBytes
+		assign	b_tready = !cfg_nm_raw && nx_ready;
 		layernorm_lanes #(
-			.C(LN_C), .PE(SIMD), .IN_BITS(NM_IN), .LN_BITS(LN_BITS), .T(LN_T), .RB(LN_RB),
+			.C(LN_C), .PE(NP), .IN_BITS(NM_IN), .LN_BITS(LN_BITS), .T(LN_T), .RB(LN_RB),
 			.SHIFT_BIAS(LN_SHIFT_BIAS), .SB(LN_SB), .RSQRT_FILE(LN_RSQRT_FILE), .OUT_BITS(8), .S_BITS(L_S_BITS),
 			.B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .TOK_BITS(CNT_BITS)
 		) norm (
@@ -422,24 +434,35 @@ module engine_gemm_path #(
 			.s_axis_tdata(ln_in), .s_axis_tvalid(ln_valid), .s_axis_tready(nx_ready),
 			.m_axis_tdata(n_tdata), .m_axis_tlast(n_tlast), .m_axis_tvalid(n_tvalid), .m_axis_tready(n_tready)
 		);
+		// to the unit: LN_PE outputs a beat re-cut to SIMD, widened
+		uwire [8*SIMD-1:0]  nu_tdata;
+		uwire  nu_tvalid, nu_tready, nu_ready;
+		byte_gearbox #(.IN_B(NP), .OUT_B(SIMD)) to_unit (
+			.clk, .rst,
+			.s_axis_tdata(n_tdata), .s_axis_tkeep('1), .s_axis_tlast(n_tlast),
+			.s_axis_tvalid(!cfg_nm_only && n_tvalid), .s_axis_tready(nu_ready),
+			.m_axis_tdata(nu_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(nu_tvalid),
+			.m_axis_tready(nu_tready)
+		);
 		always_comb begin
 			u_tdata = a_tdata;
 			if(cfg_layernorm) begin
 				u_tdata = '0;
 				for(int unsigned  s = 0; s < SIMD; s++)
-					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && n_tdata[8*s + 7]}}, n_tdata[8*s +: 8]};
+					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && nu_tdata[8*s + 7]}}, nu_tdata[8*s +: 8]};
 			end
 		end
 		// a LayerNorm no GEMM follows: its outputs re-cut to the writer's beats
-		byte_gearbox #(.IN_B(SIMD), .OUT_B(OUT_W/8)) from_norm (
+		byte_gearbox #(.IN_B(NP), .OUT_B(OUT_W/8)) from_norm (
 			.clk, .rst,
 			.s_axis_tdata(n_tdata), .s_axis_tkeep('1), .s_axis_tlast(n_tlast), .s_axis_tvalid(cfg_nm_only && n_tvalid),
 			.s_axis_tready(lo_ready),
 			.m_axis_tdata(l_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(l_tvalid), .m_axis_tready(l_tready)
 		);
-		assign	u_tvalid = cfg_layernorm? !cfg_nm_only && n_tvalid : xg_tvalid;
-		assign	n_tready = cfg_layernorm && (cfg_nm_only? lo_ready : u_tready);
-		assign	xg_tready = cfg_nm_raw? rx_ready : cfg_layernorm? nx_ready : u_tready;
+		assign	u_tvalid = cfg_layernorm? nu_tvalid : xg_tvalid;
+		assign	nu_tready = cfg_layernorm && u_tready;
+		assign	n_tready = cfg_nm_only? lo_ready : nu_ready;
+		assign	xg_tready = cfg_layernorm? (cfg_nm_raw? rx_ready : bx_ready) : u_tready;
 		assign	pg_tready = cfg_layernorm? np_ready : lp_tready;
 	end : genNorm
 	else begin : genNoNorm

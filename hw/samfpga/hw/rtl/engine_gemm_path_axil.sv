@@ -150,6 +150,7 @@ module engine_gemm_path_axil #(
 	parameter  LN_RSQRT_FILE = "",
 	int unsigned  LN_IN_BITS = 0,
 	int unsigned  LN_RAW_B = 0,
+	int unsigned  LN_PE = 0,
 	int unsigned  DW_PE = 0,
 	int unsigned  DW_W_MAX = 18,
 	int unsigned  DW_CB_MAX = 4,
@@ -158,7 +159,7 @@ module engine_gemm_path_axil #(
 
 	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
-	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/SIMD + 1) : 1
+	localparam int unsigned  NM_GB = LN_C > 0? $clog2(LN_C/(LN_PE > 0? LN_PE : SIMD) + 1) : 1
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -438,7 +439,7 @@ module engine_gemm_path_axil #(
 		.cfg, .start, .busy, .err
 	);
 
-	engine_gemm_path #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .OUT_BITS(OUT_BITS), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS), .DMA_BURST(DMA_BURST), .L_S_BITS(L_S_BITS), .L_B_BITS(L_B_BITS), .L_T_BITS(L_T_BITS), .L_DEPTH(L_DEPTH), .LN_C(LN_C), .LN_BITS(LN_BITS), .LN_T(LN_T), .LN_RB(LN_RB), .LN_SHIFT_BIAS(LN_SHIFT_BIAS), .LN_SB(LN_SB), .LN_RSQRT_FILE(LN_RSQRT_FILE), .LN_IN_BITS(LN_IN_BITS), .LN_RAW_B(LN_RAW_B), .DW_PE(DW_PE), .DW_W_MAX(DW_W_MAX), .DW_CB_MAX(DW_CB_MAX), .DW_W_BITS(DW_W_BITS)) unit (
+	engine_gemm_path #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .OUT_BITS(OUT_BITS), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS), .DMA_BURST(DMA_BURST), .L_S_BITS(L_S_BITS), .L_B_BITS(L_B_BITS), .L_T_BITS(L_T_BITS), .L_DEPTH(L_DEPTH), .LN_C(LN_C), .LN_BITS(LN_BITS), .LN_T(LN_T), .LN_RB(LN_RB), .LN_SHIFT_BIAS(LN_SHIFT_BIAS), .LN_SB(LN_SB), .LN_RSQRT_FILE(LN_RSQRT_FILE), .LN_IN_BITS(LN_IN_BITS), .LN_RAW_B(LN_RAW_B), .LN_PE(LN_PE), .DW_PE(DW_PE), .DW_W_MAX(DW_W_MAX), .DW_CB_MAX(DW_CB_MAX), .DW_W_BITS(DW_W_BITS)) unit (
 		.clk, .rst, .start, .cfg_rd_base, .cfg_rd_run, .cfg_rd_count0, .cfg_rd_count1, .cfg_rd_count2, .cfg_rd_count3, .cfg_rd_count4, .cfg_rd_count5, .cfg_rd_stride0, .cfg_rd_stride1, .cfg_rd_stride2, .cfg_rd_stride3, .cfg_rd_stride4, .cfg_rd_stride5, .cfg_in_unsigned, .cfg_wt_base, .cfg_wt_stride, .cfg_wt_iters, .cfg_wt_tokens, .cfg_wt_sf, .cfg_wt_nf, .cfg_wt_batch, .cfg_wt_raw, .cfg_wt_unsigned, .cfg_wr_base, .cfg_wr_run, .cfg_wr_count0, .cfg_wr_count1, .cfg_wr_count2, .cfg_wr_count3, .cfg_wr_count4, .cfg_wr_count5, .cfg_wr_stride0, .cfg_wr_stride1, .cfg_wr_stride2, .cfg_wr_stride3, .cfg_wr_stride4, .cfg_wr_stride5, .cfg_residual, .cfg_res_unsigned, .cfg_rs_base, .cfg_rs_run, .cfg_rs_count0, .cfg_rs_count1, .cfg_rs_count2, .cfg_rs_count3, .cfg_rs_count4, .cfg_rs_count5, .cfg_rs_stride0, .cfg_rs_stride1, .cfg_rs_stride2, .cfg_rs_stride3, .cfg_rs_stride4, .cfg_rs_stride5, .cfg_pm_base, .cfg_pm_run, .cfg_pm_count0, .cfg_pm_count1, .cfg_pm_count2, .cfg_pm_count3, .cfg_pm_count4, .cfg_pm_count5, .cfg_pm_stride0, .cfg_pm_stride1, .cfg_pm_stride2, .cfg_pm_stride3, .cfg_pm_stride4, .cfg_pm_stride5, .cfg_ln_groups, .cfg_ln_tokens, .cfg_ln_unsigned, .cfg_layernorm, .cfg_nm_beats, .cfg_nm_tokens, .cfg_nm_unsigned, .cfg_nm_eps, .cfg_nm_neg, .cfg_nm_raw, .cfg_nm_only, .cfg_depthwise, .cfg_dw_h, .cfg_dw_w, .cfg_dw_tiles, .cfg_dw_cb, .cfg_dw_stride2, .cfg_dw_unsigned, .cfg_dw_open_l, .cfg_dw_open_r, .busy, .err, .done(), .m_axi_rd_arid, .m_axi_rd_araddr, .m_axi_rd_arlen, .m_axi_rd_arsize, .m_axi_rd_arburst, .m_axi_rd_arcache, .m_axi_rd_arprot, .m_axi_rd_arvalid, .m_axi_rd_arready, .m_axi_rd_rid, .m_axi_rd_rdata, .m_axi_rd_rresp, .m_axi_rd_rlast, .m_axi_rd_rvalid, .m_axi_rd_rready, .m_axi_wt_arid, .m_axi_wt_araddr, .m_axi_wt_arlen, .m_axi_wt_arsize, .m_axi_wt_arburst, .m_axi_wt_arcache, .m_axi_wt_arprot, .m_axi_wt_arvalid, .m_axi_wt_arready, .m_axi_wt_rid, .m_axi_wt_rdata, .m_axi_wt_rresp, .m_axi_wt_rlast, .m_axi_wt_rvalid, .m_axi_wt_rready, .m_axi_rs_arid, .m_axi_rs_araddr, .m_axi_rs_arlen, .m_axi_rs_arsize, .m_axi_rs_arburst, .m_axi_rs_arcache, .m_axi_rs_arprot, .m_axi_rs_arvalid, .m_axi_rs_arready, .m_axi_rs_rid, .m_axi_rs_rdata, .m_axi_rs_rresp, .m_axi_rs_rlast, .m_axi_rs_rvalid, .m_axi_rs_rready, .m_axi_pm_arid, .m_axi_pm_araddr, .m_axi_pm_arlen, .m_axi_pm_arsize, .m_axi_pm_arburst, .m_axi_pm_arcache, .m_axi_pm_arprot, .m_axi_pm_arvalid, .m_axi_pm_arready, .m_axi_pm_rid, .m_axi_pm_rdata, .m_axi_pm_rresp, .m_axi_pm_rlast, .m_axi_pm_rvalid, .m_axi_pm_rready, .m_axi_wr_awid, .m_axi_wr_awaddr, .m_axi_wr_awlen, .m_axi_wr_awsize, .m_axi_wr_awburst, .m_axi_wr_awcache, .m_axi_wr_awprot, .m_axi_wr_awvalid, .m_axi_wr_awready, .m_axi_wr_wdata, .m_axi_wr_wstrb, .m_axi_wr_wlast, .m_axi_wr_wvalid, .m_axi_wr_wready, .m_axi_wr_bid, .m_axi_wr_bresp, .m_axi_wr_bvalid, .m_axi_wr_bready
 	);
 endmodule

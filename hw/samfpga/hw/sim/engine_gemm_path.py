@@ -47,6 +47,12 @@ def dw_pe(prog) -> int:
     return prog.unit.simd
 
 
+def ln_pe(prog) -> int:
+    """Lanes of the path's LayerNorm: half the unit's SIMD (as the plan's engines run it narrower than the unit,
+    ``EngineConfig.ln_lanes``; its beats re-cut from and to the unit's), at least 1."""
+    return max(1, prog.unit.simd // 2)
+
+
 def dw_steps(prog) -> list:
     """The program's depthwise steps the path runs: 3 x 3, padding 1, stride 1 or 2, 8-bit inputs and outputs,
     channels whole beats of ``dw_pe``, no residual."""
@@ -162,7 +168,7 @@ def _lane_widths(prog) -> dict[str, int]:
 
 
 def norm_config(prog):
-    """The LayerNorm on the path (``layernorm_lanes.LayerNormLanesConfig`` at SIMD lanes, the unit's activations or
+    """The LayerNorm on the path (``layernorm_lanes.LayerNormLanesConfig`` at ``ln_pe`` lanes, the unit's activations or
     a LayerNorm-only step's raw sums as its inputs, whichever is wider) for the program's LayerNorm steps on it;
     None when it has none."""
     from samfpga.hw.sim.layernorm_lanes import LayerNormLanesConfig
@@ -173,8 +179,8 @@ def norm_config(prog):
         return None
     u, w = prog.unit, _lane_widths(prog)
     in_bits = max([u.a_bits] + [int_dtype(prog.dtypes[s.input.tensor])[0] for s in steps if s.kind == "layernorm"])
-    return LayerNormLanesConfig.for_layers([s.ln for s in steps], u.simd, in_bits, LanesConfig(
-        lanes=u.simd, out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
+    return LayerNormLanesConfig.for_layers([s.ln for s in steps], ln_pe(prog), in_bits, LanesConfig(
+        lanes=ln_pe(prog), out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
 
 
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
@@ -187,7 +193,8 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     nc = norm_config(prog)
     if nc is not None:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
-                    "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits, "LN_IN_BITS": nc.in_bits})
+                    "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits, "LN_IN_BITS": nc.in_bits,
+                    "LN_PE": nc.pe})
         if any(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1 for s in path_steps(prog)):
             out["LN_RAW_B"] = _raw_bytes(prog)
     dc = dw_config(prog)
