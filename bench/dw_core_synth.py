@@ -12,8 +12,8 @@ requantiser widths), at PE = 8, 16 and 32 (the plan's ``dw_pe`` search space): `
 8- and 32-channel points per resource for LUT, FF and DSP (the 16-channel point beside it with the line's error),
 the banks' block RAM by the project's memory model (``engine.dw_banks``), compared with Yosys' count at each size.
 The gearbox at seven width pairs (split, gather, general ratios; IN_B + OUT_B = CAP bytes): FF 8 CAP + its counters,
-LUT the least-squares a x 8 CAP + b x 8 IN_B (the buffer's bits, each a few candidates wide; the input's masking)
-with each point's ratio to it. Writes ``<out>.json`` / ``<out>.md``.
+LUT the least-squares a x 8 IN_B + b x 8 M (the input's masking; M = ``pricing.gearbox_mux_inputs``, the input
+bytes that can land on each buffer byte, summed: the muxes) with each point's ratio to it. Writes ``<out>.json`` / ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ def main(argv: list[str] | None = None) -> int:
             print("gearbox", i, o, {k: r[k] for k in RESOURCES}, flush=True)
     import numpy as np
 
+    from samfpga.hw.plan.pricing import gearbox_mux_inputs
+
     g = out["gearboxes"]
-    feats = np.array([[8 * (x["in_b"] + x["out_b"]), 8 * x["in_b"]] for x in g], float)
+    feats = np.array([[8 * x["in_b"], 8 * gearbox_mux_inputs(x["in_b"], x["out_b"])] for x in g], float)
     coef = np.linalg.lstsq(feats, np.array([x["LUT"] for x in g], float), rcond=None)[0]
-    out["gearbox_model"] = {"LUT_per_buffer_bit": round(float(coef[0]), 4),
-                            "LUT_per_input_bit": round(float(coef[1]), 4)}
+    out["gearbox_model"] = {"LUT_per_input_bit": round(float(coef[0]), 4),
+                            "LUT_per_mux_input_bit": round(float(coef[1]), 4)}
     for x, f in zip(g, feats, strict=True):
         x["LUT_model_ratio"] = round(x["LUT"] / float(f @ coef), 3)
     lo, hi = PES[0], PES[-1]
@@ -96,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} {m[k][0]:,.1f} + {m[k][1]:,.2f} x PE" for k in m) + f"; its error at {mid}: "
         + ", ".join(f"{k} {v:+g}" for k, v in out[f"line_error_at_{mid}"].items()) + "."]
     gm = out["gearbox_model"]
-    lines += ["", f"byte_gearbox.sv: LUT = {gm['LUT_per_buffer_bit']} x 8 (IN_B + OUT_B) + "
-              f"{gm['LUT_per_input_bit']} x 8 IN_B (least squares), FF = 8 (IN_B + OUT_B) + its counters.", "",
+    lines += ["", f"byte_gearbox.sv: LUT = {gm['LUT_per_input_bit']} x 8 IN_B + {gm['LUT_per_mux_input_bit']} x 8 M "
+              "(M: the input bytes that can land on each buffer byte, summed; least squares), FF = 8 (IN_B + OUT_B) "
+              "+ its counters.", "",
               "| IN_B | OUT_B | LUT | FF | Yosys / model (LUT) |", "|---|---|---|---|---|"]
     lines += [f"| {x['in_b']} | {x['out_b']} | {x['LUT']:,.0f} | {x['FF']:,.0f} | {x['LUT_model_ratio']} |"
               for x in out["gearboxes"]]

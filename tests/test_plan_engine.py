@@ -412,9 +412,9 @@ def test_layernorm_prices_are_the_committed_yosys_line():
 
 def test_depthwise_prices_are_the_committed_yosys_runs():
     """pricing.DW_CORE is the line through bench/results/dw_core_synth.json's Yosys runs of dw_core.sv at PE 8 and
-    32 (within 400 LUT and 5 FF of the PE 16 point), sized as the plan sizes the unit for vit_t (its widest padded
+    32 (within 500 LUT and 5 FF of the PE 16 point), sized as the plan sizes the unit for vit_t (its widest padded
     strip and channels); the window's banks by the memory model equal Yosys' block RAM at all three sizes; and
-    pricing.BYTE_GEARBOX is that file's fit of byte_gearbox.sv, within 10% of every measured point."""
+    pricing.BYTE_GEARBOX is that file's fit of byte_gearbox.sv, within 12% of every measured point."""
     import json
     from dataclasses import replace
     from pathlib import Path
@@ -429,12 +429,10 @@ def test_depthwise_prices_are_the_committed_yosys_runs():
     assert dw_size(c, units) == (synth["strip_columns"], synth["channels"]) == (34, 320)
     for run in synth["runs"]:
         model = dw_core(run["pe"])
-        assert all(abs(model[r] - run[r]) <= (400 if r == "LUT" else 5) for r in ("LUT", "FF", "DSP")), run
+        assert all(abs(model[r] - run[r]) <= (500 if r == "LUT" else 5) for r in ("LUT", "FF", "DSP")), run
         assert dw_banks(replace(c, dw_pe=run["pe"]), 34, 320)["BRAM36"] == run["BRAM36"], run
-    gm = synth["gearbox_model"]
-    assert (gm["LUT_per_buffer_bit"], gm["LUT_per_input_bit"]) == (BYTE_GEARBOX["LUT_per_buffer_bit"],
-                                                                  BYTE_GEARBOX["LUT_per_input_bit"])
+    assert synth["gearbox_model"] == BYTE_GEARBOX
     for g in synth["gearboxes"]:
         model = byte_gearbox(g["in_b"], g["out_b"])
-        assert 0.9 <= g["LUT"] / model["LUT"] <= 1.1 and abs(model["FF"] - g["FF"]) <= 2, g
+        assert 0.88 <= g["LUT"] / model["LUT"] <= 1.12 and abs(model["FF"] - g["FF"]) <= 2, g
     assert byte_gearbox(16, 16)["LUT"] == 0

@@ -113,7 +113,7 @@ def test_rtl_runs_every_depthwise_layer_of_the_program(tmp_path):
     by strip (each strip alone, its interior sides open: 4 at stride 2, the program's first in 2), back to back on one
     build of 16 channels per beat, with refused configurations among them (no channels, more than the build has,
     a map not in whole strips, odd strips at stride 2 in strips or alone, a strip too wide for the window's banks,
-    an open side on a map in strips), under stalls and
+    an open side on a map in strips, strips of one column), under stalls and
     free-running: every output equal to the reference. Controls: a layer with one tap's weights negated gives its
     own reference and not the original's; a strip sent as two packets (tlast off its end) raises err[1]."""
     rng = np.random.default_rng(3)
@@ -131,7 +131,8 @@ def test_rtl_runs_every_depthwise_layer_of_the_program(tmp_path):
            {"h": 4, "w": 6, "tiles": 2, "cb": 1, "stride2": 1, **closed},
            {"h": 4, "w": 40, "tiles": 1, "cb": 4, "stride2": 0, **closed},
            {"h": 4, "w": 8, "tiles": 2, "cb": 1, "stride2": 0, "open_l": 1, "open_r": 0},  # open side on strips
-           {"h": 4, "w": 6, "tiles": 1, "cb": 1, "stride2": 1, "open_l": 1, "open_r": 0}]  # 5 columns at stride 2
+           {"h": 4, "w": 6, "tiles": 1, "cb": 1, "stride2": 1, "open_l": 1, "open_r": 0},  # 5 columns at stride 2
+           {"h": 4, "w": 2, "tiles": 2, "cb": 1, "stride2": 0, **closed}]  # strips of one column
     runs = frames[:3] + bad[:2] + frames[3:6] + [flipped] + bad[2:] + frames[6:] + [frames[1]]
     at_flipped = 8
     split = frames[1]

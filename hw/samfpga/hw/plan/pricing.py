@@ -85,7 +85,7 @@ def requant_lanes(use: str, lanes: int) -> dict[str, float]:
 #: resource, the line through Yosys ``synth_xilinx -family xcup`` counts at PE 8 and 32 for vit_t's depthwise layers
 #: (``python bench/dw_core_synth.py``, bench/results/dw_core_synth.json "model"; tests/test_plan_engine.py checks
 #: these equal that file).
-DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1665.33, 706.33), "FF": (546.33, 337.46), "DSP": (3.0, 10.0)}
+DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1673.33, 707.96), "FF": (550.33, 337.46), "DSP": (3.0, 10.0)}
 
 
 def dw_core(pe: int) -> dict[str, float]:
@@ -93,11 +93,18 @@ def dw_core(pe: int) -> dict[str, float]:
     return {r: (DW_CORE[r][0] + DW_CORE[r][1] * pe if r in DW_CORE else 0.0) for r in RESOURCES}
 
 
-#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat): LUT per bit of its IN_B + OUT_B byte
-#: buffer and per input bit, the least-squares fit to Yosys counts at seven width pairs (bench/results
-#: /dw_core_synth.json "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: the buffer's bits
-#: and its byte counter. No DSP, no block RAM. IN_B = OUT_B is a wire.
-BYTE_GEARBOX: dict[str, float] = {"LUT_per_buffer_bit": 1.0161, "LUT_per_input_bit": 1.9696}
+#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat): LUT per input bit and per bit of the
+#: buffer's byte muxes (``gearbox_mux_inputs``), the least-squares fit to Yosys counts at seven width pairs
+#: (bench/results/dw_core_synth.json "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: the
+#: buffer's bits and its byte counter. No DSP, no block RAM. IN_B = OUT_B is a wire.
+BYTE_GEARBOX: dict[str, float] = {"LUT_per_input_bit": 0.7333, "LUT_per_mux_input_bit": 1.2838}
+
+
+def gearbox_mux_inputs(in_b: int, out_b: int) -> int:
+    """The byte gearbox's mux inputs: for each of its IN_B + OUT_B buffer bytes, the input bytes that can land on it
+    (an input lands at an offset that is a multiple of gcd(IN_B, OUT_B) up to OUT_B), summed."""
+    g = math.gcd(in_b, out_b)
+    return sum(1 for b in range(in_b + out_b) for k in range(out_b // g + 1) if 0 <= b - k * g < in_b)
 
 
 def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
@@ -106,7 +113,8 @@ def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
         return {r: 0.0 for r in RESOURCES}
     cap = in_b + out_b
     return {**{r: 0.0 for r in RESOURCES},
-            "LUT": BYTE_GEARBOX["LUT_per_buffer_bit"] * 8 * cap + BYTE_GEARBOX["LUT_per_input_bit"] * 8 * in_b,
+            "LUT": BYTE_GEARBOX["LUT_per_input_bit"] * 8 * in_b
+            + BYTE_GEARBOX["LUT_per_mux_input_bit"] * 8 * gearbox_mux_inputs(in_b, out_b),
             "FF": 8 * cap + math.ceil(math.log2(cap + 1)) + 1}
 
 

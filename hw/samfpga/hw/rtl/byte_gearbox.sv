@@ -4,8 +4,10 @@
 // A packet's last input beat (tlast) may be partial: s_tkeep's low bytes set, contiguous. Its bytes are sent as
 // whole output beats and, where the packet is not a multiple of OUT_B, a last partial beat (m_tkeep); m_tlast on
 // the packet's last output beat. Bytes of one packet never share an output beat with the next packet's.
-// A buffer of IN_B + OUT_B bytes: an input beat is taken while the buffer has room for it and no packet's tail is
-// waiting, an output beat leaves whenever OUT_B bytes (or a tail) are held, so the narrower side runs every cycle.
+// A buffer of IN_B + OUT_B bytes: an input beat is taken while the buffer has room for it once this cycle's output
+// beat (if any) has left, and no packet's tail is waiting; an output beat leaves whenever OUT_B bytes (or a tail)
+// are held; so the narrower side runs every cycle (s_axis_tready depends on m_axis_tready). A tlast beat with no
+// bytes ends an empty packet: nothing is sent.
 // Outside a packet's tail every count is a multiple of G = gcd(IN_B, OUT_B) bytes, so an output shifts the buffer by
 // the constant OUT_B and an input lands at one of OUT_B / G + 1 offsets: a small mux per byte, not a barrel shifter
 // (the tail's last output clears the buffer instead). IN_B = OUT_B passes the stream through.
@@ -74,12 +76,12 @@ module byte_gearbox #(
 		end
 		uwire  m_take = m_axis_tvalid && m_axis_tready;
 
-		assign	s_axis_tready = !Tail && Cnt <= CB'(CAP - IN_B);
-		uwire  s_take = s_axis_tvalid && s_axis_tready;
-
 		// an input is taken only outside a tail, where an output takes OUT_B: the beat lands at byte `left`, a
 		// multiple of G up to OUT_B
 		uwire [CB-1:0]  left = m_take? Cnt - CB'(OUT_B) : Cnt;
+		assign	s_axis_tready = !Tail && left <= CB'(CAP - IN_B);
+		uwire  s_take = s_axis_tvalid && s_axis_tready;
+
 		logic [8*CAP-1:0]  incoming;
 		always_comb begin
 			incoming = '0;
@@ -96,7 +98,7 @@ module byte_gearbox #(
 			else begin
 				Buf <= s_take? kept | incoming : kept;
 				Cnt <= m_take && m_axis_tlast? (s_take? n_in : '0) : s_take? left + n_in : left;
-				if(s_take && s_axis_tlast)  Tail <= 1;
+				if(s_take && s_axis_tlast)  Tail <= left + n_in != 0;
 				else if(m_take && m_axis_tlast)  Tail <= 0;
 			end
 		end

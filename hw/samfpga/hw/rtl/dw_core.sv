@@ -14,8 +14,9 @@
 // ceil(PE * W_BITS / WIN) beats) followed by the lanes' cfg_cb * PE parameter beats (requant_lanes.sv's), s_axis the
 // strips (tlast on each strip's last beat), and m_axis sends per strip, output row, column, the pixel's cfg_cb beats
 // of PE outputs (tlast on the frame's last).
-// err[0]: bad configuration (h, w, tiles or cb zero, cb above CB_MAX, W not a multiple of tiles, an odd strip at
-// stride 2, tokens beyond TOK_BITS, a strip too wide for the window's banks): nothing is taken. err[1]: the input's
+// err[0]: bad configuration (h, w, tiles or cb zero, cb above CB_MAX, W not a multiple of tiles, strips of one
+// column, an odd strip at stride 2, tokens beyond TOK_BITS, a strip too wide for the window's banks): nothing is
+// taken. err[1]: the input's
 // tlast off a strip's end. err[2]: the lanes refused. Sticky until the next start.
 
 module dw_core #(
@@ -127,8 +128,8 @@ module dw_core #(
 			OH <= S2? DB'((hp - 3) >> 1) + 1 : hp - 2;
 			OW <= S2? DB'((wp - 3) >> 1) + 1 : wp - 2;
 			// strips of odd width at stride 2 would start their windows off the map's even columns (a strip sent on
-			// its own: its columns less its halo)
-			if(S2 && (Tiles > 1 || OpenL || OpenR) && (S[0] ^ OpenL ^ OpenR)) begin
+			// its own: its columns less its halo); a strip of one column has both halos at the map's edges
+			if((S2 && (Tiles > 1 || OpenL || OpenR) && (S[0] ^ OpenL ^ OpenR)) || (Tiles > 1 && S < 2)) begin
 				ErrCfg <= 1;
 				State <= IDLE;
 			end
