@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from samfpga.hw.sim import dw_core as dc
+from samfpga.hw.sim import requant_lanes as rl
 from samfpga.hw.sim.lane_requant import LaneRequant
 
 PASSES = [{"name": "stalls", "p_pause": 0.3, "in_pause": 0.3, "out_pause": 0.3}, {"name": "free"}]
@@ -87,7 +88,7 @@ def test_configuration_by_hand():
     assert (cfg.w_max, cfg.cb_max, cfg.w_bits, cfg.acc_bits, cfg.lanes.in_bits, cfg.lanes.depth) == (6, 2, 8, 21, 21, 2)
     assert dc.frame_config(f, cfg) == {"h": 4, "w": 8, "tiles": 2, "cb": 2, "stride2": 1, "in_unsigned": 0,
                                        "unsigned": 0, "open_l": 0, "open_r": 0}
-    pb = dc.param_bytes(cfg)  # the lanes' 13 + 21 + 4 parameter bits: 5 bytes a beat
+    pb = rl.param_bytes(cfg.lanes)  # the lanes' 13 + 21 + 4 parameter bits: 5 bytes a beat
     assert pb == 5 and (cfg.lanes.s_bits, cfg.lanes.b_bits, cfg.lanes.t_bits) == (13, 21, 4)
     wb = dc.weight_beats(f, cfg)  # 2 groups x 9 taps of 4 lanes of a byte: a beat each, the byte above them zero
     assert len(wb) == 18 * pb and wb[pb * 10 + 2] == f.weights[4 + 2, 1] & 0xFF and wb[pb * 10 + 4] == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from samfpga.hw.sim import engine_gemm_path as gp
-from samfpga.hw.sim.dw_core import param_bytes as dc_param_bytes
+from samfpga.hw.sim.requant_lanes import param_bytes
 
 PASSES = [{"name": "stalls", "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2, "w_pause": 0.2, "b_pause": 0.2},
           {"name": "free"}]
@@ -110,7 +110,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     for c, s in zip(cycles, steps, strict=True):
         if s.kind in ("dw", "layernorm"):  # the LayerNorm alone: its reader's beats or rows, its lanes' parameters
             bound = gp.model_cycles(prog, s)
-            params = len(gp.lane_params(prog, s)) // dc_param_bytes(gp.dw_config(prog))
+            params = len(gp.lane_params(prog, s)) // param_bytes(gp.dw_config(prog).lanes)
             assert bound < c <= bound + params + 150, (s.name, c, bound, params)
 
     # the depthwise steps stored in order, launched strip by strip (2 strips each, their interior sides open: the

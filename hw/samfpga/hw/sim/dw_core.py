@@ -158,19 +158,12 @@ def input_packets(f: DwFrame) -> list[bytes]:
             for lo, hi in strip_columns(np.shape(x)[1], f.tiles, 1)]
 
 
-def param_bytes(cfg: DwCoreConfig) -> int:
-    """Bytes per beat of the parameter stream (the lanes' parameter word, rounded up to bytes)."""
-    return (cfg.lanes.s_bits + cfg.lanes.b_bits + cfg.lanes.t_bits + 7) // 8
-
-
 def weight_beats(f: DwFrame, cfg: DwCoreConfig) -> bytes:
     """The weights on the parameter stream: for each group g, taps 0..8, the group's PE weights (W_BITS each, lane
     p at bit p * W_BITS) in ceil(PE * W_BITS / the beat's bits) beats, low bits first."""
     w = np.asarray(f.weights, dtype=np.int64)
-    lo, hi = -(1 << cfg.w_bits - 1), (1 << cfg.w_bits - 1) - 1
-    if w.min() < lo or w.max() > hi:
-        raise ValueError(f"dw_core: weights [{w.min()}, {w.max()}] do not fit {cfg.w_bits} signed bits")
-    pb = param_bytes(cfg)
+    rl._fits("dw_core: weights", w, cfg.w_bits, True)
+    pb = rl.param_bytes(cfg.lanes)
     per_tap = -(-cfg.pe * cfg.w_bits // (8 * pb)) * pb
     rows = w.reshape(-1, cfg.pe, K * K).transpose(0, 2, 1).reshape(-1, cfg.pe)  # (group, tap) x lanes
     tap = (cfg.pe * cfg.w_bits + 7) // 8
@@ -180,8 +173,7 @@ def weight_beats(f: DwFrame, cfg: DwCoreConfig) -> bytes:
 
 def param_stream(f: DwFrame, cfg: DwCoreConfig) -> bytes:
     """The p_axis bytes of a frame: its weights, then its lanes' parameters."""
-    pb = param_bytes(cfg)
-    return weight_beats(f, cfg) + b"".join(b.to_bytes(pb, "little") for b in rl.param_beats(f.rq, cfg.lanes))
+    return weight_beats(f, cfg) + rl.param_stream(f.rq, cfg.lanes)
 
 
 def unpack_outputs(data: bytes, f: DwFrame, cfg: DwCoreConfig) -> np.ndarray:
@@ -204,7 +196,6 @@ def simulate(cfg: DwCoreConfig, frames: list[DwFrame | dict], passes: list[dict]
     t0 = time.monotonic()
     run = Path(work_dir) / tag
     run.mkdir(parents=True, exist_ok=True)
-    pw = param_bytes(cfg)
     specs, cycles = [], 0
     for i, f in enumerate(frames):
         if isinstance(f, dict):
@@ -217,7 +208,7 @@ def simulate(cfg: DwCoreConfig, frames: list[DwFrame | dict], passes: list[dict]
         # the padded strips' beats, the window's reads (two per output at stride 2), the parameters
         cycles += sum(len(p) for p in pk) // cfg.pe * 2 + 2 * reference(f).size // cfg.pe * f.stride \
             + 12 * np.shape(f.fmap)[2]
-    spec = {"frames": specs, "passes": passes, "seed": seed, "param_bytes": pw,
+    spec = {"frames": specs, "passes": passes, "seed": seed, "param_bytes": rl.param_bytes(cfg.lanes),
             "timeout_cycles": 20 * cycles + 20000, "result": str(run / "result.json")}
     res = rl.LanesResult()
     res.passes, res.error = run_bench("dw_core", rl.BENCH_MODULE, "SAMFPGA_LANES_SPEC", spec, run,

@@ -216,15 +216,13 @@ def lane_params(prog, s) -> bytes:
     """The bytes the parameter reader streams for residual, LayerNorm or depthwise step ``s``: the residual's
     lanes', or the LayerNorm's (one channel per p_axis beat), or the depthwise unit's weights and then its lanes'
     (``dw_core.param_stream``)."""
-    from samfpga.hw.sim.requant_lanes import param_beats
+    from samfpga.hw.sim.requant_lanes import param_stream
 
     if s.kind == "dw":
-        from samfpga.hw.sim.dw_core import param_stream
+        from samfpga.hw.sim import dw_core
 
-        return param_stream(dw_frame(prog, s), dw_config(prog))
-    cfg = lanes_config(prog) if s.residual is not None else norm_config(prog).lanes
-    pw = (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
-    return b"".join(v.to_bytes(pw, "little") for v in param_beats(_lane_rq(s), cfg))
+        return dw_core.param_stream(dw_frame(prog, s), dw_config(prog))
+    return param_stream(_lane_rq(s), lanes_config(prog) if s.residual is not None else norm_config(prog).lanes)
 
 
 @dataclass

@@ -135,7 +135,7 @@ def simulate(cfg: LayerNormLanesConfig, frames: list[Frame | dict], passes: list
     t0 = time.monotonic()
     run = Path(work_dir) / tag
     run.mkdir(parents=True, exist_ok=True)
-    pw = (cfg.lanes.s_bits + cfg.lanes.b_bits + cfg.lanes.t_bits + 7) // 8
+    pw = rl.param_bytes(cfg.lanes)
     specs = []
     for f in frames:
         if isinstance(f, dict):
@@ -143,7 +143,7 @@ def simulate(cfg: LayerNormLanesConfig, frames: list[Frame | dict], passes: list
             continue
         p, rq, x = f
         specs.append({"cfg": {f"cfg_{k}": v for k, v in frame_config(p, rq, x, cfg).items()},
-                      "params": b"".join(b.to_bytes(pw, "little") for b in rl.param_beats(rq, cfg.lanes)).hex(),
+                      "params": rl.param_stream(rq, cfg.lanes).hex(),
                       "data": data_beats(x, p, cfg).hex(), "out": True})
     beats = sum(len(s["data"]) // 2 // ((cfg.pe * cfg.in_bits + 7) // 8) + len(s["params"]) // 2 // pw
                 for s in specs)

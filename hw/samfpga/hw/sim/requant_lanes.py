@@ -77,6 +77,16 @@ def param_beats(rq: LaneRequant, cfg: LanesConfig) -> list[int]:
     return out
 
 
+def param_bytes(cfg: LanesConfig) -> int:
+    """Bytes of a p_axis beat: {T, B, S} rounded up to whole bytes."""
+    return (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
+
+
+def param_stream(rq: LaneRequant, cfg: LanesConfig) -> bytes:
+    """The p_axis bytes of a frame: ``param_beats``, ``param_bytes`` little-endian bytes each."""
+    return b"".join(v.to_bytes(param_bytes(cfg), "little") for v in param_beats(rq, cfg))
+
+
 def pack_beats(v: np.ndarray, bits: int) -> bytes:
     """Rows of lane values (beats, lanes) -> the stream's bytes, lane k at bits [k*bits, (k+1)*bits)."""
     width = (v.shape[1] * bits + 7) // 8
@@ -139,7 +149,7 @@ def simulate(cfg: LanesConfig, frames: list[tuple[LaneRequant, np.ndarray] | dic
     t0 = time.monotonic()
     run = work_dir / tag
     run.mkdir(parents=True, exist_ok=True)
-    pw = (cfg.s_bits + cfg.b_bits + cfg.t_bits + 7) // 8
+    pw = param_bytes(cfg)
     specs = []
     for f in frames:
         if isinstance(f, dict):
@@ -147,7 +157,7 @@ def simulate(cfg: LanesConfig, frames: list[tuple[LaneRequant, np.ndarray] | dic
             continue
         rq, x = f
         specs.append({"cfg": {f"cfg_{k}": v for k, v in frame_config(x, rq, cfg).items()},
-                      "params": b"".join(p.to_bytes(pw, "little") for p in param_beats(rq, cfg)).hex(),
+                      "params": param_stream(rq, cfg).hex(),
                       "data": data_beats(x, rq, cfg).hex(), "out": True})
     beats = sum(len(s["data"]) // 2 // ((cfg.lanes * cfg.in_bits + 7) // 8) + len(s["params"]) // 2 // pw
                 for s in specs)
