@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
     from samfpga.hw.plan.engine import EngineConfig, _units, dw_banks, dw_size
+    from samfpga.hw.synth.line_fit import line_error, line_through
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
@@ -78,11 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     for x, f in zip(g, feats, strict=True):
         x["LUT_model_ratio"] = round(x["LUT"] / float(f @ coef), 3)
     lo, hi = PES[0], PES[-1]
-    out["model"] = {k: [round(pts[lo][k] - lo * (pts[hi][k] - pts[lo][k]) / (hi - lo), 2),
-                        round((pts[hi][k] - pts[lo][k]) / (hi - lo), 2)] for k in ("LUT", "FF", "DSP")}
+    out["model"] = line_through(pts, lo, hi, ("LUT", "FF", "DSP"))
     mid = PES[1]
-    out[f"line_error_at_{mid}"] = {k: round(out["model"][k][0] + mid * out["model"][k][1] - pts[mid][k], 2)
-                                     for k in out["model"]}
+    out[f"line_error_at_{mid}"] = line_error(out["model"], pts, mid)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# The engine's depthwise unit, Yosys (issue 15)", "",

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from samfpga.hw.custom_ops.intlayernorm import write_hex_table
     from samfpga.hw.plan.engine import EngineConfig, _units, layernorm_size
+    from samfpga.hw.synth.line_fit import line_error, line_through
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
     from samfpga.kernels.layernorm import IntLayerNormParams
@@ -70,11 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             pts[lanes] = row
             print(lanes, {k: row[k] for k in RESOURCES}, flush=True)
     lo, hi = LANES[0], LANES[-1]
-    out["model"] = {k: [round(pts[lo][k] - lo * (pts[hi][k] - pts[lo][k]) / (hi - lo), 2),
-                        round((pts[hi][k] - pts[lo][k]) / (hi - lo), 2)] for k in RESOURCES}
+    out["model"] = line_through(pts, lo, hi, RESOURCES)
     mid = LANES[1]
-    out[f"line_error_at_{mid}"] = {k: round(out["model"][k][0] + mid * out["model"][k][1] - pts[mid][k], 2)
-                                     for k in RESOURCES}
+    out[f"line_error_at_{mid}"] = line_error(out["model"], pts, mid)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# The engine's LayerNorm with its lanes, Yosys (issue 15)", "",

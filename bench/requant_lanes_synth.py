@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "requant_lanes_synth")
     a = ap.parse_args(argv)
+    from samfpga.hw.synth.line_fit import line_through
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
@@ -54,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 pts[lanes] = row
                 print(use, lanes, {k: row[k] for k in RESOURCES}, flush=True)
             lo, hi = LANES
-            out["model"][use] = {"in_bits": in_bits, **{
-                k: [round(pts[lo][k] - lo * (pts[hi][k] - pts[lo][k]) / (hi - lo), 2),
-                    round((pts[hi][k] - pts[lo][k]) / (hi - lo), 2)] for k in RESOURCES}}
+            out["model"][use] = {"in_bits": in_bits, **line_through(pts, lo, hi, RESOURCES)}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# Requantiser lanes, Yosys (issue 15)", "", f"`{out['command']}`; {json.dumps(WIDTHS)}, parameters "

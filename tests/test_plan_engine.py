@@ -436,3 +436,27 @@ def test_depthwise_prices_are_the_committed_yosys_runs():
         model = byte_gearbox(g["in_b"], g["out_b"])
         assert 0.88 <= g["LUT"] / model["LUT"] <= 1.12 and abs(model["FF"] - g["FF"]) <= 2, g
     assert byte_gearbox(16, 16)["LUT"] == 0
+
+
+def test_committed_price_lines_are_line_fit_through_their_runs():
+    """The Yosys lines the plan prices the depthwise unit, the LayerNorm and the requantiser lanes by
+    (bench/results/*_synth.json "model") are samfpga.hw.synth.line_fit's line through each file's end points, and
+    its error at the middle point is the one written beside it."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.synth.line_fit import line_error, line_through
+
+    res = Path(__file__).parents[1] / "bench" / "results"
+    r4 = ("LUT", "FF", "DSP", "BRAM36")
+    d = json.loads((res / "dw_core_synth.json").read_text())
+    pts = {r["pe"]: r for r in d["runs"]}
+    assert line_through(pts, 8, 32, ("LUT", "FF", "DSP")) == d["model"]
+    assert line_error(d["model"], pts, 16) == d["line_error_at_16"]
+    d = json.loads((res / "layernorm_lanes_synth.json").read_text())
+    pts = {r["lanes"]: r for r in d["runs"]}
+    assert line_through(pts, 2, 8, r4) == d["model"] and line_error(d["model"], pts, 4) == d["line_error_at_4"]
+    d = json.loads((res / "requant_lanes_synth.json").read_text())
+    for use, m in d["model"].items():
+        pts = {r["lanes"]: r for r in d["runs"] if r["use"] == use}
+        assert {"in_bits": m["in_bits"], **line_through(pts, min(pts), max(pts), r4)} == m, use
