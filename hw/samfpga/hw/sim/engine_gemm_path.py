@@ -92,10 +92,11 @@ def model_cycles(prog, s) -> int:
     depthwise step's larger of its padded input's beats (one a cycle into the window: (H + 2) (W + 2) C / DW_PE) and
     the writer's beats (PE bytes a cycle); a LayerNorm-only step's larger of its reader's beats and its rows. None
     counts the parameters or the DMAs' start."""
-    if s.kind == "layernorm":  # its reader's beats, or its rows through the LayerNorm (max(C/SIMD, 5) cycles each)
-        u, c = prog.unit, s.ln.channels
+    if s.kind == "layernorm":  # its reader's beats, or its rows through the LayerNorm (max(C/LN_PE, 5) cycles each)
+        c = s.ln.channels
         tokens = int(np.prod(s.out_shape)) // c
-        return max(-(-tokens * c * prog.elem_bytes(s.input.tensor) // u.simd), tokens * max(c // u.simd, 5))
+        return max(-(-tokens * c * prog.elem_bytes(s.input.tensor) // prog.unit.simd),
+                   tokens * max(c // ln_pe(prog), 5))
     if s.kind != "dw":
         return s.unit_cycles
     h, w, c = s.input.shape[-3:]
@@ -288,8 +289,8 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """The path's configuration for step ``s``, keyed as its registers (``unit_regs.ENGINE_GEMM_PATH``; port
     ``cfg_<key>``): the reader's (``rd_*``, its input's address pattern), the input's sign, the unit's (``wt_*``:
     the layer's weights in the program's image, its shape, raw or requantised, the clip's sign), the writer's
-    (``wr_*``, the output's pattern), and what a residual step (``rs_*``, ``pm_*``, ``ln_*``) or a LayerNorm step
-    (``pm_*``, ``nm_*``) needs besides."""
+    (``wr_*``, the output's pattern), and what a residual step (``rs_*``, ``pm_*``, ``ln_*``), a LayerNorm step
+    (``pm_*``, ``nm_*``) or a depthwise step (``pm_*``, ``dw_*``) needs besides."""
     if not any(s is p for p in path_steps(prog)):
         raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table or window (or "
                          "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs) nor a 3 x 3 "
@@ -298,48 +299,38 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
                                      prog.elem_bytes(s.output)))
+    out = {**{f"rd_{k}": v for k, v in rd.items()},
+           "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
+           **{f"wr_{k}": v for k, v in wr.items()},
+           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": int(s.kind == "dw"),
+           # a LayerNorm no GEMM follows (its outputs to the writer), on raw sums or bytes
+           "nm_raw": int(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1),
+           "nm_only": int(s.kind == "layernorm")}
+    if s.kind == "gemm":
+        c = s.layer
+        unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
+                "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
+                "unsigned": int(c.requantises and not c.out_signed)}
+    else:  # the GEMM unit takes no input in a depthwise or LayerNorm-only step: its registers stay 0
+        unit = {"base": 0, "stride": 0, "iters": 0, "tokens": 0}
+    out.update({f"wt_{k}": v for k, v in unit.items()})
+    if _lane_rq(s) is not None:
+        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+        out.update({f"pm_{k}": v for k, v in pm.items()})
     if s.kind == "dw":
         from samfpga.hw.sim.dw_core import frame_config
 
         dw = frame_config(dw_frame(prog, s), dw_config(prog))
-        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-        # the GEMM unit takes no input in a depthwise step: its registers stay 0
-        return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": dw["in_unsigned"],
-                **{f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")},
-                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 0, "depthwise": 1, "nm_raw": 0, "nm_only": 0,
-                **{f"pm_{k}": v for k, v in pm.items()},
-                **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")},
-                "dw_unsigned": dw["unsigned"]}
-    if s.kind == "layernorm":  # the LayerNorm alone, its outputs to the writer; the GEMM unit takes no input
-        from samfpga.hw.sim.layernorm_lanes import frame_config
-
-        nm = frame_config(s.ln, s.ln_rq, np.zeros((int(np.prod(s.out_shape)) // s.ln.channels, s.ln.channels)),
-                          norm_config(prog))
-        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-        return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": 0,
-                **{f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")},
-                **{f"wr_{k}": v for k, v in wr.items()}, "residual": 0, "layernorm": 1, "depthwise": 0,
-                **{f"pm_{k}": v for k, v in pm.items()}, **{f"nm_{k}": v for k, v in nm.items()},
-                "nm_raw": int(prog.elem_bytes(s.input.tensor) > 1), "nm_only": 1}
-    c = s.layer
-    unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
-            "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
-            "unsigned": int(c.requantises and not c.out_signed)}
-    out = {**{f"rd_{k}": v for k, v in rd.items()},
-           "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
-           **{f"wt_{k}": v for k, v in unit.items()}, **{f"wr_{k}": v for k, v in wr.items()},
-           "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": 0,
-           "nm_raw": 0, "nm_only": 0}
-    if _lane_rq(s) is not None:
-        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-        out.update({f"pm_{k}": v for k, v in pm.items()})
+        out.update({**{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")},
+                    "dw_unsigned": dw["unsigned"]})
     if s.ln is not None:
         from samfpga.hw.sim.layernorm_lanes import frame_config
 
-        if s.in_dtype != ("INT8" if s.ln_rq.out_signed else "UINT8"):
+        if s.kind == "gemm" and s.in_dtype != ("INT8" if s.ln_rq.out_signed else "UINT8"):
             raise ValueError(f"step {s.name}: the unit takes {s.in_dtype} after a LayerNorm clipped to "
                              f"{'signed' if s.ln_rq.out_signed else 'unsigned'} 8 bits")
-        nm = frame_config(s.ln, s.ln_rq, np.zeros((s.tokens, s.ln.channels)), norm_config(prog))
+        rows = s.tokens if s.kind == "gemm" else n // s.ln.channels  # the LayerNorm's tokens: the unit's, or its own
+        nm = frame_config(s.ln, s.ln_rq, np.zeros((rows, s.ln.channels)), norm_config(prog))
         out.update({f"nm_{k}": v for k, v in nm.items()})
     if s.residual is not None:
         rs = ar.frame_config(AccessFrame(s.residual.access, lay.bases[s.residual.tensor],
