@@ -267,25 +267,21 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
     return layer.vectors * layer.mw
 
 
-#: bits of a requantiser lane's parameter word ({T, B, S}: the GEMM unit's 18-bit scale, 40-bit bias, 6-bit shift),
-#: the parameter reader's beat, which also carries the depthwise unit's weights
-LANE_PARAM_BITS = 18 + 40 + 6
-
-
-def dw_unit_cycles(cfg: EngineConfig, layer: Layer) -> int:
+def dw_unit_cycles(cfg: EngineConfig, layer: Layer, param_bits: int) -> int:
     """Cycles of the depthwise unit (dw_core.sv) on ``layer``, launched strip by strip (``dw_tiles`` launches: the
-    path's reader takes one strip's columns and halos per launch): per strip its parameters (the weights, 9 taps per
-    group of ``dw_pe`` channels in ceil(dw_pe bytes / a parameter beat) beats each, then a lane parameter beat per
-    channel: they precede its first output), and the larger of the strips' padded input beats (one a cycle into the
-    window: (H + 2) x (S + 2) pixels per strip of S columns, a beat per group each) and the output beats (a beat per
-    output pixel and group), as measured on the GEMM path (tests/test_sim_engine_gemm_path.py)."""
+    path's reader takes one strip's columns and halos per launch; each after the first costs ``launch_cycles``): per
+    strip its parameters (the weights, 9 taps per group of ``dw_pe`` channels in ceil(dw_pe bytes / a parameter
+    beat of ``param_bits``, the lanes' parameter word) beats each, then a lane parameter beat per channel: they
+    precede its first output), and the larger of the strips' padded input beats (one a cycle into the window:
+    (H + 2) x (S + 2) pixels per strip of S columns, a beat per group each) and the output beats (a beat per output
+    pixel and group), as measured on the GEMM path (tests/test_sim_engine_gemm_path.py)."""
     groups = math.ceil(layer.mh / cfg.dw_pe)
-    params = 9 * groups * math.ceil(cfg.dw_pe * 8 / LANE_PARAM_BITS) + groups * cfg.dw_pe
+    params = 9 * groups * math.ceil(cfg.dw_pe * 8 / param_bits) + groups * cfg.dw_pe
     w = layer.in_width
     t = dw_tiles(cfg, w)
     pad = layer.kernel - 1
     in_beats = t * (w + pad) * (w // t + pad) * groups
-    return t * params + max(in_beats, layer.vectors * groups)
+    return t * params + max(in_beats, layer.vectors * groups) + (t - 1) * cfg.launch_cycles
 
 
 def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
@@ -318,10 +314,9 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
-        b["unit"] = dw_unit_cycles(cfg, layer)
-        # taps and requantisation parameters, read once per strip; a launch per strip (the first is the step's)
-        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width)
-        b["unit"] += (dw_tiles(cfg, layer.in_width) - 1) * cfg.launch_cycles
+        # its lanes' parameters in the GEMM unit's requantiser format (one parameter reader serves both)
+        b["unit"] = dw_unit_cycles(cfg, layer, gemm.param_bits)
+        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width)  # taps and parameters, once per strip
     elif layer.kind == "matmul":
         engine = "attention"
         t = unit.window * unit.window
