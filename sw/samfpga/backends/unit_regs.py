@@ -174,7 +174,8 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: the unit's raw sums, not bytes; only: no GEMM follows, its outputs go to the writer), for a
 #: depthwise step the parameter reader (its weights and lanes' parameters) and the depthwise unit (dw_*: the map's
 #: height, width, strips, beats of DW_PE channels per pixel, stride 2, the lanes' clip sign, a strip's open sides
-#: when a layer is launched strip by strip). Every register is
+#: when a layer is launched strip by strip), for a window step (a 3 x 3 convolution on the GEMM unit) the depthwise
+#: unit's window alone (window = 1, its dw_* shape) before the GEMM unit (wt_*). Every register is
 #: written per step (the keys a step does not use as 0).
 ENGINE_GEMM_PATH = UnitMap(
     "engine_gemm_path",
@@ -188,7 +189,7 @@ ENGINE_GEMM_PATH = UnitMap(
      ("depthwise", "cfg_depthwise", 1), ("dw_h", "cfg_dw_h", 16),
      ("dw_w", "cfg_dw_w", 16), ("dw_tiles", "cfg_dw_tiles", 16), ("dw_cb", "cfg_dw_cb", 16),
      ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1), ("dw_open_l", "cfg_dw_open_l", 1),
-     ("dw_open_r", "cfg_dw_open_r", 1)),
+     ("dw_open_r", "cfg_dw_open_r", 1), ("window", "cfg_window", 1)),
     err_bits=8,
     err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
             "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
@@ -196,8 +197,8 @@ ENGINE_GEMM_PATH = UnitMap(
     optional=tuple(k for k, _, _ in (*_access("rs"), *_access("pm")))
     + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
-       "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned", "dw_open_l",
-       "dw_open_r"))
+       "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
+       "dw_open_l", "dw_open_r", "window"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}

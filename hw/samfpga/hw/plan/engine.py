@@ -11,23 +11,27 @@ The engine (what the cycle and resource figures below assume):
 
 - **GEMM unit**: the project's token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv, PE x SIMD, dot products
   packed two per DSP48E2 by dot_pack.sv, requantiser inside) sized for the largest layer, running every conv
-  (k x k via a sliding-window generator on its input), linear layer and attention product in turn. Its input batch
-  holds ``batch`` tokens of up to ``mw_cap`` values (a layer with wider vectors runs with fewer tokens per pass);
+  (3 x 3 behind the depthwise unit's window, the image's conv behind a sliding-window generator), linear layer and
+  attention product in turn. Its input batch holds ``batch`` tokens of up to ``mw_cap`` values (a layer with wider vectors runs with fewer tokens per pass);
   weights and requantisation parameters stream from DDR once per pass (``token_batch_mvu.schedule_cycles``, the
   schedule the RTL bench matches cycle for cycle). The attention products use the same unit: per window and head,
   the window's queries are the batch and K (QK^T) or V^T (AV) the weight words, written to DDR by the qkv layer;
   QK^T runs as a raw frame (its sums unrequantised for the softmax, RAW_OUT), and a step before each AV transposes
   V on the unit (``v_transpose_step``, ``samfpga.hw.sim.attention_operands``).
 - **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``, its beats re-cut from and to
-  the unit's by byte gearboxes) + a requantiser per lane -> the sliding-window generator -> the unit; a second
+  the unit's by byte gearboxes) + a requantiser per lane -> the unit (a 3 x 3 conv: the reader -> the depthwise
+  unit's window alone -> a byte gearbox from its 9 taps x ``dw_pe`` bytes to SIMD -> the unit, launched per strip;
+  a conv after a LayerNorm: the LayerNorm between the reader and the window; the image's conv: a sliding-window
+  generator); a second
   reader brings the residual to an adder on the output path.
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
   (DMA).
 - **Depthwise unit**: dw_core.sv (``dw_pe`` channels x 9 taps per cycle, its requantiser lanes; docs/dw_core.md)
-  over the map in column strips of ``dw_strip`` columns with a one-column halo, a launch per strip (its weights
-  and lanes' parameters again each time), so its window's banks hold 4 rows of a strip and its halo columns are
-  read twice (counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
+  over the map in column strips with a one-column halo (its banks sized for strips of ``dw_strip`` columns at the
+  widest layer's channels; each layer in the fewest strips that fit them, ``dw_tiles``), a launch per strip (its
+  weights and lanes' parameters again each time), so its window's banks hold 4 rows of a strip and its halo columns
+  are read twice (counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
   dw_pe, its dw_pe to the writer's PE).
 - **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
 - **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
@@ -89,6 +93,9 @@ RESIDUAL_OUTPUT = ("attn.proj", "mlp.fc2", "conv3.c")
 #: ``samfpga.hw.sim.engine_program`` finds in the tiny build's graph): raw frames of the sums' own width, and the
 #: next step's LayerNorm reads them at that width
 RAW_OUTPUT = ("neck.0", "neck.2")
+#: the conv on the image (its per-channel table on the reader, 3 channels): FINN's sliding-window generator before
+#: the unit; every other 3 x 3 conv runs behind the depthwise unit's window (``on_window``)
+IMAGE_INPUT = ("patch_embed.seq.0.c",)
 #: the GEMM unit's activation width: INT8 and UINT8 layers (after ReLU, the softmax's probabilities) on one unit
 UNIT_ACT_BITS = 9
 #: the image's per-channel table on the image reader (the pixel input's normalisation thresholds on 8-bit pixels,
@@ -117,7 +124,7 @@ class EngineConfig:
     batch: int = 128
     mw_cap: int = 1280
     dw_pe: int = 16
-    dw_strip: int = 32  # columns per strip of the depthwise unit (fewer where the map is narrower)
+    dw_strip: int = 32  # columns per strip the depthwise window's banks are sized for at the widest channels
     ln_lanes: int = 4
     sm_lanes: int = 8
     axi_dw: int = 128
@@ -245,13 +252,54 @@ def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
     return max(1, min(cfg.batch, cap // mw))
 
 
-def dw_tiles(cfg: EngineConfig, width: int) -> int:
-    """Column strips of a depthwise layer over a map ``width`` wide: the most strips of >= ``dw_strip`` columns
-    that split it evenly (1 for a narrower map)."""
+def strip_tiles(cfg: EngineConfig, width: int) -> int:
+    """Column strips the depthwise window's banks are sized for (``dw_size``): the most strips of >= ``dw_strip``
+    columns that split a map ``width`` wide evenly (1 for a narrower map)."""
     t = max(1, width // cfg.dw_strip)
     while width % t:
         t -= 1
     return t
+
+
+def dw_bank_words(cfg: EngineConfig) -> int:
+    """Words of ``dw_pe`` bytes per bank of the depthwise window (dw_window.sv's DEPTH): ceil(cols / 3) x
+    ceil(channels / dw_pe) for the widest padded strip and channels it is sized for (``dw_size``)."""
+    key = (cfg.variant, cfg.image_size, cfg.window_sizes, cfg.activation, repr(cfg.encoder_config), cfg.dw_pe,
+           cfg.dw_strip)
+    if key not in _BANK_WORDS:  # the search asks per layer of every configuration
+        cols, ch = dw_size(cfg, _units(cfg))
+        _BANK_WORDS[key] = -(-cols // 3) * -(-ch // cfg.dw_pe)
+    return _BANK_WORDS[key]
+
+
+_BANK_WORDS: dict[tuple, int] = {}
+
+
+def dw_tiles(cfg: EngineConfig, width: int, channels: int) -> int:
+    """Column strips of a depthwise layer or window conv over a map ``width`` wide of ``channels`` channels: the
+    fewest that split it evenly, each of an even number of columns (stride 2), whose padded strip fits the window's
+    banks (ceil((S + 2) / 3) x ceil(channels / dw_pe) <= ``dw_bank_words``, as dw_window.sv checks at run time): a
+    layer of fewer channels than the widest runs in wider strips."""
+    words, cb = dw_bank_words(cfg), -(-channels // cfg.dw_pe)
+    for t in range(1, width + 1):
+        if width % t == 0 and (t == 1 or (width // t) % 2 == 0) and -(-(width // t + 2) // 3) * cb <= words:
+            return t
+    raise ValueError(f"a map {width} wide of {channels} channels fits no strip of the depthwise window's banks")
+
+
+def on_window(layer: Layer) -> bool:
+    """Whether ``layer`` runs on the GEMM unit behind the depthwise unit's window alone (dw_core.sv's cfg_window on
+    engine_gemm_path.sv: a 3 x 3 conv on a stored map, launched strip by strip like a depthwise layer; bit-exact in
+    RTL for the tiny build's, tests/test_sim_engine_gemm_path.py)."""
+    return layer.kind == "conv" and layer.kernel == 3 and not layer.name.endswith(IMAGE_INPUT)
+
+
+def window_channels(cfg: EngineConfig, layer: Layer) -> int:
+    """Channels a pixel of a window conv's map as the window reads it: padded to whole beats of ``dw_pe`` whose 9
+    taps are whole beats of the unit's SIMD (its patch, 9 C' values, in whole input beats)."""
+    from samfpga.hw.sim.engine_gemm_path import window_channels as channels
+
+    return channels(layer.in_channels, cfg.dw_pe, cfg.simd)
 
 
 def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
@@ -261,7 +309,10 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
 
     w = layer.in_width
     if layer.kind == "dwconv":
-        return payload_bytes(w, w, layer.in_channels, dw_tiles(cfg, w), (layer.kernel - 1) // 2)
+        return payload_bytes(w, w, layer.in_channels, dw_tiles(cfg, w, layer.in_channels), (layer.kernel - 1) // 2)
+    if on_window(layer):
+        cp = window_channels(cfg, layer)
+        return payload_bytes(w, w, cp, dw_tiles(cfg, w, cp), (layer.kernel - 1) // 2)
     if layer.kernel > 1:
         return w * w * layer.in_channels
     return layer.vectors * layer.mw
@@ -278,7 +329,7 @@ def dw_unit_cycles(cfg: EngineConfig, layer: Layer, param_bits: int) -> int:
     groups = math.ceil(layer.mh / cfg.dw_pe)
     params = 9 * groups * math.ceil(cfg.dw_pe * 8 / param_bits) + groups * cfg.dw_pe
     w = layer.in_width
-    t = dw_tiles(cfg, w)
+    t = dw_tiles(cfg, w, layer.in_channels)
     pad = layer.kernel - 1
     in_beats = t * (w + pad) * (w // t + pad) * groups
     return t * params + max(in_beats, layer.vectors * groups) + (t - 1) * cfg.launch_cycles
@@ -316,7 +367,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         engine = "dw"
         # its lanes' parameters in the GEMM unit's requantiser format (one parameter reader serves both)
         b["unit"] = dw_unit_cycles(cfg, layer, gemm.param_bits)
-        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width)  # taps and parameters, once per strip
+        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width, layer.in_channels)  # once per strip
     elif layer.kind == "matmul":
         engine = "attention"
         t = unit.window * unit.window
@@ -327,6 +378,20 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         if tbc.raw:  # QK^T: a row per query of each window and head, the RTL's cycles per row (IntSoftmax)
             b["softmax"] = (layer.vectors * softmax_row_cycles(layer.mh, cfg.sm_lanes)
                             + softmax_latency_cycles(layer.mh, cfg.sm_lanes))
+    elif on_window(layer):  # a launch per strip: the unit over the strip's tokens, the window over its padded beats
+        engine = "gemm"
+        cp, w = window_channels(cfg, layer), layer.in_width
+        t = dw_tiles(cfg, w, cp)
+        tbc = layer_config(cfg, unit, replace(layer, mw=layer.kernel ** 2 * cp), gemm)
+        per = layer.vectors // t
+        b["unit"] = t * tb.schedule_cycles(tbc, 1, per)["total"] + (t - 1) * cfg.launch_cycles
+        b["window"] = t * (w + 2) * (w // t + 2) * (cp // cfg.dw_pe)
+        wb = t * tb.ddr_bytes_per_frame(tbc, 1, per)
+        if layer.name.endswith(LN_INPUT):  # the LayerNorm before the window: a row per pixel read (halos included)
+            row = layernorm_row_cycles(layer.in_channels, cfg.ln_lanes)
+            b["layernorm"] = rd // in_words // layer.in_channels * row
+            # per strip the window's first output waits for two rows and three pixels of the LayerNorm's
+            b["unit"] += t * (2 * (w // t + 2) + 3) * row
     else:
         engine = "gemm"
         tbc = layer_config(cfg, unit, layer, gemm)
@@ -382,14 +447,20 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
                 words = raw_words(cfg, x, gemm)
     last = units[-1]
     if last.name == "neck":
-        bpc = ddr_bytes_per_cycle(cfg)
-        e, c = last.out_elems, last.layers[-1].mh
-        rd = e * raw_words(cfg, last.layers[-1], gemm)
-        b = {"layernorm": e // c * layernorm_row_cycles(c, cfg.ln_lanes), "reader": math.ceil(rd / PORT_BYTES),
-             "writer": math.ceil(e / PORT_BYTES), "ddr": math.ceil((rd + e) / bpc)}
-        k = max(b, key=b.get)
-        steps.append(Step("neck.3 (LayerNorm2d)", "layernorm", 0, b[k] + cfg.launch_cycles, b, rd, e, 0, k))
+        steps.append(layernorm_step(cfg, "neck.3 (LayerNorm2d)", last.out_elems, last.layers[-1].mh,
+                                    raw_words(cfg, last.layers[-1], gemm)))
     return steps
+
+
+def layernorm_step(cfg: EngineConfig, name: str, elems: int, channels: int, in_words: int) -> Step:
+    """A LayerNorm no GEMM follows on the path (cfg_nm_only): ``elems`` values of ``in_words`` bytes in rows of
+    ``channels`` in, 8-bit outputs to DDR (the neck's closing LayerNorm)."""
+    rd = elems * in_words
+    b = {"layernorm": elems // channels * layernorm_row_cycles(channels, cfg.ln_lanes),
+         "reader": math.ceil(rd / PORT_BYTES), "writer": math.ceil(elems / PORT_BYTES),
+         "ddr": math.ceil((rd + elems) / ddr_bytes_per_cycle(cfg))}
+    k = max(b, key=b.get)
+    return Step(name, "layernorm", 0, b[k] + cfg.launch_cycles, b, rd, elems, 0, k)
 
 
 # --- resources ------------------------------------------------------------------------------------------------
@@ -553,10 +624,12 @@ def layernorm_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
 
 def dw_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
     """(columns, channels) the depthwise unit (dw_core.sv) must take: its widest padded strip (``dw_strip``
-    columns or the narrower map's, plus the padding / halo column on each side) and its widest layer's channels."""
+    columns or the narrower map's, plus the padding / halo column on each side) and its widest layer's channels (a
+    window conv's as the window reads them, ``window_channels``)."""
     dws = [x for u in units for x in u.blocks[0] if x.kind == "dwconv"]
-    cols = max(x.in_width // dw_tiles(cfg, x.in_width) + x.kernel - 1 for x in dws)
-    return cols, max(x.in_channels for x in dws)
+    wins = [x for u in units for x in u.blocks[0] if on_window(x)]
+    cols = max(x.in_width // strip_tiles(cfg, x.in_width) + x.kernel - 1 for x in dws + wins)
+    return cols, max([x.in_channels for x in dws] + [window_channels(cfg, x) for x in wins])
 
 
 def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
@@ -589,7 +662,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         kind, r = _place(depth, width, copies, board, cfg, "distributed" if name == "accumulators" else "")
         out[f"gemm {name} ({copies}x {depth}x{width}, {kind})"] = {
             **_res(**r), "source": "samfpga.hw.resources.memory"}
-    convs = [x for x in gemm if x.kernel > 1]
+    convs = [x for x in gemm if x.kernel > 1 and not on_window(x)]
     if convs:
         x = max(convs, key=lambda v: v.kernel * v.in_width * _pad(v.in_channels, cfg.simd))
         depth = x.kernel * x.in_width * math.ceil(x.in_channels / cfg.simd)
@@ -602,7 +675,10 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
             **_add(_res(**dw_core(cfg.dw_pe)), dw_banks(cfg, cols, ch)),
             "source": "dw_core.sv's Yosys line at dw_pe (pricing.DW_CORE: padding, window, taps, lanes) + its "
                       "window's 12 banks by samfpga.hw.resources.memory (equal to Yosys at vit_t's size)"}
-        for name, i, o in (("reader -> depthwise", cfg.simd, cfg.dw_pe), ("depthwise -> writer", cfg.dw_pe, cfg.pe)):
+        gearboxes = [("reader -> depthwise", cfg.simd, cfg.dw_pe), ("depthwise -> writer", cfg.dw_pe, cfg.pe)]
+        if any(on_window(x) for x in gemm):
+            gearboxes.append(("window -> unit", 9 * cfg.dw_pe, cfg.simd))
+        for name, i, o in gearboxes:
             out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
                 **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
     ln_ch, ln_in = layernorm_size(cfg, units)
@@ -728,10 +804,10 @@ NOT_BUILT = (
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
-    "the softmax and the neck's first LayerNorm (on raw sums, before a window) wired on the GEMM unit's streams "
-    "(the residual adder and its lanes are, the LayerNorm with its lanes at ln_lanes before the unit on 8-bit "
-    "inputs or alone on raw sums, and the depthwise unit with its lanes beside it: engine_gemm_path.sv, "
-    "docs/dw_core.md)",
+    "the softmax wired on the GEMM unit's streams (the residual adder and its lanes are, the LayerNorm with its "
+    "lanes at ln_lanes before the unit on 8-bit inputs or alone on raw sums, the depthwise unit with its lanes "
+    "beside it, and its window alone before the unit for 3 x 3 convs, the neck's after its LayerNorm: "
+    "engine_gemm_path.sv, docs/dw_core.md)",
     "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
     "(samfpga.hw.sim.engine_program, EngineProgram.needs): the image's per-channel table (priced); every raw "
     "frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does. Built and simulated: 9-bit "
@@ -742,14 +818,15 @@ NOT_BUILT = (
     "access_writer.sv: every read and store of the tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
     "simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation (samfpga.backends.step_sequencer, 20-38 register writes per step), but its launch time on a board "
+    "simulation (samfpga.backends.step_sequencer, 17-38 register writes per step), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
     "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
     "GEMM steps with a residual, a LayerNorm on 8-bit inputs or nothing on the unit's streams DDR to DDR on "
-    "engine_gemm_path.sv, and its depthwise steps and the neck's last LayerNorm there: the image table, the neck's "
-    "first LayerNorm, the sliding window and the attention products are not wired)",
+    "engine_gemm_path.sv, and its depthwise steps, its 3 x 3 convs but the image's (behind the depthwise unit's "
+    "window) and the neck's LayerNorms there: the image table with its conv's sliding window and the attention "
+    "products are not wired)",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -85,7 +85,7 @@ def requant_lanes(use: str, lanes: int) -> dict[str, float]:
 #: resource, the line through Yosys ``synth_xilinx -family xcup`` counts at PE 8 and 32 for vit_t's depthwise layers
 #: (``python bench/dw_core_synth.py``, bench/results/dw_core_synth.json "model"; tests/test_plan_engine.py checks
 #: these equal that file).
-DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1673.33, 707.96), "FF": (550.33, 337.46), "DSP": (3.0, 10.0)}
+DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1695.0, 707.75), "FF": (553.33, 337.46), "DSP": (3.0, 10.0)}
 
 
 def dw_core(pe: int) -> dict[str, float]:
@@ -93,17 +93,24 @@ def dw_core(pe: int) -> dict[str, float]:
     return {r: (DW_CORE[r][0] + DW_CORE[r][1] * pe if r in DW_CORE else 0.0) for r in RESOURCES}
 
 
-#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat): LUT per input bit and per bit of the
-#: buffer's byte muxes (``gearbox_mux_inputs``), the least-squares fit to Yosys counts at seven width pairs
-#: (bench/results/dw_core_synth.json "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: the
-#: buffer's bits and its byte counter. No DSP, no block RAM. IN_B = OUT_B is a wire.
-BYTE_GEARBOX: dict[str, float] = {"LUT_per_input_bit": 0.7333, "LUT_per_mux_input_bit": 1.2838}
+#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat), per architecture (narrow to wide: a
+#: buffer; wide to narrow: a held beat and a carry): LUT per input bit and per bit of its byte muxes
+#: (``gearbox_mux_inputs``), the least-squares fit to Yosys counts at 13 width pairs (bench/results/dw_core_synth.json
+#: "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: its bytes and counters. No DSP, no
+#: block RAM. IN_B = OUT_B is a wire.
+BYTE_GEARBOX: dict[str, dict[str, float]] = {
+    "split": {"LUT_per_input_bit": 1.2392, "LUT_per_mux_input_bit": 0.491},
+    "buffer": {"LUT_per_input_bit": 0.7114, "LUT_per_mux_input_bit": 1.293}}
 
 
 def gearbox_mux_inputs(in_b: int, out_b: int) -> int:
-    """The byte gearbox's mux inputs: for each of its IN_B + OUT_B buffer bytes, the input bytes that can land on it
-    (an input lands at an offset that is a multiple of gcd(IN_B, OUT_B) up to OUT_B), summed."""
+    """The byte gearbox's mux inputs. Narrow to wide (a buffer): for each of its IN_B + OUT_B buffer bytes, the input
+    bytes that can land on it (an input lands at an offset that is a multiple of gcd(IN_B, OUT_B) up to OUT_B),
+    summed. Wide to narrow (a held beat and a carry): for each output byte, the (IN_B + OUT_B) / gcd + 1 offsets of
+    {carry, held beat} it can come from."""
     g = math.gcd(in_b, out_b)
+    if in_b > out_b:
+        return out_b * ((in_b + out_b) // g + 1)
     return sum(1 for b in range(in_b + out_b) for k in range(out_b // g + 1) if 0 <= b - k * g < in_b)
 
 
@@ -112,10 +119,12 @@ def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
     if in_b == out_b:
         return {r: 0.0 for r in RESOURCES}
     cap = in_b + out_b
+    fit = BYTE_GEARBOX["split" if in_b > out_b else "buffer"]
     return {**{r: 0.0 for r in RESOURCES},
-            "LUT": BYTE_GEARBOX["LUT_per_input_bit"] * 8 * in_b
-            + BYTE_GEARBOX["LUT_per_mux_input_bit"] * 8 * gearbox_mux_inputs(in_b, out_b),
-            "FF": 8 * cap + math.ceil(math.log2(cap + 1)) + 1}
+            "LUT": fit["LUT_per_input_bit"] * 8 * in_b
+            + fit["LUT_per_mux_input_bit"] * 8 * gearbox_mux_inputs(in_b, out_b),
+            # the buffer's bytes and its count, or (wide to narrow) the held beat, the carry and three counts
+            "FF": 8 * cap + (3 if in_b > out_b else 1) * math.ceil(math.log2(cap + 1)) + 1}
 
 
 #: strip_pad.sv (zero padding inserted per column strip: a padded k x k convolution in a unit that runs in strips)

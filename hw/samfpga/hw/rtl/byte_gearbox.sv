@@ -11,6 +11,12 @@
 // Outside a packet's tail every count is a multiple of G = gcd(IN_B, OUT_B) bytes, so an output shifts the buffer by
 // the constant OUT_B and an input lands at one of OUT_B / G + 1 offsets: a small mux per byte, not a barrel shifter
 // (the tail's last output clears the buffer instead). IN_B = OUT_B passes the stream through.
+// IN_B > OUT_B (a split; the window's 9 taps to the GEMM unit's SIMD): no shifting buffer. The input beat is held and
+// read out OUT_B bytes at a time from offset P (a multiple of G); a remainder of fewer than OUT_B bytes of a beat
+// that does not end its packet moves to a carry register (always the held beat's top bytes: such a beat is whole),
+// and the next beat's first output is the carry followed by its first bytes. Every output is one OUT_B-byte slice
+// of {carry, held beat} at one of (IN_B + OUT_B) / G + 1 offsets: a word mux per output byte, no buffer of
+// IN_B + OUT_B bytes to shift and fill.
 
 module byte_gearbox #(
 	int unsigned  IN_B = 16,
@@ -40,6 +46,21 @@ module byte_gearbox #(
 		return a;
 	endfunction
 
+	localparam int unsigned  CAP = IN_B + OUT_B;
+	localparam int unsigned  CB = $clog2(CAP + 1);
+	localparam int unsigned  G = gcd(IN_B, OUT_B);
+
+	// the bytes of the input beat: its tkeep's ones (contiguous from byte 0); only they enter
+	logic [CB-1:0]  n_in;
+	logic [8*IN_B-1:0]  in_bytes;
+	always_comb begin
+		n_in = 0;
+		for(int unsigned  i = 0; i < IN_B; i++) begin
+			n_in += CB'(s_axis_tkeep[i]);
+			in_bytes[8*i +: 8] = s_axis_tkeep[i]? s_axis_tdata[8*i +: 8] : '0;
+		end
+	end
+
 	if(IN_B == OUT_B) begin : genPass
 		assign	m_axis_tdata = s_axis_tdata;
 		assign	m_axis_tkeep = s_axis_tkeep;
@@ -47,25 +68,66 @@ module byte_gearbox #(
 		assign	m_axis_tvalid = s_axis_tvalid;
 		assign	s_axis_tready = m_axis_tready;
 	end : genPass
-	else begin : genBox
-		localparam int unsigned  CAP = IN_B + OUT_B;
-		localparam int unsigned  CB = $clog2(CAP + 1);
-		localparam int unsigned  G = gcd(IN_B, OUT_B);
+	else if(IN_B > OUT_B) begin : genSplit
+		logic [8*IN_B-1:0]  H = '0;	// the held beat: bytes P .. P + HN - 1 unread
+		logic [8*OUT_B-1:0]  C = '0;	// the carry: its top R bytes
+		logic [CB-1:0]  P = 0, HN = 0, R = 0;
+		logic  HT = 0;	// the held bytes end a packet
 
+		uwire [CB-1:0]  avail = R + HN;
+		assign	m_axis_tvalid = avail >= CB'(OUT_B) || (HT && avail != 0);
+		assign	m_axis_tlast = HT && avail <= CB'(OUT_B);
+		always_comb begin
+			for(int unsigned  i = 0; i < OUT_B; i++)  m_axis_tkeep[i] = CB'(i) < avail;
+		end
+		// the output: OUT_B bytes of {zeros, H, C} from byte q = OUT_B - R + P (R > 0 only while P = 0)
+		uwire [CB-1:0]  q = CB'(OUT_B) - R + P;
+		uwire [8*(IN_B+2*OUT_B)-1:0]  win = {(8*OUT_B)'(0), H, C};
+		always_comb begin
+			m_axis_tdata = '0;
+			for(int unsigned  k = 0; k <= (IN_B + OUT_B) / G; k++)
+				if(q == CB'(k * G))  m_axis_tdata = win[8*G*k +: 8*OUT_B];
+		end
+		uwire  m_take = m_axis_tvalid && m_axis_tready;
+
+		// an output takes the carry and OUT_B - R held bytes (a tail's last: all it has)
+		uwire [CB-1:0]  take_h = avail >= CB'(OUT_B)? CB'(OUT_B) - R : HN;
+		uwire [CB-1:0]  hn_after = m_take? HN - take_h : HN;
+		uwire  to_carry = m_take && !HT && hn_after != 0 && hn_after < CB'(OUT_B);
+		assign	s_axis_tready = (HN == 0 && !HT) || (m_take && (hn_after == 0 || to_carry));
+		uwire  s_take = s_axis_tvalid && s_axis_tready;
+		uwire [CB-1:0]  r_after = to_carry? hn_after : m_take? '0 : R;
+
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				H <= '0;
+				C <= '0;
+				P <= 0;
+				HN <= 0;
+				R <= 0;
+				HT <= 0;
+			end
+			else begin
+				if(to_carry)  C <= H[8*(IN_B-OUT_B) +: 8*OUT_B];
+				R <= r_after;
+				if(s_take) begin
+					H <= in_bytes;
+					P <= 0;
+					HN <= n_in;
+					HT <= s_axis_tlast && (n_in != 0 || r_after != 0);
+				end
+				else if(m_take) begin
+					P <= P + take_h;
+					HN <= to_carry? '0 : hn_after;
+					if(m_axis_tlast)  HT <= 0;
+				end
+			end
+		end
+	end : genSplit
+	else begin : genBox
 		logic [8*CAP-1:0]  Buf = '0;	// bytes Cnt and above are zero
 		logic [CB-1:0]  Cnt = 0;	// bytes held, from byte 0
 		logic  Tail = 0;	// the held bytes end a packet
-
-		// the bytes of the input beat: its tkeep's ones (contiguous from byte 0); only they enter the buffer
-		logic [CB-1:0]  n_in;
-		logic [8*IN_B-1:0]  in_bytes;
-		always_comb begin
-			n_in = 0;
-			for(int unsigned  i = 0; i < IN_B; i++) begin
-				n_in += CB'(s_axis_tkeep[i]);
-				in_bytes[8*i +: 8] = s_axis_tkeep[i]? s_axis_tdata[8*i +: 8] : '0;
-			end
-		end
 
 		uwire  full_out = Cnt >= CB'(OUT_B);
 		assign	m_axis_tvalid = full_out || (Tail && Cnt != 0);

@@ -18,6 +18,11 @@
 // column, an odd strip at stride 2, tokens beyond TOK_BITS, a strip too wide for the window's banks): nothing is
 // taken. err[1]: the input's
 // tlast off a strip's end. err[2]: the lanes refused. Sticky until the next start.
+//
+// cfg_window (sampled with the start): the window alone, for a 3 x 3 convolution on the engine's GEMM unit. The
+// padded strips' windows leave on x_axis (per strip, output row, column, beat g < cfg_cb: the 9 taps of that beat's
+// PE channels, tap ky * 3 + kx in word ky * 3 + kx), the multiply-accumulate and the lanes stay idle and p_axis takes
+// nothing; m_axis sends nothing.
 
 module dw_core #(
 	int unsigned  PE = 16,
@@ -52,6 +57,7 @@ module dw_core #(
 	input	logic  cfg_unsigned,
 	input	logic  cfg_open_l,
 	input	logic  cfg_open_r,
+	input	logic  cfg_window,
 	output	logic  busy,
 	output	logic [2:0]  err,
 
@@ -64,6 +70,11 @@ module dw_core #(
 	input	logic  s_axis_tvalid,
 	output	logic  s_axis_tready,
 
+	output	logic [9*BW-1:0]  x_axis_tdata,	// cfg_window: the windows
+	output	logic  x_axis_tlast,
+	output	logic  x_axis_tvalid,
+	input	logic  x_axis_tready,
+
 	output	logic [O_STREAM-1:0]  m_axis_tdata,
 	output	logic  m_axis_tlast,
 	output	logic  m_axis_tvalid,
@@ -74,7 +85,7 @@ module dw_core #(
 	typedef enum logic [2:0] { IDLE, DIV, GEO, MUL, WSTART, WCHECK, RUN } state_t;
 	state_t  State = IDLE;
 	logic [DB-1:0]  H, W, Tiles, CB;
-	logic  S2, InUns, OutUns, OpenL, OpenR;
+	logic  S2, InUns, OutUns, OpenL, OpenR, WinOnly;
 	logic [DB:0]  SAcc;
 	logic [DB-1:0]  S, OH, OW;
 	logic [3*DB-1:0]  Tokens;
@@ -105,6 +116,7 @@ module dw_core #(
 			OutUns <= cfg_unsigned;
 			OpenL <= cfg_open_l;
 			OpenR <= cfg_open_r;
+			WinOnly <= cfg_window;
 			S <= 0;
 			SAcc <= 0;
 			ErrCfg <= 0;
@@ -161,6 +173,7 @@ module dw_core #(
 	// the window starts as WSTART ends (when the tokens fit), the rest as WCHECK ends (when the window took it)
 	uwire  win_start = State == WSTART && Tokens < (3*DB)'(1) << TOK_BITS;
 	uwire  go = State == WCHECK && !win_err[1];
+	uwire  mac_go = go && !WinOnly;
 
 	uwire [BW-1:0]  p_tdata;
 	uwire  p_tlast, p_tvalid, p_tready;
@@ -174,27 +187,31 @@ module dw_core #(
 	);
 
 	uwire [9*BW-1:0]  x_tdata;
-	uwire  x_tvalid, x_tready;
+	uwire  x_tlast, x_tvalid, x_tready, mac_x_ready;
 	dw_window #(.BW(BW), .W_MAX(W_MAX), .CB_MAX(CB_MAX), .DIM_BITS(DIM_BITS)) window (
 		.clk, .rst,
 		.start(win_start), .cfg_h(hp), .cfg_w(wp), .cfg_cb(CB), .cfg_strips(Tiles), .cfg_stride2(S2),
 		.busy(win_busy), .err(win_err),
 		.s_axis_tdata(p_tdata), .s_axis_tlast(p_tlast), .s_axis_tvalid(p_tvalid), .s_axis_tready(p_tready),
-		.m_axis_tdata(x_tdata), .m_axis_tlast(), .m_axis_tvalid(x_tvalid), .m_axis_tready(x_tready)
+		.m_axis_tdata(x_tdata), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid), .m_axis_tready(x_tready)
 	);
+	assign	x_axis_tdata = x_tdata;
+	assign	x_axis_tlast = x_tlast;
+	assign	x_axis_tvalid = WinOnly && x_tvalid;
+	assign	x_tready = WinOnly? x_axis_tready : mac_x_ready;
 
 	uwire [A_STREAM-1:0]  a_tdata;
 	uwire  a_tvalid, a_tready;
 	// the parameter stream: the weights while the multiply-accumulate loads them, then the lanes' parameters
 	uwire  mac_loading, mac_w_ready, lanes_p_ready;
-	assign	p_axis_tready = mac_loading? mac_w_ready : lanes_p_ready;
+	assign	p_axis_tready = !WinOnly && (mac_loading? mac_w_ready : lanes_p_ready);
 	dw_mac #(
 		.PE(PE), .W_BITS(W_BITS), .WIN(P_STREAM), .ACC_BITS(ACC_BITS), .CB_MAX(CB_MAX), .DIM_BITS(DIM_BITS)
 	) mac (
 		.clk, .rst,
-		.start(go), .cfg_cb(CB), .cfg_in_unsigned(InUns), .loading(mac_loading),
+		.start(mac_go), .cfg_cb(CB), .cfg_in_unsigned(InUns), .loading(mac_loading),
 		.w_axis_tdata(p_axis_tdata), .w_axis_tvalid(mac_loading && p_axis_tvalid), .w_axis_tready(mac_w_ready),
-		.s_axis_tdata(x_tdata), .s_axis_tvalid(x_tvalid), .s_axis_tready(x_tready),
+		.s_axis_tdata(x_tdata), .s_axis_tvalid(!WinOnly && x_tvalid), .s_axis_tready(mac_x_ready),
 		.m_axis_tdata(a_tdata), .m_axis_tvalid(a_tvalid), .m_axis_tready(a_tready)
 	);
 
@@ -203,7 +220,7 @@ module dw_core #(
 		.DEPTH(CB_MAX), .TOK_BITS(TOK_BITS)
 	) lanes (
 		.clk, .rst,
-		.start(go), .cfg_groups(GB'(CB)), .cfg_tokens(TOK_BITS'(Tokens)), .cfg_unsigned(OutUns),
+		.start(mac_go), .cfg_groups(GB'(CB)), .cfg_tokens(TOK_BITS'(Tokens)), .cfg_unsigned(OutUns),
 		.busy(lanes_busy), .err(lanes_err),
 		.p_axis_tdata, .p_axis_tvalid(!mac_loading && p_axis_tvalid), .p_axis_tready(lanes_p_ready),
 		.s_axis_tdata(a_tdata), .s_axis_tvalid(a_tvalid), .s_axis_tready(a_tready),

@@ -6,8 +6,11 @@
 // widened bytes and the unit, its lanes' parameters from the same parameter reader], and [depthwise steps: the
 // reader's bytes re-cut to DW_PE channels (byte_gearbox.sv) -> the depthwise unit with its lanes (dw_core.sv: the 3 x 3
 // window, the taps, its weights and lanes' parameters from the parameter reader) -> re-cut to the writer's beats;
-// the GEMM unit idle]. One step of the engine's program
-// whose GEMM needs no image table or sliding window on its input stream (samfpga.hw.sim.engine_gemm_path.path_steps):
+// the GEMM unit idle], and [window steps (a 3 x 3 convolution on the GEMM unit): the reader's bytes (or the
+// LayerNorm's outputs) re-cut to DW_PE channels -> the depthwise unit's padding and window alone (dw_core.sv,
+// cfg_window) -> its 9 taps x DW_PE channels a beat re-cut to the unit's SIMD (the layer's weights stored in that
+// order, channels padded to whole beats of DW_PE) -> widened -> the unit]. One step of the engine's program
+// whose GEMM needs no image table on its input stream (samfpga.hw.sim.engine_gemm_path.path_steps):
 // the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
 // words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
 // PE - 1, so channel c is on lane c % PE as the lanes need.
@@ -193,6 +196,10 @@ module engine_gemm_path #(
 	input	logic  cfg_dw_unsigned,
 	input	logic  cfg_dw_open_l,	// the map is a strip of a wider one, its halo on that side (dw_core.sv)
 	input	logic  cfg_dw_open_r,
+	// window steps (cfg_window = 1, held for the step; cfg_depthwise = 0): the depthwise unit's window over the map,
+	// or with cfg_layernorm over the LayerNorm's outputs (cfg_dw_*, cfg_dw_unsigned unused) feeds the GEMM unit (cfg_wt_*: the layer's inputs 9 * cfg_dw_cb * DW_PE
+	// values in the window's order, a multiple of SIMD: a window beat's bytes may straddle the unit's beats)
+	input	logic  cfg_window,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -282,7 +289,7 @@ module engine_gemm_path #(
 	uwire  pm_start = start && (cfg_residual || cfg_layernorm || cfg_depthwise);
 	uwire  ln_start = start && cfg_residual;
 	uwire  nm_start = start && cfg_layernorm;
-	uwire  dw_start = start && cfg_depthwise;
+	uwire  dw_start = start && (cfg_depthwise || cfg_window);
 	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, dw_busy, wr_done, ln_err, nm_err;
 	uwire [1:0]  rd_err, wt_err, wr_err, rs_err, pm_err;
 	uwire [2:0]  dw_err;
@@ -303,7 +310,11 @@ module engine_gemm_path #(
 	logic [SIMD-1:0]  x_tkeep;
 	logic  x_tlast, x_tvalid, x_tready;
 	logic  xg_tvalid, xg_tready;	// the reader's beats on the GEMM side (LayerNorm or unit): not in depthwise steps
-	logic  xd_tready;	// ... on the depthwise side
+	logic  xd_tready;	// ... on the depthwise side (depthwise and window steps)
+	logic [A_W-1:0]  g_tdata;	// the unit's input from the reader or the LayerNorm
+	logic  g_tvalid, g_tready;
+	logic [A_W-1:0]  v_tdata;	// ... from the window (window steps)
+	logic  v_tvalid, v_tready;
 	logic [A_W-1:0]  a_tdata;
 	logic [OUT_W-1:0]  y_tdata;
 	logic  y_tvalid, y_tready;
@@ -327,6 +338,9 @@ module engine_gemm_path #(
 	logic [OUT_W-1:0]  l_tdata;	// a LayerNorm-only step's outputs re-cut to the writer's beats
 	logic  l_tvalid, l_tready;
 	logic  n_tlast, lo_ready, rx_ready;
+	localparam int unsigned  DWB = DW_PE > 0? DW_PE : 1;
+	logic [8*DWB-1:0]  nd_tdata;	// window steps with a LayerNorm: its outputs re-cut to DW_PE for the window
+	logic  nd_tlast, nd_tvalid, nd_tready;
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -343,8 +357,14 @@ module engine_gemm_path #(
 		.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
 		.m_axis_tready(x_tready)
 	);
-	assign	xg_tvalid = x_tvalid && !cfg_depthwise;
-	assign	x_tready = cfg_depthwise? xd_tready : xg_tready;
+	// the reader's beats go to the depthwise unit's gearbox in depthwise steps and window steps without a LayerNorm
+	uwire  to_dw_side = cfg_depthwise || (cfg_window && !cfg_layernorm);
+	assign	xg_tvalid = x_tvalid && !to_dw_side;
+	assign	x_tready = to_dw_side? xd_tready : xg_tready;
+	assign	u_tdata = cfg_window? v_tdata : g_tdata;
+	assign	u_tvalid = cfg_window? v_tvalid : g_tvalid;
+	assign	g_tready = !cfg_window && u_tready;
+	assign	v_tready = cfg_window && u_tready;
 
 	// each input byte as an A_BITS lane: zero-extended (UINT8) or sign-extended (INT8)
 	always_comb begin
@@ -440,16 +460,16 @@ module engine_gemm_path #(
 		byte_gearbox #(.IN_B(NP), .OUT_B(SIMD)) to_unit (
 			.clk, .rst,
 			.s_axis_tdata(n_tdata), .s_axis_tkeep('1), .s_axis_tlast(n_tlast),
-			.s_axis_tvalid(!cfg_nm_only && n_tvalid), .s_axis_tready(nu_ready),
+			.s_axis_tvalid(!cfg_nm_only && !cfg_window && n_tvalid), .s_axis_tready(nu_ready),
 			.m_axis_tdata(nu_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(nu_tvalid),
 			.m_axis_tready(nu_tready)
 		);
 		always_comb begin
-			u_tdata = a_tdata;
+			g_tdata = a_tdata;
 			if(cfg_layernorm) begin
-				u_tdata = '0;
+				g_tdata = '0;
 				for(int unsigned  s = 0; s < SIMD; s++)
-					u_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && nu_tdata[8*s + 7]}}, nu_tdata[8*s +: 8]};
+					g_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && nu_tdata[8*s + 7]}}, nu_tdata[8*s +: 8]};
 			end
 		end
 		// a LayerNorm no GEMM follows: its outputs re-cut to the writer's beats
@@ -459,21 +479,41 @@ module engine_gemm_path #(
 			.s_axis_tready(lo_ready),
 			.m_axis_tdata(l_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(l_tvalid), .m_axis_tready(l_tready)
 		);
-		assign	u_tvalid = cfg_layernorm? nu_tvalid : xg_tvalid;
-		assign	nu_tready = cfg_layernorm && u_tready;
-		assign	n_tready = cfg_nm_only? lo_ready : nu_ready;
-		assign	xg_tready = cfg_layernorm? (cfg_nm_raw? rx_ready : bx_ready) : u_tready;
+		assign	g_tvalid = cfg_layernorm? nu_tvalid : xg_tvalid;
+		assign	nu_tready = cfg_layernorm && g_tready;
+		// a window step: its outputs re-cut to the depthwise unit's DW_PE for the window
+		uwire  nd_ready;
+		if(DW_PE > 0) begin : genToWindow
+			byte_gearbox #(.IN_B(NP), .OUT_B(DW_PE)) to_window (
+				.clk, .rst,
+				.s_axis_tdata(n_tdata), .s_axis_tkeep('1), .s_axis_tlast(n_tlast), .s_axis_tvalid(cfg_window && n_tvalid),
+				.s_axis_tready(nd_ready),
+				.m_axis_tdata(nd_tdata), .m_axis_tkeep(), .m_axis_tlast(nd_tlast), .m_axis_tvalid(nd_tvalid),
+				.m_axis_tready(nd_tready)
+			);
+		end : genToWindow
+		else begin : genNoWindow
+			assign	nd_ready = 0;
+			assign	nd_tdata = '0;
+			assign	nd_tlast = 0;
+			assign	nd_tvalid = 0;
+		end : genNoWindow
+		assign	n_tready = cfg_nm_only? lo_ready : cfg_window? nd_ready : nu_ready;
+		assign	xg_tready = cfg_layernorm? (cfg_nm_raw? rx_ready : bx_ready) : g_tready;
 		assign	pg_tready = cfg_layernorm? np_ready : lp_tready;
 	end : genNorm
 	else begin : genNoNorm
-		assign	u_tdata = a_tdata;
-		assign	u_tvalid = xg_tvalid;
-		assign	xg_tready = u_tready;
+		assign	g_tdata = a_tdata;
+		assign	g_tvalid = xg_tvalid;
+		assign	xg_tready = g_tready;
 		assign	pg_tready = lp_tready;
 		assign	nm_busy = 0;
 		assign	nm_err = 0;
 		assign	l_tdata = '0;
 		assign	l_tvalid = 0;
+		assign	nd_tdata = '0;
+		assign	nd_tlast = 0;
+		assign	nd_tvalid = 0;
 	end : genNoNorm
 
 	access_writer #(
@@ -574,10 +614,33 @@ module engine_gemm_path #(
 		if(OUT_BITS != 8)  $error("the depthwise unit writes bytes: OUT_BITS must be 8");
 		uwire [8*DW_PE-1:0]  i_tdata, o_tdata;
 		uwire  i_tlast, i_tvalid, i_tready, o_tlast, o_tvalid, o_tready;
+		uwire  ln_win = cfg_window && cfg_layernorm;
+		uwire  win_unsigned = cfg_layernorm? cfg_nm_unsigned : cfg_in_unsigned;	// the unit's inputs' sign
+		uwire [72*DW_PE-1:0]  k_tdata;	// window steps: 9 taps x DW_PE channels a beat
+		uwire  k_tlast, k_tvalid, k_tready;
+		uwire [8*SIMD-1:0]  kw_tdata;
+		byte_gearbox #(.IN_B(9*DW_PE), .OUT_B(SIMD)) to_unit (
+			.clk, .rst,
+			.s_axis_tdata(k_tdata), .s_axis_tkeep('1), .s_axis_tlast(k_tlast), .s_axis_tvalid(k_tvalid),
+			.s_axis_tready(k_tready),
+			.m_axis_tdata(kw_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(v_tvalid), .m_axis_tready(v_tready)
+		);
+		always_comb begin
+			v_tdata = '0;
+			for(int unsigned  s = 0; s < SIMD; s++)
+				v_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!win_unsigned && kw_tdata[8*s + 7]}}, kw_tdata[8*s +: 8]};
+		end
+		// the window's input: the reader's bytes, or (a window step with a LayerNorm) the LayerNorm's outputs
+		uwire [8*DW_PE-1:0]  w_in_tdata = ln_win? nd_tdata : i_tdata;
+		uwire  w_in_tlast = ln_win? nd_tlast : i_tlast;
+		uwire  w_in_tvalid = ln_win? nd_tvalid : i_tvalid;
+		uwire  w_in_tready;
+		assign	i_tready = !ln_win && w_in_tready;
+		assign	nd_tready = ln_win && w_in_tready;
 		byte_gearbox #(.IN_B(SIMD), .OUT_B(DW_PE)) to_dw (
 			.clk, .rst,
 			.s_axis_tdata(x_tdata), .s_axis_tkeep(x_tkeep), .s_axis_tlast(x_tlast),
-			.s_axis_tvalid(cfg_depthwise && x_tvalid), .s_axis_tready(xd_tready),
+			.s_axis_tvalid(to_dw_side && x_tvalid), .s_axis_tready(xd_tready),
 			.m_axis_tdata(i_tdata), .m_axis_tkeep(), .m_axis_tlast(i_tlast), .m_axis_tvalid(i_tvalid),
 			.m_axis_tready(i_tready)
 		);
@@ -588,10 +651,11 @@ module engine_gemm_path #(
 			.clk, .rst,
 			.start(dw_start), .cfg_h(cfg_dw_h), .cfg_w(cfg_dw_w), .cfg_tiles(cfg_dw_tiles), .cfg_cb(cfg_dw_cb),
 			.cfg_stride2(cfg_dw_stride2), .cfg_in_unsigned(cfg_in_unsigned), .cfg_unsigned(cfg_dw_unsigned),
-			.cfg_open_l(cfg_dw_open_l), .cfg_open_r(cfg_dw_open_r),
+			.cfg_open_l(cfg_dw_open_l), .cfg_open_r(cfg_dw_open_r), .cfg_window(cfg_window),
 			.busy(dw_busy), .err(dw_err),
 			.p_axis_tdata(p_tdata), .p_axis_tvalid(cfg_depthwise && p_tvalid), .p_axis_tready(pd_tready),
-			.s_axis_tdata(i_tdata), .s_axis_tlast(i_tlast), .s_axis_tvalid(i_tvalid), .s_axis_tready(i_tready),
+			.s_axis_tdata(w_in_tdata), .s_axis_tlast(w_in_tlast), .s_axis_tvalid(w_in_tvalid), .s_axis_tready(w_in_tready),
+			.x_axis_tdata(k_tdata), .x_axis_tlast(k_tlast), .x_axis_tvalid(k_tvalid), .x_axis_tready(k_tready),
 			.m_axis_tdata(o_tdata), .m_axis_tlast(o_tlast), .m_axis_tvalid(o_tvalid), .m_axis_tready(o_tready)
 		);
 		byte_gearbox #(.IN_B(DW_PE), .OUT_B(OUT_W/8)) from_dw (
@@ -608,6 +672,9 @@ module engine_gemm_path #(
 		assign	d_tvalid = 0;
 		assign	dw_busy = 0;
 		assign	dw_err = '0;
+		assign	v_tdata = '0;
+		assign	v_tvalid = 0;
+		assign	nd_tready = 0;
 	end : genNoDw
 
 endmodule : engine_gemm_path

@@ -5,7 +5,9 @@ reference, and the Verilator + cocotb runner of its bench (the requantiser lanes
 A frame is one depthwise layer with its lanes (the program's ``dw`` step: ``EngineStep.dw_weights`` and ``rq``)
 over a map (H, W, C) of 8-bit activations, C = cb * PE, padding 1, stride 1 or 2, read in ``tiles`` column strips
 of S = W / tiles columns with a one-column halo on interior sides (strip_reader.sv's strips). The unit's outputs
-are per strip, output row, column: the pixel's C requantised values.
+are per strip, output row, column: the pixel's C requantised values. A window frame (``DwFrame.window``: a 3 x 3
+convolution's input for the engine's GEMM unit) sends the padded strips' windows instead (``windows``), with no
+weights, lanes or parameters.
 """
 
 from __future__ import annotations
@@ -32,22 +34,27 @@ class DwFrame:
     """One layer: ``fmap`` (H, W, C) activations (UINT8 when ``in_unsigned``, else INT8), ``weights`` (C, 9) taps
     (tap ky * 3 + kx), its lanes ``rq``, ``stride`` 1 or 2, read in ``tiles`` strips. ``open_l`` / ``open_r`` (one
     strip): the map is a strip of a wider one, its halo column on that side included and not padded
-    (``strip_frames``)."""
+    (``strip_frames``). ``window``: the window alone (cfg_window; ``weights`` and ``rq`` None)."""
 
     fmap: np.ndarray
-    weights: np.ndarray
-    rq: LaneRequant
+    weights: np.ndarray | None
+    rq: LaneRequant | None
     stride: int = 1
     tiles: int = 1
     in_unsigned: bool = False
     open_l: bool = False
     open_r: bool = False
+    window: bool = False
 
     def __post_init__(self) -> None:
         h, w, c = np.shape(self.fmap)
-        if np.shape(self.weights) != (c, K * K):
+        if self.window and (self.weights is not None or self.rq is not None):
+            raise ValueError("dw_core: a window frame has no weights or lanes")
+        if self.window:
+            pass
+        elif np.shape(self.weights) != (c, K * K):
             raise ValueError(f"dw_core: weights {np.shape(self.weights)} for {c} channels (want ({c}, {K * K}))")
-        if self.rq.channels != c:
+        elif self.rq.channels != c:
             raise ValueError(f"dw_core: {self.rq.channels} requantiser channels after {c}")
         if self.stride not in (1, 2):
             raise ValueError(f"dw_core: stride {self.stride} (1 or 2)")
@@ -98,9 +105,12 @@ class DwCoreConfig:
         for f in frames:
             if np.shape(f.fmap)[2] % pe:
                 raise ValueError(f"dw_core: {np.shape(f.fmap)[2]} channels are not whole beats of {pe}")
-        w_bits = max(signed_bits(f.weights) for f in frames)
+        convs = [f for f in frames if not f.window]
+        if not convs:
+            raise ValueError("dw_core: a unit covers at least one depthwise frame (its lanes' widths)")
+        w_bits = max(signed_bits(f.weights) for f in convs)
         cb = max(np.shape(f.fmap)[2] // pe for f in frames)
-        lanes = rl.LanesConfig.covering([(f.rq, accumulate(f)) for f in frames], lanes=pe)
+        lanes = rl.LanesConfig.covering([(f.rq, accumulate(f)) for f in convs], lanes=pe)
         cfg = cls(pe=pe, w_max=max(f.padded_cols for f in frames), cb_max=cb, w_bits=w_bits, lanes=lanes)
         return replace(cfg, lanes=replace(lanes, in_bits=cfg.acc_bits, depth=cb))
 
@@ -134,6 +144,33 @@ def accumulate(f: DwFrame) -> np.ndarray:
     return np.concatenate([conv_valid(s, k, f.stride).reshape(-1, c) for s in padded_strips(f)])
 
 
+def windows(f: DwFrame, pe: int) -> np.ndarray:
+    """A window frame's x_axis beats (tokens * cb, 9 * pe), a byte per value: per strip, output row, column, beat g
+    of the pixel's C = cb * pe channels, the 9 taps (tap ky * 3 + kx) of channels g * pe .. g * pe + pe - 1, tap
+    major. The values of a 3 x 3 convolution's input patch in the order (g, tap, lane)."""
+    c = np.shape(f.fmap)[2]
+    if c % pe:
+        raise ValueError(f"dw_core: {c} channels are not whole beats of {pe}")
+    out = []
+    for s in padded_strips(f):
+        h, w = s.shape[:2]
+        oh, ow = (h - K) // f.stride + 1, (w - K) // f.stride + 1
+        taps = np.stack([s[ky:ky + f.stride * (oh - 1) + 1:f.stride, kx:kx + f.stride * (ow - 1) + 1:f.stride]
+                         for ky in range(K) for kx in range(K)], axis=2)  # (oh, ow, 9, C)
+        out.append(taps.reshape(oh * ow, K * K, c // pe, pe).transpose(0, 2, 1, 3).reshape(-1, K * K * pe))
+    return np.concatenate(out)
+
+
+def patch_index(c: int, pe: int) -> np.ndarray:
+    """(9 * cb * pe,) for a map of ``c`` channels in cb = ceil(c / pe) beats: for each value of a window beat's
+    patch (order beat g, tap, lane p: ``windows``) its index in FINN's im2col order (tap * c + channel, the sliding
+    window generator's and so the conv's weight rows), -1 for a padded channel (g * pe + p >= c)."""
+    cb = -(-c // pe)
+    g, t, p = np.meshgrid(np.arange(cb), np.arange(K * K), np.arange(pe), indexing="ij")
+    ch = g * pe + p
+    return np.where(ch < c, t * c + ch, -1).ravel()
+
+
 def reference(f: DwFrame) -> np.ndarray:
     """The unit's outputs (tokens, C): the sums, then the lanes."""
     return f.rq.apply(accumulate(f))
@@ -147,8 +184,8 @@ def frame_config(f: DwFrame, cfg: DwCoreConfig) -> dict[str, int]:
     if f.padded_cols > cfg.w_max:
         raise ValueError(f"dw_core: strips of {f.padded_cols - 2} columns on a unit of {cfg.w_max - 2}")
     return {"h": h, "w": w, "tiles": f.tiles, "cb": c // cfg.pe, "stride2": int(f.stride == 2),
-            "in_unsigned": int(f.in_unsigned), "unsigned": int(not f.rq.out_signed), "open_l": int(f.open_l),
-            "open_r": int(f.open_r)}
+            "in_unsigned": int(f.in_unsigned), "unsigned": int(not f.window and not f.rq.out_signed),
+            "open_l": int(f.open_l), "open_r": int(f.open_r), "window": int(f.window)}
 
 
 def input_packets(f: DwFrame) -> list[bytes]:
@@ -172,7 +209,9 @@ def weight_beats(f: DwFrame, cfg: DwCoreConfig) -> bytes:
 
 
 def param_stream(f: DwFrame, cfg: DwCoreConfig) -> bytes:
-    """The p_axis bytes of a frame: its weights, then its lanes' parameters."""
+    """The p_axis bytes of a frame: its weights, then its lanes' parameters (none for a window frame)."""
+    if f.window:
+        return b""
     return weight_beats(f, cfg) + rl.param_stream(f.rq, cfg.lanes)
 
 
@@ -191,7 +230,8 @@ def simulate(cfg: DwCoreConfig, frames: list[DwFrame | dict], passes: list[dict]
     """Run the bench on a design built by ``build``: every pass ({"name", "p_pause" (weights and parameters),
     "in_pause", "out_pause"}) runs every frame back to back; a dict is a raw configuration the unit must refuse
     (nothing taken or sent). ``packets``: input packets that replace frame i's (negative controls). Per pass the
-    result has each frame's output bytes (hex), its end cycle and ``err``."""
+    result has each frame's output bytes (hex; a window frame's x_axis bytes, a packet per strip), its end cycle
+    and ``err``."""
     setup_verilator_env(fast_compile=True)
     t0 = time.monotonic()
     run = Path(work_dir) / tag
@@ -199,15 +239,16 @@ def simulate(cfg: DwCoreConfig, frames: list[DwFrame | dict], passes: list[dict]
     specs, cycles = [], 0
     for i, f in enumerate(frames):
         if isinstance(f, dict):
-            specs.append({"cfg": {f"cfg_{k}": v for k, v in f.items()}, "params": "", "data": "", "out": False})
+            specs.append({"cfg": {f"cfg_{k}": v for k, v in {"window": 0, **f}.items()}, "params": "", "data": "",
+                          "out": False})
             continue
         pk = (packets or {}).get(i) or input_packets(f)
         specs.append({"cfg": {f"cfg_{k}": v for k, v in frame_config(f, cfg).items()},
                       "params": param_stream(f, cfg).hex(),
-                      "data": [p.hex() for p in pk], "out": True})
+                      "data": [p.hex() for p in pk], "out": "x" if f.window else True, "x_packets": len(pk)})
         # the padded strips' beats, the window's reads (two per output at stride 2), the parameters
-        cycles += sum(len(p) for p in pk) // cfg.pe * 2 + 2 * reference(f).size // cfg.pe * f.stride \
-            + 12 * np.shape(f.fmap)[2]
+        outs = windows(f, cfg.pe).size // 9 if f.window else reference(f).size
+        cycles += sum(len(p) for p in pk) // cfg.pe * 2 + 2 * outs // cfg.pe * f.stride + 12 * np.shape(f.fmap)[2]
     spec = {"frames": specs, "passes": passes, "seed": seed, "param_bytes": rl.param_bytes(cfg.lanes),
             "timeout_cycles": 20 * cycles + 20000, "result": str(run / "result.json")}
     res = rl.LanesResult()

@@ -9,13 +9,17 @@ unit's PE lanes and requantised by requantiser lanes whose parameters a third re
 (``lane_params``); a LayerNorm step's input passes the LayerNorm and its lanes (layernorm_lanes.sv at SIMD lanes,
 ``norm_config``, their parameters from the same reader) before the unit. A depthwise step (a 3 x 3 depthwise layer
 with its lanes: ``dw_steps``) runs on the depthwise unit beside the GEMM unit (dw_core.sv at ``DW_PE`` channels per
-beat, ``dw_config``; its weights and its lanes' parameters from the same reader), the map read as one strip.
+beat, ``dw_config``; its weights and its lanes' parameters from the same reader), the map read as one strip. A
+window step (a 3 x 3 convolution: ``window_steps``) runs on the GEMM unit behind the depthwise unit's window alone
+(cfg_window): the map's patches in the window's order (beat, tap, lane), the layer's weight rows permuted to match
+and channels padded to whole beats of ``DW_PE`` (``window_layer``, its own weight image); a convolution after a
+LayerNorm (the neck's first) has the LayerNorm and its lanes between the reader and the window.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +41,10 @@ PAGE = 4096
 
 
 def plain_gemm_steps(prog) -> list:
-    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder or LayerNorm: kind
-    gemm, nothing on the unit's streams, whole folds in and out."""
-    return [s for s in path_steps(prog) if s.kind == "gemm" and s.residual is None and s.ln is None]
+    """The steps of ``prog`` (an ``EngineProgram``) the GEMM path runs without its residual adder, LayerNorm or
+    window: kind gemm, nothing on the unit's streams, whole folds in and out."""
+    return [s for s in path_steps(prog) if s.kind == "gemm" and s.residual is None and s.ln is None
+            and s.window is None]
 
 
 def dw_pe(prog) -> int:
@@ -75,16 +80,79 @@ def dw_frame(prog, s, fmap: np.ndarray | None = None):
 def dw_config(prog):
     """The path's depthwise unit (``dw_core.DwCoreConfig`` at ``dw_pe``, its lanes of the path's lane widths) for
     the program's depthwise steps; None when it has none."""
-    from dataclasses import replace
-
     from samfpga.hw.sim.dw_core import DwCoreConfig
 
     steps = dw_steps(prog)
     if not steps:
         return None
-    cfg = DwCoreConfig.covering([dw_frame(prog, s) for s in steps], dw_pe(prog))
+    cfg = DwCoreConfig.covering([dw_frame(prog, s) for s in steps]
+                                + [window_frame(prog, s) for s in window_steps(prog)], dw_pe(prog))
     w = _lane_widths(prog)
     return replace(cfg, lanes=replace(cfg.lanes, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
+
+
+def _window_ok(prog, s) -> bool:
+    """Whether GEMM step ``s`` is a 3 x 3 convolution the path runs behind the depthwise unit's window: padding 1,
+    stride 1 or 2, no table or residual, whole folds of outputs, its input read and its output written in order,
+    on 8-bit inputs or after a LayerNorm (on raw sums or bytes, 8-bit outputs, channels whole beats of both units)."""
+    w = s.window
+    if not (s.kind == "gemm" and w is not None and s.table is None and s.residual is None and s.write is None
+            and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"][0] == w["stride"][1] in (1, 2)
+            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops):
+        return False
+    if s.ln is not None:  # the LayerNorm's outputs go to the window: no channels to pad
+        c = s.ln.channels
+        return (c % prog.unit.simd == 0 and s.ln_rq.out_bits == 8 and window_channels(c, dw_pe(prog), prog.unit.simd) == c
+                and prog.dtypes[s.input.tensor].startswith("INT")
+                and prog.elem_bytes(s.input.tensor) in (1, _raw_bytes(prog)))
+    return prog.dtypes[s.input.tensor] in ("INT8", "UINT8")
+
+
+def window_steps(prog) -> list:
+    """The program's 3 x 3 convolutions the path runs on the GEMM unit behind the depthwise unit's window
+    (``_window_ok``)."""
+    if not dw_steps(prog):  # the window is the depthwise unit's: a path without one has none
+        return []
+    return [s for s in prog.steps if _window_ok(prog, s)]
+
+
+def window_channels(c: int, pe: int, simd: int) -> int:
+    """Channels a pixel of a window step's map as the window reads it: ``c`` padded to whole beats of the depthwise
+    unit's ``pe`` whose patch (9 x that) is whole beats of the GEMM unit's ``simd`` (the plan's
+    ``engine.window_channels``)."""
+    import math
+
+    return -(-c // (m := math.lcm(pe, simd // math.gcd(9, simd)))) * m
+
+
+def window_frame(prog, s, fmap: np.ndarray | None = None):
+    """Window step ``s``'s map as the depthwise unit's window frame (``dw_core.DwFrame``, window alone): (H, W, C')
+    with C' = ``window_channels`` (padded channels zero), ``fmap`` its values (H, W, C) (zeros when None); the
+    input's sign is the LayerNorm's clip after one, else the stored input's."""
+    from samfpga.hw.sim.dw_core import DwFrame
+
+    h, w, c = s.input.shape[-3:]
+    x = np.zeros((h, w, window_channels(c, dw_pe(prog), prog.unit.simd)), np.int64)
+    if fmap is not None:
+        x[..., :c] = np.asarray(fmap).reshape(h, w, c)
+    unsigned = not s.ln_rq.out_signed if s.ln is not None else prog.dtypes[s.input.tensor].startswith("UINT")
+    return DwFrame(x, None, None, stride=s.window["stride"][0], in_unsigned=unsigned, window=True)
+
+
+def window_layer(prog, s) -> tuple:
+    """Window step ``s`` on the GEMM unit: its layer (``token_batch_mvu.layer_shape`` over 9 C' inputs: the window's
+    patch order, ``dw_core.patch_index``) and that layer's weight image (the program's weights, rows permuted, a
+    padded channel's rows zero; the requantisation words as they were)."""
+    from samfpga.hw.sim import token_batch_mvu as tb
+    from samfpga.hw.sim.dw_core import patch_index
+
+    idx = patch_index(s.input.shape[-1], dw_pe(prog))
+    w = tb.unpack_weights(prog.image, 1, s.layer, base=s.offset)  # (1, mh, mw): FINN's im2col order, padded
+    w = np.where(idx >= 0, w[:, :, np.maximum(idx, 0)], 0)
+    rq = tb.unpack_requant(prog.image, 1, s.layer, base=s.offset) if s.layer.requantises else None
+    layer = replace(tb.layer_shape(prog.unit, len(idx), s.layer.mh, raw=s.layer.raw), out_bits=s.layer.out_bits,
+                    out_signed=s.layer.out_signed)
+    return layer, tb.pack_weights(w, layer, rq=rq)
 
 
 def model_cycles(prog, s) -> int:
@@ -97,6 +165,10 @@ def model_cycles(prog, s) -> int:
         tokens = int(np.prod(s.out_shape)) // c
         return max(-(-tokens * c * prog.elem_bytes(s.input.tensor) // prog.unit.simd),
                    tokens * max(c // ln_pe(prog), 5))
+    if s.kind == "gemm" and any(s is x for x in window_steps(prog)):  # the unit's schedule of the window's layer
+        from samfpga.hw.sim import token_batch_mvu as tb
+
+        return tb.schedule_cycles(window_layer(prog, s)[0], 1, s.tokens)["total"]
     if s.kind != "dw":
         return s.unit_cycles
     h, w, c = s.input.shape[-3:]
@@ -119,13 +191,14 @@ def _raw_bytes(prog) -> int:
 def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
     sums fit the adder's range: nothing to clip before the lanes), those with a LayerNorm before it (8-bit
-    inputs, channels whole beats of SIMD, no residual), the depthwise steps (``dw_steps``) and a LayerNorm no GEMM
-    follows on raw sums (the neck's last), in program order."""
+    inputs, channels whole beats of SIMD, no residual), the depthwise steps (``dw_steps``), the 3 x 3 convolutions
+    behind the window (``window_steps``) and a LayerNorm no GEMM follows on raw sums (the neck's last), in program
+    order."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
-    dws = dw_steps(prog)
+    dws = dw_steps(prog) + window_steps(prog)
     for s in prog.steps:
         if any(s is d for d in dws) or _layernorm_only(prog, s):
             out.append(s)
@@ -179,7 +252,7 @@ def norm_config(prog):
     if not steps:
         return None
     u, w = prog.unit, _lane_widths(prog)
-    in_bits = max([u.a_bits] + [int_dtype(prog.dtypes[s.input.tensor])[0] for s in steps if s.kind == "layernorm"])
+    in_bits = max([u.a_bits] + [int_dtype(prog.dtypes[s.input.tensor])[0] for s in steps])  # bytes fit a_bits
     return LayerNormLanesConfig.for_layers([s.ln for s in steps], ln_pe(prog), in_bits, LanesConfig(
         lanes=ln_pe(prog), out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
 
@@ -196,7 +269,7 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
                     "LN_SHIFT_BIAS": nc.shift_bias, "LN_SB": nc.stats_bits, "LN_IN_BITS": nc.in_bits,
                     "LN_PE": nc.pe})
-        if any(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1 for s in path_steps(prog)):
+        if any(s.ln is not None and prog.elem_bytes(s.input.tensor) > 1 for s in path_steps(prog)):
             out["LN_RAW_B"] = _raw_bytes(prog)
     dc = dw_config(prog)
     if dc is not None:
@@ -237,13 +310,19 @@ class DdrLayout:
 
 
 def layout(prog, steps: list) -> DdrLayout:
-    """The weight image at 0, then the steps' tensors one after another, each on a new page, and for each residual
-    or LayerNorm step its lanes' parameters (``<step>.lanes``)."""
+    """The weight image at 0, then the steps' tensors one after another, each on a new page, for each residual
+    or LayerNorm step its lanes' parameters (``<step>.lanes``), for each window step its weight image
+    (``<step>.weights``; its input map holds C' channels a pixel, ``window_frame``)."""
     off = -(-len(prog.image) // PAGE) * PAGE
     bases = {}
     names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)]
     sizes = {t: _tensor_bytes(prog, t) for t in names}
     sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
+    for s in steps:
+        if s.kind == "gemm" and s.window is not None:  # its weight image, its map (channels padded) or LayerNorm's
+            sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
+            if s.ln is None:
+                sizes[s.input.tensor] = window_frame(prog, s).fmap.size
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
@@ -262,16 +341,27 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
     rng = np.random.default_rng(seed)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
     img[:len(prog.image)] = prog.image
+    from samfpga.hw.sim.engine_program import _read
+
     for s in steps:
         for o in (s.input, s.residual):
             if o is not None:
                 place(img, lay, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
         if _lane_rq(s) is not None:
             place(img, lay, f"{s.name}.lanes", lane_params(prog, s))
+        if s.kind == "gemm" and s.window is not None:
+            place(img, lay, f"{s.name}.weights", window_layer(prog, s)[1])
+            if s.ln is None:  # the map with its channels padded (a producer on the path writes it so)
+                place(img, lay, s.input.tensor, _bytes(window_frame(prog, s, _read(mem, s.input)).fmap))
     want = bytearray(img)
     for s in steps:
         place(want, lay, s.output, prog.stored(s.output, mem[s.output]))
     return img, want
+
+
+def _bytes(values: np.ndarray) -> bytes:
+    """8-bit values as stored bytes (two's complement)."""
+    return (np.asarray(values, np.int64) & 0xFF).astype(np.uint8).tobytes()
 
 
 def _tensor_bytes(prog, t: str) -> int:
@@ -292,9 +382,51 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     (``wr_*``, the output's pattern), and what a residual step (``rs_*``, ``pm_*``, ``ln_*``), a LayerNorm step
     (``pm_*``, ``nm_*``) or a depthwise step (``pm_*``, ``dw_*``) needs besides."""
     if not any(s is p for p in path_steps(prog)):
-        raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table or window (or "
-                         "its residual sum needs a clip, or its LayerNorm is not on 8-bit inputs) nor a 3 x 3 "
-                         "depthwise step; the path runs path_steps only")
+        raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table (or its "
+                         "residual sum needs a clip, or its LayerNorm is not on 8-bit inputs, or its window is not "
+                         "3 x 3 at padding 1) nor a 3 x 3 depthwise step; the path runs path_steps only")
+    if s.kind == "gemm" and s.window is not None:
+        return _window_config(prog, s, lay)
+    return _config(prog, s, lay)
+
+
+def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """Window step ``s``'s registers: the reader over its map (C' channels a pixel, or the LayerNorm's map), the
+    depthwise unit's window alone over it, the unit on the window's layer (``window_layer``), the writer."""
+    from samfpga.hw.sim.dw_core import frame_config
+
+    f = window_frame(prog, s)
+    rd = ar.frame_config(AccessFrame(Access(0, f.fmap.size, ()), lay.bases[s.input.tensor],
+                                     prog.elem_bytes(s.input.tensor)))
+    wr = ar.frame_config(AccessFrame(Access(0, int(np.prod(s.out_shape)), ()), lay.bases[s.output],
+                                     prog.elem_bytes(s.output)))
+    c, _ = window_layer(prog, s)
+    unit = {"base": lay.bases[f"{s.name}.weights"], "stride": c.min_stride, "iters": 1, "tokens": s.tokens,
+            "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw), "unsigned": int(c.requantises and not c.out_signed)}
+    dw = frame_config(f, dw_config(prog))
+    out = {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
+           **{f"wr_{k}": v for k, v in wr.items()}, **{f"wt_{k}": v for k, v in unit.items()},
+           "residual": 0, "layernorm": int(s.ln is not None), "depthwise": 0,
+           "nm_raw": int(s.ln is not None and prog.elem_bytes(s.input.tensor) > 1), "nm_only": 0,
+           **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")}, "window": 1,
+           "dw_unsigned": 0}
+    if s.ln is not None:  # the LayerNorm on the map's pixels before the window, its lanes' parameters
+        out.update(_window_norm(prog, s, lay, f.fmap.shape[0] * f.fmap.shape[1]))
+    return out
+
+
+def _window_norm(prog, s, lay: DdrLayout, pixels: int) -> dict[str, int]:
+    """A window step's LayerNorm registers (nm_*) over ``pixels`` pixels (a strip's columns and halos, or the map)
+    and its lanes' parameter reader (pm_*)."""
+    from samfpga.hw.sim.layernorm_lanes import frame_config
+
+    nm = frame_config(s.ln, s.ln_rq, np.zeros((pixels, s.ln.channels)), norm_config(prog))
+    pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+    return {**{f"nm_{k}": v for k, v in nm.items()}, **{f"pm_{k}": v for k, v in pm.items()}}
+
+
+def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """``step_config`` of a step that is not a window step (or a window step's LayerNorm launch)."""
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
@@ -305,7 +437,7 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
            "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": int(s.kind == "dw"),
            # a LayerNorm no GEMM follows (its outputs to the writer), on raw sums or bytes
            "nm_raw": int(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1),
-           "nm_only": int(s.kind == "layernorm")}
+           "nm_only": int(s.kind == "layernorm"), "window": 0}
     if s.kind == "gemm":
         c = s.layer
         unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
@@ -342,31 +474,38 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     return out
 
 
-def dw_strip_configs(prog, s, lay: DdrLayout, tiles: int) -> list[dict[str, int]]:
-    """Depthwise step ``s`` launched strip by strip, as a host runs a map too wide for the window's banks: per strip
-    of W / ``tiles`` columns, the reader's pattern over its columns and halos (rows of (hi - lo) C bytes at a row's
-    stride), the unit's shape with its interior sides open (``dw_core.strip_frames``), the writer's pattern over its
-    output columns. For a step whose input and output are stored in order (no address pattern to compose)."""
+def strip_configs(prog, s, lay: DdrLayout, tiles: int) -> list[dict[str, int]]:
+    """Depthwise or window step ``s`` launched strip by strip, as a host runs a map too wide for the window's banks:
+    per strip of W / ``tiles`` columns, the reader's pattern over its columns and halos (rows of (hi - lo) C bytes
+    at a row's stride), the unit's shape with its interior sides open (``dw_core.strip_frames``), the writer's
+    pattern over its output columns (a window step: the GEMM unit's tokens, the strip's outputs). For a step whose
+    input and output are stored in order (no address pattern to compose); a window step's LayerNorm launch
+    (``launches``) runs once before them."""
     from samfpga.hw.sim.dw_core import frame_config, strip_frames
     from samfpga.hw.sim.strip_reader import strip_columns
 
-    if s.kind != "dw" or s.input.access.loops or s.write is not None:
-        raise ValueError(f"step {s.name}: strip launches need a depthwise step whose input and output are stored in "
-                         "order")
+    win = any(s is x for x in window_steps(prog))
+    if not (s.kind == "dw" or win) or s.input.access.loops or s.write is not None:
+        raise ValueError(f"step {s.name}: strip launches need a depthwise or window step whose input and output are "
+                         "stored in order")
     base = step_config(prog, s, lay)
-    h, w, c = s.input.shape[-3:]
-    stride = s.window["stride"][0]
-    oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
+    f = window_frame(prog, s) if win else dw_frame(prog, s)
+    h, w, c = f.fmap.shape
+    off, ib = s.input.access.offset, prog.elem_bytes(s.input.tensor)
+    oh, ow, oc = s.out_shape[-3:]
+    eb = prog.elem_bytes(s.output)
     out = []
-    for i, ((lo, hi), f) in enumerate(zip(strip_columns(w, tiles, 1), strip_frames(dw_frame(prog, s), tiles),
-                                          strict=True)):
-        olo, ohi = i * (w // tiles) // stride, (i + 1) * (w // tiles) // stride
-        rd = ar.frame_config(AccessFrame(Access(s.input.access.offset + lo * c, (hi - lo) * c, ((h, w * c),)),
-                                         lay.bases[s.input.tensor]))
-        wr = ar.frame_config(AccessFrame(Access(olo * c, (ohi - olo) * c, ((oh, ow * c),)), lay.bases[s.output]))
-        dw = frame_config(f, dw_config(prog))
+    for i, ((lo, hi), fs) in enumerate(zip(strip_columns(w, tiles, 1), strip_frames(f, tiles), strict=True)):
+        olo, ohi = i * (w // tiles) // f.stride, (i + 1) * (w // tiles) // f.stride
+        rd = ar.frame_config(AccessFrame(Access(off + lo * c, (hi - lo) * c, ((h, w * c),)),
+                                         lay.bases[s.input.tensor], ib))
+        wr = ar.frame_config(AccessFrame(Access(olo * oc, (ohi - olo) * oc, ((oh, ow * oc),)), lay.bases[s.output],
+                                         eb))
+        dw = frame_config(fs, dw_config(prog))
         out.append({**base, **{f"rd_{k}": v for k, v in rd.items()}, **{f"wr_{k}": v for k, v in wr.items()},
-                    **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "open_l", "open_r")}})
+                    **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "open_l", "open_r")},
+                    **({"wt_tokens": oh * (ohi - olo)} if win else {}),
+                    **(_window_norm(prog, s, lay, h * (hi - lo)) if win and s.ln is not None else {})})
     return out
 
 
