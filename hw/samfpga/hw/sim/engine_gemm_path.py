@@ -93,12 +93,14 @@ def dw_config(prog):
 
 def _window_ok(prog, s) -> bool:
     """Whether GEMM step ``s`` is a 3 x 3 convolution the path runs behind the depthwise unit's window: padding 1,
-    stride 1 or 2, no table or residual, whole folds of outputs, its input read and its output written in order,
-    on 8-bit inputs or after a LayerNorm (on raw sums or bytes, 8-bit outputs, channels whole beats of both units)."""
+    stride 1 or 2, no table or residual, whole folds of outputs, its input read from its start and its output
+    written in order, on 8-bit inputs or after a LayerNorm (on raw sums or bytes, 8-bit outputs, channels whole
+    beats of both units)."""
     w = s.window
     if not (s.kind == "gemm" and w is not None and s.table is None and s.residual is None and s.write is None
             and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"][0] == w["stride"][1] in (1, 2)
-            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops):
+            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops
+            and s.input.access.offset == 0):
         return False
     if s.ln is not None:  # the LayerNorm's outputs go to the window: no channels to pad
         c = s.ln.channels
@@ -319,7 +321,7 @@ def layout(prog, steps: list) -> DdrLayout:
     sizes = {t: _tensor_bytes(prog, t) for t in names}
     sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
     for s in steps:
-        if s.kind == "gemm" and s.window is not None:  # its weight image, its map (channels padded) or LayerNorm's
+        if s.kind == "gemm" and s.window is not None:  # its weight image; its map with C' channels a pixel
             sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
             if s.ln is None:
                 sizes[s.input.tensor] = window_frame(prog, s).fmap.size
@@ -391,8 +393,9 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 
 
 def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
-    """Window step ``s``'s registers: the reader over its map (C' channels a pixel, or the LayerNorm's map), the
-    depthwise unit's window alone over it, the unit on the window's layer (``window_layer``), the writer."""
+    """Window step ``s``'s registers: the reader over its map (C' channels a pixel; after a LayerNorm its raw sums
+    or bytes, through the LayerNorm), the depthwise unit's window alone over it, the unit on the window's layer
+    (``window_layer``), the writer."""
     from samfpga.hw.sim.dw_core import frame_config
 
     f = window_frame(prog, s)
