@@ -196,7 +196,9 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles), and every register each step: both leave the DDR image the program's, byte for byte.
     The first step writes all 111 registers either way; later steps need far fewer when only changes are written.
-    A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3."""
+    A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
+    window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
+    read while polling, not a timeout."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
     prog, mem = _program()
@@ -207,9 +209,13 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
     k = next(i for i, s in enumerate(steps) if s in gp.plain_gemm_steps(prog))
     bad = {**cfgs[k], "rd_count0": 0, "wr_count0": 0}  # a plain step: nothing else starts to wait for input
+    # a window step refused alike: the depthwise unit's window started and waits for the reader's data forever
+    hung = {**cfgs[next(i for i, s in enumerate(steps) if s in gp.window_steps(prog))], "rd_count0": 0,
+            "wr_count0": 0}
     # the DDR's stalls are the direct test's (above): here the AXI-Lite channels stall
     passes = [{"name": "changed", "axil_pause": 0.3}, {"name": "every", "only_changed": False}]
-    res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad], seed=7)
+    res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad, hung],
+                           seed=7)
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
@@ -218,8 +224,9 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
         assert p["steps"][0]["writes"] == n_regs + 1
-        assert len(p["bad"]) == 1 and f"UnitError: step {len(steps)} (bad)" in p["bad"][0]
-        assert "STATUS(0x04)=0xa" in p["bad"][0]
+        assert len(p["bad"]) == 2 and all(f"UnitError: step {len(steps)} (bad)" in b for b in p["bad"])
+        assert "finished with err" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
+        assert "err while running" in p["bad"][1] and "STATUS(0x04)=0x10a [err=0xa busy=1]" in p["bad"][1]
     every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
     assert all(s["writes"] == n_regs + 1 for s in every)
     assert max(s["writes"] for s in changed[1:]) < n_regs // 2

@@ -25,12 +25,12 @@ CFG = {"base": 0x8_0000_1000, "h": 64, "w": 64, "c": 32, "tiles": 4, "halo": 1}
 
 class FakeMMIO:
     """A unit that is busy for ``frame_reads`` CTRL reads after a start (None: never finishes), then ends with
-    ``err``. Logs every access."""
+    ``err``; ``busy_err``: its err while busy. Logs every access."""
 
-    def __init__(self, frame_reads: int | None = 3, err: int = 0) -> None:
+    def __init__(self, frame_reads: int | None = 3, err: int = 0, busy_err: int = 0) -> None:
         self.log: list[tuple] = []
         self.regs: dict[int, int] = {}
-        self.frame_reads, self.err = frame_reads, err
+        self.frame_reads, self.err, self.busy_err = frame_reads, err, busy_err
         self.left: float | None = None
         self.done = False
 
@@ -52,7 +52,7 @@ class FakeMMIO:
             v = (AP_DONE if self.done else 0) | (AP_IDLE if self.left is None else 0)
             self.done = False  # clear-on-read
         else:
-            v = (self.err if self.left is None else 0) | (0 if self.left is None else 1 << 8)
+            v = (self.err if self.left is None else self.busy_err | 1 << 8)
         self.log.append(("r", offset, v))
         return v
 
@@ -86,6 +86,21 @@ def test_err_raises_with_status():
     drv = UnitDriver(FakeMMIO(frame_reads=1, err=0b10), "strip_reader", poll_s=0)
     with pytest.raises(UnitError, match=r"STATUS\(0x04\)=0x2 .*bad configuration"):
         drv.run(CFG)
+
+
+def test_err_while_running_raises_without_waiting_for_the_timeout():
+    """A unit that set err and stays busy (a part refused its configuration, another waits for its data) is
+    reported from STATUS while polling, every status_every polls, not after the timeout; a busy unit without err is
+    polled on."""
+    mmio = FakeMMIO(frame_reads=None, busy_err=0b10)
+    drv = UnitDriver(mmio, "strip_reader", poll_s=0, status_every=8)
+    drv.start()
+    with pytest.raises(UnitError, match=r"err while running .*STATUS\(0x04\)=0x102 \[err=0x2 busy=1\]"):
+        drv.wait(timeout_s=60)
+    assert sum(1 for op, o, _ in mmio.log if op == "r" and o == CTRL) == 8
+    drv = UnitDriver(FakeMMIO(frame_reads=20), "strip_reader", poll_s=0, status_every=8)
+    drv.start()
+    assert drv.wait() == 21
 
 
 def test_bad_config_is_refused_before_any_write():

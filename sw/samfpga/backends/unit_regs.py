@@ -229,13 +229,16 @@ class UnitDriver:
 
     ``configure(cfg)`` writes the config registers (``UnitMap.writes``), ``start()`` sets ap_start, ``poll()`` reads
     CTRL once, ``wait()`` polls CTRL until ap_done and raises ``UnitTimeout`` (after ``timeout_s``) or
-    ``UnitError`` (STATUS err nonzero), both naming CTRL and STATUS. ``run(cfg)`` does all three.
+    ``UnitError`` (STATUS err nonzero: at ap_done, or read every ``status_every`` polls while the unit runs, since
+    a part that refused its configuration can leave another waiting for data forever), both naming CTRL and
+    STATUS. ``run(cfg)`` does all three.
     """
 
-    def __init__(self, mmio, unit: str | UnitMap, poll_s: float = 0.0002) -> None:
+    def __init__(self, mmio, unit: str | UnitMap, poll_s: float = 0.0002, status_every: int = 64) -> None:
         self.mmio = mmio
         self.map = UNITS[unit] if isinstance(unit, str) else unit
         self.poll_s = poll_s
+        self.status_every = status_every
 
     def configure(self, cfg: Mapping[str, int]) -> None:
         for off, val in self.map.writes(cfg):
@@ -271,6 +274,9 @@ class UnitDriver:
             polls += 1
             if ctrl & AP_DONE:
                 return polls
+            if polls % self.status_every == 0 and self.map.err(self.mmio.read(STATUS)):
+                raise UnitError(f"err while running (it will not finish): {self.describe_state(ctrl)} "
+                                f"({self.map.err_doc})")
             if time.monotonic() > deadline:
                 raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self.describe_state(ctrl)}")
             if self.poll_s:
