@@ -4,7 +4,8 @@ ARM over ``pynq.MMIO`` or, in simulation, over AXI-Lite transactions of a cocotb
 
 Per step: the configuration registers whose values differ from what this sequencer last wrote (all of them for its
 first step: it knows nothing of the block's state before), ap_start, then CTRL polled until ap_done (STATUS read
-then; a nonzero err raises ``UnitError`` naming the step). The registers are plain read-write words with no side
+then, and every ``UnitDriver.status_every`` polls while it runs; a nonzero err raises ``UnitError`` naming the
+step). The registers are plain read-write words with no side
 effects, so skipping an unchanged one leaves the block exactly as a full write would. Each step's record says how
 many MMIO writes and polls it took and its wall time: the step launch cost the engine's plan assumes
 (``EngineConfig.launch_cycles``) is this on a board.
