@@ -48,10 +48,9 @@ class DwFrame:
 
     def __post_init__(self) -> None:
         h, w, c = np.shape(self.fmap)
-        if self.window and (self.weights is not None or self.rq is not None):
-            raise ValueError("dw_core: a window frame has no weights or lanes")
         if self.window:
-            pass
+            if self.weights is not None or self.rq is not None:
+                raise ValueError("dw_core: a window frame has no weights or lanes")
         elif np.shape(self.weights) != (c, K * K):
             raise ValueError(f"dw_core: weights {np.shape(self.weights)} for {c} channels (want ({c}, {K * K}))")
         elif self.rq.channels != c:

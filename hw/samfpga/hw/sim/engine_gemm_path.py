@@ -340,11 +340,11 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
     """The DDR image ``steps`` start from (the program's weight image, their inputs, residuals and lanes' parameters
     from ``mem``, ``run_program``'s stored tensors; random bytes elsewhere) and the image they must leave (their
     outputs stored too, every other byte as it was)."""
+    from samfpga.hw.sim.engine_program import _read
+
     rng = np.random.default_rng(seed)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
     img[:len(prog.image)] = prog.image
-    from samfpga.hw.sim.engine_program import _read
-
     for s in steps:
         for o in (s.input, s.residual):
             if o is not None:
@@ -392,6 +392,23 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     return _config(prog, s, lay)
 
 
+#: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
+DW_SHAPE = ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")
+
+
+def _unit_regs(c, base: int, iters: int, tokens: int) -> dict[str, int]:
+    """The GEMM unit's registers (wt_*) for layer ``c`` (a ``TokenBatchConfig``) with its weight image at ``base``."""
+    unit = {"base": base, "stride": c.min_stride, "iters": iters, "tokens": tokens, "sf": c.sf, "nf": c.nf,
+            "batch": c.batch, "raw": int(c.raw), "unsigned": int(c.requantises and not c.out_signed)}
+    return {f"wt_{k}": v for k, v in unit.items()}
+
+
+def _param_reader(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """The parameter reader's registers (pm_*) over step ``s``'s lanes' parameters (``lane_params``)."""
+    pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+    return {f"pm_{k}": v for k, v in pm.items()}
+
+
 def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """Window step ``s``'s registers: the reader over its map (C' channels a pixel; after a LayerNorm its raw sums
     or bytes, through the LayerNorm), the depthwise unit's window alone over it, the unit on the window's layer
@@ -403,16 +420,13 @@ def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
                                      prog.elem_bytes(s.input.tensor)))
     wr = ar.frame_config(AccessFrame(Access(0, int(np.prod(s.out_shape)), ()), lay.bases[s.output],
                                      prog.elem_bytes(s.output)))
-    c, _ = window_layer(prog, s)
-    unit = {"base": lay.bases[f"{s.name}.weights"], "stride": c.min_stride, "iters": 1, "tokens": s.tokens,
-            "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw), "unsigned": int(c.requantises and not c.out_signed)}
     dw = frame_config(f, dw_config(prog))
     out = {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
-           **{f"wr_{k}": v for k, v in wr.items()}, **{f"wt_{k}": v for k, v in unit.items()},
+           **{f"wr_{k}": v for k, v in wr.items()},
+           **_unit_regs(window_layer(prog, s)[0], lay.bases[f"{s.name}.weights"], 1, s.tokens),
            "residual": 0, "layernorm": int(s.ln is not None), "depthwise": 0,
            "nm_raw": int(s.ln is not None and prog.elem_bytes(s.input.tensor) > 1), "nm_only": 0,
-           **{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")}, "window": 1,
-           "dw_unsigned": 0}
+           **{f"dw_{k}": dw[k] for k in DW_SHAPE}, "window": 1, "dw_unsigned": 0}
     if s.ln is not None:  # the LayerNorm on the map's pixels before the window, its lanes' parameters
         out.update(_window_norm(prog, s, lay, f.fmap.shape[0] * f.fmap.shape[1]))
     return out
@@ -424,12 +438,11 @@ def _window_norm(prog, s, lay: DdrLayout, pixels: int) -> dict[str, int]:
     from samfpga.hw.sim.layernorm_lanes import frame_config
 
     nm = frame_config(s.ln, s.ln_rq, np.zeros((pixels, s.ln.channels)), norm_config(prog))
-    pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-    return {**{f"nm_{k}": v for k, v in nm.items()}, **{f"pm_{k}": v for k, v in pm.items()}}
+    return {**{f"nm_{k}": v for k, v in nm.items()}, **_param_reader(prog, s, lay)}
 
 
 def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
-    """``step_config`` of a step that is not a window step (or a window step's LayerNorm launch)."""
+    """``step_config`` of a step that is not a window step."""
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
     wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
@@ -442,22 +455,16 @@ def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
            "nm_raw": int(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1),
            "nm_only": int(s.kind == "layernorm"), "window": 0}
     if s.kind == "gemm":
-        c = s.layer
-        unit = {"base": lay.image_base + s.offset, "stride": c.min_stride, "iters": s.iters, "tokens": s.tokens,
-                "sf": c.sf, "nf": c.nf, "batch": c.batch, "raw": int(c.raw),
-                "unsigned": int(c.requantises and not c.out_signed)}
+        out.update(_unit_regs(s.layer, lay.image_base + s.offset, s.iters, s.tokens))
     else:  # the GEMM unit takes no input in a depthwise or LayerNorm-only step: its registers stay 0
-        unit = {"base": 0, "stride": 0, "iters": 0, "tokens": 0}
-    out.update({f"wt_{k}": v for k, v in unit.items()})
+        out.update({f"wt_{k}": 0 for k in ("base", "stride", "iters", "tokens")})
     if _lane_rq(s) is not None:
-        pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
-        out.update({f"pm_{k}": v for k, v in pm.items()})
+        out.update(_param_reader(prog, s, lay))
     if s.kind == "dw":
         from samfpga.hw.sim.dw_core import frame_config
 
         dw = frame_config(dw_frame(prog, s), dw_config(prog))
-        out.update({**{f"dw_{k}": dw[k] for k in ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")},
-                    "dw_unsigned": dw["unsigned"]})
+        out.update({**{f"dw_{k}": dw[k] for k in DW_SHAPE}, "dw_unsigned": dw["unsigned"]})
     if s.ln is not None:
         from samfpga.hw.sim.layernorm_lanes import frame_config
 
@@ -481,9 +488,9 @@ def strip_configs(prog, s, lay: DdrLayout, tiles: int) -> list[dict[str, int]]:
     """Depthwise or window step ``s`` launched strip by strip, as a host runs a map too wide for the window's banks:
     per strip of W / ``tiles`` columns, the reader's pattern over its columns and halos (rows of (hi - lo) C bytes
     at a row's stride), the unit's shape with its interior sides open (``dw_core.strip_frames``), the writer's
-    pattern over its output columns (a window step: the GEMM unit's tokens, the strip's outputs). For a step whose
-    input and output are stored in order (no address pattern to compose); a window step's LayerNorm launch
-    (``launches``) runs once before them."""
+    pattern over its output columns (a window step: the GEMM unit's tokens, the strip's outputs; after a LayerNorm,
+    the LayerNorm's tokens, the strip's columns and halos). For a step whose input and output are stored in order
+    (no address pattern to compose)."""
     from samfpga.hw.sim.dw_core import frame_config, strip_frames
     from samfpga.hw.sim.strip_reader import strip_columns
 

@@ -4,9 +4,10 @@ the parameter stream, its input in packets): parameters and inputs sent by AXI-S
 by a sink (one frame per tlast) and written out as hex for the caller to compare.
 
 Spec (JSON through ``SAMFPGA_LANES_SPEC``, written by ``samfpga.hw.sim.requant_lanes.simulate`` and its kin):
-frames [{"cfg": {port: value}, "params": hex, "data": hex or a list of hex packets (one tlast each), "out": whether
-the frame sends outputs ("x": dw_core's windows on x_axis, "x_packets" packets)}], passes [{"name", "p_pause", "in_pause", "out_pause"}] (per cycle probabilities that a
-source withholds a beat, that the sink refuses one), seed, timeout_cycles, result. Frames run back to back: each
+frames [{"cfg": {port: value}, "params": hex, "data": hex or a list of hex packets (one tlast each; "" for a
+refused frame), "out": whether the frame sends outputs ("x": dw_core's windows on x_axis, "x_packets" packets)}],
+passes [{"name", "p_pause", "in_pause", "out_pause"}] (per cycle probabilities that a source withholds a beat, that
+the sink refuses one), seed, timeout_cycles, result. Frames run back to back: each
 started (a pulse on ``start``) as soon as ``busy`` falls; its err is read when busy falls after it.
 """
 
@@ -38,9 +39,8 @@ async def _frames(dut, psrc: AxiStreamSource, src: AxiStreamSource, sink: AxiStr
         dut.start.value = 0
         if f["params"]:
             await psrc.send(AxiStreamFrame(bytes.fromhex(f["params"])))
-        if f["params"] or f["out"] == "x":
-            for packet in [f["data"]] if isinstance(f["data"], str) else f["data"]:
-                await src.send(AxiStreamFrame(bytes.fromhex(packet)))
+        for packet in ([f["data"]] if isinstance(f["data"], str) else f["data"]) if f["data"] else []:
+            await src.send(AxiStreamFrame(bytes.fromhex(packet)))
         if f["out"] == "x":  # dw_core's window alone: a packet per strip on x_axis
             got.append("".join([bytes((await xsink.recv()).tdata).hex() for _ in range(f["x_packets"])]))
         else:
