@@ -5,7 +5,7 @@ the bench and by the board's host sequencer through the path's AXI-Lite block.
 
 The tiny program (tests/test_engine_program.py's: PE 8 x SIMD 16, batch 16) runs on one image; its path steps
 (``engine_gemm_path.path_steps``: plain GEMMs, residual adder, LayerNorm on the input, depthwise, 3 x 3 convs behind
-the depthwise unit's window) run on engine_gemm_path.sv
+the depthwise unit's window, the attention's QK^T + softmax, V transpose and AV) run on engine_gemm_path.sv
 free-running (the bench pulses start, waits for done) and on engine_gemm_path_axil.sv run by
 ``samfpga.backends.step_sequencer.StepSequencer`` (each MMIO access one AXI-Lite transaction), writing only changed
 registers and every register. Per step: its kind, the cycles it took against its model (``engine_gemm_path
@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                                                        "writes": sum(x["writes"] for x in p["steps"])}
         by = {p["name"]: p["steps"] for p in seq.passes}
         for i, (s, c) in enumerate(zip(steps, cfgs, strict=True)):
-            kind = "depthwise" if s.kind == "dw" else "window" if c["window"] else \
-                "layernorm" if s.ln is not None else "residual" if s.residual is not None else "plain"
+            kind = {"dw": "depthwise", "qk": "qk + softmax", "vt": "V transpose", "av": "av"}.get(s.kind) or (
+                "window" if c["window"] else "layernorm" if s.ln is not None else
+                "residual" if s.residual is not None else "plain")
             model = gp.model_cycles(prog, s)
             out["steps"].append({
                 "step": s.name, "kind": kind, "model_cycles": model,
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
              "writes (changed only) | writes (every register) | polls |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['step']} | {r['kind']} | {r['model_cycles']:,} | {r['cycles']:,} | {r['over_model']} | "
               f"{r['sequencer_cycles']:,} | {r['writes_changed']} | {r['writes_every']} | {r['polls']} |" for r in rows]
-    for kind in ("plain", "residual", "layernorm", "depthwise", "window"):
+    for kind in ("plain", "residual", "layernorm", "depthwise", "window", "qk + softmax", "V transpose", "av"):
         over = [r["over_model"] for r in rows if r["kind"] == kind]
         lines.append(f"\n{kind}: {len(over)} steps, {min(over)}-{max(over)} cycles over the model.")
     w = [r["writes_changed"] for r in rows[1:]]

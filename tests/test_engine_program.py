@@ -100,9 +100,10 @@ def test_transposes_written_and_read_back_become_sequential():
     g = _graph()
     prog = _program(g)
     dw_in = [s.input.tensor for s in prog.steps if s.kind == "dw" and s.input.tensor in prog.layouts]
-    assert sorted(dw_in) == sorted(prog.layouts) and len(dw_in) == 3
+    qkv = [s.weights.tensor for s in prog.steps if s.kind == "qk"]  # stored as Q / K / V regions (below)
+    assert sorted(dw_in + qkv) == sorted(prog.layouts) and len(dw_in) == 3 and len(qkv) == 3
     for s in prog.steps:
-        if s.output in prog.layouts:
+        if s.output in dw_in:
             assert s.write is None
         for o in (s.input, s.residual, s.weights):
             if o is not None:
@@ -113,6 +114,27 @@ def test_transposes_written_and_read_back_become_sequential():
     assert prog.output_read.access.run == 1 and prog.needs["shortest_run_bytes"] == 1
     lay = prog.layouts[dw_in[0]]
     assert sorted(lay.tolist()) == list(range(lay.size)) and not (lay == np.arange(lay.size)).all()
+
+
+def test_attention_operands_stored_as_regions():
+    """Each block's qkv tensor is stored as three regions, Q, K and V, each (window x head, token, dim) in order
+    (``_attention_regions``): the qkv layer's writer scatters its 16-byte runs (one head's dims) to them with four
+    loops, and QK^T's K rows and the V transpose's V rows are then one sequential block per window and head, as the
+    GEMM unit fetches a weight pass (base + iteration x stride). The queries, K and V are each one run; the
+    tensors still equal the graph's in its order (test_program_of_the_tiny_build_equals_its_graph)."""
+    prog = _program(_graph())
+    qks = [s for s in prog.steps if s.kind == "qk"]
+    assert len(qks) == 3
+    for qk in qks:
+        t = qk.weights.tensor
+        vt = next(s for s in prog.steps if s.kind == "vt" and s.input.tensor == t)
+        prod = next(s for s in prog.steps if s.output == t)
+        n = qk.iters * qk.tokens * qk.mw  # one region: windows x heads x tokens x dims bytes
+        assert [(o.access.offset, o.access.run, o.access.loops) for o in (qk.input, qk.weights, vt.input)] == [
+            (0, n, ()), (n, n, ()), (2 * n, n, ())]
+        assert prod.write is not None and prod.write.run == qk.mw and prod.write.levels <= 6
+        lay = prog.layouts[t]
+        assert sorted(lay.tolist()) == list(range(3 * n)) and not (lay == np.arange(3 * n)).all()
 
 
 def test_program_negative_controls():

@@ -2,8 +2,9 @@
 activations -> [LayerNorm + lanes] -> token_batch_mvu -> [residual reader, adder, requantiser lanes fed by a
 parameter reader] -> access writer, and beside the GEMM unit the depthwise unit with its lanes, whose window alone
 also feeds the GEMM unit for 3 x 3 convolutions) under Verilator + cocotb, DDR to DDR: the tiny build's program's
-GEMM steps that need no table on the unit's input stream, its depthwise steps and its 3 x 3 convolutions but the
-stem's first, each configured as the host's sequencer would, from one DDR image holding the program's
+GEMM steps that need no table on the unit's input stream, its depthwise steps, its 3 x 3 convolutions but the
+stem's first and its attention's steps (QK^T through raw_rows.sv and the softmax, the V transpose into AV's weight
+image, AV), each configured as the host's sequencer would, from one DDR image holding the program's
 weight image, lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose
 stored tensors equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
@@ -41,8 +42,9 @@ def test_path_steps_and_refusal():
     the unit (the blocks' qkv and fc1: 32, 48 and 64 channels), its 7 depthwise steps (stride 1 and 2, UINT8 and
     INT8 inputs, one read in window rows), the neck's last LayerNorm alone (on the neck conv's 3-byte raw sums) and
     2 convolutions behind the depthwise unit's window (the stem's second, 8 channels padded to a beat of 16, stride
-    2; the neck's, its LayerNorm on raw sums before the window); a step with a table on the unit's input stream (the stem's
-    first conv) is refused by name."""
+    2; the neck's, its LayerNorm on raw sums before the window) and the 3 attention blocks' 9 steps (QK^T, the V
+    transpose, AV: 16 keys of 16-dim heads); a step with a table on the unit's input stream (the stem's first conv)
+    is refused by name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -63,7 +65,11 @@ def test_path_steps_and_refusal():
         ("MVAU_rtl_1", (2, 2), False), ("MVAU_rtl_29", (1, 1), True)]
     assert [gp.window_frame(prog, s).fmap.shape[-1] for s in wins] == [16, 32]
     assert [gp.window_layer(prog, s)[0].mw for s in wins] == [144, 288]  # 9 taps x C'
-    assert len(steps) == 8 + 7 + 6 + 7 + 1 + 2
+    att = gp.attention_steps(prog)
+    assert [s.kind for s in att] == ["qk", "vt", "av"] * 3
+    rc = gp.rows_config(prog)
+    assert (rc["n"], rc["nf"], rc["pe"], rc["in_bits"], len(rc["sets"])) == (16, 2, 8, 23, 3)
+    assert len(steps) == 8 + 7 + 6 + 7 + 1 + 2 + 9
     assert gp.norm_config(prog).in_bits == 23  # its raw sums, the widest LayerNorm input
     assert {prog.dtypes[s.input.tensor] for s in dws} == {"INT8", "UINT8"}
     assert max(s.input.access.levels for s in dws) == 3
@@ -77,16 +83,18 @@ def test_path_steps_and_refusal():
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 31 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    """The 40 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
     activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
     channels at 8 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
     lanes (16 channels per beat, strips of up to 32 columns, 64 channels; its window alone before the GEMM unit for
-    the 2 convolutions, their weight rows in the window's order; the neck's after its LayerNorm), under stalls on every AXI channel and
-    free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
+    the 2 convolutions, their weight rows in the window's order; the neck's after its LayerNorm) and the attention's
+    rows (raw_rows.sv at 8 lanes, 16 keys; the softmax with the 3 layers' parameter sets), under stalls on every AXI
+    channel and free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
     Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
     biases in DDR are one output step high, a LayerNorm step with every channel negated, a depthwise step with its
     centre tap's weights negated in DDR, the neck's LayerNorm reading its raw sums as bytes, and a convolution whose
-    weights keep FINN's row order (not the window's), each write a different tensor. The depthwise steps and the
+    weights keep FINN's row order (not the window's), a QK^T with another layer's softmax set and a V transpose
+    reading K's rows for V's, each write a different tensor. The depthwise steps and the
     convolutions launched strip by strip again equal the program's."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
@@ -100,10 +108,10 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and not p["busy"] and p["err"] == 0, p
         for s in steps:
-            b, n = lay.bases[s.output], len(prog.stored(s.output, mem[s.output]))
+            b, n = lay.bases[s.output], len(gp.output_bytes(prog, mem, s))
             assert got[b:b + n] == want[b:b + n], (p["name"], s.name)
         assert got == bytes(want), p["name"]
-        assert p["writer_bytes"] == sum(len(prog.stored(s.output, mem[s.output])) for s in steps)
+        assert p["writer_bytes"] == sum(gp.written_bytes(prog, s) for s in steps)
     # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; 29 for
     # every residual step, whose lanes take their parameters while the unit starts); a LayerNorm step also waits for
     # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
@@ -114,11 +122,19 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     for c, s in zip(cycles, steps, strict=True):
         if s in wins:
             assert gp.model_cycles(prog, s) < c <= gp.model_cycles(prog, s) + 250, (s.name, c)
+    # an attention step takes its frame's schedule (the V transpose's raw frame: 3 output beats a fold) plus the
+    # rows' and the softmax's latency and the DMAs' (measured alone: 41-137 cycles over it)
+    for c, s in zip(cycles, steps, strict=True):
+        if s.kind in ("qk", "vt", "av"):
+            assert gp.model_cycles(prog, s) < c <= gp.model_cycles(prog, s) + 200, (s.name, c)
     gemm = [(c, s) for c, s in zip(cycles, steps, strict=True) if s.kind == "gemm" and s.window is None]
     over = [c - s.unit_cycles for c, s in gemm]
     lanes = gp.ln_pe(prog)
     assert lanes == 8  # the LayerNorm at half the unit's SIMD: its beats re-cut from and to the unit's
-    ln_wait = [s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // lanes, 5) if s.ln else 0
+    # a qkv layer's writer scatters one head's 16 bytes a run to the Q / K / V regions: up to half a cycle a run
+    # more (measured: 0-64 cycles over the LayerNorm's wait)
+    ln_wait = [(s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // lanes, 5) if s.ln else 0)
+               + (s.write.size // s.write.run // 2 if s.write is not None and s.write.run < 64 else 0)
                for _, s in gemm]
     assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
     assert all(o >= s.ln.channels for o, (_, s) in zip(over, gemm, strict=True) if s.ln is not None), over
@@ -147,7 +163,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 
     def output_of(k: int, cfg: dict, image: bytes, tag: str) -> bytes:
         r = gp.simulate([cfg], image, [{"name": "free"}], tmp_path, seed=6, tag=tag)
-        b, n = lay.bases[steps[k].output], len(prog.stored(steps[k].output, mem[steps[k].output]))
+        b, n = lay.bases[steps[k].output], len(gp.output_bytes(prog, mem, steps[k]))
         assert not r.error, r.error
         return r.images[0][b:b + n], want[b:b + n]
 
@@ -186,16 +202,23 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
                                                   rq=tb.unpack_requant(prog.image, 1, s.layer, base=s.offset)))
     got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "order")
     assert got != good
+    k = next(i for i, s in enumerate(steps) if s.kind == "qk")  # the softmax's set of the next layer
+    got, good = output_of(k, {**gp.step_config(prog, steps[k], lay), "sm_set": 1}, bytes(img), "set")
+    assert got != good
+    k = next(i for i, s in enumerate(steps) if s.kind == "vt")  # K's blocks for V's (K precedes V in the regions)
+    s, cfg = steps[k], gp.step_config(prog, steps[k], lay)
+    got, good = output_of(k, {**cfg, "wt_base": cfg["wt_base"] - s.iters * s.mh * s.mw}, bytes(img), "kv")
+    assert got != good
 
 
 @pytest.mark.timeout(900)
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
-    whose MMIO reads and writes are AXI-Lite transactions) runs the 31 steps on engine_gemm_path_axil.sv, the path
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 40 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles), and every register each step: both leave the DDR image the program's, byte for byte.
-    The first step writes all 111 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 114 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout."""
@@ -219,7 +242,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 111
+    assert n_regs == 114
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
@@ -230,3 +253,35 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
     assert all(s["writes"] == n_regs + 1 for s in every)
     assert max(s["writes"] for s in changed[1:]) < n_regs // 2
+
+
+@pytest.mark.timeout(600)
+def test_rtl_attention_at_padded_folds(tmp_path):
+    """The attention's steps when neither the keys nor the head's dims are whole PE folds: the tiny graph's program
+    compiled for PE 12 (16 keys and 16 dims -> 24 a fold pair), on the path built for it. QK^T: each iteration's
+    pass reads its K block and 8 rows of the next (V's first rows for the last), raw_rows.sv keeps each row's first
+    16 sums for the softmax. The V transpose: 24 one-hot inputs (the last 8 zero) against V's blocks, the padded
+    keys' sums dropped, whole folds of 12 rows into AV's image (its 8 padded rows zero). AV: its output stored in
+    stream order, each token's 24 outputs written 16 apart (the padded bytes overwritten by the next token, the last
+    token's past the tensor). DDR afterwards byte for byte the program's (which pads with zero rows and drops
+    outputs), under stalls and free-running. The blocks whose probabilities are not whole beats of 12 bytes (8 x 16 x
+    16 and 4 x 16 x 16) stay off the path (the writer takes whole beats)."""
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
+    from tests.test_engine_program import _graph, _inputs
+
+    g = _graph()
+    prog = compile_program(g, engine_unit(g, pe=12, simd=16, batch=16))
+    mem = run_program(prog, g.run_host_pre(_inputs(g, 3)))
+    at = gp.attention_steps(prog)
+    assert [(s.name, s.mh, s.layer.mh) for s in at] == [
+        ("MVAU_rtl_15", 16, 24), ("MVAU_rtl_16 (V transpose)", 16, 24), ("MVAU_rtl_16", 16, 24)]
+    assert gp.vt_layer(prog, at[1]).mh == 24 and gp.vt_tokens(prog, at[1]) == 24
+    assert at[2].write is None and gp.av_write(prog, at[2]).run == 24
+    lay = gp.layout(prog, at)
+    img, want, _ = _images(prog, mem, at, lay)
+    gp.build(prog, tmp_path)
+    res = gp.simulate([gp.step_config(prog, s, lay) for s in at], bytes(img), PASSES, tmp_path, seed=3)
+    assert not res.error, res.error
+    for p, got in zip(res.passes, res.images, strict=True):
+        assert not p["timed_out"] and p["err"] == 0, p
+        assert got == bytes(want), p["name"]

@@ -13,7 +13,7 @@ import sys
 from samfpga.backends.unit_regs import UNITS, UnitMap
 from samfpga.resources import package_path
 
-_PARAM = re.compile(r"^\s*(int unsigned|bit|parameter)\s+(\w+)\s*=\s*([^,/)]+?)\s*[,)]?\s*(//.*)?$")
+_PARAM = re.compile(r"^\s*(int unsigned|bit|parameter|logic\s*\[[^\]]+\])\s+(\w+)\s*=\s*([^,/)]+?)\s*[,)]?\s*(//.*)?$")
 _LOCAL = re.compile(r"^\s*localparam\s+int unsigned\s+(\w+)\s*=\s*(.+?)\s*,?\s*(//.*)?$")
 _PORT = re.compile(r"^\s*(input|output)\s+logic\s*(\[[^\]]+\])?\s*(\w+)\s*,?\s*(//.*)?$")
 CONTROL = {"clk", "rst", "start", "busy", "done", "err"}

@@ -71,7 +71,7 @@ from samfpga.hw.plan.pricing import (
     token_batch_memories,
 )
 from samfpga.hw.sim import token_batch_mvu as tb
-from samfpga.hw.sim.attention_operands import transpose_shape
+from samfpga.hw.sim.attention_operands import transpose_raw_shape
 from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
@@ -416,14 +416,16 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
 
 def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBatchConfig) -> Step:
     """The step before ``av`` (a block's AV product) that transposes V on the GEMM unit for AV's weight words
-    (``samfpga.hw.sim.attention_operands.transpose_frame``): per window and head d one-hot input vectors against V's
-    rows as weights, requantised by the identity; its MACs are not the model's (``macs`` 0). The one-hot inputs are
-    counted as read from DDR."""
+    as the GEMM path runs it (``attention_operands.transpose_raw_shape``): per window and head d one-hot input
+    vectors (then zero ones to AV's dims padded to whole PE folds) against V's rows as weights, a raw frame (each sum
+    ``raw_words`` output words) whose sums' low bytes (V's values, t keys a row) the writer places in AV's image; its
+    MACs are not the model's (``macs`` 0). The one-hot inputs are counted as read from DDR."""
     t = unit.window * unit.window
     n, d = av.vectors // t, av.mh
-    tbc = transpose_shape(t, d, gemm)
-    b = {"unit": tb.schedule_cycles(tbc, n, d)["total"]}
-    rd, wr, wb = n * d * tbc.mw, n * d * tbc.mh, tb.ddr_bytes_per_frame(tbc, n, d)
+    rows = tb.whole_folds(d, gemm.pe)  # one-hot inputs: AV's dims padded to whole PE folds (zero rows past d)
+    tbc = transpose_raw_shape(t, d, gemm, rows)
+    b = {"unit": tb.schedule_cycles(tbc, n, rows)["total"]}
+    rd, wr, wb = n * rows * tbc.mw, n * rows * t, tb.ddr_bytes_per_frame(tbc, n, rows)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     b["writer"] = math.ceil(wr / PORT_BYTES)
     b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
@@ -796,37 +798,23 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
 
 
 NOT_BUILT = (
-    "the qkv writer's split into Q / K / V regions (a PagePermute page per window, three destination bases, V's "
-    "blocks around the transpose's requantisation words; the layouts, QK^T over the K region and the V transpose "
-    "over the V region at their block strides are checked in the model and RTL: attention_operands.qkv_regions / "
-    "qk_frame / vt_frame / v_region), AV's image from V^T's rows around its head's requantisation words",
+    "the attention of more than one window size a build: on the GEMM path QK^T, the V transpose and AV run "
+    "bit-exactly (the qkv writer's Q / K / V regions: engine_program._attention_regions; raw_rows + the softmax "
+    "on the unit's raw sums; V^T's rows written into AV's weight image: engine_gemm_path.attention_steps), also "
+    "with keys and dims padded to PE folds, but the rows' keys and the softmax's N are build parameters",
     "the depthwise unit's strips of a map stored in an address pattern (a window-ordered store: the path launches "
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
-    "the softmax wired on the GEMM unit's streams (the residual adder and its lanes are, the LayerNorm with its "
-    "lanes at ln_lanes before the unit on 8-bit inputs or alone on raw sums, the depthwise unit with its lanes "
-    "beside it, and its window alone before the unit for 3 x 3 convs, the neck's after its LayerNorm: "
-    "engine_gemm_path.sv, docs/dw_core.md)",
-    "what the engine program of the tiny build needs of the engine beyond the built GEMM unit "
-    "(samfpga.hw.sim.engine_program, EngineProgram.needs): the image's per-channel table (priced); every raw "
-    "frame, QK^T's too, sends the widest raw sums' bytes, as the built unit does. Built and simulated: 9-bit "
-    "activations and the clip sign per frame (token_batch_mvu.sv cfg_unsigned; every GEMM frame of the tiny "
-    "program bit-exact in RTL, tests/test_engine_program.py); the requantiser lanes (requant_lanes.sv: every lane "
-    "pass of the tiny program bit-exact in RTL, Yosys-priced); the LayerNorm at the neck's raw sums' width "
-    "(layernorm_lanes.sv); the residual adder (engine_gemm_path.sv); the DMAs (access_reader.sv / "
-    "access_writer.sv: every read and store of the tiny program bit-exact in RTL, Yosys-priced); wider scales (20 bits in the unit, 25 in the lanes there) are "
-    "simulated, not priced (the plan keeps 18)",
+    "the image's conv on the path: its per-channel table (priced, 3 channels) and its window (a sliding-window "
+    "generator in the plan; the depthwise unit's window would pad its 3 channels to whole beats)",
+    "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation (samfpga.backends.step_sequencer, 17-38 register writes per step), but its launch time on a board "
+    "simulation (samfpga.backends.step_sequencer, 11-39 register writes per step), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
-    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; its GEMM frames run on the RTL "
-    "unit, its reads and stores on the RTL access reader / writer, its lane passes on requant_lanes.sv, and its "
-    "GEMM steps with a residual, a LayerNorm on 8-bit inputs or nothing on the unit's streams DDR to DDR on "
-    "engine_gemm_path.sv, and its depthwise steps, its 3 x 3 convs but the image's (behind the depthwise unit's "
-    "window) and the neck's LayerNorms there: the image table with its conv's sliding window and the attention "
-    "products are not wired)",
+    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; engine_gemm_path.sv runs 40 of "
+    "its 41 steps DDR to DDR bit-exactly, all but the image's conv), Vivado, a bitstream",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

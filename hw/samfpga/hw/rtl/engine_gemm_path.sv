@@ -9,8 +9,13 @@
 // the GEMM unit idle], and [window steps (a 3 x 3 convolution on the GEMM unit): the reader's bytes (or the
 // LayerNorm's outputs) re-cut to DW_PE channels -> the depthwise unit's padding and window alone (dw_core.sv,
 // cfg_window) -> its 9 taps x DW_PE channels a beat re-cut to the unit's SIMD (the layer's weights stored in that
-// order, channels padded to whole beats of DW_PE) -> widened -> the unit]. One step of the engine's program
-// whose GEMM needs no image table on its input stream (samfpga.hw.sim.engine_gemm_path.path_steps):
+// order, channels padded to whole beats of DW_PE) -> widened -> the unit], and [attention steps (the unit's raw
+// frame): its sums as rows of SM_N keys (raw_rows.sv, the padded keys dropped) -> the softmax (int_softmax.sv, its
+// parameter set per layer from a register: QK^T, the queries from the reader, K's blocks the unit's weights) or the
+// rows' low bytes (the V transpose: one-hot inputs against V's blocks give V's values, which the writer places in
+// AV's weight image between its requantisation words) -> re-cut to the writer's beats; AV is a plain step over that
+// image]. One step of the engine's program whose GEMM needs no image table on its input stream
+// (samfpga.hw.sim.engine_gemm_path.path_steps):
 // the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
 // words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
 // PE - 1, so channel c is on lane c % PE as the lanes need.
@@ -78,6 +83,32 @@ module engine_gemm_path #(
 	int unsigned  DW_W_MAX = 18,
 	int unsigned  DW_CB_MAX = 4,
 	int unsigned  DW_W_BITS = 8,
+	// the attention's rows (raw_rows.sv, then int_softmax.sv with RT_SET = 1; SM_N = 0: none): a raw frame's sums
+	// as rows of SM_N keys (SM_NF folds of PE sums, the padded keys dropped) at SM_PE lanes of SM_IN_BITS, through
+	// the softmax (QK^T; its parameter set per layer: cfg_sm_set) or as their low bytes (the V transpose), the
+	// softmax's own parameters (int_softmax.sv's, prefixed SM_)
+	int unsigned  SM_N = 0,
+	int unsigned  SM_NF = 1,
+	int unsigned  SM_PE = 1,
+	int unsigned  SM_IN_BITS = 24,
+	int unsigned  SM_ITERS = 1,
+	logic [SM_ITERS*64-1:0]  SM_MULT = 1,
+	int unsigned  SM_MB = 16,
+	int unsigned  SM_P = 1,
+	int unsigned  SM_ROWS = 0,
+	int unsigned  SM_BB = 16,
+	int unsigned  SM_SIDE = 0,
+	int unsigned  SM_G = 6,
+	int unsigned  SM_E = 16,
+	int unsigned  SM_W = 40,
+	logic [SM_ITERS*64-1:0]  SM_K = 1,
+	int unsigned  SM_KB = 48,
+	int unsigned  SM_UB = 40,
+	parameter  SM_EXP_FILE = "",
+	parameter  SM_BIAS_FILE = "",
+	bit  SM_BIAS_RAM = 0,
+	logic [SM_ITERS*8-1:0]  SM_SET_HEADS = '0,
+	int unsigned  SM_DSB = 2,
 
 	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
@@ -200,6 +231,12 @@ module engine_gemm_path #(
 	// or with cfg_layernorm over the LayerNorm's outputs (cfg_dw_*, cfg_dw_unsigned unused) feeds the GEMM unit (cfg_wt_*: the layer's inputs 9 * cfg_dw_cb * DW_PE
 	// values in the window's order, a multiple of SIMD: a window beat's bytes may straddle the unit's beats)
 	input	logic  cfg_window,
+	// attention steps (held for the step; the unit runs a raw frame): QK^T's rows through the softmax (cfg_softmax,
+	// its parameter set cfg_sm_set), or the V transpose's rows (the one-hot inputs against V's rows) as their low
+	// bytes (cfg_transpose: V^T's rows, which the writer places in AV's weight image)
+	input	logic  cfg_softmax,
+	input	logic [7:0]  cfg_sm_set,
+	input	logic  cfg_transpose,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -341,6 +378,8 @@ module engine_gemm_path #(
 	localparam int unsigned  DWB = DW_PE > 0? DW_PE : 1;
 	logic [8*DWB-1:0]  nd_tdata;	// window steps with a LayerNorm: its outputs re-cut to DW_PE for the window
 	logic  nd_tlast, nd_tvalid, nd_tready;
+	logic [OUT_W-1:0]  h_tdata;	// attention steps: the rows' outputs re-cut to the writer's beats
+	logic  h_tvalid, h_tready, yr_ready;
 
 	access_reader #(
 		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
@@ -600,9 +639,57 @@ module engine_gemm_path #(
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
 	);
 
-	assign	y_tready = cfg_residual? add_a_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
-	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? q_tdata : y_tdata;
-	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? q_tvalid : y_tvalid;
+	uwire  rows = cfg_softmax || cfg_transpose;	// the unit's raw sums as rows (the attention's steps)
+	assign	y_tready = cfg_residual? add_a_ready : rows? yr_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
+	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? q_tdata : rows? h_tdata : y_tdata;
+	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? q_tvalid : rows? h_tvalid :
+		y_tvalid;
+	assign	h_tready = rows && !cfg_depthwise && !cfg_nm_only && !cfg_residual && w_tready;
+
+	// attention steps: the raw frame's sums as rows of SM_N keys at SM_PE lanes (raw_rows.sv), through the softmax
+	// (its 8-bit outputs) or cut to their low bytes (the V transpose: one-hot inputs give V's values back), re-cut
+	// to the writer's beats
+	if(SM_N > 0) begin : genRows
+		if(OUT_BITS != 8)  $error("the attention's rows take the unit's raw bytes: OUT_BITS must be 8");
+		localparam int unsigned  RK = (RAW_BITS + 7) / 8;	// bytes of a raw sum (the unit's raw words)
+		localparam int unsigned  RW = (SM_PE*SM_IN_BITS + 7) / 8 * 8;
+		uwire [RW-1:0]  rr_tdata;
+		uwire  rr_tvalid, rr_tready, sm_ready, sm_valid;
+		uwire [8*SM_PE-1:0]  sm_tdata;
+		logic [8*SM_PE-1:0]  lo_tdata;
+		uwire  hg_ready;
+		raw_rows #(.PE(PE), .K(RK), .NF(SM_NF), .N(SM_N), .L(SM_PE), .OUT_BITS(SM_IN_BITS)) row_feed (
+			.clk, .rst,
+			.s_tdata(y_tdata), .s_tvalid(rows && y_tvalid), .s_tready(yr_ready),
+			.m_tdata(rr_tdata), .m_tvalid(rr_tvalid), .m_tready(rr_tready)
+		);
+		int_softmax #(
+			.N(SM_N), .PE(SM_PE), .IN_BITS(SM_IN_BITS), .IN_SIGNED(1), .OUT_BITS(8), .ITERS(SM_ITERS), .TOKENS(1),
+			.MULT(SM_MULT), .MB(SM_MB), .P(SM_P), .ROWS(SM_ROWS), .BB(SM_BB), .SIDE(SM_SIDE), .G(SM_G), .E(SM_E),
+			.W(SM_W), .K(SM_K), .KB(SM_KB), .UB(SM_UB), .EXP_FILE(SM_EXP_FILE), .BIAS_FILE(SM_BIAS_FILE),
+			.BIAS_RAM(SM_BIAS_RAM), .RT_SET(1), .SET_HEADS(SM_SET_HEADS), .PIPELINED(1), .DSB(SM_DSB)
+		) softmax (
+			.clk, .rst, .cfg_set(cfg_sm_set[(SM_ITERS > 1 ? $clog2(SM_ITERS) : 1)-1:0]),
+			.i_tdata(rr_tdata), .i_tvalid(cfg_softmax && rr_tvalid), .i_tready(sm_ready),
+			.o_tdata(sm_tdata), .o_tvalid(sm_valid), .o_tready(cfg_softmax && hg_ready)
+		);
+		always_comb begin
+			lo_tdata = '0;
+			for(int unsigned  l = 0; l < SM_PE; l++)  lo_tdata[8*l +: 8] = rr_tdata[l*SM_IN_BITS +: 8];
+		end
+		assign	rr_tready = cfg_softmax? sm_ready : cfg_transpose && hg_ready;
+		byte_gearbox #(.IN_B(SM_PE), .OUT_B(OUT_W/8)) from_rows (
+			.clk, .rst,
+			.s_axis_tdata(cfg_softmax? sm_tdata : lo_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0),
+			.s_axis_tvalid(cfg_softmax? sm_valid : cfg_transpose && rr_tvalid), .s_axis_tready(hg_ready),
+			.m_axis_tdata(h_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(h_tvalid), .m_axis_tready(h_tready)
+		);
+	end : genRows
+	else begin : genNoRows
+		assign	yr_ready = 0;
+		assign	h_tdata = '0;
+		assign	h_tvalid = 0;
+	end : genNoRows
 	assign	q_tready = cfg_residual && !cfg_depthwise && w_tready;
 	assign	d_tready = cfg_depthwise && w_tready;
 	assign	l_tready = cfg_nm_only && w_tready;

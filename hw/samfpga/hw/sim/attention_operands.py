@@ -85,6 +85,18 @@ def transpose_shape(keys: int, dims: int, unit: tb.TokenBatchConfig) -> tb.Token
     return tb.layer_shape(unit, mw, mh, min(dims, tb.max_batch(unit, mw, mh)))
 
 
+def transpose_raw_shape(keys: int, dims: int, unit: tb.TokenBatchConfig, tokens: int | None = None
+                        ) -> tb.TokenBatchConfig:
+    """The V transpose as the engine's GEMM path runs it (engine_gemm_path.sv, cfg_transpose): the frame of
+    ``transpose_shape`` as a raw frame, without the identity's requantisation words around V's rows (so V's rows
+    are one block per window and head as the qkv layer's writer stores them); the sums of one-hot inputs are V's
+    values, and raw_rows.sv passes their low bytes. Each sum leaves as ``raw_words`` output words. ``tokens``: the
+    one-hot inputs (default ``dims``; more when AV's dims are padded to whole PE folds: zero inputs give its padded
+    rows zeros)."""
+    mw, mh = tb.whole_folds(dims, unit.simd), tb.whole_folds(keys, unit.pe)
+    return tb.layer_shape(unit, mw, mh, min(tokens or dims, tb.max_batch(unit, mw, mh, raw=True)), raw=True)
+
+
 def padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """``a`` (..., r, c) zero-padded to (..., rows, cols) (a layer's whole folds), int64."""
     a = np.asarray(a)

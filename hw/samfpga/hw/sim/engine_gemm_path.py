@@ -13,7 +13,10 @@ beat, ``dw_config``; its weights and its lanes' parameters from the same reader)
 window step (a 3 x 3 convolution: ``window_steps``) runs on the GEMM unit behind the depthwise unit's window alone
 (cfg_window): the map's patches in the window's order (beat, tap, lane), the layer's weight rows permuted to match
 and channels padded to whole beats of ``DW_PE`` (``window_layer``, its own weight image); a convolution after a
-LayerNorm (the neck's first) has the LayerNorm and its lanes between the reader and the window.
+LayerNorm (the neck's first) has the LayerNorm and its lanes between the reader and the window. The attention's
+steps (``attention_steps``) run the unit as a raw frame whose sums raw_rows.sv turns into rows: QK^T's through the
+softmax (its parameter set per layer: ``rows_config``, ``softmax_params``), the V transpose's as their low bytes
+into AV's weight image (``av_image``, ``av_rows_write``); AV is then a plain frame over that image.
 """
 
 from __future__ import annotations
@@ -158,7 +161,8 @@ def window_layer(prog, s) -> tuple:
 
 
 def model_cycles(prog, s) -> int:
-    """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``); a
+    """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``; the V
+    transpose's on the path's raw frame, ``vt_layer``); a
     depthwise step's larger of its padded input's beats (one a cycle into the window: (H + 2) (W + 2) C / DW_PE) and
     the writer's beats (PE bytes a cycle); a LayerNorm-only step's larger of its reader's beats and its rows. None
     counts the parameters or the DMAs' start."""
@@ -171,6 +175,10 @@ def model_cycles(prog, s) -> int:
         from samfpga.hw.sim import token_batch_mvu as tb
 
         return tb.schedule_cycles(window_layer(prog, s)[0], 1, s.tokens)["total"]
+    if s.kind == "vt":  # the path's raw frame (its outputs raw_words beats a fold), not the program's identity
+        from samfpga.hw.sim import token_batch_mvu as tb
+
+        return tb.schedule_cycles(vt_layer(prog, s), s.iters, vt_tokens(prog, s))["total"]
     if s.kind != "dw":
         return s.unit_cycles
     h, w, c = s.input.shape[-3:]
@@ -194,13 +202,13 @@ def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
     sums fit the adder's range: nothing to clip before the lanes), those with a LayerNorm before it (8-bit
     inputs, channels whole beats of SIMD, no residual), the depthwise steps (``dw_steps``), the 3 x 3 convolutions
-    behind the window (``window_steps``) and a LayerNorm no GEMM follows on raw sums (the neck's last), in program
-    order."""
+    behind the window (``window_steps``), the attention's steps (``attention_steps``) and a LayerNorm no GEMM
+    follows on raw sums (the neck's last), in program order."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
-    dws = dw_steps(prog) + window_steps(prog)
+    dws = dw_steps(prog) + window_steps(prog) + attention_steps(prog)
     for s in prog.steps:
         if any(s is d for d in dws) or _layernorm_only(prog, s):
             out.append(s)
@@ -219,6 +227,135 @@ def path_steps(prog) -> list:
                 continue
         out.append(s)
     return out
+
+
+# --- the attention's steps: QK^T + softmax, the V transpose, AV ------------------------------------------------
+
+def _block(a: Access, n: int, size: int) -> bool:
+    """Whether ``a`` reads ``n`` blocks of ``size`` elements one after another (the GEMM unit's weight passes)."""
+    return np.array_equal(a.indices(), a.offset + np.arange(n * size))
+
+
+def _vt_of(prog, av):
+    return next(v for v in prog.steps if v.kind == "vt" and v.output == av.vt_of)
+
+
+def attention_steps(prog) -> list:
+    """The attention's steps the path runs: QK^T (``kind`` qk: the queries read by the reader, K's rows the unit's
+    weight passes, its raw sums as rows through the softmax), and a block's V transpose and AV together (vt: the
+    one-hot inputs against V's rows as a raw frame, the rows' low bytes written into AV's weight image between its
+    requantisation words, ``av_image``; av: the softmax's rows against that image). QK^T when the head's dims are
+    one SIMD fold, K is stored one block per window and head (``engine_program._attention_regions``), every QK^T of
+    the program has the same keys (the rows' and the softmax's N are built in) and its probabilities are 8-bit
+    unsigned; keys that are not whole PE folds are padded by the next block's rows (a pass reads past its block,
+    ``attention_operands.qk_frame``; the qkv tensor gets that slack after it in DDR, ``layout``), whose sums
+    raw_rows.sv drops; its probabilities must be whole beats of the writer (PE bytes). The V transpose and AV when V
+    is stored so too and the keys are whole SIMD folds (V^T's rows are then whole weight words), after a QK^T on the
+    path; AV's dims may be padded to whole PE folds when its output is stored in stream order (``av_write``)."""
+    u = prog.unit
+    qks = [s for s in prog.steps if s.kind == "qk"]
+    if not qks or len({s.mh for s in qks}) > 1 or not u.raw_out:
+        return []
+    out = [qk for qk in qks if qk.mw == u.simd == qk.layer.mw and qk.write is None
+           and _block(qk.weights.access, qk.iters, qk.mh * qk.mw) and prog.dtypes[qk.output] == "UINT8"
+           and (qk.mh * qk.mw) % u.burst_bytes == 0 and prog.dtypes[qk.input.tensor] in ("INT8", "UINT8")
+           and (qk.iters * qk.tokens * qk.mh) % u.pe == 0]  # the writer takes whole beats of PE bytes
+    for av in (s for s in prog.steps if s.kind == "av"):
+        vt = _vt_of(prog, av)
+        qk = next((q for q in out if q.output == av.input.tensor), None)
+        keys, d = av.mw, av.mh
+        if qk is not None and (keys % u.simd == 0 and av.layer.mw == keys and (av.layer.mh == d or av.write is None)
+                               and qk.weights.tensor == vt.input.tensor and keys == qk.mh and d == qk.mw
+                               and _block(vt.input.access, vt.iters, keys * d)
+                               and (vt.iters * av.layer.mh * keys) % u.pe == 0):
+            out += [vt, av]
+    return [s for s in prog.steps if any(s is x for x in out)]
+
+
+def _av_of(prog, vt):
+    return next(a for a in prog.steps if a.kind == "av" and a.vt_of == vt.output)
+
+
+def vt_tokens(prog, s) -> int:
+    """The V transpose's one-hot inputs on the path: AV's dims padded to whole PE folds (the rows past d are zero
+    inputs, which write zeros into AV's padded weight rows: whole folds of rows, one affine pattern)."""
+    return _av_of(prog, s).layer.mh
+
+
+def vt_layer(prog, s):
+    """The V transpose's frame on the path (``token_batch_mvu.layer_shape``): ``vt_tokens`` one-hot inputs of d
+    values against V's keys rows as a raw frame (the rows' low bytes are V's values: no requantisation words around
+    V)."""
+    from samfpga.hw.sim.attention_operands import transpose_raw_shape
+
+    return transpose_raw_shape(s.mh, s.mw, prog.unit, vt_tokens(prog, s))
+
+
+def onehot(prog, s) -> bytes:
+    """The V transpose's inputs: the one-hot vectors e_0 .. e_{d-1} of the frame's MW values, then zero vectors to
+    ``vt_tokens`` (the identity's rows, bytes; the reader reads them once per iteration)."""
+    c = vt_layer(prog, s)
+    return np.eye(vt_tokens(prog, s), c.mw, dtype=np.uint8).tobytes()
+
+
+def av_image(prog, av, rows: np.ndarray | None = None, seed: int = 5) -> bytes:
+    """AV's weight image for its iterations (``token_batch_mvu.pack_weights`` at the layer's smallest stride): each
+    fold's requantisation words (``rq_params``, which the host writes once) ahead of V^T's rows ``rows`` (iters,
+    d, keys), zero rows past d (random bytes when None: the image before the V transpose writes them)."""
+    from samfpga.hw.sim import token_batch_mvu as tb
+
+    c = av.layer
+    if rows is None:
+        w = np.random.default_rng(seed).integers(-128, 128, (av.iters, c.mh, c.mw))
+    else:  # the dims past d (padded to whole PE folds): zero rows, as the V transpose writes them
+        w = np.zeros((av.iters, c.mh, c.mw), np.int64)
+        w[:, :av.mh, :] = np.asarray(rows, np.int64).reshape(av.iters, av.mh, c.mw)
+    return tb.pack_weights(w, c, rq=av.rq_params)
+
+
+def av_rows_write(prog, av) -> Access:
+    """The V transpose's writer pattern: V^T's rows as its stream brings them (iteration, dim, key) to their
+    places in ``av_image`` (between the requantisation words: whole SIMD runs), found from the image itself."""
+    from samfpga.hw.sim import token_batch_mvu as tb
+    from samfpga.hw.sim.dma_access import factor
+
+    c = av.layer
+    n = av.iters * c.mh * c.mw
+    idx = np.arange(n).reshape(av.iters, c.mh, c.mw)
+    planes = [np.frombuffer(tb.pack_weights(((idx >> 8 * b) & 0xFF) - 128, c, rq=av.rq_params), np.uint8)
+              for b in range(3)]
+    ones = np.frombuffer(tb.pack_weights(np.ones_like(idx), c, rq=av.rq_params), np.uint8)
+    zeros = np.frombuffer(tb.pack_weights(np.zeros_like(idx), c, rq=av.rq_params), np.uint8)
+    pos = np.flatnonzero(ones != zeros)  # the rows' bytes (the requantisation words are the same in both)
+    elem = sum(((planes[b][pos].astype(np.int64) + 128) & 0xFF) << 8 * b for b in range(3))
+    where = np.empty(n, np.int64)
+    where[elem] = pos
+    a = factor(where)
+    if a is None or pos.size != av.iters * c.mh * c.mw:
+        raise ValueError(f"step {av.name}: V^T's rows have no affine place in AV's weight image")
+    return a
+
+
+def av_write(prog, av) -> Access:
+    """AV's writer pattern: its stored pattern, or (outputs padded to whole PE folds, stored in stream order) each
+    token's whole fold of ``layer.mh`` bytes at the token's place, ``mh`` apart: the padded bytes land on the next
+    token's first bytes, which its own run writes after them (one AXI ID: writes complete in order), the last
+    token's past the tensor (``layout`` leaves that slack)."""
+    if av.layer.mh == av.mh:
+        return av.write if av.write is not None else Access(0, int(np.prod(av.out_shape)), ())
+    return Access(0, av.layer.mh, ((av.iters * av.tokens, av.mh),))
+
+
+def rows_config(prog) -> dict | None:
+    """The attention's rows on the path (raw_rows.sv + int_softmax.sv): keys N, folds of PE sums, lanes (the
+    largest divisor of N up to PE), the raw sums' width, and the softmax's parameter sets, one per QK^T step in
+    program order (its sm_set). None when the path runs no attention step."""
+    qks = [s for s in attention_steps(prog) if s.kind == "qk"]
+    if not qks:
+        return None
+    u, n = prog.unit, qks[0].mh
+    return {"n": n, "nf": qks[0].layer.mh // u.pe, "pe": max(k for k in range(1, u.pe + 1) if n % k == 0),
+            "in_bits": u.raw_bits, "sets": [s.softmax for s in qks], "names": [s.name for s in qks]}
 
 
 def _lane_rq(s):
@@ -276,7 +413,28 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     dc = dw_config(prog)
     if dc is not None:
         out.update({"DW_PE": dc.pe, "DW_W_MAX": dc.w_max, "DW_CB_MAX": dc.cb_max, "DW_W_BITS": dc.w_bits})
+    rc = rows_config(prog)
+    if rc is not None:
+        out.update({"SM_N": rc["n"], "SM_NF": rc["nf"], "SM_PE": rc["pe"], "SM_IN_BITS": rc["in_bits"]})
     return out
+
+
+def softmax_params(prog, hdl: Path) -> dict[str, int | str]:
+    """The path's softmax parameters (int_softmax.sv's, prefixed SM_: ``intsoftmax.rtl_parameters`` of the QK^T
+    steps' sets, pipelined, compact bias tables in block RAM), its tables written to ``hdl`` (absolute file names);
+    empty when the path runs no attention step."""
+    from samfpga.hw.custom_ops.intsoftmax import rtl_parameters
+
+    rc = rows_config(prog)
+    if rc is None:
+        return {}
+    p = rtl_parameters(rc["sets"], pe=rc["pe"], in_bits=rc["in_bits"], in_signed=True, out_bits=8, code_dir=hdl,
+                       name="path_sm", pipelined=1, bias_ram=1)
+    for k in ("EXP_FILE", "BIAS_FILE"):
+        p[k] = f'"{Path(hdl).resolve() / p[k]}"' if p[k] else '""'
+    keep = ("ITERS", "MULT", "MB", "P", "ROWS", "BB", "SIDE", "G", "E", "W", "K", "KB", "UB", "EXP_FILE", "BIAS_FILE",
+            "BIAS_RAM", "SET_HEADS", "DSB")
+    return {f"SM_{k}": p[k] for k in keep}
 
 
 def lanes_config(prog):
@@ -317,7 +475,8 @@ def layout(prog, steps: list) -> DdrLayout:
     (``<step>.weights``; its input map holds C' channels a pixel, ``window_frame``)."""
     off = -(-len(prog.image) // PAGE) * PAGE
     bases = {}
-    names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)]
+    names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)
+             if not t.endswith(".vt")]  # a V transpose's output: AV's weight image (below)
     sizes = {t: _tensor_bytes(prog, t) for t in names}
     sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
     for s in steps:
@@ -325,6 +484,14 @@ def layout(prog, steps: list) -> DdrLayout:
             sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
             if s.ln is None:
                 sizes[s.input.tensor] = window_frame(prog, s).fmap.size
+        if s.kind == "vt":  # its one-hot inputs; its output is AV's weight image
+            sizes[f"{s.name}.onehot"] = len(onehot(prog, s))
+        if s.kind == "av":
+            sizes[s.vt_of] = len(av_image(prog, s))
+            sizes[s.output] = sizes.get(s.output, _tensor_bytes(prog, s.output)) + s.layer.mh - s.mh
+        if s.kind == "vt":  # the last block's pass reads its padded keys' rows past V's region
+            sizes[s.input.tensor] = sizes.get(s.input.tensor, _tensor_bytes(prog, s.input.tensor)) + (
+                vt_layer(prog, s).mh - s.mh) * s.mw
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
@@ -355,10 +522,47 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
             place(img, lay, f"{s.name}.weights", window_layer(prog, s)[1])
             if s.ln is None:  # the map with its channels padded (a producer on the path writes it so)
                 place(img, lay, s.input.tensor, _bytes(window_frame(prog, s, _read(mem, s.input)).fmap))
+        if s.kind == "vt":
+            place(img, lay, f"{s.name}.onehot", onehot(prog, s))
+        if s.kind == "av":  # its weight image: the requantisation words, V^T's rows once the V transpose ran
+            vt = _vt_of(prog, s)
+            place(img, lay, s.vt_of, av_image(prog, s, None if any(v is vt for v in steps) else _vt_rows(mem, s)))
     want = bytearray(img)
     for s in steps:
-        place(want, lay, s.output, prog.stored(s.output, mem[s.output]))
+        place(want, lay, s.output, output_bytes(prog, mem, s))
     return img, want
+
+
+def output_bytes(prog, mem: dict, s) -> bytes:
+    """The bytes path step ``s`` leaves at its output's base: the program's stored tensor (for an AV whose dims are
+    padded, then its last token's padded outputs: ``av_write``), or for a V transpose AV's weight image with V^T's
+    rows (``av_image``)."""
+    if s.kind == "vt":
+        av = _av_of(prog, s)
+        return av_image(prog, av, _vt_rows(mem, av))
+    out = prog.stored(s.output, mem[s.output])
+    if s.kind == "av" and s.layer.mh > s.mh:  # the last token's padded outputs, past the tensor (``av_write``)
+        from samfpga.hw.sim import token_batch_mvu as tb
+        from samfpga.hw.sim.engine_program import _read
+
+        p = _read(mem, s.input).reshape(s.iters, s.tokens, s.mw)[-1:]
+        y = tb.unit_model(p, av_image(prog, s, _vt_rows(mem, s)), s.layer, base=(s.iters - 1) * s.layer.min_stride)
+        out += _bytes(y[0, -1, s.mh:])
+    return out
+
+
+def written_bytes(prog, s) -> int:
+    """The bytes path step ``s``'s writer writes (a V transpose: V^T's rows only, not AV's requantisation words)."""
+    if s.kind == "vt":  # V^T's rows, padded to AV's whole folds of dims
+        return s.iters * vt_tokens(prog, s) * s.mh
+    if s.kind == "av":  # its outputs padded to whole PE folds
+        return s.iters * s.tokens * s.layer.mh
+    return int(np.prod(s.out_shape)) * prog.elem_bytes(s.output)
+
+
+def _vt_rows(mem: dict, av) -> np.ndarray:
+    """V^T's rows (iters, d, keys) as the program's V transpose stored them (keys padded to whole PE folds)."""
+    return mem[av.vt_of].reshape(av.iters, av.mh, -1)[:, :, :av.mw]
 
 
 def _bytes(values: np.ndarray) -> bytes:
@@ -389,7 +593,41 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
                          "3 x 3 at padding 1) nor a 3 x 3 depthwise step; the path runs path_steps only")
     if s.kind == "gemm" and s.window is not None:
         return _window_config(prog, s, lay)
+    if s.kind in ("qk", "vt", "av"):
+        return _attention_config(prog, s, lay)
     return _config(prog, s, lay)
+
+
+def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """An attention step's registers: QK^T (the queries, K's blocks as the unit's weight passes, the softmax at its
+    set), the V transpose (the one-hot inputs once per iteration, V's blocks as weights, the rows' low bytes to
+    AV's image at ``av_rows_write``), AV (the softmax's rows against AV's image, the output's pattern)."""
+    if s.kind == "vt":
+        av, c, n = _av_of(prog, s), vt_layer(prog, s), vt_tokens(prog, s)
+        rd = Access(0, n * c.mw, ((s.iters, 0),))  # the same one-hot vectors each iteration
+        rd_base, wr = lay.bases[f"{s.name}.onehot"], av_rows_write(prog, av)
+        unit = _unit_regs(c, lay.bases[s.input.tensor] + s.input.access.offset, s.iters, n)
+        unit["wt_stride"] = s.mh * s.mw  # one block of V per iteration
+    else:
+        rd, rd_base = s.input.access, lay.bases[s.input.tensor]
+        n = int(np.prod(s.out_shape))
+        wr = s.write if s.write is not None else Access(0, n, ())
+        if s.kind == "qk":
+            unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
+            unit["wt_stride"] = s.mh * s.mw
+        else:
+            unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
+            wr = av_write(prog, s)
+    out_name = s.output
+    rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
+    wrc = ar.frame_config(AccessFrame(wr, lay.bases[out_name], 1))
+    sets = rows_config(prog)["names"]
+    return {**{f"rd_{k}": v for k, v in rdc.items()},
+            "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),
+            **{f"wr_{k}": v for k, v in wrc.items()}, **unit,
+            "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
+            "softmax": int(s.kind == "qk"), "sm_set": sets.index(s.name) if s.kind == "qk" else 0,
+            "transpose": int(s.kind == "vt")}
 
 
 #: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
@@ -539,6 +777,7 @@ def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_pat
         table.parent.mkdir(parents=True, exist_ok=True)
         write_hex_table(table, ln.table, ln.r_bits)
         params["LN_RSQRT_FILE"] = f'"{table}"'
+    params.update(softmax_params(prog, Path(work_dir) / "hdl"))
     return build_own_rtl(top, params, work_dir)
 
 

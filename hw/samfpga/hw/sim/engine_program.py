@@ -12,7 +12,8 @@ them) into the steps the host would launch, one per pass of the engine over a fe
 - ``qk``: per window and head the queries against K's rows on the GEMM unit as a raw frame, the padded keys
   dropped (raw_rows.sv), the softmax (int_softmax.sv's kernel) -> writer;
 - ``vt``: V's rows transposed on the GEMM unit (one-hot inputs, identity requantisation,
-  ``attention_operands.transpose_frame``) into AV's weight image, around AV's requantisation words;
+  ``attention_operands.transpose_frame``; the GEMM path runs it as a raw frame whose low bytes are V's values,
+  ``attention_operands.transpose_raw_shape``) into AV's weight image, around AV's requantisation words;
 - ``av``: the softmax rows against V^T on the GEMM unit, requantised -> writer;
 - ``layernorm``: reader -> LayerNorm + requantiser lanes -> writer (a LayerNorm no GEMM follows).
 
@@ -20,7 +21,8 @@ Every Reshape / Shuffle / PagePermute / StreamingSplit / DuplicateStreams of the
 pattern (``samfpga.hw.sim.dma_access``): an affine loop nest over the stored tensor, found from the element order
 the consumer needs and refused when there is none; a tensor the graph writes permuted and reads back permuted is
 stored in its producer's stream order instead where that moves fewer runs (``EngineProgram.layouts``; ``graph_order``
-puts it back in the graph's order). Every Requant and every kept Thresholding becomes integer
+puts it back in the graph's order), and an attention's qkv tensor as Q / K / V regions (``_attention_regions``: K's
+and V's rows one block per window and head, as the GEMM unit fetches its weights). Every Requant and every kept Thresholding becomes integer
 requantiser parameters (``samfpga.hw.sim.lane_requant``; thresholds only where a requantiser reproduces them on
 the whole input range), since the engine holds no threshold tables. The one exception is a threshold table on
 the 8-bit image itself (the pixel input's normalisation): a 256-entry table per channel on the image reader.
@@ -340,6 +342,7 @@ def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
     last = None if G.output in stored else G.operand(G.output)
     prog = EngineProgram(unit, c.steps, bytes(c.image), G.input, G.output, output_read=last)
     _stream_order_stores(prog)
+    _attention_regions(prog)
     reads = [o for s in c.steps for o in (s.input, s.residual, s.weights) if o is not None] + ([last] if last else [])
     prog.dtypes = {t: graph.dtype(t) for t in sorted(stored | {o.tensor for o in reads} | {G.input})
                    if t in graph.tensors}  # the V transposes' outputs are the engine's own (no graph tensor)
@@ -359,23 +362,60 @@ def _stream_order_stores(prog: EngineProgram) -> None:
     """Store a permuted write in the producer's stream order where that moves fewer runs: the writer's permutation
     folded into every read of the tensor instead (a transpose written and read back transposed, as TinyViT's
     tokens -> NCHW -> depthwise conv, becomes two sequential transfers). Only tensors the program alone reads (not
-    the accelerator's output), and only when every read still has an affine address pattern."""
+    the accelerator's output), and only when every read still has an affine address pattern. An AV product whose
+    outputs are padded to whole PE folds (a head dim the unit's PE does not divide) is stored in stream order
+    whenever its reads allow, runs or not: its writer can then write each token's whole fold over the next token's
+    first bytes, which that token writes after it (the GEMM path's ``engine_gemm_path.av_write``)."""
     for s in prog.steps:
         if s.write is None or s.output == prog.output or (
                 prog.output_read is not None and prog.output_read.tensor == s.output):
             continue
+        padded_av = s.kind == "av" and s.layer.mh > s.mh
         reads = [(t, k, o) for t in prog.steps for k in ("input", "residual", "weights")
                  if (o := getattr(t, k)) is not None and o.tensor == s.output]
         inv = np.argsort(s.write.indices())  # stored position -> stream element
         new = [factor(inv[o.access.indices()]) for _, _, o in reads]
         if any(a is None for a in new):
             continue
-        if 1 + sum(_runs(a) for a in new) >= _runs(s.write) + sum(_runs(o.access) for _, _, o in reads):
+        if not padded_av and 1 + sum(_runs(a) for a in new) >= _runs(s.write) + sum(_runs(o.access)
+                                                                       for _, _, o in reads):
             continue
         prog.layouts[s.output] = s.write.indices()
         s.write = None
         for (t, k, o), a in zip(reads, new, strict=True):
             setattr(t, k, replace(o, access=a))
+
+
+def _attention_regions(prog: EngineProgram) -> None:
+    """Store each attention's qkv tensor as three regions, Q, K and V, each (window x head, token, dim) in order,
+    where its producer's writer can (an affine address pattern: the stream's (token, head, q / k / v, dim) runs of a
+    head's dims scattered to three bases): the GEMM unit fetches a weight pass per iteration as one sequential read
+    (base + iteration x stride), so QK^T's K rows and the V transpose's V rows must be one block per window and head
+    (``attention_operands.qk_frame`` / ``vt_frame``); the queries' reader then reads one run too. The stored order
+    is composed into ``layouts`` (``graph_order`` still gives the graph's) and every read of the tensor re-factored;
+    left as it is where any of that has no affine pattern."""
+    for qk in (s for s in prog.steps if s.kind == "qk"):
+        t = qk.weights.tensor
+        vt = next((s for s in prog.steps if s.kind == "vt" and s.input.tensor == t), None)
+        prod = next((s for s in prog.steps if s.output == t), None)
+        if vt is None or prod is None or qk.input.tensor != t or t == prog.output or (
+                prog.output_read is not None and prog.output_read.tensor == t):
+            continue
+        perm = np.concatenate([o.access.indices() for o in (qk.input, qk.weights, vt.input)])
+        if not np.array_equal(np.sort(perm), np.arange(perm.size)):  # Q, K and V are not the whole tensor
+            continue
+        where = np.argsort(perm)  # stored position now -> in the regions
+        write = factor(where if prod.write is None else where[prod.write.indices()])
+        reads = [(s, k, o) for s in prog.steps for k in ("input", "residual", "weights")
+                 if (o := getattr(s, k)) is not None and o.tensor == t]
+        new = [factor(where[o.access.indices()]) for _, _, o in reads]
+        if write is None or any(a is None for a in new):
+            continue
+        lay = prog.layouts.get(t)
+        prog.layouts[t] = perm if lay is None else lay[perm]
+        prod.write = write
+        for (s, k, o), a in zip(reads, new, strict=True):
+            setattr(s, k, replace(o, access=a))
 
 
 class _Compiler:
