@@ -56,12 +56,12 @@ def built(tmp_path_factory):
 
 @pytest.mark.timeout(900)
 def test_rtl_writes_every_tensor_of_the_program(built):
-    """The 41 tensors the tiny program stores (sequential runs of up to 16 KiB, the qkv writer's 3-level nests of
-    16-byte runs, raw sums of 3 bytes per element), back to back with a refused configuration (a count of 0) among
+    """The 41 tensors the tiny program stores (sequential runs of up to 16 KiB, the qkv layers' 4-level scatters of
+    16-byte runs to the Q / K / V regions, raw sums of 3 bytes per element), back to back with a refused configuration (a count of 0) among
     them, under stalls and free-running: the DDR image equals the program's stored tensors at their places and the
     background everywhere else; each frame's done comes after its last B response; the bursts equal the model's."""
     frames, want, size = _program_writes()
-    assert len(frames) == 41 and max(f.access.levels for f, _ in frames) == 3
+    assert len(frames) == 41 and max(f.access.levels for f, _ in frames) == 4
     assert {f.elem_bytes for f, _ in frames} == {1, 3}
     background = bytes(np.random.default_rng(2).integers(0, 256, size, dtype=np.uint8))
     expected = bytearray(background)

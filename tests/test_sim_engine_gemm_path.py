@@ -218,7 +218,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles), and every register each step: both leave the DDR image the program's, byte for byte.
-    The first step writes all 114 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 115 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout."""
@@ -242,7 +242,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 114
+    assert n_regs == 115
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
@@ -263,9 +263,9 @@ def test_rtl_attention_at_padded_folds(tmp_path):
     16 sums for the softmax. The V transpose: 24 one-hot inputs (the last 8 zero) against V's blocks, the padded
     keys' sums dropped, whole folds of 12 rows into AV's image (its 8 padded rows zero). AV: its output stored in
     stream order, each token's 24 outputs written 16 apart (the padded bytes overwritten by the next token, the last
-    token's past the tensor). DDR afterwards byte for byte the program's (which pads with zero rows and drops
-    outputs), under stalls and free-running. The blocks whose probabilities are not whole beats of 12 bytes (8 x 16 x
-    16 and 4 x 16 x 16) stay off the path (the writer takes whole beats)."""
+    token's past the tensor). The probabilities of two blocks (8 x 16 x 16 and 4 x 16 x 16 bytes) are not whole
+    beats of 12: the step's last row (register sm_rows) ends the writer's stream with a partial beat. DDR afterwards
+    byte for byte the program's (which pads with zero rows and drops outputs), under stalls and free-running."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _graph, _inputs
 
@@ -273,10 +273,10 @@ def test_rtl_attention_at_padded_folds(tmp_path):
     prog = compile_program(g, engine_unit(g, pe=12, simd=16, batch=16))
     mem = run_program(prog, g.run_host_pre(_inputs(g, 3)))
     at = gp.attention_steps(prog)
-    assert [(s.name, s.mh, s.layer.mh) for s in at] == [
-        ("MVAU_rtl_15", 16, 24), ("MVAU_rtl_16 (V transpose)", 16, 24), ("MVAU_rtl_16", 16, 24)]
+    assert [(s.kind, s.mh, s.layer.mh) for s in at] == [("qk", 16, 24), ("vt", 16, 24), ("av", 16, 24)] * 3
     assert gp.vt_layer(prog, at[1]).mh == 24 and gp.vt_tokens(prog, at[1]) == 24
     assert at[2].write is None and gp.av_write(prog, at[2]).run == 24
+    assert sorted((s.iters * s.tokens * s.mh) % 12 for s in at if s.kind == "qk") == [0, 4, 8]
     lay = gp.layout(prog, at)
     img, want, _ = _images(prog, mem, at, lay)
     gp.build(prog, tmp_path)

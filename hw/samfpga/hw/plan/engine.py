@@ -810,7 +810,7 @@ NOT_BUILT = (
     "generator in the plan; the depthwise unit's window would pad its 3 channels to whole beats)",
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation (samfpga.backends.step_sequencer, 11-39 register writes per step), but its launch time on a board "
+    "simulation (samfpga.backends.step_sequencer; bench/results/engine_gemm_path_sim.md), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
     "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; engine_gemm_path.sv runs 40 of "

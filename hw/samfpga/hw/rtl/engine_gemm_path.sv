@@ -237,6 +237,7 @@ module engine_gemm_path #(
 	input	logic  cfg_softmax,
 	input	logic [7:0]  cfg_sm_set,
 	input	logic  cfg_transpose,
+	input	logic [31:0]  cfg_sm_rows,	// the step's rows: its last ends the writer's stream (a partial last beat)
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -678,10 +679,27 @@ module engine_gemm_path #(
 			for(int unsigned  l = 0; l < SM_PE; l++)  lo_tdata[8*l +: 8] = rr_tdata[l*SM_IN_BITS +: 8];
 		end
 		assign	rr_tready = cfg_softmax? sm_ready : cfg_transpose && hg_ready;
+		// the step's last row's last beat ends the packet: the gearbox sends the bytes it holds as a partial beat,
+		// which the writer takes as its frame's last (a step's bytes need not be whole beats of PE)
+		localparam int unsigned  RB = SM_N/SM_PE > 1? $clog2(SM_N/SM_PE) : 1;
+		logic [RB-1:0]  RowBeat = '0;
+		logic [31:0]  RowCnt = '0;
+		uwire  hg_valid = cfg_softmax? sm_valid : cfg_transpose && rr_tvalid;
+		uwire  hg_last = RowBeat == RB'(SM_N/SM_PE - 1) && RowCnt == cfg_sm_rows - 1;
+		always_ff @(posedge clk) begin
+			if(rst || start) begin
+				RowBeat <= '0;
+				RowCnt <= '0;
+			end
+			else if(hg_valid && hg_ready) begin
+				RowBeat <= RowBeat == RB'(SM_N/SM_PE - 1)? '0 : RowBeat + 1;
+				if(RowBeat == RB'(SM_N/SM_PE - 1))  RowCnt <= RowCnt + 1;
+			end
+		end
 		byte_gearbox #(.IN_B(SM_PE), .OUT_B(OUT_W/8)) from_rows (
 			.clk, .rst,
-			.s_axis_tdata(cfg_softmax? sm_tdata : lo_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0),
-			.s_axis_tvalid(cfg_softmax? sm_valid : cfg_transpose && rr_tvalid), .s_axis_tready(hg_ready),
+			.s_axis_tdata(cfg_softmax? sm_tdata : lo_tdata), .s_axis_tkeep('1), .s_axis_tlast(hg_last),
+			.s_axis_tvalid(hg_valid), .s_axis_tready(hg_ready),
 			.m_axis_tdata(h_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(h_tvalid), .m_axis_tready(h_tready)
 		);
 	end : genRows

@@ -249,7 +249,8 @@ def attention_steps(prog) -> list:
     the program has the same keys (the rows' and the softmax's N are built in) and its probabilities are 8-bit
     unsigned; keys that are not whole PE folds are padded by the next block's rows (a pass reads past its block,
     ``attention_operands.qk_frame``; the qkv tensor gets that slack after it in DDR, ``layout``), whose sums
-    raw_rows.sv drops; its probabilities must be whole beats of the writer (PE bytes). The V transpose and AV when V
+    raw_rows.sv drops (a step's rows need not be whole beats of the writer: the last one ends its stream with a
+    partial beat, register sm_rows). The V transpose and AV when V
     is stored so too and the keys are whole SIMD folds (V^T's rows are then whole weight words), after a QK^T on the
     path; AV's dims may be padded to whole PE folds when its output is stored in stream order (``av_write``)."""
     u = prog.unit
@@ -258,16 +259,14 @@ def attention_steps(prog) -> list:
         return []
     out = [qk for qk in qks if qk.mw == u.simd == qk.layer.mw and qk.write is None
            and _block(qk.weights.access, qk.iters, qk.mh * qk.mw) and prog.dtypes[qk.output] == "UINT8"
-           and (qk.mh * qk.mw) % u.burst_bytes == 0 and prog.dtypes[qk.input.tensor] in ("INT8", "UINT8")
-           and (qk.iters * qk.tokens * qk.mh) % u.pe == 0]  # the writer takes whole beats of PE bytes
+           and (qk.mh * qk.mw) % u.burst_bytes == 0 and prog.dtypes[qk.input.tensor] in ("INT8", "UINT8")]
     for av in (s for s in prog.steps if s.kind == "av"):
         vt = _vt_of(prog, av)
         qk = next((q for q in out if q.output == av.input.tensor), None)
         keys, d = av.mw, av.mh
         if qk is not None and (keys % u.simd == 0 and av.layer.mw == keys and (av.layer.mh == d or av.write is None)
                                and qk.weights.tensor == vt.input.tensor and keys == qk.mh and d == qk.mw
-                               and _block(vt.input.access, vt.iters, keys * d)
-                               and (vt.iters * av.layer.mh * keys) % u.pe == 0):
+                               and _block(vt.input.access, vt.iters, keys * d)):
             out += [vt, av]
     return [s for s in prog.steps if any(s is x for x in out)]
 
@@ -627,7 +626,8 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
             **{f"wr_{k}": v for k, v in wrc.items()}, **unit,
             "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
             "softmax": int(s.kind == "qk"), "sm_set": sets.index(s.name) if s.kind == "qk" else 0,
-            "transpose": int(s.kind == "vt")}
+            "transpose": int(s.kind == "vt"),
+            "sm_rows": s.iters * (s.tokens if s.kind == "qk" else vt_tokens(prog, s) if s.kind == "vt" else 0)}
 
 
 #: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
