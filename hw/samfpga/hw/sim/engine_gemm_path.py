@@ -330,7 +330,7 @@ def av_rows_write(prog, av) -> Access:
     where = np.empty(n, np.int64)
     where[elem] = pos
     a = factor(where)
-    if a is None or pos.size != av.iters * c.mh * c.mw:
+    if a is None or pos.size != n:
         raise ValueError(f"step {av.name}: V^T's rows have no affine place in AV's weight image")
     return a
 
@@ -483,14 +483,13 @@ def layout(prog, steps: list) -> DdrLayout:
             sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
             if s.ln is None:
                 sizes[s.input.tensor] = window_frame(prog, s).fmap.size
-        if s.kind == "vt":  # its one-hot inputs; its output is AV's weight image
-            sizes[f"{s.name}.onehot"] = len(onehot(prog, s))
-        if s.kind == "av":
-            sizes[s.vt_of] = len(av_image(prog, s))
-            sizes[s.output] = sizes.get(s.output, _tensor_bytes(prog, s.output)) + s.layer.mh - s.mh
-        if s.kind == "vt":  # the last block's pass reads its padded keys' rows past V's region
+        if s.kind == "vt":  # its one-hot inputs (its output is AV's weight image); the last block's pass reads
+            sizes[f"{s.name}.onehot"] = len(onehot(prog, s))  # its padded keys' rows past V's region
             sizes[s.input.tensor] = sizes.get(s.input.tensor, _tensor_bytes(prog, s.input.tensor)) + (
                 vt_layer(prog, s).mh - s.mh) * s.mw
+        if s.kind == "av":  # its weight image; the last token's padded outputs past the tensor (``av_write``)
+            sizes[s.vt_of] = len(av_image(prog, s))
+            sizes[s.output] = sizes.get(s.output, _tensor_bytes(prog, s.output)) + s.layer.mh - s.mh
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
@@ -607,19 +606,15 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
         rd_base, wr = lay.bases[f"{s.name}.onehot"], av_rows_write(prog, av)
         unit = _unit_regs(c, lay.bases[s.input.tensor] + s.input.access.offset, s.iters, n)
         unit["wt_stride"] = s.mh * s.mw  # one block of V per iteration
+    elif s.kind == "qk":  # its probabilities in order (attention_steps)
+        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], Access(0, int(np.prod(s.out_shape)), ())
+        unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
+        unit["wt_stride"] = s.mh * s.mw  # one block of K per iteration
     else:
-        rd, rd_base = s.input.access, lay.bases[s.input.tensor]
-        n = int(np.prod(s.out_shape))
-        wr = s.write if s.write is not None else Access(0, n, ())
-        if s.kind == "qk":
-            unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
-            unit["wt_stride"] = s.mh * s.mw
-        else:
-            unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
-            wr = av_write(prog, s)
-    out_name = s.output
+        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], av_write(prog, s)
+        unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
     rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
-    wrc = ar.frame_config(AccessFrame(wr, lay.bases[out_name], 1))
+    wrc = ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1))
     sets = rows_config(prog)["names"]
     return {**{f"rd_{k}": v for k, v in rdc.items()},
             "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),

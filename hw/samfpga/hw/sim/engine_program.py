@@ -358,6 +358,26 @@ def _runs(a: Access) -> int:
     return a.size // a.run
 
 
+def _internal(prog: EngineProgram, t: str) -> bool:
+    """Whether stored tensor ``t`` is the program's alone: not the accelerator's output, nor read back as it."""
+    return t != prog.output and (prog.output_read is None or prog.output_read.tensor != t)
+
+
+def _moved_reads(prog: EngineProgram, t: str, where: np.ndarray) -> list | None:
+    """Every read of stored tensor ``t`` once its elements move from stored position p to ``where[p]``: [(step,
+    operand key, the operand re-factored)]; None when one of them has no affine address pattern."""
+    out = []
+    for s in prog.steps:
+        for k in ("input", "residual", "weights"):
+            o = getattr(s, k)
+            if o is not None and o.tensor == t:
+                a = factor(where[o.access.indices()])
+                if a is None:
+                    return None
+                out.append((s, k, replace(o, access=a)))
+    return out
+
+
 def _stream_order_stores(prog: EngineProgram) -> None:
     """Store a permuted write in the producer's stream order where that moves fewer runs: the writer's permutation
     folded into every read of the tensor instead (a transpose written and read back transposed, as TinyViT's
@@ -367,23 +387,19 @@ def _stream_order_stores(prog: EngineProgram) -> None:
     whenever its reads allow, runs or not: its writer can then write each token's whole fold over the next token's
     first bytes, which that token writes after it (the GEMM path's ``engine_gemm_path.av_write``)."""
     for s in prog.steps:
-        if s.write is None or s.output == prog.output or (
-                prog.output_read is not None and prog.output_read.tensor == s.output):
+        if s.write is None or not _internal(prog, s.output):
             continue
         padded_av = s.kind == "av" and s.layer.mh > s.mh
-        reads = [(t, k, o) for t in prog.steps for k in ("input", "residual", "weights")
-                 if (o := getattr(t, k)) is not None and o.tensor == s.output]
-        inv = np.argsort(s.write.indices())  # stored position -> stream element
-        new = [factor(inv[o.access.indices()]) for _, _, o in reads]
-        if any(a is None for a in new):
+        moved = _moved_reads(prog, s.output, np.argsort(s.write.indices()))  # stored position -> stream element
+        if moved is None:
             continue
-        if not padded_av and 1 + sum(_runs(a) for a in new) >= _runs(s.write) + sum(_runs(o.access)
-                                                                       for _, _, o in reads):
+        if not padded_av and 1 + sum(_runs(o.access) for _, _, o in moved) >= _runs(s.write) + sum(
+                _runs(getattr(t, k).access) for t, k, _ in moved):
             continue
         prog.layouts[s.output] = s.write.indices()
         s.write = None
-        for (t, k, o), a in zip(reads, new, strict=True):
-            setattr(t, k, replace(o, access=a))
+        for t, k, o in moved:
+            setattr(t, k, o)
 
 
 def _attention_regions(prog: EngineProgram) -> None:
@@ -398,24 +414,21 @@ def _attention_regions(prog: EngineProgram) -> None:
         t = qk.weights.tensor
         vt = next((s for s in prog.steps if s.kind == "vt" and s.input.tensor == t), None)
         prod = next((s for s in prog.steps if s.output == t), None)
-        if vt is None or prod is None or qk.input.tensor != t or t == prog.output or (
-                prog.output_read is not None and prog.output_read.tensor == t):
+        if vt is None or prod is None or qk.input.tensor != t or not _internal(prog, t):
             continue
         perm = np.concatenate([o.access.indices() for o in (qk.input, qk.weights, vt.input)])
         if not np.array_equal(np.sort(perm), np.arange(perm.size)):  # Q, K and V are not the whole tensor
             continue
         where = np.argsort(perm)  # stored position now -> in the regions
         write = factor(where if prod.write is None else where[prod.write.indices()])
-        reads = [(s, k, o) for s in prog.steps for k in ("input", "residual", "weights")
-                 if (o := getattr(s, k)) is not None and o.tensor == t]
-        new = [factor(where[o.access.indices()]) for _, _, o in reads]
-        if write is None or any(a is None for a in new):
+        moved = _moved_reads(prog, t, where)
+        if write is None or moved is None:
             continue
         lay = prog.layouts.get(t)
         prog.layouts[t] = perm if lay is None else lay[perm]
         prod.write = write
-        for (s, k, o), a in zip(reads, new, strict=True):
-            setattr(s, k, replace(o, access=a))
+        for s, k, o in moved:
+            setattr(s, k, o)
 
 
 class _Compiler:
