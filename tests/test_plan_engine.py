@@ -26,6 +26,7 @@ from samfpga.hw.plan.engine import (
     layer_config,
     layernorm_row_cycles,
     on_window,
+    residual_lanes,
     schedule,
     search,
     window_channels,
@@ -93,6 +94,10 @@ def test_every_mac_once_and_the_units_schedule(units):
                 wait = 0  # a LayerNorm before the unit: its first batch waits for the LayerNorm's rows
                 if x.name.endswith(LN_INPUT):
                     wait = min(x.vectors, b) * layernorm_row_cycles(x.in_channels, c.ln_lanes)
+                if "residual" in s.bounds:  # the last batch drains through the residual lanes (fewer than PE)
+                    lanes, mh = residual_lanes(c, units), -(-x.mh // 8) * 8
+                    assert lanes < 8
+                    wait = -(-min(x.vectors, b) * mh // lanes) - min(x.vectors, b) * mh // 8
                 assert s.bounds["unit"] == sch["total"] + wait and (sch["raw_wait"] > 0) == raw
                 assert s.weight_bytes == math.ceil(x.vectors / b) * tbc.pass_bytes
                 # a unit cycle applies at most PE x SIMD MACs
@@ -389,10 +394,68 @@ def test_residual_adder_keeps_up_with_the_unit(units):
         lanes = residual_lanes(c, units)
         sf = min(-(-x.mw // simd) for u in units for x in u.layers
                  if x.name.endswith(("attn.proj", "mlp.fc2", "conv3.c")) and ".blocks." in x.name)
-        assert lanes == -(-pe // sf) < pe or sf == 1
+        assert lanes >= -(-pe // sf) and pe % lanes == 0 and (lanes < pe or sf == 1)
         steps = [s for s in schedule(c, units) if "adder" in s.bounds]
         assert steps and all(s.bounds["adder"] <= s.bounds["unit"] for s in steps)
         assert any(k.startswith(f"residual adder ({lanes} lanes)") for k in components(c, units))
+
+
+def test_residual_lanes_divide_pe_behind_two_gearboxes(units):
+    """The residual lanes are the fewest that keep up and divide PE (requant_lanes.residual_lanes, the path's rule),
+    priced with the two byte gearboxes the path puts around them (none at PE lanes)."""
+    from samfpga.hw.plan.engine import residual_lanes
+    from samfpga.hw.sim.requant_lanes import residual_lanes as rule
+
+    assert [rule(40, sf) for sf in (1, 2, 3, 4, 5, 6, 40)] == [40, 20, 20, 10, 8, 8, 1]
+    with pytest.raises(ValueError, match="min_sf"):
+        rule(8, 0)
+    c = cfg(pe=16, simd=8)
+    lanes = residual_lanes(c, units)
+    comps = components(c, units)
+    assert lanes < 16 and 16 % lanes == 0
+    assert sorted(k for k in comps if "residual lanes" in k) == [
+        f"byte gearbox, residual lanes -> writer ({lanes} -> 16 bytes)",
+        f"byte gearbox, unit -> residual lanes (16 -> {lanes} bytes)"]
+    wide = cfg(simd=512)  # a fold per input beat: PE lanes, no gearboxes
+    assert residual_lanes(wide, units) == 8 and not any("residual lanes" in k for k in components(wide, units))
+
+
+def test_every_gearbox_and_the_glue_of_the_path_are_priced():
+    """Each byte_gearbox engine_gemm_path.sv instantiates has a plan entry of its widths (the KV260 1024² engine:
+    residual lanes 10 of PE 40); the path's own logic and its AXI-Lite registers are priced as
+    bench/results/engine_path_glue_synth.json's Yosys runs (pricing.PATH_GLUE is that file's fit, within 1% of every
+    run; the registers, built without read-back, its larger measurement)."""
+    import re
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import _units, residual_lanes
+    from samfpga.hw.plan.pricing import PATH_GLUE, path_glue, path_registers
+    from samfpga.hw.synth.own_rtl import rtl_source
+
+    sv = rtl_source("engine_gemm_path.sv").read_text()
+    insts = re.findall(r"byte_gearbox #\(\.IN_B\(([^)]*)\), \.OUT_B\(([^)]*)\)\)", sv)
+    c = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=128, dw_pe=16, ln_lanes=4, sm_lanes=16)
+    comps = components(c, _units(c))
+    # the RTL's widths in the plan's terms (LN_RAW_B: the raw sums' bytes, 4 at the plan's 28-bit inputs)
+    names = {"SIMD": c.simd, "NP": c.ln_lanes, "DW_PE": c.dw_pe, "SM_PE": c.sm_lanes, "OUT_W/8": c.pe,
+             "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, _units(c))}
+    want = sorted((names[i], names[o]) for i, o in insts)
+    got = sorted(tuple(int(v) for v in re.search(r"\((\d+) -> (\d+) bytes\)", k).groups())
+                 for k in comps if k.startswith("byte gearbox"))
+    assert len(insts) == 11 and got == want
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "engine_path_glue_synth.json").read_text())
+    assert synth["model"]["LUT"] == PATH_GLUE["LUT"] and synth["model"]["registers"] == PATH_GLUE["registers"]
+    for run in synth["runs"]:
+        widths = {"pe": run["PE"], "simd": run["SIMD"], "dw_pe": run["DW_PE"], "ln_lanes": run["LN_PE"],
+                  "sm_lanes": run["SM_PE"]}
+        assert abs(path_glue(widths)["LUT"] / run["LUT"] - 1) <= 0.01 and run["FF"] <= PATH_GLUE["FF"], run
+    built = [g for g in synth["registers"] if g["CFG_READ"] == 0]  # as the engine is built: no read-back
+    assert len(built) == 2 and all(g[r] <= PATH_GLUE["registers"][r] for g in built for r in ("LUT", "FF"))
+    assert all(g["LUT"] > 3 * PATH_GLUE["registers"]["LUT"] for g in synth["registers"] if g["CFG_READ"])
+    glue = next(v for k, v in comps.items() if k.startswith("path glue"))
+    assert glue["LUT"] == pytest.approx(path_glue({k: getattr(c, k) for k in
+                                                   ("pe", "simd", "dw_pe", "ln_lanes", "sm_lanes")})["LUT"])
+    assert next(v for k, v in comps.items() if k.startswith("path registers"))["FF"] == path_registers()["FF"]
 
 
 def test_requant_lane_prices_are_the_committed_yosys_line():

@@ -112,8 +112,9 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
             assert got[b:b + n] == want[b:b + n], (p["name"], s.name)
         assert got == bytes(want), p["name"]
         assert p["writer_bytes"] == sum(gp.written_bytes(prog, s) for s in steps)
-    # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; 29 for
-    # every residual step, whose lanes take their parameters while the unit starts); a LayerNorm step also waits for
+    # free-running, a step takes the unit's schedule plus the DMAs' start and drain (measured: 26-94 cycles; a
+    # residual step 31 more than its last batch's drain through the lanes, whose parameters load while the unit
+    # starts); a LayerNorm step also waits for
     # its lanes' parameters (a beat per channel) and for its first batch of tokens through the LayerNorm, which
     # takes max(C/SIMD, 5) cycles per token where the unit would take C/SIMD (measured: 104-128 cycles in all)
     cycles = res.passes[1]["step_cycles"]
@@ -133,10 +134,22 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     assert lanes == 8  # the LayerNorm at half the unit's SIMD: its beats re-cut from and to the unit's
     # a qkv layer's writer scatters one head's 16 bytes a run to the Q / K / V regions: up to half a cycle a run
     # more (measured: 0-64 cycles over the LayerNorm's wait)
+    # a residual step's last batch drains through the residual lanes (RL = 4 of PE 8), PE / RL times slower than
+    # the unit sends it (the plan's term: engine.step_of)
+    rl, pe = gp.res_lanes(prog), prog.unit.pe
+    assert rl == 4
+    drain = [gp.residual_drain(prog, s) for _, s in gemm]
+    assert all(d == (-(-min(s.tokens, s.layer.batch) * s.mh // rl) - min(s.tokens, s.layer.batch) * s.mh // pe
+                     if s.residual is not None else 0) for d, (_, s) in zip(drain, gemm, strict=True))
+    # measured: 31 cycles over the schedule and the drain on each of the 7 residual steps (drains of 32-128)
+    res_over = [o - d for (_, s), o, d in zip(gemm, over, drain, strict=True) if s.residual is not None]
+    assert len(res_over) == 7 and all(20 <= o <= 40 for o in res_over), res_over
     ln_wait = [(s.ln.channels + min(s.tokens, s.layer.batch) * max(s.ln.channels // lanes, 5) if s.ln else 0)
-               + (s.write.size // s.write.run // 2 if s.write is not None and s.write.run < 64 else 0)
-               for _, s in gemm]
-    assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), (over, ln_wait)
+               + (s.write.size // s.write.run // 2 if s.write is not None and s.write.run < 64 else 0) + d
+               for (_, s), d in zip(gemm, drain, strict=True)]
+    assert all(0 < o <= 120 + w for o, w in zip(over, ln_wait, strict=True)), [
+        (s.name, s.residual is not None, s.mw, o, w) for (_, s), o, w in zip(gemm, over, ln_wait, strict=True)
+        if not 0 < o <= 120 + w]
     assert all(o >= s.ln.channels for o, (_, s) in zip(over, gemm, strict=True) if s.ln is not None), over
     # a depthwise step takes the larger of its padded input's beats (one a cycle into the window) and the writer's
     # beats (PE bytes a cycle), plus its parameter beats (weights, then the lanes': they precede its first output)
@@ -217,7 +230,9 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     whose MMIO reads and writes are AXI-Lite transactions) runs the 40 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
-    cycles), and every register each step: both leave the DDR image the program's, byte for byte.
+    cycles), and every register each step: both leave the DDR image the program's, byte for byte. Built as the
+    engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
+    wrote): the last step's registers read as 0, OKAY.
     The first step writes all 115 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
@@ -228,7 +243,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
     img, want, _ = _images(prog, mem, steps, lay)
-    gp.build_axil(prog, tmp_path)
+    gp.build_axil(prog, tmp_path, cfg_read=False)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
     k = next(i for i, s in enumerate(steps) if s in gp.plain_gemm_steps(prog))
     bad = {**cfgs[k], "rd_count0": 0, "wr_count0": 0}  # a plain step: nothing else starts to wait for input
@@ -246,6 +261,8 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
+        rb = p["readback"]  # [offset, written, read, RRESP]
+        assert any(v for _, v, _, _ in rb) and all(r == 0 and resp == 0 for _, _, r, resp in rb), rb
         assert p["steps"][0]["writes"] == n_regs + 1
         assert len(p["bad"]) == 2 and all(f"UnitError: step {len(steps)} (bad)" in b for b in p["bad"])
         assert "finished with err" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]

@@ -66,12 +66,15 @@ from samfpga.hw.plan.pricing import (
     byte_gearbox,
     dw_core,
     layernorm_lanes,
+    path_glue,
+    path_registers,
     requant_lanes,
     token_batch_logic,
     token_batch_memories,
 )
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.attention_operands import transpose_raw_shape
+from samfpga.hw.sim.requant_lanes import residual_lanes as residual_lanes_for
 from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
@@ -342,11 +345,12 @@ def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
 
 def residual_lanes(cfg: EngineConfig, units: list[Unit]) -> int:
     """Lanes of the residual adder and its requantisers: the unit sends PE sums per SF = MW / SIMD cycles of a
-    residual layer (one fold of outputs per pass over its inputs), so ceil(PE / the smallest SF) lanes keep up
-    with every residual layer (a width converter between; ``step_of`` checks the rate as the ``adder`` bound)."""
+    residual layer (one fold of outputs per pass over its inputs), so the fewest lanes of at least ceil(PE / the
+    smallest SF) that divide PE keep up with every residual layer (``requant_lanes.residual_lanes``, the rule
+    engine_gemm_path.sv is built by: byte gearboxes between; ``step_of`` checks the rate as the ``adder`` bound)."""
     sf = [_pad(x.mw, cfg.simd) // cfg.simd for u in units for x in u.blocks[0]
           if x.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in x.name]
-    return math.ceil(cfg.pe / min(sf)) if sf else 1
+    return residual_lanes_for(cfg.pe, min(sf)) if sf else 1
 
 
 def raw_words(cfg: EngineConfig, layer: Layer, gemm: tb.TokenBatchConfig) -> int:
@@ -404,6 +408,11 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
             # the LayerNorm takes a row's input and sends its output in turn (layernorm_lanes.sv): the unit's first
             # batch waits for its rows (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
             b["unit"] += min(rows, tbc.batch) * row
+    if res and res_lanes < cfg.pe:
+        # the unit's last batch drains through the residual lanes, PE / lanes times slower than the unit sends it
+        # (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
+        last, mh = min(layer.vectors, tbc.batch), _pad(layer.mh, cfg.pe)
+        b["unit"] += math.ceil(last * mh / res_lanes) - last * mh // cfg.pe
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
@@ -678,8 +687,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
             "source": "dw_core.sv's Yosys line at dw_pe (pricing.DW_CORE: padding, window, taps, lanes) + its "
                       "window's 12 banks by samfpga.hw.resources.memory (equal to Yosys at vit_t's size)"}
         gearboxes = [("reader -> depthwise", cfg.simd, cfg.dw_pe), ("depthwise -> writer", cfg.dw_pe, cfg.pe)]
-        if any(on_window(x) for x in gemm):
-            gearboxes.append(("window -> unit", 9 * cfg.dw_pe, cfg.simd))
+        if any(on_window(x) for x in gemm):  # the window's taps to the unit, a LayerNorm's outputs to the window
+            gearboxes += [("window -> unit", 9 * cfg.dw_pe, cfg.simd), ("layernorm -> window", cfg.ln_lanes, cfg.dw_pe)]
         for name, i, o in gearboxes:
             out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
                 **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
@@ -707,6 +716,9 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                                       lanes=cfg.sm_lanes, out_bits=acc_bits(qk, cfg.w_bits))
         out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
                                           "source": "own model (engine.softmax_feed), fitted to Yosys"}
+        # the rows' bytes (the softmax's outputs, a V transpose's low bytes) re-cut to the writer's beats
+        out[f"byte gearbox, rows -> writer ({cfg.sm_lanes} -> {cfg.pe} bytes)"] = {
+            **_res(**byte_gearbox(cfg.sm_lanes, cfg.pe)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
         out.update(attention_permutes(cfg, units))
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
@@ -721,12 +733,19 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     out["residual requantisers"] = {**_res(**requant_lanes("residual", lanes)),
                                     "source": "requant_lanes.sv at the adder's lanes (Yosys line, "
                                               "pricing.REQUANT_LANES)"}
-    # the unit's PE outputs a beat to the adder's lanes: a beat held, each lane bit a ceil(PE / lanes):1 mux
-    k = math.ceil(cfg.pe / lanes)
-    out["residual width converter"] = {**_res(LUT=lanes * 9 * math.ceil((k - 1) / 3), FF=(cfg.pe + lanes) * 9),
-                                       "source": "own model (a PE-value register and a mux per lane bit)"}
+    if lanes < cfg.pe:  # the unit's PE bytes to the lanes, the lanes' bytes to the writer (the residual reader
+        # emits the lanes' bytes itself)
+        for name, i, o in (("unit -> residual lanes", cfg.pe, lanes), ("residual lanes -> writer", lanes, cfg.pe)):
+            out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
+                **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
     out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
                           "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
+    widths = {k: getattr(cfg, k) for k in ("pe", "simd", "dw_pe", "ln_lanes", "sm_lanes")}
+    out["path glue (engine_gemm_path.sv: stream muxes, step control, row counter)"] = {
+        **_res(**path_glue(widths)), "source": "Yosys plane in the stream widths, the parts shelled "
+                                              "(pricing.PATH_GLUE, bench/results/engine_path_glue_synth.json)"}
+    out["path registers (AXI-Lite, engine_gemm_path_axil.sv)"] = {
+        **_res(**path_registers()), "source": "Yosys, the AXI-Lite top less the path (pricing.PATH_GLUE)"}
     aligned = "_aligned" if dma_on_whole_beats(units) else ""
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
                        ("image reader", f"access_reader{aligned}"), ("writer", f"access_writer{aligned}")):

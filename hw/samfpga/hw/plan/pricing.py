@@ -127,6 +127,31 @@ def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
             "FF": 8 * cap + (3 if in_b > out_b else 1) * math.ceil(math.log2(cap + 1)) + 1}
 
 
+#: the engine's glue: engine_gemm_path.sv's own logic (the muxes routing its parts' streams to one another and to the
+#: writer, its step control, the attention's row counter), LUT = c0 + sum c_w x the stream width w in bytes (least
+#: squares over 7 Yosys runs, every run within 1% of it), FF a constant; and its AXI-Lite register block
+#: (engine_gemm_path_axil.sv less the path: 115 registers, the bits the path's ports take) built without read-back
+#: (CFG_READ = 0: the host sequencer never reads a register it wrote; with read-back it is 1,934 LUT, 2,763 FF), the
+#: larger of the tiny and the KV260 widths.
+#: ``python bench/engine_path_glue_synth.py`` (bench/results/engine_path_glue_synth.json, the parts shelled by
+#: samfpga.hw.synth.shells; tests/test_plan_engine.py checks these equal that file's fit). No DSP, no block RAM.
+PATH_GLUE: dict = {"LUT": {"c0": 63.61, "pe": 16.379, "simd": 10.185, "dw_pe": 8.157, "ln_lanes": 24.175,
+                           "sm_lanes": 7.787},
+                   "FF": 35.0, "registers": {"LUT": 390.0, "FF": 2157.0}}
+
+
+def path_glue(widths: dict[str, int]) -> dict[str, float]:
+    """engine_gemm_path.sv's own logic at stream ``widths`` (bytes: pe, simd, dw_pe, ln_lanes, sm_lanes), ``PATH_GLUE``."""
+    lut = PATH_GLUE["LUT"]
+    return {**{r: 0.0 for r in RESOURCES}, "LUT": lut["c0"] + sum(lut[k] * widths[k] for k in lut if k != "c0"),
+            "FF": PATH_GLUE["FF"]}
+
+
+def path_registers() -> dict[str, float]:
+    """The path's AXI-Lite register block (``PATH_GLUE["registers"]``)."""
+    return {**{r: 0.0 for r in RESOURCES}, **PATH_GLUE["registers"]}
+
+
 #: strip_pad.sv (zero padding inserted per column strip: a padded k x k convolution in a unit that runs in strips)
 #: as c0 + c1 x BW, the unit's stream width in bits: least squares over Yosys ``synth_xilinx -family xcup`` counts at
 #: BW = 8 .. 512 (``python bench/strip_pad_synth.py``, bench/results/strip_pad_synth.json; tests/test_plan.py checks

@@ -31,7 +31,8 @@ module access_writer_axil #(
 	int unsigned  BQ_DEPTH = 8,
 	int unsigned  B_BITS = 8,
 	bit  ALIGNED = 0,
-	int unsigned  AXIL_AW = 7	// AXI-Lite address bits (the register window)
+	int unsigned  AXIL_AW = 7,	// AXI-Lite address bits (the register window)
+	bit  CFG_READ = 1	// 0: the configuration registers read as 0 (axil_regs.sv)
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -116,7 +117,7 @@ module access_writer_axil #(
 	uwire [STRIDE_BITS-1:0]  cfg_stride4 = STRIDE_BITS'(cfg[416 +: 32]);	// 0x44 STRIDE4
 	uwire [STRIDE_BITS-1:0]  cfg_stride5 = STRIDE_BITS'(cfg[448 +: 32]);	// 0x48 STRIDE5
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(480'hFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err))) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(480'hFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

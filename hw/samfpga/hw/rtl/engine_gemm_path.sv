@@ -1,7 +1,8 @@
 // The layer-sequential engine's GEMM path as one design: access_reader -> the activations widened to the unit's
 // A_BITS (INT8 or UINT8 per frame) -> token_batch_mvu (run-time shape, requantised or raw) -> [residual steps: a
-// second access_reader for the residual, both 8-bit streams widened and added lane by lane (add_streams.sv),
-// requant_lanes.sv at LANES = PE whose parameters a third access_reader streams from DDR] -> access_writer, DDR to
+// second access_reader for the residual at RES_LANES bytes a beat, the unit's outputs re-cut to as many, both 8-bit
+// streams widened and added lane by lane (add_streams.sv), requant_lanes.sv at LANES = RES_LANES whose parameters
+// a third access_reader streams from DDR, re-cut to the writer's PE bytes] -> access_writer, DDR to
 // DDR, and [LayerNorm steps: the LayerNorm and its requantiser lanes, layernorm_lanes.sv at SIMD lanes, between the
 // widened bytes and the unit, its lanes' parameters from the same parameter reader], and [depthwise steps: the
 // reader's bytes re-cut to DW_PE channels (byte_gearbox.sv) -> the depthwise unit with its lanes (dw_core.sv: the 3 x 3
@@ -18,7 +19,7 @@
 // (samfpga.hw.sim.engine_gemm_path.path_steps):
 // the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
 // words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
-// PE - 1, so channel c is on lane c % PE as the lanes need.
+// PE - 1, and RES_LANES divides PE, so channel c is on residual lane c % RES_LANES as the lanes need.
 //
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
 // of SIMD), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
@@ -58,7 +59,10 @@ module engine_gemm_path #(
 	int unsigned  RAW_BITS = 0,
 	// the DMAs
 	int unsigned  DMA_BURST = 16,
-	// the residual adder's requantiser lanes (requant_lanes.sv at LANES = PE): scale / bias / shift widths, entries
+	// the residual adder's lanes (0: PE; fewer, a divisor of PE: the unit's folds re-cut to them, enough when the
+	// unit sends a fold of PE per PE / RES_LANES cycles or slower) and their requantisers (requant_lanes.sv at
+	// LANES = RES_LANES): scale / bias / shift widths, entries
+	int unsigned  RES_LANES = 0,
 	int unsigned  L_S_BITS = 18,
 	int unsigned  L_B_BITS = 40,
 	int unsigned  L_T_BITS = 6,
@@ -201,7 +205,7 @@ module engine_gemm_path #(
 	input	logic [31:0]  cfg_pm_stride3,
 	input	logic [31:0]  cfg_pm_stride4,
 	input	logic [31:0]  cfg_pm_stride5,
-	// the residual's lanes: sampled with the start (groups = MH/PE, tokens, unsigned clip)
+	// the residual's lanes: sampled with the start (groups = MH / the lanes, tokens, unsigned clip)
 	input	logic [$clog2(L_DEPTH+1)-1:0]  cfg_ln_groups,
 	input	logic [CNT_BITS-1:0]  cfg_ln_tokens,
 	input	logic  cfg_ln_unsigned,
@@ -341,8 +345,12 @@ module engine_gemm_path #(
 	localparam int unsigned  OUT_W = (PE * OUT_BITS + 7) / 8 * 8;
 	localparam int unsigned  SUM_BITS = OUT_BITS + 2;	// two 8-bit values, each zero- or sign-extended, added
 	localparam int unsigned  P_W = (L_S_BITS + L_B_BITS + L_T_BITS + 7) / 8 * 8;
+	localparam int unsigned  RL = RES_LANES > 0? RES_LANES : PE;	// the residual's lanes
+	localparam int unsigned  RL_W = RL * OUT_BITS;
 
 	if(A_BITS < 8)  $error("A_BITS must hold the 8-bit inputs");
+	if(PE % RL != 0)  $error("RES_LANES must divide PE");
+	if(RL < PE && OUT_BITS != 8)  $error("residual lanes narrower than PE re-cut bytes: OUT_BITS must be 8");
 
 	logic [IN_W-1:0]  x_tdata;
 	logic [SIMD-1:0]  x_tkeep;
@@ -356,14 +364,18 @@ module engine_gemm_path #(
 	logic [A_W-1:0]  a_tdata;
 	logic [OUT_W-1:0]  y_tdata;
 	logic  y_tvalid, y_tready;
-	logic [OUT_W-1:0]  r_tdata;	// the residual
+	logic [RL_W-1:0]  r_tdata;	// the residual
 	logic  r_tvalid, r_tready;
+	logic [RL_W-1:0]  ya_tdata;	// the unit's outputs at the residual's lanes
+	logic  ya_tvalid, ya_tready;
 	logic [P_W-1:0]  p_tdata;	// the lanes' parameters
 	logic  p_tvalid, p_tready;
-	logic [(PE*SUM_BITS+7)/8*8-1:0]  a_sum, b_sum, s_tdata;
+	logic [(RL*SUM_BITS+7)/8*8-1:0]  a_sum, b_sum, s_tdata;
 	logic  s_tvalid, s_tready;
-	logic [OUT_W-1:0]  q_tdata;	// the lanes' outputs
+	logic [RL_W-1:0]  q_tdata;	// the lanes' outputs
 	logic  q_tvalid, q_tready;
+	logic [OUT_W-1:0]  qw_tdata;	// ... at the writer's beats
+	logic  qw_tvalid, qw_tready;
 	logic [OUT_W-1:0]  w_tdata;	// to the writer
 	logic  w_tvalid, w_tready;
 	logic [A_W-1:0]  u_tdata;	// the unit's input: the widened bytes, or the LayerNorm's widened outputs
@@ -577,7 +589,7 @@ module engine_gemm_path #(
 	// residual steps: the unit's outputs (signed unless cfg_wt_unsigned) and the residual, both widened, added lane
 	// by lane (add_streams.sv), requantised by the lanes; other steps send the unit's outputs to the writer
 	access_reader #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(RL_W), .MAX_BURST(DMA_BURST)
 	) res_reader (
 		.clk, .rst, .start(rs_start),
 		.cfg_base(cfg_rs_base), .cfg_run(cfg_rs_run), .cfg_count0(cfg_rs_count0), .cfg_count1(cfg_rs_count1), .cfg_count2(cfg_rs_count2), .cfg_count3(cfg_rs_count3), .cfg_count4(cfg_rs_count4), .cfg_count5(cfg_rs_count5),
@@ -606,29 +618,54 @@ module engine_gemm_path #(
 		.m_axis_tdata(p_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(p_tvalid), .m_axis_tready(p_tready)
 	);
 
+	uwire  add_a_ready;
+	if(RL < PE) begin : genToLanes
+		byte_gearbox #(.IN_B(PE), .OUT_B(RL)) to_lanes (
+			.clk, .rst,
+			.s_axis_tdata(y_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(cfg_residual && y_tvalid),
+			.s_axis_tready(ya_tready),
+			.m_axis_tdata(ya_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(ya_tvalid),
+			.m_axis_tready(add_a_ready)
+		);
+		byte_gearbox #(.IN_B(RL), .OUT_B(PE)) from_lanes (
+			.clk, .rst,
+			.s_axis_tdata(q_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(q_tvalid),
+			.s_axis_tready(q_tready),
+			.m_axis_tdata(qw_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(qw_tvalid),
+			.m_axis_tready(qw_tready)
+		);
+	end : genToLanes
+	else begin : genFullLanes
+		assign	ya_tdata = y_tdata;
+		assign	ya_tvalid = cfg_residual && y_tvalid;
+		assign	ya_tready = add_a_ready;
+		assign	qw_tdata = q_tdata;
+		assign	qw_tvalid = q_tvalid;
+		assign	q_tready = qw_tready;
+	end : genFullLanes
+
 	always_comb begin
 		a_sum = '0;
 		b_sum = '0;
-		for(int unsigned  k = 0; k < PE; k++) begin
-			a_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_wt_unsigned && y_tdata[k*OUT_BITS + OUT_BITS-1]}},
-				y_tdata[k*OUT_BITS +: OUT_BITS]};
+		for(int unsigned  k = 0; k < RL; k++) begin
+			a_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_wt_unsigned && ya_tdata[k*OUT_BITS + OUT_BITS-1]}},
+				ya_tdata[k*OUT_BITS +: OUT_BITS]};
 			b_sum[k*SUM_BITS +: SUM_BITS] = {{(SUM_BITS-OUT_BITS){!cfg_res_unsigned && r_tdata[k*OUT_BITS + OUT_BITS-1]}},
 				r_tdata[k*OUT_BITS +: OUT_BITS]};
 		end
 	end
 
-	uwire  add_a_ready;
 	add_streams #(
-		.PE(PE), .A_BITS(SUM_BITS), .B_BITS(SUM_BITS), .O_BITS(SUM_BITS), .A_SIGNED(1), .B_SIGNED(1)
+		.PE(RL), .A_BITS(SUM_BITS), .B_BITS(SUM_BITS), .O_BITS(SUM_BITS), .A_SIGNED(1), .B_SIGNED(1)
 	) adder (
 		.clk, .rst,
-		.a_tdata(a_sum), .a_tvalid(cfg_residual && y_tvalid), .a_tready(add_a_ready),
+		.a_tdata(a_sum), .a_tvalid(ya_tvalid), .a_tready(add_a_ready),
 		.b_tdata(b_sum), .b_tvalid(r_tvalid), .b_tready(r_tready),
 		.o_tdata(s_tdata), .o_tvalid(s_tvalid), .o_tready(s_tready)
 	);
 
 	requant_lanes #(
-		.LANES(PE), .IN_BITS(SUM_BITS), .OUT_BITS(OUT_BITS), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS),
+		.LANES(RL), .IN_BITS(SUM_BITS), .OUT_BITS(OUT_BITS), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS),
 		.DEPTH(L_DEPTH), .TOK_BITS(CNT_BITS)
 	) lanes (
 		.clk, .rst,
@@ -641,9 +678,9 @@ module engine_gemm_path #(
 	);
 
 	uwire  rows = cfg_softmax || cfg_transpose;	// the unit's raw sums as rows (the attention's steps)
-	assign	y_tready = cfg_residual? add_a_ready : rows? yr_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
-	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? q_tdata : rows? h_tdata : y_tdata;
-	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? q_tvalid : rows? h_tvalid :
+	assign	y_tready = cfg_residual? ya_tready : rows? yr_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
+	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? qw_tdata : rows? h_tdata : y_tdata;
+	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? qw_tvalid : rows? h_tvalid :
 		y_tvalid;
 	assign	h_tready = rows && !cfg_depthwise && !cfg_nm_only && !cfg_residual && w_tready;
 
@@ -708,7 +745,7 @@ module engine_gemm_path #(
 		assign	h_tdata = '0;
 		assign	h_tvalid = 0;
 	end : genNoRows
-	assign	q_tready = cfg_residual && !cfg_depthwise && w_tready;
+	assign	qw_tready = cfg_residual && !cfg_depthwise && w_tready;
 	assign	d_tready = cfg_depthwise && w_tready;
 	assign	l_tready = cfg_nm_only && w_tready;
 	assign	p_tready = cfg_depthwise? pd_tready : pg_tready;

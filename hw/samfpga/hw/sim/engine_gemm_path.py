@@ -161,7 +161,8 @@ def window_layer(prog, s) -> tuple:
 
 
 def model_cycles(prog, s) -> int:
-    """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``; the V
+    """The cycles path step ``s`` is bound by: a GEMM step's unit schedule (``EngineStep.unit_cycles``, a residual
+    step's drain through its lanes after it: ``residual_drain``; the V
     transpose's on the path's raw frame, ``vt_layer``); a
     depthwise step's larger of its padded input's beats (one a cycle into the window: (H + 2) (W + 2) C / DW_PE) and
     the writer's beats (PE bytes a cycle); a LayerNorm-only step's larger of its reader's beats and its rows. None
@@ -180,9 +181,19 @@ def model_cycles(prog, s) -> int:
 
         return tb.schedule_cycles(vt_layer(prog, s), s.iters, vt_tokens(prog, s))["total"]
     if s.kind != "dw":
-        return s.unit_cycles
+        return s.unit_cycles + residual_drain(prog, s)
     h, w, c = s.input.shape[-3:]
     return max((h + 2) * (w + 2) * c // dw_pe(prog), -(-int(np.prod(s.out_shape)) // prog.unit.pe))
+
+
+def residual_drain(prog, s) -> int:
+    """Cycles a residual step takes past the unit's schedule: its last batch drains through the residual lanes
+    (``res_lanes``), PE / lanes times slower than the unit sends it (the plan's term, ``engine.step_of``); 0 for
+    other steps."""
+    if s.residual is None:
+        return 0
+    last, rl = min(s.tokens, s.layer.batch), res_lanes(prog)
+    return -(-last * s.mh // rl) - last * s.mh // prog.unit.pe
 
 
 def _layernorm_only(prog, s) -> bool:
@@ -376,7 +387,19 @@ def _lane_widths(prog) -> dict[str, int]:
     return {"L_S_BITS": max([u.rq_scale_bits] + [signed_bits(r.scale) for r in rqs]),
             "L_B_BITS": max([u.rq_bias_bits] + [signed_bits(r.bias) for r in rqs]),
             "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
-            "L_DEPTH": max([1] + [s.add_rq.channels // u.pe for s in path_steps(prog) if s.residual is not None])}
+            "L_DEPTH": max([1] + [s.add_rq.channels // res_lanes(prog) for s in path_steps(prog)
+                                  if s.residual is not None])}
+
+
+def res_lanes(prog) -> int:
+    """The residual adder's lanes on the path (``requant_lanes.residual_lanes``: the fewest that keep up with the
+    unit on every residual step it runs, a divisor of PE); PE when it runs none."""
+    from samfpga.hw.sim.requant_lanes import residual_lanes
+    from samfpga.hw.sim.token_batch_mvu import whole_folds
+
+    u = prog.unit
+    sf = [whole_folds(s.mw, u.simd) // u.simd for s in path_steps(prog) if s.residual is not None]
+    return residual_lanes(u.pe, min(sf)) if sf else u.pe
 
 
 def norm_config(prog):
@@ -401,7 +424,8 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
-    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog)}
+    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog),
+           "RES_LANES": res_lanes(prog)}
     nc = norm_config(prog)
     if nc is not None:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
@@ -437,11 +461,11 @@ def softmax_params(prog, hdl: Path) -> dict[str, int | str]:
 
 
 def lanes_config(prog):
-    """The residual lanes as ``requant_lanes.LanesConfig`` (LANES = PE, 10-bit sums)."""
+    """The residual lanes as ``requant_lanes.LanesConfig`` (LANES = ``res_lanes``, 10-bit sums)."""
     from samfpga.hw.sim.requant_lanes import LanesConfig
 
     w = _lane_widths(prog)
-    return LanesConfig(lanes=prog.unit.pe, in_bits=prog.unit.out_bits + 2, out_bits=prog.unit.out_bits,
+    return LanesConfig(lanes=res_lanes(prog), in_bits=prog.unit.out_bits + 2, out_bits=prog.unit.out_bits,
                        s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"], depth=w["L_DEPTH"])
 
 
@@ -712,7 +736,7 @@ def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
                                          prog.elem_bytes(s.residual.tensor)))
         out.update({**{f"rs_{k}": v for k, v in rs.items()},
                     "res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
-                    "ln_groups": s.mh // prog.unit.pe, "ln_tokens": s.tokens,
+                    "ln_groups": s.mh // res_lanes(prog), "ln_tokens": s.tokens,
                     "ln_unsigned": int(not s.add_rq.out_signed)})
     return out
 
@@ -760,7 +784,8 @@ class PathResult:
     error: str = ""
 
 
-def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_path") -> float:
+def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_path", extra: dict | None = None
+          ) -> float:
     """Verilator build of the path (``top``: it, or its AXI-Lite block) for ``prog``'s unit (and LayerNorm, its
     rsqrt table written to ``work_dir/hdl``) into ``work_dir/sim_build``; returns seconds."""
     params = rtl_params(prog, dma_burst)
@@ -773,13 +798,13 @@ def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_pat
         write_hex_table(table, ln.table, ln.r_bits)
         params["LN_RSQRT_FILE"] = f'"{table}"'
     params.update(softmax_params(prog, Path(work_dir) / "hdl"))
-    return build_own_rtl(top, params, work_dir)
+    return build_own_rtl(top, {**params, **(extra or {})}, work_dir)
 
 
-def build_axil(prog, work_dir: Path, dma_burst: int = 16) -> float:
-    """Verilator build of the path behind its AXI-Lite block (engine_gemm_path_axil.sv) for ``prog``; returns
-    seconds."""
-    return build(prog, work_dir, dma_burst, top="engine_gemm_path_axil")
+def build_axil(prog, work_dir: Path, dma_burst: int = 16, cfg_read: bool = True) -> float:
+    """Verilator build of the path behind its AXI-Lite block (engine_gemm_path_axil.sv) for ``prog``, its
+    configuration registers readable or not (``cfg_read``: CFG_READ, axil_regs.sv); returns seconds."""
+    return build(prog, work_dir, dma_burst, top="engine_gemm_path_axil", extra={"CFG_READ": int(cfg_read)})
 
 
 def _run_path(top: str, bench_module: str, spec_env: str, ddr: bytes, spec: dict, work_dir: Path, tag: str

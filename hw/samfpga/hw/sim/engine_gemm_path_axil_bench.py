@@ -7,7 +7,8 @@ Spec (JSON through ``SAMFPGA_GEMM_PATH_AXIL_SPEC``, written by ``samfpga.hw.sim.
 ddr (the initial image), steps [{key: value}] (``step_config``), names, bad_steps [{key: value}] (run after the
 steps, each expected to raise), passes [{"name", "ar_pause", ..., "axil_pause", "only_changed"}], seed,
 timeout_cycles, result, image_dir. Per pass the DDR image after the steps is written to image_dir/ddr_<name>.bin; the
-result has each step's cycles, MMIO writes and polls, and each bad step's error message.
+result has each step's cycles, MMIO writes and polls, each bad step's error message, and the last step's registers
+read back after it.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from cocotb.triggers import ClockCycles
 
 from samfpga.backends.base import BackendError
 from samfpga.backends.step_sequencer import StepSequencer
+from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 from samfpga.hw.sim.bench_common import (
     CLK_NS,
     SharedDdr,
     axil_master,
+    axil_read,
     now,
     set_pause,
     timed_out_within,
@@ -72,6 +75,9 @@ async def engine_gemm_path_axil_bench(dut):
         task = cocotb.start_soon(_pass(seq, spec, out))
         out["timed_out"] = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
+        if not out["timed_out"]:  # the registers of the last step run, read back: [offset, written, read, RRESP]
+            last = (spec["bad_steps"] or spec["steps"])[-1]
+            out["readback"] = [[o, v, *(await axil_read(master, o))] for o, v in ENGINE_GEMM_PATH.writes(last)]
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
         results.append(out)
         if out["timed_out"]:

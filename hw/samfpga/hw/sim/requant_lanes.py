@@ -50,6 +50,16 @@ class LanesConfig:
                    depth=max(-(-rq.channels // lanes) for rq in rqs))
 
 
+def residual_lanes(pe: int, min_sf: int) -> int:
+    """Lanes of a residual adder and its requantisers behind a unit that sends a fold of ``pe`` outputs per
+    ``min_sf`` cycles or slower (SF: its input beats per fold): the fewest that keep up and divide ``pe`` (so a fold
+    re-cuts into whole beats of lanes), the smallest divisor of ``pe`` of at least ceil(pe / min_sf)."""
+    if pe < 1 or min_sf < 1:
+        raise ValueError(f"residual lanes: pe = {pe}, min_sf = {min_sf}; both must be >= 1")
+    need = -(-pe // min_sf)
+    return next(k for k in range(need, pe + 1) if pe % k == 0)
+
+
 def groups(rq: LaneRequant, cfg: LanesConfig) -> int:
     """Beats per token."""
     return -(-rq.channels // cfg.lanes)
