@@ -69,6 +69,13 @@ def common_shift(sets: list[IntSoftmaxParams]) -> tuple[int, list[int], list[np.
     return p, mults, tables
 
 
+def quote_table_files(params: dict, code_dir: Path) -> dict:
+    """``params`` (``rtl_parameters``') with EXP_FILE / BIAS_FILE as quoted absolute paths under ``code_dir`` (a
+    simulator runs elsewhere), or ``""`` for a table the parameters have none of."""
+    return {**params, **{k: f'"{Path(code_dir).resolve() / params[k]}"' if params[k] else '""'
+                         for k in ("EXP_FILE", "BIAS_FILE")}}
+
+
 def rtl_parameters(sets: list[IntSoftmaxParams], *, pe: int, in_bits: int, in_signed: bool, out_bits: int,
                    code_dir: Path, name: str, tokens: int = 1, pipelined: int = 0, div_step_bits: int = 2,
                    bias_ram: int = 0) -> dict[str, int | str]:

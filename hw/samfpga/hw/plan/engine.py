@@ -61,6 +61,7 @@ from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.plan.pricing import (
     DDR_GBPS,
     DMA,
+    SOFTMAX_YOSYS,
     ShapeOp,
     acc_bits,
     byte_gearbox,
@@ -497,10 +498,12 @@ def layernorm_row_cycles(channels: int, lanes: int) -> int:
 
 @cache
 def _softmax(n: int, lanes: int) -> dict[str, float]:
-    """int_softmax.sv (pipelined) over rows of ``n`` at ``lanes``, without its bias tables (``softmax_bias``)."""
+    """int_softmax.sv (pipelined) over rows of ``n`` at ``lanes``, without its bias tables (``softmax_bias``): the
+    own model corrected by its Yosys difference at the plan's 64 keys (``pricing.SOFTMAX_YOSYS``, a line in lanes)."""
     from samfpga.hw.custom_ops.int_cost import softmax_model
 
-    return softmax_model(_softmax_op(n, lanes, False), None)
+    m = softmax_model(_softmax_op(n, lanes, False), None)
+    return {**m, **{k: m[k] + a + b * lanes for k, (a, b) in SOFTMAX_YOSYS.items()}}
 
 
 @cache
@@ -523,32 +526,6 @@ def qk_layers(units: list[Unit]) -> list[tuple[Unit, Layer, int]]:
     (unit, layer, heads), heads = the layer's rows (windows x heads x t) over the windows' t tokens each."""
     return [(u, x, x.vectors // (u.grid * u.grid)) for u in units for x in u.blocks[0]
             if x.name.endswith("matmul_qk")]
-
-
-def attention_permutes(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
-    """The two page permutations the attention operands' layout needs (``samfpga.hw.sim.attention_operands``;
-    page_permute.sv in place, priced by ``costs.page_permute_resources``): before the qkv step's writer, per window
-    (t tokens, heads x q/k/v, d) -> (q/k/v, heads, t, d) in words of d bytes (the widest stage's heads), and before
-    the V transpose's writer, V^T's rows (d rows padded to PE, t keys in SIMD-value chunks) -> AV's weight words
-    (NF, SF, PE, SIMD). Not built as the engine's; the permutation unit is (tests/test_attention_operands.py)."""
-    from samfpga.hw.custom_ops.costs import page_permute_resources
-
-    out = {}
-    qk = qk_layers(units)
-    if not qk:
-        return out
-    u, x, heads = max(qk, key=lambda uxh: uxh[2])
-    t, d = u.window * u.window, x.mw
-    r = page_permute_resources(t * 3 * heads, 1, 8 * d, 3)
-    r.pop("memory")
-    out[f"qkv split permute ({t} x {3 * heads} words of {d} B)"] = {
-        **_res(**r), "source": "own model (costs.page_permute_resources), not built as the engine's"}
-    words = _pad(d, cfg.pe) * _pad(t, cfg.simd) // cfg.simd
-    r = page_permute_resources(words, 1, 8 * cfg.simd, 4)
-    r.pop("memory")
-    out[f"AV image permute ({words} words of {cfg.simd} B)"] = {
-        **_res(**r), "source": "own model (costs.page_permute_resources), not built as the engine's"}
-    return out
 
 
 def softmax_bias_bits() -> int:
@@ -707,7 +684,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
-                          "source": "own model (int_cost.softmax_model), pipelined, without its bias tables"}
+                          "source": "own model (int_cost.softmax_model) corrected to Yosys at 64 keys "
+                                    "(pricing.SOFTMAX_YOSYS), pipelined, without its bias tables"}
         from samfpga.hw.sim.raw_rows import RawRowsConfig
 
         unit, qk, _ = qk_layers(units)[0]
@@ -719,7 +697,6 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         # the rows' bytes (the softmax's outputs, a V transpose's low bytes) re-cut to the writer's beats
         out[f"byte gearbox, rows -> writer ({cfg.sm_lanes} -> {cfg.pe} bytes)"] = {
             **_res(**byte_gearbox(cfg.sm_lanes, cfg.pe)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
-        out.update(attention_permutes(cfg, units))
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
@@ -748,7 +725,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         **_res(**path_registers()), "source": "Yosys, the AXI-Lite top less the path (pricing.PATH_GLUE)"}
     aligned = "_aligned" if dma_on_whole_beats(units) else ""
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
-                       ("image reader", f"access_reader{aligned}"), ("writer", f"access_writer{aligned}")):
+                       ("parameter reader", f"access_reader{aligned}"), ("writer", f"access_writer{aligned}")):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
     return out
 

@@ -127,6 +127,13 @@ def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
             "FF": 8 * cap + (3 if in_b > out_b else 1) * math.ceil(math.log2(cap + 1)) + 1}
 
 
+#: int_softmax.sv as the engine runs it (pipelined, rows of 64 keys, no bias tables): Yosys minus the own model
+#: (``int_cost.softmax_model``) as [fixed, per lane], the line through the 4- and 32-lane points; the corrected
+#: model is within 0.6% of Yosys at 8 and 16 lanes, where the model alone was -1.7% and +8.3% off (and +17% at 32).
+#: ``python bench/int_softmax_synth.py`` (bench/results/int_softmax_synth.json; tests/test_plan_engine.py checks these
+#: equal that file's line). DSPs: the model's equal Yosys' at every point.
+SOFTMAX_YOSYS: dict[str, tuple[float, float]] = {"LUT": (787.86, -84.41), "FF": (12.57, 0.11)}
+
 #: the engine's glue: engine_gemm_path.sv's own logic (the muxes routing its parts' streams to one another and to the
 #: writer, its step control, the attention's row counter), LUT = c0 + sum c_w x the stream width w in bytes (least
 #: squares over 7 Yosys runs, every run within 1% of it), FF a constant; and its AXI-Lite register block

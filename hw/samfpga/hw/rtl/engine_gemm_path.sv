@@ -689,7 +689,9 @@ module engine_gemm_path #(
 	// to the writer's beats
 	if(SM_N > 0) begin : genRows
 		if(OUT_BITS != 8)  $error("the attention's rows take the unit's raw bytes: OUT_BITS must be 8");
-		localparam int unsigned  RK = (RAW_BITS + 7) / 8;	// bytes of a raw sum (the unit's raw words)
+		// words of a raw sum: the unit's own rule (token_batch_mvu.sv's K; OUT_BITS = 8, so bytes)
+		localparam int unsigned  RK = ((RAW_BITS > 0? RAW_BITS : ACC_BITS) + OUT_BITS - 1) / OUT_BITS;
+		if(!RAW_OUT)  $error("the attention's rows take the unit's raw sums: RAW_OUT must be 1");
 		localparam int unsigned  RW = (SM_PE*SM_IN_BITS + 7) / 8 * 8;
 		uwire [RW-1:0]  rr_tdata;
 		uwire  rr_tvalid, rr_tready, sm_ready, sm_valid;

@@ -446,15 +446,13 @@ def softmax_params(prog, hdl: Path) -> dict[str, int | str]:
     """The path's softmax parameters (int_softmax.sv's, prefixed SM_: ``intsoftmax.rtl_parameters`` of the QK^T
     steps' sets, pipelined, compact bias tables in block RAM), its tables written to ``hdl`` (absolute file names);
     empty when the path runs no attention step."""
-    from samfpga.hw.custom_ops.intsoftmax import rtl_parameters
+    from samfpga.hw.custom_ops.intsoftmax import quote_table_files, rtl_parameters
 
     rc = rows_config(prog)
     if rc is None:
         return {}
-    p = rtl_parameters(rc["sets"], pe=rc["pe"], in_bits=rc["in_bits"], in_signed=True, out_bits=8, code_dir=hdl,
-                       name="path_sm", pipelined=1, bias_ram=1)
-    for k in ("EXP_FILE", "BIAS_FILE"):
-        p[k] = f'"{Path(hdl).resolve() / p[k]}"' if p[k] else '""'
+    p = quote_table_files(rtl_parameters(rc["sets"], pe=rc["pe"], in_bits=rc["in_bits"], in_signed=True, out_bits=8,
+                                         code_dir=hdl, name="path_sm", pipelined=1, bias_ram=1), hdl)
     keep = ("ITERS", "MULT", "MB", "P", "ROWS", "BB", "SIDE", "G", "E", "W", "K", "KB", "UB", "EXP_FILE", "BIAS_FILE",
             "BIAS_RAM", "SET_HEADS", "DSB")
     return {f"SM_{k}": p[k] for k in keep}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from samfpga.hw.custom_ops.intsoftmax import rtl_parameters
+from samfpga.hw.custom_ops.intsoftmax import quote_table_files, rtl_parameters
 from samfpga.hw.sim.own_rtl import build_own_rtl, run_bench
 from samfpga.kernels.softmax import IntSoftmaxParams, int_softmax
 
@@ -45,8 +45,7 @@ def simulate(sets: list[IntSoftmaxParams], steps: list[tuple[int, np.ndarray]], 
     params = rtl_parameters(sets, pe=pe, in_bits=in_bits, in_signed=in_signed, out_bits=out_bits, code_dir=hdl,
                             name="sm", pipelined=pipelined, bias_ram=bias_ram)
     n = params["N"]
-    for k in ("EXP_FILE", "BIAS_FILE"):  # absolute: the simulator runs elsewhere
-        params[k] = f'"{hdl / params[k]}"' if params[k] else '""'
+    params = quote_table_files(params, hdl)
     params["RT_SET"] = 1
     if (pe * in_bits) % 8 or (pe * out_bits) % 8:
         raise ValueError(f"int_softmax_sets: PE {pe} x {in_bits} / {out_bits} bits is not whole bytes")

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from samfpga.hw.sim.rtllib import _replace_once, stage_sources
 
+#: a SystemVerilog sized literal (a parameter value passed as it is)
+_SIZED = re.compile(r"^\d+'[hdbo][0-9a-fA-F_]+$")
 #: Yosys cell name prefix -> resource bucket
 _BUCKETS: tuple[tuple[str, str], ...] = (
     ("LUT", "LUT"), ("RAM32M", "LUTRAM"), ("RAM64M", "LUTRAM"), ("RAM32X", "LUTRAM"), ("RAM64X", "LUTRAM"),
@@ -196,8 +198,10 @@ def synthesize(sources: list[str | Path], tops: list[str], work: str | Path, par
     hdl.sort(key=lambda p: 0 if p.stem.endswith("_pkg") else 1)
     for d in data:
         shutil.copyfile(d, work / d.name)
-    # a string parameter (a $readmemh file, relative to ``work``): Yosys passes the quotes on to slang
-    g = " ".join(f'-G {k}="{v}"' if isinstance(v, str) else f"-G {k}={int(v)}" for k, v in (params or {}).items())
+    # a string parameter (a $readmemh file, relative to ``work``): Yosys passes the quotes on to slang; a sized
+    # literal (``64'h8294``: a parameter wider than 32 bits) goes as it is
+    g = " ".join(f"-G {k}={v}" if isinstance(v, str) and _SIZED.match(v) else
+                 f'-G {k}="{v}"' if isinstance(v, str) else f"-G {k}={int(v)}" for k, v in (params or {}).items())
     dflags = " ".join(f"-D {k}={v}" if v != "" else f"-D {k}" for k, v in (defines or {}).items())
     tops_flags = " ".join(f"--top {t}" for t in tops)
     lines = [
