@@ -75,6 +75,7 @@ from samfpga.hw.plan.pricing import (
 )
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.attention_operands import transpose_raw_shape
+from samfpga.hw.sim.requant_lanes import residual_drain
 from samfpga.hw.sim.requant_lanes import residual_lanes as residual_lanes_for
 from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
@@ -412,8 +413,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     if res and res_lanes < cfg.pe:
         # the unit's last batch drains through the residual lanes, PE / lanes times slower than the unit sends it
         # (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
-        last, mh = min(layer.vectors, tbc.batch), _pad(layer.mh, cfg.pe)
-        b["unit"] += math.ceil(last * mh / res_lanes) - last * mh // cfg.pe
+        b["unit"] += residual_drain(min(layer.vectors, tbc.batch), _pad(layer.mh, cfg.pe), res_lanes, cfg.pe)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
@@ -627,6 +627,12 @@ def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
     return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg)[1]
 
 
+def _gearbox(out: dict[str, dict], name: str, in_b: int, out_b: int) -> None:
+    """Add a byte_gearbox.sv of ``in_b`` -> ``out_b`` bytes named ``name`` to the components ``out``."""
+    out[f"byte gearbox, {name} ({in_b} -> {out_b} bytes)"] = {
+        **_res(**byte_gearbox(in_b, out_b)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+
+
 def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     """Every part of the engine: {name: {LUT, FF, BRAM36, URAM, DSP, source}}."""
     from samfpga.hw.resources.models import swg_rtl_cost
@@ -667,8 +673,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         if any(on_window(x) for x in gemm):  # the window's taps to the unit, a LayerNorm's outputs to the window
             gearboxes += [("window -> unit", 9 * cfg.dw_pe, cfg.simd), ("layernorm -> window", cfg.ln_lanes, cfg.dw_pe)]
         for name, i, o in gearboxes:
-            out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
-                **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+            _gearbox(out, name, i, o)
     ln_ch, ln_in = layernorm_size(cfg, units)
     out[f"layernorm + lanes ({ln_ch} channels, {ln_in}-bit inputs)"] = {
         **_res(**layernorm_lanes(cfg.ln_lanes)),
@@ -679,8 +684,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     for name, i, o in (("reader -> layernorm", cfg.simd, cfg.ln_lanes),
                        ("reader -> layernorm, raw sums", cfg.simd, raw_b * cfg.ln_lanes),
                        ("layernorm -> unit", cfg.ln_lanes, cfg.simd), ("layernorm -> writer", cfg.ln_lanes, cfg.pe)):
-        out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
-            **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+        _gearbox(out, name, i, o)
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -695,8 +699,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
                                           "source": "own model (engine.softmax_feed), fitted to Yosys"}
         # the rows' bytes (the softmax's outputs, a V transpose's low bytes) re-cut to the writer's beats
-        out[f"byte gearbox, rows -> writer ({cfg.sm_lanes} -> {cfg.pe} bytes)"] = {
-            **_res(**byte_gearbox(cfg.sm_lanes, cfg.pe)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+        _gearbox(out, "rows -> writer", cfg.sm_lanes, cfg.pe)
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
@@ -713,8 +716,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     if lanes < cfg.pe:  # the unit's PE bytes to the lanes, the lanes' bytes to the writer (the residual reader
         # emits the lanes' bytes itself)
         for name, i, o in (("unit -> residual lanes", cfg.pe, lanes), ("residual lanes -> writer", lanes, cfg.pe)):
-            out[f"byte gearbox, {name} ({i} -> {o} bytes)"] = {
-                **_res(**byte_gearbox(i, o)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+            _gearbox(out, name, i, o)
     out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
                           "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
     widths = {k: getattr(cfg, k) for k in ("pe", "simd", "dw_pe", "ln_lanes", "sm_lanes")}

@@ -190,10 +190,11 @@ def residual_drain(prog, s) -> int:
     """Cycles a residual step takes past the unit's schedule: its last batch drains through the residual lanes
     (``res_lanes``), PE / lanes times slower than the unit sends it (the plan's term, ``engine.step_of``); 0 for
     other steps."""
+    from samfpga.hw.sim import requant_lanes
+
     if s.residual is None:
         return 0
-    last, rl = min(s.tokens, s.layer.batch), res_lanes(prog)
-    return -(-last * s.mh // rl) - last * s.mh // prog.unit.pe
+    return requant_lanes.residual_drain(min(s.tokens, s.layer.batch), s.mh, res_lanes(prog), prog.unit.pe)
 
 
 def _layernorm_only(prog, s) -> bool:
@@ -383,12 +384,13 @@ def _lane_widths(prog) -> dict[str, int]:
     from samfpga.hw.sim.lane_requant import signed_bits
 
     u = prog.unit
-    rqs = [_lane_rq(s) for s in path_steps(prog) if _lane_rq(s) is not None]
+    steps = path_steps(prog)
+    rqs = [_lane_rq(s) for s in steps if _lane_rq(s) is not None]
+    rl = res_lanes(prog)
     return {"L_S_BITS": max([u.rq_scale_bits] + [signed_bits(r.scale) for r in rqs]),
             "L_B_BITS": max([u.rq_bias_bits] + [signed_bits(r.bias) for r in rqs]),
             "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
-            "L_DEPTH": max([1] + [s.add_rq.channels // res_lanes(prog) for s in path_steps(prog)
-                                  if s.residual is not None])}
+            "L_DEPTH": max([1] + [s.add_rq.channels // rl for s in steps if s.residual is not None])}
 
 
 def res_lanes(prog) -> int:

@@ -60,6 +60,12 @@ def residual_lanes(pe: int, min_sf: int) -> int:
     return next(k for k in range(need, pe + 1) if pe % k == 0)
 
 
+def residual_drain(last: int, channels: int, lanes: int, pe: int) -> int:
+    """Cycles a residual step takes past its unit's schedule: the unit's last batch (``last`` tokens of ``channels``)
+    drains through ``lanes`` residual lanes, ``pe`` / ``lanes`` times slower than the unit sends it."""
+    return -(-last * channels // lanes) - last * channels // pe
+
+
 def groups(rq: LaneRequant, cfg: LanesConfig) -> int:
     """Beats per token."""
     return -(-rq.channels // cfg.lanes)
