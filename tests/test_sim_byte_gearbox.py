@@ -11,10 +11,11 @@ from samfpga.hw.sim import byte_gearbox as gb
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize(("in_b", "out_b"), [(16, 8), (8, 40), (16, 40), (32, 16), (16, 24), (24, 16), (144, 32)])
+@pytest.mark.parametrize(("in_b", "out_b"), [(16, 8), (8, 40), (4, 32), (10, 40), (16, 40), (32, 16), (16, 24), (24, 16),
+                                            (144, 32)])
 def test_packets_pass_whole(tmp_path, in_b, out_b):
     """Split (16 -> 8, 32 -> 16; 24 -> 16 and 144 -> 32, the window's 9 taps x 16 channels to the unit's SIMD 32: a
-    beat's remainder carried into the next), gather (8 -> 40) and general ratios (16 -> 40, 16 -> 24: offsets of 8
+    beat's remainder carried into the next), gathers (8 -> 40, 4 -> 32, 10 -> 40: whole slots of the output beat) and general ratios (16 -> 40, 16 -> 24: offsets of 8
     bytes; the path's re-cuts to the depthwise unit's and the writer's beats, and of raw sums to the LayerNorm's): 13
     packets of 1 to 200 bytes and one of 4,000 back to back come out byte for byte, one packet per tlast. Free-running, the
     narrower side moves a beat a cycle: the cycles are its beats plus at most 2 a packet (a tail) and 10 (a gearbox

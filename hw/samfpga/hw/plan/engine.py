@@ -627,10 +627,13 @@ def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
     return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg)[1]
 
 
-def _gearbox(out: dict[str, dict], name: str, in_b: int, out_b: int) -> None:
-    """Add a byte_gearbox.sv of ``in_b`` -> ``out_b`` bytes named ``name`` to the components ``out``."""
+def _gearbox(out: dict[str, dict], name: str, in_b: int, out_b: int, whole: bool) -> None:
+    """Add a byte_gearbox.sv of ``in_b`` -> ``out_b`` bytes named ``name`` to the components ``out``; ``whole``: its
+    input is a unit's, always whole beats (the path ties its tkeep high), not the reader's."""
+    form = "whole beats, tkeep tied high" if whole else "the reader's beats, tkeep a port"
     out[f"byte gearbox, {name} ({in_b} -> {out_b} bytes)"] = {
-        **_res(**byte_gearbox(in_b, out_b)), "source": "byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX)"}
+        **_res(**byte_gearbox(in_b, out_b, whole)),
+        "source": f"byte_gearbox.sv's Yosys fit (pricing.BYTE_GEARBOX), {form}"}
 
 
 def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
@@ -669,11 +672,13 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
             **_add(_res(**dw_core(cfg.dw_pe)), dw_banks(cfg, cols, ch)),
             "source": "dw_core.sv's Yosys line at dw_pe (pricing.DW_CORE: padding, window, taps, lanes) + its "
                       "window's 12 banks by samfpga.hw.resources.memory (equal to Yosys at vit_t's size)"}
-        gearboxes = [("reader -> depthwise", cfg.simd, cfg.dw_pe), ("depthwise -> writer", cfg.dw_pe, cfg.pe)]
+        gearboxes = [("reader -> depthwise", cfg.simd, cfg.dw_pe, False),
+                     ("depthwise -> writer", cfg.dw_pe, cfg.pe, True)]
         if any(on_window(x) for x in gemm):  # the window's taps to the unit, a LayerNorm's outputs to the window
-            gearboxes += [("window -> unit", 9 * cfg.dw_pe, cfg.simd), ("layernorm -> window", cfg.ln_lanes, cfg.dw_pe)]
-        for name, i, o in gearboxes:
-            _gearbox(out, name, i, o)
+            gearboxes += [("window -> unit", 9 * cfg.dw_pe, cfg.simd, True),
+                          ("layernorm -> window", cfg.ln_lanes, cfg.dw_pe, True)]
+        for name, i, o, whole in gearboxes:
+            _gearbox(out, name, i, o, whole)
     ln_ch, ln_in = layernorm_size(cfg, units)
     out[f"layernorm + lanes ({ln_ch} channels, {ln_in}-bit inputs)"] = {
         **_res(**layernorm_lanes(cfg.ln_lanes)),
@@ -681,10 +686,11 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     # on the path (engine_gemm_path.sv) the LayerNorm's beats are re-cut: the reader's bytes and raw sums to its
     # lanes, its outputs to the unit's SIMD and (a LayerNorm no GEMM follows) to the writer's PE
     raw_b = math.ceil(ln_in / 8)
-    for name, i, o in (("reader -> layernorm", cfg.simd, cfg.ln_lanes),
-                       ("reader -> layernorm, raw sums", cfg.simd, raw_b * cfg.ln_lanes),
-                       ("layernorm -> unit", cfg.ln_lanes, cfg.simd), ("layernorm -> writer", cfg.ln_lanes, cfg.pe)):
-        _gearbox(out, name, i, o)
+    for name, i, o, whole in (("reader -> layernorm", cfg.simd, cfg.ln_lanes, False),
+                              ("reader -> layernorm, raw sums", cfg.simd, raw_b * cfg.ln_lanes, False),
+                              ("layernorm -> unit", cfg.ln_lanes, cfg.simd, True),
+                              ("layernorm -> writer", cfg.ln_lanes, cfg.pe, True)):
+        _gearbox(out, name, i, o, whole)
     if mats:
         t = max(u.window * u.window for u in units if u.window)
         out["softmax"] = {**_res(**_softmax(_pad(t, cfg.sm_lanes), cfg.sm_lanes)),
@@ -699,7 +705,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         out["softmax feed (raw_rows)"] = {**_res(**softmax_feed(feed)),
                                           "source": "own model (engine.softmax_feed), fitted to Yosys"}
         # the rows' bytes (the softmax's outputs, a V transpose's low bytes) re-cut to the writer's beats
-        _gearbox(out, "rows -> writer", cfg.sm_lanes, cfg.pe)
+        _gearbox(out, "rows -> writer", cfg.sm_lanes, cfg.pe, True)
         out["softmax bias tables"] = {**_res(**softmax_bias(cfg, units)),
                                       "source": f"own model (engine.softmax_bias): every block's table, "
                                                 f"{softmax_bias_bits()}-bit entries, a BRAM copy per two lanes "
@@ -716,7 +722,7 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     if lanes < cfg.pe:  # the unit's PE bytes to the lanes, the lanes' bytes to the writer (the residual reader
         # emits the lanes' bytes itself)
         for name, i, o in (("unit -> residual lanes", cfg.pe, lanes), ("residual lanes -> writer", lanes, cfg.pe)):
-            _gearbox(out, name, i, o)
+            _gearbox(out, name, i, o, True)
     out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
                           "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
     widths = {k: getattr(cfg, k) for k in ("pe", "simd", "dw_pe", "ln_lanes", "sm_lanes")}

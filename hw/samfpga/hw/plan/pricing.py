@@ -93,38 +93,62 @@ def dw_core(pe: int) -> dict[str, float]:
     return {r: (DW_CORE[r][0] + DW_CORE[r][1] * pe if r in DW_CORE else 0.0) for r in RESOURCES}
 
 
-#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat), per architecture (narrow to wide: a
-#: buffer; wide to narrow: a held beat and a carry): LUT per input bit and per bit of its byte muxes
-#: (``gearbox_mux_inputs``), the least-squares fit to Yosys counts at 13 width pairs (bench/results/dw_core_synth.json
-#: "gearbox_model"; tests/test_plan_engine.py checks these equal that file); FF: its bytes and counters. No DSP, no
-#: block RAM. IN_B = OUT_B is a wire.
-BYTE_GEARBOX: dict[str, dict[str, float]] = {
-    "split": {"LUT_per_input_bit": 1.2392, "LUT_per_mux_input_bit": 0.491},
-    "buffer": {"LUT_per_input_bit": 0.7114, "LUT_per_mux_input_bit": 1.293}}
+#: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat), per form ("keep": the input's tkeep a
+#: port; "whole": tied high, as engine_gemm_path.sv builds its units' re-cuts, whose beats are always whole) and
+#: architecture (``gearbox_architecture``): LUT per input bit and per bit of its byte muxes (``gearbox_mux_inputs``),
+#: the least-squares fit to Yosys counts at 20 width pairs scaled by its largest Yosys / fit ratio (no measured
+#: point priced below Yosys; a whole gather's negative input term is the fit's: with OUT_B >= 2 IN_B its sum is
+#: positive)
+#: (``python bench/byte_gearbox_synth.py``, bench/results/byte_gearbox_synth.json "model"; tests/test_plan_engine.py
+#: checks these equal that file); FF: its bytes and counters. No DSP, no block RAM. IN_B = OUT_B is a wire.
+BYTE_GEARBOX: dict[str, dict[str, dict[str, float]]] = {
+    "keep": {"split": {"LUT_per_input_bit": 1.4165, "LUT_per_mux_input_bit": 0.5638},
+             "gather": {"LUT_per_input_bit": 1.2738, "LUT_per_mux_input_bit": 0.3457},
+             "buffer": {"LUT_per_input_bit": 4.039, "LUT_per_mux_input_bit": 0.6967}},
+    "whole": {"split": {"LUT_per_input_bit": 0.1523, "LUT_per_mux_input_bit": 0.5938},
+              "gather": {"LUT_per_input_bit": -0.271, "LUT_per_mux_input_bit": 0.3881},
+              "buffer": {"LUT_per_input_bit": 0.7845, "LUT_per_mux_input_bit": 1.4058}}}
+
+
+def gearbox_architecture(in_b: int, out_b: int) -> str:
+    """byte_gearbox.sv's build for ``in_b`` -> ``out_b`` bytes: "split" (wide to narrow: a held beat and a carry),
+    "gather" (OUT_B a multiple of IN_B: input beats land in slots of the output register) or "buffer" (narrow to
+    wide otherwise: a shifting buffer of IN_B + OUT_B bytes)."""
+    if in_b > out_b:
+        return "split"
+    return "gather" if out_b % in_b == 0 else "buffer"
 
 
 def gearbox_mux_inputs(in_b: int, out_b: int) -> int:
-    """The byte gearbox's mux inputs. Narrow to wide (a buffer): for each of its IN_B + OUT_B buffer bytes, the input
-    bytes that can land on it (an input lands at an offset that is a multiple of gcd(IN_B, OUT_B) up to OUT_B),
-    summed. Wide to narrow (a held beat and a carry): for each output byte, the (IN_B + OUT_B) / gcd + 1 offsets of
-    {carry, held beat} it can come from."""
+    """The byte gearbox's mux inputs. A buffer: for each of its IN_B + OUT_B buffer bytes, the input bytes that can
+    land on it (an input lands at an offset that is a multiple of gcd(IN_B, OUT_B) up to OUT_B), summed. A split: for
+    each output byte, the (IN_B + OUT_B) / gcd + 1 offsets of {carry, held beat} it can come from. A gather has no
+    data mux (a slot's flops load the input or are reset): its OUT_B output bytes' tkeep compares stand in."""
     g = math.gcd(in_b, out_b)
-    if in_b > out_b:
+    arch = gearbox_architecture(in_b, out_b)
+    if arch == "split":
         return out_b * ((in_b + out_b) // g + 1)
+    if arch == "gather":
+        return out_b
     return sum(1 for b in range(in_b + out_b) for k in range(out_b // g + 1) if 0 <= b - k * g < in_b)
 
 
-def byte_gearbox(in_b: int, out_b: int) -> dict[str, float]:
-    """Resources of one byte gearbox from ``in_b`` to ``out_b`` bytes per beat (``BYTE_GEARBOX``)."""
+def byte_gearbox(in_b: int, out_b: int, whole: bool = False) -> dict[str, float]:
+    """Resources of one byte gearbox from ``in_b`` to ``out_b`` bytes per beat (``BYTE_GEARBOX``); ``whole``: its
+    input beats always whole (tkeep tied high)."""
     if in_b == out_b:
         return {r: 0.0 for r in RESOURCES}
     cap = in_b + out_b
-    fit = BYTE_GEARBOX["split" if in_b > out_b else "buffer"]
+    arch = gearbox_architecture(in_b, out_b)
+    fit = BYTE_GEARBOX["whole" if whole else "keep"][arch]
     return {**{r: 0.0 for r in RESOURCES},
             "LUT": fit["LUT_per_input_bit"] * 8 * in_b
             + fit["LUT_per_mux_input_bit"] * 8 * gearbox_mux_inputs(in_b, out_b),
-            # the buffer's bytes and its count, or (wide to narrow) the held beat, the carry and three counts
-            "FF": 8 * cap + (3 if in_b > out_b else 1) * math.ceil(math.log2(cap + 1)) + 1}
+            # the buffer's bytes and its count; a split's held beat, carry and three counts; a gather's output
+            # register, its slot and byte counts
+            "FF": (8 * out_b + math.ceil(math.log2(out_b // in_b + 1)) + math.ceil(math.log2(cap + 1)) + 1
+                   if arch == "gather" else
+                   8 * cap + (3 if arch == "split" else 1) * math.ceil(math.log2(cap + 1)) + 1)}
 
 
 #: int_softmax.sv as the engine runs it (pipelined, rows of 64 keys, no bias tables): Yosys minus the own model

@@ -17,6 +17,10 @@
 // and the next beat's first output is the carry followed by its first bytes. Every output is one OUT_B-byte slice
 // of {carry, held beat} at one of (IN_B + OUT_B) / G + 1 offsets: a word mux per output byte, no buffer of
 // IN_B + OUT_B bytes to shift and fill.
+// OUT_B a multiple K of IN_B (a gather; a LayerNorm's or the softmax's lanes to the unit's or the writer's beats): no
+// shifting buffer. Input beat j of an output beat lands in slot j of the output register (each slot's flops load
+// it, or are cleared by their reset as the beat leaves: no mux in front of them), so the bytes above the count are
+// zero as in the buffer; the K-th beat fills it, and it leaves as the next beat lands in slot 0.
 
 module byte_gearbox #(
 	int unsigned  IN_B = 16,
@@ -124,6 +128,53 @@ module byte_gearbox #(
 			end
 		end
 	end : genSplit
+	else if(OUT_B % IN_B == 0) begin : genGather
+		localparam int unsigned  K = OUT_B / IN_B;
+		localparam int unsigned  KB = $clog2(K + 1);
+		logic [8*OUT_B-1:0]  Buf = '0;	// slots Idx and above are zero
+		logic [KB-1:0]  Idx = 0;	// slots held
+		logic [CB-1:0]  Cnt = 0;	// bytes held
+		logic  Tail = 0;	// the held bytes end a packet
+
+		assign	m_axis_tvalid = Idx == KB'(K) || Tail;
+		assign	m_axis_tdata = Buf;
+		assign	m_axis_tlast = Tail;
+		always_comb begin
+			for(int unsigned  i = 0; i < OUT_B; i++)  m_axis_tkeep[i] = CB'(i) < Cnt;
+		end
+		uwire  m_take = m_axis_tvalid && m_axis_tready;
+		assign	s_axis_tready = !Tail && (Idx != KB'(K) || m_take);
+		uwire  s_take = s_axis_tvalid && s_axis_tready;
+		uwire [KB-1:0]  slot = m_take? '0 : Idx;	// where an input lands
+		uwire [CB-1:0]  cnt_after = (m_take? '0 : Cnt) + n_in;
+
+		for(genvar  j = 0; j < K; j++) begin : genSlot
+			uwire  load = s_take && slot == KB'(j);
+			// the reset pin clears a slot the leaving beat frees (a flop's own reset, not a mux on its data)
+			always_ff @(posedge clk) begin
+				if(rst || (m_take && !load))  Buf[8*IN_B*j +: 8*IN_B] <= '0;
+				else if(load)  Buf[8*IN_B*j +: 8*IN_B] <= in_bytes;
+			end
+		end : genSlot
+		always_ff @(posedge clk) begin
+			if(rst) begin
+				Idx <= 0;
+				Cnt <= 0;
+				Tail <= 0;
+			end
+			else if(s_take) begin
+				// an empty packet's tlast beat with nothing held: nothing to send
+				Idx <= s_axis_tlast && cnt_after == 0? '0 : slot + 1;
+				Cnt <= cnt_after;
+				Tail <= s_axis_tlast && cnt_after != 0;
+			end
+			else if(m_take) begin
+				Idx <= 0;
+				Cnt <= 0;
+				Tail <= 0;
+			end
+		end
+	end : genGather
 	else begin : genBox
 		logic [8*CAP-1:0]  Buf = '0;	// bytes Cnt and above are zero
 		logic [CB-1:0]  Cnt = 0;	// bytes held, from byte 0
