@@ -4,12 +4,13 @@ the bench and by the board's host sequencer through the path's AXI-Lite block.
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/engine_gemm_path_sim.py [--out bench/results/engine_gemm_path_sim]
 
 The tiny program (tests/test_engine_program.py's: PE 8 x SIMD 16, batch 16) runs on one image; its path steps
-(``engine_gemm_path.path_steps``: plain GEMMs, residual adder, LayerNorm on the input, depthwise, 3 x 3 convs behind
-the depthwise unit's window, the attention's QK^T + softmax, V transpose and AV) run on engine_gemm_path.sv
+(``engine_gemm_path.path_steps``: the image's conv behind the image window, plain GEMMs, residual adder, LayerNorm on
+the input, depthwise, 3 x 3 convs behind the depthwise unit's window, the attention's QK^T + softmax, V transpose and
+AV) run on engine_gemm_path.sv
 free-running (the bench pulses start, waits for done) and on engine_gemm_path_axil.sv run by
 ``samfpga.backends.step_sequencer.StepSequencer`` (each MMIO access one AXI-Lite transaction), writing only changed
 registers and every register. Per step: its kind, the cycles it took against its model (``engine_gemm_path
-.model_cycles``: the GEMM unit's schedule, or the depthwise unit's input / writer beats), and the sequencer's MMIO
+.model_cycles``: the GEMM unit's schedule, or the depthwise unit's input / writer beats, or the image window's rows), and the sequencer's MMIO
 writes and polls; per run, whether the DDR image
 afterwards equals the program's stored tensors byte for byte. Writes ``<out>.json`` / ``<out>.md``. Two Verilator
 builds and the runs take about two minutes.
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         by = {p["name"]: p["steps"] for p in seq.passes}
         for i, (s, c) in enumerate(zip(steps, cfgs, strict=True)):
             kind = {"dw": "depthwise", "qk": "qk + softmax", "vt": "V transpose", "av": "av"}.get(s.kind) or (
-                "window" if c["window"] else "layernorm" if s.ln is not None else
+                "image" if c["image"] else "window" if c["window"] else "layernorm" if s.ln is not None else
                 "residual" if s.residual is not None else "plain")
             model = gp.model_cycles(prog, s)
             out["steps"].append({
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
              "writes (changed only) | writes (every register) | polls |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['step']} | {r['kind']} | {r['model_cycles']:,} | {r['cycles']:,} | {r['over_model']} | "
               f"{r['sequencer_cycles']:,} | {r['writes_changed']} | {r['writes_every']} | {r['polls']} |" for r in rows]
-    for kind in ("plain", "residual", "layernorm", "depthwise", "window", "qk + softmax", "V transpose", "av"):
+    for kind in ("image", "plain", "residual", "layernorm", "depthwise", "window", "qk + softmax", "V transpose", "av"):
         over = [r["over_model"] for r in rows if r["kind"] == kind]
         lines.append(f"\n{kind}: {len(over)} steps, {min(over)}-{max(over)} cycles over the model.")
     w = [r["writes_changed"] for r in rows[1:]]

@@ -28,13 +28,14 @@ import numpy as np
 
 #: the parts the plan prices on its own (each its own Yosys fit or model), shelled out of the glue's synthesis
 PARTS = ("access_reader", "access_writer", "token_batch_mvu", "byte_gearbox", "layernorm_lanes", "add_streams",
-         "requant_lanes", "raw_rows", "int_softmax", "dw_core")
+         "requant_lanes", "raw_rows", "int_softmax", "dw_core", "image_window")
 #: the stream widths the glue is priced by (RTL parameter, the plan's EngineConfig field)
 WIDTHS = (("PE", "pe"), ("SIMD", "simd"), ("DW_PE", "dw_pe"), ("LN_PE", "ln_lanes"), ("SM_PE", "sm_lanes"))
 #: the KV260 1024² engine (bench/results/plan_engine.json) and vit_t's sizes there: MW / MH (the unit's counters),
-#: the LayerNorm's widest channels, 8 x 8 windows (64 keys, 2 folds of 40), the residual's lanes (its smallest SF 4)
+#: the LayerNorm's widest channels, 8 x 8 windows (64 keys, 2 folds of 40), the residual's lanes (its smallest SF 4),
+#: the image window's 1024-pixel rows
 KV260 = {"PE": 40, "SIMD": 32, "DW_PE": 16, "LN_PE": 4, "SM_PE": 16, "B": 128, "MW": 2880, "MH": 1280, "LN_C": 320,
-         "SM_N": 64, "SM_NF": 2, "RES_LANES": 10}
+         "SM_N": 64, "SM_NF": 2, "RES_LANES": 10, "IMG_W_MAX": 1024}
 KV260_MIN_SF = 4
 MOVED = (("PE", 20), ("SIMD", 64), ("DW_PE", 32), ("LN_PE", 8), ("SM_PE", 8))
 

@@ -455,11 +455,12 @@ def test_every_gearbox_and_the_glue_of_the_path_are_priced():
     comps = components(c, _units(c))
     # the RTL's widths in the plan's terms (LN_RAW_B: the raw sums' bytes, 4 at the plan's 28-bit inputs)
     names = {"SIMD": c.simd, "NP": c.ln_lanes, "DW_PE": c.dw_pe, "SM_PE": c.sm_lanes, "OUT_W/8": c.pe,
-             "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, _units(c))}
+             "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, _units(c)),
+             "8": 8}
     want = sorted((names[i], names[o], k == "'1") for i, o, k in insts)
     got = sorted((*(int(v) for v in re.search(r"\((\d+) -> (\d+) bytes\)", k).groups()),
                   "tkeep tied high" in v["source"]) for k, v in comps.items() if k.startswith("byte gearbox"))
-    assert len(insts) == 11 and got == want and sum(w for *_, w in want) == 8
+    assert len(insts) == 12 and got == want and sum(w for *_, w in want) == 9
     # its DMAs: the reader, the residual and parameter readers, the writer (the unit fetches its weights itself)
     assert len(re.findall(r"^\taccess_reader #\(", sv, re.M)) == 3 == sum(k.endswith("reader") for k in comps)
     assert len(re.findall(r"^\taccess_writer #\(", sv, re.M)) == 1 == sum(k == "writer" for k in comps)
@@ -548,6 +549,33 @@ def test_depthwise_prices_are_the_committed_yosys_runs():
         model = byte_gearbox(g["in_b"], g["out_b"], g["form"] == "whole")
         assert 0.55 <= g["LUT"] / model["LUT"] <= 1.0 and abs(model["FF"] - g["FF"]) <= 3, g
     assert byte_gearbox(16, 16)["LUT"] == 0
+
+
+def test_image_window_prices_are_the_committed_yosys_runs():
+    """pricing.IMAGE_WINDOW is the line through bench/results/image_window_synth.json's Yosys runs of image_window.sv
+    at 1024 pixels by the patch's beats (OUT_B 64: 1, OUT_B 16: 2; the OUT_B 32 point on it), its block RAMs (rows
+    and tables) by the memory model equal Yosys' at 512 and 1024 pixels, and the plan prices the KV260 1024² engine's
+    image window as that line at SIMD 32 plus those memories."""
+    import json
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import _units, image_memories
+    from samfpga.hw.plan.pricing import IMAGE_WINDOW, image_window, patch_beats
+    from samfpga.hw.synth.line_fit import line_error, line_through
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "image_window_synth.json").read_text())
+    assert {r: tuple(v) for r, v in synth["model"].items()} == IMAGE_WINDOW
+    at = {r["out_b"]: r for r in synth["runs"] if r["w_max"] == 1024}
+    assert line_through({1: at[64], 2: at[16]}, 1, 2, ("LUT", "FF")) == synth["model"]
+    assert (patch_beats(16), patch_beats(32), patch_beats(64)) == (2, 1, 1)
+    for run in synth["runs"]:
+        assert image_memories(run["w_max"])["BRAM36"] == run["BRAM36"], run
+        if run["w_max"] == 1024:
+            assert all(image_window(run["out_b"])[r] == run[r] for r in ("LUT", "FF")), run
+    assert line_error(synth["model"], {1: at[32]}, 1) == synth["line_error_at_32"] == {"LUT": 0.0, "FF": 0.0}
+    c = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=128, dw_pe=16, ln_lanes=4, sm_lanes=16)
+    part = components(c, _units(c))["image window (image_window.sv, images 1024 wide, 3 channels)"]
+    assert (part["LUT"], part["BRAM36"]) == (image_window(32)["LUT"], image_memories(1024)["BRAM36"])
 
 
 def test_committed_price_lines_are_line_fit_through_their_runs():

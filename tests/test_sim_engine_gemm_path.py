@@ -43,8 +43,8 @@ def test_path_steps_and_refusal():
     INT8 inputs, one read in window rows), the neck's last LayerNorm alone (on the neck conv's 3-byte raw sums) and
     2 convolutions behind the depthwise unit's window (the stem's second, 8 channels padded to a beat of 16, stride
     2; the neck's, its LayerNorm on raw sums before the window) and the 3 attention blocks' 9 steps (QK^T, the V
-    transpose, AV: 16 keys of 16-dim heads); a step with a table on the unit's input stream (the stem's first conv)
-    is refused by name."""
+    transpose, AV: 16 keys of 16-dim heads) and the stem's first conv behind the image window (its table on the
+    raw 64 x 64 x 3 image, 27 values a patch in 2 beats of SIMD 16); that conv at stride 1 is refused by name."""
     prog, _ = _program()
     steps = gp.path_steps(prog)
     plain = gp.plain_gemm_steps(prog)
@@ -69,7 +69,10 @@ def test_path_steps_and_refusal():
     assert [s.kind for s in att] == ["qk", "vt", "av"] * 3
     rc = gp.rows_config(prog)
     assert (rc["n"], rc["nf"], rc["pe"], rc["in_bits"], len(rc["sets"])) == (16, 2, 8, 23, 3)
-    assert len(steps) == 8 + 7 + 6 + 7 + 1 + 2 + 9
+    ims = gp.image_steps(prog)
+    assert [(s.name, s.input.shape, s.mw, s.layer.mw) for s in ims] == [("MVAU_rtl_0", (1, 64, 64, 3), 27, 32)]
+    assert (gp.rtl_params(prog)["IMG_W_MAX"], gp.rtl_params(prog)["IMG_C"]) == (64, 3)
+    assert len(steps) == 8 + 7 + 6 + 7 + 1 + 2 + 9 + 1 and steps[0] is ims[0]
     assert gp.norm_config(prog).in_bits == 23  # its raw sums, the widest LayerNorm input
     assert {prog.dtypes[s.input.tensor] for s in dws} == {"INT8", "UINT8"}
     assert max(s.input.access.levels for s in dws) == 3
@@ -77,18 +80,20 @@ def test_path_steps_and_refusal():
     dc = gp.dw_config(prog)
     assert (dc.pe, dc.w_max, dc.cb_max, dc.w_bits) == (16, 34, 4, 8)  # the stem's conv: a 32-column map whole
     lay = gp.layout(prog, steps)
+    s1 = replace(prog.steps[0], window={**prog.steps[0].window, "stride": (1, 1)})
     with pytest.raises(ValueError, match=r"step MVAU_rtl_0 \(gemm\): not a GEMM step of whole folds without a table"):
-        gp.step_config(prog, prog.steps[0], lay)
+        gp.step_config(prog, s1, lay)
 
 
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
-    """The 40 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
+    """The program's 41 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
     activations, RT_SHAPE, RAW_OUT) with its access DMAs, the residual lanes, the LayerNorm with its lanes (64
     channels at 8 lanes, 23-bit inputs: the blocks' bytes and the neck's raw sums) and the depthwise unit with its
     lanes (16 channels per beat, strips of up to 32 columns, 64 channels; its window alone before the GEMM unit for
     the 2 convolutions, their weight rows in the window's order; the neck's after its LayerNorm) and the attention's
-    rows (raw_rows.sv at 8 lanes, 16 keys; the softmax with the 3 layers' parameter sets), under stalls on every AXI
+    rows (raw_rows.sv at 8 lanes, 16 keys; the softmax with the 3 layers' parameter sets) and the image window (the
+    stem's first conv on the raw image, its table streamed by the parameter reader), under stalls on every AXI
     channel and free-running: each output tensor in DDR equals the program's stored bytes, every other byte keeps its value.
     Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
     biases in DDR are one output step high, a LayerNorm step with every channel negated, a depthwise step with its
@@ -123,6 +128,13 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     for c, s in zip(cycles, steps, strict=True):
         if s in wins:
             assert gp.model_cycles(prog, s) < c <= gp.model_cycles(prog, s) + 250, (s.name, c)
+    # the image step takes the image window's rows (its table a byte a cycle, then 2 beats of SIMD 16 a patch: it
+    # binds here, not the unit) plus the DMAs' start and drain (measured alone: 104 cycles over it) and, its
+    # consumer reading 16 channels a pixel (the window's padded map), a cycle per 8-byte run its writer writes
+    # (1,024 runs; measured: 1,072 over the model)
+    runs = gp.image_write(prog, steps[0]).loops[0][0]
+    assert gp.model_cycles(prog, steps[0]) > steps[0].unit_cycles and runs == 1024
+    assert gp.model_cycles(prog, steps[0]) < cycles[0] <= gp.model_cycles(prog, steps[0]) + runs + 150, cycles[0]
     # an attention step takes its frame's schedule (the V transpose's raw frame: 3 output beats a fold) plus the
     # rows' and the softmax's latency and the DMAs' (measured alone: 41-137 cycles over it)
     for c, s in zip(cycles, steps, strict=True):
@@ -227,13 +239,13 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 @pytest.mark.timeout(900)
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
-    whose MMIO reads and writes are AXI-Lite transactions) runs the 40 steps on engine_gemm_path_axil.sv, the path
+    whose MMIO reads and writes are AXI-Lite transactions) runs the 41 steps on engine_gemm_path_axil.sv, the path
     behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
     reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
     cycles), and every register each step: both leave the DDR image the program's, byte for byte. Built as the
     engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
     wrote): the last step's registers read as 0, OKAY.
-    The first step writes all 115 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 118 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout."""
@@ -257,7 +269,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 115
+    assert n_regs == 118
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]

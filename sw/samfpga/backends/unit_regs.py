@@ -177,9 +177,9 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: when a layer is launched strip by strip), for a window step (a 3 x 3 convolution on the GEMM unit) the depthwise
 #: unit's window alone (window = 1, its dw_* shape) before the GEMM unit (wt_*), for an attention step the unit's
 #: raw rows through the softmax (softmax = 1, its parameter set sm_set: QK^T) or as their low bytes (transpose = 1:
-#: the V transpose into AV's weight image; sm_rows: the step's rows, whose last ends the writer's stream). Every
-#: register is
-#: written per step (the keys a step does not use as 0).
+#: the V transpose into AV's weight image; sm_rows: the step's rows, whose last ends the writer's stream), for an
+#: image step (the first convolution on the raw image) the image window (image = 1; img_h, img_w: the image's size;
+#: its table from the parameter reader). Every register is written per step (the keys a step does not use as 0).
 ENGINE_GEMM_PATH = UnitMap(
     "engine_gemm_path",
     (*_access("rd"), ("in_unsigned", "cfg_in_unsigned", 1),
@@ -193,7 +193,8 @@ ENGINE_GEMM_PATH = UnitMap(
      ("dw_w", "cfg_dw_w", 16), ("dw_tiles", "cfg_dw_tiles", 16), ("dw_cb", "cfg_dw_cb", 16),
      ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1), ("dw_open_l", "cfg_dw_open_l", 1),
      ("dw_open_r", "cfg_dw_open_r", 1), ("window", "cfg_window", 1), ("softmax", "cfg_softmax", 1),
-     ("sm_set", "cfg_sm_set", 8), ("transpose", "cfg_transpose", 1), ("sm_rows", "cfg_sm_rows", 32)),
+     ("sm_set", "cfg_sm_set", 8), ("transpose", "cfg_transpose", 1), ("sm_rows", "cfg_sm_rows", 32),
+     ("image", "cfg_image", 1), ("img_h", "cfg_img_h", 16), ("img_w", "cfg_img_w", 16)),
     err_bits=8,
     err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
             "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
@@ -202,7 +203,7 @@ ENGINE_GEMM_PATH = UnitMap(
     + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
        "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
-       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "transpose", "sm_rows"))
+       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "transpose", "sm_rows", "image", "img_h", "img_w"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}

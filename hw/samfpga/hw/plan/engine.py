@@ -11,7 +11,7 @@ The engine (what the cycle and resource figures below assume):
 
 - **GEMM unit**: the project's token-batched MVU (hw/samfpga/hw/rtl/token_batch_mvu.sv, PE x SIMD, dot products
   packed two per DSP48E2 by dot_pack.sv, requantiser inside) sized for the largest layer, running every conv
-  (3 x 3 behind the depthwise unit's window, the image's conv behind a sliding-window generator), linear layer and
+  (3 x 3 behind the depthwise unit's window, the image's conv behind the image window), linear layer and
   attention product in turn. Its input batch holds ``batch`` tokens of up to ``mw_cap`` values (a layer with wider vectors runs with fewer tokens per pass);
   weights and requantisation parameters stream from DDR once per pass (``token_batch_mvu.schedule_cycles``, the
   schedule the RTL bench matches cycle for cycle). The attention products use the same unit: per window and head,
@@ -21,8 +21,8 @@ The engine (what the cycle and resource figures below assume):
 - **Input path**: a strip reader (DMA) -> LayerNorm (int_layernorm.sv at ``ln_lanes``, its beats re-cut from and to
   the unit's by byte gearboxes) + a requantiser per lane -> the unit (a 3 x 3 conv: the reader -> the depthwise
   unit's window alone -> a byte gearbox from its 9 taps x ``dw_pe`` bytes to SIMD -> the unit, launched per strip;
-  a conv after a LayerNorm: the LayerNorm between the reader and the window; the image's conv: a sliding-window
-  generator); a second
+  a conv after a LayerNorm: the LayerNorm between the reader and the window; the image's conv: image_window.sv, the
+  image's table and 3 x 3 patches at stride 2, the image stored 4 bytes a pixel); a second
   reader brings the residual to an adder on the output path.
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
@@ -62,10 +62,10 @@ from samfpga.hw.plan.pricing import (
     DDR_GBPS,
     DMA,
     SOFTMAX_YOSYS,
-    ShapeOp,
     acc_bits,
     byte_gearbox,
     dw_core,
+    image_window,
     layernorm_lanes,
     path_glue,
     path_registers,
@@ -98,14 +98,12 @@ RESIDUAL_OUTPUT = ("attn.proj", "mlp.fc2", "conv3.c")
 #: ``samfpga.hw.sim.engine_program`` finds in the tiny build's graph): raw frames of the sums' own width, and the
 #: next step's LayerNorm reads them at that width
 RAW_OUTPUT = ("neck.0", "neck.2")
-#: the conv on the image (its per-channel table on the reader, 3 channels): FINN's sliding-window generator before
-#: the unit; every other 3 x 3 conv runs behind the depthwise unit's window (``on_window``)
+#: the conv on the image (3 x 3 at stride 2 on 3 channels): behind the image window (image_window.sv: the image's
+#: per-channel table, its patches; the image stored 4 bytes a pixel); every other 3 x 3 conv runs behind the
+#: depthwise unit's window (``on_window``)
 IMAGE_INPUT = ("patch_embed.seq.0.c",)
 #: the GEMM unit's activation width: INT8 and UINT8 layers (after ReLU, the softmax's probabilities) on one unit
 UNIT_ACT_BITS = 9
-#: the image's per-channel table on the image reader (the pixel input's normalisation thresholds on 8-bit pixels,
-#: engine_program's ``table``): channels x 256 entries of 8 bits
-IMAGE_TABLE_BITS = 3 * 256 * 8
 #: IntSoftmax as the vit_t build's QK^T softmax has it (bench/hw_estimates.py at 512², partition.onnx: INT21
 #: accumulators in, UINT8 out); the bias tables are TinyViT's compact (head, |dy|, |dx|) tables with |B| up to
 #: ``bias_max`` (an assumption: the bundled default's are below 0.1; BQ scales them by 2^(G+P), 35 bits at 4)
@@ -318,8 +316,10 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
     if on_window(layer):
         cp = window_channels(cfg, layer)
         return payload_bytes(w, w, cp, dw_tiles(cfg, w, cp), (layer.kernel - 1) // 2)
-    if layer.kernel > 1:
-        return w * w * layer.in_channels
+    if layer.name.endswith(IMAGE_INPUT):  # the image, 4 bytes a pixel (image_window.PIXEL_BYTES)
+        from samfpga.hw.sim.image_window import PIXEL_BYTES
+
+        return w * w * PIXEL_BYTES
     return layer.vectors * layer.mw
 
 
@@ -403,6 +403,10 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         tbc = layer_config(cfg, unit, layer, gemm)
         b["unit"] = tb.schedule_cycles(tbc, 1, layer.vectors)["total"]
         wb = tb.ddr_bytes_per_frame(tbc, 1, layer.vectors)
+        if layer.name.endswith(IMAGE_INPUT):  # the image window's rows (its RTL simulation's cycle model)
+            from samfpga.hw.sim import image_window
+
+            b["window"] = image_window.model_cycles(layer.in_width, layer.in_width, layer.in_channels, cfg.simd)
         if layer.name.endswith(LN_INPUT):  # a row per token, the RTL's cycles per row (IntLayerNorm)
             c = layer.in_channels
             rows, row = rd // in_words // c, layernorm_row_cycles(c, cfg.ln_lanes)
@@ -476,17 +480,6 @@ def layernorm_step(cfg: EngineConfig, name: str, elems: int, channels: int, in_w
 
 
 # --- resources ------------------------------------------------------------------------------------------------
-
-class _SlidingWindow(ShapeOp):
-    """A ConvolutionInputGenerator_rtl for ``swg_rtl_cost``: SIMD, 8-bit values, a line buffer of ``depth`` words."""
-
-    def __init__(self, simd: int, depth: int):
-        super().__init__("engine_swg", "ConvolutionInputGenerator_rtl", {"SIMD": simd, "ram_style": "auto"}, 8, 8, 8)
-        self._depth = depth
-
-    def get_buffer_depth(self) -> int:
-        return self._depth
-
 
 @cache
 def layernorm_row_cycles(channels: int, lanes: int) -> int:
@@ -627,6 +620,17 @@ def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
     return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg)[1]
 
 
+def image_memories(w_max: int, channels: int = 3) -> dict[str, float]:
+    """The image window's block RAMs (image_window.sv) by the memory model: its row memories T, M and B (4 + 2 + 2
+    rows of a power of two of words of 2 pixels, for images up to ``w_max`` wide) and its tables (one of 256 bytes
+    per pixel of a word and channel)."""
+    from samfpga.hw.resources.memory import place
+
+    words = 1 << max(w_max // 2 - 1, 1).bit_length()
+    rows = sum(place(n * words, 16 * channels, "block").BRAM36 for n in (4, 2, 2))
+    return _res(BRAM36=rows + 2 * channels * place(256, 8, "block").BRAM36)
+
+
 def _gearbox(out: dict[str, dict], name: str, in_b: int, out_b: int, whole: bool) -> None:
     """Add a byte_gearbox.sv of ``in_b`` -> ``out_b`` bytes named ``name`` to the components ``out``; ``whole``: its
     input is a unit's, always whole beats (the path ties its tkeep high), not the reader's."""
@@ -638,8 +642,6 @@ def _gearbox(out: dict[str, dict], name: str, in_b: int, out_b: int, whole: bool
 
 def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     """Every part of the engine: {name: {LUT, FF, BRAM36, URAM, DSP, source}}."""
-    from samfpga.hw.resources.models import swg_rtl_cost
-
     board = cfg.get_board()
     layers = [x for u in units for x in u.blocks[0]]
     gemm = [x for x in layers if x.kind in ("conv", "linear")]
@@ -659,13 +661,14 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         kind, r = _place(depth, width, copies, board, cfg, "distributed" if name == "accumulators" else "")
         out[f"gemm {name} ({copies}x {depth}x{width}, {kind})"] = {
             **_res(**r), "source": "samfpga.hw.resources.memory"}
-    convs = [x for x in gemm if x.kernel > 1 and not on_window(x)]
-    if convs:
-        x = max(convs, key=lambda v: v.kernel * v.in_width * _pad(v.in_channels, cfg.simd))
-        depth = x.kernel * x.in_width * math.ceil(x.in_channels / cfg.simd)
-        c = swg_rtl_cost(_SlidingWindow(cfg.simd, depth), None, board)
-        out[f"sliding window ({x.kernel} rows x {x.in_width} x {x.in_channels})"] = {
-            **_res(LUT=c.LUT, FF=c.FF, BRAM36=c.BRAM36, URAM=c.URAM), "source": "own model (swg_rtl_cost)"}
+    images = [x for x in gemm if x.name.endswith(IMAGE_INPUT)]
+    if images:  # the image's table and patches, its rows in block RAM; the reader's beats re-cut to 2 pixels
+        w = max(x.in_width for x in images)
+        out[f"image window (image_window.sv, images {w} wide, 3 channels)"] = {
+            **_add(_res(**image_window(cfg.simd)), image_memories(w)),
+            "source": "image_window.sv's Yosys line in its patch's beats of SIMD (pricing.IMAGE_WINDOW) + its row "
+                      "memories and tables by samfpga.hw.resources.memory (equal to Yosys at 512 and 1024)"}
+        _gearbox(out, "reader -> image window", cfg.simd, 8, True)
     if dws:
         cols, ch = dw_size(cfg, units)
         out[f"depthwise unit (dw_core.sv, strips of {cols} columns, {ch} channels)"] = {
@@ -723,8 +726,6 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
         # emits the lanes' bytes itself)
         for name, i, o in (("unit -> residual lanes", cfg.pe, lanes), ("residual lanes -> writer", lanes, cfg.pe)):
             _gearbox(out, name, i, o, True)
-    out["image table"] = {**_res(LUT=math.ceil(IMAGE_TABLE_BITS / 64)),
-                          "source": "channels x 256 x 8 bits of LUTRAM (RAM64X1S: 64 bits per LUT)"}
     widths = {k: getattr(cfg, k) for k in ("pe", "simd", "dw_pe", "ln_lanes", "sm_lanes")}
     out["path glue (engine_gemm_path.sv: stream muxes, step control, row counter)"] = {
         **_res(**path_glue(widths)), "source": "Yosys plane in the stream widths, the parts shelled "
@@ -810,15 +811,13 @@ NOT_BUILT = (
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
-    "the image's conv on the path: its per-channel table (priced, 3 channels) and its window (a sliding-window "
-    "generator in the plan; the depthwise unit's window would pad its 3 channels to whole beats)",
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
     "simulation (samfpga.backends.step_sequencer; bench/results/engine_gemm_path_sim.md), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
     "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
-    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; engine_gemm_path.sv runs 40 of "
-    "its 41 steps DDR to DDR bit-exactly, all but the image's conv), Vivado, a bitstream",
+    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; engine_gemm_path.sv runs all 41 "
+    "of its steps DDR to DDR bit-exactly, the image's conv behind the image window included), Vivado, a bitstream",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

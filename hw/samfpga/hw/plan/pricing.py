@@ -151,6 +151,25 @@ def byte_gearbox(in_b: int, out_b: int, whole: bool = False) -> dict[str, float]
                    8 * cap + (3 if arch == "split" else 1) * math.ceil(math.log2(cap + 1)) + 1)}
 
 
+#: image_window.sv (the first conv's window on the raw image: 3 channels, patches in beats of OUT_B = the GEMM unit's
+#: SIMD), logic only: [fixed, per beat of a patch], the line through Yosys at
+#: OUT_B 64 (1 beat) and 16 (2 beats), images up to 1024 wide (``python bench/image_window_synth.py``,
+#: bench/results/image_window_synth.json "model"; tests/test_plan_engine.py checks these equal that file). Its block
+#: RAMs (rows and tables): ``engine.image_memories``.
+IMAGE_WINDOW: dict[str, tuple[float, float]] = {"LUT": (239.0, 94.0), "FF": (258.0, 2.0)}
+
+
+def patch_beats(out_b: int, channels: int = 3) -> int:
+    """Beats of ``out_b`` bytes the image window sends a patch of 3 x 3 x ``channels`` bytes in."""
+    return -(-9 * channels // out_b)
+
+
+def image_window(out_b: int) -> dict[str, float]:
+    """image_window.sv's logic at ``out_b`` bytes an output beat (``IMAGE_WINDOW``)."""
+    nb = patch_beats(out_b)
+    return {**{r: 0.0 for r in RESOURCES}, **{k: a + b * nb for k, (a, b) in IMAGE_WINDOW.items()}}
+
+
 #: int_softmax.sv as the engine runs it (pipelined, rows of 64 keys, no bias tables): Yosys minus the own model
 #: (``int_cost.softmax_model``) as [fixed, per lane], the line through the 4- and 32-lane points; the corrected
 #: model is within 0.6% of Yosys at 8 and 16 lanes, where the model alone was -1.7% and +8.3% off (and +17% at 32).
@@ -161,14 +180,14 @@ SOFTMAX_YOSYS: dict[str, tuple[float, float]] = {"LUT": (787.86, -84.41), "FF": 
 #: the engine's glue: engine_gemm_path.sv's own logic (the muxes routing its parts' streams to one another and to the
 #: writer, its step control, the attention's row counter), LUT = c0 + sum c_w x the stream width w in bytes (least
 #: squares over 7 Yosys runs, every run within 1% of it), FF a constant; and its AXI-Lite register block
-#: (engine_gemm_path_axil.sv less the path: 115 registers, the bits the path's ports take) built without read-back
-#: (CFG_READ = 0: the host sequencer never reads a register it wrote; with read-back it is 1,934 LUT, 2,763 FF), the
-#: larger of the tiny and the KV260 widths.
+#: (engine_gemm_path_axil.sv less the path: 118 registers, the bits the path's ports take) built without read-back
+#: (CFG_READ = 0: the host sequencer never reads a register it wrote; with read-back it is 1,913 LUT, 2,701 FF), the
+#: larger of the tiny and the KV260 widths. The image window and its gearbox are shelled too (priced on their own).
 #: ``python bench/engine_path_glue_synth.py`` (bench/results/engine_path_glue_synth.json, the parts shelled by
 #: samfpga.hw.synth.shells; tests/test_plan_engine.py checks these equal that file's fit). No DSP, no block RAM.
-PATH_GLUE: dict = {"LUT": {"c0": 63.61, "pe": 16.379, "simd": 10.185, "dw_pe": 8.157, "ln_lanes": 24.175,
-                           "sm_lanes": 7.787},
-                   "FF": 35.0, "registers": {"LUT": 390.0, "FF": 2157.0}}
+PATH_GLUE: dict = {"LUT": {"c0": 80.08, "pe": 16.479, "simd": 19.064, "dw_pe": 8.086, "ln_lanes": 23.758,
+                           "sm_lanes": 7.746},
+                   "FF": 35.0, "registers": {"LUT": 415.0, "FF": 2190.0}}
 
 
 def path_glue(widths: dict[str, int]) -> dict[str, float]:

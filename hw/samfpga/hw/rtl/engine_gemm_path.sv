@@ -15,7 +15,9 @@
 // parameter set per layer from a register: QK^T, the queries from the reader, K's blocks the unit's weights) or the
 // rows' low bytes (the V transpose: one-hot inputs against V's blocks give V's values, which the writer places in
 // AV's weight image between its requantisation words) -> re-cut to the writer's beats; AV is a plain step over that
-// image]. One step of the engine's program whose GEMM needs no image table on its input stream
+// image], and [image steps (the first convolution, on the raw image): the reader's pixels re-cut to 2 a beat ->
+// image_window.sv (each byte through its channel's table, which the parameter reader streams first; 3 x 3 patches at
+// stride 2) -> widened -> the unit]. One step of the engine's program
 // (samfpga.hw.sim.engine_gemm_path.path_steps):
 // the reader reads the step's input in its address pattern, the unit fetches the layer's weights (and requantisation
 // words) from the program's DDR image by itself, the writer stores the outputs in the step's address pattern. The unit's fold nf holds channels nf*PE .. nf*PE +
@@ -113,6 +115,9 @@ module engine_gemm_path #(
 	bit  SM_BIAS_RAM = 0,
 	logic [SM_ITERS*8-1:0]  SM_SET_HEADS = '0,
 	int unsigned  SM_DSB = 2,
+	// the image's window (image_window.sv; IMG_W_MAX = 0: none): the widest image, its channels
+	int unsigned  IMG_W_MAX = 0,
+	int unsigned  IMG_C = 3,
 
 	localparam int unsigned  NM_IN = LN_IN_BITS > A_BITS? LN_IN_BITS : A_BITS,
 	localparam int unsigned  NM_C = LN_C > 0? LN_C : 1,
@@ -242,6 +247,13 @@ module engine_gemm_path #(
 	input	logic [7:0]  cfg_sm_set,
 	input	logic  cfg_transpose,
 	input	logic [31:0]  cfg_sm_rows,	// the step's rows: its last ends the writer's stream (a partial last beat)
+	// image steps (cfg_image = 1, held for the step; the first convolution, 3 x 3 at stride 2 on the raw image): the
+	// reader's pixels (4 bytes each, 2 a beat after a gearbox) through the image window (its table from the
+	// parameter reader; cfg_in_unsigned: the table's values' sign) to the unit; the image's height and width,
+	// sampled with the start
+	input	logic  cfg_image,
+	input	logic [15:0]  cfg_img_h,
+	input	logic [15:0]  cfg_img_w,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -328,16 +340,17 @@ module engine_gemm_path #(
 	uwire  rd_start = start;
 	uwire  wr_start = start;
 	uwire  rs_start = start && cfg_residual;
-	uwire  pm_start = start && (cfg_residual || cfg_layernorm || cfg_depthwise);
+	uwire  pm_start = start && (cfg_residual || cfg_layernorm || cfg_depthwise || cfg_image);
+	uwire  im_start = start && cfg_image;
 	uwire  ln_start = start && cfg_residual;
 	uwire  nm_start = start && cfg_layernorm;
 	uwire  dw_start = start && (cfg_depthwise || cfg_window);
-	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, dw_busy, wr_done, ln_err, nm_err;
+	uwire  rd_busy, wr_busy, rs_busy, pm_busy, ln_busy, nm_busy, dw_busy, im_busy, wr_done, ln_err, nm_err, im_err;
 	uwire [1:0]  rd_err, wt_err, wr_err, rs_err, pm_err;
 	uwire [2:0]  dw_err;
-	assign	busy = rd_busy || wr_busy || rs_busy || pm_busy || ln_busy || nm_busy || dw_busy;
+	assign	busy = rd_busy || wr_busy || rs_busy || pm_busy || ln_busy || nm_busy || dw_busy || im_busy;
 	assign	done = wr_done;
-	assign	err = {nm_err || dw_err != 0, ln_err, pm_err[1], rs_err[1], wr_err[1], wt_err[1], rd_err[1],
+	assign	err = {nm_err || dw_err != 0 || im_err, ln_err, pm_err[1], rs_err[1], wr_err[1], wt_err[1], rd_err[1],
 		rd_err[0] || wt_err[0] || wr_err[0] || rs_err[0] || pm_err[0]};
 
 	localparam int unsigned  IN_W = SIMD * 8;
@@ -410,20 +423,26 @@ module engine_gemm_path #(
 		.m_axis_tready(x_tready)
 	);
 	// the reader's beats go to the depthwise unit's gearbox in depthwise steps and window steps without a LayerNorm
+	// (image steps: to the image window's gearbox)
 	uwire  to_dw_side = cfg_depthwise || (cfg_window && !cfg_layernorm);
-	assign	xg_tvalid = x_tvalid && !to_dw_side;
-	assign	x_tready = to_dw_side? xd_tready : xg_tready;
-	assign	u_tdata = cfg_window? v_tdata : g_tdata;
-	assign	u_tvalid = cfg_window? v_tvalid : g_tvalid;
-	assign	g_tready = !cfg_window && u_tready;
+	logic [A_W-1:0]  im_tdata;	// the image window's patches (image steps)
+	logic  im_tvalid, im_tready, xi_tready;
+	assign	xg_tvalid = x_tvalid && !to_dw_side && !cfg_image;
+	assign	x_tready = cfg_image? xi_tready : to_dw_side? xd_tready : xg_tready;
+	assign	u_tdata = cfg_image? im_tdata : cfg_window? v_tdata : g_tdata;
+	assign	u_tvalid = cfg_image? im_tvalid : cfg_window? v_tvalid : g_tvalid;
+	assign	g_tready = !cfg_window && !cfg_image && u_tready;
 	assign	v_tready = cfg_window && u_tready;
+	assign	im_tready = cfg_image && u_tready;
 
-	// each input byte as an A_BITS lane: zero-extended (UINT8) or sign-extended (INT8)
-	always_comb begin
-		a_tdata = '0;
+	// each of SIMD bytes as an A_BITS lane of the unit's input: zero-extended (UINT8) or sign-extended (INT8)
+	function automatic logic [A_W-1:0] widen(input logic [8*SIMD-1:0]  b, input logic  is_unsigned);
+		automatic logic [A_W-1:0]  w = '0;
 		for(int unsigned  s = 0; s < SIMD; s++)
-			a_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_in_unsigned && x_tdata[8*s + 7]}}, x_tdata[8*s +: 8]};
-	end
+			w[s*A_BITS +: A_BITS] = {{(A_BITS-8){!is_unsigned && b[8*s + 7]}}, b[8*s +: 8]};
+		return w;
+	endfunction
+	assign	a_tdata = widen(x_tdata, cfg_in_unsigned);
 
 	token_batch_mvu #(
 		.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .A_SIGNED(1),
@@ -518,11 +537,7 @@ module engine_gemm_path #(
 		);
 		always_comb begin
 			g_tdata = a_tdata;
-			if(cfg_layernorm) begin
-				g_tdata = '0;
-				for(int unsigned  s = 0; s < SIMD; s++)
-					g_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!cfg_nm_unsigned && nu_tdata[8*s + 7]}}, nu_tdata[8*s +: 8]};
-			end
+			if(cfg_layernorm)  g_tdata = widen(nu_tdata, cfg_nm_unsigned);
 		end
 		// a LayerNorm no GEMM follows: its outputs re-cut to the writer's beats
 		byte_gearbox #(.IN_B(NP), .OUT_B(OUT_W/8)) from_norm (
@@ -671,7 +686,7 @@ module engine_gemm_path #(
 		.clk, .rst,
 		.start(ln_start), .cfg_groups(cfg_ln_groups), .cfg_tokens(cfg_ln_tokens), .cfg_unsigned(cfg_ln_unsigned),
 		.busy(ln_busy), .err(ln_err),
-		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && !cfg_depthwise && p_tvalid),
+		.p_axis_tdata(p_tdata), .p_axis_tvalid(!cfg_layernorm && !cfg_depthwise && !cfg_image && p_tvalid),
 		.p_axis_tready(lp_tready),
 		.s_axis_tdata(s_tdata), .s_axis_tvalid(s_tvalid), .s_axis_tready(s_tready),
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
@@ -750,7 +765,38 @@ module engine_gemm_path #(
 	assign	qw_tready = cfg_residual && !cfg_depthwise && w_tready;
 	assign	d_tready = cfg_depthwise && w_tready;
 	assign	l_tready = cfg_nm_only && w_tready;
-	assign	p_tready = cfg_depthwise? pd_tready : pg_tready;
+	uwire  pi_tready;	// ... the image window's table
+	assign	p_tready = cfg_depthwise? pd_tready : cfg_image? pi_tready : pg_tready;
+
+	// image steps: the reader's beats (whole: the image is stored 4 bytes a pixel, a whole number of beats) re-cut
+	// to 2 pixels, the window's patches (ceil(9 IMG_C / SIMD) beats of SIMD bytes a pixel) widened to the unit's
+	// lanes as the table's values' sign says
+	if(IMG_W_MAX > 0) begin : genImage
+		uwire [63:0]  ip_tdata;
+		uwire  ip_tvalid, ip_tready;
+		uwire [8*SIMD-1:0]  iw_tdata;
+		byte_gearbox #(.IN_B(SIMD), .OUT_B(8)) to_pixels (
+			.clk, .rst,
+			.s_axis_tdata(x_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(cfg_image && x_tvalid),
+			.s_axis_tready(xi_tready),
+			.m_axis_tdata(ip_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(ip_tvalid), .m_axis_tready(ip_tready)
+		);
+		image_window #(.C(IMG_C), .W_MAX(IMG_W_MAX), .OUT_B(SIMD), .TB(P_W/8), .DIM_BITS(16)) window (
+			.clk, .rst, .start(im_start), .cfg_h(cfg_img_h), .cfg_w(cfg_img_w), .busy(im_busy), .err(im_err),
+			.t_axis_tdata(p_tdata), .t_axis_tvalid(cfg_image && p_tvalid), .t_axis_tready(pi_tready),
+			.s_axis_tdata(ip_tdata), .s_axis_tvalid(ip_tvalid), .s_axis_tready(ip_tready),
+			.m_axis_tdata(iw_tdata), .m_axis_tlast(), .m_axis_tvalid(im_tvalid), .m_axis_tready(im_tready)
+		);
+		assign	im_tdata = widen(iw_tdata, cfg_in_unsigned);
+	end : genImage
+	else begin : genNoImage
+		assign	xi_tready = 0;
+		assign	pi_tready = 0;
+		assign	im_tdata = '0;
+		assign	im_tvalid = 0;
+		assign	im_busy = 0;
+		assign	im_err = 0;
+	end : genNoImage
 
 	// depthwise steps: the reader's SIMD bytes per beat re-cut to DW_PE (the map arrives as one packet: the reader's
 	// tlast ends its one strip), the unit with its lanes, its DW_PE outputs re-cut to the writer's PE bytes
@@ -769,11 +815,7 @@ module engine_gemm_path #(
 			.s_axis_tready(k_tready),
 			.m_axis_tdata(kw_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(v_tvalid), .m_axis_tready(v_tready)
 		);
-		always_comb begin
-			v_tdata = '0;
-			for(int unsigned  s = 0; s < SIMD; s++)
-				v_tdata[s*A_BITS +: A_BITS] = {{(A_BITS-8){!win_unsigned && kw_tdata[8*s + 7]}}, kw_tdata[8*s +: 8]};
-		end
+		assign	v_tdata = widen(kw_tdata, win_unsigned);
 		// the window's input: the reader's bytes, or (a window step with a LayerNorm) the LayerNorm's outputs
 		uwire [8*DW_PE-1:0]  w_in_tdata = ln_win? nd_tdata : i_tdata;
 		uwire  w_in_tlast = ln_win? nd_tlast : i_tlast;

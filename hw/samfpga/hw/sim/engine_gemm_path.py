@@ -3,8 +3,8 @@ activations -> token_batch_mvu -> access writer): which steps of an engine progr
 a DDR image holding the program's weights and stored tensors, and the Verilator + cocotb runner of its bench
 (``engine_gemm_path_bench``).
 
-A step runs here when its GEMM needs no image table or sliding window on its input stream (``path_steps``) and its
-layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's sum is added on the
+A step runs here when its GEMM needs no table or sliding window on its input stream other than the image's
+(``path_steps``) and its layer fills whole folds (no padded inputs or outputs to insert or drop); a residual step's sum is added on the
 unit's PE lanes and requantised by requantiser lanes whose parameters a third reader streams from DDR
 (``lane_params``); a LayerNorm step's input passes the LayerNorm and its lanes (layernorm_lanes.sv at SIMD lanes,
 ``norm_config``, their parameters from the same reader) before the unit. A depthwise step (a 3 x 3 depthwise layer
@@ -16,7 +16,10 @@ and channels padded to whole beats of ``DW_PE`` (``window_layer``, its own weigh
 LayerNorm (the neck's first) has the LayerNorm and its lanes between the reader and the window. The attention's
 steps (``attention_steps``) run the unit as a raw frame whose sums raw_rows.sv turns into rows: QK^T's through the
 softmax (its parameter set per layer: ``rows_config``, ``softmax_params``), the V transpose's as their low bytes
-into AV's weight image (``av_image``, ``av_rows_write``); AV is then a plain frame over that image.
+into AV's weight image (``av_image``, ``av_rows_write``); AV is then a plain frame over that image. The image's
+step (the first convolution on the raw image: ``image_steps``) runs on the GEMM unit behind the image window
+(image_window.sv: each byte through its channel's table, which the parameter reader streams first, 3 x 3 patches
+at stride 2), the image stored 4 bytes a pixel (``image_window.stored_image``).
 """
 
 from __future__ import annotations
@@ -121,6 +124,88 @@ def window_steps(prog) -> list:
     return [s for s in prog.steps if _window_ok(prog, s)]
 
 
+def _image_ok(prog, s) -> bool:
+    """Whether GEMM step ``s`` is the first convolution the path runs behind the image window: the image's table on
+    its input, 3 x 3 at stride 2 and padding 1, the image (even height and width, up to 4 channels, whole beats of
+    SIMD when stored 4 bytes a pixel) read from its start in order, the table's values 8 bits, the patch's
+    ceil(9 C / SIMD) beats the layer's MW, no residual or LayerNorm, whole folds of outputs written in order."""
+    from samfpga.hw.sim import image_window as iw
+
+    w = s.window
+    if not (s.kind == "gemm" and s.table is not None and w is not None and s.residual is None and s.ln is None
+            and s.write is None and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"] == (2, 2)
+            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops
+            and s.input.access.offset == 0 and s.table_lo == 0 and s.table.shape[1] == 256):
+        return False
+    h, wd, c = s.input.shape[-3:]
+    simd = prog.unit.simd
+    lo, hi = int(s.table.min()), int(s.table.max())
+    return (h % 2 == 0 and wd % 2 == 0 and c <= iw.PIXEL_BYTES and (h * wd * iw.PIXEL_BYTES) % simd == 0
+            and s.mw == 9 * c and s.layer.mw == -(-9 * c // simd) * simd
+            and (-128 <= lo and hi <= 127 or 0 <= lo and hi <= 255))
+
+
+def image_steps(prog) -> list:
+    """The program's first convolution on the raw image, when the path runs it behind the image window
+    (``_image_ok``)."""
+    return [s for s in prog.steps if _image_ok(prog, s)]
+
+
+def padded_consumer(prog, s):
+    """The window step (without a LayerNorm) that reads step ``s``'s output as a map of more channels a pixel than
+    ``s`` writes (``window_channels``: its C' padded to whole beats), or None. ``s`` then writes the padded map's
+    real channels (``image_write``), its padding left as the DDR holds it (zeros: ``ddr_images``)."""
+    for w in window_steps(prog):
+        if w.ln is None and w.input.tensor == s.output:
+            c = w.input.shape[-1]
+            if window_channels(c, dw_pe(prog), prog.unit.simd) > c:
+                return w
+    return None
+
+
+def image_write(prog, s) -> Access:
+    """Image step ``s``'s writer pattern: its outputs in order, or (read by a window step as a map of padded
+    channels: ``padded_consumer``) each pixel's channels at the padded map's pixel stride."""
+    n = int(np.prod(s.out_shape))
+    w = padded_consumer(prog, s)
+    if w is None:
+        return Access(0, n, ())
+    c = s.out_shape[-1]
+    return Access(0, c, ((n // c, window_frame(prog, w).fmap.shape[-1]),))
+
+
+def image_config(prog) -> tuple[int, int] | None:
+    """The image window's build (IMG_W_MAX, IMG_C): the widest image of ``image_steps`` and its channels; None
+    without one."""
+    st = image_steps(prog)
+    if not st:
+        return None
+    return max(s.input.shape[-2] for s in st), max(s.input.shape[-1] for s in st)
+
+
+def image_bytes(prog, s, image: np.ndarray) -> bytes:
+    """Image step ``s``'s input ``image`` (the program's flat integers) as the path reads it: 4 bytes a pixel."""
+    from samfpga.hw.sim import image_window as iw
+
+    return iw.stored_image(np.asarray(image, dtype=np.int64).reshape(s.input.shape[-3:]).astype(np.uint8))
+
+
+def image_table(prog, s) -> bytes:
+    """Image step ``s``'s table as the parameter reader streams it (``image_window.table_bytes``), zeros to whole
+    beats of the reader's stream."""
+    from samfpga.hw.sim import image_window as iw
+
+    t = iw.table_bytes(s.table)
+    beat = _param_beat_bytes(prog)
+    return t + bytes(-len(t) % beat)
+
+
+def _param_beat_bytes(prog) -> int:
+    """Bytes a beat of the parameter reader's stream (P_W / 8: a lane's scale, bias and shift)."""
+    w = _lane_widths(prog)
+    return (w["L_S_BITS"] + w["L_B_BITS"] + w["L_T_BITS"] + 7) // 8
+
+
 def window_channels(c: int, pe: int, simd: int) -> int:
     """Channels a pixel of a window step's map as the window reads it: ``c`` padded to whole beats of the depthwise
     unit's ``pe`` whose patch (9 x that) is whole beats of the GEMM unit's ``simd`` (the plan's
@@ -176,6 +261,11 @@ def model_cycles(prog, s) -> int:
         from samfpga.hw.sim import token_batch_mvu as tb
 
         return tb.schedule_cycles(window_layer(prog, s)[0], 1, s.tokens)["total"]
+    if any(s is x for x in image_steps(prog)):  # the unit's schedule, or the image window's rows
+        from samfpga.hw.sim import image_window as iw
+
+        h, w, c = s.input.shape[-3:]
+        return max(s.unit_cycles, iw.model_cycles(h, w, c, prog.unit.simd))
     if s.kind == "vt":  # the path's raw frame (its outputs raw_words beats a fold), not the program's identity
         from samfpga.hw.sim import token_batch_mvu as tb
 
@@ -214,13 +304,14 @@ def path_steps(prog) -> list:
     """Every step the GEMM path runs: the plain ones, those with a residual adder after the unit (whose 8-bit
     sums fit the adder's range: nothing to clip before the lanes), those with a LayerNorm before it (8-bit
     inputs, channels whole beats of SIMD, no residual), the depthwise steps (``dw_steps``), the 3 x 3 convolutions
-    behind the window (``window_steps``), the attention's steps (``attention_steps``) and a LayerNorm no GEMM
-    follows on raw sums (the neck's last), in program order."""
+    behind the window (``window_steps``), the attention's steps (``attention_steps``), the first convolution behind
+    the image window (``image_steps``) and a LayerNorm no GEMM follows on raw sums (the neck's last), in program
+    order."""
     from samfpga.hw.sim.lane_requant import dtype_limits
     from samfpga.kernels.requant import out_range
 
     out = []
-    dws = dw_steps(prog) + window_steps(prog) + attention_steps(prog)
+    dws = dw_steps(prog) + window_steps(prog) + attention_steps(prog) + image_steps(prog)
     for s in prog.steps:
         if any(s is d for d in dws) or _layernorm_only(prog, s):
             out.append(s)
@@ -441,6 +532,9 @@ def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     rc = rows_config(prog)
     if rc is not None:
         out.update({"SM_N": rc["n"], "SM_NF": rc["nf"], "SM_PE": rc["pe"], "SM_IN_BITS": rc["in_bits"]})
+    ic = image_config(prog)
+    if ic is not None:
+        out.update({"IMG_W_MAX": ic[0], "IMG_C": ic[1]})
     return out
 
 
@@ -503,6 +597,10 @@ def layout(prog, steps: list) -> DdrLayout:
     sizes = {t: _tensor_bytes(prog, t) for t in names}
     sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
     for s in steps:
+        if any(s is x for x in image_steps(prog)):  # the image 4 bytes a pixel, the table
+            sizes[f"{s.name}.image"] = len(image_bytes(prog, s, np.zeros(int(np.prod(s.input.shape)))))
+            sizes[f"{s.name}.table"] = len(image_table(prog, s))
+            continue
         if s.kind == "gemm" and s.window is not None:  # its weight image; its map with C' channels a pixel
             sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
             if s.ln is None:
@@ -540,6 +638,10 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
                 place(img, lay, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
         if _lane_rq(s) is not None:
             place(img, lay, f"{s.name}.lanes", lane_params(prog, s))
+        if any(s is x for x in image_steps(prog)):
+            place(img, lay, f"{s.name}.image", image_bytes(prog, s, _read(mem, s.input)))
+            place(img, lay, f"{s.name}.table", image_table(prog, s))
+            continue
         if s.kind == "gemm" and s.window is not None:
             place(img, lay, f"{s.name}.weights", window_layer(prog, s)[1])
             if s.ln is None:  # the map with its channels padded (a producer on the path writes it so)
@@ -562,6 +664,11 @@ def output_bytes(prog, mem: dict, s) -> bytes:
     if s.kind == "vt":
         av = _av_of(prog, s)
         return av_image(prog, av, _vt_rows(mem, av))
+    w = padded_consumer(prog, s) if any(s is x for x in image_steps(prog)) else None
+    if w is not None:  # the padded map its consumer reads, the padding zero (``image_write``)
+        from samfpga.hw.sim.engine_program import _read
+
+        return _bytes(window_frame(prog, w, _read(mem, w.input)).fmap)
     out = prog.stored(s.output, mem[s.output])
     if s.kind == "av" and s.layer.mh > s.mh:  # the last token's padded outputs, past the tensor (``av_write``)
         from samfpga.hw.sim import token_batch_mvu as tb
@@ -612,12 +719,16 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     if not any(s is p for p in path_steps(prog)):
         raise ValueError(f"step {s.name} ({s.kind}): not a GEMM step of whole folds without a table (or its "
                          "residual sum needs a clip, or its LayerNorm is not on 8-bit inputs, or its window is not "
-                         "3 x 3 at padding 1) nor a 3 x 3 depthwise step; the path runs path_steps only")
+                         "3 x 3 at padding 1), nor the image's 3 x 3 convolution at stride 2 on an image of even "
+                         "size, nor a 3 x 3 depthwise step; the path runs path_steps only")
+    if any(s is x for x in image_steps(prog)):
+        return _image_config(prog, s, lay)
+    # the image window's flag off (the direct bench sets only the keys given; the sequencer writes the rest as 0)
     if s.kind == "gemm" and s.window is not None:
-        return _window_config(prog, s, lay)
+        return {**_window_config(prog, s, lay), "image": 0}
     if s.kind in ("qk", "vt", "av"):
-        return _attention_config(prog, s, lay)
-    return _config(prog, s, lay)
+        return {**_attention_config(prog, s, lay), "image": 0}
+    return {**_config(prog, s, lay), "image": 0}
 
 
 def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
@@ -687,6 +798,22 @@ def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     if s.ln is not None:  # the LayerNorm on the map's pixels before the window, its lanes' parameters
         out.update(_window_norm(prog, s, lay, f.fmap.shape[0] * f.fmap.shape[1]))
     return out
+
+
+def _image_config(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """Image step ``s``'s registers: the reader over the image stored 4 bytes a pixel, the parameter reader over its
+    table, the image window's size, the unit on the layer (its inputs the table's values, of their sign), the
+    writer."""
+    h, w, _ = s.input.shape[-3:]
+    rd = ar.frame_config(AccessFrame(Access(0, len(image_bytes(prog, s, np.zeros(h * w * s.input.shape[-1]))), ()),
+                                     lay.bases[f"{s.name}.image"], 1))
+    wr = ar.frame_config(AccessFrame(image_write(prog, s), lay.bases[s.output], prog.elem_bytes(s.output)))
+    pm = ar.frame_config(AccessFrame(Access(0, len(image_table(prog, s)), ()), lay.bases[f"{s.name}.table"]))
+    return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(s.table.min() >= 0 and s.table.max() > 127),
+            **{f"wr_{k}": v for k, v in wr.items()}, **{f"pm_{k}": v for k, v in pm.items()},
+            **_unit_regs(s.layer, lay.image_base + s.offset, s.iters, s.tokens),
+            "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
+            "image": 1, "img_h": h, "img_w": w}
 
 
 def _window_norm(prog, s, lay: DdrLayout, pixels: int) -> dict[str, int]:
