@@ -98,9 +98,10 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     Negative controls: a step run with the input's sign flipped (UINT8 read as INT8), a residual step whose lanes'
     biases in DDR are one output step high, a LayerNorm step with every channel negated, a depthwise step with its
     centre tap's weights negated in DDR, the neck's LayerNorm reading its raw sums as bytes, and a convolution whose
-    weights keep FINN's row order (not the window's), a QK^T with another layer's softmax set and a V transpose
-    reading K's rows for V's, each write a different tensor. The depthwise steps and the
-    convolutions launched strip by strip again equal the program's."""
+    weights keep FINN's row order (not the window's), a QK^T with another layer's softmax set, a V transpose
+    reading K's rows for V's and the image step with one channel's table shifted, each write a different tensor;
+    the image step alone rewrites its outputs over marked bytes. The depthwise steps and the convolutions launched
+    strip by strip again equal the program's."""
     prog, mem = _program()
     steps = gp.path_steps(prog)
     wins = gp.window_steps(prog)
@@ -233,6 +234,20 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     k = next(i for i, s in enumerate(steps) if s.kind == "vt")  # K's blocks for V's (K precedes V in the regions)
     s, cfg = steps[k], gp.step_config(prog, steps[k], lay)
     got, good = output_of(k, {**cfg, "wt_base": cfg["wt_base"] - s.iters * s.mh * s.mw}, bytes(img), "kv")
+    assert got != good
+    # the image step alone from an image whose output bytes read 0xA5 (the next conv's padded map: its padding
+    # zero, which the step does not write) leaves its outputs; with channel 0's table shifted by one entry, others
+    s = steps[0]
+    w = gp.padded_consumer(prog, s)
+    marked = gp.window_frame(prog, w, np.full(w.input.shape[-3:], 0xA5)).fmap
+    blank = bytearray(img)
+    put(blank, s.output, (marked & 0xFF).astype(np.uint8).tobytes())
+    got, good = output_of(0, gp.step_config(prog, s, lay), bytes(blank), "image")
+    assert got == good
+    shifted = s.table.copy()
+    shifted[0] = np.roll(shifted[0], 1)
+    put(blank, f"{s.name}.table", gp.image_table(prog, replace(s, table=shifted)))
+    got, good = output_of(0, gp.step_config(prog, s, lay), bytes(blank), "table")
     assert got != good
 
 
