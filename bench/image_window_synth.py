@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "image_window_synth")
     a = ap.parse_args(argv)
     from samfpga.hw.plan.engine import image_memories
-    from samfpga.hw.plan.pricing import patch_beats
+    from samfpga.hw.sim.image_window import patch_beats
     from samfpga.hw.synth.line_fit import line_error, line_through
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             print(w, o, {k: row[k] for k in RESOURCES}, "memories (model)", row["memories_model_BRAM36"], flush=True)
     # the logic by the patch's beats NB = ceil(27 / OUT_B): a second beat adds the output's beat mux
     at = {r["out_b"]: r for r in out["runs"] if r["w_max"] == 1024}
-    out["model"] = line_through({patch_beats(64): at[64], patch_beats(16): at[16]}, 1, 2, ("LUT", "FF"))
-    out["line_error_at_32"] = line_error(out["model"], {patch_beats(32): at[32]}, patch_beats(32))
+    out["model"] = line_through({patch_beats(3, 64): at[64], patch_beats(3, 16): at[16]}, 1, 2, ("LUT", "FF"))
+    out["line_error_at_32"] = line_error(out["model"], {patch_beats(3, 32): at[32]}, patch_beats(3, 32))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
     m = out["model"]

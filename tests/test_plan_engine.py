@@ -560,14 +560,15 @@ def test_image_window_prices_are_the_committed_yosys_runs():
     from pathlib import Path
 
     from samfpga.hw.plan.engine import _units, image_memories
-    from samfpga.hw.plan.pricing import IMAGE_WINDOW, image_window, patch_beats
+    from samfpga.hw.plan.pricing import IMAGE_WINDOW, image_window
+    from samfpga.hw.sim.image_window import patch_beats
     from samfpga.hw.synth.line_fit import line_error, line_through
 
     synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "image_window_synth.json").read_text())
     assert {r: tuple(v) for r, v in synth["model"].items()} == IMAGE_WINDOW
     at = {r["out_b"]: r for r in synth["runs"] if r["w_max"] == 1024}
     assert line_through({1: at[64], 2: at[16]}, 1, 2, ("LUT", "FF")) == synth["model"]
-    assert (patch_beats(16), patch_beats(32), patch_beats(64)) == (2, 1, 1)
+    assert (patch_beats(3, 16), patch_beats(3, 32), patch_beats(3, 64)) == (2, 1, 1)
     for run in synth["runs"]:
         assert image_memories(run["w_max"])["BRAM36"] == run["BRAM36"], run
         if run["w_max"] == 1024:

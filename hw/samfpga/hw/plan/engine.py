@@ -316,10 +316,10 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
     if on_window(layer):
         cp = window_channels(cfg, layer)
         return payload_bytes(w, w, cp, dw_tiles(cfg, w, cp), (layer.kernel - 1) // 2)
-    if layer.name.endswith(IMAGE_INPUT):  # the image, 4 bytes a pixel (image_window.PIXEL_BYTES)
-        from samfpga.hw.sim.image_window import PIXEL_BYTES
+    if layer.name.endswith(IMAGE_INPUT):  # the image as the image window reads it (4 bytes a pixel)
+        from samfpga.hw.sim.image_window import stored_bytes
 
-        return w * w * PIXEL_BYTES
+        return stored_bytes(w, w)
     return layer.vectors * layer.mw
 
 

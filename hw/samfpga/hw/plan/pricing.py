@@ -159,14 +159,11 @@ def byte_gearbox(in_b: int, out_b: int, whole: bool = False) -> dict[str, float]
 IMAGE_WINDOW: dict[str, tuple[float, float]] = {"LUT": (239.0, 94.0), "FF": (258.0, 2.0)}
 
 
-def patch_beats(out_b: int, channels: int = 3) -> int:
-    """Beats of ``out_b`` bytes the image window sends a patch of 3 x 3 x ``channels`` bytes in."""
-    return -(-9 * channels // out_b)
-
-
 def image_window(out_b: int) -> dict[str, float]:
-    """image_window.sv's logic at ``out_b`` bytes an output beat (``IMAGE_WINDOW``)."""
-    nb = patch_beats(out_b)
+    """image_window.sv's logic (3 channels) at ``out_b`` bytes an output beat (``IMAGE_WINDOW``)."""
+    from samfpga.hw.sim.image_window import patch_beats
+
+    nb = patch_beats(3, out_b)
     return {**{r: 0.0 for r in RESOURCES}, **{k: a + b * nb for k, (a, b) in IMAGE_WINDOW.items()}}
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from samfpga.hw.sim import access_reader as ar
+from samfpga.hw.sim import image_window as iw
 from samfpga.hw.sim.access_reader import AccessFrame
 from samfpga.hw.sim.dma_access import Access
 from samfpga.hw.sim.lane_requant import int_dtype
@@ -129,8 +130,6 @@ def _image_ok(prog, s) -> bool:
     its input, 3 x 3 at stride 2 and padding 1, the image (even height and width, up to 4 channels, whole beats of
     SIMD when stored 4 bytes a pixel) read from its start in order, the table's values 8 bits, the patch's
     ceil(9 C / SIMD) beats the layer's MW, no residual or LayerNorm, whole folds of outputs written in order."""
-    from samfpga.hw.sim import image_window as iw
-
     w = s.window
     if not (s.kind == "gemm" and s.table is not None and w is not None and s.residual is None and s.ln is None
             and s.write is None and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"] == (2, 2)
@@ -185,25 +184,16 @@ def image_config(prog) -> tuple[int, int] | None:
 
 def image_bytes(prog, s, image: np.ndarray) -> bytes:
     """Image step ``s``'s input ``image`` (the program's flat integers) as the path reads it: 4 bytes a pixel."""
-    from samfpga.hw.sim import image_window as iw
-
     return iw.stored_image(np.asarray(image, dtype=np.int64).reshape(s.input.shape[-3:]).astype(np.uint8))
 
 
 def image_table(prog, s) -> bytes:
     """Image step ``s``'s table as the parameter reader streams it (``image_window.table_bytes``), zeros to whole
     beats of the reader's stream."""
-    from samfpga.hw.sim import image_window as iw
+    from samfpga.hw.sim.requant_lanes import param_bytes
 
     t = iw.table_bytes(s.table)
-    beat = _param_beat_bytes(prog)
-    return t + bytes(-len(t) % beat)
-
-
-def _param_beat_bytes(prog) -> int:
-    """Bytes a beat of the parameter reader's stream (P_W / 8: a lane's scale, bias and shift)."""
-    w = _lane_widths(prog)
-    return (w["L_S_BITS"] + w["L_B_BITS"] + w["L_T_BITS"] + 7) // 8
+    return t + bytes(-len(t) % param_bytes(lanes_config(prog)))  # whole beats of the parameter reader's stream
 
 
 def window_channels(c: int, pe: int, simd: int) -> int:
@@ -262,8 +252,6 @@ def model_cycles(prog, s) -> int:
 
         return tb.schedule_cycles(window_layer(prog, s)[0], 1, s.tokens)["total"]
     if any(s is x for x in image_steps(prog)):  # the unit's schedule, or the image window's rows
-        from samfpga.hw.sim import image_window as iw
-
         h, w, c = s.input.shape[-3:]
         return max(s.unit_cycles, iw.model_cycles(h, w, c, prog.unit.simd))
     if s.kind == "vt":  # the path's raw frame (its outputs raw_words beats a fold), not the program's identity
@@ -598,7 +586,7 @@ def layout(prog, steps: list) -> DdrLayout:
     sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
     for s in steps:
         if any(s is x for x in image_steps(prog)):  # the image 4 bytes a pixel, the table
-            sizes[f"{s.name}.image"] = len(image_bytes(prog, s, np.zeros(int(np.prod(s.input.shape)))))
+            sizes[f"{s.name}.image"] = iw.stored_bytes(*s.input.shape[-3:-1])
             sizes[f"{s.name}.table"] = len(image_table(prog, s))
             continue
         if s.kind == "gemm" and s.window is not None:  # its weight image; its map with C' channels a pixel
@@ -805,8 +793,7 @@ def _image_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     table, the image window's size, the unit on the layer (its inputs the table's values, of their sign), the
     writer."""
     h, w, _ = s.input.shape[-3:]
-    rd = ar.frame_config(AccessFrame(Access(0, len(image_bytes(prog, s, np.zeros(h * w * s.input.shape[-1]))), ()),
-                                     lay.bases[f"{s.name}.image"], 1))
+    rd = ar.frame_config(AccessFrame(Access(0, iw.stored_bytes(h, w), ()), lay.bases[f"{s.name}.image"], 1))
     wr = ar.frame_config(AccessFrame(image_write(prog, s), lay.bases[s.output], prog.elem_bytes(s.output)))
     pm = ar.frame_config(AccessFrame(Access(0, len(image_table(prog, s)), ()), lay.bases[f"{s.name}.table"]))
     return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(s.table.min() >= 0 and s.table.max() > 127),

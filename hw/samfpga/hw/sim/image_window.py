@@ -4,7 +4,6 @@ its reference, its cycle model and the Verilator + cocotb runner of its bench (`
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -20,6 +19,16 @@ KERNEL, STRIDE, PAD = 3, 2, 1
 
 #: bytes a pixel is stored in (its channels, then bytes the window ignores), so that beats hold whole pixels
 PIXEL_BYTES = 4
+
+
+def patch_beats(channels: int, out_b: int) -> int:
+    """Beats of ``out_b`` bytes the window sends an output pixel's 3 x 3 x ``channels`` patch in (zeros after it)."""
+    return -(-KERNEL * KERNEL * channels // out_b)
+
+
+def stored_bytes(h: int, w: int) -> int:
+    """Bytes of an ``h`` x ``w`` image as the window reads it (``PIXEL_BYTES`` a pixel)."""
+    return h * w * PIXEL_BYTES
 
 
 def check_image(h: int, w: int, w_max: int) -> None:
@@ -49,8 +58,7 @@ def reference(image: np.ndarray, table: np.ndarray, out_b: int) -> bytes:
     a = table[np.arange(c), image.astype(np.int64)]  # (H, W, C)
     a = fmpadding.fmpadding(a.reshape(1, h, w, c), (PAD, PAD, PAD, PAD))
     p = swg.sliding_window(a, (KERNEL, KERNEL), (STRIDE, STRIDE), (1, 1)).reshape(-1, KERNEL * KERNEL * c)
-    nb = math.ceil(p.shape[1] / out_b)
-    out = np.zeros((p.shape[0], nb * out_b), dtype=np.int64)
+    out = np.zeros((p.shape[0], patch_beats(c, out_b) * out_b), dtype=np.int64)
     out[:, :p.shape[1]] = p
     return (out & 0xFF).astype(np.uint8).tobytes()
 
@@ -65,9 +73,8 @@ def model_cycles(h: int, w: int, c: int, out_b: int) -> int:
     tests/test_sim_image_window.py): the table a byte a cycle, then output row oy starts when rows 2 oy and 2 oy + 1
     are in (2 pixels a cycle: W cycles a pair of rows) and the row before it is out, and takes NB beats a pixel and
     a cycle to restart its reads."""
-    nb = math.ceil(9 * c / out_b)
     t0 = c * 256 + 5
-    row = nb * (w // 2) + 1
+    row = patch_beats(c, out_b) * (w // 2) + 1
     start = t0 + w
     for oy in range(1, h // 2):
         start = max(start + row, t0 + (oy + 1) * w)
