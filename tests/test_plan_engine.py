@@ -25,6 +25,7 @@ from samfpga.hw.plan.engine import (
     layer_batch,
     layer_config,
     layernorm_row_cycles,
+    mbconv,
     on_window,
     residual_lanes,
     schedule,
@@ -52,9 +53,17 @@ def test_every_mac_once_and_the_units_schedule(units):
     c = cfg()
     steps = schedule(c, units)
     layers = [x for u in units for x in u.layers]
-    model = [s for s in steps if not s.name.endswith(("(V transpose)", "(LayerNorm alone)"))]
+    model = [s for s in steps if not s.name.endswith(("(V transpose)", "(LayerNorm alone)", ".requant"))]
     assert [s.name for s in model[:len(layers)]] == [x.name for x in layers]
-    assert sum(s.macs for s in steps) == sum(x.macs for x in layers)
+    assert sum(s.macs for s in steps if s.engine != "requant") == sum(x.macs for x in layers)
+    # each MBConv block after the first: its input's re-quantisation first, C -> C on the GEMM unit (its own engine)
+    rq = [s for s in steps if s.engine == "requant"]
+    mb = [u for u in units if mbconv(u)]
+    assert len(rq) == sum(u.repeats - 1 for u in mb) > 0
+    for s in rq:
+        nxt = steps[steps.index(s) + 1]
+        first = next(x for u in mb for x in u.layers if x.name == nxt.name)
+        assert s.name.endswith(".requant") and s.macs == first.in_channels ** 2 * first.vectors
     assert steps[-1].engine == "layernorm"  # the neck's closing LayerNorm2d
     # each AV product right after its V transpose (no model MACs; its cycles are the unit's transposing frame)
     for k, s in enumerate(steps):

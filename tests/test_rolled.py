@@ -611,7 +611,7 @@ def test_rolled_build_generates_each_parts_hdl(rolled_build) -> None:
     import shutil
     import tkinter
 
-    from samfpga.hw.vivado.rolled import RELOCATABLE_PRELUDE
+    from samfpga.hw.vivado.module_design import RELOCATABLE_PRELUDE
 
     assert tcl.splitlines()[2:4] == list(RELOCATABLE_PRELUDE) and '"$here/hdl/' in tcl
     moved = ctx.out.parent / f"{ctx.out.name}_moved_design"

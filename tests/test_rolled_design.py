@@ -63,7 +63,7 @@ def test_project_script_agrees_with_the_address_map(board, family, ps, hp):
     assert sorted(int(g) for g in set(port.values())) == [0, 1]
     for g in (0, 1):
         assert f"[get_bd_intf_pins axi_mem{g}/M00_AXI] [get_bd_intf_pins zynq_ps/{hp.format(g)}]" in tcl
-    from samfpga.hw.vivado.rolled import HP_PORTS
+    from samfpga.hw.vivado.module_design import HP_PORTS
 
     enable = [opt for _, opt, _ in HP_PORTS[f"xilinx.com:ip:{ps}:*"][:2]]
     assert all(tcl.count(f"CONFIG.{opt} {{1}}") == 1 for opt in enable), enable  # both HP ports on, once each
@@ -143,7 +143,7 @@ def test_design_relocates_its_memory_files_where_it_is_moved(tmp_path):
     import tkinter
     from pathlib import Path
 
-    from samfpga.hw.vivado.rolled import PINNED_FILE, RELOCATE_TCL
+    from samfpga.hw.vivado.module_design import PINNED_FILE, RELOCATE_TCL
 
     built, run = tmp_path / "build" / "rolled", tmp_path / "run"
     hdl = built / "hdl"

@@ -36,6 +36,15 @@ def _images(prog, mem, steps, lay):
     return img, want, lambda buf, t, data: gp.place(buf, lay, t, data)
 
 
+def _assert_every_pass(res, want, prog, steps) -> None:
+    """Every pass of ``res`` ended without error or timeout, left DDR equal to ``want`` and wrote every step's bytes."""
+    assert not res.error, res.error
+    for r, got in zip(res.passes, res.images, strict=True):
+        assert not r["timed_out"] and r["err"] == 0, r
+        assert got == bytes(want), r["name"]
+        assert r["writer_bytes"] == sum(gp.written_bytes(prog, s) for s in steps)
+
+
 def test_path_steps_and_refusal():
     """The tiny program's 8 plain GEMM steps (INT8 and UINT8 inputs, signed and unsigned outputs, one raw frame), 7
     with a residual adder (the MBConv's and the blocks' sums, one read in window rows), 6 with a LayerNorm before
@@ -260,7 +269,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     cycles), and every register each step: both leave the DDR image the program's, byte for byte. Built as the
     engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
     wrote): the last step's registers read as 0, OKAY.
-    The first step writes all 118 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 122 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout."""
@@ -284,7 +293,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 118
+    assert n_regs == 122
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
@@ -329,3 +338,56 @@ def test_rtl_attention_at_padded_folds(tmp_path):
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and p["err"] == 0, p
         assert got == bytes(want), p["name"]
+
+
+def test_rtl_runs_every_step_at_the_plans_side_lanes(tmp_path):
+    """The 41 steps on the path built with its side units narrower than the unit, as the engine's plans choose them
+    (``engine_gemm_path.with_lanes``; the KV260 plan: depthwise 16 of SIMD 32, LayerNorm 4, softmax 16 of 64 keys):
+    here the depthwise unit at 8 channels a beat (SIMD 16: the stem's 8-channel conv map padded to 16 channels a pixel
+    for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys. Under stalls and
+    free-running, DDR afterwards byte for byte the program's."""
+    prog, mem = _program()
+    prog = gp.with_lanes(prog, {"dw_pe": 8, "ln_pe": 4, "sm_pe": 4})
+    steps = gp.path_steps(prog)
+    assert len(steps) == len(prog.steps) == 41
+    p = gp.rtl_params(prog)
+    assert (p["DW_PE"], p["LN_PE"], p["SM_PE"], p["SIMD"], p["PE"]) == (8, 4, 4, 16, 8)
+    stem = gp.window_steps(prog)[0]
+    assert stem.input.shape[-1] == 8 and gp.window_frame(prog, stem).fmap.shape[-1] == 16
+    lay = gp.layout(prog, steps)
+    img, want, _ = _images(prog, mem, steps, lay)
+    gp.build(prog, tmp_path)
+    res = gp.simulate([gp.step_config(prog, s, lay) for s in steps], bytes(img), PASSES, tmp_path, seed=9)
+    _assert_every_pass(res, want, prog, steps)
+
+
+def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds(tmp_path):
+    """The tiny program with a re-quantisation between blocks (``requant_graph``: a GEMM step of identity weights)
+    compiled for PE 10, so that 25 of its 42 steps have outputs padded to whole PE folds (16 -> 20, 32 -> 40,
+    96 -> 100, ...): the writer sends each token's padding to a scratch area (its tails, access_walk.sv), after every
+    run, or after the 6 runs of a token of the qkv's Q / K / V regions (loop level 3); a residual is read past each
+    token and the lanes zero the padded channels. All 42 steps under stalls and free-running: DDR afterwards byte
+    for byte the program's (the scratch holding the zeros of the padding). A padded step run with its tails off
+    writes other bytes."""
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
+    from tests.test_engine_program import _inputs, requant_graph
+
+    g = requant_graph()
+    prog = compile_program(g, engine_unit(g, pe=10, simd=16, batch=16))
+    mem = run_program(prog, g.run_host_pre(_inputs(g, 3)))
+    steps = gp.path_steps(prog)
+    assert len(steps) == len(prog.steps) == 42
+    padded = [s for s in steps if s.kind == "gemm" and s.layer.mh > s.mh]
+    assert len(padded) == 25 and any(s.identity for s in padded)
+    levels = {gp.writer_pattern(prog, s).level for s in padded}
+    assert levels == {3, 5}
+    lay = gp.layout(prog, steps)
+    img, want, _ = _images(prog, mem, steps, lay)
+    gp.build(prog, tmp_path)
+    cfgs = [gp.step_config(prog, s, lay) for s in steps]
+    res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=11)
+    _assert_every_pass(res, want, prog, steps)
+    k = steps.index(next(s for s in padded if s.identity))
+    r = gp.simulate([{**cfgs[k], "wr_tail": 0}], bytes(want), [{"name": "free"}], tmp_path, tag="no_tail")
+    b, n = lay.bases[steps[k].output], len(gp.output_bytes(prog, mem, steps[k]))
+    assert r.images[0][b:b + n] != want[b:b + n]

@@ -3,6 +3,7 @@
     samfpga build-hw --board kv260 --out out/hw/kv260                     # bundled default model, W8A8
     samfpga build-hw --board zcu104 --checkpoint ckpt.pt --bits 6 --out DIR
     samfpga build-hw --board vck190 --model enc_w8a8.onnx --target-fps 30 --out DIR
+    samfpga build-hw --engine --board kv260 --graph GRAPH_DIR --variant vit_t --image-size 1024 --out DIR
 The folding (parallelism per layer) and memory styles are searched for the highest throughput that fits the board
 as one pipeline within --fit-limit of every resource (--target-fps caps it). One line per step on screen; library
 messages go to DIR/build.log; the last lines give the fit verdict and the path of report.md. Without Vivado the
@@ -54,6 +55,17 @@ def _quantize(ckpt: Path, bits: int, td: Path, int_norm: bool, bias_on_grid: boo
                                     bias_on_grid=bias_on_grid)
         blog.say(f"quantized in {time.time() - t0:.1f} s")
     return model, (td / "quantize.log").read_text()
+
+
+def _model_source(args: argparse.Namespace, td: Path, int_ops: bool, int_bias: bool) -> tuple[Path, str]:
+    """The QONNX encoder to build: ``--model``, or ``--checkpoint`` (default: the bundled model) quantized into
+    ``td`` (``_quantize``); with the quantizer's captured output. ValueError for a missing checkpoint."""
+    if args.model:
+        return Path(args.model), ""
+    ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    if not ckpt.is_file():
+        raise ValueError(f"checkpoint not found: {ckpt}")
+    return _quantize(ckpt, args.bits, td, int_ops, int_bias)
 
 
 def parse_strip_counts(text: str, sep: str = ",") -> int | tuple[int, ...]:
@@ -119,12 +131,88 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="with --roll: price each rolled body built for N column strips (halo included; bodies "
                          "strips cannot cut stay a map wide); several counts: one per rolled stage, in graph order. "
                          "Priced only: HDL generation refuses it for now")
+    eng = ap.add_argument_group("layer-sequential engine (--engine; docs/engine.md)")
+    eng.add_argument("--engine", action="store_true",
+                     help="build the layer-sequential engine (one shared GEMM unit, weights and feature maps in DDR: "
+                          "samfpga.hw.engine.build) instead of the per-layer dataflow design: plan, program, Vivado "
+                          "design, bitstream where Vivado is installed")
+    eng.add_argument("--graph", help="with --engine: the integer graph package to build (graph.json + weights.npz, "
+                                     "as samfpga deploy writes it); without it the quantized model is taken through "
+                                     "FINN's software steps first (OUT/finn, the graph exported to OUT/graph)")
+    eng.add_argument("--variant", default="vit_t", help="with --engine and --model / --graph: the encoder the plan "
+                                                        "prices (ReLU, 8 x 8 windows; default vit_t)")
+    eng.add_argument("--image-size", type=int, default=1024, help="with --engine and --model / --graph: its input size")
+    eng.add_argument("--engine-space", default="", metavar="KEY=N,N;...",
+                     help="with --engine: the widths the plan searches, e.g. 'pe=40;simd=32' (the rest from "
+                          "samfpga.hw.plan.engine.SEARCH)")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
     return ap.parse_args(argv)
 
 
+#: the FINN steps whose graph the engine compiles (no folding search: the engine's widths are its own)
+ENGINE_FINN_STEPS = ("qonnx_to_finn", "tidy_up", "streamline", "pixel_input", "convert_to_hw",
+                     "minimize_bit_width_initial", "partition", "specialize", "fold", "minimize_bit_width",
+                     "transpose_decomposition")
+
+
+def engine_main(args: argparse.Namespace) -> int:
+    """``samfpga build-hw --engine``: the integer graph (``--graph``, or the quantized model through
+    ``ENGINE_FINN_STEPS`` and exported to OUT/graph), then ``samfpga.hw.engine.build``'s steps."""
+    from samfpga.hw.engine.build import EngineBuildConfig, EngineBuildError, run_engine_build
+    from samfpga.hw.plan.__main__ import parse_space
+
+    out = Path(args.out)
+    try:
+        space = parse_space(args.engine_space)
+        if out.exists():
+            raise ValueError(f"output directory exists: {args.out} (choose a new one)")
+        enc = None
+        graph = args.graph
+        if graph is None:
+            graph, enc = _engine_graph(args, out)
+        cfg = EngineBuildConfig(board=args.board, graph=str(graph), output_dir=str(out), variant=args.variant,
+                                image_size=args.image_size, encoder_config=enc, space=space, limit=args.fit_limit,
+                                clock_mhz=args.clock_mhz)
+        b = run_engine_build(cfg, exist_ok=args.graph is None)  # OUT holds finn/ and graph/ then
+    except (ValueError, EngineBuildError) as e:
+        print(f"build-hw: error: {e}", file=sys.stderr)
+        return 2
+    if b.stopped:
+        print(f"build-hw: stopped before the bitstream: {b.stopped}")
+    return 0
+
+
+def _engine_graph(args: argparse.Namespace, out: Path) -> tuple[Path, object]:
+    """The integer graph of ``args``' model through ``ENGINE_FINN_STEPS`` under OUT/finn, exported to OUT/graph;
+    with the checkpoint's encoder config when it came from one (None for --model)."""
+    from samfpga.hw.build import BuildConfig, BuildError, run_build
+    from samfpga.hw.build.config import BuildOptions
+    from samfpga.hw.build.package import PackageError, export_build
+
+    enc = None
+    with tempfile.TemporaryDirectory(prefix="samfpga_q_") as td:
+        model, preamble = _model_source(args, Path(td), True, True)
+        if not args.model:
+            from samfpga.models.quant.source import load_model
+
+            enc = load_model(args.checkpoint or DEFAULT_CHECKPOINT).image_encoder.config
+        cfg = BuildConfig(board=args.board, output_dir=str(out / "finn"), fit=False, clock_mhz=args.clock_mhz,
+                          steps=ENGINE_FINN_STEPS, options=BuildOptions(int_ops=True, pixel_input=True))
+        try:
+            run_build(model, cfg, preamble=preamble)
+            export_build(out / "finn", out / "graph")
+        except (BuildError, PackageError) as e:
+            raise ValueError(str(e)) from None
+    return out / "graph", enc
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.engine:
+        return engine_main(args)
+    if args.graph:
+        print("build-hw: error: --graph needs --engine", file=sys.stderr)
+        return 2
     from samfpga.hw.build import BuildConfig, BuildError, run_build
     from samfpga.hw.build.config import BuildOptions
 
@@ -144,13 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.out).exists():
             raise ValueError(f"output directory exists: {args.out} (choose a new one)")
         with tempfile.TemporaryDirectory(prefix="samfpga_q_") as td:
-            if args.model:
-                model, preamble = Path(args.model), ""
-            else:
-                ckpt = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
-                if not ckpt.is_file():
-                    raise ValueError(f"checkpoint not found: {ckpt}")
-                model, preamble = _quantize(ckpt, args.bits, Path(td), args.int_ops, args.int_bias)
+            model, preamble = _model_source(args, Path(td), args.int_ops, args.int_bias)
             run_build(model, cfg, preamble=preamble)  # prints the progress, the verdict and the report's path
     except (ValueError, BuildError) as e:
         print(f"build-hw: error: {e}", file=sys.stderr)

@@ -139,11 +139,17 @@ ACCESS_READER = UnitMap(
     err_doc="bit 0 R error response (sticky until reset), bit 1 bad configuration: run or a count 0, or (ALIGNED) "
             "base, run or a stride not on whole beats (frame dropped)")
 
+#: the writer's tails (a writer built with TAIL = 1; ignored otherwise): after each iteration of loop level
+#: tail_level (5: after every run) tail bytes of the input go to tail_addr, a scratch area (tail 0: none); what a
+#: unit's outputs padded to whole folds need, their padding taken by no run
+WRITER_TAIL = (("tail", "cfg_tail", 32), ("tail_addr", "cfg_tail_addr", 64), ("tail_level", "cfg_tail_level", 3))
+
 #: the engine's write DMA (access_writer.sv): the reader's walk, its input stream written run by run
 ACCESS_WRITER = UnitMap(
-    "access_writer", ACCESS_READER.params,
+    "access_writer", ACCESS_READER.params + WRITER_TAIL,
     err_doc="bit 0 B error response (sticky until reset), bit 1 bad configuration: run or a count 0, or (ALIGNED) "
-            "base, run or a stride not on whole beats (frame dropped, no input taken)")
+            "base, run or a stride not on whole beats (frame dropped, no input taken)",
+    optional=tuple(k for k, _, _ in WRITER_TAIL))
 
 #: the token-batched MVU (token_batch_mvu.sv): no start / busy of its own (it samples its configuration with the
 #: first input beat of each frame), so CTRL's ap_done follows ap_start at once; base and stride are the weights'
@@ -179,7 +185,8 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: raw rows through the softmax (softmax = 1, its parameter set sm_set: QK^T) or as their low bytes (transpose = 1:
 #: the V transpose into AV's weight image; sm_rows: the step's rows, whose last ends the writer's stream), for an
 #: image step (the first convolution on the raw image) the image window (image = 1; img_h, img_w: the image's size;
-#: its table from the parameter reader). Every register is written per step (the keys a step does not use as 0).
+#: its table from the parameter reader), and the writer's tails (wr_tail*: ``WRITER_TAIL``, the unit's outputs padded to
+#: whole PE folds). Every register is written per step (the keys a step does not use as 0).
 ENGINE_GEMM_PATH = UnitMap(
     "engine_gemm_path",
     (*_access("rd"), ("in_unsigned", "cfg_in_unsigned", 1),
@@ -194,7 +201,8 @@ ENGINE_GEMM_PATH = UnitMap(
      ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1), ("dw_open_l", "cfg_dw_open_l", 1),
      ("dw_open_r", "cfg_dw_open_r", 1), ("window", "cfg_window", 1), ("softmax", "cfg_softmax", 1),
      ("sm_set", "cfg_sm_set", 8), ("transpose", "cfg_transpose", 1), ("sm_rows", "cfg_sm_rows", 32),
-     ("image", "cfg_image", 1), ("img_h", "cfg_img_h", 16), ("img_w", "cfg_img_w", 16)),
+     ("image", "cfg_image", 1), ("img_h", "cfg_img_h", 16), ("img_w", "cfg_img_w", 16),
+     *((f"wr_{k}", f"cfg_wr_{p[4:]}", b) for k, p, b in WRITER_TAIL)),
     err_bits=8,
     err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
             "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
@@ -203,7 +211,8 @@ ENGINE_GEMM_PATH = UnitMap(
     + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
        "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
-       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "transpose", "sm_rows", "image", "img_h", "img_w"))
+       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "transpose", "sm_rows", "image", "img_h", "img_w",
+       *(f"wr_{k}" for k, _, _ in WRITER_TAIL)))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}

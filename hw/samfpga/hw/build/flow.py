@@ -137,6 +137,9 @@ def _write_report(model, ctx: BuildContext, out: Path, timings: dict[str, dict],
     report["vivado_available"] = vivado_available()
     if stopped:
         report["stopped"] = stopped
+    if not ctx.results.costs:  # nothing estimated (a build whose steps end before ``estimates``): no fit to state
+        report["verdict"] = {"fits": None, "binding": None, "pressure": {}, "advice": [],
+                             "text": "none: no layer was estimated (the estimates step did not run)"}
     chart = None
     if ctx.results.costs:
         chart = resource_chart({k: {r: v[r] for r in v if r in report["total"]["budget"]}

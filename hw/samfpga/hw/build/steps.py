@@ -639,7 +639,7 @@ def step_hw_codegen(model, ctx):
         # PrepareIP, host.json for the board's driver, and the Vivado design joining the parts around their DMA
         # engines (the HDL the RTL benches simulate); FINN's own IP steps do not apply to it
         from samfpga.hw.rolled import codegen
-        from samfpga.hw.vivado.rolled import run_vivado
+        from samfpga.hw.vivado.module_design import run_vivado
 
         index = codegen.generate(model, ctx.out, ctx.cfg.board_spec, ctx.cfg.clock)
         ctx.results.rolled["codegen"] = index
@@ -650,7 +650,7 @@ def step_hw_codegen(model, ctx):
         if not vivado_available():
             raise VivadoRequired(f"{done}; the bitstream needs Vivado: vivado -mode batch -source {script} "
                                  f"(then copy its rolled.bit and rolled.hwh to {ctx.out / 'rolled'})")
-        bit = run_vivado(script, ctx.out / "rolled")
+        bit = run_vivado(script, ctx.out / "rolled", "rolled")
         raise BuildStopped(f"{done}; bitstream {bit} (rolled builds end here: FINN's IP steps do not apply)")
 
     from samfpga.hw.rolled.codegen import move_code

@@ -368,6 +368,10 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
     rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer, gemm), 0
+    if layer.kind in ("conv", "linear") or (layer.kind == "matmul" and not layer.name.endswith("matmul_qk")):
+        # outputs padded to whole PE folds: the writer takes the padding too (to the scratch area, or AV's next
+        # token's first bytes: engine_gemm_path.writer_pattern / av_write)
+        wr = wr // layer.mh * _pad(layer.mh, cfg.pe)
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
@@ -447,15 +451,37 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     return Step(f"{av.name} (V transpose)", "attention", 0, b[binding] + cfg.launch_cycles, b, rd, wr, wb, binding)
 
 
+def requant_step(cfg: EngineConfig, unit: Unit, block: int, first: Layer, gemm: tb.TokenBatchConfig,
+                 res_lanes: int) -> Step:
+    """The step before MBConv block ``block`` (> 0) of ``unit``: the quantized model re-quantises the previous block's
+    ReLU output (UINT8) for this block's INT8 input, two roundings no one requantiser reproduces, so the program
+    runs it on the GEMM unit with identity weights (``engine_program._Compiler._requant``): C -> C over the block's
+    map (``first``: its first layer, a 1 x 1 conv). Its multiply-accumulates are the unit's, not the model's
+    (engine ``requant``)."""
+    c = first.in_channels
+    layer = Layer(f"{unit.name}.{block}.requant", "linear", unit.name, block, c, c, first.vectors, c * c,
+                  in_channels=c, out_elems=first.vectors * c)
+    return replace(step_of(cfg, unit, layer, gemm, in_words=1, res_lanes=res_lanes), engine="requant")
+
+
+def mbconv(unit: Unit) -> bool:
+    """Whether ``unit`` is a stage of MBConv blocks (TinyViT's first: blocks without attention)."""
+    parts = unit.name.split(".")
+    return len(parts) == 3 and parts[0] == "layers" and parts[2] == "blocks" and unit.window == 0
+
+
 def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
-    """Every layer of every block in execution order (each AV product preceded by its V transpose), plus the neck's
-    closing LayerNorm as its own pass."""
+    """Every layer of every block in execution order (each AV product preceded by its V transpose, each MBConv block
+    after the first by its input's re-quantisation, ``requant_step``), plus the neck's closing LayerNorm as its own
+    pass."""
     gemm = gemm_unit(cfg, units)
     steps = []
     words = 1  # bytes per value of the previous layer's output
     lanes = residual_lanes(cfg, units)
     for u in units:
-        for blk in u.blocks:
+        for j, blk in enumerate(u.blocks):
+            if j and mbconv(u):
+                steps.append(requant_step(cfg, u, j, blk[0], gemm, lanes))
             for x in blk:
                 if x.kind == "matmul" and not x.name.endswith("matmul_qk"):
                     steps.append(v_transpose_step(cfg, u, x, gemm))
@@ -733,10 +759,22 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     out["path registers (AXI-Lite, engine_gemm_path_axil.sv)"] = {
         **_res(**path_registers()), "source": "Yosys, the AXI-Lite top less the path (pricing.PATH_GLUE)"}
     aligned = "_aligned" if dma_on_whole_beats(units) else ""
+    # the writer's tails (the unit's outputs padded to whole PE folds) keep its beats aligned only when every
+    # padding is whole beats
+    wr = f"access_writer{aligned if tails_on_whole_beats(cfg, units) else ''}_tail"
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
-                       ("parameter reader", f"access_reader{aligned}"), ("writer", f"access_writer{aligned}")):
+                       ("parameter reader", f"access_reader{aligned}"), ("writer", wr)):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
     return out
+
+
+def tails_on_whole_beats(cfg: EngineConfig, units: list[Unit]) -> bool:
+    """Whether every GEMM layer's outputs padded to whole PE folds pad by whole beats of PORT_BYTES (the writer's
+    tails, ``engine_gemm_path.writer_pattern``; the re-quantisations' too, ``requant_step``), so an aligned writer
+    takes them."""
+    mhs = [x.mh for u in units for x in u.layers if x.kind in ("conv", "linear")]
+    mhs += [b[0].in_channels for u in units if mbconv(u) for b in u.blocks[1:]]
+    return all((_pad(m, cfg.pe) - m) % PORT_BYTES == 0 for m in mhs)
 
 
 def dma_on_whole_beats(units: list[Unit]) -> bool:
@@ -815,9 +853,18 @@ NOT_BUILT = (
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
     "simulation (samfpga.backends.step_sequencer; bench/results/engine_gemm_path_sim.md), but its launch time on a board "
     "is not measured (launch_cycles is an assumption)",
-    "the engine as one design: HDL, RTL simulation (the whole schedule runs in python on the units' models and "
-    "equals FINN's execution for the tiny build: samfpga.hw.sim.engine_program; engine_gemm_path.sv runs all 41 "
-    "of its steps DDR to DDR bit-exactly, the image's conv behind the image window included), Vivado, a bitstream",
+    "the engine's bitstream: samfpga build-hw --engine writes the engine as one design (engine_gemm_path_axil.sv "
+    "at the program's parameters in a Verilog wrapper, Verilator lint clean, also for vit_t's 101-step program at "
+    "512²; the Vivado block design with the PS, its register block and its masters on four HP ports: "
+    "samfpga.hw.engine.design; engine_gemm_path.sv runs every step of the tiny program DDR to DDR bit-exactly, also "
+    "at side lanes narrower than the unit and with outputs padded to whole PE folds), but Vivado has not run it: no "
+    "synthesis, timing or resource figures of the design as a whole",
+    "the path's readers as the plan prices them: engine_gemm_path.sv builds its input, residual and parameter "
+    "readers for any byte alignment (ALIGNED = 0, at the unit's stream widths); the plan prices readers for whole "
+    "16-byte beats (2,140 LUT fewer each by Yosys), which the path does not offer yet",
+    "the depthwise unit's banks at the plan's strip width in a generated design: the program launches each "
+    "depthwise layer and 3 x 3 conv whole, so the design's banks hold the widest map's rows; strip launches exist "
+    "(engine_gemm_path.strip_configs) but not for a window step whose outputs are padded to PE folds",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

@@ -48,6 +48,9 @@ DMA: dict[str, dict[str, float]] = {
     "access_reader_aligned": {"LUT": 1095.0, "FF": 793.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
     "access_writer": {"LUT": 3365.0, "FF": 1197.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
     "access_writer_aligned": {"LUT": 1334.0, "FF": 925.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
+    # the engine's writer: its tails take the unit's outputs padded to whole PE folds (TAIL = 1, access_walk.sv)
+    "access_writer_tail": {"LUT": 3496.0, "FF": 1323.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
+    "access_writer_aligned_tail": {"LUT": 1415.0, "FF": 1051.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
 }
 
 
@@ -182,9 +185,9 @@ SOFTMAX_YOSYS: dict[str, tuple[float, float]] = {"LUT": (787.86, -84.41), "FF": 
 #: larger of the tiny and the KV260 widths. The image window and its gearbox are shelled too (priced on their own).
 #: ``python bench/engine_path_glue_synth.py`` (bench/results/engine_path_glue_synth.json, the parts shelled by
 #: samfpga.hw.synth.shells; tests/test_plan_engine.py checks these equal that file's fit). No DSP, no block RAM.
-PATH_GLUE: dict = {"LUT": {"c0": 80.08, "pe": 16.479, "simd": 19.064, "dw_pe": 8.086, "ln_lanes": 23.758,
-                           "sm_lanes": 7.746},
-                   "FF": 35.0, "registers": {"LUT": 415.0, "FF": 2190.0}}
+PATH_GLUE: dict = {"LUT": {"c0": 85.45, "pe": 16.364, "simd": 19.068, "dw_pe": 7.971, "ln_lanes": 23.819,
+                           "sm_lanes": 7.716},
+                   "FF": 35.0, "registers": {"LUT": 449.0, "FF": 2257.0}}
 
 
 def path_glue(widths: dict[str, int]) -> dict[str, float]:

@@ -50,13 +50,8 @@ def generate(graphs: list, host: dict, kinds: list[str], words: list[dict], out:
     the script, the source and memory file counts, the lint log and the seconds taken."""
     from samfpga.hw.rolled import part_hdl
     from samfpga.hw.sim.rolled_parts import layouts
-    from samfpga.hw.vivado.rolled import (
-        PINNED_FILE,
-        RELOCATABLE_PRELUDE,
-        RELOCATE_FILE,
-        RELOCATE_TCL,
-        project_tcl,
-    )
+    from samfpga.hw.vivado.module_design import PINNED_FILE, RELOCATABLE_PRELUDE, RELOCATE_FILE, RELOCATE_TCL
+    from samfpga.hw.vivado.rolled import project_tcl
 
     t0 = time.monotonic()
     root = out / DESIGN_DIR

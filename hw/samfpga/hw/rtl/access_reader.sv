@@ -82,6 +82,7 @@ module access_reader #(
 		.start(start && !busy), .cfg_base, .cfg_run,
 		.cfg_count('{cfg_count0, cfg_count1, cfg_count2, cfg_count3, cfg_count4, cfg_count5}),
 		.cfg_stride('{cfg_stride0, cfg_stride1, cfg_stride2, cfg_stride3, cfg_stride4, cfg_stride5}),
+		.cfg_tail('0), .cfg_tail_addr('0), .cfg_tail_level('0),
 		.walking, .err_cfg, .sized(), .size(),
 		.seg_valid, .seg_ready, .seg_addr, .seg_bytes, .seg_last
 	);

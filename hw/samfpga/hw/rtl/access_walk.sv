@@ -8,6 +8,12 @@
 // zero; with ALIGNED, base, run or a stride not on whole AXI_DW/8-byte beats): `err_cfg` is set (until the next
 // start) and no segment is issued. SIZE = 1: before the first segment the walk multiplies out the frame's bytes
 // (RUN x the counts, one level per cycle) and pulses `sized` with `size` valid (a writer's input length).
+//
+// TAIL = 1 (a writer whose input holds bytes no run takes: a unit's outputs padded to whole folds): after the last
+// run of each iteration of level cfg_tail_level (every run at level 5), a tail segment of cfg_tail bytes at
+// cfg_tail_addr (a scratch area the host sets aside); cfg_tail = 0: none. `size` then counts the tails' bytes too
+// (cfg_tail x the counts of levels 0 .. cfg_tail_level, multiplied out after the runs', one level per cycle). With
+// ALIGNED the tails too are whole beats at a beat-aligned address (else bad configuration).
 
 module access_walk #(
 	int unsigned  AXI_AW = 32,
@@ -17,7 +23,8 @@ module access_walk #(
 	int unsigned  STRIDE_BITS = 32,
 	int unsigned  SIZE_BITS = 48,
 	bit  ALIGNED = 0,
-	bit  SIZE = 0
+	bit  SIZE = 0,
+	bit  TAIL = 0
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -27,6 +34,9 @@ module access_walk #(
 	input	logic [RUN_BITS-1:0]  cfg_run,
 	input	logic [COUNT_BITS-1:0]  cfg_count[6],
 	input	logic [STRIDE_BITS-1:0]  cfg_stride[6],
+	input	logic [RUN_BITS-1:0]  cfg_tail,	// TAIL: bytes of each tail segment (0: none)
+	input	logic [AXI_AW-1:0]  cfg_tail_addr,	// TAIL: the tails' address
+	input	logic [2:0]  cfg_tail_level,	// TAIL: a tail after each iteration of this level (5: after every run)
 	output	logic  walking,	// from the start until the last segment is taken
 	output	logic  err_cfg,
 	output	logic  sized,	// SIZE: one cycle, `size` valid (before the first segment)
@@ -46,6 +56,13 @@ module access_walk #(
 	endfunction
 
 	typedef enum logic [1:0] { IDLE, MUL, RUN } state_t;
+	logic [RUN_BITS-1:0]  TailBytes;
+	logic [AXI_AW-1:0]  TailAddr;
+	logic [2:0]  TailLvl;
+	logic  InTail = 0;	// the tail segment is on seg_*
+	logic  TailPhase = 0;	// MUL: multiplying out the tails' bytes
+	logic  Summed = 0;	// MUL: the tails' bytes added
+	logic [SIZE_BITS-1:0]  TailSize;
 	state_t  State = IDLE;
 	logic [RUN_BITS-1:0]  RunBytes;
 	logic [COUNT_BITS-1:0]  Count[LEVELS], Cnt[LEVELS];
@@ -79,13 +96,20 @@ module access_walk #(
 		end
 		if(ALIGNED && ((cfg_base & AXI_AW'(BEAT_BYTES - 1)) != 0 || (cfg_run & RUN_BITS'(BEAT_BYTES - 1)) != 0))
 			bad = 1;
+		if(TAIL && ALIGNED && ((cfg_tail_addr & AXI_AW'(BEAT_BYTES - 1)) != 0
+				|| (cfg_tail & RUN_BITS'(BEAT_BYTES - 1)) != 0))
+			bad = 1;
 	end
 
 	assign	walking = State != IDLE;
 	assign	seg_valid = State == RUN;
-	assign	seg_addr = Addr[LEVELS-1];
-	assign	seg_bytes = RunBytes;
-	assign	seg_last = !more;
+	uwire [SIZE_BITS-1:0]  mul_out = (TAIL && TailPhase? TailSize : Size) * SIZE_BITS'(Count[Lvl]);
+
+	// a tail follows this run: the next advance is at the tail's level or outside it, or the frame ends
+	uwire  tail_next = TAIL && !InTail && TailBytes != 0 && (!more || adv <= 32'(TailLvl));
+	assign	seg_addr = TAIL && InTail? TailAddr : Addr[LEVELS-1];
+	assign	seg_bytes = TAIL && InTail? TailBytes : RunBytes;
+	assign	seg_last = !more && !tail_next;
 	assign	err_cfg = ErrCfg;
 	assign	size = Size;
 
@@ -105,21 +129,48 @@ module access_walk #(
 				Addr[k] <= cfg_base;
 			end
 			Size <= SIZE_BITS'(cfg_run);
+			TailBytes <= TAIL? cfg_tail : '0;
+			TailAddr <= cfg_tail_addr;
+			TailLvl <= cfg_tail_level;
+			TailSize <= SIZE_BITS'(TAIL? cfg_tail : '0);
+			TailPhase <= 0;
+			Summed <= 0;
+			InTail <= 0;
 			Lvl <= 0;
 			ErrCfg <= bad;
 			State <= bad? IDLE : SIZE? MUL : RUN;
 		end
-		MUL: begin
-			Size <= Size * Count[Lvl];
+		MUL: begin	// one multiplier: the runs' bytes, then (TAIL) the tails' over levels 0 .. cfg_tail_level, the sum
 			Lvl <= Lvl + 1;
-			if(Lvl == 3'(LEVELS - 1)) begin
+			if(!TailPhase) begin
+				Size <= mul_out;
+				if(Lvl == 3'(LEVELS - 1)) begin
+					Lvl <= 0;
+					if(TAIL)  TailPhase <= 1;
+					else begin
+						State <= RUN;
+						sized <= 1;
+					end
+				end
+			end
+			else if(!Summed) begin
+				if(Lvl <= TailLvl)  TailSize <= mul_out;
+				if(Lvl == 3'(LEVELS - 1))  Summed <= 1;
+			end
+			else begin
+				Size <= Size + TailSize;
 				State <= RUN;
 				sized <= 1;
 			end
 		end
 		RUN: if(seg_ready) begin
-			if(!more)  State <= IDLE;
+			if(tail_next)  InTail <= 1;	// the counters stay: the tail belongs to this run
+			else if(!more) begin
+				State <= IDLE;
+				InTail <= 0;
+			end
 			else begin
+				InTail <= 0;
 				Cnt[adv] <= Cnt[adv] + 1;
 				for(int unsigned  k = 0; k < LEVELS; k++) begin
 					if(k >= adv)  Addr[k] <= next_addr;

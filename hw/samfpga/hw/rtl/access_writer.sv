@@ -28,7 +28,10 @@ module access_writer #(
 	int unsigned  B_BITS = 8,	// counter of bursts awaiting their B response
 	// 1: base, run and strides on whole AXI beats (with STREAM_W = AXI_DW): input beats pass straight to W, all
 	// strobes set (a frame breaking the rule is refused: err[1])
-	bit  ALIGNED = 0
+	bit  ALIGNED = 0,
+	// 1: after each iteration of loop level cfg_tail_level a tail of cfg_tail input bytes goes to cfg_tail_addr, a
+	// scratch area (access_walk.sv: a unit's outputs padded to whole folds, whose padding no run takes)
+	bit  TAIL = 0
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -48,6 +51,9 @@ module access_writer #(
 	input	logic [STRIDE_BITS-1:0]  cfg_stride3,
 	input	logic [STRIDE_BITS-1:0]  cfg_stride4,
 	input	logic [STRIDE_BITS-1:0]  cfg_stride5,
+	input	logic [RUN_BITS-1:0]  cfg_tail,
+	input	logic [AXI_AW-1:0]  cfg_tail_addr,
+	input	logic [2:0]  cfg_tail_level,
 	output	logic  busy,
 	output	logic  done,
 	output	logic [1:0]  err,
@@ -99,12 +105,13 @@ module access_writer #(
 
 	access_walk #(
 		.AXI_AW(AXI_AW), .BEAT_BYTES(AXI_DW / 8), .RUN_BITS(RUN_BITS), .COUNT_BITS(COUNT_BITS),
-		.STRIDE_BITS(STRIDE_BITS), .SIZE_BITS(SIZE_BITS), .ALIGNED(ALIGNED), .SIZE(1)
+		.STRIDE_BITS(STRIDE_BITS), .SIZE_BITS(SIZE_BITS), .ALIGNED(ALIGNED), .SIZE(1), .TAIL(TAIL)
 	) walk (
 		.clk, .rst,
 		.start(start && !busy), .cfg_base, .cfg_run,
 		.cfg_count('{cfg_count0, cfg_count1, cfg_count2, cfg_count3, cfg_count4, cfg_count5}),
 		.cfg_stride('{cfg_stride0, cfg_stride1, cfg_stride2, cfg_stride3, cfg_stride4, cfg_stride5}),
+		.cfg_tail, .cfg_tail_addr, .cfg_tail_level,
 		.walking, .err_cfg, .sized, .size,
 		.seg_valid, .seg_ready, .seg_addr, .seg_bytes, .seg_last()
 	);

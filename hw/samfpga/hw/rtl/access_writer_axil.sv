@@ -18,6 +18,10 @@
 //   0x40  STRIDE3    RW  cfg_stride3[31:0]
 //   0x44  STRIDE4    RW  cfg_stride4[31:0]
 //   0x48  STRIDE5    RW  cfg_stride5[31:0]
+//   0x4C  TAIL       RW  cfg_tail[31:0]
+//   0x50  TAIL_ADDR_LO RW  cfg_tail_addr[31:0]
+//   0x54  TAIL_ADDR_HI RW  cfg_tail_addr[63:32]
+//   0x58  TAIL_LEVEL RW  cfg_tail_level[2:0]
 
 module access_writer_axil #(
 	int unsigned  AXI_DW = 64,
@@ -31,6 +35,7 @@ module access_writer_axil #(
 	int unsigned  BQ_DEPTH = 8,
 	int unsigned  B_BITS = 8,
 	bit  ALIGNED = 0,
+	bit  TAIL = 0,
 	int unsigned  AXIL_AW = 7,	// AXI-Lite address bits (the register window)
 	bit  CFG_READ = 1	// 0: the configuration registers read as 0 (axil_regs.sv)
 )(
@@ -81,7 +86,7 @@ module access_writer_axil #(
 	input	logic  m_axi_bvalid,
 	output	logic  m_axi_bready
 );
-	localparam int unsigned  N_CFG = 15;
+	localparam int unsigned  N_CFG = 19;
 
 	if(AXI_AW > 64)  $error("cfg_base is wider than its 64-bit register");
 	if(RUN_BITS > 32)  $error("cfg_run is wider than its 32-bit register");
@@ -97,6 +102,9 @@ module access_writer_axil #(
 	if(STRIDE_BITS > 32)  $error("cfg_stride3 is wider than its 32-bit register");
 	if(STRIDE_BITS > 32)  $error("cfg_stride4 is wider than its 32-bit register");
 	if(STRIDE_BITS > 32)  $error("cfg_stride5 is wider than its 32-bit register");
+	if(RUN_BITS > 32)  $error("cfg_tail is wider than its 32-bit register");
+	if(AXI_AW > 64)  $error("cfg_tail_addr is wider than its 64-bit register");
+	if(3 > 3)  $error("cfg_tail_level is wider than its 3-bit register");
 
 	uwire [32*N_CFG-1:0]  cfg;
 	uwire  start, busy;
@@ -116,15 +124,18 @@ module access_writer_axil #(
 	uwire [STRIDE_BITS-1:0]  cfg_stride3 = STRIDE_BITS'(cfg[384 +: 32]);	// 0x40 STRIDE3
 	uwire [STRIDE_BITS-1:0]  cfg_stride4 = STRIDE_BITS'(cfg[416 +: 32]);	// 0x44 STRIDE4
 	uwire [STRIDE_BITS-1:0]  cfg_stride5 = STRIDE_BITS'(cfg[448 +: 32]);	// 0x48 STRIDE5
+	uwire [RUN_BITS-1:0]  cfg_tail = RUN_BITS'(cfg[480 +: 32]);	// 0x4C TAIL
+	uwire [AXI_AW-1:0]  cfg_tail_addr = AXI_AW'({cfg[544 +: 32], cfg[512 +: 32]});	// 0x50 TAIL_ADDR_LO, 0x54 TAIL_ADDR_HI
+	uwire [3-1:0]  cfg_tail_level = 3'(cfg[576 +: 32]);	// 0x58 TAIL_LEVEL
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(480'hFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(608'h00000007FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,
 		.cfg, .start, .busy, .err
 	);
 
-	access_writer #(.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(STREAM_W), .MAX_BURST(MAX_BURST), .RUN_BITS(RUN_BITS), .COUNT_BITS(COUNT_BITS), .STRIDE_BITS(STRIDE_BITS), .SIZE_BITS(SIZE_BITS), .BQ_DEPTH(BQ_DEPTH), .B_BITS(B_BITS), .ALIGNED(ALIGNED)) unit (
-		.clk, .rst, .start, .cfg_base, .cfg_run, .cfg_count0, .cfg_count1, .cfg_count2, .cfg_count3, .cfg_count4, .cfg_count5, .cfg_stride0, .cfg_stride1, .cfg_stride2, .cfg_stride3, .cfg_stride4, .cfg_stride5, .busy, .err, .done(), .s_axis_tdata, .s_axis_tkeep, .s_axis_tlast, .s_axis_tvalid, .s_axis_tready, .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot, .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready, .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
+	access_writer #(.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(STREAM_W), .MAX_BURST(MAX_BURST), .RUN_BITS(RUN_BITS), .COUNT_BITS(COUNT_BITS), .STRIDE_BITS(STRIDE_BITS), .SIZE_BITS(SIZE_BITS), .BQ_DEPTH(BQ_DEPTH), .B_BITS(B_BITS), .ALIGNED(ALIGNED), .TAIL(TAIL)) unit (
+		.clk, .rst, .start, .cfg_base, .cfg_run, .cfg_count0, .cfg_count1, .cfg_count2, .cfg_count3, .cfg_count4, .cfg_count5, .cfg_stride0, .cfg_stride1, .cfg_stride2, .cfg_stride3, .cfg_stride4, .cfg_stride5, .cfg_tail, .cfg_tail_addr, .cfg_tail_level, .busy, .err, .done(), .s_axis_tdata, .s_axis_tkeep, .s_axis_tlast, .s_axis_tvalid, .s_axis_tready, .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot, .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready, .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
 	);
 endmodule

@@ -254,6 +254,11 @@ module engine_gemm_path #(
 	input	logic  cfg_image,
 	input	logic [15:0]  cfg_img_h,
 	input	logic [15:0]  cfg_img_w,
+	// the writer's tails (access_walk.sv): steps whose unit outputs are padded to whole PE folds send each token's
+	// padding (cfg_wr_tail bytes after each iteration of loop level cfg_wr_tail_level) to a scratch area; 0: none
+	input	logic [31:0]  cfg_wr_tail,
+	input	logic [AXI_AW-1:0]  cfg_wr_tail_addr,
+	input	logic [2:0]  cfg_wr_tail_level,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -584,11 +589,12 @@ module engine_gemm_path #(
 	end : genNoNorm
 
 	access_writer #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST), .TAIL(1)
 	) writer (
 		.clk, .rst, .start(wr_start),
 		.cfg_base(cfg_wr_base), .cfg_run(cfg_wr_run), .cfg_count0(cfg_wr_count0), .cfg_count1(cfg_wr_count1), .cfg_count2(cfg_wr_count2), .cfg_count3(cfg_wr_count3), .cfg_count4(cfg_wr_count4), .cfg_count5(cfg_wr_count5),
 		.cfg_stride0(cfg_wr_stride0), .cfg_stride1(cfg_wr_stride1), .cfg_stride2(cfg_wr_stride2), .cfg_stride3(cfg_wr_stride3), .cfg_stride4(cfg_wr_stride4), .cfg_stride5(cfg_wr_stride5),
+		.cfg_tail(cfg_wr_tail), .cfg_tail_addr(cfg_wr_tail_addr), .cfg_tail_level(cfg_wr_tail_level),
 		.busy(wr_busy), .done(wr_done), .err(wr_err),
 		.s_axis_tdata(w_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(w_tvalid),
 		.s_axis_tready(w_tready),

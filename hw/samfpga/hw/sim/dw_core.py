@@ -160,11 +160,12 @@ def windows(f: DwFrame, pe: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def patch_index(c: int, pe: int) -> np.ndarray:
-    """(9 * cb * pe,) for a map of ``c`` channels in cb = ceil(c / pe) beats: for each value of a window beat's
-    patch (order beat g, tap, lane p: ``windows``) its index in FINN's im2col order (tap * c + channel, the sliding
-    window generator's and so the conv's weight rows), -1 for a padded channel (g * pe + p >= c)."""
-    cb = -(-c // pe)
+def patch_index(c: int, pe: int, padded: int | None = None) -> np.ndarray:
+    """(9 * cb * pe,) for a map of ``c`` channels stored ``padded`` (default ``c``) a pixel, in cb = ceil(padded /
+    pe) beats: for each value of a window beat's patch (order beat g, tap, lane p: ``windows``) its index in FINN's
+    im2col order (tap * c + channel, the sliding window generator's and so the conv's weight rows), -1 for a padded
+    channel (g * pe + p >= c)."""
+    cb = -(-(c if padded is None else padded) // pe)
     g, t, p = np.meshgrid(np.arange(cb), np.arange(K * K), np.arange(pe), indexing="ij")
     ch = g * pe + p
     return np.where(ch < c, t * c + ch, -1).ravel()

@@ -55,14 +55,42 @@ def plain_gemm_steps(prog) -> list:
 
 
 def dw_pe(prog) -> int:
-    """Channels per beat of the path's depthwise unit: the GEMM unit's SIMD (the reader's bytes per beat)."""
-    return prog.unit.simd
+    """Channels per beat of the path's depthwise unit: the program's ``lanes["dw_pe"]``, by default the GEMM unit's
+    SIMD (the reader's bytes per beat)."""
+    return prog.lanes.get("dw_pe", prog.unit.simd)
 
 
 def ln_pe(prog) -> int:
-    """Lanes of the path's LayerNorm: half the unit's SIMD (as the plan's engines run it narrower than the unit,
-    ``EngineConfig.ln_lanes``; its beats re-cut from and to the unit's), at least 1."""
-    return max(1, prog.unit.simd // 2)
+    """Lanes of the path's LayerNorm: the program's ``lanes["ln_pe"]``, by default half the unit's SIMD (as the
+    plan's engines run it narrower than the unit, ``EngineConfig.ln_lanes``; its beats re-cut from and to the
+    unit's), at least 1."""
+    return prog.lanes.get("ln_pe", max(1, prog.unit.simd // 2))
+
+
+#: the side units' lanes a program may choose (``EngineProgram.lanes``)
+LANE_KEYS = ("dw_pe", "ln_pe", "sm_pe")
+
+
+def with_lanes(prog, lanes: dict[str, int]):
+    """``prog`` (a copy) with its path's side units at ``lanes`` (``LANE_KEYS``; one missing keeps its default).
+    ``ValueError`` for an unknown key or a value below 1, and naming the first step the path runs at the default
+    lanes but not at these (channels not whole beats of ``dw_pe``), or the softmax's keys (not whole rows of
+    ``sm_pe`` lanes, or ``sm_pe`` above the unit's PE) or the LayerNorm's channels (not whole beats of ``ln_pe``)."""
+    from dataclasses import replace as _replace
+
+    for k, v in lanes.items():
+        if k not in LANE_KEYS or v < 1:
+            raise ValueError(f"lanes {k} = {v}: expected one of {', '.join(LANE_KEYS)}, at least 1")
+    out = _replace(prog, lanes={**prog.lanes, **lanes})
+    before, after = {s.name for s in path_steps(prog)}, {s.name for s in path_steps(out)}
+    lost = [s.name for s in prog.steps if s.name in before - after]
+    if lost:
+        raise ValueError(f"step {lost[0]}: the path runs it at its default lanes but not at {lanes}")
+    rows_config(out)  # raises for sm_pe
+    bad = [s.name for s in path_steps(out) if s.ln is not None and s.mw % ln_pe(out)]
+    if bad:
+        raise ValueError(f"step {bad[0]}: its LayerNorm's channels are not whole beats of ln_pe = {ln_pe(out)}")
+    return out
 
 
 def dw_steps(prog) -> list:
@@ -106,7 +134,7 @@ def _window_ok(prog, s) -> bool:
     w = s.window
     if not (s.kind == "gemm" and w is not None and s.table is None and s.residual is None and s.write is None
             and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"][0] == w["stride"][1] in (1, 2)
-            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops
+            and w["dilation"] == (1, 1) and writer_access(prog, s) is not None and not s.input.access.loops
             and s.input.access.offset == 0):
         return False
     if s.ln is not None:  # the LayerNorm's outputs go to the window: no channels to pad
@@ -129,11 +157,11 @@ def _image_ok(prog, s) -> bool:
     """Whether GEMM step ``s`` is the first convolution the path runs behind the image window: the image's table on
     its input, 3 x 3 at stride 2 and padding 1, the image (even height and width, up to 4 channels, whole beats of
     SIMD when stored 4 bytes a pixel) read from its start in order, the table's values 8 bits, the patch's
-    ceil(9 C / SIMD) beats the layer's MW, no residual or LayerNorm, whole folds of outputs written in order."""
+    ceil(9 C / SIMD) beats the layer's MW, no residual or LayerNorm, its outputs written in order (``writer_access``)."""
     w = s.window
     if not (s.kind == "gemm" and s.table is not None and w is not None and s.residual is None and s.ln is None
             and s.write is None and w["kernel"] == (3, 3) and w["pad"] == (1, 1, 1, 1) and w["stride"] == (2, 2)
-            and w["dilation"] == (1, 1) and s.mh == s.layer.mh and not s.input.access.loops
+            and w["dilation"] == (1, 1) and writer_access(prog, s) is not None and not s.input.access.loops
             and s.input.access.offset == 0 and s.table_lo == 0 and s.table.shape[1] == 256):
         return False
     h, wd, c = s.input.shape[-3:]
@@ -226,7 +254,8 @@ def window_layer(prog, s) -> tuple:
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.dw_core import patch_index
 
-    idx = patch_index(s.input.shape[-1], dw_pe(prog))
+    c = s.input.shape[-1]
+    idx = patch_index(c, dw_pe(prog), window_channels(c, dw_pe(prog), prog.unit.simd))
     w = tb.unpack_weights(prog.image, 1, s.layer, base=s.offset)  # (1, mh, mw): FINN's im2col order, padded
     w = np.where(idx >= 0, w[:, :, np.maximum(idx, 0)], 0)
     rq = tb.unpack_requant(prog.image, 1, s.layer, base=s.offset) if s.layer.requantises else None
@@ -304,8 +333,10 @@ def path_steps(prog) -> list:
         if any(s is d for d in dws) or _layernorm_only(prog, s):
             out.append(s)
             continue
-        if not (s.kind == "gemm" and s.table is None and s.window is None
-                and s.mw == s.layer.mw and s.mh == s.layer.mh and not (s.residual is not None and s.layer.raw)):
+        if not (s.kind == "gemm" and s.table is None and s.window is None and s.mw == s.layer.mw
+                and writer_access(prog, s) is not None and not (s.residual is not None and s.layer.raw)):
+            continue
+        if s.residual is not None and residual_access(prog, s) is None:
             continue
         if s.ln is not None and not (  # the LayerNorm on the path takes the reader's bytes at SIMD lanes
                 s.residual is None and prog.dtypes[s.input.tensor] in ("INT8", "UINT8")
@@ -426,6 +457,91 @@ def av_rows_write(prog, av) -> Access:
     return a
 
 
+def over_padding(a: Access, tokens: int, mh: int, mhp: int) -> Access | None:
+    """Reader pattern ``a`` over ``tokens`` tokens of ``mh`` elements for a stream of ``mhp`` >= ``mh`` elements a
+    token (a residual beside the unit's outputs padded to whole PE folds): each token's ``mhp`` elements from its
+    own start, the padded ones (what follows the token) read and dropped; runs of several tokens split into one
+    run a token (one loop more). ``a`` itself when ``mh == mhp``; None when its runs are not whole tokens."""
+    if mh == mhp:
+        return a
+    if a.run % mh or a.size != tokens * mh:
+        return None
+    k = a.run // mh
+    return Access(a.offset, mhp, (*a.loops, (k, mh)) if k > 1 else a.loops)
+
+
+@dataclass(frozen=True)
+class WriterPattern:
+    """A step's writer configuration: ``access`` over its tensor's elements, and the tails (``access_walk.sv``):
+    ``tail`` bytes after each iteration of register level ``level`` (0 outermost, 5 the innermost: after every run)
+    to the scratch area; tail 0: none."""
+
+    access: Access
+    tail: int = 0
+    level: int = 0
+
+
+def padded_writer(a: Access, tokens: int, mh: int, mhp: int, elem_bytes: int) -> WriterPattern | None:
+    """Writer pattern ``a`` (``tokens`` tokens of ``mh`` elements, in stream order) for a stream of ``mhp`` elements a
+    token, the last ``mhp - mh`` the unit's padding: ``a`` with a tail of the padding's bytes after each token's last
+    run (runs of several tokens split into one a token, one loop more; a token of several runs: after the iteration
+    of the loop level that holds them). None when the runs do not fall on tokens or the loops exceed the walk's six
+    levels. ``a`` without tails when ``mh == mhp``."""
+    if mh == mhp:
+        return WriterPattern(a)
+    if a.size != tokens * mh:
+        return None
+    if a.run % mh == 0:
+        k = a.run // mh
+        b = Access(a.offset, mh, (*a.loops, (k, mh)) if k > 1 else a.loops)
+        if b.levels > 6:
+            return None
+        return WriterPattern(b, (mhp - mh) * elem_bytes, 5)
+    if mh % a.run:
+        return None
+    inner, j = mh // a.run, len(a.loops)
+    while inner > 1 and j > 0:  # the innermost loops whose iterations make one token's runs
+        j -= 1
+        c = a.loops[j][0]
+        if inner % c:
+            return None
+        inner //= c
+    if inner != 1 or j == 0:
+        return None
+    return WriterPattern(a, (mhp - mh) * elem_bytes, 6 - a.levels + j - 1)
+
+
+def _stored_write(prog, s) -> Access:
+    """Step ``s``'s writer pattern over its tensor's elements, outputs unpadded: AV's stored pattern, the image
+    step's (``image_write``), the program's store pattern, or in order."""
+    if s.table is not None:  # the image step (only it reads through a table)
+        return image_write(prog, s)
+    return s.write if s.write is not None else Access(0, int(np.prod(s.out_shape)), ())
+
+
+def writer_pattern(prog, s) -> WriterPattern | None:
+    """GEMM step ``s``'s writer: ``_stored_write``, and where the unit's outputs are padded to whole PE folds
+    (``layer.mh`` > ``mh``; zero weights and requantisers, so the padded outputs are 0) the padding to the scratch
+    area (``padded_writer``); None when the padding does not compose with the pattern. AV's padded outputs overlap
+    instead (``av_write``)."""
+    return padded_writer(_stored_write(prog, s), s.iters * s.tokens, s.mh, s.layer.mh, prog.elem_bytes(s.output))
+
+
+def writer_access(prog, s) -> Access | None:
+    """GEMM or AV step ``s``'s writer pattern (``writer_pattern``'s access; AV: ``av_write``)."""
+    if s.kind == "av":
+        return av_write(prog, s)
+    w = writer_pattern(prog, s)
+    return None if w is None else w.access
+
+
+def residual_access(prog, s) -> Access | None:
+    """Residual step ``s``'s residual reader pattern: its operand's, over the unit's padded outputs
+    (``over_padding``; the lanes zero the padded channels whatever they read there); None when it does not
+    compose."""
+    return over_padding(s.residual.access, s.iters * s.tokens, s.mh, s.layer.mh)
+
+
 def av_write(prog, av) -> Access:
     """AV's writer pattern: its stored pattern, or (outputs padded to whole PE folds, stored in stream order) each
     token's whole fold of ``layer.mh`` bytes at the token's place, ``mh`` apart: the padded bytes land on the next
@@ -444,7 +560,11 @@ def rows_config(prog) -> dict | None:
     if not qks:
         return None
     u, n = prog.unit, qks[0].mh
-    return {"n": n, "nf": qks[0].layer.mh // u.pe, "pe": max(k for k in range(1, u.pe + 1) if n % k == 0),
+    pe = prog.lanes.get("sm_pe", max(k for k in range(1, u.pe + 1) if n % k == 0))
+    if n % pe or pe > u.pe:
+        raise ValueError(f"softmax lanes sm_pe = {pe}: must divide the attention's {n} keys and be at most the "
+                         f"unit's PE {u.pe}")
+    return {"n": n, "nf": qks[0].layer.mh // u.pe, "pe": pe,
             "in_bits": u.raw_bits, "sets": [s.softmax for s in qks], "names": [s.name for s in qks]}
 
 
@@ -453,7 +573,16 @@ def _lane_rq(s):
     unit's (None: none of them)."""
     if s.kind == "dw":
         return s.rq
-    return s.add_rq if s.residual is not None else s.ln_rq
+    if s.residual is None:
+        return s.ln_rq
+    pad = s.layer.mh - s.add_rq.channels  # the unit's padded outputs: zero parameters, so 0 whatever is added
+    if pad <= 0:
+        return s.add_rq
+    from samfpga.hw.sim.lane_requant import LaneRequant
+
+    r = s.add_rq
+    return LaneRequant(*(np.concatenate([a, np.zeros(pad, np.int64)]) for a in (r.scale, r.bias, r.shift)),
+                       r.out_bits, r.out_signed)
 
 
 def _lane_widths(prog) -> dict[str, int]:
@@ -469,7 +598,7 @@ def _lane_widths(prog) -> dict[str, int]:
     return {"L_S_BITS": max([u.rq_scale_bits] + [signed_bits(r.scale) for r in rqs]),
             "L_B_BITS": max([u.rq_bias_bits] + [signed_bits(r.bias) for r in rqs]),
             "L_T_BITS": max([u.rq_shift_bits] + [int(r.shift.max()).bit_length() for r in rqs]),
-            "L_DEPTH": max([1] + [s.add_rq.channels // rl for s in steps if s.residual is not None])}
+            "L_DEPTH": max([1] + [_lane_rq(s).channels // rl for s in steps if s.residual is not None])}
 
 
 def res_lanes(prog) -> int:
@@ -495,8 +624,28 @@ def norm_config(prog):
         return None
     u, w = prog.unit, _lane_widths(prog)
     in_bits = max([u.a_bits] + [int_dtype(prog.dtypes[s.input.tensor])[0] for s in steps])  # bytes fit a_bits
-    return LayerNormLanesConfig.for_layers([s.ln for s in steps], ln_pe(prog), in_bits, LanesConfig(
+    return LayerNormLanesConfig.for_layers(_widest_outputs(steps), ln_pe(prog), in_bits, LanesConfig(
         lanes=ln_pe(prog), out_bits=8, s_bits=w["L_S_BITS"], b_bits=w["L_B_BITS"], t_bits=w["L_T_BITS"]))
+
+
+def _widest_outputs(steps: list) -> list:
+    """The LayerNorm steps' kernels at the widest output width among them (one build has one). A narrower layer
+    (vit_t's 13-bit LayerNorms beside the last stage's 14-bit ones: ``layernorm.out_bits_for``) runs at the wider
+    width when its requantiser makes the difference vanish: per channel the same output at the narrow clip limit
+    and at the wide one, so (the requantiser being monotone) every value the narrow clip would have cut maps to
+    the same output. ValueError naming the step otherwise."""
+    ob = max(s.ln.out_bits for s in steps)
+    for s in steps:
+        n = s.ln.out_bits
+        if n == ob:
+            continue
+        c = s.ln_rq.channels
+        lim = np.array([[-(1 << n - 1)], [(1 << n - 1) - 1], [-(1 << ob - 1)], [(1 << ob - 1) - 1]]).repeat(c, 1)
+        y = s.ln_rq.apply(lim)
+        if not (np.array_equal(y[0], y[2]) and np.array_equal(y[1], y[3])):
+            raise ValueError(f"step {s.name}: its LayerNorm's {n}-bit outputs differ from {ob}-bit ones after its "
+                             "requantiser: one build has one LayerNorm output width")
+    return [replace(s.ln, out_bits=ob) for s in steps]
 
 
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
@@ -597,13 +746,30 @@ def layout(prog, steps: list) -> DdrLayout:
             sizes[f"{s.name}.onehot"] = len(onehot(prog, s))  # its padded keys' rows past V's region
             sizes[s.input.tensor] = sizes.get(s.input.tensor, _tensor_bytes(prog, s.input.tensor)) + (
                 vt_layer(prog, s).mh - s.mh) * s.mw
-        if s.kind == "av":  # its weight image; the last token's padded outputs past the tensor (``av_write``)
+        if s.kind == "av":  # its weight image
             sizes[s.vt_of] = len(av_image(prog, s))
-            sizes[s.output] = sizes.get(s.output, _tensor_bytes(prog, s.output)) + s.layer.mh - s.mh
+    for s in steps:  # outputs padded to whole PE folds: AV's last token's past its tensor (``av_write``), a residual
+        if s.kind in ("gemm", "av") and s.layer.mh > s.mh:  # read past its tensor, the others' tails to the scratch
+            if s.kind == "av":
+                sizes[s.output] = max(sizes[s.output], _extent(av_write(prog, s)) * prog.elem_bytes(s.output))
+            else:
+                sizes[SCRATCH] = max(sizes.get(SCRATCH, 0), writer_pattern(prog, s).tail)
+            if s.residual is not None:
+                r = s.residual.tensor
+                sizes[r] = max(sizes[r], _extent(residual_access(prog, s)) * prog.elem_bytes(r))
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
     return DdrLayout(0, bases, off)
+
+
+#: ``DdrLayout.bases``' name of the writer's scratch area (its tails: the unit's padded outputs)
+SCRATCH = "scratch"
+
+
+def _extent(a: Access) -> int:
+    """One past the last element pattern ``a`` touches (non-negative strides)."""
+    return a.offset + sum((c - 1) * st for c, st in a.loops) + a.run
 
 
 def place(buf: bytearray, lay: DdrLayout, name: str, data: bytes) -> None:
@@ -620,6 +786,9 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
     rng = np.random.default_rng(seed)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
     img[:len(prog.image)] = prog.image
+    tails = [writer_pattern(prog, s).tail for s in steps if s.kind == "gemm" and s.layer.mh > s.mh]
+    if tails:  # the scratch holds zeros, which the tails (the unit's padded outputs: 0) write again
+        place(img, lay, SCRATCH, bytes(max(tails)))
     for s in steps:
         for o in (s.input, s.residual):
             if o is not None:
@@ -656,8 +825,9 @@ def output_bytes(prog, mem: dict, s) -> bytes:
     if w is not None:  # the padded map its consumer reads, the padding zero (``image_write``)
         from samfpga.hw.sim.engine_program import _read
 
-        return _bytes(window_frame(prog, w, _read(mem, w.input)).fmap)
-    out = prog.stored(s.output, mem[s.output])
+        out = _bytes(window_frame(prog, w, _read(mem, w.input)).fmap)
+    else:
+        out = prog.stored(s.output, mem[s.output])
     if s.kind == "av" and s.layer.mh > s.mh:  # the last token's padded outputs, past the tensor (``av_write``)
         from samfpga.hw.sim import token_batch_mvu as tb
         from samfpga.hw.sim.engine_program import _read
@@ -673,7 +843,9 @@ def written_bytes(prog, s) -> int:
     if s.kind == "vt":  # V^T's rows, padded to AV's whole folds of dims
         return s.iters * vt_tokens(prog, s) * s.mh
     if s.kind == "av":  # its outputs padded to whole PE folds
-        return s.iters * s.tokens * s.layer.mh
+        return av_write(prog, s).size
+    if s.kind == "gemm":  # its outputs and their padding (the tails)
+        return s.iters * s.tokens * s.layer.mh * prog.elem_bytes(s.output)
     return int(np.prod(s.out_shape)) * prog.elem_bytes(s.output)
 
 
@@ -741,7 +913,7 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     sets = rows_config(prog)["names"]
     return {**{f"rd_{k}": v for k, v in rdc.items()},
             "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),
-            **{f"wr_{k}": v for k, v in wrc.items()}, **unit,
+            **{f"wr_{k}": v for k, v in wrc.items()}, **NO_TAIL, **unit,
             "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
             "softmax": int(s.kind == "qk"), "sm_set": sets.index(s.name) if s.kind == "qk" else 0,
             "transpose": int(s.kind == "vt"),
@@ -750,6 +922,23 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 
 #: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
 DW_SHAPE = ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")
+
+
+#: the writer's tail registers of a step without tails
+NO_TAIL = {"wr_tail": 0, "wr_tail_addr": 0, "wr_tail_level": 0}
+
+
+def _writer_regs(prog, s, lay: DdrLayout, a: Access | None = None) -> dict[str, int]:
+    """The writer's registers (wr_*) of step ``s``: pattern ``a`` over its output, or by default a GEMM step's
+    ``writer_pattern`` (its tails to the scratch area), another's stored pattern."""
+    if a is None and s.kind == "gemm":
+        w = writer_pattern(prog, s)
+    else:
+        w = WriterPattern(a if a is not None else s.write if s.write is not None
+                          else Access(0, int(np.prod(s.out_shape)), ()))
+    cfg = ar.frame_config(AccessFrame(w.access, lay.bases[s.output], prog.elem_bytes(s.output)))
+    return {**{f"wr_{k}": v for k, v in cfg.items()}, "wr_tail": w.tail,
+            "wr_tail_addr": lay.bases[SCRATCH] if w.tail else 0, "wr_tail_level": w.level}
 
 
 def _unit_regs(c, base: int, iters: int, tokens: int) -> dict[str, int]:
@@ -774,11 +963,9 @@ def _window_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     f = window_frame(prog, s)
     rd = ar.frame_config(AccessFrame(Access(0, f.fmap.size, ()), lay.bases[s.input.tensor],
                                      prog.elem_bytes(s.input.tensor)))
-    wr = ar.frame_config(AccessFrame(Access(0, int(np.prod(s.out_shape)), ()), lay.bases[s.output],
-                                     prog.elem_bytes(s.output)))
     dw = frame_config(f, dw_config(prog))
     out = {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
-           **{f"wr_{k}": v for k, v in wr.items()},
+           **_writer_regs(prog, s, lay),
            **_unit_regs(window_layer(prog, s)[0], lay.bases[f"{s.name}.weights"], 1, s.tokens),
            "residual": 0, "layernorm": int(s.ln is not None), "depthwise": 0,
            "nm_raw": int(s.ln is not None and prog.elem_bytes(s.input.tensor) > 1), "nm_only": 0,
@@ -794,10 +981,9 @@ def _image_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     writer."""
     h, w, _ = s.input.shape[-3:]
     rd = ar.frame_config(AccessFrame(Access(0, iw.stored_bytes(h, w), ()), lay.bases[f"{s.name}.image"], 1))
-    wr = ar.frame_config(AccessFrame(image_write(prog, s), lay.bases[s.output], prog.elem_bytes(s.output)))
     pm = ar.frame_config(AccessFrame(Access(0, len(image_table(prog, s)), ()), lay.bases[f"{s.name}.table"]))
     return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(s.table.min() >= 0 and s.table.max() > 127),
-            **{f"wr_{k}": v for k, v in wr.items()}, **{f"pm_{k}": v for k, v in pm.items()},
+            **_writer_regs(prog, s, lay), **{f"pm_{k}": v for k, v in pm.items()},
             **_unit_regs(s.layer, lay.image_base + s.offset, s.iters, s.tokens),
             "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
             "image": 1, "img_h": h, "img_w": w}
@@ -816,11 +1002,9 @@ def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """``step_config`` of a step that is not a window step."""
     rd = ar.frame_config(AccessFrame(s.input.access, lay.bases[s.input.tensor], prog.elem_bytes(s.input.tensor)))
     n = int(np.prod(s.out_shape))
-    wr = ar.frame_config(AccessFrame(s.write if s.write is not None else Access(0, n, ()), lay.bases[s.output],
-                                     prog.elem_bytes(s.output)))
     out = {**{f"rd_{k}": v for k, v in rd.items()},
            "in_unsigned": int(prog.dtypes[s.input.tensor].startswith("UINT")),
-           **{f"wr_{k}": v for k, v in wr.items()},
+           **_writer_regs(prog, s, lay),
            "residual": int(s.residual is not None), "layernorm": int(s.ln is not None), "depthwise": int(s.kind == "dw"),
            # a LayerNorm no GEMM follows (its outputs to the writer), on raw sums or bytes
            "nm_raw": int(s.kind == "layernorm" and prog.elem_bytes(s.input.tensor) > 1),
@@ -846,11 +1030,11 @@ def _config(prog, s, lay: DdrLayout) -> dict[str, int]:
         nm = frame_config(s.ln, s.ln_rq, np.zeros((rows, s.ln.channels)), norm_config(prog))
         out.update({f"nm_{k}": v for k, v in nm.items()})
     if s.residual is not None:
-        rs = ar.frame_config(AccessFrame(s.residual.access, lay.bases[s.residual.tensor],
+        rs = ar.frame_config(AccessFrame(residual_access(prog, s), lay.bases[s.residual.tensor],
                                          prog.elem_bytes(s.residual.tensor)))
         out.update({**{f"rs_{k}": v for k, v in rs.items()},
                     "res_unsigned": int(prog.dtypes[s.residual.tensor].startswith("UINT")),
-                    "ln_groups": s.mh // res_lanes(prog), "ln_tokens": s.tokens,
+                    "ln_groups": _lane_rq(s).channels // res_lanes(prog), "ln_tokens": s.tokens,
                     "ln_unsigned": int(not s.add_rq.out_signed)})
     return out
 
@@ -869,6 +1053,9 @@ def strip_configs(prog, s, lay: DdrLayout, tiles: int) -> list[dict[str, int]]:
     if not (s.kind == "dw" or win) or s.input.access.loops or s.write is not None:
         raise ValueError(f"step {s.name}: strip launches need a depthwise or window step whose input and output are "
                          "stored in order")
+    if win and s.layer.mh > s.mh:  # a strip's last pixel of a row would pad over a pixel another strip wrote
+        raise ValueError(f"step {s.name}: strip launches of a window step whose outputs are padded to whole PE "
+                         f"folds ({s.mh} of {s.layer.mh})")
     base = step_config(prog, s, lay)
     f = window_frame(prog, s) if win else dw_frame(prog, s)
     h, w, c = f.fmap.shape
@@ -902,17 +1089,24 @@ def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_pat
           ) -> float:
     """Verilator build of the path (``top``: it, or its AXI-Lite block) for ``prog``'s unit (and LayerNorm, its
     rsqrt table written to ``work_dir/hdl``) into ``work_dir/sim_build``; returns seconds."""
-    params = rtl_params(prog, dma_burst)
+    return build_own_rtl(top, {**hdl_params(prog, Path(work_dir) / "hdl", dma_burst), **(extra or {})}, work_dir)
+
+
+def hdl_params(prog, hdl: Path, dma_burst: int = 16) -> dict[str, int | str]:
+    """engine_gemm_path.sv's parameters for ``prog`` (``rtl_params``, ``softmax_params``), its memory init files
+    (the LayerNorm's rsqrt table, the softmax's tables) written to folder ``hdl`` and named by absolute path;
+    strings and wide values as Verilog literals."""
+    params: dict[str, int | str] = dict(rtl_params(prog, dma_burst))
     if "LN_C" in params:
         from samfpga.hw.custom_ops.intlayernorm import write_hex_table
 
         ln = next(s.ln for s in path_steps(prog) if s.ln is not None)
-        table = Path(work_dir).resolve() / "hdl" / "rsqrt.dat"
+        table = Path(hdl).resolve() / "rsqrt.dat"
         table.parent.mkdir(parents=True, exist_ok=True)
         write_hex_table(table, ln.table, ln.r_bits)
         params["LN_RSQRT_FILE"] = f'"{table}"'
-    params.update(softmax_params(prog, Path(work_dir) / "hdl"))
-    return build_own_rtl(top, {**params, **(extra or {})}, work_dir)
+    params.update(softmax_params(prog, Path(hdl)))
+    return params
 
 
 def build_axil(prog, work_dir: Path, dma_burst: int = 16, cfg_read: bool = True) -> float:

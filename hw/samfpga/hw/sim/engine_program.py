@@ -110,6 +110,7 @@ class EngineStep:
     vt_of: str | None = None  # av: the vt step's output (V^T's rows)
     rq_params: tb.RequantParams | None = None  # av: the unit's parameters per iteration
     in_dtype: str = ""  # the GEMM unit's input datatype (gemm, qk, av)
+    identity: bool = False  # gemm: a requantisation alone, run on the unit with identity weights (``_requant``)
     write_index: np.ndarray | None = None  # stored element j = the stream's element write_index[j] (None: in order)
     write: Access | None = None  # the writer's address pattern for that order
     stream_channels: int = 0  # channels of the unit's output stream
@@ -134,6 +135,10 @@ class EngineProgram:
     layouts: dict[str, np.ndarray] = field(default_factory=dict)
     #: every stored tensor's QONNX datatype (INT8, UINT8, ...)
     dtypes: dict[str, str] = field(default_factory=dict)
+    #: the lanes of the GEMM path's side units where the build chooses them (keys ``dw_pe``: the depthwise unit's
+    #: channels a beat, ``ln_pe``: the LayerNorm's lanes, ``sm_pe``: the softmax's); a missing key takes the path's
+    #: default (``samfpga.hw.sim.engine_gemm_path.dw_pe`` / ``ln_pe`` / ``rows_config``)
+    lanes: dict[str, int] = field(default_factory=dict)
 
     def graph_order(self, tensor: str, stored: np.ndarray) -> np.ndarray:
         """A stored tensor's values (flat) in the graph's element order (``layouts``)."""
@@ -466,9 +471,11 @@ class _Compiler:
         step = EngineStep(name=n.name, kind="gemm", nodes=nodes, input=G.operand(n.inputs[0]), output="", out_shape=())
         cur = n
         if cur.op == "Thresholding":  # the image's table: only on the 8-bit accelerator input
-            if cur.inputs[0] != G.input or int_dtype(self.g.dtype(cur.inputs[0]))[0] > 8:
-                raise self._err(cur, "thresholds on a computed tensor: the engine has no threshold memories and no "
-                                     "requantiser reproduces them")
+            if cur.inputs[0] != G.input and int_dtype(self.g.dtype(cur.inputs[0]))[0] <= 8:
+                return [self._requant(step, cur)]
+            if cur.inputs[0] != G.input:
+                raise self._err(cur, "thresholds on a computed tensor of more than 8 bits: the engine has no "
+                                     "threshold memories and no requantiser reproduces them")
             step.table, step.table_lo = self._table(cur), dtype_limits(self.g.dtype(cur.inputs[0]))[0]
             nodes.append(cur.name)
             cur = G.next_compute(cur.outputs[0])
@@ -630,6 +637,32 @@ class _Compiler:
         step.in_dtype = self.g.dtype(n.inputs[0])
         step.offset = self._place(tb.pack_weights(w, layer, rq=params))
         return self._store(step, self._residual(step, out))
+
+    def _requant(self, step: EngineStep, n) -> EngineStep:
+        """Thresholding ``n`` on a computed tensor of at most 8 bits (a requantisation after another, as where a
+        block's ReLU output, UINT8, is re-quantised for the next block's INT8 input; the two roundings are no one
+        requantiser's) as a GEMM step of identity weights, its requantiser the thresholds' (``requant_of``): the
+        engine has no threshold memories. EngineProgramError where no requantiser reproduces them."""
+        u = self.unit
+        step.name, step.identity = n.name, True
+        step.nodes.append(n.name)
+        c = int(n.attrs["NumChannels"])
+        t = int(np.prod(self.g.shape(n.inputs[0]))) // c
+        in_bits = int_dtype(self.g.dtype(n.inputs[0]))[0]
+        step.stream_channels = c
+        step.rq_channels = np.arange(c, dtype=np.int64)[None, :]
+        rq = self.G.requant_of(n, in_bits + 1, u)
+        mwp, mhp = tb.whole_folds(c, u.simd), tb.whole_folds(c, u.pe)
+        try:
+            layer = replace(tb.layer_shape(u, mwp, mhp), out_bits=rq.out_bits, out_signed=rq.out_signed)
+        except ValueError as e:
+            raise self._err(n, str(e)) from e
+        w = padded(np.eye(c, dtype=np.int64)[None], mhp, mwp)
+        params = _unit_params(rq, step.rq_channels, mhp, layer, n, self)
+        step.layer, step.iters, step.tokens, step.mw, step.mh = layer, 1, t, c, c
+        step.in_dtype = self.g.dtype(n.inputs[0])
+        step.offset = self._place(tb.pack_weights(w, layer, rq=params))
+        return self._store(step, self._residual(step, n.outputs[0]))
 
     def _sums(self, n) -> int:
         """Bits of GEMM node ``n``'s sums; EngineProgramError where the unit's accumulator is narrower."""

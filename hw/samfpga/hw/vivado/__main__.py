@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 def _rolled(build: Path, index_path: Path, tcl_only: bool) -> int:
     import json
 
-    from samfpga.hw.vivado.rolled import run_vivado
+    from samfpga.hw.vivado.module_design import run_vivado
 
     viv = json.loads(index_path.read_text()).get("vivado")
     if not viv:
@@ -67,7 +67,7 @@ def _rolled(build: Path, index_path: Path, tcl_only: bool) -> int:
     if tcl_only:
         return 0
     try:
-        print(f"wrote {run_vivado(script, build / 'rolled')}")
+        print(f"wrote {run_vivado(script, build / 'rolled', 'rolled')}")
     except RuntimeError as e:
         print(f"bitstream: error: {e}", file=sys.stderr)
         return 2
