@@ -73,14 +73,24 @@ def test_engine_build_refuses_a_plan_of_another_encoder_and_steps_off_the_path(t
     from samfpga.hw.plan.layers import hardware_variant
 
     with pytest.raises(EngineBuildError, match=r"the plan's encoder is not the graph's: MACs \{'gemm': 203243520"):
-        run_engine_build(_cfg(tmp_path / "a", encoder_config=hardware_variant("vit_t", 64, (8, 8, 8, 8), "relu")))
+        run_engine_build(_cfg(tmp_path / "a", encoder_config=hardware_variant("vit_t", 64, (8, 8, 8, 8), "relu"),
+                              space={**SPACE, "simd": (32,)}))
     assert (tmp_path / "a" / "report.json").is_file() and not (tmp_path / "a" / "vivado").exists()
-    # softmax lanes above the unit's PE (raw_rows.sv takes PE sums a cycle): the plan prices them, the path refuses
-    with pytest.raises(EngineBuildError, match="softmax lanes sm_pe = 16: must divide the attention's 16 keys and "
-                       "be at most the unit's PE 8"):
-        run_engine_build(_cfg(tmp_path / "c", space={**SPACE, "sm_lanes": (16,)}))
-    with pytest.raises(EngineBuildError, match="engine plan: "):
-        run_engine_build(_cfg(tmp_path / "f", space={**SPACE, "sm_lanes": (3,)}))
+    # softmax lanes above the unit's PE (raw_rows.sv takes PE sums a cycle) or not dividing the keys: the plan's
+    # search keeps only engines the path runs (plan.engine.path_runs), and the path refuses them too
+    for sm in (16, 3):
+        with pytest.raises(EngineBuildError, match="engine plan: engine search: no engine in the space whose steps "
+                           "the GEMM path runs"):
+            run_engine_build(_cfg(tmp_path / f"c{sm}", space={**SPACE, "sm_lanes": (sm,)}))
+    from samfpga.hw.sim import engine_gemm_path as gp
+    from tests.test_engine_program import program_run
+
+    prog = program_run(3)[1]
+    with pytest.raises(ValueError, match="softmax lanes sm_pe = 16: must divide the attention's 16 keys and be at "
+                       "most the unit's PE 8"):
+        gp.with_lanes(prog, {"sm_pe": 16})
+    with pytest.raises(ValueError, match="step DepthwiseVVAU_rtl_0: the path runs it at its default lanes but not"):
+        gp.with_lanes(prog, {"dw_pe": 3})
     with pytest.raises(EngineBuildError, match="expected a prefix of"):
         run_engine_build(_cfg(tmp_path / "d", steps=("program",)))
     with pytest.raises(EngineBuildError, match="not an integer graph package"):
@@ -117,6 +127,6 @@ def test_cli_engine_needs_matching_options(tmp_path, capsys):
     assert "values must be integers" in capsys.readouterr().err
     # the graph is the 64² test encoder, not vit_t at 64²: refused by its multiply-accumulates, report kept
     assert main(["--engine", "--board", "kv260", "--graph", str(DEPLOY), "--image-size", "64", "--engine-space",
-                 "pe=8;simd=16;batch=16", "--out", str(tmp_path / "z")]) == 2
+                 "pe=8;simd=32;batch=16", "--out", str(tmp_path / "z")]) == 2
     assert "the plan's encoder is not the graph's" in capsys.readouterr().err
     assert json.loads((tmp_path / "z" / "report.json").read_text())["steps_run"] == ["plan"]

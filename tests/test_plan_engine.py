@@ -27,6 +27,7 @@ from samfpga.hw.plan.engine import (
     layernorm_row_cycles,
     mbconv,
     on_window,
+    path_runs,
     residual_lanes,
     schedule,
     search,
@@ -222,6 +223,9 @@ def test_resources_are_the_sum_of_the_parts(units):
 def test_search_is_the_fastest_fit(units):
     space = {"pe": (2, 4, 8), "simd": (4, 8), "batch": (8, 16), "dw_pe": (4,), "ln_lanes": (2,), "sm_lanes": (4,)}
     combos = [dict(zip(space, v, strict=True)) for v in itertools.product(*space.values())]
+    # the engines whose steps the GEMM path runs: SIMD 8 (the heads' dims), PE at least the softmax's 4 lanes
+    combos = [k for k in combos if path_runs(cfg(axi_dw=64, **k), units)]
+    assert len(combos) == 4 and {k["simd"] for k in combos} == {8} and min(k["pe"] for k in combos) == 4
     # a limit at which about half of the space fits (pressure = totals / (limit x budget))
     # a 64-bit port: words of whole beats at every PE x SIMD here (the run-time-shaped unit needs them)
     worst = sorted(max(evaluate(cfg(limit=1.0, axi_dw=64, **k), units).pressure.values()) for k in combos)

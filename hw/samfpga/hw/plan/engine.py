@@ -849,6 +849,9 @@ NOT_BUILT = (
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
+    "attention whose keys are not whole SIMD folds of the head's dims (the bundled default's 4 x 4 windows: 16 "
+    "keys, head dims 32): QK^T needs SIMD = the head's dims, AV keys in whole SIMD folds, so no engine runs it "
+    "(path_runs) and samfpga build-hw --engine refuses the bundled default at its plan",
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
     "simulation (samfpga.backends.step_sequencer; bench/results/engine_gemm_path_sim.md), but its launch time on a board "
@@ -891,10 +894,24 @@ SEARCH = {"pe": (8, 16, 24, 32, 40, 48, 64, 96, 128), "simd": (16, 32, 64), "bat
           "ln_lanes": (2, 4, 8), "sm_lanes": (4, 8, 16, 32)}
 
 
+def path_runs(cfg: EngineConfig, units: list[Unit]) -> bool:
+    """Whether the GEMM path runs every step of the engine ``cfg`` (``engine_gemm_path.attention_steps``,
+    ``with_lanes`` refuse the others): each head's dims one SIMD fold (QK^T) and the keys whole SIMD folds (AV's
+    inputs), the softmax's lanes at most PE (raw_rows.sv takes PE sums a cycle) and dividing the keys, the depthwise
+    unit's channels a beat dividing every depthwise layer's channels."""
+    qks = qk_layers(units)
+    keys = [u.window * u.window for u, _, _ in qks]
+    dws = [x.mh for u in units for x in u.layers if x.kind == "dwconv"]
+    return (all(x.mw == cfg.simd for _, x, _ in qks) and all(k % cfg.simd == 0 for k in keys)
+            and cfg.sm_lanes <= cfg.pe and all(k % cfg.sm_lanes == 0 for k in keys)
+            and all(c % cfg.dw_pe == 0 for c in dws))
+
+
 def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
            units: list[Unit] | None = None) -> EnginePlan:
-    """The fastest engine of ``space`` (default ``SEARCH``) that fits ``cfg.board`` within ``cfg.limit``; when none
-    fits, the one with the lowest worst pressure. Other fields come from ``cfg``."""
+    """The fastest engine of ``space`` (default ``SEARCH``) whose steps the GEMM path runs (``path_runs``) that fits
+    ``cfg.board`` within ``cfg.limit``; when none fits, the one with the lowest worst pressure. Other fields come from
+    ``cfg``."""
     space = space or SEARCH
     units = units if units is not None else _units(cfg)
     keys = list(space)
@@ -905,6 +922,8 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
         if (cfg.dot == "pack" and pe % 2) or pe * simd * cfg.w_bits % cfg.axi_dw:
             continue  # not buildable (EngineConfig refuses it)
         c = replace(cfg, **v)
+        if not path_runs(c, units):
+            continue
         p = evaluate(c, units)
         n += 1
         worst = max(p.pressure.values())
@@ -912,7 +931,9 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
         if best_key is None or k < best_key:
             best, best_key = p, k
     if best is None:
-        raise ValueError("engine search: no configuration in the space")
+        raise ValueError("engine search: no engine in the space whose steps the GEMM path runs (path_runs: SIMD "
+                         "each head's dims and dividing the attention's keys; softmax lanes at most PE, dividing the "
+                         "keys; depthwise lanes dividing its channels)")
     best.searched = n
     return best
 
