@@ -102,15 +102,17 @@ def test_wrapper_lint_fails_on_a_parameter_the_core_lacks(tmp_path):
     from samfpga.hw.synth.own_rtl import own_modules
     from samfpga.resources import package_path
 
+    hdl = tmp_path / "hdl"  # the lint's top goes beside it
+    hdl.mkdir()
     srcs = []
     for m in own_modules(ed.CORE):
-        (tmp_path / f"{m}.sv").write_text(Path(package_path("samfpga.hw", "rtl", f"{m}.sv")).read_text())
+        (hdl / f"{m}.sv").write_text(Path(package_path("samfpga.hw", "rtl", f"{m}.sv")).read_text())
         srcs.append(f"{m}.sv")
-    ports = port_declarations((tmp_path / f"{ed.CORE}.sv").read_text(), ed.CORE)
-    (tmp_path / f"{ed.CELL}.v").write_text(ed.wrapper_text(ports, {"AXI_DW": 64, "AXI_AW": 32, "AXIL_AW": 9,
-                                                                     "NO_SUCH_PARAM": 1}))
+    ports = port_declarations((hdl / f"{ed.CORE}.sv").read_text(), ed.CORE)
+    (hdl / f"{ed.CELL}.v").write_text(ed.wrapper_text(ports, {"AXI_DW": 64, "AXI_AW": 32, "AXIL_AW": 9,
+                                                                "NO_SUCH_PARAM": 1}))
     with pytest.raises(RuntimeError, match="Verilator lint of the engine failed"):
-        ed.lint(tmp_path, [*srcs, f"{ed.CELL}.v"], tmp_path / "lint.log")
+        ed.lint(hdl, [*srcs, f"{ed.CELL}.v"], tmp_path / "lint.log")
     assert "NO_SUCH_PARAM" in (tmp_path / "lint.log").read_text()
     assert ed.verilog_value(1 << 40) == "41'h10000000000" and ed.verilog_value('"x.dat"') == '"x.dat"'
     with pytest.raises(ValueError, match="no Vivado shell for board vck190"):

@@ -96,8 +96,8 @@ def wrapper_text(ports: list[tuple[str, str, str]], params: dict[str, int | str]
 
 
 def lint(hdl: Path, sources: list[str], log: Path) -> None:
-    """Verilator lint of ``CELL`` with every source in ``hdl`` (``module_design.lint``); ``RuntimeError`` with the
-    log's tail (also written to ``log``) when it does not elaborate."""
+    """Verilator lint of ``CELL`` with every source in ``hdl`` (``module_design.lint``: its top is written beside
+    ``hdl``); ``RuntimeError`` with the log's tail (also written to ``log``) when it does not elaborate."""
     from samfpga.hw.vivado.module_design import lint as module_lint
 
     module_lint(hdl, sources, [CELL], log, "the engine")
