@@ -340,43 +340,31 @@ def test_rtl_attention_at_padded_folds(tmp_path):
         assert got == bytes(want), p["name"]
 
 
-def test_rtl_runs_every_step_at_the_plans_side_lanes(tmp_path):
-    """The 41 steps on the path built with its side units narrower than the unit, as the engine's plans choose them
-    (``engine_gemm_path.with_lanes``; the KV260 plan: depthwise 16 of SIMD 32, LayerNorm 4, softmax 16 of 64 keys):
-    here the depthwise unit at 8 channels a beat (SIMD 16: the stem's 8-channel conv map padded to 16 channels a pixel
-    for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys. Under stalls and
-    free-running, DDR afterwards byte for byte the program's."""
-    prog, mem = _program()
-    prog = gp.with_lanes(prog, {"dw_pe": 8, "ln_pe": 4, "sm_pe": 4})
-    steps = gp.path_steps(prog)
-    assert len(steps) == len(prog.steps) == 41
-    p = gp.rtl_params(prog)
-    assert (p["DW_PE"], p["LN_PE"], p["SM_PE"], p["SIMD"], p["PE"]) == (8, 4, 4, 16, 8)
-    stem = gp.window_steps(prog)[0]
-    assert stem.input.shape[-1] == 8 and gp.window_frame(prog, stem).fmap.shape[-1] == 16
-    lay = gp.layout(prog, steps)
-    img, want, _ = _images(prog, mem, steps, lay)
-    gp.build(prog, tmp_path)
-    res = gp.simulate([gp.step_config(prog, s, lay) for s in steps], bytes(img), PASSES, tmp_path, seed=9)
-    _assert_every_pass(res, want, prog, steps)
-
-
-def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds(tmp_path):
-    """The tiny program with a re-quantisation between blocks (``requant_graph``: a GEMM step of identity weights)
-    compiled for PE 10, so that 25 of its 42 steps have outputs padded to whole PE folds (16 -> 20, 32 -> 40,
-    96 -> 100, ...): the writer sends each token's padding to a scratch area (its tails, access_walk.sv), after every
-    run, or after the 6 runs of a token of the qkv's Q / K / V regions (loop level 3); a residual is read past each
-    token and the lanes zero the padded channels. All 42 steps under stalls and free-running: DDR afterwards byte
-    for byte the program's (the scratch holding the zeros of the padding). A padded step run with its tails off
-    writes other bytes."""
+def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lanes(tmp_path):
+    """What the engine's plans build for vit_t, on the tiny program with a re-quantisation between blocks
+    (``requant_graph``: a GEMM step of identity weights):
+    - compiled for PE 10, so 25 of its 42 steps have outputs padded to whole PE folds (16 -> 20, 32 -> 40,
+      96 -> 100, ...). The writer sends each token's padding to a scratch area (its tails, access_walk.sv): after
+      every run, or after the 6 runs of a token of the qkv's Q / K / V regions (loop level 3). A residual is read
+      past each token, and the lanes zero the padded channels;
+    - with side units narrower than the unit (``engine_gemm_path.with_lanes``; the KV260 plan's: depthwise 16 of
+      SIMD 32, LayerNorm 4): here the depthwise unit at 8 channels a beat (the stem's 8-channel conv map padded to
+      16 channels a pixel for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys.
+    All 42 steps under stalls and free-running leave DDR byte for byte the program's (the scratch holding the
+    padding's zeros). A padded step run with its tails off writes other bytes."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _inputs, requant_graph
 
     g = requant_graph()
-    prog = compile_program(g, engine_unit(g, pe=10, simd=16, batch=16))
+    prog = gp.with_lanes(compile_program(g, engine_unit(g, pe=10, simd=16, batch=16)),
+                         {"dw_pe": 8, "ln_pe": 4, "sm_pe": 4})
     mem = run_program(prog, g.run_host_pre(_inputs(g, 3)))
     steps = gp.path_steps(prog)
     assert len(steps) == len(prog.steps) == 42
+    p = gp.rtl_params(prog)
+    assert (p["DW_PE"], p["LN_PE"], p["SM_PE"], p["SIMD"], p["PE"]) == (8, 4, 4, 16, 10)
+    stem = gp.window_steps(prog)[0]
+    assert stem.input.shape[-1] == 8 and gp.window_frame(prog, stem).fmap.shape[-1] == 16
     padded = [s for s in steps if s.kind == "gemm" and s.layer.mh > s.mh]
     assert len(padded) == 25 and any(s.identity for s in padded)
     levels = {gp.writer_pattern(prog, s).level for s in padded}
