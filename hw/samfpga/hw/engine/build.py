@@ -253,13 +253,15 @@ def report(b: EngineBuild) -> dict:
 def against_plan(b: EngineBuild) -> list[str]:
     """Where the design's RTL differs from what the plan prices (each a reason its figures may not hold)."""
     from samfpga.hw.plan.engine import dma_on_whole_beats
+    from samfpga.hw.plan.pricing import DMA
 
     c, p = b.plan.config, b.design.params
     out = []
     if dma_on_whole_beats(b.plan_units):
+        more = DMA["access_reader"]["LUT"] - DMA["access_reader_aligned"]["LUT"]
         out.append("the plan prices the input, residual and parameter readers built for whole 16-byte beats "
                    "(access_reader ALIGNED = 1, pricing.DMA['access_reader_aligned']); engine_gemm_path.sv builds them "
-                   "for any alignment (ALIGNED = 0), by Yosys 2,140 LUT more each (bench/results/dma_synth.md)")
+                   f"for any alignment (ALIGNED = 0), by Yosys {more:,.0f} LUT more each (bench/results/dma_synth.md)")
     if "DW_W_MAX" in p and p["DW_W_MAX"] > c["dw_strip"] + 2:
         out.append(f"the depthwise unit's banks hold rows of {p['DW_W_MAX'] - 2} columns (the widest map: the program "
                    f"launches each depthwise layer whole), the plan's strips of {c['dw_strip']}")
