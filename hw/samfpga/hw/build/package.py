@@ -28,6 +28,14 @@ from samfpga.hw.boards import BOARDS
 #: same): PL ranges behind the PS's general-purpose master ports (Zynq US+ M_AXI_HPM0_FPD, Zynq-7000 M_AXI_GP0).
 PL_BASE = {"zynq_us+": 0xA000_0000, "zynq7": 0x4000_0000}
 DMA_RANGE = 0x1_0000
+
+
+def pl_base(family: str) -> int:
+    """``PL_BASE`` of board family ``family``; ValueError naming the families that have one."""
+    if family not in PL_BASE:
+        raise ValueError(f"no PL address base for the board family {family!r} (have: {', '.join(PL_BASE)})")
+    return PL_BASE[family]
+
 #: Attributes that are build-machine paths or simulation state, not part of the computation.
 _SKIP_ATTRS = {"code_gen_dir_ipgen", "code_gen_dir_cppsim", "ipgen_path", "ip_path", "ip_vlnv", "executable_path",
                "rtlsim_so", "rtlsim_trace", "exec_mode", "backend", "res_estimate", "cycles_estimate",

@@ -106,12 +106,9 @@ def lint(hdl: Path, sources: list[str], log: Path) -> None:
 def regs_base(board: str) -> int:
     """The engine's register block's address: the board family's PL base (``build.package.PL_BASE``)."""
     from samfpga.hw.boards import get_board
-    from samfpga.hw.build.package import PL_BASE
+    from samfpga.hw.build.package import pl_base
 
-    fam = get_board(board).family
-    if fam not in PL_BASE:
-        raise ValueError(f"no PL address base for the board family {fam!r} (have: {', '.join(PL_BASE)})")
-    return PL_BASE[fam]
+    return pl_base(get_board(board).family)
 
 
 def block_design(d: EngineDesign):

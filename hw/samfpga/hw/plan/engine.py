@@ -864,7 +864,8 @@ NOT_BUILT = (
     "synthesis, timing or resource figures of the design as a whole",
     "the path's readers as the plan prices them: engine_gemm_path.sv builds its input, residual and parameter "
     "readers for any byte alignment (ALIGNED = 0, at the unit's stream widths); the plan prices readers for whole "
-    "16-byte beats (2,140 LUT fewer each by Yosys), which the path does not offer yet",
+    f"16-byte beats ({DMA['access_reader']['LUT'] - DMA['access_reader_aligned']['LUT']:,.0f} LUT fewer each by "
+    "Yosys), which the path does not offer yet",
     "the depthwise unit's banks at the plan's strip width in a generated design: the program launches each "
     "depthwise layer and 3 x 3 conv whole, so the design's banks hold the widest map's rows; strip launches exist "
     "(engine_gemm_path.strip_configs) but not for a window step whose outputs are padded to PE folds",

@@ -60,11 +60,9 @@ def assign_addresses(host: dict, family: str) -> dict:
     address map of the module doc filled in: per part its ``cell``, ``reader`` / ``writer`` {port, regs, range}, and ``regs`` /
     ``range`` / ``axilite_port`` on each unit and runtime-writeable layer. Raises ``ValueError`` for a family
     without a PL base."""
-    from samfpga.hw.build.package import DMA_RANGE, PL_BASE, axilite_range
+    from samfpga.hw.build.package import DMA_RANGE, axilite_range, pl_base
 
-    if family not in PL_BASE:
-        raise ValueError(f"no PL address base for the board family {family!r} (have: {', '.join(PL_BASE)})")
-    addr = PL_BASE[family]
+    addr = pl_base(family)
 
     def take(rng: int) -> int:
         nonlocal addr

@@ -87,9 +87,7 @@ def with_lanes(prog, lanes: dict[str, int]):
     if lost:
         raise ValueError(f"step {lost[0]}: the path runs it at its default lanes but not at {lanes}")
     rows_config(out)  # raises for sm_pe
-    bad = [s.name for s in path_steps(out) if s.ln is not None and s.mw % ln_pe(out)]
-    if bad:
-        raise ValueError(f"step {bad[0]}: its LayerNorm's channels are not whole beats of ln_pe = {ln_pe(out)}")
+    norm_config(out)  # raises for ln_pe (layernorm_lanes: channels not whole beats of its lanes)
     return out
 
 
@@ -466,8 +464,14 @@ def over_padding(a: Access, tokens: int, mh: int, mhp: int) -> Access | None:
         return a
     if a.run % mh or a.size != tokens * mh:
         return None
+    return replace(_token_runs(a, mh), run=mhp)
+
+
+def _token_runs(a: Access, mh: int) -> Access:
+    """Pattern ``a``, whose runs are whole tokens of ``mh`` elements, as one run a token (a run of several tokens
+    split by one loop more)."""
     k = a.run // mh
-    return Access(a.offset, mhp, (*a.loops, (k, mh)) if k > 1 else a.loops)
+    return Access(a.offset, mh, (*a.loops, (k, mh)) if k > 1 else a.loops)
 
 
 @dataclass(frozen=True)
@@ -492,8 +496,7 @@ def padded_writer(a: Access, tokens: int, mh: int, mhp: int, elem_bytes: int) ->
     if a.size != tokens * mh:
         return None
     if a.run % mh == 0:
-        k = a.run // mh
-        b = Access(a.offset, mh, (*a.loops, (k, mh)) if k > 1 else a.loops)
+        b = _token_runs(a, mh)
         if b.levels > 6:
             return None
         return WriterPattern(b, (mhp - mh) * elem_bytes, 5)
@@ -928,14 +931,10 @@ DW_SHAPE = ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")
 NO_TAIL = {"wr_tail": 0, "wr_tail_addr": 0, "wr_tail_level": 0}
 
 
-def _writer_regs(prog, s, lay: DdrLayout, a: Access | None = None) -> dict[str, int]:
-    """The writer's registers (wr_*) of step ``s``: pattern ``a`` over its output, or by default a GEMM step's
-    ``writer_pattern`` (its tails to the scratch area), another's stored pattern."""
-    if a is None and s.kind == "gemm":
-        w = writer_pattern(prog, s)
-    else:
-        w = WriterPattern(a if a is not None else s.write if s.write is not None
-                          else Access(0, int(np.prod(s.out_shape)), ()))
+def _writer_regs(prog, s, lay: DdrLayout) -> dict[str, int]:
+    """The writer's registers (wr_*) of step ``s``: a GEMM step's ``writer_pattern`` (its tails to the scratch area),
+    another's stored pattern (``_stored_write``)."""
+    w = writer_pattern(prog, s) if s.kind == "gemm" else WriterPattern(_stored_write(prog, s))
     cfg = ar.frame_config(AccessFrame(w.access, lay.bases[s.output], prog.elem_bytes(s.output)))
     return {**{f"wr_{k}": v for k, v in cfg.items()}, "wr_tail": w.tail,
             "wr_tail_addr": lay.bases[SCRATCH] if w.tail else 0, "wr_tail_level": w.level}
