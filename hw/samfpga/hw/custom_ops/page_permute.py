@@ -240,7 +240,7 @@ class PagePermute(HWCustomOp):
 class PagePermute_rtl(PagePermute, OwnRTLBackend):
     """RTL variant: hw/samfpga/hw/rtl/page_permute.sv (one page in place, or ping-pong; see its header)."""
 
-    RTL_SOURCES = ("page_permute.sv",)
+    RTL_SOURCES = ("sdp_ram.sv", "page_permute.sv")
 
     def core_params(self) -> dict[str, object]:
         """The SV module's parameters for this node."""

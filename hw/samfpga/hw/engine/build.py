@@ -146,14 +146,31 @@ def step_design(b: EngineBuild) -> None:
     """The engine's Vivado design under ``vivado/`` (HDL, lint, project.tcl)."""
     from samfpga.hw.engine.design import write_design
 
-    d = write_design(b.program, b.out / "vivado", b.cfg.board, b.plan.clock_mhz)
     c = b.plan.config
+    d = write_design(b.program, b.out / "vivado", b.cfg.board, b.plan.clock_mhz, dw_ram_style=_dw_style(b))
     want = {"PE": c["pe"], "SIMD": c["simd"], "B": c["batch"], "DW_PE": c["dw_pe"], "LN_PE": c["ln_lanes"],
             "SM_PE": c["sm_lanes"]}
     off = [f"{k} {d.params[k]} (plan {v})" for k, v in want.items() if k in d.params and d.params[k] != v]
     if off:
         raise EngineBuildError(f"the design's RTL parameters are not the plan's widths: {', '.join(off)}")
     b.design = d
+
+
+def _plan_config(b: EngineBuild):
+    """The plan's ``EngineConfig`` at its searched widths."""
+    from dataclasses import replace
+
+    c = b.plan.config
+    return replace(b.cfg.engine_config(), **{k: c[k] for k in ("pe", "simd", "batch", "dw_pe", "dw_strip",
+                                                                  "ln_lanes", "sm_lanes")})
+
+
+def _dw_style(b: EngineBuild) -> str:
+    """The depthwise window's banks' RAM style as the plan prices them (``engine.dw_bank_style``)."""
+    from samfpga.hw.plan.engine import dw_bank_style, dw_size
+
+    cfg = _plan_config(b)
+    return dw_bank_style(cfg, *dw_size(cfg, b.plan_units))
 
 
 def step_bitstream(b: EngineBuild) -> None:
@@ -257,14 +274,20 @@ def against_plan(b: EngineBuild) -> list[str]:
 
     c, p = b.plan.config, b.design.params
     out = []
-    if dma_on_whole_beats(b.plan_units):
+    if dma_on_whole_beats(b.plan_units, c["pe"]) and not p.get("DMA_ALIGNED"):
         more = DMA["access_reader"]["LUT"] - DMA["access_reader_aligned"]["LUT"]
-        out.append("the plan prices the input, residual and parameter readers built for whole 16-byte beats "
-                   "(access_reader ALIGNED = 1, pricing.DMA['access_reader_aligned']); engine_gemm_path.sv builds them "
-                   f"for any alignment (ALIGNED = 0), by Yosys {more:,.0f} LUT more each (bench/results/dma_synth.md)")
-    if "DW_W_MAX" in p and p["DW_W_MAX"] > c["dw_strip"] + 2:
-        out.append(f"the depthwise unit's banks hold rows of {p['DW_W_MAX'] - 2} columns (the widest map: the program "
-                   f"launches each depthwise layer whole), the plan's strips of {c['dw_strip']}")
+        out.append("the plan prices the input and residual readers built for whole 16-byte beats (access_reader "
+                   "ALIGNED = 1); this program reads off whole beats somewhere (engine_gemm_path.dma_aligned), so the "
+                   f"design builds them for any alignment (DMA_ALIGNED = 0), by Yosys {more:,.0f} LUT more each "
+                   "(bench/results/dma_synth.md)")
+    if "DW_W_MAX" in p:
+        from samfpga.hw.plan.engine import dw_size
+
+        cols, ch = dw_size(_plan_config(b), b.plan_units)
+        if (p["DW_W_MAX"], p["DW_CB_MAX"]) != (cols, -(-ch // c["dw_pe"])):
+            out.append(f"the depthwise unit's banks hold rows of {p['DW_W_MAX']} columns x {p['DW_CB_MAX']} beats of "
+                       f"{c['dw_pe']} channels (the program launches each depthwise layer whole), the plan prices "
+                       f"{cols} x {-(-ch // c['dw_pe'])}")
     return out
 
 

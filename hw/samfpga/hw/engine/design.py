@@ -120,10 +120,11 @@ def block_design(d: EngineDesign):
                         masters=tuple(tuple((d.cell, m) for m in g) for g in d.masters))
 
 
-def write_design(prog, out: Path, board: str, fclk_mhz: float) -> EngineDesign:
+def write_design(prog, out: Path, board: str, fclk_mhz: float, dw_ram_style: str = "auto") -> EngineDesign:
     """The engine design of ``prog`` (an ``EngineProgram`` whose steps the path runs) for ``board`` at
-    ``fclk_mhz`` under ``out`` (module doc). ``ValueError`` for a board without a Vivado shell or PL base (checked
-    before anything is written); ``RuntimeError`` when the lint fails."""
+    ``fclk_mhz`` under ``out`` (module doc); ``dw_ram_style``: its depthwise window's banks' (the plan's
+    ``engine.dw_bank_style``). ``ValueError`` for a board without a Vivado shell or PL base (checked before anything
+    is written); ``RuntimeError`` when the lint fails."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
     from samfpga.hw.sim import engine_gemm_path as gp
     from samfpga.hw.sim.stitch import port_declarations
@@ -146,6 +147,8 @@ def write_design(prog, out: Path, board: str, fclk_mhz: float) -> EngineDesign:
     hdl = out / "hdl"
     hdl.mkdir(parents=True, exist_ok=True)
     params = {**gp.hdl_params(prog, hdl), "AXIL_AW": ENGINE_GEMM_PATH.addr_bits, "CFG_READ": 0}
+    if "DW_PE" in params:
+        params["DW_RAM_STYLE"] = f'"{dw_ram_style}"'
     sources = []
     for m in own_modules(CORE):
         shutil.copyfile(package_path("samfpga.hw", "rtl", f"{m}.sv"), hdl / f"{m}.sv")

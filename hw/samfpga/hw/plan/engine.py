@@ -28,10 +28,10 @@ The engine (what the cycle and resource figures below assume):
   lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
   (DMA).
 - **Depthwise unit**: dw_core.sv (``dw_pe`` channels x 9 taps per cycle, its requantiser lanes; docs/dw_core.md)
-  over the map in column strips with a one-column halo (its banks sized for strips of ``dw_strip`` columns at the
-  widest layer's channels; each layer in the fewest strips that fit them, ``dw_tiles``), a launch per strip (its
-  weights and lanes' parameters again each time), so its window's banks hold 4 rows of a strip and its halo columns
-  are read twice (counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
+  over the whole map, as the compiled program launches it (``dw_strip`` 0: its window's banks hold 4 rows of the
+  widest map at the widest layer's channels), or in column strips with a one-column halo (banks sized for strips of
+  ``dw_strip`` columns; each layer in the fewest strips that fit them, ``dw_tiles``; a launch per strip, its
+  weights and lanes' parameters again each time, its halo columns read twice, all counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
   dw_pe, its dw_pe to the writer's PE).
 - **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
 - **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
@@ -127,7 +127,10 @@ class EngineConfig:
     batch: int = 128
     mw_cap: int = 1280
     dw_pe: int = 16
-    dw_strip: int = 32  # columns per strip the depthwise window's banks are sized for at the widest channels
+    #: columns per strip the depthwise window's banks are sized for at the widest channels; 0: none, each depthwise
+    #: layer and window conv launched whole as the compiled program launches them (engine_program), so the banks
+    #: hold the widest map's rows (the generated design's DW_W_MAX)
+    dw_strip: int = 0
     ln_lanes: int = 4
     sm_lanes: int = 8
     axi_dw: int = 128
@@ -145,9 +148,11 @@ class EngineConfig:
     encoder_config: object | None = None
 
     def __post_init__(self) -> None:
-        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "dw_strip", "ln_lanes", "sm_lanes", "axi_dw"):
+        for k in ("pe", "simd", "batch", "mw_cap", "dw_pe", "ln_lanes", "sm_lanes", "axi_dw"):
             if getattr(self, k) < 1:
                 raise ValueError(f"engine {k} = {getattr(self, k)}: must be >= 1")
+        if self.dw_strip < 0:
+            raise ValueError(f"engine dw_strip = {self.dw_strip}: columns (>= 1), or 0 for whole maps")
         if self.dot not in ("chain", "pack"):
             raise ValueError(f"engine dot {self.dot!r}: 'chain' or 'pack'")
         if self.dot == "pack" and self.pe % 2:
@@ -257,7 +262,9 @@ def layer_batch(cfg: EngineConfig, layer: Layer) -> int:
 
 def strip_tiles(cfg: EngineConfig, width: int) -> int:
     """Column strips the depthwise window's banks are sized for (``dw_size``): the most strips of >= ``dw_strip``
-    columns that split a map ``width`` wide evenly (1 for a narrower map)."""
+    columns that split a map ``width`` wide evenly (1 for a narrower map, or for every map at ``dw_strip`` 0)."""
+    if cfg.dw_strip == 0:
+        return 1
     t = max(1, width // cfg.dw_strip)
     while width % t:
         t -= 1
@@ -340,6 +347,14 @@ def dw_unit_cycles(cfg: EngineConfig, layer: Layer, param_bits: int) -> int:
     return t * params + max(in_beats, layer.vectors * groups) + (t - 1) * cfg.launch_cycles
 
 
+def dw_param_bytes(cfg: EngineConfig, gemm: tb.TokenBatchConfig, channels: int) -> int:
+    """DDR bytes of one launch's parameters of a depthwise layer of ``channels``: per group of dw_pe channels its 9
+    taps' weights (a tap in beats of the lanes' parameter width), then a beat of each channel's lanes' parameters
+    (dw_core.param_stream), every beat stored in a port beat of its own (engine_gemm_path.stored_params)."""
+    pb = math.ceil((gemm.rq_scale_bits + gemm.rq_bias_bits + gemm.rq_shift_bits) / 8)
+    return (math.ceil(channels / cfg.dw_pe) * 9 * math.ceil(cfg.dw_pe / pb) + channels) * PORT_BYTES
+
+
 def ddr_bytes_per_cycle(cfg: EngineConfig) -> float:
     """DDR bytes per engine clock: the board's peak (``DDR_GBPS``) x ``ddr_efficiency``."""
     return DDR_GBPS[cfg.get_board().name][0] * 1e9 * cfg.ddr_efficiency / (cfg.clock() * 1e6)
@@ -377,7 +392,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         engine = "dw"
         # its lanes' parameters in the GEMM unit's requantiser format (one parameter reader serves both)
         b["unit"] = dw_unit_cycles(cfg, layer, gemm.param_bits)
-        wb = layer.mh * (layer.mw + 8) * dw_tiles(cfg, layer.in_width, layer.in_channels)  # once per strip
+        wb = dw_param_bytes(cfg, gemm, layer.mh) * dw_tiles(cfg, layer.in_width, layer.in_channels)  # per strip
     elif layer.kind == "matmul":
         engine = "attention"
         t = unit.window * unit.window
@@ -605,9 +620,14 @@ def _place(depth: int, width: int, copies: int, board: Board, cfg: EngineConfig,
            ) -> tuple[str, dict[str, float]]:
     from samfpga.hw.resources.memory import place
 
-    style = style or ("ultra" if board.uram and depth * width >= cfg.uram_min_bits else "auto")
-    m = place(depth, width, style)
+    m = place(depth, width, style or _style(cfg, depth, width))
     return m.kind, {"LUT": m.LUT * copies, "BRAM36": m.BRAM36 * copies, "URAM": m.URAM * copies}
+
+
+def _style(cfg: EngineConfig, depth: int, width: int) -> str:
+    """A memory's style by the plan's rule: "ultra" where the board has URAM and it holds at least
+    ``uram_min_bits``, else "auto"."""
+    return "ultra" if cfg.get_board().uram and depth * width >= cfg.uram_min_bits else "auto"
 
 
 def _res(**kw: float) -> dict[str, float]:
@@ -643,7 +663,15 @@ def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
     """The depthwise window's line buffer (dw_window.sv): 12 banks (4 row slots x 3 column phases) of
     ceil(cols / 3) x ceil(channels / dw_pe) words of dw_pe bytes, by the memory model."""
     depth = -(-cols // 3) * -(-channels // cfg.dw_pe)
-    return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg)[1]
+    return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg, dw_bank_style(cfg, cols, channels))[1]
+
+
+def dw_bank_style(cfg: EngineConfig, cols: int, channels: int) -> str:
+    """The RAM style of the depthwise window's banks for ``cols`` x ``channels`` (``dw_size``), as the plan prices
+    them and the generated design builds them (dw_window.sv RAM_STYLE, engine_gemm_path.sv DW_RAM_STYLE): "ultra" on a
+    board with URAM where a bank holds at least ``uram_min_bits``, else "auto" (block RAM by the tool's choice)."""
+    depth = -(-cols // 3) * -(-channels // cfg.dw_pe)
+    return _style(cfg, depth, cfg.dw_pe * 8)
 
 
 def image_memories(w_max: int, channels: int = 3) -> dict[str, float]:
@@ -758,13 +786,18 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                                               "(pricing.PATH_GLUE, bench/results/engine_path_glue_synth.json)"}
     out["path registers (AXI-Lite, engine_gemm_path_axil.sv)"] = {
         **_res(**path_registers()), "source": "Yosys, the AXI-Lite top less the path (pricing.PATH_GLUE)"}
-    aligned = "_aligned" if dma_on_whole_beats(units) else ""
+    aligned = "_aligned" if dma_on_whole_beats(units, cfg.pe) else ""
     # the writer's tails (the unit's outputs padded to whole PE folds) keep its beats aligned only when every
     # padding is whole beats
     wr = f"access_writer{aligned if tails_on_whole_beats(cfg, units) else ''}_tail"
+    # the parameter reader is aligned always: each parameter beat is stored in a port beat of its own
+    # (engine_gemm_path.stored_params)
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
-                       ("parameter reader", f"access_reader{aligned}"), ("writer", wr)):
+                       ("parameter reader", "access_reader_aligned"), ("writer", wr)):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
+    if aligned:  # the aligned readers emit port beats (engine_gemm_path.sv DMA_ALIGNED), re-cut to their consumers'
+        _gearbox(out, "input reader -> unit", PORT_BYTES, cfg.simd, False)
+        _gearbox(out, "residual reader -> lanes", PORT_BYTES, lanes, False)
     return out
 
 
@@ -777,9 +810,11 @@ def tails_on_whole_beats(cfg: EngineConfig, units: list[Unit]) -> bool:
     return all((_pad(m, cfg.pe) - m) % PORT_BYTES == 0 for m in mhs)
 
 
-def dma_on_whole_beats(units: list[Unit]) -> bool:
+def dma_on_whole_beats(units: list[Unit], pe: int | None = None) -> bool:
     """Whether every read and write of the engine's program moves whole beats of PORT_BYTES from and to beat-aligned
-    tensors, so the access reader and writer need no realignment buffer (ALIGNED = 1). The program reads and writes
+    tensors, so the access reader and writer need no realignment buffer (ALIGNED = 1). With ``pe``, also each
+    residual read past its token (its channels padded to whole PE folds: ``engine_gemm_path.over_padding``) is whole
+    beats. The program reads and writes
     the convolutional stages' maps (stem, MBConv, downsampling) and the image as whole tensors in stored order; in the
     attention stages it moves runs of whole pixels' channels (window partition, residuals, the depthwise conv's window rows from a
     stream-order store: ``engine_program``'s layouts) or of one head's (Q, K, V). So: the image's bytes, and every
@@ -797,6 +832,9 @@ def dma_on_whole_beats(units: list[Unit]) -> bool:
             chans = ([] if qk else [x.mh]) + ([] if av else [x.in_channels])  # QK^T's keys and AV's probabilities
             if any(c % PORT_BYTES for c in chans):  # are rows of the softmax's, read in stored order
                 return False
+    if pe is not None:
+        res = [x.mh for u in units for x in u.layers if x.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in x.name]
+        return all(m % PORT_BYTES == 0 and _pad(m, pe) % PORT_BYTES == 0 for m in res)
     return True
 
 
@@ -862,13 +900,10 @@ NOT_BUILT = (
     "samfpga.hw.engine.design; engine_gemm_path.sv runs every step of the tiny program DDR to DDR bit-exactly, also "
     "at side lanes narrower than the unit and with outputs padded to whole PE folds), but Vivado has not run it: no "
     "synthesis, timing or resource figures of the design as a whole",
-    "the path's readers as the plan prices them: engine_gemm_path.sv builds its input, residual and parameter "
-    "readers for any byte alignment (ALIGNED = 0, at the unit's stream widths); the plan prices readers for whole "
-    f"16-byte beats ({DMA['access_reader']['LUT'] - DMA['access_reader_aligned']['LUT']:,.0f} LUT fewer each by "
-    "Yosys), which the path does not offer yet",
-    "the depthwise unit's banks at the plan's strip width in a generated design: the program launches each "
-    "depthwise layer and 3 x 3 conv whole, so the design's banks hold the widest map's rows; strip launches exist "
-    "(engine_gemm_path.strip_configs) but not for a window step whose outputs are padded to PE folds",
+    "the depthwise unit's strips in a generated program (a plan with dw_strip > 0: banks for strips, not whole "
+    "maps): strip launches exist (engine_gemm_path.strip_configs, bit-exact in RTL) but the compiled program "
+    "launches every depthwise layer and 3 x 3 conv whole, and a window step whose outputs are padded to PE folds "
+    "has no strips",
     "AXI interconnect to the PS ports and the PS itself (not counted)",
 )
 

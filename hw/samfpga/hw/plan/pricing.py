@@ -84,16 +84,26 @@ def requant_lanes(use: str, lanes: int) -> dict[str, float]:
 
 
 #: dw_core.sv (the engine's depthwise unit at run-time shape: strip padding, the 3 x 3 window, PE channels x 9 taps,
-#: its requantiser lanes) without its window's block RAM banks (``engine.dw_banks``): (fixed, per channel of PE) per
-#: resource, the line through Yosys ``synth_xilinx -family xcup`` counts at PE 8 and 32 for vit_t's depthwise layers
-#: (``python bench/dw_core_synth.py``, bench/results/dw_core_synth.json "model"; tests/test_plan_engine.py checks
-#: these equal that file).
-DW_CORE: dict[str, tuple[float, float]] = {"LUT": (1695.0, 707.75), "FF": (553.33, 337.46), "DSP": (3.0, 10.0)}
+#: its requantiser lanes) without its window's banks (``engine.dw_banks``): per resource the Yosys ``synth_xilinx
+#: -family xcup`` counts at PE 8, 16 and 32 (the plan's dw_pe space) for vit_t's depthwise layers at 1024², sized as
+#: the design builds it (whole maps: 514 columns; banks in URAM) (``python bench/dw_core_synth.py``,
+#: bench/results/dw_core_synth.json "model"; tests/test_plan_engine.py checks these equal that file).
+DW_CORE: dict[str, tuple[tuple[int, float], ...]] = {
+    "LUT": ((8, 8353.0), (16, 12631.0), (32, 24345.0)),
+    "FF": ((8, 3264.0), (16, 5959.0), (32, 11360.0)),
+    "DSP": ((8, 83.0), (16, 163.0), (32, 323.0))}
+
+
+def piecewise(points: tuple[tuple[int, float], ...], x: float) -> float:
+    """The piecewise-linear function through ``points`` (x ascending) at ``x``, its end segments extended."""
+    k = next((i for i in range(1, len(points) - 1) if x <= points[i][0]), len(points) - 1)
+    (x0, y0), (x1, y1) = points[k - 1], points[k]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
 def dw_core(pe: int) -> dict[str, float]:
-    """dw_core.sv at ``pe`` channels per beat, its banks not counted (``DW_CORE``'s line)."""
-    return {r: (DW_CORE[r][0] + DW_CORE[r][1] * pe if r in DW_CORE else 0.0) for r in RESOURCES}
+    """dw_core.sv at ``pe`` channels per beat, its banks not counted (``DW_CORE``'s points)."""
+    return {r: (piecewise(DW_CORE[r], pe) if r in DW_CORE else 0.0) for r in RESOURCES}
 
 
 #: byte_gearbox.sv (a byte stream re-cut from IN_B to OUT_B bytes per beat), per form ("keep": the input's tkeep a

@@ -36,6 +36,7 @@ module dw_core #(
 	int unsigned  T_BITS = 6,
 	int unsigned  DIM_BITS = 12,
 	int unsigned  TOK_BITS = 16,
+	parameter  RAM_STYLE = "auto",	// the window's banks (dw_window.sv)
 
 	localparam int unsigned  BW = PE * 8,
 	localparam int unsigned  PW = S_BITS + B_BITS + T_BITS,
@@ -188,7 +189,7 @@ module dw_core #(
 
 	uwire [9*BW-1:0]  x_tdata;
 	uwire  x_tlast, x_tvalid, x_tready, mac_x_ready;
-	dw_window #(.BW(BW), .W_MAX(W_MAX), .CB_MAX(CB_MAX), .DIM_BITS(DIM_BITS)) window (
+	dw_window #(.BW(BW), .W_MAX(W_MAX), .CB_MAX(CB_MAX), .DIM_BITS(DIM_BITS), .RAM_STYLE(RAM_STYLE)) window (
 		.clk, .rst,
 		.start(win_start), .cfg_h(hp), .cfg_w(wp), .cfg_cb(CB), .cfg_strips(Tiles), .cfg_stride2(S2),
 		.busy(win_busy), .err(win_err),

@@ -25,6 +25,7 @@ module dw_window #(
 	int unsigned  W_MAX = 34,	// columns of a padded strip, at CB_MAX beats per pixel
 	int unsigned  CB_MAX = 4,	// beats per pixel, at W_MAX columns
 	int unsigned  DIM_BITS = 12,
+	parameter  RAM_STYLE = "auto",	// the banks' (sdp_ram.sv): "ultra" where the plan's memory model puts them in URAM
 
 	localparam int unsigned  DEPTH = (W_MAX + 2) / 3 * CB_MAX,
 	localparam int unsigned  AB = DEPTH > 1? $clog2(DEPTH) : 1
@@ -106,15 +107,13 @@ module dw_window #(
 	uwire [BW-1:0]  q[4][3];
 	for(genvar  sl = 0; sl < 4; sl++) begin : genSlot
 		for(genvar  ph = 0; ph < 3; ph++) begin : genPhase
-			logic [BW-1:0]  Mem[DEPTH];
-			logic [BW-1:0]  Q;
 			// a phase left of the window's first column holds its column from the next group of three
 			uwire [AB-1:0]  raddr = (ph < RPh? RBase + AB'(CB) : RBase) + AB'(RG);
-			always_ff @(posedge clk) begin
-				if(w_take && WSlot == sl && WPh == ph)  Mem[waddr] <= s_axis_tdata;
-				if(issue)  Q <= Mem[raddr];
-			end
-			assign	q[sl][ph] = Q;
+			sdp_ram #(.WIDTH(BW), .DEPTH(DEPTH), .AB(AB), .RAM_STYLE(RAM_STYLE)) bank (
+				.clk,
+				.we(w_take && WSlot == sl && WPh == ph), .waddr, .wdata(s_axis_tdata),
+				.re(issue), .raddr, .rdata(q[sl][ph])
+			);
 		end : genPhase
 	end : genSlot
 

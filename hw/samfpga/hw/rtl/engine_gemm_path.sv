@@ -24,7 +24,7 @@
 // PE - 1, and RES_LANES divides PE, so channel c is on residual lane c % RES_LANES as the lanes need.
 //
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
-// of SIMD), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
+// of SIMD; with DMA_ALIGNED its AXI beats re-cut to SIMD bytes), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
 // OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
 // little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes.
 //
@@ -61,6 +61,11 @@ module engine_gemm_path #(
 	int unsigned  RAW_BITS = 0,
 	// the DMAs
 	int unsigned  DMA_BURST = 16,
+	// 1: the input and residual readers are access_reader.sv's ALIGNED variant (no realignment buffer; every frame
+	// of theirs on whole AXI beats, as the program keeps them: engine_gemm_path.dma_aligned), their AXI beats re-cut
+	// to the unit's SIMD bytes and the residual's lanes by byte gearboxes. The parameter reader is ALIGNED always:
+	// the program stores each of its beats in an AXI beat of its own (engine_gemm_path.stored_params)
+	bit  DMA_ALIGNED = 0,
 	// the residual adder's lanes (0: PE; fewer, a divisor of PE: the unit's folds re-cut to them, enough when the
 	// unit sends a fold of PE per PE / RES_LANES cycles or slower) and their requantisers (requant_lanes.sv at
 	// LANES = RES_LANES): scale / bias / shift widths, entries
@@ -89,6 +94,7 @@ module engine_gemm_path #(
 	int unsigned  DW_W_MAX = 18,
 	int unsigned  DW_CB_MAX = 4,
 	int unsigned  DW_W_BITS = 8,
+	parameter  DW_RAM_STYLE = "auto",	// its window's banks (sdp_ram.sv): "ultra" where the plan puts them in URAM
 	// the attention's rows (raw_rows.sv, then int_softmax.sv with RT_SET = 1; SM_N = 0: none): a raw frame's sums
 	// as rows of SM_N keys (SM_NF folds of PE sums, the padded keys dropped) at SM_PE lanes of SM_IN_BITS, through
 	// the softmax (QK^T; its parameter set per layer: cfg_sm_set) or as their low bytes (the V transpose), the
@@ -365,10 +371,14 @@ module engine_gemm_path #(
 	localparam int unsigned  P_W = (L_S_BITS + L_B_BITS + L_T_BITS + 7) / 8 * 8;
 	localparam int unsigned  RL = RES_LANES > 0? RES_LANES : PE;	// the residual's lanes
 	localparam int unsigned  RL_W = RL * OUT_BITS;
+	localparam int unsigned  RD_W = DMA_ALIGNED? AXI_DW : IN_W;	// the input reader's stream
+	localparam int unsigned  RS_W = DMA_ALIGNED? AXI_DW : RL_W;	// ... the residual reader's
 
 	if(A_BITS < 8)  $error("A_BITS must hold the 8-bit inputs");
 	if(PE % RL != 0)  $error("RES_LANES must divide PE");
 	if(RL < PE && OUT_BITS != 8)  $error("residual lanes narrower than PE re-cut bytes: OUT_BITS must be 8");
+	if(P_W > AXI_DW)  $error("a parameter beat (the lanes' P_W bits) must fit one AXI beat");
+	if(DMA_ALIGNED && OUT_BITS != 8)  $error("DMA_ALIGNED re-cuts the residual's bytes: OUT_BITS must be 8");
 
 	logic [IN_W-1:0]  x_tdata;
 	logic [SIMD-1:0]  x_tkeep;
@@ -412,8 +422,11 @@ module engine_gemm_path #(
 	logic [OUT_W-1:0]  h_tdata;	// attention steps: the rows' outputs re-cut to the writer's beats
 	logic  h_tvalid, h_tready, yr_ready;
 
+	logic [RD_W-1:0]  xr_tdata;	// the input reader's beats
+	logic [RD_W/8-1:0]  xr_tkeep;
+	logic  xr_tlast, xr_tvalid, xr_tready;
 	access_reader #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(IN_W), .MAX_BURST(DMA_BURST)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(RD_W), .MAX_BURST(DMA_BURST), .ALIGNED(DMA_ALIGNED)
 	) reader (
 		.clk, .rst, .start(rd_start),
 		.cfg_base(cfg_rd_base), .cfg_run(cfg_rd_run), .cfg_count0(cfg_rd_count0), .cfg_count1(cfg_rd_count1), .cfg_count2(cfg_rd_count2), .cfg_count3(cfg_rd_count3), .cfg_count4(cfg_rd_count4), .cfg_count5(cfg_rd_count5),
@@ -424,9 +437,25 @@ module engine_gemm_path #(
 		.m_axi_arprot(m_axi_rd_arprot), .m_axi_arvalid(m_axi_rd_arvalid), .m_axi_arready(m_axi_rd_arready),
 		.m_axi_rid(m_axi_rd_rid), .m_axi_rdata(m_axi_rd_rdata), .m_axi_rresp(m_axi_rd_rresp),
 		.m_axi_rlast(m_axi_rd_rlast), .m_axi_rvalid(m_axi_rd_rvalid), .m_axi_rready(m_axi_rd_rready),
-		.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
-		.m_axis_tready(x_tready)
+		.m_axis_tdata(xr_tdata), .m_axis_tkeep(xr_tkeep), .m_axis_tlast(xr_tlast), .m_axis_tvalid(xr_tvalid),
+		.m_axis_tready(xr_tready)
 	);
+	if(RD_W != IN_W) begin : genReadGear
+		byte_gearbox #(.IN_B(RD_W/8), .OUT_B(SIMD)) read_gear (
+			.clk, .rst,
+			.s_axis_tdata(xr_tdata), .s_axis_tkeep(xr_tkeep), .s_axis_tlast(xr_tlast), .s_axis_tvalid(xr_tvalid),
+			.s_axis_tready(xr_tready),
+			.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
+			.m_axis_tready(x_tready)
+		);
+	end : genReadGear
+	else begin : genReadDirect
+		assign	x_tdata = xr_tdata;
+		assign	x_tkeep = xr_tkeep;
+		assign	x_tlast = xr_tlast;
+		assign	x_tvalid = xr_tvalid;
+		assign	xr_tready = x_tready;
+	end : genReadDirect
 	// the reader's beats go to the depthwise unit's gearbox in depthwise steps and window steps without a LayerNorm
 	// (image steps: to the image window's gearbox)
 	uwire  to_dw_side = cfg_depthwise || (cfg_window && !cfg_layernorm);
@@ -609,8 +638,11 @@ module engine_gemm_path #(
 
 	// residual steps: the unit's outputs (signed unless cfg_wt_unsigned) and the residual, both widened, added lane
 	// by lane (add_streams.sv), requantised by the lanes; other steps send the unit's outputs to the writer
+	logic [RS_W-1:0]  rr_tdata;	// the residual reader's beats
+	logic [RS_W/8-1:0]  rr_tkeep;
+	logic  rr_tlast, rr_tvalid, rr_tready;
 	access_reader #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(RL_W), .MAX_BURST(DMA_BURST)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(RS_W), .MAX_BURST(DMA_BURST), .ALIGNED(DMA_ALIGNED)
 	) res_reader (
 		.clk, .rst, .start(rs_start),
 		.cfg_base(cfg_rs_base), .cfg_run(cfg_rs_run), .cfg_count0(cfg_rs_count0), .cfg_count1(cfg_rs_count1), .cfg_count2(cfg_rs_count2), .cfg_count3(cfg_rs_count3), .cfg_count4(cfg_rs_count4), .cfg_count5(cfg_rs_count5),
@@ -621,11 +653,27 @@ module engine_gemm_path #(
 		.m_axi_arprot(m_axi_rs_arprot), .m_axi_arvalid(m_axi_rs_arvalid), .m_axi_arready(m_axi_rs_arready),
 		.m_axi_rid(m_axi_rs_rid), .m_axi_rdata(m_axi_rs_rdata), .m_axi_rresp(m_axi_rs_rresp),
 		.m_axi_rlast(m_axi_rs_rlast), .m_axi_rvalid(m_axi_rs_rvalid), .m_axi_rready(m_axi_rs_rready),
-		.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid), .m_axis_tready(r_tready)
+		.m_axis_tdata(rr_tdata), .m_axis_tkeep(rr_tkeep), .m_axis_tlast(rr_tlast), .m_axis_tvalid(rr_tvalid),
+		.m_axis_tready(rr_tready)
 	);
+	if(RS_W != RL_W) begin : genResGear
+		byte_gearbox #(.IN_B(RS_W/8), .OUT_B(RL)) res_gear (
+			.clk, .rst,
+			.s_axis_tdata(rr_tdata), .s_axis_tkeep(rr_tkeep), .s_axis_tlast(rr_tlast), .s_axis_tvalid(rr_tvalid),
+			.s_axis_tready(rr_tready),
+			.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid),
+			.m_axis_tready(r_tready)
+		);
+	end : genResGear
+	else begin : genResDirect
+		assign	r_tdata = rr_tdata;
+		assign	r_tvalid = rr_tvalid;
+		assign	rr_tready = r_tready;
+	end : genResDirect
 
+	logic [AXI_DW-1:0]  pr_tdata;	// a parameter beat in the low P_W bits of an AXI beat
 	access_reader #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(P_W), .MAX_BURST(DMA_BURST)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(AXI_DW), .MAX_BURST(DMA_BURST), .ALIGNED(1)
 	) param_reader (
 		.clk, .rst, .start(pm_start),
 		.cfg_base(cfg_pm_base), .cfg_run(cfg_pm_run), .cfg_count0(cfg_pm_count0), .cfg_count1(cfg_pm_count1), .cfg_count2(cfg_pm_count2), .cfg_count3(cfg_pm_count3), .cfg_count4(cfg_pm_count4), .cfg_count5(cfg_pm_count5),
@@ -636,8 +684,9 @@ module engine_gemm_path #(
 		.m_axi_arprot(m_axi_pm_arprot), .m_axi_arvalid(m_axi_pm_arvalid), .m_axi_arready(m_axi_pm_arready),
 		.m_axi_rid(m_axi_pm_rid), .m_axi_rdata(m_axi_pm_rdata), .m_axi_rresp(m_axi_pm_rresp),
 		.m_axi_rlast(m_axi_pm_rlast), .m_axi_rvalid(m_axi_pm_rvalid), .m_axi_rready(m_axi_pm_rready),
-		.m_axis_tdata(p_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(p_tvalid), .m_axis_tready(p_tready)
+		.m_axis_tdata(pr_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(p_tvalid), .m_axis_tready(p_tready)
 	);
+	assign	p_tdata = pr_tdata[P_W-1:0];
 
 	uwire  add_a_ready;
 	if(RL < PE) begin : genToLanes
@@ -838,7 +887,8 @@ module engine_gemm_path #(
 		);
 		dw_core #(
 			.PE(DW_PE), .W_MAX(DW_W_MAX), .CB_MAX(DW_CB_MAX), .W_BITS(DW_W_BITS), .ACC_BITS(9 + DW_W_BITS + 4),
-			.OUT_BITS(8), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .DIM_BITS(16), .TOK_BITS(CNT_BITS)
+			.OUT_BITS(8), .S_BITS(L_S_BITS), .B_BITS(L_B_BITS), .T_BITS(L_T_BITS), .DIM_BITS(16), .TOK_BITS(CNT_BITS),
+			.RAM_STYLE(DW_RAM_STYLE)
 		) dw (
 			.clk, .rst,
 			.start(dw_start), .cfg_h(cfg_dw_h), .cfg_w(cfg_dw_w), .cfg_tiles(cfg_dw_tiles), .cfg_cb(cfg_dw_cb),

@@ -651,14 +651,33 @@ def _widest_outputs(steps: list) -> list:
     return [replace(s.ln, out_bits=ob) for s in steps]
 
 
+def _on_beats(c: dict[str, int], p: str, beat: int) -> bool:
+    """Whether reader ``p``'s frame in step registers ``c`` (none: True) is one the ALIGNED access_reader.sv takes:
+    base, run and every stride on whole beats of ``beat`` bytes (access_walk.sv checks each level's stride)."""
+    if not c.get(f"{p}_count0"):
+        return True
+    return all(c[f"{p}_{k}"] % beat == 0 for k in ("base", "run", *(f"stride{i}" for i in range(6))))
+
+
+def dma_aligned(prog) -> bool:
+    """Whether every frame of the input and residual readers in ``prog``'s path steps, laid out by ``layout``
+    (tensors on pages), is on whole AXI beats, so the path is built with DMA_ALIGNED = 1: those readers without a
+    realignment buffer, as the engine's plan prices them (``engine.dma_on_whole_beats``). The parameter reader's
+    frames always are (``stored_params``)."""
+    steps = path_steps(prog)
+    lay = layout(prog, steps)
+    beat = prog.unit.axi_dw // 8
+    return all(_on_beats(step_config(prog, s, lay), p, beat) for s in steps for p in ("rd", "rs"))
+
+
 def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
     u = prog.unit
     if not (u.requant and u.rt_shape and u.a_signed and u.a_bits >= 8):
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
-    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, **_lane_widths(prog),
-           "RES_LANES": res_lanes(prog)}
+    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, "DMA_ALIGNED": int(dma_aligned(prog)),
+           **_lane_widths(prog), "RES_LANES": res_lanes(prog)}
     nc = norm_config(prog)
     if nc is not None:
         out.update({"LN_C": nc.channels, "LN_BITS": nc.ln_bits, "LN_T": nc.lut_bits, "LN_RB": nc.r_bits,
@@ -716,6 +735,28 @@ def lane_params(prog, s) -> bytes:
     return param_stream(_lane_rq(s), lanes_config(prog) if s.residual is not None else norm_config(prog).lanes)
 
 
+def stored_params(prog, stream: bytes) -> bytes:
+    """The parameter reader's ``stream`` (``lane_params`` or ``image_table``: beats of the lanes' ``param_bytes``) as
+    the program stores it: each beat in an AXI beat of its own, zeros above it, so the reader moves whole beats
+    (ALIGNED: no realignment buffer, no gearbox; the path takes each beat's low bits). The bytes it adds are few: one
+    beat per channel's parameters or depthwise tap group, read once per step."""
+    from samfpga.hw.sim.requant_lanes import param_bytes
+
+    pb, beat = param_bytes(lanes_config(prog)), prog.unit.axi_dw // 8
+    if pb > beat:
+        raise ValueError(f"a parameter beat of {pb} bytes does not fit one AXI beat of {beat}")
+    if len(stream) % pb:
+        raise ValueError(f"parameter stream of {len(stream)} bytes: not whole beats of {pb}")
+    return b"".join(stream[i:i + pb] + bytes(beat - pb) for i in range(0, len(stream), pb))
+
+
+def _params_of(prog, s) -> bytes:
+    """Step ``s``'s parameter frame as stored (``stored_params``): an image step's table, else its lanes'."""
+    if any(s is x for x in image_steps(prog)):
+        return stored_params(prog, image_table(prog, s))
+    return stored_params(prog, lane_params(prog, s))
+
+
 @dataclass
 class DdrLayout:
     """Where the program lives in DDR: its weight image at ``image_base``, each stored tensor at ``bases[name]``
@@ -735,11 +776,11 @@ def layout(prog, steps: list) -> DdrLayout:
     names = [t for s in steps for t in (s.input.tensor, *([s.residual.tensor] if s.residual else []), s.output)
              if not t.endswith(".vt")]  # a V transpose's output: AV's weight image (below)
     sizes = {t: _tensor_bytes(prog, t) for t in names}
-    sizes.update({f"{s.name}.lanes": len(lane_params(prog, s)) for s in steps if _lane_rq(s) is not None})
+    sizes.update({f"{s.name}.lanes": len(_params_of(prog, s)) for s in steps if _lane_rq(s) is not None})
     for s in steps:
         if any(s is x for x in image_steps(prog)):  # the image 4 bytes a pixel, the table
             sizes[f"{s.name}.image"] = iw.stored_bytes(*s.input.shape[-3:-1])
-            sizes[f"{s.name}.table"] = len(image_table(prog, s))
+            sizes[f"{s.name}.table"] = len(_params_of(prog, s))
             continue
         if s.kind == "gemm" and s.window is not None:  # its weight image; its map with C' channels a pixel
             sizes[f"{s.name}.weights"] = len(window_layer(prog, s)[1])
@@ -797,10 +838,10 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
             if o is not None:
                 place(img, lay, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
         if _lane_rq(s) is not None:
-            place(img, lay, f"{s.name}.lanes", lane_params(prog, s))
+            place(img, lay, f"{s.name}.lanes", _params_of(prog, s))
         if any(s is x for x in image_steps(prog)):
             place(img, lay, f"{s.name}.image", image_bytes(prog, s, _read(mem, s.input)))
-            place(img, lay, f"{s.name}.table", image_table(prog, s))
+            place(img, lay, f"{s.name}.table", _params_of(prog, s))
             continue
         if s.kind == "gemm" and s.window is not None:
             place(img, lay, f"{s.name}.weights", window_layer(prog, s)[1])
@@ -948,8 +989,8 @@ def _unit_regs(c, base: int, iters: int, tokens: int) -> dict[str, int]:
 
 
 def _param_reader(prog, s, lay: DdrLayout) -> dict[str, int]:
-    """The parameter reader's registers (pm_*) over step ``s``'s lanes' parameters (``lane_params``)."""
-    pm = ar.frame_config(AccessFrame(Access(0, len(lane_params(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
+    """The parameter reader's registers (pm_*) over step ``s``'s lanes' parameters (``lane_params`` as stored)."""
+    pm = ar.frame_config(AccessFrame(Access(0, len(_params_of(prog, s)), ()), lay.bases[f"{s.name}.lanes"]))
     return {f"pm_{k}": v for k, v in pm.items()}
 
 
@@ -980,7 +1021,7 @@ def _image_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     writer."""
     h, w, _ = s.input.shape[-3:]
     rd = ar.frame_config(AccessFrame(Access(0, iw.stored_bytes(h, w), ()), lay.bases[f"{s.name}.image"], 1))
-    pm = ar.frame_config(AccessFrame(Access(0, len(image_table(prog, s)), ()), lay.bases[f"{s.name}.table"]))
+    pm = ar.frame_config(AccessFrame(Access(0, len(_params_of(prog, s)), ()), lay.bases[f"{s.name}.table"]))
     return {**{f"rd_{k}": v for k, v in rd.items()}, "in_unsigned": int(s.table.min() >= 0 and s.table.max() > 127),
             **_writer_regs(prog, s, lay), **{f"pm_{k}": v for k, v in pm.items()},
             **_unit_regs(s.layer, lay.image_base + s.offset, s.iters, s.tokens),
