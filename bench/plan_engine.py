@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row(p, label, time.time() - t0))
         r = rows[-1]
         print(f"{label}: {r['board']} {r['image_size']} PE {r['engine']['pe']} x SIMD {r['engine']['simd']} "
-              f"B {r['engine']['batch']}: {'fits' if r['fits'] else 'no fit'} {r['fps']:.2f} fps "
+              f"B {r['engine']['batch']}: {'fits' if r['fits'] else 'no fit'} {r['fps']:.3f} fps "
               f"({r['roofline_fraction']:.0%} of the roofline), binds {r['binding']} "
               f"{r['pressure'][r['binding']]:.2f}x", flush=True)
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {r['case']} | {r['board']} | {r['image_size']}² | {e['pe']} x {e['simd']}, {e['batch']}, "
             f"{e['dw_pe']}, {e['ln_lanes']}, {e['sm_lanes']} | {'yes' if r['fits'] else 'no'} | "
-            f"{r['fps']:.2f} | "
+            f"{r['fps']:.3f} | "
             f"{r['roofline_fps']:.2f} | {r['roofline_fraction']:.0%} | {r['mac_utilisation']:.0%} | "
             f"{t['LUT']:,.0f} ({t['LUT'] / b['LUT']:.0%}) | {t['BRAM36']:,.0f} | {t['URAM']:,.0f} | "
             f"{t['DSP']:,.0f} ({t['DSP'] / b['DSP']:.0%}) | {r['binding']} {r['pressure'][r['binding']]:.2f}x | "

@@ -471,7 +471,7 @@ def test_every_gearbox_and_the_glue_of_the_path_are_priced():
     # the RTL's widths in the plan's terms (LN_RAW_B: the raw sums' bytes, 4 at the plan's 28-bit inputs)
     names = {"SIMD": c.simd, "NP": c.ln_lanes, "DW_PE": c.dw_pe, "SM_PE": c.sm_lanes, "OUT_W/8": c.pe,
              "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, _units(c)),
-             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES}  # DMA_ALIGNED: the readers' AXI beats
+             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES, "RL_W/8": residual_lanes(c, _units(c))}  # DMA_ALIGNED
     want = sorted((names[i], names[o], k == "'1") for i, o, k in insts)
     got = sorted((*(int(v) for v in re.search(r"\((\d+) -> (\d+) bytes\)", k).groups()),
                   "tkeep tied high" in v["source"]) for k, v in comps.items() if k.startswith("byte gearbox"))

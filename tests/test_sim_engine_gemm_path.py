@@ -3,8 +3,8 @@ activations -> [LayerNorm + lanes] -> token_batch_mvu -> [residual reader, adder
 parameter reader] -> access writer, and beside the GEMM unit the depthwise unit with its lanes, whose window alone
 also feeds the GEMM unit for 3 x 3 convolutions) under Verilator + cocotb, DDR to DDR: the tiny build's program's
 GEMM steps that need no table on the unit's input stream, its depthwise steps, its 3 x 3 convolutions but the
-stem's first and its attention's steps (QK^T through raw_rows.sv and the softmax, the V transpose into AV's weight
-image, AV), each configured as the host's sequencer would, from one DDR image holding the program's
+stem's first and its attention's steps (QK^T through raw_rows.sv and the softmax, the V transpose (a raw frame of
+its sums' low bytes, straight to the writer) into AV's weight image, AV), each configured as the host's sequencer would, from one DDR image holding the program's
 weight image, lane parameters and stored tensors; every output tensor in DDR byte for byte the program's (whose
 stored tensors equal FINN's execution, tests/test_engine_program.py), tolerance 0."""
 
@@ -145,7 +145,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     runs = gp.image_write(prog, steps[0]).loops[0][0]
     assert gp.model_cycles(prog, steps[0]) > steps[0].unit_cycles and runs == 1024
     assert gp.model_cycles(prog, steps[0]) < cycles[0] <= gp.model_cycles(prog, steps[0]) + runs + 150, cycles[0]
-    # an attention step takes its frame's schedule (the V transpose's raw frame: 3 output beats a fold) plus the
+    # an attention step takes its frame's schedule (the V transpose's raw frame of low bytes: a beat a fold) plus the
     # rows' and the softmax's latency and the DMAs' (measured alone: 41-137 cycles over it)
     for c, s in zip(cycles, steps, strict=True):
         if s.kind in ("qk", "vt", "av"):
@@ -269,7 +269,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     cycles), and every register each step: both leave the DDR image the program's, byte for byte. Built as the
     engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
     wrote): the last step's registers read as 0, OKAY.
-    The first step writes all 122 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 121 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout."""
@@ -293,7 +293,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "every"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 122
+    assert n_regs == 121
     for p, got in zip(res.passes, res.images, strict=True):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
@@ -311,25 +311,28 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
 @pytest.mark.timeout(600)
 def test_rtl_attention_at_padded_folds(tmp_path):
     """The attention's steps when neither the keys nor the head's dims are whole PE folds: the tiny graph's program
-    compiled for PE 12 (16 keys and 16 dims -> 24 a fold pair), on the path built for it. QK^T: each iteration's
-    pass reads its K block and 8 rows of the next (V's first rows for the last), raw_rows.sv keeps each row's first
-    16 sums for the softmax. The V transpose: 24 one-hot inputs (the last 8 zero) against V's blocks, the padded
-    keys' sums dropped, whole folds of 12 rows into AV's image (its 8 padded rows zero). AV: its output stored in
-    stream order, each token's 24 outputs written 16 apart (the padded bytes overwritten by the next token, the last
-    token's past the tensor). The probabilities of two blocks (8 x 16 x 16 and 4 x 16 x 16 bytes) are not whole
-    beats of 12: the step's last row (register sm_rows) ends the writer's stream with a partial beat. DDR afterwards
-    byte for byte the program's (which pads with zero rows and drops outputs), under stalls and free-running."""
+    compiled for PE 24 (16 keys and 16 dims -> a fold of 24; the 2-fold case, PE 10, is the test below). QK^T: each
+    iteration's pass reads its K block and 8 rows of the next (V's first rows for the last), raw_rows.sv keeps each
+    row's first 16 sums for the softmax. The V transpose, as vit_t's at PE 40 (32 dims in a fold of 40): 16 one-hot
+    inputs (V^T's rows within one fold of AV's image; its 8 padded rows zero, written with the image) against V's
+    blocks, a raw frame of the sums' low bytes, each row's 8 padded keys' bytes to the scratch (the writer's tails; the
+    last block's past V's region are zeros, so the scratch ends as it began). AV: its output stored in stream order,
+    each token's 24 outputs written 16 apart (the padded bytes overwritten by the next token, the last token's past
+    the tensor). The probabilities of two blocks (3 x 16 x 16 and 4 x 16 x 16 bytes) are not whole beats of 24: the
+    step's last row (register sm_rows) ends the writer's stream with a partial beat. DDR afterwards byte for byte the
+    program's (which pads with zero rows and drops outputs), under stalls and free-running."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _graph, _inputs
 
     g = _graph()
-    prog = compile_program(g, engine_unit(g, pe=12, simd=16, batch=16))
+    prog = compile_program(g, engine_unit(g, pe=24, simd=16, batch=16))
     mem = run_program(prog, g.run_host_pre(_inputs(g, 3)))
     at = gp.attention_steps(prog)
     assert [(s.kind, s.mh, s.layer.mh) for s in at] == [("qk", 16, 24), ("vt", 16, 24), ("av", 16, 24)] * 3
-    assert gp.vt_layer(prog, at[1]).mh == 24 and gp.vt_tokens(prog, at[1]) == 24
+    assert gp.vt_layer(prog, at[1]).mh == 24 and gp.vt_tokens(prog, at[1]) == 16
+    assert gp.vt_layer(prog, at[1]).raw_low and gp.writer_pattern(prog, at[1]).tail == 8
     assert at[2].write is None and gp.av_write(prog, at[2]).run == 24
-    assert sorted((s.iters * s.tokens * s.mh) % 12 for s in at if s.kind == "qk") == [0, 4, 8]
+    assert sorted((s.iters * s.tokens * s.mh) % 24 for s in at if s.kind == "qk") == [0, 8, 16]
     lay = gp.layout(prog, at)
     img, want, _ = _images(prog, mem, at, lay)
     gp.build(prog, tmp_path)
@@ -346,12 +349,13 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     - compiled for PE 10, so 25 of its 42 steps have outputs padded to whole PE folds (16 -> 20, 32 -> 40,
       96 -> 100, ...). The writer sends each token's padding to a scratch area (its tails, access_walk.sv): after
       every run, or after the 6 runs of a token of the qkv's Q / K / V regions (loop level 3). A residual is read
-      past each token, and the lanes zero the padded channels;
+      past each token, and the lanes zero the padded channels. The V transposes' padded keys go to the scratch too;
     - with side units narrower than the unit (``engine_gemm_path.with_lanes``; the KV260 plan's: depthwise 16 of
       SIMD 32, LayerNorm 4): here the depthwise unit at 8 channels a beat (the stem's 8-channel conv map padded to
       16 channels a pixel for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys.
-    All 42 steps under stalls and free-running leave DDR byte for byte the program's (the scratch holding the
-    padding's zeros). A padded step run with its tails off writes other bytes."""
+    All 42 steps under stalls and free-running leave DDR byte for byte the program's (the scratch ending with
+    zeros: the GEMM steps' tails are zeros, and so is a V transpose's last tail, its last block's padded keys read
+    past V's region). A padded step run with its tails off writes other bytes."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _inputs, requant_graph
 
@@ -369,6 +373,10 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     assert len(padded) == 25 and any(s.identity for s in padded)
     levels = {gp.writer_pattern(prog, s).level for s in padded}
     assert levels == {3, 5}
+    # the V transposes: 16 dims in two folds of 10 rows, so 20 one-hot inputs (the last 4 write AV's zero rows), and
+    # each row's 4 padded keys to the scratch
+    vts = [s for s in steps if s.kind == "vt"]
+    assert len(vts) == 3 and all(gp.vt_tokens(prog, s) == 20 and gp.writer_pattern(prog, s).tail == 4 for s in vts)
     lay = gp.layout(prog, steps)
     img, want, _ = _images(prog, mem, steps, lay)
     gp.build(prog, tmp_path)

@@ -598,6 +598,13 @@ def test_raw_frame_layout_and_model():
         tb.layer_shape(unit, 4, 4, batch=3, raw=True)
     with pytest.raises(ValueError, match="raw needs a unit built with raw_out"):
         tb.layer_shape(replace(unit, raw_out=False), 4, 4, raw=True)
+    # a raw frame of low bytes (the V transpose: raw_bits = out_bits): a fold a beat, no waits, the batch bound K = 1,
+    # cfg_unsigned = 1 selects it on the unit built for 3-word sums; requantised frames keep their clip flag
+    low = tb.layer_shape(replace(unit, raw_bits=unit.out_bits), 4, 4, raw=True)
+    assert (low.raw_low, low.raw_words, low.out_words, low.batch, low.unsigned_flag) == (True, 1, 1, 4, 1)
+    assert tb.issue_cycles(low, 4) == 2 * 1 * 4 and not s.raw_low and s.unsigned_flag == 0
+    assert tb.layer_shape(unit, 4, 4).unsigned_flag == 0
+    assert replace(tb.layer_shape(unit, 4, 4), out_signed=False).unsigned_flag == 1
     with pytest.raises(ValueError, match="raw_out needs requant and rt_shape"):
         TokenBatchConfig(mw=16, mh=8, simd=4, pe=2, batch=4, requant=True, raw_out=True)
     # SF' = 1: K cycles per finished sum; SF' = 3: (SF' - 1) x nb MAC cycles, then the finished sums K apart
@@ -612,7 +619,8 @@ def _raw_frames(unit: TokenBatchConfig) -> list:
     """Requantised and raw frames interleaved on one unit, as the engine's attention runs them: a requantised layer;
     QK^T-like raw (4 -> 4, SF' = 1, batch 2) over 2 iterations of 5 tokens; a requantised layer right after it (its
     first sums wait out the raw frame's last K writes); raw 12 -> 2 (SF' = 3, batch 4); the QK^T-like frame again
-    with other inputs (its interval is the raw schedule's)."""
+    with other inputs (its interval is the raw schedule's); a V transpose's raw frame of low bytes (one-hot inputs,
+    2 iterations: the weights transposed, a fold a beat, batch 4)."""
     from samfpga.hw.sim.token_batch_runner import Frame
 
     layers = [(tb.layer_shape(unit, 16, 8), 1, 6), (tb.layer_shape(unit, 4, 4, raw=True), 2, 5),
@@ -624,6 +632,10 @@ def _raw_frames(unit: TokenBatchConfig) -> list:
         base += -(-n * s.min_stride // 4096) * 4096
     f = frames[1]
     frames.append(Frame(_rand(f.shape, 2, 5, 149)[0], f.w, base=f.base, shape=f.shape))
+    # the V transpose's frame: one-hot inputs against 8-bit weights, each sum's low byte a fold a beat (cfg_unsigned)
+    low = tb.layer_shape(replace(unit, raw_bits=unit.out_bits), 4, 4, raw=True)
+    w = _rand(low, 2, 4, 151)[1]
+    frames.append(Frame(np.tile(np.eye(4, dtype=np.int64), (2, 1, 1)), w, base=base, shape=low))
     return frames
 
 

@@ -200,7 +200,7 @@ ENGINE_GEMM_PATH = UnitMap(
      ("dw_w", "cfg_dw_w", 16), ("dw_tiles", "cfg_dw_tiles", 16), ("dw_cb", "cfg_dw_cb", 16),
      ("dw_stride2", "cfg_dw_stride2", 1), ("dw_unsigned", "cfg_dw_unsigned", 1), ("dw_open_l", "cfg_dw_open_l", 1),
      ("dw_open_r", "cfg_dw_open_r", 1), ("window", "cfg_window", 1), ("softmax", "cfg_softmax", 1),
-     ("sm_set", "cfg_sm_set", 8), ("transpose", "cfg_transpose", 1), ("sm_rows", "cfg_sm_rows", 32),
+     ("sm_set", "cfg_sm_set", 8), ("sm_rows", "cfg_sm_rows", 32),
      ("image", "cfg_image", 1), ("img_h", "cfg_img_h", 16), ("img_w", "cfg_img_w", 16),
      *((f"wr_{k}", f"cfg_wr_{p[4:]}", b) for k, p, b in WRITER_TAIL)),
     err_bits=8,
@@ -211,7 +211,7 @@ ENGINE_GEMM_PATH = UnitMap(
     + ("in_unsigned", "wt_sf", "wt_nf", "wt_batch", "wt_raw", "wt_unsigned", "residual", "res_unsigned",
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
        "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
-       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "transpose", "sm_rows", "image", "img_h", "img_w",
+       "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "sm_rows", "image", "img_h", "img_w",
        *(f"wr_{k}" for k, _, _ in WRITER_TAIL)))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,

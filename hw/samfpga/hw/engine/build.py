@@ -301,7 +301,7 @@ def markdown(r: dict) -> str:
         lines += ["", f"## Plan ({p['label']})", "",
                   f"GEMM PE {c['pe']} x SIMD {c['simd']}, batch {c['batch']}; depthwise {c['dw_pe']} channels a beat; "
                   f"LayerNorm {c['ln_lanes']} lanes; softmax {c['sm_lanes']} lanes; {p['clock_mhz']:g} MHz.", "",
-                  f"**{p['fps']:.2f} fps** ({p['cycles']:,} cycles a frame), "
+                  f"**{p['fps']:.3f} fps** ({p['cycles']:,} cycles a frame), "
                   f"{'fits' if p['fits'] else 'does not fit'} within {c['limit']:.0%} of every resource (binding "
                   f"{p['binding']} {p['pressure'][p['binding']]:.3f}x); DSP roofline {p['roofline']['fps']:.2f} fps, "
                   f"{p['roofline']['fraction']:.1%} of it reached.", "",

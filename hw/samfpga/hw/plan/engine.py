@@ -450,15 +450,18 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
 def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBatchConfig) -> Step:
     """The step before ``av`` (a block's AV product) that transposes V on the GEMM unit for AV's weight words
     as the GEMM path runs it (``attention_operands.transpose_raw_shape``): per window and head d one-hot input
-    vectors (then zero ones to AV's dims padded to whole PE folds) against V's rows as weights, a raw frame (each sum
-    ``raw_words`` output words) whose sums' low bytes (V's values, t keys a row) the writer places in AV's image; its
-    MACs are not the model's (``macs`` 0). The one-hot inputs are counted as read from DDR."""
+    vectors against V's rows as weights, a raw frame whose sums (V's values) leave as their low bytes, a fold a beat,
+    straight to the writer: V^T's rows into AV's image, the keys padded to whole PE folds as tails (AV's weight rows
+    past d are zeros written once, or written as zero rows by zero inputs); its MACs are not the model's (``macs`` 0). The one-hot inputs are counted as
+    read from DDR."""
     t = unit.window * unit.window
     n, d = av.vectors // t, av.mh
-    rows = tb.whole_folds(d, gemm.pe)  # one-hot inputs: AV's dims padded to whole PE folds (zero rows past d)
+    # d one-hot rows when V^T's rows have one affine place in AV's image (d within one fold of PE rows, or whole
+    # folds), else AV's dims padded to whole folds (engine_gemm_path.vt_tokens)
+    rows = d if d <= gemm.pe or d % gemm.pe == 0 else tb.whole_folds(d, gemm.pe)
     tbc = transpose_raw_shape(t, d, gemm, rows)
     b = {"unit": tb.schedule_cycles(tbc, n, rows)["total"]}
-    rd, wr, wb = n * rows * tbc.mw, n * rows * t, tb.ddr_bytes_per_frame(tbc, n, rows)
+    rd, wr, wb = n * rows * tbc.mw, n * rows * tbc.mh, tb.ddr_bytes_per_frame(tbc, n, rows)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     b["writer"] = math.ceil(wr / PORT_BYTES)
     b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
@@ -983,7 +986,7 @@ def markdown(p: EnginePlan, chart: str | None = None) -> str:
              f"{c['mw_cap']} values, depthwise {c['dw_pe']} channels, LayerNorm {c['ln_lanes']} lanes, softmax "
              f"{c['sm_lanes']} lanes, {p.clock_mhz:g} MHz, step launch {c['launch_cycles']} cycles.", "",
              f"**{'Fits' if p.fits else 'Does not fit'}** within {c['limit']:.0%} of every resource "
-             f"(binding: {p.binding} {p.pressure[p.binding]:.2f}x); **{p.fps:.2f} fps** ({p.cycles:,} cycles per "
+             f"(binding: {p.binding} {p.pressure[p.binding]:.2f}x); **{p.fps:.3f} fps** ({p.cycles:,} cycles per "
              f"frame); DSP roofline {p.roofline['fps']:.2f} fps, reached {p.roofline['fraction']:.1%}; GEMM MAC "
              f"utilisation {p.roofline['mac_utilisation']:.1%}; DDR {p.ddr['bytes_per_frame'] / 1e6:.1f} MB per "
              f"frame = {p.ddr['gb_per_s']:.2f} GB/s of {p.ddr['peak_gb_per_s']:g} peak.", "",

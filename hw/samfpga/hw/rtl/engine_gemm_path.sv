@@ -12,10 +12,10 @@
 // cfg_window) -> its 9 taps x DW_PE channels a beat re-cut to the unit's SIMD (the layer's weights stored in that
 // order, channels padded to whole beats of DW_PE) -> widened -> the unit], and [attention steps (the unit's raw
 // frame): its sums as rows of SM_N keys (raw_rows.sv, the padded keys dropped) -> the softmax (int_softmax.sv, its
-// parameter set per layer from a register: QK^T, the queries from the reader, K's blocks the unit's weights) or the
-// rows' low bytes (the V transpose: one-hot inputs against V's blocks give V's values, which the writer places in
-// AV's weight image between its requantisation words) -> re-cut to the writer's beats; AV is a plain step over that
-// image], and [image steps (the first convolution, on the raw image): the reader's pixels re-cut to 2 a beat ->
+// parameter set per layer from a register: QK^T, the queries from the reader, K's blocks the unit's weights) ->
+// re-cut to the writer's beats; the V transpose is a plain step of a raw frame of low bytes (one-hot inputs against
+// V's blocks give V's values, which the writer places in AV's weight image between its requantisation words, the
+// padded keys to its scratch); AV is a plain step over that image], and [image steps (the first convolution, on the raw image): the reader's pixels re-cut to 2 a beat ->
 // image_window.sv (each byte through its channel's table, which the parameter reader streams first; 3 x 3 patches at
 // stride 2) -> widened -> the unit]. One step of the engine's program
 // (samfpga.hw.sim.engine_gemm_path.path_steps):
@@ -97,8 +97,8 @@ module engine_gemm_path #(
 	parameter  DW_RAM_STYLE = "auto",	// its window's banks (sdp_ram.sv): "ultra" where the plan puts them in URAM
 	// the attention's rows (raw_rows.sv, then int_softmax.sv with RT_SET = 1; SM_N = 0: none): a raw frame's sums
 	// as rows of SM_N keys (SM_NF folds of PE sums, the padded keys dropped) at SM_PE lanes of SM_IN_BITS, through
-	// the softmax (QK^T; its parameter set per layer: cfg_sm_set) or as their low bytes (the V transpose), the
-	// softmax's own parameters (int_softmax.sv's, prefixed SM_)
+	// the softmax (QK^T; its parameter set per layer: cfg_sm_set), the softmax's own parameters (int_softmax.sv's,
+	// prefixed SM_)
 	int unsigned  SM_N = 0,
 	int unsigned  SM_NF = 1,
 	int unsigned  SM_PE = 1,
@@ -246,12 +246,10 @@ module engine_gemm_path #(
 	// or with cfg_layernorm over the LayerNorm's outputs (cfg_dw_*, cfg_dw_unsigned unused) feeds the GEMM unit (cfg_wt_*: the layer's inputs 9 * cfg_dw_cb * DW_PE
 	// values in the window's order, a multiple of SIMD: a window beat's bytes may straddle the unit's beats)
 	input	logic  cfg_window,
-	// attention steps (held for the step; the unit runs a raw frame): QK^T's rows through the softmax (cfg_softmax,
-	// its parameter set cfg_sm_set), or the V transpose's rows (the one-hot inputs against V's rows) as their low
-	// bytes (cfg_transpose: V^T's rows, which the writer places in AV's weight image)
+	// QK^T steps (held for the step; the unit runs a raw frame): its rows through the softmax (cfg_softmax, its
+	// parameter set cfg_sm_set)
 	input	logic  cfg_softmax,
 	input	logic [7:0]  cfg_sm_set,
-	input	logic  cfg_transpose,
 	input	logic [31:0]  cfg_sm_rows,	// the step's rows: its last ends the writer's stream (a partial last beat)
 	// image steps (cfg_image = 1, held for the step; the first convolution, 3 x 3 at stride 2 on the raw image): the
 	// reader's pixels (4 bytes each, 2 a beat after a gearbox) through the image window (its table from the
@@ -378,6 +376,7 @@ module engine_gemm_path #(
 	if(PE % RL != 0)  $error("RES_LANES must divide PE");
 	if(RL < PE && OUT_BITS != 8)  $error("residual lanes narrower than PE re-cut bytes: OUT_BITS must be 8");
 	if(P_W > AXI_DW)  $error("a parameter beat (the lanes' P_W bits) must fit one AXI beat");
+	if(RL_W % 8 != 0)  $error("the residual's lanes are read as bytes: RES_LANES * OUT_BITS must be whole bytes");
 	if(DMA_ALIGNED && OUT_BITS != 8)  $error("DMA_ALIGNED re-cuts the residual's bytes: OUT_BITS must be 8");
 
 	logic [IN_W-1:0]  x_tdata;
@@ -440,22 +439,14 @@ module engine_gemm_path #(
 		.m_axis_tdata(xr_tdata), .m_axis_tkeep(xr_tkeep), .m_axis_tlast(xr_tlast), .m_axis_tvalid(xr_tvalid),
 		.m_axis_tready(xr_tready)
 	);
-	if(RD_W != IN_W) begin : genReadGear
-		byte_gearbox #(.IN_B(RD_W/8), .OUT_B(SIMD)) read_gear (
-			.clk, .rst,
-			.s_axis_tdata(xr_tdata), .s_axis_tkeep(xr_tkeep), .s_axis_tlast(xr_tlast), .s_axis_tvalid(xr_tvalid),
-			.s_axis_tready(xr_tready),
-			.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
-			.m_axis_tready(x_tready)
-		);
-	end : genReadGear
-	else begin : genReadDirect
-		assign	x_tdata = xr_tdata;
-		assign	x_tkeep = xr_tkeep;
-		assign	x_tlast = xr_tlast;
-		assign	x_tvalid = xr_tvalid;
-		assign	xr_tready = x_tready;
-	end : genReadDirect
+	// DMA_ALIGNED: the reader's AXI beats re-cut to the unit's SIMD bytes (else equal widths: a pass-through)
+	byte_gearbox #(.IN_B(RD_W/8), .OUT_B(SIMD)) read_gear (
+		.clk, .rst,
+		.s_axis_tdata(xr_tdata), .s_axis_tkeep(xr_tkeep), .s_axis_tlast(xr_tlast), .s_axis_tvalid(xr_tvalid),
+		.s_axis_tready(xr_tready),
+		.m_axis_tdata(x_tdata), .m_axis_tkeep(x_tkeep), .m_axis_tlast(x_tlast), .m_axis_tvalid(x_tvalid),
+		.m_axis_tready(x_tready)
+	);
 	// the reader's beats go to the depthwise unit's gearbox in depthwise steps and window steps without a LayerNorm
 	// (image steps: to the image window's gearbox)
 	uwire  to_dw_side = cfg_depthwise || (cfg_window && !cfg_layernorm);
@@ -656,20 +647,14 @@ module engine_gemm_path #(
 		.m_axis_tdata(rr_tdata), .m_axis_tkeep(rr_tkeep), .m_axis_tlast(rr_tlast), .m_axis_tvalid(rr_tvalid),
 		.m_axis_tready(rr_tready)
 	);
-	if(RS_W != RL_W) begin : genResGear
-		byte_gearbox #(.IN_B(RS_W/8), .OUT_B(RL)) res_gear (
-			.clk, .rst,
-			.s_axis_tdata(rr_tdata), .s_axis_tkeep(rr_tkeep), .s_axis_tlast(rr_tlast), .s_axis_tvalid(rr_tvalid),
-			.s_axis_tready(rr_tready),
-			.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid),
-			.m_axis_tready(r_tready)
-		);
-	end : genResGear
-	else begin : genResDirect
-		assign	r_tdata = rr_tdata;
-		assign	r_tvalid = rr_tvalid;
-		assign	rr_tready = r_tready;
-	end : genResDirect
+	// DMA_ALIGNED: the residual reader's AXI beats re-cut to the residual's lanes (else a pass-through)
+	byte_gearbox #(.IN_B(RS_W/8), .OUT_B(RL_W/8)) res_gear (
+		.clk, .rst,
+		.s_axis_tdata(rr_tdata), .s_axis_tkeep(rr_tkeep), .s_axis_tlast(rr_tlast), .s_axis_tvalid(rr_tvalid),
+		.s_axis_tready(rr_tready),
+		.m_axis_tdata(r_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(r_tvalid),
+		.m_axis_tready(r_tready)
+	);
 
 	logic [AXI_DW-1:0]  pr_tdata;	// a parameter beat in the low P_W bits of an AXI beat
 	access_reader #(
@@ -747,16 +732,15 @@ module engine_gemm_path #(
 		.m_axis_tdata(q_tdata), .m_axis_tlast(), .m_axis_tvalid(q_tvalid), .m_axis_tready(q_tready)
 	);
 
-	uwire  rows = cfg_softmax || cfg_transpose;	// the unit's raw sums as rows (the attention's steps)
+	uwire  rows = cfg_softmax;	// the unit's raw sums as rows (QK^T)
 	assign	y_tready = cfg_residual? ya_tready : rows? yr_ready : !cfg_depthwise && !cfg_nm_only && w_tready;
 	assign	w_tdata = cfg_depthwise? d_tdata : cfg_nm_only? l_tdata : cfg_residual? qw_tdata : rows? h_tdata : y_tdata;
 	assign	w_tvalid = cfg_depthwise? d_tvalid : cfg_nm_only? l_tvalid : cfg_residual? qw_tvalid : rows? h_tvalid :
 		y_tvalid;
 	assign	h_tready = rows && !cfg_depthwise && !cfg_nm_only && !cfg_residual && w_tready;
 
-	// attention steps: the raw frame's sums as rows of SM_N keys at SM_PE lanes (raw_rows.sv), through the softmax
-	// (its 8-bit outputs) or cut to their low bytes (the V transpose: one-hot inputs give V's values back), re-cut
-	// to the writer's beats
+	// QK^T steps: the raw frame's sums as rows of SM_N keys at SM_PE lanes (raw_rows.sv), through the softmax (its
+	// 8-bit outputs), re-cut to the writer's beats
 	if(SM_N > 0) begin : genRows
 		if(OUT_BITS != 8)  $error("the attention's rows take the unit's raw bytes: OUT_BITS must be 8");
 		// words of a raw sum: the unit's own rule (token_batch_mvu.sv's K; OUT_BITS = 8, so bytes)
@@ -766,7 +750,6 @@ module engine_gemm_path #(
 		uwire [RW-1:0]  rr_tdata;
 		uwire  rr_tvalid, rr_tready, sm_ready, sm_valid;
 		uwire [8*SM_PE-1:0]  sm_tdata;
-		logic [8*SM_PE-1:0]  lo_tdata;
 		uwire  hg_ready;
 		raw_rows #(.PE(PE), .K(RK), .NF(SM_NF), .N(SM_N), .L(SM_PE), .OUT_BITS(SM_IN_BITS)) row_feed (
 			.clk, .rst,
@@ -783,17 +766,13 @@ module engine_gemm_path #(
 			.i_tdata(rr_tdata), .i_tvalid(cfg_softmax && rr_tvalid), .i_tready(sm_ready),
 			.o_tdata(sm_tdata), .o_tvalid(sm_valid), .o_tready(cfg_softmax && hg_ready)
 		);
-		always_comb begin
-			lo_tdata = '0;
-			for(int unsigned  l = 0; l < SM_PE; l++)  lo_tdata[8*l +: 8] = rr_tdata[l*SM_IN_BITS +: 8];
-		end
-		assign	rr_tready = cfg_softmax? sm_ready : cfg_transpose && hg_ready;
+		assign	rr_tready = cfg_softmax && sm_ready;
 		// the step's last row's last beat ends the packet: the gearbox sends the bytes it holds as a partial beat,
 		// which the writer takes as its frame's last (a step's bytes need not be whole beats of PE)
 		localparam int unsigned  RB = SM_N/SM_PE > 1? $clog2(SM_N/SM_PE) : 1;
 		logic [RB-1:0]  RowBeat = '0;
 		logic [31:0]  RowCnt = '0;
-		uwire  hg_valid = cfg_softmax? sm_valid : cfg_transpose && rr_tvalid;
+		uwire  hg_valid = cfg_softmax && sm_valid;
 		uwire  hg_last = RowBeat == RB'(SM_N/SM_PE - 1) && RowCnt == cfg_sm_rows - 1;
 		always_ff @(posedge clk) begin
 			if(rst || start) begin
@@ -807,7 +786,7 @@ module engine_gemm_path #(
 		end
 		byte_gearbox #(.IN_B(SM_PE), .OUT_B(OUT_W/8)) from_rows (
 			.clk, .rst,
-			.s_axis_tdata(cfg_softmax? sm_tdata : lo_tdata), .s_axis_tkeep('1), .s_axis_tlast(hg_last),
+			.s_axis_tdata(sm_tdata), .s_axis_tkeep('1), .s_axis_tlast(hg_last),
 			.s_axis_tvalid(hg_valid), .s_axis_tready(hg_ready),
 			.m_axis_tdata(h_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(h_tvalid), .m_axis_tready(h_tready)
 		);

@@ -116,15 +116,14 @@
 //   0x1C8  WINDOW     RW  cfg_window[0:0]
 //   0x1CC  SOFTMAX    RW  cfg_softmax[0:0]
 //   0x1D0  SM_SET     RW  cfg_sm_set[7:0]
-//   0x1D4  TRANSPOSE  RW  cfg_transpose[0:0]
-//   0x1D8  SM_ROWS    RW  cfg_sm_rows[31:0]
-//   0x1DC  IMAGE      RW  cfg_image[0:0]
-//   0x1E0  IMG_H      RW  cfg_img_h[15:0]
-//   0x1E4  IMG_W      RW  cfg_img_w[15:0]
-//   0x1E8  WR_TAIL    RW  cfg_wr_tail[31:0]
-//   0x1EC  WR_TAIL_ADDR_LO RW  cfg_wr_tail_addr[31:0]
-//   0x1F0  WR_TAIL_ADDR_HI RW  cfg_wr_tail_addr[63:32]
-//   0x1F4  WR_TAIL_LEVEL RW  cfg_wr_tail_level[2:0]
+//   0x1D4  SM_ROWS    RW  cfg_sm_rows[31:0]
+//   0x1D8  IMAGE      RW  cfg_image[0:0]
+//   0x1DC  IMG_H      RW  cfg_img_h[15:0]
+//   0x1E0  IMG_W      RW  cfg_img_w[15:0]
+//   0x1E4  WR_TAIL    RW  cfg_wr_tail[31:0]
+//   0x1E8  WR_TAIL_ADDR_LO RW  cfg_wr_tail_addr[31:0]
+//   0x1EC  WR_TAIL_ADDR_HI RW  cfg_wr_tail_addr[63:32]
+//   0x1F0  WR_TAIL_LEVEL RW  cfg_wr_tail_level[2:0]
 
 module engine_gemm_path_axil #(
 	int unsigned  MW = 16,
@@ -303,7 +302,7 @@ module engine_gemm_path_axil #(
 	input	logic  m_axi_wr_bvalid,
 	output	logic  m_axi_wr_bready
 );
-	localparam int unsigned  N_CFG = 122;
+	localparam int unsigned  N_CFG = 121;
 
 	if(AXI_AW > 64)  $error("cfg_rd_base is wider than its 64-bit register");
 	if(32 > 32)  $error("cfg_rd_run is wider than its 32-bit register");
@@ -481,16 +480,15 @@ module engine_gemm_path_axil #(
 	uwire [1-1:0]  cfg_window = 1'(cfg[3520 +: 32]);	// 0x1C8 WINDOW
 	uwire [1-1:0]  cfg_softmax = 1'(cfg[3552 +: 32]);	// 0x1CC SOFTMAX
 	uwire [8-1:0]  cfg_sm_set = 8'(cfg[3584 +: 32]);	// 0x1D0 SM_SET
-	uwire [1-1:0]  cfg_transpose = 1'(cfg[3616 +: 32]);	// 0x1D4 TRANSPOSE
-	uwire [32-1:0]  cfg_sm_rows = 32'(cfg[3648 +: 32]);	// 0x1D8 SM_ROWS
-	uwire [1-1:0]  cfg_image = 1'(cfg[3680 +: 32]);	// 0x1DC IMAGE
-	uwire [16-1:0]  cfg_img_h = 16'(cfg[3712 +: 32]);	// 0x1E0 IMG_H
-	uwire [16-1:0]  cfg_img_w = 16'(cfg[3744 +: 32]);	// 0x1E4 IMG_W
-	uwire [32-1:0]  cfg_wr_tail = 32'(cfg[3776 +: 32]);	// 0x1E8 WR_TAIL
-	uwire [AXI_AW-1:0]  cfg_wr_tail_addr = AXI_AW'({cfg[3840 +: 32], cfg[3808 +: 32]});	// 0x1EC WR_TAIL_ADDR_LO, 0x1F0 WR_TAIL_ADDR_HI
-	uwire [3-1:0]  cfg_wr_tail_level = 3'(cfg[3872 +: 32]);	// 0x1F4 WR_TAIL_LEVEL
+	uwire [32-1:0]  cfg_sm_rows = 32'(cfg[3616 +: 32]);	// 0x1D4 SM_ROWS
+	uwire [1-1:0]  cfg_image = 1'(cfg[3648 +: 32]);	// 0x1D8 IMAGE
+	uwire [16-1:0]  cfg_img_h = 16'(cfg[3680 +: 32]);	// 0x1DC IMG_H
+	uwire [16-1:0]  cfg_img_w = 16'(cfg[3712 +: 32]);	// 0x1E0 IMG_W
+	uwire [32-1:0]  cfg_wr_tail = 32'(cfg[3744 +: 32]);	// 0x1E4 WR_TAIL
+	uwire [AXI_AW-1:0]  cfg_wr_tail_addr = AXI_AW'({cfg[3808 +: 32], cfg[3776 +: 32]});	// 0x1E8 WR_TAIL_ADDR_LO, 0x1EC WR_TAIL_ADDR_HI
+	uwire [3-1:0]  cfg_wr_tail_level = 3'(cfg[3840 +: 32]);	// 0x1F0 WR_TAIL_LEVEL
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3904'h00000007FFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF00000001FFFFFFFF00000001000000FF0000000100000001000000010000000100000001000000010000FFFF0000FFFF0000FFFF0000FFFF000000010000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000010000FFFF0000FFFF00000001000000010000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3872'h00000007FFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF00000001FFFFFFFF000000FF0000000100000001000000010000000100000001000000010000FFFF0000FFFF0000FFFF0000FFFF000000010000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000010000FFFF0000FFFF00000001000000010000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,
@@ -498,6 +496,6 @@ module engine_gemm_path_axil #(
 	);
 
 	engine_gemm_path #(.MW(MW), .MH(MH), .SIMD(SIMD), .PE(PE), .A_BITS(A_BITS), .W_BITS(W_BITS), .ACC_BITS(ACC_BITS), .B(B), .AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .MAX_BURST(MAX_BURST), .WFIFO_DEPTH(WFIFO_DEPTH), .CNT_BITS(CNT_BITS), .OUT_BITS(OUT_BITS), .RS_BITS(RS_BITS), .RB_BITS(RB_BITS), .RT_BITS(RT_BITS), .PQ_DEPTH(PQ_DEPTH), .DOT(DOT), .RAW_OUT(RAW_OUT), .RAW_BITS(RAW_BITS), .DMA_BURST(DMA_BURST), .DMA_ALIGNED(DMA_ALIGNED), .RES_LANES(RES_LANES), .L_S_BITS(L_S_BITS), .L_B_BITS(L_B_BITS), .L_T_BITS(L_T_BITS), .L_DEPTH(L_DEPTH), .LN_C(LN_C), .LN_BITS(LN_BITS), .LN_T(LN_T), .LN_RB(LN_RB), .LN_SHIFT_BIAS(LN_SHIFT_BIAS), .LN_SB(LN_SB), .LN_RSQRT_FILE(LN_RSQRT_FILE), .LN_IN_BITS(LN_IN_BITS), .LN_RAW_B(LN_RAW_B), .LN_PE(LN_PE), .DW_PE(DW_PE), .DW_W_MAX(DW_W_MAX), .DW_CB_MAX(DW_CB_MAX), .DW_W_BITS(DW_W_BITS), .DW_RAM_STYLE(DW_RAM_STYLE), .SM_N(SM_N), .SM_NF(SM_NF), .SM_PE(SM_PE), .SM_IN_BITS(SM_IN_BITS), .SM_ITERS(SM_ITERS), .SM_MULT(SM_MULT), .SM_MB(SM_MB), .SM_P(SM_P), .SM_ROWS(SM_ROWS), .SM_BB(SM_BB), .SM_SIDE(SM_SIDE), .SM_G(SM_G), .SM_E(SM_E), .SM_W(SM_W), .SM_K(SM_K), .SM_KB(SM_KB), .SM_UB(SM_UB), .SM_EXP_FILE(SM_EXP_FILE), .SM_BIAS_FILE(SM_BIAS_FILE), .SM_BIAS_RAM(SM_BIAS_RAM), .SM_SET_HEADS(SM_SET_HEADS), .SM_DSB(SM_DSB), .IMG_W_MAX(IMG_W_MAX), .IMG_C(IMG_C)) unit (
-		.clk, .rst, .start, .cfg_rd_base, .cfg_rd_run, .cfg_rd_count0, .cfg_rd_count1, .cfg_rd_count2, .cfg_rd_count3, .cfg_rd_count4, .cfg_rd_count5, .cfg_rd_stride0, .cfg_rd_stride1, .cfg_rd_stride2, .cfg_rd_stride3, .cfg_rd_stride4, .cfg_rd_stride5, .cfg_in_unsigned, .cfg_wt_base, .cfg_wt_stride, .cfg_wt_iters, .cfg_wt_tokens, .cfg_wt_sf, .cfg_wt_nf, .cfg_wt_batch, .cfg_wt_raw, .cfg_wt_unsigned, .cfg_wr_base, .cfg_wr_run, .cfg_wr_count0, .cfg_wr_count1, .cfg_wr_count2, .cfg_wr_count3, .cfg_wr_count4, .cfg_wr_count5, .cfg_wr_stride0, .cfg_wr_stride1, .cfg_wr_stride2, .cfg_wr_stride3, .cfg_wr_stride4, .cfg_wr_stride5, .cfg_residual, .cfg_res_unsigned, .cfg_rs_base, .cfg_rs_run, .cfg_rs_count0, .cfg_rs_count1, .cfg_rs_count2, .cfg_rs_count3, .cfg_rs_count4, .cfg_rs_count5, .cfg_rs_stride0, .cfg_rs_stride1, .cfg_rs_stride2, .cfg_rs_stride3, .cfg_rs_stride4, .cfg_rs_stride5, .cfg_pm_base, .cfg_pm_run, .cfg_pm_count0, .cfg_pm_count1, .cfg_pm_count2, .cfg_pm_count3, .cfg_pm_count4, .cfg_pm_count5, .cfg_pm_stride0, .cfg_pm_stride1, .cfg_pm_stride2, .cfg_pm_stride3, .cfg_pm_stride4, .cfg_pm_stride5, .cfg_ln_groups, .cfg_ln_tokens, .cfg_ln_unsigned, .cfg_layernorm, .cfg_nm_beats, .cfg_nm_tokens, .cfg_nm_unsigned, .cfg_nm_eps, .cfg_nm_neg, .cfg_nm_raw, .cfg_nm_only, .cfg_depthwise, .cfg_dw_h, .cfg_dw_w, .cfg_dw_tiles, .cfg_dw_cb, .cfg_dw_stride2, .cfg_dw_unsigned, .cfg_dw_open_l, .cfg_dw_open_r, .cfg_window, .cfg_softmax, .cfg_sm_set, .cfg_transpose, .cfg_sm_rows, .cfg_image, .cfg_img_h, .cfg_img_w, .cfg_wr_tail, .cfg_wr_tail_addr, .cfg_wr_tail_level, .busy, .err, .done(), .m_axi_rd_arid, .m_axi_rd_araddr, .m_axi_rd_arlen, .m_axi_rd_arsize, .m_axi_rd_arburst, .m_axi_rd_arcache, .m_axi_rd_arprot, .m_axi_rd_arvalid, .m_axi_rd_arready, .m_axi_rd_rid, .m_axi_rd_rdata, .m_axi_rd_rresp, .m_axi_rd_rlast, .m_axi_rd_rvalid, .m_axi_rd_rready, .m_axi_wt_arid, .m_axi_wt_araddr, .m_axi_wt_arlen, .m_axi_wt_arsize, .m_axi_wt_arburst, .m_axi_wt_arcache, .m_axi_wt_arprot, .m_axi_wt_arvalid, .m_axi_wt_arready, .m_axi_wt_rid, .m_axi_wt_rdata, .m_axi_wt_rresp, .m_axi_wt_rlast, .m_axi_wt_rvalid, .m_axi_wt_rready, .m_axi_rs_arid, .m_axi_rs_araddr, .m_axi_rs_arlen, .m_axi_rs_arsize, .m_axi_rs_arburst, .m_axi_rs_arcache, .m_axi_rs_arprot, .m_axi_rs_arvalid, .m_axi_rs_arready, .m_axi_rs_rid, .m_axi_rs_rdata, .m_axi_rs_rresp, .m_axi_rs_rlast, .m_axi_rs_rvalid, .m_axi_rs_rready, .m_axi_pm_arid, .m_axi_pm_araddr, .m_axi_pm_arlen, .m_axi_pm_arsize, .m_axi_pm_arburst, .m_axi_pm_arcache, .m_axi_pm_arprot, .m_axi_pm_arvalid, .m_axi_pm_arready, .m_axi_pm_rid, .m_axi_pm_rdata, .m_axi_pm_rresp, .m_axi_pm_rlast, .m_axi_pm_rvalid, .m_axi_pm_rready, .m_axi_wr_awid, .m_axi_wr_awaddr, .m_axi_wr_awlen, .m_axi_wr_awsize, .m_axi_wr_awburst, .m_axi_wr_awcache, .m_axi_wr_awprot, .m_axi_wr_awvalid, .m_axi_wr_awready, .m_axi_wr_wdata, .m_axi_wr_wstrb, .m_axi_wr_wlast, .m_axi_wr_wvalid, .m_axi_wr_wready, .m_axi_wr_bid, .m_axi_wr_bresp, .m_axi_wr_bvalid, .m_axi_wr_bready
+		.clk, .rst, .start, .cfg_rd_base, .cfg_rd_run, .cfg_rd_count0, .cfg_rd_count1, .cfg_rd_count2, .cfg_rd_count3, .cfg_rd_count4, .cfg_rd_count5, .cfg_rd_stride0, .cfg_rd_stride1, .cfg_rd_stride2, .cfg_rd_stride3, .cfg_rd_stride4, .cfg_rd_stride5, .cfg_in_unsigned, .cfg_wt_base, .cfg_wt_stride, .cfg_wt_iters, .cfg_wt_tokens, .cfg_wt_sf, .cfg_wt_nf, .cfg_wt_batch, .cfg_wt_raw, .cfg_wt_unsigned, .cfg_wr_base, .cfg_wr_run, .cfg_wr_count0, .cfg_wr_count1, .cfg_wr_count2, .cfg_wr_count3, .cfg_wr_count4, .cfg_wr_count5, .cfg_wr_stride0, .cfg_wr_stride1, .cfg_wr_stride2, .cfg_wr_stride3, .cfg_wr_stride4, .cfg_wr_stride5, .cfg_residual, .cfg_res_unsigned, .cfg_rs_base, .cfg_rs_run, .cfg_rs_count0, .cfg_rs_count1, .cfg_rs_count2, .cfg_rs_count3, .cfg_rs_count4, .cfg_rs_count5, .cfg_rs_stride0, .cfg_rs_stride1, .cfg_rs_stride2, .cfg_rs_stride3, .cfg_rs_stride4, .cfg_rs_stride5, .cfg_pm_base, .cfg_pm_run, .cfg_pm_count0, .cfg_pm_count1, .cfg_pm_count2, .cfg_pm_count3, .cfg_pm_count4, .cfg_pm_count5, .cfg_pm_stride0, .cfg_pm_stride1, .cfg_pm_stride2, .cfg_pm_stride3, .cfg_pm_stride4, .cfg_pm_stride5, .cfg_ln_groups, .cfg_ln_tokens, .cfg_ln_unsigned, .cfg_layernorm, .cfg_nm_beats, .cfg_nm_tokens, .cfg_nm_unsigned, .cfg_nm_eps, .cfg_nm_neg, .cfg_nm_raw, .cfg_nm_only, .cfg_depthwise, .cfg_dw_h, .cfg_dw_w, .cfg_dw_tiles, .cfg_dw_cb, .cfg_dw_stride2, .cfg_dw_unsigned, .cfg_dw_open_l, .cfg_dw_open_r, .cfg_window, .cfg_softmax, .cfg_sm_set, .cfg_sm_rows, .cfg_image, .cfg_img_h, .cfg_img_w, .cfg_wr_tail, .cfg_wr_tail_addr, .cfg_wr_tail_level, .busy, .err, .done(), .m_axi_rd_arid, .m_axi_rd_araddr, .m_axi_rd_arlen, .m_axi_rd_arsize, .m_axi_rd_arburst, .m_axi_rd_arcache, .m_axi_rd_arprot, .m_axi_rd_arvalid, .m_axi_rd_arready, .m_axi_rd_rid, .m_axi_rd_rdata, .m_axi_rd_rresp, .m_axi_rd_rlast, .m_axi_rd_rvalid, .m_axi_rd_rready, .m_axi_wt_arid, .m_axi_wt_araddr, .m_axi_wt_arlen, .m_axi_wt_arsize, .m_axi_wt_arburst, .m_axi_wt_arcache, .m_axi_wt_arprot, .m_axi_wt_arvalid, .m_axi_wt_arready, .m_axi_wt_rid, .m_axi_wt_rdata, .m_axi_wt_rresp, .m_axi_wt_rlast, .m_axi_wt_rvalid, .m_axi_wt_rready, .m_axi_rs_arid, .m_axi_rs_araddr, .m_axi_rs_arlen, .m_axi_rs_arsize, .m_axi_rs_arburst, .m_axi_rs_arcache, .m_axi_rs_arprot, .m_axi_rs_arvalid, .m_axi_rs_arready, .m_axi_rs_rid, .m_axi_rs_rdata, .m_axi_rs_rresp, .m_axi_rs_rlast, .m_axi_rs_rvalid, .m_axi_rs_rready, .m_axi_pm_arid, .m_axi_pm_araddr, .m_axi_pm_arlen, .m_axi_pm_arsize, .m_axi_pm_arburst, .m_axi_pm_arcache, .m_axi_pm_arprot, .m_axi_pm_arvalid, .m_axi_pm_arready, .m_axi_pm_rid, .m_axi_pm_rdata, .m_axi_pm_rresp, .m_axi_pm_rlast, .m_axi_pm_rvalid, .m_axi_pm_rready, .m_axi_wr_awid, .m_axi_wr_awaddr, .m_axi_wr_awlen, .m_axi_wr_awsize, .m_axi_wr_awburst, .m_axi_wr_awcache, .m_axi_wr_awprot, .m_axi_wr_awvalid, .m_axi_wr_awready, .m_axi_wr_wdata, .m_axi_wr_wstrb, .m_axi_wr_wlast, .m_axi_wr_wvalid, .m_axi_wr_wready, .m_axi_wr_bid, .m_axi_wr_bresp, .m_axi_wr_bvalid, .m_axi_wr_bready
 	);
 endmodule

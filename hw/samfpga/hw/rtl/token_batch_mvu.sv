@@ -41,6 +41,9 @@
 // each, element 0 in the LSBs), at bank address (b*NF' + nf)*K + k. DDR then holds no parameter words (the layout
 // of RQ = 0). The output banks have one write port, so after an issue that finishes a sum the next such issue waits
 // K cycles (the others run on): a pass of SF' = 1 issues one MAC cycle in K. The banks bound B'*NF'*K <= B*NF.
+// A raw frame with cfg_unsigned = 1 (which clips only requantised outputs) sends each sum's low OUT_BITS bits instead,
+// a fold as one beat, as a requantised frame does (K = 1 for the frame: no waits; the engine's V transpose, whose
+// sums of one-hot inputs are V's 8-bit values).
 // With RT_SHAPE = 1 each frame also picks its requantised outputs' range: cfg_unsigned = 1 clips to
 // [0, 2^OUT_BITS - 1], 0 to the signed range (without RT_SHAPE, OUT_SIGNED decides), so INT8 and UINT8 layers run
 // on one unit; the flag travels with each pass like cfg_raw.
@@ -95,7 +98,7 @@ module token_batch_mvu #(
 	input	logic [CNT_BITS-1:0]  cfg_nf,	// RT_SHAPE: output folds NF' (cfg_batch * NF' <= B * MH/PE)
 	input	logic [CNT_BITS-1:0]  cfg_batch,	// RT_SHAPE: tokens per pass B' (1 .. B)
 	input	logic  cfg_raw,	// RAW_OUT: the frame's sums unrequantised (cfg_batch * NF' * K <= B * MH/PE)
-	input	logic  cfg_unsigned,	// RT_SHAPE: the frame's requantised outputs clip to [0, 2^OUT_BITS - 1]
+	input	logic  cfg_unsigned,	// RT_SHAPE: the frame's requantised outputs clip to [0, 2^OUT_BITS - 1]; raw: each sum's low bits
 	output	logic [1:0]  err,
 
 	// AXI4 read master (weights)
@@ -225,7 +228,7 @@ module token_batch_mvu #(
 	uwire  shape_ok = cfg_sf >= 1 && cfg_nf >= 1 && cfg_batch >= 1 && cfg_batch <= B &&
 		64'(cfg_batch) * 64'(cfg_sf) <= 64'(B*SF) && 64'(cfg_batch) * 64'(cfg_nf) <= 64'(B*NF);
 	// a raw frame's sums take K bank words each
-	uwire  raw_ok = 64'(cfg_batch) * 64'(cfg_nf) * 64'(K) <= 64'(B*NF);
+	uwire  raw_ok = 64'(cfg_batch) * 64'(cfg_nf) * 64'(cfg_unsigned? 1 : K) <= 64'(B*NF);
 	uwire  use_cfg = RT_SHAPE && shape_ok && (!cfg_raw || (RAW_OUT && raw_ok));
 	uwire  raw_in = RAW_OUT && use_cfg && cfg_raw;
 	// with RT_SHAPE each frame picks its clip range (the engine runs INT8 and UINT8 layers on one unit)
@@ -727,7 +730,12 @@ module token_batch_mvu #(
 			logic  SerBusy = 0, SerPassLast = 0, SerOBank = 0;
 			logic [OA_BITS-1:0]  SerAddr = 0;
 			logic [NB_BITS-1:0]  SerNb = 0;
-			uwire  t4_raw = T4Vld && T4Raw;
+			uwire  t4_raw = T4Vld && T4Raw && !T4Uns;	// a raw fold as K words
+			uwire  t4_low = T4Vld && T4Raw && T4Uns;	// ... as its sums' low OB bits, one word
+			uwire [PE*OB-1:0]  low_vec;
+			for(genvar  p = 0; p < PE; p++) begin : genLow
+				assign	low_vec[p*OB +: OB] = T4Acc[p][OB-1:0];
+			end : genLow
 			uwire  ser_last = SerBusy && SerK == K_BITS'(K-1);
 			always_ff @(posedge clk) begin
 				if(rst) begin
@@ -755,8 +763,9 @@ module token_batch_mvu #(
 			assign	fin_obank = SerBusy? SerOBank : T4OBank;
 			assign	fin_oaddr = SerBusy? SerAddr : t4_raw? OA_BITS'(T4OAddr * K) : T4OAddr;
 			assign	fin_nb = SerBusy? SerNb : T4Nb;
-			assign	fin_data = SerBusy? SerVec[SerK*PE*OB +: PE*OB] : t4_raw? raw_vec[PE*OB-1:0] : clipped;
-			assign	fin_pass_last = SerBusy? ser_last && SerPassLast : T4Vld && T4PassLast && (!T4Raw || K == 1);
+			assign	fin_data = SerBusy? SerVec[SerK*PE*OB +: PE*OB] : t4_raw? raw_vec[PE*OB-1:0] : t4_low? low_vec : clipped;
+			assign	fin_pass_last = SerBusy? ser_last && SerPassLast
+				: T4Vld && T4PassLast && (!T4Raw || T4Uns || K == 1);
 		end : genRaw
 		else begin : genRqOnly
 			assign	fin_vld = T4Vld;
@@ -867,7 +876,7 @@ module token_batch_mvu #(
 				CNb <= INb[RBank];
 				CSfN <= ISf[RBank];
 				CNfN <= INf[RBank];
-				ONf[OBank] <= IRaw[RBank]? NFN_BITS'(INf[RBank] * K) : INf[RBank];
+				ONf[OBank] <= IRaw[RBank] && !IUns[RBank]? NFN_BITS'(INf[RBank] * K) : INf[RBank];
 				CRaw <= IRaw[RBank];
 				CUns <= IUns[RBank];
 				OState[OBank] <= O_FILLING;
@@ -898,7 +907,7 @@ module token_batch_mvu #(
 					OBank <= !OBank;
 				end
 			end
-			if(issue && c_last_sf && raw_c)  Cool <= K_BITS'(K-1);
+			if(issue && c_last_sf && raw_c && !uns_c)  Cool <= K_BITS'(K-1);
 			else if(Cool != 0)  Cool <= Cool - 1;
 			S1Vld <= issue;
 			S1Raw <= raw_c;

@@ -19,6 +19,8 @@ That costs the unit d x keys x d MACs per window and head (half of AV's at keys 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from samfpga.hw.sim import token_batch_mvu as tb
@@ -87,14 +89,14 @@ def transpose_shape(keys: int, dims: int, unit: tb.TokenBatchConfig) -> tb.Token
 
 def transpose_raw_shape(keys: int, dims: int, unit: tb.TokenBatchConfig, tokens: int | None = None
                         ) -> tb.TokenBatchConfig:
-    """The V transpose as the engine's GEMM path runs it (engine_gemm_path.sv, cfg_transpose): the frame of
-    ``transpose_shape`` as a raw frame, without the identity's requantisation words around V's rows (so V's rows
-    are one block per window and head as the qkv layer's writer stores them); the sums of one-hot inputs are V's
-    values, and raw_rows.sv passes their low bytes. Each sum leaves as ``raw_words`` output words. ``tokens``: the
-    one-hot inputs (default ``dims``; more when AV's dims are padded to whole PE folds: zero inputs give its padded
-    rows zeros)."""
+    """The V transpose as the engine's GEMM path runs it (engine_gemm_path.sv): the frame of ``transpose_shape`` as
+    a raw frame, without the identity's requantisation words around V's rows (so V's rows are one block per window
+    and head as the qkv layer's writer stores them), whose sums (of one-hot inputs: V's values) leave as their low
+    bytes, a fold as one beat (``raw_low``: raw_bits = out_bits; token_batch_mvu.sv takes it from cfg_unsigned).
+    ``tokens``: the one-hot inputs (default ``dims``)."""
+    low = replace(unit, raw_bits=unit.out_bits)
     mw, mh = tb.whole_folds(dims, unit.simd), tb.whole_folds(keys, unit.pe)
-    return tb.layer_shape(unit, mw, mh, min(tokens or dims, tb.max_batch(unit, mw, mh, raw=True)), raw=True)
+    return tb.layer_shape(low, mw, mh, min(tokens or dims, tb.max_batch(low, mw, mh, raw=True)), raw=True)
 
 
 def padded(a: np.ndarray, rows: int, cols: int) -> np.ndarray:

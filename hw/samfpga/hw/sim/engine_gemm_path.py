@@ -14,9 +14,10 @@ window step (a 3 x 3 convolution: ``window_steps``) runs on the GEMM unit behind
 (cfg_window): the map's patches in the window's order (beat, tap, lane), the layer's weight rows permuted to match
 and channels padded to whole beats of ``DW_PE`` (``window_layer``, its own weight image); a convolution after a
 LayerNorm (the neck's first) has the LayerNorm and its lanes between the reader and the window. The attention's
-steps (``attention_steps``) run the unit as a raw frame whose sums raw_rows.sv turns into rows: QK^T's through the
-softmax (its parameter set per layer: ``rows_config``, ``softmax_params``), the V transpose's as their low bytes
-into AV's weight image (``av_image``, ``av_rows_write``); AV is then a plain frame over that image. The image's
+steps (``attention_steps``) run the unit as a raw frame: QK^T's sums as rows (raw_rows.sv) through the softmax (its
+parameter set per layer: ``rows_config``, ``softmax_params``); the V transpose's as their low bytes (the unit's raw
+frame of low bytes) straight into AV's weight image (``av_image``, ``av_rows_write``); AV is then a plain frame over
+that image. The image's
 step (the first convolution on the raw image: ``image_steps``) runs on the GEMM unit behind the image window
 (image_window.sv: each byte through its channel's table, which the parameter reader streams first, 3 x 3 patches
 at stride 2), the image stored 4 bytes a pixel (``image_window.stored_image``).
@@ -363,7 +364,7 @@ def _vt_of(prog, av):
 def attention_steps(prog) -> list:
     """The attention's steps the path runs: QK^T (``kind`` qk: the queries read by the reader, K's rows the unit's
     weight passes, its raw sums as rows through the softmax), and a block's V transpose and AV together (vt: the
-    one-hot inputs against V's rows as a raw frame, the rows' low bytes written into AV's weight image between its
+    one-hot inputs against V's rows as a raw frame of the sums' low bytes, written into AV's weight image between its
     requantisation words, ``av_image``; av: the softmax's rows against that image). QK^T when the head's dims are
     one SIMD fold, K is stored one block per window and head (``engine_program._attention_regions``), every QK^T of
     the program has the same keys (the rows' and the softmax's N are built in) and its probabilities are 8-bit
@@ -396,63 +397,76 @@ def _av_of(prog, vt):
 
 
 def vt_tokens(prog, s) -> int:
-    """The V transpose's one-hot inputs on the path: AV's dims padded to whole PE folds (the rows past d are zero
-    inputs, which write zeros into AV's padded weight rows: whole folds of rows, one affine pattern)."""
-    return _av_of(prog, s).layer.mh
+    """The V transpose's one-hot inputs on the path: AV's dims d when V^T's d rows have an affine place in AV's
+    image (d within one fold of PE rows, or whole folds; AV's weight rows past d are zeros the host writes with the
+    image's requantisation words: ``av_image``), else AV's dims padded to whole PE folds (zero inputs past d write
+    those zero rows: whole folds of rows, one affine pattern)."""
+    av = _av_of(prog, s)
+    return av.mh if _rows_write(prog, av, av.mh) is not None else av.layer.mh
 
 
 def vt_layer(prog, s):
     """The V transpose's frame on the path (``token_batch_mvu.layer_shape``): ``vt_tokens`` one-hot inputs of d
-    values against V's keys rows as a raw frame (the rows' low bytes are V's values: no requantisation words around
-    V)."""
+    values against V's keys rows as a raw frame whose sums leave as their low bytes (V's values: no requantisation
+    words around V; ``attention_operands.transpose_raw_shape``), straight to the writer (``writer_pattern``)."""
     from samfpga.hw.sim.attention_operands import transpose_raw_shape
 
     return transpose_raw_shape(s.mh, s.mw, prog.unit, vt_tokens(prog, s))
 
 
 def onehot(prog, s) -> bytes:
-    """The V transpose's inputs: the one-hot vectors e_0 .. e_{d-1} of the frame's MW values, then zero vectors to
-    ``vt_tokens`` (the identity's rows, bytes; the reader reads them once per iteration)."""
+    """The V transpose's inputs: the one-hot vectors e_0 .. e_{d-1} of the frame's MW values (the identity's rows,
+    bytes; the reader reads them once per iteration)."""
     c = vt_layer(prog, s)
     return np.eye(vt_tokens(prog, s), c.mw, dtype=np.uint8).tobytes()
 
 
 def av_image(prog, av, rows: np.ndarray | None = None, seed: int = 5) -> bytes:
     """AV's weight image for its iterations (``token_batch_mvu.pack_weights`` at the layer's smallest stride): each
-    fold's requantisation words (``rq_params``, which the host writes once) ahead of V^T's rows ``rows`` (iters,
-    d, keys), zero rows past d (random bytes when None: the image before the V transpose writes them)."""
+    fold's requantisation words (``rq_params``) ahead of V^T's rows ``rows`` (iters, d, keys), zero rows past d
+    (random rows when None: the image before the V transpose writes them). The host writes the image once with the
+    requantisation words and the zero rows; each V transpose writes V^T's rows (``av_rows_write``)."""
     from samfpga.hw.sim import token_batch_mvu as tb
 
     c = av.layer
-    if rows is None:
-        w = np.random.default_rng(seed).integers(-128, 128, (av.iters, c.mh, c.mw))
-    else:  # the dims past d (padded to whole PE folds): zero rows, as the V transpose writes them
-        w = np.zeros((av.iters, c.mh, c.mw), np.int64)
-        w[:, :av.mh, :] = np.asarray(rows, np.int64).reshape(av.iters, av.mh, c.mw)
+    w = np.zeros((av.iters, c.mh, c.mw), np.int64)
+    w[:, :av.mh, :] = (np.random.default_rng(seed).integers(-128, 128, (av.iters, av.mh, c.mw)) if rows is None
+                       else np.asarray(rows, np.int64).reshape(av.iters, av.mh, c.mw))
     return tb.pack_weights(w, c, rq=av.rq_params)
 
 
 def av_rows_write(prog, av) -> Access:
-    """The V transpose's writer pattern: V^T's rows as its stream brings them (iteration, dim, key) to their
-    places in ``av_image`` (between the requantisation words: whole SIMD runs), found from the image itself."""
+    """The V transpose's writer pattern: V^T's ``vt_tokens`` rows of each iteration as its stream brings them
+    (iteration, dim, key) to their places in ``av_image`` (between the requantisation words: whole SIMD runs),
+    found from the image itself."""
+    a = _rows_write(prog, av, vt_tokens(prog, _vt_of(prog, av)))
+    if a is None:
+        raise ValueError(f"step {av.name}: V^T's rows have no affine place in AV's weight image")
+    return a
+
+
+def _rows_write(prog, av, n_rows: int) -> Access | None:
+    """``av_rows_write`` for the first ``n_rows`` rows of each iteration; None when their places are not one affine
+    pattern."""
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.dma_access import factor
 
     c = av.layer
-    n = av.iters * c.mh * c.mw
-    idx = np.arange(n).reshape(av.iters, c.mh, c.mw)
+    n = av.iters * n_rows * c.mw
+    idx = np.zeros((av.iters, c.mh, c.mw), np.int64)
+    idx[:, :n_rows, :] = np.arange(n).reshape(av.iters, n_rows, c.mw)
+    rows = np.zeros_like(idx)
+    rows[:, :n_rows, :] = 1
     planes = [np.frombuffer(tb.pack_weights(((idx >> 8 * b) & 0xFF) - 128, c, rq=av.rq_params), np.uint8)
               for b in range(3)]
-    ones = np.frombuffer(tb.pack_weights(np.ones_like(idx), c, rq=av.rq_params), np.uint8)
+    ones = np.frombuffer(tb.pack_weights(rows, c, rq=av.rq_params), np.uint8)
     zeros = np.frombuffer(tb.pack_weights(np.zeros_like(idx), c, rq=av.rq_params), np.uint8)
     pos = np.flatnonzero(ones != zeros)  # the rows' bytes (the requantisation words are the same in both)
     elem = sum(((planes[b][pos].astype(np.int64) + 128) & 0xFF) << 8 * b for b in range(3))
     where = np.empty(n, np.int64)
     where[elem] = pos
     a = factor(where)
-    if a is None or pos.size != n:
-        raise ValueError(f"step {av.name}: V^T's rows have no affine place in AV's weight image")
-    return a
+    return None if a is None or pos.size != n else a
 
 
 def over_padding(a: Access, tokens: int, mh: int, mhp: int) -> Access | None:
@@ -525,9 +539,20 @@ def _stored_write(prog, s) -> Access:
 def writer_pattern(prog, s) -> WriterPattern | None:
     """GEMM step ``s``'s writer: ``_stored_write``, and where the unit's outputs are padded to whole PE folds
     (``layer.mh`` > ``mh``; zero weights and requantisers, so the padded outputs are 0) the padding to the scratch
-    area (``padded_writer``); None when the padding does not compose with the pattern. AV's padded outputs overlap
-    instead (``av_write``)."""
+    area (``padded_writer``); None when the padding does not compose with the pattern. A V transpose's: V^T's rows
+    into AV's image (``av_rows_write``), its keys padded to whole PE folds (the next block's V values) to the scratch.
+    AV's padded outputs overlap instead (``av_write``)."""
+    if s.kind == "vt":
+        return padded_writer(av_rows_write(prog, _av_of(prog, s)), s.iters * vt_tokens(prog, s), s.mh,
+                             vt_layer(prog, s).mh, 1)
     return padded_writer(_stored_write(prog, s), s.iters * s.tokens, s.mh, s.layer.mh, prog.elem_bytes(s.output))
+
+
+def _tail(prog, s) -> int:
+    """The tail bytes of step ``s``'s writer (``writer_pattern``): a GEMM step's or a V transpose's padded
+    outputs; 0 for the others."""
+    padded = (s.kind == "gemm" and s.layer.mh > s.mh) or (s.kind == "vt" and vt_layer(prog, s).mh > s.mh)
+    return writer_pattern(prog, s).tail if padded else 0
 
 
 def writer_access(prog, s) -> Access | None:
@@ -793,11 +818,11 @@ def layout(prog, steps: list) -> DdrLayout:
         if s.kind == "av":  # its weight image
             sizes[s.vt_of] = len(av_image(prog, s))
     for s in steps:  # outputs padded to whole PE folds: AV's last token's past its tensor (``av_write``), a residual
-        if s.kind in ("gemm", "av") and s.layer.mh > s.mh:  # read past its tensor, the others' tails to the scratch
+        if _tail(prog, s):  # read past its tensor, the others' tails to the scratch
+            sizes[SCRATCH] = max(sizes.get(SCRATCH, 0), _tail(prog, s))
+        if s.kind in ("gemm", "av") and s.layer.mh > s.mh:
             if s.kind == "av":
                 sizes[s.output] = max(sizes[s.output], _extent(av_write(prog, s)) * prog.elem_bytes(s.output))
-            else:
-                sizes[SCRATCH] = max(sizes.get(SCRATCH, 0), writer_pattern(prog, s).tail)
             if s.residual is not None:
                 r = s.residual.tensor
                 sizes[r] = max(sizes[r], _extent(residual_access(prog, s)) * prog.elem_bytes(r))
@@ -830,8 +855,8 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
     rng = np.random.default_rng(seed)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
     img[:len(prog.image)] = prog.image
-    tails = [writer_pattern(prog, s).tail for s in steps if s.kind == "gemm" and s.layer.mh > s.mh]
-    if tails:  # the scratch holds zeros, which the tails (the unit's padded outputs: 0) write again
+    tails = [_tail(prog, s) for s in steps if _tail(prog, s)]
+    if tails:  # the scratch holds zeros (the GEMM steps' tails, the unit's padded outputs, write 0 again)
         place(img, lay, SCRATCH, bytes(max(tails)))
     for s in steps:
         for o in (s.input, s.residual):
@@ -849,6 +874,11 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
                 place(img, lay, s.input.tensor, _bytes(window_frame(prog, s, _read(mem, s.input)).fmap))
         if s.kind == "vt":
             place(img, lay, f"{s.name}.onehot", onehot(prog, s))
+            # the last block's padded keys read past V's region: zeros there (the host's), so the last tail, which
+            # the scratch keeps, writes zeros
+            t = s.input.tensor
+            end = lay.bases[t] + len(prog.stored(t, mem[t]))
+            img[end:end + (vt_layer(prog, s).mh - s.mh) * s.mw] = bytes((vt_layer(prog, s).mh - s.mh) * s.mw)
         if s.kind == "av":  # its weight image: the requantisation words, V^T's rows once the V transpose ran
             vt = _vt_of(prog, s)
             place(img, lay, s.vt_of, av_image(prog, s, None if any(v is vt for v in steps) else _vt_rows(mem, s)))
@@ -884,8 +914,8 @@ def output_bytes(prog, mem: dict, s) -> bytes:
 
 def written_bytes(prog, s) -> int:
     """The bytes path step ``s``'s writer writes (a V transpose: V^T's rows only, not AV's requantisation words)."""
-    if s.kind == "vt":  # V^T's rows, padded to AV's whole folds of dims
-        return s.iters * vt_tokens(prog, s) * s.mh
+    if s.kind == "vt":  # V^T's rows and (the tails) their keys padded to whole PE folds
+        return s.iters * vt_tokens(prog, s) * vt_layer(prog, s).mh
     if s.kind == "av":  # its outputs padded to whole PE folds
         return av_write(prog, s).size
     if s.kind == "gemm":  # its outputs and their padding (the tails)
@@ -937,12 +967,13 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 
 def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """An attention step's registers: QK^T (the queries, K's blocks as the unit's weight passes, the softmax at its
-    set), the V transpose (the one-hot inputs once per iteration, V's blocks as weights, the rows' low bytes to
-    AV's image at ``av_rows_write``), AV (the softmax's rows against AV's image, the output's pattern)."""
+    set), the V transpose (the one-hot inputs once per iteration, V's blocks as weights, a raw frame of low bytes
+    to AV's image at ``av_rows_write``, the padded keys to the scratch: ``writer_pattern``), AV (the softmax's rows
+    against AV's image, the output's pattern)."""
     if s.kind == "vt":
-        av, c, n = _av_of(prog, s), vt_layer(prog, s), vt_tokens(prog, s)
+        c, n = vt_layer(prog, s), vt_tokens(prog, s)
         rd = Access(0, n * c.mw, ((s.iters, 0),))  # the same one-hot vectors each iteration
-        rd_base, wr = lay.bases[f"{s.name}.onehot"], av_rows_write(prog, av)
+        rd_base, wr = lay.bases[f"{s.name}.onehot"], None  # the writer: writer_pattern (V^T's rows and tails)
         unit = _unit_regs(c, lay.bases[s.input.tensor] + s.input.access.offset, s.iters, n)
         unit["wt_stride"] = s.mh * s.mw  # one block of V per iteration
     elif s.kind == "qk":  # its probabilities in order (attention_steps)
@@ -953,15 +984,15 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
         rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], av_write(prog, s)
         unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
     rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
-    wrc = ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1))
+    wrc = (_writer_regs(prog, s, lay) if wr is None else
+           {**{f"wr_{k}": v for k, v in ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1)).items()}, **NO_TAIL})
     sets = rows_config(prog)["names"]
     return {**{f"rd_{k}": v for k, v in rdc.items()},
             "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),
-            **{f"wr_{k}": v for k, v in wrc.items()}, **NO_TAIL, **unit,
+            **wrc, **unit,
             "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
             "softmax": int(s.kind == "qk"), "sm_set": sets.index(s.name) if s.kind == "qk" else 0,
-            "transpose": int(s.kind == "vt"),
-            "sm_rows": s.iters * (s.tokens if s.kind == "qk" else vt_tokens(prog, s) if s.kind == "vt" else 0)}
+            "sm_rows": s.iters * s.tokens if s.kind == "qk" else 0}
 
 
 #: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
@@ -975,7 +1006,7 @@ NO_TAIL = {"wr_tail": 0, "wr_tail_addr": 0, "wr_tail_level": 0}
 def _writer_regs(prog, s, lay: DdrLayout) -> dict[str, int]:
     """The writer's registers (wr_*) of step ``s``: a GEMM step's ``writer_pattern`` (its tails to the scratch area),
     another's stored pattern (``_stored_write``)."""
-    w = writer_pattern(prog, s) if s.kind == "gemm" else WriterPattern(_stored_write(prog, s))
+    w = writer_pattern(prog, s) if s.kind in ("gemm", "vt") else WriterPattern(_stored_write(prog, s))
     cfg = ar.frame_config(AccessFrame(w.access, lay.bases[s.output], prog.elem_bytes(s.output)))
     return {**{f"wr_{k}": v for k, v in cfg.items()}, "wr_tail": w.tail,
             "wr_tail_addr": lay.bases[SCRATCH] if w.tail else 0, "wr_tail_level": w.level}
@@ -984,7 +1015,7 @@ def _writer_regs(prog, s, lay: DdrLayout) -> dict[str, int]:
 def _unit_regs(c, base: int, iters: int, tokens: int) -> dict[str, int]:
     """The GEMM unit's registers (wt_*) for layer ``c`` (a ``TokenBatchConfig``) with its weight image at ``base``."""
     unit = {"base": base, "stride": c.min_stride, "iters": iters, "tokens": tokens, "sf": c.sf, "nf": c.nf,
-            "batch": c.batch, "raw": int(c.raw), "unsigned": int(c.requantises and not c.out_signed)}
+            "batch": c.batch, "raw": int(c.raw), "unsigned": c.unsigned_flag}
     return {f"wt_{k}": v for k, v in unit.items()}
 
 

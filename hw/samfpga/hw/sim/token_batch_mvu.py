@@ -122,6 +122,19 @@ class TokenBatchConfig:
         return -(-(self.raw_bits or self.acc_bits) // self.out_bits)
 
     @property
+    def raw_low(self) -> bool:
+        """A raw frame whose sums leave as their low ``out_bits`` bits, a fold as one beat (``raw_words`` 1: a frame
+        at raw_bits = out_bits, whose sums fit them; the engine's V transpose): on a unit built for wider raw sums the
+        RTL takes it from cfg_unsigned = 1 (``unsigned_flag``)."""
+        return self.raw and self.raw_words == 1
+
+    @property
+    def unsigned_flag(self) -> int:
+        """The RTL's cfg_unsigned for this frame: a requantised frame's clip to the unsigned range, or a raw frame's
+        low bits (``raw_low``)."""
+        return int(self.raw_low if self.raw else self.requantises and not self.out_signed)
+
+    @property
     def out_words(self) -> int:
         """Output beats per fold of PE values: ``raw_words`` in a raw frame, else 1."""
         return self.raw_words if self.raw else 1

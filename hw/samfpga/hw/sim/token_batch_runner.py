@@ -88,7 +88,7 @@ def frame_spec(f: Frame, cfg: TokenBatchConfig, expected: np.ndarray | None = No
     return {"n": n, "t": t, "base": f.base, "stride": cfg.min_stride if f.stride is None else f.stride,
             "sf": cfg.sf, "nf": cfg.nf, "batch": cfg.batch, "raw": int(cfg.raw),
             # a run-time-shaped unit clips each frame to its own sign (cfg_unsigned)
-            "unsigned": int(cfg.requantises and not cfg.out_signed),
+            "unsigned": cfg.unsigned_flag,
             "inputs": [str(v) for v in pack_inputs(f.x, cfg)], "expected": [str(v) for v in pack_outputs(y, cfg)]}
 
 
