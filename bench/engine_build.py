@@ -78,7 +78,7 @@ def markdown(r: dict) -> str:
         + ", ".join(f"{k} {v:g} s" for k, v in r["engine_steps"].items())
         + f"), **total {s['total'] / 60:.1f} min**. Stopped: {r['stopped'] or 'no'}.", "",
         f"Plan (own model): PE {c['pe']} x SIMD {c['simd']}, batch {c['batch']}, depthwise {c['dw_pe']}, LayerNorm "
-        f"{c['ln_lanes']} lanes, softmax {c['sm_lanes']} lanes: **{p['fps']:.2f} fps**, "
+        f"{c['ln_lanes']} lanes, softmax {c['sm_lanes']} lanes: **{p['fps']:.3f} fps**, "
         f"{'fits' if p['fits'] else 'does not fit'} (binding {p['binding']} {p['pressure'][p['binding']]:.3f}x of "
         f"the limit), {p['roofline']['fraction']:.1%} of the DSP roofline.", "",
         f"Program: {g['steps']} steps ({', '.join(f'{v} {k}' for k, v in g['kinds'].items())}), every one on the "

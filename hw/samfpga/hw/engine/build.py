@@ -229,7 +229,7 @@ def _summary(b: EngineBuild, name: str) -> str:
     if name == "plan":
         c = b.plan.config
         return (f"PE {c['pe']} x SIMD {c['simd']}, batch {c['batch']}, dw {c['dw_pe']}, LN {c['ln_lanes']}, softmax "
-                f"{c['sm_lanes']}: {b.plan.fps:.3g} fps, {'fits' if b.plan.fits else 'does not fit'}")
+                f"{c['sm_lanes']}: {b.plan.fps:.3f} fps, {'fits' if b.plan.fits else 'does not fit'}")
     if name == "program":
         return f"{len(b.program.steps)} steps, weight image {len(b.program.image):,} bytes"
     if name == "design":

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown modes {sorted(bad)}; known: {', '.join(MODES)}")
     p = plan(cfg)
     files = write(p, a.out)
-    print(f"{a.board} {a.image_size}: {'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps "
+    print(f"{a.board} {a.image_size}: {'fits' if p.fits else 'does not fit'}, {p.fps:.3f} fps "
           f"(roofline {p.roofline['fps']:.3g}); binds: {'; '.join(p.binds)}; {files['md']}")
     return 0
 
@@ -97,7 +97,7 @@ def _engine(ap, a) -> int:
     files = write(p, a.out)
     c = p.config
     print(f"{a.board} {a.image_size} engine PE {c['pe']} x SIMD {c['simd']}, batch {c['batch']}: "
-          f"{'fits' if p.fits else 'does not fit'}, {p.fps:.3g} fps (roofline {p.roofline['fps']:.3g}, "
+          f"{'fits' if p.fits else 'does not fit'}, {p.fps:.3f} fps (roofline {p.roofline['fps']:.3g}, "
           f"{p.roofline['fraction']:.0%}); binds: {p.binding} {p.pressure[p.binding]:.2f}x; {files['md']}")
     return 0
 

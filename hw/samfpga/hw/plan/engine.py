@@ -1017,7 +1017,7 @@ def write(p: EnginePlan, out: str | Path) -> dict[str, str]:
     js, md = out / "report.json", out / "report.md"
     c = p.config
     png = resource_chart({k: {r: v[r] for r in RESOURCES} for k, v in p.components.items()}, p.budget, c["limit"],
-                         f"engine {c['variant']} {c['image_size']}² on {p.board}: {p.fps:.3g} fps, "
+                         f"engine {c['variant']} {c['image_size']}² on {p.board}: {p.fps:.3f} fps, "
                          f"{'fits' if p.fits else 'does not fit'}", out / "report.png")
     d = p.to_dict()
     d["label"] = ("own model (samfpga.hw.plan.engine): layer shapes from samfpga.models TinyViT, cycles from "

@@ -483,9 +483,23 @@ def over_padding(a: Access, tokens: int, mh: int, mhp: int) -> Access | None:
 
 def _token_runs(a: Access, mh: int) -> Access:
     """Pattern ``a``, whose runs are whole tokens of ``mh`` elements, as one run a token (a run of several tokens
-    split by one loop more)."""
+    split by one loop more, or two where their count exceeds the walk's counters: vit_t's 512 x 512 stem map).
+    ValueError when no two counts that fit make it."""
     k = a.run // mh
-    return Access(a.offset, mh, (*a.loops, (k, mh)) if k > 1 else a.loops)
+    return Access(a.offset, mh, (*a.loops, *_counted(k, mh)) if k > 1 else a.loops)
+
+
+def _counted(k: int, stride: int) -> tuple[tuple[int, int], ...]:
+    """A loop of ``k`` iterations ``stride`` apart as the walk's counters take it: one loop, or two (k / d at
+    d x stride, d at stride) where ``k`` exceeds a counter (vit_t at 1024²: 65,536 tokens of stage 0 or of a block's
+    windows). ValueError when no two counts that fit make ``k``."""
+    top = (1 << ar.COUNT_BITS) - 1
+    if k <= top:
+        return ((k, stride),)
+    d = next((d for d in range(top, 1, -1) if k % d == 0 and k // d <= top), None)
+    if d is None:
+        raise ValueError(f"a loop of {k} iterations: no two counts of at most {top} make it")
+    return (k // d, d * stride), (d, stride)
 
 
 @dataclass(frozen=True)
@@ -577,7 +591,7 @@ def av_write(prog, av) -> Access:
     token's past the tensor (``layout`` leaves that slack)."""
     if av.layer.mh == av.mh:
         return av.write if av.write is not None else Access(0, int(np.prod(av.out_shape)), ())
-    return Access(0, av.layer.mh, ((av.iters * av.tokens, av.mh),))
+    return Access(0, av.layer.mh, _counted(av.iters * av.tokens, av.mh))
 
 
 def rows_config(prog) -> dict | None:
