@@ -135,3 +135,13 @@ def test_cli_engine_needs_matching_options(tmp_path, capsys):
                  "pe=8;simd=32;batch=16", "--out", str(tmp_path / "z")]) == 2
     assert "the plan's encoder is not the graph's" in capsys.readouterr().err
     assert json.loads((tmp_path / "z" / "report.json").read_text())["steps_run"] == ["plan"]
+
+
+def test_engine_build_to_a_relative_folder_lints(tmp_path, monkeypatch):
+    """An output folder given relative to the working directory (as bench/engine_build.py gives it): the lint, which
+    runs Verilator inside the HDL folder, still finds every source, and the build stops only at the bitstream."""
+    monkeypatch.setenv("PATH", ":".join(p for p in __import__("os").environ["PATH"].split(":")
+                                        if not (Path(p) / "vivado").exists()))
+    monkeypatch.chdir(tmp_path)
+    b = run_engine_build(_cfg(Path("rel") / "b"), say=lambda _m: None)
+    assert b.stopped.startswith("bitstream: ") and "Error" not in (tmp_path / "rel" / "b" / "vivado" / "lint.log").read_text()

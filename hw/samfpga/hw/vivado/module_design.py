@@ -105,6 +105,7 @@ def lint(hdl: Path, sources: list[str], cells: list[str], log: Path, what: str) 
     from samfpga.hw.sim.toolchain import setup_verilator_env
 
     setup_verilator_env()
+    hdl = Path(hdl).resolve()  # Verilator runs in hdl: relative sources would not be found from there
     top = hdl.parent / "lint_top.sv"
     top.write_text("module samfpga_lint_top;\n" + "".join(f"  {c} u_{c} ();\n" for c in cells) + "endmodule\n")
     cmd = ["verilator", "--lint-only", "-Wall", "-Wno-fatal", "-Werror-MODDUP", "-Wno-lint", "-Wno-style",
