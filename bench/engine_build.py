@@ -85,8 +85,10 @@ def markdown(r: dict) -> str:
         f"GEMM path; weight image {g['weight_image_bytes']:,} bytes; lanes {g['lanes']}.", "",
         "RTL parameters of the design (Verilator lint clean): "
         + ", ".join(f"{k} {v}" for k, v in r["rtl"].items()) + ".", "",
-        "Where the design differs from what the plan prices:", "",
-        *[f"- {x}" for x in r["against_plan"]], ""])
+        "Where the design differs from what the plan prices:" + ("" if r["against_plan"] else " none of the checked "
+                                                                 "differences (readers, depthwise banks; the unit's and "
+                                                                 "lanes' widths must equal the plan's)."),
+        "", *[f"- {x}" for x in r["against_plan"]], ""])
 
 
 if __name__ == "__main__":
