@@ -278,7 +278,7 @@ def dw_bank_words(cfg: EngineConfig) -> int:
            cfg.dw_strip)
     if key not in _BANK_WORDS:  # the search asks per layer of every configuration
         cols, ch = dw_size(cfg, _units(cfg))
-        _BANK_WORDS[key] = -(-cols // 3) * -(-ch // cfg.dw_pe)
+        _BANK_WORDS[key] = dw_bank_depth(cfg, cols, ch)
     return _BANK_WORDS[key]
 
 
@@ -665,16 +665,21 @@ def dw_size(cfg: EngineConfig, units: list[Unit]) -> tuple[int, int]:
 def dw_banks(cfg: EngineConfig, cols: int, channels: int) -> dict[str, float]:
     """The depthwise window's line buffer (dw_window.sv): 12 banks (4 row slots x 3 column phases) of
     ceil(cols / 3) x ceil(channels / dw_pe) words of dw_pe bytes, by the memory model."""
-    depth = -(-cols // 3) * -(-channels // cfg.dw_pe)
-    return _place(depth, cfg.dw_pe * 8, 12, cfg.get_board(), cfg, dw_bank_style(cfg, cols, channels))[1]
+    return _place(dw_bank_depth(cfg, cols, channels), cfg.dw_pe * 8, 12, cfg.get_board(), cfg,
+                  dw_bank_style(cfg, cols, channels))[1]
+
+
+def dw_bank_depth(cfg: EngineConfig, cols: int, channels: int) -> int:
+    """Words of ``dw_pe`` bytes per bank of the depthwise window (dw_window.sv's DEPTH) for ``cols`` x ``channels``:
+    ceil(cols / 3) x ceil(channels / dw_pe)."""
+    return -(-cols // 3) * -(-channels // cfg.dw_pe)
 
 
 def dw_bank_style(cfg: EngineConfig, cols: int, channels: int) -> str:
     """The RAM style of the depthwise window's banks for ``cols`` x ``channels`` (``dw_size``), as the plan prices
     them and the generated design builds them (dw_window.sv RAM_STYLE, engine_gemm_path.sv DW_RAM_STYLE): "ultra" on a
     board with URAM where a bank holds at least ``uram_min_bits``, else "auto" (block RAM by the tool's choice)."""
-    depth = -(-cols // 3) * -(-channels // cfg.dw_pe)
-    return _style(cfg, depth, cfg.dw_pe * 8)
+    return _style(cfg, dw_bank_depth(cfg, cols, channels), cfg.dw_pe * 8)
 
 
 def image_memories(w_max: int, channels: int = 3) -> dict[str, float]:
