@@ -269,3 +269,38 @@ def test_deploy_package_quant(tiny_build, tmp_path) -> None:
         ref = finn_execute(tiny_build[0], pkg.input.pixel_tensor(img, 64).astype(np.float32), tmp_path / "w")
         got = quant.encode_image(img, pkg.bundle.pixel_mean, pkg.bundle.pixel_std)
         np.testing.assert_array_equal(got, to_nchw(ref, tuple(pkg.bundle.embedding_shape)))
+
+
+@pytest.mark.slow
+def test_deploy_engine_package(tiny_int_ops_build, tmp_path) -> None:
+    """The engine's path to a package on the fresh ``--int-ops`` build: the engine build (``samfpga build-hw
+    --engine --graph``, here with the tiny encoder's config, which ``--variant`` cannot name) on its exported graph
+    at the tiny program's widths, then ``samfpga deploy BUILD --engine ENGINE_BUILD --check``: the
+    package's platform is the engine's, its engine/ holds the build's host files (checked by the package loader
+    against the graph's accelerator tensors), its DMA description and DDR image are gone. The board-environment
+    tests run such a package on the simulated board (tests/runtime/test_engine_board.py); the host code on the RTL:
+    tests/test_sim_engine_gemm_path.py."""
+    from samfpga.backends.engine_host import read_engine_host
+    from samfpga.cli import main
+    from samfpga.deploy import load_package
+    from samfpga.hw.build.package import export_build
+
+    build, bundle = tiny_int_ops_build
+    export_build(build, tmp_path / "graph")
+    from samfpga.hw.engine.build import EngineBuildConfig, run_engine_build
+    from tests.test_engine_build import SPACE, _tiny_encoder
+
+    eng = tmp_path / "engine"
+    b = run_engine_build(EngineBuildConfig(board="kv260", graph=str(tmp_path / "graph"), output_dir=str(eng),
+                                           encoder_config=_tiny_encoder(), space=SPACE), say=lambda *_: None)
+    assert b.host and b.stopped.startswith("bitstream")
+    pkg_dir = tmp_path / "pkg"
+    assert main(["deploy", str(build), "--out", str(pkg_dir), "--bundle", str(bundle), "--engine", str(eng),
+                 "--check"]) == 0
+    pkg = load_package(pkg_dir)
+    assert pkg.driver["platform"] == "engine" and "dma" not in pkg.driver and pkg.bitfile is None
+    assert not (pkg_dir / "ddr_weights.bin").exists()
+    for f in ("host.json", "ddr.bin"):
+        assert (pkg_dir / "engine" / f).read_bytes() == (eng / "host" / f).read_bytes()
+    host = read_engine_host(pkg_dir / "engine")
+    assert len(host.steps) == 41 and host.spec["input"]["tensor"] == pkg.intgraph().accel["input"]

@@ -2,8 +2,8 @@
 graph (tests/runtime/data/tiny_deploy): the plan at fixed widths, the program at them (every step on the GEMM path,
 its multiply-accumulates the plan's), the Vivado design (the wrapper of engine_gemm_path_axil.sv at the program's
 parameters, linted with every source by Verilator; project.tcl connecting the register block at the address the
-host's driver uses and each master to its HP port), the bitstream step stopping without Vivado; and what it
-refuses. The path at these side lanes runs every step bit-exactly: tests/test_sim_engine_gemm_path.py."""
+host's driver uses and each master to its HP port), the host's files (every step's registers, what the host writes
+into DDR once), the bitstream step stopping without Vivado; and what it refuses. The path at these side lanes runs every step bit-exactly: tests/test_sim_engine_gemm_path.py."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_engine_build_writes_a_linted_design_and_stops_before_vivado(tmp_path, m
     b = run_engine_build(_cfg(tmp_path / "b"), say=said.append)
     assert b.stopped.startswith("bitstream: the bitstream needs Vivado: vivado -mode batch -source ")
     r = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert r["steps_run"] == ["plan", "program", "design"] and r["bitstream"] is None
+    assert r["steps_run"] == ["plan", "program", "design", "host"] and r["bitstream"] is None
     c = r["plan"]["config"]
     assert (c["pe"], c["simd"], c["batch"], c["dw_pe"], c["ln_lanes"], c["sm_lanes"]) == (8, 16, 16, 8, 4, 4)
     assert r["program"]["steps"] == 41 and r["program"]["lanes"] == {"dw_pe": 8, "ln_pe": 4, "sm_pe": 4}
@@ -65,7 +65,16 @@ def test_engine_build_writes_a_linted_design_and_stops_before_vivado(tmp_path, m
     assert mem == [("m_axi_rd", "0", "00"), ("m_axi_wt", "1", "00"), ("m_axi_rs", "2", "00"), ("m_axi_pm", "2", "01"),
                    ("m_axi_wr", "3", "00")]
     assert all(f"axi_mem{g}/M00_AXI] [get_bd_intf_pins zynq_ps/S_AXI_HP{g}_FPD]" in tcl for g in range(4))
-    assert sum(name in s for s in said for name in ("plan", "program", "design", "bitstream")) >= 4
+    assert sum(name in s for s in said for name in ("plan", "program", "design", "host", "bitstream")) >= 5
+    # the host's files: the design's register block, every step's registers as the path's test computes them
+    from samfpga.backends.engine_host import read_engine_host, relocated
+    from samfpga.hw.sim import engine_gemm_path as gp
+
+    host = read_engine_host(tmp_path / "b" / "host")
+    assert (host.spec["regs"], host.spec["cell"], host.spec["master_addr_bits"]) == (PL_BASE["zynq_us+"],
+                                                                                   "samfpga_engine", p["AXI_AW"])
+    assert relocated(host, 0) == gp.step_configs(b.program).regs and len(host.steps) == 41
+    assert r["host"]["ddr_bytes"] == host.ddr_bytes and "## Host files" in (tmp_path / "b" / "report.md").read_text()
     md = (tmp_path / "b" / "report.md").read_text()
     assert "**Stopped** at bitstream" in md and "Not built (priced" in md
     with pytest.raises(EngineBuildError, match="output directory exists"):

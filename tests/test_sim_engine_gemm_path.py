@@ -11,6 +11,7 @@ stored tensors equal FINN's execution, tests/test_engine_program.py), tolerance 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,10 @@ from samfpga.hw.sim.requant_lanes import param_bytes
 
 PASSES = [{"name": "stalls", "ar_pause": 0.2, "r_pause": 0.2, "aw_pause": 0.2, "w_pause": 0.2, "b_pause": 0.2},
           {"name": "free"}]
+
+
+#: the committed engine host files of ``_program`` (tests/support/tiny_engine.py)
+TINY_ENGINE = Path(__file__).parent / "runtime" / "data" / "tiny_engine"
 
 
 def _program():
@@ -272,29 +277,41 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     The first step writes all 121 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
-    read while polling, not a timeout."""
+    read while polling, not a timeout.
+    A third pass is the board's frame as the host runs it, from the committed host files of this program
+    (tests/runtime/data/tiny_engine, what a deployment package carries: their steps at buffer address 0 are these
+    41 steps' registers): the host's code zeroes the DDR and writes host.json's regions, writes the accelerator input
+    and runs ``engine_host.run_frame``; the output it reads back equals the integer graph's accelerator output
+    (tolerance 0)."""
+    from samfpga.backends.engine_host import read_engine_host, relocated
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
     prog, mem = _program()
     steps = gp.path_steps(prog)
     lay = gp.layout(prog, steps)
     img, want, _ = _images(prog, mem, steps, lay)
-    gp.build_axil(prog, tmp_path, cfg_read=False)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
+    host = read_engine_host(TINY_ENGINE)
+    assert relocated(host, 0) == cfgs and host.ddr_bytes == len(img)
+    exp = np.load(TINY_ENGINE / "expected.npz")
+    np.save(tmp_path / "x.npy", exp["x"])
+    gp.build_axil(prog, tmp_path, cfg_read=False)
     k = next(i for i, s in enumerate(steps) if s in gp.plain_gemm_steps(prog))
     bad = {**cfgs[k], "rd_count0": 0, "wr_count0": 0}  # a plain step: nothing else starts to wait for input
     # a window step refused alike: the depthwise unit's window started and waits for the reader's data forever
     hung = {**cfgs[next(i for i, s in enumerate(steps) if s in gp.window_steps(prog))], "rd_count0": 0,
             "wr_count0": 0}
     # the DDR's stalls are the direct test's (above): here the AXI-Lite channels stall
-    passes = [{"name": "changed", "axil_pause": 0.3}, {"name": "every", "only_changed": False}]
+    passes = [{"name": "changed", "axil_pause": 0.3}, {"name": "every", "only_changed": False},
+              {"name": "host", "host": str(TINY_ENGINE), "x": str(tmp_path / "x.npy"), "r_pause": 0.2,
+               "w_pause": 0.2}]
     res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad, hung],
                            seed=7)
     assert not res.error, res.error
-    assert [p["name"] for p in res.passes] == ["changed", "every"]
+    assert [p["name"] for p in res.passes] == ["changed", "every", "host"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
     assert n_regs == 121
-    for p, got in zip(res.passes, res.images, strict=True):
+    for p, got in zip(res.passes[:2], res.images, strict=False):
         assert not p["timed_out"] and len(p["steps"]) == len(steps)
         assert got == bytes(want), p["name"]
         rb = p["readback"]  # [offset, written, read, RRESP]
@@ -306,6 +323,18 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
     assert all(s["writes"] == n_regs + 1 for s in every)
     assert max(s["writes"] for s in changed[1:]) < n_regs // 2
+    h = res.passes[2]
+    assert not h["timed_out"] and len(h["steps"]) == len(steps) and h["steps"][0]["writes"] == n_regs + 1
+    np.testing.assert_array_equal(np.array(h["output"]).reshape(exp["y"].shape), exp["y"])
+    assert np.array_equal(exp["y"], _graph_output(prog, mem))
+
+
+def _graph_output(prog, mem) -> np.ndarray:
+    """The program's output (the accelerator's, in the graph's order and shape) as ``run_program`` stored it."""
+    from tests.test_engine_program import _graph
+
+    g = _graph()
+    return np.asarray(mem[prog.output]).reshape(g.shape(prog.output))
 
 
 @pytest.mark.timeout(600)

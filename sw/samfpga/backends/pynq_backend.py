@@ -6,7 +6,8 @@ before the accelerator (the float packages' input layout transpose) -> pack into
 IODMA run with timeout (``AcceleratorOverlay``) -> unpack -> host layers after it (output dequantisation).
 ``pynq-sim`` is this class with a simulated PYNQ device (``samfpga.pynq_sim``) passed as ``device``; for a rolled
 package, the simulated board of its parts (``samfpga.pynq_sim.rolled_device``), each block running the package's
-integer graph from its input tensor to its output tensor.
+integer graph from its input tensor to its output tensor; for an engine package, the engine's register protocol
+(``samfpga.pynq_sim.engine_device``), its frames computed by the package's integer graph.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from .quant_backend import _package, graph_input, refuse_float, to_nchw
 class PynqEncoderBackend(EncoderBackend):
     """Args: bundle; package: ``DeployPackage`` or path; device: a ``pynq.Device`` (default: the board's);
     timeout_s: how long to wait for the output DMA (a rolled package: for each block); bitfile: override the
-    package's bitfile (pynq-sim); poll_s: a rolled package's register poll interval. A rolled package (driver.json
-    platform ``rolled``) runs on ``samfpga.backends.rolled_driver.RolledAccelerator``."""
+    package's bitfile (pynq-sim); poll_s: a rolled or engine package's register poll interval. A rolled package
+    (driver.json platform ``rolled``) runs on ``samfpga.backends.rolled_driver.RolledAccelerator``, an engine package
+    (platform ``engine``) on ``samfpga.backends.engine_driver.EngineAccelerator``."""
 
     def __init__(self, bundle: Bundle, package=None, device=None, timeout_s: float = 10.0, bitfile=None,
                  poll_s: float = 0.0002) -> None:
@@ -48,6 +50,12 @@ class PynqEncoderBackend(EncoderBackend):
 
             self.accel = RolledAccelerator(self.package.root / "rolled", bit, device=device, timeout_s=timeout_s,
                                            poll_s=poll_s)
+            return
+        if self.package.driver.get("platform") == "engine":  # the layer-sequential engine (docs/engine.md)
+            from .engine_driver import EngineAccelerator
+
+            self.accel = EngineAccelerator((self.package.root / self.package.driver["engine"]).parent, bit,
+                                           device=device, timeout_s=timeout_s, poll_s=poll_s)
             return
         from .pynq_driver import AcceleratorOverlay, read_runtime_words
 
@@ -97,6 +105,13 @@ def make_pynq_sim(bundle: Bundle, package=None, fault: str | None = None, timeou
             raise BackendError(f"{pkg.root}: a rolled package's simulated board takes no fault or accelerator model "
                                "(its parts run the package's integer graph)")
         dev = RolledSimDevice(pkg.root / "rolled", graph_bodies(pkg.intgraph(), pkg.root / pkg.driver["rolled"]))
+        return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, poll_s=0, **kw)
+    if pkg.driver.get("platform") == "engine":
+        from samfpga.pynq_sim.engine_device import EngineSimDevice
+
+        if fault is not None:
+            raise BackendError(f"{pkg.root}: an engine package's simulated board takes no fault model")
+        dev = EngineSimDevice((pkg.root / pkg.driver["engine"]).parent, accelerator or pkg.intgraph().run_accelerator)
         return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, poll_s=0, **kw)
     dev = SimDevice(pkg, fault=fault, accelerator=accelerator)
     return PynqEncoderBackend(bundle, pkg, device=dev, timeout_s=timeout_s, bitfile=dev.bitfile, **kw)

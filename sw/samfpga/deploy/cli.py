@@ -1,6 +1,7 @@
 """``samfpga deploy``: make a deployment package from a FINN build, or check one.
 
-    samfpga deploy BUILD_DIR --out PKG [--bundle DIR] [--check]   (compiler environment: reads ONNX graphs)
+    samfpga deploy BUILD_DIR --out PKG [--bundle DIR] [--engine ENGINE_BUILD] [--check]
+                                                                   (compiler environment: reads ONNX graphs)
     samfpga deploy --check PKG                                     (board environment: numpy only)
 """
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("build_dir", nargs="?", type=Path, help="FINN build directory (samfpga build-hw --out)")
     ap.add_argument("--out", type=Path, help="package directory to create")
     ap.add_argument("--bundle", type=Path, help="model bundle for the host (default: the bundled default)")
+    ap.add_argument("--engine", type=Path, help="the layer-sequential engine's build of this build's graph "
+                    "(samfpga build-hw --engine --out ENGINE_BUILD): the package runs on it")
     ap.add_argument("--check", nargs="?", const=True, default=False, metavar="PKG",
                     help="check a package (PKG, or the one just written with --out)")
     args = ap.parse_args(argv)
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             except ImportError as e:
                 raise DeployError(f"making a package needs the development environment ({e})") from None
             kw = {"bundle_dir": args.bundle} if args.bundle else {}
+            if args.engine:
+                kw["engine"] = args.engine
             pkg = write_package(args.build_dir, args.out, **kw)
             print(f"wrote {pkg}")
             if args.check is True:

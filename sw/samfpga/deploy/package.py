@@ -7,6 +7,8 @@
     PKG/driver.json     driver description (``samfpga-driver``: DMA names/addresses, I/O datatypes and shapes, clock;
                         platform ``rolled``: the parts' engines described by ``rolled/host.json`` instead)
     PKG/rolled/         a rolled build's host.json, token_batch/, runtime_weights/ (``samfpga.hw.rolled.board``)
+    PKG/engine/         platform ``engine``: the layer-sequential engine's host files (host.json, ddr.bin;
+                        ``samfpga.backends.engine_host``)
     PKG/graph.json, PKG/weights.npz   the build's final graph (``samfpga-intgraph``): the ``quant`` reference
     PKG/selfcheck.npz   an input and the output FINN's Python execution gave for it when the package was made
     PKG/bundle/         the model bundle (decoder.onnx for the host, encoder.onnx float reference)
@@ -197,6 +199,35 @@ def check_rolled(pkg: DeployPackage) -> None:
                 raise DeployError(f"{pkg.hwh}: no segment of {p['cell']} at {e['regs']:#x} ({what}, host.json)")
 
 
+def check_engine_graph(host: dict, graph: dict, where: str) -> None:
+    """``DeployError`` unless the engine's host description (host.json) takes the graph's accelerator input and
+    gives its output (names, shapes, datatypes): its program was compiled from this graph."""
+    acc = graph.get("accelerator") or {}
+    for key in ("input", "output"):
+        io, t = host[key], acc.get(key)
+        decl = graph["tensors"].get(t, {})
+        if io["tensor"] != t or list(io["shape"]) != list(decl.get("shape", [])) or io["dtype"] != decl.get("dtype"):
+            raise DeployError(f"{where}: the engine's {key} {io['tensor']} {io['shape']} {io['dtype']} is not the "
+                              f"graph's accelerator {key} {t} {decl.get('shape')} {decl.get('dtype')} (host files of "
+                              "another build's graph?)")
+
+
+def check_engine(pkg: DeployPackage) -> None:
+    """An engine package (driver.json platform ``engine``): its host files readable (``engine_host``), taking and
+    giving the graph's accelerator tensors, and, with a hwh, the engine cell's registers where host.json has them."""
+    from samfpga.backends.base import BackendError
+    from samfpga.backends.engine_host import read_engine_host
+
+    path = pkg.root / pkg.driver["engine"]
+    try:
+        host = read_engine_host(path.parent).spec
+    except BackendError as e:
+        raise DeployError(str(e)) from None
+    check_engine_graph(host, json.loads((pkg.root / "graph.json").read_text()), str(path))
+    if pkg.hwh is not None and (host["cell"], host["regs"]) not in {(i, b) for i, b, _ in hwh_segments(pkg.hwh)}:
+        raise DeployError(f"{pkg.hwh}: no segment of {host['cell']} at {host['regs']:#x} (host.json)")
+
+
 def load_package(path: str | Path, verify: bool = True) -> DeployPackage:
     """Load ``PKG``; with ``verify`` the checksums and the agreement of driver description, graph, bundle,
     bitfile and hwh are checked (``DeployError`` on the first disagreement)."""
@@ -264,6 +295,8 @@ def _check_agreement(pkg: DeployPackage) -> None:
                           f"{[c, h, w]}")
     if drv.get("platform") == "rolled":
         check_rolled(pkg)
+    elif drv.get("platform") == "engine":
+        check_engine(pkg)
     elif pkg.hwh is not None:
         found = hwh_dmas(pkg.hwh)
         for name, d in drv["dma"].items():

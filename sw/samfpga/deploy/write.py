@@ -2,7 +2,8 @@
 
 ``write_package(BUILD_DIR, PKG)``: graph + driver description (``samfpga.hw.build.package``), the model bundle,
 bitfile/hwh when the build has them (``BUILD_DIR/finn/bitfile/*.bit`` + ``.hwh``; a rolled build's
-``BUILD_DIR/rolled/rolled.bit``, with its parts' description, ``add_rolled``), a self-check vector whose
+``BUILD_DIR/rolled/rolled.bit``, with its parts' description, ``add_rolled``; with ``engine``, an engine build's
+``engine.bit`` and host files, ``add_engine``), a self-check vector whose
 expected output is FINN's own Python execution of the build, a README and the manifest with sha256 of every
 file. Written into a temporary directory next to PKG and moved into place only when complete.
 """
@@ -19,7 +20,7 @@ import numpy as np
 
 from samfpga.assets import DEFAULT_DIR
 from samfpga.bundle import load_bundle
-from samfpga.deploy.package import FORMAT, DeployError, package_input, sha256
+from samfpga.deploy.package import FORMAT, DeployError, check_engine_graph, package_input, sha256
 
 README = """# samfpga deployment package ({board})
 
@@ -69,8 +70,33 @@ def add_rolled(rolled: Path, pkg: Path, graph: dict) -> dict:
     return drv
 
 
+def add_engine(engine: Path, pkg: Path, graph: dict) -> dict:
+    """Make the package in ``pkg`` (written by ``export_build``) one of the layer-sequential engine (``engine``: an
+    engine build's folder, ``samfpga build-hw --engine``, compiled from this build's graph): its host files under
+    ``pkg/engine/``; driver.json's platform ``engine`` (``samfpga.backends.engine_driver``, instead of the unrolled
+    graph's IODMAs, DDR image and runtime weights, whose files are removed). Returns the new driver description."""
+    from samfpga.backends.base import BackendError
+    from samfpga.backends.engine_host import read_engine_host
+
+    src = engine / "host"
+    try:
+        host = read_engine_host(src)
+    except BackendError as e:
+        raise DeployError(f"{engine}: no engine host files ({e}); build them with samfpga build-hw --engine") from None
+    check_engine_graph(host.spec, graph, str(src / "host.json"))
+    shutil.copytree(src, pkg / "engine")
+    drv = json.loads((pkg / "driver.json").read_text())
+    for key in ("dma", "token_batch"):
+        drv.pop(key, None)
+    drv.update(platform="engine", engine="engine/host.json", runtime_weights=[])
+    (pkg / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
+    shutil.rmtree(pkg / "runtime_weights", ignore_errors=True)
+    (pkg / "ddr_weights.bin").unlink(missing_ok=True)
+    return drv
+
+
 def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
-                  seed: int = 0, log=print) -> Path:
+                  seed: int = 0, log=print, engine: str | Path | None = None) -> Path:
     try:
         from samfpga.hw.build.package import PackageError, export_build, finn_execute, pixel_input_info
         from samfpga.hw.build.pixel_input import PIXEL_INPUT_FILE
@@ -81,6 +107,9 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         raise DeployError(f"making a package needs the development environment with finn-plus ({e})") from None
     build, out = Path(build_dir), Path(out)
     if not (build / "build_config.json").is_file():
+        if (build / "host" / "host.json").is_file() and (build / "finn" / "build_config.json").is_file():
+            raise DeployError(f"{build}: an engine build; give its FINN build and the engine: samfpga deploy "
+                              f"{build / 'finn'} --engine {build} --out PKG")
         raise DeployError(f"{build}: not a samfpga build directory (no build_config.json; make one with "
                           "samfpga build-hw)")
     if out.exists():
@@ -97,9 +126,11 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         shutil.copytree(bundle.root, tmp / "bundle", ignore=shutil.ignore_patterns("checkpoint.pt", "*.yaml",
                                                                                     "EVAL.json", "__*"))
         g = json.loads((tmp / "graph.json").read_text())
-        rolled = (build / "rolled" / "host.json").is_file()
+        rolled = (build / "rolled" / "host.json").is_file() and engine is None
         if rolled:
             drv = add_rolled(build / "rolled", tmp, g)
+        if engine is not None:
+            drv = add_engine(Path(engine), tmp, g)
         shape = g["tensors"][g["input"]]["shape"]
         inp = package_input(pixels)
         if shape != inp.graph_shape(bundle.image_size):
@@ -119,6 +150,8 @@ def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path
         bits = sorted((build / "finn" / "bitfile").glob("*.bit")) if (build / "finn" / "bitfile").is_dir() else []
         if rolled:
             bits = [build / "rolled" / "rolled.bit"] if (build / "rolled" / "rolled.bit").is_file() else []
+        if engine is not None:
+            bits = [Path(engine) / "engine.bit"] if (Path(engine) / "engine.bit").is_file() else []
         if bits and bits[0].with_suffix(".hwh").is_file():
             shutil.copy(bits[0], tmp / "accel.bit")
             shutil.copy(bits[0].with_suffix(".hwh"), tmp / "accel.hwh")

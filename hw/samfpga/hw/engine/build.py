@@ -12,6 +12,8 @@ Steps (``STEPS``):
   (``sim.engine_gemm_path.path_steps``), else the build stops naming those it does not;
 - ``design``: ``engine.design.write_design`` under ``vivado/`` (HDL at the program's parameters, Verilator lint,
   project.tcl);
+- ``host``: the host's files under ``host/`` (``engine.host``: host.json with every step's registers, ddr.bin with
+  what the host writes once), what ``samfpga deploy BUILD --engine ENGINE_BUILD`` puts in a deployment package;
 - ``bitstream``: Vivado on ``vivado/project.tcl`` (``vivado/proj/engine.bit`` and ``.hwh``, copied to the build
   folder); without Vivado the build stops here with a message naming the script.
 
@@ -73,7 +75,10 @@ class EngineBuild:
     plan: object = None
     plan_units: list = field(default_factory=list)
     program: object = None
+    graph: object = None
+    configs: object = None  # the program's DDR layout and every step's registers (engine_gemm_path.step_configs)
     design: object = None
+    host: str = ""
     bitstream: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     stopped: str = ""
@@ -124,7 +129,8 @@ def step_program(b: EngineBuild) -> None:
     if off:
         raise EngineBuildError(f"{b.cfg.graph}: {len(off)} of {len(prog.steps)} steps are not ones the GEMM path "
                                f"runs: {', '.join(off[:8])}{' ...' if len(off) > 8 else ''}")
-    b.program = prog
+    b.program, b.graph = prog, g
+    b.configs = gp.step_configs(prog)
 
 
 def program_macs(prog) -> dict[str, int]:
@@ -147,13 +153,24 @@ def step_design(b: EngineBuild) -> None:
     from samfpga.hw.engine.design import write_design
 
     c = b.plan.config
-    d = write_design(b.program, b.out / "vivado", b.cfg.board, b.plan.clock_mhz, dw_ram_style=_dw_style(b))
+    d = write_design(b.program, b.out / "vivado", b.cfg.board, b.plan.clock_mhz, dw_ram_style=_dw_style(b),
+                     configs=b.configs)
     want = {"PE": c["pe"], "SIMD": c["simd"], "B": c["batch"], "DW_PE": c["dw_pe"], "LN_PE": c["ln_lanes"],
             "SM_PE": c["sm_lanes"]}
     off = [f"{k} {d.params[k]} (plan {v})" for k, v in want.items() if k in d.params and d.params[k] != v]
     if off:
         raise EngineBuildError(f"the design's RTL parameters are not the plan's widths: {', '.join(off)}")
     b.design = d
+
+
+def step_host(b: EngineBuild) -> None:
+    """The host's files under ``host/`` (``engine.host.write_host``)."""
+    from samfpga.hw.engine.host import write_host
+
+    try:
+        b.host = str(write_host(b.program, b.graph, b.out / "host", b.design, b.configs).relative_to(b.out))
+    except ValueError as e:
+        raise EngineBuildError(f"engine host files: {e}") from None
 
 
 def _plan_config(b: EngineBuild):
@@ -190,7 +207,8 @@ def step_bitstream(b: EngineBuild) -> None:
 
 
 STEPS: tuple[tuple[str, Callable[[EngineBuild], None]], ...] = (
-    ("plan", step_plan), ("program", step_program), ("design", step_design), ("bitstream", step_bitstream))
+    ("plan", step_plan), ("program", step_program), ("design", step_design), ("host", step_host),
+    ("bitstream", step_bitstream))
 STEP_NAMES = tuple(n for n, _ in STEPS)
 
 
@@ -234,6 +252,8 @@ def _summary(b: EngineBuild, name: str) -> str:
         return f"{len(b.program.steps)} steps, weight image {len(b.program.image):,} bytes"
     if name == "design":
         return f"{len(b.design.sources)} sources, lint clean: {b.out / 'vivado' / b.design.script}"
+    if name == "host":
+        return f"{len(b.program.steps)} steps' registers, {b.configs.layout.size:,}-byte DDR buffer: {b.out / b.host}"
     return b.bitstream
 
 
@@ -262,6 +282,9 @@ def report(b: EngineBuild) -> dict:
                                  "mw": prog.unit.mw, "mh": prog.unit.mh}}
     if b.design is not None:
         r["design"] = {**asdict(b.design), "folder": "vivado", "against_plan": against_plan(b)}
+    if b.host:
+        r["host"] = {"file": b.host, "ddr_bytes": b.configs.layout.size,
+                     "regions_bytes": (b.out / "host" / "ddr.bin").stat().st_size}
     r["bitstream"] = b.bitstream or None
     r["not_built"] = list(NOT_BUILT)
     return r
@@ -324,6 +347,11 @@ def markdown(r: dict) -> str:
         if d["against_plan"]:
             lines += ["", "Where the design differs from what the plan prices:", ""] + [f"- {x}" for x in
                                                                                       d["against_plan"]]
+    if "host" in r:
+        h = r["host"]
+        lines += ["", "## Host files", "", f"`{h['file']}`: every step's registers, a DDR buffer of {h['ddr_bytes']:,} "
+                  f"bytes ({h['regions_bytes']:,} written once from `host/ddr.bin`); "
+                  "`samfpga deploy BUILD --engine .` puts them in a deployment package."]
     lines += ["", "## Bitstream", "", f"`{r['bitstream']}`" if r["bitstream"] else "Not built (Vivado not run)."]
     lines += ["", "Not built (priced from the parts that are): " + "; ".join(r["not_built"]) + "."]
     return "\n".join(lines) + "\n"

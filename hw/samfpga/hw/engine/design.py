@@ -120,10 +120,12 @@ def block_design(d: EngineDesign):
                         masters=tuple(tuple((d.cell, m) for m in g) for g in d.masters))
 
 
-def write_design(prog, out: Path, board: str, fclk_mhz: float, dw_ram_style: str = "auto") -> EngineDesign:
+def write_design(prog, out: Path, board: str, fclk_mhz: float, dw_ram_style: str = "auto", configs=None
+                 ) -> EngineDesign:
     """The engine design of ``prog`` (an ``EngineProgram`` whose steps the path runs) for ``board`` at
     ``fclk_mhz`` under ``out`` (module doc); ``dw_ram_style``: its depthwise window's banks' (the plan's
-    ``engine.dw_bank_style``). ``ValueError`` for a board without a Vivado shell or PL base (checked before anything
+    ``engine.dw_bank_style``); ``configs``: its step registers (``engine_gemm_path.step_configs``, computed when
+    None). ``ValueError`` for a board without a Vivado shell or PL base (checked before anything
     is written); ``RuntimeError`` when the lint fails."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
     from samfpga.hw.sim import engine_gemm_path as gp
@@ -146,7 +148,7 @@ def write_design(prog, out: Path, board: str, fclk_mhz: float, dw_ram_style: str
     base = regs_base(board)
     hdl = out / "hdl"
     hdl.mkdir(parents=True, exist_ok=True)
-    params = {**gp.hdl_params(prog, hdl), "AXIL_AW": ENGINE_GEMM_PATH.addr_bits, "CFG_READ": 0}
+    params = {**gp.hdl_params(prog, hdl, configs=configs), "AXIL_AW": ENGINE_GEMM_PATH.addr_bits, "CFG_READ": 0}
     if "DW_PE" in params:
         params["DW_RAM_STYLE"] = f'"{dw_ram_style}"'
     sources = []

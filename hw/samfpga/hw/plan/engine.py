@@ -899,9 +899,10 @@ NOT_BUILT = (
     "keys, head dims 32): QK^T needs SIMD = the head's dims, AV keys in whole SIMD folds, so no engine runs it "
     "(path_runs) and samfpga build-hw --engine refuses the bundled default at its plan",
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
-    "the host's step sequencer on a board: it runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation (samfpga.backends.step_sequencer; bench/results/engine_gemm_path_sim.md), but its launch time on a board "
-    "is not measured (launch_cycles is an assumption)",
+    "the host's step sequencer on a board: the host side (samfpga.backends.engine_host / engine_driver, the build's "
+    "host files, engine deployment packages) runs the GEMM path's steps through the path's AXI-Lite block in RTL "
+    "simulation, bit-exact (bench/results/engine_gemm_path_sim.md), but its launch time on a board is not measured "
+    "(launch_cycles is an assumption)",
     "the engine's bitstream: samfpga build-hw --engine writes the engine as one design (engine_gemm_path_axil.sv "
     "at the program's parameters in a Verilog wrapper, Verilator lint clean, also for vit_t's 101-step program at "
     "512²; the Vivado block design with the PS, its register block and its masters on four HP ports: "

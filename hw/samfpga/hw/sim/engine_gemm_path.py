@@ -698,24 +698,40 @@ def _on_beats(c: dict[str, int], p: str, beat: int) -> bool:
     return all(c[f"{p}_{k}"] % beat == 0 for k in ("base", "run", *(f"stride{i}" for i in range(6))))
 
 
-def dma_aligned(prog) -> bool:
-    """Whether every frame of the input and residual readers in ``prog``'s path steps, laid out by ``layout``
-    (tensors on pages), is on whole AXI beats, so the path is built with DMA_ALIGNED = 1: those readers without a
-    realignment buffer, as the engine's plan prices them (``engine.dma_on_whole_beats``). The parameter reader's
-    frames always are (``stored_params``)."""
+@dataclass
+class StepConfigs:
+    """The program's DDR layout and every path step's registers (``step_config``), computed once: at vit_t's
+    1024² they take minutes (the build's program step computes them for its design and host files)."""
+
+    layout: DdrLayout
+    regs: list[dict[str, int]]
+
+
+def step_configs(prog) -> StepConfigs:
+    """``prog``'s path steps laid out (``layout``) and each one's registers."""
     steps = path_steps(prog)
     lay = layout(prog, steps)
+    return StepConfigs(lay, [step_config(prog, s, lay) for s in steps])
+
+
+def dma_aligned(prog, configs: StepConfigs | None = None) -> bool:
+    """Whether every frame of the input and residual readers in ``prog``'s path steps (``configs``, computed when
+    None), laid out by ``layout`` (tensors on pages), is on whole AXI beats, so the path is built with DMA_ALIGNED =
+    1: those readers without a realignment buffer, as the engine's plan prices them (``engine.dma_on_whole_beats``).
+    The parameter reader's frames always are (``stored_params``)."""
     beat = prog.unit.axi_dw // 8
-    return all(_on_beats(step_config(prog, s, lay), p, beat) for s in steps for p in ("rd", "rs"))
+    regs = (configs or step_configs(prog)).regs
+    return all(_on_beats(c, p, beat) for c in regs for p in ("rd", "rs"))
 
 
-def rtl_params(prog, dma_burst: int = 16) -> dict[str, int]:
+def rtl_params(prog, dma_burst: int = 16, configs: StepConfigs | None = None) -> dict[str, int]:
+    """engine_gemm_path.sv's numeric parameters for ``prog`` (``configs``: its step registers, for DMA_ALIGNED)."""
     u = prog.unit
     if not (u.requant and u.rt_shape and u.a_signed and u.a_bits >= 8):
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
-    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, "DMA_ALIGNED": int(dma_aligned(prog)),
+    out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, "DMA_ALIGNED": int(dma_aligned(prog, configs)),
            **_lane_widths(prog), "RES_LANES": res_lanes(prog)}
     nc = norm_config(prog)
     if nc is not None:
@@ -860,40 +876,58 @@ def place(buf: bytearray, lay: DdrLayout, name: str, data: bytes) -> None:
     buf[lay.bases[name]:lay.bases[name] + len(data)] = data
 
 
+def constant_writes(prog, steps: list, lay: DdrLayout) -> list[tuple[str, int, bytes]]:
+    """What the host writes into the program's DDR once, before its first frame, as (name, address, bytes): the
+    program's weight image at 0, the writer's scratch (zeros: the GEMM steps' tails, the unit's padded outputs, write
+    zeros again), each step's lanes' parameters, an image step's table, a window step's weight image, a V
+    transpose's one-hot inputs and zeros past V's region (the last block's padded keys read there, so the last tail,
+    which the scratch keeps, writes zeros), AV's weight image (its requantisation words; V^T's rows zero until the V
+    transpose writes them). Every other byte the program reads is written by a step first, or is padding it must
+    read as zero: the host zeroes the rest (``samfpga.backends.engine_host``)."""
+    out = [("weights", 0, bytes(prog.image))]
+    tails = [_tail(prog, s) for s in steps if _tail(prog, s)]
+    if tails:
+        out.append((SCRATCH, lay.bases[SCRATCH], bytes(max(tails))))
+    for s in steps:
+        if _lane_rq(s) is not None:
+            out.append((f"{s.name}.lanes", lay.bases[f"{s.name}.lanes"], _params_of(prog, s)))
+        if any(s is x for x in image_steps(prog)):
+            out.append((f"{s.name}.table", lay.bases[f"{s.name}.table"], _params_of(prog, s)))
+            continue
+        if s.kind == "gemm" and s.window is not None:
+            out.append((f"{s.name}.weights", lay.bases[f"{s.name}.weights"], window_layer(prog, s)[1]))
+        if s.kind == "vt":
+            out.append((f"{s.name}.onehot", lay.bases[f"{s.name}.onehot"], onehot(prog, s)))
+            t = s.input.tensor
+            out.append((f"{t} (past V)", lay.bases[t] + _tensor_bytes(prog, t),
+                        bytes((vt_layer(prog, s).mh - s.mh) * s.mw)))
+        if s.kind == "av":
+            out.append((s.vt_of, lay.bases[s.vt_of], av_image(prog, s, np.zeros((s.iters, s.mh, s.mw), np.int64))))
+    return out
+
+
 def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> tuple[bytearray, bytearray]:
-    """The DDR image ``steps`` start from (the program's weight image, their inputs, residuals and lanes' parameters
-    from ``mem``, ``run_program``'s stored tensors; random bytes elsewhere) and the image they must leave (their
-    outputs stored too, every other byte as it was)."""
+    """The DDR image ``steps`` start from (``constant_writes``, their inputs and residuals from ``mem``,
+    ``run_program``'s stored tensors; random bytes elsewhere) and the image they must leave (their outputs stored
+    too, every other byte as it was). AV's weight image holds random V^T rows where the V transpose is among
+    ``steps`` (a row it leaves unwritten shows), else the rows ``mem`` holds."""
     from samfpga.hw.sim.engine_program import _read
 
     rng = np.random.default_rng(seed)
     img = bytearray(rng.integers(0, 256, lay.size, dtype=np.uint8).tobytes())
-    img[:len(prog.image)] = prog.image
-    tails = [_tail(prog, s) for s in steps if _tail(prog, s)]
-    if tails:  # the scratch holds zeros (the GEMM steps' tails, the unit's padded outputs, write 0 again)
-        place(img, lay, SCRATCH, bytes(max(tails)))
+    for _, at, data in constant_writes(prog, steps, lay):
+        img[at:at + len(data)] = data
     for s in steps:
         for o in (s.input, s.residual):
             if o is not None:
                 place(img, lay, o.tensor, prog.stored(o.tensor, mem[o.tensor]))
-        if _lane_rq(s) is not None:
-            place(img, lay, f"{s.name}.lanes", _params_of(prog, s))
         if any(s is x for x in image_steps(prog)):
             place(img, lay, f"{s.name}.image", image_bytes(prog, s, _read(mem, s.input)))
-            place(img, lay, f"{s.name}.table", _params_of(prog, s))
             continue
-        if s.kind == "gemm" and s.window is not None:
-            place(img, lay, f"{s.name}.weights", window_layer(prog, s)[1])
-            if s.ln is None:  # the map with its channels padded (a producer on the path writes it so)
-                place(img, lay, s.input.tensor, _bytes(window_frame(prog, s, _read(mem, s.input)).fmap))
-        if s.kind == "vt":
-            place(img, lay, f"{s.name}.onehot", onehot(prog, s))
-            # the last block's padded keys read past V's region: zeros there (the host's), so the last tail, which
-            # the scratch keeps, writes zeros
-            t = s.input.tensor
-            end = lay.bases[t] + len(prog.stored(t, mem[t]))
-            img[end:end + (vt_layer(prog, s).mh - s.mh) * s.mw] = bytes((vt_layer(prog, s).mh - s.mh) * s.mw)
-        if s.kind == "av":  # its weight image: the requantisation words, V^T's rows once the V transpose ran
+        if s.kind == "gemm" and s.window is not None and s.ln is None:
+            # the map with its channels padded (a producer on the path writes it so)
+            place(img, lay, s.input.tensor, _bytes(window_frame(prog, s, _read(mem, s.input)).fmap))
+        if s.kind == "av":
             vt = _vt_of(prog, s)
             place(img, lay, s.vt_of, av_image(prog, s, None if any(v is vt for v in steps) else _vt_rows(mem, s)))
     want = bytearray(img)
@@ -1177,11 +1211,11 @@ def build(prog, work_dir: Path, dma_burst: int = 16, top: str = "engine_gemm_pat
     return build_own_rtl(top, {**hdl_params(prog, Path(work_dir) / "hdl", dma_burst), **(extra or {})}, work_dir)
 
 
-def hdl_params(prog, hdl: Path, dma_burst: int = 16) -> dict[str, int | str]:
+def hdl_params(prog, hdl: Path, dma_burst: int = 16, configs: StepConfigs | None = None) -> dict[str, int | str]:
     """engine_gemm_path.sv's parameters for ``prog`` (``rtl_params``, ``softmax_params``), its memory init files
     (the LayerNorm's rsqrt table, the softmax's tables) written to folder ``hdl`` and named by absolute path;
     strings and wide values as Verilog literals."""
-    params: dict[str, int | str] = dict(rtl_params(prog, dma_burst))
+    params: dict[str, int | str] = dict(rtl_params(prog, dma_burst, configs))
     if "LN_C" in params:
         from samfpga.hw.custom_ops.intlayernorm import write_hex_table
 

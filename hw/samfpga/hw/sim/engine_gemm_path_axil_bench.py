@@ -9,6 +9,12 @@ steps, each expected to raise), passes [{"name", "ar_pause", ..., "axil_pause", 
 timeout_cycles, result, image_dir. Per pass the DDR image after the steps is written to image_dir/ddr_<name>.bin; the
 result has each step's cycles, MMIO writes and polls, each bad step's error message, and the last step's registers
 read back after it.
+
+A pass with ``host`` (an engine host folder: ``samfpga.backends.engine_host``) and ``x`` (an .npy of the
+accelerator input) is the board's frame instead: in the bridge thread the host's own code loads the DDR
+(``load_regions``: zeros and host.json's regions, over whatever the DDR held) and runs ``run_frame`` (the input
+written, host.json's steps relocated to the DDR's address 0 run by the sequencer, the output read); the result has
+its ``output`` and its steps' MMIO writes and polls (no bad steps, no read-back).
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import random
 from pathlib import Path
 
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge
 from cocotb.triggers import ClockCycles
 
 from samfpga.backends.base import BackendError
+from samfpga.backends.engine_host import load_regions, read_engine_host, relocated, run_frame
 from samfpga.backends.step_sequencer import StepSequencer
 from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 from samfpga.hw.sim.bench_common import (
@@ -37,6 +45,43 @@ from samfpga.hw.sim.bench_common import (
     write_result,
 )
 from samfpga.hw.sim.read_dma_axil_bench import BridgeMMIO
+
+
+class DdrView:
+    """The bench's DDR (cocotbext-axi's memory) as the host's uint8 buffer: the slices ``engine_host`` reads and
+    writes."""
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, ddr: SharedDdr) -> None:
+        self.ram, self.size = next(iter(ddr.reads.values())), ddr.size
+
+    def _range(self, sl: slice) -> tuple[int, int]:
+        start, stop, step = sl.indices(self.size)
+        assert step == 1
+        return start, stop
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        a, b = self._range(sl)
+        return np.frombuffer(self.ram.read(a, b - a), dtype=np.uint8)
+
+    def __setitem__(self, sl: slice, value) -> None:
+        a, b = self._range(sl)
+        self.ram.write(a, np.broadcast_to(np.asarray(value, dtype=np.uint8), (b - a,)).tobytes())
+
+
+async def _host_pass(seq: StepSequencer, p: dict, ddr: SharedDdr, out: dict) -> None:
+    host = read_engine_host(p["host"])
+    x = np.load(p["x"])
+    buf = DdrView(ddr)
+
+    def frame():
+        load_regions(buf, host)
+        return run_frame(seq, buf, host, x, 0, steps=relocated(host, 0), timeout_s=600.0)
+
+    y, recs = await bridge(frame)()
+    out["steps"] = [{"writes": r.writes, "polls": r.polls} for r in recs]
+    out["output"] = np.asarray(y).ravel().tolist()
 
 
 async def _pass(seq: StepSequencer, spec: dict, out: dict) -> None:
@@ -72,10 +117,11 @@ async def engine_gemm_path_axil_bench(dut):
         ddr.start_pass(initial, p, rng)
         seq = StepSequencer(BridgeMMIO(master), "engine_gemm_path", only_changed=bool(p.get("only_changed", True)))
         out: dict = {"name": p["name"], "steps": [], "bad": []}
-        task = cocotb.start_soon(_pass(seq, spec, out))
+        host = "host" in p
+        task = cocotb.start_soon(_host_pass(seq, p, ddr, out) if host else _pass(seq, spec, out))
         out["timed_out"] = await timed_out_within(task, spec["timeout_cycles"])
         await ClockCycles(dut.clk, 4)
-        if not out["timed_out"]:  # the registers of the last step run, read back: [offset, written, read, RRESP]
+        if not out["timed_out"] and not host:  # the registers of the last step run, read back: [offset, written, read, RRESP]
             last = (spec["bad_steps"] or spec["steps"])[-1]
             out["readback"] = [[o, v, *(await axil_read(master, o))] for o, v in ENGINE_GEMM_PATH.writes(last)]
         Path(spec["image_dir"], f"ddr_{p['name']}.bin").write_bytes(ddr.image())
