@@ -19,7 +19,7 @@ import numpy as np
 
 from .base import BackendError
 from .engine_host import check_reach, load_regions, read_engine_host, relocated, run_frame
-from .pynq_driver import OverlayLock
+from .pynq_driver import OverlayLock, free_buffer
 from .step_sequencer import StepSequencer
 
 
@@ -70,7 +70,6 @@ class EngineAccelerator:
         return y
 
     def close(self) -> None:
-        if self.ddr is not None and hasattr(self.ddr, "freebuffer"):
-            self.ddr.freebuffer()
+        free_buffer(self.ddr)
         self.ddr = None
         self.lock.release()

@@ -55,6 +55,12 @@ def read_runtime_words(root: Path, entry: dict) -> np.ndarray:
     return words
 
 
+def free_buffer(buf) -> None:
+    """Give a ``pynq.allocate`` buffer back (None, or a simulated board's buffer without ``freebuffer``: nothing)."""
+    if buf is not None and hasattr(buf, "freebuffer"):
+        buf.freebuffer()
+
+
 class DmaTimeout(BackendError):
     """The output DMA did not report ap_done in time."""
 
@@ -214,7 +220,5 @@ class AcceleratorOverlay:
 
     def close(self) -> None:
         for b in ("ibuf", "obuf", "wbuf"):
-            buf = getattr(self, b, None)
-            if buf is not None and hasattr(buf, "freebuffer"):
-                buf.freebuffer()
+            free_buffer(getattr(self, b, None))
         self.lock.release()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import BackendError
-from .pynq_driver import OverlayLock, read_runtime_words
+from .pynq_driver import OverlayLock, free_buffer, read_runtime_words
 from .rolled_host import BUFFER_ALIGN, PartSpec, align_up, plan_buffers, read_parts, run_parts
 from .unit_regs import STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU, UnitDriver
 
@@ -159,7 +159,6 @@ class RolledAccelerator:
         return y
 
     def close(self) -> None:
-        if self.ddr is not None and hasattr(self.ddr, "freebuffer"):
-            self.ddr.freebuffer()
-            self.ddr = None
+        free_buffer(self.ddr)
+        self.ddr = None
         self.lock.release()

@@ -60,10 +60,16 @@ def add_rolled(rolled: Path, pkg: Path, graph: dict) -> dict:
         if (rolled / sub).is_dir():
             shutil.copytree(rolled / sub, pkg / "rolled" / sub)
     (pkg / "rolled" / "host.json").write_text(json.dumps(host, indent=1) + "\n")
+    return _platform(pkg, "rolled")
+
+
+def _platform(pkg: Path, platform: str) -> dict:
+    """driver.json's platform ``platform`` (its host description ``<platform>/host.json``) instead of the unrolled
+    graph's IODMAs, DDR image and runtime weights, whose files are removed; returns the new driver description."""
     drv = json.loads((pkg / "driver.json").read_text())
     for key in ("dma", "token_batch"):
         drv.pop(key, None)
-    drv.update(platform="rolled", rolled="rolled/host.json", runtime_weights=[])
+    drv.update({"platform": platform, platform: f"{platform}/host.json", "runtime_weights": []})
     (pkg / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
     shutil.rmtree(pkg / "runtime_weights", ignore_errors=True)
     (pkg / "ddr_weights.bin").unlink(missing_ok=True)
@@ -85,14 +91,7 @@ def add_engine(engine: Path, pkg: Path, graph: dict) -> dict:
         raise DeployError(f"{engine}: no engine host files ({e}); build them with samfpga build-hw --engine") from None
     check_engine_graph(host.spec, graph, str(src / "host.json"))
     shutil.copytree(src, pkg / "engine")
-    drv = json.loads((pkg / "driver.json").read_text())
-    for key in ("dma", "token_batch"):
-        drv.pop(key, None)
-    drv.update(platform="engine", engine="engine/host.json", runtime_weights=[])
-    (pkg / "driver.json").write_text(json.dumps(drv, indent=2) + "\n")
-    shutil.rmtree(pkg / "runtime_weights", ignore_errors=True)
-    (pkg / "ddr_weights.bin").unlink(missing_ok=True)
-    return drv
+    return _platform(pkg, "engine")
 
 
 def write_package(build_dir: str | Path, out: str | Path, bundle_dir: str | Path = DEFAULT_DIR,
