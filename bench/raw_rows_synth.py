@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     cfg_e = engine.EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
-    units = engine._units(cfg_e)
+    units = engine.encoder_units(cfg_e)
     gemm = engine.gemm_unit(cfg_e, units)
     unit, layer = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
     # QK^T's raw frame into the softmax's lanes of its sums' own width

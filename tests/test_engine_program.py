@@ -232,7 +232,7 @@ def test_program_matches_the_plans_steps():
     prog = _program(_graph())
     cfg = E.EngineConfig(image_size=64, window_sizes=None, pe=8, simd=16, batch=16, mw_cap=288, sm_lanes=4, dw_pe=4,
                          encoder_config=variant_config("vit_t", **TINY_STUDENT).encoder_config)
-    plan = E.schedule(cfg, E._units(cfg))
+    plan = E.schedule(cfg, E.encoder_units(cfg))
     kind = {"gemm": "gemm", "dw": "dw", "qk": "attention", "vt": "attention", "av": "attention",
             "layernorm": "layernorm"}
 

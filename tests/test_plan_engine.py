@@ -357,14 +357,14 @@ def test_engine_softmax_bias_tables_hold_every_block():
     """The softmax's bias tables: every attention block's compact table (vit_t at 1024²: 2 blocks x 4 heads, 6 x 5,
     2 x 10, each head a 64-entry window table) at the width int_softmax.sv stores BQ = B log2(e) 2^(G+P) with
     |B| <= 4 (35 bits at P = 25, G = 6), a block-RAM copy per two lanes."""
-    from samfpga.hw.plan.engine import EngineConfig, _units, softmax_bias, softmax_bias_bits
+    from samfpga.hw.plan.engine import EngineConfig, encoder_units, softmax_bias, softmax_bias_bits
 
     assert softmax_bias_bits() == (round(4.0 / math.log(2.0) * 2.0 ** 31)).bit_length() + 1 == 35
     cfg = EngineConfig(board="kv260", image_size=1024, sm_lanes=16)
-    r = softmax_bias(cfg, _units(cfg))
+    r = softmax_bias(cfg, encoder_units(cfg))
     entries = (2 * 4 + 6 * 5 + 2 * 10) * 64  # 3,712: four 1K x 36 RAMB36 per copy, 8 copies
     assert r["BRAM36"] == 8 * 4 * math.ceil(entries / 4096)
-    assert softmax_bias(EngineConfig(board="kv260", image_size=1024, sm_lanes=4), _units(cfg))["BRAM36"] == \
+    assert softmax_bias(EngineConfig(board="kv260", image_size=1024, sm_lanes=4), encoder_units(cfg))["BRAM36"] == \
         r["BRAM36"] / 4
 
 
@@ -373,7 +373,7 @@ def test_engine_softmax_feed_model_matches_yosys():
     KV260 1024² engine's size (bench/results/raw_rows_synth.json): LUT within 2%, FF exact; the engine counts it."""
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import EngineConfig, _units, components, softmax_feed
+    from samfpga.hw.plan.engine import EngineConfig, components, encoder_units, softmax_feed
     from samfpga.hw.sim.raw_rows import RawRowsConfig
 
     d = json.loads((Path(__file__).resolve().parents[1] / "bench/results/raw_rows_synth.json").read_text())
@@ -381,7 +381,7 @@ def test_engine_softmax_feed_model_matches_yosys():
     m = softmax_feed(RawRowsConfig(p["PE"], p["K"], p["NF"], p["N"], p["L"], p["OUT_BITS"]))
     assert abs(m["LUT"] - d["synth"]["LUT"]) <= 0.02 * d["synth"]["LUT"] and m["FF"] == d["synth"]["FF"]
     cfg = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
-    c = components(cfg, _units(cfg))["softmax feed (raw_rows)"]
+    c = components(cfg, encoder_units(cfg))["softmax feed (raw_rows)"]
     assert (c["LUT"], c["FF"]) == (m["LUT"], m["FF"])
 
 
@@ -407,12 +407,12 @@ def test_engine_prices_no_attention_permute():
     """The attention's operands are laid out by the writer's address patterns (the qkv layer's Q / K / V regions,
     V^T's rows into AV's weight image: engine_gemm_path, bit-exact in RTL), not by a permutation unit: the path
     instantiates none and the plan prices none."""
-    from samfpga.hw.plan.engine import EngineConfig, _units, components
+    from samfpga.hw.plan.engine import EngineConfig, components, encoder_units
     from samfpga.hw.synth.own_rtl import own_modules
 
     cfg = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
     assert "page_permute" not in own_modules("engine_gemm_path_axil")
-    assert not any("permute" in k for k in components(cfg, _units(cfg)))
+    assert not any("permute" in k for k in components(cfg, encoder_units(cfg)))
 
 
 def test_residual_adder_keeps_up_with_the_unit(units):
@@ -460,18 +460,18 @@ def test_every_gearbox_and_the_glue_of_the_path_are_priced():
     import re
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import _units, residual_lanes
+    from samfpga.hw.plan.engine import encoder_units, residual_lanes
     from samfpga.hw.plan.pricing import PATH_GLUE, path_glue, path_registers
     from samfpga.hw.synth.own_rtl import rtl_source
 
     sv = rtl_source("engine_gemm_path.sv").read_text()
     insts = re.findall(r"byte_gearbox #\(\.IN_B\(([^)]*)\), \.OUT_B\(([^)]*)\)\).*?\.s_axis_tkeep\(([^)]*)\)", sv, re.S)
     c = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=128, dw_pe=16, ln_lanes=4, sm_lanes=16)
-    comps = components(c, _units(c))
+    comps = components(c, encoder_units(c))
     # the RTL's widths in the plan's terms (LN_RAW_B: the raw sums' bytes, 4 at the plan's 28-bit inputs)
     names = {"SIMD": c.simd, "NP": c.ln_lanes, "DW_PE": c.dw_pe, "SM_PE": c.sm_lanes, "OUT_W/8": c.pe,
-             "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, _units(c)),
-             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES, "RL_W/8": residual_lanes(c, _units(c))}  # DMA_ALIGNED
+             "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, encoder_units(c)),
+             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES, "RL_W/8": residual_lanes(c, encoder_units(c))}  # DMA_ALIGNED
     want = sorted((names[i], names[o], k == "'1") for i, o, k in insts)
     got = sorted((*(int(v) for v in re.search(r"\((\d+) -> (\d+) bytes\)", k).groups()),
                   "tkeep tied high" in v["source"]) for k, v in comps.items() if k.startswith("byte gearbox"))
@@ -524,7 +524,7 @@ def test_layernorm_prices_are_the_committed_yosys_line():
     import json
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import _units, layernorm_size
+    from samfpga.hw.plan.engine import encoder_units, layernorm_size
     from samfpga.hw.plan.pricing import LAYERNORM_LANES, layernorm_lanes
 
     synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "layernorm_lanes_synth.json").read_text())
@@ -533,7 +533,7 @@ def test_layernorm_prices_are_the_committed_yosys_line():
         model = layernorm_lanes(run["lanes"])
         assert all(abs(model[r] - run[r]) <= (100 if r == "LUT" else 5) for r in ("LUT", "FF", "DSP", "BRAM36")), run
     c = EngineConfig(board="kv260", image_size=1024, ln_lanes=8)
-    units = _units(c)
+    units = encoder_units(c)
     assert layernorm_size(c, units) == (synth["channels"], synth["in_bits"]) == (320, 28)
     parts = components(c, units)
     ln = parts["layernorm + lanes (320 channels, 28-bit inputs)"]
@@ -551,13 +551,13 @@ def test_depthwise_prices_are_the_committed_yosys_runs():
     from dataclasses import replace
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import _units, dw_bank_style, dw_banks, dw_size
+    from samfpga.hw.plan.engine import dw_bank_style, dw_banks, dw_size, encoder_units
     from samfpga.hw.plan.pricing import BYTE_GEARBOX, DW_CORE, byte_gearbox, dw_core
 
     synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "dw_core_synth.json").read_text())
     assert {r: tuple(tuple(p) for p in v) for r, v in synth["model"].items()} == DW_CORE
     c = EngineConfig(board="kv260", image_size=1024)
-    units = _units(c)
+    units = encoder_units(c)
     assert dw_size(c, units) == (synth["strip_columns"], synth["channels"]) == (514, 320)
     for run in synth["runs"]:
         model, cp = dw_core(run["pe"]), replace(c, dw_pe=run["pe"])
@@ -582,7 +582,7 @@ def test_image_window_prices_are_the_committed_yosys_runs():
     import json
     from pathlib import Path
 
-    from samfpga.hw.plan.engine import _units, image_memories
+    from samfpga.hw.plan.engine import encoder_units, image_memories
     from samfpga.hw.plan.pricing import IMAGE_WINDOW, image_window
     from samfpga.hw.sim.image_window import patch_beats
     from samfpga.hw.synth.line_fit import line_error, line_through
@@ -598,7 +598,7 @@ def test_image_window_prices_are_the_committed_yosys_runs():
             assert all(image_window(run["out_b"])[r] == run[r] for r in ("LUT", "FF")), run
     assert line_error(synth["model"], {1: at[32]}, 1) == synth["line_error_at_32"] == {"LUT": 0.0, "FF": 0.0}
     c = EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=128, dw_pe=16, ln_lanes=4, sm_lanes=16)
-    part = components(c, _units(c))["image window (image_window.sv, images 1024 wide, 3 channels)"]
+    part = components(c, encoder_units(c))["image window (image_window.sv, images 1024 wide, 3 channels)"]
     assert (part["LUT"], part["BRAM36"]) == (image_window(32)["LUT"], image_memories(1024)["BRAM36"])
 
 

@@ -65,7 +65,7 @@ def test_raw_rows_at_the_engines_size(tmp_path) -> None:
     from samfpga.hw.plan.pricing import acc_bits
 
     cfg_e = engine.EngineConfig(board="kv260", image_size=1024, pe=40, simd=32, batch=256, sm_lanes=16)
-    units = engine._units(cfg_e)
+    units = engine.encoder_units(cfg_e)
     gemm = engine.gemm_unit(cfg_e, units)
     unit, layer = next((u, x) for u in units for x in u.blocks[0] if x.name.endswith("matmul_qk"))
     s = engine.layer_config(cfg_e, unit, layer, gemm)

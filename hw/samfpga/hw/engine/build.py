@@ -86,12 +86,12 @@ class EngineBuild:
 
 def step_plan(b: EngineBuild) -> None:
     """The engine's widths by the plan's search, priced layer by layer (``plan/report.*``)."""
-    from samfpga.hw.plan.engine import SEARCH, _units, search, write
+    from samfpga.hw.plan.engine import SEARCH, encoder_units, search, write
 
     try:
         cfg = b.cfg.engine_config()
         b.plan = search(cfg, {**SEARCH, **b.cfg.space})
-        b.plan_units = _units(cfg)
+        b.plan_units = encoder_units(cfg)
     except ValueError as e:
         raise EngineBuildError(f"engine plan: {e}") from None
     write(b.plan, b.out / "plan")

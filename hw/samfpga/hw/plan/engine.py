@@ -277,7 +277,7 @@ def dw_bank_words(cfg: EngineConfig) -> int:
     key = (cfg.variant, cfg.image_size, cfg.window_sizes, cfg.activation, repr(cfg.encoder_config), cfg.dw_pe,
            cfg.dw_strip)
     if key not in _BANK_WORDS:  # the search asks per layer of every configuration
-        cols, ch = dw_size(cfg, _units(cfg))
+        cols, ch = dw_size(cfg, encoder_units(cfg))
         _BANK_WORDS[key] = dw_bank_depth(cfg, cols, ch)
     return _BANK_WORDS[key]
 
@@ -850,7 +850,7 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
     """Cycles, resources and fit of the engine ``cfg`` on its board."""
     from samfpga.hw.plan.planner import roofline
 
-    units = units if units is not None else _units(cfg)
+    units = units if units is not None else encoder_units(cfg)
     board = cfg.get_board()
     clock = cfg.clock()
     steps = schedule(cfg, units)
@@ -925,7 +925,7 @@ def _units_cached(variant: str, image_size: int, window_sizes: tuple | None, act
                                        activation=activation).tinyvit())
 
 
-def _units(cfg: EngineConfig) -> list[Unit]:
+def encoder_units(cfg: EngineConfig) -> list[Unit]:
     """The encoder's layers (``samfpga.hw.plan.layers.encoder_layers``), cached per variant and size."""
     from samfpga.hw.plan.layers import encoder_layers
 
@@ -958,7 +958,7 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
     ``cfg.board`` within ``cfg.limit``; when none fits, the one with the lowest worst pressure. Other fields come from
     ``cfg``."""
     space = space or SEARCH
-    units = units if units is not None else _units(cfg)
+    units = units if units is not None else encoder_units(cfg)
     keys = list(space)
     best, best_key, n = None, None, 0
     for vals in itertools.product(*(space[k] for k in keys)):
