@@ -142,3 +142,18 @@ def test_a_stored_input_is_written_as_the_program_stores_it():
     write_input(buf, host, x)
     want = prog.stored(prog.input, np.asarray(x, np.int64).ravel())
     assert bytes(buf[4096:4096 + len(want)]) == want and not buf[4096 + len(want):].any() and not buf[:4096].any()
+
+
+def test_a_count_wider_than_its_register_stops_the_host_files():
+    """A step register whose value the hardware would cut (a token count past the engine's 20-bit counters, as vit_t's
+    1024² stem had past 16 bits) stops the host files, naming the step and the register."""
+    from samfpga.hw.engine.design import CELL, REGS_RANGE
+    from samfpga.hw.engine.host import host_files
+    from tests.support.tiny_engine import files
+
+    g, prog, *_ = files()
+    cfg = gp.step_configs(prog)
+    cfg.regs[2] = {**cfg.regs[2], "wt_tokens": 1 << 20}
+    with pytest.raises(ValueError, match=rf"step {prog.steps[2].name} \({prog.steps[2].kind}\): engine_gemm_path: "
+                       r"wt_tokens = 1048576 does not fit 20 bits"):
+        host_files(prog, g, CELL, 0xA000_0000, REGS_RANGE, 32, configs=cfg)

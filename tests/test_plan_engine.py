@@ -623,3 +623,26 @@ def test_committed_price_lines_are_line_fit_through_their_runs():
     for use, m in d["model"].items():
         pts = {r["lanes"]: r for r in d["runs"] if r["use"] == use}
         assert {"in_bits": m["in_bits"], **line_through(pts, min(pts), max(pts), r4)} == m, use
+
+
+def test_the_engines_wider_counts_are_priced_as_measured():
+    """The engine's counts are ENGINE_CNT_BITS (20) wide (vit_t's 1024² stem launches 2^18 tokens): the plan adds what
+    Yosys measured going from 16 to 20 bits in each module that holds one (bench/results/engine_counts_synth.json),
+    as a component of its own."""
+    import json
+    from pathlib import Path
+
+    from samfpga.backends.unit_regs import ENGINE_CNT_BITS, ENGINE_GEMM_PATH
+    from samfpga.hw.plan.engine import EngineConfig, components, encoder_units
+    from samfpga.hw.plan.pricing import ENGINE_COUNTS
+
+    synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "engine_counts_synth.json").read_text())
+    assert synth["widths"] == [16, ENGINE_CNT_BITS] == [16, 20]
+    assert {k: v for k, v in synth["total"].items() if v} == ENGINE_COUNTS
+    assert set(synth["delta"]) == {"token_batch_mvu", "requant_lanes", "layernorm_lanes", "dw_core"}
+    cfg = EngineConfig(board="kv260", variant="vit_t", image_size=1024)
+    comp = components(cfg, encoder_units(cfg))
+    (row,) = [v for k, v in comp.items() if k.startswith("counts at 20 bits")]
+    assert row["LUT"] == ENGINE_COUNTS["LUT"] and row["DSP"] == ENGINE_COUNTS["DSP"]
+    bits = {k: b for k, _, b in ENGINE_GEMM_PATH.params}
+    assert all(bits[k] == ENGINE_CNT_BITS for k in ("wt_iters", "wt_tokens", "ln_tokens", "nm_tokens"))

@@ -290,6 +290,24 @@ def test_rtl_single_fold_wide_axi(tmp_path):
     _check(res, frames, cfg)
 
 
+@pytest.mark.timeout(900)
+def test_rtl_a_frame_of_more_than_65535_tokens(tmp_path):
+    """The engine builds the unit with counts of ENGINE_CNT_BITS = 20 bits (vit_t at 1024² runs its stem's first conv
+    over 512 x 512 = 2^18 tokens, stage 0 over 2^16; a 16-bit TOKENS register held 0 for both): one frame of
+    65,560 tokens (past 2^16, a partial last batch of 24) and a second of 2 x 40, back to back, free-running."""
+    from samfpga.backends.unit_regs import ENGINE_CNT_BITS
+    from samfpga.hw.sim.token_batch_runner import Frame, Pass, build, simulate
+
+    cfg = TokenBatchConfig(mw=8, mh=4, simd=8, pe=4, batch=32, axi_dw=64, max_burst=8, cnt_bits=ENGINE_CNT_BITS)
+    assert cfg.rtl_params()["CNT_BITS"] == 20
+    build(cfg, tmp_path)
+    x, w = _rand(cfg, 1, (1 << 16) + 24, 21)
+    x2, w2 = _rand(cfg, 2, 40, 22)
+    frames = [Frame(x, w), Frame(x2, w2, base=0x1000)]
+    res = simulate(cfg, frames, [Pass("free")], tmp_path, seed=5)
+    _check(res, frames, cfg)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # requantisation inside the unit (RQ = 1): parameters from DDR ahead of each output fold, values to the banks
 

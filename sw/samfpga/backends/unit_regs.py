@@ -187,14 +187,20 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: image step (the first convolution on the raw image) the image window (image = 1; img_h, img_w: the image's size;
 #: its table from the parameter reader), and the writer's tails (wr_tail*: ``WRITER_TAIL``, the unit's outputs padded to
 #: whole PE folds). Every register is written per step (the keys a step does not use as 0).
+#: width of the engine's counts (its GEMM unit's iterations, tokens and shape, the lanes' and the LayerNorm's tokens:
+#: CNT_BITS of engine_gemm_path.sv): vit_t at 1024² launches its stem's first conv over 512 x 512 = 2^18 tokens
+ENGINE_CNT_BITS = 20
+_ENGINE_COUNTS = ("iters", "tokens", "sf", "nf", "batch")
+
 ENGINE_GEMM_PATH = UnitMap(
     "engine_gemm_path",
     (*_access("rd"), ("in_unsigned", "cfg_in_unsigned", 1),
-     *((f"wt_{k}", f"cfg_wt_{k}", b) for k, _, b in TOKEN_BATCH_MVU.params),
+     *((f"wt_{k}", f"cfg_wt_{k}", ENGINE_CNT_BITS if k in _ENGINE_COUNTS else b)
+       for k, _, b in TOKEN_BATCH_MVU.params),
      *_access("wr"), ("residual", "cfg_residual", 1), ("res_unsigned", "cfg_res_unsigned", 1), *_access("rs"),
-     *_access("pm"), ("ln_groups", "cfg_ln_groups", 16), ("ln_tokens", "cfg_ln_tokens", 16),
+     *_access("pm"), ("ln_groups", "cfg_ln_groups", 16), ("ln_tokens", "cfg_ln_tokens", ENGINE_CNT_BITS),
      ("ln_unsigned", "cfg_ln_unsigned", 1), ("layernorm", "cfg_layernorm", 1), ("nm_beats", "cfg_nm_beats", 16),
-     ("nm_tokens", "cfg_nm_tokens", 16), ("nm_unsigned", "cfg_nm_unsigned", 1), ("nm_eps", "cfg_nm_eps", 64),
+     ("nm_tokens", "cfg_nm_tokens", ENGINE_CNT_BITS), ("nm_unsigned", "cfg_nm_unsigned", 1), ("nm_eps", "cfg_nm_eps", 64),
      ("nm_neg", "cfg_nm_neg", 512), ("nm_raw", "cfg_nm_raw", 1), ("nm_only", "cfg_nm_only", 1),
      ("depthwise", "cfg_depthwise", 1), ("dw_h", "cfg_dw_h", 16),
      ("dw_w", "cfg_dw_w", 16), ("dw_tiles", "cfg_dw_tiles", 16), ("dw_cb", "cfg_dw_cb", 16),

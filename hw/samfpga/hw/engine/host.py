@@ -76,9 +76,11 @@ def host_files(prog, graph, cell: str, regs_base: int, regs_range: int, master_a
                fclk_mhz: float = 0.0, configs=None) -> tuple[dict, bytes, np.ndarray | None]:
     """(host.json's content, ddr.bin's bytes, the output's index or None) for ``prog``, compiled from integer graph
     ``graph`` (``samfpga.intexec``: the input's and output's shapes and datatypes), every step of which the path runs
-    (``ValueError`` otherwise); ``configs``: its step registers (``engine_gemm_path.step_configs``, computed when
+    and whose every register value fits its register (``ValueError`` otherwise, naming the step and the register);
+    ``configs``: its step registers (``engine_gemm_path.step_configs``, computed when
     None)."""
     from samfpga.backends.engine_host import FORMAT, VERSION
+    from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
     from samfpga.hw.sim import engine_gemm_path as gp
 
     steps = gp.path_steps(prog)
@@ -86,6 +88,11 @@ def host_files(prog, graph, cell: str, regs_base: int, regs_range: int, master_a
         off = [s.name for s in prog.steps if all(s is not x for x in steps)]
         raise ValueError(f"steps the GEMM path does not run: {off}")
     configs = configs or gp.step_configs(prog)
+    for s, regs in zip(steps, configs.regs, strict=True):  # every value must fit its register (a wider one would
+        try:  # be cut by the hardware: a count over the counters' width, ENGINE_CNT_BITS)
+            ENGINE_GEMM_PATH.writes(regs)
+        except ValueError as e:
+            raise ValueError(f"step {s.name} ({s.kind}): {e}") from None
     lay = configs.layout
     regions, image = [], bytearray()
     for name, at, data in gp.constant_writes(prog, steps, lay):

@@ -56,11 +56,13 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
+from samfpga.backends.unit_regs import ENGINE_CNT_BITS
 from samfpga.hw.boards import RESOURCES, Board, get_board
 from samfpga.hw.plan.layers import Layer, Unit
 from samfpga.hw.plan.pricing import (
     DDR_GBPS,
     DMA,
+    ENGINE_COUNTS,
     SOFTMAX_YOSYS,
     acc_bits,
     byte_gearbox,
@@ -794,6 +796,8 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
                                               "(pricing.PATH_GLUE, bench/results/engine_path_glue_synth.json)"}
     out["path registers (AXI-Lite, engine_gemm_path_axil.sv)"] = {
         **_res(**path_registers()), "source": "Yosys, the AXI-Lite top less the path (pricing.PATH_GLUE)"}
+    out[f"counts at {ENGINE_CNT_BITS} bits (unit, lanes, LayerNorm, depthwise unit)"] = {
+        **_res(**ENGINE_COUNTS), "source": "Yosys, each module at 16 and 20 bits (bench/results/engine_counts_synth.json)"}
     aligned = "_aligned" if dma_on_whole_beats(units, cfg.pe) else ""
     # the writer's tails (the unit's outputs padded to whole PE folds) keep its beats aligned only when every
     # padding is whole beats

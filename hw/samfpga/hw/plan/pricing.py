@@ -200,6 +200,12 @@ PATH_GLUE: dict = {"LUT": {"c0": 85.45, "pe": 16.364, "simd": 19.068, "dw_pe": 7
                    "FF": 35.0, "registers": {"LUT": 449.0, "FF": 2257.0}}
 
 
+#: the engine's counts at ENGINE_CNT_BITS (20) instead of 16 bits: the GEMM unit's iteration / token / shape
+#: counters, the residual's and the LayerNorm's lanes' and the depthwise unit's token counts; Yosys, each module at
+#: both widths (``python bench/engine_counts_synth.py``, bench/results/engine_counts_synth.json ``total``)
+ENGINE_COUNTS: dict[str, float] = {"LUT": 152.0, "FF": 40.0, "DSP": 2.0}
+
+
 def path_glue(widths: dict[str, int]) -> dict[str, float]:
     """engine_gemm_path.sv's own logic at stream ``widths`` (bytes: pe, simd, dw_pe, ln_lanes, sm_lanes), ``PATH_GLUE``."""
     lut = PATH_GLUE["LUT"]

@@ -50,7 +50,7 @@ module engine_gemm_path #(
 	int unsigned  AXI_AW = 32,
 	int unsigned  MAX_BURST = 16,
 	int unsigned  WFIFO_DEPTH = 32,
-	int unsigned  CNT_BITS = 16,
+	int unsigned  CNT_BITS = 20,
 	int unsigned  OUT_BITS = 8,
 	int unsigned  RS_BITS = 18,
 	int unsigned  RB_BITS = 40,

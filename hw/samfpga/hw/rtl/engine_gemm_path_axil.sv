@@ -23,11 +23,11 @@
 //   0x54  WT_BASE_HI RW  cfg_wt_base[63:32]
 //   0x58  WT_STRIDE_LO RW  cfg_wt_stride[31:0]
 //   0x5C  WT_STRIDE_HI RW  cfg_wt_stride[63:32]
-//   0x60  WT_ITERS   RW  cfg_wt_iters[15:0]
-//   0x64  WT_TOKENS  RW  cfg_wt_tokens[15:0]
-//   0x68  WT_SF      RW  cfg_wt_sf[15:0]
-//   0x6C  WT_NF      RW  cfg_wt_nf[15:0]
-//   0x70  WT_BATCH   RW  cfg_wt_batch[15:0]
+//   0x60  WT_ITERS   RW  cfg_wt_iters[19:0]
+//   0x64  WT_TOKENS  RW  cfg_wt_tokens[19:0]
+//   0x68  WT_SF      RW  cfg_wt_sf[19:0]
+//   0x6C  WT_NF      RW  cfg_wt_nf[19:0]
+//   0x70  WT_BATCH   RW  cfg_wt_batch[19:0]
 //   0x74  WT_RAW     RW  cfg_wt_raw[0:0]
 //   0x78  WT_UNSIGNED RW  cfg_wt_unsigned[0:0]
 //   0x7C  WR_BASE_LO RW  cfg_wr_base[31:0]
@@ -78,11 +78,11 @@
 //   0x130  PM_STRIDE4 RW  cfg_pm_stride4[31:0]
 //   0x134  PM_STRIDE5 RW  cfg_pm_stride5[31:0]
 //   0x138  LN_GROUPS  RW  cfg_ln_groups[15:0]
-//   0x13C  LN_TOKENS  RW  cfg_ln_tokens[15:0]
+//   0x13C  LN_TOKENS  RW  cfg_ln_tokens[19:0]
 //   0x140  LN_UNSIGNED RW  cfg_ln_unsigned[0:0]
 //   0x144  LAYERNORM  RW  cfg_layernorm[0:0]
 //   0x148  NM_BEATS   RW  cfg_nm_beats[15:0]
-//   0x14C  NM_TOKENS  RW  cfg_nm_tokens[15:0]
+//   0x14C  NM_TOKENS  RW  cfg_nm_tokens[19:0]
 //   0x150  NM_UNSIGNED RW  cfg_nm_unsigned[0:0]
 //   0x154  NM_EPS_LO  RW  cfg_nm_eps[31:0]
 //   0x158  NM_EPS_HI  RW  cfg_nm_eps[63:32]
@@ -138,7 +138,7 @@ module engine_gemm_path_axil #(
 	int unsigned  AXI_AW = 32,
 	int unsigned  MAX_BURST = 16,
 	int unsigned  WFIFO_DEPTH = 32,
-	int unsigned  CNT_BITS = 16,
+	int unsigned  CNT_BITS = 20,
 	int unsigned  OUT_BITS = 8,
 	int unsigned  RS_BITS = 18,
 	int unsigned  RB_BITS = 40,
@@ -320,11 +320,11 @@ module engine_gemm_path_axil #(
 	if(32 > 32)  $error("cfg_rd_stride5 is wider than its 32-bit register");
 	if(AXI_AW > 64)  $error("cfg_wt_base is wider than its 64-bit register");
 	if(AXI_AW > 64)  $error("cfg_wt_stride is wider than its 64-bit register");
-	if(CNT_BITS > 16)  $error("cfg_wt_iters is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_wt_tokens is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_wt_sf is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_wt_nf is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_wt_batch is wider than its 16-bit register");
+	if(CNT_BITS > 20)  $error("cfg_wt_iters is wider than its 20-bit register");
+	if(CNT_BITS > 20)  $error("cfg_wt_tokens is wider than its 20-bit register");
+	if(CNT_BITS > 20)  $error("cfg_wt_sf is wider than its 20-bit register");
+	if(CNT_BITS > 20)  $error("cfg_wt_nf is wider than its 20-bit register");
+	if(CNT_BITS > 20)  $error("cfg_wt_batch is wider than its 20-bit register");
 	if(AXI_AW > 64)  $error("cfg_wr_base is wider than its 64-bit register");
 	if(32 > 32)  $error("cfg_wr_run is wider than its 32-bit register");
 	if(16 > 16)  $error("cfg_wr_count0 is wider than its 16-bit register");
@@ -368,9 +368,9 @@ module engine_gemm_path_axil #(
 	if(32 > 32)  $error("cfg_pm_stride4 is wider than its 32-bit register");
 	if(32 > 32)  $error("cfg_pm_stride5 is wider than its 32-bit register");
 	if($clog2(L_DEPTH+1) > 16)  $error("cfg_ln_groups is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_ln_tokens is wider than its 16-bit register");
+	if(CNT_BITS > 20)  $error("cfg_ln_tokens is wider than its 20-bit register");
 	if(NM_GB > 16)  $error("cfg_nm_beats is wider than its 16-bit register");
-	if(CNT_BITS > 16)  $error("cfg_nm_tokens is wider than its 16-bit register");
+	if(CNT_BITS > 20)  $error("cfg_nm_tokens is wider than its 20-bit register");
 	if(64 > 64)  $error("cfg_nm_eps is wider than its 64-bit register");
 	if(NM_C > 512)  $error("cfg_nm_neg is wider than its 512-bit register");
 	if(16 > 16)  $error("cfg_dw_h is wider than its 16-bit register");
@@ -488,7 +488,7 @@ module engine_gemm_path_axil #(
 	uwire [AXI_AW-1:0]  cfg_wr_tail_addr = AXI_AW'({cfg[3808 +: 32], cfg[3776 +: 32]});	// 0x1E8 WR_TAIL_ADDR_LO, 0x1EC WR_TAIL_ADDR_HI
 	uwire [3-1:0]  cfg_wr_tail_level = 3'(cfg[3840 +: 32]);	// 0x1F0 WR_TAIL_LEVEL
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3872'h00000007FFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF00000001FFFFFFFF000000FF0000000100000001000000010000000100000001000000010000FFFF0000FFFF0000FFFF0000FFFF000000010000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000010000FFFF0000FFFF00000001000000010000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(3872'h00000007FFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF00000001FFFFFFFF000000FF0000000100000001000000010000000100000001000000010000FFFF0000FFFF0000FFFF0000FFFF000000010000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001000FFFFF0000FFFF0000000100000001000FFFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF0000000100000001000FFFFF000FFFFF000FFFFF000FFFFF000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from samfpga.backends.unit_regs import ENGINE_CNT_BITS
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.attention_operands import padded
 from samfpga.hw.sim.dma_access import Access, factor, gather, scatter
@@ -323,7 +324,7 @@ def engine_unit(graph, pe: int, simd: int, batch: int, axi_dw: int = 128) -> tb.
                                 else 0), pe) for n in mvaus)
     return tb.TokenBatchConfig(mw=mw, mh=mh, simd=simd, pe=pe, batch=batch, a_bits=9, a_signed=True, acc_bits=acc,
                                requant=True, axi_dw=axi_dw, dot="pack", rt_shape=True, raw_out=bool(raw),
-                               raw_bits=max(raw, default=0), rq_scale_bits=scale_bits)
+                               raw_bits=max(raw, default=0), rq_scale_bits=scale_bits, cnt_bits=ENGINE_CNT_BITS)
 
 
 def compile_program(graph, unit: tb.TokenBatchConfig) -> EngineProgram:
