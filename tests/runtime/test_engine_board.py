@@ -139,3 +139,22 @@ def test_engine_package_checks(tmp_path):
 
     with pytest.raises(DeployError, match="no engine host files"):
         add_engine(tmp_path / "nowhere", tmp_path / "pkg2", {})
+
+
+def test_a_buffer_the_board_cannot_allocate_is_named():
+    """pynq.allocate failing (the board's contiguous memory too small for the program's buffer: 291 MB for vit_t
+    at 1024²): a BackendError naming the size and the remedy, the overlay's lock released."""
+    from samfpga.backends.engine_driver import EngineAccelerator
+    from samfpga.pynq_sim.engine_device import EngineSimDevice
+
+    class SmallCma(EngineSimDevice):
+        def allocate(self, shape, dtype, **kwargs):
+            raise RuntimeError("Failed to allocate Memory!")
+
+    dev = SmallCma(ENGINE, lambda x: x)
+    size = json.loads((ENGINE / "host.json").read_text())["ddr_bytes"]
+    with pytest.raises(BackendError, match=rf"cannot allocate the engine's DDR buffer of {size:,} bytes .*"
+                       r"Failed to allocate Memory!; give the kernel a larger CMA"):
+        EngineAccelerator(ENGINE, dev.bitfile, device=dev)
+    acc = EngineAccelerator(ENGINE, dev.bitfile, device=EngineSimDevice(ENGINE, lambda x: x))  # the lock is free
+    acc.close()

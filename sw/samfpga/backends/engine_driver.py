@@ -49,7 +49,12 @@ class EngineAccelerator:
             if ip.get("phys_addr") != spec["regs"]:
                 raise BackendError(f"{bitfile}: cell {spec['cell']} at {ip.get('phys_addr'):#x}, host.json has its "
                                    f"registers at {spec['regs']:#x} (host files of another build?)")
-            self.ddr = pynq.allocate((self.host.ddr_bytes,), dtype=np.uint8, target=self.device)
+            try:
+                self.ddr = pynq.allocate((self.host.ddr_bytes,), dtype=np.uint8, target=self.device)
+            except (RuntimeError, MemoryError) as e:  # the kernel's contiguous memory (CMA) is too small or full
+                raise BackendError(f"cannot allocate the engine's DDR buffer of {self.host.ddr_bytes:,} bytes "
+                                   f"(host.json ddr_bytes) in the board's contiguous memory: {e}; give the kernel "
+                                   "a larger CMA (cma= on its command line) or free other pynq buffers") from None
             self.base = int(self.ddr.device_address)
             check_reach(self.host, self.base)
             load_regions(self.ddr, self.host)
