@@ -214,8 +214,7 @@ def read_output(buf: np.ndarray, host: EngineHost) -> np.ndarray:
     out = host.spec["output"]
     n, e = out["elements"], out["elem_bytes"]
     v = le_values(buf[out["at"]:out["at"] + n * e], e, out["signed"])
-    if host.index is not None:
-        v = v[host.index]
+    v = v[host.index] if host.index is not None else v[:int(np.prod(out["shape"]))]
     return v.reshape(out["shape"])
 
 

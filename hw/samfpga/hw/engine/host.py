@@ -61,7 +61,7 @@ def _output(prog, graph, lay) -> tuple[dict, np.ndarray | None]:
     n = gp._tensor_bytes(prog, t) // e
     if op is not None:
         index = np.asarray(op.access.indices(), dtype=np.int64).ravel()
-    elif t in prog.layouts:  # stored element lay[j] holds graph element j... stored = graph[layout]
+    elif t in prog.layouts:  # stored = graph[layout]: graph element i is stored element argsort(layout)[i]
         index = np.argsort(prog.layouts[t])
     else:
         index = None
