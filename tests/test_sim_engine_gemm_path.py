@@ -269,20 +269,20 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
     whose MMIO reads and writes are AXI-Lite transactions) runs the 41 steps on engine_gemm_path_axil.sv, the path
-    behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. Twice from
-    reset: writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the
-    cycles), and every register each step: both leave the DDR image the program's, byte for byte. Built as the
+    behind its generated register block: per step the registers, ap_start, CTRL polled until ap_done. From reset,
+    writing only the registers that changed since the last step (AXI-Lite channels stalled 0.3 of the cycles): the
+    DDR image the program's, byte for byte. Built as the
     engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
     wrote): the last step's registers read as 0, OKAY.
     The first step writes all 121 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout.
-    A third pass is the board's frame as the host runs it, from the committed host files of this program
-    (tests/runtime/data/tiny_engine, what a deployment package carries: their steps at buffer address 0 are these
-    41 steps' registers): the host's code zeroes the DDR and writes host.json's regions, writes the accelerator input
-    and runs ``engine_host.run_frame``; the output it reads back equals the integer graph's accelerator output
-    (tolerance 0)."""
+    A second pass is the board's frame as the host runs it, writing every register each step, from the committed
+    host files of this program (tests/runtime/data/tiny_engine, what a deployment package carries: their steps at
+    buffer address 0 are these 41 steps' registers): the host's code zeroes the DDR and writes host.json's regions,
+    writes the accelerator input and runs ``engine_host.run_frame``; the output it reads back equals the integer
+    graph's accelerator output (tolerance 0)."""
     from samfpga.backends.engine_host import read_engine_host, relocated
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
@@ -302,29 +302,28 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     hung = {**cfgs[next(i for i, s in enumerate(steps) if s in gp.window_steps(prog))], "rd_count0": 0,
             "wr_count0": 0}
     # the DDR's stalls are the direct test's (above): here the AXI-Lite channels stall
-    passes = [{"name": "changed", "axil_pause": 0.3}, {"name": "every", "only_changed": False},
-              {"name": "host", "host": str(TINY_ENGINE), "x": str(tmp_path / "x.npy"), "r_pause": 0.2,
-               "w_pause": 0.2}]
+    passes = [{"name": "changed", "axil_pause": 0.3},
+              {"name": "host", "host": str(TINY_ENGINE), "x": str(tmp_path / "x.npy"), "only_changed": False,
+               "r_pause": 0.2, "w_pause": 0.2}]
     res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad, hung],
                            seed=7)
     assert not res.error, res.error
-    assert [p["name"] for p in res.passes] == ["changed", "every", "host"]
+    assert [p["name"] for p in res.passes] == ["changed", "host"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
     assert n_regs == 121
-    for p, got in zip(res.passes[:2], res.images, strict=False):
-        assert not p["timed_out"] and len(p["steps"]) == len(steps)
-        assert got == bytes(want), p["name"]
-        rb = p["readback"]  # [offset, written, read, RRESP]
-        assert any(v for _, v, _, _ in rb) and all(r == 0 and resp == 0 for _, _, r, resp in rb), rb
-        assert p["steps"][0]["writes"] == n_regs + 1
-        assert len(p["bad"]) == 2 and all(f"UnitError: step {len(steps)} (bad)" in b for b in p["bad"])
-        assert "finished with err" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
-        assert "err while running" in p["bad"][1] and "STATUS(0x04)=0x10a [err=0xa busy=1]" in p["bad"][1]
-    every, changed = res.passes[1]["steps"], res.passes[0]["steps"]
-    assert all(s["writes"] == n_regs + 1 for s in every)
-    assert max(s["writes"] for s in changed[1:]) < n_regs // 2
-    h = res.passes[2]
-    assert not h["timed_out"] and len(h["steps"]) == len(steps) and h["steps"][0]["writes"] == n_regs + 1
+    p, got = res.passes[0], res.images[0]
+    assert not p["timed_out"] and len(p["steps"]) == len(steps)
+    assert got == bytes(want), p["name"]
+    rb = p["readback"]  # [offset, written, read, RRESP]
+    assert any(v for _, v, _, _ in rb) and all(r == 0 and resp == 0 for _, _, r, resp in rb), rb
+    assert p["steps"][0]["writes"] == n_regs + 1
+    assert len(p["bad"]) == 2 and all(f"UnitError: step {len(steps)} (bad)" in b for b in p["bad"])
+    assert "finished with err" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
+    assert "err while running" in p["bad"][1] and "STATUS(0x04)=0x10a [err=0xa busy=1]" in p["bad"][1]
+    assert max(s["writes"] for s in p["steps"][1:]) < n_regs // 2
+    h = res.passes[1]  # every register written for every step: the same output
+    assert not h["timed_out"] and len(h["steps"]) == len(steps)
+    assert all(s["writes"] == n_regs + 1 for s in h["steps"])
     np.testing.assert_array_equal(np.array(h["output"]).reshape(exp["y"].shape), exp["y"])
     assert np.array_equal(exp["y"], _graph_output(prog, mem))
 
