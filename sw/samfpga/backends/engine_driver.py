@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from .base import BackendError
-from .engine_host import check_reach, load_regions, read_engine_host, relocated, run_frame
-from .pynq_driver import OverlayLock, free_buffer
+from .engine_host import load_regions, read_engine_host, relocated, run_frame
+from .pynq_driver import OverlayLock, check_reach, free_buffer
 from .step_sequencer import StepSequencer
 
 
@@ -56,7 +56,7 @@ class EngineAccelerator:
                                    f"(host.json ddr_bytes) in the board's contiguous memory: {e}; give the kernel "
                                    "a larger CMA (cma= on its command line) or free other pynq buffers") from None
             self.base = int(self.ddr.device_address)
-            check_reach(self.host, self.base)
+            check_reach(self.base, self.host.ddr_bytes, self.host.spec)
             load_regions(self.ddr, self.host)
             self.ddr.flush()
             self.steps = relocated(self.host, self.base)

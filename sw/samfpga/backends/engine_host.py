@@ -142,16 +142,6 @@ def relocated(host: EngineHost, base: int) -> list[dict[str, int]]:
     return [{k: v + base if k in keys else v for k, v in s["regs"].items()} for s in host.steps]
 
 
-def check_reach(host: EngineHost, address: int) -> None:
-    """``BackendError`` when the buffer at ``address`` reaches past the engine's ``master_addr_bits``-bit AXI
-    addresses (its masters would read and write other memory)."""
-    bits, n = int(host.spec["master_addr_bits"]), host.ddr_bytes
-    if address + n > 1 << bits:
-        raise BackendError(f"the DDR buffer pynq.allocate gave ({address:#x} + {n:,} bytes) reaches past the engine's "
-                           f"{bits}-bit AXI addresses (host.json master_addr_bits): give the board's contiguous "
-                           f"memory (CMA) a range below {1 << bits:#x}")
-
-
 def load_regions(buf: np.ndarray, host: EngineHost) -> None:
     """The buffer (uint8, ``ddr_bytes``) as the program starts: zeros, then every region."""
     if buf.dtype != np.uint8 or buf.size != host.ddr_bytes:

@@ -29,6 +29,7 @@ import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,22 @@ def free_buffer(buf) -> None:
     """Give a ``pynq.allocate`` buffer back (None, or a simulated board's buffer without ``freebuffer``: nothing)."""
     if buf is not None and hasattr(buf, "freebuffer"):
         buf.freebuffer()
+
+
+#: address bits of a host.json without ``master_addr_bits`` (every rolled design before the key had 32-bit masters)
+DEFAULT_ADDR_BITS = 32
+
+
+def check_reach(address: int, nbytes: int, host: Mapping) -> None:
+    """``BackendError`` when the DDR region ``[address, address + nbytes)`` is not below 2**``master_addr_bits``
+    (a rolled build's or the engine's host.json): the design's AXI masters would drop the address's high bits and
+    read or write other memory."""
+    bits = int(host.get("master_addr_bits", DEFAULT_ADDR_BITS))
+    if address + nbytes > 1 << bits:
+        raise BackendError(f"the DDR region pynq.allocate gave ({address:#x} + {nbytes:,} bytes) reaches past the "
+                           f"{bits}-bit addresses of the design's AXI masters (host.json master_addr_bits): they "
+                           f"would read and write other memory; give the board's contiguous memory (CMA) a range "
+                           f"below {1 << bits:#x}")
 
 
 class DmaTimeout(BackendError):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import BackendError
-from .pynq_driver import OverlayLock, free_buffer, read_runtime_words
+from .pynq_driver import OverlayLock, check_reach, free_buffer, read_runtime_words
 from .rolled_host import BUFFER_ALIGN, PartSpec, align_up, plan_buffers, read_parts, run_parts
 from .unit_regs import STRIP_READER, STRIP_WRITER, TOKEN_BATCH_MVU, UnitDriver
 
@@ -76,21 +76,6 @@ def load_files(root: Path, host: Mapping) -> tuple[dict[str, bytes], dict[str, n
         for e in p.get("runtime_weights", []):
             words[e["file"]] = read_runtime_words(root, e)
     return images, words
-
-
-#: address bits of a host.json without ``master_addr_bits`` (every rolled design before the key had 32-bit masters)
-DEFAULT_ADDR_BITS = 32
-
-
-def check_reach(address: int, nbytes: int, host: Mapping) -> None:
-    """``BackendError`` when the DDR region ``[address, address + nbytes)`` is not below 2**``master_addr_bits``
-    (host.json): the parts' AXI masters would drop the address's high bits and read or write other memory."""
-    bits = int(host.get("master_addr_bits", DEFAULT_ADDR_BITS))
-    if address + nbytes > 1 << bits:
-        raise BackendError(f"the DDR region pynq.allocate gave ({address:#x} + {nbytes:,} bytes) reaches past the "
-                           f"{bits}-bit addresses of the design's AXI masters (host.json master_addr_bits): the "
-                           f"parts would read and write other memory; give the board's contiguous memory (CMA) a "
-                           f"range below {1 << bits:#x}")
 
 
 class RolledAccelerator:
