@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,6 @@ class EngineHost:
     spec: dict
     image: bytes = b""
     index: np.ndarray | None = None
-    names: list[str] = field(default_factory=list)
 
     @property
     def ddr_bytes(self) -> int:
@@ -65,6 +64,11 @@ class EngineHost:
     @property
     def steps(self) -> list[dict]:
         return self.spec["steps"]
+
+    @property
+    def names(self) -> list[str]:
+        """The steps' names (for messages)."""
+        return [s["name"] for s in self.steps]
 
 
 def _need(entry: Mapping, keys: tuple[str, ...], where: str) -> None:
@@ -133,7 +137,7 @@ def read_engine_host(root: str | Path) -> EngineHost:
             unit.writes(s["regs"])
         except ValueError as e:
             raise BackendError(f"{path}: step {i} ({s['name']}): {e}") from None
-    return EngineHost(root, spec, image, index, [s["name"] for s in spec["steps"]])
+    return EngineHost(root, spec, image, index)
 
 
 def relocated(host: EngineHost, base: int) -> list[dict[str, int]]:
