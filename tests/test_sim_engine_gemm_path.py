@@ -266,6 +266,30 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 
 
 @pytest.mark.timeout(900)
+def test_rtl_aligned_writer_takes_the_recut_beats(tmp_path):
+    """The writer built ALIGNED (WR_ALIGNED = 1: no realignment buffer) behind the re-cut of the unit side's PE bytes
+    to its port beats (byte_gearbox.sv, the frame's last beat marked by frame_last.sv from the writer's own byte
+    count): the tiny program's 40 steps whose writes are whole 16-byte beats (all but the stem's first conv, 8 bytes
+    a token) under stalls and free-running leave DDR byte for byte the program's. The stem's conv on that build is
+    refused by the writer (err bit 3: its frame is not whole beats) and writes nothing. The program's own build is
+    not aligned (``wr_aligned``)."""
+    prog, mem = _program()
+    steps = gp.path_steps(prog)
+    lay = gp.layout(prog, steps)
+    assert not gp.rtl_params(prog)["WR_ALIGNED"]
+    cfgs = [gp.step_config(prog, s, lay) for s in steps]
+    odd = [i for i, c in enumerate(cfgs) if not gp._on_beats(c, "wr", 16)]
+    assert [steps[i].name for i in odd] == ["MVAU_rtl_0"] and odd == [0]
+    img, want, _ = _images(prog, mem, steps[1:], lay)
+    gp.build(prog, tmp_path, extra={"WR_ALIGNED": 1})
+    res = gp.simulate(cfgs[1:], bytes(img), PASSES, tmp_path, seed=7, tag="aligned")
+    _assert_every_pass(res, want, prog, steps[1:])
+    start, _ = gp.ddr_images(prog, mem, steps[:1], lay)
+    r = gp.simulate(cfgs[:1], bytes(start), [{"name": "free"}], tmp_path, tag="refused")
+    b, n = lay.bases[steps[0].output], len(gp.output_bytes(prog, mem, steps[0]))
+    assert r.passes[0]["err"] & 8 and r.images[0][b:b + n] == bytes(start)[b:b + n]
+
+
 def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     """The board's own host sequencer (samfpga.backends.step_sequencer.StepSequencer, in a cocotb bridge thread
     whose MMIO reads and writes are AXI-Lite transactions) runs the 41 steps on engine_gemm_path_axil.sv, the path

@@ -805,8 +805,12 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     # the parameter reader is aligned always: each parameter beat is stored in a port beat of its own
     # (engine_gemm_path.stored_params)
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
-                       ("parameter reader", "access_reader_aligned"), ("writer", wr)):
+                       ("parameter reader", "access_reader_aligned"), ("writer", wr),
+                       ("writer's frame end", "frame_last")):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
+    # the writer takes port beats (engine_gemm_path.sv): the unit side's PE bytes re-cut to them, whatever the
+    # alignment (its realignment buffer a port beat wide, as dma_synth prices it)
+    _gearbox(out, "unit side -> writer", cfg.pe, PORT_BYTES, True)
     if aligned:  # the aligned readers emit port beats (engine_gemm_path.sv DMA_ALIGNED), re-cut to their consumers'
         _gearbox(out, "input reader -> unit", PORT_BYTES, cfg.simd, False)
         _gearbox(out, "residual reader -> lanes", PORT_BYTES, lanes, False)

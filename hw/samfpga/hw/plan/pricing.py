@@ -51,6 +51,9 @@ DMA: dict[str, dict[str, float]] = {
     # the engine's writer: its tails take the unit's outputs padded to whole PE folds (TAIL = 1, access_walk.sv)
     "access_writer_tail": {"LUT": 3496.0, "FF": 1323.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
     "access_writer_aligned_tail": {"LUT": 1415.0, "FF": 1051.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
+    # the engine writer's frame end (frame_last.sv at IN_B = 40, 40-bit byte counts): the unit side's PE bytes are
+    # re-cut to the writer's port beats, the frame's last beat marked for the re-cut
+    "frame_last": {"LUT": 59.0, "FF": 40.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
 }
 
 

@@ -14,6 +14,8 @@
 // responses of all the frame's bursts have arrived; `done` pulses for one cycle when busy falls. err[0]: a B
 // response with an error (sticky until reset); err[1]: bad configuration (run or a count zero, or with ALIGNED base,
 // run or a stride not on whole beats): the frame is dropped and no input is taken (done still pulses).
+// `sized` pulses when the walk has counted the frame's bytes (`size`: the runs' and the tails', the input it takes), a
+// few cycles after the start: what a re-cut in front of the writer needs to end the frame (frame_last.sv).
 
 module access_writer #(
 	int unsigned  AXI_DW = 64,	// AXI data width (bits, power of 2, >= 8)
@@ -57,6 +59,8 @@ module access_writer #(
 	output	logic  busy,
 	output	logic  done,
 	output	logic [1:0]  err,
+	output	logic  sized,
+	output	logic [SIZE_BITS-1:0]  size,
 
 	input	logic [STREAM_W-1:0]  s_axis_tdata,
 	input	logic [STREAM_W/8-1:0]  s_axis_tkeep,
@@ -83,8 +87,7 @@ module access_writer #(
 	input	logic  m_axi_bvalid,
 	output	logic  m_axi_bready
 );
-	uwire  walking, err_cfg, sized, seg_valid, seg_ready, seg_busy, err_resp;
-	uwire [SIZE_BITS-1:0]  size;
+	uwire  walking, err_cfg, seg_valid, seg_ready, seg_busy, err_resp;
 	uwire [AXI_AW-1:0]  seg_addr;
 	uwire [RUN_BITS-1:0]  seg_bytes;
 

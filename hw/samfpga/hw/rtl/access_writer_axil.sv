@@ -62,6 +62,8 @@ module access_writer_axil #(
 	output	logic  s_axil_rvalid,
 	input	logic  s_axil_rready,
 
+	output	logic  sized,
+	output	logic [SIZE_BITS-1:0]  size,
 	input	logic [STREAM_W-1:0]  s_axis_tdata,
 	input	logic [STREAM_W/8-1:0]  s_axis_tkeep,
 	input	logic  s_axis_tlast,
@@ -136,6 +138,6 @@ module access_writer_axil #(
 	);
 
 	access_writer #(.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(STREAM_W), .MAX_BURST(MAX_BURST), .RUN_BITS(RUN_BITS), .COUNT_BITS(COUNT_BITS), .STRIDE_BITS(STRIDE_BITS), .SIZE_BITS(SIZE_BITS), .BQ_DEPTH(BQ_DEPTH), .B_BITS(B_BITS), .ALIGNED(ALIGNED), .TAIL(TAIL)) unit (
-		.clk, .rst, .start, .cfg_base, .cfg_run, .cfg_count0, .cfg_count1, .cfg_count2, .cfg_count3, .cfg_count4, .cfg_count5, .cfg_stride0, .cfg_stride1, .cfg_stride2, .cfg_stride3, .cfg_stride4, .cfg_stride5, .cfg_tail, .cfg_tail_addr, .cfg_tail_level, .busy, .err, .done(), .s_axis_tdata, .s_axis_tkeep, .s_axis_tlast, .s_axis_tvalid, .s_axis_tready, .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot, .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready, .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
+		.clk, .rst, .start, .cfg_base, .cfg_run, .cfg_count0, .cfg_count1, .cfg_count2, .cfg_count3, .cfg_count4, .cfg_count5, .cfg_stride0, .cfg_stride1, .cfg_stride2, .cfg_stride3, .cfg_stride4, .cfg_stride5, .cfg_tail, .cfg_tail_addr, .cfg_tail_level, .busy, .err, .done(), .sized, .size, .s_axis_tdata, .s_axis_tkeep, .s_axis_tlast, .s_axis_tvalid, .s_axis_tready, .m_axi_awid, .m_axi_awaddr, .m_axi_awlen, .m_axi_awsize, .m_axi_awburst, .m_axi_awcache, .m_axi_awprot, .m_axi_awvalid, .m_axi_awready, .m_axi_wdata, .m_axi_wstrb, .m_axi_wlast, .m_axi_wvalid, .m_axi_wready, .m_axi_bid, .m_axi_bresp, .m_axi_bvalid, .m_axi_bready
 	);
 endmodule

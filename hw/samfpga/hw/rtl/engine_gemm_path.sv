@@ -26,7 +26,9 @@
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
 // of SIMD; with DMA_ALIGNED its AXI beats re-cut to SIMD bytes), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
 // OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
-// little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes.
+// little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes: re-cut to its
+// AXI beats (byte_gearbox.sv, the frame's last beat marked by frame_last.sv from the writer's byte count), so that
+// the writer's realignment buffer (none with WR_ALIGNED) is an AXI beat wide whatever PE is.
 //
 // Sequencing is the host's (the board's ARM through the generated AXI-Lite block engine_gemm_path_axil.sv, or the
 // cocotb bench): per step it writes the configuration, pulses `start` (which starts the reader and the writer, and
@@ -66,6 +68,9 @@ module engine_gemm_path #(
 	// to the unit's SIMD bytes and the residual's lanes by byte gearboxes. The parameter reader is ALIGNED always:
 	// the program stores each of its beats in an AXI beat of its own (engine_gemm_path.stored_params)
 	bit  DMA_ALIGNED = 0,
+	// 1: the writer is access_writer.sv's ALIGNED variant, every frame of it (tails included) on whole AXI beats as
+	// engine_gemm_path.wr_aligned checks; it takes the AXI beats the unit side's PE bytes are re-cut to either way
+	bit  WR_ALIGNED = 0,
 	// the residual adder's lanes (0: PE; fewer, a divisor of PE: the unit's folds re-cut to them, enough when the
 	// unit sends a fold of PE per PE / RES_LANES cycles or slower) and their requantisers (requant_lanes.sv at
 	// LANES = RES_LANES): scale / bias / shift widths, entries
@@ -608,16 +613,38 @@ module engine_gemm_path #(
 		assign	nd_tvalid = 0;
 	end : genNoNorm
 
+	// the writer's input: the unit side's beats (PE bytes) re-cut to the port's, so that the writer's realignment
+	// buffer is a port beat wide (not PE bytes); the frame's last beat (the writer's byte count, once its walk has
+	// sized the frame: frame_last.sv) ends the gearbox's packet, so its last bytes leave as a partial beat. A last
+	// beat's bytes past the frame (a partial beat's) stay in the gearbox, which the next step's start clears
+	uwire  wr_sized;
+	uwire [47:0]  wr_size;
+	logic [OUT_W-1:0]  wl_tdata;
+	logic  wl_tlast, wl_tvalid, wl_tready;
+	logic [AXI_DW-1:0]  wp_tdata;	// the writer's beats
+	logic  wp_tvalid, wp_tready;
+	frame_last #(.IN_B(OUT_W/8), .BYTES_BITS(AXI_AW)) wr_last (
+		.clk, .rst, .go(wr_sized), .bytes(AXI_AW'(wr_size)),
+		.s_tdata(w_tdata), .s_tvalid(w_tvalid), .s_tready(w_tready),
+		.m_tdata(wl_tdata), .m_tlast(wl_tlast), .m_tvalid(wl_tvalid), .m_tready(wl_tready)
+	);
+	byte_gearbox #(.IN_B(OUT_W/8), .OUT_B(AXI_DW/8)) to_writer (
+		.clk, .rst(rst || wr_start),
+		.s_axis_tdata(wl_tdata), .s_axis_tkeep('1), .s_axis_tlast(wl_tlast), .s_axis_tvalid(wl_tvalid),
+		.s_axis_tready(wl_tready),
+		.m_axis_tdata(wp_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(wp_tvalid),
+		.m_axis_tready(wp_tready)
+	);
 	access_writer #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(OUT_W), .MAX_BURST(DMA_BURST), .TAIL(1)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(AXI_DW), .MAX_BURST(DMA_BURST), .ALIGNED(WR_ALIGNED), .TAIL(1)
 	) writer (
 		.clk, .rst, .start(wr_start),
 		.cfg_base(cfg_wr_base), .cfg_run(cfg_wr_run), .cfg_count0(cfg_wr_count0), .cfg_count1(cfg_wr_count1), .cfg_count2(cfg_wr_count2), .cfg_count3(cfg_wr_count3), .cfg_count4(cfg_wr_count4), .cfg_count5(cfg_wr_count5),
 		.cfg_stride0(cfg_wr_stride0), .cfg_stride1(cfg_wr_stride1), .cfg_stride2(cfg_wr_stride2), .cfg_stride3(cfg_wr_stride3), .cfg_stride4(cfg_wr_stride4), .cfg_stride5(cfg_wr_stride5),
 		.cfg_tail(cfg_wr_tail), .cfg_tail_addr(cfg_wr_tail_addr), .cfg_tail_level(cfg_wr_tail_level),
-		.busy(wr_busy), .done(wr_done), .err(wr_err),
-		.s_axis_tdata(w_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(w_tvalid),
-		.s_axis_tready(w_tready),
+		.busy(wr_busy), .done(wr_done), .err(wr_err), .sized(wr_sized), .size(wr_size),
+		.s_axis_tdata(wp_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(wp_tvalid),
+		.s_axis_tready(wp_tready),
 		.m_axi_awid(m_axi_wr_awid), .m_axi_awaddr(m_axi_wr_awaddr), .m_axi_awlen(m_axi_wr_awlen),
 		.m_axi_awsize(m_axi_wr_awsize), .m_axi_awburst(m_axi_wr_awburst), .m_axi_awcache(m_axi_wr_awcache),
 		.m_axi_awprot(m_axi_wr_awprot), .m_axi_awvalid(m_axi_wr_awvalid), .m_axi_awready(m_axi_wr_awready),

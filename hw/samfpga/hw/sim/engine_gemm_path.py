@@ -691,7 +691,7 @@ def _widest_outputs(steps: list) -> list:
 
 
 def _on_beats(c: dict[str, int], p: str, beat: int) -> bool:
-    """Whether reader ``p``'s frame in step registers ``c`` (none: True) is one the ALIGNED access_reader.sv takes:
+    """Whether DMA ``p``'s frame in step registers ``c`` (none: True) is one the ALIGNED access_reader.sv / writer takes:
     base, run and every stride on whole beats of ``beat`` bytes (access_walk.sv checks each level's stride)."""
     if not c.get(f"{p}_count0"):
         return True
@@ -724,14 +724,27 @@ def dma_aligned(prog, configs: StepConfigs | None = None) -> bool:
     return all(_on_beats(c, p, beat) for c in regs for p in ("rd", "rs"))
 
 
+def wr_aligned(prog, configs: StepConfigs | None = None) -> bool:
+    """Whether every frame of the writer in ``prog``'s path steps (``configs``, computed when None) is on whole AXI
+    beats, its tails too (size and address), so the path is built with WR_ALIGNED = 1: the writer without a
+    realignment buffer, as the engine's plan prices it where every padding is whole beats
+    (``engine.tails_on_whole_beats``)."""
+    beat = prog.unit.axi_dw // 8
+    regs = (configs or step_configs(prog)).regs
+    return all(_on_beats(c, "wr", beat) and c["wr_tail"] % beat == 0 and c["wr_tail_addr"] % beat == 0
+               for c in regs)
+
+
 def rtl_params(prog, dma_burst: int = 16, configs: StepConfigs | None = None) -> dict[str, int]:
-    """engine_gemm_path.sv's numeric parameters for ``prog`` (``configs``: its step registers, for DMA_ALIGNED)."""
+    """engine_gemm_path.sv's numeric parameters for ``prog`` (``configs``: its step registers, for DMA_ALIGNED and
+    WR_ALIGNED)."""
     u = prog.unit
     if not (u.requant and u.rt_shape and u.a_signed and u.a_bits >= 8):
         raise ValueError("the GEMM path needs a requantising, run-time-shaped unit with signed activations of at "
                          f"least 8 bits (got requant={u.requant}, rt_shape={u.rt_shape}, a_bits={u.a_bits})")
     p = u.rtl_params()
     out = {**{k: p[k] for k in UNIT_PARAMS}, "DMA_BURST": dma_burst, "DMA_ALIGNED": int(dma_aligned(prog, configs)),
+           "WR_ALIGNED": int(wr_aligned(prog, configs)),
            **_lane_widths(prog), "RES_LANES": res_lanes(prog)}
     nc = norm_config(prog)
     if nc is not None:
