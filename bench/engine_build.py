@@ -125,8 +125,8 @@ def markdown(r: dict) -> str:
         "RTL parameters of the design (Verilator lint clean): "
         + ", ".join(f"{k} {v}" for k, v in r["rtl"].items()) + ".", "",
         "Where the design differs from what the plan prices:" + ("" if r["against_plan"] else " none of the checked "
-                                                                 "differences (readers, depthwise banks; the unit's and "
-                                                                 "lanes' widths must equal the plan's)."),
+                                                                 "differences (readers, writer, depthwise banks; the unit's "
+                                                                 "and lanes' widths must equal the plan's)."),
         "", *[f"- {x}" for x in r["against_plan"]], "",
         *_host_lines(r.get("host")), ""])
 

@@ -42,7 +42,7 @@ def test_steps_relocate_exactly_the_ddr_addresses():
     d = 0x4000_0000
     moved = gp.DdrLayout(cfg.layout.image_base + d, {k: v + d for k, v in cfg.layout.bases.items()}, cfg.layout.size)
     keys = set(spec["address_keys"])
-    assert keys == {"rd_base", "wt_base", "wr_base", "rs_base", "pm_base", "wr_tail_addr"}
+    assert keys == {"rd_base", "wt_base", "wr_base", "rs_base", "pm_base"}
     used = set()
     for s, c, r in zip(gp.path_steps(prog), cfg.regs, relocated(host, d), strict=True):
         m = gp.step_config(prog, s, moved)
@@ -51,7 +51,7 @@ def test_steps_relocate_exactly_the_ddr_addresses():
         assert {k: v for k, v in r.items() if k not in keys or k in diff} == \
             {k: v for k, v in m.items() if k not in keys or k in diff}, s.name
         used |= diff
-    assert used == keys - {"wr_tail_addr"} or used == keys  # the tiny program at PE 8 has no writer tails
+    assert used == keys
     assert relocated(host, 0) == cfg.regs
 
 

@@ -471,12 +471,11 @@ def test_every_gearbox_and_the_glue_of_the_path_are_priced():
     # the RTL's widths in the plan's terms (LN_RAW_B: the raw sums' bytes, 4 at the plan's 28-bit inputs)
     names = {"SIMD": c.simd, "NP": c.ln_lanes, "DW_PE": c.dw_pe, "SM_PE": c.sm_lanes, "OUT_W/8": c.pe,
              "9*DW_PE": 9 * c.dw_pe, "LN_RAW_B*NP": 4 * c.ln_lanes, "PE": c.pe, "RL": residual_lanes(c, encoder_units(c)),
-             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES, "RL_W/8": residual_lanes(c, encoder_units(c)),  # DMA_ALIGNED
-             "AXI_DW/8": PORT_BYTES}
+             "8": 8, "RD_W/8": PORT_BYTES, "RS_W/8": PORT_BYTES, "RL_W/8": residual_lanes(c, encoder_units(c))}  # DMA_ALIGNED
     want = sorted((names[i], names[o], k == "'1") for i, o, k in insts)
     got = sorted((*(int(v) for v in re.search(r"\((\d+) -> (\d+) bytes\)", k).groups()),
                   "tkeep tied high" in v["source"]) for k, v in comps.items() if k.startswith("byte gearbox"))
-    assert len(insts) == 15 and got == want and sum(w for *_, w in want) == 10
+    assert len(insts) == 14 and got == want and sum(w for *_, w in want) == 9
     # its DMAs: the reader, the residual and parameter readers, the writer (the unit fetches its weights itself); at
     # vit_t's PE 40 every read is on whole beats, so the input and residual readers are priced ALIGNED as the RTL
     # builds them with DMA_ALIGNED, the parameter reader always
@@ -485,12 +484,13 @@ def test_every_gearbox_and_the_glue_of_the_path_are_priced():
     assert sorted(aligned) == [("1", "param_reader"), ("DMA_ALIGNED", "reader"), ("DMA_ALIGNED", "res_reader")]
     assert all("access_reader_aligned" in v["source"] for k, v in comps.items() if k.endswith("reader"))
     assert len(re.findall(r"^\taccess_writer #\(", sv, re.M)) == 1 == sum(k == "writer" for k in comps)
-    # the writer takes port beats (the unit side's PE bytes re-cut, its frame's end marked: frame_last.sv), built
-    # ALIGNED where every frame and tail of it is on whole beats: not at PE 40 (outputs padded by 24 bytes), as priced
+    # the writer takes port beats (token_pack.sv: the unit side's PE bytes, each token's padding dropped), built
+    # ALIGNED where every frame of it is on whole beats (WR_ALIGNED), without tails; at PE 40 priced aligned
     assert re.search(r"access_writer #\(\s*\.AXI_DW\(AXI_DW\), \.AXI_AW\(AXI_AW\), \.STREAM_W\(AXI_DW\), "
-                     r"\.MAX_BURST\(DMA_BURST\), \.ALIGNED\(WR_ALIGNED\)", sv)
-    assert "access_writer_tail" in comps["writer"]["source"] and "frame_last" in comps["writer's frame end"]["source"]
-    assert len(re.findall(r"^\tframe_last #\(", sv, re.M)) == 1
+                     r"\.MAX_BURST\(DMA_BURST\), \.ALIGNED\(WR_ALIGNED\), \.TAIL\(0\)", sv)
+    assert "access_writer_aligned," in comps["writer"]["source"]
+    assert len(re.findall(r"^\ttoken_pack #\(", sv, re.M)) == 1
+    assert "token_pack" in comps[f"writer's pack (token_pack.sv, 40 -> {PORT_BYTES} bytes)"]["source"]
     synth = json.loads((Path(__file__).parents[1] / "bench" / "results" / "engine_path_glue_synth.json").read_text())
     assert synth["model"]["LUT"] == PATH_GLUE["LUT"] and synth["model"]["registers"] == PATH_GLUE["registers"]
     for run in synth["runs"]:
@@ -653,3 +653,19 @@ def test_the_engines_wider_counts_are_priced_as_measured():
     assert row["LUT"] == ENGINE_COUNTS["LUT"] and row["DSP"] == ENGINE_COUNTS["DSP"]
     bits = {k: b for k, _, b in ENGINE_GEMM_PATH.params}
     assert all(bits[k] == ENGINE_CNT_BITS for k in ("wt_iters", "wt_tokens", "ln_tokens", "nm_tokens"))
+
+
+def test_token_pack_prices_are_the_committed_yosys_counts():
+    """pricing.TOKEN_PACK (the engine writer's pack at each PE the plan searches) equals
+    bench/results/token_pack_synth.json, the Yosys runs of token_pack.sv (``python bench/token_pack_synth.py``); a PE
+    not measured is priced as the dearest measured at or above it."""
+    from pathlib import Path
+
+    from samfpga.hw.plan.engine import SEARCH
+    from samfpga.hw.plan.pricing import TOKEN_PACK, token_pack
+
+    runs = json.loads((Path(__file__).parents[1] / "bench" / "results" / "token_pack_synth.json").read_text())["runs"]
+    assert set(TOKEN_PACK) == {int(p) for p in runs} == set(SEARCH["pe"])
+    for pe, res in TOKEN_PACK.items():
+        assert all(res[r] == runs[str(pe)][r] for r in ("LUT", "FF", "BRAM36", "URAM", "DSP")), pe
+    assert token_pack(36)["LUT"] == max(TOKEN_PACK[p]["LUT"] for p in TOKEN_PACK if p >= 36)

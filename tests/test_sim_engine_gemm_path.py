@@ -268,8 +268,7 @@ def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
 @pytest.mark.timeout(900)
 def test_rtl_aligned_writer_takes_the_recut_beats(tmp_path):
     """The writer built ALIGNED (WR_ALIGNED = 1: no realignment buffer) behind the re-cut of the unit side's PE bytes
-    to its port beats (byte_gearbox.sv, the frame's last beat marked by frame_last.sv from the writer's own byte
-    count): the tiny program's 40 steps whose writes are whole 16-byte beats (all but the stem's first conv, 8 bytes
+    to its port beats (token_pack.sv, the frame ended at the writer's own byte count): the tiny program's 40 steps whose writes are whole 16-byte beats (all but the stem's first conv, 8 bytes
     a token) under stalls and free-running leave DDR byte for byte the program's. The stem's conv on that build is
     refused by the writer (err bit 3: its frame is not whole beats) and writes nothing. The program's own build is
     not aligned (``wr_aligned``)."""
@@ -298,7 +297,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     DDR image the program's, byte for byte. Built as the
     engine's plan prices it, without configuration read-back (CFG_READ = 0: the sequencer never reads a register it
     wrote): the last step's registers read as 0, OKAY.
-    The first step writes all 121 registers either way; later steps need far fewer when only changes are written.
+    The first step writes all 119 registers either way; later steps need far fewer when only changes are written.
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout.
@@ -334,7 +333,7 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert not res.error, res.error
     assert [p["name"] for p in res.passes] == ["changed", "host"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
-    assert n_regs == 121
+    assert n_regs == 119
     p, got = res.passes[0], res.images[0]
     assert not p["timed_out"] and len(p["steps"]) == len(steps)
     assert got == bytes(want), p["name"]
@@ -367,9 +366,10 @@ def test_rtl_attention_at_padded_folds(tmp_path):
     iteration's pass reads its K block and 8 rows of the next (V's first rows for the last), raw_rows.sv keeps each
     row's first 16 sums for the softmax. The V transpose, as vit_t's at PE 40 (32 dims in a fold of 40): 16 one-hot
     inputs (V^T's rows within one fold of AV's image; its 8 padded rows zero, written with the image) against V's
-    blocks, a raw frame of the sums' low bytes, each row's 8 padded keys' bytes to the scratch (the writer's tails; the
-    last block's past V's region are zeros, so the scratch ends as it began). AV: its output stored in stream order,
-    each token's 24 outputs written 16 apart (the padded bytes overwritten by the next token, the last token's past
+    blocks, a raw frame of the sums' low bytes, each row's 8 padded keys' bytes dropped by the writer's pack
+    (token_pack.sv: tokens of one beat keeping 16 bytes; the last block's are read past V's region, whatever is
+    there). AV: each token's 24 outputs, its 8 padded ones dropped by the pack the same way (its output's stored
+    pattern as it is, no overlap or slack
     the tensor). The probabilities of two blocks (3 x 16 x 16 and 4 x 16 x 16 bytes) are not whole beats of 24: the
     step's last row (register sm_rows) ends the writer's stream with a partial beat. DDR afterwards byte for byte the
     program's (which pads with zero rows and drops outputs), under stalls and free-running."""
@@ -382,8 +382,8 @@ def test_rtl_attention_at_padded_folds(tmp_path):
     at = gp.attention_steps(prog)
     assert [(s.kind, s.mh, s.layer.mh) for s in at] == [("qk", 16, 24), ("vt", 16, 24), ("av", 16, 24)] * 3
     assert gp.vt_layer(prog, at[1]).mh == 24 and gp.vt_tokens(prog, at[1]) == 16
-    assert gp.vt_layer(prog, at[1]).raw_low and gp.writer_pattern(prog, at[1]).tail == 8
-    assert at[2].write is None and gp.av_write(prog, at[2]).run == 24
+    assert gp.vt_layer(prog, at[1]).raw_low
+    assert [(gp.writer_pattern(prog, s).beats, gp.writer_pattern(prog, s).keep) for s in at[1:3]] == [(1, 16)] * 2
     assert sorted((s.iters * s.tokens * s.mh) % 24 for s in at if s.kind == "qk") == [0, 8, 16]
     lay = gp.layout(prog, at)
     img, want, _ = _images(prog, mem, at, lay)
@@ -399,15 +399,14 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     """What the engine's plans build for vit_t, on the tiny program with a re-quantisation between blocks
     (``requant_graph``: a GEMM step of identity weights):
     - compiled for PE 10, so 25 of its 42 steps have outputs padded to whole PE folds (16 -> 20, 32 -> 40,
-      96 -> 100, ...). The writer sends each token's padding to a scratch area (its tails, access_walk.sv): after
-      every run, or after the 6 runs of a token of the qkv's Q / K / V regions (loop level 3). A residual is read
-      past each token, and the lanes zero the padded channels. The V transposes' padded keys go to the scratch too;
+      96 -> 100, ...). The writer's pack (token_pack.sv) drops each token's padding: tokens of 2 to 10 beats of
+      PE bytes (outputs 16 -> 20 to 96 -> 100), the qkv's written to its Q / K / V regions as before. A residual is
+      read past each token, and the lanes zero the padded channels. The V transposes' padded keys are dropped too;
     - with side units narrower than the unit (``engine_gemm_path.with_lanes``; the KV260 plan's: depthwise 16 of
       SIMD 32, LayerNorm 4): here the depthwise unit at 8 channels a beat (the stem's 8-channel conv map padded to
       16 channels a pixel for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys.
-    All 42 steps under stalls and free-running leave DDR byte for byte the program's (the scratch ending with
-    zeros: the GEMM steps' tails are zeros, and so is a V transpose's last tail, its last block's padded keys read
-    past V's region). A padded step run with its tails off writes other bytes."""
+    All 42 steps under stalls and free-running leave DDR byte for byte the program's. A padded step run with its
+    pack off (every byte of the unit's tokens to the writer) writes other bytes."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _inputs, requant_graph
 
@@ -423,12 +422,16 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     assert stem.input.shape[-1] == 8 and gp.window_frame(prog, stem).fmap.shape[-1] == 16
     padded = [s for s in steps if s.kind == "gemm" and s.layer.mh > s.mh]
     assert len(padded) == 25 and any(s.identity for s in padded)
-    levels = {gp.writer_pattern(prog, s).level for s in padded}
-    assert levels == {3, 5}
+    packs = [(gp.writer_pattern(prog, s).beats, gp.writer_pattern(prog, s).keep, prog.elem_bytes(s.output))
+             for s in padded]
+    assert all(b * 10 == s.layer.mh * e and k == s.mh * e for (b, k, e), s in zip(packs, padded, strict=True))
+    assert {(2, 16, 1), (10, 96, 1)} <= set(packs) and any(e > 1 for *_, e in packs)  # the neck's raw sums too
     # the V transposes: 16 dims in two folds of 10 rows, so 20 one-hot inputs (the last 4 write AV's zero rows), and
-    # each row's 4 padded keys to the scratch
+    # each row's 16 keys of 20 kept
     vts = [s for s in steps if s.kind == "vt"]
-    assert len(vts) == 3 and all(gp.vt_tokens(prog, s) == 20 and gp.writer_pattern(prog, s).tail == 4 for s in vts)
+    assert len(vts) == 3 and all(gp.vt_tokens(prog, s) == 20 and (gp.writer_pattern(prog, s).beats,
+                                                                   gp.writer_pattern(prog, s).keep) == (2, 16)
+                                 for s in vts)
     lay = gp.layout(prog, steps)
     img, want, _ = _images(prog, mem, steps, lay)
     gp.build(prog, tmp_path)
@@ -436,6 +439,6 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=11)
     _assert_every_pass(res, want, prog, steps)
     k = steps.index(next(s for s in padded if s.identity))
-    r = gp.simulate([{**cfgs[k], "wr_tail": 0}], bytes(want), [{"name": "free"}], tmp_path, tag="no_tail")
+    r = gp.simulate([{**cfgs[k], "wr_pk_beats": 0}], bytes(want), [{"name": "free"}], tmp_path, tag="no_pack")
     b, n = lay.bases[steps[k].output], len(gp.output_bytes(prog, mem, steps[k]))
     assert r.images[0][b:b + n] != want[b:b + n]

@@ -68,10 +68,10 @@ def test_pynq_sim_engine_equals_quant(tmp_path):
         acc, dev = sim.accel, sim.accel.device
         assert dev.frames == 2 and dev.base == acc.base
         assert set(sim.timings) >= {"host_pre_s", "run_s", "steps_s", "host_post_s"}
-        # the sequencer writes every register (121 and ap_start) for its first step, then only those that change,
+        # the sequencer writes every register (119 and ap_start) for its first step, then only those that change,
         # the next frame's first step included
         first, second = records
-        assert len(first) == len(second) == 41 and first[0].writes == 122 and second[0].writes < 61
+        assert len(first) == len(second) == 41 and first[0].writes == 120 and second[0].writes < 61
         assert all(r.polls >= 1 for r in first) and max(r.writes for r in first[1:]) < 61
     finally:
         sim.close()

@@ -185,8 +185,9 @@ def _access(prefix: str) -> tuple[tuple[str, str, int], ...]:
 #: raw rows through the softmax (softmax = 1, its parameter set sm_set: QK^T) or as their low bytes (transpose = 1:
 #: the V transpose into AV's weight image; sm_rows: the step's rows, whose last ends the writer's stream), for an
 #: image step (the first convolution on the raw image) the image window (image = 1; img_h, img_w: the image's size;
-#: its table from the parameter reader), and the writer's tails (wr_tail*: ``WRITER_TAIL``, the unit's outputs padded to
-#: whole PE folds). Every register is written per step (the keys a step does not use as 0).
+#: its table from the parameter reader), and the writer's input (wr_pk_*: tokens of wr_pk_beats beats of PE bytes
+#: of which the first wr_pk_keep bytes are written, the rest the unit's outputs padded to whole PE folds; beats 0:
+#: every byte). Every register is written per step (the keys a step does not use as 0).
 #: width of the engine's counts (its GEMM unit's iterations, tokens and shape, the lanes' and the LayerNorm's tokens:
 #: CNT_BITS of engine_gemm_path.sv): vit_t at 1024² launches its stem's first conv over 512 x 512 = 2^18 tokens
 ENGINE_CNT_BITS = 20
@@ -208,7 +209,7 @@ ENGINE_GEMM_PATH = UnitMap(
      ("dw_open_r", "cfg_dw_open_r", 1), ("window", "cfg_window", 1), ("softmax", "cfg_softmax", 1),
      ("sm_set", "cfg_sm_set", 8), ("sm_rows", "cfg_sm_rows", 32),
      ("image", "cfg_image", 1), ("img_h", "cfg_img_h", 16), ("img_w", "cfg_img_w", 16),
-     *((f"wr_{k}", f"cfg_wr_{p[4:]}", b) for k, p, b in WRITER_TAIL)),
+     ("wr_pk_beats", "cfg_wr_pk_beats", 16), ("wr_pk_keep", "cfg_wr_pk_keep", 24)),
     err_bits=8,
     err_doc="bit 0 an AXI error response on any master (sticky until reset); bits 1-5 a configuration refused by "
             "the reader, the unit (sticky), the writer, the residual reader, the parameter reader; bit 6 by the "
@@ -218,7 +219,7 @@ ENGINE_GEMM_PATH = UnitMap(
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
        "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
        "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "sm_rows", "image", "img_h", "img_w",
-       *(f"wr_{k}" for k, _, _ in WRITER_TAIL)))
+       "wr_pk_beats", "wr_pk_keep"))
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}

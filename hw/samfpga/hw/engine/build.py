@@ -292,7 +292,7 @@ def report(b: EngineBuild) -> dict:
 
 def against_plan(b: EngineBuild) -> list[str]:
     """Where the design's RTL differs from what the plan prices (each a reason its figures may not hold)."""
-    from samfpga.hw.plan.engine import dma_on_whole_beats, tails_on_whole_beats
+    from samfpga.hw.plan.engine import dma_on_whole_beats, writes_on_whole_beats
     from samfpga.hw.plan.pricing import DMA
 
     c, p = b.plan.config, b.design.params
@@ -303,9 +303,8 @@ def against_plan(b: EngineBuild) -> list[str]:
                    "ALIGNED = 1); this program reads off whole beats somewhere (engine_gemm_path.dma_aligned), so the "
                    f"design builds them for any alignment (DMA_ALIGNED = 0), by Yosys {more:,.0f} LUT more each "
                    "(bench/results/dma_synth.md)")
-    if dma_on_whole_beats(b.plan_units, c["pe"]) and tails_on_whole_beats(_plan_config(b), b.plan_units) and not \
-            p.get("WR_ALIGNED"):
-        more = DMA["access_writer_tail"]["LUT"] - DMA["access_writer_aligned_tail"]["LUT"]
+    if writes_on_whole_beats(b.plan_units, c["pe"]) and not p.get("WR_ALIGNED"):
+        more = DMA["access_writer"]["LUT"] - DMA["access_writer_aligned"]["LUT"]
         out.append("the plan prices the writer built for whole 16-byte beats (access_writer ALIGNED = 1); this "
                    "program writes off whole beats somewhere (engine_gemm_path.wr_aligned), so the design builds it "
                    f"for any alignment (WR_ALIGNED = 0), by Yosys {more:,.0f} LUT more (bench/results/dma_synth.md)")

@@ -20,12 +20,10 @@ INDEX_FILE = "output_index.npy"
 
 
 def address_keys() -> list[str]:
-    """The path's registers that hold DDR addresses: each access DMA's base, the unit's weights, the writer's
-    tails' scratch."""
+    """The path's registers that hold DDR addresses: each access DMA's base, the unit's weights."""
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
-    keys = [k for k, _, _ in ENGINE_GEMM_PATH.params]
-    return [k for k in keys if k.endswith("_base") or k == "wr_tail_addr"]
+    return [k for k, _, _ in ENGINE_GEMM_PATH.params if k.endswith("_base")]
 
 
 def _input(prog, steps: list, lay) -> dict:

@@ -74,6 +74,7 @@ from samfpga.hw.plan.pricing import (
     requant_lanes,
     token_batch_logic,
     token_batch_memories,
+    token_pack,
 )
 from samfpga.hw.sim import token_batch_mvu as tb
 from samfpga.hw.sim.attention_operands import transpose_raw_shape
@@ -384,11 +385,9 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     ``res_lanes``: the engine's ``residual_lanes``."""
     bpc = ddr_bytes_per_cycle(cfg)
     b: dict[str, int] = {}
+    # outputs padded to whole PE folds: the writer's pack drops the padding before it (token_pack.sv,
+    # engine_gemm_path.writer_pattern), so it writes the layer's outputs alone
     rd, wr, wb = _in_bytes(cfg, layer) * in_words, layer.out_elems * raw_words(cfg, layer, gemm), 0
-    if layer.kind in ("conv", "linear") or (layer.kind == "matmul" and not layer.name.endswith("matmul_qk")):
-        # outputs padded to whole PE folds: the writer takes the padding too (to the scratch area, or AV's next
-        # token's first bytes: engine_gemm_path.writer_pattern / av_write)
-        wr = wr // layer.mh * _pad(layer.mh, cfg.pe)
     res = layer.out_elems if layer.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in layer.name else 0
     if layer.kind == "dwconv":
         engine = "dw"
@@ -453,9 +452,9 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     """The step before ``av`` (a block's AV product) that transposes V on the GEMM unit for AV's weight words
     as the GEMM path runs it (``attention_operands.transpose_raw_shape``): per window and head d one-hot input
     vectors against V's rows as weights, a raw frame whose sums (V's values) leave as their low bytes, a fold a beat,
-    straight to the writer: V^T's rows into AV's image, the keys padded to whole PE folds as tails (AV's weight rows
-    past d are zeros written once, or written as zero rows by zero inputs); its MACs are not the model's (``macs`` 0). The one-hot inputs are counted as
-    read from DDR."""
+    straight to the writer: V^T's rows into AV's image, the keys padded to whole PE folds dropped by the writer's pack
+    (AV's weight rows past d are zeros written once, or written as zero rows by zero inputs); its MACs are not the
+    model's (``macs`` 0). The one-hot inputs are counted as read from DDR."""
     t = unit.window * unit.window
     n, d = av.vectors // t, av.mh
     # d one-hot rows when V^T's rows have one affine place in AV's image (d within one fold of PE rows, or whole
@@ -463,7 +462,7 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     rows = d if d <= gemm.pe or d % gemm.pe == 0 else tb.whole_folds(d, gemm.pe)
     tbc = transpose_raw_shape(t, d, gemm, rows)
     b = {"unit": tb.schedule_cycles(tbc, n, rows)["total"]}
-    rd, wr, wb = n * rows * tbc.mw, n * rows * tbc.mh, tb.ddr_bytes_per_frame(tbc, n, rows)
+    rd, wr, wb = n * rows * tbc.mw, n * rows * t, tb.ddr_bytes_per_frame(tbc, n, rows)
     b["reader"] = math.ceil(rd / PORT_BYTES)
     b["writer"] = math.ceil(wr / PORT_BYTES)
     b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
@@ -799,31 +798,20 @@ def components(cfg: EngineConfig, units: list[Unit]) -> dict[str, dict]:
     out[f"counts at {ENGINE_CNT_BITS} bits (unit, lanes, LayerNorm, depthwise unit)"] = {
         **_res(**ENGINE_COUNTS), "source": "Yosys, each module at 16 and 20 bits (bench/results/engine_counts_synth.json)"}
     aligned = "_aligned" if dma_on_whole_beats(units, cfg.pe) else ""
-    # the writer's tails (the unit's outputs padded to whole PE folds) keep its beats aligned only when every
-    # padding is whole beats
-    wr = f"access_writer{aligned if tails_on_whole_beats(cfg, units) else ''}_tail"
+    wr = "access_writer_aligned" if writes_on_whole_beats(units, cfg.pe) else "access_writer"
     # the parameter reader is aligned always: each parameter beat is stored in a port beat of its own
     # (engine_gemm_path.stored_params)
     for name, kind in (("reader", f"access_reader{aligned}"), ("residual reader", f"access_reader{aligned}"),
-                       ("parameter reader", "access_reader_aligned"), ("writer", wr),
-                       ("writer's frame end", "frame_last")):
+                       ("parameter reader", "access_reader_aligned"), ("writer", wr)):
         out[name] = {**_res(**DMA[kind]), "source": f"Yosys ({kind}, bench/results/dma_synth.json)"}
-    # the writer takes port beats (engine_gemm_path.sv): the unit side's PE bytes re-cut to them, whatever the
-    # alignment (its realignment buffer a port beat wide, as dma_synth prices it)
-    _gearbox(out, "unit side -> writer", cfg.pe, PORT_BYTES, True)
+    # the writer takes port beats (engine_gemm_path.sv): the unit side's PE bytes, each token's padding dropped,
+    # re-cut to them
+    out[f"writer's pack (token_pack.sv, {cfg.pe} -> {PORT_BYTES} bytes)"] = {
+        **_res(**token_pack(cfg.pe)), "source": "Yosys (pricing.TOKEN_PACK, bench/results/token_pack_synth.json)"}
     if aligned:  # the aligned readers emit port beats (engine_gemm_path.sv DMA_ALIGNED), re-cut to their consumers'
         _gearbox(out, "input reader -> unit", PORT_BYTES, cfg.simd, False)
         _gearbox(out, "residual reader -> lanes", PORT_BYTES, lanes, False)
     return out
-
-
-def tails_on_whole_beats(cfg: EngineConfig, units: list[Unit]) -> bool:
-    """Whether every GEMM layer's outputs padded to whole PE folds pad by whole beats of PORT_BYTES (the writer's
-    tails, ``engine_gemm_path.writer_pattern``; the re-quantisations' too, ``requant_step``), so an aligned writer
-    takes them."""
-    mhs = [x.mh for u in units for x in u.layers if x.kind in ("conv", "linear")]
-    mhs += [b[0].in_channels for u in units if mbconv(u) for b in u.blocks[1:]]
-    return all((_pad(m, cfg.pe) - m) % PORT_BYTES == 0 for m in mhs)
 
 
 def dma_on_whole_beats(units: list[Unit], pe: int | None = None) -> bool:
@@ -852,6 +840,15 @@ def dma_on_whole_beats(units: list[Unit], pe: int | None = None) -> bool:
         res = [x.mh for u in units for x in u.layers if x.name.endswith(RESIDUAL_OUTPUT) and ".blocks." in x.name]
         return all(m % PORT_BYTES == 0 and _pad(m, pe) % PORT_BYTES == 0 for m in res)
     return True
+
+
+def writes_on_whole_beats(units: list[Unit], pe: int) -> bool:
+    """Whether every write of the engine's program is on whole beats of PORT_BYTES, so its writer is built without a
+    realignment buffer (WR_ALIGNED; ``engine_gemm_path.wr_aligned`` checks the program): ``dma_on_whole_beats``, and
+    the first convolution's channels (on the image, it writes each pixel's outputs as a run into the map its
+    3 x 3 consumer reads with its channels padded: ``engine_gemm_path.image_write``). The writer writes no
+    padding (its pack drops the unit's padded outputs)."""
+    return dma_on_whole_beats(units, pe) and units[0].layers[0].mh % PORT_BYTES == 0
 
 
 def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:

@@ -51,11 +51,35 @@ DMA: dict[str, dict[str, float]] = {
     # the engine's writer: its tails take the unit's outputs padded to whole PE folds (TAIL = 1, access_walk.sv)
     "access_writer_tail": {"LUT": 3496.0, "FF": 1323.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
     "access_writer_aligned_tail": {"LUT": 1415.0, "FF": 1051.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 3.0},
-    # the engine writer's frame end (frame_last.sv at IN_B = 40, 40-bit byte counts): the unit side's PE bytes are
-    # re-cut to the writer's port beats, the frame's last beat marked for the re-cut
-    "frame_last": {"LUT": 59.0, "FF": 40.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
 }
 
+
+#: token_pack.sv (the engine writer's input: the unit side's PE bytes, each token's padding dropped, re-cut to the
+#: 16-byte port) at each PE the engine's plan searches: Yosys ``synth_xilinx -family xcup`` cell counts
+#: (``python bench/token_pack_synth.py``, bench/results/token_pack_synth.json; tests/test_plan_engine.py checks these
+#: equal that file). Its muxes follow G = gcd(PE, 16) more than PE (40: 954 LUT, 48: 672).
+TOKEN_PACK: dict[int, dict[str, float]] = {
+    8: {"LUT": 520.0, "FF": 332.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    16: {"LUT": 530.0, "FF": 396.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    24: {"LUT": 671.0, "FF": 460.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    32: {"LUT": 539.0, "FF": 527.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    40: {"LUT": 954.0, "FF": 591.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    48: {"LUT": 672.0, "FF": 655.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    64: {"LUT": 807.0, "FF": 783.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    96: {"LUT": 1195.0, "FF": 1042.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+    128: {"LUT": 1478.0, "FF": 1298.0, "BRAM36": 0.0, "URAM": 0.0, "DSP": 0.0},
+}
+
+
+def token_pack(pe: int) -> dict[str, float]:
+    """token_pack.sv's resources at ``pe`` bytes a beat: ``TOKEN_PACK``'s measurement, or for a PE not measured the
+    dearest (LUT) of those measured at or above it (above them all: the widest scaled by pe / its PE)."""
+    if pe in TOKEN_PACK:
+        return dict(TOKEN_PACK[pe])
+    top = max(TOKEN_PACK)
+    if pe > top:
+        return {k: v * pe / top for k, v in TOKEN_PACK[top].items()}
+    return dict(max((TOKEN_PACK[p] for p in TOKEN_PACK if p >= pe), key=lambda r: r["LUT"]))
 
 #: requant_lanes.sv (the engine's requantiser lanes after the depthwise unit, the LayerNorm and the residual adder,
 #: parameters for 320 channels in LUTRAM, 18-bit scales): (fixed, per lane) per resource, the line through Yosys

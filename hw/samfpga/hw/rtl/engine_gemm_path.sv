@@ -26,8 +26,8 @@
 // Stream widths line up: the reader emits SIMD bytes per beat (one input beat of the unit: the layer's MW a multiple
 // of SIMD; with DMA_ALIGNED its AXI beats re-cut to SIMD bytes), widened lane by lane (cfg_in_unsigned: zero-extended, else sign-extended); the unit emits PE values of
 // OUT_BITS per beat (a raw frame's K beats per fold hold its PE sums of K * OUT_BITS bits, element 0 first: the
-// little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes: re-cut to its
-// AXI beats (byte_gearbox.sv, the frame's last beat marked by frame_last.sv from the writer's byte count), so that
+// little-endian bytes of each sum, as the program stores raw sums), which the writer takes as bytes: each token's
+// padding (outputs padded to whole PE folds) dropped and the rest re-cut to its AXI beats (token_pack.sv), so that
 // the writer's realignment buffer (none with WR_ALIGNED) is an AXI beat wide whatever PE is.
 //
 // Sequencing is the host's (the board's ARM through the generated AXI-Lite block engine_gemm_path_axil.sv, or the
@@ -68,8 +68,8 @@ module engine_gemm_path #(
 	// to the unit's SIMD bytes and the residual's lanes by byte gearboxes. The parameter reader is ALIGNED always:
 	// the program stores each of its beats in an AXI beat of its own (engine_gemm_path.stored_params)
 	bit  DMA_ALIGNED = 0,
-	// 1: the writer is access_writer.sv's ALIGNED variant, every frame of it (tails included) on whole AXI beats as
-	// engine_gemm_path.wr_aligned checks; it takes the AXI beats the unit side's PE bytes are re-cut to either way
+	// 1: the writer is access_writer.sv's ALIGNED variant, every frame of it on whole AXI beats as
+	// engine_gemm_path.wr_aligned checks; it takes the AXI beats token_pack.sv cuts either way
 	bit  WR_ALIGNED = 0,
 	// the residual adder's lanes (0: PE; fewer, a divisor of PE: the unit's folds re-cut to them, enough when the
 	// unit sends a fold of PE per PE / RES_LANES cycles or slower) and their requantisers (requant_lanes.sv at
@@ -263,11 +263,10 @@ module engine_gemm_path #(
 	input	logic  cfg_image,
 	input	logic [15:0]  cfg_img_h,
 	input	logic [15:0]  cfg_img_w,
-	// the writer's tails (access_walk.sv): steps whose unit outputs are padded to whole PE folds send each token's
-	// padding (cfg_wr_tail bytes after each iteration of loop level cfg_wr_tail_level) to a scratch area; 0: none
-	input	logic [31:0]  cfg_wr_tail,
-	input	logic [AXI_AW-1:0]  cfg_wr_tail_addr,
-	input	logic [2:0]  cfg_wr_tail_level,
+	// the writer's input (token_pack.sv): steps whose unit outputs are padded to whole PE folds send tokens of
+	// cfg_wr_pk_beats beats of PE bytes whose first cfg_wr_pk_keep bytes are kept, the rest dropped; 0: every byte
+	input	logic [15:0]  cfg_wr_pk_beats,
+	input	logic [23:0]  cfg_wr_pk_keep,
 
 	output	logic  m_axi_rd_arid,
 	output	logic [AXI_AW-1:0]  m_axi_rd_araddr,
@@ -613,35 +612,26 @@ module engine_gemm_path #(
 		assign	nd_tvalid = 0;
 	end : genNoNorm
 
-	// the writer's input: the unit side's beats (PE bytes) re-cut to the port's, so that the writer's realignment
-	// buffer is a port beat wide (not PE bytes); the frame's last beat (the writer's byte count, once its walk has
-	// sized the frame: frame_last.sv) ends the gearbox's packet, so its last bytes leave as a partial beat. A last
-	// beat's bytes past the frame (a partial beat's) stay in the gearbox, which the next step's start clears
+	// the writer's input: the unit side's beats (PE bytes) with each token's padding dropped, re-cut to the port's
+	// (token_pack.sv), so that the writer's realignment buffer (none with WR_ALIGNED) is a port beat wide and it
+	// writes no padding; the frame ends at the writer's byte count, once its walk has sized the frame
 	uwire  wr_sized;
 	uwire [47:0]  wr_size;
-	logic [OUT_W-1:0]  wl_tdata;
-	logic  wl_tlast, wl_tvalid, wl_tready;
 	logic [AXI_DW-1:0]  wp_tdata;	// the writer's beats
 	logic  wp_tvalid, wp_tready;
-	frame_last #(.IN_B(OUT_W/8), .BYTES_BITS(AXI_AW)) wr_last (
-		.clk, .rst, .go(wr_sized), .bytes(AXI_AW'(wr_size)),
+	token_pack #(.IN_B(OUT_W/8), .OUT_B(AXI_DW/8), .BYTES_BITS(AXI_AW), .BEAT_BITS(16), .KEEP_BITS(24)) to_writer (
+		.clk, .rst, .start(wr_start), .cfg_beats(cfg_wr_pk_beats), .cfg_keep(cfg_wr_pk_keep),
+		.go(wr_sized), .bytes(AXI_AW'(wr_size)),
 		.s_tdata(w_tdata), .s_tvalid(w_tvalid), .s_tready(w_tready),
-		.m_tdata(wl_tdata), .m_tlast(wl_tlast), .m_tvalid(wl_tvalid), .m_tready(wl_tready)
-	);
-	byte_gearbox #(.IN_B(OUT_W/8), .OUT_B(AXI_DW/8)) to_writer (
-		.clk, .rst(rst || wr_start),
-		.s_axis_tdata(wl_tdata), .s_axis_tkeep('1), .s_axis_tlast(wl_tlast), .s_axis_tvalid(wl_tvalid),
-		.s_axis_tready(wl_tready),
-		.m_axis_tdata(wp_tdata), .m_axis_tkeep(), .m_axis_tlast(), .m_axis_tvalid(wp_tvalid),
-		.m_axis_tready(wp_tready)
+		.m_tdata(wp_tdata), .m_tkeep(), .m_tlast(), .m_tvalid(wp_tvalid), .m_tready(wp_tready)
 	);
 	access_writer #(
-		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(AXI_DW), .MAX_BURST(DMA_BURST), .ALIGNED(WR_ALIGNED), .TAIL(1)
+		.AXI_DW(AXI_DW), .AXI_AW(AXI_AW), .STREAM_W(AXI_DW), .MAX_BURST(DMA_BURST), .ALIGNED(WR_ALIGNED), .TAIL(0)
 	) writer (
 		.clk, .rst, .start(wr_start),
 		.cfg_base(cfg_wr_base), .cfg_run(cfg_wr_run), .cfg_count0(cfg_wr_count0), .cfg_count1(cfg_wr_count1), .cfg_count2(cfg_wr_count2), .cfg_count3(cfg_wr_count3), .cfg_count4(cfg_wr_count4), .cfg_count5(cfg_wr_count5),
 		.cfg_stride0(cfg_wr_stride0), .cfg_stride1(cfg_wr_stride1), .cfg_stride2(cfg_wr_stride2), .cfg_stride3(cfg_wr_stride3), .cfg_stride4(cfg_wr_stride4), .cfg_stride5(cfg_wr_stride5),
-		.cfg_tail(cfg_wr_tail), .cfg_tail_addr(cfg_wr_tail_addr), .cfg_tail_level(cfg_wr_tail_level),
+		.cfg_tail('0), .cfg_tail_addr('0), .cfg_tail_level('0),
 		.busy(wr_busy), .done(wr_done), .err(wr_err), .sized(wr_sized), .size(wr_size),
 		.s_axis_tdata(wp_tdata), .s_axis_tkeep('1), .s_axis_tlast(1'b0), .s_axis_tvalid(wp_tvalid),
 		.s_axis_tready(wp_tready),

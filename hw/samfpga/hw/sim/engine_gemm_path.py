@@ -25,6 +25,7 @@ at stride 2), the image stored 4 bytes a pixel (``image_window.stored_image``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -373,7 +374,7 @@ def attention_steps(prog) -> list:
     raw_rows.sv drops (a step's rows need not be whole beats of the writer: the last one ends its stream with a
     partial beat, register sm_rows). The V transpose and AV when V
     is stored so too and the keys are whole SIMD folds (V^T's rows are then whole weight words), after a QK^T on the
-    path; AV's dims may be padded to whole PE folds when its output is stored in stream order (``av_write``)."""
+    path; AV's dims may be padded to whole PE folds (the pack drops them: ``writer_pattern``)."""
     u = prog.unit
     qks = [s for s in prog.steps if s.kind == "qk"]
     if not qks or len({s.mh for s in qks}) > 1 or not u.raw_out:
@@ -385,7 +386,7 @@ def attention_steps(prog) -> list:
         vt = _vt_of(prog, av)
         qk = next((q for q in out if q.output == av.input.tensor), None)
         keys, d = av.mw, av.mh
-        if qk is not None and (keys % u.simd == 0 and av.layer.mw == keys and (av.layer.mh == d or av.write is None)
+        if qk is not None and (keys % u.simd == 0 and av.layer.mw == keys
                                and qk.weights.tensor == vt.input.tensor and keys == qk.mh and d == qk.mw
                                and _block(vt.input.access, vt.iters, keys * d)):
             out += [vt, av]
@@ -504,42 +505,28 @@ def _counted(k: int, stride: int) -> tuple[tuple[int, int], ...]:
 
 @dataclass(frozen=True)
 class WriterPattern:
-    """A step's writer configuration: ``access`` over its tensor's elements, and the tails (``access_walk.sv``):
-    ``tail`` bytes after each iteration of register level ``level`` (0 outermost, 5 the innermost: after every run)
-    to the scratch area; tail 0: none."""
+    """A step's writer configuration: ``access`` over its tensor's elements, and what token_pack.sv keeps of the
+    unit's stream before it: tokens of ``beats`` beats of PE bytes, of which the first ``keep`` bytes are written
+    (the rest the unit's outputs padded to whole PE folds); beats 0: every byte."""
 
     access: Access
-    tail: int = 0
-    level: int = 0
+    beats: int = 0
+    keep: int = 0
 
 
-def padded_writer(a: Access, tokens: int, mh: int, mhp: int, elem_bytes: int) -> WriterPattern | None:
-    """Writer pattern ``a`` (``tokens`` tokens of ``mh`` elements, in stream order) for a stream of ``mhp`` elements a
-    token, the last ``mhp - mh`` the unit's padding: ``a`` with a tail of the padding's bytes after each token's last
-    run (runs of several tokens split into one a token, one loop more; a token of several runs: after the iteration
-    of the loop level that holds them). None when the runs do not fall on tokens or the loops exceed the walk's six
-    levels. ``a`` without tails when ``mh == mhp``."""
+def packed_writer(prog, a: Access, mh: int, mhp: int, elem_bytes: int) -> WriterPattern | None:
+    """Writer pattern ``a`` (tokens of ``mh`` elements of ``elem_bytes`` bytes, in stream order) for a stream of
+    ``mhp`` elements a token, the last ``mhp - mh`` the unit's padding, which token_pack.sv drops: ``a`` with tokens
+    of ``mhp * elem_bytes / PE`` beats keeping ``mh * elem_bytes`` bytes. ``a`` alone when ``mh == mhp``. None when
+    the kept bytes are not a multiple of G = gcd(PE, the port's bytes), as the pack needs (such a step is not on the
+    path: ``path_steps``)."""
     if mh == mhp:
         return WriterPattern(a)
-    if a.size != tokens * mh:
+    pe, port = prog.unit.pe, prog.unit.axi_dw // 8
+    keep = mh * elem_bytes
+    if keep % math.gcd(pe, port) or (mhp * elem_bytes) % pe:
         return None
-    if a.run % mh == 0:
-        b = _token_runs(a, mh)
-        if b.levels > 6:
-            return None
-        return WriterPattern(b, (mhp - mh) * elem_bytes, 5)
-    if mh % a.run:
-        return None
-    inner, j = mh // a.run, len(a.loops)
-    while inner > 1 and j > 0:  # the innermost loops whose iterations make one token's runs
-        j -= 1
-        c = a.loops[j][0]
-        if inner % c:
-            return None
-        inner //= c
-    if inner != 1 or j == 0:
-        return None
-    return WriterPattern(a, (mhp - mh) * elem_bytes, 6 - a.levels + j - 1)
+    return WriterPattern(a, mhp * elem_bytes // pe, keep)
 
 
 def _stored_write(prog, s) -> Access:
@@ -551,28 +538,20 @@ def _stored_write(prog, s) -> Access:
 
 
 def writer_pattern(prog, s) -> WriterPattern | None:
-    """GEMM step ``s``'s writer: ``_stored_write``, and where the unit's outputs are padded to whole PE folds
-    (``layer.mh`` > ``mh``; zero weights and requantisers, so the padded outputs are 0) the padding to the scratch
-    area (``padded_writer``); None when the padding does not compose with the pattern. A V transpose's: V^T's rows
-    into AV's image (``av_rows_write``), its keys padded to whole PE folds (the next block's V values) to the scratch.
-    AV's padded outputs overlap instead (``av_write``)."""
+    """Step ``s``'s writer: ``_stored_write``, and where the unit's outputs are padded to whole PE folds
+    (``layer.mh`` > ``mh``: a GEMM step's or AV's; zero weights and requantisers, so the padded outputs are 0) the
+    padding dropped before the writer (``packed_writer``). A V transpose's: V^T's rows into AV's image
+    (``av_rows_write``), its keys padded to whole PE folds (the next block's V values) dropped. None where the
+    padding cannot be dropped (``packed_writer``)."""
     if s.kind == "vt":
-        return padded_writer(av_rows_write(prog, _av_of(prog, s)), s.iters * vt_tokens(prog, s), s.mh,
-                             vt_layer(prog, s).mh, 1)
-    return padded_writer(_stored_write(prog, s), s.iters * s.tokens, s.mh, s.layer.mh, prog.elem_bytes(s.output))
-
-
-def _tail(prog, s) -> int:
-    """The tail bytes of step ``s``'s writer (``writer_pattern``): a GEMM step's or a V transpose's padded
-    outputs; 0 for the others."""
-    padded = (s.kind == "gemm" and s.layer.mh > s.mh) or (s.kind == "vt" and vt_layer(prog, s).mh > s.mh)
-    return writer_pattern(prog, s).tail if padded else 0
+        return packed_writer(prog, av_rows_write(prog, _av_of(prog, s)), s.mh, vt_layer(prog, s).mh, 1)
+    if s.kind in ("gemm", "av"):
+        return packed_writer(prog, _stored_write(prog, s), s.mh, s.layer.mh, prog.elem_bytes(s.output))
+    return WriterPattern(_stored_write(prog, s))
 
 
 def writer_access(prog, s) -> Access | None:
-    """GEMM or AV step ``s``'s writer pattern (``writer_pattern``'s access; AV: ``av_write``)."""
-    if s.kind == "av":
-        return av_write(prog, s)
+    """GEMM or AV step ``s``'s writer pattern (``writer_pattern``'s access; None: none)."""
     w = writer_pattern(prog, s)
     return None if w is None else w.access
 
@@ -582,16 +561,6 @@ def residual_access(prog, s) -> Access | None:
     (``over_padding``; the lanes zero the padded channels whatever they read there); None when it does not
     compose."""
     return over_padding(s.residual.access, s.iters * s.tokens, s.mh, s.layer.mh)
-
-
-def av_write(prog, av) -> Access:
-    """AV's writer pattern: its stored pattern, or (outputs padded to whole PE folds, stored in stream order) each
-    token's whole fold of ``layer.mh`` bytes at the token's place, ``mh`` apart: the padded bytes land on the next
-    token's first bytes, which its own run writes after them (one AXI ID: writes complete in order), the last
-    token's past the tensor (``layout`` leaves that slack)."""
-    if av.layer.mh == av.mh:
-        return av.write if av.write is not None else Access(0, int(np.prod(av.out_shape)), ())
-    return Access(0, av.layer.mh, _counted(av.iters * av.tokens, av.mh))
 
 
 def rows_config(prog) -> dict | None:
@@ -726,13 +695,11 @@ def dma_aligned(prog, configs: StepConfigs | None = None) -> bool:
 
 def wr_aligned(prog, configs: StepConfigs | None = None) -> bool:
     """Whether every frame of the writer in ``prog``'s path steps (``configs``, computed when None) is on whole AXI
-    beats, its tails too (size and address), so the path is built with WR_ALIGNED = 1: the writer without a
-    realignment buffer, as the engine's plan prices it where every padding is whole beats
-    (``engine.tails_on_whole_beats``)."""
+    beats (the unit's padded outputs are dropped before it), so the path is built with WR_ALIGNED = 1: the writer
+    without a realignment buffer, as the engine's plan prices it (``engine.dma_on_whole_beats``)."""
     beat = prog.unit.axi_dw // 8
     regs = (configs or step_configs(prog)).regs
-    return all(_on_beats(c, "wr", beat) and c["wr_tail"] % beat == 0 and c["wr_tail_addr"] % beat == 0
-               for c in regs)
+    return all(_on_beats(c, "wr", beat) for c in regs)
 
 
 def rtl_params(prog, dma_burst: int = 16, configs: StepConfigs | None = None) -> dict[str, int]:
@@ -860,23 +827,14 @@ def layout(prog, steps: list) -> DdrLayout:
                 vt_layer(prog, s).mh - s.mh) * s.mw
         if s.kind == "av":  # its weight image
             sizes[s.vt_of] = len(av_image(prog, s))
-    for s in steps:  # outputs padded to whole PE folds: AV's last token's past its tensor (``av_write``), a residual
-        if _tail(prog, s):  # read past its tensor, the others' tails to the scratch
-            sizes[SCRATCH] = max(sizes.get(SCRATCH, 0), _tail(prog, s))
-        if s.kind in ("gemm", "av") and s.layer.mh > s.mh:
-            if s.kind == "av":
-                sizes[s.output] = max(sizes[s.output], _extent(av_write(prog, s)) * prog.elem_bytes(s.output))
-            if s.residual is not None:
-                r = s.residual.tensor
-                sizes[r] = max(sizes[r], _extent(residual_access(prog, s)) * prog.elem_bytes(r))
+    for s in steps:  # outputs padded to whole PE folds: a residual read past its tensor
+        if s.kind == "gemm" and s.layer.mh > s.mh and s.residual is not None:
+            r = s.residual.tensor
+            sizes[r] = max(sizes[r], _extent(residual_access(prog, s)) * prog.elem_bytes(r))
     for t, n in sizes.items():
         bases[t] = off
         off += -(-n // PAGE) * PAGE
     return DdrLayout(0, bases, off)
-
-
-#: ``DdrLayout.bases``' name of the writer's scratch area (its tails: the unit's padded outputs)
-SCRATCH = "scratch"
 
 
 def _extent(a: Access) -> int:
@@ -891,16 +849,12 @@ def place(buf: bytearray, lay: DdrLayout, name: str, data: bytes) -> None:
 
 def constant_writes(prog, steps: list, lay: DdrLayout) -> list[tuple[str, int, bytes]]:
     """What the host writes into the program's DDR once, before its first frame, as (name, address, bytes): the
-    program's weight image at 0, the writer's scratch (zeros: the GEMM steps' tails, the unit's padded outputs, write
-    zeros again), each step's lanes' parameters, an image step's table, a window step's weight image, a V
-    transpose's one-hot inputs and zeros past V's region (the last block's padded keys read there, so the last tail,
-    which the scratch keeps, writes zeros), AV's weight image (its requantisation words; V^T's rows zero until the V
+    program's weight image at 0, each step's lanes' parameters, an image step's table, a window step's weight image,
+    a V transpose's one-hot inputs, AV's weight image (its requantisation words; V^T's rows zero until the V
     transpose writes them). Every other byte the program reads is written by a step first, or is padding it must
-    read as zero: the host zeroes the rest (``samfpga.backends.engine_host``)."""
+    read as zero, or is read only for outputs the writer's pack drops (the last block's padded keys past V's
+    region): the host zeroes the rest (``samfpga.backends.engine_host``)."""
     out = [("weights", 0, bytes(prog.image))]
-    tails = [_tail(prog, s) for s in steps if _tail(prog, s)]
-    if tails:
-        out.append((SCRATCH, lay.bases[SCRATCH], bytes(max(tails))))
     for s in steps:
         if _lane_rq(s) is not None:
             out.append((f"{s.name}.lanes", lay.bases[f"{s.name}.lanes"], _params_of(prog, s)))
@@ -911,9 +865,6 @@ def constant_writes(prog, steps: list, lay: DdrLayout) -> list[tuple[str, int, b
             out.append((f"{s.name}.weights", lay.bases[f"{s.name}.weights"], window_layer(prog, s)[1]))
         if s.kind == "vt":
             out.append((f"{s.name}.onehot", lay.bases[f"{s.name}.onehot"], onehot(prog, s)))
-            t = s.input.tensor
-            out.append((f"{t} (past V)", lay.bases[t] + _tensor_bytes(prog, t),
-                        bytes((vt_layer(prog, s).mh - s.mh) * s.mw)))
         if s.kind == "av":
             out.append((s.vt_of, lay.bases[s.vt_of], av_image(prog, s, np.zeros((s.iters, s.mh, s.mw), np.int64))))
     return out
@@ -950,9 +901,8 @@ def ddr_images(prog, mem: dict, steps: list, lay: DdrLayout, seed: int = 4) -> t
 
 
 def output_bytes(prog, mem: dict, s) -> bytes:
-    """The bytes path step ``s`` leaves at its output's base: the program's stored tensor (for an AV whose dims are
-    padded, then its last token's padded outputs: ``av_write``), or for a V transpose AV's weight image with V^T's
-    rows (``av_image``)."""
+    """The bytes path step ``s`` leaves at its output's base: the program's stored tensor, or for a V transpose AV's
+    weight image with V^T's rows (``av_image``)."""
     if s.kind == "vt":
         av = _av_of(prog, s)
         return av_image(prog, av, _vt_rows(mem, av))
@@ -963,24 +913,13 @@ def output_bytes(prog, mem: dict, s) -> bytes:
         out = _bytes(window_frame(prog, w, _read(mem, w.input)).fmap)
     else:
         out = prog.stored(s.output, mem[s.output])
-    if s.kind == "av" and s.layer.mh > s.mh:  # the last token's padded outputs, past the tensor (``av_write``)
-        from samfpga.hw.sim import token_batch_mvu as tb
-        from samfpga.hw.sim.engine_program import _read
-
-        p = _read(mem, s.input).reshape(s.iters, s.tokens, s.mw)[-1:]
-        y = tb.unit_model(p, av_image(prog, s, _vt_rows(mem, s)), s.layer, base=(s.iters - 1) * s.layer.min_stride)
-        out += _bytes(y[0, -1, s.mh:])
     return out
 
 
 def written_bytes(prog, s) -> int:
     """The bytes path step ``s``'s writer writes (a V transpose: V^T's rows only, not AV's requantisation words)."""
-    if s.kind == "vt":  # V^T's rows and (the tails) their keys padded to whole PE folds
-        return s.iters * vt_tokens(prog, s) * vt_layer(prog, s).mh
-    if s.kind == "av":  # its outputs padded to whole PE folds
-        return av_write(prog, s).size
-    if s.kind == "gemm":  # its outputs and their padding (the tails)
-        return s.iters * s.tokens * s.layer.mh * prog.elem_bytes(s.output)
+    if s.kind == "vt":  # V^T's rows, their keys (the pack drops the padded ones)
+        return s.iters * vt_tokens(prog, s) * s.mh
     return int(np.prod(s.out_shape)) * prog.elem_bytes(s.output)
 
 
@@ -1029,12 +968,12 @@ def step_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """An attention step's registers: QK^T (the queries, K's blocks as the unit's weight passes, the softmax at its
     set), the V transpose (the one-hot inputs once per iteration, V's blocks as weights, a raw frame of low bytes
-    to AV's image at ``av_rows_write``, the padded keys to the scratch: ``writer_pattern``), AV (the softmax's rows
-    against AV's image, the output's pattern)."""
+    to AV's image at ``av_rows_write``, the padded keys dropped: ``writer_pattern``), AV (the softmax's rows against
+    AV's image, the output's pattern, its padded dims dropped)."""
     if s.kind == "vt":
         c, n = vt_layer(prog, s), vt_tokens(prog, s)
         rd = Access(0, n * c.mw, ((s.iters, 0),))  # the same one-hot vectors each iteration
-        rd_base, wr = lay.bases[f"{s.name}.onehot"], None  # the writer: writer_pattern (V^T's rows and tails)
+        rd_base, wr = lay.bases[f"{s.name}.onehot"], None  # the writer: writer_pattern (V^T's rows)
         unit = _unit_regs(c, lay.bases[s.input.tensor] + s.input.access.offset, s.iters, n)
         unit["wt_stride"] = s.mh * s.mw  # one block of V per iteration
     elif s.kind == "qk":  # its probabilities in order (attention_steps)
@@ -1042,11 +981,11 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
         unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
         unit["wt_stride"] = s.mh * s.mw  # one block of K per iteration
     else:
-        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], av_write(prog, s)
+        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], None  # writer_pattern
         unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
     rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
     wrc = (_writer_regs(prog, s, lay) if wr is None else
-           {**{f"wr_{k}": v for k, v in ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1)).items()}, **NO_TAIL})
+           {**{f"wr_{k}": v for k, v in ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1)).items()}, **NO_PACK})
     sets = rows_config(prog)["names"]
     return {**{f"rd_{k}": v for k, v in rdc.items()},
             "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),
@@ -1060,17 +999,16 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 DW_SHAPE = ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")
 
 
-#: the writer's tail registers of a step without tails
-NO_TAIL = {"wr_tail": 0, "wr_tail_addr": 0, "wr_tail_level": 0}
+#: the writer's pack registers of a step that writes every byte the unit sends
+NO_PACK = {"wr_pk_beats": 0, "wr_pk_keep": 0}
 
 
 def _writer_regs(prog, s, lay: DdrLayout) -> dict[str, int]:
-    """The writer's registers (wr_*) of step ``s``: a GEMM step's ``writer_pattern`` (its tails to the scratch area),
-    another's stored pattern (``_stored_write``)."""
-    w = writer_pattern(prog, s) if s.kind in ("gemm", "vt") else WriterPattern(_stored_write(prog, s))
+    """The writer's registers (wr_*) of step ``s``: its ``writer_pattern`` (the pack's tokens where the unit's outputs
+    are padded)."""
+    w = writer_pattern(prog, s)
     cfg = ar.frame_config(AccessFrame(w.access, lay.bases[s.output], prog.elem_bytes(s.output)))
-    return {**{f"wr_{k}": v for k, v in cfg.items()}, "wr_tail": w.tail,
-            "wr_tail_addr": lay.bases[SCRATCH] if w.tail else 0, "wr_tail_level": w.level}
+    return {**{f"wr_{k}": v for k, v in cfg.items()}, "wr_pk_beats": w.beats, "wr_pk_keep": w.keep}
 
 
 def _unit_regs(c, base: int, iters: int, tokens: int) -> dict[str, int]:

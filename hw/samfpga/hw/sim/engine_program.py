@@ -388,18 +388,14 @@ def _stream_order_stores(prog: EngineProgram) -> None:
     """Store a permuted write in the producer's stream order where that moves fewer runs: the writer's permutation
     folded into every read of the tensor instead (a transpose written and read back transposed, as TinyViT's
     tokens -> NCHW -> depthwise conv, becomes two sequential transfers). Only tensors the program alone reads (not
-    the accelerator's output), and only when every read still has an affine address pattern. An AV product whose
-    outputs are padded to whole PE folds (a head dim the unit's PE does not divide) is stored in stream order
-    whenever its reads allow, runs or not: its writer can then write each token's whole fold over the next token's
-    first bytes, which that token writes after it (the GEMM path's ``engine_gemm_path.av_write``)."""
+    the accelerator's output), and only when every read still has an affine address pattern."""
     for s in prog.steps:
         if s.write is None or not _internal(prog, s.output):
             continue
-        padded_av = s.kind == "av" and s.layer.mh > s.mh
         moved = _moved_reads(prog, s.output, np.argsort(s.write.indices()))  # stored position -> stream element
         if moved is None:
             continue
-        if not padded_av and 1 + sum(_runs(o.access) for _, _, o in moved) >= _runs(s.write) + sum(
+        if 1 + sum(_runs(o.access) for _, _, o in moved) >= _runs(s.write) + sum(
                 _runs(getattr(t, k).access) for t, k, _ in moved):
             continue
         prog.layouts[s.output] = s.write.indices()
