@@ -25,8 +25,10 @@ The engine (what the cycle and resource figures below assume):
   image's table and 3 x 3 patches at stride 2, the image stored 4 bytes a pixel); a second
   reader brings the residual to an adder on the output path.
 - **Output path**: the unit -> residual adder -> softmax (int_softmax.sv's pipelined architecture at ``sm_lanes``
-  lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> a strip writer
-  (DMA).
+  lanes, QK^T only: a row per N/lanes cycles, ``softmax_row_cycles``, plus its latency per step) -> the writer's
+  pack (token_pack.sv: each token's outputs padded to whole PE folds dropped, the rest re-cut to the 16-byte port;
+  ``pricing.TOKEN_PACK``) -> the writer (DMA; without a realignment buffer where every write is on whole beats,
+  ``writes_on_whole_beats``), so it writes the layers' outputs alone.
 - **Depthwise unit**: dw_core.sv (``dw_pe`` channels x 9 taps per cycle, its requantiser lanes; docs/dw_core.md)
   over the whole map, as the compiled program launches it (``dw_strip`` 0: its window's banks hold 4 rows of the
   widest map at the widest layer's channels), or in column strips with a one-column halo (banks sized for strips of
