@@ -81,6 +81,7 @@ def token_pack(pe: int) -> dict[str, float]:
         return {k: v * pe / top for k, v in TOKEN_PACK[top].items()}
     return dict(max((TOKEN_PACK[p] for p in TOKEN_PACK if p >= pe), key=lambda r: r["LUT"]))
 
+
 #: requant_lanes.sv (the engine's requantiser lanes after the depthwise unit, the LayerNorm and the residual adder,
 #: parameters for 320 channels in LUTRAM, 18-bit scales): (fixed, per lane) per resource, the line through Yosys
 #: ``synth_xilinx -family xcup`` counts at 4 and 16 lanes (``python bench/requant_lanes_synth.py``,

@@ -969,27 +969,26 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
     """An attention step's registers: QK^T (the queries, K's blocks as the unit's weight passes, the softmax at its
     set), the V transpose (the one-hot inputs once per iteration, V's blocks as weights, a raw frame of low bytes
     to AV's image at ``av_rows_write``, the padded keys dropped: ``writer_pattern``), AV (the softmax's rows against
-    AV's image, the output's pattern, its padded dims dropped)."""
+    AV's image, its padded dims dropped); each step's writer its ``writer_pattern`` (QK^T's probabilities in
+    order: ``attention_steps`` takes only those stored so)."""
     if s.kind == "vt":
         c, n = vt_layer(prog, s), vt_tokens(prog, s)
         rd = Access(0, n * c.mw, ((s.iters, 0),))  # the same one-hot vectors each iteration
-        rd_base, wr = lay.bases[f"{s.name}.onehot"], None  # the writer: writer_pattern (V^T's rows)
+        rd_base = lay.bases[f"{s.name}.onehot"]
         unit = _unit_regs(c, lay.bases[s.input.tensor] + s.input.access.offset, s.iters, n)
         unit["wt_stride"] = s.mh * s.mw  # one block of V per iteration
-    elif s.kind == "qk":  # its probabilities in order (attention_steps)
-        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], Access(0, int(np.prod(s.out_shape)), ())
+    elif s.kind == "qk":
+        rd, rd_base = s.input.access, lay.bases[s.input.tensor]
         unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
         unit["wt_stride"] = s.mh * s.mw  # one block of K per iteration
     else:
-        rd, rd_base, wr = s.input.access, lay.bases[s.input.tensor], None  # writer_pattern
+        rd, rd_base = s.input.access, lay.bases[s.input.tensor]
         unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
     rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
-    wrc = (_writer_regs(prog, s, lay) if wr is None else
-           {**{f"wr_{k}": v for k, v in ar.frame_config(AccessFrame(wr, lay.bases[s.output], 1)).items()}, **NO_PACK})
     sets = rows_config(prog)["names"]
     return {**{f"rd_{k}": v for k, v in rdc.items()},
             "in_unsigned": int(s.kind != "vt" and prog.dtypes[s.input.tensor].startswith("UINT")),
-            **wrc, **unit,
+            **_writer_regs(prog, s, lay), **unit,
             "residual": 0, "layernorm": 0, "depthwise": 0, "nm_raw": 0, "nm_only": 0, "window": 0,
             "softmax": int(s.kind == "qk"), "sm_set": sets.index(s.name) if s.kind == "qk" else 0,
             "sm_rows": s.iters * s.tokens if s.kind == "qk" else 0}
@@ -997,10 +996,6 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
 
 #: the depthwise unit's shape registers (dw_<key>) a depthwise or window step sets from ``dw_core.frame_config``
 DW_SHAPE = ("h", "w", "tiles", "cb", "stride2", "open_l", "open_r")
-
-
-#: the writer's pack registers of a step that writes every byte the unit sends
-NO_PACK = {"wr_pk_beats": 0, "wr_pk_keep": 0}
 
 
 def _writer_regs(prog, s, lay: DdrLayout) -> dict[str, int]:
