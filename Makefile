@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: setup setup-dev setup-board demo test test-fast test-dev test-board lint stats clean bundle-default bench build-hw \
         train-default train-default-chain train-default-dr eval-default calibrate train-video eval-video train-proposals eval-proposals proposal-head-hw sim \
-        sim-stitched cosim-rtl bitstream
+        sim-stitched cosim-rtl bitstream engine-default
 
 setup: setup-dev setup-board
 
@@ -79,6 +79,12 @@ calibrate: setup-dev
 BOARD ?= kv260
 build-hw: setup-dev
 	$(PY) -m samfpga.hw.build_cli --board $(BOARD) --out $(OUT)/hw/$(BOARD)
+
+## engine-default: the bundled default on the layer-sequential engine for BOARD: samfpga build-hw --engine (stops
+## before the bitstream without Vivado), the program against the integer graph, the first attention block in RTL,
+## the deployment package and its pynq-sim run in the board environment (bench/results/engine_default_$(BOARD).md)
+engine-default: setup
+	$(PY) bench/engine_default.py --board $(BOARD) --work $(OUT)/engine_default
 
 ## train-default: reproduce the bundled default model from scratch on CPU (teacher, student pretraining,
 ## distillation, publish to sw/samfpga/assets/default, evaluation of teacher and student); see docs/training.md

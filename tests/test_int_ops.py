@@ -21,6 +21,7 @@ from samfpga.kernels.layernorm import (
     eps_int_for,
     int_layernorm,
     max_abs_input,
+    max_abs_output,
     out_bits_for,
 )
 from samfpga.kernels.softmax import int_softmax, make_params
@@ -51,6 +52,29 @@ def test_layernorm_matches_float_within_table_error(c, f, t) -> None:
     assert (z[0] == 0).all()
     # the output range holds every value (no saturation on valid input)
     assert np.abs(z).max() < 2 ** (p.out_bits - 1)
+
+
+@pytest.mark.parametrize("c,f,t", [(64, 8, 10), (128, 8, 10), (256, 8, 10), (12, 4, 6), (48, 6, 8)])
+def test_layernorm_output_bound_holds_and_is_tight(c, f, t) -> None:
+    """``max_abs_output``: no input drives |z| past it (the outputs unclipped: out_bits 32), the worst inputs (one
+    value apart from the rest, at every magnitude, eps 0, either sign) come within 0.5% + 2 of it; the bundled
+    default's 64-channel LayerNorm (12 bits) never reaches its clip, so it computes the same at 13 bits."""
+    rng = np.random.default_rng(c)
+    p = IntLayerNormParams(c, 0, frac_bits=f, out_bits=32, lut_bits=t)
+    worst = []
+    for a in range(1, 3000):  # x = (a, b, b, ..., b): |x0 - mean| / std = sqrt(C - 1) exactly
+        x = np.zeros((2, c), np.int64)
+        x[0, 0], x[1] = a, -a
+        x[1, 1:] = rng.integers(-3, 4)
+        worst.append(x)
+    x = np.concatenate(worst + [_tokens(rng, 2000, c)])
+    z = np.abs(int_layernorm(x, p))
+    bound = max_abs_output(p)
+    assert z.max() <= bound and bound - z.max() <= 0.005 * bound + 2
+    narrow = IntLayerNormParams(64, 5, out_bits=out_bits_for(64, 8))
+    assert narrow.out_bits == 12 and max_abs_output(narrow) < 1 << 11
+    xs = _tokens(rng, 500, 64)
+    np.testing.assert_array_equal(int_layernorm(xs, narrow), int_layernorm(xs, IntLayerNormParams(64, 5, out_bits=13)))
 
 
 def test_layernorm_negate_and_errors() -> None:

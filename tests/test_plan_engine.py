@@ -669,3 +669,58 @@ def test_token_pack_prices_are_the_committed_yosys_counts():
     for pe, res in TOKEN_PACK.items():
         assert all(res[r] == runs[str(pe)][r] for r in ("LUT", "FF", "BRAM36", "URAM", "DSP")), pe
     assert token_pack(36)["LUT"] == max(TOKEN_PACK[p]["LUT"] for p in TOKEN_PACK if p >= 36)
+
+
+def test_bundled_defaults_attention_runs_with_av_keys_padded():
+    """The bundled default's attention (sw/samfpga/assets/default/bundle.json: heads of 32 dims over 4 x 4 windows,
+    16 keys) on an engine of SIMD 32: the path runs it (QK^T's dims one SIMD fold; AV's 16 keys padded to the fold,
+    ``engine_gemm_path.av_read``), and the plan prices AV reading 32 bytes a token (the token's 16 probabilities
+    and the next token's, cancelled by zero weights) at the unit's cycles of a 32-wide fold. A SIMD other than the
+    head's dims is refused."""
+    from pathlib import Path
+
+    from samfpga.models.image_encoder.tiny_vit import TinyViTConfig
+
+    root = Path(__file__).parent.parent
+    enc = json.loads((root / "sw/samfpga/assets/default/bundle.json").read_text())["model_config"]["encoder_config"]
+    ecfg = TinyViTConfig(**enc)
+    us = encoder_layers(ecfg)
+    c = EngineConfig(board="kv260", encoder_config=ecfg, pe=32, simd=32, batch=128, dw_pe=16, ln_lanes=4, sm_lanes=8)
+    assert path_runs(c, us) and not path_runs(replace(c, simd=16), us)
+    avs = [s for s in schedule(c, us) if s.name.endswith("matmul_av")]
+    layers = {x.name: x for u in us for x in u.layers}
+    assert avs and all(layers[s.name].mw == 16 for s in avs)
+    assert all(s.bytes_read == layers[s.name].vectors * 32 for s in avs)  # 16 keys padded to the fold
+    # the DMA's 3 cycles a run: AV reads a 2-beat run a token, the qkv layer writes a run per head's 32 dims, the V
+    # transpose a run per row of V^T (16 keys: half a SIMD fold of AV's words)
+    assert all(s.bounds["reader"] == 3 * layers[s.name].vectors for s in avs)
+    qkvs = [s for s in schedule(c, us) if s.name.endswith("attn.qkv")]
+    assert qkvs and all(s.bounds["writer"] == 3 * layers[s.name].vectors * layers[s.name].mh // 32 for s in qkvs)
+    vts = [s for s in schedule(c, us) if s.name.endswith("(V transpose)")]
+    assert vts and all(s.bounds["writer"] == 3 * s.bytes_written // 16 for s in vts)
+    p = evaluate(c, us)
+    assert p.fits and "matmul_av" in {s.name.rsplit(".", 1)[-1] for s in p.steps}
+
+
+@pytest.mark.parametrize("pe,simd,keys,d", [(40, 32, 64, 32), (32, 32, 16, 32), (16, 16, 16, 16), (16, 16, 16, 32),
+                                            (40, 32, 16, 32), (24, 16, 16, 16), (10, 16, 16, 16)])
+def test_v_transpose_runs_are_the_paths(pe, simd, keys, d):
+    """``vt_runs``, the V transpose writer's runs an iteration that the plan prices at ``RUN_CYCLES`` each, equals
+    the runs of the path's own writer pattern (``engine_gemm_path._rows_write`` on AV's image at that shape)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from samfpga.hw.plan.engine import vt_runs
+    from samfpga.hw.sim import engine_gemm_path as gp
+    from samfpga.hw.sim import token_batch_mvu as tb
+
+    u = TokenBatchConfig(mw=4 * simd, mh=4 * pe, simd=simd, pe=pe, batch=16, a_bits=9, w_bits=8, acc_bits=24,
+                         requant=True, out_bits=8, axi_dw=128, rt_shape=True)
+    layer = tb.layer_shape(u, tb.whole_folds(keys, simd), tb.whole_folds(d, pe), 16)
+    iters, z = 3, np.zeros((3, layer.mh), np.int64)
+    av = SimpleNamespace(layer=layer, iters=iters, mh=d, mw=keys, rq_params=tb.RequantParams(z + 1, z, z))
+    rows = d if d <= pe or d % pe == 0 else layer.mh
+    a = gp._rows_write(None, av, rows)
+    assert a is not None and a.size == iters * rows * keys
+    assert a.size // a.run == iters * vt_runs(keys, rows, simd, pe)

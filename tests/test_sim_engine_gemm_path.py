@@ -99,6 +99,28 @@ def test_path_steps_and_refusal():
         gp.step_config(prog, s1, lay)
 
 
+def test_layernorms_of_several_widths_run_at_the_widest():
+    """One build has one LayerNorm output width (``norm_config``): a narrower layer runs at the widest when its clip
+    never acts (the bundled default's 12-bit LayerNorm of 64 channels beside 13-bit ones: ``max_abs_output`` 2,035
+    < 2,048) or when its requantiser maps both clips alike; a layer whose outputs do reach its narrower clip and
+    whose requantiser tells the clips apart is refused, named."""
+    from types import SimpleNamespace
+
+    from samfpga.hw.sim.lane_requant import LaneRequant
+    from samfpga.kernels.layernorm import IntLayerNormParams, out_bits_for
+
+    def step(name, c, bits, scale):
+        rq = LaneRequant(np.full(c, scale), np.zeros(c, np.int64), np.full(c, 4), 8, True)
+        return SimpleNamespace(name=name, ln=IntLayerNormParams(c, 5, out_bits=bits), ln_rq=rq)
+
+    wide, ok = step("a", 128, out_bits_for(128, 8), 1), step("b", 64, out_bits_for(64, 8), 1)
+    assert [x.out_bits for x in gp._widest_outputs([wide, ok])] == [13, 13]
+    flat = step("c", 64, 11, 0)  # reaches its 11-bit clip, but the requantiser maps everything to 0
+    assert [x.out_bits for x in gp._widest_outputs([wide, flat])] == [13, 13]
+    with pytest.raises(ValueError, match="step d: its LayerNorm's 11-bit outputs differ from 13-bit ones"):
+        gp._widest_outputs([wide, step("d", 64, 11, 1)])
+
+
 @pytest.mark.timeout(900)
 def test_rtl_runs_the_programs_gemm_steps_ddr_to_ddr(tmp_path):
     """The program's 41 steps back to back on engine_gemm_path.sv built as the program's unit (PE 8 x SIMD 16, 9-bit
@@ -405,8 +427,9 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     - with side units narrower than the unit (``engine_gemm_path.with_lanes``; the KV260 plan's: depthwise 16 of
       SIMD 32, LayerNorm 4): here the depthwise unit at 8 channels a beat (the stem's 8-channel conv map padded to
       16 channels a pixel for the window, ``window_channels``), the LayerNorm at 4 lanes, the softmax at 4 of 16 keys.
-    All 42 steps under stalls and free-running leave DDR byte for byte the program's. A padded step run with its
-    pack off (every byte of the unit's tokens to the writer) writes other bytes."""
+    All 42 steps under stalls leave DDR byte for byte the program's (free-running: the PE 8 program's test above, the
+    same steps but the re-quantisation, without padding). A padded step run with its pack off (every byte of the unit's tokens
+    to the writer) writes other bytes."""
     from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
     from tests.test_engine_program import _inputs, requant_graph
 
@@ -436,9 +459,72 @@ def test_rtl_runs_every_step_with_outputs_padded_to_pe_folds_at_narrow_side_lane
     img, want, _ = _images(prog, mem, steps, lay)
     gp.build(prog, tmp_path)
     cfgs = [gp.step_config(prog, s, lay) for s in steps]
-    res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=11)
+    res = gp.simulate(cfgs, bytes(img), PASSES[:1], tmp_path, seed=11)
     _assert_every_pass(res, want, prog, steps)
     k = steps.index(next(s for s in padded if s.identity))
     r = gp.simulate([{**cfgs[k], "wr_pk_beats": 0}], bytes(want), [{"name": "free"}], tmp_path, tag="no_pack")
     b, n = lay.bases[steps[k].output], len(gp.output_bytes(prog, mem, steps[k]))
     assert r.images[0][b:b + n] != want[b:b + n]
+
+
+#: the wide-heads tiny build (tests/support/tiny_deploy.py --wide-heads): the bundled default's attention shape
+WIDE_HEADS = Path(__file__).parent / "runtime" / "data" / "tiny_wide_heads"
+
+
+@pytest.mark.timeout(600)
+def test_rtl_attention_with_keys_padded_to_simd_folds(tmp_path):
+    """The bundled default's attention shape (heads of 32 dims over 4 x 4 windows: 16 keys, fewer than a SIMD fold of
+    the head's dims) on the tiny build with wide heads, compiled for PE 24 x SIMD 32. QK^T: each head's dims one SIMD
+    fold, keys padded to a PE fold as before. AV: its weight rows are padded to a SIMD fold (16 keys -> 32): V^T's
+    16 keys fill the first half of each row of AV's image (the V transpose writes them there, ``av_rows_write``:
+    runs of 16 bytes 32 apart), the second half zero (written once with the image); the reader reads each token's
+    probabilities with the next token's 16 (``av_read``: runs of 32 bytes 16 apart; the last token's past the
+    tensor, the slack ``layout`` leaves), which the zero weights cancel; its dims padded 32 -> 48 and dropped by
+    the pack. The program equals the graph's execution; DDR after the RTL byte for byte the program's, under stalls
+    and free-running, with random bytes in the slack. Negative control: a nonzero byte in AV's padded weight
+    columns changes its output."""
+    from samfpga.hw.sim.engine_program import compile_program, engine_unit, run_program
+    from samfpga.intexec.executor import load_intgraph
+    from tests.test_engine_program import _inputs, check_program_equals
+
+    g = load_intgraph(WIDE_HEADS)
+    prog = compile_program(g, engine_unit(g, pe=24, simd=32, batch=16))
+    x = _inputs(g, 3)
+    ref = g.run_all(x)
+    ref[prog.input] = g.run_host_pre(x)
+    assert check_program_equals(g, prog, ref) == len(prog.steps) - 3  # all but the V transposes (no graph tensor)
+    mem = run_program(prog, ref[prog.input])
+    at = gp.attention_steps(prog)
+    assert [(s.kind, s.mw, s.mh, s.layer.mw, s.layer.mh) for s in at] == [
+        ("qk", 32, 16, 32, 24), ("vt", 32, 16, 32, 24), ("av", 16, 32, 32, 48)] * 3
+    # the qkv layers' writers: a run per head's 32 dims a token (what the plan prices at 3 cycles a run)
+    for q in (s for s in at if s.kind == "qk"):
+        w = gp.writer_access(prog, next(s for s in prog.steps if s.output == q.input.tensor))
+        assert w.run == 32
+    av = at[2]
+    rd = gp.av_read(av)
+    assert (rd.run, rd.loops[-1]) == (32, (av.iters * av.tokens, 16))
+    wr = gp.av_rows_write(prog, av)
+    assert wr.run == 16 and gp.vt_tokens(prog, at[1]) == 48  # 32 dims in two folds of 24 rows: 48 one-hot inputs
+    lay = gp.layout(prog, at)
+    sizes = {t: lay.bases[t] for t in lay.bases}
+    assert all(b % 4096 == 0 for b in sizes.values())
+    img, want, _ = _images(prog, mem, at, lay)
+    gp.build(prog, tmp_path)
+    cfgs = [gp.step_config(prog, s, lay) for s in at]
+    res = gp.simulate(cfgs, bytes(img), PASSES, tmp_path, seed=5)
+    _assert_every_pass(res, want, prog, at)
+    # a nonzero weight in the first AV's padded key columns (the image the host writes) shows in its output
+    k = 2
+    bad = bytearray(want)
+    z = gp.av_image(prog, av, np.zeros((av.iters, av.mh, av.mw), np.int64))
+    ones = np.zeros((av.iters, av.layer.mh, av.layer.mw), np.int64)
+    ones[:, :av.mh, av.mw:] = 1
+    from samfpga.hw.sim import token_batch_mvu as tb
+
+    pad = np.flatnonzero(np.frombuffer(tb.pack_weights(ones, av.layer, rq=av.rq_params), np.uint8)
+                         != np.frombuffer(z, np.uint8))
+    bad[lay.bases[av.vt_of] + int(pad[0])] ^= 0x01
+    r = gp.simulate([cfgs[k]], bytes(bad), [{"name": "free"}], tmp_path, tag="pad_weight")
+    b, n = lay.bases[av.output], len(gp.output_bytes(prog, mem, av))
+    assert not r.error and r.images[0][b:b + n] != want[b:b + n]

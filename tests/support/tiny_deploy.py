@@ -3,9 +3,14 @@
     .venv/bin/python -m tests.support.tiny_deploy --int-ops --out tests/runtime/data/tiny_deploy
     .venv/bin/python -m tests.support.tiny_deploy --int-ops --no-pixel-input --graph-only \
         --out tests/runtime/data/tiny_float_input
+    .venv/bin/python -m tests.support.tiny_deploy --int-ops --wide-heads --graph-only \
+        --out tests/runtime/data/tiny_wide_heads
 
 The second is the same build with the float input (normalised image, as before the pixel input): its integer
-graph is the reference the pixel-input package must equal (tests/runtime/test_pixel_input_board.py).
+graph is the reference the pixel-input package must equal (tests/runtime/test_pixel_input_board.py). The third
+is the bundled default's attention shape at the tiny size (``WIDE_HEADS``: heads of 32 dims over 4 x 4 windows, so
+16 keys, fewer than the head's dims), the engine's test of AV on keys padded to whole SIMD folds
+(tests/test_sim_engine_gemm_path.py).
 
 Model: tests.support.tiny_encoder's TINY (64x64, 32-channel 4x4 embedding) with seeded random weights (seed 3), W8A8
 PTQ-calibrated on 4 synthetic images, exported to QONNX and as a float bundle; ``samfpga build-hw --board kv260
@@ -22,13 +27,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
+#: TINY with the bundled default's attention shape: every head 32 dims over 4 x 4 windows (16 keys)
+WIDE_HEADS = {"embed_dims": [16, 32, 64, 64], "num_heads": [1, 1, 2, 2]}
 
-def build(work: Path, int_ops: bool = False, pixel_input: bool = True, qonnx: Path | None = None) -> tuple[Path, Path]:
+
+def build(work: Path, int_ops: bool = False, pixel_input: bool = True, qonnx: Path | None = None,
+          config: dict | None = None) -> tuple[Path, Path]:
     """(build dir, bundle dir) under ``work``; ``int_ops``: the build option ``--int-ops`` (integer LayerNorm and
     softmax layers instead of FINN+'s float ones); ``pixel_input``: ``--pixel-input`` (the accelerator takes
     uint8 pixels) or ``--no-pixel-input`` (the normalised float image, as before). ``qonnx``: an export of this
     same quantized encoder to build from (``tiny_encoder_qonnx()``, tests/conftest.py's session ``tiny_qonnx``)
-    instead of exporting it again (45-75 s); only read."""
+    instead of exporting it again (45-75 s); only read. ``config``: fields of TINY replaced (``WIDE_HEADS``)."""
     import torch
 
     from samfpga.hw.build_cli import main
@@ -39,7 +48,7 @@ def build(work: Path, int_ops: bool = False, pixel_input: bool = True, qonnx: Pa
     from tests.support.tiny_encoder import TINY, images
 
     torch.set_num_threads(1)
-    sam = random_student(seed=3, config=variant_config("vit_t", **TINY))
+    sam = random_student(seed=3, config=variant_config("vit_t", **{**TINY, **(config or {})}))
     if qonnx is None:
         q = quantize_encoder(sam.image_encoder)
         calibrate(q, images(4, seed=0))
@@ -65,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--int-ops", action="store_true", help="build with samfpga build-hw --int-ops")
     ap.add_argument("--no-pixel-input", dest="pixel_input", action="store_false",
                     help="build with --no-pixel-input (the accelerator takes the normalised float image)")
+    ap.add_argument("--wide-heads", action="store_true", help="TINY with WIDE_HEADS (heads of 32 dims)")
     ap.add_argument("--graph-only", action="store_true",
                     help="write only graph.json, weights.npz, driver.json (samfpga.hw.build.package.export_build)")
     args = ap.parse_args(argv)
@@ -81,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         write(args.build, args.bundle)
         return 0
     with tempfile.TemporaryDirectory(prefix="tiny_deploy_") as td:
-        write(*build(Path(td), int_ops=args.int_ops, pixel_input=args.pixel_input))
+        write(*build(Path(td), int_ops=args.int_ops, pixel_input=args.pixel_input,
+                     config=WIDE_HEADS if args.wide_heads else None))
     return 0
 
 

@@ -107,6 +107,19 @@ def out_bits_for(channels: int, frac_bits: int) -> int:
     return int(math.ceil(math.sqrt(channels - 1) * 2 ** frac_bits)).bit_length() + 1
 
 
+def max_abs_output(p: IntLayerNormParams) -> int:
+    """An upper bound on |z| before the output clip, for every input: |x - mean| / sqrt(var) <= sqrt(C - 1), eps
+    only shrinks it, and the table over-estimates 1 / sqrt(E) by at most max over its entries of
+    R[m] sqrt(m + 1) / 2^S (E / 4^k lies in [m, m + 1): the index truncates), plus the final rounding's 1/2. A layer
+    whose bound fits a narrower signed width than ``out_bits`` never saturates, so it computes the same at any
+    width at least that (the engine runs LayerNorms of several widths at its widest)."""
+    lo = 1 << (p.lut_bits - 2)
+    m = np.arange(lo, 1 << p.lut_bits, dtype=np.float64)
+    ratio = float((p.table * np.sqrt(m + 1.0)).max()) / 2.0 ** p.table_scale_bits
+    # float error of the product is far below the unit the floor keeps; +1 covers it anyway
+    return int(math.floor(math.sqrt(p.channels - 1) * 2.0 ** p.frac_bits * ratio + 0.5)) + 1
+
+
 def eps_int_for(channels: int, eps: float) -> int:
     """``round(C^2 * eps)`` (``eps`` in units of the input integers squared)."""
     if not eps >= 0:

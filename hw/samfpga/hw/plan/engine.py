@@ -40,8 +40,9 @@ The engine (what the cycle and resource figures below assume):
   read: strips of ``window`` columns without halo give the windows one after another (column-major), tokens
   row-major within each, and the writer puts them back (tests/test_plan_engine.py checks both models).
 
-Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at 16 B/cycle, all its DDR bytes at
-``ddr_efficiency`` of the board's peak) + ``launch_cycles``: transfers overlap compute (double-buffered DMA).
+Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at 16 B/cycle and at least
+``RUN_CYCLES`` a run (``dma_cycles``), all its DDR bytes at ``ddr_efficiency`` of the board's peak) +
+``launch_cycles``: transfers overlap compute (double-buffered DMA).
 
 Built: the GEMM unit with run-time layer shapes and raw output (token_batch_mvu.sv, RT_SHAPE = 1, RAW_OUT = 1:
 bit-exact in RTL simulation running layers of five shapes and raw frames back to back, and vit_t's 20 GEMM shapes
@@ -86,6 +87,30 @@ from samfpga.hw.sim.token_batch_mvu import whole_folds as _pad
 
 #: bytes per cycle of one strip reader / writer port (AXI_DW = 128)
 PORT_BYTES = 16
+#: cycles a DMA run (one burst request, a segment of the access walk) costs at least, so a frame of N runs of B bytes
+#: takes about max(3 N, its beats) (docs/access_reader.md, measured: 512 one-byte runs in 1,541 cycles; the bundled
+#: default's V transposes in RTL, 4,096 one-beat runs in 12,409: bench/results/engine_default_kv260.md)
+RUN_CYCLES = 3
+
+
+def dma_cycles(nbytes: int, runs: int) -> int:
+    """Cycles of a reader or writer moving ``nbytes`` in ``runs`` runs: its beats, at least ``RUN_CYCLES`` a run."""
+    return max(math.ceil(nbytes / PORT_BYTES), RUN_CYCLES * runs)
+
+
+def head_dims(unit: Unit) -> int:
+    """An attention stage's head dims (its QK^T's MW)."""
+    return next(x.mw for x in unit.blocks[0] if x.name.endswith("matmul_qk"))
+
+
+def vt_runs(keys: int, rows: int, simd: int, pe: int) -> int:
+    """Runs of a V transpose's writer per iteration (``engine_gemm_path.av_rows_write``: V^T's ``rows`` rows of
+    ``keys`` values into AV's weight image, words of PE rows x SIMD keys, each fold's requantisation words ahead of
+    it): the rows of a PE fold are one run when the keys are one whole SIMD fold, else each row's keys of each SIMD
+    fold are a run of their own."""
+    if keys == simd:
+        return -(-rows // pe)
+    return rows * -(-keys // simd)
 #: token_batch_mvu.sv's logic at the engine's sizes over the planner's model of it (``pricing.token_batch_logic``,
 #: fitted to Yosys at PE <= 10 x SIMD 40): the largest Yosys / model ratio of bench/results/engine_unit_synth.json
 #: (PE 24-40 x SIMD 32-64, batch 128-256, RT_SHAPE = 1, with and without RAW_OUT; LUT without LUTRAM: the largest
@@ -332,6 +357,8 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
         from samfpga.hw.sim.image_window import stored_bytes
 
         return stored_bytes(w, w)
+    if layer.kind == "matmul" and not layer.name.endswith("matmul_qk"):  # AV: keys padded to whole SIMD folds
+        return layer.vectors * _pad(layer.mw, cfg.simd)  # each token read with what follows it (av_read)
     return layer.vectors * layer.mw
 
 
@@ -440,11 +467,16 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         # the unit's last batch drains through the residual lanes, PE / lanes times slower than the unit sends it
         # (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
         b["unit"] += residual_drain(min(layer.vectors, tbc.batch), _pad(layer.mh, cfg.pe), res_lanes, cfg.pe)
-    b["reader"] = math.ceil(rd / PORT_BYTES)
+    # AV on keys padded to a SIMD fold reads a run a token (engine_gemm_path.av_read), else whole tensors in order
+    av_runs = layer.vectors if layer.kind == "matmul" and not tbc.raw and layer.mw % cfg.simd else 0
+    b["reader"] = dma_cycles(rd, av_runs)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
         b["adder"] = math.ceil(res / res_lanes)
-    b["writer"] = math.ceil(wr / PORT_BYTES)
+    # the qkv layer scatters each token's outputs to the Q / K / V regions, a run of a head's dims each
+    # (engine_program._attention_regions); the other layers write whole tensors or pixels' channels in runs
+    wr_runs = layer.vectors * layer.mh // head_dims(unit) if layer.name.endswith("attn.qkv") else 0
+    b["writer"] = dma_cycles(wr, wr_runs)
     b["ddr"] = math.ceil((rd + res + wr + wb) / bpc)
     binding = max(b, key=b.get)
     return Step(layer.name, engine, layer.macs, b[binding] + cfg.launch_cycles, b, rd + res, wr, wb, binding)
@@ -466,7 +498,7 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     b = {"unit": tb.schedule_cycles(tbc, n, rows)["total"]}
     rd, wr, wb = n * rows * tbc.mw, n * rows * t, tb.ddr_bytes_per_frame(tbc, n, rows)
     b["reader"] = math.ceil(rd / PORT_BYTES)
-    b["writer"] = math.ceil(wr / PORT_BYTES)
+    b["writer"] = dma_cycles(wr, n * vt_runs(t, rows, cfg.simd, gemm.pe))
     b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
     binding = max(b, key=b.get)
     return Step(f"{av.name} (V transpose)", "attention", 0, b[binding] + cfg.launch_cycles, b, rd, wr, wb, binding)
@@ -883,7 +915,7 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
         e["binding"][s.binding] = e["binding"].get(s.binding, 0) + 1
     rf = roofline(macs, board, clock, cfg.w_bits)
     return EnginePlan(
-        config={k: v for k, v in asdict(cfg).items() if k != "encoder_config"}, board=board.name,
+        config=plan_config(cfg), board=board.name,
         fits=all(p <= 1.0 for p in pressure.values()), fps=fps, cycles=cycles, clock_mhz=clock, steps=steps,
         components=comps, totals=tot, budget=budget, pressure=pressure, binding=binding,
         ddr={"bytes_per_frame": moved, "gb_per_s": moved * fps / 1e9, "peak_gb_per_s": DDR_GBPS[board.name][0],
@@ -891,6 +923,18 @@ def evaluate(cfg: EngineConfig, units: list[Unit] | None = None) -> EnginePlan:
         roofline={**rf, "fraction": fps / rf["fps"],
                   "mac_utilisation": macs / (cycles * cfg.pe * cfg.simd)},
         by_engine=by_engine, not_built=list(NOT_BUILT))
+
+
+def plan_config(cfg: EngineConfig) -> dict:
+    """``cfg``'s fields as the report records them; with an ``encoder_config`` its image size, and its shape in place
+    of the variant's name (the variant's defaults are not what was planned)."""
+    c = {k: v for k, v in asdict(cfg).items() if k != "encoder_config"}
+    e = cfg.encoder_config
+    if e is not None:
+        c["image_size"] = e.img_size
+        c["variant"] = (f"encoder (dims {list(e.embed_dims)}, depths {list(e.depths)}, heads {list(e.num_heads)}, "
+                        f"windows {list(e.window_sizes)})")
+    return c
 
 
 NOT_BUILT = (
@@ -902,9 +946,6 @@ NOT_BUILT = (
     "a depthwise layer strip by strip, each strip's columns and halos read as rows of one run, bit-exact in RTL "
     "for maps stored in order; a strip of a window-ordered map would compose two patterns; the tiny program runs "
     "that layer as one strip)",
-    "attention whose keys are not whole SIMD folds of the head's dims (the bundled default's 4 x 4 windows: 16 "
-    "keys, head dims 32): QK^T needs SIMD = the head's dims, AV keys in whole SIMD folds, so no engine runs it "
-    "(path_runs) and samfpga build-hw --engine refuses the bundled default at its plan",
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: the host side (samfpga.backends.engine_host / engine_driver, the build's "
     "host files, engine deployment packages) runs the GEMM path's steps through the path's AXI-Lite block in RTL "
@@ -948,13 +989,13 @@ SEARCH = {"pe": (8, 16, 24, 32, 40, 48, 64, 96, 128), "simd": (16, 32, 64), "bat
 
 def path_runs(cfg: EngineConfig, units: list[Unit]) -> bool:
     """Whether the GEMM path runs every step of the engine ``cfg`` (``engine_gemm_path.attention_steps``,
-    ``with_lanes`` refuse the others): each head's dims one SIMD fold (QK^T) and the keys whole SIMD folds (AV's
-    inputs), the softmax's lanes at most PE (raw_rows.sv takes PE sums a cycle) and dividing the keys, the depthwise
-    unit's channels a beat dividing every depthwise layer's channels."""
+    ``with_lanes`` refuse the others): each head's dims one SIMD fold (QK^T; AV's keys padded to whole SIMD folds
+    where they are not: ``engine_gemm_path.av_read``), the softmax's lanes at most PE (raw_rows.sv takes PE sums a
+    cycle) and dividing the keys, the depthwise unit's channels a beat dividing every depthwise layer's channels."""
     qks = qk_layers(units)
     keys = [u.window * u.window for u, _, _ in qks]
     dws = [x.mh for u in units for x in u.layers if x.kind == "dwconv"]
-    return (all(x.mw == cfg.simd for _, x, _ in qks) and all(k % cfg.simd == 0 for k in keys)
+    return (all(x.mw == cfg.simd for _, x, _ in qks)
             and cfg.sm_lanes <= cfg.pe and all(k % cfg.sm_lanes == 0 for k in keys)
             and all(c % cfg.dw_pe == 0 for c in dws))
 
@@ -984,8 +1025,8 @@ def search(cfg: EngineConfig, space: dict[str, tuple[int, ...]] | None = None,
             best, best_key = p, k
     if best is None:
         raise ValueError("engine search: no engine in the space whose steps the GEMM path runs (path_runs: SIMD "
-                         "each head's dims and dividing the attention's keys; softmax lanes at most PE, dividing the "
-                         "keys; depthwise lanes dividing its channels)")
+                         "each head's dims; softmax lanes at most PE, dividing the attention's keys; depthwise lanes "
+                         "dividing its channels)")
     best.searched = n
     return best
 

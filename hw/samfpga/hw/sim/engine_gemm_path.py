@@ -372,9 +372,11 @@ def attention_steps(prog) -> list:
     unsigned; keys that are not whole PE folds are padded by the next block's rows (a pass reads past its block,
     ``attention_operands.qk_frame``; the qkv tensor gets that slack after it in DDR, ``layout``), whose sums
     raw_rows.sv drops (a step's rows need not be whole beats of the writer: the last one ends its stream with a
-    partial beat, register sm_rows). The V transpose and AV when V
-    is stored so too and the keys are whole SIMD folds (V^T's rows are then whole weight words), after a QK^T on the
-    path; AV's dims may be padded to whole PE folds (the pack drops them: ``writer_pattern``)."""
+    partial beat, register sm_rows). The V transpose and AV when V is stored so too, after a QK^T on the path; AV's
+    dims may be padded to whole PE folds (the pack drops them: ``writer_pattern``), its keys to whole SIMD folds (the
+    bundled default's 16 keys at SIMD 32): V^T's rows then fill the first keys of each weight row, the rest zero
+    (written with the image, ``av_image``), and each token's probabilities are read with what follows them
+    (``av_read``: the next token's, or the tensor's slack in DDR, ``layout``), which the zero weights cancel."""
     u = prog.unit
     qks = [s for s in prog.steps if s.kind == "qk"]
     if not qks or len({s.mh for s in qks}) > 1 or not u.raw_out:
@@ -386,11 +388,19 @@ def attention_steps(prog) -> list:
         vt = _vt_of(prog, av)
         qk = next((q for q in out if q.output == av.input.tensor), None)
         keys, d = av.mw, av.mh
-        if qk is not None and (keys % u.simd == 0 and av.layer.mw == keys
+        if qk is not None and (av.layer.mw == -(-keys // u.simd) * u.simd and av_read(av) is not None
                                and qk.weights.tensor == vt.input.tensor and keys == qk.mh and d == qk.mw
                                and _block(vt.input.access, vt.iters, keys * d)):
             out += [vt, av]
     return [s for s in prog.steps if any(s is x for x in out)]
+
+
+def av_read(av) -> Access | None:
+    """AV's reader pattern over its probabilities: each token's keys, and where the unit's weight rows are padded
+    to whole SIMD folds (``layer.mw`` > keys) as many values more from the token's own start (``over_padding``:
+    the next token's, the zero weights cancel them; the last token's past the tensor, ``layout`` leaves that
+    slack). None when the stored runs are not whole tokens."""
+    return over_padding(av.input.access, av.iters * av.tokens, av.mw, av.layer.mw)
 
 
 def _av_of(prog, vt):
@@ -431,8 +441,8 @@ def av_image(prog, av, rows: np.ndarray | None = None, seed: int = 5) -> bytes:
 
     c = av.layer
     w = np.zeros((av.iters, c.mh, c.mw), np.int64)
-    w[:, :av.mh, :] = (np.random.default_rng(seed).integers(-128, 128, (av.iters, av.mh, c.mw)) if rows is None
-                       else np.asarray(rows, np.int64).reshape(av.iters, av.mh, c.mw))
+    w[:, :av.mh, :av.mw] = (np.random.default_rng(seed).integers(-128, 128, (av.iters, av.mh, av.mw)) if rows is None
+                            else np.asarray(rows, np.int64).reshape(av.iters, av.mh, av.mw))
     return tb.pack_weights(w, c, rq=av.rq_params)
 
 
@@ -453,11 +463,11 @@ def _rows_write(prog, av, n_rows: int) -> Access | None:
     from samfpga.hw.sim.dma_access import factor
 
     c = av.layer
-    n = av.iters * n_rows * c.mw
+    n = av.iters * n_rows * av.mw
     idx = np.zeros((av.iters, c.mh, c.mw), np.int64)
-    idx[:, :n_rows, :] = np.arange(n).reshape(av.iters, n_rows, c.mw)
+    idx[:, :n_rows, :av.mw] = np.arange(n).reshape(av.iters, n_rows, av.mw)
     rows = np.zeros_like(idx)
-    rows[:, :n_rows, :] = 1
+    rows[:, :n_rows, :av.mw] = 1
     planes = [np.frombuffer(tb.pack_weights(((idx >> 8 * b) & 0xFF) - 128, c, rq=av.rq_params), np.uint8)
               for b in range(3)]
     ones = np.frombuffer(tb.pack_weights(rows, c, rq=av.rq_params), np.uint8)
@@ -472,7 +482,8 @@ def _rows_write(prog, av, n_rows: int) -> Access | None:
 
 def over_padding(a: Access, tokens: int, mh: int, mhp: int) -> Access | None:
     """Reader pattern ``a`` over ``tokens`` tokens of ``mh`` elements for a stream of ``mhp`` >= ``mh`` elements a
-    token (a residual beside the unit's outputs padded to whole PE folds): each token's ``mhp`` elements from its
+    token (a residual beside the unit's outputs padded to whole PE folds; AV's probabilities against its weight
+    rows padded to whole SIMD folds): each token's ``mhp`` elements from its
     own start, the padded ones (what follows the token) read and dropped; runs of several tokens split into one
     run a token (one loop more). ``a`` itself when ``mh == mhp``; None when its runs are not whole tokens."""
     if mh == mhp:
@@ -641,14 +652,17 @@ def norm_config(prog):
 
 def _widest_outputs(steps: list) -> list:
     """The LayerNorm steps' kernels at the widest output width among them (one build has one). A narrower layer
-    (vit_t's 13-bit LayerNorms beside the last stage's 14-bit ones: ``layernorm.out_bits_for``) runs at the wider
-    width when its requantiser makes the difference vanish: per channel the same output at the narrow clip limit
-    and at the wide one, so (the requantiser being monotone) every value the narrow clip would have cut maps to
-    the same output. ValueError naming the step otherwise."""
+    (vit_t's 13-bit LayerNorms beside the last stage's 14-bit ones, the bundled default's 12-bit ones of 64
+    channels beside 13-bit ones of 128: ``layernorm.out_bits_for``) runs at the wider width when its clip never
+    acts (``layernorm.max_abs_output``: no input reaches it), or when its requantiser makes the difference vanish:
+    per channel the same output at the narrow clip limit and at the wide one, so (the requantiser being monotone)
+    every value the narrow clip would have cut maps to the same output. ValueError naming the step otherwise."""
+    from samfpga.kernels.layernorm import max_abs_output
+
     ob = max(s.ln.out_bits for s in steps)
     for s in steps:
         n = s.ln.out_bits
-        if n == ob:
+        if n == ob or max_abs_output(s.ln) < 1 << n - 1:
             continue
         c = s.ln_rq.channels
         lim = np.array([[-(1 << n - 1)], [(1 << n - 1) - 1], [-(1 << ob - 1)], [(1 << ob - 1) - 1]]).repeat(c, 1)
@@ -825,8 +839,10 @@ def layout(prog, steps: list) -> DdrLayout:
             sizes[f"{s.name}.onehot"] = len(onehot(prog, s))  # its padded keys' rows past V's region
             sizes[s.input.tensor] = sizes.get(s.input.tensor, _tensor_bytes(prog, s.input.tensor)) + (
                 vt_layer(prog, s).mh - s.mh) * s.mw
-        if s.kind == "av":  # its weight image
+        if s.kind == "av":  # its weight image; its probabilities read past their last token (keys padded)
             sizes[s.vt_of] = len(av_image(prog, s))
+            t = s.input.tensor
+            sizes[t] = max(sizes[t], _extent(av_read(s)) * prog.elem_bytes(t))
     for s in steps:  # outputs padded to whole PE folds: a residual read past its tensor
         if s.kind == "gemm" and s.layer.mh > s.mh and s.residual is not None:
             r = s.residual.tensor
@@ -853,7 +869,7 @@ def constant_writes(prog, steps: list, lay: DdrLayout) -> list[tuple[str, int, b
     a V transpose's one-hot inputs, AV's weight image (its requantisation words; V^T's rows zero until the V
     transpose writes them). Every other byte the program reads is written by a step first, or is padding it must
     read as zero, or is read only for outputs the writer's pack drops (the last block's padded keys past V's
-    region): the host zeroes the rest (``samfpga.backends.engine_host``)."""
+    region) or against zero weights (AV's last probabilities' padded keys): the host zeroes the rest (``samfpga.backends.engine_host``)."""
     out = [("weights", 0, bytes(prog.image))]
     for s in steps:
         if _lane_rq(s) is not None:
@@ -982,7 +998,7 @@ def _attention_config(prog, s, lay: DdrLayout) -> dict[str, int]:
         unit = _unit_regs(s.layer, lay.bases[s.weights.tensor] + s.weights.access.offset, s.iters, s.tokens)
         unit["wt_stride"] = s.mh * s.mw  # one block of K per iteration
     else:
-        rd, rd_base = s.input.access, lay.bases[s.input.tensor]
+        rd, rd_base = av_read(s), lay.bases[s.input.tensor]
         unit = _unit_regs(s.layer, lay.bases[s.vt_of], s.iters, s.tokens)
     rdc = ar.frame_config(AccessFrame(rd, rd_base, 1))
     sets = rows_config(prog)["names"]
