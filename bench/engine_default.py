@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--board", default="kv260")
     ap.add_argument("--work", type=Path, default=Path("out/engine_default"))
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
+    ap.add_argument("--picture", type=Path, default=Path("docs"), help="folder of the masks' picture")
     ap.add_argument("--board-side", nargs=2, type=Path, metavar=("PKG", "NPZ"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.board_side:
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
            "against_plan": r["design"]["against_plan"], "host": host_figures(work / "build" / "host"),
            "package": sum(p.stat().st_size for p in (work / "pkg").rglob("*") if p.is_file()),
            "board_side": masks_against_truth(np.load(work / "board.npz"))}
+    res["picture"] = draw_masks(np.load(work / "board.npz"), res["board_side"], a.picture / f"engine_default_{a.board}.png")
     a.out.mkdir(parents=True, exist_ok=True)
     stem = a.out / f"engine_default_{a.board}"
     stem.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
@@ -210,6 +212,38 @@ def masks_against_truth(board: dict) -> dict:
             "miou_float": round(float(np.mean(ious["float"])), 4)}
 
 
+def draw_masks(board: dict, figures: dict, path: Path) -> str:
+    """The bundled samples with their prompts: the ground truth, the float encoder's mask and the engine
+    package's (``pynq-sim``), each with its IoU; written to ``path`` (PNG), returned as a string."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from samfpga.models.data.synthetic import SyntheticConfig, generate_sample
+    from samfpga.viz import overlay
+
+    samples = _samples()
+    fig, axes = plt.subplots(3, len(samples), figsize=(3 * len(samples), 9.4), squeeze=False)
+    for k, (img, p) in enumerate(samples):
+        truth = generate_sample(p["split_seed"], p["index"], SyntheticConfig(image_size=img.shape[0])).masks[
+            p["instance"]]
+        rows = [("ground truth", truth), (f"float encoder: IoU {figures['iou_float'][k]:.3f}", board["masks_float"][k]),
+                (f"engine (pynq-sim): IoU {figures['iou_engine'][k]:.3f}", board["masks_engine"][k])]
+        for i, (title, m) in enumerate(rows):
+            axes[i, k].imshow(overlay(img, [m], points=np.array(p["points"]), labels=np.array(p["labels"]),
+                                      box=np.array(p["box"])))
+            axes[i, k].set_title(f"{p['image']}\n{title}" if i == 0 else title, fontsize=9)
+            axes[i, k].axis("off")
+    fig.suptitle("The bundled default's masks: float encoder vs its W8A8 engine package (point + box prompt)",
+                 fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=64)
+    plt.close(fig)
+    return str(path)
+
+
 def markdown(r: dict) -> str:
     p, c, s, g, bs = r["plan"], r["plan"]["config"], r["seconds"], r["program"], r["board_side"]
     rt = r["attention_rtl"]
@@ -247,7 +281,7 @@ def markdown(r: dict) -> str:
         f"mask IoU against the ground truth (point + box prompt, one mask): engine {bs['iou_engine']} "
         f"(**mIoU {bs['miou_engine']:.3f}**), float encoder {bs['iou_float']} (mIoU {bs['miou_float']:.3f}). The "
         "simulated device computes each frame with the package's integer graph, so its time is not the board's.",
-        ""])
+        "", *([f"![masks](../../{r['picture']})", ""] if r.get("picture") else [])])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ unit, the LayerNorm, the depthwise unit, the attention's rows and the residual l
 writer, its step control and row counter) and its AXI-Lite register block (engine_gemm_path_axil.sv, axil_regs.sv),
 (configuration read-back off, CFG_READ = 0, as the engine is built; with it beside), with every part the plan
 prices on its own (the DMAs, the GEMM unit, the gearboxes, the LayerNorm, the residual adder
-and lanes, raw_rows, the softmax, the depthwise unit) replaced by an opaque shell (``samfpga.hw.synth.shells``), and
+and lanes, raw_rows, the softmax, the depthwise unit, the writer's pack) replaced by an opaque shell (``samfpga.hw.synth.shells``), and
 the model the engine's plan prices them with (``samfpga.hw.plan.pricing.PATH_GLUE``).
 
     PYTHONPATH=sw:models:hw:. .venv/bin/python bench/engine_path_glue_synth.py [--out bench/results/engine_path_glue_synth]
@@ -28,7 +28,7 @@ import numpy as np
 
 #: the parts the plan prices on its own (each its own Yosys fit or model), shelled out of the glue's synthesis
 PARTS = ("access_reader", "access_writer", "token_batch_mvu", "byte_gearbox", "layernorm_lanes", "add_streams",
-         "requant_lanes", "raw_rows", "int_softmax", "dw_core", "image_window")
+         "requant_lanes", "raw_rows", "int_softmax", "dw_core", "image_window", "token_pack")
 #: the stream widths the glue is priced by (RTL parameter, the plan's EngineConfig field)
 WIDTHS = (("PE", "pe"), ("SIMD", "simd"), ("DW_PE", "dw_pe"), ("LN_PE", "ln_lanes"), ("SM_PE", "sm_lanes"))
 #: the KV260 1024² engine (bench/results/plan_engine.json) and vit_t's sizes there: MW / MH (the unit's counters),

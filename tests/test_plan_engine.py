@@ -16,6 +16,7 @@ from samfpga.hw.plan.engine import (
     LN_INPUT,
     PORT_BYTES,
     RAW_OUTPUT,
+    START_GAP,
     EngineConfig,
     components,
     ddr_bytes_per_cycle,
@@ -76,7 +77,8 @@ def test_every_mac_once_and_the_units_schedule(units):
     for u in units:
         for x in u.layers:
             s = by[x.name]
-            assert s.cycles == max(s.bounds.values()) + c.launch_cycles
+            # its registers written while the step before runs: its own cycles or the host's, and the start's gap
+            assert s.cycles == max(max(s.bounds.values()), c.launch_cycles) + START_GAP
             assert s.bounds["reader"] == math.ceil(s.bytes_read / PORT_BYTES) or "residual" in s.bounds
             if on_window(x):  # a launch per strip behind the depthwise unit's window (its 9 C' patch values)
                 cp, w = window_channels(c, x), x.in_width
@@ -190,12 +192,23 @@ def test_wide_vectors_run_with_fewer_tokens(units):
     assert layer_batch(small, x) == max(1, 16 * 8 // (-(-x.mw // 8) * 8)) < 16
 
 
+def test_a_step_shorter_than_the_hosts_launch_waits_for_it(units):
+    """The host writes each step's registers while the one before runs: a step costs its own cycles or the host's
+    launch, whichever is more, plus the start's gap; so a host 100x slower leaves the long steps as they were and
+    costs only where steps are shorter than it."""
+    fast, slow = schedule(cfg(launch_cycles=10), units), schedule(cfg(launch_cycles=1000), units)
+    for a, b in zip(fast, slow, strict=True):
+        own = max(a.bounds.values())
+        assert a.cycles == max(own, 10) + START_GAP and b.cycles == max(own, 1000) + START_GAP
+    assert any(max(a.bounds.values()) > 1000 for a in fast) and any(max(a.bounds.values()) < 1000 for a in fast)
+
+
 def test_a_starved_ddr_binds_every_step(units):
     c = cfg(ddr_efficiency=0.001)
     bpc = ddr_bytes_per_cycle(c)
     for s in schedule(c, units):
         assert s.binding == "ddr"
-        assert s.cycles == math.ceil((s.bytes_read + s.bytes_written + s.weight_bytes) / bpc) + c.launch_cycles
+        assert s.cycles == math.ceil((s.bytes_read + s.bytes_written + s.weight_bytes) / bpc) + START_GAP
 
 
 def test_resources_are_the_sum_of_the_parts(units):

@@ -323,11 +323,14 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     A plain step the reader and the writer both refuse raises UnitError naming it and STATUS's err bits 1 and 3; a
     window step refused alike leaves the path busy (its window waits for data) and raises UnitError from STATUS
     read while polling, not a timeout.
-    A second pass is the board's frame as the host runs it, writing every register each step, from the committed
-    host files of this program (tests/runtime/data/tiny_engine, what a deployment package carries: their steps at
-    buffer address 0 are these 41 steps' registers): the host's code zeroes the DDR and writes host.json's regions,
-    writes the accelerator input and runs ``engine_host.run_frame``; the output it reads back equals the integer
-    graph's accelerator output (tolerance 0)."""
+    A second pass is the board's frame as the host runs it, from the committed host files of this program
+    (tests/runtime/data/tiny_engine, what a deployment package carries: their steps at buffer address 0 are these
+    41 steps' registers): the host's code zeroes the DDR and writes host.json's regions, writes the accelerator
+    input and runs ``engine_host.run_frame`` with the sequencer's overlap, as the board's driver does (the block
+    latches its configuration when a step starts, CFG_LATCH = 1), here writing every register of each step while
+    the step before runs; the output it reads back equals the integer graph's accelerator output (tolerance 0).
+    Two more such frames, free-running, writing only changed registers: one a step at a time, one overlapped; the
+    overlapped one takes fewer cycles (the writes hidden behind the running step), with the same output."""
     from samfpga.backends.engine_host import read_engine_host, relocated
     from samfpga.backends.unit_regs import ENGINE_GEMM_PATH
 
@@ -347,13 +350,14 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     hung = {**cfgs[next(i for i, s in enumerate(steps) if s in gp.window_steps(prog))], "rd_count0": 0,
             "wr_count0": 0}
     # the DDR's stalls are the direct test's (above): here the AXI-Lite channels stall
+    frame = {"host": str(TINY_ENGINE), "x": str(tmp_path / "x.npy")}
     passes = [{"name": "changed", "axil_pause": 0.3},
-              {"name": "host", "host": str(TINY_ENGINE), "x": str(tmp_path / "x.npy"), "only_changed": False,
-               "r_pause": 0.2, "w_pause": 0.2}]
+              {"name": "host", **frame, "only_changed": False, "overlap": True, "r_pause": 0.2, "w_pause": 0.2},
+              {"name": "host_sequential", **frame}, {"name": "host_overlap", **frame, "overlap": True}]
     res = gp.simulate_axil(cfgs, [s.name for s in steps], bytes(img), passes, tmp_path, bad_steps=[bad, hung],
                            seed=7)
     assert not res.error, res.error
-    assert [p["name"] for p in res.passes] == ["changed", "host"]
+    assert [p["name"] for p in res.passes] == ["changed", "host", "host_sequential", "host_overlap"]
     n_regs = len(ENGINE_GEMM_PATH.cfg_regs)
     assert n_regs == 119
     p, got = res.passes[0], res.images[0]
@@ -366,10 +370,13 @@ def test_host_sequencer_runs_the_steps_through_axi_lite(tmp_path):
     assert "finished with err" in p["bad"][0] and "STATUS(0x04)=0xa" in p["bad"][0]
     assert "err while running" in p["bad"][1] and "STATUS(0x04)=0x10a [err=0xa busy=1]" in p["bad"][1]
     assert max(s["writes"] for s in p["steps"][1:]) < n_regs // 2
-    h = res.passes[1]  # every register written for every step: the same output
-    assert not h["timed_out"] and len(h["steps"]) == len(steps)
-    assert all(s["writes"] == n_regs + 1 for s in h["steps"])
-    np.testing.assert_array_equal(np.array(h["output"]).reshape(exp["y"].shape), exp["y"])
+    for h in res.passes[1:]:  # the board's frame: the graph's output
+        assert not h["timed_out"] and len(h["steps"]) == len(steps), h["name"]
+        np.testing.assert_array_equal(np.array(h["output"]).reshape(exp["y"].shape), exp["y"], err_msg=h["name"])
+    assert all(s["writes"] == n_regs + 1 for s in res.passes[1]["steps"])  # every register, while a step runs
+    seq, over = res.passes[2], res.passes[3]
+    assert [s["writes"] for s in seq["steps"]] == [s["writes"] for s in over["steps"]]
+    assert over["cycles"] < seq["cycles"], (over["cycles"], seq["cycles"])
     assert np.array_equal(exp["y"], _graph_output(prog, mem))
 
 

@@ -68,7 +68,9 @@ def render(m: UnitMap) -> str:
     L += [f"\t{t}  {n} = {d}," for t, n, d in params if t != "localparam"]
     local = [(n, d) for t, n, d in params if t == "localparam"]
     L += [f"\tint unsigned  AXIL_AW = {m.addr_bits},\t// AXI-Lite address bits (the register window)",
-          f"\tbit  CFG_READ = 1{',' if local else ''}\t// 0: the configuration registers read as 0 (axil_regs.sv)"]
+          "\tbit  CFG_READ = 1,\t// 0: the configuration registers read as 0 (axil_regs.sv)",
+          f"\tbit  CFG_LATCH = {int(m.latched)}{',' if local else ''}\t// 1: the configuration latched when a start "
+          "fires (axil_regs.sv)"]
     if local:
         L.append("")
     L += [f"\tlocalparam int unsigned  {n} = {d}{',' if i + 1 < len(local) else ''}" for i, (n, d) in enumerate(local)]
@@ -97,7 +99,7 @@ def render(m: UnitMap) -> str:
         L.append(f"\tuwire [{_width(cfg_ports[port])}-1:0]  {port} = {_width(cfg_ports[port])}'({src});"
                  f"\t// {', '.join(f'0x{r.offset:02X} {r.name}' for r in words)}")
     L += ["", f"\taxil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK({32 * len(regs)}'h{mask}), "
-          f".ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (", "\t\t.clk, .rst,"]
+          f".ERR_W($bits(err)), .CFG_READ(CFG_READ), .CFG_LATCH(CFG_LATCH)) regs (", "\t\t.clk, .rst,"]
     L.append("\t\t" + ", ".join(f".s_axil_{s}" for s in ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb",
                                                          "wvalid", "wready")) + ",")
     L.append("\t\t" + ", ".join(f".s_axil_{s}" for s in ("bresp", "bvalid", "bready", "araddr", "arprot", "arvalid",

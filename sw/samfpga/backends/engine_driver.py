@@ -4,7 +4,8 @@ host sequencer over the register block (``engine_host``'s files; docs/engine.md)
 ``EngineAccelerator(root, bitfile)`` checks the host files and the overlay (the engine cell where host.json puts
 it), allocates the buffer (``pynq.allocate``, below the engine's AXI address width), writes what the program needs
 once (``engine_host.load_regions``) and relocates the steps' addresses to the buffer; ``execute(values)`` runs one
-frame. A failed step raises ``UnitError`` / ``UnitTimeout`` naming it; a second process driving the same board is
+frame, each step's registers written while the step before runs (``StepSequencer``'s overlap: the engine's block
+latches them when a step starts). A failed step raises ``UnitError`` / ``UnitTimeout`` naming it; a second process driving the same board is
 refused (``OverlayLock``).
 
 Importable without torch / finn (the board runtime; pynq is imported when an accelerator is made).
@@ -21,6 +22,7 @@ from .base import BackendError
 from .engine_host import load_regions, read_engine_host, relocated, run_frame
 from .pynq_driver import OverlayLock, check_reach, free_buffer
 from .step_sequencer import StepSequencer
+from .unit_regs import UNITS
 
 
 class EngineAccelerator:
@@ -61,7 +63,8 @@ class EngineAccelerator:
             self.ddr.flush()
             self.steps = relocated(self.host, self.base)
             mmio = pynq.MMIO(spec["regs"], spec["range"], device=self.device)
-            self.seq = StepSequencer(mmio, spec["unit"], poll_s=poll_s)
+            # a block that latches its configuration takes each step's registers while the one before runs
+            self.seq = StepSequencer(mmio, spec["unit"], poll_s=poll_s, overlap=UNITS[spec["unit"]].latched)
         except BaseException:
             self.close()
             raise

@@ -11,7 +11,8 @@ registers named here. Protocol (docs/unit_regs.md), in the spirit of Vivado HLS'
 * 0x04 STATUS (RO): bits [ERR_W-1:0] the unit's ``err`` (live), bit 8 the unit's ``busy``.
 * 0x08, 0x0C: unmapped (reserved).
 * 0x10 + 4k: one 32-bit register per ``cfg_*`` port word (RW, reset 0); a 64-bit address as a LO / HI pair. The
-  unit samples its configuration at the start pulse, so the next frame's registers may be written while busy.
+  unit samples its configuration at the start pulse (or its block latches it then, ``UnitMap.latched``: the engine's
+  GEMM path), so the next frame's registers may be written while busy, once CTRL shows the start taken.
 * Any other offset, and a write to a RO register: SLVERR (the register file is unchanged); OKAY otherwise.
 
 Importable without torch / finn / pynq (the board runtime): only dataclasses.
@@ -56,6 +57,9 @@ class UnitMap:
     err_bits: int = 2
     err_doc: str = ""
     optional: tuple[str, ...] = ()
+    #: the wrapper's default CFG_LATCH (axil_regs.sv): the configuration latched when a start fires, so the next
+    #: frame's registers may be written while one runs (``StepSequencer``'s overlap)
+    latched: bool = False
 
     @property
     def regs(self) -> list[Reg]:
@@ -219,7 +223,8 @@ ENGINE_GEMM_PATH = UnitMap(
        "ln_groups", "ln_tokens", "ln_unsigned", "layernorm", "nm_beats", "nm_tokens", "nm_unsigned", "nm_eps",
        "nm_neg", "nm_raw", "nm_only", "depthwise", "dw_h", "dw_w", "dw_tiles", "dw_cb", "dw_stride2", "dw_unsigned",
        "dw_open_l", "dw_open_r", "window", "softmax", "sm_set", "sm_rows", "image", "img_h", "img_w",
-       "wr_pk_beats", "wr_pk_keep"))
+       "wr_pk_beats", "wr_pk_keep"),
+    latched=True)
 
 UNITS: dict[str, UnitMap] = {m.unit: m for m in (STRIP_READER, STRIP_WRITER, ACCESS_READER, ACCESS_WRITER,
                                                  TOKEN_BATCH_MVU, ENGINE_GEMM_PATH)}
@@ -288,18 +293,26 @@ class UnitDriver:
 
     def wait(self, timeout_s: float = 1.0) -> int:
         """Poll until ap_done; returns the number of CTRL reads it took."""
+        return self.poll_until(lambda ctrl: ctrl & AP_DONE, timeout_s, "no ap_done", self.poll)
+
+    def poll_until(self, ok: Callable[[int], int], timeout_s: float, missing: str,
+                   read: Callable[[], int] | None = None) -> int:
+        """CTRL read (``read``, default a plain read) until ``ok(ctrl)``, STATUS every ``status_every`` reads
+        (``UnitError`` for a nonzero err: a unit that refused its configuration may never finish); ``UnitTimeout``
+        "``missing`` within ``timeout_s``" after it. Returns the number of CTRL reads."""
+        read = read or (lambda: self.mmio.read(CTRL))
         deadline = time.monotonic() + timeout_s
         polls = 0
         while True:
-            ctrl = self.poll()
+            ctrl = read()
             polls += 1
-            if ctrl & AP_DONE:
+            if ok(ctrl):
                 return polls
             if polls % self.status_every == 0 and self.map.err(self.mmio.read(STATUS)):
                 raise UnitError(f"err while running (it will not finish): {self.describe_state(ctrl)} "
                                 f"({self.map.err_doc})")
             if time.monotonic() > deadline:
-                raise UnitTimeout(f"no ap_done within {timeout_s:g} s: {self.describe_state(ctrl)}")
+                raise UnitTimeout(f"{missing} within {timeout_s:g} s: {self.describe_state(ctrl)}")
             if self.poll_s:
                 time.sleep(self.poll_s)
 

@@ -35,14 +35,15 @@ The engine (what the cycle and resource figures below assume):
   ``dw_strip`` columns; each layer in the fewest strips that fit them, ``dw_tiles``; a launch per strip, its
   weights and lanes' parameters again each time, its halo columns read twice, all counted); it shares the reader and writer through byte gearboxes (the reader's SIMD bytes to its
   dw_pe, its dw_pe to the writer's PE).
-- **Sequencing**: the host's ARM cores program each step's registers; each step costs ``launch_cycles``.
+- **Sequencing**: the host's ARM cores program each step's registers while the step before runs (the register
+  block latches them when a step starts); a step costs max(its cycles, ``launch_cycles``) + ``START_GAP``.
 - **DDR layout**: feature maps HWC (the strip reader / writer's). The attention layers' window order is a strip
   read: strips of ``window`` columns without halo give the windows one after another (column-major), tokens
   row-major within each, and the writer puts them back (tests/test_plan_engine.py checks both models).
 
 Each step takes max(unit cycles, LayerNorm/softmax lanes, reader/writer ports at 16 B/cycle and at least
-``RUN_CYCLES`` a run (``dma_cycles``), all its DDR bytes at ``ddr_efficiency`` of the board's peak) +
-``launch_cycles``: transfers overlap compute (double-buffered DMA).
+``RUN_CYCLES`` a run (``dma_cycles``), all its DDR bytes at ``ddr_efficiency`` of the board's peak), at least the
+host's ``launch_cycles`` (``launched``), plus ``START_GAP``: transfers overlap compute (double-buffered DMA).
 
 Built: the GEMM unit with run-time layer shapes and raw output (token_batch_mvu.sv, RT_SHAPE = 1, RAW_OUT = 1:
 bit-exact in RTL simulation running layers of five shapes and raw frames back to back, and vit_t's 20 GEMM shapes
@@ -91,6 +92,19 @@ PORT_BYTES = 16
 #: takes about max(3 N, its beats) (docs/access_reader.md, measured: 512 one-byte runs in 1,541 cycles; the bundled
 #: default's V transposes in RTL, 4,096 one-beat runs in 12,409: bench/results/engine_default_kv260.md)
 RUN_CYCLES = 3
+
+
+#: cycles from a step's end to the next step's start when the host wrote that step (and its ap_start) while it ran:
+#: the pending start fires the cycle the path is not busy, the configuration is latched then and the start follows
+#: a cycle later (axil_regs.sv, CFG_LATCH = 1); measured on the tiny program: bench/results/engine_gemm_path_sim.md
+START_GAP = 2
+
+
+def launched(cfg: EngineConfig, cycles: int) -> int:
+    """A step of ``cycles`` as the host launches it: its registers written while the step before runs
+    (``StepSequencer``'s overlap), so it costs its own cycles or the host's ``launch_cycles``, whichever is more,
+    and the start's gap."""
+    return max(cycles, cfg.launch_cycles) + START_GAP
 
 
 def dma_cycles(nbytes: int, runs: int) -> int:
@@ -169,7 +183,8 @@ class EngineConfig:
     ddr_efficiency: float = 0.7
     limit: float = 0.85
     clock_mhz: float | None = None
-    #: host cycles to program one step's registers over AXI-Lite (assumption: 10 us at 200 MHz; not measured)
+    #: host cycles to program one step's registers over AXI-Lite (assumption: 10 us at 200 MHz; not measured), spent
+    #: while the step before runs (the block latches its configuration: ``launched``)
     launch_cycles: int = 2000
     #: memories of at least this many bits go to URAM where the board has it (else BRAM / LUTRAM as Vivado infers)
     uram_min_bits: int = 288 * 1024
@@ -213,7 +228,7 @@ class EngineConfig:
 
 @dataclass
 class Step:
-    """One engine step: a layer of one block over the whole feature map. ``cycles`` = max(bounds) + launch."""
+    """One engine step: a layer of one block over the whole feature map. ``cycles`` = ``launched``(max(bounds))."""
 
     name: str
     engine: str  # "gemm" | "attention" | "dw" | "layernorm"
@@ -479,7 +494,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
     b["writer"] = dma_cycles(wr, wr_runs)
     b["ddr"] = math.ceil((rd + res + wr + wb) / bpc)
     binding = max(b, key=b.get)
-    return Step(layer.name, engine, layer.macs, b[binding] + cfg.launch_cycles, b, rd + res, wr, wb, binding)
+    return Step(layer.name, engine, layer.macs, launched(cfg, b[binding]), b, rd + res, wr, wb, binding)
 
 
 def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBatchConfig) -> Step:
@@ -501,7 +516,7 @@ def v_transpose_step(cfg: EngineConfig, unit: Unit, av: Layer, gemm: tb.TokenBat
     b["writer"] = dma_cycles(wr, n * vt_runs(t, rows, cfg.simd, gemm.pe))
     b["ddr"] = math.ceil((rd + wr + wb) / ddr_bytes_per_cycle(cfg))
     binding = max(b, key=b.get)
-    return Step(f"{av.name} (V transpose)", "attention", 0, b[binding] + cfg.launch_cycles, b, rd, wr, wb, binding)
+    return Step(f"{av.name} (V transpose)", "attention", 0, launched(cfg, b[binding]), b, rd, wr, wb, binding)
 
 
 def requant_step(cfg: EngineConfig, unit: Unit, block: int, first: Layer, gemm: tb.TokenBatchConfig,
@@ -555,7 +570,7 @@ def layernorm_step(cfg: EngineConfig, name: str, elems: int, channels: int, in_w
          "reader": math.ceil(rd / PORT_BYTES), "writer": math.ceil(elems / PORT_BYTES),
          "ddr": math.ceil((rd + elems) / ddr_bytes_per_cycle(cfg))}
     k = max(b, key=b.get)
-    return Step(name, "layernorm", 0, b[k] + cfg.launch_cycles, b, rd, elems, 0, k)
+    return Step(name, "layernorm", 0, launched(cfg, b[k]), b, rd, elems, 0, k)
 
 
 # --- resources ------------------------------------------------------------------------------------------------
@@ -949,8 +964,9 @@ NOT_BUILT = (
     "wider scales (20 bits in the unit, 25 in the lanes) are simulated, not priced (the plan keeps 18)",
     "the host's step sequencer on a board: the host side (samfpga.backends.engine_host / engine_driver, the build's "
     "host files, engine deployment packages) runs the GEMM path's steps through the path's AXI-Lite block in RTL "
-    "simulation, bit-exact (bench/results/engine_gemm_path_sim.md), but its launch time on a board is not measured "
-    "(launch_cycles is an assumption)",
+    "simulation, bit-exact (bench/results/engine_gemm_path_sim.md), each step's registers written while the step "
+    "before runs (the block latches them at a start: CFG_LATCH), but the time the board's ARM takes to write a "
+    "step is not measured (launch_cycles is an assumption; it costs only where a step is shorter)",
     "the engine's bitstream: samfpga build-hw --engine writes the engine as one design (engine_gemm_path_axil.sv "
     "at the program's parameters in a Verilog wrapper, Verilator lint clean, also for vit_t's 101-step program at "
     "512²; the Vivado block design with the PS, its register block and its masters on four HP ports: "

@@ -218,14 +218,15 @@ SOFTMAX_YOSYS: dict[str, tuple[float, float]] = {"LUT": (787.86, -84.41), "FF": 
 #: the engine's glue: engine_gemm_path.sv's own logic (the muxes routing its parts' streams to one another and to the
 #: writer, its step control, the attention's row counter), LUT = c0 + sum c_w x the stream width w in bytes (least
 #: squares over 7 Yosys runs, every run within 1% of it), FF a constant; and its AXI-Lite register block
-#: (engine_gemm_path_axil.sv less the path: 118 registers, the bits the path's ports take) built without read-back
-#: (CFG_READ = 0: the host sequencer never reads a register it wrote; with read-back it is 1,913 LUT, 2,701 FF), the
-#: larger of the tiny and the KV260 widths. The image window and its gearbox are shelled too (priced on their own).
+#: (engine_gemm_path_axil.sv less the path: 119 registers, the bits the path's ports take, and their copy latched at
+#: each start, CFG_LATCH = 1: about 2,200 FF) built without read-back (CFG_READ = 0: the host sequencer never reads a
+#: register it wrote; with read-back it is 2,025 LUT, 4,976 FF), the larger of the tiny and the KV260 widths. The
+#: image window and its gearbox, and the writer's pack, are shelled too (priced on their own).
 #: ``python bench/engine_path_glue_synth.py`` (bench/results/engine_path_glue_synth.json, the parts shelled by
 #: samfpga.hw.synth.shells; tests/test_plan_engine.py checks these equal that file's fit). No DSP, no block RAM.
-PATH_GLUE: dict = {"LUT": {"c0": 85.45, "pe": 16.364, "simd": 19.068, "dw_pe": 7.971, "ln_lanes": 23.819,
-                           "sm_lanes": 7.716},
-                   "FF": 35.0, "registers": {"LUT": 449.0, "FF": 2257.0}}
+PATH_GLUE: dict = {"LUT": {"c0": 85.3, "pe": 16.352, "simd": 19.098, "dw_pe": 8.176, "ln_lanes": 23.789,
+                           "sm_lanes": -0.644},
+                   "FF": 35.0, "registers": {"LUT": 416.0, "FF": 4454.0}}
 
 
 #: the engine's counts at ENGINE_CNT_BITS (20) instead of 16 bits: the GEMM unit's iteration / token / shape

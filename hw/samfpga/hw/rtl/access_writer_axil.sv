@@ -37,7 +37,8 @@ module access_writer_axil #(
 	bit  ALIGNED = 0,
 	bit  TAIL = 0,
 	int unsigned  AXIL_AW = 7,	// AXI-Lite address bits (the register window)
-	bit  CFG_READ = 1	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_READ = 1,	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_LATCH = 0	// 1: the configuration latched when a start fires (axil_regs.sv)
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -130,7 +131,7 @@ module access_writer_axil #(
 	uwire [AXI_AW-1:0]  cfg_tail_addr = AXI_AW'({cfg[544 +: 32], cfg[512 +: 32]});	// 0x50 TAIL_ADDR_LO, 0x54 TAIL_ADDR_HI
 	uwire [3-1:0]  cfg_tail_level = 3'(cfg[576 +: 32]);	// 0x58 TAIL_LEVEL
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(608'h00000007FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(608'h00000007FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ), .CFG_LATCH(CFG_LATCH)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

@@ -8,6 +8,10 @@
 //                bit 2 ap_idle (RO): no start pending, no frame running, unit not busy
 //   0x04 STATUS  (RO) bits [ERR_W-1:0] err, bit 8 busy
 //   0x10 + 4k    cfg word k (RW, reset 0, CFG_MASK bits implemented, byte strobes honoured)
+// CFG_LATCH = 1: `cfg` is a copy of the registers taken when a pending start fires, and the `start` pulse follows one
+// cycle later, so the unit sees that configuration for its whole frame whatever the host writes meanwhile: the host
+// may write the next frame's registers (and its ap_start, pending until the unit is not busy) while a frame runs,
+// once CTRL shows the start taken (bit 0 read as 0). CFG_LATCH = 0: `cfg` is the registers themselves.
 // Reads of unmapped offsets (0x08, 0x0C, past the last cfg word) and writes to unmapped offsets or to STATUS answer
 // SLVERR (nothing changes); every other access answers OKAY (writes to CTRL's RO bits are ignored). Handshakes: AW and W are taken independently (either order, or together); one write and one
 // read outstanding (BVALID / RVALID held until taken, no new AW/W/AR accepted meanwhile).
@@ -19,7 +23,9 @@ module axil_regs #(
 	int unsigned  ERR_W = 2,
 	// 1: the configuration registers read back (masked); 0: they read as 0 with OKAY, so synthesis keeps no
 	// read-back mux (about 1,500 LUT of the engine's path: bench/results/engine_path_glue_synth.json)
-	bit  CFG_READ = 1
+	bit  CFG_READ = 1,
+	// 1: the configuration latched when a start fires (above)
+	bit  CFG_LATCH = 0
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -57,13 +63,26 @@ module axil_regs #(
 
 	logic [31:0]  Cfg[N_CFG];
 	logic  StartPend = 0, Running = 0, Done = 0;
-	always_comb begin
-		// masked here too (writes are masked already): a bit no field holds then drives nothing, and synthesis
-		// drops its flip-flop and its read-back mux input
-		for(int unsigned  k = 0; k < N_CFG; k++)  cfg[32*k +: 32] = Cfg[k] & CFG_MASK[32*k +: 32];
-	end
-	assign	start = StartPend && !busy;
-	uwire  idle = !StartPend && !Running && !busy;
+	// the start as the unit gets it: when the pending start fires, or (CFG_LATCH) one cycle later
+	logic  Fired = 0;
+	uwire  fire = StartPend && !busy && !Fired;
+	if(CFG_LATCH) begin : genLatch
+		logic [32*N_CFG-1:0]  CfgRun = '0;
+		always_ff @(posedge clk) begin
+			// masked here too (writes are masked already): a bit no field holds then drives nothing, and synthesis
+			// drops its flip-flop
+			if(fire)  for(int unsigned  k = 0; k < N_CFG; k++)  CfgRun[32*k +: 32] <= Cfg[k] & CFG_MASK[32*k +: 32];
+		end
+		assign	cfg = CfgRun;
+		assign	start = Fired;
+	end : genLatch
+	else begin : genDirect
+		always_comb begin
+			for(int unsigned  k = 0; k < N_CFG; k++)  cfg[32*k +: 32] = Cfg[k] & CFG_MASK[32*k +: 32];
+		end
+		assign	start = fire;
+	end : genDirect
+	uwire  idle = !StartPend && !Fired && !Running && !busy;
 
 	function automatic logic is_cfg(logic [WB-1:0] a);
 		return a >= 4 && a < WB'(4 + N_CFG);
@@ -97,6 +116,7 @@ module axil_regs #(
 			WHave <= 0;
 			BValid <= 0;
 			StartPend <= 0;
+			Fired <= 0;
 			Running <= 0;
 			Done <= 0;
 			for(int unsigned  k = 0; k < N_CFG; k++)  Cfg[k] <= '0;
@@ -126,10 +146,9 @@ module axil_regs #(
 
 			// control: a pending start fires when the unit is not busy; done when the unit is not busy after it
 			if(wr_start)  StartPend <= 1;
-			if(start) begin
-				StartPend <= 0;
-				Running <= 1;
-			end
+			Fired <= CFG_LATCH && fire;
+			if(fire)  StartPend <= 0;
+			if(start)  Running <= 1;
 			else if(Running && !busy)  Running <= 0;
 			if(rd && ar_word == 0)  Done <= 0;
 			if(Running && !busy)  Done <= 1;	// after the clear: a done in the cycle of a CTRL read is kept

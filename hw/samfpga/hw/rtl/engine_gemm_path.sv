@@ -34,8 +34,9 @@
 // cocotb bench): per step it writes the configuration, pulses `start` (which starts the reader and the writer, and
 // what the step's flags need, in one cycle) and waits for `done` (the writer's last B response). The readers, the
 // writer and the lanes sample their configuration with the start, the unit with the step's first input beat, and
-// the flags (cfg_in_unsigned, cfg_residual, cfg_res_unsigned, cfg_layernorm) are read throughout the step: the next
-// step's registers are written after done. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
+// the flags (cfg_in_unsigned, cfg_residual, cfg_res_unsigned, cfg_layernorm) are read throughout the step, so the
+// register block in front of it latches the configuration when a start fires (engine_gemm_path_axil.sv, CFG_LATCH):
+// the host writes the next step's registers while a step runs. Five AXI4 masters (m_axi_rd_*, m_axi_wt_*: the weights, m_axi_rs_*: the
 // residual, m_axi_pm_*: the lanes' parameters, m_axi_wr_*), merged onto the PS's HP port by an interconnect.
 
 module engine_gemm_path #(

@@ -20,7 +20,8 @@ module strip_reader_axil #(
 	int unsigned  DQ_DEPTH = 8,
 	bit  ALIGNED = 0,
 	int unsigned  AXIL_AW = 6,	// AXI-Lite address bits (the register window)
-	bit  CFG_READ = 1	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_READ = 1,	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_LATCH = 0	// 1: the configuration latched when a start fires (axil_regs.sv)
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -86,7 +87,7 @@ module strip_reader_axil #(
 	uwire [DIM_BITS-1:0]  cfg_tiles = DIM_BITS'(cfg[160 +: 32]);	// 0x24 TILES
 	uwire [DIM_BITS-1:0]  cfg_halo = DIM_BITS'(cfg[192 +: 32]);	// 0x28 HALO
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(224'h0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(224'h0000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ), .CFG_LATCH(CFG_LATCH)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

@@ -20,7 +20,8 @@ module strip_writer_axil #(
 	int unsigned  B_BITS = 8,
 	bit  ALIGNED = 0,
 	int unsigned  AXIL_AW = 6,	// AXI-Lite address bits (the register window)
-	bit  CFG_READ = 1	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_READ = 1,	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_LATCH = 0	// 1: the configuration latched when a start fires (axil_regs.sv)
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -87,7 +88,7 @@ module strip_writer_axil #(
 	uwire [DIM_BITS-1:0]  cfg_c = DIM_BITS'(cfg[128 +: 32]);	// 0x20 C
 	uwire [DIM_BITS-1:0]  cfg_tiles = DIM_BITS'(cfg[160 +: 32]);	// 0x24 TILES
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(192'h0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(192'h0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ), .CFG_LATCH(CFG_LATCH)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

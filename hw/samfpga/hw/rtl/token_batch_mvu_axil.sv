@@ -44,6 +44,7 @@ module token_batch_mvu_axil #(
 	int unsigned  RAW_BITS = 0,
 	int unsigned  AXIL_AW = 6,	// AXI-Lite address bits (the register window)
 	bit  CFG_READ = 1,	// 0: the configuration registers read as 0 (axil_regs.sv)
+	bit  CFG_LATCH = 0,	// 1: the configuration latched when a start fires (axil_regs.sv)
 
 	localparam int unsigned  IN_STREAM = (SIMD*A_BITS + 7)/8 * 8,
 	localparam int unsigned  OB = RQ? OUT_BITS : ACC_BITS,
@@ -118,7 +119,7 @@ module token_batch_mvu_axil #(
 	uwire [1-1:0]  cfg_raw = 1'(cfg[288 +: 32]);	// 0x34 RAW
 	uwire [1-1:0]  cfg_unsigned = 1'(cfg[320 +: 32]);	// 0x38 UNSIGNED
 
-	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(352'h00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ)) regs (
+	axil_regs #(.ADDR_BITS(AXIL_AW), .N_CFG(N_CFG), .CFG_MASK(352'h00000001000000010000FFFF0000FFFF0000FFFF0000FFFF0000FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF), .ERR_W($bits(err)), .CFG_READ(CFG_READ), .CFG_LATCH(CFG_LATCH)) regs (
 		.clk, .rst,
 		.s_axil_awaddr, .s_axil_awprot, .s_axil_awvalid, .s_axil_awready, .s_axil_wdata, .s_axil_wstrb, .s_axil_wvalid, .s_axil_wready,
 		.s_axil_bresp, .s_axil_bvalid, .s_axil_bready, .s_axil_araddr, .s_axil_arprot, .s_axil_arvalid, .s_axil_arready, .s_axil_rdata, .s_axil_rresp, .s_axil_rvalid, .s_axil_rready,

@@ -14,7 +14,8 @@ A pass with ``host`` (an engine host folder: ``samfpga.backends.engine_host``) a
 accelerator input) is the board's frame instead: in the bridge thread the host's own code loads the DDR
 (``load_regions``: zeros and host.json's regions, over whatever the DDR held) and runs ``run_frame`` (the input
 written, host.json's steps relocated to the DDR's address 0 run by the sequencer, the output read); the result has
-its ``output`` and its steps' MMIO writes and polls (no bad steps, no read-back).
+its ``output``, its steps' MMIO writes and polls and the frame's cycles (no bad steps, no read-back). ``overlap``:
+the sequencer writes each step's registers while the step before runs (``StepSequencer``).
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ async def _host_pass(seq: StepSequencer, p: dict, ddr: SharedDdr, out: dict) -> 
     x = np.load(p["x"])
     buf = DdrView(ddr)
 
-    def frame():
-        load_regions(buf, host)
-        return run_frame(seq, buf, host, x, 0, steps=relocated(host, 0), timeout_s=600.0)
-
-    y, recs = await bridge(frame)()
+    load = bridge(lambda: load_regions(buf, host))
+    await load()
+    t0 = now()  # the frame's cycles from its first register write to the last step's end (its loading excluded)
+    y, recs = await bridge(lambda: run_frame(seq, buf, host, x, 0, steps=relocated(host, 0), timeout_s=600.0))()
+    out["cycles"] = now() - t0
     out["steps"] = [{"writes": r.writes, "polls": r.polls} for r in recs]
     out["output"] = np.asarray(y).ravel().tolist()
 
@@ -115,7 +116,8 @@ async def engine_gemm_path_axil_bench(dut):
         for ch in (master.write_if.aw_channel, master.write_if.w_channel, master.read_if.ar_channel):
             set_pause(ch, rng, float(p.get("axil_pause", 0)))
         ddr.start_pass(initial, p, rng)
-        seq = StepSequencer(BridgeMMIO(master), "engine_gemm_path", only_changed=bool(p.get("only_changed", True)))
+        seq = StepSequencer(BridgeMMIO(master), "engine_gemm_path", only_changed=bool(p.get("only_changed", True)),
+                            overlap=bool(p.get("overlap", False)))
         out: dict = {"name": p["name"], "steps": [], "bad": []}
         host = "host" in p
         task = cocotb.start_soon(_host_pass(seq, p, ddr, out) if host else _pass(seq, spec, out))
