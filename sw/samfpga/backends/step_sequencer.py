@@ -85,31 +85,33 @@ class StepSequencer:
         """Every step in order; the records of those run. ``names``: each step's name for messages. With
         ``overlap``, each step's registers and ap_start are written while the one before runs."""
         if not self.overlap:
-            return [self.run_step(cfg, names[i] if i < len(names) else "", i, timeout_s)
-                    for i, cfg in enumerate(steps)]
+            return [self.run_step(cfg, _name(names, i), i, timeout_s) for i, cfg in enumerate(steps)]
         recs = []
         for i, cfg in enumerate(steps):
             t0 = time.monotonic()
             writes = self._write(cfg)  # the block holds the running step's registers latched
             self.driver.start()  # pending until the step before ends
-            name = names[i] if i < len(names) else ""
             polls = self._poll_until(lambda ctrl: not ctrl & AP_START, i - 1, names, timeout_s)
-            recs.append(StepRecord(i, name, writes + 1, polls, time.monotonic() - t0))
+            recs.append(StepRecord(i, _name(names, i), writes + 1, polls, time.monotonic() - t0))
         if recs:
             last = len(recs) - 1
             recs[-1].polls += self._poll_until(lambda ctrl: ctrl & AP_IDLE, last, names, timeout_s)
             st = self.mmio.read(STATUS)
             if self.driver.map.err(st):
-                raise UnitError(f"step {last} ({names[last] if last < len(names) else 'unnamed'}) or one before it "
+                raise UnitError(f"step {last} ({_name(names, last) or 'unnamed'}) or one before it "
                                 f"ended with err: STATUS(0x04)={st:#x} ({self.driver.map.err_doc})")
         return recs
 
     def _poll_until(self, ok, running: int, names: Sequence[str], timeout_s: float) -> int:
         """CTRL polled until ``ok(ctrl)`` (``UnitDriver.poll_until``); ``running``: the step that runs meanwhile,
         named in errors. The number of polls."""
-        step = ("the first step's start" if running < 0 else
-                f"step {running} ({names[running] if running < len(names) else 'unnamed'})")
+        step = "the first step's start" if running < 0 else f"step {running} ({_name(names, running) or 'unnamed'})"
         try:
             return self.driver.poll_until(ok, timeout_s, "not done")
         except (UnitError, UnitTimeout) as exc:
             raise type(exc)(f"{step}: {exc}") from exc
+
+
+def _name(names: Sequence[str], i: int) -> str:
+    """Step ``i``'s name ("" past the names given)."""
+    return names[i] if i < len(names) else ""

@@ -112,6 +112,11 @@ def dma_cycles(nbytes: int, runs: int) -> int:
     return max(math.ceil(nbytes / PORT_BYTES), RUN_CYCLES * runs)
 
 
+def is_av(layer: Layer) -> bool:
+    """Whether ``layer`` is an attention block's AV product (the other matmul is QK^T)."""
+    return layer.kind == "matmul" and not layer.name.endswith("matmul_qk")
+
+
 def head_dims(unit: Unit) -> int:
     """An attention stage's head dims (its QK^T's MW)."""
     return next(x.mw for x in unit.blocks[0] if x.name.endswith("matmul_qk"))
@@ -372,7 +377,7 @@ def _in_bytes(cfg: EngineConfig, layer: Layer) -> int:
         from samfpga.hw.sim.image_window import stored_bytes
 
         return stored_bytes(w, w)
-    if layer.kind == "matmul" and not layer.name.endswith("matmul_qk"):  # AV: keys padded to whole SIMD folds
+    if is_av(layer):  # AV: keys padded to whole SIMD folds
         return layer.vectors * _pad(layer.mw, cfg.simd)  # each token read with what follows it (av_read)
     return layer.vectors * layer.mw
 
@@ -483,7 +488,7 @@ def step_of(cfg: EngineConfig, unit: Unit, layer: Layer, gemm: tb.TokenBatchConf
         # (measured on the GEMM path: tests/test_sim_engine_gemm_path.py)
         b["unit"] += residual_drain(min(layer.vectors, tbc.batch), _pad(layer.mh, cfg.pe), res_lanes, cfg.pe)
     # AV on keys padded to a SIMD fold reads a run a token (engine_gemm_path.av_read), else whole tensors in order
-    av_runs = layer.vectors if layer.kind == "matmul" and not tbc.raw and layer.mw % cfg.simd else 0
+    av_runs = layer.vectors if is_av(layer) and layer.mw % cfg.simd else 0
     b["reader"] = dma_cycles(rd, av_runs)
     if res:
         b["residual"] = math.ceil(res / PORT_BYTES)
@@ -551,7 +556,7 @@ def schedule(cfg: EngineConfig, units: list[Unit]) -> list[Step]:
             if j and mbconv(u):
                 steps.append(requant_step(cfg, u, j, blk[0], gemm, lanes))
             for x in blk:
-                if x.kind == "matmul" and not x.name.endswith("matmul_qk"):
+                if is_av(x):
                     steps.append(v_transpose_step(cfg, u, x, gemm))
                 steps.append(step_of(cfg, u, x, gemm, in_words=words, res_lanes=lanes))
                 words = raw_words(cfg, x, gemm)
@@ -880,8 +885,8 @@ def dma_on_whole_beats(units: list[Unit], pe: int | None = None) -> bool:
         if not any(x.kind == "matmul" for x in u.layers):
             continue
         for x in u.layers:
-            qk = x.kind == "matmul" and x.name.endswith("matmul_qk")
-            av = x.kind == "matmul" and not qk
+            av = is_av(x)
+            qk = x.kind == "matmul" and not av
             chans = ([] if qk else [x.mh]) + ([] if av else [x.in_channels])  # QK^T's keys and AV's probabilities
             if any(c % PORT_BYTES for c in chans):  # are rows of the softmax's, read in stored order
                 return False
